@@ -1,0 +1,237 @@
+//! The account: its writable fields, parsed once and valid from then on.
+
+use std::collections::BTreeMap;
+
+use bss_platform::payment::PaymentType;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::error::AccountsError;
+use super::text::Email;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccountKind {
+    Direct,
+    Client,
+    Reseller,
+}
+
+impl AccountKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountKind::Direct => "direct",
+            AccountKind::Client => "client",
+            AccountKind::Reseller => "reseller",
+        }
+    }
+
+    pub fn from_stored(value: &str) -> Option<AccountKind> {
+        [AccountKind::Direct, AccountKind::Client, AccountKind::Reseller]
+            .into_iter()
+            .find(|kind| kind.as_str() == value)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccountProfile {
+    Normal,
+    Residential,
+}
+
+impl AccountProfile {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountProfile::Normal => "normal",
+            AccountProfile::Residential => "residential",
+        }
+    }
+
+    pub fn from_stored(value: &str) -> Option<AccountProfile> {
+        [AccountProfile::Normal, AccountProfile::Residential]
+            .into_iter()
+            .find(|profile| profile.as_str() == value)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccountStatus {
+    Active,
+    Suspended,
+    Terminated,
+}
+
+impl AccountStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountStatus::Active => "active",
+            AccountStatus::Suspended => "suspended",
+            AccountStatus::Terminated => "terminated",
+        }
+    }
+
+    pub fn from_stored(value: &str) -> Option<AccountStatus> {
+        [AccountStatus::Active, AccountStatus::Suspended, AccountStatus::Terminated]
+            .into_iter()
+            .find(|status| status.as_str() == value)
+    }
+}
+
+/// The account code ("Account ID"): 1 to 64 of `[A-Za-z0-9._-]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountCode(String);
+
+impl AccountCode {
+    pub fn parse(value: &str) -> Result<AccountCode, String> {
+        let value = value.trim();
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        if value.is_empty() {
+            return Err("is required".to_owned());
+        }
+        if value.len() > 64 || !value.chars().all(allowed) {
+            return Err("must be 1 to 64 letters, digits, '.', '_' or '-'".to_owned());
+        }
+        Ok(AccountCode(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The account's name as shown, and as compared for uniqueness.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountName {
+    display: String,
+}
+
+impl AccountName {
+    pub fn parse(value: &str) -> Result<AccountName, String> {
+        let display = super::text::required_text(value, 200)?;
+        Ok(AccountName { display })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.display
+    }
+
+    /// Trimmed and lower case: two names with the same key are the same name.
+    pub fn uniqueness_key(&self) -> String {
+        self.display.to_lowercase()
+    }
+}
+
+/// Values of custom fields by key: keys of `[a-z0-9_]`, 1 to 64 characters;
+/// values up to 1024 characters; at most 100 of them.
+pub fn parse_custom_fields(values: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, String> {
+    if values.len() > 100 {
+        return Err("at most 100 custom fields".to_owned());
+    }
+    for (key, value) in values {
+        let key_ok = !key.is_empty()
+            && key.len() <= 64
+            && key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !key_ok {
+            return Err(format!("key {key:?} must be 1 to 64 of lower-case letters, digits and '_'"));
+        }
+        if value.chars().count() > 1024 {
+            return Err(format!("value of {key:?} must be at most 1024 characters"));
+        }
+    }
+    Ok(values.clone())
+}
+
+/// Every field a caller may write, valid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountFields {
+    pub code: AccountCode,
+    pub external_key: Option<String>,
+    pub name: AccountName,
+    pub kind: AccountKind,
+    pub profile: AccountProfile,
+    pub is_active: bool,
+    pub tax_number: String,
+    pub contact_name: String,
+    pub email: Option<Email>,
+    pub billing_email: Option<Email>,
+    pub sales_rep_id: String,
+    pub account_class: String,
+    pub territory: String,
+    pub shipping_method: String,
+    pub enable_ordering: bool,
+    pub payment_types: Vec<PaymentType>,
+    pub separate_invoices: bool,
+    pub parent_account_id: Option<Uuid>,
+    pub responsible_user: String,
+    pub sharing_rule: String,
+    pub custom_fields: BTreeMap<String, String>,
+}
+
+/// A stored account.
+#[derive(Clone, Debug)]
+pub struct Account {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub fields: AccountFields,
+    pub status: AccountStatus,
+    pub currency_code: String,
+    pub created_by_import: bool,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+impl Account {
+    /// The opaque version clients send back to detect concurrent changes.
+    pub fn etag(&self) -> String {
+        format!("v{}", self.version)
+    }
+
+    /// ABORTED (ETAG_MISMATCH) when `expected` is set and not the current etag.
+    pub fn check_etag(&self, expected: &str) -> Result<(), AccountsError> {
+        if expected.is_empty() || expected == self.etag() {
+            Ok(())
+        } else {
+            Err(AccountsError::EtagMismatch)
+        }
+    }
+}
+
+/// An account not stored yet.
+#[derive(Clone, Debug)]
+pub struct NewAccount {
+    pub fields: AccountFields,
+    /// ISO 4217 code, or `None` for the tenant's default currency.
+    pub currency_code: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_allow_a_small_alphabet() {
+        assert!(AccountCode::parse("ACME-01.x_y").is_ok());
+        assert!(AccountCode::parse("").is_err());
+        assert!(AccountCode::parse("has space").is_err());
+        assert!(AccountCode::parse(&"A".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn names_compare_trimmed_and_case_insensitively() {
+        let first = AccountName::parse("  Acme Pty Ltd ").expect("name");
+        let second = AccountName::parse("ACME PTY LTD").expect("name");
+        assert_eq!(first.as_str(), "Acme Pty Ltd");
+        assert_eq!(first.uniqueness_key(), second.uniqueness_key());
+        assert!(AccountName::parse("   ").is_err());
+    }
+
+    #[test]
+    fn custom_field_keys_are_checked() {
+        let mut values = BTreeMap::new();
+        values.insert("region_code".to_owned(), "north".to_owned());
+        assert!(parse_custom_fields(&values).is_ok());
+        values.insert("Bad Key".to_owned(), "x".to_owned());
+        assert!(parse_custom_fields(&values).is_err());
+    }
+}

@@ -1,0 +1,18 @@
+//! The accounts service binary: configuration, telemetry, then serve.
+
+use bss_accounts::App;
+use bss_platform::config::{self, PlatformConfig};
+use bss_platform::shutdown::Shutdown;
+use bss_platform::telemetry;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let config: PlatformConfig = config::load()?;
+    let _telemetry = telemetry::init("bss-accounts", &config.telemetry)?;
+    let shutdown = Shutdown::new();
+    shutdown.trigger_on_signals();
+    let app = App::build(&config, shutdown).await?;
+    tracing::info!(address = %app.local_addr()?, "accounts service listening");
+    app.run_until_stopped().await?;
+    Ok(())
+}

@@ -1,0 +1,393 @@
+use std::collections::BTreeMap;
+
+use bss_platform::error::{Violations, violated_constraint};
+use bss_platform::payment::PaymentType;
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use sqlx::{PgConnection, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use super::corrupt;
+use crate::domain::account::{
+    Account, AccountCode, AccountFields, AccountKind, AccountName, AccountProfile, AccountStatus,
+};
+use crate::domain::error::AccountsError;
+use crate::domain::text::{Email, email_text};
+
+macro_rules! columns {
+    () => {
+        "id, tenant_id, code, external_key, name, kind, profile, status, is_active, tax_number, \
+    contact_name, email, billing_email, sales_rep_id, account_class, territory, shipping_method, enable_ordering, \
+    payment_types, separate_invoices, parent_account_id, responsible_user, sharing_rule, currency_code, \
+    custom_fields, created_by_import, created_by, created_at, updated_at, version"
+    };
+}
+
+#[derive(sqlx::FromRow)]
+struct AccountRow {
+    id: Uuid,
+    tenant_id: Uuid,
+    code: String,
+    external_key: Option<String>,
+    name: String,
+    kind: String,
+    profile: String,
+    status: String,
+    is_active: bool,
+    tax_number: String,
+    contact_name: String,
+    email: String,
+    billing_email: String,
+    sales_rep_id: String,
+    account_class: String,
+    territory: String,
+    shipping_method: String,
+    enable_ordering: bool,
+    payment_types: Vec<String>,
+    separate_invoices: bool,
+    parent_account_id: Option<Uuid>,
+    responsible_user: String,
+    sharing_rule: String,
+    currency_code: String,
+    custom_fields: Json<BTreeMap<String, String>>,
+    created_by_import: bool,
+    created_by: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    version: i64,
+}
+
+impl TryFrom<AccountRow> for Account {
+    type Error = AccountsError;
+    fn try_from(row: AccountRow) -> Result<Account, AccountsError> {
+        let stored_email = |value: &str| Email::parse_optional(value).map_err(|_| corrupt("email", value));
+        let payment_types = row
+            .payment_types
+            .iter()
+            .map(|code| PaymentType::from_code(code).map_err(|_| corrupt("payment type", code)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let fields = AccountFields {
+            code: AccountCode::parse(&row.code).map_err(|_| corrupt("account code", &row.code))?,
+            external_key: row.external_key,
+            name: AccountName::parse(&row.name).map_err(|_| corrupt("account name", &row.name))?,
+            kind: AccountKind::from_stored(&row.kind).ok_or_else(|| corrupt("account kind", &row.kind))?,
+            profile: AccountProfile::from_stored(&row.profile).ok_or_else(|| corrupt("account profile", &row.profile))?,
+            is_active: row.is_active,
+            tax_number: row.tax_number,
+            contact_name: row.contact_name,
+            email: stored_email(&row.email)?,
+            billing_email: stored_email(&row.billing_email)?,
+            sales_rep_id: row.sales_rep_id,
+            account_class: row.account_class,
+            territory: row.territory,
+            shipping_method: row.shipping_method,
+            enable_ordering: row.enable_ordering,
+            payment_types,
+            separate_invoices: row.separate_invoices,
+            parent_account_id: row.parent_account_id,
+            responsible_user: row.responsible_user,
+            sharing_rule: row.sharing_rule,
+            custom_fields: row.custom_fields.0,
+        };
+        Ok(Account {
+            id: row.id,
+            tenant_id: row.tenant_id,
+            fields,
+            status: AccountStatus::from_stored(&row.status).ok_or_else(|| corrupt("account status", &row.status))?,
+            currency_code: row.currency_code,
+            created_by_import: row.created_by_import,
+            created_by: row.created_by,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            version: row.version,
+        })
+    }
+}
+
+/// Unique constraints of the table, as the errors callers see.
+fn map_write_error(error: sqlx::Error) -> AccountsError {
+    match violated_constraint(&error) {
+        Some("accounts_name_key") => AccountsError::NameTaken,
+        Some("accounts_code_key") => AccountsError::CodeTaken,
+        // The parent was checked in the same transaction; it can only vanish
+        // under a concurrent delete.
+        Some("accounts_parent_account_id_fkey") => AccountsError::Invalid(Violations::single(
+            "account.parent_account_id",
+            "no such account in this tenant",
+        )),
+        _ => error.into(),
+    }
+}
+
+fn payment_type_codes(fields: &AccountFields) -> Vec<&'static str> {
+    fields.payment_types.iter().map(|payment_type| payment_type.code()).collect()
+}
+
+/// What a new account is stored with besides its fields.
+pub struct Insert<'a> {
+    pub tenant_id: Uuid,
+    pub name_scope: Uuid,
+    pub fields: &'a AccountFields,
+    pub currency_code: &'a str,
+    pub created_by: &'a str,
+    pub created_by_import: bool,
+}
+
+pub async fn insert(connection: &mut PgConnection, account: Insert<'_>) -> Result<Account, AccountsError> {
+    let fields = account.fields;
+    let row: AccountRow = sqlx::query_as(concat!("INSERT INTO accounts.accounts (id, tenant_id, code, external_key, name, name_key, name_scope, kind, profile,
+            is_active, tax_number, contact_name, email, billing_email, sales_rep_id, account_class, territory,
+            shipping_method, enable_ordering, payment_types, separate_invoices, parent_account_id, responsible_user,
+            sharing_rule, currency_code, custom_fields, created_by_import, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
+            $23, $24, $25, $26, $27, $28)
+         RETURNING ", columns!()))
+    .bind(Uuid::now_v7())
+    .bind(account.tenant_id)
+    .bind(fields.code.as_str())
+    .bind(fields.external_key.as_deref())
+    .bind(fields.name.as_str())
+    .bind(fields.name.uniqueness_key())
+    .bind(account.name_scope)
+    .bind(fields.kind.as_str())
+    .bind(fields.profile.as_str())
+    .bind(fields.is_active)
+    .bind(&fields.tax_number)
+    .bind(&fields.contact_name)
+    .bind(email_text(&fields.email))
+    .bind(email_text(&fields.billing_email))
+    .bind(&fields.sales_rep_id)
+    .bind(&fields.account_class)
+    .bind(&fields.territory)
+    .bind(&fields.shipping_method)
+    .bind(fields.enable_ordering)
+    .bind(payment_type_codes(fields))
+    .bind(fields.separate_invoices)
+    .bind(fields.parent_account_id)
+    .bind(&fields.responsible_user)
+    .bind(&fields.sharing_rule)
+    .bind(account.currency_code)
+    .bind(Json(&fields.custom_fields))
+    .bind(account.created_by_import)
+    .bind(account.created_by)
+    .fetch_one(connection)
+    .await
+    .map_err(map_write_error)?;
+    row.try_into()
+}
+
+/// Writes `fields` over the stored account and bumps its version.
+pub async fn update(
+    connection: &mut PgConnection,
+    account: &Account,
+    fields: &AccountFields,
+    name_scope: Uuid,
+) -> Result<Account, AccountsError> {
+    let row: AccountRow = sqlx::query_as(concat!("UPDATE accounts.accounts SET code = $3, external_key = $4, name = $5, name_key = $6, name_scope = $7,
+            kind = $8, profile = $9, is_active = $10, tax_number = $11, contact_name = $12, email = $13,
+            billing_email = $14, sales_rep_id = $15, account_class = $16, territory = $17, shipping_method = $18,
+            enable_ordering = $19, payment_types = $20, separate_invoices = $21, parent_account_id = $22,
+            responsible_user = $23, sharing_rule = $24, custom_fields = $25,
+            updated_at = now(), version = version + 1
+         WHERE tenant_id = $1 AND id = $2
+         RETURNING ", columns!()))
+    .bind(account.tenant_id)
+    .bind(account.id)
+    .bind(fields.code.as_str())
+    .bind(fields.external_key.as_deref())
+    .bind(fields.name.as_str())
+    .bind(fields.name.uniqueness_key())
+    .bind(name_scope)
+    .bind(fields.kind.as_str())
+    .bind(fields.profile.as_str())
+    .bind(fields.is_active)
+    .bind(&fields.tax_number)
+    .bind(&fields.contact_name)
+    .bind(email_text(&fields.email))
+    .bind(email_text(&fields.billing_email))
+    .bind(&fields.sales_rep_id)
+    .bind(&fields.account_class)
+    .bind(&fields.territory)
+    .bind(&fields.shipping_method)
+    .bind(fields.enable_ordering)
+    .bind(payment_type_codes(fields))
+    .bind(fields.separate_invoices)
+    .bind(fields.parent_account_id)
+    .bind(&fields.responsible_user)
+    .bind(&fields.sharing_rule)
+    .bind(Json(&fields.custom_fields))
+    .fetch_one(connection)
+    .await
+    .map_err(map_write_error)?;
+    row.try_into()
+}
+
+/// Which accounts a caller may see.
+#[derive(Clone, Copy, Debug)]
+pub enum Visibility<'a> {
+    /// Every account of the tenant.
+    All,
+    /// Only the accounts of this sales representative.
+    SalesRep(&'a str),
+}
+
+impl<'a> Visibility<'a> {
+    pub fn from_limit(sales_rep_limit: Option<&'a str>) -> Visibility<'a> {
+        sales_rep_limit.map_or(Visibility::All, Visibility::SalesRep)
+    }
+}
+
+/// The account, or NOT_FOUND when it does not exist in the tenant or the
+/// caller may not see it. `lock` takes a row lock for an update.
+pub async fn get(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    id: Uuid,
+    visibility: Visibility<'_>,
+    lock: bool,
+) -> Result<Account, AccountsError> {
+    let mut query = QueryBuilder::<Postgres>::new(concat!("SELECT ", columns!(), " FROM accounts.accounts WHERE tenant_id = "));
+    query.push_bind(tenant_id).push(" AND id = ").push_bind(id);
+    if let Visibility::SalesRep(sales_rep_id) = visibility {
+        query.push(" AND sales_rep_id = ").push_bind(sales_rep_id);
+    }
+    if lock {
+        query.push(" FOR UPDATE");
+    }
+    let row: Option<AccountRow> = query.build_query_as().fetch_optional(connection).await?;
+    row.ok_or_else(|| AccountsError::not_found("account", id))?.try_into()
+}
+
+pub async fn delete(connection: &mut PgConnection, account: &Account) -> Result<(), AccountsError> {
+    sqlx::query("DELETE FROM accounts.accounts WHERE tenant_id = $1 AND id = $2")
+        .bind(account.tenant_id)
+        .bind(account.id)
+        .execute(connection)
+        .await
+        .map_err(|error| match violated_constraint(&error) {
+            Some("accounts_parent_account_id_fkey") => AccountsError::HasChildren,
+            _ => error.into(),
+        })?;
+    Ok(())
+}
+
+/// Whether another account of the tenant already has this external key.
+pub async fn external_key_in_use(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    external_key: &str,
+    except: Option<Uuid>,
+) -> Result<bool, AccountsError> {
+    let in_use: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM accounts.accounts
+            WHERE tenant_id = $1 AND external_key = $2 AND ($3::uuid IS NULL OR id <> $3))",
+    )
+    .bind(tenant_id)
+    .bind(external_key)
+    .bind(except)
+    .fetch_one(connection)
+    .await?;
+    Ok(in_use)
+}
+
+pub async fn exists(connection: &mut PgConnection, tenant_id: Uuid, id: Uuid) -> Result<bool, AccountsError> {
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM accounts.accounts WHERE tenant_id = $1 AND id = $2)")
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_one(connection)
+            .await?;
+    Ok(exists)
+}
+
+/// Whether making `parent_id` the parent of `account_id` would make the
+/// account its own ancestor.
+pub async fn parent_would_cycle(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    account_id: Uuid,
+    parent_id: Uuid,
+) -> Result<bool, AccountsError> {
+    let cycles: bool = sqlx::query_scalar(
+        "WITH RECURSIVE ancestors (id, depth) AS (
+            SELECT id, 0 FROM accounts.accounts WHERE tenant_id = $1 AND id = $3
+            UNION ALL
+            SELECT parent.parent_account_id, ancestors.depth + 1
+            FROM ancestors JOIN accounts.accounts parent ON parent.id = ancestors.id
+            WHERE parent.parent_account_id IS NOT NULL AND ancestors.depth < 1000
+         )
+         SELECT EXISTS (SELECT 1 FROM ancestors WHERE id = $2)",
+    )
+    .bind(tenant_id)
+    .bind(account_id)
+    .bind(parent_id)
+    .fetch_one(connection)
+    .await?;
+    Ok(cycles)
+}
+
+/// Filters of a listing; each one that is set must match.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    pub name_contains: Option<String>,
+    pub code: Option<String>,
+    pub external_key: Option<String>,
+    pub email: Option<String>,
+    pub status: Option<AccountStatus>,
+    pub kind: Option<AccountKind>,
+    pub sales_rep_id: Option<String>,
+    pub territory: Option<String>,
+    pub account_class: Option<String>,
+}
+
+pub async fn list(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    filter: &Filter,
+    visibility: Visibility<'_>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Account>, AccountsError> {
+    let mut query = QueryBuilder::<Postgres>::new(concat!("SELECT ", columns!(), " FROM accounts.accounts WHERE tenant_id = "));
+    query.push_bind(tenant_id);
+    if let Some(after) = after {
+        query.push(" AND id > ").push_bind(after);
+    }
+    if let Visibility::SalesRep(sales_rep_id) = visibility {
+        query.push(" AND sales_rep_id = ").push_bind(sales_rep_id.to_owned());
+    }
+    if let Some(part) = &filter.name_contains {
+        query.push(" AND name_key LIKE ").push_bind(format!("%{}%", escape_like(&part.trim().to_lowercase())));
+    }
+    if let Some(code) = &filter.code {
+        query.push(" AND code = ").push_bind(code.clone());
+    }
+    if let Some(external_key) = &filter.external_key {
+        query.push(" AND external_key = ").push_bind(external_key.clone());
+    }
+    if let Some(email) = &filter.email {
+        query.push(" AND lower(email) = ").push_bind(email.trim().to_lowercase());
+    }
+    if let Some(status) = filter.status {
+        query.push(" AND status = ").push_bind(status.as_str());
+    }
+    if let Some(kind) = filter.kind {
+        query.push(" AND kind = ").push_bind(kind.as_str());
+    }
+    if let Some(sales_rep_id) = &filter.sales_rep_id {
+        query.push(" AND sales_rep_id = ").push_bind(sales_rep_id.clone());
+    }
+    if let Some(territory) = &filter.territory {
+        query.push(" AND territory = ").push_bind(territory.clone());
+    }
+    if let Some(account_class) = &filter.account_class {
+        query.push(" AND account_class = ").push_bind(account_class.clone());
+    }
+    query.push(" ORDER BY id LIMIT ").push_bind(limit);
+    let rows: Vec<AccountRow> = query.build_query_as().fetch_all(connection).await?;
+    rows.into_iter().map(Account::try_from).collect()
+}
+
+fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}

@@ -1,0 +1,411 @@
+//! Caller identity: bearer JWTs verified in every service (and again at the
+//! gateway), with pinned algorithms and required `iss`, `aud`, `exp`, `nbf`.
+//!
+//! Claims: `sub`, `tenant` (a tenant UUID, or `*` for a service acting for
+//! any tenant), `roles`, optional `sales_rep_id`.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use tonic::{Code, Status};
+use uuid::Uuid;
+
+use crate::config::AuthConfig;
+use crate::error::{PLATFORM_DOMAIN, with_reason};
+
+/// Metadata key with which a caller holding a `*` tenant token names the
+/// tenant it acts for.
+pub const ACTING_TENANT_HEADER: &str = "x-bss-tenant";
+
+/// What a caller may do. Unknown role names in a token are ignored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// Manages tenants.
+    PlatformAdmin,
+    /// Everything inside its tenant.
+    TenantAdmin,
+    /// Accounts, contacts, addresses, pricing of its tenant.
+    AccountManager,
+    /// Only the accounts carrying its `sales_rep_id`.
+    SalesRep,
+    /// Credit terms, holds and approvals.
+    CreditManager,
+    /// Payments and invoices.
+    BillingClerk,
+    /// Services and integrations: background work and writes to locked fields.
+    Integration,
+}
+
+impl Role {
+    pub const ALL: [Role; 7] = [
+        Role::PlatformAdmin,
+        Role::TenantAdmin,
+        Role::AccountManager,
+        Role::SalesRep,
+        Role::CreditManager,
+        Role::BillingClerk,
+        Role::Integration,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::PlatformAdmin => "platform_admin",
+            Role::TenantAdmin => "tenant_admin",
+            Role::AccountManager => "account_manager",
+            Role::SalesRep => "sales_rep",
+            Role::CreditManager => "credit_manager",
+            Role::BillingClerk => "billing_clerk",
+            Role::Integration => "integration",
+        }
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(name: &str) -> Result<Role, String> {
+        Role::ALL
+            .into_iter()
+            .find(|role| role.as_str() == name)
+            .ok_or_else(|| format!("unknown role {name:?}"))
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+/// Which tenant's data a caller acts on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TenantScope {
+    /// No tenant (a platform administrator managing tenants).
+    None,
+    /// One tenant.
+    One(Uuid),
+    /// Any tenant: a service identity (`tenant: "*"`, role `integration`)
+    /// that did not name a tenant in `x-bss-tenant`.
+    Any,
+}
+
+/// The verified caller of a request, put into the request's extensions by
+/// the server layer.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub subject: String,
+    pub tenant: TenantScope,
+    pub roles: BTreeSet<Role>,
+    pub sales_rep_id: Option<String>,
+    /// The bearer token as received, forwarded on calls made for this caller.
+    pub token: Arc<str>,
+}
+
+impl Caller {
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    pub fn has_any_role(&self, roles: &[Role]) -> bool {
+        roles.iter().any(|role| self.roles.contains(role))
+    }
+
+    /// PERMISSION_DENIED (reason MISSING_ROLE) unless the caller holds one of
+    /// `roles`.
+    pub fn require_any(&self, roles: &[Role]) -> Result<(), Status> {
+        if self.has_any_role(roles) {
+            return Ok(());
+        }
+        let names: Vec<&str> = roles.iter().map(|role| role.as_str()).collect();
+        Err(with_reason(
+            Code::PermissionDenied,
+            PLATFORM_DOMAIN,
+            "MISSING_ROLE",
+            &format!("this call needs one of the roles: {}", names.join(", ")),
+        ))
+    }
+
+    /// The one tenant the caller acts for, or PERMISSION_DENIED (reason
+    /// TENANT_REQUIRED) when it has none.
+    pub fn tenant_id(&self) -> Result<Uuid, Status> {
+        match self.tenant {
+            TenantScope::One(tenant_id) => Ok(tenant_id),
+            TenantScope::None | TenantScope::Any => Err(with_reason(
+                Code::PermissionDenied,
+                PLATFORM_DOMAIN,
+                "TENANT_REQUIRED",
+                "this call acts inside one tenant: use a tenant token, or name the tenant in x-bss-tenant",
+            )),
+        }
+    }
+
+    /// When the caller is only a sales representative, the sales-rep id it is
+    /// limited to. Callers with any broader role are not limited.
+    pub fn sales_rep_limit(&self) -> Option<&str> {
+        let broader = self.roles.iter().any(|role| *role != Role::SalesRep);
+        if broader {
+            return None;
+        }
+        // A sales_rep token without an id sees nothing: limit to an id no
+        // account can carry.
+        Some(self.sales_rep_id.as_deref().unwrap_or("\u{0}"))
+    }
+}
+
+/// Claims of a suite token.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sales_rep_id: Option<String>,
+    pub iss: String,
+    pub aud: String,
+    pub exp: u64,
+    pub nbf: u64,
+    pub iat: u64,
+}
+
+/// Why a token was refused. Only the variant name is shown to the caller.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing bearer token")]
+    Missing,
+    #[error("malformed authorization header")]
+    Malformed,
+    #[error("token algorithm not accepted")]
+    AlgorithmNotAccepted,
+    #[error("token rejected: {0}")]
+    Rejected(jsonwebtoken::errors::Error),
+    #[error("tenant claim is not valid")]
+    BadTenant,
+    #[error("a * tenant token needs the integration role")]
+    WildcardWithoutIntegration,
+}
+
+impl From<AuthError> for Status {
+    fn from(error: AuthError) -> Status {
+        let description = match &error {
+            AuthError::Missing => "a bearer token is required".to_owned(),
+            AuthError::Rejected(cause) => format!("bearer token rejected: {}", cause.kind_description()),
+            other => format!("bearer token rejected: {other}"),
+        };
+        with_reason(Code::Unauthenticated, PLATFORM_DOMAIN, "UNAUTHENTICATED", &description)
+    }
+}
+
+trait KindDescription {
+    fn kind_description(&self) -> &'static str;
+}
+
+impl KindDescription for jsonwebtoken::errors::Error {
+    fn kind_description(&self) -> &'static str {
+        use jsonwebtoken::errors::ErrorKind;
+        match self.kind() {
+            ErrorKind::ExpiredSignature => "expired",
+            ErrorKind::ImmatureSignature => "not valid yet",
+            ErrorKind::InvalidAudience => "wrong audience",
+            ErrorKind::InvalidIssuer => "wrong issuer",
+            ErrorKind::InvalidSignature => "bad signature",
+            ErrorKind::MissingRequiredClaim(_) => "a required claim is missing",
+            _ => "malformed token",
+        }
+    }
+}
+
+/// Verifies bearer tokens with the keys of the configuration.
+pub struct TokenVerifier {
+    keys: Vec<(Algorithm, DecodingKey)>,
+    issuer: String,
+    audience: String,
+    leeway_secs: u64,
+}
+
+impl fmt::Debug for TokenVerifier {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("TokenVerifier")
+            .field("algorithms", &self.keys.iter().map(|(algorithm, _)| *algorithm).collect::<Vec<_>>())
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .finish()
+    }
+}
+
+impl TokenVerifier {
+    pub fn from_config(config: &AuthConfig) -> Result<TokenVerifier, jsonwebtoken::errors::Error> {
+        let mut keys = Vec::new();
+        if let Some(secret) = &config.hs256_secret {
+            keys.push((Algorithm::HS256, DecodingKey::from_secret(secret.expose().as_bytes())));
+        }
+        for pem in &config.rs256_public_keys {
+            keys.push((Algorithm::RS256, DecodingKey::from_rsa_pem(pem.as_bytes())?));
+        }
+        for pem in &config.es256_public_keys {
+            keys.push((Algorithm::ES256, DecodingKey::from_ec_pem(pem.as_bytes())?));
+        }
+        if keys.is_empty() {
+            tracing::warn!("no token keys configured: every authenticated call will be refused");
+        }
+        Ok(TokenVerifier {
+            keys,
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
+            leeway_secs: config.leeway_secs,
+        })
+    }
+
+    /// Verifies the `authorization` header and names the caller.
+    /// `acting_tenant` is the value of `x-bss-tenant`, if any.
+    pub fn verify_header(
+        &self,
+        authorization: Option<&str>,
+        acting_tenant: Option<&str>,
+    ) -> Result<Caller, AuthError> {
+        let header = authorization.ok_or(AuthError::Missing)?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .ok_or(AuthError::Malformed)?
+            .trim();
+        self.verify(token, acting_tenant)
+    }
+
+    pub fn verify(&self, token: &str, acting_tenant: Option<&str>) -> Result<Caller, AuthError> {
+        let header = jsonwebtoken::decode_header(token).map_err(AuthError::Rejected)?;
+        let mut last_error = None;
+        for (algorithm, key) in self.keys.iter().filter(|(algorithm, _)| *algorithm == header.alg) {
+            match jsonwebtoken::decode::<Claims>(token, key, &self.validation(*algorithm)) {
+                Ok(data) => return caller_from_claims(data.claims, token, acting_tenant),
+                Err(error) => last_error = Some(error),
+            }
+        }
+        Err(last_error.map_or(AuthError::AlgorithmNotAccepted, AuthError::Rejected))
+    }
+
+    fn validation(&self, algorithm: Algorithm) -> Validation {
+        let mut validation = Validation::new(algorithm);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.leeway = self.leeway_secs;
+        validation
+    }
+}
+
+fn caller_from_claims(claims: Claims, token: &str, acting_tenant: Option<&str>) -> Result<Caller, AuthError> {
+    let roles: BTreeSet<Role> = claims.roles.iter().filter_map(|name| name.parse().ok()).collect();
+    let tenant = match claims.tenant.as_deref() {
+        None | Some("") => TenantScope::None,
+        Some("*") => {
+            if !roles.contains(&Role::Integration) {
+                return Err(AuthError::WildcardWithoutIntegration);
+            }
+            match acting_tenant {
+                Some(acting) => TenantScope::One(Uuid::parse_str(acting).map_err(|_| AuthError::BadTenant)?),
+                None => TenantScope::Any,
+            }
+        }
+        Some(tenant) => TenantScope::One(Uuid::parse_str(tenant).map_err(|_| AuthError::BadTenant)?),
+    };
+    Ok(Caller {
+        subject: claims.sub,
+        tenant,
+        roles,
+        sales_rep_id: claims.sales_rep_id.filter(|id| !id.is_empty()),
+        token: Arc::from(token),
+    })
+}
+
+/// Mints HS256 tokens: for development (`make run` prints one), tests, and
+/// services that sign their own identity with the shared development secret.
+#[derive(Clone)]
+pub struct TokenIssuer {
+    key: EncodingKey,
+    issuer: String,
+    audience: String,
+}
+
+impl fmt::Debug for TokenIssuer {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.debug_struct("TokenIssuer").field("issuer", &self.issuer).finish()
+    }
+}
+
+/// What a minted token says.
+#[derive(Clone, Debug, Default)]
+pub struct TokenSpec {
+    pub subject: String,
+    /// A tenant UUID, `*`, or `None` for a platform administrator.
+    pub tenant: Option<String>,
+    pub roles: Vec<Role>,
+    pub sales_rep_id: Option<String>,
+    pub ttl: Duration,
+}
+
+impl TokenIssuer {
+    pub fn hs256(secret: &str, issuer: &str, audience: &str) -> TokenIssuer {
+        TokenIssuer {
+            key: EncodingKey::from_secret(secret.as_bytes()),
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+        }
+    }
+
+    pub fn from_config(config: &AuthConfig) -> Option<TokenIssuer> {
+        let secret = config.hs256_secret.as_ref()?;
+        Some(TokenIssuer::hs256(secret.expose(), &config.issuer, &config.audience))
+    }
+
+    pub fn mint(&self, spec: &TokenSpec) -> String {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs());
+        let claims = Claims {
+            sub: spec.subject.clone(),
+            tenant: spec.tenant.clone(),
+            roles: spec.roles.iter().map(|role| role.as_str().to_owned()).collect(),
+            sales_rep_id: spec.sales_rep_id.clone(),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            exp: now + spec.ttl.as_secs(),
+            nbf: now,
+            iat: now,
+        };
+        self.sign(&claims)
+    }
+
+    /// Signs arbitrary claims (tests use it for expired or foreign tokens).
+    pub fn sign(&self, claims: &Claims) -> String {
+        // HS256 signing of serializable claims cannot fail.
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.key).unwrap_or_default()
+    }
+
+    /// A token of this service itself: role `integration`, any tenant.
+    pub fn service_token(&self, service_name: &str, ttl: Duration) -> String {
+        self.mint(&TokenSpec {
+            subject: format!("service:{service_name}"),
+            tenant: Some("*".to_owned()),
+            roles: vec![Role::Integration],
+            sales_rep_id: None,
+            ttl,
+        })
+    }
+}
+
+/// The verified caller of a tonic request, or UNAUTHENTICATED when the server
+/// layer put none there.
+pub fn caller<T>(request: &tonic::Request<T>) -> Result<Caller, Status> {
+    request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .ok_or_else(|| Status::from(AuthError::Missing))
+}

@@ -1,0 +1,251 @@
+//! Typed configuration, read once at start from the environment and an
+//! optional TOML file.
+//!
+//! Sources, later ones winning: the defaults below, the file named by
+//! `BSS_CONFIG_FILE`, then `BSS_*` environment variables where `__` separates
+//! nesting levels (`BSS_DATABASE__MAX_CONNECTIONS=32`). Two standard variables
+//! are read as well: `DATABASE_URL` and `OTEL_EXPORTER_OTLP_ENDPOINT`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+/// A value that must never appear in logs: `Debug` prints a placeholder.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself. Call it only where the value is used, never to log.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("Secret([redacted])")
+    }
+}
+
+/// Loads a service's configuration from the sources listed in the module docs.
+pub fn load<T: DeserializeOwned>() -> Result<T, figment::Error> {
+    let mut figment = Figment::new();
+    if let Ok(path) = std::env::var("BSS_CONFIG_FILE") {
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    figment
+        .merge(Env::prefixed("BSS_").split("__"))
+        .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database.url".into()))
+        .merge(
+            Env::raw()
+                .only(&["OTEL_EXPORTER_OTLP_ENDPOINT"])
+                .map(|_| "telemetry.otlp_endpoint".into()),
+        )
+        .extract()
+}
+
+/// What every service needs: where to listen, its database, how callers are
+/// authenticated, server limits and telemetry.
+#[derive(Clone, Debug, Deserialize)]
+pub struct PlatformConfig {
+    /// Address the gRPC server listens on (`BSS_LISTEN_ADDR`).
+    #[serde(default = "default_listen_addr")]
+    pub listen_addr: SocketAddr,
+    pub database: DatabaseConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+}
+
+fn default_listen_addr() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 50051))
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct DatabaseConfig {
+    /// Postgres URL (`DATABASE_URL`), for example
+    /// `postgres://bss@db:5432/bss`.
+    pub url: Secret,
+    /// Upper bound of pooled connections per process.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+    /// How long a request may wait for a pooled connection.
+    #[serde(default = "default_acquire_timeout_ms")]
+    pub acquire_timeout_ms: u64,
+    /// How long start-up keeps retrying an unreachable database before giving up.
+    #[serde(default = "default_startup_timeout_ms")]
+    pub startup_timeout_ms: u64,
+    /// Server-side limit of any single statement.
+    #[serde(default = "default_statement_timeout_ms")]
+    pub statement_timeout_ms: u64,
+}
+
+fn default_max_connections() -> u32 {
+    16
+}
+fn default_acquire_timeout_ms() -> u64 {
+    5_000
+}
+fn default_startup_timeout_ms() -> u64 {
+    60_000
+}
+fn default_statement_timeout_ms() -> u64 {
+    15_000
+}
+
+impl DatabaseConfig {
+    pub fn new(url: impl Into<String>) -> Self {
+        DatabaseConfig {
+            url: Secret::new(url),
+            max_connections: default_max_connections(),
+            acquire_timeout_ms: default_acquire_timeout_ms(),
+            startup_timeout_ms: default_startup_timeout_ms(),
+            statement_timeout_ms: default_statement_timeout_ms(),
+        }
+    }
+}
+
+/// How bearer tokens are verified. At least one key must be configured, or
+/// every call is refused.
+#[derive(Clone, Debug, Deserialize)]
+pub struct AuthConfig {
+    /// Required `iss` claim.
+    #[serde(default = "default_issuer")]
+    pub issuer: String,
+    /// Required `aud` claim.
+    #[serde(default = "default_audience")]
+    pub audience: String,
+    /// Shared secret for HS256 tokens: development and tests only.
+    #[serde(default)]
+    pub hs256_secret: Option<Secret>,
+    /// PEM public keys accepted for RS256 tokens.
+    #[serde(default)]
+    pub rs256_public_keys: Vec<String>,
+    /// PEM public keys accepted for ES256 tokens.
+    #[serde(default)]
+    pub es256_public_keys: Vec<String>,
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    #[serde(default = "default_leeway_secs")]
+    pub leeway_secs: u64,
+}
+
+fn default_issuer() -> String {
+    "bss-dev".to_owned()
+}
+fn default_audience() -> String {
+    "bss".to_owned()
+}
+fn default_leeway_secs() -> u64 {
+    5
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            issuer: default_issuer(),
+            audience: default_audience(),
+            hs256_secret: None,
+            rs256_public_keys: Vec::new(),
+            es256_public_keys: Vec::new(),
+            leeway_secs: default_leeway_secs(),
+        }
+    }
+}
+
+/// Limits of the gRPC server.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ServerConfig {
+    /// Longest time one call may take; a shorter client deadline wins.
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// Calls handled at once by the process; more wait their turn.
+    #[serde(default = "default_concurrency_limit")]
+    pub concurrency_limit: usize,
+    /// Largest request or response message, in bytes.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
+    /// Connections are closed (gracefully) after this long, so clients
+    /// rebalance across replicas.
+    #[serde(default = "default_max_connection_age_secs")]
+    pub max_connection_age_secs: u64,
+    /// After SIGTERM, how long health says NOT_SERVING before the listener
+    /// closes, so load balancers stop sending new calls.
+    #[serde(default = "default_drain_delay_ms")]
+    pub drain_delay_ms: u64,
+    /// After the listener closes, how long calls in flight may still run.
+    #[serde(default = "default_shutdown_grace_ms")]
+    pub shutdown_grace_ms: u64,
+}
+
+fn default_request_timeout_ms() -> u64 {
+    30_000
+}
+fn default_concurrency_limit() -> usize {
+    1_024
+}
+fn default_max_message_bytes() -> usize {
+    4 * 1024 * 1024
+}
+fn default_max_connection_age_secs() -> u64 {
+    600
+}
+fn default_drain_delay_ms() -> u64 {
+    5_000
+}
+fn default_shutdown_grace_ms() -> u64 {
+    15_000
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            request_timeout_ms: default_request_timeout_ms(),
+            concurrency_limit: default_concurrency_limit(),
+            max_message_bytes: default_max_message_bytes(),
+            max_connection_age_secs: default_max_connection_age_secs(),
+            drain_delay_ms: default_drain_delay_ms(),
+            shutdown_grace_ms: default_shutdown_grace_ms(),
+        }
+    }
+}
+
+impl ServerConfig {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+}
+
+/// Log format of the process.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines, for terminals.
+    #[default]
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct TelemetryConfig {
+    /// `BSS_TELEMETRY__LOG_FORMAT`: `pretty` or `json`.
+    #[serde(default)]
+    pub log_format: LogFormat,
+    /// OTLP/gRPC collector, for example `http://otel-collector:4317`
+    /// (`OTEL_EXPORTER_OTLP_ENDPOINT`). Spans are exported only when set.
+    #[serde(default)]
+    pub otlp_endpoint: Option<String>,
+}

@@ -1,0 +1,77 @@
+//! The database: a pool whose connections live in the service's own schema,
+//! and migrations that are safe when several replicas start at once.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+use crate::config::DatabaseConfig;
+use crate::server::ReadinessCheck;
+
+/// Connects a pool for `schema`, retrying an unreachable server until the
+/// configured start-up timeout. Every connection has `search_path` set to the
+/// schema; service queries are schema-qualified all the same.
+pub async fn connect(config: &DatabaseConfig, schema: &'static str, application_name: &str) -> Result<PgPool, sqlx::Error> {
+    let options = PgConnectOptions::from_str(config.url.expose())?
+        .application_name(application_name)
+        .options([
+            ("search_path", schema.to_owned()),
+            ("statement_timeout", config.statement_timeout_ms.to_string()),
+            // Money paths must survive a crash the moment they are acknowledged.
+            ("synchronous_commit", "on".to_owned()),
+        ]);
+    let deadline = Instant::now() + Duration::from_millis(config.startup_timeout_ms);
+    let mut delay = Duration::from_millis(200);
+    loop {
+        let attempt = PgPoolOptions::new()
+            .max_connections(config.max_connections)
+            .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms))
+            .connect_with(options.clone())
+            .await;
+        match attempt {
+            Ok(pool) => return Ok(pool),
+            Err(error) if Instant::now() + delay < deadline && is_transient(&error) => {
+                tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "database not reachable yet");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+fn is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
+        // cannot_connect_now: the server is starting up.
+        sqlx::Error::Database(db_error) => db_error.code().as_deref() == Some("57P03"),
+        _ => false,
+    }
+}
+
+/// Runs the shared plumbing's migrations and then the service's own, each
+/// with its own migrations table in `schema`. sqlx holds an advisory lock
+/// while it migrates, so replicas starting together apply each migration
+/// exactly once; the schema is created under that lock.
+pub async fn migrate(pool: &PgPool, schema: &'static str, mut service_migrations: Migrator) -> Result<(), MigrateError> {
+    let mut platform_migrations = sqlx::migrate!("./migrations");
+    platform_migrations.create_schema(schema);
+    platform_migrations.dangerous_set_table_name(format!("{schema}._platform_migrations"));
+    platform_migrations.run(pool).await?;
+
+    service_migrations.create_schema(schema);
+    service_migrations.dangerous_set_table_name(format!("{schema}._sqlx_migrations"));
+    service_migrations.run(pool).await
+}
+
+/// A readiness check that asks the database for `SELECT 1`.
+pub fn readiness(pool: PgPool) -> ReadinessCheck {
+    Arc::new(move || {
+        let pool = pool.clone();
+        Box::pin(async move { sqlx::query("SELECT 1").execute(&pool).await.is_ok() })
+    })
+}

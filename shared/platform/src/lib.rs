@@ -1,0 +1,24 @@
+//! What every service of the suite shares. Each module has one job:
+//!
+//! - [`config`]: typed configuration from the environment and a file;
+//! - [`telemetry`]: logs, spans, OTLP export and W3C trace context;
+//! - [`server`]: the gRPC server with health, reflection, limits and shutdown;
+//! - [`auth`]: bearer-token verification and the caller's identity;
+//! - [`db`]: the pool and migrations of the service's own schema;
+//! - [`error`]: domain errors to `tonic::Status` with `google.rpc` details;
+//! - [`idempotency`]: mutations that are safe to retry by `request_id`;
+//! - [`paging`], [`money`], [`time`]: wire conventions of the contracts.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod fieldmask;
+pub mod idempotency;
+pub mod money;
+pub mod paging;
+pub mod payment;
+pub mod server;
+pub mod shutdown;
+pub mod telemetry;
+pub mod time;

@@ -1,0 +1,375 @@
+//! The gRPC server every service runs: health (v1), reflection (v1 and
+//! v1alpha), one span per call, request ids, caller authentication, request
+//! timeout, concurrency and message size limits, connection age, and a
+//! graceful shutdown that first says NOT_SERVING.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use http::{HeaderValue, Request, Response};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::server::NamedService;
+use tonic::service::Routes;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::{Layer, Service};
+use tracing::Instrument;
+
+use crate::auth::{ACTING_TENANT_HEADER, Caller, TokenVerifier};
+use crate::config::ServerConfig;
+use crate::shutdown::Shutdown;
+use crate::telemetry;
+
+/// Header carrying the id of one client request across every hop.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Health service name that stays SERVING while the process runs: the
+/// liveness probe asks for it; readiness asks for "" (the whole server).
+pub const LIVENESS_SERVICE: &str = "liveness";
+
+/// Asks whether the service can do its work now (database reachable, ...).
+pub type ReadinessCheck = Arc<dyn Fn() -> BoxFuture<'static, bool> + Send + Sync>;
+
+/// A service's gRPC server, bound and ready to run.
+pub struct GrpcServer {
+    listener: TcpListener,
+    config: ServerConfig,
+    routes: Routes,
+    service_names: Vec<&'static str>,
+    verifier: Arc<TokenVerifier>,
+    readiness: Option<ReadinessCheck>,
+}
+
+impl GrpcServer {
+    /// Binds the listener now, so `local_addr` is known before serving
+    /// (tests bind port 0).
+    pub async fn bind(address: SocketAddr, config: ServerConfig, verifier: Arc<TokenVerifier>) -> std::io::Result<GrpcServer> {
+        let listener = TcpListener::bind(address).await?;
+        Ok(GrpcServer {
+            listener,
+            config,
+            routes: Routes::default(),
+            service_names: Vec::new(),
+            verifier,
+            readiness: None,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Adds one generated service; its name is served by health and
+    /// reflection.
+    pub fn add_service<S>(mut self, service: S) -> GrpcServer
+    where
+        S: Service<Request<tonic::body::Body>, Response = Response<tonic::body::Body>, Error = Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.service_names.push(S::NAME);
+        self.routes = self.routes.add_service(service);
+        self
+    }
+
+    /// A check run every few seconds; health says NOT_SERVING while it fails.
+    pub fn readiness(mut self, check: ReadinessCheck) -> GrpcServer {
+        self.readiness = Some(check);
+        self
+    }
+
+    /// Serves until `shutdown` triggers, then says NOT_SERVING, waits the
+    /// drain delay, stops accepting, and lets calls in flight finish within
+    /// the grace period.
+    pub async fn run(self, shutdown: Shutdown) -> Result<(), ServeError> {
+        let GrpcServer {
+            listener,
+            config,
+            routes,
+            service_names,
+            verifier,
+            readiness,
+        } = self;
+
+        let (reporter, health_service) = tonic_health::server::health_reporter();
+        reporter
+            .set_service_status(LIVENESS_SERVICE, ServingStatus::Serving)
+            .await;
+        set_readiness(&reporter, &service_names, ServingStatus::Serving).await;
+
+        let mut reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(bss_proto::FILE_DESCRIPTOR_SET);
+        let mut reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(bss_proto::FILE_DESCRIPTOR_SET);
+        for name in &service_names {
+            reflection_v1 = reflection_v1.with_service_name(*name);
+            reflection_v1alpha = reflection_v1alpha.with_service_name(*name);
+        }
+        let routes = routes
+            .add_service(health_service)
+            .add_service(reflection_v1.build_v1()?)
+            .add_service(reflection_v1alpha.build_v1alpha()?);
+
+        if let Some(check) = readiness {
+            tokio::spawn(watch_readiness(check, reporter.clone(), service_names.clone(), shutdown.clone()));
+        }
+
+        let drained = Shutdown::new();
+        let stop_accepting = {
+            let shutdown = shutdown.clone();
+            let drained = drained.clone();
+            let reporter = reporter.clone();
+            let drain_delay = Duration::from_millis(config.drain_delay_ms);
+            async move {
+                shutdown.wait().await;
+                tracing::info!(drain_delay_ms = drain_delay.as_millis() as u64, "health NOT_SERVING; draining");
+                set_readiness(&reporter, &service_names, ServingStatus::NotServing).await;
+                tokio::time::sleep(drain_delay).await;
+                drained.trigger();
+            }
+        };
+
+        let serve = tonic::transport::Server::builder()
+            .timeout(config.request_timeout())
+            .max_connection_age(Duration::from_secs(config.max_connection_age_secs))
+            .layer(RpcLayer::new(verifier))
+            .layer(GlobalConcurrencyLimitLayer::new(config.concurrency_limit))
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop_accepting);
+
+        let grace = Duration::from_millis(config.shutdown_grace_ms);
+        tokio::select! {
+            served = serve => served?,
+            _ = async { drained.wait().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!("shutdown grace period over; closing the calls still open");
+            }
+        }
+        reporter.set_service_status(LIVENESS_SERVICE, ServingStatus::NotServing).await;
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+async fn set_readiness(reporter: &HealthReporter, service_names: &[&'static str], status: ServingStatus) {
+    reporter.set_service_status("", status).await;
+    for name in service_names {
+        reporter.set_service_status(*name, status).await;
+    }
+}
+
+async fn watch_readiness(check: ReadinessCheck, reporter: HealthReporter, service_names: Vec<&'static str>, shutdown: Shutdown) {
+    let mut was_ready = true;
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+        let ready = check().await;
+        if shutdown.is_triggered() {
+            return;
+        }
+        if ready != was_ready {
+            if ready {
+                tracing::info!("dependencies reachable again: SERVING");
+            } else {
+                tracing::warn!("dependencies unreachable: NOT_SERVING");
+            }
+            let status = if ready { ServingStatus::Serving } else { ServingStatus::NotServing };
+            set_readiness(&reporter, &service_names, status).await;
+            was_ready = ready;
+        }
+    }
+}
+
+/// Calls that need no bearer token: health probes and reflection.
+pub fn is_public_path(path: &str) -> bool {
+    path.starts_with("/grpc.health.v1.Health/")
+        || path.starts_with("/grpc.reflection.v1.ServerReflection/")
+        || path.starts_with("/grpc.reflection.v1alpha.ServerReflection/")
+}
+
+/// Splits "/bss.accounts.v1.AccountService/GetAccount" into its service and
+/// method.
+pub fn split_path(path: &str) -> (&str, &str) {
+    let trimmed = path.trim_start_matches('/');
+    trimmed.split_once('/').unwrap_or((trimmed, ""))
+}
+
+/// The request id of a call: the client's `x-request-id` when it is a sane
+/// header value, else a new UUID. It is written back into the request.
+pub fn ensure_request_id(headers: &mut http::HeaderMap) -> String {
+    if let Some(existing) = headers.get(REQUEST_ID_HEADER).and_then(|value| value.to_str().ok())
+        && !existing.is_empty()
+        && existing.len() <= 128
+    {
+        return existing.to_owned();
+    }
+    let fresh = uuid::Uuid::new_v4().to_string();
+    if let Ok(value) = HeaderValue::from_str(&fresh) {
+        headers.insert(REQUEST_ID_HEADER, value);
+    }
+    fresh
+}
+
+/// The gRPC status code a response carries in its headers (error responses
+/// are trailers-only); 0 (OK) otherwise.
+pub fn header_status_code<B>(response: &Response<B>) -> i32 {
+    response
+        .headers()
+        .get("grpc-status")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0)
+}
+
+/// One span per call (continuing the client's trace), the request id, and
+/// the caller's verified identity in the request's extensions.
+#[derive(Clone)]
+pub struct RpcLayer {
+    verifier: Arc<TokenVerifier>,
+}
+
+impl RpcLayer {
+    pub fn new(verifier: Arc<TokenVerifier>) -> RpcLayer {
+        RpcLayer { verifier }
+    }
+}
+
+impl<S> Layer<S> for RpcLayer {
+    type Service = RpcService<S>;
+    fn layer(&self, inner: S) -> RpcService<S> {
+        RpcService {
+            inner,
+            verifier: self.verifier.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct RpcService<S> {
+    inner: S,
+    verifier: Arc<TokenVerifier>,
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RpcService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: Default + Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<ResBody>, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(context)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let path = request.uri().path().to_owned();
+        let (service, method) = split_path(&path);
+        let request_id = ensure_request_id(request.headers_mut());
+        let span = tracing::info_span!(
+            "rpc",
+            otel.name = %path.trim_start_matches('/'),
+            otel.kind = "server",
+            rpc.system = "grpc",
+            rpc.service = %service,
+            rpc.method = %method,
+            request_id = %request_id,
+            tenant = tracing::field::Empty,
+            caller = tracing::field::Empty,
+            rpc.grpc.status_code = tracing::field::Empty,
+        );
+        telemetry::continue_trace(&span, request.headers());
+
+        let request_id_value = HeaderValue::from_str(&request_id).ok();
+        let with_request_id = move |mut response: Response<ResBody>| {
+            if let Some(value) = request_id_value {
+                response.headers_mut().insert(REQUEST_ID_HEADER, value);
+            }
+            response
+        };
+
+        if !is_public_path(&path) {
+            match authenticate(&self.verifier, request.headers()) {
+                Ok(caller) => {
+                    span.record("caller", caller.subject.as_str());
+                    span.record("tenant", tracing::field::debug(&caller.tenant));
+                    request.extensions_mut().insert(caller);
+                }
+                Err(status) => {
+                    let _entered = span.enter();
+                    tracing::info!(code = ?status.code(), message = status.message(), "call refused");
+                    span.record("rpc.grpc.status_code", status.code() as i32);
+                    return Box::pin(std::future::ready(Ok(with_request_id(status.into_http()))));
+                }
+            }
+        }
+
+        // The clone that was polled ready is the one that must serve the call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(
+            async move {
+                let started = std::time::Instant::now();
+                let response = inner.call(request).await?;
+                let code = header_status_code(&response);
+                let span = tracing::Span::current();
+                span.record("rpc.grpc.status_code", code);
+                let elapsed_us = started.elapsed().as_micros() as u64;
+                if code == 0 {
+                    tracing::debug!(elapsed_us, "call finished");
+                } else {
+                    tracing::info!(elapsed_us, code, "call failed");
+                }
+                Ok(with_request_id(response))
+            }
+            .instrument(span),
+        )
+    }
+}
+
+fn authenticate(verifier: &TokenVerifier, headers: &http::HeaderMap) -> Result<Caller, tonic::Status> {
+    let authorization = headers.get(http::header::AUTHORIZATION).and_then(|value| value.to_str().ok());
+    let acting_tenant = headers.get(ACTING_TENANT_HEADER).and_then(|value| value.to_str().ok());
+    verifier
+        .verify_header(authorization, acting_tenant)
+        .map_err(tonic::Status::from)
+}
+
+/// Why a service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("token keys: {0}")]
+    Keys(#[from] jsonwebtoken::errors::Error),
+    #[error("listener: {0}")]
+    Bind(#[from] std::io::Error),
+}

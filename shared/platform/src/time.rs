@@ -1,0 +1,21 @@
+//! Timestamps and calendar dates on the wire.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+/// A protobuf timestamp of a UTC instant.
+pub fn timestamp(instant: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: instant.timestamp(),
+        nanos: instant.timestamp_subsec_nanos() as i32,
+    }
+}
+
+/// Parses a calendar date in ISO 8601 form, `YYYY-MM-DD`.
+pub fn parse_date(text: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| "must be a date of the form YYYY-MM-DD".to_owned())
+}
+
+/// Formats a calendar date as `YYYY-MM-DD`.
+pub fn format_date(date: NaiveDate) -> String {
+    date.format("%Y-%m-%d").to_string()
+}

@@ -1,0 +1,24 @@
+//! Generated code for the suite's contracts. This crate is the only place
+//! code is generated; services depend on it and never on `.proto` files.
+
+#![allow(clippy::all, missing_docs, unreachable_pub)]
+
+/// The encoded `FileDescriptorSet` of every contract (with imports and
+/// comments), served by gRPC reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bss_descriptor.bin"));
+
+pub mod bss {
+    pub mod r#type {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/bss.r#type.v1.rs"));
+        }
+    }
+    pub mod accounts {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/bss.accounts.v1.rs"));
+        }
+    }
+}
+
+pub use bss::accounts::v1 as accounts;
+pub use bss::r#type::v1 as types;

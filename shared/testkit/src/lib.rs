@@ -1,0 +1,174 @@
+//! Test support shared by every service's API tests and the end-to-end
+//! scenarios: a fresh Postgres database per test (dropped afterwards), the
+//! configuration of a service on `127.0.0.1:0`, tokens, and channels.
+//!
+//! The Postgres server is `DATABASE_URL` when set, else the local default
+//! `postgres://postgres@127.0.0.1:5432/postgres`. `make test` starts a
+//! private server and sets `DATABASE_URL` when none is reachable.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Once;
+use std::time::Duration;
+
+use bss_platform::auth::{Role, TokenIssuer, TokenSpec};
+use bss_platform::config::{AuthConfig, DatabaseConfig, PlatformConfig, Secret, ServerConfig, TelemetryConfig};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection, Executor};
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+pub const TEST_SECRET: &str = "bss-test-secret-not-for-production";
+pub const TEST_ISSUER: &str = "bss-test";
+pub const TEST_AUDIENCE: &str = "bss";
+
+/// The URL of the Postgres server tests create their databases on.
+pub fn server_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A database that exists for one test and is dropped with this value.
+pub struct TestDatabase {
+    name: String,
+    url: String,
+}
+
+impl TestDatabase {
+    pub async fn create() -> TestDatabase {
+        let server = PgConnectOptions::from_str(&server_url()).expect("DATABASE_URL is a Postgres URL");
+        let name = format!("bss_test_{}", Uuid::new_v4().simple());
+        let mut connection = server
+            .clone()
+            .connect()
+            .await
+            .expect("reach the test Postgres server (set DATABASE_URL, or run `make test` to start one)");
+        connection
+            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await
+            .expect("create the test database");
+        connection.close().await.ok();
+        let url = server.database(&name).to_url_lossy().to_string();
+        TestDatabase { name, url }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime; a dedicated thread with its
+        // own runtime can block on the cleanup without stalling it.
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(async move {
+                let server = PgConnectOptions::from_str(&server_url()).expect("server url");
+                if let Ok(mut connection) = server.connect().await {
+                    let _ = connection
+                        .execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                        .await;
+                    let _ = connection.close().await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// How every test service verifies tokens.
+pub fn auth_config() -> AuthConfig {
+    AuthConfig {
+        issuer: TEST_ISSUER.to_owned(),
+        audience: TEST_AUDIENCE.to_owned(),
+        hs256_secret: Some(Secret::new(TEST_SECRET)),
+        ..AuthConfig::default()
+    }
+}
+
+/// A service configuration on `127.0.0.1:0` with a small pool and a short
+/// drain, against `database_url`.
+pub fn platform_config(database_url: &str) -> PlatformConfig {
+    PlatformConfig {
+        listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        database: DatabaseConfig {
+            max_connections: 8,
+            ..DatabaseConfig::new(database_url)
+        },
+        auth: auth_config(),
+        server: ServerConfig {
+            drain_delay_ms: 0,
+            shutdown_grace_ms: 2_000,
+            ..ServerConfig::default()
+        },
+        telemetry: TelemetryConfig::default(),
+    }
+}
+
+pub fn issuer() -> TokenIssuer {
+    TokenIssuer::hs256(TEST_SECRET, TEST_ISSUER, TEST_AUDIENCE)
+}
+
+/// A token of a caller in `tenant` with `roles`.
+pub fn token(tenant: Uuid, roles: &[Role]) -> String {
+    issuer().mint(&TokenSpec {
+        subject: format!("user:{}", roles.first().map_or("none", |role| role.as_str())),
+        tenant: Some(tenant.to_string()),
+        roles: roles.to_vec(),
+        sales_rep_id: None,
+        ttl: Duration::from_secs(3600),
+    })
+}
+
+/// A sales representative's token.
+pub fn sales_rep_token(tenant: Uuid, sales_rep_id: &str) -> String {
+    issuer().mint(&TokenSpec {
+        subject: format!("rep:{sales_rep_id}"),
+        tenant: Some(tenant.to_string()),
+        roles: vec![Role::SalesRep],
+        sales_rep_id: Some(sales_rep_id.to_owned()),
+        ttl: Duration::from_secs(3600),
+    })
+}
+
+/// A platform administrator's token (no tenant).
+pub fn platform_admin_token() -> String {
+    issuer().mint(&TokenSpec {
+        subject: "admin:platform".to_owned(),
+        tenant: None,
+        roles: vec![Role::PlatformAdmin],
+        sales_rep_id: None,
+        ttl: Duration::from_secs(3600),
+    })
+}
+
+/// `message` with `authorization: Bearer <token>`.
+pub fn authorized<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().expect("ascii token"));
+    request
+}
+
+/// A channel to a server listening on `address`.
+pub async fn channel(address: SocketAddr) -> Channel {
+    Channel::from_shared(format!("http://{address}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect to the service under test")
+}
+
+/// Logs to the test output when `RUST_LOG` is set.
+pub fn init_logging() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var("RUST_LOG").is_ok() {
+            let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+        }
+    });
+}
