@@ -25,10 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .file_descriptor_set();
 
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
-    std::fs::write(
-        out_dir.join("bss_descriptor.bin"),
-        descriptor_set.encode_to_vec(),
-    )?;
+    std::fs::write(out_dir.join("bss_descriptor.bin"), descriptor_set.encode_to_vec())?;
 
     tonic_prost_build::configure()
         .build_server(true)

@@ -1,6 +1,10 @@
 -- The accounts context: tenants, accounts, contacts, addresses.
 -- Every table carries tenant_id; every query filters by it.
 
+-- Tenants are never changed or deleted after creation (their name
+-- uniqueness scope decides where every account name lives), so services may
+-- cache them and accounts need no foreign key to them: a key check would
+-- make every insert of a tenant share-lock the same tenant row.
 CREATE TABLE accounts.tenants (
     id                    uuid        NOT NULL,
     name                  text        NOT NULL,
@@ -52,9 +56,11 @@ CREATE TABLE accounts.accounts (
     created_at        timestamptz NOT NULL DEFAULT now(),
     updated_at        timestamptz NOT NULL DEFAULT now(),
     version           bigint      NOT NULL DEFAULT 1,
-    CONSTRAINT accounts_pkey PRIMARY KEY (id),
-    CONSTRAINT accounts_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES accounts.tenants (id),
-    CONSTRAINT accounts_parent_account_id_fkey FOREIGN KEY (parent_account_id) REFERENCES accounts.accounts (id),
+    -- Every lookup names the tenant: the key leads with it, and the parent
+    -- must be an account of the same tenant.
+    CONSTRAINT accounts_pkey PRIMARY KEY (tenant_id, id),
+    CONSTRAINT accounts_parent_account_id_fkey FOREIGN KEY (tenant_id, parent_account_id)
+        REFERENCES accounts.accounts (tenant_id, id),
     CONSTRAINT accounts_code_key UNIQUE (tenant_id, code),
     CONSTRAINT accounts_name_key UNIQUE (name_scope, name_key),
     CONSTRAINT accounts_kind_check CHECK (kind IN ('direct', 'client', 'reseller')),
@@ -65,10 +71,10 @@ CREATE TABLE accounts.accounts (
     CONSTRAINT accounts_not_own_parent_check CHECK (parent_account_id IS DISTINCT FROM id)
 );
 
-CREATE INDEX accounts_tenant_id_idx ON accounts.accounts (tenant_id, id);
 CREATE INDEX accounts_external_key_idx ON accounts.accounts (tenant_id, external_key) WHERE external_key IS NOT NULL;
 CREATE INDEX accounts_sales_rep_id_idx ON accounts.accounts (tenant_id, sales_rep_id, id) WHERE sales_rep_id <> '';
-CREATE INDEX accounts_parent_account_id_idx ON accounts.accounts (parent_account_id) WHERE parent_account_id IS NOT NULL;
+CREATE INDEX accounts_parent_account_id_idx ON accounts.accounts (tenant_id, parent_account_id)
+    WHERE parent_account_id IS NOT NULL;
 
 CREATE TABLE accounts.contacts (
     id         uuid        NOT NULL,
@@ -83,7 +89,8 @@ CREATE TABLE accounts.contacts (
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT contacts_pkey PRIMARY KEY (id),
-    CONSTRAINT contacts_account_id_fkey FOREIGN KEY (account_id) REFERENCES accounts.accounts (id) ON DELETE CASCADE
+    CONSTRAINT contacts_account_id_fkey FOREIGN KEY (tenant_id, account_id)
+        REFERENCES accounts.accounts (tenant_id, id) ON DELETE CASCADE
 );
 
 CREATE INDEX contacts_account_id_idx ON accounts.contacts (account_id, id);
@@ -104,7 +111,8 @@ CREATE TABLE accounts.addresses (
     created_at   timestamptz NOT NULL DEFAULT now(),
     updated_at   timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT addresses_pkey PRIMARY KEY (id),
-    CONSTRAINT addresses_account_id_fkey FOREIGN KEY (account_id) REFERENCES accounts.accounts (id) ON DELETE CASCADE,
+    CONSTRAINT addresses_account_id_fkey FOREIGN KEY (tenant_id, account_id)
+        REFERENCES accounts.accounts (tenant_id, id) ON DELETE CASCADE,
     CONSTRAINT addresses_contact_id_fkey FOREIGN KEY (contact_id) REFERENCES accounts.contacts (id) ON DELETE SET NULL,
     CONSTRAINT addresses_address_type_check CHECK (address_type IN ('billing', 'delivery', 'other'))
 );

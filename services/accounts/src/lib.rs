@@ -19,6 +19,7 @@ use sqlx::PgPool;
 
 use crate::grpc::accounts::AccountsApi;
 use crate::grpc::tenants::TenantsApi;
+use crate::repo::tenants::TenantCache;
 
 /// The Postgres schema this service owns.
 pub const SCHEMA: &str = "accounts";
@@ -37,10 +38,11 @@ impl App {
         db::migrate(&db, SCHEMA, sqlx::migrate!("./migrations")).await?;
         let verifier = Arc::new(TokenVerifier::from_config(&config.auth)?);
         let limit = config.server.max_message_bytes;
+        let tenants = Arc::new(TenantCache::default());
         let server = GrpcServer::bind(config.listen_addr, config.server.clone(), verifier)
             .await?
             .add_service(
-                AccountServiceServer::new(AccountsApi::new(db.clone()))
+                AccountServiceServer::new(AccountsApi::new(db.clone(), tenants))
                     .max_decoding_message_size(limit)
                     .max_encoding_message_size(limit),
             )

@@ -5,6 +5,9 @@ use bss_platform::config::{self, PlatformConfig};
 use bss_platform::shutdown::Shutdown;
 use bss_platform::telemetry;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let config: PlatformConfig = config::load()?;

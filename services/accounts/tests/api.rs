@@ -63,10 +63,7 @@ impl TestApp {
     }
 
     async fn create_tenant_with(&mut self, tenant: Tenant) -> Tenant {
-        let request = CreateTenantRequest {
-            tenant: Some(tenant),
-            request_id: String::new(),
-        };
+        let request = CreateTenantRequest { tenant: Some(tenant), request_id: String::new() };
         self.tenants
             .create_tenant(authorized(request, &platform_admin_token()))
             .await
@@ -87,11 +84,13 @@ impl TestApp {
         self.create_account_with_id(token, account, "").await
     }
 
-    async fn create_account_with_id(&mut self, token: &str, account: Account, request_id: &str) -> Result<CreateAccountResponse, Status> {
-        let request = CreateAccountRequest {
-            account: Some(account),
-            request_id: request_id.to_owned(),
-        };
+    async fn create_account_with_id(
+        &mut self,
+        token: &str,
+        account: Account,
+        request_id: &str,
+    ) -> Result<CreateAccountResponse, Status> {
+        let request = CreateAccountRequest { account: Some(account), request_id: request_id.to_owned() };
         self.accounts.create_account(authorized(request, token)).await.map(|response| response.into_inner())
     }
 
@@ -104,25 +103,16 @@ impl TestApp {
     }
 
     async fn count_accounts(&self) -> i64 {
-        sqlx::query_scalar("SELECT count(*) FROM accounts.accounts")
-            .fetch_one(&self.db)
-            .await
-            .expect("count")
+        sqlx::query_scalar("SELECT count(*) FROM accounts.accounts").fetch_one(&self.db).await.expect("count")
     }
 }
 
 fn account(code: &str, name: &str) -> Account {
-    Account {
-        code: code.to_owned(),
-        name: name.to_owned(),
-        ..Account::default()
-    }
+    Account { code: code.to_owned(), name: name.to_owned(), ..Account::default() }
 }
 
 fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
-    Some(prost_types::FieldMask {
-        paths: paths.iter().map(|path| (*path).to_owned()).collect(),
-    })
+    Some(prost_types::FieldMask { paths: paths.iter().map(|path| (*path).to_owned()).collect() })
 }
 
 /// The fields named by the BadRequest details of an INVALID_ARGUMENT status.
@@ -215,11 +205,8 @@ async fn callers_without_a_valid_token_are_unauthenticated() {
     let mut app = spawn().await;
     let (tenant_id, _) = app.tenant_admin().await;
 
-    let missing = app
-        .accounts
-        .get_account(GetAccountRequest { id: Uuid::nil().to_string() })
-        .await
-        .expect_err("no token");
+    let missing =
+        app.accounts.get_account(GetAccountRequest { id: Uuid::nil().to_string() }).await.expect_err("no token");
     assert_eq!(missing.code(), Code::Unauthenticated);
 
     let forged_issuer = bss_platform::auth::TokenIssuer::hs256("someone-elses-secret", bss_testkit::TEST_ISSUER, "bss");
@@ -251,21 +238,14 @@ async fn another_tenants_account_is_not_found_and_untouched() {
     assert_eq!(status.code(), Code::NotFound);
 
     let update = UpdateAccountRequest {
-        account: Some(Account {
-            id: created.id.clone(),
-            name: "Stolen".to_owned(),
-            ..Account::default()
-        }),
+        account: Some(Account { id: created.id.clone(), name: "Stolen".to_owned(), ..Account::default() }),
         update_mask: mask(&["name"]),
         request_id: String::new(),
     };
     let status = app.accounts.update_account(authorized(update, &other_admin)).await.expect_err("hidden");
     assert_eq!(status.code(), Code::NotFound);
 
-    let delete = DeleteAccountRequest {
-        id: created.id.clone(),
-        ..DeleteAccountRequest::default()
-    };
+    let delete = DeleteAccountRequest { id: created.id.clone(), ..DeleteAccountRequest::default() };
     let status = app.accounts.delete_account(authorized(delete, &other_admin)).await.expect_err("hidden");
     assert_eq!(status.code(), Code::NotFound);
 
@@ -290,10 +270,7 @@ async fn a_retry_with_the_same_request_id_returns_the_first_answer() {
     assert_eq!(first, again);
     assert_eq!(app.count_accounts().await, 1);
 
-    let status = app
-        .create_account_with_id(&admin, account("R2", "Another Co"), "req-1")
-        .await
-        .expect_err("reused id");
+    let status = app.create_account_with_id(&admin, account("R2", "Another Co"), "req-1").await.expect_err("reused id");
     assert_eq!(status.code(), Code::InvalidArgument);
     assert_eq!(reason(&status), "REQUEST_ID_REUSED");
     assert_eq!(app.count_accounts().await, 1);
@@ -306,19 +283,16 @@ async fn a_concurrent_duplicate_is_aborted() {
 
     // Hold the lock the first call of "req-busy" would hold while it runs.
     let mut holder = app.db.acquire().await.expect("connection");
-    let _: () = sqlx::query_scalar(
-        "SELECT pg_advisory_lock(hashtextextended('accounts' || ':' || $1::text || ':' || $2, 0))",
-    )
-    .bind(tenant_id)
-    .bind("req-busy")
-    .fetch_one(&mut *holder)
-    .await
-    .expect("lock");
+    let _: () =
+        sqlx::query_scalar("SELECT pg_advisory_lock(hashtextextended('accounts' || ':' || $1::text || ':' || $2, 0))")
+            .bind(tenant_id)
+            .bind("req-busy")
+            .fetch_one(&mut *holder)
+            .await
+            .expect("lock");
 
-    let status = app
-        .create_account_with_id(&admin, account("B1", "Busy Co"), "req-busy")
-        .await
-        .expect_err("in progress");
+    let status =
+        app.create_account_with_id(&admin, account("B1", "Busy Co"), "req-busy").await.expect_err("in progress");
     assert_eq!(status.code(), Code::Aborted);
     assert_eq!(reason(&status), "REQUEST_IN_PROGRESS");
     assert_eq!(app.count_accounts().await, 0);
@@ -370,10 +344,7 @@ async fn resellers_sharing_a_parent_name_space_cannot_reuse_a_name() {
 async fn a_duplicate_external_key_is_accepted_with_a_warning() {
     let mut app = spawn().await;
     let (_, admin) = app.tenant_admin().await;
-    let with_key = |code: &str, name: &str| Account {
-        external_key: "ERP-7".to_owned(),
-        ..account(code, name)
-    };
+    let with_key = |code: &str, name: &str| Account { external_key: "ERP-7".to_owned(), ..account(code, name) };
     let first = app.create_account(&admin, with_key("K1", "Keyed One")).await.expect("first");
     assert!(first.warnings.is_empty());
     let second = app.create_account(&admin, with_key("K2", "Keyed Two")).await.expect("second");
@@ -386,13 +357,7 @@ async fn updates_follow_the_mask_and_the_etag() {
     let mut app = spawn().await;
     let (_, admin) = app.tenant_admin().await;
     let created = app
-        .create_account(
-            &admin,
-            Account {
-                territory: "North".to_owned(),
-                ..account("U1", "Update Co")
-            },
-        )
+        .create_account(&admin, Account { territory: "North".to_owned(), ..account("U1", "Update Co") })
         .await
         .expect("created")
         .account
@@ -441,33 +406,19 @@ async fn updates_follow_the_mask_and_the_etag() {
     assert_eq!(reason(&status), "ETAG_MISMATCH");
 
     let currency = update(
-        Account {
-            id: created.id.clone(),
-            currency_code: "USD".to_owned(),
-            ..Account::default()
-        },
+        Account { id: created.id.clone(), currency_code: "USD".to_owned(), ..Account::default() },
         &["currency_code"],
     );
     let status = app.accounts.update_account(authorized(currency, &admin)).await.expect_err("fixed");
     assert_eq!(status.code(), Code::FailedPrecondition);
     assert_eq!(reason(&status), "CURRENCY_IMMUTABLE");
 
-    let unknown = update(
-        Account {
-            id: created.id.clone(),
-            ..Account::default()
-        },
-        &["status"],
-    );
+    let unknown = update(Account { id: created.id.clone(), ..Account::default() }, &["status"]);
     let status = app.accounts.update_account(authorized(unknown, &admin)).await.expect_err("read-only");
     assert_eq!(violated_fields(&status), ["update_mask"]);
 
     let bad = update(
-        Account {
-            id: created.id.clone(),
-            billing_email: "nope".to_owned(),
-            ..Account::default()
-        },
+        Account { id: created.id.clone(), billing_email: "nope".to_owned(), ..Account::default() },
         &["billing_email"],
     );
     let status = app.accounts.update_account(authorized(bad, &admin)).await.expect_err("bad email");
@@ -482,49 +433,30 @@ async fn parents_must_exist_and_never_form_a_cycle() {
     let (_, admin) = app.tenant_admin().await;
     let parent = app.create_account(&admin, account("P", "Parent")).await.expect("parent").account.expect("account");
     let child = app
-        .create_account(
-            &admin,
-            Account {
-                parent_account_id: parent.id.clone(),
-                ..account("C", "Child")
-            },
-        )
+        .create_account(&admin, Account { parent_account_id: parent.id.clone(), ..account("C", "Child") })
         .await
         .expect("child")
         .account
         .expect("account");
 
     let cycle = UpdateAccountRequest {
-        account: Some(Account {
-            id: parent.id.clone(),
-            parent_account_id: child.id.clone(),
-            ..Account::default()
-        }),
+        account: Some(Account { id: parent.id.clone(), parent_account_id: child.id.clone(), ..Account::default() }),
         update_mask: mask(&["parent_account_id"]),
         request_id: String::new(),
     };
     let status = app.accounts.update_account(authorized(cycle, &admin)).await.expect_err("cycle");
     assert_eq!(reason(&status), "PARENT_CYCLE");
 
-    let missing_parent = Account {
-        parent_account_id: Uuid::now_v7().to_string(),
-        ..account("O", "Orphan")
-    };
+    let missing_parent = Account { parent_account_id: Uuid::now_v7().to_string(), ..account("O", "Orphan") };
     let status = app.create_account(&admin, missing_parent).await.expect_err("no parent");
     assert_eq!(violated_fields(&status), ["account.parent_account_id"]);
 
-    let delete_parent = DeleteAccountRequest {
-        id: parent.id.clone(),
-        ..DeleteAccountRequest::default()
-    };
+    let delete_parent = DeleteAccountRequest { id: parent.id.clone(), ..DeleteAccountRequest::default() };
     let status = app.accounts.delete_account(authorized(delete_parent, &admin)).await.expect_err("has child");
     assert_eq!(status.code(), Code::FailedPrecondition);
     assert_eq!(reason(&status), "ACCOUNT_HAS_CHILDREN");
 
-    let delete_child = DeleteAccountRequest {
-        id: child.id.clone(),
-        ..DeleteAccountRequest::default()
-    };
+    let delete_child = DeleteAccountRequest { id: child.id.clone(), ..DeleteAccountRequest::default() };
     app.accounts.delete_account(authorized(delete_child, &admin)).await.expect("deleted");
     let status = app.get_account(&admin, &child.id).await.expect_err("gone");
     assert_eq!(status.code(), Code::NotFound);
@@ -554,11 +486,7 @@ async fn listing_filters_and_pages_and_limits_sales_reps_to_their_accounts() {
         let page = app
             .accounts
             .list_accounts(authorized(
-                ListAccountsRequest {
-                    page_size: 2,
-                    page_token: page_token.clone(),
-                    ..ListAccountsRequest::default()
-                },
+                ListAccountsRequest { page_size: 2, page_token: page_token.clone(), ..ListAccountsRequest::default() },
                 &admin,
             ))
             .await
@@ -605,10 +533,7 @@ async fn listing_filters_and_pages_and_limits_sales_reps_to_their_accounts() {
     let status = app
         .accounts
         .list_accounts(authorized(
-            ListAccountsRequest {
-                page_token: "garbage".to_owned(),
-                ..ListAccountsRequest::default()
-            },
+            ListAccountsRequest { page_token: "garbage".to_owned(), ..ListAccountsRequest::default() },
             &admin,
         ))
         .await
@@ -620,10 +545,7 @@ async fn seen_account(app: &mut TestApp, token: &str, code: &str) -> String {
     let listed = app
         .accounts
         .list_accounts(authorized(
-            ListAccountsRequest {
-                code: code.to_owned(),
-                ..ListAccountsRequest::default()
-            },
+            ListAccountsRequest { code: code.to_owned(), ..ListAccountsRequest::default() },
             token,
         ))
         .await
@@ -655,7 +577,8 @@ async fn roles_decide_who_may_write() {
 async fn an_account_keeps_exactly_one_primary_contact() {
     let mut app = spawn().await;
     let (_, admin) = app.tenant_admin().await;
-    let owner = app.create_account(&admin, account("C1", "Contacts Co")).await.expect("account").account.expect("account");
+    let owner =
+        app.create_account(&admin, account("C1", "Contacts Co")).await.expect("account").account.expect("account");
 
     let add = |first_name: &str, is_primary: bool| CreateContactRequest {
         account_id: owner.id.clone(),
@@ -678,39 +601,26 @@ async fn an_account_keeps_exactly_one_primary_contact() {
     let primaries = |contacts: &[Contact]| -> Vec<String> {
         contacts.iter().filter(|contact| contact.is_primary).map(|contact| contact.first_name.clone()).collect()
     };
-    let list = ListContactsRequest {
-        account_id: owner.id.clone(),
-        ..ListContactsRequest::default()
-    };
+    let list = ListContactsRequest { account_id: owner.id.clone(), ..ListContactsRequest::default() };
     let listed = app.accounts.list_contacts(authorized(list.clone(), &admin)).await.expect("list").into_inner();
     assert_eq!(primaries(&listed.contacts), ["Bob"]);
 
     let demote = UpdateContactRequest {
-        contact: Some(Contact {
-            id: bob.id.clone(),
-            is_primary: false,
-            ..Contact::default()
-        }),
+        contact: Some(Contact { id: bob.id.clone(), is_primary: false, ..Contact::default() }),
         update_mask: mask(&["is_primary"]),
         request_id: String::new(),
     };
     let status = app.accounts.update_contact(authorized(demote, &admin)).await.expect_err("keep one primary");
     assert_eq!(reason(&status), "PRIMARY_CONTACT_REQUIRED");
 
-    let delete = DeleteContactRequest {
-        id: bob.id.clone(),
-        request_id: String::new(),
-    };
+    let delete = DeleteContactRequest { id: bob.id.clone(), request_id: String::new() };
     app.accounts.delete_contact(authorized(delete, &admin)).await.expect("deleted");
     let listed = app.accounts.list_contacts(authorized(list, &admin)).await.expect("list").into_inner();
     assert_eq!(primaries(&listed.contacts), ["Ada"], "the oldest remaining contact is promoted");
 
     let bad = CreateContactRequest {
         account_id: owner.id.clone(),
-        contact: Some(Contact {
-            email: "bad".to_owned(),
-            ..Contact::default()
-        }),
+        contact: Some(Contact { email: "bad".to_owned(), ..Contact::default() }),
         request_id: String::new(),
     };
     let status = app.accounts.create_contact(authorized(bad, &admin)).await.expect_err("bad contact");
@@ -721,7 +631,8 @@ async fn an_account_keeps_exactly_one_primary_contact() {
 async fn addresses_are_typed_validated_and_have_one_primary() {
     let mut app = spawn().await;
     let (_, admin) = app.tenant_admin().await;
-    let owner = app.create_account(&admin, account("A1", "Addresses Co")).await.expect("account").account.expect("account");
+    let owner =
+        app.create_account(&admin, account("A1", "Addresses Co")).await.expect("account").account.expect("account");
     let address = |address_type: AddressType, country: &str| Address {
         r#type: address_type as i32,
         lines: vec!["1 George St".to_owned()],
@@ -753,24 +664,15 @@ async fn addresses_are_typed_validated_and_have_one_primary() {
         .expect_err("bad address");
     assert_eq!(violated_fields(&status), ["address.type", "address.country_code"]);
 
-    let foreign_contact = Address {
-        contact_id: Uuid::now_v7().to_string(),
-        ..address(AddressType::Delivery, "AU")
-    };
-    let status = app
-        .accounts
-        .create_address(authorized(create(foreign_contact), &admin))
-        .await
-        .expect_err("unknown contact");
+    let foreign_contact = Address { contact_id: Uuid::now_v7().to_string(), ..address(AddressType::Delivery, "AU") };
+    let status =
+        app.accounts.create_address(authorized(create(foreign_contact), &admin)).await.expect_err("unknown contact");
     assert_eq!(violated_fields(&status), ["address.contact_id"]);
 
     let delivery = app
         .accounts
         .create_address(authorized(
-            create(Address {
-                is_primary: true,
-                ..address(AddressType::Delivery, "NZ")
-            }),
+            create(Address { is_primary: true, ..address(AddressType::Delivery, "NZ") }),
             &admin,
         ))
         .await
@@ -783,10 +685,7 @@ async fn addresses_are_typed_validated_and_have_one_primary() {
     let listed = app
         .accounts
         .list_addresses(authorized(
-            ListAddressesRequest {
-                account_id: owner.id.clone(),
-                ..ListAddressesRequest::default()
-            },
+            ListAddressesRequest { account_id: owner.id.clone(), ..ListAddressesRequest::default() },
             &admin,
         ))
         .await
@@ -828,11 +727,7 @@ async fn tenants_are_created_by_platform_admins_and_read_by_their_own_users() {
         .tenants
         .create_tenant(authorized(
             CreateTenantRequest {
-                tenant: Some(Tenant {
-                    name: String::new(),
-                    default_currency: "XYZ".to_owned(),
-                    ..Tenant::default()
-                }),
+                tenant: Some(Tenant { name: String::new(), default_currency: "XYZ".to_owned(), ..Tenant::default() }),
                 request_id: String::new(),
             },
             &platform_admin_token(),

@@ -1,1 +1,282 @@
-fn main(){}
+//! `bss-suite`: runs the whole suite on one machine (`make run`), wraps a
+//! command with a reachable Postgres (`make test`, `make bench`), and mints
+//! development tokens.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use bss_platform::auth::{Role, TokenIssuer, TokenSpec};
+use bss_platform::config::{AuthConfig, Secret, ServerConfig, TelemetryConfig};
+use bss_platform::shutdown::Shutdown;
+use bss_proto::accounts::tenant_service_client::TenantServiceClient;
+use bss_proto::accounts::{CreateTenantRequest, Tenant};
+use bss_suite::postgres::{self, LocalPostgres};
+use bss_suite::{Suite, SuiteConfig};
+use clap::{Args, Parser, Subcommand};
+use sqlx::Connection;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The development signing secret. Anything started with it is for a
+/// developer's machine only: production configures real keys.
+const DEV_SECRET: &str = "bss-development-secret-change-me";
+const DEFAULT_LOCAL_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+#[derive(Parser)]
+#[command(name = "bss-suite", about = "Run the BSS account suite on one machine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start every service (and a private Postgres when DATABASE_URL is not set).
+    Run(RunArgs),
+    /// Run a command with DATABASE_URL pointing at a reachable Postgres,
+    /// starting a private one when none is reachable.
+    WithPostgres(WithPostgresArgs),
+    /// Print a development token.
+    Token(TokenArgs),
+}
+
+#[derive(Args, Clone)]
+struct AuthArgs {
+    /// HS256 secret tokens are signed and verified with.
+    #[arg(long, env = "BSS_AUTH__HS256_SECRET", default_value = DEV_SECRET, hide_env_values = true)]
+    hs256_secret: String,
+    #[arg(long, env = "BSS_AUTH__ISSUER", default_value = "bss-dev")]
+    issuer: String,
+    #[arg(long, env = "BSS_AUTH__AUDIENCE", default_value = "bss")]
+    audience: String,
+}
+
+impl AuthArgs {
+    fn config(&self) -> AuthConfig {
+        AuthConfig {
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            hs256_secret: Some(Secret::new(self.hs256_secret.clone())),
+            ..AuthConfig::default()
+        }
+    }
+
+    fn issuer(&self) -> TokenIssuer {
+        TokenIssuer::hs256(&self.hs256_secret, &self.issuer, &self.audience)
+    }
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Folder of the private Postgres (git-ignored).
+    #[arg(long, default_value = ".data/postgres")]
+    data_dir: PathBuf,
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Port of the first service; the others follow it.
+    #[arg(long, env = "BSS_BASE_PORT", default_value_t = 50051)]
+    base_port: u16,
+    #[command(flatten)]
+    auth: AuthArgs,
+}
+
+#[derive(Args)]
+struct WithPostgresArgs {
+    /// Folder of the private Postgres, when one is needed.
+    #[arg(long, default_value = ".data/test-postgres")]
+    data_dir: PathBuf,
+    /// The command and its arguments.
+    #[arg(trailing_var_arg = true, required = true)]
+    command: Vec<String>,
+}
+
+#[derive(Args)]
+struct TokenArgs {
+    /// Tenant id, `*` for a service identity, or nothing for a platform admin.
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Roles, comma separated (platform_admin, tenant_admin, account_manager,
+    /// sales_rep, credit_manager, billing_clerk, integration).
+    #[arg(long, value_delimiter = ',', default_value = "tenant_admin")]
+    roles: Vec<Role>,
+    #[arg(long)]
+    sales_rep_id: Option<String>,
+    #[arg(long, default_value = "dev")]
+    subject: String,
+    #[arg(long, default_value_t = 12)]
+    ttl_hours: u64,
+    #[command(flatten)]
+    auth: AuthArgs,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let outcome = match Cli::parse().command {
+        Command::Run(args) => run(args).await,
+        Command::WithPostgres(args) => with_postgres(args).await,
+        Command::Token(args) => {
+            println!(
+                "{}",
+                mint(&args.auth.issuer(), &args.subject, args.tenant, args.roles, args.sales_rep_id, args.ttl_hours)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("bss-suite: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+fn mint(
+    issuer: &TokenIssuer,
+    subject: &str,
+    tenant: Option<String>,
+    roles: Vec<Role>,
+    sales_rep_id: Option<String>,
+    ttl_hours: u64,
+) -> String {
+    issuer.mint(&TokenSpec {
+        subject: subject.to_owned(),
+        tenant,
+        roles,
+        sales_rep_id,
+        ttl: Duration::from_secs(ttl_hours * 3600),
+    })
+}
+
+async fn run(args: RunArgs) -> Result<ExitCode, Error> {
+    let _telemetry = bss_platform::telemetry::init("bss-suite", &TelemetryConfig::default())?;
+    let (database_url, private) = match std::env::var("DATABASE_URL") {
+        Ok(url) => (url, None),
+        Err(_) => {
+            println!("starting a private Postgres in {}", args.data_dir.display());
+            let server = LocalPostgres::start(&args.data_dir).await?;
+            let url = ensure_database(&server.url(), "bss").await?;
+            (url, Some(server))
+        }
+    };
+
+    let shutdown = Shutdown::new();
+    shutdown.trigger_on_signals();
+    let config = SuiteConfig {
+        database_url,
+        host: args.host,
+        base_port: args.base_port,
+        auth: args.auth.config(),
+        server: ServerConfig { drain_delay_ms: 500, ..ServerConfig::default() },
+        max_connections_per_service: 16,
+    };
+    let started = Suite::start(&config, shutdown.clone()).await;
+    let suite = match started {
+        Ok(suite) => suite,
+        Err(error) => {
+            if let Some(server) = private {
+                server.stop().await?;
+            }
+            return Err(error.into());
+        }
+    };
+
+    let issuer = args.auth.issuer();
+    let platform_token = mint(&issuer, "dev:platform-admin", None, vec![Role::PlatformAdmin], None, 12);
+    let demo_tenant = create_demo_tenant(suite.endpoints.accounts, &platform_token).await?;
+    let tenant_token = mint(&issuer, "dev:tenant-admin", Some(demo_tenant.clone()), vec![Role::TenantAdmin], None, 12);
+
+    println!();
+    println!("The BSS suite is running.");
+    for (name, address) in suite.endpoints.list() {
+        println!("  {name:<10} {address}");
+    }
+    println!();
+    println!("Demo tenant: {demo_tenant}");
+    println!("Platform admin token (12 h):\n  {platform_token}");
+    println!("Tenant admin token for the demo tenant (12 h):\n  {tenant_token}");
+    println!();
+    println!("Try:");
+    println!("  export TOKEN={tenant_token}");
+    println!("  grpcurl -plaintext {} list", suite.endpoints.accounts);
+    println!(
+        "  grpcurl -plaintext -H \"authorization: Bearer $TOKEN\" -d '{{\"account\":{{\"code\":\"ACME\",\"name\":\"Acme\"}}}}' {} bss.accounts.v1.AccountService/CreateAccount",
+        suite.endpoints.accounts
+    );
+    println!();
+    println!("Ctrl-C stops everything.");
+
+    let stopped = suite.wait().await;
+    if let Some(server) = private {
+        println!("stopping the private Postgres");
+        server.stop().await?;
+    }
+    stopped?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Creates the database `name` on the server at `server_url` unless it
+/// exists, and returns its URL.
+async fn ensure_database(server_url: &str, name: &str) -> Result<String, Error> {
+    let mut connection = sqlx::PgConnection::connect(server_url).await?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(name)
+        .fetch_one(&mut connection)
+        .await?;
+    if !exists {
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&mut connection).await?;
+    }
+    connection.close().await?;
+    Ok(format!("{}/{name}", server_url.trim_end_matches("/postgres")))
+}
+
+/// The demo tenant, created once per database (the request id makes a
+/// restart return the same tenant).
+async fn create_demo_tenant(accounts: std::net::SocketAddr, platform_token: &str) -> Result<String, Error> {
+    let channel = tonic::transport::Channel::from_shared(format!("http://{accounts}"))?.connect().await?;
+    let mut tenants = TenantServiceClient::new(channel);
+    let mut request = tonic::Request::new(CreateTenantRequest {
+        tenant: Some(Tenant { name: "Demo".to_owned(), default_currency: "EUR".to_owned(), ..Tenant::default() }),
+        request_id: "bss-suite-demo-tenant".to_owned(),
+    });
+    request.metadata_mut().insert("authorization", format!("Bearer {platform_token}").parse()?);
+    let tenant = tenants.create_tenant(request).await?.into_inner().tenant.unwrap_or_default();
+    Ok(tenant.id)
+}
+
+async fn with_postgres(args: WithPostgresArgs) -> Result<ExitCode, Error> {
+    let (program, arguments) = args.command.split_first().ok_or("no command given")?;
+    let mut private = None;
+    let url = match std::env::var("DATABASE_URL") {
+        Ok(url) => url,
+        Err(_) if postgres::reachable(DEFAULT_LOCAL_URL).await => DEFAULT_LOCAL_URL.to_owned(),
+        Err(_) => {
+            eprintln!("no Postgres reachable: starting a private one in {}", args.data_dir.display());
+            let server = LocalPostgres::start(&args.data_dir).await?;
+            let url = server.url();
+            private = Some(server);
+            url
+        }
+    };
+    let mut child = tokio::process::Command::new(program).args(arguments).env("DATABASE_URL", &url).spawn()?;
+    // Ctrl-C reaches the child too; wait for it, then clean up.
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status?,
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    };
+    if let Some(server) = private {
+        server.stop().await?;
+    }
+    Ok(match status.code() {
+        Some(0) => ExitCode::SUCCESS,
+        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        None => ExitCode::FAILURE,
+    })
+}

@@ -68,10 +68,7 @@ impl Role {
 impl FromStr for Role {
     type Err = String;
     fn from_str(name: &str) -> Result<Role, String> {
-        Role::ALL
-            .into_iter()
-            .find(|role| role.as_str() == name)
-            .ok_or_else(|| format!("unknown role {name:?}"))
+        Role::ALL.into_iter().find(|role| role.as_str() == name).ok_or_else(|| format!("unknown role {name:?}"))
     }
 }
 
@@ -264,11 +261,7 @@ impl TokenVerifier {
 
     /// Verifies the `authorization` header and names the caller.
     /// `acting_tenant` is the value of `x-bss-tenant`, if any.
-    pub fn verify_header(
-        &self,
-        authorization: Option<&str>,
-        acting_tenant: Option<&str>,
-    ) -> Result<Caller, AuthError> {
+    pub fn verify_header(&self, authorization: Option<&str>, acting_tenant: Option<&str>) -> Result<Caller, AuthError> {
         let header = authorization.ok_or(AuthError::Missing)?;
         let token = header
             .strip_prefix("Bearer ")
@@ -403,9 +396,122 @@ impl TokenIssuer {
 /// The verified caller of a tonic request, or UNAUTHENTICATED when the server
 /// layer put none there.
 pub fn caller<T>(request: &tonic::Request<T>) -> Result<Caller, Status> {
-    request
-        .extensions()
-        .get::<Caller>()
-        .cloned()
-        .ok_or_else(|| Status::from(AuthError::Missing))
+    request.extensions().get::<Caller>().cloned().ok_or_else(|| Status::from(AuthError::Missing))
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    use super::*;
+    use crate::config::Secret;
+
+    const SECRET: &str = "unit-test-secret";
+
+    fn verifier() -> TokenVerifier {
+        TokenVerifier::from_config(&AuthConfig {
+            issuer: "bss-unit".to_owned(),
+            audience: "bss".to_owned(),
+            hs256_secret: Some(Secret::new(SECRET)),
+            leeway_secs: 0,
+            ..AuthConfig::default()
+        })
+        .expect("verifier")
+    }
+
+    fn issuer() -> TokenIssuer {
+        TokenIssuer::hs256(SECRET, "bss-unit", "bss")
+    }
+
+    fn claims(tenant: &str, roles: &[&str]) -> Claims {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs();
+        Claims {
+            sub: "user:ada".to_owned(),
+            tenant: Some(tenant.to_owned()),
+            roles: roles.iter().map(|role| (*role).to_owned()).collect(),
+            sales_rep_id: None,
+            iss: "bss-unit".to_owned(),
+            aud: "bss".to_owned(),
+            exp: now + 60,
+            nbf: now,
+            iat: now,
+        }
+    }
+
+    #[test]
+    fn a_valid_token_names_the_caller() {
+        let tenant = Uuid::now_v7();
+        let token = issuer().sign(&claims(&tenant.to_string(), &["tenant_admin", "unknown_role"]));
+        let caller = verifier().verify_header(Some(&format!("Bearer {token}")), None).expect("valid");
+        assert_eq!(caller.subject, "user:ada");
+        assert_eq!(caller.tenant, TenantScope::One(tenant));
+        assert_eq!(caller.roles.iter().copied().collect::<Vec<_>>(), vec![Role::TenantAdmin]);
+        assert_eq!(caller.tenant_id().expect("tenant"), tenant);
+    }
+
+    #[test]
+    fn expired_premature_foreign_and_unsigned_tokens_are_refused() {
+        let tenant = Uuid::now_v7().to_string();
+        let verifier = verifier();
+
+        let mut expired = claims(&tenant, &["tenant_admin"]);
+        expired.exp = expired.iat - 10;
+        assert!(verifier.verify(&issuer().sign(&expired), None).is_err());
+
+        let mut premature = claims(&tenant, &["tenant_admin"]);
+        premature.nbf = premature.iat + 600;
+        premature.exp = premature.iat + 1200;
+        assert!(verifier.verify(&issuer().sign(&premature), None).is_err());
+
+        let mut wrong_audience = claims(&tenant, &["tenant_admin"]);
+        wrong_audience.aud = "someone-else".to_owned();
+        assert!(verifier.verify(&issuer().sign(&wrong_audience), None).is_err());
+
+        let mut wrong_issuer = claims(&tenant, &["tenant_admin"]);
+        wrong_issuer.iss = "evil".to_owned();
+        assert!(verifier.verify(&issuer().sign(&wrong_issuer), None).is_err());
+
+        let other_key = TokenIssuer::hs256("another-secret", "bss-unit", "bss");
+        assert!(verifier.verify(&other_key.sign(&claims(&tenant, &["tenant_admin"])), None).is_err());
+
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(&tenant, &["tenant_admin"])).expect("json"));
+        assert!(verifier.verify(&format!("{header}.{body}."), None).is_err(), "alg none");
+
+        let signed = issuer().sign(&claims(&tenant, &["tenant_admin"]));
+        let unsigned = signed.rsplit_once('.').map(|(head, _)| format!("{head}.")).expect("three parts");
+        assert!(verifier.verify(&unsigned, None).is_err(), "signature stripped");
+
+        assert!(matches!(verifier.verify_header(None, None), Err(AuthError::Missing)));
+        assert!(matches!(verifier.verify_header(Some("Basic abc"), None), Err(AuthError::Malformed)));
+    }
+
+    #[test]
+    fn only_integration_tokens_may_act_for_any_tenant() {
+        let verifier = verifier();
+        let acting = Uuid::now_v7();
+        let service = issuer().sign(&claims("*", &["integration"]));
+        let caller = verifier.verify(&service, Some(&acting.to_string())).expect("service token");
+        assert_eq!(caller.tenant, TenantScope::One(acting));
+        assert_eq!(verifier.verify(&service, None).expect("any").tenant, TenantScope::Any);
+
+        let wildcard_admin = issuer().sign(&claims("*", &["tenant_admin"]));
+        assert!(matches!(verifier.verify(&wildcard_admin, None), Err(AuthError::WildcardWithoutIntegration)));
+    }
+
+    #[test]
+    fn a_sales_rep_is_limited_to_its_own_id_unless_it_has_a_broader_role() {
+        let rep = Caller {
+            subject: "rep".to_owned(),
+            tenant: TenantScope::One(Uuid::now_v7()),
+            roles: [Role::SalesRep].into(),
+            sales_rep_id: Some("R7".to_owned()),
+            token: Arc::from(""),
+        };
+        assert_eq!(rep.sales_rep_limit(), Some("R7"));
+        let manager = Caller { roles: [Role::SalesRep, Role::AccountManager].into(), ..rep.clone() };
+        assert_eq!(manager.sales_rep_limit(), None);
+        assert!(rep.require_any(&[Role::TenantAdmin]).is_err());
+    }
 }

@@ -38,7 +38,7 @@ impl fmt::Debug for Secret {
 }
 
 /// Loads a service's configuration from the sources listed in the module docs.
-pub fn load<T: DeserializeOwned>() -> Result<T, figment::Error> {
+pub fn load<T: DeserializeOwned>() -> Result<T, Box<figment::Error>> {
     let mut figment = Figment::new();
     if let Ok(path) = std::env::var("BSS_CONFIG_FILE") {
         figment = figment.merge(Toml::file_exact(path));
@@ -46,12 +46,9 @@ pub fn load<T: DeserializeOwned>() -> Result<T, figment::Error> {
     figment
         .merge(Env::prefixed("BSS_").split("__"))
         .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database.url".into()))
-        .merge(
-            Env::raw()
-                .only(&["OTEL_EXPORTER_OTLP_ENDPOINT"])
-                .map(|_| "telemetry.otlp_endpoint".into()),
-        )
+        .merge(Env::raw().only(&["OTEL_EXPORTER_OTLP_ENDPOINT"]).map(|_| "telemetry.otlp_endpoint".into()))
         .extract()
+        .map_err(Box::new)
 }
 
 /// What every service needs: where to listen, its database, how callers are

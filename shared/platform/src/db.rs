@@ -5,9 +5,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sqlx::PgPool;
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::PgPool;
 
 use crate::config::DatabaseConfig;
 use crate::server::ReadinessCheck;
@@ -15,15 +15,17 @@ use crate::server::ReadinessCheck;
 /// Connects a pool for `schema`, retrying an unreachable server until the
 /// configured start-up timeout. Every connection has `search_path` set to the
 /// schema; service queries are schema-qualified all the same.
-pub async fn connect(config: &DatabaseConfig, schema: &'static str, application_name: &str) -> Result<PgPool, sqlx::Error> {
-    let options = PgConnectOptions::from_str(config.url.expose())?
-        .application_name(application_name)
-        .options([
-            ("search_path", schema.to_owned()),
-            ("statement_timeout", config.statement_timeout_ms.to_string()),
-            // Money paths must survive a crash the moment they are acknowledged.
-            ("synchronous_commit", "on".to_owned()),
-        ]);
+pub async fn connect(
+    config: &DatabaseConfig,
+    schema: &'static str,
+    application_name: &str,
+) -> Result<PgPool, sqlx::Error> {
+    let options = PgConnectOptions::from_str(config.url.expose())?.application_name(application_name).options([
+        ("search_path", schema.to_owned()),
+        ("statement_timeout", config.statement_timeout_ms.to_string()),
+        // Money paths must survive a crash the moment they are acknowledged.
+        ("synchronous_commit", "on".to_owned()),
+    ]);
     let deadline = Instant::now() + Duration::from_millis(config.startup_timeout_ms);
     let mut delay = Duration::from_millis(200);
     loop {
@@ -57,7 +59,11 @@ fn is_transient(error: &sqlx::Error) -> bool {
 /// with its own migrations table in `schema`. sqlx holds an advisory lock
 /// while it migrates, so replicas starting together apply each migration
 /// exactly once; the schema is created under that lock.
-pub async fn migrate(pool: &PgPool, schema: &'static str, mut service_migrations: Migrator) -> Result<(), MigrateError> {
+pub async fn migrate(
+    pool: &PgPool,
+    schema: &'static str,
+    mut service_migrations: Migrator,
+) -> Result<(), MigrateError> {
     let mut platform_migrations = sqlx::migrate!("./migrations");
     platform_migrations.create_schema(schema);
     platform_migrations.dangerous_set_table_name(format!("{schema}._platform_migrations"));

@@ -20,10 +20,7 @@ pub struct FieldViolation {
 
 impl FieldViolation {
     pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
-        FieldViolation {
-            field: field.into(),
-            description: description.into(),
-        }
+        FieldViolation { field: field.into(), description: description.into() }
     }
 }
 
@@ -96,11 +93,8 @@ impl Violations {
 
 impl fmt::Display for Violations {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let fields: Vec<String> = self
-            .0
-            .iter()
-            .map(|violation| format!("{}: {}", violation.field, violation.description))
-            .collect();
+        let fields: Vec<String> =
+            self.0.iter().map(|violation| format!("{}: {}", violation.field, violation.description)).collect();
         formatter.write_str(&fields.join("; "))
     }
 }
@@ -113,12 +107,7 @@ pub fn invalid_argument(violations: &Violations) -> Status {
     let details = ErrorDetails::with_bad_request(
         violations
             .iter()
-            .map(|violation| {
-                tonic_types::FieldViolation::new(
-                    violation.field.clone(),
-                    violation.description.clone(),
-                )
-            })
+            .map(|violation| tonic_types::FieldViolation::new(violation.field.clone(), violation.description.clone()))
             .collect::<Vec<_>>(),
     );
     Status::with_error_details(Code::InvalidArgument, message, details)
@@ -189,8 +178,7 @@ impl From<PlatformError> for Status {
     fn from(error: PlatformError) -> Status {
         match error {
             PlatformError::RequestIdReused => {
-                let mut details =
-                    ErrorDetails::with_error_info("REQUEST_ID_REUSED", PLATFORM_DOMAIN, HashMap::new());
+                let mut details = ErrorDetails::with_error_info("REQUEST_ID_REUSED", PLATFORM_DOMAIN, HashMap::new());
                 details.add_bad_request_violation(
                     "request_id",
                     "this request id was already used for a different request",
@@ -225,9 +213,7 @@ impl From<PlatformError> for Status {
 /// mapped by each service before they get here.
 fn database_status(error: sqlx::Error) -> Status {
     match &error {
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-            unavailable("database", &error)
-        }
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => unavailable("database", &error),
         sqlx::Error::Database(db_error) => match db_error.code().as_deref() {
             // serialization_failure, deadlock_detected, lock_not_available,
             // query_canceled (statement timeout)

@@ -31,9 +31,7 @@ mod tests {
     use super::*;
 
     fn mask(paths: &[&str]) -> prost_types::FieldMask {
-        prost_types::FieldMask {
-            paths: paths.iter().map(|path| (*path).to_owned()).collect(),
-        }
+        prost_types::FieldMask { paths: paths.iter().map(|path| (*path).to_owned()).collect() }
     }
 
     #[test]

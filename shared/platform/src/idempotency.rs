@@ -1,11 +1,20 @@
 //! Idempotent mutations by client `request_id` (AIP-155).
 //!
-//! Inside the transaction of the mutation: `begin` either replays the stored
-//! answer of an earlier call with the same id, or hands back a
-//! [`PendingRequest`] whose `finish` stores this call's answer in the same
-//! transaction. Same id and different request: REQUEST_ID_REUSED. Same id
-//! while the first call still runs: ABORTED (REQUEST_IN_PROGRESS), detected
-//! with a transaction-scoped advisory lock so the duplicate does not wait.
+//! A request id is *claimed* in the transaction of the mutation: a row in
+//! the service's `idempotency_keys` table, inserted only while holding a
+//! transaction-scoped advisory lock on the id. Then:
+//!
+//! - first call: the claim succeeds, the work runs, the answer is stored in
+//!   the same transaction (or the whole transaction rolls back);
+//! - a retry after the first call committed: the claim finds the row, and
+//!   the stored answer is replayed;
+//! - the same id with a different request: REQUEST_ID_REUSED;
+//! - the same id while the first call still runs: the advisory lock is taken,
+//!   the duplicate does not wait and gets ABORTED (REQUEST_IN_PROGRESS).
+//!
+//! Two ways to use it: [`open`] for a transaction of several statements, or
+//! [`claim_cte!`] to claim inside the single statement of a hot path, with
+//! [`resolve`] when that statement claimed nothing.
 
 use prost::Message;
 use sha2::{Digest, Sha256};
@@ -17,21 +26,68 @@ use crate::error::PlatformError;
 /// Longest accepted request id.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
 
-/// Outcome of [`begin`].
-#[derive(Debug)]
-pub enum Begun<R> {
-    /// First time this request id is seen: do the work, then `finish`.
-    Fresh(PendingRequest),
-    /// The stored answer of the first call with this id.
-    Replayed(R),
+/// A request id with the fingerprint of the request it came with.
+#[derive(Clone, Debug)]
+pub struct RequestKey {
+    tenant_id: Uuid,
+    request_id: String,
+    request_hash: Vec<u8>,
 }
 
-/// A request whose answer is not stored yet. Without a request id it stores
-/// nothing.
-#[derive(Debug)]
-#[must_use = "call finish() in the same transaction as the mutation"]
-pub struct PendingRequest {
-    key: Option<(Uuid, String, Vec<u8>)>,
+impl RequestKey {
+    /// The key of `request`, or `None` when the caller sent no request id.
+    /// `method` is part of the fingerprint, so an id reused for another RPC
+    /// is refused too.
+    pub fn new(
+        tenant_id: Uuid,
+        method: &str,
+        request_id: &str,
+        request: &impl Message,
+    ) -> Result<Option<RequestKey>, PlatformError> {
+        if request_id.is_empty() {
+            return Ok(None);
+        }
+        if request_id.len() > MAX_REQUEST_ID_LEN {
+            return Err(PlatformError::RequestIdTooLong);
+        }
+        let mut hasher = Sha256::new();
+        hasher.update(method.as_bytes());
+        hasher.update([0u8]);
+        hasher.update(request.encode_to_vec());
+        Ok(Some(RequestKey { tenant_id, request_id: request_id.to_owned(), request_hash: hasher.finalize().to_vec() }))
+    }
+
+    pub fn tenant_id(&self) -> Uuid {
+        self.tenant_id
+    }
+
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    pub fn request_hash(&self) -> &[u8] {
+        &self.request_hash
+    }
+}
+
+/// A common table expression named `claim` that claims a request id inside
+/// a larger statement. It binds `$1` tenant id (uuid), `$2` request id (text,
+/// empty for none), `$3` request hash (bytea) and `$4` the answer to store
+/// (bytea); it yields one row when the id was claimed. The statement's own
+/// work should run `WHERE $2 = '' OR EXISTS (SELECT 1 FROM claim)`.
+#[macro_export]
+macro_rules! claim_cte {
+    () => {
+        "claim AS (
+            INSERT INTO idempotency_keys (tenant_id, request_id, request_hash, response)
+            SELECT $1, $2, $3, $4
+            WHERE CASE WHEN $2 = '' THEN false
+                  ELSE pg_try_advisory_xact_lock(hashtextextended(current_schema() || ':' || $1::text || ':' || $2, 0))
+                  END
+            ON CONFLICT DO NOTHING
+            RETURNING 1
+        )"
+    };
 }
 
 /// Outcome of [`open`].
@@ -42,67 +98,54 @@ pub enum Opened<R> {
     Replayed(R),
 }
 
-/// Begins the transaction of a mutation and runs [`begin`] in it.
-pub async fn open<R: Message + Default>(
-    pool: &PgPool,
-    tenant_id: Uuid,
-    method: &str,
-    request_id: &str,
-    request: &impl Message,
-) -> Result<Opened<R>, PlatformError> {
-    let mut tx = pool.begin().await?;
-    match begin(&mut tx, tenant_id, method, request_id, request).await? {
-        Begun::Replayed(response) => Ok(Opened::Replayed(response)),
-        Begun::Fresh(pending) => Ok(Opened::Fresh(tx, pending)),
-    }
+/// A claimed request whose answer is not stored yet. Without a request id it
+/// stores nothing.
+#[derive(Debug)]
+#[must_use = "call finish() in the same transaction as the mutation"]
+pub struct PendingRequest {
+    key: Option<RequestKey>,
 }
 
-/// Looks up `request_id` for `tenant_id`. `method` is part of the request's
-/// fingerprint, so an id reused for another RPC is refused too.
-pub async fn begin<R: Message + Default>(
+/// Begins the transaction of a mutation and claims its request id, or
+/// replays the stored answer of an earlier call with the same id.
+pub async fn open<R: Message + Default>(pool: &PgPool, key: Option<RequestKey>) -> Result<Opened<R>, PlatformError> {
+    let mut tx = pool.begin().await?;
+    let Some(key) = key else {
+        return Ok(Opened::Fresh(tx, PendingRequest { key: None }));
+    };
+    let claimed = sqlx::query(concat!("WITH ", claim_cte!(), " SELECT 1 FROM claim"))
+        .bind(key.tenant_id)
+        .bind(&key.request_id)
+        .bind(&key.request_hash)
+        .bind(Vec::<u8>::new())
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_some();
+    if claimed {
+        return Ok(Opened::Fresh(tx, PendingRequest { key: Some(key) }));
+    }
+    resolve(&mut tx, &key).await.map(Opened::Replayed)
+}
+
+/// After a claim found the id taken: the stored answer when the request is
+/// the same, REQUEST_ID_REUSED when it differs, REQUEST_IN_PROGRESS when the
+/// first call has not committed yet.
+pub async fn resolve<R: Message + Default>(
     connection: &mut PgConnection,
-    tenant_id: Uuid,
-    method: &str,
-    request_id: &str,
-    request: &impl Message,
-) -> Result<Begun<R>, PlatformError> {
-    if request_id.is_empty() {
-        return Ok(Begun::Fresh(PendingRequest { key: None }));
-    }
-    if request_id.len() > MAX_REQUEST_ID_LEN {
-        return Err(PlatformError::RequestIdTooLong);
-    }
-    let request_hash = fingerprint(method, request);
-
-    // The key includes the schema: services sharing a database (and a
-    // request id passed from one to the next) must not block each other.
-    let locked: bool = sqlx::query_scalar(
-        "SELECT pg_try_advisory_xact_lock(hashtextextended(current_schema() || ':' || $1::text || ':' || $2, 0))",
-    )
-    .bind(tenant_id)
-    .bind(request_id)
-    .fetch_one(&mut *connection)
-    .await?;
-    if !locked {
-        return Err(PlatformError::RequestInProgress);
-    }
-
-    let stored: Option<(Vec<u8>, Vec<u8>)> = sqlx::query_as(
-        "SELECT request_hash, response FROM idempotency_keys WHERE tenant_id = $1 AND request_id = $2",
-    )
-    .bind(tenant_id)
-    .bind(request_id)
-    .fetch_optional(&mut *connection)
-    .await?;
-
+    key: &RequestKey,
+) -> Result<R, PlatformError> {
+    let stored: Option<(Vec<u8>, Vec<u8>)> =
+        sqlx::query_as("SELECT request_hash, response FROM idempotency_keys WHERE tenant_id = $1 AND request_id = $2")
+            .bind(key.tenant_id)
+            .bind(&key.request_id)
+            .fetch_optional(connection)
+            .await?;
     match stored {
-        Some((stored_hash, _)) if stored_hash != request_hash => Err(PlatformError::RequestIdReused),
-        Some((_, response)) => R::decode(response.as_slice())
-            .map(Begun::Replayed)
-            .map_err(|error| PlatformError::Corrupt(error.to_string())),
-        None => Ok(Begun::Fresh(PendingRequest {
-            key: Some((tenant_id, request_id.to_owned(), request_hash)),
-        })),
+        None => Err(PlatformError::RequestInProgress),
+        Some((stored_hash, _)) if stored_hash != key.request_hash => Err(PlatformError::RequestIdReused),
+        Some((_, response)) => {
+            R::decode(response.as_slice()).map_err(|error| PlatformError::Corrupt(error.to_string()))
+        }
     }
 }
 
@@ -110,26 +153,15 @@ impl PendingRequest {
     /// Stores `response` as the answer to this request id. Call it in the
     /// transaction of the mutation, right before commit.
     pub async fn finish(self, connection: &mut PgConnection, response: &impl Message) -> Result<(), PlatformError> {
-        let Some((tenant_id, request_id, request_hash)) = self.key else {
+        let Some(key) = self.key else {
             return Ok(());
         };
-        sqlx::query(
-            "INSERT INTO idempotency_keys (tenant_id, request_id, request_hash, response) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(tenant_id)
-        .bind(request_id)
-        .bind(request_hash)
-        .bind(response.encode_to_vec())
-        .execute(connection)
-        .await?;
+        sqlx::query("UPDATE idempotency_keys SET response = $3 WHERE tenant_id = $1 AND request_id = $2")
+            .bind(key.tenant_id)
+            .bind(&key.request_id)
+            .bind(response.encode_to_vec())
+            .execute(connection)
+            .await?;
         Ok(())
     }
-}
-
-fn fingerprint(method: &str, request: &impl Message) -> Vec<u8> {
-    let mut hasher = Sha256::new();
-    hasher.update(method.as_bytes());
-    hasher.update([0u8]);
-    hasher.update(request.encode_to_vec());
-    hasher.finalize().to_vec()
 }

@@ -70,9 +70,7 @@ impl Page {
         self.after
             .as_deref()
             .map(|bytes| {
-                <[u8; 8]>::try_from(bytes)
-                    .map(i64::from_be_bytes)
-                    .map_err(|_| PlatformError::InvalidPageToken)
+                <[u8; 8]>::try_from(bytes).map(i64::from_be_bytes).map_err(|_| PlatformError::InvalidPageToken)
             })
             .transpose()
     }

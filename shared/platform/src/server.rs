@@ -51,7 +51,11 @@ pub struct GrpcServer {
 impl GrpcServer {
     /// Binds the listener now, so `local_addr` is known before serving
     /// (tests bind port 0).
-    pub async fn bind(address: SocketAddr, config: ServerConfig, verifier: Arc<TokenVerifier>) -> std::io::Result<GrpcServer> {
+    pub async fn bind(
+        address: SocketAddr,
+        config: ServerConfig,
+        verifier: Arc<TokenVerifier>,
+    ) -> std::io::Result<GrpcServer> {
         let listener = TcpListener::bind(address).await?;
         Ok(GrpcServer {
             listener,
@@ -94,33 +98,16 @@ impl GrpcServer {
     /// drain delay, stops accepting, and lets calls in flight finish within
     /// the grace period.
     pub async fn run(self, shutdown: Shutdown) -> Result<(), ServeError> {
-        let GrpcServer {
-            listener,
-            config,
-            routes,
-            service_names,
-            verifier,
-            readiness,
-        } = self;
+        let GrpcServer { listener, config, routes, service_names, verifier, readiness } = self;
 
         let (reporter, health_service) = tonic_health::server::health_reporter();
-        reporter
-            .set_service_status(LIVENESS_SERVICE, ServingStatus::Serving)
-            .await;
+        reporter.set_service_status(LIVENESS_SERVICE, ServingStatus::Serving).await;
         set_readiness(&reporter, &service_names, ServingStatus::Serving).await;
 
-        let mut reflection_v1 = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(bss_proto::FILE_DESCRIPTOR_SET);
-        let mut reflection_v1alpha = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(bss_proto::FILE_DESCRIPTOR_SET);
-        for name in &service_names {
-            reflection_v1 = reflection_v1.with_service_name(*name);
-            reflection_v1alpha = reflection_v1alpha.with_service_name(*name);
-        }
         let routes = routes
             .add_service(health_service)
-            .add_service(reflection_v1.build_v1()?)
-            .add_service(reflection_v1alpha.build_v1alpha()?);
+            .add_service(reflection(&service_names).build_v1()?)
+            .add_service(reflection(&service_names).build_v1alpha()?);
 
         if let Some(check) = readiness {
             tokio::spawn(watch_readiness(check, reporter.clone(), service_names.clone(), shutdown.clone()));
@@ -169,6 +156,20 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
+/// Reflection over the contracts, the health service and the `google.rpc`
+/// error details (so grpcurl can print them), listing `service_names`.
+fn reflection<'a>(service_names: &[&'static str]) -> tonic_reflection::server::Builder<'a> {
+    let mut builder = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(bss_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+        .with_service_name("grpc.health.v1.Health");
+    for name in service_names {
+        builder = builder.with_service_name(*name);
+    }
+    builder
+}
+
 async fn set_readiness(reporter: &HealthReporter, service_names: &[&'static str], status: ServingStatus) {
     reporter.set_service_status("", status).await;
     for name in service_names {
@@ -176,7 +177,12 @@ async fn set_readiness(reporter: &HealthReporter, service_names: &[&'static str]
     }
 }
 
-async fn watch_readiness(check: ReadinessCheck, reporter: HealthReporter, service_names: Vec<&'static str>, shutdown: Shutdown) {
+async fn watch_readiness(
+    check: ReadinessCheck,
+    reporter: HealthReporter,
+    service_names: Vec<&'static str>,
+    shutdown: Shutdown,
+) {
     let mut was_ready = true;
     loop {
         tokio::select! {
@@ -257,10 +263,7 @@ impl RpcLayer {
 impl<S> Layer<S> for RpcLayer {
     type Service = RpcService<S>;
     fn layer(&self, inner: S) -> RpcService<S> {
-        RpcService {
-            inner,
-            verifier: self.verifier.clone(),
-        }
+        RpcService { inner, verifier: self.verifier.clone() }
     }
 }
 
@@ -354,9 +357,7 @@ where
 fn authenticate(verifier: &TokenVerifier, headers: &http::HeaderMap) -> Result<Caller, tonic::Status> {
     let authorization = headers.get(http::header::AUTHORIZATION).and_then(|value| value.to_str().ok());
     let acting_tenant = headers.get(ACTING_TENANT_HEADER).and_then(|value| value.to_str().ok());
-    verifier
-        .verify_header(authorization, acting_tenant)
-        .map_err(tonic::Status::from)
+    verifier.verify_header(authorization, acting_tenant).map_err(tonic::Status::from)
 }
 
 /// Why a service could not start.

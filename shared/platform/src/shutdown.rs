@@ -21,10 +21,7 @@ impl Default for Shutdown {
 impl Shutdown {
     pub fn new() -> Shutdown {
         let (sender, receiver) = watch::channel(false);
-        Shutdown {
-            sender: Arc::new(sender),
-            receiver,
-        }
+        Shutdown { sender: Arc::new(sender), receiver }
     }
 
     pub fn trigger(&self) {

@@ -15,6 +15,10 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::{LogFormat, TelemetryConfig};
 
+/// Log filter when `RUST_LOG` is not set: Postgres notices such as
+/// "schema already exists, skipping" are not worth a line.
+const DEFAULT_FILTER: &str = "info,sqlx::postgres::notice=warn";
+
 /// Keeps the tracer provider alive; dropping it flushes pending spans.
 pub struct Telemetry {
     provider: SdkTracerProvider,
@@ -31,28 +35,27 @@ impl Drop for Telemetry {
 /// Installs the process-wide subscriber. Call once, first thing in `main`.
 /// A second call (several services in one test process) keeps the first
 /// subscriber and returns a provider that exports nothing.
-pub fn init(service_name: &str, config: &TelemetryConfig) -> Result<Telemetry, Box<dyn std::error::Error + Send + Sync>> {
+pub fn init(
+    service_name: &str,
+    config: &TelemetryConfig,
+) -> Result<Telemetry, Box<dyn std::error::Error + Send + Sync>> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
 
     let mut provider = SdkTracerProvider::builder()
         .with_resource(Resource::builder().with_service_name(service_name.to_owned()).build());
     if let Some(endpoint) = &config.otlp_endpoint {
-        let exporter = opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(endpoint.clone())
-            .build()?;
+        let exporter =
+            opentelemetry_otlp::SpanExporter::builder().with_tonic().with_endpoint(endpoint.clone()).build()?;
         provider = provider.with_batch_exporter(exporter);
     }
     let provider = provider.build();
     let tracer = provider.tracer(service_name.to_owned());
 
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let format_layer = match config.log_format {
-        LogFormat::Json => tracing_subscriber::fmt::layer()
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .boxed(),
+        LogFormat::Json => {
+            tracing_subscriber::fmt::layer().json().with_current_span(true).with_span_list(false).boxed()
+        }
         LogFormat::Pretty => tracing_subscriber::fmt::layer().compact().boxed(),
     };
     let installed = tracing_subscriber::registry()
@@ -82,10 +85,9 @@ struct HeaderInjector<'a>(&'a mut http::HeaderMap);
 
 impl Injector for HeaderInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
-        if let (Ok(name), Ok(value)) = (
-            http::header::HeaderName::from_bytes(key.as_bytes()),
-            http::header::HeaderValue::from_str(&value),
-        ) {
+        if let (Ok(name), Ok(value)) =
+            (http::header::HeaderName::from_bytes(key.as_bytes()), http::header::HeaderValue::from_str(&value))
+        {
             self.0.insert(name, value);
         }
     }
@@ -93,9 +95,8 @@ impl Injector for HeaderInjector<'_> {
 
 /// Makes `span` a child of the W3C trace context in `headers`, if any.
 pub fn continue_trace(span: &tracing::Span, headers: &http::HeaderMap) {
-    let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
-        propagator.extract(&HeaderExtractor(headers))
-    });
+    let parent =
+        opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&HeaderExtractor(headers)));
     if parent.span().span_context().is_valid() {
         // Fails only when the span is disabled, and then there is no trace.
         let _ = span.set_parent(parent);
@@ -114,11 +115,7 @@ pub fn inject_current(headers: &mut http::HeaderMap) {
 pub fn current_traceparent() -> String {
     let mut headers = http::HeaderMap::new();
     inject_current(&mut headers);
-    headers
-        .get("traceparent")
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
+    headers.get("traceparent").and_then(|value| value.to_str().ok()).unwrap_or_default().to_owned()
 }
 
 /// The trace id of the current span, as 32 hex digits, when it has one.

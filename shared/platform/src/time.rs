@@ -2,12 +2,16 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+/// The current instant at Postgres precision (microseconds), so a value
+/// computed here reads back unchanged.
+pub fn now() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}
+
 /// A protobuf timestamp of a UTC instant.
 pub fn timestamp(instant: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: instant.timestamp(),
-        nanos: instant.timestamp_subsec_nanos() as i32,
-    }
+    prost_types::Timestamp { seconds: instant.timestamp(), nanos: instant.timestamp_subsec_nanos() as i32 }
 }
 
 /// Parses a calendar date in ISO 8601 form, `YYYY-MM-DD`.

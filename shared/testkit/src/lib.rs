@@ -94,16 +94,9 @@ pub fn auth_config() -> AuthConfig {
 pub fn platform_config(database_url: &str) -> PlatformConfig {
     PlatformConfig {
         listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        database: DatabaseConfig {
-            max_connections: 8,
-            ..DatabaseConfig::new(database_url)
-        },
+        database: DatabaseConfig { max_connections: 8, ..DatabaseConfig::new(database_url) },
         auth: auth_config(),
-        server: ServerConfig {
-            drain_delay_ms: 0,
-            shutdown_grace_ms: 2_000,
-            ..ServerConfig::default()
-        },
+        server: ServerConfig { drain_delay_ms: 0, shutdown_grace_ms: 2_000, ..ServerConfig::default() },
         telemetry: TelemetryConfig::default(),
     }
 }
@@ -148,9 +141,7 @@ pub fn platform_admin_token() -> String {
 /// `message` with `authorization: Bearer <token>`.
 pub fn authorized<T>(message: T, token: &str) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().expect("ascii token"));
+    request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().expect("ascii token"));
     request
 }
 

@@ -47,9 +47,7 @@ impl AccountProfile {
     }
 
     pub fn from_stored(value: &str) -> Option<AccountProfile> {
-        [AccountProfile::Normal, AccountProfile::Residential]
-            .into_iter()
-            .find(|profile| profile.as_str() == value)
+        [AccountProfile::Normal, AccountProfile::Residential].into_iter().find(|profile| profile.as_str() == value)
     }
 }
 
@@ -182,6 +180,29 @@ pub struct Account {
 }
 
 impl Account {
+    /// A new account as it will be stored: active, version 1.
+    pub fn new(
+        tenant_id: Uuid,
+        fields: AccountFields,
+        currency_code: String,
+        created_by: String,
+        created_by_import: bool,
+        now: DateTime<Utc>,
+    ) -> Account {
+        Account {
+            id: Uuid::now_v7(),
+            tenant_id,
+            fields,
+            status: AccountStatus::Active,
+            currency_code,
+            created_by_import,
+            created_by,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        }
+    }
+
     /// The opaque version clients send back to detect concurrent changes.
     pub fn etag(&self) -> String {
         format!("v{}", self.version)
@@ -189,20 +210,8 @@ impl Account {
 
     /// ABORTED (ETAG_MISMATCH) when `expected` is set and not the current etag.
     pub fn check_etag(&self, expected: &str) -> Result<(), AccountsError> {
-        if expected.is_empty() || expected == self.etag() {
-            Ok(())
-        } else {
-            Err(AccountsError::EtagMismatch)
-        }
+        if expected.is_empty() || expected == self.etag() { Ok(()) } else { Err(AccountsError::EtagMismatch) }
     }
-}
-
-/// An account not stored yet.
-#[derive(Clone, Debug)]
-pub struct NewAccount {
-    pub fields: AccountFields,
-    /// ISO 4217 code, or `None` for the tenant's default currency.
-    pub currency_code: Option<String>,
 }
 
 #[cfg(test)]

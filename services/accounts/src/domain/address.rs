@@ -52,7 +52,9 @@ pub fn parse_lines(values: &[String]) -> Result<Vec<String>, String> {
     }
     values
         .iter()
-        .map(|line| super::text::required_text(line, 200).map_err(|_| "each line must be 1 to 200 characters".to_owned()))
+        .map(|line| {
+            super::text::required_text(line, 200).map_err(|_| "each line must be 1 to 200 characters".to_owned())
+        })
         .collect()
 }
 

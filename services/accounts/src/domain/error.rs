@@ -28,10 +28,7 @@ pub enum AccountsError {
 
 impl AccountsError {
     pub fn not_found(kind: &'static str, id: impl ToString) -> AccountsError {
-        AccountsError::NotFound {
-            kind,
-            id: id.to_string(),
-        }
+        AccountsError::NotFound { kind, id: id.to_string() }
     }
 
     /// The stable UPPER_SNAKE reason clients branch on.

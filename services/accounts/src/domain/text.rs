@@ -33,9 +33,8 @@ impl Email {
         let Some((local, domain)) = value.split_once('@') else {
             return Err(BAD.to_owned());
         };
-        let domain_ok = domain.contains('.')
-            && domain.split('.').all(|label| !label.is_empty())
-            && !domain.contains('@');
+        let domain_ok =
+            domain.contains('.') && domain.split('.').all(|label| !label.is_empty()) && !domain.contains('@');
         if local.is_empty() || !domain_ok || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(BAD.to_owned());
         }

@@ -1,11 +1,15 @@
 use bss_platform::auth::{self, Caller};
 use bss_platform::error::Violations;
 use bss_platform::fieldmask::writable_paths;
-use bss_platform::idempotency::{self, Opened};
+use bss_platform::idempotency::{self, Opened, RequestKey};
 use bss_platform::paging::Page;
 use bss_proto::accounts::account_service_server::AccountService;
 use bss_proto::accounts::*;
 use bss_proto::types::Warning;
+use std::sync::Arc;
+
+use bss_platform::time;
+use prost::Message;
 use sqlx::{PgConnection, PgPool};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -15,19 +19,26 @@ use super::{READERS, WRITERS};
 use crate::domain::account::{Account, AccountFields};
 use crate::domain::error::AccountsError;
 use crate::repo;
-use crate::repo::accounts::{Filter, Insert, Visibility};
+use crate::repo::accounts::{Filter, Visibility};
+use crate::repo::tenants::TenantCache;
 
 /// Accounts with their contacts and addresses.
 pub struct AccountsApi {
     db: PgPool,
+    tenants: Arc<TenantCache>,
 }
 
 impl AccountsApi {
-    pub fn new(db: PgPool) -> AccountsApi {
-        AccountsApi { db }
+    pub fn new(db: PgPool, tenants: Arc<TenantCache>) -> AccountsApi {
+        AccountsApi { db, tenants }
     }
 
-    async fn create_account(&self, caller: &Caller, tenant_id: Uuid, request: CreateAccountRequest) -> Result<CreateAccountResponse, AccountsError> {
+    async fn create_account(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        request: CreateAccountRequest,
+    ) -> Result<CreateAccountResponse, AccountsError> {
         let input = request.account.clone().unwrap_or_default();
         let fields = account_fields(&input);
         let currency = optional_currency(&input.currency_code);
@@ -39,49 +50,55 @@ impl AccountsApi {
                 return Err(violations.into());
             }
         };
-        let (mut tx, pending) = match idempotency::open(&self.db, tenant_id, "CreateAccount", &request.request_id, &request).await? {
-            Opened::Replayed(response) => return Ok(response),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        let tenant = repo::tenants::get(&mut tx, tenant_id).await?;
-        check_parent(&mut tx, tenant_id, None, &fields).await?;
-        let account = repo::accounts::insert(
-            &mut tx,
-            Insert {
-                tenant_id,
-                name_scope: tenant.name_scope(),
-                fields: &fields,
-                currency_code: currency.as_deref().unwrap_or(&tenant.default_currency),
-                created_by: &caller.subject,
-                created_by_import: false,
-            },
+        let key = RequestKey::new(tenant_id, "CreateAccount", &request.request_id, &request)?;
+        let tenant = self.tenants.get(&self.db, tenant_id).await?;
+        let currency = currency.unwrap_or_else(|| tenant.default_currency.clone());
+        let account = Account::new(tenant_id, fields, currency, caller.subject.clone(), false, time::now());
+        let mut connection = self.db.acquire().await?;
+        let warnings = external_key_warnings(&mut connection, &account).await?;
+        let response = CreateAccountResponse { account: Some(account_to_proto(&account)), warnings };
+        // The hot path: claim, insert and stored answer in one statement.
+        let inserted = repo::accounts::insert(
+            &mut *connection,
+            &account,
+            tenant.name_scope(),
+            key.as_ref(),
+            response.encode_to_vec(),
         )
         .await?;
-        let warnings = external_key_warnings(&mut tx, &account).await?;
-        let response = CreateAccountResponse {
-            account: Some(account_to_proto(&account)),
-            warnings,
-        };
-        pending.finish(&mut tx, &response).await?;
-        tx.commit().await?;
+        if !inserted && let Some(key) = &key {
+            return Ok(idempotency::resolve(&mut connection, key).await?);
+        }
         tracing::info!(account_id = %account.id, "account created");
         Ok(response)
     }
 
-    async fn get_account(&self, caller: &Caller, tenant_id: Uuid, request: GetAccountRequest) -> Result<GetAccountResponse, AccountsError> {
+    async fn get_account(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        request: GetAccountRequest,
+    ) -> Result<GetAccountResponse, AccountsError> {
         let id = parse_id("id", &request.id)?;
         let mut connection = self.db.acquire().await?;
         let account = repo::accounts::get(&mut connection, tenant_id, id, visibility(caller), false).await?;
-        Ok(GetAccountResponse {
-            account: Some(account_to_proto(&account)),
-        })
+        Ok(GetAccountResponse { account: Some(account_to_proto(&account)) })
     }
 
-    async fn update_account(&self, tenant_id: Uuid, request: UpdateAccountRequest) -> Result<UpdateAccountResponse, AccountsError> {
+    async fn update_account(
+        &self,
+        tenant_id: Uuid,
+        request: UpdateAccountRequest,
+    ) -> Result<UpdateAccountResponse, AccountsError> {
         let input = request.account.clone().unwrap_or_default();
         let id = parse_id("account.id", &input.id)?;
         let paths = writable_paths(request.update_mask.as_ref(), ACCOUNT_WRITABLE_PATHS)?;
-        let (mut tx, pending) = match idempotency::open(&self.db, tenant_id, "UpdateAccount", &request.request_id, &request).await? {
+        let (mut tx, pending) = match idempotency::open(
+            &self.db,
+            RequestKey::new(tenant_id, "UpdateAccount", &request.request_id, &request)?,
+        )
+        .await?
+        {
             Opened::Replayed(response) => return Ok(response),
             Opened::Fresh(tx, pending) => (tx, pending),
         };
@@ -93,29 +110,27 @@ impl AccountsApi {
         let mut merged = account_to_proto(&account);
         overlay_account(&mut merged, &input, &paths);
         let fields = account_fields(&merged)?;
-        check_parent(&mut tx, tenant_id, Some(&account), &fields).await?;
-        let tenant = repo::tenants::get(&mut tx, tenant_id).await?;
+        check_parent(&mut tx, tenant_id, &account, &fields).await?;
+        let tenant = self.tenants.get(&self.db, tenant_id).await?;
         let updated = repo::accounts::update(&mut tx, &account, &fields, tenant.name_scope()).await?;
         let warnings = if updated.fields.external_key != account.fields.external_key {
             external_key_warnings(&mut tx, &updated).await?
         } else {
             Vec::new()
         };
-        let response = UpdateAccountResponse {
-            account: Some(account_to_proto(&updated)),
-            warnings,
-        };
+        let response = UpdateAccountResponse { account: Some(account_to_proto(&updated)), warnings };
         pending.finish(&mut tx, &response).await?;
         tx.commit().await?;
         Ok(response)
     }
 
-    async fn list_accounts(&self, caller: &Caller, tenant_id: Uuid, request: ListAccountsRequest) -> Result<ListAccountsResponse, AccountsError> {
-        let filters = ListAccountsRequest {
-            page_size: 0,
-            page_token: String::new(),
-            ..request.clone()
-        };
+    async fn list_accounts(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        request: ListAccountsRequest,
+    ) -> Result<ListAccountsResponse, AccountsError> {
+        let filters = ListAccountsRequest { page_size: 0, page_token: String::new(), ..request.clone() };
         let page = Page::parse(request.page_size, &request.page_token, &filters)?;
         let filter = account_filter(&request)?;
         let mut connection = self.db.acquire().await?;
@@ -129,15 +144,21 @@ impl AccountsApi {
         )
         .await?;
         let (accounts, next_page_token) = page.finish(accounts, |account| account.id.as_bytes().to_vec());
-        Ok(ListAccountsResponse {
-            accounts: accounts.iter().map(account_to_proto).collect(),
-            next_page_token,
-        })
+        Ok(ListAccountsResponse { accounts: accounts.iter().map(account_to_proto).collect(), next_page_token })
     }
 
-    async fn delete_account(&self, tenant_id: Uuid, request: DeleteAccountRequest) -> Result<DeleteAccountResponse, AccountsError> {
+    async fn delete_account(
+        &self,
+        tenant_id: Uuid,
+        request: DeleteAccountRequest,
+    ) -> Result<DeleteAccountResponse, AccountsError> {
         let id = parse_id("id", &request.id)?;
-        let (mut tx, pending) = match idempotency::open(&self.db, tenant_id, "DeleteAccount", &request.request_id, &request).await? {
+        let (mut tx, pending) = match idempotency::open(
+            &self.db,
+            RequestKey::new(tenant_id, "DeleteAccount", &request.request_id, &request)?,
+        )
+        .await?
+        {
             Opened::Replayed(response) => return Ok(response),
             Opened::Fresh(tx, pending) => (tx, pending),
         };
@@ -151,42 +172,61 @@ impl AccountsApi {
         Ok(response)
     }
 
-    async fn create_contact(&self, tenant_id: Uuid, request: CreateContactRequest) -> Result<CreateContactResponse, AccountsError> {
+    async fn create_contact(
+        &self,
+        tenant_id: Uuid,
+        request: CreateContactRequest,
+    ) -> Result<CreateContactResponse, AccountsError> {
         let account_id = parse_id("account_id", &request.account_id)?;
         let fields = contact_fields(&request.contact.clone().unwrap_or_default())?;
-        let (mut tx, pending) = match idempotency::open(&self.db, tenant_id, "CreateContact", &request.request_id, &request).await? {
+        let (mut tx, pending) = match idempotency::open(
+            &self.db,
+            RequestKey::new(tenant_id, "CreateContact", &request.request_id, &request)?,
+        )
+        .await?
+        {
             Opened::Replayed(response) => return Ok(response),
             Opened::Fresh(tx, pending) => (tx, pending),
         };
         repo::accounts::get(&mut tx, tenant_id, account_id, Visibility::All, true).await?;
         let contact = repo::contacts::insert(&mut tx, tenant_id, account_id, &fields).await?;
-        let response = CreateContactResponse {
-            contact: Some(contact_to_proto(&contact)),
-        };
+        let response = CreateContactResponse { contact: Some(contact_to_proto(&contact)) };
         pending.finish(&mut tx, &response).await?;
         tx.commit().await?;
         Ok(response)
     }
 
-    async fn list_contacts(&self, caller: &Caller, tenant_id: Uuid, request: ListContactsRequest) -> Result<ListContactsResponse, AccountsError> {
+    async fn list_contacts(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        request: ListContactsRequest,
+    ) -> Result<ListContactsResponse, AccountsError> {
         let account_id = parse_id("account_id", &request.account_id)?;
         let page = Page::parse(request.page_size, &request.page_token, &request.account_id)?;
         let mut connection = self.db.acquire().await?;
         repo::accounts::get(&mut connection, tenant_id, account_id, visibility(caller), false).await?;
         let contacts =
-            repo::contacts::list(&mut connection, tenant_id, account_id, page.after_uuid()?, page.fetch_limit()).await?;
+            repo::contacts::list(&mut connection, tenant_id, account_id, page.after_uuid()?, page.fetch_limit())
+                .await?;
         let (contacts, next_page_token) = page.finish(contacts, |contact| contact.id.as_bytes().to_vec());
-        Ok(ListContactsResponse {
-            contacts: contacts.iter().map(contact_to_proto).collect(),
-            next_page_token,
-        })
+        Ok(ListContactsResponse { contacts: contacts.iter().map(contact_to_proto).collect(), next_page_token })
     }
 
-    async fn update_contact(&self, tenant_id: Uuid, request: UpdateContactRequest) -> Result<UpdateContactResponse, AccountsError> {
+    async fn update_contact(
+        &self,
+        tenant_id: Uuid,
+        request: UpdateContactRequest,
+    ) -> Result<UpdateContactResponse, AccountsError> {
         let input = request.contact.clone().unwrap_or_default();
         let id = parse_id("contact.id", &input.id)?;
         let paths = writable_paths(request.update_mask.as_ref(), CONTACT_WRITABLE_PATHS)?;
-        let (mut tx, pending) = match idempotency::open(&self.db, tenant_id, "UpdateContact", &request.request_id, &request).await? {
+        let (mut tx, pending) = match idempotency::open(
+            &self.db,
+            RequestKey::new(tenant_id, "UpdateContact", &request.request_id, &request)?,
+        )
+        .await?
+        {
             Opened::Replayed(response) => return Ok(response),
             Opened::Fresh(tx, pending) => (tx, pending),
         };
@@ -196,17 +236,24 @@ impl AccountsApi {
         overlay_contact(&mut merged, &input, &paths);
         let fields = contact_fields(&merged)?;
         let updated = repo::contacts::update(&mut tx, &contact, &fields).await?;
-        let response = UpdateContactResponse {
-            contact: Some(contact_to_proto(&updated)),
-        };
+        let response = UpdateContactResponse { contact: Some(contact_to_proto(&updated)) };
         pending.finish(&mut tx, &response).await?;
         tx.commit().await?;
         Ok(response)
     }
 
-    async fn delete_contact(&self, tenant_id: Uuid, request: DeleteContactRequest) -> Result<DeleteContactResponse, AccountsError> {
+    async fn delete_contact(
+        &self,
+        tenant_id: Uuid,
+        request: DeleteContactRequest,
+    ) -> Result<DeleteContactResponse, AccountsError> {
         let id = parse_id("id", &request.id)?;
-        let (mut tx, pending) = match idempotency::open(&self.db, tenant_id, "DeleteContact", &request.request_id, &request).await? {
+        let (mut tx, pending) = match idempotency::open(
+            &self.db,
+            RequestKey::new(tenant_id, "DeleteContact", &request.request_id, &request)?,
+        )
+        .await?
+        {
             Opened::Replayed(response) => return Ok(response),
             Opened::Fresh(tx, pending) => (tx, pending),
         };
@@ -219,43 +266,62 @@ impl AccountsApi {
         Ok(response)
     }
 
-    async fn create_address(&self, tenant_id: Uuid, request: CreateAddressRequest) -> Result<CreateAddressResponse, AccountsError> {
+    async fn create_address(
+        &self,
+        tenant_id: Uuid,
+        request: CreateAddressRequest,
+    ) -> Result<CreateAddressResponse, AccountsError> {
         let account_id = parse_id("account_id", &request.account_id)?;
         let fields = address_fields(&request.address.clone().unwrap_or_default())?;
-        let (mut tx, pending) = match idempotency::open(&self.db, tenant_id, "CreateAddress", &request.request_id, &request).await? {
+        let (mut tx, pending) = match idempotency::open(
+            &self.db,
+            RequestKey::new(tenant_id, "CreateAddress", &request.request_id, &request)?,
+        )
+        .await?
+        {
             Opened::Replayed(response) => return Ok(response),
             Opened::Fresh(tx, pending) => (tx, pending),
         };
         repo::accounts::get(&mut tx, tenant_id, account_id, Visibility::All, true).await?;
         check_address_contact(&mut tx, account_id, fields.contact_id).await?;
         let address = repo::addresses::insert(&mut tx, tenant_id, account_id, &fields).await?;
-        let response = CreateAddressResponse {
-            address: Some(address_to_proto(&address)),
-        };
+        let response = CreateAddressResponse { address: Some(address_to_proto(&address)) };
         pending.finish(&mut tx, &response).await?;
         tx.commit().await?;
         Ok(response)
     }
 
-    async fn list_addresses(&self, caller: &Caller, tenant_id: Uuid, request: ListAddressesRequest) -> Result<ListAddressesResponse, AccountsError> {
+    async fn list_addresses(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        request: ListAddressesRequest,
+    ) -> Result<ListAddressesResponse, AccountsError> {
         let account_id = parse_id("account_id", &request.account_id)?;
         let page = Page::parse(request.page_size, &request.page_token, &request.account_id)?;
         let mut connection = self.db.acquire().await?;
         repo::accounts::get(&mut connection, tenant_id, account_id, visibility(caller), false).await?;
         let addresses =
-            repo::addresses::list(&mut connection, tenant_id, account_id, page.after_uuid()?, page.fetch_limit()).await?;
+            repo::addresses::list(&mut connection, tenant_id, account_id, page.after_uuid()?, page.fetch_limit())
+                .await?;
         let (addresses, next_page_token) = page.finish(addresses, |address| address.id.as_bytes().to_vec());
-        Ok(ListAddressesResponse {
-            addresses: addresses.iter().map(address_to_proto).collect(),
-            next_page_token,
-        })
+        Ok(ListAddressesResponse { addresses: addresses.iter().map(address_to_proto).collect(), next_page_token })
     }
 
-    async fn update_address(&self, tenant_id: Uuid, request: UpdateAddressRequest) -> Result<UpdateAddressResponse, AccountsError> {
+    async fn update_address(
+        &self,
+        tenant_id: Uuid,
+        request: UpdateAddressRequest,
+    ) -> Result<UpdateAddressResponse, AccountsError> {
         let input = request.address.clone().unwrap_or_default();
         let id = parse_id("address.id", &input.id)?;
         let paths = writable_paths(request.update_mask.as_ref(), ADDRESS_WRITABLE_PATHS)?;
-        let (mut tx, pending) = match idempotency::open(&self.db, tenant_id, "UpdateAddress", &request.request_id, &request).await? {
+        let (mut tx, pending) = match idempotency::open(
+            &self.db,
+            RequestKey::new(tenant_id, "UpdateAddress", &request.request_id, &request)?,
+        )
+        .await?
+        {
             Opened::Replayed(response) => return Ok(response),
             Opened::Fresh(tx, pending) => (tx, pending),
         };
@@ -266,17 +332,24 @@ impl AccountsApi {
         let fields = address_fields(&merged)?;
         check_address_contact(&mut tx, address.account_id, fields.contact_id).await?;
         let updated = repo::addresses::update(&mut tx, &address, &fields).await?;
-        let response = UpdateAddressResponse {
-            address: Some(address_to_proto(&updated)),
-        };
+        let response = UpdateAddressResponse { address: Some(address_to_proto(&updated)) };
         pending.finish(&mut tx, &response).await?;
         tx.commit().await?;
         Ok(response)
     }
 
-    async fn delete_address(&self, tenant_id: Uuid, request: DeleteAddressRequest) -> Result<DeleteAddressResponse, AccountsError> {
+    async fn delete_address(
+        &self,
+        tenant_id: Uuid,
+        request: DeleteAddressRequest,
+    ) -> Result<DeleteAddressResponse, AccountsError> {
         let id = parse_id("id", &request.id)?;
-        let (mut tx, pending) = match idempotency::open(&self.db, tenant_id, "DeleteAddress", &request.request_id, &request).await? {
+        let (mut tx, pending) = match idempotency::open(
+            &self.db,
+            RequestKey::new(tenant_id, "DeleteAddress", &request.request_id, &request)?,
+        )
+        .await?
+        {
             Opened::Replayed(response) => return Ok(response),
             Opened::Fresh(tx, pending) => (tx, pending),
         };
@@ -313,24 +386,18 @@ fn account_filter(request: &ListAccountsRequest) -> Result<Filter, Violations> {
     })
 }
 
-/// The parent (bill-to) account must exist in the tenant and must not make
-/// the account its own ancestor.
+/// A new parent (bill-to) account must not make the account its own
+/// ancestor. (That it exists in the tenant is the foreign key's job.)
 async fn check_parent(
     connection: &mut PgConnection,
     tenant_id: Uuid,
-    account: Option<&Account>,
+    account: &Account,
     fields: &AccountFields,
 ) -> Result<(), AccountsError> {
     let Some(parent_id) = fields.parent_account_id else {
         return Ok(());
     };
-    if account.is_some_and(|account| account.fields.parent_account_id == Some(parent_id)) {
-        return Ok(());
-    }
-    if !repo::accounts::exists(connection, tenant_id, parent_id).await? {
-        return Err(Violations::single("account.parent_account_id", "no such account in this tenant").into());
-    }
-    if let Some(account) = account
+    if account.fields.parent_account_id != Some(parent_id)
         && repo::accounts::parent_would_cycle(connection, tenant_id, account.id, parent_id).await?
     {
         return Err(AccountsError::ParentCycle);
@@ -339,7 +406,11 @@ async fn check_parent(
 }
 
 /// The contact an address belongs to must be a contact of the same account.
-async fn check_address_contact(connection: &mut PgConnection, account_id: Uuid, contact_id: Option<Uuid>) -> Result<(), AccountsError> {
+async fn check_address_contact(
+    connection: &mut PgConnection,
+    account_id: Uuid,
+    contact_id: Option<Uuid>,
+) -> Result<(), AccountsError> {
     if let Some(contact_id) = contact_id
         && !repo::contacts::belongs_to(connection, contact_id, account_id).await?
     {
@@ -350,7 +421,10 @@ async fn check_address_contact(connection: &mut PgConnection, account_id: Uuid, 
 
 /// EXTERNAL_KEY_DUPLICATE when another account already has the key: imports
 /// update by key, so a duplicate is allowed but worth knowing.
-async fn external_key_warnings(connection: &mut PgConnection, account: &Account) -> Result<Vec<Warning>, AccountsError> {
+async fn external_key_warnings(
+    connection: &mut PgConnection,
+    account: &Account,
+) -> Result<Vec<Warning>, AccountsError> {
     let Some(external_key) = &account.fields.external_key else {
         return Ok(Vec::new());
     };
@@ -359,7 +433,9 @@ async fn external_key_warnings(connection: &mut PgConnection, account: &Account)
     }
     Ok(vec![Warning {
         reason: "EXTERNAL_KEY_DUPLICATE".to_owned(),
-        message: format!("another account already has the external key {external_key:?}; imports update only one of them"),
+        message: format!(
+            "another account already has the external key {external_key:?}; imports update only one of them"
+        ),
         field: "account.external_key".to_owned(),
     }])
 }
@@ -374,7 +450,10 @@ fn authorize<T>(request: &Request<T>, roles: &[bss_platform::auth::Role]) -> Res
 
 #[tonic::async_trait]
 impl AccountService for AccountsApi {
-    async fn create_account(&self, request: Request<CreateAccountRequest>) -> Result<Response<CreateAccountResponse>, Status> {
+    async fn create_account(
+        &self,
+        request: Request<CreateAccountRequest>,
+    ) -> Result<Response<CreateAccountResponse>, Status> {
         let (caller, tenant_id) = authorize(&request, WRITERS)?;
         Ok(Response::new(AccountsApi::create_account(self, &caller, tenant_id, request.into_inner()).await?))
     }
@@ -384,57 +463,90 @@ impl AccountService for AccountsApi {
         Ok(Response::new(AccountsApi::get_account(self, &caller, tenant_id, request.into_inner()).await?))
     }
 
-    async fn update_account(&self, request: Request<UpdateAccountRequest>) -> Result<Response<UpdateAccountResponse>, Status> {
+    async fn update_account(
+        &self,
+        request: Request<UpdateAccountRequest>,
+    ) -> Result<Response<UpdateAccountResponse>, Status> {
         let (_, tenant_id) = authorize(&request, WRITERS)?;
         Ok(Response::new(AccountsApi::update_account(self, tenant_id, request.into_inner()).await?))
     }
 
-    async fn list_accounts(&self, request: Request<ListAccountsRequest>) -> Result<Response<ListAccountsResponse>, Status> {
+    async fn list_accounts(
+        &self,
+        request: Request<ListAccountsRequest>,
+    ) -> Result<Response<ListAccountsResponse>, Status> {
         let (caller, tenant_id) = authorize(&request, READERS)?;
         Ok(Response::new(AccountsApi::list_accounts(self, &caller, tenant_id, request.into_inner()).await?))
     }
 
-    async fn delete_account(&self, request: Request<DeleteAccountRequest>) -> Result<Response<DeleteAccountResponse>, Status> {
+    async fn delete_account(
+        &self,
+        request: Request<DeleteAccountRequest>,
+    ) -> Result<Response<DeleteAccountResponse>, Status> {
         let (_, tenant_id) = authorize(&request, WRITERS)?;
         Ok(Response::new(AccountsApi::delete_account(self, tenant_id, request.into_inner()).await?))
     }
 
-    async fn create_contact(&self, request: Request<CreateContactRequest>) -> Result<Response<CreateContactResponse>, Status> {
+    async fn create_contact(
+        &self,
+        request: Request<CreateContactRequest>,
+    ) -> Result<Response<CreateContactResponse>, Status> {
         let (_, tenant_id) = authorize(&request, WRITERS)?;
         Ok(Response::new(AccountsApi::create_contact(self, tenant_id, request.into_inner()).await?))
     }
 
-    async fn list_contacts(&self, request: Request<ListContactsRequest>) -> Result<Response<ListContactsResponse>, Status> {
+    async fn list_contacts(
+        &self,
+        request: Request<ListContactsRequest>,
+    ) -> Result<Response<ListContactsResponse>, Status> {
         let (caller, tenant_id) = authorize(&request, READERS)?;
         Ok(Response::new(AccountsApi::list_contacts(self, &caller, tenant_id, request.into_inner()).await?))
     }
 
-    async fn update_contact(&self, request: Request<UpdateContactRequest>) -> Result<Response<UpdateContactResponse>, Status> {
+    async fn update_contact(
+        &self,
+        request: Request<UpdateContactRequest>,
+    ) -> Result<Response<UpdateContactResponse>, Status> {
         let (_, tenant_id) = authorize(&request, WRITERS)?;
         Ok(Response::new(AccountsApi::update_contact(self, tenant_id, request.into_inner()).await?))
     }
 
-    async fn delete_contact(&self, request: Request<DeleteContactRequest>) -> Result<Response<DeleteContactResponse>, Status> {
+    async fn delete_contact(
+        &self,
+        request: Request<DeleteContactRequest>,
+    ) -> Result<Response<DeleteContactResponse>, Status> {
         let (_, tenant_id) = authorize(&request, WRITERS)?;
         Ok(Response::new(AccountsApi::delete_contact(self, tenant_id, request.into_inner()).await?))
     }
 
-    async fn create_address(&self, request: Request<CreateAddressRequest>) -> Result<Response<CreateAddressResponse>, Status> {
+    async fn create_address(
+        &self,
+        request: Request<CreateAddressRequest>,
+    ) -> Result<Response<CreateAddressResponse>, Status> {
         let (_, tenant_id) = authorize(&request, WRITERS)?;
         Ok(Response::new(AccountsApi::create_address(self, tenant_id, request.into_inner()).await?))
     }
 
-    async fn list_addresses(&self, request: Request<ListAddressesRequest>) -> Result<Response<ListAddressesResponse>, Status> {
+    async fn list_addresses(
+        &self,
+        request: Request<ListAddressesRequest>,
+    ) -> Result<Response<ListAddressesResponse>, Status> {
         let (caller, tenant_id) = authorize(&request, READERS)?;
         Ok(Response::new(AccountsApi::list_addresses(self, &caller, tenant_id, request.into_inner()).await?))
     }
 
-    async fn update_address(&self, request: Request<UpdateAddressRequest>) -> Result<Response<UpdateAddressResponse>, Status> {
+    async fn update_address(
+        &self,
+        request: Request<UpdateAddressRequest>,
+    ) -> Result<Response<UpdateAddressResponse>, Status> {
         let (_, tenant_id) = authorize(&request, WRITERS)?;
         Ok(Response::new(AccountsApi::update_address(self, tenant_id, request.into_inner()).await?))
     }
 
-    async fn delete_address(&self, request: Request<DeleteAddressRequest>) -> Result<Response<DeleteAddressResponse>, Status> {
+    async fn delete_address(
+        &self,
+        request: Request<DeleteAddressRequest>,
+    ) -> Result<Response<DeleteAddressResponse>, Status> {
         let (_, tenant_id) = authorize(&request, WRITERS)?;
         Ok(Response::new(AccountsApi::delete_address(self, tenant_id, request.into_inner()).await?))
     }

@@ -283,14 +283,9 @@ pub fn contact_fields(input: &proto::Contact) -> Result<ContactFields, Violation
     let phone = v.keep("contact.phone", parse_phone(&input.phone));
     let roles = v.keep("contact.roles", parse_roles(&input.roles));
     match (email, phone, roles) {
-        (Some(email), Some(phone), Some(roles)) if v.is_empty() => Ok(ContactFields {
-            first_name,
-            last_name,
-            email,
-            phone,
-            roles,
-            is_primary: input.is_primary,
-        }),
+        (Some(email), Some(phone), Some(roles)) if v.is_empty() => {
+            Ok(ContactFields { first_name, last_name, email, phone, roles, is_primary: input.is_primary })
+        }
         _ => Err(v),
     }
 }
@@ -435,12 +430,7 @@ pub fn new_tenant(input: &proto::Tenant) -> Result<NewTenant, Violations> {
     }
     match (name, currency, parent_tenant_id, scope) {
         (Some(name), Some(currency), Some(parent_tenant_id), Some(name_uniqueness_scope)) if v.is_empty() => {
-            Ok(NewTenant {
-                name,
-                default_currency: currency.code.to_owned(),
-                parent_tenant_id,
-                name_uniqueness_scope,
-            })
+            Ok(NewTenant { name, default_currency: currency.code.to_owned(), parent_tenant_id, name_uniqueness_scope })
         }
         _ => Err(v),
     }

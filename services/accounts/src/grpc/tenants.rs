@@ -1,6 +1,6 @@
 use bss_platform::auth::{self, Caller, Role, TenantScope};
 use bss_platform::error::Violations;
-use bss_platform::idempotency::{self, Opened};
+use bss_platform::idempotency::{self, Opened, RequestKey};
 use bss_platform::paging::Page;
 use bss_proto::accounts::tenant_service_server::TenantService;
 use bss_proto::accounts::{
@@ -28,20 +28,22 @@ impl TenantsApi {
     async fn create(&self, request: CreateTenantRequest) -> Result<CreateTenantResponse, AccountsError> {
         let tenant = new_tenant(&request.tenant.clone().unwrap_or_default())?;
         // Tenants belong to no tenant: their request ids live in the nil scope.
-        let (mut tx, pending) =
-            match idempotency::open(&self.db, Uuid::nil(), "CreateTenant", &request.request_id, &request).await? {
-                Opened::Replayed(response) => return Ok(response),
-                Opened::Fresh(tx, pending) => (tx, pending),
-            };
+        let (mut tx, pending) = match idempotency::open(
+            &self.db,
+            RequestKey::new(Uuid::nil(), "CreateTenant", &request.request_id, &request)?,
+        )
+        .await?
+        {
+            Opened::Replayed(response) => return Ok(response),
+            Opened::Fresh(tx, pending) => (tx, pending),
+        };
         if let Some(parent_id) = tenant.parent_tenant_id
             && repo::tenants::find(&mut tx, parent_id).await?.is_none()
         {
             return Err(Violations::single("tenant.parent_tenant_id", "no such tenant").into());
         }
         let created = repo::tenants::insert(&mut tx, &tenant).await?;
-        let response = CreateTenantResponse {
-            tenant: Some(tenant_to_proto(&created)),
-        };
+        let response = CreateTenantResponse { tenant: Some(tenant_to_proto(&created)) };
         pending.finish(&mut tx, &response).await?;
         tx.commit().await?;
         tracing::info!(tenant_id = %created.id, "tenant created");
@@ -60,17 +62,11 @@ impl TenantsApi {
         }
         let mut connection = self.db.acquire().await?;
         let tenant = repo::tenants::get(&mut connection, id).await?;
-        Ok(GetTenantResponse {
-            tenant: Some(tenant_to_proto(&tenant)),
-        })
+        Ok(GetTenantResponse { tenant: Some(tenant_to_proto(&tenant)) })
     }
 
     async fn list(&self, request: ListTenantsRequest) -> Result<ListTenantsResponse, AccountsError> {
-        let filters = ListTenantsRequest {
-            page_size: 0,
-            page_token: String::new(),
-            ..request.clone()
-        };
+        let filters = ListTenantsRequest { page_size: 0, page_token: String::new(), ..request.clone() };
         let page = Page::parse(request.page_size, &request.page_token, &filters)?;
         let parent = if request.parent_tenant_id.is_empty() {
             None
@@ -78,19 +74,18 @@ impl TenantsApi {
             Some(parse_id("parent_tenant_id", &request.parent_tenant_id)?)
         };
         let mut connection = self.db.acquire().await?;
-        let tenants =
-            repo::tenants::list(&mut connection, parent, page.after_uuid()?, page.fetch_limit()).await?;
+        let tenants = repo::tenants::list(&mut connection, parent, page.after_uuid()?, page.fetch_limit()).await?;
         let (tenants, next_page_token) = page.finish(tenants, |tenant| tenant.id.as_bytes().to_vec());
-        Ok(ListTenantsResponse {
-            tenants: tenants.iter().map(tenant_to_proto).collect(),
-            next_page_token,
-        })
+        Ok(ListTenantsResponse { tenants: tenants.iter().map(tenant_to_proto).collect(), next_page_token })
     }
 }
 
 #[tonic::async_trait]
 impl TenantService for TenantsApi {
-    async fn create_tenant(&self, request: Request<CreateTenantRequest>) -> Result<Response<CreateTenantResponse>, Status> {
+    async fn create_tenant(
+        &self,
+        request: Request<CreateTenantRequest>,
+    ) -> Result<Response<CreateTenantResponse>, Status> {
         auth::caller(&request)?.require_any(&[Role::PlatformAdmin])?;
         Ok(Response::new(self.create(request.into_inner()).await?))
     }
@@ -100,7 +95,10 @@ impl TenantService for TenantsApi {
         Ok(Response::new(self.get(&caller, request.into_inner()).await?))
     }
 
-    async fn list_tenants(&self, request: Request<ListTenantsRequest>) -> Result<Response<ListTenantsResponse>, Status> {
+    async fn list_tenants(
+        &self,
+        request: Request<ListTenantsRequest>,
+    ) -> Result<Response<ListTenantsResponse>, Status> {
         auth::caller(&request)?.require_any(&[Role::PlatformAdmin])?;
         Ok(Response::new(self.list(request.into_inner()).await?))
     }

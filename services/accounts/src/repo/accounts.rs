@@ -1,10 +1,11 @@
 use std::collections::BTreeMap;
 
 use bss_platform::error::{Violations, violated_constraint};
+use bss_platform::idempotency::RequestKey;
 use bss_platform::payment::PaymentType;
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
-use sqlx::{PgConnection, Postgres, QueryBuilder};
+use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::corrupt;
@@ -71,7 +72,8 @@ impl TryFrom<AccountRow> for Account {
             external_key: row.external_key,
             name: AccountName::parse(&row.name).map_err(|_| corrupt("account name", &row.name))?,
             kind: AccountKind::from_stored(&row.kind).ok_or_else(|| corrupt("account kind", &row.kind))?,
-            profile: AccountProfile::from_stored(&row.profile).ok_or_else(|| corrupt("account profile", &row.profile))?,
+            profile: AccountProfile::from_stored(&row.profile)
+                .ok_or_else(|| corrupt("account profile", &row.profile))?,
             is_active: row.is_active,
             tax_number: row.tax_number,
             contact_name: row.contact_name,
@@ -111,10 +113,9 @@ fn map_write_error(error: sqlx::Error) -> AccountsError {
         Some("accounts_code_key") => AccountsError::CodeTaken,
         // The parent was checked in the same transaction; it can only vanish
         // under a concurrent delete.
-        Some("accounts_parent_account_id_fkey") => AccountsError::Invalid(Violations::single(
-            "account.parent_account_id",
-            "no such account in this tenant",
-        )),
+        Some("accounts_parent_account_id_fkey") => {
+            AccountsError::Invalid(Violations::single("account.parent_account_id", "no such account in this tenant"))
+        }
         _ => error.into(),
     }
 }
@@ -123,32 +124,39 @@ fn payment_type_codes(fields: &AccountFields) -> Vec<&'static str> {
     fields.payment_types.iter().map(|payment_type| payment_type.code()).collect()
 }
 
-/// What a new account is stored with besides its fields.
-pub struct Insert<'a> {
-    pub tenant_id: Uuid,
-    pub name_scope: Uuid,
-    pub fields: &'a AccountFields,
-    pub currency_code: &'a str,
-    pub created_by: &'a str,
-    pub created_by_import: bool,
-}
-
-pub async fn insert(connection: &mut PgConnection, account: Insert<'_>) -> Result<Account, AccountsError> {
-    let fields = account.fields;
-    let row: AccountRow = sqlx::query_as(concat!("INSERT INTO accounts.accounts (id, tenant_id, code, external_key, name, name_key, name_scope, kind, profile,
+/// Inserts `account` in one statement that also claims `key` and stores
+/// `response` as its answer. `false`: the request id was taken (nothing was
+/// inserted; see `idempotency::resolve`).
+pub async fn insert(
+    executor: impl PgExecutor<'_>,
+    account: &Account,
+    name_scope: Uuid,
+    key: Option<&RequestKey>,
+    response: Vec<u8>,
+) -> Result<bool, AccountsError> {
+    let fields = &account.fields;
+    let inserted = sqlx::query(concat!(
+        "WITH ",
+        bss_platform::claim_cte!(),
+        " INSERT INTO accounts.accounts (id, tenant_id, code, external_key, name, name_key, name_scope, kind, profile,
             is_active, tax_number, contact_name, email, billing_email, sales_rep_id, account_class, territory,
             shipping_method, enable_ordering, payment_types, separate_invoices, parent_account_id, responsible_user,
-            sharing_rule, currency_code, custom_fields, created_by_import, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
-            $23, $24, $25, $26, $27, $28)
-         RETURNING ", columns!()))
-    .bind(Uuid::now_v7())
+            sharing_rule, currency_code, custom_fields, created_by_import, created_by, created_at, updated_at)
+         SELECT $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25,
+            $26, $27, $28, $29, $30, $31, $32, $33, $33
+         WHERE $2 = '' OR EXISTS (SELECT 1 FROM claim)"
+    ))
+    .bind(account.tenant_id)
+    .bind(key.map_or("", RequestKey::request_id))
+    .bind(key.map_or(&[][..], RequestKey::request_hash))
+    .bind(response)
+    .bind(account.id)
     .bind(account.tenant_id)
     .bind(fields.code.as_str())
     .bind(fields.external_key.as_deref())
     .bind(fields.name.as_str())
     .bind(fields.name.uniqueness_key())
-    .bind(account.name_scope)
+    .bind(name_scope)
     .bind(fields.kind.as_str())
     .bind(fields.profile.as_str())
     .bind(fields.is_active)
@@ -166,14 +174,16 @@ pub async fn insert(connection: &mut PgConnection, account: Insert<'_>) -> Resul
     .bind(fields.parent_account_id)
     .bind(&fields.responsible_user)
     .bind(&fields.sharing_rule)
-    .bind(account.currency_code)
+    .bind(&account.currency_code)
     .bind(Json(&fields.custom_fields))
     .bind(account.created_by_import)
-    .bind(account.created_by)
-    .fetch_one(connection)
+    .bind(&account.created_by)
+    .bind(account.created_at)
+    .execute(executor)
     .await
-    .map_err(map_write_error)?;
-    row.try_into()
+    .map_err(map_write_error)?
+    .rows_affected();
+    Ok(inserted == 1)
 }
 
 /// Writes `fields` over the stored account and bumps its version.
@@ -183,14 +193,17 @@ pub async fn update(
     fields: &AccountFields,
     name_scope: Uuid,
 ) -> Result<Account, AccountsError> {
-    let row: AccountRow = sqlx::query_as(concat!("UPDATE accounts.accounts SET code = $3, external_key = $4, name = $5, name_key = $6, name_scope = $7,
+    let row: AccountRow = sqlx::query_as(concat!(
+        "UPDATE accounts.accounts SET code = $3, external_key = $4, name = $5, name_key = $6, name_scope = $7,
             kind = $8, profile = $9, is_active = $10, tax_number = $11, contact_name = $12, email = $13,
             billing_email = $14, sales_rep_id = $15, account_class = $16, territory = $17, shipping_method = $18,
             enable_ordering = $19, payment_types = $20, separate_invoices = $21, parent_account_id = $22,
             responsible_user = $23, sharing_rule = $24, custom_fields = $25,
             updated_at = now(), version = version + 1
          WHERE tenant_id = $1 AND id = $2
-         RETURNING ", columns!()))
+         RETURNING ",
+        columns!()
+    ))
     .bind(account.tenant_id)
     .bind(account.id)
     .bind(fields.code.as_str())
@@ -246,7 +259,8 @@ pub async fn get(
     visibility: Visibility<'_>,
     lock: bool,
 ) -> Result<Account, AccountsError> {
-    let mut query = QueryBuilder::<Postgres>::new(concat!("SELECT ", columns!(), " FROM accounts.accounts WHERE tenant_id = "));
+    let mut query =
+        QueryBuilder::<Postgres>::new(concat!("SELECT ", columns!(), " FROM accounts.accounts WHERE tenant_id = "));
     query.push_bind(tenant_id).push(" AND id = ").push_bind(id);
     if let Visibility::SalesRep(sales_rep_id) = visibility {
         query.push(" AND sales_rep_id = ").push_bind(sales_rep_id);
@@ -348,7 +362,8 @@ pub async fn list(
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<Account>, AccountsError> {
-    let mut query = QueryBuilder::<Postgres>::new(concat!("SELECT ", columns!(), " FROM accounts.accounts WHERE tenant_id = "));
+    let mut query =
+        QueryBuilder::<Postgres>::new(concat!("SELECT ", columns!(), " FROM accounts.accounts WHERE tenant_id = "));
     query.push_bind(tenant_id);
     if let Some(after) = after {
         query.push(" AND id > ").push_bind(after);

@@ -62,9 +62,12 @@ pub async fn insert(
     fields: &AddressFields,
 ) -> Result<Address, AccountsError> {
     let is_primary = primary::for_new_row(connection, PrimaryTable::Addresses, account_id, fields.is_primary).await?;
-    let row: AddressRow = sqlx::query_as(concat!("INSERT INTO accounts.addresses (id, tenant_id, account_id, address_type, lines, city, region, postal_code,
+    let row: AddressRow = sqlx::query_as(concat!(
+        "INSERT INTO accounts.addresses (id, tenant_id, account_id, address_type, lines, city, region, postal_code,
             country_code, contact_id, is_primary)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ", columns!()))
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ",
+        columns!()
+    ))
     .bind(Uuid::now_v7())
     .bind(tenant_id)
     .bind(account_id)
@@ -83,17 +86,22 @@ pub async fn insert(
 
 /// The address, or NOT_FOUND.
 pub async fn get(connection: &mut PgConnection, tenant_id: Uuid, id: Uuid) -> Result<Address, AccountsError> {
-    let row: Option<AddressRow> = sqlx::query_as(concat!("SELECT ", columns!(), " FROM accounts.addresses WHERE tenant_id = $1 AND id = $2"))
-    .bind(tenant_id)
-    .bind(id)
-    .fetch_optional(connection)
-    .await?;
+    let row: Option<AddressRow> =
+        sqlx::query_as(concat!("SELECT ", columns!(), " FROM accounts.addresses WHERE tenant_id = $1 AND id = $2"))
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(connection)
+            .await?;
     row.ok_or_else(|| AccountsError::not_found("address", id))?.try_into()
 }
 
 /// Writes `fields` over the address. Making it primary demotes the previous
 /// primary address; un-making the primary address is refused.
-pub async fn update(connection: &mut PgConnection, address: &Address, fields: &AddressFields) -> Result<Address, AccountsError> {
+pub async fn update(
+    connection: &mut PgConnection,
+    address: &Address,
+    fields: &AddressFields,
+) -> Result<Address, AccountsError> {
     primary::apply_change(
         connection,
         PrimaryTable::Addresses,
@@ -102,9 +110,12 @@ pub async fn update(connection: &mut PgConnection, address: &Address, fields: &A
         fields.is_primary,
     )
     .await?;
-    let row: AddressRow = sqlx::query_as(concat!("UPDATE accounts.addresses SET address_type = $2, lines = $3, city = $4, region = $5, postal_code = $6,
+    let row: AddressRow = sqlx::query_as(concat!(
+        "UPDATE accounts.addresses SET address_type = $2, lines = $3, city = $4, region = $5, postal_code = $6,
             country_code = $7, contact_id = $8, is_primary = $9, updated_at = now()
-         WHERE id = $1 RETURNING ", columns!()))
+         WHERE id = $1 RETURNING ",
+        columns!()
+    ))
     .bind(address.id)
     .bind(fields.address_type.as_str())
     .bind(&fields.lines)
@@ -122,10 +133,7 @@ pub async fn update(connection: &mut PgConnection, address: &Address, fields: &A
 /// Deletes the address; when it was primary, the oldest remaining address
 /// becomes primary.
 pub async fn delete(connection: &mut PgConnection, address: &Address) -> Result<(), AccountsError> {
-    sqlx::query("DELETE FROM accounts.addresses WHERE id = $1")
-        .bind(address.id)
-        .execute(&mut *connection)
-        .await?;
+    sqlx::query("DELETE FROM accounts.addresses WHERE id = $1").bind(address.id).execute(&mut *connection).await?;
     if address.fields.is_primary {
         primary::promote_oldest(connection, PrimaryTable::Addresses, address.account_id).await?;
     }
@@ -139,9 +147,13 @@ pub async fn list(
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<Address>, AccountsError> {
-    let rows: Vec<AddressRow> = sqlx::query_as(concat!("SELECT ", columns!(), " FROM accounts.addresses
+    let rows: Vec<AddressRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM accounts.addresses
          WHERE tenant_id = $1 AND account_id = $2 AND ($3::uuid IS NULL OR id > $3)
-         ORDER BY id LIMIT $4"))
+         ORDER BY id LIMIT $4"
+    ))
     .bind(tenant_id)
     .bind(account_id)
     .bind(after)

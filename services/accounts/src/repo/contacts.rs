@@ -75,17 +75,22 @@ pub async fn insert(
 
 /// The contact, or NOT_FOUND.
 pub async fn get(connection: &mut PgConnection, tenant_id: Uuid, id: Uuid) -> Result<Contact, AccountsError> {
-    let row: Option<ContactRow> = sqlx::query_as(concat!("SELECT ", columns!(), " FROM accounts.contacts WHERE tenant_id = $1 AND id = $2"))
-    .bind(tenant_id)
-    .bind(id)
-    .fetch_optional(connection)
-    .await?;
+    let row: Option<ContactRow> =
+        sqlx::query_as(concat!("SELECT ", columns!(), " FROM accounts.contacts WHERE tenant_id = $1 AND id = $2"))
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(connection)
+            .await?;
     row.ok_or_else(|| AccountsError::not_found("contact", id))?.try_into()
 }
 
 /// Writes `fields` over the contact. Making it primary demotes the previous
 /// primary contact; un-making the primary contact is refused.
-pub async fn update(connection: &mut PgConnection, contact: &Contact, fields: &ContactFields) -> Result<Contact, AccountsError> {
+pub async fn update(
+    connection: &mut PgConnection,
+    contact: &Contact,
+    fields: &ContactFields,
+) -> Result<Contact, AccountsError> {
     primary::apply_change(
         connection,
         PrimaryTable::Contacts,
@@ -94,9 +99,12 @@ pub async fn update(connection: &mut PgConnection, contact: &Contact, fields: &C
         fields.is_primary,
     )
     .await?;
-    let row: ContactRow = sqlx::query_as(concat!("UPDATE accounts.contacts SET first_name = $2, last_name = $3, email = $4, phone = $5, roles = $6,
+    let row: ContactRow = sqlx::query_as(concat!(
+        "UPDATE accounts.contacts SET first_name = $2, last_name = $3, email = $4, phone = $5, roles = $6,
             is_primary = $7, updated_at = now()
-         WHERE id = $1 RETURNING ", columns!()))
+         WHERE id = $1 RETURNING ",
+        columns!()
+    ))
     .bind(contact.id)
     .bind(&fields.first_name)
     .bind(&fields.last_name)
@@ -112,10 +120,7 @@ pub async fn update(connection: &mut PgConnection, contact: &Contact, fields: &C
 /// Deletes the contact; when it was primary, the oldest remaining contact
 /// becomes primary.
 pub async fn delete(connection: &mut PgConnection, contact: &Contact) -> Result<(), AccountsError> {
-    sqlx::query("DELETE FROM accounts.contacts WHERE id = $1")
-        .bind(contact.id)
-        .execute(&mut *connection)
-        .await?;
+    sqlx::query("DELETE FROM accounts.contacts WHERE id = $1").bind(contact.id).execute(&mut *connection).await?;
     if contact.fields.is_primary {
         primary::promote_oldest(connection, PrimaryTable::Contacts, contact.account_id).await?;
     }
@@ -129,9 +134,13 @@ pub async fn list(
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<Contact>, AccountsError> {
-    let rows: Vec<ContactRow> = sqlx::query_as(concat!("SELECT ", columns!(), " FROM accounts.contacts
+    let rows: Vec<ContactRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM accounts.contacts
          WHERE tenant_id = $1 AND account_id = $2 AND ($3::uuid IS NULL OR id > $3)
-         ORDER BY id LIMIT $4"))
+         ORDER BY id LIMIT $4"
+    ))
     .bind(tenant_id)
     .bind(account_id)
     .bind(after)
@@ -141,7 +150,11 @@ pub async fn list(
     rows.into_iter().map(Contact::try_from).collect()
 }
 
-pub async fn belongs_to(connection: &mut PgConnection, contact_id: Uuid, account_id: Uuid) -> Result<bool, AccountsError> {
+pub async fn belongs_to(
+    connection: &mut PgConnection,
+    contact_id: Uuid,
+    account_id: Uuid,
+) -> Result<bool, AccountsError> {
     let belongs: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM accounts.contacts WHERE id = $1 AND account_id = $2)")
             .bind(contact_id)

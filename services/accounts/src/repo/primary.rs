@@ -24,7 +24,11 @@ impl PrimaryTable {
     }
 }
 
-pub async fn has_primary(connection: &mut PgConnection, table: PrimaryTable, account_id: Uuid) -> Result<bool, AccountsError> {
+pub async fn has_primary(
+    connection: &mut PgConnection,
+    table: PrimaryTable,
+    account_id: Uuid,
+) -> Result<bool, AccountsError> {
     let has: bool = sqlx::query_scalar(AssertSqlSafe(format!(
         "SELECT EXISTS (SELECT 1 FROM {} WHERE account_id = $1 AND is_primary)",
         table.name()
@@ -36,7 +40,11 @@ pub async fn has_primary(connection: &mut PgConnection, table: PrimaryTable, acc
 }
 
 /// Makes the account's primary row an ordinary one.
-pub async fn clear_primary(connection: &mut PgConnection, table: PrimaryTable, account_id: Uuid) -> Result<(), AccountsError> {
+pub async fn clear_primary(
+    connection: &mut PgConnection,
+    table: PrimaryTable,
+    account_id: Uuid,
+) -> Result<(), AccountsError> {
     sqlx::query(AssertSqlSafe(format!(
         "UPDATE {} SET is_primary = false, updated_at = now() WHERE account_id = $1 AND is_primary",
         table.name()
@@ -48,7 +56,11 @@ pub async fn clear_primary(connection: &mut PgConnection, table: PrimaryTable, a
 }
 
 /// After the primary row was deleted: the oldest remaining row becomes primary.
-pub async fn promote_oldest(connection: &mut PgConnection, table: PrimaryTable, account_id: Uuid) -> Result<(), AccountsError> {
+pub async fn promote_oldest(
+    connection: &mut PgConnection,
+    table: PrimaryTable,
+    account_id: Uuid,
+) -> Result<(), AccountsError> {
     let name = table.name();
     sqlx::query(AssertSqlSafe(format!(
         "UPDATE {name} SET is_primary = true, updated_at = now()
@@ -84,7 +96,12 @@ pub async fn apply_change(
 
 /// Whether a new row becomes primary: when asked to (demoting the current
 /// one) or when the account has none yet.
-pub async fn for_new_row(connection: &mut PgConnection, table: PrimaryTable, account_id: Uuid, wants: bool) -> Result<bool, AccountsError> {
+pub async fn for_new_row(
+    connection: &mut PgConnection,
+    table: PrimaryTable,
+    account_id: Uuid,
+    wants: bool,
+) -> Result<bool, AccountsError> {
     let has_primary = has_primary(connection, table, account_id).await?;
     if wants && has_primary {
         clear_primary(connection, table, account_id).await?;

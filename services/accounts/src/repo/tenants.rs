@@ -1,5 +1,8 @@
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
 use chrono::{DateTime, Utc};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::corrupt;
@@ -39,8 +42,11 @@ macro_rules! columns {
 }
 
 pub async fn insert(connection: &mut PgConnection, tenant: &NewTenant) -> Result<Tenant, AccountsError> {
-    let row: TenantRow = sqlx::query_as(concat!("INSERT INTO accounts.tenants (id, name, default_currency, parent_tenant_id, name_uniqueness_scope)
-         VALUES ($1, $2, $3, $4, $5) RETURNING ", columns!()))
+    let row: TenantRow = sqlx::query_as(concat!(
+        "INSERT INTO accounts.tenants (id, name, default_currency, parent_tenant_id, name_uniqueness_scope)
+         VALUES ($1, $2, $3, $4, $5) RETURNING ",
+        columns!()
+    ))
     .bind(Uuid::now_v7())
     .bind(&tenant.name)
     .bind(&tenant.default_currency)
@@ -61,9 +67,7 @@ pub async fn find(connection: &mut PgConnection, id: Uuid) -> Result<Option<Tena
 
 /// The tenant, or NOT_FOUND.
 pub async fn get(connection: &mut PgConnection, id: Uuid) -> Result<Tenant, AccountsError> {
-    find(connection, id)
-        .await?
-        .ok_or_else(|| AccountsError::not_found("tenant", id))
+    find(connection, id).await?.ok_or_else(|| AccountsError::not_found("tenant", id))
 }
 
 pub async fn list(
@@ -72,13 +76,37 @@ pub async fn list(
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<Tenant>, AccountsError> {
-    let rows: Vec<TenantRow> = sqlx::query_as(concat!("SELECT ", columns!(), " FROM accounts.tenants
+    let rows: Vec<TenantRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM accounts.tenants
          WHERE ($1::uuid IS NULL OR parent_tenant_id = $1) AND ($2::uuid IS NULL OR id > $2)
-         ORDER BY id LIMIT $3"))
+         ORDER BY id LIMIT $3"
+    ))
     .bind(parent_tenant_id)
     .bind(after)
     .bind(limit)
     .fetch_all(connection)
     .await?;
     rows.into_iter().map(Tenant::try_from).collect()
+}
+
+/// Tenants by id, kept in memory: a tenant never changes after creation, so
+/// an entry never goes stale.
+#[derive(Debug, Default)]
+pub struct TenantCache {
+    tenants: RwLock<HashMap<Uuid, Arc<Tenant>>>,
+}
+
+impl TenantCache {
+    /// The tenant, from memory or else from the database; NOT_FOUND when it
+    /// does not exist.
+    pub async fn get(&self, db: &PgPool, id: Uuid) -> Result<Arc<Tenant>, AccountsError> {
+        if let Some(tenant) = self.tenants.read().unwrap_or_else(PoisonError::into_inner).get(&id) {
+            return Ok(tenant.clone());
+        }
+        let tenant = Arc::new(get(&mut *db.acquire().await?, id).await?);
+        self.tenants.write().unwrap_or_else(PoisonError::into_inner).insert(id, tenant.clone());
+        Ok(tenant)
+    }
 }

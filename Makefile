@@ -1,0 +1,62 @@
+# The BSS account suite. `make run` starts everything; `make test` tests
+# everything. Both work on a fresh machine: they install what is missing and
+# start a private Postgres when none is reachable.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+CARGO ?= cargo
+SUITE := target/debug/bss-suite
+VENV := .venv
+PYTHON_GEN := tests/python/generated
+PROTO_FILES := $(shell find proto -name '*.proto')
+BUF := npx --yes @bufbuild/buf@1.75.0
+
+.PHONY: help deps build run test lint fmt bench python-env clean-data
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+deps: ## install the system packages this machine lacks (Postgres binaries, python3-venv, npx)
+	@deploy/local/deps.sh
+
+build: ## build every crate, tests included
+	$(CARGO) build --workspace --all-targets
+
+run: deps ## start the whole suite (a private Postgres unless DATABASE_URL is set)
+	$(CARGO) build -p bss-suite
+	$(SUITE) run
+
+test: deps python-env build ## run every test (starts a private Postgres when none is reachable)
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+	  $(SUITE) with-postgres -- $(CARGO) nextest run --workspace --no-fail-fast; \
+	else \
+	  $(SUITE) with-postgres -- $(CARGO) test --workspace --no-fail-fast; \
+	fi
+
+lint: ## rustfmt, clippy with warnings denied, buf lint
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	cd proto && $(BUF) lint
+
+fmt: ## format the Rust code
+	$(CARGO) fmt --all
+
+bench: deps ## measure throughput and latency against same-run baselines; writes target/bench/summary.json
+	$(CARGO) build --release -p bss-bench -p bss-suite
+	target/release/bss-suite with-postgres -- target/release/bss-bench
+
+python-env: $(VENV)/.requirements $(PYTHON_GEN)/.stamp ## the virtualenv and the Python client generated from proto/
+
+$(VENV)/.requirements: tests/python/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+	cp tests/python/requirements.txt $@
+
+$(PYTHON_GEN)/.stamp: $(PROTO_FILES) $(VENV)/.requirements
+	rm -rf $(PYTHON_GEN) && mkdir -p $(PYTHON_GEN)
+	$(VENV)/bin/python -m grpc_tools.protoc -I proto --python_out=$(PYTHON_GEN) --pyi_out=$(PYTHON_GEN) \
+	  --grpc_python_out=$(PYTHON_GEN) $(PROTO_FILES)
+	touch $@
+
+clean-data: ## delete the private Postgres data folders
+	rm -rf .data

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what `make run`, `make test`, `make lint` and `make bench` need
+# and this machine lacks: PostgreSQL's server binaries (initdb, pg_ctl,
+# pgbench) for the private Postgres, Python's venv for the generated Python
+# client, and Node's npx for buf. Debian packages, installed when root.
+set -euo pipefail
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+postgres_bin_dir() {
+  local dir
+  dir=$(pg_config --bindir 2>/dev/null || true)
+  if [ -n "$dir" ] && [ -x "$dir/initdb" ]; then echo "$dir"; return; fi
+  ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
+}
+
+missing=()
+bin_dir=$(postgres_bin_dir)
+if [ -z "$bin_dir" ] || [ ! -x "$bin_dir/initdb" ] || [ ! -x "$bin_dir/pgbench" ]; then
+  missing+=(postgresql)
+fi
+if ! have psql; then missing+=(postgresql-client); fi
+if ! have python3 || ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  missing+=(python3 python3-venv)
+fi
+if ! have npx; then missing+=(nodejs npm); fi
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" = 0 ] && have apt-get; then
+  echo "installing: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+else
+  echo "this machine lacks: ${missing[*]} (install them with your package manager)" >&2
+  exit 1
+fi
