@@ -24,6 +24,7 @@ if ! have python3 || ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
   missing+=(python3 python3-venv)
 fi
 if ! have npx; then missing+=(nodejs npm); fi
+if ! have h2load; then missing+=(nghttp2-client); fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

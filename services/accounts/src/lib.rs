@@ -42,12 +42,12 @@ impl App {
         let server = GrpcServer::bind(config.listen_addr, config.server.clone(), verifier)
             .await?
             .add_service(
-                AccountServiceServer::new(AccountsApi::new(db.clone(), tenants))
+                AccountServiceServer::new(AccountsApi::new(db.clone(), tenants.clone()))
                     .max_decoding_message_size(limit)
                     .max_encoding_message_size(limit),
             )
             .add_service(
-                TenantServiceServer::new(TenantsApi::new(db.clone()))
+                TenantServiceServer::new(TenantsApi::new(db.clone(), tenants))
                     .max_decoding_message_size(limit)
                     .max_encoding_message_size(limit),
             )

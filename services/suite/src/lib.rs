@@ -6,7 +6,14 @@ pub mod postgres;
 
 use std::net::{IpAddr, SocketAddr};
 
-use bss_platform::config::{AuthConfig, DatabaseConfig, PlatformConfig, ServerConfig, TelemetryConfig};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use bss_gateway::GatewayConfig;
+use bss_gateway::rate_limit::RateLimitConfig;
+use bss_platform::config::{
+    AuthConfig, ClientTlsFiles, DatabaseConfig, PlatformConfig, ServerConfig, ServerTlsFiles, TelemetryConfig,
+};
 use bss_platform::server::StartupError;
 use bss_platform::shutdown::Shutdown;
 use tokio::task::JoinSet;
@@ -21,17 +28,49 @@ pub struct SuiteConfig {
     pub auth: AuthConfig,
     pub server: ServerConfig,
     pub max_connections_per_service: u32,
+    /// Per-tenant rate limits at the gateway.
+    pub rate_limit: RateLimitConfig,
+    /// Mutual TLS between the gateway and the services, when set.
+    pub tls: Option<SuiteTls>,
+}
+
+/// PEM files for mutual TLS inside the suite: the services present the
+/// server certificate and require client certificates signed by the CA;
+/// the gateway presents the client certificate.
+#[derive(Clone, Debug)]
+pub struct SuiteTls {
+    pub ca_file: PathBuf,
+    pub server_cert_file: PathBuf,
+    pub server_key_file: PathBuf,
+    pub client_cert_file: PathBuf,
+    pub client_key_file: PathBuf,
+    /// The name in the server certificate.
+    pub server_name: String,
 }
 
 /// The address of each running service.
 #[derive(Clone, Debug)]
 pub struct Endpoints {
+    /// The one address clients use.
+    pub gateway: SocketAddr,
     pub accounts: SocketAddr,
 }
 
+/// Port offsets from the base port, when the ports are fixed.
+const GATEWAY_OFFSET: u16 = 0;
+const ACCOUNTS_OFFSET: u16 = 1;
+
 impl Endpoints {
+    /// Where `bss-suite run --base-port <base_port>` listens.
+    pub fn fixed(host: IpAddr, base_port: u16) -> Endpoints {
+        Endpoints {
+            gateway: SocketAddr::new(host, base_port + GATEWAY_OFFSET),
+            accounts: SocketAddr::new(host, base_port + ACCOUNTS_OFFSET),
+        }
+    }
+
     pub fn list(&self) -> Vec<(&'static str, SocketAddr)> {
-        vec![("accounts", self.accounts)]
+        vec![("gateway", self.gateway), ("accounts", self.accounts)]
     }
 }
 
@@ -44,24 +83,50 @@ pub struct Suite {
 
 impl Suite {
     pub async fn start(config: &SuiteConfig, shutdown: Shutdown) -> Result<Suite, StartupError> {
+        let address = |offset: u16| {
+            SocketAddr::new(config.host, if config.base_port == 0 { 0 } else { config.base_port + offset })
+        };
+        let service_server = ServerConfig {
+            tls: config.tls.as_ref().map(|tls| ServerTlsFiles {
+                cert_file: tls.server_cert_file.clone(),
+                key_file: tls.server_key_file.clone(),
+                client_ca_file: Some(tls.ca_file.clone()),
+            }),
+            ..config.server.clone()
+        };
         let service_config = |offset: u16| PlatformConfig {
-            listen_addr: SocketAddr::new(
-                config.host,
-                if config.base_port == 0 { 0 } else { config.base_port + offset },
-            ),
+            listen_addr: address(offset),
             database: DatabaseConfig {
                 max_connections: config.max_connections_per_service,
                 ..DatabaseConfig::new(config.database_url.clone())
             },
             auth: config.auth.clone(),
-            server: config.server.clone(),
+            server: service_server.clone(),
             telemetry: TelemetryConfig::default(),
         };
         let mut tasks = JoinSet::new();
 
-        let accounts = bss_accounts::App::build(&service_config(0), shutdown.clone()).await?;
-        let endpoints = Endpoints { accounts: accounts.local_addr()? };
+        let accounts = bss_accounts::App::build(&service_config(ACCOUNTS_OFFSET), shutdown.clone()).await?;
+        let accounts_address = accounts.local_addr()?;
         tasks.spawn(async move { ("accounts", accounts.run_until_stopped().await.map_err(|error| error.to_string())) });
+
+        let scheme = if config.tls.is_some() { "https" } else { "http" };
+        let backend = |address: SocketAddr| format!("{scheme}://{address}");
+        let backends = BTreeMap::from([("accounts".to_owned(), backend(accounts_address))]);
+        let gateway_config = GatewayConfig {
+            server: config.server.clone(),
+            rate_limit: config.rate_limit.clone(),
+            backend_tls: config.tls.as_ref().map(|tls| ClientTlsFiles {
+                ca_file: tls.ca_file.clone(),
+                cert_file: Some(tls.client_cert_file.clone()),
+                key_file: Some(tls.client_key_file.clone()),
+                domain_name: Some(tls.server_name.clone()),
+            }),
+            ..GatewayConfig::new(address(GATEWAY_OFFSET), config.auth.clone(), backends)
+        };
+        let gateway = bss_gateway::App::build(&gateway_config, shutdown.clone()).await?;
+        let endpoints = Endpoints { gateway: gateway.local_addr()?, accounts: accounts_address };
+        tasks.spawn(async move { ("gateway", gateway.run_until_stopped().await.map_err(|error| error.to_string())) });
 
         Ok(Suite { endpoints, tasks })
     }

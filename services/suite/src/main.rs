@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use bss_gateway::rate_limit::{Quota, RateLimitConfig};
 use bss_platform::auth::{Role, TokenIssuer, TokenSpec};
 use bss_platform::config::{AuthConfig, Secret, ServerConfig, TelemetryConfig};
 use bss_platform::shutdown::Shutdown;
@@ -76,9 +77,15 @@ struct RunArgs {
     data_dir: PathBuf,
     #[arg(long, default_value = "127.0.0.1")]
     host: IpAddr,
-    /// Port of the first service; the others follow it.
-    #[arg(long, env = "BSS_BASE_PORT", default_value_t = 50051)]
+    /// Port of the gateway; the services follow it.
+    #[arg(long, env = "BSS_BASE_PORT", default_value_t = 50050)]
     base_port: u16,
+    /// Calls per second each tenant may make through the gateway.
+    #[arg(long, env = "BSS_RATE_LIMIT_PER_SECOND", default_value_t = 1_000)]
+    rate_limit_per_second: u32,
+    /// Calls a tenant may make at once after a quiet period.
+    #[arg(long, env = "BSS_RATE_LIMIT_BURST", default_value_t = 2_000)]
+    rate_limit_burst: u32,
     #[command(flatten)]
     auth: AuthArgs,
 }
@@ -174,6 +181,11 @@ async fn run(args: RunArgs) -> Result<ExitCode, Error> {
         auth: args.auth.config(),
         server: ServerConfig { drain_delay_ms: 500, ..ServerConfig::default() },
         max_connections_per_service: 16,
+        rate_limit: RateLimitConfig {
+            default: Quota { requests_per_second: args.rate_limit_per_second, burst: args.rate_limit_burst },
+            ..RateLimitConfig::default()
+        },
+        tls: None,
     };
     let started = Suite::start(&config, shutdown.clone()).await;
     let suite = match started {
@@ -188,11 +200,11 @@ async fn run(args: RunArgs) -> Result<ExitCode, Error> {
 
     let issuer = args.auth.issuer();
     let platform_token = mint(&issuer, "dev:platform-admin", None, vec![Role::PlatformAdmin], None, 12);
-    let demo_tenant = create_demo_tenant(suite.endpoints.accounts, &platform_token).await?;
+    let demo_tenant = create_demo_tenant(suite.endpoints.gateway, &platform_token).await?;
     let tenant_token = mint(&issuer, "dev:tenant-admin", Some(demo_tenant.clone()), vec![Role::TenantAdmin], None, 12);
 
     println!();
-    println!("The BSS suite is running.");
+    println!("The BSS suite is running. Call the gateway; the services behind it are listed for operators.");
     for (name, address) in suite.endpoints.list() {
         println!("  {name:<10} {address}");
     }
@@ -203,10 +215,10 @@ async fn run(args: RunArgs) -> Result<ExitCode, Error> {
     println!();
     println!("Try:");
     println!("  export TOKEN={tenant_token}");
-    println!("  grpcurl -plaintext {} list", suite.endpoints.accounts);
+    println!("  grpcurl -plaintext {} list", suite.endpoints.gateway);
     println!(
         "  grpcurl -plaintext -H \"authorization: Bearer $TOKEN\" -d '{{\"account\":{{\"code\":\"ACME\",\"name\":\"Acme\"}}}}' {} bss.accounts.v1.AccountService/CreateAccount",
-        suite.endpoints.accounts
+        suite.endpoints.gateway
     );
     println!();
     println!("Ctrl-C stops everything.");
@@ -237,8 +249,8 @@ async fn ensure_database(server_url: &str, name: &str) -> Result<String, Error> 
 
 /// The demo tenant, created once per database (the request id makes a
 /// restart return the same tenant).
-async fn create_demo_tenant(accounts: std::net::SocketAddr, platform_token: &str) -> Result<String, Error> {
-    let channel = tonic::transport::Channel::from_shared(format!("http://{accounts}"))?.connect().await?;
+async fn create_demo_tenant(gateway: std::net::SocketAddr, platform_token: &str) -> Result<String, Error> {
+    let channel = tonic::transport::Channel::from_shared(format!("http://{gateway}"))?.connect().await?;
     let mut tenants = TenantServiceClient::new(channel);
     let mut request = tonic::Request::new(CreateTenantRequest {
         tenant: Some(Tenant { name: "Demo".to_owned(), default_currency: "EUR".to_owned(), ..Tenant::default() }),

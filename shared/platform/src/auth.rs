@@ -4,10 +4,10 @@
 //! Claims: `sub`, `tenant` (a tenant UUID, or `*` for a service acting for
 //! any tenant), `roles`, optional `sales_rep_id`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -223,7 +223,14 @@ pub struct TokenVerifier {
     issuer: String,
     audience: String,
     leeway_secs: u64,
+    /// Claims of tokens whose signature was verified, by the exact token
+    /// text. Clients send the same token on every call; a hit skips the
+    /// signature check but never the time checks.
+    verified: RwLock<HashMap<Arc<str>, Arc<Claims>>>,
 }
+
+/// Most verified tokens kept; the cache starts over when it is full.
+const VERIFIED_CACHE_SIZE: usize = 10_000;
 
 impl fmt::Debug for TokenVerifier {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -256,6 +263,7 @@ impl TokenVerifier {
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
             leeway_secs: config.leeway_secs,
+            verified: RwLock::new(HashMap::new()),
         })
     }
 
@@ -272,15 +280,41 @@ impl TokenVerifier {
     }
 
     pub fn verify(&self, token: &str, acting_tenant: Option<&str>) -> Result<Caller, AuthError> {
+        let cached = self.verified.read().unwrap_or_else(PoisonError::into_inner).get(token).cloned();
+        if let Some(claims) = cached {
+            self.check_times(&claims)?;
+            return caller_from_claims(&claims, token, acting_tenant);
+        }
         let header = jsonwebtoken::decode_header(token).map_err(AuthError::Rejected)?;
         let mut last_error = None;
         for (algorithm, key) in self.keys.iter().filter(|(algorithm, _)| *algorithm == header.alg) {
             match jsonwebtoken::decode::<Claims>(token, key, &self.validation(*algorithm)) {
-                Ok(data) => return caller_from_claims(data.claims, token, acting_tenant),
+                Ok(data) => {
+                    let caller = caller_from_claims(&data.claims, token, acting_tenant)?;
+                    let mut verified = self.verified.write().unwrap_or_else(PoisonError::into_inner);
+                    if verified.len() >= VERIFIED_CACHE_SIZE {
+                        verified.clear();
+                    }
+                    verified.insert(Arc::from(token), Arc::new(data.claims));
+                    return Ok(caller);
+                }
                 Err(error) => last_error = Some(error),
             }
         }
         Err(last_error.map_or(AuthError::AlgorithmNotAccepted, AuthError::Rejected))
+    }
+
+    /// `exp` and `nbf` of a token verified earlier, against the clock now.
+    fn check_times(&self, claims: &Claims) -> Result<(), AuthError> {
+        use jsonwebtoken::errors::ErrorKind;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs());
+        if claims.exp.saturating_add(self.leeway_secs) <= now {
+            return Err(AuthError::Rejected(ErrorKind::ExpiredSignature.into()));
+        }
+        if claims.nbf > now.saturating_add(self.leeway_secs) {
+            return Err(AuthError::Rejected(ErrorKind::ImmatureSignature.into()));
+        }
+        Ok(())
     }
 
     fn validation(&self, algorithm: Algorithm) -> Validation {
@@ -295,7 +329,7 @@ impl TokenVerifier {
     }
 }
 
-fn caller_from_claims(claims: Claims, token: &str, acting_tenant: Option<&str>) -> Result<Caller, AuthError> {
+fn caller_from_claims(claims: &Claims, token: &str, acting_tenant: Option<&str>) -> Result<Caller, AuthError> {
     let roles: BTreeSet<Role> = claims.roles.iter().filter_map(|name| name.parse().ok()).collect();
     let tenant = match claims.tenant.as_deref() {
         None | Some("") => TenantScope::None,
@@ -311,10 +345,10 @@ fn caller_from_claims(claims: Claims, token: &str, acting_tenant: Option<&str>) 
         Some(tenant) => TenantScope::One(Uuid::parse_str(tenant).map_err(|_| AuthError::BadTenant)?),
     };
     Ok(Caller {
-        subject: claims.sub,
+        subject: claims.sub.clone(),
         tenant,
         roles,
-        sales_rep_id: claims.sales_rep_id.filter(|id| !id.is_empty()),
+        sales_rep_id: claims.sales_rep_id.clone().filter(|id| !id.is_empty()),
         token: Arc::from(token),
     })
 }
@@ -485,6 +519,20 @@ mod tests {
 
         assert!(matches!(verifier.verify_header(None, None), Err(AuthError::Missing)));
         assert!(matches!(verifier.verify_header(Some("Basic abc"), None), Err(AuthError::Malformed)));
+    }
+
+    #[test]
+    fn a_token_verified_before_is_still_refused_once_expired() {
+        let verifier = verifier();
+        let mut claims = claims(&Uuid::now_v7().to_string(), &["tenant_admin"]);
+        let token = issuer().sign(&claims);
+        assert!(verifier.verify(&token, None).is_ok());
+        assert!(verifier.verify(&token, None).is_ok(), "served from the cache");
+        // The same text with a changed expiry in the cache stands for a token
+        // whose time ran out since it was first verified.
+        claims.exp = claims.iat - 1;
+        verifier.verified.write().expect("lock").insert(Arc::from(token.as_str()), Arc::new(claims));
+        assert!(matches!(verifier.verify(&token, None), Err(AuthError::Rejected(_))));
     }
 
     #[test]

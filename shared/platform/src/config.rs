@@ -8,6 +8,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use figment::Figment;
@@ -185,6 +186,36 @@ pub struct ServerConfig {
     /// After the listener closes, how long calls in flight may still run.
     #[serde(default = "default_shutdown_grace_ms")]
     pub shutdown_grace_ms: u64,
+    /// TLS for the listener; with `client_ca_file`, callers must present a
+    /// certificate signed by that CA (mutual TLS).
+    #[serde(default)]
+    pub tls: Option<ServerTlsFiles>,
+}
+
+/// PEM files of a server's TLS identity.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ServerTlsFiles {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    /// CA that signs client certificates; when set, clients must present one.
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
+}
+
+/// PEM files with which a client reaches TLS servers.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ClientTlsFiles {
+    /// CA that signs the servers' certificates.
+    pub ca_file: PathBuf,
+    /// This client's certificate and key, for mutual TLS.
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// Name the servers' certificates carry, when it differs from the host
+    /// in the URL.
+    #[serde(default)]
+    pub domain_name: Option<String>,
 }
 
 fn default_request_timeout_ms() -> u64 {
@@ -215,6 +246,7 @@ impl Default for ServerConfig {
             max_connection_age_secs: default_max_connection_age_secs(),
             drain_delay_ms: default_drain_delay_ms(),
             shutdown_grace_ms: default_shutdown_grace_ms(),
+            tls: None,
         }
     }
 }

@@ -10,6 +10,7 @@
 //! - [`paging`], [`money`], [`time`]: wire conventions of the contracts.
 
 pub mod auth;
+pub mod client;
 pub mod config;
 pub mod db;
 pub mod error;

@@ -17,14 +17,17 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::server::NamedService;
 use tonic::service::Routes;
+use tonic::transport::{Certificate, Identity};
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::util::option_layer;
 use tower::{Layer, Service};
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer, ExposeHeaders};
 use tracing::Instrument;
 
 use crate::auth::{ACTING_TENANT_HEADER, Caller, TokenVerifier};
-use crate::config::ServerConfig;
+use crate::config::{ServerConfig, ServerTlsFiles};
 use crate::shutdown::Shutdown;
 use crate::telemetry;
 
@@ -38,14 +41,26 @@ pub const LIVENESS_SERVICE: &str = "liveness";
 /// Asks whether the service can do its work now (database reachable, ...).
 pub type ReadinessCheck = Arc<dyn Fn() -> BoxFuture<'static, bool> + Send + Sync>;
 
+tokio::task_local! {
+    /// The request id of the call being served.
+    static REQUEST_ID: String;
+}
+
+/// The request id of the call this task serves, if any.
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
 /// A service's gRPC server, bound and ready to run.
 pub struct GrpcServer {
     listener: TcpListener,
     config: ServerConfig,
     routes: Routes,
     service_names: Vec<&'static str>,
+    reflected_names: Vec<String>,
     verifier: Arc<TokenVerifier>,
     readiness: Option<ReadinessCheck>,
+    grpc_web_origins: Option<Vec<String>>,
 }
 
 impl GrpcServer {
@@ -62,8 +77,10 @@ impl GrpcServer {
             config,
             routes: Routes::default(),
             service_names: Vec::new(),
+            reflected_names: Vec::new(),
             verifier,
             readiness: None,
+            grpc_web_origins: None,
         })
     }
 
@@ -88,9 +105,40 @@ impl GrpcServer {
         self
     }
 
-    /// A check run every few seconds; health says NOT_SERVING while it fails.
+    /// A check run at start and every few seconds; health says NOT_SERVING
+    /// while it fails.
     pub fn readiness(mut self, check: ReadinessCheck) -> GrpcServer {
         self.readiness = Some(check);
+        self
+    }
+
+    /// Serves every path no added service claims with `service` (the
+    /// gateway's forwarding proxy). Callers are authenticated first.
+    pub fn fallback<S>(mut self, service: S) -> GrpcServer
+    where
+        S: Service<Request<axum::body::Body>, Response = Response<tonic::body::Body>, Error = Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        let routes = std::mem::take(&mut self.routes);
+        self.routes = Routes::from(routes.into_axum_router().fallback_service(service));
+        self
+    }
+
+    /// Also lists these services in reflection (services served through the
+    /// fallback).
+    pub fn reflect(mut self, names: impl IntoIterator<Item = String>) -> GrpcServer {
+        self.reflected_names.extend(names);
+        self
+    }
+
+    /// Accepts gRPC-Web (HTTP/1.1) beside gRPC, with CORS for `origins`
+    /// (none: same-origin pages only).
+    pub fn grpc_web(mut self, origins: Vec<String>) -> GrpcServer {
+        self.grpc_web_origins = Some(origins);
         self
     }
 
@@ -98,19 +146,35 @@ impl GrpcServer {
     /// drain delay, stops accepting, and lets calls in flight finish within
     /// the grace period.
     pub async fn run(self, shutdown: Shutdown) -> Result<(), ServeError> {
-        let GrpcServer { listener, config, routes, service_names, verifier, readiness } = self;
+        let GrpcServer {
+            listener,
+            config,
+            routes,
+            service_names,
+            reflected_names,
+            verifier,
+            readiness,
+            grpc_web_origins,
+        } = self;
 
         let (reporter, health_service) = tonic_health::server::health_reporter();
         reporter.set_service_status(LIVENESS_SERVICE, ServingStatus::Serving).await;
-        set_readiness(&reporter, &service_names, ServingStatus::Serving).await;
+        let ready = match &readiness {
+            Some(check) => check().await,
+            None => true,
+        };
+        let initial = if ready { ServingStatus::Serving } else { ServingStatus::NotServing };
+        set_readiness(&reporter, &service_names, initial).await;
 
+        let mut reflected: Vec<String> = service_names.iter().map(|name| (*name).to_owned()).collect();
+        reflected.extend(reflected_names);
         let routes = routes
             .add_service(health_service)
-            .add_service(reflection(&service_names).build_v1()?)
-            .add_service(reflection(&service_names).build_v1alpha()?);
+            .add_service(reflection(&reflected).build_v1()?)
+            .add_service(reflection(&reflected).build_v1alpha()?);
 
         if let Some(check) = readiness {
-            tokio::spawn(watch_readiness(check, reporter.clone(), service_names.clone(), shutdown.clone()));
+            tokio::spawn(watch_readiness(check, reporter.clone(), service_names.clone(), shutdown.clone(), ready));
         }
 
         let drained = Shutdown::new();
@@ -128,9 +192,18 @@ impl GrpcServer {
             }
         };
 
-        let serve = tonic::transport::Server::builder()
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = &config.tls {
+            builder = builder.tls_config(server_tls(tls)?)?;
+        }
+        let grpc_web = grpc_web_origins.is_some();
+        let cors = grpc_web_origins.filter(|origins| !origins.is_empty()).map(|origins| cors(&origins));
+        let serve = builder
+            .accept_http1(grpc_web)
             .timeout(config.request_timeout())
             .max_connection_age(Duration::from_secs(config.max_connection_age_secs))
+            .layer(option_layer(cors))
+            .layer(option_layer(grpc_web.then(tonic_web::GrpcWebLayer::new)))
             .layer(RpcLayer::new(verifier))
             .layer(GlobalConcurrencyLimitLayer::new(config.concurrency_limit))
             .add_routes(routes)
@@ -154,18 +227,45 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
+    #[error("reading TLS file: {0}")]
+    TlsFile(#[from] std::io::Error),
+}
+
+fn server_tls(files: &ServerTlsFiles) -> Result<tonic::transport::ServerTlsConfig, std::io::Error> {
+    let identity = Identity::from_pem(std::fs::read(&files.cert_file)?, std::fs::read(&files.key_file)?);
+    let mut tls = tonic::transport::ServerTlsConfig::new().identity(identity);
+    if let Some(client_ca) = &files.client_ca_file {
+        tls = tls.client_ca_root(Certificate::from_pem(std::fs::read(client_ca)?));
+    }
+    Ok(tls)
+}
+
+/// CORS for browsers calling through gRPC-Web from `origins`.
+fn cors(origins: &[String]) -> CorsLayer {
+    let origins: Vec<HeaderValue> = origins.iter().filter_map(|origin| HeaderValue::from_str(origin).ok()).collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([http::Method::POST, http::Method::OPTIONS])
+        .allow_headers(AllowHeaders::mirror_request())
+        .expose_headers(ExposeHeaders::list([
+            http::HeaderName::from_static("grpc-status"),
+            http::HeaderName::from_static("grpc-message"),
+            http::HeaderName::from_static("grpc-status-details-bin"),
+            http::HeaderName::from_static(REQUEST_ID_HEADER),
+        ]))
+        .max_age(Duration::from_secs(3600))
 }
 
 /// Reflection over the contracts, the health service and the `google.rpc`
 /// error details (so grpcurl can print them), listing `service_names`.
-fn reflection<'a>(service_names: &[&'static str]) -> tonic_reflection::server::Builder<'a> {
+fn reflection<'a>(service_names: &[String]) -> tonic_reflection::server::Builder<'a> {
     let mut builder = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(bss_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
         .with_service_name("grpc.health.v1.Health");
     for name in service_names {
-        builder = builder.with_service_name(*name);
+        builder = builder.with_service_name(name.clone());
     }
     builder
 }
@@ -182,12 +282,12 @@ async fn watch_readiness(
     reporter: HealthReporter,
     service_names: Vec<&'static str>,
     shutdown: Shutdown,
+    mut was_ready: bool,
 ) {
-    let mut was_ready = true;
     loop {
         tokio::select! {
             _ = shutdown.wait() => return,
-            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
         }
         let ready = check().await;
         if shutdown.is_triggered() {
@@ -335,21 +435,24 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(
-            async move {
-                let started = std::time::Instant::now();
-                let response = inner.call(request).await?;
-                let code = header_status_code(&response);
-                let span = tracing::Span::current();
-                span.record("rpc.grpc.status_code", code);
-                let elapsed_us = started.elapsed().as_micros() as u64;
-                if code == 0 {
-                    tracing::debug!(elapsed_us, "call finished");
-                } else {
-                    tracing::info!(elapsed_us, code, "call failed");
+            REQUEST_ID.scope(
+                request_id,
+                async move {
+                    let started = std::time::Instant::now();
+                    let response = inner.call(request).await?;
+                    let code = header_status_code(&response);
+                    let span = tracing::Span::current();
+                    span.record("rpc.grpc.status_code", code);
+                    let elapsed_us = started.elapsed().as_micros() as u64;
+                    if code == 0 {
+                        tracing::debug!(elapsed_us, "call finished");
+                    } else {
+                        tracing::info!(elapsed_us, code, "call failed");
+                    }
+                    Ok(with_request_id(response))
                 }
-                Ok(with_request_id(response))
-            }
-            .instrument(span),
+                .instrument(span),
+            ),
         )
     }
 }

@@ -11,18 +11,18 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod h2load;
 mod load;
 mod pgbench;
+mod suite;
 mod summary;
 
 use std::time::Duration;
 
-use bss_platform::config::ServerConfig;
-use bss_platform::shutdown::Shutdown;
 use bss_proto::accounts::account_service_client::AccountServiceClient;
 use bss_proto::accounts::{Account, CreateAccountRequest};
-use bss_suite::{Suite, SuiteConfig};
 use bss_testkit::{TestDatabase, authorized};
+use suite::SuiteProcess;
 use summary::Entry;
 use tonic::transport::Channel;
 
@@ -39,21 +39,20 @@ fn phase_time() -> Duration {
 #[tokio::main]
 async fn main() {
     let database = TestDatabase::create().await;
-    let shutdown = Shutdown::new();
-    let config = SuiteConfig {
-        database_url: database.url().to_owned(),
-        host: [127, 0, 0, 1].into(),
-        base_port: 0,
-        auth: bss_testkit::auth_config(),
-        server: ServerConfig::default(),
-        max_connections_per_service: 16,
-    };
-    let suite = Suite::start(&config, shutdown.clone()).await.expect("the suite starts");
+    let suite = SuiteProcess::start(database.url()).await;
     let endpoints = suite.endpoints.clone();
-    let suite_task = tokio::spawn(suite.wait());
 
+    // BENCH_ONLY=P1,P2 runs some entries only.
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let wanted = |id: &str| only.is_empty() || only.split(',').any(|wanted| wanted.trim() == id);
     let mut entries = Vec::new();
-    entries.extend(create_account(&endpoints, database.url()).await);
+    if wanted("P1") {
+        entries.extend(gateway_overhead(&endpoints).await);
+        entries.extend(gateway_on_a_read(&endpoints).await);
+    }
+    if wanted("P2") {
+        entries.extend(create_account(&endpoints, database.url()).await);
+    }
 
     println!();
     for entry in &entries {
@@ -62,8 +61,7 @@ async fn main() {
     let path = summary::write(&entries).expect("write the summary");
     println!("\nwritten to {}", path.display());
 
-    shutdown.trigger();
-    let _ = suite_task.await;
+    suite.stop().await;
 }
 
 /// Channels to `address`, several connections as several clients would use.
@@ -172,6 +170,150 @@ async fn create_account(endpoints: &bss_suite::Endpoints, database_url: &str) ->
         ),
         Entry::new("P2-errors", "CreateAccount failed calls during the runs", errors, "calls", calls, "calls")
             .goal("no failed call", errors == 0),
+    ]
+}
+
+/// P1: a cheap unary RPC (GetTenant, answered from memory) through the
+/// gateway against the same RPC on the service directly, with the same
+/// light client (h2load): the highest rate of each, and p99 at half of the
+/// direct maximum.
+async fn gateway_overhead(endpoints: &bss_suite::Endpoints) -> Vec<Entry> {
+    use bss_proto::accounts::tenant_service_client::TenantServiceClient;
+    use bss_proto::accounts::{GetTenantRequest, GetTenantResponse};
+    use prost::Message;
+    const METHOD: &str = "/bss.accounts.v1.TenantService/GetTenant";
+    let tenant = bench_tenant(endpoints).await;
+    let token = bss_testkit::token(tenant, &[bss_platform::auth::Role::TenantAdmin]);
+    let request = GetTenantRequest { id: tenant.to_string() };
+
+    // h2load cannot read grpc-status: make sure the call succeeds on both
+    // paths, and learn the size of a successful answer.
+    let mut answer_size = 0;
+    for address in [endpoints.accounts, endpoints.gateway] {
+        let answer = TenantServiceClient::new(bss_testkit::channel(address).await)
+            .get_tenant(authorized(request.clone(), &token))
+            .await
+            .expect("GetTenant answers on both paths")
+            .into_inner();
+        answer_size = GetTenantResponse::encoded_len(&answer) as u64;
+    }
+    let body = h2load::frame(&request.encode_to_vec());
+    let direct_url = format!("http://{}{METHOD}", endpoints.accounts);
+    let gateway_url = format!("http://{}{METHOD}", endpoints.gateway);
+    let load = |url: String, rate: Option<u64>| {
+        let body = body.clone();
+        let token = token.clone();
+        async move { h2load::run(&url, &body, &token, phase_time(), rate).await.expect("h2load runs") }
+    };
+
+    load(gateway_url.clone(), None).await;
+    let mut runs = Vec::new();
+    let mut direct_max = Vec::new();
+    let mut gateway_max = Vec::new();
+    for _ in 0..ROUNDS {
+        let direct = load(direct_url.clone(), None).await;
+        direct_max.push(direct.rate);
+        runs.push(direct);
+        let gateway = load(gateway_url.clone(), None).await;
+        gateway_max.push(gateway.rate);
+        runs.push(gateway);
+    }
+    let direct_rate = median(direct_max.into_iter());
+    let gateway_rate = median(gateway_max.into_iter());
+
+    let half = direct_rate / 2;
+    let mut direct_p99 = Vec::new();
+    let mut gateway_p99 = Vec::new();
+    for _ in 0..ROUNDS {
+        let direct = load(direct_url.clone(), Some(half)).await;
+        direct_p99.push(direct.percentile_us(990));
+        runs.push(direct);
+        let gateway = load(gateway_url.clone(), Some(half)).await;
+        gateway_p99.push(gateway.percentile_us(990));
+        runs.push(gateway);
+    }
+    let direct_p99 = median(direct_p99.into_iter());
+    let gateway_p99 = median(gateway_p99.into_iter());
+    let added = gateway_p99.saturating_sub(direct_p99);
+    let all_answered = runs.iter().all(|run| run.all_answered_with_data(answer_size));
+    let requests: u64 = runs.iter().map(|run| run.requests).sum();
+    vec![
+        Entry::new(
+            "P1",
+            "GetTenant via the gateway, h2load 4x16 streams (vs direct)",
+            gateway_rate,
+            "calls/s",
+            direct_rate,
+            "calls/s",
+        )
+        .ratio_at_least(0.6),
+        Entry::new(
+            "P1-p99",
+            &format!("GetTenant p99 via the gateway at {half}/s, half the direct max (vs direct)"),
+            gateway_p99,
+            "us",
+            direct_p99,
+            "us",
+        )
+        .goal(&format!("at most 1000 us added (added {added} us)"), added <= 1_000),
+        Entry::new("P1-answers", "GetTenant calls answered with a message", requests, "calls", requests, "calls")
+            .goal("every call answered", all_answered),
+    ]
+}
+
+/// P1-read, for context: what the gateway costs on a typical read that
+/// touches Postgres (GetAccount by id), same light client.
+async fn gateway_on_a_read(endpoints: &bss_suite::Endpoints) -> Vec<Entry> {
+    use bss_proto::accounts::account_service_client::AccountServiceClient;
+    use bss_proto::accounts::{GetAccountRequest, GetAccountResponse};
+    use prost::Message;
+    const METHOD: &str = "/bss.accounts.v1.AccountService/GetAccount";
+    let tenant = bench_tenant(endpoints).await;
+    let token = bss_testkit::token(tenant, &[bss_platform::auth::Role::TenantAdmin]);
+    let mut accounts = AccountServiceClient::new(bss_testkit::channel(endpoints.gateway).await);
+    let created = accounts
+        .create_account(authorized(
+            CreateAccountRequest {
+                account: Some(Account {
+                    code: "READ-1".to_owned(),
+                    name: "Read Bench".to_owned(),
+                    ..Account::default()
+                }),
+                request_id: String::new(),
+            },
+            &token,
+        ))
+        .await
+        .expect("account")
+        .into_inner()
+        .account
+        .expect("account");
+    let request = GetAccountRequest { id: created.id };
+    let answer = accounts.get_account(authorized(request.clone(), &token)).await.expect("read").into_inner();
+    let answer_size = GetAccountResponse::encoded_len(&answer) as u64;
+    let body = h2load::frame(&request.encode_to_vec());
+    let mut direct = Vec::new();
+    let mut gateway = Vec::new();
+    let mut all_answered = true;
+    for _ in 0..ROUNDS {
+        for (address, rates) in [(endpoints.accounts, &mut direct), (endpoints.gateway, &mut gateway)] {
+            let run = h2load::run(&format!("http://{address}{METHOD}"), &body, &token, phase_time(), None)
+                .await
+                .expect("h2load");
+            all_answered &= run.all_answered_with_data(answer_size);
+            rates.push(run.rate);
+        }
+    }
+    vec![
+        Entry::new(
+            "P1-read",
+            "GetAccount (a Postgres read) via the gateway (vs direct)",
+            median(gateway.into_iter()),
+            "calls/s",
+            median(direct.into_iter()),
+            "calls/s",
+        )
+        .goal("every call answered (information)", all_answered),
     ]
 }
 

@@ -1,10 +1,12 @@
 //! The whole suite started in the test process on ephemeral ports, with a
-//! fresh database, for the end-to-end scenarios in `tests/`.
+//! fresh database, for the end-to-end scenarios in `tests/`. Scenarios call
+//! the gateway, as real clients do.
 
 #![allow(clippy::expect_used)]
 
 use std::path::PathBuf;
 
+use bss_gateway::rate_limit::RateLimitConfig;
 use bss_platform::auth::Role;
 use bss_platform::config::ServerConfig;
 use bss_platform::shutdown::Shutdown;
@@ -12,6 +14,7 @@ use bss_proto::accounts::tenant_service_client::TenantServiceClient;
 use bss_proto::accounts::{CreateTenantRequest, Tenant};
 use bss_suite::{Endpoints, Suite, SuiteConfig};
 use bss_testkit::{TestDatabase, authorized, platform_admin_token};
+use tonic::transport::Channel;
 use uuid::Uuid;
 
 pub struct TestSuite {
@@ -27,27 +30,41 @@ impl Drop for TestSuite {
 }
 
 impl TestSuite {
+    /// The suite as `make run` starts it, on ephemeral ports.
     pub async fn start() -> TestSuite {
+        TestSuite::start_with(|_| {}).await
+    }
+
+    /// The suite with its configuration changed by `adjust`.
+    pub async fn start_with(adjust: impl FnOnce(&mut SuiteConfig)) -> TestSuite {
         bss_testkit::init_logging();
         let database = TestDatabase::create().await;
         let shutdown = Shutdown::new();
-        let config = SuiteConfig {
+        let mut config = SuiteConfig {
             database_url: database.url().to_owned(),
             host: [127, 0, 0, 1].into(),
             base_port: 0,
             auth: bss_testkit::auth_config(),
             server: ServerConfig { drain_delay_ms: 0, shutdown_grace_ms: 2_000, ..ServerConfig::default() },
             max_connections_per_service: 6,
+            rate_limit: RateLimitConfig::default(),
+            tls: None,
         };
+        adjust(&mut config);
         let suite = Suite::start(&config, shutdown.clone()).await.expect("the suite starts");
         let endpoints = suite.endpoints.clone();
         tokio::spawn(suite.wait());
         TestSuite { endpoints, shutdown, _database: database }
     }
 
+    /// A channel to the gateway, as clients use it.
+    pub async fn gateway(&self) -> Channel {
+        bss_testkit::channel(self.endpoints.gateway).await
+    }
+
     /// Creates a tenant and returns its id with a tenant admin's token.
     pub async fn tenant(&self, name: &str, currency: &str) -> (Uuid, String) {
-        let mut tenants = TenantServiceClient::new(bss_testkit::channel(self.endpoints.accounts).await);
+        let mut tenants = TenantServiceClient::new(self.gateway().await);
         let request = CreateTenantRequest {
             tenant: Some(Tenant { name: name.to_owned(), default_currency: currency.to_owned(), ..Tenant::default() }),
             request_id: String::new(),

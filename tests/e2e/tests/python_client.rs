@@ -1,5 +1,5 @@
 //! A client generated in Python from proto/ runs a scenario against the
-//! suite: create an account, read it back, see a field violation.
+//! suite through the gateway: create an account, read it back, see a field violation.
 
 use bss_e2e::{TestSuite, repository_root};
 
@@ -16,7 +16,7 @@ async fn a_python_client_generated_from_the_contracts_works() {
     );
     let output = tokio::process::Command::new(python)
         .arg(root.join("tests/python/accounts_scenario.py"))
-        .arg(suite.endpoints.accounts.to_string())
+        .arg(suite.endpoints.gateway.to_string())
         .arg(&token)
         .output()
         .await

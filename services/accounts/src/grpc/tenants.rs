@@ -7,22 +7,27 @@ use bss_proto::accounts::{
     CreateTenantRequest, CreateTenantResponse, GetTenantRequest, GetTenantResponse, ListTenantsRequest,
     ListTenantsResponse,
 };
+use std::sync::Arc;
+
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
+use super::READERS;
 use super::convert::{new_tenant, parse_id, tenant_to_proto};
 use crate::domain::error::AccountsError;
 use crate::repo;
+use crate::repo::tenants::TenantCache;
 
 /// Tenants are managed by platform administrators.
 pub struct TenantsApi {
     db: PgPool,
+    tenants: Arc<TenantCache>,
 }
 
 impl TenantsApi {
-    pub fn new(db: PgPool) -> TenantsApi {
-        TenantsApi { db }
+    pub fn new(db: PgPool, tenants: Arc<TenantCache>) -> TenantsApi {
+        TenantsApi { db, tenants }
     }
 
     async fn create(&self, request: CreateTenantRequest) -> Result<CreateTenantResponse, AccountsError> {
@@ -60,8 +65,7 @@ impl TenantsApi {
         if !may_read {
             return Err(AccountsError::not_found("tenant", id));
         }
-        let mut connection = self.db.acquire().await?;
-        let tenant = repo::tenants::get(&mut connection, id).await?;
+        let tenant = self.tenants.get(&self.db, id).await?;
         Ok(GetTenantResponse { tenant: Some(tenant_to_proto(&tenant)) })
     }
 
@@ -92,6 +96,9 @@ impl TenantService for TenantsApi {
 
     async fn get_tenant(&self, request: Request<GetTenantRequest>) -> Result<Response<GetTenantResponse>, Status> {
         let caller = auth::caller(&request)?;
+        let mut roles = READERS.to_vec();
+        roles.push(Role::PlatformAdmin);
+        caller.require_any(&roles)?;
         Ok(Response::new(self.get(&caller, request.into_inner()).await?))
     }
 

@@ -1,0 +1,165 @@
+//! The gateway: the suite's one entry from outside. It authenticates the
+//! caller, applies per-tenant rate limits, deadlines and message size
+//! limits, and forwards every RPC of every contract to the service that
+//! owns its context, unary and streaming alike. It also serves health,
+//! reflection for all contracts, and gRPC-Web.
+
+pub mod deadline;
+pub mod proxy;
+pub mod rate_limit;
+pub mod routing;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bss_platform::auth::TokenVerifier;
+use bss_platform::client;
+use bss_platform::config::{AuthConfig, ClientTlsFiles, ServerConfig, TelemetryConfig};
+use bss_platform::server::{GrpcServer, ReadinessCheck, ServeError, StartupError};
+use bss_platform::shutdown::Shutdown;
+use serde::Deserialize;
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::deadline::Deadlines;
+use crate::proxy::Proxy;
+use crate::rate_limit::{RateLimitConfig, RateLimiter};
+use crate::routing::{Backend, Routes};
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct GatewayConfig {
+    #[serde(default = "default_listen_addr")]
+    pub listen_addr: SocketAddr,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+    /// The URL of the service owning each context, for example
+    /// `accounts = "http://accounts:50051"` (`BSS_BACKENDS__ACCOUNTS`).
+    #[serde(default)]
+    pub backends: BTreeMap<String, String>,
+    /// TLS (and the gateway's client certificate) towards the backends.
+    #[serde(default)]
+    pub backend_tls: Option<ClientTlsFiles>,
+    /// HTTP/2 connections kept to each backend, used in turn.
+    #[serde(default = "default_connections_per_backend")]
+    pub connections_per_backend: usize,
+    /// Deadline of a call whose client sent none.
+    #[serde(default = "default_deadline_ms")]
+    pub default_deadline_ms: u64,
+    /// Longest deadline a client may ask for.
+    #[serde(default = "default_max_deadline_ms")]
+    pub max_deadline_ms: u64,
+    #[serde(default)]
+    pub rate_limit: RateLimitConfig,
+    /// Origins of web pages allowed to call through gRPC-Web.
+    #[serde(default)]
+    pub cors_allowed_origins: Vec<String>,
+}
+
+fn default_listen_addr() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 50050))
+}
+fn default_connections_per_backend() -> usize {
+    4
+}
+fn default_deadline_ms() -> u64 {
+    10_000
+}
+fn default_max_deadline_ms() -> u64 {
+    60_000
+}
+
+impl GatewayConfig {
+    /// A configuration with defaults in front of `backends`.
+    pub fn new(listen_addr: SocketAddr, auth: AuthConfig, backends: BTreeMap<String, String>) -> GatewayConfig {
+        GatewayConfig {
+            listen_addr,
+            auth,
+            server: ServerConfig::default(),
+            telemetry: TelemetryConfig::default(),
+            backends,
+            backend_tls: None,
+            connections_per_backend: default_connections_per_backend(),
+            default_deadline_ms: default_deadline_ms(),
+            max_deadline_ms: default_max_deadline_ms(),
+            rate_limit: RateLimitConfig::default(),
+            cors_allowed_origins: Vec::new(),
+        }
+    }
+}
+
+pub struct App {
+    server: GrpcServer,
+    shutdown: Shutdown,
+}
+
+impl App {
+    pub async fn build(config: &GatewayConfig, shutdown: Shutdown) -> Result<App, StartupError> {
+        let verifier = Arc::new(TokenVerifier::from_config(&config.auth)?);
+        let mut backends = BTreeMap::new();
+        for (context, url) in &config.backends {
+            let channels = (0..config.connections_per_backend.max(1))
+                .map(|_| client::channel(url, config.backend_tls.as_ref()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|error| StartupError::Config(format!("backend {context}: {error}")))?;
+            backends.insert(context.clone(), Backend::new(channels));
+        }
+        let routes = Routes::new(backends);
+        let readiness = backends_ready(routes.backends().map(|(_, backend)| backend.channel()).collect());
+        let proxy = Proxy::new(
+            routes,
+            RateLimiter::new(config.rate_limit.clone()),
+            Deadlines {
+                default: Duration::from_millis(config.default_deadline_ms),
+                max: Duration::from_millis(config.max_deadline_ms),
+            },
+            config.server.max_message_bytes,
+        );
+        // No call through the gateway outlives the longest deadline it grants.
+        let server_config = ServerConfig { request_timeout_ms: config.max_deadline_ms, ..config.server.clone() };
+        let server = GrpcServer::bind(config.listen_addr, server_config, verifier)
+            .await?
+            .fallback(proxy)
+            .reflect(routing::contract_services())
+            .grpc_web(config.cors_allowed_origins.clone())
+            .readiness(readiness);
+        Ok(App { server, shutdown })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.server.local_addr()
+    }
+
+    pub async fn run_until_stopped(self) -> Result<(), ServeError> {
+        self.server.run(self.shutdown).await
+    }
+}
+
+/// Ready while every backend's health says SERVING.
+fn backends_ready(backends: Vec<Channel>) -> ReadinessCheck {
+    Arc::new(move || {
+        let backends = backends.clone();
+        Box::pin(async move {
+            for channel in backends {
+                let mut health = HealthClient::new(channel);
+                let mut request = tonic::Request::new(HealthCheckRequest { service: String::new() });
+                request.set_timeout(Duration::from_secs(1));
+                let serving = matches!(
+                    health.check(request).await,
+                    Ok(response) if response.get_ref().status == ServingStatus::Serving as i32
+                );
+                if !serving {
+                    return false;
+                }
+            }
+            true
+        })
+    })
+}

@@ -1,0 +1,21 @@
+//! The gateway binary: configuration, telemetry, then serve.
+
+use bss_gateway::{App, GatewayConfig};
+use bss_platform::config;
+use bss_platform::shutdown::Shutdown;
+use bss_platform::telemetry;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let config: GatewayConfig = config::load()?;
+    let _telemetry = telemetry::init("bss-gateway", &config.telemetry)?;
+    let shutdown = Shutdown::new();
+    shutdown.trigger_on_signals();
+    let app = App::build(&config, shutdown).await?;
+    tracing::info!(address = %app.local_addr()?, backends = ?config.backends, "gateway listening");
+    app.run_until_stopped().await?;
+    Ok(())
+}
