@@ -1,28 +1,57 @@
-//! The accounts context: tenants, customer accounts, their contacts and
-//! addresses, in the `accounts` schema.
+//! The accounts context: tenants, customer accounts, their contacts,
+//! addresses, users, groups and custom fields, the account lifecycle and
+//! history, imports, and the accounts event stream, in the `accounts`
+//! schema.
 
 pub mod domain;
 pub mod grpc;
 pub mod repo;
+pub mod validator;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bss_platform::auth::TokenVerifier;
+use bss_platform::client;
 use bss_platform::config::PlatformConfig;
 use bss_platform::db;
+use bss_platform::events::EventLog;
 use bss_platform::server::{GrpcServer, ServeError, StartupError};
 use bss_platform::shutdown::Shutdown;
+use bss_proto::accounts::account_event_service_server::AccountEventServiceServer;
 use bss_proto::accounts::account_service_server::AccountServiceServer;
+use bss_proto::accounts::custom_field_service_server::CustomFieldServiceServer;
+use bss_proto::accounts::group_service_server::GroupServiceServer;
 use bss_proto::accounts::tenant_service_server::TenantServiceServer;
+use bss_proto::accounts::user_service_server::UserServiceServer;
+use serde::Deserialize;
 use sqlx::PgPool;
 
-use crate::grpc::accounts::AccountsApi;
+use crate::grpc::AccountsApi;
 use crate::grpc::tenants::TenantsApi;
 use crate::repo::tenants::TenantCache;
+use crate::validator::AddressValidator;
 
 /// The Postgres schema this service owns.
 pub const SCHEMA: &str = "accounts";
+
+/// The accounts service's configuration.
+#[derive(Clone, Debug, Deserialize)]
+pub struct AccountsConfig {
+    #[serde(flatten)]
+    pub platform: PlatformConfig,
+    /// An external address validator implementing
+    /// `bss.provider.v1.AddressValidationProviderService`
+    /// (`BSS_ADDRESS_VALIDATOR_URL`); the built-in checks when unset.
+    #[serde(default)]
+    pub address_validator_url: Option<String>,
+}
+
+impl AccountsConfig {
+    pub fn new(platform: PlatformConfig) -> AccountsConfig {
+        AccountsConfig { platform, address_validator_url: None }
+    }
+}
 
 /// The accounts service, connected, migrated and bound; `run_until_stopped`
 /// serves it.
@@ -33,19 +62,45 @@ pub struct App {
 }
 
 impl App {
-    pub async fn build(config: &PlatformConfig, shutdown: Shutdown) -> Result<App, StartupError> {
-        let db = db::connect(&config.database, SCHEMA, "bss-accounts").await?;
+    pub async fn build(config: &AccountsConfig, shutdown: Shutdown) -> Result<App, StartupError> {
+        let platform = &config.platform;
+        let db = db::connect(&platform.database, SCHEMA, "bss-accounts").await?;
         db::migrate(&db, SCHEMA, sqlx::migrate!("./migrations")).await?;
-        let verifier = Arc::new(TokenVerifier::from_config(&config.auth)?);
-        let limit = config.server.max_message_bytes;
+        let verifier = Arc::new(TokenVerifier::from_config(&platform.auth)?);
+        let events = EventLog::start(db.clone(), shutdown.clone()).await?;
+        let validator = match &config.address_validator_url {
+            Some(url) => AddressValidator::External(
+                client::channel(url, None)
+                    .map_err(|error| StartupError::Config(format!("address validator: {error}")))?,
+            ),
+            None => AddressValidator::Builtin,
+        };
         let tenants = Arc::new(TenantCache::default());
-        let server = GrpcServer::bind(config.listen_addr, config.server.clone(), verifier)
+        let api = Arc::new(AccountsApi::new(db.clone(), tenants.clone(), events, validator));
+        let limit = platform.server.max_message_bytes;
+        let server = GrpcServer::bind(platform.listen_addr, platform.server.clone(), verifier)
             .await?
             .add_service(
-                AccountServiceServer::new(AccountsApi::new(db.clone(), tenants.clone()))
+                AccountServiceServer::from_arc(api.clone())
                     .max_decoding_message_size(limit)
                     .max_encoding_message_size(limit),
             )
+            .add_service(
+                UserServiceServer::from_arc(api.clone())
+                    .max_decoding_message_size(limit)
+                    .max_encoding_message_size(limit),
+            )
+            .add_service(
+                GroupServiceServer::from_arc(api.clone())
+                    .max_decoding_message_size(limit)
+                    .max_encoding_message_size(limit),
+            )
+            .add_service(
+                CustomFieldServiceServer::from_arc(api.clone())
+                    .max_decoding_message_size(limit)
+                    .max_encoding_message_size(limit),
+            )
+            .add_service(AccountEventServiceServer::from_arc(api).max_encoding_message_size(limit))
             .add_service(
                 TenantServiceServer::new(TenantsApi::new(db.clone(), tenants))
                     .max_decoding_message_size(limit)

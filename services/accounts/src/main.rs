@@ -1,7 +1,7 @@
 //! The accounts service binary: configuration, telemetry, then serve.
 
-use bss_accounts::App;
-use bss_platform::config::{self, PlatformConfig};
+use bss_accounts::{AccountsConfig, App};
+use bss_platform::config;
 use bss_platform::shutdown::Shutdown;
 use bss_platform::telemetry;
 
@@ -10,8 +10,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let config: PlatformConfig = config::load()?;
-    let _telemetry = telemetry::init("bss-accounts", &config.telemetry)?;
+    let config: AccountsConfig = config::load()?;
+    let _telemetry = telemetry::init("bss-accounts", &config.platform.telemetry)?;
     let shutdown = Shutdown::new();
     shutdown.trigger_on_signals();
     let app = App::build(&config, shutdown).await?;

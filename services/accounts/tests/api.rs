@@ -1,141 +1,33 @@
 //! AccountService and TenantService over real gRPC against a fresh Postgres
 //! database per test.
 
-use std::net::SocketAddr;
+mod common;
 
-use bss_accounts::App;
 use bss_platform::auth::Role;
-use bss_platform::shutdown::Shutdown;
-use bss_proto::accounts::account_service_client::AccountServiceClient;
-use bss_proto::accounts::tenant_service_client::TenantServiceClient;
 use bss_proto::accounts::*;
 use bss_proto::types::PaymentType;
-use bss_testkit::{TestDatabase, authorized, platform_admin_token, sales_rep_token, token};
-use tonic::transport::Channel;
-use tonic::{Code, Status};
-use tonic_types::StatusExt;
+use bss_testkit::{authorized, platform_admin_token, sales_rep_token, token};
+use common::*;
+use tonic::Code;
 use uuid::Uuid;
-
-struct TestApp {
-    address: SocketAddr,
-    accounts: AccountServiceClient<Channel>,
-    tenants: TenantServiceClient<Channel>,
-    db: sqlx::PgPool,
-    shutdown: Shutdown,
-    _database: TestDatabase,
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.shutdown.trigger();
-    }
-}
-
-async fn spawn() -> TestApp {
-    bss_testkit::init_logging();
-    let database = TestDatabase::create().await;
-    let shutdown = Shutdown::new();
-    let app = App::build(&bss_testkit::platform_config(database.url()), shutdown.clone())
-        .await
-        .expect("accounts service starts");
-    let address = app.local_addr().expect("bound");
-    let db = app.db().clone();
-    tokio::spawn(app.run_until_stopped());
-    let channel = bss_testkit::channel(address).await;
-    TestApp {
-        address,
-        accounts: AccountServiceClient::new(channel.clone()),
-        tenants: TenantServiceClient::new(channel),
-        db,
-        shutdown,
-        _database: database,
-    }
-}
-
-impl TestApp {
-    async fn create_tenant(&mut self, name: &str, currency: &str) -> Tenant {
-        self.create_tenant_with(Tenant {
-            name: name.to_owned(),
-            default_currency: currency.to_owned(),
-            ..Tenant::default()
-        })
-        .await
-    }
-
-    async fn create_tenant_with(&mut self, tenant: Tenant) -> Tenant {
-        let request = CreateTenantRequest { tenant: Some(tenant), request_id: String::new() };
-        self.tenants
-            .create_tenant(authorized(request, &platform_admin_token()))
-            .await
-            .expect("tenant created")
-            .into_inner()
-            .tenant
-            .expect("tenant")
-    }
-
-    /// A tenant and a tenant administrator's token for it.
-    async fn tenant_admin(&mut self) -> (Uuid, String) {
-        let tenant = self.create_tenant("Acme Books", "AUD").await;
-        let tenant_id: Uuid = tenant.id.parse().expect("uuid");
-        (tenant_id, token(tenant_id, &[Role::TenantAdmin]))
-    }
-
-    async fn create_account(&mut self, token: &str, account: Account) -> Result<CreateAccountResponse, Status> {
-        self.create_account_with_id(token, account, "").await
-    }
-
-    async fn create_account_with_id(
-        &mut self,
-        token: &str,
-        account: Account,
-        request_id: &str,
-    ) -> Result<CreateAccountResponse, Status> {
-        let request = CreateAccountRequest { account: Some(account), request_id: request_id.to_owned() };
-        self.accounts.create_account(authorized(request, token)).await.map(|response| response.into_inner())
-    }
-
-    async fn get_account(&mut self, token: &str, id: &str) -> Result<Account, Status> {
-        let request = GetAccountRequest { id: id.to_owned() };
-        self.accounts
-            .get_account(authorized(request, token))
-            .await
-            .map(|response| response.into_inner().account.expect("account"))
-    }
-
-    async fn count_accounts(&self) -> i64 {
-        sqlx::query_scalar("SELECT count(*) FROM accounts.accounts").fetch_one(&self.db).await.expect("count")
-    }
-}
-
-fn account(code: &str, name: &str) -> Account {
-    Account { code: code.to_owned(), name: name.to_owned(), ..Account::default() }
-}
-
-fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
-    Some(prost_types::FieldMask { paths: paths.iter().map(|path| (*path).to_owned()).collect() })
-}
-
-/// The fields named by the BadRequest details of an INVALID_ARGUMENT status.
-fn violated_fields(status: &Status) -> Vec<String> {
-    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    status
-        .get_details_bad_request()
-        .expect("BadRequest details")
-        .field_violations
-        .into_iter()
-        .map(|violation| violation.field)
-        .collect()
-}
-
-/// The ErrorInfo reason of a status.
-fn reason(status: &Status) -> String {
-    status.get_details_error_info().expect("ErrorInfo details").reason
-}
 
 #[tokio::test]
 async fn an_account_created_reads_back_with_its_defaults() {
     let mut app = spawn().await;
     let (tenant_id, admin) = app.tenant_admin().await;
+    let definition = CustomFieldDefinition {
+        key: "segment".to_owned(),
+        label: "Segment".to_owned(),
+        r#type: CustomFieldType::Choice as i32,
+        choices: vec!["smb".to_owned(), "enterprise".to_owned()],
+    };
+    app.custom_fields
+        .create_custom_field_definition(authorized(
+            CreateCustomFieldDefinitionRequest { definition: Some(definition), request_id: String::new() },
+            &admin,
+        ))
+        .await
+        .expect("custom field defined");
 
     let created = app
         .create_account(
@@ -637,6 +529,7 @@ async fn addresses_are_typed_validated_and_have_one_primary() {
         r#type: address_type as i32,
         lines: vec!["1 George St".to_owned()],
         city: "Sydney".to_owned(),
+        region: if country == "AU" { "NSW" } else { "" }.to_owned(),
         postal_code: "2000".to_owned(),
         country_code: country.to_owned(),
         ..Address::default()
@@ -703,10 +596,11 @@ async fn addresses_are_typed_validated_and_have_one_primary() {
         address: Some(Address {
             id: billing.id.clone(),
             city: "Melbourne".to_owned(),
+            region: "VIC".to_owned(),
             postal_code: "3000".to_owned(),
             ..Address::default()
         }),
-        update_mask: mask(&["city", "postal_code"]),
+        update_mask: mask(&["city", "region", "postal_code"]),
         request_id: String::new(),
     };
     let changed = app

@@ -91,7 +91,9 @@ pub fn contract_methods() -> Vec<ContractMethod> {
         return Vec::new();
     };
     let mut methods = Vec::new();
-    for file in set.file.iter().filter(|file| file.package().starts_with("bss.")) {
+    // bss.provider.* are contracts the suite calls, not serves.
+    let served = |package: &str| package.starts_with("bss.") && !package.starts_with("bss.provider.");
+    for file in set.file.iter().filter(|file| served(file.package())) {
         for service in &file.service {
             let service_name = format!("{}.{}", file.package(), service.name());
             for method in &service.method {

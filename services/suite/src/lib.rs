@@ -106,7 +106,8 @@ impl Suite {
         };
         let mut tasks = JoinSet::new();
 
-        let accounts = bss_accounts::App::build(&service_config(ACCOUNTS_OFFSET), shutdown.clone()).await?;
+        let accounts_config = bss_accounts::AccountsConfig::new(service_config(ACCOUNTS_OFFSET));
+        let accounts = bss_accounts::App::build(&accounts_config, shutdown.clone()).await?;
         let accounts_address = accounts.local_addr()?;
         tasks.spawn(async move { ("accounts", accounts.run_until_stopped().await.map_err(|error| error.to_string())) });
 

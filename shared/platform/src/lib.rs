@@ -14,6 +14,7 @@ pub mod client;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod fieldmask;
 pub mod idempotency;
 pub mod money;

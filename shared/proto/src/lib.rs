@@ -18,7 +18,13 @@ pub mod bss {
             include!(concat!(env!("OUT_DIR"), "/bss.accounts.v1.rs"));
         }
     }
+    pub mod provider {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/bss.provider.v1.rs"));
+        }
+    }
 }
 
 pub use bss::accounts::v1 as accounts;
+pub use bss::provider::v1 as provider;
 pub use bss::r#type::v1 as types;

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::error::AccountsError;
+pub use super::managed::ManagedBy;
 use super::text::Email;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,6 +139,25 @@ pub fn parse_custom_fields(values: &BTreeMap<String, String>) -> Result<BTreeMap
     Ok(values.clone())
 }
 
+/// Names of provisioning systems: each 1 to 64 characters, distinct, at
+/// most 20.
+pub fn parse_sync_options(values: &[String]) -> Result<Vec<String>, String> {
+    if values.len() > 20 {
+        return Err("at most 20 provisioning systems".to_owned());
+    }
+    let mut options: Vec<String> = Vec::with_capacity(values.len());
+    for value in values {
+        let option = value.trim();
+        if option.is_empty() || option.chars().count() > 64 {
+            return Err("each provisioning system name must be 1 to 64 characters".to_owned());
+        }
+        if !options.iter().any(|existing| existing == option) {
+            options.push(option.to_owned());
+        }
+    }
+    Ok(options)
+}
+
 /// Every field a caller may write, valid.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccountFields {
@@ -162,6 +182,9 @@ pub struct AccountFields {
     pub responsible_user: String,
     pub sharing_rule: String,
     pub custom_fields: BTreeMap<String, String>,
+    pub system_account: bool,
+    pub sync_options: Vec<String>,
+    pub managed_by: Option<ManagedBy>,
 }
 
 /// A stored account.
@@ -171,6 +194,10 @@ pub struct Account {
     pub tenant_id: Uuid,
     pub fields: AccountFields,
     pub status: AccountStatus,
+    /// Why the account has its status.
+    pub status_reason: String,
+    /// The group parent whose change set the status, when it cascaded.
+    pub status_cause_account_id: Option<Uuid>,
     pub currency_code: String,
     pub created_by_import: bool,
     pub created_by: String,
@@ -194,6 +221,8 @@ impl Account {
             tenant_id,
             fields,
             status: AccountStatus::Active,
+            status_reason: String::new(),
+            status_cause_account_id: None,
             currency_code,
             created_by_import,
             created_by,

@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::address_check::{AddressCheck, AddressParts};
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AddressType {
     Billing,
@@ -76,8 +78,31 @@ pub struct Address {
     pub id: Uuid,
     pub account_id: Uuid,
     pub fields: AddressFields,
+    /// What the validator said when the address was last created or changed.
+    pub validation: Option<StoredValidation>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A validator's answer kept with the address, and whether the user kept an
+/// address it rejected.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredValidation {
+    pub check: AddressCheck,
+    pub overridden: bool,
+}
+
+impl AddressFields {
+    /// The parts a validator looks at.
+    pub fn parts(&self) -> AddressParts {
+        AddressParts {
+            lines: self.lines.clone(),
+            city: self.city.clone(),
+            region: self.region.clone(),
+            postal_code: self.postal_code.clone(),
+            country_code: self.country_code.as_str().to_owned(),
+        }
+    }
 }
 
 /// Every officially assigned ISO 3166-1 alpha-2 code.

@@ -6,22 +6,33 @@ use bss_platform::error::{PlatformError, Violations};
 pub enum AccountsError {
     #[error("invalid request: {0}")]
     Invalid(Violations),
+    /// An address the validator rejected, without an override.
+    #[error("the address is not valid: {0}")]
+    AddressInvalid(Violations),
     #[error("{kind} {id} not found")]
     NotFound { kind: &'static str, id: String },
     #[error("an account with this name already exists")]
     NameTaken,
     #[error("an account with this code already exists")]
     CodeTaken,
+    #[error("a user with this email already exists")]
+    UserEmailTaken,
+    #[error("a custom field with this key is already defined")]
+    CustomFieldExists,
     #[error("the account changed since it was read (etag mismatch)")]
     EtagMismatch,
-    #[error("the currency of an account is fixed at creation")]
-    CurrencyImmutable,
-    #[error("the account is the parent (bill-to) of other accounts")]
-    HasChildren,
-    #[error("the parent account would make the account its own ancestor")]
-    ParentCycle,
-    #[error("an account with {kind}s keeps one primary {kind}: make another one primary instead")]
-    PrimaryRequired { kind: &'static str },
+    /// A rule of the domain forbids the call; `reason` names it.
+    #[error("{description}")]
+    Precondition { reason: &'static str, description: String },
+    /// The group conditions that the parent and member break, each named.
+    #[error("the accounts cannot form a group: {}", .0.iter().map(|(reason, _)| *reason).collect::<Vec<_>>().join(", "))]
+    GroupRules(Vec<(&'static str, String)>),
+    /// Fields of a managed copy that only the reseller sync may change.
+    #[error("these fields are locked by the tenant reseller: {}", .0.join(", "))]
+    FieldLocked(Vec<String>),
+    /// Something only callers with the integration role may do.
+    #[error("{0}")]
+    IntegrationOnly(&'static str),
     #[error(transparent)]
     Platform(#[from] PlatformError),
 }
@@ -31,19 +42,25 @@ impl AccountsError {
         AccountsError::NotFound { kind, id: id.to_string() }
     }
 
+    pub fn precondition(reason: &'static str, description: impl Into<String>) -> AccountsError {
+        AccountsError::Precondition { reason, description: description.into() }
+    }
+
     /// The stable UPPER_SNAKE reason clients branch on.
     pub fn reason(&self) -> &'static str {
         match self {
             AccountsError::Invalid(_) => "INVALID_ARGUMENT",
+            AccountsError::AddressInvalid(_) => "ADDRESS_INVALID",
             AccountsError::NotFound { .. } => "NOT_FOUND",
             AccountsError::NameTaken => "ACCOUNT_NAME_TAKEN",
             AccountsError::CodeTaken => "ACCOUNT_CODE_TAKEN",
+            AccountsError::UserEmailTaken => "USER_EMAIL_TAKEN",
+            AccountsError::CustomFieldExists => "CUSTOM_FIELD_EXISTS",
             AccountsError::EtagMismatch => "ETAG_MISMATCH",
-            AccountsError::CurrencyImmutable => "CURRENCY_IMMUTABLE",
-            AccountsError::HasChildren => "ACCOUNT_HAS_CHILDREN",
-            AccountsError::ParentCycle => "PARENT_CYCLE",
-            AccountsError::PrimaryRequired { kind: "contact" } => "PRIMARY_CONTACT_REQUIRED",
-            AccountsError::PrimaryRequired { .. } => "PRIMARY_ADDRESS_REQUIRED",
+            AccountsError::Precondition { reason, .. } => reason,
+            AccountsError::GroupRules(rules) => rules.first().map_or("GROUP_RULE", |(reason, _)| reason),
+            AccountsError::FieldLocked(_) => "FIELD_LOCKED",
+            AccountsError::IntegrationOnly(_) => "INTEGRATION_ONLY",
             AccountsError::Platform(_) => "PLATFORM",
         }
     }

@@ -1,38 +1,32 @@
-use bss_platform::auth::{self, Caller};
+//! Accounts: create, read, update, list, delete; and the AccountService
+//! trait, whose other RPCs live in `contacts`, `lifecycle` and `import`.
+
+use bss_platform::auth::{Caller, Role};
 use bss_platform::error::Violations;
 use bss_platform::fieldmask::writable_paths;
 use bss_platform::idempotency::{self, Opened, RequestKey};
 use bss_platform::paging::Page;
+use bss_platform::time;
+use bss_proto::accounts::account_event::Payload;
 use bss_proto::accounts::account_service_server::AccountService;
 use bss_proto::accounts::*;
 use bss_proto::types::Warning;
-use std::sync::Arc;
-
-use bss_platform::time;
 use prost::Message;
-use sqlx::{PgConnection, PgPool};
-use tonic::{Request, Response, Status};
+use sqlx::PgConnection;
+use tonic::{Request, Response, Status, Streaming};
 use uuid::Uuid;
 
 use super::convert::*;
-use super::{READERS, WRITERS};
+use super::{AccountsApi, READERS, WRITERS, authorize, event, publish, record};
 use crate::domain::account::{Account, AccountFields};
+use crate::domain::custom_fields;
 use crate::domain::error::AccountsError;
+use crate::domain::history::{HistoryLine, changed_fields};
+use crate::domain::managed;
 use crate::repo;
 use crate::repo::accounts::{Filter, Visibility};
-use crate::repo::tenants::TenantCache;
-
-/// Accounts with their contacts and addresses.
-pub struct AccountsApi {
-    db: PgPool,
-    tenants: Arc<TenantCache>,
-}
 
 impl AccountsApi {
-    pub fn new(db: PgPool, tenants: Arc<TenantCache>) -> AccountsApi {
-        AccountsApi { db, tenants }
-    }
-
     async fn create_account(
         &self,
         caller: &Caller,
@@ -40,9 +34,7 @@ impl AccountsApi {
         request: CreateAccountRequest,
     ) -> Result<CreateAccountResponse, AccountsError> {
         let input = request.account.clone().unwrap_or_default();
-        let fields = account_fields(&input);
-        let currency = optional_currency(&input.currency_code);
-        let (fields, currency) = match (fields, currency) {
+        let (fields, currency) = match (account_fields(&input), optional_currency(&input.currency_code)) {
             (Ok(fields), Ok(currency)) => (fields, currency),
             (fields, currency) => {
                 let mut violations = fields.err().unwrap_or_default();
@@ -50,25 +42,36 @@ impl AccountsApi {
                 return Err(violations.into());
             }
         };
+        if fields.managed_by.is_some() && !caller.has_role(Role::Integration) {
+            return Err(AccountsError::IntegrationOnly(
+                "only the reseller sync (integration role) may create a managed copy",
+            ));
+        }
         let key = RequestKey::new(tenant_id, "CreateAccount", &request.request_id, &request)?;
         let tenant = self.tenants.get(&self.db, tenant_id).await?;
         let currency = currency.unwrap_or_else(|| tenant.default_currency.clone());
         let account = Account::new(tenant_id, fields, currency, caller.subject.clone(), false, time::now());
         let mut connection = self.db.acquire().await?;
+        check_custom_fields(&mut connection, tenant_id, &account.fields).await?;
         let warnings = external_key_warnings(&mut connection, &account).await?;
-        let response = CreateAccountResponse { account: Some(account_to_proto(&account)), warnings };
-        // The hot path: claim, insert and stored answer in one statement.
+        let proto_account = account_to_proto(&account);
+        let created =
+            event(tenant_id, caller, Payload::AccountCreated(AccountCreated { account: Some(proto_account.clone()) }));
+        let response = CreateAccountResponse { account: Some(proto_account), warnings };
+        // The hot path: claim, insert, event and stored answer in one statement.
         let inserted = repo::accounts::insert(
             &mut *connection,
             &account,
             tenant.name_scope(),
             key.as_ref(),
             response.encode_to_vec(),
+            created.encode_to_vec(),
         )
         .await?;
         if !inserted && let Some(key) = &key {
             return Ok(idempotency::resolve(&mut connection, key).await?);
         }
+        self.events.written();
         tracing::info!(account_id = %account.id, "account created");
         Ok(response)
     }
@@ -87,29 +90,45 @@ impl AccountsApi {
 
     async fn update_account(
         &self,
+        caller: &Caller,
         tenant_id: Uuid,
         request: UpdateAccountRequest,
     ) -> Result<UpdateAccountResponse, AccountsError> {
         let input = request.account.clone().unwrap_or_default();
         let id = parse_id("account.id", &input.id)?;
         let paths = writable_paths(request.update_mask.as_ref(), ACCOUNT_WRITABLE_PATHS)?;
-        let (mut tx, pending) = match idempotency::open(
-            &self.db,
-            RequestKey::new(tenant_id, "UpdateAccount", &request.request_id, &request)?,
-        )
-        .await?
-        {
+        let key = RequestKey::new(tenant_id, "UpdateAccount", &request.request_id, &request)?;
+        let (mut tx, pending) = match idempotency::open(&self.db, key).await? {
             Opened::Replayed(response) => return Ok(response),
             Opened::Fresh(tx, pending) => (tx, pending),
         };
         let account = repo::accounts::get(&mut tx, tenant_id, id, Visibility::All, true).await?;
         account.check_etag(&input.etag)?;
         if paths.contains(&"currency_code") && input.currency_code != account.currency_code {
-            return Err(AccountsError::CurrencyImmutable);
+            return Err(AccountsError::precondition(
+                "CURRENCY_IMMUTABLE",
+                "the currency of an account is fixed at creation",
+            ));
         }
         let mut merged = account_to_proto(&account);
         overlay_account(&mut merged, &input, &paths);
         let fields = account_fields(&merged)?;
+        let changes = changed_fields(&account.fields, &fields);
+        if changes.is_empty() {
+            let response = UpdateAccountResponse { account: Some(account_to_proto(&account)), warnings: Vec::new() };
+            self.commit(tx, pending, &response).await?;
+            return Ok(response);
+        }
+        let changed: Vec<&str> =
+            changes.iter().map(|change| change.field.split('.').next().unwrap_or_default()).collect();
+        let integration = caller.has_role(Role::Integration);
+        if changed.contains(&"managed_by") && !integration {
+            return Err(AccountsError::IntegrationOnly(
+                "only the reseller sync (integration role) may change managed_by",
+            ));
+        }
+        managed::check_edit(account.fields.managed_by.as_ref(), &changed, integration)?;
+        check_custom_fields(&mut tx, tenant_id, &fields).await?;
         check_parent(&mut tx, tenant_id, &account, &fields).await?;
         let tenant = self.tenants.get(&self.db, tenant_id).await?;
         let updated = repo::accounts::update(&mut tx, &account, &fields, tenant.name_scope()).await?;
@@ -118,9 +137,22 @@ impl AccountsApi {
         } else {
             Vec::new()
         };
-        let response = UpdateAccountResponse { account: Some(account_to_proto(&updated)), warnings };
-        pending.finish(&mut tx, &response).await?;
-        tx.commit().await?;
+        let changed_names: Vec<String> = changes.iter().map(|change| change.field.clone()).collect();
+        record(&mut tx, tenant_id, id, caller, &HistoryLine { action: "UPDATED", changes, reason: String::new() })
+            .await?;
+        let proto_account = account_to_proto(&updated);
+        publish(
+            &mut tx,
+            tenant_id,
+            caller,
+            Payload::AccountUpdated(AccountUpdated {
+                account: Some(proto_account.clone()),
+                changed_fields: changed_names,
+            }),
+        )
+        .await?;
+        let response = UpdateAccountResponse { account: Some(proto_account), warnings };
+        self.commit(tx, pending, &response).await?;
         Ok(response)
     }
 
@@ -149,221 +181,35 @@ impl AccountsApi {
 
     async fn delete_account(
         &self,
+        caller: &Caller,
         tenant_id: Uuid,
         request: DeleteAccountRequest,
     ) -> Result<DeleteAccountResponse, AccountsError> {
         let id = parse_id("id", &request.id)?;
-        let (mut tx, pending) = match idempotency::open(
-            &self.db,
-            RequestKey::new(tenant_id, "DeleteAccount", &request.request_id, &request)?,
-        )
-        .await?
-        {
+        let key = RequestKey::new(tenant_id, "DeleteAccount", &request.request_id, &request)?;
+        let (mut tx, pending) = match idempotency::open(&self.db, key).await? {
             Opened::Replayed(response) => return Ok(response),
             Opened::Fresh(tx, pending) => (tx, pending),
         };
         let account = repo::accounts::get(&mut tx, tenant_id, id, Visibility::All, true).await?;
         account.check_etag(&request.etag)?;
+        managed::check_action(account.fields.managed_by.as_ref(), "delete", caller.has_role(Role::Integration))?;
         repo::accounts::delete(&mut tx, &account).await?;
+        publish(
+            &mut tx,
+            tenant_id,
+            caller,
+            Payload::AccountDeleted(AccountDeleted { account: Some(account_to_proto(&account)) }),
+        )
+        .await?;
         let response = DeleteAccountResponse {};
-        pending.finish(&mut tx, &response).await?;
-        tx.commit().await?;
+        self.commit(tx, pending, &response).await?;
         tracing::info!(account_id = %id, "account deleted");
-        Ok(response)
-    }
-
-    async fn create_contact(
-        &self,
-        tenant_id: Uuid,
-        request: CreateContactRequest,
-    ) -> Result<CreateContactResponse, AccountsError> {
-        let account_id = parse_id("account_id", &request.account_id)?;
-        let fields = contact_fields(&request.contact.clone().unwrap_or_default())?;
-        let (mut tx, pending) = match idempotency::open(
-            &self.db,
-            RequestKey::new(tenant_id, "CreateContact", &request.request_id, &request)?,
-        )
-        .await?
-        {
-            Opened::Replayed(response) => return Ok(response),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        repo::accounts::get(&mut tx, tenant_id, account_id, Visibility::All, true).await?;
-        let contact = repo::contacts::insert(&mut tx, tenant_id, account_id, &fields).await?;
-        let response = CreateContactResponse { contact: Some(contact_to_proto(&contact)) };
-        pending.finish(&mut tx, &response).await?;
-        tx.commit().await?;
-        Ok(response)
-    }
-
-    async fn list_contacts(
-        &self,
-        caller: &Caller,
-        tenant_id: Uuid,
-        request: ListContactsRequest,
-    ) -> Result<ListContactsResponse, AccountsError> {
-        let account_id = parse_id("account_id", &request.account_id)?;
-        let page = Page::parse(request.page_size, &request.page_token, &request.account_id)?;
-        let mut connection = self.db.acquire().await?;
-        repo::accounts::get(&mut connection, tenant_id, account_id, visibility(caller), false).await?;
-        let contacts =
-            repo::contacts::list(&mut connection, tenant_id, account_id, page.after_uuid()?, page.fetch_limit())
-                .await?;
-        let (contacts, next_page_token) = page.finish(contacts, |contact| contact.id.as_bytes().to_vec());
-        Ok(ListContactsResponse { contacts: contacts.iter().map(contact_to_proto).collect(), next_page_token })
-    }
-
-    async fn update_contact(
-        &self,
-        tenant_id: Uuid,
-        request: UpdateContactRequest,
-    ) -> Result<UpdateContactResponse, AccountsError> {
-        let input = request.contact.clone().unwrap_or_default();
-        let id = parse_id("contact.id", &input.id)?;
-        let paths = writable_paths(request.update_mask.as_ref(), CONTACT_WRITABLE_PATHS)?;
-        let (mut tx, pending) = match idempotency::open(
-            &self.db,
-            RequestKey::new(tenant_id, "UpdateContact", &request.request_id, &request)?,
-        )
-        .await?
-        {
-            Opened::Replayed(response) => return Ok(response),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        let contact = repo::contacts::get(&mut tx, tenant_id, id).await?;
-        repo::accounts::get(&mut tx, tenant_id, contact.account_id, Visibility::All, true).await?;
-        let mut merged = contact_to_proto(&contact);
-        overlay_contact(&mut merged, &input, &paths);
-        let fields = contact_fields(&merged)?;
-        let updated = repo::contacts::update(&mut tx, &contact, &fields).await?;
-        let response = UpdateContactResponse { contact: Some(contact_to_proto(&updated)) };
-        pending.finish(&mut tx, &response).await?;
-        tx.commit().await?;
-        Ok(response)
-    }
-
-    async fn delete_contact(
-        &self,
-        tenant_id: Uuid,
-        request: DeleteContactRequest,
-    ) -> Result<DeleteContactResponse, AccountsError> {
-        let id = parse_id("id", &request.id)?;
-        let (mut tx, pending) = match idempotency::open(
-            &self.db,
-            RequestKey::new(tenant_id, "DeleteContact", &request.request_id, &request)?,
-        )
-        .await?
-        {
-            Opened::Replayed(response) => return Ok(response),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        let contact = repo::contacts::get(&mut tx, tenant_id, id).await?;
-        repo::accounts::get(&mut tx, tenant_id, contact.account_id, Visibility::All, true).await?;
-        repo::contacts::delete(&mut tx, &contact).await?;
-        let response = DeleteContactResponse {};
-        pending.finish(&mut tx, &response).await?;
-        tx.commit().await?;
-        Ok(response)
-    }
-
-    async fn create_address(
-        &self,
-        tenant_id: Uuid,
-        request: CreateAddressRequest,
-    ) -> Result<CreateAddressResponse, AccountsError> {
-        let account_id = parse_id("account_id", &request.account_id)?;
-        let fields = address_fields(&request.address.clone().unwrap_or_default())?;
-        let (mut tx, pending) = match idempotency::open(
-            &self.db,
-            RequestKey::new(tenant_id, "CreateAddress", &request.request_id, &request)?,
-        )
-        .await?
-        {
-            Opened::Replayed(response) => return Ok(response),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        repo::accounts::get(&mut tx, tenant_id, account_id, Visibility::All, true).await?;
-        check_address_contact(&mut tx, account_id, fields.contact_id).await?;
-        let address = repo::addresses::insert(&mut tx, tenant_id, account_id, &fields).await?;
-        let response = CreateAddressResponse { address: Some(address_to_proto(&address)) };
-        pending.finish(&mut tx, &response).await?;
-        tx.commit().await?;
-        Ok(response)
-    }
-
-    async fn list_addresses(
-        &self,
-        caller: &Caller,
-        tenant_id: Uuid,
-        request: ListAddressesRequest,
-    ) -> Result<ListAddressesResponse, AccountsError> {
-        let account_id = parse_id("account_id", &request.account_id)?;
-        let page = Page::parse(request.page_size, &request.page_token, &request.account_id)?;
-        let mut connection = self.db.acquire().await?;
-        repo::accounts::get(&mut connection, tenant_id, account_id, visibility(caller), false).await?;
-        let addresses =
-            repo::addresses::list(&mut connection, tenant_id, account_id, page.after_uuid()?, page.fetch_limit())
-                .await?;
-        let (addresses, next_page_token) = page.finish(addresses, |address| address.id.as_bytes().to_vec());
-        Ok(ListAddressesResponse { addresses: addresses.iter().map(address_to_proto).collect(), next_page_token })
-    }
-
-    async fn update_address(
-        &self,
-        tenant_id: Uuid,
-        request: UpdateAddressRequest,
-    ) -> Result<UpdateAddressResponse, AccountsError> {
-        let input = request.address.clone().unwrap_or_default();
-        let id = parse_id("address.id", &input.id)?;
-        let paths = writable_paths(request.update_mask.as_ref(), ADDRESS_WRITABLE_PATHS)?;
-        let (mut tx, pending) = match idempotency::open(
-            &self.db,
-            RequestKey::new(tenant_id, "UpdateAddress", &request.request_id, &request)?,
-        )
-        .await?
-        {
-            Opened::Replayed(response) => return Ok(response),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        let address = repo::addresses::get(&mut tx, tenant_id, id).await?;
-        repo::accounts::get(&mut tx, tenant_id, address.account_id, Visibility::All, true).await?;
-        let mut merged = address_to_proto(&address);
-        overlay_address(&mut merged, &input, &paths);
-        let fields = address_fields(&merged)?;
-        check_address_contact(&mut tx, address.account_id, fields.contact_id).await?;
-        let updated = repo::addresses::update(&mut tx, &address, &fields).await?;
-        let response = UpdateAddressResponse { address: Some(address_to_proto(&updated)) };
-        pending.finish(&mut tx, &response).await?;
-        tx.commit().await?;
-        Ok(response)
-    }
-
-    async fn delete_address(
-        &self,
-        tenant_id: Uuid,
-        request: DeleteAddressRequest,
-    ) -> Result<DeleteAddressResponse, AccountsError> {
-        let id = parse_id("id", &request.id)?;
-        let (mut tx, pending) = match idempotency::open(
-            &self.db,
-            RequestKey::new(tenant_id, "DeleteAddress", &request.request_id, &request)?,
-        )
-        .await?
-        {
-            Opened::Replayed(response) => return Ok(response),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        let address = repo::addresses::get(&mut tx, tenant_id, id).await?;
-        repo::accounts::get(&mut tx, tenant_id, address.account_id, Visibility::All, true).await?;
-        repo::addresses::delete(&mut tx, &address).await?;
-        let response = DeleteAddressResponse {};
-        pending.finish(&mut tx, &response).await?;
-        tx.commit().await?;
         Ok(response)
     }
 }
 
-fn visibility(caller: &Caller) -> Visibility<'_> {
+pub(crate) fn visibility(caller: &Caller) -> Visibility<'_> {
     Visibility::from_limit(caller.sales_rep_limit())
 }
 
@@ -386,6 +232,24 @@ fn account_filter(request: &ListAccountsRequest) -> Result<Filter, Violations> {
     })
 }
 
+/// Custom field values must fit the tenant's definitions.
+pub(crate) async fn check_custom_fields(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    fields: &AccountFields,
+) -> Result<(), AccountsError> {
+    if fields.custom_fields.is_empty() {
+        return Ok(());
+    }
+    let definitions = repo::custom_fields::list(connection, tenant_id).await?;
+    let problems = custom_fields::check_values(&fields.custom_fields, &definitions);
+    let mut violations = Violations::new();
+    for (key, problem) in problems {
+        violations.add(format!("account.custom_fields.{key}"), problem);
+    }
+    violations.into_result().map_err(AccountsError::from)
+}
+
 /// A new parent (bill-to) account must not make the account its own
 /// ancestor. (That it exists in the tenant is the foreign key's job.)
 async fn check_parent(
@@ -400,28 +264,17 @@ async fn check_parent(
     if account.fields.parent_account_id != Some(parent_id)
         && repo::accounts::parent_would_cycle(connection, tenant_id, account.id, parent_id).await?
     {
-        return Err(AccountsError::ParentCycle);
-    }
-    Ok(())
-}
-
-/// The contact an address belongs to must be a contact of the same account.
-async fn check_address_contact(
-    connection: &mut PgConnection,
-    account_id: Uuid,
-    contact_id: Option<Uuid>,
-) -> Result<(), AccountsError> {
-    if let Some(contact_id) = contact_id
-        && !repo::contacts::belongs_to(connection, contact_id, account_id).await?
-    {
-        return Err(Violations::single("address.contact_id", "no such contact on this account").into());
+        return Err(AccountsError::precondition(
+            "PARENT_CYCLE",
+            "the parent account would make the account its own ancestor",
+        ));
     }
     Ok(())
 }
 
 /// EXTERNAL_KEY_DUPLICATE when another account already has the key: imports
 /// update by key, so a duplicate is allowed but worth knowing.
-async fn external_key_warnings(
+pub(crate) async fn external_key_warnings(
     connection: &mut PgConnection,
     account: &Account,
 ) -> Result<Vec<Warning>, AccountsError> {
@@ -431,21 +284,17 @@ async fn external_key_warnings(
     if !repo::accounts::external_key_in_use(connection, account.tenant_id, external_key, Some(account.id)).await? {
         return Ok(Vec::new());
     }
-    Ok(vec![Warning {
+    Ok(vec![duplicate_key_warning(external_key)])
+}
+
+pub(crate) fn duplicate_key_warning(external_key: &str) -> Warning {
+    Warning {
         reason: "EXTERNAL_KEY_DUPLICATE".to_owned(),
         message: format!(
             "another account already has the external key {external_key:?}; imports update only one of them"
         ),
         field: "account.external_key".to_owned(),
-    }])
-}
-
-/// Authorizes the caller for `roles` and names its tenant.
-fn authorize<T>(request: &Request<T>, roles: &[bss_platform::auth::Role]) -> Result<(Caller, Uuid), Status> {
-    let caller = auth::caller(request)?;
-    caller.require_any(roles)?;
-    let tenant_id = caller.tenant_id()?;
-    Ok((caller, tenant_id))
+    }
 }
 
 #[tonic::async_trait]
@@ -467,8 +316,8 @@ impl AccountService for AccountsApi {
         &self,
         request: Request<UpdateAccountRequest>,
     ) -> Result<Response<UpdateAccountResponse>, Status> {
-        let (_, tenant_id) = authorize(&request, WRITERS)?;
-        Ok(Response::new(AccountsApi::update_account(self, tenant_id, request.into_inner()).await?))
+        let (caller, tenant_id) = authorize(&request, WRITERS)?;
+        Ok(Response::new(AccountsApi::update_account(self, &caller, tenant_id, request.into_inner()).await?))
     }
 
     async fn list_accounts(
@@ -483,16 +332,16 @@ impl AccountService for AccountsApi {
         &self,
         request: Request<DeleteAccountRequest>,
     ) -> Result<Response<DeleteAccountResponse>, Status> {
-        let (_, tenant_id) = authorize(&request, WRITERS)?;
-        Ok(Response::new(AccountsApi::delete_account(self, tenant_id, request.into_inner()).await?))
+        let (caller, tenant_id) = authorize(&request, WRITERS)?;
+        Ok(Response::new(AccountsApi::delete_account(self, &caller, tenant_id, request.into_inner()).await?))
     }
 
     async fn create_contact(
         &self,
         request: Request<CreateContactRequest>,
     ) -> Result<Response<CreateContactResponse>, Status> {
-        let (_, tenant_id) = authorize(&request, WRITERS)?;
-        Ok(Response::new(AccountsApi::create_contact(self, tenant_id, request.into_inner()).await?))
+        let (caller, tenant_id) = authorize(&request, WRITERS)?;
+        Ok(Response::new(self.create_contact_for(&caller, tenant_id, request.into_inner()).await?))
     }
 
     async fn list_contacts(
@@ -500,31 +349,31 @@ impl AccountService for AccountsApi {
         request: Request<ListContactsRequest>,
     ) -> Result<Response<ListContactsResponse>, Status> {
         let (caller, tenant_id) = authorize(&request, READERS)?;
-        Ok(Response::new(AccountsApi::list_contacts(self, &caller, tenant_id, request.into_inner()).await?))
+        Ok(Response::new(self.list_contacts_of(&caller, tenant_id, request.into_inner()).await?))
     }
 
     async fn update_contact(
         &self,
         request: Request<UpdateContactRequest>,
     ) -> Result<Response<UpdateContactResponse>, Status> {
-        let (_, tenant_id) = authorize(&request, WRITERS)?;
-        Ok(Response::new(AccountsApi::update_contact(self, tenant_id, request.into_inner()).await?))
+        let (caller, tenant_id) = authorize(&request, WRITERS)?;
+        Ok(Response::new(self.update_contact_of(&caller, tenant_id, request.into_inner()).await?))
     }
 
     async fn delete_contact(
         &self,
         request: Request<DeleteContactRequest>,
     ) -> Result<Response<DeleteContactResponse>, Status> {
-        let (_, tenant_id) = authorize(&request, WRITERS)?;
-        Ok(Response::new(AccountsApi::delete_contact(self, tenant_id, request.into_inner()).await?))
+        let (caller, tenant_id) = authorize(&request, WRITERS)?;
+        Ok(Response::new(self.delete_contact_of(&caller, tenant_id, request.into_inner()).await?))
     }
 
     async fn create_address(
         &self,
         request: Request<CreateAddressRequest>,
     ) -> Result<Response<CreateAddressResponse>, Status> {
-        let (_, tenant_id) = authorize(&request, WRITERS)?;
-        Ok(Response::new(AccountsApi::create_address(self, tenant_id, request.into_inner()).await?))
+        let (caller, tenant_id) = authorize(&request, WRITERS)?;
+        Ok(Response::new(self.create_address_for(&caller, tenant_id, request.into_inner()).await?))
     }
 
     async fn list_addresses(
@@ -532,22 +381,78 @@ impl AccountService for AccountsApi {
         request: Request<ListAddressesRequest>,
     ) -> Result<Response<ListAddressesResponse>, Status> {
         let (caller, tenant_id) = authorize(&request, READERS)?;
-        Ok(Response::new(AccountsApi::list_addresses(self, &caller, tenant_id, request.into_inner()).await?))
+        Ok(Response::new(self.list_addresses_of(&caller, tenant_id, request.into_inner()).await?))
     }
 
     async fn update_address(
         &self,
         request: Request<UpdateAddressRequest>,
     ) -> Result<Response<UpdateAddressResponse>, Status> {
-        let (_, tenant_id) = authorize(&request, WRITERS)?;
-        Ok(Response::new(AccountsApi::update_address(self, tenant_id, request.into_inner()).await?))
+        let (caller, tenant_id) = authorize(&request, WRITERS)?;
+        Ok(Response::new(self.update_address_of(&caller, tenant_id, request.into_inner()).await?))
     }
 
     async fn delete_address(
         &self,
         request: Request<DeleteAddressRequest>,
     ) -> Result<Response<DeleteAddressResponse>, Status> {
-        let (_, tenant_id) = authorize(&request, WRITERS)?;
-        Ok(Response::new(AccountsApi::delete_address(self, tenant_id, request.into_inner()).await?))
+        let (caller, tenant_id) = authorize(&request, WRITERS)?;
+        Ok(Response::new(self.delete_address_of(&caller, tenant_id, request.into_inner()).await?))
+    }
+
+    async fn validate_address(
+        &self,
+        request: Request<ValidateAddressRequest>,
+    ) -> Result<Response<ValidateAddressResponse>, Status> {
+        authorize(&request, READERS)?;
+        Ok(Response::new(self.validate_address_only(request.into_inner()).await?))
+    }
+
+    async fn suspend_account(
+        &self,
+        request: Request<SuspendAccountRequest>,
+    ) -> Result<Response<SuspendAccountResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, WRITERS)?;
+        Ok(Response::new(self.suspend(&caller, tenant_id, request.into_inner()).await?))
+    }
+
+    async fn reactivate_account(
+        &self,
+        request: Request<ReactivateAccountRequest>,
+    ) -> Result<Response<ReactivateAccountResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, WRITERS)?;
+        Ok(Response::new(self.reactivate(&caller, tenant_id, request.into_inner()).await?))
+    }
+
+    async fn terminate_account(
+        &self,
+        request: Request<TerminateAccountRequest>,
+    ) -> Result<Response<TerminateAccountResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, WRITERS)?;
+        Ok(Response::new(self.terminate(&caller, tenant_id, request.into_inner()).await?))
+    }
+
+    async fn list_account_history(
+        &self,
+        request: Request<ListAccountHistoryRequest>,
+    ) -> Result<Response<ListAccountHistoryResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, READERS)?;
+        Ok(Response::new(self.history(&caller, tenant_id, request.into_inner()).await?))
+    }
+
+    async fn synchronize_account(
+        &self,
+        request: Request<SynchronizeAccountRequest>,
+    ) -> Result<Response<SynchronizeAccountResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, WRITERS)?;
+        Ok(Response::new(self.synchronize(&caller, tenant_id, request.into_inner()).await?))
+    }
+
+    async fn import_accounts(
+        &self,
+        request: Request<Streaming<ImportAccountsRequest>>,
+    ) -> Result<Response<ImportAccountsResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, WRITERS)?;
+        Ok(Response::new(self.import(&caller, tenant_id, request.into_inner()).await?))
     }
 }

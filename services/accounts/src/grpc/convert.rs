@@ -9,12 +9,19 @@ use bss_proto::accounts as proto;
 use uuid::Uuid;
 
 use crate::domain::account::{
-    Account, AccountCode, AccountFields, AccountKind, AccountName, AccountProfile, AccountStatus, parse_custom_fields,
+    Account, AccountCode, AccountFields, AccountKind, AccountName, AccountProfile, AccountStatus, ManagedBy,
+    parse_custom_fields, parse_sync_options,
 };
 use crate::domain::address::{Address, AddressFields, AddressType, CountryCode, parse_lines};
+use crate::domain::address_check::{AddressCheck, Verdict};
 use crate::domain::contact::{Contact, ContactFields, parse_phone, parse_roles};
+use crate::domain::custom_fields::{Definition, FieldType};
+use crate::domain::group::Funding;
 use crate::domain::tenant::{NameUniquenessScope, NewTenant, Tenant};
 use crate::domain::text::{Email, email_text, optional_text, required_text};
+use crate::domain::user::User;
+use crate::repo::history::StoredLine;
+use bss_proto::types::Warning;
 
 /// A required id field: a UUID.
 pub fn parse_id(field: &str, value: &str) -> Result<Uuid, Violations> {
@@ -121,6 +128,8 @@ pub fn account_fields(input: &proto::Account) -> Result<AccountFields, Violation
     let payment_types = v.keep("account.payment_types", parse_payment_types(&input.payment_types));
     let parent_account_id = v.keep("account.parent_account_id", parse_optional_id(&input.parent_account_id));
     let custom_fields = v.keep("account.custom_fields", parse_custom_fields(&input.custom_fields));
+    let sync_options = v.keep("account.sync_options", parse_sync_options(&input.sync_options));
+    let managed_by = v.keep("account.managed_by", managed_by_from_wire(input.managed_by.as_ref()));
     let external_key = text(&mut v, "account.external_key", &input.external_key, 128);
     let tax_number = text(&mut v, "account.tax_number", &input.tax_number, 64);
     let contact_name = text(&mut v, "account.contact_name", &input.contact_name, 200);
@@ -130,7 +139,19 @@ pub fn account_fields(input: &proto::Account) -> Result<AccountFields, Violation
     let shipping_method = text(&mut v, "account.shipping_method", &input.shipping_method, 64);
     let responsible_user = text(&mut v, "account.responsible_user", &input.responsible_user, 128);
     let sharing_rule = text(&mut v, "account.sharing_rule", &input.sharing_rule, 128);
-    match (code, name, kind, profile, email, billing_email, payment_types, parent_account_id, custom_fields) {
+    match (
+        code,
+        name,
+        kind,
+        profile,
+        email,
+        billing_email,
+        payment_types,
+        parent_account_id,
+        custom_fields,
+        sync_options,
+        managed_by,
+    ) {
         (
             Some(code),
             Some(name),
@@ -141,6 +162,8 @@ pub fn account_fields(input: &proto::Account) -> Result<AccountFields, Violation
             Some(payment_types),
             Some(parent_account_id),
             Some(custom_fields),
+            Some(sync_options),
+            Some(managed_by),
         ) if v.is_empty() => Ok(AccountFields {
             code,
             external_key: Some(external_key).filter(|key| !key.is_empty()),
@@ -163,8 +186,28 @@ pub fn account_fields(input: &proto::Account) -> Result<AccountFields, Violation
             responsible_user,
             sharing_rule,
             custom_fields,
+            system_account: input.system_account,
+            sync_options,
+            managed_by,
         }),
         _ => Err(v),
+    }
+}
+
+fn managed_by_from_wire(input: Option<&proto::ManagedBy>) -> Result<Option<ManagedBy>, String> {
+    let Some(input) = input else {
+        return Ok(None);
+    };
+    let tenant_reseller = Uuid::parse_str(&input.tenant_reseller_account_id)
+        .map_err(|_| "tenant_reseller_account_id must be the UUID of an account".to_owned())?;
+    ManagedBy::parse(tenant_reseller, &input.reseller_name, &input.locked_fields).map(Some)
+}
+
+fn managed_by_to_wire(managed_by: &ManagedBy) -> proto::ManagedBy {
+    proto::ManagedBy {
+        tenant_reseller_account_id: managed_by.tenant_reseller_account_id.to_string(),
+        reseller_name: managed_by.reseller_name.clone(),
+        locked_fields: managed_by.locked_fields.clone(),
     }
 }
 
@@ -202,6 +245,9 @@ pub const ACCOUNT_WRITABLE_PATHS: &[&str] = &[
     "sharing_rule",
     "currency_code",
     "custom_fields",
+    "system_account",
+    "sync_options",
+    "managed_by",
 ];
 
 /// Copies the fields named in `paths` from `input` onto `target`.
@@ -230,6 +276,9 @@ pub fn overlay_account(target: &mut proto::Account, input: &proto::Account, path
             "sharing_rule" => target.sharing_rule.clone_from(&input.sharing_rule),
             "currency_code" => target.currency_code.clone_from(&input.currency_code),
             "custom_fields" => target.custom_fields.clone_from(&input.custom_fields),
+            "system_account" => target.system_account = input.system_account,
+            "sync_options" => target.sync_options.clone_from(&input.sync_options),
+            "managed_by" => target.managed_by.clone_from(&input.managed_by),
             _ => {}
         }
     }
@@ -268,7 +317,17 @@ pub fn account_to_proto(account: &Account) -> proto::Account {
         create_time: Some(timestamp(account.created_at)),
         update_time: Some(timestamp(account.updated_at)),
         etag: account.etag(),
+        status_reason: account.status_reason.clone(),
+        system_account: fields.system_account,
+        managed_by: fields.managed_by.as_ref().map(managed_by_to_wire),
+        ribbon_text: fields.managed_by.as_ref().map(ManagedBy::ribbon).unwrap_or_default(),
+        sync_options: fields.sync_options.clone(),
     }
+}
+
+/// The wire form of a status.
+pub fn status_wire(status: AccountStatus) -> i32 {
+    status_to_wire(status) as i32
 }
 
 /// The writable fields of a contact, parsed; paths start with `contact.`.
@@ -399,6 +458,129 @@ pub fn address_to_proto(address: &Address) -> proto::Address {
         is_primary: fields.is_primary,
         create_time: Some(timestamp(address.created_at)),
         update_time: Some(timestamp(address.updated_at)),
+        validation: address
+            .validation
+            .as_ref()
+            .map(|stored| Box::new(validation_to_proto(&stored.check, stored.overridden))),
+        override_validation: false,
+    }
+}
+
+/// A validator's answer on the wire.
+pub fn validation_to_proto(check: &AddressCheck, overridden: bool) -> proto::AddressValidation {
+    let (status, suggestion) = match &check.verdict {
+        Verdict::Valid => (proto::AddressValidationStatus::Valid, None),
+        Verdict::Corrected(parts) => (
+            proto::AddressValidationStatus::Corrected,
+            Some(Box::new(proto::Address {
+                lines: parts.lines.clone(),
+                city: parts.city.clone(),
+                region: parts.region.clone(),
+                postal_code: parts.postal_code.clone(),
+                country_code: parts.country_code.clone(),
+                ..proto::Address::default()
+            })),
+        ),
+        Verdict::Invalid => (proto::AddressValidationStatus::Invalid, None),
+    };
+    proto::AddressValidation {
+        status: status as i32,
+        suggestion,
+        problems: check
+            .problems
+            .iter()
+            .map(|(field, message)| Warning {
+                reason: "ADDRESS_PROBLEM".to_owned(),
+                message: message.clone(),
+                field: format!("address.{field}"),
+            })
+            .collect(),
+        validator: check.validator.clone(),
+        overridden,
+    }
+}
+
+/// A history line on the wire.
+pub fn history_to_proto(line: &StoredLine) -> proto::HistoryEntry {
+    proto::HistoryEntry {
+        id: line.id,
+        account_id: line.account_id.to_string(),
+        occur_time: Some(timestamp(line.occurred_at)),
+        actor: line.actor.clone(),
+        action: line.action.clone(),
+        changes: line
+            .changes
+            .0
+            .iter()
+            .map(|change| proto::FieldChange {
+                field: change.field.clone(),
+                old_value: change.old_value.clone(),
+                new_value: change.new_value.clone(),
+            })
+            .collect(),
+        reason: line.reason.clone(),
+    }
+}
+
+pub fn user_to_proto(user: &User) -> proto::User {
+    proto::User {
+        id: user.id.to_string(),
+        account_id: user.account_id.to_string(),
+        email: user.email.as_str().to_owned(),
+        display_name: user.display_name.clone(),
+        sales_rep_id: user.sales_rep_id.clone().unwrap_or_default(),
+        create_time: Some(timestamp(user.created_at)),
+        update_time: Some(timestamp(user.updated_at)),
+    }
+}
+
+pub fn funding_from_wire(input: Option<&proto::Funding>) -> Result<Funding, String> {
+    let input = input.ok_or_else(|| "a funding scope is required".to_owned())?;
+    match proto::FundingScope::try_from(input.scope) {
+        Ok(proto::FundingScope::Full) => Ok(Funding::Full),
+        Ok(proto::FundingScope::Partial) => {
+            Funding::partial(&input.product_ids, &input.product_types, &input.product_families)
+        }
+        _ => Err("scope must be FULL or PARTIAL".to_owned()),
+    }
+}
+
+pub fn funding_to_proto(funding: &Funding) -> proto::Funding {
+    match funding {
+        Funding::Full => proto::Funding { scope: proto::FundingScope::Full as i32, ..proto::Funding::default() },
+        Funding::Partial { product_ids, product_types, product_families } => proto::Funding {
+            scope: proto::FundingScope::Partial as i32,
+            product_ids: product_ids.clone(),
+            product_types: product_types.clone(),
+            product_families: product_families.clone(),
+        },
+    }
+}
+
+pub fn field_type_from_wire(value: i32) -> Result<FieldType, String> {
+    match proto::CustomFieldType::try_from(value) {
+        Ok(proto::CustomFieldType::Text) => Ok(FieldType::Text),
+        Ok(proto::CustomFieldType::Number) => Ok(FieldType::Number),
+        Ok(proto::CustomFieldType::Date) => Ok(FieldType::Date),
+        Ok(proto::CustomFieldType::Boolean) => Ok(FieldType::Boolean),
+        Ok(proto::CustomFieldType::Choice) => Ok(FieldType::Choice),
+        _ => Err("type must be TEXT, NUMBER, DATE, BOOLEAN or CHOICE".to_owned()),
+    }
+}
+
+pub fn definition_to_proto(definition: &Definition) -> proto::CustomFieldDefinition {
+    let field_type = match definition.field_type {
+        FieldType::Text => proto::CustomFieldType::Text,
+        FieldType::Number => proto::CustomFieldType::Number,
+        FieldType::Date => proto::CustomFieldType::Date,
+        FieldType::Boolean => proto::CustomFieldType::Boolean,
+        FieldType::Choice => proto::CustomFieldType::Choice,
+    };
+    proto::CustomFieldDefinition {
+        key: definition.key.clone(),
+        label: definition.label.clone(),
+        r#type: field_type as i32,
+        choices: definition.choices.clone(),
     }
 }
 

@@ -1,7 +1,10 @@
 //! The accounts error as a gRPC status: one exhaustive match.
 
+use std::collections::HashMap;
+
 use bss_platform::error::{failed_precondition, invalid_argument, not_found, with_reason};
 use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::domain::error::AccountsError;
 
@@ -14,15 +17,30 @@ impl From<AccountsError> for Status {
         let description = error.to_string();
         match error {
             AccountsError::Invalid(violations) => invalid_argument(&violations),
-            AccountsError::NotFound { kind, id } => not_found(kind, &id),
-            AccountsError::NameTaken | AccountsError::CodeTaken => {
-                with_reason(Code::AlreadyExists, DOMAIN, reason, &description)
+            AccountsError::AddressInvalid(violations) => {
+                let mut status = invalid_argument(&violations);
+                let mut details = status.get_error_details();
+                details.set_error_info(reason, DOMAIN, HashMap::new());
+                status = Status::with_error_details(Code::InvalidArgument, status.message(), details);
+                status
             }
+            AccountsError::NotFound { kind, id } => not_found(kind, &id),
+            AccountsError::NameTaken
+            | AccountsError::CodeTaken
+            | AccountsError::UserEmailTaken
+            | AccountsError::CustomFieldExists => with_reason(Code::AlreadyExists, DOMAIN, reason, &description),
             AccountsError::EtagMismatch => with_reason(Code::Aborted, DOMAIN, reason, &description),
-            AccountsError::CurrencyImmutable
-            | AccountsError::HasChildren
-            | AccountsError::ParentCycle
-            | AccountsError::PrimaryRequired { .. } => failed_precondition(DOMAIN, reason, "account", &description),
+            AccountsError::Precondition { .. } | AccountsError::FieldLocked(_) => {
+                failed_precondition(DOMAIN, reason, "account", &description)
+            }
+            AccountsError::GroupRules(rules) => {
+                let mut details = ErrorDetails::with_error_info(reason, DOMAIN, HashMap::new());
+                for (rule, explanation) in &rules {
+                    details.add_precondition_failure_violation(*rule, "group", explanation.clone());
+                }
+                Status::with_error_details(Code::FailedPrecondition, description, details)
+            }
+            AccountsError::IntegrationOnly(_) => with_reason(Code::PermissionDenied, DOMAIN, reason, &description),
             AccountsError::Platform(error) => error.into(),
         }
     }

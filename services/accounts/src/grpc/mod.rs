@@ -1,12 +1,36 @@
 //! The gRPC adapter: each RPC authorizes the caller, parses the request,
-//! runs the use case in one transaction and converts the answer.
+//! runs the use case in one transaction (with its history line and its
+//! event) and converts the answer.
 
 pub mod accounts;
+pub mod contacts;
 pub mod convert;
+pub mod custom_fields;
 pub mod error;
+pub mod events;
+pub mod groups;
+pub mod import;
+pub mod lifecycle;
 pub mod tenants;
+pub mod users;
 
-use bss_platform::auth::Role;
+use std::sync::Arc;
+
+use bss_platform::auth::{self, Caller, Role};
+use bss_platform::events::EventLog;
+use bss_platform::idempotency::PendingRequest;
+use bss_platform::{telemetry, time};
+use bss_proto::accounts as proto;
+use prost::Message;
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use tonic::{Request, Status};
+use uuid::Uuid;
+
+use crate::domain::error::AccountsError;
+use crate::domain::history::HistoryLine;
+use crate::repo;
+use crate::repo::tenants::TenantCache;
+use crate::validator::AddressValidator;
 
 /// Roles that may read accounts (a sales rep only its own).
 pub const READERS: &[Role] = &[
@@ -20,3 +44,91 @@ pub const READERS: &[Role] = &[
 
 /// Roles that may create, change and delete accounts.
 pub const WRITERS: &[Role] = &[Role::TenantAdmin, Role::AccountManager, Role::Integration];
+
+/// Everything the accounts RPCs work with; one instance serves every
+/// service of the context.
+pub struct AccountsApi {
+    pub(crate) db: PgPool,
+    pub(crate) tenants: Arc<TenantCache>,
+    pub(crate) events: EventLog,
+    pub(crate) validator: AddressValidator,
+}
+
+impl AccountsApi {
+    pub fn new(db: PgPool, tenants: Arc<TenantCache>, events: EventLog, validator: AddressValidator) -> AccountsApi {
+        AccountsApi { db, tenants, events, validator }
+    }
+
+    /// Stores the answer of the request, commits, and wakes the event
+    /// sequencer.
+    async fn commit(
+        &self,
+        mut tx: Transaction<'static, Postgres>,
+        pending: PendingRequest,
+        response: &impl Message,
+    ) -> Result<(), AccountsError> {
+        pending.finish(&mut tx, response).await?;
+        tx.commit().await?;
+        self.events.written();
+        Ok(())
+    }
+}
+
+/// Authorizes the caller for `roles` and names its tenant.
+pub fn authorize<T>(request: &Request<T>, roles: &[Role]) -> Result<(Caller, Uuid), Status> {
+    let caller = auth::caller(request)?;
+    caller.require_any(roles)?;
+    let tenant_id = caller.tenant_id()?;
+    Ok((caller, tenant_id))
+}
+
+/// An event of the accounts stream, made by `caller` now.
+pub fn event(tenant_id: Uuid, caller: &Caller, payload: proto::account_event::Payload) -> proto::AccountEvent {
+    proto::AccountEvent {
+        sequence: 0,
+        tenant_id: tenant_id.to_string(),
+        occur_time: Some(time::timestamp(time::now())),
+        actor: caller.subject.clone(),
+        traceparent: telemetry::current_traceparent(),
+        payload: Some(payload),
+    }
+}
+
+/// Name of an event payload, stored with it in the outbox.
+fn event_type(event: &proto::AccountEvent) -> &'static str {
+    use proto::account_event::Payload;
+    match &event.payload {
+        Some(Payload::AccountCreated(_)) => "AccountCreated",
+        Some(Payload::AccountUpdated(_)) => "AccountUpdated",
+        Some(Payload::AccountStatusChanged(_)) => "AccountStatusChanged",
+        Some(Payload::AccountDeleted(_)) => "AccountDeleted",
+        Some(Payload::ContactChanged(_)) => "ContactChanged",
+        Some(Payload::AddressChanged(_)) => "AddressChanged",
+        Some(Payload::GroupMembershipChanged(_)) => "GroupMembershipChanged",
+        Some(Payload::UserAssigned(_)) => "UserAssigned",
+        None => "Unknown",
+    }
+}
+
+/// Writes an event of `tenant_id` to the outbox in the caller's transaction.
+pub async fn publish(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    caller: &Caller,
+    payload: proto::account_event::Payload,
+) -> Result<(), AccountsError> {
+    let event = event(tenant_id, caller, payload);
+    bss_platform::events::publish(connection, tenant_id, event_type(&event), &event).await?;
+    Ok(())
+}
+
+/// Writes a history line of `account_id` made by `caller`.
+pub async fn record(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    account_id: Uuid,
+    caller: &Caller,
+    line: &HistoryLine,
+) -> Result<(), AccountsError> {
+    repo::history::insert(connection, tenant_id, account_id, &caller.subject, line).await
+}

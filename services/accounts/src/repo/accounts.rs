@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::corrupt;
 use crate::domain::account::{
-    Account, AccountCode, AccountFields, AccountKind, AccountName, AccountProfile, AccountStatus,
+    Account, AccountCode, AccountFields, AccountKind, AccountName, AccountProfile, AccountStatus, ManagedBy,
 };
 use crate::domain::error::AccountsError;
 use crate::domain::text::{Email, email_text};
@@ -20,7 +20,8 @@ macro_rules! columns {
         "id, tenant_id, code, external_key, name, kind, profile, status, is_active, tax_number, \
     contact_name, email, billing_email, sales_rep_id, account_class, territory, shipping_method, enable_ordering, \
     payment_types, separate_invoices, parent_account_id, responsible_user, sharing_rule, currency_code, \
-    custom_fields, created_by_import, created_by, created_at, updated_at, version"
+    custom_fields, created_by_import, created_by, created_at, updated_at, version, status_reason, \
+    status_cause_account_id, system_account, managed_by_account_id, managed_by_name, locked_fields, sync_options"
     };
 }
 
@@ -56,6 +57,13 @@ struct AccountRow {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     version: i64,
+    status_reason: String,
+    status_cause_account_id: Option<Uuid>,
+    system_account: bool,
+    managed_by_account_id: Option<Uuid>,
+    managed_by_name: String,
+    locked_fields: Vec<String>,
+    sync_options: Vec<String>,
 }
 
 impl TryFrom<AccountRow> for Account {
@@ -90,12 +98,21 @@ impl TryFrom<AccountRow> for Account {
             responsible_user: row.responsible_user,
             sharing_rule: row.sharing_rule,
             custom_fields: row.custom_fields.0,
+            system_account: row.system_account,
+            sync_options: row.sync_options,
+            managed_by: row.managed_by_account_id.map(|tenant_reseller_account_id| ManagedBy {
+                tenant_reseller_account_id,
+                reseller_name: row.managed_by_name,
+                locked_fields: row.locked_fields,
+            }),
         };
         Ok(Account {
             id: row.id,
             tenant_id: row.tenant_id,
             fields,
             status: AccountStatus::from_stored(&row.status).ok_or_else(|| corrupt("account status", &row.status))?,
+            status_reason: row.status_reason,
+            status_cause_account_id: row.status_cause_account_id,
             currency_code: row.currency_code,
             created_by_import: row.created_by_import,
             created_by: row.created_by,
@@ -111,6 +128,10 @@ fn map_write_error(error: sqlx::Error) -> AccountsError {
     match violated_constraint(&error) {
         Some("accounts_name_key") => AccountsError::NameTaken,
         Some("accounts_code_key") => AccountsError::CodeTaken,
+        Some("accounts_managed_by_fkey") => AccountsError::Invalid(Violations::single(
+            "account.managed_by.tenant_reseller_account_id",
+            "no such account in this tenant",
+        )),
         // The parent was checked in the same transaction; it can only vanish
         // under a concurrent delete.
         Some("accounts_parent_account_id_fkey") => {
@@ -124,27 +145,36 @@ fn payment_type_codes(fields: &AccountFields) -> Vec<&'static str> {
     fields.payment_types.iter().map(|payment_type| payment_type.code()).collect()
 }
 
-/// Inserts `account` in one statement that also claims `key` and stores
-/// `response` as its answer. `false`: the request id was taken (nothing was
-/// inserted; see `idempotency::resolve`).
+/// Inserts `account` and its AccountCreated event in one statement that
+/// also claims `key` and stores `response` as its answer. `false`: the
+/// request id was taken (nothing was inserted; see `idempotency::resolve`).
 pub async fn insert(
     executor: impl PgExecutor<'_>,
     account: &Account,
     name_scope: Uuid,
     key: Option<&RequestKey>,
     response: Vec<u8>,
+    event: Vec<u8>,
 ) -> Result<bool, AccountsError> {
     let fields = &account.fields;
-    let inserted = sqlx::query(concat!(
+    let managed = fields.managed_by.as_ref();
+    let inserted: i64 = sqlx::query_scalar(concat!(
         "WITH ",
         bss_platform::claim_cte!(),
-        " INSERT INTO accounts.accounts (id, tenant_id, code, external_key, name, name_key, name_scope, kind, profile,
-            is_active, tax_number, contact_name, email, billing_email, sales_rep_id, account_class, territory,
-            shipping_method, enable_ordering, payment_types, separate_invoices, parent_account_id, responsible_user,
-            sharing_rule, currency_code, custom_fields, created_by_import, created_by, created_at, updated_at)
-         SELECT $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25,
-            $26, $27, $28, $29, $30, $31, $32, $33, $33
-         WHERE $2 = '' OR EXISTS (SELECT 1 FROM claim)"
+        ", inserted AS (
+            INSERT INTO accounts.accounts (id, tenant_id, code, external_key, name, name_key, name_scope, kind, profile,
+                is_active, tax_number, contact_name, email, billing_email, sales_rep_id, account_class, territory,
+                shipping_method, enable_ordering, payment_types, separate_invoices, parent_account_id, responsible_user,
+                sharing_rule, currency_code, custom_fields, created_by_import, created_by, created_at, updated_at,
+                system_account, managed_by_account_id, managed_by_name, locked_fields, sync_options)
+            SELECT $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25,
+                $26, $27, $28, $29, $30, $31, $32, $33, $33, $34, $35, $36, $37, $38
+            WHERE $2 = '' OR EXISTS (SELECT 1 FROM claim)
+            RETURNING tenant_id
+         ), published AS (
+            INSERT INTO outbox (tenant_id, event_type, payload) SELECT tenant_id, 'AccountCreated', $39 FROM inserted
+         )
+         SELECT count(*) FROM inserted"
     ))
     .bind(account.tenant_id)
     .bind(key.map_or("", RequestKey::request_id))
@@ -179,10 +209,15 @@ pub async fn insert(
     .bind(account.created_by_import)
     .bind(&account.created_by)
     .bind(account.created_at)
-    .execute(executor)
+    .bind(fields.system_account)
+    .bind(managed.map(|managed| managed.tenant_reseller_account_id))
+    .bind(managed.map_or("", |managed| managed.reseller_name.as_str()))
+    .bind(managed.map_or(&[][..], |managed| managed.locked_fields.as_slice()))
+    .bind(&fields.sync_options)
+    .bind(event)
+    .fetch_one(executor)
     .await
-    .map_err(map_write_error)?
-    .rows_affected();
+    .map_err(map_write_error)?;
     Ok(inserted == 1)
 }
 
@@ -198,7 +233,8 @@ pub async fn update(
             kind = $8, profile = $9, is_active = $10, tax_number = $11, contact_name = $12, email = $13,
             billing_email = $14, sales_rep_id = $15, account_class = $16, territory = $17, shipping_method = $18,
             enable_ordering = $19, payment_types = $20, separate_invoices = $21, parent_account_id = $22,
-            responsible_user = $23, sharing_rule = $24, custom_fields = $25,
+            responsible_user = $23, sharing_rule = $24, custom_fields = $25, system_account = $26,
+            managed_by_account_id = $27, managed_by_name = $28, locked_fields = $29, sync_options = $30,
             updated_at = now(), version = version + 1
          WHERE tenant_id = $1 AND id = $2
          RETURNING ",
@@ -229,10 +265,59 @@ pub async fn update(
     .bind(&fields.responsible_user)
     .bind(&fields.sharing_rule)
     .bind(Json(&fields.custom_fields))
+    .bind(fields.system_account)
+    .bind(fields.managed_by.as_ref().map(|managed| managed.tenant_reseller_account_id))
+    .bind(fields.managed_by.as_ref().map_or("", |managed| managed.reseller_name.as_str()))
+    .bind(fields.managed_by.as_ref().map_or(&[][..], |managed| managed.locked_fields.as_slice()))
+    .bind(&fields.sync_options)
     .fetch_one(connection)
     .await
     .map_err(map_write_error)?;
     row.try_into()
+}
+
+/// Sets the status of an account, with its reason and (for a cascade) the
+/// group parent that caused it.
+pub async fn set_status(
+    connection: &mut PgConnection,
+    account: &Account,
+    status: AccountStatus,
+    reason: &str,
+    cause: Option<Uuid>,
+) -> Result<Account, AccountsError> {
+    let row: AccountRow = sqlx::query_as(concat!(
+        "UPDATE accounts.accounts SET status = $3, status_reason = $4, status_cause_account_id = $5,
+            updated_at = now(), version = version + 1
+         WHERE tenant_id = $1 AND id = $2 RETURNING ",
+        columns!()
+    ))
+    .bind(account.tenant_id)
+    .bind(account.id)
+    .bind(status.as_str())
+    .bind(reason)
+    .bind(cause)
+    .fetch_one(connection)
+    .await?;
+    row.try_into()
+}
+
+/// The accounts with these ids, locked for update, in id order (a fixed
+/// order, so concurrent callers never deadlock).
+pub async fn lock_many(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<Account>, AccountsError> {
+    let rows: Vec<AccountRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM accounts.accounts WHERE tenant_id = $1 AND id = ANY($2) ORDER BY id FOR UPDATE"
+    ))
+    .bind(tenant_id)
+    .bind(ids)
+    .fetch_all(connection)
+    .await?;
+    rows.into_iter().map(Account::try_from).collect()
 }
 
 /// Which accounts a caller may see.
@@ -279,10 +364,34 @@ pub async fn delete(connection: &mut PgConnection, account: &Account) -> Result<
         .execute(connection)
         .await
         .map_err(|error| match violated_constraint(&error) {
-            Some("accounts_parent_account_id_fkey") => AccountsError::HasChildren,
+            Some("accounts_parent_account_id_fkey") => AccountsError::precondition(
+                "ACCOUNT_HAS_CHILDREN",
+                "the account is the parent (bill-to) of other accounts",
+            ),
+            Some("group_members_parent_fkey") => {
+                AccountsError::precondition("GROUP_HAS_MEMBERS", "the account is the parent of a group with members")
+            }
             _ => error.into(),
         })?;
     Ok(())
+}
+
+/// The tenant's accounts with any of these external keys, oldest first.
+pub async fn by_external_keys(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    keys: &[String],
+) -> Result<Vec<Account>, AccountsError> {
+    let rows: Vec<AccountRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM accounts.accounts WHERE tenant_id = $1 AND external_key = ANY($2) ORDER BY id"
+    ))
+    .bind(tenant_id)
+    .bind(keys)
+    .fetch_all(connection)
+    .await?;
+    rows.into_iter().map(Account::try_from).collect()
 }
 
 /// Whether another account of the tenant already has this external key.

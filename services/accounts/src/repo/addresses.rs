@@ -4,12 +4,14 @@ use uuid::Uuid;
 
 use super::corrupt;
 use super::primary::{self, PrimaryTable};
-use crate::domain::address::{Address, AddressFields, AddressType, CountryCode};
+use sqlx::types::Json;
+
+use crate::domain::address::{Address, AddressFields, AddressType, CountryCode, StoredValidation};
 use crate::domain::error::AccountsError;
 
 macro_rules! columns {
     () => {
-        "id, account_id, address_type, lines, city, region, postal_code, country_code, contact_id, is_primary, created_at, updated_at"
+        "id, account_id, address_type, lines, city, region, postal_code, country_code, contact_id, is_primary, created_at, updated_at, validation"
     };
 }
 
@@ -27,6 +29,7 @@ struct AddressRow {
     is_primary: bool,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    validation: Option<Json<StoredValidation>>,
 }
 
 impl TryFrom<AddressRow> for Address {
@@ -47,6 +50,7 @@ impl TryFrom<AddressRow> for Address {
                 contact_id: row.contact_id,
                 is_primary: row.is_primary,
             },
+            validation: row.validation.map(|validation| validation.0),
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -60,12 +64,13 @@ pub async fn insert(
     tenant_id: Uuid,
     account_id: Uuid,
     fields: &AddressFields,
+    validation: &StoredValidation,
 ) -> Result<Address, AccountsError> {
     let is_primary = primary::for_new_row(connection, PrimaryTable::Addresses, account_id, fields.is_primary).await?;
     let row: AddressRow = sqlx::query_as(concat!(
         "INSERT INTO accounts.addresses (id, tenant_id, account_id, address_type, lines, city, region, postal_code,
-            country_code, contact_id, is_primary)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ",
+            country_code, contact_id, is_primary, validation)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING ",
         columns!()
     ))
     .bind(Uuid::now_v7())
@@ -79,6 +84,7 @@ pub async fn insert(
     .bind(fields.country_code.as_str())
     .bind(fields.contact_id)
     .bind(is_primary)
+    .bind(Json(validation))
     .fetch_one(connection)
     .await?;
     row.try_into()
@@ -101,6 +107,7 @@ pub async fn update(
     connection: &mut PgConnection,
     address: &Address,
     fields: &AddressFields,
+    validation: Option<&StoredValidation>,
 ) -> Result<Address, AccountsError> {
     primary::apply_change(
         connection,
@@ -112,7 +119,7 @@ pub async fn update(
     .await?;
     let row: AddressRow = sqlx::query_as(concat!(
         "UPDATE accounts.addresses SET address_type = $2, lines = $3, city = $4, region = $5, postal_code = $6,
-            country_code = $7, contact_id = $8, is_primary = $9, updated_at = now()
+            country_code = $7, contact_id = $8, is_primary = $9, validation = $10, updated_at = now()
          WHERE id = $1 RETURNING ",
         columns!()
     ))
@@ -125,6 +132,7 @@ pub async fn update(
     .bind(fields.country_code.as_str())
     .bind(fields.contact_id)
     .bind(fields.is_primary)
+    .bind(validation.map(Json))
     .fetch_one(connection)
     .await?;
     row.try_into()

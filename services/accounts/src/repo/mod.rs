@@ -4,8 +4,12 @@
 pub mod accounts;
 pub mod addresses;
 pub mod contacts;
+pub mod custom_fields;
+pub mod groups;
+pub mod history;
 pub mod primary;
 pub mod tenants;
+pub mod users;
 
 use bss_platform::error::PlatformError;
 

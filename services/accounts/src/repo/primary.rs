@@ -82,11 +82,17 @@ pub async fn apply_change(
     wants: bool,
 ) -> Result<(), AccountsError> {
     if was && !wants {
-        let kind = match table {
-            PrimaryTable::Contacts => "contact",
-            PrimaryTable::Addresses => "address",
+        let (reason, description) = match table {
+            PrimaryTable::Contacts => (
+                "PRIMARY_CONTACT_REQUIRED",
+                "an account with contacts keeps one primary contact: make another one primary instead",
+            ),
+            PrimaryTable::Addresses => (
+                "PRIMARY_ADDRESS_REQUIRED",
+                "an account with addresses keeps one primary address: make another one primary instead",
+            ),
         };
-        return Err(AccountsError::PrimaryRequired { kind });
+        return Err(AccountsError::precondition(reason, description));
     }
     if wants && !was {
         clear_primary(connection, table, account_id).await?;

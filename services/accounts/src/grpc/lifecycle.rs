@@ -1,0 +1,238 @@
+//! Suspend, reactivate, terminate (cascading to group members), the
+//! history of an account, and provisioning synchronization.
+
+use bss_platform::auth::{Caller, Role};
+use bss_platform::error::Violations;
+use bss_platform::idempotency::{self, Opened, PendingRequest, RequestKey};
+use bss_platform::paging::Page;
+use bss_proto::accounts::account_event::Payload;
+use bss_proto::accounts::*;
+use prost::Message;
+use sqlx::{PgConnection, Postgres, Transaction};
+use uuid::Uuid;
+
+use super::convert::*;
+use super::{AccountsApi, publish, record};
+use crate::domain::account::{Account, AccountStatus};
+use crate::domain::error::AccountsError;
+use crate::domain::history::{FieldChange, HistoryLine};
+use crate::domain::lifecycle::{Transition, cascade_reason};
+use crate::domain::managed;
+use crate::domain::text::required_text;
+use crate::repo;
+use crate::repo::accounts::Visibility;
+
+/// What a lifecycle request carries.
+struct LifecycleRequest<'a> {
+    id: &'a str,
+    reason: &'a str,
+}
+
+impl AccountsApi {
+    pub(crate) async fn suspend(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        request: SuspendAccountRequest,
+    ) -> Result<SuspendAccountResponse, AccountsError> {
+        let key = RequestKey::new(tenant_id, "SuspendAccount", &request.request_id, &request)?;
+        let input = LifecycleRequest { id: &request.id, reason: &request.reason };
+        self.transition(caller, tenant_id, key, input, Transition::Suspend, |account, cascaded_account_ids| {
+            SuspendAccountResponse { account, cascaded_account_ids }
+        })
+        .await
+    }
+
+    pub(crate) async fn reactivate(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        request: ReactivateAccountRequest,
+    ) -> Result<ReactivateAccountResponse, AccountsError> {
+        let key = RequestKey::new(tenant_id, "ReactivateAccount", &request.request_id, &request)?;
+        let input = LifecycleRequest { id: &request.id, reason: &request.reason };
+        self.transition(caller, tenant_id, key, input, Transition::Reactivate, |account, cascaded_account_ids| {
+            ReactivateAccountResponse { account, cascaded_account_ids }
+        })
+        .await
+    }
+
+    pub(crate) async fn terminate(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        request: TerminateAccountRequest,
+    ) -> Result<TerminateAccountResponse, AccountsError> {
+        let key = RequestKey::new(tenant_id, "TerminateAccount", &request.request_id, &request)?;
+        let input = LifecycleRequest { id: &request.id, reason: &request.reason };
+        self.transition(caller, tenant_id, key, input, Transition::Terminate, |account, cascaded_account_ids| {
+            TerminateAccountResponse { account, cascaded_account_ids }
+        })
+        .await
+    }
+
+    /// One lifecycle transition of an account and, for a group parent, of
+    /// the members that follow it; a history line and an event for each.
+    async fn transition<R: Message + Default>(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        key: Option<RequestKey>,
+        request: LifecycleRequest<'_>,
+        transition: Transition,
+        respond: impl FnOnce(Option<bss_proto::accounts::Account>, Vec<String>) -> R,
+    ) -> Result<R, AccountsError> {
+        let id = parse_id("id", request.id)?;
+        let reason = required_text(request.reason, 500).map_err(|problem| Violations::single("reason", problem))?;
+        let (mut tx, pending): (Transaction<'static, Postgres>, PendingRequest) =
+            match idempotency::open(&self.db, key).await? {
+                Opened::Replayed(response) => return Ok(response),
+                Opened::Fresh(tx, pending) => (tx, pending),
+            };
+        let account = repo::accounts::get(&mut tx, tenant_id, id, Visibility::All, true).await?;
+        let verb = match transition {
+            Transition::Suspend => "suspend",
+            Transition::Reactivate => "reactivate",
+            Transition::Terminate => "terminate",
+        };
+        managed::check_action(account.fields.managed_by.as_ref(), verb, caller.has_role(Role::Integration))?;
+        let new_status = transition.apply(account.status)?;
+        if transition == Transition::Reactivate
+            && let Some(membership) = repo::groups::membership_of(&mut tx, tenant_id, id).await?
+        {
+            let parent = repo::accounts::get(&mut tx, tenant_id, membership.parent_id, Visibility::All, false).await?;
+            if parent.status != AccountStatus::Active {
+                return Err(AccountsError::precondition(
+                    "PARENT_SUSPENDED",
+                    "a group member cannot be reactivated while its group parent is not active",
+                ));
+            }
+        }
+
+        let member_ids: Vec<Uuid> = repo::groups::members_of(&mut tx, tenant_id, id)
+            .await?
+            .into_iter()
+            .map(|membership| membership.member_id)
+            .collect();
+        let members = repo::accounts::lock_many(&mut tx, tenant_id, &member_ids).await?;
+        let followers: Vec<Account> = members
+            .into_iter()
+            .filter(|member| transition.cascades_to(member.status, member.status_cause_account_id == Some(id)))
+            .collect();
+        if transition == Transition::Terminate {
+            let mut accounts = vec![id];
+            accounts.extend(followers.iter().map(|member| member.id));
+            self.check_financially_settled(caller, tenant_id, &accounts).await?;
+        }
+
+        let updated = change_status(&mut tx, caller, &account, new_status, &reason, None, transition).await?;
+        let member_reason = cascade_reason(transition, account.fields.code.as_str(), &reason);
+        let mut cascaded = Vec::with_capacity(followers.len());
+        for member in &followers {
+            let member_status = transition.apply(member.status)?;
+            change_status(&mut tx, caller, member, member_status, &member_reason, Some(id), transition).await?;
+            cascaded.push(member.id.to_string());
+        }
+        let response = respond(Some(account_to_proto(&updated)), cascaded);
+        self.commit(tx, pending, &response).await?;
+        tracing::info!(account_id = %id, action = transition.action(), cascaded = followers.len(), "account status changed");
+        Ok(response)
+    }
+
+    /// Termination needs every financial transaction of the accounts posted
+    /// and their orders and subscriptions final. Billing answers that; a
+    /// suite without billing has none to wait for.
+    async fn check_financially_settled(
+        &self,
+        _caller: &Caller,
+        _tenant_id: Uuid,
+        _accounts: &[Uuid],
+    ) -> Result<(), AccountsError> {
+        Ok(())
+    }
+
+    pub(crate) async fn history(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        request: ListAccountHistoryRequest,
+    ) -> Result<ListAccountHistoryResponse, AccountsError> {
+        let account_id = parse_id("account_id", &request.account_id)?;
+        let page = Page::parse(request.page_size, &request.page_token, &request.account_id)?;
+        let mut connection = self.db.acquire().await?;
+        repo::accounts::get(&mut connection, tenant_id, account_id, super::accounts::visibility(caller), false).await?;
+        let lines =
+            repo::history::list(&mut connection, tenant_id, account_id, page.after_i64()?, page.fetch_limit()).await?;
+        let (lines, next_page_token) = page.finish(lines, |line| line.id.to_be_bytes().to_vec());
+        Ok(ListAccountHistoryResponse { entries: lines.iter().map(history_to_proto).collect(), next_page_token })
+    }
+
+    pub(crate) async fn synchronize(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        request: SynchronizeAccountRequest,
+    ) -> Result<SynchronizeAccountResponse, AccountsError> {
+        let id = parse_id("id", &request.id)?;
+        let system = required_text(&request.provisioning_system, 64)
+            .map_err(|problem| Violations::single("provisioning_system", problem))?;
+        let key = RequestKey::new(tenant_id, "SynchronizeAccount", &request.request_id, &request)?;
+        let (mut tx, pending) = match idempotency::open(&self.db, key).await? {
+            Opened::Replayed(response) => return Ok(response),
+            Opened::Fresh(tx, pending) => (tx, pending),
+        };
+        let account = repo::accounts::get(&mut tx, tenant_id, id, Visibility::All, true).await?;
+        managed::check_action(account.fields.managed_by.as_ref(), "synchronize", caller.has_role(Role::Integration))?;
+        let mut fields = account.fields.clone();
+        if !fields.sync_options.contains(&system) {
+            fields.sync_options.push(system.clone());
+        }
+        let tenant = self.tenants.get(&self.db, tenant_id).await?;
+        let updated = repo::accounts::update(&mut tx, &account, &fields, tenant.name_scope()).await?;
+        let line = HistoryLine {
+            action: "SYNCHRONIZED",
+            changes: vec![FieldChange::new(
+                "sync_options",
+                account.fields.sync_options.join(","),
+                fields.sync_options.join(","),
+            )],
+            reason: format!("synchronized with {system}"),
+        };
+        record(&mut tx, tenant_id, id, caller, &line).await?;
+        let proto_account = account_to_proto(&updated);
+        let updated_event =
+            AccountUpdated { account: Some(proto_account.clone()), changed_fields: vec!["sync_options".to_owned()] };
+        publish(&mut tx, tenant_id, caller, Payload::AccountUpdated(updated_event)).await?;
+        let response = SynchronizeAccountResponse { account: Some(proto_account) };
+        self.commit(tx, pending, &response).await?;
+        Ok(response)
+    }
+}
+
+/// Sets a status with its history line and event.
+async fn change_status(
+    connection: &mut PgConnection,
+    caller: &Caller,
+    account: &Account,
+    status: AccountStatus,
+    reason: &str,
+    cause: Option<Uuid>,
+    transition: Transition,
+) -> Result<Account, AccountsError> {
+    let updated = repo::accounts::set_status(connection, account, status, reason, cause).await?;
+    let line = HistoryLine {
+        action: transition.action(),
+        changes: vec![FieldChange::new("status", account.status.as_str(), status.as_str())],
+        reason: reason.to_owned(),
+    };
+    record(connection, account.tenant_id, account.id, caller, &line).await?;
+    let changed = AccountStatusChanged {
+        account_id: account.id.to_string(),
+        previous_status: status_wire(account.status),
+        status: status_wire(status),
+        reason: reason.to_owned(),
+        cause_account_id: cause.map(|id| id.to_string()).unwrap_or_default(),
+    };
+    publish(connection, account.tenant_id, caller, Payload::AccountStatusChanged(changed)).await?;
+    Ok(updated)
+}

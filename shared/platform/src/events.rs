@@ -1,0 +1,494 @@
+//! Events between services: the transactional outbox of a publishing
+//! service, the gapless sequence its consumers follow, the `StreamEvents`
+//! streams, and the consumer side.
+//!
+//! - A change and its event are written in one transaction ([`publish`]).
+//! - One sequencer per schema (an advisory lock makes it one across
+//!   replicas) numbers committed events 1, 2, 3, ... in batches, then
+//!   notifies. A consumer that has read up to N never misses an event below
+//!   N, because numbers are given only to committed rows, in order.
+//! - [`EventLog::stream`] sends the backlog after a position, then waits for
+//!   new numbers (notification from the sequencer, a poll as a safety net).
+//! - [`run_consumer`] applies each event and moves its cursor in one
+//!   transaction of the consumer's schema: delivery is at least once, the
+//!   effect exactly once. One replica consumes a stream at a time (a
+//!   session advisory lock); the others wait to take over.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use prost::Message;
+use sqlx::postgres::PgListener;
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::sync::{Notify, watch};
+use tonic::Status;
+use uuid::Uuid;
+
+use crate::error::PlatformError;
+use crate::shutdown::Shutdown;
+
+/// Events numbered per sequencer round, and read per query by a stream.
+const BATCH: i64 = 1_000;
+/// How often an idle sequencer looks for events written by other replicas.
+const SEQUENCER_POLL: Duration = Duration::from_millis(50);
+/// How often the latest number is re-read, in case a notification was lost.
+const REFRESH: Duration = Duration::from_secs(1);
+
+/// An event as stored in the outbox.
+#[derive(Clone, Debug)]
+pub struct StoredEvent {
+    pub sequence: i64,
+    pub tenant_id: Uuid,
+    pub event_type: String,
+    pub payload: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Writes an event in the caller's transaction: it is published exactly
+/// when the change it describes commits.
+pub async fn publish(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    event_type: &str,
+    payload: &impl Message,
+) -> Result<(), PlatformError> {
+    sqlx::query("INSERT INTO outbox (tenant_id, event_type, payload) VALUES ($1, $2, $3)")
+        .bind(tenant_id)
+        .bind(event_type)
+        .bind(payload.encode_to_vec())
+        .execute(connection)
+        .await?;
+    Ok(())
+}
+
+/// The event log of one service schema: numbers committed events and
+/// streams them.
+#[derive(Clone)]
+pub struct EventLog {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: PgPool,
+    channel: String,
+    latest: watch::Sender<i64>,
+    written: Notify,
+    shutdown: Shutdown,
+}
+
+impl EventLog {
+    /// Starts the sequencer and the notification listener of the pool's
+    /// schema.
+    pub async fn start(pool: PgPool, shutdown: Shutdown) -> Result<EventLog, sqlx::Error> {
+        let schema: String = sqlx::query_scalar("SELECT current_schema()").fetch_one(&pool).await?;
+        let latest = latest_sequence(&pool).await?;
+        let log = EventLog {
+            inner: Arc::new(Inner {
+                pool,
+                channel: format!("{schema}_events"),
+                latest: watch::channel(latest).0,
+                written: Notify::new(),
+                shutdown,
+            }),
+        };
+        tokio::spawn(log.clone().sequence_forever());
+        tokio::spawn(log.clone().listen_forever());
+        Ok(log)
+    }
+
+    /// Tells the sequencer that events were just committed, so it numbers
+    /// them now rather than at its next poll.
+    pub fn written(&self) {
+        self.inner.written.notify_one();
+    }
+
+    /// The highest number given so far.
+    pub fn latest(&self) -> i64 {
+        *self.inner.latest.borrow()
+    }
+
+    /// Every event after `after` (of `tenant` only, when given), then each
+    /// new one, until the process shuts down.
+    pub fn stream(
+        &self,
+        after: i64,
+        tenant: Option<Uuid>,
+    ) -> impl futures::Stream<Item = Result<StoredEvent, PlatformError>> + Send + 'static {
+        let pool = self.inner.pool.clone();
+        let mut latest = self.inner.latest.subscribe();
+        let shutdown = self.inner.shutdown.clone();
+        async_stream::try_stream! {
+            let mut cursor = after.max(0);
+            loop {
+                let high = *latest.borrow_and_update();
+                if high > cursor {
+                    let batch = read(&pool, cursor, high, tenant).await?;
+                    let full = batch.len() as i64 == BATCH;
+                    let last = batch.last().map(|event| event.sequence);
+                    for event in batch {
+                        yield event;
+                    }
+                    cursor = if full { last.unwrap_or(high) } else { high };
+                    if full {
+                        continue;
+                    }
+                }
+                tokio::select! {
+                    changed = latest.changed() => if changed.is_err() { break },
+                    _ = shutdown.wait() => break,
+                }
+            }
+        }
+    }
+
+    async fn sequence_forever(self) {
+        let inner = &self.inner;
+        loop {
+            tokio::select! {
+                _ = inner.shutdown.wait() => return,
+                _ = inner.written.notified() => {}
+                _ = tokio::time::sleep(SEQUENCER_POLL) => {}
+            }
+            loop {
+                match self.sequence_batch().await {
+                    Ok(numbered) if numbered == BATCH => continue,
+                    Ok(_) => break,
+                    Err(error) => {
+                        tracing::warn!(%error, "numbering outbox events failed; retrying");
+                        tokio::time::sleep(REFRESH).await;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Numbers up to one batch of committed events, in insertion order,
+    /// after the highest number given so far.
+    async fn sequence_batch(&self) -> Result<i64, sqlx::Error> {
+        let pool = &self.inner.pool;
+        let pending: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM outbox WHERE sequence IS NULL)").fetch_one(pool).await?;
+        if !pending {
+            return Ok(0);
+        }
+        let mut tx = pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':outbox-sequencer', 0))")
+            .execute(&mut *tx)
+            .await?;
+        let numbered: Vec<i64> = sqlx::query_scalar(
+            "WITH next AS (
+                SELECT id, row_number() OVER (ORDER BY id) AS position
+                FROM outbox WHERE sequence IS NULL ORDER BY id LIMIT $1
+             ), top AS (
+                SELECT coalesce(max(sequence), 0) AS value FROM outbox WHERE sequence IS NOT NULL
+             )
+             UPDATE outbox SET sequence = top.value + next.position
+             FROM next, top WHERE outbox.id = next.id
+             RETURNING outbox.sequence",
+        )
+        .bind(BATCH)
+        .fetch_all(&mut *tx)
+        .await?;
+        let highest = numbered.iter().copied().max();
+        if let Some(highest) = highest {
+            sqlx::query("SELECT pg_notify(current_schema() || '_events', $1)")
+                .bind(highest.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        if let Some(highest) = highest {
+            self.advance(highest);
+        }
+        Ok(numbered.len() as i64)
+    }
+
+    fn advance(&self, sequence: i64) {
+        self.inner.latest.send_if_modified(|latest| {
+            let newer = sequence > *latest;
+            if newer {
+                *latest = sequence;
+            }
+            newer
+        });
+    }
+
+    /// Follows the sequencer's notifications (from every replica), and
+    /// re-reads the latest number now and then in case one was lost.
+    async fn listen_forever(self) {
+        let inner = &self.inner;
+        loop {
+            let mut listener = match PgListener::connect_with(&inner.pool).await {
+                Ok(listener) => listener,
+                Err(error) => {
+                    tracing::warn!(%error, "event listener cannot connect; retrying");
+                    tokio::select! {
+                        _ = inner.shutdown.wait() => return,
+                        _ = tokio::time::sleep(REFRESH) => continue,
+                    }
+                }
+            };
+            if let Err(error) = listener.listen(&inner.channel).await {
+                tracing::warn!(%error, "event listener cannot listen; retrying");
+                continue;
+            }
+            loop {
+                tokio::select! {
+                    _ = inner.shutdown.wait() => return,
+                    notification = listener.recv() => match notification {
+                        Ok(notification) => {
+                            if let Ok(sequence) = notification.payload().parse() {
+                                self.advance(sequence);
+                            }
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "event listener lost its connection; reconnecting");
+                            break;
+                        }
+                    },
+                    _ = tokio::time::sleep(REFRESH) => {
+                        if let Ok(sequence) = latest_sequence(&inner.pool).await {
+                            self.advance(sequence);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn latest_sequence(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT coalesce(max(sequence), 0) FROM outbox WHERE sequence IS NOT NULL").fetch_one(pool).await
+}
+
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    sequence: i64,
+    tenant_id: Uuid,
+    event_type: String,
+    payload: Vec<u8>,
+    created_at: DateTime<Utc>,
+}
+
+async fn read(pool: &PgPool, after: i64, up_to: i64, tenant: Option<Uuid>) -> Result<Vec<StoredEvent>, PlatformError> {
+    let rows: Vec<EventRow> = sqlx::query_as(
+        "SELECT sequence, tenant_id, event_type, payload, created_at FROM outbox
+         WHERE sequence > $1 AND sequence <= $2 AND ($3::uuid IS NULL OR tenant_id = $3)
+         ORDER BY sequence LIMIT $4",
+    )
+    .bind(after)
+    .bind(up_to)
+    .bind(tenant)
+    .bind(BATCH)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| StoredEvent {
+            sequence: row.sequence,
+            tenant_id: row.tenant_id,
+            event_type: row.event_type,
+            payload: row.payload,
+            created_at: row.created_at,
+        })
+        .collect())
+}
+
+/// Why an event could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// Try the same event again later (a dependency is down, a conflict).
+    #[error("retry: {0}")]
+    Retry(String),
+    /// This event can never be applied as it is: set it aside and go on.
+    #[error("dead letter: {0}")]
+    DeadLetter(String),
+}
+
+impl From<sqlx::Error> for HandlerError {
+    fn from(error: sqlx::Error) -> HandlerError {
+        HandlerError::Retry(error.to_string())
+    }
+}
+
+/// A stream of another service's events, and what consuming one does.
+pub trait Subscription: Send + Sync + 'static {
+    type Event: Message + Send + Sync + 'static;
+
+    /// Name of the stream in this schema's cursors, for example "accounts".
+    fn stream_name(&self) -> &str;
+
+    /// Opens the source stream after `after`.
+    fn open(
+        &self,
+        after: i64,
+    ) -> impl Future<Output = Result<BoxStream<'static, Result<Self::Event, Status>>, Status>> + Send;
+
+    /// The event's sequence number and tenant.
+    fn position(&self, event: &Self::Event) -> (i64, Uuid);
+
+    /// Applies the event inside `tx`, the transaction that also moves the
+    /// cursor.
+    fn apply(
+        &self,
+        tx: &mut PgConnection,
+        event: &Self::Event,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+}
+
+/// Consumes `subscription` until shutdown: waits to be the one consumer of
+/// the stream, then applies every event after the stored cursor.
+pub async fn run_consumer<S: Subscription>(pool: PgPool, subscription: S, shutdown: Shutdown) {
+    let name = subscription.stream_name().to_owned();
+    let mut backoff = Duration::from_millis(100);
+    while !shutdown.is_triggered() {
+        match consume_while_leader(&pool, &subscription, &shutdown).await {
+            Ok(()) => backoff = Duration::from_millis(100),
+            Err(error) => {
+                tracing::warn!(stream = %name, %error, retry_in_ms = backoff.as_millis() as u64, "consumer interrupted");
+                tokio::select! {
+                    _ = shutdown.wait() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ConsumerError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("source stream: {0}")]
+    Source(#[from] Status),
+    #[error("applying event {sequence}: {reason}")]
+    Apply { sequence: i64, reason: String },
+    #[error("another replica consumes this stream")]
+    NotLeader,
+}
+
+async fn consume_while_leader<S: Subscription>(
+    pool: &PgPool,
+    subscription: &S,
+    shutdown: &Shutdown,
+) -> Result<(), ConsumerError> {
+    let name = subscription.stream_name();
+    // The session lock lives as long as this dedicated connection.
+    let mut leadership = PgConnection::connect_with(&pool.connect_options()).await?;
+    let leader: bool =
+        sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended(current_schema() || ':consumer:' || $1, 0))")
+            .bind(name)
+            .fetch_one(&mut leadership)
+            .await?;
+    if !leader {
+        tokio::select! {
+            _ = shutdown.wait() => return Ok(()),
+            _ = tokio::time::sleep(Duration::from_secs(2)) => return Err(ConsumerError::NotLeader),
+        }
+    }
+    let mut cursor: i64 = sqlx::query_scalar("SELECT position FROM consumer_cursors WHERE stream = $1")
+        .bind(name)
+        .fetch_optional(pool)
+        .await?
+        .unwrap_or(0);
+    tracing::info!(stream = %name, cursor, "consuming");
+    let mut events = subscription.open(cursor).await?;
+    loop {
+        let next = tokio::select! {
+            _ = shutdown.wait() => return Ok(()),
+            next = events.next() => next,
+        };
+        let Some(event) = next else {
+            return Err(ConsumerError::Source(Status::unavailable("the source stream ended")));
+        };
+        let event = event?;
+        let (sequence, tenant_id) = subscription.position(&event);
+        if sequence <= cursor {
+            continue;
+        }
+        apply_once(pool, subscription, &event, sequence, tenant_id, shutdown).await?;
+        cursor = sequence;
+    }
+}
+
+/// Applies one event and moves the cursor in one transaction; retries
+/// transient failures; sets aside events that can never apply.
+async fn apply_once<S: Subscription>(
+    pool: &PgPool,
+    subscription: &S,
+    event: &S::Event,
+    sequence: i64,
+    tenant_id: Uuid,
+    shutdown: &Shutdown,
+) -> Result<(), ConsumerError> {
+    let name = subscription.stream_name();
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let mut tx = pool.begin().await?;
+        if !move_cursor(&mut tx, name, sequence).await? {
+            // Another consumer applied it already.
+            return Ok(());
+        }
+        match subscription.apply(&mut tx, event).await {
+            Ok(()) => {
+                tx.commit().await?;
+                return Ok(());
+            }
+            Err(HandlerError::DeadLetter(reason)) => {
+                drop(tx);
+                tracing::error!(stream = %name, sequence, %reason, "event set aside as a dead letter");
+                let mut tx = pool.begin().await?;
+                if move_cursor(&mut tx, name, sequence).await? {
+                    sqlx::query(
+                        "INSERT INTO dead_letters (stream, sequence, tenant_id, payload, error) VALUES ($1, $2, $3, $4, $5)
+                         ON CONFLICT (stream, sequence) DO UPDATE SET error = $5, attempts = dead_letters.attempts + 1,
+                            updated_at = now()",
+                    )
+                    .bind(name)
+                    .bind(sequence)
+                    .bind(tenant_id)
+                    .bind(event.encode_to_vec())
+                    .bind(&reason)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                return Ok(());
+            }
+            Err(HandlerError::Retry(reason)) => {
+                drop(tx);
+                tracing::warn!(stream = %name, sequence, %reason, retry_in_ms = backoff.as_millis() as u64, "event will be retried");
+                if backoff >= Duration::from_secs(30) {
+                    return Err(ConsumerError::Apply { sequence, reason });
+                }
+                tokio::select! {
+                    _ = shutdown.wait() => return Ok(()),
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff *= 2;
+            }
+        }
+    }
+}
+
+/// Moves the cursor of `stream` to `sequence` unless it is there already;
+/// `false` when it was. The row lock it takes serializes racing consumers.
+async fn move_cursor(tx: &mut PgConnection, stream: &str, sequence: i64) -> Result<bool, sqlx::Error> {
+    let moved = sqlx::query(
+        "INSERT INTO consumer_cursors (stream, position) VALUES ($1, $2)
+         ON CONFLICT (stream) DO UPDATE SET position = $2, updated_at = now()
+         WHERE consumer_cursors.position < $2",
+    )
+    .bind(stream)
+    .bind(sequence)
+    .execute(tx)
+    .await?
+    .rows_affected();
+    Ok(moved == 1)
+}
