@@ -1,9 +1,11 @@
 //! `make bench`: each figure of the suite next to a baseline measured in the
 //! same run on the same machine, written to `target/bench/summary.json`.
 //!
-//! Entries:
-//! - P2: CreateAccount throughput at 32 clients vs pgbench single-row
-//!   INSERT at 32 clients (goal: ratio >= 0.5).
+//! Entries (`BENCH_ONLY=P1,P2` picks some):
+//! - P1: a cheap RPC through the gateway vs straight to the service.
+//! - P2: CreateAccount vs pgbench inserting the same row.
+//! - A1: ImportAccounts of 10,000 rows.
+//! - A2: latency from a change to its event on an open stream.
 
 // Floats here are ratios of measured rates, never money.
 #![allow(clippy::expect_used, clippy::float_arithmetic)]
@@ -52,6 +54,12 @@ async fn main() {
     }
     if wanted("P2") {
         entries.extend(create_account(&endpoints, database.url()).await);
+    }
+    if wanted("A1") {
+        entries.extend(import_accounts(&endpoints, database.url()).await);
+    }
+    if wanted("A2") {
+        entries.extend(event_latency(&endpoints, database.url()).await);
     }
 
     println!();
@@ -315,6 +323,153 @@ async fn gateway_on_a_read(endpoints: &bss_suite::Endpoints) -> Vec<Entry> {
         )
         .goal("every call answered (information)", all_answered),
     ]
+}
+
+/// A1: ImportAccounts of 10,000 rows (1 % of them bad) through the gateway,
+/// rows per second, against pgbench inserting the same rows one by one
+/// from one client.
+async fn import_accounts(endpoints: &bss_suite::Endpoints, database_url: &str) -> Vec<Entry> {
+    use bss_proto::accounts::{ImportAccountsRequest, ImportRow};
+    const ROWS: i64 = 10_000;
+    let tenant = bench_tenant(endpoints).await;
+    let token = bss_testkit::token(tenant, &[bss_platform::auth::Role::TenantAdmin]);
+    let mut accounts = AccountServiceClient::new(bss_testkit::channel(endpoints.gateway).await);
+    let rows: Vec<ImportRow> = (1..=ROWS)
+        .map(|line| ImportRow {
+            line,
+            account: Some(Account {
+                external_key: format!("ERP-{line}"),
+                code: format!("I{line}"),
+                name: format!("Imported {line}"),
+                email: if line % 100 == 0 { "bad".to_owned() } else { format!("i{line}@import.example") },
+                ..Account::default()
+            }),
+            payment_type_codes: "AC,CC".to_owned(),
+        })
+        .collect();
+    let messages: Vec<ImportAccountsRequest> = rows
+        .chunks(1_000)
+        .map(|chunk| ImportAccountsRequest { rows: chunk.to_vec(), request_id: String::new() })
+        .collect();
+    let started = std::time::Instant::now();
+    let answer = accounts
+        .import_accounts(authorized(futures::stream::iter(messages), &token))
+        .await
+        .expect("import")
+        .into_inner();
+    let elapsed = started.elapsed();
+    let rate = (ROWS as u128 * 1_000_000 / elapsed.as_micros().max(1)) as u64;
+
+    let baseline_tenant = uuid::Uuid::now_v7();
+    let insert = format!(
+        "\\set n random(1, 1000000000)\n\
+         INSERT INTO accounts.accounts (id, tenant_id, code, name, name_key, name_scope, kind, profile, email, \
+         currency_code, created_by, created_by_import) VALUES (gen_random_uuid(), '{baseline_tenant}', md5(random()::text), \
+         'Imported ' || :n || random(), 'imported ' || :n || random(), '{baseline_tenant}', 'direct', 'normal', \
+         'i@import.example', 'EUR', 'bench', true);\n"
+    );
+    let baseline = pgbench::run(database_url, &insert, 1, phase_time()).await.expect("pgbench");
+    vec![
+        Entry::new(
+            "A1",
+            "ImportAccounts, 10,000 rows with 1% bad (vs pgbench INSERT, 1 client)",
+            rate,
+            "rows/s",
+            baseline.tps,
+            "tx/s",
+        )
+        .goal(
+            "every row answered exactly (information)",
+            answer.results.len() as i64 == ROWS && answer.rejected == 100,
+        ),
+    ]
+}
+
+/// A2: how long a change takes to reach an open event stream through the
+/// gateway (from the start of the call that makes it to the event's
+/// arrival), against a raw Postgres NOTIFY reaching a LISTEN in the same run.
+async fn event_latency(endpoints: &bss_suite::Endpoints, database_url: &str) -> Vec<Entry> {
+    use bss_proto::accounts::StreamEventsRequest;
+    use bss_proto::accounts::account_event::Payload;
+    use bss_proto::accounts::account_event_service_client::AccountEventServiceClient;
+    use futures::StreamExt;
+    const CHANGES: usize = 200;
+    let tenant = bench_tenant(endpoints).await;
+    let token = bss_testkit::token(tenant, &[bss_platform::auth::Role::TenantAdmin]);
+    let gateway = bss_testkit::channel(endpoints.gateway).await;
+    let mut accounts = AccountServiceClient::new(gateway.clone());
+    let mut events = AccountEventServiceClient::new(gateway);
+    // The tenant is new: its stream is empty, so following it from 0 sees
+    // exactly the changes made below.
+    let mut stream = events
+        .stream_events(authorized(StreamEventsRequest { after_sequence: 0 }, &token))
+        .await
+        .expect("stream")
+        .into_inner();
+    let (sender, mut arrivals) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(Ok(message)) = stream.next().await {
+            if let Some(Payload::AccountCreated(created)) = message.event.and_then(|event| event.payload) {
+                let _ = sender
+                    .send((created.account.map(|account| account.code).unwrap_or_default(), std::time::Instant::now()));
+            }
+        }
+    });
+    let mut latencies = Vec::with_capacity(CHANGES);
+    for index in 0..CHANGES {
+        let code = format!("A2-{index}");
+        let started = std::time::Instant::now();
+        let request = CreateAccountRequest {
+            account: Some(Account { code: code.clone(), name: format!("Latency {index}"), ..Account::default() }),
+            request_id: String::new(),
+        };
+        accounts.create_account(authorized(request, &token)).await.expect("created");
+        while let Some((arrived_code, arrived_at)) =
+            tokio::time::timeout(Duration::from_secs(10), arrivals.recv()).await.expect("event in time")
+        {
+            if arrived_code == code {
+                latencies.push(arrived_at.duration_since(started).as_micros() as u64);
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    latencies.sort_unstable();
+    let p99 = latencies[latencies.len() * 99 / 100 - 1];
+
+    let baseline = notify_latency(database_url, CHANGES).await;
+    vec![
+        Entry::new(
+            "A2",
+            "change to event on an open stream via the gateway, p99 (vs NOTIFY to LISTEN)",
+            p99,
+            "us",
+            baseline,
+            "us",
+        )
+        .goal(&format!("at most 200000 us (p99 {p99} us)"), p99 <= 200_000),
+    ]
+}
+
+/// p99 of a raw Postgres NOTIFY reaching a LISTENing connection.
+async fn notify_latency(database_url: &str, count: usize) -> u64 {
+    let pool = sqlx::PgPool::connect(database_url).await.expect("pool");
+    let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await.expect("listener");
+    listener.listen("bench_latency").await.expect("listen");
+    let mut latencies = Vec::with_capacity(count);
+    for index in 0..count {
+        let started = std::time::Instant::now();
+        sqlx::query("SELECT pg_notify('bench_latency', $1)")
+            .bind(index.to_string())
+            .execute(&pool)
+            .await
+            .expect("notify");
+        listener.recv().await.expect("notification");
+        latencies.push(started.elapsed().as_micros() as u64);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    latencies.sort_unstable();
+    latencies[latencies.len() * 99 / 100 - 1]
 }
 
 /// The median of some measurements (the upper one of an even count).

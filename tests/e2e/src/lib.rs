@@ -20,7 +20,7 @@ use uuid::Uuid;
 pub struct TestSuite {
     pub endpoints: Endpoints,
     shutdown: Shutdown,
-    _database: TestDatabase,
+    database: TestDatabase,
 }
 
 impl Drop for TestSuite {
@@ -54,7 +54,12 @@ impl TestSuite {
         let suite = Suite::start(&config, shutdown.clone()).await.expect("the suite starts");
         let endpoints = suite.endpoints.clone();
         tokio::spawn(suite.wait());
-        TestSuite { endpoints, shutdown, _database: database }
+        TestSuite { endpoints, shutdown, database }
+    }
+
+    /// The suite's database (each service in its own schema).
+    pub fn database_url(&self) -> &str {
+        self.database.url()
     }
 
     /// A channel to the gateway, as clients use it.

@@ -79,17 +79,13 @@ impl AccountsApi {
         Ok(user)
     }
 
-    async fn move_user(
+    async fn move_user<R: prost::Message>(
         &self,
         caller: &Caller,
         tenant_id: Uuid,
-        method: &str,
-        user_id: &str,
-        account_id: &str,
-        request: &impl prost::Message,
-        request_id: &str,
-        switch: bool,
+        moving: Move<'_, R>,
     ) -> Result<bss_proto::accounts::User, AccountsError> {
+        let Move { method, user_id, account_id, request_id, request, switch } = moving;
         let user_id = parse_id("user_id", user_id)?;
         let account_id = parse_id("account_id", account_id)?;
         let key = RequestKey::new(tenant_id, method, request_id, request)?;
@@ -154,6 +150,17 @@ impl AccountsApi {
     }
 }
 
+/// A user moving to another account: assigned by a manager, or a sales
+/// representative switching (which must be a sales representative).
+struct Move<'a, R> {
+    method: &'static str,
+    user_id: &'a str,
+    account_id: &'a str,
+    request_id: &'a str,
+    request: &'a R,
+    switch: bool,
+}
+
 /// Who may switch a sales representative's account: the managers, and the
 /// sales representative itself.
 const SWITCHERS: &[Role] = &[Role::TenantAdmin, Role::AccountManager, Role::Integration, Role::SalesRep];
@@ -195,18 +202,15 @@ impl UserService for AccountsApi {
     async fn assign_user(&self, request: Request<AssignUserRequest>) -> Result<Response<AssignUserResponse>, Status> {
         let (caller, tenant_id) = authorize(&request, WRITERS)?;
         let request = request.into_inner();
-        let user = self
-            .move_user(
-                &caller,
-                tenant_id,
-                "AssignUser",
-                &request.user_id,
-                &request.account_id,
-                &request,
-                &request.request_id,
-                false,
-            )
-            .await?;
+        let moving = Move {
+            method: "AssignUser",
+            user_id: &request.user_id,
+            account_id: &request.account_id,
+            request_id: &request.request_id,
+            request: &request,
+            switch: false,
+        };
+        let user = self.move_user(&caller, tenant_id, moving).await?;
         Ok(Response::new(AssignUserResponse { user: Some(user) }))
     }
 
@@ -216,18 +220,15 @@ impl UserService for AccountsApi {
     ) -> Result<Response<SwitchAccountResponse>, Status> {
         let (caller, tenant_id) = authorize(&request, SWITCHERS)?;
         let request = request.into_inner();
-        let user = self
-            .move_user(
-                &caller,
-                tenant_id,
-                "SwitchAccount",
-                &request.user_id,
-                &request.account_id,
-                &request,
-                &request.request_id,
-                true,
-            )
-            .await?;
+        let moving = Move {
+            method: "SwitchAccount",
+            user_id: &request.user_id,
+            account_id: &request.account_id,
+            request_id: &request.request_id,
+            request: &request,
+            switch: true,
+        };
+        let user = self.move_user(&caller, tenant_id, moving).await?;
         Ok(Response::new(SwitchAccountResponse { user: Some(user) }))
     }
 

@@ -1,0 +1,402 @@
+//! Address validation (built-in and external), custom fields, and managed
+//! copies, over gRPC against Postgres.
+
+mod common;
+
+use std::net::SocketAddr;
+
+use bss_platform::auth::Role;
+use bss_proto::accounts::*;
+use bss_proto::provider as provider_wire;
+use bss_proto::provider::address_validation_provider_service_server::{
+    AddressValidationProviderService, AddressValidationProviderServiceServer,
+};
+use bss_testkit::{authorized, token};
+use common::*;
+use tonic::Code;
+use uuid::Uuid;
+
+fn address(country: &str, city: &str, region: &str, postal_code: &str) -> Address {
+    Address {
+        r#type: AddressType::Delivery as i32,
+        lines: vec!["10 Downing St".to_owned()],
+        city: city.to_owned(),
+        region: region.to_owned(),
+        postal_code: postal_code.to_owned(),
+        country_code: country.to_owned(),
+        ..Address::default()
+    }
+}
+
+fn status_of(validation: &Option<Box<AddressValidation>>) -> AddressValidationStatus {
+    AddressValidationStatus::try_from(validation.as_ref().expect("validation").status).expect("status")
+}
+
+#[tokio::test]
+async fn addresses_are_validated_when_new_or_changed_and_may_be_overridden() {
+    let mut app = spawn().await;
+    let (_, admin) = app.tenant_admin().await;
+    let owner =
+        app.create_account(&admin, account("V1", "Validated Co")).await.expect("account").account.expect("account");
+    let create = |address: Address| CreateAddressRequest {
+        account_id: owner.id.clone(),
+        address: Some(address),
+        request_id: String::new(),
+    };
+
+    let check = |address: Address| ValidateAddressRequest { address: Some(address) };
+    let checked = app
+        .accounts
+        .validate_address(authorized(check(address("GB", "London", "", "sw1a2aa")), &admin))
+        .await
+        .expect("check")
+        .into_inner();
+    let validation = checked.validation.expect("validation");
+    assert_eq!(validation.status, AddressValidationStatus::Corrected as i32);
+    assert_eq!(validation.suggestion.expect("suggestion").postal_code, "SW1A 2AA");
+    let listed = app
+        .accounts
+        .list_addresses(authorized(ListAddressesRequest { account_id: owner.id.clone(), ..Default::default() }, &admin))
+        .await;
+    assert!(listed.expect("list").into_inner().addresses.is_empty(), "checking saves nothing");
+
+    let corrected = app
+        .accounts
+        .create_address(authorized(create(address("GB", "London", "", "sw1a2aa")), &admin))
+        .await
+        .expect("kept")
+        .into_inner();
+    let corrected = corrected.address.expect("address");
+    assert_eq!(status_of(&corrected.validation), AddressValidationStatus::Corrected);
+    assert_eq!(corrected.postal_code, "sw1a2aa", "stored as given, with the suggestion beside it");
+
+    let status = app
+        .accounts
+        .create_address(authorized(create(address("US", "Springfield", "ZZ", "123")), &admin))
+        .await
+        .expect_err("invalid");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(reason(&status), "ADDRESS_INVALID");
+    assert_eq!(violated_fields(&status), ["address.postal_code", "address.region"]);
+
+    let overridden = Address { override_validation: true, ..address("US", "Springfield", "ZZ", "123") };
+    let kept = app
+        .accounts
+        .create_address(authorized(create(overridden), &admin))
+        .await
+        .expect("overridden")
+        .into_inner()
+        .address
+        .expect("address");
+    let validation = kept.validation.as_ref().expect("validation");
+    assert_eq!(validation.status, AddressValidationStatus::Invalid as i32);
+    assert!(validation.overridden);
+
+    // Changing only the primary flag does not run the validator again.
+    let primary = UpdateAddressRequest {
+        address: Some(Address { id: kept.id.clone(), is_primary: true, ..Address::default() }),
+        update_mask: mask(&["is_primary"]),
+        request_id: String::new(),
+    };
+    let unchanged = app
+        .accounts
+        .update_address(authorized(primary, &admin))
+        .await
+        .expect("primary")
+        .into_inner()
+        .address
+        .expect("address");
+    assert!(unchanged.validation.expect("validation").overridden, "the earlier result stays");
+
+    // Changing the address runs it.
+    let fixed = UpdateAddressRequest {
+        address: Some(Address {
+            id: kept.id.clone(),
+            region: "IL".to_owned(),
+            postal_code: "62701".to_owned(),
+            ..Address::default()
+        }),
+        update_mask: mask(&["region", "postal_code"]),
+        request_id: String::new(),
+    };
+    let fixed = app
+        .accounts
+        .update_address(authorized(fixed, &admin))
+        .await
+        .expect("fixed")
+        .into_inner()
+        .address
+        .expect("address");
+    assert_eq!(status_of(&fixed.validation), AddressValidationStatus::Valid);
+}
+
+/// A third-party validator: accepts only Australian addresses in Sydney.
+#[derive(Default)]
+struct SydneyOnly;
+
+#[tonic::async_trait]
+impl AddressValidationProviderService for SydneyOnly {
+    async fn check_address(
+        &self,
+        request: tonic::Request<provider_wire::CheckAddressRequest>,
+    ) -> Result<tonic::Response<provider_wire::CheckAddressResponse>, tonic::Status> {
+        let address = request.into_inner().address.unwrap_or_default();
+        let sydney = address.city.eq_ignore_ascii_case("sydney");
+        let verdict = if sydney { provider_wire::CheckVerdict::Valid } else { provider_wire::CheckVerdict::Invalid };
+        let problems = if sydney {
+            Vec::new()
+        } else {
+            vec![bss_proto::types::Warning {
+                reason: "NOT_SYDNEY".to_owned(),
+                message: "we only deliver to Sydney".to_owned(),
+                field: "city".to_owned(),
+            }]
+        };
+        Ok(tonic::Response::new(provider_wire::CheckAddressResponse {
+            verdict: verdict as i32,
+            suggestion: None,
+            problems,
+            provider: "sydney-only".to_owned(),
+        }))
+    }
+}
+
+#[tokio::test]
+async fn an_external_validator_can_be_configured() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let provider: SocketAddr = listener.local_addr().expect("address");
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(AddressValidationProviderServiceServer::new(SydneyOnly))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    let mut app = spawn_with(|config| config.address_validator_url = Some(format!("http://{provider}"))).await;
+    let (_, admin) = app.tenant_admin().await;
+    let check = |city: &str| ValidateAddressRequest { address: Some(address("AU", city, "NSW", "2000")) };
+
+    let sydney = app
+        .accounts
+        .validate_address(authorized(check("Sydney"), &admin))
+        .await
+        .expect("check")
+        .into_inner()
+        .validation
+        .expect("v");
+    assert_eq!((sydney.status, sydney.validator.as_str()), (AddressValidationStatus::Valid as i32, "sydney-only"));
+    let perth = app
+        .accounts
+        .validate_address(authorized(check("Perth"), &admin))
+        .await
+        .expect("check")
+        .into_inner()
+        .validation
+        .expect("v");
+    assert_eq!(perth.status, AddressValidationStatus::Invalid as i32);
+    assert_eq!(perth.problems[0].field, "address.city");
+}
+
+#[tokio::test]
+async fn custom_field_values_must_fit_their_definitions() {
+    let mut app = spawn().await;
+    let (tenant_id, admin) = app.tenant_admin().await;
+    let define = |key: &str, field_type: CustomFieldType, choices: &[&str]| CreateCustomFieldDefinitionRequest {
+        definition: Some(CustomFieldDefinition {
+            key: key.to_owned(),
+            label: key.to_owned(),
+            r#type: field_type as i32,
+            choices: choices.iter().map(|choice| (*choice).to_owned()).collect(),
+        }),
+        request_id: String::new(),
+    };
+    for request in [
+        define("segment", CustomFieldType::Choice, &["smb", "enterprise"]),
+        define("seats", CustomFieldType::Number, &[]),
+        define("renewal", CustomFieldType::Date, &[]),
+        define("vip", CustomFieldType::Boolean, &[]),
+    ] {
+        app.custom_fields.create_custom_field_definition(authorized(request, &admin)).await.expect("defined");
+    }
+    let status = app
+        .custom_fields
+        .create_custom_field_definition(authorized(define("vip", CustomFieldType::Text, &[]), &admin))
+        .await
+        .expect_err("twice");
+    assert_eq!(reason(&status), "CUSTOM_FIELD_EXISTS");
+    let manager = token(tenant_id, &[Role::AccountManager]);
+    let status = app
+        .custom_fields
+        .create_custom_field_definition(authorized(define("x", CustomFieldType::Text, &[]), &manager))
+        .await
+        .expect_err("admins only");
+    assert_eq!(status.code(), Code::PermissionDenied);
+
+    let values =
+        |pairs: &[(&str, &str)]| pairs.iter().map(|(key, value)| ((*key).to_owned(), (*value).to_owned())).collect();
+    let good = Account {
+        custom_fields: values(&[("segment", "smb"), ("seats", "25"), ("renewal", "2028-02-29"), ("vip", "true")]),
+        ..account("CF1", "Fields Co")
+    };
+    let created = app.create_account(&admin, good).await.expect("fits").account.expect("account");
+    assert_eq!(created.custom_fields.len(), 4);
+
+    let bad = Account {
+        custom_fields: values(&[
+            ("segment", "galactic"),
+            ("seats", "many"),
+            ("renewal", "2027-02-29"),
+            ("colour", "red"),
+        ]),
+        ..account("CF2", "Bad Fields Co")
+    };
+    let status = app.create_account(&admin, bad).await.expect_err("does not fit");
+    assert_eq!(
+        violated_fields(&status),
+        [
+            "account.custom_fields.colour",
+            "account.custom_fields.renewal",
+            "account.custom_fields.seats",
+            "account.custom_fields.segment"
+        ]
+    );
+
+    let delete = DeleteCustomFieldDefinitionRequest { key: "segment".to_owned(), request_id: String::new() };
+    let status =
+        app.custom_fields.delete_custom_field_definition(authorized(delete, &admin)).await.expect_err("in use");
+    assert_eq!(reason(&status), "CUSTOM_FIELD_IN_USE");
+    let listed = app
+        .custom_fields
+        .list_custom_field_definitions(authorized(ListCustomFieldDefinitionsRequest {}, &admin))
+        .await
+        .expect("list");
+    let keys: Vec<String> = listed.into_inner().definitions.into_iter().map(|definition| definition.key).collect();
+    assert_eq!(keys, ["renewal", "seats", "segment", "vip"]);
+}
+
+#[tokio::test]
+async fn a_managed_copy_keeps_its_locked_fields_and_reserved_actions_for_the_sync() {
+    let mut app = spawn().await;
+    let (tenant_id, admin) = app.tenant_admin().await;
+    let sync = token(tenant_id, &[Role::Integration]);
+    let reseller = app
+        .create_account(&admin, Account { kind: AccountKind::Reseller as i32, ..account("TR", "Acme Telecom") })
+        .await
+        .expect("reseller");
+    let reseller = reseller.account.expect("account");
+    let managed_by = ManagedBy {
+        tenant_reseller_account_id: reseller.id.clone(),
+        reseller_name: "Acme Telecom".to_owned(),
+        locked_fields: ["name", "code", "email", "billing_address", "sync_options"]
+            .iter()
+            .map(|field| (*field).to_owned())
+            .collect(),
+    };
+    let copy = Account {
+        managed_by: Some(managed_by.clone()),
+        email: "c@copy.example".to_owned(),
+        ..account("COPY-1", "Copied Customer")
+    };
+
+    let status = app.create_account(&admin, copy.clone()).await.expect_err("only the sync makes copies");
+    assert_eq!(status.code(), Code::PermissionDenied);
+    let copy = app.create_account(&sync, copy).await.expect("sync creates").account.expect("account");
+    assert_eq!(copy.ribbon_text, "This account is managed by Acme Telecom Tenant Reseller");
+
+    let update = |account: Account, paths: &[&str]| UpdateAccountRequest {
+        account: Some(account),
+        update_mask: mask(paths),
+        request_id: String::new(),
+    };
+    let rename = Account { id: copy.id.clone(), name: "Renamed".to_owned(), ..Account::default() };
+    let status =
+        app.accounts.update_account(authorized(update(rename.clone(), &["name"]), &admin)).await.expect_err("locked");
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&status), "FIELD_LOCKED");
+    app.accounts.update_account(authorized(update(rename, &["name"]), &sync)).await.expect("the sync may");
+
+    let unlocked = Account {
+        id: copy.id.clone(),
+        responsible_user: "dana".to_owned(),
+        territory: "West".to_owned(),
+        ..Account::default()
+    };
+    let edited = app
+        .accounts
+        .update_account(authorized(update(unlocked, &["responsible_user", "territory"]), &admin))
+        .await
+        .expect("unlocked fields");
+    assert_eq!(edited.into_inner().account.expect("account").responsible_user, "dana");
+
+    let reserved: Vec<(&str, tonic::Status)> = vec![
+        (
+            "suspend",
+            app.accounts
+                .suspend_account(authorized(
+                    SuspendAccountRequest { id: copy.id.clone(), reason: "x".to_owned(), request_id: String::new() },
+                    &admin,
+                ))
+                .await
+                .expect_err("suspend"),
+        ),
+        (
+            "delete",
+            app.accounts
+                .delete_account(authorized(DeleteAccountRequest { id: copy.id.clone(), ..Default::default() }, &admin))
+                .await
+                .expect_err("delete"),
+        ),
+        (
+            "synchronize",
+            app.accounts
+                .synchronize_account(authorized(
+                    SynchronizeAccountRequest {
+                        id: copy.id.clone(),
+                        provisioning_system: "pbx".to_owned(),
+                        request_id: String::new(),
+                    },
+                    &admin,
+                ))
+                .await
+                .expect_err("sync"),
+        ),
+    ];
+    for (action, status) in reserved {
+        assert_eq!(reason(&status), "MANAGED_BY_RESELLER", "{action}");
+    }
+
+    let contact = CreateContactRequest {
+        account_id: copy.id.clone(),
+        contact: Some(Contact { first_name: "Nia".to_owned(), ..Contact::default() }),
+        request_id: String::new(),
+    };
+    app.accounts.create_contact(authorized(contact, &admin)).await.expect("contacts may be added");
+    let billing = Address { r#type: AddressType::Billing as i32, ..address("AU", "Sydney", "NSW", "2000") };
+    let billing_request =
+        CreateAddressRequest { account_id: copy.id.clone(), address: Some(billing), request_id: String::new() };
+    let status = app
+        .accounts
+        .create_address(authorized(billing_request.clone(), &admin))
+        .await
+        .expect_err("billing address locked");
+    assert_eq!(reason(&status), "FIELD_LOCKED");
+    app.accounts.create_address(authorized(billing_request, &sync)).await.expect("the sync sets it");
+
+    let suspend = SuspendAccountRequest {
+        id: copy.id.clone(),
+        reason: "Account's Status Changed to Suspended due to changes on Acme Telecom".to_owned(),
+        request_id: String::new(),
+    };
+    app.accounts.suspend_account(authorized(suspend, &sync)).await.expect("the sync suspends");
+    let history = ListAccountHistoryRequest { account_id: copy.id.clone(), ..Default::default() };
+    let lines =
+        app.accounts.list_account_history(authorized(history, &admin)).await.expect("history").into_inner().entries;
+    assert_eq!(lines[0].reason, "Account's Status Changed to Suspended due to changes on Acme Telecom");
+
+    let unmanage = Account { id: copy.id.clone(), managed_by: None, ..Account::default() };
+    let status = app
+        .accounts
+        .update_account(authorized(update(unmanage, &["managed_by"]), &admin))
+        .await
+        .expect_err("only the sync");
+    assert_eq!(status.code(), Code::PermissionDenied);
+    let _ = Uuid::nil();
+}

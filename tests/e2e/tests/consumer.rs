@@ -1,0 +1,142 @@
+//! A consumer of the accounts stream, killed mid-way and started again,
+//! applies every event exactly once: its cursor moves in the transaction of
+//! each effect.
+
+use std::time::Duration;
+
+use bss_e2e::TestSuite;
+use bss_platform::config::DatabaseConfig;
+use bss_platform::events::{HandlerError, Subscription, run_consumer};
+use bss_platform::shutdown::Shutdown;
+use bss_proto::accounts::account_event::Payload;
+use bss_proto::accounts::account_event_service_client::AccountEventServiceClient;
+use bss_proto::accounts::account_service_client::AccountServiceClient;
+use bss_proto::accounts::{Account, AccountEvent, CreateAccountRequest, StreamEventsRequest};
+use bss_testkit::authorized;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use sqlx::{PgConnection, PgPool};
+use tonic::Status;
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+struct AccountCreations {
+    gateway: Channel,
+    token: String,
+}
+
+impl Subscription for AccountCreations {
+    type Event = AccountEvent;
+
+    fn stream_name(&self) -> &str {
+        "accounts"
+    }
+
+    async fn open(&self, after: i64) -> Result<BoxStream<'static, Result<AccountEvent, Status>>, Status> {
+        let mut client = AccountEventServiceClient::new(self.gateway.clone());
+        let stream = client
+            .stream_events(authorized(StreamEventsRequest { after_sequence: after }, &self.token))
+            .await?
+            .into_inner();
+        Ok(stream.map(|message| message.map(|message| message.event.unwrap_or_default())).boxed())
+    }
+
+    fn position(&self, event: &AccountEvent) -> (i64, Uuid) {
+        (event.sequence, event.tenant_id.parse().unwrap_or_default())
+    }
+
+    async fn apply(&self, tx: &mut PgConnection, event: &AccountEvent) -> Result<(), HandlerError> {
+        let account_id = match &event.payload {
+            Some(Payload::AccountCreated(created)) => {
+                created.account.as_ref().map(|account| account.id.clone()).unwrap_or_default()
+            }
+            _ => String::new(),
+        };
+        sqlx::query("INSERT INTO consumer_test.effects (sequence, account_id) VALUES ($1, $2)")
+            .bind(event.sequence)
+            .bind(account_id)
+            .execute(tx)
+            .await?;
+        // Slow enough that the kill lands in the middle of the stream.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        Ok(())
+    }
+}
+
+async fn effects(pool: &PgPool) -> (i64, i64) {
+    sqlx::query_as("SELECT count(*), count(DISTINCT sequence) FROM consumer_test.effects")
+        .fetch_one(pool)
+        .await
+        .expect("count")
+}
+
+async fn create_accounts(gateway: &Channel, token: &str, from: usize, count: usize) {
+    let mut accounts = AccountServiceClient::new(gateway.clone());
+    for index in from..from + count {
+        let account = Account { code: format!("K{index}"), name: format!("Consumed {index}"), ..Account::default() };
+        accounts
+            .create_account(authorized(
+                CreateAccountRequest { account: Some(account), request_id: String::new() },
+                token,
+            ))
+            .await
+            .expect("created");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_killed_mid_way_resumes_without_losing_or_repeating_an_effect() {
+    let suite = TestSuite::start().await;
+    let (_, admin) = suite.tenant("Consumed Books", "EUR").await;
+    let gateway = suite.gateway().await;
+    create_accounts(&gateway, &admin, 0, 200).await;
+
+    let url = suite.database_url().to_owned();
+    let pool =
+        bss_platform::db::connect(&DatabaseConfig::new(url), "consumer_test", "e2e-consumer").await.expect("pool");
+    bss_platform::db::migrate(&pool, "consumer_test", sqlx::migrate!("./migrations")).await.expect("migrations");
+    let service_token = bss_testkit::issuer().service_token("consumer-test", Duration::from_secs(600));
+    let subscription = || AccountCreations { gateway: gateway.clone(), token: service_token.clone() };
+
+    let first = tokio::spawn(run_consumer(pool.clone(), subscription(), Shutdown::new()));
+    loop {
+        let (applied, _) = effects(&pool).await;
+        if applied >= 60 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    first.abort();
+    let _ = first.await;
+    let (at_kill, _) = effects(&pool).await;
+    assert!(at_kill < 200, "the kill came mid-way ({at_kill} applied)");
+
+    create_accounts(&gateway, &admin, 200, 50).await;
+    let shutdown = Shutdown::new();
+    let second = tokio::spawn(run_consumer(pool.clone(), subscription(), shutdown.clone()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (applied, _) = effects(&pool).await;
+        if applied >= 250 || tokio::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    shutdown.trigger();
+    let _ = second.await;
+
+    let (applied, distinct) = effects(&pool).await;
+    assert_eq!((applied, distinct), (250, 250), "every event once, none twice");
+    let sequences: Vec<i64> = sqlx::query_scalar("SELECT sequence FROM consumer_test.effects ORDER BY sequence")
+        .fetch_all(&pool)
+        .await
+        .expect("rows");
+    assert_eq!(sequences, (1..=250).collect::<Vec<i64>>());
+    let cursor: i64 =
+        sqlx::query_scalar("SELECT position FROM consumer_test.consumer_cursors WHERE stream = 'accounts'")
+            .fetch_one(&pool)
+            .await
+            .expect("cursor");
+    assert_eq!(cursor, 250);
+}
