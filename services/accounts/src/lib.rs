@@ -26,9 +26,10 @@ use bss_proto::accounts::tenant_service_server::TenantServiceServer;
 use bss_proto::accounts::user_service_server::UserServiceServer;
 use serde::Deserialize;
 use sqlx::PgPool;
+use tokio::net::TcpListener;
 
-use crate::grpc::AccountsApi;
 use crate::grpc::tenants::TenantsApi;
+use crate::grpc::{AccountsApi, Peers};
 use crate::repo::tenants::TenantCache;
 use crate::validator::AddressValidator;
 
@@ -45,11 +46,15 @@ pub struct AccountsConfig {
     /// (`BSS_ADDRESS_VALIDATOR_URL`); the built-in checks when unset.
     #[serde(default)]
     pub address_validator_url: Option<String>,
+    /// The pricing service (`BSS_PRICING_URL`), asked whether a group member
+    /// has pricing of its own. Unset: no account has (accounts alone).
+    #[serde(default)]
+    pub pricing_url: Option<String>,
 }
 
 impl AccountsConfig {
     pub fn new(platform: PlatformConfig) -> AccountsConfig {
-        AccountsConfig { platform, address_validator_url: None }
+        AccountsConfig { platform, address_validator_url: None, pricing_url: None }
     }
 }
 
@@ -62,7 +67,11 @@ pub struct App {
 }
 
 impl App {
-    pub async fn build(config: &AccountsConfig, shutdown: Shutdown) -> Result<App, StartupError> {
+    pub async fn build(
+        config: &AccountsConfig,
+        listener: TcpListener,
+        shutdown: Shutdown,
+    ) -> Result<App, StartupError> {
         let platform = &config.platform;
         let db = db::connect(&platform.database, SCHEMA, "bss-accounts").await?;
         db::migrate(&db, SCHEMA, sqlx::migrate!("./migrations")).await?;
@@ -76,10 +85,16 @@ impl App {
             None => AddressValidator::Builtin,
         };
         let tenants = Arc::new(TenantCache::default());
-        let api = Arc::new(AccountsApi::new(db.clone(), tenants.clone(), events, validator));
+        let peer = |name: &str, url: &Option<String>| {
+            url.as_deref()
+                .map(|url| client::channel(url, platform.peer_tls.as_ref()))
+                .transpose()
+                .map_err(|error| StartupError::Config(format!("{name} service: {error}")))
+        };
+        let peers = Peers { pricing: peer("pricing", &config.pricing_url)? };
+        let api = Arc::new(AccountsApi::new(db.clone(), tenants.clone(), events, validator, peers));
         let limit = platform.server.max_message_bytes;
-        let server = GrpcServer::bind(platform.listen_addr, platform.server.clone(), verifier)
-            .await?
+        let server = GrpcServer::new(listener, platform.server.clone(), verifier)
             .add_service(
                 AccountServiceServer::from_arc(api.clone())
                     .max_decoding_message_size(limit)

@@ -20,6 +20,7 @@ use bss_platform::config::{AuthConfig, ClientTlsFiles, ServerConfig, TelemetryCo
 use bss_platform::server::{GrpcServer, ReadinessCheck, ServeError, StartupError};
 use bss_platform::shutdown::Shutdown;
 use serde::Deserialize;
+use tokio::net::TcpListener;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -101,7 +102,7 @@ pub struct App {
 }
 
 impl App {
-    pub async fn build(config: &GatewayConfig, shutdown: Shutdown) -> Result<App, StartupError> {
+    pub async fn build(config: &GatewayConfig, listener: TcpListener, shutdown: Shutdown) -> Result<App, StartupError> {
         let verifier = Arc::new(TokenVerifier::from_config(&config.auth)?);
         let mut backends = BTreeMap::new();
         for (context, url) in &config.backends {
@@ -124,8 +125,7 @@ impl App {
         );
         // No call through the gateway outlives the longest deadline it grants.
         let server_config = ServerConfig { request_timeout_ms: config.max_deadline_ms, ..config.server.clone() };
-        let server = GrpcServer::bind(config.listen_addr, server_config, verifier)
-            .await?
+        let server = GrpcServer::new(listener, server_config, verifier)
             .fallback(proxy)
             .reflect(routing::contract_services())
             .grpc_web(config.cors_allowed_origins.clone())

@@ -14,7 +14,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let _telemetry = telemetry::init("bss-gateway", &config.telemetry)?;
     let shutdown = Shutdown::new();
     shutdown.trigger_on_signals();
-    let app = App::build(&config, shutdown).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen_addr).await?;
+    let app = App::build(&config, listener, shutdown).await?;
     tracing::info!(address = %app.local_addr()?, backends = ?config.backends, "gateway listening");
     app.run_until_stopped().await?;
     Ok(())

@@ -16,6 +16,7 @@ use bss_platform::config::{
 };
 use bss_platform::server::StartupError;
 use bss_platform::shutdown::Shutdown;
+use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 /// Where and how the suite runs.
@@ -54,11 +55,13 @@ pub struct Endpoints {
     /// The one address clients use.
     pub gateway: SocketAddr,
     pub accounts: SocketAddr,
+    pub pricing: SocketAddr,
 }
 
 /// Port offsets from the base port, when the ports are fixed.
 const GATEWAY_OFFSET: u16 = 0;
 const ACCOUNTS_OFFSET: u16 = 1;
+const PRICING_OFFSET: u16 = 2;
 
 impl Endpoints {
     /// Where `bss-suite run --base-port <base_port>` listens.
@@ -66,11 +69,12 @@ impl Endpoints {
         Endpoints {
             gateway: SocketAddr::new(host, base_port + GATEWAY_OFFSET),
             accounts: SocketAddr::new(host, base_port + ACCOUNTS_OFFSET),
+            pricing: SocketAddr::new(host, base_port + PRICING_OFFSET),
         }
     }
 
     pub fn list(&self) -> Vec<(&'static str, SocketAddr)> {
-        vec![("gateway", self.gateway), ("accounts", self.accounts)]
+        vec![("gateway", self.gateway), ("accounts", self.accounts), ("pricing", self.pricing)]
     }
 }
 
@@ -83,50 +87,72 @@ pub struct Suite {
 
 impl Suite {
     pub async fn start(config: &SuiteConfig, shutdown: Shutdown) -> Result<Suite, StartupError> {
-        let address = |offset: u16| {
-            SocketAddr::new(config.host, if config.base_port == 0 { 0 } else { config.base_port + offset })
+        // Every listener is bound first, so each service knows the others'
+        // addresses before any starts.
+        let bind = |offset: u16| {
+            let port = if config.base_port == 0 { 0 } else { config.base_port + offset };
+            TcpListener::bind(SocketAddr::new(config.host, port))
         };
-        let service_server = ServerConfig {
-            tls: config.tls.as_ref().map(|tls| ServerTlsFiles {
-                cert_file: tls.server_cert_file.clone(),
-                key_file: tls.server_key_file.clone(),
-                client_ca_file: Some(tls.ca_file.clone()),
-            }),
-            ..config.server.clone()
+        let (gateway_listener, accounts_listener, pricing_listener) =
+            (bind(GATEWAY_OFFSET).await?, bind(ACCOUNTS_OFFSET).await?, bind(PRICING_OFFSET).await?);
+        let endpoints = Endpoints {
+            gateway: gateway_listener.local_addr()?,
+            accounts: accounts_listener.local_addr()?,
+            pricing: pricing_listener.local_addr()?,
         };
-        let service_config = |offset: u16| PlatformConfig {
-            listen_addr: address(offset),
+        let scheme = if config.tls.is_some() { "https" } else { "http" };
+        let url = |address: SocketAddr| format!("{scheme}://{address}");
+        let client_tls = config.tls.as_ref().map(|tls| ClientTlsFiles {
+            ca_file: tls.ca_file.clone(),
+            cert_file: Some(tls.client_cert_file.clone()),
+            key_file: Some(tls.client_key_file.clone()),
+            domain_name: Some(tls.server_name.clone()),
+        });
+        let service_config = |address: SocketAddr| PlatformConfig {
+            listen_addr: address,
             database: DatabaseConfig {
                 max_connections: config.max_connections_per_service,
                 ..DatabaseConfig::new(config.database_url.clone())
             },
             auth: config.auth.clone(),
-            server: service_server.clone(),
+            server: ServerConfig {
+                tls: config.tls.as_ref().map(|tls| ServerTlsFiles {
+                    cert_file: tls.server_cert_file.clone(),
+                    key_file: tls.server_key_file.clone(),
+                    client_ca_file: Some(tls.ca_file.clone()),
+                }),
+                ..config.server.clone()
+            },
             telemetry: TelemetryConfig::default(),
+            peer_tls: client_tls.clone(),
         };
         let mut tasks = JoinSet::new();
 
-        let accounts_config = bss_accounts::AccountsConfig::new(service_config(ACCOUNTS_OFFSET));
-        let accounts = bss_accounts::App::build(&accounts_config, shutdown.clone()).await?;
-        let accounts_address = accounts.local_addr()?;
+        let accounts_config = bss_accounts::AccountsConfig {
+            pricing_url: Some(url(endpoints.pricing)),
+            ..bss_accounts::AccountsConfig::new(service_config(endpoints.accounts))
+        };
+        let accounts = bss_accounts::App::build(&accounts_config, accounts_listener, shutdown.clone()).await?;
         tasks.spawn(async move { ("accounts", accounts.run_until_stopped().await.map_err(|error| error.to_string())) });
 
-        let scheme = if config.tls.is_some() { "https" } else { "http" };
-        let backend = |address: SocketAddr| format!("{scheme}://{address}");
-        let backends = BTreeMap::from([("accounts".to_owned(), backend(accounts_address))]);
+        let pricing_config = bss_pricing::PricingConfig {
+            accounts_url: Some(url(endpoints.accounts)),
+            ..bss_pricing::PricingConfig::new(service_config(endpoints.pricing))
+        };
+        let pricing = bss_pricing::App::build(&pricing_config, pricing_listener, shutdown.clone()).await?;
+        tasks.spawn(async move { ("pricing", pricing.run_until_stopped().await.map_err(|error| error.to_string())) });
+
+        let backends = BTreeMap::from([
+            ("accounts".to_owned(), url(endpoints.accounts)),
+            ("pricing".to_owned(), url(endpoints.pricing)),
+        ]);
         let gateway_config = GatewayConfig {
             server: config.server.clone(),
             rate_limit: config.rate_limit.clone(),
-            backend_tls: config.tls.as_ref().map(|tls| ClientTlsFiles {
-                ca_file: tls.ca_file.clone(),
-                cert_file: Some(tls.client_cert_file.clone()),
-                key_file: Some(tls.client_key_file.clone()),
-                domain_name: Some(tls.server_name.clone()),
-            }),
-            ..GatewayConfig::new(address(GATEWAY_OFFSET), config.auth.clone(), backends)
+            backend_tls: client_tls,
+            ..GatewayConfig::new(endpoints.gateway, config.auth.clone(), backends)
         };
-        let gateway = bss_gateway::App::build(&gateway_config, shutdown.clone()).await?;
-        let endpoints = Endpoints { gateway: gateway.local_addr()?, accounts: accounts_address };
+        let gateway = bss_gateway::App::build(&gateway_config, gateway_listener, shutdown.clone()).await?;
         tasks.spawn(async move { ("gateway", gateway.run_until_stopped().await.map_err(|error| error.to_string())) });
 
         Ok(Suite { endpoints, tasks })

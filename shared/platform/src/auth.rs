@@ -7,15 +7,15 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::str::FromStr;
-use std::sync::{Arc, PoisonError, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use tonic::{Code, Status};
 use uuid::Uuid;
 
-use crate::config::AuthConfig;
+use crate::config::{AuthConfig, Secret};
 use crate::error::{PLATFORM_DOMAIN, with_reason};
 
 /// Metadata key with which a caller holding a `*` tenant token names the
@@ -427,10 +427,80 @@ impl TokenIssuer {
     }
 }
 
+/// The identity a service uses for its own calls (event consumers,
+/// background work): subject `service:<name>`, role `integration`, any
+/// tenant. A configured token, or one signed with the development secret.
+#[derive(Clone)]
+pub struct ServiceIdentity {
+    name: String,
+    fixed: Option<Secret>,
+    issuer: Option<TokenIssuer>,
+    minted: Arc<Mutex<Option<(String, Instant)>>>,
+}
+
+impl fmt::Debug for ServiceIdentity {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.debug_struct("ServiceIdentity").field("name", &self.name).finish()
+    }
+}
+
+/// Lifetime of a self-signed service token; it is signed again an hour
+/// before it expires.
+const SERVICE_TOKEN_TTL: Duration = Duration::from_secs(12 * 3600);
+
+impl ServiceIdentity {
+    pub fn new(name: &str, config: &AuthConfig) -> ServiceIdentity {
+        ServiceIdentity {
+            name: name.to_owned(),
+            fixed: config.service_token.clone(),
+            issuer: TokenIssuer::from_config(config),
+            minted: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The service's token, or `None` when it has neither a configured token
+    /// nor a secret to sign one with.
+    pub fn token(&self) -> Option<String> {
+        if let Some(fixed) = &self.fixed {
+            return Some(fixed.expose().to_owned());
+        }
+        let issuer = self.issuer.as_ref()?;
+        let mut minted = self.minted.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*minted {
+            Some((token, until)) if Instant::now() < *until => Some(token.clone()),
+            _ => {
+                let token = issuer.service_token(&self.name, SERVICE_TOKEN_TTL);
+                *minted = Some((token.clone(), Instant::now() + SERVICE_TOKEN_TTL - Duration::from_secs(3600)));
+                Some(token)
+            }
+        }
+    }
+
+    /// The service as a caller acting for `tenant` (or every tenant).
+    pub fn caller(&self, tenant: Option<Uuid>) -> Option<Caller> {
+        Some(Caller {
+            subject: format!("service:{}", self.name),
+            tenant: tenant.map_or(TenantScope::Any, TenantScope::One),
+            roles: [Role::Integration].into(),
+            sales_rep_id: None,
+            token: Arc::from(self.token()?),
+        })
+    }
+}
+
 /// The verified caller of a tonic request, or UNAUTHENTICATED when the server
 /// layer put none there.
 pub fn caller<T>(request: &tonic::Request<T>) -> Result<Caller, Status> {
     request.extensions().get::<Caller>().cloned().ok_or_else(|| Status::from(AuthError::Missing))
+}
+
+/// The caller of a request to act inside one tenant: it must hold one of
+/// `roles`. Returns it with its tenant.
+pub fn authorize<T>(request: &tonic::Request<T>, roles: &[Role]) -> Result<(Caller, Uuid), Status> {
+    let caller = caller(request)?;
+    caller.require_any(roles)?;
+    let tenant_id = caller.tenant_id()?;
+    Ok((caller, tenant_id))
 }
 
 #[cfg(test)]

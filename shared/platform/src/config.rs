@@ -66,6 +66,25 @@ pub struct PlatformConfig {
     pub server: ServerConfig,
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    /// TLS for this service's calls to the other services of the suite
+    /// (`BSS_PEER_TLS__CA_FILE`, `__CERT_FILE`, `__KEY_FILE`,
+    /// `__DOMAIN_NAME`); plain HTTP/2 when unset.
+    #[serde(default)]
+    pub peer_tls: Option<ClientTlsFiles>,
+}
+
+impl PlatformConfig {
+    /// A service's configuration with the defaults, on `database_url`.
+    pub fn new(listen_addr: SocketAddr, database_url: impl Into<String>) -> PlatformConfig {
+        PlatformConfig {
+            listen_addr,
+            database: DatabaseConfig::new(database_url),
+            auth: AuthConfig::default(),
+            server: ServerConfig::default(),
+            telemetry: TelemetryConfig::default(),
+            peer_tls: None,
+        }
+    }
 }
 
 fn default_listen_addr() -> SocketAddr {
@@ -138,6 +157,11 @@ pub struct AuthConfig {
     /// Clock skew tolerated on `exp` and `nbf`, in seconds.
     #[serde(default = "default_leeway_secs")]
     pub leeway_secs: u64,
+    /// The token this service uses for its own calls (role `integration`,
+    /// tenant `*`), issued by the deployment's identity provider. Without
+    /// it, a service with the HS256 secret signs its own.
+    #[serde(default)]
+    pub service_token: Option<Secret>,
 }
 
 fn default_issuer() -> String {
@@ -159,6 +183,7 @@ impl Default for AuthConfig {
             rs256_public_keys: Vec::new(),
             es256_public_keys: Vec::new(),
             leeway_secs: default_leeway_secs(),
+            service_token: None,
         }
     }
 }

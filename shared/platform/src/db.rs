@@ -31,6 +31,10 @@ pub async fn connect(
     loop {
         let attempt = PgPoolOptions::new()
             .max_connections(config.max_connections)
+            // No ping before every use: it doubled the round trips of every
+            // call. A connection that died while idle fails its next query
+            // (UNAVAILABLE, which callers retry) and is discarded.
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms))
             .connect_with(options.clone())
             .await;

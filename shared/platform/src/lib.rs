@@ -17,6 +17,7 @@ pub mod error;
 pub mod events;
 pub mod fieldmask;
 pub mod idempotency;
+pub mod input;
 pub mod money;
 pub mod paging;
 pub mod payment;

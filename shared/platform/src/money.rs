@@ -4,7 +4,10 @@
 
 use std::str::FromStr;
 
+use bss_proto::types;
 use rust_decimal::{Decimal, RoundingStrategy};
+
+use crate::error::Violations;
 
 /// An ISO 4217 currency and the number of digits of its minor unit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,9 +26,13 @@ impl Currency {
             .ok_or_else(|| "must be an ISO 4217 currency code such as EUR".to_owned())
     }
 
-    /// Rounds an amount to this currency's minor unit, half away from zero.
+    /// Rounds an amount to this currency's minor unit, half away from zero,
+    /// and writes it with exactly that many decimals ("100" EUR is
+    /// "100.00").
     pub fn round(self, amount: Decimal) -> Decimal {
-        amount.round_dp_with_strategy(self.minor_units, RoundingStrategy::MidpointAwayFromZero)
+        let mut rounded = amount.round_dp_with_strategy(self.minor_units, RoundingStrategy::MidpointAwayFromZero);
+        rounded.rescale(self.minor_units);
+        rounded
     }
 }
 
@@ -48,6 +55,70 @@ pub fn parse_decimal(text: &str) -> Result<Decimal, String> {
 /// Formats a decimal for the wire: plain notation, scale kept.
 pub fn format_decimal(value: Decimal) -> String {
     value.to_string()
+}
+
+/// A required `Money` field: its amount and currency, or violations of
+/// `field.amount` / `field.currency_code` recorded in `v`.
+pub fn money_from_wire(v: &mut Violations, field: &str, money: Option<&types::Money>) -> Option<(Decimal, Currency)> {
+    let Some(money) = money else {
+        v.add(field, "required");
+        return None;
+    };
+    let currency = v.keep(&format!("{field}.currency_code"), Currency::parse(&money.currency_code));
+    let amount = v.keep(&format!("{field}.amount"), parse_decimal(&money.amount));
+    Some((amount?, currency?))
+}
+
+/// A required `Money` field that must be zero or more and in `currency`.
+pub fn amount_in(v: &mut Violations, field: &str, money: Option<&types::Money>, currency: Currency) -> Option<Decimal> {
+    let (amount, given) = money_from_wire(v, field, money)?;
+    if given != currency {
+        v.add(format!("{field}.currency_code"), format!("must be {}", currency.code));
+        return None;
+    }
+    if amount.is_sign_negative() {
+        v.add(format!("{field}.amount"), "must be zero or more");
+        return None;
+    }
+    Some(amount)
+}
+
+/// `amount` in `currency` on the wire.
+pub fn money_to_wire(amount: Decimal, currency: Currency) -> types::Money {
+    types::Money { currency_code: currency.code.to_owned(), amount: format_decimal(amount) }
+}
+
+/// A `Decimal` field: its value, `default` when it is unset or empty, or a
+/// violation of `field`.
+pub fn decimal_from_wire(
+    v: &mut Violations,
+    field: &str,
+    decimal: Option<&types::Decimal>,
+    default: Option<Decimal>,
+) -> Option<Decimal> {
+    match (decimal.map(|decimal| decimal.value.as_str()).filter(|value| !value.is_empty()), default) {
+        (Some(value), _) => v.keep(field, parse_decimal(value)),
+        (None, Some(default)) => Some(default),
+        (None, None) => {
+            v.add(field, "required");
+            None
+        }
+    }
+}
+
+/// A percentage from 0 to 100; unset means 0.
+pub fn percent_from_wire(v: &mut Violations, field: &str, decimal: Option<&types::Decimal>) -> Option<Decimal> {
+    let percent = decimal_from_wire(v, field, decimal, Some(Decimal::ZERO))?;
+    if percent < Decimal::ZERO || percent > Decimal::ONE_HUNDRED {
+        v.add(field, "must be a percentage from 0 to 100");
+        return None;
+    }
+    Some(percent)
+}
+
+/// `value` on the wire.
+pub fn decimal_to_wire(value: Decimal) -> types::Decimal {
+    types::Decimal { value: format_decimal(value) }
 }
 
 /// ISO 4217 active codes with their minor units.
@@ -233,6 +304,8 @@ mod tests {
         assert_eq!(round("EUR", "-2.345"), "-2.35");
         assert_eq!(round("JPY", "2.5"), "3");
         assert_eq!(round("KWD", "1.23450"), "1.235");
+        assert_eq!(round("EUR", "100"), "100.00");
+        assert_eq!(round("KWD", "7.5"), "7.500");
         assert!(Currency::parse("eur").is_err());
         assert!(Currency::parse("XXX").is_err());
     }

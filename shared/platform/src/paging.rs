@@ -75,6 +75,14 @@ impl Page {
             .transpose()
     }
 
+    /// The text sort key after which this page starts.
+    pub fn after_text(&self) -> Result<Option<String>, PlatformError> {
+        self.after
+            .as_deref()
+            .map(|bytes| String::from_utf8(bytes.to_vec()).map_err(|_| PlatformError::InvalidPageToken))
+            .transpose()
+    }
+
     /// Cuts the fetched rows to the page and makes the next token from the
     /// sort key of the last row kept (empty when this is the last page).
     pub fn finish<T>(&self, mut rows: Vec<T>, sort_key: impl Fn(&T) -> Vec<u8>) -> (Vec<T>, String) {

@@ -64,15 +64,11 @@ pub struct GrpcServer {
 }
 
 impl GrpcServer {
-    /// Binds the listener now, so `local_addr` is known before serving
-    /// (tests bind port 0).
-    pub async fn bind(
-        address: SocketAddr,
-        config: ServerConfig,
-        verifier: Arc<TokenVerifier>,
-    ) -> std::io::Result<GrpcServer> {
-        let listener = TcpListener::bind(address).await?;
-        Ok(GrpcServer {
+    /// A server on a listener the caller bound (the binary binds its
+    /// configured address; tests and the suite bind port 0 first, so every
+    /// address is known before any service is built).
+    pub fn new(listener: TcpListener, config: ServerConfig, verifier: Arc<TokenVerifier>) -> GrpcServer {
+        GrpcServer {
             listener,
             config,
             routes: Routes::default(),
@@ -81,7 +77,7 @@ impl GrpcServer {
             verifier,
             readiness: None,
             grpc_web_origins: None,
-        })
+        }
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {

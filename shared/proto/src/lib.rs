@@ -18,6 +18,11 @@ pub mod bss {
             include!(concat!(env!("OUT_DIR"), "/bss.accounts.v1.rs"));
         }
     }
+    pub mod pricing {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/bss.pricing.v1.rs"));
+        }
+    }
     pub mod provider {
         pub mod v1 {
             include!(concat!(env!("OUT_DIR"), "/bss.provider.v1.rs"));
@@ -26,5 +31,6 @@ pub mod bss {
 }
 
 pub use bss::accounts::v1 as accounts;
+pub use bss::pricing::v1 as pricing;
 pub use bss::provider::v1 as provider;
 pub use bss::r#type::v1 as types;

@@ -98,6 +98,7 @@ pub fn platform_config(database_url: &str) -> PlatformConfig {
         auth: auth_config(),
         server: ServerConfig { drain_delay_ms: 0, shutdown_grace_ms: 2_000, ..ServerConfig::default() },
         telemetry: TelemetryConfig::default(),
+        peer_tls: None,
     }
 }
 
@@ -152,6 +153,25 @@ pub async fn channel(address: SocketAddr) -> Channel {
         .connect()
         .await
         .expect("connect to the service under test")
+}
+
+/// The fields named by the BadRequest details of an INVALID_ARGUMENT status.
+pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    status
+        .get_details_bad_request()
+        .expect("BadRequest details")
+        .field_violations
+        .into_iter()
+        .map(|violation| violation.field)
+        .collect()
+}
+
+/// The ErrorInfo reason of a status.
+pub fn reason(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt;
+    status.get_details_error_info().expect("ErrorInfo details").reason
 }
 
 /// Logs to the test output when `RUST_LOG` is set.

@@ -81,15 +81,7 @@ pub struct AccountCode(String);
 
 impl AccountCode {
     pub fn parse(value: &str) -> Result<AccountCode, String> {
-        let value = value.trim();
-        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-        if value.is_empty() {
-            return Err("is required".to_owned());
-        }
-        if value.len() > 64 || !value.chars().all(allowed) {
-            return Err("must be 1 to 64 letters, digits, '.', '_' or '-'".to_owned());
-        }
-        Ok(AccountCode(value.to_owned()))
+        bss_platform::input::code(value, 64).map(AccountCode)
     }
 
     pub fn as_str(&self) -> &str {

@@ -33,6 +33,9 @@ pub enum AccountsError {
     /// Something only callers with the integration role may do.
     #[error("{0}")]
     IntegrationOnly(&'static str),
+    /// A service this one depends on cannot answer.
+    #[error("{what} is unavailable: {cause}")]
+    Unavailable { what: &'static str, cause: String },
     #[error(transparent)]
     Platform(#[from] PlatformError),
 }
@@ -58,6 +61,7 @@ impl AccountsError {
             AccountsError::CustomFieldExists => "CUSTOM_FIELD_EXISTS",
             AccountsError::EtagMismatch => "ETAG_MISMATCH",
             AccountsError::Precondition { reason, .. } => reason,
+            AccountsError::Unavailable { .. } => "UNAVAILABLE",
             AccountsError::GroupRules(rules) => rules.first().map_or("GROUP_RULE", |(reason, _)| reason),
             AccountsError::FieldLocked(_) => "FIELD_LOCKED",
             AccountsError::IntegrationOnly(_) => "INTEGRATION_ONLY",

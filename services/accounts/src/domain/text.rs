@@ -1,22 +1,6 @@
 //! Checks shared by the account's text fields.
 
-/// Optional free text: trimmed, at most `max` characters.
-pub fn optional_text(value: &str, max: usize) -> Result<String, String> {
-    let trimmed = value.trim();
-    if trimmed.chars().count() > max {
-        return Err(format!("must be at most {max} characters"));
-    }
-    Ok(trimmed.to_owned())
-}
-
-/// Required free text: trimmed, 1 to `max` characters.
-pub fn required_text(value: &str, max: usize) -> Result<String, String> {
-    let text = optional_text(value, max)?;
-    if text.is_empty() {
-        return Err("is required".to_owned());
-    }
-    Ok(text)
-}
+pub use bss_platform::input::{optional_text, required_text};
 
 /// An email address: a plain syntactic check (one `@`, a local part, a domain
 /// with a dot, no spaces), at most 254 characters.
@@ -70,13 +54,5 @@ mod tests {
         for bad in ["no-at-sign", "@example.com", "a@b", "a@@b.com", "a b@c.com", "a@b..com"] {
             assert!(Email::parse(bad).is_err(), "{bad} should be refused");
         }
-    }
-
-    #[test]
-    fn text_is_trimmed_and_bounded() {
-        assert_eq!(required_text("  Acme  ", 10), Ok("Acme".to_owned()));
-        assert!(required_text("   ", 10).is_err());
-        assert!(optional_text("abcdef", 5).is_err());
-        assert_eq!(optional_text("", 5), Ok(String::new()));
     }
 }

@@ -23,21 +23,7 @@ use crate::domain::user::User;
 use crate::repo::history::StoredLine;
 use bss_proto::types::Warning;
 
-/// A required id field: a UUID.
-pub fn parse_id(field: &str, value: &str) -> Result<Uuid, Violations> {
-    if value.is_empty() {
-        return Err(Violations::single(field, "is required"));
-    }
-    Uuid::parse_str(value).map_err(|_| Violations::single(field, "must be a UUID"))
-}
-
-/// An optional id field: empty, or a UUID.
-fn parse_optional_id(value: &str) -> Result<Option<Uuid>, String> {
-    if value.is_empty() {
-        return Ok(None);
-    }
-    Uuid::parse_str(value).map(Some).map_err(|_| "must be a UUID or empty".to_owned())
-}
+pub use bss_platform::input::{parse_id, parse_optional_id};
 
 fn text(violations: &mut Violations, field: &str, value: &str, max: usize) -> String {
     violations.keep(field, optional_text(value, max)).unwrap_or_default()

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use bss_platform::error::{failed_precondition, invalid_argument, not_found, with_reason};
+use bss_platform::error::{failed_precondition, invalid_argument, not_found, unavailable, with_reason};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -41,6 +41,7 @@ impl From<AccountsError> for Status {
                 Status::with_error_details(Code::FailedPrecondition, description, details)
             }
             AccountsError::IntegrationOnly(_) => with_reason(Code::PermissionDenied, DOMAIN, reason, &description),
+            AccountsError::Unavailable { what, cause } => unavailable(what, &cause),
             AccountsError::Platform(error) => error.into(),
         }
     }

@@ -1,14 +1,20 @@
 //! Account groups: forming one checks every condition and names each one
 //! broken; members join and leave with a history line and an event.
 
+use std::time::Duration;
+
 use bss_platform::auth::Caller;
+use bss_platform::client;
 use bss_platform::error::Violations;
 use bss_platform::idempotency::{self, Opened, RequestKey};
+use bss_platform::input::required_id;
 use bss_proto::accounts::account_event::Payload;
 use bss_proto::accounts::group_service_server::GroupService;
 use bss_proto::accounts::*;
+use bss_proto::pricing::GetAccountPricingRequest;
+use bss_proto::pricing::account_pricing_service_client::AccountPricingServiceClient;
 use sqlx::PgConnection;
-use tonic::{Request, Response, Status};
+use tonic::{Code, Request, Response, Status};
 use uuid::Uuid;
 
 use super::accounts::visibility;
@@ -22,6 +28,9 @@ use crate::repo;
 use crate::repo::accounts::Visibility;
 use crate::repo::groups::Membership;
 
+/// How long a call to another service may take.
+const PEER_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl AccountsApi {
     async fn add_member(
         &self,
@@ -30,18 +39,14 @@ impl AccountsApi {
         request: AddGroupMemberRequest,
     ) -> Result<AddGroupMemberResponse, AccountsError> {
         let mut v = Violations::new();
-        let parent_id = v.keep(
-            "parent_account_id",
-            parse_id("parent_account_id", &request.parent_account_id).map_err(|_| "must be a UUID".to_owned()),
-        );
-        let member_id = v.keep(
-            "member_account_id",
-            parse_id("member_account_id", &request.member_account_id).map_err(|_| "must be a UUID".to_owned()),
-        );
+        let parent_id = v.keep("parent_account_id", required_id(&request.parent_account_id));
+        let member_id = v.keep("member_account_id", required_id(&request.member_account_id));
         let funding = v.keep("funding", funding_from_wire(request.funding.as_ref()));
         let (Some(parent_id), Some(member_id), Some(funding)) = (parent_id, member_id, funding) else {
             return Err(v.into());
         };
+        // Asked before any row is locked: no lock waits on another service.
+        let member_has_own_pricing = self.has_own_pricing(caller, member_id).await?;
         let key = RequestKey::new(tenant_id, "AddGroupMember", &request.request_id, &request)?;
         let (mut tx, pending) = match idempotency::open(&self.db, key).await? {
             Opened::Replayed(response) => return Ok(response),
@@ -55,7 +60,8 @@ impl AccountsApi {
         };
         let (parent, member) = (find(parent_id)?, find(member_id)?);
         let parent_candidate = self.candidate(&mut tx, parent).await?;
-        let member_candidate = self.candidate(&mut tx, member).await?;
+        let member_candidate =
+            Candidate { has_own_pricing: member_has_own_pricing, ..self.candidate(&mut tx, member).await? };
         let broken = formation_violations(&parent_candidate, &member_candidate);
         if !broken.is_empty() {
             return Err(AccountsError::GroupRules(broken));
@@ -87,6 +93,21 @@ impl AccountsApi {
         let response = AddGroupMemberResponse { group: Some(group) };
         self.commit(tx, pending, &response).await?;
         Ok(response)
+    }
+
+    /// Whether pricing knows pricing of the account's own (no pricing
+    /// service configured: none).
+    async fn has_own_pricing(&self, caller: &Caller, account_id: Uuid) -> Result<bool, AccountsError> {
+        let Some(channel) = &self.peers.pricing else {
+            return Ok(false);
+        };
+        let request = GetAccountPricingRequest { account_id: account_id.to_string() };
+        let request = client::request(request, caller, PEER_TIMEOUT);
+        match AccountPricingServiceClient::new(channel.clone()).get_account_pricing(request).await {
+            Ok(response) => Ok(response.into_inner().pricing.is_some_and(|pricing| pricing.has_own_pricing)),
+            Err(status) if status.code() == Code::NotFound => Ok(false),
+            Err(status) => Err(AccountsError::Unavailable { what: "pricing", cause: status.message().to_owned() }),
+        }
     }
 
     /// What the group rules need to know about an account.

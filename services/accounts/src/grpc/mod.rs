@@ -16,14 +16,14 @@ pub mod users;
 
 use std::sync::Arc;
 
-use bss_platform::auth::{self, Caller, Role};
+use bss_platform::auth::{Caller, Role};
 use bss_platform::events::EventLog;
 use bss_platform::idempotency::PendingRequest;
 use bss_platform::{telemetry, time};
 use bss_proto::accounts as proto;
 use prost::Message;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
-use tonic::{Request, Status};
+use tonic::transport::Channel;
 use uuid::Uuid;
 
 use crate::domain::error::AccountsError;
@@ -52,11 +52,24 @@ pub struct AccountsApi {
     pub(crate) tenants: Arc<TenantCache>,
     pub(crate) events: EventLog,
     pub(crate) validator: AddressValidator,
+    pub(crate) peers: Peers,
+}
+
+/// The other services of the suite accounts calls, when configured.
+#[derive(Clone, Debug, Default)]
+pub struct Peers {
+    pub pricing: Option<Channel>,
 }
 
 impl AccountsApi {
-    pub fn new(db: PgPool, tenants: Arc<TenantCache>, events: EventLog, validator: AddressValidator) -> AccountsApi {
-        AccountsApi { db, tenants, events, validator }
+    pub fn new(
+        db: PgPool,
+        tenants: Arc<TenantCache>,
+        events: EventLog,
+        validator: AddressValidator,
+        peers: Peers,
+    ) -> AccountsApi {
+        AccountsApi { db, tenants, events, validator, peers }
     }
 
     /// Stores the answer of the request, commits, and wakes the event
@@ -74,13 +87,7 @@ impl AccountsApi {
     }
 }
 
-/// Authorizes the caller for `roles` and names its tenant.
-pub fn authorize<T>(request: &Request<T>, roles: &[Role]) -> Result<(Caller, Uuid), Status> {
-    let caller = auth::caller(request)?;
-    caller.require_any(roles)?;
-    let tenant_id = caller.tenant_id()?;
-    Ok((caller, tenant_id))
-}
+pub use bss_platform::auth::authorize;
 
 /// An event of the accounts stream, made by `caller` now.
 pub fn event(tenant_id: Uuid, caller: &Caller, payload: proto::account_event::Payload) -> proto::AccountEvent {

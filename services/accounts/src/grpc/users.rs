@@ -4,6 +4,7 @@
 use bss_platform::auth::{Caller, Role};
 use bss_platform::error::Violations;
 use bss_platform::idempotency::{self, Opened, RequestKey};
+use bss_platform::input::required_id;
 use bss_platform::paging::Page;
 use bss_platform::time;
 use bss_proto::accounts::account_event::Payload;
@@ -30,10 +31,7 @@ impl AccountsApi {
     ) -> Result<CreateUserResponse, AccountsError> {
         let input = request.user.clone().unwrap_or_default();
         let mut v = Violations::new();
-        let account_id = v.keep(
-            "user.account_id",
-            parse_id("user.account_id", &input.account_id).map_err(|_| "must be a UUID".to_owned()),
-        );
+        let account_id = v.keep("user.account_id", required_id(&input.account_id));
         let email = v.keep("user.email", Email::parse(&input.email));
         let display_name = v.keep("user.display_name", required_text(&input.display_name, 200));
         let sales_rep_id = v.keep("user.sales_rep_id", optional_text(&input.sales_rep_id, 64));

@@ -15,9 +15,10 @@ use bss_proto::accounts::tenant_service_client::TenantServiceClient;
 use bss_proto::accounts::user_service_client::UserServiceClient;
 use bss_proto::accounts::*;
 use bss_testkit::{TestDatabase, authorized, platform_admin_token, token};
+#[allow(unused_imports)]
+pub use bss_testkit::{reason, violated_fields};
+use tonic::Status;
 use tonic::transport::Channel;
-use tonic::{Code, Status};
-use tonic_types::StatusExt;
 use uuid::Uuid;
 
 pub struct TestApp {
@@ -49,7 +50,8 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut AccountsConfig)) -> TestApp {
     let shutdown = Shutdown::new();
     let mut config = AccountsConfig::new(bss_testkit::platform_config(database.url()));
     adjust(&mut config);
-    let app = App::build(&config, shutdown.clone()).await.expect("accounts service starts");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port");
+    let app = App::build(&config, listener, shutdown.clone()).await.expect("accounts service starts");
     let address = app.local_addr().expect("bound");
     let db = app.db().clone();
     tokio::spawn(app.run_until_stopped());
@@ -128,21 +130,4 @@ pub fn account(code: &str, name: &str) -> Account {
 
 pub fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
     Some(prost_types::FieldMask { paths: paths.iter().map(|path| (*path).to_owned()).collect() })
-}
-
-/// The fields named by the BadRequest details of an INVALID_ARGUMENT status.
-pub fn violated_fields(status: &Status) -> Vec<String> {
-    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    status
-        .get_details_bad_request()
-        .expect("BadRequest details")
-        .field_violations
-        .into_iter()
-        .map(|violation| violation.field)
-        .collect()
-}
-
-/// The ErrorInfo reason of a status.
-pub fn reason(status: &Status) -> String {
-    status.get_details_error_info().expect("ErrorInfo details").reason
 }

@@ -1,0 +1,184 @@
+//! Products, price levels and pricelists, as the tenant defines them.
+
+use bss_platform::input::{code, optional_text, required_text};
+use bss_platform::money::Currency;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::book::{Dated, Validity};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Availability {
+    /// Any account may buy it.
+    Public,
+    /// Only accounts in a contract in force that lists it.
+    ContractOnly,
+}
+
+impl Availability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Availability::Public => "public",
+            Availability::ContractOnly => "contract_only",
+        }
+    }
+
+    pub fn from_stored(value: &str) -> Option<Availability> {
+        match value {
+            "public" => Some(Availability::Public),
+            "contract_only" => Some(Availability::ContractOnly),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Product {
+    pub id: Uuid,
+    pub code: String,
+    pub name: String,
+    pub product_type: String,
+    pub family: String,
+    pub availability: Availability,
+    pub list_price: Decimal,
+    pub currency: Currency,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The checked text fields of a product: (field, problem) for each bad one.
+pub struct ProductText {
+    pub code: String,
+    pub name: String,
+    pub product_type: String,
+    pub family: String,
+}
+
+impl ProductText {
+    pub fn parse(
+        code_value: &str,
+        name: &str,
+        product_type: &str,
+        family: &str,
+    ) -> Result<ProductText, Vec<(&'static str, String)>> {
+        let mut problems = Vec::new();
+        let mut keep = |field: &'static str, checked: Result<String, String>| {
+            checked.map_err(|problem| problems.push((field, problem))).unwrap_or_default()
+        };
+        let text = ProductText {
+            code: keep("code", code(code_value, 64)),
+            name: keep("name", required_text(name, 200)),
+            product_type: keep("product_type", optional_text(product_type, 64)),
+            family: keep("family", optional_text(family, 64)),
+        };
+        if problems.is_empty() { Ok(text) } else { Err(problems) }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PriceLevel {
+    pub id: Uuid,
+    pub code: String,
+    pub name: String,
+    pub currency: Currency,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PricelistKind {
+    Pricelist,
+    /// A pricelist for services [S1].
+    RatePlan,
+}
+
+impl PricelistKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PricelistKind::Pricelist => "pricelist",
+            PricelistKind::RatePlan => "rate_plan",
+        }
+    }
+
+    pub fn from_stored(value: &str) -> Option<PricelistKind> {
+        match value {
+            "pricelist" => Some(PricelistKind::Pricelist),
+            "rate_plan" => Some(PricelistKind::RatePlan),
+            _ => None,
+        }
+    }
+}
+
+/// A pricelist with its items.
+#[derive(Clone, Debug)]
+pub struct PricelistRecord {
+    pub id: Uuid,
+    pub name: String,
+    pub currency: Currency,
+    pub kind: PricelistKind,
+    /// (product, item), by product then start.
+    pub items: Vec<(Uuid, Dated)>,
+}
+
+/// Whether two periods (first day, last day or none for open-ended) share
+/// a day.
+pub fn overlaps(left: Validity, right: Validity) -> bool {
+    let starts_before_right_ends = right.1.is_none_or(|to| left.0 <= to);
+    let ends_after_right_starts = left.1.is_none_or(|to| right.0 <= to);
+    starts_before_right_ends && ends_after_right_starts
+}
+
+/// The first pair of items (by position) of the same product whose
+/// validity periods overlap.
+pub fn first_overlap(items: &[(Uuid, Dated)]) -> Option<(usize, usize)> {
+    items.iter().enumerate().find_map(|(later, (product, dated))| {
+        items[..later]
+            .iter()
+            .position(|(other_product, other)| other_product == product && overlaps(other.validity(), dated.validity()))
+            .map(|earlier| (earlier, later))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::price::Tiered;
+    use chrono::NaiveDate;
+
+    fn dated(from: &str, to: Option<&str>) -> Dated {
+        let day = |text: &str| text.parse::<NaiveDate>().expect("date");
+        Dated { id: Uuid::nil(), price: Tiered::flat(Decimal::ONE), from: day(from), to: to.map(day) }
+    }
+
+    fn overlap(left: &Dated, right: &Dated) -> bool {
+        overlaps(left.validity(), right.validity())
+    }
+
+    #[test]
+    fn validity_periods_overlap_when_they_share_a_day() {
+        let open = dated("2026-01-01", None);
+        assert!(overlap(&open, &dated("2030-01-01", Some("2030-12-31"))));
+        assert!(overlap(&dated("2026-01-01", Some("2026-06-30")), &dated("2026-06-30", None)), "the last day counts");
+        assert!(!overlap(&dated("2026-01-01", Some("2026-06-29")), &dated("2026-06-30", None)));
+        assert!(!overlap(&dated("2026-07-01", None), &dated("2026-01-01", Some("2026-06-30"))));
+    }
+
+    #[test]
+    fn items_of_one_product_may_not_overlap() {
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let items = [
+            (a, dated("2026-01-01", Some("2026-06-30"))),
+            (b, dated("2026-01-01", None)),
+            (a, dated("2026-07-01", None)),
+        ];
+        assert_eq!(first_overlap(&items), None);
+        let clashing = [items[0].clone(), items[1].clone(), (a, dated("2026-06-30", None))];
+        assert_eq!(first_overlap(&clashing), Some((0, 2)));
+    }
+
+    #[test]
+    fn product_text_is_checked_field_by_field() {
+        let problems = ProductText::parse("has space", "", "t", "f").err().expect("refused");
+        let fields: Vec<&str> = problems.iter().map(|(field, _)| *field).collect();
+        assert_eq!(fields, ["code", "name"]);
+    }
+}

@@ -1,0 +1,7 @@
+//! The pricing rules, free of storage and transport.
+
+pub mod book;
+pub mod catalog;
+pub mod error;
+pub mod price;
+pub mod rebate;

@@ -1,0 +1,390 @@
+//! Contracts: prices for their accounts, forced or not, from a start to an
+//! expiry date, an extra discount, and rebate terms.
+
+use std::collections::HashMap;
+
+use bss_platform::auth::authorize;
+use bss_platform::error::Violations;
+use bss_platform::idempotency::Opened;
+use bss_platform::input::{parse_id, parse_optional_id, required_id, required_text};
+use bss_platform::money::{Currency, amount_in, decimal_from_wire, decimal_to_wire, money_to_wire, percent_from_wire};
+use bss_platform::time::format_date;
+use bss_proto::pricing::contract_service_server::ContractService;
+use bss_proto::pricing::*;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use super::convert::{date_from_wire, tiered_from_wire, tiered_to_wire};
+use super::{CONTRACT_READERS, PricingApi, REBATE_CALCULATORS, WRITERS};
+use crate::domain::book;
+use crate::domain::catalog::overlaps;
+use crate::domain::error::PricingError;
+use crate::domain::price::Tiered;
+use crate::domain::rebate::{self, Mode, Period, RebateTerm, Scope, Tier, check_tiers};
+use crate::repo;
+use crate::repo::contracts::ContractRecord;
+
+fn term_to_proto(term: &RebateTerm, currency: Currency) -> bss_proto::pricing::RebateTerm {
+    bss_proto::pricing::RebateTerm {
+        id: term.id.to_string(),
+        contract_id: term.contract_id.to_string(),
+        scope: match term.scope {
+            Scope::AllInvoicedItems => RebateScope::AllInvoicedItems,
+            Scope::PricelistProducts(_) => RebateScope::PricelistProducts,
+        }
+        .into(),
+        pricelist_id: term.scope.pricelist_id().map(|id| id.to_string()).unwrap_or_default(),
+        period: match term.period {
+            Period::Month => RebatePeriod::Month,
+            Period::Quarter => RebatePeriod::Quarter,
+            Period::HalfYear => RebatePeriod::HalfYear,
+            Period::Year => RebatePeriod::Year,
+        }
+        .into(),
+        mode: match term.mode {
+            Mode::Scale => TierMode::Scale,
+            Mode::Continuous => TierMode::Continuous,
+        }
+        .into(),
+        tiers: term
+            .tiers
+            .iter()
+            .map(|tier| RebateTier {
+                from_amount: Some(money_to_wire(tier.from, currency)),
+                rate_percent: Some(decimal_to_wire(tier.rate_percent)),
+            })
+            .collect(),
+    }
+}
+
+fn contract_to_proto(record: &ContractRecord) -> Contract {
+    let contract = &record.contract;
+    let mut items: Vec<(&Uuid, &Tiered)> = contract.items.iter().collect();
+    items.sort_by_key(|(product_id, _)| **product_id);
+    Contract {
+        id: contract.id.to_string(),
+        name: contract.name.clone(),
+        currency_code: contract.currency.code.to_owned(),
+        start_date: format_date(contract.start),
+        expiry_date: format_date(contract.expiry),
+        forced: contract.forced,
+        extra_discount_percent: Some(decimal_to_wire(contract.extra_discount_percent)),
+        items: items
+            .into_iter()
+            .map(|(product_id, price)| {
+                let (price, breaks) = tiered_to_wire(price, contract.currency);
+                ContractItem { product_id: product_id.to_string(), price: Some(price), breaks }
+            })
+            .collect(),
+        account_ids: record.account_ids.iter().map(Uuid::to_string).collect(),
+        rebate_terms: record.terms.iter().map(|term| term_to_proto(term, contract.currency)).collect(),
+    }
+}
+
+/// A new contract from the wire.
+fn new_contract(input: &Contract) -> Result<ContractRecord, Violations> {
+    let mut v = Violations::new();
+    let name = v.keep("contract.name", required_text(&input.name, 200));
+    let currency = v.keep("contract.currency_code", Currency::parse(&input.currency_code));
+    let start = date_from_wire(&mut v, "contract.start_date", &input.start_date, true).flatten();
+    let expiry = date_from_wire(&mut v, "contract.expiry_date", &input.expiry_date, true).flatten();
+    if let (Some(start), Some(expiry)) = (start, expiry)
+        && expiry < start
+    {
+        v.add("contract.expiry_date", "must be on or after start_date");
+    }
+    let extra_discount_percent =
+        percent_from_wire(&mut v, "contract.extra_discount_percent", input.extra_discount_percent.as_ref());
+    let mut items = HashMap::new();
+    for (index, item) in input.items.iter().enumerate() {
+        let prefix = format!("contract.items[{index}]");
+        let product_id = v.keep(&format!("{prefix}.product_id"), required_id(&item.product_id));
+        let price = currency.and_then(|currency| {
+            tiered_from_wire(
+                &mut v,
+                &format!("{prefix}.price"),
+                item.price.as_ref(),
+                &format!("{prefix}.breaks"),
+                &item.breaks,
+                Some(currency),
+            )
+        });
+        if let (Some(product_id), Some((price, _))) = (product_id, price)
+            && items.insert(product_id, price).is_some()
+        {
+            v.add(format!("{prefix}.product_id"), "is listed twice");
+        }
+    }
+    let mut account_ids = Vec::new();
+    for (index, id) in input.account_ids.iter().enumerate() {
+        if let Some(id) = v.keep(&format!("contract.account_ids[{index}]"), required_id(id))
+            && !account_ids.contains(&id)
+        {
+            account_ids.push(id);
+        }
+    }
+    let (Some(name), Some(currency), Some(start), Some(expiry), Some(extra_discount_percent)) =
+        (name, currency, start, expiry, extra_discount_percent)
+    else {
+        return Err(v);
+    };
+    v.into_result()?;
+    Ok(ContractRecord {
+        contract: book::Contract {
+            id: Uuid::now_v7(),
+            name,
+            currency,
+            start,
+            expiry,
+            forced: input.forced,
+            extra_discount_percent,
+            items,
+        },
+        account_ids,
+        terms: Vec::new(),
+    })
+}
+
+/// A new rebate term of `contract_id` from the wire.
+fn new_term(
+    input: &bss_proto::pricing::RebateTerm,
+    contract_id: Uuid,
+    currency: Currency,
+) -> Result<RebateTerm, Violations> {
+    let mut v = Violations::new();
+    let pricelist_id = v.keep("term.pricelist_id", parse_optional_id(&input.pricelist_id));
+    let scope = match (RebateScope::try_from(input.scope), pricelist_id) {
+        (Ok(RebateScope::AllInvoicedItems), Some(None)) => Some(Scope::AllInvoicedItems),
+        (Ok(RebateScope::AllInvoicedItems), Some(Some(_))) => {
+            v.add("term.pricelist_id", "must be empty for ALL_INVOICED_ITEMS");
+            None
+        }
+        (Ok(RebateScope::PricelistProducts), Some(Some(id))) => Some(Scope::PricelistProducts(id)),
+        (Ok(RebateScope::PricelistProducts), Some(None)) => {
+            v.add("term.pricelist_id", "is required for PRICELIST_PRODUCTS");
+            None
+        }
+        (_, None) => None,
+        _ => {
+            v.add("term.scope", "is required: ALL_INVOICED_ITEMS or PRICELIST_PRODUCTS");
+            None
+        }
+    };
+    let period = match RebatePeriod::try_from(input.period) {
+        Ok(RebatePeriod::Month) => Some(Period::Month),
+        Ok(RebatePeriod::Quarter) => Some(Period::Quarter),
+        Ok(RebatePeriod::HalfYear) => Some(Period::HalfYear),
+        Ok(RebatePeriod::Year) => Some(Period::Year),
+        _ => {
+            v.add("term.period", "is required: MONTH, QUARTER, HALF_YEAR or YEAR");
+            None
+        }
+    };
+    let mode = match TierMode::try_from(input.mode) {
+        Ok(TierMode::Scale) => Some(Mode::Scale),
+        Ok(TierMode::Continuous) => Some(Mode::Continuous),
+        _ => {
+            v.add("term.mode", "is required: SCALE or CONTINUOUS");
+            None
+        }
+    };
+    let tiers: Vec<Option<Tier>> = input
+        .tiers
+        .iter()
+        .enumerate()
+        .map(|(index, tier)| {
+            let from =
+                amount_in(&mut v, &format!("term.tiers[{index}].from_amount"), tier.from_amount.as_ref(), currency);
+            let rate = decimal_from_wire(
+                &mut v,
+                &format!("term.tiers[{index}].rate_percent"),
+                tier.rate_percent.as_ref(),
+                None,
+            );
+            Some(Tier { from: from?, rate_percent: rate? })
+        })
+        .collect();
+    let (Some(scope), Some(period), Some(mode), Some(tiers)) =
+        (scope, period, mode, tiers.into_iter().collect::<Option<Vec<_>>>())
+    else {
+        return Err(v);
+    };
+    if let Err(problem) = check_tiers(&tiers) {
+        v.add("term.tiers", problem);
+    }
+    v.into_result()?;
+    Ok(RebateTerm { id: Uuid::now_v7(), contract_id, scope, period, mode, tiers })
+}
+
+#[tonic::async_trait]
+impl ContractService for PricingApi {
+    async fn create_contract(
+        &self,
+        request: Request<CreateContractRequest>,
+    ) -> Result<Response<CreateContractResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, WRITERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let record = new_contract(&request.contract.clone().unwrap_or_default())?;
+            for account_id in &record.account_ids {
+                self.account(&caller, tenant_id, *account_id).await?;
+            }
+            let (mut tx, pending) = match self.begin(tenant_id, "CreateContract", &request.request_id, &request).await?
+            {
+                Opened::Replayed(response) => return Ok(response),
+                Opened::Fresh(tx, pending) => (tx, pending),
+            };
+            repo::contracts::insert(&mut tx, tenant_id, &record).await?;
+            let stored = repo::contracts::get(&mut tx, tenant_id, record.contract.id).await?;
+            let response = CreateContractResponse { contract: Some(contract_to_proto(&stored)) };
+            self.commit(tx, pending, &response).await?;
+            Ok::<_, PricingError>(response)
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn get_contract(
+        &self,
+        request: Request<GetContractRequest>,
+    ) -> Result<Response<GetContractResponse>, Status> {
+        let (_, tenant_id) = authorize(&request, CONTRACT_READERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let id = parse_id("id", &request.id)?;
+            let mut connection = self.db.acquire().await?;
+            let record = repo::contracts::get(&mut connection, tenant_id, id).await?;
+            Ok::<_, PricingError>(GetContractResponse { contract: Some(contract_to_proto(&record)) })
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn list_contracts(
+        &self,
+        request: Request<ListContractsRequest>,
+    ) -> Result<Response<ListContractsResponse>, Status> {
+        let (_, tenant_id) = authorize(&request, CONTRACT_READERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let account_id =
+                parse_optional_id(&request.account_id).map_err(|problem| Violations::single("account_id", problem))?;
+            let mut connection = self.db.acquire().await?;
+            let records = repo::contracts::list(&mut connection, tenant_id, account_id).await?;
+            Ok::<_, PricingError>(ListContractsResponse { contracts: records.iter().map(contract_to_proto).collect() })
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn add_contract_account(
+        &self,
+        request: Request<AddContractAccountRequest>,
+    ) -> Result<Response<AddContractAccountResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, WRITERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let mut v = Violations::new();
+            let contract_id = v.keep("contract_id", required_id(&request.contract_id));
+            let account_id = v.keep("account_id", required_id(&request.account_id));
+            let (Some(contract_id), Some(account_id)) = (contract_id, account_id) else {
+                return Err(v.into());
+            };
+            self.account(&caller, tenant_id, account_id).await?;
+            let (mut tx, pending) =
+                match self.begin(tenant_id, "AddContractAccount", &request.request_id, &request).await? {
+                    Opened::Replayed(response) => return Ok(response),
+                    Opened::Fresh(tx, pending) => (tx, pending),
+                };
+            repo::contracts::add_account(&mut tx, tenant_id, contract_id, account_id).await?;
+            let stored = repo::contracts::get(&mut tx, tenant_id, contract_id).await?;
+            let response = AddContractAccountResponse { contract: Some(contract_to_proto(&stored)) };
+            self.commit(tx, pending, &response).await?;
+            Ok::<_, PricingError>(response)
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn add_rebate_term(
+        &self,
+        request: Request<AddRebateTermRequest>,
+    ) -> Result<Response<AddRebateTermResponse>, Status> {
+        let (_, tenant_id) = authorize(&request, WRITERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let contract_id = parse_id("contract_id", &request.contract_id)?;
+            let (mut tx, pending) = match self.begin(tenant_id, "AddRebateTerm", &request.request_id, &request).await? {
+                Opened::Replayed(response) => return Ok(response),
+                Opened::Fresh(tx, pending) => (tx, pending),
+            };
+            let contract = repo::contracts::get(&mut tx, tenant_id, contract_id).await?.contract;
+            let term = new_term(&request.term.clone().unwrap_or_default(), contract_id, contract.currency)?;
+            if let Some(pricelist_id) = term.scope.pricelist_id() {
+                repo::pricelists::get(&mut tx, tenant_id, pricelist_id, false).await?;
+            }
+            repo::contracts::insert_term(&mut tx, tenant_id, &term).await?;
+            let response = AddRebateTermResponse { term: Some(term_to_proto(&term, contract.currency)) };
+            self.commit(tx, pending, &response).await?;
+            Ok::<_, PricingError>(response)
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn compute_rebate(
+        &self,
+        request: Request<ComputeRebateRequest>,
+    ) -> Result<Response<ComputeRebateResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, REBATE_CALCULATORS)?;
+        let request = request.into_inner();
+        let run = async {
+            let mut v = Violations::new();
+            let account_id = v.keep("account_id", required_id(&request.account_id));
+            let term_id = v.keep("term_id", required_id(&request.term_id));
+            let day = date_from_wire(&mut v, "period_date", &request.period_date, true).flatten();
+            let (Some(account_id), Some(term_id), Some(day)) = (account_id, term_id, day) else {
+                return Err(v.into());
+            };
+            let (version, facts) = self.account(&caller, tenant_id, account_id).await?;
+            let mut connection = self.db.acquire().await?;
+            let term = repo::contracts::term_by_id(&mut connection, tenant_id, term_id).await?;
+            let record = repo::contracts::get(&mut connection, tenant_id, term.contract_id).await?;
+            let contract = &record.contract;
+            let turnover = amount_in(&mut v, "invoiced_amount", request.invoiced_amount.as_ref(), contract.currency);
+            let Some(turnover) = turnover else {
+                return Err(v.into());
+            };
+            let priced_as = self.books.at(tenant_id, version).await?.book.priced_as(&facts);
+            if !record.account_ids.contains(&account_id) && !record.account_ids.contains(&priced_as) {
+                return Err(PricingError::precondition(
+                    "ACCOUNT_NOT_IN_CONTRACT",
+                    format!("account {account_id} is not in contract {:?}", contract.name),
+                ));
+            }
+            let (start, end) = term.period.around(day);
+            if !overlaps((start, Some(end)), (contract.start, Some(contract.expiry))) {
+                return Err(PricingError::precondition(
+                    "CONTRACT_NOT_IN_FORCE",
+                    format!(
+                        "contract {:?} runs from {} to {}, outside the period {start} to {end}",
+                        contract.name, contract.start, contract.expiry
+                    ),
+                ));
+            }
+            let (rebate, bands) = rebate::compute(turnover, &term.tiers, term.mode, contract.currency);
+            let currency = contract.currency;
+            Ok::<_, PricingError>(ComputeRebateResponse {
+                rebate: Some(money_to_wire(rebate, currency)),
+                bands: bands
+                    .iter()
+                    .map(|band| RebateBand {
+                        from_amount: Some(money_to_wire(band.from, currency)),
+                        to_amount: band.to.map(|to| money_to_wire(to, currency)),
+                        rate_percent: Some(decimal_to_wire(band.rate_percent)),
+                        base: Some(money_to_wire(band.base, currency)),
+                        amount: Some(money_to_wire(band.amount, currency)),
+                    })
+                    .collect(),
+                period_start: format_date(start),
+                period_end: format_date(end),
+            })
+        };
+        Ok(Response::new(run.await?))
+    }
+}

@@ -1,0 +1,142 @@
+//! The gRPC adapter: each RPC authorizes the caller, parses the request,
+//! runs the use case (a write in one transaction that also bumps the
+//! tenant's book version) and converts the answer.
+
+pub mod account_pricing;
+pub mod catalog;
+pub mod contracts;
+pub mod convert;
+pub mod error;
+pub mod exchange_rates;
+pub mod pricelists;
+pub mod quotes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bss_platform::auth::{Caller, Role};
+use bss_platform::client;
+use bss_platform::idempotency::{self, Opened, PendingRequest, RequestKey};
+use bss_proto::accounts::GetAccountRequest;
+use bss_proto::accounts::account_service_client::AccountServiceClient;
+use prost::Message;
+use sqlx::{PgPool, Postgres, Transaction};
+use tonic::Code;
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+use crate::books::Books;
+use crate::domain::book::AccountFacts;
+use crate::domain::error::PricingError;
+use crate::repo;
+
+/// Roles that may read pricing (a sales rep only for its own accounts).
+pub const READERS: &[Role] = &[
+    Role::TenantAdmin,
+    Role::AccountManager,
+    Role::SalesRep,
+    Role::CreditManager,
+    Role::BillingClerk,
+    Role::Integration,
+];
+
+/// Roles that may read contracts (they list other accounts: not for sales
+/// reps, who see contract prices through quotes).
+pub const CONTRACT_READERS: &[Role] =
+    &[Role::TenantAdmin, Role::AccountManager, Role::CreditManager, Role::BillingClerk, Role::Integration];
+
+/// Roles that may change pricing.
+pub const WRITERS: &[Role] = &[Role::TenantAdmin, Role::AccountManager, Role::Integration];
+
+/// Roles that may compute rebates.
+pub const REBATE_CALCULATORS: &[Role] = &[Role::TenantAdmin, Role::BillingClerk, Role::Integration];
+
+/// How long a call to the accounts service may take.
+const ACCOUNTS_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Everything the pricing RPCs work with; one instance serves every service
+/// of the context.
+pub struct PricingApi {
+    pub(crate) db: PgPool,
+    pub(crate) books: Arc<Books>,
+    /// The accounts service, for accounts the event stream has not brought
+    /// yet.
+    accounts: Option<Channel>,
+}
+
+impl PricingApi {
+    pub fn new(db: PgPool, books: Arc<Books>, accounts: Option<Channel>) -> PricingApi {
+        PricingApi { db, books, accounts }
+    }
+
+    /// Begins a write of the tenant's pricing: claims the request id (or
+    /// replays its answer) and takes the tenant's book lock.
+    pub(crate) async fn begin<R: Message + Default>(
+        &self,
+        tenant_id: Uuid,
+        method: &str,
+        request_id: &str,
+        request: &impl Message,
+    ) -> Result<Opened<R>, PricingError> {
+        let key = RequestKey::new(tenant_id, method, request_id, request)?;
+        let mut opened = idempotency::open(&self.db, key).await?;
+        if let Opened::Fresh(tx, _) = &mut opened {
+            repo::lock_book(tx, tenant_id).await?;
+        }
+        Ok(opened)
+    }
+
+    /// Stores the answer of the request and commits.
+    pub(crate) async fn commit(
+        &self,
+        mut tx: Transaction<'static, Postgres>,
+        pending: PendingRequest,
+        response: &impl Message,
+    ) -> Result<(), PricingError> {
+        pending.finish(&mut tx, response).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The account as pricing knows it, if the caller may see it: from the
+    /// read model, or from the accounts service when the event stream has
+    /// not brought it yet. Also the tenant's current book version.
+    pub(crate) async fn account(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        account_id: Uuid,
+    ) -> Result<(i64, AccountFacts), PricingError> {
+        let (version, facts) = repo::accounts::version_and_facts(&self.db, tenant_id, account_id).await?;
+        let facts = match facts {
+            Some(facts) => facts,
+            None => self.fetch_account(caller, account_id).await?,
+        };
+        if let Some(limit) = caller.sales_rep_limit()
+            && facts.sales_rep_id != limit
+        {
+            return Err(PricingError::not_found("account", account_id));
+        }
+        Ok((version, facts))
+    }
+
+    async fn fetch_account(&self, caller: &Caller, account_id: Uuid) -> Result<AccountFacts, PricingError> {
+        let Some(channel) = &self.accounts else {
+            return Err(PricingError::not_found("account", account_id));
+        };
+        let request = client::request(GetAccountRequest { id: account_id.to_string() }, caller, ACCOUNTS_TIMEOUT);
+        let account = match AccountServiceClient::new(channel.clone()).get_account(request).await {
+            Ok(response) => response.into_inner().account.unwrap_or_default(),
+            Err(status) if status.code() == Code::NotFound => {
+                return Err(PricingError::not_found("account", account_id));
+            }
+            Err(status) => {
+                return Err(PricingError::Unavailable { what: "accounts", cause: status.message().to_owned() });
+            }
+        };
+        let currency = bss_platform::money::Currency::parse(&account.currency_code).map_err(|_| {
+            PricingError::Unavailable { what: "accounts", cause: "an account without a currency".to_owned() }
+        })?;
+        Ok(AccountFacts { id: account_id, currency, sales_rep_id: account.sales_rep_id, parent: None })
+    }
+}

@@ -1,0 +1,218 @@
+//! Pricelists (and rate plans) with dated items.
+
+use bss_platform::auth::authorize;
+use bss_platform::error::Violations;
+use bss_platform::idempotency::Opened;
+use bss_platform::input::{required_id, required_text};
+use bss_platform::money::Currency;
+use bss_platform::paging::Page;
+use bss_platform::time::format_date;
+use bss_proto::pricing::pricelist_service_server::PricelistService;
+use bss_proto::pricing::*;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use super::convert::{dated, optional_date, tiered_from_wire, tiered_to_wire, validity_from_wire};
+use super::{PricingApi, READERS, WRITERS};
+use crate::domain::book::Dated;
+use crate::domain::catalog::{PricelistKind, PricelistRecord, first_overlap};
+use crate::domain::error::PricingError;
+use crate::repo;
+
+fn kind_from_wire(value: i32) -> Result<PricelistKind, String> {
+    match bss_proto::pricing::PricelistKind::try_from(value) {
+        Ok(bss_proto::pricing::PricelistKind::Unspecified | bss_proto::pricing::PricelistKind::Pricelist) => {
+            Ok(PricelistKind::Pricelist)
+        }
+        Ok(bss_proto::pricing::PricelistKind::RatePlan) => Ok(PricelistKind::RatePlan),
+        Err(_) => Err(format!("unknown kind {value}")),
+    }
+}
+
+fn kind_to_wire(kind: PricelistKind) -> bss_proto::pricing::PricelistKind {
+    match kind {
+        PricelistKind::Pricelist => bss_proto::pricing::PricelistKind::Pricelist,
+        PricelistKind::RatePlan => bss_proto::pricing::PricelistKind::RatePlan,
+    }
+}
+
+fn item_to_proto(product_id: Uuid, item: &Dated, currency: Currency) -> PricelistItem {
+    let (price, breaks) = tiered_to_wire(&item.price, currency);
+    PricelistItem {
+        id: item.id.to_string(),
+        product_id: product_id.to_string(),
+        price: Some(price),
+        breaks,
+        valid_from: format_date(item.from),
+        valid_to: optional_date(item.to),
+    }
+}
+
+fn pricelist_to_proto(record: &PricelistRecord) -> Pricelist {
+    Pricelist {
+        id: record.id.to_string(),
+        name: record.name.clone(),
+        currency_code: record.currency.code.to_owned(),
+        kind: kind_to_wire(record.kind).into(),
+        items: record
+            .items
+            .iter()
+            .map(|(product_id, item)| item_to_proto(*product_id, item, record.currency))
+            .collect(),
+    }
+}
+
+/// An item in the pricelist's currency: (product, dated price).
+fn item_from_wire(
+    v: &mut Violations,
+    prefix: &str,
+    input: &PricelistItem,
+    currency: Currency,
+) -> Option<(Uuid, Dated)> {
+    let product_id = v.keep(&format!("{prefix}.product_id"), required_id(&input.product_id));
+    let price = tiered_from_wire(
+        v,
+        &format!("{prefix}.price"),
+        input.price.as_ref(),
+        &format!("{prefix}.breaks"),
+        &input.breaks,
+        Some(currency),
+    );
+    let validity = validity_from_wire(v, prefix, &input.valid_from, &input.valid_to);
+    Some((product_id?, dated(price?.0, validity?)))
+}
+
+#[tonic::async_trait]
+impl PricelistService for PricingApi {
+    async fn create_pricelist(
+        &self,
+        request: Request<CreatePricelistRequest>,
+    ) -> Result<Response<CreatePricelistResponse>, Status> {
+        let (_, tenant_id) = authorize(&request, WRITERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let input = request.pricelist.clone().unwrap_or_default();
+            let mut v = Violations::new();
+            let name = v.keep("pricelist.name", required_text(&input.name, 200));
+            let currency = v.keep("pricelist.currency_code", Currency::parse(&input.currency_code));
+            let kind = v.keep("pricelist.kind", kind_from_wire(input.kind));
+            let items: Vec<Option<(Uuid, Dated)>> = match currency {
+                Some(currency) => input
+                    .items
+                    .iter()
+                    .enumerate()
+                    .map(|(index, item)| item_from_wire(&mut v, &format!("pricelist.items[{index}]"), item, currency))
+                    .collect(),
+                None => Vec::new(),
+            };
+            let (Some(name), Some(currency), Some(kind), Some(items)) =
+                (name, currency, kind, items.into_iter().collect::<Option<Vec<_>>>())
+            else {
+                return Err(v.into());
+            };
+            if let Some((earlier, later)) = first_overlap(&items) {
+                return Err(Violations::single(
+                    format!("pricelist.items[{later}].valid_from"),
+                    format!("overlaps items[{earlier}], an item of the same product"),
+                )
+                .into());
+            }
+            let record = PricelistRecord { id: Uuid::now_v7(), name, currency, kind, items };
+            let (mut tx, pending) =
+                match self.begin(tenant_id, "CreatePricelist", &request.request_id, &request).await? {
+                    Opened::Replayed(response) => return Ok(response),
+                    Opened::Fresh(tx, pending) => (tx, pending),
+                };
+            repo::pricelists::insert(&mut tx, tenant_id, &record).await?;
+            let stored = repo::pricelists::get(&mut tx, tenant_id, record.id, false).await?;
+            let response = CreatePricelistResponse { pricelist: Some(pricelist_to_proto(&stored)) };
+            self.commit(tx, pending, &response).await?;
+            Ok::<_, PricingError>(response)
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn get_pricelist(
+        &self,
+        request: Request<GetPricelistRequest>,
+    ) -> Result<Response<GetPricelistResponse>, Status> {
+        let (_, tenant_id) = authorize(&request, READERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let id = bss_platform::input::parse_id("id", &request.id)?;
+            let mut connection = self.db.acquire().await?;
+            let record = repo::pricelists::get(&mut connection, tenant_id, id, false).await?;
+            Ok::<_, PricingError>(GetPricelistResponse { pricelist: Some(pricelist_to_proto(&record)) })
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn list_pricelists(
+        &self,
+        request: Request<ListPricelistsRequest>,
+    ) -> Result<Response<ListPricelistsResponse>, Status> {
+        let (_, tenant_id) = authorize(&request, READERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let page = Page::parse(request.page_size, &request.page_token, &ListPricelistsRequest::default())?;
+            let mut connection = self.db.acquire().await?;
+            let (pricelists, next_page_token) = repo::pricelists::list(&mut connection, tenant_id, &page).await?;
+            Ok::<_, PricingError>(ListPricelistsResponse {
+                pricelists: pricelists.iter().map(pricelist_to_proto).collect(),
+                next_page_token,
+            })
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn add_pricelist_item(
+        &self,
+        request: Request<AddPricelistItemRequest>,
+    ) -> Result<Response<AddPricelistItemResponse>, Status> {
+        let (_, tenant_id) = authorize(&request, WRITERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let pricelist_id = bss_platform::input::parse_id("pricelist_id", &request.pricelist_id)?;
+            let (mut tx, pending) =
+                match self.begin(tenant_id, "AddPricelistItem", &request.request_id, &request).await? {
+                    Opened::Replayed(response) => return Ok(response),
+                    Opened::Fresh(tx, pending) => (tx, pending),
+                };
+            let pricelist = repo::pricelists::get(&mut tx, tenant_id, pricelist_id, true).await?;
+            let mut v = Violations::new();
+            let input = request.item.clone().unwrap_or_default();
+            let Some((product_id, item)) = item_from_wire(&mut v, "item", &input, pricelist.currency) else {
+                return Err(v.into());
+            };
+            repo::pricelists::add_item(&mut tx, tenant_id, pricelist_id, product_id, &item).await?;
+            let response =
+                AddPricelistItemResponse { item: Some(item_to_proto(product_id, &item, pricelist.currency)) };
+            self.commit(tx, pending, &response).await?;
+            Ok::<_, PricingError>(response)
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn delete_pricelist_item(
+        &self,
+        request: Request<DeletePricelistItemRequest>,
+    ) -> Result<Response<DeletePricelistItemResponse>, Status> {
+        let (_, tenant_id) = authorize(&request, WRITERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let id = bss_platform::input::parse_id("id", &request.id)?;
+            let (mut tx, pending) =
+                match self.begin(tenant_id, "DeletePricelistItem", &request.request_id, &request).await? {
+                    Opened::Replayed(response) => return Ok(response),
+                    Opened::Fresh(tx, pending) => (tx, pending),
+                };
+            if !repo::pricelists::delete_item(&mut tx, tenant_id, id).await? {
+                return Err(PricingError::not_found("pricelist item", id));
+            }
+            let response = DeletePricelistItemResponse {};
+            self.commit(tx, pending, &response).await?;
+            Ok::<_, PricingError>(response)
+        };
+        Ok(Response::new(run.await?))
+    }
+}

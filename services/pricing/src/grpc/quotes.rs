@@ -1,0 +1,121 @@
+//! Quote: what an account pays for products on a day, and why.
+
+use bss_platform::auth::authorize;
+use bss_platform::error::Violations;
+use bss_platform::input::required_id;
+use bss_platform::money::{Currency, decimal_to_wire, money_to_wire};
+use bss_platform::time::format_date;
+use bss_proto::pricing::quote_service_server::QuoteService;
+use bss_proto::pricing::*;
+use tonic::{Request, Response, Status};
+
+use super::convert::{date_from_wire, quantity_from_wire};
+use super::{PricingApi, READERS};
+use crate::domain::book::{Candidate as Considered, Rule};
+use crate::domain::error::PricingError;
+
+/// Most lines one quote may have.
+pub const MAX_LINES: usize = 500;
+
+fn rule_to_wire(rule: Rule) -> PriceRule {
+    match rule {
+        Rule::ListPrice => PriceRule::ListPrice,
+        Rule::PriceLevel => PriceRule::PriceLevel,
+        Rule::Pricelist => PriceRule::Pricelist,
+        Rule::AccountPrice => PriceRule::AccountPrice,
+        Rule::ContractPrice => PriceRule::ContractPrice,
+        Rule::ForcedAccountPrice => PriceRule::ForcedAccountPrice,
+        Rule::ForcedContractPrice => PriceRule::ForcedContractPrice,
+    }
+}
+
+fn candidate_to_proto(candidate: &Considered, currency: Currency) -> Candidate {
+    Candidate {
+        rule: rule_to_wire(candidate.rule).into(),
+        source_id: candidate.source_id.to_string(),
+        original_price: Some(money_to_wire(candidate.original, candidate.original_currency)),
+        price: Some(money_to_wire(candidate.price, currency)),
+        quantity_break: candidate.quantity_break,
+        discount_percent: Some(decimal_to_wire(candidate.discount_percent)),
+        forced: candidate.forced,
+        won: candidate.won,
+        reason: candidate.reason.to_owned(),
+    }
+}
+
+#[tonic::async_trait]
+impl QuoteService for PricingApi {
+    async fn quote(&self, request: Request<QuoteRequest>) -> Result<Response<QuoteResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, READERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let mut v = Violations::new();
+            let account_id = v.keep("account_id", required_id(&request.account_id));
+            let currency = if request.currency_code.is_empty() {
+                Some(None)
+            } else {
+                v.keep("currency_code", Currency::parse(&request.currency_code)).map(Some)
+            };
+            let day = date_from_wire(&mut v, "date", &request.date, false);
+            if request.lines.is_empty() || request.lines.len() > MAX_LINES {
+                v.add("lines", format!("give 1 to {MAX_LINES} lines"));
+            }
+            let mut lines = Vec::with_capacity(request.lines.len());
+            for (index, line) in request.lines.iter().enumerate() {
+                if line.product.is_empty() {
+                    v.add(format!("lines[{index}].product"), "is required: a product id or code");
+                }
+                if let Some(quantity) =
+                    quantity_from_wire(&mut v, &format!("lines[{index}].quantity"), line.quantity.as_ref())
+                {
+                    lines.push((line.product.clone(), quantity));
+                }
+            }
+            let (Some(account_id), Some(currency), Some(day)) = (account_id, currency, day) else {
+                return Err(v.into());
+            };
+            v.into_result()?;
+            let (version, account) = self.account(&caller, tenant_id, account_id).await?;
+            let currency = currency.unwrap_or(account.currency);
+            if currency != account.currency {
+                return Err(Violations::single(
+                    "currency_code",
+                    format!("quotes are in the account's currency, {}", account.currency.code),
+                )
+                .into());
+            }
+            let day = day.unwrap_or_else(|| bss_platform::time::now().date_naive());
+            let loaded = self.books.at(tenant_id, version).await?;
+            let quote = loaded.book.quote(&account, currency, day, &lines)?;
+            Ok::<_, PricingError>(QuoteResponse {
+                account_id: account_id.to_string(),
+                priced_as_account_id: quote.priced_as.to_string(),
+                currency_code: currency.code.to_owned(),
+                date: format_date(day),
+                lines: quote
+                    .lines
+                    .iter()
+                    .map(|line| QuoteLine {
+                        line_number: line.line_number as i32,
+                        product_id: line.product_id.to_string(),
+                        product_code: line.product_code.clone(),
+                        quantity: Some(decimal_to_wire(line.quantity)),
+                        unit_price: Some(money_to_wire(line.unit_price, currency)),
+                        total: Some(money_to_wire(line.total, currency)),
+                        rule: rule_to_wire(line.winner.rule).into(),
+                        source_id: line.winner.source_id.to_string(),
+                        quantity_break: line.winner.quantity_break,
+                        discount_percent: Some(decimal_to_wire(line.winner.discount_percent)),
+                        candidates: if request.explain {
+                            line.candidates.iter().map(|candidate| candidate_to_proto(candidate, currency)).collect()
+                        } else {
+                            Vec::new()
+                        },
+                    })
+                    .collect(),
+                total: Some(money_to_wire(quote.total, currency)),
+            })
+        };
+        Ok(Response::new(run.await?))
+    }
+}

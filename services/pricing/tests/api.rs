@@ -1,0 +1,758 @@
+//! The pricing RPCs over gRPC against Postgres: catalog, pricelists,
+//! account pricing, contracts and rebates, exchange rates; the bad inputs
+//! of each, and retries by request id.
+
+mod common;
+
+use bss_platform::auth::Role;
+use bss_proto::pricing::*;
+use bss_testkit::{authorized, sales_rep_token, token};
+use common::*;
+use tonic::Code;
+
+#[tokio::test]
+async fn products_are_created_read_listed_and_updated() {
+    let mut app = spawn().await;
+    let (_, admin) = app.tenant("EUR").await;
+    let phone = app
+        .product_with(
+            &admin,
+            Product {
+                product_type: "hardware".to_owned(),
+                family: "phones".to_owned(),
+                list_price: Some(money("199.90", "EUR")),
+                ..product_named("PHONE-1")
+            },
+        )
+        .await;
+    assert_eq!(phone.availability, ProductAvailability::Public as i32, "public by default");
+    assert_eq!(amount(&phone.list_price), "199.90", "the scale is kept");
+    app.product(&admin, "SIM", "5", "EUR").await;
+
+    let by_code = app
+        .pricing
+        .catalog
+        .get_product(authorized(GetProductRequest { product: "PHONE-1".to_owned() }, &admin))
+        .await
+        .expect("by code")
+        .into_inner()
+        .product
+        .expect("product");
+    assert_eq!(by_code.id, phone.id);
+
+    let duplicate = app
+        .pricing
+        .catalog
+        .create_product(authorized(
+            CreateProductRequest {
+                product: Some(Product { list_price: Some(money("1", "EUR")), ..product_named("SIM") }),
+                request_id: String::new(),
+            },
+            &admin,
+        ))
+        .await
+        .expect_err("code taken");
+    assert_eq!((duplicate.code(), reason(&duplicate).as_str()), (Code::AlreadyExists, "PRODUCT_CODE_TAKEN"));
+
+    let first = app
+        .pricing
+        .catalog
+        .list_products(authorized(ListProductsRequest { page_size: 1, ..Default::default() }, &admin))
+        .await
+        .expect("page")
+        .into_inner();
+    assert_eq!(first.products.iter().map(|p| p.code.as_str()).collect::<Vec<_>>(), ["PHONE-1"]);
+    let second = app
+        .pricing
+        .catalog
+        .list_products(authorized(
+            ListProductsRequest { page_size: 1, page_token: first.next_page_token, ..Default::default() },
+            &admin,
+        ))
+        .await
+        .expect("page")
+        .into_inner();
+    assert_eq!(second.products.iter().map(|p| p.code.as_str()).collect::<Vec<_>>(), ["SIM"]);
+    assert!(second.next_page_token.is_empty());
+    let phones = app
+        .pricing
+        .catalog
+        .list_products(authorized(ListProductsRequest { family: "phones".to_owned(), ..Default::default() }, &admin))
+        .await
+        .expect("family")
+        .into_inner();
+    assert_eq!(phones.products.len(), 1);
+
+    let update = UpdateProductRequest {
+        product: Some(Product {
+            id: phone.id.clone(),
+            availability: ProductAvailability::ContractOnly as i32,
+            name: "ignored: not in the mask".to_owned(),
+            ..Product::default()
+        }),
+        update_mask: Some(prost_types::FieldMask { paths: vec!["availability".to_owned()] }),
+        request_id: String::new(),
+    };
+    let updated = app
+        .pricing
+        .catalog
+        .update_product(authorized(update, &admin))
+        .await
+        .expect("updated")
+        .into_inner()
+        .product
+        .expect("p");
+    assert_eq!(updated.availability, ProductAvailability::ContractOnly as i32);
+    assert_eq!(updated.name, phone.name);
+}
+
+#[tokio::test]
+async fn bad_products_are_refused_field_by_field() {
+    let mut app = spawn().await;
+    let (_, admin) = app.tenant("EUR").await;
+    let bad = Product {
+        code: "has space".to_owned(),
+        name: String::new(),
+        list_price: Some(money("-1.00", "EURO")),
+        ..Product::default()
+    };
+    let status = app
+        .pricing
+        .catalog
+        .create_product(authorized(CreateProductRequest { product: Some(bad), request_id: String::new() }, &admin))
+        .await
+        .expect_err("refused");
+    assert_eq!(violated_fields(&status), ["product.code", "product.name", "product.list_price.currency_code"]);
+
+    let negative = Product { list_price: Some(money("-1.00", "EUR")), ..product_named("NEG") };
+    let status = app
+        .pricing
+        .catalog
+        .create_product(authorized(CreateProductRequest { product: Some(negative), request_id: String::new() }, &admin))
+        .await
+        .expect_err("refused");
+    assert_eq!(violated_fields(&status), ["product.list_price.amount"]);
+}
+
+#[tokio::test]
+async fn a_retry_with_the_same_request_id_creates_nothing_new() {
+    let mut app = spawn().await;
+    let (_, admin) = app.tenant("EUR").await;
+    let request = CreateProductRequest {
+        product: Some(Product { list_price: Some(money("10", "EUR")), ..product_named("ONCE") }),
+        request_id: "create-once".to_owned(),
+    };
+    let first = app.pricing.catalog.create_product(authorized(request.clone(), &admin)).await.expect("first");
+    let retry = app.pricing.catalog.create_product(authorized(request.clone(), &admin)).await.expect("retry");
+    assert_eq!(first.into_inner(), retry.into_inner());
+    let count: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pricing.products").fetch_one(&app.db).await.expect("count");
+    assert_eq!(count, 1);
+
+    let other = CreateProductRequest {
+        product: Some(Product { list_price: Some(money("11", "EUR")), ..product_named("OTHER") }),
+        ..request
+    };
+    let reused = app.pricing.catalog.create_product(authorized(other, &admin)).await.expect_err("reused id");
+    assert_eq!((reused.code(), reason(&reused).as_str()), (Code::InvalidArgument, "REQUEST_ID_REUSED"));
+}
+
+#[tokio::test]
+async fn level_prices_are_in_the_level_currency() {
+    let mut app = spawn().await;
+    let (_, admin) = app.tenant("EUR").await;
+    let product = app.product(&admin, "P", "100.00", "EUR").await;
+    let level = app.level(&admin, "C", "EUR").await;
+    let levels = app
+        .pricing
+        .catalog
+        .list_price_levels(authorized(ListPriceLevelsRequest {}, &admin))
+        .await
+        .expect("levels")
+        .into_inner()
+        .price_levels;
+    assert_eq!(levels, std::slice::from_ref(&level));
+
+    let wrong_currency = LevelPrice {
+        level_id: level.id.clone(),
+        product_id: product.id.clone(),
+        price: Some(money("80.00", "USD")),
+        breaks: vec![],
+    };
+    let status = app
+        .pricing
+        .catalog
+        .set_level_price(authorized(
+            SetLevelPriceRequest { level_price: Some(wrong_currency), request_id: String::new() },
+            &admin,
+        ))
+        .await
+        .expect_err("currency");
+    assert_eq!(violated_fields(&status), ["level_price.price.currency_code"]);
+
+    let bad_breaks = LevelPrice {
+        level_id: level.id.clone(),
+        product_id: product.id.clone(),
+        price: Some(money("80.00", "EUR")),
+        breaks: vec![
+            QuantityBreak { min_quantity: decimal("10"), price: Some(money("70", "EUR")) },
+            QuantityBreak { min_quantity: decimal("10"), price: Some(money("60", "EUR")) },
+            QuantityBreak { min_quantity: decimal("-1"), price: Some(money("60", "EUR")) },
+        ],
+    };
+    let status = app
+        .pricing
+        .catalog
+        .set_level_price(authorized(
+            SetLevelPriceRequest { level_price: Some(bad_breaks), request_id: String::new() },
+            &admin,
+        ))
+        .await
+        .expect_err("breaks");
+    assert_eq!(violated_fields(&status), ["level_price.breaks"]);
+
+    let duplicate = app
+        .pricing
+        .catalog
+        .create_price_level(authorized(
+            CreatePriceLevelRequest {
+                price_level: Some(PriceLevel {
+                    code: "C".to_owned(),
+                    currency_code: "EUR".to_owned(),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+            &admin,
+        ))
+        .await
+        .expect_err("taken");
+    assert_eq!(reason(&duplicate), "PRICE_LEVEL_CODE_TAKEN");
+}
+
+fn item(product_id: &str, price: &str, currency: &str, from: &str, to: &str) -> PricelistItem {
+    PricelistItem {
+        product_id: product_id.to_owned(),
+        price: Some(money(price, currency)),
+        valid_from: from.to_owned(),
+        valid_to: to.to_owned(),
+        ..PricelistItem::default()
+    }
+}
+
+#[tokio::test]
+async fn pricelist_items_of_one_product_may_not_overlap() {
+    let mut app = spawn().await;
+    let (_, admin) = app.tenant("EUR").await;
+    let product = app.product(&admin, "P", "100.00", "EUR").await;
+    let overlapping = Pricelist {
+        name: "2026".to_owned(),
+        currency_code: "EUR".to_owned(),
+        items: vec![
+            item(&product.id, "90", "EUR", "2026-01-01", "2026-06-30"),
+            item(&product.id, "80", "EUR", "2026-06-30", ""),
+        ],
+        ..Pricelist::default()
+    };
+    let status = app
+        .pricing
+        .pricelists
+        .create_pricelist(authorized(
+            CreatePricelistRequest { pricelist: Some(overlapping), request_id: String::new() },
+            &admin,
+        ))
+        .await
+        .expect_err("overlap");
+    assert_eq!(violated_fields(&status), ["pricelist.items[1].valid_from"]);
+
+    let pricelist = Pricelist {
+        name: "2026".to_owned(),
+        currency_code: "EUR".to_owned(),
+        kind: PricelistKind::RatePlan as i32,
+        items: vec![item(&product.id, "90", "EUR", "2026-01-01", "2026-06-30")],
+        ..Pricelist::default()
+    };
+    let created = app
+        .pricing
+        .pricelists
+        .create_pricelist(authorized(
+            CreatePricelistRequest { pricelist: Some(pricelist), request_id: String::new() },
+            &admin,
+        ))
+        .await
+        .expect("created")
+        .into_inner()
+        .pricelist
+        .expect("pricelist");
+    assert_eq!(created.kind, PricelistKind::RatePlan as i32);
+
+    let add = |item: PricelistItem| AddPricelistItemRequest {
+        pricelist_id: created.id.clone(),
+        item: Some(item),
+        request_id: String::new(),
+    };
+    let clash = app
+        .pricing
+        .pricelists
+        .add_pricelist_item(authorized(add(item(&product.id, "85", "EUR", "2026-03-01", "")), &admin))
+        .await
+        .expect_err("overlaps");
+    assert_eq!(violated_fields(&clash), ["item.valid_from"]);
+    let inverted = app
+        .pricing
+        .pricelists
+        .add_pricelist_item(authorized(add(item(&product.id, "85", "EUR", "2026-09-01", "2026-08-01")), &admin))
+        .await
+        .expect_err("inverted");
+    assert_eq!(violated_fields(&inverted), ["item.valid_to"]);
+    let wrong_currency = app
+        .pricing
+        .pricelists
+        .add_pricelist_item(authorized(add(item(&product.id, "85", "USD", "2026-07-01", "")), &admin))
+        .await
+        .expect_err("currency");
+    assert_eq!(violated_fields(&wrong_currency), ["item.price.currency_code"]);
+    let added = app
+        .pricing
+        .pricelists
+        .add_pricelist_item(authorized(add(item(&product.id, "85", "EUR", "2026-07-01", "")), &admin))
+        .await
+        .expect("follows the first")
+        .into_inner()
+        .item
+        .expect("item");
+
+    let read = app
+        .pricing
+        .pricelists
+        .get_pricelist(authorized(GetPricelistRequest { id: created.id.clone() }, &admin))
+        .await
+        .expect("read")
+        .into_inner()
+        .pricelist
+        .expect("pricelist");
+    assert_eq!(read.items.len(), 2);
+
+    app.pricing
+        .pricelists
+        .delete_pricelist_item(authorized(
+            DeletePricelistItemRequest { id: added.id.clone(), request_id: String::new() },
+            &admin,
+        ))
+        .await
+        .expect("deleted");
+    let gone = app
+        .pricing
+        .pricelists
+        .delete_pricelist_item(authorized(
+            DeletePricelistItemRequest { id: added.id, request_id: String::new() },
+            &admin,
+        ))
+        .await
+        .expect_err("gone");
+    assert_eq!(gone.code(), Code::NotFound);
+
+    let listed = app
+        .pricing
+        .pricelists
+        .list_pricelists(authorized(ListPricelistsRequest::default(), &admin))
+        .await
+        .expect("list")
+        .into_inner()
+        .pricelists;
+    assert_eq!(listed.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["2026"]);
+}
+
+#[tokio::test]
+async fn account_pricing_is_checked_and_says_whether_the_account_has_its_own() {
+    let mut app = spawn().await;
+    let (tenant_id, admin) = app.tenant("EUR").await;
+    let account = app.account(&admin, "").await;
+    let level = app.level(&admin, "C", "EUR").await;
+
+    let read = |app: &mut TestApp, token: String| {
+        let mut client = app.pricing.account_pricing.clone();
+        let account = account.clone();
+        async move {
+            client
+                .get_account_pricing(authorized(GetAccountPricingRequest { account_id: account }, &token))
+                .await
+                .map(|response| response.into_inner().pricing.expect("pricing"))
+        }
+    };
+    let before = read(&mut app, admin.clone()).await.expect("readable before any pricing");
+    assert!(!before.has_own_pricing);
+    assert_eq!(before.priced_as_account_id, account);
+
+    let too_much = app
+        .set_pricing(
+            &admin,
+            AccountPricing { account_id: account.clone(), discount_percent: decimal("100.01"), ..Default::default() },
+        )
+        .await
+        .expect_err("over 100 %");
+    assert_eq!(violated_fields(&too_much), ["pricing.discount_percent"]);
+    let not_a_number = app
+        .set_pricing(
+            &admin,
+            AccountPricing { account_id: account.clone(), discount_percent: decimal("1e2"), ..Default::default() },
+        )
+        .await
+        .expect_err("grammar");
+    assert_eq!(violated_fields(&not_a_number), ["pricing.discount_percent"]);
+    let unknown_account = app
+        .set_pricing(&admin, AccountPricing { account_id: uuid::Uuid::now_v7().to_string(), ..Default::default() })
+        .await
+        .expect_err("no such account");
+    assert_eq!(unknown_account.code(), Code::NotFound);
+    let unknown_level = app
+        .set_pricing(
+            &admin,
+            AccountPricing {
+                account_id: account.clone(),
+                price_level_id: uuid::Uuid::now_v7().to_string(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect_err("no such level");
+    assert_eq!(unknown_level.code(), Code::NotFound);
+
+    let set = app
+        .set_pricing(
+            &admin,
+            AccountPricing {
+                account_id: account.clone(),
+                price_level_id: level.id.clone(),
+                discount_percent: decimal("10"),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("set");
+    assert!(set.has_own_pricing);
+    assert_eq!(set.discount_percent, decimal("10"));
+
+    // A sales rep sees only its own accounts; a reader cannot write.
+    let other_rep = read(&mut app, sales_rep_token(tenant_id, "REP-9")).await.expect_err("not its account");
+    assert_eq!(other_rep.code(), Code::NotFound);
+    let clerk = token(tenant_id, &[Role::BillingClerk]);
+    assert!(read(&mut app, clerk.clone()).await.is_ok());
+    let denied = app
+        .set_pricing(&clerk, AccountPricing { account_id: account.clone(), ..Default::default() })
+        .await
+        .expect_err("readers do not write");
+    assert_eq!(denied.code(), Code::PermissionDenied);
+}
+
+#[tokio::test]
+async fn account_prices_of_one_product_may_not_overlap() {
+    let mut app = spawn().await;
+    let (_, admin) = app.tenant("EUR").await;
+    let account = app.account(&admin, "").await;
+    let product = app.product(&admin, "P", "100.00", "EUR").await;
+    let price = |from: &str, to: &str, forced: bool| AccountPrice {
+        account_id: account.clone(),
+        product_id: product.id.clone(),
+        price: Some(money("70.00", "EUR")),
+        forced,
+        breaks: vec![QuantityBreak { min_quantity: decimal("100"), price: Some(money("60.00", "EUR")) }],
+        valid_from: from.to_owned(),
+        valid_to: to.to_owned(),
+        ..AccountPrice::default()
+    };
+    let create =
+        |price: AccountPrice| CreateAccountPriceRequest { account_price: Some(price), request_id: String::new() };
+    let created = app
+        .pricing
+        .account_pricing
+        .create_account_price(authorized(create(price("2026-01-01", "2026-12-31", true)), &admin))
+        .await
+        .expect("created")
+        .into_inner()
+        .account_price
+        .expect("price");
+    assert!(created.forced);
+    assert_eq!(created.breaks.len(), 1);
+
+    let overlap = app
+        .pricing
+        .account_pricing
+        .create_account_price(authorized(create(price("2026-12-31", "", false)), &admin))
+        .await
+        .expect_err("overlap");
+    assert_eq!(violated_fields(&overlap), ["account_price.valid_from"]);
+    let no_start = app
+        .pricing
+        .account_pricing
+        .create_account_price(authorized(create(price("", "", false)), &admin))
+        .await
+        .expect_err("start");
+    assert_eq!(violated_fields(&no_start), ["account_price.valid_from"]);
+    app.pricing
+        .account_pricing
+        .create_account_price(authorized(create(price("2027-01-01", "", false)), &admin))
+        .await
+        .expect("after the first");
+
+    let listed = app
+        .pricing
+        .account_pricing
+        .list_account_prices(authorized(ListAccountPricesRequest { account_id: account.clone() }, &admin))
+        .await
+        .expect("list")
+        .into_inner()
+        .account_prices;
+    assert_eq!(listed.len(), 2);
+    app.pricing
+        .account_pricing
+        .delete_account_price(authorized(
+            DeleteAccountPriceRequest { id: created.id, request_id: String::new() },
+            &admin,
+        ))
+        .await
+        .expect("deleted");
+    let left = app
+        .pricing
+        .account_pricing
+        .list_account_prices(authorized(ListAccountPricesRequest { account_id: account }, &admin))
+        .await
+        .expect("list")
+        .into_inner()
+        .account_prices;
+    assert_eq!(left.len(), 1);
+}
+
+fn tier(from: &str, rate: &str) -> RebateTier {
+    RebateTier { from_amount: Some(money(from, "EUR")), rate_percent: decimal(rate) }
+}
+
+#[tokio::test]
+async fn contracts_carry_rebate_terms_and_compute_rebates_band_by_band() {
+    let mut app = spawn().await;
+    let (tenant_id, admin) = app.tenant("EUR").await;
+    let account = app.account(&admin, "").await;
+    let outsider = app.account(&admin, "").await;
+    let product = app.product(&admin, "P", "100.00", "EUR").await;
+    let contract = Contract {
+        name: "Frame 2026".to_owned(),
+        currency_code: "EUR".to_owned(),
+        start_date: "2026-01-01".to_owned(),
+        expiry_date: "2026-12-31".to_owned(),
+        items: vec![ContractItem {
+            product_id: product.id.clone(),
+            price: Some(money("80.00", "EUR")),
+            breaks: vec![],
+        }],
+        account_ids: vec![account.clone()],
+        ..Contract::default()
+    };
+    let bad =
+        Contract { expiry_date: "2025-12-31".to_owned(), extra_discount_percent: decimal("-5"), ..contract.clone() };
+    let status = app
+        .pricing
+        .contracts
+        .create_contract(authorized(CreateContractRequest { contract: Some(bad), request_id: String::new() }, &admin))
+        .await
+        .expect_err("bad contract");
+    assert_eq!(violated_fields(&status), ["contract.expiry_date", "contract.extra_discount_percent"]);
+    let created = app
+        .pricing
+        .contracts
+        .create_contract(authorized(
+            CreateContractRequest { contract: Some(contract), request_id: String::new() },
+            &admin,
+        ))
+        .await
+        .expect("created")
+        .into_inner()
+        .contract
+        .expect("contract");
+    assert_eq!(created.account_ids, std::slice::from_ref(&account));
+
+    let term = |scope: RebateScope, period: RebatePeriod, mode: TierMode| RebateTerm {
+        scope: scope as i32,
+        period: period as i32,
+        mode: mode as i32,
+        tiers: vec![tier("0", "1"), tier("10000", "2"), tier("50000", "3")],
+        ..RebateTerm::default()
+    };
+    let add = |term: RebateTerm| AddRebateTermRequest {
+        contract_id: created.id.clone(),
+        term: Some(term),
+        request_id: String::new(),
+    };
+    let quarterly = app
+        .pricing
+        .contracts
+        .add_rebate_term(authorized(
+            add(term(RebateScope::AllInvoicedItems, RebatePeriod::Quarter, TierMode::Scale)),
+            &admin,
+        ))
+        .await
+        .expect("term")
+        .into_inner()
+        .term
+        .expect("term");
+    let twin = app
+        .pricing
+        .contracts
+        .add_rebate_term(authorized(
+            add(term(RebateScope::AllInvoicedItems, RebatePeriod::Quarter, TierMode::Continuous)),
+            &admin,
+        ))
+        .await
+        .expect_err("same scope and period");
+    assert_eq!((twin.code(), reason(&twin).as_str()), (Code::AlreadyExists, "REBATE_TERM_EXISTS"));
+    let yearly = app
+        .pricing
+        .contracts
+        .add_rebate_term(authorized(
+            add(term(RebateScope::AllInvoicedItems, RebatePeriod::Year, TierMode::Continuous)),
+            &admin,
+        ))
+        .await
+        .expect("another period")
+        .into_inner()
+        .term
+        .expect("term");
+    let falling = RebateTerm {
+        tiers: vec![tier("100", "1"), tier("50", "2")],
+        ..term(RebateScope::AllInvoicedItems, RebatePeriod::Month, TierMode::Scale)
+    };
+    let status = app.pricing.contracts.add_rebate_term(authorized(add(falling), &admin)).await.expect_err("tiers");
+    assert_eq!(violated_fields(&status), ["term.tiers"]);
+    let no_pricelist = term(RebateScope::PricelistProducts, RebatePeriod::Month, TierMode::Scale);
+    let status =
+        app.pricing.contracts.add_rebate_term(authorized(add(no_pricelist), &admin)).await.expect_err("pricelist");
+    assert_eq!(violated_fields(&status), ["term.pricelist_id"]);
+
+    let clerk = token(tenant_id, &[Role::BillingClerk]);
+    let compute = |account: &str, term_id: &str, day: &str, amount: &str| ComputeRebateRequest {
+        account_id: account.to_owned(),
+        term_id: term_id.to_owned(),
+        period_date: day.to_owned(),
+        invoiced_amount: Some(money(amount, "EUR")),
+    };
+    let scale = app
+        .pricing
+        .contracts
+        .compute_rebate(authorized(compute(&account, &quarterly.id, "2026-05-15", "60000.00"), &clerk))
+        .await
+        .expect("rebate")
+        .into_inner();
+    assert_eq!(amount(&scale.rebate), "1200.00");
+    assert_eq!(scale.bands.iter().map(|band| amount(&band.amount)).collect::<Vec<_>>(), ["100.00", "800.00", "300.00"]);
+    assert_eq!((scale.period_start.as_str(), scale.period_end.as_str()), ("2026-04-01", "2026-06-30"));
+    let continuous = app
+        .pricing
+        .contracts
+        .compute_rebate(authorized(compute(&account, &yearly.id, "2026-05-15", "60000.00"), &clerk))
+        .await
+        .expect("rebate")
+        .into_inner();
+    assert_eq!(amount(&continuous.rebate), "1800.00");
+
+    let outside = app
+        .pricing
+        .contracts
+        .compute_rebate(authorized(compute(&outsider, &quarterly.id, "2026-05-15", "100"), &clerk))
+        .await
+        .expect_err("not in the contract");
+    assert_eq!(reason(&outside), "ACCOUNT_NOT_IN_CONTRACT");
+    let expired = app
+        .pricing
+        .contracts
+        .compute_rebate(authorized(compute(&account, &quarterly.id, "2027-02-01", "100"), &clerk))
+        .await
+        .expect_err("after the expiry");
+    assert_eq!(reason(&expired), "CONTRACT_NOT_IN_FORCE");
+    let usd = ComputeRebateRequest {
+        invoiced_amount: Some(money("100", "USD")),
+        ..compute(&account, &quarterly.id, "2026-05-15", "0")
+    };
+    let status = app.pricing.contracts.compute_rebate(authorized(usd, &clerk)).await.expect_err("currency");
+    assert_eq!(violated_fields(&status), ["invoiced_amount.currency_code"]);
+
+    app.pricing
+        .contracts
+        .add_contract_account(authorized(
+            AddContractAccountRequest {
+                contract_id: created.id.clone(),
+                account_id: outsider.clone(),
+                request_id: String::new(),
+            },
+            &admin,
+        ))
+        .await
+        .expect("added");
+    let of_outsider = app
+        .pricing
+        .contracts
+        .list_contracts(authorized(ListContractsRequest { account_id: outsider }, &admin))
+        .await
+        .expect("list")
+        .into_inner()
+        .contracts;
+    assert_eq!(of_outsider.len(), 1);
+    assert_eq!(of_outsider[0].rebate_terms.len(), 2);
+    let rep = app
+        .pricing
+        .contracts
+        .get_contract(authorized(GetContractRequest { id: created.id }, &sales_rep_token(tenant_id, "REP-1")))
+        .await
+        .expect_err("sales reps see contract prices through quotes only");
+    assert_eq!(rep.code(), Code::PermissionDenied);
+}
+
+#[tokio::test]
+async fn exchange_rates_are_checked_and_listed() {
+    let mut app = spawn().await;
+    let (_, admin) = app.tenant("EUR").await;
+    let set = |from: &str, to: &str, rate: &str, day: &str| SetExchangeRateRequest {
+        exchange_rate: Some(ExchangeRate {
+            from_currency: from.to_owned(),
+            to_currency: to.to_owned(),
+            rate: decimal(rate),
+            effective_date: day.to_owned(),
+        }),
+        request_id: String::new(),
+    };
+    let status = app
+        .pricing
+        .rates
+        .set_exchange_rate(authorized(set("USD", "XYZ", "0", "2026-13-01"), &admin))
+        .await
+        .expect_err("bad");
+    assert_eq!(
+        violated_fields(&status),
+        ["exchange_rate.to_currency", "exchange_rate.rate", "exchange_rate.effective_date"]
+    );
+    let same = app
+        .pricing
+        .rates
+        .set_exchange_rate(authorized(set("EUR", "EUR", "1", "2026-01-01"), &admin))
+        .await
+        .expect_err("same");
+    assert_eq!(violated_fields(&same), ["exchange_rate.to_currency"]);
+    app.pricing
+        .rates
+        .set_exchange_rate(authorized(set("USD", "EUR", "0.92", "2026-01-01"), &admin))
+        .await
+        .expect("set");
+    app.pricing
+        .rates
+        .set_exchange_rate(authorized(set("USD", "EUR", "0.95", "2026-01-01"), &admin))
+        .await
+        .expect("replaced");
+    let rates = app
+        .pricing
+        .rates
+        .list_exchange_rates(authorized(ListExchangeRatesRequest {}, &admin))
+        .await
+        .expect("list")
+        .into_inner()
+        .exchange_rates;
+    assert_eq!(rates.len(), 1);
+    assert_eq!(rates[0].rate, decimal("0.95"));
+}

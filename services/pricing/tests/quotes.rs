@@ -1,0 +1,362 @@
+//! Quote over gRPC: the rules together, explained; the bad inputs; prices
+//! that change between quotes, on one replica and across replicas; group
+//! members priced as their parent.
+
+mod common;
+
+use bss_proto::accounts::{AddGroupMemberRequest, Funding, FundingScope};
+use bss_proto::pricing::*;
+use bss_testkit::{authorized, sales_rep_token};
+use common::*;
+use tonic::Code;
+use tonic_types::StatusExt;
+
+/// A tenant in EUR with product "P" listed at 100.00, level "C" at 80.00,
+/// and an account on level C with a 10 % discount.
+async fn priced_account(app: &mut TestApp) -> (String, String, Product, PriceLevel) {
+    let (_, admin) = app.tenant("EUR").await;
+    let account = app.account(&admin, "").await;
+    let product = app.product(&admin, "P", "100.00", "EUR").await;
+    let level = app.level(&admin, "C", "EUR").await;
+    app.set_level_price(&admin, &level, &product, "80.00").await;
+    app.set_pricing(
+        &admin,
+        AccountPricing {
+            account_id: account.clone(),
+            price_level_id: level.id.clone(),
+            discount_percent: decimal("10"),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("pricing set");
+    (admin, account, product, level)
+}
+
+#[tokio::test]
+async fn a_quote_names_the_winning_rule_and_explains_every_candidate() {
+    let mut app = spawn().await;
+    let (admin, account, product, level) = priced_account(&mut app).await;
+    let dearer = AccountPrice {
+        account_id: account.clone(),
+        product_id: product.id.clone(),
+        price: Some(money("75.00", "EUR")),
+        valid_from: "2026-01-01".to_owned(),
+        ..AccountPrice::default()
+    };
+    let special = app
+        .pricing
+        .account_pricing
+        .create_account_price(authorized(
+            CreateAccountPriceRequest { account_price: Some(dearer), request_id: String::new() },
+            &admin,
+        ))
+        .await
+        .expect("account price")
+        .into_inner()
+        .account_price
+        .expect("price");
+
+    let quote = app.quote(&admin, quote_request(&account, &[("P", "3")])).await.expect("quoted");
+    assert_eq!((quote.currency_code.as_str(), quote.date.as_str()), ("EUR", "2026-11-23"));
+    let line = &quote.lines[0];
+    assert_eq!(line.rule, PriceRule::PriceLevel as i32);
+    assert_eq!(line.source_id, level.id);
+    assert_eq!((amount(&line.unit_price), amount(&line.total)), ("72.00", "216.00"));
+    assert_eq!(line.discount_percent, decimal("10"));
+    assert_eq!(amount(&quote.total), "216.00");
+
+    let explained: Vec<(i32, bool, &str)> = line.candidates.iter().map(|c| (c.rule, c.won, amount(&c.price))).collect();
+    assert_eq!(
+        explained,
+        [
+            (PriceRule::PriceLevel as i32, true, "72.00"),
+            (PriceRule::ListPrice as i32, false, "90.00"),
+            (PriceRule::AccountPrice as i32, false, "75.00"),
+        ]
+    );
+    let account_price = &line.candidates[2];
+    assert_eq!(account_price.source_id, special.id);
+    assert_eq!(account_price.reason, "a lower price applies");
+
+    let unexplained = QuoteRequest { explain: false, ..quote_request(&account, &[("P", "3")]) };
+    let quote = app.quote(&admin, unexplained).await.expect("quoted");
+    assert!(quote.lines[0].candidates.is_empty());
+}
+
+#[tokio::test]
+async fn bad_quote_requests_name_each_bad_field() {
+    let mut app = spawn().await;
+    let (admin, account, _, _) = priced_account(&mut app).await;
+    let bad = QuoteRequest {
+        currency_code: "EURO".to_owned(),
+        date: "23/11/2026".to_owned(),
+        ..quote_request(&account, &[("P", "-1"), ("", "1"), ("P", "one")])
+    };
+    let status = app.quote(&admin, bad).await.expect_err("refused");
+    assert_eq!(
+        violated_fields(&status),
+        ["currency_code", "date", "lines[0].quantity", "lines[1].product", "lines[2].quantity"]
+    );
+    let empty = app.quote(&admin, quote_request(&account, &[])).await.expect_err("no lines");
+    assert_eq!(violated_fields(&empty), ["lines"]);
+    let zero = app.quote(&admin, quote_request(&account, &[("P", "0")])).await.expect_err("zero");
+    assert_eq!(violated_fields(&zero), ["lines[0].quantity"]);
+    let other_currency = QuoteRequest { currency_code: "USD".to_owned(), ..quote_request(&account, &[("P", "1")]) };
+    let status = app.quote(&admin, other_currency).await.expect_err("not the account's");
+    assert_eq!(violated_fields(&status), ["currency_code"]);
+    let nobody =
+        app.quote(&admin, quote_request(&uuid::Uuid::now_v7().to_string(), &[("P", "1")])).await.expect_err("who?");
+    assert_eq!(nobody.code(), Code::NotFound);
+}
+
+#[tokio::test]
+async fn unknown_and_unavailable_products_fail_the_whole_quote_line_by_line() {
+    let mut app = spawn().await;
+    let (admin, account, _, _) = priced_account(&mut app).await;
+    let secret = app
+        .product_with(
+            &admin,
+            Product {
+                availability: ProductAvailability::ContractOnly as i32,
+                list_price: Some(money("10.00", "EUR")),
+                ..product_named("SECRET")
+            },
+        )
+        .await;
+    let status = app
+        .quote(&admin, quote_request(&account, &[("P", "1"), ("SECRET", "1"), ("NOPE", "2")]))
+        .await
+        .expect_err("refused");
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    let failure = status.get_details_precondition_failure().expect("PreconditionFailure");
+    let lines: Vec<(&str, &str)> = failure.violations.iter().map(|v| (v.r#type.as_str(), v.subject.as_str())).collect();
+    assert_eq!(lines, [("PRODUCT_NOT_AVAILABLE", "lines[1]"), ("PRODUCT_UNKNOWN", "lines[2]")]);
+
+    let contract = Contract {
+        name: "Secret deal".to_owned(),
+        currency_code: "EUR".to_owned(),
+        start_date: "2026-01-01".to_owned(),
+        expiry_date: "2026-11-30".to_owned(),
+        items: vec![ContractItem { product_id: secret.id.clone(), price: Some(money("8.00", "EUR")), breaks: vec![] }],
+        account_ids: vec![account.clone()],
+        ..Contract::default()
+    };
+    app.pricing
+        .contracts
+        .create_contract(authorized(
+            CreateContractRequest { contract: Some(contract), request_id: String::new() },
+            &admin,
+        ))
+        .await
+        .expect("contract");
+    let quote = app.quote(&admin, quote_request(&account, &[("SECRET", "2")])).await.expect("under the contract");
+    assert_eq!(quote.lines[0].rule, PriceRule::ContractPrice as i32);
+    assert_eq!(amount(&quote.lines[0].total), "16.00");
+    let after_expiry = QuoteRequest { date: "2026-12-01".to_owned(), ..quote_request(&account, &[("SECRET", "2")]) };
+    let status = app.quote(&admin, after_expiry).await.expect_err("the contract expired");
+    assert_eq!(reason(&status), "PRODUCT_NOT_AVAILABLE");
+}
+
+#[tokio::test]
+async fn prices_in_another_currency_need_a_rate_in_force() {
+    let mut app = spawn().await;
+    let (admin, account, product, _) = priced_account(&mut app).await;
+    let pricelist = Pricelist {
+        name: "US list".to_owned(),
+        currency_code: "USD".to_owned(),
+        items: vec![PricelistItem {
+            product_id: product.id.clone(),
+            price: Some(money("50.00", "USD")),
+            valid_from: "2026-01-01".to_owned(),
+            ..PricelistItem::default()
+        }],
+        ..Pricelist::default()
+    };
+    let pricelist = app
+        .pricing
+        .pricelists
+        .create_pricelist(authorized(
+            CreatePricelistRequest { pricelist: Some(pricelist), request_id: String::new() },
+            &admin,
+        ))
+        .await
+        .expect("pricelist")
+        .into_inner()
+        .pricelist
+        .expect("pricelist");
+    let current = app
+        .pricing
+        .account_pricing
+        .get_account_pricing(authorized(GetAccountPricingRequest { account_id: account.clone() }, &admin))
+        .await
+        .expect("pricing")
+        .into_inner()
+        .pricing
+        .expect("pricing");
+    app.set_pricing(&admin, AccountPricing { pricelist_ids: vec![pricelist.id.clone()], ..current })
+        .await
+        .expect("assigned");
+
+    let status = app.quote(&admin, quote_request(&account, &[("P", "1")])).await.expect_err("no rate");
+    assert_eq!((status.code(), reason(&status).as_str()), (Code::FailedPrecondition, "EXCHANGE_RATE_MISSING"));
+
+    let rate = ExchangeRate {
+        from_currency: "USD".to_owned(),
+        to_currency: "EUR".to_owned(),
+        rate: decimal("0.9"),
+        effective_date: "2026-11-01".to_owned(),
+    };
+    app.pricing
+        .rates
+        .set_exchange_rate(authorized(
+            SetExchangeRateRequest { exchange_rate: Some(rate), request_id: String::new() },
+            &admin,
+        ))
+        .await
+        .expect("rate");
+    let quote = app.quote(&admin, quote_request(&account, &[("P", "1")])).await.expect("converted");
+    let line = &quote.lines[0];
+    assert_eq!(line.rule, PriceRule::Pricelist as i32);
+    // 50.00 USD less 10 % is 45.00 USD, at 0.9 is 40.50 EUR.
+    assert_eq!(amount(&line.unit_price), "40.50");
+    assert_eq!(line.candidates[0].original_price, Some(money("50.00", "USD")));
+    let before_the_rate = QuoteRequest { date: "2026-10-31".to_owned(), ..quote_request(&account, &[("P", "1")]) };
+    let status = app.quote(&admin, before_the_rate).await.expect_err("no rate yet");
+    assert_eq!(reason(&status), "EXCHANGE_RATE_MISSING");
+}
+
+#[tokio::test]
+async fn a_write_is_seen_by_the_next_quote_on_every_replica() {
+    let mut app = spawn_replicas(2).await;
+    let (admin, account, product, level) = priced_account(&mut app).await;
+    let quote_on = |replica: usize, app: &TestApp| {
+        let mut client = app.replicas[replica].quotes.clone();
+        let request = authorized(quote_request(&account, &[("P", "1")]), &admin);
+        async move { client.quote(request).await.expect("quoted").into_inner().lines[0].unit_price.clone() }
+    };
+    // Both replicas hold the book now.
+    assert_eq!(quote_on(0, &app).await, Some(money("72.00", "EUR")));
+    assert_eq!(quote_on(1, &app).await, Some(money("72.00", "EUR")));
+
+    // A write through replica 0 is seen by the next quote on replica 1 ...
+    let level_price = LevelPrice {
+        level_id: level.id.clone(),
+        product_id: product.id.clone(),
+        price: Some(money("60.00", "EUR")),
+        breaks: vec![],
+    };
+    app.replicas[0]
+        .catalog
+        .set_level_price(authorized(
+            SetLevelPriceRequest { level_price: Some(level_price), request_id: String::new() },
+            &admin,
+        ))
+        .await
+        .expect("new level price");
+    assert_eq!(quote_on(1, &app).await, Some(money("54.00", "EUR")));
+    assert_eq!(quote_on(0, &app).await, Some(money("54.00", "EUR")));
+
+    // ... and the other way round.
+    let forced = AccountPrice {
+        account_id: account.clone(),
+        product_id: product.id.clone(),
+        price: Some(money("99.00", "EUR")),
+        forced: true,
+        valid_from: "2026-11-23".to_owned(),
+        ..AccountPrice::default()
+    };
+    app.replicas[1]
+        .account_pricing
+        .create_account_price(authorized(
+            CreateAccountPriceRequest { account_price: Some(forced), request_id: String::new() },
+            &admin,
+        ))
+        .await
+        .expect("forced price");
+    assert_eq!(quote_on(0, &app).await, Some(money("99.00", "EUR")));
+    assert_eq!(quote_on(1, &app).await, Some(money("99.00", "EUR")));
+}
+
+#[tokio::test]
+async fn a_group_member_without_pricing_is_priced_as_its_parent() {
+    let mut app = spawn().await;
+    let (admin, parent, _, _) = priced_account(&mut app).await;
+    let member = app.account(&admin, "").await;
+    let join = AddGroupMemberRequest {
+        parent_account_id: parent.clone(),
+        member_account_id: member.clone(),
+        funding: Some(Funding { scope: FundingScope::Full as i32, ..Funding::default() }),
+        request_id: String::new(),
+    };
+    app.groups.add_group_member(authorized(join, &admin)).await.expect("member joined");
+    app.await_feed(&member, Some(&parent)).await;
+
+    let quote = app.quote(&admin, quote_request(&member, &[("P", "1")])).await.expect("quoted");
+    assert_eq!(quote.priced_as_account_id, parent);
+    assert_eq!(amount(&quote.lines[0].unit_price), "72.00");
+    let pricing = app
+        .pricing
+        .account_pricing
+        .get_account_pricing(authorized(GetAccountPricingRequest { account_id: member.clone() }, &admin))
+        .await
+        .expect("pricing")
+        .into_inner()
+        .pricing
+        .expect("pricing");
+    assert!(!pricing.has_own_pricing);
+    assert_eq!(pricing.priced_as_account_id, parent);
+}
+
+#[tokio::test]
+async fn a_sales_rep_quotes_only_its_own_accounts() {
+    let mut app = spawn().await;
+    let (tenant_id, admin) = app.tenant("EUR").await;
+    let own = app
+        .account_with(&admin, bss_proto::accounts::Account { sales_rep_id: "REP-1".to_owned(), ..Default::default() })
+        .await;
+    let other = app.account(&admin, "").await;
+    app.product(&admin, "P", "10.00", "EUR").await;
+    let rep = sales_rep_token(tenant_id, "REP-1");
+    assert!(app.quote(&rep, quote_request(&own, &[("P", "1")])).await.is_ok());
+    let status = app.quote(&rep, quote_request(&other, &[("P", "1")])).await.expect_err("not its account");
+    assert_eq!(status.code(), Code::NotFound);
+}
+
+#[tokio::test]
+async fn a_member_with_pricing_of_its_own_cannot_join_a_group() {
+    let mut app = spawn().await;
+    let (admin, parent, product, _) = priced_account(&mut app).await;
+    let member = app.account(&admin, "").await;
+    let own = AccountPrice {
+        account_id: member.clone(),
+        product_id: product.id.clone(),
+        price: Some(money("50.00", "EUR")),
+        valid_from: "2026-01-01".to_owned(),
+        ..AccountPrice::default()
+    };
+    app.pricing
+        .account_pricing
+        .create_account_price(authorized(
+            CreateAccountPriceRequest { account_price: Some(own), request_id: String::new() },
+            &admin,
+        ))
+        .await
+        .expect("account price");
+    let join = AddGroupMemberRequest {
+        parent_account_id: parent,
+        member_account_id: member,
+        funding: Some(Funding { scope: FundingScope::Full as i32, ..Funding::default() }),
+        request_id: String::new(),
+    };
+    let status = app.groups.add_group_member(authorized(join, &admin)).await.expect_err("own pricing");
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    let rules: Vec<String> = status
+        .get_details_precondition_failure()
+        .expect("PreconditionFailure")
+        .violations
+        .into_iter()
+        .map(|violation| violation.r#type)
+        .collect();
+    assert_eq!(rules, ["MEMBER_HAS_OWN_PRICING"]);
+}

@@ -1,0 +1,81 @@
+//! Checks of request fields every context shares: ids and free text.
+
+use uuid::Uuid;
+
+use crate::error::Violations;
+
+/// A required id: a UUID.
+pub fn required_id(value: &str) -> Result<Uuid, String> {
+    if value.is_empty() {
+        return Err("is required".to_owned());
+    }
+    Uuid::parse_str(value).map_err(|_| "must be a UUID".to_owned())
+}
+
+/// A required id field: a UUID, or the violation of `field`.
+pub fn parse_id(field: &str, value: &str) -> Result<Uuid, Violations> {
+    required_id(value).map_err(|problem| Violations::single(field, problem))
+}
+
+/// An optional id field: empty, or a UUID.
+pub fn parse_optional_id(value: &str) -> Result<Option<Uuid>, String> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    Uuid::parse_str(value).map(Some).map_err(|_| "must be a UUID or empty".to_owned())
+}
+
+/// Optional free text: trimmed, at most `max` characters.
+pub fn optional_text(value: &str, max: usize) -> Result<String, String> {
+    let trimmed = value.trim();
+    if trimmed.chars().count() > max {
+        return Err(format!("must be at most {max} characters"));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// Required free text: trimmed, 1 to `max` characters.
+pub fn required_text(value: &str, max: usize) -> Result<String, String> {
+    let text = optional_text(value, max)?;
+    if text.is_empty() {
+        return Err("is required".to_owned());
+    }
+    Ok(text)
+}
+
+/// A code (account code, SKU, level code), trimmed: 1 to `max` letters,
+/// digits, '.', '_' or '-'.
+pub fn code(value: &str, max: usize) -> Result<String, String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err("is required".to_owned());
+    }
+    let allowed = |byte: u8| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-');
+    if value.len() > max || !value.bytes().all(allowed) {
+        return Err(format!("must be 1 to {max} letters, digits, '.', '_' or '-'"));
+    }
+    Ok(value.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_trimmed_and_bounded() {
+        assert_eq!(required_text("  Acme  ", 10), Ok("Acme".to_owned()));
+        assert!(required_text("   ", 10).is_err());
+        assert!(optional_text("abcdef", 5).is_err());
+        assert_eq!(optional_text("", 5), Ok(String::new()));
+    }
+
+    #[test]
+    fn ids_and_codes_are_checked() {
+        assert!(parse_id("id", "").is_err());
+        assert!(parse_id("id", "nope").is_err());
+        assert_eq!(parse_optional_id(""), Ok(None));
+        assert_eq!(code("SKU-1.a_b", 16), Ok("SKU-1.a_b".to_owned()));
+        assert!(code("has space", 16).is_err());
+        assert!(code("", 16).is_err());
+    }
+}
