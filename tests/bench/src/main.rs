@@ -4,6 +4,7 @@
 //! Entries (`BENCH_ONLY=P1,P2` picks some):
 //! - P1: a cheap RPC through the gateway vs straight to the service.
 //! - P2: CreateAccount vs pgbench inserting the same row.
+//! - P3: a 10-line Quote vs a cheap RPC, both through the gateway.
 //! - A1: ImportAccounts of 10,000 rows.
 //! - A2: latency from a change to its event on an open stream.
 
@@ -13,9 +14,11 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod compare;
 mod h2load;
 mod load;
 mod pgbench;
+mod quote;
 mod suite;
 mod summary;
 
@@ -24,16 +27,17 @@ use std::time::Duration;
 use bss_proto::accounts::account_service_client::AccountServiceClient;
 use bss_proto::accounts::{Account, CreateAccountRequest};
 use bss_testkit::{TestDatabase, authorized};
+use compare::{HalfOf, Target};
 use suite::SuiteProcess;
 use summary::Entry;
 use tonic::transport::Channel;
 
 /// Rounds of each comparison: the service and its baseline alternate, so
 /// both see the same machine, and the medians are reported.
-const ROUNDS: usize = 3;
+pub const ROUNDS: usize = 3;
 
 /// How long each phase of a round runs (`BENCH_PHASE_SECONDS`, default 5).
-fn phase_time() -> Duration {
+pub fn phase_time() -> Duration {
     let seconds = std::env::var("BENCH_PHASE_SECONDS").ok().and_then(|value| value.parse().ok()).unwrap_or(5);
     Duration::from_secs(seconds)
 }
@@ -54,6 +58,9 @@ async fn main() {
     }
     if wanted("P2") {
         entries.extend(create_account(&endpoints, database.url()).await);
+    }
+    if wanted("P3") {
+        entries.extend(quote::quote_throughput(&endpoints).await);
     }
     if wanted("A1") {
         entries.extend(import_accounts(&endpoints, database.url()).await);
@@ -181,91 +188,65 @@ async fn create_account(endpoints: &bss_suite::Endpoints, database_url: &str) ->
     ]
 }
 
-/// P1: a cheap unary RPC (GetTenant, answered from memory) through the
-/// gateway against the same RPC on the service directly, with the same
-/// light client (h2load): the highest rate of each, and p99 at half of the
-/// direct maximum.
-async fn gateway_overhead(endpoints: &bss_suite::Endpoints) -> Vec<Entry> {
+/// The GetTenant method every comparison uses as its cheap RPC: answered
+/// from memory.
+pub async fn get_tenant(address: std::net::SocketAddr, tenant: uuid::Uuid, token: &str) -> Target {
     use bss_proto::accounts::tenant_service_client::TenantServiceClient;
     use bss_proto::accounts::{GetTenantRequest, GetTenantResponse};
     use prost::Message;
-    const METHOD: &str = "/bss.accounts.v1.TenantService/GetTenant";
+    let request = GetTenantRequest { id: tenant.to_string() };
+    // h2load cannot read grpc-status: make sure the call succeeds, and learn
+    // the size of a successful answer.
+    let answer = TenantServiceClient::new(bss_testkit::channel(address).await)
+        .get_tenant(authorized(request.clone(), token))
+        .await
+        .expect("GetTenant answers")
+        .into_inner();
+    Target {
+        url: format!("http://{address}/bss.accounts.v1.TenantService/GetTenant"),
+        body: h2load::frame(&request.encode_to_vec()),
+        answer_size: GetTenantResponse::encoded_len(&answer) as u64,
+    }
+}
+
+/// P1: a cheap unary RPC (GetTenant) through the gateway against the same
+/// RPC on the service directly, with the same light client (h2load): the
+/// highest rate of each, and p99 at half of the direct maximum.
+async fn gateway_overhead(endpoints: &bss_suite::Endpoints) -> Vec<Entry> {
     let tenant = bench_tenant(endpoints).await;
     let token = bss_testkit::token(tenant, &[bss_platform::auth::Role::TenantAdmin]);
-    let request = GetTenantRequest { id: tenant.to_string() };
-
-    // h2load cannot read grpc-status: make sure the call succeeds on both
-    // paths, and learn the size of a successful answer.
-    let mut answer_size = 0;
-    for address in [endpoints.accounts, endpoints.gateway] {
-        let answer = TenantServiceClient::new(bss_testkit::channel(address).await)
-            .get_tenant(authorized(request.clone(), &token))
-            .await
-            .expect("GetTenant answers on both paths")
-            .into_inner();
-        answer_size = GetTenantResponse::encoded_len(&answer) as u64;
-    }
-    let body = h2load::frame(&request.encode_to_vec());
-    let direct_url = format!("http://{}{METHOD}", endpoints.accounts);
-    let gateway_url = format!("http://{}{METHOD}", endpoints.gateway);
-    let load = |url: String, rate: Option<u64>| {
-        let body = body.clone();
-        let token = token.clone();
-        async move { h2load::run(&url, &body, &token, phase_time(), rate).await.expect("h2load runs") }
-    };
-
-    load(gateway_url.clone(), None).await;
-    let mut runs = Vec::new();
-    let mut direct_max = Vec::new();
-    let mut gateway_max = Vec::new();
-    for _ in 0..ROUNDS {
-        let direct = load(direct_url.clone(), None).await;
-        direct_max.push(direct.rate);
-        runs.push(direct);
-        let gateway = load(gateway_url.clone(), None).await;
-        gateway_max.push(gateway.rate);
-        runs.push(gateway);
-    }
-    let direct_rate = median(direct_max.into_iter());
-    let gateway_rate = median(gateway_max.into_iter());
-
-    let half = direct_rate / 2;
-    let mut direct_p99 = Vec::new();
-    let mut gateway_p99 = Vec::new();
-    for _ in 0..ROUNDS {
-        let direct = load(direct_url.clone(), Some(half)).await;
-        direct_p99.push(direct.percentile_us(990));
-        runs.push(direct);
-        let gateway = load(gateway_url.clone(), Some(half)).await;
-        gateway_p99.push(gateway.percentile_us(990));
-        runs.push(gateway);
-    }
-    let direct_p99 = median(direct_p99.into_iter());
-    let gateway_p99 = median(gateway_p99.into_iter());
-    let added = gateway_p99.saturating_sub(direct_p99);
-    let all_answered = runs.iter().all(|run| run.all_answered_with_data(answer_size));
-    let requests: u64 = runs.iter().map(|run| run.requests).sum();
+    let direct = get_tenant(endpoints.accounts, tenant, &token).await;
+    let gateway = get_tenant(endpoints.gateway, tenant, &token).await;
+    let result = compare::compare(&gateway, &direct, &token, HalfOf::Baseline).await;
+    let added = result.measured_p99_us.saturating_sub(result.baseline_p99_us);
     vec![
         Entry::new(
             "P1",
             "GetTenant via the gateway, h2load 4x16 streams (vs direct)",
-            gateway_rate,
+            result.measured_rate,
             "calls/s",
-            direct_rate,
+            result.baseline_rate,
             "calls/s",
         )
         .ratio_at_least(0.6),
         Entry::new(
             "P1-p99",
-            &format!("GetTenant p99 via the gateway at {half}/s, half the direct max (vs direct)"),
-            gateway_p99,
+            &format!("GetTenant p99 via the gateway at {}/s, half the direct max (vs direct)", result.half),
+            result.measured_p99_us,
             "us",
-            direct_p99,
+            result.baseline_p99_us,
             "us",
         )
         .goal(&format!("at most 1000 us added (added {added} us)"), added <= 1_000),
-        Entry::new("P1-answers", "GetTenant calls answered with a message", requests, "calls", requests, "calls")
-            .goal("every call answered", all_answered),
+        Entry::new(
+            "P1-answers",
+            "GetTenant calls answered with a message",
+            result.requests,
+            "calls",
+            result.requests,
+            "calls",
+        )
+        .goal("every call answered", result.all_answered),
     ]
 }
 
@@ -473,7 +454,7 @@ async fn notify_latency(database_url: &str, count: usize) -> u64 {
 }
 
 /// The median of some measurements (the upper one of an even count).
-fn median(values: impl Iterator<Item = u64>) -> u64 {
+pub fn median(values: impl Iterator<Item = u64>) -> u64 {
     let mut values: Vec<u64> = values.collect();
     values.sort_unstable();
     values.get(values.len() / 2).copied().unwrap_or(0)
@@ -485,7 +466,7 @@ async fn checkpoint(pool: &sqlx::PgPool) {
 }
 
 /// A tenant to load, created through the service like any client would.
-async fn bench_tenant(endpoints: &bss_suite::Endpoints) -> uuid::Uuid {
+pub async fn bench_tenant(endpoints: &bss_suite::Endpoints) -> uuid::Uuid {
     use bss_proto::accounts::tenant_service_client::TenantServiceClient;
     use bss_proto::accounts::{CreateTenantRequest, Tenant};
     let mut tenants = TenantServiceClient::new(bss_testkit::channel(endpoints.accounts).await);

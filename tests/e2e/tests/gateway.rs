@@ -332,7 +332,8 @@ async fn the_gateway_is_not_serving_while_a_backend_is_unreachable() {
     let config =
         bss_gateway::GatewayConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), bss_testkit::auth_config(), backends);
     let shutdown = Shutdown::new();
-    let gateway = bss_gateway::App::build(&config, shutdown.clone()).await.expect("gateway starts");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port");
+    let gateway = bss_gateway::App::build(&config, listener, shutdown.clone()).await.expect("gateway starts");
     let address = gateway.local_addr().expect("bound");
     tokio::spawn(gateway.run_until_stopped());
     assert_eq!(health(bss_testkit::channel(address).await).await, ServingStatus::NotServing as i32);

@@ -75,7 +75,7 @@ pub fn cases() -> Vec<Case> {
 /// The first tenant's objects every case aims at.
 pub struct Fixture {
     tenant_id: Uuid,
-    account_id: String,
+    pub account_id: String,
     other_account_id: String,
     member_id: String,
     contact_id: String,

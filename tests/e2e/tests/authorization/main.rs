@@ -7,6 +7,7 @@
 //! in the module of its context.
 
 mod accounts;
+mod pricing;
 
 use bss_e2e::TestSuite;
 use bss_platform::auth::Role;
@@ -59,9 +60,11 @@ async fn every_rpc_refuses_other_tenants_missing_roles_and_bad_tokens() {
     let channel: Channel = suite.gateway().await;
 
     let accounts = accounts::Fixture::set_up(&channel, tenant_id, &admin).await;
-    let before = accounts.snapshot(&channel, &admin).await;
+    let pricing = pricing::Fixture::set_up(&channel, &admin, &accounts.account_id).await;
+    let snapshot = || async { (accounts.snapshot(&channel, &admin).await, pricing.snapshot(&channel, &admin).await) };
+    let before = snapshot().await;
 
-    let cases = accounts::cases();
+    let cases: Vec<Case> = accounts::cases().into_iter().chain(pricing::cases()).collect();
     let covered: Vec<&str> = cases.iter().map(|case| case.method.as_str()).collect();
     let missing: Vec<String> = bss_gateway::routing::contract_methods()
         .into_iter()
@@ -87,8 +90,14 @@ async fn every_rpc_refuses_other_tenants_missing_roles_and_bad_tokens() {
         let invoke = |token: Option<String>| {
             let channel = channel.clone();
             let method = case.method.clone();
-            let fixture = &accounts;
-            async move { fixture.invoke(&method, channel, token.as_deref()).await }
+            let (accounts, pricing) = (&accounts, &pricing);
+            async move {
+                if method.starts_with("/bss.pricing.") {
+                    pricing.invoke(&method, channel, token.as_deref()).await
+                } else {
+                    accounts.invoke(&method, channel, token.as_deref()).await
+                }
+            }
         };
         for (who, token) in [("no token", None), ("forged token", Some(forged.clone()))] {
             let outcome = invoke(token).await;
@@ -118,7 +127,9 @@ async fn every_rpc_refuses_other_tenants_missing_roles_and_bad_tokens() {
         }
     }
     assert!(failures.is_empty(), "authorization failures:\n{}", failures.join("\n"));
-    assert_eq!(accounts.snapshot(&channel, &admin).await, before, "the first tenant's accounts data changed");
+    let after = snapshot().await;
+    assert_eq!(after.0, before.0, "the first tenant's accounts data changed");
+    assert_eq!(after.1, before.1, "the first tenant's pricing changed");
 }
 
 /// The outcome of a call in the matrix: how many of the first tenant's
