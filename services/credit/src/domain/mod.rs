@@ -1,0 +1,5 @@
+//! The credit rules, free of storage and transport.
+
+pub mod decision;
+pub mod exposure;
+pub mod terms;
