@@ -1,6 +1,118 @@
-//! The credit context: whether an order may use credit, and when an invoice
-//! falls due. This first part holds the rules, free of storage and
-//! transport; the service (schema `credit`, package `bss.credit.v1`) is
-//! built on them.
+//! The credit context: credit settings and ratings, each account's credit
+//! terms and payment terms, holds, and whether an order may use credit,
+//! with reservations and held orders, in the `credit` schema.
+//!
+//! The limit is guarded in the database: an authorization takes the
+//! account's row lock, decides, and reserves in one transaction, so racing
+//! orders never take exposure over the limit.
 
+pub mod billing;
 pub mod domain;
+pub mod expiry;
+pub mod grpc;
+pub mod repo;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bss_platform::auth::TokenVerifier;
+use bss_platform::client;
+use bss_platform::config::PlatformConfig;
+use bss_platform::db;
+use bss_platform::events::EventLog;
+use bss_platform::server::{GrpcServer, ServeError, StartupError};
+use bss_platform::shutdown::Shutdown;
+use bss_proto::credit::credit_event_service_server::CreditEventServiceServer;
+use bss_proto::credit::credit_service_server::CreditServiceServer;
+use bss_proto::credit::credit_settings_service_server::CreditSettingsServiceServer;
+use serde::Deserialize;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+
+use crate::grpc::CreditApi;
+
+/// The Postgres schema this service owns.
+pub const SCHEMA: &str = "credit";
+
+/// The credit service's configuration.
+#[derive(Clone, Debug, Deserialize)]
+pub struct CreditConfig {
+    #[serde(flatten)]
+    pub platform: PlatformConfig,
+    /// The accounts service (`BSS_ACCOUNTS_URL`): the currency of each
+    /// account credit meets, and whether the caller may see it. Without it,
+    /// credit knows no account.
+    #[serde(default)]
+    pub accounts_url: Option<String>,
+}
+
+impl CreditConfig {
+    pub fn new(platform: PlatformConfig) -> CreditConfig {
+        CreditConfig { platform, accounts_url: None }
+    }
+}
+
+/// The credit service, connected, migrated and bound; `run_until_stopped`
+/// serves it.
+pub struct App {
+    server: GrpcServer,
+    shutdown: Shutdown,
+    db: PgPool,
+    events: EventLog,
+}
+
+impl App {
+    pub async fn build(config: &CreditConfig, listener: TcpListener, shutdown: Shutdown) -> Result<App, StartupError> {
+        let platform = &config.platform;
+        let db = db::connect(&platform.database, SCHEMA, "bss-credit").await?;
+        db::migrate(&db, SCHEMA, sqlx::migrate!("./migrations")).await?;
+        let verifier = Arc::new(TokenVerifier::from_config(&platform.auth)?);
+        let accounts = match &config.accounts_url {
+            Some(url) => Some(
+                client::channel(url, platform.peer_tls.as_ref())
+                    .map_err(|error| StartupError::Config(format!("accounts service: {error}")))?,
+            ),
+            None => None,
+        };
+        let events = EventLog::start(db.clone(), shutdown.clone()).await?;
+        tokio::spawn(expiry::run(db.clone(), events.clone(), shutdown.clone()));
+        let api = Arc::new(CreditApi::new(db.clone(), events.clone(), accounts));
+        let limit = platform.server.max_message_bytes;
+        let server = GrpcServer::new(listener, platform.server.clone(), verifier)
+            .add_service(
+                CreditSettingsServiceServer::from_arc(api.clone())
+                    .max_decoding_message_size(limit)
+                    .max_encoding_message_size(limit),
+            )
+            .add_service(
+                CreditServiceServer::from_arc(api.clone())
+                    .max_decoding_message_size(limit)
+                    .max_encoding_message_size(limit),
+            )
+            .add_service(
+                CreditEventServiceServer::from_arc(api)
+                    .max_decoding_message_size(limit)
+                    .max_encoding_message_size(limit),
+            )
+            .readiness(db::readiness(db.clone()));
+        Ok(App { server, shutdown, db, events })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.server.local_addr()
+    }
+
+    /// The service's pool (tests look at rows through it).
+    pub fn db(&self) -> &PgPool {
+        &self.db
+    }
+
+    /// The service's event log (tests run the expiry with it).
+    pub fn events(&self) -> &EventLog {
+        &self.events
+    }
+
+    pub async fn run_until_stopped(self) -> Result<(), ServeError> {
+        self.server.run(self.shutdown).await
+    }
+}

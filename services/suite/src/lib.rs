@@ -56,12 +56,14 @@ pub struct Endpoints {
     pub gateway: SocketAddr,
     pub accounts: SocketAddr,
     pub pricing: SocketAddr,
+    pub credit: SocketAddr,
 }
 
 /// Port offsets from the base port, when the ports are fixed.
 const GATEWAY_OFFSET: u16 = 0;
 const ACCOUNTS_OFFSET: u16 = 1;
 const PRICING_OFFSET: u16 = 2;
+const CREDIT_OFFSET: u16 = 3;
 
 impl Endpoints {
     /// Where `bss-suite run --base-port <base_port>` listens.
@@ -70,11 +72,12 @@ impl Endpoints {
             gateway: SocketAddr::new(host, base_port + GATEWAY_OFFSET),
             accounts: SocketAddr::new(host, base_port + ACCOUNTS_OFFSET),
             pricing: SocketAddr::new(host, base_port + PRICING_OFFSET),
+            credit: SocketAddr::new(host, base_port + CREDIT_OFFSET),
         }
     }
 
     pub fn list(&self) -> Vec<(&'static str, SocketAddr)> {
-        vec![("gateway", self.gateway), ("accounts", self.accounts), ("pricing", self.pricing)]
+        vec![("gateway", self.gateway), ("accounts", self.accounts), ("pricing", self.pricing), ("credit", self.credit)]
     }
 }
 
@@ -93,12 +96,17 @@ impl Suite {
             let port = if config.base_port == 0 { 0 } else { config.base_port + offset };
             TcpListener::bind(SocketAddr::new(config.host, port))
         };
-        let (gateway_listener, accounts_listener, pricing_listener) =
-            (bind(GATEWAY_OFFSET).await?, bind(ACCOUNTS_OFFSET).await?, bind(PRICING_OFFSET).await?);
+        let (gateway_listener, accounts_listener, pricing_listener, credit_listener) = (
+            bind(GATEWAY_OFFSET).await?,
+            bind(ACCOUNTS_OFFSET).await?,
+            bind(PRICING_OFFSET).await?,
+            bind(CREDIT_OFFSET).await?,
+        );
         let endpoints = Endpoints {
             gateway: gateway_listener.local_addr()?,
             accounts: accounts_listener.local_addr()?,
             pricing: pricing_listener.local_addr()?,
+            credit: credit_listener.local_addr()?,
         };
         let scheme = if config.tls.is_some() { "https" } else { "http" };
         let url = |address: SocketAddr| format!("{scheme}://{address}");
@@ -142,9 +150,17 @@ impl Suite {
         let pricing = bss_pricing::App::build(&pricing_config, pricing_listener, shutdown.clone()).await?;
         tasks.spawn(async move { ("pricing", pricing.run_until_stopped().await.map_err(|error| error.to_string())) });
 
+        let credit_config = bss_credit::CreditConfig {
+            accounts_url: Some(url(endpoints.accounts)),
+            ..bss_credit::CreditConfig::new(service_config(endpoints.credit))
+        };
+        let credit = bss_credit::App::build(&credit_config, credit_listener, shutdown.clone()).await?;
+        tasks.spawn(async move { ("credit", credit.run_until_stopped().await.map_err(|error| error.to_string())) });
+
         let backends = BTreeMap::from([
             ("accounts".to_owned(), url(endpoints.accounts)),
             ("pricing".to_owned(), url(endpoints.pricing)),
+            ("credit".to_owned(), url(endpoints.credit)),
         ]);
         let gateway_config = GatewayConfig {
             server: config.server.clone(),

@@ -503,6 +503,20 @@ pub fn authorize<T>(request: &tonic::Request<T>, roles: &[Role]) -> Result<(Call
     Ok((caller, tenant_id))
 }
 
+/// Which tenant's events a caller of an event stream receives: every
+/// tenant's (`None`) for a service identity (role `integration`, any
+/// tenant), else its own, when it holds one of `roles`.
+pub fn stream_scope<T>(request: &tonic::Request<T>, roles: &[Role]) -> Result<Option<Uuid>, Status> {
+    let caller = caller(request)?;
+    match caller.tenant {
+        TenantScope::Any if caller.has_role(Role::Integration) => Ok(None),
+        _ => {
+            caller.require_any(roles)?;
+            Ok(Some(caller.tenant_id()?))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use base64::Engine;

@@ -18,6 +18,16 @@ pub mod bss {
             include!(concat!(env!("OUT_DIR"), "/bss.accounts.v1.rs"));
         }
     }
+    pub mod billing {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/bss.billing.v1.rs"));
+        }
+    }
+    pub mod credit {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/bss.credit.v1.rs"));
+        }
+    }
     pub mod pricing {
         pub mod v1 {
             include!(concat!(env!("OUT_DIR"), "/bss.pricing.v1.rs"));
@@ -31,6 +41,8 @@ pub mod bss {
 }
 
 pub use bss::accounts::v1 as accounts;
+pub use bss::billing::v1 as billing;
+pub use bss::credit::v1 as credit;
 pub use bss::pricing::v1 as pricing;
 pub use bss::provider::v1 as provider;
 pub use bss::r#type::v1 as types;

@@ -2,7 +2,7 @@
 
 use std::pin::Pin;
 
-use bss_platform::auth::{self, Role, TenantScope};
+use bss_platform::auth;
 use bss_platform::error::internal;
 use bss_platform::time::timestamp;
 use bss_proto::accounts::account_event_service_server::AccountEventService;
@@ -20,16 +20,7 @@ impl AccountEventService for AccountsApi {
     type StreamEventsStream = EventStream;
 
     async fn stream_events(&self, request: Request<StreamEventsRequest>) -> Result<Response<EventStream>, Status> {
-        let caller = auth::caller(&request)?;
-        // Service identities (integration, any tenant) see every tenant;
-        // everyone else sees its own tenant's events.
-        let tenant = match caller.tenant {
-            TenantScope::Any if caller.has_role(Role::Integration) => None,
-            _ => {
-                caller.require_any(READERS)?;
-                Some(caller.tenant_id()?)
-            }
-        };
+        let tenant = auth::stream_scope(&request, READERS)?;
         let after = request.into_inner().after_sequence;
         let stream = self.events.stream(after, tenant).map(|stored| {
             let stored = stored.map_err(Status::from)?;

@@ -1,5 +1,7 @@
 //! The credit rules, free of storage and transport.
 
+pub mod account;
 pub mod decision;
+pub mod error;
 pub mod exposure;
 pub mod terms;

@@ -7,6 +7,7 @@
 //! in the module of its context.
 
 mod accounts;
+mod credit;
 mod pricing;
 
 use bss_e2e::TestSuite;
@@ -61,10 +62,17 @@ async fn every_rpc_refuses_other_tenants_missing_roles_and_bad_tokens() {
 
     let accounts = accounts::Fixture::set_up(&channel, tenant_id, &admin).await;
     let pricing = pricing::Fixture::set_up(&channel, &admin, &accounts.account_id).await;
-    let snapshot = || async { (accounts.snapshot(&channel, &admin).await, pricing.snapshot(&channel, &admin).await) };
+    let credit = credit::Fixture::set_up(&channel, tenant_id, &admin, &accounts.account_id).await;
+    let snapshot = || async {
+        (
+            accounts.snapshot(&channel, &admin).await,
+            pricing.snapshot(&channel, &admin).await,
+            credit.snapshot(&channel, &admin).await,
+        )
+    };
     let before = snapshot().await;
 
-    let cases: Vec<Case> = accounts::cases().into_iter().chain(pricing::cases()).collect();
+    let cases: Vec<Case> = accounts::cases().into_iter().chain(pricing::cases()).chain(credit::cases()).collect();
     let covered: Vec<&str> = cases.iter().map(|case| case.method.as_str()).collect();
     let missing: Vec<String> = bss_gateway::routing::contract_methods()
         .into_iter()
@@ -90,10 +98,12 @@ async fn every_rpc_refuses_other_tenants_missing_roles_and_bad_tokens() {
         let invoke = |token: Option<String>| {
             let channel = channel.clone();
             let method = case.method.clone();
-            let (accounts, pricing) = (&accounts, &pricing);
+            let (accounts, pricing, credit) = (&accounts, &pricing, &credit);
             async move {
                 if method.starts_with("/bss.pricing.") {
                     pricing.invoke(&method, channel, token.as_deref()).await
+                } else if method.starts_with("/bss.credit.") {
+                    credit.invoke(&method, channel, token.as_deref()).await
                 } else {
                     accounts.invoke(&method, channel, token.as_deref()).await
                 }
@@ -130,6 +140,7 @@ async fn every_rpc_refuses_other_tenants_missing_roles_and_bad_tokens() {
     let after = snapshot().await;
     assert_eq!(after.0, before.0, "the first tenant's accounts data changed");
     assert_eq!(after.1, before.1, "the first tenant's pricing changed");
+    assert_eq!(after.2, before.2, "the first tenant's credit changed");
 }
 
 /// The outcome of a call in the matrix: how many of the first tenant's

@@ -1,0 +1,95 @@
+//! Expiry: open reservations past their time free their credit, and held
+//! orders nobody decided in time expire. Each runs as a conditional update,
+//! so an expiry racing a capture, release, approval or rejection loses or
+//! wins cleanly: exactly one of them closes the row.
+
+use std::time::Duration;
+
+use bss_platform::events::EventLog;
+use bss_platform::shutdown::Shutdown;
+use bss_proto::credit::credit_event::Payload;
+use bss_proto::credit::{HeldOrderChanged, ReservationChanged};
+use rust_decimal::Decimal;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::domain::error::CreditError;
+use crate::grpc::convert::{held_to_proto, reservation_to_proto};
+use crate::grpc::publish;
+use crate::repo;
+
+/// How often the sweeper looks for expired rows.
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
+/// Rows expired per query.
+const BATCH: i64 = 100;
+/// The actor of the service's own changes.
+const ACTOR: &str = "credit";
+
+/// Expires everything due now; returns how many rows it closed.
+pub async fn expire_due(db: &PgPool, events: &EventLog) -> Result<usize, CreditError> {
+    let mut closed = 0;
+    let due: Vec<(Uuid, Uuid, Uuid)> = sqlx::query_as(
+        "SELECT tenant_id, id, account_id FROM credit.reservations
+         WHERE state = 'OPEN' AND expires_at <= now() ORDER BY expires_at LIMIT $1",
+    )
+    .bind(BATCH)
+    .fetch_all(db)
+    .await?;
+    for (tenant_id, id, account_id) in due {
+        let mut tx = db.begin().await?;
+        let account = repo::lock_account(&mut tx, tenant_id, account_id).await?;
+        if let Some(expired) = repo::close_reservation(&mut tx, tenant_id, id, "EXPIRED").await? {
+            repo::move_exposure(&mut tx, tenant_id, account_id, -expired.amount, Decimal::ZERO).await?;
+            let reservation = reservation_to_proto(&expired, account.currency);
+            publish(
+                &mut tx,
+                tenant_id,
+                ACTOR,
+                Payload::ReservationChanged(ReservationChanged { reservation: Some(reservation) }),
+            )
+            .await?;
+            closed += 1;
+        }
+        tx.commit().await?;
+    }
+    let due: Vec<(Uuid, Uuid, Uuid)> = sqlx::query_as(
+        "SELECT tenant_id, id, account_id FROM credit.held_orders
+         WHERE state = 'PENDING' AND expires_at <= now() ORDER BY expires_at LIMIT $1",
+    )
+    .bind(BATCH)
+    .fetch_all(db)
+    .await?;
+    for (tenant_id, id, account_id) in due {
+        let mut tx = db.begin().await?;
+        let account = repo::lock_account(&mut tx, tenant_id, account_id).await?;
+        if let Some(expired) = repo::decide_held_order(&mut tx, tenant_id, id, "EXPIRED", ACTOR, "").await? {
+            let held_order = held_to_proto(&expired, account.currency);
+            publish(
+                &mut tx,
+                tenant_id,
+                ACTOR,
+                Payload::HeldOrderChanged(HeldOrderChanged { held_order: Some(held_order) }),
+            )
+            .await?;
+            closed += 1;
+        }
+        tx.commit().await?;
+    }
+    if closed > 0 {
+        events.written();
+    }
+    Ok(closed)
+}
+
+/// Sweeps every few seconds until shutdown.
+pub async fn run(db: PgPool, events: EventLog, shutdown: Shutdown) {
+    loop {
+        tokio::select! {
+            () = shutdown.wait() => return,
+            () = tokio::time::sleep(SWEEP_EVERY) => {}
+        }
+        if let Err(error) = expire_due(&db, &events).await {
+            tracing::warn!(%error, "expiring reservations and held orders failed; retrying");
+        }
+    }
+}

@@ -1,0 +1,382 @@
+//! Conversions between the wire messages and the domain.
+
+use bss_platform::error::Violations;
+use bss_platform::input::optional_text;
+use bss_platform::money::{Currency, decimal_from_wire, decimal_to_wire, money_to_wire};
+use bss_platform::time::timestamp;
+use bss_proto::credit as proto;
+use bss_proto::credit::{CreditAction, HeldOrderState, PaymentTermsKind, ReservationState};
+use prost::Message;
+use rust_decimal::Decimal;
+
+use crate::domain::account::{CreditAccount, MAX_THRESHOLDS, Settings, TTL_RANGE, Terms};
+use crate::domain::decision::{Action, Condition, Policy, Reason};
+use crate::domain::exposure::LimitStatus;
+use crate::domain::terms::PaymentTerms;
+use crate::repo::{HeldOrderRow, ReservationRow};
+
+/// Longest classification and KYC profile.
+const MAX_TAG: usize = 40;
+
+pub fn action_to_wire(action: Action) -> CreditAction {
+    match action {
+        Action::NoAction => CreditAction::NoAction,
+        Action::Block => CreditAction::Block,
+        Action::Warn => CreditAction::Warn,
+        Action::WarnCreditCardOnly => CreditAction::WarnCreditCardOnly,
+        Action::HoldForApproval => CreditAction::HoldForApproval,
+    }
+}
+
+/// An action on the wire: `None` when unspecified; only out of credit may
+/// hold for approval.
+fn action_from_wire(v: &mut Violations, field: &str, value: i32, condition: Condition) -> Option<Option<Action>> {
+    let action = match CreditAction::try_from(value) {
+        Ok(CreditAction::Unspecified) => return Some(None),
+        Ok(CreditAction::NoAction) => Action::NoAction,
+        Ok(CreditAction::Block) => Action::Block,
+        Ok(CreditAction::Warn) => Action::Warn,
+        Ok(CreditAction::WarnCreditCardOnly) => Action::WarnCreditCardOnly,
+        Ok(CreditAction::HoldForApproval) => Action::HoldForApproval,
+        Err(_) => {
+            v.add(field, format!("{value} is not a credit action"));
+            return None;
+        }
+    };
+    if action == Action::HoldForApproval && condition != Condition::OutOfCredit {
+        v.add(field, "only out of credit may hold for approval");
+        return None;
+    }
+    Some(Some(action))
+}
+
+fn policy_from_wire(v: &mut Violations, field: &str, policy: &proto::CreditPolicy) -> Option<[Option<Action>; 3]> {
+    let on_hold = action_from_wire(v, &format!("{field}.on_hold_action"), policy.on_hold_action, Condition::OnHold);
+    let out_of_terms =
+        action_from_wire(v, &format!("{field}.out_of_terms_action"), policy.out_of_terms_action, Condition::OutOfTerms);
+    let out_of_credit = action_from_wire(
+        v,
+        &format!("{field}.out_of_credit_action"),
+        policy.out_of_credit_action,
+        Condition::OutOfCredit,
+    );
+    Some([on_hold?, out_of_terms?, out_of_credit?])
+}
+
+fn policy_to_wire(actions: [Option<Action>; 3]) -> proto::CreditPolicy {
+    let wire = |action: Option<Action>| action.map_or(CreditAction::Unspecified, action_to_wire) as i32;
+    proto::CreditPolicy {
+        on_hold_action: wire(actions[0]),
+        out_of_terms_action: wire(actions[1]),
+        out_of_credit_action: wire(actions[2]),
+    }
+}
+
+fn days(v: &mut Violations, field: &str, value: i32) -> Option<u32> {
+    match u32::try_from(value) {
+        Ok(days) => Some(days),
+        Err(_) => {
+            v.add(field, "must not be negative");
+            None
+        }
+    }
+}
+
+fn ttl(v: &mut Violations, field: &str, value: i64, default: i64) -> i64 {
+    let value = if value == 0 { default } else { value };
+    if !TTL_RANGE.contains(&value) {
+        v.add(field, format!("must be {} to {} seconds", TTL_RANGE.start(), TTL_RANGE.end()));
+    }
+    value
+}
+
+pub fn settings_from_wire(input: &proto::CreditSettings) -> Result<Settings, Violations> {
+    let mut v = Violations::new();
+    let defaults = Settings::default();
+    let default_period = days(&mut v, "settings.default_credit_period_days", input.default_credit_period_days);
+    let min_period = days(&mut v, "settings.min_credit_period_days", input.min_credit_period_days);
+    let max_period = days(&mut v, "settings.max_credit_period_days", input.max_credit_period_days);
+    if let (Some(default), Some(min), Some(max)) = (default_period, min_period, max_period) {
+        if min > max {
+            v.add("settings.max_credit_period_days", "must not be below min_credit_period_days");
+        } else if !(min..=max).contains(&default) {
+            v.add("settings.default_credit_period_days", "must be within the min and max credit periods");
+        }
+    }
+    let default_limit = decimal_from_wire(
+        &mut v,
+        "settings.default_credit_limit",
+        input.default_credit_limit.as_ref(),
+        Some(Decimal::ZERO),
+    );
+    let policy = input.default_policy.unwrap_or_default();
+    let actions = policy_from_wire(&mut v, "settings.default_policy", &policy);
+    let policy = actions.and_then(|actions| match actions {
+        [Some(on_hold), Some(out_of_terms), Some(out_of_credit)] => {
+            Some(Policy { on_hold, out_of_terms, out_of_credit })
+        }
+        _ => {
+            v.add("settings.default_policy", "every action of the tenant's default policy is required");
+            None
+        }
+    });
+    if input.notification_thresholds.len() > MAX_THRESHOLDS {
+        v.add("settings.notification_thresholds", format!("at most {MAX_THRESHOLDS}"));
+    }
+    let mut thresholds = Vec::new();
+    for (index, threshold) in input.notification_thresholds.iter().enumerate() {
+        let field = format!("settings.notification_thresholds[{index}]");
+        if let Some(percent) = decimal_from_wire(&mut v, &field, Some(threshold), None) {
+            if percent <= Decimal::ZERO {
+                v.add(field, "must be greater than zero");
+            } else if thresholds.last().is_some_and(|last| *last >= percent) {
+                v.add(field, "thresholds must be in ascending order");
+            }
+            thresholds.push(percent);
+        }
+    }
+    let auto_suspend = match input.auto_suspend_over_percent.as_ref().filter(|value| !value.value.is_empty()) {
+        None => None,
+        Some(value) => {
+            let percent = decimal_from_wire(&mut v, "settings.auto_suspend_over_percent", Some(value), None);
+            if percent.is_some_and(|percent| percent < Decimal::ZERO) {
+                v.add("settings.auto_suspend_over_percent", "must be zero or more");
+            }
+            percent
+        }
+    };
+    let reservation_ttl = ttl(
+        &mut v,
+        "settings.reservation_ttl_seconds",
+        input.reservation_ttl_seconds,
+        defaults.reservation_ttl_seconds,
+    );
+    let held_order_ttl =
+        ttl(&mut v, "settings.held_order_ttl_seconds", input.held_order_ttl_seconds, defaults.held_order_ttl_seconds);
+    match (default_period, min_period, max_period, default_limit, policy) {
+        (
+            Some(default_period_days),
+            Some(min_period_days),
+            Some(max_period_days),
+            Some(default_limit),
+            Some(policy),
+        ) if v.is_empty() => Ok(Settings {
+            default_period_days,
+            min_period_days,
+            max_period_days,
+            default_limit,
+            policy,
+            thresholds,
+            auto_suspend_over_percent: auto_suspend,
+            reservation_ttl_seconds: reservation_ttl,
+            held_order_ttl_seconds: held_order_ttl,
+            updated_at: None,
+        }),
+        _ => Err(v),
+    }
+}
+
+pub fn settings_to_proto(settings: &Settings) -> proto::CreditSettings {
+    proto::CreditSettings {
+        default_credit_period_days: settings.default_period_days as i32,
+        min_credit_period_days: settings.min_period_days as i32,
+        max_credit_period_days: settings.max_period_days as i32,
+        default_credit_limit: Some(decimal_to_wire(settings.default_limit)),
+        default_policy: Some(policy_to_wire([
+            Some(settings.policy.on_hold),
+            Some(settings.policy.out_of_terms),
+            Some(settings.policy.out_of_credit),
+        ])),
+        notification_thresholds: settings.thresholds.iter().copied().map(decimal_to_wire).collect(),
+        auto_suspend_over_percent: settings.auto_suspend_over_percent.map(decimal_to_wire),
+        reservation_ttl_seconds: settings.reservation_ttl_seconds,
+        held_order_ttl_seconds: settings.held_order_ttl_seconds,
+        update_time: settings.updated_at.map(timestamp),
+    }
+}
+
+pub fn payment_terms_to_wire(terms: PaymentTerms) -> proto::PaymentTerms {
+    let kind = match terms {
+        PaymentTerms::NotSpecified => PaymentTermsKind::Unspecified,
+        PaymentTerms::NetDays(_) => PaymentTermsKind::NetDays,
+        PaymentTerms::DayOfMonth(_) => PaymentTermsKind::DayOfMonth,
+        PaymentTerms::DaysAfterEndOfMonth(_) => PaymentTermsKind::DaysAfterEndOfMonth,
+        PaymentTerms::DayOfNextMonth(_) => PaymentTermsKind::DayOfNextMonth,
+        PaymentTerms::CashOnDelivery => PaymentTermsKind::CashOnDelivery,
+    };
+    let (_, days, day) = terms.to_parts();
+    proto::PaymentTerms { kind: kind as i32, days: days as i32, day_of_month: day as i32 }
+}
+
+fn payment_terms_from_wire(v: &mut Violations, input: &proto::PaymentTerms) -> Option<PaymentTerms> {
+    let field = "terms.payment_terms";
+    let number = |v: &mut Violations, name: &str, value: i32| days(v, &format!("{field}.{name}"), value);
+    let terms = match PaymentTermsKind::try_from(input.kind) {
+        Ok(PaymentTermsKind::Unspecified) => PaymentTerms::NotSpecified,
+        Ok(PaymentTermsKind::NetDays) => PaymentTerms::NetDays(number(v, "days", input.days)?),
+        Ok(PaymentTermsKind::DayOfMonth) => PaymentTerms::DayOfMonth(number(v, "day_of_month", input.day_of_month)?),
+        Ok(PaymentTermsKind::DaysAfterEndOfMonth) => PaymentTerms::DaysAfterEndOfMonth(number(v, "days", input.days)?),
+        Ok(PaymentTermsKind::DayOfNextMonth) => {
+            PaymentTerms::DayOfNextMonth(number(v, "day_of_month", input.day_of_month)?)
+        }
+        Ok(PaymentTermsKind::CashOnDelivery) => PaymentTerms::CashOnDelivery,
+        Err(_) => {
+            v.add(format!("{field}.kind"), format!("{} is not a payment terms kind", input.kind));
+            return None;
+        }
+    };
+    match terms.validate() {
+        Ok(terms) => Some(terms),
+        Err(error) => {
+            let name = match terms {
+                PaymentTerms::DayOfMonth(_) | PaymentTerms::DayOfNextMonth(_) => "day_of_month",
+                _ => "days",
+            };
+            v.add(format!("{field}.{name}"), error.to_string());
+            None
+        }
+    }
+}
+
+/// Terms from the wire; the limit is `None` when not given (the rating's or
+/// tenant's default applies) and the rating and period are checked by the
+/// caller, against the tenant's ratings and range.
+pub struct TermsInput {
+    pub limit: Option<Decimal>,
+    pub unlimited: bool,
+    pub rating: String,
+    pub payment_terms: PaymentTerms,
+    pub period_days: Option<u32>,
+    pub classification: String,
+    pub kyc_profile: String,
+    pub actions: [Option<Action>; 3],
+}
+
+pub fn terms_from_wire(v: &mut Violations, input: &proto::CreditTerms) -> Option<TermsInput> {
+    let limit = match input.credit_limit.as_ref().filter(|limit| !limit.value.is_empty()) {
+        None => Some(None),
+        Some(limit) => decimal_from_wire(v, "terms.credit_limit", Some(limit), None).map(Some),
+    };
+    let rating = v.keep("terms.credit_rating", optional_text(&input.credit_rating, MAX_TAG));
+    let payment_terms = payment_terms_from_wire(v, &input.payment_terms.unwrap_or_default());
+    let period = days(v, "terms.credit_period_days", input.credit_period_days);
+    let classification = v.keep("terms.classification", optional_text(&input.classification, MAX_TAG));
+    let kyc_profile = v.keep("terms.kyc_profile", optional_text(&input.kyc_profile, MAX_TAG));
+    let actions = policy_from_wire(v, "terms.policy", &input.policy.unwrap_or_default());
+    Some(TermsInput {
+        limit: limit?,
+        unlimited: input.unlimited,
+        rating: rating?,
+        payment_terms: payment_terms?,
+        period_days: period.filter(|days| *days > 0),
+        classification: classification?,
+        kyc_profile: kyc_profile?,
+        actions: actions?,
+    })
+}
+
+pub fn terms_to_proto(account: &CreditAccount, settings: &Settings) -> proto::CreditTerms {
+    let terms: &Terms = &account.terms;
+    proto::CreditTerms {
+        account_id: account.account_id.to_string(),
+        currency_code: account.currency.code.to_owned(),
+        credit_limit: Some(decimal_to_wire(terms.limit)),
+        unlimited: terms.unlimited,
+        credit_rating: terms.rating.clone(),
+        payment_terms: Some(payment_terms_to_wire(terms.payment_terms)),
+        credit_period_days: terms.period_days(settings) as i32,
+        classification: terms.classification.clone(),
+        kyc_profile: terms.kyc_profile.clone(),
+        policy: Some(policy_to_wire(terms.actions)),
+        update_time: Some(timestamp(account.updated_at)),
+    }
+}
+
+pub fn status_to_proto(account: &CreditAccount) -> proto::CreditStatus {
+    let currency = account.currency;
+    let exposure = account.exposure();
+    let exceeded = exposure.status() == LimitStatus::Exceeded;
+    proto::CreditStatus {
+        account_id: account.account_id.to_string(),
+        credit_limit: exposure.limit.map(|limit| money_to_wire(limit, currency)),
+        unlimited: account.terms.unlimited,
+        balance: Some(money_to_wire(account.balance, currency)),
+        reserved: Some(money_to_wire(account.reserved, currency)),
+        exposure: Some(money_to_wire(exposure.total(), currency)),
+        available_credit: exposure.available().map(|available| money_to_wire(available, currency)),
+        on_hold: account.on_hold,
+        hold_reason: account.hold_reason.clone(),
+        out_of_terms: account.out_of_terms(),
+        out_of_credit: exceeded,
+        credit_limit_status: if exceeded {
+            proto::CreditLimitStatus::Exceeded
+        } else {
+            proto::CreditLimitStatus::NotExceeded
+        } as i32,
+    }
+}
+
+pub fn reason_to_proto(reason: &Reason) -> proto::DecisionReason {
+    let message = match reason.condition {
+        Condition::OnHold => "the account is on hold",
+        Condition::OutOfTerms => "an invoice of the account is past due",
+        Condition::OutOfCredit => "the order would take the account over its credit limit",
+    };
+    proto::DecisionReason {
+        code: reason.condition.code().to_owned(),
+        action: action_to_wire(reason.action) as i32,
+        message: message.to_owned(),
+    }
+}
+
+pub fn reservation_to_proto(row: &ReservationRow, currency: Currency) -> proto::Reservation {
+    let state = match row.state.as_str() {
+        "OPEN" => ReservationState::Open,
+        "CAPTURED" => ReservationState::Captured,
+        "RELEASED" => ReservationState::Released,
+        "EXPIRED" => ReservationState::Expired,
+        _ => ReservationState::Unspecified,
+    };
+    proto::Reservation {
+        id: row.id.to_string(),
+        account_id: row.account_id.to_string(),
+        order_reference: row.order_reference.clone(),
+        amount: Some(money_to_wire(row.amount, currency)),
+        state: state as i32,
+        create_time: Some(timestamp(row.created_at)),
+        expire_time: Some(timestamp(row.expires_at)),
+        close_time: row.closed_at.map(timestamp),
+    }
+}
+
+pub fn held_state_code(state: HeldOrderState) -> Option<&'static str> {
+    match state {
+        HeldOrderState::Unspecified => None,
+        HeldOrderState::Pending => Some("PENDING"),
+        HeldOrderState::Approved => Some("APPROVED"),
+        HeldOrderState::Rejected => Some("REJECTED"),
+        HeldOrderState::Expired => Some("EXPIRED"),
+    }
+}
+
+pub fn held_to_proto(row: &HeldOrderRow, currency: Currency) -> proto::HeldOrder {
+    let state = [HeldOrderState::Pending, HeldOrderState::Approved, HeldOrderState::Rejected, HeldOrderState::Expired]
+        .into_iter()
+        .find(|state| held_state_code(*state) == Some(row.state.as_str()))
+        .unwrap_or(HeldOrderState::Unspecified);
+    proto::HeldOrder {
+        id: row.id.to_string(),
+        account_id: row.account_id.to_string(),
+        order_reference: row.order_reference.clone(),
+        amount: Some(money_to_wire(row.amount, currency)),
+        payment_type: row.payment_type.to_wire() as i32,
+        state: state as i32,
+        reasons: row.reasons.iter().filter_map(|bytes| proto::DecisionReason::decode(bytes.as_slice()).ok()).collect(),
+        create_time: Some(timestamp(row.created_at)),
+        expire_time: Some(timestamp(row.expires_at)),
+        decide_time: row.decided_at.map(timestamp),
+        decided_by: row.decided_by.clone(),
+        note: row.note.clone(),
+        reservation_id: row.reservation_id.map(|id| id.to_string()).unwrap_or_default(),
+    }
+}

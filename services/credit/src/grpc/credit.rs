@@ -1,0 +1,626 @@
+//! CreditService: terms, due dates, holds, status, order authorization,
+//! reservations and held orders.
+
+use bss_platform::auth::{Caller, authorize};
+use bss_platform::error::Violations;
+use bss_platform::idempotency::Opened;
+use bss_platform::input::{parse_id, required_text};
+use bss_platform::money::{decimal_to_wire, money_from_wire, money_to_wire};
+use bss_platform::paging::Page;
+use bss_platform::payment::PaymentType;
+use bss_platform::time::{format_date, parse_date, timestamp};
+use bss_proto::credit::credit_event::Payload;
+use bss_proto::credit::credit_service_server::CreditService;
+use bss_proto::credit::*;
+use prost::Message;
+use rust_decimal::Decimal;
+use sqlx::PgConnection;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use super::convert::*;
+use super::settings::event_kind_code;
+use super::{CreditApi, MANAGERS, ORDER_CHECKERS, READERS, publish};
+use crate::domain::account::{CreditAccount, Settings, Terms};
+use crate::domain::decision::{self, Situation, Verdict};
+use crate::domain::error::CreditError;
+use crate::domain::exposure::thresholds_crossed;
+use crate::repo;
+
+/// Longest reason or note.
+const MAX_REASON: usize = 500;
+/// Longest order reference.
+const MAX_REFERENCE: usize = 100;
+
+/// Opens the write, or returns the replayed answer from the enclosing
+/// function.
+macro_rules! begin {
+    ($api:expr, $tenant:expr, $method:literal, $request:expr) => {
+        match $api.begin($tenant, $method, &$request.request_id, &$request).await? {
+            Opened::Replayed(response) => return Ok(response),
+            Opened::Fresh(tx, pending) => (tx, pending),
+        }
+    };
+}
+
+/// Emits an event for each notification threshold a move of exposure
+/// crossed upwards.
+pub(crate) async fn notify_thresholds(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    settings: &Settings,
+    account: &CreditAccount,
+    before: Decimal,
+    after: Decimal,
+) -> Result<(), CreditError> {
+    let limit = account.exposure().limit;
+    for percent in thresholds_crossed(limit, &settings.thresholds, before, after) {
+        let crossed = CreditThresholdCrossed {
+            account_id: account.account_id.to_string(),
+            threshold_percent: Some(decimal_to_wire(percent)),
+            exposure: Some(money_to_wire(after, account.currency)),
+            credit_limit: limit.map(|limit| money_to_wire(limit, account.currency)),
+            suspension_requested: false,
+        };
+        publish(tx, tenant_id, "credit", Payload::CreditThresholdCrossed(crossed)).await?;
+    }
+    Ok(())
+}
+
+/// Reserves `amount` of the (locked) account for an order and records it.
+async fn reserve(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    actor: &str,
+    settings: &Settings,
+    account: &CreditAccount,
+    order_reference: &str,
+    amount: Decimal,
+) -> Result<Reservation, CreditError> {
+    let row = repo::insert_reservation(
+        tx,
+        tenant_id,
+        account.account_id,
+        order_reference,
+        amount,
+        settings.reservation_ttl_seconds,
+    )
+    .await?;
+    repo::move_exposure(tx, tenant_id, account.account_id, amount, Decimal::ZERO).await?;
+    let before = account.exposure().total();
+    notify_thresholds(tx, tenant_id, settings, account, before, before + amount).await?;
+    let reservation = reservation_to_proto(&row, account.currency);
+    publish(
+        tx,
+        tenant_id,
+        actor,
+        Payload::ReservationChanged(ReservationChanged { reservation: Some(reservation.clone()) }),
+    )
+    .await?;
+    Ok(reservation)
+}
+
+impl CreditApi {
+    async fn settings(&self, tenant_id: Uuid) -> Result<Settings, CreditError> {
+        let mut connection = self.db.acquire().await?;
+        repo::settings(&mut connection, tenant_id).await
+    }
+
+    /// The held order, locked together with its account; NOT_FOUND for
+    /// another tenant's.
+    async fn decide(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        approve: bool,
+        request: &impl Message,
+        (held_order_id, note, request_id): (&str, &str, &str),
+    ) -> Result<(HeldOrder, Option<Reservation>), CreditError> {
+        let mut v = Violations::new();
+        let id = v.keep("held_order_id", bss_platform::input::required_id(held_order_id));
+        let note = v.keep("note", required_text(note, MAX_REASON));
+        let (Some(id), Some(note)) = (id, note) else {
+            return Err(v.into());
+        };
+        let method = if approve { "ApproveHeldOrder" } else { "RejectHeldOrder" };
+        let (mut tx, pending) =
+            match self.begin::<ApproveHeldOrderResponse>(tenant_id, method, request_id, request).await? {
+                Opened::Replayed(response) => {
+                    return Ok((response.held_order.unwrap_or_default(), response.reservation));
+                }
+                Opened::Fresh(tx, pending) => (tx, pending),
+            };
+        let held =
+            repo::held_order(&mut tx, tenant_id, id).await?.ok_or_else(|| CreditError::not_found("held order", id))?;
+        let account = repo::lock_account(&mut tx, tenant_id, held.account_id).await?;
+        let state = if approve { "APPROVED" } else { "REJECTED" };
+        let Some(mut decided) = repo::decide_held_order(&mut tx, tenant_id, id, state, &caller.subject, &note).await?
+        else {
+            return Err(CreditError::precondition(
+                "HELD_ORDER_DECIDED",
+                format!("held order {id} was already approved, rejected or expired"),
+            ));
+        };
+        let reservation = if approve {
+            let settings = repo::settings(&mut tx, tenant_id).await?;
+            let reservation =
+                reserve(&mut tx, tenant_id, &caller.subject, &settings, &account, &held.order_reference, held.amount)
+                    .await?;
+            let reservation_id: Uuid = reservation.id.parse().unwrap_or_default();
+            repo::set_held_reservation(&mut tx, tenant_id, id, reservation_id).await?;
+            decided.reservation_id = Some(reservation_id);
+            Some(reservation)
+        } else {
+            None
+        };
+        let held_order = held_to_proto(&decided, account.currency);
+        publish(
+            &mut tx,
+            tenant_id,
+            &caller.subject,
+            Payload::HeldOrderChanged(HeldOrderChanged { held_order: Some(held_order.clone()) }),
+        )
+        .await?;
+        let response = ApproveHeldOrderResponse { held_order: Some(held_order), reservation: reservation.clone() };
+        self.commit(tx, pending, &response).await?;
+        Ok((response.held_order.unwrap_or_default(), reservation))
+    }
+}
+
+/// Puts or releases a hold and answers the account's status.
+async fn change_hold<R: Message>(
+    api: &CreditApi,
+    caller: &Caller,
+    tenant_id: Uuid,
+    account_id: Uuid,
+    reason: Option<&str>,
+    (mut tx, pending): (sqlx::Transaction<'static, sqlx::Postgres>, bss_platform::idempotency::PendingRequest),
+    respond: impl FnOnce(CreditStatus) -> R,
+) -> Result<R, CreditError> {
+    repo::lock_account(&mut tx, tenant_id, account_id).await?;
+    repo::set_hold(&mut tx, tenant_id, account_id, reason).await?;
+    let changed = HoldChanged {
+        account_id: account_id.to_string(),
+        on_hold: reason.is_some(),
+        reason: reason.unwrap_or_default().to_owned(),
+    };
+    publish(&mut tx, tenant_id, &caller.subject, Payload::HoldChanged(changed)).await?;
+    let account = repo::account(&mut tx, tenant_id, account_id)
+        .await?
+        .ok_or_else(|| CreditError::not_found("account", account_id))?;
+    let response = respond(status_to_proto(&account));
+    api.commit(tx, pending, &response).await?;
+    Ok(response)
+}
+
+#[tonic::async_trait]
+impl CreditService for CreditApi {
+    async fn get_credit_terms(
+        &self,
+        request: Request<GetCreditTermsRequest>,
+    ) -> Result<Response<GetCreditTermsResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, READERS)?;
+        let run = async {
+            let account_id = parse_id("account_id", &request.get_ref().account_id)?;
+            let account = self.account(&caller, tenant_id, account_id).await?;
+            let settings = self.settings(tenant_id).await?;
+            Ok::<_, CreditError>(GetCreditTermsResponse { terms: Some(terms_to_proto(&account, &settings)) })
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn change_credit_terms(
+        &self,
+        request: Request<ChangeCreditTermsRequest>,
+    ) -> Result<Response<ChangeCreditTermsResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, MANAGERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let mut v = Violations::new();
+            let account_id = v.keep("account_id", bss_platform::input::required_id(&request.account_id));
+            let input = terms_from_wire(&mut v, &request.terms.clone().unwrap_or_default());
+            let reason = v.keep("reason", required_text(&request.reason, MAX_REASON));
+            let (Some(account_id), Some(input), Some(reason)) = (account_id, input, reason) else {
+                return Err(v.into());
+            };
+            v.into_result()?;
+            let account = self.account(&caller, tenant_id, account_id).await?;
+            let (mut tx, pending) = begin!(self, tenant_id, "ChangeCreditTerms", request);
+            let settings = repo::settings(&mut tx, tenant_id).await?;
+            if let Some(days) = input.period_days
+                && !settings.period_allowed(days)
+            {
+                return Err(CreditError::precondition(
+                    "CREDIT_PERIOD_OUT_OF_RANGE",
+                    format!(
+                        "a credit period of {days} days is outside the tenant's range of {} to {} days",
+                        settings.min_period_days, settings.max_period_days
+                    ),
+                ));
+            }
+            let rating = if input.rating.is_empty() {
+                None
+            } else {
+                Some(repo::rating(&mut tx, tenant_id, &input.rating).await?.ok_or_else(|| {
+                    CreditError::precondition("CREDIT_RATING_UNKNOWN", format!("no credit rating {}", input.rating))
+                })?)
+            };
+            let limit = input
+                .limit
+                .or_else(|| rating.as_ref().and_then(|rating| rating.default_limit))
+                .unwrap_or(settings.default_limit);
+            let terms = Terms {
+                limit,
+                unlimited: input.unlimited,
+                rating: input.rating,
+                payment_terms: input.payment_terms,
+                period_days: input.period_days,
+                classification: input.classification,
+                kyc_profile: input.kyc_profile,
+                actions: input.actions,
+            };
+            let before = repo::lock_account(&mut tx, tenant_id, account.account_id).await?;
+            let updated_at = repo::save_terms(&mut tx, tenant_id, account_id, &terms).await?;
+            let after = CreditAccount { terms, updated_at, ..before.clone() };
+            let (before, after) = (terms_to_proto(&before, &settings), terms_to_proto(&after, &settings));
+            let change_time = repo::add_history(
+                &mut tx,
+                tenant_id,
+                account_id,
+                &before.encode_to_vec(),
+                &after.encode_to_vec(),
+                &reason,
+                &caller.subject,
+            )
+            .await?;
+            let change = CreditTermsChange {
+                before: Some(before),
+                after: Some(after.clone()),
+                reason,
+                actor: caller.subject.clone(),
+                change_time: Some(timestamp(change_time)),
+            };
+            publish(
+                &mut tx,
+                tenant_id,
+                &caller.subject,
+                Payload::CreditTermsChanged(CreditTermsChanged { change: Some(change) }),
+            )
+            .await?;
+            let response = ChangeCreditTermsResponse { terms: Some(after) };
+            self.commit(tx, pending, &response).await?;
+            Ok::<_, CreditError>(response)
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn list_credit_terms_history(
+        &self,
+        request: Request<ListCreditTermsHistoryRequest>,
+    ) -> Result<Response<ListCreditTermsHistoryResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, READERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let account_id = parse_id("account_id", &request.account_id)?;
+            let filters = ListCreditTermsHistoryRequest { page_size: 0, page_token: String::new(), ..request.clone() };
+            let page = Page::parse(request.page_size, &request.page_token, &filters)?;
+            self.account(&caller, tenant_id, account_id).await?;
+            let mut connection = self.db.acquire().await?;
+            let rows =
+                repo::history(&mut connection, tenant_id, account_id, page.after_uuid()?, page.fetch_limit()).await?;
+            let (rows, next_page_token) = page.finish(rows, |row| row.id.as_bytes().to_vec());
+            let changes = rows
+                .into_iter()
+                .map(|row| CreditTermsChange {
+                    before: CreditTerms::decode(row.before.as_slice()).ok(),
+                    after: CreditTerms::decode(row.after.as_slice()).ok(),
+                    reason: row.reason,
+                    actor: row.actor,
+                    change_time: Some(timestamp(row.changed_at)),
+                })
+                .collect();
+            Ok::<_, CreditError>(ListCreditTermsHistoryResponse { changes, next_page_token })
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn compute_due_date(
+        &self,
+        request: Request<ComputeDueDateRequest>,
+    ) -> Result<Response<ComputeDueDateResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, READERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let mut v = Violations::new();
+            let account_id = v.keep("account_id", bss_platform::input::required_id(&request.account_id));
+            let invoice = v.keep("invoice_date", parse_date(&request.invoice_date));
+            let delivery = if request.delivery_date.is_empty() {
+                Some(None)
+            } else {
+                v.keep("delivery_date", parse_date(&request.delivery_date)).map(Some)
+            };
+            let (Some(account_id), Some(invoice), Some(delivery)) = (account_id, invoice, delivery) else {
+                return Err(v.into());
+            };
+            let account = self.account(&caller, tenant_id, account_id).await?;
+            let settings = self.settings(tenant_id).await?;
+            let terms = account.terms.payment_terms;
+            let due = terms.due_date(invoice, delivery, account.terms.period_days(&settings));
+            Ok::<_, CreditError>(ComputeDueDateResponse {
+                due_date: format_date(due),
+                payment_terms: Some(payment_terms_to_wire(terms)),
+            })
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn put_on_hold(&self, request: Request<PutOnHoldRequest>) -> Result<Response<PutOnHoldResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, MANAGERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let mut v = Violations::new();
+            let account_id = v.keep("account_id", bss_platform::input::required_id(&request.account_id));
+            let reason = v.keep("reason", required_text(&request.reason, MAX_REASON));
+            let (Some(account_id), Some(reason)) = (account_id, reason) else {
+                return Err(v.into());
+            };
+            self.account(&caller, tenant_id, account_id).await?;
+            let opened = begin!(self, tenant_id, "PutOnHold", request);
+            change_hold(self, &caller, tenant_id, account_id, Some(&reason), opened, |status| PutOnHoldResponse {
+                status: Some(status),
+            })
+            .await
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn release_hold(
+        &self,
+        request: Request<ReleaseHoldRequest>,
+    ) -> Result<Response<ReleaseHoldResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, MANAGERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let account_id = parse_id("account_id", &request.account_id)?;
+            self.account(&caller, tenant_id, account_id).await?;
+            let opened = begin!(self, tenant_id, "ReleaseHold", request);
+            change_hold(self, &caller, tenant_id, account_id, None, opened, |status| ReleaseHoldResponse {
+                status: Some(status),
+            })
+            .await
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn get_credit_status(
+        &self,
+        request: Request<GetCreditStatusRequest>,
+    ) -> Result<Response<GetCreditStatusResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, READERS)?;
+        let run = async {
+            let account_id = parse_id("account_id", &request.get_ref().account_id)?;
+            let account = self.account(&caller, tenant_id, account_id).await?;
+            Ok::<_, CreditError>(GetCreditStatusResponse { status: Some(status_to_proto(&account)) })
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn authorize_order(
+        &self,
+        request: Request<AuthorizeOrderRequest>,
+    ) -> Result<Response<AuthorizeOrderResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, ORDER_CHECKERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let mut v = Violations::new();
+            let account_id = v.keep("account_id", bss_platform::input::required_id(&request.account_id));
+            let reference = v.keep("order_reference", required_text(&request.order_reference, MAX_REFERENCE));
+            let amount = money_from_wire(&mut v, "amount", request.amount.as_ref());
+            if amount.is_some_and(|(amount, _)| amount <= Decimal::ZERO) {
+                v.add("amount.amount", "must be greater than zero");
+            }
+            let payment_type = v.keep("payment_type", PaymentType::from_wire(request.payment_type));
+            let event_kind = v.keep("event_kind", event_kind_code(request.event_kind));
+            let (Some(account_id), Some(reference), Some((amount, currency)), Some(payment_type), Some(event_kind)) =
+                (account_id, reference, amount, payment_type, event_kind)
+            else {
+                return Err(v.into());
+            };
+            v.into_result()?;
+            let account = self.account(&caller, tenant_id, account_id).await?;
+            if currency != account.currency {
+                return Err(Violations::single(
+                    "amount.currency_code",
+                    format!("must be the account's currency, {}", account.currency.code),
+                )
+                .into());
+            }
+            if currency.round(amount) != amount {
+                return Err(Violations::single(
+                    "amount.amount",
+                    format!("has more decimals than {} allows", currency.code),
+                )
+                .into());
+            }
+            let (mut tx, pending) = begin!(self, tenant_id, "AuthorizeOrder", request);
+            let settings = repo::settings(&mut tx, tenant_id).await?;
+            let account = repo::lock_account(&mut tx, tenant_id, account_id).await?;
+            let exposure = account.exposure();
+            let over_limit = payment_type.uses_credit() && exposure.would_exceed(amount);
+            let limit_overridden =
+                over_limit && repo::limit_overridden(&mut tx, tenant_id, event_kind, &account.terms).await?;
+            let situation = Situation {
+                payment_type,
+                on_hold: account.on_hold,
+                out_of_terms: account.out_of_terms(),
+                over_limit,
+                limit_overridden,
+            };
+            let decision = decision::decide(&account.terms.policy(&settings), &situation);
+            let reasons: Vec<DecisionReason> = decision.reasons.iter().map(reason_to_proto).collect();
+            let available_before = exposure.available();
+            let mut response = AuthorizeOrderResponse {
+                decision: match decision.verdict {
+                    Verdict::Approved => Decision::Approved,
+                    Verdict::ApprovedWithWarning => Decision::ApprovedWithWarning,
+                    Verdict::CreditCardOnly => Decision::CreditCardOnly,
+                    Verdict::HeldForApproval => Decision::HeldForApproval,
+                    Verdict::Blocked => Decision::Blocked,
+                } as i32,
+                reasons: reasons.clone(),
+                available_before: available_before.map(|available| money_to_wire(available, currency)),
+                available_after: available_before.map(|available| money_to_wire(available, currency)),
+                reservation: None,
+                held_order: None,
+            };
+            if decision.accepted() && payment_type.uses_credit() {
+                let reservation =
+                    reserve(&mut tx, tenant_id, &caller.subject, &settings, &account, &reference, amount).await?;
+                response.available_after =
+                    available_before.map(|available| money_to_wire(available - amount, currency));
+                response.reservation = Some(reservation);
+            } else if decision.verdict == Verdict::HeldForApproval {
+                let encoded = reasons.iter().map(Message::encode_to_vec).collect();
+                let row = repo::insert_held_order(
+                    &mut tx,
+                    tenant_id,
+                    account_id,
+                    &reference,
+                    amount,
+                    payment_type,
+                    encoded,
+                    settings.held_order_ttl_seconds,
+                )
+                .await?;
+                let held_order = held_to_proto(&row, currency);
+                publish(
+                    &mut tx,
+                    tenant_id,
+                    &caller.subject,
+                    Payload::HeldOrderChanged(HeldOrderChanged { held_order: Some(held_order.clone()) }),
+                )
+                .await?;
+                response.held_order = Some(held_order);
+            }
+            self.commit(tx, pending, &response).await?;
+            Ok::<_, CreditError>(response)
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn release_reservation(
+        &self,
+        request: Request<ReleaseReservationRequest>,
+    ) -> Result<Response<ReleaseReservationResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, ORDER_CHECKERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let id = parse_id("reservation_id", &request.reservation_id)?;
+            let (mut tx, pending) = begin!(self, tenant_id, "ReleaseReservation", request);
+            let found = repo::reservation(&mut tx, tenant_id, id)
+                .await?
+                .ok_or_else(|| CreditError::not_found("reservation", id))?;
+            let account = repo::lock_account(&mut tx, tenant_id, found.account_id).await?;
+            let Some(released) = repo::close_reservation(&mut tx, tenant_id, id, "RELEASED").await? else {
+                return Err(CreditError::precondition(
+                    "RESERVATION_CLOSED",
+                    format!("reservation {id} is {} already", found.state.to_lowercase()),
+                ));
+            };
+            repo::move_exposure(&mut tx, tenant_id, account.account_id, -released.amount, Decimal::ZERO).await?;
+            let reservation = reservation_to_proto(&released, account.currency);
+            publish(
+                &mut tx,
+                tenant_id,
+                &caller.subject,
+                Payload::ReservationChanged(ReservationChanged { reservation: Some(reservation.clone()) }),
+            )
+            .await?;
+            let response = ReleaseReservationResponse { reservation: Some(reservation) };
+            self.commit(tx, pending, &response).await?;
+            Ok::<_, CreditError>(response)
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn list_reservations(
+        &self,
+        request: Request<ListReservationsRequest>,
+    ) -> Result<Response<ListReservationsResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, READERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let account_id = parse_id("account_id", &request.account_id)?;
+            let filters = ListReservationsRequest { page_size: 0, page_token: String::new(), ..request.clone() };
+            let page = Page::parse(request.page_size, &request.page_token, &filters)?;
+            let account = self.account(&caller, tenant_id, account_id).await?;
+            let mut connection = self.db.acquire().await?;
+            let rows =
+                repo::reservations(&mut connection, tenant_id, account_id, page.after_uuid()?, page.fetch_limit())
+                    .await?;
+            let (rows, next_page_token) = page.finish(rows, |row| row.id.as_bytes().to_vec());
+            Ok::<_, CreditError>(ListReservationsResponse {
+                reservations: rows.iter().map(|row| reservation_to_proto(row, account.currency)).collect(),
+                next_page_token,
+            })
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn list_held_orders(
+        &self,
+        request: Request<ListHeldOrdersRequest>,
+    ) -> Result<Response<ListHeldOrdersResponse>, Status> {
+        let (_, tenant_id) = authorize(&request, READERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let state = match HeldOrderState::try_from(request.state) {
+                Ok(state) => held_state_code(state),
+                Err(_) => {
+                    return Err(
+                        Violations::single("state", format!("{} is not a held order state", request.state)).into()
+                    );
+                }
+            };
+            let filters = ListHeldOrdersRequest { page_size: 0, page_token: String::new(), ..request.clone() };
+            let page = Page::parse(request.page_size, &request.page_token, &filters)?;
+            let mut connection = self.db.acquire().await?;
+            let rows =
+                repo::held_orders(&mut connection, tenant_id, state, page.after_uuid()?, page.fetch_limit()).await?;
+            let (rows, next_page_token) = page.finish(rows, |row| row.id.as_bytes().to_vec());
+            let mut held_orders = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let account = repo::account(&mut connection, tenant_id, row.account_id)
+                    .await?
+                    .ok_or_else(|| CreditError::not_found("account", row.account_id))?;
+                held_orders.push(held_to_proto(row, account.currency));
+            }
+            Ok::<_, CreditError>(ListHeldOrdersResponse { held_orders, next_page_token })
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn approve_held_order(
+        &self,
+        request: Request<ApproveHeldOrderRequest>,
+    ) -> Result<Response<ApproveHeldOrderResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, MANAGERS)?;
+        let request = request.into_inner();
+        let (held_order, reservation) = self
+            .decide(&caller, tenant_id, true, &request, (&request.held_order_id, &request.note, &request.request_id))
+            .await?;
+        Ok(Response::new(ApproveHeldOrderResponse { held_order: Some(held_order), reservation }))
+    }
+
+    async fn reject_held_order(
+        &self,
+        request: Request<RejectHeldOrderRequest>,
+    ) -> Result<Response<RejectHeldOrderResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, MANAGERS)?;
+        let request = request.into_inner();
+        let (held_order, _) = self
+            .decide(&caller, tenant_id, false, &request, (&request.held_order_id, &request.note, &request.request_id))
+            .await?;
+        Ok(Response::new(RejectHeldOrderResponse { held_order: Some(held_order) }))
+    }
+}

@@ -1,0 +1,156 @@
+//! The gRPC adapter: each RPC authorizes the caller, parses the request,
+//! runs the use case (a write in one transaction, holding the account's
+//! row lock where the limit is concerned) and converts the answer.
+
+pub mod convert;
+pub mod credit;
+pub mod error;
+pub mod events;
+pub mod settings;
+
+use std::time::Duration;
+
+use bss_platform::auth::{Caller, Role};
+use bss_platform::client;
+use bss_platform::events::EventLog;
+use bss_platform::idempotency::{self, Opened, PendingRequest, RequestKey};
+use bss_platform::money::Currency;
+use bss_platform::time;
+use bss_proto::accounts::GetAccountRequest;
+use bss_proto::accounts::account_service_client::AccountServiceClient;
+use bss_proto::credit::{CreditEvent, credit_event};
+use prost::Message;
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use tonic::Code;
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+use crate::domain::account::CreditAccount;
+use crate::domain::error::CreditError;
+use crate::repo;
+
+/// Roles that may read credit.
+pub const READERS: &[Role] =
+    &[Role::TenantAdmin, Role::CreditManager, Role::BillingClerk, Role::AccountManager, Role::Integration];
+
+/// Roles that may change credit settings, terms and holds, and decide held
+/// orders.
+pub const MANAGERS: &[Role] = &[Role::TenantAdmin, Role::CreditManager];
+
+/// Roles that may authorize orders and release reservations (billing).
+pub const ORDER_CHECKERS: &[Role] = &[Role::TenantAdmin, Role::BillingClerk, Role::Integration];
+
+/// How long a call to the accounts service may take.
+const ACCOUNTS_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Everything the credit RPCs work with; one instance serves every service
+/// of the context.
+pub struct CreditApi {
+    pub(crate) db: PgPool,
+    pub(crate) events: EventLog,
+    /// The accounts service: the currency of an account credit meets for
+    /// the first time, and whether the caller may see it.
+    accounts: Option<Channel>,
+}
+
+impl CreditApi {
+    pub fn new(db: PgPool, events: EventLog, accounts: Option<Channel>) -> CreditApi {
+        CreditApi { db, events, accounts }
+    }
+
+    /// Claims the request id (or replays its answer) and begins the
+    /// transaction of a write.
+    pub(crate) async fn begin<R: Message + Default>(
+        &self,
+        tenant_id: Uuid,
+        method: &str,
+        request_id: &str,
+        request: &impl Message,
+    ) -> Result<Opened<R>, CreditError> {
+        let key = RequestKey::new(tenant_id, method, request_id, request)?;
+        Ok(idempotency::open(&self.db, key).await?)
+    }
+
+    /// Stores the answer of the request, commits, and wakes the event
+    /// sequencer.
+    pub(crate) async fn commit(
+        &self,
+        mut tx: Transaction<'static, Postgres>,
+        pending: PendingRequest,
+        response: &impl Message,
+    ) -> Result<(), CreditError> {
+        pending.finish(&mut tx, response).await?;
+        tx.commit().await?;
+        self.events.written();
+        Ok(())
+    }
+
+    /// The account as credit keeps it. An account credit has not met yet is
+    /// looked up in the accounts service (with the caller's token: another
+    /// tenant's account is NOT_FOUND) and recorded with the tenant's
+    /// default terms.
+    pub(crate) async fn account(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        account_id: Uuid,
+    ) -> Result<CreditAccount, CreditError> {
+        let mut connection = self.db.acquire().await?;
+        if let Some(account) = repo::account(&mut connection, tenant_id, account_id).await? {
+            return Ok(account);
+        }
+        let currency = self.fetch_currency(caller, account_id).await?;
+        let settings = repo::settings(&mut connection, tenant_id).await?;
+        repo::insert_account(&mut connection, tenant_id, account_id, currency, settings.default_limit).await?;
+        repo::account(&mut connection, tenant_id, account_id)
+            .await?
+            .ok_or_else(|| CreditError::not_found("account", account_id))
+    }
+
+    async fn fetch_currency(&self, caller: &Caller, account_id: Uuid) -> Result<Currency, CreditError> {
+        let Some(channel) = &self.accounts else {
+            return Err(CreditError::not_found("account", account_id));
+        };
+        let request = client::request(GetAccountRequest { id: account_id.to_string() }, caller, ACCOUNTS_TIMEOUT);
+        let account = match AccountServiceClient::new(channel.clone()).get_account(request).await {
+            Ok(response) => response.into_inner().account.unwrap_or_default(),
+            Err(status) if status.code() == Code::NotFound => {
+                return Err(CreditError::not_found("account", account_id));
+            }
+            Err(status) => {
+                return Err(CreditError::Unavailable { what: "accounts", cause: status.message().to_owned() });
+            }
+        };
+        Currency::parse(&account.currency_code).map_err(|_| CreditError::Unavailable {
+            what: "accounts",
+            cause: "an account without a currency".to_owned(),
+        })
+    }
+}
+
+/// Writes an event of the credit stream, made by `actor` now, in the
+/// caller's transaction.
+pub async fn publish(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    actor: &str,
+    payload: credit_event::Payload,
+) -> Result<(), CreditError> {
+    use credit_event::Payload;
+    let event_type = match &payload {
+        Payload::CreditTermsChanged(_) => "CreditTermsChanged",
+        Payload::HoldChanged(_) => "HoldChanged",
+        Payload::ReservationChanged(_) => "ReservationChanged",
+        Payload::HeldOrderChanged(_) => "HeldOrderChanged",
+        Payload::CreditThresholdCrossed(_) => "CreditThresholdCrossed",
+    };
+    let event = CreditEvent {
+        sequence: 0,
+        tenant_id: tenant_id.to_string(),
+        occur_time: Some(time::timestamp(time::now())),
+        actor: actor.to_owned(),
+        payload: Some(payload),
+    };
+    bss_platform::events::publish(connection, tenant_id, event_type, &event).await?;
+    Ok(())
+}

@@ -1,0 +1,218 @@
+//! CreditSettingsService: the tenant's defaults, ratings and override rules.
+
+use bss_platform::auth::authorize;
+use bss_platform::error::Violations;
+use bss_platform::idempotency::Opened;
+use bss_platform::input::{code, optional_text, parse_id};
+use bss_platform::money::{decimal_from_wire, decimal_to_wire};
+use bss_proto::credit::credit_settings_service_server::CreditSettingsService;
+use bss_proto::credit::*;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use super::convert::{settings_from_wire, settings_to_proto};
+use super::{CreditApi, MANAGERS, READERS};
+use crate::domain::error::CreditError;
+use crate::repo;
+
+/// Longest rating code.
+const MAX_CODE: usize = 40;
+/// Longest rating name.
+const MAX_NAME: usize = 200;
+
+/// The stored code of an event kind (UNSPECIFIED means ORDER).
+pub fn event_kind_code(value: i32) -> Result<&'static str, String> {
+    match EventKind::try_from(value) {
+        Ok(EventKind::Unspecified | EventKind::Order) => Ok("ORDER"),
+        Ok(EventKind::SubscriptionActivation) => Ok("SUBSCRIPTION_ACTIVATION"),
+        Ok(EventKind::ServiceRequest) => Ok("SERVICE_REQUEST"),
+        Err(_) => Err(format!("{value} is not an event kind")),
+    }
+}
+
+fn event_kind_from_code(code: &str) -> EventKind {
+    match code {
+        "SUBSCRIPTION_ACTIVATION" => EventKind::SubscriptionActivation,
+        "SERVICE_REQUEST" => EventKind::ServiceRequest,
+        _ => EventKind::Order,
+    }
+}
+
+fn rating_to_proto(rating: &repo::Rating) -> CreditRating {
+    CreditRating {
+        code: rating.code.clone(),
+        name: rating.name.clone(),
+        default_credit_limit: rating.default_limit.map(decimal_to_wire),
+    }
+}
+
+fn rule_to_proto(rule: &repo::OverrideRule) -> OverrideRule {
+    OverrideRule {
+        id: rule.id.to_string(),
+        event_kind: event_kind_from_code(&rule.event_kind) as i32,
+        classification: rule.classification.clone(),
+        credit_rating: rule.credit_rating.clone(),
+        kyc_profile: rule.kyc_profile.clone(),
+    }
+}
+
+#[tonic::async_trait]
+impl CreditSettingsService for CreditApi {
+    async fn get_credit_settings(
+        &self,
+        request: Request<GetCreditSettingsRequest>,
+    ) -> Result<Response<GetCreditSettingsResponse>, Status> {
+        let (_, tenant_id) = authorize(&request, READERS)?;
+        let run = async {
+            let mut connection = self.db.acquire().await?;
+            let settings = repo::settings(&mut connection, tenant_id).await?;
+            Ok::<_, CreditError>(GetCreditSettingsResponse { settings: Some(settings_to_proto(&settings)) })
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn update_credit_settings(
+        &self,
+        request: Request<UpdateCreditSettingsRequest>,
+    ) -> Result<Response<UpdateCreditSettingsResponse>, Status> {
+        let (_, tenant_id) = authorize(&request, MANAGERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let mut settings = settings_from_wire(&request.settings.clone().unwrap_or_default())?;
+            let (mut tx, pending) =
+                match self.begin(tenant_id, "UpdateCreditSettings", &request.request_id, &request).await? {
+                    Opened::Replayed(response) => return Ok(response),
+                    Opened::Fresh(tx, pending) => (tx, pending),
+                };
+            settings.updated_at = Some(repo::put_settings(&mut tx, tenant_id, &settings).await?);
+            let response = UpdateCreditSettingsResponse { settings: Some(settings_to_proto(&settings)) };
+            self.commit(tx, pending, &response).await?;
+            Ok::<_, CreditError>(response)
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn create_credit_rating(
+        &self,
+        request: Request<CreateCreditRatingRequest>,
+    ) -> Result<Response<CreateCreditRatingResponse>, Status> {
+        let (_, tenant_id) = authorize(&request, MANAGERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let input = request.rating.clone().unwrap_or_default();
+            let mut v = Violations::new();
+            let code = v.keep("rating.code", code(&input.code, MAX_CODE));
+            let name = v.keep("rating.name", optional_text(&input.name, MAX_NAME));
+            let limit = match input.default_credit_limit.as_ref().filter(|limit| !limit.value.is_empty()) {
+                None => Some(None),
+                Some(limit) => decimal_from_wire(&mut v, "rating.default_credit_limit", Some(limit), None).map(Some),
+            };
+            let (Some(code), Some(name), Some(default_limit)) = (code, name, limit) else {
+                return Err(v.into());
+            };
+            let rating = repo::Rating { code, name, default_limit };
+            let (mut tx, pending) =
+                match self.begin(tenant_id, "CreateCreditRating", &request.request_id, &request).await? {
+                    Opened::Replayed(response) => return Ok(response),
+                    Opened::Fresh(tx, pending) => (tx, pending),
+                };
+            repo::create_rating(&mut tx, tenant_id, &rating).await?;
+            let response = CreateCreditRatingResponse { rating: Some(rating_to_proto(&rating)) };
+            self.commit(tx, pending, &response).await?;
+            Ok::<_, CreditError>(response)
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn list_credit_ratings(
+        &self,
+        request: Request<ListCreditRatingsRequest>,
+    ) -> Result<Response<ListCreditRatingsResponse>, Status> {
+        let (_, tenant_id) = authorize(&request, READERS)?;
+        let run = async {
+            let mut connection = self.db.acquire().await?;
+            let ratings = repo::ratings(&mut connection, tenant_id).await?;
+            Ok::<_, CreditError>(ListCreditRatingsResponse { ratings: ratings.iter().map(rating_to_proto).collect() })
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn create_override_rule(
+        &self,
+        request: Request<CreateOverrideRuleRequest>,
+    ) -> Result<Response<CreateOverrideRuleResponse>, Status> {
+        let (_, tenant_id) = authorize(&request, MANAGERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let input = request.rule.clone().unwrap_or_default();
+            let mut v = Violations::new();
+            let event_kind = if input.event_kind == EventKind::Unspecified as i32 {
+                v.add("rule.event_kind", "required");
+                None
+            } else {
+                v.keep("rule.event_kind", event_kind_code(input.event_kind))
+            };
+            let classification = v.keep("rule.classification", optional_text(&input.classification, MAX_CODE));
+            let credit_rating = v.keep("rule.credit_rating", optional_text(&input.credit_rating, MAX_CODE));
+            let kyc_profile = v.keep("rule.kyc_profile", optional_text(&input.kyc_profile, MAX_CODE));
+            let (Some(event_kind), Some(classification), Some(credit_rating), Some(kyc_profile)) =
+                (event_kind, classification, credit_rating, kyc_profile)
+            else {
+                return Err(v.into());
+            };
+            let (mut tx, pending) =
+                match self.begin(tenant_id, "CreateOverrideRule", &request.request_id, &request).await? {
+                    Opened::Replayed(response) => return Ok(response),
+                    Opened::Fresh(tx, pending) => (tx, pending),
+                };
+            let rule = repo::OverrideRule {
+                id: Uuid::now_v7(),
+                event_kind: event_kind.to_owned(),
+                classification,
+                credit_rating,
+                kyc_profile,
+            };
+            repo::create_rule(&mut tx, tenant_id, &rule).await?;
+            let response = CreateOverrideRuleResponse { rule: Some(rule_to_proto(&rule)) };
+            self.commit(tx, pending, &response).await?;
+            Ok::<_, CreditError>(response)
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn list_override_rules(
+        &self,
+        request: Request<ListOverrideRulesRequest>,
+    ) -> Result<Response<ListOverrideRulesResponse>, Status> {
+        let (_, tenant_id) = authorize(&request, READERS)?;
+        let run = async {
+            let mut connection = self.db.acquire().await?;
+            let rules = repo::rules(&mut connection, tenant_id).await?;
+            Ok::<_, CreditError>(ListOverrideRulesResponse { rules: rules.iter().map(rule_to_proto).collect() })
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn delete_override_rule(
+        &self,
+        request: Request<DeleteOverrideRuleRequest>,
+    ) -> Result<Response<DeleteOverrideRuleResponse>, Status> {
+        let (_, tenant_id) = authorize(&request, MANAGERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let id = parse_id("id", &request.id)?;
+            let (mut tx, pending) =
+                match self.begin(tenant_id, "DeleteOverrideRule", &request.request_id, &request).await? {
+                    Opened::Replayed(response) => return Ok(response),
+                    Opened::Fresh(tx, pending) => (tx, pending),
+                };
+            if !repo::delete_rule(&mut tx, tenant_id, id).await? {
+                return Err(CreditError::not_found("override rule", id));
+            }
+            let response = DeleteOverrideRuleResponse {};
+            self.commit(tx, pending, &response).await?;
+            Ok::<_, CreditError>(response)
+        };
+        Ok(Response::new(run.await?))
+    }
+}

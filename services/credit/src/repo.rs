@@ -1,0 +1,788 @@
+//! Storage of the credit context: schema-qualified SQL.
+//!
+//! The credit limit is guarded by the row of the account in
+//! `credit.accounts`: every change of its reservations or balance runs in a
+//! transaction that holds that row's lock ([`lock_account`]), so the check
+//! and the reservation cannot race.
+
+use bss_platform::error::PlatformError;
+use bss_platform::money::Currency;
+use bss_platform::payment::PaymentType;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+use uuid::Uuid;
+
+use crate::domain::account::{CreditAccount, Settings, Terms};
+use crate::domain::decision::{Action, Policy};
+use crate::domain::error::CreditError;
+use crate::domain::terms::PaymentTerms;
+
+fn corrupt(what: &str, value: &str) -> CreditError {
+    CreditError::Platform(PlatformError::Corrupt(format!("{what} {value:?}")))
+}
+
+fn action(code: &str) -> Result<Action, CreditError> {
+    Action::from_code(code).ok_or_else(|| corrupt("action", code))
+}
+
+fn optional_action(code: Option<String>) -> Result<Option<Action>, CreditError> {
+    code.map(|code| action(&code)).transpose()
+}
+
+fn unsigned(value: i32) -> u32 {
+    u32::try_from(value).unwrap_or(0)
+}
+
+// ---- settings, ratings, override rules ----
+
+/// The tenant's settings, or the defaults.
+pub async fn settings(connection: &mut PgConnection, tenant_id: Uuid) -> Result<Settings, CreditError> {
+    let row = sqlx::query("SELECT * FROM credit.settings WHERE tenant_id = $1")
+        .bind(tenant_id)
+        .fetch_optional(connection)
+        .await?;
+    let Some(row) = row else {
+        return Ok(Settings::default());
+    };
+    Ok(Settings {
+        default_period_days: unsigned(row.get("default_credit_period_days")),
+        min_period_days: unsigned(row.get("min_credit_period_days")),
+        max_period_days: unsigned(row.get("max_credit_period_days")),
+        default_limit: row.get("default_credit_limit"),
+        policy: Policy {
+            on_hold: action(row.get("on_hold_action"))?,
+            out_of_terms: action(row.get("out_of_terms_action"))?,
+            out_of_credit: action(row.get("out_of_credit_action"))?,
+        },
+        thresholds: row.get("notification_thresholds"),
+        auto_suspend_over_percent: row.get("auto_suspend_over_percent"),
+        reservation_ttl_seconds: row.get("reservation_ttl_seconds"),
+        held_order_ttl_seconds: row.get("held_order_ttl_seconds"),
+        updated_at: Some(row.get("updated_at")),
+    })
+}
+
+pub async fn put_settings(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    settings: &Settings,
+) -> Result<DateTime<Utc>, CreditError> {
+    let updated_at = sqlx::query_scalar(
+        "INSERT INTO credit.settings (tenant_id, default_credit_period_days, min_credit_period_days,
+             max_credit_period_days, default_credit_limit, on_hold_action, out_of_terms_action,
+             out_of_credit_action, notification_thresholds, auto_suspend_over_percent,
+             reservation_ttl_seconds, held_order_ttl_seconds, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now())
+         ON CONFLICT (tenant_id) DO UPDATE SET
+             default_credit_period_days = $2, min_credit_period_days = $3, max_credit_period_days = $4,
+             default_credit_limit = $5, on_hold_action = $6, out_of_terms_action = $7,
+             out_of_credit_action = $8, notification_thresholds = $9, auto_suspend_over_percent = $10,
+             reservation_ttl_seconds = $11, held_order_ttl_seconds = $12, updated_at = now()
+         RETURNING updated_at",
+    )
+    .bind(tenant_id)
+    .bind(settings.default_period_days as i32)
+    .bind(settings.min_period_days as i32)
+    .bind(settings.max_period_days as i32)
+    .bind(settings.default_limit)
+    .bind(settings.policy.on_hold.code())
+    .bind(settings.policy.out_of_terms.code())
+    .bind(settings.policy.out_of_credit.code())
+    .bind(&settings.thresholds)
+    .bind(settings.auto_suspend_over_percent)
+    .bind(settings.reservation_ttl_seconds)
+    .bind(settings.held_order_ttl_seconds)
+    .fetch_one(tx)
+    .await?;
+    Ok(updated_at)
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rating {
+    pub code: String,
+    pub name: String,
+    pub default_limit: Option<Decimal>,
+}
+
+pub async fn create_rating(tx: &mut PgConnection, tenant_id: Uuid, rating: &Rating) -> Result<(), CreditError> {
+    let inserted = sqlx::query(
+        "INSERT INTO credit.ratings (tenant_id, code, name, default_credit_limit) VALUES ($1, $2, $3, $4)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(tenant_id)
+    .bind(&rating.code)
+    .bind(&rating.name)
+    .bind(rating.default_limit)
+    .execute(tx)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Err(CreditError::AlreadyExists {
+            reason: "CREDIT_RATING_EXISTS",
+            description: format!("credit rating {} exists already", rating.code),
+        });
+    }
+    Ok(())
+}
+
+pub async fn ratings(connection: &mut PgConnection, tenant_id: Uuid) -> Result<Vec<Rating>, CreditError> {
+    let rows: Vec<(String, String, Option<Decimal>)> = sqlx::query_as(
+        "SELECT code, name, default_credit_limit FROM credit.ratings WHERE tenant_id = $1 ORDER BY code",
+    )
+    .bind(tenant_id)
+    .fetch_all(connection)
+    .await?;
+    Ok(rows.into_iter().map(|(code, name, default_limit)| Rating { code, name, default_limit }).collect())
+}
+
+pub async fn rating(connection: &mut PgConnection, tenant_id: Uuid, code: &str) -> Result<Option<Rating>, CreditError> {
+    let row: Option<(String, String, Option<Decimal>)> = sqlx::query_as(
+        "SELECT code, name, default_credit_limit FROM credit.ratings WHERE tenant_id = $1 AND code = $2",
+    )
+    .bind(tenant_id)
+    .bind(code)
+    .fetch_optional(connection)
+    .await?;
+    Ok(row.map(|(code, name, default_limit)| Rating { code, name, default_limit }))
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OverrideRule {
+    pub id: Uuid,
+    pub event_kind: String,
+    pub classification: String,
+    pub credit_rating: String,
+    pub kyc_profile: String,
+}
+
+pub async fn create_rule(tx: &mut PgConnection, tenant_id: Uuid, rule: &OverrideRule) -> Result<(), CreditError> {
+    sqlx::query(
+        "INSERT INTO credit.override_rules (tenant_id, id, event_kind, classification, credit_rating, kyc_profile)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(tenant_id)
+    .bind(rule.id)
+    .bind(&rule.event_kind)
+    .bind(&rule.classification)
+    .bind(&rule.credit_rating)
+    .bind(&rule.kyc_profile)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn rules(connection: &mut PgConnection, tenant_id: Uuid) -> Result<Vec<OverrideRule>, CreditError> {
+    let rows: Vec<(Uuid, String, String, String, String)> = sqlx::query_as(
+        "SELECT id, event_kind, classification, credit_rating, kyc_profile FROM credit.override_rules
+         WHERE tenant_id = $1 ORDER BY created_at, id",
+    )
+    .bind(tenant_id)
+    .fetch_all(connection)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, event_kind, classification, credit_rating, kyc_profile)| OverrideRule {
+            id,
+            event_kind,
+            classification,
+            credit_rating,
+            kyc_profile,
+        })
+        .collect())
+}
+
+pub async fn delete_rule(tx: &mut PgConnection, tenant_id: Uuid, id: Uuid) -> Result<bool, CreditError> {
+    let deleted = sqlx::query("DELETE FROM credit.override_rules WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant_id)
+        .bind(id)
+        .execute(tx)
+        .await?;
+    Ok(deleted.rows_affected() > 0)
+}
+
+/// Whether a rule lifts the limit for this event kind and account.
+pub async fn limit_overridden(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    event_kind: &str,
+    terms: &Terms,
+) -> Result<bool, CreditError> {
+    let found: Option<i32> = sqlx::query_scalar(
+        "SELECT 1 FROM credit.override_rules
+         WHERE tenant_id = $1 AND event_kind = $2
+           AND classification IN ('', $3) AND credit_rating IN ('', $4) AND kyc_profile IN ('', $5)
+         LIMIT 1",
+    )
+    .bind(tenant_id)
+    .bind(event_kind)
+    .bind(&terms.classification)
+    .bind(&terms.rating)
+    .bind(&terms.kyc_profile)
+    .fetch_optional(connection)
+    .await?;
+    Ok(found.is_some())
+}
+
+// ---- accounts ----
+
+macro_rules! account_columns {
+    () => {
+        "account_id, currency, credit_limit, unlimited, credit_rating, terms_kind, terms_days,
+    terms_day_of_month, credit_period_days, classification, kyc_profile, on_hold_action, out_of_terms_action,
+    out_of_credit_action, balance, reserved, on_hold, hold_reason, overdue_invoices, updated_at"
+    };
+}
+
+fn account_from_row(row: &PgRow) -> Result<CreditAccount, CreditError> {
+    let currency: String = row.get("currency");
+    let kind: String = row.get("terms_kind");
+    Ok(CreditAccount {
+        account_id: row.get("account_id"),
+        currency: Currency::parse(&currency).map_err(|_| corrupt("currency", &currency))?,
+        terms: Terms {
+            limit: row.get("credit_limit"),
+            unlimited: row.get("unlimited"),
+            rating: row.get("credit_rating"),
+            payment_terms: PaymentTerms::from_parts(
+                &kind,
+                unsigned(row.get("terms_days")),
+                unsigned(row.get("terms_day_of_month")),
+            ),
+            period_days: row.get::<Option<i32>, _>("credit_period_days").map(unsigned),
+            classification: row.get("classification"),
+            kyc_profile: row.get("kyc_profile"),
+            actions: [
+                optional_action(row.get("on_hold_action"))?,
+                optional_action(row.get("out_of_terms_action"))?,
+                optional_action(row.get("out_of_credit_action"))?,
+            ],
+        },
+        balance: row.get("balance"),
+        reserved: row.get("reserved"),
+        on_hold: row.get("on_hold"),
+        hold_reason: row.get("hold_reason"),
+        overdue_invoices: row.get("overdue_invoices"),
+        updated_at: row.get("updated_at"),
+    })
+}
+
+pub async fn account(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    account_id: Uuid,
+) -> Result<Option<CreditAccount>, CreditError> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        account_columns!(),
+        " FROM credit.accounts WHERE tenant_id = $1 AND account_id = $2"
+    ))
+    .bind(tenant_id)
+    .bind(account_id)
+    .fetch_optional(connection)
+    .await?;
+    row.as_ref().map(account_from_row).transpose()
+}
+
+/// The account's row, locked until the transaction ends.
+pub async fn lock_account(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    account_id: Uuid,
+) -> Result<CreditAccount, CreditError> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        account_columns!(),
+        " FROM credit.accounts WHERE tenant_id = $1 AND account_id = $2 FOR UPDATE"
+    ))
+    .bind(tenant_id)
+    .bind(account_id)
+    .fetch_optional(tx)
+    .await?;
+    row.as_ref().map(account_from_row).transpose()?.ok_or_else(|| CreditError::not_found("account", account_id))
+}
+
+/// Records an account credit meets for the first time, with the tenant's
+/// default terms (a concurrent first meeting keeps the first row).
+pub async fn insert_account(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    account_id: Uuid,
+    currency: Currency,
+    limit: Decimal,
+) -> Result<(), CreditError> {
+    sqlx::query(
+        "INSERT INTO credit.accounts (tenant_id, account_id, currency, credit_limit) VALUES ($1, $2, $3, $4)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(tenant_id)
+    .bind(account_id)
+    .bind(currency.code)
+    .bind(limit)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+pub async fn save_terms(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    account_id: Uuid,
+    terms: &Terms,
+) -> Result<DateTime<Utc>, CreditError> {
+    let (kind, days, day) = terms.payment_terms.to_parts();
+    let [on_hold, out_of_terms, out_of_credit] = terms.actions.map(|action| action.map(Action::code));
+    let updated_at = sqlx::query_scalar(
+        "UPDATE credit.accounts SET credit_limit = $3, unlimited = $4, credit_rating = $5, terms_kind = $6,
+             terms_days = $7, terms_day_of_month = $8, credit_period_days = $9, classification = $10,
+             kyc_profile = $11, on_hold_action = $12, out_of_terms_action = $13, out_of_credit_action = $14,
+             updated_at = now()
+         WHERE tenant_id = $1 AND account_id = $2 RETURNING updated_at",
+    )
+    .bind(tenant_id)
+    .bind(account_id)
+    .bind(terms.limit)
+    .bind(terms.unlimited)
+    .bind(&terms.rating)
+    .bind(kind)
+    .bind(days as i32)
+    .bind(day as i32)
+    .bind(terms.period_days.map(|days| days as i32))
+    .bind(&terms.classification)
+    .bind(&terms.kyc_profile)
+    .bind(on_hold)
+    .bind(out_of_terms)
+    .bind(out_of_credit)
+    .fetch_one(tx)
+    .await?;
+    Ok(updated_at)
+}
+
+pub async fn set_hold(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    account_id: Uuid,
+    reason: Option<&str>,
+) -> Result<(), CreditError> {
+    sqlx::query(
+        "UPDATE credit.accounts SET on_hold = $3, hold_reason = $4, updated_at = now()
+         WHERE tenant_id = $1 AND account_id = $2",
+    )
+    .bind(tenant_id)
+    .bind(account_id)
+    .bind(reason.is_some())
+    .bind(reason.unwrap_or_default())
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Moves the account's reservations and balance by the given amounts (the
+/// caller holds the account's lock).
+pub async fn move_exposure(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    account_id: Uuid,
+    reserved: Decimal,
+    balance: Decimal,
+) -> Result<(), CreditError> {
+    sqlx::query(
+        "UPDATE credit.accounts SET reserved = reserved + $3, balance = balance + $4, updated_at = now()
+         WHERE tenant_id = $1 AND account_id = $2",
+    )
+    .bind(tenant_id)
+    .bind(account_id)
+    .bind(reserved)
+    .bind(balance)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+// ---- history ----
+
+pub async fn add_history(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    account_id: Uuid,
+    before: &[u8],
+    after: &[u8],
+    reason: &str,
+    actor: &str,
+) -> Result<DateTime<Utc>, CreditError> {
+    let changed_at = sqlx::query_scalar(
+        "INSERT INTO credit.terms_history (tenant_id, account_id, id, before, after, reason, actor)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING changed_at",
+    )
+    .bind(tenant_id)
+    .bind(account_id)
+    .bind(Uuid::now_v7())
+    .bind(before)
+    .bind(after)
+    .bind(reason)
+    .bind(actor)
+    .fetch_one(tx)
+    .await?;
+    Ok(changed_at)
+}
+
+#[derive(sqlx::FromRow)]
+pub struct HistoryRow {
+    pub id: Uuid,
+    pub before: Vec<u8>,
+    pub after: Vec<u8>,
+    pub reason: String,
+    pub actor: String,
+    pub changed_at: DateTime<Utc>,
+}
+
+/// Newest first, before `before` (an id) when given.
+pub async fn history(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    account_id: Uuid,
+    before: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<HistoryRow>, CreditError> {
+    Ok(sqlx::query_as(
+        "SELECT id, before, after, reason, actor, changed_at FROM credit.terms_history
+         WHERE tenant_id = $1 AND account_id = $2 AND ($3::uuid IS NULL OR id < $3)
+         ORDER BY id DESC LIMIT $4",
+    )
+    .bind(tenant_id)
+    .bind(account_id)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(connection)
+    .await?)
+}
+
+// ---- reservations ----
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReservationRow {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub order_reference: String,
+    pub amount: Decimal,
+    pub state: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+macro_rules! reservation_columns {
+    () => {
+        "id, account_id, order_reference, amount, state, created_at, expires_at, closed_at"
+    };
+}
+
+fn reservation_from_row(row: &PgRow) -> ReservationRow {
+    ReservationRow {
+        id: row.get("id"),
+        account_id: row.get("account_id"),
+        order_reference: row.get("order_reference"),
+        amount: row.get("amount"),
+        state: row.get("state"),
+        created_at: row.get("created_at"),
+        expires_at: row.get("expires_at"),
+        closed_at: row.get("closed_at"),
+    }
+}
+
+pub async fn insert_reservation(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    account_id: Uuid,
+    order_reference: &str,
+    amount: Decimal,
+    ttl_seconds: i64,
+) -> Result<ReservationRow, CreditError> {
+    let row = sqlx::query(concat!(
+        "INSERT INTO credit.reservations (tenant_id, id, account_id, order_reference, amount, expires_at)
+         VALUES ($1, $2, $3, $4, $5, now() + $6 * interval '1 second') RETURNING ",
+        reservation_columns!(),
+        ""
+    ))
+    .bind(tenant_id)
+    .bind(Uuid::now_v7())
+    .bind(account_id)
+    .bind(order_reference)
+    .bind(amount)
+    .bind(ttl_seconds)
+    .fetch_one(tx)
+    .await?;
+    Ok(reservation_from_row(&row))
+}
+
+pub async fn reservation(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<Option<ReservationRow>, CreditError> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        reservation_columns!(),
+        " FROM credit.reservations WHERE tenant_id = $1 AND id = $2"
+    ))
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(connection)
+    .await?;
+    Ok(row.as_ref().map(reservation_from_row))
+}
+
+/// Closes an open reservation (state RELEASED, CAPTURED or EXPIRED): only
+/// one closing wins; `None` when it was not open.
+pub async fn close_reservation(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    id: Uuid,
+    state: &str,
+) -> Result<Option<ReservationRow>, CreditError> {
+    let row = sqlx::query(concat!(
+        "UPDATE credit.reservations SET state = $3, closed_at = now()
+         WHERE tenant_id = $1 AND id = $2 AND state = 'OPEN' RETURNING ",
+        reservation_columns!(),
+        ""
+    ))
+    .bind(tenant_id)
+    .bind(id)
+    .bind(state)
+    .fetch_optional(tx)
+    .await?;
+    Ok(row.as_ref().map(reservation_from_row))
+}
+
+pub async fn reservations(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    account_id: Uuid,
+    before: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<ReservationRow>, CreditError> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        reservation_columns!(),
+        " FROM credit.reservations
+         WHERE tenant_id = $1 AND account_id = $2 AND ($3::uuid IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
+    ))
+    .bind(tenant_id)
+    .bind(account_id)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(connection)
+    .await?;
+    Ok(rows.iter().map(reservation_from_row).collect())
+}
+
+// ---- held orders ----
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeldOrderRow {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub order_reference: String,
+    pub amount: Decimal,
+    pub payment_type: PaymentType,
+    pub reasons: Vec<Vec<u8>>,
+    pub state: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub decided_by: String,
+    pub note: String,
+    pub reservation_id: Option<Uuid>,
+}
+
+macro_rules! held_columns {
+    () => {
+        "id, account_id, order_reference, amount, payment_type, reasons, state, created_at, expires_at, decided_at,
+         decided_by, note, reservation_id"
+    };
+}
+
+fn held_from_row(row: &PgRow) -> Result<HeldOrderRow, CreditError> {
+    let payment_type: String = row.get("payment_type");
+    Ok(HeldOrderRow {
+        id: row.get("id"),
+        account_id: row.get("account_id"),
+        order_reference: row.get("order_reference"),
+        amount: row.get("amount"),
+        payment_type: PaymentType::from_code(&payment_type).map_err(|_| corrupt("payment type", &payment_type))?,
+        reasons: row.get("reasons"),
+        state: row.get("state"),
+        created_at: row.get("created_at"),
+        expires_at: row.get("expires_at"),
+        decided_at: row.get("decided_at"),
+        decided_by: row.get("decided_by"),
+        note: row.get("note"),
+        reservation_id: row.get("reservation_id"),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_held_order(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    account_id: Uuid,
+    order_reference: &str,
+    amount: Decimal,
+    payment_type: PaymentType,
+    reasons: Vec<Vec<u8>>,
+    ttl_seconds: i64,
+) -> Result<HeldOrderRow, CreditError> {
+    let row = sqlx::query(concat!(
+        "INSERT INTO credit.held_orders (tenant_id, id, account_id, order_reference, amount, payment_type, reasons,
+             expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, now() + $8 * interval '1 second') RETURNING ",
+        held_columns!(),
+        ""
+    ))
+    .bind(tenant_id)
+    .bind(Uuid::now_v7())
+    .bind(account_id)
+    .bind(order_reference)
+    .bind(amount)
+    .bind(payment_type.code())
+    .bind(reasons)
+    .bind(ttl_seconds)
+    .fetch_one(tx)
+    .await?;
+    held_from_row(&row)
+}
+
+pub async fn held_order(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<Option<HeldOrderRow>, CreditError> {
+    let row =
+        sqlx::query(concat!("SELECT ", held_columns!(), " FROM credit.held_orders WHERE tenant_id = $1 AND id = $2"))
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(connection)
+            .await?;
+    row.as_ref().map(held_from_row).transpose()
+}
+
+/// Decides a pending held order: only one decision (or expiry) wins;
+/// `None` when it was not pending.
+pub async fn decide_held_order(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    id: Uuid,
+    state: &str,
+    decided_by: &str,
+    note: &str,
+) -> Result<Option<HeldOrderRow>, CreditError> {
+    let row = sqlx::query(concat!(
+        "UPDATE credit.held_orders SET state = $3, decided_at = now(), decided_by = $4, note = $5
+         WHERE tenant_id = $1 AND id = $2 AND state = 'PENDING' RETURNING ",
+        held_columns!(),
+        ""
+    ))
+    .bind(tenant_id)
+    .bind(id)
+    .bind(state)
+    .bind(decided_by)
+    .bind(note)
+    .fetch_optional(tx)
+    .await?;
+    row.as_ref().map(held_from_row).transpose()
+}
+
+pub async fn set_held_reservation(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    id: Uuid,
+    reservation_id: Uuid,
+) -> Result<(), CreditError> {
+    sqlx::query("UPDATE credit.held_orders SET reservation_id = $3 WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant_id)
+        .bind(id)
+        .bind(reservation_id)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// Oldest first, after `after` (an id) when given, in `state` when given.
+pub async fn held_orders(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    state: Option<&str>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<HeldOrderRow>, CreditError> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        held_columns!(),
+        " FROM credit.held_orders
+         WHERE tenant_id = $1 AND ($2::text IS NULL OR state = $2) AND ($3::uuid IS NULL OR id > $3)
+         ORDER BY id LIMIT $4"
+    ))
+    .bind(tenant_id)
+    .bind(state)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(connection)
+    .await?;
+    rows.iter().map(held_from_row).collect()
+}
+
+/// The open reservations of an order of the account.
+pub async fn open_reservations_of_order(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    account_id: Uuid,
+    order_reference: &str,
+) -> Result<Vec<Uuid>, CreditError> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM credit.reservations
+         WHERE tenant_id = $1 AND account_id = $2 AND order_reference = $3 AND state = 'OPEN' ORDER BY id",
+    )
+    .bind(tenant_id)
+    .bind(account_id)
+    .bind(order_reference)
+    .fetch_all(connection)
+    .await?)
+}
+
+/// Records an invoice of the account as overdue, or no longer; the account
+/// counts its overdue invoices (applying the same fact twice counts once).
+/// An account credit has not met has nothing to count.
+pub async fn mark_overdue(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    invoice_id: Uuid,
+    account_id: Uuid,
+    overdue: bool,
+) -> Result<(), CreditError> {
+    let changed = if overdue {
+        sqlx::query(
+            "INSERT INTO credit.overdue_invoices (tenant_id, invoice_id, account_id) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
+        )
+    } else {
+        sqlx::query("DELETE FROM credit.overdue_invoices WHERE tenant_id = $1 AND invoice_id = $2 AND account_id = $3")
+    }
+    .bind(tenant_id)
+    .bind(invoice_id)
+    .bind(account_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if changed > 0 {
+        sqlx::query(
+            "UPDATE credit.accounts SET overdue_invoices = overdue_invoices + $3, updated_at = now()
+             WHERE tenant_id = $1 AND account_id = $2",
+        )
+        .bind(tenant_id)
+        .bind(account_id)
+        .bind(if overdue { 1 } else { -1 })
+        .execute(tx)
+        .await?;
+    }
+    Ok(())
+}

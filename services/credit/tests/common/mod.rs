@@ -1,0 +1,222 @@
+//! Shared harness of the credit API tests: the accounts and credit services
+//! on a fresh database, clients, and builders.
+
+#![allow(dead_code)]
+
+use bss_credit::{App, CreditConfig};
+use bss_platform::auth::Role;
+use bss_platform::events::EventLog;
+use bss_platform::shutdown::Shutdown;
+use bss_proto::accounts::account_service_client::AccountServiceClient;
+use bss_proto::accounts::tenant_service_client::TenantServiceClient;
+use bss_proto::accounts::{self as accounts_proto, CreateAccountRequest, CreateTenantRequest, Tenant};
+use bss_proto::billing::{self as billing_proto, BillingEvent};
+use bss_proto::credit::credit_service_client::CreditServiceClient;
+use bss_proto::credit::credit_settings_service_client::CreditSettingsServiceClient;
+use bss_proto::credit::*;
+use bss_proto::types::{Money, PaymentType};
+use bss_testkit::{TestDatabase, authorized, platform_admin_token, token};
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+#[allow(unused_imports)]
+pub use bss_testkit::{reason, violated_fields};
+
+pub struct TestApp {
+    pub credit: CreditServiceClient<Channel>,
+    pub settings: CreditSettingsServiceClient<Channel>,
+    pub accounts: AccountServiceClient<Channel>,
+    pub tenants: TenantServiceClient<Channel>,
+    pub channel: Channel,
+    pub db: sqlx::PgPool,
+    pub events: EventLog,
+    shutdown: Shutdown,
+    _database: TestDatabase,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+    }
+}
+
+/// The accounts service and the credit service over one fresh database.
+pub async fn spawn() -> TestApp {
+    bss_testkit::init_logging();
+    let database = TestDatabase::create().await;
+    let shutdown = Shutdown::new();
+    let bind = || tokio::net::TcpListener::bind("127.0.0.1:0");
+
+    let accounts_listener = bind().await.expect("port");
+    let accounts_address = accounts_listener.local_addr().expect("bound");
+    let accounts_config = bss_accounts::AccountsConfig::new(bss_testkit::platform_config(database.url()));
+    let accounts =
+        bss_accounts::App::build(&accounts_config, accounts_listener, shutdown.clone()).await.expect("accounts starts");
+    tokio::spawn(accounts.run_until_stopped());
+    let accounts_channel = bss_testkit::channel(accounts_address).await;
+
+    let mut platform = bss_testkit::platform_config(database.url());
+    platform.database.max_connections = 32;
+    let config =
+        CreditConfig { accounts_url: Some(format!("http://{accounts_address}")), ..CreditConfig::new(platform) };
+    let app = App::build(&config, bind().await.expect("port"), shutdown.clone()).await.expect("credit starts");
+    let address = app.local_addr().expect("bound");
+    let (db, events) = (app.db().clone(), app.events().clone());
+    tokio::spawn(app.run_until_stopped());
+    let channel = bss_testkit::channel(address).await;
+    TestApp {
+        credit: CreditServiceClient::new(channel.clone()),
+        settings: CreditSettingsServiceClient::new(channel.clone()),
+        accounts: AccountServiceClient::new(accounts_channel.clone()),
+        tenants: TenantServiceClient::new(accounts_channel),
+        channel,
+        db,
+        events,
+        shutdown,
+        _database: database,
+    }
+}
+
+impl TestApp {
+    /// A tenant with `currency` as default, and its administrator's token.
+    pub async fn tenant(&mut self, currency: &str) -> (Uuid, String) {
+        let tenant = Tenant {
+            name: format!("Books {}", Uuid::now_v7()),
+            default_currency: currency.to_owned(),
+            ..Tenant::default()
+        };
+        let created = self
+            .tenants
+            .create_tenant(authorized(
+                CreateTenantRequest { tenant: Some(tenant), request_id: String::new() },
+                &platform_admin_token(),
+            ))
+            .await
+            .expect("tenant created")
+            .into_inner()
+            .tenant
+            .expect("tenant");
+        let tenant_id: Uuid = created.id.parse().expect("uuid");
+        (tenant_id, token(tenant_id, &[Role::TenantAdmin]))
+    }
+
+    /// An account of the tenant in its default currency.
+    pub async fn account(&mut self, admin: &str) -> String {
+        let suffix = Uuid::now_v7().simple().to_string();
+        let account = accounts_proto::Account {
+            code: format!("A{}", &suffix[suffix.len() - 12..]),
+            name: format!("Customer {suffix}"),
+            ..Default::default()
+        };
+        self.accounts
+            .create_account(authorized(
+                CreateAccountRequest { account: Some(account), request_id: String::new() },
+                admin,
+            ))
+            .await
+            .expect("account created")
+            .into_inner()
+            .account
+            .expect("account")
+            .id
+    }
+
+    /// An account with a limit of `limit` and the given out-of-credit action.
+    pub async fn account_with_limit(&mut self, admin: &str, limit: &str, out_of_credit: CreditAction) -> String {
+        let account_id = self.account(admin).await;
+        let terms = CreditTerms {
+            credit_limit: decimal(limit),
+            policy: Some(CreditPolicy { out_of_credit_action: out_of_credit as i32, ..Default::default() }),
+            ..Default::default()
+        };
+        self.change_terms(admin, &account_id, terms).await.expect("terms changed");
+        account_id
+    }
+
+    pub async fn change_terms(
+        &mut self,
+        admin: &str,
+        account_id: &str,
+        terms: CreditTerms,
+    ) -> Result<CreditTerms, tonic::Status> {
+        self.credit
+            .change_credit_terms(authorized(
+                ChangeCreditTermsRequest {
+                    account_id: account_id.to_owned(),
+                    terms: Some(terms),
+                    reason: "annual review".to_owned(),
+                    request_id: String::new(),
+                },
+                admin,
+            ))
+            .await
+            .map(|response| response.into_inner().terms.expect("terms"))
+    }
+
+    pub async fn authorize(
+        &mut self,
+        token: &str,
+        account_id: &str,
+        amount: &str,
+        currency: &str,
+        payment_type: PaymentType,
+    ) -> Result<AuthorizeOrderResponse, tonic::Status> {
+        self.credit
+            .authorize_order(authorized(order(account_id, amount, currency, payment_type), token))
+            .await
+            .map(|response| response.into_inner())
+    }
+
+    pub async fn status(&mut self, token: &str, account_id: &str) -> CreditStatus {
+        self.credit
+            .get_credit_status(authorized(GetCreditStatusRequest { account_id: account_id.to_owned() }, token))
+            .await
+            .expect("status")
+            .into_inner()
+            .status
+            .expect("status")
+    }
+
+    /// Applies billing events to credit as its consumer does: each in its
+    /// own transaction.
+    pub async fn post(&self, tenant_id: Uuid, payloads: Vec<billing_proto::billing_event::Payload>) {
+        for payload in payloads {
+            let event = BillingEvent { tenant_id: tenant_id.to_string(), payload: Some(payload), ..Default::default() };
+            let mut tx = self.db.begin().await.expect("tx");
+            bss_credit::billing::apply(&mut tx, &event).await.expect("applied");
+            tx.commit().await.expect("committed");
+        }
+    }
+}
+
+/// An order of `amount` with a fresh reference.
+pub fn order(account_id: &str, amount: &str, currency: &str, payment_type: PaymentType) -> AuthorizeOrderRequest {
+    AuthorizeOrderRequest {
+        request_id: String::new(),
+        account_id: account_id.to_owned(),
+        order_reference: format!("SO-{}", Uuid::now_v7().simple()),
+        amount: Some(money(amount, currency)),
+        payment_type: payment_type as i32,
+        event_kind: EventKind::Order as i32,
+    }
+}
+
+pub fn money(amount: &str, currency: &str) -> Money {
+    Money { currency_code: currency.to_owned(), amount: amount.to_owned() }
+}
+
+pub fn decimal(value: &str) -> Option<bss_proto::types::Decimal> {
+    Some(bss_proto::types::Decimal { value: value.to_owned() })
+}
+
+pub fn amount(money: &Option<Money>) -> &str {
+    &money.as_ref().expect("money").amount
+}
+
+pub fn credit_manager(tenant_id: Uuid) -> String {
+    token(tenant_id, &[Role::CreditManager])
+}
+
+pub fn billing_clerk(tenant_id: Uuid) -> String {
+    token(tenant_id, &[Role::BillingClerk])
+}

@@ -1,0 +1,171 @@
+//! Racing orders never take an account past its limit: 256 concurrent
+//! AuthorizeOrder calls on one account and spread over ten, over several
+//! random schedules of amounts, releases, captures and payments. Afterwards
+//! every account's reservations and balance add up to the cent to what the
+//! calls were told, and no approval ever left available credit below zero.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bss_proto::billing::billing_event::Payload as Billing;
+use bss_proto::billing::{InvoicePosted, PaymentPosted};
+use bss_proto::credit::*;
+use bss_proto::types::PaymentType;
+use bss_testkit::authorized;
+use common::*;
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+const CALLS: usize = 256;
+const SCHEDULES: u64 = 3;
+const LIMIT: &str = "1000";
+
+/// A small deterministic generator (xorshift), so a failing schedule can be
+/// replayed from its seed.
+struct Schedule(u64);
+
+impl Schedule {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// An amount from 0.01 to `max_cents` / 100.
+    fn amount(&mut self, max_cents: u64) -> Decimal {
+        Decimal::new((self.next() % max_cents + 1) as i64, 2)
+    }
+}
+
+/// What the calls were told, per account.
+#[derive(Default, Debug)]
+struct Told {
+    approved: Decimal,
+    released: Decimal,
+    captured: Decimal,
+    paid: Decimal,
+    approvals: usize,
+}
+
+fn parse(money: &Option<bss_proto::types::Money>) -> Decimal {
+    amount(money).parse().expect("a decimal")
+}
+
+async fn run_schedule(accounts: usize, seed: u64) {
+    let mut app = spawn().await;
+    let (tenant_id, admin) = app.tenant("EUR").await;
+    let clerk = billing_clerk(tenant_id);
+    let mut ids = Vec::new();
+    for _ in 0..accounts {
+        ids.push(app.account_with_limit(&admin, LIMIT, CreditAction::Block).await);
+    }
+    let told: Arc<Mutex<HashMap<String, Told>>> = Arc::default();
+    let app = Arc::new(app);
+    let mut tasks = tokio::task::JoinSet::new();
+    for call in 0..CALLS {
+        let mut schedule = Schedule(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (call as u64 + 1));
+        let account_id = ids[schedule.next() as usize % accounts].clone();
+        let (app, told, clerk) = (app.clone(), told.clone(), clerk.clone());
+        tasks.spawn(async move {
+            let mut credit = app.credit.clone();
+            let request = order(&account_id, &schedule.amount(30_000).to_string(), "EUR", PaymentType::OnAccount);
+            let response =
+                credit.authorize_order(authorized(request.clone(), &clerk)).await.expect("decided").into_inner();
+            let Some(reservation) = response.reservation.clone() else {
+                assert_eq!(response.decision, Decision::Blocked as i32);
+                return;
+            };
+            assert!(parse(&response.available_after) >= Decimal::ZERO, "an approval went over the limit: {response:?}");
+            let reserved = parse(&reservation.amount);
+            {
+                let mut told = told.lock().expect("lock");
+                let entry = told.entry(account_id.clone()).or_default();
+                entry.approved += reserved;
+                entry.approvals += 1;
+            }
+            match schedule.next() % 4 {
+                0 => {
+                    let release =
+                        ReleaseReservationRequest { reservation_id: reservation.id, request_id: String::new() };
+                    credit.release_reservation(authorized(release, &clerk)).await.expect("released");
+                    told.lock().expect("lock").entry(account_id).or_default().released += reserved;
+                }
+                1 => {
+                    let invoice = InvoicePosted {
+                        invoice_id: Uuid::now_v7().to_string(),
+                        account_id: account_id.clone(),
+                        amount: Some(money(&reserved.to_string(), "EUR")),
+                        due_date: "2026-12-31".to_owned(),
+                        order_references: vec![request.order_reference],
+                    };
+                    app.post(tenant_id, vec![Billing::InvoicePosted(invoice)]).await;
+                    let paid = schedule.amount(reserved.mantissa() as u64);
+                    let payment = PaymentPosted {
+                        payment_id: Uuid::now_v7().to_string(),
+                        account_id: account_id.clone(),
+                        amount: Some(money(&paid.to_string(), "EUR")),
+                    };
+                    app.post(tenant_id, vec![Billing::PaymentPosted(payment)]).await;
+                    let mut told = told.lock().expect("lock");
+                    let entry = told.entry(account_id).or_default();
+                    entry.captured += reserved;
+                    entry.paid += paid;
+                }
+                _ => {}
+            }
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined.expect("a call panicked");
+    }
+
+    let limit: Decimal = LIMIT.parse().expect("limit");
+    let told = std::mem::take(&mut *told.lock().expect("lock"));
+    let mut approvals = 0;
+    for account_id in &ids {
+        let mut credit = app.credit.clone();
+        let status = credit
+            .get_credit_status(authorized(GetCreditStatusRequest { account_id: account_id.clone() }, &clerk))
+            .await
+            .expect("status")
+            .into_inner()
+            .status
+            .expect("status");
+        let empty = Told::default();
+        let told = told.get(account_id).unwrap_or(&empty);
+        approvals += told.approvals;
+        let (balance, reserved) = (parse(&status.balance), parse(&status.reserved));
+        assert_eq!(
+            reserved,
+            told.approved - told.released - told.captured,
+            "seed {seed}: reservations of {account_id}"
+        );
+        assert_eq!(balance, told.captured - told.paid, "seed {seed}: balance of {account_id}");
+        assert!(balance + reserved <= limit, "seed {seed}: exposure {} over the limit", balance + reserved);
+        let open: Option<Decimal> =
+            sqlx::query_scalar("SELECT sum(amount) FROM credit.reservations WHERE account_id = $1 AND state = 'OPEN'")
+                .bind(account_id.parse::<Uuid>().expect("uuid"))
+                .fetch_one(&app.db)
+                .await
+                .expect("sum");
+        assert_eq!(open.unwrap_or_default(), reserved, "seed {seed}: open reservations of {account_id}");
+    }
+    assert!(approvals > 0 && approvals < CALLS, "seed {seed}: the limit was reached ({approvals} of {CALLS} approved)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_orders_on_one_account_never_pass_its_limit() {
+    for seed in 1..=SCHEDULES {
+        run_schedule(1, seed).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_orders_on_ten_accounts_never_pass_their_limits() {
+    for seed in 1..=SCHEDULES {
+        run_schedule(10, seed).await;
+    }
+}

@@ -1,0 +1,374 @@
+//! Credit settings, ratings, override rules, credit terms with their
+//! history, due dates and holds, over gRPC against Postgres.
+
+mod common;
+
+use bss_proto::credit::*;
+use bss_testkit::{authorized, token};
+use common::*;
+use tonic::Code;
+
+#[tokio::test]
+async fn settings_start_at_the_defaults_and_bad_settings_name_each_field() {
+    let mut app = spawn().await;
+    let (_, admin) = app.tenant("EUR").await;
+    let settings = app
+        .settings
+        .get_credit_settings(authorized(GetCreditSettingsRequest {}, &admin))
+        .await
+        .expect("settings")
+        .into_inner()
+        .settings
+        .expect("settings");
+    assert_eq!((settings.default_credit_period_days, settings.max_credit_period_days), (30, 90));
+    let policy = settings.default_policy.expect("policy");
+    assert_eq!(policy.out_of_credit_action, CreditAction::Block as i32);
+    assert_eq!(settings.update_time, None, "never updated");
+
+    let bad = CreditSettings {
+        default_credit_period_days: 120,
+        min_credit_period_days: 0,
+        max_credit_period_days: 90,
+        default_credit_limit: decimal("lots"),
+        default_policy: Some(CreditPolicy {
+            on_hold_action: CreditAction::HoldForApproval as i32,
+            out_of_terms_action: CreditAction::Warn as i32,
+            out_of_credit_action: CreditAction::Block as i32,
+        }),
+        notification_thresholds: ["90", "50"].into_iter().filter_map(decimal).collect(),
+        reservation_ttl_seconds: 5,
+        ..Default::default()
+    };
+    let refused = app
+        .settings
+        .update_credit_settings(authorized(
+            UpdateCreditSettingsRequest { settings: Some(bad), request_id: String::new() },
+            &admin,
+        ))
+        .await
+        .expect_err("bad settings");
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    let mut fields = violated_fields(&refused);
+    fields.sort();
+    assert_eq!(
+        fields,
+        vec![
+            "settings.default_credit_limit",
+            "settings.default_credit_period_days",
+            "settings.default_policy.on_hold_action",
+            "settings.notification_thresholds[1]",
+            "settings.reservation_ttl_seconds",
+        ]
+    );
+
+    let good = CreditSettings {
+        default_credit_period_days: 14,
+        min_credit_period_days: 7,
+        max_credit_period_days: 60,
+        default_credit_limit: decimal("500"),
+        default_policy: Some(CreditPolicy {
+            on_hold_action: CreditAction::Block as i32,
+            out_of_terms_action: CreditAction::WarnCreditCardOnly as i32,
+            out_of_credit_action: CreditAction::HoldForApproval as i32,
+        }),
+        notification_thresholds: ["50", "90"].into_iter().filter_map(decimal).collect(),
+        ..Default::default()
+    };
+    let stored = app
+        .settings
+        .update_credit_settings(authorized(
+            UpdateCreditSettingsRequest { settings: Some(good), request_id: "settings-1".to_owned() },
+            &admin,
+        ))
+        .await
+        .expect("updated")
+        .into_inner()
+        .settings
+        .expect("settings");
+    assert_eq!(stored.default_credit_limit, decimal("500"));
+    assert_eq!(stored.reservation_ttl_seconds, 604_800, "the default lifetime");
+    assert!(stored.update_time.is_some());
+
+    // A new account starts at the tenant's default limit and period.
+    let account_id = app.account(&admin).await;
+    let terms = app
+        .credit
+        .get_credit_terms(authorized(GetCreditTermsRequest { account_id: account_id.clone() }, &admin))
+        .await
+        .expect("terms")
+        .into_inner()
+        .terms
+        .expect("terms");
+    assert_eq!((terms.credit_limit.clone(), terms.credit_period_days), (decimal("500"), 14));
+    assert_eq!(terms.currency_code, "EUR");
+}
+
+#[tokio::test]
+async fn credit_terms_changes_check_the_period_range_and_rating_and_keep_history() {
+    let mut app = spawn().await;
+    let (tenant_id, admin) = app.tenant("AUD").await;
+    let account_id = app.account(&admin).await;
+    app.settings
+        .create_credit_rating(authorized(
+            CreateCreditRatingRequest {
+                rating: Some(CreditRating {
+                    code: "GOLD".to_owned(),
+                    name: "Gold".to_owned(),
+                    default_credit_limit: decimal("25000"),
+                }),
+                request_id: String::new(),
+            },
+            &admin,
+        ))
+        .await
+        .expect("rating");
+    let manager = credit_manager(tenant_id);
+
+    let out_of_range = app
+        .change_terms(&manager, &account_id, CreditTerms { credit_period_days: 120, ..Default::default() })
+        .await
+        .expect_err("period out of range");
+    assert_eq!(
+        (out_of_range.code(), reason(&out_of_range).as_str()),
+        (Code::FailedPrecondition, "CREDIT_PERIOD_OUT_OF_RANGE")
+    );
+
+    let unknown = app
+        .change_terms(&manager, &account_id, CreditTerms { credit_rating: "PLATINUM".to_owned(), ..Default::default() })
+        .await
+        .expect_err("unknown rating");
+    assert_eq!(reason(&unknown), "CREDIT_RATING_UNKNOWN");
+
+    let bad = app
+        .change_terms(
+            &manager,
+            &account_id,
+            CreditTerms {
+                credit_limit: decimal("x"),
+                payment_terms: Some(PaymentTerms {
+                    kind: PaymentTermsKind::DayOfMonth as i32,
+                    day_of_month: 32,
+                    days: 0,
+                }),
+                credit_period_days: -1,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect_err("bad terms");
+    let mut fields = violated_fields(&bad);
+    fields.sort();
+    assert_eq!(fields, vec!["terms.credit_limit", "terms.credit_period_days", "terms.payment_terms.day_of_month"]);
+
+    // The rating's default limit applies when no limit is given.
+    let gold = app
+        .change_terms(
+            &manager,
+            &account_id,
+            CreditTerms {
+                credit_rating: "GOLD".to_owned(),
+                payment_terms: Some(PaymentTerms {
+                    kind: PaymentTermsKind::DayOfNextMonth as i32,
+                    day_of_month: 31,
+                    days: 0,
+                }),
+                credit_period_days: 45,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("changed");
+    assert_eq!((gold.credit_limit.clone(), gold.credit_period_days), (decimal("25000"), 45));
+    let negative = app
+        .change_terms(&manager, &account_id, CreditTerms { credit_limit: decimal("-100"), ..Default::default() })
+        .await
+        .expect("a negative limit: must pay ahead");
+    assert_eq!(negative.credit_limit, decimal("-100"));
+
+    let history = app
+        .credit
+        .list_credit_terms_history(authorized(
+            ListCreditTermsHistoryRequest { account_id: account_id.clone(), ..Default::default() },
+            &admin,
+        ))
+        .await
+        .expect("history")
+        .into_inner()
+        .changes;
+    assert_eq!(history.len(), 2, "one line per change, the refused ones left none");
+    assert_eq!(history[0].after.as_ref().expect("after").credit_limit, decimal("-100"), "newest first");
+    assert_eq!(history[0].before.as_ref().expect("before").credit_limit, decimal("25000"));
+    assert_eq!((history[1].reason.as_str(), history[1].actor.is_empty()), ("annual review", false));
+
+    // A sales rep or an account manager may not change terms.
+    let denied = app
+        .change_terms(
+            &token(tenant_id, &[bss_platform::auth::Role::AccountManager]),
+            &account_id,
+            CreditTerms::default(),
+        )
+        .await
+        .expect_err("not a credit manager");
+    assert_eq!(denied.code(), Code::PermissionDenied);
+}
+
+#[tokio::test]
+async fn due_dates_follow_the_accounts_payment_terms() {
+    let mut app = spawn().await;
+    let (_, admin) = app.tenant("EUR").await;
+    let account_id = app.account(&admin).await;
+    let due = |invoice: &str, delivery: &str| {
+        let request = ComputeDueDateRequest {
+            account_id: account_id.clone(),
+            invoice_date: invoice.to_owned(),
+            delivery_date: delivery.to_owned(),
+        };
+        let mut credit = app.credit.clone();
+        let admin = admin.clone();
+        async move {
+            credit.compute_due_date(authorized(request, &admin)).await.map(|response| response.into_inner().due_date)
+        }
+    };
+    assert_eq!(due("2028-01-31", "").await.expect("due"), "2028-03-01", "the default 30-day period");
+    let bad = due("2028-02-30", "soon").await.expect_err("bad dates");
+    let mut fields = violated_fields(&bad);
+    fields.sort();
+    assert_eq!(fields, vec!["delivery_date", "invoice_date"]);
+
+    for (kind, days, day, invoice, delivery, expected) in [
+        (PaymentTermsKind::NetDays, 10, 0, "2026-12-25", "", "2027-01-04"),
+        (PaymentTermsKind::DayOfMonth, 0, 31, "2026-04-10", "", "2026-04-30"),
+        (PaymentTermsKind::DaysAfterEndOfMonth, 15, 0, "2028-02-10", "", "2028-03-15"),
+        (PaymentTermsKind::DayOfNextMonth, 0, 30, "2027-01-31", "", "2027-02-28"),
+        (PaymentTermsKind::CashOnDelivery, 0, 0, "2026-11-23", "2026-11-30", "2026-11-30"),
+    ] {
+        let terms = CreditTerms {
+            payment_terms: Some(PaymentTerms { kind: kind as i32, days, day_of_month: day }),
+            ..Default::default()
+        };
+        app.change_terms(&admin, &account_id, terms).await.expect("terms");
+        let mut credit = app.credit.clone();
+        let answer = credit
+            .compute_due_date(authorized(
+                ComputeDueDateRequest {
+                    account_id: account_id.clone(),
+                    invoice_date: invoice.to_owned(),
+                    delivery_date: delivery.to_owned(),
+                },
+                &admin,
+            ))
+            .await
+            .expect("due")
+            .into_inner();
+        assert_eq!(answer.due_date, expected, "{kind:?}");
+        assert_eq!(answer.payment_terms.expect("terms").kind, kind as i32);
+    }
+}
+
+#[tokio::test]
+async fn a_hold_is_put_and_released_with_its_reason_and_other_tenants_see_nothing() {
+    let mut app = spawn().await;
+    let (tenant_id, admin) = app.tenant("EUR").await;
+    let (_, stranger) = app.tenant("EUR").await;
+    let account_id = app.account(&admin).await;
+    let manager = credit_manager(tenant_id);
+    let held = app
+        .credit
+        .put_on_hold(authorized(
+            PutOnHoldRequest {
+                account_id: account_id.clone(),
+                reason: "disputed invoice".to_owned(),
+                request_id: "hold-1".to_owned(),
+            },
+            &manager,
+        ))
+        .await
+        .expect("on hold")
+        .into_inner()
+        .status
+        .expect("status");
+    assert!(held.on_hold);
+    assert_eq!(held.hold_reason, "disputed invoice");
+
+    let missing_reason = app
+        .credit
+        .put_on_hold(authorized(PutOnHoldRequest { account_id: account_id.clone(), ..Default::default() }, &manager))
+        .await
+        .expect_err("reason required");
+    assert_eq!(violated_fields(&missing_reason), vec!["reason"]);
+
+    let hidden = app
+        .credit
+        .get_credit_status(authorized(GetCreditStatusRequest { account_id: account_id.clone() }, &stranger))
+        .await
+        .expect_err("another tenant's account");
+    assert_eq!(hidden.code(), Code::NotFound);
+
+    let released = app
+        .credit
+        .release_hold(authorized(
+            ReleaseHoldRequest { account_id: account_id.clone(), request_id: String::new() },
+            &manager,
+        ))
+        .await
+        .expect("released")
+        .into_inner()
+        .status
+        .expect("status");
+    assert!(!released.on_hold);
+    assert_eq!(released.hold_reason, "");
+}
+
+#[tokio::test]
+async fn override_rules_are_created_listed_and_deleted() {
+    let mut app = spawn().await;
+    let (_, admin) = app.tenant("EUR").await;
+    let missing_kind = app
+        .settings
+        .create_override_rule(authorized(
+            CreateOverrideRuleRequest { rule: Some(OverrideRule::default()), request_id: String::new() },
+            &admin,
+        ))
+        .await
+        .expect_err("kind required");
+    assert_eq!(violated_fields(&missing_kind), vec!["rule.event_kind"]);
+    let rule = app
+        .settings
+        .create_override_rule(authorized(
+            CreateOverrideRuleRequest {
+                rule: Some(OverrideRule {
+                    event_kind: EventKind::ServiceRequest as i32,
+                    classification: "GOVERNMENT".to_owned(),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            },
+            &admin,
+        ))
+        .await
+        .expect("rule")
+        .into_inner()
+        .rule
+        .expect("rule");
+    let listed = app
+        .settings
+        .list_override_rules(authorized(ListOverrideRulesRequest {}, &admin))
+        .await
+        .expect("list")
+        .into_inner()
+        .rules;
+    assert_eq!(listed, vec![rule.clone()]);
+    app.settings
+        .delete_override_rule(authorized(
+            DeleteOverrideRuleRequest { id: rule.id.clone(), request_id: String::new() },
+            &admin,
+        ))
+        .await
+        .expect("deleted");
+    let again = app
+        .settings
+        .delete_override_rule(authorized(DeleteOverrideRuleRequest { id: rule.id, request_id: String::new() }, &admin))
+        .await
+        .expect_err("gone");
+    assert_eq!(again.code(), Code::NotFound);
+}
