@@ -21,11 +21,8 @@ use uuid::Uuid;
 
 use crate::domain::error::CreditError;
 use crate::grpc::convert::reservation_to_proto;
-use crate::grpc::publish;
+use crate::grpc::{ACTOR, publish};
 use crate::repo;
-
-/// The actor of the service's own changes.
-const ACTOR: &str = "credit";
 
 fn id(value: &str) -> Result<Uuid, HandlerError> {
     Uuid::parse_str(value).map_err(|_| HandlerError::DeadLetter(format!("not an id: {value:?}")))

@@ -15,15 +15,14 @@ use uuid::Uuid;
 
 use crate::domain::error::CreditError;
 use crate::grpc::convert::{held_to_proto, reservation_to_proto};
-use crate::grpc::publish;
+use crate::grpc::{ACTOR, publish};
 use crate::repo;
+use crate::suspensions::Suspender;
 
 /// How often the sweeper looks for expired rows.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 /// Rows expired per query.
 const BATCH: i64 = 100;
-/// The actor of the service's own changes.
-const ACTOR: &str = "credit";
 
 /// Expires everything due now; returns how many rows it closed.
 pub async fn expire_due(db: &PgPool, events: &EventLog) -> Result<usize, CreditError> {
@@ -81,8 +80,9 @@ pub async fn expire_due(db: &PgPool, events: &EventLog) -> Result<usize, CreditE
     Ok(closed)
 }
 
-/// Sweeps every few seconds until shutdown.
-pub async fn run(db: PgPool, events: EventLog, shutdown: Shutdown) {
+/// Every few seconds until shutdown: expires what is due, and carries out
+/// the pending suspensions.
+pub async fn run(db: PgPool, events: EventLog, suspender: Option<Suspender>, shutdown: Shutdown) {
     loop {
         tokio::select! {
             () = shutdown.wait() => return,
@@ -90,6 +90,11 @@ pub async fn run(db: PgPool, events: EventLog, shutdown: Shutdown) {
         }
         if let Err(error) = expire_due(&db, &events).await {
             tracing::warn!(%error, "expiring reservations and held orders failed; retrying");
+        }
+        if let Some(suspender) = &suspender
+            && let Err(error) = suspender.run_due(&db).await
+        {
+            tracing::warn!(%error, "suspending accounts failed; retrying");
         }
     }
 }

@@ -11,11 +11,12 @@ pub mod domain;
 pub mod expiry;
 pub mod grpc;
 pub mod repo;
+pub mod suspensions;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bss_platform::auth::TokenVerifier;
+use bss_platform::auth::{ServiceIdentity, TokenVerifier};
 use bss_platform::client;
 use bss_platform::config::PlatformConfig;
 use bss_platform::db;
@@ -30,6 +31,7 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 
 use crate::grpc::CreditApi;
+use crate::suspensions::Suspender;
 
 /// The Postgres schema this service owns.
 pub const SCHEMA: &str = "credit";
@@ -75,7 +77,10 @@ impl App {
             None => None,
         };
         let events = EventLog::start(db.clone(), shutdown.clone()).await?;
-        tokio::spawn(expiry::run(db.clone(), events.clone(), shutdown.clone()));
+        let suspender = accounts
+            .clone()
+            .map(|accounts| Suspender { accounts, identity: ServiceIdentity::new("credit", &platform.auth) });
+        tokio::spawn(expiry::run(db.clone(), events.clone(), suspender, shutdown.clone()));
         let api = Arc::new(CreditApi::new(db.clone(), events.clone(), accounts));
         let limit = platform.server.max_message_bytes;
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)

@@ -37,31 +37,49 @@ fn unsigned(value: i32) -> u32 {
 
 // ---- settings, ratings, override rules ----
 
-/// The tenant's settings, or the defaults.
-pub async fn settings(connection: &mut PgConnection, tenant_id: Uuid) -> Result<Settings, CreditError> {
-    let row = sqlx::query("SELECT * FROM credit.settings WHERE tenant_id = $1")
-        .bind(tenant_id)
-        .fetch_optional(connection)
-        .await?;
-    let Some(row) = row else {
+macro_rules! settings_columns {
+    () => {
+        "s.default_credit_period_days AS s_default_credit_period_days, s.min_credit_period_days AS
+         s_min_credit_period_days, s.max_credit_period_days AS s_max_credit_period_days,
+         s.default_credit_limit AS s_default_credit_limit, s.on_hold_action AS s_on_hold_action,
+         s.out_of_terms_action AS s_out_of_terms_action, s.out_of_credit_action AS s_out_of_credit_action,
+         s.notification_thresholds AS s_notification_thresholds, s.auto_suspend_over_percent AS
+         s_auto_suspend_over_percent, s.reservation_ttl_seconds AS s_reservation_ttl_seconds,
+         s.held_order_ttl_seconds AS s_held_order_ttl_seconds, s.updated_at AS s_updated_at"
+    };
+}
+
+/// The settings in a row (defaults when the tenant has none: the columns
+/// are NULL in a LEFT JOIN).
+fn settings_from_row(row: &PgRow) -> Result<Settings, CreditError> {
+    let Some(default_period) = row.get::<Option<i32>, _>("s_default_credit_period_days") else {
         return Ok(Settings::default());
     };
     Ok(Settings {
-        default_period_days: unsigned(row.get("default_credit_period_days")),
-        min_period_days: unsigned(row.get("min_credit_period_days")),
-        max_period_days: unsigned(row.get("max_credit_period_days")),
-        default_limit: row.get("default_credit_limit"),
+        default_period_days: unsigned(default_period),
+        min_period_days: unsigned(row.get("s_min_credit_period_days")),
+        max_period_days: unsigned(row.get("s_max_credit_period_days")),
+        default_limit: row.get("s_default_credit_limit"),
         policy: Policy {
-            on_hold: action(row.get("on_hold_action"))?,
-            out_of_terms: action(row.get("out_of_terms_action"))?,
-            out_of_credit: action(row.get("out_of_credit_action"))?,
+            on_hold: action(row.get("s_on_hold_action"))?,
+            out_of_terms: action(row.get("s_out_of_terms_action"))?,
+            out_of_credit: action(row.get("s_out_of_credit_action"))?,
         },
-        thresholds: row.get("notification_thresholds"),
-        auto_suspend_over_percent: row.get("auto_suspend_over_percent"),
-        reservation_ttl_seconds: row.get("reservation_ttl_seconds"),
-        held_order_ttl_seconds: row.get("held_order_ttl_seconds"),
-        updated_at: Some(row.get("updated_at")),
+        thresholds: row.get("s_notification_thresholds"),
+        auto_suspend_over_percent: row.get("s_auto_suspend_over_percent"),
+        reservation_ttl_seconds: row.get("s_reservation_ttl_seconds"),
+        held_order_ttl_seconds: row.get("s_held_order_ttl_seconds"),
+        updated_at: Some(row.get("s_updated_at")),
     })
+}
+
+/// The tenant's settings, or the defaults.
+pub async fn settings(connection: &mut PgConnection, tenant_id: Uuid) -> Result<Settings, CreditError> {
+    let row = sqlx::query(concat!("SELECT ", settings_columns!(), " FROM credit.settings s WHERE s.tenant_id = $1"))
+        .bind(tenant_id)
+        .fetch_optional(connection)
+        .await?;
+    row.map_or_else(|| Ok(Settings::default()), |row| settings_from_row(&row))
 }
 
 pub async fn put_settings(
@@ -282,6 +300,35 @@ pub async fn account(
     .fetch_optional(connection)
     .await?;
     row.as_ref().map(account_from_row).transpose()
+}
+
+/// The account (if credit has met it) and its tenant's settings, in one
+/// round trip.
+pub async fn account_with_settings(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    account_id: Uuid,
+) -> Result<(Option<CreditAccount>, Settings), CreditError> {
+    let row = sqlx::query(concat!(
+        "SELECT a.*, ",
+        settings_columns!(),
+        "
+         FROM (SELECT $1::uuid AS tenant_id) t
+         LEFT JOIN credit.settings s ON s.tenant_id = t.tenant_id
+         LEFT JOIN LATERAL (SELECT ",
+        account_columns!(),
+        " FROM credit.accounts WHERE tenant_id = $1 AND account_id = $2) a ON true"
+    ))
+    .bind(tenant_id)
+    .bind(account_id)
+    .fetch_one(connection)
+    .await?;
+    let settings = settings_from_row(&row)?;
+    let account = match row.get::<Option<Uuid>, _>("account_id") {
+        Some(_) => Some(account_from_row(&row)?),
+        None => None,
+    };
+    Ok((account, settings))
 }
 
 /// The account's row, locked until the transaction ends.
@@ -785,4 +832,149 @@ pub async fn mark_overdue(
         .await?;
     }
     Ok(())
+}
+
+// ---- suspensions ----
+
+pub async fn request_suspension(tx: &mut PgConnection, tenant_id: Uuid, account_id: Uuid) -> Result<(), CreditError> {
+    sqlx::query("INSERT INTO credit.suspensions (tenant_id, id, account_id) VALUES ($1, $2, $3)")
+        .bind(tenant_id)
+        .bind(Uuid::now_v7())
+        .bind(account_id)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// Suspensions not done yet: (tenant, id, account), oldest first.
+pub async fn pending_suspensions(
+    connection: &mut PgConnection,
+    limit: i64,
+) -> Result<Vec<(Uuid, Uuid, Uuid)>, CreditError> {
+    Ok(sqlx::query_as(
+        "SELECT tenant_id, id, account_id FROM credit.suspensions WHERE done_at IS NULL ORDER BY requested_at LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(connection)
+    .await?)
+}
+
+pub async fn suspension_done(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    id: Uuid,
+    outcome: &str,
+) -> Result<(), CreditError> {
+    sqlx::query("UPDATE credit.suspensions SET done_at = now(), outcome = $3 WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant_id)
+        .bind(id)
+        .bind(outcome)
+        .execute(connection)
+        .await?;
+    Ok(())
+}
+
+// ---- the clean-order fast path ----
+
+/// A reservation for an order on an account that is not on hold, not out of
+/// terms, stays within its limit and crosses no notification threshold.
+pub struct CleanReservation<'a> {
+    pub tenant_id: Uuid,
+    pub account_id: Uuid,
+    pub amount: Decimal,
+    pub order_reference: &'a str,
+    pub reservation_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub thresholds: &'a [Decimal],
+    /// The encoded ReservationChanged event.
+    pub event: Vec<u8>,
+    /// The request id and hash, and the answer to store for it.
+    pub request: Option<(&'a str, &'a [u8], Vec<u8>)>,
+}
+
+/// What a clean reservation did.
+pub enum Clean {
+    /// Reserved; the available credit before (`None`: unlimited).
+    Reserved(Option<Decimal>),
+    /// The account is not clean for this order (any more): decide it in
+    /// full.
+    NotClean,
+    /// The request id was used already.
+    RequestIdTaken,
+}
+
+/// Checks and reserves in one statement (its own transaction): the row
+/// lock of the account is held only while it runs. The account row's
+/// conditions are the guard; the reservation, the event and the request id
+/// are written only when the guard let the update through.
+pub async fn reserve_if_clean(pool: &sqlx::PgPool, clean: &CleanReservation<'_>) -> Result<Clean, CreditError> {
+    let (request_id, request_hash, response) = match &clean.request {
+        Some((id, hash, response)) => (*id, *hash, response.as_slice()),
+        None => ("", &[][..], &[][..]),
+    };
+    let result = sqlx::query_scalar::<_, Option<Decimal>>(
+        "WITH upd AS (
+             UPDATE credit.accounts SET reserved = reserved + $3, updated_at = now()
+             WHERE tenant_id = $1 AND account_id = $2 AND NOT on_hold AND overdue_invoices = 0
+               AND (unlimited OR balance + reserved + $3 <= credit_limit)
+               AND (unlimited OR credit_limit <= 0 OR NOT EXISTS (
+                   SELECT 1 FROM unnest($4::numeric[]) AS t(percent)
+                   WHERE balance + reserved < credit_limit * percent / 100
+                     AND credit_limit * percent / 100 <= balance + reserved + $3))
+             RETURNING CASE WHEN unlimited THEN NULL ELSE credit_limit - balance - reserved + $3 END AS available_before
+         ), res AS (
+             INSERT INTO credit.reservations
+                 (tenant_id, id, account_id, order_reference, amount, created_at, expires_at, available_before)
+             SELECT $1, $5, $2, $6, $3, $7, $8, available_before FROM upd
+             RETURNING available_before
+         ), event AS (
+             INSERT INTO credit.outbox (tenant_id, event_type, payload)
+             SELECT $1, 'ReservationChanged', $9 FROM res
+         ), claim AS (
+             INSERT INTO credit.idempotency_keys (tenant_id, request_id, request_hash, response)
+             SELECT $1, $10, $11, $12 FROM res WHERE $10 <> ''
+         )
+         SELECT available_before FROM res",
+    )
+    .bind(clean.tenant_id)
+    .bind(clean.account_id)
+    .bind(clean.amount)
+    .bind(clean.thresholds)
+    .bind(clean.reservation_id)
+    .bind(clean.order_reference)
+    .bind(clean.created_at)
+    .bind(clean.expires_at)
+    .bind(&clean.event)
+    .bind(request_id)
+    .bind(request_hash)
+    .bind(response)
+    .fetch_optional(pool)
+    .await;
+    match result {
+        Ok(Some(available_before)) => Ok(Clean::Reserved(available_before)),
+        Ok(None) => Ok(Clean::NotClean),
+        Err(error) if bss_platform::error::violated_constraint(&error) == Some("idempotency_keys_pkey") => {
+            Ok(Clean::RequestIdTaken)
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// A reservation with the available credit its approval saw.
+pub async fn reservation_with_available(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<Option<(ReservationRow, Option<Decimal>)>, CreditError> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        reservation_columns!(),
+        ", available_before FROM credit.reservations WHERE tenant_id = $1 AND id = $2"
+    ))
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(connection)
+    .await?;
+    Ok(row.map(|row| (reservation_from_row(&row), row.get("available_before"))))
 }

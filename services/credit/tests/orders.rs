@@ -23,7 +23,7 @@ async fn an_order_within_the_limit_reserves_its_amount_and_one_over_it_is_blocke
     let approved = app.authorize(&clerk, &account_id, "600.00", "EUR", PaymentType::OnAccount).await.expect("approved");
     assert_eq!(approved.decision, Decision::Approved as i32);
     assert!(approved.reasons.is_empty());
-    assert_eq!((amount(&approved.available_before), amount(&approved.available_after)), ("1000", "400.00"));
+    assert_eq!((amount(&approved.available_before), amount(&approved.available_after)), ("1000.00", "400.00"));
     let reservation = approved.reservation.expect("a reservation");
     assert_eq!((reservation.state, amount(&reservation.amount)), (ReservationState::Open as i32, "600.00"));
 
@@ -58,7 +58,7 @@ async fn a_retried_authorization_returns_the_first_decision_and_reserves_once() 
     let first = app.credit.authorize_order(authorized(request.clone(), &clerk)).await.expect("first").into_inner();
     let again = app.credit.authorize_order(authorized(request.clone(), &clerk)).await.expect("retry").into_inner();
     assert_eq!(first, again);
-    assert_eq!(amount(&app.status(&clerk, &account_id).await.reserved), "60");
+    assert_eq!(amount(&app.status(&clerk, &account_id).await.reserved), "60.00");
     let reused = app
         .credit
         .authorize_order(authorized(AuthorizeOrderRequest { amount: Some(money("1", "EUR")), ..request }, &clerk))
@@ -259,10 +259,10 @@ async fn a_held_order_is_approved_whatever_the_limit_or_rejected_exactly_once() 
     if let Ok(approved) = approved {
         let approved = approved.into_inner();
         assert_eq!(approved.held_order.expect("order").state, HeldOrderState::Approved as i32);
-        assert_eq!(amount(&approved.reservation.expect("reservation").amount), "250");
-        assert_eq!(amount(&status.reserved), "260", "reserved whatever the limit");
+        assert_eq!(amount(&approved.reservation.expect("reservation").amount), "250.00");
+        assert_eq!(amount(&status.reserved), "260.00", "reserved whatever the limit");
     } else {
-        assert_eq!(amount(&status.reserved), "10");
+        assert_eq!(amount(&status.reserved), "10.00");
     }
     let late = app.credit.approve_held_order(authorized(approve, &manager)).await.expect_err("decided already");
     assert_eq!(reason(&late), "HELD_ORDER_DECIDED");
@@ -286,7 +286,7 @@ async fn reservations_are_released_captured_or_expired_exactly_once() {
     let invoiced_order = order(&account_id, "200", "EUR", PaymentType::OnAccount);
     let invoiced = reserve(invoiced_order.clone()).await;
     let forgotten = reserve(order(&account_id, "300", "EUR", PaymentType::OnAccount)).await;
-    assert_eq!(amount(&app.status(&clerk, &account_id).await.reserved), "600");
+    assert_eq!(amount(&app.status(&clerk, &account_id).await.reserved), "600.00");
 
     let release = ReleaseReservationRequest { reservation_id: cancelled.id.clone(), request_id: String::new() };
     let released = app.credit.release_reservation(authorized(release.clone(), &clerk)).await.expect("released");
@@ -307,7 +307,7 @@ async fn reservations_are_released_captured_or_expired_exactly_once() {
     )
     .await;
     let status = app.status(&clerk, &account_id).await;
-    assert_eq!((amount(&status.balance), amount(&status.reserved)), ("210.50", "300"));
+    assert_eq!((amount(&status.balance), amount(&status.reserved)), ("210.50", "300.00"));
     assert_eq!(amount(&status.available_credit), "489.50");
     let capture_again = ReleaseReservationRequest { reservation_id: invoiced.id.clone(), request_id: String::new() };
     assert_eq!(
@@ -336,7 +336,7 @@ async fn reservations_are_released_captured_or_expired_exactly_once() {
     assert_eq!(bss_credit::expiry::expire_due(&app.db, &app.events).await.expect("swept"), 1);
     assert_eq!(bss_credit::expiry::expire_due(&app.db, &app.events).await.expect("swept"), 0, "once");
     let status = app.status(&clerk, &account_id).await;
-    assert_eq!((amount(&status.reserved), amount(&status.available_credit)), ("0", "1050.00"));
+    assert_eq!((amount(&status.reserved), amount(&status.available_credit)), ("0.00", "1050.00"));
 
     let listed = app
         .credit
@@ -354,4 +354,66 @@ async fn reservations_are_released_captured_or_expired_exactly_once() {
         vec![ReservationState::Expired as i32, ReservationState::Captured as i32, ReservationState::Released as i32],
         "newest first"
     );
+}
+
+#[tokio::test]
+async fn thresholds_notify_once_per_crossing_and_passing_the_limit_suspends_the_account() {
+    let mut app = spawn().await;
+    let (tenant_id, admin) = app.tenant("EUR").await;
+    let clerk = billing_clerk(tenant_id);
+    let settings = CreditSettings {
+        default_credit_period_days: 30,
+        max_credit_period_days: 90,
+        default_policy: Some(CreditPolicy {
+            on_hold_action: CreditAction::Block as i32,
+            out_of_terms_action: CreditAction::Warn as i32,
+            out_of_credit_action: CreditAction::Warn as i32,
+        }),
+        notification_thresholds: ["50", "100"].into_iter().filter_map(decimal).collect(),
+        auto_suspend_over_percent: decimal("10"),
+        ..Default::default()
+    };
+    app.settings
+        .update_credit_settings(authorized(
+            UpdateCreditSettingsRequest { settings: Some(settings), request_id: String::new() },
+            &admin,
+        ))
+        .await
+        .expect("settings");
+    let account_id = app.account(&admin).await;
+    app.change_terms(&admin, &account_id, CreditTerms { credit_limit: decimal("100"), ..Default::default() })
+        .await
+        .expect("terms");
+
+    let first = app.authorize(&clerk, &account_id, "60", "EUR", PaymentType::OnAccount).await.expect("approved");
+    let released = app
+        .credit
+        .release_reservation(authorized(
+            ReleaseReservationRequest { reservation_id: first.reservation.expect("r").id, request_id: String::new() },
+            &clerk,
+        ))
+        .await;
+    released.expect("released");
+    app.authorize(&clerk, &account_id, "55", "EUR", PaymentType::OnAccount).await.expect("approved");
+    let crossed = |types: &[String]| types.iter().filter(|kind| kind.as_str() == "CreditThresholdCrossed").count();
+    assert_eq!(crossed(&app.event_types(tenant_id).await), 2, "50 % crossed, fell back, crossed again");
+    assert_eq!(app.suspender().run_due(&app.db).await.expect("swept"), 0, "nothing to suspend yet");
+
+    // 55 + 55.01 passes 100 + 10 %: the 100 % notice and a suspension.
+    let over = app.authorize(&clerk, &account_id, "55.01", "EUR", PaymentType::OnAccount).await.expect("warned");
+    assert_eq!(over.decision, Decision::ApprovedWithWarning as i32);
+    let types = app.event_types(tenant_id).await;
+    assert_eq!(crossed(&types), 3);
+    assert_eq!(types.iter().filter(|kind| kind.as_str() == "SuspensionRequested").count(), 1);
+    assert_eq!(app.suspender().run_due(&app.db).await.expect("swept"), 1);
+    assert_eq!(app.suspender().run_due(&app.db).await.expect("swept"), 0, "done once");
+    let account = app
+        .accounts
+        .get_account(authorized(bss_proto::accounts::GetAccountRequest { id: account_id.clone() }, &admin))
+        .await
+        .expect("account")
+        .into_inner()
+        .account
+        .expect("account");
+    assert_eq!(account.status, bss_proto::accounts::AccountStatus::Suspended as i32);
 }

@@ -15,6 +15,12 @@ use crate::domain::exposure::LimitStatus;
 use crate::domain::terms::PaymentTerms;
 use crate::repo::{HeldOrderRow, ReservationRow};
 
+/// An amount of the account's currency on the wire, at its minor unit
+/// ("1000" in EUR is "1000.00").
+pub fn money(amount: Decimal, currency: Currency) -> bss_proto::types::Money {
+    money_to_wire(currency.round(amount), currency)
+}
+
 /// Longest classification and KYC profile.
 const MAX_TAG: usize = 40;
 
@@ -298,12 +304,12 @@ pub fn status_to_proto(account: &CreditAccount) -> proto::CreditStatus {
     let exceeded = exposure.status() == LimitStatus::Exceeded;
     proto::CreditStatus {
         account_id: account.account_id.to_string(),
-        credit_limit: exposure.limit.map(|limit| money_to_wire(limit, currency)),
+        credit_limit: exposure.limit.map(|limit| money(limit, currency)),
         unlimited: account.terms.unlimited,
-        balance: Some(money_to_wire(account.balance, currency)),
-        reserved: Some(money_to_wire(account.reserved, currency)),
-        exposure: Some(money_to_wire(exposure.total(), currency)),
-        available_credit: exposure.available().map(|available| money_to_wire(available, currency)),
+        balance: Some(money(account.balance, currency)),
+        reserved: Some(money(account.reserved, currency)),
+        exposure: Some(money(exposure.total(), currency)),
+        available_credit: exposure.available().map(|available| money(available, currency)),
         on_hold: account.on_hold,
         hold_reason: account.hold_reason.clone(),
         out_of_terms: account.out_of_terms(),
@@ -341,7 +347,7 @@ pub fn reservation_to_proto(row: &ReservationRow, currency: Currency) -> proto::
         id: row.id.to_string(),
         account_id: row.account_id.to_string(),
         order_reference: row.order_reference.clone(),
-        amount: Some(money_to_wire(row.amount, currency)),
+        amount: Some(money(row.amount, currency)),
         state: state as i32,
         create_time: Some(timestamp(row.created_at)),
         expire_time: Some(timestamp(row.expires_at)),
@@ -368,7 +374,7 @@ pub fn held_to_proto(row: &HeldOrderRow, currency: Currency) -> proto::HeldOrder
         id: row.id.to_string(),
         account_id: row.account_id.to_string(),
         order_reference: row.order_reference.clone(),
-        amount: Some(money_to_wire(row.amount, currency)),
+        amount: Some(money(row.amount, currency)),
         payment_type: row.payment_type.to_wire() as i32,
         state: state as i32,
         reasons: row.reasons.iter().filter_map(|bytes| proto::DecisionReason::decode(bytes.as_slice()).ok()).collect(),

@@ -3,9 +3,9 @@
 
 use bss_platform::auth::{Caller, authorize};
 use bss_platform::error::Violations;
-use bss_platform::idempotency::Opened;
+use bss_platform::idempotency::{self, Opened, RequestKey};
 use bss_platform::input::{parse_id, required_text};
-use bss_platform::money::{decimal_to_wire, money_from_wire, money_to_wire};
+use bss_platform::money::{Currency, decimal_to_wire, money_from_wire};
 use bss_platform::paging::Page;
 use bss_platform::payment::PaymentType;
 use bss_platform::time::{format_date, parse_date, timestamp};
@@ -20,11 +20,11 @@ use uuid::Uuid;
 
 use super::convert::*;
 use super::settings::event_kind_code;
-use super::{CreditApi, MANAGERS, ORDER_CHECKERS, READERS, publish};
+use super::{ACTOR, CreditApi, MANAGERS, ORDER_CHECKERS, READERS, publish};
 use crate::domain::account::{CreditAccount, Settings, Terms};
 use crate::domain::decision::{self, Situation, Verdict};
 use crate::domain::error::CreditError;
-use crate::domain::exposure::thresholds_crossed;
+use crate::domain::exposure::{suspension_due, thresholds_crossed};
 use crate::repo;
 
 /// Longest reason or note.
@@ -44,7 +44,8 @@ macro_rules! begin {
 }
 
 /// Emits an event for each notification threshold a move of exposure
-/// crossed upwards.
+/// crossed upwards, and requests the account's suspension when it passed
+/// the limit by the tenant's auto-suspend percentage.
 pub(crate) async fn notify_thresholds(
     tx: &mut PgConnection,
     tenant_id: Uuid,
@@ -54,15 +55,24 @@ pub(crate) async fn notify_thresholds(
     after: Decimal,
 ) -> Result<(), CreditError> {
     let limit = account.exposure().limit;
+    let wire = |amount: Decimal| money(amount, account.currency);
     for percent in thresholds_crossed(limit, &settings.thresholds, before, after) {
         let crossed = CreditThresholdCrossed {
             account_id: account.account_id.to_string(),
             threshold_percent: Some(decimal_to_wire(percent)),
-            exposure: Some(money_to_wire(after, account.currency)),
-            credit_limit: limit.map(|limit| money_to_wire(limit, account.currency)),
-            suspension_requested: false,
+            exposure: Some(wire(after)),
+            credit_limit: limit.map(wire),
         };
-        publish(tx, tenant_id, "credit", Payload::CreditThresholdCrossed(crossed)).await?;
+        publish(tx, tenant_id, ACTOR, Payload::CreditThresholdCrossed(crossed)).await?;
+    }
+    if suspension_due(limit, settings.auto_suspend_over_percent, before, after) {
+        repo::request_suspension(tx, tenant_id, account.account_id).await?;
+        let requested = SuspensionRequested {
+            account_id: account.account_id.to_string(),
+            exposure: Some(wire(after)),
+            credit_limit: limit.map(wire),
+        };
+        publish(tx, tenant_id, ACTOR, Payload::SuspensionRequested(requested)).await?;
     }
     Ok(())
 }
@@ -101,11 +111,6 @@ async fn reserve(
 }
 
 impl CreditApi {
-    async fn settings(&self, tenant_id: Uuid) -> Result<Settings, CreditError> {
-        let mut connection = self.db.acquire().await?;
-        repo::settings(&mut connection, tenant_id).await
-    }
-
     /// The held order, locked together with its account; NOT_FOUND for
     /// another tenant's.
     async fn decide(
@@ -193,6 +198,127 @@ async fn change_hold<R: Message>(
     Ok(response)
 }
 
+/// An order to reserve for.
+struct Order<'a> {
+    account: &'a CreditAccount,
+    reference: &'a str,
+    amount: Decimal,
+}
+
+/// Whether, as last read, the account would simply approve the order: not
+/// on hold, not out of terms, within its limit, crossing no threshold. The
+/// database checks it again as it reserves.
+fn looks_clean(account: &CreditAccount, settings: &Settings, amount: Decimal) -> bool {
+    let exposure = account.exposure();
+    let before = exposure.total();
+    !account.on_hold
+        && !account.out_of_terms()
+        && !exposure.would_exceed(amount)
+        && thresholds_crossed(exposure.limit, &settings.thresholds, before, before + amount).is_empty()
+}
+
+/// The answer to an approval, from what it reserved.
+fn approval(reservation: Reservation, available_before: Option<Decimal>, currency: Currency) -> AuthorizeOrderResponse {
+    let amount: Decimal = reservation.amount.as_ref().and_then(|money| money.amount.parse().ok()).unwrap_or_default();
+    AuthorizeOrderResponse {
+        decision: Decision::Approved as i32,
+        reasons: Vec::new(),
+        available_before: available_before.map(|available| money(available, currency)),
+        available_after: available_before.map(|available| money(available - amount, currency)),
+        reservation: Some(reservation),
+        held_order: None,
+    }
+}
+
+impl CreditApi {
+    /// The clean order's fast path: one statement checks the account and
+    /// reserves (see [`repo::reserve_if_clean`]). `None` when the account
+    /// is not clean for the order any more.
+    async fn reserve_clean(
+        &self,
+        tenant_id: Uuid,
+        actor: &str,
+        settings: &Settings,
+        order: &Order<'_>,
+        key: Option<&RequestKey>,
+    ) -> Result<Option<AuthorizeOrderResponse>, CreditError> {
+        let currency = order.account.currency;
+        let created_at = bss_platform::time::now();
+        let row = repo::ReservationRow {
+            id: Uuid::now_v7(),
+            account_id: order.account.account_id,
+            order_reference: order.reference.to_owned(),
+            amount: order.amount,
+            state: "OPEN".to_owned(),
+            created_at,
+            expires_at: created_at + chrono::Duration::seconds(settings.reservation_ttl_seconds),
+            closed_at: None,
+        };
+        let reservation = reservation_to_proto(&row, currency);
+        let event = super::event(
+            tenant_id,
+            actor,
+            Payload::ReservationChanged(ReservationChanged { reservation: Some(reservation.clone()) }),
+        );
+        // Stored for the request id: the reservation's id, completed from
+        // its row when a retry asks (see `completed`).
+        let stub = AuthorizeOrderResponse {
+            reservation: Some(Reservation { id: row.id.to_string(), ..Reservation::default() }),
+            ..AuthorizeOrderResponse::default()
+        };
+        let clean = repo::CleanReservation {
+            tenant_id,
+            account_id: row.account_id,
+            amount: order.amount,
+            order_reference: order.reference,
+            reservation_id: row.id,
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+            thresholds: &settings.thresholds,
+            event: event.encode_to_vec(),
+            request: key.map(|key| (key.request_id(), key.request_hash(), stub.encode_to_vec())),
+        };
+        match repo::reserve_if_clean(&self.db, &clean).await? {
+            repo::Clean::Reserved(available_before) => {
+                self.events.written();
+                Ok(Some(approval(reservation, available_before, currency)))
+            }
+            repo::Clean::NotClean => Ok(None),
+            repo::Clean::RequestIdTaken => {
+                let Some(key) = key else { return Ok(None) };
+                let mut connection = self.db.acquire().await?;
+                let stored = idempotency::resolve::<AuthorizeOrderResponse>(&mut connection, key).await?;
+                Ok(Some(self.completed(tenant_id, stored).await?))
+            }
+        }
+    }
+
+    /// A stored answer to AuthorizeOrder, whole: the fast path stores only
+    /// the reservation's id (decision UNSPECIFIED), and the answer is made
+    /// again from the reservation as it was approved.
+    async fn completed(
+        &self,
+        tenant_id: Uuid,
+        stored: AuthorizeOrderResponse,
+    ) -> Result<AuthorizeOrderResponse, CreditError> {
+        if stored.decision != Decision::Unspecified as i32 {
+            return Ok(stored);
+        }
+        let id: Uuid =
+            stored.reservation.as_ref().and_then(|reservation| reservation.id.parse().ok()).unwrap_or_default();
+        let mut connection = self.db.acquire().await?;
+        let (mut row, available_before) = repo::reservation_with_available(&mut connection, tenant_id, id)
+            .await?
+            .ok_or_else(|| CreditError::not_found("reservation", id))?;
+        let account = repo::account(&mut connection, tenant_id, row.account_id)
+            .await?
+            .ok_or_else(|| CreditError::not_found("account", row.account_id))?;
+        // As it was when approved.
+        (row.state, row.closed_at) = ("OPEN".to_owned(), None);
+        Ok(approval(reservation_to_proto(&row, account.currency), available_before, account.currency))
+    }
+}
+
 #[tonic::async_trait]
 impl CreditService for CreditApi {
     async fn get_credit_terms(
@@ -202,8 +328,7 @@ impl CreditService for CreditApi {
         let (caller, tenant_id) = authorize(&request, READERS)?;
         let run = async {
             let account_id = parse_id("account_id", &request.get_ref().account_id)?;
-            let account = self.account(&caller, tenant_id, account_id).await?;
-            let settings = self.settings(tenant_id).await?;
+            let (account, settings) = self.account(&caller, tenant_id, account_id).await?;
             Ok::<_, CreditError>(GetCreditTermsResponse { terms: Some(terms_to_proto(&account, &settings)) })
         };
         Ok(Response::new(run.await?))
@@ -224,7 +349,7 @@ impl CreditService for CreditApi {
                 return Err(v.into());
             };
             v.into_result()?;
-            let account = self.account(&caller, tenant_id, account_id).await?;
+            let (account, _) = self.account(&caller, tenant_id, account_id).await?;
             let (mut tx, pending) = begin!(self, tenant_id, "ChangeCreditTerms", request);
             let settings = repo::settings(&mut tx, tenant_id).await?;
             if let Some(days) = input.period_days
@@ -342,8 +467,7 @@ impl CreditService for CreditApi {
             let (Some(account_id), Some(invoice), Some(delivery)) = (account_id, invoice, delivery) else {
                 return Err(v.into());
             };
-            let account = self.account(&caller, tenant_id, account_id).await?;
-            let settings = self.settings(tenant_id).await?;
+            let (account, settings) = self.account(&caller, tenant_id, account_id).await?;
             let terms = account.terms.payment_terms;
             let due = terms.due_date(invoice, delivery, account.terms.period_days(&settings));
             Ok::<_, CreditError>(ComputeDueDateResponse {
@@ -399,7 +523,7 @@ impl CreditService for CreditApi {
         let (caller, tenant_id) = authorize(&request, READERS)?;
         let run = async {
             let account_id = parse_id("account_id", &request.get_ref().account_id)?;
-            let account = self.account(&caller, tenant_id, account_id).await?;
+            let (account, _) = self.account(&caller, tenant_id, account_id).await?;
             Ok::<_, CreditError>(GetCreditStatusResponse { status: Some(status_to_proto(&account)) })
         };
         Ok(Response::new(run.await?))
@@ -427,7 +551,7 @@ impl CreditService for CreditApi {
                 return Err(v.into());
             };
             v.into_result()?;
-            let account = self.account(&caller, tenant_id, account_id).await?;
+            let (account, settings) = self.account(&caller, tenant_id, account_id).await?;
             if currency != account.currency {
                 return Err(Violations::single(
                     "amount.currency_code",
@@ -442,7 +566,20 @@ impl CreditService for CreditApi {
                 )
                 .into());
             }
-            let (mut tx, pending) = begin!(self, tenant_id, "AuthorizeOrder", request);
+            let key = RequestKey::new(tenant_id, "AuthorizeOrder", &request.request_id, &request)?;
+            if payment_type.uses_credit() && looks_clean(&account, &settings, amount) {
+                let order = Order { account: &account, reference: &reference, amount };
+                // `None`: no longer clean; decided in full below.
+                if let Some(response) =
+                    self.reserve_clean(tenant_id, &caller.subject, &settings, &order, key.as_ref()).await?
+                {
+                    return Ok(response);
+                }
+            }
+            let (mut tx, pending) = match idempotency::open::<AuthorizeOrderResponse>(&self.db, key).await? {
+                Opened::Replayed(response) => return self.completed(tenant_id, response).await,
+                Opened::Fresh(tx, pending) => (tx, pending),
+            };
             let settings = repo::settings(&mut tx, tenant_id).await?;
             let account = repo::lock_account(&mut tx, tenant_id, account_id).await?;
             let exposure = account.exposure();
@@ -468,16 +605,15 @@ impl CreditService for CreditApi {
                     Verdict::Blocked => Decision::Blocked,
                 } as i32,
                 reasons: reasons.clone(),
-                available_before: available_before.map(|available| money_to_wire(available, currency)),
-                available_after: available_before.map(|available| money_to_wire(available, currency)),
+                available_before: available_before.map(|available| money(available, currency)),
+                available_after: available_before.map(|available| money(available, currency)),
                 reservation: None,
                 held_order: None,
             };
             if decision.accepted() && payment_type.uses_credit() {
                 let reservation =
                     reserve(&mut tx, tenant_id, &caller.subject, &settings, &account, &reference, amount).await?;
-                response.available_after =
-                    available_before.map(|available| money_to_wire(available - amount, currency));
+                response.available_after = available_before.map(|available| money(available - amount, currency));
                 response.reservation = Some(reservation);
             } else if decision.verdict == Verdict::HeldForApproval {
                 let encoded = reasons.iter().map(Message::encode_to_vec).collect();
@@ -553,7 +689,7 @@ impl CreditService for CreditApi {
             let account_id = parse_id("account_id", &request.account_id)?;
             let filters = ListReservationsRequest { page_size: 0, page_token: String::new(), ..request.clone() };
             let page = Page::parse(request.page_size, &request.page_token, &filters)?;
-            let account = self.account(&caller, tenant_id, account_id).await?;
+            let (account, _) = self.account(&caller, tenant_id, account_id).await?;
             let mut connection = self.db.acquire().await?;
             let rows =
                 repo::reservations(&mut connection, tenant_id, account_id, page.after_uuid()?, page.fetch_limit())

@@ -25,7 +25,7 @@ use tonic::Code;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
-use crate::domain::account::CreditAccount;
+use crate::domain::account::{CreditAccount, Settings};
 use crate::domain::error::CreditError;
 use crate::repo;
 
@@ -40,8 +40,12 @@ pub const MANAGERS: &[Role] = &[Role::TenantAdmin, Role::CreditManager];
 /// Roles that may authorize orders and release reservations (billing).
 pub const ORDER_CHECKERS: &[Role] = &[Role::TenantAdmin, Role::BillingClerk, Role::Integration];
 
+/// The actor of the service's own changes (expiries, billing events
+/// applied, suspensions).
+pub const ACTOR: &str = "credit";
+
 /// How long a call to the accounts service may take.
-const ACCOUNTS_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const ACCOUNTS_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Everything the credit RPCs work with; one instance serves every service
 /// of the context.
@@ -85,26 +89,27 @@ impl CreditApi {
         Ok(())
     }
 
-    /// The account as credit keeps it. An account credit has not met yet is
-    /// looked up in the accounts service (with the caller's token: another
-    /// tenant's account is NOT_FOUND) and recorded with the tenant's
-    /// default terms.
+    /// The account as credit keeps it, and its tenant's settings. An
+    /// account credit has not met yet is looked up in the accounts service
+    /// (with the caller's token: another tenant's account is NOT_FOUND) and
+    /// recorded with the tenant's default terms.
     pub(crate) async fn account(
         &self,
         caller: &Caller,
         tenant_id: Uuid,
         account_id: Uuid,
-    ) -> Result<CreditAccount, CreditError> {
+    ) -> Result<(CreditAccount, Settings), CreditError> {
         let mut connection = self.db.acquire().await?;
-        if let Some(account) = repo::account(&mut connection, tenant_id, account_id).await? {
-            return Ok(account);
+        if let (Some(account), settings) = repo::account_with_settings(&mut connection, tenant_id, account_id).await? {
+            return Ok((account, settings));
         }
         let currency = self.fetch_currency(caller, account_id).await?;
         let settings = repo::settings(&mut connection, tenant_id).await?;
         repo::insert_account(&mut connection, tenant_id, account_id, currency, settings.default_limit).await?;
-        repo::account(&mut connection, tenant_id, account_id)
+        let account = repo::account(&mut connection, tenant_id, account_id)
             .await?
-            .ok_or_else(|| CreditError::not_found("account", account_id))
+            .ok_or_else(|| CreditError::not_found("account", account_id))?;
+        Ok((account, settings))
     }
 
     async fn fetch_currency(&self, caller: &Caller, account_id: Uuid) -> Result<Currency, CreditError> {
@@ -128,6 +133,30 @@ impl CreditApi {
     }
 }
 
+/// An event of the credit stream, made by `actor` now.
+pub fn event(tenant_id: Uuid, actor: &str, payload: credit_event::Payload) -> CreditEvent {
+    CreditEvent {
+        sequence: 0,
+        tenant_id: tenant_id.to_string(),
+        occur_time: Some(time::timestamp(time::now())),
+        actor: actor.to_owned(),
+        payload: Some(payload),
+    }
+}
+
+/// The outbox type of an event's payload.
+fn event_type(payload: &credit_event::Payload) -> &'static str {
+    use credit_event::Payload;
+    match payload {
+        Payload::CreditTermsChanged(_) => "CreditTermsChanged",
+        Payload::HoldChanged(_) => "HoldChanged",
+        Payload::ReservationChanged(_) => "ReservationChanged",
+        Payload::HeldOrderChanged(_) => "HeldOrderChanged",
+        Payload::CreditThresholdCrossed(_) => "CreditThresholdCrossed",
+        Payload::SuspensionRequested(_) => "SuspensionRequested",
+    }
+}
+
 /// Writes an event of the credit stream, made by `actor` now, in the
 /// caller's transaction.
 pub async fn publish(
@@ -136,21 +165,8 @@ pub async fn publish(
     actor: &str,
     payload: credit_event::Payload,
 ) -> Result<(), CreditError> {
-    use credit_event::Payload;
-    let event_type = match &payload {
-        Payload::CreditTermsChanged(_) => "CreditTermsChanged",
-        Payload::HoldChanged(_) => "HoldChanged",
-        Payload::ReservationChanged(_) => "ReservationChanged",
-        Payload::HeldOrderChanged(_) => "HeldOrderChanged",
-        Payload::CreditThresholdCrossed(_) => "CreditThresholdCrossed",
-    };
-    let event = CreditEvent {
-        sequence: 0,
-        tenant_id: tenant_id.to_string(),
-        occur_time: Some(time::timestamp(time::now())),
-        actor: actor.to_owned(),
-        payload: Some(payload),
-    };
+    let event_type = event_type(&payload);
+    let event = event(tenant_id, actor, payload);
     bss_platform::events::publish(connection, tenant_id, event_type, &event).await?;
     Ok(())
 }

@@ -28,6 +28,8 @@ pub struct TestApp {
     pub accounts: AccountServiceClient<Channel>,
     pub tenants: TenantServiceClient<Channel>,
     pub channel: Channel,
+    /// The accounts service.
+    pub accounts_channel: Channel,
     pub db: sqlx::PgPool,
     pub events: EventLog,
     shutdown: Shutdown,
@@ -68,8 +70,9 @@ pub async fn spawn() -> TestApp {
         credit: CreditServiceClient::new(channel.clone()),
         settings: CreditSettingsServiceClient::new(channel.clone()),
         accounts: AccountServiceClient::new(accounts_channel.clone()),
-        tenants: TenantServiceClient::new(accounts_channel),
+        tenants: TenantServiceClient::new(accounts_channel.clone()),
         channel,
+        accounts_channel,
         db,
         events,
         shutdown,
@@ -175,6 +178,23 @@ impl TestApp {
             .into_inner()
             .status
             .expect("status")
+    }
+
+    /// The suspension worker the service runs every few seconds.
+    pub fn suspender(&self) -> bss_credit::suspensions::Suspender {
+        bss_credit::suspensions::Suspender {
+            accounts: self.accounts_channel.clone(),
+            identity: bss_platform::auth::ServiceIdentity::new("credit", &bss_testkit::auth_config()),
+        }
+    }
+
+    /// The types of the credit events of a tenant, in the order written.
+    pub async fn event_types(&self, tenant_id: Uuid) -> Vec<String> {
+        sqlx::query_scalar("SELECT event_type FROM credit.outbox WHERE tenant_id = $1 ORDER BY id")
+            .bind(tenant_id)
+            .fetch_all(&self.db)
+            .await
+            .expect("outbox")
     }
 
     /// Applies billing events to credit as its consumer does: each in its
