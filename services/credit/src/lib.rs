@@ -46,11 +46,16 @@ pub struct CreditConfig {
     /// credit knows no account.
     #[serde(default)]
     pub accounts_url: Option<String>,
+    /// An external credit check (`BSS_CREDIT_CHECK_URL`) implementing
+    /// `bss.provider.v1.CreditCheckProviderService`, asked about every
+    /// order that would use credit. None when unset.
+    #[serde(default)]
+    pub credit_check_url: Option<String>,
 }
 
 impl CreditConfig {
     pub fn new(platform: PlatformConfig) -> CreditConfig {
-        CreditConfig { platform, accounts_url: None }
+        CreditConfig { platform, accounts_url: None, credit_check_url: None }
     }
 }
 
@@ -69,19 +74,20 @@ impl App {
         let db = db::connect(&platform.database, SCHEMA, "bss-credit").await?;
         db::migrate(&db, SCHEMA, sqlx::migrate!("./migrations")).await?;
         let verifier = Arc::new(TokenVerifier::from_config(&platform.auth)?);
-        let accounts = match &config.accounts_url {
-            Some(url) => Some(
-                client::channel(url, platform.peer_tls.as_ref())
-                    .map_err(|error| StartupError::Config(format!("accounts service: {error}")))?,
-            ),
-            None => None,
+        let peer = |what: &str, url: &Option<String>| {
+            url.as_ref()
+                .map(|url| client::channel(url, platform.peer_tls.as_ref()))
+                .transpose()
+                .map_err(|error| StartupError::Config(format!("{what}: {error}")))
         };
+        let accounts = peer("accounts service", &config.accounts_url)?;
+        let credit_check = peer("credit check", &config.credit_check_url)?;
         let events = EventLog::start(db.clone(), shutdown.clone()).await?;
         let suspender = accounts
             .clone()
             .map(|accounts| Suspender { accounts, identity: ServiceIdentity::new("credit", &platform.auth) });
         tokio::spawn(expiry::run(db.clone(), events.clone(), suspender, shutdown.clone()));
-        let api = Arc::new(CreditApi::new(db.clone(), events.clone(), accounts));
+        let api = Arc::new(CreditApi::new(db.clone(), events.clone(), accounts, credit_check));
         let limit = platform.server.max_message_bytes;
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)
             .add_service(

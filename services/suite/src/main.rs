@@ -86,6 +86,9 @@ struct RunArgs {
     /// Calls a tenant may make at once after a quiet period.
     #[arg(long, env = "BSS_RATE_LIMIT_BURST", default_value_t = 2_000)]
     rate_limit_burst: u32,
+    /// Database connections each service may hold.
+    #[arg(long, env = "BSS_MAX_CONNECTIONS_PER_SERVICE", default_value_t = 16)]
+    max_connections_per_service: u32,
     #[command(flatten)]
     auth: AuthArgs,
 }
@@ -180,7 +183,7 @@ async fn run(args: RunArgs) -> Result<ExitCode, Error> {
         base_port: args.base_port,
         auth: args.auth.config(),
         server: ServerConfig { drain_delay_ms: 500, ..ServerConfig::default() },
-        max_connections_per_service: 16,
+        max_connections_per_service: args.max_connections_per_service,
         rate_limit: RateLimitConfig {
             default: Quota { requests_per_second: args.rate_limit_per_second, burst: args.rate_limit_burst },
             ..RateLimitConfig::default()

@@ -5,6 +5,7 @@
 //! - P1: a cheap RPC through the gateway vs straight to the service.
 //! - P2: CreateAccount vs pgbench inserting the same row.
 //! - P3: a 10-line Quote vs a cheap RPC, both through the gateway.
+//! - P4, P5: AuthorizeOrder vs pgbench running the same statements.
 //! - A1: ImportAccounts of 10,000 rows.
 //! - A2: latency from a change to its event on an open stream.
 
@@ -15,6 +16,7 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod compare;
+mod credit;
 mod h2load;
 mod load;
 mod pgbench;
@@ -61,6 +63,9 @@ async fn main() {
     }
     if wanted("P3") {
         entries.extend(quote::quote_throughput(&endpoints).await);
+    }
+    if wanted("P4") || wanted("P5") {
+        entries.extend(credit::authorize_throughput(&endpoints, database.url()).await);
     }
     if wanted("A1") {
         entries.extend(import_accounts(&endpoints, database.url()).await);

@@ -32,6 +32,8 @@ impl SuiteProcess {
             .env("BSS_AUTH__AUDIENCE", bss_testkit::TEST_AUDIENCE)
             .env("BSS_RATE_LIMIT_PER_SECOND", "100000000")
             .env("BSS_RATE_LIMIT_BURST", "100000000")
+            // Postgres allows 100 connections here; P5's baseline takes 64.
+            .env("BSS_MAX_CONNECTIONS_PER_SERVICE", "8")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .kill_on_drop(true)

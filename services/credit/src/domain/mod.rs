@@ -4,4 +4,5 @@ pub mod account;
 pub mod decision;
 pub mod error;
 pub mod exposure;
+pub mod preference;
 pub mod terms;

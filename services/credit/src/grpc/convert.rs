@@ -386,3 +386,14 @@ pub fn held_to_proto(row: &HeldOrderRow, currency: Currency) -> proto::HeldOrder
         reservation_id: row.reservation_id.map(|id| id.to_string()).unwrap_or_default(),
     }
 }
+
+pub fn preference_to_proto(row: &crate::repo::PreferenceRow) -> proto::PaymentPreference {
+    proto::PaymentPreference {
+        account_id: row.account_id.to_string(),
+        card_token_reference: row.card_token_reference.clone(),
+        card_label: row.card_label.clone(),
+        use_for_subscriptions: row.use_for_subscriptions,
+        use_for_purchases: row.use_for_purchases,
+        update_time: Some(timestamp(row.updated_at)),
+    }
+}

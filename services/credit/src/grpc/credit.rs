@@ -12,6 +12,8 @@ use bss_platform::time::{format_date, parse_date, timestamp};
 use bss_proto::credit::credit_event::Payload;
 use bss_proto::credit::credit_service_server::CreditService;
 use bss_proto::credit::*;
+use bss_proto::provider::CheckOrderRequest;
+use bss_proto::provider::credit_check_provider_service_client::CreditCheckProviderServiceClient;
 use prost::Message;
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
@@ -20,11 +22,12 @@ use uuid::Uuid;
 
 use super::convert::*;
 use super::settings::event_kind_code;
-use super::{ACTOR, CreditApi, MANAGERS, ORDER_CHECKERS, READERS, publish};
+use super::{ACTOR, CreditApi, MANAGERS, ORDER_CHECKERS, PREFERENCE_WRITERS, READERS, publish};
 use crate::domain::account::{CreditAccount, Settings, Terms};
 use crate::domain::decision::{self, Situation, Verdict};
 use crate::domain::error::CreditError;
 use crate::domain::exposure::{suspension_due, thresholds_crossed};
+use crate::domain::preference::looks_like_card_number;
 use crate::repo;
 
 /// Longest reason or note.
@@ -227,7 +230,24 @@ fn approval(reservation: Reservation, available_before: Option<Decimal>, currenc
         available_after: available_before.map(|available| money(available - amount, currency)),
         reservation: Some(reservation),
         held_order: None,
+        suggested_payment_preference: None,
     }
+}
+
+/// The account's payment preference if it is opted in for this kind of
+/// order.
+async fn suggested_preference(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    account_id: Uuid,
+    event_kind: &str,
+) -> Result<Option<PaymentPreference>, CreditError> {
+    let preference = repo::preference(tx, tenant_id, account_id).await?;
+    let opted_in = |row: &repo::PreferenceRow| match event_kind {
+        "SUBSCRIPTION_ACTIVATION" => row.use_for_subscriptions,
+        _ => row.use_for_purchases,
+    };
+    Ok(preference.filter(opted_in).as_ref().map(preference_to_proto))
 }
 
 impl CreditApi {
@@ -289,6 +309,49 @@ impl CreditApi {
                 let mut connection = self.db.acquire().await?;
                 let stored = idempotency::resolve::<AuthorizeOrderResponse>(&mut connection, key).await?;
                 Ok(Some(self.completed(tenant_id, stored).await?))
+            }
+        }
+    }
+
+    /// Asks the external credit check, when one is configured, about an
+    /// order; `Some(reason)` when it vetoes. A provider that cannot answer
+    /// fails the call (UNAVAILABLE): no order goes through unchecked.
+    async fn external_check(
+        &self,
+        tenant_id: Uuid,
+        account: &CreditAccount,
+        reference: &str,
+        amount: Decimal,
+        payment_type: PaymentType,
+    ) -> Result<Option<String>, CreditError> {
+        let Some(channel) = &self.credit_check else {
+            return Ok(None);
+        };
+        let exposure = account.exposure();
+        let check = CheckOrderRequest {
+            tenant_id: tenant_id.to_string(),
+            account_id: account.account_id.to_string(),
+            order_reference: reference.to_owned(),
+            amount: Some(money(amount, account.currency)),
+            payment_type: payment_type.to_wire() as i32,
+            exposure: Some(money(exposure.total(), account.currency)),
+            credit_limit: exposure.limit.map(|limit| money(limit, account.currency)),
+        };
+        let mut request = tonic::Request::new(check);
+        request.set_timeout(super::ACCOUNTS_TIMEOUT);
+        match CreditCheckProviderServiceClient::new(channel.clone()).check_order(request).await {
+            Ok(response) => {
+                let answer = response.into_inner();
+                Ok(answer.veto.then(|| {
+                    if answer.reason.is_empty() {
+                        "refused by the external credit check".to_owned()
+                    } else {
+                        answer.reason
+                    }
+                }))
+            }
+            Err(status) => {
+                Err(CreditError::Unavailable { what: "the external credit check", cause: status.message().to_owned() })
             }
         }
     }
@@ -567,7 +630,11 @@ impl CreditService for CreditApi {
                 .into());
             }
             let key = RequestKey::new(tenant_id, "AuthorizeOrder", &request.request_id, &request)?;
-            if payment_type.uses_credit() && looks_clean(&account, &settings, amount) {
+            let veto = match payment_type.uses_credit() {
+                true => self.external_check(tenant_id, &account, &reference, amount, payment_type).await?,
+                false => None,
+            };
+            if veto.is_none() && payment_type.uses_credit() && looks_clean(&account, &settings, amount) {
                 let order = Order { account: &account, reference: &reference, amount };
                 // `None`: no longer clean; decided in full below.
                 if let Some(response) =
@@ -593,8 +660,16 @@ impl CreditService for CreditApi {
                 over_limit,
                 limit_overridden,
             };
-            let decision = decision::decide(&account.terms.policy(&settings), &situation);
-            let reasons: Vec<DecisionReason> = decision.reasons.iter().map(reason_to_proto).collect();
+            let mut decision = decision::decide(&account.terms.policy(&settings), &situation);
+            let mut reasons: Vec<DecisionReason> = decision.reasons.iter().map(reason_to_proto).collect();
+            if let Some(why) = veto {
+                decision.verdict = Verdict::Blocked;
+                reasons.push(DecisionReason {
+                    code: "EXTERNAL_CREDIT_CHECK".to_owned(),
+                    action: CreditAction::Block as i32,
+                    message: why,
+                });
+            }
             let available_before = exposure.available();
             let mut response = AuthorizeOrderResponse {
                 decision: match decision.verdict {
@@ -609,7 +684,12 @@ impl CreditService for CreditApi {
                 available_after: available_before.map(|available| money(available, currency)),
                 reservation: None,
                 held_order: None,
+                suggested_payment_preference: None,
             };
+            if (over_limit && !limit_overridden) || decision.verdict == Verdict::CreditCardOnly {
+                response.suggested_payment_preference =
+                    suggested_preference(&mut tx, tenant_id, account_id, event_kind).await?;
+            }
             if decision.accepted() && payment_type.uses_credit() {
                 let reservation =
                     reserve(&mut tx, tenant_id, &caller.subject, &settings, &account, &reference, amount).await?;
@@ -758,5 +838,62 @@ impl CreditService for CreditApi {
             .decide(&caller, tenant_id, false, &request, (&request.held_order_id, &request.note, &request.request_id))
             .await?;
         Ok(Response::new(RejectHeldOrderResponse { held_order: Some(held_order) }))
+    }
+
+    async fn set_payment_preference(
+        &self,
+        request: Request<SetPaymentPreferenceRequest>,
+    ) -> Result<Response<SetPaymentPreferenceResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, PREFERENCE_WRITERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let input = request.preference.clone().unwrap_or_default();
+            let mut v = Violations::new();
+            let account_id = v.keep("account_id", bss_platform::input::required_id(&request.account_id));
+            let token = v.keep("preference.card_token_reference", required_text(&input.card_token_reference, 200));
+            if token.as_deref().is_some_and(looks_like_card_number) {
+                v.add(
+                    "preference.card_token_reference",
+                    "looks like a card number: store the payment provider's token",
+                );
+            }
+            let label = v.keep("preference.card_label", bss_platform::input::optional_text(&input.card_label, 100));
+            let (Some(account_id), Some(card_token_reference), Some(card_label)) = (account_id, token, label) else {
+                return Err(v.into());
+            };
+            v.into_result()?;
+            self.account(&caller, tenant_id, account_id).await?;
+            let (mut tx, pending) = begin!(self, tenant_id, "SetPaymentPreference", request);
+            let row = repo::PreferenceRow {
+                account_id,
+                card_token_reference,
+                card_label,
+                use_for_subscriptions: input.use_for_subscriptions,
+                use_for_purchases: input.use_for_purchases,
+                updated_at: bss_platform::time::now(),
+            };
+            let stored = repo::set_preference(&mut tx, tenant_id, &row).await?;
+            let response = SetPaymentPreferenceResponse { preference: Some(preference_to_proto(&stored)) };
+            self.commit(tx, pending, &response).await?;
+            Ok::<_, CreditError>(response)
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn get_payment_preference(
+        &self,
+        request: Request<GetPaymentPreferenceRequest>,
+    ) -> Result<Response<GetPaymentPreferenceResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, READERS)?;
+        let run = async {
+            let account_id = parse_id("account_id", &request.get_ref().account_id)?;
+            self.account(&caller, tenant_id, account_id).await?;
+            let mut connection = self.db.acquire().await?;
+            let preference = repo::preference(&mut connection, tenant_id, account_id)
+                .await?
+                .ok_or_else(|| CreditError::not_found("payment preference", account_id))?;
+            Ok::<_, CreditError>(GetPaymentPreferenceResponse { preference: Some(preference_to_proto(&preference)) })
+        };
+        Ok(Response::new(run.await?))
     }
 }

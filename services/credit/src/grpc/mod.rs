@@ -37,6 +37,9 @@ pub const READERS: &[Role] =
 /// orders.
 pub const MANAGERS: &[Role] = &[Role::TenantAdmin, Role::CreditManager];
 
+/// Roles that may set payment preferences.
+pub const PREFERENCE_WRITERS: &[Role] = &[Role::TenantAdmin, Role::CreditManager, Role::BillingClerk];
+
 /// Roles that may authorize orders and release reservations (billing).
 pub const ORDER_CHECKERS: &[Role] = &[Role::TenantAdmin, Role::BillingClerk, Role::Integration];
 
@@ -55,11 +58,14 @@ pub struct CreditApi {
     /// The accounts service: the currency of an account credit meets for
     /// the first time, and whether the caller may see it.
     accounts: Option<Channel>,
+    /// An external credit check asked about every order that would use
+    /// credit (`bss.provider.v1.CreditCheckProviderService`).
+    pub(crate) credit_check: Option<Channel>,
 }
 
 impl CreditApi {
-    pub fn new(db: PgPool, events: EventLog, accounts: Option<Channel>) -> CreditApi {
-        CreditApi { db, events, accounts }
+    pub fn new(db: PgPool, events: EventLog, accounts: Option<Channel>, credit_check: Option<Channel>) -> CreditApi {
+        CreditApi { db, events, accounts, credit_check }
     }
 
     /// Claims the request id (or replays its answer) and begins the

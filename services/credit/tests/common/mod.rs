@@ -44,6 +44,11 @@ impl Drop for TestApp {
 
 /// The accounts service and the credit service over one fresh database.
 pub async fn spawn() -> TestApp {
+    spawn_with(None).await
+}
+
+/// As [`spawn`], with credit asking the external credit check at `url`.
+pub async fn spawn_with(credit_check_url: Option<String>) -> TestApp {
     bss_testkit::init_logging();
     let database = TestDatabase::create().await;
     let shutdown = Shutdown::new();
@@ -59,8 +64,11 @@ pub async fn spawn() -> TestApp {
 
     let mut platform = bss_testkit::platform_config(database.url());
     platform.database.max_connections = 32;
-    let config =
-        CreditConfig { accounts_url: Some(format!("http://{accounts_address}")), ..CreditConfig::new(platform) };
+    let config = CreditConfig {
+        accounts_url: Some(format!("http://{accounts_address}")),
+        credit_check_url,
+        ..CreditConfig::new(platform)
+    };
     let app = App::build(&config, bind().await.expect("port"), shutdown.clone()).await.expect("credit starts");
     let address = app.local_addr().expect("bound");
     let (db, events) = (app.db().clone(), app.events().clone());

@@ -46,6 +46,8 @@ pub fn cases() -> Vec<Case> {
         case(CREDIT, "ListHeldOrders", reader, SeesNothing),
         case(CREDIT, "ApproveHeldOrder", manager, NotFound),
         case(CREDIT, "RejectHeldOrder", manager, NotFound),
+        case(CREDIT, "SetPaymentPreference", Some(Role::AccountManager), NotFound),
+        case(CREDIT, "GetPaymentPreference", reader, NotFound),
         case(EVENTS, "StreamEvents", reader, SeesNothing),
     ]
 }
@@ -118,6 +120,16 @@ impl Fixture {
             request_id: String::new(),
         };
         credit.change_credit_terms(authorized(change, admin)).await.expect("terms");
+        let preference = SetPaymentPreferenceRequest {
+            account_id: account_id.to_owned(),
+            preference: Some(PaymentPreference {
+                card_token_reference: "tok_owner".to_owned(),
+                use_for_purchases: true,
+                ..PaymentPreference::default()
+            }),
+            request_id: String::new(),
+        };
+        credit.set_payment_preference(authorized(preference, admin)).await.expect("preference");
         let approved = credit.authorize_order(authorized(order(account_id, "100.00"), admin)).await.expect("approved");
         let reservation_id = approved.into_inner().reservation.expect("reservation").id;
         let held = credit.authorize_order(authorized(order(account_id, "5000.00"), admin)).await.expect("held");
@@ -165,6 +177,11 @@ impl Fixture {
         parts.push(format!(
             "{:?}",
             credit.list_reservations(authorized(reservations, admin)).await.map(|r| r.into_inner())
+        ));
+        let preference = GetPaymentPreferenceRequest { account_id: self.account_id.clone() };
+        parts.push(format!(
+            "{:?}",
+            credit.get_payment_preference(authorized(preference, admin)).await.map(|r| r.into_inner())
         ));
         let held = credit.list_held_orders(authorized(ListHeldOrdersRequest::default(), admin)).await;
         parts.push(format!("{:?}", held.map(|r| r.into_inner())));
@@ -303,6 +320,21 @@ impl Fixture {
                 };
                 credit.reject_held_order(request(reject, token)).await.map(|_| 1)
             }
+            "SetPaymentPreference" => {
+                let set = SetPaymentPreferenceRequest {
+                    account_id,
+                    preference: Some(PaymentPreference {
+                        card_token_reference: "tok_hijack".to_owned(),
+                        ..PaymentPreference::default()
+                    }),
+                    request_id: String::new(),
+                };
+                credit.set_payment_preference(request(set, token)).await.map(|_| 1)
+            }
+            "GetPaymentPreference" => credit
+                .get_payment_preference(request(GetPaymentPreferenceRequest { account_id }, token))
+                .await
+                .map(|_| 1),
             _ => Err(Status::unimplemented(name.to_owned())),
         }
     }
