@@ -115,3 +115,39 @@ pub async fn apply(tx: &mut PgConnection, event: &BillingEvent) -> Result<(), Ha
         None => Ok(()),
     }
 }
+
+/// Billing's event stream, applied to credit's accounts.
+pub struct BillingFeed {
+    pub billing: tonic::transport::Channel,
+    pub identity: bss_platform::auth::ServiceIdentity,
+}
+
+impl bss_platform::events::Subscription for BillingFeed {
+    type Event = BillingEvent;
+
+    fn stream_name(&self) -> &str {
+        "billing"
+    }
+
+    async fn open(
+        &self,
+        after: i64,
+    ) -> Result<futures::stream::BoxStream<'static, Result<BillingEvent, tonic::Status>>, tonic::Status> {
+        use futures::StreamExt;
+        let request = self.identity.request(bss_proto::billing::StreamEventsRequest { after_sequence: after })?;
+        let stream =
+            bss_proto::billing::billing_event_service_client::BillingEventServiceClient::new(self.billing.clone())
+                .stream_events(request)
+                .await?
+                .into_inner();
+        Ok(stream.map(|message| message.map(|message| message.event.unwrap_or_default())).boxed())
+    }
+
+    fn position(&self, event: &BillingEvent) -> (i64, Uuid) {
+        (event.sequence, event.tenant_id.parse().unwrap_or_default())
+    }
+
+    async fn apply(&self, tx: &mut PgConnection, event: &BillingEvent) -> Result<(), HandlerError> {
+        apply(tx, event).await
+    }
+}

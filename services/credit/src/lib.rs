@@ -20,7 +20,7 @@ use bss_platform::auth::{ServiceIdentity, TokenVerifier};
 use bss_platform::client;
 use bss_platform::config::PlatformConfig;
 use bss_platform::db;
-use bss_platform::events::EventLog;
+use bss_platform::events::{EventLog, run_consumer};
 use bss_platform::server::{GrpcServer, ServeError, StartupError};
 use bss_platform::shutdown::Shutdown;
 use bss_proto::credit::credit_event_service_server::CreditEventServiceServer;
@@ -30,6 +30,7 @@ use serde::Deserialize;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
+use crate::billing::BillingFeed;
 use crate::grpc::CreditApi;
 use crate::suspensions::Suspender;
 
@@ -51,11 +52,16 @@ pub struct CreditConfig {
     /// order that would use credit. None when unset.
     #[serde(default)]
     pub credit_check_url: Option<String>,
+    /// The billing service (`BSS_BILLING_URL`): its event stream of posted
+    /// transactions moves each account's balance. Without it, balances stay
+    /// as they are.
+    #[serde(default)]
+    pub billing_url: Option<String>,
 }
 
 impl CreditConfig {
     pub fn new(platform: PlatformConfig) -> CreditConfig {
-        CreditConfig { platform, accounts_url: None, credit_check_url: None }
+        CreditConfig { platform, accounts_url: None, credit_check_url: None, billing_url: None }
     }
 }
 
@@ -82,11 +88,21 @@ impl App {
         };
         let accounts = peer("accounts service", &config.accounts_url)?;
         let credit_check = peer("credit check", &config.credit_check_url)?;
+        let billing = peer("billing service", &config.billing_url)?;
         let events = EventLog::start(db.clone(), shutdown.clone()).await?;
         let suspender = accounts
             .clone()
             .map(|accounts| Suspender { accounts, identity: ServiceIdentity::new("credit", &platform.auth) });
         tokio::spawn(expiry::run(db.clone(), events.clone(), suspender, shutdown.clone()));
+        if let Some(billing) = billing {
+            let identity = ServiceIdentity::new("credit", &platform.auth);
+            if identity.token().is_none() {
+                return Err(StartupError::Config(
+                    "reading the billing stream needs BSS_AUTH__SERVICE_TOKEN or BSS_AUTH__HS256_SECRET".to_owned(),
+                ));
+            }
+            tokio::spawn(run_consumer(db.clone(), BillingFeed { billing, identity }, shutdown.clone()));
+        }
         let api = Arc::new(CreditApi::new(db.clone(), events.clone(), accounts, credit_check));
         let limit = platform.server.max_message_bytes;
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)

@@ -10,7 +10,6 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use sqlx::PgConnection;
 use tonic::Status;
-use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
@@ -39,14 +38,7 @@ impl Subscription for AccountsFeed {
     }
 
     async fn open(&self, after: i64) -> Result<BoxStream<'static, Result<AccountEvent, Status>>, Status> {
-        let token = self
-            .identity
-            .token()
-            .ok_or_else(|| Status::unauthenticated("pricing has no service token to read the accounts stream with"))?;
-        let mut request = tonic::Request::new(StreamEventsRequest { after_sequence: after });
-        let bearer = MetadataValue::try_from(format!("Bearer {token}"))
-            .map_err(|_| Status::unauthenticated("the service token is not a valid header value"))?;
-        request.metadata_mut().insert("authorization", bearer);
+        let request = self.identity.request(StreamEventsRequest { after_sequence: after })?;
         let stream = AccountEventServiceClient::new(self.accounts.clone()).stream_events(request).await?.into_inner();
         Ok(stream.map(|message| message.map(|message| message.event.unwrap_or_default())).boxed())
     }

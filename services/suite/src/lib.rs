@@ -57,6 +57,7 @@ pub struct Endpoints {
     pub accounts: SocketAddr,
     pub pricing: SocketAddr,
     pub credit: SocketAddr,
+    pub billing: SocketAddr,
 }
 
 /// Port offsets from the base port, when the ports are fixed.
@@ -64,6 +65,7 @@ const GATEWAY_OFFSET: u16 = 0;
 const ACCOUNTS_OFFSET: u16 = 1;
 const PRICING_OFFSET: u16 = 2;
 const CREDIT_OFFSET: u16 = 3;
+const BILLING_OFFSET: u16 = 4;
 
 impl Endpoints {
     /// Where `bss-suite run --base-port <base_port>` listens.
@@ -73,11 +75,18 @@ impl Endpoints {
             accounts: SocketAddr::new(host, base_port + ACCOUNTS_OFFSET),
             pricing: SocketAddr::new(host, base_port + PRICING_OFFSET),
             credit: SocketAddr::new(host, base_port + CREDIT_OFFSET),
+            billing: SocketAddr::new(host, base_port + BILLING_OFFSET),
         }
     }
 
     pub fn list(&self) -> Vec<(&'static str, SocketAddr)> {
-        vec![("gateway", self.gateway), ("accounts", self.accounts), ("pricing", self.pricing), ("credit", self.credit)]
+        vec![
+            ("gateway", self.gateway),
+            ("accounts", self.accounts),
+            ("pricing", self.pricing),
+            ("credit", self.credit),
+            ("billing", self.billing),
+        ]
     }
 }
 
@@ -96,17 +105,19 @@ impl Suite {
             let port = if config.base_port == 0 { 0 } else { config.base_port + offset };
             TcpListener::bind(SocketAddr::new(config.host, port))
         };
-        let (gateway_listener, accounts_listener, pricing_listener, credit_listener) = (
+        let (gateway_listener, accounts_listener, pricing_listener, credit_listener, billing_listener) = (
             bind(GATEWAY_OFFSET).await?,
             bind(ACCOUNTS_OFFSET).await?,
             bind(PRICING_OFFSET).await?,
             bind(CREDIT_OFFSET).await?,
+            bind(BILLING_OFFSET).await?,
         );
         let endpoints = Endpoints {
             gateway: gateway_listener.local_addr()?,
             accounts: accounts_listener.local_addr()?,
             pricing: pricing_listener.local_addr()?,
             credit: credit_listener.local_addr()?,
+            billing: billing_listener.local_addr()?,
         };
         let scheme = if config.tls.is_some() { "https" } else { "http" };
         let url = |address: SocketAddr| format!("{scheme}://{address}");
@@ -150,8 +161,13 @@ impl Suite {
         let pricing = bss_pricing::App::build(&pricing_config, pricing_listener, shutdown.clone()).await?;
         tasks.spawn(async move { ("pricing", pricing.run_until_stopped().await.map_err(|error| error.to_string())) });
 
+        let billing =
+            bss_billing::App::build(&service_config(endpoints.billing), billing_listener, shutdown.clone()).await?;
+        tasks.spawn(async move { ("billing", billing.run_until_stopped().await.map_err(|error| error.to_string())) });
+
         let credit_config = bss_credit::CreditConfig {
             accounts_url: Some(url(endpoints.accounts)),
+            billing_url: Some(url(endpoints.billing)),
             ..bss_credit::CreditConfig::new(service_config(endpoints.credit))
         };
         let credit = bss_credit::App::build(&credit_config, credit_listener, shutdown.clone()).await?;
@@ -161,6 +177,7 @@ impl Suite {
             ("accounts".to_owned(), url(endpoints.accounts)),
             ("pricing".to_owned(), url(endpoints.pricing)),
             ("credit".to_owned(), url(endpoints.credit)),
+            ("billing".to_owned(), url(endpoints.billing)),
         ]);
         let gateway_config = GatewayConfig {
             server: config.server.clone(),

@@ -476,6 +476,18 @@ impl ServiceIdentity {
         }
     }
 
+    /// A request carrying the service's own token (to read another
+    /// service's event stream, for every tenant).
+    pub fn request<T>(&self, message: T) -> Result<tonic::Request<T>, Status> {
+        let token =
+            self.token().ok_or_else(|| Status::unauthenticated(format!("{} has no service token", self.name)))?;
+        let bearer = tonic::metadata::MetadataValue::try_from(format!("Bearer {token}"))
+            .map_err(|_| Status::unauthenticated("the service token is not a valid header value"))?;
+        let mut request = tonic::Request::new(message);
+        request.metadata_mut().insert("authorization", bearer);
+        Ok(request)
+    }
+
     /// The service as a caller acting for `tenant` (or every tenant).
     pub fn caller(&self, tenant: Option<Uuid>) -> Option<Caller> {
         Some(Caller {

@@ -111,6 +111,28 @@ impl EventLog {
         *self.inner.latest.borrow()
     }
 
+    /// [`EventLog::stream`] as the messages of a `StreamEvents` RPC: each
+    /// stored payload decoded as `E`, then `respond` given it with its
+    /// sequence and commit time to make the message sent.
+    pub fn serve<E, R>(
+        &self,
+        after: i64,
+        tenant: Option<Uuid>,
+        respond: impl Fn(E, i64, DateTime<Utc>) -> R + Send + Sync + 'static,
+    ) -> BoxStream<'static, Result<R, Status>>
+    where
+        E: Message + Default + 'static,
+        R: Send + 'static,
+    {
+        self.stream(after, tenant)
+            .map(move |stored| {
+                let stored = stored.map_err(Status::from)?;
+                let event = E::decode(stored.payload.as_slice()).map_err(|error| crate::error::internal(&error))?;
+                Ok(respond(event, stored.sequence, stored.created_at))
+            })
+            .boxed()
+    }
+
     /// Every event after `after` (of `tenant` only, when given), then each
     /// new one, until the process shuts down.
     pub fn stream(

@@ -3,12 +3,10 @@
 use std::pin::Pin;
 
 use bss_platform::auth;
-use bss_platform::error::internal;
 use bss_platform::time::timestamp;
 use bss_proto::accounts::account_event_service_server::AccountEventService;
 use bss_proto::accounts::{AccountEvent, StreamEventsRequest, StreamEventsResponse};
-use futures::{Stream, StreamExt};
-use prost::Message;
+use futures::Stream;
 use tonic::{Request, Response, Status};
 
 use super::{AccountsApi, READERS};
@@ -22,13 +20,11 @@ impl AccountEventService for AccountsApi {
     async fn stream_events(&self, request: Request<StreamEventsRequest>) -> Result<Response<EventStream>, Status> {
         let tenant = auth::stream_scope(&request, READERS)?;
         let after = request.into_inner().after_sequence;
-        let stream = self.events.stream(after, tenant).map(|stored| {
-            let stored = stored.map_err(Status::from)?;
-            let mut event = AccountEvent::decode(stored.payload.as_slice()).map_err(|error| internal(&error))?;
-            event.sequence = stored.sequence;
-            event.occur_time = Some(timestamp(stored.created_at));
-            Ok(StreamEventsResponse { event: Some(event) })
+        let stream = self.events.serve(after, tenant, |mut event: AccountEvent, sequence, committed| {
+            event.sequence = sequence;
+            event.occur_time = Some(timestamp(committed));
+            StreamEventsResponse { event: Some(event) }
         });
-        Ok(Response::new(Box::pin(stream)))
+        Ok(Response::new(stream))
     }
 }

@@ -32,6 +32,10 @@ pub struct TestApp {
     pub accounts_channel: Channel,
     pub db: sqlx::PgPool,
     pub events: EventLog,
+    /// The billing service's pool and event log: tests publish billing's
+    /// events through its outbox as billing does.
+    pub billing_db: sqlx::PgPool,
+    pub billing_events: EventLog,
     shutdown: Shutdown,
     _database: TestDatabase,
 }
@@ -62,10 +66,20 @@ pub async fn spawn_with(credit_check_url: Option<String>) -> TestApp {
     tokio::spawn(accounts.run_until_stopped());
     let accounts_channel = bss_testkit::channel(accounts_address).await;
 
+    let billing_listener = bind().await.expect("port");
+    let billing_address = billing_listener.local_addr().expect("bound");
+    let billing =
+        bss_billing::App::build(&bss_testkit::platform_config(database.url()), billing_listener, shutdown.clone())
+            .await
+            .expect("billing starts");
+    let (billing_db, billing_events) = (billing.db().clone(), billing.events().clone());
+    tokio::spawn(billing.run_until_stopped());
+
     let mut platform = bss_testkit::platform_config(database.url());
     platform.database.max_connections = 32;
     let config = CreditConfig {
         accounts_url: Some(format!("http://{accounts_address}")),
+        billing_url: Some(format!("http://{billing_address}")),
         credit_check_url,
         ..CreditConfig::new(platform)
     };
@@ -83,6 +97,8 @@ pub async fn spawn_with(credit_check_url: Option<String>) -> TestApp {
         accounts_channel,
         db,
         events,
+        billing_db,
+        billing_events,
         shutdown,
         _database: database,
     }
@@ -203,6 +219,18 @@ impl TestApp {
             .fetch_all(&self.db)
             .await
             .expect("outbox")
+    }
+
+    /// Publishes billing events on billing's stream, each in its own
+    /// transaction, as billing posts them.
+    pub async fn publish_billing(&self, tenant_id: Uuid, payloads: Vec<billing_proto::billing_event::Payload>) {
+        for payload in payloads {
+            let event = BillingEvent { tenant_id: tenant_id.to_string(), payload: Some(payload), ..Default::default() };
+            let mut tx = self.billing_db.begin().await.expect("tx");
+            bss_platform::events::publish(&mut tx, tenant_id, "BillingEvent", &event).await.expect("published");
+            tx.commit().await.expect("committed");
+        }
+        self.billing_events.written();
     }
 
     /// Applies billing events to credit as its consumer does: each in its

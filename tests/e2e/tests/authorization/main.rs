@@ -102,7 +102,7 @@ async fn every_rpc_refuses_other_tenants_missing_roles_and_bad_tokens() {
             async move {
                 if method.starts_with("/bss.pricing.") {
                     pricing.invoke(&method, channel, token.as_deref()).await
-                } else if method.starts_with("/bss.credit.") {
+                } else if method.starts_with("/bss.credit.") || method.starts_with("/bss.billing.") {
                     credit.invoke(&method, channel, token.as_deref()).await
                 } else {
                     accounts.invoke(&method, channel, token.as_deref()).await
