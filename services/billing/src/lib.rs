@@ -1,53 +1,52 @@
-//! The billing context, in the `billing` schema. This first part serves
-//! billing's event stream (`bss.billing.v1.BillingEventService`) from its
-//! outbox: the transactions billing posts, which credit applies to each
-//! account's balance. Orders, subscriptions, invoices, payments and periods
-//! build on it.
+//! The billing context, in the `billing` schema: invoices (drafts, then
+//! posted with gapless numbers and due dates from credit), payments settling
+//! them oldest first, the account's balance, and billing's event stream
+//! (`bss.billing.v1.BillingEventService`), which credit applies to each
+//! account's balance. Orders, subscriptions, periods and rebates build on it.
+
+pub mod domain;
+pub mod grpc;
+pub mod repo;
 
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 
-use bss_platform::auth::{self, Role, TokenVerifier};
+use bss_platform::auth::TokenVerifier;
+use bss_platform::client;
 use bss_platform::config::PlatformConfig;
 use bss_platform::db;
 use bss_platform::events::EventLog;
 use bss_platform::server::{GrpcServer, ServeError, StartupError};
 use bss_platform::shutdown::Shutdown;
-use bss_platform::time::timestamp;
-use bss_proto::billing::billing_event_service_server::{BillingEventService, BillingEventServiceServer};
-use bss_proto::billing::{BillingEvent, StreamEventsRequest, StreamEventsResponse};
-use futures::Stream;
+use bss_proto::billing::billing_event_service_server::BillingEventServiceServer;
+use bss_proto::billing::invoice_service_server::InvoiceServiceServer;
+use bss_proto::billing::payment_service_server::PaymentServiceServer;
+use serde::Deserialize;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-use tonic::{Request, Response, Status};
+
+use crate::grpc::BillingApi;
 
 /// The Postgres schema this service owns.
 pub const SCHEMA: &str = "billing";
 
-/// Roles that may read billing.
-pub const READERS: &[Role] =
-    &[Role::TenantAdmin, Role::BillingClerk, Role::CreditManager, Role::AccountManager, Role::Integration];
-
-pub struct BillingApi {
-    events: EventLog,
+/// The billing service's configuration.
+#[derive(Clone, Debug, Deserialize)]
+pub struct BillingConfig {
+    #[serde(flatten)]
+    pub platform: PlatformConfig,
+    /// The accounts service (`BSS_ACCOUNTS_URL`): each account's currency,
+    /// and whether the caller may see it.
+    #[serde(default)]
+    pub accounts_url: Option<String>,
+    /// The credit service (`BSS_CREDIT_URL`): due dates.
+    #[serde(default)]
+    pub credit_url: Option<String>,
 }
 
-type EventStream = Pin<Box<dyn Stream<Item = Result<StreamEventsResponse, Status>> + Send>>;
-
-#[tonic::async_trait]
-impl BillingEventService for BillingApi {
-    type StreamEventsStream = EventStream;
-
-    async fn stream_events(&self, request: Request<StreamEventsRequest>) -> Result<Response<EventStream>, Status> {
-        let tenant = auth::stream_scope(&request, READERS)?;
-        let after = request.into_inner().after_sequence;
-        let stream = self.events.serve(after, tenant, |mut event: BillingEvent, sequence, committed| {
-            event.sequence = sequence;
-            event.occur_time = Some(timestamp(committed));
-            StreamEventsResponse { event: Some(event) }
-        });
-        Ok(Response::new(stream))
+impl BillingConfig {
+    pub fn new(platform: PlatformConfig) -> BillingConfig {
+        BillingConfig { platform, accounts_url: None, credit_url: None }
     }
 }
 
@@ -61,18 +60,33 @@ pub struct App {
 }
 
 impl App {
-    pub async fn build(
-        config: &PlatformConfig,
-        listener: TcpListener,
-        shutdown: Shutdown,
-    ) -> Result<App, StartupError> {
-        let db = db::connect(&config.database, SCHEMA, "bss-billing").await?;
+    pub async fn build(config: &BillingConfig, listener: TcpListener, shutdown: Shutdown) -> Result<App, StartupError> {
+        let platform = &config.platform;
+        let db = db::connect(&platform.database, SCHEMA, "bss-billing").await?;
         db::migrate(&db, SCHEMA, sqlx::migrate!("./migrations")).await?;
-        let verifier = Arc::new(TokenVerifier::from_config(&config.auth)?);
+        let verifier = Arc::new(TokenVerifier::from_config(&platform.auth)?);
+        let peer = |what: &str, url: &Option<String>| {
+            url.as_ref()
+                .map(|url| client::channel(url, platform.peer_tls.as_ref()))
+                .transpose()
+                .map_err(|error| StartupError::Config(format!("{what}: {error}")))
+        };
+        let accounts = peer("accounts service", &config.accounts_url)?;
+        let credit = peer("credit service", &config.credit_url)?;
         let events = EventLog::start(db.clone(), shutdown.clone()).await?;
-        let api = Arc::new(BillingApi { events: events.clone() });
-        let limit = config.server.max_message_bytes;
-        let server = GrpcServer::new(listener, config.server.clone(), verifier)
+        let api = Arc::new(BillingApi::new(db.clone(), events.clone(), accounts, credit));
+        let limit = platform.server.max_message_bytes;
+        let server = GrpcServer::new(listener, platform.server.clone(), verifier)
+            .add_service(
+                InvoiceServiceServer::from_arc(api.clone())
+                    .max_decoding_message_size(limit)
+                    .max_encoding_message_size(limit),
+            )
+            .add_service(
+                PaymentServiceServer::from_arc(api.clone())
+                    .max_decoding_message_size(limit)
+                    .max_encoding_message_size(limit),
+            )
             .add_service(
                 BillingEventServiceServer::from_arc(api)
                     .max_decoding_message_size(limit)

@@ -161,8 +161,12 @@ impl Suite {
         let pricing = bss_pricing::App::build(&pricing_config, pricing_listener, shutdown.clone()).await?;
         tasks.spawn(async move { ("pricing", pricing.run_until_stopped().await.map_err(|error| error.to_string())) });
 
-        let billing =
-            bss_billing::App::build(&service_config(endpoints.billing), billing_listener, shutdown.clone()).await?;
+        let billing_config = bss_billing::BillingConfig {
+            accounts_url: Some(url(endpoints.accounts)),
+            credit_url: Some(url(endpoints.credit)),
+            ..bss_billing::BillingConfig::new(service_config(endpoints.billing))
+        };
+        let billing = bss_billing::App::build(&billing_config, billing_listener, shutdown.clone()).await?;
         tasks.spawn(async move { ("billing", billing.run_until_stopped().await.map_err(|error| error.to_string())) });
 
         let credit_config = bss_credit::CreditConfig {

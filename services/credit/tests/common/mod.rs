@@ -68,10 +68,9 @@ pub async fn spawn_with(credit_check_url: Option<String>) -> TestApp {
 
     let billing_listener = bind().await.expect("port");
     let billing_address = billing_listener.local_addr().expect("bound");
+    let billing_config = bss_billing::BillingConfig::new(bss_testkit::platform_config(database.url()));
     let billing =
-        bss_billing::App::build(&bss_testkit::platform_config(database.url()), billing_listener, shutdown.clone())
-            .await
-            .expect("billing starts");
+        bss_billing::App::build(&billing_config, billing_listener, shutdown.clone()).await.expect("billing starts");
     let (billing_db, billing_events) = (billing.db().clone(), billing.events().clone());
     tokio::spawn(billing.run_until_stopped());
 

@@ -19,7 +19,6 @@ use super::{Case, OtherTenant, Outcome, case, request};
 const SETTINGS: &str = "bss.credit.v1.CreditSettingsService";
 const CREDIT: &str = "bss.credit.v1.CreditService";
 const EVENTS: &str = "bss.credit.v1.CreditEventService";
-const BILLING_EVENTS: &str = "bss.billing.v1.BillingEventService";
 
 pub fn cases() -> Vec<Case> {
     use OtherTenant::*;
@@ -50,7 +49,6 @@ pub fn cases() -> Vec<Case> {
         case(CREDIT, "SetPaymentPreference", Some(Role::AccountManager), NotFound),
         case(CREDIT, "GetPaymentPreference", reader, NotFound),
         case(EVENTS, "StreamEvents", reader, SeesNothing),
-        case(BILLING_EVENTS, "StreamEvents", reader, SeesNothing),
     ]
 }
 
@@ -196,7 +194,6 @@ impl Fixture {
             SETTINGS => self.settings(name, channel, token).await,
             CREDIT => self.credit(name, channel, token).await,
             EVENTS => self.events(channel, token).await,
-            BILLING_EVENTS => self.billing_events(channel, token).await,
             _ => Err(Status::unimplemented(format!("the matrix cannot call {method}"))),
         }
     }
@@ -340,20 +337,6 @@ impl Fixture {
                 .map(|_| 1),
             _ => Err(Status::unimplemented(name.to_owned())),
         }
-    }
-
-    async fn billing_events(&self, channel: Channel, token: Option<&str>) -> Outcome {
-        use bss_proto::billing::billing_event_service_client::BillingEventServiceClient;
-        let mut events = BillingEventServiceClient::new(channel);
-        let request = request(bss_proto::billing::StreamEventsRequest { after_sequence: 0 }, token);
-        let mut stream = events.stream_events(request).await?.into_inner();
-        let mut seen = 0;
-        while let Ok(Some(message)) = tokio::time::timeout(Duration::from_millis(300), stream.next()).await {
-            if message?.event.unwrap_or_default().tenant_id == self.tenant_id {
-                seen += 1;
-            }
-        }
-        Ok(seen)
     }
 
     async fn events(&self, channel: Channel, token: Option<&str>) -> Outcome {

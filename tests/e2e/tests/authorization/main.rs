@@ -7,6 +7,7 @@
 //! in the module of its context.
 
 mod accounts;
+mod billing;
 mod credit;
 mod pricing;
 
@@ -63,16 +64,19 @@ async fn every_rpc_refuses_other_tenants_missing_roles_and_bad_tokens() {
     let accounts = accounts::Fixture::set_up(&channel, tenant_id, &admin).await;
     let pricing = pricing::Fixture::set_up(&channel, &admin, &accounts.account_id).await;
     let credit = credit::Fixture::set_up(&channel, tenant_id, &admin, &accounts.account_id).await;
+    let billing = billing::Fixture::set_up(&channel, tenant_id, &admin, &accounts.account_id).await;
     let snapshot = || async {
         (
             accounts.snapshot(&channel, &admin).await,
             pricing.snapshot(&channel, &admin).await,
             credit.snapshot(&channel, &admin).await,
+            billing.snapshot(&channel, &admin).await,
         )
     };
     let before = snapshot().await;
 
-    let cases: Vec<Case> = accounts::cases().into_iter().chain(pricing::cases()).chain(credit::cases()).collect();
+    let cases: Vec<Case> =
+        accounts::cases().into_iter().chain(pricing::cases()).chain(credit::cases()).chain(billing::cases()).collect();
     let covered: Vec<&str> = cases.iter().map(|case| case.method.as_str()).collect();
     let missing: Vec<String> = bss_gateway::routing::contract_methods()
         .into_iter()
@@ -98,12 +102,14 @@ async fn every_rpc_refuses_other_tenants_missing_roles_and_bad_tokens() {
         let invoke = |token: Option<String>| {
             let channel = channel.clone();
             let method = case.method.clone();
-            let (accounts, pricing, credit) = (&accounts, &pricing, &credit);
+            let (accounts, pricing, credit, billing) = (&accounts, &pricing, &credit, &billing);
             async move {
                 if method.starts_with("/bss.pricing.") {
                     pricing.invoke(&method, channel, token.as_deref()).await
-                } else if method.starts_with("/bss.credit.") || method.starts_with("/bss.billing.") {
+                } else if method.starts_with("/bss.credit.") {
                     credit.invoke(&method, channel, token.as_deref()).await
+                } else if method.starts_with("/bss.billing.") {
+                    billing.invoke(&method, channel, token.as_deref()).await
                 } else {
                     accounts.invoke(&method, channel, token.as_deref()).await
                 }
@@ -141,6 +147,7 @@ async fn every_rpc_refuses_other_tenants_missing_roles_and_bad_tokens() {
     assert_eq!(after.0, before.0, "the first tenant's accounts data changed");
     assert_eq!(after.1, before.1, "the first tenant's pricing changed");
     assert_eq!(after.2, before.2, "the first tenant's credit changed");
+    assert_eq!(after.3, before.3, "the first tenant's billing changed");
 }
 
 /// The outcome of a call in the matrix: how many of the first tenant's

@@ -1,0 +1,44 @@
+//! The one error type of the billing context.
+
+use bss_platform::error::{PlatformError, Violations};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BillingError {
+    #[error("invalid request: {0}")]
+    Invalid(Violations),
+    #[error("{kind} {id} not found")]
+    NotFound { kind: &'static str, id: String },
+    /// Something with this key exists already; `reason` names it.
+    #[error("{description}")]
+    AlreadyExists { reason: &'static str, description: String },
+    /// A rule of the domain forbids the call; `reason` names it.
+    #[error("{description}")]
+    Precondition { reason: &'static str, description: String },
+    /// A service this one depends on cannot answer.
+    #[error("{what} is unavailable: {cause}")]
+    Unavailable { what: &'static str, cause: String },
+    #[error(transparent)]
+    Platform(#[from] PlatformError),
+}
+
+impl BillingError {
+    pub fn not_found(kind: &'static str, id: impl ToString) -> BillingError {
+        BillingError::NotFound { kind, id: id.to_string() }
+    }
+
+    pub fn precondition(reason: &'static str, description: impl Into<String>) -> BillingError {
+        BillingError::Precondition { reason, description: description.into() }
+    }
+}
+
+impl From<Violations> for BillingError {
+    fn from(violations: Violations) -> BillingError {
+        BillingError::Invalid(violations)
+    }
+}
+
+impl From<sqlx::Error> for BillingError {
+    fn from(error: sqlx::Error) -> BillingError {
+        BillingError::Platform(error.into())
+    }
+}

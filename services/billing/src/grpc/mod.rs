@@ -1,0 +1,171 @@
+//! The gRPC adapter: each RPC authorizes the caller, parses the request,
+//! runs the use case in one transaction and converts the answer.
+
+pub mod events;
+pub mod invoices;
+pub mod payments;
+
+use std::time::Duration;
+
+use bss_platform::auth::{Caller, Role};
+use bss_platform::client;
+use bss_platform::error::{failed_precondition, invalid_argument, not_found, unavailable, with_reason};
+use bss_platform::events::EventLog;
+use bss_platform::idempotency::{self, Opened, PendingRequest, RequestKey};
+use bss_platform::money::Currency;
+use bss_platform::time::{self, format_date, parse_date};
+use bss_proto::accounts::GetAccountRequest;
+use bss_proto::accounts::account_service_client::AccountServiceClient;
+use bss_proto::billing::{BillingEvent, billing_event};
+use bss_proto::credit::ComputeDueDateRequest;
+use bss_proto::credit::credit_service_client::CreditServiceClient;
+use chrono::NaiveDate;
+use prost::Message;
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+use uuid::Uuid;
+
+use crate::domain::error::BillingError;
+
+/// Roles that may read billing.
+pub const READERS: &[Role] =
+    &[Role::TenantAdmin, Role::BillingClerk, Role::CreditManager, Role::AccountManager, Role::Integration];
+
+/// Roles that may create and post invoices and record payments.
+pub const WRITERS: &[Role] = &[Role::TenantAdmin, Role::BillingClerk, Role::Integration];
+
+/// The ErrorInfo domain of this context.
+pub const DOMAIN: &str = "billing.bss";
+
+/// How long a call to another service may take.
+const PEER_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl From<BillingError> for Status {
+    fn from(error: BillingError) -> Status {
+        let description = error.to_string();
+        match error {
+            BillingError::Invalid(violations) => invalid_argument(&violations),
+            BillingError::NotFound { kind, id } => not_found(kind, &id),
+            BillingError::AlreadyExists { reason, .. } => {
+                with_reason(Code::AlreadyExists, DOMAIN, reason, &description)
+            }
+            BillingError::Precondition { reason, .. } => failed_precondition(DOMAIN, reason, "billing", &description),
+            BillingError::Unavailable { what, cause } => unavailable(what, &cause),
+            BillingError::Platform(error) => error.into(),
+        }
+    }
+}
+
+/// Everything the billing RPCs work with.
+pub struct BillingApi {
+    pub(crate) db: PgPool,
+    pub(crate) events: EventLog,
+    accounts: Option<Channel>,
+    credit: Option<Channel>,
+}
+
+impl BillingApi {
+    pub fn new(db: PgPool, events: EventLog, accounts: Option<Channel>, credit: Option<Channel>) -> BillingApi {
+        BillingApi { db, events, accounts, credit }
+    }
+
+    /// Claims the request id (or replays its answer) and begins the
+    /// transaction of a write.
+    pub(crate) async fn begin<R: Message + Default>(
+        &self,
+        tenant_id: Uuid,
+        method: &str,
+        request_id: &str,
+        request: &impl Message,
+    ) -> Result<Opened<R>, BillingError> {
+        let key = RequestKey::new(tenant_id, method, request_id, request)?;
+        Ok(idempotency::open(&self.db, key).await?)
+    }
+
+    /// Stores the answer, commits, and wakes the event sequencer.
+    pub(crate) async fn commit(
+        &self,
+        mut tx: Transaction<'static, Postgres>,
+        pending: PendingRequest,
+        response: &impl Message,
+    ) -> Result<(), BillingError> {
+        pending.finish(&mut tx, response).await?;
+        tx.commit().await?;
+        self.events.written();
+        Ok(())
+    }
+
+    /// The account's currency, if the caller may see the account (asked of
+    /// the accounts service with the caller's token).
+    pub(crate) async fn account_currency(&self, caller: &Caller, account_id: Uuid) -> Result<Currency, BillingError> {
+        let channel = self.accounts.as_ref().ok_or_else(|| BillingError::not_found("account", account_id))?;
+        let request = client::request(GetAccountRequest { id: account_id.to_string() }, caller, PEER_TIMEOUT);
+        let account = match AccountServiceClient::new(channel.clone()).get_account(request).await {
+            Ok(response) => response.into_inner().account.unwrap_or_default(),
+            Err(status) if status.code() == Code::NotFound => {
+                return Err(BillingError::not_found("account", account_id));
+            }
+            Err(status) => {
+                return Err(BillingError::Unavailable { what: "accounts", cause: status.message().to_owned() });
+            }
+        };
+        Currency::parse(&account.currency_code).map_err(|_| BillingError::Unavailable {
+            what: "accounts",
+            cause: "an account without a currency".to_owned(),
+        })
+    }
+
+    /// The due date of an invoice of the account, from credit.
+    pub(crate) async fn due_date(
+        &self,
+        caller: &Caller,
+        account_id: Uuid,
+        invoice_date: NaiveDate,
+        delivery_date: Option<NaiveDate>,
+    ) -> Result<NaiveDate, BillingError> {
+        let channel = self
+            .credit
+            .as_ref()
+            .ok_or_else(|| BillingError::Unavailable { what: "credit", cause: "not configured".to_owned() })?;
+        let request = ComputeDueDateRequest {
+            account_id: account_id.to_string(),
+            invoice_date: format_date(invoice_date),
+            delivery_date: delivery_date.map(format_date).unwrap_or_default(),
+        };
+        let answer = CreditServiceClient::new(channel.clone())
+            .compute_due_date(client::request(request, caller, PEER_TIMEOUT))
+            .await
+            .map_err(|status| BillingError::Unavailable { what: "credit", cause: status.message().to_owned() })?;
+        parse_date(&answer.into_inner().due_date).map_err(|cause| BillingError::Unavailable { what: "credit", cause })
+    }
+}
+
+/// Writes an event of billing's stream, made by `caller` now, in the
+/// caller's transaction.
+pub async fn publish(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    caller: &Caller,
+    payload: billing_event::Payload,
+) -> Result<(), BillingError> {
+    use billing_event::Payload;
+    let event_type = match &payload {
+        Payload::InvoicePosted(_) => "InvoicePosted",
+        Payload::CreditNotePosted(_) => "CreditNotePosted",
+        Payload::PaymentPosted(_) => "PaymentPosted",
+        Payload::WriteOffPosted(_) => "WriteOffPosted",
+        Payload::InvoiceOverdue(_) => "InvoiceOverdue",
+        Payload::InvoiceSettled(_) => "InvoiceSettled",
+    };
+    let event = BillingEvent {
+        sequence: 0,
+        tenant_id: tenant_id.to_string(),
+        occur_time: Some(time::timestamp(time::now())),
+        actor: caller.subject.clone(),
+        traceparent: bss_platform::telemetry::current_traceparent(),
+        payload: Some(payload),
+    };
+    bss_platform::events::publish(connection, tenant_id, event_type, &event).await?;
+    Ok(())
+}

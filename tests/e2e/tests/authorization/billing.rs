@@ -1,0 +1,137 @@
+//! The billing context in the authorization matrix.
+
+use std::time::Duration;
+
+use bss_platform::auth::Role;
+use bss_proto::billing::billing_event_service_client::BillingEventServiceClient;
+use bss_proto::billing::invoice_service_client::InvoiceServiceClient;
+use bss_proto::billing::payment_service_client::PaymentServiceClient;
+use bss_proto::billing::*;
+use bss_proto::types::{Decimal, Money};
+use bss_testkit::authorized;
+use futures::StreamExt;
+use tonic::Status;
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+use super::{Case, OtherTenant, Outcome, case, request};
+
+const INVOICES: &str = "bss.billing.v1.InvoiceService";
+const PAYMENTS: &str = "bss.billing.v1.PaymentService";
+const EVENTS: &str = "bss.billing.v1.BillingEventService";
+
+pub fn cases() -> Vec<Case> {
+    use OtherTenant::*;
+    let reader = Some(Role::SalesRep);
+    let writer = Some(Role::CreditManager);
+    vec![
+        case(INVOICES, "CreateInvoice", writer, NotFound),
+        case(INVOICES, "PostInvoice", writer, NotFound),
+        case(INVOICES, "GetInvoice", reader, NotFound),
+        case(INVOICES, "ListInvoices", reader, SeesNothing),
+        case(PAYMENTS, "RecordPayment", writer, NotFound),
+        case(PAYMENTS, "GetAccountBalance", reader, NotFound),
+        case(EVENTS, "StreamEvents", reader, SeesNothing),
+    ]
+}
+
+fn draft(account_id: &str) -> CreateInvoiceRequest {
+    CreateInvoiceRequest {
+        invoice: Some(Invoice {
+            account_id: account_id.to_owned(),
+            lines: vec![InvoiceLine {
+                description: "Matrix".to_owned(),
+                quantity: Some(Decimal { value: "1".to_owned() }),
+                unit_price: Some(Money { currency_code: "AUD".to_owned(), amount: "10.00".to_owned() }),
+                total: None,
+            }],
+            ..Invoice::default()
+        }),
+        request_id: String::new(),
+    }
+}
+
+/// The first tenant's billing every case aims at.
+pub struct Fixture {
+    tenant_id: String,
+    account_id: String,
+    invoice_id: String,
+}
+
+impl Fixture {
+    pub async fn set_up(channel: &Channel, tenant_id: Uuid, admin: &str, account_id: &str) -> Fixture {
+        let invoice_id = InvoiceServiceClient::new(channel.clone())
+            .create_invoice(authorized(draft(account_id), admin))
+            .await
+            .expect("draft")
+            .into_inner()
+            .invoice
+            .expect("invoice")
+            .id;
+        Fixture { tenant_id: tenant_id.to_string(), account_id: account_id.to_owned(), invoice_id }
+    }
+
+    /// Everything of the first tenant's billing the matrix could touch.
+    pub async fn snapshot(&self, channel: &Channel, admin: &str) -> String {
+        let mut invoices = InvoiceServiceClient::new(channel.clone());
+        let list = ListInvoicesRequest { account_id: self.account_id.clone(), ..Default::default() };
+        let listed = invoices.list_invoices(authorized(list, admin)).await.map(|r| r.into_inner());
+        let balance = GetAccountBalanceRequest { account_id: self.account_id.clone() };
+        let balance = PaymentServiceClient::new(channel.clone()).get_account_balance(authorized(balance, admin)).await;
+        format!("{listed:?}\n{:?}", balance.map(|r| r.into_inner()))
+    }
+
+    pub async fn invoke(&self, method: &str, channel: Channel, token: Option<&str>) -> Outcome {
+        let (service, name) = method.trim_start_matches('/').split_once('/').unwrap_or_default();
+        let account_id = self.account_id.clone();
+        match (service, name) {
+            (INVOICES, "CreateInvoice") => {
+                InvoiceServiceClient::new(channel).create_invoice(request(draft(&account_id), token)).await.map(|_| 1)
+            }
+            (INVOICES, "PostInvoice") => {
+                let post = PostInvoiceRequest { id: self.invoice_id.clone(), request_id: String::new() };
+                InvoiceServiceClient::new(channel).post_invoice(request(post, token)).await.map(|_| 1)
+            }
+            (INVOICES, "GetInvoice") => {
+                let get = GetInvoiceRequest { id: self.invoice_id.clone() };
+                InvoiceServiceClient::new(channel).get_invoice(request(get, token)).await.map(|_| 1)
+            }
+            (INVOICES, "ListInvoices") => {
+                let list = ListInvoicesRequest { account_id, ..Default::default() };
+                InvoiceServiceClient::new(channel)
+                    .list_invoices(request(list, token))
+                    .await
+                    .map(|r| r.into_inner().invoices.iter().filter(|invoice| invoice.id == self.invoice_id).count())
+            }
+            (PAYMENTS, "RecordPayment") => {
+                let pay = RecordPaymentRequest {
+                    payment: Some(Payment {
+                        account_id,
+                        amount: Some(Money { currency_code: "AUD".to_owned(), amount: "1.00".to_owned() }),
+                        ..Payment::default()
+                    }),
+                    invoice_id: String::new(),
+                    request_id: String::new(),
+                };
+                PaymentServiceClient::new(channel).record_payment(request(pay, token)).await.map(|_| 1)
+            }
+            (PAYMENTS, "GetAccountBalance") => PaymentServiceClient::new(channel)
+                .get_account_balance(request(GetAccountBalanceRequest { account_id }, token))
+                .await
+                .map(|_| 1),
+            (EVENTS, "StreamEvents") => {
+                let mut events = BillingEventServiceClient::new(channel);
+                let mut stream =
+                    events.stream_events(request(StreamEventsRequest { after_sequence: 0 }, token)).await?.into_inner();
+                let mut seen = 0;
+                while let Ok(Some(message)) = tokio::time::timeout(Duration::from_millis(300), stream.next()).await {
+                    if message?.event.unwrap_or_default().tenant_id == self.tenant_id {
+                        seen += 1;
+                    }
+                }
+                Ok(seen)
+            }
+            _ => Err(Status::unimplemented(format!("the matrix cannot call {method}"))),
+        }
+    }
+}
