@@ -6,6 +6,7 @@
 
 pub mod domain;
 pub mod grpc;
+pub mod overdue;
 pub mod repo;
 
 use std::net::SocketAddr;
@@ -74,6 +75,7 @@ impl App {
         let accounts = peer("accounts service", &config.accounts_url)?;
         let credit = peer("credit service", &config.credit_url)?;
         let events = EventLog::start(db.clone(), shutdown.clone()).await?;
+        tokio::spawn(overdue::run(db.clone(), events.clone(), shutdown.clone()));
         let api = Arc::new(BillingApi::new(db.clone(), events.clone(), accounts, credit));
         let limit = platform.server.max_message_bytes;
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)

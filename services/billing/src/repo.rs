@@ -216,41 +216,98 @@ pub async fn settle(
     .await?)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A payment or adjustment: the money, and what no invoice took.
+pub struct Settling {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub currency: Currency,
+    pub amount: Decimal,
+    pub unallocated: Decimal,
+}
+
 pub async fn insert_payment(
     tx: &mut PgConnection,
     tenant_id: Uuid,
-    id: Uuid,
-    account_id: Uuid,
-    currency: Currency,
-    amount: Decimal,
-    unallocated: Decimal,
-    allocations: &[(Uuid, Decimal)],
+    payment: &Settling,
 ) -> Result<DateTime<Utc>, BillingError> {
-    let created_at = sqlx::query_scalar(
+    Ok(sqlx::query_scalar(
         "INSERT INTO billing.payments (tenant_id, id, account_id, currency, amount, unallocated)
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING created_at",
     )
     .bind(tenant_id)
-    .bind(id)
-    .bind(account_id)
-    .bind(currency.code)
-    .bind(amount)
-    .bind(unallocated)
-    .fetch_one(&mut *tx)
-    .await?;
+    .bind(payment.id)
+    .bind(payment.account_id)
+    .bind(payment.currency.code)
+    .bind(payment.amount)
+    .bind(payment.unallocated)
+    .fetch_one(tx)
+    .await?)
+}
+
+/// A credit note (`kind` CREDIT_NOTE) or a write-off (WRITE_OFF).
+pub async fn insert_adjustment(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    kind: &str,
+    adjustment: &Settling,
+    reason: &str,
+) -> Result<DateTime<Utc>, BillingError> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO billing.adjustments (tenant_id, id, account_id, kind, currency, amount, unallocated, reason)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING created_at",
+    )
+    .bind(tenant_id)
+    .bind(adjustment.id)
+    .bind(adjustment.account_id)
+    .bind(kind)
+    .bind(adjustment.currency.code)
+    .bind(adjustment.amount)
+    .bind(adjustment.unallocated)
+    .bind(reason)
+    .fetch_one(tx)
+    .await?)
+}
+
+/// What a payment or adjustment settled of each invoice.
+pub async fn insert_allocations(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    settling_id: Uuid,
+    allocations: &[(Uuid, Decimal)],
+) -> Result<(), BillingError> {
     for (invoice_id, amount) in allocations {
         sqlx::query(
             "INSERT INTO billing.allocations (tenant_id, payment_id, invoice_id, amount) VALUES ($1, $2, $3, $4)",
         )
         .bind(tenant_id)
-        .bind(id)
+        .bind(settling_id)
         .bind(invoice_id)
         .bind(amount)
         .execute(&mut *tx)
         .await?;
     }
-    Ok(created_at)
+    Ok(())
+}
+
+/// Posted, unsettled invoices whose due date passed and that are not
+/// flagged yet, flagged now (at most `limit`): (tenant, invoice, account).
+pub async fn flag_overdue(
+    connection: &mut PgConnection,
+    today: NaiveDate,
+    limit: i64,
+) -> Result<Vec<(Uuid, Uuid, Uuid)>, BillingError> {
+    Ok(sqlx::query_as(
+        "UPDATE billing.invoices SET overdue_at = now()
+         WHERE (tenant_id, id) IN (
+             SELECT tenant_id, id FROM billing.invoices
+             WHERE status = 'POSTED' AND overdue_at IS NULL AND settled < total AND due_date < $1
+             LIMIT $2 FOR UPDATE SKIP LOCKED)
+         RETURNING tenant_id, id, account_id",
+    )
+    .bind(today)
+    .bind(limit)
+    .fetch_all(connection)
+    .await?)
 }
 
 /// (balance, outstanding on `today`, unsettled) of an account.
@@ -264,7 +321,8 @@ pub async fn balance(
         "SELECT
              coalesce((SELECT sum(total) FROM billing.invoices
                        WHERE tenant_id = $1 AND account_id = $2 AND status = 'POSTED'), 0)
-           - coalesce((SELECT sum(amount) FROM billing.payments WHERE tenant_id = $1 AND account_id = $2), 0),
+           - coalesce((SELECT sum(amount) FROM billing.payments WHERE tenant_id = $1 AND account_id = $2), 0)
+           - coalesce((SELECT sum(amount) FROM billing.adjustments WHERE tenant_id = $1 AND account_id = $2), 0),
              coalesce((SELECT sum(total - settled) FROM billing.invoices
                        WHERE tenant_id = $1 AND account_id = $2 AND status = 'POSTED' AND due_date < $3), 0),
              coalesce((SELECT sum(total - settled) FROM billing.invoices

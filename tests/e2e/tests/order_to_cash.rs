@@ -281,3 +281,77 @@ async fn invoices_posted_in_parallel_are_numbered_without_gaps_or_duplicates_and
     numbers.sort_unstable();
     assert_eq!(numbers, (1..=12).collect::<Vec<i64>>());
 }
+
+#[tokio::test]
+async fn overdue_invoices_put_the_account_out_of_terms_until_credit_notes_and_a_write_off_settle_them() {
+    let suite = TestSuite::start().await;
+    let (tenant_id, admin) = suite.tenant("Overdue Books", "EUR").await;
+    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
+    let channel = suite.gateway().await;
+    let account_id = AccountServiceClient::new(channel.clone())
+        .create_account(authorized(
+            CreateAccountRequest {
+                account: Some(Account {
+                    code: "LATE1".to_owned(),
+                    name: "Late Payer".to_owned(),
+                    ..Account::default()
+                }),
+                request_id: String::new(),
+            },
+            &admin,
+        ))
+        .await
+        .expect("account")
+        .into_inner()
+        .account
+        .expect("account")
+        .id;
+    let mut invoices = InvoiceServiceClient::new(channel.clone());
+    // Dated long ago: due 30 days later (the default period), so past due.
+    let draft = invoices.create_invoice(authorized(invoice(&account_id, "2026-01-01", "300.00", &[]), &clerk)).await;
+    let draft = draft.expect("draft").into_inner().invoice.expect("invoice");
+    let post = PostInvoiceRequest { id: draft.id.clone(), request_id: String::new() };
+    let posted =
+        invoices.post_invoice(authorized(post, &clerk)).await.expect("posted").into_inner().invoice.expect("i");
+    assert_eq!(posted.due_date, "2026-01-31");
+
+    let status = credit_until(&channel, &clerk, &account_id, |status| status.out_of_terms).await;
+    assert_eq!(amount(&status.balance), "300.00");
+    let mut payments = PaymentServiceClient::new(channel.clone());
+    let balance = payments
+        .get_account_balance(authorized(GetAccountBalanceRequest { account_id: account_id.clone() }, &clerk))
+        .await
+        .expect("balance")
+        .into_inner();
+    assert_eq!(amount(&balance.outstanding), "300.00", "past due and unsettled");
+
+    let note = CreateCreditNoteRequest {
+        account_id: account_id.clone(),
+        amount: eur("40.00"),
+        reason: "damaged goods".to_owned(),
+        invoice_id: draft.id.clone(),
+        request_id: String::new(),
+    };
+    let note = payments.create_credit_note(authorized(note, &clerk)).await.expect("note").into_inner();
+    assert_eq!(amount(&note.credit_note.expect("note").allocations[0].amount), "40.00");
+    let write_off = WriteOffAccountRequest {
+        account_id: account_id.clone(),
+        reason: "uncollectable".to_owned(),
+        request_id: String::new(),
+    };
+    let written =
+        payments.write_off_account(authorized(write_off.clone(), &clerk)).await.expect("written off").into_inner();
+    let written = written.write_off.expect("write-off");
+    assert_eq!((amount(&written.amount), written.allocations[0].settled), ("260.00", true));
+    let nothing = payments.write_off_account(authorized(write_off, &clerk)).await.expect_err("nothing owed");
+    assert_eq!(nothing.code(), Code::FailedPrecondition);
+
+    let status = credit_until(&channel, &clerk, &account_id, |status| !status.out_of_terms).await;
+    assert_eq!(amount(&status.balance), "0.00");
+    let balance = payments
+        .get_account_balance(authorized(GetAccountBalanceRequest { account_id: account_id.clone() }, &clerk))
+        .await
+        .expect("balance")
+        .into_inner();
+    assert_eq!((amount(&balance.balance), amount(&balance.outstanding)), ("0.00", "0.00"));
+}

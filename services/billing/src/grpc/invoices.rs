@@ -177,7 +177,7 @@ impl InvoiceService for BillingApi {
                 due_date: format_date(due_date),
                 order_references: posted.order_references.clone(),
             };
-            publish(&mut tx, tenant_id, &caller, Payload::InvoicePosted(event)).await?;
+            publish(&mut tx, tenant_id, &caller.subject, Payload::InvoicePosted(event)).await?;
             let lines = repo::lines(&mut tx, tenant_id, id).await?;
             let response = PostInvoiceResponse { invoice: Some(invoice_to_proto(&posted, &lines)?) };
             self.commit(tx, pending, &response).await?;

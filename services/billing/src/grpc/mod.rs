@@ -141,12 +141,12 @@ impl BillingApi {
     }
 }
 
-/// Writes an event of billing's stream, made by `caller` now, in the
+/// Writes an event of billing's stream, made by `actor` now, in the
 /// caller's transaction.
 pub async fn publish(
     connection: &mut PgConnection,
     tenant_id: Uuid,
-    caller: &Caller,
+    actor: &str,
     payload: billing_event::Payload,
 ) -> Result<(), BillingError> {
     use billing_event::Payload;
@@ -162,7 +162,7 @@ pub async fn publish(
         sequence: 0,
         tenant_id: tenant_id.to_string(),
         occur_time: Some(time::timestamp(time::now())),
-        actor: caller.subject.clone(),
+        actor: actor.to_owned(),
         traceparent: bss_platform::telemetry::current_traceparent(),
         payload: Some(payload),
     };

@@ -1,25 +1,156 @@
-//! PaymentService: payments settling invoices, and the account's balance.
+//! PaymentService: payments, credit notes and write-offs settling invoices,
+//! and the account's balance.
 
-use bss_platform::auth::authorize;
+use bss_platform::auth::{Caller, authorize};
 use bss_platform::error::Violations;
 use bss_platform::idempotency::Opened;
-use bss_platform::input::{parse_id, parse_optional_id, required_id};
+use bss_platform::input::{parse_id, parse_optional_id, required_id, required_text};
 use bss_platform::money::{Currency, amount_in, money_to_wire};
 use bss_platform::time::{now, timestamp};
 use bss_proto::billing::billing_event::Payload;
 use bss_proto::billing::payment_service_server::PaymentService;
 use bss_proto::billing::*;
+use bss_proto::types::Money;
 use rust_decimal::Decimal;
+use sqlx::PgConnection;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::{BillingApi, READERS, WRITERS, publish};
 use crate::domain::error::BillingError;
 use crate::domain::settle::allocate;
-use crate::repo;
+use crate::repo::{self, Settling};
 
-fn money(amount: Decimal, currency: Currency) -> bss_proto::types::Money {
+/// Longest reason of a credit note or write-off.
+const MAX_REASON: usize = 500;
+
+fn money(amount: Decimal, currency: Currency) -> Money {
     money_to_wire(currency.round(amount), currency)
+}
+
+/// A positive amount of `currency` at its minor unit.
+fn positive_amount(v: &mut Violations, field: &str, amount: Option<&Money>, currency: Currency) -> Option<Decimal> {
+    let amount = amount_in(v, field, amount, currency)?;
+    if amount <= Decimal::ZERO {
+        v.add(format!("{field}.amount"), "must be greater than zero");
+        return None;
+    }
+    if currency.round(amount) != amount {
+        v.add(format!("{field}.amount"), format!("has more decimals than {} allows", currency.code));
+        return None;
+    }
+    Some(amount)
+}
+
+/// What settling did: the allocations (for the answer) and what was left.
+struct Settled {
+    allocations: Vec<Allocation>,
+    unallocated: Decimal,
+}
+
+/// Settles the account's posted invoices with `amount` (`None`: all they
+/// owe), a named invoice first, then oldest first, under their row locks;
+/// records the allocations of `settling_id` and publishes InvoiceSettled
+/// for each invoice settled in full.
+#[allow(clippy::too_many_arguments)]
+async fn settle_invoices(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    caller: &Caller,
+    account_id: Uuid,
+    currency: Currency,
+    settling_id: Uuid,
+    amount: Option<Decimal>,
+    first: Option<Uuid>,
+) -> Result<(Decimal, Settled), BillingError> {
+    let open = repo::lock_open_invoices(tx, tenant_id, account_id).await?;
+    if let Some(first) = first
+        && !open.iter().any(|(invoice, _)| invoice.id == first)
+    {
+        return Err(BillingError::precondition(
+            "INVOICE_NOT_OPEN",
+            format!("invoice {first} is not a posted, unsettled invoice of the account"),
+        ));
+    }
+    let invoices: Vec<_> = open.iter().map(|(invoice, _)| invoice.clone()).collect();
+    let amount = amount.unwrap_or_else(|| invoices.iter().map(|invoice| invoice.owed).sum());
+    let (allocations, unallocated) = allocate(amount, &invoices, first);
+    let mut lines = Vec::with_capacity(allocations.len());
+    for (invoice_id, paid) in &allocations {
+        let settled = repo::settle(tx, tenant_id, *invoice_id, *paid).await?;
+        if settled {
+            let event = InvoiceSettled { invoice_id: invoice_id.to_string(), account_id: account_id.to_string() };
+            publish(tx, tenant_id, &caller.subject, Payload::InvoiceSettled(event)).await?;
+        }
+        lines.push(Allocation {
+            invoice_id: invoice_id.to_string(),
+            invoice_number: open.iter().find(|(invoice, _)| invoice.id == *invoice_id).map_or(0, |(_, number)| *number),
+            amount: Some(money(*paid, currency)),
+            settled,
+        });
+    }
+    repo::insert_allocations(tx, tenant_id, settling_id, &allocations).await?;
+    Ok((amount, Settled { allocations: lines, unallocated }))
+}
+
+impl BillingApi {
+    /// A credit note (`Some(amount)`) or a write-off of everything owed
+    /// (`None`), in one transaction.
+    #[allow(clippy::too_many_arguments)]
+    async fn adjust(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        account_id: Uuid,
+        currency: Currency,
+        amount: Option<Decimal>,
+        first: Option<Uuid>,
+        reason: &str,
+        (mut tx, pending): (sqlx::Transaction<'static, sqlx::Postgres>, bss_platform::idempotency::PendingRequest),
+    ) -> Result<Adjustment, BillingError> {
+        let id = Uuid::now_v7();
+        let (total, settled) =
+            settle_invoices(&mut tx, tenant_id, caller, account_id, currency, id, amount, first).await?;
+        if total.is_zero() {
+            return Err(BillingError::precondition(
+                "NOTHING_TO_WRITE_OFF",
+                format!("account {account_id} owes nothing on posted invoices"),
+            ));
+        }
+        let kind = if amount.is_some() { "CREDIT_NOTE" } else { "WRITE_OFF" };
+        let record = Settling { id, account_id, currency, amount: total, unallocated: settled.unallocated };
+        let created_at = repo::insert_adjustment(&mut tx, tenant_id, kind, &record, reason).await?;
+        let (id_text, account_text, amount_wire) =
+            (id.to_string(), account_id.to_string(), Some(money(total, currency)));
+        let payload = if amount.is_some() {
+            Payload::CreditNotePosted(CreditNotePosted {
+                credit_note_id: id_text.clone(),
+                account_id: account_text.clone(),
+                amount: amount_wire.clone(),
+            })
+        } else {
+            Payload::WriteOffPosted(WriteOffPosted {
+                write_off_id: id_text.clone(),
+                account_id: account_text.clone(),
+                amount: amount_wire.clone(),
+            })
+        };
+        publish(&mut tx, tenant_id, &caller.subject, payload).await?;
+        let adjustment = Adjustment {
+            id: id_text,
+            account_id: account_text,
+            amount: amount_wire,
+            reason: reason.to_owned(),
+            allocations: settled.allocations,
+            unallocated: Some(money(settled.unallocated, currency)),
+            create_time: Some(timestamp(created_at)),
+        };
+        // Both answers are the adjustment in field 1: the credit note's
+        // message is stored for either.
+        let response = CreateCreditNoteResponse { credit_note: Some(adjustment.clone()) };
+        self.commit(tx, pending, &response).await?;
+        Ok(adjustment)
+    }
 }
 
 #[tonic::async_trait]
@@ -35,78 +166,33 @@ impl PaymentService for BillingApi {
             let account_id = parse_id("payment.account_id", &input.account_id)?;
             let currency = self.account_currency(&caller, account_id).await?;
             let mut v = Violations::new();
-            let amount = amount_in(&mut v, "payment.amount", input.amount.as_ref(), currency);
-            if amount.is_some_and(|amount| amount <= Decimal::ZERO) {
-                v.add("payment.amount.amount", "must be greater than zero");
-            }
-            if amount.is_some_and(|amount| currency.round(amount) != amount) {
-                v.add("payment.amount.amount", format!("has more decimals than {} allows", currency.code));
-            }
+            let amount = positive_amount(&mut v, "payment.amount", input.amount.as_ref(), currency);
             let first = v.keep("invoice_id", parse_optional_id(&request.invoice_id));
             let (Some(amount), Some(first)) = (amount, first) else {
                 return Err(v.into());
             };
-            v.into_result()?;
             let (mut tx, pending) = match self.begin(tenant_id, "RecordPayment", &request.request_id, &request).await? {
                 Opened::Replayed(response) => return Ok(response),
                 Opened::Fresh(tx, pending) => (tx, pending),
             };
-            let open = repo::lock_open_invoices(&mut tx, tenant_id, account_id).await?;
-            if let Some(first) = first
-                && !open.iter().any(|(invoice, _)| invoice.id == first)
-            {
-                return Err(BillingError::precondition(
-                    "INVOICE_NOT_OPEN",
-                    format!("invoice {first} is not a posted, unsettled invoice of the account"),
-                ));
-            }
-            let invoices: Vec<_> = open.iter().map(|(invoice, _)| invoice.clone()).collect();
-            let (allocations, unallocated) = allocate(amount, &invoices, first);
-            let payment_id = Uuid::now_v7();
-            let mut settled_in_full = Vec::new();
-            let mut lines = Vec::with_capacity(allocations.len());
-            for (invoice_id, paid) in &allocations {
-                let settled = repo::settle(&mut tx, tenant_id, *invoice_id, *paid).await?;
-                let number =
-                    open.iter().find(|(invoice, _)| invoice.id == *invoice_id).map_or(0, |(_, number)| *number);
-                if settled {
-                    settled_in_full.push(*invoice_id);
-                }
-                lines.push(Allocation {
-                    invoice_id: invoice_id.to_string(),
-                    invoice_number: number,
-                    amount: Some(money(*paid, currency)),
-                    settled,
-                });
-            }
-            let created_at = repo::insert_payment(
-                &mut tx,
-                tenant_id,
-                payment_id,
-                account_id,
-                currency,
-                amount,
-                unallocated,
-                &allocations,
-            )
-            .await?;
+            let id = Uuid::now_v7();
+            let (_, settled) =
+                settle_invoices(&mut tx, tenant_id, &caller, account_id, currency, id, Some(amount), first).await?;
+            let record = Settling { id, account_id, currency, amount, unallocated: settled.unallocated };
+            let created_at = repo::insert_payment(&mut tx, tenant_id, &record).await?;
             let posted = PaymentPosted {
-                payment_id: payment_id.to_string(),
+                payment_id: id.to_string(),
                 account_id: account_id.to_string(),
                 amount: Some(money(amount, currency)),
             };
-            publish(&mut tx, tenant_id, &caller, Payload::PaymentPosted(posted)).await?;
-            for invoice_id in settled_in_full {
-                let settled = InvoiceSettled { invoice_id: invoice_id.to_string(), account_id: account_id.to_string() };
-                publish(&mut tx, tenant_id, &caller, Payload::InvoiceSettled(settled)).await?;
-            }
+            publish(&mut tx, tenant_id, &caller.subject, Payload::PaymentPosted(posted)).await?;
             let response = RecordPaymentResponse {
                 payment: Some(Payment {
-                    id: payment_id.to_string(),
+                    id: id.to_string(),
                     account_id: account_id.to_string(),
                     amount: Some(money(amount, currency)),
-                    allocations: lines,
-                    unallocated: Some(money(unallocated, currency)),
+                    allocations: settled.allocations,
+                    unallocated: Some(money(settled.unallocated, currency)),
                     create_time: Some(timestamp(created_at)),
                 }),
             };
@@ -136,6 +222,54 @@ impl PaymentService for BillingApi {
                 outstanding: Some(money(outstanding, currency)),
                 unsettled: Some(money(unsettled, currency)),
             })
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn create_credit_note(
+        &self,
+        request: Request<CreateCreditNoteRequest>,
+    ) -> Result<Response<CreateCreditNoteResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, WRITERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let account_id = parse_id("account_id", &request.account_id)?;
+            let currency = self.account_currency(&caller, account_id).await?;
+            let mut v = Violations::new();
+            let amount = positive_amount(&mut v, "amount", request.amount.as_ref(), currency);
+            let reason = v.keep("reason", required_text(&request.reason, MAX_REASON));
+            let first = v.keep("invoice_id", parse_optional_id(&request.invoice_id));
+            let (Some(amount), Some(reason), Some(first)) = (amount, reason, first) else {
+                return Err(v.into());
+            };
+            let opened = match self.begin(tenant_id, "CreateCreditNote", &request.request_id, &request).await? {
+                Opened::Replayed(response) => return Ok(response),
+                Opened::Fresh(tx, pending) => (tx, pending),
+            };
+            let note =
+                self.adjust(&caller, tenant_id, account_id, currency, Some(amount), first, &reason, opened).await?;
+            Ok::<_, BillingError>(CreateCreditNoteResponse { credit_note: Some(note) })
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn write_off_account(
+        &self,
+        request: Request<WriteOffAccountRequest>,
+    ) -> Result<Response<WriteOffAccountResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, WRITERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let account_id = parse_id("account_id", &request.account_id)?;
+            let reason =
+                required_text(&request.reason, MAX_REASON).map_err(|error| Violations::single("reason", error))?;
+            let currency = self.account_currency(&caller, account_id).await?;
+            let opened = match self.begin(tenant_id, "WriteOffAccount", &request.request_id, &request).await? {
+                Opened::Replayed(response) => return Ok(response),
+                Opened::Fresh(tx, pending) => (tx, pending),
+            };
+            let write_off = self.adjust(&caller, tenant_id, account_id, currency, None, None, &reason, opened).await?;
+            Ok::<_, BillingError>(WriteOffAccountResponse { write_off: Some(write_off) })
         };
         Ok(Response::new(run.await?))
     }

@@ -31,6 +31,8 @@ pub fn cases() -> Vec<Case> {
         case(INVOICES, "ListInvoices", reader, SeesNothing),
         case(PAYMENTS, "RecordPayment", writer, NotFound),
         case(PAYMENTS, "GetAccountBalance", reader, NotFound),
+        case(PAYMENTS, "CreateCreditNote", writer, NotFound),
+        case(PAYMENTS, "WriteOffAccount", writer, NotFound),
         case(EVENTS, "StreamEvents", reader, SeesNothing),
     ]
 }
@@ -119,6 +121,21 @@ impl Fixture {
                 .get_account_balance(request(GetAccountBalanceRequest { account_id }, token))
                 .await
                 .map(|_| 1),
+            (PAYMENTS, "CreateCreditNote") => {
+                let note = CreateCreditNoteRequest {
+                    account_id,
+                    amount: Some(Money { currency_code: "AUD".to_owned(), amount: "1.00".to_owned() }),
+                    reason: "matrix".to_owned(),
+                    invoice_id: String::new(),
+                    request_id: String::new(),
+                };
+                PaymentServiceClient::new(channel).create_credit_note(request(note, token)).await.map(|_| 1)
+            }
+            (PAYMENTS, "WriteOffAccount") => {
+                let write_off =
+                    WriteOffAccountRequest { account_id, reason: "matrix".to_owned(), request_id: String::new() };
+                PaymentServiceClient::new(channel).write_off_account(request(write_off, token)).await.map(|_| 1)
+            }
             (EVENTS, "StreamEvents") => {
                 let mut events = BillingEventServiceClient::new(channel);
                 let mut stream =
