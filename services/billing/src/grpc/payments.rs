@@ -42,21 +42,39 @@ fn positive_amount(v: &mut Violations, field: &str, amount: Option<&Money>, curr
     Some(amount)
 }
 
-/// What settling did: the allocations (for the answer) and what was left.
+/// What settling did: the allocations (for the answer), what was left,
+/// and the invoices now settled in full.
 struct Settled {
     allocations: Vec<Allocation>,
     unallocated: Decimal,
+    in_full: Vec<Uuid>,
+}
+
+impl Settled {
+    /// Publishes InvoiceSettled for each invoice settled in full: after the
+    /// event of the money that settled them, so a consumer never sees an
+    /// invoice settled before the money arrived.
+    async fn publish(
+        &self,
+        tx: &mut PgConnection,
+        tenant_id: Uuid,
+        actor: &str,
+        account_id: Uuid,
+    ) -> Result<(), BillingError> {
+        for invoice_id in &self.in_full {
+            let event = InvoiceSettled { invoice_id: invoice_id.to_string(), account_id: account_id.to_string() };
+            publish(tx, tenant_id, actor, Payload::InvoiceSettled(event)).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Settles the account's posted invoices with `amount` (`None`: all they
 /// owe), a named invoice first, then oldest first, under their row locks;
-/// records the allocations of `settling_id` and publishes InvoiceSettled
-/// for each invoice settled in full.
-#[allow(clippy::too_many_arguments)]
+/// records the allocations of `settling_id`.
 async fn settle_invoices(
     tx: &mut PgConnection,
     tenant_id: Uuid,
-    caller: &Caller,
     account_id: Uuid,
     currency: Currency,
     settling_id: Uuid,
@@ -76,11 +94,11 @@ async fn settle_invoices(
     let amount = amount.unwrap_or_else(|| invoices.iter().map(|invoice| invoice.owed).sum());
     let (allocations, unallocated) = allocate(amount, &invoices, first);
     let mut lines = Vec::with_capacity(allocations.len());
+    let mut in_full = Vec::new();
     for (invoice_id, paid) in &allocations {
         let settled = repo::settle(tx, tenant_id, *invoice_id, *paid).await?;
         if settled {
-            let event = InvoiceSettled { invoice_id: invoice_id.to_string(), account_id: account_id.to_string() };
-            publish(tx, tenant_id, &caller.subject, Payload::InvoiceSettled(event)).await?;
+            in_full.push(*invoice_id);
         }
         lines.push(Allocation {
             invoice_id: invoice_id.to_string(),
@@ -90,7 +108,7 @@ async fn settle_invoices(
         });
     }
     repo::insert_allocations(tx, tenant_id, settling_id, &allocations).await?;
-    Ok((amount, Settled { allocations: lines, unallocated }))
+    Ok((amount, Settled { allocations: lines, unallocated, in_full }))
 }
 
 impl BillingApi {
@@ -109,8 +127,7 @@ impl BillingApi {
         (mut tx, pending): (sqlx::Transaction<'static, sqlx::Postgres>, bss_platform::idempotency::PendingRequest),
     ) -> Result<Adjustment, BillingError> {
         let id = Uuid::now_v7();
-        let (total, settled) =
-            settle_invoices(&mut tx, tenant_id, caller, account_id, currency, id, amount, first).await?;
+        let (total, settled) = settle_invoices(&mut tx, tenant_id, account_id, currency, id, amount, first).await?;
         if total.is_zero() {
             return Err(BillingError::precondition(
                 "NOTHING_TO_WRITE_OFF",
@@ -136,6 +153,7 @@ impl BillingApi {
             })
         };
         publish(&mut tx, tenant_id, &caller.subject, payload).await?;
+        settled.publish(&mut tx, tenant_id, &caller.subject, account_id).await?;
         let adjustment = Adjustment {
             id: id_text,
             account_id: account_text,
@@ -177,7 +195,7 @@ impl PaymentService for BillingApi {
             };
             let id = Uuid::now_v7();
             let (_, settled) =
-                settle_invoices(&mut tx, tenant_id, &caller, account_id, currency, id, Some(amount), first).await?;
+                settle_invoices(&mut tx, tenant_id, account_id, currency, id, Some(amount), first).await?;
             let record = Settling { id, account_id, currency, amount, unallocated: settled.unallocated };
             let created_at = repo::insert_payment(&mut tx, tenant_id, &record).await?;
             let posted = PaymentPosted {
@@ -186,6 +204,7 @@ impl PaymentService for BillingApi {
                 amount: Some(money(amount, currency)),
             };
             publish(&mut tx, tenant_id, &caller.subject, Payload::PaymentPosted(posted)).await?;
+            settled.publish(&mut tx, tenant_id, &caller.subject, account_id).await?;
             let response = RecordPaymentResponse {
                 payment: Some(Payment {
                     id: id.to_string(),
