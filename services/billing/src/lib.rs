@@ -21,12 +21,13 @@ use bss_platform::server::{GrpcServer, ServeError, StartupError};
 use bss_platform::shutdown::Shutdown;
 use bss_proto::billing::billing_event_service_server::BillingEventServiceServer;
 use bss_proto::billing::invoice_service_server::InvoiceServiceServer;
+use bss_proto::billing::order_service_server::OrderServiceServer;
 use bss_proto::billing::payment_service_server::PaymentServiceServer;
 use serde::Deserialize;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
-use crate::grpc::BillingApi;
+use crate::grpc::{BillingApi, Peers};
 
 /// The Postgres schema this service owns.
 pub const SCHEMA: &str = "billing";
@@ -40,14 +41,18 @@ pub struct BillingConfig {
     /// and whether the caller may see it.
     #[serde(default)]
     pub accounts_url: Option<String>,
-    /// The credit service (`BSS_CREDIT_URL`): due dates.
+    /// The credit service (`BSS_CREDIT_URL`): due dates and order
+    /// authorization.
     #[serde(default)]
     pub credit_url: Option<String>,
+    /// The pricing service (`BSS_PRICING_URL`): order prices.
+    #[serde(default)]
+    pub pricing_url: Option<String>,
 }
 
 impl BillingConfig {
     pub fn new(platform: PlatformConfig) -> BillingConfig {
-        BillingConfig { platform, accounts_url: None, credit_url: None }
+        BillingConfig { platform, accounts_url: None, credit_url: None, pricing_url: None }
     }
 }
 
@@ -74,13 +79,19 @@ impl App {
         };
         let accounts = peer("accounts service", &config.accounts_url)?;
         let credit = peer("credit service", &config.credit_url)?;
+        let pricing = peer("pricing service", &config.pricing_url)?;
         let events = EventLog::start(db.clone(), shutdown.clone()).await?;
         tokio::spawn(overdue::run(db.clone(), events.clone(), shutdown.clone()));
-        let api = Arc::new(BillingApi::new(db.clone(), events.clone(), accounts, credit));
+        let api = Arc::new(BillingApi::new(db.clone(), events.clone(), Peers { accounts, credit, pricing }));
         let limit = platform.server.max_message_bytes;
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)
             .add_service(
                 InvoiceServiceServer::from_arc(api.clone())
+                    .max_decoding_message_size(limit)
+                    .max_encoding_message_size(limit),
+            )
+            .add_service(
+                OrderServiceServer::from_arc(api.clone())
                     .max_decoding_message_size(limit)
                     .max_encoding_message_size(limit),
             )

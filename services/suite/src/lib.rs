@@ -164,6 +164,7 @@ impl Suite {
         let billing_config = bss_billing::BillingConfig {
             accounts_url: Some(url(endpoints.accounts)),
             credit_url: Some(url(endpoints.credit)),
+            pricing_url: Some(url(endpoints.pricing)),
             ..bss_billing::BillingConfig::new(service_config(endpoints.billing))
         };
         let billing = bss_billing::App::build(&billing_config, billing_listener, shutdown.clone()).await?;

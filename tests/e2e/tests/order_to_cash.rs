@@ -356,3 +356,131 @@ async fn overdue_invoices_put_the_account_out_of_terms_until_credit_notes_and_a_
         .into_inner();
     assert_eq!((amount(&balance.balance), amount(&balance.outstanding)), ("0.00", "0.00"));
 }
+
+#[tokio::test]
+async fn orders_are_executed_held_or_refused_by_the_account_pricing_and_credit() {
+    use bss_proto::accounts::SuspendAccountRequest;
+    use bss_proto::billing::order_service_client::OrderServiceClient;
+    use bss_proto::pricing::catalog_service_client::CatalogServiceClient;
+    use bss_proto::pricing::{CreateProductRequest, Product};
+
+    let suite = TestSuite::start().await;
+    let (tenant_id, admin) = suite.tenant("Order Books", "EUR").await;
+    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
+    let channel = suite.gateway().await;
+    let mut accounts = AccountServiceClient::new(channel.clone());
+    let account_id = accounts
+        .create_account(authorized(
+            CreateAccountRequest {
+                account: Some(Account {
+                    code: "ORD1".to_owned(),
+                    name: "Orderer".to_owned(),
+                    enable_ordering: true,
+                    payment_types: vec![
+                        PaymentType::OnAccount as i32,
+                        PaymentType::CreditCard as i32,
+                        PaymentType::RunningQuote as i32,
+                    ],
+                    ..Account::default()
+                }),
+                request_id: String::new(),
+            },
+            &admin,
+        ))
+        .await
+        .expect("account")
+        .into_inner()
+        .account
+        .expect("account")
+        .id;
+    CatalogServiceClient::new(channel.clone())
+        .create_product(authorized(
+            CreateProductRequest {
+                product: Some(Product {
+                    code: "GADGET".to_owned(),
+                    name: "Gadget".to_owned(),
+                    list_price: eur("30.00"),
+                    ..Product::default()
+                }),
+                request_id: String::new(),
+            },
+            &admin,
+        ))
+        .await
+        .expect("product");
+    let terms = CreditTerms {
+        credit_limit: Some(Decimal { value: "100".to_owned() }),
+        policy: Some(CreditPolicy {
+            out_of_credit_action: CreditAction::HoldForApproval as i32,
+            ..CreditPolicy::default()
+        }),
+        ..CreditTerms::default()
+    };
+    CreditServiceClient::new(channel.clone())
+        .change_credit_terms(authorized(
+            ChangeCreditTermsRequest {
+                account_id: account_id.clone(),
+                terms: Some(terms),
+                reason: "opening".to_owned(),
+                request_id: String::new(),
+            },
+            &admin,
+        ))
+        .await
+        .expect("terms");
+
+    let mut orders = OrderServiceClient::new(channel.clone());
+    let place = |product: &str, quantity: &str, payment_type: PaymentType, request_id: &str| PlaceOrderRequest {
+        order: Some(Order {
+            account_id: account_id.clone(),
+            lines: vec![OrderLine {
+                product: product.to_owned(),
+                quantity: Some(Decimal { value: quantity.to_owned() }),
+                ..OrderLine::default()
+            }],
+            payment_type: payment_type as i32,
+            ..Order::default()
+        }),
+        request_id: request_id.to_owned(),
+    };
+    let executed = orders.place_order(authorized(place("GADGET", "2", PaymentType::OnAccount, "po-1"), &clerk)).await;
+    let executed = executed.expect("placed").into_inner().order.expect("order");
+    assert_eq!((executed.status, amount(&executed.total)), (OrderStatus::Executed as i32, "60.00"));
+    assert!(!executed.reservation_id.is_empty());
+    let retried = orders.place_order(authorized(place("GADGET", "2", PaymentType::OnAccount, "po-1"), &clerk)).await;
+    assert_eq!(retried.expect("retry").into_inner().order.expect("order").id, executed.id, "placed once");
+    assert_eq!(amount(&credit_status(&channel, &clerk, &account_id).await.reserved), "60.00", "reserved once");
+
+    let held = orders.place_order(authorized(place("GADGET", "2", PaymentType::OnAccount, ""), &clerk)).await;
+    let held = held.expect("placed").into_inner().order.expect("order");
+    assert_eq!(held.status, OrderStatus::HeldForApproval as i32);
+    assert_eq!((held.reasons[0].code.as_str(), held.reservation_id.as_str()), ("CREDIT_LIMIT_EXCEEDED", ""));
+    assert!(!held.held_order_id.is_empty());
+
+    let card = orders.place_order(authorized(place("GADGET", "10", PaymentType::CreditCard, ""), &clerk)).await;
+    let card = card.expect("placed").into_inner().order.expect("order");
+    assert_eq!((card.status, card.reservation_id.as_str()), (OrderStatus::Executed as i32, ""));
+    let quote = orders.place_order(authorized(place("GADGET", "1", PaymentType::RunningQuote, ""), &clerk)).await;
+    assert_eq!(quote.expect("placed").into_inner().order.expect("order").status, OrderStatus::RunningQuote as i32);
+
+    let refused = |result: Result<tonic::Response<PlaceOrderResponse>, tonic::Status>| {
+        let status = result.expect_err("refused");
+        (status.code(), bss_testkit::reason(&status))
+    };
+    let direct = orders.place_order(authorized(place("GADGET", "1", PaymentType::DirectDeposit, ""), &clerk)).await;
+    assert_eq!(refused(direct), (Code::FailedPrecondition, "PAYMENT_TYPE_NOT_ALLOWED".to_owned()));
+    let unknown = orders.place_order(authorized(place("NOPE", "1", PaymentType::CreditCard, ""), &clerk)).await;
+    assert_eq!(refused(unknown).0, Code::FailedPrecondition, "pricing's refusal passes through");
+    let bad = orders.place_order(authorized(place("GADGET", "-1", PaymentType::CreditCard, ""), &clerk)).await;
+    assert_eq!(bss_testkit::violated_fields(&bad.expect_err("bad")), vec!["order.lines[0].quantity"]);
+
+    accounts
+        .suspend_account(authorized(
+            SuspendAccountRequest { id: account_id.clone(), reason: "dispute".to_owned(), request_id: String::new() },
+            &admin,
+        ))
+        .await
+        .expect("suspended");
+    let suspended = orders.place_order(authorized(place("GADGET", "1", PaymentType::CreditCard, ""), &clerk)).await;
+    assert_eq!(refused(suspended), (Code::FailedPrecondition, "ACCOUNT_SUSPENDED".to_owned()));
+}

@@ -17,6 +17,10 @@ pub enum BillingError {
     /// A service this one depends on cannot answer.
     #[error("{what} is unavailable: {cause}")]
     Unavailable { what: &'static str, cause: String },
+    /// Another service refused the call for the caller's reasons (pricing
+    /// refusing a product, say): its status goes back as it came.
+    #[error("{0}")]
+    Upstream(tonic::Status),
     #[error(transparent)]
     Platform(#[from] PlatformError),
 }

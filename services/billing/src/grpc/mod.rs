@@ -3,6 +3,7 @@
 
 pub mod events;
 pub mod invoices;
+pub mod orders;
 pub mod payments;
 
 use std::time::Duration;
@@ -39,7 +40,7 @@ pub const WRITERS: &[Role] = &[Role::TenantAdmin, Role::BillingClerk, Role::Inte
 pub const DOMAIN: &str = "billing.bss";
 
 /// How long a call to another service may take.
-const PEER_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const PEER_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl From<BillingError> for Status {
     fn from(error: BillingError) -> Status {
@@ -52,22 +53,49 @@ impl From<BillingError> for Status {
             }
             BillingError::Precondition { reason, .. } => failed_precondition(DOMAIN, reason, "billing", &description),
             BillingError::Unavailable { what, cause } => unavailable(what, &cause),
+            BillingError::Upstream(status) => status,
             BillingError::Platform(error) => error.into(),
         }
     }
+}
+
+/// The services billing calls.
+pub struct Peers {
+    pub accounts: Option<Channel>,
+    pub credit: Option<Channel>,
+    pub pricing: Option<Channel>,
 }
 
 /// Everything the billing RPCs work with.
 pub struct BillingApi {
     pub(crate) db: PgPool,
     pub(crate) events: EventLog,
-    accounts: Option<Channel>,
-    credit: Option<Channel>,
+    pub(crate) peers: Peers,
 }
 
 impl BillingApi {
-    pub fn new(db: PgPool, events: EventLog, accounts: Option<Channel>, credit: Option<Channel>) -> BillingApi {
-        BillingApi { db, events, accounts, credit }
+    pub fn new(db: PgPool, events: EventLog, peers: Peers) -> BillingApi {
+        BillingApi { db, events, peers }
+    }
+
+    /// A peer's channel, or UNAVAILABLE when it is not configured.
+    pub(crate) fn peer(&self, what: &'static str, channel: &Option<Channel>) -> Result<Channel, BillingError> {
+        channel.clone().ok_or_else(|| BillingError::Unavailable { what, cause: "not configured".to_owned() })
+    }
+
+    /// The account as the accounts service shows it to the caller.
+    pub(crate) async fn fetch_account(
+        &self,
+        caller: &Caller,
+        account_id: Uuid,
+    ) -> Result<bss_proto::accounts::Account, BillingError> {
+        let channel = self.peers.accounts.as_ref().ok_or_else(|| BillingError::not_found("account", account_id))?;
+        let request = client::request(GetAccountRequest { id: account_id.to_string() }, caller, PEER_TIMEOUT);
+        match AccountServiceClient::new(channel.clone()).get_account(request).await {
+            Ok(response) => Ok(response.into_inner().account.unwrap_or_default()),
+            Err(status) if status.code() == Code::NotFound => Err(BillingError::not_found("account", account_id)),
+            Err(status) => Err(BillingError::Unavailable { what: "accounts", cause: status.message().to_owned() }),
+        }
     }
 
     /// Claims the request id (or replays its answer) and begins the
@@ -96,20 +124,9 @@ impl BillingApi {
         Ok(())
     }
 
-    /// The account's currency, if the caller may see the account (asked of
-    /// the accounts service with the caller's token).
+    /// The account's currency, if the caller may see the account.
     pub(crate) async fn account_currency(&self, caller: &Caller, account_id: Uuid) -> Result<Currency, BillingError> {
-        let channel = self.accounts.as_ref().ok_or_else(|| BillingError::not_found("account", account_id))?;
-        let request = client::request(GetAccountRequest { id: account_id.to_string() }, caller, PEER_TIMEOUT);
-        let account = match AccountServiceClient::new(channel.clone()).get_account(request).await {
-            Ok(response) => response.into_inner().account.unwrap_or_default(),
-            Err(status) if status.code() == Code::NotFound => {
-                return Err(BillingError::not_found("account", account_id));
-            }
-            Err(status) => {
-                return Err(BillingError::Unavailable { what: "accounts", cause: status.message().to_owned() });
-            }
-        };
+        let account = self.fetch_account(caller, account_id).await?;
         Currency::parse(&account.currency_code).map_err(|_| BillingError::Unavailable {
             what: "accounts",
             cause: "an account without a currency".to_owned(),
@@ -124,16 +141,13 @@ impl BillingApi {
         invoice_date: NaiveDate,
         delivery_date: Option<NaiveDate>,
     ) -> Result<NaiveDate, BillingError> {
-        let channel = self
-            .credit
-            .as_ref()
-            .ok_or_else(|| BillingError::Unavailable { what: "credit", cause: "not configured".to_owned() })?;
+        let channel = self.peer("credit", &self.peers.credit)?;
         let request = ComputeDueDateRequest {
             account_id: account_id.to_string(),
             invoice_date: format_date(invoice_date),
             delivery_date: delivery_date.map(format_date).unwrap_or_default(),
         };
-        let answer = CreditServiceClient::new(channel.clone())
+        let answer = CreditServiceClient::new(channel)
             .compute_due_date(client::request(request, caller, PEER_TIMEOUT))
             .await
             .map_err(|status| BillingError::Unavailable { what: "credit", cause: status.message().to_owned() })?;

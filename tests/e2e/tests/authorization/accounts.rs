@@ -10,6 +10,7 @@ use bss_proto::accounts::group_service_client::GroupServiceClient;
 use bss_proto::accounts::tenant_service_client::TenantServiceClient;
 use bss_proto::accounts::user_service_client::UserServiceClient;
 use bss_proto::accounts::*;
+use bss_proto::types::PaymentType;
 use bss_testkit::authorized;
 use futures::StreamExt;
 use tonic::Status;
@@ -89,7 +90,14 @@ fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
 }
 
 fn account(code: &str, name: &str) -> Account {
-    Account { code: code.to_owned(), name: name.to_owned(), sales_rep_id: "R1".to_owned(), ..Account::default() }
+    Account {
+        code: code.to_owned(),
+        name: name.to_owned(),
+        sales_rep_id: "R1".to_owned(),
+        enable_ordering: true,
+        payment_types: vec![PaymentType::CreditCard as i32, PaymentType::OnAccount as i32],
+        ..Account::default()
+    }
 }
 
 fn address(address_type: AddressType) -> Address {

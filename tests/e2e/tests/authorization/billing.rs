@@ -5,6 +5,7 @@ use std::time::Duration;
 use bss_platform::auth::Role;
 use bss_proto::billing::billing_event_service_client::BillingEventServiceClient;
 use bss_proto::billing::invoice_service_client::InvoiceServiceClient;
+use bss_proto::billing::order_service_client::OrderServiceClient;
 use bss_proto::billing::payment_service_client::PaymentServiceClient;
 use bss_proto::billing::*;
 use bss_proto::types::{Decimal, Money};
@@ -17,6 +18,7 @@ use uuid::Uuid;
 use super::{Case, OtherTenant, Outcome, case, request};
 
 const INVOICES: &str = "bss.billing.v1.InvoiceService";
+const ORDERS: &str = "bss.billing.v1.OrderService";
 const PAYMENTS: &str = "bss.billing.v1.PaymentService";
 const EVENTS: &str = "bss.billing.v1.BillingEventService";
 
@@ -25,6 +27,9 @@ pub fn cases() -> Vec<Case> {
     let reader = Some(Role::SalesRep);
     let writer = Some(Role::CreditManager);
     vec![
+        case(ORDERS, "PlaceOrder", Some(Role::CreditManager), NotFound),
+        case(ORDERS, "GetOrder", reader, NotFound),
+        case(ORDERS, "ListOrders", reader, SeesNothing),
         case(INVOICES, "CreateInvoice", writer, NotFound),
         case(INVOICES, "PostInvoice", writer, NotFound),
         case(INVOICES, "GetInvoice", reader, NotFound),
@@ -58,6 +63,24 @@ pub struct Fixture {
     tenant_id: String,
     account_id: String,
     invoice_id: String,
+    order_id: String,
+}
+
+/// A card order of one of the pricing fixture's product.
+fn card_order(account_id: &str) -> PlaceOrderRequest {
+    PlaceOrderRequest {
+        order: Some(Order {
+            account_id: account_id.to_owned(),
+            lines: vec![OrderLine {
+                product: "OWNED-P".to_owned(),
+                quantity: Some(Decimal { value: "1".to_owned() }),
+                ..OrderLine::default()
+            }],
+            payment_type: bss_proto::types::PaymentType::CreditCard as i32,
+            ..Order::default()
+        }),
+        request_id: String::new(),
+    }
 }
 
 impl Fixture {
@@ -70,7 +93,15 @@ impl Fixture {
             .invoice
             .expect("invoice")
             .id;
-        Fixture { tenant_id: tenant_id.to_string(), account_id: account_id.to_owned(), invoice_id }
+        let order_id = OrderServiceClient::new(channel.clone())
+            .place_order(authorized(card_order(account_id), admin))
+            .await
+            .expect("order")
+            .into_inner()
+            .order
+            .expect("order")
+            .id;
+        Fixture { tenant_id: tenant_id.to_string(), account_id: account_id.to_owned(), invoice_id, order_id }
     }
 
     /// Everything of the first tenant's billing the matrix could touch.
@@ -80,13 +111,26 @@ impl Fixture {
         let listed = invoices.list_invoices(authorized(list, admin)).await.map(|r| r.into_inner());
         let balance = GetAccountBalanceRequest { account_id: self.account_id.clone() };
         let balance = PaymentServiceClient::new(channel.clone()).get_account_balance(authorized(balance, admin)).await;
-        format!("{listed:?}\n{:?}", balance.map(|r| r.into_inner()))
+        let orders = ListOrdersRequest { account_id: self.account_id.clone(), ..Default::default() };
+        let orders = OrderServiceClient::new(channel.clone()).list_orders(authorized(orders, admin)).await;
+        format!("{listed:?}\n{:?}\n{:?}", balance.map(|r| r.into_inner()), orders.map(|r| r.into_inner()))
     }
 
     pub async fn invoke(&self, method: &str, channel: Channel, token: Option<&str>) -> Outcome {
         let (service, name) = method.trim_start_matches('/').split_once('/').unwrap_or_default();
         let account_id = self.account_id.clone();
         match (service, name) {
+            (ORDERS, "PlaceOrder") => {
+                OrderServiceClient::new(channel).place_order(request(card_order(&account_id), token)).await.map(|_| 1)
+            }
+            (ORDERS, "GetOrder") => {
+                let get = GetOrderRequest { id: self.order_id.clone() };
+                OrderServiceClient::new(channel).get_order(request(get, token)).await.map(|_| 1)
+            }
+            (ORDERS, "ListOrders") => OrderServiceClient::new(channel)
+                .list_orders(request(ListOrdersRequest { account_id, ..Default::default() }, token))
+                .await
+                .map(|r| r.into_inner().orders.iter().filter(|order| order.id == self.order_id).count()),
             (INVOICES, "CreateInvoice") => {
                 InvoiceServiceClient::new(channel).create_invoice(request(draft(&account_id), token)).await.map(|_| 1)
             }
