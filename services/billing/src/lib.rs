@@ -4,6 +4,7 @@
 //! (`bss.billing.v1.BillingEventService`), which credit applies to each
 //! account's balance. Orders, subscriptions, periods and rebates build on it.
 
+pub mod credit_feed;
 pub mod domain;
 pub mod grpc;
 pub mod overdue;
@@ -12,11 +13,11 @@ pub mod repo;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bss_platform::auth::TokenVerifier;
+use bss_platform::auth::{ServiceIdentity, TokenVerifier};
 use bss_platform::client;
 use bss_platform::config::PlatformConfig;
 use bss_platform::db;
-use bss_platform::events::EventLog;
+use bss_platform::events::{EventLog, run_consumer};
 use bss_platform::server::{GrpcServer, ServeError, StartupError};
 use bss_platform::shutdown::Shutdown;
 use bss_proto::billing::billing_event_service_server::BillingEventServiceServer;
@@ -27,6 +28,7 @@ use serde::Deserialize;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
+use crate::credit_feed::CreditFeed;
 use crate::grpc::{BillingApi, Peers};
 
 /// The Postgres schema this service owns.
@@ -82,6 +84,16 @@ impl App {
         let pricing = peer("pricing service", &config.pricing_url)?;
         let events = EventLog::start(db.clone(), shutdown.clone()).await?;
         tokio::spawn(overdue::run(db.clone(), events.clone(), shutdown.clone()));
+        if let Some(credit) = &credit {
+            let identity = ServiceIdentity::new("billing", &platform.auth);
+            if identity.token().is_none() {
+                return Err(StartupError::Config(
+                    "reading the credit stream needs BSS_AUTH__SERVICE_TOKEN or BSS_AUTH__HS256_SECRET".to_owned(),
+                ));
+            }
+            let feed = CreditFeed { credit: credit.clone(), identity };
+            tokio::spawn(run_consumer(db.clone(), feed, shutdown.clone()));
+        }
         let api = Arc::new(BillingApi::new(db.clone(), events.clone(), Peers { accounts, credit, pricing }));
         let limit = platform.server.max_message_bytes;
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)

@@ -457,6 +457,28 @@ async fn orders_are_executed_held_or_refused_by_the_account_pricing_and_credit()
     assert_eq!((held.reasons[0].code.as_str(), held.reservation_id.as_str()), ("CREDIT_LIMIT_EXCEEDED", ""));
     assert!(!held.held_order_id.is_empty());
 
+    // A credit manager approves it after a payment is arranged: billing
+    // executes the order with the reservation credit made.
+    let manager = bss_testkit::token(tenant_id, &[Role::CreditManager]);
+    let approve = ApproveHeldOrderRequest {
+        held_order_id: held.held_order_id.clone(),
+        note: "paid 100 by transfer".to_owned(),
+        request_id: String::new(),
+    };
+    let approved = CreditServiceClient::new(channel.clone()).approve_held_order(authorized(approve, &manager)).await;
+    let reservation_id = approved.expect("approved").into_inner().reservation.expect("reservation").id;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let order = orders.get_order(authorized(GetOrderRequest { id: held.id.clone() }, &clerk)).await;
+        let order = order.expect("order").into_inner().order.expect("order");
+        if order.status == OrderStatus::Executed as i32 {
+            assert_eq!(order.reservation_id, reservation_id);
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "billing never executed the approved order: {order:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+
     let card = orders.place_order(authorized(place("GADGET", "10", PaymentType::CreditCard, ""), &clerk)).await;
     let card = card.expect("placed").into_inner().order.expect("order");
     assert_eq!((card.status, card.reservation_id.as_str()), (OrderStatus::Executed as i32, ""));

@@ -200,13 +200,15 @@ impl OrderService for BillingApi {
             };
             let status = OrderStatus::try_from(order.status).unwrap_or(OrderStatus::Unspecified).as_str_name();
             sqlx::query(
-                "INSERT INTO billing.orders (tenant_id, id, account_id, status, body) VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO billing.orders (tenant_id, id, account_id, status, body, held_order_id)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(tenant_id)
             .bind(id)
             .bind(account_id)
             .bind(status)
             .bind(order.encode_to_vec())
+            .bind(order.held_order_id.parse::<Uuid>().ok())
             .execute(&mut *tx)
             .await?;
             let response = PlaceOrderResponse { order: Some(order) };
