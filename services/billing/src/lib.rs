@@ -7,8 +7,10 @@
 pub mod credit_feed;
 pub mod domain;
 pub mod grpc;
+pub mod invoicing;
 pub mod overdue;
 pub mod repo;
+pub mod runs;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,6 +26,7 @@ use bss_proto::billing::billing_event_service_server::BillingEventServiceServer;
 use bss_proto::billing::invoice_service_server::InvoiceServiceServer;
 use bss_proto::billing::order_service_server::OrderServiceServer;
 use bss_proto::billing::payment_service_server::PaymentServiceServer;
+use bss_proto::billing::subscription_service_server::SubscriptionServiceServer;
 use serde::Deserialize;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -84,17 +87,20 @@ impl App {
         let pricing = peer("pricing service", &config.pricing_url)?;
         let events = EventLog::start(db.clone(), shutdown.clone()).await?;
         tokio::spawn(overdue::run(db.clone(), events.clone(), shutdown.clone()));
+        let identity = ServiceIdentity::new("billing", &platform.auth);
         if let Some(credit) = &credit {
-            let identity = ServiceIdentity::new("billing", &platform.auth);
             if identity.token().is_none() {
                 return Err(StartupError::Config(
                     "reading the credit stream needs BSS_AUTH__SERVICE_TOKEN or BSS_AUTH__HS256_SECRET".to_owned(),
                 ));
             }
-            let feed = CreditFeed { credit: credit.clone(), identity };
+            let feed = CreditFeed { credit: credit.clone(), identity: identity.clone() };
             tokio::spawn(run_consumer(db.clone(), feed, shutdown.clone()));
         }
-        let api = Arc::new(BillingApi::new(db.clone(), events.clone(), Peers { accounts, credit, pricing }));
+        let wake_runs = Arc::new(tokio::sync::Notify::new());
+        let peers = Peers { accounts, credit, pricing };
+        let api = Arc::new(BillingApi::new(db.clone(), events.clone(), peers, wake_runs.clone()));
+        tokio::spawn(runs::run(api.clone(), identity, wake_runs, shutdown.clone()));
         let limit = platform.server.max_message_bytes;
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)
             .add_service(
@@ -104,6 +110,11 @@ impl App {
             )
             .add_service(
                 OrderServiceServer::from_arc(api.clone())
+                    .max_decoding_message_size(limit)
+                    .max_encoding_message_size(limit),
+            )
+            .add_service(
+                SubscriptionServiceServer::from_arc(api.clone())
                     .max_decoding_message_size(limit)
                     .max_encoding_message_size(limit),
             )

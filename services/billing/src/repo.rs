@@ -13,6 +13,7 @@ use crate::domain::settle::OpenInvoice;
 /// An invoice line as stored.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct LineRow {
+    pub product_id: Option<String>,
     pub description: String,
     pub quantity: Decimal,
     pub unit_price: Decimal,
@@ -24,6 +25,7 @@ pub struct LineRow {
 pub struct InvoiceRow {
     pub id: Uuid,
     pub account_id: Uuid,
+    pub for_account_id: Option<Uuid>,
     pub currency: String,
     pub number: Option<i64>,
     pub status: String,
@@ -46,48 +48,62 @@ impl InvoiceRow {
 
 macro_rules! invoice_columns {
     () => {
-        "id, account_id, currency, number, status, invoice_date, delivery_date, due_date, total, settled,
+        "id, account_id, for_account_id, currency, number, status, invoice_date, delivery_date, due_date, total, settled,
          order_references, created_at, posted_at"
     };
 }
 
-pub async fn insert_invoice(
+/// Inserts draft invoices with their lines, in two statements.
+pub async fn insert_invoices(
     tx: &mut PgConnection,
     tenant_id: Uuid,
-    invoice: &InvoiceRow,
-    lines: &[LineRow],
+    invoices: &[(InvoiceRow, Vec<LineRow>)],
 ) -> Result<(), BillingError> {
+    let of = |get: fn(&InvoiceRow) -> String| invoices.iter().map(|(row, _)| get(row)).collect::<Vec<_>>();
     sqlx::query(
-        "INSERT INTO billing.invoices (tenant_id, id, account_id, currency, invoice_date, delivery_date, total,
-             order_references, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO billing.invoices (tenant_id, id, account_id, for_account_id, currency, invoice_date, delivery_date,
+             total, order_references, created_at)
+         SELECT $1, i.id, i.account_id, i.for_account_id, i.currency, i.invoice_date, i.delivery_date, i.total,
+             coalesce((SELECT array_agg(r) FROM unnest(string_to_array(i.refs, chr(31))) r WHERE r <> ''), '{}'),
+             i.created_at
+         FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::date[], $7::date[], $8::numeric[],
+             $9::text[], $10::timestamptz[])
+             AS i(id, account_id, for_account_id, currency, invoice_date, delivery_date, total, refs, created_at)",
     )
     .bind(tenant_id)
-    .bind(invoice.id)
-    .bind(invoice.account_id)
-    .bind(&invoice.currency)
-    .bind(invoice.invoice_date)
-    .bind(invoice.delivery_date)
-    .bind(invoice.total)
-    .bind(&invoice.order_references)
-    .bind(invoice.created_at)
+    .bind(invoices.iter().map(|(row, _)| row.id).collect::<Vec<_>>())
+    .bind(invoices.iter().map(|(row, _)| row.account_id).collect::<Vec<_>>())
+    .bind(invoices.iter().map(|(row, _)| row.for_account_id).collect::<Vec<_>>())
+    .bind(of(|row| row.currency.clone()))
+    .bind(invoices.iter().map(|(row, _)| row.invoice_date).collect::<Vec<_>>())
+    .bind(invoices.iter().map(|(row, _)| row.delivery_date).collect::<Vec<_>>())
+    .bind(invoices.iter().map(|(row, _)| row.total).collect::<Vec<_>>())
+    // Postgres has no arrays of arrays of different lengths: the references
+    // travel joined by the unit separator, which no reference contains.
+    .bind(of(|row| row.order_references.join("\u{1f}")))
+    .bind(invoices.iter().map(|(row, _)| row.created_at).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
-    for (index, line) in lines.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO billing.invoice_lines (tenant_id, invoice_id, line_number, description, quantity, unit_price, total)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(tenant_id)
-        .bind(invoice.id)
-        .bind(index as i32 + 1)
-        .bind(&line.description)
-        .bind(line.quantity)
-        .bind(line.unit_price)
-        .bind(line.total)
-        .execute(&mut *tx)
-        .await?;
-    }
+    let lines: Vec<(Uuid, i32, &LineRow)> = invoices
+        .iter()
+        .flat_map(|(row, lines)| lines.iter().enumerate().map(|(index, line)| (row.id, index as i32 + 1, line)))
+        .collect();
+    sqlx::query(
+        "INSERT INTO billing.invoice_lines (tenant_id, invoice_id, line_number, product_id, description, quantity,
+             unit_price, total)
+         SELECT $1, * FROM unnest($2::uuid[], $3::int[], $4::text[], $5::text[], $6::numeric[], $7::numeric[],
+             $8::numeric[])",
+    )
+    .bind(tenant_id)
+    .bind(lines.iter().map(|(id, _, _)| *id).collect::<Vec<_>>())
+    .bind(lines.iter().map(|(_, number, _)| *number).collect::<Vec<_>>())
+    .bind(lines.iter().map(|(_, _, line)| line.product_id.clone()).collect::<Vec<_>>())
+    .bind(lines.iter().map(|(_, _, line)| line.description.as_str()).collect::<Vec<_>>())
+    .bind(lines.iter().map(|(_, _, line)| line.quantity).collect::<Vec<_>>())
+    .bind(lines.iter().map(|(_, _, line)| line.unit_price).collect::<Vec<_>>())
+    .bind(lines.iter().map(|(_, _, line)| line.total).collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?;
     Ok(())
 }
 
@@ -111,7 +127,7 @@ pub async fn lines(
     invoice_id: Uuid,
 ) -> Result<Vec<LineRow>, BillingError> {
     Ok(sqlx::query_as(
-        "SELECT description, quantity, unit_price, total FROM billing.invoice_lines
+        "SELECT product_id, description, quantity, unit_price, total FROM billing.invoice_lines
          WHERE tenant_id = $1 AND invoice_id = $2 ORDER BY line_number",
     )
     .bind(tenant_id)
@@ -146,37 +162,45 @@ pub async fn invoices(
     .await?)
 }
 
-/// The tenant's next invoice number; the counter row stays locked until
+/// Posts drafts (id, due date) in the given order: numbers them after the
+/// tenant's last number and dates them. The counter row stays locked until
 /// the transaction ends, so numbers follow posting order without gaps.
-pub async fn next_number(tx: &mut PgConnection, tenant_id: Uuid) -> Result<i64, BillingError> {
-    Ok(sqlx::query_scalar(
-        "INSERT INTO billing.invoice_counters (tenant_id, last_number) VALUES ($1, 1)
-         ON CONFLICT (tenant_id) DO UPDATE SET last_number = billing.invoice_counters.last_number + 1
+pub async fn post_invoices(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    drafts: &[(Uuid, NaiveDate)],
+) -> Result<Vec<InvoiceRow>, BillingError> {
+    if drafts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let count = drafts.len() as i64;
+    let last: i64 = sqlx::query_scalar(
+        "INSERT INTO billing.invoice_counters (tenant_id, last_number) VALUES ($1, $2)
+         ON CONFLICT (tenant_id) DO UPDATE SET last_number = billing.invoice_counters.last_number + $2
          RETURNING last_number",
     )
     .bind(tenant_id)
-    .fetch_one(tx)
-    .await?)
-}
-
-pub async fn post_invoice(
-    tx: &mut PgConnection,
-    tenant_id: Uuid,
-    id: Uuid,
-    number: i64,
-    due_date: NaiveDate,
-) -> Result<InvoiceRow, BillingError> {
-    Ok(sqlx::query_as(concat!(
-        "UPDATE billing.invoices SET status = 'POSTED', number = $3, due_date = $4, posted_at = now()
-         WHERE tenant_id = $1 AND id = $2 RETURNING ",
+    .bind(count)
+    .fetch_one(&mut *tx)
+    .await?;
+    let mut posted: Vec<InvoiceRow> = sqlx::query_as(concat!(
+        "UPDATE billing.invoices SET status = 'POSTED', number = p.post_number, due_date = p.post_due,
+             posted_at = now()
+         FROM unnest($2::uuid[], $3::bigint[], $4::date[]) AS p(post_id, post_number, post_due)
+         WHERE tenant_id = $1 AND id = p.post_id AND status = 'DRAFT' RETURNING ",
         invoice_columns!()
     ))
     .bind(tenant_id)
-    .bind(id)
-    .bind(number)
-    .bind(due_date)
-    .fetch_one(tx)
-    .await?)
+    .bind(drafts.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+    .bind((1..=count).map(|offset| last - count + offset).collect::<Vec<_>>())
+    .bind(drafts.iter().map(|(_, due)| *due).collect::<Vec<_>>())
+    .fetch_all(&mut *tx)
+    .await?;
+    if posted.len() != drafts.len() {
+        return Err(BillingError::precondition("INVOICE_POSTED", "an invoice of the batch is posted already"));
+    }
+    posted.sort_by_key(|row| row.number);
+    Ok(posted)
 }
 
 /// The account's posted invoices not settled in full, oldest first, locked
@@ -333,4 +357,117 @@ pub async fn balance(
     .bind(today)
     .fetch_one(connection)
     .await?)
+}
+
+/// Records kept as encoded messages with the columns listings need.
+#[derive(Clone, Copy, Debug)]
+pub enum Stored {
+    Orders,
+    Subscriptions,
+}
+
+impl Stored {
+    fn by_id(self) -> &'static str {
+        match self {
+            Stored::Orders => "SELECT body FROM billing.orders WHERE tenant_id = $1 AND id = $2",
+            Stored::Subscriptions => "SELECT body FROM billing.subscriptions WHERE tenant_id = $1 AND id = $2",
+        }
+    }
+
+    fn by_account(self) -> &'static str {
+        match self {
+            Stored::Orders => {
+                "SELECT id, body FROM billing.orders WHERE tenant_id = $1 AND account_id = $2
+                   AND ($3::uuid IS NULL OR id > $3) ORDER BY id LIMIT $4"
+            }
+            Stored::Subscriptions => {
+                "SELECT id, body FROM billing.subscriptions WHERE tenant_id = $1 AND account_id = $2
+                   AND ($3::uuid IS NULL OR id > $3) ORDER BY id LIMIT $4"
+            }
+        }
+    }
+}
+
+/// One stored record's message.
+pub async fn stored<M: prost::Message + Default>(
+    db: &sqlx::PgPool,
+    kind: Stored,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<Option<M>, BillingError> {
+    let body: Option<Vec<u8>> = sqlx::query_scalar(kind.by_id()).bind(tenant_id).bind(id).fetch_optional(db).await?;
+    body.map(|body| {
+        M::decode(body.as_slice()).map_err(|error| BillingError::Platform(PlatformError::Corrupt(error.to_string())))
+    })
+    .transpose()
+}
+
+/// An account's stored records, oldest first, after `after` when given.
+pub async fn stored_of_account<M: prost::Message + Default>(
+    db: &sqlx::PgPool,
+    kind: Stored,
+    tenant_id: Uuid,
+    account_id: Uuid,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<(Uuid, M)>, BillingError> {
+    let rows: Vec<(Uuid, Vec<u8>)> = sqlx::query_as(kind.by_account())
+        .bind(tenant_id)
+        .bind(account_id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(db)
+        .await?;
+    rows.into_iter()
+        .map(|(id, body)| {
+            M::decode(body.as_slice())
+                .map(|message| (id, message))
+                .map_err(|error| BillingError::Platform(PlatformError::Corrupt(error.to_string())))
+        })
+        .collect()
+}
+
+/// Something owed and not invoiced yet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChargeRow {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub bill_to_account_id: Uuid,
+    pub separate: bool,
+    pub order_id: Option<Uuid>,
+    pub order_reference: Option<String>,
+    pub product_id: String,
+    pub description: String,
+    pub currency: String,
+    pub quantity: Decimal,
+    pub unit_price: Decimal,
+    pub total: Decimal,
+    pub charge_date: NaiveDate,
+}
+
+pub async fn insert_charges(tx: &mut PgConnection, tenant_id: Uuid, charges: &[ChargeRow]) -> Result<(), BillingError> {
+    let column = |get: fn(&ChargeRow) -> String| charges.iter().map(get).collect::<Vec<_>>();
+    sqlx::query(
+        "INSERT INTO billing.charges (tenant_id, id, account_id, bill_to_account_id, separate, order_id,
+             order_reference, product_id, description, currency, quantity, unit_price, total, charge_date)
+         SELECT $1, * FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::bool[], $6::uuid[], $7::text[], $8::text[],
+             $9::text[], $10::text[], $11::numeric[], $12::numeric[], $13::numeric[], $14::date[])",
+    )
+    .bind(tenant_id)
+    .bind(charges.iter().map(|charge| charge.id).collect::<Vec<_>>())
+    .bind(charges.iter().map(|charge| charge.account_id).collect::<Vec<_>>())
+    .bind(charges.iter().map(|charge| charge.bill_to_account_id).collect::<Vec<_>>())
+    .bind(charges.iter().map(|charge| charge.separate).collect::<Vec<_>>())
+    .bind(charges.iter().map(|charge| charge.order_id).collect::<Vec<_>>())
+    .bind(charges.iter().map(|charge| charge.order_reference.clone()).collect::<Vec<_>>())
+    .bind(column(|charge| charge.product_id.clone()))
+    .bind(column(|charge| charge.description.clone()))
+    .bind(column(|charge| charge.currency.clone()))
+    .bind(charges.iter().map(|charge| charge.quantity).collect::<Vec<_>>())
+    .bind(charges.iter().map(|charge| charge.unit_price).collect::<Vec<_>>())
+    .bind(charges.iter().map(|charge| charge.total).collect::<Vec<_>>())
+    .bind(charges.iter().map(|charge| charge.charge_date).collect::<Vec<_>>())
+    .execute(tx)
+    .await?;
+    Ok(())
 }

@@ -112,7 +112,8 @@ pub async fn apply(tx: &mut PgConnection, event: &BillingEvent) -> Result<(), Ha
                 .await
                 .map_err(retry)
         }
-        None => Ok(()),
+        // Not about money owed.
+        Some(Payload::FirstPaidSubscriptionCreated(_)) | None => Ok(()),
     }
 }
 

@@ -302,6 +302,24 @@ pub async fn account(
     row.as_ref().map(account_from_row).transpose()
 }
 
+/// The accounts credit has met of `ids`.
+pub async fn accounts(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<CreditAccount>, CreditError> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        account_columns!(),
+        " FROM credit.accounts WHERE tenant_id = $1 AND account_id = ANY($2)"
+    ))
+    .bind(tenant_id)
+    .bind(ids)
+    .fetch_all(connection)
+    .await?;
+    rows.iter().map(account_from_row).collect()
+}
+
 /// The account (if credit has met it) and its tenant's settings, in one
 /// round trip.
 pub async fn account_with_settings(

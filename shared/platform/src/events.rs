@@ -56,12 +56,29 @@ pub async fn publish(
     event_type: &str,
     payload: &impl Message,
 ) -> Result<(), PlatformError> {
-    sqlx::query("INSERT INTO outbox (tenant_id, event_type, payload) VALUES ($1, $2, $3)")
-        .bind(tenant_id)
-        .bind(event_type)
-        .bind(payload.encode_to_vec())
-        .execute(connection)
-        .await?;
+    publish_all(connection, tenant_id, &[(event_type, payload.encode_to_vec())]).await
+}
+
+/// Writes events (type, encoded payload) in the caller's transaction, in
+/// one statement, in the given order.
+pub async fn publish_all(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    events: &[(&str, Vec<u8>)],
+) -> Result<(), PlatformError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO outbox (tenant_id, event_type, payload)
+         SELECT $1, event_type, payload FROM unnest($2::text[], $3::bytea[]) WITH ORDINALITY AS e(event_type, payload, n)
+         ORDER BY n",
+    )
+    .bind(tenant_id)
+    .bind(events.iter().map(|(event_type, _)| *event_type).collect::<Vec<_>>())
+    .bind(events.iter().map(|(_, payload)| payload.as_slice()).collect::<Vec<_>>())
+    .execute(connection)
+    .await?;
     Ok(())
 }
 

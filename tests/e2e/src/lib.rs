@@ -90,3 +90,90 @@ impl TestSuite {
 pub fn repository_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
+
+/// An amount in euros, as the wire carries it.
+pub fn eur(amount: &str) -> Option<bss_proto::types::Money> {
+    Some(bss_proto::types::Money { currency_code: "EUR".to_owned(), amount: amount.to_owned() })
+}
+
+/// The amount of a money field.
+pub fn amount(money: &Option<bss_proto::types::Money>) -> &str {
+    &money.as_ref().expect("money").amount
+}
+
+/// A decimal on the wire.
+pub fn decimal(value: &str) -> Option<bss_proto::types::Decimal> {
+    Some(bss_proto::types::Decimal { value: value.to_owned() })
+}
+
+/// Creates an account through the gateway and returns its id.
+pub async fn create_account(gateway: &Channel, token: &str, account: bss_proto::accounts::Account) -> String {
+    use bss_proto::accounts::CreateAccountRequest;
+    use bss_proto::accounts::account_service_client::AccountServiceClient;
+    let request = CreateAccountRequest { account: Some(account), request_id: String::new() };
+    AccountServiceClient::new(gateway.clone())
+        .create_account(authorized(request, token))
+        .await
+        .expect("account")
+        .into_inner()
+        .account
+        .expect("account")
+        .id
+}
+
+/// An account that may order on account, by card and as a running quote.
+pub fn ordering_account(code: &str) -> bss_proto::accounts::Account {
+    use bss_proto::types::PaymentType;
+    bss_proto::accounts::Account {
+        code: code.to_owned(),
+        name: format!("Account {code}"),
+        enable_ordering: true,
+        payment_types: vec![
+            PaymentType::OnAccount as i32,
+            PaymentType::CreditCard as i32,
+            PaymentType::RunningQuote as i32,
+        ],
+        ..bss_proto::accounts::Account::default()
+    }
+}
+
+/// Creates a product with a list price in euros; returns its id.
+pub async fn create_product(gateway: &Channel, token: &str, code: &str, price: &str, family: &str) -> String {
+    use bss_proto::pricing::catalog_service_client::CatalogServiceClient;
+    use bss_proto::pricing::{CreateProductRequest, Product};
+    let product = Product {
+        code: code.to_owned(),
+        name: code.to_owned(),
+        family: family.to_owned(),
+        list_price: eur(price),
+        ..Product::default()
+    };
+    CatalogServiceClient::new(gateway.clone())
+        .create_product(authorized(CreateProductRequest { product: Some(product), request_id: String::new() }, token))
+        .await
+        .expect("product")
+        .into_inner()
+        .product
+        .expect("product")
+        .id
+}
+
+/// Sets an account's credit limit and payment terms.
+pub async fn set_credit_terms(
+    gateway: &Channel,
+    token: &str,
+    account_id: &str,
+    limit: &str,
+    payment_terms: Option<bss_proto::credit::PaymentTerms>,
+) {
+    use bss_proto::credit::credit_service_client::CreditServiceClient;
+    use bss_proto::credit::{ChangeCreditTermsRequest, CreditTerms};
+    let terms = CreditTerms { credit_limit: decimal(limit), payment_terms, ..CreditTerms::default() };
+    let request = ChangeCreditTermsRequest {
+        account_id: account_id.to_owned(),
+        terms: Some(terms),
+        reason: "opening".to_owned(),
+        request_id: String::new(),
+    };
+    CreditServiceClient::new(gateway.clone()).change_credit_terms(authorized(request, token)).await.expect("terms");
+}

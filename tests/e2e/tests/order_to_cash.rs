@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use bss_e2e::TestSuite;
+use bss_e2e::{TestSuite, amount, eur};
 use bss_platform::auth::Role;
 use bss_proto::accounts::account_service_client::AccountServiceClient;
 use bss_proto::accounts::{Account, CreateAccountRequest};
@@ -20,14 +20,6 @@ use bss_proto::types::{Decimal, Money, PaymentType};
 use bss_testkit::authorized;
 use tonic::Code;
 use tonic::transport::Channel;
-
-fn eur(amount: &str) -> Option<Money> {
-    Some(Money { currency_code: "EUR".to_owned(), amount: amount.to_owned() })
-}
-
-fn amount(money: &Option<Money>) -> &str {
-    &money.as_ref().expect("money").amount
-}
 
 async fn credit_status(channel: &Channel, token: &str, account_id: &str) -> CreditStatus {
     CreditServiceClient::new(channel.clone())

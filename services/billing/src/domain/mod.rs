@@ -1,4 +1,5 @@
 //! The billing rules, free of storage and transport.
 
+pub mod bill_to;
 pub mod error;
 pub mod settle;

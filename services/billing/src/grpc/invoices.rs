@@ -7,16 +7,18 @@ use bss_platform::input::{parse_id, required_id, required_text};
 use bss_platform::money::{Currency, amount_in, decimal_from_wire, money_to_wire};
 use bss_platform::paging::Page;
 use bss_platform::time::{format_date, now, parse_date, timestamp};
-use bss_proto::billing::billing_event::Payload;
 use bss_proto::billing::invoice_service_server::InvoiceService;
 use bss_proto::billing::*;
+use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::{BillingApi, READERS, WRITERS, publish};
+use super::{BillingApi, READERS, WRITERS, account_currency};
 use crate::domain::error::BillingError;
+use crate::invoicing::{self, Scope};
 use crate::repo::{self, InvoiceRow, LineRow};
+use crate::runs;
 
 /// Most lines on one invoice.
 const MAX_LINES: usize = 500;
@@ -57,7 +59,13 @@ pub fn invoice_to_proto(row: &InvoiceRow, lines: &[LineRow]) -> Result<Invoice, 
         order_references: row.order_references.clone(),
         create_time: Some(timestamp(row.created_at)),
         post_time: row.posted_at.map(timestamp),
+        for_account_id: row.for_account_id.map(|id| id.to_string()).unwrap_or_default(),
     })
+}
+
+/// A date field where empty means today (UTC).
+fn date_or_today(v: &mut Violations, field: &str, value: &str) -> Option<NaiveDate> {
+    if value.is_empty() { Some(now().date_naive()) } else { v.keep(field, parse_date(value)) }
 }
 
 /// The lines of a new invoice, priced in `currency`.
@@ -76,7 +84,7 @@ fn lines_from_wire(v: &mut Violations, lines: &[InvoiceLine], currency: Currency
         let unit_price = amount_in(v, &field("unit_price"), line.unit_price.as_ref(), currency);
         if let (Some(description), Some(quantity), Some(unit_price)) = (description, quantity, unit_price) {
             let total = currency.round(quantity * unit_price);
-            rows.push(LineRow { description, quantity, unit_price, total });
+            rows.push(LineRow { product_id: None, description, quantity, unit_price, total });
         }
     }
     rows
@@ -93,13 +101,16 @@ impl InvoiceService for BillingApi {
         let run = async {
             let input = request.invoice.clone().unwrap_or_default();
             let account_id = parse_id("invoice.account_id", &input.account_id)?;
-            let currency = self.account_currency(&caller, account_id).await?;
-            let mut v = Violations::new();
-            let invoice_date = if input.invoice_date.is_empty() {
-                Some(now().date_naive())
-            } else {
-                v.keep("invoice.invoice_date", parse_date(&input.invoice_date))
+            let account = self.fetch_account(&caller, account_id).await?;
+            let currency = account_currency(&account)?;
+            // A managed copy's invoices go to its tenant reseller.
+            let payer = self.payer(&caller, &account).await?;
+            let (bill_to, for_account_id) = match (&account.managed_by, payer.parent_id) {
+                (Some(_), Some(reseller)) => (reseller, Some(account_id)),
+                _ => (account_id, None),
             };
+            let mut v = Violations::new();
+            let invoice_date = date_or_today(&mut v, "invoice.invoice_date", &input.invoice_date);
             let delivery_date = if input.delivery_date.is_empty() {
                 Some(None)
             } else {
@@ -119,7 +130,8 @@ impl InvoiceService for BillingApi {
             };
             let row = InvoiceRow {
                 id: Uuid::now_v7(),
-                account_id,
+                account_id: bill_to,
+                for_account_id,
                 currency: currency.code.to_owned(),
                 number: None,
                 status: "DRAFT".to_owned(),
@@ -132,8 +144,9 @@ impl InvoiceService for BillingApi {
                 created_at: now(),
                 posted_at: None,
             };
-            repo::insert_invoice(&mut tx, tenant_id, &row, &lines).await?;
-            let response = CreateInvoiceResponse { invoice: Some(invoice_to_proto(&row, &lines)?) };
+            let invoice = invoice_to_proto(&row, &lines)?;
+            repo::insert_invoices(&mut tx, tenant_id, &[(row, lines)]).await?;
+            let response = CreateInvoiceResponse { invoice: Some(invoice) };
             self.commit(tx, pending, &response).await?;
             Ok::<_, BillingError>(response)
         };
@@ -153,7 +166,8 @@ impl InvoiceService for BillingApi {
                 .await?
                 .ok_or_else(|| BillingError::not_found("invoice", id))?;
             drop(connection);
-            let due_date = self.due_date(&caller, draft.account_id, draft.invoice_date, draft.delivery_date).await?;
+            let due_dates =
+                self.due_dates(&caller, &[(draft.account_id, draft.invoice_date, draft.delivery_date)]).await?;
             let (mut tx, pending) = match self.begin(tenant_id, "PostInvoice", &request.request_id, &request).await? {
                 Opened::Replayed(response) => return Ok(response),
                 Opened::Fresh(tx, pending) => (tx, pending),
@@ -167,17 +181,9 @@ impl InvoiceService for BillingApi {
                     format!("invoice {id} is posted already (number {})", locked.number.unwrap_or(0)),
                 ));
             }
-            let number = repo::next_number(&mut tx, tenant_id).await?;
-            let posted = repo::post_invoice(&mut tx, tenant_id, id, number, due_date).await?;
-            let currency = posted.currency()?;
-            let event = InvoicePosted {
-                invoice_id: id.to_string(),
-                account_id: posted.account_id.to_string(),
-                amount: Some(money(posted.total, currency)),
-                due_date: format_date(due_date),
-                order_references: posted.order_references.clone(),
-            };
-            publish(&mut tx, tenant_id, &caller.subject, Payload::InvoicePosted(event)).await?;
+            let drafts: Vec<(Uuid, NaiveDate)> = due_dates.into_iter().map(|due| (id, due)).collect();
+            let posted = invoicing::post(&mut tx, tenant_id, &caller.subject, &drafts).await?;
+            let posted = posted.into_iter().next().ok_or_else(|| BillingError::not_found("invoice", id))?;
             let lines = repo::lines(&mut tx, tenant_id, id).await?;
             let response = PostInvoiceResponse { invoice: Some(invoice_to_proto(&posted, &lines)?) };
             self.commit(tx, pending, &response).await?;
@@ -233,6 +239,85 @@ impl InvoiceService for BillingApi {
                 invoices.push(invoice_to_proto(row, &lines)?);
             }
             Ok::<_, BillingError>(ListInvoicesResponse { invoices, next_page_token })
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn generate_invoices(
+        &self,
+        request: Request<GenerateInvoicesRequest>,
+    ) -> Result<Response<GenerateInvoicesResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, WRITERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let mut v = Violations::new();
+            let account_id = v.keep("account_id", required_id(&request.account_id));
+            let date = date_or_today(&mut v, "invoice_date", &request.invoice_date);
+            let (Some(account_id), Some(date)) = (account_id, date) else {
+                return Err(v.into());
+            };
+            self.fetch_account(&caller, account_id).await?;
+            let (mut tx, pending) =
+                match self.begin(tenant_id, "GenerateInvoices", &request.request_id, &request).await? {
+                    Opened::Replayed(response) => return Ok(response),
+                    Opened::Fresh(tx, pending) => (tx, pending),
+                };
+            let drafts = invoicing::draft(&mut tx, tenant_id, &[account_id], Scope::BilledToOrBought, date).await?;
+            let mut rows: Vec<InvoiceRow> = drafts.iter().map(|(row, _)| row.clone()).collect();
+            if request.post && !rows.is_empty() {
+                let invoices: Vec<_> = rows.iter().map(|row| (row.account_id, row.invoice_date, None)).collect();
+                let due_dates = self.due_dates(&caller, &invoices).await?;
+                let posting: Vec<_> = rows.iter().map(|row| row.id).zip(due_dates).collect();
+                rows = invoicing::post(&mut tx, tenant_id, &caller.subject, &posting).await?;
+            }
+            let mut invoices = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let lines = drafts.iter().find(|(draft, _)| draft.id == row.id).map(|(_, lines)| lines.as_slice());
+                invoices.push(invoice_to_proto(row, lines.unwrap_or_default())?);
+            }
+            let response = GenerateInvoicesResponse { invoices };
+            self.commit(tx, pending, &response).await?;
+            Ok::<_, BillingError>(response)
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn start_billing_run(
+        &self,
+        request: Request<StartBillingRunRequest>,
+    ) -> Result<Response<StartBillingRunResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, WRITERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let mut v = Violations::new();
+            let date = date_or_today(&mut v, "invoice_date", &request.invoice_date);
+            let Some(date) = date else {
+                return Err(v.into());
+            };
+            let (mut tx, pending) =
+                match self.begin(tenant_id, "StartBillingRun", &request.request_id, &request).await? {
+                    Opened::Replayed(response) => return Ok(response),
+                    Opened::Fresh(tx, pending) => (tx, pending),
+                };
+            let started = runs::start(&mut tx, tenant_id, date, request.post, &caller.subject).await?;
+            let response = StartBillingRunResponse { run: Some(started.to_proto()) };
+            self.commit(tx, pending, &response).await?;
+            self.runs.notify_one();
+            Ok::<_, BillingError>(response)
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn get_billing_run(
+        &self,
+        request: Request<GetBillingRunRequest>,
+    ) -> Result<Response<GetBillingRunResponse>, Status> {
+        let (_, tenant_id) = authorize(&request, READERS)?;
+        let run = async {
+            let id = parse_id("id", &request.get_ref().id)?;
+            let found = runs::get(&self.db, tenant_id, id).await?;
+            let found = found.ok_or_else(|| BillingError::not_found("billing run", id))?;
+            Ok::<_, BillingError>(GetBillingRunResponse { run: Some(found.to_proto()) })
         };
         Ok(Response::new(run.await?))
     }

@@ -1,11 +1,14 @@
 //! The gRPC adapter: each RPC authorizes the caller, parses the request,
 //! runs the use case in one transaction and converts the answer.
 
+pub mod charges;
 pub mod events;
 pub mod invoices;
 pub mod orders;
 pub mod payments;
+pub mod subscriptions;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bss_platform::auth::{Caller, Role};
@@ -18,11 +21,12 @@ use bss_platform::time::{self, format_date, parse_date};
 use bss_proto::accounts::GetAccountRequest;
 use bss_proto::accounts::account_service_client::AccountServiceClient;
 use bss_proto::billing::{BillingEvent, billing_event};
-use bss_proto::credit::ComputeDueDateRequest;
 use bss_proto::credit::credit_service_client::CreditServiceClient;
+use bss_proto::credit::{ComputeDueDateRequest, ComputeDueDatesRequest};
 use chrono::NaiveDate;
 use prost::Message;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use tokio::sync::Notify;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 use uuid::Uuid;
@@ -71,11 +75,13 @@ pub struct BillingApi {
     pub(crate) db: PgPool,
     pub(crate) events: EventLog,
     pub(crate) peers: Peers,
+    /// Wakes the billing-run worker.
+    pub(crate) runs: Arc<Notify>,
 }
 
 impl BillingApi {
-    pub fn new(db: PgPool, events: EventLog, peers: Peers) -> BillingApi {
-        BillingApi { db, events, peers }
+    pub fn new(db: PgPool, events: EventLog, peers: Peers, runs: Arc<Notify>) -> BillingApi {
+        BillingApi { db, events, peers, runs }
     }
 
     /// A peer's channel, or UNAVAILABLE when it is not configured.
@@ -126,33 +132,51 @@ impl BillingApi {
 
     /// The account's currency, if the caller may see the account.
     pub(crate) async fn account_currency(&self, caller: &Caller, account_id: Uuid) -> Result<Currency, BillingError> {
-        let account = self.fetch_account(caller, account_id).await?;
-        Currency::parse(&account.currency_code).map_err(|_| BillingError::Unavailable {
-            what: "accounts",
-            cause: "an account without a currency".to_owned(),
-        })
+        account_currency(&self.fetch_account(caller, account_id).await?)
     }
 
-    /// The due date of an invoice of the account, from credit.
-    pub(crate) async fn due_date(
+    /// The due dates of invoices (account, invoice date, delivery date),
+    /// from credit's payment terms, in order.
+    pub(crate) async fn due_dates(
         &self,
         caller: &Caller,
-        account_id: Uuid,
-        invoice_date: NaiveDate,
-        delivery_date: Option<NaiveDate>,
-    ) -> Result<NaiveDate, BillingError> {
+        invoices: &[(Uuid, NaiveDate, Option<NaiveDate>)],
+    ) -> Result<Vec<NaiveDate>, BillingError> {
+        const BATCH: usize = 1_000;
         let channel = self.peer("credit", &self.peers.credit)?;
-        let request = ComputeDueDateRequest {
-            account_id: account_id.to_string(),
-            invoice_date: format_date(invoice_date),
-            delivery_date: delivery_date.map(format_date).unwrap_or_default(),
-        };
-        let answer = CreditServiceClient::new(channel)
-            .compute_due_date(client::request(request, caller, PEER_TIMEOUT))
-            .await
-            .map_err(|status| BillingError::Unavailable { what: "credit", cause: status.message().to_owned() })?;
-        parse_date(&answer.into_inner().due_date).map_err(|cause| BillingError::Unavailable { what: "credit", cause })
+        let unavailable = |cause: String| BillingError::Unavailable { what: "credit", cause };
+        let mut due_dates = Vec::with_capacity(invoices.len());
+        for batch in invoices.chunks(BATCH) {
+            let request = ComputeDueDatesRequest {
+                invoices: batch
+                    .iter()
+                    .map(|(account_id, invoice_date, delivery_date)| ComputeDueDateRequest {
+                        account_id: account_id.to_string(),
+                        invoice_date: format_date(*invoice_date),
+                        delivery_date: delivery_date.map(format_date).unwrap_or_default(),
+                    })
+                    .collect(),
+            };
+            let answer = CreditServiceClient::new(channel.clone())
+                .compute_due_dates(client::request(request, caller, PEER_TIMEOUT))
+                .await
+                .map_err(|status| unavailable(status.message().to_owned()))?
+                .into_inner();
+            if answer.due_dates.len() != batch.len() {
+                return Err(unavailable(format!("{} due dates for {} invoices", answer.due_dates.len(), batch.len())));
+            }
+            for due in answer.due_dates {
+                due_dates.push(parse_date(&due.due_date).map_err(unavailable)?);
+            }
+        }
+        Ok(due_dates)
     }
+}
+
+/// The currency of an account as accounts shows it.
+pub(crate) fn account_currency(account: &bss_proto::accounts::Account) -> Result<Currency, BillingError> {
+    Currency::parse(&account.currency_code)
+        .map_err(|_| BillingError::Unavailable { what: "accounts", cause: "an account without a currency".to_owned() })
 }
 
 /// Writes an event of billing's stream, made by `actor` now, in the
@@ -163,23 +187,42 @@ pub async fn publish(
     actor: &str,
     payload: billing_event::Payload,
 ) -> Result<(), BillingError> {
+    publish_all(connection, tenant_id, actor, vec![payload]).await
+}
+
+/// Writes events of billing's stream in order, in one statement.
+pub async fn publish_all(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    actor: &str,
+    payloads: Vec<billing_event::Payload>,
+) -> Result<(), BillingError> {
     use billing_event::Payload;
-    let event_type = match &payload {
-        Payload::InvoicePosted(_) => "InvoicePosted",
-        Payload::CreditNotePosted(_) => "CreditNotePosted",
-        Payload::PaymentPosted(_) => "PaymentPosted",
-        Payload::WriteOffPosted(_) => "WriteOffPosted",
-        Payload::InvoiceOverdue(_) => "InvoiceOverdue",
-        Payload::InvoiceSettled(_) => "InvoiceSettled",
-    };
-    let event = BillingEvent {
-        sequence: 0,
-        tenant_id: tenant_id.to_string(),
-        occur_time: Some(time::timestamp(time::now())),
-        actor: actor.to_owned(),
-        traceparent: bss_platform::telemetry::current_traceparent(),
-        payload: Some(payload),
-    };
-    bss_platform::events::publish(connection, tenant_id, event_type, &event).await?;
+    let occur_time = Some(time::timestamp(time::now()));
+    let traceparent = bss_platform::telemetry::current_traceparent();
+    let events: Vec<(&str, Vec<u8>)> = payloads
+        .into_iter()
+        .map(|payload| {
+            let event_type = match &payload {
+                Payload::InvoicePosted(_) => "InvoicePosted",
+                Payload::CreditNotePosted(_) => "CreditNotePosted",
+                Payload::PaymentPosted(_) => "PaymentPosted",
+                Payload::WriteOffPosted(_) => "WriteOffPosted",
+                Payload::InvoiceOverdue(_) => "InvoiceOverdue",
+                Payload::InvoiceSettled(_) => "InvoiceSettled",
+                Payload::FirstPaidSubscriptionCreated(_) => "FirstPaidSubscriptionCreated",
+            };
+            let event = BillingEvent {
+                sequence: 0,
+                tenant_id: tenant_id.to_string(),
+                occur_time,
+                actor: actor.to_owned(),
+                traceparent: traceparent.clone(),
+                payload: Some(payload),
+            };
+            (event_type, event.encode_to_vec())
+        })
+        .collect();
+    bss_platform::events::publish_all(connection, tenant_id, &events).await?;
     Ok(())
 }

@@ -6,7 +6,7 @@ use bss_platform::client;
 use bss_platform::error::Violations;
 use bss_platform::idempotency::Opened;
 use bss_platform::input::{parse_id, required_id};
-use bss_platform::money::decimal_from_wire;
+use bss_platform::money::{decimal_from_wire, parse_decimal};
 use bss_platform::paging::Page;
 use bss_platform::payment::PaymentType;
 use bss_platform::time::{now, parse_date, timestamp};
@@ -23,7 +23,9 @@ use tonic::{Code, Request, Response, Status};
 use uuid::Uuid;
 
 use super::{BillingApi, PEER_TIMEOUT, READERS};
+use crate::domain::bill_to::BillTo;
 use crate::domain::error::BillingError;
+use crate::repo::{self, ChargeRow, Stored};
 
 /// Roles that may place orders (a sales rep for its own accounts).
 const PLACERS: &[Role] =
@@ -33,7 +35,7 @@ const PLACERS: &[Role] =
 const MAX_LINES: usize = 500;
 
 /// The account rules an order must pass, each with its reason.
-fn check_account(account: &Account, payment_type: PaymentType) -> Result<(), BillingError> {
+pub(crate) fn check_account(account: &Account, payment_type: PaymentType) -> Result<(), BillingError> {
     let refuse = |reason: &'static str, why: &str| Err(BillingError::precondition(reason, why.to_owned()));
     match AccountStatus::try_from(account.status) {
         Ok(AccountStatus::Suspended) => return refuse("ACCOUNT_SUSPENDED", "the account is suspended"),
@@ -58,14 +60,64 @@ fn check_account(account: &Account, payment_type: PaymentType) -> Result<(), Bil
     Ok(())
 }
 
+/// What pricing said of an order's lines.
+pub(crate) struct Priced {
+    pub total: bss_proto::types::Money,
+    pub currency: String,
+    /// Each line's product as (id, code).
+    pub products: Vec<(String, String)>,
+}
+
+impl Priced {
+    /// The charges of the priced lines, each billed as `bill_to` says.
+    pub(crate) fn charges(
+        &self,
+        account_id: Uuid,
+        lines: &[OrderLine],
+        bill_to: &[BillTo],
+        order: Option<(Uuid, &str)>,
+    ) -> Vec<ChargeRow> {
+        let amount = |money: &Option<bss_proto::types::Money>| {
+            money.as_ref().and_then(|money| parse_decimal(&money.amount).ok()).unwrap_or_default()
+        };
+        lines
+            .iter()
+            .zip(&self.products)
+            .zip(bill_to)
+            .map(|((line, (product_id, code)), bill_to)| ChargeRow {
+                id: Uuid::now_v7(),
+                account_id,
+                bill_to_account_id: bill_to.account_id,
+                separate: bill_to.separate,
+                order_id: order.map(|(id, _)| id),
+                order_reference: order.map(|(_, reference)| reference.to_owned()),
+                product_id: product_id.clone(),
+                description: match order {
+                    Some((_, reference)) => format!("{code} ({reference})"),
+                    None => code.clone(),
+                },
+                currency: self.currency.clone(),
+                quantity: line
+                    .quantity
+                    .as_ref()
+                    .and_then(|quantity| parse_decimal(&quantity.value).ok())
+                    .unwrap_or_default(),
+                unit_price: amount(&line.unit_price),
+                total: amount(&line.total),
+                charge_date: now().date_naive(),
+            })
+            .collect()
+    }
+}
+
 impl BillingApi {
     /// Prices the lines with pricing's Quote, for the caller.
-    async fn price(
+    pub(crate) async fn price(
         &self,
         caller: &Caller,
         account_id: Uuid,
         lines: &mut [OrderLine],
-    ) -> Result<bss_proto::types::Money, BillingError> {
+    ) -> Result<Priced, BillingError> {
         let channel = self.peer("pricing", &self.peers.pricing)?;
         let quote = QuoteRequest {
             account_id: account_id.to_string(),
@@ -80,17 +132,19 @@ impl BillingApi {
             .await
             .map_err(upstream("pricing"))?
             .into_inner();
+        let mut products = Vec::with_capacity(lines.len());
         for (line, priced) in lines.iter_mut().zip(&answer.lines) {
             line.unit_price = priced.unit_price.clone();
             line.total = priced.total.clone();
+            products.push((priced.product_id.clone(), priced.product_code.clone()));
         }
-        Ok(answer.total.unwrap_or_default())
+        Ok(Priced { total: answer.total.unwrap_or_default(), currency: answer.currency_code, products })
     }
 }
 
 /// A peer's refusal goes back to the caller as it came; a peer that cannot
 /// answer is UNAVAILABLE.
-fn upstream(what: &'static str) -> impl Fn(Status) -> BillingError {
+pub(crate) fn upstream(what: &'static str) -> impl Fn(Status) -> BillingError {
     move |status| match status.code() {
         Code::InvalidArgument | Code::FailedPrecondition | Code::NotFound | Code::PermissionDenied => {
             BillingError::Upstream(status)
@@ -145,7 +199,16 @@ impl OrderService for BillingApi {
             }
             check_account(&account, payment_type)?;
             let mut lines = input.lines.clone();
-            let total = self.price(&caller, account_id, &mut lines).await?;
+            let priced = self.price(&caller, account_id, &mut lines).await?;
+            let total = priced.total.clone();
+            // On-account and direct-deposit orders are invoiced; card and
+            // PayPal orders are paid at submission.
+            let bill_to = if payment_type.uses_credit() {
+                let payer = self.payer(&caller, &account).await?;
+                self.bill_to(&caller, &payer, &priced.products).await?
+            } else {
+                Vec::new()
+            };
             let id = Uuid::now_v7();
             // A retried request keeps its reference, so credit reserves once.
             let reference = if request.request_id.is_empty() {
@@ -211,6 +274,13 @@ impl OrderService for BillingApi {
             .bind(order.held_order_id.parse::<Uuid>().ok())
             .execute(&mut *tx)
             .await?;
+            // Billable once executed (a held order when credit approves it).
+            let billable =
+                matches!(OrderStatus::try_from(order.status), Ok(OrderStatus::Executed | OrderStatus::HeldForApproval));
+            if billable && !bill_to.is_empty() {
+                let charges = priced.charges(account_id, &order.lines, &bill_to, Some((id, &order.reference)));
+                repo::insert_charges(&mut tx, tenant_id, &charges).await?;
+            }
             let response = PlaceOrderResponse { order: Some(order) };
             self.commit(tx, pending, &response).await?;
             Ok::<_, BillingError>(response)
@@ -222,17 +292,10 @@ impl OrderService for BillingApi {
         let (_, tenant_id) = authorize(&request, READERS)?;
         let run = async {
             let id = parse_id("id", &request.get_ref().id)?;
-            let body: Option<Vec<u8>> =
-                sqlx::query_scalar("SELECT body FROM billing.orders WHERE tenant_id = $1 AND id = $2")
-                    .bind(tenant_id)
-                    .bind(id)
-                    .fetch_optional(&self.db)
-                    .await?;
-            let body = body.ok_or_else(|| BillingError::not_found("order", id))?;
-            let order = Order::decode(body.as_slice()).map_err(|error| {
-                BillingError::Platform(bss_platform::error::PlatformError::Corrupt(error.to_string()))
-            })?;
-            Ok::<_, BillingError>(GetOrderResponse { order: Some(order) })
+            let order = repo::stored(&self.db, Stored::Orders, tenant_id, id).await?;
+            Ok::<_, BillingError>(GetOrderResponse {
+                order: Some(order.ok_or_else(|| BillingError::not_found("order", id))?),
+            })
         };
         Ok(Response::new(run.await?))
     }
@@ -244,22 +307,20 @@ impl OrderService for BillingApi {
             let account_id = parse_id("account_id", &request.account_id)?;
             let filters = ListOrdersRequest { page_size: 0, page_token: String::new(), ..request.clone() };
             let page = Page::parse(request.page_size, &request.page_token, &filters)?;
-            let rows: Vec<(Uuid, Vec<u8>)> = sqlx::query_as(
-                "SELECT id, body FROM billing.orders WHERE tenant_id = $1 AND account_id = $2
-                   AND ($3::uuid IS NULL OR id > $3) ORDER BY id LIMIT $4",
+            let rows = repo::stored_of_account(
+                &self.db,
+                Stored::Orders,
+                tenant_id,
+                account_id,
+                page.after_uuid()?,
+                page.fetch_limit(),
             )
-            .bind(tenant_id)
-            .bind(account_id)
-            .bind(page.after_uuid()?)
-            .bind(page.fetch_limit())
-            .fetch_all(&self.db)
             .await?;
             let (rows, next_page_token) = page.finish(rows, |(id, _)| id.as_bytes().to_vec());
-            let orders =
-                rows.iter().map(|(_, body)| Order::decode(body.as_slice())).collect::<Result<Vec<_>, _>>().map_err(
-                    |error| BillingError::Platform(bss_platform::error::PlatformError::Corrupt(error.to_string())),
-                )?;
-            Ok::<_, BillingError>(ListOrdersResponse { orders, next_page_token })
+            Ok::<_, BillingError>(ListOrdersResponse {
+                orders: rows.into_iter().map(|(_, order)| order).collect(),
+                next_page_token,
+            })
         };
         Ok(Response::new(run.await?))
     }

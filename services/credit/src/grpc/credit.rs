@@ -541,6 +541,59 @@ impl CreditService for CreditApi {
         Ok(Response::new(run.await?))
     }
 
+    async fn compute_due_dates(
+        &self,
+        request: Request<ComputeDueDatesRequest>,
+    ) -> Result<Response<ComputeDueDatesResponse>, Status> {
+        const MOST: usize = 1_000;
+        let (_, tenant_id) = authorize(&request, READERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let mut v = Violations::new();
+            if request.invoices.is_empty() || request.invoices.len() > MOST {
+                v.add("invoices", format!("give 1 to {MOST} invoices"));
+            }
+            let mut parsed = Vec::with_capacity(request.invoices.len());
+            for (index, invoice) in request.invoices.iter().enumerate() {
+                let field = |name: &str| format!("invoices[{index}].{name}");
+                let account_id = v.keep(&field("account_id"), bss_platform::input::required_id(&invoice.account_id));
+                let date = v.keep(&field("invoice_date"), parse_date(&invoice.invoice_date));
+                let delivery = if invoice.delivery_date.is_empty() {
+                    Some(None)
+                } else {
+                    v.keep(&field("delivery_date"), parse_date(&invoice.delivery_date)).map(Some)
+                };
+                if let (Some(account_id), Some(date), Some(delivery)) = (account_id, date, delivery) {
+                    parsed.push((account_id, date, delivery));
+                }
+            }
+            v.into_result()?;
+            let ids: Vec<Uuid> = parsed.iter().map(|(id, _, _)| *id).collect();
+            let mut connection = self.db.acquire().await?;
+            let settings = repo::settings(&mut connection, tenant_id).await?;
+            let known: std::collections::HashMap<Uuid, Terms> = repo::accounts(&mut connection, tenant_id, &ids)
+                .await?
+                .into_iter()
+                .map(|account| (account.account_id, account.terms))
+                .collect();
+            let due_dates = parsed
+                .into_iter()
+                .map(|(account_id, date, delivery)| {
+                    let (terms, period) = known.get(&account_id).map_or(
+                        (crate::domain::terms::PaymentTerms::NotSpecified, settings.default_period_days),
+                        |terms| (terms.payment_terms, terms.period_days(&settings)),
+                    );
+                    ComputeDueDateResponse {
+                        due_date: format_date(terms.due_date(date, delivery, period)),
+                        payment_terms: Some(payment_terms_to_wire(terms)),
+                    }
+                })
+                .collect();
+            Ok::<_, CreditError>(ComputeDueDatesResponse { due_dates })
+        };
+        Ok(Response::new(run.await?))
+    }
+
     async fn put_on_hold(&self, request: Request<PutOnHoldRequest>) -> Result<Response<PutOnHoldResponse>, Status> {
         let (caller, tenant_id) = authorize(&request, MANAGERS)?;
         let request = request.into_inner();

@@ -7,6 +7,7 @@ use bss_proto::billing::billing_event_service_client::BillingEventServiceClient;
 use bss_proto::billing::invoice_service_client::InvoiceServiceClient;
 use bss_proto::billing::order_service_client::OrderServiceClient;
 use bss_proto::billing::payment_service_client::PaymentServiceClient;
+use bss_proto::billing::subscription_service_client::SubscriptionServiceClient;
 use bss_proto::billing::*;
 use bss_proto::types::{Decimal, Money};
 use bss_testkit::authorized;
@@ -19,6 +20,7 @@ use super::{Case, OtherTenant, Outcome, case, request};
 
 const INVOICES: &str = "bss.billing.v1.InvoiceService";
 const ORDERS: &str = "bss.billing.v1.OrderService";
+const SUBSCRIPTIONS: &str = "bss.billing.v1.SubscriptionService";
 const PAYMENTS: &str = "bss.billing.v1.PaymentService";
 const EVENTS: &str = "bss.billing.v1.BillingEventService";
 
@@ -30,10 +32,17 @@ pub fn cases() -> Vec<Case> {
         case(ORDERS, "PlaceOrder", Some(Role::CreditManager), NotFound),
         case(ORDERS, "GetOrder", reader, NotFound),
         case(ORDERS, "ListOrders", reader, SeesNothing),
+        case(SUBSCRIPTIONS, "CreateSubscription", Some(Role::CreditManager), NotFound),
+        case(SUBSCRIPTIONS, "GetSubscription", reader, NotFound),
+        case(SUBSCRIPTIONS, "ListSubscriptions", reader, SeesNothing),
         case(INVOICES, "CreateInvoice", writer, NotFound),
         case(INVOICES, "PostInvoice", writer, NotFound),
         case(INVOICES, "GetInvoice", reader, NotFound),
         case(INVOICES, "ListInvoices", reader, SeesNothing),
+        case(INVOICES, "GenerateInvoices", writer, NotFound),
+        // Another tenant's run is its own tenant's.
+        case(INVOICES, "StartBillingRun", writer, NotApplicable),
+        case(INVOICES, "GetBillingRun", reader, NotFound),
         case(PAYMENTS, "RecordPayment", writer, NotFound),
         case(PAYMENTS, "GetAccountBalance", reader, NotFound),
         case(PAYMENTS, "CreateCreditNote", writer, NotFound),
@@ -64,6 +73,21 @@ pub struct Fixture {
     account_id: String,
     invoice_id: String,
     order_id: String,
+    subscription_id: String,
+    run_id: String,
+}
+
+fn subscription(account_id: &str) -> CreateSubscriptionRequest {
+    CreateSubscriptionRequest {
+        subscription: Some(Subscription {
+            account_id: account_id.to_owned(),
+            product: "OWNED-P".to_owned(),
+            quantity: Some(Decimal { value: "1".to_owned() }),
+            payment_type: bss_proto::types::PaymentType::CreditCard as i32,
+            ..Subscription::default()
+        }),
+        request_id: String::new(),
+    }
 }
 
 /// A card order of one of the pricing fixture's product.
@@ -101,7 +125,35 @@ impl Fixture {
             .order
             .expect("order")
             .id;
-        Fixture { tenant_id: tenant_id.to_string(), account_id: account_id.to_owned(), invoice_id, order_id }
+        let subscription_id = SubscriptionServiceClient::new(channel.clone())
+            .create_subscription(authorized(subscription(account_id), admin))
+            .await
+            .expect("subscription")
+            .into_inner()
+            .subscription
+            .expect("subscription")
+            .id;
+        let mut invoices = InvoiceServiceClient::new(channel.clone());
+        let start = StartBillingRunRequest { invoice_date: String::new(), post: false, request_id: String::new() };
+        let run = invoices.start_billing_run(authorized(start, admin)).await.expect("run").into_inner().run;
+        let run_id = run.expect("run").id;
+        // Finished before the matrix looks at the tenant's billing.
+        loop {
+            let get = GetBillingRunRequest { id: run_id.clone() };
+            let run = invoices.get_billing_run(authorized(get, admin)).await.expect("run").into_inner().run;
+            if run.expect("run").status != BillingRunStatus::Running as i32 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Fixture {
+            tenant_id: tenant_id.to_string(),
+            account_id: account_id.to_owned(),
+            invoice_id,
+            order_id,
+            subscription_id,
+            run_id,
+        }
     }
 
     /// Everything of the first tenant's billing the matrix could touch.
@@ -113,7 +165,15 @@ impl Fixture {
         let balance = PaymentServiceClient::new(channel.clone()).get_account_balance(authorized(balance, admin)).await;
         let orders = ListOrdersRequest { account_id: self.account_id.clone(), ..Default::default() };
         let orders = OrderServiceClient::new(channel.clone()).list_orders(authorized(orders, admin)).await;
-        format!("{listed:?}\n{:?}\n{:?}", balance.map(|r| r.into_inner()), orders.map(|r| r.into_inner()))
+        let subscriptions = ListSubscriptionsRequest { account_id: self.account_id.clone(), ..Default::default() };
+        let subscriptions =
+            SubscriptionServiceClient::new(channel.clone()).list_subscriptions(authorized(subscriptions, admin)).await;
+        format!(
+            "{listed:?}\n{:?}\n{:?}\n{:?}",
+            balance.map(|r| r.into_inner()),
+            orders.map(|r| r.into_inner()),
+            subscriptions.map(|r| r.into_inner())
+        )
     }
 
     pub async fn invoke(&self, method: &str, channel: Channel, token: Option<&str>) -> Outcome {
@@ -131,12 +191,36 @@ impl Fixture {
                 .list_orders(request(ListOrdersRequest { account_id, ..Default::default() }, token))
                 .await
                 .map(|r| r.into_inner().orders.iter().filter(|order| order.id == self.order_id).count()),
+            (SUBSCRIPTIONS, "CreateSubscription") => SubscriptionServiceClient::new(channel)
+                .create_subscription(request(subscription(&account_id), token))
+                .await
+                .map(|_| 1),
+            (SUBSCRIPTIONS, "GetSubscription") => {
+                let get = GetSubscriptionRequest { id: self.subscription_id.clone() };
+                SubscriptionServiceClient::new(channel).get_subscription(request(get, token)).await.map(|_| 1)
+            }
+            (SUBSCRIPTIONS, "ListSubscriptions") => SubscriptionServiceClient::new(channel)
+                .list_subscriptions(request(ListSubscriptionsRequest { account_id, ..Default::default() }, token))
+                .await
+                .map(|r| r.into_inner().subscriptions.iter().filter(|s| s.id == self.subscription_id).count()),
             (INVOICES, "CreateInvoice") => {
                 InvoiceServiceClient::new(channel).create_invoice(request(draft(&account_id), token)).await.map(|_| 1)
             }
             (INVOICES, "PostInvoice") => {
                 let post = PostInvoiceRequest { id: self.invoice_id.clone(), request_id: String::new() };
                 InvoiceServiceClient::new(channel).post_invoice(request(post, token)).await.map(|_| 1)
+            }
+            (INVOICES, "GenerateInvoices") => {
+                let generate = GenerateInvoicesRequest { account_id, ..Default::default() };
+                InvoiceServiceClient::new(channel).generate_invoices(request(generate, token)).await.map(|_| 1)
+            }
+            (INVOICES, "StartBillingRun") => {
+                let start = StartBillingRunRequest::default();
+                InvoiceServiceClient::new(channel).start_billing_run(request(start, token)).await.map(|_| 1)
+            }
+            (INVOICES, "GetBillingRun") => {
+                let get = GetBillingRunRequest { id: self.run_id.clone() };
+                InvoiceServiceClient::new(channel).get_billing_run(request(get, token)).await.map(|_| 1)
             }
             (INVOICES, "GetInvoice") => {
                 let get = GetInvoiceRequest { id: self.invoice_id.clone() };

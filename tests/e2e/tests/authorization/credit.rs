@@ -37,6 +37,9 @@ pub fn cases() -> Vec<Case> {
         case(CREDIT, "ChangeCreditTerms", manager, NotFound),
         case(CREDIT, "ListCreditTermsHistory", reader, NotFound),
         case(CREDIT, "ComputeDueDate", reader, NotFound),
+        // Another tenant's account gets the caller's tenant defaults: its
+        // terms are never read.
+        case(CREDIT, "ComputeDueDates", reader, NotApplicable),
         case(CREDIT, "PutOnHold", manager, NotFound),
         case(CREDIT, "ReleaseHold", manager, NotFound),
         case(CREDIT, "GetCreditStatus", reader, NotFound),
@@ -276,6 +279,15 @@ impl Fixture {
                     delivery_date: String::new(),
                 };
                 credit.compute_due_date(request(compute, token)).await.map(|_| 1)
+            }
+            "ComputeDueDates" => {
+                let invoice = ComputeDueDateRequest {
+                    account_id,
+                    invoice_date: "2026-11-23".to_owned(),
+                    delivery_date: String::new(),
+                };
+                let compute = ComputeDueDatesRequest { invoices: vec![invoice] };
+                credit.compute_due_dates(request(compute, token)).await.map(|_| 1)
             }
             "PutOnHold" => {
                 let hold = PutOnHoldRequest { account_id, reason: "hijack".to_owned(), request_id: String::new() };

@@ -1,0 +1,99 @@
+//! Who pays for an account's purchases, asked of accounts (groups, bill-to
+//! parents, managed copies) and pricing (product types and families).
+
+use std::collections::HashMap;
+
+use bss_platform::auth::Caller;
+use bss_platform::client;
+use bss_proto::accounts::group_service_client::GroupServiceClient;
+use bss_proto::accounts::{Account, AccountGroup, FundingScope, GetAccountGroupRequest};
+use bss_proto::pricing::GetProductRequest;
+use bss_proto::pricing::catalog_service_client::CatalogServiceClient;
+use tonic::Code;
+use uuid::Uuid;
+
+use super::orders::upstream;
+use super::{BillingApi, PEER_TIMEOUT};
+use crate::domain::bill_to::{BillTo, Funding, Payer, ProductFacts};
+use crate::domain::error::BillingError;
+
+fn account_id(value: &str) -> Result<Uuid, BillingError> {
+    value.parse().map_err(|_| BillingError::Unavailable { what: "accounts", cause: format!("an account id {value:?}") })
+}
+
+impl BillingApi {
+    /// The account's standing: its own, a funded group member's, or a
+    /// managed copy's (billed to the tenant reseller).
+    pub(crate) async fn payer(&self, caller: &Caller, account: &Account) -> Result<Payer, BillingError> {
+        let id = account_id(&account.id)?;
+        if let Some(managed) = &account.managed_by {
+            return Ok(Payer {
+                account_id: id,
+                parent_id: Some(account_id(&managed.tenant_reseller_account_id)?),
+                funding: Funding::Full,
+                separate_invoices: account.separate_invoices,
+            });
+        }
+        let channel = self.peer("accounts", &self.peers.accounts)?;
+        let request = client::request(GetAccountGroupRequest { account_id: account.id.clone() }, caller, PEER_TIMEOUT);
+        let group = match GroupServiceClient::new(channel).get_account_group(request).await {
+            Ok(response) => response.into_inner().group.unwrap_or_default(),
+            Err(status) if status.code() == Code::NotFound => AccountGroup::default(),
+            Err(status) => return Err(upstream("accounts")(status)),
+        };
+        let membership = group.members.iter().find(|member| member.account_id == account.id);
+        if let Some(funding) = membership.and_then(|member| member.funding.clone()) {
+            let funding = match FundingScope::try_from(funding.scope) {
+                Ok(FundingScope::Full) => Funding::Full,
+                Ok(FundingScope::Partial) => Funding::Partial {
+                    products: funding.product_ids,
+                    types: funding.product_types,
+                    families: funding.product_families,
+                },
+                _ => Funding::None,
+            };
+            return Ok(Payer {
+                account_id: id,
+                parent_id: Some(account_id(&group.parent_account_id)?),
+                funding,
+                separate_invoices: account.separate_invoices,
+            });
+        }
+        // Outside a group, an account's bill-to parent pays for everything.
+        let parent_id =
+            if account.parent_account_id.is_empty() { None } else { Some(account_id(&account.parent_account_id)?) };
+        Ok(Payer { account_id: id, parent_id, funding: Funding::Full, separate_invoices: account.separate_invoices })
+    }
+
+    /// Who pays for each product (id and code as pricing named them).
+    pub(crate) async fn bill_to(
+        &self,
+        caller: &Caller,
+        payer: &Payer,
+        products: &[(String, String)],
+    ) -> Result<Vec<BillTo>, BillingError> {
+        let mut facts: HashMap<&str, ProductFacts> = HashMap::new();
+        for (id, code) in products {
+            if facts.contains_key(id.as_str()) {
+                continue;
+            }
+            let mut product = ProductFacts { id: id.clone(), code: code.clone(), ..ProductFacts::default() };
+            if payer.funding.needs_product_facts() {
+                let channel = self.peer("pricing", &self.peers.pricing)?;
+                let request = client::request(GetProductRequest { product: id.clone() }, caller, PEER_TIMEOUT);
+                let found = CatalogServiceClient::new(channel)
+                    .get_product(request)
+                    .await
+                    .map_err(upstream("pricing"))?
+                    .into_inner()
+                    .product
+                    .unwrap_or_default();
+                product.product_type = found.product_type;
+                product.family = found.family;
+            }
+            facts.insert(id, product);
+        }
+        let own = BillTo { account_id: payer.account_id, separate: false };
+        Ok(products.iter().map(|(id, _)| facts.get(id.as_str()).map_or(own, |facts| payer.bill_to(facts))).collect())
+    }
+}

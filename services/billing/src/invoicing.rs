@@ -1,0 +1,216 @@
+//! Charges become invoices: subscription periods are charged, open charges
+//! are grouped by who pays (one invoice per bill-to account and currency,
+//! one per sub-account with separate invoices), and drafts are posted.
+//! GenerateInvoices does it for one account, a billing run batch by batch.
+
+use std::collections::BTreeMap;
+
+use bss_platform::money::money_to_wire;
+use bss_platform::time::{format_date, now};
+use bss_proto::billing::InvoicePosted;
+use bss_proto::billing::billing_event::Payload;
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::domain::error::BillingError;
+use crate::grpc::publish_all;
+use crate::repo::{self, InvoiceRow, LineRow};
+
+/// An open charge as invoicing reads it.
+#[derive(sqlx::FromRow)]
+struct OpenCharge {
+    id: Uuid,
+    account_id: Uuid,
+    bill_to_account_id: Uuid,
+    separate: bool,
+    order_reference: Option<String>,
+    product_id: String,
+    description: String,
+    currency: String,
+    quantity: Decimal,
+    unit_price: Decimal,
+    total: Decimal,
+}
+
+/// Whose charges are invoiced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// What is billed to the accounts (a billing run).
+    BilledTo,
+    /// What is billed to the accounts or was bought by them
+    /// (GenerateInvoices: a funded member's or managed copy's charges go to
+    /// its parent or tenant reseller).
+    BilledToOrBought,
+}
+
+/// Charges the monthly periods of the accounts' subscriptions that started
+/// by `date`, each once.
+async fn charge_subscriptions(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    accounts: &[Uuid],
+    scope: Scope,
+    date: NaiveDate,
+) -> Result<(), BillingError> {
+    let bought = scope == Scope::BilledToOrBought;
+    // Locked first, so a concurrent run waits and then sees the periods
+    // this one charged.
+    sqlx::query(
+        "SELECT 1 FROM billing.subscriptions
+         WHERE tenant_id = $1 AND (bill_to_account_id = ANY($2) OR ($4 AND account_id = ANY($2)))
+           AND (start_date + make_interval(months => charged_periods))::date <= $3
+         FOR UPDATE",
+    )
+    .bind(tenant_id)
+    .bind(accounts)
+    .bind(date)
+    .bind(bought)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "WITH due AS (
+             SELECT s.*, k, (s.start_date + make_interval(months => k))::date AS period_start
+             FROM billing.subscriptions s
+             CROSS JOIN LATERAL generate_series(s.charged_periods,
+                 (extract(year FROM age($3::date, s.start_date)) * 12
+                  + extract(month FROM age($3::date, s.start_date)))::int) AS k
+             WHERE s.tenant_id = $1 AND (s.bill_to_account_id = ANY($2) OR ($4 AND s.account_id = ANY($2)))
+               AND (s.start_date + make_interval(months => s.charged_periods))::date <= $3
+         ), charged AS (
+             INSERT INTO billing.charges (tenant_id, id, account_id, bill_to_account_id, separate, subscription_id,
+                 product_id, description, currency, quantity, unit_price, total, charge_date)
+             SELECT $1, gen_random_uuid(), account_id, bill_to_account_id, separate, id, product_id,
+                 description || ' from ' || to_char(period_start, 'YYYY-MM-DD'), currency, quantity, unit_price,
+                 total, period_start
+             FROM due
+         )
+         UPDATE billing.subscriptions s SET charged_periods = d.last + 1
+         FROM (SELECT id, max(k) AS last FROM due GROUP BY id) d
+         WHERE s.tenant_id = $1 AND s.id = d.id",
+    )
+    .bind(tenant_id)
+    .bind(accounts)
+    .bind(date)
+    .bind(bought)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Drafts the invoices of what the accounts owe (`scope`) up to `date`, in
+/// the caller's transaction.
+pub async fn draft(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    accounts: &[Uuid],
+    scope: Scope,
+    date: NaiveDate,
+) -> Result<Vec<(InvoiceRow, Vec<LineRow>)>, BillingError> {
+    charge_subscriptions(tx, tenant_id, accounts, scope, date).await?;
+    let charges: Vec<OpenCharge> = sqlx::query_as(
+        "SELECT c.id, c.account_id, c.bill_to_account_id, c.separate, c.order_reference, c.product_id,
+             c.description, c.currency, c.quantity, c.unit_price, c.total
+         FROM billing.charges c
+         WHERE c.tenant_id = $1 AND c.invoice_id IS NULL AND c.charge_date <= $3
+           AND (c.bill_to_account_id = ANY($2) OR ($4 AND c.account_id = ANY($2)))
+           AND (c.order_id IS NULL OR EXISTS (
+               SELECT 1 FROM billing.orders o
+               WHERE o.tenant_id = c.tenant_id AND o.id = c.order_id AND o.status = 'ORDER_STATUS_EXECUTED'))
+         ORDER BY c.charge_date, c.id
+         FOR UPDATE OF c",
+    )
+    .bind(tenant_id)
+    .bind(accounts)
+    .bind(date)
+    .bind(scope == Scope::BilledToOrBought)
+    .fetch_all(&mut *tx)
+    .await?;
+    // Who pays, for which sub-account when apart, in which currency.
+    let mut groups: BTreeMap<(Uuid, Option<Uuid>, String), Vec<OpenCharge>> = BTreeMap::new();
+    for charge in charges {
+        let apart = charge.separate.then_some(charge.account_id);
+        groups.entry((charge.bill_to_account_id, apart, charge.currency.clone())).or_default().push(charge);
+    }
+    let created_at = now();
+    let mut invoices = Vec::with_capacity(groups.len());
+    let mut invoiced: (Vec<Uuid>, Vec<Uuid>) = (Vec::new(), Vec::new());
+    for ((bill_to, for_account, currency), charges) in groups {
+        let id = Uuid::now_v7();
+        let mut references: Vec<String> = Vec::new();
+        for reference in charges.iter().filter_map(|charge| charge.order_reference.clone()) {
+            if !references.contains(&reference) {
+                references.push(reference);
+            }
+        }
+        let lines: Vec<LineRow> = charges
+            .iter()
+            .map(|charge| LineRow {
+                product_id: Some(charge.product_id.clone()),
+                description: charge.description.clone(),
+                quantity: charge.quantity,
+                unit_price: charge.unit_price,
+                total: charge.total,
+            })
+            .collect();
+        invoiced.0.extend(charges.iter().map(|charge| charge.id));
+        invoiced.1.extend(charges.iter().map(|_| id));
+        let row = InvoiceRow {
+            id,
+            account_id: bill_to,
+            for_account_id: for_account,
+            currency,
+            number: None,
+            status: "DRAFT".to_owned(),
+            invoice_date: date,
+            delivery_date: None,
+            due_date: None,
+            total: lines.iter().map(|line| line.total).sum(),
+            settled: Decimal::ZERO,
+            order_references: references,
+            created_at,
+            posted_at: None,
+        };
+        invoices.push((row, lines));
+    }
+    if invoices.is_empty() {
+        return Ok(invoices);
+    }
+    repo::insert_invoices(tx, tenant_id, &invoices).await?;
+    sqlx::query(
+        "UPDATE billing.charges c SET invoice_id = i.invoice_id
+         FROM unnest($2::uuid[], $3::uuid[]) AS i(charge_id, invoice_id)
+         WHERE c.tenant_id = $1 AND c.id = i.charge_id",
+    )
+    .bind(tenant_id)
+    .bind(&invoiced.0)
+    .bind(&invoiced.1)
+    .execute(&mut *tx)
+    .await?;
+    Ok(invoices)
+}
+
+/// Posts drafts (id, due date) in order and publishes each as
+/// InvoicePosted, in the caller's transaction.
+pub async fn post(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    actor: &str,
+    drafts: &[(Uuid, NaiveDate)],
+) -> Result<Vec<InvoiceRow>, BillingError> {
+    let posted = repo::post_invoices(tx, tenant_id, drafts).await?;
+    let mut events = Vec::with_capacity(posted.len());
+    for row in &posted {
+        let currency = row.currency()?;
+        events.push(Payload::InvoicePosted(InvoicePosted {
+            invoice_id: row.id.to_string(),
+            account_id: row.account_id.to_string(),
+            amount: Some(money_to_wire(currency.round(row.total), currency)),
+            due_date: row.due_date.map(format_date).unwrap_or_default(),
+            order_references: row.order_references.clone(),
+        }));
+    }
+    publish_all(tx, tenant_id, actor, events).await?;
+    Ok(posted)
+}

@@ -1,0 +1,358 @@
+//! Subscriptions and invoicing through the gateway: prices fixed at
+//! creation, the first paid subscription published once, GenerateInvoices
+//! billing group parents (fully, partly, on separate invoices) and managed
+//! copies' tenant resellers, and billing runs that report progress and
+//! resume where they stopped.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use bss_e2e::{TestSuite, amount, create_account, create_product, decimal, eur, ordering_account, set_credit_terms};
+use bss_platform::auth::Role;
+use bss_proto::accounts::account_service_client::AccountServiceClient;
+use bss_proto::accounts::group_service_client::GroupServiceClient;
+use bss_proto::accounts::{AddGroupMemberRequest, Funding, FundingScope, SuspendAccountRequest};
+use bss_proto::billing::billing_event::Payload;
+use bss_proto::billing::billing_event_service_client::BillingEventServiceClient;
+use bss_proto::billing::invoice_service_client::InvoiceServiceClient;
+use bss_proto::billing::order_service_client::OrderServiceClient;
+use bss_proto::billing::subscription_service_client::SubscriptionServiceClient;
+use bss_proto::billing::*;
+use bss_proto::pricing::catalog_service_client::CatalogServiceClient;
+use bss_proto::pricing::{Product, UpdateProductRequest};
+use bss_proto::types::PaymentType;
+use bss_testkit::authorized;
+use tonic::Code;
+use tonic::transport::Channel;
+
+fn subscription(
+    account_id: &str,
+    product: &str,
+    quantity: &str,
+    payment_type: PaymentType,
+) -> CreateSubscriptionRequest {
+    CreateSubscriptionRequest {
+        subscription: Some(Subscription {
+            account_id: account_id.to_owned(),
+            product: product.to_owned(),
+            quantity: decimal(quantity),
+            payment_type: payment_type as i32,
+            ..Subscription::default()
+        }),
+        request_id: String::new(),
+    }
+}
+
+async fn subscribe(channel: &Channel, token: &str, request: CreateSubscriptionRequest) -> Subscription {
+    let created = SubscriptionServiceClient::new(channel.clone()).create_subscription(authorized(request, token)).await;
+    created.expect("subscribed").into_inner().subscription.expect("subscription")
+}
+
+async fn order(channel: &Channel, token: &str, account_id: &str, lines: &[(&str, &str)]) -> Order {
+    let request = PlaceOrderRequest {
+        order: Some(Order {
+            account_id: account_id.to_owned(),
+            lines: lines
+                .iter()
+                .map(|(product, quantity)| OrderLine {
+                    product: (*product).to_owned(),
+                    quantity: decimal(quantity),
+                    ..OrderLine::default()
+                })
+                .collect(),
+            payment_type: PaymentType::OnAccount as i32,
+            ..Order::default()
+        }),
+        request_id: String::new(),
+    };
+    let placed = OrderServiceClient::new(channel.clone()).place_order(authorized(request, token)).await;
+    let placed = placed.expect("placed").into_inner().order.expect("order");
+    assert_eq!(placed.status, OrderStatus::Executed as i32, "{placed:?}");
+    placed
+}
+
+async fn generate(channel: &Channel, token: &str, account_id: &str, date: &str, post: bool) -> Vec<Invoice> {
+    let request = GenerateInvoicesRequest {
+        account_id: account_id.to_owned(),
+        invoice_date: date.to_owned(),
+        post,
+        request_id: String::new(),
+    };
+    let generated = InvoiceServiceClient::new(channel.clone()).generate_invoices(authorized(request, token)).await;
+    generated.expect("generated").into_inner().invoices
+}
+
+/// Each invoice as (bill-to, for account, sorted line descriptions, total).
+fn summary(invoices: &[Invoice]) -> BTreeSet<(String, String, Vec<String>, String)> {
+    invoices
+        .iter()
+        .map(|invoice| {
+            let mut lines: Vec<String> = invoice.lines.iter().map(|line| line.description.clone()).collect();
+            lines.sort();
+            (invoice.account_id.clone(), invoice.for_account_id.clone(), lines, amount(&invoice.total).to_owned())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn subscriptions_keep_the_price_of_their_creation_and_the_first_paid_one_is_published_once() {
+    let suite = TestSuite::start().await;
+    let (tenant_id, admin) = suite.tenant("Subscription Books", "EUR").await;
+    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
+    let channel = suite.gateway().await;
+    let account_id = create_account(&channel, &admin, ordering_account("SUB1")).await;
+    let product_id = create_product(&channel, &admin, "STREAM", "10.00", "").await;
+
+    let quote = subscribe(&channel, &clerk, subscription(&account_id, "STREAM", "1", PaymentType::RunningQuote)).await;
+    assert!(!quote.paid, "a running quote is not a paid subscription");
+    let first = subscribe(&channel, &clerk, subscription(&account_id, "STREAM", "2", PaymentType::OnAccount)).await;
+    assert_eq!((amount(&first.unit_price), first.paid), ("10.00", true));
+
+    let update = UpdateProductRequest {
+        product: Some(Product { id: product_id, list_price: eur("12.50"), ..Product::default() }),
+        update_mask: Some(prost_types::FieldMask { paths: vec!["list_price".to_owned()] }),
+        request_id: String::new(),
+    };
+    CatalogServiceClient::new(channel.clone()).update_product(authorized(update, &admin)).await.expect("repriced");
+    let second = subscribe(&channel, &clerk, subscription(&account_id, "STREAM", "1", PaymentType::OnAccount)).await;
+    assert_eq!(amount(&second.unit_price), "12.50", "a new subscription takes the new price");
+    let mut subscriptions = SubscriptionServiceClient::new(channel.clone());
+    let again =
+        subscriptions.get_subscription(authorized(GetSubscriptionRequest { id: first.id.clone() }, &clerk)).await;
+    assert_eq!(amount(&again.expect("read").into_inner().subscription.expect("subscription").unit_price), "10.00");
+    let listed = subscriptions
+        .list_subscriptions(authorized(
+            ListSubscriptionsRequest { account_id: account_id.clone(), ..ListSubscriptionsRequest::default() },
+            &clerk,
+        ))
+        .await
+        .expect("listed")
+        .into_inner()
+        .subscriptions;
+    assert_eq!(listed.iter().map(|s| s.id.clone()).collect::<Vec<_>>(), vec![quote.id, first.id.clone(), second.id]);
+
+    // Exactly one FirstPaidSubscriptionCreated, naming the first paid one.
+    let mut stream = BillingEventServiceClient::new(channel.clone())
+        .stream_events(authorized(StreamEventsRequest { after_sequence: 0 }, &clerk))
+        .await
+        .expect("stream")
+        .into_inner();
+    let mut firsts = Vec::new();
+    while let Ok(Ok(Some(message))) = tokio::time::timeout(Duration::from_secs(2), stream.message()).await {
+        if let Some(Payload::FirstPaidSubscriptionCreated(created)) = message.event.and_then(|event| event.payload) {
+            firsts.push((created.account_id, created.subscription_id));
+        }
+    }
+    assert_eq!(firsts, vec![(account_id.clone(), first.id)]);
+
+    AccountServiceClient::new(channel.clone())
+        .suspend_account(authorized(
+            SuspendAccountRequest { id: account_id.clone(), reason: "dispute".to_owned(), request_id: String::new() },
+            &admin,
+        ))
+        .await
+        .expect("suspended");
+    let refused = SubscriptionServiceClient::new(channel.clone())
+        .create_subscription(authorized(subscription(&account_id, "STREAM", "1", PaymentType::OnAccount), &clerk))
+        .await
+        .expect_err("refused");
+    assert_eq!(
+        (refused.code(), bss_testkit::reason(&refused)),
+        (Code::FailedPrecondition, "ACCOUNT_SUSPENDED".to_owned())
+    );
+    let bad = SubscriptionServiceClient::new(channel.clone())
+        .create_subscription(authorized(subscription(&account_id, "", "0", PaymentType::OnAccount), &clerk))
+        .await
+        .expect_err("invalid");
+    assert_eq!(bss_testkit::violated_fields(&bad), vec!["subscription.product", "subscription.quantity"]);
+}
+
+#[tokio::test]
+async fn generated_invoices_bill_group_parents_for_what_they_fund_and_keep_separate_members_apart() {
+    let suite = TestSuite::start().await;
+    let (tenant_id, admin) = suite.tenant("Group Books", "EUR").await;
+    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
+    let channel = suite.gateway().await;
+    create_product(&channel, &admin, "GADGET", "30.00", "TOOLS").await;
+    create_product(&channel, &admin, "PHONE", "100.00", "PHONES").await;
+    let parent = create_account(&channel, &admin, ordering_account("PARENT")).await;
+    let merged = create_account(&channel, &admin, ordering_account("MERGED")).await;
+    let separate = create_account(
+        &channel,
+        &admin,
+        bss_proto::accounts::Account { separate_invoices: true, ..ordering_account("SEPARATE") },
+    )
+    .await;
+    let partial = create_account(&channel, &admin, ordering_account("PARTIAL")).await;
+    let mut groups = GroupServiceClient::new(channel.clone());
+    for (member, funding) in [
+        (&merged, Funding { scope: FundingScope::Full as i32, ..Funding::default() }),
+        (&separate, Funding { scope: FundingScope::Full as i32, ..Funding::default() }),
+        (
+            &partial,
+            Funding {
+                scope: FundingScope::Partial as i32,
+                product_families: vec!["PHONES".to_owned()],
+                ..Funding::default()
+            },
+        ),
+    ] {
+        let add = AddGroupMemberRequest {
+            parent_account_id: parent.clone(),
+            member_account_id: member.clone(),
+            funding: Some(funding),
+            request_id: String::new(),
+        };
+        groups.add_group_member(authorized(add, &admin)).await.expect("member");
+    }
+    for account in [&parent, &merged, &separate, &partial] {
+        set_credit_terms(&channel, &admin, account, "10000", None).await;
+    }
+    let own = order(&channel, &clerk, &parent, &[("GADGET", "1")]).await;
+    let of_merged = order(&channel, &clerk, &merged, &[("GADGET", "2")]).await;
+    let of_separate = order(&channel, &clerk, &separate, &[("PHONE", "1")]).await;
+    let of_partial = order(&channel, &clerk, &partial, &[("PHONE", "1"), ("GADGET", "3")]).await;
+
+    let today = bss_platform::time::format_date(bss_platform::time::now().date_naive());
+    let parents = generate(&channel, &clerk, &parent, &today, true).await;
+    let line = |product: &str, order: &Order| format!("{product} ({})", order.reference);
+    let expected: BTreeSet<_> = [
+        (
+            parent.clone(),
+            String::new(),
+            vec![line("GADGET", &own), line("GADGET", &of_merged), line("PHONE", &of_partial)],
+            "190.00".to_owned(),
+        ),
+        (parent.clone(), separate.clone(), vec![line("PHONE", &of_separate)], "100.00".to_owned()),
+    ]
+    .into();
+    assert_eq!(summary(&parents), expected);
+    for invoice in &parents {
+        assert_eq!(invoice.status, InvoiceStatus::Posted as i32);
+        assert!(invoice.number > 0 && !invoice.due_date.is_empty());
+    }
+    let numbers: BTreeSet<i64> = parents.iter().map(|invoice| invoice.number).collect();
+    assert_eq!(numbers, [1, 2].into());
+
+    // The partly funded member pays for what its parent does not fund;
+    // nothing is invoiced twice.
+    let members = generate(&channel, &clerk, &partial, &today, false).await;
+    let expected: BTreeSet<_> =
+        [(partial.clone(), String::new(), vec![line("GADGET", &of_partial)], "90.00".to_owned())].into();
+    assert_eq!(summary(&members), expected);
+    assert_eq!(members[0].status, InvoiceStatus::Draft as i32);
+    assert!(generate(&channel, &clerk, &parent, &today, true).await.is_empty(), "nothing owed any more");
+    assert!(generate(&channel, &clerk, &merged, &today, true).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_billing_run_invoices_every_account_reports_progress_and_resumes_where_it_stopped() {
+    let suite = TestSuite::start().await;
+    let (tenant_id, admin) = suite.tenant("Run Books", "EUR").await;
+    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
+    let channel = suite.gateway().await;
+    create_product(&channel, &admin, "PLAN", "9.99", "").await;
+    let mut accounts = Vec::new();
+    for index in 0..12 {
+        let account_id = create_account(&channel, &admin, ordering_account(&format!("RUN{index}"))).await;
+        subscribe(&channel, &clerk, subscription(&account_id, "PLAN", "1", PaymentType::OnAccount)).await;
+        accounts.push(account_id);
+    }
+    accounts.sort();
+    let mut invoices = InvoiceServiceClient::new(channel.clone());
+
+    // A run a stopped replica left after invoicing the first half: the
+    // worker resumes it and invoices only the rest.
+    let pool = sqlx::PgPool::connect(suite.database_url()).await.expect("database");
+    let today = bss_platform::time::now().date_naive();
+    let left = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO billing.billing_runs (tenant_id, id, invoice_date, post, accounts_total, accounts_done,
+             cursor_account_id, actor)
+         VALUES ($1, $2, $3, true, 12, 6, $4, 'test')",
+    )
+    .bind(tenant_id)
+    .bind(left)
+    .bind(today)
+    .bind(accounts[5].parse::<uuid::Uuid>().expect("id"))
+    .execute(&pool)
+    .await
+    .expect("left run");
+    let resumed = wait_for_run(&mut invoices, &clerk, &left.to_string()).await;
+    assert_eq!((resumed.accounts_total, resumed.accounts_done, resumed.invoices_created), (12, 12, 6));
+    for (index, account_id) in accounts.iter().enumerate() {
+        let list = ListInvoicesRequest { account_id: account_id.clone(), ..ListInvoicesRequest::default() };
+        let listed = invoices.list_invoices(authorized(list, &clerk)).await.expect("listed").into_inner().invoices;
+        assert_eq!(listed.len(), usize::from(index > 5), "account {index}");
+    }
+
+    // A new run invoices the first half, numbered after the others.
+    let start = StartBillingRunRequest { invoice_date: String::new(), post: true, request_id: "run-1".to_owned() };
+    let started = invoices.start_billing_run(authorized(start.clone(), &clerk)).await.expect("started");
+    let run = started.into_inner().run.expect("run");
+    assert_eq!((run.status, run.accounts_total), (BillingRunStatus::Running as i32, 6));
+    let retried = invoices.start_billing_run(authorized(start, &clerk)).await.expect("retried");
+    assert_eq!(retried.into_inner().run.expect("run").id, run.id, "a retry starts nothing");
+    let done = wait_for_run(&mut invoices, &clerk, &run.id).await;
+    assert_eq!((done.accounts_done, done.invoices_created), (6, 6));
+    let mut numbers = Vec::new();
+    for account_id in &accounts {
+        let list = ListInvoicesRequest { account_id: account_id.clone(), ..ListInvoicesRequest::default() };
+        let listed = invoices.list_invoices(authorized(list, &clerk)).await.expect("listed").into_inner().invoices;
+        assert_eq!(listed.len(), 1);
+        assert_eq!(amount(&listed[0].total), "9.99");
+        assert!(listed[0].lines[0].description.starts_with("PLAN subscription from "));
+        numbers.push(listed[0].number);
+    }
+    numbers.sort_unstable();
+    assert_eq!(numbers, (1..=12).collect::<Vec<i64>>(), "gapless across runs");
+
+    // One run at a time: while a run is held (as by a worker on another
+    // replica), another is refused. The worker may finish a new run before
+    // this test locks it; then it tries again.
+    let (holder, held) = loop {
+        let held = uuid::Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO billing.billing_runs (tenant_id, id, invoice_date, post, accounts_total, actor)
+             VALUES ($1, $2, $3, false, 0, 'test')",
+        )
+        .bind(tenant_id)
+        .bind(held)
+        .bind(today)
+        .execute(&pool)
+        .await
+        .expect("held run");
+        let mut holder = pool.begin().await.expect("tx");
+        let status: String = sqlx::query_scalar("SELECT status FROM billing.billing_runs WHERE id = $1 FOR UPDATE")
+            .bind(held)
+            .fetch_one(&mut *holder)
+            .await
+            .expect("locked");
+        if status == "RUNNING" {
+            break (holder, held);
+        }
+    };
+    let start = StartBillingRunRequest { invoice_date: String::new(), post: false, request_id: String::new() };
+    let refused = invoices.start_billing_run(authorized(start, &clerk)).await.expect_err("refused");
+    assert_eq!(bss_testkit::reason(&refused), "BILLING_RUN_IN_PROGRESS");
+    holder.rollback().await.expect("released");
+    let finished = wait_for_run(&mut invoices, &clerk, &held.to_string()).await;
+    assert_eq!(finished.invoices_created, 0, "nothing left to invoice");
+    let bad = StartBillingRunRequest { invoice_date: "tomorrow".to_owned(), post: false, request_id: String::new() };
+    let bad = invoices.start_billing_run(authorized(bad, &clerk)).await.expect_err("invalid");
+    assert_eq!(bss_testkit::violated_fields(&bad), vec!["invoice_date"]);
+}
+
+async fn wait_for_run(invoices: &mut InvoiceServiceClient<Channel>, token: &str, id: &str) -> BillingRun {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let run = invoices.get_billing_run(authorized(GetBillingRunRequest { id: id.to_owned() }, token)).await;
+        let run = run.expect("run").into_inner().run.expect("run");
+        if run.status != BillingRunStatus::Running as i32 {
+            assert_eq!(run.status, BillingRunStatus::Completed as i32, "{run:?}");
+            return run;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the run never finished: {run:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
