@@ -24,6 +24,7 @@ use bss_platform::server::{GrpcServer, ServeError, StartupError};
 use bss_platform::shutdown::Shutdown;
 use bss_proto::billing::billing_event_service_server::BillingEventServiceServer;
 use bss_proto::billing::invoice_service_server::InvoiceServiceServer;
+use bss_proto::billing::ledger_service_server::LedgerServiceServer;
 use bss_proto::billing::order_service_server::OrderServiceServer;
 use bss_proto::billing::payment_service_server::PaymentServiceServer;
 use bss_proto::billing::subscription_service_server::SubscriptionServiceServer;
@@ -115,6 +116,11 @@ impl App {
             )
             .add_service(
                 SubscriptionServiceServer::from_arc(api.clone())
+                    .max_decoding_message_size(limit)
+                    .max_encoding_message_size(limit),
+            )
+            .add_service(
+                LedgerServiceServer::from_arc(api.clone())
                     .max_decoding_message_size(limit)
                     .max_encoding_message_size(limit),
             )

@@ -334,7 +334,9 @@ pub async fn flag_overdue(
     .await?)
 }
 
-/// (balance, outstanding on `today`, unsettled) of an account.
+/// (balance, outstanding on `today`, unsettled) of an account. The balance
+/// is the opening balance of the open period (zero without periods) plus
+/// what was posted since the last close.
 pub async fn balance(
     connection: &mut PgConnection,
     tenant_id: Uuid,
@@ -343,10 +345,15 @@ pub async fn balance(
 ) -> Result<(Decimal, Decimal, Decimal), BillingError> {
     Ok(sqlx::query_as(
         "SELECT
-             coalesce((SELECT sum(total) FROM billing.invoices
-                       WHERE tenant_id = $1 AND account_id = $2 AND status = 'POSTED'), 0)
-           - coalesce((SELECT sum(amount) FROM billing.payments WHERE tenant_id = $1 AND account_id = $2), 0)
-           - coalesce((SELECT sum(amount) FROM billing.adjustments WHERE tenant_id = $1 AND account_id = $2), 0),
+             coalesce((SELECT b.opening FROM billing.period_balances b
+                       JOIN billing.periods p ON p.tenant_id = b.tenant_id AND p.id = b.period_id AND p.status = 'OPEN'
+                       WHERE b.tenant_id = $1 AND b.account_id = $2), 0)
+           + coalesce((SELECT sum(total) FROM billing.invoices
+                       WHERE tenant_id = $1 AND account_id = $2 AND status = 'POSTED' AND period_id IS NULL), 0)
+           - coalesce((SELECT sum(amount) FROM billing.payments
+                       WHERE tenant_id = $1 AND account_id = $2 AND period_id IS NULL), 0)
+           - coalesce((SELECT sum(amount) FROM billing.adjustments
+                       WHERE tenant_id = $1 AND account_id = $2 AND period_id IS NULL), 0),
              coalesce((SELECT sum(total - settled) FROM billing.invoices
                        WHERE tenant_id = $1 AND account_id = $2 AND status = 'POSTED' AND due_date < $3), 0),
              coalesce((SELECT sum(total - settled) FROM billing.invoices

@@ -498,3 +498,314 @@ async fn orders_are_executed_held_or_refused_by_the_account_pricing_and_credit()
     let suspended = orders.place_order(authorized(place("GADGET", "1", PaymentType::CreditCard, ""), &clerk)).await;
     assert_eq!(refused(suspended), (Code::FailedPrecondition, "ACCOUNT_SUSPENDED".to_owned()));
 }
+
+/// The billing balance, outstanding and unsettled amounts of an account.
+async fn billing_balance(channel: &Channel, token: &str, account_id: &str) -> (String, String, String) {
+    let balance = PaymentServiceClient::new(channel.clone())
+        .get_account_balance(authorized(GetAccountBalanceRequest { account_id: account_id.to_owned() }, token))
+        .await
+        .expect("balance")
+        .into_inner();
+    (
+        amount(&balance.balance).to_owned(),
+        amount(&balance.outstanding).to_owned(),
+        amount(&balance.unsettled).to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_whole_story_from_pricing_and_credit_to_a_period_close_and_a_rebate() {
+    use bss_e2e::{create_account, create_product, decimal, ordering_account};
+    use bss_proto::billing::ledger_service_client::LedgerServiceClient;
+    use bss_proto::billing::order_service_client::OrderServiceClient;
+    use bss_proto::pricing::account_pricing_service_client::AccountPricingServiceClient;
+    use bss_proto::pricing::catalog_service_client::CatalogServiceClient;
+    use bss_proto::pricing::contract_service_client::ContractServiceClient;
+    use bss_proto::pricing::*;
+    use chrono::{Datelike, Days, Months};
+
+    let suite = TestSuite::start().await;
+    let (tenant_id, admin) = suite.tenant("Story Books", "EUR").await;
+    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
+    let manager = bss_testkit::token(tenant_id, &[Role::CreditManager]);
+    let channel = suite.gateway().await;
+    let today = bss_platform::time::now().date_naive();
+    let day = bss_platform::time::format_date;
+    let this_month = today.with_day(1).expect("first");
+    let last_month = this_month.checked_sub_months(Months::new(1)).expect("month");
+
+    // Monthly periods from last month: that period is open and has ended.
+    let mut ledger = LedgerServiceClient::new(channel.clone());
+    let settings = PeriodSettings {
+        frequency: PeriodFrequency::Monthly as i32,
+        first_period_start: day(last_month),
+        create_time: None,
+    };
+    let set = SetPeriodSettingsRequest { settings: Some(settings.clone()), request_id: String::new() };
+    let first_period = ledger.set_period_settings(authorized(set, &admin)).await.expect("settings").into_inner();
+    let first_period = first_period.period.expect("period");
+    assert_eq!(
+        (first_period.start_date.as_str(), first_period.status),
+        (day(last_month).as_str(), PeriodStatus::Open as i32)
+    );
+    let again = SetPeriodSettingsRequest { settings: Some(settings), request_id: String::new() };
+    let fixed = ledger.set_period_settings(authorized(again, &admin)).await.expect_err("set once");
+    assert_eq!(bss_testkit::reason(&fixed), "PERIOD_SETTINGS_FIXED");
+
+    // Pricing: a level price for widgets, a contract price for gizmos with
+    // a monthly 2 % rebate on everything invoiced.
+    let widget = create_product(&channel, &admin, "WIDGET", "100.00", "").await;
+    let gizmo = create_product(&channel, &admin, "GIZMO", "50.00", "").await;
+    let account_id = create_account(&channel, &admin, ordering_account("STORY")).await;
+    let mut catalog = CatalogServiceClient::new(channel.clone());
+    let level = PriceLevel {
+        code: "GOLD".to_owned(),
+        name: "Gold".to_owned(),
+        currency_code: "EUR".to_owned(),
+        ..PriceLevel::default()
+    };
+    let level = catalog
+        .create_price_level(authorized(
+            CreatePriceLevelRequest { price_level: Some(level), request_id: String::new() },
+            &admin,
+        ))
+        .await
+        .expect("level")
+        .into_inner()
+        .price_level
+        .expect("level");
+    let level_price =
+        LevelPrice { level_id: level.id.clone(), product_id: widget, price: eur("80.00"), breaks: vec![] };
+    catalog
+        .set_level_price(authorized(
+            SetLevelPriceRequest { level_price: Some(level_price), request_id: String::new() },
+            &admin,
+        ))
+        .await
+        .expect("level price");
+    let pricing =
+        AccountPricing { account_id: account_id.clone(), price_level_id: level.id, ..AccountPricing::default() };
+    AccountPricingServiceClient::new(channel.clone())
+        .set_account_pricing(authorized(
+            SetAccountPricingRequest { pricing: Some(pricing), request_id: String::new() },
+            &admin,
+        ))
+        .await
+        .expect("account pricing");
+    let mut contracts = ContractServiceClient::new(channel.clone());
+    let contract = Contract {
+        name: "Story deal".to_owned(),
+        currency_code: "EUR".to_owned(),
+        start_date: day(last_month),
+        expiry_date: day(today.checked_add_months(Months::new(12)).expect("year")),
+        items: vec![ContractItem { product_id: gizmo, price: eur("40.00"), breaks: vec![] }],
+        account_ids: vec![account_id.clone()],
+        ..Contract::default()
+    };
+    let contract = contracts
+        .create_contract(authorized(
+            CreateContractRequest { contract: Some(contract), request_id: String::new() },
+            &admin,
+        ))
+        .await
+        .expect("contract")
+        .into_inner()
+        .contract
+        .expect("contract");
+    let term = RebateTerm {
+        scope: RebateScope::AllInvoicedItems as i32,
+        period: RebatePeriod::Month as i32,
+        mode: TierMode::Scale as i32,
+        tiers: vec![RebateTier { from_amount: eur("0"), rate_percent: decimal("2") }],
+        ..RebateTerm::default()
+    };
+    let add = AddRebateTermRequest { contract_id: contract.id, term: Some(term), request_id: String::new() };
+    let term = contracts.add_rebate_term(authorized(add, &admin)).await.expect("term").into_inner().term.expect("term");
+
+    // Credit: 1,000 on 30 days net; over the limit, orders wait for approval.
+    let terms = CreditTerms {
+        credit_limit: decimal("1000"),
+        payment_terms: Some(PaymentTerms { kind: PaymentTermsKind::NetDays as i32, days: 30, day_of_month: 0 }),
+        policy: Some(CreditPolicy {
+            out_of_credit_action: CreditAction::HoldForApproval as i32,
+            ..CreditPolicy::default()
+        }),
+        ..CreditTerms::default()
+    };
+    let change = ChangeCreditTermsRequest {
+        account_id: account_id.clone(),
+        terms: Some(terms),
+        reason: "opening".to_owned(),
+        request_id: String::new(),
+    };
+    CreditServiceClient::new(channel.clone()).change_credit_terms(authorized(change, &admin)).await.expect("terms");
+
+    // An order within credit: 5 widgets at the level's 80 and 5 gizmos at
+    // the contract's 40 = 600, executed and reserved.
+    let mut orders = OrderServiceClient::new(channel.clone());
+    let place = |lines: &[(&str, &str)]| PlaceOrderRequest {
+        order: Some(Order {
+            account_id: account_id.clone(),
+            lines: lines
+                .iter()
+                .map(|(product, quantity)| OrderLine {
+                    product: (*product).to_owned(),
+                    quantity: decimal(quantity),
+                    ..OrderLine::default()
+                })
+                .collect(),
+            payment_type: PaymentType::OnAccount as i32,
+            ..Order::default()
+        }),
+        request_id: String::new(),
+    };
+    let first = orders.place_order(authorized(place(&[("WIDGET", "5"), ("GIZMO", "5")]), &clerk)).await;
+    let first = first.expect("placed").into_inner().order.expect("order");
+    assert_eq!((first.status, amount(&first.total)), (OrderStatus::Executed as i32, "600.00"));
+    let status = credit_status(&channel, &clerk, &account_id).await;
+    assert_eq!((amount(&status.reserved), amount(&status.available_credit)), ("600.00", "400.00"));
+
+    // One over credit: 6 widgets = 480 > 400, held.
+    let held = orders.place_order(authorized(place(&[("WIDGET", "6")]), &clerk)).await;
+    let held = held.expect("placed").into_inner().order.expect("order");
+    assert_eq!(held.status, OrderStatus::HeldForApproval as i32);
+
+    // Invoicing the executed order: due in 30 days; credit captures the
+    // reservation into the balance.
+    let mut invoices = InvoiceServiceClient::new(channel.clone());
+    let generate = GenerateInvoicesRequest {
+        account_id: account_id.clone(),
+        invoice_date: String::new(),
+        post: true,
+        request_id: String::new(),
+    };
+    let generated =
+        invoices.generate_invoices(authorized(generate.clone(), &clerk)).await.expect("invoiced").into_inner().invoices;
+    assert_eq!(generated.len(), 1, "the held order is not invoiced");
+    let first_invoice = &generated[0];
+    assert_eq!(
+        (amount(&first_invoice.total), first_invoice.due_date.clone()),
+        ("600.00", day(today.checked_add_days(Days::new(30)).expect("day")))
+    );
+    assert_eq!(first_invoice.order_references, vec![first.reference.clone()]);
+    assert_eq!(billing_balance(&channel, &clerk, &account_id).await, ("600.00".into(), "0.00".into(), "600.00".into()));
+    let status = credit_until(&channel, &clerk, &account_id, |status| amount(&status.balance) == "600.00").await;
+    assert_eq!((amount(&status.reserved), amount(&status.available_credit)), ("0.00", "400.00"));
+
+    // A payment of 200, then the credit manager approves the held order.
+    let mut payments = PaymentServiceClient::new(channel.clone());
+    let pay = |value: &str| RecordPaymentRequest {
+        payment: Some(Payment { account_id: account_id.clone(), amount: eur(value), ..Payment::default() }),
+        invoice_id: String::new(),
+        request_id: String::new(),
+    };
+    payments.record_payment(authorized(pay("200.00"), &clerk)).await.expect("paid");
+    let status = credit_until(&channel, &clerk, &account_id, |status| amount(&status.balance) == "400.00").await;
+    assert_eq!(amount(&status.available_credit), "600.00");
+    let approve = ApproveHeldOrderRequest {
+        held_order_id: held.held_order_id.clone(),
+        note: "paid 200".to_owned(),
+        request_id: String::new(),
+    };
+    CreditServiceClient::new(channel.clone())
+        .approve_held_order(authorized(approve, &manager))
+        .await
+        .expect("approved");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while orders
+        .get_order(authorized(GetOrderRequest { id: held.id.clone() }, &clerk))
+        .await
+        .expect("order")
+        .into_inner()
+        .order
+        .expect("order")
+        .status
+        != OrderStatus::Executed as i32
+    {
+        assert!(tokio::time::Instant::now() < deadline, "the approved order was never executed");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(amount(&credit_status(&channel, &clerk, &account_id).await.available_credit), "120.00");
+    let second =
+        invoices.generate_invoices(authorized(generate, &clerk)).await.expect("invoiced").into_inner().invoices;
+    assert_eq!(second.iter().map(|invoice| amount(&invoice.total)).collect::<Vec<_>>(), vec!["480.00"]);
+
+    // An older fee invoice, already past due: outstanding.
+    let fee = invoice(&account_id, &day(today.checked_sub_days(Days::new(45)).expect("day")), "100.00", &[]);
+    let fee =
+        invoices.create_invoice(authorized(fee, &clerk)).await.expect("draft").into_inner().invoice.expect("invoice");
+    invoices
+        .post_invoice(authorized(PostInvoiceRequest { id: fee.id.clone(), request_id: String::new() }, &clerk))
+        .await
+        .expect("posted");
+    assert_eq!(
+        billing_balance(&channel, &clerk, &account_id).await,
+        ("980.00".into(), "100.00".into(), "980.00".into())
+    );
+
+    // 500 settles oldest first: the fee, the rest of the first invoice.
+    let paid = payments
+        .record_payment(authorized(pay("500.00"), &clerk))
+        .await
+        .expect("paid")
+        .into_inner()
+        .payment
+        .expect("payment");
+    let settled: Vec<(String, &str, bool)> =
+        paid.allocations.iter().map(|a| (a.invoice_id.clone(), amount(&a.amount), a.settled)).collect();
+    assert_eq!(settled, vec![(fee.id.clone(), "100.00", true), (first_invoice.id.clone(), "400.00", true)]);
+    assert_eq!(billing_balance(&channel, &clerk, &account_id).await, ("480.00".into(), "0.00".into(), "480.00".into()));
+    let status = credit_until(&channel, &clerk, &account_id, |status| amount(&status.balance) == "480.00").await;
+    assert_eq!((amount(&status.reserved), amount(&status.available_credit)), ("0.00", "520.00"));
+
+    // Closing last month's period fixes the balance as the next opening.
+    let closed = ledger
+        .close_period(authorized(
+            ClosePeriodRequest { period_id: first_period.id.clone(), request_id: String::new() },
+            &clerk,
+        ))
+        .await
+        .expect("closed")
+        .into_inner();
+    let opened = closed.opened.expect("opened");
+    assert_eq!((opened.start_date.clone(), opened.status), (day(this_month), PeriodStatus::Open as i32));
+    let again = ClosePeriodRequest { period_id: first_period.id.clone(), request_id: String::new() };
+    let again = ledger.close_period(authorized(again, &clerk)).await.expect_err("closed already");
+    assert_eq!(bss_testkit::reason(&again), "PERIOD_NOT_OPEN");
+    let early = ClosePeriodRequest { period_id: opened.id.clone(), request_id: String::new() };
+    let early = ledger.close_period(authorized(early, &clerk)).await.expect_err("not ended");
+    assert_eq!(bss_testkit::reason(&early), "PERIOD_NOT_ENDED");
+    assert_eq!(billing_balance(&channel, &clerk, &account_id).await.0, "480.00");
+    let enquiry = ListTransactionsRequest { account_id: account_id.clone(), ..ListTransactionsRequest::default() };
+    let transactions =
+        ledger.list_transactions(authorized(enquiry, &clerk)).await.expect("enquiry").into_inner().transactions;
+    assert_eq!(transactions.len(), 5, "three invoices and two payments");
+    assert!(transactions.iter().all(|transaction| transaction.period_id == first_period.id));
+
+    // The month's rebate: 2 % of the 1,080 invoiced this month, once.
+    let rebates = RunRebatesRequest { period_date: day(today), account_id: String::new(), request_id: String::new() };
+    let issued = ledger.run_rebates(authorized(rebates.clone(), &clerk)).await.expect("rebates").into_inner().rebates;
+    assert_eq!(issued.len(), 1);
+    assert_eq!(
+        (issued[0].term_id.as_str(), amount(&issued[0].turnover), amount(&issued[0].rebate)),
+        (term.id.as_str(), "1080.00", "21.60")
+    );
+    assert!(!issued[0].credit_note_id.is_empty());
+    assert!(
+        ledger.run_rebates(authorized(rebates, &clerk)).await.expect("again").into_inner().rebates.is_empty(),
+        "once per period"
+    );
+    assert_eq!(billing_balance(&channel, &clerk, &account_id).await, ("458.40".into(), "0.00".into(), "458.40".into()));
+    credit_until(&channel, &clerk, &account_id, |status| amount(&status.balance) == "458.40").await;
+    let credits = ListTransactionsRequest {
+        account_id,
+        kind: TransactionKind::CreditNote as i32,
+        ..ListTransactionsRequest::default()
+    };
+    let credits =
+        ledger.list_transactions(authorized(credits, &clerk)).await.expect("enquiry").into_inner().transactions;
+    assert_eq!(
+        credits.iter().map(|credit| (amount(&credit.amount), credit.period_id.as_str())).collect::<Vec<_>>(),
+        vec![("-21.60", "")]
+    );
+}

@@ -4,6 +4,7 @@
 pub mod charges;
 pub mod events;
 pub mod invoices;
+pub mod ledger;
 pub mod orders;
 pub mod payments;
 pub mod subscriptions;

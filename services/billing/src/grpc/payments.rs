@@ -112,11 +112,26 @@ async fn settle_invoices(
 }
 
 impl BillingApi {
-    /// A credit note (`Some(amount)`) or a write-off of everything owed
-    /// (`None`), in one transaction.
+    /// Posts a credit note (`Some(amount)`) or a write-off of everything
+    /// owed (`None`), settling invoices, in the caller's transaction.
     #[allow(clippy::too_many_arguments)]
-    async fn adjust(
+    pub(crate) async fn post_adjustment(
         &self,
+        tx: &mut PgConnection,
+        caller: &Caller,
+        tenant_id: Uuid,
+        account_id: Uuid,
+        currency: Currency,
+        amount: Option<Decimal>,
+        reason: &str,
+    ) -> Result<Adjustment, BillingError> {
+        self.adjust_first(tx, caller, tenant_id, account_id, currency, amount, None, reason).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn adjust_first(
+        &self,
+        tx: &mut PgConnection,
         caller: &Caller,
         tenant_id: Uuid,
         account_id: Uuid,
@@ -124,10 +139,9 @@ impl BillingApi {
         amount: Option<Decimal>,
         first: Option<Uuid>,
         reason: &str,
-        (mut tx, pending): (sqlx::Transaction<'static, sqlx::Postgres>, bss_platform::idempotency::PendingRequest),
     ) -> Result<Adjustment, BillingError> {
         let id = Uuid::now_v7();
-        let (total, settled) = settle_invoices(&mut tx, tenant_id, account_id, currency, id, amount, first).await?;
+        let (total, settled) = settle_invoices(tx, tenant_id, account_id, currency, id, amount, first).await?;
         if total.is_zero() {
             return Err(BillingError::precondition(
                 "NOTHING_TO_WRITE_OFF",
@@ -136,7 +150,7 @@ impl BillingApi {
         }
         let kind = if amount.is_some() { "CREDIT_NOTE" } else { "WRITE_OFF" };
         let record = Settling { id, account_id, currency, amount: total, unallocated: settled.unallocated };
-        let created_at = repo::insert_adjustment(&mut tx, tenant_id, kind, &record, reason).await?;
+        let created_at = repo::insert_adjustment(tx, tenant_id, kind, &record, reason).await?;
         let (id_text, account_text, amount_wire) =
             (id.to_string(), account_id.to_string(), Some(money(total, currency)));
         let payload = if amount.is_some() {
@@ -152,9 +166,9 @@ impl BillingApi {
                 amount: amount_wire.clone(),
             })
         };
-        publish(&mut tx, tenant_id, &caller.subject, payload).await?;
-        settled.publish(&mut tx, tenant_id, &caller.subject, account_id).await?;
-        let adjustment = Adjustment {
+        publish(tx, tenant_id, &caller.subject, payload).await?;
+        settled.publish(tx, tenant_id, &caller.subject, account_id).await?;
+        Ok(Adjustment {
             id: id_text,
             account_id: account_text,
             amount: amount_wire,
@@ -162,7 +176,24 @@ impl BillingApi {
             allocations: settled.allocations,
             unallocated: Some(money(settled.unallocated, currency)),
             create_time: Some(timestamp(created_at)),
-        };
+        })
+    }
+
+    /// A credit note or write-off as its own request.
+    #[allow(clippy::too_many_arguments)]
+    async fn adjust(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        account_id: Uuid,
+        currency: Currency,
+        amount: Option<Decimal>,
+        first: Option<Uuid>,
+        reason: &str,
+        (mut tx, pending): (sqlx::Transaction<'static, sqlx::Postgres>, bss_platform::idempotency::PendingRequest),
+    ) -> Result<Adjustment, BillingError> {
+        let adjustment =
+            self.adjust_first(&mut tx, caller, tenant_id, account_id, currency, amount, first, reason).await?;
         // Both answers are the adjustment in field 1: the credit note's
         // message is stored for either.
         let response = CreateCreditNoteResponse { credit_note: Some(adjustment.clone()) };

@@ -5,6 +5,7 @@ use std::time::Duration;
 use bss_platform::auth::Role;
 use bss_proto::billing::billing_event_service_client::BillingEventServiceClient;
 use bss_proto::billing::invoice_service_client::InvoiceServiceClient;
+use bss_proto::billing::ledger_service_client::LedgerServiceClient;
 use bss_proto::billing::order_service_client::OrderServiceClient;
 use bss_proto::billing::payment_service_client::PaymentServiceClient;
 use bss_proto::billing::subscription_service_client::SubscriptionServiceClient;
@@ -23,6 +24,7 @@ const ORDERS: &str = "bss.billing.v1.OrderService";
 const SUBSCRIPTIONS: &str = "bss.billing.v1.SubscriptionService";
 const PAYMENTS: &str = "bss.billing.v1.PaymentService";
 const EVENTS: &str = "bss.billing.v1.BillingEventService";
+const LEDGER: &str = "bss.billing.v1.LedgerService";
 
 pub fn cases() -> Vec<Case> {
     use OtherTenant::*;
@@ -47,6 +49,13 @@ pub fn cases() -> Vec<Case> {
         case(PAYMENTS, "GetAccountBalance", reader, NotFound),
         case(PAYMENTS, "CreateCreditNote", writer, NotFound),
         case(PAYMENTS, "WriteOffAccount", writer, NotFound),
+        // Another tenant's settings are its own tenant's.
+        case(LEDGER, "SetPeriodSettings", writer, NotApplicable),
+        case(LEDGER, "GetPeriodSettings", reader, SeesNothing),
+        case(LEDGER, "ListPeriods", reader, SeesNothing),
+        case(LEDGER, "ClosePeriod", writer, NotFound),
+        case(LEDGER, "RunRebates", writer, NotFound),
+        case(LEDGER, "ListTransactions", reader, SeesNothing),
         case(EVENTS, "StreamEvents", reader, SeesNothing),
     ]
 }
@@ -75,6 +84,7 @@ pub struct Fixture {
     order_id: String,
     subscription_id: String,
     run_id: String,
+    period_id: String,
 }
 
 fn subscription(account_id: &str) -> CreateSubscriptionRequest {
@@ -146,7 +156,27 @@ impl Fixture {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        let settings = PeriodSettings {
+            frequency: PeriodFrequency::Monthly as i32,
+            first_period_start: "2026-01-01".to_owned(),
+            create_time: None,
+        };
+        let set = SetPeriodSettingsRequest { settings: Some(settings), request_id: String::new() };
+        let period = LedgerServiceClient::new(channel.clone()).set_period_settings(authorized(set, admin)).await;
+        let period_id = period.expect("periods").into_inner().period.expect("period").id;
+        // A transaction for the enquiry to show.
+        let payment = RecordPaymentRequest {
+            payment: Some(Payment {
+                account_id: account_id.to_owned(),
+                amount: Some(Money { currency_code: "AUD".to_owned(), amount: "5.00".to_owned() }),
+                ..Payment::default()
+            }),
+            invoice_id: String::new(),
+            request_id: String::new(),
+        };
+        PaymentServiceClient::new(channel.clone()).record_payment(authorized(payment, admin)).await.expect("payment");
         Fixture {
+            period_id,
             tenant_id: tenant_id.to_string(),
             account_id: account_id.to_owned(),
             invoice_id,
@@ -163,13 +193,16 @@ impl Fixture {
         let listed = invoices.list_invoices(authorized(list, admin)).await.map(|r| r.into_inner());
         let balance = GetAccountBalanceRequest { account_id: self.account_id.clone() };
         let balance = PaymentServiceClient::new(channel.clone()).get_account_balance(authorized(balance, admin)).await;
+        let periods =
+            LedgerServiceClient::new(channel.clone()).list_periods(authorized(ListPeriodsRequest {}, admin)).await;
         let orders = ListOrdersRequest { account_id: self.account_id.clone(), ..Default::default() };
         let orders = OrderServiceClient::new(channel.clone()).list_orders(authorized(orders, admin)).await;
         let subscriptions = ListSubscriptionsRequest { account_id: self.account_id.clone(), ..Default::default() };
         let subscriptions =
             SubscriptionServiceClient::new(channel.clone()).list_subscriptions(authorized(subscriptions, admin)).await;
         format!(
-            "{listed:?}\n{:?}\n{:?}\n{:?}",
+            "{listed:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+            periods.map(|r| r.into_inner()),
             balance.map(|r| r.into_inner()),
             orders.map(|r| r.into_inner()),
             subscriptions.map(|r| r.into_inner())
@@ -221,6 +254,43 @@ impl Fixture {
             (INVOICES, "GetBillingRun") => {
                 let get = GetBillingRunRequest { id: self.run_id.clone() };
                 InvoiceServiceClient::new(channel).get_billing_run(request(get, token)).await.map(|_| 1)
+            }
+            (LEDGER, "SetPeriodSettings") => {
+                let settings = PeriodSettings {
+                    frequency: PeriodFrequency::Yearly as i32,
+                    first_period_start: "2026-01-01".to_owned(),
+                    create_time: None,
+                };
+                let set = SetPeriodSettingsRequest { settings: Some(settings), request_id: String::new() };
+                LedgerServiceClient::new(channel).set_period_settings(request(set, token)).await.map(|_| 1)
+            }
+            // The first tenant's settings are monthly; the other tenant's,
+            // when it has any, yearly.
+            (LEDGER, "GetPeriodSettings") => LedgerServiceClient::new(channel)
+                .get_period_settings(request(GetPeriodSettingsRequest {}, token))
+                .await
+                .map(|r| {
+                    usize::from(r.into_inner().settings.is_some_and(|s| s.frequency == PeriodFrequency::Monthly as i32))
+                }),
+            (LEDGER, "ListPeriods") => LedgerServiceClient::new(channel)
+                .list_periods(request(ListPeriodsRequest {}, token))
+                .await
+                .map(|r| r.into_inner().periods.iter().filter(|period| period.id == self.period_id).count()),
+            (LEDGER, "ClosePeriod") => {
+                let close = ClosePeriodRequest { period_id: self.period_id.clone(), request_id: String::new() };
+                LedgerServiceClient::new(channel).close_period(request(close, token)).await.map(|_| 1)
+            }
+            (LEDGER, "RunRebates") => {
+                let run =
+                    RunRebatesRequest { period_date: "2026-11-01".to_owned(), account_id, request_id: String::new() };
+                LedgerServiceClient::new(channel).run_rebates(request(run, token)).await.map(|_| 1)
+            }
+            (LEDGER, "ListTransactions") => {
+                let list = ListTransactionsRequest { account_id, ..Default::default() };
+                LedgerServiceClient::new(channel)
+                    .list_transactions(request(list, token))
+                    .await
+                    .map(|r| r.into_inner().transactions.len())
             }
             (INVOICES, "GetInvoice") => {
                 let get = GetInvoiceRequest { id: self.invoice_id.clone() };
