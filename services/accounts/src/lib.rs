@@ -50,11 +50,16 @@ pub struct AccountsConfig {
     /// has pricing of its own. Unset: no account has (accounts alone).
     #[serde(default)]
     pub pricing_url: Option<String>,
+    /// The billing service (`BSS_BILLING_URL`), asked before an account is
+    /// terminated whether its billing is final. Unset: not asked (accounts
+    /// alone).
+    #[serde(default)]
+    pub billing_url: Option<String>,
 }
 
 impl AccountsConfig {
     pub fn new(platform: PlatformConfig) -> AccountsConfig {
-        AccountsConfig { platform, address_validator_url: None, pricing_url: None }
+        AccountsConfig { platform, address_validator_url: None, pricing_url: None, billing_url: None }
     }
 }
 
@@ -91,7 +96,8 @@ impl App {
                 .transpose()
                 .map_err(|error| StartupError::Config(format!("{name} service: {error}")))
         };
-        let peers = Peers { pricing: peer("pricing", &config.pricing_url)? };
+        let peers =
+            Peers { pricing: peer("pricing", &config.pricing_url)?, billing: peer("billing", &config.billing_url)? };
         let api = Arc::new(AccountsApi::new(db.clone(), tenants.clone(), events, validator, peers));
         let limit = platform.server.max_message_bytes;
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)

@@ -18,6 +18,22 @@ use crate::domain::error::BillingError;
 use crate::grpc::publish_all;
 use crate::repo::{self, InvoiceRow, LineRow};
 
+/// The SQL condition of a subscription (columns unqualified) whose next
+/// period starts by the date in parameter `$date` and before its
+/// cancellation.
+macro_rules! next_period_due {
+    ($date:literal) => {
+        concat!(
+            "(start_date + make_interval(months => charged_periods))::date <= least(",
+            $date,
+            "::date, coalesce(cancelled_on - 1, ",
+            $date,
+            "::date))"
+        )
+    };
+}
+pub(crate) use next_period_due;
+
 /// An open charge as invoicing reads it.
 #[derive(sqlx::FromRow)]
 struct OpenCharge {
@@ -57,27 +73,31 @@ async fn charge_subscriptions(
     let bought = scope == Scope::BilledToOrBought;
     // Locked first, so a concurrent run waits and then sees the periods
     // this one charged.
-    sqlx::query(
+    sqlx::query(concat!(
         "SELECT 1 FROM billing.subscriptions
-         WHERE tenant_id = $1 AND (bill_to_account_id = ANY($2) OR ($4 AND account_id = ANY($2)))
-           AND (start_date + make_interval(months => charged_periods))::date <= $3
-         FOR UPDATE",
-    )
+         WHERE tenant_id = $1 AND (bill_to_account_id = ANY($2) OR ($4 AND account_id = ANY($2))) AND ",
+        next_period_due!("$3"),
+        " FOR UPDATE"
+    ))
     .bind(tenant_id)
     .bind(accounts)
     .bind(date)
     .bind(bought)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
-        "WITH due AS (
+    sqlx::query(concat!(
+        "WITH owing AS (
+             SELECT *, least($3::date, coalesce(cancelled_on - 1, $3::date)) AS through
+             FROM billing.subscriptions
+             WHERE tenant_id = $1 AND (bill_to_account_id = ANY($2) OR ($4 AND account_id = ANY($2))) AND ",
+        next_period_due!("$3"),
+        "
+         ), due AS (
              SELECT s.*, k, (s.start_date + make_interval(months => k))::date AS period_start
-             FROM billing.subscriptions s
+             FROM owing s
              CROSS JOIN LATERAL generate_series(s.charged_periods,
-                 (extract(year FROM age($3::date, s.start_date)) * 12
-                  + extract(month FROM age($3::date, s.start_date)))::int) AS k
-             WHERE s.tenant_id = $1 AND (s.bill_to_account_id = ANY($2) OR ($4 AND s.account_id = ANY($2)))
-               AND (s.start_date + make_interval(months => s.charged_periods))::date <= $3
+                 (extract(year FROM age(s.through, s.start_date)) * 12
+                  + extract(month FROM age(s.through, s.start_date)))::int) AS k
          ), charged AS (
              INSERT INTO billing.charges (tenant_id, id, account_id, bill_to_account_id, separate, subscription_id,
                  product_id, description, currency, quantity, unit_price, total, charge_date)
@@ -88,8 +108,8 @@ async fn charge_subscriptions(
          )
          UPDATE billing.subscriptions s SET charged_periods = d.last + 1
          FROM (SELECT id, max(k) AS last FROM due GROUP BY id) d
-         WHERE s.tenant_id = $1 AND s.id = d.id",
-    )
+         WHERE s.tenant_id = $1 AND s.id = d.id"
+    ))
     .bind(tenant_id)
     .bind(accounts)
     .bind(date)

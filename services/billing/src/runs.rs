@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::domain::error::BillingError;
 use crate::grpc::BillingApi;
-use crate::invoicing;
+use crate::invoicing::{self, next_period_due};
 
 /// Bill-to accounts invoiced per transaction.
 pub const BATCH: i64 = 500;
@@ -81,18 +81,19 @@ pub async fn billable_accounts(
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<Uuid>, BillingError> {
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_scalar(concat!(
         "SELECT DISTINCT bill_to FROM (
              (SELECT bill_to_account_id AS bill_to FROM billing.charges
               WHERE tenant_id = $1 AND invoice_id IS NULL AND charge_date <= $2 AND bill_to_account_id > $3
               ORDER BY bill_to_account_id LIMIT $4)
              UNION ALL
              (SELECT bill_to_account_id FROM billing.subscriptions
-              WHERE tenant_id = $1 AND bill_to_account_id > $3
-                AND (start_date + make_interval(months => charged_periods))::date <= $2
+              WHERE tenant_id = $1 AND bill_to_account_id > $3 AND ",
+        next_period_due!("$2"),
+        "
               ORDER BY bill_to_account_id LIMIT $4)
-         ) owed ORDER BY bill_to LIMIT $4",
-    )
+         ) owed ORDER BY bill_to LIMIT $4"
+    ))
     .bind(tenant_id)
     .bind(date)
     .bind(after.unwrap_or(Uuid::nil()))
@@ -109,15 +110,16 @@ pub async fn start(
     post: bool,
     actor: &str,
 ) -> Result<RunRow, BillingError> {
-    let total: i64 = sqlx::query_scalar(
+    let total: i64 = sqlx::query_scalar(concat!(
         "SELECT count(*) FROM (
              SELECT bill_to_account_id FROM billing.charges
              WHERE tenant_id = $1 AND invoice_id IS NULL AND charge_date <= $2
              UNION
-             SELECT bill_to_account_id FROM billing.subscriptions
-             WHERE tenant_id = $1 AND (start_date + make_interval(months => charged_periods))::date <= $2
-         ) owed",
-    )
+             SELECT bill_to_account_id FROM billing.subscriptions WHERE tenant_id = $1 AND ",
+        next_period_due!("$2"),
+        "
+         ) owed"
+    ))
     .bind(tenant_id)
     .bind(date)
     .fetch_one(&mut *tx)

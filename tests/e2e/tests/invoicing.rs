@@ -356,3 +356,54 @@ async fn wait_for_run(invoices: &mut InvoiceServiceClient<Channel>, token: &str,
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn an_account_is_terminated_only_once_its_billing_is_final() {
+    use bss_proto::accounts::TerminateAccountRequest;
+
+    let suite = TestSuite::start().await;
+    let (tenant_id, admin) = suite.tenant("Closing Books", "EUR").await;
+    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
+    let channel = suite.gateway().await;
+    create_product(&channel, &admin, "PLAN", "20.00", "").await;
+    let account_id = create_account(&channel, &admin, ordering_account("LEAVING")).await;
+    set_credit_terms(&channel, &admin, &account_id, "1000", None).await;
+    let mut accounts = AccountServiceClient::new(channel.clone());
+    let terminate = |accounts: &mut AccountServiceClient<Channel>| {
+        let request =
+            TerminateAccountRequest { id: account_id.clone(), reason: "leaving".to_owned(), request_id: String::new() };
+        let mut accounts = accounts.clone();
+        let admin = admin.clone();
+        async move {
+            accounts
+                .terminate_account(authorized(request, &admin))
+                .await
+                .map(|_| ())
+                .map_err(|status| bss_testkit::reason(&status))
+        }
+    };
+
+    let plan = subscribe(&channel, &clerk, subscription(&account_id, "PLAN", "1", PaymentType::OnAccount)).await;
+    assert_eq!(terminate(&mut accounts).await, Err("SUBSCRIPTIONS_ACTIVE".to_owned()));
+    let mut subscriptions = SubscriptionServiceClient::new(channel.clone());
+    let cancel = CancelSubscriptionRequest { id: plan.id.clone(), request_id: String::new() };
+    let cancelled = subscriptions.cancel_subscription(authorized(cancel.clone(), &clerk)).await.expect("cancelled");
+    let cancelled = cancelled.into_inner().subscription.expect("subscription");
+    assert_eq!(cancelled.status, SubscriptionStatus::Cancelled as i32);
+    let twice = subscriptions.cancel_subscription(authorized(cancel, &clerk)).await.expect_err("cancelled already");
+    assert_eq!(bss_testkit::reason(&twice), "SUBSCRIPTION_CANCELLED");
+
+    order(&channel, &clerk, &account_id, &[("PLAN", "2")]).await;
+    assert_eq!(terminate(&mut accounts).await, Err("CHARGES_NOT_INVOICED".to_owned()));
+    let today = bss_platform::time::format_date(bss_platform::time::now().date_naive());
+    let drafts = generate(&channel, &clerk, &account_id, &today, false).await;
+    assert_eq!(
+        summary(&drafts).into_iter().map(|(_, _, lines, total)| (lines.len(), total)).collect::<Vec<_>>(),
+        vec![(1, "40.00".to_owned())],
+        "a subscription cancelled on its first day charges nothing"
+    );
+    assert_eq!(terminate(&mut accounts).await, Err("INVOICES_NOT_POSTED".to_owned()));
+    let post = PostInvoiceRequest { id: drafts[0].id.clone(), request_id: String::new() };
+    InvoiceServiceClient::new(channel.clone()).post_invoice(authorized(post, &clerk)).await.expect("posted");
+    assert_eq!(terminate(&mut accounts).await, Ok(()));
+}

@@ -1,8 +1,6 @@
 //! Account groups: forming one checks every condition and names each one
 //! broken; members join and leave with a history line and an event.
 
-use std::time::Duration;
-
 use bss_platform::auth::Caller;
 use bss_platform::client;
 use bss_platform::error::Violations;
@@ -19,7 +17,7 @@ use uuid::Uuid;
 
 use super::accounts::visibility;
 use super::convert::{funding_from_wire, funding_to_proto, parse_id};
-use super::{AccountsApi, READERS, WRITERS, authorize, publish, record};
+use super::{AccountsApi, PEER_TIMEOUT, READERS, WRITERS, authorize, publish, record};
 use crate::domain::account::Account;
 use crate::domain::error::AccountsError;
 use crate::domain::group::{Candidate, formation_violations};
@@ -27,9 +25,6 @@ use crate::domain::history::{FieldChange, HistoryLine};
 use crate::repo;
 use crate::repo::accounts::Visibility;
 use crate::repo::groups::Membership;
-
-/// How long a call to another service may take.
-const PEER_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl AccountsApi {
     async fn add_member(

@@ -2,17 +2,20 @@
 //! history of an account, and provisioning synchronization.
 
 use bss_platform::auth::{Caller, Role};
+use bss_platform::client;
 use bss_platform::error::Violations;
 use bss_platform::idempotency::{self, Opened, PendingRequest, RequestKey};
 use bss_platform::paging::Page;
 use bss_proto::accounts::account_event::Payload;
 use bss_proto::accounts::*;
+use bss_proto::billing::CheckAccountsSettledRequest;
+use bss_proto::billing::ledger_service_client::LedgerServiceClient;
 use prost::Message;
 use sqlx::{PgConnection, Postgres, Transaction};
 use uuid::Uuid;
 
 use super::convert::*;
-use super::{AccountsApi, publish, record};
+use super::{AccountsApi, PEER_TIMEOUT, publish, record};
 use crate::domain::account::{Account, AccountStatus};
 use crate::domain::error::AccountsError;
 use crate::domain::history::{FieldChange, HistoryLine};
@@ -142,13 +145,41 @@ impl AccountsApi {
     /// Termination needs every financial transaction of the accounts posted
     /// and their orders and subscriptions final. Billing answers that; a
     /// suite without billing has none to wait for.
+    /// Refuses to terminate accounts whose billing is not final (drafts,
+    /// active subscriptions, held orders, charges not invoiced), naming the
+    /// first thing billing reports.
     async fn check_financially_settled(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         _tenant_id: Uuid,
-        _accounts: &[Uuid],
+        accounts: &[Uuid],
     ) -> Result<(), AccountsError> {
-        Ok(())
+        let Some(channel) = &self.peers.billing else {
+            return Ok(());
+        };
+        let mut unsettled = Vec::new();
+        for batch in accounts.chunks(1_000) {
+            let check = CheckAccountsSettledRequest { account_ids: batch.iter().map(Uuid::to_string).collect() };
+            let answer = LedgerServiceClient::new(channel.clone())
+                .check_accounts_settled(client::request(check, caller, PEER_TIMEOUT))
+                .await
+                .map_err(|status| AccountsError::Unavailable { what: "billing", cause: status.message().to_owned() })?;
+            unsettled.extend(answer.into_inner().unsettled);
+        }
+        let Some(first) = unsettled.first() else {
+            return Ok(());
+        };
+        let reason = match first.reason.as_str() {
+            "INVOICES_NOT_POSTED" => "INVOICES_NOT_POSTED",
+            "SUBSCRIPTIONS_ACTIVE" => "SUBSCRIPTIONS_ACTIVE",
+            "ORDERS_NOT_FINAL" => "ORDERS_NOT_FINAL",
+            _ => "CHARGES_NOT_INVOICED",
+        };
+        let what: Vec<String> = unsettled
+            .iter()
+            .map(|item| format!("account {}: {} x{}", item.account_id, item.reason, item.count))
+            .collect();
+        Err(AccountsError::precondition(reason, format!("billing is not final: {}", what.join(", "))))
     }
 
     pub(crate) async fn history(

@@ -55,10 +55,14 @@ pub struct AccountsApi {
     pub(crate) peers: Peers,
 }
 
+/// How long a call to another service may take.
+pub(crate) const PEER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The other services of the suite accounts calls, when configured.
 #[derive(Clone, Debug, Default)]
 pub struct Peers {
     pub pricing: Option<Channel>,
+    pub billing: Option<Channel>,
 }
 
 impl AccountsApi {

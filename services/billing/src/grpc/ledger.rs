@@ -549,4 +549,61 @@ impl LedgerService for BillingApi {
         };
         Ok(Response::new(run.await?))
     }
+
+    async fn check_accounts_settled(
+        &self,
+        request: Request<CheckAccountsSettledRequest>,
+    ) -> Result<Response<CheckAccountsSettledResponse>, Status> {
+        const MOST: usize = 1_000;
+        let (_, tenant_id) = authorize(&request, READERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let mut v = Violations::new();
+            if request.account_ids.is_empty() || request.account_ids.len() > MOST {
+                v.add("account_ids", format!("give 1 to {MOST} accounts"));
+            }
+            let ids: Vec<Uuid> = request
+                .account_ids
+                .iter()
+                .enumerate()
+                .filter_map(|(index, id)| v.keep(&format!("account_ids[{index}]"), required_id(id)))
+                .collect();
+            v.into_result()?;
+            let rows: Vec<(Uuid, String, i64)> = sqlx::query_as(
+                "SELECT account_id, reason, count FROM (
+                     SELECT coalesce(for_account_id, account_id) AS account_id, 'INVOICES_NOT_POSTED' AS reason,
+                         count(*) AS count
+                     FROM billing.invoices
+                     WHERE tenant_id = $1 AND status = 'DRAFT' AND (account_id = ANY($2) OR for_account_id = ANY($2))
+                     GROUP BY 1
+                     UNION ALL
+                     SELECT account_id, 'SUBSCRIPTIONS_ACTIVE', count(*) FROM billing.subscriptions
+                     WHERE tenant_id = $1 AND account_id = ANY($2) AND cancelled_on IS NULL
+                       AND start_date <> 'infinity'
+                     GROUP BY 1
+                     UNION ALL
+                     SELECT account_id, 'ORDERS_NOT_FINAL', count(*) FROM billing.orders
+                     WHERE tenant_id = $1 AND account_id = ANY($2) AND status = 'ORDER_STATUS_HELD_FOR_APPROVAL'
+                     GROUP BY 1
+                     UNION ALL
+                     SELECT c.account_id, 'CHARGES_NOT_INVOICED', count(*) FROM billing.charges c
+                     WHERE c.tenant_id = $1 AND c.account_id = ANY($2) AND c.invoice_id IS NULL
+                       AND (c.order_id IS NULL OR EXISTS (
+                           SELECT 1 FROM billing.orders o WHERE o.tenant_id = c.tenant_id AND o.id = c.order_id
+                             AND o.status = 'ORDER_STATUS_EXECUTED'))
+                     GROUP BY 1
+                 ) unsettled ORDER BY account_id, reason",
+            )
+            .bind(tenant_id)
+            .bind(&ids)
+            .fetch_all(&self.db)
+            .await?;
+            let unsettled = rows
+                .into_iter()
+                .map(|(account_id, reason, count)| Unsettled { account_id: account_id.to_string(), reason, count })
+                .collect();
+            Ok::<_, BillingError>(CheckAccountsSettledResponse { unsettled })
+        };
+        Ok(Response::new(run.await?))
+    }
 }

@@ -1,13 +1,14 @@
 //! SubscriptionService: subscriptions priced once, at creation.
 
 use bss_platform::auth::{Role, authorize};
+use bss_platform::error::PlatformError;
 use bss_platform::error::Violations;
 use bss_platform::idempotency::Opened;
 use bss_platform::input::{parse_id, required_id};
 use bss_platform::money::decimal_from_wire;
 use bss_platform::paging::Page;
 use bss_platform::payment::PaymentType;
-use bss_platform::time::{now, timestamp};
+use bss_platform::time::{format_date, now, timestamp};
 use bss_proto::billing::billing_event::Payload;
 use bss_proto::billing::subscription_service_server::SubscriptionService;
 use bss_proto::billing::*;
@@ -82,6 +83,8 @@ impl SubscriptionService for BillingApi {
                 unit_price: Some(unit_price),
                 paid,
                 create_time: Some(timestamp(now())),
+                status: SubscriptionStatus::Active as i32,
+                cancel_date: String::new(),
             };
             // A running quote is recorded, never charged.
             let start_date = if payment_type == PaymentType::RunningQuote { None } else { Some(charge.charge_date) };
@@ -169,6 +172,54 @@ impl SubscriptionService for BillingApi {
                 subscriptions: rows.into_iter().map(|(_, subscription)| subscription).collect(),
                 next_page_token,
             })
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn cancel_subscription(
+        &self,
+        request: Request<CancelSubscriptionRequest>,
+    ) -> Result<Response<CancelSubscriptionResponse>, Status> {
+        let (_, tenant_id) = authorize(&request, CREATORS)?;
+        let request = request.into_inner();
+        let run = async {
+            let id = parse_id("id", &request.id)?;
+            let (mut tx, pending) =
+                match self.begin(tenant_id, "CancelSubscription", &request.request_id, &request).await? {
+                    Opened::Replayed(response) => return Ok(response),
+                    Opened::Fresh(tx, pending) => (tx, pending),
+                };
+            let body: Option<Vec<u8>> = sqlx::query_scalar(
+                "SELECT body FROM billing.subscriptions WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+            )
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let body = body.ok_or_else(|| BillingError::not_found("subscription", id))?;
+            let mut subscription = Subscription::decode(body.as_slice())
+                .map_err(|error| BillingError::Platform(PlatformError::Corrupt(error.to_string())))?;
+            if subscription.status == SubscriptionStatus::Cancelled as i32 {
+                return Err(BillingError::precondition(
+                    "SUBSCRIPTION_CANCELLED",
+                    format!("subscription {id} was cancelled on {}", subscription.cancel_date),
+                ));
+            }
+            let today = now().date_naive();
+            subscription.status = SubscriptionStatus::Cancelled as i32;
+            subscription.cancel_date = format_date(today);
+            sqlx::query(
+                "UPDATE billing.subscriptions SET body = $3, cancelled_on = $4 WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant_id)
+            .bind(id)
+            .bind(subscription.encode_to_vec())
+            .bind(today)
+            .execute(&mut *tx)
+            .await?;
+            let response = CancelSubscriptionResponse { subscription: Some(subscription) };
+            self.commit(tx, pending, &response).await?;
+            Ok::<_, BillingError>(response)
         };
         Ok(Response::new(run.await?))
     }

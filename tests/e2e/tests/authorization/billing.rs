@@ -37,6 +37,7 @@ pub fn cases() -> Vec<Case> {
         case(SUBSCRIPTIONS, "CreateSubscription", Some(Role::CreditManager), NotFound),
         case(SUBSCRIPTIONS, "GetSubscription", reader, NotFound),
         case(SUBSCRIPTIONS, "ListSubscriptions", reader, SeesNothing),
+        case(SUBSCRIPTIONS, "CancelSubscription", Some(Role::CreditManager), NotFound),
         case(INVOICES, "CreateInvoice", writer, NotFound),
         case(INVOICES, "PostInvoice", writer, NotFound),
         case(INVOICES, "GetInvoice", reader, NotFound),
@@ -56,6 +57,7 @@ pub fn cases() -> Vec<Case> {
         case(LEDGER, "ClosePeriod", writer, NotFound),
         case(LEDGER, "RunRebates", writer, NotFound),
         case(LEDGER, "ListTransactions", reader, SeesNothing),
+        case(LEDGER, "CheckAccountsSettled", reader, SeesNothing),
         case(EVENTS, "StreamEvents", reader, SeesNothing),
     ]
 }
@@ -284,6 +286,17 @@ impl Fixture {
                 let run =
                     RunRebatesRequest { period_date: "2026-11-01".to_owned(), account_id, request_id: String::new() };
                 LedgerServiceClient::new(channel).run_rebates(request(run, token)).await.map(|_| 1)
+            }
+            (LEDGER, "CheckAccountsSettled") => {
+                let check = CheckAccountsSettledRequest { account_ids: vec![account_id] };
+                LedgerServiceClient::new(channel)
+                    .check_accounts_settled(request(check, token))
+                    .await
+                    .map(|r| r.into_inner().unsettled.len())
+            }
+            (SUBSCRIPTIONS, "CancelSubscription") => {
+                let cancel = CancelSubscriptionRequest { id: self.subscription_id.clone(), request_id: String::new() };
+                SubscriptionServiceClient::new(channel).cancel_subscription(request(cancel, token)).await.map(|_| 1)
             }
             (LEDGER, "ListTransactions") => {
                 let list = ListTransactionsRequest { account_id, ..Default::default() };
