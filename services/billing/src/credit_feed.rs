@@ -17,6 +17,9 @@ use tonic::Status;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
+use crate::grpc::{order_outcome, publish};
+use crate::overdue::ACTOR;
+
 pub struct CreditFeed {
     pub credit: Channel,
     pub identity: ServiceIdentity,
@@ -76,6 +79,9 @@ impl Subscription for CreditFeed {
             .bind(order.encode_to_vec())
             .execute(&mut *tx)
             .await?;
+        publish(&mut *tx, tenant_id, ACTOR, order_outcome(&order))
+            .await
+            .map_err(|error| HandlerError::Retry(error.to_string()))?;
         Ok(())
     }
 }

@@ -370,13 +370,15 @@ pub async fn balance(
 #[derive(Clone, Copy, Debug)]
 pub enum Stored {
     Orders,
+    /// Orders with back-ordered quantity.
+    BackOrders,
     Subscriptions,
 }
 
 impl Stored {
     fn by_id(self) -> &'static str {
         match self {
-            Stored::Orders => "SELECT body FROM billing.orders WHERE tenant_id = $1 AND id = $2",
+            Stored::Orders | Stored::BackOrders => "SELECT body FROM billing.orders WHERE tenant_id = $1 AND id = $2",
             Stored::Subscriptions => "SELECT body FROM billing.subscriptions WHERE tenant_id = $1 AND id = $2",
         }
     }
@@ -385,6 +387,10 @@ impl Stored {
         match self {
             Stored::Orders => {
                 "SELECT id, body FROM billing.orders WHERE tenant_id = $1 AND account_id = $2
+                   AND ($3::uuid IS NULL OR id > $3) ORDER BY id LIMIT $4"
+            }
+            Stored::BackOrders => {
+                "SELECT id, body FROM billing.orders WHERE tenant_id = $1 AND account_id = $2 AND back_ordered
                    AND ($3::uuid IS NULL OR id > $3) ORDER BY id LIMIT $4"
             }
             Stored::Subscriptions => {
@@ -443,22 +449,25 @@ pub struct ChargeRow {
     pub separate: bool,
     pub order_id: Option<Uuid>,
     pub order_reference: Option<String>,
+    /// Position of the order line, from 1.
+    pub order_line: Option<i32>,
     pub product_id: String,
     pub description: String,
     pub currency: String,
     pub quantity: Decimal,
     pub unit_price: Decimal,
     pub total: Decimal,
-    pub charge_date: NaiveDate,
+    /// None while back-ordered: not billable.
+    pub charge_date: Option<NaiveDate>,
 }
 
 pub async fn insert_charges(tx: &mut PgConnection, tenant_id: Uuid, charges: &[ChargeRow]) -> Result<(), BillingError> {
     let column = |get: fn(&ChargeRow) -> String| charges.iter().map(get).collect::<Vec<_>>();
     sqlx::query(
         "INSERT INTO billing.charges (tenant_id, id, account_id, bill_to_account_id, separate, order_id,
-             order_reference, product_id, description, currency, quantity, unit_price, total, charge_date)
+             order_reference, product_id, description, currency, quantity, unit_price, total, charge_date, order_line)
          SELECT $1, * FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::bool[], $6::uuid[], $7::text[], $8::text[],
-             $9::text[], $10::text[], $11::numeric[], $12::numeric[], $13::numeric[], $14::date[])",
+             $9::text[], $10::text[], $11::numeric[], $12::numeric[], $13::numeric[], $14::date[], $15::int[])",
     )
     .bind(tenant_id)
     .bind(charges.iter().map(|charge| charge.id).collect::<Vec<_>>())
@@ -474,6 +483,7 @@ pub async fn insert_charges(tx: &mut PgConnection, tenant_id: Uuid, charges: &[C
     .bind(charges.iter().map(|charge| charge.unit_price).collect::<Vec<_>>())
     .bind(charges.iter().map(|charge| charge.total).collect::<Vec<_>>())
     .bind(charges.iter().map(|charge| charge.charge_date).collect::<Vec<_>>())
+    .bind(charges.iter().map(|charge| charge.order_line).collect::<Vec<_>>())
     .execute(tx)
     .await?;
     Ok(())

@@ -113,7 +113,7 @@ pub async fn apply(tx: &mut PgConnection, event: &BillingEvent) -> Result<(), Ha
                 .map_err(retry)
         }
         // Not about money owed.
-        Some(Payload::FirstPaidSubscriptionCreated(_)) | None => Ok(()),
+        Some(Payload::FirstPaidSubscriptionCreated(_) | Payload::OrderOutcome(_)) | None => Ok(()),
     }
 }
 

@@ -6,6 +6,8 @@
 //! - P2: CreateAccount vs pgbench inserting the same row.
 //! - P3: a 10-line Quote vs a cheap RPC, both through the gateway.
 //! - P4, P5: AuthorizeOrder vs pgbench running the same statements.
+//! - P6: a billing run over 10,000 and 100,000 accounts vs a bulk INSERT of
+//!   as many invoice rows.
 //! - A1: ImportAccounts of 10,000 rows.
 //! - A2: latency from a change to its event on an open stream.
 
@@ -15,6 +17,7 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod billing;
 mod compare;
 mod credit;
 mod h2load;
@@ -66,6 +69,9 @@ async fn main() {
     }
     if wanted("P4") || wanted("P5") {
         entries.extend(credit::authorize_throughput(&endpoints, database.url()).await);
+    }
+    if wanted("P6") {
+        entries.extend(billing::billing_run_throughput(&endpoints, database.url()).await);
     }
     if wanted("A1") {
         entries.extend(import_accounts(&endpoints, database.url()).await);

@@ -407,3 +407,76 @@ async fn an_account_is_terminated_only_once_its_billing_is_final() {
     InvoiceServiceClient::new(channel.clone()).post_invoice(authorized(post, &clerk)).await.expect("posted");
     assert_eq!(terminate(&mut accounts).await, Ok(()));
 }
+
+#[tokio::test]
+async fn back_ordered_quantity_is_invoiced_only_once_it_ships() {
+    let suite = TestSuite::start().await;
+    let (tenant_id, admin) = suite.tenant("Stock Books", "EUR").await;
+    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
+    let channel = suite.gateway().await;
+    create_product(&channel, &admin, "WIDGET", "2.50", "").await;
+    let account_id = create_account(&channel, &admin, ordering_account("STOCK")).await;
+    set_credit_terms(&channel, &admin, &account_id, "1000", None).await;
+    let mut orders = OrderServiceClient::new(channel.clone());
+    let place = |available: &str| PlaceOrderRequest {
+        order: Some(Order {
+            account_id: account_id.clone(),
+            lines: vec![OrderLine {
+                product: "WIDGET".to_owned(),
+                quantity: decimal("10"),
+                available_quantity: decimal(available),
+                ..OrderLine::default()
+            }],
+            payment_type: PaymentType::OnAccount as i32,
+            ..Order::default()
+        }),
+        request_id: String::new(),
+    };
+    let bad = orders.place_order(authorized(place("11"), &clerk)).await.expect_err("more than ordered");
+    assert_eq!(bss_testkit::violated_fields(&bad), vec!["order.lines[0].available_quantity"]);
+    let placed = orders.place_order(authorized(place("4"), &clerk)).await.expect("placed").into_inner();
+    let placed = placed.order.expect("order");
+    assert_eq!(placed.status, OrderStatus::Executed as i32);
+    assert_eq!(placed.lines[0].backordered_quantity, decimal("6"));
+    let back_orders = |orders: &mut OrderServiceClient<Channel>| {
+        let list = ListOrdersRequest {
+            account_id: account_id.clone(),
+            back_ordered_only: true,
+            ..ListOrdersRequest::default()
+        };
+        let mut orders = orders.clone();
+        let clerk = clerk.clone();
+        async move { orders.list_orders(authorized(list, &clerk)).await.expect("listed").into_inner().orders.len() }
+    };
+    assert_eq!(back_orders(&mut orders).await, 1);
+
+    let today = bss_platform::time::format_date(bss_platform::time::now().date_naive());
+    let quantities = |invoices: &[Invoice]| -> Vec<String> {
+        invoices
+            .iter()
+            .flat_map(|invoice| invoice.lines.iter().map(|line| line.quantity.clone().expect("q").value))
+            .collect()
+    };
+    let first = generate(&channel, &clerk, &account_id, &today, true).await;
+    assert_eq!((quantities(&first), amount(&first[0].total)), (vec!["4".to_owned()], "10.00"));
+
+    let ship = |quantity: &str, request_id: &str| ShipBackOrderRequest {
+        order_id: placed.id.clone(),
+        line_number: 1,
+        quantity: decimal(quantity),
+        request_id: request_id.to_owned(),
+    };
+    let shipped = orders.ship_back_order(authorized(ship("2", "ship-1"), &clerk)).await.expect("shipped").into_inner();
+    assert_eq!(shipped.order.expect("order").lines[0].backordered_quantity, decimal("4"));
+    orders.ship_back_order(authorized(ship("2", "ship-1"), &clerk)).await.expect("retried: ships once");
+    let too_much = orders.ship_back_order(authorized(ship("5", ""), &clerk)).await.expect_err("only 4 left");
+    assert_eq!(bss_testkit::reason(&too_much), "NOTHING_BACK_ORDERED");
+    let second = generate(&channel, &clerk, &account_id, &today, true).await;
+    assert_eq!((quantities(&second), amount(&second[0].total)), (vec!["2".to_owned()], "5.00"));
+
+    orders.ship_back_order(authorized(ship("4", ""), &clerk)).await.expect("shipped");
+    assert_eq!(back_orders(&mut orders).await, 0, "nothing back-ordered any more");
+    let third = generate(&channel, &clerk, &account_id, &today, true).await;
+    assert_eq!(quantities(&third), vec!["4".to_owned()]);
+    assert!(generate(&channel, &clerk, &account_id, &today, true).await.is_empty());
+}

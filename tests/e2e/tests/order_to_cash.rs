@@ -471,6 +471,24 @@ async fn orders_are_executed_held_or_refused_by_the_account_pricing_and_credit()
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 
+    // The order's outcomes are on billing's stream: held, then executed.
+    let mut stream = bss_proto::billing::billing_event_service_client::BillingEventServiceClient::new(channel.clone())
+        .stream_events(authorized(bss_proto::billing::StreamEventsRequest { after_sequence: 0 }, &clerk))
+        .await
+        .expect("stream")
+        .into_inner();
+    let mut outcomes = Vec::new();
+    while outcomes.len() < 2 {
+        let message = tokio::time::timeout(Duration::from_secs(30), stream.message()).await;
+        let event = message.expect("in time").expect("stream").expect("event").event.expect("event");
+        if let Some(billing_event::Payload::OrderOutcome(outcome)) = event.payload
+            && outcome.order_id == held.id
+        {
+            outcomes.push(OrderStatus::try_from(outcome.status).expect("status"));
+        }
+    }
+    assert_eq!(outcomes, vec![OrderStatus::HeldForApproval, OrderStatus::Executed]);
+
     let card = orders.place_order(authorized(place("GADGET", "10", PaymentType::CreditCard, ""), &clerk)).await;
     let card = card.expect("placed").into_inner().order.expect("order");
     assert_eq!((card.status, card.reservation_id.as_str()), (OrderStatus::Executed as i32, ""));
@@ -808,4 +826,70 @@ async fn the_whole_story_from_pricing_and_credit_to_a_period_close_and_a_rebate(
         credits.iter().map(|credit| (amount(&credit.amount), credit.period_id.as_str())).collect::<Vec<_>>(),
         vec![("-21.60", "")]
     );
+}
+
+#[tokio::test]
+async fn orders_over_credit_are_warned_blocked_or_sent_to_card_as_the_policy_says() {
+    use bss_e2e::{create_account, create_product, decimal, ordering_account};
+    use bss_proto::billing::order_service_client::OrderServiceClient;
+
+    let suite = TestSuite::start().await;
+    let (tenant_id, admin) = suite.tenant("Policy Books", "EUR").await;
+    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
+    let channel = suite.gateway().await;
+    create_product(&channel, &admin, "GADGET", "30.00", "").await;
+    let mut orders = OrderServiceClient::new(channel.clone());
+    for (code, action) in
+        [("WARNED", CreditAction::Warn), ("BLOCKED", CreditAction::Block), ("CARD", CreditAction::WarnCreditCardOnly)]
+    {
+        let account_id = create_account(&channel, &admin, ordering_account(code)).await;
+        let terms = CreditTerms {
+            credit_limit: decimal("10"),
+            policy: Some(CreditPolicy { out_of_credit_action: action as i32, ..CreditPolicy::default() }),
+            ..CreditTerms::default()
+        };
+        let change = ChangeCreditTermsRequest {
+            account_id: account_id.clone(),
+            terms: Some(terms),
+            reason: "opening".to_owned(),
+            request_id: String::new(),
+        };
+        CreditServiceClient::new(channel.clone()).change_credit_terms(authorized(change, &admin)).await.expect("terms");
+        let place = |payment_type: PaymentType| PlaceOrderRequest {
+            order: Some(Order {
+                account_id: account_id.clone(),
+                lines: vec![OrderLine { product: "GADGET".to_owned(), quantity: decimal("2"), ..OrderLine::default() }],
+                payment_type: payment_type as i32,
+                ..Order::default()
+            }),
+            request_id: String::new(),
+        };
+        let on_account = orders.place_order(authorized(place(PaymentType::OnAccount), &clerk)).await;
+        let on_account = on_account.expect("placed").into_inner().order.expect("order");
+        let reasons: Vec<(String, i32)> =
+            on_account.reasons.iter().map(|reason| (reason.code.clone(), reason.action)).collect();
+        let expected = match action {
+            CreditAction::Warn => OrderStatus::Executed,
+            _ => OrderStatus::Rejected,
+        };
+        assert_eq!(on_account.status, expected as i32, "{code}: {on_account:?}");
+        assert_eq!(
+            reasons.iter().map(|(_, action)| *action).collect::<Vec<_>>(),
+            vec![action as i32],
+            "{code}: {reasons:?}"
+        );
+        assert_eq!(
+            on_account.reservation_id.is_empty(),
+            action != CreditAction::Warn,
+            "{code}: only an executed order reserves"
+        );
+        if action == CreditAction::WarnCreditCardOnly {
+            let card = orders.place_order(authorized(place(PaymentType::CreditCard), &clerk)).await;
+            assert_eq!(
+                card.expect("placed").into_inner().order.expect("order").status,
+                OrderStatus::Executed as i32,
+                "a card pays"
+            );
+        }
+    }
 }

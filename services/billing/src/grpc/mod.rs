@@ -174,6 +174,17 @@ impl BillingApi {
     }
 }
 
+/// The event of where an order stands.
+pub(crate) fn order_outcome(order: &bss_proto::billing::Order) -> billing_event::Payload {
+    billing_event::Payload::OrderOutcome(bss_proto::billing::OrderOutcome {
+        order_id: order.id.clone(),
+        account_id: order.account_id.clone(),
+        reference: order.reference.clone(),
+        status: order.status,
+        reasons: order.reasons.clone(),
+    })
+}
+
 /// The currency of an account as accounts shows it.
 pub(crate) fn account_currency(account: &bss_proto::accounts::Account) -> Result<Currency, BillingError> {
     Currency::parse(&account.currency_code)
@@ -212,6 +223,7 @@ pub async fn publish_all(
                 Payload::InvoiceOverdue(_) => "InvoiceOverdue",
                 Payload::InvoiceSettled(_) => "InvoiceSettled",
                 Payload::FirstPaidSubscriptionCreated(_) => "FirstPaidSubscriptionCreated",
+                Payload::OrderOutcome(_) => "OrderOutcome",
             };
             let event = BillingEvent {
                 sequence: 0,

@@ -87,7 +87,7 @@ impl SubscriptionService for BillingApi {
                 cancel_date: String::new(),
             };
             // A running quote is recorded, never charged.
-            let start_date = if payment_type == PaymentType::RunningQuote { None } else { Some(charge.charge_date) };
+            let start_date = if payment_type == PaymentType::RunningQuote { None } else { charge.charge_date };
             sqlx::query(
                 "INSERT INTO billing.subscriptions (tenant_id, id, account_id, body, bill_to_account_id, separate,
                      product_id, description, currency, quantity, unit_price, total, start_date, charged_periods)

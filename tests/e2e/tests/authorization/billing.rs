@@ -34,6 +34,7 @@ pub fn cases() -> Vec<Case> {
         case(ORDERS, "PlaceOrder", Some(Role::CreditManager), NotFound),
         case(ORDERS, "GetOrder", reader, NotFound),
         case(ORDERS, "ListOrders", reader, SeesNothing),
+        case(ORDERS, "ShipBackOrder", writer, NotFound),
         case(SUBSCRIPTIONS, "CreateSubscription", Some(Role::CreditManager), NotFound),
         case(SUBSCRIPTIONS, "GetSubscription", reader, NotFound),
         case(SUBSCRIPTIONS, "ListSubscriptions", reader, SeesNothing),
@@ -217,6 +218,15 @@ impl Fixture {
         match (service, name) {
             (ORDERS, "PlaceOrder") => {
                 OrderServiceClient::new(channel).place_order(request(card_order(&account_id), token)).await.map(|_| 1)
+            }
+            (ORDERS, "ShipBackOrder") => {
+                let ship = ShipBackOrderRequest {
+                    order_id: self.order_id.clone(),
+                    line_number: 1,
+                    quantity: Some(Decimal { value: "1".to_owned() }),
+                    request_id: String::new(),
+                };
+                OrderServiceClient::new(channel).ship_back_order(request(ship, token)).await.map(|_| 1)
             }
             (ORDERS, "GetOrder") => {
                 let get = GetOrderRequest { id: self.order_id.clone() };

@@ -1,0 +1,7 @@
+-- Back orders: the back-ordered part of an order line waits as a charge
+-- without a charge date (never billable) until it ships; the orders with
+-- some are flagged for the account enquiry.
+ALTER TABLE billing.charges ALTER COLUMN charge_date DROP NOT NULL;
+ALTER TABLE billing.orders ADD COLUMN back_ordered boolean NOT NULL DEFAULT false;
+ALTER TABLE billing.charges ADD COLUMN order_line integer;
+CREATE INDEX charges_waiting ON billing.charges (tenant_id, order_id, order_line) WHERE charge_date IS NULL;
