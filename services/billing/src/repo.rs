@@ -136,7 +136,9 @@ pub async fn lines(
     .await?)
 }
 
-/// Oldest first, after `after` (an id) when given.
+/// The invoices billed to the account or held for it (a sub-account's
+/// separate invoices, a managed copy's), oldest first, after `after` (an
+/// id) when given.
 pub async fn invoices(
     connection: &mut PgConnection,
     tenant_id: Uuid,
@@ -149,7 +151,7 @@ pub async fn invoices(
         "SELECT ",
         invoice_columns!(),
         " FROM billing.invoices
-         WHERE tenant_id = $1 AND account_id = $2 AND ($3::text IS NULL OR status = $3)
+         WHERE tenant_id = $1 AND (account_id = $2 OR for_account_id = $2) AND ($3::text IS NULL OR status = $3)
            AND ($4::uuid IS NULL OR id > $4)
          ORDER BY id LIMIT $5"
     ))

@@ -480,3 +480,84 @@ async fn back_ordered_quantity_is_invoiced_only_once_it_ships() {
     assert_eq!(quantities(&third), vec!["4".to_owned()]);
     assert!(generate(&channel, &clerk, &account_id, &today, true).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_managed_copy_is_invoiced_to_its_tenant_reseller_and_never_orders() {
+    use bss_proto::accounts::{Account, AccountKind, ManagedBy};
+
+    let suite = TestSuite::start().await;
+    let (tenant_id, admin) = suite.tenant("Distributor Books", "EUR").await;
+    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
+    let sync = bss_testkit::token(tenant_id, &[Role::Integration]);
+    let channel = suite.gateway().await;
+    create_product(&channel, &admin, "PLAN", "20.00", "").await;
+    let reseller = create_account(
+        &channel,
+        &admin,
+        Account { kind: AccountKind::Reseller as i32, ..ordering_account("RESELLER") },
+    )
+    .await;
+    let managed_by = ManagedBy {
+        tenant_reseller_account_id: reseller.clone(),
+        reseller_name: "Acme Telecom".to_owned(),
+        locked_fields: vec!["name".to_owned(), "code".to_owned()],
+    };
+    let copy =
+        create_account(&channel, &sync, Account { managed_by: Some(managed_by), ..ordering_account("COPY") }).await;
+
+    // The distributor may not order or subscribe for the copy...
+    let order = PlaceOrderRequest {
+        order: Some(Order {
+            account_id: copy.clone(),
+            lines: vec![OrderLine { product: "PLAN".to_owned(), quantity: decimal("1"), ..OrderLine::default() }],
+            payment_type: PaymentType::OnAccount as i32,
+            ..Order::default()
+        }),
+        request_id: String::new(),
+    };
+    let refused =
+        OrderServiceClient::new(channel.clone()).place_order(authorized(order, &clerk)).await.expect_err("copy");
+    assert_eq!(bss_testkit::reason(&refused), "MANAGED_BY_RESELLER");
+    let refused = SubscriptionServiceClient::new(channel.clone())
+        .create_subscription(authorized(subscription(&copy, "PLAN", "1", PaymentType::OnAccount), &clerk))
+        .await
+        .expect_err("copy");
+    assert_eq!(bss_testkit::reason(&refused), "MANAGED_BY_RESELLER");
+
+    // ... but invoices it: to the tenant reseller, listed as the copy's
+    // pending invoice until posted.
+    let mut invoices = InvoiceServiceClient::new(channel.clone());
+    let draft = CreateInvoiceRequest {
+        invoice: Some(Invoice {
+            account_id: copy.clone(),
+            lines: vec![InvoiceLine {
+                description: "Support".to_owned(),
+                quantity: decimal("1"),
+                unit_price: eur("15.00"),
+                total: None,
+            }],
+            ..Invoice::default()
+        }),
+        request_id: String::new(),
+    };
+    let draft =
+        invoices.create_invoice(authorized(draft, &clerk)).await.expect("draft").into_inner().invoice.expect("invoice");
+    assert_eq!((draft.account_id.as_str(), draft.for_account_id.as_str()), (reseller.as_str(), copy.as_str()));
+    let pending = ListInvoicesRequest {
+        account_id: copy.clone(),
+        status: InvoiceStatus::Draft as i32,
+        ..ListInvoicesRequest::default()
+    };
+    let pending = invoices.list_invoices(authorized(pending, &clerk)).await.expect("pending").into_inner().invoices;
+    assert_eq!(pending.iter().map(|invoice| invoice.id.clone()).collect::<Vec<_>>(), vec![draft.id.clone()]);
+    let today = bss_platform::time::format_date(bss_platform::time::now().date_naive());
+    assert!(generate(&channel, &clerk, &copy, &today, true).await.is_empty(), "the copy owes nothing else");
+    let post = PostInvoiceRequest { id: draft.id.clone(), request_id: String::new() };
+    invoices.post_invoice(authorized(post, &clerk)).await.expect("posted");
+    let balance = bss_proto::billing::payment_service_client::PaymentServiceClient::new(channel.clone())
+        .get_account_balance(authorized(GetAccountBalanceRequest { account_id: reseller }, &clerk))
+        .await
+        .expect("balance")
+        .into_inner();
+    assert_eq!(amount(&balance.balance), "15.00", "the tenant reseller owes it");
+}
