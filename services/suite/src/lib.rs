@@ -33,6 +33,9 @@ pub struct SuiteConfig {
     pub rate_limit: RateLimitConfig,
     /// Mutual TLS between the gateway and the services, when set.
     pub tls: Option<SuiteTls>,
+    /// Whether the reseller sync runs in the suite (tests that start and
+    /// stop it themselves turn it off; its port stays bound and unserved).
+    pub reseller_sync: bool,
 }
 
 /// PEM files for mutual TLS inside the suite: the services present the
@@ -58,6 +61,7 @@ pub struct Endpoints {
     pub pricing: SocketAddr,
     pub credit: SocketAddr,
     pub billing: SocketAddr,
+    pub reseller_sync: SocketAddr,
 }
 
 /// Port offsets from the base port, when the ports are fixed.
@@ -66,6 +70,7 @@ const ACCOUNTS_OFFSET: u16 = 1;
 const PRICING_OFFSET: u16 = 2;
 const CREDIT_OFFSET: u16 = 3;
 const BILLING_OFFSET: u16 = 4;
+const RESELLER_SYNC_OFFSET: u16 = 5;
 
 impl Endpoints {
     /// Where `bss-suite run --base-port <base_port>` listens.
@@ -76,6 +81,7 @@ impl Endpoints {
             pricing: SocketAddr::new(host, base_port + PRICING_OFFSET),
             credit: SocketAddr::new(host, base_port + CREDIT_OFFSET),
             billing: SocketAddr::new(host, base_port + BILLING_OFFSET),
+            reseller_sync: SocketAddr::new(host, base_port + RESELLER_SYNC_OFFSET),
         }
     }
 
@@ -86,6 +92,7 @@ impl Endpoints {
             ("pricing", self.pricing),
             ("credit", self.credit),
             ("billing", self.billing),
+            ("reseller-sync", self.reseller_sync),
         ]
     }
 }
@@ -112,12 +119,14 @@ impl Suite {
             bind(CREDIT_OFFSET).await?,
             bind(BILLING_OFFSET).await?,
         );
+        let reseller_sync_listener = bind(RESELLER_SYNC_OFFSET).await?;
         let endpoints = Endpoints {
             gateway: gateway_listener.local_addr()?,
             accounts: accounts_listener.local_addr()?,
             pricing: pricing_listener.local_addr()?,
             credit: credit_listener.local_addr()?,
             billing: billing_listener.local_addr()?,
+            reseller_sync: reseller_sync_listener.local_addr()?,
         };
         let scheme = if config.tls.is_some() { "https" } else { "http" };
         let url = |address: SocketAddr| format!("{scheme}://{address}");
@@ -179,11 +188,24 @@ impl Suite {
         let credit = bss_credit::App::build(&credit_config, credit_listener, shutdown.clone()).await?;
         tasks.spawn(async move { ("credit", credit.run_until_stopped().await.map_err(|error| error.to_string())) });
 
+        let sync_config = bss_reseller_sync::ResellerSyncConfig::new(
+            service_config(endpoints.reseller_sync),
+            url(endpoints.accounts),
+            url(endpoints.billing),
+        );
+        if config.reseller_sync {
+            let sync = bss_reseller_sync::App::build(&sync_config, reseller_sync_listener, shutdown.clone()).await?;
+            tasks.spawn(
+                async move { ("reseller-sync", sync.run_until_stopped().await.map_err(|error| error.to_string())) },
+            );
+        }
+
         let backends = BTreeMap::from([
             ("accounts".to_owned(), url(endpoints.accounts)),
             ("pricing".to_owned(), url(endpoints.pricing)),
             ("credit".to_owned(), url(endpoints.credit)),
             ("billing".to_owned(), url(endpoints.billing)),
+            ("resellersync".to_owned(), url(endpoints.reseller_sync)),
         ]);
         let gateway_config = GatewayConfig {
             server: config.server.clone(),

@@ -189,6 +189,7 @@ async fn run(args: RunArgs) -> Result<ExitCode, Error> {
             ..RateLimitConfig::default()
         },
         tls: None,
+        reseller_sync: true,
     };
     let started = Suite::start(&config, shutdown.clone()).await;
     let suite = match started {

@@ -380,6 +380,35 @@ pub trait Subscription: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), HandlerError>> + Send;
 }
 
+/// A shared subscription (also applied by hand, say to retry a dead
+/// letter) is one.
+impl<S: Subscription> Subscription for std::sync::Arc<S> {
+    type Event = S::Event;
+
+    fn stream_name(&self) -> &str {
+        (**self).stream_name()
+    }
+
+    fn open(
+        &self,
+        after: i64,
+    ) -> impl Future<Output = Result<BoxStream<'static, Result<Self::Event, Status>>, Status>> + Send {
+        (**self).open(after)
+    }
+
+    fn position(&self, event: &Self::Event) -> (i64, Uuid) {
+        (**self).position(event)
+    }
+
+    fn apply(
+        &self,
+        tx: &mut PgConnection,
+        event: &Self::Event,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        (**self).apply(tx, event)
+    }
+}
+
 /// Consumes `subscription` until shutdown: waits to be the one consumer of
 /// the stream, then applies every event after the stored cursor.
 pub async fn run_consumer<S: Subscription>(pool: PgPool, subscription: S, shutdown: Shutdown) {

@@ -38,6 +38,11 @@ pub mod bss {
             include!(concat!(env!("OUT_DIR"), "/bss.provider.v1.rs"));
         }
     }
+    pub mod resellersync {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/bss.resellersync.v1.rs"));
+        }
+    }
 }
 
 pub use bss::accounts::v1 as accounts;
@@ -45,4 +50,5 @@ pub use bss::billing::v1 as billing;
 pub use bss::credit::v1 as credit;
 pub use bss::pricing::v1 as pricing;
 pub use bss::provider::v1 as provider;
+pub use bss::resellersync::v1 as resellersync;
 pub use bss::r#type::v1 as types;

@@ -49,6 +49,7 @@ impl TestSuite {
             max_connections_per_service: 6,
             rate_limit: RateLimitConfig::default(),
             tls: None,
+            reseller_sync: true,
         };
         adjust(&mut config);
         let suite = Suite::start(&config, shutdown.clone()).await.expect("the suite starts");

@@ -10,6 +10,7 @@ mod accounts;
 mod billing;
 mod credit;
 mod pricing;
+mod resellersync;
 
 use bss_e2e::TestSuite;
 use bss_platform::auth::Role;
@@ -65,18 +66,25 @@ async fn every_rpc_refuses_other_tenants_missing_roles_and_bad_tokens() {
     let pricing = pricing::Fixture::set_up(&channel, &admin, &accounts.account_id).await;
     let credit = credit::Fixture::set_up(&channel, tenant_id, &admin, &accounts.account_id).await;
     let billing = billing::Fixture::set_up(&channel, tenant_id, &admin, &accounts.account_id).await;
+    let sync = resellersync::Fixture::set_up(&channel, tenant_id, &admin).await;
     let snapshot = || async {
         (
             accounts.snapshot(&channel, &admin).await,
             pricing.snapshot(&channel, &admin).await,
             credit.snapshot(&channel, &admin).await,
             billing.snapshot(&channel, &admin).await,
+            sync.snapshot(&channel, &admin).await,
         )
     };
     let before = snapshot().await;
 
-    let cases: Vec<Case> =
-        accounts::cases().into_iter().chain(pricing::cases()).chain(credit::cases()).chain(billing::cases()).collect();
+    let cases: Vec<Case> = accounts::cases()
+        .into_iter()
+        .chain(pricing::cases())
+        .chain(credit::cases())
+        .chain(billing::cases())
+        .chain(resellersync::cases())
+        .collect();
     let covered: Vec<&str> = cases.iter().map(|case| case.method.as_str()).collect();
     let missing: Vec<String> = bss_gateway::routing::contract_methods()
         .into_iter()
@@ -102,7 +110,7 @@ async fn every_rpc_refuses_other_tenants_missing_roles_and_bad_tokens() {
         let invoke = |token: Option<String>| {
             let channel = channel.clone();
             let method = case.method.clone();
-            let (accounts, pricing, credit, billing) = (&accounts, &pricing, &credit, &billing);
+            let (accounts, pricing, credit, billing, sync) = (&accounts, &pricing, &credit, &billing, &sync);
             async move {
                 if method.starts_with("/bss.pricing.") {
                     pricing.invoke(&method, channel, token.as_deref()).await
@@ -110,6 +118,8 @@ async fn every_rpc_refuses_other_tenants_missing_roles_and_bad_tokens() {
                     credit.invoke(&method, channel, token.as_deref()).await
                 } else if method.starts_with("/bss.billing.") {
                     billing.invoke(&method, channel, token.as_deref()).await
+                } else if method.starts_with("/bss.resellersync.") {
+                    sync.invoke(&method, channel, token.as_deref()).await
                 } else {
                     accounts.invoke(&method, channel, token.as_deref()).await
                 }
@@ -148,6 +158,7 @@ async fn every_rpc_refuses_other_tenants_missing_roles_and_bad_tokens() {
     assert_eq!(after.1, before.1, "the first tenant's pricing changed");
     assert_eq!(after.2, before.2, "the first tenant's credit changed");
     assert_eq!(after.3, before.3, "the first tenant's billing changed");
+    assert_eq!(after.4, before.4, "the first tenant's links changed");
 }
 
 /// The outcome of a call in the matrix: how many of the first tenant's

@@ -1,0 +1,122 @@
+//! The two streams the sync follows: billing's (a reseller customer's first
+//! paid subscription makes its copy) and accounts' (the customer's changes
+//! keep the copy in step). Each event applies once, in the transaction that
+//! moves the stream's cursor.
+
+use bss_platform::auth::ServiceIdentity;
+use bss_platform::events::{HandlerError, Subscription};
+use bss_proto::accounts::account_event::Payload as AccountPayload;
+use bss_proto::accounts::account_event_service_client::AccountEventServiceClient;
+use bss_proto::accounts::{AccountEvent, StreamEventsRequest as AccountStreamRequest};
+use bss_proto::billing::billing_event::Payload as BillingPayload;
+use bss_proto::billing::billing_event_service_client::BillingEventServiceClient;
+use bss_proto::billing::{BillingEvent, StreamEventsRequest as BillingStreamRequest};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use sqlx::PgConnection;
+use tonic::Status;
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+use crate::sync::{self, Syncer};
+
+fn id(value: &str) -> Result<Uuid, HandlerError> {
+    Uuid::parse_str(value).map_err(|_| HandlerError::DeadLetter(format!("not an id: {value:?}")))
+}
+
+/// Remembers when the last applied event of `stream` happened at its source.
+async fn stamp(tx: &mut PgConnection, stream: &str, at: Option<&prost_types::Timestamp>) -> Result<(), HandlerError> {
+    let Some(at) = at.and_then(|at| chrono::DateTime::from_timestamp(at.seconds, at.nanos.max(0) as u32)) else {
+        return Ok(());
+    };
+    sqlx::query(
+        "INSERT INTO reseller_sync.stream_times (stream, occurred_at, applied_at) VALUES ($1, $2, clock_timestamp())
+         ON CONFLICT (stream) DO UPDATE SET occurred_at = $2, applied_at = clock_timestamp()",
+    )
+    .bind(stream)
+    .bind(at)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Billing's stream: copies on FirstPaidSubscriptionCreated.
+pub struct BillingFeed {
+    pub billing: Channel,
+    pub identity: ServiceIdentity,
+    pub syncer: Syncer,
+}
+
+impl Subscription for BillingFeed {
+    type Event = BillingEvent;
+
+    fn stream_name(&self) -> &str {
+        "billing"
+    }
+
+    async fn open(&self, after: i64) -> Result<BoxStream<'static, Result<BillingEvent, Status>>, Status> {
+        let request = self.identity.request(BillingStreamRequest { after_sequence: after })?;
+        let stream = BillingEventServiceClient::new(self.billing.clone()).stream_events(request).await?.into_inner();
+        Ok(stream.map(|message| message.map(|message| message.event.unwrap_or_default())).boxed())
+    }
+
+    fn position(&self, event: &BillingEvent) -> (i64, Uuid) {
+        (event.sequence, event.tenant_id.parse().unwrap_or_default())
+    }
+
+    async fn apply(&self, tx: &mut PgConnection, event: &BillingEvent) -> Result<(), HandlerError> {
+        stamp(tx, self.stream_name(), event.occur_time.as_ref()).await?;
+        let Some(BillingPayload::FirstPaidSubscriptionCreated(created)) = &event.payload else {
+            return Ok(());
+        };
+        let Some(link) = sync::link(tx, id(&event.tenant_id)?).await? else {
+            return Ok(());
+        };
+        self.syncer.copy(tx, &link, id(&created.account_id)?).await
+    }
+}
+
+/// Accounts' stream: a copied customer's changes.
+pub struct AccountsFeed {
+    pub accounts: Channel,
+    pub identity: ServiceIdentity,
+    pub syncer: Syncer,
+}
+
+impl Subscription for AccountsFeed {
+    type Event = AccountEvent;
+
+    fn stream_name(&self) -> &str {
+        "accounts"
+    }
+
+    async fn open(&self, after: i64) -> Result<BoxStream<'static, Result<AccountEvent, Status>>, Status> {
+        let request = self.identity.request(AccountStreamRequest { after_sequence: after })?;
+        let stream = AccountEventServiceClient::new(self.accounts.clone()).stream_events(request).await?.into_inner();
+        Ok(stream.map(|message| message.map(|message| message.event.unwrap_or_default())).boxed())
+    }
+
+    fn position(&self, event: &AccountEvent) -> (i64, Uuid) {
+        (event.sequence, event.tenant_id.parse().unwrap_or_default())
+    }
+
+    async fn apply(&self, tx: &mut PgConnection, event: &AccountEvent) -> Result<(), HandlerError> {
+        stamp(tx, self.stream_name(), event.occur_time.as_ref()).await?;
+        let account_id = match &event.payload {
+            Some(AccountPayload::AccountUpdated(updated)) => updated.account.as_ref().map(|account| account.id.clone()),
+            Some(AccountPayload::AccountStatusChanged(changed)) => Some(changed.account_id.clone()),
+            Some(AccountPayload::AccountDeleted(deleted)) => deleted.account.as_ref().map(|account| account.id.clone()),
+            Some(AccountPayload::AddressChanged(changed)) => {
+                changed.address.as_ref().map(|address| address.account_id.clone())
+            }
+            _ => None,
+        };
+        let Some(account_id) = account_id else {
+            return Ok(());
+        };
+        let Some(link) = sync::link(tx, id(&event.tenant_id)?).await? else {
+            return Ok(());
+        };
+        self.syncer.keep_in_step(tx, &link, id(&account_id)?, &format!("accounts-{}", event.sequence)).await
+    }
+}

@@ -1,0 +1,117 @@
+//! The reseller-sync context, in the `reseller_sync` schema: links of
+//! reseller tenants to their distributors, and the copies of reseller
+//! customers it keeps in the distributor's books (copied on the customer's
+//! first paid subscription, from billing's stream; kept in step from the
+//! accounts stream). Every effect goes through the accounts service, with
+//! request ids derived from the event that caused it.
+
+pub mod feeds;
+pub mod grpc;
+pub mod sync;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bss_platform::auth::{ServiceIdentity, TokenVerifier};
+use bss_platform::client;
+use bss_platform::config::PlatformConfig;
+use bss_platform::db;
+use bss_platform::events::run_consumer;
+use bss_platform::server::{GrpcServer, ServeError, StartupError};
+use bss_platform::shutdown::Shutdown;
+use bss_proto::resellersync::reseller_sync_service_server::ResellerSyncServiceServer;
+use serde::Deserialize;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+
+use crate::feeds::{AccountsFeed, BillingFeed};
+use crate::grpc::SyncApi;
+use crate::sync::Syncer;
+
+/// The Postgres schema this service owns.
+pub const SCHEMA: &str = "reseller_sync";
+
+/// The reseller-sync service's configuration.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ResellerSyncConfig {
+    #[serde(flatten)]
+    pub platform: PlatformConfig,
+    /// The accounts service of the resellers (`BSS_ACCOUNTS_URL`): their
+    /// customers and the accounts event stream. Required.
+    pub accounts_url: String,
+    /// The billing service (`BSS_BILLING_URL`): its event stream of first
+    /// paid subscriptions. Required.
+    pub billing_url: String,
+    /// The distributor's accounts service (`BSS_DISTRIBUTOR_ACCOUNTS_URL`)
+    /// when it is another deployment; the same as `accounts_url` when unset.
+    #[serde(default)]
+    pub distributor_accounts_url: Option<String>,
+}
+
+impl ResellerSyncConfig {
+    pub fn new(platform: PlatformConfig, accounts_url: String, billing_url: String) -> ResellerSyncConfig {
+        ResellerSyncConfig { platform, accounts_url, billing_url, distributor_accounts_url: None }
+    }
+}
+
+/// The reseller-sync service, connected, migrated and bound.
+pub struct App {
+    server: GrpcServer,
+    shutdown: Shutdown,
+    db: PgPool,
+}
+
+impl App {
+    pub async fn build(
+        config: &ResellerSyncConfig,
+        listener: TcpListener,
+        shutdown: Shutdown,
+    ) -> Result<App, StartupError> {
+        let platform = &config.platform;
+        let db = db::connect(&platform.database, SCHEMA, "bss-reseller-sync").await?;
+        db::migrate(&db, SCHEMA, sqlx::migrate!("./migrations")).await?;
+        let verifier = Arc::new(TokenVerifier::from_config(&platform.auth)?);
+        let channel = |what: &str, url: &str| {
+            client::channel(url, platform.peer_tls.as_ref())
+                .map_err(|error| StartupError::Config(format!("{what}: {error}")))
+        };
+        let accounts = channel("accounts service", &config.accounts_url)?;
+        let billing = channel("billing service", &config.billing_url)?;
+        let distributor_accounts = match &config.distributor_accounts_url {
+            Some(url) => channel("distributor accounts service", url)?,
+            None => accounts.clone(),
+        };
+        let identity = ServiceIdentity::new("reseller-sync", &platform.auth);
+        if identity.token().is_none() {
+            return Err(StartupError::Config(
+                "the sync acts as a service: it needs BSS_AUTH__SERVICE_TOKEN or BSS_AUTH__HS256_SECRET".to_owned(),
+            ));
+        }
+        let syncer = Syncer { accounts: accounts.clone(), distributor_accounts, identity: identity.clone() };
+        let billing_feed = Arc::new(BillingFeed { billing, identity: identity.clone(), syncer: syncer.clone() });
+        let accounts_feed = Arc::new(AccountsFeed { accounts, identity, syncer: syncer.clone() });
+        tokio::spawn(run_consumer(db.clone(), billing_feed.clone(), shutdown.clone()));
+        tokio::spawn(run_consumer(db.clone(), accounts_feed.clone(), shutdown.clone()));
+        let api = SyncApi { db: db.clone(), syncer, billing: billing_feed, accounts: accounts_feed };
+        let limit = platform.server.max_message_bytes;
+        let server = GrpcServer::new(listener, platform.server.clone(), verifier)
+            .add_service(
+                ResellerSyncServiceServer::new(api).max_decoding_message_size(limit).max_encoding_message_size(limit),
+            )
+            .readiness(db::readiness(db.clone()));
+        Ok(App { server, shutdown, db })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.server.local_addr()
+    }
+
+    /// The service's pool.
+    pub fn db(&self) -> &PgPool {
+        &self.db
+    }
+
+    pub async fn run_until_stopped(self) -> Result<(), ServeError> {
+        self.server.run(self.shutdown).await
+    }
+}
