@@ -8,6 +8,7 @@
 //! - P4, P5: AuthorizeOrder vs pgbench running the same statements.
 //! - P6: a billing run over 10,000 and 100,000 accounts vs a bulk INSERT of
 //!   as many invoice rows.
+//! - P7: reseller copies' lag behind their customers, and catch-up.
 //! - A1: ImportAccounts of 10,000 rows.
 //! - A2: latency from a change to its event on an open stream.
 
@@ -24,6 +25,7 @@ mod h2load;
 mod load;
 mod pgbench;
 mod quote;
+mod resellersync;
 mod suite;
 mod summary;
 
@@ -72,6 +74,9 @@ async fn main() {
     }
     if wanted("P6") {
         entries.extend(billing::billing_run_throughput(&endpoints, database.url()).await);
+    }
+    if wanted("P7") {
+        entries.extend(resellersync::copy_lag(&endpoints, database.url()).await);
     }
     if wanted("A1") {
         entries.extend(import_accounts(&endpoints, database.url()).await);
@@ -444,7 +449,7 @@ async fn event_latency(endpoints: &bss_suite::Endpoints, database_url: &str) -> 
 }
 
 /// p99 of a raw Postgres NOTIFY reaching a LISTENing connection.
-async fn notify_latency(database_url: &str, count: usize) -> u64 {
+pub async fn notify_latency(database_url: &str, count: usize) -> u64 {
     let pool = sqlx::PgPool::connect(database_url).await.expect("pool");
     let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await.expect("listener");
     listener.listen("bench_latency").await.expect("listen");
