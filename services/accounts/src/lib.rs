@@ -101,6 +101,8 @@ impl App {
         let api = Arc::new(AccountsApi::new(db.clone(), tenants.clone(), events, validator, peers));
         let limit = platform.server.max_message_bytes;
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)
+            .named("accounts")
+            .metrics(platform.metrics_addr)
             .add_service(
                 AccountServiceServer::from_arc(api.clone())
                     .max_decoding_message_size(limit)

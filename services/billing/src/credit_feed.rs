@@ -46,6 +46,10 @@ impl Subscription for CreditFeed {
         (event.sequence, event.tenant_id.parse().unwrap_or_default())
     }
 
+    fn occurred(&self, event: &CreditEvent) -> Option<std::time::SystemTime> {
+        bss_platform::time::system_time(event.occur_time.as_ref())
+    }
+
     async fn apply(&self, tx: &mut PgConnection, event: &CreditEvent) -> Result<(), HandlerError> {
         let Some(Payload::HeldOrderChanged(changed)) = &event.payload else {
             return Ok(());

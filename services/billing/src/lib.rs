@@ -104,6 +104,8 @@ impl App {
         tokio::spawn(runs::run(api.clone(), identity, wake_runs, shutdown.clone()));
         let limit = platform.server.max_message_bytes;
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)
+            .named("billing")
+            .metrics(platform.metrics_addr)
             .add_service(
                 InvoiceServiceServer::from_arc(api.clone())
                     .max_decoding_message_size(limit)

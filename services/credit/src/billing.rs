@@ -148,6 +148,10 @@ impl bss_platform::events::Subscription for BillingFeed {
         (event.sequence, event.tenant_id.parse().unwrap_or_default())
     }
 
+    fn occurred(&self, event: &BillingEvent) -> Option<std::time::SystemTime> {
+        bss_platform::time::system_time(event.occur_time.as_ref())
+    }
+
     async fn apply(&self, tx: &mut PgConnection, event: &BillingEvent) -> Result<(), HandlerError> {
         apply(tx, event).await
     }

@@ -106,6 +106,8 @@ impl App {
         let api = Arc::new(CreditApi::new(db.clone(), events.clone(), accounts, credit_check));
         let limit = platform.server.max_message_bytes;
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)
+            .named("credit")
+            .metrics(platform.metrics_addr)
             .add_service(
                 CreditSettingsServiceServer::from_arc(api.clone())
                     .max_decoding_message_size(limit)

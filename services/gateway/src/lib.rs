@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use bss_platform::auth::TokenVerifier;
 use bss_platform::client;
-use bss_platform::config::{AuthConfig, ClientTlsFiles, ServerConfig, TelemetryConfig};
+use bss_platform::config::{self, AuthConfig, ClientTlsFiles, ServerConfig, TelemetryConfig};
 use bss_platform::server::{GrpcServer, ReadinessCheck, ServeError, StartupError};
 use bss_platform::shutdown::Shutdown;
 use serde::Deserialize;
@@ -35,6 +35,10 @@ use crate::routing::{Backend, Routes};
 pub struct GatewayConfig {
     #[serde(default = "default_listen_addr")]
     pub listen_addr: SocketAddr,
+    /// Address of the Prometheus metrics endpoint (`BSS_METRICS_ADDR`,
+    /// default 0.0.0.0:9090); an empty string for none.
+    #[serde(default = "config::default_metrics_addr", deserialize_with = "config::optional_addr")]
+    pub metrics_addr: Option<SocketAddr>,
     #[serde(default)]
     pub auth: AuthConfig,
     #[serde(default)]
@@ -82,6 +86,7 @@ impl GatewayConfig {
     pub fn new(listen_addr: SocketAddr, auth: AuthConfig, backends: BTreeMap<String, String>) -> GatewayConfig {
         GatewayConfig {
             listen_addr,
+            metrics_addr: None,
             auth,
             server: ServerConfig::default(),
             telemetry: TelemetryConfig::default(),
@@ -126,6 +131,8 @@ impl App {
         // No call through the gateway outlives the longest deadline it grants.
         let server_config = ServerConfig { request_timeout_ms: config.max_deadline_ms, ..config.server.clone() };
         let server = GrpcServer::new(listener, server_config, verifier)
+            .named("gateway")
+            .metrics(config.metrics_addr)
             .fallback(proxy)
             .reflect(routing::contract_services())
             .grpc_web(config.cors_allowed_origins.clone())

@@ -47,6 +47,10 @@ impl Subscription for AccountsFeed {
         (event.sequence, event.tenant_id.parse().unwrap_or_default())
     }
 
+    fn occurred(&self, event: &AccountEvent) -> Option<std::time::SystemTime> {
+        bss_platform::time::system_time(event.occur_time.as_ref())
+    }
+
     async fn apply(&self, tx: &mut PgConnection, event: &AccountEvent) -> Result<(), HandlerError> {
         let tenant_id = id(&event.tenant_id)?;
         match &event.payload {

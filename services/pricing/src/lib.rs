@@ -89,6 +89,8 @@ impl App {
         let api = Arc::new(PricingApi::new(db.clone(), books, accounts));
         let limit = platform.server.max_message_bytes;
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)
+            .named("pricing")
+            .metrics(platform.metrics_addr)
             .add_service(
                 CatalogServiceServer::from_arc(api.clone())
                     .max_decoding_message_size(limit)

@@ -64,6 +64,10 @@ impl Subscription for BillingFeed {
         (event.sequence, event.tenant_id.parse().unwrap_or_default())
     }
 
+    fn occurred(&self, event: &BillingEvent) -> Option<std::time::SystemTime> {
+        bss_platform::time::system_time(event.occur_time.as_ref())
+    }
+
     async fn apply(&self, tx: &mut PgConnection, event: &BillingEvent) -> Result<(), HandlerError> {
         stamp(tx, self.stream_name(), event.occur_time.as_ref()).await?;
         let Some(BillingPayload::FirstPaidSubscriptionCreated(created)) = &event.payload else {
@@ -98,6 +102,10 @@ impl Subscription for AccountsFeed {
 
     fn position(&self, event: &AccountEvent) -> (i64, Uuid) {
         (event.sequence, event.tenant_id.parse().unwrap_or_default())
+    }
+
+    fn occurred(&self, event: &AccountEvent) -> Option<std::time::SystemTime> {
+        bss_platform::time::system_time(event.occur_time.as_ref())
     }
 
     async fn apply(&self, tx: &mut PgConnection, event: &AccountEvent) -> Result<(), HandlerError> {

@@ -95,6 +95,8 @@ impl App {
         let api = SyncApi { db: db.clone(), syncer, billing: billing_feed, accounts: accounts_feed };
         let limit = platform.server.max_message_bytes;
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)
+            .named("reseller-sync")
+            .metrics(platform.metrics_addr)
             .add_service(
                 ResellerSyncServiceServer::new(api).max_decoding_message_size(limit).max_encoding_message_size(limit),
             )

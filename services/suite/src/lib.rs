@@ -62,6 +62,9 @@ pub struct Endpoints {
     pub credit: SocketAddr,
     pub billing: SocketAddr,
     pub reseller_sync: SocketAddr,
+    /// Prometheus metrics of the whole process (`GET /metrics`): in one
+    /// process the services share one recorder.
+    pub metrics: SocketAddr,
 }
 
 /// Port offsets from the base port, when the ports are fixed.
@@ -71,6 +74,7 @@ const PRICING_OFFSET: u16 = 2;
 const CREDIT_OFFSET: u16 = 3;
 const BILLING_OFFSET: u16 = 4;
 const RESELLER_SYNC_OFFSET: u16 = 5;
+const METRICS_OFFSET: u16 = 9;
 
 impl Endpoints {
     /// Where `bss-suite run --base-port <base_port>` listens.
@@ -82,6 +86,7 @@ impl Endpoints {
             credit: SocketAddr::new(host, base_port + CREDIT_OFFSET),
             billing: SocketAddr::new(host, base_port + BILLING_OFFSET),
             reseller_sync: SocketAddr::new(host, base_port + RESELLER_SYNC_OFFSET),
+            metrics: SocketAddr::new(host, base_port + METRICS_OFFSET),
         }
     }
 
@@ -93,6 +98,7 @@ impl Endpoints {
             ("credit", self.credit),
             ("billing", self.billing),
             ("reseller-sync", self.reseller_sync),
+            ("metrics (HTTP)", self.metrics),
         ]
     }
 }
@@ -120,6 +126,7 @@ impl Suite {
             bind(BILLING_OFFSET).await?,
         );
         let reseller_sync_listener = bind(RESELLER_SYNC_OFFSET).await?;
+        let metrics_listener = bind(METRICS_OFFSET).await?;
         let endpoints = Endpoints {
             gateway: gateway_listener.local_addr()?,
             accounts: accounts_listener.local_addr()?,
@@ -127,6 +134,7 @@ impl Suite {
             credit: credit_listener.local_addr()?,
             billing: billing_listener.local_addr()?,
             reseller_sync: reseller_sync_listener.local_addr()?,
+            metrics: metrics_listener.local_addr()?,
         };
         let scheme = if config.tls.is_some() { "https" } else { "http" };
         let url = |address: SocketAddr| format!("{scheme}://{address}");
@@ -138,6 +146,7 @@ impl Suite {
         });
         let service_config = |address: SocketAddr| PlatformConfig {
             listen_addr: address,
+            metrics_addr: None,
             database: DatabaseConfig {
                 max_connections: config.max_connections_per_service,
                 ..DatabaseConfig::new(config.database_url.clone())
@@ -155,6 +164,13 @@ impl Suite {
             peer_tls: client_tls.clone(),
         };
         let mut tasks = JoinSet::new();
+        let metrics_shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            (
+                "metrics",
+                bss_platform::metrics::serve(metrics_listener, metrics_shutdown).await.map_err(|e| e.to_string()),
+            )
+        });
 
         let accounts_config = bss_accounts::AccountsConfig {
             pricing_url: Some(url(endpoints.pricing)),

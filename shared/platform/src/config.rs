@@ -59,6 +59,10 @@ pub struct PlatformConfig {
     /// Address the gRPC server listens on (`BSS_LISTEN_ADDR`).
     #[serde(default = "default_listen_addr")]
     pub listen_addr: SocketAddr,
+    /// Address of the Prometheus metrics endpoint (`BSS_METRICS_ADDR`,
+    /// default 0.0.0.0:9090); set it to an empty string for none.
+    #[serde(default = "default_metrics_addr", deserialize_with = "optional_addr")]
+    pub metrics_addr: Option<SocketAddr>,
     pub database: DatabaseConfig,
     #[serde(default)]
     pub auth: AuthConfig,
@@ -78,6 +82,7 @@ impl PlatformConfig {
     pub fn new(listen_addr: SocketAddr, database_url: impl Into<String>) -> PlatformConfig {
         PlatformConfig {
             listen_addr,
+            metrics_addr: None,
             database: DatabaseConfig::new(database_url),
             auth: AuthConfig::default(),
             server: ServerConfig::default(),
@@ -89,6 +94,20 @@ impl PlatformConfig {
 
 fn default_listen_addr() -> SocketAddr {
     SocketAddr::from(([0, 0, 0, 0], 50051))
+}
+
+/// Where a binary serves its metrics unless told otherwise.
+pub fn default_metrics_addr() -> Option<SocketAddr> {
+    Some(SocketAddr::from(([0, 0, 0, 0], 9090)))
+}
+
+/// An address, or none for an empty string.
+pub fn optional_addr<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    text.trim().parse().map(Some).map_err(serde::de::Error::custom)
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -39,7 +39,10 @@ pub async fn connect(
             .connect_with(options.clone())
             .await;
         match attempt {
-            Ok(pool) => return Ok(pool),
+            Ok(pool) => {
+                crate::metrics::register_pool(schema, &pool);
+                return Ok(pool);
+            }
             Err(error) if Instant::now() + delay < deadline && is_transient(&error) => {
                 tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "database not reachable yet");
                 tokio::time::sleep(delay).await;

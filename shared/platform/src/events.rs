@@ -29,6 +29,7 @@ use tonic::Status;
 use uuid::Uuid;
 
 use crate::error::PlatformError;
+use crate::metrics;
 use crate::shutdown::Shutdown;
 
 /// Events numbered per sequencer round, and read per query by a stream.
@@ -371,6 +372,11 @@ pub trait Subscription: Send + Sync + 'static {
     /// The event's sequence number and tenant.
     fn position(&self, event: &Self::Event) -> (i64, Uuid);
 
+    /// When the event happened at its source (the consumer's lag metric).
+    fn occurred(&self, _event: &Self::Event) -> Option<std::time::SystemTime> {
+        None
+    }
+
     /// Applies the event inside `tx`, the transaction that also moves the
     /// cursor.
     fn apply(
@@ -398,6 +404,10 @@ impl<S: Subscription> Subscription for std::sync::Arc<S> {
 
     fn position(&self, event: &Self::Event) -> (i64, Uuid) {
         (**self).position(event)
+    }
+
+    fn occurred(&self, event: &Self::Event) -> Option<std::time::SystemTime> {
+        (**self).occurred(event)
     }
 
     fn apply(
@@ -460,6 +470,7 @@ async fn consume_while_leader<S: Subscription>(
             _ = tokio::time::sleep(Duration::from_secs(2)) => return Err(ConsumerError::NotLeader),
         }
     }
+    let schema: String = sqlx::query_scalar("SELECT current_schema()").fetch_one(&mut leadership).await?;
     let mut cursor: i64 = sqlx::query_scalar("SELECT position FROM consumer_cursors WHERE stream = $1")
         .bind(name)
         .fetch_optional(pool)
@@ -480,13 +491,14 @@ async fn consume_while_leader<S: Subscription>(
         if sequence <= cursor {
             continue;
         }
-        apply_once(pool, subscription, &event, sequence, tenant_id, shutdown).await?;
+        let dead_letter = apply_once(pool, subscription, &event, sequence, tenant_id, shutdown).await?;
+        metrics::record_consumed(&schema, name, sequence, subscription.occurred(&event), dead_letter);
         cursor = sequence;
     }
 }
 
 /// Applies one event and moves the cursor in one transaction; retries
-/// transient failures; sets aside events that can never apply.
+/// transient failures; sets aside events that can never apply (`true`).
 async fn apply_once<S: Subscription>(
     pool: &PgPool,
     subscription: &S,
@@ -494,19 +506,19 @@ async fn apply_once<S: Subscription>(
     sequence: i64,
     tenant_id: Uuid,
     shutdown: &Shutdown,
-) -> Result<(), ConsumerError> {
+) -> Result<bool, ConsumerError> {
     let name = subscription.stream_name();
     let mut backoff = Duration::from_millis(50);
     loop {
         let mut tx = pool.begin().await?;
         if !move_cursor(&mut tx, name, sequence).await? {
             // Another consumer applied it already.
-            return Ok(());
+            return Ok(false);
         }
         match subscription.apply(&mut tx, event).await {
             Ok(()) => {
                 tx.commit().await?;
-                return Ok(());
+                return Ok(false);
             }
             Err(HandlerError::DeadLetter(reason)) => {
                 drop(tx);
@@ -527,7 +539,7 @@ async fn apply_once<S: Subscription>(
                     .await?;
                 }
                 tx.commit().await?;
-                return Ok(());
+                return Ok(true);
             }
             Err(HandlerError::Retry(reason)) => {
                 drop(tx);
@@ -536,7 +548,7 @@ async fn apply_once<S: Subscription>(
                     return Err(ConsumerError::Apply { sequence, reason });
                 }
                 tokio::select! {
-                    _ = shutdown.wait() => return Ok(()),
+                    _ = shutdown.wait() => return Ok(false),
                     _ = tokio::time::sleep(backoff) => {}
                 }
                 backoff *= 2;

@@ -6,6 +6,7 @@
 //! - [`auth`]: bearer-token verification and the caller's identity;
 //! - [`db`]: the pool and migrations of the service's own schema;
 //! - [`error`]: domain errors to `tonic::Status` with `google.rpc` details;
+//! - [`metrics`]: Prometheus RED metrics per RPC, pools, outbox and consumer lag;
 //! - [`idempotency`]: mutations that are safe to retry by `request_id`;
 //! - [`paging`], [`money`], [`time`]: wire conventions of the contracts.
 
@@ -18,6 +19,7 @@ pub mod events;
 pub mod fieldmask;
 pub mod idempotency;
 pub mod input;
+pub mod metrics;
 pub mod money;
 pub mod paging;
 pub mod payment;

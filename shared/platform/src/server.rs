@@ -61,6 +61,8 @@ pub struct GrpcServer {
     verifier: Arc<TokenVerifier>,
     readiness: Option<ReadinessCheck>,
     grpc_web_origins: Option<Vec<String>>,
+    metrics_addr: Option<SocketAddr>,
+    name: &'static str,
 }
 
 impl GrpcServer {
@@ -77,7 +79,22 @@ impl GrpcServer {
             verifier,
             readiness: None,
             grpc_web_origins: None,
+            metrics_addr: None,
+            name: "",
         }
+    }
+
+    /// The server's name in its metrics' `server` label ("accounts", ...).
+    pub fn named(mut self, name: &'static str) -> GrpcServer {
+        self.name = name;
+        self
+    }
+
+    /// Serves Prometheus metrics on `address` (`None`: not at all) while the
+    /// server runs.
+    pub fn metrics(mut self, address: Option<SocketAddr>) -> GrpcServer {
+        self.metrics_addr = address;
+        self
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -151,7 +168,14 @@ impl GrpcServer {
             verifier,
             readiness,
             grpc_web_origins,
+            metrics_addr,
+            name,
         } = self;
+
+        crate::metrics::init();
+        if let Some(address) = metrics_addr {
+            crate::metrics::spawn(address, shutdown.clone()).await.map_err(ServeError::Metrics)?;
+        }
 
         let (reporter, health_service) = tonic_health::server::health_reporter();
         reporter.set_service_status(LIVENESS_SERVICE, ServingStatus::Serving).await;
@@ -200,7 +224,7 @@ impl GrpcServer {
             .max_connection_age(Duration::from_secs(config.max_connection_age_secs))
             .layer(option_layer(cors))
             .layer(option_layer(grpc_web.then(tonic_web::GrpcWebLayer::new)))
-            .layer(RpcLayer::new(verifier))
+            .layer(RpcLayer::new(verifier).named(name))
             .layer(GlobalConcurrencyLimitLayer::new(config.concurrency_limit))
             .add_routes(routes)
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop_accepting);
@@ -225,6 +249,8 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
     #[error("reading TLS file: {0}")]
     TlsFile(#[from] std::io::Error),
+    #[error("metrics endpoint: {0}")]
+    Metrics(std::io::Error),
 }
 
 fn server_tls(files: &ServerTlsFiles) -> Result<tonic::transport::ServerTlsConfig, std::io::Error> {
@@ -345,21 +371,28 @@ pub fn header_status_code<B>(response: &Response<B>) -> i32 {
 
 /// One span per call (continuing the client's trace), the request id, and
 /// the caller's verified identity in the request's extensions.
+/// Also records each call's RED metrics under the server's name.
 #[derive(Clone)]
 pub struct RpcLayer {
     verifier: Arc<TokenVerifier>,
+    name: &'static str,
 }
 
 impl RpcLayer {
     pub fn new(verifier: Arc<TokenVerifier>) -> RpcLayer {
-        RpcLayer { verifier }
+        RpcLayer { verifier, name: "" }
+    }
+
+    /// The `server` label of the metrics.
+    pub fn named(self, name: &'static str) -> RpcLayer {
+        RpcLayer { name, ..self }
     }
 }
 
 impl<S> Layer<S> for RpcLayer {
     type Service = RpcService<S>;
     fn layer(&self, inner: S) -> RpcService<S> {
-        RpcService { inner, verifier: self.verifier.clone() }
+        RpcService { inner, verifier: self.verifier.clone(), name: self.name }
     }
 }
 
@@ -367,6 +400,7 @@ impl<S> Layer<S> for RpcLayer {
 pub struct RpcService<S> {
     inner: S,
     verifier: Arc<TokenVerifier>,
+    name: &'static str,
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RpcService<S>
@@ -386,6 +420,8 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let started = std::time::Instant::now();
+        let server = self.name;
         let path = request.uri().path().to_owned();
         let (service, method) = split_path(&path);
         let request_id = ensure_request_id(request.headers_mut());
@@ -422,6 +458,7 @@ where
                     let _entered = span.enter();
                     tracing::info!(code = ?status.code(), message = status.message(), "call refused");
                     span.record("rpc.grpc.status_code", status.code() as i32);
+                    crate::metrics::record_call(server, service, method, status.code(), started.elapsed());
                     return Box::pin(std::future::ready(Ok(with_request_id(status.into_http()))));
                 }
             }
@@ -434,9 +471,10 @@ where
             REQUEST_ID.scope(
                 request_id,
                 async move {
-                    let started = std::time::Instant::now();
                     let response = inner.call(request).await?;
                     let code = header_status_code(&response);
+                    let (service, method) = split_path(&path);
+                    crate::metrics::record_call(server, service, method, tonic::Code::from(code), started.elapsed());
                     let span = tracing::Span::current();
                     span.record("rpc.grpc.status_code", code);
                     let elapsed_us = started.elapsed().as_micros() as u64;

@@ -14,6 +14,11 @@ pub fn timestamp(instant: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp { seconds: instant.timestamp(), nanos: instant.timestamp_subsec_nanos() as i32 }
 }
 
+/// The instant a protobuf timestamp names, when it is a valid one.
+pub fn system_time(timestamp: Option<&prost_types::Timestamp>) -> Option<std::time::SystemTime> {
+    timestamp.and_then(|timestamp| std::time::SystemTime::try_from(*timestamp).ok())
+}
+
 /// Parses a calendar date in ISO 8601 form, `YYYY-MM-DD`.
 pub fn parse_date(text: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| "must be a date of the form YYYY-MM-DD".to_owned())

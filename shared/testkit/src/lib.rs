@@ -94,6 +94,7 @@ pub fn auth_config() -> AuthConfig {
 pub fn platform_config(database_url: &str) -> PlatformConfig {
     PlatformConfig {
         listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        metrics_addr: None,
         database: DatabaseConfig { max_connections: 8, ..DatabaseConfig::new(database_url) },
         auth: auth_config(),
         server: ServerConfig { drain_delay_ms: 0, shutdown_grace_ms: 2_000, ..ServerConfig::default() },
