@@ -11,7 +11,7 @@ PYTHON_GEN := tests/python/generated
 PROTO_FILES := $(shell find proto -name '*.proto')
 BUF := npx --yes @bufbuild/buf@1.75.0
 
-.PHONY: help deps build run test lint fmt bench python-env clean-data
+.PHONY: help deps build run test lint k8s-check image-binaries fmt bench python-env clean-data
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -33,10 +33,16 @@ test: deps python-env build ## run every test (starts a private Postgres when no
 	  $(SUITE) with-postgres -- $(CARGO) test --workspace --no-fail-fast; \
 	fi
 
-lint: ## rustfmt, clippy with warnings denied, buf lint
+lint: k8s-check ## rustfmt, clippy with warnings denied, buf lint, the Kubernetes manifests
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	cd proto && $(BUF) lint
+
+k8s-check: $(VENV)/.deploy-requirements ## render every kustomize overlay and validate it offline (strict)
+	deploy/k8s/validate.sh $(CURDIR)/$(VENV)/bin/kubernetes-validate
+
+image-binaries: ## the container image's build stage, run here: release binaries into target/image
+	deploy/docker/build-binaries.sh target/image
 
 fmt: ## format the Rust code
 	$(CARGO) fmt --all
@@ -51,6 +57,11 @@ $(VENV)/.requirements: tests/python/requirements.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 	cp tests/python/requirements.txt $@
+
+$(VENV)/.deploy-requirements: deploy/k8s/requirements.txt
+	test -x $(VENV)/bin/pip || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r deploy/k8s/requirements.txt
+	cp deploy/k8s/requirements.txt $@
 
 $(PYTHON_GEN)/.stamp: $(PROTO_FILES) $(VENV)/.requirements
 	rm -rf $(PYTHON_GEN) && mkdir -p $(PYTHON_GEN)

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The image's build stage: the release binary of every service, copied to
+# OUT. `make image-binaries` runs the same script outside Docker, so CI
+# proves the command works where no Docker engine runs.
+#
+#   deploy/docker/build-binaries.sh OUT
+set -euo pipefail
+OUT=${1:?usage: build-binaries.sh OUT}
+BINARIES=(bss-gateway bss-accounts bss-pricing bss-credit bss-billing bss-reseller-sync)
+cd "$(dirname "$0")/../.."
+packages=()
+for binary in "${BINARIES[@]}"; do packages+=(-p "$binary"); done
+cargo build --release --locked "${packages[@]}"
+mkdir -p "$OUT"
+for binary in "${BINARIES[@]}"; do
+  install -m 0755 "target/release/$binary" "$OUT/$binary"
+done
+echo "built ${BINARIES[*]} into $OUT"
