@@ -21,9 +21,7 @@ use sqlx::Connection;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// The development signing secret. Anything started with it is for a
-/// developer's machine only: production configures real keys.
-const DEV_SECRET: &str = "bss-development-secret-change-me";
+use bss_platform::auth::DEVELOPMENT_HS256_SECRET as DEV_SECRET;
 const DEFAULT_LOCAL_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 #[derive(Parser)]

@@ -368,6 +368,11 @@ impl fmt::Debug for TokenIssuer {
     }
 }
 
+/// The HS256 secret `make run` signs and verifies development tokens with.
+/// Anything started with it is for a developer's machine only: production
+/// configures real keys.
+pub const DEVELOPMENT_HS256_SECRET: &str = "bss-development-secret-change-me";
+
 /// What a minted token says.
 #[derive(Clone, Debug, Default)]
 pub struct TokenSpec {

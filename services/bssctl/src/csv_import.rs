@@ -1,0 +1,187 @@
+//! `bssctl accounts import FILE.csv`: rows streamed to
+//! `AccountService.ImportAccounts` in batches, with progress, and a report
+//! of every row the suite (or the CSV reader) rejected or warned about.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use bss_proto::accounts::account_service_client::AccountServiceClient;
+use bss_proto::accounts::{Account, ImportAccountsRequest, ImportOutcome, ImportRow};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Channel;
+
+use crate::output::{self, Progress};
+use crate::{Client, Failure, Outcome};
+
+/// The exit code of an import that finished with rejected rows.
+const SOME_ROWS_REJECTED: u8 = 2;
+
+/// The columns a file may have; `custom.<field>` adds custom fields.
+const COLUMNS: &[&str] = &[
+    "external_key",
+    "code",
+    "name",
+    "email",
+    "billing_email",
+    "contact_name",
+    "tax_number",
+    "currency_code",
+    "payment_types",
+    "territory",
+    "account_class",
+    "sales_rep_id",
+    "shipping_method",
+    "enable_ordering",
+];
+
+/// One row's fate, as reported.
+struct RowReport {
+    line: i64,
+    outcome: &'static str,
+    account_id: String,
+    problems: Vec<Value>,
+}
+
+pub async fn run(
+    client: &Client,
+    accounts: &mut AccountServiceClient<Channel>,
+    file: &Path,
+    batch_size: usize,
+    request_id: String,
+) -> Result<Outcome, Failure> {
+    let (rows, unreadable) = read(file)?;
+    let total = rows.len() + unreadable.len();
+
+    let progress = Progress::new(client.output, "rows");
+    let (sender, receiver) = mpsc::channel::<ImportAccountsRequest>(1);
+    let mut batches: Vec<Vec<ImportRow>> = Vec::new();
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        batches.push(rows.by_ref().take(batch_size).collect());
+    }
+    let request = client.request(ReceiverStream::new(receiver))?;
+    let call = accounts.import_accounts(request);
+    let feed = async {
+        let mut sent = unreadable.len();
+        progress.show(sent as u64, total as u64, "sending");
+        for (index, batch) in batches.into_iter().enumerate() {
+            sent += batch.len();
+            let message = ImportAccountsRequest {
+                rows: batch,
+                request_id: if index == 0 { request_id.clone() } else { String::new() },
+            };
+            if sender.send(message).await.is_err() {
+                break; // The call ended early; its status tells why.
+            }
+            progress.show(sent as u64, total as u64, "sent");
+        }
+        drop(sender);
+    };
+    let (response, ()) = tokio::join!(call, feed);
+    progress.finish();
+    let response = response?.into_inner();
+
+    let mut reports: Vec<RowReport> = unreadable;
+    for result in response.results {
+        let outcome = match result.outcome() {
+            ImportOutcome::Created => "CREATED",
+            ImportOutcome::Updated => "UPDATED",
+            _ => "REJECTED",
+        };
+        let problems = result
+            .problems
+            .iter()
+            .map(|problem| json!({ "reason": problem.reason, "field": problem.field, "message": problem.message }))
+            .collect();
+        reports.push(RowReport { line: result.line, outcome, account_id: result.account_id, problems });
+    }
+    reports.sort_by_key(|report| report.line);
+
+    let rejected = reports.iter().filter(|report| report.outcome == "REJECTED").count();
+    let rows: Vec<Value> = reports
+        .iter()
+        .map(|report| {
+            json!({ "line": report.line, "outcome": report.outcome, "account_id": report.account_id,
+                    "problems": report.problems })
+        })
+        .collect();
+    let document = json!({ "created": response.created, "updated": response.updated, "rejected": rejected,
+                           "rows": rows });
+    let with_problems: Vec<Value> = rows
+        .iter()
+        .filter(|row| row["problems"].as_array().is_some_and(|problems| !problems.is_empty()))
+        .cloned()
+        .collect();
+    let text = output::text(&json!({ "created": response.created, "updated": response.updated,
+                                     "rejected": rejected, "rows with problems": with_problems }));
+    Ok(Outcome { document, code: if rejected > 0 { SOME_ROWS_REJECTED } else { 0 }, text: Some(text) })
+}
+
+/// The file's rows, and a report for each line the CSV reader could not
+/// read (those are never sent). An unknown column fails the whole import
+/// before anything is sent.
+fn read(file: &Path) -> Result<(Vec<ImportRow>, Vec<RowReport>), Failure> {
+    let failure = |error: csv::Error| Failure::Other(format!("{}: {error}", file.display()));
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_path(file).map_err(failure)?;
+    let headers: Vec<String> = reader.headers().map_err(failure)?.iter().map(str::to_owned).collect();
+    if let Some(unknown) =
+        headers.iter().find(|header| !COLUMNS.contains(&header.as_str()) && !header.starts_with("custom."))
+    {
+        return Err(Failure::Other(format!(
+            "{}: unknown column {unknown:?}; the columns are {} and custom.<field>",
+            file.display(),
+            COLUMNS.join(", ")
+        )));
+    }
+    let mut rows = Vec::new();
+    let mut unreadable = Vec::new();
+    for record in reader.records() {
+        match record {
+            Ok(record) => {
+                let line = record.position().map_or(0, |position| position.line() as i64);
+                let values: BTreeMap<&str, &str> = headers.iter().map(String::as_str).zip(record.iter()).collect();
+                rows.push(row(line, &values));
+            }
+            Err(error) => {
+                let line = error.position().map_or(0, |position| position.line() as i64);
+                unreadable.push(RowReport {
+                    line,
+                    outcome: "REJECTED",
+                    account_id: String::new(),
+                    problems: vec![json!({ "reason": "CSV_UNREADABLE", "field": "", "message": error.to_string() })],
+                });
+            }
+        }
+    }
+    Ok((rows, unreadable))
+}
+
+/// One CSV record as an import row.
+fn row(line: i64, values: &BTreeMap<&str, &str>) -> ImportRow {
+    let get = |column: &str| values.get(column).map(|value| (*value).to_owned()).unwrap_or_default();
+    let custom_fields = values
+        .iter()
+        .filter_map(|(column, value)| Some((column.strip_prefix("custom.")?.to_owned(), (*value).to_owned())))
+        .filter(|(_, value)| !value.is_empty())
+        .collect();
+    let account = Account {
+        external_key: get("external_key"),
+        code: get("code"),
+        name: get("name"),
+        email: get("email"),
+        billing_email: get("billing_email"),
+        contact_name: get("contact_name"),
+        tax_number: get("tax_number"),
+        currency_code: get("currency_code"),
+        territory: get("territory"),
+        account_class: get("account_class"),
+        sales_rep_id: get("sales_rep_id"),
+        shipping_method: get("shipping_method"),
+        enable_ordering: matches!(get("enable_ordering").to_ascii_lowercase().as_str(), "true" | "yes" | "1"),
+        custom_fields,
+        ..Account::default()
+    };
+    ImportRow { line, account: Some(account), payment_type_codes: get("payment_types") }
+}

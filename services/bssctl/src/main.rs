@@ -1,0 +1,438 @@
+//! `bssctl`, the operator's command line. It talks to the gateway like any
+//! client: development tokens, tenants and accounts, CSV imports with a
+//! per-row report, billing runs followed to the end, and the reseller sync's
+//! status and failures. `--output json` prints one JSON document on stdout
+//! for scripts; progress goes to stderr.
+//!
+//! Exit codes: 0 done, 1 refused or failed, 2 an import finished with
+//! rejected rows.
+
+mod csv_import;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use bss_platform::auth::{DEVELOPMENT_HS256_SECRET, Role, TokenIssuer, TokenSpec};
+use bss_proto::accounts::account_service_client::AccountServiceClient;
+use bss_proto::accounts::tenant_service_client::TenantServiceClient;
+use bss_proto::accounts::{
+    Account, CreateAccountRequest, CreateTenantRequest, GetAccountRequest, GetTenantRequest, ListAccountsRequest,
+    ListTenantsRequest, Tenant,
+};
+use bss_proto::billing::invoice_service_client::InvoiceServiceClient;
+use bss_proto::billing::{BillingRun, BillingRunStatus, GetBillingRunRequest, StartBillingRunRequest};
+use bss_proto::resellersync::reseller_sync_service_client::ResellerSyncServiceClient;
+use bss_proto::resellersync::{GetSyncStatusRequest, ListSyncFailuresRequest};
+use clap::{Args, Parser, Subcommand};
+use serde_json::{Value, json};
+use tonic::transport::Channel;
+
+use crate::output::{Output, Progress};
+
+#[derive(Parser)]
+#[command(name = "bssctl", version, about = "Operate the BSS account suite through its gateway")]
+struct Cli {
+    /// The gateway's URL.
+    #[arg(long, global = true, env = "BSS_GATEWAY", default_value = "http://127.0.0.1:50050")]
+    gateway: String,
+    /// Bearer token of the caller (see `bssctl token`).
+    #[arg(long, global = true, env = "BSS_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// `text` for people, `json` for scripts.
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = Output::Text)]
+    output: Output,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Mint a development token (HS256; accepted only where that secret is configured).
+    Token(TokenArgs),
+    /// Tenants: get, list, create (platform administrators).
+    #[command(subcommand)]
+    Tenants(TenantsCommand),
+    /// Accounts of the token's tenant: get, list, create, import.
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+    /// Billing runs: start one and follow its progress.
+    #[command(subcommand)]
+    Billing(BillingCommand),
+    /// The reseller sync of the token's tenant: status and failures.
+    #[command(subcommand)]
+    Sync(SyncCommand),
+}
+
+#[derive(Args)]
+struct TokenArgs {
+    /// Tenant id, `*` for a service identity, or nothing for a platform admin.
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Roles, comma separated (platform_admin, tenant_admin, account_manager,
+    /// sales_rep, credit_manager, billing_clerk, integration).
+    #[arg(long, value_delimiter = ',', default_value = "tenant_admin")]
+    roles: Vec<Role>,
+    #[arg(long, default_value = "operator")]
+    subject: String,
+    #[arg(long, default_value_t = 12)]
+    ttl_hours: u64,
+    /// The HS256 secret the suite verifies with.
+    #[arg(long, env = "BSS_AUTH__HS256_SECRET", default_value = DEVELOPMENT_HS256_SECRET, hide_env_values = true)]
+    hs256_secret: String,
+    #[arg(long, env = "BSS_AUTH__ISSUER", default_value = "bss-dev")]
+    issuer: String,
+    #[arg(long, env = "BSS_AUTH__AUDIENCE", default_value = "bss")]
+    audience: String,
+}
+
+#[derive(Subcommand)]
+enum TenantsCommand {
+    Get {
+        id: String,
+    },
+    List {
+        #[arg(long, default_value_t = 100)]
+        page_size: i32,
+        /// Only the tenants under this parent tenant.
+        #[arg(long)]
+        parent: Option<String>,
+    },
+    Create {
+        #[arg(long)]
+        name: String,
+        /// ISO 4217 code of the tenant's default currency.
+        #[arg(long)]
+        currency: String,
+        /// Parent tenant (a reseller under its distributor).
+        #[arg(long)]
+        parent: Option<String>,
+        #[command(flatten)]
+        retry: RetryArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountsCommand {
+    Get {
+        id: String,
+    },
+    List {
+        /// Part of the name.
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        page_size: i32,
+    },
+    Create {
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        external_key: Option<String>,
+        /// ISO 4217 code; the tenant's default when unset.
+        #[arg(long)]
+        currency: Option<String>,
+        #[command(flatten)]
+        retry: RetryArgs,
+    },
+    /// Create or update accounts by external key from a CSV file with a
+    /// header row. Columns: external_key (required), code, name, email,
+    /// billing_email, contact_name, tax_number, currency_code,
+    /// payment_types (codes such as "AC,CC"), territory, account_class,
+    /// sales_rep_id, shipping_method, enable_ordering (true/false), and
+    /// custom.<field> for custom fields.
+    Import {
+        file: PathBuf,
+        /// Rows per message sent.
+        #[arg(long, default_value_t = 500)]
+        batch_size: usize,
+        #[command(flatten)]
+        retry: RetryArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum BillingCommand {
+    /// Start a billing run of the token's tenant and follow it to the end.
+    Run {
+        /// Invoice date, YYYY-MM-DD; today (UTC) when unset.
+        #[arg(long)]
+        date: Option<String>,
+        /// Post the invoices.
+        #[arg(long)]
+        post: bool,
+        /// Return once started instead of following the run.
+        #[arg(long)]
+        no_follow: bool,
+        #[command(flatten)]
+        retry: RetryArgs,
+    },
+    /// Show a billing run; `--follow` waits for it to end.
+    Status {
+        id: String,
+        #[arg(long)]
+        follow: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum SyncCommand {
+    /// Position and lag behind each source stream, and the failure count.
+    Status,
+    /// Events set aside, oldest first.
+    Failures,
+}
+
+#[derive(Args)]
+struct RetryArgs {
+    /// Id of this request: running the command again with the same id has
+    /// the first run's effect only. A fresh one when unset.
+    #[arg(long)]
+    request_id: Option<String>,
+}
+
+impl RetryArgs {
+    fn request_id(&self) -> String {
+        self.request_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+    }
+}
+
+/// Why a command failed.
+#[derive(Debug)]
+pub enum Failure {
+    /// The suite refused or failed the call.
+    Call(tonic::Status),
+    /// Anything else: a file, an argument, the connection.
+    Other(String),
+}
+
+impl From<tonic::Status> for Failure {
+    fn from(status: tonic::Status) -> Failure {
+        Failure::Call(status)
+    }
+}
+
+/// What a command did: its document, its exit code, and a text of its own
+/// when the document's generic text would not do.
+pub struct Outcome {
+    pub document: Value,
+    pub code: u8,
+    pub text: Option<String>,
+}
+
+impl From<Value> for Outcome {
+    fn from(document: Value) -> Outcome {
+        Outcome { document, code: 0, text: None }
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let format = cli.output;
+    match execute(cli).await {
+        Ok(outcome) => {
+            match (format, &outcome.text) {
+                (Output::Text, Some(text)) => print!("{text}"),
+                _ => output::print(format, &outcome.document),
+            }
+            ExitCode::from(outcome.code)
+        }
+        Err(failure) => {
+            output::print_failure(format, &failure);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(cli: Cli) -> Result<Outcome, Failure> {
+    let client = Client { gateway: cli.gateway, token: cli.token, output: cli.output };
+    match cli.command {
+        Command::Token(args) => {
+            // As text, the bare token: `export BSS_TOKEN=$(bssctl token ...)`.
+            let token = mint(&args);
+            Ok(Outcome { document: json!({ "token": token }), code: 0, text: Some(format!("{token}\n")) })
+        }
+        Command::Tenants(command) => tenants(&client, command).await.map(Outcome::from),
+        Command::Accounts(command) => accounts(&client, command).await,
+        Command::Billing(command) => billing(&client, command).await,
+        Command::Sync(command) => sync(&client, command).await.map(Outcome::from),
+    }
+}
+
+fn mint(args: &TokenArgs) -> String {
+    TokenIssuer::hs256(&args.hs256_secret, &args.issuer, &args.audience).mint(&TokenSpec {
+        subject: args.subject.clone(),
+        tenant: args.tenant.clone(),
+        roles: args.roles.clone(),
+        sales_rep_id: None,
+        ttl: Duration::from_secs(args.ttl_hours * 3600),
+    })
+}
+
+/// The gateway and the caller's token.
+pub struct Client {
+    gateway: String,
+    token: Option<String>,
+    output: Output,
+}
+
+impl Client {
+    fn channel(&self) -> Result<Channel, Failure> {
+        bss_platform::client::channel(&self.gateway, None).map_err(|error| Failure::Other(error.to_string()))
+    }
+
+    /// `message` with the caller's token.
+    fn request<T>(&self, message: T) -> Result<tonic::Request<T>, Failure> {
+        let mut request = tonic::Request::new(message);
+        let token = self.token.as_deref().ok_or_else(|| {
+            Failure::Other("no token: pass --token or set BSS_TOKEN (`bssctl token` mints one for development)".into())
+        })?;
+        let value = format!("Bearer {token}").parse().map_err(|_| Failure::Other("the token is not ASCII".into()))?;
+        request.metadata_mut().insert("authorization", value);
+        Ok(request)
+    }
+}
+
+async fn tenants(client: &Client, command: TenantsCommand) -> Result<Value, Failure> {
+    let mut tenants = TenantServiceClient::new(client.channel()?);
+    Ok(match command {
+        TenantsCommand::Get { id } => {
+            let tenant = tenants.get_tenant(client.request(GetTenantRequest { id })?).await?.into_inner().tenant;
+            output::tenant(&tenant.unwrap_or_default())
+        }
+        TenantsCommand::List { page_size, parent } => {
+            let request = ListTenantsRequest {
+                page_size,
+                page_token: String::new(),
+                parent_tenant_id: parent.unwrap_or_default(),
+            };
+            let page = tenants.list_tenants(client.request(request)?).await?.into_inner();
+            json!({ "tenants": page.tenants.iter().map(output::tenant).collect::<Vec<_>>(),
+                    "next_page_token": page.next_page_token })
+        }
+        TenantsCommand::Create { name, currency, parent, retry } => {
+            let tenant = Tenant {
+                name,
+                default_currency: currency,
+                parent_tenant_id: parent.unwrap_or_default(),
+                ..Tenant::default()
+            };
+            let request = CreateTenantRequest { tenant: Some(tenant), request_id: retry.request_id() };
+            let created = tenants.create_tenant(client.request(request)?).await?.into_inner().tenant;
+            output::tenant(&created.unwrap_or_default())
+        }
+    })
+}
+
+async fn accounts(client: &Client, command: AccountsCommand) -> Result<Outcome, Failure> {
+    let mut accounts = AccountServiceClient::new(client.channel()?);
+    Ok(match command {
+        AccountsCommand::Get { id } => {
+            let account = accounts.get_account(client.request(GetAccountRequest { id })?).await?.into_inner().account;
+            output::account(&account.unwrap_or_default()).into()
+        }
+        AccountsCommand::List { name, page_size } => {
+            let request =
+                ListAccountsRequest { name: name.unwrap_or_default(), page_size, ..ListAccountsRequest::default() };
+            let page = accounts.list_accounts(client.request(request)?).await?.into_inner();
+            json!({ "accounts": page.accounts.iter().map(output::account).collect::<Vec<_>>(),
+                    "next_page_token": page.next_page_token })
+            .into()
+        }
+        AccountsCommand::Create { code, name, email, external_key, currency, retry } => {
+            let account = Account {
+                code,
+                name,
+                email: email.unwrap_or_default(),
+                external_key: external_key.unwrap_or_default(),
+                currency_code: currency.unwrap_or_default(),
+                ..Account::default()
+            };
+            let request = CreateAccountRequest { account: Some(account), request_id: retry.request_id() };
+            let created = accounts.create_account(client.request(request)?).await?.into_inner().account;
+            output::account(&created.unwrap_or_default()).into()
+        }
+        AccountsCommand::Import { file, batch_size, retry } => {
+            csv_import::run(client, &mut accounts, &file, batch_size.max(1), retry.request_id()).await?
+        }
+    })
+}
+
+async fn billing(client: &Client, command: BillingCommand) -> Result<Outcome, Failure> {
+    let mut invoices = InvoiceServiceClient::new(client.channel()?);
+    let (run, follow) = match command {
+        BillingCommand::Run { date, post, no_follow, retry } => {
+            let request =
+                StartBillingRunRequest { invoice_date: date.unwrap_or_default(), post, request_id: retry.request_id() };
+            let run = invoices.start_billing_run(client.request(request)?).await?.into_inner().run;
+            (run.unwrap_or_default(), !no_follow)
+        }
+        BillingCommand::Status { id, follow } => {
+            let run = invoices.get_billing_run(client.request(GetBillingRunRequest { id })?).await?.into_inner().run;
+            (run.unwrap_or_default(), follow)
+        }
+    };
+    let run = if follow { follow_run(client, &mut invoices, run).await? } else { run };
+    let failed = run.status() == BillingRunStatus::Failed;
+    Ok(Outcome { document: output::billing_run(&run), code: u8::from(failed), text: None })
+}
+
+/// Polls the run until it ends, showing its progress.
+async fn follow_run(
+    client: &Client,
+    invoices: &mut InvoiceServiceClient<Channel>,
+    mut run: BillingRun,
+) -> Result<BillingRun, Failure> {
+    let progress = Progress::new(client.output, "accounts");
+    loop {
+        progress.show(
+            run.accounts_done.max(0) as u64,
+            run.accounts_total.max(0) as u64,
+            &format!("billing run {}: {} invoices", run.id, run.invoices_created),
+        );
+        if run.status() != BillingRunStatus::Running {
+            progress.finish();
+            return Ok(run);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let request = client.request(GetBillingRunRequest { id: run.id.clone() })?;
+        run = invoices.get_billing_run(request).await?.into_inner().run.unwrap_or_default();
+    }
+}
+
+async fn sync(client: &Client, command: SyncCommand) -> Result<Value, Failure> {
+    let mut sync = ResellerSyncServiceClient::new(client.channel()?);
+    Ok(match command {
+        SyncCommand::Status => {
+            let status = sync.get_sync_status(client.request(GetSyncStatusRequest {})?).await?.into_inner();
+            let streams: Vec<Value> = status
+                .streams
+                .iter()
+                .map(|stream| {
+                    json!({ "stream": stream.stream, "position": stream.position,
+                            "last_event_time": output::time(stream.last_event_time.as_ref()),
+                            "lag_millis": stream.lag_millis })
+                })
+                .collect();
+            json!({ "streams": streams, "failures": status.failures })
+        }
+        SyncCommand::Failures => {
+            let failures = sync.list_sync_failures(client.request(ListSyncFailuresRequest {})?).await?.into_inner();
+            let failures: Vec<Value> = failures
+                .failures
+                .iter()
+                .map(|failure| {
+                    json!({ "stream": failure.stream, "sequence": failure.sequence, "attempts": failure.attempts,
+                            "error": failure.error, "update_time": output::time(failure.update_time.as_ref()) })
+                })
+                .collect();
+            json!({ "failures": failures })
+        }
+    })
+}
