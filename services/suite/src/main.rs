@@ -208,7 +208,7 @@ async fn run(args: RunArgs) -> Result<ExitCode, Error> {
     println!();
     println!("The BSS suite is running. Call the gateway; the services behind it are listed for operators.");
     for (name, address) in suite.endpoints.list() {
-        println!("  {name:<10} {address}");
+        println!("  {name:<14} {address}");
     }
     println!();
     println!("Demo tenant: {demo_tenant}");
