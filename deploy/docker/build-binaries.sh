@@ -14,5 +14,8 @@ cargo build --release --locked "${packages[@]}"
 mkdir -p "$OUT"
 for binary in "${BINARIES[@]}"; do
   install -m 0755 "target/release/$binary" "$OUT/$binary"
+  # The line tables stay in target/ for profiling; the image keeps symbols
+  # (readable backtraces) and sheds the rest.
+  if command -v strip >/dev/null; then strip --strip-debug "$OUT/$binary"; fi
 done
 echo "built ${BINARIES[*]} into $OUT"

@@ -110,21 +110,27 @@ impl Subscription for AccountsFeed {
 
     async fn apply(&self, tx: &mut PgConnection, event: &AccountEvent) -> Result<(), HandlerError> {
         stamp(tx, self.stream_name(), event.occur_time.as_ref()).await?;
-        let account_id = match &event.payload {
-            Some(AccountPayload::AccountUpdated(updated)) => updated.account.as_ref().map(|account| account.id.clone()),
-            Some(AccountPayload::AccountStatusChanged(changed)) => Some(changed.account_id.clone()),
-            Some(AccountPayload::AccountDeleted(deleted)) => deleted.account.as_ref().map(|account| account.id.clone()),
+        // The account concerned, and whether its addresses may have changed.
+        let concerned = match &event.payload {
+            Some(AccountPayload::AccountUpdated(updated)) => {
+                updated.account.as_ref().map(|account| (account.id.clone(), false))
+            }
+            Some(AccountPayload::AccountStatusChanged(changed)) => Some((changed.account_id.clone(), false)),
+            Some(AccountPayload::AccountDeleted(deleted)) => {
+                deleted.account.as_ref().map(|account| (account.id.clone(), false))
+            }
             Some(AccountPayload::AddressChanged(changed)) => {
-                changed.address.as_ref().map(|address| address.account_id.clone())
+                changed.address.as_ref().map(|address| (address.account_id.clone(), true))
             }
             _ => None,
         };
-        let Some(account_id) = account_id else {
+        let Some((account_id, addresses)) = concerned else {
             return Ok(());
         };
         let Some(link) = sync::link(tx, id(&event.tenant_id)?).await? else {
             return Ok(());
         };
-        self.syncer.keep_in_step(tx, &link, id(&account_id)?, &format!("accounts-{}", event.sequence)).await
+        let cause = format!("accounts-{}", event.sequence);
+        self.syncer.keep_in_step(tx, &link, id(&account_id)?, &cause, addresses).await
     }
 }

@@ -141,36 +141,47 @@ impl Syncer {
         Ok(client::request(message, &self.caller(tenant_id)?, TIMEOUT))
     }
 
-    /// An account and its billing addresses; None when it is gone.
+    /// An account and, with `addresses`, its billing addresses (both read
+    /// at once); None when it is gone.
     async fn account(
         &self,
         channel: &Channel,
         tenant_id: Uuid,
         id: Uuid,
+        addresses: bool,
     ) -> Result<Option<(Account, Vec<Address>)>, HandlerError> {
-        let mut accounts = AccountServiceClient::new(channel.clone());
         let get = self.request(GetAccountRequest { id: id.to_string() }, tenant_id)?;
-        let account = match accounts.get_account(get).await {
-            Ok(response) => response.into_inner().account.unwrap_or_default(),
-            Err(status) if status.code() == Code::NotFound => return Ok(None),
-            Err(status) => return Err(failure("reading an account")(status)),
-        };
         let list = ListAddressesRequest { account_id: id.to_string(), page_size: 500, page_token: String::new() };
-        let addresses = accounts
-            .list_addresses(self.request(list, tenant_id)?)
-            .await
-            .map_err(failure("reading addresses"))?
-            .into_inner()
-            .addresses
-            .into_iter()
-            .filter(|address| address.r#type == AddressType::Billing as i32)
-            .collect();
-        Ok(Some((account, addresses)))
+        let list = self.request(list, tenant_id)?;
+        let read_account = async {
+            match AccountServiceClient::new(channel.clone()).get_account(get).await {
+                Ok(response) => Ok(Some(response.into_inner().account.unwrap_or_default())),
+                Err(status) if status.code() == Code::NotFound => Ok(None),
+                Err(status) => Err(failure("reading an account")(status)),
+            }
+        };
+        let read_addresses = async {
+            if !addresses {
+                return Ok(Vec::new());
+            }
+            let listed = AccountServiceClient::new(channel.clone())
+                .list_addresses(list)
+                .await
+                .map_err(failure("reading addresses"))?
+                .into_inner()
+                .addresses;
+            Ok(listed.into_iter().filter(|address| address.r#type == AddressType::Billing as i32).collect())
+        };
+        let (account, addresses): (_, Result<Vec<Address>, HandlerError>) = tokio::join!(read_account, read_addresses);
+        match account? {
+            Some(account) => Ok(Some((account, addresses?))),
+            None => Ok(None),
+        }
     }
 
     /// The reseller customer and its billing addresses; None when gone.
     pub async fn source(&self, link: &LinkRow, id: Uuid) -> Result<Option<(Account, Vec<Address>)>, HandlerError> {
-        self.account(&self.accounts, link.reseller_tenant_id, id).await
+        self.account(&self.accounts, link.reseller_tenant_id, id, true).await
     }
 
     /// Copies a reseller customer, once.
@@ -253,13 +264,16 @@ impl Syncer {
     }
 
     /// Brings a copy in step with its reseller customer (`cause` names the
-    /// event, for request ids); deletes it when the customer is gone.
+    /// event, for request ids); deletes it when the customer is gone. The
+    /// billing addresses are compared only when `addresses` is set (an
+    /// address changed): an account's other events never change them.
     pub async fn keep_in_step(
         &self,
         tx: &mut PgConnection,
         link: &LinkRow,
         source_id: Uuid,
         cause: &str,
+        addresses: bool,
     ) -> Result<(), HandlerError> {
         let copy_id: Option<Uuid> = sqlx::query_scalar(
             "SELECT copy_account_id FROM reseller_sync.copies
@@ -275,7 +289,12 @@ impl Syncer {
         };
         let distributor = link.distributor_tenant_id;
         let mut accounts = AccountServiceClient::new(self.distributor_accounts.clone());
-        let Some((source, source_addresses)) = self.source(link, source_id).await? else {
+        // The customer and its copy are read at once.
+        let (source, copy) = tokio::join!(
+            self.account(&self.accounts, link.reseller_tenant_id, source_id, addresses),
+            self.account(&self.distributor_accounts, distributor, copy_id, addresses),
+        );
+        let Some((source, source_addresses)) = source? else {
             let delete = DeleteAccountRequest {
                 id: copy_id.to_string(),
                 etag: String::new(),
@@ -294,7 +313,7 @@ impl Syncer {
             tracing::info!(%source_id, %copy_id, "copy deleted with its reseller customer");
             return Ok(());
         };
-        let Some((copy, copy_addresses)) = self.account(&self.distributor_accounts, distributor, copy_id).await? else {
+        let Some((copy, copy_addresses)) = copy? else {
             return Err(HandlerError::DeadLetter(format!("the copy {copy_id} of {source_id} is gone")));
         };
         let wanted = copy_of(link, &source);
@@ -321,7 +340,9 @@ impl Syncer {
             };
             accounts.update_account(self.request(update, distributor)?).await.map_err(failure("updating the copy"))?;
         }
-        self.sync_addresses(link, copy_id, &source_addresses, &copy_addresses, cause).await?;
+        if addresses {
+            self.sync_addresses(link, copy_id, &source_addresses, &copy_addresses, cause).await?;
+        }
         let (from, to) = (copy.status, source.status);
         if from != to && (to == AccountStatus::Suspended as i32 || to == AccountStatus::Active as i32) {
             let status = AccountStatus::try_from(to).unwrap_or(AccountStatus::Active);
