@@ -68,6 +68,12 @@ impl Subscription for BillingFeed {
         bss_platform::time::system_time(event.occur_time.as_ref())
     }
 
+    /// The copies live in the accounts service, made with request ids: an
+    /// event applied again after a crash changes nothing.
+    fn relaxed_commit(&self) -> bool {
+        true
+    }
+
     async fn apply(&self, tx: &mut PgConnection, event: &BillingEvent) -> Result<(), HandlerError> {
         stamp(tx, self.stream_name(), event.occur_time.as_ref()).await?;
         let Some(BillingPayload::FirstPaidSubscriptionCreated(created)) = &event.payload else {
@@ -106,6 +112,12 @@ impl Subscription for AccountsFeed {
 
     fn occurred(&self, event: &AccountEvent) -> Option<std::time::SystemTime> {
         bss_platform::time::system_time(event.occur_time.as_ref())
+    }
+
+    /// The copies live in the accounts service, made with request ids: an
+    /// event applied again after a crash changes nothing.
+    fn relaxed_commit(&self) -> bool {
+        true
     }
 
     async fn apply(&self, tx: &mut PgConnection, event: &AccountEvent) -> Result<(), HandlerError> {

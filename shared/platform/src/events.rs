@@ -377,6 +377,15 @@ pub trait Subscription: Send + Sync + 'static {
         None
     }
 
+    /// Whether the transaction of each event may commit without waiting
+    /// for its WAL flush. Safe only when every effect of `apply` is either
+    /// in that transaction or made durably elsewhere and idempotent by a
+    /// request id: a server crash then loses at most the last cursor moves,
+    /// and those events are applied again with the same effect.
+    fn relaxed_commit(&self) -> bool {
+        false
+    }
+
     /// Applies the event inside `tx`, the transaction that also moves the
     /// cursor.
     fn apply(
@@ -408,6 +417,10 @@ impl<S: Subscription> Subscription for std::sync::Arc<S> {
 
     fn occurred(&self, event: &Self::Event) -> Option<std::time::SystemTime> {
         (**self).occurred(event)
+    }
+
+    fn relaxed_commit(&self) -> bool {
+        (**self).relaxed_commit()
     }
 
     fn apply(
@@ -511,6 +524,9 @@ async fn apply_once<S: Subscription>(
     let mut backoff = Duration::from_millis(50);
     loop {
         let mut tx = pool.begin().await?;
+        if subscription.relaxed_commit() {
+            sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
+        }
         if !move_cursor(&mut tx, name, sequence).await? {
             // Another consumer applied it already.
             return Ok(false);
