@@ -95,7 +95,11 @@ impl App {
                     "reading the credit stream needs BSS_AUTH__SERVICE_TOKEN or BSS_AUTH__HS256_SECRET".to_owned(),
                 ));
             }
-            let feed = CreditFeed { credit: credit.clone(), identity: identity.clone() };
+            // The stream gets a connection of its own: events it buffers
+            // while one is applied must not hold back the replies of the
+            // calls to credit (HTTP/2 flow control is per connection).
+            let stream = peer("credit service", &config.credit_url)?.unwrap_or_else(|| credit.clone());
+            let feed = CreditFeed { credit: stream, identity: identity.clone() };
             tokio::spawn(run_consumer(db.clone(), feed, shutdown.clone()));
         }
         let wake_runs = Arc::new(tokio::sync::Notify::new());

@@ -75,14 +75,19 @@ impl App {
             ),
             None => None,
         };
-        if let Some(channel) = &accounts {
+        if let Some(url) = &config.accounts_url {
             let identity = ServiceIdentity::new("pricing", &platform.auth);
             if identity.token().is_none() {
                 return Err(StartupError::Config(
                     "reading the accounts stream needs BSS_AUTH__SERVICE_TOKEN or BSS_AUTH__HS256_SECRET".to_owned(),
                 ));
             }
-            let feed = AccountsFeed { accounts: channel.clone(), identity };
+            // The stream gets a connection of its own: events it buffers
+            // while one is applied must not hold back the replies of the
+            // calls to accounts (HTTP/2 flow control is per connection).
+            let stream = client::channel(url, platform.peer_tls.as_ref())
+                .map_err(|error| StartupError::Config(format!("accounts service: {error}")))?;
+            let feed = AccountsFeed { accounts: stream, identity };
             tokio::spawn(run_consumer(db.clone(), feed, shutdown.clone()));
         }
         let books = Arc::new(Books::new(db.clone()));

@@ -89,7 +89,11 @@ impl App {
         }
         let syncer = Syncer { accounts: accounts.clone(), distributor_accounts, identity: identity.clone() };
         let billing_feed = Arc::new(BillingFeed { billing, identity: identity.clone(), syncer: syncer.clone() });
-        let accounts_feed = Arc::new(AccountsFeed { accounts, identity, syncer: syncer.clone() });
+        // The accounts stream gets a connection of its own: events it
+        // buffers while one is applied must not hold back the replies of the
+        // sync's calls (HTTP/2 flow control is per connection).
+        let stream = channel("accounts service", &config.accounts_url)?;
+        let accounts_feed = Arc::new(AccountsFeed { accounts: stream, identity, syncer: syncer.clone() });
         tokio::spawn(run_consumer(db.clone(), billing_feed.clone(), shutdown.clone()));
         tokio::spawn(run_consumer(db.clone(), accounts_feed.clone(), shutdown.clone()));
         let api = SyncApi { db: db.clone(), syncer, billing: billing_feed, accounts: accounts_feed };
