@@ -5,8 +5,8 @@
 #
 #   deploy/docker/build-binaries.sh OUT
 set -euo pipefail
-OUT=${1:?usage: build-binaries.sh OUT}
-BINARIES=(bss-gateway bss-accounts bss-pricing bss-credit bss-billing bss-reseller-sync)
+OUT=$(realpath -m "${1:?usage: build-binaries.sh OUT}")
+BINARIES=(bss-gateway bss-accounts bss-pricing bss-credit bss-billing bss-reseller-sync bssctl)
 cd "$(dirname "$0")/../.."
 packages=()
 for binary in "${BINARIES[@]}"; do packages+=(-p "$binary"); done
