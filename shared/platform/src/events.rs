@@ -440,6 +440,11 @@ pub async fn run_consumer<S: Subscription>(pool: PgPool, subscription: S, shutdo
     while !shutdown.is_triggered() {
         match consume_while_leader(&pool, &subscription, &shutdown).await {
             Ok(()) => backoff = Duration::from_millis(100),
+            // A standby replica: it asks again after a pause, quietly.
+            Err(ConsumerError::NotLeader) => {
+                tracing::debug!(stream = %name, "another replica consumes this stream; standing by");
+                backoff = Duration::from_millis(100);
+            }
             Err(error) => {
                 tracing::warn!(stream = %name, %error, retry_in_ms = backoff.as_millis() as u64, "consumer interrupted");
                 tokio::select! {
