@@ -151,8 +151,6 @@ impl Syncer {
         addresses: bool,
     ) -> Result<Option<(Account, Vec<Address>)>, HandlerError> {
         let get = self.request(GetAccountRequest { id: id.to_string() }, tenant_id)?;
-        let list = ListAddressesRequest { account_id: id.to_string(), page_size: 500, page_token: String::new() };
-        let list = self.request(list, tenant_id)?;
         let read_account = async {
             match AccountServiceClient::new(channel.clone()).get_account(get).await {
                 Ok(response) => Ok(Some(response.into_inner().account.unwrap_or_default())),
@@ -164,6 +162,8 @@ impl Syncer {
             if !addresses {
                 return Ok(Vec::new());
             }
+            let list = ListAddressesRequest { account_id: id.to_string(), page_size: 500, page_token: String::new() };
+            let list = self.request(list, tenant_id)?;
             let listed = AccountServiceClient::new(channel.clone())
                 .list_addresses(list)
                 .await

@@ -107,6 +107,50 @@ pub fn decimal(value: &str) -> Option<bss_proto::types::Decimal> {
     Some(bss_proto::types::Decimal { value: value.to_owned() })
 }
 
+/// A subscription of `quantity` of `product` for an account.
+pub fn subscription_request(
+    account_id: &str,
+    product: &str,
+    quantity: &str,
+    payment_type: bss_proto::types::PaymentType,
+) -> bss_proto::billing::CreateSubscriptionRequest {
+    bss_proto::billing::CreateSubscriptionRequest {
+        subscription: Some(bss_proto::billing::Subscription {
+            account_id: account_id.to_owned(),
+            product: product.to_owned(),
+            quantity: decimal(quantity),
+            payment_type: payment_type as i32,
+            ..bss_proto::billing::Subscription::default()
+        }),
+        request_id: String::new(),
+    }
+}
+
+/// An order of `(product, quantity)` lines for an account.
+pub fn order_request(
+    account_id: &str,
+    lines: &[(&str, &str)],
+    payment_type: bss_proto::types::PaymentType,
+) -> bss_proto::billing::PlaceOrderRequest {
+    use bss_proto::billing::{Order, OrderLine};
+    bss_proto::billing::PlaceOrderRequest {
+        order: Some(Order {
+            account_id: account_id.to_owned(),
+            lines: lines
+                .iter()
+                .map(|(product, quantity)| OrderLine {
+                    product: (*product).to_owned(),
+                    quantity: decimal(quantity),
+                    ..OrderLine::default()
+                })
+                .collect(),
+            payment_type: payment_type as i32,
+            ..Order::default()
+        }),
+        request_id: String::new(),
+    }
+}
+
 /// Creates an account through the gateway and returns its id.
 pub async fn create_account(gateway: &Channel, token: &str, account: bss_proto::accounts::Account) -> String {
     use bss_proto::accounts::CreateAccountRequest;

@@ -7,10 +7,9 @@
 use std::path::PathBuf;
 use std::process::Output;
 
-use bss_e2e::{TestSuite, create_product, decimal};
+use bss_e2e::{TestSuite, create_product, subscription_request};
 use bss_platform::auth::Role;
 use bss_proto::billing::subscription_service_client::SubscriptionServiceClient;
-use bss_proto::billing::{CreateSubscriptionRequest, Subscription};
 use bss_proto::types::PaymentType;
 use bss_testkit::authorized;
 use serde_json::Value;
@@ -92,14 +91,7 @@ async fn an_operator_imports_accounts_from_csv_with_a_row_report_then_follows_a_
     // follows it to the end, reporting progress.
     create_product(&channel, &admin, "PLAN", "12.50", "").await;
     for account in accounts {
-        let subscription = Subscription {
-            account_id: account["id"].as_str().expect("id").to_owned(),
-            product: "PLAN".to_owned(),
-            quantity: decimal("1"),
-            payment_type: PaymentType::OnAccount as i32,
-            ..Subscription::default()
-        };
-        let request = CreateSubscriptionRequest { subscription: Some(subscription), request_id: String::new() };
+        let request = subscription_request(account["id"].as_str().expect("id"), "PLAN", "1", PaymentType::OnAccount);
         SubscriptionServiceClient::new(channel.clone())
             .create_subscription(authorized(request, &clerk))
             .await

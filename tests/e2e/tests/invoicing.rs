@@ -7,7 +7,10 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use bss_e2e::{TestSuite, amount, create_account, create_product, decimal, eur, ordering_account, set_credit_terms};
+use bss_e2e::{
+    TestSuite, amount, create_account, create_product, decimal, eur, order_request, ordering_account, set_credit_terms,
+    subscription_request,
+};
 use bss_platform::auth::Role;
 use bss_proto::accounts::account_service_client::AccountServiceClient;
 use bss_proto::accounts::group_service_client::GroupServiceClient;
@@ -25,46 +28,13 @@ use bss_testkit::authorized;
 use tonic::Code;
 use tonic::transport::Channel;
 
-fn subscription(
-    account_id: &str,
-    product: &str,
-    quantity: &str,
-    payment_type: PaymentType,
-) -> CreateSubscriptionRequest {
-    CreateSubscriptionRequest {
-        subscription: Some(Subscription {
-            account_id: account_id.to_owned(),
-            product: product.to_owned(),
-            quantity: decimal(quantity),
-            payment_type: payment_type as i32,
-            ..Subscription::default()
-        }),
-        request_id: String::new(),
-    }
-}
-
 async fn subscribe(channel: &Channel, token: &str, request: CreateSubscriptionRequest) -> Subscription {
     let created = SubscriptionServiceClient::new(channel.clone()).create_subscription(authorized(request, token)).await;
     created.expect("subscribed").into_inner().subscription.expect("subscription")
 }
 
 async fn order(channel: &Channel, token: &str, account_id: &str, lines: &[(&str, &str)]) -> Order {
-    let request = PlaceOrderRequest {
-        order: Some(Order {
-            account_id: account_id.to_owned(),
-            lines: lines
-                .iter()
-                .map(|(product, quantity)| OrderLine {
-                    product: (*product).to_owned(),
-                    quantity: decimal(quantity),
-                    ..OrderLine::default()
-                })
-                .collect(),
-            payment_type: PaymentType::OnAccount as i32,
-            ..Order::default()
-        }),
-        request_id: String::new(),
-    };
+    let request = order_request(account_id, lines, PaymentType::OnAccount);
     let placed = OrderServiceClient::new(channel.clone()).place_order(authorized(request, token)).await;
     let placed = placed.expect("placed").into_inner().order.expect("order");
     assert_eq!(placed.status, OrderStatus::Executed as i32, "{placed:?}");
@@ -103,9 +73,11 @@ async fn subscriptions_keep_the_price_of_their_creation_and_the_first_paid_one_i
     let account_id = create_account(&channel, &admin, ordering_account("SUB1")).await;
     let product_id = create_product(&channel, &admin, "STREAM", "10.00", "").await;
 
-    let quote = subscribe(&channel, &clerk, subscription(&account_id, "STREAM", "1", PaymentType::RunningQuote)).await;
+    let quote =
+        subscribe(&channel, &clerk, subscription_request(&account_id, "STREAM", "1", PaymentType::RunningQuote)).await;
     assert!(!quote.paid, "a running quote is not a paid subscription");
-    let first = subscribe(&channel, &clerk, subscription(&account_id, "STREAM", "2", PaymentType::OnAccount)).await;
+    let first =
+        subscribe(&channel, &clerk, subscription_request(&account_id, "STREAM", "2", PaymentType::OnAccount)).await;
     assert_eq!((amount(&first.unit_price), first.paid), ("10.00", true));
 
     let update = UpdateProductRequest {
@@ -114,7 +86,8 @@ async fn subscriptions_keep_the_price_of_their_creation_and_the_first_paid_one_i
         request_id: String::new(),
     };
     CatalogServiceClient::new(channel.clone()).update_product(authorized(update, &admin)).await.expect("repriced");
-    let second = subscribe(&channel, &clerk, subscription(&account_id, "STREAM", "1", PaymentType::OnAccount)).await;
+    let second =
+        subscribe(&channel, &clerk, subscription_request(&account_id, "STREAM", "1", PaymentType::OnAccount)).await;
     assert_eq!(amount(&second.unit_price), "12.50", "a new subscription takes the new price");
     let mut subscriptions = SubscriptionServiceClient::new(channel.clone());
     let again =
@@ -153,7 +126,10 @@ async fn subscriptions_keep_the_price_of_their_creation_and_the_first_paid_one_i
         .await
         .expect("suspended");
     let refused = SubscriptionServiceClient::new(channel.clone())
-        .create_subscription(authorized(subscription(&account_id, "STREAM", "1", PaymentType::OnAccount), &clerk))
+        .create_subscription(authorized(
+            subscription_request(&account_id, "STREAM", "1", PaymentType::OnAccount),
+            &clerk,
+        ))
         .await
         .expect_err("refused");
     assert_eq!(
@@ -161,7 +137,7 @@ async fn subscriptions_keep_the_price_of_their_creation_and_the_first_paid_one_i
         (Code::FailedPrecondition, "ACCOUNT_SUSPENDED".to_owned())
     );
     let bad = SubscriptionServiceClient::new(channel.clone())
-        .create_subscription(authorized(subscription(&account_id, "", "0", PaymentType::OnAccount), &clerk))
+        .create_subscription(authorized(subscription_request(&account_id, "", "0", PaymentType::OnAccount), &clerk))
         .await
         .expect_err("invalid");
     assert_eq!(bss_testkit::violated_fields(&bad), vec!["subscription.product", "subscription.quantity"]);
@@ -255,7 +231,7 @@ async fn a_billing_run_invoices_every_account_reports_progress_and_resumes_where
     let mut accounts = Vec::new();
     for index in 0..12 {
         let account_id = create_account(&channel, &admin, ordering_account(&format!("RUN{index}"))).await;
-        subscribe(&channel, &clerk, subscription(&account_id, "PLAN", "1", PaymentType::OnAccount)).await;
+        subscribe(&channel, &clerk, subscription_request(&account_id, "PLAN", "1", PaymentType::OnAccount)).await;
         accounts.push(account_id);
     }
     accounts.sort();
@@ -383,7 +359,8 @@ async fn an_account_is_terminated_only_once_its_billing_is_final() {
         }
     };
 
-    let plan = subscribe(&channel, &clerk, subscription(&account_id, "PLAN", "1", PaymentType::OnAccount)).await;
+    let plan =
+        subscribe(&channel, &clerk, subscription_request(&account_id, "PLAN", "1", PaymentType::OnAccount)).await;
     assert_eq!(terminate(&mut accounts).await, Err("SUBSCRIPTIONS_ACTIVE".to_owned()));
     let mut subscriptions = SubscriptionServiceClient::new(channel.clone());
     let cancel = CancelSubscriptionRequest { id: plan.id.clone(), request_id: String::new() };
@@ -506,20 +483,12 @@ async fn a_managed_copy_is_invoiced_to_its_tenant_reseller_and_never_orders() {
         create_account(&channel, &sync, Account { managed_by: Some(managed_by), ..ordering_account("COPY") }).await;
 
     // The distributor may not order or subscribe for the copy...
-    let order = PlaceOrderRequest {
-        order: Some(Order {
-            account_id: copy.clone(),
-            lines: vec![OrderLine { product: "PLAN".to_owned(), quantity: decimal("1"), ..OrderLine::default() }],
-            payment_type: PaymentType::OnAccount as i32,
-            ..Order::default()
-        }),
-        request_id: String::new(),
-    };
+    let order = order_request(&copy, &[("PLAN", "1")], PaymentType::OnAccount);
     let refused =
         OrderServiceClient::new(channel.clone()).place_order(authorized(order, &clerk)).await.expect_err("copy");
     assert_eq!(bss_testkit::reason(&refused), "MANAGED_BY_RESELLER");
     let refused = SubscriptionServiceClient::new(channel.clone())
-        .create_subscription(authorized(subscription(&copy, "PLAN", "1", PaymentType::OnAccount), &clerk))
+        .create_subscription(authorized(subscription_request(&copy, "PLAN", "1", PaymentType::OnAccount), &clerk))
         .await
         .expect_err("copy");
     assert_eq!(bss_testkit::reason(&refused), "MANAGED_BY_RESELLER");

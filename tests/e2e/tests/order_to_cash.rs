@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use bss_e2e::{TestSuite, amount, eur};
+use bss_e2e::{TestSuite, amount, eur, order_request};
 use bss_platform::auth::Role;
 use bss_proto::accounts::account_service_client::AccountServiceClient;
 use bss_proto::accounts::{Account, CreateAccountRequest};
@@ -423,17 +423,8 @@ async fn orders_are_executed_held_or_refused_by_the_account_pricing_and_credit()
 
     let mut orders = OrderServiceClient::new(channel.clone());
     let place = |product: &str, quantity: &str, payment_type: PaymentType, request_id: &str| PlaceOrderRequest {
-        order: Some(Order {
-            account_id: account_id.clone(),
-            lines: vec![OrderLine {
-                product: product.to_owned(),
-                quantity: Some(Decimal { value: quantity.to_owned() }),
-                ..OrderLine::default()
-            }],
-            payment_type: payment_type as i32,
-            ..Order::default()
-        }),
         request_id: request_id.to_owned(),
+        ..order_request(&account_id, &[(product, quantity)], payment_type)
     };
     let executed = orders.place_order(authorized(place("GADGET", "2", PaymentType::OnAccount, "po-1"), &clerk)).await;
     let executed = executed.expect("placed").into_inner().order.expect("order");
@@ -661,22 +652,7 @@ async fn the_whole_story_from_pricing_and_credit_to_a_period_close_and_a_rebate(
     // An order within credit: 5 widgets at the level's 80 and 5 gizmos at
     // the contract's 40 = 600, executed and reserved.
     let mut orders = OrderServiceClient::new(channel.clone());
-    let place = |lines: &[(&str, &str)]| PlaceOrderRequest {
-        order: Some(Order {
-            account_id: account_id.clone(),
-            lines: lines
-                .iter()
-                .map(|(product, quantity)| OrderLine {
-                    product: (*product).to_owned(),
-                    quantity: decimal(quantity),
-                    ..OrderLine::default()
-                })
-                .collect(),
-            payment_type: PaymentType::OnAccount as i32,
-            ..Order::default()
-        }),
-        request_id: String::new(),
-    };
+    let place = |lines: &[(&str, &str)]| order_request(&account_id, lines, PaymentType::OnAccount);
     let first = orders.place_order(authorized(place(&[("WIDGET", "5"), ("GIZMO", "5")]), &clerk)).await;
     let first = first.expect("placed").into_inner().order.expect("order");
     assert_eq!((first.status, amount(&first.total)), (OrderStatus::Executed as i32, "600.00"));
@@ -855,15 +831,7 @@ async fn orders_over_credit_are_warned_blocked_or_sent_to_card_as_the_policy_say
             request_id: String::new(),
         };
         CreditServiceClient::new(channel.clone()).change_credit_terms(authorized(change, &admin)).await.expect("terms");
-        let place = |payment_type: PaymentType| PlaceOrderRequest {
-            order: Some(Order {
-                account_id: account_id.clone(),
-                lines: vec![OrderLine { product: "GADGET".to_owned(), quantity: decimal("2"), ..OrderLine::default() }],
-                payment_type: payment_type as i32,
-                ..Order::default()
-            }),
-            request_id: String::new(),
-        };
+        let place = |payment_type: PaymentType| order_request(&account_id, &[("GADGET", "2")], payment_type);
         let on_account = orders.place_order(authorized(place(PaymentType::OnAccount), &clerk)).await;
         let on_account = on_account.expect("placed").into_inner().order.expect("order");
         let reasons: Vec<(String, i32)> =

@@ -7,7 +7,9 @@
 
 use std::time::Duration;
 
-use bss_e2e::{TestSuite, create_account, create_product, decimal, ordering_account};
+use bss_e2e::{
+    TestSuite, create_account, create_product, decimal, order_request, ordering_account, subscription_request,
+};
 use bss_platform::auth::Role;
 use bss_platform::config::{DatabaseConfig, PlatformConfig, ServerConfig};
 use bss_platform::shutdown::Shutdown;
@@ -17,10 +19,7 @@ use bss_proto::accounts::*;
 use bss_proto::billing::invoice_service_client::InvoiceServiceClient;
 use bss_proto::billing::order_service_client::OrderServiceClient;
 use bss_proto::billing::subscription_service_client::SubscriptionServiceClient;
-use bss_proto::billing::{
-    CreateInvoiceRequest, CreateSubscriptionRequest, Invoice, InvoiceLine, Order, OrderLine, PlaceOrderRequest,
-    Subscription,
-};
+use bss_proto::billing::{CreateInvoiceRequest, Invoice, InvoiceLine};
 use bss_proto::resellersync::reseller_sync_service_client::ResellerSyncServiceClient;
 use bss_proto::resellersync::*;
 use bss_proto::types::PaymentType;
@@ -118,16 +117,7 @@ async fn customer(world: &World, code: &str, paid: bool) -> String {
         .await
         .expect("address");
     if paid {
-        let subscription = CreateSubscriptionRequest {
-            subscription: Some(Subscription {
-                account_id: id.clone(),
-                product: "PLAN".to_owned(),
-                quantity: decimal("1"),
-                payment_type: PaymentType::OnAccount as i32,
-                ..Subscription::default()
-            }),
-            request_id: String::new(),
-        };
+        let subscription = subscription_request(&id, "PLAN", "1", PaymentType::OnAccount);
         SubscriptionServiceClient::new(world.channel.clone())
             .create_subscription(authorized(subscription, &world.reseller_admin))
             .await
@@ -337,15 +327,7 @@ async fn a_reseller_customer_is_copied_on_its_first_paid_subscription_and_kept_i
         refused(accounts.synchronize_account(authorized(synchronize, &world.distributor)).await.map(|_| ())).1,
         "MANAGED_BY_RESELLER"
     );
-    let order = PlaceOrderRequest {
-        order: Some(Order {
-            account_id: copy_id.clone(),
-            lines: vec![OrderLine { product: "PLAN".to_owned(), quantity: decimal("1"), ..OrderLine::default() }],
-            payment_type: PaymentType::OnAccount as i32,
-            ..Order::default()
-        }),
-        request_id: String::new(),
-    };
+    let order = order_request(&copy_id, &[("PLAN", "1")], PaymentType::OnAccount);
     assert_eq!(
         refused(
             OrderServiceClient::new(world.channel.clone())
@@ -356,16 +338,7 @@ async fn a_reseller_customer_is_copied_on_its_first_paid_subscription_and_kept_i
         .1,
         "MANAGED_BY_RESELLER"
     );
-    let subscription = CreateSubscriptionRequest {
-        subscription: Some(Subscription {
-            account_id: copy_id.clone(),
-            product: "PLAN".to_owned(),
-            quantity: decimal("1"),
-            payment_type: PaymentType::OnAccount as i32,
-            ..Subscription::default()
-        }),
-        request_id: String::new(),
-    };
+    let subscription = subscription_request(&copy_id, "PLAN", "1", PaymentType::OnAccount);
     assert_eq!(
         refused(
             SubscriptionServiceClient::new(world.channel.clone())
