@@ -95,6 +95,9 @@ enum TenantsCommand {
     List {
         #[arg(long, default_value_t = 100)]
         page_size: i32,
+        /// `next_page_token` of the previous page.
+        #[arg(long)]
+        page_token: Option<String>,
         /// Only the tenants under this parent tenant.
         #[arg(long)]
         parent: Option<String>,
@@ -124,6 +127,9 @@ enum AccountsCommand {
         name: Option<String>,
         #[arg(long, default_value_t = 100)]
         page_size: i32,
+        /// `next_page_token` of the previous page.
+        #[arg(long)]
+        page_token: Option<String>,
     },
     Create {
         #[arg(long)]
@@ -306,10 +312,10 @@ async fn tenants(client: &Client, command: TenantsCommand) -> Result<Value, Fail
             let tenant = tenants.get_tenant(client.request(GetTenantRequest { id })?).await?.into_inner().tenant;
             output::tenant(&tenant.unwrap_or_default())
         }
-        TenantsCommand::List { page_size, parent } => {
+        TenantsCommand::List { page_size, page_token, parent } => {
             let request = ListTenantsRequest {
                 page_size,
-                page_token: String::new(),
+                page_token: page_token.unwrap_or_default(),
                 parent_tenant_id: parent.unwrap_or_default(),
             };
             let page = tenants.list_tenants(client.request(request)?).await?.into_inner();
@@ -337,9 +343,13 @@ async fn accounts(client: &Client, command: AccountsCommand) -> Result<Outcome, 
             let account = accounts.get_account(client.request(GetAccountRequest { id })?).await?.into_inner().account;
             output::account(&account.unwrap_or_default()).into()
         }
-        AccountsCommand::List { name, page_size } => {
-            let request =
-                ListAccountsRequest { name: name.unwrap_or_default(), page_size, ..ListAccountsRequest::default() };
+        AccountsCommand::List { name, page_size, page_token } => {
+            let request = ListAccountsRequest {
+                name: name.unwrap_or_default(),
+                page_size,
+                page_token: page_token.unwrap_or_default(),
+                ..ListAccountsRequest::default()
+            };
             let page = accounts.list_accounts(client.request(request)?).await?.into_inner();
             json!({ "accounts": page.accounts.iter().map(output::account).collect::<Vec<_>>(),
                     "next_page_token": page.next_page_token })

@@ -84,6 +84,11 @@ async fn an_operator_imports_accounts_from_csv_with_a_row_report_then_follows_a_
     assert_eq!(accounts.len(), 2);
     let first = accounts.iter().find(|account| account["code"] == "IMP1").expect("IMP1");
     assert_eq!(first["payment_types"], "ON_ACCOUNT,CREDIT_CARD");
+    let page = document(&bssctl(&suite, &admin, &["accounts", "list", "--name", "Import", "--page-size", "1"]).await);
+    let token = page["next_page_token"].as_str().expect("a next page");
+    let second = ["accounts", "list", "--name", "Import", "--page-size", "1", "--page-token", token];
+    let next = document(&bssctl(&suite, &admin, &second).await);
+    assert_ne!(page["accounts"][0]["id"], next["accounts"][0]["id"], "the second page holds the other account");
     let shown = bssctl(&suite, &admin, &["accounts", "get", first["id"].as_str().expect("id")]).await;
     assert_eq!(document(&shown)["external_key"], "ERP-1");
 
