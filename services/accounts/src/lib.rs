@@ -55,11 +55,16 @@ pub struct AccountsConfig {
     /// alone).
     #[serde(default)]
     pub billing_url: Option<String>,
+    /// The credit service (`BSS_CREDIT_URL`), asked before an account is
+    /// deleted or terminated whether credit holds reservations or held
+    /// orders for it. Unset: not asked.
+    #[serde(default)]
+    pub credit_url: Option<String>,
 }
 
 impl AccountsConfig {
     pub fn new(platform: PlatformConfig) -> AccountsConfig {
-        AccountsConfig { platform, address_validator_url: None, pricing_url: None, billing_url: None }
+        AccountsConfig { platform, address_validator_url: None, pricing_url: None, billing_url: None, credit_url: None }
     }
 }
 
@@ -96,8 +101,11 @@ impl App {
                 .transpose()
                 .map_err(|error| StartupError::Config(format!("{name} service: {error}")))
         };
-        let peers =
-            Peers { pricing: peer("pricing", &config.pricing_url)?, billing: peer("billing", &config.billing_url)? };
+        let peers = Peers {
+            pricing: peer("pricing", &config.pricing_url)?,
+            billing: peer("billing", &config.billing_url)?,
+            credit: peer("credit", &config.credit_url)?,
+        };
         let api = Arc::new(AccountsApi::new(db.clone(), tenants.clone(), events, validator, peers));
         let limit = platform.server.max_message_bytes;
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use bss_platform::money::money_to_wire;
 use bss_platform::time::{format_date, now};
-use bss_proto::billing::InvoicePosted;
 use bss_proto::billing::billing_event::Payload;
+use bss_proto::billing::{InvoicePosted, OrderAmount};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
@@ -100,8 +100,9 @@ async fn charge_subscriptions(
                   + extract(month FROM age(s.through, s.start_date)))::int) AS k
          ), charged AS (
              INSERT INTO billing.charges (tenant_id, id, account_id, bill_to_account_id, separate, subscription_id,
-                 product_id, description, currency, quantity, unit_price, total, charge_date)
-             SELECT $1, gen_random_uuid(), account_id, bill_to_account_id, separate, id, product_id,
+                 order_reference, product_id, description, currency, quantity, unit_price, total, charge_date)
+             SELECT $1, gen_random_uuid(), account_id, bill_to_account_id, separate, id,
+                 CASE WHEN k = 0 THEN reference END, product_id,
                  description || ' from ' || to_char(period_start, 'YYYY-MM-DD'), currency, quantity, unit_price,
                  total, period_start
              FROM due
@@ -172,6 +173,7 @@ pub async fn draft(
                 quantity: charge.quantity,
                 unit_price: charge.unit_price,
                 total: charge.total,
+                credited: Decimal::ZERO,
             })
             .collect();
         invoiced.0.extend(charges.iter().map(|charge| charge.id));
@@ -191,6 +193,7 @@ pub async fn draft(
             order_references: references,
             created_at,
             posted_at: None,
+            void_reason: None,
         };
         invoices.push((row, lines));
     }
@@ -212,7 +215,8 @@ pub async fn draft(
 }
 
 /// Posts drafts (id, due date) in order and publishes each as
-/// InvoicePosted, in the caller's transaction.
+/// InvoicePosted, with what it bills of each order (credit captures that
+/// much of the order's reservation), in the caller's transaction.
 pub async fn post(
     tx: &mut PgConnection,
     tenant_id: Uuid,
@@ -220,15 +224,34 @@ pub async fn post(
     drafts: &[(Uuid, NaiveDate)],
 ) -> Result<Vec<InvoiceRow>, BillingError> {
     let posted = repo::post_invoices(tx, tenant_id, drafts).await?;
+    let ids: Vec<Uuid> = posted.iter().map(|row| row.id).collect();
+    let billed: Vec<(Uuid, String, Decimal)> = sqlx::query_as(
+        "SELECT invoice_id, order_reference, sum(total) FROM billing.charges
+         WHERE tenant_id = $1 AND invoice_id = ANY($2) AND order_reference IS NOT NULL
+         GROUP BY invoice_id, order_reference ORDER BY invoice_id, order_reference",
+    )
+    .bind(tenant_id)
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?;
     let mut events = Vec::with_capacity(posted.len());
     for row in &posted {
         let currency = row.currency()?;
+        let order_amounts = billed
+            .iter()
+            .filter(|(invoice_id, _, amount)| *invoice_id == row.id && *amount > Decimal::ZERO)
+            .map(|(_, reference, amount)| OrderAmount {
+                reference: reference.clone(),
+                amount: Some(money_to_wire(currency.round(*amount), currency)),
+            })
+            .collect();
         events.push(Payload::InvoicePosted(InvoicePosted {
             invoice_id: row.id.to_string(),
             account_id: row.account_id.to_string(),
             amount: Some(money_to_wire(currency.round(row.total), currency)),
             due_date: row.due_date.map(format_date).unwrap_or_default(),
             order_references: row.order_references.clone(),
+            order_amounts,
         }));
     }
     publish_all(tx, tenant_id, actor, events).await?;

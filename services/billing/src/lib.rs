@@ -104,7 +104,7 @@ impl App {
         }
         let wake_runs = Arc::new(tokio::sync::Notify::new());
         let peers = Peers { accounts, credit, pricing };
-        let api = Arc::new(BillingApi::new(db.clone(), events.clone(), peers, wake_runs.clone()));
+        let api = Arc::new(BillingApi::new(db.clone(), events.clone(), peers, wake_runs.clone(), identity.clone()));
         tokio::spawn(runs::run(api.clone(), identity, wake_runs, shutdown.clone()));
         let limit = platform.server.max_message_bytes;
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)

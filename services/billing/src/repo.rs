@@ -18,6 +18,8 @@ pub struct LineRow {
     pub quantity: Decimal,
     pub unit_price: Decimal,
     pub total: Decimal,
+    /// What credit notes credited of it (zero for a new line).
+    pub credited: Decimal,
 }
 
 /// An invoice as stored (its lines apart).
@@ -37,6 +39,7 @@ pub struct InvoiceRow {
     pub order_references: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub posted_at: Option<DateTime<Utc>>,
+    pub void_reason: Option<String>,
 }
 
 impl InvoiceRow {
@@ -49,7 +52,7 @@ impl InvoiceRow {
 macro_rules! invoice_columns {
     () => {
         "id, account_id, for_account_id, currency, number, status, invoice_date, delivery_date, due_date, total, settled,
-         order_references, created_at, posted_at"
+         order_references, created_at, posted_at, void_reason"
     };
 }
 
@@ -127,7 +130,7 @@ pub async fn lines(
     invoice_id: Uuid,
 ) -> Result<Vec<LineRow>, BillingError> {
     Ok(sqlx::query_as(
-        "SELECT product_id, description, quantity, unit_price, total FROM billing.invoice_lines
+        "SELECT product_id, description, quantity, unit_price, total, credited FROM billing.invoice_lines
          WHERE tenant_id = $1 AND invoice_id = $2 ORDER BY line_number",
     )
     .bind(tenant_id)
@@ -315,6 +318,96 @@ pub async fn insert_allocations(
     Ok(())
 }
 
+/// The account's payments and credit notes with credit left (what no
+/// invoice took), oldest first, locked: (id, table, unallocated).
+pub async fn lock_credits(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    account_id: Uuid,
+) -> Result<Vec<(Uuid, &'static str, Decimal)>, BillingError> {
+    let rows: Vec<(Uuid, bool, Decimal)> = sqlx::query_as(
+        "SELECT id, is_payment, unallocated FROM (
+             SELECT id, true AS is_payment, unallocated, created_at FROM billing.payments
+             WHERE tenant_id = $1 AND account_id = $2 AND unallocated > 0 FOR UPDATE
+         ) p
+         UNION ALL
+         SELECT id, false, unallocated FROM (
+             SELECT id, unallocated, created_at FROM billing.adjustments
+             WHERE tenant_id = $1 AND account_id = $2 AND unallocated > 0 FOR UPDATE
+         ) a
+         ORDER BY 1",
+    )
+    .bind(tenant_id)
+    .bind(account_id)
+    .fetch_all(tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, is_payment, unallocated)| (id, if is_payment { "payments" } else { "adjustments" }, unallocated))
+        .collect())
+}
+
+/// Takes what a refund pays back from each credit (`sources`: id, amount)
+/// and records it.
+pub async fn consume_credits(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    refund_id: Uuid,
+    credits: &[(Uuid, &'static str, Decimal)],
+    sources: &[(Uuid, Decimal)],
+) -> Result<(), BillingError> {
+    for (source, amount) in sources {
+        let table = credits.iter().find(|(id, _, _)| id == source).map_or("payments", |(_, table, _)| table);
+        let statement = if table == "payments" {
+            "UPDATE billing.payments SET unallocated = unallocated - $3 WHERE tenant_id = $1 AND id = $2"
+        } else {
+            "UPDATE billing.adjustments SET unallocated = unallocated - $3 WHERE tenant_id = $1 AND id = $2"
+        };
+        sqlx::query(statement).bind(tenant_id).bind(source).bind(amount).execute(&mut *tx).await?;
+        sqlx::query(
+            "INSERT INTO billing.refund_sources (tenant_id, refund_id, source_id, amount) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(tenant_id)
+        .bind(refund_id)
+        .bind(source)
+        .bind(amount)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Adds credited amounts to lines of an invoice: (line number, amount).
+/// The lines' constraint refuses crediting a line beyond its total.
+pub async fn credit_invoice_lines(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    invoice_id: Uuid,
+    credits: &[(i32, Decimal)],
+) -> Result<(), BillingError> {
+    let result = sqlx::query(
+        "UPDATE billing.invoice_lines l SET credited = l.credited + c.amount
+         FROM unnest($3::int[], $4::numeric[]) AS c(line_number, amount)
+         WHERE l.tenant_id = $1 AND l.invoice_id = $2 AND l.line_number = c.line_number",
+    )
+    .bind(tenant_id)
+    .bind(invoice_id)
+    .bind(credits.iter().map(|(number, _)| *number).collect::<Vec<_>>())
+    .bind(credits.iter().map(|(_, amount)| *amount).collect::<Vec<_>>())
+    .execute(tx)
+    .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(error) if bss_platform::error::violated_constraint(&error) == Some("invoice_lines_credited_check") => {
+            Err(BillingError::precondition(
+                "LINE_ALREADY_CREDITED",
+                format!("a line of invoice {invoice_id} would be credited beyond its total"),
+            ))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
 /// Posted, unsettled invoices whose due date passed and that are not
 /// flagged yet, flagged now (at most `limit`): (tenant, invoice, account).
 pub async fn flag_overdue(
@@ -354,7 +447,7 @@ pub async fn balance(
                        WHERE tenant_id = $1 AND account_id = $2 AND status = 'POSTED' AND period_id IS NULL), 0)
            - coalesce((SELECT sum(amount) FROM billing.payments
                        WHERE tenant_id = $1 AND account_id = $2 AND period_id IS NULL), 0)
-           - coalesce((SELECT sum(amount) FROM billing.adjustments
+           - coalesce((SELECT sum(CASE WHEN kind = 'REFUND' THEN -amount ELSE amount END) FROM billing.adjustments
                        WHERE tenant_id = $1 AND account_id = $2 AND period_id IS NULL), 0),
              coalesce((SELECT sum(total - settled) FROM billing.invoices
                        WHERE tenant_id = $1 AND account_id = $2 AND status = 'POSTED' AND due_date < $3), 0),

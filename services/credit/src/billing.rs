@@ -1,28 +1,30 @@
 //! Billing's posted transactions applied to each account's position, each
 //! in the transaction that also moves the consumer's cursor (exactly once):
-//! an invoice raises the balance and captures the reservations of the
-//! orders it bills, in the same transaction; credit notes, payments and
-//! write-offs lower it; overdue and settled invoices set the account out of
-//! terms and back.
+//! an invoice raises the balance and captures what it bills of the orders'
+//! reservations, in the same transaction; credit notes, payments and
+//! write-offs lower it, refunds raise it; a cancelled order or subscription
+//! releases what is reserved for it (and withdraws its held order); overdue
+//! and settled invoices set the account out of terms and back.
 //!
 //! The billing service serves these events on its stream; the consumer
 //! that follows that stream calls [`apply`] for each.
 
 use bss_platform::events::HandlerError;
 use bss_platform::money::{Currency, parse_decimal};
-use bss_proto::billing::BillingEvent;
 use bss_proto::billing::billing_event::Payload;
-use bss_proto::credit::ReservationChanged;
+use bss_proto::billing::{BillingEvent, InvoicePosted, OrderPayer};
+use bss_proto::credit::HeldOrderChanged;
 use bss_proto::credit::credit_event::Payload as CreditPayload;
 use bss_proto::types::Money;
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::domain::account::{CreditAccount, Settings};
 use crate::domain::error::CreditError;
-use crate::grpc::convert::reservation_to_proto;
+use crate::grpc::convert::held_to_proto;
 use crate::grpc::{ACTOR, publish};
-use crate::repo;
+use crate::{repo, reservations};
 
 fn id(value: &str) -> Result<Uuid, HandlerError> {
     Uuid::parse_str(value).map_err(|_| HandlerError::DeadLetter(format!("not an id: {value:?}")))
@@ -42,17 +44,14 @@ fn retry(error: CreditError) -> HandlerError {
     HandlerError::Retry(error.to_string())
 }
 
-/// Moves the balance of an account by `delta` (recording the account with
-/// the tenant's defaults when credit has not met it yet), capturing the
-/// open reservations of `orders`.
-async fn post(
+/// The account credit keeps (recorded with the tenant's defaults when
+/// credit has not met it yet), locked, in `currency`.
+async fn locked(
     tx: &mut PgConnection,
     tenant_id: Uuid,
     account_id: Uuid,
     currency: Currency,
-    delta: Decimal,
-    orders: &[String],
-) -> Result<(), HandlerError> {
+) -> Result<(CreditAccount, Settings), HandlerError> {
     let settings = repo::settings(tx, tenant_id).await.map_err(retry)?;
     repo::insert_account(tx, tenant_id, account_id, currency, settings.default_limit).await.map_err(retry)?;
     let account = repo::lock_account(tx, tenant_id, account_id).await.map_err(retry)?;
@@ -62,23 +61,98 @@ async fn post(
             currency.code, account.currency.code
         )));
     }
+    Ok((account, settings))
+}
+
+/// Moves the balance of an account by `delta`, capturing what the posted
+/// invoice bills of its open reservations: `captures` names each order with
+/// the amount billed (`None`: all that is open of it).
+async fn post(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    account_id: Uuid,
+    currency: Currency,
+    delta: Decimal,
+    captures: &[(String, Option<Decimal>)],
+) -> Result<(), HandlerError> {
+    let (account, settings) = locked(tx, tenant_id, account_id, currency).await?;
     let mut captured = Decimal::ZERO;
-    for order in orders {
-        for reservation in repo::open_reservations_of_order(tx, tenant_id, account_id, order).await.map_err(retry)? {
-            if let Some(closed) =
-                repo::close_reservation(tx, tenant_id, reservation, "CAPTURED").await.map_err(retry)?
-            {
-                captured += closed.amount;
-                let changed = ReservationChanged { reservation: Some(reservation_to_proto(&closed, currency)) };
-                publish(tx, tenant_id, ACTOR, CreditPayload::ReservationChanged(changed)).await.map_err(retry)?;
-            }
-        }
+    for (order, amount) in captures {
+        captured += reservations::take_for_order(tx, tenant_id, ACTOR, &account, order, *amount, "CAPTURED")
+            .await
+            .map_err(retry)?;
     }
-    repo::move_exposure(tx, tenant_id, account_id, -captured, delta).await.map_err(retry)?;
+    repo::move_exposure(tx, tenant_id, account_id, Decimal::ZERO, delta).await.map_err(retry)?;
     let before = account.exposure().total();
     crate::grpc::credit::notify_thresholds(tx, tenant_id, &settings, &account, before, before + delta - captured)
         .await
         .map_err(retry)?;
+    Ok(())
+}
+
+/// What an invoice captures: each order it bills, by the amount billed, and
+/// the orders it names without amounts, in full.
+fn captures(invoice: &InvoicePosted) -> Result<Vec<(String, Option<Decimal>)>, HandlerError> {
+    let mut captures = Vec::new();
+    for billed in &invoice.order_amounts {
+        captures.push((billed.reference.clone(), Some(amount(billed.amount.as_ref())?.0)));
+    }
+    for reference in &invoice.order_references {
+        if !captures.iter().any(|(named, _)| named == reference) {
+            captures.push((reference.clone(), None));
+        }
+    }
+    Ok(captures)
+}
+
+/// An order (or a subscription's activation) cancelled in billing: every
+/// open reservation of it is released and its pending held order withdrawn
+/// (`whole`), or only the amounts named per payer are released.
+async fn cancel(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    reference: &str,
+    whole: bool,
+    released: &[OrderPayer],
+) -> Result<(), HandlerError> {
+    let mut parts: Vec<(Uuid, Option<Decimal>)> = Vec::new();
+    if whole {
+        for (_, account_id) in repo::open_reservations_of_order(tx, tenant_id, None, reference).await.map_err(retry)? {
+            if !parts.iter().any(|(seen, _)| *seen == account_id) {
+                parts.push((account_id, None));
+            }
+        }
+    } else {
+        for payer in released {
+            parts.push((id(&payer.account_id)?, Some(amount(payer.amount.as_ref())?.0)));
+        }
+    }
+    // Accounts locked in id order, as every multi-account change does.
+    parts.sort_by_key(|(account_id, _)| *account_id);
+    for (account_id, part) in parts {
+        let Some(account) = repo::account(tx, tenant_id, account_id).await.map_err(retry)? else {
+            continue;
+        };
+        let account = repo::lock_account(tx, tenant_id, account.account_id).await.map_err(retry)?;
+        reservations::take_for_order(tx, tenant_id, ACTOR, &account, reference, part, "RELEASED")
+            .await
+            .map_err(retry)?;
+    }
+    if whole
+        && let Some((held_id, account_id)) =
+            repo::pending_held_order_of(tx, tenant_id, reference).await.map_err(retry)?
+    {
+        let account = repo::lock_account(tx, tenant_id, account_id).await.map_err(retry)?;
+        let note = "the order was cancelled";
+        if let Some(withdrawn) =
+            repo::decide_held_order(tx, tenant_id, held_id, "CANCELLED", ACTOR, note).await.map_err(retry)?
+        {
+            let held_order = Some(held_to_proto(&withdrawn, account.currency));
+            publish(tx, tenant_id, ACTOR, CreditPayload::HeldOrderChanged(HeldOrderChanged { held_order }))
+                .await
+                .map_err(retry)?;
+        }
+    }
     Ok(())
 }
 
@@ -88,7 +162,7 @@ pub async fn apply(tx: &mut PgConnection, event: &BillingEvent) -> Result<(), Ha
     match &event.payload {
         Some(Payload::InvoicePosted(invoice)) => {
             let (amount, currency) = amount(invoice.amount.as_ref())?;
-            post(tx, tenant_id, id(&invoice.account_id)?, currency, amount, &invoice.order_references).await
+            post(tx, tenant_id, id(&invoice.account_id)?, currency, amount, &captures(invoice)?).await
         }
         Some(Payload::CreditNotePosted(note)) => {
             let (amount, currency) = amount(note.amount.as_ref())?;
@@ -102,6 +176,14 @@ pub async fn apply(tx: &mut PgConnection, event: &BillingEvent) -> Result<(), Ha
             let (amount, currency) = amount(write_off.amount.as_ref())?;
             post(tx, tenant_id, id(&write_off.account_id)?, currency, -amount, &[]).await
         }
+        Some(Payload::RefundPosted(refund)) => {
+            let (amount, currency) = amount(refund.amount.as_ref())?;
+            post(tx, tenant_id, id(&refund.account_id)?, currency, amount, &[]).await
+        }
+        Some(Payload::OrderCancelled(cancelled)) => {
+            cancel(tx, tenant_id, &cancelled.reference, cancelled.whole, &cancelled.released).await
+        }
+        Some(Payload::SubscriptionCancelled(cancelled)) => cancel(tx, tenant_id, &cancelled.reference, true, &[]).await,
         Some(Payload::InvoiceOverdue(overdue)) => {
             repo::mark_overdue(tx, tenant_id, id(&overdue.invoice_id)?, id(&overdue.account_id)?, true)
                 .await

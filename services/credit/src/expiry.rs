@@ -7,17 +7,16 @@ use std::time::Duration;
 
 use bss_platform::events::EventLog;
 use bss_platform::shutdown::Shutdown;
+use bss_proto::credit::HeldOrderChanged;
 use bss_proto::credit::credit_event::Payload;
-use bss_proto::credit::{HeldOrderChanged, ReservationChanged};
-use rust_decimal::Decimal;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::domain::error::CreditError;
-use crate::grpc::convert::{held_to_proto, reservation_to_proto};
+use crate::grpc::convert::held_to_proto;
 use crate::grpc::{ACTOR, publish};
-use crate::repo;
 use crate::suspensions::Suspender;
+use crate::{repo, reservations};
 
 /// How often the sweeper looks for expired rows.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
@@ -37,16 +36,7 @@ pub async fn expire_due(db: &PgPool, events: &EventLog) -> Result<usize, CreditE
     for (tenant_id, id, account_id) in due {
         let mut tx = db.begin().await?;
         let account = repo::lock_account(&mut tx, tenant_id, account_id).await?;
-        if let Some(expired) = repo::close_reservation(&mut tx, tenant_id, id, "EXPIRED").await? {
-            repo::move_exposure(&mut tx, tenant_id, account_id, -expired.amount, Decimal::ZERO).await?;
-            let reservation = reservation_to_proto(&expired, account.currency);
-            publish(
-                &mut tx,
-                tenant_id,
-                ACTOR,
-                Payload::ReservationChanged(ReservationChanged { reservation: Some(reservation) }),
-            )
-            .await?;
+        if reservations::take(&mut tx, tenant_id, ACTOR, &account, id, None, "EXPIRED").await?.is_some() {
             closed += 1;
         }
         tx.commit().await?;

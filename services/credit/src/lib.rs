@@ -11,6 +11,7 @@ pub mod domain;
 pub mod expiry;
 pub mod grpc;
 pub mod repo;
+pub mod reservations;
 pub mod suspensions;
 
 use std::net::SocketAddr;

@@ -165,14 +165,7 @@ pub async fn rating(connection: &mut PgConnection, tenant_id: Uuid, code: &str) 
     Ok(row.map(|(code, name, default_limit)| Rating { code, name, default_limit }))
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OverrideRule {
-    pub id: Uuid,
-    pub event_kind: String,
-    pub classification: String,
-    pub credit_rating: String,
-    pub kyc_profile: String,
-}
+pub use crate::domain::overrides::OverrideRule;
 
 pub async fn create_rule(tx: &mut PgConnection, tenant_id: Uuid, rule: &OverrideRule) -> Result<(), CreditError> {
     sqlx::query(
@@ -217,29 +210,6 @@ pub async fn delete_rule(tx: &mut PgConnection, tenant_id: Uuid, id: Uuid) -> Re
         .execute(tx)
         .await?;
     Ok(deleted.rows_affected() > 0)
-}
-
-/// Whether a rule lifts the limit for this event kind and account.
-pub async fn limit_overridden(
-    connection: &mut PgConnection,
-    tenant_id: Uuid,
-    event_kind: &str,
-    terms: &Terms,
-) -> Result<bool, CreditError> {
-    let found: Option<i32> = sqlx::query_scalar(
-        "SELECT 1 FROM credit.override_rules
-         WHERE tenant_id = $1 AND event_kind = $2
-           AND classification IN ('', $3) AND credit_rating IN ('', $4) AND kyc_profile IN ('', $5)
-         LIMIT 1",
-    )
-    .bind(tenant_id)
-    .bind(event_kind)
-    .bind(&terms.classification)
-    .bind(&terms.rating)
-    .bind(&terms.kyc_profile)
-    .fetch_optional(connection)
-    .await?;
-    Ok(found.is_some())
 }
 
 // ---- accounts ----
@@ -530,6 +500,8 @@ pub struct ReservationRow {
     pub account_id: Uuid,
     pub order_reference: String,
     pub amount: Decimal,
+    /// What is still held (zero once closed).
+    pub open_amount: Decimal,
     pub state: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
@@ -538,7 +510,7 @@ pub struct ReservationRow {
 
 macro_rules! reservation_columns {
     () => {
-        "id, account_id, order_reference, amount, state, created_at, expires_at, closed_at"
+        "id, account_id, order_reference, amount, open_amount, state, created_at, expires_at, closed_at"
     };
 }
 
@@ -548,6 +520,7 @@ fn reservation_from_row(row: &PgRow) -> ReservationRow {
         account_id: row.get("account_id"),
         order_reference: row.get("order_reference"),
         amount: row.get("amount"),
+        open_amount: row.get("open_amount"),
         state: row.get("state"),
         created_at: row.get("created_at"),
         expires_at: row.get("expires_at"),
@@ -564,8 +537,8 @@ pub async fn insert_reservation(
     ttl_seconds: i64,
 ) -> Result<ReservationRow, CreditError> {
     let row = sqlx::query(concat!(
-        "INSERT INTO credit.reservations (tenant_id, id, account_id, order_reference, amount, expires_at)
-         VALUES ($1, $2, $3, $4, $5, now() + $6 * interval '1 second') RETURNING ",
+        "INSERT INTO credit.reservations (tenant_id, id, account_id, order_reference, amount, open_amount, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $5, now() + $6 * interval '1 second') RETURNING ",
         reservation_columns!(),
         ""
     ))
@@ -597,26 +570,37 @@ pub async fn reservation(
     Ok(row.as_ref().map(reservation_from_row))
 }
 
-/// Closes an open reservation (state RELEASED, CAPTURED or EXPIRED): only
-/// one closing wins; `None` when it was not open.
-pub async fn close_reservation(
+/// Takes `amount` (`None`: all that is open; never more than is open) off
+/// an open reservation; when nothing is left it closes as `closing`
+/// (RELEASED, CAPTURED or EXPIRED). Only open reservations are touched, so
+/// racing closings take what is there exactly once. Returns the row after
+/// and the amount taken; `None` when it was not open.
+pub async fn take_from_reservation(
     tx: &mut PgConnection,
     tenant_id: Uuid,
     id: Uuid,
-    state: &str,
-) -> Result<Option<ReservationRow>, CreditError> {
-    let row = sqlx::query(concat!(
-        "UPDATE credit.reservations SET state = $3, closed_at = now()
-         WHERE tenant_id = $1 AND id = $2 AND state = 'OPEN' RETURNING ",
-        reservation_columns!(),
-        ""
-    ))
+    amount: Option<Decimal>,
+    closing: &str,
+) -> Result<Option<(ReservationRow, Decimal)>, CreditError> {
+    let row = sqlx::query(
+        "WITH before AS (
+             SELECT id, least(coalesce($3, open_amount), open_amount) AS taken FROM credit.reservations
+             WHERE tenant_id = $1 AND id = $2 AND state = 'OPEN' FOR UPDATE
+         )
+         UPDATE credit.reservations r SET open_amount = r.open_amount - before.taken,
+             state = CASE WHEN r.open_amount = before.taken THEN $4 ELSE 'OPEN' END,
+             closed_at = CASE WHEN r.open_amount = before.taken THEN now() END
+         FROM before WHERE r.tenant_id = $1 AND r.id = before.id
+         RETURNING before.taken, r.id, r.account_id, r.order_reference, r.amount, r.open_amount, r.state,
+             r.created_at, r.expires_at, r.closed_at",
+    )
     .bind(tenant_id)
     .bind(id)
-    .bind(state)
+    .bind(amount)
+    .bind(closing)
     .fetch_optional(tx)
     .await?;
-    Ok(row.as_ref().map(reservation_from_row))
+    Ok(row.map(|row| (reservation_from_row(&row), row.get("taken"))))
 }
 
 pub async fn reservations(
@@ -658,12 +642,20 @@ pub struct HeldOrderRow {
     pub decided_by: String,
     pub note: String,
     pub reservation_id: Option<Uuid>,
+    /// Who pays it, in order: (account, share, reservation made on
+    /// approval).
+    pub payers: Vec<(Uuid, Decimal, Option<Uuid>)>,
 }
 
 macro_rules! held_columns {
     () => {
         "id, account_id, order_reference, amount, payment_type, reasons, state, created_at, expires_at, decided_at,
-         decided_by, note, reservation_id"
+         decided_by, note, reservation_id, (SELECT coalesce(array_agg(p.account_id ORDER BY p.position), '{}')
+         FROM credit.held_order_payers p WHERE p.tenant_id = held_orders.tenant_id AND p.held_order_id = held_orders.id)
+         AS payer_ids, (SELECT coalesce(array_agg(p.amount ORDER BY p.position), '{}') FROM credit.held_order_payers p
+         WHERE p.tenant_id = held_orders.tenant_id AND p.held_order_id = held_orders.id) AS payer_amounts,
+         (SELECT coalesce(array_agg(p.reservation_id ORDER BY p.position), '{}') FROM credit.held_order_payers p
+         WHERE p.tenant_id = held_orders.tenant_id AND p.held_order_id = held_orders.id) AS payer_reservations"
     };
 }
 
@@ -683,38 +675,65 @@ fn held_from_row(row: &PgRow) -> Result<HeldOrderRow, CreditError> {
         decided_by: row.get("decided_by"),
         note: row.get("note"),
         reservation_id: row.get("reservation_id"),
+        payers: {
+            let ids: Vec<Uuid> = row.get("payer_ids");
+            let amounts: Vec<Decimal> = row.get("payer_amounts");
+            let reservations: Vec<Option<Uuid>> = row.get("payer_reservations");
+            ids.into_iter()
+                .zip(amounts)
+                .zip(reservations)
+                .map(|((id, amount), reservation)| (id, amount, reservation))
+                .collect()
+        },
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A held order to store.
+pub struct NewHeldOrder<'a> {
+    pub account_id: Uuid,
+    pub order_reference: &'a str,
+    pub amount: Decimal,
+    pub payment_type: PaymentType,
+    /// Encoded bss.credit.v1.DecisionReason, one per element.
+    pub reasons: Vec<Vec<u8>>,
+    /// Who pays it: (account, share), in order.
+    pub payers: &'a [(Uuid, Decimal)],
+    pub ttl_seconds: i64,
+}
+
 pub async fn insert_held_order(
     tx: &mut PgConnection,
     tenant_id: Uuid,
-    account_id: Uuid,
-    order_reference: &str,
-    amount: Decimal,
-    payment_type: PaymentType,
-    reasons: Vec<Vec<u8>>,
-    ttl_seconds: i64,
+    held: &NewHeldOrder<'_>,
 ) -> Result<HeldOrderRow, CreditError> {
-    let row = sqlx::query(concat!(
+    let id = Uuid::now_v7();
+    sqlx::query(
         "INSERT INTO credit.held_orders (tenant_id, id, account_id, order_reference, amount, payment_type, reasons,
              expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, now() + $8 * interval '1 second') RETURNING ",
-        held_columns!(),
-        ""
-    ))
+         VALUES ($1, $2, $3, $4, $5, $6, $7, now() + $8 * interval '1 second')",
+    )
     .bind(tenant_id)
-    .bind(Uuid::now_v7())
-    .bind(account_id)
-    .bind(order_reference)
-    .bind(amount)
-    .bind(payment_type.code())
-    .bind(reasons)
-    .bind(ttl_seconds)
-    .fetch_one(tx)
+    .bind(id)
+    .bind(held.account_id)
+    .bind(held.order_reference)
+    .bind(held.amount)
+    .bind(held.payment_type.code())
+    .bind(&held.reasons)
+    .bind(held.ttl_seconds)
+    .execute(&mut *tx)
     .await?;
-    held_from_row(&row)
+    sqlx::query(
+        "INSERT INTO credit.held_order_payers (tenant_id, held_order_id, position, account_id, amount)
+         SELECT $1, $2, p.position - 1, p.account_id, p.amount
+         FROM unnest($3::uuid[], $4::numeric[]) WITH ORDINALITY AS p(account_id, amount, position)",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .bind(held.payers.iter().map(|(account, _)| *account).collect::<Vec<_>>())
+    .bind(held.payers.iter().map(|(_, amount)| *amount).collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?;
+    held_order(tx, tenant_id, id).await?.ok_or_else(|| CreditError::not_found("held order", id))
 }
 
 pub async fn held_order(
@@ -757,18 +776,30 @@ pub async fn decide_held_order(
     row.as_ref().map(held_from_row).transpose()
 }
 
-pub async fn set_held_reservation(
+/// Records the reservations an approval made, one per payer in order (the
+/// first one also as the held order's own).
+pub async fn set_held_reservations(
     tx: &mut PgConnection,
     tenant_id: Uuid,
     id: Uuid,
-    reservation_id: Uuid,
+    reservation_ids: &[Uuid],
 ) -> Result<(), CreditError> {
     sqlx::query("UPDATE credit.held_orders SET reservation_id = $3 WHERE tenant_id = $1 AND id = $2")
         .bind(tenant_id)
         .bind(id)
-        .bind(reservation_id)
-        .execute(tx)
+        .bind(reservation_ids.first())
+        .execute(&mut *tx)
         .await?;
+    sqlx::query(
+        "UPDATE credit.held_order_payers p SET reservation_id = r.reservation_id
+         FROM unnest($3::uuid[]) WITH ORDINALITY AS r(reservation_id, position)
+         WHERE p.tenant_id = $1 AND p.held_order_id = $2 AND p.position = r.position - 1",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .bind(reservation_ids)
+    .execute(tx)
+    .await?;
     Ok(())
 }
 
@@ -796,20 +827,63 @@ pub async fn held_orders(
     rows.iter().map(held_from_row).collect()
 }
 
-/// The open reservations of an order of the account.
+/// The open reservations of an order: of one account, or (`None`) of every
+/// account, as (reservation, account), oldest first.
 pub async fn open_reservations_of_order(
     connection: &mut PgConnection,
     tenant_id: Uuid,
-    account_id: Uuid,
+    account_id: Option<Uuid>,
     order_reference: &str,
-) -> Result<Vec<Uuid>, CreditError> {
-    Ok(sqlx::query_scalar(
-        "SELECT id FROM credit.reservations
-         WHERE tenant_id = $1 AND account_id = $2 AND order_reference = $3 AND state = 'OPEN' ORDER BY id",
+) -> Result<Vec<(Uuid, Uuid)>, CreditError> {
+    Ok(sqlx::query_as(
+        "SELECT id, account_id FROM credit.reservations
+         WHERE tenant_id = $1 AND ($2::uuid IS NULL OR account_id = $2) AND order_reference = $3 AND state = 'OPEN'
+         ORDER BY id",
     )
     .bind(tenant_id)
     .bind(account_id)
     .bind(order_reference)
+    .fetch_all(connection)
+    .await?)
+}
+
+/// The pending held order of an order reference, if any.
+pub async fn pending_held_order_of(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    order_reference: &str,
+) -> Result<Option<(Uuid, Uuid)>, CreditError> {
+    Ok(sqlx::query_as(
+        "SELECT id, account_id FROM credit.held_orders
+         WHERE tenant_id = $1 AND order_reference = $2 AND state = 'PENDING' ORDER BY id LIMIT 1",
+    )
+    .bind(tenant_id)
+    .bind(order_reference)
+    .fetch_optional(connection)
+    .await?)
+}
+
+/// What credit holds open for the accounts: (account, reason, count) with
+/// reasons RESERVATIONS_OPEN (reservations on the account) and
+/// HELD_ORDERS_PENDING (held orders of the account or paid by it).
+pub async fn unsettled(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, String, i64)>, CreditError> {
+    Ok(sqlx::query_as(
+        "SELECT account_id, reason, count FROM (
+             SELECT account_id, 'RESERVATIONS_OPEN' AS reason, count(*) AS count FROM credit.reservations
+             WHERE tenant_id = $1 AND account_id = ANY($2) AND state = 'OPEN' GROUP BY 1
+             UNION ALL
+             SELECT a.account_id, 'HELD_ORDERS_PENDING', count(DISTINCT h.id) FROM credit.held_orders h
+             JOIN LATERAL (SELECT h.account_id UNION SELECT p.account_id FROM credit.held_order_payers p
+                           WHERE p.tenant_id = h.tenant_id AND p.held_order_id = h.id) a ON true
+             WHERE h.tenant_id = $1 AND h.state = 'PENDING' AND a.account_id = ANY($2) GROUP BY 1
+         ) open ORDER BY account_id, reason",
+    )
+    .bind(tenant_id)
+    .bind(ids)
     .fetch_all(connection)
     .await?)
 }
@@ -942,9 +1016,9 @@ pub async fn reserve_if_clean(pool: &sqlx::PgPool, clean: &CleanReservation<'_>)
                      AND credit_limit * percent / 100 <= balance + reserved + $3))
              RETURNING CASE WHEN unlimited THEN NULL ELSE credit_limit - balance - reserved + $3 END AS available_before
          ), res AS (
-             INSERT INTO credit.reservations
-                 (tenant_id, id, account_id, order_reference, amount, created_at, expires_at, available_before)
-             SELECT $1, $5, $2, $6, $3, $7, $8, available_before FROM upd
+             INSERT INTO credit.reservations (tenant_id, id, account_id, order_reference, amount, open_amount,
+                 created_at, expires_at, available_before)
+             SELECT $1, $5, $2, $6, $3, $3, $7, $8, available_before FROM upd
              RETURNING available_before
          ), event AS (
              INSERT INTO credit.outbox (tenant_id, event_type, payload)

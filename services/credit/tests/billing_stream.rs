@@ -41,6 +41,7 @@ async fn credit_applies_billings_stream_exactly_once() {
         tenant_id,
         vec![
             Billing::InvoicePosted(InvoicePosted {
+                order_amounts: Vec::new(),
                 invoice_id: invoice_id.clone(),
                 account_id: account_id.clone(),
                 amount: Some(money("300.00", "EUR")),

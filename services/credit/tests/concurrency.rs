@@ -88,13 +88,17 @@ async fn run_schedule(accounts: usize, seed: u64) {
             }
             match schedule.next() % 4 {
                 0 => {
-                    let release =
-                        ReleaseReservationRequest { reservation_id: reservation.id, request_id: String::new() };
+                    let release = ReleaseReservationRequest {
+                        amount: None,
+                        reservation_id: reservation.id,
+                        request_id: String::new(),
+                    };
                     credit.release_reservation(authorized(release, &clerk)).await.expect("released");
                     told.lock().expect("lock").entry(account_id).or_default().released += reserved;
                 }
                 1 => {
                     let invoice = InvoicePosted {
+                        order_amounts: Vec::new(),
                         invoice_id: Uuid::now_v7().to_string(),
                         account_id: account_id.clone(),
                         amount: Some(money(&reserved.to_string(), "EUR")),

@@ -74,6 +74,7 @@ async fn bad_orders_name_each_bad_field() {
     let clerk = billing_clerk(tenant_id);
     let account_id = app.account(&admin).await;
     let bad = AuthorizeOrderRequest {
+        payers: Vec::new(),
         request_id: String::new(),
         account_id: "not-an-id".to_owned(),
         order_reference: String::new(),
@@ -288,7 +289,8 @@ async fn reservations_are_released_captured_or_expired_exactly_once() {
     let forgotten = reserve(order(&account_id, "300", "EUR", PaymentType::OnAccount)).await;
     assert_eq!(amount(&app.status(&clerk, &account_id).await.reserved), "600.00");
 
-    let release = ReleaseReservationRequest { reservation_id: cancelled.id.clone(), request_id: String::new() };
+    let release =
+        ReleaseReservationRequest { amount: None, reservation_id: cancelled.id.clone(), request_id: String::new() };
     let released = app.credit.release_reservation(authorized(release.clone(), &clerk)).await.expect("released");
     assert_eq!(released.into_inner().reservation.expect("r").state, ReservationState::Released as i32);
     let twice = app.credit.release_reservation(authorized(release, &clerk)).await.expect_err("closed");
@@ -298,6 +300,7 @@ async fn reservations_are_released_captured_or_expired_exactly_once() {
     app.post(
         tenant_id,
         vec![Billing::InvoicePosted(InvoicePosted {
+            order_amounts: Vec::new(),
             invoice_id: uuid::Uuid::now_v7().to_string(),
             account_id: account_id.clone(),
             amount: Some(money("210.50", "EUR")),
@@ -309,7 +312,8 @@ async fn reservations_are_released_captured_or_expired_exactly_once() {
     let status = app.status(&clerk, &account_id).await;
     assert_eq!((amount(&status.balance), amount(&status.reserved)), ("210.50", "300.00"));
     assert_eq!(amount(&status.available_credit), "489.50");
-    let capture_again = ReleaseReservationRequest { reservation_id: invoiced.id.clone(), request_id: String::new() };
+    let capture_again =
+        ReleaseReservationRequest { amount: None, reservation_id: invoiced.id.clone(), request_id: String::new() };
     assert_eq!(
         reason(&app.credit.release_reservation(authorized(capture_again, &clerk)).await.expect_err("captured")),
         "RESERVATION_CLOSED"
@@ -389,7 +393,11 @@ async fn thresholds_notify_once_per_crossing_and_passing_the_limit_suspends_the_
     let released = app
         .credit
         .release_reservation(authorized(
-            ReleaseReservationRequest { reservation_id: first.reservation.expect("r").id, request_id: String::new() },
+            ReleaseReservationRequest {
+                amount: None,
+                reservation_id: first.reservation.expect("r").id,
+                request_id: String::new(),
+            },
             &clerk,
         ))
         .await;

@@ -120,6 +120,21 @@ fn failure(what: &str) -> impl Fn(Status) -> HandlerError + '_ {
     }
 }
 
+/// Why a copy whose reseller customer was deleted stays: every reason the
+/// distributor's books gave (a posted transaction, a draft, an open order).
+pub fn copy_kept(copy_id: Uuid, source_id: Uuid, refusal: &Status) -> String {
+    use tonic_types::StatusExt;
+    let reasons: Vec<String> = refusal
+        .get_details_precondition_failure()
+        .map(|failure| failure.violations.into_iter().map(|violation| violation.description).collect())
+        .unwrap_or_default();
+    let reasons = if reasons.is_empty() { refusal.message().to_owned() } else { reasons.join("; ") };
+    format!(
+        "COPY_HOLDS_MONEY: reseller customer {source_id} was deleted, but its copy {copy_id} holds money in the \
+         distributor's books ({reasons}); the copy stays until that is settled: retry this event then"
+    )
+}
+
 /// The sync's hands on the accounts service.
 #[derive(Clone)]
 pub struct Syncer {
@@ -303,6 +318,13 @@ impl Syncer {
             match accounts.delete_account(self.request(delete, distributor)?).await {
                 Ok(_) => {}
                 Err(status) if status.code() == Code::NotFound => {}
+                // The copy holds money in the distributor's books: it stays,
+                // set aside where operators see it, until that is settled
+                // (RetrySync then deletes it; posted transactions keep it
+                // for good, as the distributor's books need).
+                Err(status) if status.code() == Code::FailedPrecondition => {
+                    return Err(HandlerError::DeadLetter(copy_kept(copy_id, source_id, &status)));
+                }
                 Err(status) => return Err(failure("deleting the copy")(status)),
             }
             sqlx::query("DELETE FROM reseller_sync.copies WHERE reseller_tenant_id = $1 AND reseller_account_id = $2")

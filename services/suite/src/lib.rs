@@ -175,6 +175,7 @@ impl Suite {
         let accounts_config = bss_accounts::AccountsConfig {
             pricing_url: Some(url(endpoints.pricing)),
             billing_url: Some(url(endpoints.billing)),
+            credit_url: Some(url(endpoints.credit)),
             ..bss_accounts::AccountsConfig::new(service_config(endpoints.accounts))
         };
         let accounts = bss_accounts::App::build(&accounts_config, accounts_listener, shutdown.clone()).await?;

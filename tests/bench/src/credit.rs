@@ -33,6 +33,7 @@ const LIMIT: &str = "1000000000000";
 
 fn order(account_id: &str, request_id: String) -> AuthorizeOrderRequest {
     AuthorizeOrderRequest {
+        payers: Vec::new(),
         order_reference: request_id.clone(),
         request_id,
         account_id: account_id.to_owned(),

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::process::Output;
 
-use bss_e2e::{TestSuite, create_product, subscription_request};
+use bss_e2e::{TestSuite, create_product, set_credit_terms, subscription_request};
 use bss_platform::auth::Role;
 use bss_proto::billing::subscription_service_client::SubscriptionServiceClient;
 use bss_proto::types::PaymentType;
@@ -96,7 +96,9 @@ async fn an_operator_imports_accounts_from_csv_with_a_row_report_then_follows_a_
     // follows it to the end, reporting progress.
     create_product(&channel, &admin, "PLAN", "12.50", "").await;
     for account in accounts {
-        let request = subscription_request(account["id"].as_str().expect("id"), "PLAN", "1", PaymentType::OnAccount);
+        let id = account["id"].as_str().expect("id");
+        set_credit_terms(&channel, &admin, id, "1000", None).await;
+        let request = subscription_request(id, "PLAN", "1", PaymentType::OnAccount);
         SubscriptionServiceClient::new(channel.clone())
             .create_subscription(authorized(request, &clerk))
             .await

@@ -30,7 +30,9 @@ use tonic::transport::Channel;
 
 async fn subscribe(channel: &Channel, token: &str, request: CreateSubscriptionRequest) -> Subscription {
     let created = SubscriptionServiceClient::new(channel.clone()).create_subscription(authorized(request, token)).await;
-    created.expect("subscribed").into_inner().subscription.expect("subscription")
+    let created = created.expect("subscribed").into_inner().subscription.expect("subscription");
+    assert_eq!(created.status, SubscriptionStatus::Active as i32, "{created:?}");
+    created
 }
 
 async fn order(channel: &Channel, token: &str, account_id: &str, lines: &[(&str, &str)]) -> Order {
@@ -71,6 +73,7 @@ async fn subscriptions_keep_the_price_of_their_creation_and_the_first_paid_one_i
     let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
     let channel = suite.gateway().await;
     let account_id = create_account(&channel, &admin, ordering_account("SUB1")).await;
+    set_credit_terms(&channel, &admin, &account_id, "1000", None).await;
     let product_id = create_product(&channel, &admin, "STREAM", "10.00", "").await;
 
     let quote =
@@ -231,6 +234,7 @@ async fn a_billing_run_invoices_every_account_reports_progress_and_resumes_where
     let mut accounts = Vec::new();
     for index in 0..12 {
         let account_id = create_account(&channel, &admin, ordering_account(&format!("RUN{index}"))).await;
+        set_credit_terms(&channel, &admin, &account_id, "1000", None).await;
         subscribe(&channel, &clerk, subscription_request(&account_id, "PLAN", "1", PaymentType::OnAccount)).await;
         accounts.push(account_id);
     }
@@ -504,6 +508,7 @@ async fn a_managed_copy_is_invoiced_to_its_tenant_reseller_and_never_orders() {
                 quantity: decimal("1"),
                 unit_price: eur("15.00"),
                 total: None,
+                credited: None,
             }],
             ..Invoice::default()
         }),

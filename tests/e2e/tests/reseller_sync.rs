@@ -8,7 +8,8 @@
 use std::time::Duration;
 
 use bss_e2e::{
-    TestSuite, create_account, create_product, decimal, order_request, ordering_account, subscription_request,
+    TestSuite, create_account, create_product, decimal, order_request, ordering_account, set_credit_terms,
+    subscription_request,
 };
 use bss_platform::auth::Role;
 use bss_platform::config::{DatabaseConfig, PlatformConfig, ServerConfig};
@@ -19,7 +20,9 @@ use bss_proto::accounts::*;
 use bss_proto::billing::invoice_service_client::InvoiceServiceClient;
 use bss_proto::billing::order_service_client::OrderServiceClient;
 use bss_proto::billing::subscription_service_client::SubscriptionServiceClient;
-use bss_proto::billing::{CreateInvoiceRequest, Invoice, InvoiceLine};
+use bss_proto::billing::{
+    CancelSubscriptionRequest, CreateInvoiceRequest, Invoice, InvoiceLine, ListSubscriptionsRequest, VoidInvoiceRequest,
+};
 use bss_proto::resellersync::reseller_sync_service_client::ResellerSyncServiceClient;
 use bss_proto::resellersync::*;
 use bss_proto::types::PaymentType;
@@ -117,6 +120,7 @@ async fn customer(world: &World, code: &str, paid: bool) -> String {
         .await
         .expect("address");
     if paid {
+        set_credit_terms(&world.channel, &world.reseller_admin, &id, "1000", None).await;
         let subscription = subscription_request(&id, "PLAN", "1", PaymentType::OnAccount);
         SubscriptionServiceClient::new(world.channel.clone())
             .create_subscription(authorized(subscription, &world.reseller_admin))
@@ -384,6 +388,7 @@ async fn a_reseller_customer_is_copied_on_its_first_paid_subscription_and_kept_i
                     amount: "25.00".to_owned(),
                 }),
                 total: None,
+                credited: None,
             }],
             ..Invoice::default()
         }),
@@ -392,17 +397,54 @@ async fn a_reseller_customer_is_copied_on_its_first_paid_subscription_and_kept_i
     let invoice = InvoiceServiceClient::new(world.channel.clone())
         .create_invoice(authorized(invoice, &world.distributor))
         .await
+        .expect("invoice")
+        .into_inner()
+        .invoice
         .expect("invoice");
-    assert_eq!(
-        invoice.into_inner().invoice.expect("invoice").account_id,
-        world.tenant_reseller,
-        "billed to the tenant reseller"
-    );
+    assert_eq!(invoice.account_id, world.tenant_reseller, "billed to the tenant reseller");
 
-    // Deleting the reseller's customer deletes the copy; the unpaid one was
-    // never copied.
-    let delete = DeleteAccountRequest { id: source.clone(), etag: String::new(), request_id: String::new() };
-    accounts.delete_account(authorized(delete, &world.reseller_admin)).await.expect("deleted");
+    // The reseller deletes its customer once nothing is owed in its own
+    // books: the subscription cancelled on its first day charges nothing
+    // and frees its reservation (credit applies that a moment later).
+    let mut subscriptions = SubscriptionServiceClient::new(world.channel.clone());
+    let list = ListSubscriptionsRequest { account_id: source.clone(), ..ListSubscriptionsRequest::default() };
+    let listed = subscriptions.list_subscriptions(authorized(list, &world.reseller_admin)).await.expect("listed");
+    for subscription in listed.into_inner().subscriptions {
+        let cancel = CancelSubscriptionRequest { id: subscription.id, request_id: String::new() };
+        subscriptions.cancel_subscription(authorized(cancel, &world.reseller_admin)).await.expect("cancelled");
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let delete = DeleteAccountRequest { id: source.clone(), etag: String::new(), request_id: String::new() };
+        match accounts.delete_account(authorized(delete, &world.reseller_admin)).await {
+            Ok(_) => break,
+            Err(status) if bss_testkit::reason(&status) == "RESERVATIONS_OPEN" => {}
+            Err(status) => panic!("deleting the customer: {status:?}"),
+        }
+        assert!(tokio::time::Instant::now() < deadline, "credit never released the reservation");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Its copy holds the distributor's draft: it stays, set aside where the
+    // distributor sees why, and nothing of the distributor's books is lost.
+    let failure = failures_until(&world, |failures| !failures.is_empty()).await.remove(0);
+    assert!(failure.error.starts_with("COPY_HOLDS_MONEY"), "{failure:?}");
+    assert!(failure.error.contains("INVOICES_NOT_POSTED"), "{failure:?}");
+    assert_eq!(distributor_account(&world, &copy_id).await.expect("kept").id, copy_id);
+    let status = sync.get_sync_status(authorized(GetSyncStatusRequest {}, &world.distributor)).await;
+    assert_eq!(status.expect("status").into_inner().failures, 1);
+
+    // Once the distributor settles it (the draft voided), the retry deletes
+    // the copy.
+    let void =
+        VoidInvoiceRequest { id: invoice.id.clone(), reason: "customer gone".to_owned(), request_id: String::new() };
+    InvoiceServiceClient::new(world.channel.clone())
+        .void_invoice(authorized(void, &world.distributor))
+        .await
+        .expect("void");
+    let retry = RetrySyncRequest { stream: failure.stream.clone(), sequence: failure.sequence };
+    let retried = sync.retry_sync(authorized(retry, &world.distributor)).await.expect("retried").into_inner();
+    assert!(retried.applied, "{retried:?}");
     copies_until(&world, <[Copy]>::is_empty).await;
     assert_eq!(distributor_account(&world, &copy_id).await.expect_err("gone").code(), Code::NotFound);
     let status = sync
@@ -412,6 +454,24 @@ async fn a_reseller_customer_is_copied_on_its_first_paid_subscription_and_kept_i
         .into_inner();
     assert_eq!(status.failures, 0);
     assert!(status.streams.iter().all(|stream| stream.position > 0), "{status:?}");
+}
+
+/// The sync's failures once `done` says so.
+async fn failures_until(world: &World, done: impl Fn(&[SyncFailure]) -> bool) -> Vec<SyncFailure> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let failures = ResellerSyncServiceClient::new(world.sync.clone())
+            .list_sync_failures(authorized(ListSyncFailuresRequest {}, &world.distributor))
+            .await
+            .expect("failures")
+            .into_inner()
+            .failures;
+        if done(&failures) {
+            return failures;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the failures never came: {failures:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// The sync as a process of its own on the suite's database, on `port`

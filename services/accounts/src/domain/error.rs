@@ -27,6 +27,12 @@ pub enum AccountsError {
     /// The group conditions that the parent and member break, each named.
     #[error("the accounts cannot form a group: {}", .0.iter().map(|(reason, _)| *reason).collect::<Vec<_>>().join(", "))]
     GroupRules(Vec<(&'static str, String)>),
+    /// Money billing or credit still hold for the accounts (a posted
+    /// transaction, a draft, an open order, reservation or subscription, an
+    /// uninvoiced charge), each named: the account may not be deleted or
+    /// terminated.
+    #[error("billing and credit are not final for the account: {}", .0.iter().map(|(reason, _)| *reason).collect::<Vec<_>>().join(", "))]
+    MoneyHeld(Vec<(&'static str, String)>),
     /// Fields of a managed copy that only the reseller sync may change.
     #[error("these fields are locked by the tenant reseller: {}", .0.join(", "))]
     FieldLocked(Vec<String>),
@@ -63,6 +69,7 @@ impl AccountsError {
             AccountsError::Precondition { reason, .. } => reason,
             AccountsError::Unavailable { .. } => "UNAVAILABLE",
             AccountsError::GroupRules(rules) => rules.first().map_or("GROUP_RULE", |(reason, _)| reason),
+            AccountsError::MoneyHeld(held) => held.first().map_or("MONEY_HELD", |(reason, _)| reason),
             AccountsError::FieldLocked(_) => "FIELD_LOCKED",
             AccountsError::IntegrationOnly(_) => "INTEGRATION_ONLY",
             AccountsError::Platform(_) => "PLATFORM",

@@ -17,6 +17,8 @@ use tonic::{Request, Response, Status, Streaming};
 use uuid::Uuid;
 
 use super::convert::*;
+use bss_proto::billing::SettlementPurpose;
+
 use super::{AccountsApi, READERS, WRITERS, authorize, event, publish, record};
 use crate::domain::account::{Account, AccountFields};
 use crate::domain::custom_fields;
@@ -187,6 +189,21 @@ impl AccountsApi {
     ) -> Result<DeleteAccountResponse, AccountsError> {
         let id = parse_id("id", &request.id)?;
         let key = RequestKey::new(tenant_id, "DeleteAccount", &request.request_id, &request)?;
+        if let Some(key) = &key {
+            let mut connection = self.db.acquire().await?;
+            if let Ok(stored) = idempotency::resolve::<DeleteAccountResponse>(&mut connection, key).await {
+                return Ok(stored);
+            }
+        }
+        {
+            let mut connection = self.db.acquire().await?;
+            let account = repo::accounts::get(&mut connection, tenant_id, id, Visibility::All, false).await?;
+            account.check_etag(&request.etag)?;
+            managed::check_action(account.fields.managed_by.as_ref(), "delete", caller.has_role(Role::Integration))?;
+        }
+        // Financial history is never orphaned: an account with money in
+        // billing or credit stays (terminate it once it is final).
+        self.check_financially_settled(caller, &[id], SettlementPurpose::Deletion).await?;
         let (mut tx, pending) = match idempotency::open(&self.db, key).await? {
             Opened::Replayed(response) => return Ok(response),
             Opened::Fresh(tx, pending) => (tx, pending),

@@ -11,6 +11,16 @@ use crate::domain::error::AccountsError;
 /// The ErrorInfo domain of this context.
 pub const DOMAIN: &str = "accounts.bss";
 
+/// FAILED_PRECONDITION naming every rule broken in a PreconditionFailure,
+/// the first one in the ErrorInfo.
+fn every_rule(reason: &str, subject: &str, rules: &[(&'static str, String)], description: String) -> Status {
+    let mut details = ErrorDetails::with_error_info(reason, DOMAIN, HashMap::new());
+    for (rule, explanation) in rules {
+        details.add_precondition_failure_violation(*rule, subject, explanation.clone());
+    }
+    Status::with_error_details(Code::FailedPrecondition, description, details)
+}
+
 impl From<AccountsError> for Status {
     fn from(error: AccountsError) -> Status {
         let reason = error.reason();
@@ -33,13 +43,8 @@ impl From<AccountsError> for Status {
             AccountsError::Precondition { .. } | AccountsError::FieldLocked(_) => {
                 failed_precondition(DOMAIN, reason, "account", &description)
             }
-            AccountsError::GroupRules(rules) => {
-                let mut details = ErrorDetails::with_error_info(reason, DOMAIN, HashMap::new());
-                for (rule, explanation) in &rules {
-                    details.add_precondition_failure_violation(*rule, "group", explanation.clone());
-                }
-                Status::with_error_details(Code::FailedPrecondition, description, details)
-            }
+            AccountsError::GroupRules(rules) => every_rule(reason, "group", &rules, description),
+            AccountsError::MoneyHeld(held) => every_rule(reason, "account", &held, description),
             AccountsError::IntegrationOnly(_) => with_reason(Code::PermissionDenied, DOMAIN, reason, &description),
             AccountsError::Unavailable { what, cause } => unavailable(what, &cause),
             AccountsError::Platform(error) => error.into(),

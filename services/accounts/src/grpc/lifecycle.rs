@@ -8,8 +8,9 @@ use bss_platform::idempotency::{self, Opened, PendingRequest, RequestKey};
 use bss_platform::paging::Page;
 use bss_proto::accounts::account_event::Payload;
 use bss_proto::accounts::*;
-use bss_proto::billing::CheckAccountsSettledRequest;
 use bss_proto::billing::ledger_service_client::LedgerServiceClient;
+use bss_proto::billing::{CheckAccountsSettledRequest, SettlementPurpose};
+use bss_proto::credit::credit_service_client::CreditServiceClient;
 use prost::Message;
 use sqlx::{PgConnection, Postgres, Transaction};
 use uuid::Uuid;
@@ -125,7 +126,7 @@ impl AccountsApi {
         if transition == Transition::Terminate {
             let mut accounts = vec![id];
             accounts.extend(followers.iter().map(|member| member.id));
-            self.check_financially_settled(caller, tenant_id, &accounts).await?;
+            self.check_financially_settled(caller, &accounts, SettlementPurpose::Termination).await?;
         }
 
         let updated = change_status(&mut tx, caller, &account, new_status, &reason, None, transition).await?;
@@ -142,44 +143,60 @@ impl AccountsApi {
         Ok(response)
     }
 
-    /// Termination needs every financial transaction of the accounts posted
-    /// and their orders and subscriptions final. Billing answers that; a
-    /// suite without billing has none to wait for.
-    /// Refuses to terminate accounts whose billing is not final (drafts,
-    /// active subscriptions, held orders, charges not invoiced), naming the
-    /// first thing billing reports.
-    async fn check_financially_settled(
+    /// Terminating needs billing final for the accounts (no drafts, active
+    /// subscriptions, held orders or uninvoiced charges); deleting also needs
+    /// no money ever posted for them and nothing open in credit. Billing and
+    /// credit answer; a suite without them has nothing to wait for.
+    /// Refuses with every reason each reports.
+    pub(crate) async fn check_financially_settled(
         &self,
         caller: &Caller,
-        _tenant_id: Uuid,
         accounts: &[Uuid],
+        purpose: SettlementPurpose,
     ) -> Result<(), AccountsError> {
-        let Some(channel) = &self.peers.billing else {
-            return Ok(());
+        let mut held: Vec<(&'static str, String)> = Vec::new();
+        let mut note = |account_id: &str, reason: &str, count: i64| {
+            let reason = match reason {
+                "INVOICES_NOT_POSTED" => "INVOICES_NOT_POSTED",
+                "SUBSCRIPTIONS_ACTIVE" => "SUBSCRIPTIONS_ACTIVE",
+                "ORDERS_NOT_FINAL" => "ORDERS_NOT_FINAL",
+                "POSTED_TRANSACTIONS" => "POSTED_TRANSACTIONS",
+                "RESERVATIONS_OPEN" => "RESERVATIONS_OPEN",
+                "HELD_ORDERS_PENDING" => "HELD_ORDERS_PENDING",
+                _ => "CHARGES_NOT_INVOICED",
+            };
+            held.push((reason, format!("account {account_id}: {reason} x{count}")));
         };
-        let mut unsettled = Vec::new();
+        let unavailable = |what: &'static str| {
+            move |status: tonic::Status| AccountsError::Unavailable { what, cause: status.message().to_owned() }
+        };
         for batch in accounts.chunks(1_000) {
-            let check = CheckAccountsSettledRequest { account_ids: batch.iter().map(Uuid::to_string).collect() };
-            let answer = LedgerServiceClient::new(channel.clone())
-                .check_accounts_settled(client::request(check, caller, PEER_TIMEOUT))
-                .await
-                .map_err(|status| AccountsError::Unavailable { what: "billing", cause: status.message().to_owned() })?;
-            unsettled.extend(answer.into_inner().unsettled);
+            let ids: Vec<String> = batch.iter().map(Uuid::to_string).collect();
+            if let Some(channel) = &self.peers.billing {
+                let check = CheckAccountsSettledRequest { account_ids: ids.clone(), purpose: purpose as i32 };
+                let answer = LedgerServiceClient::new(channel.clone())
+                    .check_accounts_settled(client::request(check, caller, PEER_TIMEOUT))
+                    .await
+                    .map_err(unavailable("billing"))?;
+                for item in answer.into_inner().unsettled {
+                    note(&item.account_id, &item.reason, item.count);
+                }
+            }
+            // Credit's reservations and held orders stand in the way of a
+            // deletion; a termination waits for billing alone (a
+            // reservation is captured as its invoice posts).
+            if let Some(channel) = self.peers.credit.as_ref().filter(|_| purpose == SettlementPurpose::Deletion) {
+                let check = bss_proto::credit::CheckAccountsSettledRequest { account_ids: ids };
+                let answer = CreditServiceClient::new(channel.clone())
+                    .check_accounts_settled(client::request(check, caller, PEER_TIMEOUT))
+                    .await
+                    .map_err(unavailable("credit"))?;
+                for item in answer.into_inner().unsettled {
+                    note(&item.account_id, &item.reason, item.count);
+                }
+            }
         }
-        let Some(first) = unsettled.first() else {
-            return Ok(());
-        };
-        let reason = match first.reason.as_str() {
-            "INVOICES_NOT_POSTED" => "INVOICES_NOT_POSTED",
-            "SUBSCRIPTIONS_ACTIVE" => "SUBSCRIPTIONS_ACTIVE",
-            "ORDERS_NOT_FINAL" => "ORDERS_NOT_FINAL",
-            _ => "CHARGES_NOT_INVOICED",
-        };
-        let what: Vec<String> = unsettled
-            .iter()
-            .map(|item| format!("account {}: {} x{}", item.account_id, item.reason, item.count))
-            .collect();
-        Err(AccountsError::precondition(reason, format!("billing is not final: {}", what.join(", "))))
+        if held.is_empty() { Ok(()) } else { Err(AccountsError::MoneyHeld(held)) }
     }
 
     pub(crate) async fn history(

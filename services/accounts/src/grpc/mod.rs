@@ -63,6 +63,7 @@ pub(crate) const PEER_TIMEOUT: std::time::Duration = std::time::Duration::from_s
 pub struct Peers {
     pub pricing: Option<Channel>,
     pub billing: Option<Channel>,
+    pub credit: Option<Channel>,
 }
 
 impl AccountsApi {

@@ -2,4 +2,5 @@
 
 pub mod bill_to;
 pub mod error;
+pub mod order;
 pub mod settle;

@@ -32,6 +32,7 @@ fn status_code(status: InvoiceStatus) -> Option<&'static str> {
         InvoiceStatus::Unspecified => None,
         InvoiceStatus::Draft => Some("DRAFT"),
         InvoiceStatus::Posted => Some("POSTED"),
+        InvoiceStatus::Voided => Some("VOIDED"),
     }
 }
 
@@ -41,7 +42,11 @@ pub fn invoice_to_proto(row: &InvoiceRow, lines: &[LineRow]) -> Result<Invoice, 
         id: row.id.to_string(),
         account_id: row.account_id.to_string(),
         number: row.number.unwrap_or(0),
-        status: if row.status == "POSTED" { InvoiceStatus::Posted } else { InvoiceStatus::Draft } as i32,
+        status: match row.status.as_str() {
+            "POSTED" => InvoiceStatus::Posted,
+            "VOIDED" => InvoiceStatus::Voided,
+            _ => InvoiceStatus::Draft,
+        } as i32,
         invoice_date: format_date(row.invoice_date),
         delivery_date: row.delivery_date.map(format_date).unwrap_or_default(),
         due_date: row.due_date.map(format_date).unwrap_or_default(),
@@ -52,6 +57,7 @@ pub fn invoice_to_proto(row: &InvoiceRow, lines: &[LineRow]) -> Result<Invoice, 
                 quantity: Some(bss_platform::money::decimal_to_wire(line.quantity)),
                 unit_price: Some(money_to_wire(line.unit_price, currency)),
                 total: Some(money(line.total, currency)),
+                credited: Some(money(line.credited, currency)),
             })
             .collect(),
         total: Some(money(row.total, currency)),
@@ -60,7 +66,20 @@ pub fn invoice_to_proto(row: &InvoiceRow, lines: &[LineRow]) -> Result<Invoice, 
         create_time: Some(timestamp(row.created_at)),
         post_time: row.posted_at.map(timestamp),
         for_account_id: row.for_account_id.map(|id| id.to_string()).unwrap_or_default(),
+        void_reason: row.void_reason.clone().unwrap_or_default(),
     })
+}
+
+/// Refuses a posted or voided invoice where only a draft will do.
+fn not_posted(invoice: &InvoiceRow) -> Result<(), BillingError> {
+    match invoice.status.as_str() {
+        "POSTED" => Err(BillingError::precondition(
+            "INVOICE_POSTED",
+            format!("invoice {} is posted already (number {})", invoice.id, invoice.number.unwrap_or(0)),
+        )),
+        "VOIDED" => Err(BillingError::precondition("INVOICE_VOIDED", format!("invoice {} was voided", invoice.id))),
+        _ => Ok(()),
+    }
 }
 
 /// A date field where empty means today (UTC).
@@ -84,7 +103,7 @@ fn lines_from_wire(v: &mut Violations, lines: &[InvoiceLine], currency: Currency
         let unit_price = amount_in(v, &field("unit_price"), line.unit_price.as_ref(), currency);
         if let (Some(description), Some(quantity), Some(unit_price)) = (description, quantity, unit_price) {
             let total = currency.round(quantity * unit_price);
-            rows.push(LineRow { product_id: None, description, quantity, unit_price, total });
+            rows.push(LineRow { product_id: None, description, quantity, unit_price, total, credited: Decimal::ZERO });
         }
     }
     rows
@@ -143,6 +162,7 @@ impl InvoiceService for BillingApi {
                 order_references: input.order_references.clone(),
                 created_at: now(),
                 posted_at: None,
+                void_reason: None,
             };
             let invoice = invoice_to_proto(&row, &lines)?;
             repo::insert_invoices(&mut tx, tenant_id, &[(row, lines)]).await?;
@@ -175,12 +195,7 @@ impl InvoiceService for BillingApi {
             let locked = repo::invoice(&mut tx, tenant_id, id, true)
                 .await?
                 .ok_or_else(|| BillingError::not_found("invoice", id))?;
-            if locked.status != "DRAFT" {
-                return Err(BillingError::precondition(
-                    "INVOICE_POSTED",
-                    format!("invoice {id} is posted already (number {})", locked.number.unwrap_or(0)),
-                ));
-            }
+            not_posted(&locked)?;
             let drafts: Vec<(Uuid, NaiveDate)> = due_dates.into_iter().map(|due| (id, due)).collect();
             let posted = invoicing::post(&mut tx, tenant_id, &caller.subject, &drafts).await?;
             let posted = posted.into_iter().next().ok_or_else(|| BillingError::not_found("invoice", id))?;
@@ -318,6 +333,50 @@ impl InvoiceService for BillingApi {
             let found = runs::get(&self.db, tenant_id, id).await?;
             let found = found.ok_or_else(|| BillingError::not_found("billing run", id))?;
             Ok::<_, BillingError>(GetBillingRunResponse { run: Some(found.to_proto()) })
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn void_invoice(
+        &self,
+        request: Request<VoidInvoiceRequest>,
+    ) -> Result<Response<VoidInvoiceResponse>, Status> {
+        let (_, tenant_id) = authorize(&request, WRITERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let mut v = Violations::new();
+            let id = v.keep("id", required_id(&request.id));
+            let reason = v.keep("reason", required_text(&request.reason, 500));
+            let (Some(id), Some(reason)) = (id, reason) else {
+                return Err(v.into());
+            };
+            let (mut tx, pending) = match self.begin(tenant_id, "VoidInvoice", &request.request_id, &request).await? {
+                Opened::Replayed(response) => return Ok(response),
+                Opened::Fresh(tx, pending) => (tx, pending),
+            };
+            let locked = repo::invoice(&mut tx, tenant_id, id, true)
+                .await?
+                .ok_or_else(|| BillingError::not_found("invoice", id))?;
+            not_posted(&locked)?;
+            sqlx::query(
+                "UPDATE billing.invoices SET status = 'VOIDED', void_reason = $3 WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant_id)
+            .bind(id)
+            .bind(&reason)
+            .execute(&mut *tx)
+            .await?;
+            // What it held is owed again, for the next invoice.
+            sqlx::query("UPDATE billing.charges SET invoice_id = NULL WHERE tenant_id = $1 AND invoice_id = $2")
+                .bind(tenant_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            let voided = InvoiceRow { status: "VOIDED".to_owned(), void_reason: Some(reason), ..locked };
+            let lines = repo::lines(&mut tx, tenant_id, id).await?;
+            let response = VoidInvoiceResponse { invoice: Some(invoice_to_proto(&voided, &lines)?) };
+            self.commit(tx, pending, &response).await?;
+            Ok::<_, BillingError>(response)
         };
         Ok(Response::new(run.await?))
     }

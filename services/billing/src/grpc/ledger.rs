@@ -95,6 +95,7 @@ impl TransactionRow {
             "INVOICE" => TransactionKind::Invoice,
             "PAYMENT" => TransactionKind::Payment,
             "CREDIT_NOTE" => TransactionKind::CreditNote,
+            "REFUND" => TransactionKind::Refund,
             _ => TransactionKind::WriteOff,
         };
         Ok(Transaction {
@@ -383,7 +384,8 @@ impl LedgerService for BillingApi {
                      UNION ALL
                      SELECT account_id, -amount FROM billing.payments WHERE tenant_id = $1 AND period_id = $2
                      UNION ALL
-                     SELECT account_id, -amount FROM billing.adjustments WHERE tenant_id = $1 AND period_id = $2
+                     SELECT account_id, CASE WHEN kind = 'REFUND' THEN amount ELSE -amount END
+                     FROM billing.adjustments WHERE tenant_id = $1 AND period_id = $2
                  ) posted GROUP BY account_id",
             )
             .bind(tenant_id)
@@ -527,7 +529,8 @@ impl LedgerService for BillingApi {
                      SELECT id, 'PAYMENT', created_at, NULL, -amount, -unallocated, period_id, currency
                      FROM billing.payments WHERE tenant_id = $1 AND account_id = $2
                      UNION ALL
-                     SELECT id, kind, created_at, NULL, -amount, -unallocated, period_id, currency
+                     SELECT id, kind, created_at, NULL, CASE WHEN kind = 'REFUND' THEN amount ELSE -amount END,
+                         -unallocated, period_id, currency
                      FROM billing.adjustments WHERE tenant_id = $1 AND account_id = $2
                  ) t
                  WHERE ($3::text IS NULL OR kind = $3) AND ($4::date IS NULL OR post_time::date >= $4)
@@ -569,33 +572,60 @@ impl LedgerService for BillingApi {
                 .filter_map(|(index, id)| v.keep(&format!("account_ids[{index}]"), required_id(id)))
                 .collect();
             v.into_result()?;
+            let deleting = SettlementPurpose::try_from(request.purpose) == Ok(SettlementPurpose::Deletion);
+            // Terminating needs billing final; deleting also needs no money
+            // ever posted for the account or billed to it.
             let rows: Vec<(Uuid, String, i64)> = sqlx::query_as(
-                "SELECT account_id, reason, count FROM (
+                "SELECT account_id, reason, sum(count)::bigint FROM (
                      SELECT coalesce(for_account_id, account_id) AS account_id, 'INVOICES_NOT_POSTED' AS reason,
                          count(*) AS count
                      FROM billing.invoices
                      WHERE tenant_id = $1 AND status = 'DRAFT' AND (account_id = ANY($2) OR for_account_id = ANY($2))
                      GROUP BY 1
                      UNION ALL
-                     SELECT account_id, 'SUBSCRIPTIONS_ACTIVE', count(*) FROM billing.subscriptions
-                     WHERE tenant_id = $1 AND account_id = ANY($2) AND cancelled_on IS NULL
-                       AND start_date <> 'infinity'
+                     SELECT a.id, 'INVOICES_NOT_POSTED', count(*) FROM billing.invoices i, unnest($2::uuid[]) a(id)
+                     WHERE $3 AND i.tenant_id = $1 AND i.status = 'DRAFT' AND i.account_id = a.id
+                       AND i.for_account_id IS NOT NULL
+                     GROUP BY 1
+                     UNION ALL
+                     SELECT a.id, 'SUBSCRIPTIONS_ACTIVE', count(*) FROM billing.subscriptions s, unnest($2::uuid[]) a(id)
+                     WHERE s.tenant_id = $1 AND s.status = 'ACTIVE' AND s.start_date <> 'infinity'
+                       AND (s.account_id = a.id OR ($3 AND s.bill_to_account_id = a.id))
                      GROUP BY 1
                      UNION ALL
                      SELECT account_id, 'ORDERS_NOT_FINAL', count(*) FROM billing.orders
                      WHERE tenant_id = $1 AND account_id = ANY($2) AND status = 'ORDER_STATUS_HELD_FOR_APPROVAL'
                      GROUP BY 1
                      UNION ALL
-                     SELECT c.account_id, 'CHARGES_NOT_INVOICED', count(*) FROM billing.charges c
-                     WHERE c.tenant_id = $1 AND c.account_id = ANY($2) AND c.invoice_id IS NULL
+                     SELECT account_id, 'ORDERS_NOT_FINAL', count(*) FROM billing.subscriptions
+                     WHERE tenant_id = $1 AND account_id = ANY($2) AND status = 'PENDING_APPROVAL'
+                     GROUP BY 1
+                     UNION ALL
+                     SELECT a.id, 'CHARGES_NOT_INVOICED', count(*) FROM billing.charges c, unnest($2::uuid[]) a(id)
+                     WHERE c.tenant_id = $1 AND c.invoice_id IS NULL
+                       AND (c.account_id = a.id OR ($3 AND c.bill_to_account_id = a.id))
                        AND (c.order_id IS NULL OR EXISTS (
                            SELECT 1 FROM billing.orders o WHERE o.tenant_id = c.tenant_id AND o.id = c.order_id
                              AND o.status = 'ORDER_STATUS_EXECUTED'))
                      GROUP BY 1
-                 ) unsettled ORDER BY account_id, reason",
+                     UNION ALL
+                     SELECT a.id, 'POSTED_TRANSACTIONS', count(*) FROM billing.invoices i, unnest($2::uuid[]) a(id)
+                     WHERE $3 AND i.tenant_id = $1 AND i.status = 'POSTED'
+                       AND (i.account_id = a.id OR i.for_account_id = a.id)
+                     GROUP BY 1
+                     UNION ALL
+                     SELECT account_id, 'POSTED_TRANSACTIONS', count(*) FROM billing.payments
+                     WHERE $3 AND tenant_id = $1 AND account_id = ANY($2)
+                     GROUP BY 1
+                     UNION ALL
+                     SELECT account_id, 'POSTED_TRANSACTIONS', count(*) FROM billing.adjustments
+                     WHERE $3 AND tenant_id = $1 AND account_id = ANY($2)
+                     GROUP BY 1
+                 ) unsettled GROUP BY account_id, reason ORDER BY account_id, reason",
             )
             .bind(tenant_id)
             .bind(&ids)
+            .bind(deleting)
             .fetch_all(&self.db)
             .await?;
             let unsettled = rows

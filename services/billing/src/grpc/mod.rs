@@ -12,7 +12,7 @@ pub mod subscriptions;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bss_platform::auth::{Caller, Role};
+use bss_platform::auth::{Caller, Role, ServiceIdentity};
 use bss_platform::client;
 use bss_platform::error::{failed_precondition, invalid_argument, not_found, unavailable, with_reason};
 use bss_platform::events::EventLog;
@@ -78,11 +78,23 @@ pub struct BillingApi {
     pub(crate) peers: Peers,
     /// Wakes the billing-run worker.
     pub(crate) runs: Arc<Notify>,
+    /// Billing's own identity: once billing has authorized its caller, it
+    /// asks credit and reads payers as itself (a sales rep may order for
+    /// an account whose bill-to parent it cannot see).
+    pub(crate) identity: ServiceIdentity,
 }
 
 impl BillingApi {
-    pub fn new(db: PgPool, events: EventLog, peers: Peers, runs: Arc<Notify>) -> BillingApi {
-        BillingApi { db, events, peers, runs }
+    pub fn new(db: PgPool, events: EventLog, peers: Peers, runs: Arc<Notify>, identity: ServiceIdentity) -> BillingApi {
+        BillingApi { db, events, peers, runs, identity }
+    }
+
+    /// Billing itself, acting in the tenant.
+    pub(crate) fn as_service(&self, tenant_id: Uuid) -> Result<Caller, BillingError> {
+        self.identity.caller(Some(tenant_id)).ok_or_else(|| BillingError::Unavailable {
+            what: "credit",
+            cause: "billing has no service token (BSS_AUTH__SERVICE_TOKEN or BSS_AUTH__HS256_SECRET)".to_owned(),
+        })
     }
 
     /// A peer's channel, or UNAVAILABLE when it is not configured.
@@ -224,6 +236,9 @@ pub async fn publish_all(
                 Payload::InvoiceSettled(_) => "InvoiceSettled",
                 Payload::FirstPaidSubscriptionCreated(_) => "FirstPaidSubscriptionCreated",
                 Payload::OrderOutcome(_) => "OrderOutcome",
+                Payload::RefundPosted(_) => "RefundPosted",
+                Payload::OrderCancelled(_) => "OrderCancelled",
+                Payload::SubscriptionCancelled(_) => "SubscriptionCancelled",
             };
             let event = BillingEvent {
                 sequence: 0,

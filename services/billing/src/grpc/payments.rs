@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::{BillingApi, READERS, WRITERS, publish};
 use crate::domain::error::BillingError;
-use crate::domain::settle::allocate;
+use crate::domain::settle::{OpenInvoice, allocate};
 use crate::repo::{self, Settling};
 
 /// Longest reason of a credit note or write-off.
@@ -109,6 +109,91 @@ async fn settle_invoices(
     }
     repo::insert_allocations(tx, tenant_id, settling_id, &allocations).await?;
     Ok((amount, Settled { allocations: lines, unallocated, in_full }))
+}
+
+/// The lines a credit note names: (line number, amount or `None` for all
+/// of the line not credited yet); `None` after a violation.
+fn credited_lines(
+    v: &mut Violations,
+    lines: &[CreditedLine],
+    currency: Currency,
+) -> Option<Vec<(i32, Option<Decimal>)>> {
+    let mut parsed = Vec::with_capacity(lines.len());
+    let mut bad = false;
+    for (index, line) in lines.iter().enumerate() {
+        if line.line_number < 1 {
+            v.add(format!("lines[{index}].line_number"), "must be 1 or more");
+            bad = true;
+        } else if parsed.iter().any(|(number, _)| *number == line.line_number) {
+            v.add(format!("lines[{index}].line_number"), "names a line twice");
+            bad = true;
+        }
+        let amount = match &line.amount {
+            None => None,
+            Some(_) => {
+                let amount = positive_amount(v, &format!("lines[{index}].amount"), line.amount.as_ref(), currency);
+                bad |= amount.is_none();
+                amount
+            }
+        };
+        parsed.push((line.line_number, amount));
+    }
+    (!bad).then_some(parsed)
+}
+
+/// Credits lines of a posted invoice of the account (`None`: every line
+/// for what is not credited yet), never beyond a line's total; returns the
+/// credit note's amount and the invoice to settle first (when it is still
+/// open).
+async fn credit_lines(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    account_id: Uuid,
+    invoice_id: Uuid,
+    lines: Option<&[(i32, Option<Decimal>)]>,
+) -> Result<(Decimal, Option<Uuid>), BillingError> {
+    let invoice = repo::invoice(tx, tenant_id, invoice_id, true)
+        .await?
+        .filter(|invoice| invoice.account_id == account_id)
+        .ok_or_else(|| BillingError::not_found("invoice", invoice_id))?;
+    if invoice.status != "POSTED" {
+        return Err(BillingError::precondition(
+            "INVOICE_NOT_POSTED",
+            format!("invoice {invoice_id} is not posted: void or change a draft instead of crediting it"),
+        ));
+    }
+    let stored = repo::lines(tx, tenant_id, invoice_id).await?;
+    let wanted: Vec<(i32, Option<Decimal>)> = match lines {
+        Some(lines) => lines.to_vec(),
+        None => (1..=stored.len() as i32).map(|number| (number, None)).collect(),
+    };
+    let mut credits = Vec::with_capacity(wanted.len());
+    for (number, amount) in wanted {
+        let Some(line) = usize::try_from(number - 1).ok().and_then(|index| stored.get(index)) else {
+            return Err(Violations::single("lines", format!("invoice {invoice_id} has {} lines", stored.len())).into());
+        };
+        let left = line.total - line.credited;
+        let amount = amount.unwrap_or(left);
+        if amount > left || (lines.is_some() && amount.is_zero()) {
+            return Err(BillingError::precondition(
+                "LINE_ALREADY_CREDITED",
+                format!("line {number} of invoice {invoice_id} has {left} left to credit, less than {amount}"),
+            ));
+        }
+        if amount > Decimal::ZERO {
+            credits.push((number, amount));
+        }
+    }
+    let total: Decimal = credits.iter().map(|(_, amount)| *amount).sum();
+    if total.is_zero() {
+        return Err(BillingError::precondition(
+            "LINE_ALREADY_CREDITED",
+            format!("invoice {invoice_id} is credited in full already"),
+        ));
+    }
+    repo::credit_invoice_lines(tx, tenant_id, invoice_id, &credits).await?;
+    let open = invoice.settled < invoice.total;
+    Ok((total, open.then_some(invoice_id)))
 }
 
 impl BillingApi {
@@ -286,19 +371,115 @@ impl PaymentService for BillingApi {
             let account_id = parse_id("account_id", &request.account_id)?;
             let currency = self.account_currency(&caller, account_id).await?;
             let mut v = Violations::new();
-            let amount = positive_amount(&mut v, "amount", request.amount.as_ref(), currency);
+            let against_lines = request.whole_invoice || !request.lines.is_empty();
+            let amount = if against_lines {
+                if request.amount.is_some() {
+                    v.add("amount", "must be empty when crediting an invoice's lines: it is their sum");
+                }
+                if request.invoice_id.is_empty() {
+                    v.add("invoice_id", "is required when crediting an invoice's lines");
+                }
+                if request.whole_invoice && !request.lines.is_empty() {
+                    v.add("lines", "must be empty when crediting the whole invoice");
+                }
+                Some(None)
+            } else {
+                positive_amount(&mut v, "amount", request.amount.as_ref(), currency).map(Some)
+            };
+            let credited = credited_lines(&mut v, &request.lines, currency);
             let reason = v.keep("reason", required_text(&request.reason, MAX_REASON));
             let first = v.keep("invoice_id", parse_optional_id(&request.invoice_id));
-            let (Some(amount), Some(reason), Some(first)) = (amount, reason, first) else {
+            let (Some(amount), Some(reason), Some(first), Some(credited)) = (amount, reason, first, credited) else {
                 return Err(v.into());
             };
-            let opened = match self.begin(tenant_id, "CreateCreditNote", &request.request_id, &request).await? {
+            v.into_result()?;
+            let (mut tx, pending) =
+                match self.begin(tenant_id, "CreateCreditNote", &request.request_id, &request).await? {
+                    Opened::Replayed(response) => return Ok(response),
+                    Opened::Fresh(tx, pending) => (tx, pending),
+                };
+            let (amount, first) = match (amount, first) {
+                (Some(amount), first) => (amount, first),
+                (None, Some(invoice_id)) => {
+                    let lines = if request.whole_invoice { None } else { Some(credited.as_slice()) };
+                    credit_lines(&mut tx, tenant_id, account_id, invoice_id, lines).await?
+                }
+                (None, None) => return Err(Violations::single("invoice_id", "is required").into()),
+            };
+            let note = self
+                .adjust(&caller, tenant_id, account_id, currency, Some(amount), first, &reason, (tx, pending))
+                .await?;
+            Ok::<_, BillingError>(CreateCreditNoteResponse { credit_note: Some(note) })
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn refund_credit(
+        &self,
+        request: Request<RefundCreditRequest>,
+    ) -> Result<Response<RefundCreditResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, WRITERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let account_id = parse_id("account_id", &request.account_id)?;
+            let currency = self.account_currency(&caller, account_id).await?;
+            let mut v = Violations::new();
+            let amount = positive_amount(&mut v, "amount", request.amount.as_ref(), currency);
+            let reason = v.keep("reason", required_text(&request.reason, MAX_REASON));
+            let (Some(amount), Some(reason)) = (amount, reason) else {
+                return Err(v.into());
+            };
+            let (mut tx, pending) = match self.begin(tenant_id, "RefundCredit", &request.request_id, &request).await? {
                 Opened::Replayed(response) => return Ok(response),
                 Opened::Fresh(tx, pending) => (tx, pending),
             };
-            let note =
-                self.adjust(&caller, tenant_id, account_id, currency, Some(amount), first, &reason, opened).await?;
-            Ok::<_, BillingError>(CreateCreditNoteResponse { credit_note: Some(note) })
+            // The account's credits, locked oldest first: a racing refund
+            // waits, then sees what this one took.
+            let credits = repo::lock_credits(&mut tx, tenant_id, account_id).await?;
+            let (balance, _, _) = repo::balance(&mut tx, tenant_id, account_id, now().date_naive()).await?;
+            let held: Decimal = credits.iter().map(|(_, _, unallocated)| *unallocated).sum();
+            let refundable = held.min(-balance).max(Decimal::ZERO);
+            if amount > refundable {
+                return Err(BillingError::precondition(
+                    "REFUND_EXCEEDS_CREDIT",
+                    format!(
+                        "account {account_id} holds {} of credit, less than {amount}",
+                        money(refundable, currency).amount
+                    ),
+                ));
+            }
+            let id = Uuid::now_v7();
+            let sources: Vec<(Uuid, Decimal)> = allocate(
+                amount,
+                &credits
+                    .iter()
+                    .map(|(source, _, unallocated)| OpenInvoice { id: *source, owed: *unallocated })
+                    .collect::<Vec<_>>(),
+                None,
+            )
+            .0;
+            repo::consume_credits(&mut tx, tenant_id, id, &credits, &sources).await?;
+            let record = Settling { id, account_id, currency, amount, unallocated: Decimal::ZERO };
+            let created_at = repo::insert_adjustment(&mut tx, tenant_id, "REFUND", &record, &reason).await?;
+            let posted = RefundPosted {
+                refund_id: id.to_string(),
+                account_id: account_id.to_string(),
+                amount: Some(money(amount, currency)),
+            };
+            publish(&mut tx, tenant_id, &caller.subject, Payload::RefundPosted(posted)).await?;
+            let response = RefundCreditResponse {
+                refund: Some(Adjustment {
+                    id: id.to_string(),
+                    account_id: account_id.to_string(),
+                    amount: Some(money(amount, currency)),
+                    reason,
+                    allocations: Vec::new(),
+                    unallocated: Some(money(Decimal::ZERO, currency)),
+                    create_time: Some(timestamp(created_at)),
+                }),
+            };
+            self.commit(tx, pending, &response).await?;
+            Ok::<_, BillingError>(response)
         };
         Ok(Response::new(run.await?))
     }

@@ -1,4 +1,5 @@
-//! SubscriptionService: subscriptions priced once, at creation.
+//! SubscriptionService: subscriptions priced once, at creation, and
+//! authorized by credit as subscription activations against their payer.
 
 use bss_platform::auth::{Role, authorize};
 use bss_platform::error::PlatformError;
@@ -12,18 +13,62 @@ use bss_platform::time::{format_date, now, timestamp};
 use bss_proto::billing::billing_event::Payload;
 use bss_proto::billing::subscription_service_server::SubscriptionService;
 use bss_proto::billing::*;
+use bss_proto::credit::EventKind;
+use chrono::NaiveDate;
 use prost::Message;
 use rust_decimal::Decimal;
+use sqlx::PgConnection;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::orders::check_account;
+use super::orders::{CreditAsk, check_account};
 use super::{BillingApi, READERS, publish};
 use crate::domain::error::BillingError;
+use crate::domain::order::{OrderState, payer_shares};
 use crate::repo::{self, Stored};
 
 /// Roles that may create subscriptions.
 const CREATORS: &[Role] = &[Role::TenantAdmin, Role::BillingClerk, Role::AccountManager, Role::Integration];
+
+/// The stored status of a subscription.
+pub(crate) fn status_code(status: SubscriptionStatus) -> &'static str {
+    match status {
+        SubscriptionStatus::Active => "ACTIVE",
+        SubscriptionStatus::Cancelled => "CANCELLED",
+        SubscriptionStatus::PendingApproval => "PENDING_APPROVAL",
+        SubscriptionStatus::Rejected => "REJECTED",
+        SubscriptionStatus::Unspecified => "UNSPECIFIED",
+    }
+}
+
+/// Publishes the account's first paid subscription, once per account.
+pub(crate) async fn publish_if_first_paid(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    actor: &str,
+    subscription: &Subscription,
+) -> Result<(), BillingError> {
+    if !subscription.paid {
+        return Ok(());
+    }
+    let first = sqlx::query(
+        "INSERT INTO billing.first_paid_subscriptions (tenant_id, account_id, subscription_id)
+         VALUES ($1, $2::uuid, $3::uuid) ON CONFLICT DO NOTHING",
+    )
+    .bind(tenant_id)
+    .bind(&subscription.account_id)
+    .bind(&subscription.id)
+    .execute(&mut *tx)
+    .await?;
+    if first.rows_affected() == 1 {
+        let event = FirstPaidSubscriptionCreated {
+            account_id: subscription.account_id.clone(),
+            subscription_id: subscription.id.clone(),
+        };
+        publish(tx, tenant_id, actor, Payload::FirstPaidSubscriptionCreated(event)).await?;
+    }
+    Ok(())
+}
 
 #[tonic::async_trait]
 impl SubscriptionService for BillingApi {
@@ -49,6 +94,20 @@ impl SubscriptionService for BillingApi {
                 return Err(v.into());
             };
             v.into_result()?;
+            let key = bss_platform::idempotency::RequestKey::new(
+                tenant_id,
+                "CreateSubscription",
+                &request.request_id,
+                &request,
+            )?;
+            if let Some(key) = &key {
+                let mut connection = self.db.acquire().await?;
+                if let Ok(stored) =
+                    bss_platform::idempotency::resolve::<CreateSubscriptionResponse>(&mut connection, key).await
+                {
+                    return Ok(stored);
+                }
+            }
             let account = self.fetch_account(&caller, account_id).await?;
             check_account(&account, payment_type)?;
             // Priced now, once: later price changes apply to new subscriptions.
@@ -58,40 +117,71 @@ impl SubscriptionService for BillingApi {
                 ..OrderLine::default()
             }];
             let priced = self.price(&caller, account_id, &mut line).await?;
-            let payer = self.payer(&caller, &account).await?;
-            let bill_to = self.bill_to(&caller, &payer, &priced.products).await?;
+            let id = Uuid::now_v7();
+            // A retried request keeps its reference, so credit decides and
+            // reserves once.
+            let reference = if request.request_id.is_empty() {
+                format!("subscription:{id}")
+            } else {
+                format!("subscription:{}", request.request_id)
+            };
+            let bill_to = self.payers_of(tenant_id, &account, &priced.products).await?;
             let Some(charge) = priced.charges(account_id, &line, &bill_to, None).pop() else {
                 return Err(BillingError::Unavailable {
                     what: "pricing",
                     cause: "a quote without its line".to_owned(),
                 });
             };
-            let unit_price = line[0].unit_price.clone().unwrap_or_default();
-            let paid = charge.unit_price > Decimal::ZERO && payment_type != PaymentType::RunningQuote;
-            let (mut tx, pending) =
-                match self.begin(tenant_id, "CreateSubscription", &request.request_id, &request).await? {
-                    Opened::Replayed(response) => return Ok(response),
-                    Opened::Fresh(tx, pending) => (tx, pending),
-                };
-            let id = Uuid::now_v7();
-            let subscription = Subscription {
+            let mut subscription = Subscription {
                 id: id.to_string(),
                 account_id: account_id.to_string(),
                 product: input.product.clone(),
                 quantity: input.quantity.clone(),
                 payment_type: payment_type.to_wire() as i32,
-                unit_price: Some(unit_price),
-                paid,
+                unit_price: line[0].unit_price.clone(),
+                paid: charge.unit_price > Decimal::ZERO && payment_type != PaymentType::RunningQuote,
                 create_time: Some(timestamp(now())),
                 status: SubscriptionStatus::Active as i32,
-                cancel_date: String::new(),
+                reference: reference.clone(),
+                ..Subscription::default()
             };
-            // A running quote is recorded, never charged.
-            let start_date = if payment_type == PaymentType::RunningQuote { None } else { charge.charge_date };
+            // A running quote is recorded, never authorized or charged.
+            let mut start_date: Option<NaiveDate> = None;
+            if payment_type != PaymentType::RunningQuote {
+                let shares = payer_shares([(charge.bill_to_account_id, charge.total)]);
+                let ask = CreditAsk {
+                    account_id,
+                    reference: &reference,
+                    currency: priced.currency,
+                    shares: &shares,
+                    payment_type,
+                    event_kind: EventKind::SubscriptionActivation,
+                };
+                let credited = self.authorize_credit(tenant_id, ask).await?;
+                subscription.status = match credited.state {
+                    OrderState::Executed => {
+                        start_date = charge.charge_date;
+                        SubscriptionStatus::Active
+                    }
+                    OrderState::HeldForApproval => SubscriptionStatus::PendingApproval,
+                    _ => SubscriptionStatus::Rejected,
+                } as i32;
+                subscription.reasons = credited.reasons;
+                subscription.payers = credited.payers;
+                subscription.held_order_id = credited.held_order_id;
+            }
+            let (mut tx, pending) =
+                match self.begin(tenant_id, "CreateSubscription", &request.request_id, &request).await? {
+                    Opened::Replayed(response) => return Ok(response),
+                    Opened::Fresh(tx, pending) => (tx, pending),
+                };
+            let status = SubscriptionStatus::try_from(subscription.status).unwrap_or_default();
             sqlx::query(
                 "INSERT INTO billing.subscriptions (tenant_id, id, account_id, body, bill_to_account_id, separate,
-                     product_id, description, currency, quantity, unit_price, total, start_date, charged_periods)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, coalesce($13, 'infinity'::date), 0)",
+                     product_id, description, currency, quantity, unit_price, total, start_date, charged_periods,
+                     status, reference, held_order_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, coalesce($13, 'infinity'::date), 0,
+                     $14, $15, $16)",
             )
             .bind(tenant_id)
             .bind(id)
@@ -106,25 +196,13 @@ impl SubscriptionService for BillingApi {
             .bind(charge.unit_price)
             .bind(charge.total)
             .bind(start_date)
+            .bind(status_code(status))
+            .bind(&reference)
+            .bind(subscription.held_order_id.parse::<Uuid>().ok())
             .execute(&mut *tx)
             .await?;
-            if paid {
-                let first = sqlx::query(
-                    "INSERT INTO billing.first_paid_subscriptions (tenant_id, account_id, subscription_id)
-                     VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                )
-                .bind(tenant_id)
-                .bind(account_id)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-                if first.rows_affected() == 1 {
-                    let event = FirstPaidSubscriptionCreated {
-                        account_id: account_id.to_string(),
-                        subscription_id: id.to_string(),
-                    };
-                    publish(&mut tx, tenant_id, &caller.subject, Payload::FirstPaidSubscriptionCreated(event)).await?;
-                }
+            if status == SubscriptionStatus::Active {
+                publish_if_first_paid(&mut tx, tenant_id, &caller.subject, &subscription).await?;
             }
             let response = CreateSubscriptionResponse { subscription: Some(subscription) };
             self.commit(tx, pending, &response).await?;
@@ -180,7 +258,7 @@ impl SubscriptionService for BillingApi {
         &self,
         request: Request<CancelSubscriptionRequest>,
     ) -> Result<Response<CancelSubscriptionResponse>, Status> {
-        let (_, tenant_id) = authorize(&request, CREATORS)?;
+        let (caller, tenant_id) = authorize(&request, CREATORS)?;
         let request = request.into_inner();
         let run = async {
             let id = parse_id("id", &request.id)?;
@@ -189,34 +267,56 @@ impl SubscriptionService for BillingApi {
                     Opened::Replayed(response) => return Ok(response),
                     Opened::Fresh(tx, pending) => (tx, pending),
                 };
-            let body: Option<Vec<u8>> = sqlx::query_scalar(
-                "SELECT body FROM billing.subscriptions WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+            let row: Option<(Vec<u8>, NaiveDate)> = sqlx::query_as(
+                "SELECT body, start_date FROM billing.subscriptions WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
             )
             .bind(tenant_id)
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
-            let body = body.ok_or_else(|| BillingError::not_found("subscription", id))?;
+            let (body, start_date) = row.ok_or_else(|| BillingError::not_found("subscription", id))?;
             let mut subscription = Subscription::decode(body.as_slice())
                 .map_err(|error| BillingError::Platform(PlatformError::Corrupt(error.to_string())))?;
-            if subscription.status == SubscriptionStatus::Cancelled as i32 {
-                return Err(BillingError::precondition(
-                    "SUBSCRIPTION_CANCELLED",
-                    format!("subscription {id} was cancelled on {}", subscription.cancel_date),
-                ));
+            match SubscriptionStatus::try_from(subscription.status) {
+                Ok(SubscriptionStatus::Cancelled) => {
+                    return Err(BillingError::precondition(
+                        "SUBSCRIPTION_CANCELLED",
+                        format!("subscription {id} was cancelled on {}", subscription.cancel_date),
+                    ));
+                }
+                Ok(SubscriptionStatus::Rejected) => {
+                    return Err(BillingError::precondition(
+                        "SUBSCRIPTION_REJECTED",
+                        format!("subscription {id} was refused by credit: it was never charged"),
+                    ));
+                }
+                _ => {}
             }
             let today = now().date_naive();
             subscription.status = SubscriptionStatus::Cancelled as i32;
             subscription.cancel_date = format_date(today);
             sqlx::query(
-                "UPDATE billing.subscriptions SET body = $3, cancelled_on = $4 WHERE tenant_id = $1 AND id = $2",
+                "UPDATE billing.subscriptions SET body = $3, cancelled_on = $4, status = $5
+                 WHERE tenant_id = $1 AND id = $2",
             )
             .bind(tenant_id)
             .bind(id)
             .bind(subscription.encode_to_vec())
             .bind(today)
+            .bind(status_code(SubscriptionStatus::Cancelled))
             .execute(&mut *tx)
             .await?;
+            // No period starting today or later is charged: one that never
+            // started frees what credit holds for the activation (a started
+            // first period is still invoiced, and its invoice captures it).
+            if start_date >= today {
+                let cancelled = SubscriptionCancelled {
+                    subscription_id: subscription.id.clone(),
+                    account_id: subscription.account_id.clone(),
+                    reference: subscription.reference.clone(),
+                };
+                publish(&mut tx, tenant_id, &caller.subject, Payload::SubscriptionCancelled(cancelled)).await?;
+            }
             let response = CancelSubscriptionResponse { subscription: Some(subscription) };
             self.commit(tx, pending, &response).await?;
             Ok::<_, BillingError>(response)

@@ -9,8 +9,11 @@ use bss_proto::credit::{CreditAction, HeldOrderState, PaymentTermsKind, Reservat
 use prost::Message;
 use rust_decimal::Decimal;
 
+use uuid::Uuid;
+
 use crate::domain::account::{CreditAccount, MAX_THRESHOLDS, Settings, TTL_RANGE, Terms};
-use crate::domain::decision::{Action, Condition, Policy, Reason};
+use crate::domain::authorization::{MAX_PAYERS, explain};
+use crate::domain::decision::{Action, Condition, Policy, Reason, Verdict};
 use crate::domain::exposure::LimitStatus;
 use crate::domain::terms::PaymentTerms;
 use crate::repo::{HeldOrderRow, ReservationRow};
@@ -322,16 +325,14 @@ pub fn status_to_proto(account: &CreditAccount) -> proto::CreditStatus {
     }
 }
 
-pub fn reason_to_proto(reason: &Reason) -> proto::DecisionReason {
-    let message = match reason.condition {
-        Condition::OnHold => "the account is on hold",
-        Condition::OutOfTerms => "an invoice of the account is past due",
-        Condition::OutOfCredit => "the order would take the account over its credit limit",
-    };
+/// A condition that applied to `account_id` (the ordering account when
+/// `ordering`, else one of its payers).
+pub fn reason_to_proto(reason: &Reason, account_id: Uuid, ordering: bool) -> proto::DecisionReason {
     proto::DecisionReason {
         code: reason.condition.code().to_owned(),
         action: action_to_wire(reason.action) as i32,
-        message: message.to_owned(),
+        message: explain(reason.condition, ordering).to_owned(),
+        account_id: account_id.to_string(),
     }
 }
 
@@ -352,6 +353,7 @@ pub fn reservation_to_proto(row: &ReservationRow, currency: Currency) -> proto::
         create_time: Some(timestamp(row.created_at)),
         expire_time: Some(timestamp(row.expires_at)),
         close_time: row.closed_at.map(timestamp),
+        open_amount: Some(money(row.open_amount, currency)),
     }
 }
 
@@ -362,14 +364,21 @@ pub fn held_state_code(state: HeldOrderState) -> Option<&'static str> {
         HeldOrderState::Approved => Some("APPROVED"),
         HeldOrderState::Rejected => Some("REJECTED"),
         HeldOrderState::Expired => Some("EXPIRED"),
+        HeldOrderState::Cancelled => Some("CANCELLED"),
     }
 }
 
 pub fn held_to_proto(row: &HeldOrderRow, currency: Currency) -> proto::HeldOrder {
-    let state = [HeldOrderState::Pending, HeldOrderState::Approved, HeldOrderState::Rejected, HeldOrderState::Expired]
-        .into_iter()
-        .find(|state| held_state_code(*state) == Some(row.state.as_str()))
-        .unwrap_or(HeldOrderState::Unspecified);
+    let state = [
+        HeldOrderState::Pending,
+        HeldOrderState::Approved,
+        HeldOrderState::Rejected,
+        HeldOrderState::Expired,
+        HeldOrderState::Cancelled,
+    ]
+    .into_iter()
+    .find(|state| held_state_code(*state) == Some(row.state.as_str()))
+    .unwrap_or(HeldOrderState::Unspecified);
     proto::HeldOrder {
         id: row.id.to_string(),
         account_id: row.account_id.to_string(),
@@ -384,6 +393,19 @@ pub fn held_to_proto(row: &HeldOrderRow, currency: Currency) -> proto::HeldOrder
         decided_by: row.decided_by.clone(),
         note: row.note.clone(),
         reservation_id: row.reservation_id.map(|id| id.to_string()).unwrap_or_default(),
+        payers: row
+            .payers
+            .iter()
+            .map(|(account_id, amount, _)| proto::PayerShare {
+                account_id: account_id.to_string(),
+                amount: Some(money(*amount, currency)),
+            })
+            .collect(),
+        reservation_ids: row
+            .payers
+            .iter()
+            .filter_map(|(_, _, reservation)| reservation.map(|id| id.to_string()))
+            .collect(),
     }
 }
 
@@ -395,5 +417,64 @@ pub fn preference_to_proto(row: &crate::repo::PreferenceRow) -> proto::PaymentPr
         use_for_subscriptions: row.use_for_subscriptions,
         use_for_purchases: row.use_for_purchases,
         update_time: Some(timestamp(row.updated_at)),
+    }
+}
+
+/// The payers of an order on the wire: each a valid account id, named once,
+/// with a share greater than zero in the order's currency; the shares add
+/// up to the order's amount. Empty when none were named; `None` after a
+/// violation.
+pub fn payers_from_wire(
+    v: &mut Violations,
+    payers: &[proto::PayerShare],
+    order: Option<(Decimal, Currency)>,
+) -> Option<Vec<(Uuid, Decimal)>> {
+    if payers.len() > MAX_PAYERS {
+        v.add("payers", format!("at most {MAX_PAYERS} payers"));
+        return None;
+    }
+    let mut parsed = Vec::with_capacity(payers.len());
+    let mut bad = false;
+    for (index, payer) in payers.iter().enumerate() {
+        let field = |name: &str| format!("payers[{index}].{name}");
+        let id = v.keep(&field("account_id"), bss_platform::input::required_id(&payer.account_id));
+        let share = bss_platform::money::money_from_wire(v, &field("amount"), payer.amount.as_ref());
+        match (id, share) {
+            (Some(id), Some((share, currency))) => {
+                if parsed.iter().any(|(seen, _)| *seen == id) {
+                    v.add(field("account_id"), "names a payer twice");
+                    bad = true;
+                } else if share <= Decimal::ZERO || currency.round(share) != share {
+                    v.add(field("amount.amount"), "must be greater than zero, at the currency's minor unit");
+                    bad = true;
+                } else if order.is_some_and(|(_, order_currency)| order_currency != currency) {
+                    v.add(field("amount.currency_code"), "must be the order's currency");
+                    bad = true;
+                }
+                parsed.push((id, share));
+            }
+            _ => bad = true,
+        }
+    }
+    if bad {
+        return None;
+    }
+    if let Some((amount, _)) = order
+        && !parsed.is_empty()
+        && parsed.iter().map(|(_, share)| *share).sum::<Decimal>() != amount
+    {
+        v.add("payers", "the shares must add up to the order's amount");
+        return None;
+    }
+    Some(parsed)
+}
+
+pub fn verdict_to_wire(verdict: Verdict) -> proto::Decision {
+    match verdict {
+        Verdict::Approved => proto::Decision::Approved,
+        Verdict::ApprovedWithWarning => proto::Decision::ApprovedWithWarning,
+        Verdict::CreditCardOnly => proto::Decision::CreditCardOnly,
+        Verdict::HeldForApproval => proto::Decision::HeldForApproval,
+        Verdict::Blocked => proto::Decision::Blocked,
     }
 }

@@ -20,15 +20,19 @@ use sqlx::PgConnection;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
+use std::collections::{BTreeSet, HashMap};
+
 use super::convert::*;
 use super::settings::event_kind_code;
 use super::{ACTOR, CreditApi, MANAGERS, ORDER_CHECKERS, PREFERENCE_WRITERS, READERS, publish};
 use crate::domain::account::{CreditAccount, Settings, Terms};
-use crate::domain::decision::{self, Situation, Verdict};
+use crate::domain::authorization::{self, Party, is_clean};
+use crate::domain::decision::Verdict;
 use crate::domain::error::CreditError;
 use crate::domain::exposure::{suspension_due, thresholds_crossed};
+use crate::domain::overrides::limit_lifted;
 use crate::domain::preference::looks_like_card_number;
-use crate::repo;
+use crate::{repo, reservations};
 
 /// Longest reason or note.
 const MAX_REASON: usize = 500;
@@ -113,9 +117,25 @@ async fn reserve(
     Ok(reservation)
 }
 
+/// Locks the rows of `accounts` (each once, in id order, so concurrent
+/// orders of overlapping accounts never deadlock) and returns them by id.
+async fn lock_accounts(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    accounts: impl IntoIterator<Item = Uuid>,
+) -> Result<HashMap<Uuid, CreditAccount>, CreditError> {
+    let ids: BTreeSet<Uuid> = accounts.into_iter().collect();
+    let mut locked = HashMap::with_capacity(ids.len());
+    for id in ids {
+        locked.insert(id, repo::lock_account(tx, tenant_id, id).await?);
+    }
+    Ok(locked)
+}
+
 impl CreditApi {
-    /// The held order, locked together with its account; NOT_FOUND for
-    /// another tenant's.
+    /// Approves or rejects a held order: exactly one decision (or expiry,
+    /// or withdrawal) wins. Approval reserves each payer's share on that
+    /// payer, whatever its limit.
     async fn decide(
         &self,
         caller: &Caller,
@@ -123,7 +143,7 @@ impl CreditApi {
         approve: bool,
         request: &impl Message,
         (held_order_id, note, request_id): (&str, &str, &str),
-    ) -> Result<(HeldOrder, Option<Reservation>), CreditError> {
+    ) -> Result<ApproveHeldOrderResponse, CreditError> {
         let mut v = Violations::new();
         let id = v.keep("held_order_id", bss_platform::input::required_id(held_order_id));
         let note = v.keep("note", required_text(note, MAX_REASON));
@@ -133,35 +153,41 @@ impl CreditApi {
         let method = if approve { "ApproveHeldOrder" } else { "RejectHeldOrder" };
         let (mut tx, pending) =
             match self.begin::<ApproveHeldOrderResponse>(tenant_id, method, request_id, request).await? {
-                Opened::Replayed(response) => {
-                    return Ok((response.held_order.unwrap_or_default(), response.reservation));
-                }
+                Opened::Replayed(response) => return Ok(response),
                 Opened::Fresh(tx, pending) => (tx, pending),
             };
         let held =
             repo::held_order(&mut tx, tenant_id, id).await?.ok_or_else(|| CreditError::not_found("held order", id))?;
-        let account = repo::lock_account(&mut tx, tenant_id, held.account_id).await?;
+        let payers = held.payers.iter().map(|(account_id, _, _)| *account_id);
+        let accounts = lock_accounts(&mut tx, tenant_id, payers.chain([held.account_id])).await?;
         let state = if approve { "APPROVED" } else { "REJECTED" };
         let Some(mut decided) = repo::decide_held_order(&mut tx, tenant_id, id, state, &caller.subject, &note).await?
         else {
             return Err(CreditError::precondition(
                 "HELD_ORDER_DECIDED",
-                format!("held order {id} was already approved, rejected or expired"),
+                format!("held order {id} was already approved, rejected, expired or withdrawn"),
             ));
         };
-        let reservation = if approve {
+        let mut reservations = Vec::new();
+        if approve {
             let settings = repo::settings(&mut tx, tenant_id).await?;
-            let reservation =
-                reserve(&mut tx, tenant_id, &caller.subject, &settings, &account, &held.order_reference, held.amount)
-                    .await?;
-            let reservation_id: Uuid = reservation.id.parse().unwrap_or_default();
-            repo::set_held_reservation(&mut tx, tenant_id, id, reservation_id).await?;
-            decided.reservation_id = Some(reservation_id);
-            Some(reservation)
-        } else {
-            None
-        };
-        let held_order = held_to_proto(&decided, account.currency);
+            for (account_id, share, _) in &held.payers {
+                let account = accounts.get(account_id).ok_or_else(|| CreditError::not_found("account", account_id))?;
+                let reservation =
+                    reserve(&mut tx, tenant_id, &caller.subject, &settings, account, &held.order_reference, *share)
+                        .await?;
+                reservations.push(reservation);
+            }
+            let ids: Vec<Uuid> = reservations.iter().filter_map(|reservation| reservation.id.parse().ok()).collect();
+            repo::set_held_reservations(&mut tx, tenant_id, id, &ids).await?;
+            decided.reservation_id = ids.first().copied();
+            for (payer, reservation) in decided.payers.iter_mut().zip(&ids) {
+                payer.2 = Some(*reservation);
+            }
+        }
+        let currency = accounts.get(&held.account_id).map(|account| account.currency);
+        let currency = currency.ok_or_else(|| CreditError::not_found("account", held.account_id))?;
+        let held_order = held_to_proto(&decided, currency);
         publish(
             &mut tx,
             tenant_id,
@@ -169,9 +195,13 @@ impl CreditApi {
             Payload::HeldOrderChanged(HeldOrderChanged { held_order: Some(held_order.clone()) }),
         )
         .await?;
-        let response = ApproveHeldOrderResponse { held_order: Some(held_order), reservation: reservation.clone() };
+        let response = ApproveHeldOrderResponse {
+            held_order: Some(held_order),
+            reservation: reservations.first().cloned(),
+            reservations,
+        };
         self.commit(tx, pending, &response).await?;
-        Ok((response.held_order.unwrap_or_default(), reservation))
+        Ok(response)
     }
 }
 
@@ -208,29 +238,31 @@ struct Order<'a> {
     amount: Decimal,
 }
 
-/// Whether, as last read, the account would simply approve the order: not
-/// on hold, not out of terms, within its limit, crossing no threshold. The
-/// database checks it again as it reserves.
-fn looks_clean(account: &CreditAccount, settings: &Settings, amount: Decimal) -> bool {
-    let exposure = account.exposure();
-    let before = exposure.total();
-    !account.on_hold
-        && !account.out_of_terms()
-        && !exposure.would_exceed(amount)
-        && thresholds_crossed(exposure.limit, &settings.thresholds, before, before + amount).is_empty()
-}
-
-/// The answer to an approval, from what it reserved.
+/// The answer to an approval of an order its account pays alone, from what
+/// it reserved.
 fn approval(reservation: Reservation, available_before: Option<Decimal>, currency: Currency) -> AuthorizeOrderResponse {
     let amount: Decimal = reservation.amount.as_ref().and_then(|money| money.amount.parse().ok()).unwrap_or_default();
+    let available_before = available_before.map(|available| money(available, currency));
+    let available_after = available_before.as_ref().map(|before| {
+        let before: Decimal = before.amount.parse().unwrap_or_default();
+        money(before - amount, currency)
+    });
+    let share = ShareDecision {
+        account_id: reservation.account_id.clone(),
+        amount: reservation.amount.clone(),
+        available_before: available_before.clone(),
+        available_after: available_after.clone(),
+        reservation: Some(reservation.clone()),
+    };
     AuthorizeOrderResponse {
         decision: Decision::Approved as i32,
         reasons: Vec::new(),
-        available_before: available_before.map(|available| money(available, currency)),
-        available_after: available_before.map(|available| money(available - amount, currency)),
+        available_before,
+        available_after,
         reservation: Some(reservation),
         held_order: None,
         suggested_payment_preference: None,
+        shares: vec![share],
     }
 }
 
@@ -269,6 +301,7 @@ impl CreditApi {
             account_id: order.account.account_id,
             order_reference: order.reference.to_owned(),
             amount: order.amount,
+            open_amount: order.amount,
             state: "OPEN".to_owned(),
             created_at,
             expires_at: created_at + chrono::Duration::seconds(settings.reservation_ttl_seconds),
@@ -377,7 +410,7 @@ impl CreditApi {
             .await?
             .ok_or_else(|| CreditError::not_found("account", row.account_id))?;
         // As it was when approved.
-        (row.state, row.closed_at) = ("OPEN".to_owned(), None);
+        (row.state, row.closed_at, row.open_amount) = ("OPEN".to_owned(), None, row.amount);
         Ok(approval(reservation_to_proto(&row, account.currency), available_before, account.currency))
     }
 }
@@ -661,8 +694,15 @@ impl CreditService for CreditApi {
             }
             let payment_type = v.keep("payment_type", PaymentType::from_wire(request.payment_type));
             let event_kind = v.keep("event_kind", event_kind_code(request.event_kind));
-            let (Some(account_id), Some(reference), Some((amount, currency)), Some(payment_type), Some(event_kind)) =
-                (account_id, reference, amount, payment_type, event_kind)
+            let payers = payers_from_wire(&mut v, &request.payers, amount);
+            let (
+                Some(account_id),
+                Some(reference),
+                Some((amount, currency)),
+                Some(payment_type),
+                Some(event_kind),
+                Some(payers),
+            ) = (account_id, reference, amount, payment_type, event_kind, payers)
             else {
                 return Err(v.into());
             };
@@ -682,12 +722,34 @@ impl CreditService for CreditApi {
                 )
                 .into());
             }
+            // Who pays what: the account itself unless payers were named.
+            let shares = if payers.is_empty() { vec![(account_id, amount)] } else { payers };
+            for (index, (payer_id, _)) in shares.iter().enumerate() {
+                if *payer_id != account_id {
+                    let (payer, _) =
+                        self.account(&caller, tenant_id, *payer_id).await.map_err(|error| match error {
+                            CreditError::NotFound { .. } => {
+                                Violations::single(format!("payers[{index}].account_id"), "no such account").into()
+                            }
+                            other => other,
+                        })?;
+                    if payer.currency != currency {
+                        return Err(Violations::single(
+                            format!("payers[{index}].account_id"),
+                            format!("pays in {}, the order is in {}", payer.currency.code, currency.code),
+                        )
+                        .into());
+                    }
+                }
+            }
             let key = RequestKey::new(tenant_id, "AuthorizeOrder", &request.request_id, &request)?;
             let veto = match payment_type.uses_credit() {
                 true => self.external_check(tenant_id, &account, &reference, amount, payment_type).await?,
                 false => None,
             };
-            if veto.is_none() && payment_type.uses_credit() && looks_clean(&account, &settings, amount) {
+            let alone = shares == [(account_id, amount)];
+            if veto.is_none() && alone && payment_type.uses_credit() && is_clean(&account, &settings.thresholds, amount)
+            {
                 let order = Order { account: &account, reference: &reference, amount };
                 // `None`: no longer clean; decided in full below.
                 if let Some(response) =
@@ -701,66 +763,85 @@ impl CreditService for CreditApi {
                 Opened::Fresh(tx, pending) => (tx, pending),
             };
             let settings = repo::settings(&mut tx, tenant_id).await?;
-            let account = repo::lock_account(&mut tx, tenant_id, account_id).await?;
-            let exposure = account.exposure();
-            let over_limit = payment_type.uses_credit() && exposure.would_exceed(amount);
-            let limit_overridden =
-                over_limit && repo::limit_overridden(&mut tx, tenant_id, event_kind, &account.terms).await?;
-            let situation = Situation {
-                payment_type,
-                on_hold: account.on_hold,
-                out_of_terms: account.out_of_terms(),
-                over_limit,
-                limit_overridden,
+            let involved = shares.iter().map(|(id, _)| *id).chain([account_id]);
+            // Only an order on credit changes exposure: the rows are locked
+            // for it, so racing orders never pass a limit.
+            let accounts = if payment_type.uses_credit() {
+                lock_accounts(&mut tx, tenant_id, involved).await?
+            } else {
+                let ids: Vec<Uuid> = involved.collect();
+                repo::accounts(&mut tx, tenant_id, &ids).await?.into_iter().map(|row| (row.account_id, row)).collect()
             };
-            let mut decision = decision::decide(&account.terms.policy(&settings), &situation);
-            let mut reasons: Vec<DecisionReason> = decision.reasons.iter().map(reason_to_proto).collect();
-            if let Some(why) = veto {
-                decision.verdict = Verdict::Blocked;
+            let rules = if payment_type.uses_credit() { repo::rules(&mut tx, tenant_id).await? } else { Vec::new() };
+            let found = |id: &Uuid| accounts.get(id).ok_or_else(|| CreditError::not_found("account", id));
+            // The ordering account first, then each payer once.
+            let mut parties = vec![];
+            for id in [account_id].iter().chain(shares.iter().map(|(id, _)| id).filter(|id| **id != account_id)) {
+                let party_account = found(id)?;
+                let share = shares.iter().find(|(payer, _)| payer == id).map_or(Decimal::ZERO, |(_, share)| *share);
+                let lifted = limit_lifted(&rules, event_kind, &party_account.terms);
+                parties.push(Party::of(party_account, &settings, share, lifted));
+            }
+            let decided = authorization::authorize(payment_type, &parties, veto);
+            let mut reasons: Vec<DecisionReason> = decided
+                .reasons
+                .iter()
+                .map(|reason| reason_to_proto(&reason.reason, reason.account_id, reason.account_id == account_id))
+                .collect();
+            if let Some(why) = &decided.veto {
                 reasons.push(DecisionReason {
                     code: "EXTERNAL_CREDIT_CHECK".to_owned(),
                     action: CreditAction::Block as i32,
-                    message: why,
+                    message: why.clone(),
+                    account_id: account_id.to_string(),
                 });
             }
-            let available_before = exposure.available();
+            let reservations = decided.reservations(payment_type, &parties);
+            let mut shares_decided = Vec::with_capacity(shares.len());
+            for (payer_id, share) in &shares {
+                let payer = found(payer_id)?;
+                let before = payer.exposure().available();
+                let reserving = reservations.iter().any(|(id, _)| id == payer_id);
+                let reservation = if reserving {
+                    Some(reserve(&mut tx, tenant_id, &caller.subject, &settings, payer, &reference, *share).await?)
+                } else {
+                    None
+                };
+                let after = before.map(|available| if reserving { available - share } else { available });
+                shares_decided.push(ShareDecision {
+                    account_id: payer_id.to_string(),
+                    amount: Some(money(*share, currency)),
+                    available_before: before.map(|available| money(available, currency)),
+                    available_after: after.map(|available| money(available, currency)),
+                    reservation,
+                });
+            }
+            let first = shares_decided.first().cloned().unwrap_or_default();
             let mut response = AuthorizeOrderResponse {
-                decision: match decision.verdict {
-                    Verdict::Approved => Decision::Approved,
-                    Verdict::ApprovedWithWarning => Decision::ApprovedWithWarning,
-                    Verdict::CreditCardOnly => Decision::CreditCardOnly,
-                    Verdict::HeldForApproval => Decision::HeldForApproval,
-                    Verdict::Blocked => Decision::Blocked,
-                } as i32,
+                decision: verdict_to_wire(decided.verdict) as i32,
                 reasons: reasons.clone(),
-                available_before: available_before.map(|available| money(available, currency)),
-                available_after: available_before.map(|available| money(available, currency)),
-                reservation: None,
+                available_before: first.available_before,
+                available_after: first.available_after,
+                reservation: first.reservation,
                 held_order: None,
                 suggested_payment_preference: None,
+                shares: shares_decided,
             };
-            if (over_limit && !limit_overridden) || decision.verdict == Verdict::CreditCardOnly {
+            if decided.over_limit || decided.verdict == Verdict::CreditCardOnly {
                 response.suggested_payment_preference =
                     suggested_preference(&mut tx, tenant_id, account_id, event_kind).await?;
             }
-            if decision.accepted() && payment_type.uses_credit() {
-                let reservation =
-                    reserve(&mut tx, tenant_id, &caller.subject, &settings, &account, &reference, amount).await?;
-                response.available_after = available_before.map(|available| money(available - amount, currency));
-                response.reservation = Some(reservation);
-            } else if decision.verdict == Verdict::HeldForApproval {
-                let encoded = reasons.iter().map(Message::encode_to_vec).collect();
-                let row = repo::insert_held_order(
-                    &mut tx,
-                    tenant_id,
+            if decided.verdict == Verdict::HeldForApproval {
+                let held = repo::NewHeldOrder {
                     account_id,
-                    &reference,
+                    order_reference: &reference,
                     amount,
                     payment_type,
-                    encoded,
-                    settings.held_order_ttl_seconds,
-                )
-                .await?;
+                    reasons: reasons.iter().map(Message::encode_to_vec).collect(),
+                    payers: &shares,
+                    ttl_seconds: settings.held_order_ttl_seconds,
+                };
+                let row = repo::insert_held_order(&mut tx, tenant_id, &held).await?;
                 let held_order = held_to_proto(&row, currency);
                 publish(
                     &mut tx,
@@ -784,28 +865,59 @@ impl CreditService for CreditApi {
         let (caller, tenant_id) = authorize(&request, ORDER_CHECKERS)?;
         let request = request.into_inner();
         let run = async {
-            let id = parse_id("reservation_id", &request.reservation_id)?;
+            let mut v = Violations::new();
+            let id = v.keep("reservation_id", bss_platform::input::required_id(&request.reservation_id));
+            let amount = match &request.amount {
+                None => Some(None),
+                Some(_) => {
+                    let amount = money_from_wire(&mut v, "amount", request.amount.as_ref());
+                    if amount.is_some_and(|(amount, _)| amount <= Decimal::ZERO) {
+                        v.add("amount.amount", "must be greater than zero");
+                    }
+                    amount.map(Some)
+                }
+            };
+            let (Some(id), Some(amount)) = (id, amount) else {
+                return Err(v.into());
+            };
+            v.into_result()?;
             let (mut tx, pending) = begin!(self, tenant_id, "ReleaseReservation", request);
             let found = repo::reservation(&mut tx, tenant_id, id)
                 .await?
                 .ok_or_else(|| CreditError::not_found("reservation", id))?;
             let account = repo::lock_account(&mut tx, tenant_id, found.account_id).await?;
-            let Some(released) = repo::close_reservation(&mut tx, tenant_id, id, "RELEASED").await? else {
+            if let Some((amount, currency)) = amount {
+                if currency != account.currency {
+                    let expected = format!("must be the account's currency, {}", account.currency.code);
+                    return Err(Violations::single("amount.currency_code", expected).into());
+                }
+                let open =
+                    repo::reservation(&mut tx, tenant_id, id).await?.map_or(Decimal::ZERO, |row| row.open_amount);
+                if found.state == "OPEN" && amount > open {
+                    return Err(CreditError::precondition(
+                        "RELEASE_EXCEEDS_OPEN",
+                        format!("reservation {id} holds {open}, less than {amount}"),
+                    ));
+                }
+            }
+            let taken = reservations::take(
+                &mut tx,
+                tenant_id,
+                &caller.subject,
+                &account,
+                id,
+                amount.map(|(amount, _)| amount),
+                "RELEASED",
+            )
+            .await?;
+            let Some((released, _)) = taken else {
                 return Err(CreditError::precondition(
                     "RESERVATION_CLOSED",
                     format!("reservation {id} is {} already", found.state.to_lowercase()),
                 ));
             };
-            repo::move_exposure(&mut tx, tenant_id, account.account_id, -released.amount, Decimal::ZERO).await?;
-            let reservation = reservation_to_proto(&released, account.currency);
-            publish(
-                &mut tx,
-                tenant_id,
-                &caller.subject,
-                Payload::ReservationChanged(ReservationChanged { reservation: Some(reservation.clone()) }),
-            )
-            .await?;
-            let response = ReleaseReservationResponse { reservation: Some(reservation) };
+            let response =
+                ReleaseReservationResponse { reservation: Some(reservation_to_proto(&released, account.currency)) };
             self.commit(tx, pending, &response).await?;
             Ok::<_, CreditError>(response)
         };
@@ -875,10 +987,10 @@ impl CreditService for CreditApi {
     ) -> Result<Response<ApproveHeldOrderResponse>, Status> {
         let (caller, tenant_id) = authorize(&request, MANAGERS)?;
         let request = request.into_inner();
-        let (held_order, reservation) = self
+        let response = self
             .decide(&caller, tenant_id, true, &request, (&request.held_order_id, &request.note, &request.request_id))
             .await?;
-        Ok(Response::new(ApproveHeldOrderResponse { held_order: Some(held_order), reservation }))
+        Ok(Response::new(response))
     }
 
     async fn reject_held_order(
@@ -887,10 +999,10 @@ impl CreditService for CreditApi {
     ) -> Result<Response<RejectHeldOrderResponse>, Status> {
         let (caller, tenant_id) = authorize(&request, MANAGERS)?;
         let request = request.into_inner();
-        let (held_order, _) = self
+        let response = self
             .decide(&caller, tenant_id, false, &request, (&request.held_order_id, &request.note, &request.request_id))
             .await?;
-        Ok(Response::new(RejectHeldOrderResponse { held_order: Some(held_order) }))
+        Ok(Response::new(RejectHeldOrderResponse { held_order: response.held_order }))
     }
 
     async fn set_payment_preference(
@@ -946,6 +1058,38 @@ impl CreditService for CreditApi {
                 .await?
                 .ok_or_else(|| CreditError::not_found("payment preference", account_id))?;
             Ok::<_, CreditError>(GetPaymentPreferenceResponse { preference: Some(preference_to_proto(&preference)) })
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn check_accounts_settled(
+        &self,
+        request: Request<CheckAccountsSettledRequest>,
+    ) -> Result<Response<CheckAccountsSettledResponse>, Status> {
+        const MOST: usize = 1_000;
+        let (_, tenant_id) = authorize(&request, READERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let mut v = Violations::new();
+            if request.account_ids.is_empty() || request.account_ids.len() > MOST {
+                v.add("account_ids", format!("give 1 to {MOST} accounts"));
+            }
+            let ids: Vec<Uuid> = request
+                .account_ids
+                .iter()
+                .enumerate()
+                .filter_map(|(index, id)| {
+                    v.keep(&format!("account_ids[{index}]"), bss_platform::input::required_id(id))
+                })
+                .collect();
+            v.into_result()?;
+            let mut connection = self.db.acquire().await?;
+            let unsettled = repo::unsettled(&mut connection, tenant_id, &ids)
+                .await?
+                .into_iter()
+                .map(|(account_id, reason, count)| Unsettled { account_id: account_id.to_string(), reason, count })
+                .collect();
+            Ok::<_, CreditError>(CheckAccountsSettledResponse { unsettled })
         };
         Ok(Response::new(run.await?))
     }

@@ -35,6 +35,8 @@ pub fn cases() -> Vec<Case> {
         case(ORDERS, "GetOrder", reader, NotFound),
         case(ORDERS, "ListOrders", reader, SeesNothing),
         case(ORDERS, "ShipBackOrder", writer, NotFound),
+        case(ORDERS, "CancelOrder", Some(Role::CreditManager), NotFound),
+        case(ORDERS, "CancelBackOrder", Some(Role::CreditManager), NotFound),
         case(SUBSCRIPTIONS, "CreateSubscription", Some(Role::CreditManager), NotFound),
         case(SUBSCRIPTIONS, "GetSubscription", reader, NotFound),
         case(SUBSCRIPTIONS, "ListSubscriptions", reader, SeesNothing),
@@ -47,10 +49,12 @@ pub fn cases() -> Vec<Case> {
         // Another tenant's run is its own tenant's.
         case(INVOICES, "StartBillingRun", writer, NotApplicable),
         case(INVOICES, "GetBillingRun", reader, NotFound),
+        case(INVOICES, "VoidInvoice", writer, NotFound),
         case(PAYMENTS, "RecordPayment", writer, NotFound),
         case(PAYMENTS, "GetAccountBalance", reader, NotFound),
         case(PAYMENTS, "CreateCreditNote", writer, NotFound),
         case(PAYMENTS, "WriteOffAccount", writer, NotFound),
+        case(PAYMENTS, "RefundCredit", writer, NotFound),
         // Another tenant's settings are its own tenant's.
         case(LEDGER, "SetPeriodSettings", writer, NotApplicable),
         case(LEDGER, "GetPeriodSettings", reader, SeesNothing),
@@ -72,6 +76,7 @@ fn draft(account_id: &str) -> CreateInvoiceRequest {
                 quantity: Some(Decimal { value: "1".to_owned() }),
                 unit_price: Some(Money { currency_code: "AUD".to_owned(), amount: "10.00".to_owned() }),
                 total: None,
+                credited: None,
             }],
             ..Invoice::default()
         }),
@@ -228,6 +233,41 @@ impl Fixture {
                 };
                 OrderServiceClient::new(channel).ship_back_order(request(ship, token)).await.map(|_| 1)
             }
+            (ORDERS, "CancelOrder") => {
+                let cancel = CancelOrderRequest {
+                    id: self.order_id.clone(),
+                    reason: "matrix".to_owned(),
+                    request_id: String::new(),
+                };
+                OrderServiceClient::new(channel).cancel_order(request(cancel, token)).await.map(|_| 1)
+            }
+            (ORDERS, "CancelBackOrder") => {
+                let cancel = CancelBackOrderRequest {
+                    order_id: self.order_id.clone(),
+                    line_number: 1,
+                    quantity: None,
+                    reason: "matrix".to_owned(),
+                    request_id: String::new(),
+                };
+                OrderServiceClient::new(channel).cancel_back_order(request(cancel, token)).await.map(|_| 1)
+            }
+            (INVOICES, "VoidInvoice") => {
+                let void = VoidInvoiceRequest {
+                    id: self.invoice_id.clone(),
+                    reason: "matrix".to_owned(),
+                    request_id: String::new(),
+                };
+                InvoiceServiceClient::new(channel).void_invoice(request(void, token)).await.map(|_| 1)
+            }
+            (PAYMENTS, "RefundCredit") => {
+                let refund = RefundCreditRequest {
+                    account_id,
+                    amount: Some(Money { currency_code: "AUD".to_owned(), amount: "1.00".to_owned() }),
+                    reason: "matrix".to_owned(),
+                    request_id: String::new(),
+                };
+                PaymentServiceClient::new(channel).refund_credit(request(refund, token)).await.map(|_| 1)
+            }
             (ORDERS, "GetOrder") => {
                 let get = GetOrderRequest { id: self.order_id.clone() };
                 OrderServiceClient::new(channel).get_order(request(get, token)).await.map(|_| 1)
@@ -298,7 +338,7 @@ impl Fixture {
                 LedgerServiceClient::new(channel).run_rebates(request(run, token)).await.map(|_| 1)
             }
             (LEDGER, "CheckAccountsSettled") => {
-                let check = CheckAccountsSettledRequest { account_ids: vec![account_id] };
+                let check = CheckAccountsSettledRequest { purpose: 0, account_ids: vec![account_id] };
                 LedgerServiceClient::new(channel)
                     .check_accounts_settled(request(check, token))
                     .await
@@ -344,6 +384,8 @@ impl Fixture {
                 .map(|_| 1),
             (PAYMENTS, "CreateCreditNote") => {
                 let note = CreateCreditNoteRequest {
+                    lines: Vec::new(),
+                    whole_invoice: false,
                     account_id,
                     amount: Some(Money { currency_code: "AUD".to_owned(), amount: "1.00".to_owned() }),
                     reason: "matrix".to_owned(),

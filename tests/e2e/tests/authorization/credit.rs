@@ -51,6 +51,7 @@ pub fn cases() -> Vec<Case> {
         case(CREDIT, "RejectHeldOrder", manager, NotFound),
         case(CREDIT, "SetPaymentPreference", Some(Role::AccountManager), NotFound),
         case(CREDIT, "GetPaymentPreference", reader, NotFound),
+        case(CREDIT, "CheckAccountsSettled", reader, SeesNothing),
         case(EVENTS, "StreamEvents", reader, SeesNothing),
     ]
 }
@@ -65,6 +66,7 @@ fn decimal(value: &str) -> Option<Decimal> {
 
 fn order(account_id: &str, amount: &str) -> AuthorizeOrderRequest {
     AuthorizeOrderRequest {
+        payers: Vec::new(),
         request_id: String::new(),
         account_id: account_id.to_owned(),
         order_reference: format!("SO-{}", Uuid::now_v7().simple()),
@@ -303,6 +305,7 @@ impl Fixture {
             "AuthorizeOrder" => credit.authorize_order(request(order(&account_id, "1.00"), token)).await.map(|_| 1),
             "ReleaseReservation" => {
                 let release = ReleaseReservationRequest {
+                    amount: None,
                     reservation_id: self.reservation_id.clone(),
                     request_id: String::new(),
                 };
@@ -347,6 +350,10 @@ impl Fixture {
                 .get_payment_preference(request(GetPaymentPreferenceRequest { account_id }, token))
                 .await
                 .map(|_| 1),
+            "CheckAccountsSettled" => credit
+                .check_accounts_settled(request(CheckAccountsSettledRequest { account_ids: vec![account_id] }, token))
+                .await
+                .map(|r| r.into_inner().unsettled.len()),
             _ => Err(Status::unimplemented(name.to_owned())),
         }
     }
