@@ -175,6 +175,14 @@ pub fn reason(status: &tonic::Status) -> String {
     status.get_details_error_info().expect("ErrorInfo details").reason
 }
 
+/// The type of each violation in a status's PreconditionFailure, in order.
+pub fn precondition_types(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+    let failure = status.get_details_precondition_failure().expect("PreconditionFailure details");
+    failure.violations.into_iter().map(|violation| violation.r#type).collect()
+}
+
 /// Logs to the test output when `RUST_LOG` is set.
 pub fn init_logging() {
     static ONCE: Once = Once::new();

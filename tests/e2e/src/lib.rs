@@ -222,3 +222,143 @@ pub async fn set_credit_terms(
     };
     CreditServiceClient::new(gateway.clone()).change_credit_terms(authorized(request, token)).await.expect("terms");
 }
+
+/// Today (UTC) as the contracts write dates.
+pub fn today() -> String {
+    bss_platform::time::format_date(bss_platform::time::now().date_naive())
+}
+
+/// Places an order through the gateway and returns it, whatever its status.
+pub async fn place(
+    gateway: &Channel,
+    token: &str,
+    request: bss_proto::billing::PlaceOrderRequest,
+) -> bss_proto::billing::Order {
+    use bss_proto::billing::order_service_client::OrderServiceClient;
+    let placed = OrderServiceClient::new(gateway.clone()).place_order(authorized(request, token)).await;
+    placed.expect("placed").into_inner().order.expect("order")
+}
+
+/// Invoices what an account owes up to `date` (GenerateInvoices), posted when
+/// `post`.
+pub async fn generate(
+    gateway: &Channel,
+    token: &str,
+    account_id: &str,
+    date: &str,
+    post: bool,
+) -> Vec<bss_proto::billing::Invoice> {
+    use bss_proto::billing::GenerateInvoicesRequest;
+    use bss_proto::billing::invoice_service_client::InvoiceServiceClient;
+    let request = GenerateInvoicesRequest {
+        account_id: account_id.to_owned(),
+        invoice_date: date.to_owned(),
+        post,
+        request_id: String::new(),
+    };
+    let generated = InvoiceServiceClient::new(gateway.clone()).generate_invoices(authorized(request, token)).await;
+    generated.expect("generated").into_inner().invoices
+}
+
+/// What credit says of an account now.
+pub async fn credit_status(gateway: &Channel, token: &str, account_id: &str) -> bss_proto::credit::CreditStatus {
+    use bss_proto::credit::GetCreditStatusRequest;
+    use bss_proto::credit::credit_service_client::CreditServiceClient;
+    let request = GetCreditStatusRequest { account_id: account_id.to_owned() };
+    let status = CreditServiceClient::new(gateway.clone()).get_credit_status(authorized(request, token)).await;
+    status.expect("credit status").into_inner().status.expect("status")
+}
+
+/// What credit says of an account once `done` holds: credit applies
+/// billing's events a moment after billing published them. Fails after 30
+/// seconds.
+pub async fn credit_until(
+    gateway: &Channel,
+    token: &str,
+    account_id: &str,
+    done: impl Fn(&bss_proto::credit::CreditStatus) -> bool,
+) -> bss_proto::credit::CreditStatus {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let status = credit_status(gateway, token, account_id).await;
+        if done(&status) {
+            return status;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "credit never caught up with billing: {status:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
+
+/// Credit's balance and reserved amount of an account once they are these.
+pub async fn credit_settles(
+    gateway: &Channel,
+    token: &str,
+    account_id: &str,
+    balance: &str,
+    reserved: &str,
+) -> bss_proto::credit::CreditStatus {
+    credit_until(gateway, token, account_id, |status| {
+        amount(&status.balance) == balance && amount(&status.reserved) == reserved
+    })
+    .await
+}
+
+/// What billing says an account owes.
+pub async fn billing_balance(
+    gateway: &Channel,
+    token: &str,
+    account_id: &str,
+) -> bss_proto::billing::GetAccountBalanceResponse {
+    use bss_proto::billing::GetAccountBalanceRequest;
+    use bss_proto::billing::payment_service_client::PaymentServiceClient;
+    let request = GetAccountBalanceRequest { account_id: account_id.to_owned() };
+    let balance = PaymentServiceClient::new(gateway.clone()).get_account_balance(authorized(request, token)).await;
+    balance.expect("balance").into_inner()
+}
+
+/// An account's credit reservations, newest first.
+pub async fn reservations(gateway: &Channel, token: &str, account_id: &str) -> Vec<bss_proto::credit::Reservation> {
+    use bss_proto::credit::ListReservationsRequest;
+    use bss_proto::credit::credit_service_client::CreditServiceClient;
+    let request =
+        ListReservationsRequest { account_id: account_id.to_owned(), page_size: 500, page_token: String::new() };
+    let listed = CreditServiceClient::new(gateway.clone()).list_reservations(authorized(request, token)).await;
+    listed.expect("reservations").into_inner().reservations
+}
+
+/// Changes an account's credit terms whole: a limit and a policy (each
+/// action UNSPECIFIED takes the tenant's default).
+pub async fn set_credit_policy(
+    gateway: &Channel,
+    token: &str,
+    account_id: &str,
+    limit: &str,
+    policy: bss_proto::credit::CreditPolicy,
+) {
+    use bss_proto::credit::credit_service_client::CreditServiceClient;
+    use bss_proto::credit::{ChangeCreditTermsRequest, CreditTerms};
+    let terms = CreditTerms { credit_limit: decimal(limit), policy: Some(policy), ..CreditTerms::default() };
+    let request = ChangeCreditTermsRequest {
+        account_id: account_id.to_owned(),
+        terms: Some(terms),
+        reason: "policy".to_owned(),
+        request_id: String::new(),
+    };
+    CreditServiceClient::new(gateway.clone()).change_credit_terms(authorized(request, token)).await.expect("terms");
+}
+
+/// The (account, code, action) of each of credit's reasons.
+pub fn reasons(
+    reasons: &[bss_proto::credit::DecisionReason],
+) -> Vec<(String, String, bss_proto::credit::CreditAction)> {
+    reasons
+        .iter()
+        .map(|reason| {
+            (
+                reason.account_id.clone(),
+                reason.code.clone(),
+                bss_proto::credit::CreditAction::try_from(reason.action).unwrap_or_default(),
+            )
+        })
+        .collect()
+}
