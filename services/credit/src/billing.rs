@@ -9,6 +9,8 @@
 //! The billing service serves these events on its stream; the consumer
 //! that follows that stream calls [`apply`] for each.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use bss_platform::events::HandlerError;
 use bss_platform::money::{Currency, parse_decimal};
 use bss_proto::billing::billing_event::Payload;
@@ -108,6 +110,11 @@ fn captures(invoice: &InvoicePosted) -> Result<Vec<(String, Option<Decimal>)>, H
 /// An order (or a subscription's activation) cancelled in billing: every
 /// open reservation of it is released and its pending held order withdrawn
 /// (`whole`), or only the amounts named per payer are released.
+///
+/// The accounts concerned are locked first, in id order, as an approval
+/// locks them: an approval racing the cancellation either committed before
+/// (its reservations are found and released) or finds the held order
+/// withdrawn.
 async fn cancel(
     tx: &mut PgConnection,
     tenant_id: Uuid,
@@ -116,42 +123,53 @@ async fn cancel(
     released: &[OrderPayer],
 ) -> Result<(), HandlerError> {
     let mut parts: Vec<(Uuid, Option<Decimal>)> = Vec::new();
+    for payer in released.iter().filter(|_| !whole) {
+        parts.push((id(&payer.account_id)?, Some(amount(payer.amount.as_ref())?.0)));
+    }
+    let held = if whole { repo::pending_held_order_of(tx, tenant_id, reference).await.map_err(retry)? } else { None };
+    let mut concerned: BTreeSet<Uuid> = parts.iter().map(|(account_id, _)| *account_id).collect();
     if whole {
-        for (_, account_id) in repo::open_reservations_of_order(tx, tenant_id, None, reference).await.map_err(retry)? {
-            if !parts.iter().any(|(seen, _)| *seen == account_id) {
-                parts.push((account_id, None));
-            }
-        }
-    } else {
-        for payer in released {
-            parts.push((id(&payer.account_id)?, Some(amount(payer.amount.as_ref())?.0)));
+        let open = repo::open_reservations_of_order(tx, tenant_id, None, reference).await.map_err(retry)?;
+        concerned.extend(open.into_iter().map(|(_, account_id)| account_id));
+    }
+    if let Some(held) = &held {
+        concerned.insert(held.account_id);
+        concerned.extend(held.payers.iter().map(|(account_id, _, _)| *account_id));
+    }
+    let mut accounts = BTreeMap::new();
+    for account_id in concerned {
+        if repo::account(tx, tenant_id, account_id).await.map_err(retry)?.is_some() {
+            accounts.insert(account_id, repo::lock_account(tx, tenant_id, account_id).await.map_err(retry)?);
         }
     }
-    // Accounts locked in id order, as every multi-account change does.
-    parts.sort_by_key(|(account_id, _)| *account_id);
-    for (account_id, part) in parts {
-        let Some(account) = repo::account(tx, tenant_id, account_id).await.map_err(retry)? else {
-            continue;
-        };
-        let account = repo::lock_account(tx, tenant_id, account.account_id).await.map_err(retry)?;
-        reservations::take_for_order(tx, tenant_id, ACTOR, &account, reference, part, "RELEASED")
-            .await
-            .map_err(retry)?;
-    }
-    if whole
-        && let Some((held_id, account_id)) =
-            repo::pending_held_order_of(tx, tenant_id, reference).await.map_err(retry)?
-    {
-        let account = repo::lock_account(tx, tenant_id, account_id).await.map_err(retry)?;
+    if let Some(held) = held {
         let note = "the order was cancelled";
         if let Some(withdrawn) =
-            repo::decide_held_order(tx, tenant_id, held_id, "CANCELLED", ACTOR, note).await.map_err(retry)?
+            repo::decide_held_order(tx, tenant_id, held.id, "CANCELLED", ACTOR, note).await.map_err(retry)?
+            && let Some(account) = accounts.get(&held.account_id)
         {
             let held_order = Some(held_to_proto(&withdrawn, account.currency));
             publish(tx, tenant_id, ACTOR, CreditPayload::HeldOrderChanged(HeldOrderChanged { held_order }))
                 .await
                 .map_err(retry)?;
         }
+    }
+    if whole {
+        // Read again under the locks: an approval that won is seen now.
+        for (_, account_id) in repo::open_reservations_of_order(tx, tenant_id, None, reference).await.map_err(retry)? {
+            if !parts.iter().any(|(seen, _)| *seen == account_id) {
+                parts.push((account_id, None));
+            }
+        }
+    }
+    for (account_id, part) in parts {
+        let account = match accounts.get(&account_id) {
+            Some(account) => account.clone(),
+            None => repo::lock_account(tx, tenant_id, account_id).await.map_err(retry)?,
+        };
+        reservations::take_for_order(tx, tenant_id, ACTOR, &account, reference, part, "RELEASED")
+            .await
+            .map_err(retry)?;
     }
     Ok(())
 }

@@ -852,15 +852,18 @@ pub async fn pending_held_order_of(
     connection: &mut PgConnection,
     tenant_id: Uuid,
     order_reference: &str,
-) -> Result<Option<(Uuid, Uuid)>, CreditError> {
-    Ok(sqlx::query_as(
-        "SELECT id, account_id FROM credit.held_orders
-         WHERE tenant_id = $1 AND order_reference = $2 AND state = 'PENDING' ORDER BY id LIMIT 1",
-    )
+) -> Result<Option<HeldOrderRow>, CreditError> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        held_columns!(),
+        " FROM credit.held_orders WHERE tenant_id = $1 AND order_reference = $2 AND state = 'PENDING'
+         ORDER BY id LIMIT 1"
+    ))
     .bind(tenant_id)
     .bind(order_reference)
     .fetch_optional(connection)
-    .await?)
+    .await?;
+    row.as_ref().map(held_from_row).transpose()
 }
 
 /// What credit holds open for the accounts: (account, reason, count) with

@@ -306,3 +306,39 @@ async fn credit_says_what_it_holds_open_for_an_account() {
     let bad = app.credit.check_accounts_settled(authorized(bad, &clerk)).await.expect_err("bad id");
     assert_eq!(violated_fields(&bad), vec!["account_ids[0]"]);
 }
+
+#[tokio::test]
+async fn a_cancellation_racing_an_approval_never_leaves_credit_reserved() {
+    let mut app = spawn().await;
+    let (tenant_id, admin) = app.tenant("EUR").await;
+    let clerk = billing_clerk(tenant_id);
+    let manager = credit_manager(tenant_id);
+    let parent = app.account_with_limit(&admin, "10", CreditAction::HoldForApproval).await;
+    let child = app.account_with_limit(&admin, "10", CreditAction::HoldForApproval).await;
+    let mut outcomes = [0usize; 2];
+    for _ in 0..20 {
+        let request = paid_by(&child, "50.00", vec![share(&parent, "30.00"), share(&child, "20.00")]);
+        let reference = request.order_reference.clone();
+        let held = app.credit.authorize_order(authorized(request, &clerk)).await.expect("held").into_inner();
+        let held_id = held.held_order.expect("held order").id;
+        let approve =
+            ApproveHeldOrderRequest { held_order_id: held_id, note: "paid".to_owned(), request_id: String::new() };
+        let cancelled = Billing::OrderCancelled(OrderCancelled {
+            order_id: Uuid::now_v7().to_string(),
+            account_id: child.clone(),
+            reference,
+            whole: true,
+            released: Vec::new(),
+            reason: "changed mind".to_owned(),
+        });
+        let mut credit = app.credit.clone();
+        let (approved, ()) = tokio::join!(
+            credit.approve_held_order(authorized(approve, &manager)),
+            app.post(tenant_id, vec![cancelled])
+        );
+        outcomes[usize::from(approved.is_ok())] += 1;
+        assert_eq!(amount(&app.status(&clerk, &parent).await.reserved), "0.00", "{approved:?}");
+        assert_eq!(amount(&app.status(&clerk, &child).await.reserved), "0.00", "{approved:?}");
+    }
+    println!("approvals that won the race, then released: {}; withdrawn first: {}", outcomes[1], outcomes[0]);
+}

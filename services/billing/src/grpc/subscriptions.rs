@@ -267,14 +267,17 @@ impl SubscriptionService for BillingApi {
                     Opened::Replayed(response) => return Ok(response),
                     Opened::Fresh(tx, pending) => (tx, pending),
                 };
-            let row: Option<(Vec<u8>, NaiveDate)> = sqlx::query_as(
-                "SELECT body, start_date FROM billing.subscriptions WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+            // A subscription never activated starts at 'infinity', a date
+            // chrono cannot hold: Postgres compares it.
+            let row: Option<(Vec<u8>, bool)> = sqlx::query_as(
+                "SELECT body, start_date >= current_date FROM billing.subscriptions
+                 WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
             )
             .bind(tenant_id)
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
-            let (body, start_date) = row.ok_or_else(|| BillingError::not_found("subscription", id))?;
+            let (body, nothing_started) = row.ok_or_else(|| BillingError::not_found("subscription", id))?;
             let mut subscription = Subscription::decode(body.as_slice())
                 .map_err(|error| BillingError::Platform(PlatformError::Corrupt(error.to_string())))?;
             match SubscriptionStatus::try_from(subscription.status) {
@@ -309,7 +312,7 @@ impl SubscriptionService for BillingApi {
             // No period starting today or later is charged: one that never
             // started frees what credit holds for the activation (a started
             // first period is still invoiced, and its invoice captures it).
-            if start_date >= today {
+            if nothing_started {
                 let cancelled = SubscriptionCancelled {
                     subscription_id: subscription.id.clone(),
                     account_id: subscription.account_id.clone(),
