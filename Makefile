@@ -11,7 +11,7 @@ PYTHON_GEN := tests/python/generated
 PROTO_FILES := $(shell find proto -name '*.proto')
 BUF := npx --yes @bufbuild/buf@1.75.0
 
-.PHONY: help deps build run test lint k8s-check image-binaries fmt bench python-env clean-data
+.PHONY: help deps build run test books-agree lint k8s-check image-binaries fmt bench python-env clean-data
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ test: deps python-env build ## run every test (starts a private Postgres when no
 	else \
 	  $(SUITE) with-postgres -- $(CARGO) test --workspace --no-fail-fast; \
 	fi
+
+books-agree: deps build ## the model-based test of billing and credit, long: 2,000 random steps (BOOKS_AGREE_SEED replays one)
+	BOOKS_AGREE_STEPS=$${BOOKS_AGREE_STEPS:-2000} $(SUITE) with-postgres -- $(CARGO) test -p bss-e2e --test books_agree -- --nocapture
 
 lint: k8s-check ## rustfmt, clippy with warnings denied, buf lint, the Kubernetes manifests
 	$(CARGO) fmt --all --check

@@ -97,8 +97,15 @@ async fn bad_orders_name_each_bad_field() {
     let unspecified =
         app.authorize(&clerk, &account_id, "10", "EUR", PaymentType::Unspecified).await.expect_err("type");
     assert_eq!(violated_fields(&unspecified), vec!["payment_type"]);
-    let zero = app.authorize(&clerk, &account_id, "0", "EUR", PaymentType::OnAccount).await.expect_err("zero");
-    assert_eq!(violated_fields(&zero), vec!["amount.amount"]);
+    // A free order reserves nothing but still meets the hold policy.
+    let free = app.authorize(&clerk, &account_id, "0", "EUR", PaymentType::OnAccount).await.expect("free");
+    assert_eq!((free.decision, free.reservation), (Decision::Approved as i32, None));
+    let hold =
+        PutOnHoldRequest { account_id: account_id.clone(), reason: "dispute".to_owned(), request_id: String::new() };
+    app.credit.put_on_hold(authorized(hold, &admin)).await.expect("on hold");
+    let free = app.authorize(&clerk, &account_id, "0", "EUR", PaymentType::OnAccount).await.expect("decided");
+    assert_eq!(free.decision, Decision::Blocked as i32);
+    assert_eq!(amount(&app.status(&clerk, &account_id).await.reserved), "0.00");
 
     let manager_only =
         app.authorize(&credit_manager(tenant_id), &account_id, "10", "EUR", PaymentType::OnAccount).await;

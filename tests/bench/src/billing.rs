@@ -20,9 +20,9 @@ use crate::{bench_tenant, checkpoint};
 async fn seed(pool: &sqlx::PgPool, tenant_id: uuid::Uuid, accounts: i64) {
     sqlx::query(
         "INSERT INTO billing.subscriptions (tenant_id, id, account_id, body, bill_to_account_id, separate, product_id,
-             description, currency, quantity, unit_price, total, start_date)
+             description, currency, quantity, unit_price, total, start_date, status)
          SELECT $1, gen_random_uuid(), a.id, '\\x'::bytea, a.id, false, 'bench-plan', 'PLAN subscription', 'EUR', 1,
-             9.99, 9.99, current_date
+             9.99, 9.99, current_date, 'ACTIVE'
          FROM (SELECT gen_random_uuid() AS id FROM generate_series(1, $2)) a",
     )
     .bind(tenant_id)

@@ -21,7 +21,9 @@ use bss_proto::accounts::account_service_client::AccountServiceClient;
 use bss_proto::accounts::tenant_service_client::TenantServiceClient;
 use bss_proto::accounts::*;
 use bss_proto::billing::subscription_service_client::SubscriptionServiceClient;
-use bss_proto::billing::{CreateSubscriptionRequest, Subscription};
+use bss_proto::billing::{CreateSubscriptionRequest, Subscription, SubscriptionStatus};
+use bss_proto::credit::credit_settings_service_client::CreditSettingsServiceClient;
+use bss_proto::credit::{CreditSettings, GetCreditSettingsRequest, UpdateCreditSettingsRequest};
 use bss_proto::pricing::catalog_service_client::CatalogServiceClient;
 use bss_proto::pricing::{CreateProductRequest, Product};
 use bss_proto::resellersync::reseller_sync_service_client::ResellerSyncServiceClient;
@@ -70,6 +72,24 @@ async fn set_up(endpoints: &bss_suite::Endpoints) -> Setup {
         .expect("tenant")
         .id;
     let reseller_token = bss_testkit::token(reseller.parse().expect("id"), &[Role::TenantAdmin]);
+    // The reseller's customers may owe a subscription: credit authorizes
+    // each activation against the tenant's default limit.
+    let mut settings = CreditSettingsServiceClient::new(bss_testkit::channel(endpoints.credit).await);
+    let current = settings
+        .get_credit_settings(authorized(GetCreditSettingsRequest {}, &reseller_token))
+        .await
+        .expect("credit settings")
+        .into_inner()
+        .settings
+        .expect("settings");
+    let generous = CreditSettings { default_credit_limit: Some(Decimal { value: "100000".to_owned() }), ..current };
+    settings
+        .update_credit_settings(authorized(
+            UpdateCreditSettingsRequest { settings: Some(generous), request_id: String::new() },
+            &reseller_token,
+        ))
+        .await
+        .expect("default limit");
     let mut account_client = AccountServiceClient::new(accounts.clone());
     let account = |code: String, kind: AccountKind| Account {
         name: format!("Bench {code}"),
@@ -125,13 +145,17 @@ async fn set_up(endpoints: &bss_suite::Endpoints) -> Setup {
             payment_type: PaymentType::OnAccount as i32,
             ..Subscription::default()
         };
-        subscriptions
+        let created = subscriptions
             .create_subscription(authorized(
                 CreateSubscriptionRequest { subscription: Some(subscription), request_id: String::new() },
                 &reseller_token,
             ))
             .await
+            .expect("subscription")
+            .into_inner()
+            .subscription
             .expect("subscription");
+        assert_eq!(created.status, SubscriptionStatus::Active as i32, "{created:?}");
         customers.push(id);
     }
     let deadline = Instant::now() + Duration::from_secs(120);

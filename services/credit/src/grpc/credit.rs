@@ -689,8 +689,10 @@ impl CreditService for CreditApi {
             let account_id = v.keep("account_id", bss_platform::input::required_id(&request.account_id));
             let reference = v.keep("order_reference", required_text(&request.order_reference, MAX_REFERENCE));
             let amount = money_from_wire(&mut v, "amount", request.amount.as_ref());
-            if amount.is_some_and(|(amount, _)| amount <= Decimal::ZERO) {
-                v.add("amount.amount", "must be greater than zero");
+            // A free order is checked against holds and terms and reserves
+            // nothing.
+            if amount.is_some_and(|(amount, _)| amount < Decimal::ZERO) {
+                v.add("amount.amount", "must be zero or more");
             }
             let payment_type = v.keep("payment_type", PaymentType::from_wire(request.payment_type));
             let event_kind = v.keep("event_kind", event_kind_code(request.event_kind));
@@ -748,7 +750,11 @@ impl CreditService for CreditApi {
                 false => None,
             };
             let alone = shares == [(account_id, amount)];
-            if veto.is_none() && alone && payment_type.uses_credit() && is_clean(&account, &settings.thresholds, amount)
+            if veto.is_none()
+                && alone
+                && amount > Decimal::ZERO
+                && payment_type.uses_credit()
+                && is_clean(&account, &settings.thresholds, amount)
             {
                 let order = Order { account: &account, reference: &reference, amount };
                 // `None`: no longer clean; decided in full below.
