@@ -25,6 +25,15 @@ pub fn parse_optional_id(value: &str) -> Result<Option<Uuid>, String> {
     Uuid::parse_str(value).map(Some).map_err(|_| "must be a UUID or empty".to_owned())
 }
 
+/// A list of 1 to `most` ids in `field`: the ids that parse; a violation
+/// for the list's length and for each id that does not (`field[i]`).
+pub fn id_list(v: &mut Violations, field: &str, values: &[String], most: usize) -> Vec<Uuid> {
+    if values.is_empty() || values.len() > most {
+        v.add(field, format!("give 1 to {most} ids"));
+    }
+    values.iter().enumerate().filter_map(|(index, id)| v.keep(&format!("{field}[{index}]"), required_id(id))).collect()
+}
+
 /// Optional free text: trimmed, at most `max` characters.
 pub fn optional_text(value: &str, max: usize) -> Result<String, String> {
     let trimmed = value.trim();

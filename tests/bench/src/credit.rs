@@ -154,8 +154,9 @@ pub async fn authorize_throughput(endpoints: &bss_suite::Endpoints, database_url
          AND (unlimited OR credit_limit <= 0 OR NOT EXISTS (SELECT 1 FROM unnest('{{}}'::numeric[]) AS t(percent) \
          WHERE balance + reserved < credit_limit * percent / 100 AND credit_limit * percent / 100 <= balance + reserved + 0.01)) \
          RETURNING CASE WHEN unlimited THEN NULL ELSE credit_limit - balance - reserved + 0.01 END AS available_before), \
-         res AS (INSERT INTO credit.reservations (tenant_id, id, account_id, order_reference, amount, created_at, expires_at, \
-         available_before) SELECT '{tenant}', gen_random_uuid(), :account_id, md5(random()::text), 0.01, now(), \
+         res AS (INSERT INTO credit.reservations (tenant_id, id, account_id, order_reference, amount, open_amount, \
+         created_at, expires_at, available_before) SELECT '{tenant}', gen_random_uuid(), :account_id, md5(random()::text), \
+         0.01, 0.01, now(), \
          now() + interval '7 days', available_before FROM upd RETURNING available_before), \
          event AS (INSERT INTO credit.outbox (tenant_id, event_type, payload) SELECT '{tenant}', 'ReservationChanged', \
          decode(repeat('ab', 230), 'hex') FROM res), \

@@ -118,6 +118,14 @@ pub fn check_cancellable(state: OrderState, order_id: Uuid, invoice: Option<Uuid
     }
 }
 
+/// Back orders ship or are cancelled only on an executed order.
+pub fn check_executed(state: OrderState, order_id: Uuid) -> Result<(), BillingError> {
+    if state == OrderState::Executed {
+        return Ok(());
+    }
+    Err(BillingError::precondition("ORDER_NOT_EXECUTED", format!("order {order_id} is not executed ({state:?})")))
+}
+
 /// What is left back-ordered on a line after `quantity` of it ships or is
 /// cancelled; refused when the line has less back-ordered.
 pub fn take_back_order(line_number: i32, backordered: Decimal, quantity: Decimal) -> Result<Decimal, BillingError> {

@@ -562,15 +562,7 @@ impl LedgerService for BillingApi {
         let request = request.into_inner();
         let run = async {
             let mut v = Violations::new();
-            if request.account_ids.is_empty() || request.account_ids.len() > MOST {
-                v.add("account_ids", format!("give 1 to {MOST} accounts"));
-            }
-            let ids: Vec<Uuid> = request
-                .account_ids
-                .iter()
-                .enumerate()
-                .filter_map(|(index, id)| v.keep(&format!("account_ids[{index}]"), required_id(id)))
-                .collect();
+            let ids = bss_platform::input::id_list(&mut v, "account_ids", &request.account_ids, MOST);
             v.into_result()?;
             let deleting = SettlementPurpose::try_from(request.purpose) == Ok(SettlementPurpose::Deletion);
             // Terminating needs billing final; deleting also needs no money

@@ -31,7 +31,8 @@ use super::{BillingApi, PEER_TIMEOUT, READERS, order_outcome, publish};
 use crate::domain::bill_to::BillTo;
 use crate::domain::error::BillingError;
 use crate::domain::order::{
-    CreditVerdict, OrderState, backordered, check_cancellable, payer_shares, split_total, take_back_order,
+    CreditVerdict, OrderState, backordered, check_cancellable, check_executed, payer_shares, split_total,
+    take_back_order,
 };
 use crate::repo::{self, ChargeRow, Stored};
 
@@ -574,10 +575,7 @@ impl OrderService for BillingApi {
                 Opened::Fresh(tx, pending) => (tx, pending),
             };
             let (mut order, state) = self.lock_order(&mut tx, tenant_id, order_id).await?;
-            if state != OrderState::Executed {
-                let status = status_of(state).as_str_name();
-                return Err(BillingError::precondition("ORDER_NOT_EXECUTED", format!("order {order_id} is {status}")));
-            }
+            check_executed(state, order_id)?;
             let line = back_order_line(&mut order, request.line_number)?;
             let left = take_back_order(request.line_number, decimal(&line.backordered_quantity), quantity)?;
             line.backordered_quantity = (left > Decimal::ZERO).then(|| decimal_to_wire(left));
@@ -711,10 +709,7 @@ impl OrderService for BillingApi {
                 };
             let (mut order, state) = self.lock_order(&mut tx, tenant_id, order_id).await?;
             self.check_order_visible(&caller, &order.account_id, order_id).await?;
-            if state != OrderState::Executed {
-                let status = status_of(state).as_str_name();
-                return Err(BillingError::precondition("ORDER_NOT_EXECUTED", format!("order {order_id} is {status}")));
-            }
+            check_executed(state, order_id)?;
             let line = back_order_line(&mut order, request.line_number)?;
             let waiting_quantity = decimal(&line.backordered_quantity);
             let quantity = quantity.unwrap_or(waiting_quantity);
