@@ -8,7 +8,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use bss_e2e::{
-    TestSuite, amount, create_account, create_product, decimal, eur, order_request, ordering_account, set_credit_terms,
+    TestSuite, amount, create_account, create_product, decimal, eur, generate, order_request, ordering_account,
+    set_credit_terms,
     subscription_request,
 };
 use bss_platform::auth::Role;
@@ -41,17 +42,6 @@ async fn order(channel: &Channel, token: &str, account_id: &str, lines: &[(&str,
     let placed = placed.expect("placed").into_inner().order.expect("order");
     assert_eq!(placed.status, OrderStatus::Executed as i32, "{placed:?}");
     placed
-}
-
-async fn generate(channel: &Channel, token: &str, account_id: &str, date: &str, post: bool) -> Vec<Invoice> {
-    let request = GenerateInvoicesRequest {
-        account_id: account_id.to_owned(),
-        invoice_date: date.to_owned(),
-        post,
-        request_id: String::new(),
-    };
-    let generated = InvoiceServiceClient::new(channel.clone()).generate_invoices(authorized(request, token)).await;
-    generated.expect("generated").into_inner().invoices
 }
 
 /// Each invoice as (bill-to, for account, sorted line descriptions, total).

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use bss_e2e::{TestSuite, amount, eur, order_request};
+use bss_e2e::{TestSuite, amount, credit_status, credit_until, eur, order_request};
 use bss_platform::auth::Role;
 use bss_proto::accounts::account_service_client::AccountServiceClient;
 use bss_proto::accounts::{Account, CreateAccountRequest};
@@ -20,34 +20,6 @@ use bss_proto::types::{Decimal, Money, PaymentType};
 use bss_testkit::authorized;
 use tonic::Code;
 use tonic::transport::Channel;
-
-async fn credit_status(channel: &Channel, token: &str, account_id: &str) -> CreditStatus {
-    CreditServiceClient::new(channel.clone())
-        .get_credit_status(authorized(GetCreditStatusRequest { account_id: account_id.to_owned() }, token))
-        .await
-        .expect("status")
-        .into_inner()
-        .status
-        .expect("status")
-}
-
-/// Waits until credit has applied billing's events.
-async fn credit_until(
-    channel: &Channel,
-    token: &str,
-    account_id: &str,
-    done: impl Fn(&CreditStatus) -> bool,
-) -> CreditStatus {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let status = credit_status(channel, token, account_id).await;
-        if done(&status) {
-            return status;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "credit never caught up with billing: {status:?}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
 
 fn invoice(account_id: &str, date: &str, amount: &str, orders: &[&str]) -> CreateInvoiceRequest {
     CreateInvoiceRequest {
