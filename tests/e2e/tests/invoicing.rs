@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use bss_e2e::{
     TestSuite, amount, create_account, create_product, decimal, eur, generate, order_request, ordering_account,
-    set_credit_terms,
-    subscription_request,
+    set_credit_terms, subscription_request,
 };
 use bss_platform::auth::Role;
 use bss_proto::accounts::account_service_client::AccountServiceClient;
