@@ -56,8 +56,8 @@ pub struct AccountsConfig {
     #[serde(default)]
     pub billing_url: Option<String>,
     /// The credit service (`BSS_CREDIT_URL`), asked before an account is
-    /// deleted or terminated whether credit holds reservations or held
-    /// orders for it. Unset: not asked.
+    /// deleted whether credit holds reservations or held orders for it.
+    /// Unset: not asked.
     #[serde(default)]
     pub credit_url: Option<String>,
 }

@@ -2,7 +2,8 @@
 //! executes the order (with the reservations credit made on its payers) or
 //! activates the subscription (charged from that day), its rejection or
 //! expiry rejects it. Each applies once, in the transaction that moves the
-//! consumer's cursor.
+//! consumer's cursor. A decision that arrives before billing stored what it
+//! decides is kept and applied when it is stored.
 
 use bss_platform::auth::ServiceIdentity;
 use bss_platform::events::{HandlerError, Subscription};
@@ -18,6 +19,7 @@ use tonic::Status;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
+use crate::domain::error::BillingError;
 use crate::grpc::subscriptions::{publish_if_first_paid, status_code};
 use crate::grpc::{order_outcome, publish};
 use crate::overdue::ACTOR;
@@ -64,15 +66,92 @@ impl Subscription for CreditFeed {
             _ => return Ok(()),
         };
         let (tenant_id, held_order_id) = (id(&event.tenant_id)?, id(&held.id)?);
-        if decide_order(tx, tenant_id, held_order_id, &held, approved).await? {
+        let retry = |error: BillingError| HandlerError::Retry(error.to_string());
+        lock_held(tx, held_order_id).await.map_err(retry)?;
+        if decide(tx, tenant_id, held_order_id, &held, approved).await.map_err(retry)? {
             return Ok(());
         }
-        decide_subscription(tx, tenant_id, held_order_id, &held, approved).await
+        // Nothing of billing's holds it yet (its order or subscription is
+        // still being stored, or will be on a retry): kept for it. A held
+        // order of billing's decided already, or placed straight with
+        // credit, needs nothing.
+        let known: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM billing.orders WHERE tenant_id = $1 AND held_order_id = $2
+             UNION ALL SELECT 1 FROM billing.subscriptions WHERE tenant_id = $1 AND held_order_id = $2 LIMIT 1",
+        )
+        .bind(tenant_id)
+        .bind(held_order_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if known.is_none() {
+            sqlx::query(
+                "INSERT INTO billing.held_decisions (tenant_id, held_order_id, approved, reservation_ids, reservation_id)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            )
+            .bind(tenant_id)
+            .bind(held_order_id)
+            .bind(approved)
+            .bind(&held.reservation_ids)
+            .bind(&held.reservation_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Ok(())
     }
 }
 
-fn retry(error: impl std::fmt::Display) -> HandlerError {
-    HandlerError::Retry(error.to_string())
+/// Serializes what billing does about one held order: credit's decision
+/// arriving and the order or subscription being stored never miss each
+/// other.
+pub(crate) async fn lock_held(tx: &mut PgConnection, held_order_id: Uuid) -> Result<(), BillingError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 15))")
+        .bind(format!("held-order:{held_order_id}"))
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// Applies a decision credit made before billing stored the held order's
+/// order or subscription (stored just now, under [`lock_held`]); true when
+/// one was waiting.
+pub(crate) async fn apply_recorded(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    held_order_id: Uuid,
+) -> Result<bool, BillingError> {
+    let recorded: Option<(bool, Vec<String>, String)> = sqlx::query_as(
+        "DELETE FROM billing.held_decisions WHERE tenant_id = $1 AND held_order_id = $2
+         RETURNING approved, reservation_ids, reservation_id",
+    )
+    .bind(tenant_id)
+    .bind(held_order_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((approved, reservation_ids, reservation_id)) = recorded else {
+        return Ok(false);
+    };
+    let state = if approved { HeldOrderState::Approved } else { HeldOrderState::Rejected };
+    let held = HeldOrder {
+        id: held_order_id.to_string(),
+        state: state as i32,
+        reservation_id,
+        reservation_ids,
+        ..HeldOrder::default()
+    };
+    decide(tx, tenant_id, held_order_id, &held, approved).await
+}
+
+/// Executes or rejects the held order's order, or activates or rejects its
+/// subscription; false when none of billing's waits for it.
+async fn decide(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    held_order_id: Uuid,
+    held: &HeldOrder,
+    approved: bool,
+) -> Result<bool, BillingError> {
+    Ok(decide_order(tx, tenant_id, held_order_id, held, approved).await?
+        || decide_subscription(tx, tenant_id, held_order_id, held, approved).await?)
 }
 
 /// The payers of a held order with the reservations its approval made.
@@ -80,6 +159,10 @@ fn with_reservations(payers: &mut [OrderPayer], held: &HeldOrder) {
     for (payer, reservation) in payers.iter_mut().zip(&held.reservation_ids) {
         payer.reservation_id = reservation.clone();
     }
+}
+
+fn corrupt(error: prost::DecodeError) -> BillingError {
+    BillingError::Platform(bss_platform::error::PlatformError::Corrupt(error.to_string()))
 }
 
 /// Executes or rejects the held order's order; false when no order of
@@ -90,7 +173,7 @@ async fn decide_order(
     held_order_id: Uuid,
     held: &HeldOrder,
     approved: bool,
-) -> Result<bool, HandlerError> {
+) -> Result<bool, BillingError> {
     let row: Option<(Uuid, Vec<u8>)> = sqlx::query_as(
         "SELECT id, body FROM billing.orders WHERE tenant_id = $1 AND held_order_id = $2 AND status = $3 FOR UPDATE",
     )
@@ -102,7 +185,7 @@ async fn decide_order(
     let Some((order_id, body)) = row else {
         return Ok(false);
     };
-    let mut order = Order::decode(body.as_slice()).map_err(|error| HandlerError::DeadLetter(error.to_string()))?;
+    let mut order = Order::decode(body.as_slice()).map_err(corrupt)?;
     let status = if approved { OrderStatus::Executed } else { OrderStatus::Rejected };
     order.status = status as i32;
     order.reservation_id = held.reservation_id.clone();
@@ -116,13 +199,9 @@ async fn decide_order(
         .await?;
     if !approved {
         // A rejected order owes nothing.
-        sqlx::query("DELETE FROM billing.charges WHERE tenant_id = $1 AND order_id = $2 AND invoice_id IS NULL")
-            .bind(tenant_id)
-            .bind(order_id)
-            .execute(&mut *tx)
-            .await?;
+        crate::repo::delete_open_charges(tx, tenant_id, order_id).await?;
     }
-    publish(&mut *tx, tenant_id, ACTOR, order_outcome(&order)).await.map_err(retry)?;
+    publish(&mut *tx, tenant_id, ACTOR, order_outcome(&order)).await?;
     Ok(true)
 }
 
@@ -134,7 +213,7 @@ async fn decide_subscription(
     held_order_id: Uuid,
     held: &HeldOrder,
     approved: bool,
-) -> Result<(), HandlerError> {
+) -> Result<bool, BillingError> {
     let row: Option<(Uuid, Vec<u8>)> = sqlx::query_as(
         "SELECT id, body FROM billing.subscriptions
          WHERE tenant_id = $1 AND held_order_id = $2 AND status = 'PENDING_APPROVAL' FOR UPDATE",
@@ -144,10 +223,9 @@ async fn decide_subscription(
     .fetch_optional(&mut *tx)
     .await?;
     let Some((subscription_id, body)) = row else {
-        return Ok(());
+        return Ok(false);
     };
-    let mut subscription = bss_proto::billing::Subscription::decode(body.as_slice())
-        .map_err(|error| HandlerError::DeadLetter(error.to_string()))?;
+    let mut subscription = bss_proto::billing::Subscription::decode(body.as_slice()).map_err(corrupt)?;
     let status = if approved { SubscriptionStatus::Active } else { SubscriptionStatus::Rejected };
     subscription.status = status as i32;
     with_reservations(&mut subscription.payers, held);
@@ -164,7 +242,7 @@ async fn decide_subscription(
     .execute(&mut *tx)
     .await?;
     if approved {
-        publish_if_first_paid(tx, tenant_id, ACTOR, &subscription).await.map_err(retry)?;
+        publish_if_first_paid(tx, tenant_id, ACTOR, &subscription).await?;
     }
-    Ok(())
+    Ok(true)
 }

@@ -239,7 +239,10 @@ pub async fn post(
         let currency = row.currency()?;
         let order_amounts = billed
             .iter()
-            .filter(|(invoice_id, _, amount)| *invoice_id == row.id && *amount > Decimal::ZERO)
+            // Zero amounts too: credit captures nothing for them, rather
+            // than the whole reservation of a reference it was not told
+            // an amount for.
+            .filter(|(invoice_id, _, _)| *invoice_id == row.id)
             .map(|(_, reference, amount)| OrderAmount {
                 reference: reference.clone(),
                 amount: Some(money_to_wire(currency.round(*amount), currency)),

@@ -327,15 +327,16 @@ pub async fn lock_credits(
 ) -> Result<Vec<(Uuid, &'static str, Decimal)>, BillingError> {
     let rows: Vec<(Uuid, bool, Decimal)> = sqlx::query_as(
         "SELECT id, is_payment, unallocated FROM (
-             SELECT id, true AS is_payment, unallocated, created_at FROM billing.payments
-             WHERE tenant_id = $1 AND account_id = $2 AND unallocated > 0 FOR UPDATE
-         ) p
-         UNION ALL
-         SELECT id, false, unallocated FROM (
-             SELECT id, unallocated, created_at FROM billing.adjustments
-             WHERE tenant_id = $1 AND account_id = $2 AND unallocated > 0 FOR UPDATE
-         ) a
-         ORDER BY 1",
+             SELECT id, true AS is_payment, unallocated, created_at FROM (
+                 SELECT id, unallocated, created_at FROM billing.payments
+                 WHERE tenant_id = $1 AND account_id = $2 AND unallocated > 0 FOR UPDATE
+             ) p
+             UNION ALL
+             SELECT id, false, unallocated, created_at FROM (
+                 SELECT id, unallocated, created_at FROM billing.adjustments
+                 WHERE tenant_id = $1 AND account_id = $2 AND unallocated > 0 FOR UPDATE
+             ) a
+         ) credits ORDER BY created_at, id",
     )
     .bind(tenant_id)
     .bind(account_id)
@@ -554,6 +555,17 @@ pub struct ChargeRow {
     pub total: Decimal,
     /// None while back-ordered: not billable.
     pub charge_date: Option<NaiveDate>,
+}
+
+/// Deletes what of an order is not invoiced yet (it was cancelled or
+/// rejected).
+pub async fn delete_open_charges(tx: &mut PgConnection, tenant_id: Uuid, order_id: Uuid) -> Result<(), BillingError> {
+    sqlx::query("DELETE FROM billing.charges WHERE tenant_id = $1 AND order_id = $2 AND invoice_id IS NULL")
+        .bind(tenant_id)
+        .bind(order_id)
+        .execute(tx)
+        .await?;
+    Ok(())
 }
 
 pub async fn insert_charges(tx: &mut PgConnection, tenant_id: Uuid, charges: &[ChargeRow]) -> Result<(), BillingError> {

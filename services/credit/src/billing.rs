@@ -107,67 +107,60 @@ fn captures(invoice: &InvoicePosted) -> Result<Vec<(String, Option<Decimal>)>, H
     Ok(captures)
 }
 
-/// An order (or a subscription's activation) cancelled in billing: every
-/// open reservation of it is released and its pending held order withdrawn
-/// (`whole`), or only the amounts named per payer are released.
+/// An order (or a subscription's activation) of `account_id` cancelled in
+/// billing: every open reservation of it on the ordering account and its
+/// payers is released and its pending held order withdrawn (`whole`), or
+/// only the amounts named per payer are released.
 ///
 /// The accounts concerned are locked first, in id order, as an approval
 /// locks them: an approval racing the cancellation either committed before
 /// (its reservations are found and released) or finds the held order
-/// withdrawn.
+/// withdrawn. Accounts credit never met hold nothing and are skipped.
 async fn cancel(
     tx: &mut PgConnection,
     tenant_id: Uuid,
+    account_id: Uuid,
     reference: &str,
     whole: bool,
-    released: &[OrderPayer],
+    payers: &[OrderPayer],
 ) -> Result<(), HandlerError> {
+    let mut concerned = BTreeSet::from([account_id]);
     let mut parts: Vec<(Uuid, Option<Decimal>)> = Vec::new();
-    for payer in released.iter().filter(|_| !whole) {
-        parts.push((id(&payer.account_id)?, Some(amount(payer.amount.as_ref())?.0)));
-    }
-    let held = if whole { repo::pending_held_order_of(tx, tenant_id, reference).await.map_err(retry)? } else { None };
-    let mut concerned: BTreeSet<Uuid> = parts.iter().map(|(account_id, _)| *account_id).collect();
-    if whole {
-        let open = repo::open_reservations_of_order(tx, tenant_id, None, reference).await.map_err(retry)?;
-        concerned.extend(open.into_iter().map(|(_, account_id)| account_id));
-    }
-    if let Some(held) = &held {
-        concerned.insert(held.account_id);
-        concerned.extend(held.payers.iter().map(|(account_id, _, _)| *account_id));
-    }
-    let mut accounts = BTreeMap::new();
-    for account_id in concerned {
-        if repo::account(tx, tenant_id, account_id).await.map_err(retry)?.is_some() {
-            accounts.insert(account_id, repo::lock_account(tx, tenant_id, account_id).await.map_err(retry)?);
+    for payer in payers {
+        let payer_id = id(&payer.account_id)?;
+        concerned.insert(payer_id);
+        if !whole {
+            parts.push((payer_id, Some(amount(payer.amount.as_ref())?.0)));
         }
     }
-    if let Some(held) = held {
-        let note = "the order was cancelled";
-        if let Some(withdrawn) =
-            repo::decide_held_order(tx, tenant_id, held.id, "CANCELLED", ACTOR, note).await.map_err(retry)?
-            && let Some(account) = accounts.get(&held.account_id)
+    let mut accounts = BTreeMap::new();
+    for concerned_id in concerned {
+        if repo::account(tx, tenant_id, concerned_id).await.map_err(retry)?.is_some() {
+            accounts.insert(concerned_id, repo::lock_account(tx, tenant_id, concerned_id).await.map_err(retry)?);
+        }
+    }
+    if whole {
+        let held = repo::pending_held_order_of(tx, tenant_id, account_id, reference).await.map_err(retry)?;
+        if let Some(held) = held
+            && let Some(withdrawn) =
+                repo::decide_held_order(tx, tenant_id, held.id, "CANCELLED", ACTOR, "the order was cancelled")
+                    .await
+                    .map_err(retry)?
+            && let Some(account) = accounts.get(&account_id)
         {
             let held_order = Some(held_to_proto(&withdrawn, account.currency));
             publish(tx, tenant_id, ACTOR, CreditPayload::HeldOrderChanged(HeldOrderChanged { held_order }))
                 .await
                 .map_err(retry)?;
         }
-    }
-    if whole {
-        // Read again under the locks: an approval that won is seen now.
-        for (_, account_id) in repo::open_reservations_of_order(tx, tenant_id, None, reference).await.map_err(retry)? {
-            if !parts.iter().any(|(seen, _)| *seen == account_id) {
-                parts.push((account_id, None));
-            }
-        }
+        // Read under the locks: an approval that won is seen now.
+        parts = accounts.keys().map(|account_id| (*account_id, None)).collect();
     }
     for (account_id, part) in parts {
-        let account = match accounts.get(&account_id) {
-            Some(account) => account.clone(),
-            None => repo::lock_account(tx, tenant_id, account_id).await.map_err(retry)?,
+        let Some(account) = accounts.get(&account_id) else {
+            continue;
         };
-        reservations::take_for_order(tx, tenant_id, ACTOR, &account, reference, part, "RELEASED")
+        reservations::take_for_order(tx, tenant_id, ACTOR, account, reference, part, "RELEASED")
             .await
             .map_err(retry)?;
     }
@@ -199,9 +192,13 @@ pub async fn apply(tx: &mut PgConnection, event: &BillingEvent) -> Result<(), Ha
             post(tx, tenant_id, id(&refund.account_id)?, currency, amount, &[]).await
         }
         Some(Payload::OrderCancelled(cancelled)) => {
-            cancel(tx, tenant_id, &cancelled.reference, cancelled.whole, &cancelled.released).await
+            let account_id = id(&cancelled.account_id)?;
+            cancel(tx, tenant_id, account_id, &cancelled.reference, cancelled.whole, &cancelled.released).await
         }
-        Some(Payload::SubscriptionCancelled(cancelled)) => cancel(tx, tenant_id, &cancelled.reference, true, &[]).await,
+        Some(Payload::SubscriptionCancelled(cancelled)) => {
+            let account_id = id(&cancelled.account_id)?;
+            cancel(tx, tenant_id, account_id, &cancelled.reference, true, &cancelled.payers).await
+        }
         Some(Payload::InvoiceOverdue(overdue)) => {
             repo::mark_overdue(tx, tenant_id, id(&overdue.invoice_id)?, id(&overdue.account_id)?, true)
                 .await

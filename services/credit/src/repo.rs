@@ -504,7 +504,8 @@ pub struct ReservationRow {
     pub open_amount: Decimal,
     pub state: String,
     pub created_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
+    /// `None`: kept until invoiced or cancelled.
+    pub expires_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
 }
 
@@ -528,13 +529,15 @@ fn reservation_from_row(row: &PgRow) -> ReservationRow {
     }
 }
 
+/// A reservation of `amount` for an order; it expires after `ttl_seconds`
+/// (`None`: it is kept until invoiced or cancelled).
 pub async fn insert_reservation(
     tx: &mut PgConnection,
     tenant_id: Uuid,
     account_id: Uuid,
     order_reference: &str,
     amount: Decimal,
-    ttl_seconds: i64,
+    ttl_seconds: Option<i64>,
 ) -> Result<ReservationRow, CreditError> {
     let row = sqlx::query(concat!(
         "INSERT INTO credit.reservations (tenant_id, id, account_id, order_reference, amount, open_amount, expires_at)
@@ -642,6 +645,8 @@ pub struct HeldOrderRow {
     pub decided_by: String,
     pub note: String,
     pub reservation_id: Option<Uuid>,
+    /// Its approval reserves until invoiced or cancelled.
+    pub keep_until_invoiced: bool,
     /// Who pays it, in order: (account, share, reservation made on
     /// approval).
     pub payers: Vec<(Uuid, Decimal, Option<Uuid>)>,
@@ -650,7 +655,7 @@ pub struct HeldOrderRow {
 macro_rules! held_columns {
     () => {
         "id, account_id, order_reference, amount, payment_type, reasons, state, created_at, expires_at, decided_at,
-         decided_by, note, reservation_id, (SELECT coalesce(array_agg(p.account_id ORDER BY p.position), '{}')
+         decided_by, note, reservation_id, keep_until_invoiced, (SELECT coalesce(array_agg(p.account_id ORDER BY p.position), '{}')
          FROM credit.held_order_payers p WHERE p.tenant_id = held_orders.tenant_id AND p.held_order_id = held_orders.id)
          AS payer_ids, (SELECT coalesce(array_agg(p.amount ORDER BY p.position), '{}') FROM credit.held_order_payers p
          WHERE p.tenant_id = held_orders.tenant_id AND p.held_order_id = held_orders.id) AS payer_amounts,
@@ -675,6 +680,7 @@ fn held_from_row(row: &PgRow) -> Result<HeldOrderRow, CreditError> {
         decided_by: row.get("decided_by"),
         note: row.get("note"),
         reservation_id: row.get("reservation_id"),
+        keep_until_invoiced: row.get("keep_until_invoiced"),
         payers: {
             let ids: Vec<Uuid> = row.get("payer_ids");
             let amounts: Vec<Decimal> = row.get("payer_amounts");
@@ -699,6 +705,7 @@ pub struct NewHeldOrder<'a> {
     /// Who pays it: (account, share), in order.
     pub payers: &'a [(Uuid, Decimal)],
     pub ttl_seconds: i64,
+    pub keep_until_invoiced: bool,
 }
 
 pub async fn insert_held_order(
@@ -709,8 +716,8 @@ pub async fn insert_held_order(
     let id = Uuid::now_v7();
     sqlx::query(
         "INSERT INTO credit.held_orders (tenant_id, id, account_id, order_reference, amount, payment_type, reasons,
-             expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, now() + $8 * interval '1 second')",
+             expires_at, keep_until_invoiced)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, now() + $8 * interval '1 second', $9)",
     )
     .bind(tenant_id)
     .bind(id)
@@ -720,6 +727,7 @@ pub async fn insert_held_order(
     .bind(held.payment_type.code())
     .bind(&held.reasons)
     .bind(held.ttl_seconds)
+    .bind(held.keep_until_invoiced)
     .execute(&mut *tx)
     .await?;
     sqlx::query(
@@ -847,19 +855,22 @@ pub async fn open_reservations_of_order(
     .await?)
 }
 
-/// The pending held order of an order reference, if any.
+/// The pending held order of an account's order reference, if any.
 pub async fn pending_held_order_of(
     connection: &mut PgConnection,
     tenant_id: Uuid,
+    account_id: Uuid,
     order_reference: &str,
 ) -> Result<Option<HeldOrderRow>, CreditError> {
     let row = sqlx::query(concat!(
         "SELECT ",
         held_columns!(),
-        " FROM credit.held_orders WHERE tenant_id = $1 AND order_reference = $2 AND state = 'PENDING'
+        " FROM credit.held_orders
+         WHERE tenant_id = $1 AND account_id = $2 AND order_reference = $3 AND state = 'PENDING'
          ORDER BY id LIMIT 1"
     ))
     .bind(tenant_id)
+    .bind(account_id)
     .bind(order_reference)
     .fetch_optional(connection)
     .await?;
@@ -980,7 +991,8 @@ pub struct CleanReservation<'a> {
     pub order_reference: &'a str,
     pub reservation_id: Uuid,
     pub created_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
+    /// `None`: kept until invoiced or cancelled.
+    pub expires_at: Option<DateTime<Utc>>,
     pub thresholds: &'a [Decimal],
     /// The encoded ReservationChanged event.
     pub event: Vec<u8>,

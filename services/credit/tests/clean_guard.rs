@@ -90,7 +90,7 @@ async fn the_sql_guard_reserves_exactly_when_the_rule_says_clean() {
             order_reference: "guard",
             reservation_id: Uuid::now_v7(),
             created_at: now,
-            expires_at: now + chrono::Duration::hours(1),
+            expires_at: Some(now + chrono::Duration::hours(1)),
             thresholds: &thresholds,
             event: Vec::new(),
             request: None,

@@ -74,6 +74,7 @@ async fn bad_orders_name_each_bad_field() {
     let clerk = billing_clerk(tenant_id);
     let account_id = app.account(&admin).await;
     let bad = AuthorizeOrderRequest {
+        keep_until_invoiced: false,
         payers: Vec::new(),
         request_id: String::new(),
         account_id: "not-an-id".to_owned(),

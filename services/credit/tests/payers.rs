@@ -236,13 +236,18 @@ async fn reservations_are_captured_and_released_in_parts_and_billings_events_mov
     let split_reference = split.order_reference.clone();
     app.credit.authorize_order(authorized(split, &clerk)).await.expect("decided");
     assert_eq!(amount(&app.status(&clerk, &parent).await.reserved), "30.00");
+    let payer = |account: &str, value: &str| OrderPayer {
+        account_id: account.to_owned(),
+        amount: Some(money(value, "EUR")),
+        reservation_id: String::new(),
+    };
     let whole = |reference: &str| {
         Billing::OrderCancelled(OrderCancelled {
             order_id: Uuid::now_v7().to_string(),
             account_id: account_id.clone(),
             reference: reference.to_owned(),
             whole: true,
-            released: Vec::new(),
+            released: vec![payer(&parent, "30.00"), payer(&account_id, "20.00")],
             reason: "changed mind".to_owned(),
         })
     };
@@ -261,6 +266,7 @@ async fn reservations_are_captured_and_released_in_parts_and_billings_events_mov
         subscription_id: Uuid::now_v7().to_string(),
         account_id: small.clone(),
         reference: activation_reference,
+        payers: Vec::new(),
     });
     app.post(tenant_id, vec![gone]).await;
     let approve =
@@ -323,12 +329,17 @@ async fn a_cancellation_racing_an_approval_never_leaves_credit_reserved() {
         let held_id = held.held_order.expect("held order").id;
         let approve =
             ApproveHeldOrderRequest { held_order_id: held_id, note: "paid".to_owned(), request_id: String::new() };
+        let payer = |account: &str, value: &str| OrderPayer {
+            account_id: account.to_owned(),
+            amount: Some(money(value, "EUR")),
+            reservation_id: String::new(),
+        };
         let cancelled = Billing::OrderCancelled(OrderCancelled {
             order_id: Uuid::now_v7().to_string(),
             account_id: child.clone(),
             reference,
             whole: true,
-            released: Vec::new(),
+            released: vec![payer(&parent, "30.00"), payer(&child, "20.00")],
             reason: "changed mind".to_owned(),
         });
         let mut credit = app.credit.clone();
@@ -341,4 +352,70 @@ async fn a_cancellation_racing_an_approval_never_leaves_credit_reserved() {
         assert_eq!(amount(&app.status(&clerk, &child).await.reserved), "0.00", "{approved:?}");
     }
     println!("approvals that won the race, then released: {}; withdrawn first: {}", outcomes[1], outcomes[0]);
+}
+
+#[tokio::test]
+async fn an_invoice_names_what_it_bills_zero_included_and_unknown_payers_are_skipped() {
+    let mut app = spawn().await;
+    let (tenant_id, admin) = app.tenant("EUR").await;
+    let clerk = billing_clerk(tenant_id);
+    let account_id = app.account_with_limit(&admin, "1000", CreditAction::Block).await;
+    let request = AuthorizeOrderRequest {
+        keep_until_invoiced: true,
+        ..order(&account_id, "50.00", "EUR", PaymentType::OnAccount)
+    };
+    let reference = request.order_reference.clone();
+    let approved = app.credit.authorize_order(authorized(request, &clerk)).await.expect("decided").into_inner();
+    let reservation = approved.reservation.expect("reserved");
+    assert_eq!(reservation.expire_time, None, "kept until invoiced or cancelled");
+
+    // A free line invoiced: nothing captured, not the whole reservation.
+    let free = Billing::InvoicePosted(InvoicePosted {
+        invoice_id: Uuid::now_v7().to_string(),
+        account_id: account_id.clone(),
+        amount: Some(money("0.00", "EUR")),
+        due_date: "2030-01-01".to_owned(),
+        order_references: vec![reference.clone()],
+        order_amounts: vec![OrderAmount { reference: reference.clone(), amount: Some(money("0.00", "EUR")) }],
+    });
+    app.post(tenant_id, vec![free]).await;
+    assert_eq!(amount(&app.status(&clerk, &account_id).await.reserved), "50.00");
+
+    // A release naming an account credit never met is skipped, not retried
+    // for ever.
+    let unknown = Billing::OrderCancelled(OrderCancelled {
+        order_id: Uuid::now_v7().to_string(),
+        account_id: account_id.clone(),
+        reference: reference.clone(),
+        whole: false,
+        released: vec![OrderPayer {
+            account_id: Uuid::now_v7().to_string(),
+            amount: Some(money("5.00", "EUR")),
+            reservation_id: String::new(),
+        }],
+        reason: "gone".to_owned(),
+    });
+    app.post(tenant_id, vec![unknown]).await;
+    assert_eq!(amount(&app.status(&clerk, &account_id).await.reserved), "50.00");
+
+    // A whole cancellation releases only the ordering account's and its
+    // payers' reservations of the reference: another account's reservation
+    // under the same reference stays.
+    let other = app.account_with_limit(&admin, "1000", CreditAction::Block).await;
+    let same_reference = AuthorizeOrderRequest {
+        order_reference: reference.clone(),
+        ..order(&other, "7.00", "EUR", PaymentType::OnAccount)
+    };
+    app.credit.authorize_order(authorized(same_reference, &clerk)).await.expect("decided");
+    let whole = Billing::OrderCancelled(OrderCancelled {
+        order_id: Uuid::now_v7().to_string(),
+        account_id: account_id.clone(),
+        reference,
+        whole: true,
+        released: Vec::new(),
+        reason: "changed mind".to_owned(),
+    });
+    app.post(tenant_id, vec![whole]).await;
+    assert_eq!(amount(&app.status(&clerk, &account_id).await.reserved), "0.00");
+    assert_eq!(amount(&app.status(&clerk, &other).await.reserved), "7.00");
 }

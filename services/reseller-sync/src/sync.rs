@@ -120,6 +120,24 @@ fn failure(what: &str) -> impl Fn(Status) -> HandlerError + '_ {
     }
 }
 
+/// The reasons accounts gives for keeping an account that holds money.
+const MONEY_REASONS: [&str; 7] = [
+    "POSTED_TRANSACTIONS",
+    "INVOICES_NOT_POSTED",
+    "SUBSCRIPTIONS_ACTIVE",
+    "ORDERS_NOT_FINAL",
+    "CHARGES_NOT_INVOICED",
+    "RESERVATIONS_OPEN",
+    "HELD_ORDERS_PENDING",
+];
+
+/// Whether a refused deletion was refused because the account holds money.
+fn holds_money(refusal: &Status) -> bool {
+    use tonic_types::StatusExt;
+    refusal.code() == Code::FailedPrecondition
+        && refusal.get_details_error_info().is_some_and(|info| MONEY_REASONS.contains(&info.reason.as_str()))
+}
+
 /// Why a copy whose reseller customer was deleted stays: every reason the
 /// distributor's books gave (a posted transaction, a draft, an open order).
 pub fn copy_kept(copy_id: Uuid, source_id: Uuid, refusal: &Status) -> String {
@@ -322,7 +340,7 @@ impl Syncer {
                 // set aside where operators see it, until that is settled
                 // (RetrySync then deletes it; posted transactions keep it
                 // for good, as the distributor's books need).
-                Err(status) if status.code() == Code::FailedPrecondition => {
+                Err(status) if holds_money(&status) => {
                     return Err(HandlerError::DeadLetter(copy_kept(copy_id, source_id, &status)));
                 }
                 Err(status) => return Err(failure("deleting the copy")(status)),

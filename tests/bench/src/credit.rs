@@ -34,6 +34,8 @@ const LIMIT: &str = "1000000000000";
 fn order(account_id: &str, request_id: String) -> AuthorizeOrderRequest {
     AuthorizeOrderRequest {
         payers: Vec::new(),
+        // As billing asks: kept until invoiced or cancelled.
+        keep_until_invoiced: true,
         order_reference: request_id.clone(),
         request_id,
         account_id: account_id.to_owned(),

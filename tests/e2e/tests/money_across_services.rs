@@ -559,3 +559,166 @@ async fn drafts_are_voided_invoices_credited_by_line_and_credit_refunded() {
         .collect();
     assert_eq!(refunds, vec!["20.00"], "a refund is a debit in the enquiry");
 }
+
+#[tokio::test]
+async fn free_lines_long_request_ids_and_cancelled_back_orders_keep_reservations_right() {
+    let suite = TestSuite::start().await;
+    let (tenant_id, admin) = suite.tenant("Corner Books", "EUR").await;
+    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
+    let channel = suite.gateway().await;
+    create_product(&channel, &admin, "FREE", "0.00", "").await;
+    create_product(&channel, &admin, "WIDGET", "10.00", "").await;
+    let account = create_account(&channel, &admin, ordering_account("CORNER")).await;
+    set_credit_terms(&channel, &admin, &account, "1000", None).await;
+
+    // A 128-character request id: credit knows the order by a short
+    // reference, and a retry reserves once.
+    let mut request = order_request(&account, &[("FREE", "1"), ("WIDGET", "2")], PaymentType::OnAccount);
+    request.request_id = "r".repeat(128);
+    if let Some(order) = request.order.as_mut() {
+        order.lines[1].available_quantity = bss_e2e::decimal("0");
+    }
+    let order = place(&channel, &clerk, request.clone()).await;
+    assert_eq!(status(&order), OrderStatus::Executed, "{order:?}");
+    assert!(order.reference.len() <= 100, "{}", order.reference);
+    let again = place(&channel, &clerk, request).await;
+    assert_eq!(again.id, order.id);
+    credit_settles(&channel, &clerk, &account, "0.00", "20.00").await;
+
+    // Only the free line ships: its invoice bills 0.00 of the order, and
+    // credit keeps the 20.00 the back order still needs.
+    let invoiced = generate(&channel, &clerk, &account, &today(), true).await;
+    assert_eq!(invoiced.iter().map(|invoice| amount(&invoice.total).to_owned()).collect::<Vec<_>>(), vec!["0.00"]);
+    credit_settles(&channel, &clerk, &account, "0.00", "20.00").await;
+
+    // A cancelled back order is no back order any more.
+    let mut orders = OrderServiceClient::new(channel.clone());
+    let back_orders = |orders: &mut OrderServiceClient<Channel>| {
+        let list = ListOrdersRequest { account_id: account.clone(), back_ordered_only: true, ..Default::default() };
+        let mut orders = orders.clone();
+        let clerk = clerk.clone();
+        async move { orders.list_orders(authorized(list, &clerk)).await.expect("listed").into_inner().orders.len() }
+    };
+    assert_eq!(back_orders(&mut orders).await, 1);
+    let cancel = CancelBackOrderRequest {
+        order_id: order.id.clone(),
+        line_number: 2,
+        quantity: None,
+        reason: "discontinued".to_owned(),
+        request_id: String::new(),
+    };
+    orders.cancel_back_order(authorized(cancel, &clerk)).await.expect("cancelled");
+    assert_eq!(back_orders(&mut orders).await, 0);
+    credit_settles(&channel, &clerk, &account, "0.00", "0.00").await;
+}
+
+#[tokio::test]
+async fn a_first_period_on_a_draft_keeps_its_reservation_and_a_cancelled_subscription_still_owes_its_started_period() {
+    let suite = TestSuite::start().await;
+    let (tenant_id, admin) = suite.tenant("Period Books", "EUR").await;
+    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
+    let channel = suite.gateway().await;
+    create_product(&channel, &admin, "PLAN", "30.00", "").await;
+    let account = create_account(&channel, &admin, ordering_account("PERIOD")).await;
+    set_credit_terms(&channel, &admin, &account, "1000", None).await;
+    let mut subscriptions = SubscriptionServiceClient::new(channel.clone());
+    let subscribe = || subscription_request(&account, "PLAN", "1", PaymentType::OnAccount);
+
+    // Charged on a draft today, then cancelled: the draft still bills the
+    // period, so credit keeps the reservation until it posts.
+    let first = subscriptions.create_subscription(authorized(subscribe(), &clerk)).await.expect("subscribed");
+    let first = first.into_inner().subscription.expect("subscription");
+    let drafts = generate(&channel, &clerk, &account, &today(), false).await;
+    assert_eq!(drafts.len(), 1);
+    let cancel = CancelSubscriptionRequest { id: first.id.clone(), request_id: String::new() };
+    subscriptions.cancel_subscription(authorized(cancel, &clerk)).await.expect("cancelled");
+    credit_settles(&channel, &clerk, &account, "0.00", "30.00").await;
+    let post = PostInvoiceRequest { id: drafts[0].id.clone(), request_id: String::new() };
+    InvoiceServiceClient::new(channel.clone()).post_invoice(authorized(post, &clerk)).await.expect("posted");
+    credit_settles(&channel, &clerk, &account, "30.00", "0.00").await;
+
+    // A subscription started yesterday and cancelled today before any
+    // invoice: its first period is still owed, so the account is not final
+    // and the reservation stays for that invoice.
+    let second = subscriptions.create_subscription(authorized(subscribe(), &clerk)).await.expect("subscribed");
+    let second = second.into_inner().subscription.expect("subscription");
+    let database = sqlx::PgPool::connect(suite.database_url()).await.expect("database");
+    sqlx::query("UPDATE billing.subscriptions SET start_date = current_date - 1 WHERE id = $1::uuid")
+        .bind(&second.id)
+        .execute(&database)
+        .await
+        .expect("started yesterday");
+    let cancel = CancelSubscriptionRequest { id: second.id.clone(), request_id: String::new() };
+    subscriptions.cancel_subscription(authorized(cancel, &clerk)).await.expect("cancelled");
+    let delete = DeleteAccountRequest { id: account.clone(), etag: String::new(), request_id: String::new() };
+    let refused = AccountServiceClient::new(channel.clone()).delete_account(authorized(delete, &admin)).await;
+    let named = bss_testkit::precondition_types(&refused.expect_err("refused"));
+    assert!(named.contains(&"CHARGES_NOT_INVOICED".to_owned()), "{named:?}");
+    credit_settles(&channel, &clerk, &account, "30.00", "30.00").await;
+    let invoiced = generate(&channel, &clerk, &account, &today(), true).await;
+    assert_eq!(invoiced.iter().map(|invoice| amount(&invoice.total).to_owned()).collect::<Vec<_>>(), vec!["30.00"]);
+    credit_settles(&channel, &clerk, &account, "60.00", "0.00").await;
+}
+
+#[tokio::test]
+async fn a_held_order_decided_before_billing_stored_it_is_decided_as_it_is_stored() {
+    let suite = TestSuite::start().await;
+    let (tenant_id, admin) = suite.tenant("Early Books", "EUR").await;
+    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
+    let channel = suite.gateway().await;
+    create_product(&channel, &admin, "GADGET", "80.00", "").await;
+    let account = create_account(&channel, &admin, ordering_account("EARLY")).await;
+    let policy = CreditPolicy { out_of_credit_action: CreditAction::HoldForApproval as i32, ..CreditPolicy::default() };
+    set_credit_policy(&channel, &admin, &account, "50", policy).await;
+
+    // What billing asks credit for PlaceOrder "early-1", asked first (as a
+    // PlaceOrder whose own commit failed did), then approved at once.
+    let asked = bss_proto::credit::AuthorizeOrderRequest {
+        request_id: "order:early-1".to_owned(),
+        account_id: account.clone(),
+        order_reference: "order:early-1".to_owned(),
+        amount: eur("80.00"),
+        payment_type: PaymentType::OnAccount as i32,
+        event_kind: EventKind::Order as i32,
+        payers: Vec::new(),
+        keep_until_invoiced: true,
+    };
+    let mut credit = CreditServiceClient::new(channel.clone());
+    let held = credit.authorize_order(authorized(asked, &clerk)).await.expect("held").into_inner();
+    let held_order = held.held_order.expect("held order");
+    let approve = bss_proto::credit::ApproveHeldOrderRequest {
+        held_order_id: held_order.id.clone(),
+        note: "paid".to_owned(),
+        request_id: String::new(),
+    };
+    credit.approve_held_order(authorized(approve, &admin)).await.expect("approved");
+    // Billing has seen the approval when its stream got past it.
+    let database = sqlx::PgPool::connect(suite.database_url()).await.expect("database");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let kept: Option<bool> =
+            sqlx::query_scalar("SELECT approved FROM billing.held_decisions WHERE held_order_id = $1::uuid")
+                .bind(&held_order.id)
+                .fetch_optional(&database)
+                .await
+                .expect("read");
+        if kept == Some(true) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "billing never kept the decision");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+
+    // The retried PlaceOrder gets credit's first answer (held) and the
+    // approval that came meanwhile: the order is executed, reserved once.
+    let mut request = order_request(&account, &[("GADGET", "1")], PaymentType::OnAccount);
+    request.request_id = "early-1".to_owned();
+    let order = place(&channel, &clerk, request).await;
+    assert_eq!(status(&order), OrderStatus::Executed, "{order:?}");
+    assert_eq!(order.held_order_id, held_order.id);
+    assert!(order.payers.iter().all(|payer| !payer.reservation_id.is_empty()), "{order:?}");
+    credit_settles(&channel, &clerk, &account, "0.00", "80.00").await;
+    let invoiced = generate(&channel, &clerk, &account, &today(), true).await;
+    assert_eq!(invoiced.len(), 1);
+    credit_settles(&channel, &clerk, &account, "80.00", "0.00").await;
+}

@@ -85,6 +85,7 @@ async fn an_order_is_reserved_invoiced_captured_and_paid() {
 
     // An order of 600 on account: approved, reserved.
     let order = AuthorizeOrderRequest {
+        keep_until_invoiced: false,
         payers: Vec::new(),
         request_id: "so-1".to_owned(),
         account_id: account_id.clone(),

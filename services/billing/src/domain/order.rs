@@ -54,6 +54,27 @@ impl OrderState {
     }
 }
 
+/// Longest request id kept as it is in a credit reference.
+const MAX_REFERENCED_REQUEST_ID: usize = 64;
+
+/// The reference credit knows an order or a subscription's activation by
+/// (`kind` is "order" or "subscription"): from the request id, so a retried
+/// request decides and reserves once, else from its id. A request id
+/// longer than 64 characters is named by its SHA-256, so the reference
+/// stays within what credit accepts (100 characters) whatever the id.
+pub fn credit_reference(kind: &str, request_id: &str, id: Uuid) -> String {
+    use sha2::{Digest, Sha256};
+    if request_id.is_empty() {
+        return format!("{kind}:{id}");
+    }
+    if request_id.len() <= MAX_REFERENCED_REQUEST_ID {
+        return format!("{kind}:{request_id}");
+    }
+    let digest = Sha256::digest(request_id.as_bytes());
+    let hex: String = digest.iter().take(20).map(|byte| format!("{byte:02x}")).collect();
+    format!("{kind}:sha256-{hex}")
+}
+
 /// The quantity of a line that is back-ordered: what the caller's stock
 /// cannot ship now. `None` when all of it ships.
 pub fn backordered(quantity: Decimal, available: Option<Decimal>) -> Option<Decimal> {
@@ -157,6 +178,18 @@ mod tests {
         assert_eq!(split_total(dec!(0.25), dec!(2), dec!(0.125), dec!(2), eur()), (dec!(0.25), dec!(0)));
         let yen = Currency::parse("JPY").expect("JPY");
         assert_eq!(split_total(dec!(1000), dec!(3), dec!(333.33), dec!(1), yen), (dec!(333), dec!(667)));
+    }
+
+    #[test]
+    fn a_credit_reference_follows_the_request_id_and_stays_short() {
+        let id = Uuid::from_u128(5);
+        assert_eq!(credit_reference("order", "", id), format!("order:{id}"));
+        assert_eq!(credit_reference("order", "so-1", id), "order:so-1");
+        let long = "x".repeat(128);
+        let hashed = credit_reference("subscription", &long, id);
+        assert!(hashed.starts_with("subscription:sha256-") && hashed.len() <= 100, "{hashed}");
+        assert_eq!(hashed, credit_reference("subscription", &long, Uuid::from_u128(6)), "the same for a retry");
+        assert_ne!(hashed, credit_reference("subscription", &"y".repeat(128), id));
     }
 
     #[test]

@@ -26,6 +26,7 @@ use uuid::Uuid;
 use super::orders::upstream;
 use super::{BillingApi, PEER_TIMEOUT, READERS, WRITERS};
 use crate::domain::error::BillingError;
+use crate::invoicing::next_period_due;
 
 #[derive(sqlx::FromRow)]
 struct PeriodRow {
@@ -567,7 +568,7 @@ impl LedgerService for BillingApi {
             let deleting = SettlementPurpose::try_from(request.purpose) == Ok(SettlementPurpose::Deletion);
             // Terminating needs billing final; deleting also needs no money
             // ever posted for the account or billed to it.
-            let rows: Vec<(Uuid, String, i64)> = sqlx::query_as(
+            let rows: Vec<(Uuid, String, i64)> = sqlx::query_as(concat!(
                 "SELECT account_id, reason, sum(count)::bigint FROM (
                      SELECT coalesce(for_account_id, account_id) AS account_id, 'INVOICES_NOT_POSTED' AS reason,
                          count(*) AS count
@@ -593,6 +594,13 @@ impl LedgerService for BillingApi {
                      WHERE tenant_id = $1 AND account_id = ANY($2) AND status = 'PENDING_APPROVAL'
                      GROUP BY 1
                      UNION ALL
+                     SELECT a.id, 'CHARGES_NOT_INVOICED', count(*) FROM billing.subscriptions s, unnest($2::uuid[]) a(id)
+                     WHERE s.tenant_id = $1 AND (s.account_id = a.id OR ($3 AND s.bill_to_account_id = a.id))
+                       AND s.status <> 'ACTIVE' AND ",
+                next_period_due!("current_date"),
+                "
+                     GROUP BY 1
+                     UNION ALL
                      SELECT a.id, 'CHARGES_NOT_INVOICED', count(*) FROM billing.charges c, unnest($2::uuid[]) a(id)
                      WHERE c.tenant_id = $1 AND c.invoice_id IS NULL
                        AND (c.account_id = a.id OR ($3 AND c.bill_to_account_id = a.id))
@@ -613,8 +621,8 @@ impl LedgerService for BillingApi {
                      SELECT account_id, 'POSTED_TRANSACTIONS', count(*) FROM billing.adjustments
                      WHERE $3 AND tenant_id = $1 AND account_id = ANY($2)
                      GROUP BY 1
-                 ) unsettled GROUP BY account_id, reason ORDER BY account_id, reason",
-            )
+                 ) unsettled GROUP BY account_id, reason ORDER BY account_id, reason"
+            ))
             .bind(tenant_id)
             .bind(&ids)
             .bind(deleting)

@@ -28,11 +28,12 @@ use tonic::{Code, Request, Response, Status};
 use uuid::Uuid;
 
 use super::{BillingApi, PEER_TIMEOUT, READERS, order_outcome, publish};
+use crate::credit_feed;
 use crate::domain::bill_to::BillTo;
 use crate::domain::error::BillingError;
 use crate::domain::order::{
-    CreditVerdict, OrderState, backordered, check_cancellable, check_executed, payer_shares, split_total,
-    take_back_order,
+    CreditVerdict, OrderState, backordered, check_cancellable, check_executed, credit_reference, payer_shares,
+    split_total, take_back_order,
 };
 use crate::repo::{self, ChargeRow, Stored};
 
@@ -259,6 +260,8 @@ impl BillingApi {
             amount: money(total),
             payment_type: ask.payment_type.to_wire() as i32,
             event_kind: ask.event_kind as i32,
+            // Billing invoices or cancels what credit reserves for it.
+            keep_until_invoiced: true,
             payers: if alone {
                 Vec::new()
             } else {
@@ -318,13 +321,15 @@ impl BillingApi {
         Ok((order, state))
     }
 
-    /// The order's account, as the caller may see it (a sales rep only its
-    /// own accounts).
-    async fn check_order_visible(&self, caller: &Caller, account_id: &str, order_id: Uuid) -> Result<(), BillingError> {
+    /// Whether the caller may act on the order: a sales rep only on its own
+    /// accounts' (asked of accounts before any row is locked).
+    async fn check_order_visible(&self, caller: &Caller, tenant_id: Uuid, order_id: Uuid) -> Result<(), BillingError> {
         if caller.sales_rep_limit().is_none() {
             return Ok(());
         }
-        let account_id = account_id.parse().map_err(|_| BillingError::not_found("order", order_id))?;
+        let order: Option<Order> = repo::stored(&self.db, Stored::Orders, tenant_id, order_id).await?;
+        let order = order.ok_or_else(|| BillingError::not_found("order", order_id))?;
+        let account_id = order.account_id.parse().map_err(|_| BillingError::not_found("order", order_id))?;
         match self.fetch_account(caller, account_id).await {
             Ok(account) if caller.sales_rep_limit() == Some(account.sales_rep_id.as_str()) => Ok(()),
             Ok(_) | Err(BillingError::NotFound { .. }) => Err(BillingError::not_found("order", order_id)),
@@ -444,11 +449,7 @@ impl OrderService for BillingApi {
             let id = Uuid::now_v7();
             // A retried request keeps its reference, so credit decides and
             // reserves once.
-            let reference = if request.request_id.is_empty() {
-                format!("order:{id}")
-            } else {
-                format!("order:{}", request.request_id)
-            };
+            let reference = credit_reference("order", &request.request_id, id);
             let mut order = Order {
                 id: id.to_string(),
                 account_id: account_id.to_string(),
@@ -491,6 +492,10 @@ impl OrderService for BillingApi {
                 Opened::Replayed(response) => return Ok(response),
                 Opened::Fresh(tx, pending) => (tx, pending),
             };
+            let held_order_id = order.held_order_id.parse::<Uuid>().ok();
+            if let Some(held_order_id) = held_order_id {
+                credit_feed::lock_held(&mut tx, held_order_id).await?;
+            }
             sqlx::query(
                 "INSERT INTO billing.orders (tenant_id, id, account_id, status, body, held_order_id, back_ordered)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -511,6 +516,14 @@ impl OrderService for BillingApi {
                 repo::insert_charges(&mut tx, tenant_id, &charges).await?;
             }
             publish(&mut tx, tenant_id, &caller.subject, order_outcome(&order)).await?;
+            // Credit may have decided the held order already (a retry, or a
+            // quick credit manager): its decision applies now.
+            if let Some(held_order_id) = held_order_id
+                && credit_feed::apply_recorded(&mut tx, tenant_id, held_order_id).await?
+            {
+                let (decided, _) = self.lock_order(&mut tx, tenant_id, id).await?;
+                order = decided;
+            }
             let response = PlaceOrderResponse { order: Some(order) };
             self.commit(tx, pending, &response).await?;
             Ok::<_, BillingError>(response)
@@ -631,20 +644,16 @@ impl OrderService for BillingApi {
             let (Some(order_id), Some(reason)) = (order_id, reason) else {
                 return Err(v.into());
             };
+            self.check_order_visible(&caller, tenant_id, order_id).await?;
             let (mut tx, pending) = match self.begin(tenant_id, "CancelOrder", &request.request_id, &request).await? {
                 Opened::Replayed(response) => return Ok(response),
                 Opened::Fresh(tx, pending) => (tx, pending),
             };
             let (mut order, state) = self.lock_order(&mut tx, tenant_id, order_id).await?;
-            self.check_order_visible(&caller, &order.account_id, order_id).await?;
             // Its charges go first (waiting for a draft that holds them to
             // commit), then what is invoiced is checked: a cancellation and
             // an invoice never both take the same charge.
-            sqlx::query("DELETE FROM billing.charges WHERE tenant_id = $1 AND order_id = $2 AND invoice_id IS NULL")
-                .bind(tenant_id)
-                .bind(order_id)
-                .execute(&mut *tx)
-                .await?;
+            repo::delete_open_charges(&mut tx, tenant_id, order_id).await?;
             let invoice: Option<Uuid> = sqlx::query_scalar(
                 "SELECT invoice_id FROM billing.charges
                  WHERE tenant_id = $1 AND order_id = $2 AND invoice_id IS NOT NULL LIMIT 1",
@@ -654,6 +663,14 @@ impl OrderService for BillingApi {
             .fetch_optional(&mut *tx)
             .await?;
             check_cancellable(state, order_id, invoice)?;
+            // Nothing of it waits any more: what was back-ordered is
+            // cancelled.
+            for line in &mut order.lines {
+                if let Some(waiting) = line.backordered_quantity.take() {
+                    let cancelled = decimal(&line.cancelled_quantity) + decimal(&Some(waiting));
+                    line.cancelled_quantity = Some(decimal_to_wire(cancelled));
+                }
+            }
             order.status = OrderStatus::Cancelled as i32;
             order.cancel_reason = reason.clone();
             order.cancel_time = Some(timestamp(now()));
@@ -702,13 +719,13 @@ impl OrderService for BillingApi {
                 return Err(v.into());
             };
             v.into_result()?;
+            self.check_order_visible(&caller, tenant_id, order_id).await?;
             let (mut tx, pending) =
                 match self.begin(tenant_id, "CancelBackOrder", &request.request_id, &request).await? {
                     Opened::Replayed(response) => return Ok(response),
                     Opened::Fresh(tx, pending) => (tx, pending),
                 };
             let (mut order, state) = self.lock_order(&mut tx, tenant_id, order_id).await?;
-            self.check_order_visible(&caller, &order.account_id, order_id).await?;
             check_executed(state, order_id)?;
             let line = back_order_line(&mut order, request.line_number)?;
             let waiting_quantity = decimal(&line.backordered_quantity);

@@ -23,8 +23,9 @@ use uuid::Uuid;
 
 use super::orders::{CreditAsk, check_account};
 use super::{BillingApi, READERS, publish};
+use crate::credit_feed;
 use crate::domain::error::BillingError;
-use crate::domain::order::{OrderState, payer_shares};
+use crate::domain::order::{OrderState, credit_reference, payer_shares};
 use crate::repo::{self, Stored};
 
 /// Roles that may create subscriptions.
@@ -120,11 +121,7 @@ impl SubscriptionService for BillingApi {
             let id = Uuid::now_v7();
             // A retried request keeps its reference, so credit decides and
             // reserves once.
-            let reference = if request.request_id.is_empty() {
-                format!("subscription:{id}")
-            } else {
-                format!("subscription:{}", request.request_id)
-            };
+            let reference = credit_reference("subscription", &request.request_id, id);
             let bill_to = self.payers_of(tenant_id, &account, &priced.products).await?;
             let Some(charge) = priced.charges(account_id, &line, &bill_to, None).pop() else {
                 return Err(BillingError::Unavailable {
@@ -176,6 +173,10 @@ impl SubscriptionService for BillingApi {
                     Opened::Fresh(tx, pending) => (tx, pending),
                 };
             let status = SubscriptionStatus::try_from(subscription.status).unwrap_or_default();
+            let held_order_id = subscription.held_order_id.parse::<Uuid>().ok();
+            if let Some(held_order_id) = held_order_id {
+                credit_feed::lock_held(&mut tx, held_order_id).await?;
+            }
             sqlx::query(
                 "INSERT INTO billing.subscriptions (tenant_id, id, account_id, body, bill_to_account_id, separate,
                      product_id, description, currency, quantity, unit_price, total, start_date, charged_periods,
@@ -203,6 +204,20 @@ impl SubscriptionService for BillingApi {
             .await?;
             if status == SubscriptionStatus::Active {
                 publish_if_first_paid(&mut tx, tenant_id, &caller.subject, &subscription).await?;
+            }
+            // Credit may have decided the held activation already: its
+            // decision applies now.
+            if let Some(held_order_id) = held_order_id
+                && credit_feed::apply_recorded(&mut tx, tenant_id, held_order_id).await?
+            {
+                let body: Vec<u8> =
+                    sqlx::query_scalar("SELECT body FROM billing.subscriptions WHERE tenant_id = $1 AND id = $2")
+                        .bind(tenant_id)
+                        .bind(id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                subscription = Subscription::decode(body.as_slice())
+                    .map_err(|error| BillingError::Platform(PlatformError::Corrupt(error.to_string())))?;
             }
             let response = CreateSubscriptionResponse { subscription: Some(subscription) };
             self.commit(tx, pending, &response).await?;
@@ -267,10 +282,12 @@ impl SubscriptionService for BillingApi {
                     Opened::Replayed(response) => return Ok(response),
                     Opened::Fresh(tx, pending) => (tx, pending),
                 };
-            // A subscription never activated starts at 'infinity', a date
-            // chrono cannot hold: Postgres compares it.
+            // Nothing of it is or will be charged when no period was
+            // charged and none started before today (a subscription never
+            // activated starts at 'infinity', a date chrono cannot hold:
+            // Postgres compares it).
             let row: Option<(Vec<u8>, bool)> = sqlx::query_as(
-                "SELECT body, start_date >= current_date FROM billing.subscriptions
+                "SELECT body, charged_periods = 0 AND start_date >= current_date FROM billing.subscriptions
                  WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
             )
             .bind(tenant_id)
@@ -309,14 +326,16 @@ impl SubscriptionService for BillingApi {
             .bind(status_code(SubscriptionStatus::Cancelled))
             .execute(&mut *tx)
             .await?;
-            // No period starting today or later is charged: one that never
-            // started frees what credit holds for the activation (a started
-            // first period is still invoiced, and its invoice captures it).
+            // No period starting today or later is charged: one never
+            // charged frees what credit holds for the activation (a charged
+            // or started first period is still invoiced, and its invoice
+            // captures it).
             if nothing_started {
                 let cancelled = SubscriptionCancelled {
                     subscription_id: subscription.id.clone(),
                     account_id: subscription.account_id.clone(),
                     reference: subscription.reference.clone(),
+                    payers: subscription.payers.clone(),
                 };
                 publish(&mut tx, tenant_id, &caller.subject, Payload::SubscriptionCancelled(cancelled)).await?;
             }

@@ -351,7 +351,7 @@ pub fn reservation_to_proto(row: &ReservationRow, currency: Currency) -> proto::
         amount: Some(money(row.amount, currency)),
         state: state as i32,
         create_time: Some(timestamp(row.created_at)),
-        expire_time: Some(timestamp(row.expires_at)),
+        expire_time: row.expires_at.map(timestamp),
         close_time: row.closed_at.map(timestamp),
         open_amount: Some(money(row.open_amount, currency)),
     }

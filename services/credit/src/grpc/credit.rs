@@ -84,7 +84,14 @@ pub(crate) async fn notify_thresholds(
     Ok(())
 }
 
+/// How long a reservation lives: the tenant's reservation time, or until
+/// invoiced or cancelled (`None`) when its order's invoicer said so.
+fn reservation_ttl(settings: &Settings, keep_until_invoiced: bool) -> Option<i64> {
+    (!keep_until_invoiced).then_some(settings.reservation_ttl_seconds)
+}
+
 /// Reserves `amount` of the (locked) account for an order and records it.
+#[allow(clippy::too_many_arguments)]
 async fn reserve(
     tx: &mut PgConnection,
     tenant_id: Uuid,
@@ -93,16 +100,10 @@ async fn reserve(
     account: &CreditAccount,
     order_reference: &str,
     amount: Decimal,
+    keep_until_invoiced: bool,
 ) -> Result<Reservation, CreditError> {
-    let row = repo::insert_reservation(
-        tx,
-        tenant_id,
-        account.account_id,
-        order_reference,
-        amount,
-        settings.reservation_ttl_seconds,
-    )
-    .await?;
+    let ttl = reservation_ttl(settings, keep_until_invoiced);
+    let row = repo::insert_reservation(tx, tenant_id, account.account_id, order_reference, amount, ttl).await?;
     repo::move_exposure(tx, tenant_id, account.account_id, amount, Decimal::ZERO).await?;
     let before = account.exposure().total();
     notify_thresholds(tx, tenant_id, settings, account, before, before + amount).await?;
@@ -173,9 +174,17 @@ impl CreditApi {
             let settings = repo::settings(&mut tx, tenant_id).await?;
             for (account_id, share, _) in &held.payers {
                 let account = accounts.get(account_id).ok_or_else(|| CreditError::not_found("account", account_id))?;
-                let reservation =
-                    reserve(&mut tx, tenant_id, &caller.subject, &settings, account, &held.order_reference, *share)
-                        .await?;
+                let reservation = reserve(
+                    &mut tx,
+                    tenant_id,
+                    &caller.subject,
+                    &settings,
+                    account,
+                    &held.order_reference,
+                    *share,
+                    held.keep_until_invoiced,
+                )
+                .await?;
                 reservations.push(reservation);
             }
             let ids: Vec<Uuid> = reservations.iter().filter_map(|reservation| reservation.id.parse().ok()).collect();
@@ -236,6 +245,7 @@ struct Order<'a> {
     account: &'a CreditAccount,
     reference: &'a str,
     amount: Decimal,
+    keep_until_invoiced: bool,
 }
 
 /// The answer to an approval of an order its account pays alone, from what
@@ -304,7 +314,8 @@ impl CreditApi {
             open_amount: order.amount,
             state: "OPEN".to_owned(),
             created_at,
-            expires_at: created_at + chrono::Duration::seconds(settings.reservation_ttl_seconds),
+            expires_at: reservation_ttl(settings, order.keep_until_invoiced)
+                .map(|ttl| created_at + chrono::Duration::seconds(ttl)),
             closed_at: None,
         };
         let reservation = reservation_to_proto(&row, currency);
@@ -756,7 +767,12 @@ impl CreditService for CreditApi {
                 && payment_type.uses_credit()
                 && is_clean(&account, &settings.thresholds, amount)
             {
-                let order = Order { account: &account, reference: &reference, amount };
+                let order = Order {
+                    account: &account,
+                    reference: &reference,
+                    amount,
+                    keep_until_invoiced: request.keep_until_invoiced,
+                };
                 // `None`: no longer clean; decided in full below.
                 if let Some(response) =
                     self.reserve_clean(tenant_id, &caller.subject, &settings, &order, key.as_ref()).await?
@@ -809,7 +825,11 @@ impl CreditService for CreditApi {
                 let before = payer.exposure().available();
                 let reserving = reservations.iter().any(|(id, _)| id == payer_id);
                 let reservation = if reserving {
-                    Some(reserve(&mut tx, tenant_id, &caller.subject, &settings, payer, &reference, *share).await?)
+                    let keep = request.keep_until_invoiced;
+                    Some(
+                        reserve(&mut tx, tenant_id, &caller.subject, &settings, payer, &reference, *share, keep)
+                            .await?,
+                    )
                 } else {
                     None
                 };
@@ -846,6 +866,7 @@ impl CreditService for CreditApi {
                     reasons: reasons.iter().map(Message::encode_to_vec).collect(),
                     payers: &shares,
                     ttl_seconds: settings.held_order_ttl_seconds,
+                    keep_until_invoiced: request.keep_until_invoiced,
                 };
                 let row = repo::insert_held_order(&mut tx, tenant_id, &held).await?;
                 let held_order = held_to_proto(&row, currency);
@@ -897,9 +918,12 @@ impl CreditService for CreditApi {
                     let expected = format!("must be the account's currency, {}", account.currency.code);
                     return Err(Violations::single("amount.currency_code", expected).into());
                 }
-                let open =
-                    repo::reservation(&mut tx, tenant_id, id).await?.map_or(Decimal::ZERO, |row| row.open_amount);
-                if found.state == "OPEN" && amount > open {
+                // Read again under the account's lock: what is open now.
+                let now_open = repo::reservation(&mut tx, tenant_id, id).await?;
+                let open = now_open.as_ref().filter(|row| row.state == "OPEN").map(|row| row.open_amount);
+                if let Some(open) = open
+                    && amount > open
+                {
                     return Err(CreditError::precondition(
                         "RELEASE_EXCEEDS_OPEN",
                         format!("reservation {id} holds {open}, less than {amount}"),

@@ -247,6 +247,7 @@ impl TestApp {
 /// An order of `amount` with a fresh reference.
 pub fn order(account_id: &str, amount: &str, currency: &str, payment_type: PaymentType) -> AuthorizeOrderRequest {
     AuthorizeOrderRequest {
+        keep_until_invoiced: false,
         payers: Vec::new(),
         request_id: String::new(),
         account_id: account_id.to_owned(),

@@ -66,6 +66,7 @@ fn decimal(value: &str) -> Option<Decimal> {
 
 fn order(account_id: &str, amount: &str) -> AuthorizeOrderRequest {
     AuthorizeOrderRequest {
+        keep_until_invoiced: false,
         payers: Vec::new(),
         request_id: String::new(),
         account_id: account_id.to_owned(),
