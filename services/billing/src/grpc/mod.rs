@@ -130,6 +130,23 @@ impl BillingApi {
         Ok(idempotency::open(&self.db, key).await?)
     }
 
+    /// The stored answer of a request that already ran (before a call that
+    /// asks other services repeats their work); `None` when it has not, or
+    /// cannot be told yet (then `begin` decides).
+    pub(crate) async fn replayed<R: Message + Default>(
+        &self,
+        tenant_id: Uuid,
+        method: &str,
+        request_id: &str,
+        request: &impl Message,
+    ) -> Result<Option<R>, BillingError> {
+        let Some(key) = RequestKey::new(tenant_id, method, request_id, request)? else {
+            return Ok(None);
+        };
+        let mut connection = self.db.acquire().await?;
+        Ok(idempotency::resolve::<R>(&mut connection, &key).await.ok())
+    }
+
     /// Stores the answer, commits, and wakes the event sequencer.
     pub(crate) async fn commit(
         &self,

@@ -47,14 +47,25 @@ const MAX_LINES: usize = 500;
 /// Longest reason of a cancellation.
 const MAX_REASON: usize = 500;
 
+/// A suspended or terminated account takes no new orders or
+/// subscriptions: the refusal, with `suspended` or `terminated` as its
+/// reason, `who` in its description.
+fn check_status(
+    account: &Account,
+    (suspended, terminated): (&'static str, &'static str),
+    who: &str,
+) -> Result<(), BillingError> {
+    match AccountStatus::try_from(account.status) {
+        Ok(AccountStatus::Suspended) => Err(BillingError::precondition(suspended, format!("{who} is suspended"))),
+        Ok(AccountStatus::Terminated) => Err(BillingError::precondition(terminated, format!("{who} is terminated"))),
+        _ => Ok(()),
+    }
+}
+
 /// The account rules an order must pass, each with its reason.
 pub(crate) fn check_account(account: &Account, payment_type: PaymentType) -> Result<(), BillingError> {
     let refuse = |reason: &'static str, why: &str| Err(BillingError::precondition(reason, why.to_owned()));
-    match AccountStatus::try_from(account.status) {
-        Ok(AccountStatus::Suspended) => return refuse("ACCOUNT_SUSPENDED", "the account is suspended"),
-        Ok(AccountStatus::Terminated) => return refuse("ACCOUNT_TERMINATED", "the account is terminated"),
-        _ => {}
-    }
+    check_status(account, ("ACCOUNT_SUSPENDED", "ACCOUNT_TERMINATED"), "the account")?;
     if account.managed_by.is_some() {
         return refuse("MANAGED_BY_RESELLER", "the account is a copy managed by its reseller: orders are placed there");
     }
@@ -76,17 +87,8 @@ pub(crate) fn check_account(account: &Account, payment_type: PaymentType) -> Res
 /// A payer's own standing: a suspended or terminated payer takes no new
 /// orders or subscriptions for the accounts it pays for.
 pub(crate) fn check_payer(payer: &Account) -> Result<(), BillingError> {
-    match AccountStatus::try_from(payer.status) {
-        Ok(AccountStatus::Suspended) => Err(BillingError::precondition(
-            "PAYER_SUSPENDED",
-            format!("account {} that pays for the account is suspended", payer.id),
-        )),
-        Ok(AccountStatus::Terminated) => Err(BillingError::precondition(
-            "PAYER_TERMINATED",
-            format!("account {} that pays for the account is terminated", payer.id),
-        )),
-        _ => Ok(()),
-    }
+    let who = format!("account {} that pays for the account", payer.id);
+    check_status(payer, ("PAYER_SUSPENDED", "PAYER_TERMINATED"), &who)
 }
 
 /// What pricing said of an order's lines.
@@ -422,14 +424,8 @@ impl OrderService for BillingApi {
         let run = async {
             let input = request.order.clone().unwrap_or_default();
             let NewOrder { account_id, payment_type } = new_order(&input)?;
-            let key =
-                bss_platform::idempotency::RequestKey::new(tenant_id, "PlaceOrder", &request.request_id, &request)?;
-            if let Some(key) = &key {
-                let mut connection = self.db.acquire().await?;
-                if let Ok(stored) = bss_platform::idempotency::resolve::<PlaceOrderResponse>(&mut connection, key).await
-                {
-                    return Ok(stored);
-                }
+            if let Some(stored) = self.replayed(tenant_id, "PlaceOrder", &request.request_id, &request).await? {
+                return Ok(stored);
             }
             let account = self.fetch_account(&caller, account_id).await?;
             if let Some(limit) = caller.sales_rep_limit()
@@ -596,32 +592,7 @@ impl OrderService for BillingApi {
             // is dated today, the rest waits.
             if let Some(waiting) = waiting_charge(&mut tx, tenant_id, order_id, request.line_number).await? {
                 let (shipped, rest) = waiting.split(quantity)?;
-                if waiting.quantity > quantity {
-                    sqlx::query(
-                        "INSERT INTO billing.charges (tenant_id, id, account_id, bill_to_account_id, separate, order_id,
-                             order_reference, order_line, product_id, description, currency, quantity, unit_price,
-                             total, charge_date)
-                         SELECT tenant_id, $3, account_id, bill_to_account_id, separate, order_id, order_reference,
-                             order_line, product_id, description, currency, $4, unit_price, $5, current_date
-                         FROM billing.charges WHERE tenant_id = $1 AND id = $2",
-                    )
-                    .bind(tenant_id)
-                    .bind(waiting.id)
-                    .bind(Uuid::now_v7())
-                    .bind(quantity)
-                    .bind(shipped)
-                    .execute(&mut *tx)
-                    .await?;
-                    waiting.keep(&mut tx, tenant_id, waiting.quantity - quantity, rest).await?;
-                } else {
-                    sqlx::query(
-                        "UPDATE billing.charges SET charge_date = current_date WHERE tenant_id = $1 AND id = $2",
-                    )
-                    .bind(tenant_id)
-                    .bind(waiting.id)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                waiting.ship(&mut tx, tenant_id, quantity, shipped, rest).await?;
             }
             save_order(&mut tx, tenant_id, order_id, &order).await?;
             let response = ShipBackOrderResponse { order: Some(order) };
@@ -827,6 +798,42 @@ impl WaitingCharge {
     /// total).
     fn split(&self, part: Decimal) -> Result<(Decimal, Decimal), BillingError> {
         Ok(split_total(self.total, self.quantity, self.unit_price, part, self.currency()?))
+    }
+
+    /// Ships `quantity` of it for `shipped` (billable from today), leaving
+    /// the rest waiting for `rest`; all of it when nothing is left.
+    async fn ship(
+        &self,
+        tx: &mut PgConnection,
+        tenant_id: Uuid,
+        quantity: Decimal,
+        shipped: Decimal,
+        rest: Decimal,
+    ) -> Result<(), BillingError> {
+        if quantity >= self.quantity {
+            sqlx::query("UPDATE billing.charges SET charge_date = current_date WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant_id)
+                .bind(self.id)
+                .execute(tx)
+                .await?;
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO billing.charges (tenant_id, id, account_id, bill_to_account_id, separate, order_id,
+                 order_reference, order_line, product_id, description, currency, quantity, unit_price, total,
+                 charge_date)
+             SELECT tenant_id, $3, account_id, bill_to_account_id, separate, order_id, order_reference, order_line,
+                 product_id, description, currency, $4, unit_price, $5, current_date
+             FROM billing.charges WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant_id)
+        .bind(self.id)
+        .bind(Uuid::now_v7())
+        .bind(quantity)
+        .bind(shipped)
+        .execute(&mut *tx)
+        .await?;
+        self.keep(tx, tenant_id, self.quantity - quantity, rest).await
     }
 
     /// Leaves `quantity` of it waiting, for `total`.

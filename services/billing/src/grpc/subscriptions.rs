@@ -95,19 +95,8 @@ impl SubscriptionService for BillingApi {
                 return Err(v.into());
             };
             v.into_result()?;
-            let key = bss_platform::idempotency::RequestKey::new(
-                tenant_id,
-                "CreateSubscription",
-                &request.request_id,
-                &request,
-            )?;
-            if let Some(key) = &key {
-                let mut connection = self.db.acquire().await?;
-                if let Ok(stored) =
-                    bss_platform::idempotency::resolve::<CreateSubscriptionResponse>(&mut connection, key).await
-                {
-                    return Ok(stored);
-                }
+            if let Some(stored) = self.replayed(tenant_id, "CreateSubscription", &request.request_id, &request).await? {
+                return Ok(stored);
             }
             let account = self.fetch_account(&caller, account_id).await?;
             check_account(&account, payment_type)?;
