@@ -1009,6 +1009,9 @@ pub enum Clean {
     NotClean,
     /// The request id was used already.
     RequestIdTaken,
+    /// Another call with the request id is running: it holds the id's
+    /// advisory lock (nothing waited for it).
+    RequestInProgress,
 }
 
 /// Checks and reserves in one statement (its own transaction): the row
@@ -1020,10 +1023,18 @@ pub async fn reserve_if_clean(pool: &sqlx::PgPool, clean: &CleanReservation<'_>)
         Some((id, hash, response)) => (*id, *hash, response.as_slice()),
         None => ("", &[][..], &[][..]),
     };
-    let result = sqlx::query_scalar::<_, Option<Decimal>>(
-        "WITH upd AS (
+    // The request id's advisory lock gates the statement: a duplicate of a
+    // call still running changes and waits for nothing (it would otherwise
+    // queue on the account's row, holding a pooled connection).
+    let result = sqlx::query_as::<_, (bool, Option<Decimal>, bool)>(
+        "WITH gate AS (
+             SELECT CASE WHEN $10 = '' THEN true
+                 ELSE pg_try_advisory_xact_lock(hashtextextended(current_schema() || ':' || $1::text || ':' || $10, 0))
+                 END AS open
+         ), upd AS (
              UPDATE credit.accounts SET reserved = reserved + $3, updated_at = now()
-             WHERE tenant_id = $1 AND account_id = $2 AND NOT on_hold AND overdue_invoices = 0
+             WHERE tenant_id = $1 AND account_id = $2 AND (SELECT open FROM gate)
+               AND NOT on_hold AND overdue_invoices = 0
                AND (unlimited OR balance + reserved + $3 <= credit_limit)
                AND (unlimited OR credit_limit <= 0 OR NOT EXISTS (
                    SELECT 1 FROM unnest($4::numeric[]) AS t(percent)
@@ -1042,7 +1053,7 @@ pub async fn reserve_if_clean(pool: &sqlx::PgPool, clean: &CleanReservation<'_>)
              INSERT INTO credit.idempotency_keys (tenant_id, request_id, request_hash, response)
              SELECT $1, $10, $11, $12 FROM res WHERE $10 <> ''
          )
-         SELECT available_before FROM res",
+         SELECT (SELECT open FROM gate), (SELECT available_before FROM res), EXISTS (SELECT 1 FROM res)",
     )
     .bind(clean.tenant_id)
     .bind(clean.account_id)
@@ -1056,11 +1067,12 @@ pub async fn reserve_if_clean(pool: &sqlx::PgPool, clean: &CleanReservation<'_>)
     .bind(request_id)
     .bind(request_hash)
     .bind(response)
-    .fetch_optional(pool)
+    .fetch_one(pool)
     .await;
     match result {
-        Ok(Some(available_before)) => Ok(Clean::Reserved(available_before)),
-        Ok(None) => Ok(Clean::NotClean),
+        Ok((false, _, _)) => Ok(Clean::RequestInProgress),
+        Ok((true, available_before, true)) => Ok(Clean::Reserved(available_before)),
+        Ok((true, _, false)) => Ok(Clean::NotClean),
         Err(error) if bss_platform::error::violated_constraint(&error) == Some("idempotency_keys_pkey") => {
             Ok(Clean::RequestIdTaken)
         }

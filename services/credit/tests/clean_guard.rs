@@ -98,7 +98,7 @@ async fn the_sql_guard_reserves_exactly_when_the_rule_says_clean() {
         let guard = match repo::reserve_if_clean(&app.db, &clean).await.expect("statement") {
             Clean::Reserved(_) => true,
             Clean::NotClean => false,
-            Clean::RequestIdTaken => panic!("no request id was given"),
+            Clean::RequestIdTaken | Clean::RequestInProgress => panic!("no request id was given"),
         };
         let mut connection = app.db.acquire().await.expect("connection");
         let after = repo::account(&mut connection, tenant_id, account_id).await.expect("read").expect("account");

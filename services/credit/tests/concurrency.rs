@@ -173,3 +173,75 @@ async fn racing_orders_on_ten_accounts_never_pass_their_limits() {
         run_schedule(10, seed).await;
     }
 }
+
+/// A client retrying one request id 200 times, 64 at once (eight times the
+/// pool): every answer is
+/// the first decision or ABORTED REQUEST_IN_PROGRESS (retry it), nothing is
+/// reserved twice, and no duplicate waits holding a pooled connection: the
+/// pool stays free for another tenant's calls meanwhile.
+#[tokio::test]
+async fn a_retry_storm_on_one_request_id_gets_one_decision_and_starves_nobody() {
+    let mut app = spawn_sized(None, 8).await;
+    let (tenant_id, admin) = app.tenant("EUR").await;
+    let clerk = billing_clerk(tenant_id);
+    let account_id = app.account_with_limit(&admin, LIMIT, CreditAction::Block).await;
+    let (other_tenant, other_admin) = app.tenant("EUR").await;
+    let other_account = app.account_with_limit(&other_admin, LIMIT, CreditAction::Block).await;
+    let other_reader = billing_clerk(other_tenant);
+    let request = AuthorizeOrderRequest {
+        request_id: "storm-1".to_owned(),
+        ..order(&account_id, "10.00", "EUR", PaymentType::OnAccount)
+    };
+
+    let app = Arc::new(app);
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(64));
+    let mut storm = tokio::task::JoinSet::new();
+    for _ in 0..200 {
+        let (app, clerk, request, semaphore) = (app.clone(), clerk.clone(), request.clone(), semaphore.clone());
+        storm.spawn(async move {
+            let _slot = semaphore.acquire_owned().await.expect("slot");
+            let mut credit = app.credit.clone();
+            credit.authorize_order(authorized(request, &clerk)).await.map(|response| response.into_inner())
+        });
+    }
+    // Meanwhile another tenant reads its status, and is never kept waiting.
+    let mut slowest = std::time::Duration::ZERO;
+    while storm.len() > 100 {
+        let started = std::time::Instant::now();
+        let mut credit = app.credit.clone();
+        let read = GetCreditStatusRequest { account_id: other_account.clone() };
+        credit.get_credit_status(authorized(read, &other_reader)).await.expect("the other tenant's status");
+        slowest = slowest.max(started.elapsed());
+        if let Some(done) = storm.try_join_next() {
+            done.expect("task").ok();
+        }
+    }
+    let answers = storm.join_all().await;
+    let mut reservations = std::collections::HashSet::new();
+    for answer in &answers {
+        match answer {
+            Ok(decided) => {
+                assert_eq!(decided.decision, Decision::Approved as i32);
+                reservations.insert(decided.reservation.clone().expect("reserved").id);
+            }
+            Err(status) => {
+                assert_eq!(
+                    (status.code(), reason(status).as_str()),
+                    (tonic::Code::Aborted, "REQUEST_IN_PROGRESS"),
+                    "{status:?}"
+                );
+            }
+        }
+    }
+    assert_eq!(reservations.len(), 1, "one decision, one reservation");
+    let mut credit = app.credit.clone();
+    let status = credit
+        .get_credit_status(authorized(GetCreditStatusRequest { account_id: account_id.clone() }, &clerk))
+        .await
+        .expect("status")
+        .into_inner()
+        .status
+        .expect("status");
+    assert_eq!(amount(&status.reserved), "10.00");
+    assert!(slowest < std::time::Duration::from_secs(1), "another tenant waited {slowest:?}");
+}

@@ -22,6 +22,9 @@ pub enum ClientError {
     Transport(#[from] tonic::transport::Error),
 }
 
+/// Largest header list taken from a peer (its trailers included).
+pub const PEER_MAX_HEADER_LIST_BYTES: u32 = 256 * 1024;
+
 /// A channel to `url`, connected on first use and reconnected as needed.
 /// One channel per backend multiplexes every call over HTTP/2.
 pub fn channel(url: &str, tls: Option<&ClientTlsFiles>) -> Result<Channel, ClientError> {
@@ -30,7 +33,11 @@ pub fn channel(url: &str, tls: Option<&ClientTlsFiles>) -> Result<Channel, Clien
         .connect_timeout(Duration::from_secs(5))
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(30))
-        .keep_alive_while_idle(true);
+        .keep_alive_while_idle(true)
+        // A peer's oversized answer fails that call, never the connection
+        // other calls share (servers of the suite keep their answers far
+        // smaller; see `server::answer_within_bounds`).
+        .http2_max_header_list_size(PEER_MAX_HEADER_LIST_BYTES);
     if let Some(files) = tls {
         endpoint = endpoint.tls_config(client_tls(files)?)?;
     }

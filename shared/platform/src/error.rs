@@ -101,37 +101,96 @@ impl fmt::Display for Violations {
 
 impl std::error::Error for Violations {}
 
-/// INVALID_ARGUMENT with a BadRequest listing every violation.
+/// Most field violations (or precondition violations) one answer lists;
+/// the rest are counted in a last entry. Keeps every error small enough for
+/// any client or proxy (HTTP/2 peers commonly refuse headers over 16 KiB).
+pub const MAX_LISTED_VIOLATIONS: usize = 20;
+/// Longest text of one field, description or message sent back (longer
+/// ones are cut, with an ellipsis): a caller's value echoed in an error
+/// never makes the answer large.
+pub const MAX_ERROR_TEXT: usize = 256;
+/// Longest status message.
+pub const MAX_STATUS_MESSAGE: usize = 1024;
+
+/// `text` cut to at most `max` characters (an ellipsis marks the cut), on a
+/// character boundary.
+pub fn bounded(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+/// INVALID_ARGUMENT with a BadRequest listing the violations: at most
+/// [`MAX_LISTED_VIOLATIONS`], each cut to [`MAX_ERROR_TEXT`], and a last
+/// one counting those not listed.
 pub fn invalid_argument(violations: &Violations) -> Status {
-    let message = format!("invalid request: {violations}");
-    let details = ErrorDetails::with_bad_request(
-        violations
-            .iter()
-            .map(|violation| tonic_types::FieldViolation::new(violation.field.clone(), violation.description.clone()))
-            .collect::<Vec<_>>(),
-    );
-    Status::with_error_details(Code::InvalidArgument, message, details)
+    let total = violations.0.len();
+    let mut listed: Vec<tonic_types::FieldViolation> = violations
+        .iter()
+        .take(MAX_LISTED_VIOLATIONS)
+        .map(|violation| {
+            tonic_types::FieldViolation::new(
+                bounded(&violation.field, MAX_ERROR_TEXT),
+                bounded(&violation.description, MAX_ERROR_TEXT),
+            )
+        })
+        .collect();
+    if total > MAX_LISTED_VIOLATIONS {
+        listed.push(tonic_types::FieldViolation::new(
+            "",
+            format!("and {} more violations not listed", total - MAX_LISTED_VIOLATIONS),
+        ));
+    }
+    let shown: Vec<String> =
+        listed.iter().take(5).map(|violation| format!("{}: {}", violation.field, violation.description)).collect();
+    let more = if total > 5 { format!(" (and {} more)", total - 5) } else { String::new() };
+    let message = bounded(&format!("invalid request: {}{more}", shown.join("; ")), MAX_STATUS_MESSAGE);
+    Status::with_error_details(Code::InvalidArgument, message, ErrorDetails::with_bad_request(listed))
 }
 
 /// A rule of the domain refuses the call. `reason` is the stable UPPER_SNAKE
 /// code clients branch on; `subject` names what the rule applies to.
 pub fn failed_precondition(domain: &str, reason: &str, subject: &str, description: &str) -> Status {
+    failed_preconditions(domain, reason, subject, &[(reason, description.to_owned())], description)
+}
+
+/// FAILED_PRECONDITION naming every rule broken in a PreconditionFailure (at
+/// most [`MAX_LISTED_VIOLATIONS`], each cut to [`MAX_ERROR_TEXT`]), with
+/// `reason` in the ErrorInfo.
+pub fn failed_preconditions(
+    domain: &str,
+    reason: &str,
+    subject: &str,
+    rules: &[(&str, String)],
+    description: &str,
+) -> Status {
     let mut details = ErrorDetails::with_error_info(reason, domain, HashMap::new());
-    details.add_precondition_failure_violation(reason, subject, description);
-    Status::with_error_details(Code::FailedPrecondition, description, details)
+    for (rule, explanation) in rules.iter().take(MAX_LISTED_VIOLATIONS) {
+        details.add_precondition_failure_violation(*rule, subject, bounded(explanation, MAX_ERROR_TEXT));
+    }
+    if rules.len() > MAX_LISTED_VIOLATIONS {
+        let more = format!("and {} more not listed", rules.len() - MAX_LISTED_VIOLATIONS);
+        details.add_precondition_failure_violation("MORE", subject, more);
+    }
+    Status::with_error_details(Code::FailedPrecondition, bounded(description, MAX_STATUS_MESSAGE), details)
 }
 
 /// A status that carries an ErrorInfo with a stable reason.
 pub fn with_reason(code: Code, domain: &str, reason: &str, description: &str) -> Status {
     let details = ErrorDetails::with_error_info(reason, domain, HashMap::new());
-    Status::with_error_details(code, description, details)
+    Status::with_error_details(code, bounded(description, MAX_STATUS_MESSAGE), details)
 }
 
 /// NOT_FOUND for a resource of `kind` (for example "account") with `id`. Used
 /// as well for resources of another tenant, so their existence is not leaked.
+/// The id echoed back is cut to [`MAX_ERROR_TEXT`].
 pub fn not_found(kind: &str, id: &str) -> Status {
+    let id = bounded(id, MAX_ERROR_TEXT);
     let mut details = ErrorDetails::new();
-    details.set_resource_info(kind, id, "", format!("{kind} not found"));
+    details.set_resource_info(kind, id.clone(), "", format!("{kind} not found"));
     Status::with_error_details(Code::NotFound, format!("{kind} {id} not found"), details)
 }
 
@@ -234,5 +293,43 @@ pub fn violated_constraint(error: &sqlx::Error) -> Option<&str> {
     match error {
         sqlx::Error::Database(db_error) => db_error.constraint(),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_texts_are_cut_on_a_character_boundary() {
+        assert_eq!(bounded("short", 10), "short");
+        let cut = bounded(&"é".repeat(300), 10);
+        assert_eq!((cut.chars().count(), cut.ends_with('…')), (10, true));
+    }
+
+    #[test]
+    fn an_error_with_many_bad_fields_lists_twenty_and_counts_the_rest() {
+        let mut violations = Violations::new();
+        for index in 0..300 {
+            violations.add(format!("lines[{index}].quantity"), format!("{} is not a decimal", "9".repeat(5_000)));
+        }
+        let status = invalid_argument(&violations);
+        let listed = status.get_details_bad_request().expect("BadRequest").field_violations;
+        assert_eq!(listed.len(), MAX_LISTED_VIOLATIONS + 1);
+        assert_eq!(listed[MAX_LISTED_VIOLATIONS].description, "and 280 more violations not listed");
+        assert!(listed.iter().all(|violation| violation.description.chars().count() <= MAX_ERROR_TEXT));
+        assert!(status.message().len() <= MAX_STATUS_MESSAGE * 4, "{}", status.message().len());
+        assert!(status.details().len() < 8 * 1024, "{} bytes of details", status.details().len());
+    }
+
+    #[test]
+    fn an_echoed_id_and_many_rules_stay_small() {
+        let status = not_found("account", &"x".repeat(12_000));
+        assert!(status.message().len() < 2 * MAX_ERROR_TEXT);
+        let rules: Vec<(&str, String)> = (0..100).map(|_| ("RULE", "y".repeat(1_000))).collect();
+        let status = failed_preconditions("test.bss", "RULE", "account", &rules, &"z".repeat(50_000));
+        let failure = status.get_details_precondition_failure().expect("PreconditionFailure");
+        assert_eq!(failure.violations.len(), MAX_LISTED_VIOLATIONS + 1);
+        assert!(status.details().len() < 8 * 1024 && status.message().chars().count() <= MAX_STATUS_MESSAGE);
     }
 }

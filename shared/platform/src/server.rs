@@ -372,6 +372,93 @@ pub fn header_status_code<B>(response: &Response<B>) -> i32 {
         .unwrap_or(0)
 }
 
+/// Most bytes of `grpc-status-details-bin` an answer carries; larger
+/// details are dropped (the code and message stay). HTTP/2 peers commonly
+/// refuse header lists over 16 KiB, and a proxy's refusal may take its
+/// whole connection down.
+pub const MAX_ERROR_DETAILS_BYTES: usize = 8 * 1024;
+/// Most bytes of `grpc-message` (percent-encoded) an answer carries.
+pub const MAX_ERROR_MESSAGE_BYTES: usize = 4 * 1024;
+
+/// An error answer as a caller and every proxy in between can take it:
+/// what tonic says of a request it could not decode (INTERNAL) is bad input
+/// (INVALID_ARGUMENT); oversized details are dropped and an oversized
+/// message is cut. The platform's error builders keep within these bounds;
+/// this is the guard for everything else.
+pub fn answer_within_bounds<B: Default>(response: Response<B>) -> Response<B> {
+    let code = header_status_code(&response);
+    if code == 0 {
+        return response;
+    }
+    if code == tonic::Code::Internal as i32 {
+        let message = response
+            .headers()
+            .get("grpc-message")
+            .and_then(|value| value.to_str().ok())
+            .map(|value| percent_decode(value))
+            .unwrap_or_default();
+        if message.starts_with("failed to decode Protobuf message") || message == "Missing request message." {
+            let headers = response.headers().clone();
+            let why = if message.starts_with("Missing") {
+                "is missing".to_owned()
+            } else {
+                format!("could not be decoded ({message})")
+            };
+            let violation = crate::error::Violations::single("request", format!("the request message {why}"));
+            let mut answer = crate::error::invalid_argument(&violation).into_http::<B>();
+            if let Some(request_id) = headers.get(REQUEST_ID_HEADER) {
+                answer.headers_mut().insert(REQUEST_ID_HEADER, request_id.clone());
+            }
+            return answer;
+        }
+    }
+    let mut response = response;
+    let headers = response.headers_mut();
+    let details_too_large =
+        headers.get("grpc-status-details-bin").is_some_and(|value| value.len() > MAX_ERROR_DETAILS_BYTES);
+    if details_too_large {
+        headers.remove("grpc-status-details-bin");
+        tracing::warn!("error details over {MAX_ERROR_DETAILS_BYTES} bytes dropped");
+    }
+    if let Some(message) = headers.get("grpc-message").filter(|value| value.len() > MAX_ERROR_MESSAGE_BYTES) {
+        let text = message.to_str().unwrap_or_default();
+        // Cut before a percent escape, never inside one.
+        let mut end = MAX_ERROR_MESSAGE_BYTES;
+        while end > 0 && !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut cut = text[..end].to_owned();
+        if let Some(escape) = cut.rfind('%').filter(|position| cut.len() - position < 3) {
+            cut.truncate(escape);
+        }
+        cut.push_str("%E2%80%A6");
+        if let Ok(value) = HeaderValue::from_str(&cut) {
+            headers.insert("grpc-message", value);
+        }
+    }
+    response
+}
+
+/// A percent-encoded `grpc-message` as text.
+fn percent_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'%'
+            && index + 2 < bytes.len()
+            && let Ok(byte) = u8::from_str_radix(&value[index + 1..index + 3], 16)
+        {
+            decoded.push(byte);
+            index += 3;
+            continue;
+        }
+        decoded.push(bytes[index]);
+        index += 1;
+    }
+    String::from_utf8_lossy(&decoded).into_owned()
+}
+
 /// One span per call (continuing the client's trace), the request id, and
 /// the caller's verified identity in the request's extensions.
 /// Also records each call's RED metrics under the server's name.
@@ -474,7 +561,7 @@ where
             REQUEST_ID.scope(
                 request_id,
                 async move {
-                    let response = inner.call(request).await?;
+                    let response = answer_within_bounds(inner.call(request).await?);
                     let code = header_status_code(&response);
                     let (service, method) = split_path(&path);
                     crate::metrics::record_call(server, service, method, tonic::Code::from(code), started.elapsed());
@@ -513,4 +600,40 @@ pub enum StartupError {
     Keys(#[from] jsonwebtoken::errors::Error),
     #[error("listener: {0}")]
     Bind(#[from] std::io::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: tonic::Status) -> Response<tonic::body::Body> {
+        answer_within_bounds(status.into_http())
+    }
+
+    #[test]
+    fn an_undecodable_or_missing_request_is_bad_input() {
+        let undecodable = answer(tonic::Status::internal("failed to decode Protobuf message: invalid wire type"));
+        assert_eq!(header_status_code(&undecodable), tonic::Code::InvalidArgument as i32);
+        let missing = answer(tonic::Status::internal("Missing request message."));
+        assert_eq!(header_status_code(&missing), tonic::Code::InvalidArgument as i32);
+        let internal = answer(tonic::Status::internal("something else"));
+        assert_eq!(header_status_code(&internal), tonic::Code::Internal as i32, "other causes stay what they are");
+    }
+
+    #[test]
+    fn oversized_details_are_dropped_and_messages_cut() {
+        let details = tonic_types::ErrorDetails::with_bad_request(
+            (0..400)
+                .map(|index| tonic_types::FieldViolation::new(format!("f{index}"), "x".repeat(100)))
+                .collect::<Vec<_>>(),
+        );
+        use tonic_types::StatusExt;
+        let huge = tonic::Status::with_error_details(tonic::Code::InvalidArgument, "é".repeat(10_000), details);
+        let bounded = answer(huge);
+        assert_eq!(header_status_code(&bounded), tonic::Code::InvalidArgument as i32);
+        assert!(bounded.headers().get("grpc-status-details-bin").is_none());
+        let message = bounded.headers().get("grpc-message").expect("message");
+        assert!(message.len() <= MAX_ERROR_MESSAGE_BYTES + 9);
+        assert!(percent_decode(message.to_str().expect("ascii")).ends_with('…'));
+    }
 }

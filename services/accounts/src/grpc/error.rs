@@ -2,9 +2,11 @@
 
 use std::collections::HashMap;
 
-use bss_platform::error::{failed_precondition, invalid_argument, not_found, unavailable, with_reason};
+use bss_platform::error::{
+    failed_precondition, failed_preconditions, invalid_argument, not_found, unavailable, with_reason,
+};
 use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
+use tonic_types::StatusExt;
 
 use crate::domain::error::AccountsError;
 
@@ -14,11 +16,7 @@ pub const DOMAIN: &str = "accounts.bss";
 /// FAILED_PRECONDITION naming every rule broken in a PreconditionFailure,
 /// the first one in the ErrorInfo.
 fn every_rule(reason: &str, subject: &str, rules: &[(&'static str, String)], description: String) -> Status {
-    let mut details = ErrorDetails::with_error_info(reason, DOMAIN, HashMap::new());
-    for (rule, explanation) in rules {
-        details.add_precondition_failure_violation(*rule, subject, explanation.clone());
-    }
-    Status::with_error_details(Code::FailedPrecondition, description, details)
+    failed_preconditions(DOMAIN, reason, subject, rules, &description)
 }
 
 impl From<AccountsError> for Status {

@@ -348,10 +348,16 @@ impl CreditApi {
                 Ok(Some(approval(reservation, available_before, currency)))
             }
             repo::Clean::NotClean => Ok(None),
+            repo::Clean::RequestInProgress => Err(bss_platform::error::PlatformError::RequestInProgress.into()),
             repo::Clean::RequestIdTaken => {
                 let Some(key) = key else { return Ok(None) };
-                let mut connection = self.db.acquire().await?;
-                let stored = idempotency::resolve::<AuthorizeOrderResponse>(&mut connection, key).await?;
+                // The connection goes back before `completed` takes one: a
+                // call never holds one pooled connection while it waits for
+                // another (a storm of retries would exhaust the pool).
+                let stored = {
+                    let mut connection = self.db.acquire().await?;
+                    idempotency::resolve::<AuthorizeOrderResponse>(&mut connection, key).await?
+                };
                 Ok(Some(self.completed(tenant_id, stored).await?))
             }
         }

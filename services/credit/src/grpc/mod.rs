@@ -105,11 +105,16 @@ impl CreditApi {
         tenant_id: Uuid,
         account_id: Uuid,
     ) -> Result<(CreditAccount, Settings), CreditError> {
-        let mut connection = self.db.acquire().await?;
-        if let (Some(account), settings) = repo::account_with_settings(&mut connection, tenant_id, account_id).await? {
-            return Ok((account, settings));
+        {
+            let mut connection = self.db.acquire().await?;
+            let (account, settings) = repo::account_with_settings(&mut connection, tenant_id, account_id).await?;
+            if let Some(account) = account {
+                return Ok((account, settings));
+            }
         }
+        // No pooled connection is held while accounts answers.
         let currency = self.fetch_currency(caller, account_id).await?;
+        let mut connection = self.db.acquire().await?;
         let settings = repo::settings(&mut connection, tenant_id).await?;
         repo::insert_account(&mut connection, tenant_id, account_id, currency, settings.default_limit).await?;
         let account = repo::account(&mut connection, tenant_id, account_id)

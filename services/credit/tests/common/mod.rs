@@ -53,6 +53,11 @@ pub async fn spawn() -> TestApp {
 
 /// As [`spawn`], with credit asking the external credit check at `url`.
 pub async fn spawn_with(credit_check_url: Option<String>) -> TestApp {
+    spawn_sized(credit_check_url, 32).await
+}
+
+/// As [`spawn_with`], with credit's pool of `max_connections`.
+pub async fn spawn_sized(credit_check_url: Option<String>, max_connections: u32) -> TestApp {
     bss_testkit::init_logging();
     let database = TestDatabase::create().await;
     let shutdown = Shutdown::new();
@@ -75,7 +80,7 @@ pub async fn spawn_with(credit_check_url: Option<String>) -> TestApp {
     tokio::spawn(billing.run_until_stopped());
 
     let mut platform = bss_testkit::platform_config(database.url());
-    platform.database.max_connections = 32;
+    platform.database.max_connections = max_connections;
     let config = CreditConfig {
         accounts_url: Some(format!("http://{accounts_address}")),
         billing_url: Some(format!("http://{billing_address}")),
