@@ -395,7 +395,7 @@ pub fn answer_within_bounds<B: Default>(response: Response<B>) -> Response<B> {
             .headers()
             .get("grpc-message")
             .and_then(|value| value.to_str().ok())
-            .map(|value| percent_decode(value))
+            .map(percent_decode)
             .unwrap_or_default();
         if message.starts_with("failed to decode Protobuf message") || message == "Missing request message." {
             let headers = response.headers().clone();
