@@ -34,8 +34,15 @@ pub fn id_list(v: &mut Violations, field: &str, values: &[String], most: usize) 
     values.iter().enumerate().filter_map(|(index, id)| v.keep(&format!("{field}[{index}]"), required_id(id))).collect()
 }
 
-/// Optional free text: trimmed, at most `max` characters.
+/// Why text with a NUL character (U+0000) is refused: Postgres cannot
+/// store it.
+pub const NUL_IN_TEXT: &str = "holds a NUL character (U+0000), which text may not contain";
+
+/// Optional free text: trimmed, at most `max` characters, no NUL.
 pub fn optional_text(value: &str, max: usize) -> Result<String, String> {
+    if value.contains('\0') {
+        return Err(NUL_IN_TEXT.to_owned());
+    }
     let trimmed = value.trim();
     if trimmed.chars().count() > max {
         return Err(format!("must be at most {max} characters"));

@@ -8,6 +8,7 @@
 //! - [`error`]: domain errors to `tonic::Status` with `google.rpc` details;
 //! - [`metrics`]: Prometheus RED metrics per RPC, pools, outbox and consumer lag;
 //! - [`idempotency`]: mutations that are safe to retry by `request_id`;
+//! - [`text_guard`]: text Postgres cannot store (NUL) refused before SQL;
 //! - [`paging`], [`money`], [`time`]: wire conventions of the contracts.
 
 pub mod auth;
@@ -26,4 +27,5 @@ pub mod payment;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;
+pub mod text_guard;
 pub mod time;

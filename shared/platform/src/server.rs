@@ -30,6 +30,7 @@ use crate::auth::{ACTING_TENANT_HEADER, Caller, TokenVerifier};
 use crate::config::{ServerConfig, ServerTlsFiles};
 use crate::shutdown::Shutdown;
 use crate::telemetry;
+use crate::text_guard::{TextGuard, TextGuardLayer};
 
 /// Header carrying the id of one client request across every hop.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -226,6 +227,7 @@ impl GrpcServer {
             .layer(option_layer(grpc_web.then(tonic_web::GrpcWebLayer::new)))
             .layer(RpcLayer::new(verifier).named(name))
             .layer(GlobalConcurrencyLimitLayer::new(config.concurrency_limit))
+            .layer(TextGuardLayer::new(TextGuard::new(bss_proto::FILE_DESCRIPTOR_SET, config.max_message_bytes)))
             .add_routes(routes)
             // Without TCP_NODELAY on accepted connections, a reply's trailers
             // wait for the peer's delayed ACK (40 ms) whenever a client makes

@@ -42,6 +42,9 @@ pub enum AccountsError {
     /// A service this one depends on cannot answer.
     #[error("{what} is unavailable: {cause}")]
     Unavailable { what: &'static str, cause: String },
+    /// A message of a stream is larger than the server takes.
+    #[error("{0}")]
+    MessageTooLarge(String),
     #[error(transparent)]
     Platform(#[from] PlatformError),
 }
@@ -68,6 +71,7 @@ impl AccountsError {
             AccountsError::EtagMismatch => "ETAG_MISMATCH",
             AccountsError::Precondition { reason, .. } => reason,
             AccountsError::Unavailable { .. } => "UNAVAILABLE",
+            AccountsError::MessageTooLarge(_) => "MESSAGE_TOO_LARGE",
             AccountsError::GroupRules(rules) => rules.first().map_or("GROUP_RULE", |(reason, _)| reason),
             AccountsError::MoneyHeld(held) => held.first().map_or("MONEY_HELD", |(reason, _)| reason),
             AccountsError::FieldLocked(_) => "FIELD_LOCKED",

@@ -56,8 +56,10 @@ impl AccountsApi {
         let mut whole = ImportAccountsRequest::default();
         let mut first = true;
         while let Some(message) = stream.next().await {
-            let message = message
-                .map_err(|status| Violations::single("rows", format!("the stream broke: {}", status.message())))?;
+            let message = message.map_err(|status| match status.code() {
+                tonic::Code::ResourceExhausted => AccountsError::MessageTooLarge(status.message().to_owned()),
+                _ => Violations::single("rows", format!("the stream broke: {}", status.message())).into(),
+            })?;
             if first {
                 whole.request_id = message.request_id;
                 first = false;
@@ -67,14 +69,15 @@ impl AccountsApi {
                 return Err(Violations::single("rows", format!("at most {MAX_ROWS} rows per import")).into());
             }
         }
+        // Read before the request id is claimed: the claim's transaction
+        // holds one pooled connection for the whole import.
+        let tenant = self.tenants.get(&self.db, tenant_id).await?;
+        let definitions = repo::custom_fields::list(&mut *self.db.acquire().await?, tenant_id).await?;
         let key = RequestKey::new(tenant_id, "ImportAccounts", &whole.request_id, &whole)?;
         let (claim, pending) = match idempotency::open(&self.db, key).await? {
             Opened::Replayed(response) => return Ok(response),
             Opened::Fresh(tx, pending) => (tx, pending),
         };
-
-        let tenant = self.tenants.get(&self.db, tenant_id).await?;
-        let definitions = repo::custom_fields::list(&mut *self.db.acquire().await?, tenant_id).await?;
         let mut results = Vec::with_capacity(whole.rows.len());
         for (chunk_index, chunk) in whole.rows.chunks(CHUNK).enumerate() {
             let mut candidates = Vec::with_capacity(chunk.len());
