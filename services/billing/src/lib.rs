@@ -103,6 +103,7 @@ impl App {
             tokio::spawn(run_consumer(db.clone(), feed, shutdown.clone()));
         }
         let wake_runs = Arc::new(tokio::sync::Notify::new());
+        let tenants = bss_platform::tenancy::remote(accounts.as_ref(), identity.clone());
         let peers = Peers { accounts, credit, pricing };
         let api = Arc::new(BillingApi::new(db.clone(), events.clone(), peers, wake_runs.clone(), identity.clone()));
         tokio::spawn(runs::run(api.clone(), identity, wake_runs, shutdown.clone()));
@@ -110,6 +111,7 @@ impl App {
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)
             .named("billing")
             .metrics(platform.metrics_addr)
+            .tenants_if(tenants)
             .add_service(
                 InvoiceServiceServer::from_arc(api.clone())
                     .max_decoding_message_size(limit)

@@ -88,6 +88,7 @@ impl App {
                 .map_err(|error| StartupError::Config(format!("{what}: {error}")))
         };
         let accounts = peer("accounts service", &config.accounts_url)?;
+        let tenants = bss_platform::tenancy::remote(accounts.as_ref(), ServiceIdentity::new("credit", &platform.auth));
         let credit_check = peer("credit check", &config.credit_check_url)?;
         let billing = peer("billing service", &config.billing_url)?;
         let events = EventLog::start(db.clone(), shutdown.clone()).await?;
@@ -109,6 +110,7 @@ impl App {
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)
             .named("credit")
             .metrics(platform.metrics_addr)
+            .tenants_if(tenants)
             .add_service(
                 CreditSettingsServiceServer::from_arc(api.clone())
                     .max_decoding_message_size(limit)

@@ -91,11 +91,13 @@ impl App {
             tokio::spawn(run_consumer(db.clone(), feed, shutdown.clone()));
         }
         let books = Arc::new(Books::new(db.clone()));
+        let tenants = bss_platform::tenancy::remote(accounts.as_ref(), ServiceIdentity::new("pricing", &platform.auth));
         let api = Arc::new(PricingApi::new(db.clone(), books, accounts));
         let limit = platform.server.max_message_bytes;
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)
             .named("pricing")
             .metrics(platform.metrics_addr)
+            .tenants_if(tenants)
             .add_service(
                 CatalogServiceServer::from_arc(api.clone())
                     .max_decoding_message_size(limit)

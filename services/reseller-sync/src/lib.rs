@@ -87,6 +87,9 @@ impl App {
                 "the sync acts as a service: it needs BSS_AUTH__SERVICE_TOKEN or BSS_AUTH__HS256_SECRET".to_owned(),
             ));
         }
+        // Its callers are distributors: their tenants are the distributor
+        // books' to tell.
+        let tenants = bss_platform::tenancy::remote(Some(&distributor_accounts), identity.clone());
         let syncer = Syncer { accounts: accounts.clone(), distributor_accounts, identity: identity.clone() };
         let billing_feed = Arc::new(BillingFeed { billing, identity: identity.clone(), syncer: syncer.clone() });
         // The accounts stream gets a connection of its own: events it
@@ -101,6 +104,7 @@ impl App {
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)
             .named("reseller-sync")
             .metrics(platform.metrics_addr)
+            .tenants_if(tenants)
             .add_service(
                 ResellerSyncServiceServer::new(api).max_decoding_message_size(limit).max_encoding_message_size(limit),
             )

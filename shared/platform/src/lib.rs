@@ -9,6 +9,7 @@
 //! - [`metrics`]: Prometheus RED metrics per RPC, pools, outbox and consumer lag;
 //! - [`idempotency`]: mutations that are safe to retry by `request_id`;
 //! - [`text_guard`]: text Postgres cannot store (NUL) refused before SQL;
+//! - [`tenancy`]: calls of unknown or suspended tenants refused;
 //! - [`paging`], [`money`], [`time`]: wire conventions of the contracts.
 
 pub mod auth;
@@ -27,5 +28,6 @@ pub mod payment;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;
+pub mod tenancy;
 pub mod text_guard;
 pub mod time;

@@ -30,6 +30,7 @@ use crate::auth::{ACTING_TENANT_HEADER, Caller, TokenVerifier};
 use crate::config::{ServerConfig, ServerTlsFiles};
 use crate::shutdown::Shutdown;
 use crate::telemetry;
+use crate::tenancy::TenantDirectory;
 use crate::text_guard::{TextGuard, TextGuardLayer};
 
 /// Header carrying the id of one client request across every hop.
@@ -64,6 +65,7 @@ pub struct GrpcServer {
     grpc_web_origins: Option<Vec<String>>,
     metrics_addr: Option<SocketAddr>,
     name: &'static str,
+    tenants: Option<Arc<dyn TenantDirectory>>,
 }
 
 impl GrpcServer {
@@ -82,7 +84,23 @@ impl GrpcServer {
             grpc_web_origins: None,
             metrics_addr: None,
             name: "",
+            tenants: None,
         }
+    }
+
+    /// [`GrpcServer::tenants`] when there is a directory.
+    pub fn tenants_if(self, directory: Option<Arc<dyn TenantDirectory>>) -> GrpcServer {
+        match directory {
+            Some(directory) => self.tenants(directory),
+            None => self,
+        }
+    }
+
+    /// Refuses calls of tenants `directory` does not know as active
+    /// (unknown: TENANT_UNKNOWN, suspended: TENANT_SUSPENDED).
+    pub fn tenants(mut self, directory: Arc<dyn TenantDirectory>) -> GrpcServer {
+        self.tenants = Some(directory);
+        self
     }
 
     /// The server's name in its metrics' `server` label ("accounts", ...).
@@ -171,6 +189,7 @@ impl GrpcServer {
             grpc_web_origins,
             metrics_addr,
             name,
+            tenants,
         } = self;
 
         crate::metrics::init();
@@ -225,7 +244,7 @@ impl GrpcServer {
             .max_connection_age(Duration::from_secs(config.max_connection_age_secs))
             .layer(option_layer(cors))
             .layer(option_layer(grpc_web.then(tonic_web::GrpcWebLayer::new)))
-            .layer(RpcLayer::new(verifier).named(name))
+            .layer(RpcLayer::new(verifier).named(name).tenants(tenants))
             .layer(GlobalConcurrencyLimitLayer::new(config.concurrency_limit))
             .layer(TextGuardLayer::new(TextGuard::new(bss_proto::FILE_DESCRIPTOR_SET, config.max_message_bytes)))
             .add_routes(routes)
@@ -468,23 +487,30 @@ fn percent_decode(value: &str) -> String {
 pub struct RpcLayer {
     verifier: Arc<TokenVerifier>,
     name: &'static str,
+    tenants: Option<Arc<dyn TenantDirectory>>,
 }
 
 impl RpcLayer {
     pub fn new(verifier: Arc<TokenVerifier>) -> RpcLayer {
-        RpcLayer { verifier, name: "" }
+        RpcLayer { verifier, name: "", tenants: None }
     }
 
     /// The `server` label of the metrics.
     pub fn named(self, name: &'static str) -> RpcLayer {
         RpcLayer { name, ..self }
     }
+
+    /// Who tells whether a caller's tenant exists and is active (`None`:
+    /// nobody; every tenant is served).
+    pub fn tenants(self, tenants: Option<Arc<dyn TenantDirectory>>) -> RpcLayer {
+        RpcLayer { tenants, ..self }
+    }
 }
 
 impl<S> Layer<S> for RpcLayer {
     type Service = RpcService<S>;
     fn layer(&self, inner: S) -> RpcService<S> {
-        RpcService { inner, verifier: self.verifier.clone(), name: self.name }
+        RpcService { inner, verifier: self.verifier.clone(), name: self.name, tenants: self.tenants.clone() }
     }
 }
 
@@ -493,6 +519,7 @@ pub struct RpcService<S> {
     inner: S,
     verifier: Arc<TokenVerifier>,
     name: &'static str,
+    tenants: Option<Arc<dyn TenantDirectory>>,
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RpcService<S>
@@ -539,11 +566,13 @@ where
             response
         };
 
+        let mut checked_tenant = None;
         if !is_public_path(&path) {
             match authenticate(&self.verifier, request.headers()) {
                 Ok(caller) => {
                     span.record("caller", caller.subject.as_str());
                     span.record("tenant", tracing::field::debug(&caller.tenant));
+                    checked_tenant = self.tenants.clone().zip(crate::tenancy::checked_tenant(&caller));
                     request.extensions_mut().insert(caller);
                 }
                 Err(status) => {
@@ -563,6 +592,20 @@ where
             REQUEST_ID.scope(
                 request_id,
                 async move {
+                    // The caller's tenant must exist and be active.
+                    if let Some((tenants, tenant_id)) = checked_tenant {
+                        let refused = match tenants.standing(tenant_id).await {
+                            Ok(standing) => crate::tenancy::refusal(standing),
+                            Err(status) => Some(status),
+                        };
+                        if let Some(status) = refused {
+                            tracing::info!(code = ?status.code(), message = status.message(), "call refused");
+                            let (service, method) = split_path(&path);
+                            crate::metrics::record_call(server, service, method, status.code(), started.elapsed());
+                            tracing::Span::current().record("rpc.grpc.status_code", status.code() as i32);
+                            return Ok(with_request_id(status.into_http()));
+                        }
+                    }
                     let response = answer_within_bounds(inner.call(request).await?);
                     let code = header_status_code(&response);
                     let (service, method) = split_path(&path);

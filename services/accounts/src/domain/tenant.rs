@@ -43,6 +43,8 @@ pub struct Tenant {
     pub parent_tenant_id: Option<Uuid>,
     pub name_uniqueness_scope: NameUniquenessScope,
     pub created_at: DateTime<Utc>,
+    /// Suspended tenants' users are refused; `None` while active.
+    pub suspend_reason: Option<String>,
 }
 
 impl Tenant {
@@ -68,6 +70,7 @@ mod tests {
             parent_tenant_id: parent,
             name_uniqueness_scope: scope,
             created_at: Utc::now(),
+            suspend_reason: None,
         }
     }
 

@@ -612,5 +612,11 @@ pub fn tenant_to_proto(tenant: &Tenant) -> proto::Tenant {
         parent_tenant_id: tenant.parent_tenant_id.map(|id| id.to_string()).unwrap_or_default(),
         name_uniqueness_scope: scope_to_wire(tenant.name_uniqueness_scope) as i32,
         create_time: Some(timestamp(tenant.created_at)),
+        status: if tenant.suspend_reason.is_some() {
+            proto::TenantStatus::Suspended
+        } else {
+            proto::TenantStatus::Active
+        } as i32,
+        suspend_reason: tenant.suspend_reason.clone().unwrap_or_default(),
     }
 }

@@ -5,7 +5,8 @@ use bss_platform::paging::Page;
 use bss_proto::accounts::tenant_service_server::TenantService;
 use bss_proto::accounts::{
     CreateTenantRequest, CreateTenantResponse, GetTenantRequest, GetTenantResponse, ListTenantsRequest,
-    ListTenantsResponse,
+    ListTenantsResponse, ReactivateTenantRequest, ReactivateTenantResponse, SuspendTenantRequest,
+    SuspendTenantResponse,
 };
 use std::sync::Arc;
 
@@ -69,6 +70,46 @@ impl TenantsApi {
         Ok(GetTenantResponse { tenant: Some(tenant_to_proto(&tenant)) })
     }
 
+    /// Suspends (`Some(reason)`) or reactivates a tenant, once per request
+    /// id; the tenant as it is afterwards.
+    async fn set_standing(
+        &self,
+        method: &str,
+        id: &str,
+        reason: Option<&str>,
+        request_id: &str,
+        request: &impl prost::Message,
+    ) -> Result<bss_proto::accounts::Tenant, AccountsError> {
+        let mut v = Violations::new();
+        let id = v.keep("id", bss_platform::input::required_id(id));
+        let reason = match reason {
+            Some(reason) => v.keep("reason", bss_platform::input::required_text(reason, 500)).map(Some),
+            None => Some(None),
+        };
+        let (Some(id), Some(reason)) = (id, reason) else {
+            return Err(v.into());
+        };
+        // Tenants belong to no tenant: their request ids live in the nil scope.
+        let key = RequestKey::new(Uuid::nil(), method, request_id, request)?;
+        let (mut tx, pending) = match idempotency::open::<SuspendTenantResponse>(&self.db, key).await? {
+            Opened::Replayed(response) => return Ok(response.tenant.unwrap_or_default()),
+            Opened::Fresh(tx, pending) => (tx, pending),
+        };
+        let Some(changed) = repo::tenants::set_suspended(&mut tx, id, reason.as_deref()).await? else {
+            repo::tenants::get(&mut tx, id).await?;
+            return Err(match reason {
+                Some(_) => AccountsError::precondition("TENANT_SUSPENDED", format!("tenant {id} is suspended already")),
+                None => AccountsError::precondition("TENANT_ACTIVE", format!("tenant {id} is active")),
+            });
+        };
+        let tenant = tenant_to_proto(&changed);
+        pending.finish(&mut tx, &SuspendTenantResponse { tenant: Some(tenant.clone()) }).await?;
+        tx.commit().await?;
+        self.tenants.remember(Arc::new(changed));
+        tracing::info!(tenant_id = %id, suspended = reason.is_some(), "tenant standing changed");
+        Ok(tenant)
+    }
+
     async fn list(&self, request: ListTenantsRequest) -> Result<ListTenantsResponse, AccountsError> {
         let filters = ListTenantsRequest { page_size: 0, page_token: String::new(), ..request.clone() };
         let page = Page::parse(request.page_size, &request.page_token, &filters)?;
@@ -108,5 +149,27 @@ impl TenantService for TenantsApi {
     ) -> Result<Response<ListTenantsResponse>, Status> {
         auth::caller(&request)?.require_any(&[Role::PlatformAdmin])?;
         Ok(Response::new(self.list(request.into_inner()).await?))
+    }
+
+    async fn suspend_tenant(
+        &self,
+        request: Request<SuspendTenantRequest>,
+    ) -> Result<Response<SuspendTenantResponse>, Status> {
+        auth::caller(&request)?.require_any(&[Role::PlatformAdmin])?;
+        let request = request.into_inner();
+        let tenant = self
+            .set_standing("SuspendTenant", &request.id, Some(&request.reason), &request.request_id, &request)
+            .await?;
+        Ok(Response::new(SuspendTenantResponse { tenant: Some(tenant) }))
+    }
+
+    async fn reactivate_tenant(
+        &self,
+        request: Request<ReactivateTenantRequest>,
+    ) -> Result<Response<ReactivateTenantResponse>, Status> {
+        auth::caller(&request)?.require_any(&[Role::PlatformAdmin])?;
+        let request = request.into_inner();
+        let tenant = self.set_standing("ReactivateTenant", &request.id, None, &request.request_id, &request).await?;
+        Ok(Response::new(ReactivateTenantResponse { tenant: Some(tenant) }))
     }
 }

@@ -1,5 +1,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use bss_platform::tenancy::{Standing, TenantDirectory};
+use futures::future::BoxFuture;
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
@@ -17,6 +21,8 @@ struct TenantRow {
     parent_tenant_id: Option<Uuid>,
     name_uniqueness_scope: String,
     created_at: DateTime<Utc>,
+    status: String,
+    suspend_reason: String,
 }
 
 impl TryFrom<TenantRow> for Tenant {
@@ -31,13 +37,14 @@ impl TryFrom<TenantRow> for Tenant {
             parent_tenant_id: row.parent_tenant_id,
             name_uniqueness_scope,
             created_at: row.created_at,
+            suspend_reason: (row.status == "SUSPENDED").then_some(row.suspend_reason),
         })
     }
 }
 
 macro_rules! columns {
     () => {
-        "id, name, default_currency, parent_tenant_id, name_uniqueness_scope, created_at"
+        "id, name, default_currency, parent_tenant_id, name_uniqueness_scope, created_at, status, suspend_reason"
     };
 }
 
@@ -91,22 +98,85 @@ pub async fn list(
     rows.into_iter().map(Tenant::try_from).collect()
 }
 
-/// Tenants by id, kept in memory: a tenant never changes after creation, so
-/// an entry never goes stale.
+/// Suspends (`Some(reason)`) or reactivates a tenant; `None` when it was
+/// in that standing already (or does not exist).
+pub async fn set_suspended(
+    connection: &mut PgConnection,
+    id: Uuid,
+    reason: Option<&str>,
+) -> Result<Option<Tenant>, AccountsError> {
+    let (status, was) = if reason.is_some() { ("SUSPENDED", "ACTIVE") } else { ("ACTIVE", "SUSPENDED") };
+    let row: Option<TenantRow> = sqlx::query_as(concat!(
+        "UPDATE accounts.tenants SET status = $2, suspend_reason = $3 WHERE id = $1 AND status = $4 RETURNING ",
+        columns!()
+    ))
+    .bind(id)
+    .bind(status)
+    .bind(reason.unwrap_or_default())
+    .bind(was)
+    .fetch_optional(connection)
+    .await?;
+    row.map(Tenant::try_from).transpose()
+}
+
+/// How long a replica trusts its memory of a tenant's standing (another
+/// replica may have suspended it).
+const STANDING_FRESH_FOR: Duration = bss_platform::tenancy::FRESH_FOR;
+
+/// Tenants by id, kept in memory. Their fields never change after creation;
+/// their standing (active or suspended) is read again after a few seconds.
 #[derive(Debug, Default)]
 pub struct TenantCache {
-    tenants: RwLock<HashMap<Uuid, Arc<Tenant>>>,
+    tenants: RwLock<HashMap<Uuid, (Arc<Tenant>, Instant)>>,
 }
 
 impl TenantCache {
     /// The tenant, from memory or else from the database; NOT_FOUND when it
     /// does not exist.
     pub async fn get(&self, db: &PgPool, id: Uuid) -> Result<Arc<Tenant>, AccountsError> {
-        if let Some(tenant) = self.tenants.read().unwrap_or_else(PoisonError::into_inner).get(&id) {
+        if let Some((tenant, _)) = self.tenants.read().unwrap_or_else(PoisonError::into_inner).get(&id) {
             return Ok(tenant.clone());
         }
+        self.load(db, id).await
+    }
+
+    /// The tenant read from the database now, remembered.
+    async fn load(&self, db: &PgPool, id: Uuid) -> Result<Arc<Tenant>, AccountsError> {
         let tenant = Arc::new(get(&mut *db.acquire().await?, id).await?);
-        self.tenants.write().unwrap_or_else(PoisonError::into_inner).insert(id, tenant.clone());
+        self.remember(tenant.clone());
         Ok(tenant)
+    }
+
+    /// Remembers a tenant as it is now (created, suspended, reactivated).
+    pub fn remember(&self, tenant: Arc<Tenant>) {
+        self.tenants.write().unwrap_or_else(PoisonError::into_inner).insert(tenant.id, (tenant, Instant::now()));
+    }
+
+    /// The tenant's standing, read again when what is remembered is older
+    /// than a few seconds.
+    pub async fn standing(&self, db: &PgPool, id: Uuid) -> Result<Standing, AccountsError> {
+        let remembered = self.tenants.read().unwrap_or_else(PoisonError::into_inner).get(&id).cloned();
+        let tenant = match remembered {
+            Some((tenant, at)) if at.elapsed() < STANDING_FRESH_FOR => tenant,
+            _ => match self.load(db, id).await {
+                Ok(tenant) => tenant,
+                Err(AccountsError::NotFound { .. }) => return Ok(Standing::Unknown),
+                Err(other) => return Err(other),
+            },
+        };
+        Ok(if tenant.suspend_reason.is_some() { Standing::Suspended } else { Standing::Active })
+    }
+}
+
+/// The accounts service's own answer to "is this tenant active?".
+#[derive(Debug)]
+pub struct LocalTenants {
+    pub db: PgPool,
+    pub cache: Arc<TenantCache>,
+}
+
+impl TenantDirectory for LocalTenants {
+    fn standing(&self, tenant_id: Uuid) -> BoxFuture<'_, Result<Standing, tonic::Status>> {
+        Box::pin(async move { self.cache.standing(&self.db, tenant_id).await.map_err(tonic::Status::from) })
     }
 }

@@ -225,7 +225,7 @@ impl InvoiceService for BillingApi {
         &self,
         request: Request<ListInvoicesRequest>,
     ) -> Result<Response<ListInvoicesResponse>, Status> {
-        let (_, tenant_id) = authorize(&request, READERS)?;
+        let (caller, tenant_id) = authorize(&request, READERS)?;
         let request = request.into_inner();
         let run = async {
             let mut v = Violations::new();
@@ -240,6 +240,8 @@ impl InvoiceService for BillingApi {
             let Some(account_id) = account_id else {
                 return Err(v.into());
             };
+            // Another tenant's account is NOT_FOUND, not an empty list.
+            self.fetch_account(&caller, account_id).await?;
             v.into_result()?;
             let filters = ListInvoicesRequest { page_size: 0, page_token: String::new(), ..request.clone() };
             let page = Page::parse(request.page_size, &request.page_token, &filters)?;

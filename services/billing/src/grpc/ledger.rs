@@ -498,7 +498,7 @@ impl LedgerService for BillingApi {
         &self,
         request: Request<ListTransactionsRequest>,
     ) -> Result<Response<ListTransactionsResponse>, Status> {
-        let (_, tenant_id) = authorize(&request, READERS)?;
+        let (caller, tenant_id) = authorize(&request, READERS)?;
         let request = request.into_inner();
         let run = async {
             let mut v = Violations::new();
@@ -519,6 +519,8 @@ impl LedgerService for BillingApi {
             let (Some(account_id), Some(kind), Some(from), Some(to)) = (account_id, kind, from, to) else {
                 return Err(v.into());
             };
+            // Another tenant's account is NOT_FOUND, not an empty list.
+            self.fetch_account(&caller, account_id).await?;
             let filters = ListTransactionsRequest { page_size: 0, page_token: String::new(), ..request.clone() };
             let page = Page::parse(request.page_size, &request.page_token, &filters)?;
             let rows: Vec<TransactionRow> = sqlx::query_as(

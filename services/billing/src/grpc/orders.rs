@@ -540,10 +540,12 @@ impl OrderService for BillingApi {
     }
 
     async fn list_orders(&self, request: Request<ListOrdersRequest>) -> Result<Response<ListOrdersResponse>, Status> {
-        let (_, tenant_id) = authorize(&request, READERS)?;
+        let (caller, tenant_id) = authorize(&request, READERS)?;
         let request = request.into_inner();
         let run = async {
             let account_id = parse_id("account_id", &request.account_id)?;
+            // Another tenant's account is NOT_FOUND, not an empty list.
+            self.fetch_account(&caller, account_id).await?;
             let filters = ListOrdersRequest { page_size: 0, page_token: String::new(), ..request.clone() };
             let page = Page::parse(request.page_size, &request.page_token, &filters)?;
             let kind = if request.back_ordered_only { Stored::BackOrders } else { Stored::Orders };

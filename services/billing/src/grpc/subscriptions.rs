@@ -233,10 +233,12 @@ impl SubscriptionService for BillingApi {
         &self,
         request: Request<ListSubscriptionsRequest>,
     ) -> Result<Response<ListSubscriptionsResponse>, Status> {
-        let (_, tenant_id) = authorize(&request, READERS)?;
+        let (caller, tenant_id) = authorize(&request, READERS)?;
         let request = request.into_inner();
         let run = async {
             let account_id = parse_id("account_id", &request.account_id)?;
+            // Another tenant's account is NOT_FOUND, not an empty list.
+            self.fetch_account(&caller, account_id).await?;
             let filters = ListSubscriptionsRequest { page_size: 0, page_token: String::new(), ..request.clone() };
             let page = Page::parse(request.page_size, &request.page_token, &filters)?;
             let after = page.after_uuid()?;

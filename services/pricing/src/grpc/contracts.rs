@@ -262,11 +262,15 @@ impl ContractService for PricingApi {
         &self,
         request: Request<ListContractsRequest>,
     ) -> Result<Response<ListContractsResponse>, Status> {
-        let (_, tenant_id) = authorize(&request, CONTRACT_READERS)?;
+        let (caller, tenant_id) = authorize(&request, CONTRACT_READERS)?;
         let request = request.into_inner();
         let run = async {
             let account_id =
                 parse_optional_id(&request.account_id).map_err(|problem| Violations::single("account_id", problem))?;
+            // Another tenant's account is NOT_FOUND, not an empty list.
+            if let Some(account_id) = account_id {
+                self.account(&caller, tenant_id, account_id).await?;
+            }
             let mut connection = self.db.acquire().await?;
             let records = repo::contracts::list(&mut connection, tenant_id, account_id).await?;
             Ok::<_, PricingError>(ListContractsResponse { contracts: records.iter().map(contract_to_proto).collect() })

@@ -36,6 +36,10 @@ pub fn cases() -> Vec<Case> {
         case(TENANTS, "CreateTenant", platform, NotApplicable),
         case(TENANTS, "GetTenant", reader, NotFound),
         case(TENANTS, "ListTenants", platform, NotApplicable),
+        // Only platform administrators; the matrix never calls as one here,
+        // so the first tenant is never suspended.
+        case(TENANTS, "SuspendTenant", platform, NotApplicable),
+        case(TENANTS, "ReactivateTenant", platform, NotApplicable),
         case(ACCOUNTS, "CreateAccount", writer, NotApplicable),
         case(ACCOUNTS, "GetAccount", reader, NotFound),
         case(ACCOUNTS, "UpdateAccount", writer, NotFound),
@@ -280,6 +284,18 @@ impl Fixture {
             }
             "GetTenant" => {
                 tenants.get_tenant(request(GetTenantRequest { id: self.tenant_id.to_string() }, token)).await.map(|_| 1)
+            }
+            "SuspendTenant" => {
+                let suspend = SuspendTenantRequest {
+                    id: self.tenant_id.to_string(),
+                    reason: "matrix".to_owned(),
+                    request_id: String::new(),
+                };
+                tenants.suspend_tenant(request(suspend, token)).await.map(|_| 1)
+            }
+            "ReactivateTenant" => {
+                let reactivate = ReactivateTenantRequest { id: self.tenant_id.to_string(), request_id: String::new() };
+                tenants.reactivate_tenant(request(reactivate, token)).await.map(|_| 1)
             }
             "ListTenants" => tenants
                 .list_tenants(request(ListTenantsRequest::default(), token))
