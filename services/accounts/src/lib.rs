@@ -111,6 +111,7 @@ impl App {
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)
             .named("accounts")
             .metrics(platform.metrics_addr)
+            .tenant_share(platform.tenant_share())
             .tenants(Arc::new(crate::repo::tenants::LocalTenants { db: db.clone(), cache: tenants.clone() }))
             .add_service(
                 AccountServiceServer::from_arc(api.clone())

@@ -111,6 +111,7 @@ impl App {
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)
             .named("billing")
             .metrics(platform.metrics_addr)
+            .tenant_share(platform.tenant_share())
             .tenants_if(tenants)
             .add_service(
                 InvoiceServiceServer::from_arc(api.clone())

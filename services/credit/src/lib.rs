@@ -110,6 +110,7 @@ impl App {
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)
             .named("credit")
             .metrics(platform.metrics_addr)
+            .tenant_share(platform.tenant_share())
             .tenants_if(tenants)
             .add_service(
                 CreditSettingsServiceServer::from_arc(api.clone())

@@ -97,6 +97,7 @@ impl App {
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)
             .named("pricing")
             .metrics(platform.metrics_addr)
+            .tenant_share(platform.tenant_share())
             .tenants_if(tenants)
             .add_service(
                 CatalogServiceServer::from_arc(api.clone())

@@ -104,6 +104,7 @@ impl App {
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)
             .named("reseller-sync")
             .metrics(platform.metrics_addr)
+            .tenant_share(platform.tenant_share())
             .tenants_if(tenants)
             .add_service(
                 ResellerSyncServiceServer::new(api).max_decoding_message_size(limit).max_encoding_message_size(limit),

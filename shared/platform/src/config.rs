@@ -78,6 +78,13 @@ pub struct PlatformConfig {
 }
 
 impl PlatformConfig {
+    /// Calls one tenant may have in a service at once: as configured, else
+    /// half the database pool, so the other half stays for every other
+    /// tenant.
+    pub fn tenant_share(&self) -> usize {
+        self.server.tenant_concurrency_limit.unwrap_or((self.database.max_connections as usize / 2).max(1))
+    }
+
     /// A service's configuration with the defaults, on `database_url`.
     pub fn new(listen_addr: SocketAddr, database_url: impl Into<String>) -> PlatformConfig {
         PlatformConfig {
@@ -234,6 +241,11 @@ pub struct ServerConfig {
     /// certificate signed by that CA (mutual TLS).
     #[serde(default)]
     pub tls: Option<ServerTlsFiles>,
+    /// Calls one tenant may have in the server at once; more of its calls
+    /// wait (others' do not). Unset: half the database pool (a quarter of
+    /// the concurrency limit for the gateway).
+    #[serde(default)]
+    pub tenant_concurrency_limit: Option<usize>,
 }
 
 /// PEM files of a server's TLS identity.
@@ -291,6 +303,7 @@ impl Default for ServerConfig {
             drain_delay_ms: default_drain_delay_ms(),
             shutdown_grace_ms: default_shutdown_grace_ms(),
             tls: None,
+            tenant_concurrency_limit: None,
         }
     }
 }

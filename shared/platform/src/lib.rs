@@ -9,6 +9,7 @@
 //! - [`metrics`]: Prometheus RED metrics per RPC, pools, outbox and consumer lag;
 //! - [`idempotency`]: mutations that are safe to retry by `request_id`;
 //! - [`text_guard`]: text Postgres cannot store (NUL) refused before SQL;
+//! - [`fairness`]: a bounded share of each server per tenant;
 //! - [`tenancy`]: calls of unknown or suspended tenants refused;
 //! - [`paging`], [`money`], [`time`]: wire conventions of the contracts.
 
@@ -18,6 +19,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod fairness;
 pub mod fieldmask;
 pub mod idempotency;
 pub mod input;

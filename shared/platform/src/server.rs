@@ -28,6 +28,7 @@ use tracing::Instrument;
 
 use crate::auth::{ACTING_TENANT_HEADER, Caller, TokenVerifier};
 use crate::config::{ServerConfig, ServerTlsFiles};
+use crate::fairness::{Fairness, FairnessLayer};
 use crate::shutdown::Shutdown;
 use crate::telemetry;
 use crate::tenancy::TenantDirectory;
@@ -66,6 +67,7 @@ pub struct GrpcServer {
     metrics_addr: Option<SocketAddr>,
     name: &'static str,
     tenants: Option<Arc<dyn TenantDirectory>>,
+    tenant_share: Option<usize>,
 }
 
 impl GrpcServer {
@@ -85,7 +87,16 @@ impl GrpcServer {
             metrics_addr: None,
             name: "",
             tenants: None,
+            tenant_share: None,
         }
+    }
+
+    /// Calls one tenant may have in the server at once (the configured
+    /// `tenant_concurrency_limit` wins; unset and not given: a quarter of
+    /// the concurrency limit).
+    pub fn tenant_share(mut self, calls: usize) -> GrpcServer {
+        self.tenant_share = Some(calls);
+        self
     }
 
     /// [`GrpcServer::tenants`] when there is a directory.
@@ -190,7 +201,9 @@ impl GrpcServer {
             metrics_addr,
             name,
             tenants,
+            tenant_share,
         } = self;
+        let share = config.tenant_concurrency_limit.or(tenant_share).unwrap_or(config.concurrency_limit / 4);
 
         crate::metrics::init();
         if let Some(address) = metrics_addr {
@@ -245,6 +258,7 @@ impl GrpcServer {
             .layer(option_layer(cors))
             .layer(option_layer(grpc_web.then(tonic_web::GrpcWebLayer::new)))
             .layer(RpcLayer::new(verifier).named(name).tenants(tenants))
+            .layer(FairnessLayer::new(Fairness::new(share)))
             .layer(GlobalConcurrencyLimitLayer::new(config.concurrency_limit))
             .layer(TextGuardLayer::new(TextGuard::new(bss_proto::FILE_DESCRIPTOR_SET, config.max_message_bytes)))
             .add_routes(routes)

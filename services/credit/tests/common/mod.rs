@@ -58,6 +58,15 @@ pub async fn spawn_with(credit_check_url: Option<String>) -> TestApp {
 
 /// As [`spawn_with`], with credit's pool of `max_connections`.
 pub async fn spawn_sized(credit_check_url: Option<String>, max_connections: u32) -> TestApp {
+    spawn_configured(credit_check_url, |platform| platform.database.max_connections = max_connections).await
+}
+
+/// As [`spawn_with`], with credit's platform configuration changed by
+/// `adjust`.
+pub async fn spawn_configured(
+    credit_check_url: Option<String>,
+    adjust: impl FnOnce(&mut bss_platform::config::PlatformConfig),
+) -> TestApp {
     bss_testkit::init_logging();
     let database = TestDatabase::create().await;
     let shutdown = Shutdown::new();
@@ -80,7 +89,8 @@ pub async fn spawn_sized(credit_check_url: Option<String>, max_connections: u32)
     tokio::spawn(billing.run_until_stopped());
 
     let mut platform = bss_testkit::platform_config(database.url());
-    platform.database.max_connections = max_connections;
+    platform.database.max_connections = 32;
+    adjust(&mut platform);
     let config = CreditConfig {
         accounts_url: Some(format!("http://{accounts_address}")),
         billing_url: Some(format!("http://{billing_address}")),

@@ -1,0 +1,178 @@
+//! One tenant's storm slows that tenant, not the others: each tenant may
+//! have a bounded number of calls in a server at once (its share); more of
+//! its calls wait their turn, outside the server's own concurrency limit,
+//! holding no database connection. A tenant's share defaults to half the
+//! service's pool, so the other half stays for everyone else. Waiting is
+//! bounded too: past [`QUEUE_FACTOR`] times its share, a tenant's calls are
+//! refused at once (RESOURCE_EXHAUSTED, reason TENANT_BUSY, with a retry
+//! delay).
+//!
+//! A call's tenant is the caller's (a service calling for a tenant counts
+//! toward it); callers without one (platform administrators, the suite's
+//! services reading every tenant's events) share one key per subject.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use tokio::sync::Semaphore;
+use tower::{Layer, Service};
+
+use crate::auth::{Caller, TenantScope};
+
+/// How many calls of one tenant may wait, as a multiple of its share.
+pub const QUEUE_FACTOR: usize = 16;
+
+/// What one tenant holds in a server: its permits and how many wait.
+#[derive(Debug)]
+struct Share {
+    permits: Arc<Semaphore>,
+    waiting: AtomicUsize,
+}
+
+/// The shares of every tenant a server has served.
+#[derive(Clone, Debug)]
+pub struct Fairness {
+    per_tenant: usize,
+    shares: Arc<Mutex<HashMap<String, Arc<Share>>>>,
+}
+
+impl Fairness {
+    /// Each tenant may have `per_tenant` calls in the server at once (at
+    /// least one).
+    pub fn new(per_tenant: usize) -> Fairness {
+        Fairness { per_tenant: per_tenant.max(1), shares: Arc::default() }
+    }
+
+    fn share(&self, key: &str) -> Arc<Share> {
+        let mut shares = self.shares.lock().unwrap_or_else(PoisonError::into_inner);
+        if shares.len() > 10_000 {
+            // Idle shares (nobody in, nobody waiting) are forgotten.
+            let per_tenant = self.per_tenant;
+            shares.retain(|_, share| {
+                share.permits.available_permits() < per_tenant || share.waiting.load(Ordering::Relaxed) > 0
+            });
+        }
+        shares
+            .entry(key.to_owned())
+            .or_insert_with(|| {
+                Arc::new(Share { permits: Arc::new(Semaphore::new(self.per_tenant)), waiting: AtomicUsize::new(0) })
+            })
+            .clone()
+    }
+}
+
+/// Whose share a call uses.
+fn key(caller: &Caller) -> String {
+    match caller.tenant {
+        TenantScope::One(tenant_id) => tenant_id.to_string(),
+        TenantScope::None | TenantScope::Any => format!("caller:{}", caller.subject),
+    }
+}
+
+fn busy() -> tonic::Status {
+    use tonic_types::{ErrorDetails, StatusExt};
+    let mut details = ErrorDetails::with_retry_info(Some(std::time::Duration::from_millis(100)));
+    details.set_error_info("TENANT_BUSY", crate::error::PLATFORM_DOMAIN, HashMap::new());
+    tonic::Status::with_error_details(
+        tonic::Code::ResourceExhausted,
+        "the tenant has too many calls waiting in this service; retry shortly",
+        details,
+    )
+}
+
+/// The layer of [`Fairness`] for a server's stack: after authentication,
+/// before the server's own concurrency limit.
+#[derive(Clone, Debug)]
+pub struct FairnessLayer {
+    fairness: Fairness,
+}
+
+impl FairnessLayer {
+    pub fn new(fairness: Fairness) -> FairnessLayer {
+        FairnessLayer { fairness }
+    }
+}
+
+impl<S> Layer<S> for FairnessLayer {
+    type Service = FairnessService<S>;
+    fn layer(&self, inner: S) -> FairnessService<S> {
+        FairnessService { inner, fairness: self.fairness.clone() }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct FairnessService<S> {
+    inner: S,
+    fairness: Fairness,
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for FairnessService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: Default + Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<ResBody>, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(context)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        // Health, reflection and refused calls carry no caller: not counted.
+        let Some(caller) = request.extensions().get::<Caller>() else {
+            return Box::pin(inner.call(request));
+        };
+        let share = self.fairness.share(&key(caller));
+        let most_waiting = self.fairness.per_tenant * QUEUE_FACTOR;
+        Box::pin(async move {
+            let permit = match share.permits.clone().try_acquire_owned() {
+                Ok(permit) => permit,
+                Err(_) => {
+                    if share.waiting.fetch_add(1, Ordering::AcqRel) >= most_waiting {
+                        share.waiting.fetch_sub(1, Ordering::AcqRel);
+                        return Ok(busy().into_http());
+                    }
+                    let permit = share.permits.clone().acquire_owned().await;
+                    share.waiting.fetch_sub(1, Ordering::AcqRel);
+                    match permit {
+                        Ok(permit) => permit,
+                        Err(_) => return Ok(busy().into_http()),
+                    }
+                }
+            };
+            let response = inner.call(request).await;
+            drop(permit);
+            response
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_tenant_holds_at_most_its_share_and_its_queue_is_bounded() {
+        let fairness = Fairness::new(2);
+        let busy = fairness.share("a");
+        let first = busy.permits.clone().try_acquire_owned().expect("one");
+        let second = busy.permits.clone().try_acquire_owned().expect("two");
+        assert!(busy.permits.clone().try_acquire_owned().is_err(), "its share is two");
+        let other = fairness.share("b");
+        assert!(other.permits.clone().try_acquire_owned().is_ok(), "another tenant is not held back");
+        drop((first, second));
+        assert_eq!(fairness.share("a").permits.available_permits(), 2);
+    }
+}
