@@ -54,11 +54,20 @@ pub struct BillingConfig {
     /// The pricing service (`BSS_PRICING_URL`): order prices.
     #[serde(default)]
     pub pricing_url: Option<String>,
+    /// Bill-to accounts a billing run invoices per transaction
+    /// (`BSS_RUN_BATCH_SIZE`, default 500): a stopped run resumes after the
+    /// last committed batch.
+    #[serde(default = "default_run_batch_size")]
+    pub run_batch_size: i64,
+}
+
+fn default_run_batch_size() -> i64 {
+    runs::BATCH
 }
 
 impl BillingConfig {
     pub fn new(platform: PlatformConfig) -> BillingConfig {
-        BillingConfig { platform, accounts_url: None, credit_url: None, pricing_url: None }
+        BillingConfig { platform, accounts_url: None, credit_url: None, pricing_url: None, run_batch_size: runs::BATCH }
     }
 }
 
@@ -106,7 +115,7 @@ impl App {
         let tenants = bss_platform::tenancy::remote(accounts.as_ref(), identity.clone());
         let peers = Peers { accounts, credit, pricing };
         let api = Arc::new(BillingApi::new(db.clone(), events.clone(), peers, wake_runs.clone(), identity.clone()));
-        tokio::spawn(runs::run(api.clone(), identity, wake_runs, shutdown.clone()));
+        tokio::spawn(runs::run(api.clone(), identity, config.run_batch_size.max(1), wake_runs, shutdown.clone()));
         let limit = platform.server.max_message_bytes;
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)
             .named("billing")

@@ -20,12 +20,16 @@ use crate::domain::error::BillingError;
 use crate::grpc::BillingApi;
 use crate::invoicing::{self, next_period_due};
 
-/// Bill-to accounts invoiced per transaction.
+/// Bill-to accounts invoiced per transaction, unless configured.
 pub const BATCH: i64 = 500;
 /// How often the worker looks for runs nobody is working on.
 const EVERY: Duration = Duration::from_secs(5);
-/// Attempts at a batch before the run fails.
+/// Attempts at a batch failing for a reason of its own before the run
+/// fails; a batch failing because the database or a peer is unavailable is
+/// retried until they are back (or shutdown).
 const ATTEMPTS: u32 = 5;
+/// Longest pause between attempts at a batch.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// A billing run as stored.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -157,7 +161,13 @@ pub async fn get(db: &PgPool, tenant_id: Uuid, id: Uuid) -> Result<Option<RunRow
 
 /// Does one batch of a run; returns whether there is more to do (false when
 /// the run completed, or another worker holds it).
-async fn batch(api: &BillingApi, identity: &ServiceIdentity, tenant_id: Uuid, id: Uuid) -> Result<bool, BillingError> {
+async fn batch(
+    api: &BillingApi,
+    identity: &ServiceIdentity,
+    size: i64,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<bool, BillingError> {
     let mut tx = api.db.begin().await?;
     let run: Option<RunRow> = sqlx::query_as(concat!(
         "SELECT ",
@@ -171,7 +181,7 @@ async fn batch(api: &BillingApi, identity: &ServiceIdentity, tenant_id: Uuid, id
     let Some(run) = run else {
         return Ok(false);
     };
-    let accounts = billable_accounts(&mut tx, tenant_id, run.invoice_date, run.cursor_account_id, BATCH).await?;
+    let accounts = billable_accounts(&mut tx, tenant_id, run.invoice_date, run.cursor_account_id, size).await?;
     let Some(last) = accounts.last().copied() else {
         sqlx::query(
             "UPDATE billing.billing_runs SET status = 'COMPLETED', completed_at = now() WHERE tenant_id = $1 AND id = $2",
@@ -212,18 +222,37 @@ async fn batch(api: &BillingApi, identity: &ServiceIdentity, tenant_id: Uuid, id
     Ok(true)
 }
 
-/// Works a run to its end, retrying a failing batch with backoff before
-/// marking the run failed.
-async fn work(api: &BillingApi, identity: &ServiceIdentity, tenant_id: Uuid, id: Uuid) -> Result<(), BillingError> {
+/// Works a run to its end, batch by batch, until shutdown (the next worker
+/// resumes it). A batch failing while the database or a peer is
+/// unavailable is retried until they answer; one failing for a reason of
+/// its own is retried a few times, then the run is marked failed.
+async fn work(
+    api: &BillingApi,
+    identity: &ServiceIdentity,
+    size: i64,
+    tenant_id: Uuid,
+    id: Uuid,
+    shutdown: &Shutdown,
+) -> Result<(), BillingError> {
     let mut failures = 0;
-    loop {
-        match batch(api, identity, tenant_id, id).await {
-            Ok(true) => failures = 0,
+    let mut backoff = Duration::from_millis(100);
+    while !shutdown.is_triggered() {
+        match batch(api, identity, size, tenant_id, id).await {
+            Ok(true) => {
+                failures = 0;
+                backoff = Duration::from_millis(100);
+            }
             Ok(false) => return Ok(()),
-            Err(error) if failures + 1 < ATTEMPTS => {
-                failures += 1;
+            Err(error) if error.is_transient() || failures + 1 < ATTEMPTS => {
+                if !error.is_transient() {
+                    failures += 1;
+                }
                 tracing::warn!(%error, run_id = %id, attempt = failures, "billing run batch failed; retrying");
-                tokio::time::sleep(Duration::from_millis(100 << failures)).await;
+                tokio::select! {
+                    () = shutdown.wait() => return Ok(()),
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
             Err(error) => {
                 tracing::error!(%error, run_id = %id, "billing run failed");
@@ -240,11 +269,12 @@ async fn work(api: &BillingApi, identity: &ServiceIdentity, tenant_id: Uuid, id:
             }
         }
     }
+    Ok(())
 }
 
 /// Works every running run, when woken and every few seconds, until
 /// shutdown: new runs, and runs a stopped replica left.
-pub async fn run(api: Arc<BillingApi>, identity: ServiceIdentity, wake: Arc<Notify>, shutdown: Shutdown) {
+pub async fn run(api: Arc<BillingApi>, identity: ServiceIdentity, size: i64, wake: Arc<Notify>, shutdown: Shutdown) {
     loop {
         let running: Result<Vec<(Uuid, Uuid)>, sqlx::Error> = sqlx::query_as(
             "SELECT tenant_id, id FROM billing.billing_runs WHERE status = 'RUNNING' ORDER BY created_at",
@@ -254,7 +284,7 @@ pub async fn run(api: Arc<BillingApi>, identity: ServiceIdentity, wake: Arc<Noti
         match running {
             Ok(running) => {
                 for (tenant_id, id) in running {
-                    if let Err(error) = work(&api, &identity, tenant_id, id).await {
+                    if let Err(error) = work(&api, &identity, size, tenant_id, id, &shutdown).await {
                         tracing::warn!(%error, run_id = %id, "billing run stopped; resuming later");
                     }
                 }

@@ -43,6 +43,10 @@ pub enum SyncError {
     Precondition { reason: &'static str, description: String },
     #[error("{what} is unavailable: {cause}")]
     Unavailable { what: &'static str, cause: String },
+    /// A peer refused the call for the caller's own reasons: its answer
+    /// goes back as it came.
+    #[error("{0}")]
+    Upstream(tonic::Status),
     #[error(transparent)]
     Platform(#[from] PlatformError),
 }
@@ -59,6 +63,15 @@ impl From<sqlx::Error> for SyncError {
     }
 }
 
+impl From<bss_platform::client::PeerError> for SyncError {
+    fn from(error: bss_platform::client::PeerError) -> SyncError {
+        match error {
+            bss_platform::client::PeerError::Refused(status) => SyncError::Upstream(status),
+            bss_platform::client::PeerError::Unavailable { what, cause } => SyncError::Unavailable { what, cause },
+        }
+    }
+}
+
 impl From<SyncError> for Status {
     fn from(error: SyncError) -> Status {
         let description = error.to_string();
@@ -68,6 +81,7 @@ impl From<SyncError> for Status {
             SyncError::AlreadyExists { reason, .. } => with_reason(Code::AlreadyExists, DOMAIN, reason, &description),
             SyncError::Precondition { reason, .. } => failed_precondition(DOMAIN, reason, "link", &description),
             SyncError::Unavailable { what, cause } => unavailable(what, &cause),
+            SyncError::Upstream(status) => status,
             SyncError::Platform(error) => error.into(),
         }
     }
@@ -135,9 +149,8 @@ impl ResellerSyncService for SyncApi {
                 Opened::Fresh(tx, pending) => (tx, pending),
             };
             // The reseller tenant must sit under the distributor's.
-            let unavailable = |what: &'static str| {
-                move |status: Status| SyncError::Unavailable { what, cause: status.message().to_owned() }
-            };
+            let unavailable =
+                |what: &'static str| move |status: Status| SyncError::from(client::peer_error(what, status));
             let caller = self.syncer.identity.caller(Some(reseller)).ok_or_else(|| SyncError::Unavailable {
                 what: "accounts",
                 cause: "the sync has no service token".to_owned(),

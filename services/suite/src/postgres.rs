@@ -55,20 +55,32 @@ impl LocalPostgres {
             let pg_ctl = postgres.tool("pg_ctl");
             let _ = postgres.run_as_owner(&pg_ctl, &["-D", &postgres.data_path(), "-m", "immediate", "stop"]).await;
         }
+        postgres.start_server().await?;
+        Ok(postgres)
+    }
+
+    async fn start_server(&self) -> Result<(), PostgresError> {
         let options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=256MB",
-            postgres.port,
-            postgres.data_path()
+            self.port,
+            self.data_path()
         );
-        let log = postgres.data_dir.join("server.log").display().to_string();
-        let pg_ctl = postgres.tool("pg_ctl");
-        postgres
-            .run_as_owner(
-                &pg_ctl,
-                &["-D", &postgres.data_path(), "-l", &log, "-o", &options, "-w", "-t", "60", "start"],
-            )
-            .await?;
-        Ok(postgres)
+        let log = self.data_dir.join("server.log").display().to_string();
+        let pg_ctl = self.tool("pg_ctl");
+        self.run_as_owner(&pg_ctl, &["-D", &self.data_path(), "-l", &log, "-o", &options, "-w", "-t", "60", "start"])
+            .await
+    }
+
+    /// Stops the server as an operator would for a restart (fast: open
+    /// sessions are ended), leaving it to `resume`.
+    pub async fn halt(&self) -> Result<(), PostgresError> {
+        let pg_ctl = self.tool("pg_ctl");
+        self.run_as_owner(&pg_ctl, &["-D", &self.data_path(), "-m", "fast", "-w", "stop"]).await
+    }
+
+    /// Starts a halted server again, on the same port.
+    pub async fn resume(&self) -> Result<(), PostgresError> {
+        self.start_server().await
     }
 
     /// The URL of the server's `postgres` database.
@@ -77,8 +89,7 @@ impl LocalPostgres {
     }
 
     pub async fn stop(self) -> Result<(), PostgresError> {
-        let pg_ctl = self.tool("pg_ctl");
-        self.run_as_owner(&pg_ctl, &["-D", &self.data_path(), "-m", "fast", "-w", "stop"]).await
+        self.halt().await
     }
 
     fn data_path(&self) -> String {

@@ -79,3 +79,29 @@ pub fn request<T>(message: T, caller: &Caller, timeout: Duration) -> tonic::Requ
     *request.metadata_mut() = tonic::metadata::MetadataMap::from_headers(headers);
     request
 }
+
+/// A peer's error, as this service answers its own caller.
+#[derive(Debug)]
+pub enum PeerError {
+    /// The peer refused the call for the caller's own reasons (bad input,
+    /// a rule, not found, not allowed): the caller gets that answer as it
+    /// came, and retrying will not help.
+    Refused(tonic::Status),
+    /// The peer could not answer (down, overloaded, failing, timed out):
+    /// UNAVAILABLE naming the peer, which the caller may retry.
+    Unavailable { what: &'static str, cause: String },
+}
+
+/// Sorts a peer's error status (see [`PeerError`]).
+pub fn peer_error(what: &'static str, status: tonic::Status) -> PeerError {
+    use tonic::Code;
+    match status.code() {
+        Code::InvalidArgument
+        | Code::FailedPrecondition
+        | Code::NotFound
+        | Code::PermissionDenied
+        | Code::AlreadyExists
+        | Code::OutOfRange => PeerError::Refused(status),
+        _ => PeerError::Unavailable { what, cause: status.message().to_owned() },
+    }
+}

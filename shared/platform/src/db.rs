@@ -43,7 +43,7 @@ pub async fn connect(
                 crate::metrics::register_pool(schema, &pool);
                 return Ok(pool);
             }
-            Err(error) if Instant::now() + delay < deadline && is_transient(&error) => {
+            Err(error) if Instant::now() + delay < deadline && is_unavailable(&error) => {
                 tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "database not reachable yet");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(2));
@@ -53,11 +53,18 @@ pub async fn connect(
     }
 }
 
-fn is_transient(error: &sqlx::Error) -> bool {
+/// Whether the database failed because it cannot be reached or serve right
+/// now (down, restarting, a connection cut, the pool exhausted): the call
+/// may succeed when retried. Other errors are the call's own.
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
     match error {
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
-        // cannot_connect_now: the server is starting up.
-        sqlx::Error::Database(db_error) => db_error.code().as_deref() == Some("57P03"),
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db_error) => db_error.code().is_some_and(|code| {
+            // Class 08: connection exceptions. admin_shutdown, crash_shutdown,
+            // cannot_connect_now: the server is stopping or starting.
+            // too_many_connections.
+            code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
+        }),
         _ => false,
     }
 }

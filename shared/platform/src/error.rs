@@ -267,12 +267,15 @@ impl From<PlatformError> for Status {
     }
 }
 
-/// Database errors a caller can act on (busy, timed out) become UNAVAILABLE;
-/// the rest are INTERNAL. Constraint violations that mean something are
+/// Database errors a caller can act on become UNAVAILABLE (unreachable,
+/// restarting, pool exhausted: see `db::is_unavailable`) or ABORTED
+/// (collisions); the rest are INTERNAL. Constraint violations that mean something are
 /// mapped by each service before they get here.
 fn database_status(error: sqlx::Error) -> Status {
+    if crate::db::is_unavailable(&error) {
+        return unavailable("database", &error);
+    }
     match &error {
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => unavailable("database", &error),
         sqlx::Error::Database(db_error) => match db_error.code().as_deref() {
             // serialization_failure, deadlock_detected, lock_not_available,
             // query_canceled (statement timeout)

@@ -38,6 +38,9 @@ const BATCH: i64 = 1_000;
 const SEQUENCER_POLL: Duration = Duration::from_millis(50);
 /// How often the latest number is re-read, in case a notification was lost.
 const REFRESH: Duration = Duration::from_secs(1);
+/// Longest pause of an interrupted consumer before it tries again: a
+/// consumer resumes within this of its source and database being back.
+pub const CONSUMER_MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// An event as stored in the outbox.
 #[derive(Clone, Debug)]
@@ -438,7 +441,7 @@ pub async fn run_consumer<S: Subscription>(pool: PgPool, subscription: S, shutdo
     let name = subscription.stream_name().to_owned();
     let mut backoff = Duration::from_millis(100);
     while !shutdown.is_triggered() {
-        match consume_while_leader(&pool, &subscription, &shutdown).await {
+        match consume_while_leader(&pool, &subscription, &shutdown, &mut backoff).await {
             Ok(()) => backoff = Duration::from_millis(100),
             // A standby replica: it asks again after a pause, quietly.
             Err(ConsumerError::NotLeader) => {
@@ -451,7 +454,7 @@ pub async fn run_consumer<S: Subscription>(pool: PgPool, subscription: S, shutdo
                     _ = shutdown.wait() => return,
                     _ = tokio::time::sleep(backoff) => {}
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(10));
+                backoff = (backoff * 2).min(CONSUMER_MAX_BACKOFF);
             }
         }
     }
@@ -469,10 +472,13 @@ enum ConsumerError {
     NotLeader,
 }
 
+/// `backoff` goes back to its start once the source stream is open again, so
+/// a consumer that recovered waits little after its next interruption.
 async fn consume_while_leader<S: Subscription>(
     pool: &PgPool,
     subscription: &S,
     shutdown: &Shutdown,
+    backoff: &mut Duration,
 ) -> Result<(), ConsumerError> {
     let name = subscription.stream_name();
     // The session lock lives as long as this dedicated connection.
@@ -496,6 +502,7 @@ async fn consume_while_leader<S: Subscription>(
         .unwrap_or(0);
     tracing::info!(stream = %name, cursor, "consuming");
     let mut events = subscription.open(cursor).await?;
+    *backoff = Duration::from_millis(100);
     loop {
         let next = tokio::select! {
             _ = shutdown.wait() => return Ok(()),

@@ -42,6 +42,10 @@ pub enum AccountsError {
     /// A service this one depends on cannot answer.
     #[error("{what} is unavailable: {cause}")]
     Unavailable { what: &'static str, cause: String },
+    /// A peer refused the call for the caller's own reasons: its answer
+    /// goes back as it came.
+    #[error("{0}")]
+    Upstream(tonic::Status),
     /// A message of a stream is larger than the server takes.
     #[error("{0}")]
     MessageTooLarge(String),
@@ -71,6 +75,7 @@ impl AccountsError {
             AccountsError::EtagMismatch => "ETAG_MISMATCH",
             AccountsError::Precondition { reason, .. } => reason,
             AccountsError::Unavailable { .. } => "UNAVAILABLE",
+            AccountsError::Upstream(_) => "UPSTREAM",
             AccountsError::MessageTooLarge(_) => "MESSAGE_TOO_LARGE",
             AccountsError::GroupRules(rules) => rules.first().map_or("GROUP_RULE", |(reason, _)| reason),
             AccountsError::MoneyHeld(held) => held.first().map_or("MONEY_HELD", |(reason, _)| reason),
@@ -84,5 +89,14 @@ impl AccountsError {
 impl From<Violations> for AccountsError {
     fn from(violations: Violations) -> AccountsError {
         AccountsError::Invalid(violations)
+    }
+}
+
+impl From<bss_platform::client::PeerError> for AccountsError {
+    fn from(error: bss_platform::client::PeerError) -> AccountsError {
+        match error {
+            bss_platform::client::PeerError::Refused(status) => AccountsError::Upstream(status),
+            bss_platform::client::PeerError::Unavailable { what, cause } => AccountsError::Unavailable { what, cause },
+        }
     }
 }

@@ -45,6 +45,7 @@ impl From<AccountsError> for Status {
             AccountsError::MoneyHeld(held) => every_rule(reason, "account", &held, description),
             AccountsError::IntegrationOnly(_) => with_reason(Code::PermissionDenied, DOMAIN, reason, &description),
             AccountsError::Unavailable { what, cause } => unavailable(what, &cause),
+            AccountsError::Upstream(status) => status,
             AccountsError::MessageTooLarge(_) => with_reason(Code::ResourceExhausted, DOMAIN, reason, &description),
             AccountsError::Platform(error) => error.into(),
         }

@@ -101,7 +101,7 @@ impl AccountsApi {
         match AccountPricingServiceClient::new(channel.clone()).get_account_pricing(request).await {
             Ok(response) => Ok(response.into_inner().pricing.is_some_and(|pricing| pricing.has_own_pricing)),
             Err(status) if status.code() == Code::NotFound => Ok(false),
-            Err(status) => Err(AccountsError::Unavailable { what: "pricing", cause: status.message().to_owned() }),
+            Err(status) => Err(client::peer_error("pricing", status).into()),
         }
     }
 

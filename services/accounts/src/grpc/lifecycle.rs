@@ -167,9 +167,8 @@ impl AccountsApi {
             };
             held.push((reason, format!("account {account_id}: {reason} x{count}")));
         };
-        let unavailable = |what: &'static str| {
-            move |status: tonic::Status| AccountsError::Unavailable { what, cause: status.message().to_owned() }
-        };
+        let unavailable =
+            |what: &'static str| move |status: tonic::Status| AccountsError::from(client::peer_error(what, status));
         for batch in accounts.chunks(1_000) {
             let ids: Vec<String> = batch.iter().map(Uuid::to_string).collect();
             if let Some(channel) = &self.peers.billing {

@@ -33,6 +33,23 @@ impl BillingError {
     pub fn precondition(reason: &'static str, description: impl Into<String>) -> BillingError {
         BillingError::Precondition { reason, description: description.into() }
     }
+
+    /// Whether the failure is of the moment (the database or a peer
+    /// unavailable, a collision): the same work may succeed when retried.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            BillingError::Unavailable { .. } => true,
+            BillingError::Upstream(status) => {
+                matches!(status.code(), tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Aborted)
+            }
+            BillingError::Platform(PlatformError::Database(error)) => {
+                bss_platform::db::is_unavailable(error)
+                    || matches!(error, sqlx::Error::Database(db) if db.code().is_some_and(|code| code.starts_with("40")))
+            }
+            BillingError::Platform(PlatformError::RequestInProgress) => true,
+            _ => false,
+        }
+    }
 }
 
 impl From<Violations> for BillingError {
@@ -44,5 +61,14 @@ impl From<Violations> for BillingError {
 impl From<sqlx::Error> for BillingError {
     fn from(error: sqlx::Error) -> BillingError {
         BillingError::Platform(error.into())
+    }
+}
+
+impl From<bss_platform::client::PeerError> for BillingError {
+    fn from(error: bss_platform::client::PeerError) -> BillingError {
+        match error {
+            bss_platform::client::PeerError::Refused(status) => BillingError::Upstream(status),
+            bss_platform::client::PeerError::Unavailable { what, cause } => BillingError::Unavailable { what, cause },
+        }
     }
 }

@@ -113,7 +113,7 @@ impl BillingApi {
         match AccountServiceClient::new(channel.clone()).get_account(request).await {
             Ok(response) => Ok(response.into_inner().account.unwrap_or_default()),
             Err(status) if status.code() == Code::NotFound => Err(BillingError::not_found("account", account_id)),
-            Err(status) => Err(BillingError::Unavailable { what: "accounts", cause: status.message().to_owned() }),
+            Err(status) => Err(client::peer_error("accounts", status).into()),
         }
     }
 
@@ -190,7 +190,7 @@ impl BillingApi {
             let answer = CreditServiceClient::new(channel.clone())
                 .compute_due_dates(client::request(request, caller, PEER_TIMEOUT))
                 .await
-                .map_err(|status| unavailable(status.message().to_owned()))?
+                .map_err(crate::grpc::orders::upstream("credit"))?
                 .into_inner();
             if answer.due_dates.len() != batch.len() {
                 return Err(unavailable(format!("{} due dates for {} invoices", answer.due_dates.len(), batch.len())));

@@ -24,7 +24,7 @@ use chrono::NaiveDate;
 use prost::Message;
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::{BillingApi, PEER_TIMEOUT, READERS, order_outcome, publish};
@@ -366,12 +366,7 @@ pub(crate) fn status_of(state: OrderState) -> OrderStatus {
 /// A peer's refusal goes back to the caller as it came; a peer that cannot
 /// answer is UNAVAILABLE.
 pub(crate) fn upstream(what: &'static str) -> impl Fn(Status) -> BillingError {
-    move |status| match status.code() {
-        Code::InvalidArgument | Code::FailedPrecondition | Code::NotFound | Code::PermissionDenied => {
-            BillingError::Upstream(status)
-        }
-        _ => BillingError::Unavailable { what, cause: status.message().to_owned() },
-    }
+    move |status| client::peer_error(what, status).into()
 }
 
 /// The parsed input of a new order.

@@ -17,6 +17,10 @@ pub enum CreditError {
     /// A service this one depends on cannot answer.
     #[error("{what} is unavailable: {cause}")]
     Unavailable { what: &'static str, cause: String },
+    /// A peer refused the call for the caller's own reasons: its answer
+    /// goes back as it came.
+    #[error("{0}")]
+    Upstream(tonic::Status),
     #[error(transparent)]
     Platform(#[from] PlatformError),
 }
@@ -40,5 +44,14 @@ impl From<Violations> for CreditError {
 impl From<sqlx::Error> for CreditError {
     fn from(error: sqlx::Error) -> CreditError {
         CreditError::Platform(error.into())
+    }
+}
+
+impl From<bss_platform::client::PeerError> for CreditError {
+    fn from(error: bss_platform::client::PeerError) -> CreditError {
+        match error {
+            bss_platform::client::PeerError::Refused(status) => CreditError::Upstream(status),
+            bss_platform::client::PeerError::Unavailable { what, cause } => CreditError::Unavailable { what, cause },
+        }
     }
 }

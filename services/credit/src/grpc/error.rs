@@ -17,6 +17,7 @@ impl From<CreditError> for Status {
             CreditError::AlreadyExists { reason, .. } => with_reason(Code::AlreadyExists, DOMAIN, reason, &description),
             CreditError::Precondition { reason, .. } => failed_precondition(DOMAIN, reason, "credit", &description),
             CreditError::Unavailable { what, cause } => unavailable(what, &cause),
+            CreditError::Upstream(status) => status,
             CreditError::Platform(error) => error.into(),
         }
     }

@@ -133,9 +133,7 @@ impl CreditApi {
             Err(status) if status.code() == Code::NotFound => {
                 return Err(CreditError::not_found("account", account_id));
             }
-            Err(status) => {
-                return Err(CreditError::Unavailable { what: "accounts", cause: status.message().to_owned() });
-            }
+            Err(status) => return Err(client::peer_error("accounts", status).into()),
         };
         Currency::parse(&account.currency_code).map_err(|_| CreditError::Unavailable {
             what: "accounts",

@@ -20,6 +20,10 @@ pub enum PricingError {
     /// A service this one depends on cannot answer.
     #[error("{what} is unavailable: {cause}")]
     Unavailable { what: &'static str, cause: String },
+    /// A peer refused the call for the caller's own reasons: its answer
+    /// goes back as it came.
+    #[error("{0}")]
+    Upstream(tonic::Status),
     #[error(transparent)]
     Platform(#[from] PlatformError),
 }
@@ -40,6 +44,7 @@ impl PricingError {
             PricingError::AlreadyExists { reason, .. } | PricingError::Precondition { reason, .. } => reason,
             PricingError::Lines(lines) => lines.first().map_or("LINES", |(_, reason, _)| reason),
             PricingError::Unavailable { .. } => "UNAVAILABLE",
+            PricingError::Upstream(_) => "UPSTREAM",
             PricingError::Platform(_) => "PLATFORM",
         }
     }
@@ -48,5 +53,14 @@ impl PricingError {
 impl From<Violations> for PricingError {
     fn from(violations: Violations) -> PricingError {
         PricingError::Invalid(violations)
+    }
+}
+
+impl From<bss_platform::client::PeerError> for PricingError {
+    fn from(error: bss_platform::client::PeerError) -> PricingError {
+        match error {
+            bss_platform::client::PeerError::Refused(status) => PricingError::Upstream(status),
+            bss_platform::client::PeerError::Unavailable { what, cause } => PricingError::Unavailable { what, cause },
+        }
     }
 }

@@ -33,6 +33,7 @@ impl From<PricingError> for Status {
                 Status::with_error_details(Code::FailedPrecondition, summary.join("; "), details)
             }
             PricingError::Unavailable { what, cause } => unavailable(what, &cause),
+            PricingError::Upstream(status) => status,
             PricingError::Platform(error) => error.into(),
         }
     }

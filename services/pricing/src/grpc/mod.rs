@@ -130,9 +130,7 @@ impl PricingApi {
             Err(status) if status.code() == Code::NotFound => {
                 return Err(PricingError::not_found("account", account_id));
             }
-            Err(status) => {
-                return Err(PricingError::Unavailable { what: "accounts", cause: status.message().to_owned() });
-            }
+            Err(status) => return Err(client::peer_error("accounts", status).into()),
         };
         let currency = bss_platform::money::Currency::parse(&account.currency_code).map_err(|_| {
             PricingError::Unavailable { what: "accounts", cause: "an account without a currency".to_owned() }
