@@ -11,7 +11,7 @@ PYTHON_GEN := tests/python/generated
 PROTO_FILES := $(shell find proto -name '*.proto')
 BUF := npx --yes @bufbuild/buf@1.75.0
 
-.PHONY: help deps build run test books-agree lint k8s-check image-binaries fmt bench python-env clean-data
+.PHONY: help deps build run test books-agree fuzz lint k8s-check image-binaries fmt bench python-env clean-data
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ test: deps python-env build ## run every test (starts a private Postgres when no
 
 books-agree: deps build ## the model-based test of billing and credit, long: 2,000 random steps (BOOKS_AGREE_SEED replays one)
 	BOOKS_AGREE_STEPS=$${BOOKS_AGREE_STEPS:-2000} $(SUITE) with-postgres -- $(CARGO) test -p bss-e2e --test books_agree -- --nocapture
+
+fuzz: deps build ## the malformed-input test, long: 300 random requests per RPC with a fresh seed (BSS_FUZZ_SEED replays one)
+	BSS_FUZZ_CASES=$${BSS_FUZZ_CASES:-300} BSS_FUZZ_SEED=$${BSS_FUZZ_SEED:-$$(date +%s)} $(SUITE) with-postgres -- $(CARGO) test -p bss-e2e --test fuzz -- --nocapture
 
 lint: k8s-check ## rustfmt, clippy with warnings denied, buf lint, the Kubernetes manifests
 	$(CARGO) fmt --all --check

@@ -4,6 +4,9 @@
 
 #![allow(clippy::expect_used)]
 
+pub mod cluster;
+pub mod patient;
+
 use std::path::PathBuf;
 
 use bss_gateway::rate_limit::RateLimitConfig;
@@ -70,21 +73,27 @@ impl TestSuite {
 
     /// Creates a tenant and returns its id with a tenant admin's token.
     pub async fn tenant(&self, name: &str, currency: &str) -> (Uuid, String) {
-        let mut tenants = TenantServiceClient::new(self.gateway().await);
-        let request = CreateTenantRequest {
-            tenant: Some(Tenant { name: name.to_owned(), default_currency: currency.to_owned(), ..Tenant::default() }),
-            request_id: String::new(),
-        };
-        let tenant = tenants
-            .create_tenant(authorized(request, &platform_admin_token()))
-            .await
-            .expect("tenant")
-            .into_inner()
-            .tenant
-            .expect("tenant");
-        let id: Uuid = tenant.id.parse().expect("uuid");
-        (id, bss_testkit::token(id, &[Role::TenantAdmin]))
+        create_tenant(&self.gateway().await, name, currency).await
     }
+}
+
+/// Creates a tenant through `gateway` and returns its id with a tenant
+/// admin's token.
+pub async fn create_tenant(gateway: &Channel, name: &str, currency: &str) -> (Uuid, String) {
+    let mut tenants = TenantServiceClient::new(gateway.clone());
+    let request = CreateTenantRequest {
+        tenant: Some(Tenant { name: name.to_owned(), default_currency: currency.to_owned(), ..Tenant::default() }),
+        request_id: String::new(),
+    };
+    let tenant = tenants
+        .create_tenant(authorized(request, &platform_admin_token()))
+        .await
+        .expect("tenant")
+        .into_inner()
+        .tenant
+        .expect("tenant");
+    let id: Uuid = tenant.id.parse().expect("uuid");
+    (id, bss_testkit::token(id, &[Role::TenantAdmin]))
 }
 
 /// The repository's root folder.
