@@ -130,14 +130,7 @@ async fn run_schedule(accounts: usize, seed: u64) {
     let told = std::mem::take(&mut *told.lock().expect("lock"));
     let mut approvals = 0;
     for account_id in &ids {
-        let mut credit = app.credit.clone();
-        let status = credit
-            .get_credit_status(authorized(GetCreditStatusRequest { account_id: account_id.clone() }, &clerk))
-            .await
-            .expect("status")
-            .into_inner()
-            .status
-            .expect("status");
+        let status = app.status(&clerk, account_id).await;
         let empty = Told::default();
         let told = told.get(account_id).unwrap_or(&empty);
         approvals += told.approvals;
@@ -234,14 +227,7 @@ async fn a_retry_storm_on_one_request_id_gets_one_decision_and_starves_nobody() 
         }
     }
     assert_eq!(reservations.len(), 1, "one decision, one reservation");
-    let mut credit = app.credit.clone();
-    let status = credit
-        .get_credit_status(authorized(GetCreditStatusRequest { account_id: account_id.clone() }, &clerk))
-        .await
-        .expect("status")
-        .into_inner()
-        .status
-        .expect("status");
+    let status = app.status(&clerk, &account_id).await;
     assert_eq!(amount(&status.reserved), "10.00");
     assert!(slowest < std::time::Duration::from_secs(1), "another tenant waited {slowest:?}");
 }

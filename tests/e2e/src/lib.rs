@@ -6,6 +6,7 @@
 
 pub mod cluster;
 pub mod patient;
+pub mod raw;
 
 use std::path::PathBuf;
 

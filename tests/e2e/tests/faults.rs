@@ -77,6 +77,14 @@ async fn open_books(cluster: &Cluster, name: &str, accounts: usize) -> Books {
     Books { token, accounts: ids }
 }
 
+/// A tenant with one account, through the gateway: (gateway, token,
+/// account id).
+async fn one_account(cluster: &Cluster, name: &str) -> (Channel, String, String) {
+    let books = open_books(cluster, name, 1).await;
+    let account = books.accounts[0].clone();
+    (cluster.gateway().await, books.token, account)
+}
+
 /// Places one order of one widget with `request_id`, as a patient client.
 async fn place(seen: &Seen, gateway: &Channel, token: &str, account: &str, request_id: &str) -> String {
     let order = seen
@@ -282,8 +290,7 @@ async fn postgres_restarted_under_load_loses_nothing_and_recovers() {
     let cluster =
         Cluster::start("postgres-restart", ClusterOptions { private_postgres: true, ..ClusterOptions::default() })
             .await;
-    let books = open_books(&cluster, "Restart", 1).await;
-    let (gateway, token, account) = (cluster.gateway().await, books.token.clone(), books.accounts[0].clone());
+    let (gateway, token, account) = one_account(&cluster, "Restart").await;
     let seen = Seen::default();
     let load = Load::start(&seen, &gateway, &token, &account, 4);
     load.progress(10).await;
@@ -313,8 +320,7 @@ async fn connections_between_billing_and_credit_reset_mid_call_lose_and_double_n
         ClusterOptions { peer_proxied: vec![(Service::Billing, Service::Credit)], ..ClusterOptions::default() },
     )
     .await;
-    let books = open_books(&cluster, "Resets", 1).await;
-    let (gateway, token, account) = (cluster.gateway().await, books.token.clone(), books.accounts[0].clone());
+    let (gateway, token, account) = one_account(&cluster, "Resets").await;
     let seen = Seen::default();
     let load = Load::start(&seen, &gateway, &token, &account, 4);
     load.progress(5).await;
@@ -337,8 +343,7 @@ async fn database_latency_slows_calls_without_doubling_any() {
         ClusterOptions { database_proxied: vec![Service::Credit, Service::Billing], ..ClusterOptions::default() },
     )
     .await;
-    let books = open_books(&cluster, "Latency", 1).await;
-    let (gateway, token, account) = (cluster.gateway().await, books.token.clone(), books.accounts[0].clone());
+    let (gateway, token, account) = one_account(&cluster, "Latency").await;
     let seen = Seen::default();
     let load = Load::start(&seen, &gateway, &token, &account, 4);
     load.progress(5).await;
@@ -360,8 +365,7 @@ async fn database_latency_slows_calls_without_doubling_any() {
 #[tokio::test]
 async fn a_service_sent_sigterm_mid_call_finishes_or_refuses_and_comes_back() {
     let mut cluster = Cluster::start("sigterm", ClusterOptions::default()).await;
-    let books = open_books(&cluster, "Sigterm", 1).await;
-    let (gateway, token, account) = (cluster.gateway().await, books.token.clone(), books.accounts[0].clone());
+    let (gateway, token, account) = one_account(&cluster, "Sigterm").await;
     let seen = Seen::default();
     let load = Load::start(&seen, &gateway, &token, &account, 4);
     for service in [Service::Credit, Service::Billing, Service::Pricing, Service::Accounts] {
@@ -522,8 +526,7 @@ async fn an_exhausted_pool_answers_retryable_errors_and_every_order_lands_once()
         },
     )
     .await;
-    let books = open_books(&cluster, "Pool", 1).await;
-    let (gateway, token, account) = (cluster.gateway().await, books.token.clone(), books.accounts[0].clone());
+    let (gateway, token, account) = one_account(&cluster, "Pool").await;
     let seen = Seen::default();
     let load = Load::start(&seen, &gateway, &token, &account, 24);
     load.progress(60).await;
@@ -540,8 +543,7 @@ async fn an_exhausted_pool_answers_retryable_errors_and_every_order_lands_once()
 #[tokio::test]
 async fn a_client_sending_every_call_three_times_gets_one_effect_each() {
     let cluster = Cluster::start("retrying-client", ClusterOptions::default()).await;
-    let books = open_books(&cluster, "Retries", 1).await;
-    let (gateway, token, account) = (cluster.gateway().await, books.token.clone(), books.accounts[0].clone());
+    let (gateway, token, account) = one_account(&cluster, "Retries").await;
     let seen = Seen::default();
     // Each call twice at once and once more after: the same answer.
     async fn thrice<F, Fut>(call: F) -> Vec<String>
@@ -588,8 +590,7 @@ async fn a_client_sending_every_call_three_times_gets_one_effect_each() {
 #[tokio::test]
 async fn a_rolling_restart_of_every_service_under_steady_load_loses_no_call() {
     let mut cluster = Cluster::start("rolling-restart", ClusterOptions::default()).await;
-    let books = open_books(&cluster, "Rolling", 1).await;
-    let (gateway, token, account) = (cluster.gateway().await, books.token.clone(), books.accounts[0].clone());
+    let (gateway, token, account) = one_account(&cluster, "Rolling").await;
     let seen = Seen::default();
     let load = Load::start(&seen, &gateway, &token, &account, 3);
     for service in Service::ALL {

@@ -17,13 +17,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use bss_e2e::TestSuite;
+use bss_e2e::raw::Raw;
 use bss_gateway::rate_limit::Quota;
 use bss_platform::auth::Role;
 use futures::StreamExt;
 use prost::Message;
-use prost::bytes::{Buf, BufMut, Bytes};
+use prost::bytes::Bytes;
 use prost_reflect::{DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MapKey, MessageDescriptor, Value};
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tonic_reflection::pb::v1::ServerReflectionRequest;
@@ -221,57 +221,20 @@ fn show_value(value: &Value) -> String {
     }
 }
 
-/// Bytes in, bytes out: the request is encoded from its descriptor, the
-/// answer is not read.
-#[derive(Clone, Default)]
-struct RawCodec;
-
-impl Codec for RawCodec {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-
-    fn encoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-
-    fn decoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-}
-
-impl Encoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = Status;
-
-    fn encode(&mut self, item: Vec<u8>, buffer: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        buffer.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = Status;
-
-    fn decode(&mut self, buffer: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
-        Ok(Some(buffer.copy_to_bytes(buffer.remaining()).to_vec()))
-    }
+/// One question to the reflection service, and its answer.
+async fn ask(client: &mut ServerReflectionClient<Channel>, request: MessageRequest) -> Option<MessageResponse> {
+    let request = ServerReflectionRequest { host: String::new(), message_request: Some(request) };
+    let mut answers =
+        client.server_reflection_info(futures::stream::iter([request])).await.expect("reflection").into_inner();
+    answers.message().await.expect("an answer").expect("an answer").message_response
 }
 
 /// Every contract the gateway reflects, as a descriptor pool, with the
 /// names of its services.
 async fn reflected(gateway: Channel) -> (DescriptorPool, Vec<String>) {
     let mut client = ServerReflectionClient::new(gateway);
-    let ask = |request| ServerReflectionRequest { host: String::new(), message_request: Some(request) };
-    let mut answers = client
-        .server_reflection_info(futures::stream::iter([ask(MessageRequest::ListServices(String::new()))]))
-        .await
-        .expect("reflection")
-        .into_inner();
     let Some(MessageResponse::ListServicesResponse(list)) =
-        answers.message().await.expect("answer").expect("answer").message_response
+        ask(&mut client, MessageRequest::ListServices(String::new())).await
     else {
         panic!("a service list");
     };
@@ -283,14 +246,7 @@ async fn reflected(gateway: Channel) -> (DescriptorPool, Vec<String>) {
         services.iter().map(|service| MessageRequest::FileContainingSymbol(service.clone())).collect();
     while let Some(request) = wanted.pop() {
         let shown = format!("{request:?}");
-        let mut answers = client
-            .server_reflection_info(futures::stream::iter([ask(request)]))
-            .await
-            .expect("reflection")
-            .into_inner();
-        let Some(MessageResponse::FileDescriptorResponse(found)) =
-            answers.message().await.expect("answer").expect("answer").message_response
-        else {
+        let Some(MessageResponse::FileDescriptorResponse(found)) = ask(&mut client, request).await else {
             panic!("no file for {shown}");
         };
         for bytes in found.file_descriptor_proto {
@@ -411,7 +367,7 @@ async fn no_unary_rpc_answers_random_input_with_a_server_error_or_hangs() {
                 let answer = tokio::time::timeout(HANG, async {
                     grpc.ready().await.map_err(|error| Status::unavailable(format!("not ready: {error}")))?;
                     let path = path.parse().expect("a path");
-                    grpc.unary(request, path, RawCodec).await
+                    grpc.unary(request, path, Raw).await
                 })
                 .await;
                 let (code, failure) = match answer {

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use bss_e2e::raw::Raw;
 use bss_e2e::{TestSuite, create_account, decimal, ordering_account};
 use bss_platform::auth::Role;
 use bss_proto::accounts::account_event_service_client::AccountEventServiceClient;
@@ -26,44 +27,7 @@ use bss_proto::pricing::{
 use bss_testkit::{authorized, platform_admin_token};
 use futures::StreamExt;
 use tonic::Code;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic_types::StatusExt;
-
-/// A message's bytes as they are, for bodies no generated client would send.
-#[derive(Clone, Copy, Debug, Default)]
-struct Raw;
-
-impl Codec for Raw {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = Raw;
-    type Decoder = Raw;
-    fn encoder(&mut self) -> Raw {
-        Raw
-    }
-    fn decoder(&mut self) -> Raw {
-        Raw
-    }
-}
-
-impl Encoder for Raw {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        use prost::bytes::BufMut;
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for Raw {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
-        use prost::bytes::Buf;
-        Ok(Some(src.copy_to_bytes(src.remaining()).to_vec()))
-    }
-}
 
 fn reason(status: &tonic::Status) -> String {
     bss_testkit::reason(status)

@@ -208,8 +208,9 @@ impl TestApp {
             .map(|response| response.into_inner())
     }
 
-    pub async fn status(&mut self, token: &str, account_id: &str) -> CreditStatus {
+    pub async fn status(&self, token: &str, account_id: &str) -> CreditStatus {
         self.credit
+            .clone()
             .get_credit_status(authorized(GetCreditStatusRequest { account_id: account_id.to_owned() }, token))
             .await
             .expect("status")
