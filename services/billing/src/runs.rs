@@ -30,6 +30,9 @@ const EVERY: Duration = Duration::from_secs(5);
 const ATTEMPTS: u32 = 5;
 /// Longest pause between attempts at a batch.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How long a batch is retried while what it needs is unavailable before
+/// the run fails (with the last error; a new run picks up what is left).
+const UNAVAILABLE_FOR_AT_MOST: Duration = Duration::from_secs(15 * 60);
 
 /// A billing run as stored.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -224,8 +227,9 @@ async fn batch(
 
 /// Works a run to its end, batch by batch, until shutdown (the next worker
 /// resumes it). A batch failing while the database or a peer is
-/// unavailable is retried until they answer; one failing for a reason of
-/// its own is retried a few times, then the run is marked failed.
+/// unavailable is retried until they answer, for at most
+/// [`UNAVAILABLE_FOR_AT_MOST`]; one failing for a reason of its own is
+/// retried a few times; then the run is marked failed.
 async fn work(
     api: &BillingApi,
     identity: &ServiceIdentity,
@@ -236,46 +240,58 @@ async fn work(
 ) -> Result<(), BillingError> {
     let mut failures = 0;
     let mut backoff = Duration::from_millis(100);
+    let mut failing_since: Option<tokio::time::Instant> = None;
     while !shutdown.is_triggered() {
-        match batch(api, identity, size, tenant_id, id).await {
+        let error = match batch(api, identity, size, tenant_id, id).await {
             Ok(true) => {
-                failures = 0;
-                backoff = Duration::from_millis(100);
+                (failures, backoff, failing_since) = (0, Duration::from_millis(100), None);
+                continue;
             }
             Ok(false) => return Ok(()),
-            Err(error) if error.is_transient() || failures + 1 < ATTEMPTS => {
-                if !error.is_transient() {
-                    failures += 1;
-                }
-                tracing::warn!(%error, run_id = %id, attempt = failures, "billing run batch failed; retrying");
-                tokio::select! {
-                    () = shutdown.wait() => return Ok(()),
-                    () = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-            }
-            Err(error) => {
-                tracing::error!(%error, run_id = %id, "billing run failed");
-                sqlx::query(
-                    "UPDATE billing.billing_runs SET status = 'FAILED', error = $3, completed_at = now()
-                     WHERE tenant_id = $1 AND id = $2 AND status = 'RUNNING'",
-                )
-                .bind(tenant_id)
-                .bind(id)
-                .bind(error.to_string())
-                .execute(&api.db)
-                .await?;
-                return Ok(());
-            }
+            Err(error) => error,
+        };
+        let since = *failing_since.get_or_insert_with(tokio::time::Instant::now);
+        let retry = if error.is_transient() {
+            since.elapsed() < UNAVAILABLE_FOR_AT_MOST
+        } else {
+            failures += 1;
+            failures < ATTEMPTS
+        };
+        if !retry {
+            tracing::error!(%error, run_id = %id, "billing run failed");
+            sqlx::query(
+                "UPDATE billing.billing_runs SET status = 'FAILED', error = $3, completed_at = now()
+                 WHERE tenant_id = $1 AND id = $2 AND status = 'RUNNING'",
+            )
+            .bind(tenant_id)
+            .bind(id)
+            .bind(error.to_string())
+            .execute(&api.db)
+            .await?;
+            return Ok(());
         }
+        tracing::warn!(%error, run_id = %id, attempt = failures, "billing run batch failed; retrying");
+        tokio::select! {
+            () = shutdown.wait() => return Ok(()),
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
     Ok(())
 }
 
 /// Works every running run, when woken and every few seconds, until
-/// shutdown: new runs, and runs a stopped replica left.
+/// shutdown: new runs, and runs a stopped replica left. Each run is worked
+/// on its own, so one waiting out a failure holds back no other tenant's.
 pub async fn run(api: Arc<BillingApi>, identity: ServiceIdentity, size: i64, wake: Arc<Notify>, shutdown: Shutdown) {
+    let mut working: tokio::task::JoinSet<Uuid> = tokio::task::JoinSet::new();
+    let mut worked: std::collections::HashSet<Uuid> = std::collections::HashSet::new();
     loop {
+        while let Some(done) = working.try_join_next() {
+            if let Ok(id) = done {
+                worked.remove(&id);
+            }
+        }
         let running: Result<Vec<(Uuid, Uuid)>, sqlx::Error> = sqlx::query_as(
             "SELECT tenant_id, id FROM billing.billing_runs WHERE status = 'RUNNING' ORDER BY created_at",
         )
@@ -284,17 +300,31 @@ pub async fn run(api: Arc<BillingApi>, identity: ServiceIdentity, size: i64, wak
         match running {
             Ok(running) => {
                 for (tenant_id, id) in running {
-                    if let Err(error) = work(&api, &identity, size, tenant_id, id, &shutdown).await {
-                        tracing::warn!(%error, run_id = %id, "billing run stopped; resuming later");
+                    if !worked.insert(id) {
+                        continue;
                     }
+                    let (api, identity, shutdown) = (api.clone(), identity.clone(), shutdown.clone());
+                    working.spawn(async move {
+                        if let Err(error) = work(&api, &identity, size, tenant_id, id, &shutdown).await {
+                            tracing::warn!(%error, run_id = %id, "billing run stopped; resuming later");
+                        }
+                        id
+                    });
                 }
             }
             Err(error) => tracing::warn!(%error, "reading billing runs failed; retrying"),
         }
         tokio::select! {
-            () = shutdown.wait() => return,
+            () = shutdown.wait() => break,
             () = wake.notified() => {}
             () = tokio::time::sleep(EVERY) => {}
+            Some(done) = working.join_next() => {
+                if let Ok(id) = done {
+                    worked.remove(&id);
+                }
+            }
         }
     }
+    // The runs stop between batches; what they commit is kept.
+    while working.join_next().await.is_some() {}
 }

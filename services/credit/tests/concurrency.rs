@@ -168,13 +168,19 @@ async fn racing_orders_on_ten_accounts_never_pass_their_limits() {
 }
 
 /// A client retrying one request id 200 times, 64 at once (eight times the
-/// pool): every answer is
-/// the first decision or ABORTED REQUEST_IN_PROGRESS (retry it), nothing is
-/// reserved twice, and no duplicate waits holding a pooled connection: the
-/// pool stays free for another tenant's calls meanwhile.
+/// pool, and the tenant's share set to the whole pool, so only the request
+/// id's gate keeps the pool free): every answer is the first decision or
+/// ABORTED REQUEST_IN_PROGRESS (retry it), nothing is reserved twice, and
+/// no duplicate waits holding a pooled connection: the pool stays free for
+/// another tenant's calls meanwhile.
 #[tokio::test]
 async fn a_retry_storm_on_one_request_id_gets_one_decision_and_starves_nobody() {
-    let mut app = spawn_sized(None, 8).await;
+    let mut app = spawn_configured(None, |platform| {
+        platform.database.max_connections = 8;
+        platform.database.acquire_timeout_ms = 1_000;
+        platform.server.tenant_concurrency_limit = Some(64);
+    })
+    .await;
     let (tenant_id, admin) = app.tenant("EUR").await;
     let clerk = billing_clerk(tenant_id);
     let account_id = app.account_with_limit(&admin, LIMIT, CreditAction::Block).await;
@@ -227,6 +233,8 @@ async fn a_retry_storm_on_one_request_id_gets_one_decision_and_starves_nobody() 
         }
     }
     assert_eq!(reservations.len(), 1, "one decision, one reservation");
+    let in_progress = answers.iter().filter(|answer| answer.is_err()).count();
+    assert!(in_progress > 0, "duplicates of the running call were told REQUEST_IN_PROGRESS");
     let status = app.status(&clerk, &account_id).await;
     assert_eq!(amount(&status.reserved), "10.00");
     assert!(slowest < std::time::Duration::from_secs(1), "another tenant waited {slowest:?}");
@@ -273,14 +281,20 @@ async fn one_tenants_flood_does_not_starve_another_tenant() {
     // Over its limit with HOLD_FOR_APPROVAL: every order takes the row
     // lock in a transaction and stores a held order.
     let mut flood = tokio::task::JoinSet::new();
+    let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     for _ in 0..200 {
-        let (app, clerk, account) = (app.clone(), loud_clerk.clone(), loud_account.clone());
+        let (app, clerk, account, answered) = (app.clone(), loud_clerk.clone(), loud_account.clone(), answered.clone());
         flood.spawn(async move {
             let mut credit = app.credit.clone();
-            credit.authorize_order(authorized(order(&account, "5.00", "EUR", PaymentType::OnAccount), &clerk)).await
+            let order = order(&account, "5.00", "EUR", PaymentType::OnAccount);
+            let answer = credit.authorize_order(authorized(order, &clerk)).await;
+            answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            answer
         });
     }
     let flooded_p99 = read(app.clone()).await;
+    let answered = answered.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(answered < 150, "the flood went on through the quiet tenant's reads ({answered} of 200 answered)");
     let mut loud_answers = [0usize; 2];
     for answer in flood.join_all().await {
         loud_answers[usize::from(answer.is_ok())] += 1;

@@ -148,9 +148,10 @@ impl ResellerSyncService for SyncApi {
                 Opened::Replayed(response) => return Ok(response),
                 Opened::Fresh(tx, pending) => (tx, pending),
             };
-            // The reseller tenant must sit under the distributor's.
+            // The reseller tenant must sit under the distributor's (asked
+            // with the sync's own identity).
             let unavailable =
-                |what: &'static str| move |status: Status| SyncError::from(client::peer_error(what, status));
+                |what: &'static str| move |status: Status| SyncError::from(client::service_peer_error(what, status));
             let caller = self.syncer.identity.caller(Some(reseller)).ok_or_else(|| SyncError::Unavailable {
                 what: "accounts",
                 cause: "the sync has no service token".to_owned(),

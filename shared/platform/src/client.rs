@@ -84,15 +84,17 @@ pub fn request<T>(message: T, caller: &Caller, timeout: Duration) -> tonic::Requ
 #[derive(Debug)]
 pub enum PeerError {
     /// The peer refused the call for the caller's own reasons (bad input,
-    /// a rule, not found, not allowed): the caller gets that answer as it
-    /// came, and retrying will not help.
+    /// a rule, not found, not allowed) or asked it to come back later (a
+    /// collision, the tenant's share busy, with its retry delay): the
+    /// caller gets that answer as it came.
     Refused(tonic::Status),
-    /// The peer could not answer (down, overloaded, failing, timed out):
-    /// UNAVAILABLE naming the peer, which the caller may retry.
+    /// The peer could not answer (down, failing, timed out): UNAVAILABLE
+    /// naming the peer, which the caller may retry.
     Unavailable { what: &'static str, cause: String },
 }
 
-/// Sorts a peer's error status (see [`PeerError`]).
+/// Sorts the error status of a call made for this service's caller, with
+/// the caller's token (see [`PeerError`]).
 pub fn peer_error(what: &'static str, status: tonic::Status) -> PeerError {
     use tonic::Code;
     match status.code() {
@@ -101,7 +103,24 @@ pub fn peer_error(what: &'static str, status: tonic::Status) -> PeerError {
         | Code::NotFound
         | Code::PermissionDenied
         | Code::AlreadyExists
-        | Code::OutOfRange => PeerError::Refused(status),
+        | Code::OutOfRange
+        | Code::Aborted
+        | Code::ResourceExhausted => PeerError::Refused(status),
         _ => PeerError::Unavailable { what, cause: status.message().to_owned() },
+    }
+}
+
+/// As [`peer_error`], for a call made with this service's own identity: a
+/// refusal of that identity (PERMISSION_DENIED, UNAUTHENTICATED) is this
+/// deployment's configuration, not the caller's doing, so it is
+/// UNAVAILABLE (and logged as an error).
+pub fn service_peer_error(what: &'static str, status: tonic::Status) -> PeerError {
+    use tonic::Code;
+    match status.code() {
+        Code::PermissionDenied | Code::Unauthenticated => {
+            tracing::error!(peer = what, error = %status.message(), "a peer refused this service's own identity");
+            PeerError::Unavailable { what, cause: format!("refused this service's identity: {}", status.message()) }
+        }
+        _ => peer_error(what, status),
     }
 }

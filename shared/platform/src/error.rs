@@ -102,14 +102,20 @@ impl fmt::Display for Violations {
 impl std::error::Error for Violations {}
 
 /// Most field violations (or precondition violations) one answer lists;
-/// the rest are counted in a last entry. Keeps every error small enough for
-/// any client or proxy (HTTP/2 peers commonly refuse headers over 16 KiB).
+/// the rest are counted in a last entry. With the byte budgets below it
+/// keeps every error well under what any client or proxy takes (HTTP/2
+/// peers commonly refuse header lists over 16 KiB): the details of an
+/// answer stay under `server::MAX_ERROR_DETAILS_BYTES` once encoded.
 pub const MAX_LISTED_VIOLATIONS: usize = 20;
-/// Longest text of one field, description or message sent back (longer
-/// ones are cut, with an ellipsis): a caller's value echoed in an error
-/// never makes the answer large.
+/// Longest text of one field, description or echoed value sent back, in
+/// characters (longer ones are cut, with an ellipsis): a caller's value
+/// echoed in an error never makes the answer large.
 pub const MAX_ERROR_TEXT: usize = 256;
-/// Longest status message.
+/// Most bytes the listed violations of one answer take together; those
+/// past it are counted, not listed.
+pub const MAX_LISTED_BYTES: usize = 3 * 1024;
+/// Longest status message, in bytes (it travels twice: in `grpc-message`
+/// and inside the details).
 pub const MAX_STATUS_MESSAGE: usize = 1024;
 
 /// `text` cut to at most `max` characters (an ellipsis marks the cut), on a
@@ -123,31 +129,57 @@ pub fn bounded(text: &str, max: usize) -> String {
     cut
 }
 
-/// INVALID_ARGUMENT with a BadRequest listing the violations: at most
-/// [`MAX_LISTED_VIOLATIONS`], each cut to [`MAX_ERROR_TEXT`], and a last
-/// one counting those not listed.
+/// `text` cut to at most `max` bytes of UTF-8 (an ellipsis marks the cut),
+/// on a character boundary.
+pub fn bounded_bytes(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max.saturating_sub('…'.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// How many of `entries` (each its bytes) one answer lists: at most
+/// [`MAX_LISTED_VIOLATIONS`], within [`MAX_LISTED_BYTES`] together.
+fn listed_count(entries: impl Iterator<Item = usize>) -> usize {
+    let mut used = 0;
+    let mut count = 0;
+    for bytes in entries.take(MAX_LISTED_VIOLATIONS) {
+        used += bytes;
+        if used > MAX_LISTED_BYTES {
+            break;
+        }
+        count += 1;
+    }
+    count
+}
+
+/// INVALID_ARGUMENT with a BadRequest listing the violations (each text cut
+/// to [`MAX_ERROR_TEXT`], as many as the bounds above allow) and a last one
+/// counting those not listed.
 pub fn invalid_argument(violations: &Violations) -> Status {
     let total = violations.0.len();
-    let mut listed: Vec<tonic_types::FieldViolation> = violations
+    let cut: Vec<(String, String)> = violations
         .iter()
         .take(MAX_LISTED_VIOLATIONS)
-        .map(|violation| {
-            tonic_types::FieldViolation::new(
-                bounded(&violation.field, MAX_ERROR_TEXT),
-                bounded(&violation.description, MAX_ERROR_TEXT),
-            )
-        })
+        .map(|violation| (bounded(&violation.field, MAX_ERROR_TEXT), bounded(&violation.description, MAX_ERROR_TEXT)))
         .collect();
-    if total > MAX_LISTED_VIOLATIONS {
-        listed.push(tonic_types::FieldViolation::new(
-            "",
-            format!("and {} more violations not listed", total - MAX_LISTED_VIOLATIONS),
-        ));
+    let count = listed_count(cut.iter().map(|(field, description)| field.len() + description.len()));
+    let mut listed: Vec<tonic_types::FieldViolation> = cut
+        .into_iter()
+        .take(count)
+        .map(|(field, description)| tonic_types::FieldViolation::new(field, description))
+        .collect();
+    if total > count {
+        listed.push(tonic_types::FieldViolation::new("", format!("and {} more violations not listed", total - count)));
     }
     let shown: Vec<String> =
         listed.iter().take(5).map(|violation| format!("{}: {}", violation.field, violation.description)).collect();
     let more = if total > 5 { format!(" (and {} more)", total - 5) } else { String::new() };
-    let message = bounded(&format!("invalid request: {}{more}", shown.join("; ")), MAX_STATUS_MESSAGE);
+    let message = bounded_bytes(&format!("invalid request: {}{more}", shown.join("; ")), MAX_STATUS_MESSAGE);
     Status::with_error_details(Code::InvalidArgument, message, ErrorDetails::with_bad_request(listed))
 }
 
@@ -157,9 +189,9 @@ pub fn failed_precondition(domain: &str, reason: &str, subject: &str, descriptio
     failed_preconditions(domain, reason, subject, &[(reason, description.to_owned())], description)
 }
 
-/// FAILED_PRECONDITION naming every rule broken in a PreconditionFailure (at
-/// most [`MAX_LISTED_VIOLATIONS`], each cut to [`MAX_ERROR_TEXT`]), with
-/// `reason` in the ErrorInfo.
+/// FAILED_PRECONDITION naming every rule broken in a PreconditionFailure
+/// (within the bounds of `invalid_argument`), with `reason` in the
+/// ErrorInfo.
 pub fn failed_preconditions(
     domain: &str,
     reason: &str,
@@ -168,20 +200,27 @@ pub fn failed_preconditions(
     description: &str,
 ) -> Status {
     let mut details = ErrorDetails::with_error_info(reason, domain, HashMap::new());
-    for (rule, explanation) in rules.iter().take(MAX_LISTED_VIOLATIONS) {
-        details.add_precondition_failure_violation(*rule, subject, bounded(explanation, MAX_ERROR_TEXT));
+    let subject = bounded(subject, MAX_ERROR_TEXT);
+    let cut: Vec<(&str, String)> = rules
+        .iter()
+        .take(MAX_LISTED_VIOLATIONS)
+        .map(|(rule, explanation)| (*rule, bounded(explanation, MAX_ERROR_TEXT)))
+        .collect();
+    let count = listed_count(cut.iter().map(|(rule, explanation)| rule.len() + subject.len() + explanation.len()));
+    for (rule, explanation) in cut.into_iter().take(count) {
+        details.add_precondition_failure_violation(rule, subject.clone(), explanation);
     }
-    if rules.len() > MAX_LISTED_VIOLATIONS {
-        let more = format!("and {} more not listed", rules.len() - MAX_LISTED_VIOLATIONS);
+    if rules.len() > count {
+        let more = format!("and {} more not listed", rules.len() - count);
         details.add_precondition_failure_violation("MORE", subject, more);
     }
-    Status::with_error_details(Code::FailedPrecondition, bounded(description, MAX_STATUS_MESSAGE), details)
+    Status::with_error_details(Code::FailedPrecondition, bounded_bytes(description, MAX_STATUS_MESSAGE), details)
 }
 
 /// A status that carries an ErrorInfo with a stable reason.
 pub fn with_reason(code: Code, domain: &str, reason: &str, description: &str) -> Status {
     let details = ErrorDetails::with_error_info(reason, domain, HashMap::new());
-    Status::with_error_details(code, bounded(description, MAX_STATUS_MESSAGE), details)
+    Status::with_error_details(code, bounded_bytes(description, MAX_STATUS_MESSAGE), details)
 }
 
 /// NOT_FOUND for a resource of `kind` (for example "account") with `id`. Used
@@ -216,6 +255,10 @@ pub enum PlatformError {
     /// A request id longer than the contracts allow.
     #[error("request id is too long")]
     RequestIdTooLong,
+    /// A request id holding a NUL character, which the database cannot
+    /// store.
+    #[error("request id holds a NUL character")]
+    RequestIdNul,
     /// Another call with the same request id is running right now.
     #[error("a request with the same request id is in progress")]
     RequestInProgress,
@@ -250,8 +293,11 @@ impl From<PlatformError> for Status {
             }
             PlatformError::RequestIdTooLong => invalid_argument(&Violations::single(
                 "request_id",
-                format!("at most {} characters", crate::idempotency::MAX_REQUEST_ID_LEN),
+                format!("at most {} bytes", crate::idempotency::MAX_REQUEST_ID_LEN),
             )),
+            PlatformError::RequestIdNul => {
+                invalid_argument(&Violations::single("request_id", crate::input::NUL_IN_TEXT))
+            }
             PlatformError::RequestInProgress => with_reason(
                 Code::Aborted,
                 PLATFORM_DOMAIN,
@@ -310,29 +356,55 @@ mod tests {
         assert_eq!((cut.chars().count(), cut.ends_with('…')), (10, true));
     }
 
+    /// The details as the guard on every answer measures them: base64 in
+    /// the `grpc-status-details-bin` header.
+    fn encoded_details(status: &Status) -> usize {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(status.details()).len()
+    }
+
     #[test]
-    fn an_error_with_many_bad_fields_lists_twenty_and_counts_the_rest() {
-        let mut violations = Violations::new();
-        for index in 0..300 {
-            violations.add(format!("lines[{index}].quantity"), format!("{} is not a decimal", "9".repeat(5_000)));
+    fn an_error_with_many_bad_fields_lists_some_and_counts_the_rest_within_the_guard() {
+        for (field, description) in [("q".to_owned(), "9".repeat(5_000)), ("é".repeat(5_000), "€".repeat(5_000))] {
+            let mut violations = Violations::new();
+            for index in 0..300 {
+                violations.add(format!("lines[{index}].{field}"), format!("{description} is not a decimal"));
+            }
+            let status = invalid_argument(&violations);
+            let listed = status.get_details_bad_request().expect("BadRequest").field_violations;
+            let (last, shown) = listed.split_last().expect("violations");
+            assert!(!shown.is_empty() && shown.len() <= MAX_LISTED_VIOLATIONS, "{} listed", shown.len());
+            assert_eq!(last.description, format!("and {} more violations not listed", 300 - shown.len()));
+            assert!(shown.iter().all(|violation| violation.description.chars().count() <= MAX_ERROR_TEXT));
+            assert!(status.message().len() <= MAX_STATUS_MESSAGE, "{}", status.message().len());
+            assert!(encoded_details(&status) < crate::server::MAX_ERROR_DETAILS_BYTES, "{}", encoded_details(&status));
         }
-        let status = invalid_argument(&violations);
-        let listed = status.get_details_bad_request().expect("BadRequest").field_violations;
-        assert_eq!(listed.len(), MAX_LISTED_VIOLATIONS + 1);
-        assert_eq!(listed[MAX_LISTED_VIOLATIONS].description, "and 280 more violations not listed");
-        assert!(listed.iter().all(|violation| violation.description.chars().count() <= MAX_ERROR_TEXT));
-        assert!(status.message().len() <= MAX_STATUS_MESSAGE * 4, "{}", status.message().len());
-        assert!(status.details().len() < 8 * 1024, "{} bytes of details", status.details().len());
+        let mut few = Violations::new();
+        for index in 0..25 {
+            few.add(format!("lines[{index}].quantity"), "not a decimal");
+        }
+        let listed = invalid_argument(&few).get_details_bad_request().expect("BadRequest").field_violations;
+        assert_eq!(listed.len(), MAX_LISTED_VIOLATIONS + 1, "short violations: twenty listed");
+        assert_eq!(listed[MAX_LISTED_VIOLATIONS].description, "and 5 more violations not listed");
     }
 
     #[test]
     fn an_echoed_id_and_many_rules_stay_small() {
         let status = not_found("account", &"x".repeat(12_000));
         assert!(status.message().len() < 2 * MAX_ERROR_TEXT);
-        let rules: Vec<(&str, String)> = (0..100).map(|_| ("RULE", "y".repeat(1_000))).collect();
-        let status = failed_preconditions("test.bss", "RULE", "account", &rules, &"z".repeat(50_000));
+        let rules: Vec<(&str, String)> = (0..100).map(|_| ("RULE", "ÿ".repeat(1_000))).collect();
+        let status = failed_preconditions("test.bss", "RULE", &"s".repeat(900), &rules, &"ž".repeat(50_000));
         let failure = status.get_details_precondition_failure().expect("PreconditionFailure");
-        assert_eq!(failure.violations.len(), MAX_LISTED_VIOLATIONS + 1);
-        assert!(status.details().len() < 8 * 1024 && status.message().chars().count() <= MAX_STATUS_MESSAGE);
+        let (last, shown) = failure.violations.split_last().expect("violations");
+        assert_eq!(last.description, format!("and {} more not listed", 100 - shown.len()));
+        assert!(encoded_details(&status) < crate::server::MAX_ERROR_DETAILS_BYTES, "{}", encoded_details(&status));
+        assert!(status.message().len() <= MAX_STATUS_MESSAGE);
+    }
+
+    #[test]
+    fn texts_are_cut_to_bytes_on_a_character_boundary() {
+        assert_eq!(bounded_bytes("short", 10), "short");
+        let cut = bounded_bytes(&"€".repeat(100), 10);
+        assert!(cut.len() <= 10 && cut.ends_with('…'), "{cut}");
     }
 }

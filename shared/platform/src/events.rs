@@ -472,8 +472,9 @@ enum ConsumerError {
     NotLeader,
 }
 
-/// `backoff` goes back to its start once the source stream is open again, so
-/// a consumer that recovered waits little after its next interruption.
+/// `backoff` goes back to its start once an event is applied again, so a
+/// consumer that recovered waits little after its next interruption (and
+/// one whose source fails right after opening keeps backing off).
 async fn consume_while_leader<S: Subscription>(
     pool: &PgPool,
     subscription: &S,
@@ -502,7 +503,6 @@ async fn consume_while_leader<S: Subscription>(
         .unwrap_or(0);
     tracing::info!(stream = %name, cursor, "consuming");
     let mut events = subscription.open(cursor).await?;
-    *backoff = Duration::from_millis(100);
     loop {
         let next = tokio::select! {
             _ = shutdown.wait() => return Ok(()),
@@ -517,6 +517,8 @@ async fn consume_while_leader<S: Subscription>(
             continue;
         }
         let dead_letter = apply_once(pool, subscription, &event, sequence, tenant_id, shutdown).await?;
+        // Working again: the next interruption starts its backoff over.
+        *backoff = Duration::from_millis(100);
         metrics::record_consumed(&schema, name, sequence, subscription.occurred(&event), dead_letter);
         cursor = sequence;
     }

@@ -19,8 +19,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
-use tokio::sync::Semaphore;
-use tower::{Layer, Service};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tower::{Layer, Service, ServiceExt};
 
 use crate::auth::{Caller, TenantScope};
 
@@ -37,15 +37,34 @@ struct Share {
 /// The shares of every tenant a server has served.
 #[derive(Clone, Debug)]
 pub struct Fairness {
+    server: &'static str,
     per_tenant: usize,
     shares: Arc<Mutex<HashMap<String, Arc<Share>>>>,
 }
 
 impl Fairness {
-    /// Each tenant may have `per_tenant` calls in the server at once (at
+    /// Each tenant may have `per_tenant` calls in `server` at once (at
     /// least one).
-    pub fn new(per_tenant: usize) -> Fairness {
-        Fairness { per_tenant: per_tenant.max(1), shares: Arc::default() }
+    pub fn new(server: &'static str, per_tenant: usize) -> Fairness {
+        Fairness { server, per_tenant: per_tenant.max(1), shares: Arc::default() }
+    }
+
+    /// Waits for a permit of `share`, counted among its waiting calls for
+    /// as long as it waits (a call dropped while waiting, its client gone,
+    /// leaves the count as it found it); `None` when too many wait already.
+    async fn permit(&self, share: &Share) -> Option<OwnedSemaphorePermit> {
+        if let Ok(permit) = share.permits.clone().try_acquire_owned() {
+            return Some(permit);
+        }
+        let most_waiting = self.per_tenant * QUEUE_FACTOR;
+        if share.waiting.fetch_add(1, Ordering::AcqRel) >= most_waiting {
+            share.waiting.fetch_sub(1, Ordering::AcqRel);
+            metrics::counter!("tenant_calls_refused_total", "server" => self.server).increment(1);
+            return None;
+        }
+        let _waiting = Waiting(&share.waiting);
+        metrics::counter!("tenant_calls_waited_total", "server" => self.server).increment(1);
+        share.permits.clone().acquire_owned().await.ok()
     }
 
     fn share(&self, key: &str) -> Arc<Share> {
@@ -63,6 +82,15 @@ impl Fairness {
                 Arc::new(Share { permits: Arc::new(Semaphore::new(self.per_tenant)), waiting: AtomicUsize::new(0) })
             })
             .clone()
+    }
+}
+
+/// One call among a share's waiting calls, until dropped.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -123,36 +151,27 @@ where
     type Error = S::Error;
     type Future = Pin<Box<dyn Future<Output = Result<Response<ResBody>, S::Error>> + Send>>;
 
-    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(context)
+    /// Always ready: the inner service (the server's concurrency limit)
+    /// is made ready inside the call, once the tenant's permit is held, so
+    /// a tenant's waiting calls hold none of the server's slots.
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        // Health, reflection and refused calls carry no caller: not counted.
-        let Some(caller) = request.extensions().get::<Caller>() else {
-            return Box::pin(inner.call(request));
-        };
-        let share = self.fairness.share(&key(caller));
-        let most_waiting = self.fairness.per_tenant * QUEUE_FACTOR;
+        let mut inner = self.inner.clone();
+        let fairness = self.fairness.clone();
         Box::pin(async move {
-            let permit = match share.permits.clone().try_acquire_owned() {
-                Ok(permit) => permit,
-                Err(_) => {
-                    if share.waiting.fetch_add(1, Ordering::AcqRel) >= most_waiting {
-                        share.waiting.fetch_sub(1, Ordering::AcqRel);
-                        return Ok(busy().into_http());
-                    }
-                    let permit = share.permits.clone().acquire_owned().await;
-                    share.waiting.fetch_sub(1, Ordering::AcqRel);
-                    match permit {
-                        Ok(permit) => permit,
-                        Err(_) => return Ok(busy().into_http()),
-                    }
-                }
+            // Health, reflection and refused calls carry no caller: not
+            // counted.
+            let Some(caller) = request.extensions().get::<Caller>() else {
+                return inner.ready().await?.call(request).await;
             };
-            let response = inner.call(request).await;
+            let share = fairness.share(&key(caller));
+            let Some(permit) = fairness.permit(&share).await else {
+                return Ok(busy().into_http());
+            };
+            let response = inner.ready().await?.call(request).await;
             drop(permit);
             response
         })
@@ -165,7 +184,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_tenant_holds_at_most_its_share_and_its_queue_is_bounded() {
-        let fairness = Fairness::new(2);
+        let fairness = Fairness::new("test", 2);
         let busy = fairness.share("a");
         let first = busy.permits.clone().try_acquire_owned().expect("one");
         let second = busy.permits.clone().try_acquire_owned().expect("two");
@@ -174,5 +193,20 @@ mod tests {
         assert!(other.permits.clone().try_acquire_owned().is_ok(), "another tenant is not held back");
         drop((first, second));
         assert_eq!(fairness.share("a").permits.available_permits(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_call_dropped_while_it_waits_leaves_the_queue() {
+        let fairness = Fairness::new("test", 1);
+        let share = fairness.share("a");
+        let held = fairness.permit(&share).await.expect("the share's one permit");
+        for _ in 0..QUEUE_FACTOR * 3 {
+            // A client gone while its call waited: the future is dropped.
+            let waiting = tokio::time::timeout(std::time::Duration::from_millis(1), fairness.permit(&share)).await;
+            assert!(waiting.is_err(), "it waits while the permit is held");
+        }
+        assert_eq!(share.waiting.load(Ordering::Acquire), 0, "no dropped call still counts as waiting");
+        drop(held);
+        assert!(fairness.permit(&share).await.is_some(), "the tenant is served again");
     }
 }

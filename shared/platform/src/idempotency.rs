@@ -50,6 +50,9 @@ impl RequestKey {
         if request_id.len() > MAX_REQUEST_ID_LEN {
             return Err(PlatformError::RequestIdTooLong);
         }
+        if request_id.contains('\0') {
+            return Err(PlatformError::RequestIdNul);
+        }
         let mut hasher = Sha256::new();
         hasher.update(method.as_bytes());
         hasher.update([0u8]);

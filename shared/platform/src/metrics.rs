@@ -58,6 +58,11 @@ fn describe() {
     metrics::describe_gauge!("consumer_lag_seconds", "Age of the last event a consumer applied, when it applied it.");
     metrics::describe_counter!("consumer_events_total", "Events a consumer applied.");
     metrics::describe_counter!("consumer_dead_letters_total", "Events a consumer set aside as dead letters.");
+    metrics::describe_counter!("tenant_calls_waited_total", "Calls that waited for their tenant's share of a server.");
+    metrics::describe_counter!(
+        "tenant_calls_refused_total",
+        "Calls refused TENANT_BUSY: too many of their tenant's calls waited already."
+    );
 }
 
 /// Makes sure the recorder is installed, so what follows is counted.

@@ -258,7 +258,7 @@ impl GrpcServer {
             .layer(option_layer(cors))
             .layer(option_layer(grpc_web.then(tonic_web::GrpcWebLayer::new)))
             .layer(RpcLayer::new(verifier).named(name).tenants(tenants))
-            .layer(FairnessLayer::new(Fairness::new(share)))
+            .layer(FairnessLayer::new(Fairness::new(name, share)))
             .layer(GlobalConcurrencyLimitLayer::new(config.concurrency_limit))
             .layer(TextGuardLayer::new(TextGuard::new(bss_proto::FILE_DESCRIPTOR_SET, config.max_message_bytes)))
             .add_routes(routes)

@@ -1,9 +1,10 @@
 //! Whether the tenant a caller acts for exists and is active. Every server
 //! asks before serving a tenant-scoped call (the suite's own service
 //! identities excepted: their background work goes on for a suspended
-//! tenant). Accounts, which owns tenants, answers from memory; every other
-//! service asks accounts once and keeps the answer for [`FRESH_FOR`], so a
-//! call costs no round trip.
+//! tenant). Accounts, which owns tenants, reads its database at most every
+//! [`FRESH_FOR`] per tenant; every other service asks accounts (which
+//! answers from its database) and keeps the answer as long, so a call costs
+//! no round trip and a suspension is seen everywhere within [`FRESH_FOR`].
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -21,6 +22,9 @@ use crate::error::{PLATFORM_DOMAIN, with_reason};
 
 /// How long another service trusts what accounts said of a tenant.
 pub const FRESH_FOR: Duration = Duration::from_secs(10);
+/// While accounts cannot answer, how soon a tenant last known is asked
+/// about again.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// A tenant's standing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,6 +133,12 @@ impl TenantDirectory for RemoteTenants {
                 Err(status) => match remembered {
                     Some((standing, _)) => {
                         tracing::warn!(%tenant_id, error = %status.message(), "accounts unreachable: tenant as last known");
+                        // Asked again in a second, not on every call.
+                        let again_at = Instant::now().checked_sub(FRESH_FOR - RETRY_AFTER).unwrap_or_else(Instant::now);
+                        self.known
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .insert(tenant_id, (standing, again_at));
                         Ok(standing)
                     }
                     None => Err(crate::error::unavailable("accounts", &status.message())),

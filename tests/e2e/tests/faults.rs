@@ -269,15 +269,35 @@ async fn owed(seen: &Seen, gateway: &Channel, token: &str, account: &str) -> Dec
     money(&balance.balance)
 }
 
-/// Waits until a call through the gateway succeeds; returns how long that
+/// Waits until a read of each context through the gateway succeeds (an
+/// account, its prices, its credit, its orders); returns how long that
 /// took.
 async fn until_served(gateway: &Channel, token: &str, account: &str) -> Duration {
+    use bss_proto::accounts::GetAccountRequest;
+    use bss_proto::accounts::account_service_client::AccountServiceClient;
+    use bss_proto::pricing::quote_service_client::QuoteServiceClient;
+    use bss_proto::pricing::{QuoteLineRequest, QuoteRequest};
     let started = Instant::now();
     loop {
-        let message = GetCreditStatusRequest { account_id: account.to_owned() };
-        let mut message = request(message, token);
-        message.set_timeout(Duration::from_secs(1));
-        if CreditServiceClient::new(gateway.clone()).get_credit_status(message).await.is_ok() {
+        let quote = QuoteRequest {
+            account_id: account.to_owned(),
+            lines: vec![QuoteLineRequest { product: "WIDGET".to_owned(), quantity: bss_e2e::decimal("1") }],
+            ..QuoteRequest::default()
+        };
+        let orders = ListOrdersRequest { account_id: account.to_owned(), page_size: 1, ..ListOrdersRequest::default() };
+        let (accounts, pricing, credit, billing) = tokio::join!(
+            rpc!(AccountServiceClient, gateway, get_account, GetAccountRequest { id: account.to_owned() }, token),
+            rpc!(QuoteServiceClient, gateway, quote, quote, token),
+            rpc!(
+                CreditServiceClient,
+                gateway,
+                get_credit_status,
+                GetCreditStatusRequest { account_id: account.to_owned() },
+                token
+            ),
+            rpc!(OrderServiceClient, gateway, list_orders, orders, token),
+        );
+        if accounts.is_ok() && pricing.is_ok() && credit.is_ok() && billing.is_ok() {
             return started.elapsed();
         }
         assert!(started.elapsed() < Duration::from_secs(60), "the suite never recovered");
@@ -352,6 +372,11 @@ async fn database_latency_slows_calls_without_doubling_any() {
     for service in [Service::Credit, Service::Billing] {
         cluster.database_proxy(service).set_latency(Duration::from_millis(150));
     }
+    // In effect: a read of credit's figures now takes several round trips
+    // of 300 ms.
+    let started = Instant::now();
+    credit(&seen, &gateway, &token, &account).await;
+    assert!(started.elapsed() >= Duration::from_millis(300), "latency in effect: {:?}", started.elapsed());
     load.progress(3).await;
     for service in [Service::Credit, Service::Billing] {
         cluster.database_proxy(service).set_latency(Duration::ZERO);
@@ -516,26 +541,33 @@ async fn an_exhausted_pool_answers_retryable_errors_and_every_order_lands_once()
     let cluster = Cluster::start(
         "pool-exhausted",
         ClusterOptions {
-            env: vec![
-                (Service::Credit, "BSS_DATABASE__MAX_CONNECTIONS", "2".to_owned()),
-                (Service::Credit, "BSS_DATABASE__ACQUIRE_TIMEOUT_MS", "200".to_owned()),
-                (Service::Billing, "BSS_DATABASE__MAX_CONNECTIONS", "2".to_owned()),
-                (Service::Billing, "BSS_DATABASE__ACQUIRE_TIMEOUT_MS", "200".to_owned()),
-            ],
+            // Pools of 2 and a tenant share of 64: the pools themselves run
+            // dry (the tenant's share would otherwise turn callers away
+            // first).
+            env: [Service::Credit, Service::Billing]
+                .into_iter()
+                .flat_map(|service| {
+                    [
+                        (service, "BSS_DATABASE__MAX_CONNECTIONS", "2".to_owned()),
+                        (service, "BSS_DATABASE__ACQUIRE_TIMEOUT_MS", "10".to_owned()),
+                        (service, "BSS_SERVER__TENANT_CONCURRENCY_LIMIT", "64".to_owned()),
+                    ]
+                })
+                .collect(),
             ..ClusterOptions::default()
         },
     )
     .await;
     let (gateway, token, account) = one_account(&cluster, "Pool").await;
     let seen = Seen::default();
-    let load = Load::start(&seen, &gateway, &token, &account, 24);
+    let load = Load::start(&seen, &gateway, &token, &account, 32);
     load.progress(60).await;
     let placed = load.finish().await;
     assert_each_order_once(&seen, &gateway, &token, &account, &placed, false).await;
     let codes = seen.codes();
     assert!(
-        codes.keys().any(|code| code.starts_with("ResourceExhausted") || code.starts_with("Unavailable")),
-        "24 callers on pools of 2 were turned away at times: {codes:?}"
+        codes.keys().any(|code| code.starts_with("Unavailable")),
+        "32 callers on pools of 2 found them empty at times (UNAVAILABLE, retried): {codes:?}"
     );
     seen.assert_no_internal_errors();
 }

@@ -15,9 +15,14 @@ use bss_proto::accounts::account_service_client::AccountServiceClient;
 use bss_proto::accounts::tenant_service_client::TenantServiceClient;
 use bss_proto::accounts::user_service_client::UserServiceClient;
 use bss_proto::accounts::*;
+use bss_proto::billing::invoice_service_client::InvoiceServiceClient;
+use bss_proto::billing::ledger_service_client::LedgerServiceClient;
 use bss_proto::billing::order_service_client::OrderServiceClient;
 use bss_proto::billing::subscription_service_client::SubscriptionServiceClient;
-use bss_proto::billing::{ListOrdersRequest, ListSubscriptionsRequest, Order, OrderLine, PlaceOrderRequest};
+use bss_proto::billing::{
+    ListInvoicesRequest, ListOrdersRequest, ListSubscriptionsRequest, ListTransactionsRequest, Order, OrderLine,
+    PlaceOrderRequest,
+};
 use bss_proto::pricing::catalog_service_client::CatalogServiceClient;
 use bss_proto::pricing::contract_service_client::ContractServiceClient;
 use bss_proto::pricing::quote_service_client::QuoteServiceClient;
@@ -179,9 +184,10 @@ async fn tokens_of_unknown_or_suspended_tenants_are_refused_by_every_service() {
     let suspended = tenants.suspend_tenant(authorized(suspend.clone(), &platform_admin_token())).await.expect("paused");
     assert_eq!(suspended.into_inner().tenant.expect("tenant").status, TenantStatus::Suspended as i32);
     tenants.suspend_tenant(authorized(suspend, &platform_admin_token())).await.expect("the same request, once");
-    // Accounts refuses at once; the others within the 10 s they trust it.
+    // Accounts refuses at once; the others within the 10 s they trust it
+    // (and the moments this check takes).
     let refused = (Code::PermissionDenied, "TENANT_SUSPENDED".to_owned());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(11);
     loop {
         let seen = refusals(&suite, &admin).await;
         assert_eq!(seen[0], refused, "accounts knows at once");
@@ -195,7 +201,7 @@ async fn tokens_of_unknown_or_suspended_tenants_are_refused_by_every_service() {
     tenants.reactivate_tenant(authorized(reactivate.clone(), &platform_admin_token())).await.expect("back");
     let again = tenants.reactivate_tenant(authorized(reactivate, &platform_admin_token())).await.expect_err("active");
     assert_eq!(reason(&again), "TENANT_ACTIVE");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(11);
     while refusals(&suite, &admin).await != vec![served.clone(); 5] {
         assert!(tokio::time::Instant::now() < deadline, "never served again");
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -222,6 +228,28 @@ async fn a_sales_rep_sees_only_its_accounts_in_the_stream_and_another_tenants_ac
         };
         accounts.update_account(authorized(update, &admin)).await.expect("renamed");
     }
+    // A contact on "mine"; then "mine" moves to R8 and "theirs" to R7, and
+    // each gets a contact: R7's stream follows each account's owner as the
+    // stream goes.
+    let add_contact = |id: &String, last_name: &str| CreateContactRequest {
+        account_id: id.clone(),
+        contact: Some(Contact {
+            last_name: last_name.to_owned(),
+            email: format!("{last_name}@example.com"),
+            ..Contact::default()
+        }),
+        request_id: String::new(),
+    };
+    accounts.create_contact(authorized(add_contact(&mine, "Before"), &admin)).await.expect("a contact");
+    let reassign = |id: &String, rep: &str| UpdateAccountRequest {
+        account: Some(Account { id: id.clone(), sales_rep_id: rep.to_owned(), ..Account::default() }),
+        update_mask: Some(prost_types::FieldMask { paths: vec!["sales_rep_id".to_owned()] }),
+        request_id: String::new(),
+    };
+    accounts.update_account(authorized(reassign(&mine, "R8"), &admin)).await.expect("moved to R8");
+    accounts.update_account(authorized(reassign(&theirs, "R7"), &admin)).await.expect("moved to R7");
+    accounts.create_contact(authorized(add_contact(&mine, "Left"), &admin)).await.expect("a contact");
+    accounts.create_contact(authorized(add_contact(&theirs, "Joined"), &admin)).await.expect("a contact");
     let rep = bss_testkit::sales_rep_token(tenant_id, "R7");
     let mut stream = AccountEventServiceClient::new(gateway.clone())
         .stream_events(authorized(StreamEventsRequest { after_sequence: 0 }, &rep))
@@ -231,14 +259,27 @@ async fn a_sales_rep_sees_only_its_accounts_in_the_stream_and_another_tenants_ac
     let mut seen = Vec::new();
     while let Ok(Some(Ok(message))) = tokio::time::timeout(Duration::from_secs(2), stream.next()).await {
         let event = message.event.expect("event");
-        let id = match event.payload {
-            Some(account_event::Payload::AccountCreated(created)) => created.account.expect("account").id,
-            Some(account_event::Payload::AccountUpdated(updated)) => updated.account.expect("account").id,
-            other => format!("{other:?}"),
+        let seen_event = match event.payload {
+            Some(account_event::Payload::AccountCreated(created)) => ("created", created.account.expect("account").id),
+            Some(account_event::Payload::AccountUpdated(updated)) => ("updated", updated.account.expect("account").id),
+            Some(account_event::Payload::ContactChanged(changed)) => {
+                ("contact", changed.contact.expect("c").account_id)
+            }
+            other => ("other", format!("{other:?}")),
         };
-        seen.push(id);
+        seen.push(seen_event);
     }
-    assert_eq!(seen, vec![mine.clone(), mine.clone()], "created and renamed: its own account only");
+    assert_eq!(
+        seen,
+        vec![
+            ("created", mine.clone()),
+            ("updated", mine.clone()),
+            ("contact", mine.clone()),
+            ("updated", theirs.clone()),
+            ("contact", theirs.clone())
+        ],
+        "its own accounts, as long as they are its own"
+    );
 
     // Lists filtered by another tenant's account: NOT_FOUND, not empty.
     let other_clerk = bss_testkit::token(other_tenant, &[Role::TenantAdmin, Role::BillingClerk]);
@@ -253,8 +294,19 @@ async fn a_sales_rep_sees_only_its_accounts_in_the_stream_and_another_tenants_ac
         ))
         .await;
     assert_eq!(subscriptions.expect_err("another tenant's").code(), Code::NotFound);
-    let contracts = ContractServiceClient::new(gateway)
+    let contracts = ContractServiceClient::new(gateway.clone())
         .list_contracts(authorized(ListContractsRequest { account_id: mine.clone() }, &other_admin))
         .await;
     assert_eq!(contracts.expect_err("another tenant's").code(), Code::NotFound);
+    let invoices = InvoiceServiceClient::new(gateway.clone())
+        .list_invoices(authorized(ListInvoicesRequest { account_id: mine.clone(), ..Default::default() }, &other_clerk))
+        .await;
+    assert_eq!(invoices.expect_err("another tenant's").code(), Code::NotFound);
+    let transactions = LedgerServiceClient::new(gateway)
+        .list_transactions(authorized(
+            ListTransactionsRequest { account_id: mine.clone(), ..Default::default() },
+            &other_clerk,
+        ))
+        .await;
+    assert_eq!(transactions.expect_err("another tenant's").code(), Code::NotFound);
 }

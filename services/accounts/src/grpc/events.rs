@@ -44,8 +44,8 @@ fn concerned(event: &AccountEvent) -> Option<(&str, Option<&str>)> {
 }
 
 /// Whether a sales rep limited to `rep` may see the event: its account
-/// carries the rep's id (as the event shows it, else as the account is
-/// now; accounts looked up are remembered for the stream's life).
+/// carries the rep's id (as the event shows it, else as the last event of
+/// the account on this stream left it, else as the account is now).
 async fn visible(
     db: &PgPool,
     tenant_id: Uuid,
@@ -56,12 +56,15 @@ async fn visible(
     let Some((account_id, carried)) = concerned(event) else {
         return Ok(false);
     };
-    if let Some(carried) = carried {
-        return Ok(carried == rep);
-    }
     let Ok(account_id) = account_id.parse::<Uuid>() else {
         return Ok(false);
     };
+    if let Some(carried) = carried {
+        // The account as this event leaves it: the events after it follow
+        // its owner then (an account moved to another rep leaves this one).
+        known.insert(account_id, Some(carried.to_owned()));
+        return Ok(carried == rep);
+    }
     if let Some(found) = known.get(&account_id) {
         return Ok(found.as_deref() == Some(rep));
     }

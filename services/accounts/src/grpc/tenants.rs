@@ -66,7 +66,9 @@ impl TenantsApi {
         if !may_read {
             return Err(AccountsError::not_found("tenant", id));
         }
-        let tenant = self.tenants.get(&self.db, id).await?;
+        // Read now: the other services ask this to learn a tenant's
+        // standing, which another replica may have changed.
+        let tenant = self.tenants.fresh(&self.db, id).await?;
         Ok(GetTenantResponse { tenant: Some(tenant_to_proto(&tenant)) })
     }
 

@@ -124,24 +124,27 @@ pub async fn set_suspended(
 const STANDING_FRESH_FOR: Duration = bss_platform::tenancy::FRESH_FOR;
 
 /// Tenants by id, kept in memory. Their fields never change after creation;
-/// their standing (active or suspended) is read again after a few seconds.
+/// their standing (active or suspended) is read again after a few seconds,
+/// and so is an id that named no tenant.
 #[derive(Debug, Default)]
 pub struct TenantCache {
     tenants: RwLock<HashMap<Uuid, (Arc<Tenant>, Instant)>>,
+    unknown: RwLock<HashMap<Uuid, Instant>>,
 }
 
 impl TenantCache {
     /// The tenant, from memory or else from the database; NOT_FOUND when it
-    /// does not exist.
+    /// does not exist. Its standing may be a few seconds old: see `fresh`.
     pub async fn get(&self, db: &PgPool, id: Uuid) -> Result<Arc<Tenant>, AccountsError> {
         if let Some((tenant, _)) = self.tenants.read().unwrap_or_else(PoisonError::into_inner).get(&id) {
             return Ok(tenant.clone());
         }
-        self.load(db, id).await
+        self.fresh(db, id).await
     }
 
-    /// The tenant read from the database now, remembered.
-    async fn load(&self, db: &PgPool, id: Uuid) -> Result<Arc<Tenant>, AccountsError> {
+    /// The tenant read from the database now (another replica may have
+    /// suspended it), remembered.
+    pub async fn fresh(&self, db: &PgPool, id: Uuid) -> Result<Arc<Tenant>, AccountsError> {
         let tenant = Arc::new(get(&mut *db.acquire().await?, id).await?);
         self.remember(tenant.clone());
         Ok(tenant)
@@ -149,6 +152,7 @@ impl TenantCache {
 
     /// Remembers a tenant as it is now (created, suspended, reactivated).
     pub fn remember(&self, tenant: Arc<Tenant>) {
+        self.unknown.write().unwrap_or_else(PoisonError::into_inner).remove(&tenant.id);
         self.tenants.write().unwrap_or_else(PoisonError::into_inner).insert(tenant.id, (tenant, Instant::now()));
     }
 
@@ -158,11 +162,24 @@ impl TenantCache {
         let remembered = self.tenants.read().unwrap_or_else(PoisonError::into_inner).get(&id).cloned();
         let tenant = match remembered {
             Some((tenant, at)) if at.elapsed() < STANDING_FRESH_FOR => tenant,
-            _ => match self.load(db, id).await {
-                Ok(tenant) => tenant,
-                Err(AccountsError::NotFound { .. }) => return Ok(Standing::Unknown),
-                Err(other) => return Err(other),
-            },
+            _ => {
+                let unknown_since = self.unknown.read().unwrap_or_else(PoisonError::into_inner).get(&id).copied();
+                if unknown_since.is_some_and(|at| at.elapsed() < STANDING_FRESH_FOR) {
+                    return Ok(Standing::Unknown);
+                }
+                match self.fresh(db, id).await {
+                    Ok(tenant) => tenant,
+                    Err(AccountsError::NotFound { .. }) => {
+                        let mut unknown = self.unknown.write().unwrap_or_else(PoisonError::into_inner);
+                        if unknown.len() >= 100_000 {
+                            unknown.clear();
+                        }
+                        unknown.insert(id, Instant::now());
+                        return Ok(Standing::Unknown);
+                    }
+                    Err(other) => return Err(other),
+                }
+            }
         };
         Ok(if tenant.suspend_reason.is_some() { Standing::Suspended } else { Standing::Active })
     }

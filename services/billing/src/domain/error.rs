@@ -40,7 +40,13 @@ impl BillingError {
         match self {
             BillingError::Unavailable { .. } => true,
             BillingError::Upstream(status) => {
-                matches!(status.code(), tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Aborted)
+                matches!(
+                    status.code(),
+                    tonic::Code::Unavailable
+                        | tonic::Code::DeadlineExceeded
+                        | tonic::Code::Aborted
+                        | tonic::Code::ResourceExhausted
+                )
             }
             BillingError::Platform(PlatformError::Database(error)) => {
                 bss_platform::db::is_unavailable(error)

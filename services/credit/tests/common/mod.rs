@@ -53,12 +53,7 @@ pub async fn spawn() -> TestApp {
 
 /// As [`spawn`], with credit asking the external credit check at `url`.
 pub async fn spawn_with(credit_check_url: Option<String>) -> TestApp {
-    spawn_sized(credit_check_url, 32).await
-}
-
-/// As [`spawn_with`], with credit's pool of `max_connections`.
-pub async fn spawn_sized(credit_check_url: Option<String>, max_connections: u32) -> TestApp {
-    spawn_configured(credit_check_url, |platform| platform.database.max_connections = max_connections).await
+    spawn_configured(credit_check_url, |_| {}).await
 }
 
 /// As [`spawn_with`], with credit's platform configuration changed by
