@@ -24,8 +24,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bss_e2e::{
-    TestSuite, amount, billing_balance, create_account, create_product, credit_status, decimal, generate,
-    order_request, ordering_account, place, reservations, set_credit_policy, subscription_request, today,
+    TestApp, amount, billing_balance, create_account, create_product, credit_status, decimal, generate, order_request,
+    ordering_account, place, reservations, set_credit_policy, subscription_request, today,
 };
 use bss_platform::auth::Role;
 use bss_proto::accounts::group_service_client::GroupServiceClient;
@@ -240,7 +240,7 @@ impl World {
     }
 }
 
-async fn set_up(suite: &TestSuite, seed: u64) -> (World, Model) {
+async fn set_up(suite: &TestApp, seed: u64) -> (World, Model) {
     let (tenant_id, admin) = suite.tenant("Model Books", "EUR").await;
     let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk, Role::CreditManager]);
     let channel = suite.gateway().await;
@@ -325,7 +325,7 @@ async fn billing_and_credit_agree_after_every_step_of_random_sequences() {
     let steps = std::env::var("BOOKS_AGREE_STEPS").ok().and_then(|steps| steps.parse().ok()).unwrap_or(DEFAULT_STEPS);
     // The checks read every account after every step: a quota above what
     // they ask for.
-    let suite = TestSuite::start_with(|config| {
+    let suite = TestApp::start_with(|config| {
         config.rate_limit.default = bss_gateway::rate_limit::Quota { requests_per_second: 100_000, burst: 100_000 };
     })
     .await;

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::process::Output;
 
-use bss_e2e::{TestSuite, create_product, set_credit_terms, subscription_request};
+use bss_e2e::{TestApp, create_product, set_credit_terms, subscription_request};
 use bss_platform::auth::Role;
 use bss_proto::billing::subscription_service_client::SubscriptionServiceClient;
 use bss_proto::types::PaymentType;
@@ -23,7 +23,7 @@ fn bssctl_path() -> PathBuf {
     path
 }
 
-async fn bssctl(suite: &TestSuite, token: &str, args: &[&str]) -> Output {
+async fn bssctl(suite: &TestApp, token: &str, args: &[&str]) -> Output {
     tokio::process::Command::new(bssctl_path())
         .args(["--gateway", &format!("http://{}", suite.endpoints.gateway), "--output", "json"])
         .args(args)
@@ -40,7 +40,7 @@ fn document(output: &Output) -> Value {
 
 #[tokio::test]
 async fn an_operator_imports_accounts_from_csv_with_a_row_report_then_follows_a_billing_run() {
-    let suite = TestSuite::start().await;
+    let suite = TestApp::start().await;
     let (tenant_id, admin) = suite.tenant("Operated", "EUR").await;
     let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
     let channel = suite.gateway().await;

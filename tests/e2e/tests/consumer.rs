@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use bss_e2e::TestSuite;
+use bss_e2e::TestApp;
 use bss_platform::config::DatabaseConfig;
 use bss_platform::events::{HandlerError, Subscription, run_consumer};
 use bss_platform::shutdown::Shutdown;
@@ -86,7 +86,7 @@ async fn create_accounts(gateway: &Channel, token: &str, from: usize, count: usi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_killed_mid_way_resumes_without_losing_or_repeating_an_effect() {
-    let suite = TestSuite::start().await;
+    let suite = TestApp::start().await;
     let (_, admin) = suite.tenant("Consumed Books", "EUR").await;
     let gateway = suite.gateway().await;
     create_accounts(&gateway, &admin, 0, 200).await;

@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use bss_e2e::TestSuite;
+use bss_e2e::TestApp;
 use bss_e2e::raw::Raw;
 use bss_gateway::rate_limit::Quota;
 use bss_platform::auth::Role;
@@ -323,7 +323,7 @@ fn env_number(name: &str, default: u64) -> u64 {
 #[tokio::test]
 async fn no_unary_rpc_answers_random_input_with_a_server_error_or_hangs() {
     // No rate limit: every call should reach the services.
-    let suite = TestSuite::start_with(|config| {
+    let suite = TestApp::start_with(|config| {
         config.rate_limit.default = Quota { requests_per_second: 1_000_000, burst: 1_000_000 };
     })
     .await;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bss_e2e::TestSuite;
+use bss_e2e::TestApp;
 use bss_gateway::rate_limit::{Quota, RateLimitConfig};
 use bss_platform::auth::{Claims, Role};
 use bss_platform::shutdown::Shutdown;
@@ -45,7 +45,7 @@ async fn reflection_lists_every_contract_and_health_is_serving() {
     use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
     use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
 
-    let suite = TestSuite::start().await;
+    let suite = TestApp::start().await;
     assert_eq!(health(suite.gateway().await).await, ServingStatus::Serving as i32);
 
     let request = ServerReflectionRequest {
@@ -72,7 +72,7 @@ async fn reflection_lists_every_contract_and_health_is_serving() {
 
 #[tokio::test]
 async fn calls_need_a_valid_token_before_they_are_forwarded() {
-    let suite = TestSuite::start().await;
+    let suite = TestApp::start().await;
     let (tenant_id, admin) = suite.tenant("Gateway Books", "EUR").await;
     let mut accounts = AccountServiceClient::new(suite.gateway().await);
 
@@ -138,7 +138,7 @@ async fn calls_need_a_valid_token_before_they_are_forwarded() {
 
 #[tokio::test]
 async fn the_request_id_is_returned_and_made_when_absent() {
-    let suite = TestSuite::start().await;
+    let suite = TestApp::start().await;
     let (tenant_id, admin) = suite.tenant("Ids", "EUR").await;
     let mut tenants = TenantServiceClient::new(suite.gateway().await);
 
@@ -155,7 +155,7 @@ async fn the_request_id_is_returned_and_made_when_absent() {
 
 #[tokio::test]
 async fn a_tenant_over_its_rate_limit_is_told_when_to_retry() {
-    let suite = TestSuite::start_with(|config| {
+    let suite = TestApp::start_with(|config| {
         config.rate_limit =
             RateLimitConfig { default: Quota { requests_per_second: 1, burst: 3 }, tenants: BTreeMap::new() };
     })
@@ -187,7 +187,7 @@ async fn a_tenant_over_its_rate_limit_is_told_when_to_retry() {
 
 #[tokio::test]
 async fn deadlines_and_message_sizes_are_enforced_at_the_gateway() {
-    let suite = TestSuite::start().await;
+    let suite = TestApp::start().await;
     let (_, admin) = suite.tenant("Limits", "EUR").await;
     let mut accounts = AccountServiceClient::new(suite.gateway().await);
 
@@ -224,7 +224,7 @@ async fn a_browser_can_call_through_grpc_web() {
     use hyper_util::client::legacy::Client;
     use hyper_util::rt::TokioExecutor;
 
-    let suite = TestSuite::start().await;
+    let suite = TestApp::start().await;
     let (tenant_id, admin) = suite.tenant("Web Books", "JPY").await;
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let body = grpc_web_frame(0, &GetTenantRequest { id: tenant_id.to_string() }.encode_to_vec());
@@ -290,7 +290,7 @@ async fn the_gateway_reaches_the_services_over_mutual_tls() {
     let folder = std::env::temp_dir().join(format!("bss-tls-{}", Uuid::new_v4().simple()));
     std::fs::create_dir_all(&folder).expect("folder");
     let tls = certificates(&folder);
-    let suite = TestSuite::start_with(|config| config.tls = Some(tls.clone())).await;
+    let suite = TestApp::start_with(|config| config.tls = Some(tls.clone())).await;
 
     let (tenant_id, admin) = suite.tenant("TLS Books", "EUR").await;
     let mut tenants = TenantServiceClient::new(suite.gateway().await);

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use bss_e2e::raw::Raw;
-use bss_e2e::{TestSuite, create_account, decimal, ordering_account};
+use bss_e2e::{TestApp, create_account, decimal, ordering_account};
 use bss_platform::auth::Role;
 use bss_proto::accounts::account_event_service_client::AccountEventServiceClient;
 use bss_proto::accounts::account_service_client::AccountServiceClient;
@@ -40,7 +40,7 @@ fn reason(status: &tonic::Status) -> String {
 
 #[tokio::test]
 async fn an_oversized_error_stays_small_and_never_fails_another_tenants_calls() {
-    let suite = TestSuite::start().await;
+    let suite = TestApp::start().await;
     let (tenant_id, admin) = suite.tenant("Careless Books", "EUR").await;
     let (_, other_admin) = suite.tenant("Quiet Books", "EUR").await;
     let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
@@ -91,7 +91,7 @@ async fn an_oversized_error_stays_small_and_never_fails_another_tenants_calls() 
 
 #[tokio::test]
 async fn text_postgres_cannot_store_is_refused_naming_the_field_and_undecodable_requests_are_bad_input() {
-    let suite = TestSuite::start().await;
+    let suite = TestApp::start().await;
     let (tenant_id, admin) = suite.tenant("Nul Books", "EUR").await;
     let gateway = suite.gateway().await;
     let delete = DeleteUserRequest { id: uuid::Uuid::now_v7().to_string(), request_id: "a\0b".to_owned() };
@@ -125,7 +125,7 @@ async fn text_postgres_cannot_store_is_refused_naming_the_field_and_undecodable_
 }
 
 /// Calls every service makes for a tenant: the refusal of each.
-async fn refusals(suite: &TestSuite, token: &str) -> Vec<(Code, String)> {
+async fn refusals(suite: &TestApp, token: &str) -> Vec<(Code, String)> {
     let gateway = suite.gateway().await;
     let mut refusals = Vec::new();
     let mut note = |result: Result<(), tonic::Status>| {
@@ -170,7 +170,7 @@ async fn refusals(suite: &TestSuite, token: &str) -> Vec<(Code, String)> {
 
 #[tokio::test]
 async fn tokens_of_unknown_or_suspended_tenants_are_refused_by_every_service() {
-    let suite = TestSuite::start().await;
+    let suite = TestApp::start().await;
     let stranger = bss_testkit::token(uuid::Uuid::now_v7(), &[Role::TenantAdmin]);
     let unknown = (Code::PermissionDenied, "TENANT_UNKNOWN".to_owned());
     assert_eq!(refusals(&suite, &stranger).await, vec![unknown; 5]);
@@ -210,7 +210,7 @@ async fn tokens_of_unknown_or_suspended_tenants_are_refused_by_every_service() {
 
 #[tokio::test]
 async fn a_sales_rep_sees_only_its_accounts_in_the_stream_and_another_tenants_account_is_not_found() {
-    let suite = TestSuite::start().await;
+    let suite = TestApp::start().await;
     let (tenant_id, admin) = suite.tenant("Rep Books", "EUR").await;
     let (other_tenant, other_admin) = suite.tenant("Far Books", "EUR").await;
     let gateway = suite.gateway().await;

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use bss_e2e::{
-    TestSuite, amount, create_account, create_product, decimal, eur, generate, order_request, ordering_account,
+    TestApp, amount, create_account, create_product, decimal, eur, generate, order_request, ordering_account,
     set_credit_terms, subscription_request,
 };
 use bss_platform::auth::Role;
@@ -57,7 +57,7 @@ fn summary(invoices: &[Invoice]) -> BTreeSet<(String, String, Vec<String>, Strin
 
 #[tokio::test]
 async fn subscriptions_keep_the_price_of_their_creation_and_the_first_paid_one_is_published_once() {
-    let suite = TestSuite::start().await;
+    let suite = TestApp::start().await;
     let (tenant_id, admin) = suite.tenant("Subscription Books", "EUR").await;
     let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
     let channel = suite.gateway().await;
@@ -137,7 +137,7 @@ async fn subscriptions_keep_the_price_of_their_creation_and_the_first_paid_one_i
 
 #[tokio::test]
 async fn generated_invoices_bill_group_parents_for_what_they_fund_and_keep_separate_members_apart() {
-    let suite = TestSuite::start().await;
+    let suite = TestApp::start().await;
     let (tenant_id, admin) = suite.tenant("Group Books", "EUR").await;
     let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
     let channel = suite.gateway().await;
@@ -215,7 +215,7 @@ async fn generated_invoices_bill_group_parents_for_what_they_fund_and_keep_separ
 
 #[tokio::test]
 async fn a_billing_run_invoices_every_account_reports_progress_and_resumes_where_it_stopped() {
-    let suite = TestSuite::start().await;
+    let suite = TestApp::start().await;
     let (tenant_id, admin) = suite.tenant("Run Books", "EUR").await;
     let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
     let channel = suite.gateway().await;
@@ -330,7 +330,7 @@ async fn wait_for_run(invoices: &mut InvoiceServiceClient<Channel>, token: &str,
 async fn an_account_is_terminated_only_once_its_billing_is_final() {
     use bss_proto::accounts::TerminateAccountRequest;
 
-    let suite = TestSuite::start().await;
+    let suite = TestApp::start().await;
     let (tenant_id, admin) = suite.tenant("Closing Books", "EUR").await;
     let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
     let channel = suite.gateway().await;
@@ -380,7 +380,7 @@ async fn an_account_is_terminated_only_once_its_billing_is_final() {
 
 #[tokio::test]
 async fn back_ordered_quantity_is_invoiced_only_once_it_ships() {
-    let suite = TestSuite::start().await;
+    let suite = TestApp::start().await;
     let (tenant_id, admin) = suite.tenant("Stock Books", "EUR").await;
     let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
     let channel = suite.gateway().await;
@@ -455,7 +455,7 @@ async fn back_ordered_quantity_is_invoiced_only_once_it_ships() {
 async fn a_managed_copy_is_invoiced_to_its_tenant_reseller_and_never_orders() {
     use bss_proto::accounts::{Account, AccountKind, ManagedBy};
 
-    let suite = TestSuite::start().await;
+    let suite = TestApp::start().await;
     let (tenant_id, admin) = suite.tenant("Distributor Books", "EUR").await;
     let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
     let sync = bss_testkit::token(tenant_id, &[Role::Integration]);

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bss_e2e::TestSuite;
+use bss_e2e::TestApp;
 use bss_proto::accounts::account_service_client::AccountServiceClient;
 use bss_proto::accounts::{Account, CreateAccountRequest, GetAccountRequest};
 use bss_testkit::authorized;
@@ -35,7 +35,7 @@ fn sample(text: &str, metric: &str, labels: &[&str]) -> Option<f64> {
 
 #[tokio::test]
 async fn the_metrics_endpoint_counts_calls_by_code_and_shows_pools_outbox_and_consumer_lag() {
-    let suite = TestSuite::start().await;
+    let suite = TestApp::start().await;
     let (_tenant, admin) = suite.tenant("Metrics", "EUR").await;
     let mut accounts = AccountServiceClient::new(suite.gateway().await);
     for code in ["M1", "M2", "M3"] {

@@ -6,7 +6,7 @@
 //! orders, subscriptions, deletion and cancellation.
 
 use bss_e2e::{
-    TestSuite, amount, billing_balance, create_account, create_product, credit_settles, credit_status, eur, generate,
+    TestApp, amount, billing_balance, create_account, create_product, credit_settles, credit_status, eur, generate,
     order_request, ordering_account, place, reasons, reservations, set_credit_policy, set_credit_terms,
     subscription_request, today,
 };
@@ -68,7 +68,7 @@ async fn add_member(channel: &Channel, admin: &str, parent: &str, member: &str, 
 
 #[tokio::test]
 async fn the_payers_credit_decides_and_its_invoice_captures_what_it_reserved() {
-    let suite = TestSuite::start().await;
+    let suite = TestApp::start().await;
     let (tenant_id, admin) = suite.tenant("Payer Books", "EUR").await;
     let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
     let channel = suite.gateway().await;
@@ -165,7 +165,7 @@ async fn the_payers_credit_decides_and_its_invoice_captures_what_it_reserved() {
 
 #[tokio::test]
 async fn card_and_paypal_orders_pass_the_hold_and_terms_policies_and_reserve_nothing() {
-    let suite = TestSuite::start().await;
+    let suite = TestApp::start().await;
     let (tenant_id, admin) = suite.tenant("Card Books", "EUR").await;
     let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
     let channel = suite.gateway().await;
@@ -222,7 +222,7 @@ async fn card_and_paypal_orders_pass_the_hold_and_terms_policies_and_reserve_not
 
 #[tokio::test]
 async fn subscriptions_are_authorized_as_activations_and_their_first_invoice_captures_them() {
-    let suite = TestSuite::start().await;
+    let suite = TestApp::start().await;
     let (tenant_id, admin) = suite.tenant("Plan Books", "EUR").await;
     let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
     let channel = suite.gateway().await;
@@ -300,7 +300,7 @@ async fn subscriptions_are_authorized_as_activations_and_their_first_invoice_cap
 
 #[tokio::test]
 async fn an_account_with_money_is_never_deleted_and_says_why() {
-    let suite = TestSuite::start().await;
+    let suite = TestApp::start().await;
     let (tenant_id, admin) = suite.tenant("Keeping Books", "EUR").await;
     let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
     let channel = suite.gateway().await;
@@ -369,7 +369,7 @@ async fn an_account_with_money_is_never_deleted_and_says_why() {
 
 #[tokio::test]
 async fn a_cancelled_order_frees_its_reservation_and_its_charges_exactly_once() {
-    let suite = TestSuite::start().await;
+    let suite = TestApp::start().await;
     let (tenant_id, admin) = suite.tenant("Cancel Books", "EUR").await;
     let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
     let channel = suite.gateway().await;
@@ -462,7 +462,7 @@ async fn a_cancelled_order_frees_its_reservation_and_its_charges_exactly_once() 
 
 #[tokio::test]
 async fn drafts_are_voided_invoices_credited_by_line_and_credit_refunded() {
-    let suite = TestSuite::start().await;
+    let suite = TestApp::start().await;
     let (tenant_id, admin) = suite.tenant("Correction Books", "EUR").await;
     let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
     let channel = suite.gateway().await;
@@ -562,7 +562,7 @@ async fn drafts_are_voided_invoices_credited_by_line_and_credit_refunded() {
 
 #[tokio::test]
 async fn free_lines_long_request_ids_and_cancelled_back_orders_keep_reservations_right() {
-    let suite = TestSuite::start().await;
+    let suite = TestApp::start().await;
     let (tenant_id, admin) = suite.tenant("Corner Books", "EUR").await;
     let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
     let channel = suite.gateway().await;
@@ -614,7 +614,7 @@ async fn free_lines_long_request_ids_and_cancelled_back_orders_keep_reservations
 
 #[tokio::test]
 async fn a_first_period_on_a_draft_keeps_its_reservation_and_a_cancelled_subscription_still_owes_its_started_period() {
-    let suite = TestSuite::start().await;
+    let suite = TestApp::start().await;
     let (tenant_id, admin) = suite.tenant("Period Books", "EUR").await;
     let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
     let channel = suite.gateway().await;
@@ -662,7 +662,7 @@ async fn a_first_period_on_a_draft_keeps_its_reservation_and_a_cancelled_subscri
 
 #[tokio::test]
 async fn a_held_order_decided_before_billing_stored_it_is_decided_as_it_is_stored() {
-    let suite = TestSuite::start().await;
+    let suite = TestApp::start().await;
     let (tenant_id, admin) = suite.tenant("Early Books", "EUR").await;
     let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
     let channel = suite.gateway().await;

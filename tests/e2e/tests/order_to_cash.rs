@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use bss_e2e::{TestSuite, amount, credit_status, credit_until, eur, order_request};
+use bss_e2e::{TestApp, amount, credit_status, credit_until, eur, order_request};
 use bss_platform::auth::Role;
 use bss_proto::accounts::account_service_client::AccountServiceClient;
 use bss_proto::accounts::{Account, CreateAccountRequest};
@@ -42,7 +42,7 @@ fn invoice(account_id: &str, date: &str, amount: &str, orders: &[&str]) -> Creat
 
 #[tokio::test]
 async fn an_order_is_reserved_invoiced_captured_and_paid() {
-    let suite = TestSuite::start().await;
+    let suite = TestApp::start().await;
     let (tenant_id, admin) = suite.tenant("Cash Books", "EUR").await;
     let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
     let channel = suite.gateway().await;
@@ -167,7 +167,7 @@ async fn an_order_is_reserved_invoiced_captured_and_paid() {
 
 #[tokio::test]
 async fn invoices_posted_in_parallel_are_numbered_without_gaps_or_duplicates_and_bad_ones_name_each_field() {
-    let suite = TestSuite::start().await;
+    let suite = TestApp::start().await;
     let (tenant_id, admin) = suite.tenant("Numbering Books", "JPY").await;
     let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
     let channel = suite.gateway().await;
@@ -253,7 +253,7 @@ async fn invoices_posted_in_parallel_are_numbered_without_gaps_or_duplicates_and
 
 #[tokio::test]
 async fn overdue_invoices_put_the_account_out_of_terms_until_credit_notes_and_a_write_off_settle_them() {
-    let suite = TestSuite::start().await;
+    let suite = TestApp::start().await;
     let (tenant_id, admin) = suite.tenant("Overdue Books", "EUR").await;
     let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
     let channel = suite.gateway().await;
@@ -336,7 +336,7 @@ async fn orders_are_executed_held_or_refused_by_the_account_pricing_and_credit()
     use bss_proto::pricing::catalog_service_client::CatalogServiceClient;
     use bss_proto::pricing::{CreateProductRequest, Product};
 
-    let suite = TestSuite::start().await;
+    let suite = TestApp::start().await;
     let (tenant_id, admin) = suite.tenant("Order Books", "EUR").await;
     let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
     let channel = suite.gateway().await;
@@ -513,7 +513,7 @@ async fn the_whole_story_from_pricing_and_credit_to_a_period_close_and_a_rebate(
     use bss_proto::pricing::*;
     use chrono::{Datelike, Days, Months};
 
-    let suite = TestSuite::start().await;
+    let suite = TestApp::start().await;
     let (tenant_id, admin) = suite.tenant("Story Books", "EUR").await;
     let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
     let manager = bss_testkit::token(tenant_id, &[Role::CreditManager]);
@@ -789,7 +789,7 @@ async fn orders_over_credit_are_warned_blocked_or_sent_to_card_as_the_policy_say
     use bss_e2e::{create_account, create_product, decimal, ordering_account};
     use bss_proto::billing::order_service_client::OrderServiceClient;
 
-    let suite = TestSuite::start().await;
+    let suite = TestApp::start().await;
     let (tenant_id, admin) = suite.tenant("Policy Books", "EUR").await;
     let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
     let channel = suite.gateway().await;

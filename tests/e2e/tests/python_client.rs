@@ -1,11 +1,11 @@
 //! A client generated in Python from proto/ runs a scenario against the
 //! suite through the gateway: create an account, read it back, see a field violation.
 
-use bss_e2e::{TestSuite, repository_root};
+use bss_e2e::{TestApp, repository_root};
 
 #[tokio::test]
 async fn a_python_client_generated_from_the_contracts_works() {
-    let suite = TestSuite::start().await;
+    let suite = TestApp::start().await;
     let (_, token) = suite.tenant("Python Books", "EUR").await;
 
     let root = repository_root();

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use bss_e2e::{
-    TestSuite, create_account, create_product, decimal, order_request, ordering_account, set_credit_terms,
+    TestApp, create_account, create_product, decimal, order_request, ordering_account, set_credit_terms,
     subscription_request,
 };
 use bss_platform::auth::Role;
@@ -42,7 +42,7 @@ struct World {
     tenant_reseller: String,
 }
 
-async fn world(suite: &TestSuite) -> World {
+async fn world(suite: &TestApp) -> World {
     let channel = suite.gateway().await;
     let (distributor_id, distributor) = suite.tenant("Distributor", "USD").await;
     let request = CreateTenantRequest {
@@ -191,7 +191,7 @@ fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
 
 #[tokio::test]
 async fn a_reseller_customer_is_copied_on_its_first_paid_subscription_and_kept_in_step() {
-    let suite = TestSuite::start().await;
+    let suite = TestApp::start().await;
     let world = world(&suite).await;
     let mut sync = ResellerSyncServiceClient::new(world.sync.clone());
     let made = link(&world).await;
@@ -476,7 +476,7 @@ async fn failures_until(world: &World, done: impl Fn(&[SyncFailure]) -> bool) ->
 
 /// The sync as a process of its own on the suite's database, on `port`
 /// (0: any).
-async fn start_sync(suite: &TestSuite, port: u16) -> (Shutdown, std::net::SocketAddr) {
+async fn start_sync(suite: &TestApp, port: u16) -> (Shutdown, std::net::SocketAddr) {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("port");
     let address = listener.local_addr().expect("address");
     let platform = PlatformConfig {
@@ -511,7 +511,7 @@ async fn managed_accounts(world: &World) -> usize {
 
 #[tokio::test]
 async fn replaying_from_the_start_and_killing_the_sync_mid_copy_make_nothing_twice() {
-    let suite = TestSuite::start_with(|config| config.reseller_sync = false).await;
+    let suite = TestApp::start_with(|config| config.reseller_sync = false).await;
     let mut world = world(&suite).await;
     let (sync, address) = start_sync(&suite, 0).await;
     world.sync = bss_testkit::channel(address).await;

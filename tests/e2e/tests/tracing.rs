@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bss_e2e::TestSuite;
+use bss_e2e::TestApp;
 use bss_platform::config::TelemetryConfig;
 use bss_proto::accounts::GetTenantRequest;
 use bss_proto::accounts::tenant_service_client::TenantServiceClient;
@@ -61,7 +61,7 @@ async fn one_trace_runs_from_the_client_through_the_gateway_into_the_service() {
         &TelemetryConfig { otlp_endpoint: Some(format!("http://{collector}")), ..TelemetryConfig::default() },
     )
     .expect("telemetry");
-    let suite = TestSuite::start().await;
+    let suite = TestApp::start().await;
     let (tenant_id, admin) = suite.tenant("Traced Books", "EUR").await;
 
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";

@@ -12,7 +12,7 @@ mod credit;
 mod pricing;
 mod resellersync;
 
-use bss_e2e::TestSuite;
+use bss_e2e::TestApp;
 use bss_platform::auth::Role;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
@@ -57,7 +57,7 @@ pub fn count_of_tenant(tenant_ids: impl Iterator<Item = String>, tenant: Uuid) -
 
 #[tokio::test]
 async fn every_rpc_refuses_other_tenants_missing_roles_and_bad_tokens() {
-    let suite = TestSuite::start().await;
+    let suite = TestApp::start().await;
     let (tenant_id, admin) = suite.tenant("Owner Books", "AUD").await;
     let (other_tenant, _) = suite.tenant("Other Books", "AUD").await;
     let channel: Channel = suite.gateway().await;

@@ -1,0 +1,331 @@
+//! Every mutating RPC of billing, called straight (not through the
+//! gateway), sent again with its request id: the same answer, whole, and no
+//! second effect; the same id with another request: INVALID_ARGUMENT
+//! `REQUEST_ID_REUSED`. The answers are compared field by field, so a
+//! replay that decodes a stored answer as another message, or rebuilds it
+//! from rows changed since, fails here.
+
+#![allow(clippy::expect_used)]
+
+use std::fmt::Debug;
+use std::future::Future;
+
+use bss_platform::auth::Role;
+use bss_proto::billing::invoice_service_client::InvoiceServiceClient;
+use bss_proto::billing::ledger_service_client::LedgerServiceClient;
+use bss_proto::billing::order_service_client::OrderServiceClient;
+use bss_proto::billing::payment_service_client::PaymentServiceClient;
+use bss_proto::billing::subscription_service_client::SubscriptionServiceClient;
+use bss_proto::billing::*;
+use bss_proto::types::PaymentType;
+use bss_testapp::{
+    TestApp, amount, create_account, create_product, decimal, eur, order_request, ordering_account, set_credit_terms,
+    subscription_request, today,
+};
+use bss_testkit::authorized;
+use tonic::transport::Channel;
+use tonic::{Code, Response, Status};
+
+/// Sends `request`, then the same again: one answer; then `changed` with
+/// the same request id: refused. Returns the answer.
+async fn once<Req, Resp, Fut>(what: &str, call: impl Fn(Req) -> Fut, request: Req, changed: Req) -> Resp
+where
+    Req: Clone,
+    Resp: PartialEq + Debug,
+    Fut: Future<Output = Result<Response<Resp>, Status>>,
+{
+    let first = call(request.clone()).await.unwrap_or_else(|status| panic!("{what}: {status:?}")).into_inner();
+    let again = call(request).await.unwrap_or_else(|status| panic!("{what} again: {status:?}")).into_inner();
+    assert_eq!(first, again, "{what}: the retry gets the first answer");
+    let reused = call(changed).await.expect_err("another request with the same id");
+    assert_eq!(
+        (reused.code(), bss_testkit::reason(&reused).as_str()),
+        (Code::InvalidArgument, "REQUEST_ID_REUSED"),
+        "{what}: {reused:?}"
+    );
+    first
+}
+
+/// A call of billing's `$client` with a fresh client and the token, as a
+/// future owning what it needs.
+macro_rules! call {
+    ($client:ident, $channel:expr, $method:ident, $token:expr) => {{
+        let (channel, token) = ($channel.clone(), $token.clone());
+        move |request| {
+            let (mut client, token) = ($client::new(channel.clone()), token.clone());
+            async move { client.$method(authorized(request, &token)).await }
+        }
+    }};
+}
+
+struct Books {
+    billing: Channel,
+    clerk: String,
+    admin: String,
+    account: String,
+}
+
+async fn books(app: &TestApp) -> Books {
+    let (tenant_id, admin) = app.tenant("Replay Books", "EUR").await;
+    let gateway = app.gateway().await;
+    create_product(&gateway, &admin, "WIDGET", "10.00", "tools").await;
+    create_product(&gateway, &admin, "SUPPORT", "5.00", "services").await;
+    let account = create_account(&gateway, &admin, ordering_account("REPLAY")).await;
+    set_credit_terms(&gateway, &admin, &account, "100000", None).await;
+    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk, Role::TenantAdmin]);
+    Books { billing: bss_testkit::channel(app.endpoints.billing).await, clerk, admin, account }
+}
+
+fn with_id<T>(mut request: T, id: &str, set: impl FnOnce(&mut T, String)) -> T {
+    set(&mut request, id.to_owned());
+    request
+}
+
+#[tokio::test]
+async fn orders_and_subscriptions_are_placed_shipped_and_cancelled_once_per_request_id() {
+    let app = TestApp::start().await;
+    let Books { billing, clerk, account, .. } = books(&app).await;
+    let place = call!(OrderServiceClient, billing, place_order, clerk);
+    let order = |quantity: &str, available: &str, id: &str| {
+        let mut request = order_request(&account, &[("WIDGET", quantity)], PaymentType::OnAccount);
+        let order = request.order.as_mut().expect("order");
+        order.lines[0].available_quantity = decimal(available);
+        with_id(request, id, |request, id| request.request_id = id)
+    };
+
+    // Three back-ordered, then one shipped and one cancelled.
+    let placed = once("PlaceOrder", &place, order("4", "1", "o-1"), order("5", "1", "o-1")).await;
+    let placed = placed.order.expect("order");
+    assert_eq!(placed.lines[0].backordered_quantity, decimal("3"));
+    let ship = |quantity: &str| ShipBackOrderRequest {
+        order_id: placed.id.clone(),
+        line_number: 1,
+        quantity: decimal(quantity),
+        request_id: "ship-1".to_owned(),
+    };
+    let shipped =
+        once("ShipBackOrder", call!(OrderServiceClient, billing, ship_back_order, clerk), ship("1"), ship("2"))
+            .await
+            .order
+            .expect("order");
+    assert_eq!(shipped.lines[0].backordered_quantity, decimal("2"));
+    let cancel_back = |quantity: &str| CancelBackOrderRequest {
+        order_id: placed.id.clone(),
+        line_number: 1,
+        quantity: decimal(quantity),
+        reason: "discontinued".to_owned(),
+        request_id: "cancel-back-1".to_owned(),
+    };
+    let cancelled_back = once(
+        "CancelBackOrder",
+        call!(OrderServiceClient, billing, cancel_back_order, clerk),
+        cancel_back("1"),
+        cancel_back("2"),
+    )
+    .await;
+    assert_eq!(cancelled_back.order.expect("order").lines[0].backordered_quantity, decimal("1"));
+
+    // A second order, cancelled whole.
+    let second = once("PlaceOrder", &place, order("2", "2", "o-2"), order("3", "3", "o-2")).await.order.expect("order");
+    let cancel = |reason: &str| CancelOrderRequest {
+        id: second.id.clone(),
+        reason: reason.to_owned(),
+        request_id: "cancel-2".to_owned(),
+    };
+    let cancelled = once(
+        "CancelOrder",
+        call!(OrderServiceClient, billing, cancel_order, clerk),
+        cancel("changed mind"),
+        cancel("x"),
+    )
+    .await;
+    assert_eq!(cancelled.order.expect("order").status, OrderStatus::Cancelled as i32);
+
+    // A subscription, then cancelled.
+    let subscribe = |quantity: &str| {
+        let request = subscription_request(&account, "SUPPORT", quantity, PaymentType::OnAccount);
+        with_id(request, "sub-1", |request, id| request.request_id = id)
+    };
+    let subscription = once(
+        "CreateSubscription",
+        call!(SubscriptionServiceClient, billing, create_subscription, clerk),
+        subscribe("1"),
+        subscribe("2"),
+    )
+    .await
+    .subscription
+    .expect("subscription");
+    let cancel_subscription =
+        |id: &str| CancelSubscriptionRequest { id: id.to_owned(), request_id: "unsub-1".to_owned() };
+    once(
+        "CancelSubscription",
+        call!(SubscriptionServiceClient, billing, cancel_subscription, clerk),
+        cancel_subscription(&subscription.id),
+        cancel_subscription(&placed.id),
+    )
+    .await;
+
+    // Each once: the two orders, their reservations released or kept.
+    let mut orders = OrderServiceClient::new(billing.clone());
+    let list = ListOrdersRequest { account_id: account.clone(), ..ListOrdersRequest::default() };
+    let listed = orders.list_orders(authorized(list, &clerk)).await.expect("orders").into_inner().orders;
+    assert_eq!(listed.iter().map(|order| order.id.clone()).collect::<Vec<_>>(), vec![placed.id, second.id]);
+}
+
+#[tokio::test]
+async fn invoices_payments_and_the_ledger_move_once_per_request_id() {
+    let app = TestApp::start().await;
+    let Books { billing, clerk, admin, account } = books(&app).await;
+    let mut orders = OrderServiceClient::new(billing.clone());
+    let request = order_request(&account, &[("WIDGET", "10")], PaymentType::OnAccount);
+    orders.place_order(authorized(request, &clerk)).await.expect("placed");
+
+    // Invoices: a draft generated, voided, generated again and posted; a
+    // manual draft created and posted.
+    let generate = |post: bool, id: &str| GenerateInvoicesRequest {
+        account_id: account.clone(),
+        invoice_date: today(),
+        post,
+        request_id: id.to_owned(),
+    };
+    let generate_call = call!(InvoiceServiceClient, billing, generate_invoices, clerk);
+    let drafts = once("GenerateInvoices", &generate_call, generate(false, "gen-1"), generate(true, "gen-1")).await;
+    let draft = drafts.invoices.first().expect("a draft").clone();
+    let void = |reason: &str| VoidInvoiceRequest {
+        id: draft.id.clone(),
+        reason: reason.to_owned(),
+        request_id: "void-1".to_owned(),
+    };
+    once("VoidInvoice", call!(InvoiceServiceClient, billing, void_invoice, clerk), void("wrong"), void("other")).await;
+    let posted = once("GenerateInvoices", &generate_call, generate(true, "gen-2"), generate(false, "gen-2")).await;
+    let posted = posted.invoices.first().expect("an invoice").clone();
+    assert_eq!((posted.status, amount(&posted.total)), (InvoiceStatus::Posted as i32, "100.00"));
+    let manual =
+        |price: &str| CreateInvoiceRequest { request_id: "manual-1".to_owned(), ..manual_request(&account, price) };
+    let manual = once(
+        "CreateInvoice",
+        call!(InvoiceServiceClient, billing, create_invoice, clerk),
+        manual("20.00"),
+        manual("30.00"),
+    )
+    .await
+    .invoice
+    .expect("invoice");
+    let post = |id: &str| PostInvoiceRequest { id: id.to_owned(), request_id: "post-1".to_owned() };
+    once("PostInvoice", call!(InvoiceServiceClient, billing, post_invoice, clerk), post(&manual.id), post(&draft.id))
+        .await;
+
+    // Payments: 150 paid on 120 owed, 10 credited, the 40 of credit
+    // refunded; then 20 more owed and written off.
+    let pay = |paid: &str| RecordPaymentRequest {
+        payment: Some(Payment { account_id: account.clone(), amount: eur(paid), ..Payment::default() }),
+        invoice_id: String::new(),
+        request_id: "pay-1".to_owned(),
+    };
+    once("RecordPayment", call!(PaymentServiceClient, billing, record_payment, clerk), pay("150.00"), pay("1.00"))
+        .await;
+    let note = |credited: &str| CreateCreditNoteRequest {
+        account_id: account.clone(),
+        amount: eur(credited),
+        reason: "goodwill".to_owned(),
+        invoice_id: String::new(),
+        request_id: "note-1".to_owned(),
+        ..CreateCreditNoteRequest::default()
+    };
+    once(
+        "CreateCreditNote",
+        call!(PaymentServiceClient, billing, create_credit_note, clerk),
+        note("10.00"),
+        note("2.00"),
+    )
+    .await;
+    let refund = |refunded: &str| RefundCreditRequest {
+        account_id: account.clone(),
+        amount: eur(refunded),
+        reason: "closing".to_owned(),
+        request_id: "refund-1".to_owned(),
+    };
+    once("RefundCredit", call!(PaymentServiceClient, billing, refund_credit, clerk), refund("40.00"), refund("1.00"))
+        .await;
+    let mut invoices = InvoiceServiceClient::new(billing.clone());
+    let owed_again = CreateInvoiceRequest { request_id: "manual-2".to_owned(), ..manual_request(&account, "20.00") };
+    let owed_again = invoices.create_invoice(authorized(owed_again, &clerk)).await.expect("draft").into_inner();
+    let post_again = PostInvoiceRequest { id: owed_again.invoice.expect("invoice").id, request_id: String::new() };
+    invoices.post_invoice(authorized(post_again, &clerk)).await.expect("posted");
+    let write_off = |reason: &str| WriteOffAccountRequest {
+        account_id: account.clone(),
+        reason: reason.to_owned(),
+        request_id: "write-off-1".to_owned(),
+    };
+    let written = once(
+        "WriteOffAccount",
+        call!(PaymentServiceClient, billing, write_off_account, clerk),
+        write_off("uncollectable"),
+        write_off("other"),
+    )
+    .await;
+    assert_eq!(amount(&written.write_off.expect("write-off").amount), "20.00");
+    let mut payments = PaymentServiceClient::new(billing.clone());
+    let balance = GetAccountBalanceRequest { account_id: account.clone() };
+    let balance = payments.get_account_balance(authorized(balance, &clerk)).await.expect("balance").into_inner();
+    assert_eq!(amount(&balance.balance), "0.00", "each movement once: 120 + 20 - 150 - 10 + 40 - 20");
+
+    // The ledger: periods set once, one closed once; rebates run once.
+    let settings = |frequency: PeriodFrequency| SetPeriodSettingsRequest {
+        settings: Some(PeriodSettings {
+            frequency: frequency as i32,
+            first_period_start: "2026-01-01".to_owned(),
+            create_time: None,
+        }),
+        request_id: "periods-1".to_owned(),
+    };
+    let set = once(
+        "SetPeriodSettings",
+        call!(LedgerServiceClient, billing, set_period_settings, admin),
+        settings(PeriodFrequency::Monthly),
+        settings(PeriodFrequency::Yearly),
+    )
+    .await;
+    let period = set.period.expect("the first period");
+    let close = |id: &str| ClosePeriodRequest { period_id: id.to_owned(), request_id: "close-1".to_owned() };
+    let closed = once(
+        "ClosePeriod",
+        call!(LedgerServiceClient, billing, close_period, admin),
+        close(&period.id),
+        close(&account),
+    )
+    .await;
+    assert_eq!(closed.closed.expect("closed").id, period.id);
+    let rebates = |date: &str| RunRebatesRequest {
+        period_date: date.to_owned(),
+        account_id: account.clone(),
+        request_id: "rebates-1".to_owned(),
+    };
+    once(
+        "RunRebates",
+        call!(LedgerServiceClient, billing, run_rebates, admin),
+        rebates(&today()),
+        rebates("2026-01-31"),
+    )
+    .await;
+    let run = |post: bool| StartBillingRunRequest { invoice_date: today(), post, request_id: "run-1".to_owned() };
+    once("StartBillingRun", call!(InvoiceServiceClient, billing, start_billing_run, clerk), run(true), run(false))
+        .await;
+}
+
+fn manual_request(account: &str, price: &str) -> CreateInvoiceRequest {
+    CreateInvoiceRequest {
+        invoice: Some(Invoice {
+            account_id: account.to_owned(),
+            invoice_date: today(),
+            lines: vec![InvoiceLine {
+                description: "Setup".to_owned(),
+                quantity: decimal("1"),
+                unit_price: eur(price),
+                ..InvoiceLine::default()
+            }],
+            ..Invoice::default()
+        }),
+        request_id: String::new(),
+    }
+}

@@ -1,0 +1,365 @@
+//! The whole suite started in the test process on ephemeral ports, with a
+//! fresh database: the harness of the services' API tests (which call
+//! their service straight, `TestApp::channel`) and of the end-to-end
+//! scenarios (which call the gateway, as real clients do), with one-line
+//! helpers for the calls they make most.
+
+#![allow(clippy::expect_used)]
+
+use bss_gateway::rate_limit::RateLimitConfig;
+use bss_platform::auth::Role;
+use bss_platform::config::ServerConfig;
+use bss_platform::shutdown::Shutdown;
+use bss_proto::accounts::tenant_service_client::TenantServiceClient;
+use bss_proto::accounts::{CreateTenantRequest, Tenant};
+use bss_suite::{Endpoints, Suite, SuiteConfig};
+use bss_testkit::{TestDatabase, authorized, platform_admin_token};
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+pub struct TestApp {
+    pub endpoints: Endpoints,
+    shutdown: Shutdown,
+    database: TestDatabase,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+    }
+}
+
+impl TestApp {
+    /// The suite as `make run` starts it, on ephemeral ports.
+    pub async fn start() -> TestApp {
+        TestApp::start_with(|_| {}).await
+    }
+
+    /// The suite with its configuration changed by `adjust`.
+    pub async fn start_with(adjust: impl FnOnce(&mut SuiteConfig)) -> TestApp {
+        bss_testkit::init_logging();
+        let database = TestDatabase::create().await;
+        let shutdown = Shutdown::new();
+        let mut config = SuiteConfig {
+            database_url: database.url().to_owned(),
+            host: [127, 0, 0, 1].into(),
+            base_port: 0,
+            auth: bss_testkit::auth_config(),
+            server: ServerConfig { drain_delay_ms: 0, shutdown_grace_ms: 2_000, ..ServerConfig::default() },
+            max_connections_per_service: 6,
+            rate_limit: RateLimitConfig::default(),
+            tls: None,
+            reseller_sync: true,
+        };
+        adjust(&mut config);
+        let suite = Suite::start(&config, shutdown.clone()).await.expect("the suite starts");
+        let endpoints = suite.endpoints.clone();
+        tokio::spawn(suite.wait());
+        TestApp { endpoints, shutdown, database }
+    }
+
+    /// The suite's database (each service in its own schema).
+    pub fn database_url(&self) -> &str {
+        self.database.url()
+    }
+
+    /// A channel to the gateway, as clients use it.
+    pub async fn gateway(&self) -> Channel {
+        bss_testkit::channel(self.endpoints.gateway).await
+    }
+
+    /// Creates a tenant and returns its id with a tenant admin's token.
+    pub async fn tenant(&self, name: &str, currency: &str) -> (Uuid, String) {
+        create_tenant(&self.gateway().await, name, currency).await
+    }
+}
+
+/// Creates a tenant through `gateway` and returns its id with a tenant
+/// admin's token.
+pub async fn create_tenant(gateway: &Channel, name: &str, currency: &str) -> (Uuid, String) {
+    let mut tenants = TenantServiceClient::new(gateway.clone());
+    let request = CreateTenantRequest {
+        tenant: Some(Tenant { name: name.to_owned(), default_currency: currency.to_owned(), ..Tenant::default() }),
+        request_id: String::new(),
+    };
+    let tenant = tenants
+        .create_tenant(authorized(request, &platform_admin_token()))
+        .await
+        .expect("tenant")
+        .into_inner()
+        .tenant
+        .expect("tenant");
+    let id: Uuid = tenant.id.parse().expect("uuid");
+    (id, bss_testkit::token(id, &[Role::TenantAdmin]))
+}
+
+/// An amount in euros, as the wire carries it.
+pub fn eur(amount: &str) -> Option<bss_proto::types::Money> {
+    Some(bss_proto::types::Money { currency_code: "EUR".to_owned(), amount: amount.to_owned() })
+}
+
+/// The amount of a money field.
+pub fn amount(money: &Option<bss_proto::types::Money>) -> &str {
+    &money.as_ref().expect("money").amount
+}
+
+/// A decimal on the wire.
+pub fn decimal(value: &str) -> Option<bss_proto::types::Decimal> {
+    Some(bss_proto::types::Decimal { value: value.to_owned() })
+}
+
+/// A subscription of `quantity` of `product` for an account.
+pub fn subscription_request(
+    account_id: &str,
+    product: &str,
+    quantity: &str,
+    payment_type: bss_proto::types::PaymentType,
+) -> bss_proto::billing::CreateSubscriptionRequest {
+    bss_proto::billing::CreateSubscriptionRequest {
+        subscription: Some(bss_proto::billing::Subscription {
+            account_id: account_id.to_owned(),
+            product: product.to_owned(),
+            quantity: decimal(quantity),
+            payment_type: payment_type as i32,
+            ..bss_proto::billing::Subscription::default()
+        }),
+        request_id: String::new(),
+    }
+}
+
+/// An order of `(product, quantity)` lines for an account.
+pub fn order_request(
+    account_id: &str,
+    lines: &[(&str, &str)],
+    payment_type: bss_proto::types::PaymentType,
+) -> bss_proto::billing::PlaceOrderRequest {
+    use bss_proto::billing::{Order, OrderLine};
+    bss_proto::billing::PlaceOrderRequest {
+        order: Some(Order {
+            account_id: account_id.to_owned(),
+            lines: lines
+                .iter()
+                .map(|(product, quantity)| OrderLine {
+                    product: (*product).to_owned(),
+                    quantity: decimal(quantity),
+                    ..OrderLine::default()
+                })
+                .collect(),
+            payment_type: payment_type as i32,
+            ..Order::default()
+        }),
+        request_id: String::new(),
+    }
+}
+
+/// Creates an account through the gateway and returns its id.
+pub async fn create_account(gateway: &Channel, token: &str, account: bss_proto::accounts::Account) -> String {
+    use bss_proto::accounts::CreateAccountRequest;
+    use bss_proto::accounts::account_service_client::AccountServiceClient;
+    let request = CreateAccountRequest { account: Some(account), request_id: String::new() };
+    AccountServiceClient::new(gateway.clone())
+        .create_account(authorized(request, token))
+        .await
+        .expect("account")
+        .into_inner()
+        .account
+        .expect("account")
+        .id
+}
+
+/// An account that may order on account, by card and as a running quote.
+pub fn ordering_account(code: &str) -> bss_proto::accounts::Account {
+    use bss_proto::types::PaymentType;
+    bss_proto::accounts::Account {
+        code: code.to_owned(),
+        name: format!("Account {code}"),
+        enable_ordering: true,
+        payment_types: vec![
+            PaymentType::OnAccount as i32,
+            PaymentType::CreditCard as i32,
+            PaymentType::RunningQuote as i32,
+        ],
+        ..bss_proto::accounts::Account::default()
+    }
+}
+
+/// Creates a product with a list price in euros; returns its id.
+pub async fn create_product(gateway: &Channel, token: &str, code: &str, price: &str, family: &str) -> String {
+    use bss_proto::pricing::catalog_service_client::CatalogServiceClient;
+    use bss_proto::pricing::{CreateProductRequest, Product};
+    let product = Product {
+        code: code.to_owned(),
+        name: code.to_owned(),
+        family: family.to_owned(),
+        list_price: eur(price),
+        ..Product::default()
+    };
+    CatalogServiceClient::new(gateway.clone())
+        .create_product(authorized(CreateProductRequest { product: Some(product), request_id: String::new() }, token))
+        .await
+        .expect("product")
+        .into_inner()
+        .product
+        .expect("product")
+        .id
+}
+
+/// Sets an account's credit limit and payment terms.
+pub async fn set_credit_terms(
+    gateway: &Channel,
+    token: &str,
+    account_id: &str,
+    limit: &str,
+    payment_terms: Option<bss_proto::credit::PaymentTerms>,
+) {
+    use bss_proto::credit::credit_service_client::CreditServiceClient;
+    use bss_proto::credit::{ChangeCreditTermsRequest, CreditTerms};
+    let terms = CreditTerms { credit_limit: decimal(limit), payment_terms, ..CreditTerms::default() };
+    let request = ChangeCreditTermsRequest {
+        account_id: account_id.to_owned(),
+        terms: Some(terms),
+        reason: "opening".to_owned(),
+        request_id: String::new(),
+    };
+    CreditServiceClient::new(gateway.clone()).change_credit_terms(authorized(request, token)).await.expect("terms");
+}
+
+/// Today (UTC) as the contracts write dates.
+pub fn today() -> String {
+    bss_platform::time::format_date(bss_platform::time::now().date_naive())
+}
+
+/// Places an order through the gateway and returns it, whatever its status.
+pub async fn place(
+    gateway: &Channel,
+    token: &str,
+    request: bss_proto::billing::PlaceOrderRequest,
+) -> bss_proto::billing::Order {
+    use bss_proto::billing::order_service_client::OrderServiceClient;
+    let placed = OrderServiceClient::new(gateway.clone()).place_order(authorized(request, token)).await;
+    placed.expect("placed").into_inner().order.expect("order")
+}
+
+/// Invoices what an account owes up to `date` (GenerateInvoices), posted when
+/// `post`.
+pub async fn generate(
+    gateway: &Channel,
+    token: &str,
+    account_id: &str,
+    date: &str,
+    post: bool,
+) -> Vec<bss_proto::billing::Invoice> {
+    use bss_proto::billing::GenerateInvoicesRequest;
+    use bss_proto::billing::invoice_service_client::InvoiceServiceClient;
+    let request = GenerateInvoicesRequest {
+        account_id: account_id.to_owned(),
+        invoice_date: date.to_owned(),
+        post,
+        request_id: String::new(),
+    };
+    let generated = InvoiceServiceClient::new(gateway.clone()).generate_invoices(authorized(request, token)).await;
+    generated.expect("generated").into_inner().invoices
+}
+
+/// What credit says of an account now.
+pub async fn credit_status(gateway: &Channel, token: &str, account_id: &str) -> bss_proto::credit::CreditStatus {
+    use bss_proto::credit::GetCreditStatusRequest;
+    use bss_proto::credit::credit_service_client::CreditServiceClient;
+    let request = GetCreditStatusRequest { account_id: account_id.to_owned() };
+    let status = CreditServiceClient::new(gateway.clone()).get_credit_status(authorized(request, token)).await;
+    status.expect("credit status").into_inner().status.expect("status")
+}
+
+/// What credit says of an account once `done` holds: credit applies
+/// billing's events a moment after billing published them. Fails after 30
+/// seconds.
+pub async fn credit_until(
+    gateway: &Channel,
+    token: &str,
+    account_id: &str,
+    done: impl Fn(&bss_proto::credit::CreditStatus) -> bool,
+) -> bss_proto::credit::CreditStatus {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let status = credit_status(gateway, token, account_id).await;
+        if done(&status) {
+            return status;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "credit never caught up with billing: {status:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
+
+/// Credit's balance and reserved amount of an account once they are these.
+pub async fn credit_settles(
+    gateway: &Channel,
+    token: &str,
+    account_id: &str,
+    balance: &str,
+    reserved: &str,
+) -> bss_proto::credit::CreditStatus {
+    credit_until(gateway, token, account_id, |status| {
+        amount(&status.balance) == balance && amount(&status.reserved) == reserved
+    })
+    .await
+}
+
+/// What billing says an account owes.
+pub async fn billing_balance(
+    gateway: &Channel,
+    token: &str,
+    account_id: &str,
+) -> bss_proto::billing::GetAccountBalanceResponse {
+    use bss_proto::billing::GetAccountBalanceRequest;
+    use bss_proto::billing::payment_service_client::PaymentServiceClient;
+    let request = GetAccountBalanceRequest { account_id: account_id.to_owned() };
+    let balance = PaymentServiceClient::new(gateway.clone()).get_account_balance(authorized(request, token)).await;
+    balance.expect("balance").into_inner()
+}
+
+/// An account's credit reservations, newest first.
+pub async fn reservations(gateway: &Channel, token: &str, account_id: &str) -> Vec<bss_proto::credit::Reservation> {
+    use bss_proto::credit::ListReservationsRequest;
+    use bss_proto::credit::credit_service_client::CreditServiceClient;
+    let request =
+        ListReservationsRequest { account_id: account_id.to_owned(), page_size: 500, page_token: String::new() };
+    let listed = CreditServiceClient::new(gateway.clone()).list_reservations(authorized(request, token)).await;
+    listed.expect("reservations").into_inner().reservations
+}
+
+/// Changes an account's credit terms whole: a limit and a policy (each
+/// action UNSPECIFIED takes the tenant's default).
+pub async fn set_credit_policy(
+    gateway: &Channel,
+    token: &str,
+    account_id: &str,
+    limit: &str,
+    policy: bss_proto::credit::CreditPolicy,
+) {
+    use bss_proto::credit::credit_service_client::CreditServiceClient;
+    use bss_proto::credit::{ChangeCreditTermsRequest, CreditTerms};
+    let terms = CreditTerms { credit_limit: decimal(limit), policy: Some(policy), ..CreditTerms::default() };
+    let request = ChangeCreditTermsRequest {
+        account_id: account_id.to_owned(),
+        terms: Some(terms),
+        reason: "policy".to_owned(),
+        request_id: String::new(),
+    };
+    CreditServiceClient::new(gateway.clone()).change_credit_terms(authorized(request, token)).await.expect("terms");
+}
+
+/// The (account, code, action) of each of credit's reasons.
+pub fn reasons(
+    reasons: &[bss_proto::credit::DecisionReason],
+) -> Vec<(String, String, bss_proto::credit::CreditAction)> {
+    reasons
+        .iter()
+        .map(|reason| {
+            (
+                reason.account_id.clone(),
+                reason.code.clone(),
+                bss_proto::credit::CreditAction::try_from(reason.action).unwrap_or_default(),
+            )
+        })
+        .collect()
+}
