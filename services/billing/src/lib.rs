@@ -113,7 +113,7 @@ impl App {
         }
         let wake_runs = Arc::new(tokio::sync::Notify::new());
         let tenants = bss_platform::tenancy::remote(accounts.as_ref(), identity.clone());
-        let peers = Peers { accounts, credit, pricing };
+        let peers = Peers { accounts: bss_platform::peers::Accounts::new(accounts), credit, pricing };
         let api = Arc::new(BillingApi::new(db.clone(), events.clone(), peers, wake_runs.clone(), identity.clone()));
         tokio::spawn(runs::run(api.clone(), identity, config.run_batch_size.max(1), wake_runs, shutdown.clone()));
         let limit = platform.server.max_message_bytes;

@@ -13,8 +13,8 @@ use tonic::Code;
 use tonic::transport::Channel;
 
 use crate::domain::error::CreditError;
-use crate::grpc::ACCOUNTS_TIMEOUT;
 use crate::repo;
+use bss_platform::peers::PEER_TIMEOUT;
 
 /// Requests handled per sweep.
 const BATCH: i64 = 100;
@@ -46,7 +46,7 @@ impl Suspender {
                 request_id: format!("credit-suspension-{id}"),
             };
             let outcome = match AccountServiceClient::new(self.accounts.clone())
-                .suspend_account(client::request(request, &caller, ACCOUNTS_TIMEOUT))
+                .suspend_account(client::request(request, &caller, PEER_TIMEOUT))
                 .await
             {
                 Ok(_) => "SUSPENDED",

@@ -4,23 +4,19 @@
 use std::sync::Arc;
 
 use bss_platform::auth::{Role, authorize};
-use bss_platform::client;
-use bss_platform::error::{
-    PlatformError, Violations, failed_precondition, invalid_argument, not_found, unavailable, with_reason,
-};
+use bss_platform::error::{Answer, PlatformError, Violations};
 use bss_platform::events::{HandlerError, Subscription};
 use bss_platform::idempotency::{self, Opened, RequestKey};
 use bss_platform::input::{optional_text, parse_id, required_id};
+use bss_platform::peers;
 use bss_platform::time::timestamp;
-use bss_proto::accounts::account_service_client::AccountServiceClient;
-use bss_proto::accounts::tenant_service_client::TenantServiceClient;
-use bss_proto::accounts::{AccountKind, GetAccountRequest, GetTenantRequest};
+use bss_proto::accounts::{Account, AccountKind};
 use bss_proto::resellersync::reseller_sync_service_server::ResellerSyncService;
 use bss_proto::resellersync::*;
 use chrono::{DateTime, Utc};
 use prost::Message;
 use sqlx::PgPool;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::feeds::{AccountsFeed, BillingFeed};
@@ -63,26 +59,19 @@ impl From<sqlx::Error> for SyncError {
     }
 }
 
-impl From<bss_platform::client::PeerError> for SyncError {
-    fn from(error: bss_platform::client::PeerError) -> SyncError {
-        match error {
-            bss_platform::client::PeerError::Refused(status) => SyncError::Upstream(status),
-            bss_platform::client::PeerError::Unavailable { what, cause } => SyncError::Unavailable { what, cause },
-        }
-    }
-}
+bss_platform::service_error!(SyncError, DOMAIN);
 
-impl From<SyncError> for Status {
-    fn from(error: SyncError) -> Status {
+impl From<SyncError> for Answer {
+    fn from(error: SyncError) -> Answer {
         let description = error.to_string();
         match error {
-            SyncError::Invalid(violations) => invalid_argument(&violations),
-            SyncError::NotFound { kind, id } => not_found(kind, &id),
-            SyncError::AlreadyExists { reason, .. } => with_reason(Code::AlreadyExists, DOMAIN, reason, &description),
-            SyncError::Precondition { reason, .. } => failed_precondition(DOMAIN, reason, "link", &description),
-            SyncError::Unavailable { what, cause } => unavailable(what, &cause),
-            SyncError::Upstream(status) => status,
-            SyncError::Platform(error) => error.into(),
+            SyncError::Invalid(violations) => Answer::Invalid(violations),
+            SyncError::NotFound { kind, id } => Answer::NotFound { kind, id },
+            SyncError::AlreadyExists { reason, .. } => Answer::AlreadyExists { reason, description },
+            SyncError::Precondition { reason, .. } => Answer::refused(reason, "link", description),
+            SyncError::Unavailable { what, cause } => Answer::Unavailable { what, cause },
+            SyncError::Upstream(status) => Answer::Upstream(status),
+            SyncError::Platform(error) => Answer::Platform(error),
         }
     }
 }
@@ -114,6 +103,42 @@ pub struct SyncApi {
 }
 
 impl SyncApi {
+    /// The tenant reseller account of a new link, once the reseller tenant
+    /// is known to sit under the distributor's and the account is a
+    /// reseller account (FAILED_PRECONDITION naming the broken rule).
+    async fn link_parties(
+        &self,
+        distributor: Uuid,
+        reseller: Uuid,
+        tenant_reseller: Uuid,
+    ) -> Result<Account, SyncError> {
+        let no_token =
+            || SyncError::Unavailable { what: "accounts", cause: "the sync has no service token".to_owned() };
+        let caller = self.syncer.identity.caller(Some(reseller)).ok_or_else(no_token)?;
+        let accounts = peers::Accounts::new(Some(self.syncer.accounts.clone()));
+        let Some(tenant) = accounts.tenant(&caller, reseller).await? else {
+            return Err(precondition("NOT_A_RESELLER_TENANT", format!("tenant {reseller} does not exist")));
+        };
+        if tenant.parent_tenant_id != distributor.to_string() {
+            return Err(precondition(
+                "NOT_A_RESELLER_TENANT",
+                format!("tenant {reseller} is not under the caller's tenant"),
+            ));
+        }
+        let caller = self.syncer.identity.caller(Some(distributor)).ok_or_else(no_token)?;
+        let distributor_accounts = peers::Accounts::new(Some(self.syncer.distributor_accounts.clone()));
+        let Some(account) = distributor_accounts.account(&caller, tenant_reseller).await? else {
+            return Err(precondition("NOT_A_TENANT_RESELLER", format!("account {tenant_reseller} does not exist")));
+        };
+        if account.kind != AccountKind::Reseller as i32 {
+            return Err(precondition(
+                "NOT_A_TENANT_RESELLER",
+                format!("account {tenant_reseller} is not a reseller account"),
+            ));
+        }
+        Ok(account)
+    }
+
     /// The caller's link of a reseller tenant.
     async fn own_link(&self, distributor: Uuid, reseller_tenant: &str) -> Result<LinkRow, SyncError> {
         let reseller = parse_id("reseller_tenant_id", reseller_tenant)?;
@@ -144,65 +169,21 @@ impl ResellerSyncService for SyncApi {
                 return Err(v.into());
             };
             let key = RequestKey::new(distributor, "CreateLink", &request.request_id, &request)?;
+            if let Some(key) = &key {
+                let mut connection = self.db.acquire().await?;
+                if let Ok(response) = idempotency::resolve(&mut connection, key).await {
+                    return Ok(response);
+                }
+            }
+            // Accounts is asked first, with no transaction open: the reseller
+            // tenant must sit under the distributor's, and the tenant
+            // reseller must be a reseller account (asked with the sync's own
+            // identity).
+            let account = self.link_parties(distributor, reseller, tenant_reseller).await?;
             let (mut tx, pending) = match idempotency::open(&self.db, key).await? {
                 Opened::Replayed(response) => return Ok(response),
                 Opened::Fresh(tx, pending) => (tx, pending),
             };
-            // The reseller tenant must sit under the distributor's (asked
-            // with the sync's own identity).
-            let unavailable =
-                |what: &'static str| move |status: Status| SyncError::from(client::service_peer_error(what, status));
-            let caller = self.syncer.identity.caller(Some(reseller)).ok_or_else(|| SyncError::Unavailable {
-                what: "accounts",
-                cause: "the sync has no service token".to_owned(),
-            })?;
-            let tenant = TenantServiceClient::new(self.syncer.accounts.clone())
-                .get_tenant(client::request(
-                    GetTenantRequest { id: reseller.to_string() },
-                    &caller,
-                    std::time::Duration::from_secs(5),
-                ))
-                .await;
-            let tenant = match tenant {
-                Ok(response) => response.into_inner().tenant.unwrap_or_default(),
-                Err(status) if status.code() == Code::NotFound => {
-                    return Err(precondition("NOT_A_RESELLER_TENANT", format!("tenant {reseller} does not exist")));
-                }
-                Err(status) => return Err(unavailable("accounts")(status)),
-            };
-            if tenant.parent_tenant_id != distributor.to_string() {
-                return Err(precondition(
-                    "NOT_A_RESELLER_TENANT",
-                    format!("tenant {reseller} is not under the caller's tenant"),
-                ));
-            }
-            let caller = self.syncer.identity.caller(Some(distributor)).ok_or_else(|| SyncError::Unavailable {
-                what: "accounts",
-                cause: "the sync has no service token".to_owned(),
-            })?;
-            let account = AccountServiceClient::new(self.syncer.distributor_accounts.clone())
-                .get_account(client::request(
-                    GetAccountRequest { id: tenant_reseller.to_string() },
-                    &caller,
-                    std::time::Duration::from_secs(5),
-                ))
-                .await;
-            let account = match account {
-                Ok(response) => response.into_inner().account.unwrap_or_default(),
-                Err(status) if status.code() == Code::NotFound => {
-                    return Err(precondition(
-                        "NOT_A_TENANT_RESELLER",
-                        format!("account {tenant_reseller} does not exist"),
-                    ));
-                }
-                Err(status) => return Err(unavailable("accounts")(status)),
-            };
-            if account.kind != AccountKind::Reseller as i32 {
-                return Err(precondition(
-                    "NOT_A_TENANT_RESELLER",
-                    format!("account {tenant_reseller} is not a reseller account"),
-                ));
-            }
             let link: Option<LinkRow> = sqlx::query_as(concat!(
                 "INSERT INTO reseller_sync.links (reseller_tenant_id, distributor_tenant_id, tenant_reseller_account_id,
                      reseller_name, separate_invoices, currency_code, responsible_user, sharing_rule)

@@ -8,6 +8,7 @@ use std::time::Duration;
 use bss_platform::auth::{Caller, ServiceIdentity};
 use bss_platform::client;
 use bss_platform::events::HandlerError;
+use bss_platform::peers;
 use bss_proto::accounts::account_service_client::AccountServiceClient;
 use bss_proto::accounts::*;
 use chrono::{DateTime, Utc};
@@ -183,13 +184,10 @@ impl Syncer {
         id: Uuid,
         addresses: bool,
     ) -> Result<Option<(Account, Vec<Address>)>, HandlerError> {
-        let get = self.request(GetAccountRequest { id: id.to_string() }, tenant_id)?;
+        let caller = self.caller(tenant_id)?;
         let read_account = async {
-            match AccountServiceClient::new(channel.clone()).get_account(get).await {
-                Ok(response) => Ok(Some(response.into_inner().account.unwrap_or_default())),
-                Err(status) if status.code() == Code::NotFound => Ok(None),
-                Err(status) => Err(failure("reading an account")(status)),
-            }
+            let account = peers::Accounts::new(Some(channel.clone())).account(&caller, id).await?;
+            Ok::<_, HandlerError>(account)
         };
         let read_addresses = async {
             if !addresses {

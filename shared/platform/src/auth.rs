@@ -107,6 +107,12 @@ impl Caller {
         self.roles.contains(&role)
     }
 
+    /// A service of the suite acting on its own ([`ServiceIdentity::caller`]),
+    /// not for a caller of its own.
+    pub fn is_service(&self) -> bool {
+        self.subject.starts_with("service:")
+    }
+
     pub fn has_any_role(&self, roles: &[Role]) -> bool {
         roles.iter().any(|role| self.roles.contains(role))
     }

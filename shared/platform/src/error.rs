@@ -186,35 +186,150 @@ pub fn invalid_argument(violations: &Violations) -> Status {
 /// A rule of the domain refuses the call. `reason` is the stable UPPER_SNAKE
 /// code clients branch on; `subject` names what the rule applies to.
 pub fn failed_precondition(domain: &str, reason: &str, subject: &str, description: &str) -> Status {
-    failed_preconditions(domain, reason, subject, &[(reason, description.to_owned())], description)
+    let rule = Rule { reason: reason.to_owned(), subject: subject.to_owned(), description: description.to_owned() };
+    failed_rules(domain, reason, &[rule], description)
+}
+
+/// One rule an answer names as broken: its reason, what it applies to, why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    pub reason: String,
+    pub subject: String,
+    pub description: String,
 }
 
 /// FAILED_PRECONDITION naming every rule broken in a PreconditionFailure
 /// (within the bounds of `invalid_argument`), with `reason` in the
 /// ErrorInfo.
-pub fn failed_preconditions(
-    domain: &str,
-    reason: &str,
-    subject: &str,
-    rules: &[(&str, String)],
-    description: &str,
-) -> Status {
+pub fn failed_rules(domain: &str, reason: &str, rules: &[Rule], description: &str) -> Status {
     let mut details = ErrorDetails::with_error_info(reason, domain, HashMap::new());
-    let subject = bounded(subject, MAX_ERROR_TEXT);
-    let cut: Vec<(&str, String)> = rules
+    let cut: Vec<(&str, String, String)> = rules
         .iter()
         .take(MAX_LISTED_VIOLATIONS)
-        .map(|(rule, explanation)| (*rule, bounded(explanation, MAX_ERROR_TEXT)))
+        .map(|rule| {
+            (rule.reason.as_str(), bounded(&rule.subject, MAX_ERROR_TEXT), bounded(&rule.description, MAX_ERROR_TEXT))
+        })
         .collect();
-    let count = listed_count(cut.iter().map(|(rule, explanation)| rule.len() + subject.len() + explanation.len()));
-    for (rule, explanation) in cut.into_iter().take(count) {
-        details.add_precondition_failure_violation(rule, subject.clone(), explanation);
+    let count =
+        listed_count(cut.iter().map(|(rule, subject, explanation)| rule.len() + subject.len() + explanation.len()));
+    for (rule, subject, explanation) in cut.into_iter().take(count) {
+        details.add_precondition_failure_violation(rule, subject, explanation);
     }
     if rules.len() > count {
         let more = format!("and {} more not listed", rules.len() - count);
+        let subject = rules.first().map(|rule| bounded(&rule.subject, MAX_ERROR_TEXT)).unwrap_or_default();
         details.add_precondition_failure_violation("MORE", subject, more);
     }
     Status::with_error_details(Code::FailedPrecondition, bounded_bytes(description, MAX_STATUS_MESSAGE), details)
+}
+
+/// What a service's error is, as its caller is answered. Each service says
+/// which answer each of its errors is (`From<ItsError> for Answer`, see
+/// [`crate::service_error`]); the status is made here, the same way for
+/// every service.
+#[derive(Debug)]
+pub enum Answer {
+    /// INVALID_ARGUMENT with a BadRequest naming every bad field.
+    Invalid(Violations),
+    /// As `Invalid`, with a reason in an ErrorInfo too.
+    InvalidBecause { reason: &'static str, violations: Violations },
+    /// NOT_FOUND (also for another tenant's things).
+    NotFound { kind: &'static str, id: String },
+    /// ALREADY_EXISTS with its reason.
+    AlreadyExists { reason: &'static str, description: String },
+    /// ABORTED with its reason (a stale etag, say): read again, then retry.
+    Conflict { reason: &'static str, description: String },
+    /// FAILED_PRECONDITION: the rules broken, the first one's reason in the
+    /// ErrorInfo.
+    Refused { reason: &'static str, rules: Vec<Rule>, description: String },
+    /// PERMISSION_DENIED with its reason.
+    Denied { reason: &'static str, description: String },
+    /// RESOURCE_EXHAUSTED with its reason.
+    TooLarge { reason: &'static str, description: String },
+    /// UNAVAILABLE: something this service needs cannot answer.
+    Unavailable { what: &'static str, cause: String },
+    /// A peer's refusal, as it came.
+    Upstream(Status),
+    /// The shared plumbing's own errors.
+    Platform(PlatformError),
+}
+
+impl Answer {
+    /// FAILED_PRECONDITION for one rule about `subject`.
+    pub fn refused(reason: &'static str, subject: &str, description: String) -> Answer {
+        let rule = Rule { reason: reason.to_owned(), subject: subject.to_owned(), description: description.clone() };
+        Answer::Refused { reason, rules: vec![rule], description }
+    }
+
+    /// The status of this answer, with `domain` in its ErrorInfo.
+    pub fn into_status(self, domain: &str) -> Status {
+        match self {
+            Answer::Invalid(violations) => invalid_argument(&violations),
+            Answer::InvalidBecause { reason, violations } => {
+                let status = invalid_argument(&violations);
+                let mut details = status.get_error_details();
+                details.set_error_info(reason, domain, HashMap::new());
+                Status::with_error_details(Code::InvalidArgument, status.message(), details)
+            }
+            Answer::NotFound { kind, id } => not_found(kind, &id),
+            Answer::AlreadyExists { reason, description } => {
+                with_reason(Code::AlreadyExists, domain, reason, &description)
+            }
+            Answer::Conflict { reason, description } => with_reason(Code::Aborted, domain, reason, &description),
+            Answer::Refused { reason, rules, description } => failed_rules(domain, reason, &rules, &description),
+            Answer::Denied { reason, description } => with_reason(Code::PermissionDenied, domain, reason, &description),
+            Answer::TooLarge { reason, description } => {
+                with_reason(Code::ResourceExhausted, domain, reason, &description)
+            }
+            Answer::Unavailable { what, cause } => unavailable(what, &cause),
+            Answer::Upstream(status) => status,
+            Answer::Platform(error) => error.into(),
+        }
+    }
+}
+
+/// Whether a peer's status means the same call may succeed later (it was
+/// unavailable, timed out, collided or was told to wait).
+pub fn is_transient_status(status: &Status) -> bool {
+    matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded | Code::Aborted | Code::ResourceExhausted)
+}
+
+impl PlatformError {
+    /// Whether the same work may succeed later: the database unavailable or
+    /// a collision, or the same request running.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            PlatformError::Database(error) => {
+                crate::db::is_unavailable(error)
+                    || matches!(error, sqlx::Error::Database(db) if db.code().is_some_and(|code| code.starts_with("40")))
+            }
+            PlatformError::RequestInProgress => true,
+            _ => false,
+        }
+    }
+}
+
+/// The plumbing every service's error shares: `From<$error> for Status`
+/// through its [`Answer`] (with the service's ErrorInfo `$domain`), and
+/// `From<PeerError>` into its `Upstream` and `Unavailable` variants.
+#[macro_export]
+macro_rules! service_error {
+    ($error:ident, $domain:expr) => {
+        impl From<$error> for tonic::Status {
+            fn from(error: $error) -> tonic::Status {
+                $crate::error::Answer::from(error).into_status($domain)
+            }
+        }
+
+        impl From<$crate::client::PeerError> for $error {
+            fn from(error: $crate::client::PeerError) -> $error {
+                match error {
+                    $crate::client::PeerError::Refused(status) => $error::Upstream(status),
+                    $crate::client::PeerError::Unavailable { what, cause } => $error::Unavailable { what, cause },
+                }
+            }
+        }
+    };
 }
 
 /// A status that carries an ErrorInfo with a stable reason.
@@ -392,8 +507,9 @@ mod tests {
     fn an_echoed_id_and_many_rules_stay_small() {
         let status = not_found("account", &"x".repeat(12_000));
         assert!(status.message().len() < 2 * MAX_ERROR_TEXT);
-        let rules: Vec<(&str, String)> = (0..100).map(|_| ("RULE", "ÿ".repeat(1_000))).collect();
-        let status = failed_preconditions("test.bss", "RULE", &"s".repeat(900), &rules, &"ž".repeat(50_000));
+        let rule = Rule { reason: "RULE".to_owned(), subject: "s".repeat(900), description: "ÿ".repeat(1_000) };
+        let rules = vec![rule; 100];
+        let status = failed_rules("test.bss", "RULE", &rules, &"ž".repeat(50_000));
         let failure = status.get_details_precondition_failure().expect("PreconditionFailure");
         let (last, shown) = failure.violations.split_last().expect("violations");
         assert_eq!(last.description, format!("and {} more not listed", 100 - shown.len()));

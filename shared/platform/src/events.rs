@@ -353,6 +353,24 @@ pub enum HandlerError {
     DeadLetter(String),
 }
 
+/// A peer's failure while an event is applied: a peer that could not answer
+/// or asked to come back later (ABORTED, RESOURCE_EXHAUSTED) is retried;
+/// any other refusal will not change, so the event is set aside.
+impl From<crate::client::PeerError> for HandlerError {
+    fn from(error: crate::client::PeerError) -> HandlerError {
+        use crate::client::PeerError;
+        match error {
+            PeerError::Unavailable { what, cause } => HandlerError::Retry(format!("{what}: {cause}")),
+            PeerError::Refused(status)
+                if matches!(status.code(), tonic::Code::Aborted | tonic::Code::ResourceExhausted) =>
+            {
+                HandlerError::Retry(status.message().to_owned())
+            }
+            PeerError::Refused(status) => HandlerError::DeadLetter(format!("{:?} {}", status.code(), status.message())),
+        }
+    }
+}
+
 impl From<sqlx::Error> for HandlerError {
     fn from(error: sqlx::Error) -> HandlerError {
         HandlerError::Retry(error.to_string())

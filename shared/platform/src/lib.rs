@@ -6,6 +6,7 @@
 //! - [`auth`]: bearer-token verification and the caller's identity;
 //! - [`db`]: the pool and migrations of the service's own schema;
 //! - [`error`]: domain errors to `tonic::Status` with `google.rpc` details;
+//! - [`client`], [`peers`]: calls to other services, typed per peer;
 //! - [`metrics`]: Prometheus RED metrics per RPC, pools, outbox and consumer lag;
 //! - [`idempotency`]: mutations that are safe to retry by `request_id`;
 //! - [`text_guard`]: text Postgres cannot store (NUL) refused before SQL;
@@ -27,6 +28,7 @@ pub mod metrics;
 pub mod money;
 pub mod paging;
 pub mod payment;
+pub mod peers;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;

@@ -91,12 +91,3 @@ impl From<Violations> for AccountsError {
         AccountsError::Invalid(violations)
     }
 }
-
-impl From<bss_platform::client::PeerError> for AccountsError {
-    fn from(error: bss_platform::client::PeerError) -> AccountsError {
-        match error {
-            bss_platform::client::PeerError::Refused(status) => AccountsError::Upstream(status),
-            bss_platform::client::PeerError::Unavailable { what, cause } => AccountsError::Unavailable { what, cause },
-        }
-    }
-}

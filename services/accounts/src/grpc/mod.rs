@@ -55,8 +55,7 @@ pub struct AccountsApi {
     pub(crate) peers: Peers,
 }
 
-/// How long a call to another service may take.
-pub(crate) const PEER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+pub(crate) use bss_platform::peers::PEER_TIMEOUT;
 
 /// The other services of the suite accounts calls, when configured.
 #[derive(Clone, Debug, Default)]

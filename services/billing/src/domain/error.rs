@@ -39,20 +39,8 @@ impl BillingError {
     pub fn is_transient(&self) -> bool {
         match self {
             BillingError::Unavailable { .. } => true,
-            BillingError::Upstream(status) => {
-                matches!(
-                    status.code(),
-                    tonic::Code::Unavailable
-                        | tonic::Code::DeadlineExceeded
-                        | tonic::Code::Aborted
-                        | tonic::Code::ResourceExhausted
-                )
-            }
-            BillingError::Platform(PlatformError::Database(error)) => {
-                bss_platform::db::is_unavailable(error)
-                    || matches!(error, sqlx::Error::Database(db) if db.code().is_some_and(|code| code.starts_with("40")))
-            }
-            BillingError::Platform(PlatformError::RequestInProgress) => true,
+            BillingError::Upstream(status) => bss_platform::error::is_transient_status(status),
+            BillingError::Platform(error) => error.is_transient(),
             _ => false,
         }
     }
@@ -67,14 +55,5 @@ impl From<Violations> for BillingError {
 impl From<sqlx::Error> for BillingError {
     fn from(error: sqlx::Error) -> BillingError {
         BillingError::Platform(error.into())
-    }
-}
-
-impl From<bss_platform::client::PeerError> for BillingError {
-    fn from(error: bss_platform::client::PeerError) -> BillingError {
-        match error {
-            bss_platform::client::PeerError::Refused(status) => BillingError::Upstream(status),
-            bss_platform::client::PeerError::Unavailable { what, cause } => BillingError::Unavailable { what, cause },
-        }
     }
 }

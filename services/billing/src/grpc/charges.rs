@@ -5,11 +5,9 @@ use std::collections::HashMap;
 
 use bss_platform::auth::Caller;
 use bss_platform::client;
-use bss_proto::accounts::group_service_client::GroupServiceClient;
-use bss_proto::accounts::{Account, AccountGroup, FundingScope, GetAccountGroupRequest};
+use bss_proto::accounts::{Account, FundingScope};
 use bss_proto::pricing::GetProductRequest;
 use bss_proto::pricing::catalog_service_client::CatalogServiceClient;
-use tonic::Code;
 use uuid::Uuid;
 
 use super::orders::upstream;
@@ -34,13 +32,7 @@ impl BillingApi {
                 separate_invoices: account.separate_invoices,
             });
         }
-        let channel = self.peer("accounts", &self.peers.accounts)?;
-        let request = client::request(GetAccountGroupRequest { account_id: account.id.clone() }, caller, PEER_TIMEOUT);
-        let group = match GroupServiceClient::new(channel).get_account_group(request).await {
-            Ok(response) => response.into_inner().group.unwrap_or_default(),
-            Err(status) if status.code() == Code::NotFound => AccountGroup::default(),
-            Err(status) => return Err(upstream("accounts")(status)),
-        };
+        let group = self.peers.accounts.group(caller, &account.id).await?.unwrap_or_default();
         let membership = group.members.iter().find(|member| member.account_id == account.id);
         if let Some(funding) = membership.and_then(|member| member.funding.clone()) {
             let funding = match FundingScope::try_from(funding.scope) {

@@ -10,17 +10,15 @@ pub mod payments;
 pub mod subscriptions;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bss_platform::auth::{Caller, Role, ServiceIdentity};
 use bss_platform::client;
-use bss_platform::error::{failed_precondition, invalid_argument, not_found, unavailable, with_reason};
+use bss_platform::error::Answer;
 use bss_platform::events::EventLog;
 use bss_platform::idempotency::{self, Opened, PendingRequest, RequestKey};
 use bss_platform::money::Currency;
+use bss_platform::peers;
 use bss_platform::time::{self, format_date, parse_date};
-use bss_proto::accounts::GetAccountRequest;
-use bss_proto::accounts::account_service_client::AccountServiceClient;
 use bss_proto::billing::{BillingEvent, billing_event};
 use bss_proto::credit::credit_service_client::CreditServiceClient;
 use bss_proto::credit::{ComputeDueDateRequest, ComputeDueDatesRequest};
@@ -29,7 +27,6 @@ use prost::Message;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use tokio::sync::Notify;
 use tonic::transport::Channel;
-use tonic::{Code, Status};
 use uuid::Uuid;
 
 use crate::domain::error::BillingError;
@@ -44,29 +41,28 @@ pub const WRITERS: &[Role] = &[Role::TenantAdmin, Role::BillingClerk, Role::Inte
 /// The ErrorInfo domain of this context.
 pub const DOMAIN: &str = "billing.bss";
 
-/// How long a call to another service may take.
-pub(crate) const PEER_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) use bss_platform::peers::PEER_TIMEOUT;
 
-impl From<BillingError> for Status {
-    fn from(error: BillingError) -> Status {
+bss_platform::service_error!(BillingError, DOMAIN);
+
+impl From<BillingError> for Answer {
+    fn from(error: BillingError) -> Answer {
         let description = error.to_string();
         match error {
-            BillingError::Invalid(violations) => invalid_argument(&violations),
-            BillingError::NotFound { kind, id } => not_found(kind, &id),
-            BillingError::AlreadyExists { reason, .. } => {
-                with_reason(Code::AlreadyExists, DOMAIN, reason, &description)
-            }
-            BillingError::Precondition { reason, .. } => failed_precondition(DOMAIN, reason, "billing", &description),
-            BillingError::Unavailable { what, cause } => unavailable(what, &cause),
-            BillingError::Upstream(status) => status,
-            BillingError::Platform(error) => error.into(),
+            BillingError::Invalid(violations) => Answer::Invalid(violations),
+            BillingError::NotFound { kind, id } => Answer::NotFound { kind, id },
+            BillingError::AlreadyExists { reason, .. } => Answer::AlreadyExists { reason, description },
+            BillingError::Precondition { reason, .. } => Answer::refused(reason, "billing", description),
+            BillingError::Unavailable { what, cause } => Answer::Unavailable { what, cause },
+            BillingError::Upstream(status) => Answer::Upstream(status),
+            BillingError::Platform(error) => Answer::Platform(error),
         }
     }
 }
 
 /// The services billing calls.
 pub struct Peers {
-    pub accounts: Option<Channel>,
+    pub accounts: peers::Accounts,
     pub credit: Option<Channel>,
     pub pricing: Option<Channel>,
 }
@@ -108,13 +104,11 @@ impl BillingApi {
         caller: &Caller,
         account_id: Uuid,
     ) -> Result<bss_proto::accounts::Account, BillingError> {
-        let channel = self.peers.accounts.as_ref().ok_or_else(|| BillingError::not_found("account", account_id))?;
-        let request = client::request(GetAccountRequest { id: account_id.to_string() }, caller, PEER_TIMEOUT);
-        match AccountServiceClient::new(channel.clone()).get_account(request).await {
-            Ok(response) => Ok(response.into_inner().account.unwrap_or_default()),
-            Err(status) if status.code() == Code::NotFound => Err(BillingError::not_found("account", account_id)),
-            Err(status) => Err(client::peer_error("accounts", status).into()),
-        }
+        self.peers
+            .accounts
+            .account(caller, account_id)
+            .await?
+            .ok_or_else(|| BillingError::not_found("account", account_id))
     }
 
     /// Claims the request id (or replays its answer) and begins the
@@ -216,8 +210,7 @@ pub(crate) fn order_outcome(order: &bss_proto::billing::Order) -> billing_event:
 
 /// The currency of an account as accounts shows it.
 pub(crate) fn account_currency(account: &bss_proto::accounts::Account) -> Result<Currency, BillingError> {
-    Currency::parse(&account.currency_code)
-        .map_err(|_| BillingError::Unavailable { what: "accounts", cause: "an account without a currency".to_owned() })
+    Ok(peers::currency_of(account)?)
 }
 
 /// Writes an event of billing's stream, made by `actor` now, in the

@@ -46,12 +46,3 @@ impl From<sqlx::Error> for CreditError {
         CreditError::Platform(error.into())
     }
 }
-
-impl From<bss_platform::client::PeerError> for CreditError {
-    fn from(error: bss_platform::client::PeerError) -> CreditError {
-        match error {
-            bss_platform::client::PeerError::Refused(status) => CreditError::Upstream(status),
-            bss_platform::client::PeerError::Unavailable { what, cause } => CreditError::Unavailable { what, cause },
-        }
-    }
-}

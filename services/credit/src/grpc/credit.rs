@@ -388,7 +388,7 @@ impl CreditApi {
             credit_limit: exposure.limit.map(|limit| money(limit, account.currency)),
         };
         let mut request = tonic::Request::new(check);
-        request.set_timeout(super::ACCOUNTS_TIMEOUT);
+        request.set_timeout(bss_platform::peers::PEER_TIMEOUT);
         match CreditCheckProviderServiceClient::new(channel.clone()).check_order(request).await {
             Ok(response) => {
                 let answer = response.into_inner();

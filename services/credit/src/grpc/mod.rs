@@ -8,20 +8,15 @@ pub mod error;
 pub mod events;
 pub mod settings;
 
-use std::time::Duration;
-
 use bss_platform::auth::{Caller, Role};
-use bss_platform::client;
 use bss_platform::events::EventLog;
 use bss_platform::idempotency::{self, Opened, PendingRequest, RequestKey};
 use bss_platform::money::Currency;
+use bss_platform::peers;
 use bss_platform::time;
-use bss_proto::accounts::GetAccountRequest;
-use bss_proto::accounts::account_service_client::AccountServiceClient;
 use bss_proto::credit::{CreditEvent, credit_event};
 use prost::Message;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
-use tonic::Code;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
@@ -47,9 +42,6 @@ pub const ORDER_CHECKERS: &[Role] = &[Role::TenantAdmin, Role::BillingClerk, Rol
 /// applied, suspensions).
 pub const ACTOR: &str = "credit";
 
-/// How long a call to the accounts service may take.
-pub(crate) const ACCOUNTS_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// Everything the credit RPCs work with; one instance serves every service
 /// of the context.
 pub struct CreditApi {
@@ -57,7 +49,7 @@ pub struct CreditApi {
     pub(crate) events: EventLog,
     /// The accounts service: the currency of an account credit meets for
     /// the first time, and whether the caller may see it.
-    accounts: Option<Channel>,
+    accounts: peers::Accounts,
     /// An external credit check asked about every order that would use
     /// credit (`bss.provider.v1.CreditCheckProviderService`).
     pub(crate) credit_check: Option<Channel>,
@@ -65,7 +57,7 @@ pub struct CreditApi {
 
 impl CreditApi {
     pub fn new(db: PgPool, events: EventLog, accounts: Option<Channel>, credit_check: Option<Channel>) -> CreditApi {
-        CreditApi { db, events, accounts, credit_check }
+        CreditApi { db, events, accounts: peers::Accounts::new(accounts), credit_check }
     }
 
     /// Claims the request id (or replays its answer) and begins the
@@ -124,21 +116,12 @@ impl CreditApi {
     }
 
     async fn fetch_currency(&self, caller: &Caller, account_id: Uuid) -> Result<Currency, CreditError> {
-        let Some(channel) = &self.accounts else {
-            return Err(CreditError::not_found("account", account_id));
-        };
-        let request = client::request(GetAccountRequest { id: account_id.to_string() }, caller, ACCOUNTS_TIMEOUT);
-        let account = match AccountServiceClient::new(channel.clone()).get_account(request).await {
-            Ok(response) => response.into_inner().account.unwrap_or_default(),
-            Err(status) if status.code() == Code::NotFound => {
-                return Err(CreditError::not_found("account", account_id));
-            }
-            Err(status) => return Err(client::peer_error("accounts", status).into()),
-        };
-        Currency::parse(&account.currency_code).map_err(|_| CreditError::Unavailable {
-            what: "accounts",
-            cause: "an account without a currency".to_owned(),
-        })
+        let account = self
+            .accounts
+            .account(caller, account_id)
+            .await?
+            .ok_or_else(|| CreditError::not_found("account", account_id))?;
+        Ok(peers::currency_of(&account)?)
     }
 }
 

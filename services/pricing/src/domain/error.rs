@@ -55,12 +55,3 @@ impl From<Violations> for PricingError {
         PricingError::Invalid(violations)
     }
 }
-
-impl From<bss_platform::client::PeerError> for PricingError {
-    fn from(error: bss_platform::client::PeerError) -> PricingError {
-        match error {
-            bss_platform::client::PeerError::Refused(status) => PricingError::Upstream(status),
-            bss_platform::client::PeerError::Unavailable { what, cause } => PricingError::Unavailable { what, cause },
-        }
-    }
-}

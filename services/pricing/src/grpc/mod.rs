@@ -12,16 +12,12 @@ pub mod pricelists;
 pub mod quotes;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bss_platform::auth::{Caller, Role};
-use bss_platform::client;
 use bss_platform::idempotency::{self, Opened, PendingRequest, RequestKey};
-use bss_proto::accounts::GetAccountRequest;
-use bss_proto::accounts::account_service_client::AccountServiceClient;
+use bss_platform::peers;
 use prost::Message;
 use sqlx::{PgPool, Postgres, Transaction};
-use tonic::Code;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
@@ -51,9 +47,6 @@ pub const WRITERS: &[Role] = &[Role::TenantAdmin, Role::AccountManager, Role::In
 /// Roles that may compute rebates.
 pub const REBATE_CALCULATORS: &[Role] = &[Role::TenantAdmin, Role::BillingClerk, Role::Integration];
 
-/// How long a call to the accounts service may take.
-const ACCOUNTS_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// Everything the pricing RPCs work with; one instance serves every service
 /// of the context.
 pub struct PricingApi {
@@ -61,12 +54,12 @@ pub struct PricingApi {
     pub(crate) books: Arc<Books>,
     /// The accounts service, for accounts the event stream has not brought
     /// yet.
-    accounts: Option<Channel>,
+    accounts: peers::Accounts,
 }
 
 impl PricingApi {
     pub fn new(db: PgPool, books: Arc<Books>, accounts: Option<Channel>) -> PricingApi {
-        PricingApi { db, books, accounts }
+        PricingApi { db, books, accounts: peers::Accounts::new(accounts) }
     }
 
     /// Begins a write of the tenant's pricing: claims the request id (or
@@ -121,20 +114,12 @@ impl PricingApi {
     }
 
     async fn fetch_account(&self, caller: &Caller, account_id: Uuid) -> Result<AccountFacts, PricingError> {
-        let Some(channel) = &self.accounts else {
-            return Err(PricingError::not_found("account", account_id));
-        };
-        let request = client::request(GetAccountRequest { id: account_id.to_string() }, caller, ACCOUNTS_TIMEOUT);
-        let account = match AccountServiceClient::new(channel.clone()).get_account(request).await {
-            Ok(response) => response.into_inner().account.unwrap_or_default(),
-            Err(status) if status.code() == Code::NotFound => {
-                return Err(PricingError::not_found("account", account_id));
-            }
-            Err(status) => return Err(client::peer_error("accounts", status).into()),
-        };
-        let currency = bss_platform::money::Currency::parse(&account.currency_code).map_err(|_| {
-            PricingError::Unavailable { what: "accounts", cause: "an account without a currency".to_owned() }
-        })?;
+        let account = self
+            .accounts
+            .account(caller, account_id)
+            .await?
+            .ok_or_else(|| PricingError::not_found("account", account_id))?;
+        let currency = peers::currency_of(&account)?;
         Ok(AccountFacts { id: account_id, currency, sales_rep_id: account.sales_rep_id, parent: None })
     }
 }

@@ -1,0 +1,97 @@
+//! Typed clients of the suite's services as their peers call them: one
+//! place per question asked of another context, with one error mapping
+//! ([`client::peer_error`] for a caller's call, [`client::service_peer_error`]
+//! for the service's own identity) and one deadline.
+
+use std::time::Duration;
+
+use bss_proto::accounts::account_service_client::AccountServiceClient;
+use bss_proto::accounts::group_service_client::GroupServiceClient;
+use bss_proto::accounts::tenant_service_client::TenantServiceClient;
+use bss_proto::accounts::{Account, AccountGroup, GetAccountGroupRequest, GetAccountRequest, GetTenantRequest, Tenant};
+use tonic::Code;
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::client::{self, PeerError};
+use crate::money::Currency;
+
+/// How long a peer is given to answer one question.
+pub const PEER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The accounts service, as billing, credit, pricing and reseller-sync ask
+/// it about an account.
+#[derive(Clone, Debug, Default)]
+pub struct Accounts {
+    channel: Option<Channel>,
+}
+
+impl Accounts {
+    /// Accounts on `channel`; without one (a service run on its own), every
+    /// account is unknown.
+    pub fn new(channel: Option<Channel>) -> Accounts {
+        Accounts { channel }
+    }
+
+    /// The channel, for calls this client does not type yet.
+    pub fn channel(&self) -> Option<&Channel> {
+        self.channel.as_ref()
+    }
+
+    /// The account as accounts shows it to `caller`; `None` when accounts
+    /// does not know it or the caller may not see it (NOT_FOUND), so the
+    /// asking service answers NOT_FOUND in its own terms.
+    pub async fn account(&self, caller: &Caller, id: Uuid) -> Result<Option<Account>, PeerError> {
+        let Some(channel) = &self.channel else {
+            return Ok(None);
+        };
+        let request = client::request(GetAccountRequest { id: id.to_string() }, caller, PEER_TIMEOUT);
+        match AccountServiceClient::new(channel.clone()).get_account(request).await {
+            Ok(response) => Ok(Some(response.into_inner().account.unwrap_or_default())),
+            Err(status) if status.code() == Code::NotFound => Ok(None),
+            Err(status) => Err(sort(caller, "accounts", status)),
+        }
+    }
+
+    /// The tenant as accounts shows it to `caller`; `None` when unknown.
+    pub async fn tenant(&self, caller: &Caller, id: Uuid) -> Result<Option<Tenant>, PeerError> {
+        let Some(channel) = &self.channel else {
+            return Ok(None);
+        };
+        let request = client::request(GetTenantRequest { id: id.to_string() }, caller, PEER_TIMEOUT);
+        match TenantServiceClient::new(channel.clone()).get_tenant(request).await {
+            Ok(response) => Ok(Some(response.into_inner().tenant.unwrap_or_default())),
+            Err(status) if status.code() == Code::NotFound => Ok(None),
+            Err(status) => Err(sort(caller, "accounts", status)),
+        }
+    }
+
+    /// The group the account is in (as its parent or a member); `None` when
+    /// it is in none.
+    pub async fn group(&self, caller: &Caller, account_id: &str) -> Result<Option<AccountGroup>, PeerError> {
+        let Some(channel) = &self.channel else {
+            return Ok(None);
+        };
+        let request =
+            client::request(GetAccountGroupRequest { account_id: account_id.to_owned() }, caller, PEER_TIMEOUT);
+        match GroupServiceClient::new(channel.clone()).get_account_group(request).await {
+            Ok(response) => Ok(response.into_inner().group),
+            Err(status) if status.code() == Code::NotFound => Ok(None),
+            Err(status) => Err(sort(caller, "accounts", status)),
+        }
+    }
+}
+
+/// The currency of an account as accounts shows it; an account without one
+/// is a fault of accounts (UNAVAILABLE), never the caller's.
+pub fn currency_of(account: &Account) -> Result<Currency, PeerError> {
+    Currency::parse(&account.currency_code)
+        .map_err(|_| PeerError::Unavailable { what: "accounts", cause: "an account without a currency".to_owned() })
+}
+
+/// A peer's error status sorted by who made the call: the service's own
+/// identity or its caller.
+fn sort(caller: &Caller, what: &'static str, status: tonic::Status) -> PeerError {
+    if caller.is_service() { client::service_peer_error(what, status) } else { client::peer_error(what, status) }
+}
