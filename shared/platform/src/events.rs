@@ -2,7 +2,8 @@
 //! service, the gapless sequence its consumers follow, the `StreamEvents`
 //! streams, and the consumer side.
 //!
-//! - A change and its event are written in one transaction ([`publish`]).
+//! - A change and its event are written in one transaction ([`publish`]),
+//!   in the envelope every stream shares ([`Envelope`]).
 //! - One sequencer per schema (an advisory lock makes it one across
 //!   replicas) numbers committed events 1, 2, 3, ... in batches, then
 //!   notifies. A consumer that has read up to N never misses an event below
@@ -52,15 +53,42 @@ pub struct StoredEvent {
     pub created_at: DateTime<Utc>,
 }
 
-/// Writes an event in the caller's transaction: it is published exactly
-/// when the change it describes commits.
-pub async fn publish(
+pub use bss_proto::envelope::{Envelope, Made};
+
+/// An event envelope of `tenant_id` made by `actor` now, in the current
+/// trace.
+pub fn made_now(tenant_id: Uuid, actor: &str) -> Made {
+    Made {
+        tenant_id: tenant_id.to_string(),
+        occur_time: Some(crate::time::timestamp(crate::time::now())),
+        actor: actor.to_owned(),
+        traceparent: crate::telemetry::current_traceparent(),
+    }
+}
+
+/// The event of `payload`, made by `actor` now in the current trace.
+pub fn event<E: Envelope>(tenant_id: Uuid, actor: &str, payload: E::Payload) -> E {
+    E::wrap(&made_now(tenant_id, actor), payload)
+}
+
+/// Writes events of `tenant_id` made by `actor`, in order, in the caller's
+/// transaction: they are published exactly when the change they describe
+/// commits, each with the trace context of the request that made it.
+pub async fn publish<E: Envelope>(
     connection: &mut PgConnection,
     tenant_id: Uuid,
-    event_type: &str,
-    payload: &impl Message,
+    actor: &str,
+    payloads: impl IntoIterator<Item = E::Payload>,
 ) -> Result<(), PlatformError> {
-    publish_all(connection, tenant_id, &[(event_type, payload.encode_to_vec())]).await
+    let made = made_now(tenant_id, actor);
+    let events: Vec<(&str, Vec<u8>)> = payloads
+        .into_iter()
+        .map(|payload| {
+            let event = E::wrap(&made, payload);
+            (event.event_type(), event.encode_to_vec())
+        })
+        .collect();
+    publish_all(connection, tenant_id, &events).await
 }
 
 /// Writes events (type, encoded payload) in the caller's transaction, in

@@ -1,5 +1,6 @@
 //! Generated code for the suite's contracts. This crate is the only place
 //! code is generated; services depend on it and never on `.proto` files.
+//! Beside it, [`envelope`]: what every event message shares.
 
 #![allow(clippy::all, missing_docs, unreachable_pub)]
 
@@ -44,6 +45,8 @@ pub mod bss {
         }
     }
 }
+
+pub mod envelope;
 
 pub use bss::accounts::v1 as accounts;
 pub use bss::billing::v1 as billing;

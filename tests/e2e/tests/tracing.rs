@@ -88,3 +88,137 @@ async fn one_trace_runs_from_the_client_through_the_gateway_into_the_service() {
     assert_eq!(service.name, "bss.accounts.v1.TenantService/GetTenant");
     assert_ne!(gateway.span_id, service.span_id);
 }
+
+/// The trace id of a W3C traceparent ("00-<trace>-<span>-<flags>").
+fn trace_of(traceparent: &str) -> &str {
+    traceparent.split('-').nth(1).unwrap_or_default()
+}
+
+/// `request` sent from a client span of trace `trace_id`.
+fn with_trace<T>(trace_id: &str, mut request: tonic::Request<T>) -> tonic::Request<T> {
+    let traceparent = format!("00-{trace_id}-00f067aa0ba902b7-01");
+    request.metadata_mut().insert("traceparent", traceparent.parse().expect("ascii"));
+    request
+}
+
+/// Every message of an event stream, read until it is quiet.
+async fn drain<T>(mut stream: tonic::Streaming<T>) -> Vec<T> {
+    let mut messages = Vec::new();
+    while let Ok(Ok(Some(message))) = tokio::time::timeout(Duration::from_secs(1), stream.message()).await {
+        messages.push(message);
+    }
+    messages
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_stream_carries_the_trace_of_the_request_that_made_the_change() {
+    use bss_proto::accounts::account_event::Payload as AccountPayload;
+    use bss_proto::accounts::account_event_service_client::AccountEventServiceClient;
+    use bss_proto::billing::billing_event::Payload as BillingPayload;
+    use bss_proto::billing::billing_event_service_client::BillingEventServiceClient;
+    use bss_proto::credit::credit_event::Payload as CreditPayload;
+    use bss_proto::credit::credit_event_service_client::CreditEventServiceClient;
+    use bss_proto::types::PaymentType;
+
+    let _telemetry = bss_platform::telemetry::init("bss-e2e", &TelemetryConfig::default()).expect("telemetry");
+    let suite = TestApp::start().await;
+    let gateway = suite.gateway().await;
+    let (_, admin) = suite.tenant("Traced Events", "EUR").await;
+
+    // Accounts: an account made under one trace.
+    let account_trace = "11111111111111111111111111111111";
+    let created = bss_proto::accounts::account_service_client::AccountServiceClient::new(gateway.clone())
+        .create_account(with_trace(
+            account_trace,
+            authorized(
+                bss_proto::accounts::CreateAccountRequest {
+                    account: Some(bss_e2e::ordering_account("TRACED")),
+                    request_id: String::new(),
+                },
+                &admin,
+            ),
+        ))
+        .await
+        .expect("account")
+        .into_inner()
+        .account
+        .expect("account");
+    // Credit: its terms changed under another.
+    let credit_trace = "22222222222222222222222222222222";
+    bss_proto::credit::credit_service_client::CreditServiceClient::new(gateway.clone())
+        .change_credit_terms(with_trace(
+            credit_trace,
+            authorized(
+                bss_proto::credit::ChangeCreditTermsRequest {
+                    account_id: created.id.clone(),
+                    terms: Some(bss_proto::credit::CreditTerms {
+                        credit_limit: bss_e2e::decimal("1000"),
+                        ..Default::default()
+                    }),
+                    reason: "opening".to_owned(),
+                    request_id: String::new(),
+                },
+                &admin,
+            ),
+        ))
+        .await
+        .expect("terms");
+    // Billing: an order placed under a third.
+    let billing_trace = "33333333333333333333333333333333";
+    let product = bss_e2e::create_product(&gateway, &admin, "TRACE-1", "10.00", "Tracing").await;
+    bss_proto::billing::order_service_client::OrderServiceClient::new(gateway.clone())
+        .place_order(with_trace(
+            billing_trace,
+            authorized(bss_e2e::order_request(&created.id, &[(&product, "1")], PaymentType::OnAccount), &admin),
+        ))
+        .await
+        .expect("order");
+
+    let after = |sequence| authorized(bss_proto::accounts::StreamEventsRequest { after_sequence: sequence }, &admin);
+    let accounts = drain(
+        AccountEventServiceClient::new(gateway.clone()).stream_events(after(0)).await.expect("stream").into_inner(),
+    )
+    .await;
+    let account_created = accounts
+        .iter()
+        .filter_map(|message| message.event.clone())
+        .find(|event| matches!(&event.payload, Some(AccountPayload::AccountCreated(c)) if c.account.as_ref().is_some_and(|a| a.id == created.id)))
+        .expect("AccountCreated");
+    assert_eq!(trace_of(&account_created.traceparent), account_trace);
+
+    let credit = drain(
+        CreditEventServiceClient::new(gateway.clone())
+            .stream_events(authorized(bss_proto::credit::StreamEventsRequest { after_sequence: 0 }, &admin))
+            .await
+            .expect("stream")
+            .into_inner(),
+    )
+    .await;
+    let credit: Vec<_> = credit.into_iter().filter_map(|message| message.event).collect();
+    let terms = credit
+        .iter()
+        .find(|event| matches!(event.payload, Some(CreditPayload::CreditTermsChanged(_))))
+        .expect("CreditTermsChanged");
+    assert_eq!(trace_of(&terms.traceparent), credit_trace);
+    // The reservation billing asked for is made in the order's trace.
+    let reserved = credit
+        .iter()
+        .find(|event| matches!(event.payload, Some(CreditPayload::ReservationChanged(_))))
+        .expect("ReservationChanged");
+    assert_eq!(trace_of(&reserved.traceparent), billing_trace);
+
+    let billing = drain(
+        BillingEventServiceClient::new(gateway.clone())
+            .stream_events(authorized(bss_proto::billing::StreamEventsRequest { after_sequence: 0 }, &admin))
+            .await
+            .expect("stream")
+            .into_inner(),
+    )
+    .await;
+    let outcome = billing
+        .into_iter()
+        .filter_map(|message| message.event)
+        .find(|event| matches!(event.payload, Some(BillingPayload::OrderOutcome(_))))
+        .expect("OrderOutcome");
+    assert_eq!(trace_of(&outcome.traceparent), billing_trace);
+}

@@ -19,7 +19,6 @@ use std::sync::Arc;
 use bss_platform::auth::{Caller, Role};
 use bss_platform::events::EventLog;
 use bss_platform::idempotency::PendingRequest;
-use bss_platform::{telemetry, time};
 use bss_proto::accounts as proto;
 use prost::Message;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
@@ -95,30 +94,7 @@ pub use bss_platform::auth::authorize;
 
 /// An event of the accounts stream, made by `caller` now.
 pub fn event(tenant_id: Uuid, caller: &Caller, payload: proto::account_event::Payload) -> proto::AccountEvent {
-    proto::AccountEvent {
-        sequence: 0,
-        tenant_id: tenant_id.to_string(),
-        occur_time: Some(time::timestamp(time::now())),
-        actor: caller.subject.clone(),
-        traceparent: telemetry::current_traceparent(),
-        payload: Some(payload),
-    }
-}
-
-/// Name of an event payload, stored with it in the outbox.
-fn event_type(event: &proto::AccountEvent) -> &'static str {
-    use proto::account_event::Payload;
-    match &event.payload {
-        Some(Payload::AccountCreated(_)) => "AccountCreated",
-        Some(Payload::AccountUpdated(_)) => "AccountUpdated",
-        Some(Payload::AccountStatusChanged(_)) => "AccountStatusChanged",
-        Some(Payload::AccountDeleted(_)) => "AccountDeleted",
-        Some(Payload::ContactChanged(_)) => "ContactChanged",
-        Some(Payload::AddressChanged(_)) => "AddressChanged",
-        Some(Payload::GroupMembershipChanged(_)) => "GroupMembershipChanged",
-        Some(Payload::UserAssigned(_)) => "UserAssigned",
-        None => "Unknown",
-    }
+    bss_platform::events::event(tenant_id, &caller.subject, payload)
 }
 
 /// Writes an event of `tenant_id` to the outbox in the caller's transaction.
@@ -128,8 +104,7 @@ pub async fn publish(
     caller: &Caller,
     payload: proto::account_event::Payload,
 ) -> Result<(), AccountsError> {
-    let event = event(tenant_id, caller, payload);
-    bss_platform::events::publish(connection, tenant_id, event_type(&event), &event).await?;
+    bss_platform::events::publish::<proto::AccountEvent>(connection, tenant_id, &caller.subject, [payload]).await?;
     Ok(())
 }
 

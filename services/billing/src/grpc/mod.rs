@@ -18,7 +18,7 @@ use bss_platform::events::EventLog;
 use bss_platform::idempotency::{self, Opened, PendingRequest, RequestKey};
 use bss_platform::money::Currency;
 use bss_platform::peers;
-use bss_platform::time::{self, format_date, parse_date};
+use bss_platform::time::{format_date, parse_date};
 use bss_proto::billing::{BillingEvent, billing_event};
 use bss_proto::credit::credit_service_client::CreditServiceClient;
 use bss_proto::credit::{ComputeDueDateRequest, ComputeDueDatesRequest};
@@ -231,36 +231,6 @@ pub async fn publish_all(
     actor: &str,
     payloads: Vec<billing_event::Payload>,
 ) -> Result<(), BillingError> {
-    use billing_event::Payload;
-    let occur_time = Some(time::timestamp(time::now()));
-    let traceparent = bss_platform::telemetry::current_traceparent();
-    let events: Vec<(&str, Vec<u8>)> = payloads
-        .into_iter()
-        .map(|payload| {
-            let event_type = match &payload {
-                Payload::InvoicePosted(_) => "InvoicePosted",
-                Payload::CreditNotePosted(_) => "CreditNotePosted",
-                Payload::PaymentPosted(_) => "PaymentPosted",
-                Payload::WriteOffPosted(_) => "WriteOffPosted",
-                Payload::InvoiceOverdue(_) => "InvoiceOverdue",
-                Payload::InvoiceSettled(_) => "InvoiceSettled",
-                Payload::FirstPaidSubscriptionCreated(_) => "FirstPaidSubscriptionCreated",
-                Payload::OrderOutcome(_) => "OrderOutcome",
-                Payload::RefundPosted(_) => "RefundPosted",
-                Payload::OrderCancelled(_) => "OrderCancelled",
-                Payload::SubscriptionCancelled(_) => "SubscriptionCancelled",
-            };
-            let event = BillingEvent {
-                sequence: 0,
-                tenant_id: tenant_id.to_string(),
-                occur_time,
-                actor: actor.to_owned(),
-                traceparent: traceparent.clone(),
-                payload: Some(payload),
-            };
-            (event_type, event.encode_to_vec())
-        })
-        .collect();
-    bss_platform::events::publish_all(connection, tenant_id, &events).await?;
+    bss_platform::events::publish::<BillingEvent>(connection, tenant_id, actor, payloads).await?;
     Ok(())
 }

@@ -319,7 +319,7 @@ impl CreditApi {
             closed_at: None,
         };
         let reservation = reservation_to_proto(&row, currency);
-        let event = super::event(
+        let event: CreditEvent = bss_platform::events::event(
             tenant_id,
             actor,
             Payload::ReservationChanged(ReservationChanged { reservation: Some(reservation.clone()) }),

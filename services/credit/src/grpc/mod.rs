@@ -13,7 +13,6 @@ use bss_platform::events::EventLog;
 use bss_platform::idempotency::{self, Opened, PendingRequest, RequestKey};
 use bss_platform::money::Currency;
 use bss_platform::peers;
-use bss_platform::time;
 use bss_proto::credit::{CreditEvent, credit_event};
 use prost::Message;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
@@ -125,30 +124,6 @@ impl CreditApi {
     }
 }
 
-/// An event of the credit stream, made by `actor` now.
-pub fn event(tenant_id: Uuid, actor: &str, payload: credit_event::Payload) -> CreditEvent {
-    CreditEvent {
-        sequence: 0,
-        tenant_id: tenant_id.to_string(),
-        occur_time: Some(time::timestamp(time::now())),
-        actor: actor.to_owned(),
-        payload: Some(payload),
-    }
-}
-
-/// The outbox type of an event's payload.
-fn event_type(payload: &credit_event::Payload) -> &'static str {
-    use credit_event::Payload;
-    match payload {
-        Payload::CreditTermsChanged(_) => "CreditTermsChanged",
-        Payload::HoldChanged(_) => "HoldChanged",
-        Payload::ReservationChanged(_) => "ReservationChanged",
-        Payload::HeldOrderChanged(_) => "HeldOrderChanged",
-        Payload::CreditThresholdCrossed(_) => "CreditThresholdCrossed",
-        Payload::SuspensionRequested(_) => "SuspensionRequested",
-    }
-}
-
 /// Writes an event of the credit stream, made by `actor` now, in the
 /// caller's transaction.
 pub async fn publish(
@@ -157,8 +132,6 @@ pub async fn publish(
     actor: &str,
     payload: credit_event::Payload,
 ) -> Result<(), CreditError> {
-    let event_type = event_type(&payload);
-    let event = event(tenant_id, actor, payload);
-    bss_platform::events::publish(connection, tenant_id, event_type, &event).await?;
+    bss_platform::events::publish::<CreditEvent>(connection, tenant_id, actor, [payload]).await?;
     Ok(())
 }

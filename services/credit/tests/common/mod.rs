@@ -235,9 +235,10 @@ impl TestApp {
     /// transaction, as billing posts them.
     pub async fn publish_billing(&self, tenant_id: Uuid, payloads: Vec<billing_proto::billing_event::Payload>) {
         for payload in payloads {
-            let event = BillingEvent { tenant_id: tenant_id.to_string(), payload: Some(payload), ..Default::default() };
             let mut tx = self.billing_db.begin().await.expect("tx");
-            bss_platform::events::publish(&mut tx, tenant_id, "BillingEvent", &event).await.expect("published");
+            bss_platform::events::publish::<BillingEvent>(&mut tx, tenant_id, "billing", [payload])
+                .await
+                .expect("published");
             tx.commit().await.expect("committed");
         }
         self.billing_events.written();

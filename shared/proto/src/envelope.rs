@@ -1,0 +1,99 @@
+//! The envelope every event stream of the suite shares: position, tenant,
+//! time, actor and trace context around one payload, and the payload's
+//! name stored beside it in the publishing service's outbox.
+
+use crate::accounts::{self, account_event};
+use crate::billing::{self, billing_event};
+use crate::credit::{self, credit_event};
+
+/// Who made an event, when, and in which trace.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Made {
+    pub tenant_id: String,
+    pub occur_time: Option<prost_types::Timestamp>,
+    pub actor: String,
+    /// The W3C traceparent of the request that made the change; empty when
+    /// none.
+    pub traceparent: String,
+}
+
+/// An event message of one stream.
+pub trait Envelope: prost::Message + Default + Sized {
+    type Payload;
+
+    /// The event of `payload` as `made` says (its sequence is given when it
+    /// commits).
+    fn wrap(made: &Made, payload: Self::Payload) -> Self;
+
+    /// The name of the event's payload ("Unknown" without one).
+    fn event_type(&self) -> &'static str;
+}
+
+macro_rules! envelope {
+    ($event:ty, $module:ident { $($case:ident),+ $(,)? }) => {
+        impl Envelope for $event {
+            type Payload = $module::Payload;
+
+            fn wrap(made: &Made, payload: $module::Payload) -> Self {
+                Self {
+                    sequence: 0,
+                    tenant_id: made.tenant_id.clone(),
+                    occur_time: made.occur_time,
+                    actor: made.actor.clone(),
+                    traceparent: made.traceparent.clone(),
+                    payload: Some(payload),
+                }
+            }
+
+            fn event_type(&self) -> &'static str {
+                match &self.payload {
+                    $(Some($module::Payload::$case(_)) => stringify!($case),)+
+                    None => "Unknown",
+                }
+            }
+        }
+    };
+}
+
+envelope!(
+    accounts::AccountEvent,
+    account_event {
+        AccountCreated,
+        AccountUpdated,
+        AccountStatusChanged,
+        AccountDeleted,
+        ContactChanged,
+        AddressChanged,
+        GroupMembershipChanged,
+        UserAssigned,
+    }
+);
+
+envelope!(
+    billing::BillingEvent,
+    billing_event {
+        InvoicePosted,
+        CreditNotePosted,
+        PaymentPosted,
+        WriteOffPosted,
+        InvoiceOverdue,
+        InvoiceSettled,
+        FirstPaidSubscriptionCreated,
+        OrderOutcome,
+        RefundPosted,
+        OrderCancelled,
+        SubscriptionCancelled,
+    }
+);
+
+envelope!(
+    credit::CreditEvent,
+    credit_event {
+        CreditTermsChanged,
+        HoldChanged,
+        ReservationChanged,
+        HeldOrderChanged,
+        CreditThresholdCrossed,
+        SuspensionRequested,
+    }
+);
