@@ -107,38 +107,17 @@ impl App {
             credit: peer("credit", &config.credit_url)?,
         };
         let api = Arc::new(AccountsApi::new(db.clone(), tenants.clone(), events, validator, peers));
-        let limit = platform.server.max_message_bytes;
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)
             .named("accounts")
             .metrics(platform.metrics_addr)
             .tenant_share(platform.tenant_share())
             .tenants(Arc::new(crate::repo::tenants::LocalTenants { db: db.clone(), cache: tenants.clone() }))
-            .add_service(
-                AccountServiceServer::from_arc(api.clone())
-                    .max_decoding_message_size(limit)
-                    .max_encoding_message_size(limit),
-            )
-            .add_service(
-                UserServiceServer::from_arc(api.clone())
-                    .max_decoding_message_size(limit)
-                    .max_encoding_message_size(limit),
-            )
-            .add_service(
-                GroupServiceServer::from_arc(api.clone())
-                    .max_decoding_message_size(limit)
-                    .max_encoding_message_size(limit),
-            )
-            .add_service(
-                CustomFieldServiceServer::from_arc(api.clone())
-                    .max_decoding_message_size(limit)
-                    .max_encoding_message_size(limit),
-            )
-            .add_service(AccountEventServiceServer::from_arc(api).max_encoding_message_size(limit))
-            .add_service(
-                TenantServiceServer::new(TenantsApi::new(db.clone(), tenants))
-                    .max_decoding_message_size(limit)
-                    .max_encoding_message_size(limit),
-            )
+            .add_service(AccountServiceServer::from_arc(api.clone()))
+            .add_service(UserServiceServer::from_arc(api.clone()))
+            .add_service(GroupServiceServer::from_arc(api.clone()))
+            .add_service(CustomFieldServiceServer::from_arc(api.clone()))
+            .add_service(AccountEventServiceServer::from_arc(api))
+            .add_service(TenantServiceServer::new(TenantsApi::new(db.clone(), tenants)))
             .readiness(db::readiness(db.clone()));
         Ok(App { server, shutdown, db })
     }

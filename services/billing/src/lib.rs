@@ -116,42 +116,17 @@ impl App {
         let peers = Peers { accounts: bss_platform::peers::Accounts::new(accounts), credit, pricing };
         let api = Arc::new(BillingApi::new(db.clone(), events.clone(), peers, wake_runs.clone(), identity.clone()));
         tokio::spawn(runs::run(api.clone(), identity, config.run_batch_size.max(1), wake_runs, shutdown.clone()));
-        let limit = platform.server.max_message_bytes;
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)
             .named("billing")
             .metrics(platform.metrics_addr)
             .tenant_share(platform.tenant_share())
             .tenants_if(tenants)
-            .add_service(
-                InvoiceServiceServer::from_arc(api.clone())
-                    .max_decoding_message_size(limit)
-                    .max_encoding_message_size(limit),
-            )
-            .add_service(
-                OrderServiceServer::from_arc(api.clone())
-                    .max_decoding_message_size(limit)
-                    .max_encoding_message_size(limit),
-            )
-            .add_service(
-                SubscriptionServiceServer::from_arc(api.clone())
-                    .max_decoding_message_size(limit)
-                    .max_encoding_message_size(limit),
-            )
-            .add_service(
-                LedgerServiceServer::from_arc(api.clone())
-                    .max_decoding_message_size(limit)
-                    .max_encoding_message_size(limit),
-            )
-            .add_service(
-                PaymentServiceServer::from_arc(api.clone())
-                    .max_decoding_message_size(limit)
-                    .max_encoding_message_size(limit),
-            )
-            .add_service(
-                BillingEventServiceServer::from_arc(api)
-                    .max_decoding_message_size(limit)
-                    .max_encoding_message_size(limit),
-            )
+            .add_service(InvoiceServiceServer::from_arc(api.clone()))
+            .add_service(OrderServiceServer::from_arc(api.clone()))
+            .add_service(SubscriptionServiceServer::from_arc(api.clone()))
+            .add_service(LedgerServiceServer::from_arc(api.clone()))
+            .add_service(PaymentServiceServer::from_arc(api.clone()))
+            .add_service(BillingEventServiceServer::from_arc(api))
             .readiness(db::readiness(db.clone()));
         Ok(App { server, shutdown, db, events })
     }

@@ -106,3 +106,31 @@ async fn orders_are_listed_page_by_page_oldest_first_each_once() {
     let refused = orders.list_orders(authorized(forged, &clerk)).await.expect_err("a token billing never gave");
     assert_eq!(violated_fields(&refused), vec!["page_token"]);
 }
+
+#[tokio::test]
+async fn a_message_over_the_configured_size_is_refused_and_the_next_call_works() {
+    let app = TestApp::start_with(|config| config.server.max_message_bytes = 64 * 1024).await;
+    let (tenant_id, admin) = app.tenant("Sized Books", "EUR").await;
+    let gateway = app.gateway().await;
+    create_product(&gateway, &admin, "WIDGET", "10.00", "tools").await;
+    let account = create_account(&gateway, &admin, ordering_account("SIZED")).await;
+    set_credit_terms(&gateway, &admin, &account, "1000", None).await;
+    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
+    let mut orders = OrderServiceClient::new(bss_testkit::channel(app.endpoints.billing).await);
+
+    let mut large = order_request(&account, &[("WIDGET", "1")], PaymentType::OnAccount);
+    large.order.as_mut().expect("order").reference = "x".repeat(100 * 1024);
+    let refused = orders.place_order(authorized(large, &clerk)).await.expect_err("too large");
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    let listed = orders
+        .list_orders(authorized(ListOrdersRequest { account_id: account.clone(), ..Default::default() }, &clerk))
+        .await
+        .expect("listed");
+    assert!(listed.into_inner().orders.is_empty(), "nothing of the refused order was stored");
+
+    let placed = orders
+        .place_order(authorized(order_request(&account, &[("WIDGET", "1")], PaymentType::OnAccount), &clerk))
+        .await
+        .expect("an order of normal size");
+    assert_eq!(placed.into_inner().order.expect("order").status, OrderStatus::Executed as i32);
+}

@@ -106,27 +106,14 @@ impl App {
             tokio::spawn(run_consumer(db.clone(), BillingFeed { billing, identity }, shutdown.clone()));
         }
         let api = Arc::new(CreditApi::new(db.clone(), events.clone(), accounts, credit_check));
-        let limit = platform.server.max_message_bytes;
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)
             .named("credit")
             .metrics(platform.metrics_addr)
             .tenant_share(platform.tenant_share())
             .tenants_if(tenants)
-            .add_service(
-                CreditSettingsServiceServer::from_arc(api.clone())
-                    .max_decoding_message_size(limit)
-                    .max_encoding_message_size(limit),
-            )
-            .add_service(
-                CreditServiceServer::from_arc(api.clone())
-                    .max_decoding_message_size(limit)
-                    .max_encoding_message_size(limit),
-            )
-            .add_service(
-                CreditEventServiceServer::from_arc(api)
-                    .max_decoding_message_size(limit)
-                    .max_encoding_message_size(limit),
-            )
+            .add_service(CreditSettingsServiceServer::from_arc(api.clone()))
+            .add_service(CreditServiceServer::from_arc(api.clone()))
+            .add_service(CreditEventServiceServer::from_arc(api))
             .readiness(db::readiness(db.clone()));
         Ok(App { server, shutdown, db, events })
     }

@@ -93,40 +93,17 @@ impl App {
         let books = Arc::new(Books::new(db.clone()));
         let tenants = bss_platform::tenancy::remote(accounts.as_ref(), ServiceIdentity::new("pricing", &platform.auth));
         let api = Arc::new(PricingApi::new(db.clone(), books, accounts));
-        let limit = platform.server.max_message_bytes;
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)
             .named("pricing")
             .metrics(platform.metrics_addr)
             .tenant_share(platform.tenant_share())
             .tenants_if(tenants)
-            .add_service(
-                CatalogServiceServer::from_arc(api.clone())
-                    .max_decoding_message_size(limit)
-                    .max_encoding_message_size(limit),
-            )
-            .add_service(
-                PricelistServiceServer::from_arc(api.clone())
-                    .max_decoding_message_size(limit)
-                    .max_encoding_message_size(limit),
-            )
-            .add_service(
-                AccountPricingServiceServer::from_arc(api.clone())
-                    .max_decoding_message_size(limit)
-                    .max_encoding_message_size(limit),
-            )
-            .add_service(
-                ContractServiceServer::from_arc(api.clone())
-                    .max_decoding_message_size(limit)
-                    .max_encoding_message_size(limit),
-            )
-            .add_service(
-                ExchangeRateServiceServer::from_arc(api.clone())
-                    .max_decoding_message_size(limit)
-                    .max_encoding_message_size(limit),
-            )
-            .add_service(
-                QuoteServiceServer::from_arc(api).max_decoding_message_size(limit).max_encoding_message_size(limit),
-            )
+            .add_service(CatalogServiceServer::from_arc(api.clone()))
+            .add_service(PricelistServiceServer::from_arc(api.clone()))
+            .add_service(AccountPricingServiceServer::from_arc(api.clone()))
+            .add_service(ContractServiceServer::from_arc(api.clone()))
+            .add_service(ExchangeRateServiceServer::from_arc(api.clone()))
+            .add_service(QuoteServiceServer::from_arc(api))
             .readiness(db::readiness(db.clone()));
         Ok(App { server, shutdown, db })
     }

@@ -100,15 +100,12 @@ impl App {
         tokio::spawn(run_consumer(db.clone(), billing_feed.clone(), shutdown.clone()));
         tokio::spawn(run_consumer(db.clone(), accounts_feed.clone(), shutdown.clone()));
         let api = SyncApi { db: db.clone(), syncer, billing: billing_feed, accounts: accounts_feed };
-        let limit = platform.server.max_message_bytes;
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)
             .named("reseller-sync")
             .metrics(platform.metrics_addr)
             .tenant_share(platform.tenant_share())
             .tenants_if(tenants)
-            .add_service(
-                ResellerSyncServiceServer::new(api).max_decoding_message_size(limit).max_encoding_message_size(limit),
-            )
+            .add_service(ResellerSyncServiceServer::new(api))
             .readiness(db::readiness(db.clone()));
         Ok(App { server, shutdown, db })
     }

@@ -131,12 +131,14 @@ impl GrpcServer {
         self.listener.local_addr()
     }
 
-    /// Adds one generated service; its name is served by health and
+    /// Adds one generated service with the configured message limit each
+    /// way (`max_message_bytes`); its name is served by health and
     /// reflection.
     pub fn add_service<S>(mut self, service: S) -> GrpcServer
     where
         S: Service<Request<tonic::body::Body>, Response = Response<tonic::body::Body>, Error = Infallible>
             + NamedService
+            + bss_proto::limits::MessageLimits
             + Clone
             + Send
             + Sync
@@ -144,7 +146,7 @@ impl GrpcServer {
         S::Future: Send + 'static,
     {
         self.service_names.push(S::NAME);
-        self.routes = self.routes.add_service(service);
+        self.routes = self.routes.add_service(service.limited(self.config.max_message_bytes));
         self
     }
 

@@ -1,6 +1,7 @@
 //! Generated code for the suite's contracts. This crate is the only place
 //! code is generated; services depend on it and never on `.proto` files.
-//! Beside it, [`envelope`]: what every event message shares.
+//! Beside it, [`envelope`]: what every event message shares, and
+//! [`limits`]: one way to bound any generated server's messages.
 
 #![allow(clippy::all, missing_docs, unreachable_pub)]
 
@@ -47,6 +48,7 @@ pub mod bss {
 }
 
 pub mod envelope;
+pub mod limits;
 
 pub use bss::accounts::v1 as accounts;
 pub use bss::billing::v1 as billing;
