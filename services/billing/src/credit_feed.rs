@@ -5,18 +5,12 @@
 //! consumer's cursor. A decision that arrives before billing stored what it
 //! decides is kept and applied when it is stored.
 
-use bss_platform::auth::ServiceIdentity;
-use bss_platform::events::{HandlerError, Subscription};
+use bss_platform::events::{HandlerError, Source, Subscription, parse_id as id};
 use bss_proto::billing::{Order, OrderPayer, OrderStatus, SubscriptionStatus};
 use bss_proto::credit::credit_event::Payload;
-use bss_proto::credit::credit_event_service_client::CreditEventServiceClient;
-use bss_proto::credit::{CreditEvent, HeldOrder, HeldOrderState, StreamEventsRequest};
-use futures::StreamExt;
-use futures::stream::BoxStream;
+use bss_proto::credit::{CreditEvent, HeldOrder, HeldOrderState};
 use prost::Message;
 use sqlx::PgConnection;
-use tonic::Status;
-use tonic::transport::Channel;
 use uuid::Uuid;
 
 use crate::domain::error::BillingError;
@@ -24,13 +18,9 @@ use crate::grpc::subscriptions::{publish_if_first_paid, status_code};
 use crate::grpc::{order_outcome, publish};
 use crate::overdue::ACTOR;
 
+/// Credit's stream, read with billing's own identity.
 pub struct CreditFeed {
-    pub credit: Channel,
-    pub identity: ServiceIdentity,
-}
-
-fn id(value: &str) -> Result<Uuid, HandlerError> {
-    Uuid::parse_str(value).map_err(|_| HandlerError::DeadLetter(format!("not an id: {value:?}")))
+    pub source: Source,
 }
 
 impl Subscription for CreditFeed {
@@ -40,18 +30,8 @@ impl Subscription for CreditFeed {
         "credit"
     }
 
-    async fn open(&self, after: i64) -> Result<BoxStream<'static, Result<CreditEvent, Status>>, Status> {
-        let request = self.identity.request(StreamEventsRequest { after_sequence: after })?;
-        let stream = CreditEventServiceClient::new(self.credit.clone()).stream_events(request).await?.into_inner();
-        Ok(stream.map(|message| message.map(|message| message.event.unwrap_or_default())).boxed())
-    }
-
-    fn position(&self, event: &CreditEvent) -> (i64, Uuid) {
-        (event.sequence, event.tenant_id.parse().unwrap_or_default())
-    }
-
-    fn occurred(&self, event: &CreditEvent) -> Option<std::time::SystemTime> {
-        bss_platform::time::system_time(event.occur_time.as_ref())
+    fn source(&self) -> &Source {
+        &self.source
     }
 
     async fn apply(&self, tx: &mut PgConnection, event: &CreditEvent) -> Result<(), HandlerError> {

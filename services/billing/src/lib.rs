@@ -19,7 +19,7 @@ use bss_platform::auth::{ServiceIdentity, TokenVerifier};
 use bss_platform::client;
 use bss_platform::config::PlatformConfig;
 use bss_platform::db;
-use bss_platform::events::{EventLog, run_consumer};
+use bss_platform::events::{EventLog, Source, run_consumer};
 use bss_platform::server::{GrpcServer, ServeError, StartupError};
 use bss_platform::shutdown::Shutdown;
 use bss_proto::billing::billing_event_service_server::BillingEventServiceServer;
@@ -108,7 +108,7 @@ impl App {
             // while one is applied must not hold back the replies of the
             // calls to credit (HTTP/2 flow control is per connection).
             let stream = peer("credit service", &config.credit_url)?.unwrap_or_else(|| credit.clone());
-            let feed = CreditFeed { credit: stream, identity: identity.clone() };
+            let feed = CreditFeed { source: Source { channel: stream, identity: identity.clone() } };
             tokio::spawn(run_consumer(db.clone(), feed, shutdown.clone()));
         }
         let wake_runs = Arc::new(tokio::sync::Notify::new());

@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use bss_platform::events::HandlerError;
+use bss_platform::events::{HandlerError, Source, parse_id as id};
 use bss_platform::money::{Currency, parse_decimal};
 use bss_proto::billing::billing_event::Payload;
 use bss_proto::billing::{BillingEvent, InvoicePosted, OrderPayer};
@@ -27,10 +27,6 @@ use crate::domain::error::CreditError;
 use crate::grpc::convert::held_to_proto;
 use crate::grpc::{ACTOR, publish};
 use crate::{repo, reservations};
-
-fn id(value: &str) -> Result<Uuid, HandlerError> {
-    Uuid::parse_str(value).map_err(|_| HandlerError::DeadLetter(format!("not an id: {value:?}")))
-}
 
 fn amount(money: Option<&Money>) -> Result<(Decimal, Currency), HandlerError> {
     let money = money.ok_or_else(|| HandlerError::DeadLetter("a transaction without an amount".to_owned()))?;
@@ -216,8 +212,7 @@ pub async fn apply(tx: &mut PgConnection, event: &BillingEvent) -> Result<(), Ha
 
 /// Billing's event stream, applied to credit's accounts.
 pub struct BillingFeed {
-    pub billing: tonic::transport::Channel,
-    pub identity: bss_platform::auth::ServiceIdentity,
+    pub source: Source,
 }
 
 impl bss_platform::events::Subscription for BillingFeed {
@@ -227,26 +222,8 @@ impl bss_platform::events::Subscription for BillingFeed {
         "billing"
     }
 
-    async fn open(
-        &self,
-        after: i64,
-    ) -> Result<futures::stream::BoxStream<'static, Result<BillingEvent, tonic::Status>>, tonic::Status> {
-        use futures::StreamExt;
-        let request = self.identity.request(bss_proto::billing::StreamEventsRequest { after_sequence: after })?;
-        let stream =
-            bss_proto::billing::billing_event_service_client::BillingEventServiceClient::new(self.billing.clone())
-                .stream_events(request)
-                .await?
-                .into_inner();
-        Ok(stream.map(|message| message.map(|message| message.event.unwrap_or_default())).boxed())
-    }
-
-    fn position(&self, event: &BillingEvent) -> (i64, Uuid) {
-        (event.sequence, event.tenant_id.parse().unwrap_or_default())
-    }
-
-    fn occurred(&self, event: &BillingEvent) -> Option<std::time::SystemTime> {
-        bss_platform::time::system_time(event.occur_time.as_ref())
+    fn source(&self) -> &Source {
+        &self.source
     }
 
     async fn apply(&self, tx: &mut PgConnection, event: &BillingEvent) -> Result<(), HandlerError> {

@@ -21,7 +21,7 @@ use bss_platform::auth::{ServiceIdentity, TokenVerifier};
 use bss_platform::client;
 use bss_platform::config::PlatformConfig;
 use bss_platform::db;
-use bss_platform::events::{EventLog, run_consumer};
+use bss_platform::events::{EventLog, Source, run_consumer};
 use bss_platform::server::{GrpcServer, ServeError, StartupError};
 use bss_platform::shutdown::Shutdown;
 use bss_proto::credit::credit_event_service_server::CreditEventServiceServer;
@@ -103,7 +103,11 @@ impl App {
                     "reading the billing stream needs BSS_AUTH__SERVICE_TOKEN or BSS_AUTH__HS256_SECRET".to_owned(),
                 ));
             }
-            tokio::spawn(run_consumer(db.clone(), BillingFeed { billing, identity }, shutdown.clone()));
+            tokio::spawn(run_consumer(
+                db.clone(),
+                BillingFeed { source: Source { channel: billing, identity } },
+                shutdown.clone(),
+            ));
         }
         let api = Arc::new(CreditApi::new(db.clone(), events.clone(), accounts, credit_check));
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)

@@ -1,27 +1,17 @@
 //! The accounts event stream, applied to pricing's read model of accounts:
 //! each account's currency and sales rep, and group memberships.
 
-use bss_platform::auth::ServiceIdentity;
-use bss_platform::events::{HandlerError, Subscription};
+use bss_platform::events::{HandlerError, Source, Subscription, parse_id as id};
 use bss_proto::accounts::account_event::Payload;
-use bss_proto::accounts::account_event_service_client::AccountEventServiceClient;
-use bss_proto::accounts::{Account, AccountEvent, ChangeKind, StreamEventsRequest};
-use futures::StreamExt;
-use futures::stream::BoxStream;
+use bss_proto::accounts::{Account, AccountEvent, ChangeKind};
 use sqlx::PgConnection;
-use tonic::Status;
-use tonic::transport::Channel;
 use uuid::Uuid;
 
 use crate::repo;
 
+/// Accounts' stream, read with pricing's own identity.
 pub struct AccountsFeed {
-    pub accounts: Channel,
-    pub identity: ServiceIdentity,
-}
-
-fn id(value: &str) -> Result<Uuid, HandlerError> {
-    Uuid::parse_str(value).map_err(|_| HandlerError::DeadLetter(format!("not an id: {value:?}")))
+    pub source: Source,
 }
 
 async fn record(tx: &mut PgConnection, tenant_id: Uuid, account: Option<&Account>) -> Result<(), HandlerError> {
@@ -37,18 +27,8 @@ impl Subscription for AccountsFeed {
         "accounts"
     }
 
-    async fn open(&self, after: i64) -> Result<BoxStream<'static, Result<AccountEvent, Status>>, Status> {
-        let request = self.identity.request(StreamEventsRequest { after_sequence: after })?;
-        let stream = AccountEventServiceClient::new(self.accounts.clone()).stream_events(request).await?.into_inner();
-        Ok(stream.map(|message| message.map(|message| message.event.unwrap_or_default())).boxed())
-    }
-
-    fn position(&self, event: &AccountEvent) -> (i64, Uuid) {
-        (event.sequence, event.tenant_id.parse().unwrap_or_default())
-    }
-
-    fn occurred(&self, event: &AccountEvent) -> Option<std::time::SystemTime> {
-        bss_platform::time::system_time(event.occur_time.as_ref())
+    fn source(&self) -> &Source {
+        &self.source
     }
 
     async fn apply(&self, tx: &mut PgConnection, event: &AccountEvent) -> Result<(), HandlerError> {

@@ -15,7 +15,7 @@ use bss_platform::auth::{ServiceIdentity, TokenVerifier};
 use bss_platform::client;
 use bss_platform::config::PlatformConfig;
 use bss_platform::db;
-use bss_platform::events::run_consumer;
+use bss_platform::events::{Source, run_consumer};
 use bss_platform::server::{GrpcServer, ServeError, StartupError};
 use bss_platform::shutdown::Shutdown;
 use bss_proto::pricing::account_pricing_service_server::AccountPricingServiceServer;
@@ -87,7 +87,7 @@ impl App {
             // calls to accounts (HTTP/2 flow control is per connection).
             let stream = client::channel(url, platform.peer_tls.as_ref())
                 .map_err(|error| StartupError::Config(format!("accounts service: {error}")))?;
-            let feed = AccountsFeed { accounts: stream, identity };
+            let feed = AccountsFeed { source: Source { channel: stream, identity } };
             tokio::spawn(run_consumer(db.clone(), feed, shutdown.clone()));
         }
         let books = Arc::new(Books::new(db.clone()));

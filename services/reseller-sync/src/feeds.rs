@@ -3,26 +3,14 @@
 //! keep the copy in step). Each event applies once, in the transaction that
 //! moves the stream's cursor.
 
-use bss_platform::auth::ServiceIdentity;
-use bss_platform::events::{HandlerError, Subscription};
+use bss_platform::events::{HandlerError, Source, Subscription, parse_id as id};
+use bss_proto::accounts::AccountEvent;
 use bss_proto::accounts::account_event::Payload as AccountPayload;
-use bss_proto::accounts::account_event_service_client::AccountEventServiceClient;
-use bss_proto::accounts::{AccountEvent, StreamEventsRequest as AccountStreamRequest};
+use bss_proto::billing::BillingEvent;
 use bss_proto::billing::billing_event::Payload as BillingPayload;
-use bss_proto::billing::billing_event_service_client::BillingEventServiceClient;
-use bss_proto::billing::{BillingEvent, StreamEventsRequest as BillingStreamRequest};
-use futures::StreamExt;
-use futures::stream::BoxStream;
 use sqlx::PgConnection;
-use tonic::Status;
-use tonic::transport::Channel;
-use uuid::Uuid;
 
 use crate::sync::{self, Syncer};
-
-fn id(value: &str) -> Result<Uuid, HandlerError> {
-    Uuid::parse_str(value).map_err(|_| HandlerError::DeadLetter(format!("not an id: {value:?}")))
-}
 
 /// Remembers when the last applied event of `stream` happened at its source.
 async fn stamp(tx: &mut PgConnection, stream: &str, at: Option<&prost_types::Timestamp>) -> Result<(), HandlerError> {
@@ -42,8 +30,7 @@ async fn stamp(tx: &mut PgConnection, stream: &str, at: Option<&prost_types::Tim
 
 /// Billing's stream: copies on FirstPaidSubscriptionCreated.
 pub struct BillingFeed {
-    pub billing: Channel,
-    pub identity: ServiceIdentity,
+    pub source: Source,
     pub syncer: Syncer,
 }
 
@@ -54,18 +41,8 @@ impl Subscription for BillingFeed {
         "billing"
     }
 
-    async fn open(&self, after: i64) -> Result<BoxStream<'static, Result<BillingEvent, Status>>, Status> {
-        let request = self.identity.request(BillingStreamRequest { after_sequence: after })?;
-        let stream = BillingEventServiceClient::new(self.billing.clone()).stream_events(request).await?.into_inner();
-        Ok(stream.map(|message| message.map(|message| message.event.unwrap_or_default())).boxed())
-    }
-
-    fn position(&self, event: &BillingEvent) -> (i64, Uuid) {
-        (event.sequence, event.tenant_id.parse().unwrap_or_default())
-    }
-
-    fn occurred(&self, event: &BillingEvent) -> Option<std::time::SystemTime> {
-        bss_platform::time::system_time(event.occur_time.as_ref())
+    fn source(&self) -> &Source {
+        &self.source
     }
 
     /// The copies live in the accounts service, made with request ids: an
@@ -88,8 +65,7 @@ impl Subscription for BillingFeed {
 
 /// Accounts' stream: a copied customer's changes.
 pub struct AccountsFeed {
-    pub accounts: Channel,
-    pub identity: ServiceIdentity,
+    pub source: Source,
     pub syncer: Syncer,
 }
 
@@ -100,18 +76,8 @@ impl Subscription for AccountsFeed {
         "accounts"
     }
 
-    async fn open(&self, after: i64) -> Result<BoxStream<'static, Result<AccountEvent, Status>>, Status> {
-        let request = self.identity.request(AccountStreamRequest { after_sequence: after })?;
-        let stream = AccountEventServiceClient::new(self.accounts.clone()).stream_events(request).await?.into_inner();
-        Ok(stream.map(|message| message.map(|message| message.event.unwrap_or_default())).boxed())
-    }
-
-    fn position(&self, event: &AccountEvent) -> (i64, Uuid) {
-        (event.sequence, event.tenant_id.parse().unwrap_or_default())
-    }
-
-    fn occurred(&self, event: &AccountEvent) -> Option<std::time::SystemTime> {
-        bss_platform::time::system_time(event.occur_time.as_ref())
+    fn source(&self) -> &Source {
+        &self.source
     }
 
     /// The copies live in the accounts service, made with request ids: an

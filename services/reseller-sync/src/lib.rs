@@ -16,7 +16,7 @@ use bss_platform::auth::{ServiceIdentity, TokenVerifier};
 use bss_platform::client;
 use bss_platform::config::PlatformConfig;
 use bss_platform::db;
-use bss_platform::events::run_consumer;
+use bss_platform::events::{Source, run_consumer};
 use bss_platform::server::{GrpcServer, ServeError, StartupError};
 use bss_platform::shutdown::Shutdown;
 use bss_proto::resellersync::reseller_sync_service_server::ResellerSyncServiceServer;
@@ -91,12 +91,16 @@ impl App {
         // books' to tell.
         let tenants = bss_platform::tenancy::remote(Some(&distributor_accounts), identity.clone());
         let syncer = Syncer { accounts: accounts.clone(), distributor_accounts, identity: identity.clone() };
-        let billing_feed = Arc::new(BillingFeed { billing, identity: identity.clone(), syncer: syncer.clone() });
+        let billing_feed = Arc::new(BillingFeed {
+            source: Source { channel: billing, identity: identity.clone() },
+            syncer: syncer.clone(),
+        });
         // The accounts stream gets a connection of its own: events it
         // buffers while one is applied must not hold back the replies of the
         // sync's calls (HTTP/2 flow control is per connection).
         let stream = channel("accounts service", &config.accounts_url)?;
-        let accounts_feed = Arc::new(AccountsFeed { accounts: stream, identity, syncer: syncer.clone() });
+        let accounts_feed =
+            Arc::new(AccountsFeed { source: Source { channel: stream, identity }, syncer: syncer.clone() });
         tokio::spawn(run_consumer(db.clone(), billing_feed.clone(), shutdown.clone()));
         tokio::spawn(run_consumer(db.clone(), accounts_feed.clone(), shutdown.clone()));
         let api = SyncApi { db: db.clone(), syncer, billing: billing_feed, accounts: accounts_feed };

@@ -27,6 +27,7 @@ use sqlx::postgres::PgListener;
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::{Notify, watch};
 use tonic::Status;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::error::PlatformError;
@@ -399,6 +400,12 @@ impl From<crate::client::PeerError> for HandlerError {
     }
 }
 
+/// An id an event names; an event naming something that is not an id can
+/// never apply.
+pub fn parse_id(value: &str) -> Result<Uuid, HandlerError> {
+    Uuid::parse_str(value).map_err(|_| HandlerError::DeadLetter(format!("not an id: {value:?}")))
+}
+
 impl From<sqlx::Error> for HandlerError {
     fn from(error: sqlx::Error) -> HandlerError {
         HandlerError::Retry(error.to_string())
@@ -407,24 +414,13 @@ impl From<sqlx::Error> for HandlerError {
 
 /// A stream of another service's events, and what consuming one does.
 pub trait Subscription: Send + Sync + 'static {
-    type Event: Message + Send + Sync + 'static;
+    type Event: Streamed;
 
     /// Name of the stream in this schema's cursors, for example "accounts".
     fn stream_name(&self) -> &str;
 
-    /// Opens the source stream after `after`.
-    fn open(
-        &self,
-        after: i64,
-    ) -> impl Future<Output = Result<BoxStream<'static, Result<Self::Event, Status>>, Status>> + Send;
-
-    /// The event's sequence number and tenant.
-    fn position(&self, event: &Self::Event) -> (i64, Uuid);
-
-    /// When the event happened at its source (the consumer's lag metric).
-    fn occurred(&self, _event: &Self::Event) -> Option<std::time::SystemTime> {
-        None
-    }
+    /// The service publishing the stream and the identity it is read with.
+    fn source(&self) -> &Source;
 
     /// Whether the transaction of each event may commit without waiting
     /// for its WAL flush. Safe only when every effect of `apply` is either
@@ -444,6 +440,44 @@ pub trait Subscription: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), HandlerError>> + Send;
 }
 
+/// Where a consumer reads a stream: the publishing service's channel and
+/// the consuming service's own identity.
+#[derive(Clone)]
+pub struct Source {
+    pub channel: tonic::transport::Channel,
+    pub identity: crate::auth::ServiceIdentity,
+}
+
+/// An event whose stream a consumer can follow.
+pub trait Streamed: Envelope + Send + Sync + 'static {
+    /// The stream of events after `after`, read from `source`.
+    fn open(
+        source: &Source,
+        after: i64,
+    ) -> impl Future<Output = Result<BoxStream<'static, Result<Self, Status>>, Status>> + Send;
+}
+
+macro_rules! streamed {
+    ($event:ty, $module:ident :: $client:ident) => {
+        impl Streamed for $event {
+            async fn open(source: &Source, after: i64) -> Result<BoxStream<'static, Result<$event, Status>>, Status> {
+                let request =
+                    source.identity.request(bss_proto::$module::StreamEventsRequest { after_sequence: after })?;
+                let stream = $client::new(source.channel.clone()).stream_events(request).await?.into_inner();
+                Ok(stream.map(|message| message.map(|message| message.event.unwrap_or_default())).boxed())
+            }
+        }
+    };
+}
+
+use bss_proto::accounts::account_event_service_client::AccountEventServiceClient;
+use bss_proto::billing::billing_event_service_client::BillingEventServiceClient;
+use bss_proto::credit::credit_event_service_client::CreditEventServiceClient;
+
+streamed!(bss_proto::accounts::AccountEvent, accounts::AccountEventServiceClient);
+streamed!(bss_proto::billing::BillingEvent, billing::BillingEventServiceClient);
+streamed!(bss_proto::credit::CreditEvent, credit::CreditEventServiceClient);
+
 /// A shared subscription (also applied by hand, say to retry a dead
 /// letter) is one.
 impl<S: Subscription> Subscription for std::sync::Arc<S> {
@@ -453,19 +487,8 @@ impl<S: Subscription> Subscription for std::sync::Arc<S> {
         (**self).stream_name()
     }
 
-    fn open(
-        &self,
-        after: i64,
-    ) -> impl Future<Output = Result<BoxStream<'static, Result<Self::Event, Status>>, Status>> + Send {
-        (**self).open(after)
-    }
-
-    fn position(&self, event: &Self::Event) -> (i64, Uuid) {
-        (**self).position(event)
-    }
-
-    fn occurred(&self, event: &Self::Event) -> Option<std::time::SystemTime> {
-        (**self).occurred(event)
+    fn source(&self) -> &Source {
+        (**self).source()
     }
 
     fn relaxed_commit(&self) -> bool {
@@ -548,7 +571,7 @@ async fn consume_while_leader<S: Subscription>(
         .await?
         .unwrap_or(0);
     tracing::info!(stream = %name, cursor, "consuming");
-    let mut events = subscription.open(cursor).await?;
+    let mut events = S::Event::open(subscription.source(), cursor).await?;
     loop {
         let next = tokio::select! {
             _ = shutdown.wait() => return Ok(()),
@@ -558,14 +581,25 @@ async fn consume_while_leader<S: Subscription>(
             return Err(ConsumerError::Source(Status::unavailable("the source stream ended")));
         };
         let event = event?;
-        let (sequence, tenant_id) = subscription.position(&event);
+        let sequence = event.sequence();
+        let made = event.made();
+        let tenant_id = made.tenant_id.parse().unwrap_or_default();
         if sequence <= cursor {
             continue;
         }
-        let dead_letter = apply_once(pool, subscription, &event, sequence, tenant_id, shutdown).await?;
+        // Applied in the trace of the request that made the event.
+        let span = tracing::info_span!("apply event", stream = %name, sequence);
+        if let Ok(traceparent) = http::HeaderValue::from_str(&made.traceparent) {
+            let mut headers = http::HeaderMap::new();
+            headers.insert("traceparent", traceparent);
+            crate::telemetry::continue_trace(&span, &headers);
+        }
+        let dead_letter =
+            apply_once(pool, subscription, &event, sequence, tenant_id, shutdown).instrument(span).await?;
         // Working again: the next interruption starts its backoff over.
         *backoff = Duration::from_millis(100);
-        metrics::record_consumed(&schema, name, sequence, subscription.occurred(&event), dead_letter);
+        let occurred = crate::time::system_time(made.occur_time.as_ref());
+        metrics::record_consumed(&schema, name, sequence, occurred, dead_letter);
         cursor = sequence;
     }
 }

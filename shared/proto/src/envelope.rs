@@ -27,6 +27,12 @@ pub trait Envelope: prost::Message + Default + Sized {
 
     /// The name of the event's payload ("Unknown" without one).
     fn event_type(&self) -> &'static str;
+
+    /// Its position in the stream (1, 2, 3, ...).
+    fn sequence(&self) -> i64;
+
+    /// Who made it, when, and in which trace.
+    fn made(&self) -> Made;
 }
 
 macro_rules! envelope {
@@ -42,6 +48,19 @@ macro_rules! envelope {
                     actor: made.actor.clone(),
                     traceparent: made.traceparent.clone(),
                     payload: Some(payload),
+                }
+            }
+
+            fn sequence(&self) -> i64 {
+                self.sequence
+            }
+
+            fn made(&self) -> Made {
+                Made {
+                    tenant_id: self.tenant_id.clone(),
+                    occur_time: self.occur_time,
+                    actor: self.actor.clone(),
+                    traceparent: self.traceparent.clone(),
                 }
             }
 

@@ -5,24 +5,19 @@
 use std::time::Duration;
 
 use bss_e2e::TestApp;
+use bss_platform::auth::ServiceIdentity;
 use bss_platform::config::DatabaseConfig;
-use bss_platform::events::{HandlerError, Subscription, run_consumer};
+use bss_platform::events::{HandlerError, Source, Subscription, run_consumer};
 use bss_platform::shutdown::Shutdown;
 use bss_proto::accounts::account_event::Payload;
-use bss_proto::accounts::account_event_service_client::AccountEventServiceClient;
 use bss_proto::accounts::account_service_client::AccountServiceClient;
-use bss_proto::accounts::{Account, AccountEvent, CreateAccountRequest, StreamEventsRequest};
+use bss_proto::accounts::{Account, AccountEvent, CreateAccountRequest};
 use bss_testkit::authorized;
-use futures::StreamExt;
-use futures::stream::BoxStream;
 use sqlx::{PgConnection, PgPool};
-use tonic::Status;
 use tonic::transport::Channel;
-use uuid::Uuid;
 
 struct AccountCreations {
-    gateway: Channel,
-    token: String,
+    source: Source,
 }
 
 impl Subscription for AccountCreations {
@@ -32,17 +27,8 @@ impl Subscription for AccountCreations {
         "accounts"
     }
 
-    async fn open(&self, after: i64) -> Result<BoxStream<'static, Result<AccountEvent, Status>>, Status> {
-        let mut client = AccountEventServiceClient::new(self.gateway.clone());
-        let stream = client
-            .stream_events(authorized(StreamEventsRequest { after_sequence: after }, &self.token))
-            .await?
-            .into_inner();
-        Ok(stream.map(|message| message.map(|message| message.event.unwrap_or_default())).boxed())
-    }
-
-    fn position(&self, event: &AccountEvent) -> (i64, Uuid) {
-        (event.sequence, event.tenant_id.parse().unwrap_or_default())
+    fn source(&self) -> &Source {
+        &self.source
     }
 
     async fn apply(&self, tx: &mut PgConnection, event: &AccountEvent) -> Result<(), HandlerError> {
@@ -95,8 +81,8 @@ async fn a_consumer_killed_mid_way_resumes_without_losing_or_repeating_an_effect
     let pool =
         bss_platform::db::connect(&DatabaseConfig::new(url), "consumer_test", "e2e-consumer").await.expect("pool");
     bss_platform::db::migrate(&pool, "consumer_test", sqlx::migrate!("./migrations")).await.expect("migrations");
-    let service_token = bss_testkit::issuer().service_token("consumer-test", Duration::from_secs(600));
-    let subscription = || AccountCreations { gateway: gateway.clone(), token: service_token.clone() };
+    let identity = ServiceIdentity::new("consumer-test", &bss_testkit::auth_config());
+    let subscription = || AccountCreations { source: Source { channel: gateway.clone(), identity: identity.clone() } };
 
     let first = tokio::spawn(run_consumer(pool.clone(), subscription(), Shutdown::new()));
     loop {

@@ -120,7 +120,12 @@ async fn every_stream_carries_the_trace_of_the_request_that_made_the_change() {
     use bss_proto::credit::credit_event_service_client::CreditEventServiceClient;
     use bss_proto::types::PaymentType;
 
-    let _telemetry = bss_platform::telemetry::init("bss-e2e", &TelemetryConfig::default()).expect("telemetry");
+    let (collector, receiver) = start_receiver().await;
+    let telemetry = bss_platform::telemetry::init(
+        "bss-e2e",
+        &TelemetryConfig { otlp_endpoint: Some(format!("http://{collector}")), ..TelemetryConfig::default() },
+    )
+    .expect("telemetry");
     let suite = TestApp::start().await;
     let gateway = suite.gateway().await;
     let (_, admin) = suite.tenant("Traced Events", "EUR").await;
@@ -221,4 +226,18 @@ async fn every_stream_carries_the_trace_of_the_request_that_made_the_change() {
         .find(|event| matches!(event.payload, Some(BillingPayload::OrderOutcome(_))))
         .expect("OrderOutcome");
     assert_eq!(trace_of(&outcome.traceparent), billing_trace);
+
+    // Each consumer applies an event in the trace of the request that made
+    // it: pricing and reseller-sync the account, billing the credit terms,
+    // credit and reseller-sync the order's outcome.
+    drop(suite);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(telemetry);
+    let spans = receiver.spans.lock().expect("lock").clone();
+    let applied_in = |trace_id: &str| {
+        spans.iter().filter(|span| span.name == "apply event" && hex(&span.trace_id) == trace_id).count()
+    };
+    assert!(applied_in(account_trace) >= 2, "pricing and reseller-sync apply AccountCreated in its trace");
+    assert!(applied_in(credit_trace) >= 1, "billing applies CreditTermsChanged in its trace");
+    assert!(applied_in(billing_trace) >= 2, "credit and reseller-sync apply OrderOutcome in its trace");
 }
