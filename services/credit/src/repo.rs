@@ -82,6 +82,16 @@ pub async fn settings(connection: &mut PgConnection, tenant_id: Uuid) -> Result<
     row.map_or_else(|| Ok(Settings::default()), |row| settings_from_row(&row))
 }
 
+/// The tenant's settings, with every other update of them kept waiting
+/// until the transaction ends.
+pub async fn lock_settings(tx: &mut PgConnection, tenant_id: Uuid) -> Result<Settings, CreditError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('credit.settings:' || $1::text, 0))")
+        .bind(tenant_id)
+        .execute(&mut *tx)
+        .await?;
+    settings(tx, tenant_id).await
+}
+
 pub async fn put_settings(
     tx: &mut PgConnection,
     tenant_id: Uuid,
@@ -218,7 +228,7 @@ macro_rules! account_columns {
     () => {
         "account_id, currency, credit_limit, unlimited, credit_rating, terms_kind, terms_days,
     terms_day_of_month, credit_period_days, classification, kyc_profile, on_hold_action, out_of_terms_action,
-    out_of_credit_action, balance, reserved, on_hold, hold_reason, overdue_invoices, updated_at"
+    out_of_credit_action, balance, reserved, on_hold, hold_reason, overdue_invoices, updated_at, terms_version"
     };
 }
 
@@ -252,6 +262,7 @@ fn account_from_row(row: &PgRow) -> Result<CreditAccount, CreditError> {
         hold_reason: row.get("hold_reason"),
         overdue_invoices: row.get("overdue_invoices"),
         updated_at: row.get("updated_at"),
+        terms_version: row.get("terms_version"),
     })
 }
 
@@ -364,15 +375,15 @@ pub async fn save_terms(
     tenant_id: Uuid,
     account_id: Uuid,
     terms: &Terms,
-) -> Result<DateTime<Utc>, CreditError> {
+) -> Result<(DateTime<Utc>, i64), CreditError> {
     let (kind, days, day) = terms.payment_terms.to_parts();
     let [on_hold, out_of_terms, out_of_credit] = terms.actions.map(|action| action.map(Action::code));
-    let updated_at = sqlx::query_scalar(
+    let saved = sqlx::query_as(
         "UPDATE credit.accounts SET credit_limit = $3, unlimited = $4, credit_rating = $5, terms_kind = $6,
              terms_days = $7, terms_day_of_month = $8, credit_period_days = $9, classification = $10,
              kyc_profile = $11, on_hold_action = $12, out_of_terms_action = $13, out_of_credit_action = $14,
-             updated_at = now()
-         WHERE tenant_id = $1 AND account_id = $2 RETURNING updated_at",
+             updated_at = now(), terms_version = terms_version + 1
+         WHERE tenant_id = $1 AND account_id = $2 RETURNING updated_at, terms_version",
     )
     .bind(tenant_id)
     .bind(account_id)
@@ -390,7 +401,7 @@ pub async fn save_terms(
     .bind(out_of_credit)
     .fetch_one(tx)
     .await?;
-    Ok(updated_at)
+    Ok(saved)
 }
 
 pub async fn set_hold(

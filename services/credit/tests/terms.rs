@@ -372,3 +372,106 @@ async fn override_rules_are_created_listed_and_deleted() {
         .expect_err("gone");
     assert_eq!(again.code(), Code::NotFound);
 }
+
+#[tokio::test]
+async fn two_credit_managers_never_overwrite_each_others_terms_unseen() {
+    let mut app = spawn().await;
+    let (tenant_id, admin) = app.tenant("EUR").await;
+    let account_id = app.account_with_limit(&admin, "1000", CreditAction::Block).await;
+    let read = |app: &TestApp| {
+        let mut credit = app.credit.clone();
+        let account_id = account_id.clone();
+        let token = credit_manager(tenant_id);
+        async move {
+            credit
+                .get_credit_terms(authorized(GetCreditTermsRequest { account_id }, &token))
+                .await
+                .expect("terms")
+                .into_inner()
+                .terms
+                .expect("terms")
+        }
+    };
+    let first_read = read(&app).await;
+    let second_read = read(&app).await;
+    assert!(!first_read.etag.is_empty());
+    assert_eq!(first_read.etag, second_read.etag);
+
+    // An order moves the exposure, not the terms: the etag holds.
+    let clerk = billing_clerk(tenant_id);
+    app.authorize(&clerk, &account_id, "100", "EUR", bss_proto::types::PaymentType::OnAccount).await.expect("order");
+    assert_eq!(read(&app).await.etag, first_read.etag);
+
+    // The first manager raises the limit with the etag it read.
+    let manager = credit_manager(tenant_id);
+    let raised = CreditTerms { credit_limit: decimal("2000"), ..first_read.clone() };
+    let stored = app.change_terms(&manager, &account_id, raised).await.expect("first change");
+    assert_eq!(amount_of(&stored.credit_limit), "2000");
+    assert_ne!(stored.etag, first_read.etag);
+
+    // The second, from the terms it read before, is refused and changes nothing.
+    let lowered = CreditTerms { credit_limit: decimal("500"), ..second_read };
+    let refused = app.change_terms(&manager, &account_id, lowered).await.expect_err("stale etag");
+    assert_eq!(refused.code(), Code::Aborted, "{refused:?}");
+    assert_eq!(reason(&refused), "ETAG_MISMATCH");
+    let now = read(&app).await;
+    assert_eq!((amount_of(&now.credit_limit), now.etag.clone()), ("2000".to_owned(), stored.etag.clone()));
+
+    // Read again, the change goes through; without an etag it always does.
+    let lowered = CreditTerms { credit_limit: decimal("500"), ..now };
+    assert_eq!(amount_of(&app.change_terms(&manager, &account_id, lowered).await.expect("fresh").credit_limit), "500");
+    let blind = CreditTerms { credit_limit: decimal("700"), etag: String::new(), ..read(&app).await };
+    assert_eq!(amount_of(&app.change_terms(&manager, &account_id, blind).await.expect("blind").credit_limit), "700");
+}
+
+fn amount_of(decimal: &Option<bss_proto::types::Decimal>) -> String {
+    decimal.as_ref().map(|decimal| decimal.value.clone()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn two_administrators_never_overwrite_each_others_settings_unseen() {
+    let mut app = spawn().await;
+    let (_, admin) = app.tenant("EUR").await;
+    let read = |app: &TestApp| {
+        let mut settings = app.settings.clone();
+        let admin = admin.clone();
+        async move {
+            settings
+                .get_credit_settings(authorized(GetCreditSettingsRequest {}, &admin))
+                .await
+                .expect("settings")
+                .into_inner()
+                .settings
+                .expect("settings")
+        }
+    };
+    let update = |app: &TestApp, settings: CreditSettings| {
+        let mut client = app.settings.clone();
+        let admin = admin.clone();
+        async move {
+            client
+                .update_credit_settings(authorized(
+                    UpdateCreditSettingsRequest { settings: Some(settings), request_id: String::new() },
+                    &admin,
+                ))
+                .await
+                .map(|response| response.into_inner().settings.expect("settings"))
+        }
+    };
+    let first = read(&app).await;
+    let second = read(&app).await;
+    assert_eq!(first.etag, second.etag);
+
+    let stored =
+        update(&app, CreditSettings { default_credit_limit: decimal("250"), ..first }).await.expect("first update");
+    assert_ne!(stored.etag, second.etag);
+    let refused =
+        update(&app, CreditSettings { default_credit_limit: decimal("900"), ..second }).await.expect_err("stale etag");
+    assert_eq!(refused.code(), Code::Aborted, "{refused:?}");
+    assert_eq!(reason(&refused), "ETAG_MISMATCH");
+    let now = read(&app).await;
+    assert_eq!(now.default_credit_limit, stored.default_credit_limit, "the stale update changed nothing");
+    assert_eq!(now.etag, stored.etag);
+    let again = update(&app, CreditSettings { default_credit_limit: decimal("900"), ..now }).await.expect("read again");
+    assert_ne!(again.etag, stored.etag);
+}

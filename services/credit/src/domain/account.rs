@@ -2,6 +2,8 @@
 //! policy and position.
 
 use bss_platform::money::Currency;
+
+use crate::domain::error::CreditError;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -28,6 +30,30 @@ pub struct Settings {
     pub reservation_ttl_seconds: i64,
     pub held_order_ttl_seconds: i64,
     pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl Settings {
+    /// The opaque version of the settings a client sends back with an
+    /// update: the time of their last change, in microseconds ("v0" while
+    /// the defaults apply).
+    pub fn etag(&self) -> String {
+        self.updated_at.map_or_else(|| "v0".to_owned(), |at| format!("v{}", at.timestamp_micros()))
+    }
+
+    /// ABORTED (ETAG_MISMATCH) when `expected` is set and the settings
+    /// changed since it was read.
+    pub fn check_etag(&self, expected: &str) -> Result<(), CreditError> {
+        if expected.is_empty() || expected == self.etag() {
+            return Ok(());
+        }
+        Err(CreditError::Conflict {
+            reason: "ETAG_MISMATCH",
+            description: format!(
+                "the credit settings changed since they were read (etag {expected}, now {})",
+                self.etag()
+            ),
+        })
+    }
 }
 
 impl Default for Settings {
@@ -156,6 +182,8 @@ pub struct CreditAccount {
     pub hold_reason: String,
     pub overdue_invoices: i32,
     pub updated_at: DateTime<Utc>,
+    /// Raised by every change of the terms, and only of them.
+    pub terms_version: i64,
 }
 
 impl CreditAccount {
@@ -169,5 +197,78 @@ impl CreditAccount {
 
     pub fn out_of_terms(&self) -> bool {
         self.overdue_invoices > 0
+    }
+
+    /// The opaque version of the terms a client sends back with a change.
+    pub fn terms_etag(&self) -> String {
+        format!("v{}", self.terms_version)
+    }
+
+    /// ABORTED (ETAG_MISMATCH) when `expected` is set and the terms changed
+    /// since it was read; orders, payments and holds do not change it.
+    pub fn check_terms_etag(&self, expected: &str) -> Result<(), CreditError> {
+        if expected.is_empty() || expected == self.terms_etag() {
+            Ok(())
+        } else {
+            Err(CreditError::Conflict {
+                reason: "ETAG_MISMATCH",
+                description: format!(
+                    "the credit terms of account {} changed since they were read (etag {expected}, now {})",
+                    self.account_id,
+                    self.terms_etag()
+                ),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(terms_version: i64) -> CreditAccount {
+        CreditAccount {
+            account_id: Uuid::nil(),
+            currency: Currency::parse("EUR").expect("EUR"),
+            terms: Terms {
+                limit: Decimal::ONE_HUNDRED,
+                unlimited: false,
+                rating: String::new(),
+                payment_terms: PaymentTerms::NotSpecified,
+                period_days: None,
+                classification: String::new(),
+                kyc_profile: String::new(),
+                actions: [None; 3],
+            },
+            balance: Decimal::ZERO,
+            reserved: Decimal::ZERO,
+            on_hold: false,
+            hold_reason: String::new(),
+            overdue_invoices: 0,
+            updated_at: DateTime::<Utc>::UNIX_EPOCH,
+            terms_version,
+        }
+    }
+
+    #[test]
+    fn an_update_of_the_settings_names_the_version_it_read_or_none() {
+        let defaults = Settings::default();
+        assert_eq!(defaults.etag(), "v0");
+        assert!(defaults.check_etag("v0").is_ok());
+        let changed = Settings { updated_at: DateTime::from_timestamp_micros(1_700_000_000_000_001), ..defaults };
+        assert_eq!(changed.etag(), "v1700000000000001");
+        assert!(changed.check_etag("").is_ok());
+        assert!(matches!(changed.check_etag("v0"), Err(CreditError::Conflict { reason: "ETAG_MISMATCH", .. })));
+    }
+
+    #[test]
+    fn a_change_names_the_terms_it_read_or_none() {
+        let read = account(3);
+        assert_eq!(read.terms_etag(), "v3");
+        assert!(read.check_terms_etag("").is_ok(), "no etag: the change is unconditional");
+        assert!(read.check_terms_etag("v3").is_ok());
+        let stale = read.check_terms_etag("v2").expect_err("changed since");
+        assert!(matches!(stale, CreditError::Conflict { reason: "ETAG_MISMATCH", .. }), "{stale:?}");
+        assert!(account(4).check_terms_etag("v3").is_err());
     }
 }

@@ -14,6 +14,10 @@ pub enum CreditError {
     /// A rule of the domain forbids the call; `reason` names it.
     #[error("{description}")]
     Precondition { reason: &'static str, description: String },
+    /// What the caller changes moved on since it was read (ABORTED): read
+    /// again and retry.
+    #[error("{description}")]
+    Conflict { reason: &'static str, description: String },
     /// A service this one depends on cannot answer.
     #[error("{what} is unavailable: {cause}")]
     Unavailable { what: &'static str, cause: String },

@@ -201,6 +201,7 @@ pub fn settings_to_proto(settings: &Settings) -> proto::CreditSettings {
         reservation_ttl_seconds: settings.reservation_ttl_seconds,
         held_order_ttl_seconds: settings.held_order_ttl_seconds,
         update_time: settings.updated_at.map(timestamp),
+        etag: settings.etag(),
     }
 }
 
@@ -298,6 +299,7 @@ pub fn terms_to_proto(account: &CreditAccount, settings: &Settings) -> proto::Cr
         kyc_profile: terms.kyc_profile.clone(),
         policy: Some(policy_to_wire(terms.actions)),
         update_time: Some(timestamp(account.updated_at)),
+        etag: account.terms_etag(),
     }
 }
 

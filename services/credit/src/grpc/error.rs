@@ -17,6 +17,7 @@ impl From<CreditError> for Answer {
             CreditError::NotFound { kind, id } => Answer::NotFound { kind, id },
             CreditError::AlreadyExists { reason, .. } => Answer::AlreadyExists { reason, description },
             CreditError::Precondition { reason, .. } => Answer::refused(reason, "credit", description),
+            CreditError::Conflict { reason, .. } => Answer::Conflict { reason, description },
             CreditError::Unavailable { what, cause } => Answer::Unavailable { what, cause },
             CreditError::Upstream(status) => Answer::Upstream(status),
             CreditError::Platform(error) => Answer::Platform(error),

@@ -84,6 +84,8 @@ impl CreditSettingsService for CreditApi {
                     Opened::Replayed(response) => return Ok(response),
                     Opened::Fresh(tx, pending) => (tx, pending),
                 };
+            let etag = request.settings.as_ref().map(|settings| settings.etag.as_str()).unwrap_or_default();
+            repo::lock_settings(&mut tx, tenant_id).await?.check_etag(etag)?;
             settings.updated_at = Some(repo::put_settings(&mut tx, tenant_id, &settings).await?);
             let response = UpdateCreditSettingsResponse { settings: Some(settings_to_proto(&settings)) };
             self.commit(tx, pending, &response).await?;
