@@ -39,10 +39,15 @@ books-agree: deps build ## the model-based test of billing and credit, long: 2,0
 fuzz: deps build ## the malformed-input test, long: 300 random requests per RPC with a fresh seed (BSS_FUZZ_SEED replays one)
 	BSS_FUZZ_CASES=$${BSS_FUZZ_CASES:-300} BSS_FUZZ_SEED=$${BSS_FUZZ_SEED:-$$(date +%s)} $(SUITE) with-postgres -- $(CARGO) test -p bss-e2e --test fuzz -- --nocapture
 
-lint: k8s-check ## rustfmt, clippy with warnings denied, buf lint, the Kubernetes manifests
+lint: k8s-check ## rustfmt, clippy with warnings denied, buf lint and breaking (against the previous commit), the Kubernetes manifests
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	cd proto && $(BUF) lint
+	@# Contracts change only compatibly: against the previous commit (a
+	@# clone without it, such as a shallow one, has nothing to compare).
+	@if git rev-parse --verify --quiet HEAD~1 >/dev/null; then \
+		cd proto && $(BUF) breaking --against '../.git#ref=HEAD~1,subdir=proto'; \
+	else echo "buf breaking: no previous commit to compare with"; fi
 
 k8s-check: $(VENV)/.deploy-requirements ## render every kustomize overlay and validate it offline (strict)
 	deploy/k8s/validate.sh $(CURDIR)/$(VENV)/bin/kubernetes-validate

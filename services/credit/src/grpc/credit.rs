@@ -498,7 +498,7 @@ impl CreditService for CreditApi {
                 actions: input.actions,
             };
             let before = repo::lock_account(&mut tx, tenant_id, account.account_id).await?;
-            before.check_terms_etag(&request.terms.as_ref().map(|terms| terms.etag.as_str()).unwrap_or_default())?;
+            before.check_terms_etag(request.terms.as_ref().map(|terms| terms.etag.as_str()).unwrap_or_default())?;
             let (updated_at, terms_version) = repo::save_terms(&mut tx, tenant_id, account_id, &terms).await?;
             let after = CreditAccount { terms, updated_at, terms_version, ..before.clone() };
             let (before, after) = (terms_to_proto(&before, &settings), terms_to_proto(&after, &settings));
