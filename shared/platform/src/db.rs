@@ -5,9 +5,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sqlx::PgPool;
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgPool};
 
 use crate::config::DatabaseConfig;
 use crate::server::ReadinessCheck;
@@ -78,14 +78,20 @@ pub async fn migrate(
     schema: &'static str,
     mut service_migrations: Migrator,
 ) -> Result<(), MigrateError> {
+    // On a connection of its own: the pool's acquire timeout is sized for
+    // calls (it may be a few milliseconds), not for a start on a busy
+    // database.
+    let mut connection = sqlx::PgConnection::connect_with(&pool.connect_options()).await?;
     let mut platform_migrations = sqlx::migrate!("./migrations");
     platform_migrations.create_schema(schema);
     platform_migrations.dangerous_set_table_name(format!("{schema}._platform_migrations"));
-    platform_migrations.run(pool).await?;
+    platform_migrations.run(&mut connection).await?;
 
     service_migrations.create_schema(schema);
     service_migrations.dangerous_set_table_name(format!("{schema}._sqlx_migrations"));
-    service_migrations.run(pool).await
+    service_migrations.run(&mut connection).await?;
+    connection.close().await?;
+    Ok(())
 }
 
 /// A readiness check that asks the database for `SELECT 1`.

@@ -134,8 +134,13 @@ impl EventLog {
     /// Starts the sequencer and the notification listener of the pool's
     /// schema.
     pub async fn start(pool: PgPool, shutdown: Shutdown) -> Result<EventLog, sqlx::Error> {
-        let schema: String = sqlx::query_scalar("SELECT current_schema()").fetch_one(&pool).await?;
-        let latest = latest_sequence(&pool).await?;
+        // Read on a connection of its own, as the migrations ran: the
+        // pool's acquire timeout is sized for calls, not for a start on a
+        // busy database.
+        let mut connection = PgConnection::connect_with(&pool.connect_options()).await?;
+        let schema: String = sqlx::query_scalar("SELECT current_schema()").fetch_one(&mut connection).await?;
+        let latest = latest_sequence(&mut connection).await?;
+        connection.close().await?;
         let log = EventLog {
             inner: Arc::new(Inner {
                 pool,
@@ -334,8 +339,10 @@ impl EventLog {
     }
 }
 
-async fn latest_sequence(pool: &PgPool) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT coalesce(max(sequence), 0) FROM outbox WHERE sequence IS NOT NULL").fetch_one(pool).await
+async fn latest_sequence<'c>(executor: impl sqlx::PgExecutor<'c>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT coalesce(max(sequence), 0) FROM outbox WHERE sequence IS NOT NULL")
+        .fetch_one(executor)
+        .await
 }
 
 #[derive(sqlx::FromRow)]

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use bss_e2e::cluster::{Cluster, ClusterOptions, Service};
 use bss_e2e::patient::{Seen, request};
-use bss_e2e::{create_account, create_product, create_tenant, eur, order_request, ordering_account, set_credit_terms};
+use bss_e2e::{create_account, create_product, create_tenant, decimal, eur, order_request, ordering_account};
 use bss_proto::billing::invoice_service_client::InvoiceServiceClient;
 use bss_proto::billing::order_service_client::OrderServiceClient;
 use bss_proto::billing::payment_service_client::PaymentServiceClient;
@@ -32,7 +32,7 @@ use bss_proto::billing::{
     ListOrdersRequest, OrderStatus, Payment, RecordPaymentRequest, StartBillingRunRequest,
 };
 use bss_proto::credit::credit_service_client::CreditServiceClient;
-use bss_proto::credit::{GetCreditStatusRequest, ListReservationsRequest};
+use bss_proto::credit::{ChangeCreditTermsRequest, CreditTerms, GetCreditStatusRequest, ListReservationsRequest};
 use bss_proto::types::PaymentType;
 use rust_decimal::Decimal;
 use tokio::task::JoinHandle;
@@ -71,7 +71,20 @@ async fn open_books(cluster: &Cluster, name: &str, accounts: usize) -> Books {
     let mut ids = Vec::new();
     for index in 0..accounts {
         let account = create_account(&gateway, &token, ordering_account(&format!("A{index:03}"))).await;
-        set_credit_terms(&gateway, &token, &account, "1000000", None).await;
+        // Patient: some clusters run credit on a pool of two connections
+        // with a 10 ms acquire timeout, which a loaded machine can miss.
+        Seen::default()
+            .ok("set credit terms", || {
+                let terms = CreditTerms { credit_limit: decimal("1000000"), ..CreditTerms::default() };
+                let message = ChangeCreditTermsRequest {
+                    account_id: account.clone(),
+                    terms: Some(terms),
+                    reason: "opening".to_owned(),
+                    request_id: format!("terms-{account}"),
+                };
+                rpc!(CreditServiceClient, gateway, change_credit_terms, message, &token)
+            })
+            .await;
         ids.push(account);
     }
     Books { token, accounts: ids }
