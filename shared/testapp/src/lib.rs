@@ -72,6 +72,31 @@ impl TestApp {
     pub async fn tenant(&self, name: &str, currency: &str) -> (Uuid, String) {
         create_tenant(&self.gateway().await, name, currency).await
     }
+
+    /// A tenant in EUR with the WIDGET product at 10.00 and one ordering
+    /// account (its code `code`) whose credit limit is `limit`.
+    pub async fn books(&self, name: &str, code: &str, limit: &str) -> Books {
+        let (tenant_id, admin) = self.tenant(name, "EUR").await;
+        let gateway = self.gateway().await;
+        create_product(&gateway, &admin, "WIDGET", "10.00", "tools").await;
+        let account = create_account(&gateway, &admin, ordering_account(code)).await;
+        set_credit_terms(&gateway, &admin, &account, limit, None).await;
+        let clerk = bss_testkit::token(tenant_id, &[bss_platform::auth::Role::BillingClerk]);
+        Books { tenant_id, admin, clerk, account, gateway }
+    }
+}
+
+/// A tenant's books set up for ordering (see [`TestApp::books`]).
+pub struct Books {
+    pub tenant_id: Uuid,
+    /// A tenant admin's token.
+    pub admin: String,
+    /// A billing clerk's token.
+    pub clerk: String,
+    /// The ordering account's id.
+    pub account: String,
+    /// A channel to the gateway.
+    pub gateway: Channel,
 }
 
 /// Creates a tenant through `gateway` and returns its id with a tenant

@@ -2,7 +2,6 @@
 //! service: the spans exported over OTLP (to an in-process receiver) form
 //! one tree, client span -> gateway span -> service span, under one trace id.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -38,7 +37,9 @@ impl TraceService for Receiver {
     }
 }
 
-async fn start_receiver() -> (SocketAddr, Receiver) {
+/// Spans of this process exported over OTLP to an in-process receiver,
+/// until the returned guard is dropped (which flushes them).
+async fn exporting() -> (Receiver, bss_platform::telemetry::Telemetry) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("address");
     let receiver = Receiver::default();
@@ -46,7 +47,12 @@ async fn start_receiver() -> (SocketAddr, Receiver) {
     tokio::spawn(
         tonic::transport::Server::builder().add_service(service).serve_with_incoming(TcpListenerStream::new(listener)),
     );
-    (address, receiver)
+    let telemetry = bss_platform::telemetry::init(
+        "bss-e2e",
+        &TelemetryConfig { otlp_endpoint: Some(format!("http://{address}")), ..TelemetryConfig::default() },
+    )
+    .expect("telemetry");
+    (receiver, telemetry)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -55,12 +61,7 @@ fn hex(bytes: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_trace_runs_from_the_client_through_the_gateway_into_the_service() {
-    let (collector, receiver) = start_receiver().await;
-    let telemetry = bss_platform::telemetry::init(
-        "bss-e2e",
-        &TelemetryConfig { otlp_endpoint: Some(format!("http://{collector}")), ..TelemetryConfig::default() },
-    )
-    .expect("telemetry");
+    let (receiver, telemetry) = exporting().await;
     let suite = TestApp::start().await;
     let (tenant_id, admin) = suite.tenant("Traced Books", "EUR").await;
 
@@ -120,12 +121,7 @@ async fn every_stream_carries_the_trace_of_the_request_that_made_the_change() {
     use bss_proto::credit::credit_event_service_client::CreditEventServiceClient;
     use bss_proto::types::PaymentType;
 
-    let (collector, receiver) = start_receiver().await;
-    let telemetry = bss_platform::telemetry::init(
-        "bss-e2e",
-        &TelemetryConfig { otlp_endpoint: Some(format!("http://{collector}")), ..TelemetryConfig::default() },
-    )
-    .expect("telemetry");
+    let (receiver, telemetry) = exporting().await;
     let suite = TestApp::start().await;
     let gateway = suite.gateway().await;
     let (_, admin) = suite.tenant("Traced Events", "EUR").await;

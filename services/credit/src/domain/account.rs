@@ -43,16 +43,7 @@ impl Settings {
     /// ABORTED (ETAG_MISMATCH) when `expected` is set and the settings
     /// changed since it was read.
     pub fn check_etag(&self, expected: &str) -> Result<(), CreditError> {
-        if expected.is_empty() || expected == self.etag() {
-            return Ok(());
-        }
-        Err(CreditError::Conflict {
-            reason: "ETAG_MISMATCH",
-            description: format!(
-                "the credit settings changed since they were read (etag {expected}, now {})",
-                self.etag()
-            ),
-        })
+        check_etag("the credit settings", expected, &self.etag())
     }
 }
 
@@ -207,19 +198,20 @@ impl CreditAccount {
     /// ABORTED (ETAG_MISMATCH) when `expected` is set and the terms changed
     /// since it was read; orders, payments and holds do not change it.
     pub fn check_terms_etag(&self, expected: &str) -> Result<(), CreditError> {
-        if expected.is_empty() || expected == self.terms_etag() {
-            Ok(())
-        } else {
-            Err(CreditError::Conflict {
-                reason: "ETAG_MISMATCH",
-                description: format!(
-                    "the credit terms of account {} changed since they were read (etag {expected}, now {})",
-                    self.account_id,
-                    self.terms_etag()
-                ),
-            })
-        }
+        check_etag(&format!("the credit terms of account {}", self.account_id), expected, &self.terms_etag())
     }
+}
+
+/// An edit made against `expected` (an etag the caller read; empty for an
+/// unconditional edit) may go on only while `what` is still at `current`.
+fn check_etag(what: &str, expected: &str, current: &str) -> Result<(), CreditError> {
+    if expected.is_empty() || expected == current {
+        return Ok(());
+    }
+    Err(CreditError::Conflict {
+        reason: "ETAG_MISMATCH",
+        description: format!("{what} changed since they were read (etag {expected}, now {current})"),
+    })
 }
 
 #[cfg(test)]
@@ -230,16 +222,7 @@ mod tests {
         CreditAccount {
             account_id: Uuid::nil(),
             currency: Currency::parse("EUR").expect("EUR"),
-            terms: Terms {
-                limit: Decimal::ONE_HUNDRED,
-                unlimited: false,
-                rating: String::new(),
-                payment_terms: PaymentTerms::NotSpecified,
-                period_days: None,
-                classification: String::new(),
-                kyc_profile: String::new(),
-                actions: [None; 3],
-            },
+            terms: Terms { limit: Decimal::ONE_HUNDRED, ..Terms::defaults(&Settings::default()) },
             balance: Decimal::ZERO,
             reserved: Decimal::ZERO,
             on_hold: false,

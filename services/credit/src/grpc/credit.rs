@@ -137,14 +137,17 @@ impl CreditApi {
     /// Approves or rejects a held order: exactly one decision (or expiry,
     /// or withdrawal) wins. Approval reserves each payer's share on that
     /// payer, whatever its limit.
-    async fn decide(
+    /// The answer, made by `respond` of the decided held order and the
+    /// reservations an approval made, is stored as the RPC's own response.
+    async fn decide<R: Message + Default>(
         &self,
         caller: &Caller,
         tenant_id: Uuid,
         approve: bool,
         request: &impl Message,
         (held_order_id, note, request_id): (&str, &str, &str),
-    ) -> Result<ApproveHeldOrderResponse, CreditError> {
+        respond: impl FnOnce(HeldOrder, Vec<Reservation>) -> R,
+    ) -> Result<R, CreditError> {
         let mut v = Violations::new();
         let id = v.keep("held_order_id", bss_platform::input::required_id(held_order_id));
         let note = v.keep("note", required_text(note, MAX_REASON));
@@ -152,11 +155,10 @@ impl CreditApi {
             return Err(v.into());
         };
         let method = if approve { "ApproveHeldOrder" } else { "RejectHeldOrder" };
-        let (mut tx, pending) =
-            match self.begin::<ApproveHeldOrderResponse>(tenant_id, method, request_id, request).await? {
-                Opened::Replayed(response) => return Ok(response),
-                Opened::Fresh(tx, pending) => (tx, pending),
-            };
+        let (mut tx, pending) = match self.begin::<R>(tenant_id, method, request_id, request).await? {
+            Opened::Replayed(response) => return Ok(response),
+            Opened::Fresh(tx, pending) => (tx, pending),
+        };
         let held =
             repo::held_order(&mut tx, tenant_id, id).await?.ok_or_else(|| CreditError::not_found("held order", id))?;
         let payers = held.payers.iter().map(|(account_id, _, _)| *account_id);
@@ -204,11 +206,7 @@ impl CreditApi {
             Payload::HeldOrderChanged(HeldOrderChanged { held_order: Some(held_order.clone()) }),
         )
         .await?;
-        let response = ApproveHeldOrderResponse {
-            held_order: Some(held_order),
-            reservation: reservations.first().cloned(),
-            reservations,
-        };
+        let response = respond(held_order, reservations);
         self.commit(tx, pending, &response).await?;
         Ok(response)
     }
@@ -1025,7 +1023,18 @@ impl CreditService for CreditApi {
         let (caller, tenant_id) = authorize(&request, MANAGERS)?;
         let request = request.into_inner();
         let response = self
-            .decide(&caller, tenant_id, true, &request, (&request.held_order_id, &request.note, &request.request_id))
+            .decide(
+                &caller,
+                tenant_id,
+                true,
+                &request,
+                (&request.held_order_id, &request.note, &request.request_id),
+                |held_order, reservations| ApproveHeldOrderResponse {
+                    held_order: Some(held_order),
+                    reservation: reservations.first().cloned(),
+                    reservations,
+                },
+            )
             .await?;
         Ok(Response::new(response))
     }
@@ -1037,9 +1046,16 @@ impl CreditService for CreditApi {
         let (caller, tenant_id) = authorize(&request, MANAGERS)?;
         let request = request.into_inner();
         let response = self
-            .decide(&caller, tenant_id, false, &request, (&request.held_order_id, &request.note, &request.request_id))
+            .decide(
+                &caller,
+                tenant_id,
+                false,
+                &request,
+                (&request.held_order_id, &request.note, &request.request_id),
+                |held_order, _| RejectHeldOrderResponse { held_order: Some(held_order) },
+            )
             .await?;
-        Ok(Response::new(RejectHeldOrderResponse { held_order: response.held_order }))
+        Ok(Response::new(response))
     }
 
     async fn set_payment_preference(
