@@ -6,17 +6,19 @@
 //! decides is kept and applied when it is stored.
 
 use bss_platform::events::{HandlerError, Source, Subscription, parse_id as id};
-use bss_proto::billing::{Order, OrderPayer, OrderStatus, SubscriptionStatus};
+use bss_proto::billing::{OrderPayer, SubscriptionStatus};
 use bss_proto::credit::credit_event::Payload;
 use bss_proto::credit::{CreditEvent, HeldOrder, HeldOrderState};
 use prost::Message;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::app::publish;
+use crate::app::subscriptions::{publish_if_first_paid, status_code};
 use crate::domain::error::BillingError;
-use crate::grpc::subscriptions::{publish_if_first_paid, status_code};
-use crate::grpc::{order_outcome, publish};
 use crate::overdue::ACTOR;
+use crate::repo::orders;
+use crate::wire;
 
 /// Credit's stream, read with billing's own identity.
 pub struct CreditFeed {
@@ -154,34 +156,17 @@ async fn decide_order(
     held: &HeldOrder,
     approved: bool,
 ) -> Result<bool, BillingError> {
-    let row: Option<(Uuid, Vec<u8>)> = sqlx::query_as(
-        "SELECT id, body FROM billing.orders WHERE tenant_id = $1 AND held_order_id = $2 AND status = $3 FOR UPDATE",
-    )
-    .bind(tenant_id)
-    .bind(held_order_id)
-    .bind(OrderStatus::HeldForApproval.as_str_name())
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some((order_id, body)) = row else {
+    let Some(mut order) = orders::lock_held(tx, tenant_id, held_order_id).await? else {
         return Ok(false);
     };
-    let mut order = Order::decode(body.as_slice()).map_err(corrupt)?;
-    let status = if approved { OrderStatus::Executed } else { OrderStatus::Rejected };
-    order.status = status as i32;
-    order.reservation_id = held.reservation_id.clone();
-    with_reservations(&mut order.payers, held);
-    sqlx::query("UPDATE billing.orders SET status = $3, body = $4 WHERE tenant_id = $1 AND id = $2")
-        .bind(tenant_id)
-        .bind(order_id)
-        .bind(status.as_str_name())
-        .bind(order.encode_to_vec())
-        .execute(&mut *tx)
-        .await?;
+    let reservations: Vec<Uuid> = held.reservation_ids.iter().filter_map(|id| id.parse().ok()).collect();
+    order.decide(approved, &reservations);
+    orders::save(tx, tenant_id, &order).await?;
     if !approved {
         // A rejected order owes nothing.
-        crate::repo::delete_open_charges(tx, tenant_id, order_id).await?;
+        crate::repo::delete_open_charges(tx, tenant_id, order.id).await?;
     }
-    publish(&mut *tx, tenant_id, ACTOR, order_outcome(&order)).await?;
+    publish(&mut *tx, tenant_id, ACTOR, wire::order_outcome(&order)).await?;
     Ok(true)
 }
 

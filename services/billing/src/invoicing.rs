@@ -14,8 +14,8 @@ use rust_decimal::Decimal;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::app::publish_all;
 use crate::domain::error::BillingError;
-use crate::grpc::publish_all;
 use crate::repo::{self, InvoiceRow, LineRow};
 
 /// The SQL condition of a subscription (columns unqualified) whose next
@@ -138,7 +138,7 @@ pub async fn draft(
            AND (c.bill_to_account_id = ANY($2) OR ($4 AND c.account_id = ANY($2)))
            AND (c.order_id IS NULL OR EXISTS (
                SELECT 1 FROM billing.orders o
-               WHERE o.tenant_id = c.tenant_id AND o.id = c.order_id AND o.status = 'ORDER_STATUS_EXECUTED'))
+               WHERE o.tenant_id = c.tenant_id AND o.id = c.order_id AND o.status = 'executed'))
          ORDER BY c.charge_date, c.id
          FOR UPDATE OF c",
     )

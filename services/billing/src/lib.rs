@@ -4,6 +4,7 @@
 //! (`bss.billing.v1.BillingEventService`), which credit applies to each
 //! account's balance. Orders, subscriptions, periods and rebates build on it.
 
+pub mod app;
 pub mod credit_feed;
 pub mod domain;
 pub mod grpc;
@@ -11,6 +12,7 @@ pub mod invoicing;
 pub mod overdue;
 pub mod repo;
 pub mod runs;
+pub mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,8 +34,8 @@ use serde::Deserialize;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
+use crate::app::{Billing, Peers};
 use crate::credit_feed::CreditFeed;
-use crate::grpc::{BillingApi, Peers};
 
 /// The Postgres schema this service owns.
 pub const SCHEMA: &str = "billing";
@@ -85,6 +87,12 @@ impl App {
         let platform = &config.platform;
         let db = db::connect(&platform.database, SCHEMA, "bss-billing").await?;
         db::migrate(&db, SCHEMA, sqlx::migrate!("./migrations")).await?;
+        let converted = repo::orders::convert_encoded(&db, wire::stored_order)
+            .await
+            .map_err(|error| StartupError::Convert(format!("orders: {error}")))?;
+        if converted > 0 {
+            tracing::info!(converted, "orders stored as wire messages now kept in billing's own terms");
+        }
         let verifier = Arc::new(TokenVerifier::from_config(&platform.auth)?);
         let peer = |what: &str, url: &Option<String>| {
             url.as_ref()
@@ -114,7 +122,7 @@ impl App {
         let wake_runs = Arc::new(tokio::sync::Notify::new());
         let tenants = bss_platform::tenancy::remote(accounts.as_ref(), identity.clone());
         let peers = Peers { accounts: bss_platform::peers::Accounts::new(accounts), credit, pricing };
-        let api = Arc::new(BillingApi::new(db.clone(), events.clone(), peers, wake_runs.clone(), identity.clone()));
+        let api = Arc::new(Billing::new(db.clone(), events.clone(), peers, wake_runs.clone(), identity.clone()));
         tokio::spawn(runs::run(api.clone(), identity, config.run_batch_size.max(1), wake_runs, shutdown.clone()));
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)
             .named("billing")

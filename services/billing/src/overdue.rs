@@ -11,8 +11,8 @@ use bss_proto::billing::InvoiceOverdue;
 use bss_proto::billing::billing_event::Payload;
 use sqlx::PgPool;
 
+use crate::app::publish;
 use crate::domain::error::BillingError;
-use crate::grpc::publish;
 use crate::repo;
 
 /// How often invoices are checked.

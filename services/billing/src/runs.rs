@@ -16,8 +16,8 @@ use sqlx::{PgConnection, PgPool};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+use crate::app::Billing;
 use crate::domain::error::BillingError;
-use crate::grpc::BillingApi;
 use crate::invoicing::{self, next_period_due};
 
 /// Bill-to accounts invoiced per transaction, unless configured.
@@ -165,7 +165,7 @@ pub async fn get(db: &PgPool, tenant_id: Uuid, id: Uuid) -> Result<Option<RunRow
 /// Does one batch of a run; returns whether there is more to do (false when
 /// the run completed, or another worker holds it).
 async fn batch(
-    api: &BillingApi,
+    api: &Billing,
     identity: &ServiceIdentity,
     size: i64,
     tenant_id: Uuid,
@@ -231,7 +231,7 @@ async fn batch(
 /// [`UNAVAILABLE_FOR_AT_MOST`]; one failing for a reason of its own is
 /// retried a few times; then the run is marked failed.
 async fn work(
-    api: &BillingApi,
+    api: &Billing,
     identity: &ServiceIdentity,
     size: i64,
     tenant_id: Uuid,
@@ -283,7 +283,7 @@ async fn work(
 /// Works every running run, when woken and every few seconds, until
 /// shutdown: new runs, and runs a stopped replica left. Each run is worked
 /// on its own, so one waiting out a failure holds back no other tenant's.
-pub async fn run(api: Arc<BillingApi>, identity: ServiceIdentity, size: i64, wake: Arc<Notify>, shutdown: Shutdown) {
+pub async fn run(api: Arc<Billing>, identity: ServiceIdentity, size: i64, wake: Arc<Notify>, shutdown: Shutdown) {
     let mut working: tokio::task::JoinSet<Uuid> = tokio::task::JoinSet::new();
     let mut worked: std::collections::HashSet<Uuid> = std::collections::HashSet::new();
     loop {

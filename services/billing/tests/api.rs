@@ -3,28 +3,21 @@
 
 #![allow(clippy::expect_used)]
 
-use bss_platform::auth::Role;
 use bss_proto::billing::invoice_service_client::InvoiceServiceClient;
 use bss_proto::billing::order_service_client::OrderServiceClient;
 use bss_proto::billing::subscription_service_client::SubscriptionServiceClient;
 use bss_proto::billing::*;
 use bss_proto::types::PaymentType;
-use bss_testapp::{
-    TestApp, create_account, create_product, decimal, order_request, ordering_account, set_credit_terms,
-};
+use bss_testapp::{TestApp, decimal, order_request};
 use bss_testkit::{authorized, violated_fields};
 use tonic::Code;
 
 #[tokio::test]
 async fn bad_orders_name_each_bad_field_and_other_tenants_accounts_are_not_found() {
     let app = TestApp::start().await;
-    let (tenant_id, admin) = app.tenant("Api Books", "EUR").await;
+    let books = app.books("Api Books", "API", "1000").await;
+    let (account, clerk) = (books.account, books.clerk);
     let (_, stranger) = app.tenant("Other Books", "EUR").await;
-    let gateway = app.gateway().await;
-    create_product(&gateway, &admin, "WIDGET", "10.00", "tools").await;
-    let account = create_account(&gateway, &admin, ordering_account("API")).await;
-    set_credit_terms(&gateway, &admin, &account, "1000", None).await;
-    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
     let mut orders = OrderServiceClient::new(bss_testkit::channel(app.endpoints.billing).await);
 
     let mut bad = order_request("", &[("", "1"), ("WIDGET", "abc"), ("WIDGET", "-2")], PaymentType::Unspecified);
@@ -68,12 +61,8 @@ async fn bad_orders_name_each_bad_field_and_other_tenants_accounts_are_not_found
 #[tokio::test]
 async fn orders_are_listed_page_by_page_oldest_first_each_once() {
     let app = TestApp::start().await;
-    let (tenant_id, admin) = app.tenant("Paged Books", "EUR").await;
-    let gateway = app.gateway().await;
-    create_product(&gateway, &admin, "WIDGET", "10.00", "tools").await;
-    let account = create_account(&gateway, &admin, ordering_account("PAGED")).await;
-    set_credit_terms(&gateway, &admin, &account, "1000", None).await;
-    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
+    let books = app.books("Paged Books", "PAGED", "1000").await;
+    let (account, clerk) = (books.account, books.clerk);
     let mut orders = OrderServiceClient::new(bss_testkit::channel(app.endpoints.billing).await);
     let mut placed = Vec::new();
     for _ in 0..5 {
@@ -110,12 +99,8 @@ async fn orders_are_listed_page_by_page_oldest_first_each_once() {
 #[tokio::test]
 async fn a_message_over_the_configured_size_is_refused_and_the_next_call_works() {
     let app = TestApp::start_with(|config| config.server.max_message_bytes = 64 * 1024).await;
-    let (tenant_id, admin) = app.tenant("Sized Books", "EUR").await;
-    let gateway = app.gateway().await;
-    create_product(&gateway, &admin, "WIDGET", "10.00", "tools").await;
-    let account = create_account(&gateway, &admin, ordering_account("SIZED")).await;
-    set_credit_terms(&gateway, &admin, &account, "1000", None).await;
-    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
+    let books = app.books("Sized Books", "SIZED", "1000").await;
+    let (account, clerk) = (books.account, books.clerk);
     let mut orders = OrderServiceClient::new(bss_testkit::channel(app.endpoints.billing).await);
 
     let mut large = order_request(&account, &[("WIDGET", "1")], PaymentType::OnAccount);
@@ -133,4 +118,50 @@ async fn a_message_over_the_configured_size_is_refused_and_the_next_call_works()
         .await
         .expect("an order of normal size");
     assert_eq!(placed.into_inner().order.expect("order").status, OrderStatus::Executed as i32);
+}
+
+#[tokio::test]
+async fn an_order_stored_as_a_wire_message_is_converted_and_reads_back_the_same() {
+    use prost::Message;
+
+    let app = TestApp::start().await;
+    let books = app.books("Converted Books", "CONVERTED", "1000").await;
+    let mut orders = OrderServiceClient::new(bss_testkit::channel(app.endpoints.billing).await);
+    let mut request = order_request(&books.account, &[("WIDGET", "3")], PaymentType::OnAccount);
+    request.order.as_mut().expect("order").lines[0].available_quantity = decimal("1");
+    let placed = orders.place_order(authorized(request, &books.clerk)).await.expect("placed").into_inner();
+    let placed = placed.order.expect("order");
+    let id: uuid::Uuid = placed.id.parse().expect("id");
+
+    // As a release before orders were kept in billing's terms stored it.
+    let db = sqlx::PgPool::connect(app.database_url()).await.expect("database");
+    sqlx::query("UPDATE billing.orders SET doc = NULL, body = $2 WHERE id = $1")
+        .bind(id)
+        .bind(placed.encode_to_vec())
+        .execute(&db)
+        .await
+        .expect("an encoded order");
+    let converted = bss_billing::repo::orders::convert_encoded(&db, bss_billing::wire::stored_order).await;
+    assert_eq!(converted.expect("converted"), 1);
+    assert_eq!(bss_billing::repo::orders::convert_encoded(&db, bss_billing::wire::stored_order).await.ok(), Some(0));
+
+    let read = orders.get_order(authorized(GetOrderRequest { id: placed.id.clone() }, &books.clerk)).await;
+    assert_eq!(read.expect("read").into_inner().order, Some(placed.clone()), "the same order, field by field");
+    let stored: (String, Option<Vec<u8>>, bool) =
+        sqlx::query_as("SELECT status, body, back_ordered FROM billing.orders WHERE id = $1")
+            .bind(id)
+            .fetch_one(&db)
+            .await
+            .expect("row");
+    assert_eq!(stored, ("executed".to_owned(), None, true), "its own status code, no wire message left");
+
+    // It goes on as any order: its back order ships.
+    let ship = ShipBackOrderRequest {
+        order_id: placed.id.clone(),
+        line_number: 1,
+        quantity: decimal("2"),
+        request_id: "ship-converted".to_owned(),
+    };
+    let shipped = orders.ship_back_order(authorized(ship, &books.clerk)).await.expect("shipped").into_inner();
+    assert_eq!(shipped.order.expect("order").lines[0].backordered_quantity, None);
 }

@@ -18,10 +18,7 @@ use bss_proto::billing::payment_service_client::PaymentServiceClient;
 use bss_proto::billing::subscription_service_client::SubscriptionServiceClient;
 use bss_proto::billing::*;
 use bss_proto::types::PaymentType;
-use bss_testapp::{
-    TestApp, amount, create_account, create_product, decimal, eur, order_request, ordering_account, set_credit_terms,
-    subscription_request, today,
-};
+use bss_testapp::{TestApp, amount, create_product, decimal, eur, order_request, subscription_request, today};
 use bss_testkit::authorized;
 use tonic::transport::Channel;
 use tonic::{Code, Response, Status};
@@ -66,14 +63,15 @@ struct Books {
 }
 
 async fn books(app: &TestApp) -> Books {
-    let (tenant_id, admin) = app.tenant("Replay Books", "EUR").await;
-    let gateway = app.gateway().await;
-    create_product(&gateway, &admin, "WIDGET", "10.00", "tools").await;
-    create_product(&gateway, &admin, "SUPPORT", "5.00", "services").await;
-    let account = create_account(&gateway, &admin, ordering_account("REPLAY")).await;
-    set_credit_terms(&gateway, &admin, &account, "100000", None).await;
-    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk, Role::TenantAdmin]);
-    Books { billing: bss_testkit::channel(app.endpoints.billing).await, clerk, admin, account }
+    let books = app.books("Replay Books", "REPLAY", "100000").await;
+    create_product(&books.gateway, &books.admin, "SUPPORT", "5.00", "services").await;
+    let clerk = bss_testkit::token(books.tenant_id, &[Role::BillingClerk, Role::TenantAdmin]);
+    Books {
+        billing: bss_testkit::channel(app.endpoints.billing).await,
+        clerk,
+        admin: books.admin,
+        account: books.account,
+    }
 }
 
 fn with_id<T>(mut request: T, id: &str, set: impl FnOnce(&mut T, String)) -> T {

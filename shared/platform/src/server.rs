@@ -661,6 +661,9 @@ pub enum StartupError {
     Keys(#[from] jsonwebtoken::errors::Error),
     #[error("listener: {0}")]
     Bind(#[from] std::io::Error),
+    /// Stored rows a migration left for the service to convert could not be.
+    #[error("converting stored data: {0}")]
+    Convert(String),
 }
 
 #[cfg(test)]

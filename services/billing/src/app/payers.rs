@@ -10,8 +10,9 @@ use bss_proto::pricing::GetProductRequest;
 use bss_proto::pricing::catalog_service_client::CatalogServiceClient;
 use uuid::Uuid;
 
-use super::orders::upstream;
-use super::{BillingApi, PEER_TIMEOUT};
+use bss_platform::peers::PEER_TIMEOUT;
+
+use super::{Billing, upstream};
 use crate::domain::bill_to::{BillTo, Funding, Payer, ProductFacts};
 use crate::domain::error::BillingError;
 
@@ -19,7 +20,7 @@ fn account_id(value: &str) -> Result<Uuid, BillingError> {
     value.parse().map_err(|_| BillingError::Unavailable { what: "accounts", cause: format!("an account id {value:?}") })
 }
 
-impl BillingApi {
+impl Billing {
     /// The account's standing: its own, a funded group member's, or a
     /// managed copy's (billed to the tenant reseller).
     pub(crate) async fn payer(&self, caller: &Caller, account: &Account) -> Result<Payer, BillingError> {

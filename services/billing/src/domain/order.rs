@@ -1,16 +1,127 @@
 //! The rules of an order once it is priced: what of a line ships now and
 //! what waits as a back order, what each part costs (exact to the cent: the
 //! parts of a line always add up to its total), who pays what, what
-//! credit's verdict makes of it, and when it may be cancelled.
+//! credit's verdict makes of it, and when it may be cancelled, shipped or
+//! cut short. [`Order`] is the order as billing keeps it (stored as it is,
+//! in billing's own terms, not as the wire message).
 
 use bss_platform::money::Currency;
+use bss_platform::payment::PaymentType;
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::bill_to::BillTo;
 use super::error::BillingError;
 
-/// Where an order stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// An order as billing keeps it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Order {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    /// The reference credit knows it by (see [`credit_reference`]).
+    pub reference: String,
+    pub lines: Vec<Line>,
+    #[serde(with = "payment_code")]
+    pub payment_type: PaymentType,
+    pub delivery_date: Option<NaiveDate>,
+    /// Who placed it (the caller's subject).
+    pub placed_by: String,
+    pub state: OrderState,
+    /// The currency of every amount of the order (pricing's quote).
+    pub currency: String,
+    pub total: Decimal,
+    /// Why credit decided as it did.
+    pub reasons: Vec<CreditReason>,
+    /// Who pays what, with the reservation credit made on each.
+    pub payers: Vec<Payer>,
+    /// Credit's held order while (or since) it waited for approval.
+    pub held_order_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub cancel_reason: String,
+    pub cancelled_at: Option<DateTime<Utc>>,
+}
+
+/// One line of an order.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Line {
+    /// The product as the caller named it (id or code).
+    pub product: String,
+    /// The product's id and code, as pricing resolved it.
+    pub product_id: String,
+    pub product_code: String,
+    pub quantity: Decimal,
+    pub unit_price: Decimal,
+    pub total: Decimal,
+    /// What the caller's stock could ship when it was placed (none: all).
+    pub available: Option<Decimal>,
+    /// What still waits to ship.
+    pub backordered: Option<Decimal>,
+    /// What of the back order was cancelled.
+    pub cancelled: Option<Decimal>,
+}
+
+/// One of credit's reasons for its verdict.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditReason {
+    /// The condition (CREDIT_LIMIT_EXCEEDED, ACCOUNT_ON_HOLD, ...).
+    pub code: String,
+    /// Credit's action for it, as credit names it (`block`, `warn`, ...).
+    pub action: String,
+    pub message: String,
+    /// The account the condition applies to (the orderer or a payer).
+    pub account_id: String,
+}
+
+/// A payer of an order: its share and the reservation credit made for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payer {
+    pub account_id: Uuid,
+    pub amount: Decimal,
+    pub reservation_id: Option<Uuid>,
+}
+
+/// A charge: what an account bought, billed to its payer, waiting for an
+/// invoice (undated while it waits to ship: not billable).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Charge {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub bill_to_account_id: Uuid,
+    pub separate: bool,
+    pub order_id: Option<Uuid>,
+    pub order_reference: Option<String>,
+    /// Position of the order line, from 1.
+    pub order_line: Option<i32>,
+    pub product_id: String,
+    pub description: String,
+    pub currency: String,
+    pub quantity: Decimal,
+    pub unit_price: Decimal,
+    pub total: Decimal,
+    /// None while back-ordered: not billable.
+    pub charge_date: Option<NaiveDate>,
+}
+
+/// The payment type stored by its two-letter code.
+mod payment_code {
+    use bss_platform::payment::PaymentType;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(payment_type: &PaymentType, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(payment_type.code())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<PaymentType, D::Error> {
+        let code = String::deserialize(deserializer)?;
+        PaymentType::from_code(&code).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Where an order stands; stored by [`OrderState::code`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OrderState {
     Executed,
     HeldForApproval,
@@ -30,6 +141,29 @@ pub enum CreditVerdict {
 }
 
 impl OrderState {
+    pub const ALL: [OrderState; 5] = [
+        OrderState::Executed,
+        OrderState::HeldForApproval,
+        OrderState::Rejected,
+        OrderState::RunningQuote,
+        OrderState::Cancelled,
+    ];
+
+    /// The code billing stores the state by (its `status` column).
+    pub fn code(self) -> &'static str {
+        match self {
+            OrderState::Executed => "executed",
+            OrderState::HeldForApproval => "held_for_approval",
+            OrderState::Rejected => "rejected",
+            OrderState::RunningQuote => "running_quote",
+            OrderState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<OrderState> {
+        OrderState::ALL.into_iter().find(|state| state.code() == code)
+    }
+
     /// What credit's verdict makes of an order: approved (with or without
     /// a warning) executes it, held stores it for approval, anything else
     /// (blocked, card only) rejects it.
@@ -52,6 +186,194 @@ impl OrderState {
     pub fn keeps_charges(self) -> bool {
         matches!(self, OrderState::Executed | OrderState::HeldForApproval)
     }
+}
+
+impl Order {
+    /// Whether any line still waits to ship.
+    pub fn back_ordered(&self) -> bool {
+        self.lines.iter().any(|line| line.backordered.is_some())
+    }
+
+    /// The line `line_number` (from 1); refused naming the field when the
+    /// order has no such line.
+    fn line_mut(&mut self, line_number: i32) -> Result<&mut Line, BillingError> {
+        let count = self.lines.len();
+        let index = usize::try_from(line_number - 1).unwrap_or(usize::MAX);
+        self.lines.get_mut(index).ok_or_else(|| {
+            bss_platform::error::Violations::single("line_number", format!("the order has {count} lines")).into()
+        })
+    }
+
+    /// Ships `quantity` of line `line_number`'s back order: refused unless
+    /// the order is executed and the line has that much waiting.
+    pub fn ship(&mut self, line_number: i32, quantity: Decimal) -> Result<(), BillingError> {
+        check_executed(self.state, self.id)?;
+        let line = self.line_mut(line_number)?;
+        let left = take_back_order(line_number, line.backordered.unwrap_or_default(), quantity)?;
+        line.backordered = (left > Decimal::ZERO).then_some(left);
+        Ok(())
+    }
+
+    /// Cancels `quantity` (all when none) of line `line_number`'s back
+    /// order; returns the quantity cancelled.
+    pub fn cancel_back_order(&mut self, line_number: i32, quantity: Option<Decimal>) -> Result<Decimal, BillingError> {
+        check_executed(self.state, self.id)?;
+        let line = self.line_mut(line_number)?;
+        let waiting = line.backordered.unwrap_or_default();
+        let quantity = quantity.unwrap_or(waiting);
+        let left = take_back_order(line_number, waiting, quantity)?;
+        if quantity.is_zero() {
+            return Err(BillingError::precondition(
+                "NOTHING_BACK_ORDERED",
+                format!("line {line_number} has nothing back-ordered"),
+            ));
+        }
+        line.backordered = (left > Decimal::ZERO).then_some(left);
+        line.cancelled = Some(line.cancelled.unwrap_or_default() + quantity);
+        Ok(quantity)
+    }
+
+    /// Cancels the whole order (checked by [`check_cancellable`] first):
+    /// nothing of it waits any more, what was back-ordered is cancelled.
+    pub fn cancel(&mut self, reason: String, at: DateTime<Utc>) {
+        for line in &mut self.lines {
+            if let Some(waiting) = line.backordered.take() {
+                line.cancelled = Some(line.cancelled.unwrap_or_default() + waiting);
+            }
+        }
+        self.state = OrderState::Cancelled;
+        self.cancel_reason = reason;
+        self.cancelled_at = Some(at);
+    }
+
+    /// Credit's decision on the held order: approved executes it with the
+    /// reservations credit made on its payers (in order), rejected or
+    /// expired rejects it.
+    pub fn decide(&mut self, approved: bool, reservations: &[Uuid]) {
+        self.state = if approved { OrderState::Executed } else { OrderState::Rejected };
+        for (payer, reservation) in self.payers.iter_mut().zip(reservations) {
+            payer.reservation_id = Some(*reservation);
+        }
+    }
+
+    /// The reservation of its first payer (the order's own, when it pays
+    /// alone).
+    pub fn reservation_id(&self) -> Option<Uuid> {
+        self.payers.first().and_then(|payer| payer.reservation_id)
+    }
+}
+
+/// The charges of priced lines, each billed to its payer in `bill_to`
+/// (one per line): what ships now dated `today`, what is back-ordered
+/// undated (not billable until it ships). The parts of a line add up to
+/// its total. `order` is the order's id and reference, none for a
+/// subscription's charge.
+pub fn charges(
+    account_id: Uuid,
+    lines: &[Line],
+    bill_to: &[BillTo],
+    order: Option<(Uuid, &str)>,
+    currency: Currency,
+    today: NaiveDate,
+) -> Vec<Charge> {
+    let mut charges = Vec::with_capacity(lines.len());
+    for (index, (line, bill_to)) in lines.iter().zip(bill_to).enumerate() {
+        let waiting = line.backordered.unwrap_or_default();
+        let shipped = line.quantity - waiting;
+        let (shipped_total, waiting_total) = split_total(line.total, line.quantity, line.unit_price, shipped, currency);
+        let charge = |quantity: Decimal, total: Decimal, charge_date: Option<NaiveDate>| Charge {
+            id: Uuid::now_v7(),
+            account_id,
+            bill_to_account_id: bill_to.account_id,
+            separate: bill_to.separate,
+            order_id: order.map(|(id, _)| id),
+            order_reference: order.map(|(_, reference)| reference.to_owned()),
+            order_line: order.map(|_| index as i32 + 1),
+            product_id: line.product_id.clone(),
+            description: match order {
+                Some((_, reference)) => format!("{} ({reference})", line.product_code),
+                None => line.product_code.clone(),
+            },
+            currency: currency.code.to_owned(),
+            quantity,
+            unit_price: line.unit_price,
+            total,
+            charge_date,
+        };
+        if shipped > Decimal::ZERO {
+            charges.push(charge(shipped, shipped_total, Some(today)));
+        }
+        if waiting > Decimal::ZERO {
+            charges.push(charge(waiting, waiting_total, None));
+        }
+    }
+    charges
+}
+
+/// Where an account stands with accounts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Standing {
+    Active,
+    Suspended,
+    Terminated,
+}
+
+/// What the order rules look at of the ordering account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Orderer {
+    pub standing: Standing,
+    /// A copy managed by its reseller: orders are placed there.
+    pub managed: bool,
+    pub ordering_enabled: bool,
+    pub payment_types: Vec<PaymentType>,
+}
+
+/// A suspended or terminated account takes no new orders or
+/// subscriptions: the refusal, with `suspended` or `terminated` as its
+/// reason, `who` in its description.
+fn check_standing(
+    standing: Standing,
+    (suspended, terminated): (&'static str, &'static str),
+    who: &str,
+) -> Result<(), BillingError> {
+    match standing {
+        Standing::Suspended => Err(BillingError::precondition(suspended, format!("{who} is suspended"))),
+        Standing::Terminated => Err(BillingError::precondition(terminated, format!("{who} is terminated"))),
+        Standing::Active => Ok(()),
+    }
+}
+
+/// The account rules an order or a subscription must pass, each with its
+/// reason.
+pub fn check_orderer(orderer: &Orderer, payment_type: PaymentType) -> Result<(), BillingError> {
+    let refuse = |reason: &'static str, why: String| Err(BillingError::precondition(reason, why));
+    check_standing(orderer.standing, ("ACCOUNT_SUSPENDED", "ACCOUNT_TERMINATED"), "the account")?;
+    if orderer.managed {
+        return refuse(
+            "MANAGED_BY_RESELLER",
+            "the account is a copy managed by its reseller: orders are placed there".to_owned(),
+        );
+    }
+    if !orderer.ordering_enabled {
+        return refuse("ORDERING_DISABLED", "ordering is not enabled for the account".to_owned());
+    }
+    if orderer.payment_types.is_empty() {
+        return refuse("NO_PAYMENT_TYPE", "the account has no payment type enabled".to_owned());
+    }
+    if !orderer.payment_types.contains(&payment_type) {
+        return refuse(
+            "PAYMENT_TYPE_NOT_ALLOWED",
+            format!("the account does not allow {} orders", payment_type.code()),
+        );
+    }
+    Ok(())
+}
+
+/// A payer's own standing: a suspended or terminated payer takes no new
+/// orders or subscriptions for the accounts it pays for.
+pub fn check_payer(payer_id: Uuid, standing: Standing) -> Result<(), BillingError> {
+    let who = format!("account {payer_id} that pays for the account");
+    check_standing(standing, ("PAYER_SUSPENDED", "PAYER_TERMINATED"), &who)
 }
 
 /// Longest request id kept as it is in a credit reference.
@@ -233,5 +555,151 @@ mod tests {
         assert_eq!(reason(check_cancellable(OrderState::Cancelled, id, None)), "ORDER_CANCELLED");
         assert_eq!(reason(check_cancellable(OrderState::Rejected, id, None)), "ORDER_NOT_CANCELLABLE");
         assert_eq!(reason(check_cancellable(OrderState::RunningQuote, id, None)), "ORDER_NOT_CANCELLABLE");
+    }
+
+    fn order(lines: Vec<Line>) -> Order {
+        Order {
+            id: Uuid::from_u128(1),
+            account_id: Uuid::from_u128(2),
+            reference: "order:so-1".to_owned(),
+            lines,
+            payment_type: PaymentType::OnAccount,
+            delivery_date: None,
+            placed_by: "clerk".to_owned(),
+            state: OrderState::Executed,
+            currency: "EUR".to_owned(),
+            total: dec!(0.25),
+            reasons: vec![],
+            payers: vec![Payer { account_id: Uuid::from_u128(2), amount: dec!(0.25), reservation_id: None }],
+            held_order_id: None,
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+            cancel_reason: String::new(),
+            cancelled_at: None,
+        }
+    }
+
+    fn line(quantity: Decimal, unit_price: Decimal, total: Decimal, backordered: Option<Decimal>) -> Line {
+        Line {
+            product: "WIDGET".to_owned(),
+            product_id: "p-1".to_owned(),
+            product_code: "WIDGET".to_owned(),
+            quantity,
+            unit_price,
+            total,
+            available: backordered.map(|waiting| quantity - waiting),
+            backordered,
+            cancelled: None,
+        }
+    }
+
+    #[test]
+    fn a_state_is_stored_by_its_own_code_in_the_column_and_in_the_document() {
+        for state in OrderState::ALL {
+            assert_eq!(OrderState::from_code(state.code()), Some(state));
+            assert_eq!(serde_json::to_value(state).expect("json"), serde_json::json!(state.code()));
+        }
+        assert_eq!(OrderState::from_code("ORDER_STATUS_EXECUTED"), None, "not the wire's enum names");
+    }
+
+    #[test]
+    fn an_order_is_kept_exactly_as_it_was_decided() {
+        let mut kept = order(vec![line(dec!(2), dec!(0.125), dec!(0.25), Some(dec!(1)))]);
+        kept.payment_type = PaymentType::DirectDeposit;
+        kept.delivery_date = NaiveDate::from_ymd_opt(2026, 12, 24);
+        let json = serde_json::to_string(&kept).expect("json");
+        assert!(json.contains("\"0.125\"") && json.contains("\"DD\""), "amounts as exact strings: {json}");
+        assert_eq!(serde_json::from_str::<Order>(&json).expect("read back"), kept);
+    }
+
+    #[test]
+    fn what_ships_is_charged_today_what_waits_undated_and_the_parts_make_the_total() {
+        let today = NaiveDate::from_ymd_opt(2026, 12, 2).expect("date");
+        let (payer, separate_payer) = (Uuid::from_u128(8), Uuid::from_u128(9));
+        let lines = [line(dec!(2), dec!(0.125), dec!(0.25), Some(dec!(1))), line(dec!(3), dec!(1), dec!(3), None)];
+        let bill_to =
+            [BillTo { account_id: payer, separate: false }, BillTo { account_id: separate_payer, separate: true }];
+        let made = charges(Uuid::from_u128(2), &lines, &bill_to, Some((Uuid::from_u128(1), "so-1")), eur(), today);
+        let seen: Vec<_> =
+            made.iter().map(|c| (c.order_line, c.quantity, c.total, c.charge_date, c.bill_to_account_id)).collect();
+        assert_eq!(
+            seen,
+            vec![
+                (Some(1), dec!(1), dec!(0.13), Some(today), payer),
+                (Some(1), dec!(1), dec!(0.12), None, payer),
+                (Some(2), dec!(3), dec!(3), Some(today), separate_payer),
+            ]
+        );
+        assert!(made[2].separate && made[0].description == "WIDGET (so-1)");
+        let subscription = charges(Uuid::from_u128(2), &lines[1..], &bill_to[..1], None, eur(), today);
+        assert_eq!((subscription[0].order_id, subscription[0].description.as_str()), (None, "WIDGET"));
+    }
+
+    #[test]
+    fn a_back_order_ships_or_is_cancelled_part_by_part_on_an_executed_order() {
+        let mut placed = order(vec![line(dec!(10), dec!(1), dec!(10), Some(dec!(6)))]);
+        placed.ship(1, dec!(2)).expect("ships");
+        assert_eq!(placed.lines[0].backordered, Some(dec!(4)));
+        assert!(placed.ship(2, dec!(1)).is_err(), "no line 2");
+        assert!(placed.ship(1, dec!(5)).is_err(), "only 4 wait");
+        assert_eq!(placed.cancel_back_order(1, Some(dec!(1))).expect("cancels one"), dec!(1));
+        assert_eq!(placed.cancel_back_order(1, None).expect("cancels the rest"), dec!(3));
+        assert_eq!((placed.lines[0].backordered, placed.lines[0].cancelled), (None, Some(dec!(4))));
+        assert!(!placed.back_ordered());
+        assert!(placed.cancel_back_order(1, None).is_err(), "nothing waits");
+        let mut held = order(vec![line(dec!(10), dec!(1), dec!(10), Some(dec!(6)))]);
+        held.state = OrderState::HeldForApproval;
+        assert!(held.ship(1, dec!(1)).is_err(), "a held order ships nothing");
+    }
+
+    #[test]
+    fn a_cancelled_order_waits_for_nothing_and_credits_decision_sets_its_reservations() {
+        let mut placed = order(vec![line(dec!(10), dec!(1), dec!(10), Some(dec!(6)))]);
+        placed.cancel("changed mind".to_owned(), DateTime::<Utc>::UNIX_EPOCH);
+        assert_eq!(
+            (placed.state, placed.lines[0].backordered, placed.lines[0].cancelled),
+            (OrderState::Cancelled, None, Some(dec!(6)))
+        );
+        let mut held = order(vec![line(dec!(1), dec!(1), dec!(1), None)]);
+        held.state = OrderState::HeldForApproval;
+        held.decide(true, &[Uuid::from_u128(42)]);
+        assert_eq!((held.state, held.reservation_id()), (OrderState::Executed, Some(Uuid::from_u128(42))));
+        held.decide(false, &[]);
+        assert_eq!(held.state, OrderState::Rejected);
+    }
+
+    #[test]
+    fn an_account_orders_only_in_good_standing_with_ordering_and_the_payment_type_enabled() {
+        let open = Orderer {
+            standing: Standing::Active,
+            managed: false,
+            ordering_enabled: true,
+            payment_types: vec![PaymentType::OnAccount],
+        };
+        assert!(check_orderer(&open, PaymentType::OnAccount).is_ok());
+        let reason = |result: Result<(), BillingError>| match result {
+            Err(BillingError::Precondition { reason, .. }) => reason,
+            other => panic!("refused with a reason, not {other:?}"),
+        };
+        let with = |change: fn(&mut Orderer)| {
+            let mut orderer = open.clone();
+            change(&mut orderer);
+            orderer
+        };
+        assert_eq!(reason(check_orderer(&open, PaymentType::CreditCard)), "PAYMENT_TYPE_NOT_ALLOWED");
+        assert_eq!(
+            reason(check_orderer(&with(|o| o.payment_types.clear()), PaymentType::OnAccount)),
+            "NO_PAYMENT_TYPE"
+        );
+        assert_eq!(
+            reason(check_orderer(&with(|o| o.ordering_enabled = false), PaymentType::OnAccount)),
+            "ORDERING_DISABLED"
+        );
+        assert_eq!(reason(check_orderer(&with(|o| o.managed = true), PaymentType::OnAccount)), "MANAGED_BY_RESELLER");
+        assert_eq!(
+            reason(check_orderer(&with(|o| o.standing = Standing::Suspended), PaymentType::OnAccount)),
+            "ACCOUNT_SUSPENDED"
+        );
+        assert_eq!(reason(check_payer(Uuid::nil(), Standing::Terminated)), "PAYER_TERMINATED");
+        assert!(check_payer(Uuid::nil(), Standing::Active).is_ok());
     }
 }

@@ -14,7 +14,8 @@ use rust_decimal::Decimal;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::{BillingApi, READERS, WRITERS, account_currency};
+use super::{BillingApi, READERS, WRITERS};
+use crate::app::account_currency;
 use crate::domain::error::BillingError;
 use crate::invoicing::{self, Scope};
 use crate::repo::{self, InvoiceRow, LineRow};

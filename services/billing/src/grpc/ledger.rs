@@ -23,8 +23,8 @@ use sqlx::PgConnection;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::orders::upstream;
 use super::{BillingApi, PEER_TIMEOUT, READERS, WRITERS};
+use crate::app::upstream;
 use crate::domain::error::BillingError;
 use crate::invoicing::next_period_due;
 
@@ -589,7 +589,7 @@ impl LedgerService for BillingApi {
                      GROUP BY 1
                      UNION ALL
                      SELECT account_id, 'ORDERS_NOT_FINAL', count(*) FROM billing.orders
-                     WHERE tenant_id = $1 AND account_id = ANY($2) AND status = 'ORDER_STATUS_HELD_FOR_APPROVAL'
+                     WHERE tenant_id = $1 AND account_id = ANY($2) AND status = 'held_for_approval'
                      GROUP BY 1
                      UNION ALL
                      SELECT account_id, 'ORDERS_NOT_FINAL', count(*) FROM billing.subscriptions
@@ -608,7 +608,7 @@ impl LedgerService for BillingApi {
                        AND (c.account_id = a.id OR ($3 AND c.bill_to_account_id = a.id))
                        AND (c.order_id IS NULL OR EXISTS (
                            SELECT 1 FROM billing.orders o WHERE o.tenant_id = c.tenant_id AND o.id = c.order_id
-                             AND o.status = 'ORDER_STATUS_EXECUTED'))
+                             AND o.status = 'executed'))
                      GROUP BY 1
                      UNION ALL
                      SELECT a.id, 'POSTED_TRANSACTIONS', count(*) FROM billing.invoices i, unnest($2::uuid[]) a(id)

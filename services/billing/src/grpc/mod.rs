@@ -1,7 +1,9 @@
-//! The gRPC adapter: each RPC authorizes the caller, parses the request,
-//! runs the use case in one transaction and converts the answer.
+//! The gRPC adapter: each RPC authorizes the caller, parses the request
+//! (each bad field named), and runs its use case. OrderService only
+//! converts and calls `app::orders`; the invoice, payment, ledger and
+//! subscription RPCs still run their use cases here, on the same `Billing`,
+//! until they move to `app/` in turn.
 
-pub mod charges;
 pub mod events;
 pub mod invoices;
 pub mod ledger;
@@ -9,25 +11,8 @@ pub mod orders;
 pub mod payments;
 pub mod subscriptions;
 
-use std::sync::Arc;
-
-use bss_platform::auth::{Caller, Role, ServiceIdentity};
-use bss_platform::client;
+use bss_platform::auth::Role;
 use bss_platform::error::Answer;
-use bss_platform::events::EventLog;
-use bss_platform::idempotency::{self, Opened, PendingRequest, RequestKey};
-use bss_platform::money::Currency;
-use bss_platform::peers;
-use bss_platform::time::{format_date, parse_date};
-use bss_proto::billing::{BillingEvent, billing_event};
-use bss_proto::credit::credit_service_client::CreditServiceClient;
-use bss_proto::credit::{ComputeDueDateRequest, ComputeDueDatesRequest};
-use chrono::NaiveDate;
-use prost::Message;
-use sqlx::{PgConnection, PgPool, Postgres, Transaction};
-use tokio::sync::Notify;
-use tonic::transport::Channel;
-use uuid::Uuid;
 
 use crate::domain::error::BillingError;
 
@@ -60,177 +45,4 @@ impl From<BillingError> for Answer {
     }
 }
 
-/// The services billing calls.
-pub struct Peers {
-    pub accounts: peers::Accounts,
-    pub credit: Option<Channel>,
-    pub pricing: Option<Channel>,
-}
-
-/// Everything the billing RPCs work with.
-pub struct BillingApi {
-    pub(crate) db: PgPool,
-    pub(crate) events: EventLog,
-    pub(crate) peers: Peers,
-    /// Wakes the billing-run worker.
-    pub(crate) runs: Arc<Notify>,
-    /// Billing's own identity: once billing has authorized its caller, it
-    /// asks credit and reads payers as itself (a sales rep may order for
-    /// an account whose bill-to parent it cannot see).
-    pub(crate) identity: ServiceIdentity,
-}
-
-impl BillingApi {
-    pub fn new(db: PgPool, events: EventLog, peers: Peers, runs: Arc<Notify>, identity: ServiceIdentity) -> BillingApi {
-        BillingApi { db, events, peers, runs, identity }
-    }
-
-    /// Billing itself, acting in the tenant.
-    pub(crate) fn as_service(&self, tenant_id: Uuid) -> Result<Caller, BillingError> {
-        self.identity.caller(Some(tenant_id)).ok_or_else(|| BillingError::Unavailable {
-            what: "credit",
-            cause: "billing has no service token (BSS_AUTH__SERVICE_TOKEN or BSS_AUTH__HS256_SECRET)".to_owned(),
-        })
-    }
-
-    /// A peer's channel, or UNAVAILABLE when it is not configured.
-    pub(crate) fn peer(&self, what: &'static str, channel: &Option<Channel>) -> Result<Channel, BillingError> {
-        channel.clone().ok_or_else(|| BillingError::Unavailable { what, cause: "not configured".to_owned() })
-    }
-
-    /// The account as the accounts service shows it to the caller.
-    pub(crate) async fn fetch_account(
-        &self,
-        caller: &Caller,
-        account_id: Uuid,
-    ) -> Result<bss_proto::accounts::Account, BillingError> {
-        self.peers
-            .accounts
-            .account(caller, account_id)
-            .await?
-            .ok_or_else(|| BillingError::not_found("account", account_id))
-    }
-
-    /// Claims the request id (or replays its answer) and begins the
-    /// transaction of a write.
-    pub(crate) async fn begin<R: Message + Default>(
-        &self,
-        tenant_id: Uuid,
-        method: &str,
-        request_id: &str,
-        request: &impl Message,
-    ) -> Result<Opened<R>, BillingError> {
-        let key = RequestKey::new(tenant_id, method, request_id, request)?;
-        Ok(idempotency::open(&self.db, key).await?)
-    }
-
-    /// The stored answer of a request that already ran (before a call that
-    /// asks other services repeats their work); `None` when it has not, or
-    /// cannot be told yet (then `begin` decides).
-    pub(crate) async fn replayed<R: Message + Default>(
-        &self,
-        tenant_id: Uuid,
-        method: &str,
-        request_id: &str,
-        request: &impl Message,
-    ) -> Result<Option<R>, BillingError> {
-        let Some(key) = RequestKey::new(tenant_id, method, request_id, request)? else {
-            return Ok(None);
-        };
-        let mut connection = self.db.acquire().await?;
-        Ok(idempotency::resolve::<R>(&mut connection, &key).await.ok())
-    }
-
-    /// Stores the answer, commits, and wakes the event sequencer.
-    pub(crate) async fn commit(
-        &self,
-        mut tx: Transaction<'static, Postgres>,
-        pending: PendingRequest,
-        response: &impl Message,
-    ) -> Result<(), BillingError> {
-        pending.finish(&mut tx, response).await?;
-        tx.commit().await?;
-        self.events.written();
-        Ok(())
-    }
-
-    /// The account's currency, if the caller may see the account.
-    pub(crate) async fn account_currency(&self, caller: &Caller, account_id: Uuid) -> Result<Currency, BillingError> {
-        account_currency(&self.fetch_account(caller, account_id).await?)
-    }
-
-    /// The due dates of invoices (account, invoice date, delivery date),
-    /// from credit's payment terms, in order.
-    pub(crate) async fn due_dates(
-        &self,
-        caller: &Caller,
-        invoices: &[(Uuid, NaiveDate, Option<NaiveDate>)],
-    ) -> Result<Vec<NaiveDate>, BillingError> {
-        const BATCH: usize = 1_000;
-        let channel = self.peer("credit", &self.peers.credit)?;
-        let unavailable = |cause: String| BillingError::Unavailable { what: "credit", cause };
-        let mut due_dates = Vec::with_capacity(invoices.len());
-        for batch in invoices.chunks(BATCH) {
-            let request = ComputeDueDatesRequest {
-                invoices: batch
-                    .iter()
-                    .map(|(account_id, invoice_date, delivery_date)| ComputeDueDateRequest {
-                        account_id: account_id.to_string(),
-                        invoice_date: format_date(*invoice_date),
-                        delivery_date: delivery_date.map(format_date).unwrap_or_default(),
-                    })
-                    .collect(),
-            };
-            let answer = CreditServiceClient::new(channel.clone())
-                .compute_due_dates(client::request(request, caller, PEER_TIMEOUT))
-                .await
-                .map_err(crate::grpc::orders::upstream("credit"))?
-                .into_inner();
-            if answer.due_dates.len() != batch.len() {
-                return Err(unavailable(format!("{} due dates for {} invoices", answer.due_dates.len(), batch.len())));
-            }
-            for due in answer.due_dates {
-                due_dates.push(parse_date(&due.due_date).map_err(unavailable)?);
-            }
-        }
-        Ok(due_dates)
-    }
-}
-
-/// The event of where an order stands.
-pub(crate) fn order_outcome(order: &bss_proto::billing::Order) -> billing_event::Payload {
-    billing_event::Payload::OrderOutcome(bss_proto::billing::OrderOutcome {
-        order_id: order.id.clone(),
-        account_id: order.account_id.clone(),
-        reference: order.reference.clone(),
-        status: order.status,
-        reasons: order.reasons.clone(),
-    })
-}
-
-/// The currency of an account as accounts shows it.
-pub(crate) fn account_currency(account: &bss_proto::accounts::Account) -> Result<Currency, BillingError> {
-    Ok(peers::currency_of(account)?)
-}
-
-/// Writes an event of billing's stream, made by `actor` now, in the
-/// caller's transaction.
-pub async fn publish(
-    connection: &mut PgConnection,
-    tenant_id: Uuid,
-    actor: &str,
-    payload: billing_event::Payload,
-) -> Result<(), BillingError> {
-    publish_all(connection, tenant_id, actor, vec![payload]).await
-}
-
-/// Writes events of billing's stream in order, in one statement.
-pub async fn publish_all(
-    connection: &mut PgConnection,
-    tenant_id: Uuid,
-    actor: &str,
-    payloads: Vec<billing_event::Payload>,
-) -> Result<(), BillingError> {
-    bss_platform::events::publish::<BillingEvent>(connection, tenant_id, actor, payloads).await?;
-    Ok(())
-}
+pub use crate::app::Billing as BillingApi;

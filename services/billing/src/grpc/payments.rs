@@ -16,7 +16,8 @@ use sqlx::PgConnection;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::{BillingApi, READERS, WRITERS, publish};
+use super::{BillingApi, READERS, WRITERS};
+use crate::app::publish;
 use crate::domain::error::BillingError;
 use crate::domain::settle::{OpenInvoice, allocate};
 use crate::repo::{self, Settling};

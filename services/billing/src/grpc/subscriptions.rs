@@ -6,7 +6,7 @@ use bss_platform::error::PlatformError;
 use bss_platform::error::Violations;
 use bss_platform::idempotency::Opened;
 use bss_platform::input::{parse_id, required_id};
-use bss_platform::money::decimal_from_wire;
+use bss_platform::money::{decimal_from_wire, money_to_wire};
 use bss_platform::paging::Page;
 use bss_platform::payment::PaymentType;
 use bss_platform::time::{format_date, now, timestamp};
@@ -17,59 +17,21 @@ use bss_proto::credit::EventKind;
 use chrono::NaiveDate;
 use prost::Message;
 use rust_decimal::Decimal;
-use sqlx::PgConnection;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::orders::{CreditAsk, check_account};
-use super::{BillingApi, READERS, publish};
+use super::{BillingApi, READERS};
+use crate::app::orders::CreditAsk;
+use crate::app::publish;
+use crate::app::subscriptions::{publish_if_first_paid, status_code};
 use crate::credit_feed;
 use crate::domain::error::BillingError;
-use crate::domain::order::{OrderState, credit_reference, payer_shares};
+use crate::domain::order::{Line, OrderState, charges, check_orderer, credit_reference, payer_shares};
 use crate::repo::{self, Stored};
+use crate::wire;
 
 /// Roles that may create subscriptions.
 const CREATORS: &[Role] = &[Role::TenantAdmin, Role::BillingClerk, Role::AccountManager, Role::Integration];
-
-/// The stored status of a subscription.
-pub(crate) fn status_code(status: SubscriptionStatus) -> &'static str {
-    match status {
-        SubscriptionStatus::Active => "ACTIVE",
-        SubscriptionStatus::Cancelled => "CANCELLED",
-        SubscriptionStatus::PendingApproval => "PENDING_APPROVAL",
-        SubscriptionStatus::Rejected => "REJECTED",
-        SubscriptionStatus::Unspecified => "UNSPECIFIED",
-    }
-}
-
-/// Publishes the account's first paid subscription, once per account.
-pub(crate) async fn publish_if_first_paid(
-    tx: &mut PgConnection,
-    tenant_id: Uuid,
-    actor: &str,
-    subscription: &Subscription,
-) -> Result<(), BillingError> {
-    if !subscription.paid {
-        return Ok(());
-    }
-    let first = sqlx::query(
-        "INSERT INTO billing.first_paid_subscriptions (tenant_id, account_id, subscription_id)
-         VALUES ($1, $2::uuid, $3::uuid) ON CONFLICT DO NOTHING",
-    )
-    .bind(tenant_id)
-    .bind(&subscription.account_id)
-    .bind(&subscription.id)
-    .execute(&mut *tx)
-    .await?;
-    if first.rows_affected() == 1 {
-        let event = FirstPaidSubscriptionCreated {
-            account_id: subscription.account_id.clone(),
-            subscription_id: subscription.id.clone(),
-        };
-        publish(tx, tenant_id, actor, Payload::FirstPaidSubscriptionCreated(event)).await?;
-    }
-    Ok(())
-}
 
 #[tonic::async_trait]
 impl SubscriptionService for BillingApi {
@@ -99,20 +61,18 @@ impl SubscriptionService for BillingApi {
                 return Ok(stored);
             }
             let account = self.fetch_account(&caller, account_id).await?;
-            check_account(&account, payment_type)?;
+            check_orderer(&wire::orderer(&account), payment_type)?;
             // Priced now, once: later price changes apply to new subscriptions.
-            let mut line = [OrderLine {
-                product: input.product.clone(),
-                quantity: input.quantity.clone(),
-                ..OrderLine::default()
-            }];
+            let mut line =
+                [Line { product: input.product.clone(), quantity: quantity.unwrap_or_default(), ..Line::default() }];
             let priced = self.price(&caller, account_id, &mut line).await?;
             let id = Uuid::now_v7();
             // A retried request keeps its reference, so credit decides and
             // reserves once.
             let reference = credit_reference("subscription", &request.request_id, id);
-            let bill_to = self.payers_of(tenant_id, &account, &priced.products).await?;
-            let Some(charge) = priced.charges(account_id, &line, &bill_to, None).pop() else {
+            let bill_to = self.payers_of(tenant_id, &account, &line).await?;
+            let Some(charge) = charges(account_id, &line, &bill_to, None, priced.currency, now().date_naive()).pop()
+            else {
                 return Err(BillingError::Unavailable {
                     what: "pricing",
                     cause: "a quote without its line".to_owned(),
@@ -124,7 +84,7 @@ impl SubscriptionService for BillingApi {
                 product: input.product.clone(),
                 quantity: input.quantity.clone(),
                 payment_type: payment_type.to_wire() as i32,
-                unit_price: line[0].unit_price.clone(),
+                unit_price: Some(money_to_wire(line[0].unit_price, priced.currency)),
                 paid: charge.unit_price > Decimal::ZERO && payment_type != PaymentType::RunningQuote,
                 create_time: Some(timestamp(now())),
                 status: SubscriptionStatus::Active as i32,
@@ -152,9 +112,10 @@ impl SubscriptionService for BillingApi {
                     OrderState::HeldForApproval => SubscriptionStatus::PendingApproval,
                     _ => SubscriptionStatus::Rejected,
                 } as i32;
-                subscription.reasons = credited.reasons;
-                subscription.payers = credited.payers;
-                subscription.held_order_id = credited.held_order_id;
+                subscription.reasons = credited.reasons.iter().map(wire::reason).collect();
+                subscription.payers =
+                    credited.payers.iter().map(|payer| wire::order_payer(payer, priced.currency.code)).collect();
+                subscription.held_order_id = credited.held_order_id.map(|id| id.to_string()).unwrap_or_default();
             }
             let (mut tx, pending) =
                 match self.begin(tenant_id, "CreateSubscription", &request.request_id, &request).await? {

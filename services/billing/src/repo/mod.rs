@@ -1,5 +1,7 @@
 //! Storage of the billing context: schema-qualified SQL.
 
+pub mod orders;
+
 use bss_platform::error::PlatformError;
 use bss_platform::money::Currency;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -8,6 +10,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::domain::error::BillingError;
+use crate::domain::order::Charge;
 use crate::domain::settle::OpenInvoice;
 
 /// An invoice line as stored.
@@ -462,33 +465,21 @@ pub async fn balance(
     .await?)
 }
 
-/// Records kept as encoded messages with the columns listings need.
+/// Records still kept as encoded messages, with the columns listings need.
 #[derive(Clone, Copy, Debug)]
 pub enum Stored {
-    Orders,
-    /// Orders with back-ordered quantity.
-    BackOrders,
     Subscriptions,
 }
 
 impl Stored {
     fn by_id(self) -> &'static str {
         match self {
-            Stored::Orders | Stored::BackOrders => "SELECT body FROM billing.orders WHERE tenant_id = $1 AND id = $2",
             Stored::Subscriptions => "SELECT body FROM billing.subscriptions WHERE tenant_id = $1 AND id = $2",
         }
     }
 
     fn by_account(self) -> &'static str {
         match self {
-            Stored::Orders => {
-                "SELECT id, body FROM billing.orders WHERE tenant_id = $1 AND account_id = $2
-                   AND ($3::uuid IS NULL OR id > $3) ORDER BY id LIMIT $4"
-            }
-            Stored::BackOrders => {
-                "SELECT id, body FROM billing.orders WHERE tenant_id = $1 AND account_id = $2 AND back_ordered
-                   AND ($3::uuid IS NULL OR id > $3) ORDER BY id LIMIT $4"
-            }
             Stored::Subscriptions => {
                 "SELECT id, body FROM billing.subscriptions WHERE tenant_id = $1 AND account_id = $2
                    AND ($3::uuid IS NULL OR id > $3) ORDER BY id LIMIT $4"
@@ -536,27 +527,6 @@ pub async fn stored_of_account<M: prost::Message + Default>(
         .collect()
 }
 
-/// Something owed and not invoiced yet.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ChargeRow {
-    pub id: Uuid,
-    pub account_id: Uuid,
-    pub bill_to_account_id: Uuid,
-    pub separate: bool,
-    pub order_id: Option<Uuid>,
-    pub order_reference: Option<String>,
-    /// Position of the order line, from 1.
-    pub order_line: Option<i32>,
-    pub product_id: String,
-    pub description: String,
-    pub currency: String,
-    pub quantity: Decimal,
-    pub unit_price: Decimal,
-    pub total: Decimal,
-    /// None while back-ordered: not billable.
-    pub charge_date: Option<NaiveDate>,
-}
-
 /// Deletes what of an order is not invoiced yet (it was cancelled or
 /// rejected).
 pub async fn delete_open_charges(tx: &mut PgConnection, tenant_id: Uuid, order_id: Uuid) -> Result<(), BillingError> {
@@ -568,8 +538,8 @@ pub async fn delete_open_charges(tx: &mut PgConnection, tenant_id: Uuid, order_i
     Ok(())
 }
 
-pub async fn insert_charges(tx: &mut PgConnection, tenant_id: Uuid, charges: &[ChargeRow]) -> Result<(), BillingError> {
-    let column = |get: fn(&ChargeRow) -> String| charges.iter().map(get).collect::<Vec<_>>();
+pub async fn insert_charges(tx: &mut PgConnection, tenant_id: Uuid, charges: &[Charge]) -> Result<(), BillingError> {
+    let column = |get: fn(&Charge) -> String| charges.iter().map(get).collect::<Vec<_>>();
     sqlx::query(
         "INSERT INTO billing.charges (tenant_id, id, account_id, bill_to_account_id, separate, order_id,
              order_reference, product_id, description, currency, quantity, unit_price, total, charge_date, order_line)

@@ -1,0 +1,17 @@
+-- Orders in billing's own terms: the order as a JSON document of billing's
+-- Order (amounts as exact decimal strings, never floats), its state by
+-- billing's own code instead of the wire enum's name. Orders stored before
+-- as encoded wire messages (`body`) keep it until the service, at start,
+-- converts them (repo::orders::convert_encoded) and clears it.
+ALTER TABLE billing.orders ADD COLUMN doc jsonb;
+ALTER TABLE billing.orders ALTER COLUMN body DROP NOT NULL;
+UPDATE billing.orders SET status = CASE status
+    WHEN 'ORDER_STATUS_EXECUTED' THEN 'executed'
+    WHEN 'ORDER_STATUS_HELD_FOR_APPROVAL' THEN 'held_for_approval'
+    WHEN 'ORDER_STATUS_REJECTED' THEN 'rejected'
+    WHEN 'ORDER_STATUS_RUNNING_QUOTE' THEN 'running_quote'
+    WHEN 'ORDER_STATUS_CANCELLED' THEN 'cancelled'
+    ELSE status END;
+ALTER TABLE billing.orders ADD CONSTRAINT orders_status_check
+    CHECK (status IN ('executed', 'held_for_approval', 'rejected', 'running_quote', 'cancelled'));
+ALTER TABLE billing.orders ADD CONSTRAINT orders_stored_check CHECK (doc IS NOT NULL OR body IS NOT NULL);

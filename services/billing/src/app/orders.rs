@@ -1,0 +1,488 @@
+//! Orders: placed (the account checked, the lines priced by pricing, each
+//! charge billed to its payer, the whole authorized by credit whatever the
+//! payment type but a running quote, stored with its charges and events),
+//! read and listed, their back orders shipped or cancelled, or cancelled
+//! whole before they are invoiced.
+
+use bss_platform::auth::Caller;
+use bss_platform::client;
+use bss_platform::idempotency::{Opened, RequestKey};
+use bss_platform::money::{Currency, decimal_to_wire, money_to_wire, parse_decimal};
+use bss_platform::payment::PaymentType;
+use bss_platform::peers::PEER_TIMEOUT;
+use bss_platform::time::now;
+use bss_proto::accounts::Account;
+use bss_proto::billing::billing_event::Payload;
+use bss_proto::billing::{OrderCancelled, OrderPayer};
+use bss_proto::credit::credit_service_client::CreditServiceClient;
+use bss_proto::credit::{AuthorizeOrderRequest, Decision, EventKind, PayerShare};
+use bss_proto::pricing::quote_service_client::QuoteServiceClient;
+use bss_proto::pricing::{QuoteLineRequest, QuoteRequest};
+use chrono::NaiveDate;
+use prost::Message;
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::{Billing, publish, upstream};
+use crate::credit_feed;
+use crate::domain::bill_to::BillTo;
+use crate::domain::error::BillingError;
+use crate::domain::order::{
+    CreditReason, CreditVerdict, Line, Order, OrderState, Payer, backordered, charges, check_cancellable,
+    check_orderer, check_payer, credit_reference, payer_shares,
+};
+use crate::repo::{self, orders};
+use crate::wire;
+
+/// A new order as the caller asks for it.
+pub struct NewOrder {
+    pub account_id: Uuid,
+    pub payment_type: PaymentType,
+    pub delivery_date: Option<NaiveDate>,
+    /// Each line's product (id or code), quantity and what of it the
+    /// caller's stock can ship now (none: all of it).
+    pub lines: Vec<(String, Decimal, Option<Decimal>)>,
+}
+
+/// What pricing said of a set of lines.
+pub(crate) struct Priced {
+    pub total: Decimal,
+    pub currency: Currency,
+}
+
+/// What billing asks credit about an order or a subscription's activation.
+pub(crate) struct CreditAsk<'a> {
+    pub account_id: Uuid,
+    pub reference: &'a str,
+    pub currency: Currency,
+    /// Who pays what (payer, amount), as the charges are billed.
+    pub shares: &'a [(Uuid, Decimal)],
+    pub payment_type: PaymentType,
+    pub event_kind: EventKind,
+}
+
+/// What credit decided.
+pub(crate) struct Credited {
+    pub state: OrderState,
+    pub reasons: Vec<CreditReason>,
+    /// Each payer with its amount and reservation.
+    pub payers: Vec<Payer>,
+    pub held_order_id: Option<Uuid>,
+}
+
+fn verdict(decision: i32) -> CreditVerdict {
+    match Decision::try_from(decision) {
+        Ok(Decision::Approved) => CreditVerdict::Approved,
+        Ok(Decision::ApprovedWithWarning) => CreditVerdict::ApprovedWithWarning,
+        Ok(Decision::CreditCardOnly) => CreditVerdict::CreditCardOnly,
+        Ok(Decision::HeldForApproval) => CreditVerdict::HeldForApproval,
+        // Blocked, or a verdict this build does not know: not executed.
+        _ => CreditVerdict::Blocked,
+    }
+}
+
+/// A peer's answer billing cannot read.
+fn unreadable(what: &'static str, cause: impl Into<String>) -> BillingError {
+    BillingError::Unavailable { what, cause: cause.into() }
+}
+
+impl Billing {
+    /// Prices the lines with pricing's Quote, for the caller: each line's
+    /// product id and code, unit price and total.
+    pub(crate) async fn price(
+        &self,
+        caller: &Caller,
+        account_id: Uuid,
+        lines: &mut [Line],
+    ) -> Result<Priced, BillingError> {
+        let channel = self.peer("pricing", &self.peers.pricing)?;
+        let quote = QuoteRequest {
+            account_id: account_id.to_string(),
+            lines: lines
+                .iter()
+                .map(|line| QuoteLineRequest {
+                    product: line.product.clone(),
+                    quantity: Some(decimal_to_wire(line.quantity)),
+                })
+                .collect(),
+            ..QuoteRequest::default()
+        };
+        let answer = QuoteServiceClient::new(channel)
+            .quote(client::request(quote, caller, PEER_TIMEOUT))
+            .await
+            .map_err(upstream("pricing"))?
+            .into_inner();
+        if answer.lines.len() != lines.len() {
+            return Err(unreadable("pricing", format!("{} priced lines for {}", answer.lines.len(), lines.len())));
+        }
+        let amount = |money: &Option<bss_proto::types::Money>| {
+            let text = money.as_ref().map(|money| money.amount.as_str()).unwrap_or_default();
+            parse_decimal(text).map_err(|_| unreadable("pricing", format!("an amount {text:?}")))
+        };
+        for (line, priced) in lines.iter_mut().zip(&answer.lines) {
+            line.unit_price = amount(&priced.unit_price)?;
+            line.total = amount(&priced.total)?;
+            line.product_id = priced.product_id.clone();
+            line.product_code = priced.product_code.clone();
+        }
+        let currency =
+            Currency::parse(&answer.currency_code).map_err(|_| unreadable("pricing", "a quote without a currency"))?;
+        Ok(Priced { total: amount(&answer.total)?, currency })
+    }
+
+    /// Who pays each line's product, read as billing itself; a suspended or
+    /// terminated payer refuses.
+    pub(crate) async fn payers_of(
+        &self,
+        tenant_id: Uuid,
+        account: &Account,
+        lines: &[Line],
+    ) -> Result<Vec<BillTo>, BillingError> {
+        let service = self.as_service(tenant_id)?;
+        let payer = self.payer(&service, account).await?;
+        let products: Vec<(String, String)> =
+            lines.iter().map(|line| (line.product_id.clone(), line.product_code.clone())).collect();
+        let bill_to = self.bill_to(&service, &payer, &products).await?;
+        let mut checked = Vec::new();
+        for paying in bill_to.iter().map(|bill_to| bill_to.account_id) {
+            if paying.to_string() == account.id || checked.contains(&paying) {
+                continue;
+            }
+            check_payer(paying, wire::standing(&self.fetch_account(&service, paying).await?))?;
+            checked.push(paying);
+        }
+        Ok(bill_to)
+    }
+
+    /// Asks credit, as billing itself (billing authorized its caller), to
+    /// authorize an order or activation against its payers. The reference
+    /// is the request id too: a retry decides and reserves once.
+    pub(crate) async fn authorize_credit(&self, tenant_id: Uuid, ask: CreditAsk<'_>) -> Result<Credited, BillingError> {
+        let money = |amount: Decimal| Some(money_to_wire(amount, ask.currency));
+        let total: Decimal = ask.shares.iter().map(|(_, share)| *share).sum();
+        let alone = ask.shares.iter().all(|(payer, _)| *payer == ask.account_id);
+        let request = AuthorizeOrderRequest {
+            request_id: ask.reference.to_owned(),
+            account_id: ask.account_id.to_string(),
+            order_reference: ask.reference.to_owned(),
+            amount: money(total),
+            payment_type: ask.payment_type.to_wire() as i32,
+            event_kind: ask.event_kind as i32,
+            // Billing invoices or cancels what credit reserves for it.
+            keep_until_invoiced: true,
+            payers: if alone {
+                Vec::new()
+            } else {
+                ask.shares
+                    .iter()
+                    .map(|(payer, share)| PayerShare { account_id: payer.to_string(), amount: money(*share) })
+                    .collect()
+            },
+        };
+        let channel = self.peer("credit", &self.peers.credit)?;
+        let service = self.as_service(tenant_id)?;
+        let decision = CreditServiceClient::new(channel)
+            .authorize_order(client::request(request, &service, PEER_TIMEOUT))
+            .await
+            .map_err(upstream("credit"))?
+            .into_inner();
+        let id = |value: &str| value.parse::<Uuid>().map_err(|_| unreadable("credit", format!("an id {value:?}")));
+        let mut payers = Vec::with_capacity(decision.shares.len());
+        for share in &decision.shares {
+            let amount = share.amount.as_ref().map(|money| money.amount.as_str()).unwrap_or_default();
+            payers.push(Payer {
+                account_id: id(&share.account_id)?,
+                amount: parse_decimal(amount).map_err(|_| unreadable("credit", format!("an amount {amount:?}")))?,
+                reservation_id: share.reservation.as_ref().map(|reservation| id(&reservation.id)).transpose()?,
+            });
+        }
+        Ok(Credited {
+            state: OrderState::after(verdict(decision.decision)),
+            reasons: decision.reasons.iter().map(wire::credit_reason).collect(),
+            payers,
+            held_order_id: decision.held_order.map(|held| id(&held.id)).transpose()?,
+        })
+    }
+
+    /// Places an order for the caller. The answer, made by `respond` of the
+    /// order as placed, is what a retry with the same request id gets.
+    pub async fn place_order<R: Message + Default>(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        key: Option<RequestKey>,
+        new: NewOrder,
+        respond: impl FnOnce(&Order) -> R,
+    ) -> Result<R, BillingError> {
+        if let Some(stored) = self.replay(&key).await? {
+            return Ok(stored);
+        }
+        let account = self.fetch_account(caller, new.account_id).await?;
+        if let Some(limit) = caller.sales_rep_limit()
+            && account.sales_rep_id != limit
+        {
+            return Err(BillingError::not_found("account", new.account_id));
+        }
+        check_orderer(&wire::orderer(&account), new.payment_type)?;
+        let mut lines: Vec<Line> = new
+            .lines
+            .into_iter()
+            .map(|(product, quantity, available)| Line {
+                product,
+                quantity,
+                available,
+                backordered: backordered(quantity, available),
+                ..Line::default()
+            })
+            .collect();
+        let priced = self.price(caller, new.account_id, &mut lines).await?;
+        let id = Uuid::now_v7();
+        // A retried request keeps its reference, so credit decides and
+        // reserves once.
+        let request_id = key.as_ref().map(RequestKey::request_id).unwrap_or_default();
+        let reference = credit_reference("order", request_id, id);
+        let mut order = Order {
+            id,
+            account_id: new.account_id,
+            reference: reference.clone(),
+            lines,
+            payment_type: new.payment_type,
+            delivery_date: new.delivery_date,
+            placed_by: caller.subject.clone(),
+            // A running quote is recorded only: never dispatched, invoiced
+            // or authorized.
+            state: OrderState::RunningQuote,
+            currency: priced.currency.code.to_owned(),
+            total: priced.total,
+            reasons: Vec::new(),
+            payers: Vec::new(),
+            held_order_id: None,
+            created_at: now(),
+            cancel_reason: String::new(),
+            cancelled_at: None,
+        };
+        let mut charged = Vec::new();
+        if new.payment_type != PaymentType::RunningQuote {
+            let bill_to = self.payers_of(tenant_id, &account, &order.lines).await?;
+            charged = charges(
+                order.account_id,
+                &order.lines,
+                &bill_to,
+                Some((id, &reference)),
+                priced.currency,
+                now().date_naive(),
+            );
+            let shares = payer_shares(charged.iter().map(|charge| (charge.bill_to_account_id, charge.total)));
+            let ask = CreditAsk {
+                account_id: order.account_id,
+                reference: &reference,
+                currency: priced.currency,
+                shares: &shares,
+                payment_type: new.payment_type,
+                event_kind: EventKind::Order,
+            };
+            let credited = self.authorize_credit(tenant_id, ask).await?;
+            order.state = credited.state;
+            order.reasons = credited.reasons;
+            order.payers = credited.payers;
+            order.held_order_id = credited.held_order_id;
+        }
+        let (mut tx, pending) = match self.open(key).await? {
+            Opened::Replayed(response) => return Ok(response),
+            Opened::Fresh(tx, pending) => (tx, pending),
+        };
+        if let Some(held_order_id) = order.held_order_id {
+            credit_feed::lock_held(&mut tx, held_order_id).await?;
+        }
+        orders::insert(&mut tx, tenant_id, &order).await?;
+        // On account and direct deposit are invoiced (once executed: a held
+        // order's charges wait for credit's approval); card and PayPal
+        // orders are paid at submission.
+        if order.state.keeps_charges() && order.payment_type.uses_credit() {
+            repo::insert_charges(&mut tx, tenant_id, &charged).await?;
+        }
+        publish(&mut tx, tenant_id, &caller.subject, wire::order_outcome(&order)).await?;
+        // Credit may have decided the held order already (a retry, or a
+        // quick credit manager): its decision applies now.
+        if let Some(held_order_id) = order.held_order_id
+            && credit_feed::apply_recorded(&mut tx, tenant_id, held_order_id).await?
+        {
+            order = orders::lock(&mut tx, tenant_id, id).await?.ok_or_else(|| BillingError::not_found("order", id))?;
+        }
+        let response = respond(&order);
+        self.commit(tx, pending, &response).await?;
+        Ok(response)
+    }
+
+    /// The order; NOT_FOUND for another tenant's.
+    pub async fn order(&self, tenant_id: Uuid, order_id: Uuid) -> Result<Order, BillingError> {
+        orders::get(&self.db, tenant_id, order_id).await?.ok_or_else(|| BillingError::not_found("order", order_id))
+    }
+
+    /// An account's orders (with a back order only, when asked), oldest
+    /// first, after `after`; NOT_FOUND when the caller may not see the
+    /// account.
+    pub async fn orders_of(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        account_id: Uuid,
+        back_ordered_only: bool,
+        (after, limit): (Option<Uuid>, i64),
+    ) -> Result<Vec<Order>, BillingError> {
+        // Another tenant's account is NOT_FOUND, not an empty list.
+        self.fetch_account(caller, account_id).await?;
+        orders::of_account(&self.db, tenant_id, account_id, back_ordered_only, after, limit).await
+    }
+
+    /// The order, locked; NOT_FOUND for another tenant's.
+    async fn lock_order(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        tenant_id: Uuid,
+        order_id: Uuid,
+    ) -> Result<Order, BillingError> {
+        orders::lock(tx, tenant_id, order_id).await?.ok_or_else(|| BillingError::not_found("order", order_id))
+    }
+
+    /// Whether the caller may act on the order: a sales rep only on its own
+    /// accounts' (asked of accounts before any row is locked).
+    async fn check_order_visible(&self, caller: &Caller, tenant_id: Uuid, order_id: Uuid) -> Result<(), BillingError> {
+        if caller.sales_rep_limit().is_none() {
+            return Ok(());
+        }
+        let order = self.order(tenant_id, order_id).await?;
+        match self.fetch_account(caller, order.account_id).await {
+            Ok(account) if caller.sales_rep_limit() == Some(account.sales_rep_id.as_str()) => Ok(()),
+            Ok(_) | Err(BillingError::NotFound { .. }) => Err(BillingError::not_found("order", order_id)),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Ships `quantity` of a line's back order: the shipped part of its
+    /// waiting charge is dated today (billable), the rest waits.
+    pub async fn ship_back_order<R: Message + Default>(
+        &self,
+        tenant_id: Uuid,
+        key: Option<RequestKey>,
+        (order_id, line_number, quantity): (Uuid, i32, Decimal),
+        respond: impl FnOnce(&Order) -> R,
+    ) -> Result<R, BillingError> {
+        let (mut tx, pending) = match self.open(key).await? {
+            Opened::Replayed(response) => return Ok(response),
+            Opened::Fresh(tx, pending) => (tx, pending),
+        };
+        let mut order = self.lock_order(&mut tx, tenant_id, order_id).await?;
+        order.ship(line_number, quantity)?;
+        if let Some(waiting) = orders::waiting_charge(&mut tx, tenant_id, order_id, line_number).await? {
+            let (shipped, rest) = split(&waiting, quantity)?;
+            waiting.ship(&mut tx, tenant_id, quantity, shipped, rest).await?;
+        }
+        orders::save(&mut tx, tenant_id, &order).await?;
+        let response = respond(&order);
+        self.commit(tx, pending, &response).await?;
+        Ok(response)
+    }
+
+    /// Cancels an order whole: its open charges go, and credit releases
+    /// what it reserved (on the OrderCancelled event).
+    pub async fn cancel_order<R: Message + Default>(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        key: Option<RequestKey>,
+        (order_id, reason): (Uuid, String),
+        respond: impl FnOnce(&Order) -> R,
+    ) -> Result<R, BillingError> {
+        self.check_order_visible(caller, tenant_id, order_id).await?;
+        let (mut tx, pending) = match self.open(key).await? {
+            Opened::Replayed(response) => return Ok(response),
+            Opened::Fresh(tx, pending) => (tx, pending),
+        };
+        let mut order = self.lock_order(&mut tx, tenant_id, order_id).await?;
+        // Its charges go first (waiting for a draft that holds them to
+        // commit), then what is invoiced is checked: a cancellation and an
+        // invoice never both take the same charge.
+        repo::delete_open_charges(&mut tx, tenant_id, order_id).await?;
+        check_cancellable(order.state, order_id, orders::invoice_of(&mut tx, tenant_id, order_id).await?)?;
+        order.cancel(reason.clone(), now());
+        orders::save(&mut tx, tenant_id, &order).await?;
+        let cancelled = OrderCancelled {
+            order_id: order.id.to_string(),
+            account_id: order.account_id.to_string(),
+            reference: order.reference.clone(),
+            whole: true,
+            released: order.payers.iter().map(|payer| wire::order_payer(payer, &order.currency)).collect(),
+            reason,
+        };
+        publish(&mut tx, tenant_id, &caller.subject, Payload::OrderCancelled(cancelled)).await?;
+        publish(&mut tx, tenant_id, &caller.subject, wire::order_outcome(&order)).await?;
+        let response = respond(&order);
+        self.commit(tx, pending, &response).await?;
+        Ok(response)
+    }
+
+    /// Cancels `quantity` (all when none) of a line's back order: its
+    /// waiting charge shrinks, and credit releases the cancelled part.
+    pub async fn cancel_back_order<R: Message + Default>(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        key: Option<RequestKey>,
+        (order_id, line_number, quantity, reason): (Uuid, i32, Option<Decimal>, String),
+        respond: impl FnOnce(&Order) -> R,
+    ) -> Result<R, BillingError> {
+        self.check_order_visible(caller, tenant_id, order_id).await?;
+        let (mut tx, pending) = match self.open(key).await? {
+            Opened::Replayed(response) => return Ok(response),
+            Opened::Fresh(tx, pending) => (tx, pending),
+        };
+        let mut order = self.lock_order(&mut tx, tenant_id, order_id).await?;
+        let quantity = order.cancel_back_order(line_number, quantity)?;
+        let mut released = Vec::new();
+        if let Some(waiting) = orders::waiting_charge(&mut tx, tenant_id, order_id, line_number).await? {
+            let (cancelled, rest) = split(&waiting, quantity)?;
+            waiting.keep(&mut tx, tenant_id, waiting.quantity - quantity, rest).await?;
+            if cancelled > Decimal::ZERO {
+                released.push(OrderPayer {
+                    account_id: waiting.bill_to_account_id.to_string(),
+                    amount: Some(money_to_wire(cancelled, charge_currency(&waiting)?)),
+                    reservation_id: String::new(),
+                });
+            }
+        }
+        orders::save(&mut tx, tenant_id, &order).await?;
+        if !released.is_empty() {
+            let cancelled = OrderCancelled {
+                order_id: order.id.to_string(),
+                account_id: order.account_id.to_string(),
+                reference: order.reference.clone(),
+                whole: false,
+                released,
+                reason,
+            };
+            publish(&mut tx, tenant_id, &caller.subject, Payload::OrderCancelled(cancelled)).await?;
+        }
+        let response = respond(&order);
+        self.commit(tx, pending, &response).await?;
+        Ok(response)
+    }
+}
+
+fn charge_currency(waiting: &orders::WaitingCharge) -> Result<Currency, BillingError> {
+    Currency::parse(&waiting.currency).map_err(|_| {
+        BillingError::Platform(bss_platform::error::PlatformError::Corrupt(format!("currency {:?}", waiting.currency)))
+    })
+}
+
+/// What `part` of a waiting charge costs, and what the rest does
+/// (together its total).
+fn split(waiting: &orders::WaitingCharge, part: Decimal) -> Result<(Decimal, Decimal), BillingError> {
+    Ok(crate::domain::order::split_total(
+        waiting.total,
+        waiting.quantity,
+        waiting.unit_price,
+        part,
+        charge_currency(waiting)?,
+    ))
+}

@@ -1,0 +1,247 @@
+//! Billing's own terms to and from its contract (`bss.billing.v1`) and the
+//! messages of the peers it reads: the one place that knows both, used by
+//! `grpc/` for answers and by `app/` for the events it publishes.
+
+use bss_platform::money::{Currency, decimal_to_wire, money_to_wire, parse_decimal};
+use bss_platform::payment::PaymentType;
+use bss_platform::time::{format_date, parse_date, timestamp};
+use bss_proto::accounts::{Account, AccountStatus};
+use bss_proto::billing::{self as wire, billing_event};
+use bss_proto::credit::{CreditAction, DecisionReason};
+use chrono::{DateTime, Utc};
+use prost::Message;
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use crate::domain::order::{CreditReason, Line, Order, OrderState, Orderer, Payer, Standing};
+
+/// The wire status of a state.
+pub fn order_status(state: OrderState) -> wire::OrderStatus {
+    match state {
+        OrderState::Executed => wire::OrderStatus::Executed,
+        OrderState::HeldForApproval => wire::OrderStatus::HeldForApproval,
+        OrderState::Rejected => wire::OrderStatus::Rejected,
+        OrderState::RunningQuote => wire::OrderStatus::RunningQuote,
+        OrderState::Cancelled => wire::OrderStatus::Cancelled,
+    }
+}
+
+fn state_of(status: wire::OrderStatus) -> Option<OrderState> {
+    OrderState::ALL.into_iter().find(|state| order_status(*state) == status)
+}
+
+fn money(amount: Decimal, currency: &str) -> Option<bss_proto::types::Money> {
+    Some(match Currency::parse(currency) {
+        Ok(currency) => money_to_wire(amount, currency),
+        Err(_) => bss_proto::types::Money { currency_code: currency.to_owned(), amount: amount.to_string() },
+    })
+}
+
+/// An order as the contract shows it.
+pub fn order(order: &Order) -> wire::Order {
+    let currency = order.currency.as_str();
+    wire::Order {
+        id: order.id.to_string(),
+        account_id: order.account_id.to_string(),
+        reference: order.reference.clone(),
+        lines: order
+            .lines
+            .iter()
+            .map(|line| wire::OrderLine {
+                product: line.product.clone(),
+                quantity: Some(decimal_to_wire(line.quantity)),
+                unit_price: money(line.unit_price, currency),
+                total: money(line.total, currency),
+                available_quantity: line.available.map(decimal_to_wire),
+                backordered_quantity: line.backordered.map(decimal_to_wire),
+                cancelled_quantity: line.cancelled.map(decimal_to_wire),
+            })
+            .collect(),
+        payment_type: order.payment_type.to_wire() as i32,
+        delivery_date: order.delivery_date.map(format_date).unwrap_or_default(),
+        placed_by: order.placed_by.clone(),
+        status: order_status(order.state) as i32,
+        total: money(order.total, currency),
+        reasons: order.reasons.iter().map(reason).collect(),
+        reservation_id: order.reservation_id().map(|id| id.to_string()).unwrap_or_default(),
+        held_order_id: order.held_order_id.map(|id| id.to_string()).unwrap_or_default(),
+        create_time: Some(timestamp(order.created_at)),
+        payers: order.payers.iter().map(|payer| order_payer(payer, currency)).collect(),
+        cancel_reason: order.cancel_reason.clone(),
+        cancel_time: order.cancelled_at.map(timestamp),
+    }
+}
+
+/// A payer as the contract shows it, its amount in `currency`.
+pub fn order_payer(payer: &Payer, currency: &str) -> wire::OrderPayer {
+    wire::OrderPayer {
+        account_id: payer.account_id.to_string(),
+        amount: money(payer.amount, currency),
+        reservation_id: payer.reservation_id.map(|id| id.to_string()).unwrap_or_default(),
+    }
+}
+
+/// Credit's reason as the contract shows it.
+pub fn reason(reason: &CreditReason) -> DecisionReason {
+    let action = CreditAction::from_str_name(&format!("CREDIT_ACTION_{}", reason.action.to_ascii_uppercase()));
+    DecisionReason {
+        code: reason.code.clone(),
+        action: action.unwrap_or(CreditAction::Unspecified) as i32,
+        message: reason.message.clone(),
+        account_id: reason.account_id.clone(),
+    }
+}
+
+/// Credit's reason in billing's terms.
+pub fn credit_reason(reason: &DecisionReason) -> CreditReason {
+    let action = CreditAction::try_from(reason.action).unwrap_or(CreditAction::Unspecified);
+    CreditReason {
+        code: reason.code.clone(),
+        action: action.as_str_name().trim_start_matches("CREDIT_ACTION_").to_ascii_lowercase(),
+        message: reason.message.clone(),
+        account_id: reason.account_id.clone(),
+    }
+}
+
+/// The event of where an order stands.
+pub fn order_outcome(order: &Order) -> billing_event::Payload {
+    billing_event::Payload::OrderOutcome(wire::OrderOutcome {
+        order_id: order.id.to_string(),
+        account_id: order.account_id.to_string(),
+        reference: order.reference.clone(),
+        status: order_status(order.state) as i32,
+        reasons: order.reasons.iter().map(reason).collect(),
+    })
+}
+
+/// What the order rules look at of an account, as accounts shows it.
+pub fn orderer(account: &Account) -> Orderer {
+    Orderer {
+        standing: standing(account),
+        managed: account.managed_by.is_some(),
+        ordering_enabled: account.enable_ordering,
+        payment_types: account.payment_types.iter().filter_map(|value| PaymentType::from_wire(*value).ok()).collect(),
+    }
+}
+
+/// Where an account stands, as accounts shows it.
+pub fn standing(account: &Account) -> Standing {
+    match AccountStatus::try_from(account.status) {
+        Ok(AccountStatus::Suspended) => Standing::Suspended,
+        Ok(AccountStatus::Terminated) => Standing::Terminated,
+        _ => Standing::Active,
+    }
+}
+
+fn decimal(value: &Option<bss_proto::types::Decimal>) -> Option<Decimal> {
+    value.as_ref().and_then(|value| parse_decimal(&value.value).ok())
+}
+
+fn amount(value: &Option<bss_proto::types::Money>) -> Decimal {
+    value.as_ref().and_then(|money| parse_decimal(&money.amount).ok()).unwrap_or_default()
+}
+
+fn id(value: &str) -> Result<Uuid, String> {
+    value.parse().map_err(|_| format!("{value:?} is not an id"))
+}
+
+/// An order stored before orders were kept in billing's own terms (an
+/// encoded `bss.billing.v1.Order`), in billing's terms.
+pub fn stored_order(body: &[u8]) -> Result<Order, String> {
+    let stored = wire::Order::decode(body).map_err(|error| error.to_string())?;
+    let status = wire::OrderStatus::try_from(stored.status).map_err(|error| error.to_string())?;
+    let optional_id = |value: &str| if value.is_empty() { Ok(None) } else { id(value).map(Some) };
+    let time = |value: &Option<prost_types::Timestamp>| {
+        value.as_ref().and_then(|time| DateTime::<Utc>::from_timestamp(time.seconds, time.nanos.max(0) as u32))
+    };
+    Ok(Order {
+        id: id(&stored.id)?,
+        account_id: id(&stored.account_id)?,
+        reference: stored.reference.clone(),
+        lines: stored
+            .lines
+            .iter()
+            .map(|line| Line {
+                product: line.product.clone(),
+                product_id: String::new(),
+                product_code: String::new(),
+                quantity: decimal(&line.quantity).unwrap_or_default(),
+                unit_price: amount(&line.unit_price),
+                total: amount(&line.total),
+                available: decimal(&line.available_quantity),
+                backordered: decimal(&line.backordered_quantity),
+                cancelled: decimal(&line.cancelled_quantity),
+            })
+            .collect(),
+        payment_type: PaymentType::from_wire(stored.payment_type)?,
+        delivery_date: if stored.delivery_date.is_empty() { None } else { Some(parse_date(&stored.delivery_date)?) },
+        placed_by: stored.placed_by.clone(),
+        state: state_of(status).ok_or("an order without a status")?,
+        currency: stored.total.as_ref().map(|total| total.currency_code.clone()).unwrap_or_default(),
+        total: amount(&stored.total),
+        reasons: stored.reasons.iter().map(credit_reason).collect(),
+        payers: stored
+            .payers
+            .iter()
+            .map(|payer| {
+                Ok(Payer {
+                    account_id: id(&payer.account_id)?,
+                    amount: amount(&payer.amount),
+                    reservation_id: optional_id(&payer.reservation_id)?,
+                })
+            })
+            .collect::<Result<_, String>>()?,
+        held_order_id: optional_id(&stored.held_order_id)?,
+        created_at: time(&stored.create_time).unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+        cancel_reason: stored.cancel_reason.clone(),
+        cancelled_at: time(&stored.cancel_time),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal_macros::dec;
+
+    use super::*;
+
+    #[test]
+    fn an_order_stored_as_a_wire_message_reads_back_as_the_same_order() {
+        let kept = Order {
+            id: Uuid::from_u128(1),
+            account_id: Uuid::from_u128(2),
+            reference: "order:so-1".to_owned(),
+            lines: vec![Line {
+                product: "WIDGET".to_owned(),
+                product_id: String::new(),
+                product_code: String::new(),
+                quantity: dec!(10),
+                unit_price: dec!(1.25),
+                total: dec!(12.50),
+                available: Some(dec!(4)),
+                backordered: Some(dec!(6)),
+                cancelled: None,
+            }],
+            payment_type: PaymentType::OnAccount,
+            delivery_date: chrono::NaiveDate::from_ymd_opt(2026, 12, 24),
+            placed_by: "clerk".to_owned(),
+            state: OrderState::HeldForApproval,
+            currency: "EUR".to_owned(),
+            total: dec!(12.50),
+            reasons: vec![CreditReason {
+                code: "CREDIT_LIMIT_EXCEEDED".to_owned(),
+                action: "hold_for_approval".to_owned(),
+                message: "over the limit".to_owned(),
+                account_id: Uuid::from_u128(2).to_string(),
+            }],
+            payers: vec![Payer { account_id: Uuid::from_u128(2), amount: dec!(12.50), reservation_id: None }],
+            held_order_id: Some(Uuid::from_u128(3)),
+            created_at: DateTime::<Utc>::from_timestamp(1_764_000_000, 5_000).expect("time"),
+            cancel_reason: String::new(),
+            cancelled_at: None,
+        };
+        let encoded = order(&kept).encode_to_vec();
+        assert_eq!(stored_order(&encoded), Ok(kept.clone()));
+        assert_eq!(reason(&kept.reasons[0]).action, CreditAction::HoldForApproval as i32);
+        assert!(stored_order(b"\xff\xff").is_err(), "not an order");
+    }
+}
