@@ -265,11 +265,23 @@ async fn custom_field_values_must_fit_their_definitions() {
     assert_eq!(reason(&status), "CUSTOM_FIELD_IN_USE");
     let listed = app
         .custom_fields
-        .list_custom_field_definitions(authorized(ListCustomFieldDefinitionsRequest {}, &admin))
+        .list_custom_field_definitions(authorized(ListCustomFieldDefinitionsRequest::default(), &admin))
         .await
         .expect("list");
     let keys: Vec<String> = listed.into_inner().definitions.into_iter().map(|definition| definition.key).collect();
     assert_eq!(keys, ["renewal", "seats", "segment", "vip"]);
+    let client = app.custom_fields.clone();
+    let paged = bss_testkit::every_page(3, |page_token| {
+        let (mut client, admin) = (client.clone(), admin.clone());
+        async move {
+            let list = ListCustomFieldDefinitionsRequest { page_size: 3, page_token };
+            let page = client.list_custom_field_definitions(authorized(list, &admin)).await.expect("page");
+            let page = page.into_inner();
+            (page.definitions.into_iter().map(|definition| definition.key).collect::<Vec<_>>(), page.next_page_token)
+        }
+    })
+    .await;
+    assert_eq!(paged, keys, "page by page, each once");
 }
 
 #[tokio::test]

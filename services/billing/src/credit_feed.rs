@@ -36,7 +36,13 @@ impl Subscription for CreditFeed {
         &self.source
     }
 
-    async fn apply(&self, tx: &mut PgConnection, event: &CreditEvent) -> Result<(), HandlerError> {
+    type Prepared = ();
+
+    async fn prepare(&self, _: &CreditEvent) -> Result<(), HandlerError> {
+        Ok(())
+    }
+
+    async fn apply(&self, tx: &mut PgConnection, event: &CreditEvent, (): ()) -> Result<(), HandlerError> {
         let Some(Payload::HeldOrderChanged(changed)) = &event.payload else {
             return Ok(());
         };

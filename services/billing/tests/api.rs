@@ -165,3 +165,45 @@ async fn an_order_stored_as_a_wire_message_is_converted_and_reads_back_the_same(
     let shipped = orders.ship_back_order(authorized(ship, &books.clerk)).await.expect("shipped").into_inner();
     assert_eq!(shipped.order.expect("order").lines[0].backordered_quantity, None);
 }
+
+#[tokio::test]
+async fn accounting_periods_are_listed_page_by_page_oldest_first() {
+    use bss_proto::billing::ledger_service_client::LedgerServiceClient;
+    use chrono::{Datelike, Months};
+
+    let app = TestApp::start().await;
+    let (tenant_id, admin) = app.tenant("Period Books", "EUR").await;
+    let clerk = bss_testkit::token(tenant_id, &[bss_platform::auth::Role::BillingClerk]);
+    let mut ledger = LedgerServiceClient::new(bss_testkit::channel(app.endpoints.billing).await);
+    let this_month = bss_platform::time::now().date_naive().with_day(1).expect("first");
+    let start = this_month.checked_sub_months(Months::new(3)).expect("month");
+    let settings = PeriodSettings {
+        frequency: PeriodFrequency::Monthly as i32,
+        first_period_start: bss_platform::time::format_date(start),
+        create_time: None,
+    };
+    let set = SetPeriodSettingsRequest { settings: Some(settings), request_id: String::new() };
+    let mut period = ledger.set_period_settings(authorized(set, &admin)).await.expect("settings").into_inner().period;
+    let mut opened = Vec::new();
+    for _ in 0..2 {
+        let open = period.expect("an open period");
+        opened.push(open.start_date.clone());
+        let close = ClosePeriodRequest { period_id: open.id, request_id: String::new() };
+        period = ledger.close_period(authorized(close, &admin)).await.expect("closed").into_inner().opened;
+    }
+    opened.push(period.expect("the next open period").start_date);
+
+    let listed = bss_testkit::every_page(1, |page_token| {
+        let (mut ledger, clerk) = (ledger.clone(), clerk.clone());
+        async move {
+            let list = ListPeriodsRequest { page_size: 1, page_token };
+            let page = ledger.list_periods(authorized(list, &clerk)).await.expect("periods").into_inner();
+            (page.periods.into_iter().map(|period| period.start_date).collect::<Vec<_>>(), page.next_page_token)
+        }
+    })
+    .await;
+    assert_eq!(listed, opened, "oldest first, each once");
+    let forged = ListPeriodsRequest { page_size: 1, page_token: "AAAA".to_owned() };
+    let refused = ledger.list_periods(authorized(forged, &clerk)).await.expect_err("a token billing never gave");
+    assert_eq!(violated_fields(&refused), vec!["page_token"]);
+}

@@ -433,9 +433,19 @@ async fn sync(client: &Client, command: SyncCommand) -> Result<Value, Failure> {
             json!({ "streams": streams, "failures": status.failures })
         }
         SyncCommand::Failures => {
-            let failures = sync.list_sync_failures(client.request(ListSyncFailuresRequest {})?).await?.into_inner();
-            let failures: Vec<Value> = failures
-                .failures
+            // Every page.
+            let mut listed = Vec::new();
+            let mut page_token = String::new();
+            loop {
+                let request = ListSyncFailuresRequest { page_size: 500, page_token };
+                let page = sync.list_sync_failures(client.request(request)?).await?.into_inner();
+                listed.extend(page.failures);
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
+            let failures: Vec<Value> = listed
                 .iter()
                 .map(|failure| {
                     json!({ "stream": failure.stream, "sequence": failure.sequence, "attempts": failure.attempts,

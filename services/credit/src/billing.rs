@@ -226,7 +226,13 @@ impl bss_platform::events::Subscription for BillingFeed {
         &self.source
     }
 
-    async fn apply(&self, tx: &mut PgConnection, event: &BillingEvent) -> Result<(), HandlerError> {
+    type Prepared = ();
+
+    async fn prepare(&self, _: &BillingEvent) -> Result<(), HandlerError> {
+        Ok(())
+    }
+
+    async fn apply(&self, tx: &mut PgConnection, event: &BillingEvent, (): ()) -> Result<(), HandlerError> {
         apply(tx, event).await
     }
 }

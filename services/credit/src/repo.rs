@@ -154,11 +154,21 @@ pub async fn create_rating(tx: &mut PgConnection, tenant_id: Uuid, rating: &Rati
     Ok(())
 }
 
-pub async fn ratings(connection: &mut PgConnection, tenant_id: Uuid) -> Result<Vec<Rating>, CreditError> {
+/// The tenant's credit ratings by code, after `after` when given, at most
+/// `limit`.
+pub async fn ratings(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    after: Option<String>,
+    limit: i64,
+) -> Result<Vec<Rating>, CreditError> {
     let rows: Vec<(String, String, Option<Decimal>)> = sqlx::query_as(
-        "SELECT code, name, default_credit_limit FROM credit.ratings WHERE tenant_id = $1 ORDER BY code",
+        "SELECT code, name, default_credit_limit FROM credit.ratings
+         WHERE tenant_id = $1 AND ($2::text IS NULL OR code > $2) ORDER BY code LIMIT $3",
     )
     .bind(tenant_id)
+    .bind(after)
+    .bind(limit)
     .fetch_all(connection)
     .await?;
     Ok(rows.into_iter().map(|(code, name, default_limit)| Rating { code, name, default_limit }).collect())
@@ -194,11 +204,24 @@ pub async fn create_rule(tx: &mut PgConnection, tenant_id: Uuid, rule: &Override
 }
 
 pub async fn rules(connection: &mut PgConnection, tenant_id: Uuid) -> Result<Vec<OverrideRule>, CreditError> {
+    rules_page(connection, tenant_id, None, i64::MAX).await
+}
+
+/// The tenant's override rules, oldest first (their ids are time-ordered),
+/// after the rule `after` when given, at most `limit`.
+pub async fn rules_page(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<OverrideRule>, CreditError> {
     let rows: Vec<(Uuid, String, String, String, String)> = sqlx::query_as(
         "SELECT id, event_kind, classification, credit_rating, kyc_profile FROM credit.override_rules
-         WHERE tenant_id = $1 ORDER BY created_at, id",
+         WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
     )
     .bind(tenant_id)
+    .bind(after)
+    .bind(limit)
     .fetch_all(connection)
     .await?;
     Ok(rows

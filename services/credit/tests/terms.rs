@@ -352,7 +352,7 @@ async fn override_rules_are_created_listed_and_deleted() {
         .expect("rule");
     let listed = app
         .settings
-        .list_override_rules(authorized(ListOverrideRulesRequest {}, &admin))
+        .list_override_rules(authorized(ListOverrideRulesRequest::default(), &admin))
         .await
         .expect("list")
         .into_inner()
@@ -474,4 +474,52 @@ async fn two_administrators_never_overwrite_each_others_settings_unseen() {
     assert_eq!(now.etag, stored.etag);
     let again = update(&app, CreditSettings { default_credit_limit: decimal("900"), ..now }).await.expect("read again");
     assert_ne!(again.etag, stored.etag);
+}
+
+#[tokio::test]
+async fn ratings_and_override_rules_are_listed_page_by_page_each_once() {
+    let mut app = spawn().await;
+    let (_, admin) = app.tenant("EUR").await;
+    for code in ["GOLD", "BRONZE", "SILVER"] {
+        let rating = CreditRating { code: code.to_owned(), name: code.to_lowercase(), ..CreditRating::default() };
+        let create = CreateCreditRatingRequest { rating: Some(rating), request_id: String::new() };
+        app.settings.create_credit_rating(authorized(create, &admin)).await.expect("rating");
+    }
+    let mut rules = Vec::new();
+    for classification in ["GOVERNMENT", "CHARITY", "SCHOOL"] {
+        let rule = OverrideRule {
+            event_kind: EventKind::ServiceRequest as i32,
+            classification: classification.to_owned(),
+            ..Default::default()
+        };
+        let create = CreateOverrideRuleRequest { rule: Some(rule), request_id: String::new() };
+        let created = app.settings.create_override_rule(authorized(create, &admin)).await.expect("rule");
+        rules.push(created.into_inner().rule.expect("rule").id);
+    }
+
+    let settings = app.settings.clone();
+    let ratings = bss_testkit::every_page(2, |page_token| {
+        let (mut settings, admin) = (settings.clone(), admin.clone());
+        async move {
+            let list = ListCreditRatingsRequest { page_size: 2, page_token };
+            let page = settings.list_credit_ratings(authorized(list, &admin)).await.expect("ratings").into_inner();
+            (page.ratings.into_iter().map(|rating| rating.code).collect::<Vec<_>>(), page.next_page_token)
+        }
+    })
+    .await;
+    assert_eq!(ratings, ["BRONZE", "GOLD", "SILVER"], "by code, each once");
+    let listed = bss_testkit::every_page(1, |page_token| {
+        let (mut settings, admin) = (settings.clone(), admin.clone());
+        async move {
+            let list = ListOverrideRulesRequest { page_size: 1, page_token };
+            let page = settings.list_override_rules(authorized(list, &admin)).await.expect("rules").into_inner();
+            (page.rules.into_iter().map(|rule| rule.id).collect::<Vec<_>>(), page.next_page_token)
+        }
+    })
+    .await;
+    assert_eq!(listed, rules, "oldest first, each once");
+
+    let negative = ListOverrideRulesRequest { page_size: -1, page_token: String::new() };
+    let refused = app.settings.list_override_rules(authorized(negative, &admin)).await.expect_err("negative size");
+    assert_eq!(bss_testkit::violated_fields(&refused), ["page_size"]);
 }

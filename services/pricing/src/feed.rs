@@ -31,7 +31,13 @@ impl Subscription for AccountsFeed {
         &self.source
     }
 
-    async fn apply(&self, tx: &mut PgConnection, event: &AccountEvent) -> Result<(), HandlerError> {
+    type Prepared = ();
+
+    async fn prepare(&self, _: &AccountEvent) -> Result<(), HandlerError> {
+        Ok(())
+    }
+
+    async fn apply(&self, tx: &mut PgConnection, event: &AccountEvent, (): ()) -> Result<(), HandlerError> {
         let tenant_id = id(&event.tenant_id)?;
         match &event.payload {
             Some(Payload::AccountCreated(created)) => record(tx, tenant_id, created.account.as_ref()).await,

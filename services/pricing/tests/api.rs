@@ -166,7 +166,7 @@ async fn level_prices_are_in_the_level_currency() {
     let levels = app
         .pricing
         .catalog
-        .list_price_levels(authorized(ListPriceLevelsRequest {}, &admin))
+        .list_price_levels(authorized(ListPriceLevelsRequest::default(), &admin))
         .await
         .expect("levels")
         .into_inner()
@@ -498,7 +498,10 @@ async fn account_prices_of_one_product_may_not_overlap() {
     let listed = app
         .pricing
         .account_pricing
-        .list_account_prices(authorized(ListAccountPricesRequest { account_id: account.clone() }, &admin))
+        .list_account_prices(authorized(
+            ListAccountPricesRequest { account_id: account.clone(), ..Default::default() },
+            &admin,
+        ))
         .await
         .expect("list")
         .into_inner()
@@ -515,7 +518,7 @@ async fn account_prices_of_one_product_may_not_overlap() {
     let left = app
         .pricing
         .account_pricing
-        .list_account_prices(authorized(ListAccountPricesRequest { account_id: account }, &admin))
+        .list_account_prices(authorized(ListAccountPricesRequest { account_id: account, ..Default::default() }, &admin))
         .await
         .expect("list")
         .into_inner()
@@ -689,7 +692,7 @@ async fn contracts_carry_rebate_terms_and_compute_rebates_band_by_band() {
     let of_outsider = app
         .pricing
         .contracts
-        .list_contracts(authorized(ListContractsRequest { account_id: outsider }, &admin))
+        .list_contracts(authorized(ListContractsRequest { account_id: outsider, ..Default::default() }, &admin))
         .await
         .expect("list")
         .into_inner()
@@ -748,11 +751,131 @@ async fn exchange_rates_are_checked_and_listed() {
     let rates = app
         .pricing
         .rates
-        .list_exchange_rates(authorized(ListExchangeRatesRequest {}, &admin))
+        .list_exchange_rates(authorized(ListExchangeRatesRequest::default(), &admin))
         .await
         .expect("list")
         .into_inner()
         .exchange_rates;
     assert_eq!(rates.len(), 1);
     assert_eq!(rates[0].rate, decimal("0.95"));
+}
+
+#[tokio::test]
+async fn every_list_of_pricing_pages_each_item_once_in_its_order() {
+    let mut app = spawn().await;
+    let (_, admin) = app.tenant("EUR").await;
+    let account = app.account(&admin, "").await;
+    let product = app.product(&admin, "P", "100.00", "EUR").await;
+    for code in ["C", "A", "B"] {
+        app.level(&admin, code, "EUR").await;
+    }
+    for (from, day) in [("USD", "2026-02-01"), ("GBP", "2026-01-01"), ("USD", "2026-01-01")] {
+        let rate = ExchangeRate {
+            from_currency: from.to_owned(),
+            to_currency: "EUR".to_owned(),
+            rate: decimal("1.1"),
+            effective_date: day.to_owned(),
+        };
+        let set = SetExchangeRateRequest { exchange_rate: Some(rate), request_id: String::new() };
+        app.pricing.rates.set_exchange_rate(authorized(set, &admin)).await.expect("rate");
+    }
+    let mut prices = Vec::new();
+    for (from, to) in [("2026-01-01", "2026-03-31"), ("2026-04-01", "2026-06-30"), ("2026-07-01", "")] {
+        let price = AccountPrice {
+            account_id: account.clone(),
+            product_id: product.id.clone(),
+            price: Some(money("70.00", "EUR")),
+            valid_from: from.to_owned(),
+            valid_to: to.to_owned(),
+            ..AccountPrice::default()
+        };
+        let create = CreateAccountPriceRequest { account_price: Some(price), request_id: String::new() };
+        let created = app.pricing.account_pricing.create_account_price(authorized(create, &admin)).await;
+        prices.push(created.expect("price").into_inner().account_price.expect("price").id);
+    }
+    let mut contracts = Vec::new();
+    for (name, start) in [("Late", "2026-06-01"), ("Early", "2026-01-01"), ("Also early", "2026-01-01")] {
+        let contract = Contract {
+            name: name.to_owned(),
+            currency_code: "EUR".to_owned(),
+            start_date: start.to_owned(),
+            expiry_date: "2026-12-31".to_owned(),
+            account_ids: vec![account.clone()],
+            ..Contract::default()
+        };
+        let create = CreateContractRequest { contract: Some(contract), request_id: String::new() };
+        let created = app.pricing.contracts.create_contract(authorized(create, &admin)).await;
+        let created = created.expect("contract").into_inner().contract.expect("contract");
+        contracts.push((created.start_date, created.id));
+    }
+
+    let catalog = app.pricing.catalog.clone();
+    let levels = bss_testkit::every_page(1, |page_token| {
+        let mut catalog = catalog.clone();
+        let list = ListPriceLevelsRequest { page_size: 1, page_token };
+        let admin = admin.clone();
+        async move {
+            let page = catalog.list_price_levels(authorized(list, &admin)).await.expect("levels").into_inner();
+            (page.price_levels.into_iter().map(|level| level.code).collect::<Vec<_>>(), page.next_page_token)
+        }
+    })
+    .await;
+    assert_eq!(levels, ["A", "B", "C"], "by code, each once");
+
+    let rates_client = app.pricing.rates.clone();
+    let rates = bss_testkit::every_page(2, |page_token| {
+        let mut rates = rates_client.clone();
+        let list = ListExchangeRatesRequest { page_size: 2, page_token };
+        let admin = admin.clone();
+        async move {
+            let page = rates.list_exchange_rates(authorized(list, &admin)).await.expect("rates").into_inner();
+            let keys =
+                page.exchange_rates.into_iter().map(|rate| format!("{}:{}", rate.from_currency, rate.effective_date));
+            (keys.collect::<Vec<_>>(), page.next_page_token)
+        }
+    })
+    .await;
+    assert_eq!(rates, ["GBP:2026-01-01", "USD:2026-01-01", "USD:2026-02-01"], "by pair then day");
+
+    let pricing_client = app.pricing.account_pricing.clone();
+    let listed = bss_testkit::every_page(1, |page_token| {
+        let mut pricing = pricing_client.clone();
+        let list = ListAccountPricesRequest { account_id: account.clone(), page_size: 1, page_token };
+        let admin = admin.clone();
+        async move {
+            let page = pricing.list_account_prices(authorized(list, &admin)).await.expect("prices").into_inner();
+            (page.account_prices.into_iter().map(|price| price.id).collect::<Vec<_>>(), page.next_page_token)
+        }
+    })
+    .await;
+    assert_eq!(listed, prices, "oldest first, each once");
+
+    let contracts_client = app.pricing.contracts.clone();
+    let listed = bss_testkit::every_page(2, |page_token| {
+        let mut client = contracts_client.clone();
+        let list = ListContractsRequest { account_id: account.clone(), page_size: 2, page_token };
+        let admin = admin.clone();
+        async move {
+            let page = client.list_contracts(authorized(list, &admin)).await.expect("contracts").into_inner();
+            let keys = page.contracts.into_iter().map(|contract| (contract.start_date, contract.id));
+            (keys.collect::<Vec<_>>(), page.next_page_token)
+        }
+    })
+    .await;
+    contracts.sort();
+    assert_eq!(listed, contracts, "by start date then id, each once");
+
+    // A token of one listing is refused by another, and so is a token of
+    // another account's contracts.
+    let first = app
+        .pricing
+        .catalog
+        .list_price_levels(authorized(ListPriceLevelsRequest { page_size: 1, page_token: String::new() }, &admin))
+        .await
+        .expect("levels")
+        .into_inner();
+    let other_account = app.account(&admin, "").await;
+    let elsewhere = ListContractsRequest { account_id: other_account, page_size: 1, page_token: first.next_page_token };
+    let refused = app.pricing.contracts.list_contracts(authorized(elsewhere, &admin)).await.expect_err("foreign token");
+    assert_eq!(violated_fields(&refused), ["page_token"]);
 }

@@ -1,7 +1,8 @@
 //! The two streams the sync follows: billing's (a reseller customer's first
 //! paid subscription makes its copy) and accounts' (the customer's changes
-//! keep the copy in step). Each event applies once, in the transaction that
-//! moves the stream's cursor.
+//! keep the copy in step). The calls to accounts run before each event's
+//! transaction ([`Subscription::prepare`]); the transaction that moves the
+//! stream's cursor records what they did, once.
 
 use bss_platform::events::{HandlerError, Source, Subscription, parse_id as id};
 use bss_proto::accounts::AccountEvent;
@@ -9,22 +10,28 @@ use bss_proto::accounts::account_event::Payload as AccountPayload;
 use bss_proto::billing::BillingEvent;
 use bss_proto::billing::billing_event::Payload as BillingPayload;
 use sqlx::PgConnection;
+use uuid::Uuid;
 
-use crate::sync::{self, Syncer};
+use crate::repo::{self, Step};
+use crate::sync::Syncer;
 
-/// Remembers when the last applied event of `stream` happened at its source.
-async fn stamp(tx: &mut PgConnection, stream: &str, at: Option<&prost_types::Timestamp>) -> Result<(), HandlerError> {
-    let Some(at) = at.and_then(|at| chrono::DateTime::from_timestamp(at.seconds, at.nanos.max(0) as u32)) else {
-        return Ok(());
-    };
-    sqlx::query(
-        "INSERT INTO reseller_sync.stream_times (stream, occurred_at, applied_at) VALUES ($1, $2, clock_timestamp())
-         ON CONFLICT (stream) DO UPDATE SET occurred_at = $2, applied_at = clock_timestamp()",
-    )
-    .bind(stream)
-    .bind(at)
-    .execute(tx)
-    .await?;
+/// What the sync did for an event: the reseller tenant and the step, none
+/// when the event concerns no linked reseller.
+pub type Done = Option<(Uuid, Step)>;
+
+/// Records what the sync did, and when the event happened at its source.
+async fn record(
+    tx: &mut PgConnection,
+    stream: &str,
+    at: Option<&prost_types::Timestamp>,
+    done: Done,
+) -> Result<(), HandlerError> {
+    if let Some(at) = at.and_then(|at| chrono::DateTime::from_timestamp(at.seconds, at.nanos.max(0) as u32)) {
+        repo::stamp(tx, stream, at).await?;
+    }
+    if let Some((reseller_tenant_id, step)) = done {
+        repo::record(tx, reseller_tenant_id, step).await?;
+    }
     Ok(())
 }
 
@@ -51,15 +58,20 @@ impl Subscription for BillingFeed {
         true
     }
 
-    async fn apply(&self, tx: &mut PgConnection, event: &BillingEvent) -> Result<(), HandlerError> {
-        stamp(tx, self.stream_name(), event.occur_time.as_ref()).await?;
+    type Prepared = Done;
+
+    async fn prepare(&self, event: &BillingEvent) -> Result<Done, HandlerError> {
         let Some(BillingPayload::FirstPaidSubscriptionCreated(created)) = &event.payload else {
-            return Ok(());
+            return Ok(None);
         };
-        let Some(link) = sync::link(tx, id(&event.tenant_id)?).await? else {
-            return Ok(());
+        let Some(link) = repo::link(&self.syncer.db, id(&event.tenant_id)?).await? else {
+            return Ok(None);
         };
-        self.syncer.copy(tx, &link, id(&created.account_id)?).await
+        Ok(Some((link.reseller_tenant_id, self.syncer.copy(&link, id(&created.account_id)?).await?)))
+    }
+
+    async fn apply(&self, tx: &mut PgConnection, event: &BillingEvent, done: Done) -> Result<(), HandlerError> {
+        record(tx, self.stream_name(), event.occur_time.as_ref(), done).await
     }
 }
 
@@ -86,8 +98,9 @@ impl Subscription for AccountsFeed {
         true
     }
 
-    async fn apply(&self, tx: &mut PgConnection, event: &AccountEvent) -> Result<(), HandlerError> {
-        stamp(tx, self.stream_name(), event.occur_time.as_ref()).await?;
+    type Prepared = Done;
+
+    async fn prepare(&self, event: &AccountEvent) -> Result<Done, HandlerError> {
         // The account concerned, and whether its addresses may have changed.
         let concerned = match &event.payload {
             Some(AccountPayload::AccountUpdated(updated)) => {
@@ -103,12 +116,17 @@ impl Subscription for AccountsFeed {
             _ => None,
         };
         let Some((account_id, addresses)) = concerned else {
-            return Ok(());
+            return Ok(None);
         };
-        let Some(link) = sync::link(tx, id(&event.tenant_id)?).await? else {
-            return Ok(());
+        let Some(link) = repo::link(&self.syncer.db, id(&event.tenant_id)?).await? else {
+            return Ok(None);
         };
         let cause = format!("accounts-{}", event.sequence);
-        self.syncer.keep_in_step(tx, &link, id(&account_id)?, &cause, addresses).await
+        let step = self.syncer.keep_in_step(&link, id(&account_id)?, &cause, addresses).await?;
+        Ok(Some((link.reseller_tenant_id, step)))
+    }
+
+    async fn apply(&self, tx: &mut PgConnection, event: &AccountEvent, done: Done) -> Result<(), HandlerError> {
+        record(tx, self.stream_name(), event.occur_time.as_ref(), done).await
     }
 }

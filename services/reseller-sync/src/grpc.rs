@@ -8,56 +8,27 @@ use bss_platform::error::{Answer, PlatformError, Violations};
 use bss_platform::events::{HandlerError, Subscription};
 use bss_platform::idempotency::{self, Opened, RequestKey};
 use bss_platform::input::{optional_text, parse_id, required_id};
+use bss_platform::paging::{Page, text_and_number, time_and_id};
 use bss_platform::peers;
 use bss_platform::time::timestamp;
 use bss_proto::accounts::{Account, AccountKind};
 use bss_proto::resellersync::reseller_sync_service_server::ResellerSyncService;
 use bss_proto::resellersync::*;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use prost::Message;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
+use crate::domain::error::{SyncError, precondition};
 use crate::feeds::{AccountsFeed, BillingFeed};
-use crate::sync::{self, LinkRow, Syncer, link_columns};
+use crate::sync::{self, Syncer};
+use crate::{domain, repo};
 
 /// The ErrorInfo domain of this context.
 pub const DOMAIN: &str = "resellersync.bss";
 const WRITERS: &[Role] = &[Role::TenantAdmin];
 const READERS: &[Role] = &[Role::TenantAdmin, Role::Integration];
-
-#[derive(Debug, thiserror::Error)]
-pub enum SyncError {
-    #[error("invalid request: {0}")]
-    Invalid(Violations),
-    #[error("{kind} {id} not found")]
-    NotFound { kind: &'static str, id: String },
-    #[error("{description}")]
-    AlreadyExists { reason: &'static str, description: String },
-    #[error("{description}")]
-    Precondition { reason: &'static str, description: String },
-    #[error("{what} is unavailable: {cause}")]
-    Unavailable { what: &'static str, cause: String },
-    /// A peer refused the call for the caller's own reasons: its answer
-    /// goes back as it came.
-    #[error("{0}")]
-    Upstream(tonic::Status),
-    #[error(transparent)]
-    Platform(#[from] PlatformError),
-}
-
-impl From<Violations> for SyncError {
-    fn from(violations: Violations) -> SyncError {
-        SyncError::Invalid(violations)
-    }
-}
-
-impl From<sqlx::Error> for SyncError {
-    fn from(error: sqlx::Error) -> SyncError {
-        SyncError::Platform(error.into())
-    }
-}
 
 bss_platform::service_error!(SyncError, DOMAIN);
 
@@ -76,11 +47,7 @@ impl From<SyncError> for Answer {
     }
 }
 
-fn precondition(reason: &'static str, description: String) -> SyncError {
-    SyncError::Precondition { reason, description }
-}
-
-fn link_to_proto(link: &LinkRow) -> Link {
+fn link_to_proto(link: &domain::copy::Link) -> Link {
     Link {
         reseller_tenant_id: link.reseller_tenant_id.to_string(),
         distributor_tenant_id: link.distributor_tenant_id.to_string(),
@@ -140,10 +107,9 @@ impl SyncApi {
     }
 
     /// The caller's link of a reseller tenant.
-    async fn own_link(&self, distributor: Uuid, reseller_tenant: &str) -> Result<LinkRow, SyncError> {
+    async fn own_link(&self, distributor: Uuid, reseller_tenant: &str) -> Result<domain::copy::Link, SyncError> {
         let reseller = parse_id("reseller_tenant_id", reseller_tenant)?;
-        let mut connection = self.db.acquire().await?;
-        match sync::link(&mut connection, reseller).await? {
+        match repo::link(&self.db, reseller).await? {
             Some(link) if link.distributor_tenant_id == distributor => Ok(link),
             _ => Err(SyncError::NotFound { kind: "link", id: reseller.to_string() }),
         }
@@ -184,22 +150,18 @@ impl ResellerSyncService for SyncApi {
                 Opened::Replayed(response) => return Ok(response),
                 Opened::Fresh(tx, pending) => (tx, pending),
             };
-            let link: Option<LinkRow> = sqlx::query_as(concat!(
-                "INSERT INTO reseller_sync.links (reseller_tenant_id, distributor_tenant_id, tenant_reseller_account_id,
-                     reseller_name, separate_invoices, currency_code, responsible_user, sharing_rule)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING ",
-                link_columns!()
-            ))
-            .bind(reseller)
-            .bind(distributor)
-            .bind(tenant_reseller)
-            .bind(&account.name)
-            .bind(account.separate_invoices)
-            .bind(&account.currency_code)
-            .bind(responsible_user)
-            .bind(sharing_rule)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let link = domain::copy::Link {
+                reseller_tenant_id: reseller,
+                distributor_tenant_id: distributor,
+                tenant_reseller_account_id: tenant_reseller,
+                reseller_name: account.name.clone(),
+                separate_invoices: account.separate_invoices,
+                currency_code: account.currency_code.clone(),
+                responsible_user: responsible_user.to_owned(),
+                sharing_rule: sharing_rule.to_owned(),
+                created_at: Utc::now(),
+            };
+            let link = repo::insert_link(&mut tx, &link).await?;
             let link = link.ok_or_else(|| SyncError::AlreadyExists {
                 reason: "LINK_EXISTS",
                 description: format!("tenant {reseller} is linked already"),
@@ -220,39 +182,39 @@ impl ResellerSyncService for SyncApi {
 
     async fn list_links(&self, request: Request<ListLinksRequest>) -> Result<Response<ListLinksResponse>, Status> {
         let (_, distributor) = authorize(&request, READERS)?;
-        let links: Vec<LinkRow> = sqlx::query_as(concat!(
-            "SELECT ",
-            link_columns!(),
-            " FROM reseller_sync.links WHERE distributor_tenant_id = $1 ORDER BY created_at"
-        ))
-        .bind(distributor)
-        .fetch_all(&self.db)
-        .await
-        .map_err(SyncError::from)?;
-        Ok(Response::new(ListLinksResponse { links: links.iter().map(link_to_proto).collect() }))
+        let request = request.into_inner();
+        let run = async {
+            let page = Page::parse(request.page_size, &request.page_token, &ListLinksRequest::default())?;
+            let links = repo::links_of(&self.db, distributor, page.after_time_and_id()?, page.fetch_limit()).await?;
+            let (links, next_page_token) =
+                page.finish(links, |link| time_and_id(link.created_at, link.reseller_tenant_id));
+            Ok::<_, SyncError>(ListLinksResponse { links: links.iter().map(link_to_proto).collect(), next_page_token })
+        };
+        Ok(Response::new(run.await?))
     }
 
     async fn list_copies(&self, request: Request<ListCopiesRequest>) -> Result<Response<ListCopiesResponse>, Status> {
         let (_, distributor) = authorize(&request, READERS)?;
-        let link = self.own_link(distributor, &request.get_ref().reseller_tenant_id).await?;
-        let rows: Vec<(Uuid, Uuid, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
-            "SELECT reseller_account_id, copy_account_id, created_at, updated_at FROM reseller_sync.copies
-             WHERE reseller_tenant_id = $1 ORDER BY created_at, reseller_account_id",
-        )
-        .bind(link.reseller_tenant_id)
-        .fetch_all(&self.db)
-        .await
-        .map_err(SyncError::from)?;
-        let copies = rows
-            .into_iter()
-            .map(|(source, copy, created, updated)| Copy {
-                reseller_account_id: source.to_string(),
-                copy_account_id: copy.to_string(),
-                create_time: Some(timestamp(created)),
-                update_time: Some(timestamp(updated)),
-            })
-            .collect();
-        Ok(Response::new(ListCopiesResponse { copies }))
+        let request = request.into_inner();
+        let run = async {
+            let link = self.own_link(distributor, &request.reseller_tenant_id).await?;
+            let filters = ListCopiesRequest { page_size: 0, page_token: String::new(), ..request.clone() };
+            let page = Page::parse(request.page_size, &request.page_token, &filters)?;
+            let rows =
+                repo::copies(&self.db, link.reseller_tenant_id, page.after_time_and_id()?, page.fetch_limit()).await?;
+            let (rows, next_page_token) = page.finish(rows, |(source, _, created, _)| time_and_id(*created, *source));
+            let copies = rows
+                .into_iter()
+                .map(|(source, copy, created, updated)| Copy {
+                    reseller_account_id: source.to_string(),
+                    copy_account_id: copy.to_string(),
+                    create_time: Some(timestamp(created)),
+                    update_time: Some(timestamp(updated)),
+                })
+                .collect();
+            Ok::<_, SyncError>(ListCopiesResponse { copies, next_page_token })
+        };
+        Ok(Response::new(run.await?))
     }
 
     async fn preview_copy(
@@ -271,13 +233,7 @@ impl ResellerSyncService for SyncApi {
             })?;
             let (source, addresses) =
                 source.ok_or(SyncError::NotFound { kind: "account", id: source_id.to_string() })?;
-            let copied: bool = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM reseller_sync.copies WHERE reseller_tenant_id = $1 AND reseller_account_id = $2)",
-            )
-            .bind(link.reseller_tenant_id)
-            .bind(source_id)
-            .fetch_one(&self.db)
-            .await?;
+            let copied = repo::copy_of(&self.db, link.reseller_tenant_id, source_id).await?.is_some();
             Ok::<_, SyncError>(PreviewCopyResponse {
                 account: Some(sync::copy_of(&link, &source)),
                 billing_addresses: addresses,
@@ -293,23 +249,8 @@ impl ResellerSyncService for SyncApi {
     ) -> Result<Response<GetSyncStatusResponse>, Status> {
         let (_, distributor) = authorize(&request, READERS)?;
         let run = async {
-            let rows: Vec<(String, i64, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> = sqlx::query_as(
-                "SELECT s.stream, coalesce(c.position, 0), t.occurred_at, t.applied_at
-                 FROM (VALUES ('billing'), ('accounts')) s(stream)
-                 LEFT JOIN reseller_sync.consumer_cursors c ON c.stream = s.stream
-                 LEFT JOIN reseller_sync.stream_times t ON t.stream = s.stream
-                 ORDER BY s.stream DESC",
-            )
-            .fetch_all(&self.db)
-            .await?;
-            let failures: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM reseller_sync.dead_letters d
-                 JOIN reseller_sync.links l ON l.reseller_tenant_id = d.tenant_id
-                 WHERE l.distributor_tenant_id = $1",
-            )
-            .bind(distributor)
-            .fetch_one(&self.db)
-            .await?;
+            let rows = repo::streams(&self.db).await?;
+            let failures = repo::failure_count(&self.db, distributor).await?;
             let streams = rows
                 .into_iter()
                 .map(|(stream, position, occurred, applied)| StreamStatus {
@@ -332,83 +273,80 @@ impl ResellerSyncService for SyncApi {
         request: Request<ListSyncFailuresRequest>,
     ) -> Result<Response<ListSyncFailuresResponse>, Status> {
         let (_, distributor) = authorize(&request, READERS)?;
-        let rows: Vec<(String, i64, String, i32, DateTime<Utc>)> = sqlx::query_as(
-            "SELECT d.stream, d.sequence, d.error, d.attempts, d.updated_at FROM reseller_sync.dead_letters d
-             JOIN reseller_sync.links l ON l.reseller_tenant_id = d.tenant_id
-             WHERE l.distributor_tenant_id = $1 ORDER BY d.stream, d.sequence",
-        )
-        .bind(distributor)
-        .fetch_all(&self.db)
-        .await
-        .map_err(SyncError::from)?;
-        let failures = rows
-            .into_iter()
-            .map(|(stream, sequence, error, attempts, updated)| SyncFailure {
-                stream,
-                sequence,
-                error,
-                attempts,
-                update_time: Some(timestamp(updated)),
-            })
-            .collect();
-        Ok(Response::new(ListSyncFailuresResponse { failures }))
+        let request = request.into_inner();
+        let run = async {
+            let page = Page::parse(request.page_size, &request.page_token, &ListSyncFailuresRequest::default())?;
+            let rows = repo::failures(&self.db, distributor, page.after_text_and_number()?, page.fetch_limit()).await?;
+            let (rows, next_page_token) =
+                page.finish(rows, |(stream, sequence, ..)| text_and_number(stream, *sequence));
+            let failures = rows
+                .into_iter()
+                .map(|(stream, sequence, error, attempts, updated)| SyncFailure {
+                    stream,
+                    sequence,
+                    error,
+                    attempts,
+                    update_time: Some(timestamp(updated)),
+                })
+                .collect();
+            Ok::<_, SyncError>(ListSyncFailuresResponse { failures, next_page_token })
+        };
+        Ok(Response::new(run.await?))
     }
 
     async fn retry_sync(&self, request: Request<RetrySyncRequest>) -> Result<Response<RetrySyncResponse>, Status> {
         let (_, distributor) = authorize(&request, WRITERS)?;
         let request = request.into_inner();
         let run = async {
-            let row: Option<(Vec<u8>,)> = sqlx::query_as(
-                "SELECT d.payload FROM reseller_sync.dead_letters d
-                 JOIN reseller_sync.links l ON l.reseller_tenant_id = d.tenant_id
-                 WHERE d.stream = $1 AND d.sequence = $2 AND l.distributor_tenant_id = $3",
-            )
-            .bind(&request.stream)
-            .bind(request.sequence)
-            .bind(distributor)
-            .fetch_optional(&self.db)
-            .await?;
-            let Some((payload,)) = row else {
+            let payload = repo::failure_payload(&self.db, distributor, &request.stream, request.sequence).await?;
+            let Some(payload) = payload else {
                 return Err(SyncError::NotFound {
                     kind: "sync failure",
                     id: format!("{}/{}", request.stream, request.sequence),
                 });
             };
             let corrupt = |error: prost::DecodeError| SyncError::Platform(PlatformError::Corrupt(error.to_string()));
-            let mut tx = self.db.begin().await?;
+            // The calls to accounts first, then one transaction for what
+            // they did and the failure's removal.
             let applied = if request.stream == "billing" {
                 let event = bss_proto::billing::BillingEvent::decode(payload.as_slice()).map_err(corrupt)?;
-                self.billing.apply(&mut tx, &event).await
+                retry(&self.db, &*self.billing, &event).await?
             } else {
                 let event = bss_proto::accounts::AccountEvent::decode(payload.as_slice()).map_err(corrupt)?;
-                self.accounts.apply(&mut tx, &event).await
+                retry(&self.db, &*self.accounts, &event).await?
             };
             let response = match applied {
-                Ok(()) => {
-                    sqlx::query("DELETE FROM reseller_sync.dead_letters WHERE stream = $1 AND sequence = $2")
-                        .bind(&request.stream)
-                        .bind(request.sequence)
-                        .execute(&mut *tx)
-                        .await?;
+                Ok(mut tx) => {
+                    repo::forget_failure(&mut tx, &request.stream, request.sequence).await?;
                     tx.commit().await?;
                     RetrySyncResponse { applied: true, error: String::new() }
                 }
-                Err(HandlerError::Retry(error) | HandlerError::DeadLetter(error)) => {
-                    drop(tx);
-                    sqlx::query(
-                        "UPDATE reseller_sync.dead_letters SET error = $3, attempts = attempts + 1, updated_at = now()
-                         WHERE stream = $1 AND sequence = $2",
-                    )
-                    .bind(&request.stream)
-                    .bind(request.sequence)
-                    .bind(&error)
-                    .execute(&self.db)
-                    .await?;
+                Err(error) => {
+                    repo::failed_again(&self.db, &request.stream, request.sequence, &error).await?;
                     RetrySyncResponse { applied: false, error }
                 }
             };
             Ok::<_, SyncError>(response)
         };
         Ok(Response::new(run.await?))
+    }
+}
+
+/// Applies a set-aside event again, as its consumer would: its calls
+/// first, then its transaction, left open for the caller to finish; the
+/// error when it fails again.
+async fn retry<S: Subscription>(
+    db: &PgPool,
+    feed: &S,
+    event: &S::Event,
+) -> Result<Result<sqlx::Transaction<'static, sqlx::Postgres>, String>, SyncError> {
+    let prepared = match feed.prepare(event).await {
+        Ok(prepared) => prepared,
+        Err(HandlerError::Retry(error) | HandlerError::DeadLetter(error)) => return Ok(Err(error)),
+    };
+    let mut tx = db.begin().await?;
+    match feed.apply(&mut tx, event, prepared).await {
+        Ok(()) => Ok(Ok(tx)),
+        Err(HandlerError::Retry(error) | HandlerError::DeadLetter(error)) => Ok(Err(error)),
     }
 }

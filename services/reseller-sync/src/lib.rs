@@ -5,8 +5,10 @@
 //! accounts stream). Every effect goes through the accounts service, with
 //! request ids derived from the event that caused it.
 
+pub mod domain;
 pub mod feeds;
 pub mod grpc;
+pub mod repo;
 pub mod sync;
 
 use std::net::SocketAddr;
@@ -90,7 +92,8 @@ impl App {
         // Its callers are distributors: their tenants are the distributor
         // books' to tell.
         let tenants = bss_platform::tenancy::remote(Some(&distributor_accounts), identity.clone());
-        let syncer = Syncer { accounts: accounts.clone(), distributor_accounts, identity: identity.clone() };
+        let syncer =
+            Syncer { db: db.clone(), accounts: accounts.clone(), distributor_accounts, identity: identity.clone() };
         let billing_feed = Arc::new(BillingFeed {
             source: Source { channel: billing, identity: identity.clone() },
             syncer: syncer.clone(),

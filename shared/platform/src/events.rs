@@ -438,12 +438,25 @@ pub trait Subscription: Send + Sync + 'static {
         false
     }
 
+    /// What [`Subscription::prepare`] learns and does outside the
+    /// transaction, handed to [`Subscription::apply`]; `()` for a
+    /// consumer whose work is all local.
+    type Prepared: Send;
+
+    /// The part of an event's work that calls other services, done before
+    /// its transaction begins, so no transaction (nor the cursor's row
+    /// lock) stays open across a remote call. It may run again for the
+    /// same event (a retry, a crash before the commit): what it changes
+    /// elsewhere must be idempotent (a request id derived from the event).
+    fn prepare(&self, event: &Self::Event) -> impl Future<Output = Result<Self::Prepared, HandlerError>> + Send;
+
     /// Applies the event inside `tx`, the transaction that also moves the
-    /// cursor.
+    /// cursor, with what `prepare` made of it.
     fn apply(
         &self,
         tx: &mut PgConnection,
         event: &Self::Event,
+        prepared: Self::Prepared,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send;
 }
 
@@ -502,12 +515,19 @@ impl<S: Subscription> Subscription for std::sync::Arc<S> {
         (**self).relaxed_commit()
     }
 
+    type Prepared = S::Prepared;
+
+    fn prepare(&self, event: &Self::Event) -> impl Future<Output = Result<Self::Prepared, HandlerError>> + Send {
+        (**self).prepare(event)
+    }
+
     fn apply(
         &self,
         tx: &mut PgConnection,
         event: &Self::Event,
+        prepared: Self::Prepared,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send {
-        (**self).apply(tx, event)
+        (**self).apply(tx, event, prepared)
     }
 }
 
@@ -624,21 +644,27 @@ async fn apply_once<S: Subscription>(
     let name = subscription.stream_name();
     let mut backoff = Duration::from_millis(50);
     loop {
-        let mut tx = pool.begin().await?;
-        if subscription.relaxed_commit() {
-            sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
-        }
-        if !move_cursor(&mut tx, name, sequence).await? {
-            // Another consumer applied it already.
-            return Ok(false);
-        }
-        match subscription.apply(&mut tx, event).await {
-            Ok(()) => {
-                tx.commit().await?;
-                return Ok(false);
+        let applied = match subscription.prepare(event).await {
+            Ok(prepared) => {
+                let mut tx = pool.begin().await?;
+                if subscription.relaxed_commit() {
+                    sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
+                }
+                if !move_cursor(&mut tx, name, sequence).await? {
+                    // Another consumer applied it already.
+                    return Ok(false);
+                }
+                let applied = subscription.apply(&mut tx, event, prepared).await;
+                if applied.is_ok() {
+                    tx.commit().await?;
+                }
+                applied
             }
+            Err(error) => Err(error),
+        };
+        match applied {
+            Ok(()) => return Ok(false),
             Err(HandlerError::DeadLetter(reason)) => {
-                drop(tx);
                 tracing::error!(stream = %name, sequence, %reason, "event set aside as a dead letter");
                 let mut tx = pool.begin().await?;
                 if move_cursor(&mut tx, name, sequence).await? {
@@ -659,7 +685,6 @@ async fn apply_once<S: Subscription>(
                 return Ok(true);
             }
             Err(HandlerError::Retry(reason)) => {
-                drop(tx);
                 tracing::warn!(stream = %name, sequence, %reason, retry_in_ms = backoff.as_millis() as u64, "event will be retried");
                 if backoff >= Duration::from_secs(30) {
                     return Err(ConsumerError::Apply { sequence, reason });

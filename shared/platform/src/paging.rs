@@ -5,6 +5,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
 use prost::Message;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -83,6 +84,35 @@ impl Page {
             .transpose()
     }
 
+    /// The (time, id) sort key after which this page starts (see
+    /// [`time_and_id`]).
+    pub fn after_time_and_id(&self) -> Result<Option<(DateTime<Utc>, Uuid)>, PlatformError> {
+        self.after
+            .as_deref()
+            .map(|bytes| {
+                let (micros, id) = bytes.split_at_checked(8).ok_or(PlatformError::InvalidPageToken)?;
+                let micros = <[u8; 8]>::try_from(micros).map(i64::from_be_bytes);
+                let at = micros.ok().and_then(DateTime::from_timestamp_micros);
+                let id = Uuid::from_slice(id).ok();
+                at.zip(id).ok_or(PlatformError::InvalidPageToken)
+            })
+            .transpose()
+    }
+
+    /// The (text, number) sort key after which this page starts (see
+    /// [`text_and_number`]).
+    pub fn after_text_and_number(&self) -> Result<Option<(String, i64)>, PlatformError> {
+        self.after
+            .as_deref()
+            .map(|bytes| {
+                let (number, text) = bytes.split_at_checked(8).ok_or(PlatformError::InvalidPageToken)?;
+                let number = <[u8; 8]>::try_from(number).map(i64::from_be_bytes);
+                let text = String::from_utf8(text.to_vec()).ok();
+                text.zip(number.ok()).ok_or(PlatformError::InvalidPageToken)
+            })
+            .transpose()
+    }
+
     /// Cuts the fetched rows to the page and makes the next token from the
     /// sort key of the last row kept (empty when this is the last page).
     pub fn finish<T>(&self, mut rows: Vec<T>, sort_key: impl Fn(&T) -> Vec<u8>) -> (Vec<T>, String) {
@@ -97,6 +127,21 @@ impl Page {
         });
         (rows, token)
     }
+}
+
+/// The sort key of a row listed by a time (to the microsecond, as
+/// Postgres keeps it) then an id.
+pub fn time_and_id(at: DateTime<Utc>, id: Uuid) -> Vec<u8> {
+    let mut key = at.timestamp_micros().to_be_bytes().to_vec();
+    key.extend(id.as_bytes());
+    key
+}
+
+/// The sort key of a row listed by a text then a number.
+pub fn text_and_number(text: &str, number: i64) -> Vec<u8> {
+    let mut key = number.to_be_bytes().to_vec();
+    key.extend(text.as_bytes());
+    key
 }
 
 fn fingerprint(filters: &impl Message) -> [u8; FINGERPRINT_LEN] {
@@ -141,5 +186,19 @@ mod tests {
         let (kept, token) = page.finish(vec![1i64, 2, 3], |key| key.to_be_bytes().to_vec());
         assert_eq!(kept.len(), 3);
         assert!(token.is_empty());
+    }
+
+    #[test]
+    fn composite_keys_read_back_as_they_were_made() {
+        let filters = prost_types::Duration { seconds: 2, nanos: 0 };
+        let at = DateTime::from_timestamp_micros(1_764_633_600_123_456).expect("time");
+        let id = Uuid::now_v7();
+        let first = Page::parse(1, "", &filters).expect("first page");
+        let (_, token) = first.finish(vec![1, 2], |_| time_and_id(at, id));
+        assert_eq!(Page::parse(1, &token, &filters).expect("next").after_time_and_id().ok(), Some(Some((at, id))));
+        let (_, token) = first.finish(vec![1, 2], |_| text_and_number("billing", 42));
+        let next = Page::parse(1, &token, &filters).expect("next");
+        assert_eq!(next.after_text_and_number().ok(), Some(Some(("billing".to_owned(), 42))));
+        assert!(next.after_time_and_id().is_err(), "not a time and an id");
     }
 }

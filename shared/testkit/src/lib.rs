@@ -194,3 +194,23 @@ pub fn init_logging() {
         }
     });
 }
+
+/// Every item of a paged listing, read `page_size` at a time: `page` asks
+/// for the page after a token (empty for the first) and gives its items
+/// and the next token. Asserts that no page holds more than `page_size`.
+pub async fn every_page<T, Fut>(page_size: usize, mut page: impl FnMut(String) -> Fut) -> Vec<T>
+where
+    Fut: std::future::Future<Output = (Vec<T>, String)>,
+{
+    let mut items = Vec::new();
+    let mut token = String::new();
+    loop {
+        let (mut got, next) = page(token).await;
+        assert!(got.len() <= page_size, "a page of {} items for a page size of {page_size}", got.len());
+        items.append(&mut got);
+        if next.is_empty() {
+            return items;
+        }
+        token = next;
+    }
+}

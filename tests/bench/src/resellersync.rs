@@ -160,7 +160,7 @@ async fn set_up(endpoints: &bss_suite::Endpoints) -> Setup {
     }
     let deadline = Instant::now() + Duration::from_secs(120);
     let copies = loop {
-        let list = ListCopiesRequest { reseller_tenant_id: reseller.clone() };
+        let list = ListCopiesRequest { reseller_tenant_id: reseller.clone(), page_size: 500, ..Default::default() };
         let copies = sync.list_copies(authorized(list, &distributor_token)).await.expect("copies").into_inner().copies;
         if copies.len() == CUSTOMERS {
             break copies;

@@ -31,7 +31,13 @@ impl Subscription for AccountCreations {
         &self.source
     }
 
-    async fn apply(&self, tx: &mut PgConnection, event: &AccountEvent) -> Result<(), HandlerError> {
+    type Prepared = ();
+
+    async fn prepare(&self, _: &AccountEvent) -> Result<(), HandlerError> {
+        Ok(())
+    }
+
+    async fn apply(&self, tx: &mut PgConnection, event: &AccountEvent, (): ()) -> Result<(), HandlerError> {
         let account_id = match &event.payload {
             Some(Payload::AccountCreated(created)) => {
                 created.account.as_ref().map(|account| account.id.clone()).unwrap_or_default()

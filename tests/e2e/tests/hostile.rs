@@ -155,13 +155,13 @@ async fn refusals(suite: &TestApp, token: &str) -> Vec<(Code, String)> {
     );
     note(
         bss_proto::billing::ledger_service_client::LedgerServiceClient::new(gateway.clone())
-            .list_periods(authorized(bss_proto::billing::ListPeriodsRequest {}, token))
+            .list_periods(authorized(bss_proto::billing::ListPeriodsRequest::default(), token))
             .await
             .map(|_| ()),
     );
     note(
         bss_proto::resellersync::reseller_sync_service_client::ResellerSyncServiceClient::new(gateway)
-            .list_links(authorized(bss_proto::resellersync::ListLinksRequest {}, token))
+            .list_links(authorized(bss_proto::resellersync::ListLinksRequest::default(), token))
             .await
             .map(|_| ()),
     );
@@ -295,7 +295,10 @@ async fn a_sales_rep_sees_only_its_accounts_in_the_stream_and_another_tenants_ac
         .await;
     assert_eq!(subscriptions.expect_err("another tenant's").code(), Code::NotFound);
     let contracts = ContractServiceClient::new(gateway.clone())
-        .list_contracts(authorized(ListContractsRequest { account_id: mine.clone() }, &other_admin))
+        .list_contracts(authorized(
+            ListContractsRequest { account_id: mine.clone(), ..Default::default() },
+            &other_admin,
+        ))
         .await;
     assert_eq!(contracts.expect_err("another tenant's").code(), Code::NotFound);
     let invoices = InvoiceServiceClient::new(gateway.clone())

@@ -135,7 +135,7 @@ async fn copies(world: &World) -> Vec<Copy> {
 }
 
 async fn try_copies(world: &World) -> Result<Vec<Copy>, tonic::Status> {
-    let list = ListCopiesRequest { reseller_tenant_id: world.reseller_tenant.clone() };
+    let list = ListCopiesRequest { reseller_tenant_id: world.reseller_tenant.clone(), ..Default::default() };
     let listed =
         ResellerSyncServiceClient::new(world.sync.clone()).list_copies(authorized(list, &world.distributor)).await;
     Ok(listed?.into_inner().copies)
@@ -461,7 +461,7 @@ async fn failures_until(world: &World, done: impl Fn(&[SyncFailure]) -> bool) ->
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let failures = ResellerSyncServiceClient::new(world.sync.clone())
-            .list_sync_failures(authorized(ListSyncFailuresRequest {}, &world.distributor))
+            .list_sync_failures(authorized(ListSyncFailuresRequest::default(), &world.distributor))
             .await
             .expect("failures")
             .into_inner()

@@ -3,6 +3,7 @@
 use bss_platform::auth::Role;
 use bss_platform::error::Violations;
 use bss_platform::idempotency::{self, Opened, RequestKey};
+use bss_platform::paging::Page;
 use bss_proto::accounts::custom_field_service_server::CustomFieldService;
 use bss_proto::accounts::*;
 use tonic::{Request, Response, Status};
@@ -55,11 +56,18 @@ impl CustomFieldService for AccountsApi {
         request: Request<ListCustomFieldDefinitionsRequest>,
     ) -> Result<Response<ListCustomFieldDefinitionsResponse>, Status> {
         let (_, tenant_id) = authorize(&request, READERS)?;
+        let request = request.into_inner();
         let run = async {
+            let page =
+                Page::parse(request.page_size, &request.page_token, &ListCustomFieldDefinitionsRequest::default())?;
             let mut connection = self.db.acquire().await?;
-            let definitions = repo::custom_fields::list(&mut connection, tenant_id).await?;
+            let definitions =
+                repo::custom_fields::page(&mut connection, tenant_id, page.after_text()?, page.fetch_limit()).await?;
+            let (definitions, next_page_token) =
+                page.finish(definitions, |definition| definition.key.as_bytes().to_vec());
             Ok::<_, AccountsError>(ListCustomFieldDefinitionsResponse {
                 definitions: definitions.iter().map(definition_to_proto).collect(),
+                next_page_token,
             })
         };
         Ok(Response::new(run.await?))

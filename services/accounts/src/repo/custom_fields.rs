@@ -37,10 +37,24 @@ pub async fn insert(
 }
 
 pub async fn list(connection: &mut PgConnection, tenant_id: Uuid) -> Result<Vec<Definition>, AccountsError> {
+    page(connection, tenant_id, None, i64::MAX).await
+}
+
+/// The tenant's definitions by key, after `after` when given, at most
+/// `limit`.
+pub async fn page(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    after: Option<String>,
+    limit: i64,
+) -> Result<Vec<Definition>, AccountsError> {
     let rows: Vec<DefinitionRow> = sqlx::query_as(
-        "SELECT key, label, field_type, choices FROM accounts.custom_field_definitions WHERE tenant_id = $1 ORDER BY key",
+        "SELECT key, label, field_type, choices FROM accounts.custom_field_definitions
+         WHERE tenant_id = $1 AND ($2::text IS NULL OR key > $2) ORDER BY key LIMIT $3",
     )
     .bind(tenant_id)
+    .bind(after)
+    .bind(limit)
     .fetch_all(connection)
     .await?;
     rows.into_iter()

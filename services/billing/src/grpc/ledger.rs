@@ -133,13 +133,26 @@ impl BillingApi {
         date: NaiveDate,
     ) -> Result<Vec<Worked>, BillingError> {
         let channel = self.peer("pricing", &self.peers.pricing)?;
-        let list = ListContractsRequest { account_id: account.map(|id| id.to_string()).unwrap_or_default() };
-        let contracts = ContractServiceClient::new(channel.clone())
-            .list_contracts(client::request(list, caller, PEER_TIMEOUT))
-            .await
-            .map_err(upstream("pricing"))?
-            .into_inner()
-            .contracts;
+        // Every page of the contracts.
+        let mut contracts = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let list = ListContractsRequest {
+                account_id: account.map(|id| id.to_string()).unwrap_or_default(),
+                page_size: 500,
+                page_token,
+            };
+            let page = ContractServiceClient::new(channel.clone())
+                .list_contracts(client::request(list, caller, PEER_TIMEOUT))
+                .await
+                .map_err(upstream("pricing"))?
+                .into_inner();
+            contracts.extend(page.contracts);
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            page_token = page.next_page_token;
+        }
         let mut pricelists: HashMap<String, Vec<String>> = HashMap::new();
         let mut worked = Vec::new();
         for contract in &contracts {
@@ -306,15 +319,29 @@ impl LedgerService for BillingApi {
         request: Request<ListPeriodsRequest>,
     ) -> Result<Response<ListPeriodsResponse>, Status> {
         let (_, tenant_id) = authorize(&request, READERS)?;
+        let request = request.into_inner();
         let run = async {
+            let page = Page::parse(request.page_size, &request.page_token, &ListPeriodsRequest::default())?;
+            // Periods never overlap: the start date orders them.
+            let after =
+                page.after_i64()?.and_then(|days| i32::try_from(days).ok()).map(NaiveDate::from_num_days_from_ce_opt);
+            let after =
+                after.map(|date| date.ok_or(bss_platform::error::PlatformError::InvalidPageToken)).transpose()?;
             let rows: Vec<PeriodRow> = sqlx::query_as(
                 "SELECT id, start_date, end_date, status, closed_at FROM billing.periods
-                 WHERE tenant_id = $1 ORDER BY start_date",
+                 WHERE tenant_id = $1 AND ($2::date IS NULL OR start_date > $2) ORDER BY start_date LIMIT $3",
             )
             .bind(tenant_id)
+            .bind(after)
+            .bind(page.fetch_limit())
             .fetch_all(&self.db)
             .await?;
-            Ok::<_, BillingError>(ListPeriodsResponse { periods: rows.iter().map(PeriodRow::to_proto).collect() })
+            let (rows, next_page_token) =
+                page.finish(rows, |row| i64::from(row.start_date.num_days_from_ce()).to_be_bytes().to_vec());
+            Ok::<_, BillingError>(ListPeriodsResponse {
+                periods: rows.iter().map(PeriodRow::to_proto).collect(),
+                next_page_token,
+            })
         };
         Ok(Response::new(run.await?))
     }

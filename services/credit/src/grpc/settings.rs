@@ -5,6 +5,7 @@ use bss_platform::error::Violations;
 use bss_platform::idempotency::Opened;
 use bss_platform::input::{code, optional_text, parse_id};
 use bss_platform::money::{decimal_from_wire, decimal_to_wire};
+use bss_platform::paging::Page;
 use bss_proto::credit::credit_settings_service_server::CreditSettingsService;
 use bss_proto::credit::*;
 use tonic::{Request, Response, Status};
@@ -131,10 +132,16 @@ impl CreditSettingsService for CreditApi {
         request: Request<ListCreditRatingsRequest>,
     ) -> Result<Response<ListCreditRatingsResponse>, Status> {
         let (_, tenant_id) = authorize(&request, READERS)?;
+        let request = request.into_inner();
         let run = async {
+            let page = Page::parse(request.page_size, &request.page_token, &ListCreditRatingsRequest::default())?;
             let mut connection = self.db.acquire().await?;
-            let ratings = repo::ratings(&mut connection, tenant_id).await?;
-            Ok::<_, CreditError>(ListCreditRatingsResponse { ratings: ratings.iter().map(rating_to_proto).collect() })
+            let ratings = repo::ratings(&mut connection, tenant_id, page.after_text()?, page.fetch_limit()).await?;
+            let (ratings, next_page_token) = page.finish(ratings, |rating| rating.code.as_bytes().to_vec());
+            Ok::<_, CreditError>(ListCreditRatingsResponse {
+                ratings: ratings.iter().map(rating_to_proto).collect(),
+                next_page_token,
+            })
         };
         Ok(Response::new(run.await?))
     }
@@ -187,10 +194,16 @@ impl CreditSettingsService for CreditApi {
         request: Request<ListOverrideRulesRequest>,
     ) -> Result<Response<ListOverrideRulesResponse>, Status> {
         let (_, tenant_id) = authorize(&request, READERS)?;
+        let request = request.into_inner();
         let run = async {
+            let page = Page::parse(request.page_size, &request.page_token, &ListOverrideRulesRequest::default())?;
             let mut connection = self.db.acquire().await?;
-            let rules = repo::rules(&mut connection, tenant_id).await?;
-            Ok::<_, CreditError>(ListOverrideRulesResponse { rules: rules.iter().map(rule_to_proto).collect() })
+            let rules = repo::rules_page(&mut connection, tenant_id, page.after_uuid()?, page.fetch_limit()).await?;
+            let (rules, next_page_token) = page.finish(rules, |rule| rule.id.as_bytes().to_vec());
+            Ok::<_, CreditError>(ListOverrideRulesResponse {
+                rules: rules.iter().map(rule_to_proto).collect(),
+                next_page_token,
+            })
         };
         Ok(Response::new(run.await?))
     }

@@ -5,6 +5,7 @@ use bss_platform::error::Violations;
 use bss_platform::idempotency::Opened;
 use bss_platform::input::{parse_id, parse_optional_id, required_id};
 use bss_platform::money::{decimal_to_wire, percent_from_wire};
+use bss_platform::paging::Page;
 use bss_platform::time::format_date;
 use bss_proto::pricing::account_pricing_service_server::AccountPricingService;
 use bss_proto::pricing::*;
@@ -182,10 +183,21 @@ impl AccountPricingService for PricingApi {
         let request = request.into_inner();
         let run = async {
             let facts = self.visible_account(&caller, tenant_id, "account_id", &request.account_id).await?;
+            let filters = ListAccountPricesRequest { page_size: 0, page_token: String::new(), ..request.clone() };
+            let page = Page::parse(request.page_size, &request.page_token, &filters)?;
             let mut connection = self.db.acquire().await?;
-            let prices = repo::account_pricing::prices_of(&mut connection, tenant_id, facts.id).await?;
+            let prices = repo::account_pricing::prices_page(
+                &mut connection,
+                tenant_id,
+                facts.id,
+                page.after_uuid()?,
+                page.fetch_limit(),
+            )
+            .await?;
+            let (prices, next_page_token) = page.finish(prices, |price| price.dated.id.as_bytes().to_vec());
             Ok::<_, PricingError>(ListAccountPricesResponse {
                 account_prices: prices.iter().map(account_price_to_proto).collect(),
+                next_page_token,
             })
         };
         Ok(Response::new(run.await?))

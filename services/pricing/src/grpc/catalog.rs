@@ -261,10 +261,17 @@ impl CatalogService for PricingApi {
         request: Request<ListPriceLevelsRequest>,
     ) -> Result<Response<ListPriceLevelsResponse>, Status> {
         let (_, tenant_id) = authorize(&request, READERS)?;
+        let request = request.into_inner();
         let run = async {
+            let page = Page::parse(request.page_size, &request.page_token, &ListPriceLevelsRequest::default())?;
             let mut connection = self.db.acquire().await?;
-            let levels = repo::catalog::levels(&mut connection, tenant_id).await?;
-            Ok::<_, PricingError>(ListPriceLevelsResponse { price_levels: levels.iter().map(level_to_proto).collect() })
+            let levels =
+                repo::catalog::levels(&mut connection, tenant_id, page.after_text()?, page.fetch_limit()).await?;
+            let (levels, next_page_token) = page.finish(levels, |level| level.code.as_bytes().to_vec());
+            Ok::<_, PricingError>(ListPriceLevelsResponse {
+                price_levels: levels.iter().map(level_to_proto).collect(),
+                next_page_token,
+            })
         };
         Ok(Response::new(run.await?))
     }

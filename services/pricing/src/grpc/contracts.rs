@@ -8,6 +8,7 @@ use bss_platform::error::Violations;
 use bss_platform::idempotency::Opened;
 use bss_platform::input::{parse_id, parse_optional_id, required_id, required_text};
 use bss_platform::money::{Currency, amount_in, decimal_from_wire, decimal_to_wire, money_to_wire, percent_from_wire};
+use bss_platform::paging::{Page, time_and_id};
 use bss_platform::time::format_date;
 use bss_proto::pricing::contract_service_server::ContractService;
 use bss_proto::pricing::*;
@@ -271,9 +272,20 @@ impl ContractService for PricingApi {
             if let Some(account_id) = account_id {
                 self.account(&caller, tenant_id, account_id).await?;
             }
+            let filters = ListContractsRequest { page_size: 0, page_token: String::new(), ..request.clone() };
+            let page = Page::parse(request.page_size, &request.page_token, &filters)?;
+            let after = page.after_time_and_id()?.map(|(start, id)| (start.date_naive(), id));
             let mut connection = self.db.acquire().await?;
-            let records = repo::contracts::list(&mut connection, tenant_id, account_id).await?;
-            Ok::<_, PricingError>(ListContractsResponse { contracts: records.iter().map(contract_to_proto).collect() })
+            let records =
+                repo::contracts::page(&mut connection, tenant_id, account_id, after, page.fetch_limit()).await?;
+            let (records, next_page_token) = page.finish(records, |record| {
+                let start = record.contract.start.and_time(chrono::NaiveTime::MIN).and_utc();
+                time_and_id(start, record.contract.id)
+            });
+            Ok::<_, PricingError>(ListContractsResponse {
+                contracts: records.iter().map(contract_to_proto).collect(),
+                next_page_token,
+            })
         };
         Ok(Response::new(run.await?))
     }

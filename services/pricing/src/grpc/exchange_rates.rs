@@ -4,6 +4,7 @@ use bss_platform::auth::authorize;
 use bss_platform::error::Violations;
 use bss_platform::idempotency::Opened;
 use bss_platform::money::{Currency, decimal_from_wire, decimal_to_wire};
+use bss_platform::paging::Page;
 use bss_platform::time::format_date;
 use bss_proto::pricing::exchange_rate_service_server::ExchangeRateService;
 use bss_proto::pricing::*;
@@ -71,11 +72,16 @@ impl ExchangeRateService for PricingApi {
         request: Request<ListExchangeRatesRequest>,
     ) -> Result<Response<ListExchangeRatesResponse>, Status> {
         let (_, tenant_id) = authorize(&request, READERS)?;
+        let request = request.into_inner();
         let run = async {
+            let page = Page::parse(request.page_size, &request.page_token, &ListExchangeRatesRequest::default())?;
             let mut connection = self.db.acquire().await?;
-            let rates = repo::rates::all(&mut connection, tenant_id).await?;
+            let after = page.after_text()?;
+            let rates = repo::rates::page(&mut connection, tenant_id, after.as_deref(), page.fetch_limit()).await?;
+            let (rates, next_page_token) = page.finish(rates, |rate| repo::rates::key(rate).into_bytes());
             Ok::<_, PricingError>(ListExchangeRatesResponse {
                 exchange_rates: rates.iter().map(rate_to_proto).collect(),
+                next_page_token,
             })
         };
         Ok(Response::new(run.await?))

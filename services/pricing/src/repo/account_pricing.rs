@@ -135,6 +135,28 @@ pub async fn prices_of(
     rows.into_iter().map(price).collect()
 }
 
+/// A page of the account's prices, oldest first (their ids are
+/// time-ordered), after the price `after` when given, at most `limit`.
+pub async fn prices_page(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    account_id: Uuid,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<AccountPrice>, PricingError> {
+    let rows: Vec<PriceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {PRICE_COLUMNS} FROM pricing.account_prices WHERE tenant_id = $1 AND account_id = $2
+           AND ($3::uuid IS NULL OR id > $3) ORDER BY id LIMIT $4"
+    )))
+    .bind(tenant_id)
+    .bind(account_id)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(connection)
+    .await?;
+    rows.into_iter().map(price).collect()
+}
+
 /// Every account price of the tenant.
 pub async fn all_prices(connection: &mut PgConnection, tenant_id: Uuid) -> Result<Vec<AccountPrice>, PricingError> {
     let rows: Vec<PriceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(

@@ -27,7 +27,7 @@ pub async fn load(pool: &PgPool, tenant_id: Uuid) -> Result<(i64, PriceBook), Pr
         book.product_codes.insert(product.code.clone(), product.id);
         book.products.insert(product.id, product);
     }
-    for level in catalog::levels(&mut tx, tenant_id).await? {
+    for level in catalog::levels(&mut tx, tenant_id, None, i64::MAX).await? {
         book.level_currencies.insert(level.id, level.currency);
     }
     for (level_id, product_id, price) in catalog::level_prices(&mut tx, tenant_id).await? {

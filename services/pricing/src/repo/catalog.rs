@@ -179,12 +179,23 @@ pub async fn insert_level(tx: &mut PgConnection, tenant_id: Uuid, level: &PriceL
     Ok(())
 }
 
-pub async fn levels(connection: &mut PgConnection, tenant_id: Uuid) -> Result<Vec<PriceLevel>, PricingError> {
-    let rows: Vec<LevelRow> =
-        sqlx::query_as("SELECT id, code, name, currency FROM pricing.price_levels WHERE tenant_id = $1 ORDER BY code")
-            .bind(tenant_id)
-            .fetch_all(connection)
-            .await?;
+/// The tenant's price levels by code, after `after` when given, at most
+/// `limit`.
+pub async fn levels(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    after: Option<String>,
+    limit: i64,
+) -> Result<Vec<PriceLevel>, PricingError> {
+    let rows: Vec<LevelRow> = sqlx::query_as(
+        "SELECT id, code, name, currency FROM pricing.price_levels
+         WHERE tenant_id = $1 AND ($2::text IS NULL OR code > $2) ORDER BY code LIMIT $3",
+    )
+    .bind(tenant_id)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(connection)
+    .await?;
     rows.into_iter().map(level).collect()
 }
 

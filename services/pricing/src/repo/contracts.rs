@@ -166,22 +166,30 @@ pub async fn term_by_id(connection: &mut PgConnection, tenant_id: Uuid, id: Uuid
 
 /// Contracts with their items, accounts and terms: all of the tenant's, or
 /// those of one account, or one contract.
+/// Contracts by start date then id (one, or an account's, when asked),
+/// after (start date, id) `after` when given, at most `limit`.
 async fn load(
     connection: &mut PgConnection,
     tenant_id: Uuid,
-    contract_id: Option<Uuid>,
-    account_id: Option<Uuid>,
+    (contract_id, account_id): (Option<Uuid>, Option<Uuid>),
+    after: Option<(NaiveDate, Uuid)>,
+    limit: i64,
 ) -> Result<Vec<ContractRecord>, PricingError> {
+    let (after_date, after_id) = after.unzip();
     let rows: Vec<ContractRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {CONTRACT_COLUMNS} FROM pricing.contracts c
          WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id = $2)
            AND ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM pricing.contract_accounts a
                  WHERE a.tenant_id = c.tenant_id AND a.contract_id = c.id AND a.account_id = $3))
-         ORDER BY start_date, id"
+           AND ($4::date IS NULL OR (start_date, id) > ($4, $5))
+         ORDER BY start_date, id LIMIT $6"
     )))
     .bind(tenant_id)
     .bind(contract_id)
     .bind(account_id)
+    .bind(after_date)
+    .bind(after_id)
+    .bind(limit)
     .fetch_all(&mut *connection)
     .await?;
     let ids: Vec<Uuid> = rows.iter().map(|row| row.0).collect();
@@ -236,7 +244,10 @@ async fn load(
 }
 
 pub async fn get(connection: &mut PgConnection, tenant_id: Uuid, id: Uuid) -> Result<ContractRecord, PricingError> {
-    load(connection, tenant_id, Some(id), None).await?.pop().ok_or_else(|| PricingError::not_found("contract", id))
+    load(connection, tenant_id, (Some(id), None), None, 1)
+        .await?
+        .pop()
+        .ok_or_else(|| PricingError::not_found("contract", id))
 }
 
 /// The tenant's contracts, or those of one account.
@@ -245,5 +256,17 @@ pub async fn list(
     tenant_id: Uuid,
     account_id: Option<Uuid>,
 ) -> Result<Vec<ContractRecord>, PricingError> {
-    load(connection, tenant_id, None, account_id).await
+    load(connection, tenant_id, (None, account_id), None, i64::MAX).await
+}
+
+/// A page of [`list`], after the contract starting at `after` (its start
+/// date and id) when given, at most `limit`.
+pub async fn page(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    account_id: Option<Uuid>,
+    after: Option<(NaiveDate, Uuid)>,
+    limit: i64,
+) -> Result<Vec<ContractRecord>, PricingError> {
+    load(connection, tenant_id, (None, account_id), after, limit).await
 }

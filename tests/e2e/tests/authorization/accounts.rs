@@ -248,7 +248,7 @@ impl Fixture {
                 .map(|r| r.into_inner())
         ));
         let fields = CustomFieldServiceClient::new(channel.clone())
-            .list_custom_field_definitions(authorized(ListCustomFieldDefinitionsRequest {}, admin))
+            .list_custom_field_definitions(authorized(ListCustomFieldDefinitionsRequest::default(), admin))
             .await
             .map(|r| r.into_inner());
         parts.push(format!("{fields:?}"));
@@ -537,7 +537,7 @@ impl Fixture {
                 fields.create_custom_field_definition(request(create, token)).await.map(|_| 1)
             }
             "ListCustomFieldDefinitions" => fields
-                .list_custom_field_definitions(request(ListCustomFieldDefinitionsRequest {}, token))
+                .list_custom_field_definitions(request(ListCustomFieldDefinitionsRequest::default(), token))
                 .await
                 .map(|r| r.into_inner().definitions.iter().filter(|definition| definition.key == "tier").count()),
             "DeleteCustomFieldDefinition" => fields

@@ -201,8 +201,9 @@ impl Fixture {
         let listed = invoices.list_invoices(authorized(list, admin)).await.map(|r| r.into_inner());
         let balance = GetAccountBalanceRequest { account_id: self.account_id.clone() };
         let balance = PaymentServiceClient::new(channel.clone()).get_account_balance(authorized(balance, admin)).await;
-        let periods =
-            LedgerServiceClient::new(channel.clone()).list_periods(authorized(ListPeriodsRequest {}, admin)).await;
+        let periods = LedgerServiceClient::new(channel.clone())
+            .list_periods(authorized(ListPeriodsRequest::default(), admin))
+            .await;
         let orders = ListOrdersRequest { account_id: self.account_id.clone(), ..Default::default() };
         let orders = OrderServiceClient::new(channel.clone()).list_orders(authorized(orders, admin)).await;
         let subscriptions = ListSubscriptionsRequest { account_id: self.account_id.clone(), ..Default::default() };
@@ -325,7 +326,7 @@ impl Fixture {
                     usize::from(r.into_inner().settings.is_some_and(|s| s.frequency == PeriodFrequency::Monthly as i32))
                 }),
             (LEDGER, "ListPeriods") => LedgerServiceClient::new(channel)
-                .list_periods(request(ListPeriodsRequest {}, token))
+                .list_periods(request(ListPeriodsRequest::default(), token))
                 .await
                 .map(|r| r.into_inner().periods.iter().filter(|period| period.id == self.period_id).count()),
             (LEDGER, "ClosePeriod") => {

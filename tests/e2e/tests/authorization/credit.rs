@@ -159,11 +159,17 @@ impl Fixture {
         ));
         parts.push(format!(
             "{:?}",
-            settings.list_credit_ratings(authorized(ListCreditRatingsRequest {}, admin)).await.map(|r| r.into_inner())
+            settings
+                .list_credit_ratings(authorized(ListCreditRatingsRequest::default(), admin))
+                .await
+                .map(|r| r.into_inner())
         ));
         parts.push(format!(
             "{:?}",
-            settings.list_override_rules(authorized(ListOverrideRulesRequest {}, admin)).await.map(|r| r.into_inner())
+            settings
+                .list_override_rules(authorized(ListOverrideRulesRequest::default(), admin))
+                .await
+                .map(|r| r.into_inner())
         ));
         let mut credit = CreditServiceClient::new(channel.clone());
         let account_id = self.account_id.clone();
@@ -235,7 +241,7 @@ impl Fixture {
                 settings.create_credit_rating(request(create, token)).await.map(|_| 1)
             }
             "ListCreditRatings" => settings
-                .list_credit_ratings(request(ListCreditRatingsRequest {}, token))
+                .list_credit_ratings(request(ListCreditRatingsRequest::default(), token))
                 .await
                 .map(|r| r.into_inner().ratings.iter().filter(|rating| rating.code == "GOLD").count()),
             "CreateOverrideRule" => {
@@ -244,7 +250,7 @@ impl Fixture {
                 settings.create_override_rule(request(create, token)).await.map(|_| 1)
             }
             "ListOverrideRules" => settings
-                .list_override_rules(request(ListOverrideRulesRequest {}, token))
+                .list_override_rules(request(ListOverrideRulesRequest::default(), token))
                 .await
                 .map(|r| r.into_inner().rules.iter().filter(|rule| rule.id == self.rule_id).count()),
             "DeleteOverrideRule" => {

@@ -245,7 +245,7 @@ impl Fixture {
         let mut catalog = CatalogServiceClient::new(channel.clone());
         let product = GetProductRequest { product: self.product_id.clone() };
         parts.push(format!("{:?}", catalog.get_product(authorized(product, admin)).await.map(|r| r.into_inner())));
-        let levels = catalog.list_price_levels(authorized(ListPriceLevelsRequest {}, admin)).await;
+        let levels = catalog.list_price_levels(authorized(ListPriceLevelsRequest::default(), admin)).await;
         parts.push(format!("{:?}", levels.map(|r| r.into_inner())));
         let pricelist = GetPricelistRequest { id: self.pricelist_id.clone() };
         let pricelist = PricelistServiceClient::new(channel.clone()).get_pricelist(authorized(pricelist, admin)).await;
@@ -256,7 +256,7 @@ impl Fixture {
             "{:?}",
             account_pricing.get_account_pricing(authorized(pricing, admin)).await.map(|r| r.into_inner())
         ));
-        let prices = ListAccountPricesRequest { account_id: self.account_id.clone() };
+        let prices = ListAccountPricesRequest { account_id: self.account_id.clone(), ..Default::default() };
         parts.push(format!(
             "{:?}",
             account_pricing.list_account_prices(authorized(prices, admin)).await.map(|r| r.into_inner())
@@ -265,7 +265,7 @@ impl Fixture {
         let contract = ContractServiceClient::new(channel.clone()).get_contract(authorized(contract, admin)).await;
         parts.push(format!("{:?}", contract.map(|r| r.into_inner())));
         let rates = ExchangeRateServiceClient::new(channel.clone())
-            .list_exchange_rates(authorized(ListExchangeRatesRequest {}, admin))
+            .list_exchange_rates(authorized(ListExchangeRatesRequest::default(), admin))
             .await;
         parts.push(format!("{:?}", rates.map(|r| r.into_inner())));
         let quote = QuoteServiceClient::new(channel.clone()).quote(authorized(self.quote_request(), admin)).await;
@@ -329,7 +329,7 @@ impl Fixture {
                 catalog.create_price_level(request(create, token)).await.map(|_| 1)
             }
             "ListPriceLevels" => catalog
-                .list_price_levels(request(ListPriceLevelsRequest {}, token))
+                .list_price_levels(request(ListPriceLevelsRequest::default(), token))
                 .await
                 .map(|r| r.into_inner().price_levels.iter().filter(|level| level.id == self.level_id).count()),
             "SetLevelPrice" => {
@@ -416,7 +416,7 @@ impl Fixture {
                 account_pricing.create_account_price(request(create, token)).await.map(|_| 1)
             }
             "ListAccountPrices" => account_pricing
-                .list_account_prices(request(ListAccountPricesRequest { account_id }, token))
+                .list_account_prices(request(ListAccountPricesRequest { account_id, ..Default::default() }, token))
                 .await
                 .map(|r| r.into_inner().account_prices.len()),
             "DeleteAccountPrice" => {
@@ -499,7 +499,7 @@ impl Fixture {
                 rates.set_exchange_rate(request(set, token)).await.map(|_| 1)
             }
             "ListExchangeRates" => rates
-                .list_exchange_rates(request(ListExchangeRatesRequest {}, token))
+                .list_exchange_rates(request(ListExchangeRatesRequest::default(), token))
                 .await
                 .map(|r| r.into_inner().exchange_rates.iter().filter(|rate| rate.from_currency == "USD").count()),
             _ => Err(Status::unimplemented(name.to_owned())),

@@ -89,8 +89,9 @@ impl Fixture {
 
     /// The first tenant's links.
     pub async fn snapshot(&self, channel: &Channel, admin: &str) -> String {
-        let links =
-            ResellerSyncServiceClient::new(channel.clone()).list_links(authorized(ListLinksRequest {}, admin)).await;
+        let links = ResellerSyncServiceClient::new(channel.clone())
+            .list_links(authorized(ListLinksRequest::default(), admin))
+            .await;
         format!("{:?}", links.map(|r| r.into_inner()))
     }
 
@@ -110,10 +111,13 @@ impl Fixture {
                     .map(|_| 1)
             }
             "GetLink" => sync.get_link(request(GetLinkRequest { reseller_tenant_id }, token)).await.map(|_| 1),
-            "ListLinks" => sync.list_links(request(ListLinksRequest {}, token)).await.map(|r| {
+            "ListLinks" => sync.list_links(request(ListLinksRequest::default(), token)).await.map(|r| {
                 r.into_inner().links.iter().filter(|link| link.reseller_tenant_id == self.reseller_tenant_id).count()
             }),
-            "ListCopies" => sync.list_copies(request(ListCopiesRequest { reseller_tenant_id }, token)).await.map(|_| 1),
+            "ListCopies" => sync
+                .list_copies(request(ListCopiesRequest { reseller_tenant_id, ..Default::default() }, token))
+                .await
+                .map(|_| 1),
             "PreviewCopy" => {
                 let preview =
                     PreviewCopyRequest { reseller_tenant_id, reseller_account_id: Uuid::now_v7().to_string() };
@@ -121,7 +125,7 @@ impl Fixture {
             }
             "GetSyncStatus" => sync.get_sync_status(request(GetSyncStatusRequest {}, token)).await.map(|_| 1),
             "ListSyncFailures" => sync
-                .list_sync_failures(request(ListSyncFailuresRequest {}, token))
+                .list_sync_failures(request(ListSyncFailuresRequest::default(), token))
                 .await
                 .map(|r| r.into_inner().failures.len()),
             "RetrySync" => {
