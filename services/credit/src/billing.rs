@@ -22,10 +22,10 @@ use rust_decimal::Decimal;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::app::{ACTOR, notify_thresholds, publish};
 use crate::domain::account::{CreditAccount, Settings};
 use crate::domain::error::CreditError;
-use crate::grpc::convert::held_to_proto;
-use crate::grpc::{ACTOR, publish};
+use crate::wire::held_to_proto;
 use crate::{repo, reservations};
 
 fn amount(money: Option<&Money>) -> Result<(Decimal, Currency), HandlerError> {
@@ -82,9 +82,7 @@ async fn post(
     }
     repo::move_exposure(tx, tenant_id, account_id, Decimal::ZERO, delta).await.map_err(retry)?;
     let before = account.exposure().total();
-    crate::grpc::credit::notify_thresholds(tx, tenant_id, &settings, &account, before, before + delta - captured)
-        .await
-        .map_err(retry)?;
+    notify_thresholds(tx, tenant_id, &settings, &account, before, before + delta - captured).await.map_err(retry)?;
     Ok(())
 }
 

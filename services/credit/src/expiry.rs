@@ -12,10 +12,10 @@ use bss_proto::credit::credit_event::Payload;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::app::{ACTOR, publish};
 use crate::domain::error::CreditError;
-use crate::grpc::convert::held_to_proto;
-use crate::grpc::{ACTOR, publish};
 use crate::suspensions::Suspender;
+use crate::wire::held_to_proto;
 use crate::{repo, reservations};
 
 /// How often the sweeper looks for expired rows.

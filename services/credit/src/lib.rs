@@ -6,6 +6,7 @@
 //! account's row lock, decides, and reserves in one transaction, so racing
 //! orders never take exposure over the limit.
 
+pub mod app;
 pub mod billing;
 pub mod domain;
 pub mod expiry;
@@ -13,6 +14,7 @@ pub mod grpc;
 pub mod repo;
 pub mod reservations;
 pub mod suspensions;
+pub mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,8 +33,8 @@ use serde::Deserialize;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
+use crate::app::Credit;
 use crate::billing::BillingFeed;
-use crate::grpc::CreditApi;
 use crate::suspensions::Suspender;
 
 /// The Postgres schema this service owns.
@@ -109,7 +111,7 @@ impl App {
                 shutdown.clone(),
             ));
         }
-        let api = Arc::new(CreditApi::new(db.clone(), events.clone(), accounts, credit_check));
+        let api = Arc::new(Credit::new(db.clone(), events.clone(), accounts, credit_check));
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)
             .named("credit")
             .metrics(platform.metrics_addr)

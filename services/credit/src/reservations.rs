@@ -9,11 +9,11 @@ use rust_decimal::Decimal;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::app::publish;
 use crate::domain::account::CreditAccount;
 use crate::domain::error::CreditError;
-use crate::grpc::convert::reservation_to_proto;
-use crate::grpc::publish;
 use crate::repo::{self, ReservationRow};
+use crate::wire::reservation_to_proto;
 
 /// Takes `amount` (`None`: all that is open) off an open reservation of the
 /// (locked) account; the reservation closes as `closing` when nothing is

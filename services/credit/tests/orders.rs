@@ -387,7 +387,7 @@ async fn thresholds_notify_once_per_crossing_and_passing_the_limit_suspends_the_
     };
     app.settings
         .update_credit_settings(authorized(
-            UpdateCreditSettingsRequest { settings: Some(settings), request_id: String::new() },
+            UpdateCreditSettingsRequest { settings: Some(settings), request_id: String::new(), update_mask: None },
             &admin,
         ))
         .await

@@ -42,7 +42,7 @@ async fn settings_start_at_the_defaults_and_bad_settings_name_each_field() {
     let refused = app
         .settings
         .update_credit_settings(authorized(
-            UpdateCreditSettingsRequest { settings: Some(bad), request_id: String::new() },
+            UpdateCreditSettingsRequest { settings: Some(bad), request_id: String::new(), update_mask: None },
             &admin,
         ))
         .await
@@ -77,7 +77,11 @@ async fn settings_start_at_the_defaults_and_bad_settings_name_each_field() {
     let stored = app
         .settings
         .update_credit_settings(authorized(
-            UpdateCreditSettingsRequest { settings: Some(good), request_id: "settings-1".to_owned() },
+            UpdateCreditSettingsRequest {
+                settings: Some(good),
+                request_id: "settings-1".to_owned(),
+                update_mask: None,
+            },
             &admin,
         ))
         .await
@@ -451,7 +455,11 @@ async fn two_administrators_never_overwrite_each_others_settings_unseen() {
         async move {
             client
                 .update_credit_settings(authorized(
-                    UpdateCreditSettingsRequest { settings: Some(settings), request_id: String::new() },
+                    UpdateCreditSettingsRequest {
+                        settings: Some(settings),
+                        request_id: String::new(),
+                        update_mask: None,
+                    },
                     &admin,
                 ))
                 .await
@@ -522,4 +530,76 @@ async fn ratings_and_override_rules_are_listed_page_by_page_each_once() {
     let negative = ListOverrideRulesRequest { page_size: -1, page_token: String::new() };
     let refused = app.settings.list_override_rules(authorized(negative, &admin)).await.expect_err("negative size");
     assert_eq!(bss_testkit::violated_fields(&refused), ["page_size"]);
+}
+
+#[tokio::test]
+async fn an_update_of_some_settings_keeps_the_others_and_names_bad_paths() {
+    let mut app = spawn().await;
+    let (_, admin) = app.tenant("EUR").await;
+    let whole = CreditSettings {
+        default_credit_period_days: 14,
+        min_credit_period_days: 7,
+        max_credit_period_days: 60,
+        default_credit_limit: decimal("500"),
+        default_policy: Some(CreditPolicy {
+            on_hold_action: CreditAction::Block as i32,
+            out_of_terms_action: CreditAction::Warn as i32,
+            out_of_credit_action: CreditAction::HoldForApproval as i32,
+        }),
+        notification_thresholds: ["50", "90"].into_iter().filter_map(decimal).collect(),
+        ..Default::default()
+    };
+    let update = |settings: CreditSettings, paths: &[&str]| UpdateCreditSettingsRequest {
+        settings: Some(settings),
+        request_id: String::new(),
+        update_mask: Some(prost_types::FieldMask { paths: paths.iter().map(|path| (*path).to_owned()).collect() }),
+    };
+    app.settings.update_credit_settings(authorized(update(whole.clone(), &["*"]), &admin)).await.expect("all of it");
+
+    // Only the limit: everything else (even what the request leaves empty)
+    // keeps its stored value.
+    let limit_only = CreditSettings { default_credit_limit: decimal("750"), ..CreditSettings::default() };
+    let stored = app
+        .settings
+        .update_credit_settings(authorized(update(limit_only.clone(), &["default_credit_limit"]), &admin))
+        .await
+        .expect("the limit")
+        .into_inner()
+        .settings
+        .expect("settings");
+    assert_eq!(stored.default_credit_limit, decimal("750"));
+    assert_eq!(
+        (
+            stored.default_credit_period_days,
+            stored.max_credit_period_days,
+            stored.default_policy,
+            stored.notification_thresholds
+        ),
+        (14, 60, whole.default_policy, whole.notification_thresholds.clone())
+    );
+
+    // The merged settings are checked whole: a period out of the stored
+    // range names its field; an unknown or output-only path names the mask.
+    let refused = app
+        .settings
+        .update_credit_settings(authorized(
+            update(
+                CreditSettings { default_credit_period_days: 90, ..Default::default() },
+                &["default_credit_period_days"],
+            ),
+            &admin,
+        ))
+        .await
+        .expect_err("out of the stored range");
+    assert_eq!(violated_fields(&refused), ["settings.default_credit_period_days"]);
+    for paths in [&["etag"][..], &["update_time"], &["nonsense"], &[]] {
+        let refused = app
+            .settings
+            .update_credit_settings(authorized(update(limit_only.clone(), paths), &admin))
+            .await
+            .expect_err("not a writable path");
+        assert_eq!(violated_fields(&refused), ["update_mask"], "{paths:?}");
+    }
+    let read = app.settings.get_credit_settings(authorized(GetCreditSettingsRequest::default(), &admin)).await;
+    assert_eq!(read.expect("read").into_inner().settings.expect("settings").default_credit_limit, decimal("750"));
 }

@@ -90,7 +90,7 @@ pub async fn authorize_throughput(endpoints: &bss_suite::Endpoints, database_url
     };
     CreditSettingsServiceClient::new(credit_channels[0].clone())
         .update_credit_settings(authorized(
-            UpdateCreditSettingsRequest { settings: Some(settings), request_id: String::new() },
+            UpdateCreditSettingsRequest { settings: Some(settings), request_id: String::new(), update_mask: None },
             &token,
         ))
         .await

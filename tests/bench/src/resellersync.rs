@@ -85,7 +85,7 @@ async fn set_up(endpoints: &bss_suite::Endpoints) -> Setup {
     let generous = CreditSettings { default_credit_limit: Some(Decimal { value: "100000".to_owned() }), ..current };
     settings
         .update_credit_settings(authorized(
-            UpdateCreditSettingsRequest { settings: Some(generous), request_id: String::new() },
+            UpdateCreditSettingsRequest { settings: Some(generous), request_id: String::new(), update_mask: None },
             &reseller_token,
         ))
         .await

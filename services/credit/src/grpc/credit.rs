@@ -5,7 +5,7 @@ use bss_platform::auth::{Caller, authorize};
 use bss_platform::error::Violations;
 use bss_platform::idempotency::{self, Opened, RequestKey};
 use bss_platform::input::{parse_id, required_text};
-use bss_platform::money::{Currency, decimal_to_wire, money_from_wire};
+use bss_platform::money::{Currency, money_from_wire};
 use bss_platform::paging::Page;
 use bss_platform::payment::PaymentType;
 use bss_platform::time::{format_date, parse_date, timestamp};
@@ -22,16 +22,16 @@ use uuid::Uuid;
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::convert::*;
 use super::settings::event_kind_code;
-use super::{ACTOR, CreditApi, MANAGERS, ORDER_CHECKERS, PREFERENCE_WRITERS, READERS, publish};
+use super::{CreditApi, MANAGERS, ORDER_CHECKERS, PREFERENCE_WRITERS, READERS};
+use crate::app::{notify_thresholds, publish};
 use crate::domain::account::{CreditAccount, Settings, Terms};
 use crate::domain::authorization::{self, Party, is_clean};
 use crate::domain::decision::Verdict;
 use crate::domain::error::CreditError;
-use crate::domain::exposure::{suspension_due, thresholds_crossed};
 use crate::domain::overrides::limit_lifted;
 use crate::domain::preference::looks_like_card_number;
+use crate::wire::*;
 use crate::{repo, reservations};
 
 /// Longest reason or note.
@@ -48,40 +48,6 @@ macro_rules! begin {
             Opened::Fresh(tx, pending) => (tx, pending),
         }
     };
-}
-
-/// Emits an event for each notification threshold a move of exposure
-/// crossed upwards, and requests the account's suspension when it passed
-/// the limit by the tenant's auto-suspend percentage.
-pub(crate) async fn notify_thresholds(
-    tx: &mut PgConnection,
-    tenant_id: Uuid,
-    settings: &Settings,
-    account: &CreditAccount,
-    before: Decimal,
-    after: Decimal,
-) -> Result<(), CreditError> {
-    let limit = account.exposure().limit;
-    let wire = |amount: Decimal| money(amount, account.currency);
-    for percent in thresholds_crossed(limit, &settings.thresholds, before, after) {
-        let crossed = CreditThresholdCrossed {
-            account_id: account.account_id.to_string(),
-            threshold_percent: Some(decimal_to_wire(percent)),
-            exposure: Some(wire(after)),
-            credit_limit: limit.map(wire),
-        };
-        publish(tx, tenant_id, ACTOR, Payload::CreditThresholdCrossed(crossed)).await?;
-    }
-    if suspension_due(limit, settings.auto_suspend_over_percent, before, after) {
-        repo::request_suspension(tx, tenant_id, account.account_id).await?;
-        let requested = SuspensionRequested {
-            account_id: account.account_id.to_string(),
-            exposure: Some(wire(after)),
-            credit_limit: limit.map(wire),
-        };
-        publish(tx, tenant_id, ACTOR, Payload::SuspensionRequested(requested)).await?;
-    }
-    Ok(())
 }
 
 /// How long a reservation lives: the tenant's reservation time, or until

@@ -2,6 +2,7 @@
 
 use bss_platform::auth::authorize;
 use bss_platform::error::Violations;
+use bss_platform::fieldmask::writable_paths;
 use bss_platform::idempotency::Opened;
 use bss_platform::input::{code, optional_text, parse_id};
 use bss_platform::money::{decimal_from_wire, decimal_to_wire};
@@ -11,10 +12,10 @@ use bss_proto::credit::*;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::convert::{settings_from_wire, settings_to_proto};
 use super::{CreditApi, MANAGERS, READERS};
 use crate::domain::error::CreditError;
 use crate::repo;
+use crate::wire::{settings_from_wire, settings_to_proto};
 
 /// Longest rating code.
 const MAX_CODE: usize = 40;
@@ -57,6 +58,38 @@ fn rule_to_proto(rule: &repo::OverrideRule) -> OverrideRule {
     }
 }
 
+/// The fields of the credit settings an update may name.
+const SETTINGS_FIELDS: &[&str] = &[
+    "default_credit_period_days",
+    "min_credit_period_days",
+    "max_credit_period_days",
+    "default_credit_limit",
+    "default_policy",
+    "notification_thresholds",
+    "auto_suspend_over_percent",
+    "reservation_ttl_seconds",
+    "held_order_ttl_seconds",
+];
+
+/// The stored settings with the fields `paths` names taken from `input`.
+fn masked(mut stored: CreditSettings, input: CreditSettings, paths: &[&str]) -> CreditSettings {
+    for path in paths {
+        match *path {
+            "default_credit_period_days" => stored.default_credit_period_days = input.default_credit_period_days,
+            "min_credit_period_days" => stored.min_credit_period_days = input.min_credit_period_days,
+            "max_credit_period_days" => stored.max_credit_period_days = input.max_credit_period_days,
+            "default_credit_limit" => stored.default_credit_limit = input.default_credit_limit.clone(),
+            "default_policy" => stored.default_policy = input.default_policy,
+            "notification_thresholds" => stored.notification_thresholds = input.notification_thresholds.clone(),
+            "auto_suspend_over_percent" => stored.auto_suspend_over_percent = input.auto_suspend_over_percent.clone(),
+            "reservation_ttl_seconds" => stored.reservation_ttl_seconds = input.reservation_ttl_seconds,
+            "held_order_ttl_seconds" => stored.held_order_ttl_seconds = input.held_order_ttl_seconds,
+            _ => {}
+        }
+    }
+    stored
+}
+
 #[tonic::async_trait]
 impl CreditSettingsService for CreditApi {
     async fn get_credit_settings(
@@ -79,14 +112,28 @@ impl CreditSettingsService for CreditApi {
         let (_, tenant_id) = authorize(&request, MANAGERS)?;
         let request = request.into_inner();
         let run = async {
-            let mut settings = settings_from_wire(&request.settings.clone().unwrap_or_default())?;
+            let input = request.settings.clone().unwrap_or_default();
+            let paths = match &request.update_mask {
+                None => None,
+                Some(mask) => Some(writable_paths(Some(mask), SETTINGS_FIELDS)?),
+            };
+            // A whole replacement is checked before the transaction: it
+            // needs nothing stored.
+            let whole = if paths.is_none() { Some(settings_from_wire(&input)?) } else { None };
             let (mut tx, pending) =
                 match self.begin(tenant_id, "UpdateCreditSettings", &request.request_id, &request).await? {
                     Opened::Replayed(response) => return Ok(response),
                     Opened::Fresh(tx, pending) => (tx, pending),
                 };
-            let etag = request.settings.as_ref().map(|settings| settings.etag.as_str()).unwrap_or_default();
-            repo::lock_settings(&mut tx, tenant_id).await?.check_etag(etag)?;
+            let current = repo::lock_settings(&mut tx, tenant_id).await?;
+            current.check_etag(&input.etag)?;
+            let mut settings = match (whole, paths) {
+                (Some(whole), _) => whole,
+                (None, paths) => {
+                    let paths = paths.unwrap_or_default();
+                    settings_from_wire(&masked(settings_to_proto(&current), input, &paths))?
+                }
+            };
             settings.updated_at = Some(repo::put_settings(&mut tx, tenant_id, &settings).await?);
             let response = UpdateCreditSettingsResponse { settings: Some(settings_to_proto(&settings)) };
             self.commit(tx, pending, &response).await?;

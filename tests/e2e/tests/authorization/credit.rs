@@ -229,6 +229,7 @@ impl Fixture {
                         ..CreditSettings::default()
                     }),
                     request_id: String::new(),
+                    update_mask: None,
                 };
                 settings.update_credit_settings(request(update, token)).await.map(|_| 1)
             }

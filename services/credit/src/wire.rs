@@ -1,4 +1,6 @@
-//! Conversions between the wire messages and the domain.
+//! Credit's own terms to and from its contract (`bss.credit.v1`): used by
+//! `grpc/` for answers and by `app/`, the consumer and the workers for the
+//! events they publish.
 
 use bss_platform::error::Violations;
 use bss_platform::input::optional_text;
