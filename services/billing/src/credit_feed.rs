@@ -6,18 +6,16 @@
 //! decides is kept and applied when it is stored.
 
 use bss_platform::events::{HandlerError, Source, Subscription, parse_id as id};
-use bss_proto::billing::{OrderPayer, SubscriptionStatus};
 use bss_proto::credit::credit_event::Payload;
 use bss_proto::credit::{CreditEvent, HeldOrder, HeldOrderState};
-use prost::Message;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::app::publish;
-use crate::app::subscriptions::{publish_if_first_paid, status_code};
+use crate::app::subscriptions::publish_if_first_paid;
 use crate::domain::error::BillingError;
 use crate::overdue::ACTOR;
-use crate::repo::orders;
+use crate::repo::{orders, subscriptions};
 use crate::wire;
 
 /// Credit's stream, read with billing's own identity.
@@ -142,15 +140,9 @@ async fn decide(
         || decide_subscription(tx, tenant_id, held_order_id, held, approved).await?)
 }
 
-/// The payers of a held order with the reservations its approval made.
-fn with_reservations(payers: &mut [OrderPayer], held: &HeldOrder) {
-    for (payer, reservation) in payers.iter_mut().zip(&held.reservation_ids) {
-        payer.reservation_id = reservation.clone();
-    }
-}
-
-fn corrupt(error: prost::DecodeError) -> BillingError {
-    BillingError::Platform(bss_platform::error::PlatformError::Corrupt(error.to_string()))
+/// The reservations credit's approval made, one per payer in order.
+fn reservations(held: &HeldOrder) -> Vec<Uuid> {
+    held.reservation_ids.iter().filter_map(|id| id.parse().ok()).collect()
 }
 
 /// Executes or rejects the held order's order; false when no order of
@@ -165,8 +157,7 @@ async fn decide_order(
     let Some(mut order) = orders::lock_held(tx, tenant_id, held_order_id).await? else {
         return Ok(false);
     };
-    let reservations: Vec<Uuid> = held.reservation_ids.iter().filter_map(|id| id.parse().ok()).collect();
-    order.decide(approved, &reservations);
+    order.decide(approved, &reservations(held));
     orders::save(tx, tenant_id, &order).await?;
     if !approved {
         // A rejected order owes nothing.
@@ -185,33 +176,11 @@ async fn decide_subscription(
     held: &HeldOrder,
     approved: bool,
 ) -> Result<bool, BillingError> {
-    let row: Option<(Uuid, Vec<u8>)> = sqlx::query_as(
-        "SELECT id, body FROM billing.subscriptions
-         WHERE tenant_id = $1 AND held_order_id = $2 AND status = 'PENDING_APPROVAL' FOR UPDATE",
-    )
-    .bind(tenant_id)
-    .bind(held_order_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some((subscription_id, body)) = row else {
+    let Some(mut subscription) = subscriptions::lock_held(tx, tenant_id, held_order_id).await? else {
         return Ok(false);
     };
-    let mut subscription = bss_proto::billing::Subscription::decode(body.as_slice()).map_err(corrupt)?;
-    let status = if approved { SubscriptionStatus::Active } else { SubscriptionStatus::Rejected };
-    subscription.status = status as i32;
-    with_reservations(&mut subscription.payers, held);
-    sqlx::query(
-        "UPDATE billing.subscriptions SET status = $3, body = $4,
-             start_date = CASE WHEN $5 THEN current_date ELSE start_date END
-         WHERE tenant_id = $1 AND id = $2",
-    )
-    .bind(tenant_id)
-    .bind(subscription_id)
-    .bind(status_code(status))
-    .bind(subscription.encode_to_vec())
-    .bind(approved)
-    .execute(&mut *tx)
-    .await?;
+    subscription.decide(approved, &reservations(held));
+    subscriptions::save(tx, tenant_id, &subscription, approved).await?;
     if approved {
         publish_if_first_paid(tx, tenant_id, ACTOR, &subscription).await?;
     }

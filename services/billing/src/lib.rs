@@ -90,8 +90,15 @@ impl App {
         let converted = repo::orders::convert_encoded(&db, wire::stored_order)
             .await
             .map_err(|error| StartupError::Convert(format!("orders: {error}")))?;
-        if converted > 0 {
-            tracing::info!(converted, "orders stored as wire messages now kept in billing's own terms");
+        let converted_subscriptions = repo::subscriptions::convert_encoded(&db, wire::stored_subscription)
+            .await
+            .map_err(|error| StartupError::Convert(format!("subscriptions: {error}")))?;
+        if converted + converted_subscriptions > 0 {
+            tracing::info!(
+                orders = converted,
+                subscriptions = converted_subscriptions,
+                "records stored as wire messages now kept in billing's own terms"
+            );
         }
         let verifier = Arc::new(TokenVerifier::from_config(&platform.auth)?);
         let peer = |what: &str, url: &Option<String>| {

@@ -14,6 +14,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::domain::order::{CreditReason, Line, Order, OrderState, Orderer, Payer, Standing};
+use crate::domain::subscription::{Subscription, SubscriptionState};
 
 /// The wire status of a state.
 pub fn order_status(state: OrderState) -> wire::OrderStatus {
@@ -78,6 +79,37 @@ pub fn order_payer(payer: &Payer, currency: &str) -> wire::OrderPayer {
         account_id: payer.account_id.to_string(),
         amount: money(payer.amount, currency),
         reservation_id: payer.reservation_id.map(|id| id.to_string()).unwrap_or_default(),
+    }
+}
+
+/// The wire status of a subscription's state.
+pub fn subscription_status(state: SubscriptionState) -> wire::SubscriptionStatus {
+    match state {
+        SubscriptionState::Active => wire::SubscriptionStatus::Active,
+        SubscriptionState::Cancelled => wire::SubscriptionStatus::Cancelled,
+        SubscriptionState::PendingApproval => wire::SubscriptionStatus::PendingApproval,
+        SubscriptionState::Rejected => wire::SubscriptionStatus::Rejected,
+    }
+}
+
+/// A subscription as the contract shows it.
+pub fn subscription(subscription: &Subscription) -> wire::Subscription {
+    let currency = subscription.currency.as_str();
+    wire::Subscription {
+        id: subscription.id.to_string(),
+        account_id: subscription.account_id.to_string(),
+        product: subscription.product.clone(),
+        quantity: Some(decimal_to_wire(subscription.quantity)),
+        payment_type: subscription.payment_type.to_wire() as i32,
+        unit_price: money(subscription.unit_price, currency),
+        paid: subscription.paid,
+        create_time: Some(timestamp(subscription.created_at)),
+        status: subscription_status(subscription.state) as i32,
+        cancel_date: subscription.cancel_date.map(format_date).unwrap_or_default(),
+        reasons: subscription.reasons.iter().map(reason).collect(),
+        payers: subscription.payers.iter().map(|payer| order_payer(payer, currency)).collect(),
+        reference: subscription.reference.clone(),
+        held_order_id: subscription.held_order_id.map(|id| id.to_string()).unwrap_or_default(),
     }
 }
 
@@ -198,6 +230,49 @@ pub fn stored_order(body: &[u8]) -> Result<Order, String> {
     })
 }
 
+/// A subscription stored before subscriptions were kept in billing's own
+/// terms (an encoded `bss.billing.v1.Subscription`), in billing's terms.
+pub fn stored_subscription(body: &[u8]) -> Result<Subscription, String> {
+    let stored = wire::Subscription::decode(body).map_err(|error| error.to_string())?;
+    let status = wire::SubscriptionStatus::try_from(stored.status).map_err(|error| error.to_string())?;
+    let state = SubscriptionState::ALL
+        .into_iter()
+        .find(|state| subscription_status(*state) == status)
+        .ok_or("a subscription without a status")?;
+    let optional_id = |value: &str| if value.is_empty() { Ok(None) } else { id(value).map(Some) };
+    Ok(Subscription {
+        id: id(&stored.id)?,
+        account_id: id(&stored.account_id)?,
+        product: stored.product.clone(),
+        quantity: decimal(&stored.quantity).unwrap_or_default(),
+        payment_type: PaymentType::from_wire(stored.payment_type)?,
+        currency: stored.unit_price.as_ref().map(|price| price.currency_code.clone()).unwrap_or_default(),
+        unit_price: amount(&stored.unit_price),
+        paid: stored.paid,
+        state,
+        created_at: stored
+            .create_time
+            .as_ref()
+            .and_then(|time| DateTime::<Utc>::from_timestamp(time.seconds, time.nanos.max(0) as u32))
+            .unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+        cancel_date: if stored.cancel_date.is_empty() { None } else { Some(parse_date(&stored.cancel_date)?) },
+        reasons: stored.reasons.iter().map(credit_reason).collect(),
+        payers: stored
+            .payers
+            .iter()
+            .map(|payer| {
+                Ok(Payer {
+                    account_id: id(&payer.account_id)?,
+                    amount: amount(&payer.amount),
+                    reservation_id: optional_id(&payer.reservation_id)?,
+                })
+            })
+            .collect::<Result<_, String>>()?,
+        reference: stored.reference.clone(),
+        held_order_id: optional_id(&stored.held_order_id)?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use rust_decimal_macros::dec;
@@ -243,5 +318,31 @@ mod tests {
         assert_eq!(stored_order(&encoded), Ok(kept.clone()));
         assert_eq!(reason(&kept.reasons[0]).action, CreditAction::HoldForApproval as i32);
         assert!(stored_order(b"\xff\xff").is_err(), "not an order");
+    }
+
+    #[test]
+    fn a_subscription_stored_as_a_wire_message_reads_back_as_the_same_subscription() {
+        let kept = Subscription {
+            id: Uuid::from_u128(1),
+            account_id: Uuid::from_u128(2),
+            product: "PLAN".to_owned(),
+            quantity: dec!(2),
+            payment_type: PaymentType::DirectDeposit,
+            currency: "EUR".to_owned(),
+            unit_price: dec!(9.99),
+            paid: true,
+            state: SubscriptionState::Cancelled,
+            created_at: DateTime::<Utc>::from_timestamp(1_764_000_000, 0).expect("time"),
+            cancel_date: chrono::NaiveDate::from_ymd_opt(2026, 12, 1),
+            reasons: vec![],
+            payers: vec![Payer {
+                account_id: Uuid::from_u128(3),
+                amount: dec!(19.98),
+                reservation_id: Some(Uuid::from_u128(4)),
+            }],
+            reference: "subscription:s-1".to_owned(),
+            held_order_id: None,
+        };
+        assert_eq!(stored_subscription(&subscription(&kept).encode_to_vec()), Ok(kept));
     }
 }

@@ -207,3 +207,38 @@ async fn accounting_periods_are_listed_page_by_page_oldest_first() {
     let refused = ledger.list_periods(authorized(forged, &clerk)).await.expect_err("a token billing never gave");
     assert_eq!(violated_fields(&refused), vec!["page_token"]);
 }
+
+#[tokio::test]
+async fn a_subscription_stored_as_a_wire_message_is_converted_and_reads_back_the_same() {
+    use bss_proto::billing::subscription_service_client::SubscriptionServiceClient;
+    use prost::Message;
+
+    let app = TestApp::start().await;
+    let books = app.books("Converted Subscriptions", "SUBSCRIBER", "1000").await;
+    let mut subscriptions = SubscriptionServiceClient::new(bss_testkit::channel(app.endpoints.billing).await);
+    let request = bss_testapp::subscription_request(&books.account, "WIDGET", "2", PaymentType::OnAccount);
+    let created = subscriptions.create_subscription(authorized(request, &books.clerk)).await.expect("created");
+    let created = created.into_inner().subscription.expect("subscription");
+    let id: uuid::Uuid = created.id.parse().expect("id");
+
+    let db = sqlx::PgPool::connect(app.database_url()).await.expect("database");
+    sqlx::query("UPDATE billing.subscriptions SET doc = NULL, body = $2 WHERE id = $1")
+        .bind(id)
+        .bind(created.encode_to_vec())
+        .execute(&db)
+        .await
+        .expect("an encoded subscription");
+    let converted = bss_billing::repo::subscriptions::convert_encoded(&db, bss_billing::wire::stored_subscription);
+    assert_eq!(converted.await.expect("converted"), 1);
+    let read =
+        subscriptions.get_subscription(authorized(GetSubscriptionRequest { id: created.id.clone() }, &books.clerk));
+    assert_eq!(read.await.expect("read").into_inner().subscription, Some(created.clone()), "field by field");
+
+    // It goes on as any subscription: cancelled once, then refused.
+    let cancel = CancelSubscriptionRequest { id: created.id.clone(), request_id: String::new() };
+    let cancelled =
+        subscriptions.cancel_subscription(authorized(cancel.clone(), &books.clerk)).await.expect("cancelled");
+    assert_eq!(cancelled.into_inner().subscription.expect("subscription").status, SubscriptionStatus::Cancelled as i32);
+    let again = subscriptions.cancel_subscription(authorized(cancel, &books.clerk)).await.expect_err("once");
+    assert_eq!(bss_testkit::reason(&again), "SUBSCRIPTION_CANCELLED");
+}

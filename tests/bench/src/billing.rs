@@ -19,11 +19,15 @@ use crate::{bench_tenant, checkpoint};
 /// Seeds `accounts` monthly subscriptions of one tenant starting today.
 async fn seed(pool: &sqlx::PgPool, tenant_id: uuid::Uuid, accounts: i64) {
     sqlx::query(
-        "INSERT INTO billing.subscriptions (tenant_id, id, account_id, body, bill_to_account_id, separate, product_id,
+        "INSERT INTO billing.subscriptions (tenant_id, id, account_id, doc, bill_to_account_id, separate, product_id,
              description, currency, quantity, unit_price, total, start_date, status)
-         SELECT $1, gen_random_uuid(), a.id, '\\x'::bytea, a.id, false, 'bench-plan', 'PLAN subscription', 'EUR', 1,
-             9.99, 9.99, current_date, 'ACTIVE'
-         FROM (SELECT gen_random_uuid() AS id FROM generate_series(1, $2)) a",
+         SELECT $1, a.subscription, a.id,
+             jsonb_build_object('id', a.subscription, 'account_id', a.id, 'product', 'bench-plan', 'quantity', '1',
+                 'payment_type', 'AC', 'currency', 'EUR', 'unit_price', '9.99', 'paid', true, 'state', 'ACTIVE',
+                 'created_at', now(), 'cancel_date', null, 'reasons', '[]'::jsonb, 'payers', '[]'::jsonb,
+                 'reference', '', 'held_order_id', null),
+             a.id, false, 'bench-plan', 'PLAN subscription', 'EUR', 1, 9.99, 9.99, current_date, 'ACTIVE'
+         FROM (SELECT gen_random_uuid() AS id, gen_random_uuid() AS subscription FROM generate_series(1, $2)) a",
     )
     .bind(tenant_id)
     .bind(accounts)

@@ -101,21 +101,9 @@ impl Billing {
         Ok(idempotency::open(&self.db, key).await?)
     }
 
-    /// The stored answer of a request that already ran (before a call that
-    /// asks other services repeats their work); `None` when it has not, or
-    /// cannot be told yet (then `begin` decides).
-    pub(crate) async fn replayed<R: Message + Default>(
-        &self,
-        tenant_id: Uuid,
-        method: &str,
-        request_id: &str,
-        request: &impl Message,
-    ) -> Result<Option<R>, BillingError> {
-        self.replay(&RequestKey::new(tenant_id, method, request_id, request)?).await
-    }
-
-    /// The stored answer of `key`'s request, if it ran already (see
-    /// [`Billing::replayed`]).
+    /// The stored answer of `key`'s request if it ran already (before a
+    /// use case asks other services to repeat their work); `None` when it
+    /// has not, or cannot be told yet (then `open` decides).
     pub(crate) async fn replay<R: Message + Default>(
         &self,
         key: &Option<RequestKey>,

@@ -1,22 +1,188 @@
-//! Subscriptions: what every way of activating one shares (its stored
-//! status, the event of an account's first paid subscription).
+//! Subscriptions: created (the account checked, priced once by pricing,
+//! billed to its payer, its activation authorized by credit), read and
+//! listed, cancelled; and the event of an account's first paid
+//! subscription, once per account.
 
+use bss_platform::auth::Caller;
+use bss_platform::idempotency::{Opened, RequestKey};
+use bss_platform::payment::PaymentType;
+use bss_platform::time::now;
 use bss_proto::billing::billing_event::Payload;
-use bss_proto::billing::{FirstPaidSubscriptionCreated, Subscription, SubscriptionStatus};
+use bss_proto::billing::{FirstPaidSubscriptionCreated, SubscriptionCancelled};
+use bss_proto::credit::EventKind;
+use prost::Message;
+use rust_decimal::Decimal;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::publish;
+use super::orders::CreditAsk;
+use super::{Billing, publish};
+use crate::credit_feed;
 use crate::domain::error::BillingError;
+use crate::domain::order::{Line, OrderState, charges, check_orderer, credit_reference, payer_shares};
+use crate::domain::subscription::{Subscription, SubscriptionState};
+use crate::repo::subscriptions;
+use crate::wire;
 
-/// The stored status of a subscription.
-pub(crate) fn status_code(status: SubscriptionStatus) -> &'static str {
-    match status {
-        SubscriptionStatus::Active => "ACTIVE",
-        SubscriptionStatus::Cancelled => "CANCELLED",
-        SubscriptionStatus::PendingApproval => "PENDING_APPROVAL",
-        SubscriptionStatus::Rejected => "REJECTED",
-        SubscriptionStatus::Unspecified => "UNSPECIFIED",
+/// A new subscription as the caller asks for it.
+pub struct NewSubscription {
+    pub account_id: Uuid,
+    pub payment_type: PaymentType,
+    /// The product (id or code).
+    pub product: String,
+    pub quantity: Decimal,
+}
+
+impl Billing {
+    /// Creates a subscription for the caller. The answer, made by `respond`
+    /// of the subscription as created, is what a retry with the same
+    /// request id gets.
+    pub async fn create_subscription<R: Message + Default>(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        key: Option<RequestKey>,
+        new: NewSubscription,
+        respond: impl FnOnce(&Subscription) -> R,
+    ) -> Result<R, BillingError> {
+        if let Some(stored) = self.replay(&key).await? {
+            return Ok(stored);
+        }
+        let account = self.fetch_account(caller, new.account_id).await?;
+        check_orderer(&wire::orderer(&account), new.payment_type)?;
+        // Priced now, once: later price changes apply to new subscriptions.
+        let mut line = [Line { product: new.product.clone(), quantity: new.quantity, ..Line::default() }];
+        let priced = self.price(caller, new.account_id, &mut line).await?;
+        let id = Uuid::now_v7();
+        // A retried request keeps its reference, so credit decides and
+        // reserves once.
+        let request_id = key.as_ref().map(RequestKey::request_id).unwrap_or_default();
+        let reference = credit_reference("subscription", request_id, id);
+        let bill_to = self.payers_of(tenant_id, &account, &line).await?;
+        let today = now().date_naive();
+        let Some(charge) = charges(new.account_id, &line, &bill_to, None, priced.currency, today).pop() else {
+            return Err(BillingError::Unavailable { what: "pricing", cause: "a quote without its line".to_owned() });
+        };
+        let mut subscription = Subscription {
+            id,
+            account_id: new.account_id,
+            product: new.product,
+            quantity: new.quantity,
+            payment_type: new.payment_type,
+            currency: priced.currency.code.to_owned(),
+            unit_price: line[0].unit_price,
+            paid: charge.unit_price > Decimal::ZERO && new.payment_type != PaymentType::RunningQuote,
+            state: SubscriptionState::Active,
+            created_at: now(),
+            cancel_date: None,
+            reasons: Vec::new(),
+            payers: Vec::new(),
+            reference: reference.clone(),
+            held_order_id: None,
+        };
+        // A running quote is recorded, never authorized or charged.
+        let mut start_date = None;
+        if new.payment_type != PaymentType::RunningQuote {
+            let shares = payer_shares([(charge.bill_to_account_id, charge.total)]);
+            let ask = CreditAsk {
+                account_id: new.account_id,
+                reference: &reference,
+                currency: priced.currency,
+                shares: &shares,
+                payment_type: new.payment_type,
+                event_kind: EventKind::SubscriptionActivation,
+            };
+            let credited = self.authorize_credit(tenant_id, ask).await?;
+            subscription.state = SubscriptionState::after(credited.state);
+            if credited.state == OrderState::Executed {
+                start_date = charge.charge_date;
+            }
+            subscription.reasons = credited.reasons;
+            subscription.payers = credited.payers;
+            subscription.held_order_id = credited.held_order_id;
+        }
+        let (mut tx, pending) = match self.open(key).await? {
+            Opened::Replayed(response) => return Ok(response),
+            Opened::Fresh(tx, pending) => (tx, pending),
+        };
+        if let Some(held_order_id) = subscription.held_order_id {
+            credit_feed::lock_held(&mut tx, held_order_id).await?;
+        }
+        subscriptions::insert(&mut tx, tenant_id, &subscription, &charge, start_date).await?;
+        if subscription.state == SubscriptionState::Active {
+            publish_if_first_paid(&mut tx, tenant_id, &caller.subject, &subscription).await?;
+        }
+        // Credit may have decided the held activation already: its
+        // decision applies now.
+        if let Some(held_order_id) = subscription.held_order_id
+            && credit_feed::apply_recorded(&mut tx, tenant_id, held_order_id).await?
+        {
+            subscription = subscriptions::lock(&mut tx, tenant_id, id)
+                .await?
+                .map(|(subscription, _)| subscription)
+                .ok_or_else(|| BillingError::not_found("subscription", id))?;
+        }
+        let response = respond(&subscription);
+        self.commit(tx, pending, &response).await?;
+        Ok(response)
+    }
+
+    /// The subscription; NOT_FOUND for another tenant's.
+    pub async fn subscription(&self, tenant_id: Uuid, id: Uuid) -> Result<Subscription, BillingError> {
+        subscriptions::get(&self.db, tenant_id, id).await?.ok_or_else(|| BillingError::not_found("subscription", id))
+    }
+
+    /// An account's subscriptions, oldest first, after `after`; NOT_FOUND
+    /// when the caller may not see the account.
+    pub async fn subscriptions_of(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        account_id: Uuid,
+        (after, limit): (Option<Uuid>, i64),
+    ) -> Result<Vec<Subscription>, BillingError> {
+        // Another tenant's account is NOT_FOUND, not an empty list.
+        self.fetch_account(caller, account_id).await?;
+        subscriptions::of_account(&self.db, tenant_id, account_id, after, limit).await
+    }
+
+    /// Cancels a subscription today. One of which nothing was or will be
+    /// charged frees what credit holds for its activation (a charged or
+    /// started first period is still invoiced, and its invoice captures
+    /// it).
+    pub async fn cancel_subscription<R: Message + Default>(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        key: Option<RequestKey>,
+        id: Uuid,
+        respond: impl FnOnce(&Subscription) -> R,
+    ) -> Result<R, BillingError> {
+        let (mut tx, pending) = match self.open(key).await? {
+            Opened::Replayed(response) => return Ok(response),
+            Opened::Fresh(tx, pending) => (tx, pending),
+        };
+        let (mut subscription, nothing_started) = subscriptions::lock(&mut tx, tenant_id, id)
+            .await?
+            .ok_or_else(|| BillingError::not_found("subscription", id))?;
+        subscription.cancel(now().date_naive())?;
+        subscriptions::save(&mut tx, tenant_id, &subscription, false).await?;
+        if nothing_started {
+            let cancelled = SubscriptionCancelled {
+                subscription_id: subscription.id.to_string(),
+                account_id: subscription.account_id.to_string(),
+                reference: subscription.reference.clone(),
+                payers: subscription
+                    .payers
+                    .iter()
+                    .map(|payer| wire::order_payer(payer, &subscription.currency))
+                    .collect(),
+            };
+            publish(&mut tx, tenant_id, &caller.subject, Payload::SubscriptionCancelled(cancelled)).await?;
+        }
+        let response = respond(&subscription);
+        self.commit(tx, pending, &response).await?;
+        Ok(response)
     }
 }
 
@@ -32,17 +198,17 @@ pub(crate) async fn publish_if_first_paid(
     }
     let first = sqlx::query(
         "INSERT INTO billing.first_paid_subscriptions (tenant_id, account_id, subscription_id)
-         VALUES ($1, $2::uuid, $3::uuid) ON CONFLICT DO NOTHING",
+         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
     )
     .bind(tenant_id)
-    .bind(&subscription.account_id)
-    .bind(&subscription.id)
+    .bind(subscription.account_id)
+    .bind(subscription.id)
     .execute(&mut *tx)
     .await?;
     if first.rows_affected() == 1 {
         let event = FirstPaidSubscriptionCreated {
-            account_id: subscription.account_id.clone(),
-            subscription_id: subscription.id.clone(),
+            account_id: subscription.account_id.to_string(),
+            subscription_id: subscription.id.to_string(),
         };
         publish(tx, tenant_id, actor, Payload::FirstPaidSubscriptionCreated(event)).await?;
     }

@@ -4,3 +4,4 @@ pub mod bill_to;
 pub mod error;
 pub mod order;
 pub mod settle;
+pub mod subscription;

@@ -105,7 +105,7 @@ pub struct Charge {
 }
 
 /// The payment type stored by its two-letter code.
-mod payment_code {
+pub(crate) mod payment_code {
     use bss_platform::payment::PaymentType;
     use serde::{Deserialize, Deserializer, Serializer};
 

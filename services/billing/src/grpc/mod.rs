@@ -1,7 +1,7 @@
 //! The gRPC adapter: each RPC authorizes the caller, parses the request
-//! (each bad field named), and runs its use case. OrderService only
-//! converts and calls `app::orders`; the invoice, payment, ledger and
-//! subscription RPCs still run their use cases here, on the same `Billing`,
+//! (each bad field named), and runs its use case. OrderService and
+//! SubscriptionService only convert and call `app/`; the invoice, payment
+//! and ledger RPCs still run their use cases here, on the same `Billing`,
 //! until they move to `app/` in turn.
 
 pub mod events;

@@ -1,6 +1,7 @@
 //! Storage of the billing context: schema-qualified SQL.
 
 pub mod orders;
+pub mod subscriptions;
 
 use bss_platform::error::PlatformError;
 use bss_platform::money::Currency;
@@ -463,68 +464,6 @@ pub async fn balance(
     .bind(today)
     .fetch_one(connection)
     .await?)
-}
-
-/// Records still kept as encoded messages, with the columns listings need.
-#[derive(Clone, Copy, Debug)]
-pub enum Stored {
-    Subscriptions,
-}
-
-impl Stored {
-    fn by_id(self) -> &'static str {
-        match self {
-            Stored::Subscriptions => "SELECT body FROM billing.subscriptions WHERE tenant_id = $1 AND id = $2",
-        }
-    }
-
-    fn by_account(self) -> &'static str {
-        match self {
-            Stored::Subscriptions => {
-                "SELECT id, body FROM billing.subscriptions WHERE tenant_id = $1 AND account_id = $2
-                   AND ($3::uuid IS NULL OR id > $3) ORDER BY id LIMIT $4"
-            }
-        }
-    }
-}
-
-/// One stored record's message.
-pub async fn stored<M: prost::Message + Default>(
-    db: &sqlx::PgPool,
-    kind: Stored,
-    tenant_id: Uuid,
-    id: Uuid,
-) -> Result<Option<M>, BillingError> {
-    let body: Option<Vec<u8>> = sqlx::query_scalar(kind.by_id()).bind(tenant_id).bind(id).fetch_optional(db).await?;
-    body.map(|body| {
-        M::decode(body.as_slice()).map_err(|error| BillingError::Platform(PlatformError::Corrupt(error.to_string())))
-    })
-    .transpose()
-}
-
-/// An account's stored records, oldest first, after `after` when given.
-pub async fn stored_of_account<M: prost::Message + Default>(
-    db: &sqlx::PgPool,
-    kind: Stored,
-    tenant_id: Uuid,
-    account_id: Uuid,
-    after: Option<Uuid>,
-    limit: i64,
-) -> Result<Vec<(Uuid, M)>, BillingError> {
-    let rows: Vec<(Uuid, Vec<u8>)> = sqlx::query_as(kind.by_account())
-        .bind(tenant_id)
-        .bind(account_id)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(db)
-        .await?;
-    rows.into_iter()
-        .map(|(id, body)| {
-            M::decode(body.as_slice())
-                .map(|message| (id, message))
-                .map_err(|error| BillingError::Platform(PlatformError::Corrupt(error.to_string())))
-        })
-        .collect()
 }
 
 /// Deletes what of an order is not invoiced yet (it was cancelled or

@@ -1,0 +1,178 @@
+//! Subscriptions in billing's own terms: each a JSON document of
+//! [`Subscription`], its state by billing's own code, and the columns its
+//! charging and lookups need (payer, price, start date, periods charged).
+
+use bss_platform::error::PlatformError;
+use chrono::NaiveDate;
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::domain::error::BillingError;
+use crate::domain::order::Charge;
+use crate::domain::subscription::{Subscription, SubscriptionState};
+
+/// Stores a new subscription with what charging it needs: its period's
+/// charge and the day it starts (none: not started, never charged).
+pub async fn insert(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    subscription: &Subscription,
+    charge: &Charge,
+    start_date: Option<NaiveDate>,
+) -> Result<(), BillingError> {
+    sqlx::query(
+        "INSERT INTO billing.subscriptions (tenant_id, id, account_id, doc, bill_to_account_id, separate,
+             product_id, description, currency, quantity, unit_price, total, start_date, charged_periods,
+             status, reference, held_order_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, coalesce($13, 'infinity'::date), 0,
+             $14, $15, $16)",
+    )
+    .bind(tenant_id)
+    .bind(subscription.id)
+    .bind(subscription.account_id)
+    .bind(Json(subscription))
+    .bind(charge.bill_to_account_id)
+    .bind(charge.separate)
+    .bind(&charge.product_id)
+    .bind(format!("{} subscription", charge.description))
+    .bind(&charge.currency)
+    .bind(charge.quantity)
+    .bind(charge.unit_price)
+    .bind(charge.total)
+    .bind(start_date)
+    .bind(subscription.state.code())
+    .bind(&subscription.reference)
+    .bind(subscription.held_order_id)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Stores what changed of a subscription; `starts_today` starts its first
+/// period today (its activation was approved).
+pub async fn save(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    subscription: &Subscription,
+    starts_today: bool,
+) -> Result<(), BillingError> {
+    sqlx::query(
+        "UPDATE billing.subscriptions SET doc = $3, status = $4, cancelled_on = $5, body = NULL,
+             start_date = CASE WHEN $6 THEN current_date ELSE start_date END
+         WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tenant_id)
+    .bind(subscription.id)
+    .bind(Json(subscription))
+    .bind(subscription.state.code())
+    .bind(subscription.cancel_date)
+    .bind(starts_today)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn get(db: &PgPool, tenant_id: Uuid, id: Uuid) -> Result<Option<Subscription>, BillingError> {
+    let doc: Option<Json<Subscription>> =
+        sqlx::query_scalar("SELECT doc FROM billing.subscriptions WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(db)
+            .await?;
+    Ok(doc.map(|Json(subscription)| subscription))
+}
+
+/// The subscription, locked, and whether nothing of it was or will be
+/// charged: no period charged and none started before today (one never
+/// activated starts at 'infinity', a date only Postgres compares).
+pub async fn lock(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<Option<(Subscription, bool)>, BillingError> {
+    let row: Option<(Json<Subscription>, bool)> = sqlx::query_as(
+        "SELECT doc, charged_periods = 0 AND start_date >= current_date FROM billing.subscriptions
+         WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(tx)
+    .await?;
+    Ok(row.map(|(Json(subscription), nothing_started)| (subscription, nothing_started)))
+}
+
+/// The subscription whose activation waits for credit's decision on a held
+/// order, locked.
+pub async fn lock_held(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    held_order_id: Uuid,
+) -> Result<Option<Subscription>, BillingError> {
+    let doc: Option<Json<Subscription>> = sqlx::query_scalar(
+        "SELECT doc FROM billing.subscriptions
+         WHERE tenant_id = $1 AND held_order_id = $2 AND status = $3 FOR UPDATE",
+    )
+    .bind(tenant_id)
+    .bind(held_order_id)
+    .bind(SubscriptionState::PendingApproval.code())
+    .fetch_optional(tx)
+    .await?;
+    Ok(doc.map(|Json(subscription)| subscription))
+}
+
+/// An account's subscriptions, oldest first, after `after` when given.
+pub async fn of_account(
+    db: &PgPool,
+    tenant_id: Uuid,
+    account_id: Uuid,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Subscription>, BillingError> {
+    let docs: Vec<Json<Subscription>> = sqlx::query_scalar(
+        "SELECT doc FROM billing.subscriptions WHERE tenant_id = $1 AND account_id = $2
+           AND ($3::uuid IS NULL OR id > $3) ORDER BY id LIMIT $4",
+    )
+    .bind(tenant_id)
+    .bind(account_id)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    Ok(docs.into_iter().map(|Json(subscription)| subscription).collect())
+}
+
+/// Converts the subscriptions stored before as encoded wire messages into
+/// documents, with `decode`; returns how many it converted (see
+/// `orders::convert_encoded`).
+pub async fn convert_encoded(
+    db: &PgPool,
+    decode: impl Fn(&[u8]) -> Result<Subscription, String>,
+) -> Result<u64, BillingError> {
+    let mut converted = 0;
+    loop {
+        let mut tx = db.begin().await?;
+        let rows: Vec<(Uuid, Uuid, Vec<u8>)> = sqlx::query_as(
+            "SELECT tenant_id, id, body FROM billing.subscriptions WHERE doc IS NULL
+             ORDER BY tenant_id, id LIMIT 500 FOR UPDATE SKIP LOCKED",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() {
+            return Ok(converted);
+        }
+        for (tenant_id, id, body) in rows {
+            let subscription = decode(&body).map_err(|error| {
+                BillingError::Platform(PlatformError::Corrupt(format!("subscription {id}: {error}")))
+            })?;
+            sqlx::query("UPDATE billing.subscriptions SET doc = $3, body = NULL WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant_id)
+                .bind(id)
+                .bind(Json(&subscription))
+                .execute(&mut *tx)
+                .await?;
+            converted += 1;
+        }
+        tx.commit().await?;
+    }
+}
