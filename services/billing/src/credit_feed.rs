@@ -141,8 +141,8 @@ async fn decide(
 }
 
 /// The reservations credit's approval made, one per payer in order.
-fn reservations(held: &HeldOrder) -> Vec<Uuid> {
-    held.reservation_ids.iter().filter_map(|id| id.parse().ok()).collect()
+fn reservations(held: &HeldOrder) -> Vec<Option<Uuid>> {
+    held.reservation_ids.iter().map(|id| id.parse().ok()).collect()
 }
 
 /// Executes or rejects the held order's order; false when no order of
@@ -157,7 +157,7 @@ async fn decide_order(
     let Some(mut order) = orders::lock_held(tx, tenant_id, held_order_id).await? else {
         return Ok(false);
     };
-    order.decide(approved, &reservations(held));
+    order.decide(approved, held.reservation_id.parse().ok(), &reservations(held));
     orders::save(tx, tenant_id, &order).await?;
     if !approved {
         // A rejected order owes nothing.

@@ -87,12 +87,13 @@ impl App {
         let platform = &config.platform;
         let db = db::connect(&platform.database, SCHEMA, "bss-billing").await?;
         db::migrate(&db, SCHEMA, sqlx::migrate!("./migrations")).await?;
-        let converted = repo::orders::convert_encoded(&db, wire::stored_order)
+        let converted = repo::convert_encoded(&db, repo::Encoded::Orders, wire::stored_order)
             .await
             .map_err(|error| StartupError::Convert(format!("orders: {error}")))?;
-        let converted_subscriptions = repo::subscriptions::convert_encoded(&db, wire::stored_subscription)
-            .await
-            .map_err(|error| StartupError::Convert(format!("subscriptions: {error}")))?;
+        let converted_subscriptions =
+            repo::convert_encoded(&db, repo::Encoded::Subscriptions, wire::stored_subscription)
+                .await
+                .map_err(|error| StartupError::Convert(format!("subscriptions: {error}")))?;
         if converted + converted_subscriptions > 0 {
             tracing::info!(
                 orders = converted,

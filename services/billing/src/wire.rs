@@ -64,7 +64,7 @@ pub fn order(order: &Order) -> wire::Order {
         status: order_status(order.state) as i32,
         total: money(order.total, currency),
         reasons: order.reasons.iter().map(reason).collect(),
-        reservation_id: order.reservation_id().map(|id| id.to_string()).unwrap_or_default(),
+        reservation_id: order.reservation_id.map(|id| id.to_string()).unwrap_or_default(),
         held_order_id: order.held_order_id.map(|id| id.to_string()).unwrap_or_default(),
         create_time: Some(timestamp(order.created_at)),
         payers: order.payers.iter().map(|payer| order_payer(payer, currency)).collect(),
@@ -177,15 +177,36 @@ fn id(value: &str) -> Result<Uuid, String> {
     value.parse().map_err(|_| format!("{value:?} is not an id"))
 }
 
+fn optional_id(value: &str) -> Result<Option<Uuid>, String> {
+    if value.is_empty() { Ok(None) } else { id(value).map(Some) }
+}
+
+fn time(value: &Option<prost_types::Timestamp>) -> Option<DateTime<Utc>> {
+    value.as_ref().and_then(|time| DateTime::<Utc>::from_timestamp(time.seconds, time.nanos.max(0) as u32))
+}
+
+fn stored_payers(payers: &[wire::OrderPayer]) -> Result<Vec<Payer>, String> {
+    payers
+        .iter()
+        .map(|payer| {
+            Ok(Payer {
+                account_id: id(&payer.account_id)?,
+                amount: amount(&payer.amount),
+                reservation_id: optional_id(&payer.reservation_id)?,
+            })
+        })
+        .collect()
+}
+
 /// An order stored before orders were kept in billing's own terms (an
-/// encoded `bss.billing.v1.Order`), in billing's terms.
-pub fn stored_order(body: &[u8]) -> Result<Order, String> {
+/// encoded `bss.billing.v1.Order`), in billing's terms. `status` is its
+/// status column (by billing's code since migration 0012): it, not the
+/// message, says where the order stands.
+pub fn stored_order(body: &[u8], status: &str) -> Result<Order, String> {
     let stored = wire::Order::decode(body).map_err(|error| error.to_string())?;
-    let status = wire::OrderStatus::try_from(stored.status).map_err(|error| error.to_string())?;
-    let optional_id = |value: &str| if value.is_empty() { Ok(None) } else { id(value).map(Some) };
-    let time = |value: &Option<prost_types::Timestamp>| {
-        value.as_ref().and_then(|time| DateTime::<Utc>::from_timestamp(time.seconds, time.nanos.max(0) as u32))
-    };
+    let state = OrderState::from_code(status)
+        .or_else(|| wire::OrderStatus::try_from(stored.status).ok().and_then(state_of))
+        .ok_or_else(|| format!("an order with the status {status:?}"))?;
     Ok(Order {
         id: id(&stored.id)?,
         account_id: id(&stored.account_id)?,
@@ -208,22 +229,13 @@ pub fn stored_order(body: &[u8]) -> Result<Order, String> {
         payment_type: PaymentType::from_wire(stored.payment_type)?,
         delivery_date: if stored.delivery_date.is_empty() { None } else { Some(parse_date(&stored.delivery_date)?) },
         placed_by: stored.placed_by.clone(),
-        state: state_of(status).ok_or("an order without a status")?,
+        state,
         currency: stored.total.as_ref().map(|total| total.currency_code.clone()).unwrap_or_default(),
         total: amount(&stored.total),
         reasons: stored.reasons.iter().map(credit_reason).collect(),
-        payers: stored
-            .payers
-            .iter()
-            .map(|payer| {
-                Ok(Payer {
-                    account_id: id(&payer.account_id)?,
-                    amount: amount(&payer.amount),
-                    reservation_id: optional_id(&payer.reservation_id)?,
-                })
-            })
-            .collect::<Result<_, String>>()?,
+        payers: stored_payers(&stored.payers)?,
         held_order_id: optional_id(&stored.held_order_id)?,
+        reservation_id: optional_id(&stored.reservation_id)?,
         created_at: time(&stored.create_time).unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
         cancel_reason: stored.cancel_reason.clone(),
         cancelled_at: time(&stored.cancel_time),
@@ -232,14 +244,14 @@ pub fn stored_order(body: &[u8]) -> Result<Order, String> {
 
 /// A subscription stored before subscriptions were kept in billing's own
 /// terms (an encoded `bss.billing.v1.Subscription`), in billing's terms.
-pub fn stored_subscription(body: &[u8]) -> Result<Subscription, String> {
+/// `status` is its status column: older messages carry no status of
+/// their own (migration 0010 set the column only).
+pub fn stored_subscription(body: &[u8], status: &str) -> Result<Subscription, String> {
     let stored = wire::Subscription::decode(body).map_err(|error| error.to_string())?;
-    let status = wire::SubscriptionStatus::try_from(stored.status).map_err(|error| error.to_string())?;
     let state = SubscriptionState::ALL
         .into_iter()
-        .find(|state| subscription_status(*state) == status)
-        .ok_or("a subscription without a status")?;
-    let optional_id = |value: &str| if value.is_empty() { Ok(None) } else { id(value).map(Some) };
+        .find(|state| state.code() == status)
+        .ok_or_else(|| format!("a subscription with the status {status:?}"))?;
     Ok(Subscription {
         id: id(&stored.id)?,
         account_id: id(&stored.account_id)?,
@@ -250,24 +262,10 @@ pub fn stored_subscription(body: &[u8]) -> Result<Subscription, String> {
         unit_price: amount(&stored.unit_price),
         paid: stored.paid,
         state,
-        created_at: stored
-            .create_time
-            .as_ref()
-            .and_then(|time| DateTime::<Utc>::from_timestamp(time.seconds, time.nanos.max(0) as u32))
-            .unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+        created_at: time(&stored.create_time).unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
         cancel_date: if stored.cancel_date.is_empty() { None } else { Some(parse_date(&stored.cancel_date)?) },
         reasons: stored.reasons.iter().map(credit_reason).collect(),
-        payers: stored
-            .payers
-            .iter()
-            .map(|payer| {
-                Ok(Payer {
-                    account_id: id(&payer.account_id)?,
-                    amount: amount(&payer.amount),
-                    reservation_id: optional_id(&payer.reservation_id)?,
-                })
-            })
-            .collect::<Result<_, String>>()?,
+        payers: stored_payers(&stored.payers)?,
         reference: stored.reference.clone(),
         held_order_id: optional_id(&stored.held_order_id)?,
     })
@@ -310,14 +308,19 @@ mod tests {
             }],
             payers: vec![Payer { account_id: Uuid::from_u128(2), amount: dec!(12.50), reservation_id: None }],
             held_order_id: Some(Uuid::from_u128(3)),
+            reservation_id: None,
             created_at: DateTime::<Utc>::from_timestamp(1_764_000_000, 5_000).expect("time"),
             cancel_reason: String::new(),
             cancelled_at: None,
         };
         let encoded = order(&kept).encode_to_vec();
-        assert_eq!(stored_order(&encoded), Ok(kept.clone()));
+        assert_eq!(stored_order(&encoded, "held_for_approval"), Ok(kept.clone()));
         assert_eq!(reason(&kept.reasons[0]).action, CreditAction::HoldForApproval as i32);
-        assert!(stored_order(b"\xff\xff").is_err(), "not an order");
+        assert!(stored_order(b"\xff\xff", "executed").is_err(), "not an order");
+        let mut unspecified = order(&kept);
+        unspecified.status = 0;
+        let read = stored_order(&unspecified.encode_to_vec(), "executed").expect("the column says");
+        assert_eq!(read.state, OrderState::Executed);
     }
 
     #[test]
@@ -343,6 +346,8 @@ mod tests {
             reference: "subscription:s-1".to_owned(),
             held_order_id: None,
         };
-        assert_eq!(stored_subscription(&subscription(&kept).encode_to_vec()), Ok(kept));
+        let mut encoded = subscription(&kept);
+        encoded.status = 0; // as written before subscriptions had a status of their own
+        assert_eq!(stored_subscription(&encoded.encode_to_vec(), "CANCELLED"), Ok(kept));
     }
 }

@@ -141,9 +141,16 @@ async fn an_order_stored_as_a_wire_message_is_converted_and_reads_back_the_same(
         .execute(&db)
         .await
         .expect("an encoded order");
-    let converted = bss_billing::repo::orders::convert_encoded(&db, bss_billing::wire::stored_order).await;
+    let converted =
+        bss_billing::repo::convert_encoded(&db, bss_billing::repo::Encoded::Orders, bss_billing::wire::stored_order)
+            .await;
     assert_eq!(converted.expect("converted"), 1);
-    assert_eq!(bss_billing::repo::orders::convert_encoded(&db, bss_billing::wire::stored_order).await.ok(), Some(0));
+    assert_eq!(
+        bss_billing::repo::convert_encoded(&db, bss_billing::repo::Encoded::Orders, bss_billing::wire::stored_order)
+            .await
+            .ok(),
+        Some(0)
+    );
 
     let read = orders.get_order(authorized(GetOrderRequest { id: placed.id.clone() }, &books.clerk)).await;
     assert_eq!(read.expect("read").into_inner().order, Some(placed.clone()), "the same order, field by field");
@@ -228,7 +235,11 @@ async fn a_subscription_stored_as_a_wire_message_is_converted_and_reads_back_the
         .execute(&db)
         .await
         .expect("an encoded subscription");
-    let converted = bss_billing::repo::subscriptions::convert_encoded(&db, bss_billing::wire::stored_subscription);
+    let converted = bss_billing::repo::convert_encoded(
+        &db,
+        bss_billing::repo::Encoded::Subscriptions,
+        bss_billing::wire::stored_subscription,
+    );
     assert_eq!(converted.await.expect("converted"), 1);
     let read =
         subscriptions.get_subscription(authorized(GetSubscriptionRequest { id: created.id.clone() }, &books.clerk));

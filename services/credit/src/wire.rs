@@ -4,7 +4,7 @@
 
 use bss_platform::error::Violations;
 use bss_platform::input::optional_text;
-use bss_platform::money::{Currency, decimal_from_wire, decimal_to_wire, money_to_wire};
+use bss_platform::money::{Currency, decimal_from_wire, decimal_to_wire, money_from_wire, money_to_wire};
 use bss_platform::time::timestamp;
 use bss_proto::credit as proto;
 use bss_proto::credit::{CreditAction, HeldOrderState, PaymentTermsKind, ReservationState};
@@ -255,6 +255,9 @@ fn payment_terms_from_wire(v: &mut Violations, input: &proto::PaymentTerms) -> O
 /// caller, against the tenant's ratings and range.
 pub struct TermsInput {
     pub limit: Option<Decimal>,
+    /// The currency the limit was given in (as `limit`, a Money), to be
+    /// checked against the account's.
+    pub limit_currency: Option<Currency>,
     pub unlimited: bool,
     pub rating: String,
     pub payment_terms: PaymentTerms,
@@ -265,9 +268,25 @@ pub struct TermsInput {
 }
 
 pub fn terms_from_wire(v: &mut Violations, input: &proto::CreditTerms) -> Option<TermsInput> {
-    let limit = match input.credit_limit.as_ref().filter(|limit| !limit.value.is_empty()) {
-        None => Some(None),
-        Some(limit) => decimal_from_wire(v, "terms.credit_limit", Some(limit), None).map(Some),
+    // The limit as money, else as a bare number; both (terms read and sent
+    // back) only when they agree.
+    let bare = input.credit_limit.as_ref().filter(|limit| !limit.value.is_empty());
+    let bare = bare.map(|limit| decimal_from_wire(v, "terms.credit_limit", Some(limit), None));
+    let money = input.limit.as_ref().map(|money| match money_from_wire(v, "terms.limit", Some(money)) {
+        Some((amount, currency)) if currency.round(amount) != amount => {
+            v.add("terms.limit.amount", format!("has more decimals than {} allows", currency.code));
+            None
+        }
+        given => given,
+    });
+    let (limit, limit_currency) = match (bare, money) {
+        (None, None) => (Some(None), None),
+        (Some(bare), None) => (bare.map(Some), None),
+        (Some(Some(bare)), Some(Some((amount, _)))) if bare != amount => {
+            v.add("terms.limit", "differs from credit_limit: give one of them, or both the same");
+            (None, None)
+        }
+        (_, Some(money)) => (money.map(|(amount, _)| Some(amount)), money.map(|(_, currency)| currency)),
     };
     let rating = v.keep("terms.credit_rating", optional_text(&input.credit_rating, MAX_TAG));
     let payment_terms = payment_terms_from_wire(v, &input.payment_terms.unwrap_or_default());
@@ -277,6 +296,7 @@ pub fn terms_from_wire(v: &mut Violations, input: &proto::CreditTerms) -> Option
     let actions = policy_from_wire(v, "terms.policy", &input.policy.unwrap_or_default());
     Some(TermsInput {
         limit: limit?,
+        limit_currency,
         unlimited: input.unlimited,
         rating: rating?,
         payment_terms: payment_terms?,
@@ -293,6 +313,7 @@ pub fn terms_to_proto(account: &CreditAccount, settings: &Settings) -> proto::Cr
         account_id: account.account_id.to_string(),
         currency_code: account.currency.code.to_owned(),
         credit_limit: Some(decimal_to_wire(terms.limit)),
+        limit: Some(money(terms.limit, account.currency)),
         unlimited: terms.unlimited,
         credit_rating: terms.rating.clone(),
         payment_terms: Some(payment_terms_to_wire(terms.payment_terms)),

@@ -95,14 +95,7 @@ async fn settings_start_at_the_defaults_and_bad_settings_name_each_field() {
 
     // A new account starts at the tenant's default limit and period.
     let account_id = app.account(&admin).await;
-    let terms = app
-        .credit
-        .get_credit_terms(authorized(GetCreditTermsRequest { account_id: account_id.clone() }, &admin))
-        .await
-        .expect("terms")
-        .into_inner()
-        .terms
-        .expect("terms");
+    let terms = app.terms(&admin, &account_id).await;
     assert_eq!((terms.credit_limit.clone(), terms.credit_period_days), (decimal("500"), 14));
     assert_eq!(terms.currency_code, "EUR");
 }
@@ -408,13 +401,17 @@ async fn two_credit_managers_never_overwrite_each_others_terms_unseen() {
 
     // The first manager raises the limit with the etag it read.
     let manager = credit_manager(tenant_id);
-    let raised = CreditTerms { credit_limit: decimal("2000"), ..first_read.clone() };
+    // Terms read carry the limit twice (`limit` and the older bare
+    // `credit_limit`): an edit changes `limit` and leaves the other out.
+    let eur =
+        |amount: &str| Some(bss_proto::types::Money { amount: amount.to_owned(), currency_code: "EUR".to_owned() });
+    let raised = CreditTerms { limit: eur("2000"), credit_limit: None, ..first_read.clone() };
     let stored = app.change_terms(&manager, &account_id, raised).await.expect("first change");
     assert_eq!(amount_of(&stored.credit_limit), "2000");
     assert_ne!(stored.etag, first_read.etag);
 
     // The second, from the terms it read before, is refused and changes nothing.
-    let lowered = CreditTerms { credit_limit: decimal("500"), ..second_read };
+    let lowered = CreditTerms { limit: eur("500"), credit_limit: None, ..second_read };
     let refused = app.change_terms(&manager, &account_id, lowered).await.expect_err("stale etag");
     assert_eq!(refused.code(), Code::Aborted, "{refused:?}");
     assert_eq!(reason(&refused), "ETAG_MISMATCH");
@@ -422,9 +419,9 @@ async fn two_credit_managers_never_overwrite_each_others_terms_unseen() {
     assert_eq!((amount_of(&now.credit_limit), now.etag.clone()), ("2000".to_owned(), stored.etag.clone()));
 
     // Read again, the change goes through; without an etag it always does.
-    let lowered = CreditTerms { credit_limit: decimal("500"), ..now };
+    let lowered = CreditTerms { limit: eur("500"), credit_limit: None, ..now };
     assert_eq!(amount_of(&app.change_terms(&manager, &account_id, lowered).await.expect("fresh").credit_limit), "500");
-    let blind = CreditTerms { credit_limit: decimal("700"), etag: String::new(), ..read(&app).await };
+    let blind = CreditTerms { limit: eur("700"), credit_limit: None, etag: String::new(), ..read(&app).await };
     assert_eq!(amount_of(&app.change_terms(&manager, &account_id, blind).await.expect("blind").credit_limit), "700");
 }
 
@@ -602,4 +599,44 @@ async fn an_update_of_some_settings_keeps_the_others_and_names_bad_paths() {
     }
     let read = app.settings.get_credit_settings(authorized(GetCreditSettingsRequest::default(), &admin)).await;
     assert_eq!(read.expect("read").into_inner().settings.expect("settings").default_credit_limit, decimal("750"));
+}
+
+#[tokio::test]
+async fn a_limit_is_money_in_the_accounts_currency_given_once() {
+    let mut app = spawn().await;
+    let (tenant_id, admin) = app.tenant("EUR").await;
+    let account_id = app.account(&admin).await;
+    let manager = credit_manager(tenant_id);
+    let money = |amount: &str, currency: &str| {
+        Some(bss_proto::types::Money { amount: amount.to_owned(), currency_code: currency.to_owned() })
+    };
+
+    let changed = app
+        .change_terms(&manager, &account_id, CreditTerms { limit: money("1500.50", "EUR"), ..Default::default() })
+        .await
+        .expect("a limit as money");
+    assert_eq!(changed.limit, money("1500.50", "EUR"));
+    assert_eq!(changed.credit_limit, decimal("1500.50"), "the bare number says the same");
+    let status = app.status(&admin, &account_id).await;
+    assert_eq!(status.credit_limit.map(|limit| limit.amount), Some("1500.50".to_owned()));
+
+    let bare = app
+        .change_terms(&manager, &account_id, CreditTerms { credit_limit: decimal("900"), ..Default::default() })
+        .await
+        .expect("a bare limit, as before");
+    assert_eq!(bare.limit, money("900.00", "EUR"), "in the currency's minor unit");
+
+    for (terms, field) in [
+        (CreditTerms { limit: money("100", "USD"), ..Default::default() }, "terms.limit.currency_code"),
+        (CreditTerms { limit: money("100.001", "EUR"), ..Default::default() }, "terms.limit.amount"),
+        (CreditTerms { limit: money("100", "EUR"), credit_limit: decimal("101"), ..Default::default() }, "terms.limit"),
+    ] {
+        let refused = app.change_terms(&manager, &account_id, terms).await.expect_err("refused");
+        assert_eq!(violated_fields(&refused), [field]);
+    }
+    let read = app.terms(&admin, &account_id).await;
+    assert_eq!(read.limit, money("900.00", "EUR"), "nothing refused was stored");
+    // Terms read and sent back whole carry both, in agreement.
+    let again = app.change_terms(&manager, &account_id, CreditTerms { etag: String::new(), ..read }).await;
+    assert_eq!(again.expect("both, the same").limit, money("900.00", "EUR"));
 }

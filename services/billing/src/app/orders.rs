@@ -257,6 +257,7 @@ impl Billing {
             reasons: Vec::new(),
             payers: Vec::new(),
             held_order_id: None,
+            reservation_id: None,
             created_at: now(),
             cancel_reason: String::new(),
             cancelled_at: None,
@@ -284,6 +285,7 @@ impl Billing {
             let credited = self.authorize_credit(tenant_id, ask).await?;
             order.state = credited.state;
             order.reasons = credited.reasons;
+            order.reservation_id = credited.payers.first().and_then(|payer| payer.reservation_id);
             order.payers = credited.payers;
             order.held_order_id = credited.held_order_id;
         }

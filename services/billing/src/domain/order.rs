@@ -38,6 +38,9 @@ pub struct Order {
     pub payers: Vec<Payer>,
     /// Credit's held order while (or since) it waited for approval.
     pub held_order_id: Option<Uuid>,
+    /// The reservation credit made for the order (its first payer's).
+    #[serde(default)]
+    pub reservation_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub cancel_reason: String,
     pub cancelled_at: Option<DateTime<Utc>>,
@@ -247,19 +250,22 @@ impl Order {
     }
 
     /// Credit's decision on the held order: approved executes it with the
-    /// reservations credit made on its payers (in order), rejected or
-    /// expired rejects it.
-    pub fn decide(&mut self, approved: bool, reservations: &[Uuid]) {
+    /// reservation credit made (`reservation_id`) and those on its payers
+    /// (by position), rejected or expired rejects it.
+    pub fn decide(&mut self, approved: bool, reservation_id: Option<Uuid>, reservations: &[Option<Uuid>]) {
         self.state = if approved { OrderState::Executed } else { OrderState::Rejected };
-        for (payer, reservation) in self.payers.iter_mut().zip(reservations) {
+        with_reservations(&mut self.payers, reservations);
+        self.reservation_id = reservation_id.or(self.reservation_id);
+    }
+}
+
+/// Gives each payer the reservation credit made on it, by position (a
+/// position credit named none keeps what the payer had).
+pub fn with_reservations(payers: &mut [Payer], reservations: &[Option<Uuid>]) {
+    for (payer, reservation) in payers.iter_mut().zip(reservations) {
+        if let Some(reservation) = reservation {
             payer.reservation_id = Some(*reservation);
         }
-    }
-
-    /// The reservation of its first payer (the order's own, when it pays
-    /// alone).
-    pub fn reservation_id(&self) -> Option<Uuid> {
-        self.payers.first().and_then(|payer| payer.reservation_id)
     }
 }
 
@@ -572,6 +578,7 @@ mod tests {
             reasons: vec![],
             payers: vec![Payer { account_id: Uuid::from_u128(2), amount: dec!(0.25), reservation_id: None }],
             held_order_id: None,
+            reservation_id: None,
             created_at: DateTime::<Utc>::UNIX_EPOCH,
             cancel_reason: String::new(),
             cancelled_at: None,
@@ -661,9 +668,10 @@ mod tests {
         );
         let mut held = order(vec![line(dec!(1), dec!(1), dec!(1), None)]);
         held.state = OrderState::HeldForApproval;
-        held.decide(true, &[Uuid::from_u128(42)]);
-        assert_eq!((held.state, held.reservation_id()), (OrderState::Executed, Some(Uuid::from_u128(42))));
-        held.decide(false, &[]);
+        held.decide(true, Some(Uuid::from_u128(42)), &[None, Some(Uuid::from_u128(43))]);
+        assert_eq!((held.state, held.reservation_id), (OrderState::Executed, Some(Uuid::from_u128(42))));
+        assert_eq!(held.payers[0].reservation_id, None, "an unreadable first reservation shifts no other");
+        held.decide(false, None, &[]);
         assert_eq!(held.state, OrderState::Rejected);
     }
 

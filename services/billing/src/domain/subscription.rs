@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::error::BillingError;
-use super::order::{CreditReason, OrderState, Payer};
+use super::order::{CreditReason, OrderState, Payer, with_reservations};
 
 /// A subscription as billing keeps it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -84,11 +84,9 @@ impl Subscription {
     /// Credit's decision on its held activation: approved activates it
     /// with the reservations credit made on its payers (in order),
     /// rejected or expired rejects it.
-    pub fn decide(&mut self, approved: bool, reservations: &[Uuid]) {
+    pub fn decide(&mut self, approved: bool, reservations: &[Option<Uuid>]) {
         self.state = if approved { SubscriptionState::Active } else { SubscriptionState::Rejected };
-        for (payer, reservation) in self.payers.iter_mut().zip(reservations) {
-            payer.reservation_id = Some(*reservation);
-        }
+        with_reservations(&mut self.payers, reservations);
     }
 
     /// Cancels it on `today`: refused when it was cancelled already or
@@ -158,7 +156,7 @@ mod tests {
         assert_eq!(SubscriptionState::after(OrderState::HeldForApproval), SubscriptionState::PendingApproval);
         assert_eq!(SubscriptionState::after(OrderState::Rejected), SubscriptionState::Rejected);
         let mut held = subscription(SubscriptionState::PendingApproval);
-        held.decide(true, &[Uuid::from_u128(9)]);
+        held.decide(true, &[Some(Uuid::from_u128(9))]);
         assert_eq!((held.state, held.payers[0].reservation_id), (SubscriptionState::Active, Some(Uuid::from_u128(9))));
         held.decide(false, &[]);
         assert_eq!(held.state, SubscriptionState::Rejected);

@@ -466,6 +466,62 @@ pub async fn balance(
     .await?)
 }
 
+/// Records a migration left as encoded wire messages (`body`, with `doc`
+/// NULL) for the service to convert (migrations 0012 and 0013).
+#[derive(Clone, Copy, Debug)]
+pub enum Encoded {
+    Orders,
+    Subscriptions,
+}
+
+impl Encoded {
+    fn table(self) -> &'static str {
+        match self {
+            Encoded::Orders => "billing.orders",
+            Encoded::Subscriptions => "billing.subscriptions",
+        }
+    }
+}
+
+/// Converts the records of `kind` still stored as encoded wire messages
+/// into documents, with `decode` (of the message and the status column);
+/// returns how many it converted. Runs at start, before the service
+/// serves; a replica starting alongside waits for the other's batch, so
+/// neither serves while a record is left unconverted. A partial index
+/// keeps each batch (and the check at every later start) cheap.
+pub async fn convert_encoded<T: serde::Serialize>(
+    db: &sqlx::PgPool,
+    kind: Encoded,
+    decode: impl Fn(&[u8], &str) -> Result<T, String>,
+) -> Result<u64, BillingError> {
+    let table = kind.table();
+    let select = format!(
+        "SELECT tenant_id, id, body, status FROM {table} WHERE doc IS NULL ORDER BY tenant_id, id LIMIT 500 FOR UPDATE"
+    );
+    let update = format!("UPDATE {table} SET doc = $3, body = NULL WHERE tenant_id = $1 AND id = $2");
+    let mut converted = 0;
+    loop {
+        let mut tx = db.begin().await?;
+        let rows: Vec<(Uuid, Uuid, Vec<u8>, String)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(select.as_str())).fetch_all(&mut *tx).await?;
+        if rows.is_empty() {
+            return Ok(converted);
+        }
+        for (tenant_id, id, body, status) in rows {
+            let record = decode(&body, &status)
+                .map_err(|error| BillingError::Platform(PlatformError::Corrupt(format!("{table} {id}: {error}"))))?;
+            sqlx::query(sqlx::AssertSqlSafe(update.as_str()))
+                .bind(tenant_id)
+                .bind(id)
+                .bind(sqlx::types::Json(&record))
+                .execute(&mut *tx)
+                .await?;
+            converted += 1;
+        }
+        tx.commit().await?;
+    }
+}
+
 /// Deletes what of an order is not invoiced yet (it was cancelled or
 /// rejected).
 pub async fn delete_open_charges(tx: &mut PgConnection, tenant_id: Uuid, order_id: Uuid) -> Result<(), BillingError> {

@@ -3,7 +3,6 @@
 //! code, and the columns lookups need (account, held order, whether it has
 //! a back order). The charges an order leaves waiting to ship are here too.
 
-use bss_platform::error::PlatformError;
 use rust_decimal::Decimal;
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
@@ -118,35 +117,6 @@ pub async fn invoice_of(tx: &mut PgConnection, tenant_id: Uuid, order_id: Uuid) 
     .bind(order_id)
     .fetch_optional(tx)
     .await?)
-}
-
-/// Converts the orders stored before as encoded wire messages into
-/// documents, with `decode`; returns how many it converted. Runs at start,
-/// once the migration that added the documents ran; a no-op afterwards.
-pub async fn convert_encoded(
-    db: &PgPool,
-    decode: impl Fn(&[u8]) -> Result<Order, String>,
-) -> Result<u64, BillingError> {
-    let mut converted = 0;
-    loop {
-        let mut tx = db.begin().await?;
-        let rows: Vec<(Uuid, Uuid, Vec<u8>)> = sqlx::query_as(
-            "SELECT tenant_id, id, body FROM billing.orders WHERE doc IS NULL
-             ORDER BY tenant_id, id LIMIT 500 FOR UPDATE SKIP LOCKED",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        if rows.is_empty() {
-            return Ok(converted);
-        }
-        for (tenant_id, id, body) in rows {
-            let order = decode(&body)
-                .map_err(|error| BillingError::Platform(PlatformError::Corrupt(format!("order {id}: {error}"))))?;
-            save(&mut tx, tenant_id, &order).await?;
-            converted += 1;
-        }
-        tx.commit().await?;
-    }
 }
 
 /// The back-ordered charge of an order line, waiting to ship.

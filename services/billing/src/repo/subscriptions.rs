@@ -2,7 +2,6 @@
 //! [`Subscription`], its state by billing's own code, and the columns its
 //! charging and lookups need (payer, price, start date, periods charged).
 
-use bss_platform::error::PlatformError;
 use chrono::NaiveDate;
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
@@ -140,39 +139,4 @@ pub async fn of_account(
     .fetch_all(db)
     .await?;
     Ok(docs.into_iter().map(|Json(subscription)| subscription).collect())
-}
-
-/// Converts the subscriptions stored before as encoded wire messages into
-/// documents, with `decode`; returns how many it converted (see
-/// `orders::convert_encoded`).
-pub async fn convert_encoded(
-    db: &PgPool,
-    decode: impl Fn(&[u8]) -> Result<Subscription, String>,
-) -> Result<u64, BillingError> {
-    let mut converted = 0;
-    loop {
-        let mut tx = db.begin().await?;
-        let rows: Vec<(Uuid, Uuid, Vec<u8>)> = sqlx::query_as(
-            "SELECT tenant_id, id, body FROM billing.subscriptions WHERE doc IS NULL
-             ORDER BY tenant_id, id LIMIT 500 FOR UPDATE SKIP LOCKED",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        if rows.is_empty() {
-            return Ok(converted);
-        }
-        for (tenant_id, id, body) in rows {
-            let subscription = decode(&body).map_err(|error| {
-                BillingError::Platform(PlatformError::Corrupt(format!("subscription {id}: {error}")))
-            })?;
-            sqlx::query("UPDATE billing.subscriptions SET doc = $3, body = NULL WHERE tenant_id = $1 AND id = $2")
-                .bind(tenant_id)
-                .bind(id)
-                .bind(Json(&subscription))
-                .execute(&mut *tx)
-                .await?;
-            converted += 1;
-        }
-        tx.commit().await?;
-    }
 }

@@ -427,6 +427,12 @@ impl CreditService for CreditApi {
             };
             v.into_result()?;
             let (account, _) = self.account(&caller, tenant_id, account_id).await?;
+            if let Some(currency) = input.limit_currency
+                && currency != account.currency
+            {
+                let why = format!("must be the account's currency, {}", account.currency.code);
+                return Err(Violations::single("terms.limit.currency_code", why).into());
+            }
             let (mut tx, pending) = begin!(self, tenant_id, "ChangeCreditTerms", request);
             let settings = repo::settings(&mut tx, tenant_id).await?;
             if let Some(days) = input.period_days

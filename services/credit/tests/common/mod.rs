@@ -203,6 +203,17 @@ impl TestApp {
             .map(|response| response.into_inner())
     }
 
+    pub async fn terms(&self, token: &str, account_id: &str) -> CreditTerms {
+        self.credit
+            .clone()
+            .get_credit_terms(authorized(GetCreditTermsRequest { account_id: account_id.to_owned() }, token))
+            .await
+            .expect("terms")
+            .into_inner()
+            .terms
+            .expect("terms")
+    }
+
     pub async fn status(&self, token: &str, account_id: &str) -> CreditStatus {
         self.credit
             .clone()
