@@ -472,9 +472,7 @@ impl Billing {
 }
 
 fn charge_currency(waiting: &orders::WaitingCharge) -> Result<Currency, BillingError> {
-    Currency::parse(&waiting.currency).map_err(|_| {
-        BillingError::Platform(bss_platform::error::PlatformError::Corrupt(format!("currency {:?}", waiting.currency)))
-    })
+    repo::stored_currency(&waiting.currency)
 }
 
 /// What `part` of a waiting charge costs, and what the rest does

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 
 use bss_platform::auth::{Caller, authorize};
 use bss_platform::client;
-use bss_platform::error::PlatformError;
 use bss_platform::error::Violations;
 use bss_platform::idempotency::Opened;
 use bss_platform::input::{parse_id, parse_optional_id, required_id};
@@ -90,8 +89,7 @@ struct TransactionRow {
 
 impl TransactionRow {
     fn to_proto(&self) -> Result<Transaction, BillingError> {
-        let currency = Currency::parse(&self.currency)
-            .map_err(|_| BillingError::Platform(PlatformError::Corrupt(format!("currency {:?}", self.currency))))?;
+        let currency = crate::repo::stored_currency(&self.currency)?;
         let kind = match self.kind.as_str() {
             "INVOICE" => TransactionKind::Invoice,
             "PAYMENT" => TransactionKind::Payment,

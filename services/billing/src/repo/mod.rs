@@ -48,9 +48,13 @@ pub struct InvoiceRow {
 
 impl InvoiceRow {
     pub fn currency(&self) -> Result<Currency, BillingError> {
-        Currency::parse(&self.currency)
-            .map_err(|_| BillingError::Platform(PlatformError::Corrupt(format!("currency {:?}", self.currency))))
+        stored_currency(&self.currency)
     }
+}
+
+/// A currency code billing stored; one it cannot read is corrupt data.
+pub fn stored_currency(code: &str) -> Result<Currency, BillingError> {
+    Currency::parse(code).map_err(|_| BillingError::Platform(PlatformError::Corrupt(format!("currency {code:?}"))))
 }
 
 macro_rules! invoice_columns {
