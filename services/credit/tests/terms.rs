@@ -61,19 +61,7 @@ async fn settings_start_at_the_defaults_and_bad_settings_name_each_field() {
         ]
     );
 
-    let good = CreditSettings {
-        default_credit_period_days: 14,
-        min_credit_period_days: 7,
-        max_credit_period_days: 60,
-        default_credit_limit: decimal("500"),
-        default_policy: Some(CreditPolicy {
-            on_hold_action: CreditAction::Block as i32,
-            out_of_terms_action: CreditAction::WarnCreditCardOnly as i32,
-            out_of_credit_action: CreditAction::HoldForApproval as i32,
-        }),
-        notification_thresholds: ["50", "90"].into_iter().filter_map(decimal).collect(),
-        ..Default::default()
-    };
+    let good = settings_of(CreditAction::WarnCreditCardOnly);
     let stored = app
         .settings
         .update_credit_settings(authorized(
@@ -533,19 +521,7 @@ async fn ratings_and_override_rules_are_listed_page_by_page_each_once() {
 async fn an_update_of_some_settings_keeps_the_others_and_names_bad_paths() {
     let mut app = spawn().await;
     let (_, admin) = app.tenant("EUR").await;
-    let whole = CreditSettings {
-        default_credit_period_days: 14,
-        min_credit_period_days: 7,
-        max_credit_period_days: 60,
-        default_credit_limit: decimal("500"),
-        default_policy: Some(CreditPolicy {
-            on_hold_action: CreditAction::Block as i32,
-            out_of_terms_action: CreditAction::Warn as i32,
-            out_of_credit_action: CreditAction::HoldForApproval as i32,
-        }),
-        notification_thresholds: ["50", "90"].into_iter().filter_map(decimal).collect(),
-        ..Default::default()
-    };
+    let whole = settings_of(CreditAction::Warn);
     let update = |settings: CreditSettings, paths: &[&str]| UpdateCreditSettingsRequest {
         settings: Some(settings),
         request_id: String::new(),
@@ -639,4 +615,23 @@ async fn a_limit_is_money_in_the_accounts_currency_given_once() {
     // Terms read and sent back whole carry both, in agreement.
     let again = app.change_terms(&manager, &account_id, CreditTerms { etag: String::new(), ..read }).await;
     assert_eq!(again.expect("both, the same").limit, money("900.00", "EUR"));
+}
+
+/// Settings with periods of 7 to 60 days (14 by default), a default limit
+/// of 500, thresholds at 50 and 90 %, and `out_of_terms` as the default
+/// out-of-terms action.
+fn settings_of(out_of_terms: CreditAction) -> CreditSettings {
+    CreditSettings {
+        default_credit_period_days: 14,
+        min_credit_period_days: 7,
+        max_credit_period_days: 60,
+        default_credit_limit: decimal("500"),
+        default_policy: Some(CreditPolicy {
+            on_hold_action: CreditAction::Block as i32,
+            out_of_terms_action: out_of_terms as i32,
+            out_of_credit_action: CreditAction::HoldForApproval as i32,
+        }),
+        notification_thresholds: ["50", "90"].into_iter().filter_map(decimal).collect(),
+        ..Default::default()
+    }
 }

@@ -167,8 +167,7 @@ impl ResellerSyncService for SyncApi {
                 description: format!("tenant {reseller} is linked already"),
             })?;
             let response = CreateLinkResponse { link: Some(link_to_proto(&link)) };
-            pending.finish(&mut tx, &response).await?;
-            tx.commit().await?;
+            pending.commit(tx, &response).await?;
             Ok::<_, SyncError>(response)
         };
         Ok(Response::new(run.await?))

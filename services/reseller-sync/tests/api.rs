@@ -8,8 +8,9 @@
 use std::time::{Duration, Instant};
 
 use bss_platform::auth::Role;
+use bss_proto::accounts::account_service_client::AccountServiceClient;
 use bss_proto::accounts::tenant_service_client::TenantServiceClient;
-use bss_proto::accounts::{Account, AccountKind, CreateTenantRequest, Tenant};
+use bss_proto::accounts::{Account, AccountKind, CreateTenantRequest, GetAccountRequest, Tenant};
 use bss_proto::billing::subscription_service_client::SubscriptionServiceClient;
 use bss_proto::resellersync::reseller_sync_service_client::ResellerSyncServiceClient;
 use bss_proto::resellersync::*;
@@ -190,6 +191,21 @@ async fn customers_with_a_first_paid_subscription_are_copied_and_listed_page_by_
     copied.sort();
     customers.sort();
     assert_eq!(copied, customers, "each paid customer once, the unpaid one not at all");
+
+    // What accounts says of each copy in the distributor's books: its
+    // customer's code, billed to the tenant reseller, managed by the sync.
+    let mut accounts = AccountServiceClient::new(gateway.clone());
+    for copy in &copies {
+        let customer = GetAccountRequest { id: copy.reseller_account_id.clone() };
+        let customer = accounts.get_account(authorized(customer, &reseller_admin)).await.expect("customer");
+        let customer = customer.into_inner().account.expect("account");
+        let held = GetAccountRequest { id: copy.copy_account_id.clone() };
+        let held = accounts.get_account(authorized(held, &distributor)).await.expect("the copy, in accounts");
+        let held = held.into_inner().account.expect("account");
+        assert_eq!((held.code.as_str(), held.parent_account_id.as_str()), (customer.code.as_str(), account.as_str()));
+        let managed = held.managed_by.expect("managed by the sync");
+        assert_eq!(managed.tenant_reseller_account_id, account);
+    }
 
     let preview =
         |id: &str| PreviewCopyRequest { reseller_tenant_id: reseller.clone(), reseller_account_id: id.to_owned() };

@@ -153,6 +153,18 @@ pub async fn resolve<R: Message + Default>(
 }
 
 impl PendingRequest {
+    /// Stores `response` as the answer to this request id and commits the
+    /// mutation's transaction: the answer and the change land together.
+    pub async fn commit(
+        self,
+        mut tx: Transaction<'static, Postgres>,
+        response: &impl Message,
+    ) -> Result<(), PlatformError> {
+        self.finish(&mut tx, response).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Stores `response` as the answer to this request id. Call it in the
     /// transaction of the mutation, right before commit.
     pub async fn finish(self, connection: &mut PgConnection, response: &impl Message) -> Result<(), PlatformError> {

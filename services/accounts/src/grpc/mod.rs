@@ -79,12 +79,11 @@ impl AccountsApi {
     /// sequencer.
     async fn commit(
         &self,
-        mut tx: Transaction<'static, Postgres>,
+        tx: Transaction<'static, Postgres>,
         pending: PendingRequest,
         response: &impl Message,
     ) -> Result<(), AccountsError> {
-        pending.finish(&mut tx, response).await?;
-        tx.commit().await?;
+        pending.commit(tx, response).await?;
         self.events.written();
         Ok(())
     }

@@ -50,8 +50,7 @@ impl TenantsApi {
         }
         let created = repo::tenants::insert(&mut tx, &tenant).await?;
         let response = CreateTenantResponse { tenant: Some(tenant_to_proto(&created)) };
-        pending.finish(&mut tx, &response).await?;
-        tx.commit().await?;
+        pending.commit(tx, &response).await?;
         tracing::info!(tenant_id = %created.id, "tenant created");
         Ok(response)
     }
@@ -105,8 +104,7 @@ impl TenantsApi {
             });
         };
         let tenant = tenant_to_proto(&changed);
-        pending.finish(&mut tx, &SuspendTenantResponse { tenant: Some(tenant.clone()) }).await?;
-        tx.commit().await?;
+        pending.commit(tx, &SuspendTenantResponse { tenant: Some(tenant.clone()) }).await?;
         self.tenants.remember(Arc::new(changed));
         tracing::info!(tenant_id = %id, suspended = reason.is_some(), "tenant standing changed");
         Ok(tenant)

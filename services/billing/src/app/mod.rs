@@ -118,12 +118,11 @@ impl Billing {
     /// Stores the answer, commits, and wakes the event sequencer.
     pub(crate) async fn commit(
         &self,
-        mut tx: Transaction<'static, Postgres>,
+        tx: Transaction<'static, Postgres>,
         pending: PendingRequest,
         response: &impl Message,
     ) -> Result<(), BillingError> {
-        pending.finish(&mut tx, response).await?;
-        tx.commit().await?;
+        pending.commit(tx, response).await?;
         self.events.written();
         Ok(())
     }

@@ -502,7 +502,12 @@ pub async fn convert_encoded<T: serde::Serialize>(
     let select = format!(
         "SELECT tenant_id, id, body, status FROM {table} WHERE doc IS NULL ORDER BY tenant_id, id LIMIT 500 FOR UPDATE"
     );
-    let update = format!("UPDATE {table} SET doc = $3, body = NULL WHERE tenant_id = $1 AND id = $2");
+    // One statement per batch.
+    let update = format!(
+        "UPDATE {table} t SET doc = c.doc, body = NULL
+         FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[]) AS c(tenant_id, id, doc)
+         WHERE t.tenant_id = c.tenant_id AND t.id = c.id"
+    );
     let mut converted = 0;
     loop {
         let mut tx = db.begin().await?;
@@ -511,17 +516,23 @@ pub async fn convert_encoded<T: serde::Serialize>(
         if rows.is_empty() {
             return Ok(converted);
         }
+        let (mut tenants, mut ids, mut docs) = (Vec::new(), Vec::new(), Vec::new());
         for (tenant_id, id, body, status) in rows {
             let record = decode(&body, &status)
                 .map_err(|error| BillingError::Platform(PlatformError::Corrupt(format!("{table} {id}: {error}"))))?;
-            sqlx::query(sqlx::AssertSqlSafe(update.as_str()))
-                .bind(tenant_id)
-                .bind(id)
-                .bind(sqlx::types::Json(&record))
-                .execute(&mut *tx)
-                .await?;
-            converted += 1;
+            let doc = serde_json::to_value(&record)
+                .map_err(|error| BillingError::Platform(PlatformError::Corrupt(format!("{table} {id}: {error}"))))?;
+            tenants.push(tenant_id);
+            ids.push(id);
+            docs.push(doc);
         }
+        sqlx::query(sqlx::AssertSqlSafe(update.as_str()))
+            .bind(&tenants)
+            .bind(&ids)
+            .bind(&docs)
+            .execute(&mut *tx)
+            .await?;
+        converted += ids.len() as u64;
         tx.commit().await?;
     }
 }

@@ -61,12 +61,11 @@ impl Credit {
     /// sequencer.
     pub(crate) async fn commit(
         &self,
-        mut tx: Transaction<'static, Postgres>,
+        tx: Transaction<'static, Postgres>,
         pending: PendingRequest,
         response: &impl Message,
     ) -> Result<(), CreditError> {
-        pending.finish(&mut tx, response).await?;
-        tx.commit().await?;
+        pending.commit(tx, response).await?;
         self.events.written();
         Ok(())
     }

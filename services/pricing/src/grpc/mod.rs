@@ -82,12 +82,11 @@ impl PricingApi {
     /// Stores the answer of the request and commits.
     pub(crate) async fn commit(
         &self,
-        mut tx: Transaction<'static, Postgres>,
+        tx: Transaction<'static, Postgres>,
         pending: PendingRequest,
         response: &impl Message,
     ) -> Result<(), PricingError> {
-        pending.finish(&mut tx, response).await?;
-        tx.commit().await?;
+        pending.commit(tx, response).await?;
         Ok(())
     }
 
