@@ -15,18 +15,17 @@ use bss_platform::events::{HandlerError, Source, parse_id as id};
 use bss_platform::money::{Currency, parse_decimal};
 use bss_proto::billing::billing_event::Payload;
 use bss_proto::billing::{BillingEvent, InvoicePosted, OrderPayer};
-use bss_proto::credit::HeldOrderChanged;
-use bss_proto::credit::credit_event::Payload as CreditPayload;
 use bss_proto::types::Money;
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::app::{ACTOR, notify_thresholds, publish};
+use crate::app::held_orders::publish_held;
+use crate::app::reservations;
+use crate::app::{ACTOR, notify_thresholds};
 use crate::domain::account::{CreditAccount, Settings};
 use crate::domain::error::CreditError;
-use crate::wire::held_to_proto;
-use crate::{repo, reservations};
+use crate::repo;
 
 fn amount(money: Option<&Money>) -> Result<(Decimal, Currency), HandlerError> {
     let money = money.ok_or_else(|| HandlerError::DeadLetter("a transaction without an amount".to_owned()))?;
@@ -142,10 +141,7 @@ async fn cancel(
                     .map_err(retry)?
             && let Some(account) = accounts.get(&account_id)
         {
-            let held_order = Some(held_to_proto(&withdrawn, account.currency));
-            publish(tx, tenant_id, ACTOR, CreditPayload::HeldOrderChanged(HeldOrderChanged { held_order }))
-                .await
-                .map_err(retry)?;
+            publish_held(tx, tenant_id, ACTOR, &withdrawn, account.currency).await.map_err(retry)?;
         }
         // Read under the locks: an approval that won is seen now.
         parts = accounts.keys().map(|account_id| (*account_id, None)).collect();

@@ -7,16 +7,15 @@ use std::time::Duration;
 
 use bss_platform::events::EventLog;
 use bss_platform::shutdown::Shutdown;
-use bss_proto::credit::HeldOrderChanged;
-use bss_proto::credit::credit_event::Payload;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::app::{ACTOR, publish};
+use crate::app::ACTOR;
+use crate::app::held_orders::publish_held;
+use crate::app::reservations;
 use crate::domain::error::CreditError;
+use crate::repo;
 use crate::suspensions::Suspender;
-use crate::wire::held_to_proto;
-use crate::{repo, reservations};
 
 /// How often the sweeper looks for expired rows.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
@@ -52,14 +51,7 @@ pub async fn expire_due(db: &PgPool, events: &EventLog) -> Result<usize, CreditE
         let mut tx = db.begin().await?;
         let account = repo::lock_account(&mut tx, tenant_id, account_id).await?;
         if let Some(expired) = repo::decide_held_order(&mut tx, tenant_id, id, "EXPIRED", ACTOR, "").await? {
-            let held_order = held_to_proto(&expired, account.currency);
-            publish(
-                &mut tx,
-                tenant_id,
-                ACTOR,
-                Payload::HeldOrderChanged(HeldOrderChanged { held_order: Some(held_order) }),
-            )
-            .await?;
+            publish_held(&mut tx, tenant_id, ACTOR, &expired, account.currency).await?;
             closed += 1;
         }
         tx.commit().await?;

@@ -12,7 +12,6 @@ pub mod domain;
 pub mod expiry;
 pub mod grpc;
 pub mod repo;
-pub mod reservations;
 pub mod suspensions;
 pub mod wire;
 

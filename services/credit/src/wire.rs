@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 
 use uuid::Uuid;
 
-use crate::domain::account::{CreditAccount, MAX_THRESHOLDS, Settings, TTL_RANGE, Terms};
+use crate::domain::account::{CreditAccount, MAX_THRESHOLDS, Settings, TTL_RANGE, Terms, TermsInput};
 use crate::domain::authorization::{MAX_PAYERS, explain};
 use crate::domain::decision::{Action, Condition, Policy, Reason, Verdict};
 use crate::domain::exposure::LimitStatus;
@@ -248,23 +248,6 @@ fn payment_terms_from_wire(v: &mut Violations, input: &proto::PaymentTerms) -> O
             None
         }
     }
-}
-
-/// Terms from the wire; the limit is `None` when not given (the rating's or
-/// tenant's default applies) and the rating and period are checked by the
-/// caller, against the tenant's ratings and range.
-pub struct TermsInput {
-    pub limit: Option<Decimal>,
-    /// The currency the limit was given in (as `limit`, a Money), to be
-    /// checked against the account's.
-    pub limit_currency: Option<Currency>,
-    pub unlimited: bool,
-    pub rating: String,
-    pub payment_terms: PaymentTerms,
-    pub period_days: Option<u32>,
-    pub classification: String,
-    pub kyc_profile: String,
-    pub actions: [Option<Action>; 3],
 }
 
 pub fn terms_from_wire(v: &mut Violations, input: &proto::CreditTerms) -> Option<TermsInput> {

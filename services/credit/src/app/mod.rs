@@ -1,7 +1,18 @@
-//! The application layer of credit: what its RPCs, its billing consumer
-//! and its workers (expiries, suspensions) share: the service's state, the
-//! idempotent transaction, the events it publishes, and the side effects of
-//! a change of exposure. Workers and consumers call this, never `grpc/`.
+//! The application layer of credit: its use cases (authorizing orders,
+//! deciding held orders, terms, holds, reservations, settings, payment
+//! preferences), each taking a command in credit's own terms, applying the
+//! rules of `domain/` and storing through `repo/` in one transaction with
+//! the request's idempotency claim and its events. `grpc/` only converts
+//! and calls these; the billing consumer and the workers (expiries,
+//! suspensions) call this module too, never `grpc/`.
+
+pub mod authorization;
+pub mod held_orders;
+pub mod holds;
+pub mod preferences;
+pub mod reservations;
+pub mod settings;
+pub mod terms;
 
 use bss_platform::auth::Caller;
 use bss_platform::events::EventLog;
@@ -44,16 +55,9 @@ impl Credit {
         Credit { db, events, accounts: peers::Accounts::new(accounts), credit_check }
     }
 
-    /// Claims the request id (or replays its answer) and begins the
-    /// transaction of a write.
-    pub(crate) async fn begin<R: Message + Default>(
-        &self,
-        tenant_id: Uuid,
-        method: &str,
-        request_id: &str,
-        request: &impl Message,
-    ) -> Result<Opened<R>, CreditError> {
-        let key = RequestKey::new(tenant_id, method, request_id, request)?;
+    /// Claims the request of `key` (or replays its answer) and begins the
+    /// transaction of a write; `None`: a write without a request id.
+    pub(crate) async fn open<R: Message + Default>(&self, key: Option<RequestKey>) -> Result<Opened<R>, CreditError> {
         Ok(idempotency::open(&self.db, key).await?)
     }
 
@@ -96,6 +100,17 @@ impl Credit {
             .await?
             .ok_or_else(|| CreditError::not_found("account", account_id))?;
         Ok((account, settings))
+    }
+
+    /// What credit holds open for the accounts: (account, reason, count),
+    /// reasons RESERVATIONS_OPEN and HELD_ORDERS_PENDING.
+    pub async fn unsettled(
+        &self,
+        tenant_id: Uuid,
+        account_ids: &[Uuid],
+    ) -> Result<Vec<(Uuid, String, i64)>, CreditError> {
+        let mut connection = self.db.acquire().await?;
+        repo::unsettled(&mut connection, tenant_id, account_ids).await
     }
 
     async fn fetch_currency(&self, caller: &Caller, account_id: Uuid) -> Result<Currency, CreditError> {

@@ -1,6 +1,7 @@
 //! A tenant's credit settings and an account's credit record: terms,
 //! policy and position.
 
+use bss_platform::error::Violations;
 use bss_platform::money::Currency;
 
 use crate::domain::error::CreditError;
@@ -161,6 +162,82 @@ impl Terms {
     }
 }
 
+/// A credit rating of the tenant: an account given it gets its default
+/// limit unless a limit is named.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rating {
+    pub code: String,
+    pub name: String,
+    pub default_limit: Option<Decimal>,
+}
+
+/// Terms as a credit manager asks for them, before the tenant's ratings
+/// and range resolve them (see [`TermsInput::resolve`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TermsInput {
+    /// `None`: the rating's default limit, else the tenant's.
+    pub limit: Option<Decimal>,
+    /// The currency the limit was given in, when it came as money: it must
+    /// be the account's.
+    pub limit_currency: Option<Currency>,
+    pub unlimited: bool,
+    pub rating: String,
+    pub payment_terms: PaymentTerms,
+    pub period_days: Option<u32>,
+    pub classification: String,
+    pub kyc_profile: String,
+    pub actions: [Option<Action>; 3],
+}
+
+impl TermsInput {
+    /// The terms these ask for, for `account` under the tenant's
+    /// `settings`, with `rating` the tenant's rating of the code named
+    /// (`None`: no such rating). The limit is the one named, else the
+    /// rating's default, else the tenant's; a limit given as money must be
+    /// in the account's currency; the credit period must be inside the
+    /// tenant's range (CREDIT_PERIOD_OUT_OF_RANGE); a rating named must
+    /// exist (CREDIT_RATING_UNKNOWN).
+    pub fn resolve(
+        self,
+        account: &CreditAccount,
+        settings: &Settings,
+        rating: Option<&Rating>,
+    ) -> Result<Terms, CreditError> {
+        if let Some(currency) = self.limit_currency {
+            account.check_currency("terms.limit.currency_code", currency)?;
+        }
+        if let Some(days) = self.period_days
+            && !settings.period_allowed(days)
+        {
+            return Err(CreditError::precondition(
+                "CREDIT_PERIOD_OUT_OF_RANGE",
+                format!(
+                    "a credit period of {days} days is outside the tenant's range of {} to {} days",
+                    settings.min_period_days, settings.max_period_days
+                ),
+            ));
+        }
+        if !self.rating.is_empty() && rating.is_none() {
+            return Err(CreditError::precondition(
+                "CREDIT_RATING_UNKNOWN",
+                format!("no credit rating {}", self.rating),
+            ));
+        }
+        let limit =
+            self.limit.or_else(|| rating.and_then(|rating| rating.default_limit)).unwrap_or(settings.default_limit);
+        Ok(Terms {
+            limit,
+            unlimited: self.unlimited,
+            rating: self.rating,
+            payment_terms: self.payment_terms,
+            period_days: self.period_days,
+            classification: self.classification,
+            kyc_profile: self.kyc_profile,
+            actions: self.actions,
+        })
+    }
+}
+
 /// An account as credit keeps it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CreditAccount {
@@ -188,6 +265,15 @@ impl CreditAccount {
 
     pub fn out_of_terms(&self) -> bool {
         self.overdue_invoices > 0
+    }
+
+    /// INVALID_ARGUMENT on `field` unless `currency` is the account's: an
+    /// account's amounts are all in its one currency.
+    pub fn check_currency(&self, field: &str, currency: Currency) -> Result<(), CreditError> {
+        if currency == self.currency {
+            return Ok(());
+        }
+        Err(Violations::single(field, format!("must be the account's currency, {}", self.currency.code)).into())
     }
 
     /// The opaque version of the terms a client sends back with a change.
@@ -242,6 +328,41 @@ mod tests {
         assert_eq!(changed.etag(), "v1700000000000001");
         assert!(changed.check_etag("").is_ok());
         assert!(matches!(changed.check_etag("v0"), Err(CreditError::Conflict { reason: "ETAG_MISMATCH", .. })));
+    }
+
+    fn asked(limit: Option<Decimal>, rating: &str, period_days: Option<u32>) -> TermsInput {
+        TermsInput {
+            limit,
+            limit_currency: None,
+            unlimited: false,
+            rating: rating.to_owned(),
+            payment_terms: PaymentTerms::NotSpecified,
+            period_days,
+            classification: String::new(),
+            kyc_profile: String::new(),
+            actions: [None; 3],
+        }
+    }
+
+    #[test]
+    fn terms_take_the_limit_named_else_the_ratings_else_the_tenants() {
+        let settings = Settings { default_limit: Decimal::TEN, min_period_days: 7, ..Settings::default() };
+        let gold = Rating { code: "GOLD".into(), name: "Gold".into(), default_limit: Some(Decimal::ONE_THOUSAND) };
+        let plain = Rating { default_limit: None, ..gold.clone() };
+        let resolve = |input: TermsInput, rating| input.resolve(&account(1), &settings, rating);
+        assert_eq!(resolve(asked(Some(Decimal::ONE), "GOLD", None), Some(&gold)).expect("valid").limit, Decimal::ONE);
+        assert_eq!(resolve(asked(None, "GOLD", None), Some(&gold)).expect("valid").limit, Decimal::ONE_THOUSAND);
+        assert_eq!(resolve(asked(None, "GOLD", None), Some(&plain)).expect("valid").limit, Decimal::TEN);
+        assert_eq!(resolve(asked(None, "", Some(30)), None).expect("valid").period_days, Some(30));
+        let unknown = resolve(asked(None, "GOLD", None), None).expect_err("refused");
+        assert!(matches!(unknown, CreditError::Precondition { reason: "CREDIT_RATING_UNKNOWN", .. }), "{unknown:?}");
+        for days in [6, 91] {
+            let outside = resolve(asked(None, "", Some(days)), None).expect_err("refused");
+            assert!(matches!(outside, CreditError::Precondition { reason: "CREDIT_PERIOD_OUT_OF_RANGE", .. }));
+        }
+        let in_dollars =
+            TermsInput { limit_currency: Some(Currency::parse("USD").expect("valid")), ..asked(None, "", None) };
+        assert!(matches!(resolve(in_dollars, None), Err(CreditError::Invalid(_))), "the account is in EUR");
     }
 
     #[test]

@@ -15,12 +15,15 @@
 //!   share on its payer, so no amount is ever counted on two accounts.
 //! - An external credit check's veto blocks the order whatever else held.
 
+use bss_platform::error::Violations;
+use bss_platform::money::Currency;
 use bss_platform::payment::PaymentType;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::account::{CreditAccount, Settings};
 use super::decision::{self, Condition, Policy, Reason, Situation, Verdict};
+use super::error::CreditError;
 use super::exposure::{Exposure, thresholds_crossed};
 
 /// Most payers of one order.
@@ -102,6 +105,91 @@ impl Authorization {
             .map(|party| (party.account_id, party.share))
             .collect()
     }
+}
+
+/// One share of an order as decided: what its payer had available, and
+/// has after the order (less the share when it was reserved).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShareOutcome {
+    pub account_id: Uuid,
+    pub share: Decimal,
+    /// `None`: the payer has no limit.
+    pub available_before: Option<Decimal>,
+    pub available_after: Option<Decimal>,
+    /// The share is reserved on its payer.
+    pub reserved: bool,
+}
+
+impl Authorization {
+    /// Each share (in the order given) as decided, from its payer among
+    /// `parties`; a share whose payer is not a party is left out.
+    pub fn outcomes(
+        &self,
+        payment_type: PaymentType,
+        parties: &[Party],
+        shares: &[(Uuid, Decimal)],
+    ) -> Vec<ShareOutcome> {
+        let reservations = self.reservations(payment_type, parties);
+        shares
+            .iter()
+            .filter_map(|&(account_id, share)| {
+                let party = parties.iter().find(|party| party.account_id == account_id)?;
+                let reserved = reservations.iter().any(|(payer, _)| *payer == account_id);
+                let available_before = party.exposure.available();
+                let available_after =
+                    available_before.map(|available| if reserved { available - share } else { available });
+                Some(ShareOutcome { account_id, share, available_before, available_after, reserved })
+            })
+            .collect()
+    }
+}
+
+/// Who pays what of an order of `account_id` for `amount`: the payers
+/// named, else the account alone.
+pub fn shares(account_id: Uuid, amount: Decimal, payers: Vec<(Uuid, Decimal)>) -> Vec<(Uuid, Decimal)> {
+    if payers.is_empty() { vec![(account_id, amount)] } else { payers }
+}
+
+/// The accounts an order concerns, each once: the ordering account first,
+/// then each payer in the order named.
+pub fn concerned(account_id: Uuid, shares: &[(Uuid, Decimal)]) -> Vec<Uuid> {
+    let mut ids = vec![account_id];
+    for (payer, _) in shares {
+        if !ids.contains(payer) {
+            ids.push(*payer);
+        }
+    }
+    ids
+}
+
+/// INVALID_ARGUMENT unless an order's `amount` is in the account's
+/// currency and has no more decimals than that currency's minor unit.
+pub fn check_amount(account: &CreditAccount, amount: Decimal, currency: Currency) -> Result<(), CreditError> {
+    account.check_currency("amount.currency_code", currency)?;
+    if currency.round(amount) != amount {
+        let why = format!("has more decimals than {} allows", currency.code);
+        return Err(Violations::single("amount.amount", why).into());
+    }
+    Ok(())
+}
+
+/// Whether an order may take the one-statement fast path: its account pays
+/// all of a non-zero amount on credit, no external check vetoed it, and
+/// the account is clean for it as last read ([`is_clean`]). Anything else
+/// (payers, a free order, a card, a veto, a condition) is decided in full.
+pub fn takes_fast_path(
+    account: &CreditAccount,
+    thresholds: &[Decimal],
+    payment_type: PaymentType,
+    shares: &[(Uuid, Decimal)],
+    vetoed: bool,
+) -> bool {
+    let [(payer, amount)] = shares else { return false };
+    *payer == account.account_id
+        && *amount > Decimal::ZERO
+        && payment_type.uses_credit()
+        && !vetoed
+        && is_clean(account, thresholds, *amount)
 }
 
 /// Decides an order of `payment_type` concerning `parties` (each account
@@ -244,6 +332,78 @@ mod tests {
         let vetoed = authorize(PaymentType::OnAccount, &parties, Some("bureau says no".into()));
         assert_eq!(vetoed.verdict, Verdict::Blocked);
         assert!(vetoed.reservations(PaymentType::OnAccount, &parties).is_empty());
+    }
+
+    #[test]
+    fn each_share_shows_its_payers_room_before_and_after_what_it_reserved() {
+        let parties = [party(1, Decimal::ZERO, None), party(2, dec!(70.00), Some(dec!(100)))];
+        let shares = [(Uuid::from_u128(2), dec!(70.00))];
+        let decided = authorize(PaymentType::OnAccount, &parties, None);
+        let outcome = decided.outcomes(PaymentType::OnAccount, &parties, &shares);
+        assert_eq!(
+            outcome,
+            vec![ShareOutcome {
+                account_id: Uuid::from_u128(2),
+                share: dec!(70.00),
+                available_before: Some(dec!(100)),
+                available_after: Some(dec!(30.00)),
+                reserved: true,
+            }]
+        );
+        let card = decided.outcomes(PaymentType::CreditCard, &parties, &shares);
+        assert_eq!((card[0].reserved, card[0].available_after), (false, Some(dec!(100))), "a card reserves nothing");
+    }
+
+    #[test]
+    fn the_ordering_account_comes_first_and_each_payer_once() {
+        let (me, parent) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        assert_eq!(shares(me, dec!(5), Vec::new()), vec![(me, dec!(5))], "no payers: the account pays");
+        let split = vec![(parent, dec!(3)), (me, dec!(2))];
+        assert_eq!(concerned(me, &split), vec![me, parent]);
+    }
+
+    fn credit_account(limit: Decimal) -> CreditAccount {
+        let settings = Settings::default();
+        CreditAccount {
+            account_id: Uuid::from_u128(1),
+            currency: Currency::parse("EUR").expect("valid"),
+            terms: crate::domain::account::Terms { limit, ..crate::domain::account::Terms::defaults(&settings) },
+            balance: Decimal::ZERO,
+            reserved: Decimal::ZERO,
+            on_hold: false,
+            hold_reason: String::new(),
+            overdue_invoices: 0,
+            updated_at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+            terms_version: 1,
+        }
+    }
+
+    #[test]
+    fn only_a_clean_order_the_account_pays_alone_on_credit_takes_the_fast_path() {
+        let account = credit_account(dec!(100));
+        let me = account.account_id;
+        let fast = |payment_type, shares: &[(Uuid, Decimal)], vetoed| {
+            takes_fast_path(&account, &[], payment_type, shares, vetoed)
+        };
+        assert!(fast(PaymentType::OnAccount, &[(me, dec!(50))], false));
+        assert!(!fast(PaymentType::OnAccount, &[(me, dec!(150))], false), "over the limit");
+        assert!(!fast(PaymentType::OnAccount, &[(me, Decimal::ZERO)], false), "a free order");
+        assert!(!fast(PaymentType::CreditCard, &[(me, dec!(50))], false), "a card");
+        assert!(!fast(PaymentType::OnAccount, &[(me, dec!(50))], true), "vetoed");
+        assert!(!fast(PaymentType::OnAccount, &[(Uuid::from_u128(2), dec!(50))], false), "a payer");
+        assert!(!fast(PaymentType::OnAccount, &[(me, dec!(20)), (Uuid::from_u128(2), dec!(30))], false));
+    }
+
+    #[test]
+    fn an_amount_is_in_the_accounts_currency_at_its_minor_unit() {
+        let account = credit_account(dec!(100));
+        let eur = Currency::parse("EUR").expect("valid");
+        assert!(check_amount(&account, dec!(10.50), eur).is_ok());
+        assert!(matches!(check_amount(&account, dec!(10.505), eur), Err(CreditError::Invalid(_))));
+        assert!(matches!(
+            check_amount(&account, dec!(10), Currency::parse("USD").expect("valid")),
+            Err(CreditError::Invalid(_))
+        ));
     }
 
     #[test]

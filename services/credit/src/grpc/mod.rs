@@ -1,7 +1,6 @@
 //! The gRPC adapter: each RPC authorizes the caller, parses the request
-//! and converts the answer (with `crate::wire`); the use cases run on
-//! `app::Credit` (a write in one transaction, holding the account's row
-//! lock where the limit is concerned), most of them still written here.
+//! into credit's own terms, calls its use case on `app::Credit` and
+//! converts the answer (with `crate::wire`).
 
 pub mod credit;
 pub mod error;

@@ -3,7 +3,7 @@
 use bss_platform::auth::authorize;
 use bss_platform::error::Violations;
 use bss_platform::fieldmask::writable_paths;
-use bss_platform::idempotency::Opened;
+use bss_platform::idempotency::RequestKey;
 use bss_platform::input::{code, optional_text, parse_id};
 use bss_platform::money::{decimal_from_wire, decimal_to_wire};
 use bss_platform::paging::Page;
@@ -13,8 +13,9 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::{CreditApi, MANAGERS, READERS};
+use crate::domain::account::Rating;
 use crate::domain::error::CreditError;
-use crate::repo;
+use crate::domain::overrides::OverrideRule as Rule;
 use crate::wire::{settings_from_wire, settings_to_proto};
 
 /// Longest rating code.
@@ -40,7 +41,7 @@ fn event_kind_from_code(code: &str) -> EventKind {
     }
 }
 
-fn rating_to_proto(rating: &repo::Rating) -> CreditRating {
+fn rating_to_proto(rating: &Rating) -> CreditRating {
     CreditRating {
         code: rating.code.clone(),
         name: rating.name.clone(),
@@ -48,7 +49,7 @@ fn rating_to_proto(rating: &repo::Rating) -> CreditRating {
     }
 }
 
-fn rule_to_proto(rule: &repo::OverrideRule) -> OverrideRule {
+fn rule_to_proto(rule: &Rule) -> OverrideRule {
     OverrideRule {
         id: rule.id.to_string(),
         event_kind: event_kind_from_code(&rule.event_kind) as i32,
@@ -98,8 +99,7 @@ impl CreditSettingsService for CreditApi {
     ) -> Result<Response<GetCreditSettingsResponse>, Status> {
         let (_, tenant_id) = authorize(&request, READERS)?;
         let run = async {
-            let mut connection = self.db.acquire().await?;
-            let settings = repo::settings(&mut connection, tenant_id).await?;
+            let settings = self.settings(tenant_id).await?;
             Ok::<_, CreditError>(GetCreditSettingsResponse { settings: Some(settings_to_proto(&settings)) })
         };
         Ok(Response::new(run.await?))
@@ -120,24 +120,19 @@ impl CreditSettingsService for CreditApi {
             // A whole replacement is checked before the transaction: it
             // needs nothing stored.
             let whole = if paths.is_none() { Some(settings_from_wire(&input)?) } else { None };
-            let (mut tx, pending) =
-                match self.begin(tenant_id, "UpdateCreditSettings", &request.request_id, &request).await? {
-                    Opened::Replayed(response) => return Ok(response),
-                    Opened::Fresh(tx, pending) => (tx, pending),
-                };
-            let current = repo::lock_settings(&mut tx, tenant_id).await?;
-            current.check_etag(&input.etag)?;
-            let mut settings = match (whole, paths) {
-                (Some(whole), _) => whole,
+            let key = RequestKey::new(tenant_id, "UpdateCreditSettings", &request.request_id, &request)?;
+            let etag = input.etag.clone();
+            let change = |current: &crate::domain::account::Settings| match (whole, paths) {
+                (Some(whole), _) => Ok(whole),
                 (None, paths) => {
                     let paths = paths.unwrap_or_default();
-                    settings_from_wire(&masked(settings_to_proto(&current), input, &paths))?
+                    Ok(settings_from_wire(&masked(settings_to_proto(current), input, &paths))?)
                 }
             };
-            settings.updated_at = Some(repo::put_settings(&mut tx, tenant_id, &settings).await?);
-            let response = UpdateCreditSettingsResponse { settings: Some(settings_to_proto(&settings)) };
-            self.commit(tx, pending, &response).await?;
-            Ok::<_, CreditError>(response)
+            self.update_settings(tenant_id, key, &etag, change, |settings| UpdateCreditSettingsResponse {
+                settings: Some(settings_to_proto(settings)),
+            })
+            .await
         };
         Ok(Response::new(run.await?))
     }
@@ -160,16 +155,12 @@ impl CreditSettingsService for CreditApi {
             let (Some(code), Some(name), Some(default_limit)) = (code, name, limit) else {
                 return Err(v.into());
             };
-            let rating = repo::Rating { code, name, default_limit };
-            let (mut tx, pending) =
-                match self.begin(tenant_id, "CreateCreditRating", &request.request_id, &request).await? {
-                    Opened::Replayed(response) => return Ok(response),
-                    Opened::Fresh(tx, pending) => (tx, pending),
-                };
-            repo::create_rating(&mut tx, tenant_id, &rating).await?;
-            let response = CreateCreditRatingResponse { rating: Some(rating_to_proto(&rating)) };
-            self.commit(tx, pending, &response).await?;
-            Ok::<_, CreditError>(response)
+            let key = RequestKey::new(tenant_id, "CreateCreditRating", &request.request_id, &request)?;
+            let rating = Rating { code, name, default_limit };
+            self.create_rating(tenant_id, key, rating, |rating| CreateCreditRatingResponse {
+                rating: Some(rating_to_proto(rating)),
+            })
+            .await
         };
         Ok(Response::new(run.await?))
     }
@@ -182,8 +173,7 @@ impl CreditSettingsService for CreditApi {
         let request = request.into_inner();
         let run = async {
             let page = Page::parse(request.page_size, &request.page_token, &ListCreditRatingsRequest::default())?;
-            let mut connection = self.db.acquire().await?;
-            let ratings = repo::ratings(&mut connection, tenant_id, page.after_text()?, page.fetch_limit()).await?;
+            let ratings = self.ratings(tenant_id, (page.after_text()?, page.fetch_limit())).await?;
             let (ratings, next_page_token) = page.finish(ratings, |rating| rating.code.as_bytes().to_vec());
             Ok::<_, CreditError>(ListCreditRatingsResponse {
                 ratings: ratings.iter().map(rating_to_proto).collect(),
@@ -216,22 +206,18 @@ impl CreditSettingsService for CreditApi {
             else {
                 return Err(v.into());
             };
-            let (mut tx, pending) =
-                match self.begin(tenant_id, "CreateOverrideRule", &request.request_id, &request).await? {
-                    Opened::Replayed(response) => return Ok(response),
-                    Opened::Fresh(tx, pending) => (tx, pending),
-                };
-            let rule = repo::OverrideRule {
+            let key = RequestKey::new(tenant_id, "CreateOverrideRule", &request.request_id, &request)?;
+            let rule = Rule {
                 id: Uuid::now_v7(),
                 event_kind: event_kind.to_owned(),
                 classification,
                 credit_rating,
                 kyc_profile,
             };
-            repo::create_rule(&mut tx, tenant_id, &rule).await?;
-            let response = CreateOverrideRuleResponse { rule: Some(rule_to_proto(&rule)) };
-            self.commit(tx, pending, &response).await?;
-            Ok::<_, CreditError>(response)
+            self.create_rule(tenant_id, key, rule, |rule| CreateOverrideRuleResponse {
+                rule: Some(rule_to_proto(rule)),
+            })
+            .await
         };
         Ok(Response::new(run.await?))
     }
@@ -244,8 +230,7 @@ impl CreditSettingsService for CreditApi {
         let request = request.into_inner();
         let run = async {
             let page = Page::parse(request.page_size, &request.page_token, &ListOverrideRulesRequest::default())?;
-            let mut connection = self.db.acquire().await?;
-            let rules = repo::rules_page(&mut connection, tenant_id, page.after_uuid()?, page.fetch_limit()).await?;
+            let rules = self.rules(tenant_id, (page.after_uuid()?, page.fetch_limit())).await?;
             let (rules, next_page_token) = page.finish(rules, |rule| rule.id.as_bytes().to_vec());
             Ok::<_, CreditError>(ListOverrideRulesResponse {
                 rules: rules.iter().map(rule_to_proto).collect(),
@@ -263,17 +248,8 @@ impl CreditSettingsService for CreditApi {
         let request = request.into_inner();
         let run = async {
             let id = parse_id("id", &request.id)?;
-            let (mut tx, pending) =
-                match self.begin(tenant_id, "DeleteOverrideRule", &request.request_id, &request).await? {
-                    Opened::Replayed(response) => return Ok(response),
-                    Opened::Fresh(tx, pending) => (tx, pending),
-                };
-            if !repo::delete_rule(&mut tx, tenant_id, id).await? {
-                return Err(CreditError::not_found("override rule", id));
-            }
-            let response = DeleteOverrideRuleResponse {};
-            self.commit(tx, pending, &response).await?;
-            Ok::<_, CreditError>(response)
+            let key = RequestKey::new(tenant_id, "DeleteOverrideRule", &request.request_id, &request)?;
+            self.delete_rule(tenant_id, key, id, DeleteOverrideRuleResponse {}).await
         };
         Ok(Response::new(run.await?))
     }
