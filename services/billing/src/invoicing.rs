@@ -3,19 +3,20 @@
 //! one per sub-account with separate invoices), and drafts are posted.
 //! GenerateInvoices does it for one account, a billing run batch by batch.
 
-use std::collections::BTreeMap;
-
 use bss_platform::money::money_to_wire;
 use bss_platform::time::{format_date, now};
 use bss_proto::billing::billing_event::Payload;
 use bss_proto::billing::{InvoicePosted, OrderAmount};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
-use sqlx::PgConnection;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use crate::app::publish_all;
 use crate::domain::error::BillingError;
+use crate::domain::invoice::{self, OpenCharge};
+use crate::domain::order::OrderState;
 use crate::repo::{self, InvoiceRow, LineRow};
 
 /// The SQL condition of a subscription (columns unqualified) whose next
@@ -34,20 +35,21 @@ macro_rules! next_period_due {
 }
 pub(crate) use next_period_due;
 
-/// An open charge as invoicing reads it.
-#[derive(sqlx::FromRow)]
-struct OpenCharge {
-    id: Uuid,
-    account_id: Uuid,
-    bill_to_account_id: Uuid,
-    separate: bool,
-    order_reference: Option<String>,
-    product_id: String,
-    description: String,
-    currency: String,
-    quantity: Decimal,
-    unit_price: Decimal,
-    total: Decimal,
+/// An open charge from its row.
+fn open_charge(row: &PgRow) -> OpenCharge {
+    OpenCharge {
+        id: row.get("id"),
+        account_id: row.get("account_id"),
+        bill_to_account_id: row.get("bill_to_account_id"),
+        separate: row.get("separate"),
+        order_reference: row.get("order_reference"),
+        product_id: row.get("product_id"),
+        description: row.get("description"),
+        currency: row.get("currency"),
+        quantity: row.get("quantity"),
+        unit_price: row.get("unit_price"),
+        total: row.get("total"),
+    }
 }
 
 /// Whose charges are invoiced.
@@ -130,7 +132,7 @@ pub async fn draft(
     date: NaiveDate,
 ) -> Result<Vec<(InvoiceRow, Vec<LineRow>)>, BillingError> {
     charge_subscriptions(tx, tenant_id, accounts, scope, date).await?;
-    let charges: Vec<OpenCharge> = sqlx::query_as(
+    let rows = sqlx::query(
         "SELECT c.id, c.account_id, c.bill_to_account_id, c.separate, c.order_reference, c.product_id,
              c.description, c.currency, c.quantity, c.unit_price, c.total
          FROM billing.charges c
@@ -138,7 +140,7 @@ pub async fn draft(
            AND (c.bill_to_account_id = ANY($2) OR ($4 AND c.account_id = ANY($2)))
            AND (c.order_id IS NULL OR EXISTS (
                SELECT 1 FROM billing.orders o
-               WHERE o.tenant_id = c.tenant_id AND o.id = c.order_id AND o.status = 'executed'))
+               WHERE o.tenant_id = c.tenant_id AND o.id = c.order_id AND o.status = ANY($5)))
          ORDER BY c.charge_date, c.id
          FOR UPDATE OF c",
     )
@@ -146,26 +148,18 @@ pub async fn draft(
     .bind(accounts)
     .bind(date)
     .bind(scope == Scope::BilledToOrBought)
+    .bind(OrderState::billable_codes())
     .fetch_all(&mut *tx)
     .await?;
-    // Who pays, for which sub-account when apart, in which currency.
-    let mut groups: BTreeMap<(Uuid, Option<Uuid>, String), Vec<OpenCharge>> = BTreeMap::new();
-    for charge in charges {
-        let apart = charge.separate.then_some(charge.account_id);
-        groups.entry((charge.bill_to_account_id, apart, charge.currency.clone())).or_default().push(charge);
-    }
+    let charges = rows.iter().map(open_charge).collect();
     let created_at = now();
-    let mut invoices = Vec::with_capacity(groups.len());
+    let drafts = invoice::group(charges);
+    let mut invoices = Vec::with_capacity(drafts.len());
     let mut invoiced: (Vec<Uuid>, Vec<Uuid>) = (Vec::new(), Vec::new());
-    for ((bill_to, for_account, currency), charges) in groups {
+    for draft in drafts {
         let id = Uuid::now_v7();
-        let mut references: Vec<String> = Vec::new();
-        for reference in charges.iter().filter_map(|charge| charge.order_reference.clone()) {
-            if !references.contains(&reference) {
-                references.push(reference);
-            }
-        }
-        let lines: Vec<LineRow> = charges
+        let lines: Vec<LineRow> = draft
+            .charges
             .iter()
             .map(|charge| LineRow {
                 product_id: Some(charge.product_id.clone()),
@@ -176,21 +170,21 @@ pub async fn draft(
                 credited: Decimal::ZERO,
             })
             .collect();
-        invoiced.0.extend(charges.iter().map(|charge| charge.id));
-        invoiced.1.extend(charges.iter().map(|_| id));
+        invoiced.0.extend(draft.charges.iter().map(|charge| charge.id));
+        invoiced.1.extend(draft.charges.iter().map(|_| id));
         let row = InvoiceRow {
             id,
-            account_id: bill_to,
-            for_account_id: for_account,
-            currency,
+            account_id: draft.bill_to,
+            for_account_id: draft.for_account,
+            total: draft.total(),
+            order_references: draft.order_references(),
+            currency: draft.currency,
             number: None,
             status: "DRAFT".to_owned(),
             invoice_date: date,
             delivery_date: None,
             due_date: None,
-            total: lines.iter().map(|line| line.total).sum(),
             settled: Decimal::ZERO,
-            order_references: references,
             created_at,
             posted_at: None,
             void_reason: None,

@@ -2,6 +2,7 @@
 
 pub mod bill_to;
 pub mod error;
+pub mod invoice;
 pub mod order;
 pub mod settle;
 pub mod subscription;

@@ -184,6 +184,12 @@ impl OrderState {
         self == OrderState::Executed
     }
 
+    /// The stored codes of the billable states: the SQL that finds
+    /// invoiceable charges asks for these, so the rule lives here alone.
+    pub fn billable_codes() -> Vec<&'static str> {
+        OrderState::ALL.into_iter().filter(|state| state.billable()).map(OrderState::code).collect()
+    }
+
     /// Whether its charges are recorded at all: executed, or held and
     /// waiting to be executed.
     pub fn keeps_charges(self) -> bool {
