@@ -14,7 +14,91 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::domain::order::{CreditReason, Line, Order, OrderState, Orderer, Payer, Standing};
+use crate::domain::period::{Frequency, Period, PeriodSettings, Posting};
+use crate::domain::rebate::Rebate;
 use crate::domain::subscription::{Subscription, SubscriptionState};
+
+/// An accounting period on the wire.
+pub fn period(period: &Period) -> wire::AccountingPeriod {
+    wire::AccountingPeriod {
+        id: period.id.to_string(),
+        start_date: format_date(period.start),
+        end_date: format_date(period.end),
+        status: if period.is_open() { wire::PeriodStatus::Open } else { wire::PeriodStatus::Closed } as i32,
+        close_time: period.closed_at.map(timestamp),
+    }
+}
+
+/// Period settings on the wire.
+pub fn period_settings(settings: &PeriodSettings, created_at: DateTime<Utc>) -> wire::PeriodSettings {
+    let frequency = match settings.frequency {
+        Frequency::Monthly => wire::PeriodFrequency::Monthly,
+        Frequency::Yearly => wire::PeriodFrequency::Yearly,
+    };
+    wire::PeriodSettings {
+        frequency: frequency as i32,
+        first_period_start: format_date(settings.first_start),
+        create_time: Some(timestamp(created_at)),
+    }
+}
+
+/// The frequency a wire value names.
+pub fn frequency(value: i32) -> Option<Frequency> {
+    match wire::PeriodFrequency::try_from(value) {
+        Ok(wire::PeriodFrequency::Monthly) => Some(Frequency::Monthly),
+        Ok(wire::PeriodFrequency::Yearly) => Some(Frequency::Yearly),
+        _ => None,
+    }
+}
+
+/// The wire kind of a posting.
+pub fn transaction_kind(posting: Posting) -> wire::TransactionKind {
+    match posting {
+        Posting::Invoice => wire::TransactionKind::Invoice,
+        Posting::Payment => wire::TransactionKind::Payment,
+        Posting::CreditNote => wire::TransactionKind::CreditNote,
+        Posting::Refund => wire::TransactionKind::Refund,
+        Posting::WriteOff => wire::TransactionKind::WriteOff,
+    }
+}
+
+/// The posting a wire kind names (`None`: any; `Err`: not a kind).
+pub fn posting(value: i32) -> Result<Option<Posting>, String> {
+    match wire::TransactionKind::try_from(value) {
+        Ok(wire::TransactionKind::Unspecified) => Ok(None),
+        Ok(kind) => Ok(Posting::ALL.into_iter().find(|posting| transaction_kind(*posting) == kind)),
+        Err(_) => Err(format!("{value} is not a transaction kind")),
+    }
+}
+
+/// A transaction of the account enquiry: amounts signed by what they do
+/// to the balance (an invoice owes, a payment pays).
+pub fn transaction(transaction: &crate::repo::ledger::Transaction) -> wire::Transaction {
+    let currency = transaction.currency;
+    let signed = |amount: Decimal| money_to_wire(currency.round(transaction.posting.owed(amount)), currency);
+    wire::Transaction {
+        id: transaction.id.to_string(),
+        kind: transaction_kind(transaction.posting) as i32,
+        post_time: transaction.post_time.map(timestamp),
+        invoice_number: transaction.number.unwrap_or(0),
+        amount: Some(signed(transaction.amount)),
+        open_amount: Some(signed(transaction.open_amount)),
+        period_id: transaction.period_id.map(|id| id.to_string()).unwrap_or_default(),
+    }
+}
+
+/// A rebate issued, on the wire.
+pub fn rebate(rebate: &Rebate) -> wire::Rebate {
+    wire::Rebate {
+        account_id: rebate.account_id.to_string(),
+        term_id: rebate.term_id.to_string(),
+        period_start: format_date(rebate.period_start),
+        period_end: format_date(rebate.period_end),
+        turnover: Some(money_to_wire(rebate.turnover, rebate.currency)),
+        rebate: Some(money_to_wire(rebate.rebate, rebate.currency)),
+        credit_note_id: rebate.credit_note_id.map(|id| id.to_string()).unwrap_or_default(),
+    }
+}
 
 /// The wire status of a state.
 pub fn order_status(state: OrderState) -> wire::OrderStatus {

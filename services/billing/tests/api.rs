@@ -253,3 +253,92 @@ async fn a_subscription_stored_as_a_wire_message_is_converted_and_reads_back_the
     let again = subscriptions.cancel_subscription(authorized(cancel, &books.clerk)).await.expect_err("once");
     assert_eq!(bss_testkit::reason(&again), "SUBSCRIPTION_CANCELLED");
 }
+
+/// The balance billing keeps, the opening balance a close carries to the
+/// next period, and credit's balance all equal the ledger rule applied to
+/// the account's listed transactions.
+#[tokio::test]
+async fn closing_a_period_carries_each_accounts_balance_as_the_rule_computes_it() {
+    use bss_billing::domain::period::{Posting, closing_balance};
+    use bss_proto::billing::ledger_service_client::LedgerServiceClient;
+    use bss_proto::billing::payment_service_client::PaymentServiceClient;
+    use bss_testapp::{amount, billing_balance, credit_settles, eur, generate, place, today};
+    use chrono::{Datelike, Months};
+    use rust_decimal::Decimal;
+
+    let app = TestApp::start().await;
+    let books = app.books("Carried Books", "CARRIED", "1000").await;
+    let (gateway, clerk, account) = (&books.gateway, &books.clerk, &books.account);
+    let order = place(gateway, clerk, order_request(account, &[("WIDGET", "3")], PaymentType::OnAccount)).await;
+    assert_eq!(order.status, OrderStatus::Executed as i32);
+    let invoiced = generate(gateway, clerk, account, &today(), true).await;
+    assert_eq!(invoiced.iter().map(|invoice| amount(&invoice.total)).collect::<Vec<_>>(), vec!["30.00"]);
+    let mut payments = PaymentServiceClient::new(gateway.clone());
+    let payment = Payment { account_id: account.clone(), amount: eur("50.00"), ..Payment::default() };
+    let pay = RecordPaymentRequest { payment: Some(payment), ..RecordPaymentRequest::default() };
+    payments.record_payment(authorized(pay, clerk)).await.expect("paid");
+    let note = CreateCreditNoteRequest {
+        account_id: account.clone(),
+        amount: eur("5.00"),
+        reason: "goodwill".to_owned(),
+        ..CreateCreditNoteRequest::default()
+    };
+    payments.create_credit_note(authorized(note, clerk)).await.expect("credited");
+    let refund = RefundCreditRequest {
+        account_id: account.clone(),
+        amount: eur("10.00"),
+        reason: "returned to the customer".to_owned(),
+        request_id: String::new(),
+    };
+    payments.refund_credit(authorized(refund, clerk)).await.expect("refunded");
+
+    let ledger_client = LedgerServiceClient::new(bss_testkit::channel(app.endpoints.billing).await);
+    let mut ledger = ledger_client.clone();
+    let list = |period_id: Option<String>| {
+        let (mut ledger, clerk, account) = (ledger_client.clone(), clerk.clone(), account.clone());
+        async move {
+            let list =
+                ListTransactionsRequest { account_id: account, page_size: 100, ..ListTransactionsRequest::default() };
+            let listed = ledger.list_transactions(authorized(list, &clerk)).await.expect("transactions").into_inner();
+            if let Some(period_id) = period_id {
+                assert!(listed.transactions.iter().all(|t| t.period_id == period_id), "all in the closed period");
+            }
+            listed.transactions
+        }
+    };
+    let postings: Vec<(Posting, Decimal)> = list(None)
+        .await
+        .iter()
+        .map(|t| {
+            let posting = bss_billing::wire::posting(t.kind).expect("a kind").expect("not unspecified");
+            let listed: Decimal = amount(&t.amount).parse().expect("amount");
+            assert_eq!(posting.owed(listed.abs()), listed, "listed signed as it moves the balance");
+            (posting, listed.abs())
+        })
+        .collect();
+    assert_eq!(postings.len(), 4, "invoice, payment, credit note, refund");
+    let expected = closing_balance(Decimal::ZERO, postings);
+    assert_eq!(expected.to_string(), "-15.00", "30 owed, 50 paid, 5 credited, 10 refunded");
+    assert_eq!(amount(&billing_balance(gateway, clerk, account).await.balance), "-15.00");
+    credit_settles(gateway, &books.admin, account, "-15.00", "0.00").await;
+
+    // A period that ended long ago takes everything posted; the next opens
+    // with the balance.
+    let start = bss_platform::time::now().date_naive().with_day(1).expect("first").checked_sub_months(Months::new(2));
+    let settings = PeriodSettings {
+        frequency: PeriodFrequency::Monthly as i32,
+        first_period_start: bss_platform::time::format_date(start.expect("month")),
+        create_time: None,
+    };
+    let set = SetPeriodSettingsRequest { settings: Some(settings), request_id: String::new() };
+    let first = ledger.set_period_settings(authorized(set, &books.admin)).await.expect("settings").into_inner();
+    let first = first.period.expect("first period");
+    let close = ClosePeriodRequest { period_id: first.id.clone(), request_id: "close-carried".to_owned() };
+    let closed = ledger.close_period(authorized(close.clone(), &books.admin)).await.expect("closed").into_inner();
+    assert_eq!(closed.accounts, 1, "one account posted in the period");
+    let again = ledger.close_period(authorized(close, &books.admin)).await.expect("the same answer").into_inner();
+    assert_eq!(again, closed, "a retry is answered, not closed twice");
+    list(Some(first.id)).await;
+    assert_eq!(amount(&billing_balance(gateway, clerk, account).await.balance), expected.to_string(), "the opening");
+    credit_settles(gateway, &books.admin, account, "-15.00", "0.00").await;
+}

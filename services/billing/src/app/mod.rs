@@ -6,6 +6,7 @@
 //! wire and calls these; the workers and the credit consumer call them
 //! too, never `grpc/`.
 
+pub mod ledger;
 pub mod orders;
 pub mod payers;
 pub mod subscriptions;

@@ -4,5 +4,7 @@ pub mod bill_to;
 pub mod error;
 pub mod invoice;
 pub mod order;
+pub mod period;
+pub mod rebate;
 pub mod settle;
 pub mod subscription;

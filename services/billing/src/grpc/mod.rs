@@ -26,8 +26,6 @@ pub const WRITERS: &[Role] = &[Role::TenantAdmin, Role::BillingClerk, Role::Inte
 /// The ErrorInfo domain of this context.
 pub const DOMAIN: &str = "billing.bss";
 
-pub(crate) use bss_platform::peers::PEER_TIMEOUT;
-
 bss_platform::service_error!(BillingError, DOMAIN);
 
 impl From<BillingError> for Answer {

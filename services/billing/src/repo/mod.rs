@@ -1,5 +1,6 @@
 //! Storage of the billing context: schema-qualified SQL.
 
+pub mod ledger;
 pub mod orders;
 pub mod subscriptions;
 
@@ -54,7 +55,12 @@ impl InvoiceRow {
 
 /// A currency code billing stored; one it cannot read is corrupt data.
 pub fn stored_currency(code: &str) -> Result<Currency, BillingError> {
-    Currency::parse(code).map_err(|_| BillingError::Platform(PlatformError::Corrupt(format!("currency {code:?}"))))
+    Currency::parse(code).map_err(|_| corrupt("currency", code))
+}
+
+/// A stored value billing cannot read.
+pub(crate) fn corrupt(what: &str, value: &str) -> BillingError {
+    BillingError::Platform(PlatformError::Corrupt(format!("{what} {value:?}")))
 }
 
 macro_rules! invoice_columns {
