@@ -16,7 +16,46 @@ use uuid::Uuid;
 use crate::domain::order::{CreditReason, Line, Order, OrderState, Orderer, Payer, Standing};
 use crate::domain::period::{Frequency, Period, PeriodSettings, Posting};
 use crate::domain::rebate::Rebate;
+use crate::domain::settle::Receipt;
 use crate::domain::subscription::{Subscription, SubscriptionState};
+
+/// A payment on the wire.
+pub fn payment(receipt: &Receipt) -> wire::Payment {
+    wire::Payment {
+        id: receipt.id.to_string(),
+        account_id: receipt.account_id.to_string(),
+        amount: Some(money_to_wire(receipt.currency.round(receipt.amount), receipt.currency)),
+        allocations: allocations(receipt),
+        unallocated: Some(money_to_wire(receipt.currency.round(receipt.unallocated), receipt.currency)),
+        create_time: Some(timestamp(receipt.created_at)),
+    }
+}
+
+/// A credit note, write-off or refund on the wire.
+pub fn adjustment(receipt: &Receipt) -> wire::Adjustment {
+    wire::Adjustment {
+        id: receipt.id.to_string(),
+        account_id: receipt.account_id.to_string(),
+        amount: Some(money_to_wire(receipt.currency.round(receipt.amount), receipt.currency)),
+        reason: receipt.reason.clone(),
+        allocations: allocations(receipt),
+        unallocated: Some(money_to_wire(receipt.currency.round(receipt.unallocated), receipt.currency)),
+        create_time: Some(timestamp(receipt.created_at)),
+    }
+}
+
+fn allocations(receipt: &Receipt) -> Vec<wire::Allocation> {
+    receipt
+        .allocations
+        .iter()
+        .map(|allocation| wire::Allocation {
+            invoice_id: allocation.invoice_id.to_string(),
+            invoice_number: allocation.invoice_number,
+            amount: Some(money_to_wire(receipt.currency.round(allocation.amount), receipt.currency)),
+            settled: allocation.settled,
+        })
+        .collect()
+}
 
 /// An accounting period on the wire.
 pub fn period(period: &Period) -> wire::AccountingPeriod {

@@ -12,8 +12,11 @@
 //! - the same id while the first call still runs: the advisory lock is taken,
 //!   the duplicate does not wait and gets ABORTED (REQUEST_IN_PROGRESS).
 //!
-//! Two ways to use it: [`open`] for a transaction of several statements, or
-//! [`claim_cte!`] to claim inside the single statement of a hot path, with
+//! Three ways to use it: [`once`] runs a write's work in a transaction that
+//! claims, replays or stores and commits around it (what almost every write
+//! wants); [`open`] hands out the transaction itself, for the few writes
+//! that must do something of their own with a replayed answer; and
+//! [`claim_cte!`] claims inside the single statement of a hot path, with
 //! [`resolve`] when that statement claimed nothing.
 
 use prost::Message;
@@ -128,6 +131,29 @@ pub async fn open<R: Message + Default>(pool: &PgPool, key: Option<RequestKey>) 
         return Ok(Opened::Fresh(tx, PendingRequest { key: Some(key) }));
     }
     resolve(&mut tx, &key).await.map(Opened::Replayed)
+}
+
+/// Runs a write once per request id: claims `key` (or returns the stored
+/// answer of the first call with it), runs `work` in the transaction,
+/// stores the answer it returns and commits, so the change, its outbox
+/// events and the answer land together or not at all. An error of `work`
+/// rolls everything back and stores nothing: a retry runs it again.
+pub async fn once<R, E>(
+    pool: &PgPool,
+    key: Option<RequestKey>,
+    work: impl AsyncFnOnce(&mut PgConnection) -> Result<R, E>,
+) -> Result<R, E>
+where
+    R: Message + Default,
+    E: From<PlatformError>,
+{
+    let (mut tx, pending) = match open(pool, key).await? {
+        Opened::Replayed(response) => return Ok(response),
+        Opened::Fresh(tx, pending) => (tx, pending),
+    };
+    let response = work(&mut tx).await?;
+    pending.commit(tx, &response).await?;
+    Ok(response)
 }
 
 /// After a claim found the id taken: the stored answer when the request is

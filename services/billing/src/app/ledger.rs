@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use bss_platform::auth::Caller;
 use bss_platform::client;
-use bss_platform::idempotency::{Opened, RequestKey};
+use bss_platform::idempotency::RequestKey;
 use bss_platform::input::parse_id;
 use bss_platform::money::{Currency, money_to_wire, parse_decimal};
 use bss_platform::time::{format_date, now, parse_date};
@@ -37,20 +37,18 @@ impl Billing {
         respond: impl FnOnce(DateTime<Utc>, &Period) -> R,
     ) -> Result<R, BillingError> {
         let first = settings.first_period()?;
-        let (mut tx, pending) = match self.open(key).await? {
-            Opened::Replayed(response) => return Ok(response),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        let Some(created) = ledger::insert_settings(&mut tx, tenant_id, &settings).await? else {
-            return Err(BillingError::precondition(
-                "PERIOD_SETTINGS_FIXED",
-                "the tenant's period settings are set once and cannot change",
-            ));
-        };
-        let period = ledger::open_period(&mut tx, tenant_id, first).await?;
-        let response = respond(created, &period);
-        self.commit(tx, pending, &response).await?;
-        Ok(response)
+        self.write(key, async |tx| {
+            let Some(created) = ledger::insert_settings(tx, tenant_id, &settings).await? else {
+                return Err(BillingError::precondition(
+                    "PERIOD_SETTINGS_FIXED",
+                    "the tenant's period settings are set once and cannot change",
+                ));
+            };
+            let period = ledger::open_period(tx, tenant_id, first).await?;
+            let response = respond(created, &period);
+            Ok(response)
+        })
+        .await
     }
 
     /// The tenant's period settings and when they were set.
@@ -82,23 +80,21 @@ impl Billing {
         period_id: Uuid,
         respond: impl FnOnce(&Period, &Period, u64) -> R,
     ) -> Result<R, BillingError> {
-        let (mut tx, pending) = match self.open(key).await? {
-            Opened::Replayed(response) => return Ok(response),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        let period = ledger::lock_period(&mut tx, tenant_id, period_id)
-            .await?
-            .ok_or_else(|| BillingError::not_found("period", period_id))?;
-        let (settings, _) = ledger::settings(&mut tx, tenant_id)
-            .await?
-            .ok_or_else(|| BillingError::not_found("period settings", tenant_id))?;
-        let next = period.close(now().date_naive(), settings.frequency)?;
-        let closed = ledger::close_period(&mut tx, tenant_id, period_id).await?;
-        let opened = ledger::open_period(&mut tx, tenant_id, next).await?;
-        let accounts = ledger::carry_balances(&mut tx, tenant_id, closed.id, opened.id).await?;
-        let response = respond(&closed, &opened, accounts);
-        self.commit(tx, pending, &response).await?;
-        Ok(response)
+        self.write(key, async |tx| {
+            let period = ledger::lock_period(tx, tenant_id, period_id)
+                .await?
+                .ok_or_else(|| BillingError::not_found("period", period_id))?;
+            let (settings, _) = ledger::settings(tx, tenant_id)
+                .await?
+                .ok_or_else(|| BillingError::not_found("period settings", tenant_id))?;
+            let next = period.close(now().date_naive(), settings.frequency)?;
+            let closed = ledger::close_period(tx, tenant_id, period_id).await?;
+            let opened = ledger::open_period(tx, tenant_id, next).await?;
+            let accounts = ledger::carry_balances(tx, tenant_id, closed.id, opened.id).await?;
+            let response = respond(&closed, &opened, accounts);
+            Ok(response)
+        })
+        .await
     }
 
     /// Issues the rebates of the period containing `date` (of one account,
@@ -120,44 +116,32 @@ impl Billing {
             self.fetch_account(caller, account).await?;
         }
         let worked = self.work_out_rebates(caller, tenant_id, account, date).await?;
-        let (mut tx, pending) = match self.open(key).await? {
-            Opened::Replayed(response) => return Ok(response),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        let mut issued = Vec::new();
-        for mut rebate in worked {
-            let record = RebateRecord {
-                account_id: rebate.account_id,
-                term_id: rebate.term_id,
-                period: (rebate.period_start, rebate.period_end),
-                turnover: rebate.turnover,
-                rebate: rebate.rebate,
-            };
-            if !ledger::insert_rebate(&mut tx, tenant_id, &record).await? {
-                continue;
+        self.write(key, async |tx| {
+            let mut issued = Vec::new();
+            for mut rebate in worked {
+                let record = RebateRecord {
+                    account_id: rebate.account_id,
+                    term_id: rebate.term_id,
+                    period: (rebate.period_start, rebate.period_end),
+                    turnover: rebate.turnover,
+                    rebate: rebate.rebate,
+                };
+                if !ledger::insert_rebate(tx, tenant_id, &record).await? {
+                    continue;
+                }
+                if rebate.pays() {
+                    let reason = rebate.credit_note_reason();
+                    let payer = (rebate.account_id, rebate.currency);
+                    let note = self.adjust(tx, caller, tenant_id, payer, Some(rebate.rebate), None, &reason).await?;
+                    ledger::set_rebate_note(tx, tenant_id, &record, note.id).await?;
+                    rebate.credit_note_id = Some(note.id);
+                }
+                issued.push(rebate);
             }
-            if rebate.pays() {
-                let reason = rebate.credit_note_reason();
-                let note = self
-                    .post_adjustment(
-                        &mut tx,
-                        caller,
-                        tenant_id,
-                        rebate.account_id,
-                        rebate.currency,
-                        Some(rebate.rebate),
-                        &reason,
-                    )
-                    .await?;
-                let note_id = parse_id("credit_note_id", &note.id)?;
-                ledger::set_rebate_note(&mut tx, tenant_id, &record, note_id).await?;
-                rebate.credit_note_id = Some(note_id);
-            }
-            issued.push(rebate);
-        }
-        let response = respond(&issued);
-        self.commit(tx, pending, &response).await?;
-        Ok(response)
+            let response = respond(&issued);
+            Ok(response)
+        })
+        .await
     }
 
     /// Every (account, term) rebate of the period containing `date`, from

@@ -6,9 +6,11 @@
 //! wire and calls these; the workers and the credit consumer call them
 //! too, never `grpc/`.
 
+pub mod invoices;
 pub mod ledger;
 pub mod orders;
 pub mod payers;
+pub mod payments;
 pub mod subscriptions;
 
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use std::sync::Arc;
 use bss_platform::auth::{Caller, ServiceIdentity};
 use bss_platform::client;
 use bss_platform::events::EventLog;
-use bss_platform::idempotency::{self, Opened, PendingRequest, RequestKey};
+use bss_platform::idempotency::{self, RequestKey};
 use bss_platform::money::Currency;
 use bss_platform::peers::{self, PEER_TIMEOUT};
 use bss_platform::time::{format_date, parse_date};
@@ -25,7 +27,7 @@ use bss_proto::credit::credit_service_client::CreditServiceClient;
 use bss_proto::credit::{ComputeDueDateRequest, ComputeDueDatesRequest};
 use chrono::NaiveDate;
 use prost::Message;
-use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use sqlx::{PgConnection, PgPool};
 use tokio::sync::Notify;
 use tonic::Status;
 use tonic::transport::Channel;
@@ -84,24 +86,6 @@ impl Billing {
             .ok_or_else(|| BillingError::not_found("account", account_id))
     }
 
-    /// Claims the request id (or replays its answer) and begins the
-    /// transaction of a write.
-    pub(crate) async fn begin<R: Message + Default>(
-        &self,
-        tenant_id: Uuid,
-        method: &str,
-        request_id: &str,
-        request: &impl Message,
-    ) -> Result<Opened<R>, BillingError> {
-        self.open(RequestKey::new(tenant_id, method, request_id, request)?).await
-    }
-
-    /// Claims `key` (or replays its answer) and begins the transaction of
-    /// a write.
-    pub(crate) async fn open<R: Message + Default>(&self, key: Option<RequestKey>) -> Result<Opened<R>, BillingError> {
-        Ok(idempotency::open(&self.db, key).await?)
-    }
-
     /// The stored answer of `key`'s request if it ran already (before a
     /// use case asks other services to repeat their work); `None` when it
     /// has not, or cannot be told yet (then `open` decides).
@@ -116,16 +100,17 @@ impl Billing {
         Ok(idempotency::resolve::<R>(&mut connection, key).await.ok())
     }
 
-    /// Stores the answer, commits, and wakes the event sequencer.
-    pub(crate) async fn commit(
+    /// Runs a write once per request id (see
+    /// [`idempotency::once`]) and wakes the event sequencer for the events
+    /// it wrote.
+    pub(crate) async fn write<R: Message + Default>(
         &self,
-        tx: Transaction<'static, Postgres>,
-        pending: PendingRequest,
-        response: &impl Message,
-    ) -> Result<(), BillingError> {
-        pending.commit(tx, response).await?;
+        key: Option<RequestKey>,
+        work: impl AsyncFnOnce(&mut PgConnection) -> Result<R, BillingError>,
+    ) -> Result<R, BillingError> {
+        let response = idempotency::once(&self.db, key, work).await?;
         self.events.written();
-        Ok(())
+        Ok(response)
     }
 
     /// The account's currency, if the caller may see the account.

@@ -6,7 +6,7 @@
 
 use bss_platform::auth::Caller;
 use bss_platform::client;
-use bss_platform::idempotency::{Opened, RequestKey};
+use bss_platform::idempotency::RequestKey;
 use bss_platform::money::{Currency, decimal_to_wire, money_to_wire, parse_decimal};
 use bss_platform::payment::PaymentType;
 use bss_platform::peers::PEER_TIMEOUT;
@@ -289,31 +289,29 @@ impl Billing {
             order.payers = credited.payers;
             order.held_order_id = credited.held_order_id;
         }
-        let (mut tx, pending) = match self.open(key).await? {
-            Opened::Replayed(response) => return Ok(response),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        if let Some(held_order_id) = order.held_order_id {
-            credit_feed::lock_held(&mut tx, held_order_id).await?;
-        }
-        orders::insert(&mut tx, tenant_id, &order).await?;
-        // On account and direct deposit are invoiced (once executed: a held
-        // order's charges wait for credit's approval); card and PayPal
-        // orders are paid at submission.
-        if order.state.keeps_charges() && order.payment_type.uses_credit() {
-            repo::insert_charges(&mut tx, tenant_id, &charged).await?;
-        }
-        publish(&mut tx, tenant_id, &caller.subject, wire::order_outcome(&order)).await?;
-        // Credit may have decided the held order already (a retry, or a
-        // quick credit manager): its decision applies now.
-        if let Some(held_order_id) = order.held_order_id
-            && credit_feed::apply_recorded(&mut tx, tenant_id, held_order_id).await?
-        {
-            order = orders::lock(&mut tx, tenant_id, id).await?.ok_or_else(|| BillingError::not_found("order", id))?;
-        }
-        let response = respond(&order);
-        self.commit(tx, pending, &response).await?;
-        Ok(response)
+        self.write(key, async |tx| {
+            if let Some(held_order_id) = order.held_order_id {
+                credit_feed::lock_held(tx, held_order_id).await?;
+            }
+            orders::insert(tx, tenant_id, &order).await?;
+            // On account and direct deposit are invoiced (once executed: a held
+            // order's charges wait for credit's approval); card and PayPal
+            // orders are paid at submission.
+            if order.state.keeps_charges() && order.payment_type.uses_credit() {
+                repo::insert_charges(tx, tenant_id, &charged).await?;
+            }
+            publish(tx, tenant_id, &caller.subject, wire::order_outcome(&order)).await?;
+            // Credit may have decided the held order already (a retry, or a
+            // quick credit manager): its decision applies now.
+            if let Some(held_order_id) = order.held_order_id
+                && credit_feed::apply_recorded(tx, tenant_id, held_order_id).await?
+            {
+                order = orders::lock(tx, tenant_id, id).await?.ok_or_else(|| BillingError::not_found("order", id))?;
+            }
+            let response = respond(&order);
+            Ok(response)
+        })
+        .await
     }
 
     /// The order; NOT_FOUND for another tenant's.
@@ -370,20 +368,18 @@ impl Billing {
         (order_id, line_number, quantity): (Uuid, i32, Decimal),
         respond: impl FnOnce(&Order) -> R,
     ) -> Result<R, BillingError> {
-        let (mut tx, pending) = match self.open(key).await? {
-            Opened::Replayed(response) => return Ok(response),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        let mut order = self.lock_order(&mut tx, tenant_id, order_id).await?;
-        order.ship(line_number, quantity)?;
-        if let Some(waiting) = orders::waiting_charge(&mut tx, tenant_id, order_id, line_number).await? {
-            let (shipped, rest) = split(&waiting, quantity)?;
-            waiting.ship(&mut tx, tenant_id, quantity, shipped, rest).await?;
-        }
-        orders::save(&mut tx, tenant_id, &order).await?;
-        let response = respond(&order);
-        self.commit(tx, pending, &response).await?;
-        Ok(response)
+        self.write(key, async |tx| {
+            let mut order = self.lock_order(tx, tenant_id, order_id).await?;
+            order.ship(line_number, quantity)?;
+            if let Some(waiting) = orders::waiting_charge(tx, tenant_id, order_id, line_number).await? {
+                let (shipped, rest) = split(&waiting, quantity)?;
+                waiting.ship(tx, tenant_id, quantity, shipped, rest).await?;
+            }
+            orders::save(tx, tenant_id, &order).await?;
+            let response = respond(&order);
+            Ok(response)
+        })
+        .await
     }
 
     /// Cancels an order whole: its open charges go, and credit releases
@@ -397,31 +393,29 @@ impl Billing {
         respond: impl FnOnce(&Order) -> R,
     ) -> Result<R, BillingError> {
         self.check_order_visible(caller, tenant_id, order_id).await?;
-        let (mut tx, pending) = match self.open(key).await? {
-            Opened::Replayed(response) => return Ok(response),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        let mut order = self.lock_order(&mut tx, tenant_id, order_id).await?;
-        // Its charges go first (waiting for a draft that holds them to
-        // commit), then what is invoiced is checked: a cancellation and an
-        // invoice never both take the same charge.
-        repo::delete_open_charges(&mut tx, tenant_id, order_id).await?;
-        check_cancellable(order.state, order_id, orders::invoice_of(&mut tx, tenant_id, order_id).await?)?;
-        order.cancel(reason.clone(), now());
-        orders::save(&mut tx, tenant_id, &order).await?;
-        let cancelled = OrderCancelled {
-            order_id: order.id.to_string(),
-            account_id: order.account_id.to_string(),
-            reference: order.reference.clone(),
-            whole: true,
-            released: order.payers.iter().map(|payer| wire::order_payer(payer, &order.currency)).collect(),
-            reason,
-        };
-        publish(&mut tx, tenant_id, &caller.subject, Payload::OrderCancelled(cancelled)).await?;
-        publish(&mut tx, tenant_id, &caller.subject, wire::order_outcome(&order)).await?;
-        let response = respond(&order);
-        self.commit(tx, pending, &response).await?;
-        Ok(response)
+        self.write(key, async |tx| {
+            let mut order = self.lock_order(tx, tenant_id, order_id).await?;
+            // Its charges go first (waiting for a draft that holds them to
+            // commit), then what is invoiced is checked: a cancellation and an
+            // invoice never both take the same charge.
+            repo::delete_open_charges(tx, tenant_id, order_id).await?;
+            check_cancellable(order.state, order_id, orders::invoice_of(tx, tenant_id, order_id).await?)?;
+            order.cancel(reason.clone(), now());
+            orders::save(tx, tenant_id, &order).await?;
+            let cancelled = OrderCancelled {
+                order_id: order.id.to_string(),
+                account_id: order.account_id.to_string(),
+                reference: order.reference.clone(),
+                whole: true,
+                released: order.payers.iter().map(|payer| wire::order_payer(payer, &order.currency)).collect(),
+                reason,
+            };
+            publish(tx, tenant_id, &caller.subject, Payload::OrderCancelled(cancelled)).await?;
+            publish(tx, tenant_id, &caller.subject, wire::order_outcome(&order)).await?;
+            let response = respond(&order);
+            Ok(response)
+        })
+        .await
     }
 
     /// Cancels `quantity` (all when none) of a line's back order: its
@@ -435,39 +429,37 @@ impl Billing {
         respond: impl FnOnce(&Order) -> R,
     ) -> Result<R, BillingError> {
         self.check_order_visible(caller, tenant_id, order_id).await?;
-        let (mut tx, pending) = match self.open(key).await? {
-            Opened::Replayed(response) => return Ok(response),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        let mut order = self.lock_order(&mut tx, tenant_id, order_id).await?;
-        let quantity = order.cancel_back_order(line_number, quantity)?;
-        let mut released = Vec::new();
-        if let Some(waiting) = orders::waiting_charge(&mut tx, tenant_id, order_id, line_number).await? {
-            let (cancelled, rest) = split(&waiting, quantity)?;
-            waiting.keep(&mut tx, tenant_id, waiting.quantity - quantity, rest).await?;
-            if cancelled > Decimal::ZERO {
-                released.push(OrderPayer {
-                    account_id: waiting.bill_to_account_id.to_string(),
-                    amount: Some(money_to_wire(cancelled, charge_currency(&waiting)?)),
-                    reservation_id: String::new(),
-                });
+        self.write(key, async |tx| {
+            let mut order = self.lock_order(tx, tenant_id, order_id).await?;
+            let quantity = order.cancel_back_order(line_number, quantity)?;
+            let mut released = Vec::new();
+            if let Some(waiting) = orders::waiting_charge(tx, tenant_id, order_id, line_number).await? {
+                let (cancelled, rest) = split(&waiting, quantity)?;
+                waiting.keep(tx, tenant_id, waiting.quantity - quantity, rest).await?;
+                if cancelled > Decimal::ZERO {
+                    released.push(OrderPayer {
+                        account_id: waiting.bill_to_account_id.to_string(),
+                        amount: Some(money_to_wire(cancelled, charge_currency(&waiting)?)),
+                        reservation_id: String::new(),
+                    });
+                }
             }
-        }
-        orders::save(&mut tx, tenant_id, &order).await?;
-        if !released.is_empty() {
-            let cancelled = OrderCancelled {
-                order_id: order.id.to_string(),
-                account_id: order.account_id.to_string(),
-                reference: order.reference.clone(),
-                whole: false,
-                released,
-                reason,
-            };
-            publish(&mut tx, tenant_id, &caller.subject, Payload::OrderCancelled(cancelled)).await?;
-        }
-        let response = respond(&order);
-        self.commit(tx, pending, &response).await?;
-        Ok(response)
+            orders::save(tx, tenant_id, &order).await?;
+            if !released.is_empty() {
+                let cancelled = OrderCancelled {
+                    order_id: order.id.to_string(),
+                    account_id: order.account_id.to_string(),
+                    reference: order.reference.clone(),
+                    whole: false,
+                    released,
+                    reason,
+                };
+                publish(tx, tenant_id, &caller.subject, Payload::OrderCancelled(cancelled)).await?;
+            }
+            let response = respond(&order);
+            Ok(response)
+        })
+        .await
     }
 }
 

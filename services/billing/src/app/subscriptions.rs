@@ -4,7 +4,7 @@
 //! subscription, once per account.
 
 use bss_platform::auth::Caller;
-use bss_platform::idempotency::{Opened, RequestKey};
+use bss_platform::idempotency::RequestKey;
 use bss_platform::payment::PaymentType;
 use bss_platform::time::now;
 use bss_proto::billing::billing_event::Payload;
@@ -101,30 +101,28 @@ impl Billing {
             subscription.payers = credited.payers;
             subscription.held_order_id = credited.held_order_id;
         }
-        let (mut tx, pending) = match self.open(key).await? {
-            Opened::Replayed(response) => return Ok(response),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        if let Some(held_order_id) = subscription.held_order_id {
-            credit_feed::lock_held(&mut tx, held_order_id).await?;
-        }
-        subscriptions::insert(&mut tx, tenant_id, &subscription, &charge, start_date).await?;
-        if subscription.state == SubscriptionState::Active {
-            publish_if_first_paid(&mut tx, tenant_id, &caller.subject, &subscription).await?;
-        }
-        // Credit may have decided the held activation already: its
-        // decision applies now.
-        if let Some(held_order_id) = subscription.held_order_id
-            && credit_feed::apply_recorded(&mut tx, tenant_id, held_order_id).await?
-        {
-            subscription = subscriptions::lock(&mut tx, tenant_id, id)
-                .await?
-                .map(|(subscription, _)| subscription)
-                .ok_or_else(|| BillingError::not_found("subscription", id))?;
-        }
-        let response = respond(&subscription);
-        self.commit(tx, pending, &response).await?;
-        Ok(response)
+        self.write(key, async |tx| {
+            if let Some(held_order_id) = subscription.held_order_id {
+                credit_feed::lock_held(tx, held_order_id).await?;
+            }
+            subscriptions::insert(tx, tenant_id, &subscription, &charge, start_date).await?;
+            if subscription.state == SubscriptionState::Active {
+                publish_if_first_paid(tx, tenant_id, &caller.subject, &subscription).await?;
+            }
+            // Credit may have decided the held activation already: its
+            // decision applies now.
+            if let Some(held_order_id) = subscription.held_order_id
+                && credit_feed::apply_recorded(tx, tenant_id, held_order_id).await?
+            {
+                subscription = subscriptions::lock(tx, tenant_id, id)
+                    .await?
+                    .map(|(subscription, _)| subscription)
+                    .ok_or_else(|| BillingError::not_found("subscription", id))?;
+            }
+            let response = respond(&subscription);
+            Ok(response)
+        })
+        .await
     }
 
     /// The subscription; NOT_FOUND for another tenant's.
@@ -158,31 +156,29 @@ impl Billing {
         id: Uuid,
         respond: impl FnOnce(&Subscription) -> R,
     ) -> Result<R, BillingError> {
-        let (mut tx, pending) = match self.open(key).await? {
-            Opened::Replayed(response) => return Ok(response),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        let (mut subscription, nothing_started) = subscriptions::lock(&mut tx, tenant_id, id)
-            .await?
-            .ok_or_else(|| BillingError::not_found("subscription", id))?;
-        subscription.cancel(now().date_naive())?;
-        subscriptions::save(&mut tx, tenant_id, &subscription, false).await?;
-        if nothing_started {
-            let cancelled = SubscriptionCancelled {
-                subscription_id: subscription.id.to_string(),
-                account_id: subscription.account_id.to_string(),
-                reference: subscription.reference.clone(),
-                payers: subscription
-                    .payers
-                    .iter()
-                    .map(|payer| wire::order_payer(payer, &subscription.currency))
-                    .collect(),
-            };
-            publish(&mut tx, tenant_id, &caller.subject, Payload::SubscriptionCancelled(cancelled)).await?;
-        }
-        let response = respond(&subscription);
-        self.commit(tx, pending, &response).await?;
-        Ok(response)
+        self.write(key, async |tx| {
+            let (mut subscription, nothing_started) = subscriptions::lock(tx, tenant_id, id)
+                .await?
+                .ok_or_else(|| BillingError::not_found("subscription", id))?;
+            subscription.cancel(now().date_naive())?;
+            subscriptions::save(tx, tenant_id, &subscription, false).await?;
+            if nothing_started {
+                let cancelled = SubscriptionCancelled {
+                    subscription_id: subscription.id.to_string(),
+                    account_id: subscription.account_id.to_string(),
+                    reference: subscription.reference.clone(),
+                    payers: subscription
+                        .payers
+                        .iter()
+                        .map(|payer| wire::order_payer(payer, &subscription.currency))
+                        .collect(),
+                };
+                publish(tx, tenant_id, &caller.subject, Payload::SubscriptionCancelled(cancelled)).await?;
+            }
+            let response = respond(&subscription);
+            Ok(response)
+        })
+        .await
     }
 }
 

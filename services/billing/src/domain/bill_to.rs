@@ -76,6 +76,16 @@ impl Payer {
     }
 }
 
+/// Who an invoice written by hand for an account goes to, and for which
+/// sub-account: a managed copy's to its tenant reseller, for the copy;
+/// anyone else's to the account itself.
+pub fn invoiced_to(account_id: Uuid, tenant_reseller: Option<Uuid>) -> (Uuid, Option<Uuid>) {
+    match tenant_reseller {
+        Some(reseller) => (reseller, Some(account_id)),
+        None => (account_id, None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +125,13 @@ mod tests {
         assert!(funding.needs_product_facts());
         let by_product = Funding::Partial { products: vec!["GADGET".into()], types: vec![], families: vec![] };
         assert!(!by_product.needs_product_facts());
+    }
+
+    #[test]
+    fn a_managed_copys_invoice_goes_to_its_tenant_reseller() {
+        let (copy, reseller) = (Uuid::from_u128(1), Uuid::from_u128(9));
+        assert_eq!(invoiced_to(copy, Some(reseller)), (reseller, Some(copy)));
+        assert_eq!(invoiced_to(copy, None), (copy, None));
     }
 
     #[test]

@@ -5,8 +5,56 @@
 
 use std::collections::BTreeMap;
 
+use bss_platform::money::Currency;
 use rust_decimal::Decimal;
 use uuid::Uuid;
+
+use super::error::BillingError;
+
+/// Where an invoice stands: a draft may change, be posted (numbered,
+/// immutable) or voided; a posted invoice is only credited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InvoiceStatus {
+    Draft,
+    Posted,
+    Voided,
+}
+
+impl InvoiceStatus {
+    pub const ALL: [InvoiceStatus; 3] = [InvoiceStatus::Draft, InvoiceStatus::Posted, InvoiceStatus::Voided];
+
+    /// The code it is stored by.
+    pub fn code(self) -> &'static str {
+        match self {
+            InvoiceStatus::Draft => "DRAFT",
+            InvoiceStatus::Posted => "POSTED",
+            InvoiceStatus::Voided => "VOIDED",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<InvoiceStatus> {
+        InvoiceStatus::ALL.into_iter().find(|status| status.code() == code)
+    }
+}
+
+/// Refuses posting or voiding anything but a draft: INVOICE_POSTED (it has
+/// its number), INVOICE_VOIDED.
+pub fn check_draft(id: Uuid, status: InvoiceStatus, number: Option<i64>) -> Result<(), BillingError> {
+    match status {
+        InvoiceStatus::Draft => Ok(()),
+        InvoiceStatus::Posted => Err(BillingError::precondition(
+            "INVOICE_POSTED",
+            format!("invoice {id} is posted already (number {})", number.unwrap_or(0)),
+        )),
+        InvoiceStatus::Voided => Err(BillingError::precondition("INVOICE_VOIDED", format!("invoice {id} was voided"))),
+    }
+}
+
+/// The total of a line written by hand: quantity times unit price, rounded
+/// to the currency's minor unit, half away from zero.
+pub fn line_total(quantity: Decimal, unit_price: Decimal, currency: Currency) -> Decimal {
+    currency.round(quantity * unit_price)
+}
 
 /// A charge not invoiced yet.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -128,6 +176,20 @@ mod tests {
         let members = &invoices[1];
         assert_eq!(members.total(), dec!(30.00));
         assert_eq!(members.order_references(), vec!["A".to_owned(), "B".to_owned()], "each order once");
+    }
+
+    #[test]
+    fn only_a_draft_is_posted_or_voided_and_a_line_rounds_half_away_from_zero() {
+        let id = Uuid::nil();
+        assert!(check_draft(id, InvoiceStatus::Draft, None).is_ok());
+        let posted = check_draft(id, InvoiceStatus::Posted, Some(7)).expect_err("posted");
+        assert!(matches!(posted, BillingError::Precondition { reason: "INVOICE_POSTED", .. }), "{posted:?}");
+        let voided = check_draft(id, InvoiceStatus::Voided, None).expect_err("voided");
+        assert!(matches!(voided, BillingError::Precondition { reason: "INVOICE_VOIDED", .. }), "{voided:?}");
+        let eur = Currency::parse("EUR").expect("EUR");
+        assert_eq!(line_total(dec!(3), dec!(0.335), eur).to_string(), "1.01", "1.005 rounds up");
+        assert_eq!(line_total(dec!(-3), dec!(0.335), eur).to_string(), "-1.01", "and away from zero below it");
+        assert_eq!(InvoiceStatus::from_code("POSTED"), Some(InvoiceStatus::Posted));
     }
 
     #[test]

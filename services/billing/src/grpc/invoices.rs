@@ -2,7 +2,7 @@
 
 use bss_platform::auth::authorize;
 use bss_platform::error::Violations;
-use bss_platform::idempotency::Opened;
+use bss_platform::idempotency::RequestKey;
 use bss_platform::input::{parse_id, required_id, required_text};
 use bss_platform::money::{Currency, amount_in, decimal_from_wire, money_to_wire};
 use bss_platform::paging::Page;
@@ -12,14 +12,11 @@ use bss_proto::billing::*;
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use tonic::{Request, Response, Status};
-use uuid::Uuid;
 
 use super::{BillingApi, READERS, WRITERS};
-use crate::app::account_currency;
+use crate::app::invoices::NewInvoice;
 use crate::domain::error::BillingError;
-use crate::invoicing::{self, Scope};
-use crate::repo::{self, InvoiceRow, LineRow};
-use crate::runs;
+use crate::domain::invoice::InvoiceStatus as Status_;
 
 /// Most lines on one invoice.
 const MAX_LINES: usize = 500;
@@ -28,16 +25,16 @@ fn money(amount: Decimal, currency: Currency) -> bss_proto::types::Money {
     money_to_wire(currency.round(amount), currency)
 }
 
-fn status_code(status: InvoiceStatus) -> Option<&'static str> {
+fn status(status: InvoiceStatus) -> Option<Status_> {
     match status {
         InvoiceStatus::Unspecified => None,
-        InvoiceStatus::Draft => Some("DRAFT"),
-        InvoiceStatus::Posted => Some("POSTED"),
-        InvoiceStatus::Voided => Some("VOIDED"),
+        InvoiceStatus::Draft => Some(Status_::Draft),
+        InvoiceStatus::Posted => Some(Status_::Posted),
+        InvoiceStatus::Voided => Some(Status_::Voided),
     }
 }
 
-pub fn invoice_to_proto(row: &InvoiceRow, lines: &[LineRow]) -> Result<Invoice, BillingError> {
+pub fn invoice_to_proto((row, lines): &crate::app::invoices::Invoice) -> Result<Invoice, BillingError> {
     let currency = row.currency()?;
     Ok(Invoice {
         id: row.id.to_string(),
@@ -71,25 +68,14 @@ pub fn invoice_to_proto(row: &InvoiceRow, lines: &[LineRow]) -> Result<Invoice, 
     })
 }
 
-/// Refuses a posted or voided invoice where only a draft will do.
-fn not_posted(invoice: &InvoiceRow) -> Result<(), BillingError> {
-    match invoice.status.as_str() {
-        "POSTED" => Err(BillingError::precondition(
-            "INVOICE_POSTED",
-            format!("invoice {} is posted already (number {})", invoice.id, invoice.number.unwrap_or(0)),
-        )),
-        "VOIDED" => Err(BillingError::precondition("INVOICE_VOIDED", format!("invoice {} was voided", invoice.id))),
-        _ => Ok(()),
-    }
-}
-
 /// A date field where empty means today (UTC).
 fn date_or_today(v: &mut Violations, field: &str, value: &str) -> Option<NaiveDate> {
     if value.is_empty() { Some(now().date_naive()) } else { v.keep(field, parse_date(value)) }
 }
 
-/// The lines of a new invoice, priced in `currency`.
-fn lines_from_wire(v: &mut Violations, lines: &[InvoiceLine], currency: Currency) -> Vec<LineRow> {
+/// The lines of a new invoice (description, quantity, unit price), priced
+/// in `currency`.
+fn lines_from_wire(v: &mut Violations, lines: &[InvoiceLine], currency: Currency) -> Vec<(String, Decimal, Decimal)> {
     if lines.is_empty() || lines.len() > MAX_LINES {
         v.add("invoice.lines", format!("give 1 to {MAX_LINES} lines"));
     }
@@ -103,8 +89,7 @@ fn lines_from_wire(v: &mut Violations, lines: &[InvoiceLine], currency: Currency
         }
         let unit_price = amount_in(v, &field("unit_price"), line.unit_price.as_ref(), currency);
         if let (Some(description), Some(quantity), Some(unit_price)) = (description, quantity, unit_price) {
-            let total = currency.round(quantity * unit_price);
-            rows.push(LineRow { product_id: None, description, quantity, unit_price, total, credited: Decimal::ZERO });
+            rows.push((description, quantity, unit_price));
         }
     }
     rows
@@ -121,14 +106,7 @@ impl InvoiceService for BillingApi {
         let run = async {
             let input = request.invoice.clone().unwrap_or_default();
             let account_id = parse_id("invoice.account_id", &input.account_id)?;
-            let account = self.fetch_account(&caller, account_id).await?;
-            let currency = account_currency(&account)?;
-            // A managed copy's invoices go to its tenant reseller.
-            let payer = self.payer(&caller, &account).await?;
-            let (bill_to, for_account_id) = match (&account.managed_by, payer.parent_id) {
-                (Some(_), Some(reseller)) => (reseller, Some(account_id)),
-                _ => (account_id, None),
-            };
+            let currency = self.account_currency(&caller, account_id).await?;
             let mut v = Violations::new();
             let invoice_date = date_or_today(&mut v, "invoice.invoice_date", &input.invoice_date);
             let delivery_date = if input.delivery_date.is_empty() {
@@ -144,32 +122,13 @@ impl InvoiceService for BillingApi {
                 return Err(v.into());
             };
             v.into_result()?;
-            let (mut tx, pending) = match self.begin(tenant_id, "CreateInvoice", &request.request_id, &request).await? {
-                Opened::Replayed(response) => return Ok(response),
-                Opened::Fresh(tx, pending) => (tx, pending),
-            };
-            let row = InvoiceRow {
-                id: Uuid::now_v7(),
-                account_id: bill_to,
-                for_account_id,
-                currency: currency.code.to_owned(),
-                number: None,
-                status: "DRAFT".to_owned(),
-                invoice_date,
-                delivery_date,
-                due_date: None,
-                total: lines.iter().map(|line| line.total).sum(),
-                settled: Decimal::ZERO,
-                order_references: input.order_references.clone(),
-                created_at: now(),
-                posted_at: None,
-                void_reason: None,
-            };
-            let invoice = invoice_to_proto(&row, &lines)?;
-            repo::insert_invoices(&mut tx, tenant_id, &[(row, lines)]).await?;
-            let response = CreateInvoiceResponse { invoice: Some(invoice) };
-            self.commit(tx, pending, &response).await?;
-            Ok::<_, BillingError>(response)
+            let key = RequestKey::new(tenant_id, "CreateInvoice", &request.request_id, &request)?;
+            let new =
+                NewInvoice { account_id, invoice_date, delivery_date, lines, order_references: input.order_references };
+            self.create_invoice(&caller, tenant_id, key, new, |invoice| {
+                Ok(CreateInvoiceResponse { invoice: Some(invoice_to_proto(invoice)?) })
+            })
+            .await
         };
         Ok(Response::new(run.await?))
     }
@@ -182,28 +141,11 @@ impl InvoiceService for BillingApi {
         let request = request.into_inner();
         let run = async {
             let id = parse_id("id", &request.id)?;
-            let mut connection = self.db.acquire().await?;
-            let draft = repo::invoice(&mut connection, tenant_id, id, false)
-                .await?
-                .ok_or_else(|| BillingError::not_found("invoice", id))?;
-            drop(connection);
-            let due_dates =
-                self.due_dates(&caller, &[(draft.account_id, draft.invoice_date, draft.delivery_date)]).await?;
-            let (mut tx, pending) = match self.begin(tenant_id, "PostInvoice", &request.request_id, &request).await? {
-                Opened::Replayed(response) => return Ok(response),
-                Opened::Fresh(tx, pending) => (tx, pending),
-            };
-            let locked = repo::invoice(&mut tx, tenant_id, id, true)
-                .await?
-                .ok_or_else(|| BillingError::not_found("invoice", id))?;
-            not_posted(&locked)?;
-            let drafts: Vec<(Uuid, NaiveDate)> = due_dates.into_iter().map(|due| (id, due)).collect();
-            let posted = invoicing::post(&mut tx, tenant_id, &caller.subject, &drafts).await?;
-            let posted = posted.into_iter().next().ok_or_else(|| BillingError::not_found("invoice", id))?;
-            let lines = repo::lines(&mut tx, tenant_id, id).await?;
-            let response = PostInvoiceResponse { invoice: Some(invoice_to_proto(&posted, &lines)?) };
-            self.commit(tx, pending, &response).await?;
-            Ok::<_, BillingError>(response)
+            let key = RequestKey::new(tenant_id, "PostInvoice", &request.request_id, &request)?;
+            self.post_invoice(&caller, tenant_id, key, id, |invoice| {
+                Ok(PostInvoiceResponse { invoice: Some(invoice_to_proto(invoice)?) })
+            })
+            .await
         };
         Ok(Response::new(run.await?))
     }
@@ -212,12 +154,8 @@ impl InvoiceService for BillingApi {
         let (_, tenant_id) = authorize(&request, READERS)?;
         let run = async {
             let id = parse_id("id", &request.get_ref().id)?;
-            let mut connection = self.db.acquire().await?;
-            let row = repo::invoice(&mut connection, tenant_id, id, false)
-                .await?
-                .ok_or_else(|| BillingError::not_found("invoice", id))?;
-            let lines = repo::lines(&mut connection, tenant_id, id).await?;
-            Ok::<_, BillingError>(GetInvoiceResponse { invoice: Some(invoice_to_proto(&row, &lines)?) })
+            let invoice = self.invoice(tenant_id, id).await?;
+            Ok::<_, BillingError>(GetInvoiceResponse { invoice: Some(invoice_to_proto(&invoice)?) })
         };
         Ok(Response::new(run.await?))
     }
@@ -232,7 +170,7 @@ impl InvoiceService for BillingApi {
             let mut v = Violations::new();
             let account_id = v.keep("account_id", required_id(&request.account_id));
             let status = match InvoiceStatus::try_from(request.status) {
-                Ok(status) => status_code(status),
+                Ok(wanted) => status(wanted),
                 Err(_) => {
                     v.add("status", format!("{} is not an invoice status", request.status));
                     None
@@ -241,21 +179,14 @@ impl InvoiceService for BillingApi {
             let Some(account_id) = account_id else {
                 return Err(v.into());
             };
-            // Another tenant's account is NOT_FOUND, not an empty list.
-            self.fetch_account(&caller, account_id).await?;
             v.into_result()?;
             let filters = ListInvoicesRequest { page_size: 0, page_token: String::new(), ..request.clone() };
             let page = Page::parse(request.page_size, &request.page_token, &filters)?;
-            let mut connection = self.db.acquire().await?;
-            let rows =
-                repo::invoices(&mut connection, tenant_id, account_id, status, page.after_uuid()?, page.fetch_limit())
-                    .await?;
-            let (rows, next_page_token) = page.finish(rows, |row| row.id.as_bytes().to_vec());
-            let mut invoices = Vec::with_capacity(rows.len());
-            for row in &rows {
-                let lines = repo::lines(&mut connection, tenant_id, row.id).await?;
-                invoices.push(invoice_to_proto(row, &lines)?);
-            }
+            let listed = self
+                .invoices_of(&caller, tenant_id, (account_id, status), (page.after_uuid()?, page.fetch_limit()))
+                .await?;
+            let (listed, next_page_token) = page.finish(listed, |(row, _)| row.id.as_bytes().to_vec());
+            let invoices = listed.iter().map(invoice_to_proto).collect::<Result<_, _>>()?;
             Ok::<_, BillingError>(ListInvoicesResponse { invoices, next_page_token })
         };
         Ok(Response::new(run.await?))
@@ -274,28 +205,12 @@ impl InvoiceService for BillingApi {
             let (Some(account_id), Some(date)) = (account_id, date) else {
                 return Err(v.into());
             };
-            self.fetch_account(&caller, account_id).await?;
-            let (mut tx, pending) =
-                match self.begin(tenant_id, "GenerateInvoices", &request.request_id, &request).await? {
-                    Opened::Replayed(response) => return Ok(response),
-                    Opened::Fresh(tx, pending) => (tx, pending),
-                };
-            let drafts = invoicing::draft(&mut tx, tenant_id, &[account_id], Scope::BilledToOrBought, date).await?;
-            let mut rows: Vec<InvoiceRow> = drafts.iter().map(|(row, _)| row.clone()).collect();
-            if request.post && !rows.is_empty() {
-                let invoices: Vec<_> = rows.iter().map(|row| (row.account_id, row.invoice_date, None)).collect();
-                let due_dates = self.due_dates(&caller, &invoices).await?;
-                let posting: Vec<_> = rows.iter().map(|row| row.id).zip(due_dates).collect();
-                rows = invoicing::post(&mut tx, tenant_id, &caller.subject, &posting).await?;
-            }
-            let mut invoices = Vec::with_capacity(rows.len());
-            for row in &rows {
-                let lines = drafts.iter().find(|(draft, _)| draft.id == row.id).map(|(_, lines)| lines.as_slice());
-                invoices.push(invoice_to_proto(row, lines.unwrap_or_default())?);
-            }
-            let response = GenerateInvoicesResponse { invoices };
-            self.commit(tx, pending, &response).await?;
-            Ok::<_, BillingError>(response)
+            let key = RequestKey::new(tenant_id, "GenerateInvoices", &request.request_id, &request)?;
+            self.generate_invoices(&caller, tenant_id, key, (account_id, date, request.post), |invoices| {
+                let invoices = invoices.iter().map(invoice_to_proto).collect::<Result<_, _>>()?;
+                Ok(GenerateInvoicesResponse { invoices })
+            })
+            .await
         };
         Ok(Response::new(run.await?))
     }
@@ -308,20 +223,14 @@ impl InvoiceService for BillingApi {
         let request = request.into_inner();
         let run = async {
             let mut v = Violations::new();
-            let date = date_or_today(&mut v, "invoice_date", &request.invoice_date);
-            let Some(date) = date else {
+            let Some(date) = date_or_today(&mut v, "invoice_date", &request.invoice_date) else {
                 return Err(v.into());
             };
-            let (mut tx, pending) =
-                match self.begin(tenant_id, "StartBillingRun", &request.request_id, &request).await? {
-                    Opened::Replayed(response) => return Ok(response),
-                    Opened::Fresh(tx, pending) => (tx, pending),
-                };
-            let started = runs::start(&mut tx, tenant_id, date, request.post, &caller.subject).await?;
-            let response = StartBillingRunResponse { run: Some(started.to_proto()) };
-            self.commit(tx, pending, &response).await?;
-            self.runs.notify_one();
-            Ok::<_, BillingError>(response)
+            let key = RequestKey::new(tenant_id, "StartBillingRun", &request.request_id, &request)?;
+            self.start_billing_run(&caller, tenant_id, key, (date, request.post), |started| StartBillingRunResponse {
+                run: Some(started.to_proto()),
+            })
+            .await
         };
         Ok(Response::new(run.await?))
     }
@@ -333,8 +242,7 @@ impl InvoiceService for BillingApi {
         let (_, tenant_id) = authorize(&request, READERS)?;
         let run = async {
             let id = parse_id("id", &request.get_ref().id)?;
-            let found = runs::get(&self.db, tenant_id, id).await?;
-            let found = found.ok_or_else(|| BillingError::not_found("billing run", id))?;
+            let found = self.billing_run(tenant_id, id).await?;
             Ok::<_, BillingError>(GetBillingRunResponse { run: Some(found.to_proto()) })
         };
         Ok(Response::new(run.await?))
@@ -353,33 +261,11 @@ impl InvoiceService for BillingApi {
             let (Some(id), Some(reason)) = (id, reason) else {
                 return Err(v.into());
             };
-            let (mut tx, pending) = match self.begin(tenant_id, "VoidInvoice", &request.request_id, &request).await? {
-                Opened::Replayed(response) => return Ok(response),
-                Opened::Fresh(tx, pending) => (tx, pending),
-            };
-            let locked = repo::invoice(&mut tx, tenant_id, id, true)
-                .await?
-                .ok_or_else(|| BillingError::not_found("invoice", id))?;
-            not_posted(&locked)?;
-            sqlx::query(
-                "UPDATE billing.invoices SET status = 'VOIDED', void_reason = $3 WHERE tenant_id = $1 AND id = $2",
-            )
-            .bind(tenant_id)
-            .bind(id)
-            .bind(&reason)
-            .execute(&mut *tx)
-            .await?;
-            // What it held is owed again, for the next invoice.
-            sqlx::query("UPDATE billing.charges SET invoice_id = NULL WHERE tenant_id = $1 AND invoice_id = $2")
-                .bind(tenant_id)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            let voided = InvoiceRow { status: "VOIDED".to_owned(), void_reason: Some(reason), ..locked };
-            let lines = repo::lines(&mut tx, tenant_id, id).await?;
-            let response = VoidInvoiceResponse { invoice: Some(invoice_to_proto(&voided, &lines)?) };
-            self.commit(tx, pending, &response).await?;
-            Ok::<_, BillingError>(response)
+            let key = RequestKey::new(tenant_id, "VoidInvoice", &request.request_id, &request)?;
+            self.void_invoice(tenant_id, key, (id, reason), |invoice| {
+                Ok(VoidInvoiceResponse { invoice: Some(invoice_to_proto(invoice)?) })
+            })
+            .await
         };
         Ok(Response::new(run.await?))
     }

@@ -48,6 +48,11 @@ pub struct InvoiceRow {
 }
 
 impl InvoiceRow {
+    pub fn status(&self) -> Result<crate::domain::invoice::InvoiceStatus, BillingError> {
+        crate::domain::invoice::InvoiceStatus::from_code(&self.status)
+            .ok_or_else(|| corrupt("invoice status", &self.status))
+    }
+
     pub fn currency(&self) -> Result<Currency, BillingError> {
         stored_currency(&self.currency)
     }
@@ -136,6 +141,22 @@ pub async fn invoice(
         concat!("SELECT ", invoice_columns!(), " FROM billing.invoices WHERE tenant_id = $1 AND id = $2")
     };
     Ok(sqlx::query_as(query).bind(tenant_id).bind(id).fetch_optional(connection).await?)
+}
+
+/// Voids a draft: what it held is owed again, for the next invoice.
+pub async fn void_invoice(tx: &mut PgConnection, tenant_id: Uuid, id: Uuid, reason: &str) -> Result<(), BillingError> {
+    sqlx::query("UPDATE billing.invoices SET status = 'VOIDED', void_reason = $3 WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant_id)
+        .bind(id)
+        .bind(reason)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE billing.charges SET invoice_id = NULL WHERE tenant_id = $1 AND invoice_id = $2")
+        .bind(tenant_id)
+        .bind(id)
+        .execute(tx)
+        .await?;
+    Ok(())
 }
 
 pub async fn lines(
