@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bss_platform::auth::{Role, authorize};
 use bss_platform::error::{Answer, PlatformError, Violations};
 use bss_platform::events::{HandlerError, Subscription};
-use bss_platform::idempotency::{self, Opened, RequestKey};
+use bss_platform::idempotency::{self, RequestKey};
 use bss_platform::input::{optional_text, parse_id, required_id};
 use bss_platform::paging::{Page, text_and_number, time_and_id};
 use bss_platform::peers;
@@ -146,10 +146,6 @@ impl ResellerSyncService for SyncApi {
             // reseller must be a reseller account (asked with the sync's own
             // identity).
             let account = self.link_parties(distributor, reseller, tenant_reseller).await?;
-            let (mut tx, pending) = match idempotency::open(&self.db, key).await? {
-                Opened::Replayed(response) => return Ok(response),
-                Opened::Fresh(tx, pending) => (tx, pending),
-            };
             let link = domain::copy::Link {
                 reseller_tenant_id: reseller,
                 distributor_tenant_id: distributor,
@@ -161,14 +157,14 @@ impl ResellerSyncService for SyncApi {
                 sharing_rule: sharing_rule.to_owned(),
                 created_at: Utc::now(),
             };
-            let link = repo::insert_link(&mut tx, &link).await?;
-            let link = link.ok_or_else(|| SyncError::AlreadyExists {
-                reason: "LINK_EXISTS",
-                description: format!("tenant {reseller} is linked already"),
-            })?;
-            let response = CreateLinkResponse { link: Some(link_to_proto(&link)) };
-            pending.commit(tx, &response).await?;
-            Ok::<_, SyncError>(response)
+            idempotency::once::<_, SyncError>(&self.db, key, async |tx| {
+                let link = repo::insert_link(tx, &link).await?.ok_or_else(|| SyncError::AlreadyExists {
+                    reason: "LINK_EXISTS",
+                    description: format!("tenant {reseller} is linked already"),
+                })?;
+                Ok(CreateLinkResponse { link: Some(link_to_proto(&link)) })
+            })
+            .await
         };
         Ok(Response::new(run.await?))
     }

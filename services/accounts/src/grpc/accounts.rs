@@ -4,7 +4,7 @@
 use bss_platform::auth::{Caller, Role};
 use bss_platform::error::Violations;
 use bss_platform::fieldmask::writable_paths;
-use bss_platform::idempotency::{self, Opened, RequestKey};
+use bss_platform::idempotency::{self, RequestKey};
 use bss_platform::paging::Page;
 use bss_platform::time;
 use bss_proto::accounts::account_event::Payload;
@@ -100,62 +100,58 @@ impl AccountsApi {
         let id = parse_id("account.id", &input.id)?;
         let paths = writable_paths(request.update_mask.as_ref(), ACCOUNT_WRITABLE_PATHS)?;
         let key = RequestKey::new(tenant_id, "UpdateAccount", &request.request_id, &request)?;
-        let (mut tx, pending) = match idempotency::open(&self.db, key).await? {
-            Opened::Replayed(response) => return Ok(response),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        let account = repo::accounts::get(&mut tx, tenant_id, id, Visibility::All, true).await?;
-        account.check_etag(&input.etag)?;
-        if paths.contains(&"currency_code") && input.currency_code != account.currency_code {
-            return Err(AccountsError::precondition(
-                "CURRENCY_IMMUTABLE",
-                "the currency of an account is fixed at creation",
-            ));
-        }
-        let mut merged = account_to_proto(&account);
-        overlay_account(&mut merged, &input, &paths);
-        let fields = account_fields(&merged)?;
-        let changes = changed_fields(&account.fields, &fields);
-        if changes.is_empty() {
-            let response = UpdateAccountResponse { account: Some(account_to_proto(&account)), warnings: Vec::new() };
-            self.commit(tx, pending, &response).await?;
-            return Ok(response);
-        }
-        let changed: Vec<&str> =
-            changes.iter().map(|change| change.field.split('.').next().unwrap_or_default()).collect();
-        let integration = caller.has_role(Role::Integration);
-        if changed.contains(&"managed_by") && !integration {
-            return Err(AccountsError::IntegrationOnly(
-                "only the reseller sync (integration role) may change managed_by",
-            ));
-        }
-        managed::check_edit(account.fields.managed_by.as_ref(), &changed, integration)?;
-        check_custom_fields(&mut tx, tenant_id, &fields).await?;
-        check_parent(&mut tx, tenant_id, &account, &fields).await?;
-        let tenant = self.tenants.get(&self.db, tenant_id).await?;
-        let updated = repo::accounts::update(&mut tx, &account, &fields, tenant.name_scope()).await?;
-        let warnings = if updated.fields.external_key != account.fields.external_key {
-            external_key_warnings(&mut tx, &updated).await?
-        } else {
-            Vec::new()
-        };
-        let changed_names: Vec<String> = changes.iter().map(|change| change.field.clone()).collect();
-        record(&mut tx, tenant_id, id, caller, &HistoryLine { action: "UPDATED", changes, reason: String::new() })
+        self.write(key, async |tx| {
+            let account = repo::accounts::get(tx, tenant_id, id, Visibility::All, true).await?;
+            account.check_etag(&input.etag)?;
+            if paths.contains(&"currency_code") && input.currency_code != account.currency_code {
+                return Err(AccountsError::precondition(
+                    "CURRENCY_IMMUTABLE",
+                    "the currency of an account is fixed at creation",
+                ));
+            }
+            let mut merged = account_to_proto(&account);
+            overlay_account(&mut merged, &input, &paths);
+            let fields = account_fields(&merged)?;
+            let changes = changed_fields(&account.fields, &fields);
+            if changes.is_empty() {
+                return Ok(UpdateAccountResponse { account: Some(account_to_proto(&account)), warnings: Vec::new() });
+            }
+            let changed: Vec<&str> =
+                changes.iter().map(|change| change.field.split('.').next().unwrap_or_default()).collect();
+            let integration = caller.has_role(Role::Integration);
+            if changed.contains(&"managed_by") && !integration {
+                return Err(AccountsError::IntegrationOnly(
+                    "only the reseller sync (integration role) may change managed_by",
+                ));
+            }
+            managed::check_edit(account.fields.managed_by.as_ref(), &changed, integration)?;
+            check_custom_fields(tx, tenant_id, &fields).await?;
+            check_parent(tx, tenant_id, &account, &fields).await?;
+            let tenant = self.tenants.get(&self.db, tenant_id).await?;
+            let updated = repo::accounts::update(tx, &account, &fields, tenant.name_scope()).await?;
+            let warnings = if updated.fields.external_key != account.fields.external_key {
+                external_key_warnings(tx, &updated).await?
+            } else {
+                Vec::new()
+            };
+            let changed_names: Vec<String> = changes.iter().map(|change| change.field.clone()).collect();
+            record(tx, tenant_id, id, caller, &HistoryLine { action: "UPDATED", changes, reason: String::new() })
+                .await?;
+            let proto_account = account_to_proto(&updated);
+            publish(
+                tx,
+                tenant_id,
+                caller,
+                Payload::AccountUpdated(AccountUpdated {
+                    account: Some(proto_account.clone()),
+                    changed_fields: changed_names,
+                }),
+            )
             .await?;
-        let proto_account = account_to_proto(&updated);
-        publish(
-            &mut tx,
-            tenant_id,
-            caller,
-            Payload::AccountUpdated(AccountUpdated {
-                account: Some(proto_account.clone()),
-                changed_fields: changed_names,
-            }),
-        )
-        .await?;
-        let response = UpdateAccountResponse { account: Some(proto_account), warnings };
-        self.commit(tx, pending, &response).await?;
-        Ok(response)
+            let response = UpdateAccountResponse { account: Some(proto_account), warnings };
+            Ok(response)
+        })
+        .await
     }
 
     async fn list_accounts(
@@ -204,23 +200,27 @@ impl AccountsApi {
         // Financial history is never orphaned: an account with money in
         // billing or credit stays (terminate it once it is final).
         self.check_financially_settled(caller, &[id], SettlementPurpose::Deletion).await?;
-        let (mut tx, pending) = match idempotency::open(&self.db, key).await? {
-            Opened::Replayed(response) => return Ok(response),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        let account = repo::accounts::get(&mut tx, tenant_id, id, Visibility::All, true).await?;
-        account.check_etag(&request.etag)?;
-        managed::check_action(account.fields.managed_by.as_ref(), "delete", caller.has_role(Role::Integration))?;
-        repo::accounts::delete(&mut tx, &account).await?;
-        publish(
-            &mut tx,
-            tenant_id,
-            caller,
-            Payload::AccountDeleted(AccountDeleted { account: Some(account_to_proto(&account)) }),
-        )
-        .await?;
-        let response = DeleteAccountResponse {};
-        self.commit(tx, pending, &response).await?;
+        let response = self
+            .write(key, async |tx| {
+                let account = repo::accounts::get(tx, tenant_id, id, Visibility::All, true).await?;
+                account.check_etag(&request.etag)?;
+                managed::check_action(
+                    account.fields.managed_by.as_ref(),
+                    "delete",
+                    caller.has_role(Role::Integration),
+                )?;
+                repo::accounts::delete(tx, &account).await?;
+                publish(
+                    tx,
+                    tenant_id,
+                    caller,
+                    Payload::AccountDeleted(AccountDeleted { account: Some(account_to_proto(&account)) }),
+                )
+                .await?;
+                let response = DeleteAccountResponse {};
+                Ok(response)
+            })
+            .await?;
         tracing::info!(account_id = %id, "account deleted");
         Ok(response)
     }

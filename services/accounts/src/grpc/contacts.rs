@@ -5,7 +5,7 @@
 use bss_platform::auth::{Caller, Role};
 use bss_platform::error::Violations;
 use bss_platform::fieldmask::writable_paths;
-use bss_platform::idempotency::{self, Opened, RequestKey};
+use bss_platform::idempotency::RequestKey;
 use bss_platform::paging::Page;
 use bss_proto::accounts::account_event::Payload;
 use bss_proto::accounts::*;
@@ -46,25 +46,23 @@ impl AccountsApi {
         let account_id = parse_id("account_id", &request.account_id)?;
         let fields = contact_fields(&request.contact.clone().unwrap_or_default())?;
         let key = RequestKey::new(tenant_id, "CreateContact", &request.request_id, &request)?;
-        let (mut tx, pending) = match idempotency::open(&self.db, key).await? {
-            Opened::Replayed(response) => return Ok(response),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        repo::accounts::get(&mut tx, tenant_id, account_id, Visibility::All, true).await?;
-        let contact = contact_to_proto(&repo::contacts::insert(&mut tx, tenant_id, account_id, &fields).await?);
-        record(
-            &mut tx,
-            tenant_id,
-            account_id,
-            caller,
-            &line("CONTACT_ADDED", "contact", String::new(), contact_label(&contact)),
-        )
-        .await?;
-        let changed = ContactChanged { kind: ChangeKind::Created as i32, contact: Some(contact.clone()) };
-        publish(&mut tx, tenant_id, caller, Payload::ContactChanged(changed)).await?;
-        let response = CreateContactResponse { contact: Some(contact) };
-        self.commit(tx, pending, &response).await?;
-        Ok(response)
+        self.write(key, async |tx| {
+            repo::accounts::get(tx, tenant_id, account_id, Visibility::All, true).await?;
+            let contact = contact_to_proto(&repo::contacts::insert(tx, tenant_id, account_id, &fields).await?);
+            record(
+                tx,
+                tenant_id,
+                account_id,
+                caller,
+                &line("CONTACT_ADDED", "contact", String::new(), contact_label(&contact)),
+            )
+            .await?;
+            let changed = ContactChanged { kind: ChangeKind::Created as i32, contact: Some(contact.clone()) };
+            publish(tx, tenant_id, caller, Payload::ContactChanged(changed)).await?;
+            let response = CreateContactResponse { contact: Some(contact) };
+            Ok(response)
+        })
+        .await
     }
 
     pub(crate) async fn list_contacts_of(
@@ -94,24 +92,22 @@ impl AccountsApi {
         let id = parse_id("contact.id", &input.id)?;
         let paths = writable_paths(request.update_mask.as_ref(), CONTACT_WRITABLE_PATHS)?;
         let key = RequestKey::new(tenant_id, "UpdateContact", &request.request_id, &request)?;
-        let (mut tx, pending) = match idempotency::open(&self.db, key).await? {
-            Opened::Replayed(response) => return Ok(response),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        let contact = repo::contacts::get(&mut tx, tenant_id, id).await?;
-        repo::accounts::get(&mut tx, tenant_id, contact.account_id, Visibility::All, true).await?;
-        let before = contact_to_proto(&contact);
-        let mut merged = before.clone();
-        overlay_contact(&mut merged, &input, &paths);
-        let fields = contact_fields(&merged)?;
-        let updated = contact_to_proto(&repo::contacts::update(&mut tx, &contact, &fields).await?);
-        let history = line("CONTACT_CHANGED", "contact", format!("{before:?}"), format!("{updated:?}"));
-        record(&mut tx, tenant_id, contact.account_id, caller, &history).await?;
-        let changed = ContactChanged { kind: ChangeKind::Updated as i32, contact: Some(updated.clone()) };
-        publish(&mut tx, tenant_id, caller, Payload::ContactChanged(changed)).await?;
-        let response = UpdateContactResponse { contact: Some(updated) };
-        self.commit(tx, pending, &response).await?;
-        Ok(response)
+        self.write(key, async |tx| {
+            let contact = repo::contacts::get(tx, tenant_id, id).await?;
+            repo::accounts::get(tx, tenant_id, contact.account_id, Visibility::All, true).await?;
+            let before = contact_to_proto(&contact);
+            let mut merged = before.clone();
+            overlay_contact(&mut merged, &input, &paths);
+            let fields = contact_fields(&merged)?;
+            let updated = contact_to_proto(&repo::contacts::update(tx, &contact, &fields).await?);
+            let history = line("CONTACT_CHANGED", "contact", format!("{before:?}"), format!("{updated:?}"));
+            record(tx, tenant_id, contact.account_id, caller, &history).await?;
+            let changed = ContactChanged { kind: ChangeKind::Updated as i32, contact: Some(updated.clone()) };
+            publish(tx, tenant_id, caller, Payload::ContactChanged(changed)).await?;
+            let response = UpdateContactResponse { contact: Some(updated) };
+            Ok(response)
+        })
+        .await
     }
 
     pub(crate) async fn delete_contact_of(
@@ -122,27 +118,25 @@ impl AccountsApi {
     ) -> Result<DeleteContactResponse, AccountsError> {
         let id = parse_id("id", &request.id)?;
         let key = RequestKey::new(tenant_id, "DeleteContact", &request.request_id, &request)?;
-        let (mut tx, pending) = match idempotency::open(&self.db, key).await? {
-            Opened::Replayed(response) => return Ok(response),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        let contact = repo::contacts::get(&mut tx, tenant_id, id).await?;
-        repo::accounts::get(&mut tx, tenant_id, contact.account_id, Visibility::All, true).await?;
-        repo::contacts::delete(&mut tx, &contact).await?;
-        let deleted = contact_to_proto(&contact);
-        record(
-            &mut tx,
-            tenant_id,
-            contact.account_id,
-            caller,
-            &line("CONTACT_DELETED", "contact", contact_label(&deleted), String::new()),
-        )
-        .await?;
-        let changed = ContactChanged { kind: ChangeKind::Deleted as i32, contact: Some(deleted) };
-        publish(&mut tx, tenant_id, caller, Payload::ContactChanged(changed)).await?;
-        let response = DeleteContactResponse {};
-        self.commit(tx, pending, &response).await?;
-        Ok(response)
+        self.write(key, async |tx| {
+            let contact = repo::contacts::get(tx, tenant_id, id).await?;
+            repo::accounts::get(tx, tenant_id, contact.account_id, Visibility::All, true).await?;
+            repo::contacts::delete(tx, &contact).await?;
+            let deleted = contact_to_proto(&contact);
+            record(
+                tx,
+                tenant_id,
+                contact.account_id,
+                caller,
+                &line("CONTACT_DELETED", "contact", contact_label(&deleted), String::new()),
+            )
+            .await?;
+            let changed = ContactChanged { kind: ChangeKind::Deleted as i32, contact: Some(deleted) };
+            publish(tx, tenant_id, caller, Payload::ContactChanged(changed)).await?;
+            let response = DeleteContactResponse {};
+            Ok(response)
+        })
+        .await
     }
 
     pub(crate) async fn create_address_for(
@@ -156,28 +150,26 @@ impl AccountsApi {
         let fields = address_fields(&input)?;
         let key = RequestKey::new(tenant_id, "CreateAddress", &request.request_id, &request)?;
         let validation = self.validated(&fields, input.override_validation).await?;
-        let (mut tx, pending) = match idempotency::open(&self.db, key).await? {
-            Opened::Replayed(response) => return Ok(response),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        let account = repo::accounts::get(&mut tx, tenant_id, account_id, Visibility::All, true).await?;
-        check_billing_lock(caller, &account, &[fields.address_type])?;
-        check_address_contact(&mut tx, account_id, fields.contact_id).await?;
-        let address =
-            address_to_proto(&repo::addresses::insert(&mut tx, tenant_id, account_id, &fields, &validation).await?);
-        record(
-            &mut tx,
-            tenant_id,
-            account_id,
-            caller,
-            &line("ADDRESS_ADDED", "address", String::new(), address_label(&address)),
-        )
-        .await?;
-        let changed = AddressChanged { kind: ChangeKind::Created as i32, address: Some(address.clone()) };
-        publish(&mut tx, tenant_id, caller, Payload::AddressChanged(changed)).await?;
-        let response = CreateAddressResponse { address: Some(address) };
-        self.commit(tx, pending, &response).await?;
-        Ok(response)
+        self.write(key, async |tx| {
+            let account = repo::accounts::get(tx, tenant_id, account_id, Visibility::All, true).await?;
+            check_billing_lock(caller, &account, &[fields.address_type])?;
+            check_address_contact(tx, account_id, fields.contact_id).await?;
+            let address =
+                address_to_proto(&repo::addresses::insert(tx, tenant_id, account_id, &fields, &validation).await?);
+            record(
+                tx,
+                tenant_id,
+                account_id,
+                caller,
+                &line("ADDRESS_ADDED", "address", String::new(), address_label(&address)),
+            )
+            .await?;
+            let changed = AddressChanged { kind: ChangeKind::Created as i32, address: Some(address.clone()) };
+            publish(tx, tenant_id, caller, Payload::AddressChanged(changed)).await?;
+            let response = CreateAddressResponse { address: Some(address) };
+            Ok(response)
+        })
+        .await
     }
 
     pub(crate) async fn list_addresses_of(
@@ -207,35 +199,33 @@ impl AccountsApi {
         let id = parse_id("address.id", &input.id)?;
         let paths = writable_paths(request.update_mask.as_ref(), ADDRESS_WRITABLE_PATHS)?;
         let key = RequestKey::new(tenant_id, "UpdateAddress", &request.request_id, &request)?;
-        let (mut tx, pending) = match idempotency::open(&self.db, key).await? {
-            Opened::Replayed(response) => return Ok(response),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        let address = repo::addresses::get(&mut tx, tenant_id, id).await?;
-        let account = repo::accounts::get(&mut tx, tenant_id, address.account_id, Visibility::All, true).await?;
-        let before = address_to_proto(&address);
-        let mut merged = before.clone();
-        overlay_address(&mut merged, &input, &paths);
-        let fields = address_fields(&merged)?;
-        check_billing_lock(caller, &account, &[address.fields.address_type, fields.address_type])?;
-        check_address_contact(&mut tx, address.account_id, fields.contact_id).await?;
-        // Validation runs only when the address itself changed.
-        let validation = if fields.parts() != address.fields.parts() {
-            Some(self.validated(&fields, input.override_validation).await?)
-        } else {
-            None
-        };
-        let updated =
-            repo::addresses::update(&mut tx, &address, &fields, validation.as_ref().or(address.validation.as_ref()))
-                .await?;
-        let updated = address_to_proto(&updated);
-        let history = line("ADDRESS_CHANGED", "address", address_label(&before), address_label(&updated));
-        record(&mut tx, tenant_id, address.account_id, caller, &history).await?;
-        let changed = AddressChanged { kind: ChangeKind::Updated as i32, address: Some(updated.clone()) };
-        publish(&mut tx, tenant_id, caller, Payload::AddressChanged(changed)).await?;
-        let response = UpdateAddressResponse { address: Some(updated) };
-        self.commit(tx, pending, &response).await?;
-        Ok(response)
+        self.write(key, async |tx| {
+            let address = repo::addresses::get(tx, tenant_id, id).await?;
+            let account = repo::accounts::get(tx, tenant_id, address.account_id, Visibility::All, true).await?;
+            let before = address_to_proto(&address);
+            let mut merged = before.clone();
+            overlay_address(&mut merged, &input, &paths);
+            let fields = address_fields(&merged)?;
+            check_billing_lock(caller, &account, &[address.fields.address_type, fields.address_type])?;
+            check_address_contact(tx, address.account_id, fields.contact_id).await?;
+            // Validation runs only when the address itself changed.
+            let validation = if fields.parts() != address.fields.parts() {
+                Some(self.validated(&fields, input.override_validation).await?)
+            } else {
+                None
+            };
+            let updated =
+                repo::addresses::update(tx, &address, &fields, validation.as_ref().or(address.validation.as_ref()))
+                    .await?;
+            let updated = address_to_proto(&updated);
+            let history = line("ADDRESS_CHANGED", "address", address_label(&before), address_label(&updated));
+            record(tx, tenant_id, address.account_id, caller, &history).await?;
+            let changed = AddressChanged { kind: ChangeKind::Updated as i32, address: Some(updated.clone()) };
+            publish(tx, tenant_id, caller, Payload::AddressChanged(changed)).await?;
+            let response = UpdateAddressResponse { address: Some(updated) };
+            Ok(response)
+        })
+        .await
     }
 
     pub(crate) async fn delete_address_of(
@@ -246,28 +236,26 @@ impl AccountsApi {
     ) -> Result<DeleteAddressResponse, AccountsError> {
         let id = parse_id("id", &request.id)?;
         let key = RequestKey::new(tenant_id, "DeleteAddress", &request.request_id, &request)?;
-        let (mut tx, pending) = match idempotency::open(&self.db, key).await? {
-            Opened::Replayed(response) => return Ok(response),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        let address = repo::addresses::get(&mut tx, tenant_id, id).await?;
-        let account = repo::accounts::get(&mut tx, tenant_id, address.account_id, Visibility::All, true).await?;
-        check_billing_lock(caller, &account, &[address.fields.address_type])?;
-        repo::addresses::delete(&mut tx, &address).await?;
-        let deleted = address_to_proto(&address);
-        record(
-            &mut tx,
-            tenant_id,
-            address.account_id,
-            caller,
-            &line("ADDRESS_DELETED", "address", address_label(&deleted), String::new()),
-        )
-        .await?;
-        let changed = AddressChanged { kind: ChangeKind::Deleted as i32, address: Some(deleted) };
-        publish(&mut tx, tenant_id, caller, Payload::AddressChanged(changed)).await?;
-        let response = DeleteAddressResponse {};
-        self.commit(tx, pending, &response).await?;
-        Ok(response)
+        self.write(key, async |tx| {
+            let address = repo::addresses::get(tx, tenant_id, id).await?;
+            let account = repo::accounts::get(tx, tenant_id, address.account_id, Visibility::All, true).await?;
+            check_billing_lock(caller, &account, &[address.fields.address_type])?;
+            repo::addresses::delete(tx, &address).await?;
+            let deleted = address_to_proto(&address);
+            record(
+                tx,
+                tenant_id,
+                address.account_id,
+                caller,
+                &line("ADDRESS_DELETED", "address", address_label(&deleted), String::new()),
+            )
+            .await?;
+            let changed = AddressChanged { kind: ChangeKind::Deleted as i32, address: Some(deleted) };
+            publish(tx, tenant_id, caller, Payload::AddressChanged(changed)).await?;
+            let response = DeleteAddressResponse {};
+            Ok(response)
+        })
+        .await
     }
 
     pub(crate) async fn validate_address_only(

@@ -2,7 +2,7 @@
 
 use bss_platform::auth::Role;
 use bss_platform::error::Violations;
-use bss_platform::idempotency::{self, Opened, RequestKey};
+use bss_platform::idempotency::RequestKey;
 use bss_platform::paging::Page;
 use bss_proto::accounts::custom_field_service_server::CustomFieldService;
 use bss_proto::accounts::*;
@@ -39,14 +39,13 @@ impl CustomFieldService for AccountsApi {
                 return Err(AccountsError::from(v));
             };
             let key = RequestKey::new(tenant_id, "CreateCustomFieldDefinition", &request.request_id, &request)?;
-            let (mut tx, pending) = match idempotency::open(&self.db, key).await? {
-                Opened::Replayed(response) => return Ok(response),
-                Opened::Fresh(tx, pending) => (tx, pending),
-            };
-            repo::custom_fields::insert(&mut tx, tenant_id, &definition).await?;
-            let response = CreateCustomFieldDefinitionResponse { definition: Some(definition_to_proto(&definition)) };
-            self.commit(tx, pending, &response).await?;
-            Ok(response)
+            self.write(key, async |tx| {
+                repo::custom_fields::insert(tx, tenant_id, &definition).await?;
+                let response =
+                    CreateCustomFieldDefinitionResponse { definition: Some(definition_to_proto(&definition)) };
+                Ok(response)
+            })
+            .await
         };
         Ok(Response::new(run.await?))
     }
@@ -81,22 +80,20 @@ impl CustomFieldService for AccountsApi {
         let request = request.into_inner();
         let run = async {
             let key = RequestKey::new(tenant_id, "DeleteCustomFieldDefinition", &request.request_id, &request)?;
-            let (mut tx, pending) = match idempotency::open(&self.db, key).await? {
-                Opened::Replayed(response) => return Ok(response),
-                Opened::Fresh(tx, pending) => (tx, pending),
-            };
-            if repo::custom_fields::in_use(&mut tx, tenant_id, &request.key).await? {
-                return Err(AccountsError::precondition(
-                    "CUSTOM_FIELD_IN_USE",
-                    format!("accounts still have a value for {:?}", request.key),
-                ));
-            }
-            if !repo::custom_fields::delete(&mut tx, tenant_id, &request.key).await? {
-                return Err(AccountsError::not_found("custom field", &request.key));
-            }
-            let response = DeleteCustomFieldDefinitionResponse {};
-            self.commit(tx, pending, &response).await?;
-            Ok(response)
+            self.write(key, async |tx| {
+                if repo::custom_fields::in_use(tx, tenant_id, &request.key).await? {
+                    return Err(AccountsError::precondition(
+                        "CUSTOM_FIELD_IN_USE",
+                        format!("accounts still have a value for {:?}", request.key),
+                    ));
+                }
+                if !repo::custom_fields::delete(tx, tenant_id, &request.key).await? {
+                    return Err(AccountsError::not_found("custom field", &request.key));
+                }
+                let response = DeleteCustomFieldDefinitionResponse {};
+                Ok(response)
+            })
+            .await
         };
         Ok(Response::new(run.await?))
     }

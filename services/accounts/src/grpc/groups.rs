@@ -4,7 +4,7 @@
 use bss_platform::auth::Caller;
 use bss_platform::client;
 use bss_platform::error::Violations;
-use bss_platform::idempotency::{self, Opened, RequestKey};
+use bss_platform::idempotency::RequestKey;
 use bss_platform::input::required_id;
 use bss_proto::accounts::account_event::Payload;
 use bss_proto::accounts::group_service_server::GroupService;
@@ -43,51 +43,49 @@ impl AccountsApi {
         // Asked before any row is locked: no lock waits on another service.
         let member_has_own_pricing = self.has_own_pricing(caller, member_id).await?;
         let key = RequestKey::new(tenant_id, "AddGroupMember", &request.request_id, &request)?;
-        let (mut tx, pending) = match idempotency::open(&self.db, key).await? {
-            Opened::Replayed(response) => return Ok(response),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        // Both accounts are locked, in id order, so concurrent formations of
-        // the same accounts take turns.
-        let locked = repo::accounts::lock_many(&mut tx, tenant_id, &[parent_id, member_id]).await?;
-        let find = |id: Uuid| {
-            locked.iter().find(|account| account.id == id).ok_or_else(|| AccountsError::not_found("account", id))
-        };
-        let (parent, member) = (find(parent_id)?, find(member_id)?);
-        let parent_candidate = self.candidate(&mut tx, parent).await?;
-        let member_candidate =
-            Candidate { has_own_pricing: member_has_own_pricing, ..self.candidate(&mut tx, member).await? };
-        let broken = formation_violations(&parent_candidate, &member_candidate);
-        if !broken.is_empty() {
-            return Err(AccountsError::GroupRules(broken));
-        }
-        let membership = Membership { member_id, parent_id, funding: funding.clone() };
-        repo::groups::insert(&mut tx, tenant_id, &membership).await?;
-        let parent_code = parent.fields.code.as_str().to_owned();
-        let member_code = member.fields.code.as_str().to_owned();
-        let joined = HistoryLine {
-            action: "GROUP_JOINED",
-            changes: vec![FieldChange::new("group_parent", String::new(), parent_code)],
-            reason: format!("{} funding", funding.scope()),
-        };
-        record(&mut tx, tenant_id, member_id, caller, &joined).await?;
-        let added = HistoryLine {
-            action: "GROUP_MEMBER_ADDED",
-            changes: vec![FieldChange::new("group_member", String::new(), member_code)],
-            reason: String::new(),
-        };
-        record(&mut tx, tenant_id, parent_id, caller, &added).await?;
-        let changed = GroupMembershipChanged {
-            kind: ChangeKind::Created as i32,
-            parent_account_id: parent_id.to_string(),
-            member_account_id: member_id.to_string(),
-            funding: Some(funding_to_proto(&funding)),
-        };
-        publish(&mut tx, tenant_id, caller, Payload::GroupMembershipChanged(changed)).await?;
-        let group = group_of(&mut tx, tenant_id, parent_id).await?;
-        let response = AddGroupMemberResponse { group: Some(group) };
-        self.commit(tx, pending, &response).await?;
-        Ok(response)
+        self.write(key, async |tx| {
+            // Both accounts are locked, in id order, so concurrent formations of
+            // the same accounts take turns.
+            let locked = repo::accounts::lock_many(tx, tenant_id, &[parent_id, member_id]).await?;
+            let find = |id: Uuid| {
+                locked.iter().find(|account| account.id == id).ok_or_else(|| AccountsError::not_found("account", id))
+            };
+            let (parent, member) = (find(parent_id)?, find(member_id)?);
+            let parent_candidate = self.candidate(tx, parent).await?;
+            let member_candidate =
+                Candidate { has_own_pricing: member_has_own_pricing, ..self.candidate(tx, member).await? };
+            let broken = formation_violations(&parent_candidate, &member_candidate);
+            if !broken.is_empty() {
+                return Err(AccountsError::GroupRules(broken));
+            }
+            let membership = Membership { member_id, parent_id, funding: funding.clone() };
+            repo::groups::insert(tx, tenant_id, &membership).await?;
+            let parent_code = parent.fields.code.as_str().to_owned();
+            let member_code = member.fields.code.as_str().to_owned();
+            let joined = HistoryLine {
+                action: "GROUP_JOINED",
+                changes: vec![FieldChange::new("group_parent", String::new(), parent_code)],
+                reason: format!("{} funding", funding.scope()),
+            };
+            record(tx, tenant_id, member_id, caller, &joined).await?;
+            let added = HistoryLine {
+                action: "GROUP_MEMBER_ADDED",
+                changes: vec![FieldChange::new("group_member", String::new(), member_code)],
+                reason: String::new(),
+            };
+            record(tx, tenant_id, parent_id, caller, &added).await?;
+            let changed = GroupMembershipChanged {
+                kind: ChangeKind::Created as i32,
+                parent_account_id: parent_id.to_string(),
+                member_account_id: member_id.to_string(),
+                funding: Some(funding_to_proto(&funding)),
+            };
+            publish(tx, tenant_id, caller, Payload::GroupMembershipChanged(changed)).await?;
+            let group = group_of(tx, tenant_id, parent_id).await?;
+            let response = AddGroupMemberResponse { group: Some(group) };
+            Ok(response)
+        })
+        .await
     }
 
     /// Whether pricing knows pricing of the account's own (no pricing
@@ -126,32 +124,30 @@ impl AccountsApi {
     ) -> Result<RemoveGroupMemberResponse, AccountsError> {
         let member_id = parse_id("member_account_id", &request.member_account_id)?;
         let key = RequestKey::new(tenant_id, "RemoveGroupMember", &request.request_id, &request)?;
-        let (mut tx, pending) = match idempotency::open(&self.db, key).await? {
-            Opened::Replayed(response) => return Ok(response),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        repo::accounts::get(&mut tx, tenant_id, member_id, Visibility::All, true).await?;
-        let membership = repo::groups::membership_of(&mut tx, tenant_id, member_id)
-            .await?
-            .ok_or_else(|| AccountsError::not_found("group membership", member_id))?;
-        repo::groups::delete(&mut tx, tenant_id, member_id).await?;
-        let left = HistoryLine {
-            action: "GROUP_LEFT",
-            changes: vec![FieldChange::new("group_parent", membership.parent_id.to_string(), String::new())],
-            reason: String::new(),
-        };
-        record(&mut tx, tenant_id, member_id, caller, &left).await?;
-        let changed = GroupMembershipChanged {
-            kind: ChangeKind::Deleted as i32,
-            parent_account_id: membership.parent_id.to_string(),
-            member_account_id: member_id.to_string(),
-            funding: Some(funding_to_proto(&membership.funding)),
-        };
-        publish(&mut tx, tenant_id, caller, Payload::GroupMembershipChanged(changed)).await?;
-        let group = group_of(&mut tx, tenant_id, membership.parent_id).await?;
-        let response = RemoveGroupMemberResponse { group: Some(group) };
-        self.commit(tx, pending, &response).await?;
-        Ok(response)
+        self.write(key, async |tx| {
+            repo::accounts::get(tx, tenant_id, member_id, Visibility::All, true).await?;
+            let membership = repo::groups::membership_of(tx, tenant_id, member_id)
+                .await?
+                .ok_or_else(|| AccountsError::not_found("group membership", member_id))?;
+            repo::groups::delete(tx, tenant_id, member_id).await?;
+            let left = HistoryLine {
+                action: "GROUP_LEFT",
+                changes: vec![FieldChange::new("group_parent", membership.parent_id.to_string(), String::new())],
+                reason: String::new(),
+            };
+            record(tx, tenant_id, member_id, caller, &left).await?;
+            let changed = GroupMembershipChanged {
+                kind: ChangeKind::Deleted as i32,
+                parent_account_id: membership.parent_id.to_string(),
+                member_account_id: member_id.to_string(),
+                funding: Some(funding_to_proto(&membership.funding)),
+            };
+            publish(tx, tenant_id, caller, Payload::GroupMembershipChanged(changed)).await?;
+            let group = group_of(tx, tenant_id, membership.parent_id).await?;
+            let response = RemoveGroupMemberResponse { group: Some(group) };
+            Ok(response)
+        })
+        .await
     }
 
     async fn group(

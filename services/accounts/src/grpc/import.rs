@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use bss_platform::auth::{Caller, Role};
 use bss_platform::error::Violations;
-use bss_platform::idempotency::{self, Opened, RequestKey};
+use bss_platform::idempotency::RequestKey;
 use bss_platform::payment::PaymentType;
 use bss_platform::time;
 use bss_proto::accounts::account_event::Payload;
@@ -74,39 +74,42 @@ impl AccountsApi {
         let tenant = self.tenants.get(&self.db, tenant_id).await?;
         let definitions = repo::custom_fields::list(&mut *self.db.acquire().await?, tenant_id).await?;
         let key = RequestKey::new(tenant_id, "ImportAccounts", &whole.request_id, &whole)?;
-        let (claim, pending) = match idempotency::open(&self.db, key).await? {
-            Opened::Replayed(response) => return Ok(response),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        let mut results = Vec::with_capacity(whole.rows.len());
-        for (chunk_index, chunk) in whole.rows.chunks(CHUNK).enumerate() {
-            let mut candidates = Vec::with_capacity(chunk.len());
-            for (offset, row) in chunk.iter().enumerate() {
-                let position = (chunk_index * CHUNK + offset + 1) as i64;
-                let line = if row.line > 0 { row.line } else { position };
-                match parse_row(row, line, &definitions) {
-                    Ok(candidate) => candidates.push(candidate),
-                    Err(problems) => results.push(rejected(line, problems)),
+        // The claim's transaction only holds the request id: each row is
+        // applied in its own.
+        let response = self
+            .write(key, async |_claim| {
+                let mut results = Vec::with_capacity(whole.rows.len());
+                for (chunk_index, chunk) in whole.rows.chunks(CHUNK).enumerate() {
+                    let mut candidates = Vec::with_capacity(chunk.len());
+                    for (offset, row) in chunk.iter().enumerate() {
+                        let position = (chunk_index * CHUNK + offset + 1) as i64;
+                        let line = if row.line > 0 { row.line } else { position };
+                        match parse_row(row, line, &definitions) {
+                            Ok(candidate) => candidates.push(candidate),
+                            Err(problems) => results.push(rejected(line, problems)),
+                        }
+                    }
+                    let keys: Vec<String> = candidates.iter().map(|candidate| candidate.external_key.clone()).collect();
+                    let mut existing = self.accounts_by_key(tenant_id, &keys).await?;
+                    for candidate in candidates {
+                        let result = self.apply_row(caller, &tenant, &candidate, &mut existing).await;
+                        results.push(result);
+                    }
                 }
-            }
-            let keys: Vec<String> = candidates.iter().map(|candidate| candidate.external_key.clone()).collect();
-            let mut existing = self.accounts_by_key(tenant_id, &keys).await?;
-            for candidate in candidates {
-                let result = self.apply_row(caller, &tenant, &candidate, &mut existing).await;
-                results.push(result);
-            }
-        }
-        results.sort_by_key(|result| result.line);
+                results.sort_by_key(|result| result.line);
 
-        let count =
-            |outcome: ImportOutcome| results.iter().filter(|result| result.outcome == outcome as i32).count() as i32;
-        let response = ImportAccountsResponse {
-            created: count(ImportOutcome::Created),
-            updated: count(ImportOutcome::Updated),
-            rejected: count(ImportOutcome::Rejected),
-            results,
-        };
-        self.commit(claim, pending, &response).await?;
+                let count = |outcome: ImportOutcome| {
+                    results.iter().filter(|result| result.outcome == outcome as i32).count() as i32
+                };
+                let response = ImportAccountsResponse {
+                    created: count(ImportOutcome::Created),
+                    updated: count(ImportOutcome::Updated),
+                    rejected: count(ImportOutcome::Rejected),
+                    results,
+                };
+                Ok(response)
+            })
+            .await?;
         tracing::info!(
             created = response.created,
             updated = response.updated,

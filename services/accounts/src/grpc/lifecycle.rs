@@ -4,7 +4,7 @@
 use bss_platform::auth::{Caller, Role};
 use bss_platform::client;
 use bss_platform::error::Violations;
-use bss_platform::idempotency::{self, Opened, PendingRequest, RequestKey};
+use bss_platform::idempotency::RequestKey;
 use bss_platform::paging::Page;
 use bss_proto::accounts::account_event::Payload;
 use bss_proto::accounts::*;
@@ -12,7 +12,7 @@ use bss_proto::billing::ledger_service_client::LedgerServiceClient;
 use bss_proto::billing::{CheckAccountsSettledRequest, SettlementPurpose};
 use bss_proto::credit::credit_service_client::CreditServiceClient;
 use prost::Message;
-use sqlx::{PgConnection, Postgres, Transaction};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::convert::*;
@@ -88,59 +88,55 @@ impl AccountsApi {
     ) -> Result<R, AccountsError> {
         let id = parse_id("id", request.id)?;
         let reason = required_text(request.reason, 500).map_err(|problem| Violations::single("reason", problem))?;
-        let (mut tx, pending): (Transaction<'static, Postgres>, PendingRequest) =
-            match idempotency::open(&self.db, key).await? {
-                Opened::Replayed(response) => return Ok(response),
-                Opened::Fresh(tx, pending) => (tx, pending),
+        self.write(key, async |tx| {
+            let account = repo::accounts::get(tx, tenant_id, id, Visibility::All, true).await?;
+            let verb = match transition {
+                Transition::Suspend => "suspend",
+                Transition::Reactivate => "reactivate",
+                Transition::Terminate => "terminate",
             };
-        let account = repo::accounts::get(&mut tx, tenant_id, id, Visibility::All, true).await?;
-        let verb = match transition {
-            Transition::Suspend => "suspend",
-            Transition::Reactivate => "reactivate",
-            Transition::Terminate => "terminate",
-        };
-        managed::check_action(account.fields.managed_by.as_ref(), verb, caller.has_role(Role::Integration))?;
-        let new_status = transition.apply(account.status)?;
-        if transition == Transition::Reactivate
-            && let Some(membership) = repo::groups::membership_of(&mut tx, tenant_id, id).await?
-        {
-            let parent = repo::accounts::get(&mut tx, tenant_id, membership.parent_id, Visibility::All, false).await?;
-            if parent.status != AccountStatus::Active {
-                return Err(AccountsError::precondition(
-                    "PARENT_SUSPENDED",
-                    "a group member cannot be reactivated while its group parent is not active",
-                ));
+            managed::check_action(account.fields.managed_by.as_ref(), verb, caller.has_role(Role::Integration))?;
+            let new_status = transition.apply(account.status)?;
+            if transition == Transition::Reactivate
+                && let Some(membership) = repo::groups::membership_of(tx, tenant_id, id).await?
+            {
+                let parent = repo::accounts::get(tx, tenant_id, membership.parent_id, Visibility::All, false).await?;
+                if parent.status != AccountStatus::Active {
+                    return Err(AccountsError::precondition(
+                        "PARENT_SUSPENDED",
+                        "a group member cannot be reactivated while its group parent is not active",
+                    ));
+                }
             }
-        }
 
-        let member_ids: Vec<Uuid> = repo::groups::members_of(&mut tx, tenant_id, id)
-            .await?
-            .into_iter()
-            .map(|membership| membership.member_id)
-            .collect();
-        let members = repo::accounts::lock_many(&mut tx, tenant_id, &member_ids).await?;
-        let followers: Vec<Account> = members
-            .into_iter()
-            .filter(|member| transition.cascades_to(member.status, member.status_cause_account_id == Some(id)))
-            .collect();
-        if transition == Transition::Terminate {
-            let mut accounts = vec![id];
-            accounts.extend(followers.iter().map(|member| member.id));
-            self.check_financially_settled(caller, &accounts, SettlementPurpose::Termination).await?;
-        }
+            let member_ids: Vec<Uuid> = repo::groups::members_of(tx, tenant_id, id)
+                .await?
+                .into_iter()
+                .map(|membership| membership.member_id)
+                .collect();
+            let members = repo::accounts::lock_many(tx, tenant_id, &member_ids).await?;
+            let followers: Vec<Account> = members
+                .into_iter()
+                .filter(|member| transition.cascades_to(member.status, member.status_cause_account_id == Some(id)))
+                .collect();
+            if transition == Transition::Terminate {
+                let mut accounts = vec![id];
+                accounts.extend(followers.iter().map(|member| member.id));
+                self.check_financially_settled(caller, &accounts, SettlementPurpose::Termination).await?;
+            }
 
-        let updated = change_status(&mut tx, caller, &account, new_status, &reason, None, transition).await?;
-        let member_reason = cascade_reason(transition, account.fields.code.as_str(), &reason);
-        let mut cascaded = Vec::with_capacity(followers.len());
-        for member in &followers {
-            let member_status = transition.apply(member.status)?;
-            change_status(&mut tx, caller, member, member_status, &member_reason, Some(id), transition).await?;
-            cascaded.push(member.id.to_string());
-        }
-        let response = respond(Some(account_to_proto(&updated)), cascaded);
-        self.commit(tx, pending, &response).await?;
-        tracing::info!(account_id = %id, action = transition.action(), cascaded = followers.len(), "account status changed");
-        Ok(response)
+            let updated = change_status(tx, caller, &account, new_status, &reason, None, transition).await?;
+            let member_reason = cascade_reason(transition, account.fields.code.as_str(), &reason);
+            let mut cascaded = Vec::with_capacity(followers.len());
+            for member in &followers {
+                let member_status = transition.apply(member.status)?;
+                change_status(tx, caller, member, member_status, &member_reason, Some(id), transition).await?;
+                cascaded.push(member.id.to_string());
+            }
+            tracing::info!(account_id = %id, action = transition.action(), cascaded = followers.len(), "account status changed");
+            Ok(respond(Some(account_to_proto(&updated)), cascaded))
+        })
+        .await
     }
 
     /// Terminating needs billing final for the accounts (no drafts, active
@@ -224,35 +220,39 @@ impl AccountsApi {
         let system = required_text(&request.provisioning_system, 64)
             .map_err(|problem| Violations::single("provisioning_system", problem))?;
         let key = RequestKey::new(tenant_id, "SynchronizeAccount", &request.request_id, &request)?;
-        let (mut tx, pending) = match idempotency::open(&self.db, key).await? {
-            Opened::Replayed(response) => return Ok(response),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        let account = repo::accounts::get(&mut tx, tenant_id, id, Visibility::All, true).await?;
-        managed::check_action(account.fields.managed_by.as_ref(), "synchronize", caller.has_role(Role::Integration))?;
-        let mut fields = account.fields.clone();
-        if !fields.sync_options.contains(&system) {
-            fields.sync_options.push(system.clone());
-        }
-        let tenant = self.tenants.get(&self.db, tenant_id).await?;
-        let updated = repo::accounts::update(&mut tx, &account, &fields, tenant.name_scope()).await?;
-        let line = HistoryLine {
-            action: "SYNCHRONIZED",
-            changes: vec![FieldChange::new(
-                "sync_options",
-                account.fields.sync_options.join(","),
-                fields.sync_options.join(","),
-            )],
-            reason: format!("synchronized with {system}"),
-        };
-        record(&mut tx, tenant_id, id, caller, &line).await?;
-        let proto_account = account_to_proto(&updated);
-        let updated_event =
-            AccountUpdated { account: Some(proto_account.clone()), changed_fields: vec!["sync_options".to_owned()] };
-        publish(&mut tx, tenant_id, caller, Payload::AccountUpdated(updated_event)).await?;
-        let response = SynchronizeAccountResponse { account: Some(proto_account) };
-        self.commit(tx, pending, &response).await?;
-        Ok(response)
+        self.write(key, async |tx| {
+            let account = repo::accounts::get(tx, tenant_id, id, Visibility::All, true).await?;
+            managed::check_action(
+                account.fields.managed_by.as_ref(),
+                "synchronize",
+                caller.has_role(Role::Integration),
+            )?;
+            let mut fields = account.fields.clone();
+            if !fields.sync_options.contains(&system) {
+                fields.sync_options.push(system.clone());
+            }
+            let tenant = self.tenants.get(&self.db, tenant_id).await?;
+            let updated = repo::accounts::update(tx, &account, &fields, tenant.name_scope()).await?;
+            let line = HistoryLine {
+                action: "SYNCHRONIZED",
+                changes: vec![FieldChange::new(
+                    "sync_options",
+                    account.fields.sync_options.join(","),
+                    fields.sync_options.join(","),
+                )],
+                reason: format!("synchronized with {system}"),
+            };
+            record(tx, tenant_id, id, caller, &line).await?;
+            let proto_account = account_to_proto(&updated);
+            let updated_event = AccountUpdated {
+                account: Some(proto_account.clone()),
+                changed_fields: vec!["sync_options".to_owned()],
+            };
+            publish(tx, tenant_id, caller, Payload::AccountUpdated(updated_event)).await?;
+            let response = SynchronizeAccountResponse { account: Some(proto_account) };
+            Ok(response)
+        })
+        .await
     }
 }
 

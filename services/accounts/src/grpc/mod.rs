@@ -18,10 +18,10 @@ use std::sync::Arc;
 
 use bss_platform::auth::{Caller, Role};
 use bss_platform::events::EventLog;
-use bss_platform::idempotency::PendingRequest;
+use bss_platform::idempotency::RequestKey;
 use bss_proto::accounts as proto;
 use prost::Message;
-use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use sqlx::{PgConnection, PgPool};
 use tonic::transport::Channel;
 use uuid::Uuid;
 
@@ -75,17 +75,17 @@ impl AccountsApi {
         AccountsApi { db, tenants, events, validator, peers }
     }
 
-    /// Stores the answer of the request, commits, and wakes the event
-    /// sequencer.
-    async fn commit(
+    /// Runs a write once per request id (see
+    /// [`bss_platform::idempotency::once`]) and wakes the event sequencer
+    /// for the events it wrote.
+    async fn write<R: Message + Default>(
         &self,
-        tx: Transaction<'static, Postgres>,
-        pending: PendingRequest,
-        response: &impl Message,
-    ) -> Result<(), AccountsError> {
-        pending.commit(tx, response).await?;
+        key: Option<RequestKey>,
+        work: impl AsyncFnOnce(&mut PgConnection) -> Result<R, AccountsError>,
+    ) -> Result<R, AccountsError> {
+        let response = bss_platform::idempotency::once(&self.db, key, work).await?;
         self.events.written();
-        Ok(())
+        Ok(response)
     }
 }
 

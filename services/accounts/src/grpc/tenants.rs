@@ -34,25 +34,18 @@ impl TenantsApi {
     async fn create(&self, request: CreateTenantRequest) -> Result<CreateTenantResponse, AccountsError> {
         let tenant = new_tenant(&request.tenant.clone().unwrap_or_default())?;
         // Tenants belong to no tenant: their request ids live in the nil scope.
-        let (mut tx, pending) = match idempotency::open(
-            &self.db,
-            RequestKey::new(Uuid::nil(), "CreateTenant", &request.request_id, &request)?,
-        )
-        .await?
-        {
-            Opened::Replayed(response) => return Ok(response),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        if let Some(parent_id) = tenant.parent_tenant_id
-            && repo::tenants::find(&mut tx, parent_id).await?.is_none()
-        {
-            return Err(Violations::single("tenant.parent_tenant_id", "no such tenant").into());
-        }
-        let created = repo::tenants::insert(&mut tx, &tenant).await?;
-        let response = CreateTenantResponse { tenant: Some(tenant_to_proto(&created)) };
-        pending.commit(tx, &response).await?;
-        tracing::info!(tenant_id = %created.id, "tenant created");
-        Ok(response)
+        let key = RequestKey::new(Uuid::nil(), "CreateTenant", &request.request_id, &request)?;
+        idempotency::once(&self.db, key, async |tx| {
+            if let Some(parent_id) = tenant.parent_tenant_id
+                && repo::tenants::find(tx, parent_id).await?.is_none()
+            {
+                return Err(Violations::single("tenant.parent_tenant_id", "no such tenant").into());
+            }
+            let created = repo::tenants::insert(tx, &tenant).await?;
+            tracing::info!(tenant_id = %created.id, "tenant created");
+            Ok(CreateTenantResponse { tenant: Some(tenant_to_proto(&created)) })
+        })
+        .await
     }
 
     async fn get(&self, caller: &Caller, request: GetTenantRequest) -> Result<GetTenantResponse, AccountsError> {

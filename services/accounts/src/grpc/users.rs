@@ -3,7 +3,7 @@
 
 use bss_platform::auth::{Caller, Role};
 use bss_platform::error::Violations;
-use bss_platform::idempotency::{self, Opened, RequestKey};
+use bss_platform::idempotency::RequestKey;
 use bss_platform::input::required_id;
 use bss_platform::paging::Page;
 use bss_platform::time;
@@ -41,29 +41,27 @@ impl AccountsApi {
             return Err(v.into());
         };
         let key = RequestKey::new(tenant_id, "CreateUser", &request.request_id, &request)?;
-        let (mut tx, pending) = match idempotency::open(&self.db, key).await? {
-            Opened::Replayed(response) => return Ok(response),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        let account = repo::accounts::get(&mut tx, tenant_id, account_id, Visibility::All, true).await?;
-        let now = time::now();
-        let user = User {
-            id: Uuid::now_v7(),
-            tenant_id,
-            account_id,
-            email,
-            display_name,
-            sales_rep_id: Some(sales_rep_id).filter(|id| !id.is_empty()),
-            created_at: now,
-            updated_at: now,
-        };
-        user.may_act_for(&account.fields.sales_rep_id)?;
-        let user = user_to_proto(&repo::users::insert(&mut tx, &user).await?);
-        let assigned = UserAssigned { user: Some(user.clone()), previous_account_id: String::new() };
-        publish(&mut tx, tenant_id, caller, Payload::UserAssigned(assigned)).await?;
-        let response = CreateUserResponse { user: Some(user) };
-        self.commit(tx, pending, &response).await?;
-        Ok(response)
+        self.write(key, async |tx| {
+            let account = repo::accounts::get(tx, tenant_id, account_id, Visibility::All, true).await?;
+            let now = time::now();
+            let user = User {
+                id: Uuid::now_v7(),
+                tenant_id,
+                account_id,
+                email,
+                display_name,
+                sales_rep_id: Some(sales_rep_id).filter(|id| !id.is_empty()),
+                created_at: now,
+                updated_at: now,
+            };
+            user.may_act_for(&account.fields.sales_rep_id)?;
+            let user = user_to_proto(&repo::users::insert(tx, &user).await?);
+            let assigned = UserAssigned { user: Some(user.clone()), previous_account_id: String::new() };
+            publish(tx, tenant_id, caller, Payload::UserAssigned(assigned)).await?;
+            let response = CreateUserResponse { user: Some(user) };
+            Ok(response)
+        })
+        .await
     }
 
     /// The user, when the caller may see it: a sales representative sees
@@ -87,29 +85,29 @@ impl AccountsApi {
         let user_id = parse_id("user_id", user_id)?;
         let account_id = parse_id("account_id", account_id)?;
         let key = RequestKey::new(tenant_id, method, request_id, request)?;
-        let (mut tx, pending) = match idempotency::open(&self.db, key).await? {
-            // Both moves store an AssignUserResponse: the answer is the user.
-            Opened::Replayed(AssignUserResponse { user }) => return Ok(user.unwrap_or_default()),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        let user = repo::users::get(&mut tx, tenant_id, user_id, true).await?;
-        // A sales representative acts only for its own user and its own accounts.
-        if let Some(limit) = caller.sales_rep_limit()
-            && user.sales_rep_id.as_deref() != Some(limit)
-        {
-            return Err(AccountsError::not_found("user", user_id));
-        }
-        let account = repo::accounts::get(&mut tx, tenant_id, account_id, visibility(caller), true).await?;
-        if switch {
-            user.sales_rep()?;
-        }
-        user.may_act_for(&account.fields.sales_rep_id)?;
-        let moved = user_to_proto(&repo::users::assign(&mut tx, &user, account_id).await?);
-        let assigned = UserAssigned { user: Some(moved.clone()), previous_account_id: user.account_id.to_string() };
-        publish(&mut tx, tenant_id, caller, Payload::UserAssigned(assigned)).await?;
-        let response = AssignUserResponse { user: Some(moved.clone()) };
-        self.commit(tx, pending, &response).await?;
-        Ok(moved)
+        // Both moves store an AssignUserResponse: the answer is the user.
+        let moved = self
+            .write(key, async |tx| {
+                let user = repo::users::get(tx, tenant_id, user_id, true).await?;
+                // A sales representative acts only for its own user and its own accounts.
+                if let Some(limit) = caller.sales_rep_limit()
+                    && user.sales_rep_id.as_deref() != Some(limit)
+                {
+                    return Err(AccountsError::not_found("user", user_id));
+                }
+                let account = repo::accounts::get(tx, tenant_id, account_id, visibility(caller), true).await?;
+                if switch {
+                    user.sales_rep()?;
+                }
+                user.may_act_for(&account.fields.sales_rep_id)?;
+                let moved = user_to_proto(&repo::users::assign(tx, &user, account_id).await?);
+                let assigned =
+                    UserAssigned { user: Some(moved.clone()), previous_account_id: user.account_id.to_string() };
+                publish(tx, tenant_id, caller, Payload::UserAssigned(assigned)).await?;
+                Ok(AssignUserResponse { user: Some(moved) })
+            })
+            .await?;
+        Ok(moved.user.unwrap_or_default())
     }
 
     async fn switchable(
@@ -244,15 +242,13 @@ impl UserService for AccountsApi {
         let run = async {
             let id = parse_id("id", &request.id)?;
             let key = RequestKey::new(tenant_id, "DeleteUser", &request.request_id, &request)?;
-            let (mut tx, pending) = match idempotency::open(&self.db, key).await? {
-                Opened::Replayed(response) => return Ok(response),
-                Opened::Fresh(tx, pending) => (tx, pending),
-            };
-            let user = repo::users::get(&mut tx, tenant_id, id, true).await?;
-            repo::users::delete(&mut tx, &user).await?;
-            let response = DeleteUserResponse {};
-            self.commit(tx, pending, &response).await?;
-            Ok::<_, AccountsError>(response)
+            self.write(key, async |tx| {
+                let user = repo::users::get(tx, tenant_id, id, true).await?;
+                repo::users::delete(tx, &user).await?;
+                let response = DeleteUserResponse {};
+                Ok(response)
+            })
+            .await
         };
         Ok(Response::new(run.await?))
     }

@@ -3,7 +3,7 @@
 //! its limit.
 
 use bss_platform::auth::Caller;
-use bss_platform::idempotency::{Opened, RequestKey};
+use bss_platform::idempotency::RequestKey;
 use bss_platform::money::Currency;
 use bss_proto::credit::credit_event::Payload;
 use bss_proto::credit::{HeldOrder, HeldOrderChanged, Reservation};
@@ -52,49 +52,49 @@ impl Credit {
         (id, decision, note): (Uuid, Decision, String),
         respond: impl FnOnce(HeldOrder, Vec<Reservation>) -> R,
     ) -> Result<R, CreditError> {
-        let (mut tx, pending) = match self.open::<R>(key).await? {
-            Opened::Replayed(response) => return Ok(response),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        let held =
-            repo::held_order(&mut tx, tenant_id, id).await?.ok_or_else(|| CreditError::not_found("held order", id))?;
-        let payers = held.payers.iter().map(|(account_id, _, _)| *account_id);
-        let accounts = lock_accounts(&mut tx, tenant_id, payers.chain([held.account_id])).await?;
-        let state = match decision {
-            Decision::Approve => "APPROVED",
-            Decision::Reject => "REJECTED",
-        };
-        let Some(mut decided) = repo::decide_held_order(&mut tx, tenant_id, id, state, &caller.subject, &note).await?
-        else {
-            return Err(CreditError::precondition(
-                "HELD_ORDER_DECIDED",
-                format!("held order {id} was already approved, rejected, expired or withdrawn"),
-            ));
-        };
-        let mut reservations = Vec::new();
-        if decision == Decision::Approve {
-            let settings = repo::settings(&mut tx, tenant_id).await?;
-            for (account_id, share, _) in &held.payers {
-                let account = accounts.get(account_id).ok_or_else(|| CreditError::not_found("account", account_id))?;
-                let reference = &held.order_reference;
-                let keep = held.keep_until_invoiced;
-                reservations.push(
-                    reserve(&mut tx, tenant_id, &caller.subject, &settings, account, reference, *share, keep).await?,
-                );
+        self.write(key, async |tx| {
+            let held =
+                repo::held_order(tx, tenant_id, id).await?.ok_or_else(|| CreditError::not_found("held order", id))?;
+            let payers = held.payers.iter().map(|(account_id, _, _)| *account_id);
+            let accounts = lock_accounts(tx, tenant_id, payers.chain([held.account_id])).await?;
+            let state = match decision {
+                Decision::Approve => "APPROVED",
+                Decision::Reject => "REJECTED",
+            };
+            let Some(mut decided) = repo::decide_held_order(tx, tenant_id, id, state, &caller.subject, &note).await?
+            else {
+                return Err(CreditError::precondition(
+                    "HELD_ORDER_DECIDED",
+                    format!("held order {id} was already approved, rejected, expired or withdrawn"),
+                ));
+            };
+            let mut reservations = Vec::new();
+            if decision == Decision::Approve {
+                let settings = repo::settings(tx, tenant_id).await?;
+                for (account_id, share, _) in &held.payers {
+                    let account =
+                        accounts.get(account_id).ok_or_else(|| CreditError::not_found("account", account_id))?;
+                    let reference = &held.order_reference;
+                    let keep = held.keep_until_invoiced;
+                    reservations.push(
+                        reserve(tx, tenant_id, &caller.subject, &settings, account, reference, *share, keep).await?,
+                    );
+                }
+                let ids: Vec<Uuid> =
+                    reservations.iter().filter_map(|reservation| reservation.id.parse().ok()).collect();
+                repo::set_held_reservations(tx, tenant_id, id, &ids).await?;
+                decided.reservation_id = ids.first().copied();
+                for (payer, reservation) in decided.payers.iter_mut().zip(&ids) {
+                    payer.2 = Some(*reservation);
+                }
             }
-            let ids: Vec<Uuid> = reservations.iter().filter_map(|reservation| reservation.id.parse().ok()).collect();
-            repo::set_held_reservations(&mut tx, tenant_id, id, &ids).await?;
-            decided.reservation_id = ids.first().copied();
-            for (payer, reservation) in decided.payers.iter_mut().zip(&ids) {
-                payer.2 = Some(*reservation);
-            }
-        }
-        let currency = accounts.get(&held.account_id).map(|account| account.currency);
-        let currency = currency.ok_or_else(|| CreditError::not_found("account", held.account_id))?;
-        let held_order = publish_held(&mut tx, tenant_id, &caller.subject, &decided, currency).await?;
-        let response = respond(held_order, reservations);
-        self.commit(tx, pending, &response).await?;
-        Ok(response)
+            let currency = accounts.get(&held.account_id).map(|account| account.currency);
+            let currency = currency.ok_or_else(|| CreditError::not_found("account", held.account_id))?;
+            let held_order = publish_held(tx, tenant_id, &caller.subject, &decided, currency).await?;
+            let response = respond(held_order, reservations);
+            Ok(response)
+        })
+        .await
     }
 
     /// The tenant's held orders in `state` (`None`: any), in id order after

@@ -1,7 +1,7 @@
 //! Holds a credit manager puts on an account and releases.
 
 use bss_platform::auth::Caller;
-use bss_platform::idempotency::{Opened, RequestKey};
+use bss_platform::idempotency::RequestKey;
 use bss_proto::credit::credit_event::Payload;
 use bss_proto::credit::{CreditStatus, HoldChanged};
 use prost::Message;
@@ -26,23 +26,21 @@ impl Credit {
     ) -> Result<R, CreditError> {
         // Met (and so lockable) before the transaction.
         self.account(caller, tenant_id, account_id).await?;
-        let (mut tx, pending) = match self.open::<R>(key).await? {
-            Opened::Replayed(response) => return Ok(response),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        repo::lock_account(&mut tx, tenant_id, account_id).await?;
-        repo::set_hold(&mut tx, tenant_id, account_id, reason.as_deref()).await?;
-        let changed = HoldChanged {
-            account_id: account_id.to_string(),
-            on_hold: reason.is_some(),
-            reason: reason.unwrap_or_default(),
-        };
-        publish(&mut tx, tenant_id, &caller.subject, Payload::HoldChanged(changed)).await?;
-        let account = repo::account(&mut tx, tenant_id, account_id)
-            .await?
-            .ok_or_else(|| CreditError::not_found("account", account_id))?;
-        let response = respond(status_to_proto(&account));
-        self.commit(tx, pending, &response).await?;
-        Ok(response)
+        self.write(key, async |tx| {
+            repo::lock_account(tx, tenant_id, account_id).await?;
+            repo::set_hold(tx, tenant_id, account_id, reason.as_deref()).await?;
+            let changed = HoldChanged {
+                account_id: account_id.to_string(),
+                on_hold: reason.is_some(),
+                reason: reason.unwrap_or_default(),
+            };
+            publish(tx, tenant_id, &caller.subject, Payload::HoldChanged(changed)).await?;
+            let account = repo::account(tx, tenant_id, account_id)
+                .await?
+                .ok_or_else(|| CreditError::not_found("account", account_id))?;
+            let response = respond(status_to_proto(&account));
+            Ok(response)
+        })
+        .await
     }
 }

@@ -16,7 +16,7 @@ pub mod terms;
 
 use bss_platform::auth::Caller;
 use bss_platform::events::EventLog;
-use bss_platform::idempotency::{self, Opened, PendingRequest, RequestKey};
+use bss_platform::idempotency::{self, PendingRequest, RequestKey};
 use bss_platform::money::{Currency, decimal_to_wire};
 use bss_platform::peers;
 use bss_proto::credit::credit_event::Payload;
@@ -55,10 +55,16 @@ impl Credit {
         Credit { db, events, accounts: peers::Accounts::new(accounts), credit_check }
     }
 
-    /// Claims the request of `key` (or replays its answer) and begins the
-    /// transaction of a write; `None`: a write without a request id.
-    pub(crate) async fn open<R: Message + Default>(&self, key: Option<RequestKey>) -> Result<Opened<R>, CreditError> {
-        Ok(idempotency::open(&self.db, key).await?)
+    /// Runs a write once per request id (see [`idempotency::once`]) and
+    /// wakes the event sequencer for the events it wrote.
+    pub(crate) async fn write<R: Message + Default>(
+        &self,
+        key: Option<RequestKey>,
+        work: impl AsyncFnOnce(&mut PgConnection) -> Result<R, CreditError>,
+    ) -> Result<R, CreditError> {
+        let response = idempotency::once(&self.db, key, work).await?;
+        self.events.written();
+        Ok(response)
     }
 
     /// Stores the answer of the request, commits, and wakes the event

@@ -2,7 +2,7 @@
 //! token) suggested when an order cannot go on credit.
 
 use bss_platform::auth::Caller;
-use bss_platform::idempotency::{Opened, RequestKey};
+use bss_platform::idempotency::RequestKey;
 use bss_proto::credit::PaymentPreference;
 use prost::Message;
 use uuid::Uuid;
@@ -24,14 +24,12 @@ impl Credit {
         respond: impl FnOnce(PaymentPreference) -> R,
     ) -> Result<R, CreditError> {
         self.account(caller, tenant_id, preference.account_id).await?;
-        let (mut tx, pending) = match self.open::<R>(key).await? {
-            Opened::Replayed(response) => return Ok(response),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        let stored = repo::set_preference(&mut tx, tenant_id, &preference).await?;
-        let response = respond(preference_to_proto(&stored));
-        self.commit(tx, pending, &response).await?;
-        Ok(response)
+        self.write(key, async |tx| {
+            let stored = repo::set_preference(tx, tenant_id, &preference).await?;
+            let response = respond(preference_to_proto(&stored));
+            Ok(response)
+        })
+        .await
     }
 
     /// The account's payment preference (NOT_FOUND when it has none).

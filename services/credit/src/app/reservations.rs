@@ -7,7 +7,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use bss_platform::auth::Caller;
-use bss_platform::idempotency::{Opened, RequestKey};
+use bss_platform::idempotency::RequestKey;
 use bss_platform::money::Currency;
 use bss_proto::credit::credit_event::Payload;
 use bss_proto::credit::{Reservation, ReservationChanged};
@@ -131,40 +131,37 @@ impl Credit {
         (id, amount): (Uuid, Option<(Decimal, Currency)>),
         respond: impl FnOnce(Reservation) -> R,
     ) -> Result<R, CreditError> {
-        let (mut tx, pending) = match self.open(key).await? {
-            Opened::Replayed(response) => return Ok(response),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        let found = repo::reservation(&mut tx, tenant_id, id)
-            .await?
-            .ok_or_else(|| CreditError::not_found("reservation", id))?;
-        let account = repo::lock_account(&mut tx, tenant_id, found.account_id).await?;
-        if let Some((amount, currency)) = amount {
-            account.check_currency("amount.currency_code", currency)?;
-            // Read again under the account's lock: what is open now.
-            let now_open = repo::reservation(&mut tx, tenant_id, id).await?;
-            let open = now_open.as_ref().filter(|row| row.state == "OPEN").map(|row| row.open_amount);
-            if let Some(open) = open
-                && amount > open
-            {
-                return Err(CreditError::precondition(
-                    "RELEASE_EXCEEDS_OPEN",
-                    format!("reservation {id} holds {open}, less than {amount}"),
-                ));
+        self.write(key, async |tx| {
+            let found =
+                repo::reservation(tx, tenant_id, id).await?.ok_or_else(|| CreditError::not_found("reservation", id))?;
+            let account = repo::lock_account(tx, tenant_id, found.account_id).await?;
+            if let Some((amount, currency)) = amount {
+                account.check_currency("amount.currency_code", currency)?;
+                // Read again under the account's lock: what is open now.
+                let now_open = repo::reservation(tx, tenant_id, id).await?;
+                let open = now_open.as_ref().filter(|row| row.state == "OPEN").map(|row| row.open_amount);
+                if let Some(open) = open
+                    && amount > open
+                {
+                    return Err(CreditError::precondition(
+                        "RELEASE_EXCEEDS_OPEN",
+                        format!("reservation {id} holds {open}, less than {amount}"),
+                    ));
+                }
             }
-        }
-        let taken =
-            take(&mut tx, tenant_id, &caller.subject, &account, id, amount.map(|(amount, _)| amount), "RELEASED")
-                .await?;
-        let Some((released, _)) = taken else {
-            return Err(CreditError::precondition(
-                "RESERVATION_CLOSED",
-                format!("reservation {id} is {} already", found.state.to_lowercase()),
-            ));
-        };
-        let response = respond(reservation_to_proto(&released, account.currency));
-        self.commit(tx, pending, &response).await?;
-        Ok(response)
+            let taken =
+                take(tx, tenant_id, &caller.subject, &account, id, amount.map(|(amount, _)| amount), "RELEASED")
+                    .await?;
+            let Some((released, _)) = taken else {
+                return Err(CreditError::precondition(
+                    "RESERVATION_CLOSED",
+                    format!("reservation {id} is {} already", found.state.to_lowercase()),
+                ));
+            };
+            let response = respond(reservation_to_proto(&released, account.currency));
+            Ok(response)
+        })
+        .await
     }
 
     /// The account's reservations in id order after `after`, at most

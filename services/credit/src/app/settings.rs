@@ -1,6 +1,6 @@
 //! A tenant's credit settings, credit ratings and override rules.
 
-use bss_platform::idempotency::{Opened, RequestKey};
+use bss_platform::idempotency::RequestKey;
 use prost::Message;
 use uuid::Uuid;
 
@@ -29,17 +29,15 @@ impl Credit {
         change: impl FnOnce(&Settings) -> Result<Settings, CreditError>,
         respond: impl FnOnce(&Settings) -> R,
     ) -> Result<R, CreditError> {
-        let (mut tx, pending) = match self.open::<R>(key).await? {
-            Opened::Replayed(response) => return Ok(response),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        let current = repo::lock_settings(&mut tx, tenant_id).await?;
-        current.check_etag(etag)?;
-        let mut settings = change(&current)?;
-        settings.updated_at = Some(repo::put_settings(&mut tx, tenant_id, &settings).await?);
-        let response = respond(&settings);
-        self.commit(tx, pending, &response).await?;
-        Ok(response)
+        self.write(key, async |tx| {
+            let current = repo::lock_settings(tx, tenant_id).await?;
+            current.check_etag(etag)?;
+            let mut settings = change(&current)?;
+            settings.updated_at = Some(repo::put_settings(tx, tenant_id, &settings).await?);
+            let response = respond(&settings);
+            Ok(response)
+        })
+        .await
     }
 
     /// Creates a credit rating (ALREADY_EXISTS CREDIT_RATING_EXISTS for a
@@ -51,14 +49,12 @@ impl Credit {
         rating: Rating,
         respond: impl FnOnce(&Rating) -> R,
     ) -> Result<R, CreditError> {
-        let (mut tx, pending) = match self.open::<R>(key).await? {
-            Opened::Replayed(response) => return Ok(response),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        repo::create_rating(&mut tx, tenant_id, &rating).await?;
-        let response = respond(&rating);
-        self.commit(tx, pending, &response).await?;
-        Ok(response)
+        self.write(key, async |tx| {
+            repo::create_rating(tx, tenant_id, &rating).await?;
+            let response = respond(&rating);
+            Ok(response)
+        })
+        .await
     }
 
     /// The tenant's ratings by code after `after`, at most `limit`.
@@ -79,14 +75,12 @@ impl Credit {
         rule: OverrideRule,
         respond: impl FnOnce(&OverrideRule) -> R,
     ) -> Result<R, CreditError> {
-        let (mut tx, pending) = match self.open::<R>(key).await? {
-            Opened::Replayed(response) => return Ok(response),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        repo::create_rule(&mut tx, tenant_id, &rule).await?;
-        let response = respond(&rule);
-        self.commit(tx, pending, &response).await?;
-        Ok(response)
+        self.write(key, async |tx| {
+            repo::create_rule(tx, tenant_id, &rule).await?;
+            let response = respond(&rule);
+            Ok(response)
+        })
+        .await
     }
 
     /// The tenant's override rules in id order after `after`, at most
@@ -108,14 +102,12 @@ impl Credit {
         id: Uuid,
         respond: R,
     ) -> Result<R, CreditError> {
-        let (mut tx, pending) = match self.open::<R>(key).await? {
-            Opened::Replayed(response) => return Ok(response),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        if !repo::delete_rule(&mut tx, tenant_id, id).await? {
-            return Err(CreditError::not_found("override rule", id));
-        }
-        self.commit(tx, pending, &respond).await?;
-        Ok(respond)
+        self.write(key, async |tx| {
+            if !repo::delete_rule(tx, tenant_id, id).await? {
+                return Err(CreditError::not_found("override rule", id));
+            }
+            Ok(respond)
+        })
+        .await
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use bss_platform::auth::Caller;
-use bss_platform::idempotency::{Opened, RequestKey};
+use bss_platform::idempotency::RequestKey;
 use bss_platform::time::timestamp;
 use bss_proto::credit::credit_event::Payload;
 use bss_proto::credit::{CreditTerms, CreditTermsChange, CreditTermsChanged};
@@ -38,59 +38,52 @@ pub struct DueDateQuery {
 
 impl Credit {
     /// Changes an account's terms and records the change (before, after,
-    /// reason, actor) in its history and on the event stream; the answer
-    /// is the terms afterwards.
-    pub async fn change_credit_terms(
+    /// reason, actor) in its history and on the event stream. The answer,
+    /// made by `respond` of the terms afterwards, is what a retry gets.
+    pub async fn change_credit_terms<R: Message + Default>(
         &self,
         caller: &Caller,
         tenant_id: Uuid,
         key: Option<RequestKey>,
         change: TermsChange,
-    ) -> Result<CreditTerms, CreditError> {
+        respond: impl FnOnce(CreditTerms) -> R,
+    ) -> Result<R, CreditError> {
         // Met (and so lockable) before the transaction.
         self.account(caller, tenant_id, change.account_id).await?;
-        let (mut tx, pending) = match self.open::<bss_proto::credit::ChangeCreditTermsResponse>(key).await? {
-            Opened::Replayed(response) => return Ok(response.terms.unwrap_or_default()),
-            Opened::Fresh(tx, pending) => (tx, pending),
-        };
-        let settings = repo::settings(&mut tx, tenant_id).await?;
-        let rating = match change.terms.rating.as_str() {
-            "" => None,
-            code => repo::rating(&mut tx, tenant_id, code).await?,
-        };
-        let before = repo::lock_account(&mut tx, tenant_id, change.account_id).await?;
-        let terms = change.terms.resolve(&before, &settings, rating.as_ref())?;
-        before.check_terms_etag(&change.etag)?;
-        let (updated_at, terms_version) = repo::save_terms(&mut tx, tenant_id, change.account_id, &terms).await?;
-        let after = CreditAccount { terms, updated_at, terms_version, ..before.clone() };
-        let (before, after) = (terms_to_proto(&before, &settings), terms_to_proto(&after, &settings));
-        let change_time = repo::add_history(
-            &mut tx,
-            tenant_id,
-            change.account_id,
-            &before.encode_to_vec(),
-            &after.encode_to_vec(),
-            &change.reason,
-            &caller.subject,
-        )
-        .await?;
-        let changed = CreditTermsChange {
-            before: Some(before),
-            after: Some(after.clone()),
-            reason: change.reason,
-            actor: caller.subject.clone(),
-            change_time: Some(timestamp(change_time)),
-        };
-        publish(
-            &mut tx,
-            tenant_id,
-            &caller.subject,
-            Payload::CreditTermsChanged(CreditTermsChanged { change: Some(changed) }),
-        )
-        .await?;
-        let response = bss_proto::credit::ChangeCreditTermsResponse { terms: Some(after.clone()) };
-        self.commit(tx, pending, &response).await?;
-        Ok(after)
+        self.write(key, async |tx| {
+            let settings = repo::settings(tx, tenant_id).await?;
+            let rating = match change.terms.rating.as_str() {
+                "" => None,
+                code => repo::rating(tx, tenant_id, code).await?,
+            };
+            let before = repo::lock_account(tx, tenant_id, change.account_id).await?;
+            let terms = change.terms.resolve(&before, &settings, rating.as_ref())?;
+            before.check_terms_etag(&change.etag)?;
+            let (updated_at, terms_version) = repo::save_terms(tx, tenant_id, change.account_id, &terms).await?;
+            let after = CreditAccount { terms, updated_at, terms_version, ..before.clone() };
+            let (before, after) = (terms_to_proto(&before, &settings), terms_to_proto(&after, &settings));
+            let change_time = repo::add_history(
+                tx,
+                tenant_id,
+                change.account_id,
+                &before.encode_to_vec(),
+                &after.encode_to_vec(),
+                &change.reason,
+                &caller.subject,
+            )
+            .await?;
+            let changed = CreditTermsChange {
+                before: Some(before),
+                after: Some(after.clone()),
+                reason: change.reason,
+                actor: caller.subject.clone(),
+                change_time: Some(timestamp(change_time)),
+            };
+            let event = Payload::CreditTermsChanged(CreditTermsChanged { change: Some(changed) });
+            publish(tx, tenant_id, &caller.subject, event).await?;
+            Ok(respond(after))
+        })
+        .await
     }
 
     /// The changes of an account's terms, newest first, before `before`,

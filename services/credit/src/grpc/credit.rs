@@ -72,8 +72,10 @@ impl CreditService for CreditApi {
             v.into_result()?;
             let key = RequestKey::new(tenant_id, "ChangeCreditTerms", &request.request_id, &request)?;
             let change = TermsChange { account_id, terms, etag: input.etag, reason };
-            let terms = self.change_credit_terms(&caller, tenant_id, key, change).await?;
-            Ok::<_, CreditError>(ChangeCreditTermsResponse { terms: Some(terms) })
+            self.change_credit_terms(&caller, tenant_id, key, change, |terms| ChangeCreditTermsResponse {
+                terms: Some(terms),
+            })
+            .await
         };
         Ok(Response::new(run.await?))
     }

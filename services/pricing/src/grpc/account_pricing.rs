@@ -2,7 +2,7 @@
 
 use bss_platform::auth::{Caller, authorize};
 use bss_platform::error::Violations;
-use bss_platform::idempotency::Opened;
+use bss_platform::idempotency::RequestKey;
 use bss_platform::input::{parse_id, parse_optional_id, required_id};
 use bss_platform::money::{decimal_to_wire, percent_from_wire};
 use bss_platform::paging::Page;
@@ -114,17 +114,15 @@ impl AccountPricingService for PricingApi {
             };
             v.into_result()?;
             let facts = self.account(&caller, tenant_id, account_id).await?.1;
-            let (mut tx, pending) =
-                match self.begin(tenant_id, "SetAccountPricing", &request.request_id, &request).await? {
-                    Opened::Replayed(response) => return Ok(response),
-                    Opened::Fresh(tx, pending) => (tx, pending),
-                };
-            let pricing = book::AccountPricing { level_id, discount_percent, pricelist_ids };
-            repo::account_pricing::set(&mut tx, tenant_id, account_id, &pricing).await?;
-            let response =
-                SetAccountPricingResponse { pricing: Some(self.pricing_view(&mut tx, tenant_id, &facts).await?) };
-            self.commit(tx, pending, &response).await?;
-            Ok::<_, PricingError>(response)
+            let key = RequestKey::new(tenant_id, "SetAccountPricing", &request.request_id, &request)?;
+            self.write(tenant_id, key, async |tx| {
+                let pricing = book::AccountPricing { level_id, discount_percent, pricelist_ids };
+                repo::account_pricing::set(tx, tenant_id, account_id, &pricing).await?;
+                let response =
+                    SetAccountPricingResponse { pricing: Some(self.pricing_view(tx, tenant_id, &facts).await?) };
+                Ok(response)
+            })
+            .await
         };
         Ok(Response::new(run.await?))
     }
@@ -162,15 +160,13 @@ impl AccountPricingService for PricingApi {
                 forced: input.forced,
                 dated: dated(price, validity),
             };
-            let (mut tx, pending) =
-                match self.begin(tenant_id, "CreateAccountPrice", &request.request_id, &request).await? {
-                    Opened::Replayed(response) => return Ok(response),
-                    Opened::Fresh(tx, pending) => (tx, pending),
-                };
-            repo::account_pricing::insert_price(&mut tx, tenant_id, &new).await?;
-            let response = CreateAccountPriceResponse { account_price: Some(account_price_to_proto(&new)) };
-            self.commit(tx, pending, &response).await?;
-            Ok::<_, PricingError>(response)
+            let key = RequestKey::new(tenant_id, "CreateAccountPrice", &request.request_id, &request)?;
+            self.write(tenant_id, key, async |tx| {
+                repo::account_pricing::insert_price(tx, tenant_id, &new).await?;
+                let response = CreateAccountPriceResponse { account_price: Some(account_price_to_proto(&new)) };
+                Ok(response)
+            })
+            .await
         };
         Ok(Response::new(run.await?))
     }
@@ -211,17 +207,15 @@ impl AccountPricingService for PricingApi {
         let request = request.into_inner();
         let run = async {
             let id = parse_id("id", &request.id)?;
-            let (mut tx, pending) =
-                match self.begin(tenant_id, "DeleteAccountPrice", &request.request_id, &request).await? {
-                    Opened::Replayed(response) => return Ok(response),
-                    Opened::Fresh(tx, pending) => (tx, pending),
-                };
-            if !repo::account_pricing::delete_price(&mut tx, tenant_id, id).await? {
-                return Err(PricingError::not_found("account price", id));
-            }
-            let response = DeleteAccountPriceResponse {};
-            self.commit(tx, pending, &response).await?;
-            Ok::<_, PricingError>(response)
+            let key = RequestKey::new(tenant_id, "DeleteAccountPrice", &request.request_id, &request)?;
+            self.write(tenant_id, key, async |tx| {
+                if !repo::account_pricing::delete_price(tx, tenant_id, id).await? {
+                    return Err(PricingError::not_found("account price", id));
+                }
+                let response = DeleteAccountPriceResponse {};
+                Ok(response)
+            })
+            .await
         };
         Ok(Response::new(run.await?))
     }

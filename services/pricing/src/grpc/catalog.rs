@@ -3,7 +3,7 @@
 use bss_platform::auth::authorize;
 use bss_platform::error::Violations;
 use bss_platform::fieldmask::writable_paths;
-use bss_platform::idempotency::Opened;
+use bss_platform::idempotency::RequestKey;
 use bss_platform::input::{code, optional_text, required_id, required_text};
 use bss_platform::money::{Currency, money_from_wire, money_to_wire};
 use bss_platform::paging::Page;
@@ -151,14 +151,13 @@ impl CatalogService for PricingApi {
         let request = request.into_inner();
         let run = async {
             let product = new_product(&request.product.clone().unwrap_or_default())?;
-            let (mut tx, pending) = match self.begin(tenant_id, "CreateProduct", &request.request_id, &request).await? {
-                Opened::Replayed(response) => return Ok(response),
-                Opened::Fresh(tx, pending) => (tx, pending),
-            };
-            let stored = repo::catalog::insert_product(&mut tx, tenant_id, &product).await?;
-            let response = CreateProductResponse { product: Some(product_to_proto(&stored)) };
-            self.commit(tx, pending, &response).await?;
-            Ok::<_, PricingError>(response)
+            let key = RequestKey::new(tenant_id, "CreateProduct", &request.request_id, &request)?;
+            self.write(tenant_id, key, async |tx| {
+                let stored = repo::catalog::insert_product(tx, tenant_id, &product).await?;
+                let response = CreateProductResponse { product: Some(product_to_proto(&stored)) };
+                Ok(response)
+            })
+            .await
         };
         Ok(Response::new(run.await?))
     }
@@ -213,16 +212,15 @@ impl CatalogService for PricingApi {
             let (Some(id), Some(paths)) = (id, paths) else {
                 return Err(v.into());
             };
-            let (mut tx, pending) = match self.begin(tenant_id, "UpdateProduct", &request.request_id, &request).await? {
-                Opened::Replayed(response) => return Ok(response),
-                Opened::Fresh(tx, pending) => (tx, pending),
-            };
-            let mut product = repo::catalog::product(&mut tx, tenant_id, &id.to_string(), true).await?;
-            overlay_product(&mut product, &input, &paths)?;
-            let stored = repo::catalog::update_product(&mut tx, tenant_id, &product).await?;
-            let response = UpdateProductResponse { product: Some(product_to_proto(&stored)) };
-            self.commit(tx, pending, &response).await?;
-            Ok::<_, PricingError>(response)
+            let key = RequestKey::new(tenant_id, "UpdateProduct", &request.request_id, &request)?;
+            self.write(tenant_id, key, async |tx| {
+                let mut product = repo::catalog::product(tx, tenant_id, &id.to_string(), true).await?;
+                overlay_product(&mut product, &input, &paths)?;
+                let stored = repo::catalog::update_product(tx, tenant_id, &product).await?;
+                let response = UpdateProductResponse { product: Some(product_to_proto(&stored)) };
+                Ok(response)
+            })
+            .await
         };
         Ok(Response::new(run.await?))
     }
@@ -243,15 +241,13 @@ impl CatalogService for PricingApi {
                 return Err(v.into());
             };
             let level = PriceLevel { id: Uuid::now_v7(), code, name, currency };
-            let (mut tx, pending) =
-                match self.begin(tenant_id, "CreatePriceLevel", &request.request_id, &request).await? {
-                    Opened::Replayed(response) => return Ok(response),
-                    Opened::Fresh(tx, pending) => (tx, pending),
-                };
-            repo::catalog::insert_level(&mut tx, tenant_id, &level).await?;
-            let response = CreatePriceLevelResponse { price_level: Some(level_to_proto(&level)) };
-            self.commit(tx, pending, &response).await?;
-            Ok::<_, PricingError>(response)
+            let key = RequestKey::new(tenant_id, "CreatePriceLevel", &request.request_id, &request)?;
+            self.write(tenant_id, key, async |tx| {
+                repo::catalog::insert_level(tx, tenant_id, &level).await?;
+                let response = CreatePriceLevelResponse { price_level: Some(level_to_proto(&level)) };
+                Ok(response)
+            })
+            .await
         };
         Ok(Response::new(run.await?))
     }
@@ -298,24 +294,23 @@ impl CatalogService for PricingApi {
             let (Some(level_id), Some(product_id), Some((price, currency))) = (level_id, product_id, priced) else {
                 return Err(v.into());
             };
-            let (mut tx, pending) = match self.begin(tenant_id, "SetLevelPrice", &request.request_id, &request).await? {
-                Opened::Replayed(response) => return Ok(response),
-                Opened::Fresh(tx, pending) => (tx, pending),
-            };
-            let level = repo::catalog::level_by_id(&mut tx, tenant_id, level_id).await?;
-            if level.currency != currency {
-                return Err(Violations::single(
-                    "level_price.price.currency_code",
-                    format!("must be {}, the currency of level {}", level.currency.code, level.code),
-                )
-                .into());
-            }
-            repo::catalog::set_level_price(&mut tx, tenant_id, level_id, product_id, &price).await?;
-            let response = SetLevelPriceResponse {
-                level_price: Some(level_price_to_proto(level_id, product_id, &price, currency)),
-            };
-            self.commit(tx, pending, &response).await?;
-            Ok::<_, PricingError>(response)
+            let key = RequestKey::new(tenant_id, "SetLevelPrice", &request.request_id, &request)?;
+            self.write(tenant_id, key, async |tx| {
+                let level = repo::catalog::level_by_id(tx, tenant_id, level_id).await?;
+                if level.currency != currency {
+                    return Err(Violations::single(
+                        "level_price.price.currency_code",
+                        format!("must be {}, the currency of level {}", level.currency.code, level.code),
+                    )
+                    .into());
+                }
+                repo::catalog::set_level_price(tx, tenant_id, level_id, product_id, &price).await?;
+                let response = SetLevelPriceResponse {
+                    level_price: Some(level_price_to_proto(level_id, product_id, &price, currency)),
+                };
+                Ok(response)
+            })
+            .await
         };
         Ok(Response::new(run.await?))
     }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use bss_platform::auth::authorize;
 use bss_platform::error::Violations;
-use bss_platform::idempotency::Opened;
+use bss_platform::idempotency::RequestKey;
 use bss_platform::input::{parse_id, parse_optional_id, required_id, required_text};
 use bss_platform::money::{Currency, amount_in, decimal_from_wire, decimal_to_wire, money_to_wire, percent_from_wire};
 use bss_platform::paging::{Page, time_and_id};
@@ -230,16 +230,14 @@ impl ContractService for PricingApi {
             for account_id in &record.account_ids {
                 self.account(&caller, tenant_id, *account_id).await?;
             }
-            let (mut tx, pending) = match self.begin(tenant_id, "CreateContract", &request.request_id, &request).await?
-            {
-                Opened::Replayed(response) => return Ok(response),
-                Opened::Fresh(tx, pending) => (tx, pending),
-            };
-            repo::contracts::insert(&mut tx, tenant_id, &record).await?;
-            let stored = repo::contracts::get(&mut tx, tenant_id, record.contract.id).await?;
-            let response = CreateContractResponse { contract: Some(contract_to_proto(&stored)) };
-            self.commit(tx, pending, &response).await?;
-            Ok::<_, PricingError>(response)
+            let key = RequestKey::new(tenant_id, "CreateContract", &request.request_id, &request)?;
+            self.write(tenant_id, key, async |tx| {
+                repo::contracts::insert(tx, tenant_id, &record).await?;
+                let stored = repo::contracts::get(tx, tenant_id, record.contract.id).await?;
+                let response = CreateContractResponse { contract: Some(contract_to_proto(&stored)) };
+                Ok(response)
+            })
+            .await
         };
         Ok(Response::new(run.await?))
     }
@@ -304,16 +302,14 @@ impl ContractService for PricingApi {
                 return Err(v.into());
             };
             self.account(&caller, tenant_id, account_id).await?;
-            let (mut tx, pending) =
-                match self.begin(tenant_id, "AddContractAccount", &request.request_id, &request).await? {
-                    Opened::Replayed(response) => return Ok(response),
-                    Opened::Fresh(tx, pending) => (tx, pending),
-                };
-            repo::contracts::add_account(&mut tx, tenant_id, contract_id, account_id).await?;
-            let stored = repo::contracts::get(&mut tx, tenant_id, contract_id).await?;
-            let response = AddContractAccountResponse { contract: Some(contract_to_proto(&stored)) };
-            self.commit(tx, pending, &response).await?;
-            Ok::<_, PricingError>(response)
+            let key = RequestKey::new(tenant_id, "AddContractAccount", &request.request_id, &request)?;
+            self.write(tenant_id, key, async |tx| {
+                repo::contracts::add_account(tx, tenant_id, contract_id, account_id).await?;
+                let stored = repo::contracts::get(tx, tenant_id, contract_id).await?;
+                let response = AddContractAccountResponse { contract: Some(contract_to_proto(&stored)) };
+                Ok(response)
+            })
+            .await
         };
         Ok(Response::new(run.await?))
     }
@@ -326,19 +322,18 @@ impl ContractService for PricingApi {
         let request = request.into_inner();
         let run = async {
             let contract_id = parse_id("contract_id", &request.contract_id)?;
-            let (mut tx, pending) = match self.begin(tenant_id, "AddRebateTerm", &request.request_id, &request).await? {
-                Opened::Replayed(response) => return Ok(response),
-                Opened::Fresh(tx, pending) => (tx, pending),
-            };
-            let contract = repo::contracts::get(&mut tx, tenant_id, contract_id).await?.contract;
-            let term = new_term(&request.term.clone().unwrap_or_default(), contract_id, contract.currency)?;
-            if let Some(pricelist_id) = term.scope.pricelist_id() {
-                repo::pricelists::get(&mut tx, tenant_id, pricelist_id, false).await?;
-            }
-            repo::contracts::insert_term(&mut tx, tenant_id, &term).await?;
-            let response = AddRebateTermResponse { term: Some(term_to_proto(&term, contract.currency)) };
-            self.commit(tx, pending, &response).await?;
-            Ok::<_, PricingError>(response)
+            let key = RequestKey::new(tenant_id, "AddRebateTerm", &request.request_id, &request)?;
+            self.write(tenant_id, key, async |tx| {
+                let contract = repo::contracts::get(tx, tenant_id, contract_id).await?.contract;
+                let term = new_term(&request.term.clone().unwrap_or_default(), contract_id, contract.currency)?;
+                if let Some(pricelist_id) = term.scope.pricelist_id() {
+                    repo::pricelists::get(tx, tenant_id, pricelist_id, false).await?;
+                }
+                repo::contracts::insert_term(tx, tenant_id, &term).await?;
+                let response = AddRebateTermResponse { term: Some(term_to_proto(&term, contract.currency)) };
+                Ok(response)
+            })
+            .await
         };
         Ok(Response::new(run.await?))
     }

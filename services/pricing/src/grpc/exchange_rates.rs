@@ -2,7 +2,7 @@
 
 use bss_platform::auth::authorize;
 use bss_platform::error::Violations;
-use bss_platform::idempotency::Opened;
+use bss_platform::idempotency::RequestKey;
 use bss_platform::money::{Currency, decimal_from_wire, decimal_to_wire};
 use bss_platform::paging::Page;
 use bss_platform::time::format_date;
@@ -54,15 +54,13 @@ impl ExchangeRateService for PricingApi {
         let request = request.into_inner();
         let run = async {
             let rate = rate_from_wire(&request.exchange_rate.clone().unwrap_or_default())?;
-            let (mut tx, pending) =
-                match self.begin(tenant_id, "SetExchangeRate", &request.request_id, &request).await? {
-                    Opened::Replayed(response) => return Ok(response),
-                    Opened::Fresh(tx, pending) => (tx, pending),
-                };
-            repo::rates::set(&mut tx, tenant_id, &rate).await?;
-            let response = SetExchangeRateResponse { exchange_rate: Some(rate_to_proto(&rate)) };
-            self.commit(tx, pending, &response).await?;
-            Ok::<_, PricingError>(response)
+            let key = RequestKey::new(tenant_id, "SetExchangeRate", &request.request_id, &request)?;
+            self.write(tenant_id, key, async |tx| {
+                repo::rates::set(tx, tenant_id, &rate).await?;
+                let response = SetExchangeRateResponse { exchange_rate: Some(rate_to_proto(&rate)) };
+                Ok(response)
+            })
+            .await
         };
         Ok(Response::new(run.await?))
     }

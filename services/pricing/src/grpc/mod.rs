@@ -14,10 +14,10 @@ pub mod quotes;
 use std::sync::Arc;
 
 use bss_platform::auth::{Caller, Role};
-use bss_platform::idempotency::{self, Opened, PendingRequest, RequestKey};
+use bss_platform::idempotency::{self, RequestKey};
 use bss_platform::peers;
 use prost::Message;
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{PgConnection, PgPool};
 use tonic::transport::Channel;
 use uuid::Uuid;
 
@@ -62,32 +62,21 @@ impl PricingApi {
         PricingApi { db, books, accounts: peers::Accounts::new(accounts) }
     }
 
-    /// Begins a write of the tenant's pricing: claims the request id (or
-    /// replays its answer) and takes the tenant's book lock.
-    pub(crate) async fn begin<R: Message + Default>(
+    /// Runs a write of the tenant's pricing once per request id (see
+    /// [`idempotency::once`]), holding the tenant's book lock: writes of
+    /// one tenant's book never interleave, and its version moves once per
+    /// write.
+    pub(crate) async fn write<R: Message + Default>(
         &self,
         tenant_id: Uuid,
-        method: &str,
-        request_id: &str,
-        request: &impl Message,
-    ) -> Result<Opened<R>, PricingError> {
-        let key = RequestKey::new(tenant_id, method, request_id, request)?;
-        let mut opened = idempotency::open(&self.db, key).await?;
-        if let Opened::Fresh(tx, _) = &mut opened {
+        key: Option<RequestKey>,
+        work: impl AsyncFnOnce(&mut PgConnection) -> Result<R, PricingError>,
+    ) -> Result<R, PricingError> {
+        idempotency::once(&self.db, key, async |tx| {
             repo::lock_book(tx, tenant_id).await?;
-        }
-        Ok(opened)
-    }
-
-    /// Stores the answer of the request and commits.
-    pub(crate) async fn commit(
-        &self,
-        tx: Transaction<'static, Postgres>,
-        pending: PendingRequest,
-        response: &impl Message,
-    ) -> Result<(), PricingError> {
-        pending.commit(tx, response).await?;
-        Ok(())
+            work(tx).await
+        })
+        .await
     }
 
     /// The account as pricing knows it, if the caller may see it: from the

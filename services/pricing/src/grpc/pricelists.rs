@@ -2,7 +2,7 @@
 
 use bss_platform::auth::authorize;
 use bss_platform::error::Violations;
-use bss_platform::idempotency::Opened;
+use bss_platform::idempotency::RequestKey;
 use bss_platform::input::{required_id, required_text};
 use bss_platform::money::Currency;
 use bss_platform::paging::Page;
@@ -118,16 +118,14 @@ impl PricelistService for PricingApi {
                 .into());
             }
             let record = PricelistRecord { id: Uuid::now_v7(), name, currency, kind, items };
-            let (mut tx, pending) =
-                match self.begin(tenant_id, "CreatePricelist", &request.request_id, &request).await? {
-                    Opened::Replayed(response) => return Ok(response),
-                    Opened::Fresh(tx, pending) => (tx, pending),
-                };
-            repo::pricelists::insert(&mut tx, tenant_id, &record).await?;
-            let stored = repo::pricelists::get(&mut tx, tenant_id, record.id, false).await?;
-            let response = CreatePricelistResponse { pricelist: Some(pricelist_to_proto(&stored)) };
-            self.commit(tx, pending, &response).await?;
-            Ok::<_, PricingError>(response)
+            let key = RequestKey::new(tenant_id, "CreatePricelist", &request.request_id, &request)?;
+            self.write(tenant_id, key, async |tx| {
+                repo::pricelists::insert(tx, tenant_id, &record).await?;
+                let stored = repo::pricelists::get(tx, tenant_id, record.id, false).await?;
+                let response = CreatePricelistResponse { pricelist: Some(pricelist_to_proto(&stored)) };
+                Ok(response)
+            })
+            .await
         };
         Ok(Response::new(run.await?))
     }
@@ -173,22 +171,20 @@ impl PricelistService for PricingApi {
         let request = request.into_inner();
         let run = async {
             let pricelist_id = bss_platform::input::parse_id("pricelist_id", &request.pricelist_id)?;
-            let (mut tx, pending) =
-                match self.begin(tenant_id, "AddPricelistItem", &request.request_id, &request).await? {
-                    Opened::Replayed(response) => return Ok(response),
-                    Opened::Fresh(tx, pending) => (tx, pending),
+            let key = RequestKey::new(tenant_id, "AddPricelistItem", &request.request_id, &request)?;
+            self.write(tenant_id, key, async |tx| {
+                let pricelist = repo::pricelists::get(tx, tenant_id, pricelist_id, true).await?;
+                let mut v = Violations::new();
+                let input = request.item.clone().unwrap_or_default();
+                let Some((product_id, item)) = item_from_wire(&mut v, "item", &input, pricelist.currency) else {
+                    return Err(v.into());
                 };
-            let pricelist = repo::pricelists::get(&mut tx, tenant_id, pricelist_id, true).await?;
-            let mut v = Violations::new();
-            let input = request.item.clone().unwrap_or_default();
-            let Some((product_id, item)) = item_from_wire(&mut v, "item", &input, pricelist.currency) else {
-                return Err(v.into());
-            };
-            repo::pricelists::add_item(&mut tx, tenant_id, pricelist_id, product_id, &item).await?;
-            let response =
-                AddPricelistItemResponse { item: Some(item_to_proto(product_id, &item, pricelist.currency)) };
-            self.commit(tx, pending, &response).await?;
-            Ok::<_, PricingError>(response)
+                repo::pricelists::add_item(tx, tenant_id, pricelist_id, product_id, &item).await?;
+                let response =
+                    AddPricelistItemResponse { item: Some(item_to_proto(product_id, &item, pricelist.currency)) };
+                Ok(response)
+            })
+            .await
         };
         Ok(Response::new(run.await?))
     }
@@ -201,17 +197,15 @@ impl PricelistService for PricingApi {
         let request = request.into_inner();
         let run = async {
             let id = bss_platform::input::parse_id("id", &request.id)?;
-            let (mut tx, pending) =
-                match self.begin(tenant_id, "DeletePricelistItem", &request.request_id, &request).await? {
-                    Opened::Replayed(response) => return Ok(response),
-                    Opened::Fresh(tx, pending) => (tx, pending),
-                };
-            if !repo::pricelists::delete_item(&mut tx, tenant_id, id).await? {
-                return Err(PricingError::not_found("pricelist item", id));
-            }
-            let response = DeletePricelistItemResponse {};
-            self.commit(tx, pending, &response).await?;
-            Ok::<_, PricingError>(response)
+            let key = RequestKey::new(tenant_id, "DeletePricelistItem", &request.request_id, &request)?;
+            self.write(tenant_id, key, async |tx| {
+                if !repo::pricelists::delete_item(tx, tenant_id, id).await? {
+                    return Err(PricingError::not_found("pricelist item", id));
+                }
+                let response = DeletePricelistItemResponse {};
+                Ok(response)
+            })
+            .await
         };
         Ok(Response::new(run.await?))
     }
