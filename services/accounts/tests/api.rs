@@ -692,3 +692,64 @@ async fn health_says_serving_and_reflection_lists_the_services() {
     assert!(names.contains(&"bss.accounts.v1.AccountService".to_owned()), "{names:?}");
     assert!(names.contains(&"bss.accounts.v1.TenantService".to_owned()), "{names:?}");
 }
+
+#[tokio::test]
+async fn two_people_never_overwrite_each_others_contact_or_address_unseen() {
+    let mut app = spawn().await;
+    let (_, admin) = app.tenant_admin().await;
+    let owner = app.create_account(&admin, account("E1", "Etag Co")).await.expect("account").account.expect("account");
+    let contact = Contact { first_name: "Ada".to_owned(), ..Contact::default() };
+    let add = CreateContactRequest { account_id: owner.id.clone(), contact: Some(contact), request_id: String::new() };
+    let read = app.accounts.create_contact(authorized(add, &admin)).await.expect("contact").into_inner().contact;
+    let read = read.expect("contact");
+    let rename = |first_name: &str, etag: &str| UpdateContactRequest {
+        contact: Some(Contact {
+            id: read.id.clone(),
+            first_name: first_name.to_owned(),
+            etag: etag.to_owned(),
+            ..Contact::default()
+        }),
+        update_mask: mask(&["first_name"]),
+        request_id: String::new(),
+    };
+    // Two people read the contact; the first edit wins, the second is told.
+    let first = app.accounts.update_contact(authorized(rename("Ada Lovelace", &read.etag), &admin)).await;
+    let first = first.expect("the first edit").into_inner().contact.expect("contact");
+    assert_ne!(first.etag, read.etag, "an edit moves the etag");
+    let second = app.accounts.update_contact(authorized(rename("Ada Byron", &read.etag), &admin)).await;
+    let refused = second.expect_err("made against what the first edit replaced");
+    assert_eq!((refused.code(), reason(&refused).as_str()), (Code::Aborted, "ETAG_MISMATCH"));
+    let unconditional = app.accounts.update_contact(authorized(rename("Ada Byron", ""), &admin)).await;
+    assert_eq!(unconditional.expect("no etag: unconditional").into_inner().contact.expect("c").first_name, "Ada Byron");
+    let listed = ListContactsRequest { account_id: owner.id.clone(), ..ListContactsRequest::default() };
+    let listed = app.accounts.list_contacts(authorized(listed, &admin)).await.expect("list").into_inner().contacts;
+    assert_eq!(listed[0].first_name, "Ada Byron", "the refused edit left nothing");
+
+    let address = Address {
+        r#type: AddressType::Billing as i32,
+        lines: vec!["1 George St".to_owned()],
+        city: "Sydney".to_owned(),
+        region: "NSW".to_owned(),
+        postal_code: "2000".to_owned(),
+        country_code: "AU".to_owned(),
+        ..Address::default()
+    };
+    let add = CreateAddressRequest { account_id: owner.id.clone(), address: Some(address), request_id: String::new() };
+    let read = app.accounts.create_address(authorized(add, &admin)).await.expect("address").into_inner().address;
+    let read = read.expect("address");
+    let move_to = |city: &str, etag: &str| UpdateAddressRequest {
+        address: Some(Address {
+            id: read.id.clone(),
+            city: city.to_owned(),
+            etag: etag.to_owned(),
+            ..Address::default()
+        }),
+        update_mask: mask(&["city"]),
+        request_id: String::new(),
+    };
+    let first = app.accounts.update_address(authorized(move_to("Newcastle", &read.etag), &admin)).await;
+    assert_eq!(first.expect("the first edit").into_inner().address.expect("address").city, "Newcastle");
+    let second = app.accounts.update_address(authorized(move_to("Wollongong", &read.etag), &admin)).await;
+    let refused = second.expect_err("stale");
+    assert_eq!((refused.code(), reason(&refused).as_str()), (Code::Aborted, "ETAG_MISMATCH"));
+}

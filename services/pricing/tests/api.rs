@@ -879,3 +879,48 @@ async fn every_list_of_pricing_pages_each_item_once_in_its_order() {
     let refused = app.pricing.contracts.list_contracts(authorized(elsewhere, &admin)).await.expect_err("foreign token");
     assert_eq!(violated_fields(&refused), ["page_token"]);
 }
+
+#[tokio::test]
+async fn two_people_never_overwrite_each_others_product_or_account_pricing_unseen() {
+    let mut app = spawn().await;
+    let (_, admin) = app.tenant("EUR").await;
+    let read = app.product(&admin, "ETAGGED", "10.00", "EUR").await;
+    let rename = |name: &str, etag: &str| UpdateProductRequest {
+        product: Some(Product {
+            id: read.id.clone(),
+            name: name.to_owned(),
+            etag: etag.to_owned(),
+            ..Product::default()
+        }),
+        update_mask: Some(prost_types::FieldMask { paths: vec!["name".to_owned()] }),
+        request_id: String::new(),
+    };
+    let first = app.pricing.catalog.update_product(authorized(rename("First", &read.etag), &admin)).await;
+    let first = first.expect("the first edit").into_inner().product.expect("product");
+    assert_ne!(first.etag, read.etag, "an edit moves the etag");
+    let second = app.pricing.catalog.update_product(authorized(rename("Second", &read.etag), &admin)).await;
+    let refused = second.expect_err("made against what the first edit replaced");
+    assert_eq!((refused.code(), bss_testkit::reason(&refused).as_str()), (Code::Aborted, "ETAG_MISMATCH"));
+    let get = GetProductRequest { product: read.id.clone() };
+    let kept = app.pricing.catalog.get_product(authorized(get, &admin)).await.expect("get").into_inner();
+    assert_eq!(kept.product.expect("product").name, "First", "the refused edit left nothing");
+
+    let account_id = app.account(&admin, "EUR").await;
+    let never = AccountPricing { account_id: account_id.clone(), ..AccountPricing::default() };
+    let read = app.set_pricing(&admin, AccountPricing { etag: "v0".to_owned(), ..never.clone() }).await;
+    let read = read.expect("v0: never set before");
+    assert_ne!(read.etag, "v0");
+    assert!(read.update_time.is_some());
+    let discount = |percent: &str, etag: &str| AccountPricing {
+        discount_percent: decimal(percent),
+        etag: etag.to_owned(),
+        ..never.clone()
+    };
+    let first = app.set_pricing(&admin, discount("5", &read.etag)).await.expect("the first edit");
+    let refused = app.set_pricing(&admin, discount("50", &read.etag)).await.expect_err("stale");
+    assert_eq!((refused.code(), bss_testkit::reason(&refused).as_str()), (Code::Aborted, "ETAG_MISMATCH"));
+    let get = GetAccountPricingRequest { account_id: account_id.clone() };
+    let kept = app.pricing.account_pricing.get_account_pricing(authorized(get, &admin)).await.expect("get");
+    let kept = kept.into_inner().pricing.expect("pricing");
+    assert_eq!((kept.discount_percent, kept.etag), (first.discount_percent, first.etag), "5 % stands");
+}

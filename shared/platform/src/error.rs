@@ -386,6 +386,9 @@ pub enum PlatformError {
     /// Stored bytes that no longer decode.
     #[error("stored data could not be decoded: {0}")]
     Corrupt(String),
+    /// An edit made against an etag the resource has moved past.
+    #[error("{0}")]
+    EtagMismatch(String),
 }
 
 /// The error domain of the shared plumbing in ErrorInfo.
@@ -424,6 +427,9 @@ impl From<PlatformError> for Status {
             }
             PlatformError::Database(error) => database_status(error),
             PlatformError::Corrupt(cause) => internal(&cause),
+            PlatformError::EtagMismatch(description) => {
+                with_reason(Code::Aborted, PLATFORM_DOMAIN, "ETAG_MISMATCH", &description)
+            }
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod client;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod etag;
 pub mod events;
 pub mod fairness;
 pub mod fieldmask;

@@ -226,12 +226,12 @@ impl Account {
 
     /// The opaque version clients send back to detect concurrent changes.
     pub fn etag(&self) -> String {
-        format!("v{}", self.version)
+        bss_platform::etag::of_version(self.version)
     }
 
     /// ABORTED (ETAG_MISMATCH) when `expected` is set and not the current etag.
     pub fn check_etag(&self, expected: &str) -> Result<(), AccountsError> {
-        if expected.is_empty() || expected == self.etag() { Ok(()) } else { Err(AccountsError::EtagMismatch) }
+        Ok(bss_platform::etag::check(&format!("account {}", self.id), expected, &self.etag())?)
     }
 }
 

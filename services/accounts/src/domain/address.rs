@@ -84,6 +84,19 @@ pub struct Address {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Address {
+    /// The opaque version of the address: the time of its last change.
+    pub fn etag(&self) -> String {
+        bss_platform::etag::of_time(Some(self.updated_at))
+    }
+
+    /// ABORTED (ETAG_MISMATCH) when `expected` is set and the address
+    /// changed since it was read.
+    pub fn check_etag(&self, expected: &str) -> Result<(), bss_platform::error::PlatformError> {
+        bss_platform::etag::check(&format!("address {}", self.id), expected, &self.etag())
+    }
+}
+
 /// A validator's answer kept with the address, and whether the user kept an
 /// address it rejected.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -25,6 +25,19 @@ pub struct Contact {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Contact {
+    /// The opaque version of the contact: the time of its last change.
+    pub fn etag(&self) -> String {
+        bss_platform::etag::of_time(Some(self.updated_at))
+    }
+
+    /// ABORTED (ETAG_MISMATCH) when `expected` is set and the contact
+    /// changed since it was read.
+    pub fn check_etag(&self, expected: &str) -> Result<(), bss_platform::error::PlatformError> {
+        bss_platform::etag::check(&format!("contact {}", self.id), expected, &self.etag())
+    }
+}
+
 /// A phone number as dialled: at most 32 of digits, spaces and `+-()`.
 pub fn parse_phone(value: &str) -> Result<String, String> {
     let value = value.trim();

@@ -19,8 +19,6 @@ pub enum AccountsError {
     UserEmailTaken,
     #[error("a custom field with this key is already defined")]
     CustomFieldExists,
-    #[error("the account changed since it was read (etag mismatch)")]
-    EtagMismatch,
     /// A rule of the domain forbids the call; `reason` names it.
     #[error("{description}")]
     Precondition { reason: &'static str, description: String },
@@ -72,7 +70,6 @@ impl AccountsError {
             AccountsError::CodeTaken => "ACCOUNT_CODE_TAKEN",
             AccountsError::UserEmailTaken => "USER_EMAIL_TAKEN",
             AccountsError::CustomFieldExists => "CUSTOM_FIELD_EXISTS",
-            AccountsError::EtagMismatch => "ETAG_MISMATCH",
             AccountsError::Precondition { reason, .. } => reason,
             AccountsError::Unavailable { .. } => "UNAVAILABLE",
             AccountsError::Upstream(_) => "UPSTREAM",

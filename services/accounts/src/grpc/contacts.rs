@@ -93,8 +93,11 @@ impl AccountsApi {
         let paths = writable_paths(request.update_mask.as_ref(), CONTACT_WRITABLE_PATHS)?;
         let key = RequestKey::new(tenant_id, "UpdateContact", &request.request_id, &request)?;
         self.write(key, async |tx| {
+            let read = repo::contacts::get(tx, tenant_id, id).await?;
+            repo::accounts::get(tx, tenant_id, read.account_id, Visibility::All, true).await?;
+            // Read again under the account's lock: what a racing edit left.
             let contact = repo::contacts::get(tx, tenant_id, id).await?;
-            repo::accounts::get(tx, tenant_id, contact.account_id, Visibility::All, true).await?;
+            contact.check_etag(&input.etag)?;
             let before = contact_to_proto(&contact);
             let mut merged = before.clone();
             overlay_contact(&mut merged, &input, &paths);
@@ -200,8 +203,11 @@ impl AccountsApi {
         let paths = writable_paths(request.update_mask.as_ref(), ADDRESS_WRITABLE_PATHS)?;
         let key = RequestKey::new(tenant_id, "UpdateAddress", &request.request_id, &request)?;
         self.write(key, async |tx| {
+            let read = repo::addresses::get(tx, tenant_id, id).await?;
+            let account = repo::accounts::get(tx, tenant_id, read.account_id, Visibility::All, true).await?;
+            // Read again under the account's lock: what a racing edit left.
             let address = repo::addresses::get(tx, tenant_id, id).await?;
-            let account = repo::accounts::get(tx, tenant_id, address.account_id, Visibility::All, true).await?;
+            address.check_etag(&input.etag)?;
             let before = address_to_proto(&address);
             let mut merged = before.clone();
             overlay_address(&mut merged, &input, &paths);

@@ -364,6 +364,7 @@ pub fn contact_to_proto(contact: &Contact) -> proto::Contact {
         is_primary: fields.is_primary,
         create_time: Some(timestamp(contact.created_at)),
         update_time: Some(timestamp(contact.updated_at)),
+        etag: contact.etag(),
     }
 }
 
@@ -444,6 +445,7 @@ pub fn address_to_proto(address: &Address) -> proto::Address {
         is_primary: fields.is_primary,
         create_time: Some(timestamp(address.created_at)),
         update_time: Some(timestamp(address.updated_at)),
+        etag: address.etag(),
         validation: address
             .validation
             .as_ref()

@@ -29,7 +29,6 @@ impl From<AccountsError> for Answer {
             | AccountsError::CodeTaken
             | AccountsError::UserEmailTaken
             | AccountsError::CustomFieldExists => Answer::AlreadyExists { reason, description },
-            AccountsError::EtagMismatch => Answer::Conflict { reason, description },
             AccountsError::Precondition { .. } | AccountsError::FieldLocked(_) => {
                 Answer::refused(reason, "account", description)
             }

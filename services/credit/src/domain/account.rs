@@ -2,6 +2,7 @@
 //! policy and position.
 
 use bss_platform::error::Violations;
+use bss_platform::etag;
 use bss_platform::money::Currency;
 
 use crate::domain::error::CreditError;
@@ -38,13 +39,13 @@ impl Settings {
     /// update: the time of their last change, in microseconds ("v0" while
     /// the defaults apply).
     pub fn etag(&self) -> String {
-        self.updated_at.map_or_else(|| "v0".to_owned(), |at| format!("v{}", at.timestamp_micros()))
+        etag::of_time(self.updated_at)
     }
 
     /// ABORTED (ETAG_MISMATCH) when `expected` is set and the settings
     /// changed since it was read.
     pub fn check_etag(&self, expected: &str) -> Result<(), CreditError> {
-        check_etag("the credit settings", expected, &self.etag())
+        Ok(etag::check("the credit settings", expected, &self.etag())?)
     }
 }
 
@@ -278,30 +279,20 @@ impl CreditAccount {
 
     /// The opaque version of the terms a client sends back with a change.
     pub fn terms_etag(&self) -> String {
-        format!("v{}", self.terms_version)
+        etag::of_version(self.terms_version)
     }
 
     /// ABORTED (ETAG_MISMATCH) when `expected` is set and the terms changed
     /// since it was read; orders, payments and holds do not change it.
     pub fn check_terms_etag(&self, expected: &str) -> Result<(), CreditError> {
-        check_etag(&format!("the credit terms of account {}", self.account_id), expected, &self.terms_etag())
+        Ok(etag::check(&format!("the credit terms of account {}", self.account_id), expected, &self.terms_etag())?)
     }
-}
-
-/// An edit made against `expected` (an etag the caller read; empty for an
-/// unconditional edit) may go on only while `what` is still at `current`.
-fn check_etag(what: &str, expected: &str, current: &str) -> Result<(), CreditError> {
-    if expected.is_empty() || expected == current {
-        return Ok(());
-    }
-    Err(CreditError::Conflict {
-        reason: "ETAG_MISMATCH",
-        description: format!("{what} changed since they were read (etag {expected}, now {current})"),
-    })
 }
 
 #[cfg(test)]
 mod tests {
+    use bss_platform::error::PlatformError;
+
     use super::*;
 
     fn account(terms_version: i64) -> CreditAccount {
@@ -327,7 +318,7 @@ mod tests {
         let changed = Settings { updated_at: DateTime::from_timestamp_micros(1_700_000_000_000_001), ..defaults };
         assert_eq!(changed.etag(), "v1700000000000001");
         assert!(changed.check_etag("").is_ok());
-        assert!(matches!(changed.check_etag("v0"), Err(CreditError::Conflict { reason: "ETAG_MISMATCH", .. })));
+        assert!(matches!(changed.check_etag("v0"), Err(CreditError::Platform(PlatformError::EtagMismatch(_)))));
     }
 
     fn asked(limit: Option<Decimal>, rating: &str, period_days: Option<u32>) -> TermsInput {
@@ -372,7 +363,7 @@ mod tests {
         assert!(read.check_terms_etag("").is_ok(), "no etag: the change is unconditional");
         assert!(read.check_terms_etag("v3").is_ok());
         let stale = read.check_terms_etag("v2").expect_err("changed since");
-        assert!(matches!(stale, CreditError::Conflict { reason: "ETAG_MISMATCH", .. }), "{stale:?}");
+        assert!(matches!(stale, CreditError::Platform(PlatformError::EtagMismatch(_))), "{stale:?}");
         assert!(account(4).check_terms_etag("v3").is_err());
     }
 }

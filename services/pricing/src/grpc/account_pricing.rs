@@ -2,11 +2,12 @@
 
 use bss_platform::auth::{Caller, authorize};
 use bss_platform::error::Violations;
+use bss_platform::etag;
 use bss_platform::idempotency::RequestKey;
 use bss_platform::input::{parse_id, parse_optional_id, required_id};
 use bss_platform::money::{decimal_to_wire, percent_from_wire};
 use bss_platform::paging::Page;
-use bss_platform::time::format_date;
+use bss_platform::time::{format_date, timestamp};
 use bss_proto::pricing::account_pricing_service_server::AccountPricingService;
 use bss_proto::pricing::*;
 use sqlx::PgConnection;
@@ -42,6 +43,7 @@ impl PricingApi {
         facts: &AccountFacts,
     ) -> Result<AccountPricing, PricingError> {
         let pricing = repo::account_pricing::get(connection, tenant_id, facts.id).await?;
+        let changed_at = repo::account_pricing::changed_at(connection, tenant_id, facts.id).await?;
         let (prices, contracts) = repo::account_pricing::own_counts(connection, tenant_id, facts.id).await?;
         let own = book::has_own_pricing(Some(&pricing), prices, contracts);
         let priced_as = facts.parent.filter(|_| !own).unwrap_or(facts.id);
@@ -52,6 +54,8 @@ impl PricingApi {
             pricelist_ids: pricing.pricelist_ids.iter().map(Uuid::to_string).collect(),
             has_own_pricing: own,
             priced_as_account_id: priced_as.to_string(),
+            etag: etag::of_time(changed_at),
+            update_time: changed_at.map(timestamp),
         })
     }
 
@@ -116,6 +120,8 @@ impl AccountPricingService for PricingApi {
             let facts = self.account(&caller, tenant_id, account_id).await?.1;
             let key = RequestKey::new(tenant_id, "SetAccountPricing", &request.request_id, &request)?;
             self.write(tenant_id, key, async |tx| {
+                let current = etag::of_time(repo::account_pricing::changed_at(tx, tenant_id, account_id).await?);
+                etag::check(&format!("the pricing of account {account_id}"), &input.etag, &current)?;
                 let pricing = book::AccountPricing { level_id, discount_percent, pricelist_ids };
                 repo::account_pricing::set(tx, tenant_id, account_id, &pricing).await?;
                 let response =

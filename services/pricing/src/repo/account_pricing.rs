@@ -1,7 +1,7 @@
 //! Each account's price level, discount and pricelists, and its own prices.
 
 use bss_platform::error::{Violations, violated_constraint};
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -33,6 +33,21 @@ pub async fn get(
     .fetch_optional(connection)
     .await?;
     Ok(row.map(|row| pricing(row).1).unwrap_or_default())
+}
+
+/// When the account's pricing was last set (`None`: never).
+pub async fn changed_at(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    account_id: Uuid,
+) -> Result<Option<DateTime<Utc>>, PricingError> {
+    let changed: Option<Option<DateTime<Utc>>> =
+        sqlx::query_scalar("SELECT updated_at FROM pricing.account_pricing WHERE tenant_id = $1 AND account_id = $2")
+            .bind(tenant_id)
+            .bind(account_id)
+            .fetch_optional(connection)
+            .await?;
+    Ok(changed.flatten())
 }
 
 /// How many account prices and contracts the account has.
@@ -69,10 +84,11 @@ pub async fn set(
         return Err(PricingError::not_found("pricelist", missing));
     }
     sqlx::query(
-        "INSERT INTO pricing.account_pricing (tenant_id, account_id, price_level_id, discount_percent, pricelist_ids)
-         VALUES ($1, $2, $3, $4, $5)
+        "INSERT INTO pricing.account_pricing (tenant_id, account_id, price_level_id, discount_percent, pricelist_ids,
+             updated_at)
+         VALUES ($1, $2, $3, $4, $5, now())
          ON CONFLICT (tenant_id, account_id)
-         DO UPDATE SET price_level_id = $3, discount_percent = $4, pricelist_ids = $5",
+         DO UPDATE SET price_level_id = $3, discount_percent = $4, pricelist_ids = $5, updated_at = now()",
     )
     .bind(tenant_id)
     .bind(account_id)
