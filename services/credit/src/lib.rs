@@ -81,6 +81,12 @@ impl App {
         let platform = &config.platform;
         let db = db::connect(&platform.database, SCHEMA, "bss-credit").await?;
         db::migrate(&db, SCHEMA, sqlx::migrate!("./migrations")).await?;
+        let converted = repo::convert_stored(&db, wire::stored_terms, wire::stored_reason)
+            .await
+            .map_err(|error| StartupError::Convert(error.to_string()))?;
+        if converted > 0 {
+            tracing::info!(rows = converted, "converted history and held orders stored as wire messages");
+        }
         let verifier = Arc::new(TokenVerifier::from_config(&platform.auth)?);
         let peer = |what: &str, url: &Option<String>| {
             url.as_ref()

@@ -4,7 +4,9 @@
 
 use bss_platform::error::Violations;
 use bss_platform::input::optional_text;
-use bss_platform::money::{Currency, decimal_from_wire, decimal_to_wire, money_from_wire, money_to_wire};
+use bss_platform::money::{
+    Currency, decimal_from_wire, decimal_to_wire, money_from_wire, money_to_wire, parse_decimal,
+};
 use bss_platform::time::timestamp;
 use bss_proto::credit as proto;
 use bss_proto::credit::{CreditAction, HeldOrderState, PaymentTermsKind, ReservationState};
@@ -13,8 +15,8 @@ use rust_decimal::Decimal;
 
 use uuid::Uuid;
 
-use crate::domain::account::{CreditAccount, MAX_THRESHOLDS, Settings, TTL_RANGE, Terms, TermsInput};
-use crate::domain::authorization::{MAX_PAYERS, explain};
+use crate::domain::account::{CreditAccount, MAX_THRESHOLDS, Settings, TTL_RANGE, Terms, TermsInput, TermsSnapshot};
+use crate::domain::authorization::{AccountReason, MAX_PAYERS, explain};
 use crate::domain::decision::{Action, Condition, Policy, Reason, Verdict};
 use crate::domain::exposure::LimitStatus;
 use crate::domain::terms::PaymentTerms;
@@ -291,22 +293,80 @@ pub fn terms_from_wire(v: &mut Violations, input: &proto::CreditTerms) -> Option
 }
 
 pub fn terms_to_proto(account: &CreditAccount, settings: &Settings) -> proto::CreditTerms {
-    let terms: &Terms = &account.terms;
+    snapshot_to_proto(account.account_id, account.currency, &TermsSnapshot::of(account, settings))
+}
+
+/// An account's terms as they stood at one moment, on the wire.
+pub fn snapshot_to_proto(account_id: Uuid, currency: Currency, snapshot: &TermsSnapshot) -> proto::CreditTerms {
+    let terms = &snapshot.terms;
     proto::CreditTerms {
-        account_id: account.account_id.to_string(),
-        currency_code: account.currency.code.to_owned(),
+        account_id: account_id.to_string(),
+        currency_code: currency.code.to_owned(),
         credit_limit: Some(decimal_to_wire(terms.limit)),
-        limit: Some(money(terms.limit, account.currency)),
+        limit: Some(money(terms.limit, currency)),
         unlimited: terms.unlimited,
         credit_rating: terms.rating.clone(),
         payment_terms: Some(payment_terms_to_wire(terms.payment_terms)),
-        credit_period_days: terms.period_days(settings) as i32,
+        credit_period_days: snapshot.period_days as i32,
         classification: terms.classification.clone(),
         kyc_profile: terms.kyc_profile.clone(),
         policy: Some(policy_to_wire(terms.actions)),
-        update_time: Some(timestamp(account.updated_at)),
-        etag: account.terms_etag(),
+        update_time: Some(timestamp(snapshot.updated_at)),
+        etag: snapshot.etag(),
     }
+}
+
+/// Terms an older release stored as an encoded `CreditTerms`, in credit's
+/// own terms.
+pub fn stored_terms(body: &[u8]) -> Result<TermsSnapshot, String> {
+    let stored = proto::CreditTerms::decode(body).map_err(|error| error.to_string())?;
+    let mut v = Violations::new();
+    let input = terms_from_wire(&mut v, &stored);
+    let period_days = days(&mut v, "credit_period_days", stored.credit_period_days);
+    let (Some(input), Some(period_days)) = (input, period_days) else {
+        return Err(format!("stored terms do not read: {v:?}"));
+    };
+    let version = match stored.etag.strip_prefix('v') {
+        Some(number) => number.parse().map_err(|_| format!("etag {:?}", stored.etag))?,
+        None => 0,
+    };
+    // The bare limit is the one kept as it was written (the Money beside
+    // it is rounded to the currency).
+    let bare = stored.credit_limit.as_ref().map(|limit| parse_decimal(&limit.value));
+    let limit = match bare {
+        Some(parsed) => parsed.map_err(|error| format!("credit limit: {error}"))?,
+        None => input.limit.unwrap_or_default(),
+    };
+    let updated_at = stored
+        .update_time
+        .and_then(|at| chrono::DateTime::from_timestamp(at.seconds, u32::try_from(at.nanos).unwrap_or(0)));
+    Ok(TermsSnapshot {
+        terms: Terms {
+            limit,
+            unlimited: input.unlimited,
+            rating: input.rating,
+            payment_terms: input.payment_terms,
+            period_days: input.period_days,
+            classification: input.classification,
+            kyc_profile: input.kyc_profile,
+            actions: input.actions,
+        },
+        period_days,
+        updated_at: updated_at.ok_or("stored terms without their time")?,
+        version,
+    })
+}
+
+/// A held order's reason an older release stored as an encoded
+/// `DecisionReason`, in credit's own terms.
+pub fn stored_reason(body: &[u8]) -> Result<AccountReason, String> {
+    let stored = proto::DecisionReason::decode(body).map_err(|error| error.to_string())?;
+    let condition = Condition::from_code(&stored.code).ok_or_else(|| format!("condition {:?}", stored.code))?;
+    let mut v = Violations::new();
+    let action = action_from_wire(&mut v, "action", stored.action, condition).flatten();
+    let action = action.ok_or_else(|| format!("action {}", stored.action))?;
+    let account_id = stored.account_id.parse().map_err(|_| format!("account {:?}", stored.account_id))?;
+    Ok(AccountReason { account_id, reason: Reason { condition, action } })
 }
 
 pub fn status_to_proto(account: &CreditAccount) -> proto::CreditStatus {
@@ -394,7 +454,11 @@ pub fn held_to_proto(row: &HeldOrderRow, currency: Currency) -> proto::HeldOrder
         amount: Some(money(row.amount, currency)),
         payment_type: row.payment_type.to_wire() as i32,
         state: state as i32,
-        reasons: row.reasons.iter().filter_map(|bytes| proto::DecisionReason::decode(bytes.as_slice()).ok()).collect(),
+        reasons: row
+            .reasons
+            .iter()
+            .map(|reason| reason_to_proto(&reason.reason, reason.account_id, reason.account_id == row.account_id))
+            .collect(),
         create_time: Some(timestamp(row.created_at)),
         expire_time: Some(timestamp(row.expires_at)),
         decide_time: row.decided_at.map(timestamp),

@@ -635,3 +635,53 @@ fn settings_of(out_of_terms: CreditAction) -> CreditSettings {
         ..Default::default()
     }
 }
+
+#[tokio::test]
+async fn history_and_held_reasons_stored_as_wire_messages_are_converted_and_read_back_the_same() {
+    use prost::Message;
+
+    let mut app = spawn().await;
+    let (tenant_id, admin) = app.tenant("EUR").await;
+    let (clerk, manager) = (billing_clerk(tenant_id), credit_manager(tenant_id));
+    let account_id = app.account_with_limit(&admin, "100", CreditAction::HoldForApproval).await;
+    let on_account = bss_proto::types::PaymentType::OnAccount;
+    let held = app.authorize(&clerk, &account_id, "250", "EUR", on_account).await.expect("decided");
+    let held_order = held.held_order.expect("held");
+    let history = ListCreditTermsHistoryRequest { account_id: account_id.clone(), ..Default::default() };
+    let read_history = |app: &TestApp| {
+        let mut credit = app.credit.clone();
+        let (history, manager) = (history.clone(), manager.clone());
+        async move { credit.list_credit_terms_history(authorized(history, &manager)).await.expect("history").into_inner() }
+    };
+    let listed = read_history(&app).await;
+    let change = listed.changes.first().cloned().expect("the change of terms");
+    let pending = ListHeldOrdersRequest { state: HeldOrderState::Pending as i32, ..Default::default() };
+    let read_held = |app: &TestApp| {
+        let mut credit = app.credit.clone();
+        let (pending, manager) = (pending.clone(), manager.clone());
+        async move { credit.list_held_orders(authorized(pending, &manager)).await.expect("held").into_inner() }
+    };
+    assert_eq!(read_held(&app).await.held_orders, vec![held_order.clone()]);
+
+    // As an older release stored them: encoded wire messages.
+    let (before, after) = (change.before.clone().expect("before"), change.after.clone().expect("after"));
+    sqlx::query("UPDATE credit.terms_history SET change = NULL, before = $2, after = $3 WHERE account_id = $1")
+        .bind(account_id.parse::<uuid::Uuid>().expect("id"))
+        .bind(before.encode_to_vec())
+        .bind(after.encode_to_vec())
+        .execute(&app.db)
+        .await
+        .expect("encoded history");
+    let reasons: Vec<Vec<u8>> = held_order.reasons.iter().map(Message::encode_to_vec).collect();
+    sqlx::query("UPDATE credit.held_orders SET reasons_doc = NULL, reasons = $2 WHERE id = $1")
+        .bind(held_order.id.parse::<uuid::Uuid>().expect("id"))
+        .bind(&reasons)
+        .execute(&app.db)
+        .await
+        .expect("encoded reasons");
+    let converted =
+        bss_credit::repo::convert_stored(&app.db, bss_credit::wire::stored_terms, bss_credit::wire::stored_reason);
+    assert_eq!(converted.await.expect("converted"), 2, "one change of terms, one held order");
+    assert_eq!(read_history(&app).await, listed, "the history reads back field by field");
+    assert_eq!(read_held(&app).await.held_orders, vec![held_order], "and the held order");
+}

@@ -101,3 +101,41 @@ pub fn readiness(pool: PgPool) -> ReadinessCheck {
         Box::pin(async move { sqlx::query("SELECT 1").execute(&pool).await.is_ok() })
     })
 }
+
+/// Rewrites stored records batch by batch, each batch in one transaction:
+/// `select` reads up to a batch of the records still to rewrite, locked
+/// (`... LIMIT n FOR UPDATE`), each as `R`; `rewrite` turns one into
+/// (tenant id, id, document); `update` stores a batch in one statement from
+/// `unnest($1::uuid[], $2::uuid[], $3::jsonb[])` and must make the records
+/// leave `select`. Returns how many were rewritten. Run at start, before a
+/// service serves, it converts what an older release stored (wire
+/// messages) into the service's own terms; a replica starting alongside
+/// waits for the other's batch, so neither serves while a record is left.
+pub async fn rewrite_batches<R>(
+    db: &PgPool,
+    select: &'static str,
+    update: &'static str,
+    rewrite: impl Fn(R) -> Result<(uuid::Uuid, uuid::Uuid, serde_json::Value), String>,
+) -> Result<u64, crate::error::PlatformError>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    let mut rewritten = 0;
+    loop {
+        let mut tx = db.begin().await?;
+        let rows: Vec<R> = sqlx::query_as(select).fetch_all(&mut *tx).await?;
+        if rows.is_empty() {
+            return Ok(rewritten);
+        }
+        let (mut tenants, mut ids, mut docs) = (Vec::new(), Vec::new(), Vec::new());
+        for row in rows {
+            let (tenant_id, id, doc) = rewrite(row).map_err(crate::error::PlatformError::Corrupt)?;
+            tenants.push(tenant_id);
+            ids.push(id);
+            docs.push(doc);
+        }
+        sqlx::query(update).bind(&tenants).bind(&ids).bind(&docs).execute(&mut *tx).await?;
+        rewritten += ids.len() as u64;
+        tx.commit().await?;
+    }
+}

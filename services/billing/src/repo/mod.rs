@@ -505,63 +505,38 @@ pub enum Encoded {
     Subscriptions,
 }
 
-impl Encoded {
-    fn table(self) -> &'static str {
-        match self {
-            Encoded::Orders => "billing.orders",
-            Encoded::Subscriptions => "billing.subscriptions",
-        }
-    }
-}
-
 /// Converts the records of `kind` still stored as encoded wire messages
 /// into documents, with `decode` (of the message and the status column);
-/// returns how many it converted. Runs at start, before the service
-/// serves; a replica starting alongside waits for the other's batch, so
-/// neither serves while a record is left unconverted. A partial index
-/// keeps each batch (and the check at every later start) cheap.
+/// returns how many it converted (see [`bss_platform::db::rewrite_batches`]).
+/// A partial index keeps each batch (and the check at every later start)
+/// cheap.
 pub async fn convert_encoded<T: serde::Serialize>(
     db: &sqlx::PgPool,
     kind: Encoded,
     decode: impl Fn(&[u8], &str) -> Result<T, String>,
 ) -> Result<u64, BillingError> {
-    let table = kind.table();
-    let select = format!(
-        "SELECT tenant_id, id, body, status FROM {table} WHERE doc IS NULL ORDER BY tenant_id, id LIMIT 500 FOR UPDATE"
-    );
-    // One statement per batch.
-    let update = format!(
-        "UPDATE {table} t SET doc = c.doc, body = NULL
-         FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[]) AS c(tenant_id, id, doc)
-         WHERE t.tenant_id = c.tenant_id AND t.id = c.id"
-    );
-    let mut converted = 0;
-    loop {
-        let mut tx = db.begin().await?;
-        let rows: Vec<(Uuid, Uuid, Vec<u8>, String)> =
-            sqlx::query_as(sqlx::AssertSqlSafe(select.as_str())).fetch_all(&mut *tx).await?;
-        if rows.is_empty() {
-            return Ok(converted);
-        }
-        let (mut tenants, mut ids, mut docs) = (Vec::new(), Vec::new(), Vec::new());
-        for (tenant_id, id, body, status) in rows {
-            let record = decode(&body, &status)
-                .map_err(|error| BillingError::Platform(PlatformError::Corrupt(format!("{table} {id}: {error}"))))?;
-            let doc = serde_json::to_value(&record)
-                .map_err(|error| BillingError::Platform(PlatformError::Corrupt(format!("{table} {id}: {error}"))))?;
-            tenants.push(tenant_id);
-            ids.push(id);
-            docs.push(doc);
-        }
-        sqlx::query(sqlx::AssertSqlSafe(update.as_str()))
-            .bind(&tenants)
-            .bind(&ids)
-            .bind(&docs)
-            .execute(&mut *tx)
-            .await?;
-        converted += ids.len() as u64;
-        tx.commit().await?;
-    }
+    let (select, update) = match kind {
+        Encoded::Orders => (
+            "SELECT tenant_id, id, body, status FROM billing.orders WHERE doc IS NULL
+             ORDER BY tenant_id, id LIMIT 500 FOR UPDATE",
+            "UPDATE billing.orders t SET doc = c.doc, body = NULL
+             FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[]) AS c(tenant_id, id, doc)
+             WHERE t.tenant_id = c.tenant_id AND t.id = c.id",
+        ),
+        Encoded::Subscriptions => (
+            "SELECT tenant_id, id, body, status FROM billing.subscriptions WHERE doc IS NULL
+             ORDER BY tenant_id, id LIMIT 500 FOR UPDATE",
+            "UPDATE billing.subscriptions t SET doc = c.doc, body = NULL
+             FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[]) AS c(tenant_id, id, doc)
+             WHERE t.tenant_id = c.tenant_id AND t.id = c.id",
+        ),
+    };
+    let rewrite = |(tenant_id, id, body, status): (Uuid, Uuid, Vec<u8>, String)| {
+        let record = decode(&body, &status).map_err(|error| format!("{id}: {error}"))?;
+        let doc = serde_json::to_value(&record).map_err(|error| format!("{id}: {error}"))?;
+        Ok((tenant_id, id, doc))
+    };
+    Ok(bss_platform::db::rewrite_batches(db, select, update, rewrite).await?)
 }
 
 /// Deletes what of an order is not invoiced yet (it was cancelled or

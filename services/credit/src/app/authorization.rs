@@ -169,7 +169,7 @@ impl Credit {
                 order_reference: &order.reference,
                 amount: order.amount,
                 payment_type: order.payment_type,
-                reasons: reasons.iter().map(Message::encode_to_vec).collect(),
+                reasons: &decided.reasons,
                 payers: &shares,
                 ttl_seconds: settings.held_order_ttl_seconds,
                 keep_until_invoiced: order.keep_until_invoiced,

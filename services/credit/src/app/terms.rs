@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use bss_platform::auth::Caller;
 use bss_platform::idempotency::RequestKey;
+use bss_platform::money::Currency;
 use bss_platform::time::timestamp;
 use bss_proto::credit::credit_event::Payload;
 use bss_proto::credit::{CreditTerms, CreditTermsChange, CreditTermsChanged};
@@ -14,7 +15,7 @@ use prost::Message;
 use uuid::Uuid;
 
 use super::{Credit, publish};
-use crate::domain::account::{CreditAccount, TermsInput};
+use crate::domain::account::{CreditAccount, TermsChange as Change, TermsInput, TermsSnapshot};
 use crate::domain::error::CreditError;
 use crate::domain::terms::PaymentTerms;
 use crate::repo::{self, HistoryRow};
@@ -61,17 +62,11 @@ impl Credit {
             before.check_terms_etag(&change.etag)?;
             let (updated_at, terms_version) = repo::save_terms(tx, tenant_id, change.account_id, &terms).await?;
             let after = CreditAccount { terms, updated_at, terms_version, ..before.clone() };
+            let kept =
+                Change { before: TermsSnapshot::of(&before, &settings), after: TermsSnapshot::of(&after, &settings) };
+            let change_time =
+                repo::add_history(tx, tenant_id, change.account_id, &kept, &change.reason, &caller.subject).await?;
             let (before, after) = (terms_to_proto(&before, &settings), terms_to_proto(&after, &settings));
-            let change_time = repo::add_history(
-                tx,
-                tenant_id,
-                change.account_id,
-                &before.encode_to_vec(),
-                &after.encode_to_vec(),
-                &change.reason,
-                &caller.subject,
-            )
-            .await?;
             let changed = CreditTermsChange {
                 before: Some(before),
                 after: Some(after.clone()),
@@ -87,17 +82,17 @@ impl Credit {
     }
 
     /// The changes of an account's terms, newest first, before `before`,
-    /// at most `limit`.
+    /// at most `limit`, and the account's currency.
     pub async fn terms_history(
         &self,
         caller: &Caller,
         tenant_id: Uuid,
         account_id: Uuid,
         (before, limit): (Option<Uuid>, i64),
-    ) -> Result<Vec<HistoryRow>, CreditError> {
-        self.account(caller, tenant_id, account_id).await?;
+    ) -> Result<(Vec<HistoryRow>, Currency), CreditError> {
+        let (account, _) = self.account(caller, tenant_id, account_id).await?;
         let mut connection = self.db.acquire().await?;
-        repo::history(&mut connection, tenant_id, account_id, before, limit).await
+        Ok((repo::history(&mut connection, tenant_id, account_id, before, limit).await?, account.currency))
     }
 
     /// The due date of an invoice of the account under its payment terms,

@@ -118,7 +118,7 @@ impl PaymentTerms {
 }
 
 /// The terms of an account that a credit manager sets.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Terms {
     pub limit: Decimal,
     pub unlimited: bool,
@@ -237,6 +237,42 @@ impl TermsInput {
             actions: self.actions,
         })
     }
+}
+
+/// An account's terms as they stood at one moment: what the history keeps
+/// before and after each change, and what a read shows.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TermsSnapshot {
+    pub terms: Terms,
+    /// The credit period in force then (the tenant's default when the
+    /// account had none of its own).
+    pub period_days: u32,
+    pub updated_at: DateTime<Utc>,
+    /// The terms' version then (their etag).
+    pub version: i64,
+}
+
+impl TermsSnapshot {
+    /// The account's terms now, under the tenant's `settings`.
+    pub fn of(account: &CreditAccount, settings: &Settings) -> TermsSnapshot {
+        TermsSnapshot {
+            terms: account.terms.clone(),
+            period_days: account.terms.period_days(settings),
+            updated_at: account.updated_at,
+            version: account.terms_version,
+        }
+    }
+
+    pub fn etag(&self) -> String {
+        etag::of_version(self.version)
+    }
+}
+
+/// One change of an account's terms as the history keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TermsChange {
+    pub before: TermsSnapshot,
+    pub after: TermsSnapshot,
 }
 
 /// An account as credit keeps it.

@@ -66,7 +66,7 @@ impl Party {
 }
 
 /// A condition that applied to one account, and the action taken on it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AccountReason {
     pub account_id: Uuid,
     pub reason: Reason,

@@ -15,7 +15,8 @@
 use bss_platform::payment::PaymentType;
 
 /// What a policy does when its condition applies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Action {
     NoAction,
     Block,
@@ -26,7 +27,8 @@ pub enum Action {
 }
 
 /// The three conditions an order is checked against.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Condition {
     OnHold,
     OutOfTerms,
@@ -41,6 +43,12 @@ impl Condition {
             Condition::OutOfTerms => "ACCOUNT_OUT_OF_TERMS",
             Condition::OutOfCredit => "CREDIT_LIMIT_EXCEEDED",
         }
+    }
+
+    pub fn from_code(code: &str) -> Option<Condition> {
+        [Condition::OnHold, Condition::OutOfTerms, Condition::OutOfCredit]
+            .into_iter()
+            .find(|condition| condition.code() == code)
     }
 }
 
@@ -86,7 +94,7 @@ pub enum Verdict {
 }
 
 /// A condition that applied and the action taken on it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Reason {
     pub condition: Condition,
     pub action: Action,

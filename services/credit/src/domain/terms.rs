@@ -11,7 +11,8 @@ use chrono::{Datelike, Days, Months, NaiveDate};
 pub const MAX_DAYS: u32 = 3_660;
 
 /// When an invoice falls due.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum PaymentTerms {
     /// The account's credit period applies (the tenant's default period
     /// unless the account sets its own).

@@ -12,7 +12,6 @@ use bss_platform::payment::PaymentType;
 use bss_platform::time::{format_date, parse_date, timestamp};
 use bss_proto::credit::credit_service_server::CreditService;
 use bss_proto::credit::*;
-use prost::Message;
 use rust_decimal::Decimal;
 use tonic::{Request, Response, Status};
 
@@ -90,14 +89,14 @@ impl CreditService for CreditApi {
             let account_id = parse_id("account_id", &request.account_id)?;
             let filters = ListCreditTermsHistoryRequest { page_size: 0, page_token: String::new(), ..request.clone() };
             let page = Page::parse(request.page_size, &request.page_token, &filters)?;
-            let rows =
+            let (rows, currency) =
                 self.terms_history(&caller, tenant_id, account_id, (page.after_uuid()?, page.fetch_limit())).await?;
             let (rows, next_page_token) = page.finish(rows, |row| row.id.as_bytes().to_vec());
             let changes = rows
                 .into_iter()
                 .map(|row| CreditTermsChange {
-                    before: CreditTerms::decode(row.before.as_slice()).ok(),
-                    after: CreditTerms::decode(row.after.as_slice()).ok(),
+                    before: Some(snapshot_to_proto(account_id, currency, &row.change.before)),
+                    after: Some(snapshot_to_proto(account_id, currency, &row.change.after)),
                     reason: row.reason,
                     actor: row.actor,
                     change_time: Some(timestamp(row.changed_at)),

@@ -1,6 +1,7 @@
 //! Orders held for approval, and what credit holds open for an account.
 
 use super::*;
+use crate::domain::authorization::AccountReason;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HeldOrderRow {
@@ -9,7 +10,8 @@ pub struct HeldOrderRow {
     pub order_reference: String,
     pub amount: Decimal,
     pub payment_type: PaymentType,
-    pub reasons: Vec<Vec<u8>>,
+    /// Every condition that held it, account by account.
+    pub reasons: Vec<AccountReason>,
     pub state: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
@@ -32,7 +34,8 @@ pub(super) fn held_from_row(row: &PgRow) -> Result<HeldOrderRow, CreditError> {
         order_reference: row.get("order_reference"),
         amount: row.get("amount"),
         payment_type: PaymentType::from_code(&payment_type).map_err(|_| corrupt("payment type", &payment_type))?,
-        reasons: row.get("reasons"),
+        reasons: serde_json::from_value(row.get("reasons_doc"))
+            .map_err(|error| corrupt("held order reasons", &error.to_string()))?,
         state: row.get("state"),
         created_at: row.get("created_at"),
         expires_at: row.get("expires_at"),
@@ -60,8 +63,8 @@ pub struct NewHeldOrder<'a> {
     pub order_reference: &'a str,
     pub amount: Decimal,
     pub payment_type: PaymentType,
-    /// Encoded bss.credit.v1.DecisionReason, one per element.
-    pub reasons: Vec<Vec<u8>>,
+    /// Every condition that held it, account by account.
+    pub reasons: &'a [AccountReason],
     /// Who pays it: (account, share), in order.
     pub payers: &'a [(Uuid, Decimal)],
     pub ttl_seconds: i64,
@@ -75,8 +78,8 @@ pub async fn insert_held_order(
 ) -> Result<HeldOrderRow, CreditError> {
     let id = Uuid::now_v7();
     sqlx::query(
-        "INSERT INTO credit.held_orders (tenant_id, id, account_id, order_reference, amount, payment_type, reasons,
-             expires_at, keep_until_invoiced)
+        "INSERT INTO credit.held_orders (tenant_id, id, account_id, order_reference, amount, payment_type,
+             reasons_doc, expires_at, keep_until_invoiced)
          VALUES ($1, $2, $3, $4, $5, $6, $7, now() + $8 * interval '1 second', $9)",
     )
     .bind(tenant_id)
@@ -85,7 +88,7 @@ pub async fn insert_held_order(
     .bind(held.order_reference)
     .bind(held.amount)
     .bind(held.payment_type.code())
-    .bind(&held.reasons)
+    .bind(serde_json::to_value(held.reasons).map_err(|error| corrupt("held order reasons", &error.to_string()))?)
     .bind(held.ttl_seconds)
     .bind(held.keep_until_invoiced)
     .execute(&mut *tx)

@@ -14,7 +14,8 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
-use crate::domain::account::{CreditAccount, Settings, Terms};
+use crate::domain::account::{CreditAccount, Settings, Terms, TermsChange, TermsSnapshot};
+use crate::domain::authorization::AccountReason;
 use crate::domain::decision::{Action, Policy};
 use crate::domain::error::CreditError;
 use crate::domain::terms::PaymentTerms;
@@ -63,7 +64,7 @@ macro_rules! reservation_columns {
 
 macro_rules! held_columns {
     () => {
-        "id, account_id, order_reference, amount, payment_type, reasons, state, created_at, expires_at, decided_at,
+        "id, account_id, order_reference, amount, payment_type, reasons_doc, state, created_at, expires_at, decided_at,
          decided_by, note, reservation_id, keep_until_invoiced, (SELECT coalesce(array_agg(p.account_id ORDER BY p.position), '{}')
          FROM credit.held_order_payers p WHERE p.tenant_id = held_orders.tenant_id AND p.held_order_id = held_orders.id)
          AS payer_ids, (SELECT coalesce(array_agg(p.amount ORDER BY p.position), '{}') FROM credit.held_order_payers p
@@ -90,3 +91,40 @@ pub use preferences::*;
 pub use reservations::*;
 pub use settings::*;
 pub use suspensions::*;
+
+/// Converts what an older release stored as wire messages (the history's
+/// terms, a held order's reasons) into credit's own documents, with
+/// `terms` and `reason` decoding one message; returns how many rows.
+pub async fn convert_stored(
+    db: &sqlx::PgPool,
+    terms: impl Fn(&[u8]) -> Result<TermsSnapshot, String>,
+    reason: impl Fn(&[u8]) -> Result<AccountReason, String>,
+) -> Result<u64, CreditError> {
+    let changes = bss_platform::db::rewrite_batches(
+        db,
+        "SELECT tenant_id, id, before, after FROM credit.terms_history WHERE change IS NULL
+         ORDER BY tenant_id, id LIMIT 500 FOR UPDATE",
+        "UPDATE credit.terms_history t SET change = c.doc, before = NULL, after = NULL
+         FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[]) AS c(tenant_id, id, doc)
+         WHERE t.tenant_id = c.tenant_id AND t.id = c.id",
+        |(tenant_id, id, before, after): (Uuid, Uuid, Vec<u8>, Vec<u8>)| {
+            let change = TermsChange { before: terms(&before)?, after: terms(&after)? };
+            Ok((tenant_id, id, serde_json::to_value(change).map_err(|error| error.to_string())?))
+        },
+    )
+    .await?;
+    let held = bss_platform::db::rewrite_batches(
+        db,
+        "SELECT tenant_id, id, reasons FROM credit.held_orders WHERE reasons_doc IS NULL
+         ORDER BY tenant_id, id LIMIT 500 FOR UPDATE",
+        "UPDATE credit.held_orders t SET reasons_doc = c.doc, reasons = '{}'
+         FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[]) AS c(tenant_id, id, doc)
+         WHERE t.tenant_id = c.tenant_id AND t.id = c.id",
+        |(tenant_id, id, reasons): (Uuid, Uuid, Vec<Vec<u8>>)| {
+            let reasons = reasons.iter().map(|bytes| reason(bytes)).collect::<Result<Vec<_>, _>>()?;
+            Ok((tenant_id, id, serde_json::to_value(reasons).map_err(|error| error.to_string())?))
+        },
+    )
+    .await?;
+    Ok(changes + held)
+}
