@@ -515,21 +515,28 @@ pub async fn convert_encoded<T: serde::Serialize>(
     kind: Encoded,
     decode: impl Fn(&[u8], &str) -> Result<T, String>,
 ) -> Result<u64, BillingError> {
+    // Read a batch still encoded, store it as documents.
+    macro_rules! statements {
+        ($table:literal) => {
+            (
+                concat!(
+                    "SELECT tenant_id, id, body, status FROM ",
+                    $table,
+                    " WHERE doc IS NULL ORDER BY tenant_id, id LIMIT 500 FOR UPDATE"
+                ),
+                concat!(
+                    "UPDATE ",
+                    $table,
+                    " t SET doc = c.doc, body = NULL
+                     FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[]) AS c(tenant_id, id, doc)
+                     WHERE t.tenant_id = c.tenant_id AND t.id = c.id"
+                ),
+            )
+        };
+    }
     let (select, update) = match kind {
-        Encoded::Orders => (
-            "SELECT tenant_id, id, body, status FROM billing.orders WHERE doc IS NULL
-             ORDER BY tenant_id, id LIMIT 500 FOR UPDATE",
-            "UPDATE billing.orders t SET doc = c.doc, body = NULL
-             FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[]) AS c(tenant_id, id, doc)
-             WHERE t.tenant_id = c.tenant_id AND t.id = c.id",
-        ),
-        Encoded::Subscriptions => (
-            "SELECT tenant_id, id, body, status FROM billing.subscriptions WHERE doc IS NULL
-             ORDER BY tenant_id, id LIMIT 500 FOR UPDATE",
-            "UPDATE billing.subscriptions t SET doc = c.doc, body = NULL
-             FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[]) AS c(tenant_id, id, doc)
-             WHERE t.tenant_id = c.tenant_id AND t.id = c.id",
-        ),
+        Encoded::Orders => statements!("billing.orders"),
+        Encoded::Subscriptions => statements!("billing.subscriptions"),
     };
     let rewrite = |(tenant_id, id, body, status): (Uuid, Uuid, Vec<u8>, String)| {
         let record = decode(&body, &status).map_err(|error| format!("{id}: {error}"))?;
