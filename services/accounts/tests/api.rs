@@ -1,13 +1,11 @@
 //! AccountService and TenantService over real gRPC against a fresh Postgres
 //! database per test.
 
-mod common;
-
 use bss_platform::auth::Role;
 use bss_proto::accounts::*;
 use bss_proto::types::PaymentType;
+use bss_testapp::accounts::*;
 use bss_testkit::{authorized, platform_admin_token, sales_rep_token, token};
-use common::*;
 use tonic::Code;
 use uuid::Uuid;
 

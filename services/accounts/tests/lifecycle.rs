@@ -1,12 +1,10 @@
 //! The account lifecycle, history lines, groups and their cascades, users
 //! and sales representatives, over gRPC against Postgres.
 
-mod common;
-
 use bss_platform::auth::Role;
 use bss_proto::accounts::*;
+use bss_testapp::accounts::*;
 use bss_testkit::{authorized, sales_rep_token, token};
-use common::*;
 use tonic::Code;
 use tonic_types::StatusExt;
 

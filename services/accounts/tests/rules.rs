@@ -1,8 +1,6 @@
 //! Address validation (built-in and external), custom fields, and managed
 //! copies, over gRPC against Postgres.
 
-mod common;
-
 use std::net::SocketAddr;
 
 use bss_platform::auth::Role;
@@ -11,8 +9,8 @@ use bss_proto::provider as provider_wire;
 use bss_proto::provider::address_validation_provider_service_server::{
     AddressValidationProviderService, AddressValidationProviderServiceServer,
 };
+use bss_testapp::accounts::*;
 use bss_testkit::{authorized, token};
-use common::*;
 use tonic::Code;
 use uuid::Uuid;
 

@@ -1,7 +1,5 @@
 //! ImportAccounts and the accounts event stream, over gRPC against Postgres.
 
-mod common;
-
 use std::time::Duration;
 
 use bss_platform::auth::Role;
@@ -9,8 +7,8 @@ use bss_proto::accounts::account_event::Payload;
 use bss_proto::accounts::account_event_service_client::AccountEventServiceClient;
 use bss_proto::accounts::*;
 use bss_proto::types::PaymentType;
+use bss_testapp::accounts::*;
 use bss_testkit::{authorized, token};
-use common::*;
 use futures::StreamExt;
 use tonic::Code;
 

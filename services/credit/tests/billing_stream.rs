@@ -3,16 +3,14 @@
 //! it, an overdue invoice sets the account out of terms; the consumer's
 //! cursor moves in the transaction of each effect (applied exactly once).
 
-mod common;
-
 use std::time::Duration;
 
 use bss_proto::billing::billing_event::Payload as Billing;
 use bss_proto::billing::{InvoiceOverdue, InvoicePosted, PaymentPosted};
 use bss_proto::credit::*;
 use bss_proto::types::PaymentType;
+use bss_testapp::credit::*;
 use bss_testkit::authorized;
-use common::*;
 
 /// Waits until the account's status satisfies `done`.
 async fn until(app: &mut TestApp, token: &str, account_id: &str, done: impl Fn(&CreditStatus) -> bool) -> CreditStatus {

@@ -5,11 +5,9 @@
 //! exactly when the rule says the order is clean, and reserves nothing
 //! otherwise.
 
-mod common;
-
 use bss_credit::domain::authorization::is_clean;
 use bss_credit::repo::{self, Clean, CleanReservation};
-use common::*;
+use bss_testapp::credit::*;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 

@@ -4,8 +4,6 @@
 //! every account's reservations and balance add up to the cent to what the
 //! calls were told, and no approval ever left available credit below zero.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -13,8 +11,8 @@ use bss_proto::billing::billing_event::Payload as Billing;
 use bss_proto::billing::{InvoicePosted, PaymentPosted};
 use bss_proto::credit::*;
 use bss_proto::types::PaymentType;
+use bss_testapp::credit::*;
 use bss_testkit::authorized;
-use common::*;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 

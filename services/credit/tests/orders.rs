@@ -3,14 +3,12 @@
 //! orders and their approval, billing's transactions moving the balance,
 //! retries by request id, and bad input.
 
-mod common;
-
 use bss_proto::billing::billing_event::Payload as Billing;
 use bss_proto::billing::{InvoiceOverdue, InvoicePosted, InvoiceSettled, PaymentPosted};
 use bss_proto::credit::*;
 use bss_proto::types::PaymentType;
+use bss_testapp::credit::*;
 use bss_testkit::authorized;
-use common::*;
 use tonic::Code;
 
 #[tokio::test]

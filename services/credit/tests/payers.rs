@@ -5,14 +5,12 @@
 //! billing's cancellations and refunds move what credit holds; and credit
 //! says what it holds open for an account.
 
-mod common;
-
 use bss_proto::billing::billing_event::Payload as Billing;
 use bss_proto::billing::{InvoicePosted, OrderAmount, OrderCancelled, OrderPayer, RefundPosted, SubscriptionCancelled};
 use bss_proto::credit::*;
 use bss_proto::types::PaymentType;
+use bss_testapp::credit::*;
 use bss_testkit::authorized;
-use common::*;
 use rust_decimal::Decimal;
 use tonic::Code;
 use uuid::Uuid;

@@ -1,16 +1,14 @@
 //! Payment preferences (a card token reference, suggested when credit does
 //! not reach) and the external credit check, over gRPC.
 
-mod common;
-
 use bss_proto::credit::*;
 use bss_proto::provider::credit_check_provider_service_server::{
     CreditCheckProviderService, CreditCheckProviderServiceServer,
 };
 use bss_proto::provider::{CheckOrderRequest, CheckOrderResponse};
 use bss_proto::types::PaymentType;
+use bss_testapp::credit::*;
 use bss_testkit::authorized;
-use common::*;
 use rust_decimal::Decimal;
 use tonic::{Code, Request, Response, Status};
 

@@ -1,11 +1,9 @@
 //! Credit settings, ratings, override rules, credit terms with their
 //! history, due dates and holds, over gRPC against Postgres.
 
-mod common;
-
 use bss_proto::credit::*;
+use bss_testapp::credit::*;
 use bss_testkit::{authorized, token};
-use common::*;
 use tonic::Code;
 
 #[tokio::test]

@@ -2,12 +2,10 @@
 //! account pricing, contracts and rebates, exchange rates; the bad inputs
 //! of each, and retries by request id.
 
-mod common;
-
 use bss_platform::auth::Role;
 use bss_proto::pricing::*;
+use bss_testapp::pricing::*;
 use bss_testkit::{authorized, sales_rep_token, token};
-use common::*;
 use tonic::Code;
 
 #[tokio::test]

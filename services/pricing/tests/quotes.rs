@@ -2,12 +2,10 @@
 //! that change between quotes, on one replica and across replicas; group
 //! members priced as their parent.
 
-mod common;
-
 use bss_proto::accounts::{AddGroupMemberRequest, Funding, FundingScope};
 use bss_proto::pricing::*;
+use bss_testapp::pricing::*;
 use bss_testkit::{authorized, sales_rep_token};
-use common::*;
 use tonic::Code;
 use tonic_types::StatusExt;
 

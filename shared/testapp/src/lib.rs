@@ -9,24 +9,24 @@
 use bss_gateway::rate_limit::RateLimitConfig;
 use bss_platform::auth::Role;
 use bss_platform::config::ServerConfig;
-use bss_platform::shutdown::Shutdown;
 use bss_proto::accounts::tenant_service_client::TenantServiceClient;
 use bss_proto::accounts::{CreateTenantRequest, Tenant};
 use bss_suite::{Endpoints, Suite, SuiteConfig};
-use bss_testkit::{TestDatabase, authorized, platform_admin_token};
+use bss_testkit::{authorized, platform_admin_token};
 use tonic::transport::Channel;
 use uuid::Uuid;
 
+pub mod accounts;
+pub mod credit;
+pub mod kit;
+pub mod pricing;
+
+pub use kit::{Kit, Service};
+
+/// The whole suite (see [`TestApp::start`]); dropping it stops it.
 pub struct TestApp {
     pub endpoints: Endpoints,
-    shutdown: Shutdown,
-    database: TestDatabase,
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.shutdown.trigger();
-    }
+    kit: Kit,
 }
 
 impl TestApp {
@@ -37,11 +37,9 @@ impl TestApp {
 
     /// The suite with its configuration changed by `adjust`.
     pub async fn start_with(adjust: impl FnOnce(&mut SuiteConfig)) -> TestApp {
-        bss_testkit::init_logging();
-        let database = TestDatabase::create().await;
-        let shutdown = Shutdown::new();
+        let kit = Kit::new().await;
         let mut config = SuiteConfig {
-            database_url: database.url().to_owned(),
+            database_url: kit.database_url().to_owned(),
             host: [127, 0, 0, 1].into(),
             base_port: 0,
             auth: bss_testkit::auth_config(),
@@ -52,15 +50,15 @@ impl TestApp {
             reseller_sync: true,
         };
         adjust(&mut config);
-        let suite = Suite::start(&config, shutdown.clone()).await.expect("the suite starts");
+        let suite = Suite::start(&config, kit.shutdown()).await.expect("the suite starts");
         let endpoints = suite.endpoints.clone();
         tokio::spawn(suite.wait());
-        TestApp { endpoints, shutdown, database }
+        TestApp { endpoints, kit }
     }
 
     /// The suite's database (each service in its own schema).
     pub fn database_url(&self) -> &str {
-        self.database.url()
+        self.kit.database_url()
     }
 
     /// A channel to the gateway, as clients use it.
@@ -190,6 +188,19 @@ pub async fn create_account(gateway: &Channel, token: &str, account: bss_proto::
         .account
         .expect("account")
         .id
+}
+
+/// `account` with a code and name no other account of the tenant has,
+/// where it has none.
+pub fn unique(mut account: bss_proto::accounts::Account) -> bss_proto::accounts::Account {
+    let suffix = Uuid::now_v7().simple().to_string();
+    if account.code.is_empty() {
+        account.code = format!("A{}", &suffix[suffix.len() - 12..]);
+    }
+    if account.name.is_empty() {
+        account.name = format!("Customer {suffix}");
+    }
+    account
 }
 
 /// An account that may order on account, by card and as a running quote.

@@ -1,17 +1,13 @@
 //! Shared harness of the pricing API tests: the accounts service and one or
 //! more pricing replicas on a fresh database, clients, and builders.
 
-#![allow(dead_code)]
-
 use std::time::Duration;
 
-use bss_platform::auth::Role;
-use bss_platform::shutdown::Shutdown;
-use bss_pricing::{App, PricingConfig};
+use bss_pricing::PricingConfig;
+use bss_proto::accounts as accounts_proto;
 use bss_proto::accounts::account_service_client::AccountServiceClient;
 use bss_proto::accounts::group_service_client::GroupServiceClient;
 use bss_proto::accounts::tenant_service_client::TenantServiceClient;
-use bss_proto::accounts::{self as accounts_proto, CreateAccountRequest, CreateTenantRequest, Tenant};
 use bss_proto::pricing::account_pricing_service_client::AccountPricingServiceClient;
 use bss_proto::pricing::catalog_service_client::CatalogServiceClient;
 use bss_proto::pricing::contract_service_client::ContractServiceClient;
@@ -20,9 +16,11 @@ use bss_proto::pricing::pricelist_service_client::PricelistServiceClient;
 use bss_proto::pricing::quote_service_client::QuoteServiceClient;
 use bss_proto::pricing::*;
 use bss_proto::types::{Decimal, Money};
-use bss_testkit::{TestDatabase, authorized, platform_admin_token, token};
+use bss_testkit::authorized;
 use tonic::transport::Channel;
 use uuid::Uuid;
+
+use crate::kit::{Kit, listener};
 
 #[allow(unused_imports)]
 pub use bss_testkit::{reason, violated_fields};
@@ -59,15 +57,10 @@ pub struct TestApp {
     pub accounts: AccountServiceClient<Channel>,
     pub groups: GroupServiceClient<Channel>,
     pub tenants: TenantServiceClient<Channel>,
+    /// The accounts service.
+    pub accounts_channel: Channel,
     pub db: sqlx::PgPool,
-    shutdown: Shutdown,
-    _database: TestDatabase,
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.shutdown.trigger();
-    }
+    _kit: Kit,
 }
 
 pub async fn spawn() -> TestApp {
@@ -76,76 +69,44 @@ pub async fn spawn() -> TestApp {
 
 /// The accounts service and `replicas` pricing services over one database.
 pub async fn spawn_replicas(replicas: usize) -> TestApp {
-    bss_testkit::init_logging();
-    let database = TestDatabase::create().await;
-    let shutdown = Shutdown::new();
-
+    let kit = Kit::new().await;
     // Every listener is bound first: accounts asks the first pricing
     // replica about members' own pricing, pricing reads accounts.
-    let bind = || tokio::net::TcpListener::bind("127.0.0.1:0");
-    let accounts_listener = bind().await.expect("port");
-    let accounts_address = accounts_listener.local_addr().expect("bound");
+    let (accounts_listener, _) = listener().await;
     let mut pricing_listeners = Vec::new();
     for _ in 0..replicas {
-        pricing_listeners.push(bind().await.expect("port"));
+        pricing_listeners.push(listener().await);
     }
-    let first_pricing = pricing_listeners[0].local_addr().expect("bound");
-
+    let first_pricing = pricing_listeners[0].1;
     let accounts_config = bss_accounts::AccountsConfig {
         pricing_url: Some(format!("http://{first_pricing}")),
-        ..bss_accounts::AccountsConfig::new(bss_testkit::platform_config(database.url()))
+        ..bss_accounts::AccountsConfig::new(kit.platform())
     };
-    let accounts =
-        bss_accounts::App::build(&accounts_config, accounts_listener, shutdown.clone()).await.expect("accounts starts");
-    tokio::spawn(accounts.run_until_stopped());
-    let accounts_channel = bss_testkit::channel(accounts_address).await;
-
+    let accounts = kit.accounts(accounts_listener, accounts_config).await;
     let mut clients = Vec::new();
     let mut db = None;
-    for listener in pricing_listeners {
-        let config = PricingConfig {
-            accounts_url: Some(format!("http://{accounts_address}")),
-            ..PricingConfig::new(bss_testkit::platform_config(database.url()))
-        };
-        let app = App::build(&config, listener, shutdown.clone()).await.expect("pricing starts");
-        let address = app.local_addr().expect("bound");
-        db.get_or_insert_with(|| app.db().clone());
-        tokio::spawn(app.run_until_stopped());
-        clients.push(Pricing::new(bss_testkit::channel(address).await));
+    for (listener, _) in pricing_listeners {
+        let config = PricingConfig { accounts_url: Some(accounts.url()), ..PricingConfig::new(kit.platform()) };
+        let pricing = kit.pricing(listener, config).await;
+        db.get_or_insert(pricing.db);
+        clients.push(Pricing::new(pricing.channel));
     }
     TestApp {
         pricing: clients[0].clone(),
         replicas: clients,
-        accounts: AccountServiceClient::new(accounts_channel.clone()),
-        groups: GroupServiceClient::new(accounts_channel.clone()),
-        tenants: TenantServiceClient::new(accounts_channel),
+        accounts: AccountServiceClient::new(accounts.channel.clone()),
+        groups: GroupServiceClient::new(accounts.channel.clone()),
+        tenants: TenantServiceClient::new(accounts.channel.clone()),
+        accounts_channel: accounts.channel,
         db: db.expect("one replica at least"),
-        shutdown,
-        _database: database,
+        _kit: kit,
     }
 }
 
 impl TestApp {
     /// A tenant with `currency` as default, and its administrator's token.
     pub async fn tenant(&mut self, currency: &str) -> (Uuid, String) {
-        let tenant = Tenant {
-            name: format!("Books {}", Uuid::now_v7()),
-            default_currency: currency.to_owned(),
-            ..Tenant::default()
-        };
-        let created = self
-            .tenants
-            .create_tenant(authorized(
-                CreateTenantRequest { tenant: Some(tenant), request_id: String::new() },
-                &platform_admin_token(),
-            ))
-            .await
-            .expect("tenant created")
-            .into_inner()
-            .tenant
-            .expect("tenant");
-        let tenant_id: Uuid = created.id.parse().expect("uuid");
-        (tenant_id, token(tenant_id, &[Role::TenantAdmin]))
+        crate::create_tenant(&self.accounts_channel, &format!("Books {}", Uuid::now_v7()), currency).await
     }
 
     /// An account of the tenant in `currency` (the tenant's when empty).
@@ -154,21 +115,9 @@ impl TestApp {
             .await
     }
 
-    pub async fn account_with(&mut self, admin: &str, mut account: accounts_proto::Account) -> String {
-        let suffix = Uuid::now_v7().simple().to_string();
-        account.code = format!("A{}", &suffix[suffix.len() - 12..]);
-        account.name = format!("Customer {suffix}");
-        self.accounts
-            .create_account(authorized(
-                CreateAccountRequest { account: Some(account), request_id: String::new() },
-                admin,
-            ))
-            .await
-            .expect("account created")
-            .into_inner()
-            .account
-            .expect("account")
-            .id
+    /// An account with a code and name of its own.
+    pub async fn account_with(&mut self, admin: &str, account: accounts_proto::Account) -> String {
+        crate::create_account(&self.accounts_channel, admin, crate::unique(account)).await
     }
 
     /// A public product with a list price.

@@ -1,25 +1,24 @@
 //! Shared harness of the accounts API tests: the service on a fresh
 //! database, connected clients, and helpers.
 
-#![allow(dead_code)]
-
 use std::net::SocketAddr;
 
-use bss_accounts::{AccountsConfig, App};
+use bss_accounts::AccountsConfig;
 use bss_platform::auth::Role;
-use bss_platform::shutdown::Shutdown;
 use bss_proto::accounts::account_service_client::AccountServiceClient;
 use bss_proto::accounts::custom_field_service_client::CustomFieldServiceClient;
 use bss_proto::accounts::group_service_client::GroupServiceClient;
 use bss_proto::accounts::tenant_service_client::TenantServiceClient;
 use bss_proto::accounts::user_service_client::UserServiceClient;
 use bss_proto::accounts::*;
-use bss_testkit::{TestDatabase, authorized, platform_admin_token, token};
+use bss_testkit::{authorized, platform_admin_token, token};
 #[allow(unused_imports)]
 pub use bss_testkit::{reason, violated_fields};
 use tonic::Status;
 use tonic::transport::Channel;
 use uuid::Uuid;
+
+use crate::kit::{Kit, Service, listener};
 
 pub struct TestApp {
     pub address: SocketAddr,
@@ -29,14 +28,7 @@ pub struct TestApp {
     pub groups: GroupServiceClient<Channel>,
     pub custom_fields: CustomFieldServiceClient<Channel>,
     pub db: sqlx::PgPool,
-    shutdown: Shutdown,
-    _database: TestDatabase,
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.shutdown.trigger();
-    }
+    _kit: Kit,
 }
 
 pub async fn spawn() -> TestApp {
@@ -45,17 +37,10 @@ pub async fn spawn() -> TestApp {
 
 /// The service with its configuration changed by `adjust`.
 pub async fn spawn_with(adjust: impl FnOnce(&mut AccountsConfig)) -> TestApp {
-    bss_testkit::init_logging();
-    let database = TestDatabase::create().await;
-    let shutdown = Shutdown::new();
-    let mut config = AccountsConfig::new(bss_testkit::platform_config(database.url()));
+    let kit = Kit::new().await;
+    let mut config = AccountsConfig::new(kit.platform());
     adjust(&mut config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port");
-    let app = App::build(&config, listener, shutdown.clone()).await.expect("accounts service starts");
-    let address = app.local_addr().expect("bound");
-    let db = app.db().clone();
-    tokio::spawn(app.run_until_stopped());
-    let channel = bss_testkit::channel(address).await;
+    let Service { address, channel, db, .. } = kit.accounts(listener().await.0, config).await;
     TestApp {
         address,
         accounts: AccountServiceClient::new(channel.clone()),
@@ -64,8 +49,7 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut AccountsConfig)) -> TestApp {
         groups: GroupServiceClient::new(channel.clone()),
         custom_fields: CustomFieldServiceClient::new(channel),
         db,
-        shutdown,
-        _database: database,
+        _kit: kit,
     }
 }
 

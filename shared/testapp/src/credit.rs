@@ -1,23 +1,22 @@
 //! Shared harness of the credit API tests: the accounts and credit services
 //! on a fresh database, clients, and builders.
 
-#![allow(dead_code)]
-
-use bss_credit::{App, CreditConfig};
+use bss_credit::CreditConfig;
 use bss_platform::auth::Role;
 use bss_platform::events::EventLog;
-use bss_platform::shutdown::Shutdown;
+use bss_proto::accounts as accounts_proto;
 use bss_proto::accounts::account_service_client::AccountServiceClient;
 use bss_proto::accounts::tenant_service_client::TenantServiceClient;
-use bss_proto::accounts::{self as accounts_proto, CreateAccountRequest, CreateTenantRequest, Tenant};
 use bss_proto::billing::{self as billing_proto, BillingEvent};
 use bss_proto::credit::credit_service_client::CreditServiceClient;
 use bss_proto::credit::credit_settings_service_client::CreditSettingsServiceClient;
 use bss_proto::credit::*;
 use bss_proto::types::{Money, PaymentType};
-use bss_testkit::{TestDatabase, authorized, platform_admin_token, token};
+use bss_testkit::{authorized, token};
 use tonic::transport::Channel;
 use uuid::Uuid;
+
+use crate::kit::{Kit, listener};
 
 #[allow(unused_imports)]
 pub use bss_testkit::{reason, violated_fields};
@@ -36,14 +35,7 @@ pub struct TestApp {
     /// events through its outbox as billing does.
     pub billing_db: sqlx::PgPool,
     pub billing_events: EventLog,
-    shutdown: Shutdown,
-    _database: TestDatabase,
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.shutdown.trigger();
-    }
+    _kit: Kit,
 }
 
 /// The accounts service and the credit service over one fresh database.
@@ -62,99 +54,43 @@ pub async fn spawn_configured(
     credit_check_url: Option<String>,
     adjust: impl FnOnce(&mut bss_platform::config::PlatformConfig),
 ) -> TestApp {
-    bss_testkit::init_logging();
-    let database = TestDatabase::create().await;
-    let shutdown = Shutdown::new();
-    let bind = || tokio::net::TcpListener::bind("127.0.0.1:0");
-
-    let accounts_listener = bind().await.expect("port");
-    let accounts_address = accounts_listener.local_addr().expect("bound");
-    let accounts_config = bss_accounts::AccountsConfig::new(bss_testkit::platform_config(database.url()));
-    let accounts =
-        bss_accounts::App::build(&accounts_config, accounts_listener, shutdown.clone()).await.expect("accounts starts");
-    tokio::spawn(accounts.run_until_stopped());
-    let accounts_channel = bss_testkit::channel(accounts_address).await;
-
-    let billing_listener = bind().await.expect("port");
-    let billing_address = billing_listener.local_addr().expect("bound");
-    let billing_config = bss_billing::BillingConfig::new(bss_testkit::platform_config(database.url()));
-    let billing =
-        bss_billing::App::build(&billing_config, billing_listener, shutdown.clone()).await.expect("billing starts");
-    let (billing_db, billing_events) = (billing.db().clone(), billing.events().clone());
-    tokio::spawn(billing.run_until_stopped());
-
-    let mut platform = bss_testkit::platform_config(database.url());
+    let kit = Kit::new().await;
+    let accounts = kit.accounts(listener().await.0, bss_accounts::AccountsConfig::new(kit.platform())).await;
+    let billing = kit.billing(listener().await.0, bss_billing::BillingConfig::new(kit.platform())).await;
+    let mut platform = kit.platform();
     platform.database.max_connections = 32;
     adjust(&mut platform);
     let config = CreditConfig {
-        accounts_url: Some(format!("http://{accounts_address}")),
-        billing_url: Some(format!("http://{billing_address}")),
+        accounts_url: Some(accounts.url()),
+        billing_url: Some(billing.url()),
         credit_check_url,
         ..CreditConfig::new(platform)
     };
-    let app = App::build(&config, bind().await.expect("port"), shutdown.clone()).await.expect("credit starts");
-    let address = app.local_addr().expect("bound");
-    let (db, events) = (app.db().clone(), app.events().clone());
-    tokio::spawn(app.run_until_stopped());
-    let channel = bss_testkit::channel(address).await;
+    let credit = kit.credit(listener().await.0, config).await;
     TestApp {
-        credit: CreditServiceClient::new(channel.clone()),
-        settings: CreditSettingsServiceClient::new(channel.clone()),
-        accounts: AccountServiceClient::new(accounts_channel.clone()),
-        tenants: TenantServiceClient::new(accounts_channel.clone()),
-        channel,
-        accounts_channel,
-        db,
-        events,
-        billing_db,
-        billing_events,
-        shutdown,
-        _database: database,
+        credit: CreditServiceClient::new(credit.channel.clone()),
+        settings: CreditSettingsServiceClient::new(credit.channel.clone()),
+        accounts: AccountServiceClient::new(accounts.channel.clone()),
+        tenants: TenantServiceClient::new(accounts.channel.clone()),
+        channel: credit.channel,
+        accounts_channel: accounts.channel,
+        db: credit.db,
+        events: credit.events.expect("credit publishes events"),
+        billing_db: billing.db,
+        billing_events: billing.events.expect("billing publishes events"),
+        _kit: kit,
     }
 }
 
 impl TestApp {
     /// A tenant with `currency` as default, and its administrator's token.
     pub async fn tenant(&mut self, currency: &str) -> (Uuid, String) {
-        let tenant = Tenant {
-            name: format!("Books {}", Uuid::now_v7()),
-            default_currency: currency.to_owned(),
-            ..Tenant::default()
-        };
-        let created = self
-            .tenants
-            .create_tenant(authorized(
-                CreateTenantRequest { tenant: Some(tenant), request_id: String::new() },
-                &platform_admin_token(),
-            ))
-            .await
-            .expect("tenant created")
-            .into_inner()
-            .tenant
-            .expect("tenant");
-        let tenant_id: Uuid = created.id.parse().expect("uuid");
-        (tenant_id, token(tenant_id, &[Role::TenantAdmin]))
+        crate::create_tenant(&self.accounts_channel, &format!("Books {}", Uuid::now_v7()), currency).await
     }
 
     /// An account of the tenant in its default currency.
     pub async fn account(&mut self, admin: &str) -> String {
-        let suffix = Uuid::now_v7().simple().to_string();
-        let account = accounts_proto::Account {
-            code: format!("A{}", &suffix[suffix.len() - 12..]),
-            name: format!("Customer {suffix}"),
-            ..Default::default()
-        };
-        self.accounts
-            .create_account(authorized(
-                CreateAccountRequest { account: Some(account), request_id: String::new() },
-                admin,
-            ))
-            .await
-            .expect("account created")
-            .into_inner()
-            .account
-            .expect("account")
-            .id
+        crate::create_account(&self.accounts_channel, admin, crate::unique(accounts_proto::Account::default())).await
     }
 
     /// An account with a limit of `limit` and the given out-of-credit action.
