@@ -11,7 +11,7 @@ PYTHON_GEN := tests/python/generated
 PROTO_FILES := $(shell find proto -name '*.proto')
 BUF := npx --yes @bufbuild/buf@1.75.0
 
-.PHONY: help deps build run test books-agree fuzz lint k8s-check image-binaries fmt bench python-env clean-data
+.PHONY: help deps build run test books-agree fuzz lint sqlx-prepare sqlx-check k8s-check image-binaries fmt bench python-env clean-data
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -48,6 +48,15 @@ lint: k8s-check ## rustfmt, clippy with warnings denied, buf lint and breaking (
 	@if git rev-parse --verify --quiet HEAD~1 >/dev/null; then \
 		cd proto && $(BUF) breaking --against '../.git#ref=HEAD~1,subdir=proto'; \
 	else echo "buf breaking: no previous commit to compare with"; fi
+
+sqlx-prepare: ## describe the checked queries (sqlx query!) against the current schema, into .sqlx (commit it); needs a Postgres (DATABASE_URL, else the local one)
+	deploy/local/sqlx-prepare.sh .sqlx
+
+sqlx-check: deps ## fail when .sqlx is not what the current queries and schema describe (CI runs it)
+	$(CARGO) build -p bss-suite
+	$(SUITE) with-postgres -- deploy/local/sqlx-prepare.sh target/sqlx-check
+	@diff -r .sqlx target/sqlx-check && echo "sqlx: .sqlx is current" || \
+		{ echo "sqlx: .sqlx is stale: run make sqlx-prepare and commit it"; exit 1; }
 
 k8s-check: $(VENV)/.deploy-requirements ## render every kustomize overlay and validate it offline (strict)
 	deploy/k8s/validate.sh $(CURDIR)/$(VENV)/bin/kubernetes-validate

@@ -76,6 +76,12 @@ pub struct App {
     db: PgPool,
 }
 
+/// The service's own migrations (the shared plumbing's run first, see
+/// `bss_platform::db::migrate`).
+pub fn migrator() -> sqlx::migrate::Migrator {
+    sqlx::migrate!("./migrations")
+}
+
 impl App {
     pub async fn build(
         config: &AccountsConfig,
@@ -84,7 +90,7 @@ impl App {
     ) -> Result<App, StartupError> {
         let platform = &config.platform;
         let db = db::connect(&platform.database, SCHEMA, "bss-accounts").await?;
-        db::migrate(&db, SCHEMA, sqlx::migrate!("./migrations")).await?;
+        db::migrate(&db, SCHEMA, migrator()).await?;
         let verifier = Arc::new(TokenVerifier::from_config(&platform.auth)?);
         let events = EventLog::start(db.clone(), shutdown.clone()).await?;
         let validator = match &config.address_validator_url {

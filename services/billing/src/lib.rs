@@ -82,11 +82,17 @@ pub struct App {
     events: EventLog,
 }
 
+/// The service's own migrations (the shared plumbing's run first, see
+/// `bss_platform::db::migrate`).
+pub fn migrator() -> sqlx::migrate::Migrator {
+    sqlx::migrate!("./migrations")
+}
+
 impl App {
     pub async fn build(config: &BillingConfig, listener: TcpListener, shutdown: Shutdown) -> Result<App, StartupError> {
         let platform = &config.platform;
         let db = db::connect(&platform.database, SCHEMA, "bss-billing").await?;
-        db::migrate(&db, SCHEMA, sqlx::migrate!("./migrations")).await?;
+        db::migrate(&db, SCHEMA, migrator()).await?;
         let converted = repo::convert_encoded(&db, repo::Encoded::Orders, wire::stored_order)
             .await
             .map_err(|error| StartupError::Convert(format!("orders: {error}")))?;

@@ -76,11 +76,17 @@ pub struct App {
     events: EventLog,
 }
 
+/// The service's own migrations (the shared plumbing's run first, see
+/// `bss_platform::db::migrate`).
+pub fn migrator() -> sqlx::migrate::Migrator {
+    sqlx::migrate!("./migrations")
+}
+
 impl App {
     pub async fn build(config: &CreditConfig, listener: TcpListener, shutdown: Shutdown) -> Result<App, StartupError> {
         let platform = &config.platform;
         let db = db::connect(&platform.database, SCHEMA, "bss-credit").await?;
-        db::migrate(&db, SCHEMA, sqlx::migrate!("./migrations")).await?;
+        db::migrate(&db, SCHEMA, migrator()).await?;
         let converted = repo::convert_stored(&db, wire::stored_terms, wire::stored_reason)
             .await
             .map_err(|error| StartupError::Convert(error.to_string()))?;

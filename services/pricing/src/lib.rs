@@ -62,11 +62,17 @@ pub struct App {
     db: PgPool,
 }
 
+/// The service's own migrations (the shared plumbing's run first, see
+/// `bss_platform::db::migrate`).
+pub fn migrator() -> sqlx::migrate::Migrator {
+    sqlx::migrate!("./migrations")
+}
+
 impl App {
     pub async fn build(config: &PricingConfig, listener: TcpListener, shutdown: Shutdown) -> Result<App, StartupError> {
         let platform = &config.platform;
         let db = db::connect(&platform.database, SCHEMA, "bss-pricing").await?;
-        db::migrate(&db, SCHEMA, sqlx::migrate!("./migrations")).await?;
+        db::migrate(&db, SCHEMA, migrator()).await?;
         let verifier = Arc::new(TokenVerifier::from_config(&platform.auth)?);
         let accounts = match &config.accounts_url {
             Some(url) => Some(

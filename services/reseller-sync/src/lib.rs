@@ -63,6 +63,12 @@ pub struct App {
     db: PgPool,
 }
 
+/// The service's own migrations (the shared plumbing's run first, see
+/// `bss_platform::db::migrate`).
+pub fn migrator() -> sqlx::migrate::Migrator {
+    sqlx::migrate!("./migrations")
+}
+
 impl App {
     pub async fn build(
         config: &ResellerSyncConfig,
@@ -71,7 +77,7 @@ impl App {
     ) -> Result<App, StartupError> {
         let platform = &config.platform;
         let db = db::connect(&platform.database, SCHEMA, "bss-reseller-sync").await?;
-        db::migrate(&db, SCHEMA, sqlx::migrate!("./migrations")).await?;
+        db::migrate(&db, SCHEMA, migrator()).await?;
         let verifier = Arc::new(TokenVerifier::from_config(&platform.auth)?);
         let channel = |what: &str, url: &str| {
             client::channel(url, platform.peer_tls.as_ref())

@@ -151,7 +151,7 @@ pub async fn carry_balances(
     closed: Uuid,
     next: Uuid,
 ) -> Result<u64, BillingError> {
-    Ok(sqlx::query(
+    Ok(sqlx::query!(
         "INSERT INTO billing.period_balances (tenant_id, period_id, account_id, opening)
          SELECT $1, $3, account_id, sum(amount) FROM (
              SELECT account_id, opening AS amount FROM billing.period_balances
@@ -164,10 +164,10 @@ pub async fn carry_balances(
              SELECT account_id, CASE WHEN kind = 'REFUND' THEN amount ELSE -amount END
              FROM billing.adjustments WHERE tenant_id = $1 AND period_id = $2
          ) posted GROUP BY account_id",
+        tenant_id,
+        closed,
+        next,
     )
-    .bind(tenant_id)
-    .bind(closed)
-    .bind(next)
     .execute(tx)
     .await?
     .rows_affected())
@@ -187,19 +187,19 @@ pub async fn turnover(
     tenant_id: Uuid,
     of: &Turnover<'_>,
 ) -> Result<Decimal, BillingError> {
-    Ok(sqlx::query_scalar(
-        "SELECT coalesce(sum(l.total), 0) FROM billing.invoices i
+    Ok(sqlx::query_scalar!(
+        r#"SELECT coalesce(sum(l.total), 0) AS "turnover!" FROM billing.invoices i
          JOIN billing.invoice_lines l ON l.tenant_id = i.tenant_id AND l.invoice_id = i.id
          WHERE i.tenant_id = $1 AND i.account_id = $2 AND i.status = 'POSTED' AND i.currency = $3
            AND i.invoice_date BETWEEN $4 AND $5
-           AND ($6::text[] IS NULL OR l.product_id = ANY($6))",
+           AND ($6::text[] IS NULL OR l.product_id = ANY($6))"#,
+        tenant_id,
+        of.account_id,
+        of.currency,
+        of.period.0,
+        of.period.1,
+        of.products,
     )
-    .bind(tenant_id)
-    .bind(of.account_id)
-    .bind(of.currency)
-    .bind(of.period.0)
-    .bind(of.period.1)
-    .bind(of.products)
     .fetch_one(connection)
     .await?)
 }
@@ -219,17 +219,17 @@ pub async fn insert_rebate(
     tenant_id: Uuid,
     rebate: &RebateRecord,
 ) -> Result<bool, BillingError> {
-    Ok(sqlx::query(
+    Ok(sqlx::query!(
         "INSERT INTO billing.rebates (tenant_id, account_id, term_id, period_start, period_end, turnover, rebate)
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        tenant_id,
+        rebate.account_id,
+        rebate.term_id,
+        rebate.period.0,
+        rebate.period.1,
+        rebate.turnover,
+        rebate.rebate,
     )
-    .bind(tenant_id)
-    .bind(rebate.account_id)
-    .bind(rebate.term_id)
-    .bind(rebate.period.0)
-    .bind(rebate.period.1)
-    .bind(rebate.turnover)
-    .bind(rebate.rebate)
     .execute(tx)
     .await?
     .rows_affected()

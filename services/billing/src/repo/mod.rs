@@ -250,16 +250,16 @@ pub async fn lock_open_invoices(
     tenant_id: Uuid,
     account_id: Uuid,
 ) -> Result<Vec<(OpenInvoice, i64)>, BillingError> {
-    let rows: Vec<(Uuid, Decimal, i64)> = sqlx::query_as(
-        "SELECT id, total - settled, number FROM billing.invoices
+    let rows = sqlx::query!(
+        r#"SELECT id, total - settled AS "owed!", number AS "number!" FROM billing.invoices
          WHERE tenant_id = $1 AND account_id = $2 AND status = 'POSTED' AND settled < total
-         ORDER BY invoice_date, number FOR UPDATE",
+         ORDER BY invoice_date, number FOR UPDATE"#,
+        tenant_id,
+        account_id,
     )
-    .bind(tenant_id)
-    .bind(account_id)
     .fetch_all(tx)
     .await?;
-    Ok(rows.into_iter().map(|(id, owed, number)| (OpenInvoice { id, owed }, number)).collect())
+    Ok(rows.into_iter().map(|row| (OpenInvoice { id: row.id, owed: row.owed }, row.number)).collect())
 }
 
 /// Adds `amount` to what is settled of an invoice; returns whether it is
@@ -270,12 +270,13 @@ pub async fn settle(
     invoice_id: Uuid,
     amount: Decimal,
 ) -> Result<bool, BillingError> {
-    Ok(sqlx::query_scalar(
-        "UPDATE billing.invoices SET settled = settled + $3 WHERE tenant_id = $1 AND id = $2 RETURNING settled = total",
+    Ok(sqlx::query_scalar!(
+        r#"UPDATE billing.invoices SET settled = settled + $3 WHERE tenant_id = $1 AND id = $2
+         RETURNING settled = total AS "in_full!""#,
+        tenant_id,
+        invoice_id,
+        amount,
     )
-    .bind(tenant_id)
-    .bind(invoice_id)
-    .bind(amount)
     .fetch_one(tx)
     .await?)
 }
@@ -294,16 +295,16 @@ pub async fn insert_payment(
     tenant_id: Uuid,
     payment: &Settling,
 ) -> Result<DateTime<Utc>, BillingError> {
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_scalar!(
         "INSERT INTO billing.payments (tenant_id, id, account_id, currency, amount, unallocated)
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING created_at",
+        tenant_id,
+        payment.id,
+        payment.account_id,
+        payment.currency.code,
+        payment.amount,
+        payment.unallocated,
     )
-    .bind(tenant_id)
-    .bind(payment.id)
-    .bind(payment.account_id)
-    .bind(payment.currency.code)
-    .bind(payment.amount)
-    .bind(payment.unallocated)
     .fetch_one(tx)
     .await?)
 }
@@ -316,18 +317,18 @@ pub async fn insert_adjustment(
     adjustment: &Settling,
     reason: &str,
 ) -> Result<DateTime<Utc>, BillingError> {
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_scalar!(
         "INSERT INTO billing.adjustments (tenant_id, id, account_id, kind, currency, amount, unallocated, reason)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING created_at",
+        tenant_id,
+        adjustment.id,
+        adjustment.account_id,
+        kind,
+        adjustment.currency.code,
+        adjustment.amount,
+        adjustment.unallocated,
+        reason,
     )
-    .bind(tenant_id)
-    .bind(adjustment.id)
-    .bind(adjustment.account_id)
-    .bind(kind)
-    .bind(adjustment.currency.code)
-    .bind(adjustment.amount)
-    .bind(adjustment.unallocated)
-    .bind(reason)
     .fetch_one(tx)
     .await?)
 }
@@ -339,17 +340,17 @@ pub async fn insert_allocations(
     settling_id: Uuid,
     allocations: &[(Uuid, Decimal)],
 ) -> Result<(), BillingError> {
-    for (invoice_id, amount) in allocations {
-        sqlx::query(
-            "INSERT INTO billing.allocations (tenant_id, payment_id, invoice_id, amount) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(tenant_id)
-        .bind(settling_id)
-        .bind(invoice_id)
-        .bind(amount)
-        .execute(&mut *tx)
-        .await?;
-    }
+    let (invoices, amounts): (Vec<Uuid>, Vec<Decimal>) = allocations.iter().copied().unzip();
+    sqlx::query!(
+        "INSERT INTO billing.allocations (tenant_id, payment_id, invoice_id, amount)
+         SELECT $1, $2, a.invoice_id, a.amount FROM unnest($3::uuid[], $4::numeric[]) AS a(invoice_id, amount)",
+        tenant_id,
+        settling_id,
+        &invoices,
+        &amounts,
+    )
+    .execute(tx)
+    .await?;
     Ok(())
 }
 
@@ -394,19 +395,32 @@ pub async fn consume_credits(
 ) -> Result<(), BillingError> {
     for (source, amount) in sources {
         let table = credits.iter().find(|(id, _, _)| id == source).map_or("payments", |(_, table, _)| table);
-        let statement = if table == "payments" {
-            "UPDATE billing.payments SET unallocated = unallocated - $3 WHERE tenant_id = $1 AND id = $2"
+        if table == "payments" {
+            sqlx::query!(
+                "UPDATE billing.payments SET unallocated = unallocated - $3 WHERE tenant_id = $1 AND id = $2",
+                tenant_id,
+                source,
+                amount,
+            )
+            .execute(&mut *tx)
+            .await?;
         } else {
-            "UPDATE billing.adjustments SET unallocated = unallocated - $3 WHERE tenant_id = $1 AND id = $2"
-        };
-        sqlx::query(statement).bind(tenant_id).bind(source).bind(amount).execute(&mut *tx).await?;
-        sqlx::query(
+            sqlx::query!(
+                "UPDATE billing.adjustments SET unallocated = unallocated - $3 WHERE tenant_id = $1 AND id = $2",
+                tenant_id,
+                source,
+                amount,
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query!(
             "INSERT INTO billing.refund_sources (tenant_id, refund_id, source_id, amount) VALUES ($1, $2, $3, $4)",
+            tenant_id,
+            refund_id,
+            source,
+            amount,
         )
-        .bind(tenant_id)
-        .bind(refund_id)
-        .bind(source)
-        .bind(amount)
         .execute(&mut *tx)
         .await?;
     }
@@ -421,15 +435,16 @@ pub async fn credit_invoice_lines(
     invoice_id: Uuid,
     credits: &[(i32, Decimal)],
 ) -> Result<(), BillingError> {
-    let result = sqlx::query(
+    let (numbers, amounts): (Vec<i32>, Vec<Decimal>) = credits.iter().copied().unzip();
+    let result = sqlx::query!(
         "UPDATE billing.invoice_lines l SET credited = l.credited + c.amount
          FROM unnest($3::int[], $4::numeric[]) AS c(line_number, amount)
          WHERE l.tenant_id = $1 AND l.invoice_id = $2 AND l.line_number = c.line_number",
+        tenant_id,
+        invoice_id,
+        &numbers,
+        &amounts,
     )
-    .bind(tenant_id)
-    .bind(invoice_id)
-    .bind(credits.iter().map(|(number, _)| *number).collect::<Vec<_>>())
-    .bind(credits.iter().map(|(_, amount)| *amount).collect::<Vec<_>>())
     .execute(tx)
     .await;
     match result {
@@ -474,8 +489,8 @@ pub async fn balance(
     account_id: Uuid,
     today: NaiveDate,
 ) -> Result<(Decimal, Decimal, Decimal), BillingError> {
-    Ok(sqlx::query_as(
-        "SELECT
+    let row = sqlx::query!(
+        r#"SELECT
              coalesce((SELECT b.opening FROM billing.period_balances b
                        JOIN billing.periods p ON p.tenant_id = b.tenant_id AND p.id = b.period_id AND p.status = 'OPEN'
                        WHERE b.tenant_id = $1 AND b.account_id = $2), 0)
@@ -484,17 +499,19 @@ pub async fn balance(
            - coalesce((SELECT sum(amount) FROM billing.payments
                        WHERE tenant_id = $1 AND account_id = $2 AND period_id IS NULL), 0)
            - coalesce((SELECT sum(CASE WHEN kind = 'REFUND' THEN -amount ELSE amount END) FROM billing.adjustments
-                       WHERE tenant_id = $1 AND account_id = $2 AND period_id IS NULL), 0),
+                       WHERE tenant_id = $1 AND account_id = $2 AND period_id IS NULL), 0) AS "balance!",
              coalesce((SELECT sum(total - settled) FROM billing.invoices
-                       WHERE tenant_id = $1 AND account_id = $2 AND status = 'POSTED' AND due_date < $3), 0),
+                       WHERE tenant_id = $1 AND account_id = $2 AND status = 'POSTED' AND due_date < $3), 0)
+                 AS "outstanding!",
              coalesce((SELECT sum(total - settled) FROM billing.invoices
-                       WHERE tenant_id = $1 AND account_id = $2 AND status = 'POSTED'), 0)",
+                       WHERE tenant_id = $1 AND account_id = $2 AND status = 'POSTED'), 0) AS "unsettled!""#,
+        tenant_id,
+        account_id,
+        today,
     )
-    .bind(tenant_id)
-    .bind(account_id)
-    .bind(today)
     .fetch_one(connection)
-    .await?)
+    .await?;
+    Ok((row.balance, row.outstanding, row.unsettled))
 }
 
 /// Records a migration left as encoded wire messages (`body`, with `doc`

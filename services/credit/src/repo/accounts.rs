@@ -202,14 +202,14 @@ pub async fn move_exposure(
     reserved: Decimal,
     balance: Decimal,
 ) -> Result<(), CreditError> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE credit.accounts SET reserved = reserved + $3, balance = balance + $4, updated_at = now()
          WHERE tenant_id = $1 AND account_id = $2",
+        tenant_id,
+        account_id,
+        reserved,
+        balance,
     )
-    .bind(tenant_id)
-    .bind(account_id)
-    .bind(reserved)
-    .bind(balance)
     .execute(tx)
     .await?;
     Ok(())

@@ -87,8 +87,8 @@ pub async fn take_from_reservation(
     amount: Option<Decimal>,
     closing: &str,
 ) -> Result<Option<(ReservationRow, Decimal)>, CreditError> {
-    let row = sqlx::query(
-        "WITH before AS (
+    let row = sqlx::query!(
+        r#"WITH before AS (
              SELECT id, least(coalesce($3, open_amount), open_amount) AS taken FROM credit.reservations
              WHERE tenant_id = $1 AND id = $2 AND state = 'OPEN' FOR UPDATE
          )
@@ -96,16 +96,30 @@ pub async fn take_from_reservation(
              state = CASE WHEN r.open_amount = before.taken THEN $4 ELSE 'OPEN' END,
              closed_at = CASE WHEN r.open_amount = before.taken THEN now() END
          FROM before WHERE r.tenant_id = $1 AND r.id = before.id
-         RETURNING before.taken, r.id, r.account_id, r.order_reference, r.amount, r.open_amount, r.state,
-             r.created_at, r.expires_at, r.closed_at",
+         RETURNING before.taken AS "taken!", r.id, r.account_id, r.order_reference, r.amount, r.open_amount,
+             r.state, r.created_at, r.expires_at, r.closed_at"#,
+        tenant_id,
+        id,
+        amount,
+        closing,
     )
-    .bind(tenant_id)
-    .bind(id)
-    .bind(amount)
-    .bind(closing)
     .fetch_optional(tx)
     .await?;
-    Ok(row.map(|row| (reservation_from_row(&row), row.get("taken"))))
+    Ok(row.map(|row| {
+        let taken = row.taken;
+        let reservation = ReservationRow {
+            id: row.id,
+            account_id: row.account_id,
+            order_reference: row.order_reference,
+            amount: row.amount,
+            open_amount: row.open_amount,
+            state: row.state,
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+            closed_at: row.closed_at,
+        };
+        (reservation, taken)
+    }))
 }
 
 pub async fn reservations(

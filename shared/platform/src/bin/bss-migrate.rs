@@ -1,0 +1,53 @@
+//! bss-migrate: creates a database afresh and applies the migrations of
+//! each schema named, as the services do when they start; prints the
+//! database's URL. `make sqlx-prepare` describes the checked queries
+//! against it. It links no service, so it builds while their checked
+//! queries wait to be described.
+//!
+//! Usage: DATABASE_URL=<a server's postgres database> bss-migrate <database> <schema>=<migrations dir>...
+
+use std::process::ExitCode;
+
+use sqlx::Connection;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    match migrate().await {
+        Ok(url) => {
+            println!("{url}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("bss-migrate: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate() -> Result<String, Box<dyn std::error::Error>> {
+    let server = std::env::var("DATABASE_URL").map_err(|_| "set DATABASE_URL to a server's postgres database")?;
+    let mut arguments = std::env::args().skip(1);
+    let database = arguments.next().ok_or("name the database to create")?;
+    if database.is_empty() || !database.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err("the database name takes letters, digits and '_'".into());
+    }
+    let mut connection = sqlx::PgConnection::connect(&server).await?;
+    for statement in
+        [format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"), format!("CREATE DATABASE \"{database}\"")]
+    {
+        sqlx::query(sqlx::AssertSqlSafe(statement)).execute(&mut connection).await?;
+    }
+    connection.close().await?;
+    let url = format!("{}/{database}", server.rsplit_once('/').map_or(server.as_str(), |(base, _)| base));
+    for pair in arguments {
+        let (schema, dir) = pair.split_once('=').ok_or("give each schema as <schema>=<migrations dir>")?;
+        let schema: &'static str = Box::leak(schema.to_owned().into_boxed_str());
+        let config = bss_platform::config::DatabaseConfig::new(url.clone());
+        let db = bss_platform::db::connect(&config, schema, "bss-migrate").await?;
+        let migrator = sqlx::migrate::Migrator::new(std::path::Path::new(dir)).await?;
+        bss_platform::db::migrate(&db, schema, migrator).await?;
+        db.close().await;
+        eprintln!("bss-migrate: {schema} migrated from {dir}");
+    }
+    Ok(url)
+}
