@@ -19,14 +19,20 @@ use crate::domain::rebate::Rebate;
 use crate::domain::settle::Receipt;
 use crate::domain::subscription::{Subscription, SubscriptionState};
 
+/// An amount on the wire at its currency's minor unit, half away from zero
+/// ("10.5" EUR is "10.50").
+pub fn money_in(amount: Decimal, currency: Currency) -> bss_proto::types::Money {
+    money_to_wire(currency.round(amount), currency)
+}
+
 /// A payment on the wire.
 pub fn payment(receipt: &Receipt) -> wire::Payment {
     wire::Payment {
         id: receipt.id.to_string(),
         account_id: receipt.account_id.to_string(),
-        amount: Some(money_to_wire(receipt.currency.round(receipt.amount), receipt.currency)),
+        amount: Some(money_in(receipt.amount, receipt.currency)),
         allocations: allocations(receipt),
-        unallocated: Some(money_to_wire(receipt.currency.round(receipt.unallocated), receipt.currency)),
+        unallocated: Some(money_in(receipt.unallocated, receipt.currency)),
         create_time: Some(timestamp(receipt.created_at)),
     }
 }
@@ -36,10 +42,10 @@ pub fn adjustment(receipt: &Receipt) -> wire::Adjustment {
     wire::Adjustment {
         id: receipt.id.to_string(),
         account_id: receipt.account_id.to_string(),
-        amount: Some(money_to_wire(receipt.currency.round(receipt.amount), receipt.currency)),
+        amount: Some(money_in(receipt.amount, receipt.currency)),
         reason: receipt.reason.clone(),
         allocations: allocations(receipt),
-        unallocated: Some(money_to_wire(receipt.currency.round(receipt.unallocated), receipt.currency)),
+        unallocated: Some(money_in(receipt.unallocated, receipt.currency)),
         create_time: Some(timestamp(receipt.created_at)),
     }
 }
@@ -51,7 +57,7 @@ fn allocations(receipt: &Receipt) -> Vec<wire::Allocation> {
         .map(|allocation| wire::Allocation {
             invoice_id: allocation.invoice_id.to_string(),
             invoice_number: allocation.invoice_number,
-            amount: Some(money_to_wire(receipt.currency.round(allocation.amount), receipt.currency)),
+            amount: Some(money_in(allocation.amount, receipt.currency)),
             settled: allocation.settled,
         })
         .collect()
@@ -114,7 +120,7 @@ pub fn posting(value: i32) -> Result<Option<Posting>, String> {
 /// to the balance (an invoice owes, a payment pays).
 pub fn transaction(transaction: &crate::repo::ledger::Transaction) -> wire::Transaction {
     let currency = transaction.currency;
-    let signed = |amount: Decimal| money_to_wire(currency.round(transaction.posting.owed(amount)), currency);
+    let signed = |amount: Decimal| money_in(transaction.posting.owed(amount), currency);
     wire::Transaction {
         id: transaction.id.to_string(),
         kind: transaction_kind(transaction.posting) as i32,

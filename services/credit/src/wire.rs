@@ -319,7 +319,13 @@ pub fn snapshot_to_proto(account_id: Uuid, currency: Currency, snapshot: &TermsS
 /// Terms an older release stored as an encoded `CreditTerms`, in credit's
 /// own terms.
 pub fn stored_terms(body: &[u8]) -> Result<TermsSnapshot, String> {
-    let stored = proto::CreditTerms::decode(body).map_err(|error| error.to_string())?;
+    let mut stored = proto::CreditTerms::decode(body).map_err(|error| error.to_string())?;
+    // The bare limit is the one kept as it was written; the Money beside it
+    // is rounded to the currency, so the two may differ.
+    let bare = stored.credit_limit.as_ref().map(|limit| parse_decimal(&limit.value));
+    if bare.is_some() {
+        stored.limit = None;
+    }
     let mut v = Violations::new();
     let input = terms_from_wire(&mut v, &stored);
     let period_days = days(&mut v, "credit_period_days", stored.credit_period_days);
@@ -327,12 +333,9 @@ pub fn stored_terms(body: &[u8]) -> Result<TermsSnapshot, String> {
         return Err(format!("stored terms do not read: {v:?}"));
     };
     let version = match stored.etag.strip_prefix('v') {
-        Some(number) => number.parse().map_err(|_| format!("etag {:?}", stored.etag))?,
-        None => 0,
+        Some(number) => Some(number.parse().map_err(|_| format!("etag {:?}", stored.etag))?),
+        None => None,
     };
-    // The bare limit is the one kept as it was written (the Money beside
-    // it is rounded to the currency).
-    let bare = stored.credit_limit.as_ref().map(|limit| parse_decimal(&limit.value));
     let limit = match bare {
         Some(parsed) => parsed.map_err(|error| format!("credit limit: {error}"))?,
         None => input.limit.unwrap_or_default(),
@@ -548,5 +551,29 @@ pub fn verdict_to_wire(verdict: Verdict) -> proto::Decision {
         Verdict::CreditCardOnly => proto::Decision::CreditCardOnly,
         Verdict::HeldForApproval => proto::Decision::HeldForApproval,
         Verdict::Blocked => proto::Decision::Blocked,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terms_kept_as_wire_messages_read_back_with_the_limit_as_written() {
+        let stored = proto::CreditTerms {
+            currency_code: "JPY".to_owned(),
+            credit_limit: Some(decimal_to_wire("1000.5".parse().expect("decimal"))),
+            limit: Some(bss_proto::types::Money { currency_code: "JPY".to_owned(), amount: "1001".to_owned() }),
+            credit_period_days: 30,
+            update_time: Some(timestamp(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH)),
+            ..proto::CreditTerms::default()
+        };
+        let read = stored_terms(&stored.encode_to_vec()).expect("the bare limit wins");
+        assert_eq!(read.terms.limit.to_string(), "1000.5");
+        assert_eq!((read.period_days, read.version, read.etag()), (30, None, String::new()), "kept before etags");
+        let reason =
+            reason_to_proto(&Reason { condition: Condition::OnHold, action: Action::Block }, Uuid::nil(), true);
+        let read = stored_reason(&reason.encode_to_vec()).expect("a reason");
+        assert_eq!(read.reason, Reason { condition: Condition::OnHold, action: Action::Block });
     }
 }

@@ -283,6 +283,10 @@ impl Answer {
             }
             Answer::Unavailable { what, cause } => unavailable(what, &cause),
             Answer::Upstream(status) => status,
+            // A stale etag is the service's own conflict, in its domain.
+            Answer::Platform(PlatformError::EtagMismatch(description)) => {
+                with_reason(Code::Aborted, domain, "ETAG_MISMATCH", &description)
+            }
             Answer::Platform(error) => error.into(),
         }
     }

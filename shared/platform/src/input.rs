@@ -39,6 +39,12 @@ pub fn id_list(v: &mut Violations, field: &str, values: &[String], most: usize) 
 pub const NUL_IN_TEXT: &str = "holds a NUL character (U+0000), which text may not contain";
 
 /// Optional free text: trimmed, at most `max` characters, no NUL.
+/// A date field that may be left empty (`Some(None)`); `None` after a
+/// violation, recorded in `v`.
+pub fn optional_date(v: &mut Violations, field: &str, value: &str) -> Option<Option<chrono::NaiveDate>> {
+    if value.is_empty() { Some(None) } else { v.keep(field, crate::time::parse_date(value)).map(Some) }
+}
+
 pub fn optional_text(value: &str, max: usize) -> Result<String, String> {
     if value.contains('\0') {
         return Err(NUL_IN_TEXT.to_owned());

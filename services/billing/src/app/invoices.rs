@@ -32,21 +32,20 @@ pub struct NewInvoice {
 pub type Invoice = (InvoiceRow, Vec<LineRow>);
 
 impl Billing {
-    /// Drafts an invoice written by hand, in the account's currency (the
-    /// unit prices must be in it); a managed copy's goes to its tenant
-    /// reseller.
+    /// Drafts an invoice written by hand for `account` (as the caller sees
+    /// it), in its currency (the unit prices must be in it); a managed
+    /// copy's goes to its tenant reseller.
     pub async fn create_invoice<R: Message + Default>(
         &self,
         caller: &Caller,
         tenant_id: Uuid,
         key: Option<RequestKey>,
-        new: NewInvoice,
+        (account, new): (&bss_proto::accounts::Account, NewInvoice),
         respond: impl FnOnce(&Invoice) -> Result<R, BillingError>,
     ) -> Result<R, BillingError> {
-        let account = self.fetch_account(caller, new.account_id).await?;
-        let currency = account_currency(&account)?;
+        let currency = account_currency(account)?;
         let reseller = match &account.managed_by {
-            Some(_) => self.payer(caller, &account).await?.parent_id,
+            Some(_) => self.payer(caller, account).await?.parent_id,
             None => None,
         };
         let (bill_to, for_account_id) = invoiced_to(new.account_id, reseller);

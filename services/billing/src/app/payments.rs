@@ -5,7 +5,7 @@
 
 use bss_platform::auth::Caller;
 use bss_platform::idempotency::RequestKey;
-use bss_platform::money::{Currency, money_to_wire};
+use bss_platform::money::Currency;
 use bss_platform::time::now;
 use bss_proto::billing::billing_event::Payload;
 use bss_proto::billing::{CreditNotePosted, InvoiceSettled, PaymentPosted, RefundPosted, WriteOffPosted};
@@ -18,6 +18,7 @@ use super::{Billing, publish};
 use crate::domain::error::BillingError;
 use crate::domain::settle::{self, Allocation, CreditableLine, OpenInvoice, Receipt, allocate};
 use crate::repo::{self, Settling};
+use crate::wire::money_in;
 
 /// A credit note as asked: an amount, or lines of a posted invoice.
 pub struct CreditNote {
@@ -151,7 +152,7 @@ impl Billing {
             let posted = PaymentPosted {
                 payment_id: id.to_string(),
                 account_id: account_id.to_string(),
-                amount: Some(money_to_wire(amount, currency)),
+                amount: Some(money_in(amount, currency)),
             };
             publish(tx, tenant_id, &caller.subject, Payload::PaymentPosted(posted)).await?;
             settled.publish(tx, tenant_id, &caller.subject, account_id).await?;
@@ -247,7 +248,7 @@ impl Billing {
                     "REFUND_EXCEEDS_CREDIT",
                     format!(
                         "account {account_id} holds {} of credit, less than {amount}",
-                        money_to_wire(currency.round(refundable), currency).amount
+                        money_in(refundable, currency).amount
                     ),
                 ));
             }
@@ -263,7 +264,7 @@ impl Billing {
             let posted = RefundPosted {
                 refund_id: id.to_string(),
                 account_id: account_id.to_string(),
-                amount: Some(money_to_wire(amount, currency)),
+                amount: Some(money_in(amount, currency)),
             };
             publish(tx, tenant_id, &caller.subject, Payload::RefundPosted(posted)).await?;
             let refund = Receipt {
@@ -307,7 +308,7 @@ impl Billing {
         let record = Settling { id, account_id, currency, amount: settled.amount, unallocated: settled.unallocated };
         let created_at = repo::insert_adjustment(tx, tenant_id, kind, &record, reason).await?;
         let (id_text, account_text, amount_wire) =
-            (id.to_string(), account_id.to_string(), Some(money_to_wire(settled.amount, currency)));
+            (id.to_string(), account_id.to_string(), Some(money_in(settled.amount, currency)));
         let payload = match amount {
             Some(_) => Payload::CreditNotePosted(CreditNotePosted {
                 credit_note_id: id_text,

@@ -49,9 +49,7 @@ impl PeriodSettings {
     /// Settings whose first period starts on `first_start`; refused (the
     /// field named) unless that is the first day of a month.
     pub fn new(frequency: Frequency, first_start: NaiveDate) -> Result<PeriodSettings, &'static str> {
-        if first_start.day() != 1 {
-            return Err("must be the first day of a month");
-        }
+        check_first_start(first_start)?;
         Ok(PeriodSettings { frequency, first_start })
     }
 
@@ -59,6 +57,14 @@ impl PeriodSettings {
     pub fn first_period(&self) -> Result<(NaiveDate, NaiveDate), BillingError> {
         Ok((self.first_start, period_end(self.first_start, self.frequency)?))
     }
+}
+
+/// A first period starts on the first day of a month.
+pub fn check_first_start(start: NaiveDate) -> Result<(), &'static str> {
+    if start.day() != 1 {
+        return Err("must be the first day of a month");
+    }
+    Ok(())
 }
 
 /// The last day of the period of `frequency` starting on `start`.

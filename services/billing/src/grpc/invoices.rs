@@ -17,13 +17,10 @@ use super::{BillingApi, READERS, WRITERS};
 use crate::app::invoices::NewInvoice;
 use crate::domain::error::BillingError;
 use crate::domain::invoice::InvoiceStatus as Status_;
+use crate::wire::money_in;
 
 /// Most lines on one invoice.
 const MAX_LINES: usize = 500;
-
-fn money(amount: Decimal, currency: Currency) -> bss_proto::types::Money {
-    money_to_wire(currency.round(amount), currency)
-}
 
 fn status(status: InvoiceStatus) -> Option<Status_> {
     match status {
@@ -54,12 +51,12 @@ pub fn invoice_to_proto((row, lines): &crate::app::invoices::Invoice) -> Result<
                 description: line.description.clone(),
                 quantity: Some(bss_platform::money::decimal_to_wire(line.quantity)),
                 unit_price: Some(money_to_wire(line.unit_price, currency)),
-                total: Some(money(line.total, currency)),
-                credited: Some(money(line.credited, currency)),
+                total: Some(money_in(line.total, currency)),
+                credited: Some(money_in(line.credited, currency)),
             })
             .collect(),
-        total: Some(money(row.total, currency)),
-        settled: Some(money(row.settled, currency)),
+        total: Some(money_in(row.total, currency)),
+        settled: Some(money_in(row.settled, currency)),
         order_references: row.order_references.clone(),
         create_time: Some(timestamp(row.created_at)),
         post_time: row.posted_at.map(timestamp),
@@ -106,7 +103,8 @@ impl InvoiceService for BillingApi {
         let run = async {
             let input = request.invoice.clone().unwrap_or_default();
             let account_id = parse_id("invoice.account_id", &input.account_id)?;
-            let currency = self.account_currency(&caller, account_id).await?;
+            let account = self.fetch_account(&caller, account_id).await?;
+            let currency = crate::app::account_currency(&account)?;
             let mut v = Violations::new();
             let invoice_date = date_or_today(&mut v, "invoice.invoice_date", &input.invoice_date);
             let delivery_date = if input.delivery_date.is_empty() {
@@ -125,7 +123,7 @@ impl InvoiceService for BillingApi {
             let key = RequestKey::new(tenant_id, "CreateInvoice", &request.request_id, &request)?;
             let new =
                 NewInvoice { account_id, invoice_date, delivery_date, lines, order_references: input.order_references };
-            self.create_invoice(&caller, tenant_id, key, new, |invoice| {
+            self.create_invoice(&caller, tenant_id, key, (&account, new), |invoice| {
                 Ok(CreateInvoiceResponse { invoice: Some(invoice_to_proto(invoice)?) })
             })
             .await

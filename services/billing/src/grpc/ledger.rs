@@ -4,7 +4,7 @@
 use bss_platform::auth::authorize;
 use bss_platform::error::{PlatformError, Violations};
 use bss_platform::idempotency::RequestKey;
-use bss_platform::input::{parse_id, parse_optional_id, required_id};
+use bss_platform::input::{optional_date, parse_id, parse_optional_id, required_id};
 use bss_platform::paging::Page;
 use bss_platform::time::{parse_date, timestamp};
 use bss_proto::billing::ledger_service_server::LedgerService;
@@ -14,17 +14,12 @@ use tonic::{Request, Response, Status};
 
 use super::{BillingApi, READERS, WRITERS};
 use crate::domain::error::BillingError;
-use crate::domain::period::PeriodSettings as Settings;
+use crate::domain::period::{PeriodSettings as Settings, check_first_start};
 use crate::repo::ledger::TransactionFilter;
 use crate::wire;
 
 /// Most accounts of one CheckAccountsSettled.
 const MOST: usize = 1_000;
-
-/// A date that may be left empty.
-fn optional_date(v: &mut Violations, field: &str, value: &str) -> Option<Option<NaiveDate>> {
-    if value.is_empty() { Some(None) } else { v.keep(field, parse_date(value)).map(Some) }
-}
 
 #[tonic::async_trait]
 impl LedgerService for BillingApi {
@@ -42,14 +37,14 @@ impl LedgerService for BillingApi {
                 v.add("settings.frequency", "must be MONTHLY or YEARLY");
             }
             let start = v.keep("settings.first_period_start", parse_date(&input.first_period_start));
+            if let Some(Err(why)) = start.map(check_first_start) {
+                v.add("settings.first_period_start", why);
+            }
             let (Some(frequency), Some(start)) = (frequency, start) else {
                 return Err(v.into());
             };
-            let settings =
-                v.keep("settings.first_period_start", Settings::new(frequency, start).map_err(str::to_owned));
-            let Some(settings) = settings else {
-                return Err(v.into());
-            };
+            v.into_result()?;
+            let settings = Settings { frequency, first_start: start };
             let key = RequestKey::new(tenant_id, "SetPeriodSettings", &request.request_id, &request)?;
             self.set_period_settings(tenant_id, key, settings, |created, period| SetPeriodSettingsResponse {
                 settings: Some(PeriodSettings { create_time: Some(timestamp(created)), ..input }),

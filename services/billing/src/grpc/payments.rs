@@ -5,7 +5,7 @@ use bss_platform::auth::authorize;
 use bss_platform::error::Violations;
 use bss_platform::idempotency::RequestKey;
 use bss_platform::input::{parse_id, parse_optional_id, required_id, required_text};
-use bss_platform::money::{Currency, amount_in, money_to_wire};
+use bss_platform::money::{Currency, amount_in};
 use bss_proto::billing::payment_service_server::PaymentService;
 use bss_proto::billing::*;
 use bss_proto::types::Money;
@@ -135,7 +135,7 @@ impl PaymentService for BillingApi {
             let account_id =
                 required_id(&request.get_ref().account_id).map_err(|error| Violations::single("account_id", error))?;
             let (currency, balance, outstanding, unsettled) = self.balance(&caller, tenant_id, account_id).await?;
-            let money = |amount: Decimal| Some(money_to_wire(currency.round(amount), currency));
+            let money = |amount: Decimal| Some(wire::money_in(amount, currency));
             Ok::<_, BillingError>(GetAccountBalanceResponse {
                 balance: money(balance),
                 outstanding: money(outstanding),

@@ -248,8 +248,9 @@ pub struct TermsSnapshot {
     /// account had none of its own).
     pub period_days: u32,
     pub updated_at: DateTime<Utc>,
-    /// The terms' version then (their etag).
-    pub version: i64,
+    /// The terms' version then (their etag); `None` in history an older
+    /// release kept before terms had one.
+    pub version: Option<i64>,
 }
 
 impl TermsSnapshot {
@@ -259,12 +260,12 @@ impl TermsSnapshot {
             terms: account.terms.clone(),
             period_days: account.terms.period_days(settings),
             updated_at: account.updated_at,
-            version: account.terms_version,
+            version: Some(account.terms_version),
         }
     }
 
     pub fn etag(&self) -> String {
-        etag::of_version(self.version)
+        self.version.map(etag::of_version).unwrap_or_default()
     }
 }
 

@@ -5,7 +5,7 @@
 use bss_platform::auth::authorize;
 use bss_platform::error::Violations;
 use bss_platform::idempotency::RequestKey;
-use bss_platform::input::{optional_text, parse_id, required_id, required_text};
+use bss_platform::input::{optional_date, optional_text, parse_id, required_id, required_text};
 use bss_platform::money::money_from_wire;
 use bss_platform::paging::Page;
 use bss_platform::payment::PaymentType;
@@ -32,11 +32,6 @@ const MAX_REFERENCE: usize = 100;
 /// Most invoices of one ComputeDueDates or accounts of one
 /// CheckAccountsSettled.
 const MOST: usize = 1_000;
-
-/// A date that may be left empty.
-fn optional_date(v: &mut Violations, field: &str, value: &str) -> Option<Option<chrono::NaiveDate>> {
-    if value.is_empty() { Some(None) } else { v.keep(field, parse_date(value)).map(Some) }
-}
 
 #[tonic::async_trait]
 impl CreditService for CreditApi {

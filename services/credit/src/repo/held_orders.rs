@@ -34,8 +34,14 @@ pub(super) fn held_from_row(row: &PgRow) -> Result<HeldOrderRow, CreditError> {
         order_reference: row.get("order_reference"),
         amount: row.get("amount"),
         payment_type: PaymentType::from_code(&payment_type).map_err(|_| corrupt("payment type", &payment_type))?,
-        reasons: serde_json::from_value(row.get("reasons_doc"))
-            .map_err(|error| corrupt("held order reasons", &error.to_string()))?,
+        // NULL only for a row an older release wrote after the conversion
+        // (it must not run beside this one): an error, never a panic.
+        reasons: row
+            .try_get::<Option<serde_json::Value>, _>("reasons_doc")
+            .ok()
+            .flatten()
+            .and_then(|doc| serde_json::from_value(doc).ok())
+            .ok_or_else(|| corrupt("held order reasons", "not converted"))?,
         state: row.get("state"),
         created_at: row.get("created_at"),
         expires_at: row.get("expires_at"),

@@ -47,6 +47,13 @@ pub struct Product {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Product {
+    /// The opaque version of the product: the time of its last change.
+    pub fn etag(&self) -> String {
+        bss_platform::etag::of_time(Some(self.updated_at))
+    }
+}
+
 /// The checked text fields of a product: (field, problem) for each bad one.
 pub struct ProductText {
     pub code: String,

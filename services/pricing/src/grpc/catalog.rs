@@ -47,7 +47,7 @@ pub fn product_to_proto(product: &Product) -> bss_proto::pricing::Product {
         list_price: Some(money_to_wire(product.list_price, product.currency)),
         create_time: Some(timestamp(product.created_at)),
         update_time: Some(timestamp(product.updated_at)),
-        etag: etag::of_time(Some(product.updated_at)),
+        etag: product.etag(),
     }
 }
 
@@ -217,7 +217,7 @@ impl CatalogService for PricingApi {
             let key = RequestKey::new(tenant_id, "UpdateProduct", &request.request_id, &request)?;
             self.write(tenant_id, key, async |tx| {
                 let mut product = repo::catalog::product(tx, tenant_id, &id.to_string(), true).await?;
-                etag::check(&format!("product {id}"), &input.etag, &etag::of_time(Some(product.updated_at)))?;
+                etag::check(&format!("product {id}"), &input.etag, &product.etag())?;
                 overlay_product(&mut product, &input, &paths)?;
                 let stored = repo::catalog::update_product(tx, tenant_id, &product).await?;
                 let response = UpdateProductResponse { product: Some(product_to_proto(&stored)) };

@@ -38,7 +38,15 @@ async fn migrate() -> Result<String, Box<dyn std::error::Error>> {
         sqlx::query(sqlx::AssertSqlSafe(statement)).execute(&mut connection).await?;
     }
     connection.close().await?;
-    let url = format!("{}/{database}", server.rsplit_once('/').map_or(server.as_str(), |(base, _)| base));
+    // The server's URL with the new database in place of its own, its
+    // options (`?sslmode=...`) kept.
+    let (address, options) = server.split_once('?').map_or((server.as_str(), None), |(a, o)| (a, Some(o)));
+    let (base, _) =
+        address.rsplit_once('/').filter(|(base, _)| base.contains("//")).ok_or("DATABASE_URL names no database")?;
+    let url = match options {
+        Some(options) => format!("{base}/{database}?{options}"),
+        None => format!("{base}/{database}"),
+    };
     for pair in arguments {
         let (schema, dir) = pair.split_once('=').ok_or("give each schema as <schema>=<migrations dir>")?;
         let schema: &'static str = Box::leak(schema.to_owned().into_boxed_str());
