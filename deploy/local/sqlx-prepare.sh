@@ -11,7 +11,10 @@ cargo build --quiet -p bss-platform --bin bss-migrate
 schemas=(accounts=services/accounts/migrations pricing=services/pricing/migrations
   credit=services/credit/migrations billing=services/billing/migrations
   reseller_sync=services/reseller-sync/migrations)
-url="$(target/debug/bss-migrate bss_sqlx_prepare "${schemas[@]}")"
+# A database of this run's own, dropped at the end.
+database="bss_sqlx_prepare_$$"
+trap 'target/debug/bss-migrate --drop "$database" >/dev/null' EXIT
+url="$(target/debug/bss-migrate "$database" "${schemas[@]}")"
 rm -rf "$out"
 mkdir -p "$out"
 # The crates holding checked queries compile once more, online, each query

@@ -41,21 +41,20 @@ pub async fn insert_reservation(
     amount: Decimal,
     ttl_seconds: Option<i64>,
 ) -> Result<ReservationRow, CreditError> {
-    let row = sqlx::query(concat!(
+    Ok(sqlx::query_as!(
+        ReservationRow,
         "INSERT INTO credit.reservations (tenant_id, id, account_id, order_reference, amount, open_amount, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $5, now() + $6 * interval '1 second') RETURNING ",
-        reservation_columns!(),
-        ""
-    ))
-    .bind(tenant_id)
-    .bind(Uuid::now_v7())
-    .bind(account_id)
-    .bind(order_reference)
-    .bind(amount)
-    .bind(ttl_seconds)
+         VALUES ($1, $2, $3, $4, $5, $5, now() + $6 * interval '1 second')
+         RETURNING id, account_id, order_reference, amount, open_amount, state, created_at, expires_at, closed_at",
+        tenant_id,
+        Uuid::now_v7(),
+        account_id,
+        order_reference,
+        amount,
+        ttl_seconds as Option<i64>,
+    )
     .fetch_one(tx)
-    .await?;
-    Ok(reservation_from_row(&row))
+    .await?)
 }
 
 pub async fn reservation(

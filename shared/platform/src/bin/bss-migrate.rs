@@ -5,6 +5,7 @@
 //! queries wait to be described.
 //!
 //! Usage: DATABASE_URL=<a server's postgres database> bss-migrate <database> <schema>=<migrations dir>...
+//!        DATABASE_URL=... bss-migrate --drop <database>
 
 use std::process::ExitCode;
 
@@ -26,17 +27,20 @@ async fn main() -> ExitCode {
 
 async fn migrate() -> Result<String, Box<dyn std::error::Error>> {
     let server = std::env::var("DATABASE_URL").map_err(|_| "set DATABASE_URL to a server's postgres database")?;
-    let mut arguments = std::env::args().skip(1);
-    let database = arguments.next().ok_or("name the database to create")?;
+    let mut arguments = std::env::args().skip(1).peekable();
+    let dropping = arguments.next_if(|argument| argument == "--drop").is_some();
+    let database = arguments.next().ok_or("name the database")?;
     if database.is_empty() || !database.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Err("the database name takes letters, digits and '_'".into());
     }
     let mut connection = sqlx::PgConnection::connect(&server).await?;
-    for statement in
-        [format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"), format!("CREATE DATABASE \"{database}\"")]
-    {
-        sqlx::query(sqlx::AssertSqlSafe(statement)).execute(&mut connection).await?;
+    let drop = format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)");
+    sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut connection).await?;
+    if dropping {
+        connection.close().await?;
+        return Ok(String::new());
     }
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{database}\""))).execute(&mut connection).await?;
     connection.close().await?;
     // The server's URL with the new database in place of its own, its
     // options (`?sslmode=...`) kept.
