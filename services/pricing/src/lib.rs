@@ -2,6 +2,7 @@
 //! pricing and prices, contracts with rebate terms, exchange rates, and the
 //! Quote that applies them, in the `pricing` schema.
 
+pub mod app;
 pub mod books;
 pub mod domain;
 pub mod feed;

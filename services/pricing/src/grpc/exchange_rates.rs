@@ -55,10 +55,8 @@ impl ExchangeRateService for PricingApi {
         let run = async {
             let rate = rate_from_wire(&request.exchange_rate.clone().unwrap_or_default())?;
             let key = RequestKey::new(tenant_id, "SetExchangeRate", &request.request_id, &request)?;
-            self.write(tenant_id, key, async |tx| {
-                repo::rates::set(tx, tenant_id, &rate).await?;
-                let response = SetExchangeRateResponse { exchange_rate: Some(rate_to_proto(&rate)) };
-                Ok(response)
+            self.set_exchange_rate(tenant_id, key, rate, |rate| SetExchangeRateResponse {
+                exchange_rate: Some(rate_to_proto(rate)),
             })
             .await
         };
@@ -73,9 +71,8 @@ impl ExchangeRateService for PricingApi {
         let request = request.into_inner();
         let run = async {
             let page = Page::parse(request.page_size, &request.page_token, &ListExchangeRatesRequest::default())?;
-            let mut connection = self.db.acquire().await?;
             let after = page.after_text()?;
-            let rates = repo::rates::page(&mut connection, tenant_id, after.as_deref(), page.fetch_limit()).await?;
+            let rates = self.exchange_rates(tenant_id, (after.as_deref(), page.fetch_limit())).await?;
             let (rates, next_page_token) = page.finish(rates, |rate| repo::rates::key(rate).into_bytes());
             Ok::<_, PricingError>(ListExchangeRatesResponse {
                 exchange_rates: rates.iter().map(rate_to_proto).collect(),

@@ -11,6 +11,7 @@ use tonic::{Request, Response, Status};
 
 use super::convert::{date_from_wire, quantity_from_wire};
 use super::{PricingApi, READERS};
+use crate::app::quotes::QuoteAsk;
 use crate::domain::book::{Candidate as Considered, Rule};
 use crate::domain::error::PricingError;
 
@@ -75,18 +76,9 @@ impl QuoteService for PricingApi {
                 return Err(v.into());
             };
             v.into_result()?;
-            let (version, account) = self.account(&caller, tenant_id, account_id).await?;
-            let currency = currency.unwrap_or(account.currency);
-            if currency != account.currency {
-                return Err(Violations::single(
-                    "currency_code",
-                    format!("quotes are in the account's currency, {}", account.currency.code),
-                )
-                .into());
-            }
-            let day = day.unwrap_or_else(|| bss_platform::time::now().date_naive());
-            let loaded = self.books.at(tenant_id, version).await?;
-            let quote = loaded.book.quote(&account, currency, day, &lines)?;
+            let (quote, day) =
+                self.quote_for(&caller, tenant_id, QuoteAsk { account_id, currency, day, lines }).await?;
+            let currency = quote.currency;
             Ok::<_, PricingError>(QuoteResponse {
                 account_id: account_id.to_string(),
                 priced_as_account_id: quote.priced_as.to_string(),

@@ -1,0 +1,89 @@
+//! The application layer of pricing: its use cases (the catalog, price
+//! levels, pricelists, account pricing and prices, contracts and rebates,
+//! exchange rates, quotes), each taking pricing's own terms, applying the
+//! rules of `domain/` and storing through `repo/` (a write in one
+//! transaction that holds the tenant's book lock and moves its version).
+//! `grpc/` only converts and calls these.
+
+pub mod quotes;
+pub mod rates;
+
+use std::sync::Arc;
+
+use bss_platform::auth::Caller;
+use bss_platform::idempotency::{self, RequestKey};
+use bss_platform::peers;
+use prost::Message;
+use sqlx::{PgConnection, PgPool};
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+use crate::books::Books;
+use crate::domain::book::AccountFacts;
+use crate::domain::error::PricingError;
+use crate::repo;
+
+/// Everything the pricing RPCs work with; one instance serves every service
+/// of the context.
+pub struct Pricing {
+    pub(crate) db: PgPool,
+    pub(crate) books: Arc<Books>,
+    /// The accounts service, for accounts the event stream has not brought
+    /// yet.
+    accounts: peers::Accounts,
+}
+
+impl Pricing {
+    pub fn new(db: PgPool, books: Arc<Books>, accounts: Option<Channel>) -> Pricing {
+        Pricing { db, books, accounts: peers::Accounts::new(accounts) }
+    }
+
+    /// Runs a write of the tenant's pricing once per request id (see
+    /// [`idempotency::once`]), holding the tenant's book lock: writes of
+    /// one tenant's book never interleave, and its version moves once per
+    /// write.
+    pub(crate) async fn write<R: Message + Default>(
+        &self,
+        tenant_id: Uuid,
+        key: Option<RequestKey>,
+        work: impl AsyncFnOnce(&mut PgConnection) -> Result<R, PricingError>,
+    ) -> Result<R, PricingError> {
+        idempotency::once(&self.db, key, async |tx| {
+            repo::lock_book(tx, tenant_id).await?;
+            work(tx).await
+        })
+        .await
+    }
+
+    /// The account as pricing knows it, if the caller may see it: from the
+    /// read model, or from the accounts service when the event stream has
+    /// not brought it yet. Also the tenant's current book version.
+    pub(crate) async fn account(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        account_id: Uuid,
+    ) -> Result<(i64, AccountFacts), PricingError> {
+        let (version, facts) = repo::accounts::version_and_facts(&self.db, tenant_id, account_id).await?;
+        let facts = match facts {
+            Some(facts) => facts,
+            None => self.fetch_account(caller, account_id).await?,
+        };
+        if let Some(limit) = caller.sales_rep_limit()
+            && facts.sales_rep_id != limit
+        {
+            return Err(PricingError::not_found("account", account_id));
+        }
+        Ok((version, facts))
+    }
+
+    async fn fetch_account(&self, caller: &Caller, account_id: Uuid) -> Result<AccountFacts, PricingError> {
+        let account = self
+            .accounts
+            .account(caller, account_id)
+            .await?
+            .ok_or_else(|| PricingError::not_found("account", account_id))?;
+        let currency = peers::currency_of(&account)?;
+        Ok(AccountFacts { id: account_id, currency, sales_rep_id: account.sales_rep_id, parent: None })
+    }
+}
