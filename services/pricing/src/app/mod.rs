@@ -5,6 +5,7 @@
 //! transaction that holds the tenant's book lock and moves its version).
 //! `grpc/` only converts and calls these.
 
+pub mod account_pricing;
 pub mod quotes;
 pub mod rates;
 

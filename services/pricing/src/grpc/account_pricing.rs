@@ -1,8 +1,7 @@
 //! Each account's level, discount and pricelists, and its own prices.
 
-use bss_platform::auth::{Caller, authorize};
+use bss_platform::auth::authorize;
 use bss_platform::error::Violations;
-use bss_platform::etag;
 use bss_platform::idempotency::RequestKey;
 use bss_platform::input::{parse_id, parse_optional_id, required_id};
 use bss_platform::money::{decimal_to_wire, percent_from_wire};
@@ -10,15 +9,14 @@ use bss_platform::paging::Page;
 use bss_platform::time::{format_date, timestamp};
 use bss_proto::pricing::account_pricing_service_server::AccountPricingService;
 use bss_proto::pricing::*;
-use sqlx::PgConnection;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::convert::{dated, optional_date, tiered_from_wire, tiered_to_wire, validity_from_wire};
 use super::{PricingApi, READERS, WRITERS};
-use crate::domain::book::{self, AccountFacts};
+use crate::app::account_pricing::{PricingChange, PricingView};
+use crate::domain::book;
 use crate::domain::error::PricingError;
-use crate::repo;
 
 fn account_price_to_proto(price: &book::AccountPrice) -> AccountPrice {
     let (amount, breaks) = tiered_to_wire(&price.dated.price, price.currency);
@@ -34,41 +32,16 @@ fn account_price_to_proto(price: &book::AccountPrice) -> AccountPrice {
     }
 }
 
-impl PricingApi {
-    /// The account's pricing as the API shows it, read in `connection`.
-    async fn pricing_view(
-        &self,
-        connection: &mut PgConnection,
-        tenant_id: Uuid,
-        facts: &AccountFacts,
-    ) -> Result<AccountPricing, PricingError> {
-        let pricing = repo::account_pricing::get(connection, tenant_id, facts.id).await?;
-        let changed_at = repo::account_pricing::changed_at(connection, tenant_id, facts.id).await?;
-        let (prices, contracts) = repo::account_pricing::own_counts(connection, tenant_id, facts.id).await?;
-        let own = book::has_own_pricing(Some(&pricing), prices, contracts);
-        let priced_as = facts.parent.filter(|_| !own).unwrap_or(facts.id);
-        Ok(AccountPricing {
-            account_id: facts.id.to_string(),
-            price_level_id: pricing.level_id.map(|id| id.to_string()).unwrap_or_default(),
-            discount_percent: Some(decimal_to_wire(pricing.discount_percent)),
-            pricelist_ids: pricing.pricelist_ids.iter().map(Uuid::to_string).collect(),
-            has_own_pricing: own,
-            priced_as_account_id: priced_as.to_string(),
-            etag: etag::of_time(changed_at),
-            update_time: changed_at.map(timestamp),
-        })
-    }
-
-    /// The account named by `field`, if the caller may see it.
-    async fn visible_account(
-        &self,
-        caller: &Caller,
-        tenant_id: Uuid,
-        field: &str,
-        value: &str,
-    ) -> Result<AccountFacts, PricingError> {
-        let account_id = parse_id(field, value)?;
-        Ok(self.account(caller, tenant_id, account_id).await?.1)
+fn view_to_proto(view: &PricingView) -> AccountPricing {
+    AccountPricing {
+        account_id: view.account_id.to_string(),
+        price_level_id: view.pricing.level_id.map(|id| id.to_string()).unwrap_or_default(),
+        discount_percent: Some(decimal_to_wire(view.pricing.discount_percent)),
+        pricelist_ids: view.pricing.pricelist_ids.iter().map(Uuid::to_string).collect(),
+        has_own_pricing: view.own,
+        priced_as_account_id: view.priced_as.to_string(),
+        etag: view.etag(),
+        update_time: view.changed_at.map(timestamp),
     }
 }
 
@@ -81,10 +54,9 @@ impl AccountPricingService for PricingApi {
         let (caller, tenant_id) = authorize(&request, READERS)?;
         let request = request.into_inner();
         let run = async {
-            let facts = self.visible_account(&caller, tenant_id, "account_id", &request.account_id).await?;
-            let mut connection = self.db.acquire().await?;
-            let pricing = self.pricing_view(&mut connection, tenant_id, &facts).await?;
-            Ok::<_, PricingError>(GetAccountPricingResponse { pricing: Some(pricing) })
+            let account_id = parse_id("account_id", &request.account_id)?;
+            let view = self.account_pricing(&caller, tenant_id, account_id).await?;
+            Ok::<_, PricingError>(GetAccountPricingResponse { pricing: Some(view_to_proto(&view)) })
         };
         Ok(Response::new(run.await?))
     }
@@ -117,16 +89,11 @@ impl AccountPricingService for PricingApi {
                 return Err(v.into());
             };
             v.into_result()?;
-            let facts = self.account(&caller, tenant_id, account_id).await?.1;
             let key = RequestKey::new(tenant_id, "SetAccountPricing", &request.request_id, &request)?;
-            self.write(tenant_id, key, async |tx| {
-                let current = etag::of_time(repo::account_pricing::changed_at(tx, tenant_id, account_id).await?);
-                etag::check(&format!("the pricing of account {account_id}"), &input.etag, &current)?;
-                let pricing = book::AccountPricing { level_id, discount_percent, pricelist_ids };
-                repo::account_pricing::set(tx, tenant_id, account_id, &pricing).await?;
-                let response =
-                    SetAccountPricingResponse { pricing: Some(self.pricing_view(tx, tenant_id, &facts).await?) };
-                Ok(response)
+            let pricing = book::AccountPricing { level_id, discount_percent, pricelist_ids };
+            let change = PricingChange { account_id, pricing, etag: input.etag.clone() };
+            self.set_account_pricing(&caller, tenant_id, key, change, |view| SetAccountPricingResponse {
+                pricing: Some(view_to_proto(view)),
             })
             .await
         };
@@ -158,7 +125,6 @@ impl AccountPricingService for PricingApi {
             else {
                 return Err(v.into());
             };
-            self.account(&caller, tenant_id, account_id).await?;
             let new = book::AccountPrice {
                 account_id,
                 product_id,
@@ -167,10 +133,8 @@ impl AccountPricingService for PricingApi {
                 dated: dated(price, validity),
             };
             let key = RequestKey::new(tenant_id, "CreateAccountPrice", &request.request_id, &request)?;
-            self.write(tenant_id, key, async |tx| {
-                repo::account_pricing::insert_price(tx, tenant_id, &new).await?;
-                let response = CreateAccountPriceResponse { account_price: Some(account_price_to_proto(&new)) };
-                Ok(response)
+            self.create_account_price(&caller, tenant_id, key, new, |price| CreateAccountPriceResponse {
+                account_price: Some(account_price_to_proto(price)),
             })
             .await
         };
@@ -184,18 +148,11 @@ impl AccountPricingService for PricingApi {
         let (caller, tenant_id) = authorize(&request, READERS)?;
         let request = request.into_inner();
         let run = async {
-            let facts = self.visible_account(&caller, tenant_id, "account_id", &request.account_id).await?;
+            let account_id = parse_id("account_id", &request.account_id)?;
             let filters = ListAccountPricesRequest { page_size: 0, page_token: String::new(), ..request.clone() };
             let page = Page::parse(request.page_size, &request.page_token, &filters)?;
-            let mut connection = self.db.acquire().await?;
-            let prices = repo::account_pricing::prices_page(
-                &mut connection,
-                tenant_id,
-                facts.id,
-                page.after_uuid()?,
-                page.fetch_limit(),
-            )
-            .await?;
+            let prices =
+                self.account_prices(&caller, tenant_id, account_id, (page.after_uuid()?, page.fetch_limit())).await?;
             let (prices, next_page_token) = page.finish(prices, |price| price.dated.id.as_bytes().to_vec());
             Ok::<_, PricingError>(ListAccountPricesResponse {
                 account_prices: prices.iter().map(account_price_to_proto).collect(),
@@ -214,14 +171,7 @@ impl AccountPricingService for PricingApi {
         let run = async {
             let id = parse_id("id", &request.id)?;
             let key = RequestKey::new(tenant_id, "DeleteAccountPrice", &request.request_id, &request)?;
-            self.write(tenant_id, key, async |tx| {
-                if !repo::account_pricing::delete_price(tx, tenant_id, id).await? {
-                    return Err(PricingError::not_found("account price", id));
-                }
-                let response = DeleteAccountPriceResponse {};
-                Ok(response)
-            })
-            .await
+            self.delete_account_price(tenant_id, key, id, DeleteAccountPriceResponse {}).await
         };
         Ok(Response::new(run.await?))
     }
