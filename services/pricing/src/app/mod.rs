@@ -6,6 +6,7 @@
 //! `grpc/` only converts and calls these.
 
 pub mod account_pricing;
+pub mod catalog;
 pub mod quotes;
 pub mod rates;
 

@@ -2,7 +2,6 @@
 
 use bss_platform::auth::authorize;
 use bss_platform::error::Violations;
-use bss_platform::etag;
 use bss_platform::fieldmask::writable_paths;
 use bss_platform::idempotency::RequestKey;
 use bss_platform::input::{code, optional_text, required_id, required_text};
@@ -19,7 +18,6 @@ use super::{PricingApi, READERS, WRITERS};
 use crate::domain::catalog::{Availability, PriceLevel, Product, ProductText};
 use crate::domain::error::PricingError;
 use crate::domain::price::Tiered;
-use crate::repo;
 
 fn availability_from_wire(value: i32) -> Result<Availability, String> {
     match ProductAvailability::try_from(value) {
@@ -154,10 +152,8 @@ impl CatalogService for PricingApi {
         let run = async {
             let product = new_product(&request.product.clone().unwrap_or_default())?;
             let key = RequestKey::new(tenant_id, "CreateProduct", &request.request_id, &request)?;
-            self.write(tenant_id, key, async |tx| {
-                let stored = repo::catalog::insert_product(tx, tenant_id, &product).await?;
-                let response = CreateProductResponse { product: Some(product_to_proto(&stored)) };
-                Ok(response)
+            self.create_product(tenant_id, key, product, |stored| CreateProductResponse {
+                product: Some(product_to_proto(stored)),
             })
             .await
         };
@@ -171,8 +167,7 @@ impl CatalogService for PricingApi {
             if request.product.is_empty() {
                 return Err(Violations::single("product", "is required: an id or a code").into());
             }
-            let mut connection = self.db.acquire().await?;
-            let product = repo::catalog::product(&mut connection, tenant_id, &request.product, false).await?;
+            let product = self.product(tenant_id, &request.product).await?;
             Ok::<_, PricingError>(GetProductResponse { product: Some(product_to_proto(&product)) })
         };
         Ok(Response::new(run.await?))
@@ -187,9 +182,7 @@ impl CatalogService for PricingApi {
         let run = async {
             let filters = ListProductsRequest { page_size: 0, page_token: String::new(), ..request.clone() };
             let page = Page::parse(request.page_size, &request.page_token, &filters)?;
-            let mut connection = self.db.acquire().await?;
-            let (products, next_page_token) =
-                repo::catalog::list_products(&mut connection, tenant_id, &request.family, &page).await?;
+            let (products, next_page_token) = self.products(tenant_id, &request.family, &page).await?;
             Ok::<_, PricingError>(ListProductsResponse {
                 products: products.iter().map(product_to_proto).collect(),
                 next_page_token,
@@ -215,13 +208,9 @@ impl CatalogService for PricingApi {
                 return Err(v.into());
             };
             let key = RequestKey::new(tenant_id, "UpdateProduct", &request.request_id, &request)?;
-            self.write(tenant_id, key, async |tx| {
-                let mut product = repo::catalog::product(tx, tenant_id, &id.to_string(), true).await?;
-                etag::check(&format!("product {id}"), &input.etag, &product.etag())?;
-                overlay_product(&mut product, &input, &paths)?;
-                let stored = repo::catalog::update_product(tx, tenant_id, &product).await?;
-                let response = UpdateProductResponse { product: Some(product_to_proto(&stored)) };
-                Ok(response)
+            let change = |product: &mut Product| overlay_product(product, &input, &paths);
+            self.update_product(tenant_id, key, (id, &input.etag), change, |stored| UpdateProductResponse {
+                product: Some(product_to_proto(stored)),
             })
             .await
         };
@@ -245,10 +234,8 @@ impl CatalogService for PricingApi {
             };
             let level = PriceLevel { id: Uuid::now_v7(), code, name, currency };
             let key = RequestKey::new(tenant_id, "CreatePriceLevel", &request.request_id, &request)?;
-            self.write(tenant_id, key, async |tx| {
-                repo::catalog::insert_level(tx, tenant_id, &level).await?;
-                let response = CreatePriceLevelResponse { price_level: Some(level_to_proto(&level)) };
-                Ok(response)
+            self.create_price_level(tenant_id, key, level, |level| CreatePriceLevelResponse {
+                price_level: Some(level_to_proto(level)),
             })
             .await
         };
@@ -263,9 +250,7 @@ impl CatalogService for PricingApi {
         let request = request.into_inner();
         let run = async {
             let page = Page::parse(request.page_size, &request.page_token, &ListPriceLevelsRequest::default())?;
-            let mut connection = self.db.acquire().await?;
-            let levels =
-                repo::catalog::levels(&mut connection, tenant_id, page.after_text()?, page.fetch_limit()).await?;
+            let levels = self.price_levels(tenant_id, (page.after_text()?, page.fetch_limit())).await?;
             let (levels, next_page_token) = page.finish(levels, |level| level.code.as_bytes().to_vec());
             Ok::<_, PricingError>(ListPriceLevelsResponse {
                 price_levels: levels.iter().map(level_to_proto).collect(),
@@ -298,20 +283,8 @@ impl CatalogService for PricingApi {
                 return Err(v.into());
             };
             let key = RequestKey::new(tenant_id, "SetLevelPrice", &request.request_id, &request)?;
-            self.write(tenant_id, key, async |tx| {
-                let level = repo::catalog::level_by_id(tx, tenant_id, level_id).await?;
-                if level.currency != currency {
-                    return Err(Violations::single(
-                        "level_price.price.currency_code",
-                        format!("must be {}, the currency of level {}", level.currency.code, level.code),
-                    )
-                    .into());
-                }
-                repo::catalog::set_level_price(tx, tenant_id, level_id, product_id, &price).await?;
-                let response = SetLevelPriceResponse {
-                    level_price: Some(level_price_to_proto(level_id, product_id, &price, currency)),
-                };
-                Ok(response)
+            self.set_level_price(tenant_id, key, (level_id, product_id, price, currency), |price| {
+                SetLevelPriceResponse { level_price: Some(level_price_to_proto(level_id, product_id, price, currency)) }
             })
             .await
         };
