@@ -17,7 +17,6 @@ use super::{PricingApi, READERS, WRITERS};
 use crate::domain::book::Dated;
 use crate::domain::catalog::{PricelistKind, PricelistRecord, first_overlap};
 use crate::domain::error::PricingError;
-use crate::repo;
 
 fn kind_from_wire(value: i32) -> Result<PricelistKind, String> {
     match bss_proto::pricing::PricelistKind::try_from(value) {
@@ -119,11 +118,8 @@ impl PricelistService for PricingApi {
             }
             let record = PricelistRecord { id: Uuid::now_v7(), name, currency, kind, items };
             let key = RequestKey::new(tenant_id, "CreatePricelist", &request.request_id, &request)?;
-            self.write(tenant_id, key, async |tx| {
-                repo::pricelists::insert(tx, tenant_id, &record).await?;
-                let stored = repo::pricelists::get(tx, tenant_id, record.id, false).await?;
-                let response = CreatePricelistResponse { pricelist: Some(pricelist_to_proto(&stored)) };
-                Ok(response)
+            self.create_pricelist(tenant_id, key, record, |stored| CreatePricelistResponse {
+                pricelist: Some(pricelist_to_proto(stored)),
             })
             .await
         };
@@ -138,8 +134,7 @@ impl PricelistService for PricingApi {
         let request = request.into_inner();
         let run = async {
             let id = bss_platform::input::parse_id("id", &request.id)?;
-            let mut connection = self.db.acquire().await?;
-            let record = repo::pricelists::get(&mut connection, tenant_id, id, false).await?;
+            let record = self.pricelist(tenant_id, id).await?;
             Ok::<_, PricingError>(GetPricelistResponse { pricelist: Some(pricelist_to_proto(&record)) })
         };
         Ok(Response::new(run.await?))
@@ -153,8 +148,7 @@ impl PricelistService for PricingApi {
         let request = request.into_inner();
         let run = async {
             let page = Page::parse(request.page_size, &request.page_token, &ListPricelistsRequest::default())?;
-            let mut connection = self.db.acquire().await?;
-            let (pricelists, next_page_token) = repo::pricelists::list(&mut connection, tenant_id, &page).await?;
+            let (pricelists, next_page_token) = self.pricelists(tenant_id, &page).await?;
             Ok::<_, PricingError>(ListPricelistsResponse {
                 pricelists: pricelists.iter().map(pricelist_to_proto).collect(),
                 next_page_token,
@@ -172,17 +166,13 @@ impl PricelistService for PricingApi {
         let run = async {
             let pricelist_id = bss_platform::input::parse_id("pricelist_id", &request.pricelist_id)?;
             let key = RequestKey::new(tenant_id, "AddPricelistItem", &request.request_id, &request)?;
-            self.write(tenant_id, key, async |tx| {
-                let pricelist = repo::pricelists::get(tx, tenant_id, pricelist_id, true).await?;
+            let input = request.item.clone().unwrap_or_default();
+            let item = |currency| {
                 let mut v = Violations::new();
-                let input = request.item.clone().unwrap_or_default();
-                let Some((product_id, item)) = item_from_wire(&mut v, "item", &input, pricelist.currency) else {
-                    return Err(v.into());
-                };
-                repo::pricelists::add_item(tx, tenant_id, pricelist_id, product_id, &item).await?;
-                let response =
-                    AddPricelistItemResponse { item: Some(item_to_proto(product_id, &item, pricelist.currency)) };
-                Ok(response)
+                item_from_wire(&mut v, "item", &input, currency).ok_or_else(|| v.into())
+            };
+            self.add_pricelist_item(tenant_id, key, pricelist_id, item, |product_id, item, currency| {
+                AddPricelistItemResponse { item: Some(item_to_proto(product_id, item, currency)) }
             })
             .await
         };
@@ -198,14 +188,7 @@ impl PricelistService for PricingApi {
         let run = async {
             let id = bss_platform::input::parse_id("id", &request.id)?;
             let key = RequestKey::new(tenant_id, "DeletePricelistItem", &request.request_id, &request)?;
-            self.write(tenant_id, key, async |tx| {
-                if !repo::pricelists::delete_item(tx, tenant_id, id).await? {
-                    return Err(PricingError::not_found("pricelist item", id));
-                }
-                let response = DeletePricelistItemResponse {};
-                Ok(response)
-            })
-            .await
+            self.delete_pricelist_item(tenant_id, key, id, DeletePricelistItemResponse {}).await
         };
         Ok(Response::new(run.await?))
     }
