@@ -7,6 +7,7 @@
 
 pub mod account_pricing;
 pub mod catalog;
+pub mod contracts;
 pub mod pricelists;
 pub mod quotes;
 pub mod rates;

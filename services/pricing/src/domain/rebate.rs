@@ -7,6 +7,8 @@ use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use super::error::PricingError;
+
 /// A rebate term of a contract.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RebateTerm {
@@ -149,6 +151,33 @@ pub struct Band {
     pub rate_percent: Decimal,
     pub base: Decimal,
     pub amount: Decimal,
+}
+
+/// Refuses a rebate for an account outside the contract (nor priced as a
+/// member of it: ACCOUNT_NOT_IN_CONTRACT) or for a period the contract
+/// does not reach (CONTRACT_NOT_IN_FORCE).
+pub fn check_applies(
+    contract: &crate::domain::book::Contract,
+    members: &[Uuid],
+    (account_id, priced_as): (Uuid, Uuid),
+    (start, end): (NaiveDate, NaiveDate),
+) -> Result<(), PricingError> {
+    if !members.contains(&account_id) && !members.contains(&priced_as) {
+        return Err(PricingError::precondition(
+            "ACCOUNT_NOT_IN_CONTRACT",
+            format!("account {account_id} is not in contract {:?}", contract.name),
+        ));
+    }
+    if !crate::domain::catalog::overlaps((start, Some(end)), (contract.start, Some(contract.expiry))) {
+        return Err(PricingError::precondition(
+            "CONTRACT_NOT_IN_FORCE",
+            format!(
+                "contract {:?} runs from {} to {}, outside the period {start} to {end}",
+                contract.name, contract.start, contract.expiry
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The rebate of `turnover` under `tiers`: its bands (each rounded half away

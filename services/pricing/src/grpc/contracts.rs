@@ -17,12 +17,11 @@ use uuid::Uuid;
 
 use super::convert::{date_from_wire, tiered_from_wire, tiered_to_wire};
 use super::{CONTRACT_READERS, PricingApi, REBATE_CALCULATORS, WRITERS};
+use crate::app::contracts::RebateWorked;
 use crate::domain::book;
-use crate::domain::catalog::overlaps;
 use crate::domain::error::PricingError;
 use crate::domain::price::Tiered;
-use crate::domain::rebate::{self, Mode, Period, RebateTerm, Scope, Tier, check_tiers};
-use crate::repo;
+use crate::domain::rebate::{Mode, Period, RebateTerm, Scope, Tier, check_tiers};
 use crate::repo::contracts::ContractRecord;
 
 fn term_to_proto(term: &RebateTerm, currency: Currency) -> bss_proto::pricing::RebateTerm {
@@ -227,15 +226,9 @@ impl ContractService for PricingApi {
         let request = request.into_inner();
         let run = async {
             let record = new_contract(&request.contract.clone().unwrap_or_default())?;
-            for account_id in &record.account_ids {
-                self.account(&caller, tenant_id, *account_id).await?;
-            }
             let key = RequestKey::new(tenant_id, "CreateContract", &request.request_id, &request)?;
-            self.write(tenant_id, key, async |tx| {
-                repo::contracts::insert(tx, tenant_id, &record).await?;
-                let stored = repo::contracts::get(tx, tenant_id, record.contract.id).await?;
-                let response = CreateContractResponse { contract: Some(contract_to_proto(&stored)) };
-                Ok(response)
+            self.create_contract(&caller, tenant_id, key, record, |stored| CreateContractResponse {
+                contract: Some(contract_to_proto(stored)),
             })
             .await
         };
@@ -250,8 +243,7 @@ impl ContractService for PricingApi {
         let request = request.into_inner();
         let run = async {
             let id = parse_id("id", &request.id)?;
-            let mut connection = self.db.acquire().await?;
-            let record = repo::contracts::get(&mut connection, tenant_id, id).await?;
+            let record = self.contract(tenant_id, id).await?;
             Ok::<_, PricingError>(GetContractResponse { contract: Some(contract_to_proto(&record)) })
         };
         Ok(Response::new(run.await?))
@@ -266,16 +258,10 @@ impl ContractService for PricingApi {
         let run = async {
             let account_id =
                 parse_optional_id(&request.account_id).map_err(|problem| Violations::single("account_id", problem))?;
-            // Another tenant's account is NOT_FOUND, not an empty list.
-            if let Some(account_id) = account_id {
-                self.account(&caller, tenant_id, account_id).await?;
-            }
             let filters = ListContractsRequest { page_size: 0, page_token: String::new(), ..request.clone() };
             let page = Page::parse(request.page_size, &request.page_token, &filters)?;
             let after = page.after_time_and_id()?.map(|(start, id)| (start.date_naive(), id));
-            let mut connection = self.db.acquire().await?;
-            let records =
-                repo::contracts::page(&mut connection, tenant_id, account_id, after, page.fetch_limit()).await?;
+            let records = self.contracts(&caller, tenant_id, account_id, (after, page.fetch_limit())).await?;
             let (records, next_page_token) = page.finish(records, |record| {
                 let start = record.contract.start.and_time(chrono::NaiveTime::MIN).and_utc();
                 time_and_id(start, record.contract.id)
@@ -301,13 +287,9 @@ impl ContractService for PricingApi {
             let (Some(contract_id), Some(account_id)) = (contract_id, account_id) else {
                 return Err(v.into());
             };
-            self.account(&caller, tenant_id, account_id).await?;
             let key = RequestKey::new(tenant_id, "AddContractAccount", &request.request_id, &request)?;
-            self.write(tenant_id, key, async |tx| {
-                repo::contracts::add_account(tx, tenant_id, contract_id, account_id).await?;
-                let stored = repo::contracts::get(tx, tenant_id, contract_id).await?;
-                let response = AddContractAccountResponse { contract: Some(contract_to_proto(&stored)) };
-                Ok(response)
+            self.add_contract_account(&caller, tenant_id, key, (contract_id, account_id), |stored| {
+                AddContractAccountResponse { contract: Some(contract_to_proto(stored)) }
             })
             .await
         };
@@ -323,15 +305,10 @@ impl ContractService for PricingApi {
         let run = async {
             let contract_id = parse_id("contract_id", &request.contract_id)?;
             let key = RequestKey::new(tenant_id, "AddRebateTerm", &request.request_id, &request)?;
-            self.write(tenant_id, key, async |tx| {
-                let contract = repo::contracts::get(tx, tenant_id, contract_id).await?.contract;
-                let term = new_term(&request.term.clone().unwrap_or_default(), contract_id, contract.currency)?;
-                if let Some(pricelist_id) = term.scope.pricelist_id() {
-                    repo::pricelists::get(tx, tenant_id, pricelist_id, false).await?;
-                }
-                repo::contracts::insert_term(tx, tenant_id, &term).await?;
-                let response = AddRebateTermResponse { term: Some(term_to_proto(&term, contract.currency)) };
-                Ok(response)
+            let input = request.term.clone().unwrap_or_default();
+            let term = |currency| Ok(new_term(&input, contract_id, currency)?);
+            self.add_rebate_term(tenant_id, key, contract_id, term, |term, currency| AddRebateTermResponse {
+                term: Some(term_to_proto(term, currency)),
             })
             .await
         };
@@ -352,34 +329,13 @@ impl ContractService for PricingApi {
             let (Some(account_id), Some(term_id), Some(day)) = (account_id, term_id, day) else {
                 return Err(v.into());
             };
-            let (version, facts) = self.account(&caller, tenant_id, account_id).await?;
-            let mut connection = self.db.acquire().await?;
-            let term = repo::contracts::term_by_id(&mut connection, tenant_id, term_id).await?;
-            let record = repo::contracts::get(&mut connection, tenant_id, term.contract_id).await?;
-            let contract = &record.contract;
-            let turnover = amount_in(&mut v, "invoiced_amount", request.invoiced_amount.as_ref(), contract.currency);
-            let Some(turnover) = turnover else {
-                return Err(v.into());
+            let invoiced = request.invoiced_amount.clone();
+            let turnover = |currency| {
+                let mut v = Violations::new();
+                amount_in(&mut v, "invoiced_amount", invoiced.as_ref(), currency).ok_or_else(|| v.into())
             };
-            let priced_as = self.books.at(tenant_id, version).await?.book.priced_as(&facts);
-            if !record.account_ids.contains(&account_id) && !record.account_ids.contains(&priced_as) {
-                return Err(PricingError::precondition(
-                    "ACCOUNT_NOT_IN_CONTRACT",
-                    format!("account {account_id} is not in contract {:?}", contract.name),
-                ));
-            }
-            let (start, end) = term.period.around(day);
-            if !overlaps((start, Some(end)), (contract.start, Some(contract.expiry))) {
-                return Err(PricingError::precondition(
-                    "CONTRACT_NOT_IN_FORCE",
-                    format!(
-                        "contract {:?} runs from {} to {}, outside the period {start} to {end}",
-                        contract.name, contract.start, contract.expiry
-                    ),
-                ));
-            }
-            let (rebate, bands) = rebate::compute(turnover, &term.tiers, term.mode, contract.currency);
-            let currency = contract.currency;
+            let worked = self.compute_rebate(&caller, tenant_id, (account_id, term_id, day), turnover).await?;
+            let RebateWorked { currency, rebate, bands, period: (start, end) } = worked;
             Ok::<_, PricingError>(ComputeRebateResponse {
                 rebate: Some(money_to_wire(rebate, currency)),
                 bands: bands

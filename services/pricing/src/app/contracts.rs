@@ -1,0 +1,130 @@
+//! Contracts: dated prices for the accounts they list, and the rebate
+//! terms that pay back part of an account's turnover.
+
+use bss_platform::auth::Caller;
+use bss_platform::idempotency::RequestKey;
+use bss_platform::money::Currency;
+use chrono::NaiveDate;
+use prost::Message;
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::Pricing;
+use crate::domain::error::PricingError;
+use crate::domain::rebate::{self, Band, RebateTerm};
+use crate::repo;
+use crate::repo::contracts::ContractRecord;
+
+/// A rebate worked out for an account and term.
+pub struct RebateWorked {
+    pub currency: Currency,
+    pub rebate: Decimal,
+    pub bands: Vec<Band>,
+    /// The term's period around the day asked.
+    pub period: (NaiveDate, NaiveDate),
+}
+
+impl Pricing {
+    /// Creates a contract; each account it lists must be one the caller
+    /// may see.
+    pub async fn create_contract<R: Message + Default>(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        key: Option<RequestKey>,
+        record: ContractRecord,
+        respond: impl FnOnce(&ContractRecord) -> R,
+    ) -> Result<R, PricingError> {
+        for account_id in &record.account_ids {
+            self.account(caller, tenant_id, *account_id).await?;
+        }
+        self.write(tenant_id, key, async |tx| {
+            repo::contracts::insert(tx, tenant_id, &record).await?;
+            Ok(respond(&repo::contracts::get(tx, tenant_id, record.contract.id).await?))
+        })
+        .await
+    }
+
+    pub async fn contract(&self, tenant_id: Uuid, id: Uuid) -> Result<ContractRecord, PricingError> {
+        let mut connection = self.db.acquire().await?;
+        repo::contracts::get(&mut connection, tenant_id, id).await
+    }
+
+    /// The tenant's contracts (of one account when named: another tenant's
+    /// account is NOT_FOUND, not an empty list) by start and id after
+    /// `after`, at most `limit`.
+    pub async fn contracts(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        account_id: Option<Uuid>,
+        (after, limit): (Option<(NaiveDate, Uuid)>, i64),
+    ) -> Result<Vec<ContractRecord>, PricingError> {
+        if let Some(account_id) = account_id {
+            self.account(caller, tenant_id, account_id).await?;
+        }
+        let mut connection = self.db.acquire().await?;
+        repo::contracts::page(&mut connection, tenant_id, account_id, after, limit).await
+    }
+
+    /// Adds an account to a contract.
+    pub async fn add_contract_account<R: Message + Default>(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        key: Option<RequestKey>,
+        (contract_id, account_id): (Uuid, Uuid),
+        respond: impl FnOnce(&ContractRecord) -> R,
+    ) -> Result<R, PricingError> {
+        self.account(caller, tenant_id, account_id).await?;
+        self.write(tenant_id, key, async |tx| {
+            repo::contracts::add_account(tx, tenant_id, contract_id, account_id).await?;
+            Ok(respond(&repo::contracts::get(tx, tenant_id, contract_id).await?))
+        })
+        .await
+    }
+
+    /// Adds a rebate term to a contract: `term` reads it in the contract's
+    /// currency; a pricelist it names must exist.
+    pub async fn add_rebate_term<R: Message + Default>(
+        &self,
+        tenant_id: Uuid,
+        key: Option<RequestKey>,
+        contract_id: Uuid,
+        term: impl FnOnce(Currency) -> Result<RebateTerm, PricingError>,
+        respond: impl FnOnce(&RebateTerm, Currency) -> R,
+    ) -> Result<R, PricingError> {
+        self.write(tenant_id, key, async |tx| {
+            let contract = repo::contracts::get(tx, tenant_id, contract_id).await?.contract;
+            let term = term(contract.currency)?;
+            if let Some(pricelist_id) = term.scope.pricelist_id() {
+                repo::pricelists::get(tx, tenant_id, pricelist_id, false).await?;
+            }
+            repo::contracts::insert_term(tx, tenant_id, &term).await?;
+            Ok(respond(&term, contract.currency))
+        })
+        .await
+    }
+
+    /// What a rebate term gives the account on a turnover (`turnover` reads
+    /// it in the contract's currency) for the term's period around `day`.
+    pub async fn compute_rebate(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        (account_id, term_id, day): (Uuid, Uuid, NaiveDate),
+        turnover: impl FnOnce(Currency) -> Result<Decimal, PricingError>,
+    ) -> Result<RebateWorked, PricingError> {
+        let (version, facts) = self.account(caller, tenant_id, account_id).await?;
+        let mut connection = self.db.acquire().await?;
+        let term = repo::contracts::term_by_id(&mut connection, tenant_id, term_id).await?;
+        let record = repo::contracts::get(&mut connection, tenant_id, term.contract_id).await?;
+        let contract = &record.contract;
+        let turnover = turnover(contract.currency)?;
+        let priced_as = self.books.at(tenant_id, version).await?.book.priced_as(&facts);
+        let period = term.period.around(day);
+        rebate::check_applies(contract, &record.account_ids, (account_id, priced_as), period)?;
+        let (rebate, bands) = rebate::compute(turnover, &term.tiers, term.mode, contract.currency);
+        Ok(RebateWorked { currency: contract.currency, rebate, bands, period })
+    }
+}
