@@ -128,12 +128,7 @@ impl Pricing {
         id: Uuid,
         respond: R,
     ) -> Result<R, PricingError> {
-        self.write(tenant_id, key, async |tx| {
-            if !repo::account_pricing::delete_price(tx, tenant_id, id).await? {
-                return Err(PricingError::not_found("account price", id));
-            }
-            Ok(respond)
-        })
-        .await
+        let delete = async |tx: &mut PgConnection| repo::account_pricing::delete_price(tx, tenant_id, id).await;
+        self.delete(tenant_id, key, ("account price", id), delete, respond).await
     }
 }

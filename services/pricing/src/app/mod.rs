@@ -59,6 +59,23 @@ impl Pricing {
         .await
     }
 
+    /// Deletes one `what` by `delete` (false: there was none, NOT_FOUND)
+    /// in a write; `respond` is the answer a retry gets.
+    pub(crate) async fn delete<R: Message + Default>(
+        &self,
+        tenant_id: Uuid,
+        key: Option<RequestKey>,
+        (what, id): (&'static str, Uuid),
+        delete: impl AsyncFnOnce(&mut PgConnection) -> Result<bool, PricingError>,
+        respond: R,
+    ) -> Result<R, PricingError> {
+        self.write(tenant_id, key, async |tx| match delete(tx).await? {
+            true => Ok(respond),
+            false => Err(PricingError::not_found(what, id)),
+        })
+        .await
+    }
+
     /// The account as pricing knows it, if the caller may see it: from the
     /// read model, or from the accounts service when the event stream has
     /// not brought it yet. Also the tenant's current book version.

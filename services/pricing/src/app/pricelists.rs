@@ -5,6 +5,7 @@ use bss_platform::idempotency::RequestKey;
 use bss_platform::money::Currency;
 use bss_platform::paging::Page;
 use prost::Message;
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::Pricing;
@@ -72,12 +73,7 @@ impl Pricing {
         id: Uuid,
         respond: R,
     ) -> Result<R, PricingError> {
-        self.write(tenant_id, key, async |tx| {
-            if !repo::pricelists::delete_item(tx, tenant_id, id).await? {
-                return Err(PricingError::not_found("pricelist item", id));
-            }
-            Ok(respond)
-        })
-        .await
+        let delete = async |tx: &mut PgConnection| repo::pricelists::delete_item(tx, tenant_id, id).await;
+        self.delete(tenant_id, key, ("pricelist item", id), delete, respond).await
     }
 }
