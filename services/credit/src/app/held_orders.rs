@@ -107,13 +107,15 @@ impl Credit {
     ) -> Result<Vec<(Uuid, HeldOrder)>, CreditError> {
         let mut connection = self.db.acquire().await?;
         let rows = repo::held_orders(&mut connection, tenant_id, state, after, limit).await?;
-        let mut held_orders = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let account = repo::account(&mut connection, tenant_id, row.account_id)
-                .await?
-                .ok_or_else(|| CreditError::not_found("account", row.account_id))?;
-            held_orders.push((row.id, held_to_proto(row, account.currency)));
-        }
-        Ok(held_orders)
+        // Each account's currency, read once for the page.
+        let ids: Vec<Uuid> = rows.iter().map(|row| row.account_id).collect();
+        let accounts = repo::accounts(&mut connection, tenant_id, &ids).await?;
+        rows.iter()
+            .map(|row| {
+                let account = accounts.iter().find(|account| account.account_id == row.account_id);
+                let account = account.ok_or_else(|| CreditError::not_found("account", row.account_id))?;
+                Ok((row.id, held_to_proto(row, account.currency)))
+            })
+            .collect()
     }
 }
