@@ -59,11 +59,16 @@ async fn the_metrics_endpoint_counts_calls_by_code_and_shows_pools_outbox_and_co
     let through_gateway = [r#"server="gateway""#, r#"grpc_method="CreateAccount""#, r#"grpc_code="OK""#];
     let pricing_consumer = [r#"schema="pricing""#, r#"stream="accounts""#];
 
-    // Pricing consumes the accounts stream in the background: wait for it.
+    // Pricing consumes the accounts stream in the background, and a scrape
+    // reads the outbox before the consumers' gauges: wait until one scrape
+    // shows both past the three accounts.
     let mut text = String::new();
     for _ in 0..100 {
         text = scrape(suite.endpoints.metrics).await;
-        if sample(&text, "consumer_position", &pricing_consumer).is_some_and(|position| position >= 3.0) {
+        let at_least_three = |metric: &str, labels: &[&str]| sample(&text, metric, labels).is_some_and(|at| at >= 3.0);
+        if at_least_three("consumer_position", &pricing_consumer)
+            && at_least_three("outbox_latest_sequence", &[r#"schema="accounts""#])
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
