@@ -3,10 +3,12 @@
 //! history, imports, and the accounts event stream, in the `accounts`
 //! schema.
 
+pub mod app;
 pub mod domain;
 pub mod grpc;
 pub mod repo;
 pub mod validator;
+pub mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,5 +1,7 @@
-//! Proto messages to domain values (parsed, every violation collected) and
-//! back.
+//! Accounts' own terms to and from its contract (`bss.accounts.v1`):
+//! requests parsed into domain values (every violation collected) and
+//! domain values back into messages. The one place that knows both, used by
+//! `grpc/` for answers and by `app/` for the events it publishes.
 
 use bss_platform::error::Violations;
 use bss_platform::money::Currency;
@@ -9,8 +11,8 @@ use bss_proto::accounts as proto;
 use uuid::Uuid;
 
 use crate::domain::account::{
-    Account, AccountCode, AccountFields, AccountKind, AccountName, AccountProfile, AccountStatus, ManagedBy,
-    parse_custom_fields, parse_sync_options,
+    Account, AccountCode, AccountFields, AccountKind, AccountName, AccountProfile, AccountStatus, ManagedBy, Problem,
+    duplicate_key, parse_custom_fields, parse_sync_options,
 };
 use crate::domain::address::{Address, AddressFields, AddressType, CountryCode, parse_lines};
 use crate::domain::address_check::{AddressCheck, Verdict};
@@ -621,4 +623,15 @@ pub fn tenant_to_proto(tenant: &Tenant) -> proto::Tenant {
         } as i32,
         suspend_reason: tenant.suspend_reason.clone().unwrap_or_default(),
     }
+}
+
+/// A problem of a request or an import row as a warning.
+pub fn warning(problem: &Problem) -> Warning {
+    Warning { reason: problem.reason.clone(), message: problem.message.clone(), field: problem.field.clone() }
+}
+
+/// The warnings of an answer about an account: its external key, when
+/// another account has it too.
+pub fn key_warnings(duplicate: Option<&str>) -> Vec<Warning> {
+    duplicate.map(|key| warning(&duplicate_key(key))).into_iter().collect()
 }

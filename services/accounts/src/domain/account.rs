@@ -7,6 +7,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::error::AccountsError;
+use super::history::{FieldChange, changed_fields};
+use super::managed;
 pub use super::managed::ManagedBy;
 use super::text::Email;
 
@@ -233,6 +235,65 @@ impl Account {
     pub fn check_etag(&self, expected: &str) -> Result<(), AccountsError> {
         Ok(bss_platform::etag::check(&format!("account {}", self.id), expected, &self.etag())?)
     }
+
+    /// CURRENCY_IMMUTABLE when `requested` names another currency: an
+    /// account's currency is fixed at creation.
+    pub fn check_currency(&self, requested: Option<&str>) -> Result<(), AccountsError> {
+        match requested {
+            Some(currency) if currency != self.currency_code => Err(AccountsError::precondition(
+                "CURRENCY_IMMUTABLE",
+                "the currency of an account is fixed at creation",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The changes from the account's fields to `fields`, when the caller
+    /// may make them: only the sync (`integration`) changes `managed_by` and
+    /// the fields a managed copy locks.
+    pub fn changes_to(&self, fields: &AccountFields, integration: bool) -> Result<Vec<FieldChange>, AccountsError> {
+        let changes = changed_fields(&self.fields, fields);
+        let changed: Vec<&str> =
+            changes.iter().map(|change| change.field.split('.').next().unwrap_or_default()).collect();
+        if changed.contains(&"managed_by") && !integration {
+            return Err(AccountsError::IntegrationOnly(
+                "only the reseller sync (integration role) may change managed_by",
+            ));
+        }
+        managed::check_edit(self.fields.managed_by.as_ref(), &changed, integration)?;
+        Ok(changes)
+    }
+}
+
+/// Something worth knowing about a request that did not stop it, or why a
+/// row of an import was rejected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub reason: String,
+    pub field: String,
+    pub message: String,
+}
+
+/// EXTERNAL_KEY_DUPLICATE: another account already has the key. Imports
+/// update by key, so a duplicate is allowed but worth knowing.
+pub fn duplicate_key(external_key: &str) -> Problem {
+    Problem {
+        reason: "EXTERNAL_KEY_DUPLICATE".to_owned(),
+        message: format!(
+            "another account already has the external key {external_key:?}; imports update only one of them"
+        ),
+        field: "account.external_key".to_owned(),
+    }
+}
+
+/// Only the sync (`integration`) creates a managed copy.
+pub fn check_new(fields: &AccountFields, integration: bool) -> Result<(), AccountsError> {
+    if fields.managed_by.is_some() && !integration {
+        return Err(AccountsError::IntegrationOnly(
+            "only the reseller sync (integration role) may create a managed copy",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -254,6 +315,78 @@ mod tests {
         assert_eq!(first.as_str(), "Acme Pty Ltd");
         assert_eq!(first.uniqueness_key(), second.uniqueness_key());
         assert!(AccountName::parse("   ").is_err());
+    }
+
+    fn fields() -> AccountFields {
+        AccountFields {
+            code: AccountCode::parse("ACME").expect("code"),
+            external_key: None,
+            name: AccountName::parse("Acme").expect("name"),
+            kind: AccountKind::Direct,
+            profile: AccountProfile::Normal,
+            is_active: true,
+            tax_number: String::new(),
+            contact_name: String::new(),
+            email: None,
+            billing_email: None,
+            sales_rep_id: String::new(),
+            account_class: String::new(),
+            territory: String::new(),
+            shipping_method: String::new(),
+            enable_ordering: true,
+            payment_types: Vec::new(),
+            separate_invoices: false,
+            parent_account_id: None,
+            responsible_user: String::new(),
+            sharing_rule: String::new(),
+            custom_fields: BTreeMap::new(),
+            system_account: false,
+            sync_options: Vec::new(),
+            managed_by: None,
+        }
+    }
+
+    fn account(fields: AccountFields) -> Account {
+        Account::new(Uuid::now_v7(), fields, "EUR".to_owned(), "test".to_owned(), false, Utc::now())
+    }
+
+    #[test]
+    fn the_currency_is_fixed_at_creation() {
+        let account = account(fields());
+        assert!(account.check_currency(None).is_ok());
+        assert!(account.check_currency(Some("EUR")).is_ok());
+        assert_eq!(account.check_currency(Some("USD")).expect_err("another currency").reason(), "CURRENCY_IMMUTABLE");
+    }
+
+    #[test]
+    fn changes_are_named_and_a_managed_copys_locked_fields_are_the_syncs() {
+        let plain = account(fields());
+        let renamed = AccountFields { name: AccountName::parse("Acme Two").expect("name"), ..fields() };
+        let changes = plain.changes_to(&renamed, false).expect("a plain account changes");
+        assert_eq!(changes.iter().map(|change| change.field.as_str()).collect::<Vec<_>>(), ["name"]);
+        assert!(plain.changes_to(&fields(), false).expect("no change").is_empty());
+
+        let managed_by = ManagedBy::parse(Uuid::now_v7(), "Reseller", &["name".to_owned()]).expect("managed");
+        let adopted = AccountFields { managed_by: Some(managed_by.clone()), ..fields() };
+        let error = plain.changes_to(&adopted, false).expect_err("managed_by is the sync's");
+        assert_eq!(error.reason(), "INTEGRATION_ONLY");
+        assert!(plain.changes_to(&adopted, true).is_ok());
+
+        let copy = account(adopted.clone());
+        let renamed_copy = AccountFields { name: AccountName::parse("Other").expect("name"), ..adopted.clone() };
+        assert_eq!(copy.changes_to(&renamed_copy, false).expect_err("locked").reason(), "FIELD_LOCKED");
+        assert!(copy.changes_to(&renamed_copy, true).is_ok());
+        let moved = AccountFields { territory: "north".to_owned(), ..adopted };
+        assert!(copy.changes_to(&moved, false).is_ok(), "an unlocked field is the tenant's");
+    }
+
+    #[test]
+    fn only_the_sync_creates_a_managed_copy() {
+        let managed_by = ManagedBy::parse(Uuid::now_v7(), "Reseller", &[]).expect("managed");
+        let copy = AccountFields { managed_by: Some(managed_by), ..fields() };
+        assert_eq!(check_new(&copy, false).expect_err("not the sync").reason(), "INTEGRATION_ONLY");
+        assert!(check_new(&copy, true).is_ok());
+        assert!(check_new(&fields(), false).is_ok());
     }
 
     #[test]

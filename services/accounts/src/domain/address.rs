@@ -106,6 +106,11 @@ pub struct StoredValidation {
 }
 
 impl AddressFields {
+    /// The address as its account's history names it.
+    pub fn label(&self) -> String {
+        format!("{}, {} {} {}", self.lines.join(" "), self.postal_code, self.city, self.country_code.as_str())
+    }
+
     /// The parts a validator looks at.
     pub fn parts(&self) -> AddressParts {
         AddressParts {

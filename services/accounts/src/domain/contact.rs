@@ -26,6 +26,11 @@ pub struct Contact {
 }
 
 impl Contact {
+    /// The contact as its account's history names it: its name.
+    pub fn label(&self) -> String {
+        format!("{} {}", self.fields.first_name, self.fields.last_name).trim().to_owned()
+    }
+
     /// The opaque version of the contact: the time of its last change.
     pub fn etag(&self) -> String {
         bss_platform::etag::of_time(Some(self.updated_at))

@@ -1,4 +1,4 @@
-//! The tenant's custom field definitions.
+//! CustomFieldService: parsed here, run by `app::custom_fields`.
 
 use bss_platform::auth::Role;
 use bss_platform::error::Violations;
@@ -8,11 +8,10 @@ use bss_proto::accounts::custom_field_service_server::CustomFieldService;
 use bss_proto::accounts::*;
 use tonic::{Request, Response, Status};
 
-use super::convert::{definition_to_proto, field_type_from_wire};
 use super::{AccountsApi, READERS, authorize};
 use crate::domain::custom_fields::Definition;
 use crate::domain::error::AccountsError;
-use crate::repo;
+use crate::wire::{definition_to_proto, field_type_from_wire};
 
 #[tonic::async_trait]
 impl CustomFieldService for AccountsApi {
@@ -39,11 +38,8 @@ impl CustomFieldService for AccountsApi {
                 return Err(AccountsError::from(v));
             };
             let key = RequestKey::new(tenant_id, "CreateCustomFieldDefinition", &request.request_id, &request)?;
-            self.write(key, async |tx| {
-                repo::custom_fields::insert(tx, tenant_id, &definition).await?;
-                let response =
-                    CreateCustomFieldDefinitionResponse { definition: Some(definition_to_proto(&definition)) };
-                Ok(response)
+            self.define_custom_field(tenant_id, key, definition, |definition| CreateCustomFieldDefinitionResponse {
+                definition: Some(definition_to_proto(definition)),
             })
             .await
         };
@@ -59,11 +55,7 @@ impl CustomFieldService for AccountsApi {
         let run = async {
             let page =
                 Page::parse(request.page_size, &request.page_token, &ListCustomFieldDefinitionsRequest::default())?;
-            let mut connection = self.db.acquire().await?;
-            let definitions =
-                repo::custom_fields::page(&mut connection, tenant_id, page.after_text()?, page.fetch_limit()).await?;
-            let (definitions, next_page_token) =
-                page.finish(definitions, |definition| definition.key.as_bytes().to_vec());
+            let (definitions, next_page_token) = self.custom_fields(tenant_id, &page).await?;
             Ok::<_, AccountsError>(ListCustomFieldDefinitionsResponse {
                 definitions: definitions.iter().map(definition_to_proto).collect(),
                 next_page_token,
@@ -80,20 +72,7 @@ impl CustomFieldService for AccountsApi {
         let request = request.into_inner();
         let run = async {
             let key = RequestKey::new(tenant_id, "DeleteCustomFieldDefinition", &request.request_id, &request)?;
-            self.write(key, async |tx| {
-                if repo::custom_fields::in_use(tx, tenant_id, &request.key).await? {
-                    return Err(AccountsError::precondition(
-                        "CUSTOM_FIELD_IN_USE",
-                        format!("accounts still have a value for {:?}", request.key),
-                    ));
-                }
-                if !repo::custom_fields::delete(tx, tenant_id, &request.key).await? {
-                    return Err(AccountsError::not_found("custom field", &request.key));
-                }
-                let response = DeleteCustomFieldDefinitionResponse {};
-                Ok(response)
-            })
-            .await
+            self.delete_custom_field(tenant_id, key, &request.key, DeleteCustomFieldDefinitionResponse {}).await
         };
         Ok(Response::new(run.await?))
     }

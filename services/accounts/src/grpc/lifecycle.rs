@@ -1,285 +1,136 @@
-//! Suspend, reactivate, terminate (cascading to group members), the
-//! history of an account, and provisioning synchronization.
+//! The lifecycle RPCs of AccountService (suspend, reactivate, terminate),
+//! the history and provisioning synchronization: parsed here, run by
+//! `app::lifecycle`.
 
-use bss_platform::auth::{Caller, Role};
-use bss_platform::client;
 use bss_platform::error::Violations;
 use bss_platform::idempotency::RequestKey;
 use bss_platform::paging::Page;
-use bss_proto::accounts::account_event::Payload;
 use bss_proto::accounts::*;
-use bss_proto::billing::ledger_service_client::LedgerServiceClient;
-use bss_proto::billing::{CheckAccountsSettledRequest, SettlementPurpose};
-use bss_proto::credit::credit_service_client::CreditServiceClient;
-use prost::Message;
-use sqlx::PgConnection;
+use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::convert::*;
-use super::{AccountsApi, PEER_TIMEOUT, publish, record};
-use crate::domain::account::{Account, AccountStatus};
+use super::{AccountsApi, READERS, WRITERS, authorize};
+use crate::domain::account::Account;
 use crate::domain::error::AccountsError;
-use crate::domain::history::{FieldChange, HistoryLine};
-use crate::domain::lifecycle::{Transition, cascade_reason};
-use crate::domain::managed;
+use crate::domain::lifecycle::Transition;
 use crate::domain::text::required_text;
-use crate::repo;
-use crate::repo::accounts::Visibility;
+use crate::wire::{account_to_proto, history_to_proto, parse_id};
 
-/// What a lifecycle request carries.
-struct LifecycleRequest<'a> {
+/// What every lifecycle request carries.
+struct Lifecycle<'a> {
+    method: &'static str,
     id: &'a str,
     reason: &'a str,
+    request_id: &'a str,
 }
 
-impl AccountsApi {
-    pub(crate) async fn suspend(
-        &self,
-        caller: &Caller,
-        tenant_id: Uuid,
-        request: SuspendAccountRequest,
-    ) -> Result<SuspendAccountResponse, AccountsError> {
-        let key = RequestKey::new(tenant_id, "SuspendAccount", &request.request_id, &request)?;
-        let input = LifecycleRequest { id: &request.id, reason: &request.reason };
-        self.transition(caller, tenant_id, key, input, Transition::Suspend, |account, cascaded_account_ids| {
-            SuspendAccountResponse { account, cascaded_account_ids }
-        })
-        .await
-    }
-
-    pub(crate) async fn reactivate(
-        &self,
-        caller: &Caller,
-        tenant_id: Uuid,
-        request: ReactivateAccountRequest,
-    ) -> Result<ReactivateAccountResponse, AccountsError> {
-        let key = RequestKey::new(tenant_id, "ReactivateAccount", &request.request_id, &request)?;
-        let input = LifecycleRequest { id: &request.id, reason: &request.reason };
-        self.transition(caller, tenant_id, key, input, Transition::Reactivate, |account, cascaded_account_ids| {
-            ReactivateAccountResponse { account, cascaded_account_ids }
-        })
-        .await
-    }
-
-    pub(crate) async fn terminate(
-        &self,
-        caller: &Caller,
-        tenant_id: Uuid,
-        request: TerminateAccountRequest,
-    ) -> Result<TerminateAccountResponse, AccountsError> {
-        let key = RequestKey::new(tenant_id, "TerminateAccount", &request.request_id, &request)?;
-        let input = LifecycleRequest { id: &request.id, reason: &request.reason };
-        self.transition(caller, tenant_id, key, input, Transition::Terminate, |account, cascaded_account_ids| {
-            TerminateAccountResponse { account, cascaded_account_ids }
-        })
-        .await
-    }
-
-    /// One lifecycle transition of an account and, for a group parent, of
-    /// the members that follow it; a history line and an event for each.
-    async fn transition<R: Message + Default>(
-        &self,
-        caller: &Caller,
-        tenant_id: Uuid,
-        key: Option<RequestKey>,
-        request: LifecycleRequest<'_>,
-        transition: Transition,
-        respond: impl FnOnce(Option<bss_proto::accounts::Account>, Vec<String>) -> R,
-    ) -> Result<R, AccountsError> {
-        let id = parse_id("id", request.id)?;
-        let reason = required_text(request.reason, 500).map_err(|problem| Violations::single("reason", problem))?;
-        self.write(key, async |tx| {
-            let account = repo::accounts::get(tx, tenant_id, id, Visibility::All, true).await?;
-            let verb = match transition {
-                Transition::Suspend => "suspend",
-                Transition::Reactivate => "reactivate",
-                Transition::Terminate => "terminate",
-            };
-            managed::check_action(account.fields.managed_by.as_ref(), verb, caller.has_role(Role::Integration))?;
-            let new_status = transition.apply(account.status)?;
-            if transition == Transition::Reactivate
-                && let Some(membership) = repo::groups::membership_of(tx, tenant_id, id).await?
-            {
-                let parent = repo::accounts::get(tx, tenant_id, membership.parent_id, Visibility::All, false).await?;
-                if parent.status != AccountStatus::Active {
-                    return Err(AccountsError::precondition(
-                        "PARENT_SUSPENDED",
-                        "a group member cannot be reactivated while its group parent is not active",
-                    ));
-                }
-            }
-
-            let member_ids: Vec<Uuid> = repo::groups::members_of(tx, tenant_id, id)
-                .await?
-                .into_iter()
-                .map(|membership| membership.member_id)
-                .collect();
-            let members = repo::accounts::lock_many(tx, tenant_id, &member_ids).await?;
-            let followers: Vec<Account> = members
-                .into_iter()
-                .filter(|member| transition.cascades_to(member.status, member.status_cause_account_id == Some(id)))
-                .collect();
-            if transition == Transition::Terminate {
-                let mut accounts = vec![id];
-                accounts.extend(followers.iter().map(|member| member.id));
-                self.check_financially_settled(caller, &accounts, SettlementPurpose::Termination).await?;
-            }
-
-            let updated = change_status(tx, caller, &account, new_status, &reason, None, transition).await?;
-            let member_reason = cascade_reason(transition, account.fields.code.as_str(), &reason);
-            let mut cascaded = Vec::with_capacity(followers.len());
-            for member in &followers {
-                let member_status = transition.apply(member.status)?;
-                change_status(tx, caller, member, member_status, &member_reason, Some(id), transition).await?;
-                cascaded.push(member.id.to_string());
-            }
-            tracing::info!(account_id = %id, action = transition.action(), cascaded = followers.len(), "account status changed");
-            Ok(respond(Some(account_to_proto(&updated)), cascaded))
-        })
-        .await
-    }
-
-    /// Terminating needs billing final for the accounts (no drafts, active
-    /// subscriptions, held orders or uninvoiced charges); deleting also needs
-    /// no money ever posted for them and nothing open in credit. Billing and
-    /// credit answer; a suite without them has nothing to wait for.
-    /// Refuses with every reason each reports.
-    pub(crate) async fn check_financially_settled(
-        &self,
-        caller: &Caller,
-        accounts: &[Uuid],
-        purpose: SettlementPurpose,
-    ) -> Result<(), AccountsError> {
-        let mut held: Vec<(&'static str, String)> = Vec::new();
-        let mut note = |account_id: &str, reason: &str, count: i64| {
-            let reason = match reason {
-                "INVOICES_NOT_POSTED" => "INVOICES_NOT_POSTED",
-                "SUBSCRIPTIONS_ACTIVE" => "SUBSCRIPTIONS_ACTIVE",
-                "ORDERS_NOT_FINAL" => "ORDERS_NOT_FINAL",
-                "POSTED_TRANSACTIONS" => "POSTED_TRANSACTIONS",
-                "RESERVATIONS_OPEN" => "RESERVATIONS_OPEN",
-                "HELD_ORDERS_PENDING" => "HELD_ORDERS_PENDING",
-                _ => "CHARGES_NOT_INVOICED",
-            };
-            held.push((reason, format!("account {account_id}: {reason} x{count}")));
+/// Runs `transition` for a parsed lifecycle request; `respond` makes the
+/// answer from the account and the members that followed it.
+async fn transition<Q: prost::Message, R: prost::Message + Default>(
+    api: &AccountsApi,
+    request: Request<Q>,
+    transition: Transition,
+    fields: fn(&Q) -> Lifecycle<'_>,
+    respond: impl FnOnce(Option<bss_proto::accounts::Account>, Vec<String>) -> R,
+) -> Result<Response<R>, Status> {
+    let (caller, tenant_id) = authorize(&request, WRITERS)?;
+    let request = request.into_inner();
+    let input = fields(&request);
+    let run = async {
+        let id = parse_id("id", input.id)?;
+        let reason = required_text(input.reason, 500).map_err(|problem| Violations::single("reason", problem))?;
+        let key = RequestKey::new(tenant_id, input.method, input.request_id, &request)?;
+        let answer = |account: &Account, cascaded: &[Uuid]| {
+            respond(Some(account_to_proto(account)), cascaded.iter().map(Uuid::to_string).collect())
         };
-        let unavailable =
-            |what: &'static str| move |status: tonic::Status| AccountsError::from(client::peer_error(what, status));
-        for batch in accounts.chunks(1_000) {
-            let ids: Vec<String> = batch.iter().map(Uuid::to_string).collect();
-            if let Some(channel) = &self.peers.billing {
-                let check = CheckAccountsSettledRequest { account_ids: ids.clone(), purpose: purpose as i32 };
-                let answer = LedgerServiceClient::new(channel.clone())
-                    .check_accounts_settled(client::request(check, caller, PEER_TIMEOUT))
-                    .await
-                    .map_err(unavailable("billing"))?;
-                for item in answer.into_inner().unsettled {
-                    note(&item.account_id, &item.reason, item.count);
-                }
-            }
-            // Credit's reservations and held orders stand in the way of a
-            // deletion; a termination waits for billing alone (a
-            // reservation is captured as its invoice posts).
-            if let Some(channel) = self.peers.credit.as_ref().filter(|_| purpose == SettlementPurpose::Deletion) {
-                let check = bss_proto::credit::CheckAccountsSettledRequest { account_ids: ids };
-                let answer = CreditServiceClient::new(channel.clone())
-                    .check_accounts_settled(client::request(check, caller, PEER_TIMEOUT))
-                    .await
-                    .map_err(unavailable("credit"))?;
-                for item in answer.into_inner().unsettled {
-                    note(&item.account_id, &item.reason, item.count);
-                }
-            }
-        }
-        if held.is_empty() { Ok(()) } else { Err(AccountsError::MoneyHeld(held)) }
-    }
+        api.transition(&caller, tenant_id, key, (id, &reason), transition, answer).await
+    };
+    Ok(Response::new(run.await?))
+}
 
-    pub(crate) async fn history(
-        &self,
-        caller: &Caller,
-        tenant_id: Uuid,
-        request: ListAccountHistoryRequest,
-    ) -> Result<ListAccountHistoryResponse, AccountsError> {
+pub(super) async fn suspend_account(
+    api: &AccountsApi,
+    request: Request<SuspendAccountRequest>,
+) -> Result<Response<SuspendAccountResponse>, Status> {
+    let fields: fn(&SuspendAccountRequest) -> Lifecycle<'_> = |request| Lifecycle {
+        method: "SuspendAccount",
+        id: &request.id,
+        reason: &request.reason,
+        request_id: &request.request_id,
+    };
+    transition(api, request, Transition::Suspend, fields, |account, cascaded_account_ids| SuspendAccountResponse {
+        account,
+        cascaded_account_ids,
+    })
+    .await
+}
+
+pub(super) async fn reactivate_account(
+    api: &AccountsApi,
+    request: Request<ReactivateAccountRequest>,
+) -> Result<Response<ReactivateAccountResponse>, Status> {
+    let fields: fn(&ReactivateAccountRequest) -> Lifecycle<'_> = |request| Lifecycle {
+        method: "ReactivateAccount",
+        id: &request.id,
+        reason: &request.reason,
+        request_id: &request.request_id,
+    };
+    transition(api, request, Transition::Reactivate, fields, |account, cascaded_account_ids| {
+        ReactivateAccountResponse { account, cascaded_account_ids }
+    })
+    .await
+}
+
+pub(super) async fn terminate_account(
+    api: &AccountsApi,
+    request: Request<TerminateAccountRequest>,
+) -> Result<Response<TerminateAccountResponse>, Status> {
+    let fields: fn(&TerminateAccountRequest) -> Lifecycle<'_> = |request| Lifecycle {
+        method: "TerminateAccount",
+        id: &request.id,
+        reason: &request.reason,
+        request_id: &request.request_id,
+    };
+    transition(api, request, Transition::Terminate, fields, |account, cascaded_account_ids| TerminateAccountResponse {
+        account,
+        cascaded_account_ids,
+    })
+    .await
+}
+
+pub(super) async fn list_account_history(
+    api: &AccountsApi,
+    request: Request<ListAccountHistoryRequest>,
+) -> Result<Response<ListAccountHistoryResponse>, Status> {
+    let (caller, tenant_id) = authorize(&request, READERS)?;
+    let request = request.into_inner();
+    let run = async {
         let account_id = parse_id("account_id", &request.account_id)?;
         let page = Page::parse(request.page_size, &request.page_token, &request.account_id)?;
-        let mut connection = self.db.acquire().await?;
-        repo::accounts::get(&mut connection, tenant_id, account_id, super::accounts::visibility(caller), false).await?;
-        let lines =
-            repo::history::list(&mut connection, tenant_id, account_id, page.after_i64()?, page.fetch_limit()).await?;
-        let (lines, next_page_token) = page.finish(lines, |line| line.id.to_be_bytes().to_vec());
-        Ok(ListAccountHistoryResponse { entries: lines.iter().map(history_to_proto).collect(), next_page_token })
-    }
+        let (lines, next_page_token) = api.history(&caller, (tenant_id, account_id), &page).await?;
+        Ok::<_, AccountsError>(ListAccountHistoryResponse {
+            entries: lines.iter().map(history_to_proto).collect(),
+            next_page_token,
+        })
+    };
+    Ok(Response::new(run.await?))
+}
 
-    pub(crate) async fn synchronize(
-        &self,
-        caller: &Caller,
-        tenant_id: Uuid,
-        request: SynchronizeAccountRequest,
-    ) -> Result<SynchronizeAccountResponse, AccountsError> {
+pub(super) async fn synchronize_account(
+    api: &AccountsApi,
+    request: Request<SynchronizeAccountRequest>,
+) -> Result<Response<SynchronizeAccountResponse>, Status> {
+    let (caller, tenant_id) = authorize(&request, WRITERS)?;
+    let request = request.into_inner();
+    let run = async {
         let id = parse_id("id", &request.id)?;
         let system = required_text(&request.provisioning_system, 64)
             .map_err(|problem| Violations::single("provisioning_system", problem))?;
         let key = RequestKey::new(tenant_id, "SynchronizeAccount", &request.request_id, &request)?;
-        self.write(key, async |tx| {
-            let account = repo::accounts::get(tx, tenant_id, id, Visibility::All, true).await?;
-            managed::check_action(
-                account.fields.managed_by.as_ref(),
-                "synchronize",
-                caller.has_role(Role::Integration),
-            )?;
-            let mut fields = account.fields.clone();
-            if !fields.sync_options.contains(&system) {
-                fields.sync_options.push(system.clone());
-            }
-            let tenant = self.tenants.get(&self.db, tenant_id).await?;
-            let updated = repo::accounts::update(tx, &account, &fields, tenant.name_scope()).await?;
-            let line = HistoryLine {
-                action: "SYNCHRONIZED",
-                changes: vec![FieldChange::new(
-                    "sync_options",
-                    account.fields.sync_options.join(","),
-                    fields.sync_options.join(","),
-                )],
-                reason: format!("synchronized with {system}"),
-            };
-            record(tx, tenant_id, id, caller, &line).await?;
-            let proto_account = account_to_proto(&updated);
-            let updated_event = AccountUpdated {
-                account: Some(proto_account.clone()),
-                changed_fields: vec!["sync_options".to_owned()],
-            };
-            publish(tx, tenant_id, caller, Payload::AccountUpdated(updated_event)).await?;
-            let response = SynchronizeAccountResponse { account: Some(proto_account) };
-            Ok(response)
+        api.synchronize(&caller, tenant_id, key, (id, &system), |account| SynchronizeAccountResponse {
+            account: Some(account_to_proto(account)),
         })
         .await
-    }
-}
-
-/// Sets a status with its history line and event.
-async fn change_status(
-    connection: &mut PgConnection,
-    caller: &Caller,
-    account: &Account,
-    status: AccountStatus,
-    reason: &str,
-    cause: Option<Uuid>,
-    transition: Transition,
-) -> Result<Account, AccountsError> {
-    let updated = repo::accounts::set_status(connection, account, status, reason, cause).await?;
-    let line = HistoryLine {
-        action: transition.action(),
-        changes: vec![FieldChange::new("status", account.status.as_str(), status.as_str())],
-        reason: reason.to_owned(),
     };
-    record(connection, account.tenant_id, account.id, caller, &line).await?;
-    let changed = AccountStatusChanged {
-        account_id: account.id.to_string(),
-        previous_status: status_wire(account.status),
-        status: status_wire(status),
-        reason: reason.to_owned(),
-        cause_account_id: cause.map(|id| id.to_string()).unwrap_or_default(),
-    };
-    publish(connection, account.tenant_id, caller, Payload::AccountStatusChanged(changed)).await?;
-    Ok(updated)
+    Ok(Response::new(run.await?))
 }

@@ -5,7 +5,7 @@ use bss_platform::idempotency::RequestKey;
 use bss_platform::payment::PaymentType;
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
-use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder};
+use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::corrupt;
@@ -411,6 +411,17 @@ pub async fn external_key_in_use(
     .fetch_one(connection)
     .await?;
     Ok(in_use)
+}
+
+/// The sales-rep id of an account, if the account exists.
+pub async fn sales_rep_of(db: &PgPool, tenant_id: Uuid, id: Uuid) -> Result<Option<String>, AccountsError> {
+    let found: Option<String> =
+        sqlx::query_scalar("SELECT sales_rep_id FROM accounts.accounts WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(db)
+            .await?;
+    Ok(found)
 }
 
 pub async fn exists(connection: &mut PgConnection, tenant_id: Uuid, id: Uuid) -> Result<bool, AccountsError> {

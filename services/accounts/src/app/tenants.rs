@@ -1,0 +1,97 @@
+//! Tenants, managed by platform administrators.
+
+use std::sync::Arc;
+
+use bss_platform::auth::{Caller, Role, TenantScope};
+use bss_platform::error::Violations;
+use bss_platform::idempotency::{self, Opened, RequestKey};
+use bss_platform::paging::Page;
+use prost::Message;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::domain::error::AccountsError;
+use crate::domain::tenant::{NewTenant, Tenant};
+use crate::repo;
+use crate::repo::tenants::TenantCache;
+
+/// What the tenant use cases work with.
+pub struct Tenants {
+    db: PgPool,
+    tenants: Arc<TenantCache>,
+}
+
+impl Tenants {
+    pub fn new(db: PgPool, tenants: Arc<TenantCache>) -> Tenants {
+        Tenants { db, tenants }
+    }
+
+    /// Creates a tenant (under its parent, which must exist).
+    pub async fn create<R: Message + Default>(
+        &self,
+        key: Option<RequestKey>,
+        tenant: NewTenant,
+        respond: impl FnOnce(&Tenant) -> R,
+    ) -> Result<R, AccountsError> {
+        idempotency::once(&self.db, key, async |tx| {
+            if let Some(parent_id) = tenant.parent_tenant_id
+                && repo::tenants::find(tx, parent_id).await?.is_none()
+            {
+                return Err(Violations::single("tenant.parent_tenant_id", "no such tenant").into());
+            }
+            let created = repo::tenants::insert(tx, &tenant).await?;
+            tracing::info!(tenant_id = %created.id, "tenant created");
+            Ok(respond(&created))
+        })
+        .await
+    }
+
+    /// A tenant: the caller's own, or any for a platform administrator.
+    pub async fn tenant(&self, caller: &Caller, id: Uuid) -> Result<Arc<Tenant>, AccountsError> {
+        let may_read = match caller.tenant {
+            TenantScope::One(own) => own == id,
+            TenantScope::Any => true,
+            TenantScope::None => false,
+        } || caller.has_role(Role::PlatformAdmin);
+        if !may_read {
+            return Err(AccountsError::not_found("tenant", id));
+        }
+        // Read now: the other services ask this to learn a tenant's
+        // standing, which another replica may have changed.
+        self.tenants.fresh(&self.db, id).await
+    }
+
+    /// Suspends (`Some(reason)`) or reactivates a tenant. The transaction
+    /// is opened here, not by `idempotency::once`: this replica's cache
+    /// learns the new standing only after the commit.
+    pub async fn set_standing<R: Message + Default>(
+        &self,
+        key: Option<RequestKey>,
+        (id, reason): (Uuid, Option<&str>),
+        respond: impl FnOnce(&Tenant) -> R,
+    ) -> Result<R, AccountsError> {
+        let (mut tx, pending) = match idempotency::open::<R>(&self.db, key).await? {
+            Opened::Replayed(response) => return Ok(response),
+            Opened::Fresh(tx, pending) => (tx, pending),
+        };
+        let Some(changed) = repo::tenants::set_suspended(&mut tx, id, reason).await? else {
+            repo::tenants::get(&mut tx, id).await?;
+            return Err(match reason {
+                Some(_) => AccountsError::precondition("TENANT_SUSPENDED", format!("tenant {id} is suspended already")),
+                None => AccountsError::precondition("TENANT_ACTIVE", format!("tenant {id} is active")),
+            });
+        };
+        let response = respond(&changed);
+        pending.commit(tx, &response).await?;
+        self.tenants.remember(Arc::new(changed));
+        tracing::info!(tenant_id = %id, suspended = reason.is_some(), "tenant standing changed");
+        Ok(response)
+    }
+
+    /// A page of the tenants (under `parent`, when given).
+    pub async fn tenants(&self, parent: Option<Uuid>, page: &Page) -> Result<(Vec<Tenant>, String), AccountsError> {
+        let mut connection = self.db.acquire().await?;
+        let tenants = repo::tenants::list(&mut connection, parent, page.after_uuid()?, page.fetch_limit()).await?;
+        Ok(page.finish(tenants, |tenant| tenant.id.as_bytes().to_vec()))
+    }
+}
