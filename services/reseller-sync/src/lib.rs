@@ -4,7 +4,12 @@
 //! first paid subscription, from billing's stream; kept in step from the
 //! accounts stream). Every effect goes through the accounts service, with
 //! request ids derived from the event that caused it.
+//!
+//! `domain` holds the rules, `repo` the storage, `sync` the calls to
+//! accounts, `feeds` the two stream consumers, `app` the use cases of the
+//! API, and `grpc` the adapter that converts and calls them.
 
+pub mod app;
 pub mod domain;
 pub mod feeds;
 pub mod grpc;
@@ -26,8 +31,8 @@ use serde::Deserialize;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
+use crate::app::ResellerSync;
 use crate::feeds::{AccountsFeed, BillingFeed};
-use crate::grpc::SyncApi;
 use crate::sync::Syncer;
 
 /// The Postgres schema this service owns.
@@ -112,7 +117,7 @@ impl App {
             Arc::new(AccountsFeed { source: Source { channel: stream, identity }, syncer: syncer.clone() });
         tokio::spawn(run_consumer(db.clone(), billing_feed.clone(), shutdown.clone()));
         tokio::spawn(run_consumer(db.clone(), accounts_feed.clone(), shutdown.clone()));
-        let api = SyncApi { db: db.clone(), syncer, billing: billing_feed, accounts: accounts_feed };
+        let api = ResellerSync::new(db.clone(), syncer, billing_feed, accounts_feed);
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)
             .named("reseller-sync")
             .metrics(platform.metrics_addr)

@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::domain::copy::Link;
+use crate::domain::copy::{CopyRecord, Link};
+use crate::domain::health::{Failure, StreamState};
 
 #[derive(sqlx::FromRow)]
 struct LinkRow {
@@ -110,10 +111,6 @@ pub async fn copy_of(db: &PgPool, reseller_tenant_id: Uuid, source_id: Uuid) -> 
     .await
 }
 
-/// A copy as listed: the customer, its copy, when it was made and last
-/// brought in step.
-pub type CopyRow = (Uuid, Uuid, DateTime<Utc>, DateTime<Utc>);
-
 /// A reseller's copies, oldest first, after the copy made at `after` (its
 /// time and customer) when given.
 pub async fn copies(
@@ -121,9 +118,9 @@ pub async fn copies(
     reseller_tenant_id: Uuid,
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
-) -> Result<Vec<CopyRow>, sqlx::Error> {
+) -> Result<Vec<CopyRecord>, sqlx::Error> {
     let (after_time, after_id) = after.unzip();
-    sqlx::query_as(
+    let rows: Vec<(Uuid, Uuid, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
         "SELECT reseller_account_id, copy_account_id, created_at, updated_at FROM reseller_sync.copies
          WHERE reseller_tenant_id = $1 AND ($2::timestamptz IS NULL OR (created_at, reseller_account_id) > ($2, $3))
          ORDER BY created_at, reseller_account_id LIMIT $4",
@@ -133,7 +130,16 @@ pub async fn copies(
     .bind(after_id)
     .bind(limit)
     .fetch_all(db)
-    .await
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(reseller_account_id, copy_account_id, created_at, updated_at)| CopyRecord {
+            reseller_account_id,
+            copy_account_id,
+            created_at,
+            updated_at,
+        })
+        .collect())
 }
 
 /// What the sync did on the accounts service for one event, for its own
@@ -206,12 +212,14 @@ pub async fn stamp(tx: &mut PgConnection, stream: &str, occurred_at: DateTime<Ut
     Ok(())
 }
 
+/// A stream, its cursor, when its last applied event happened and when it
+/// was applied.
+type StreamRow = (String, i64, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 /// Each stream with its cursor, when its last applied event happened and
 /// when it was applied.
-pub async fn streams(
-    db: &PgPool,
-) -> Result<Vec<(String, i64, Option<DateTime<Utc>>, Option<DateTime<Utc>>)>, sqlx::Error> {
-    sqlx::query_as(
+pub async fn streams(db: &PgPool) -> Result<Vec<StreamState>, sqlx::Error> {
+    let rows: Vec<StreamRow> = sqlx::query_as(
         "SELECT s.stream, coalesce(c.position, 0), t.occurred_at, t.applied_at
          FROM (VALUES ('billing'), ('accounts')) s(stream)
          LEFT JOIN reseller_sync.consumer_cursors c ON c.stream = s.stream
@@ -219,7 +227,16 @@ pub async fn streams(
          ORDER BY s.stream DESC",
     )
     .fetch_all(db)
-    .await
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(stream, position, last_event_at, applied_at)| StreamState {
+            stream,
+            position,
+            last_event_at,
+            applied_at,
+        })
+        .collect())
 }
 
 /// How many events of a distributor's resellers are set aside.
@@ -234,10 +251,6 @@ pub async fn failure_count(db: &PgPool, distributor_tenant_id: Uuid) -> Result<i
     .await
 }
 
-/// An event set aside: its stream, sequence, error, attempts and when it
-/// last failed.
-pub type FailureRow = (String, i64, String, i32, DateTime<Utc>);
-
 /// The events of a distributor's resellers set aside, by stream and
 /// sequence, after (`stream`, `sequence`) when given.
 pub async fn failures(
@@ -245,9 +258,9 @@ pub async fn failures(
     distributor_tenant_id: Uuid,
     after: Option<(String, i64)>,
     limit: i64,
-) -> Result<Vec<FailureRow>, sqlx::Error> {
+) -> Result<Vec<Failure>, sqlx::Error> {
     let (after_stream, after_sequence) = after.unzip();
-    sqlx::query_as(
+    let rows: Vec<(String, i64, String, i32, DateTime<Utc>)> = sqlx::query_as(
         "SELECT d.stream, d.sequence, d.error, d.attempts, d.updated_at FROM reseller_sync.dead_letters d
          JOIN reseller_sync.links l ON l.reseller_tenant_id = d.tenant_id
          WHERE l.distributor_tenant_id = $1 AND ($2::text IS NULL OR (d.stream, d.sequence) > ($2, $3))
@@ -258,7 +271,17 @@ pub async fn failures(
     .bind(after_sequence)
     .bind(limit)
     .fetch_all(db)
-    .await
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(stream, sequence, error, attempts, updated_at)| Failure {
+            stream,
+            sequence,
+            error,
+            attempts,
+            updated_at,
+        })
+        .collect())
 }
 
 /// The payload of an event set aside of one of the distributor's

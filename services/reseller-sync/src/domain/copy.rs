@@ -26,6 +26,19 @@ pub struct Link {
     pub created_at: DateTime<Utc>,
 }
 
+/// A copy the sync made, as its books keep it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CopyRecord {
+    /// The reseller customer.
+    pub reseller_account_id: Uuid,
+    /// Its copy in the distributor's books.
+    pub copy_account_id: Uuid,
+    /// When the copy was made.
+    pub created_at: DateTime<Utc>,
+    /// When it was last brought in step.
+    pub updated_at: DateTime<Utc>,
+}
+
 /// Where an account stands, as far as a copy mirrors it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Standing {
