@@ -8,7 +8,6 @@ pub mod app;
 pub mod credit_feed;
 pub mod domain;
 pub mod grpc;
-pub mod invoicing;
 pub mod overdue;
 pub mod repo;
 pub mod runs;

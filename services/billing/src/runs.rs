@@ -9,16 +9,13 @@ use std::time::Duration;
 
 use bss_platform::auth::ServiceIdentity;
 use bss_platform::shutdown::Shutdown;
-use bss_platform::time::{format_date, timestamp};
-use bss_proto::billing::{BillingRun, BillingRunStatus};
-use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::{PgConnection, PgPool};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::app::Billing;
+use crate::app::invoicing;
 use crate::domain::error::BillingError;
-use crate::invoicing::{self, next_period_due};
+use crate::repo::runs;
 
 /// Bill-to accounts invoiced per transaction, unless configured.
 pub const BATCH: i64 = 500;
@@ -34,134 +31,6 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// the run fails (with the last error; a new run picks up what is left).
 const UNAVAILABLE_FOR_AT_MOST: Duration = Duration::from_secs(15 * 60);
 
-/// A billing run as stored.
-#[derive(Clone, Debug, sqlx::FromRow)]
-pub struct RunRow {
-    pub id: Uuid,
-    pub invoice_date: NaiveDate,
-    pub post: bool,
-    pub status: String,
-    pub accounts_total: i64,
-    pub accounts_done: i64,
-    pub invoices_created: i64,
-    pub cursor_account_id: Option<Uuid>,
-    pub actor: String,
-    pub error: String,
-    pub created_at: DateTime<Utc>,
-    pub completed_at: Option<DateTime<Utc>>,
-}
-
-macro_rules! run_columns {
-    () => {
-        "id, invoice_date, post, status, accounts_total, accounts_done, invoices_created, cursor_account_id, actor,
-         error, created_at, completed_at"
-    };
-}
-
-impl RunRow {
-    pub fn to_proto(&self) -> BillingRun {
-        BillingRun {
-            id: self.id.to_string(),
-            invoice_date: format_date(self.invoice_date),
-            post: self.post,
-            status: match self.status.as_str() {
-                "RUNNING" => BillingRunStatus::Running,
-                "COMPLETED" => BillingRunStatus::Completed,
-                _ => BillingRunStatus::Failed,
-            } as i32,
-            accounts_total: self.accounts_total,
-            accounts_done: self.accounts_done,
-            invoices_created: self.invoices_created,
-            error: self.error.clone(),
-            create_time: Some(timestamp(self.created_at)),
-            complete_time: self.completed_at.map(timestamp),
-        }
-    }
-}
-
-/// The bill-to accounts with something owed by `date`, in id order after
-/// `after`: open charges and subscription periods started.
-pub async fn billable_accounts(
-    connection: &mut PgConnection,
-    tenant_id: Uuid,
-    date: NaiveDate,
-    after: Option<Uuid>,
-    limit: i64,
-) -> Result<Vec<Uuid>, BillingError> {
-    Ok(sqlx::query_scalar(concat!(
-        "SELECT DISTINCT bill_to FROM (
-             (SELECT bill_to_account_id AS bill_to FROM billing.charges
-              WHERE tenant_id = $1 AND invoice_id IS NULL AND charge_date <= $2 AND bill_to_account_id > $3
-              ORDER BY bill_to_account_id LIMIT $4)
-             UNION ALL
-             (SELECT bill_to_account_id FROM billing.subscriptions
-              WHERE tenant_id = $1 AND bill_to_account_id > $3 AND ",
-        next_period_due!("$2"),
-        "
-              ORDER BY bill_to_account_id LIMIT $4)
-         ) owed ORDER BY bill_to LIMIT $4"
-    ))
-    .bind(tenant_id)
-    .bind(date)
-    .bind(after.unwrap_or(Uuid::nil()))
-    .bind(limit)
-    .fetch_all(connection)
-    .await?)
-}
-
-/// Starts a run, unless one of the tenant's is running.
-pub async fn start(
-    tx: &mut PgConnection,
-    tenant_id: Uuid,
-    date: NaiveDate,
-    post: bool,
-    actor: &str,
-) -> Result<RunRow, BillingError> {
-    let total: i64 = sqlx::query_scalar(concat!(
-        "SELECT count(*) FROM (
-             SELECT bill_to_account_id FROM billing.charges
-             WHERE tenant_id = $1 AND invoice_id IS NULL AND charge_date <= $2
-             UNION
-             SELECT bill_to_account_id FROM billing.subscriptions WHERE tenant_id = $1 AND ",
-        next_period_due!("$2"),
-        "
-         ) owed"
-    ))
-    .bind(tenant_id)
-    .bind(date)
-    .fetch_one(&mut *tx)
-    .await?;
-    let run: Option<RunRow> = sqlx::query_as(concat!(
-        "INSERT INTO billing.billing_runs (tenant_id, id, invoice_date, post, accounts_total, actor)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (tenant_id) WHERE status = 'RUNNING' DO NOTHING RETURNING ",
-        run_columns!()
-    ))
-    .bind(tenant_id)
-    .bind(Uuid::now_v7())
-    .bind(date)
-    .bind(post)
-    .bind(total)
-    .bind(actor)
-    .fetch_optional(&mut *tx)
-    .await?;
-    run.ok_or_else(|| {
-        BillingError::precondition("BILLING_RUN_IN_PROGRESS", "a billing run of the tenant is running; wait for it")
-    })
-}
-
-pub async fn get(db: &PgPool, tenant_id: Uuid, id: Uuid) -> Result<Option<RunRow>, BillingError> {
-    Ok(sqlx::query_as(concat!(
-        "SELECT ",
-        run_columns!(),
-        " FROM billing.billing_runs WHERE tenant_id = $1 AND id = $2"
-    ))
-    .bind(tenant_id)
-    .bind(id)
-    .fetch_optional(db)
-    .await?)
-}
-
 /// Does one batch of a run; returns whether there is more to do (false when
 /// the run completed, or another worker holds it).
 async fn batch(
@@ -172,27 +41,12 @@ async fn batch(
     id: Uuid,
 ) -> Result<bool, BillingError> {
     let mut tx = api.db.begin().await?;
-    let run: Option<RunRow> = sqlx::query_as(concat!(
-        "SELECT ",
-        run_columns!(),
-        " FROM billing.billing_runs WHERE tenant_id = $1 AND id = $2 AND status = 'RUNNING' FOR UPDATE SKIP LOCKED"
-    ))
-    .bind(tenant_id)
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(run) = run else {
+    let Some(run) = runs::lock_running(&mut tx, tenant_id, id).await? else {
         return Ok(false);
     };
-    let accounts = billable_accounts(&mut tx, tenant_id, run.invoice_date, run.cursor_account_id, size).await?;
+    let accounts = runs::billable_accounts(&mut tx, tenant_id, run.invoice_date, run.cursor_account_id, size).await?;
     let Some(last) = accounts.last().copied() else {
-        sqlx::query(
-            "UPDATE billing.billing_runs SET status = 'COMPLETED', completed_at = now() WHERE tenant_id = $1 AND id = $2",
-        )
-        .bind(tenant_id)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+        runs::complete(&mut tx, tenant_id, id).await?;
         tx.commit().await?;
         tracing::info!(%tenant_id, run_id = %id, invoices = run.invoices_created, "billing run completed");
         return Ok(false);
@@ -208,18 +62,7 @@ async fn batch(
         let posting: Vec<_> = drafts.iter().map(|(row, _)| row.id).zip(due_dates).collect();
         invoicing::post(&mut tx, tenant_id, &run.actor, &posting).await?;
     }
-    sqlx::query(
-        "UPDATE billing.billing_runs SET cursor_account_id = $3, accounts_done = accounts_done + $4,
-             invoices_created = invoices_created + $5
-         WHERE tenant_id = $1 AND id = $2",
-    )
-    .bind(tenant_id)
-    .bind(id)
-    .bind(last)
-    .bind(accounts.len() as i64)
-    .bind(drafts.len() as i64)
-    .execute(&mut *tx)
-    .await?;
+    runs::advance(&mut tx, (tenant_id, id), last, accounts.len() as i64, drafts.len() as i64).await?;
     tx.commit().await?;
     api.events.written();
     Ok(true)
@@ -259,15 +102,7 @@ async fn work(
         };
         if !retry {
             tracing::error!(%error, run_id = %id, "billing run failed");
-            sqlx::query(
-                "UPDATE billing.billing_runs SET status = 'FAILED', error = $3, completed_at = now()
-                 WHERE tenant_id = $1 AND id = $2 AND status = 'RUNNING'",
-            )
-            .bind(tenant_id)
-            .bind(id)
-            .bind(error.to_string())
-            .execute(&api.db)
-            .await?;
+            runs::fail(&api.db, tenant_id, id, &error.to_string()).await?;
             return Ok(());
         }
         tracing::warn!(%error, run_id = %id, attempt = failures, "billing run batch failed; retrying");
@@ -292,11 +127,7 @@ pub async fn run(api: Arc<Billing>, identity: ServiceIdentity, size: i64, wake: 
                 worked.remove(&id);
             }
         }
-        let running: Result<Vec<(Uuid, Uuid)>, sqlx::Error> = sqlx::query_as(
-            "SELECT tenant_id, id FROM billing.billing_runs WHERE status = 'RUNNING' ORDER BY created_at",
-        )
-        .fetch_all(&api.db)
-        .await;
+        let running = runs::running(&api.db).await;
         match running {
             Ok(running) => {
                 for (tenant_id, id) in running {

@@ -400,6 +400,26 @@ pub fn stored_subscription(body: &[u8], status: &str) -> Result<Subscription, St
     })
 }
 
+/// A billing run on the wire.
+pub fn run_to_wire(run: &crate::repo::runs::RunRow) -> wire::BillingRun {
+    wire::BillingRun {
+        id: run.id.to_string(),
+        invoice_date: format_date(run.invoice_date),
+        post: run.post,
+        status: match run.status.as_str() {
+            "RUNNING" => wire::BillingRunStatus::Running,
+            "COMPLETED" => wire::BillingRunStatus::Completed,
+            _ => wire::BillingRunStatus::Failed,
+        } as i32,
+        accounts_total: run.accounts_total,
+        accounts_done: run.accounts_done,
+        invoices_created: run.invoices_created,
+        error: run.error.clone(),
+        create_time: Some(timestamp(run.created_at)),
+        complete_time: run.completed_at.map(timestamp),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use rust_decimal_macros::dec;

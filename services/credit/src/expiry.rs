@@ -8,7 +8,6 @@ use std::time::Duration;
 use bss_platform::events::EventLog;
 use bss_platform::shutdown::Shutdown;
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use crate::app::ACTOR;
 use crate::app::held_orders::publish_held;
@@ -25,13 +24,7 @@ const BATCH: i64 = 100;
 /// Expires everything due now; returns how many rows it closed.
 pub async fn expire_due(db: &PgPool, events: &EventLog) -> Result<usize, CreditError> {
     let mut closed = 0;
-    let due: Vec<(Uuid, Uuid, Uuid)> = sqlx::query_as(
-        "SELECT tenant_id, id, account_id FROM credit.reservations
-         WHERE state = 'OPEN' AND expires_at <= now() ORDER BY expires_at LIMIT $1",
-    )
-    .bind(BATCH)
-    .fetch_all(db)
-    .await?;
+    let due = repo::expired_reservations(db, BATCH).await?;
     for (tenant_id, id, account_id) in due {
         let mut tx = db.begin().await?;
         let account = repo::lock_account(&mut tx, tenant_id, account_id).await?;
@@ -40,13 +33,7 @@ pub async fn expire_due(db: &PgPool, events: &EventLog) -> Result<usize, CreditE
         }
         tx.commit().await?;
     }
-    let due: Vec<(Uuid, Uuid, Uuid)> = sqlx::query_as(
-        "SELECT tenant_id, id, account_id FROM credit.held_orders
-         WHERE state = 'PENDING' AND expires_at <= now() ORDER BY expires_at LIMIT $1",
-    )
-    .bind(BATCH)
-    .fetch_all(db)
-    .await?;
+    let due = repo::expired_held_orders(db, BATCH).await?;
     for (tenant_id, id, account_id) in due {
         let mut tx = db.begin().await?;
         let account = repo::lock_account(&mut tx, tenant_id, account_id).await?;

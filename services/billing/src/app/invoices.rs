@@ -10,13 +10,13 @@ use prost::Message;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use super::invoicing::{self, Scope};
 use super::{Billing, account_currency};
 use crate::domain::bill_to::invoiced_to;
 use crate::domain::error::BillingError;
 use crate::domain::invoice::{InvoiceStatus, check_draft, line_total};
-use crate::invoicing::{self, Scope};
+use crate::repo::runs::{self, RunRow};
 use crate::repo::{self, InvoiceRow, LineRow};
-use crate::runs::{self, RunRow};
 
 /// An invoice written by hand.
 pub struct NewInvoice {

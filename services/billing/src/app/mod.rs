@@ -6,7 +6,9 @@
 //! wire and calls these; the workers and the credit consumer call them
 //! too, never `grpc/`.
 
+pub mod held_orders;
 pub mod invoices;
+pub mod invoicing;
 pub mod ledger;
 pub mod orders;
 pub mod payers;

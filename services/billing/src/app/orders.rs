@@ -23,8 +23,8 @@ use prost::Message;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use super::held_orders;
 use super::{Billing, publish, upstream};
-use crate::credit_feed;
 use crate::domain::bill_to::BillTo;
 use crate::domain::error::BillingError;
 use crate::domain::order::{
@@ -291,7 +291,7 @@ impl Billing {
         }
         self.write(key, async |tx| {
             if let Some(held_order_id) = order.held_order_id {
-                credit_feed::lock_held(tx, held_order_id).await?;
+                held_orders::lock_held(tx, held_order_id).await?;
             }
             orders::insert(tx, tenant_id, &order).await?;
             // On account and direct deposit are invoiced (once executed: a held
@@ -304,7 +304,7 @@ impl Billing {
             // Credit may have decided the held order already (a retry, or a
             // quick credit manager): its decision applies now.
             if let Some(held_order_id) = order.held_order_id
-                && credit_feed::apply_recorded(tx, tenant_id, held_order_id).await?
+                && held_orders::apply_recorded(tx, tenant_id, held_order_id).await?
             {
                 order = orders::lock(tx, tenant_id, id).await?.ok_or_else(|| BillingError::not_found("order", id))?;
             }

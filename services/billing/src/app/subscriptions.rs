@@ -15,9 +15,9 @@ use rust_decimal::Decimal;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::held_orders;
 use super::orders::CreditAsk;
 use super::{Billing, publish};
-use crate::credit_feed;
 use crate::domain::error::BillingError;
 use crate::domain::order::{Line, OrderState, charges, check_orderer, credit_reference, payer_shares};
 use crate::domain::subscription::{Subscription, SubscriptionState};
@@ -103,7 +103,7 @@ impl Billing {
         }
         self.write(key, async |tx| {
             if let Some(held_order_id) = subscription.held_order_id {
-                credit_feed::lock_held(tx, held_order_id).await?;
+                held_orders::lock_held(tx, held_order_id).await?;
             }
             subscriptions::insert(tx, tenant_id, &subscription, &charge, start_date).await?;
             if subscription.state == SubscriptionState::Active {
@@ -112,7 +112,7 @@ impl Billing {
             // Credit may have decided the held activation already: its
             // decision applies now.
             if let Some(held_order_id) = subscription.held_order_id
-                && credit_feed::apply_recorded(tx, tenant_id, held_order_id).await?
+                && held_orders::apply_recorded(tx, tenant_id, held_order_id).await?
             {
                 subscription = subscriptions::lock(tx, tenant_id, id)
                     .await?
@@ -192,16 +192,8 @@ pub(crate) async fn publish_if_first_paid(
     if !subscription.paid {
         return Ok(());
     }
-    let first = sqlx::query(
-        "INSERT INTO billing.first_paid_subscriptions (tenant_id, account_id, subscription_id)
-         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-    )
-    .bind(tenant_id)
-    .bind(subscription.account_id)
-    .bind(subscription.id)
-    .execute(&mut *tx)
-    .await?;
-    if first.rows_affected() == 1 {
+    let first = subscriptions::mark_first_paid(tx, tenant_id, subscription).await?;
+    if first {
         let event = FirstPaidSubscriptionCreated {
             account_id: subscription.account_id.to_string(),
             subscription_id: subscription.id.to_string(),

@@ -226,7 +226,7 @@ impl InvoiceService for BillingApi {
             };
             let key = RequestKey::new(tenant_id, "StartBillingRun", &request.request_id, &request)?;
             self.start_billing_run(&caller, tenant_id, key, (date, request.post), |started| StartBillingRunResponse {
-                run: Some(started.to_proto()),
+                run: Some(crate::wire::run_to_wire(started)),
             })
             .await
         };
@@ -241,7 +241,7 @@ impl InvoiceService for BillingApi {
         let run = async {
             let id = parse_id("id", &request.get_ref().id)?;
             let found = self.billing_run(tenant_id, id).await?;
-            Ok::<_, BillingError>(GetBillingRunResponse { run: Some(found.to_proto()) })
+            Ok::<_, BillingError>(GetBillingRunResponse { run: Some(crate::wire::run_to_wire(&found)) })
         };
         Ok(Response::new(run.await?))
     }

@@ -8,11 +8,11 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
+use super::charges::next_period_due;
 use super::{corrupt, stored_currency};
 use crate::domain::error::BillingError;
 use crate::domain::order::OrderState;
 use crate::domain::period::{Frequency, Period, PeriodSettings, Posting};
-use crate::invoicing::next_period_due;
 
 /// Records the tenant's period settings; `None` when it has some already.
 pub async fn insert_settings(

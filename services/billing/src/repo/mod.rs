@@ -1,7 +1,10 @@
 //! Storage of the billing context: schema-qualified SQL.
 
+pub mod charges;
+pub mod held;
 pub mod ledger;
 pub mod orders;
+pub mod runs;
 pub mod subscriptions;
 
 use bss_platform::error::PlatformError;

@@ -140,3 +140,22 @@ pub async fn of_account(
     .await?;
     Ok(docs.into_iter().map(|Json(subscription)| subscription).collect())
 }
+
+/// Records the subscription as its account's first paid one; false when
+/// the account has one already.
+pub async fn mark_first_paid(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    subscription: &Subscription,
+) -> Result<bool, BillingError> {
+    let inserted = sqlx::query!(
+        "INSERT INTO billing.first_paid_subscriptions (tenant_id, account_id, subscription_id)
+         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        tenant_id,
+        subscription.account_id,
+        subscription.id,
+    )
+    .execute(&mut *tx)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}

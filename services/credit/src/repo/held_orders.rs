@@ -308,3 +308,16 @@ pub async fn mark_overdue(
     }
     Ok(())
 }
+
+/// Pending held orders past their time, oldest expiry first: (tenant, id,
+/// account), at most `limit`.
+pub async fn expired_held_orders(db: &sqlx::PgPool, limit: i64) -> Result<Vec<(Uuid, Uuid, Uuid)>, CreditError> {
+    let rows = sqlx::query!(
+        "SELECT tenant_id, id, account_id FROM credit.held_orders
+         WHERE state = 'PENDING' AND expires_at <= now() ORDER BY expires_at LIMIT $1",
+        limit,
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|row| (row.tenant_id, row.id, row.account_id)).collect())
+}

@@ -142,3 +142,16 @@ pub async fn reservations(
     .await?;
     Ok(rows.iter().map(reservation_from_row).collect())
 }
+
+/// Open reservations past their time, oldest expiry first: (tenant, id,
+/// account), at most `limit`.
+pub async fn expired_reservations(db: &sqlx::PgPool, limit: i64) -> Result<Vec<(Uuid, Uuid, Uuid)>, CreditError> {
+    let rows = sqlx::query!(
+        "SELECT tenant_id, id, account_id FROM credit.reservations
+         WHERE state = 'OPEN' AND expires_at <= now() ORDER BY expires_at LIMIT $1",
+        limit,
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|row| (row.tenant_id, row.id, row.account_id)).collect())
+}
