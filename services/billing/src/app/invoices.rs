@@ -159,12 +159,15 @@ impl Billing {
         let mut connection = self.db.acquire().await?;
         let status = status.map(InvoiceStatus::code);
         let rows = repo::invoices(&mut connection, tenant_id, account_id, status, after, limit).await?;
-        let mut invoices = Vec::with_capacity(rows.len());
-        for row in rows {
-            let lines = repo::lines(&mut connection, tenant_id, row.id).await?;
-            invoices.push((row, lines));
-        }
-        Ok(invoices)
+        let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
+        let mut lines = repo::lines_of(&mut connection, tenant_id, &ids).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let lines = lines.remove(&row.id).unwrap_or_default();
+                (row, lines)
+            })
+            .collect())
     }
 
     /// Invoices what the account owes up to `date` (what it is billed for,

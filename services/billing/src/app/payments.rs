@@ -89,15 +89,16 @@ async fn settle_invoices(
     let invoices: Vec<OpenInvoice> = open.iter().map(|(invoice, _)| invoice.clone()).collect();
     let amount = amount.unwrap_or_else(|| invoices.iter().map(|invoice| invoice.owed).sum());
     let (allocated, unallocated) = allocate(amount, &invoices, first);
-    let mut allocations = Vec::with_capacity(allocated.len());
-    for &(invoice_id, paid) in &allocated {
-        allocations.push(Allocation {
+    let in_full = repo::settle(tx, tenant_id, &allocated).await?;
+    let allocations = allocated
+        .iter()
+        .map(|&(invoice_id, paid)| Allocation {
             invoice_id,
             invoice_number: open.iter().find(|(invoice, _)| invoice.id == invoice_id).map_or(0, |(_, number)| *number),
             amount: paid,
-            settled: repo::settle(tx, tenant_id, invoice_id, paid).await?,
-        });
-    }
+            settled: in_full.contains(&invoice_id),
+        })
+        .collect();
     repo::insert_allocations(tx, tenant_id, settling_id, &allocated).await?;
     Ok(Settled { amount, allocations, unallocated })
 }

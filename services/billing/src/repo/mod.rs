@@ -84,8 +84,15 @@ pub async fn insert_invoices(
     tenant_id: Uuid,
     invoices: &[(InvoiceRow, Vec<LineRow>)],
 ) -> Result<(), BillingError> {
-    let of = |get: fn(&InvoiceRow) -> String| invoices.iter().map(|(row, _)| get(row)).collect::<Vec<_>>();
-    sqlx::query(
+    let column = |get: fn(&InvoiceRow) -> String| invoices.iter().map(|(row, _)| get(row)).collect::<Vec<_>>();
+    let ids: Vec<Uuid> = invoices.iter().map(|(row, _)| row.id).collect();
+    let accounts: Vec<Uuid> = invoices.iter().map(|(row, _)| row.account_id).collect();
+    let for_accounts: Vec<Option<Uuid>> = invoices.iter().map(|(row, _)| row.for_account_id).collect();
+    let invoice_dates: Vec<NaiveDate> = invoices.iter().map(|(row, _)| row.invoice_date).collect();
+    let delivery_dates: Vec<Option<NaiveDate>> = invoices.iter().map(|(row, _)| row.delivery_date).collect();
+    let totals: Vec<Decimal> = invoices.iter().map(|(row, _)| row.total).collect();
+    let created: Vec<DateTime<Utc>> = invoices.iter().map(|(row, _)| row.created_at).collect();
+    sqlx::query!(
         "INSERT INTO billing.invoices (tenant_id, id, account_id, for_account_id, currency, invoice_date, delivery_date,
              total, order_references, created_at)
          SELECT $1, i.id, i.account_id, i.for_account_id, i.currency, i.invoice_date, i.delivery_date, i.total,
@@ -94,39 +101,41 @@ pub async fn insert_invoices(
          FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::date[], $7::date[], $8::numeric[],
              $9::text[], $10::timestamptz[])
              AS i(id, account_id, for_account_id, currency, invoice_date, delivery_date, total, refs, created_at)",
+        tenant_id,
+        &ids,
+        &accounts,
+        &for_accounts as &[Option<Uuid>],
+        &column(|row| row.currency.clone()),
+        &invoice_dates,
+        &delivery_dates as &[Option<NaiveDate>],
+        &totals,
+        // Postgres has no arrays of arrays of different lengths: the
+        // references travel joined by the unit separator, which no
+        // reference contains.
+        &column(|row| row.order_references.join("\u{1f}")),
+        &created,
     )
-    .bind(tenant_id)
-    .bind(invoices.iter().map(|(row, _)| row.id).collect::<Vec<_>>())
-    .bind(invoices.iter().map(|(row, _)| row.account_id).collect::<Vec<_>>())
-    .bind(invoices.iter().map(|(row, _)| row.for_account_id).collect::<Vec<_>>())
-    .bind(of(|row| row.currency.clone()))
-    .bind(invoices.iter().map(|(row, _)| row.invoice_date).collect::<Vec<_>>())
-    .bind(invoices.iter().map(|(row, _)| row.delivery_date).collect::<Vec<_>>())
-    .bind(invoices.iter().map(|(row, _)| row.total).collect::<Vec<_>>())
-    // Postgres has no arrays of arrays of different lengths: the references
-    // travel joined by the unit separator, which no reference contains.
-    .bind(of(|row| row.order_references.join("\u{1f}")))
-    .bind(invoices.iter().map(|(row, _)| row.created_at).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
     let lines: Vec<(Uuid, i32, &LineRow)> = invoices
         .iter()
         .flat_map(|(row, lines)| lines.iter().enumerate().map(|(index, line)| (row.id, index as i32 + 1, line)))
         .collect();
-    sqlx::query(
+    let of_lines = |get: fn(&LineRow) -> Decimal| lines.iter().map(|(_, _, line)| get(line)).collect::<Vec<_>>();
+    sqlx::query!(
         "INSERT INTO billing.invoice_lines (tenant_id, invoice_id, line_number, product_id, description, quantity,
              unit_price, total)
          SELECT $1, * FROM unnest($2::uuid[], $3::int[], $4::text[], $5::text[], $6::numeric[], $7::numeric[],
              $8::numeric[])",
+        tenant_id,
+        &lines.iter().map(|(id, _, _)| *id).collect::<Vec<_>>(),
+        &lines.iter().map(|(_, number, _)| *number).collect::<Vec<_>>(),
+        &lines.iter().map(|(_, _, line)| line.product_id.clone()).collect::<Vec<_>>() as &[Option<String>],
+        &lines.iter().map(|(_, _, line)| line.description.clone()).collect::<Vec<_>>(),
+        &of_lines(|line| line.quantity),
+        &of_lines(|line| line.unit_price),
+        &of_lines(|line| line.total),
     )
-    .bind(tenant_id)
-    .bind(lines.iter().map(|(id, _, _)| *id).collect::<Vec<_>>())
-    .bind(lines.iter().map(|(_, number, _)| *number).collect::<Vec<_>>())
-    .bind(lines.iter().map(|(_, _, line)| line.product_id.clone()).collect::<Vec<_>>())
-    .bind(lines.iter().map(|(_, _, line)| line.description.as_str()).collect::<Vec<_>>())
-    .bind(lines.iter().map(|(_, _, line)| line.quantity).collect::<Vec<_>>())
-    .bind(lines.iter().map(|(_, _, line)| line.unit_price).collect::<Vec<_>>())
-    .bind(lines.iter().map(|(_, _, line)| line.total).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -148,33 +157,67 @@ pub async fn invoice(
 
 /// Voids a draft: what it held is owed again, for the next invoice.
 pub async fn void_invoice(tx: &mut PgConnection, tenant_id: Uuid, id: Uuid, reason: &str) -> Result<(), BillingError> {
-    sqlx::query("UPDATE billing.invoices SET status = 'VOIDED', void_reason = $3 WHERE tenant_id = $1 AND id = $2")
-        .bind(tenant_id)
-        .bind(id)
-        .bind(reason)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("UPDATE billing.charges SET invoice_id = NULL WHERE tenant_id = $1 AND invoice_id = $2")
-        .bind(tenant_id)
-        .bind(id)
-        .execute(tx)
-        .await?;
+    sqlx::query!(
+        "UPDATE billing.invoices SET status = 'VOIDED', void_reason = $3 WHERE tenant_id = $1 AND id = $2",
+        tenant_id,
+        id,
+        reason,
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "UPDATE billing.charges SET invoice_id = NULL WHERE tenant_id = $1 AND invoice_id = $2",
+        tenant_id,
+        id
+    )
+    .execute(tx)
+    .await?;
     Ok(())
 }
 
+/// An invoice's lines, in order.
 pub async fn lines(
     connection: &mut PgConnection,
     tenant_id: Uuid,
     invoice_id: Uuid,
 ) -> Result<Vec<LineRow>, BillingError> {
-    Ok(sqlx::query_as(
+    Ok(sqlx::query_as!(
+        LineRow,
         "SELECT product_id, description, quantity, unit_price, total, credited FROM billing.invoice_lines
          WHERE tenant_id = $1 AND invoice_id = $2 ORDER BY line_number",
+        tenant_id,
+        invoice_id,
     )
-    .bind(tenant_id)
-    .bind(invoice_id)
     .fetch_all(connection)
     .await?)
+}
+
+/// The lines of each of the invoices, in one query: per invoice, in order.
+pub async fn lines_of(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    invoices: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, Vec<LineRow>>, BillingError> {
+    let rows = sqlx::query!(
+        "SELECT invoice_id, product_id, description, quantity, unit_price, total, credited FROM billing.invoice_lines
+         WHERE tenant_id = $1 AND invoice_id = ANY($2) ORDER BY invoice_id, line_number",
+        tenant_id,
+        invoices,
+    )
+    .fetch_all(connection)
+    .await?;
+    let mut lines: std::collections::HashMap<Uuid, Vec<LineRow>> = std::collections::HashMap::new();
+    for row in rows {
+        lines.entry(row.invoice_id).or_default().push(LineRow {
+            product_id: row.product_id,
+            description: row.description,
+            quantity: row.quantity,
+            unit_price: row.unit_price,
+            total: row.total,
+            credited: row.credited,
+        });
+    }
+    Ok(lines)
 }
 
 /// The invoices billed to the account or held for it (a sub-account's
@@ -217,26 +260,28 @@ pub async fn post_invoices(
         return Ok(Vec::new());
     }
     let count = drafts.len() as i64;
-    let last: i64 = sqlx::query_scalar(
+    let last = sqlx::query_scalar!(
         "INSERT INTO billing.invoice_counters (tenant_id, last_number) VALUES ($1, $2)
          ON CONFLICT (tenant_id) DO UPDATE SET last_number = billing.invoice_counters.last_number + $2
          RETURNING last_number",
+        tenant_id,
+        count,
     )
-    .bind(tenant_id)
-    .bind(count)
     .fetch_one(&mut *tx)
     .await?;
-    let mut posted: Vec<InvoiceRow> = sqlx::query_as(concat!(
+    let mut posted = sqlx::query_as!(
+        InvoiceRow,
         "UPDATE billing.invoices SET status = 'POSTED', number = p.post_number, due_date = p.post_due,
              posted_at = now()
          FROM unnest($2::uuid[], $3::bigint[], $4::date[]) AS p(post_id, post_number, post_due)
-         WHERE tenant_id = $1 AND id = p.post_id AND status = 'DRAFT' RETURNING ",
-        invoice_columns!()
-    ))
-    .bind(tenant_id)
-    .bind(drafts.iter().map(|(id, _)| *id).collect::<Vec<_>>())
-    .bind((1..=count).map(|offset| last - count + offset).collect::<Vec<_>>())
-    .bind(drafts.iter().map(|(_, due)| *due).collect::<Vec<_>>())
+         WHERE tenant_id = $1 AND id = p.post_id AND status = 'DRAFT'
+         RETURNING id, account_id, for_account_id, currency, number, status, invoice_date, delivery_date, due_date,
+             total, settled, order_references, created_at, posted_at, void_reason",
+        tenant_id,
+        &drafts.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        &(1..=count).map(|offset| last - count + offset).collect::<Vec<_>>(),
+        &drafts.iter().map(|(_, due)| *due).collect::<Vec<_>>(),
+    )
     .fetch_all(&mut *tx)
     .await?;
     if posted.len() != drafts.len() {
@@ -265,23 +310,29 @@ pub async fn lock_open_invoices(
     Ok(rows.into_iter().map(|row| (OpenInvoice { id: row.id, owed: row.owed }, row.number)).collect())
 }
 
-/// Adds `amount` to what is settled of an invoice; returns whether it is
-/// settled in full now.
+/// Adds each amount to what is settled of its invoice, in one statement;
+/// returns the invoices settled in full now.
 pub async fn settle(
     tx: &mut PgConnection,
     tenant_id: Uuid,
-    invoice_id: Uuid,
-    amount: Decimal,
-) -> Result<bool, BillingError> {
+    allocated: &[(Uuid, Decimal)],
+) -> Result<Vec<Uuid>, BillingError> {
+    let ids: Vec<Uuid> = allocated.iter().map(|(id, _)| *id).collect();
+    let amounts: Vec<Decimal> = allocated.iter().map(|(_, amount)| *amount).collect();
     Ok(sqlx::query_scalar!(
-        r#"UPDATE billing.invoices SET settled = settled + $3 WHERE tenant_id = $1 AND id = $2
-         RETURNING settled = total AS "in_full!""#,
+        "UPDATE billing.invoices i SET settled = i.settled + a.amount
+         FROM unnest($2::uuid[], $3::numeric[]) AS a(invoice_id, amount)
+         WHERE i.tenant_id = $1 AND i.id = a.invoice_id
+         RETURNING CASE WHEN i.settled = i.total THEN i.id END",
         tenant_id,
-        invoice_id,
-        amount,
+        &ids,
+        &amounts,
     )
-    .fetch_one(tx)
-    .await?)
+    .fetch_all(tx)
+    .await?
+    .into_iter()
+    .flatten()
+    .collect())
 }
 
 /// A payment or adjustment: the money, and what no invoice took.
