@@ -127,14 +127,14 @@ pub async fn insert_account(
     currency: Currency,
     limit: Decimal,
 ) -> Result<(), CreditError> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO credit.accounts (tenant_id, account_id, currency, credit_limit) VALUES ($1, $2, $3, $4)
          ON CONFLICT DO NOTHING",
+        tenant_id,
+        account_id,
+        currency.code,
+        limit,
     )
-    .bind(tenant_id)
-    .bind(account_id)
-    .bind(currency.code)
-    .bind(limit)
     .execute(connection)
     .await?;
     Ok(())
@@ -148,30 +148,30 @@ pub async fn save_terms(
 ) -> Result<(DateTime<Utc>, i64), CreditError> {
     let (kind, days, day) = terms.payment_terms.to_parts();
     let [on_hold, out_of_terms, out_of_credit] = terms.actions.map(|action| action.map(Action::code));
-    let saved = sqlx::query_as(
+    let saved = sqlx::query!(
         "UPDATE credit.accounts SET credit_limit = $3, unlimited = $4, credit_rating = $5, terms_kind = $6,
              terms_days = $7, terms_day_of_month = $8, credit_period_days = $9, classification = $10,
              kyc_profile = $11, on_hold_action = $12, out_of_terms_action = $13, out_of_credit_action = $14,
              updated_at = now(), terms_version = terms_version + 1
          WHERE tenant_id = $1 AND account_id = $2 RETURNING updated_at, terms_version",
+        tenant_id,
+        account_id,
+        terms.limit,
+        terms.unlimited,
+        terms.rating,
+        kind,
+        days as i32,
+        day as i32,
+        terms.period_days.map(|days| days as i32),
+        terms.classification,
+        terms.kyc_profile,
+        on_hold,
+        out_of_terms,
+        out_of_credit,
     )
-    .bind(tenant_id)
-    .bind(account_id)
-    .bind(terms.limit)
-    .bind(terms.unlimited)
-    .bind(&terms.rating)
-    .bind(kind)
-    .bind(days as i32)
-    .bind(day as i32)
-    .bind(terms.period_days.map(|days| days as i32))
-    .bind(&terms.classification)
-    .bind(&terms.kyc_profile)
-    .bind(on_hold)
-    .bind(out_of_terms)
-    .bind(out_of_credit)
     .fetch_one(tx)
     .await?;
-    Ok(saved)
+    Ok((saved.updated_at, saved.terms_version))
 }
 
 pub async fn set_hold(
@@ -180,14 +180,14 @@ pub async fn set_hold(
     account_id: Uuid,
     reason: Option<&str>,
 ) -> Result<(), CreditError> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE credit.accounts SET on_hold = $3, hold_reason = $4, updated_at = now()
          WHERE tenant_id = $1 AND account_id = $2",
+        tenant_id,
+        account_id,
+        reason.is_some(),
+        reason.unwrap_or_default(),
     )
-    .bind(tenant_id)
-    .bind(account_id)
-    .bind(reason.is_some())
-    .bind(reason.unwrap_or_default())
     .execute(tx)
     .await?;
     Ok(())

@@ -83,31 +83,33 @@ pub async fn insert_held_order(
     held: &NewHeldOrder<'_>,
 ) -> Result<HeldOrderRow, CreditError> {
     let id = Uuid::now_v7();
-    sqlx::query(
+    let reasons =
+        serde_json::to_value(held.reasons).map_err(|error| corrupt("held order reasons", &error.to_string()))?;
+    sqlx::query!(
         "INSERT INTO credit.held_orders (tenant_id, id, account_id, order_reference, amount, payment_type,
              reasons_doc, expires_at, keep_until_invoiced)
          VALUES ($1, $2, $3, $4, $5, $6, $7, now() + $8 * interval '1 second', $9)",
+        tenant_id,
+        id,
+        held.account_id,
+        held.order_reference,
+        held.amount,
+        held.payment_type.code(),
+        reasons,
+        held.ttl_seconds as i64,
+        held.keep_until_invoiced,
     )
-    .bind(tenant_id)
-    .bind(id)
-    .bind(held.account_id)
-    .bind(held.order_reference)
-    .bind(held.amount)
-    .bind(held.payment_type.code())
-    .bind(serde_json::to_value(held.reasons).map_err(|error| corrupt("held order reasons", &error.to_string()))?)
-    .bind(held.ttl_seconds)
-    .bind(held.keep_until_invoiced)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO credit.held_order_payers (tenant_id, held_order_id, position, account_id, amount)
          SELECT $1, $2, p.position - 1, p.account_id, p.amount
          FROM unnest($3::uuid[], $4::numeric[]) WITH ORDINALITY AS p(account_id, amount, position)",
+        tenant_id,
+        id,
+        &held.payers.iter().map(|(account, _)| *account).collect::<Vec<_>>(),
+        &held.payers.iter().map(|(_, amount)| *amount).collect::<Vec<_>>(),
     )
-    .bind(tenant_id)
-    .bind(id)
-    .bind(held.payers.iter().map(|(account, _)| *account).collect::<Vec<_>>())
-    .bind(held.payers.iter().map(|(_, amount)| *amount).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
     held_order(tx, tenant_id, id).await?.ok_or_else(|| CreditError::not_found("held order", id))
@@ -161,20 +163,22 @@ pub async fn set_held_reservations(
     id: Uuid,
     reservation_ids: &[Uuid],
 ) -> Result<(), CreditError> {
-    sqlx::query("UPDATE credit.held_orders SET reservation_id = $3 WHERE tenant_id = $1 AND id = $2")
-        .bind(tenant_id)
-        .bind(id)
-        .bind(reservation_ids.first())
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
+    sqlx::query!(
+        "UPDATE credit.held_orders SET reservation_id = $3 WHERE tenant_id = $1 AND id = $2",
+        tenant_id,
+        id,
+        reservation_ids.first(),
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
         "UPDATE credit.held_order_payers p SET reservation_id = r.reservation_id
          FROM unnest($3::uuid[]) WITH ORDINALITY AS r(reservation_id, position)
          WHERE p.tenant_id = $1 AND p.held_order_id = $2 AND p.position = r.position - 1",
+        tenant_id,
+        id,
+        reservation_ids,
     )
-    .bind(tenant_id)
-    .bind(id)
-    .bind(reservation_ids)
     .execute(tx)
     .await?;
     Ok(())
