@@ -620,37 +620,41 @@ pub async fn convert_encoded<T: serde::Serialize>(
 /// Deletes what of an order is not invoiced yet (it was cancelled or
 /// rejected).
 pub async fn delete_open_charges(tx: &mut PgConnection, tenant_id: Uuid, order_id: Uuid) -> Result<(), BillingError> {
-    sqlx::query("DELETE FROM billing.charges WHERE tenant_id = $1 AND order_id = $2 AND invoice_id IS NULL")
-        .bind(tenant_id)
-        .bind(order_id)
-        .execute(tx)
-        .await?;
+    sqlx::query!(
+        "DELETE FROM billing.charges WHERE tenant_id = $1 AND order_id = $2 AND invoice_id IS NULL",
+        tenant_id,
+        order_id,
+    )
+    .execute(tx)
+    .await?;
     Ok(())
 }
 
 pub async fn insert_charges(tx: &mut PgConnection, tenant_id: Uuid, charges: &[Charge]) -> Result<(), BillingError> {
-    let column = |get: fn(&Charge) -> String| charges.iter().map(get).collect::<Vec<_>>();
-    sqlx::query(
+    let text = |get: fn(&Charge) -> String| charges.iter().map(get).collect::<Vec<_>>();
+    let amounts = |get: fn(&Charge) -> Decimal| charges.iter().map(get).collect::<Vec<_>>();
+    let ids = |get: fn(&Charge) -> Uuid| charges.iter().map(get).collect::<Vec<_>>();
+    sqlx::query!(
         "INSERT INTO billing.charges (tenant_id, id, account_id, bill_to_account_id, separate, order_id,
              order_reference, product_id, description, currency, quantity, unit_price, total, charge_date, order_line)
          SELECT $1, * FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::bool[], $6::uuid[], $7::text[], $8::text[],
              $9::text[], $10::text[], $11::numeric[], $12::numeric[], $13::numeric[], $14::date[], $15::int[])",
+        tenant_id,
+        &ids(|charge| charge.id),
+        &ids(|charge| charge.account_id),
+        &ids(|charge| charge.bill_to_account_id),
+        &charges.iter().map(|charge| charge.separate).collect::<Vec<_>>(),
+        &charges.iter().map(|charge| charge.order_id).collect::<Vec<_>>() as &[Option<Uuid>],
+        &charges.iter().map(|charge| charge.order_reference.clone()).collect::<Vec<_>>() as &[Option<String>],
+        &text(|charge| charge.product_id.clone()),
+        &text(|charge| charge.description.clone()),
+        &text(|charge| charge.currency.clone()),
+        &amounts(|charge| charge.quantity),
+        &amounts(|charge| charge.unit_price),
+        &amounts(|charge| charge.total),
+        &charges.iter().map(|charge| charge.charge_date).collect::<Vec<_>>() as &[Option<NaiveDate>],
+        &charges.iter().map(|charge| charge.order_line).collect::<Vec<_>>() as &[Option<i32>],
     )
-    .bind(tenant_id)
-    .bind(charges.iter().map(|charge| charge.id).collect::<Vec<_>>())
-    .bind(charges.iter().map(|charge| charge.account_id).collect::<Vec<_>>())
-    .bind(charges.iter().map(|charge| charge.bill_to_account_id).collect::<Vec<_>>())
-    .bind(charges.iter().map(|charge| charge.separate).collect::<Vec<_>>())
-    .bind(charges.iter().map(|charge| charge.order_id).collect::<Vec<_>>())
-    .bind(charges.iter().map(|charge| charge.order_reference.clone()).collect::<Vec<_>>())
-    .bind(column(|charge| charge.product_id.clone()))
-    .bind(column(|charge| charge.description.clone()))
-    .bind(column(|charge| charge.currency.clone()))
-    .bind(charges.iter().map(|charge| charge.quantity).collect::<Vec<_>>())
-    .bind(charges.iter().map(|charge| charge.unit_price).collect::<Vec<_>>())
-    .bind(charges.iter().map(|charge| charge.total).collect::<Vec<_>>())
-    .bind(charges.iter().map(|charge| charge.charge_date).collect::<Vec<_>>())
-    .bind(charges.iter().map(|charge| charge.order_line).collect::<Vec<_>>())
     .execute(tx)
     .await?;
     Ok(())

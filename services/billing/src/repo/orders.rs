@@ -160,26 +160,28 @@ impl WaitingCharge {
         rest: Decimal,
     ) -> Result<(), BillingError> {
         if quantity >= self.quantity {
-            sqlx::query("UPDATE billing.charges SET charge_date = current_date WHERE tenant_id = $1 AND id = $2")
-                .bind(tenant_id)
-                .bind(self.id)
-                .execute(tx)
-                .await?;
+            sqlx::query!(
+                "UPDATE billing.charges SET charge_date = current_date WHERE tenant_id = $1 AND id = $2",
+                tenant_id,
+                self.id,
+            )
+            .execute(tx)
+            .await?;
             return Ok(());
         }
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO billing.charges (tenant_id, id, account_id, bill_to_account_id, separate, order_id,
                  order_reference, order_line, product_id, description, currency, quantity, unit_price, total,
                  charge_date)
              SELECT tenant_id, $3, account_id, bill_to_account_id, separate, order_id, order_reference, order_line,
                  product_id, description, currency, $4, unit_price, $5, current_date
              FROM billing.charges WHERE tenant_id = $1 AND id = $2",
+            tenant_id,
+            self.id,
+            Uuid::now_v7(),
+            quantity,
+            shipped,
         )
-        .bind(tenant_id)
-        .bind(self.id)
-        .bind(Uuid::now_v7())
-        .bind(quantity)
-        .bind(shipped)
         .execute(&mut *tx)
         .await?;
         self.keep(tx, tenant_id, self.quantity - quantity, rest).await
@@ -195,20 +197,20 @@ impl WaitingCharge {
         total: Decimal,
     ) -> Result<(), BillingError> {
         if quantity <= Decimal::ZERO {
-            sqlx::query("DELETE FROM billing.charges WHERE tenant_id = $1 AND id = $2")
-                .bind(tenant_id)
-                .bind(self.id)
+            sqlx::query!("DELETE FROM billing.charges WHERE tenant_id = $1 AND id = $2", tenant_id, self.id)
                 .execute(tx)
                 .await?;
             return Ok(());
         }
-        sqlx::query("UPDATE billing.charges SET quantity = $3, total = $4 WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant_id)
-            .bind(self.id)
-            .bind(quantity)
-            .bind(total)
-            .execute(tx)
-            .await?;
+        sqlx::query!(
+            "UPDATE billing.charges SET quantity = $3, total = $4 WHERE tenant_id = $1 AND id = $2",
+            tenant_id,
+            self.id,
+            quantity,
+            total,
+        )
+        .execute(tx)
+        .await?;
         Ok(())
     }
 }

@@ -46,10 +46,10 @@ pub async fn reserve_if_clean(pool: &sqlx::PgPool, clean: &CleanReservation<'_>)
     // The request id's advisory lock gates the statement: a duplicate of a
     // call still running changes and waits for nothing (it would otherwise
     // queue on the account's row, holding a pooled connection).
-    let result = sqlx::query_as::<_, (bool, Option<Decimal>, bool)>(
-        "WITH gate AS (
+    let result = sqlx::query!(
+        r#"WITH gate AS (
              SELECT CASE WHEN $10 = '' THEN true
-                 ELSE pg_try_advisory_xact_lock(hashtextextended(current_schema() || ':' || $1::text || ':' || $10, 0))
+                 ELSE pg_try_advisory_xact_lock(hashtextextended(current_schema() || ':' || $1::uuid::text || ':' || $10, 0))
                  END AS open
          ), upd AS (
              UPDATE credit.accounts SET reserved = reserved + $3, updated_at = now()
@@ -73,22 +73,24 @@ pub async fn reserve_if_clean(pool: &sqlx::PgPool, clean: &CleanReservation<'_>)
              INSERT INTO credit.idempotency_keys (tenant_id, request_id, request_hash, response)
              SELECT $1, $10, $11, $12 FROM res WHERE $10 <> ''
          )
-         SELECT (SELECT open FROM gate), (SELECT available_before FROM res), EXISTS (SELECT 1 FROM res)",
+         SELECT (SELECT open FROM gate) AS "open!", (SELECT available_before FROM res) AS available_before,
+             EXISTS (SELECT 1 FROM res) AS "reserved!""#,
+        clean.tenant_id,
+        clean.account_id,
+        clean.amount,
+        clean.thresholds,
+        clean.reservation_id,
+        clean.order_reference,
+        clean.created_at,
+        clean.expires_at,
+        clean.event,
+        request_id,
+        request_hash,
+        response,
     )
-    .bind(clean.tenant_id)
-    .bind(clean.account_id)
-    .bind(clean.amount)
-    .bind(clean.thresholds)
-    .bind(clean.reservation_id)
-    .bind(clean.order_reference)
-    .bind(clean.created_at)
-    .bind(clean.expires_at)
-    .bind(&clean.event)
-    .bind(request_id)
-    .bind(request_hash)
-    .bind(response)
     .fetch_one(pool)
-    .await;
+    .await
+    .map(|row| (row.open, row.available_before, row.reserved));
     match result {
         Ok((false, _, _)) => Ok(Clean::RequestInProgress),
         Ok((true, available_before, true)) => Ok(Clean::Reserved(available_before)),
