@@ -71,9 +71,15 @@ struct TokenArgs {
     #[arg(long)]
     tenant: Option<String>,
     /// Roles, comma separated (platform_admin, tenant_admin, account_manager,
-    /// sales_rep, credit_manager, billing_clerk, integration).
+    /// sales_rep, credit_manager, billing_clerk, integration, customer_user).
     #[arg(long, value_delimiter = ',', default_value = "tenant_admin")]
     roles: Vec<Role>,
+    /// The sales-rep id a sales_rep token is limited to.
+    #[arg(long)]
+    sales_rep_id: Option<String>,
+    /// The user a customer_user token acts as (for that user's account).
+    #[arg(long)]
+    user_id: Option<uuid::Uuid>,
     #[arg(long, default_value = "operator")]
     subject: String,
     #[arg(long, default_value_t = 12)]
@@ -276,7 +282,8 @@ fn mint(args: &TokenArgs) -> String {
         subject: args.subject.clone(),
         tenant: args.tenant.clone(),
         roles: args.roles.clone(),
-        sales_rep_id: None,
+        sales_rep_id: args.sales_rep_id.clone(),
+        user_id: args.user_id,
         ttl: Duration::from_secs(args.ttl_hours * 3600),
     })
 }

@@ -107,11 +107,15 @@ struct TokenArgs {
     #[arg(long)]
     tenant: Option<String>,
     /// Roles, comma separated (platform_admin, tenant_admin, account_manager,
-    /// sales_rep, credit_manager, billing_clerk, integration).
+    /// sales_rep, credit_manager, billing_clerk, integration, customer_user).
     #[arg(long, value_delimiter = ',', default_value = "tenant_admin")]
     roles: Vec<Role>,
     #[arg(long)]
     sales_rep_id: Option<String>,
+    /// The user a customer_user token acts as (it acts for that user's
+    /// account).
+    #[arg(long)]
+    user_id: Option<uuid::Uuid>,
     #[arg(long, default_value = "dev")]
     subject: String,
     #[arg(long, default_value_t = 12)]
@@ -126,10 +130,8 @@ async fn main() -> ExitCode {
         Command::Run(args) => run(args).await,
         Command::WithPostgres(args) => with_postgres(args).await,
         Command::Token(args) => {
-            println!(
-                "{}",
-                mint(&args.auth.issuer(), &args.subject, args.tenant, args.roles, args.sales_rep_id, args.ttl_hours)
-            );
+            let who = Who { subject: &args.subject, tenant: args.tenant, roles: args.roles };
+            println!("{}", mint(&args.auth.issuer(), who, (args.sales_rep_id, args.user_id), args.ttl_hours));
             Ok(ExitCode::SUCCESS)
         }
     };
@@ -144,19 +146,25 @@ async fn main() -> ExitCode {
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
-fn mint(
-    issuer: &TokenIssuer,
-    subject: &str,
+/// Who a token is for.
+struct Who<'a> {
+    subject: &'a str,
     tenant: Option<String>,
     roles: Vec<Role>,
-    sales_rep_id: Option<String>,
+}
+
+fn mint(
+    issuer: &TokenIssuer,
+    who: Who<'_>,
+    (sales_rep_id, user_id): (Option<String>, Option<uuid::Uuid>),
     ttl_hours: u64,
 ) -> String {
     issuer.mint(&TokenSpec {
-        subject: subject.to_owned(),
-        tenant,
-        roles,
+        subject: who.subject.to_owned(),
+        tenant: who.tenant,
+        roles: who.roles,
         sales_rep_id,
+        user_id,
         ttl: Duration::from_secs(ttl_hours * 3600),
     })
 }
@@ -201,9 +209,12 @@ async fn run(args: RunArgs) -> Result<ExitCode, Error> {
     };
 
     let issuer = args.auth.issuer();
-    let platform_token = mint(&issuer, "dev:platform-admin", None, vec![Role::PlatformAdmin], None, 12);
+    let platform_admin = Who { subject: "dev:platform-admin", tenant: None, roles: vec![Role::PlatformAdmin] };
+    let platform_token = mint(&issuer, platform_admin, (None, None), 12);
     let demo_tenant = create_demo_tenant(suite.endpoints.gateway, &platform_token).await?;
-    let tenant_token = mint(&issuer, "dev:tenant-admin", Some(demo_tenant.clone()), vec![Role::TenantAdmin], None, 12);
+    let tenant_admin =
+        Who { subject: "dev:tenant-admin", tenant: Some(demo_tenant.clone()), roles: vec![Role::TenantAdmin] };
+    let tenant_token = mint(&issuer, tenant_admin, (None, None), 12);
 
     println!();
     println!("The BSS suite is running. Call the gateway; the services behind it are listed for operators.");

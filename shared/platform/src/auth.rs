@@ -39,10 +39,13 @@ pub enum Role {
     BillingClerk,
     /// Services and integrations: background work and writes to locked fields.
     Integration,
+    /// A customer's own user (its `user_id`): acts only for the account the
+    /// user belongs to, and only while that account is active.
+    CustomerUser,
 }
 
 impl Role {
-    pub const ALL: [Role; 7] = [
+    pub const ALL: [Role; 8] = [
         Role::PlatformAdmin,
         Role::TenantAdmin,
         Role::AccountManager,
@@ -50,6 +53,7 @@ impl Role {
         Role::CreditManager,
         Role::BillingClerk,
         Role::Integration,
+        Role::CustomerUser,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -61,6 +65,7 @@ impl Role {
             Role::CreditManager => "credit_manager",
             Role::BillingClerk => "billing_clerk",
             Role::Integration => "integration",
+            Role::CustomerUser => "customer_user",
         }
     }
 }
@@ -98,6 +103,8 @@ pub struct Caller {
     pub tenant: TenantScope,
     pub roles: BTreeSet<Role>,
     pub sales_rep_id: Option<String>,
+    /// The user a customer user's token names.
+    pub user_id: Option<Uuid>,
     /// The bearer token as received, forwarded on calls made for this caller.
     pub token: Arc<str>,
 }
@@ -159,6 +166,33 @@ impl Caller {
         Some(self.sales_rep_id.as_deref().unwrap_or("(no sales rep id)"))
     }
 
+    /// When the caller is only a customer's user, the user it is: it acts
+    /// only for the account that user belongs to. Callers with any broader
+    /// role are not limited.
+    pub fn customer_user(&self) -> Option<Uuid> {
+        let broader = self.roles.iter().any(|role| *role != Role::CustomerUser);
+        if broader || self.roles.is_empty() {
+            return None;
+        }
+        // A customer_user token without a user id is refused by
+        // `authorize`; were one to get further, it would be no user.
+        Some(self.user_id.unwrap_or(Uuid::nil()))
+    }
+
+    /// PERMISSION_DENIED (reason USER_ID_MISSING) for a customer user's
+    /// token that names no user.
+    pub fn require_user_id(&self) -> Result<(), Status> {
+        if self.customer_user().is_some() && self.user_id.is_none() {
+            return Err(with_reason(
+                Code::PermissionDenied,
+                PLATFORM_DOMAIN,
+                "USER_ID_MISSING",
+                "a customer_user token must name its user_id: it acts only for that user's account",
+            ));
+        }
+        Ok(())
+    }
+
     /// PERMISSION_DENIED (reason SALES_REP_ID_MISSING) for a caller limited
     /// to its sales-rep id whose token names none.
     pub fn require_sales_rep_id(&self) -> Result<(), Status> {
@@ -174,6 +208,28 @@ impl Caller {
     }
 }
 
+/// A customer's user may act for its account only while the account is
+/// active (the documents' "Is Active"): PERMISSION_DENIED
+/// (ACCOUNT_INACTIVE) otherwise.
+pub fn check_customer_account(account_id: Uuid, is_active: bool) -> Result<(), crate::error::PlatformError> {
+    if is_active {
+        return Ok(());
+    }
+    Err(crate::error::PlatformError::Denied {
+        reason: "ACCOUNT_INACTIVE",
+        description: format!("account {account_id} is not active: its users cannot act for it"),
+    })
+}
+
+/// PERMISSION_DENIED (USER_UNKNOWN): a customer user's token names a user
+/// the tenant does not have (deleted, say).
+pub fn unknown_user(user_id: Uuid) -> crate::error::PlatformError {
+    crate::error::PlatformError::Denied {
+        reason: "USER_UNKNOWN",
+        description: format!("user {user_id} is not a user of this tenant"),
+    }
+}
+
 /// Claims of a suite token.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Claims {
@@ -184,6 +240,9 @@ pub struct Claims {
     pub roles: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sales_rep_id: Option<String>,
+    /// The user a `customer_user` token acts as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
     pub iss: String,
     pub aud: String,
     pub exp: u64,
@@ -207,6 +266,8 @@ pub enum AuthError {
     Rejected(jsonwebtoken::errors::Error),
     #[error("tenant claim is not valid")]
     BadTenant,
+    #[error("user_id claim is not valid")]
+    BadUser,
     #[error("a * tenant token needs the integration role")]
     WildcardWithoutIntegration,
 }
@@ -373,6 +434,10 @@ fn caller_from_claims(claims: &Claims, token: &str, acting_tenant: Option<&str>)
         tenant,
         roles,
         sales_rep_id: claims.sales_rep_id.clone().filter(|id| !id.is_empty()),
+        user_id: match claims.user_id.as_deref() {
+            None | Some("") => None,
+            Some(user) => Some(Uuid::parse_str(user).map_err(|_| AuthError::BadUser)?),
+        },
         token: Arc::from(token),
     })
 }
@@ -405,6 +470,8 @@ pub struct TokenSpec {
     pub tenant: Option<String>,
     pub roles: Vec<Role>,
     pub sales_rep_id: Option<String>,
+    /// The user of a `customer_user` token.
+    pub user_id: Option<Uuid>,
     pub ttl: Duration,
 }
 
@@ -429,6 +496,7 @@ impl TokenIssuer {
             tenant: spec.tenant.clone(),
             roles: spec.roles.iter().map(|role| role.as_str().to_owned()).collect(),
             sales_rep_id: spec.sales_rep_id.clone(),
+            user_id: spec.user_id.map(|user| user.to_string()),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             exp: now + spec.ttl.as_secs(),
@@ -450,8 +518,8 @@ impl TokenIssuer {
             subject: format!("service:{service_name}"),
             tenant: Some("*".to_owned()),
             roles: vec![Role::Integration],
-            sales_rep_id: None,
             ttl,
+            ..TokenSpec::default()
         })
     }
 }
@@ -524,6 +592,7 @@ impl ServiceIdentity {
             tenant: tenant.map_or(TenantScope::Any, TenantScope::One),
             roles: [Role::Integration].into(),
             sales_rep_id: None,
+            user_id: None,
             token: Arc::from(self.token()?),
         })
     }
@@ -541,6 +610,7 @@ pub fn authorize<T>(request: &tonic::Request<T>, roles: &[Role]) -> Result<(Call
     let caller = caller(request)?;
     caller.require_any(roles)?;
     caller.require_sales_rep_id()?;
+    caller.require_user_id()?;
     let tenant_id = caller.tenant_id()?;
     Ok((caller, tenant_id))
 }
@@ -555,6 +625,7 @@ pub fn stream_scope<T>(request: &tonic::Request<T>, roles: &[Role]) -> Result<Op
         _ => {
             caller.require_any(roles)?;
             caller.require_sales_rep_id()?;
+            caller.require_user_id()?;
             Ok(Some(caller.tenant_id()?))
         }
     }
@@ -592,6 +663,7 @@ mod tests {
             tenant: Some(tenant.to_owned()),
             roles: roles.iter().map(|role| (*role).to_owned()).collect(),
             sales_rep_id: None,
+            user_id: None,
             iss: "bss-unit".to_owned(),
             aud: "bss".to_owned(),
             exp: now + 60,
@@ -682,6 +754,7 @@ mod tests {
             tenant: TenantScope::One(Uuid::now_v7()),
             roles: [Role::SalesRep].into(),
             sales_rep_id: Some("R7".to_owned()),
+            user_id: None,
             token: Arc::from(""),
         };
         assert_eq!(rep.sales_rep_limit(), Some("R7"));

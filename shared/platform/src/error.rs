@@ -393,6 +393,10 @@ pub enum PlatformError {
     /// An edit made against an etag the resource has moved past.
     #[error("{0}")]
     EtagMismatch(String),
+    /// The caller may not act now, for a reason of its own standing (a
+    /// customer user whose account is inactive, say).
+    #[error("{description}")]
+    Denied { reason: &'static str, description: String },
 }
 
 /// The error domain of the shared plumbing in ErrorInfo.
@@ -433,6 +437,9 @@ impl From<PlatformError> for Status {
             PlatformError::Corrupt(cause) => internal(&cause),
             PlatformError::EtagMismatch(description) => {
                 with_reason(Code::Aborted, PLATFORM_DOMAIN, "ETAG_MISMATCH", &description)
+            }
+            PlatformError::Denied { reason, description } => {
+                with_reason(Code::PermissionDenied, PLATFORM_DOMAIN, reason, &description)
             }
         }
     }

@@ -8,7 +8,10 @@ use std::time::Duration;
 use bss_proto::accounts::account_service_client::AccountServiceClient;
 use bss_proto::accounts::group_service_client::GroupServiceClient;
 use bss_proto::accounts::tenant_service_client::TenantServiceClient;
-use bss_proto::accounts::{Account, AccountGroup, GetAccountGroupRequest, GetAccountRequest, GetTenantRequest, Tenant};
+use bss_proto::accounts::user_service_client::UserServiceClient;
+use bss_proto::accounts::{
+    Account, AccountGroup, GetAccountGroupRequest, GetAccountRequest, GetTenantRequest, GetUserRequest, Tenant,
+};
 use tonic::Code;
 use tonic::transport::Channel;
 use uuid::Uuid;
@@ -50,6 +53,31 @@ impl Accounts {
         match AccountServiceClient::new(channel.clone()).get_account(request).await {
             Ok(response) => Ok(Some(response.into_inner().account.unwrap_or_default())),
             Err(status) if status.code() == Code::NotFound => Ok(None),
+            Err(status) => Err(sort(caller, "accounts", status)),
+        }
+    }
+
+    /// The account a customer's user acts for (its user's account), asked of
+    /// accounts, which refuses a user the tenant does not have
+    /// (USER_UNKNOWN) or whose account is inactive (ACCOUNT_INACTIVE);
+    /// `None` for any other caller.
+    pub async fn acting_account(&self, caller: &Caller) -> Result<Option<Uuid>, PeerError> {
+        let Some(user_id) = caller.customer_user() else {
+            return Ok(None);
+        };
+        let Some(channel) = &self.channel else {
+            return Err(PeerError::Unavailable { what: "accounts", cause: "no accounts service to ask".to_owned() });
+        };
+        let request = client::request(GetUserRequest { id: user_id.to_string() }, caller, PEER_TIMEOUT);
+        match UserServiceClient::new(channel.clone()).get_user(request).await {
+            Ok(response) => {
+                let user = response.into_inner().user.unwrap_or_default();
+                let account = user.account_id.parse().map_err(|_| PeerError::Unavailable {
+                    what: "accounts",
+                    cause: format!("a user whose account is {:?}", user.account_id),
+                })?;
+                Ok(Some(account))
+            }
             Err(status) => Err(sort(caller, "accounts", status)),
         }
     }

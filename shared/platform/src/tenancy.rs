@@ -160,6 +160,7 @@ mod tests {
             tenant,
             roles: roles.iter().copied().collect(),
             sales_rep_id: None,
+            user_id: None,
             token: Arc::from(""),
         }
     }

@@ -116,6 +116,7 @@ pub fn token(tenant: Uuid, roles: &[Role]) -> String {
         tenant: Some(tenant.to_string()),
         roles: roles.to_vec(),
         sales_rep_id: None,
+        user_id: None,
         ttl: Duration::from_secs(3600),
     })
 }
@@ -127,7 +128,21 @@ pub fn sales_rep_token(tenant: Uuid, sales_rep_id: &str) -> String {
         tenant: Some(tenant.to_string()),
         roles: vec![Role::SalesRep],
         sales_rep_id: Some(sales_rep_id.to_owned()),
+        user_id: None,
         ttl: Duration::from_secs(3600),
+    })
+}
+
+/// A customer's own user's token: it acts for the account `user_id`
+/// belongs to.
+pub fn customer_user_token(tenant: Uuid, user_id: Uuid) -> String {
+    issuer().mint(&TokenSpec {
+        subject: format!("user:{user_id}"),
+        tenant: Some(tenant.to_string()),
+        roles: vec![Role::CustomerUser],
+        user_id: Some(user_id),
+        ttl: Duration::from_secs(3600),
+        ..TokenSpec::default()
     })
 }
 
@@ -138,6 +153,7 @@ pub fn platform_admin_token() -> String {
         tenant: None,
         roles: vec![Role::PlatformAdmin],
         sales_rep_id: None,
+        user_id: None,
         ttl: Duration::from_secs(3600),
     })
 }

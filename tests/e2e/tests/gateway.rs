@@ -93,6 +93,7 @@ async fn calls_need_a_valid_token_before_they_are_forwarded() {
             tenant: Some(tenant_id.to_string()),
             roles: vec!["tenant_admin".to_owned()],
             sales_rep_id: None,
+            user_id: None,
             iss: bss_testkit::TEST_ISSUER.to_owned(),
             aud: bss_testkit::TEST_AUDIENCE.to_owned(),
             exp: now + 600,

@@ -12,7 +12,7 @@ use prost::Message;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{Accounts, event, publish, record, visibility};
+use super::{Accounts, event, publish, record};
 use crate::domain::account::{self, Account, AccountFields};
 use crate::domain::custom_fields;
 use crate::domain::error::AccountsError;
@@ -67,8 +67,9 @@ impl Accounts {
 
     /// The account, if the caller may see it.
     pub async fn account(&self, caller: &Caller, tenant_id: Uuid, id: Uuid) -> Result<Account, AccountsError> {
+        let visibility = self.scope(caller, tenant_id).await?;
         let mut connection = self.db.acquire().await?;
-        repo::accounts::get(&mut connection, tenant_id, id, visibility(caller), false).await
+        repo::accounts::get(&mut connection, tenant_id, id, visibility, false).await
     }
 
     /// Changes an account, unless it changed since the etag the change was
@@ -121,12 +122,13 @@ impl Accounts {
         filter: &Filter,
         page: &Page,
     ) -> Result<(Vec<Account>, String), AccountsError> {
+        let visibility = self.scope(caller, tenant_id).await?;
         let mut connection = self.db.acquire().await?;
         let accounts = repo::accounts::list(
             &mut connection,
             tenant_id,
             filter,
-            visibility(caller),
+            visibility,
             page.after_uuid()?,
             page.fetch_limit(),
         )

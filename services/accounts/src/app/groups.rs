@@ -13,7 +13,7 @@ use sqlx::PgConnection;
 use tonic::Code;
 use uuid::Uuid;
 
-use super::{Accounts, PEER_TIMEOUT, publish, record, visibility};
+use super::{Accounts, PEER_TIMEOUT, publish, record};
 use crate::domain::account::Account;
 use crate::domain::error::AccountsError;
 use crate::domain::group::{Candidate, Funding, formation_violations};
@@ -133,8 +133,9 @@ impl Accounts {
     /// The group an account leads or belongs to, if the caller may see the
     /// account.
     pub async fn group(&self, caller: &Caller, tenant_id: Uuid, account_id: Uuid) -> Result<Group, AccountsError> {
+        let visibility = self.scope(caller, tenant_id).await?;
         let mut connection = self.db.acquire().await?;
-        repo::accounts::get(&mut connection, tenant_id, account_id, visibility(caller), false).await?;
+        repo::accounts::get(&mut connection, tenant_id, account_id, visibility, false).await?;
         let parent_id = match repo::groups::membership_of(&mut connection, tenant_id, account_id).await? {
             Some(membership) => membership.parent_id,
             None => account_id,

@@ -17,7 +17,7 @@ pub mod users;
 
 use std::sync::Arc;
 
-use bss_platform::auth::Caller;
+use bss_platform::auth::{self, Caller};
 use bss_platform::events::EventLog;
 use bss_platform::idempotency::RequestKey;
 use bss_platform::paging::Page;
@@ -65,6 +65,24 @@ impl Accounts {
         Accounts { db, tenants, events, validator, peers }
     }
 
+    /// Which accounts `caller` may see: a sales rep only those carrying its
+    /// sales-rep id; a customer's user only its user's account, and only
+    /// while that account is active (PERMISSION_DENIED otherwise).
+    pub(crate) async fn scope<'a>(&self, caller: &'a Caller, tenant_id: Uuid) -> Result<Visibility<'a>, AccountsError> {
+        let Some(user_id) = caller.customer_user() else {
+            return Ok(visibility(caller));
+        };
+        let mut connection = self.db.acquire().await?;
+        let user = match repo::users::get(&mut connection, tenant_id, user_id, false).await {
+            Ok(user) => user,
+            Err(AccountsError::NotFound { .. }) => return Err(auth::unknown_user(user_id).into()),
+            Err(other) => return Err(other),
+        };
+        let account = repo::accounts::get(&mut connection, tenant_id, user.account_id, Visibility::All, false).await?;
+        auth::check_customer_account(account.id, account.fields.is_active)?;
+        Ok(Visibility::Own(account.id))
+    }
+
     /// A page of what `list` reads of an account (given the page's cursor
     /// and how many to fetch), if the caller may see the account; and the
     /// next page's token, made by `cursor` from the page's last item.
@@ -76,8 +94,9 @@ impl Accounts {
         list: impl AsyncFnOnce(&mut PgConnection, &Page) -> Result<Vec<T>, AccountsError>,
         cursor: impl Fn(&T) -> Vec<u8>,
     ) -> Result<(Vec<T>, String), AccountsError> {
+        let visibility = self.scope(caller, tenant_id).await?;
         let mut connection = self.db.acquire().await?;
-        repo::accounts::get(&mut connection, tenant_id, account_id, visibility(caller), false).await?;
+        repo::accounts::get(&mut connection, tenant_id, account_id, visibility, false).await?;
         let items = list(&mut connection, page).await?;
         Ok(page.finish(items, cursor))
     }
@@ -96,8 +115,9 @@ impl Accounts {
     }
 }
 
-/// Which accounts `caller` may see: a sales rep only those carrying its
-/// sales-rep id.
+/// Which accounts `caller` may see, as far as its token says: a sales rep
+/// only those carrying its sales-rep id. (A customer's user: see
+/// [`Accounts::scope`].)
 pub(crate) fn visibility(caller: &Caller) -> Visibility<'_> {
     Visibility::from_limit(caller.sales_rep_limit())
 }

@@ -50,9 +50,10 @@ impl Accounts {
     /// The user, when the caller may see it: a sales representative sees
     /// only users of its own accounts.
     pub async fn user(&self, caller: &Caller, tenant_id: Uuid, id: Uuid) -> Result<User, AccountsError> {
+        let visibility = self.scope(caller, tenant_id).await?;
         let mut connection = self.db.acquire().await?;
         let user = repo::users::get(&mut connection, tenant_id, id, false).await?;
-        repo::accounts::get(&mut connection, tenant_id, user.account_id, visibility(caller), false)
+        repo::accounts::get(&mut connection, tenant_id, user.account_id, visibility, false)
             .await
             .map_err(|_| AccountsError::not_found("user", id))?;
         Ok(user)

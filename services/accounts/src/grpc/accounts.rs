@@ -9,7 +9,7 @@ use bss_proto::accounts::account_service_server::AccountService;
 use bss_proto::accounts::*;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::{AccountsApi, READERS, WRITERS, authorize, contacts, import, lifecycle};
+use super::{ACCOUNT_READERS, AccountsApi, WRITERS, authorize, contacts, import, lifecycle};
 use crate::domain::error::AccountsError;
 use crate::repo::accounts::Filter;
 use crate::wire::*;
@@ -69,7 +69,7 @@ impl AccountService for AccountsApi {
     }
 
     async fn get_account(&self, request: Request<GetAccountRequest>) -> Result<Response<GetAccountResponse>, Status> {
-        let (caller, tenant_id) = authorize(&request, READERS)?;
+        let (caller, tenant_id) = authorize(&request, ACCOUNT_READERS)?;
         let id = parse_id("id", &request.get_ref().id).map_err(AccountsError::from)?;
         let account = self.account(&caller, tenant_id, id).await?;
         Ok(Response::new(GetAccountResponse { account: Some(account_to_proto(&account)) }))
@@ -104,7 +104,7 @@ impl AccountService for AccountsApi {
         &self,
         request: Request<ListAccountsRequest>,
     ) -> Result<Response<ListAccountsResponse>, Status> {
-        let (caller, tenant_id) = authorize(&request, READERS)?;
+        let (caller, tenant_id) = authorize(&request, ACCOUNT_READERS)?;
         let request = request.into_inner();
         let run = async {
             let filters = ListAccountsRequest { page_size: 0, page_token: String::new(), ..request.clone() };

@@ -7,7 +7,7 @@ use bss_platform::paging::Page;
 use bss_proto::accounts::*;
 use tonic::{Request, Response, Status};
 
-use super::{AccountsApi, READERS, WRITERS, authorize};
+use super::{ACCOUNT_READERS, AccountsApi, READERS, WRITERS, authorize};
 use crate::domain::error::AccountsError;
 use crate::wire::*;
 
@@ -33,7 +33,7 @@ pub(super) async fn list_contacts(
     api: &AccountsApi,
     request: Request<ListContactsRequest>,
 ) -> Result<Response<ListContactsResponse>, Status> {
-    let (caller, tenant_id) = authorize(&request, READERS)?;
+    let (caller, tenant_id) = authorize(&request, ACCOUNT_READERS)?;
     let request = request.into_inner();
     let run = async {
         let account_id = parse_id("account_id", &request.account_id)?;
@@ -109,7 +109,7 @@ pub(super) async fn list_addresses(
     api: &AccountsApi,
     request: Request<ListAddressesRequest>,
 ) -> Result<Response<ListAddressesResponse>, Status> {
-    let (caller, tenant_id) = authorize(&request, READERS)?;
+    let (caller, tenant_id) = authorize(&request, ACCOUNT_READERS)?;
     let request = request.into_inner();
     let run = async {
         let account_id = parse_id("account_id", &request.account_id)?;

@@ -25,6 +25,18 @@ pub const READERS: &[Role] = &[
     Role::Integration,
 ];
 
+/// Roles that may read an account, its contacts, addresses and users: the
+/// readers, and a customer's own user (its own account only).
+pub const ACCOUNT_READERS: &[Role] = &[
+    Role::TenantAdmin,
+    Role::AccountManager,
+    Role::SalesRep,
+    Role::CreditManager,
+    Role::BillingClerk,
+    Role::Integration,
+    Role::CustomerUser,
+];
+
 /// Roles that may create, change and delete accounts.
 pub const WRITERS: &[Role] = &[Role::TenantAdmin, Role::AccountManager, Role::Integration];
 

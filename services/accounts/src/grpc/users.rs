@@ -11,7 +11,7 @@ use bss_proto::accounts::*;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::{AccountsApi, READERS, WRITERS, authorize};
+use super::{ACCOUNT_READERS, AccountsApi, READERS, WRITERS, authorize};
 use crate::app::users::Move;
 use crate::domain::error::AccountsError;
 use crate::domain::text::{Email, optional_text, required_text};
@@ -68,14 +68,14 @@ impl UserService for AccountsApi {
     }
 
     async fn get_user(&self, request: Request<GetUserRequest>) -> Result<Response<GetUserResponse>, Status> {
-        let (caller, tenant_id) = authorize(&request, READERS)?;
+        let (caller, tenant_id) = authorize(&request, ACCOUNT_READERS)?;
         let id = parse_id("id", &request.get_ref().id).map_err(AccountsError::from)?;
         let user = self.user(&caller, tenant_id, id).await?;
         Ok(Response::new(GetUserResponse { user: Some(user_to_proto(&user)) }))
     }
 
     async fn list_users(&self, request: Request<ListUsersRequest>) -> Result<Response<ListUsersResponse>, Status> {
-        let (caller, tenant_id) = authorize(&request, READERS)?;
+        let (caller, tenant_id) = authorize(&request, ACCOUNT_READERS)?;
         let request = request.into_inner();
         let run = async {
             let account_id = parse_id("account_id", &request.account_id)?;

@@ -327,6 +327,8 @@ pub enum Visibility<'a> {
     All,
     /// Only the accounts of this sales representative.
     SalesRep(&'a str),
+    /// Only this account (a customer's own user's).
+    Own(Uuid),
 }
 
 impl<'a> Visibility<'a> {
@@ -347,8 +349,14 @@ pub async fn get(
     let mut query =
         QueryBuilder::<Postgres>::new(concat!("SELECT ", columns!(), " FROM accounts.accounts WHERE tenant_id = "));
     query.push_bind(tenant_id).push(" AND id = ").push_bind(id);
-    if let Visibility::SalesRep(sales_rep_id) = visibility {
-        query.push(" AND sales_rep_id = ").push_bind(sales_rep_id);
+    match visibility {
+        Visibility::All => {}
+        Visibility::SalesRep(sales_rep_id) => {
+            query.push(" AND sales_rep_id = ").push_bind(sales_rep_id);
+        }
+        Visibility::Own(own) => {
+            query.push(" AND id = ").push_bind(own);
+        }
     }
     if lock {
         query.push(" FOR UPDATE");
@@ -488,8 +496,14 @@ pub async fn list(
     if let Some(after) = after {
         query.push(" AND id > ").push_bind(after);
     }
-    if let Visibility::SalesRep(sales_rep_id) = visibility {
-        query.push(" AND sales_rep_id = ").push_bind(sales_rep_id.to_owned());
+    match visibility {
+        Visibility::All => {}
+        Visibility::SalesRep(sales_rep_id) => {
+            query.push(" AND sales_rep_id = ").push_bind(sales_rep_id.to_owned());
+        }
+        Visibility::Own(own) => {
+            query.push(" AND id = ").push_bind(own);
+        }
     }
     if let Some(part) = &filter.name_contains {
         query.push(" AND name_key LIKE ").push_bind(format!("%{}%", escape_like(&part.trim().to_lowercase())));

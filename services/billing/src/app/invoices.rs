@@ -137,6 +137,15 @@ impl Billing {
     }
 
     /// An invoice with its lines.
+    /// An invoice as `caller` may see it: a customer's own user only its
+    /// account's (billed to it or held for it).
+    pub async fn invoice_for(&self, caller: &Caller, tenant_id: Uuid, id: Uuid) -> Result<Invoice, BillingError> {
+        let invoice = self.invoice(tenant_id, id).await?;
+        let owners: Vec<Uuid> = [Some(invoice.0.account_id), invoice.0.for_account_id].into_iter().flatten().collect();
+        self.check_own(caller, &owners, ("invoice", id)).await?;
+        Ok(invoice)
+    }
+
     pub async fn invoice(&self, tenant_id: Uuid, id: Uuid) -> Result<Invoice, BillingError> {
         let mut connection = self.db.acquire().await?;
         let row = repo::invoice(&mut connection, tenant_id, id, false)

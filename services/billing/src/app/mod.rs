@@ -88,6 +88,27 @@ impl Billing {
             .ok_or_else(|| BillingError::not_found("account", account_id))
     }
 
+    /// The account a customer's own user acts for (accounts refuses an
+    /// unknown user or an inactive account); `None` for any other caller.
+    pub async fn own_account(&self, caller: &Caller) -> Result<Option<Uuid>, BillingError> {
+        Ok(self.peers.accounts.acting_account(caller).await?)
+    }
+
+    /// NOT_FOUND (`what` `id`) for a customer's own user unless its account
+    /// is one of `accounts` (what the object belongs to); any other caller
+    /// passes.
+    pub(crate) async fn check_own(
+        &self,
+        caller: &Caller,
+        accounts: &[Uuid],
+        (what, id): (&'static str, Uuid),
+    ) -> Result<(), BillingError> {
+        match self.own_account(caller).await? {
+            Some(own) if !accounts.contains(&own) => Err(BillingError::not_found(what, id)),
+            _ => Ok(()),
+        }
+    }
+
     /// The stored answer of `key`'s request if it ran already (before a
     /// use case asks other services to repeat their work); `None` when it
     /// has not, or cannot be told yet (then `open` decides).

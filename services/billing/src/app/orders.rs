@@ -315,6 +315,14 @@ impl Billing {
     }
 
     /// The order; NOT_FOUND for another tenant's.
+    /// An order as `caller` may see it: a customer's own user only its
+    /// account's.
+    pub async fn order_for(&self, caller: &Caller, tenant_id: Uuid, order_id: Uuid) -> Result<Order, BillingError> {
+        let order = self.order(tenant_id, order_id).await?;
+        self.check_own(caller, &[order.account_id], ("order", order_id)).await?;
+        Ok(order)
+    }
+
     pub async fn order(&self, tenant_id: Uuid, order_id: Uuid) -> Result<Order, BillingError> {
         orders::get(&self.db, tenant_id, order_id).await?.ok_or_else(|| BillingError::not_found("order", order_id))
     }
@@ -348,6 +356,9 @@ impl Billing {
     /// Whether the caller may act on the order: a sales rep only on its own
     /// accounts' (asked of accounts before any row is locked).
     async fn check_order_visible(&self, caller: &Caller, tenant_id: Uuid, order_id: Uuid) -> Result<(), BillingError> {
+        if caller.customer_user().is_some() {
+            return self.order_for(caller, tenant_id, order_id).await.map(|_| ());
+        }
         if caller.sales_rep_limit().is_none() {
             return Ok(());
         }

@@ -126,6 +126,19 @@ impl Billing {
     }
 
     /// The subscription; NOT_FOUND for another tenant's.
+    /// A subscription as `caller` may see it: a customer's own user only
+    /// its account's.
+    pub async fn subscription_for(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        id: Uuid,
+    ) -> Result<Subscription, BillingError> {
+        let subscription = self.subscription(tenant_id, id).await?;
+        self.check_own(caller, &[subscription.account_id], ("subscription", id)).await?;
+        Ok(subscription)
+    }
+
     pub async fn subscription(&self, tenant_id: Uuid, id: Uuid) -> Result<Subscription, BillingError> {
         subscriptions::get(&self.db, tenant_id, id).await?.ok_or_else(|| BillingError::not_found("subscription", id))
     }
@@ -156,6 +169,9 @@ impl Billing {
         id: Uuid,
         respond: impl FnOnce(&Subscription) -> R,
     ) -> Result<R, BillingError> {
+        if caller.customer_user().is_some() {
+            self.subscription_for(caller, tenant_id, id).await?;
+        }
         self.write(key, async |tx| {
             let (mut subscription, nothing_started) = subscriptions::lock(tx, tenant_id, id)
                 .await?

@@ -13,7 +13,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use tonic::{Request, Response, Status};
 
-use super::{BillingApi, READERS, WRITERS};
+use super::{BillingApi, ENQUIRERS, READERS, WRITERS};
 use crate::app::invoices::NewInvoice;
 use crate::domain::error::BillingError;
 use crate::domain::invoice::InvoiceStatus as Status_;
@@ -149,10 +149,10 @@ impl InvoiceService for BillingApi {
     }
 
     async fn get_invoice(&self, request: Request<GetInvoiceRequest>) -> Result<Response<GetInvoiceResponse>, Status> {
-        let (_, tenant_id) = authorize(&request, READERS)?;
+        let (caller, tenant_id) = authorize(&request, ENQUIRERS)?;
         let run = async {
             let id = parse_id("id", &request.get_ref().id)?;
-            let invoice = self.invoice(tenant_id, id).await?;
+            let invoice = self.invoice_for(&caller, tenant_id, id).await?;
             Ok::<_, BillingError>(GetInvoiceResponse { invoice: Some(invoice_to_proto(&invoice)?) })
         };
         Ok(Response::new(run.await?))
@@ -162,7 +162,7 @@ impl InvoiceService for BillingApi {
         &self,
         request: Request<ListInvoicesRequest>,
     ) -> Result<Response<ListInvoicesResponse>, Status> {
-        let (caller, tenant_id) = authorize(&request, READERS)?;
+        let (caller, tenant_id) = authorize(&request, ENQUIRERS)?;
         let request = request.into_inner();
         let run = async {
             let mut v = Violations::new();

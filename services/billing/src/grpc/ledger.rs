@@ -12,7 +12,7 @@ use bss_proto::billing::*;
 use chrono::{Datelike, NaiveDate};
 use tonic::{Request, Response, Status};
 
-use super::{BillingApi, READERS, WRITERS};
+use super::{BillingApi, ENQUIRERS, READERS, WRITERS};
 use crate::domain::error::BillingError;
 use crate::domain::period::{PeriodSettings as Settings, check_first_start};
 use crate::repo::ledger::TransactionFilter;
@@ -137,7 +137,7 @@ impl LedgerService for BillingApi {
         &self,
         request: Request<ListTransactionsRequest>,
     ) -> Result<Response<ListTransactionsResponse>, Status> {
-        let (caller, tenant_id) = authorize(&request, READERS)?;
+        let (caller, tenant_id) = authorize(&request, ENQUIRERS)?;
         let request = request.into_inner();
         let run = async {
             let mut v = Violations::new();

@@ -1,8 +1,6 @@
 //! The gRPC adapter: each RPC authorizes the caller, parses the request
-//! (each bad field named), and runs its use case. OrderService and
-//! SubscriptionService only convert and call `app/`; the invoice, payment
-//! and ledger RPCs still run their use cases here, on the same `Billing`,
-//! until they move to `app/` in turn.
+//! (each bad field named) into billing's own terms, calls its use case in
+//! `app/` and converts the answer.
 
 pub mod events;
 pub mod invoices;
@@ -12,13 +10,45 @@ pub mod payments;
 pub mod subscriptions;
 
 use bss_platform::auth::Role;
-use bss_platform::error::Answer;
+use bss_platform::error::{Answer, Violations};
+use uuid::Uuid;
 
 use crate::domain::error::BillingError;
 
 /// Roles that may read billing.
 pub const READERS: &[Role] =
     &[Role::TenantAdmin, Role::BillingClerk, Role::CreditManager, Role::AccountManager, Role::Integration];
+
+/// Roles that may read an account's enquiry (its orders, invoices,
+/// subscriptions, transactions and balance): the readers, and a customer's
+/// own user (its own account's only).
+pub const ENQUIRERS: &[Role] = &[
+    Role::TenantAdmin,
+    Role::BillingClerk,
+    Role::CreditManager,
+    Role::AccountManager,
+    Role::Integration,
+    Role::CustomerUser,
+];
+
+/// The account a new order or subscription is for: a customer's own
+/// user's is always its own (`requested` may be empty; another account is
+/// NOT_FOUND), anyone else names it in `field` (a violation in `v`).
+pub(crate) fn ordering_account(
+    v: &mut Violations,
+    field: &str,
+    requested: &str,
+    own: Option<Uuid>,
+) -> Result<Option<Uuid>, BillingError> {
+    match (own, requested) {
+        (Some(own), "") => Ok(Some(own)),
+        (Some(own), requested) => match requested.parse::<Uuid>() {
+            Ok(requested) if requested == own => Ok(Some(own)),
+            _ => Err(BillingError::not_found("account", requested)),
+        },
+        (None, requested) => Ok(v.keep(field, bss_platform::input::required_id(requested))),
+    }
+}
 
 /// Roles that may create and post invoices and record payments.
 pub const WRITERS: &[Role] = &[Role::TenantAdmin, Role::BillingClerk, Role::Integration];

@@ -14,15 +14,21 @@ use bss_proto::billing::*;
 use rust_decimal::Decimal;
 use tonic::{Request, Response, Status};
 
-use super::{BillingApi, READERS};
+use super::{BillingApi, ENQUIRERS, ordering_account};
 use crate::app::orders::NewOrder;
 use crate::domain::error::BillingError;
 use crate::wire;
 
 /// Roles that may place and cancel orders (a sales rep for its own
-/// accounts).
-const PLACERS: &[Role] =
-    &[Role::TenantAdmin, Role::BillingClerk, Role::AccountManager, Role::SalesRep, Role::Integration];
+/// accounts, a customer's own user for its own account).
+const PLACERS: &[Role] = &[
+    Role::TenantAdmin,
+    Role::BillingClerk,
+    Role::AccountManager,
+    Role::SalesRep,
+    Role::Integration,
+    Role::CustomerUser,
+];
 
 /// Most lines on one order.
 const MAX_LINES: usize = 500;
@@ -30,9 +36,9 @@ const MAX_LINES: usize = 500;
 const MAX_REASON: usize = 500;
 
 /// The new order a request asks for, each bad field named.
-fn new_order(input: &Order) -> Result<NewOrder, BillingError> {
+fn new_order(input: &Order, own: Option<uuid::Uuid>) -> Result<NewOrder, BillingError> {
     let mut v = Violations::new();
-    let account_id = v.keep("order.account_id", required_id(&input.account_id));
+    let account_id = ordering_account(&mut v, "order.account_id", &input.account_id, own)?;
     let payment_type = v.keep("order.payment_type", PaymentType::from_wire(input.payment_type));
     let delivery_date = match input.delivery_date.as_str() {
         "" => None,
@@ -76,7 +82,8 @@ impl OrderService for BillingApi {
         let (caller, tenant_id) = authorize(&request, PLACERS)?;
         let request = request.into_inner();
         let run = async {
-            let new = new_order(request.order.as_ref().unwrap_or(&Order::default()))?;
+            let own = self.own_account(&caller).await?;
+            let new = new_order(request.order.as_ref().unwrap_or(&Order::default()), own)?;
             let key = RequestKey::new(tenant_id, "PlaceOrder", &request.request_id, &request)?;
             self.place_order(&caller, tenant_id, key, new, |order| PlaceOrderResponse {
                 order: Some(wire::order(order)),
@@ -87,17 +94,17 @@ impl OrderService for BillingApi {
     }
 
     async fn get_order(&self, request: Request<GetOrderRequest>) -> Result<Response<GetOrderResponse>, Status> {
-        let (_, tenant_id) = authorize(&request, READERS)?;
+        let (caller, tenant_id) = authorize(&request, ENQUIRERS)?;
         let run = async {
             let id = parse_id("id", &request.get_ref().id)?;
-            let order = self.order(tenant_id, id).await?;
+            let order = self.order_for(&caller, tenant_id, id).await?;
             Ok::<_, BillingError>(GetOrderResponse { order: Some(wire::order(&order)) })
         };
         Ok(Response::new(run.await?))
     }
 
     async fn list_orders(&self, request: Request<ListOrdersRequest>) -> Result<Response<ListOrdersResponse>, Status> {
-        let (caller, tenant_id) = authorize(&request, READERS)?;
+        let (caller, tenant_id) = authorize(&request, ENQUIRERS)?;
         let request = request.into_inner();
         let run = async {
             let account_id = parse_id("account_id", &request.account_id)?;

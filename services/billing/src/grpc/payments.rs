@@ -12,7 +12,7 @@ use bss_proto::types::Money;
 use rust_decimal::Decimal;
 use tonic::{Request, Response, Status};
 
-use super::{BillingApi, READERS, WRITERS};
+use super::{BillingApi, ENQUIRERS, WRITERS};
 use crate::app::payments::{CreditNote, Credited};
 use crate::domain::error::BillingError;
 use crate::wire;
@@ -130,7 +130,7 @@ impl PaymentService for BillingApi {
         &self,
         request: Request<GetAccountBalanceRequest>,
     ) -> Result<Response<GetAccountBalanceResponse>, Status> {
-        let (caller, tenant_id) = authorize(&request, READERS)?;
+        let (caller, tenant_id) = authorize(&request, ENQUIRERS)?;
         let run = async {
             let account_id =
                 required_id(&request.get_ref().account_id).map_err(|error| Violations::single("account_id", error))?;

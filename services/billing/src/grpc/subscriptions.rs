@@ -4,7 +4,7 @@
 use bss_platform::auth::{Role, authorize};
 use bss_platform::error::Violations;
 use bss_platform::idempotency::RequestKey;
-use bss_platform::input::{parse_id, required_id};
+use bss_platform::input::parse_id;
 use bss_platform::money::decimal_from_wire;
 use bss_platform::paging::Page;
 use bss_platform::payment::PaymentType;
@@ -13,18 +13,20 @@ use bss_proto::billing::*;
 use rust_decimal::Decimal;
 use tonic::{Request, Response, Status};
 
-use super::{BillingApi, READERS};
+use super::{BillingApi, ENQUIRERS, ordering_account};
 use crate::app::subscriptions::NewSubscription;
 use crate::domain::error::BillingError;
 use crate::wire;
 
-/// Roles that may create subscriptions.
-const CREATORS: &[Role] = &[Role::TenantAdmin, Role::BillingClerk, Role::AccountManager, Role::Integration];
+/// Roles that may create and cancel subscriptions (a customer's own user
+/// for its own account).
+const CREATORS: &[Role] =
+    &[Role::TenantAdmin, Role::BillingClerk, Role::AccountManager, Role::Integration, Role::CustomerUser];
 
 /// The new subscription a request asks for, each bad field named.
-fn new_subscription(input: &Subscription) -> Result<NewSubscription, BillingError> {
+fn new_subscription(input: &Subscription, own: Option<uuid::Uuid>) -> Result<NewSubscription, BillingError> {
     let mut v = Violations::new();
-    let account_id = v.keep("subscription.account_id", required_id(&input.account_id));
+    let account_id = ordering_account(&mut v, "subscription.account_id", &input.account_id, own)?;
     let payment_type = v.keep("subscription.payment_type", PaymentType::from_wire(input.payment_type));
     if input.product.is_empty() {
         v.add("subscription.product", "is required: a product id or code");
@@ -49,7 +51,8 @@ impl SubscriptionService for BillingApi {
         let (caller, tenant_id) = authorize(&request, CREATORS)?;
         let request = request.into_inner();
         let run = async {
-            let new = new_subscription(request.subscription.as_ref().unwrap_or(&Subscription::default()))?;
+            let own = self.own_account(&caller).await?;
+            let new = new_subscription(request.subscription.as_ref().unwrap_or(&Subscription::default()), own)?;
             let key = RequestKey::new(tenant_id, "CreateSubscription", &request.request_id, &request)?;
             self.create_subscription(&caller, tenant_id, key, new, |subscription| CreateSubscriptionResponse {
                 subscription: Some(wire::subscription(subscription)),
@@ -63,10 +66,10 @@ impl SubscriptionService for BillingApi {
         &self,
         request: Request<GetSubscriptionRequest>,
     ) -> Result<Response<GetSubscriptionResponse>, Status> {
-        let (_, tenant_id) = authorize(&request, READERS)?;
+        let (caller, tenant_id) = authorize(&request, ENQUIRERS)?;
         let run = async {
             let id = parse_id("id", &request.get_ref().id)?;
-            let subscription = self.subscription(tenant_id, id).await?;
+            let subscription = self.subscription_for(&caller, tenant_id, id).await?;
             Ok::<_, BillingError>(GetSubscriptionResponse { subscription: Some(wire::subscription(&subscription)) })
         };
         Ok(Response::new(run.await?))
@@ -76,7 +79,7 @@ impl SubscriptionService for BillingApi {
         &self,
         request: Request<ListSubscriptionsRequest>,
     ) -> Result<Response<ListSubscriptionsResponse>, Status> {
-        let (caller, tenant_id) = authorize(&request, READERS)?;
+        let (caller, tenant_id) = authorize(&request, ENQUIRERS)?;
         let request = request.into_inner();
         let run = async {
             let account_id = parse_id("account_id", &request.account_id)?;

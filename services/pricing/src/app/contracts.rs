@@ -45,9 +45,19 @@ impl Pricing {
         .await
     }
 
-    pub async fn contract(&self, tenant_id: Uuid, id: Uuid) -> Result<ContractRecord, PricingError> {
+    /// A contract; a customer's own user sees only a contract its account
+    /// is in, and of its accounts only its own.
+    pub async fn contract(&self, caller: &Caller, tenant_id: Uuid, id: Uuid) -> Result<ContractRecord, PricingError> {
+        let own = self.own_account(caller).await?;
         let mut connection = self.db.acquire().await?;
-        repo::contracts::get(&mut connection, tenant_id, id).await
+        let mut record = repo::contracts::get(&mut connection, tenant_id, id).await?;
+        if let Some(own) = own {
+            if !record.account_ids.contains(&own) {
+                return Err(PricingError::not_found("contract", id));
+            }
+            record.account_ids.retain(|account| *account == own);
+        }
+        Ok(record)
     }
 
     /// The tenant's contracts (of one account when named: another tenant's
@@ -60,11 +70,21 @@ impl Pricing {
         account_id: Option<Uuid>,
         (after, limit): (Option<(NaiveDate, Uuid)>, i64),
     ) -> Result<Vec<ContractRecord>, PricingError> {
+        // A customer's own user sees its account's contracts ("My Items"),
+        // and of their accounts only its own.
+        let own = self.own_account(caller).await?;
+        let account_id = account_id.or(own);
         if let Some(account_id) = account_id {
             self.account(caller, tenant_id, account_id).await?;
         }
         let mut connection = self.db.acquire().await?;
-        repo::contracts::page(&mut connection, tenant_id, account_id, after, limit).await
+        let mut records = repo::contracts::page(&mut connection, tenant_id, account_id, after, limit).await?;
+        if let Some(own) = own {
+            for record in &mut records {
+                record.account_ids.retain(|account| *account == own);
+            }
+        }
+        Ok(records)
     }
 
     /// Adds an account to a contract.

@@ -85,6 +85,9 @@ impl Pricing {
         tenant_id: Uuid,
         account_id: Uuid,
     ) -> Result<(i64, AccountFacts), PricingError> {
+        if self.own_account(caller).await?.is_some_and(|own| own != account_id) {
+            return Err(PricingError::not_found("account", account_id));
+        }
         let (version, facts) = repo::accounts::version_and_facts(&self.db, tenant_id, account_id).await?;
         let facts = match facts {
             Some(facts) => facts,
@@ -96,6 +99,12 @@ impl Pricing {
             return Err(PricingError::not_found("account", account_id));
         }
         Ok((version, facts))
+    }
+
+    /// The account a customer's own user acts for (accounts refuses an
+    /// inactive one); `None` for any other caller.
+    pub(crate) async fn own_account(&self, caller: &Caller) -> Result<Option<Uuid>, PricingError> {
+        Ok(self.accounts.acting_account(caller).await?)
     }
 
     async fn fetch_account(&self, caller: &Caller, account_id: Uuid) -> Result<AccountFacts, PricingError> {

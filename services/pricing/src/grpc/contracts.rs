@@ -239,11 +239,11 @@ impl ContractService for PricingApi {
         &self,
         request: Request<GetContractRequest>,
     ) -> Result<Response<GetContractResponse>, Status> {
-        let (_, tenant_id) = authorize(&request, CONTRACT_READERS)?;
+        let (caller, tenant_id) = authorize(&request, CONTRACT_READERS)?;
         let request = request.into_inner();
         let run = async {
             let id = parse_id("id", &request.id)?;
-            let record = self.contract(tenant_id, id).await?;
+            let record = self.contract(&caller, tenant_id, id).await?;
             Ok::<_, PricingError>(GetContractResponse { contract: Some(contract_to_proto(&record)) })
         };
         Ok(Response::new(run.await?))

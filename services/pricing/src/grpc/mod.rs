@@ -23,10 +23,29 @@ pub const READERS: &[Role] = &[
     Role::Integration,
 ];
 
+/// Roles that may quote: the readers, and a customer's own user (for its
+/// own account only).
+pub const QUOTERS: &[Role] = &[
+    Role::TenantAdmin,
+    Role::AccountManager,
+    Role::SalesRep,
+    Role::CreditManager,
+    Role::BillingClerk,
+    Role::Integration,
+    Role::CustomerUser,
+];
+
 /// Roles that may read contracts (they list other accounts: not for sales
-/// reps, who see contract prices through quotes).
-pub const CONTRACT_READERS: &[Role] =
-    &[Role::TenantAdmin, Role::AccountManager, Role::CreditManager, Role::BillingClerk, Role::Integration];
+/// reps, who see contract prices through quotes). A customer's own user
+/// reads its account's contracts, which show no other account.
+pub const CONTRACT_READERS: &[Role] = &[
+    Role::TenantAdmin,
+    Role::AccountManager,
+    Role::CreditManager,
+    Role::BillingClerk,
+    Role::Integration,
+    Role::CustomerUser,
+];
 
 /// Roles that may change pricing.
 pub const WRITERS: &[Role] = &[Role::TenantAdmin, Role::AccountManager, Role::Integration];

@@ -10,7 +10,7 @@ use bss_proto::pricing::*;
 use tonic::{Request, Response, Status};
 
 use super::convert::{date_from_wire, quantity_from_wire};
-use super::{PricingApi, READERS};
+use super::{PricingApi, QUOTERS};
 use crate::app::quotes::QuoteAsk;
 use crate::domain::book::{Candidate as Considered, Rule};
 use crate::domain::error::PricingError;
@@ -47,7 +47,7 @@ fn candidate_to_proto(candidate: &Considered, currency: Currency) -> Candidate {
 #[tonic::async_trait]
 impl QuoteService for PricingApi {
     async fn quote(&self, request: Request<QuoteRequest>) -> Result<Response<QuoteResponse>, Status> {
-        let (caller, tenant_id) = authorize(&request, READERS)?;
+        let (caller, tenant_id) = authorize(&request, QUOTERS)?;
         let request = request.into_inner();
         let run = async {
             let mut v = Violations::new();

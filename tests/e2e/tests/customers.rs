@@ -1,0 +1,256 @@
+//! A customer's own user, through the gateway: its token (role
+//! `customer_user`, its user id) acts only for its user's account. It reads
+//! its account and addresses, quotes its prices, reads its contracts ("My
+//! Items") showing no other account, places orders whose account is always
+//! its own, and reads its enquiry; another customer's ids answer NOT_FOUND
+//! everywhere, and once its account is not active every call is refused.
+
+#![allow(clippy::expect_used)]
+
+use bss_e2e::{TestApp, create_account, create_product, decimal, eur, generate, order_request, ordering_account};
+use bss_platform::auth::Role;
+use bss_proto::accounts::account_service_client::AccountServiceClient;
+use bss_proto::accounts::user_service_client::UserServiceClient;
+use bss_proto::accounts::*;
+use bss_proto::billing::invoice_service_client::InvoiceServiceClient;
+use bss_proto::billing::ledger_service_client::LedgerServiceClient;
+use bss_proto::billing::order_service_client::OrderServiceClient;
+use bss_proto::billing::payment_service_client::PaymentServiceClient;
+use bss_proto::billing::{
+    GetAccountBalanceRequest, GetInvoiceRequest, GetOrderRequest, ListInvoicesRequest, ListOrdersRequest,
+    ListTransactionsRequest, OrderStatus,
+};
+use bss_proto::pricing::contract_service_client::ContractServiceClient;
+use bss_proto::pricing::quote_service_client::QuoteServiceClient;
+use bss_proto::pricing::{
+    Contract, ContractItem, CreateContractRequest, GetContractRequest, ListContractsRequest, QuoteLineRequest,
+    QuoteRequest,
+};
+use bss_proto::types::PaymentType;
+use bss_testkit::{authorized, customer_user_token, reason};
+use prost_types::FieldMask;
+use tonic::Code;
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+/// Adds a user to an account; returns its id.
+async fn create_user(gateway: &Channel, admin: &str, account_id: &str, email: &str) -> Uuid {
+    let user = User {
+        account_id: account_id.to_owned(),
+        email: email.to_owned(),
+        display_name: email.to_owned(),
+        ..User::default()
+    };
+    let created = UserServiceClient::new(gateway.clone())
+        .create_user(authorized(CreateUserRequest { user: Some(user), request_id: String::new() }, admin))
+        .await
+        .expect("user");
+    created.into_inner().user.expect("user").id.parse().expect("uuid")
+}
+
+/// A contract of `accounts` selling `product` at `price`.
+async fn create_contract(gateway: &Channel, admin: &str, product: &str, price: &str, accounts: &[&str]) -> Contract {
+    let today = chrono::Utc::now().date_naive();
+    let contract = Contract {
+        name: format!("Deal {}", Uuid::now_v7().simple()),
+        currency_code: "EUR".to_owned(),
+        start_date: bss_platform::time::format_date(today - chrono::Days::new(1)),
+        expiry_date: bss_platform::time::format_date(today + chrono::Days::new(365)),
+        items: vec![ContractItem { product_id: product.to_owned(), price: eur(price), breaks: vec![] }],
+        account_ids: accounts.iter().map(|account| (*account).to_owned()).collect(),
+        ..Contract::default()
+    };
+    let request = CreateContractRequest { contract: Some(contract), request_id: String::new() };
+    let created = ContractServiceClient::new(gateway.clone()).create_contract(authorized(request, admin)).await;
+    created.expect("contract").into_inner().contract.expect("contract")
+}
+
+fn quote(account_id: &str, product: &str, quantity: &str) -> QuoteRequest {
+    QuoteRequest {
+        account_id: account_id.to_owned(),
+        lines: vec![QuoteLineRequest { product: product.to_owned(), quantity: decimal(quantity) }],
+        ..QuoteRequest::default()
+    }
+}
+
+#[tokio::test]
+async fn a_customer_user_acts_only_for_its_own_active_account() {
+    let suite = TestApp::start().await;
+    let (tenant_id, admin) = suite.tenant("Customer Books", "EUR").await;
+    let gateway = suite.gateway().await;
+    let widget = create_product(&gateway, &admin, "WIDGET", "10.00", "tools").await;
+    let mine = create_account(&gateway, &admin, ordering_account("MINE")).await;
+    let theirs = create_account(&gateway, &admin, ordering_account("THEIRS")).await;
+    bss_e2e::set_credit_terms(&gateway, &admin, &mine, "1000", None).await;
+    bss_e2e::set_credit_terms(&gateway, &admin, &theirs, "1000", None).await;
+    let me = create_user(&gateway, &admin, &mine, "buyer@mine.example").await;
+    let customer = customer_user_token(tenant_id, me);
+
+    // Its account, and no other.
+    let mut accounts = AccountServiceClient::new(gateway.clone());
+    let own = accounts.get_account(authorized(GetAccountRequest { id: mine.clone() }, &customer)).await;
+    assert_eq!(own.expect("own account").into_inner().account.expect("account").code, "MINE");
+    let other = accounts.get_account(authorized(GetAccountRequest { id: theirs.clone() }, &customer)).await;
+    assert_eq!(other.expect_err("another customer's").code(), Code::NotFound);
+    let listed = accounts.list_accounts(authorized(ListAccountsRequest::default(), &customer)).await;
+    let listed: Vec<String> = listed.expect("list").into_inner().accounts.into_iter().map(|a| a.id).collect();
+    assert_eq!(listed, std::slice::from_ref(&mine), "a listing shows its own account only");
+    let addresses = ListAddressesRequest { account_id: theirs.clone(), ..ListAddressesRequest::default() };
+    let other = accounts.list_addresses(authorized(addresses, &customer)).await.expect_err("their addresses");
+    assert_eq!(other.code(), Code::NotFound);
+    let addresses = ListAddressesRequest { account_id: mine.clone(), ..ListAddressesRequest::default() };
+    accounts.list_addresses(authorized(addresses, &customer)).await.expect("own addresses");
+    // Staff calls stay staff's.
+    let create = CreateAccountRequest { account: Some(ordering_account("NEW")), request_id: String::new() };
+    let refused = accounts.create_account(authorized(create, &customer)).await.expect_err("not staff");
+    assert_eq!((refused.code(), reason(&refused)), (Code::PermissionDenied, "MISSING_ROLE".to_owned()));
+
+    // Its prices: the contract price where its contract has one; another
+    // customer's quote is NOT_FOUND.
+    let contract = create_contract(&gateway, &admin, &widget, "8.00", &[&mine, &theirs]).await;
+    let their_deal = create_contract(&gateway, &admin, &widget, "7.00", &[&theirs]).await;
+    let mut quotes = QuoteServiceClient::new(gateway.clone());
+    let priced = quotes.quote(authorized(quote(&mine, "WIDGET", "2"), &customer)).await.expect("own quote");
+    let line = priced.into_inner().lines.into_iter().next().expect("line");
+    assert_eq!(bss_e2e::amount(&line.unit_price), "8.00");
+    let other = quotes.quote(authorized(quote(&theirs, "WIDGET", "2"), &customer)).await.expect_err("their quote");
+    assert_eq!(other.code(), Code::NotFound);
+
+    // "My Items": its contracts, naming no other account.
+    let mut contracts = ContractServiceClient::new(gateway.clone());
+    let listed = contracts.list_contracts(authorized(ListContractsRequest::default(), &customer)).await;
+    let listed = listed.expect("own contracts").into_inner().contracts;
+    assert_eq!(listed.iter().map(|c| c.id.clone()).collect::<Vec<_>>(), std::slice::from_ref(&contract.id));
+    assert_eq!(listed[0].account_ids, std::slice::from_ref(&mine), "the other customer on the contract is not shown");
+    let other = contracts.get_contract(authorized(GetContractRequest { id: their_deal.id.clone() }, &customer)).await;
+    assert_eq!(other.expect_err("their contract").code(), Code::NotFound);
+    let theirs_named = ListContractsRequest { account_id: theirs.clone(), ..ListContractsRequest::default() };
+    let other = contracts.list_contracts(authorized(theirs_named, &customer)).await.expect_err("their contracts");
+    assert_eq!(other.code(), Code::NotFound);
+
+    // Orders: always for its own account, whatever the request names.
+    let mut orders = OrderServiceClient::new(gateway.clone());
+    let order = orders
+        .place_order(authorized(order_request("", &[("WIDGET", "3")], PaymentType::OnAccount), &customer))
+        .await
+        .expect("own order")
+        .into_inner()
+        .order
+        .expect("order");
+    assert_eq!((order.account_id.as_str(), order.status), (mine.as_str(), OrderStatus::Executed as i32));
+    assert_eq!(bss_e2e::amount(&order.total), "24.00", "priced by its contract");
+    let for_them = order_request(&theirs, &[("WIDGET", "1")], PaymentType::OnAccount);
+    let refused = orders.place_order(authorized(for_them, &customer)).await.expect_err("an order for them");
+    assert_eq!(refused.code(), Code::NotFound);
+    let their_order =
+        bss_e2e::place(&gateway, &admin, order_request(&theirs, &[("WIDGET", "1")], PaymentType::OnAccount)).await;
+
+    // Every side reads the order back: the staff's view of billing and
+    // credit, and the customer's own.
+    let seen = orders.get_order(authorized(GetOrderRequest { id: order.id.clone() }, &admin)).await.expect("staff");
+    assert_eq!(seen.into_inner().order.expect("order").account_id, mine);
+    let status = bss_e2e::credit_status(&gateway, &admin, &mine).await;
+    assert_eq!(bss_e2e::amount(&status.reserved), "24.00", "credit reserved the customer's order");
+    let own_orders = ListOrdersRequest { account_id: mine.clone(), ..ListOrdersRequest::default() };
+    let own_orders = orders.list_orders(authorized(own_orders, &customer)).await.expect("own orders").into_inner();
+    assert_eq!(own_orders.orders.iter().map(|o| o.id.clone()).collect::<Vec<_>>(), std::slice::from_ref(&order.id));
+    let other = orders.get_order(authorized(GetOrderRequest { id: their_order.id.clone() }, &customer)).await;
+    assert_eq!(other.expect_err("their order").code(), Code::NotFound);
+    let their_orders = ListOrdersRequest { account_id: theirs.clone(), ..ListOrdersRequest::default() };
+    let other = orders.list_orders(authorized(their_orders, &customer)).await.expect_err("their orders");
+    assert_eq!(other.code(), Code::NotFound);
+
+    // Its enquiry: invoices, transactions and balance.
+    let today = bss_e2e::today();
+    let invoice = generate(&gateway, &admin, &mine, &today, true).await.into_iter().next().expect("invoice");
+    let their_invoice = generate(&gateway, &admin, &theirs, &today, true).await.into_iter().next().expect("theirs");
+    let mut invoices = InvoiceServiceClient::new(gateway.clone());
+    let own_invoices = ListInvoicesRequest { account_id: mine.clone(), ..ListInvoicesRequest::default() };
+    let own_invoices = invoices.list_invoices(authorized(own_invoices, &customer)).await.expect("own invoices");
+    assert_eq!(
+        own_invoices.into_inner().invoices.iter().map(|i| i.id.clone()).collect::<Vec<_>>(),
+        std::slice::from_ref(&invoice.id)
+    );
+    invoices.get_invoice(authorized(GetInvoiceRequest { id: invoice.id.clone() }, &customer)).await.expect("own");
+    let other = invoices.get_invoice(authorized(GetInvoiceRequest { id: their_invoice.id.clone() }, &customer)).await;
+    assert_eq!(other.expect_err("their invoice").code(), Code::NotFound);
+    let transactions = ListTransactionsRequest { account_id: mine.clone(), ..ListTransactionsRequest::default() };
+    let mut ledger = LedgerServiceClient::new(gateway.clone());
+    let transactions = ledger.list_transactions(authorized(transactions, &customer)).await;
+    assert_eq!(transactions.expect("own transactions").into_inner().transactions.len(), 1);
+    let mut payments = PaymentServiceClient::new(gateway.clone());
+    let balance = payments
+        .get_account_balance(authorized(GetAccountBalanceRequest { account_id: mine.clone() }, &customer))
+        .await
+        .expect("own balance")
+        .into_inner();
+    assert_eq!(bss_e2e::amount(&balance.balance), "24.00");
+    let other =
+        payments.get_account_balance(authorized(GetAccountBalanceRequest { account_id: theirs.clone() }, &customer));
+    assert_eq!(other.await.expect_err("their balance").code(), Code::NotFound);
+
+    // Is Active: once the account is not active, its users are refused at
+    // every call, with the reason.
+    let inactive = Account { id: mine.clone(), is_active: Some(false), ..Account::default() };
+    let update = UpdateAccountRequest {
+        account: Some(inactive),
+        update_mask: Some(FieldMask { paths: vec!["is_active".to_owned()] }),
+        request_id: String::new(),
+    };
+    accounts.update_account(authorized(update, &admin)).await.expect("deactivated");
+    let refusals = [
+        accounts.get_account(authorized(GetAccountRequest { id: mine.clone() }, &customer)).await.map(|_| ()),
+        quotes.quote(authorized(quote(&mine, "WIDGET", "1"), &customer)).await.map(|_| ()),
+        orders
+            .place_order(authorized(order_request("", &[("WIDGET", "1")], PaymentType::OnAccount), &customer))
+            .await
+            .map(|_| ()),
+        invoices
+            .list_invoices(authorized(
+                ListInvoicesRequest { account_id: mine.clone(), ..ListInvoicesRequest::default() },
+                &customer,
+            ))
+            .await
+            .map(|_| ()),
+        contracts.list_contracts(authorized(ListContractsRequest::default(), &customer)).await.map(|_| ()),
+    ];
+    for refused in refusals {
+        let refused = refused.expect_err("an inactive account's user");
+        assert_eq!((refused.code(), reason(&refused)), (Code::PermissionDenied, "ACCOUNT_INACTIVE".to_owned()));
+    }
+    let staff = accounts.get_account(authorized(GetAccountRequest { id: mine.clone() }, &admin)).await;
+    assert_eq!(staff.expect("staff still reads it").into_inner().account.expect("account").is_active, Some(false));
+}
+
+#[tokio::test]
+async fn a_customer_token_must_name_a_user_of_the_tenant_and_an_account_without_payment_types_cannot_order() {
+    let suite = TestApp::start().await;
+    let (tenant_id, admin) = suite.tenant("Customer Rules", "EUR").await;
+    let gateway = suite.gateway().await;
+    create_product(&gateway, &admin, "WIDGET", "10.00", "tools").await;
+    let mut accounts = AccountServiceClient::new(gateway.clone());
+
+    // A token without a user id, and one naming no user of the tenant.
+    let nameless = bss_testkit::token(tenant_id, &[Role::CustomerUser]);
+    let refused = accounts.list_accounts(authorized(ListAccountsRequest::default(), &nameless)).await;
+    let refused = refused.expect_err("no user id");
+    assert_eq!((refused.code(), reason(&refused)), (Code::PermissionDenied, "USER_ID_MISSING".to_owned()));
+    let stranger = customer_user_token(tenant_id, Uuid::now_v7());
+    let refused = accounts.list_accounts(authorized(ListAccountsRequest::default(), &stranger)).await;
+    let refused = refused.expect_err("no such user");
+    assert_eq!((refused.code(), reason(&refused)), (Code::PermissionDenied, "USER_UNKNOWN".to_owned()));
+
+    // An account with no payment type enabled cannot order, whoever asks.
+    let no_payment = ordering_account("NOPAY");
+    let no_payment = create_account(&gateway, &admin, Account { payment_types: Vec::new(), ..no_payment }).await;
+    let user = create_user(&gateway, &admin, &no_payment, "buyer@nopay.example").await;
+    let customer = customer_user_token(tenant_id, user);
+    let refused = OrderServiceClient::new(gateway.clone())
+        .place_order(authorized(order_request("", &[("WIDGET", "1")], PaymentType::OnAccount), &customer))
+        .await
+        .expect_err("no payment type");
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    let listed = ListOrdersRequest { account_id: no_payment.clone(), ..ListOrdersRequest::default() };
+    let listed = OrderServiceClient::new(gateway.clone()).list_orders(authorized(listed, &admin)).await;
+    assert!(listed.expect("orders").into_inner().orders.is_empty(), "nothing was stored");
+}
