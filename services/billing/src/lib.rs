@@ -24,6 +24,7 @@ use bss_platform::events::{EventLog, Source, run_consumer};
 use bss_platform::server::{GrpcServer, ServeError, StartupError};
 use bss_platform::shutdown::Shutdown;
 use bss_proto::billing::billing_event_service_server::BillingEventServiceServer;
+use bss_proto::billing::billing_settings_service_server::BillingSettingsServiceServer;
 use bss_proto::billing::invoice_service_server::InvoiceServiceServer;
 use bss_proto::billing::ledger_service_server::LedgerServiceServer;
 use bss_proto::billing::order_service_server::OrderServiceServer;
@@ -147,6 +148,7 @@ impl App {
             .add_service(SubscriptionServiceServer::from_arc(api.clone()))
             .add_service(LedgerServiceServer::from_arc(api.clone()))
             .add_service(PaymentServiceServer::from_arc(api.clone()))
+            .add_service(BillingSettingsServiceServer::from_arc(api.clone()))
             .add_service(BillingEventServiceServer::from_arc(api))
             .readiness(db::readiness(db.clone()));
         Ok(App { server, shutdown, db, events })

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::domain::order::{CreditReason, Line, Order, OrderState, Orderer, Payer, Standing};
 use crate::domain::period::{Frequency, Period, PeriodSettings, Posting};
 use crate::domain::rebate::Rebate;
+use crate::domain::settings::BankDetails;
 use crate::domain::settle::Receipt;
 use crate::domain::subscription::{Subscription, SubscriptionState};
 
@@ -167,6 +168,32 @@ fn money(amount: Decimal, currency: &str) -> Option<bss_proto::types::Money> {
     })
 }
 
+/// Bank details as the contract shows them.
+pub fn bank_details(details: &BankDetails) -> wire::BankDetails {
+    wire::BankDetails {
+        account_name: details.account_name.clone(),
+        bank_name: details.bank_name.clone(),
+        account_number: details.account_number.clone(),
+        routing_code: details.routing_code.clone(),
+        iban: details.iban.clone(),
+        bic: details.bic.clone(),
+        instructions: details.instructions.clone(),
+    }
+}
+
+/// Bank details as a request gives them (not checked yet).
+pub fn bank_details_from_wire(details: &wire::BankDetails) -> BankDetails {
+    BankDetails {
+        account_name: details.account_name.clone(),
+        bank_name: details.bank_name.clone(),
+        account_number: details.account_number.clone(),
+        routing_code: details.routing_code.clone(),
+        iban: details.iban.clone(),
+        bic: details.bic.clone(),
+        instructions: details.instructions.clone(),
+    }
+}
+
 /// An order as the contract shows it.
 pub fn order(order: &Order) -> wire::Order {
     let currency = order.currency.as_str();
@@ -197,6 +224,11 @@ pub fn order(order: &Order) -> wire::Order {
         held_order_id: order.held_order_id.map(|id| id.to_string()).unwrap_or_default(),
         create_time: Some(timestamp(order.created_at)),
         payers: order.payers.iter().map(|payer| order_payer(payer, currency)).collect(),
+        payment_instructions: order.payment_instructions.as_ref().map(|told| wire::PaymentInstructions {
+            bank_details: told.bank_details.as_ref().map(bank_details),
+            amount: money(told.amount, currency),
+            reference: told.reference.clone(),
+        }),
         cancel_reason: order.cancel_reason.clone(),
         cancel_time: order.cancelled_at.map(timestamp),
     }
@@ -368,6 +400,7 @@ pub fn stored_order(body: &[u8], status: &str) -> Result<Order, String> {
         created_at: time(&stored.create_time).unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
         cancel_reason: stored.cancel_reason.clone(),
         cancelled_at: time(&stored.cancel_time),
+        payment_instructions: None,
     })
 }
 
@@ -461,6 +494,7 @@ mod tests {
             created_at: DateTime::<Utc>::from_timestamp(1_764_000_000, 5_000).expect("time"),
             cancel_reason: String::new(),
             cancelled_at: None,
+            payment_instructions: None,
         };
         let encoded = order(&kept).encode_to_vec();
         assert_eq!(stored_order(&encoded, "held_for_approval"), Ok(kept.clone()));

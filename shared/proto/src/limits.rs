@@ -25,8 +25,8 @@ use crate::accounts::{
     tenant_service_server, user_service_server,
 };
 use crate::billing::{
-    billing_event_service_server, invoice_service_server, ledger_service_server, order_service_server,
-    payment_service_server, subscription_service_server,
+    billing_event_service_server, billing_settings_service_server, invoice_service_server, ledger_service_server,
+    order_service_server, payment_service_server, subscription_service_server,
 };
 use crate::credit::{credit_event_service_server, credit_service_server, credit_settings_service_server};
 use crate::pricing::{
@@ -44,6 +44,7 @@ limits!(
     tenant_service_server::TenantServiceServer,
     user_service_server::UserServiceServer,
     billing_event_service_server::BillingEventServiceServer,
+    billing_settings_service_server::BillingSettingsServiceServer,
     invoice_service_server::InvoiceServiceServer,
     ledger_service_server::LedgerServiceServer,
     order_service_server::OrderServiceServer,

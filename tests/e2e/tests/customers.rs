@@ -254,3 +254,82 @@ async fn a_customer_token_must_name_a_user_of_the_tenant_and_an_account_without_
     let listed = OrderServiceClient::new(gateway.clone()).list_orders(authorized(listed, &admin)).await;
     assert!(listed.expect("orders").into_inner().orders.is_empty(), "nothing was stored");
 }
+
+#[tokio::test]
+async fn a_direct_deposit_order_tells_its_customer_the_tenants_bank_details_amount_and_reference() {
+    use bss_proto::billing::billing_settings_service_client::BillingSettingsServiceClient;
+    use bss_proto::billing::{BankDetails, BillingSettings, GetBillingSettingsRequest, UpdateBillingSettingsRequest};
+    let suite = TestApp::start().await;
+    let (tenant_id, admin) = suite.tenant("Transfer Books", "EUR").await;
+    let gateway = suite.gateway().await;
+    create_product(&gateway, &admin, "WIDGET", "10.00", "tools").await;
+    let payer = Account {
+        payment_types: vec![PaymentType::DirectDeposit as i32, PaymentType::OnAccount as i32],
+        ..ordering_account("TRANSFER")
+    };
+    let account = create_account(&gateway, &admin, payer).await;
+    bss_e2e::set_credit_terms(&gateway, &admin, &account, "1000", None).await;
+    let customer =
+        customer_user_token(tenant_id, create_user(&gateway, &admin, &account, "pay@transfer.example").await);
+
+    // The tenant's bank account, checked as it is set.
+    let mut settings = BillingSettingsServiceClient::new(gateway.clone());
+    let update = |iban: &str, etag: &str| UpdateBillingSettingsRequest {
+        settings: Some(BillingSettings {
+            bank_details: Some(BankDetails {
+                account_name: "Transfer Books GmbH".to_owned(),
+                bank_name: "Commerzbank".to_owned(),
+                iban: iban.to_owned(),
+                bic: "COBADEFFXXX".to_owned(),
+                ..BankDetails::default()
+            }),
+            etag: etag.to_owned(),
+            ..BillingSettings::default()
+        }),
+        update_mask: Some(FieldMask { paths: vec!["bank_details".to_owned()] }),
+        request_id: String::new(),
+    };
+    let bad = settings.update_billing_settings(authorized(update("DE88370400440532013000", ""), &admin)).await;
+    let bad = bad.expect_err("wrong check digits");
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    assert_eq!(bss_testkit::violated_fields(&bad), ["settings.bank_details.iban"]);
+    let set = settings.update_billing_settings(authorized(update("DE89 3704 0044 0532 0130 00", ""), &admin)).await;
+    let set = set.expect("bank details").into_inner().settings.expect("settings");
+    let stale = settings.update_billing_settings(authorized(update("DE89370400440532013000", "\"0\""), &admin)).await;
+    assert_eq!(stale.expect_err("stale etag").code(), Code::Aborted);
+    let refused =
+        settings.update_billing_settings(authorized(update("DE89370400440532013000", &set.etag), &customer)).await;
+    assert_eq!(refused.expect_err("staff only").code(), Code::PermissionDenied);
+    let read = settings.get_billing_settings(authorized(GetBillingSettingsRequest {}, &admin)).await;
+    let bank = read.expect("settings").into_inner().settings.expect("settings").bank_details.expect("bank");
+    assert_eq!(bank.iban, "DE89370400440532013000", "stored without spaces");
+
+    // The customer's direct deposit order says how to pay it.
+    let mut orders = OrderServiceClient::new(gateway.clone());
+    let placed = orders
+        .place_order(authorized(order_request("", &[("WIDGET", "3")], PaymentType::DirectDeposit), &customer))
+        .await
+        .expect("placed")
+        .into_inner()
+        .order
+        .expect("order");
+    assert_eq!(placed.status, OrderStatus::Executed as i32);
+    let told = placed.payment_instructions.clone().expect("payment instructions");
+    assert_eq!(bss_e2e::amount(&told.amount), "30.00");
+    assert_eq!(told.reference, placed.id);
+    let told_bank = told.bank_details.clone().expect("bank details");
+    assert_eq!(
+        (told_bank.account_name.as_str(), told_bank.iban.as_str()),
+        ("Transfer Books GmbH", "DE89370400440532013000")
+    );
+    let read = orders.get_order(authorized(GetOrderRequest { id: placed.id.clone() }, &customer)).await;
+    assert_eq!(read.expect("own order").into_inner().order.expect("order").payment_instructions, Some(told));
+    // Credit reserved it like any order on credit.
+    let status = bss_e2e::credit_status(&gateway, &admin, &account).await;
+    assert_eq!(bss_e2e::amount(&status.reserved), "30.00");
+
+    // An order on account is not paid by transfer.
+    let on_account =
+        bss_e2e::place(&gateway, &customer, order_request("", &[("WIDGET", "1")], PaymentType::OnAccount)).await;
+    assert_eq!(on_account.payment_instructions, None);
+}

@@ -13,6 +13,7 @@ pub mod ledger;
 pub mod orders;
 pub mod payers;
 pub mod payments;
+pub mod settings;
 pub mod subscriptions;
 
 use std::sync::Arc;

@@ -31,6 +31,7 @@ use crate::domain::order::{
     CreditReason, CreditVerdict, Line, Order, OrderState, Payer, backordered, charges, check_cancellable,
     check_orderer, check_payer, credit_reference, payer_shares,
 };
+use crate::domain::settings::payment_instructions;
 use crate::repo::{self, orders};
 use crate::wire;
 
@@ -261,6 +262,7 @@ impl Billing {
             created_at: now(),
             cancel_reason: String::new(),
             cancelled_at: None,
+            payment_instructions: None,
         };
         let mut charged = Vec::new();
         if new.payment_type != PaymentType::RunningQuote {
@@ -288,6 +290,10 @@ impl Billing {
             order.reservation_id = credited.payers.first().and_then(|payer| payer.reservation_id);
             order.payers = credited.payers;
             order.held_order_id = credited.held_order_id;
+        }
+        if order.payment_type == PaymentType::DirectDeposit {
+            let bank = self.billing_settings(tenant_id).await?.bank_details;
+            order.payment_instructions = payment_instructions(&order, &bank);
         }
         self.write(key, async |tx| {
             if let Some(held_order_id) = order.held_order_id {

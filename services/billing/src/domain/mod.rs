@@ -6,5 +6,6 @@ pub mod invoice;
 pub mod order;
 pub mod period;
 pub mod rebate;
+pub mod settings;
 pub mod settle;
 pub mod subscription;

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::bill_to::BillTo;
 use super::error::BillingError;
+use super::settings::PaymentInstructions;
 
 /// An order as billing keeps it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -44,6 +45,10 @@ pub struct Order {
     pub created_at: DateTime<Utc>,
     pub cancel_reason: String,
     pub cancelled_at: Option<DateTime<Utc>>,
+    /// How a direct deposit order is paid, as its payer was told when it
+    /// was placed.
+    #[serde(default)]
+    pub payment_instructions: Option<PaymentInstructions>,
 }
 
 /// One line of an order.
@@ -588,6 +593,7 @@ mod tests {
             created_at: DateTime::<Utc>::UNIX_EPOCH,
             cancel_reason: String::new(),
             cancelled_at: None,
+            payment_instructions: None,
         }
     }
 

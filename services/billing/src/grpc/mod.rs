@@ -7,6 +7,7 @@ pub mod invoices;
 pub mod ledger;
 pub mod orders;
 pub mod payments;
+pub mod settings;
 pub mod subscriptions;
 
 use bss_platform::auth::Role;

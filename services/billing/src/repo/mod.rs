@@ -5,6 +5,7 @@ pub mod held;
 pub mod ledger;
 pub mod orders;
 pub mod runs;
+pub mod settings;
 pub mod subscriptions;
 
 use bss_platform::error::PlatformError;

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use bss_platform::auth::Role;
 use bss_proto::billing::billing_event_service_client::BillingEventServiceClient;
+use bss_proto::billing::billing_settings_service_client::BillingSettingsServiceClient;
 use bss_proto::billing::invoice_service_client::InvoiceServiceClient;
 use bss_proto::billing::ledger_service_client::LedgerServiceClient;
 use bss_proto::billing::order_service_client::OrderServiceClient;
@@ -25,6 +26,26 @@ const SUBSCRIPTIONS: &str = "bss.billing.v1.SubscriptionService";
 const PAYMENTS: &str = "bss.billing.v1.PaymentService";
 const EVENTS: &str = "bss.billing.v1.BillingEventService";
 const LEDGER: &str = "bss.billing.v1.LedgerService";
+const SETTINGS: &str = "bss.billing.v1.BillingSettingsService";
+/// The first tenant's bank account holder.
+const OWNER: &str = "Owner Books Pty Ltd";
+
+/// Bank details held by `account_name`.
+fn bank_details(account_name: &str) -> UpdateBillingSettingsRequest {
+    UpdateBillingSettingsRequest {
+        settings: Some(BillingSettings {
+            bank_details: Some(BankDetails {
+                account_name: account_name.to_owned(),
+                account_number: "12345678".to_owned(),
+                routing_code: "062-000".to_owned(),
+                ..BankDetails::default()
+            }),
+            ..BillingSettings::default()
+        }),
+        update_mask: Some(prost_types::FieldMask { paths: vec!["bank_details".to_owned()] }),
+        request_id: String::new(),
+    }
+}
 
 pub fn cases() -> Vec<Case> {
     use OtherTenant::*;
@@ -64,6 +85,9 @@ pub fn cases() -> Vec<Case> {
         case(LEDGER, "ListTransactions", reader, NotFound),
         case(LEDGER, "CheckAccountsSettled", reader, SeesNothing),
         case(EVENTS, "StreamEvents", reader, SeesNothing),
+        // Another tenant's settings are its own tenant's.
+        case(SETTINGS, "UpdateBillingSettings", writer, NotApplicable),
+        case(SETTINGS, "GetBillingSettings", reader, SeesNothing),
     ]
 }
 
@@ -183,6 +207,10 @@ impl Fixture {
             request_id: String::new(),
         };
         PaymentServiceClient::new(channel.clone()).record_payment(authorized(payment, admin)).await.expect("payment");
+        BillingSettingsServiceClient::new(channel.clone())
+            .update_billing_settings(authorized(bank_details(OWNER), admin))
+            .await
+            .expect("bank details");
         Fixture {
             period_id,
             tenant_id: tenant_id.to_string(),
@@ -209,12 +237,16 @@ impl Fixture {
         let subscriptions = ListSubscriptionsRequest { account_id: self.account_id.clone(), ..Default::default() };
         let subscriptions =
             SubscriptionServiceClient::new(channel.clone()).list_subscriptions(authorized(subscriptions, admin)).await;
+        let settings = BillingSettingsServiceClient::new(channel.clone())
+            .get_billing_settings(authorized(GetBillingSettingsRequest {}, admin))
+            .await;
         format!(
-            "{listed:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+            "{listed:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
             periods.map(|r| r.into_inner()),
             balance.map(|r| r.into_inner()),
             orders.map(|r| r.into_inner()),
-            subscriptions.map(|r| r.into_inner())
+            subscriptions.map(|r| r.into_inner()),
+            settings.map(|r| r.into_inner())
         )
     }
 
@@ -324,6 +356,18 @@ impl Fixture {
                 .await
                 .map(|r| {
                     usize::from(r.into_inner().settings.is_some_and(|s| s.frequency == PeriodFrequency::Monthly as i32))
+                }),
+            (SETTINGS, "UpdateBillingSettings") => BillingSettingsServiceClient::new(channel)
+                .update_billing_settings(request(bank_details("Another Holder"), token))
+                .await
+                .map(|_| 1),
+            // Counts the first tenant's bank details it sees.
+            (SETTINGS, "GetBillingSettings") => BillingSettingsServiceClient::new(channel)
+                .get_billing_settings(request(GetBillingSettingsRequest {}, token))
+                .await
+                .map(|r| {
+                    let settings = r.into_inner().settings.unwrap_or_default();
+                    usize::from(settings.bank_details.is_some_and(|bank| bank.account_name == OWNER))
                 }),
             (LEDGER, "ListPeriods") => LedgerServiceClient::new(channel)
                 .list_periods(request(ListPeriodsRequest::default(), token))
