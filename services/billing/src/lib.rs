@@ -11,6 +11,7 @@ pub mod grpc;
 pub mod overdue;
 pub mod repo;
 pub mod runs;
+pub mod sandbox;
 pub mod wire;
 
 use std::net::SocketAddr;
@@ -34,8 +35,10 @@ use serde::Deserialize;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
+use crate::app::PaymentProvider;
 use crate::app::{Billing, Peers};
 use crate::credit_feed::CreditFeed;
+use crate::sandbox::SandboxPaymentProvider;
 
 /// The Postgres schema this service owns.
 pub const SCHEMA: &str = "billing";
@@ -56,6 +59,17 @@ pub struct BillingConfig {
     /// The pricing service (`BSS_PRICING_URL`): order prices.
     #[serde(default)]
     pub pricing_url: Option<String>,
+    /// The payment gateway card and PayPal orders are paid through
+    /// (`BSS_PAYMENT_PROVIDER_URL`, implementing
+    /// `bss.provider.v1.PaymentProviderService`).
+    #[serde(default)]
+    pub payment_provider_url: Option<String>,
+    /// Card and PayPal orders are paid through the built-in SANDBOX
+    /// provider, which moves no money (`BSS_SANDBOX_PAYMENTS`; `make run`
+    /// turns it on; never in production). Without it or a provider URL,
+    /// card and PayPal orders are refused (PAYMENT_PROVIDER_MISSING).
+    #[serde(default)]
+    pub sandbox_payments: bool,
     /// Bill-to accounts a billing run invoices per transaction
     /// (`BSS_RUN_BATCH_SIZE`, default 500): a stopped run resumes after the
     /// last committed batch.
@@ -69,7 +83,15 @@ fn default_run_batch_size() -> i64 {
 
 impl BillingConfig {
     pub fn new(platform: PlatformConfig) -> BillingConfig {
-        BillingConfig { platform, accounts_url: None, credit_url: None, pricing_url: None, run_batch_size: runs::BATCH }
+        BillingConfig {
+            platform,
+            accounts_url: None,
+            credit_url: None,
+            pricing_url: None,
+            payment_provider_url: None,
+            sandbox_payments: false,
+            run_batch_size: runs::BATCH,
+        }
     }
 }
 
@@ -136,7 +158,18 @@ impl App {
         let wake_runs = Arc::new(tokio::sync::Notify::new());
         let tenants = bss_platform::tenancy::remote(accounts.as_ref(), identity.clone());
         let peers = Peers { accounts: bss_platform::peers::Accounts::new(accounts), credit, pricing };
-        let api = Arc::new(Billing::new(db.clone(), events.clone(), peers, wake_runs.clone(), identity.clone()));
+        let payments = match (peer("payment provider", &config.payment_provider_url)?, config.sandbox_payments) {
+            (Some(channel), _) => PaymentProvider::External(channel),
+            (None, true) => {
+                tracing::warn!("card and PayPal orders are paid through the SANDBOX provider: no money moves");
+                PaymentProvider::Sandbox(Arc::new(SandboxPaymentProvider::default()))
+            }
+            (None, false) => PaymentProvider::None,
+        };
+        let api = Arc::new(
+            Billing::new(db.clone(), events.clone(), peers, wake_runs.clone(), identity.clone())
+                .with_payments(payments),
+        );
         tokio::spawn(runs::run(api.clone(), identity, config.run_batch_size.max(1), wake_runs, shutdown.clone()));
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)
             .named("billing")

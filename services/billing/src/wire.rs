@@ -13,7 +13,7 @@ use prost::Message;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use crate::domain::order::{CreditReason, Line, Order, OrderState, Orderer, Payer, Standing};
+use crate::domain::order::{CreditReason, Line, Order, OrderState, Orderer, Payer, PaymentStatus, Standing};
 use crate::domain::period::{Frequency, Period, PeriodSettings, Posting};
 use crate::domain::rebate::Rebate;
 use crate::domain::settings::BankDetails;
@@ -229,6 +229,18 @@ pub fn order(order: &Order) -> wire::Order {
             amount: money(told.amount, currency),
             reference: told.reference.clone(),
         }),
+        payment: order.payment.as_ref().map(|payment| wire::OrderPayment {
+            status: match payment.status {
+                PaymentStatus::Captured => wire::OrderPaymentStatus::Captured,
+                PaymentStatus::Declined => wire::OrderPaymentStatus::Declined,
+                PaymentStatus::Refunded => wire::OrderPaymentStatus::Refunded,
+            } as i32,
+            amount: money(payment.amount, currency),
+            authorization_id: payment.authorization_id.clone(),
+            capture_id: payment.capture_id.clone(),
+            refund_id: payment.refund_id.clone(),
+            decline_reason: payment.decline_reason.clone(),
+        }),
         cancel_reason: order.cancel_reason.clone(),
         cancel_time: order.cancelled_at.map(timestamp),
     }
@@ -401,6 +413,7 @@ pub fn stored_order(body: &[u8], status: &str) -> Result<Order, String> {
         cancel_reason: stored.cancel_reason.clone(),
         cancelled_at: time(&stored.cancel_time),
         payment_instructions: None,
+        payment: None,
     })
 }
 
@@ -495,6 +508,7 @@ mod tests {
             cancel_reason: String::new(),
             cancelled_at: None,
             payment_instructions: None,
+            payment: None,
         };
         let encoded = order(&kept).encode_to_vec();
         assert_eq!(stored_order(&encoded, "held_for_approval"), Ok(kept.clone()));

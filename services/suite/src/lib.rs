@@ -36,6 +36,10 @@ pub struct SuiteConfig {
     /// Whether the reseller sync runs in the suite (tests that start and
     /// stop it themselves turn it off; its port stays bound and unserved).
     pub reseller_sync: bool,
+    /// Card and PayPal orders are paid through billing's SANDBOX payment
+    /// provider (it moves no money): on in `make run` and the tests; a
+    /// deployment configures a real provider on billing instead.
+    pub sandbox_payments: bool,
 }
 
 /// PEM files for mutual TLS inside the suite: the services present the
@@ -192,6 +196,7 @@ impl Suite {
             accounts_url: Some(url(endpoints.accounts)),
             credit_url: Some(url(endpoints.credit)),
             pricing_url: Some(url(endpoints.pricing)),
+            sandbox_payments: config.sandbox_payments,
             ..bss_billing::BillingConfig::new(service_config(endpoints.billing))
         };
         let billing = bss_billing::App::build(&billing_config, billing_listener, shutdown.clone()).await?;

@@ -196,6 +196,7 @@ async fn run(args: RunArgs) -> Result<ExitCode, Error> {
         },
         tls: None,
         reseller_sync: true,
+        sandbox_payments: true,
     };
     let started = Suite::start(&config, shutdown.clone()).await;
     let suite = match started {

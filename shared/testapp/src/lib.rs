@@ -48,6 +48,7 @@ impl TestApp {
             rate_limit: RateLimitConfig::default(),
             tls: None,
             reseller_sync: true,
+            sandbox_payments: true,
         };
         adjust(&mut config);
         let suite = Suite::start(&config, kit.shutdown()).await.expect("the suite starts");
@@ -398,4 +399,26 @@ pub fn reasons(
             )
         })
         .collect()
+}
+
+/// Saves a card (the payment provider's `card_token`) as the account's
+/// payment method for purchases and subscriptions: the sandbox provider
+/// approves any token but `tok_decline...` (declined) and `tok_retry...`
+/// (asks once for a retry).
+pub async fn save_card(gateway: &Channel, token: &str, account_id: &str, card_token: &str) {
+    use bss_proto::credit::credit_service_client::CreditServiceClient;
+    use bss_proto::credit::{PaymentPreference, SetPaymentPreferenceRequest};
+    let preference = PaymentPreference {
+        card_token_reference: card_token.to_owned(),
+        card_label: format!("card {card_token}"),
+        use_for_subscriptions: true,
+        use_for_purchases: true,
+        ..PaymentPreference::default()
+    };
+    let request = SetPaymentPreferenceRequest {
+        account_id: account_id.to_owned(),
+        preference: Some(preference),
+        request_id: String::new(),
+    };
+    CreditServiceClient::new(gateway.clone()).set_payment_preference(authorized(request, token)).await.expect("card");
 }

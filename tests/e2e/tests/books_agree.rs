@@ -273,6 +273,7 @@ async fn set_up(suite: &TestApp, seed: u64) -> (World, Model) {
             account.parent_account_id = accounts.get(PARENT).map(|books: &Books| books.id.clone()).unwrap_or_default();
         }
         let id = create_account(&channel, &admin, account).await;
+        bss_e2e::save_card(&channel, &admin, &id, "tok_visa").await;
         let out_of_credit = if holds { CreditAction::HoldForApproval } else { CreditAction::Block };
         let policy = CreditPolicy { out_of_credit_action: out_of_credit as i32, ..CreditPolicy::default() };
         set_credit_policy(&channel, &admin, &id, limit, policy).await;

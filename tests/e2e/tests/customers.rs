@@ -333,3 +333,80 @@ async fn a_direct_deposit_order_tells_its_customer_the_tenants_bank_details_amou
         bss_e2e::place(&gateway, &customer, order_request("", &[("WIDGET", "1")], PaymentType::OnAccount)).await;
     assert_eq!(on_account.payment_instructions, None);
 }
+
+#[tokio::test]
+async fn a_card_order_is_paid_before_it_is_executed_declined_cards_reject_it_and_a_cancellation_refunds_it() {
+    use bss_proto::billing::{CancelOrderRequest, OrderPaymentStatus, PlaceOrderRequest};
+    let suite = TestApp::start().await;
+    let (tenant_id, admin) = suite.tenant("Card Checkout", "EUR").await;
+    let gateway = suite.gateway().await;
+    create_product(&gateway, &admin, "WIDGET", "10.00", "tools").await;
+    let account = create_account(&gateway, &admin, ordering_account("CARDHOLDER")).await;
+    bss_e2e::set_credit_terms(&gateway, &admin, &account, "1000", None).await;
+    let customer = customer_user_token(tenant_id, create_user(&gateway, &admin, &account, "pay@card.example").await);
+    let mut orders = OrderServiceClient::new(gateway.clone());
+    let card_order = |request_id: &str| PlaceOrderRequest {
+        request_id: request_id.to_owned(),
+        ..order_request("", &[("WIDGET", "2")], PaymentType::CreditCard)
+    };
+    let own_orders = || ListOrdersRequest { account_id: account.clone(), ..ListOrdersRequest::default() };
+
+    // No saved payment method: refused before anything is stored.
+    let refused = orders.place_order(authorized(card_order(""), &customer)).await.expect_err("no card");
+    assert_eq!((refused.code(), reason(&refused)), (Code::FailedPrecondition, "PAYMENT_METHOD_MISSING".to_owned()));
+
+    // Approved: captured, then executed; credit reserved nothing.
+    bss_e2e::save_card(&gateway, &admin, &account, "tok_visa").await;
+    let paid = orders.place_order(authorized(card_order("card-1"), &customer)).await.expect("paid");
+    let paid = paid.into_inner().order.expect("order");
+    assert_eq!(paid.status, OrderStatus::Executed as i32);
+    let payment = paid.payment.clone().expect("payment");
+    assert_eq!(payment.status, OrderPaymentStatus::Captured as i32);
+    assert_eq!(bss_e2e::amount(&payment.amount), "20.00");
+    assert!(payment.capture_id.starts_with("sandbox_capture_"), "{payment:?}");
+    let again = orders.place_order(authorized(card_order("card-1"), &customer)).await.expect("retried");
+    assert_eq!(again.into_inner().order.expect("order").payment, Some(payment.clone()), "paid once");
+    let status = bss_e2e::credit_status(&gateway, &admin, &account).await;
+    assert_eq!(bss_e2e::amount(&status.reserved), "0.00", "a card order reserves nothing");
+
+    // Declined: the order is rejected with the provider's reason.
+    bss_e2e::save_card(&gateway, &admin, &account, "tok_decline_insufficient_funds").await;
+    let declined = orders.place_order(authorized(card_order("card-2"), &customer)).await.expect("answered");
+    let declined = declined.into_inner().order.expect("order");
+    assert_eq!(declined.status, OrderStatus::Rejected as i32);
+    let refusal = declined.payment.expect("payment");
+    assert_eq!(refusal.status, OrderPaymentStatus::Declined as i32);
+    assert!(refusal.decline_reason.contains("declined"), "{refusal:?}");
+
+    // A provider asking to retry: UNAVAILABLE and nothing stored; the
+    // retry with the same request id pays once.
+    bss_e2e::save_card(&gateway, &admin, &account, "tok_retry_visa").await;
+    let before = orders.list_orders(authorized(own_orders(), &admin)).await.expect("orders").into_inner().orders.len();
+    let busy = orders.place_order(authorized(card_order("card-3"), &customer)).await.expect_err("retry later");
+    assert_eq!(busy.code(), Code::Unavailable);
+    let after = orders.list_orders(authorized(own_orders(), &admin)).await.expect("orders").into_inner().orders.len();
+    assert_eq!(before, after, "nothing was stored");
+    let retried = orders.place_order(authorized(card_order("card-3"), &customer)).await.expect("paid on retry");
+    let retried = retried.into_inner().order.expect("order");
+    assert_eq!(retried.payment.expect("payment").status, OrderPaymentStatus::Captured as i32);
+
+    // Cancelling the paid order refunds it, once.
+    let cancel = CancelOrderRequest {
+        id: paid.id.clone(),
+        reason: "changed my mind".to_owned(),
+        request_id: "cancel-card-1".to_owned(),
+    };
+    let cancelled = orders.cancel_order(authorized(cancel.clone(), &customer)).await.expect("cancelled");
+    let cancelled = cancelled.into_inner().order.expect("order");
+    assert_eq!(cancelled.status, OrderStatus::Cancelled as i32);
+    let refund = cancelled.payment.clone().expect("payment");
+    assert_eq!(
+        (refund.status, refund.capture_id.as_str()),
+        (OrderPaymentStatus::Refunded as i32, payment.capture_id.as_str())
+    );
+    assert!(refund.refund_id.starts_with("sandbox_refund_"));
+    let replayed = orders.cancel_order(authorized(cancel, &customer)).await.expect("replayed");
+    assert_eq!(replayed.into_inner().order.expect("order").payment, Some(refund.clone()));
+    let read = orders.get_order(authorized(GetOrderRequest { id: paid.id.clone() }, &admin)).await.expect("staff");
+    assert_eq!(read.into_inner().order.expect("order").payment, Some(refund));
+}

@@ -171,6 +171,7 @@ async fn card_and_paypal_orders_pass_the_hold_and_terms_policies_and_reserve_not
     let channel = suite.gateway().await;
     create_product(&channel, &admin, "WIDGET", "40.00", "").await;
     let account = create_account(&channel, &admin, paying_every_way("CARDS")).await;
+    bss_e2e::save_card(&channel, &admin, &account, "tok_visa").await;
     let mut credit = CreditServiceClient::new(channel.clone());
     let hold =
         PutOnHoldRequest { account_id: account.clone(), reason: "dispute".to_owned(), request_id: String::new() };

@@ -365,6 +365,7 @@ async fn orders_are_executed_held_or_refused_by_the_account_pricing_and_credit()
         .account
         .expect("account")
         .id;
+    bss_e2e::save_card(&channel, &admin, &account_id, "tok_visa").await;
     CatalogServiceClient::new(channel.clone())
         .create_product(authorized(
             CreateProductRequest {
@@ -799,6 +800,7 @@ async fn orders_over_credit_are_warned_blocked_or_sent_to_card_as_the_policy_say
         [("WARNED", CreditAction::Warn), ("BLOCKED", CreditAction::Block), ("CARD", CreditAction::WarnCreditCardOnly)]
     {
         let account_id = create_account(&channel, &admin, ordering_account(code)).await;
+        bss_e2e::save_card(&channel, &admin, &account_id, "tok_visa").await;
         let terms = CreditTerms {
             credit_limit: decimal("10"),
             policy: Some(CreditPolicy { out_of_credit_action: action as i32, ..CreditPolicy::default() }),

@@ -6,6 +6,7 @@
 //! wire and calls these; the workers and the credit consumer call them
 //! too, never `grpc/`.
 
+pub mod checkout;
 pub mod held_orders;
 pub mod invoices;
 pub mod invoicing;
@@ -24,10 +25,12 @@ use bss_platform::events::EventLog;
 use bss_platform::idempotency::{self, RequestKey};
 use bss_platform::money::Currency;
 use bss_platform::peers::{self, PEER_TIMEOUT};
+
 use bss_platform::time::{format_date, parse_date};
 use bss_proto::billing::{BillingEvent, billing_event};
 use bss_proto::credit::credit_service_client::CreditServiceClient;
 use bss_proto::credit::{ComputeDueDateRequest, ComputeDueDatesRequest};
+pub use checkout::PaymentProvider;
 use chrono::NaiveDate;
 use prost::Message;
 use sqlx::{PgConnection, PgPool};
@@ -56,11 +59,18 @@ pub struct Billing {
     /// asks credit and reads payers as itself (a sales rep may order for
     /// an account whose bill-to parent it cannot see).
     pub(crate) identity: ServiceIdentity,
+    /// The payment gateway card and PayPal orders are paid through.
+    pub(crate) payments: PaymentProvider,
 }
 
 impl Billing {
     pub fn new(db: PgPool, events: EventLog, peers: Peers, runs: Arc<Notify>, identity: ServiceIdentity) -> Billing {
-        Billing { db, events, peers, runs, identity }
+        Billing { db, events, peers, runs, identity, payments: PaymentProvider::None }
+    }
+
+    /// Takes card and PayPal payments through `provider`.
+    pub fn with_payments(self, payments: PaymentProvider) -> Billing {
+        Billing { payments, ..self }
     }
 
     /// Billing itself, acting in the tenant.

@@ -29,7 +29,7 @@ use crate::domain::bill_to::BillTo;
 use crate::domain::error::BillingError;
 use crate::domain::order::{
     CreditReason, CreditVerdict, Line, Order, OrderState, Payer, backordered, charges, check_cancellable,
-    check_orderer, check_payer, credit_reference, payer_shares,
+    check_orderer, check_payer, credit_reference, paid_at_checkout, payer_shares,
 };
 use crate::domain::settings::payment_instructions;
 use crate::repo::{self, orders};
@@ -263,6 +263,7 @@ impl Billing {
             cancel_reason: String::new(),
             cancelled_at: None,
             payment_instructions: None,
+            payment: None,
         };
         let mut charged = Vec::new();
         if new.payment_type != PaymentType::RunningQuote {
@@ -294,6 +295,12 @@ impl Billing {
         if order.payment_type == PaymentType::DirectDeposit {
             let bank = self.billing_settings(tenant_id).await?.bank_details;
             order.payment_instructions = payment_instructions(&order, &bank);
+        }
+        // Card and PayPal orders credit let through are paid before they
+        // are executed; a declined payment rejects the order.
+        if order.state == OrderState::Executed && paid_at_checkout(order.payment_type) {
+            let payment = self.take_payment(tenant_id, &order).await?;
+            order.paid(payment);
         }
         self.write(key, async |tx| {
             if let Some(held_order_id) = order.held_order_id {
@@ -409,9 +416,27 @@ impl Billing {
         (order_id, reason): (Uuid, String),
         respond: impl FnOnce(&Order) -> R,
     ) -> Result<R, BillingError> {
+        if let Some(stored) = self.replay(&key).await? {
+            return Ok(stored);
+        }
         self.check_order_visible(caller, tenant_id, order_id).await?;
+        // A card or PayPal payment is refunded first, with no transaction
+        // open (the provider answers a repeated refund as the first).
+        let placed = self.order(tenant_id, order_id).await?;
+        let refunded = match placed.refundable() {
+            Some(payment) => {
+                check_cancellable(placed.state, order_id, None)?;
+                Some(self.refund_payment(&placed, payment).await?)
+            }
+            None => None,
+        };
         self.write(key, async |tx| {
             let mut order = self.lock_order(tx, tenant_id, order_id).await?;
+            if let Some(refunded) = refunded
+                && order.refundable().is_some_and(|payment| payment.capture_id == refunded.capture_id)
+            {
+                order.payment = Some(refunded);
+            }
             // Its charges go first (waiting for a draft that holds them to
             // commit), then what is invoiced is checked: a cancellation and an
             // invoice never both take the same charge.

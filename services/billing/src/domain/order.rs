@@ -49,6 +49,51 @@ pub struct Order {
     /// was placed.
     #[serde(default)]
     pub payment_instructions: Option<PaymentInstructions>,
+    /// The payment taken for a card or PayPal order at the payment
+    /// provider (or its decline), and its refund.
+    #[serde(default)]
+    pub payment: Option<CardPayment>,
+}
+
+/// Where a card or PayPal order's payment stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PaymentStatus {
+    Captured,
+    Declined,
+    Refunded,
+}
+
+/// A card or PayPal order's payment at the payment provider.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardPayment {
+    pub status: PaymentStatus,
+    pub amount: Decimal,
+    pub authorization_id: String,
+    pub capture_id: String,
+    pub refund_id: String,
+    pub decline_reason: String,
+}
+
+/// Whether orders paid this way are paid at the payment provider before
+/// they are executed (card and PayPal).
+pub fn paid_at_checkout(payment_type: PaymentType) -> bool {
+    matches!(payment_type, PaymentType::CreditCard | PaymentType::PayPal)
+}
+
+impl Order {
+    /// Records the payment provider's answer: a captured payment leaves the
+    /// order executed, a declined one rejects it.
+    pub fn paid(&mut self, payment: CardPayment) {
+        if payment.status == PaymentStatus::Declined {
+            self.state = OrderState::Rejected;
+        }
+        self.payment = Some(payment);
+    }
+
+    /// The captured payment a cancellation gives back, if any.
+    pub fn refundable(&self) -> Option<&CardPayment> {
+        self.payment.as_ref().filter(|payment| payment.status == PaymentStatus::Captured)
+    }
 }
 
 /// One line of an order.
@@ -594,6 +639,7 @@ mod tests {
             cancel_reason: String::new(),
             cancelled_at: None,
             payment_instructions: None,
+            payment: None,
         }
     }
 

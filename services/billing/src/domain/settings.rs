@@ -179,6 +179,7 @@ mod tests {
             cancel_reason: String::new(),
             cancelled_at: None,
             payment_instructions: None,
+            payment: None,
         }
     }
 
