@@ -622,6 +622,7 @@ pub fn tenant_to_proto(tenant: &Tenant) -> proto::Tenant {
             proto::TenantStatus::Active
         } as i32,
         suspend_reason: tenant.suspend_reason.clone().unwrap_or_default(),
+        guest_account_id: tenant.guest_account_id.map(|id| id.to_string()).unwrap_or_default(),
     }
 }
 

@@ -99,7 +99,9 @@ impl App {
         }
         let books = Arc::new(Books::new(db.clone()));
         let tenants = bss_platform::tenancy::remote(accounts.as_ref(), ServiceIdentity::new("pricing", &platform.auth));
-        let api = Arc::new(PricingApi::new(db.clone(), books, accounts));
+        let api = Arc::new(
+            PricingApi::new(db.clone(), books, accounts).with_identity(ServiceIdentity::new("pricing", &platform.auth)),
+        );
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)
             .named("pricing")
             .metrics(platform.metrics_addr)

@@ -42,10 +42,13 @@ pub enum Role {
     /// A customer's own user (its `user_id`): acts only for the account the
     /// user belongs to, and only while that account is active.
     CustomerUser,
+    /// An anonymous caller of the tenant's shop: quotes as the tenant's
+    /// guest account and browses public products, nothing else.
+    Guest,
 }
 
 impl Role {
-    pub const ALL: [Role; 8] = [
+    pub const ALL: [Role; 9] = [
         Role::PlatformAdmin,
         Role::TenantAdmin,
         Role::AccountManager,
@@ -54,6 +57,7 @@ impl Role {
         Role::BillingClerk,
         Role::Integration,
         Role::CustomerUser,
+        Role::Guest,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,6 +70,7 @@ impl Role {
             Role::BillingClerk => "billing_clerk",
             Role::Integration => "integration",
             Role::CustomerUser => "customer_user",
+            Role::Guest => "guest",
         }
     }
 }
@@ -177,6 +182,11 @@ impl Caller {
         // A customer_user token without a user id is refused by
         // `authorize`; were one to get further, it would be no user.
         Some(self.user_id.unwrap_or(Uuid::nil()))
+    }
+
+    /// Whether the caller is only a guest (an anonymous shopper).
+    pub fn is_guest(&self) -> bool {
+        !self.roles.is_empty() && self.roles.iter().all(|role| *role == Role::Guest)
     }
 
     /// PERMISSION_DENIED (reason USER_ID_MISSING) for a customer user's

@@ -102,6 +102,24 @@ pub fn readiness(pool: PgPool) -> ReadinessCheck {
     })
 }
 
+/// A transaction, waiting while the pool has no connection to give (a
+/// small pool at startup, the database restarting): startup work retries
+/// for about fifteen seconds rather than failing the service's start.
+async fn begin_patiently(db: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    let mut delay = Duration::from_millis(20);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match db.begin().await {
+            Err(error) if is_unavailable(&error) && Instant::now() + delay < deadline => {
+                tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "no connection for startup work yet");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_millis(500));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Rewrites stored records batch by batch, each batch in one transaction:
 /// `select` reads up to a batch of the records still to rewrite, locked
 /// (`... LIMIT n FOR UPDATE`), each as `R`; `rewrite` turns one into
@@ -122,7 +140,7 @@ where
 {
     let mut rewritten = 0;
     loop {
-        let mut tx = db.begin().await?;
+        let mut tx = begin_patiently(db).await?;
         let rows: Vec<R> = sqlx::query_as(select).fetch_all(&mut *tx).await?;
         if rows.is_empty() {
             return Ok(rewritten);

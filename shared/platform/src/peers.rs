@@ -82,6 +82,12 @@ impl Accounts {
         }
     }
 
+    /// The tenant's generic account for guests, if it named one.
+    pub async fn guest_account(&self, caller: &Caller, tenant_id: Uuid) -> Result<Option<Uuid>, PeerError> {
+        let tenant = self.tenant(caller, tenant_id).await?.unwrap_or_default();
+        Ok(tenant.guest_account_id.parse().ok())
+    }
+
     /// The tenant as accounts shows it to `caller`; `None` when unknown.
     pub async fn tenant(&self, caller: &Caller, id: Uuid) -> Result<Option<Tenant>, PeerError> {
         let Some(channel) = &self.channel else {

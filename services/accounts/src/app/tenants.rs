@@ -88,6 +88,36 @@ impl Tenants {
         Ok(response)
     }
 
+    /// Names the tenant's generic account for guests (`None` clears it):
+    /// one of the tenant's accounts (NOT_FOUND otherwise).
+    pub async fn set_guest_account<R: Message + Default>(
+        &self,
+        tenant_id: Uuid,
+        key: Option<RequestKey>,
+        account: Option<Uuid>,
+        respond: impl FnOnce(&Tenant) -> R,
+    ) -> Result<R, AccountsError> {
+        let mut changed = None;
+        let response = idempotency::once(&self.db, key, async |tx| {
+            if let Some(account) = account
+                && !repo::accounts::exists(tx, tenant_id, account).await?
+            {
+                return Err(AccountsError::not_found("account", account));
+            }
+            let tenant = repo::tenants::set_guest_account(tx, tenant_id, account)
+                .await?
+                .ok_or_else(|| AccountsError::not_found("tenant", tenant_id))?;
+            let response = respond(&tenant);
+            changed = Some(tenant);
+            Ok(response)
+        })
+        .await?;
+        if let Some(tenant) = changed {
+            self.tenants.remember(Arc::new(tenant));
+        }
+        Ok(response)
+    }
+
     /// A page of the tenants (under `parent`, when given).
     pub async fn tenants(&self, parent: Option<Uuid>, page: &Page) -> Result<(Vec<Tenant>, String), AccountsError> {
         let mut connection = self.db.acquire().await?;

@@ -45,6 +45,8 @@ pub struct Tenant {
     pub created_at: DateTime<Utc>,
     /// Suspended tenants' users are refused; `None` while active.
     pub suspend_reason: Option<String>,
+    /// The generic account guests quote as.
+    pub guest_account_id: Option<Uuid>,
 }
 
 impl Tenant {
@@ -71,6 +73,7 @@ mod tests {
             name_uniqueness_scope: scope,
             created_at: Utc::now(),
             suspend_reason: None,
+            guest_account_id: None,
         }
     }
 

@@ -8,8 +8,8 @@ use bss_platform::paging::Page;
 use bss_proto::accounts::tenant_service_server::TenantService;
 use bss_proto::accounts::{
     CreateTenantRequest, CreateTenantResponse, GetTenantRequest, GetTenantResponse, ListTenantsRequest,
-    ListTenantsResponse, ReactivateTenantRequest, ReactivateTenantResponse, SuspendTenantRequest,
-    SuspendTenantResponse,
+    ListTenantsResponse, ReactivateTenantRequest, ReactivateTenantResponse, SetGuestAccountRequest,
+    SetGuestAccountResponse, SuspendTenantRequest, SuspendTenantResponse,
 };
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -95,6 +95,26 @@ impl TenantService for Tenants {
             // Tenants belong to no tenant: their request ids live in the nil scope.
             let key = RequestKey::new(Uuid::nil(), "SuspendTenant", &request.request_id, &request)?;
             self.set_standing(key, (id, reason.as_deref()), |tenant| SuspendTenantResponse {
+                tenant: Some(tenant_to_proto(tenant)),
+            })
+            .await
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn set_guest_account(
+        &self,
+        request: Request<SetGuestAccountRequest>,
+    ) -> Result<Response<SetGuestAccountResponse>, Status> {
+        let (_, tenant_id) = auth::authorize(&request, &[Role::TenantAdmin])?;
+        let request = request.into_inner();
+        let run = async {
+            let account = match request.account_id.as_str() {
+                "" => None,
+                account => Some(parse_id("account_id", account)?),
+            };
+            let key = RequestKey::new(tenant_id, "SetGuestAccount", &request.request_id, &request)?;
+            self.set_guest_account(tenant_id, key, account, |tenant| SetGuestAccountResponse {
                 tenant: Some(tenant_to_proto(tenant)),
             })
             .await

@@ -23,6 +23,7 @@ struct TenantRow {
     created_at: DateTime<Utc>,
     status: String,
     suspend_reason: String,
+    guest_account_id: Option<Uuid>,
 }
 
 impl TryFrom<TenantRow> for Tenant {
@@ -38,13 +39,15 @@ impl TryFrom<TenantRow> for Tenant {
             name_uniqueness_scope,
             created_at: row.created_at,
             suspend_reason: (row.status == "SUSPENDED").then_some(row.suspend_reason),
+            guest_account_id: row.guest_account_id,
         })
     }
 }
 
 macro_rules! columns {
     () => {
-        "id, name, default_currency, parent_tenant_id, name_uniqueness_scope, created_at, status, suspend_reason"
+        "id, name, default_currency, parent_tenant_id, name_uniqueness_scope, created_at, status, suspend_reason,
+         guest_account_id"
     };
 }
 
@@ -114,6 +117,24 @@ pub async fn set_suspended(
     .bind(status)
     .bind(reason.unwrap_or_default())
     .bind(was)
+    .fetch_optional(connection)
+    .await?;
+    row.map(Tenant::try_from).transpose()
+}
+
+/// Names the tenant's guest account (`None` clears it); `None` when there
+/// is no such tenant.
+pub async fn set_guest_account(
+    connection: &mut PgConnection,
+    id: Uuid,
+    account: Option<Uuid>,
+) -> Result<Option<Tenant>, AccountsError> {
+    let row: Option<TenantRow> = sqlx::query_as(concat!(
+        "UPDATE accounts.tenants SET guest_account_id = $2 WHERE id = $1 RETURNING ",
+        columns!()
+    ))
+    .bind(id)
+    .bind(account)
     .fetch_optional(connection)
     .await?;
     row.map(Tenant::try_from).transpose()

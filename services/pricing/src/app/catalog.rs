@@ -1,5 +1,6 @@
 //! The tenant's catalog: products, price levels and the levels' prices.
 
+use bss_platform::auth::Caller;
 use bss_platform::error::Violations;
 use bss_platform::etag;
 use bss_platform::idempotency::RequestKey;
@@ -7,7 +8,7 @@ use prost::Message;
 use uuid::Uuid;
 
 use super::Pricing;
-use crate::domain::catalog::{PriceLevel, Product};
+use crate::domain::catalog::{Availability, PriceLevel, Product};
 use crate::domain::error::PricingError;
 use crate::domain::price::Tiered;
 use crate::repo;
@@ -27,22 +28,28 @@ impl Pricing {
         .await
     }
 
-    /// A product by id or code.
-    pub async fn product(&self, tenant_id: Uuid, product: &str) -> Result<Product, PricingError> {
+    /// A product by id or code; a guest sees public products only.
+    pub async fn product(&self, caller: &Caller, tenant_id: Uuid, product: &str) -> Result<Product, PricingError> {
         let mut connection = self.db.acquire().await?;
-        repo::catalog::product(&mut connection, tenant_id, product, false).await
+        let found = repo::catalog::product(&mut connection, tenant_id, product, false).await?;
+        if caller.is_guest() && found.availability != Availability::Public {
+            return Err(PricingError::not_found("product", product));
+        }
+        Ok(found)
     }
 
-    /// A page of the tenant's products (of `family` when set) and the next
-    /// page's token.
+    /// A page of the tenant's products (of `family` when set; a guest's of
+    /// the public ones) and the next page's token.
     pub async fn products(
         &self,
+        caller: &Caller,
         tenant_id: Uuid,
         family: &str,
         page: &bss_platform::paging::Page,
     ) -> Result<(Vec<Product>, String), PricingError> {
+        let only = caller.is_guest().then_some(Availability::Public);
         let mut connection = self.db.acquire().await?;
-        repo::catalog::list_products(&mut connection, tenant_id, family, page).await
+        repo::catalog::list_products(&mut connection, tenant_id, (family, only), page).await
     }
 
     /// Changes a product by `change`, unless it changed since the etag the

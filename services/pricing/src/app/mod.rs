@@ -14,7 +14,8 @@ pub mod rates;
 
 use std::sync::Arc;
 
-use bss_platform::auth::Caller;
+use bss_platform::auth::{Caller, ServiceIdentity};
+use bss_platform::error::Violations;
 use bss_platform::idempotency::{self, RequestKey};
 use bss_platform::peers;
 use prost::Message;
@@ -35,11 +36,33 @@ pub struct Pricing {
     /// The accounts service, for accounts the event stream has not brought
     /// yet.
     accounts: peers::Accounts,
+    /// Pricing's own identity: what it asks accounts for a guest (who may
+    /// read no account) it asks as itself.
+    identity: Option<ServiceIdentity>,
 }
 
 impl Pricing {
     pub fn new(db: PgPool, books: Arc<Books>, accounts: Option<Channel>) -> Pricing {
-        Pricing { db, books, accounts: peers::Accounts::new(accounts) }
+        Pricing { db, books, accounts: peers::Accounts::new(accounts), identity: None }
+    }
+
+    /// Asks accounts for guests as `identity`.
+    pub fn with_identity(self, identity: ServiceIdentity) -> Pricing {
+        Pricing { identity: Some(identity), ..self }
+    }
+
+    /// Who asks accounts for `caller`: pricing itself for a guest, else the
+    /// caller.
+    fn asking_for(&self, caller: &Caller, tenant_id: Uuid) -> Result<Caller, PricingError> {
+        if !caller.is_guest() {
+            return Ok(caller.clone());
+        }
+        self.identity.as_ref().and_then(|identity| identity.caller(Some(tenant_id))).ok_or_else(|| {
+            PricingError::Unavailable {
+                what: "accounts",
+                cause: "pricing has no service token to ask for guests".to_owned(),
+            }
+        })
     }
 
     /// Runs a write of the tenant's pricing once per request id (see
@@ -91,7 +114,7 @@ impl Pricing {
         let (version, facts) = repo::accounts::version_and_facts(&self.db, tenant_id, account_id).await?;
         let facts = match facts {
             Some(facts) => facts,
-            None => self.fetch_account(caller, account_id).await?,
+            None => self.fetch_account(&self.asking_for(caller, tenant_id)?, account_id).await?,
         };
         if let Some(limit) = caller.sales_rep_limit()
             && facts.sales_rep_id != limit
@@ -99,6 +122,28 @@ impl Pricing {
             return Err(PricingError::not_found("account", account_id));
         }
         Ok((version, facts))
+    }
+
+    /// The account a quote is for: a guest's is always the tenant's guest
+    /// account (GUEST_ACCOUNT_MISSING when the tenant named none; another
+    /// account is NOT_FOUND); anyone else names it.
+    pub(crate) async fn quoting_account(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        requested: Option<Uuid>,
+    ) -> Result<Uuid, PricingError> {
+        if !caller.is_guest() {
+            return requested.ok_or_else(|| Violations::single("account_id", "is required").into());
+        }
+        let asking = self.asking_for(caller, tenant_id)?;
+        let guest = self.accounts.guest_account(&asking, tenant_id).await?.ok_or_else(|| {
+            PricingError::precondition("GUEST_ACCOUNT_MISSING", "the tenant has named no account for guests")
+        })?;
+        match requested {
+            Some(requested) if requested != guest => Err(PricingError::not_found("account", requested)),
+            _ => Ok(guest),
+        }
     }
 
     /// The account a customer's own user acts for (accounts refuses an

@@ -14,7 +14,7 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::convert::{tiered_from_wire, tiered_to_wire};
-use super::{PricingApi, READERS, WRITERS};
+use super::{BROWSERS, PricingApi, READERS, WRITERS};
 use crate::domain::catalog::{Availability, PriceLevel, Product, ProductText};
 use crate::domain::error::PricingError;
 use crate::domain::price::Tiered;
@@ -161,13 +161,13 @@ impl CatalogService for PricingApi {
     }
 
     async fn get_product(&self, request: Request<GetProductRequest>) -> Result<Response<GetProductResponse>, Status> {
-        let (_, tenant_id) = authorize(&request, READERS)?;
+        let (caller, tenant_id) = authorize(&request, BROWSERS)?;
         let request = request.into_inner();
         let run = async {
             if request.product.is_empty() {
                 return Err(Violations::single("product", "is required: an id or a code").into());
             }
-            let product = self.product(tenant_id, &request.product).await?;
+            let product = self.product(&caller, tenant_id, &request.product).await?;
             Ok::<_, PricingError>(GetProductResponse { product: Some(product_to_proto(&product)) })
         };
         Ok(Response::new(run.await?))
@@ -177,12 +177,12 @@ impl CatalogService for PricingApi {
         &self,
         request: Request<ListProductsRequest>,
     ) -> Result<Response<ListProductsResponse>, Status> {
-        let (_, tenant_id) = authorize(&request, READERS)?;
+        let (caller, tenant_id) = authorize(&request, BROWSERS)?;
         let request = request.into_inner();
         let run = async {
             let filters = ListProductsRequest { page_size: 0, page_token: String::new(), ..request.clone() };
             let page = Page::parse(request.page_size, &request.page_token, &filters)?;
-            let (products, next_page_token) = self.products(tenant_id, &request.family, &page).await?;
+            let (products, next_page_token) = self.products(&caller, tenant_id, &request.family, &page).await?;
             Ok::<_, PricingError>(ListProductsResponse {
                 products: products.iter().map(product_to_proto).collect(),
                 next_page_token,

@@ -23,8 +23,8 @@ pub const READERS: &[Role] = &[
     Role::Integration,
 ];
 
-/// Roles that may quote: the readers, and a customer's own user (for its
-/// own account only).
+/// Roles that may quote: the readers, a customer's own user (for its own
+/// account only) and a guest (as the tenant's guest account).
 pub const QUOTERS: &[Role] = &[
     Role::TenantAdmin,
     Role::AccountManager,
@@ -33,7 +33,12 @@ pub const QUOTERS: &[Role] = &[
     Role::BillingClerk,
     Role::Integration,
     Role::CustomerUser,
+    Role::Guest,
 ];
+
+/// Roles that may browse the catalog: the readers, a customer's own user,
+/// and a guest (the public products only).
+pub const BROWSERS: &[Role] = QUOTERS;
 
 /// Roles that may read contracts (they list other accounts: not for sales
 /// reps, who see contract prices through quotes). A customer's own user

@@ -51,7 +51,11 @@ impl QuoteService for PricingApi {
         let request = request.into_inner();
         let run = async {
             let mut v = Violations::new();
-            let account_id = v.keep("account_id", required_id(&request.account_id));
+            // A guest quotes as the tenant's guest account: it names none.
+            let account_id = match request.account_id.as_str() {
+                "" if caller.is_guest() => Some(None),
+                account => v.keep("account_id", required_id(account)).map(Some),
+            };
             let currency = if request.currency_code.is_empty() {
                 Some(None)
             } else {
@@ -76,6 +80,7 @@ impl QuoteService for PricingApi {
                 return Err(v.into());
             };
             v.into_result()?;
+            let account_id = self.quoting_account(&caller, tenant_id, account_id).await?;
             let (quote, day) =
                 self.quote_for(&caller, tenant_id, QuoteAsk { account_id, currency, day, lines }).await?;
             let currency = quote.currency;

@@ -108,22 +108,26 @@ pub async fn product(
 }
 
 /// A page of products by code, of one family when `family` is not empty.
+/// A page of the tenant's products (of `family` when set; of one
+/// availability when `only` names it) by code.
 pub async fn list_products(
     connection: &mut PgConnection,
     tenant_id: Uuid,
-    family: &str,
+    (family, only): (&str, Option<Availability>),
     page: &Page,
 ) -> Result<(Vec<Product>, String), PricingError> {
     let after = page.after_text()?;
     let rows: Vec<ProductRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {PRODUCT_COLUMNS} FROM pricing.products
          WHERE tenant_id = $1 AND ($2 = '' OR family = $2) AND ($3::text IS NULL OR code > $3)
+           AND ($5::text IS NULL OR availability = $5)
          ORDER BY code LIMIT $4"
     )))
     .bind(tenant_id)
     .bind(family)
     .bind(after)
     .bind(page.fetch_limit())
+    .bind(only.map(Availability::as_str))
     .fetch_all(connection)
     .await?;
     let products = rows.into_iter().map(Product::try_from).collect::<Result<Vec<_>, _>>()?;

@@ -40,6 +40,8 @@ pub fn cases() -> Vec<Case> {
         // so the first tenant is never suspended.
         case(TENANTS, "SuspendTenant", platform, NotApplicable),
         case(TENANTS, "ReactivateTenant", platform, NotApplicable),
+        // The first tenant's account is not another tenant's to name.
+        case(TENANTS, "SetGuestAccount", tenant_admin_only, NotFound),
         case(ACCOUNTS, "CreateAccount", writer, NotApplicable),
         case(ACCOUNTS, "GetAccount", reader, NotFound),
         case(ACCOUNTS, "UpdateAccount", writer, NotFound),
@@ -296,6 +298,10 @@ impl Fixture {
             "ReactivateTenant" => {
                 let reactivate = ReactivateTenantRequest { id: self.tenant_id.to_string(), request_id: String::new() };
                 tenants.reactivate_tenant(request(reactivate, token)).await.map(|_| 1)
+            }
+            "SetGuestAccount" => {
+                let set = SetGuestAccountRequest { account_id: self.account_id.clone(), request_id: String::new() };
+                tenants.set_guest_account(request(set, token)).await.map(|_| 1)
             }
             "ListTenants" => tenants
                 .list_tenants(request(ListTenantsRequest::default(), token))
