@@ -60,6 +60,12 @@ impl Role {
         Role::Guest,
     ];
 
+    /// Limited to part of a tenant: a sales rep's accounts, a customer's
+    /// own account, a guest's shop.
+    pub fn is_narrow(self) -> bool {
+        matches!(self, Role::SalesRep | Role::CustomerUser | Role::Guest)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::PlatformAdmin => "platform_admin",
@@ -158,11 +164,15 @@ impl Caller {
         }
     }
 
+    /// Whether the caller holds a role not limited to part of the tenant.
+    fn broad(&self) -> bool {
+        self.roles.iter().any(|role| !role.is_narrow())
+    }
+
     /// When the caller is only a sales representative, the sales-rep id it is
     /// limited to. Callers with any broader role are not limited.
     pub fn sales_rep_limit(&self) -> Option<&str> {
-        let broader = self.roles.iter().any(|role| *role != Role::SalesRep);
-        if broader {
+        if self.broad() || !self.has_role(Role::SalesRep) {
             return None;
         }
         // A sales_rep token without an id is refused by `authorize`; were
@@ -175,8 +185,7 @@ impl Caller {
     /// only for the account that user belongs to. Callers with any broader
     /// role are not limited.
     pub fn customer_user(&self) -> Option<Uuid> {
-        let broader = self.roles.iter().any(|role| *role != Role::CustomerUser);
-        if broader || self.roles.is_empty() {
+        if self.broad() || !self.has_role(Role::CustomerUser) {
             return None;
         }
         // A customer_user token without a user id is refused by
@@ -186,7 +195,23 @@ impl Caller {
 
     /// Whether the caller is only a guest (an anonymous shopper).
     pub fn is_guest(&self) -> bool {
-        !self.roles.is_empty() && self.roles.iter().all(|role| *role == Role::Guest)
+        !self.broad() && self.has_role(Role::Guest)
+    }
+
+    /// PERMISSION_DENIED (reason ROLES_CONFLICT) for a token holding more
+    /// than one of the limited roles (sales_rep, customer_user, guest) and
+    /// no broader one: each limits the caller differently, so none would.
+    pub fn require_one_limit(&self) -> Result<(), Status> {
+        let narrow = self.roles.iter().filter(|role| role.is_narrow()).count();
+        if !self.broad() && narrow > 1 {
+            return Err(with_reason(
+                Code::PermissionDenied,
+                PLATFORM_DOMAIN,
+                "ROLES_CONFLICT",
+                "a token may hold only one of sales_rep, customer_user and guest (unless it has a broader role)",
+            ));
+        }
+        Ok(())
     }
 
     /// PERMISSION_DENIED (reason USER_ID_MISSING) for a customer user's
@@ -619,6 +644,7 @@ pub fn caller<T>(request: &tonic::Request<T>) -> Result<Caller, Status> {
 pub fn authorize<T>(request: &tonic::Request<T>, roles: &[Role]) -> Result<(Caller, Uuid), Status> {
     let caller = caller(request)?;
     caller.require_any(roles)?;
+    caller.require_one_limit()?;
     caller.require_sales_rep_id()?;
     caller.require_user_id()?;
     let tenant_id = caller.tenant_id()?;
@@ -634,6 +660,7 @@ pub fn stream_scope<T>(request: &tonic::Request<T>, roles: &[Role]) -> Result<Op
         TenantScope::Any if caller.has_role(Role::Integration) => Ok(None),
         _ => {
             caller.require_any(roles)?;
+            caller.require_one_limit()?;
             caller.require_sales_rep_id()?;
             caller.require_user_id()?;
             Ok(Some(caller.tenant_id()?))
@@ -777,6 +804,37 @@ mod tests {
         assert_eq!(refused.code(), Code::PermissionDenied);
         let manager_without_id = Caller { sales_rep_id: None, ..manager };
         assert!(manager_without_id.require_sales_rep_id().is_ok(), "a broader role needs no id");
+    }
+
+    #[test]
+    fn each_limited_role_limits_alone_and_two_of_them_are_refused() {
+        let user = Uuid::now_v7();
+        let customer = Caller {
+            subject: "user".to_owned(),
+            tenant: TenantScope::One(Uuid::now_v7()),
+            roles: [Role::CustomerUser].into(),
+            sales_rep_id: None,
+            user_id: Some(user),
+            token: Arc::from(""),
+        };
+        assert_eq!(customer.customer_user(), Some(user));
+        assert!(!customer.is_guest() && customer.sales_rep_limit().is_none());
+        assert!(customer.require_one_limit().is_ok());
+        let guest = Caller { roles: [Role::Guest].into(), user_id: None, ..customer.clone() };
+        assert!(guest.is_guest() && guest.customer_user().is_none());
+        for mixed in
+            [[Role::CustomerUser, Role::Guest], [Role::CustomerUser, Role::SalesRep], [Role::SalesRep, Role::Guest]]
+        {
+            let caller = Caller { roles: mixed.into(), sales_rep_id: Some("R1".to_owned()), ..customer.clone() };
+            let refused = caller.require_one_limit().expect_err("two limits");
+            assert_eq!(refused.code(), Code::PermissionDenied, "{mixed:?}");
+            // Were one to get further, each limit would still hold.
+            assert_eq!(caller.customer_user().is_some(), mixed.contains(&Role::CustomerUser), "{mixed:?}");
+            assert_eq!(caller.sales_rep_limit().is_some(), mixed.contains(&Role::SalesRep), "{mixed:?}");
+        }
+        let staff = Caller { roles: [Role::CustomerUser, Role::Guest, Role::BillingClerk].into(), ..customer };
+        assert!(staff.require_one_limit().is_ok());
+        assert!(staff.customer_user().is_none() && !staff.is_guest(), "a broader role is not limited");
     }
 
     #[test]

@@ -213,6 +213,10 @@ async fn a_customer_user_acts_only_for_its_own_active_account() {
             .await
             .map(|_| ()),
         contracts.list_contracts(authorized(ListContractsRequest::default(), &customer)).await.map(|_| ()),
+        bss_proto::pricing::catalog_service_client::CatalogServiceClient::new(gateway.clone())
+            .list_products(authorized(bss_proto::pricing::ListProductsRequest::default(), &customer))
+            .await
+            .map(|_| ()),
     ];
     for refused in refusals {
         let refused = refused.expect_err("an inactive account's user");
@@ -235,6 +239,18 @@ async fn a_customer_token_must_name_a_user_of_the_tenant_and_an_account_without_
     let refused = accounts.list_accounts(authorized(ListAccountsRequest::default(), &nameless)).await;
     let refused = refused.expect_err("no user id");
     assert_eq!((refused.code(), reason(&refused)), (Code::PermissionDenied, "USER_ID_MISSING".to_owned()));
+    // A token holding two limited roles is refused: neither would limit it.
+    let mixed = bss_testkit::issuer().mint(&bss_platform::auth::TokenSpec {
+        subject: "mixed".to_owned(),
+        tenant: Some(tenant_id.to_string()),
+        roles: vec![Role::CustomerUser, Role::Guest],
+        user_id: Some(Uuid::now_v7()),
+        ttl: std::time::Duration::from_secs(60),
+        ..bss_platform::auth::TokenSpec::default()
+    });
+    let refused = accounts.list_accounts(authorized(ListAccountsRequest::default(), &mixed)).await;
+    let refused = refused.expect_err("two limits");
+    assert_eq!((refused.code(), reason(&refused)), (Code::PermissionDenied, "ROLES_CONFLICT".to_owned()));
     let stranger = customer_user_token(tenant_id, Uuid::now_v7());
     let refused = accounts.list_accounts(authorized(ListAccountsRequest::default(), &stranger)).await;
     let refused = refused.expect_err("no such user");
@@ -389,6 +405,17 @@ async fn a_card_order_is_paid_before_it_is_executed_declined_cards_reject_it_and
     let retried = orders.place_order(authorized(card_order("card-3"), &customer)).await.expect("paid on retry");
     let retried = retried.into_inner().order.expect("order");
     assert_eq!(retried.payment.expect("payment").status, OrderPaymentStatus::Captured as i32);
+
+    // A request id another request used refunds nothing.
+    let reused = CancelOrderRequest {
+        id: paid.id.clone(),
+        reason: "changed my mind".to_owned(),
+        request_id: "card-1".to_owned(),
+    };
+    let refused = orders.cancel_order(authorized(reused, &customer)).await.expect_err("the order's request id");
+    assert_eq!(reason(&refused), "REQUEST_ID_REUSED");
+    let still = orders.get_order(authorized(GetOrderRequest { id: paid.id.clone() }, &admin)).await.expect("read");
+    assert_eq!(still.into_inner().order.expect("order").payment, Some(payment.clone()), "still captured");
 
     // Cancelling the paid order refunds it, once.
     let cancel = CancelOrderRequest {

@@ -63,8 +63,22 @@ macro_rules! call {
     };
 }
 
+/// A provider's error: a refusal of the request itself is the payment's
+/// (PAYMENT_REFUSED, not retried); anything else is UNAVAILABLE.
 fn provider_error(status: tonic::Status) -> BillingError {
-    BillingError::Unavailable { what: "payment provider", cause: status.message().to_owned() }
+    match status.code() {
+        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => BillingError::precondition(
+            "PAYMENT_REFUSED",
+            format!("the payment provider refused the payment: {}", status.message()),
+        ),
+        _ => BillingError::Unavailable { what: "payment provider", cause: status.message().to_owned() },
+    }
+}
+
+/// The provider reference of one step of an order's payment: the tenant's,
+/// unique per order reference (itself from the caller's request id).
+fn reference(tenant_id: Uuid, order: &Order, step: &str) -> String {
+    format!("{tenant_id}:{}:{step}", order.reference)
 }
 
 /// UNAVAILABLE: the provider asked for the same call again later.
@@ -115,7 +129,7 @@ impl Billing {
             account_id: order.account_id.to_string(),
             payment_method_token: token,
             amount: amount.clone(),
-            reference: format!("{}:authorize", order.reference),
+            reference: reference(tenant_id, order, "authorize"),
             description: format!("order {}", order.id),
         };
         let authorized = call!(&self.payments, authorize, authorize)?;
@@ -135,7 +149,7 @@ impl Billing {
         let capture = CaptureRequest {
             authorization_id: authorized.authorization_id.clone(),
             amount,
-            reference: format!("{}:capture", order.reference),
+            reference: reference(tenant_id, order, "capture"),
         };
         let captured = call!(&self.payments, capture, capture)?;
         match PaymentOutcome::try_from(captured.outcome) {
@@ -147,7 +161,17 @@ impl Billing {
                 refund_id: String::new(),
                 decline_reason: String::new(),
             }),
-            Ok(PaymentOutcome::Declined) => Ok(declined(captured.decline_reason, authorized.authorization_id)),
+            Ok(PaymentOutcome::Declined) => {
+                // Nothing will be captured: the hold on the card goes.
+                let void = VoidRequest {
+                    authorization_id: authorized.authorization_id.clone(),
+                    reference: reference(tenant_id, order, "void"),
+                };
+                if let Err(error) = call!(&self.payments, void, void) {
+                    tracing::warn!(%error, order_id = %order.id, "voiding a declined capture's authorization failed");
+                }
+                Ok(declined(captured.decline_reason, authorized.authorization_id))
+            }
             _ => Err(retry_later()),
         }
     }
@@ -156,6 +180,7 @@ impl Billing {
     /// when the provider refuses); the payment as it is afterwards.
     pub(crate) async fn refund_payment(
         &self,
+        tenant_id: Uuid,
         order: &Order,
         payment: &CardPayment,
     ) -> Result<CardPayment, BillingError> {
@@ -165,7 +190,7 @@ impl Billing {
         let refund = RefundRequest {
             capture_id: payment.capture_id.clone(),
             amount: Some(money_to_wire(payment.amount, currency)),
-            reference: format!("{}:refund", order.reference),
+            reference: reference(tenant_id, order, "refund"),
         };
         let refunded = call!(&self.payments, refund, refund)?;
         match PaymentOutcome::try_from(refunded.outcome) {

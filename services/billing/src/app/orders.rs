@@ -298,7 +298,7 @@ impl Billing {
         }
         // Card and PayPal orders credit let through are paid before they
         // are executed; a declined payment rejects the order.
-        if order.state == OrderState::Executed && paid_at_checkout(order.payment_type) {
+        if order.state == OrderState::Executed && paid_at_checkout(order.payment_type) && order.total > Decimal::ZERO {
             let payment = self.take_payment(tenant_id, &order).await?;
             order.paid(payment);
         }
@@ -416,17 +416,18 @@ impl Billing {
         (order_id, reason): (Uuid, String),
         respond: impl FnOnce(&Order) -> R,
     ) -> Result<R, BillingError> {
+        // Another account's order is NOT_FOUND, even to a replay.
+        self.check_order_visible(caller, tenant_id, order_id).await?;
         if let Some(stored) = self.replay(&key).await? {
             return Ok(stored);
         }
-        self.check_order_visible(caller, tenant_id, order_id).await?;
         // A card or PayPal payment is refunded first, with no transaction
         // open (the provider answers a repeated refund as the first).
         let placed = self.order(tenant_id, order_id).await?;
         let refunded = match placed.refundable() {
             Some(payment) => {
                 check_cancellable(placed.state, order_id, None)?;
-                Some(self.refund_payment(&placed, payment).await?)
+                Some(self.refund_payment(tenant_id, &placed, payment).await?)
             }
             None => None,
         };
@@ -473,6 +474,7 @@ impl Billing {
         self.check_order_visible(caller, tenant_id, order_id).await?;
         self.write(key, async |tx| {
             let mut order = self.lock_order(tx, tenant_id, order_id).await?;
+            order.check_partial_cancel()?;
             let quantity = order.cancel_back_order(line_number, quantity)?;
             let mut released = Vec::new();
             if let Some(waiting) = orders::waiting_charge(tx, tenant_id, order_id, line_number).await? {

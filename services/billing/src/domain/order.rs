@@ -90,6 +90,19 @@ impl Order {
         self.payment = Some(payment);
     }
 
+    /// FAILED_PRECONDITION (PAID_ORDER_CANCELLED_WHOLE) for an order paid
+    /// at checkout: its payment is given back whole (CancelOrder), never
+    /// line by line.
+    pub fn check_partial_cancel(&self) -> Result<(), BillingError> {
+        match self.refundable() {
+            Some(_) => Err(BillingError::precondition(
+                "PAID_ORDER_CANCELLED_WHOLE",
+                format!("order {} was paid at checkout: cancel it whole, which refunds it", self.id),
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// The captured payment a cancellation gives back, if any.
     pub fn refundable(&self) -> Option<&CardPayment> {
         self.payment.as_ref().filter(|payment| payment.status == PaymentStatus::Captured)
@@ -617,6 +630,32 @@ mod tests {
         assert_eq!(reason(check_cancellable(OrderState::Cancelled, id, None)), "ORDER_CANCELLED");
         assert_eq!(reason(check_cancellable(OrderState::Rejected, id, None)), "ORDER_NOT_CANCELLABLE");
         assert_eq!(reason(check_cancellable(OrderState::RunningQuote, id, None)), "ORDER_NOT_CANCELLABLE");
+    }
+
+    #[test]
+    fn a_declined_payment_rejects_the_order_and_a_paid_one_is_refunded_whole_only() {
+        let card = |status| CardPayment {
+            status,
+            amount: dec!(0.25),
+            authorization_id: "auth".to_owned(),
+            capture_id: "capture".to_owned(),
+            refund_id: String::new(),
+            decline_reason: String::new(),
+        };
+        assert!(paid_at_checkout(PaymentType::CreditCard) && paid_at_checkout(PaymentType::PayPal));
+        assert!(!paid_at_checkout(PaymentType::OnAccount) && !paid_at_checkout(PaymentType::DirectDeposit));
+        let mut declined = Order { payment_type: PaymentType::CreditCard, ..order(vec![]) };
+        declined.paid(card(PaymentStatus::Declined));
+        assert_eq!(declined.state, OrderState::Rejected);
+        assert!(declined.refundable().is_none() && declined.check_partial_cancel().is_ok());
+        let mut captured = Order { payment_type: PaymentType::CreditCard, ..order(vec![]) };
+        captured.paid(card(PaymentStatus::Captured));
+        assert_eq!(captured.state, OrderState::Executed);
+        assert_eq!(captured.refundable().map(|payment| payment.capture_id.as_str()), Some("capture"));
+        let refused = captured.check_partial_cancel().expect_err("paid at checkout");
+        assert!(matches!(refused, BillingError::Precondition { reason: "PAID_ORDER_CANCELLED_WHOLE", .. }));
+        let refunded = Order { payment: Some(card(PaymentStatus::Refunded)), ..captured };
+        assert!(refunded.refundable().is_none(), "refunded once");
     }
 
     fn order(lines: Vec<Line>) -> Order {

@@ -80,9 +80,16 @@ fn new_order(input: &Order, own: Option<uuid::Uuid>) -> Result<NewOrder, Billing
 impl OrderService for BillingApi {
     async fn place_order(&self, request: Request<PlaceOrderRequest>) -> Result<Response<PlaceOrderResponse>, Status> {
         let (caller, tenant_id) = authorize(&request, PLACERS)?;
-        let request = request.into_inner();
+        let mut request = request.into_inner();
         let run = async {
             let own = self.own_account(&caller).await?;
+            // The request id's answer is its account's: the account a
+            // customer's order is for counts in the request it repeats.
+            if let (Some(own), Some(order)) = (own, request.order.as_mut())
+                && order.account_id.is_empty()
+            {
+                order.account_id = own.to_string();
+            }
             let new = new_order(request.order.as_ref().unwrap_or(&Order::default()), own)?;
             let key = RequestKey::new(tenant_id, "PlaceOrder", &request.request_id, &request)?;
             self.place_order(&caller, tenant_id, key, new, |order| PlaceOrderResponse {

@@ -49,9 +49,15 @@ impl SubscriptionService for BillingApi {
         request: Request<CreateSubscriptionRequest>,
     ) -> Result<Response<CreateSubscriptionResponse>, Status> {
         let (caller, tenant_id) = authorize(&request, CREATORS)?;
-        let request = request.into_inner();
+        let mut request = request.into_inner();
         let run = async {
             let own = self.own_account(&caller).await?;
+            // The request id's answer is its account's (see PlaceOrder).
+            if let (Some(own), Some(subscription)) = (own, request.subscription.as_mut())
+                && subscription.account_id.is_empty()
+            {
+                subscription.account_id = own.to_string();
+            }
             let new = new_subscription(request.subscription.as_ref().unwrap_or(&Subscription::default()), own)?;
             let key = RequestKey::new(tenant_id, "CreateSubscription", &request.request_id, &request)?;
             self.create_subscription(&caller, tenant_id, key, new, |subscription| CreateSubscriptionResponse {

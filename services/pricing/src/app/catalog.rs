@@ -30,6 +30,8 @@ impl Pricing {
 
     /// A product by id or code; a guest sees public products only.
     pub async fn product(&self, caller: &Caller, tenant_id: Uuid, product: &str) -> Result<Product, PricingError> {
+        // A customer's own user browses only while its account is active.
+        self.own_account(caller).await?;
         let mut connection = self.db.acquire().await?;
         let found = repo::catalog::product(&mut connection, tenant_id, product, false).await?;
         if caller.is_guest() && found.availability != Availability::Public {
@@ -47,6 +49,7 @@ impl Pricing {
         family: &str,
         page: &bss_platform::paging::Page,
     ) -> Result<(Vec<Product>, String), PricingError> {
+        self.own_account(caller).await?;
         let only = caller.is_guest().then_some(Availability::Public);
         let mut connection = self.db.acquire().await?;
         repo::catalog::list_products(&mut connection, tenant_id, (family, only), page).await
