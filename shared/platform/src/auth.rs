@@ -243,6 +243,19 @@ impl Caller {
     }
 }
 
+/// The account a call acts for. A caller bound to one account (`bound`: a
+/// customer's own user's account, a guest's guest account) acts for it
+/// whether the request names it or leaves it empty; naming another is
+/// `Err(named)`, which services answer NOT_FOUND. Anyone else acts for the
+/// account it names (`None` when it names none).
+pub fn bound_account(bound: Option<Uuid>, named: Option<Uuid>) -> Result<Option<Uuid>, Uuid> {
+    match (bound, named) {
+        (Some(bound), Some(named)) if named != bound => Err(named),
+        (Some(bound), _) => Ok(Some(bound)),
+        (None, named) => Ok(named),
+    }
+}
+
 /// A customer's user may act for its account only while the account is
 /// active (the documents' "Is Active"): PERMISSION_DENIED
 /// (ACCOUNT_INACTIVE) otherwise.
@@ -804,6 +817,16 @@ mod tests {
         assert_eq!(refused.code(), Code::PermissionDenied);
         let manager_without_id = Caller { sales_rep_id: None, ..manager };
         assert!(manager_without_id.require_sales_rep_id().is_ok(), "a broader role needs no id");
+    }
+
+    #[test]
+    fn a_bound_caller_acts_for_its_account_and_no_other() {
+        let (own, other) = (Uuid::now_v7(), Uuid::now_v7());
+        assert_eq!(bound_account(Some(own), None), Ok(Some(own)), "left empty");
+        assert_eq!(bound_account(Some(own), Some(own)), Ok(Some(own)), "named");
+        assert_eq!(bound_account(Some(own), Some(other)), Err(other), "another account");
+        assert_eq!(bound_account(None, Some(other)), Ok(Some(other)), "staff name any");
+        assert_eq!(bound_account(None, None), Ok(None));
     }
 
     #[test]

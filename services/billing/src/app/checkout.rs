@@ -21,6 +21,7 @@ use uuid::Uuid;
 use super::{Billing, PEER_TIMEOUT};
 use crate::domain::error::BillingError;
 use crate::domain::order::{CardPayment, Order, PaymentStatus};
+use crate::repo;
 use crate::sandbox::SandboxPaymentProvider;
 
 /// The payment gateway card and PayPal orders are paid through.
@@ -120,9 +121,7 @@ impl Billing {
     /// stored, the retry pays once).
     pub(crate) async fn take_payment(&self, tenant_id: Uuid, order: &Order) -> Result<CardPayment, BillingError> {
         let token = self.payment_method(tenant_id, order.account_id).await?;
-        let currency = bss_platform::money::Currency::parse(&order.currency).map_err(|_| {
-            BillingError::Unavailable { what: "pricing", cause: "an order without a currency".to_owned() }
-        })?;
+        let currency = repo::stored_currency(&order.currency)?;
         let amount = Some(money_to_wire(order.total, currency));
         let authorize = AuthorizeRequest {
             tenant_id: tenant_id.to_string(),
@@ -184,9 +183,7 @@ impl Billing {
         order: &Order,
         payment: &CardPayment,
     ) -> Result<CardPayment, BillingError> {
-        let currency = bss_platform::money::Currency::parse(&order.currency).map_err(|_| {
-            BillingError::Unavailable { what: "pricing", cause: "an order without a currency".to_owned() }
-        })?;
+        let currency = repo::stored_currency(&order.currency)?;
         let refund = RefundRequest {
             capture_id: payment.capture_id.clone(),
             amount: Some(money_to_wire(payment.amount, currency)),

@@ -10,7 +10,7 @@ pub mod payments;
 pub mod settings;
 pub mod subscriptions;
 
-use bss_platform::auth::Role;
+use bss_platform::auth::{Role, bound_account};
 use bss_platform::error::{Answer, Violations};
 use uuid::Uuid;
 
@@ -41,14 +41,15 @@ pub(crate) fn ordering_account(
     requested: &str,
     own: Option<Uuid>,
 ) -> Result<Option<Uuid>, BillingError> {
-    match (own, requested) {
-        (Some(own), "") => Ok(Some(own)),
-        (Some(own), requested) => match requested.parse::<Uuid>() {
-            Ok(requested) if requested == own => Ok(Some(own)),
-            _ => Err(BillingError::not_found("account", requested)),
-        },
-        (None, requested) => Ok(v.keep(field, bss_platform::input::required_id(requested))),
+    if own.is_none() {
+        return Ok(v.keep(field, bss_platform::input::required_id(requested)));
     }
+    let named = match requested {
+        "" => None,
+        // Not even an id: no account of the caller's.
+        requested => Some(requested.parse().map_err(|_| BillingError::not_found("account", requested))?),
+    };
+    bound_account(own, named).map_err(|other| BillingError::not_found("account", other))
 }
 
 /// Roles that may create and post invoices and record payments.

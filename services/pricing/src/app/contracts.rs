@@ -73,7 +73,8 @@ impl Pricing {
         // A customer's own user sees its account's contracts ("My Items"),
         // and of their accounts only its own.
         let own = self.own_account(caller).await?;
-        let account_id = account_id.or(own);
+        let account_id = bss_platform::auth::bound_account(own, account_id)
+            .map_err(|other| PricingError::not_found("account", other))?;
         if let Some(account_id) = account_id {
             self.account(caller, tenant_id, account_id).await?;
         }

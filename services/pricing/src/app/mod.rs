@@ -14,7 +14,7 @@ pub mod rates;
 
 use std::sync::Arc;
 
-use bss_platform::auth::{Caller, ServiceIdentity};
+use bss_platform::auth::{self, Caller, ServiceIdentity};
 use bss_platform::error::Violations;
 use bss_platform::idempotency::{self, RequestKey};
 use bss_platform::peers;
@@ -108,9 +108,9 @@ impl Pricing {
         tenant_id: Uuid,
         account_id: Uuid,
     ) -> Result<(i64, AccountFacts), PricingError> {
-        if self.own_account(caller).await?.is_some_and(|own| own != account_id) {
-            return Err(PricingError::not_found("account", account_id));
-        }
+        // A customer's own user prices its own account only.
+        auth::bound_account(self.own_account(caller).await?, Some(account_id))
+            .map_err(|other| PricingError::not_found("account", other))?;
         let (version, facts) = repo::accounts::version_and_facts(&self.db, tenant_id, account_id).await?;
         let facts = match facts {
             Some(facts) => facts,
@@ -140,9 +140,9 @@ impl Pricing {
         let guest = self.accounts.guest_account(&asking, tenant_id).await?.ok_or_else(|| {
             PricingError::precondition("GUEST_ACCOUNT_MISSING", "the tenant has named no account for guests")
         })?;
-        match requested {
-            Some(requested) if requested != guest => Err(PricingError::not_found("account", requested)),
-            _ => Ok(guest),
+        match auth::bound_account(Some(guest), requested) {
+            Ok(account) => Ok(account.unwrap_or(guest)),
+            Err(other) => Err(PricingError::not_found("account", other)),
         }
     }
 
