@@ -28,6 +28,7 @@ use bss_proto::billing::billing_event_service_server::BillingEventServiceServer;
 use bss_proto::billing::billing_settings_service_server::BillingSettingsServiceServer;
 use bss_proto::billing::invoice_service_server::InvoiceServiceServer;
 use bss_proto::billing::ledger_service_server::LedgerServiceServer;
+use bss_proto::billing::location_service_server::LocationServiceServer;
 use bss_proto::billing::order_service_server::OrderServiceServer;
 use bss_proto::billing::payment_service_server::PaymentServiceServer;
 use bss_proto::billing::subscription_service_server::SubscriptionServiceServer;
@@ -182,6 +183,7 @@ impl App {
             .add_service(LedgerServiceServer::from_arc(api.clone()))
             .add_service(PaymentServiceServer::from_arc(api.clone()))
             .add_service(BillingSettingsServiceServer::from_arc(api.clone()))
+            .add_service(LocationServiceServer::from_arc(api.clone()))
             .add_service(BillingEventServiceServer::from_arc(api))
             .readiness(db::readiness(db.clone()));
         Ok(App { server, shutdown, db, events })

@@ -13,6 +13,7 @@ use prost::Message;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use crate::domain::location::{AccountAddress, AddressPurpose, Location, LocationKind, OrderAddress};
 use crate::domain::order::{CreditReason, Line, Order, OrderState, Orderer, Payer, PaymentStatus, Standing};
 use crate::domain::period::{Frequency, Period, PeriodSettings, Posting};
 use crate::domain::rebate::Rebate;
@@ -212,6 +213,7 @@ pub fn order(order: &Order) -> wire::Order {
                 available_quantity: line.available.map(decimal_to_wire),
                 backordered_quantity: line.backordered.map(decimal_to_wire),
                 cancelled_quantity: line.cancelled.map(decimal_to_wire),
+                surcharge: line.surcharge,
             })
             .collect(),
         payment_type: order.payment_type.to_wire() as i32,
@@ -243,6 +245,60 @@ pub fn order(order: &Order) -> wire::Order {
         }),
         cancel_reason: order.cancel_reason.clone(),
         cancel_time: order.cancelled_at.map(timestamp),
+        location_id: order.location_id.map(|id| id.to_string()).unwrap_or_default(),
+        billing_address_id: order.billing_address.as_ref().map(|a| a.address_id.clone()).unwrap_or_default(),
+        delivery_address_id: order.delivery_address.as_ref().map(|a| a.address_id.clone()).unwrap_or_default(),
+        billing_address: order.billing_address.as_ref().map(order_address),
+        delivery_address: order.delivery_address.as_ref().map(order_address),
+    }
+}
+
+/// One of an account's addresses (accounts' message), as an order chooses
+/// among them.
+pub fn account_address(address: &bss_proto::accounts::Address) -> AccountAddress {
+    use bss_proto::accounts::AddressType;
+    AccountAddress {
+        address: OrderAddress {
+            address_id: address.id.clone(),
+            lines: address.lines.clone(),
+            city: address.city.clone(),
+            region: address.region.clone(),
+            postal_code: address.postal_code.clone(),
+            country_code: address.country_code.clone(),
+        },
+        purpose: match AddressType::try_from(address.r#type) {
+            Ok(AddressType::Billing) => AddressPurpose::Billing,
+            Ok(AddressType::Delivery) => AddressPurpose::Delivery,
+            _ => AddressPurpose::Other,
+        },
+        primary: address.is_primary,
+    }
+}
+
+/// An address an order or invoice carries, as the contract shows it.
+pub fn order_address(address: &OrderAddress) -> wire::OrderAddress {
+    wire::OrderAddress {
+        address_id: address.address_id.clone(),
+        lines: address.lines.clone(),
+        city: address.city.clone(),
+        region: address.region.clone(),
+        postal_code: address.postal_code.clone(),
+        country_code: address.country_code.clone(),
+    }
+}
+
+/// A location as the contract shows it.
+pub fn location(location: &Location) -> wire::Location {
+    wire::Location {
+        id: location.id.to_string(),
+        code: location.code.clone(),
+        name: location.name.clone(),
+        kind: match location.kind {
+            LocationKind::Physical => wire::LocationKind::Physical,
+            LocationKind::Logical => wire::LocationKind::Logical,
+        } as i32,
+        surcharge: location.surcharge.as_ref().and_then(|(amount, currency)| money(*amount, currency)),
+        create_time: Some(timestamp(location.created_at)),
     }
 }
 
@@ -397,6 +453,7 @@ pub fn stored_order(body: &[u8], status: &str) -> Result<Order, String> {
                 available: decimal(&line.available_quantity),
                 backordered: decimal(&line.backordered_quantity),
                 cancelled: decimal(&line.cancelled_quantity),
+                surcharge: false,
             })
             .collect(),
         payment_type: PaymentType::from_wire(stored.payment_type)?,
@@ -414,6 +471,9 @@ pub fn stored_order(body: &[u8], status: &str) -> Result<Order, String> {
         cancelled_at: time(&stored.cancel_time),
         payment_instructions: None,
         payment: None,
+        location_id: None,
+        billing_address: None,
+        delivery_address: None,
     })
 }
 
@@ -488,6 +548,7 @@ mod tests {
                 available: Some(dec!(4)),
                 backordered: Some(dec!(6)),
                 cancelled: None,
+                surcharge: false,
             }],
             payment_type: PaymentType::OnAccount,
             delivery_date: chrono::NaiveDate::from_ymd_opt(2026, 12, 24),
@@ -509,6 +570,9 @@ mod tests {
             cancelled_at: None,
             payment_instructions: None,
             payment: None,
+            location_id: None,
+            billing_address: None,
+            delivery_address: None,
         };
         let encoded = order(&kept).encode_to_vec();
         assert_eq!(stored_order(&encoded, "held_for_approval"), Ok(kept.clone()));

@@ -10,7 +10,8 @@ use bss_proto::accounts::group_service_client::GroupServiceClient;
 use bss_proto::accounts::tenant_service_client::TenantServiceClient;
 use bss_proto::accounts::user_service_client::UserServiceClient;
 use bss_proto::accounts::{
-    Account, AccountGroup, GetAccountGroupRequest, GetAccountRequest, GetTenantRequest, GetUserRequest, Tenant,
+    Account, AccountGroup, Address, GetAccountGroupRequest, GetAccountRequest, GetTenantRequest, GetUserRequest,
+    ListAddressesRequest, Tenant,
 };
 use tonic::Code;
 use tonic::transport::Channel;
@@ -97,6 +98,22 @@ impl Accounts {
         match TenantServiceClient::new(channel.clone()).get_tenant(request).await {
             Ok(response) => Ok(Some(response.into_inner().tenant.unwrap_or_default())),
             Err(status) if status.code() == Code::NotFound => Ok(None),
+            Err(status) => Err(sort(caller, "accounts", status)),
+        }
+    }
+
+    /// The account's addresses, oldest first (the first 500: an order
+    /// chooses among them); none when accounts does not know the account.
+    pub async fn addresses(&self, caller: &Caller, account_id: Uuid) -> Result<Vec<Address>, PeerError> {
+        let Some(channel) = &self.channel else {
+            return Ok(Vec::new());
+        };
+        let asked =
+            ListAddressesRequest { account_id: account_id.to_string(), page_size: 500, page_token: String::new() };
+        let request = client::request(asked, caller, PEER_TIMEOUT);
+        match AccountServiceClient::new(channel.clone()).list_addresses(request).await {
+            Ok(response) => Ok(response.into_inner().addresses),
+            Err(status) if status.code() == Code::NotFound => Ok(Vec::new()),
             Err(status) => Err(sort(caller, "accounts", status)),
         }
     }

@@ -26,7 +26,7 @@ use crate::accounts::{
 };
 use crate::billing::{
     billing_event_service_server, billing_settings_service_server, invoice_service_server, ledger_service_server,
-    order_service_server, payment_service_server, subscription_service_server,
+    location_service_server, order_service_server, payment_service_server, subscription_service_server,
 };
 use crate::credit::{credit_event_service_server, credit_service_server, credit_settings_service_server};
 use crate::pricing::{
@@ -47,6 +47,7 @@ limits!(
     billing_settings_service_server::BillingSettingsServiceServer,
     invoice_service_server::InvoiceServiceServer,
     ledger_service_server::LedgerServiceServer,
+    location_service_server::LocationServiceServer,
     order_service_server::OrderServiceServer,
     payment_service_server::PaymentServiceServer,
     subscription_service_server::SubscriptionServiceServer,

@@ -401,6 +401,23 @@ pub fn reasons(
         .collect()
 }
 
+/// Adds a user to an account through the gateway; returns its id.
+pub async fn create_user(gateway: &Channel, token: &str, account_id: &str, email: &str) -> Uuid {
+    use bss_proto::accounts::user_service_client::UserServiceClient;
+    use bss_proto::accounts::{CreateUserRequest, User};
+    let user = User {
+        account_id: account_id.to_owned(),
+        email: email.to_owned(),
+        display_name: email.to_owned(),
+        ..User::default()
+    };
+    let created = UserServiceClient::new(gateway.clone())
+        .create_user(authorized(CreateUserRequest { user: Some(user), request_id: String::new() }, token))
+        .await
+        .expect("user");
+    created.into_inner().user.expect("user").id.parse().expect("uuid")
+}
+
 /// Saves a card (the payment provider's `card_token`) as the account's
 /// payment method for purchases and subscriptions: the sandbox provider
 /// approves any token but `tok_decline...` (declined) and `tok_retry...`

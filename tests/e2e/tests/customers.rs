@@ -7,10 +7,11 @@
 
 #![allow(clippy::expect_used)]
 
-use bss_e2e::{TestApp, create_account, create_product, decimal, eur, generate, order_request, ordering_account};
+use bss_e2e::{
+    TestApp, create_account, create_product, create_user, decimal, eur, generate, order_request, ordering_account,
+};
 use bss_platform::auth::Role;
 use bss_proto::accounts::account_service_client::AccountServiceClient;
-use bss_proto::accounts::user_service_client::UserServiceClient;
 use bss_proto::accounts::*;
 use bss_proto::billing::invoice_service_client::InvoiceServiceClient;
 use bss_proto::billing::ledger_service_client::LedgerServiceClient;
@@ -32,21 +33,6 @@ use prost_types::FieldMask;
 use tonic::Code;
 use tonic::transport::Channel;
 use uuid::Uuid;
-
-/// Adds a user to an account; returns its id.
-async fn create_user(gateway: &Channel, admin: &str, account_id: &str, email: &str) -> Uuid {
-    let user = User {
-        account_id: account_id.to_owned(),
-        email: email.to_owned(),
-        display_name: email.to_owned(),
-        ..User::default()
-    };
-    let created = UserServiceClient::new(gateway.clone())
-        .create_user(authorized(CreateUserRequest { user: Some(user), request_id: String::new() }, admin))
-        .await
-        .expect("user");
-    created.into_inner().user.expect("user").id.parse().expect("uuid")
-}
 
 /// A contract of `accounts` selling `product` at `price`.
 async fn create_contract(gateway: &Channel, admin: &str, product: &str, price: &str, accounts: &[&str]) -> Contract {

@@ -9,6 +9,7 @@ use bss_proto::credit::{HeldOrder, HeldOrderState};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::locations::give_back_stock;
 use super::publish;
 use super::subscriptions::publish_if_first_paid;
 use crate::domain::error::BillingError;
@@ -109,8 +110,9 @@ async fn decide_order(
     order.decide(approved, held.reservation_id.parse().ok(), &reservations(held));
     orders::save(tx, tenant_id, &order).await?;
     if !approved {
-        // A rejected order owes nothing.
+        // A rejected order owes nothing, and gives back the stock it took.
         repo::delete_open_charges(tx, tenant_id, order.id).await?;
+        give_back_stock(tx, tenant_id, &order).await?;
     }
     publish(&mut *tx, tenant_id, ACTOR, wire::order_outcome(&order)).await?;
     Ok(true)

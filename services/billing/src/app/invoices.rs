@@ -78,6 +78,7 @@ impl Billing {
                 created_at: now(),
                 posted_at: None,
                 void_reason: None,
+                billing_address: None,
             };
             let invoice = (row, lines);
             let response = respond(&invoice)?;

@@ -76,6 +76,7 @@ pub async fn draft(
             created_at,
             posted_at: None,
             void_reason: None,
+            billing_address: None,
         };
         invoices.push((row, lines));
     }
@@ -84,6 +85,12 @@ pub async fn draft(
     }
     repo::insert_invoices(tx, tenant_id, &invoices).await?;
     repo::charges::assign(tx, tenant_id, (&invoiced.0, &invoiced.1)).await?;
+    let ids: Vec<Uuid> = invoices.iter().map(|(row, _)| row.id).collect();
+    for (id, address) in repo::charges::address_invoices(tx, tenant_id, &ids).await? {
+        if let Some((row, _)) = invoices.iter_mut().find(|(row, _)| row.id == id) {
+            row.billing_address = Some(address);
+        }
+    }
     Ok(invoices)
 }
 

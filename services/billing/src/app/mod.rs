@@ -11,6 +11,7 @@ pub mod held_orders;
 pub mod invoices;
 pub mod invoicing;
 pub mod ledger;
+pub mod locations;
 pub mod orders;
 pub mod payers;
 pub mod payments;

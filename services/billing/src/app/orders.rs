@@ -6,6 +6,7 @@
 
 use bss_platform::auth::Caller;
 use bss_platform::client;
+use bss_platform::error::Violations;
 use bss_platform::idempotency::RequestKey;
 use bss_platform::money::{Currency, decimal_to_wire, money_to_wire, parse_decimal};
 use bss_platform::payment::PaymentType;
@@ -24,15 +25,17 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::held_orders;
+use super::locations::{give_back_stock, take_stock};
 use super::{Billing, publish, upstream};
 use crate::domain::bill_to::BillTo;
 use crate::domain::error::BillingError;
+use crate::domain::location::surcharge_line;
 use crate::domain::order::{
     CreditReason, CreditVerdict, Line, Order, OrderState, Payer, backordered, charges, check_cancellable,
     check_orderer, check_payer, credit_reference, paid_at_checkout, payer_shares,
 };
 use crate::domain::settings::payment_instructions;
-use crate::repo::{self, orders};
+use crate::repo::{self, locations, orders};
 use crate::wire;
 
 /// A new order as the caller asks for it.
@@ -41,8 +44,16 @@ pub struct NewOrder {
     pub payment_type: PaymentType,
     pub delivery_date: Option<NaiveDate>,
     /// Each line's product (id or code), quantity and what of it the
-    /// caller's stock can ship now (none: all of it).
+    /// caller's stock can ship now (none: all of it, or the location's
+    /// stock decides).
     pub lines: Vec<(String, Decimal, Option<Decimal>)>,
+    /// The location it ships from (one of the account's); none: the
+    /// account's primary location, if any.
+    pub location_id: Option<Uuid>,
+    /// The account's addresses it is billed and delivered to (ids); none:
+    /// the account's own choice (see `choose_address`).
+    pub billing_address_id: Option<String>,
+    pub delivery_address_id: Option<String>,
 }
 
 /// What pricing said of a set of lines.
@@ -225,6 +236,24 @@ impl Billing {
             return Err(BillingError::not_found("account", new.account_id));
         }
         check_orderer(&wire::orderer(&account), new.payment_type)?;
+        let location = self.shipping_location(tenant_id, new.account_id, new.location_id).await?;
+        if location.is_some()
+            && let Some(index) = new.lines.iter().position(|(_, _, available)| available.is_some())
+        {
+            return Err(Violations::single(
+                format!("order.lines[{index}].available_quantity"),
+                "must be empty: the stock of the location the order ships from decides",
+            )
+            .into());
+        }
+        let (billing_address, delivery_address) = self
+            .order_addresses(
+                tenant_id,
+                new.account_id,
+                new.billing_address_id.as_deref(),
+                new.delivery_address_id.as_deref(),
+            )
+            .await?;
         let mut lines: Vec<Line> = new
             .lines
             .into_iter()
@@ -236,7 +265,13 @@ impl Billing {
                 ..Line::default()
             })
             .collect();
-        let priced = self.price(caller, new.account_id, &mut lines).await?;
+        let mut priced = self.price(caller, new.account_id, &mut lines).await?;
+        if let Some(location) = &location
+            && let Some(surcharge) = surcharge_line(location, priced.currency.code)?
+        {
+            priced.total += surcharge.total;
+            lines.push(surcharge);
+        }
         let id = Uuid::now_v7();
         // A retried request keeps its reference, so credit decides and
         // reserves once.
@@ -264,11 +299,14 @@ impl Billing {
             cancelled_at: None,
             payment_instructions: None,
             payment: None,
+            location_id: location.as_ref().map(|location| location.id),
+            billing_address,
+            delivery_address,
         };
-        let mut charged = Vec::new();
+        let mut bill_to = Vec::new();
         if new.payment_type != PaymentType::RunningQuote {
-            let bill_to = self.payers_of(tenant_id, &account, &order.lines).await?;
-            charged = charges(
+            bill_to = self.payers_of(tenant_id, &account, &order.lines).await?;
+            let charged = charges(
                 order.account_id,
                 &order.lines,
                 &bill_to,
@@ -306,11 +344,26 @@ impl Billing {
             if let Some(held_order_id) = order.held_order_id {
                 held_orders::lock_held(tx, held_order_id).await?;
             }
+            // An order that is executed or waits for approval takes the
+            // location's stock now: what is short waits as a back order.
+            if let Some(location_id) = order.location_id
+                && order.state.keeps_charges()
+            {
+                take_stock(tx, tenant_id, location_id, &mut order.lines).await?;
+            }
             orders::insert(tx, tenant_id, &order).await?;
             // On account and direct deposit are invoiced (once executed: a held
             // order's charges wait for credit's approval); card and PayPal
             // orders are paid at submission.
             if order.state.keeps_charges() && order.payment_type.uses_credit() {
+                let charged = charges(
+                    order.account_id,
+                    &order.lines,
+                    &bill_to,
+                    Some((id, &reference)),
+                    priced.currency,
+                    now().date_naive(),
+                );
                 repo::insert_charges(tx, tenant_id, &charged).await?;
             }
             publish(tx, tenant_id, &caller.subject, wire::order_outcome(&order)).await?;
@@ -394,10 +447,14 @@ impl Billing {
     ) -> Result<R, BillingError> {
         self.write(key, async |tx| {
             let mut order = self.lock_order(tx, tenant_id, order_id).await?;
-            order.ship(line_number, quantity)?;
-            if let Some(waiting) = orders::waiting_charge(tx, tenant_id, order_id, line_number).await? {
-                let (shipped, rest) = split(&waiting, quantity)?;
-                waiting.ship(tx, tenant_id, quantity, shipped, rest).await?;
+            ship_line(tx, tenant_id, &mut order, line_number, quantity).await?;
+            // A line the location's stock decided ships from it (the order
+            // locked first, then the stock).
+            if let Some(location_id) = order.location_id
+                && let Some(line) = order.lines.get(usize::try_from(line_number - 1).unwrap_or(usize::MAX))
+                && line.available.is_some()
+            {
+                take_exactly(tx, tenant_id, location_id, &line.product_id, quantity).await?;
             }
             orders::save(tx, tenant_id, &order).await?;
             let response = respond(&order);
@@ -443,6 +500,9 @@ impl Billing {
             // invoice never both take the same charge.
             repo::delete_open_charges(tx, tenant_id, order_id).await?;
             check_cancellable(order.state, order_id, orders::invoice_of(tx, tenant_id, order_id).await?)?;
+            if order.state.keeps_charges() {
+                give_back_stock(tx, tenant_id, &order).await?;
+            }
             order.cancel(reason.clone(), now());
             orders::save(tx, tenant_id, &order).await?;
             let cancelled = OrderCancelled {
@@ -505,6 +565,44 @@ impl Billing {
         })
         .await
     }
+}
+
+/// Ships `quantity` of line `line_number`'s back order (the order
+/// locked): the shipped part of its waiting charge is dated today
+/// (billable), the rest waits. The caller saves the order.
+pub(crate) async fn ship_line(
+    tx: &mut sqlx::PgConnection,
+    tenant_id: Uuid,
+    order: &mut Order,
+    line_number: i32,
+    quantity: Decimal,
+) -> Result<(), BillingError> {
+    order.ship(line_number, quantity)?;
+    if let Some(waiting) = orders::waiting_charge(tx, tenant_id, order.id, line_number).await? {
+        let (shipped, rest) = split(&waiting, quantity)?;
+        waiting.ship(tx, tenant_id, quantity, shipped, rest).await?;
+    }
+    Ok(())
+}
+
+/// Takes exactly `quantity` of a product from a location's stock;
+/// FAILED_PRECONDITION OUT_OF_STOCK when it holds less.
+async fn take_exactly(
+    tx: &mut sqlx::PgConnection,
+    tenant_id: Uuid,
+    location_id: Uuid,
+    product_id: &str,
+    quantity: Decimal,
+) -> Result<(), BillingError> {
+    let locked = locations::lock_stock(tx, tenant_id, location_id, &[product_id.to_owned()]).await?;
+    let on_hand = locked.first().map(|(_, quantity)| *quantity).unwrap_or_default();
+    if on_hand < quantity {
+        return Err(BillingError::precondition(
+            "OUT_OF_STOCK",
+            format!("the location holds {on_hand} of the product, {quantity} cannot ship"),
+        ));
+    }
+    locations::change_stock(tx, tenant_id, location_id, &[(product_id.to_owned(), -quantity)]).await
 }
 
 fn charge_currency(waiting: &orders::WaitingCharge) -> Result<Currency, BillingError> {

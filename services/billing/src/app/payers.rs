@@ -71,7 +71,9 @@ impl Billing {
                 continue;
             }
             let mut product = ProductFacts { id: id.clone(), code: code.clone(), ..ProductFacts::default() };
-            if payer.funding.needs_product_facts() {
+            // A location's surcharge is no product: its payer is the one
+            // who pays for everything.
+            if payer.funding.needs_product_facts() && !id.is_empty() {
                 let channel = self.peer("pricing", &self.peers.pricing)?;
                 let request = client::request(GetProductRequest { product: id.clone() }, caller, PEER_TIMEOUT);
                 let found = CatalogServiceClient::new(channel)

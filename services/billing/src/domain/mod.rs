@@ -3,6 +3,7 @@
 pub mod bill_to;
 pub mod error;
 pub mod invoice;
+pub mod location;
 pub mod order;
 pub mod period;
 pub mod rebate;

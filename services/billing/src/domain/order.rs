@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::bill_to::BillTo;
 use super::error::BillingError;
+use super::location::OrderAddress;
 use super::settings::PaymentInstructions;
 
 /// An order as billing keeps it.
@@ -53,6 +54,14 @@ pub struct Order {
     /// provider (or its decline), and its refund.
     #[serde(default)]
     pub payment: Option<CardPayment>,
+    /// The location it ships from (its stock decided what shipped).
+    #[serde(default)]
+    pub location_id: Option<Uuid>,
+    /// Where it is billed and delivered, as the account's addresses were.
+    #[serde(default)]
+    pub billing_address: Option<OrderAddress>,
+    #[serde(default)]
+    pub delivery_address: Option<OrderAddress>,
 }
 
 /// Where a card or PayPal order's payment stands.
@@ -126,6 +135,20 @@ pub struct Line {
     pub backordered: Option<Decimal>,
     /// What of the back order was cancelled.
     pub cancelled: Option<Decimal>,
+    /// The location's surcharge, not a product.
+    #[serde(default)]
+    pub surcharge: bool,
+}
+
+impl Line {
+    /// What of the line left its location's stock: all but what waits or
+    /// was cancelled (nothing for a line the stock did not decide).
+    pub fn taken_from_stock(&self) -> Decimal {
+        match self.available {
+            Some(_) => self.quantity - self.backordered.unwrap_or_default() - self.cancelled.unwrap_or_default(),
+            None => Decimal::ZERO,
+        }
+    }
 }
 
 /// One of credit's reasons for its verdict.
@@ -679,6 +702,9 @@ mod tests {
             cancelled_at: None,
             payment_instructions: None,
             payment: None,
+            location_id: None,
+            billing_address: None,
+            delivery_address: None,
         }
     }
 
@@ -693,6 +719,7 @@ mod tests {
             available: backordered.map(|waiting| quantity - waiting),
             backordered,
             cancelled: None,
+            surcharge: false,
         }
     }
 

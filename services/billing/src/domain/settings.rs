@@ -180,6 +180,9 @@ mod tests {
             cancelled_at: None,
             payment_instructions: None,
             payment: None,
+            location_id: None,
+            billing_address: None,
+            delivery_address: None,
         }
     }
 

@@ -17,7 +17,7 @@ use super::{BillingApi, ENQUIRERS, READERS, WRITERS};
 use crate::app::invoices::NewInvoice;
 use crate::domain::error::BillingError;
 use crate::domain::invoice::InvoiceStatus as Status_;
-use crate::wire::money_in;
+use crate::wire::{self, money_in};
 
 /// Most lines on one invoice.
 const MAX_LINES: usize = 500;
@@ -62,6 +62,7 @@ pub fn invoice_to_proto((row, lines): &crate::app::invoices::Invoice) -> Result<
         post_time: row.posted_at.map(timestamp),
         for_account_id: row.for_account_id.map(|id| id.to_string()).unwrap_or_default(),
         void_reason: row.void_reason.clone().unwrap_or_default(),
+        billing_address: row.billing_address.as_ref().map(|address| wire::order_address(address)),
     })
 }
 

@@ -5,6 +5,7 @@
 pub mod events;
 pub mod invoices;
 pub mod ledger;
+pub mod locations;
 pub mod orders;
 pub mod payments;
 pub mod settings;

@@ -4,7 +4,7 @@
 use bss_platform::auth::{Role, authorize};
 use bss_platform::error::Violations;
 use bss_platform::idempotency::RequestKey;
-use bss_platform::input::{parse_id, required_id, required_text};
+use bss_platform::input::{parse_id, parse_optional_id, required_id, required_text};
 use bss_platform::money::decimal_from_wire;
 use bss_platform::paging::Page;
 use bss_platform::payment::PaymentType;
@@ -69,11 +69,21 @@ fn new_order(input: &Order, own: Option<uuid::Uuid>) -> Result<NewOrder, Billing
         }
         lines.push((line.product.clone(), quantity.unwrap_or_default(), available));
     }
+    let location_id = v.keep("order.location_id", parse_optional_id(&input.location_id)).flatten();
+    let address = |id: &str| (!id.is_empty()).then(|| id.to_owned());
     let (Some(account_id), Some(payment_type)) = (account_id, payment_type) else {
         return Err(v.into());
     };
     v.into_result()?;
-    Ok(NewOrder { account_id, payment_type, delivery_date, lines })
+    Ok(NewOrder {
+        account_id,
+        payment_type,
+        delivery_date,
+        lines,
+        location_id,
+        billing_address_id: address(&input.billing_address_id),
+        delivery_address_id: address(&input.delivery_address_id),
+    })
 }
 
 #[tonic::async_trait]

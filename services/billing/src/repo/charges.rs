@@ -5,10 +5,12 @@
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
+use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::domain::error::BillingError;
 use crate::domain::invoice::OpenCharge;
+use crate::domain::location::OrderAddress;
 use crate::domain::order::OrderState;
 
 /// The SQL condition of a subscription (columns unqualified) whose next
@@ -130,6 +132,32 @@ pub async fn assign(tx: &mut PgConnection, tenant_id: Uuid, invoiced: (&[Uuid], 
     .execute(&mut *tx)
     .await?;
     Ok(())
+}
+
+/// Gives each invoice the billing address of the latest order it bills
+/// (an order that has one).
+/// Returns each invoice given one with its address.
+pub async fn address_invoices(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    invoices: &[Uuid],
+) -> Result<Vec<(Uuid, Json<OrderAddress>)>, BillingError> {
+    let rows = sqlx::query!(
+        r#"UPDATE billing.invoices i SET billing_address = a.address
+         FROM (SELECT DISTINCT ON (c.invoice_id) c.invoice_id, o.doc->'billing_address' AS address
+               FROM billing.charges c
+               JOIN billing.orders o ON o.tenant_id = c.tenant_id AND o.id = c.order_id
+               WHERE c.tenant_id = $1 AND c.invoice_id = ANY($2)
+                 AND jsonb_typeof(o.doc->'billing_address') = 'object'
+               ORDER BY c.invoice_id, o.id DESC) a
+         WHERE i.tenant_id = $1 AND i.id = a.invoice_id
+         RETURNING i.id, i.billing_address AS "billing_address!: Json<OrderAddress>""#,
+        tenant_id,
+        invoices,
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(rows.into_iter().map(|row| (row.id, row.billing_address)).collect())
 }
 
 /// What each invoice bills of each order: (invoice, order reference,

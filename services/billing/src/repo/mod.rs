@@ -3,6 +3,7 @@
 pub mod charges;
 pub mod held;
 pub mod ledger;
+pub mod locations;
 pub mod orders;
 pub mod runs;
 pub mod settings;
@@ -13,9 +14,11 @@ use bss_platform::money::Currency;
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
+use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::domain::error::BillingError;
+use crate::domain::location::OrderAddress;
 use crate::domain::order::Charge;
 use crate::domain::settle::OpenInvoice;
 
@@ -49,6 +52,8 @@ pub struct InvoiceRow {
     pub created_at: DateTime<Utc>,
     pub posted_at: Option<DateTime<Utc>>,
     pub void_reason: Option<String>,
+    /// Where it goes: its latest order's billing address.
+    pub billing_address: Option<Json<OrderAddress>>,
 }
 
 impl InvoiceRow {
@@ -75,7 +80,7 @@ pub(crate) fn corrupt(what: &str, value: &str) -> BillingError {
 macro_rules! invoice_columns {
     () => {
         "id, account_id, for_account_id, currency, number, status, invoice_date, delivery_date, due_date, total, settled,
-         order_references, created_at, posted_at, void_reason"
+         order_references, created_at, posted_at, void_reason, billing_address"
     };
 }
 
@@ -272,12 +277,13 @@ pub async fn post_invoices(
     .await?;
     let mut posted = sqlx::query_as!(
         InvoiceRow,
-        "UPDATE billing.invoices SET status = 'POSTED', number = p.post_number, due_date = p.post_due,
+        r#"UPDATE billing.invoices SET status = 'POSTED', number = p.post_number, due_date = p.post_due,
              posted_at = now()
          FROM unnest($2::uuid[], $3::bigint[], $4::date[]) AS p(post_id, post_number, post_due)
          WHERE tenant_id = $1 AND id = p.post_id AND status = 'DRAFT'
          RETURNING id, account_id, for_account_id, currency, number, status, invoice_date, delivery_date, due_date,
-             total, settled, order_references, created_at, posted_at, void_reason",
+             total, settled, order_references, created_at, posted_at, void_reason,
+             billing_address AS "billing_address: Json<OrderAddress>""#,
         tenant_id,
         &drafts.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
         &(1..=count).map(|offset| last - count + offset).collect::<Vec<_>>(),

@@ -14,8 +14,8 @@ use crate::domain::order::{Order, OrderState};
 /// Stores a new order.
 pub async fn insert(tx: &mut PgConnection, tenant_id: Uuid, order: &Order) -> Result<(), BillingError> {
     sqlx::query(
-        "INSERT INTO billing.orders (tenant_id, id, account_id, status, doc, held_order_id, back_ordered)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO billing.orders (tenant_id, id, account_id, status, doc, held_order_id, back_ordered, location_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(tenant_id)
     .bind(order.id)
@@ -24,6 +24,7 @@ pub async fn insert(tx: &mut PgConnection, tenant_id: Uuid, order: &Order) -> Re
     .bind(Json(order))
     .bind(order.held_order_id)
     .bind(order.back_ordered())
+    .bind(order.location_id)
     .execute(tx)
     .await?;
     Ok(())

@@ -7,6 +7,7 @@ use bss_proto::billing::billing_event_service_client::BillingEventServiceClient;
 use bss_proto::billing::billing_settings_service_client::BillingSettingsServiceClient;
 use bss_proto::billing::invoice_service_client::InvoiceServiceClient;
 use bss_proto::billing::ledger_service_client::LedgerServiceClient;
+use bss_proto::billing::location_service_client::LocationServiceClient;
 use bss_proto::billing::order_service_client::OrderServiceClient;
 use bss_proto::billing::payment_service_client::PaymentServiceClient;
 use bss_proto::billing::subscription_service_client::SubscriptionServiceClient;
@@ -27,6 +28,7 @@ const PAYMENTS: &str = "bss.billing.v1.PaymentService";
 const EVENTS: &str = "bss.billing.v1.BillingEventService";
 const LEDGER: &str = "bss.billing.v1.LedgerService";
 const SETTINGS: &str = "bss.billing.v1.BillingSettingsService";
+const LOCATIONS: &str = "bss.billing.v1.LocationService";
 /// The first tenant's bank account holder.
 const OWNER: &str = "Owner Books Pty Ltd";
 
@@ -88,6 +90,14 @@ pub fn cases() -> Vec<Case> {
         // Another tenant's settings are its own tenant's.
         case(SETTINGS, "UpdateBillingSettings", writer, NotApplicable),
         case(SETTINGS, "GetBillingSettings", reader, SeesNothing),
+        // Another tenant's locations are its own tenant's.
+        case(LOCATIONS, "CreateLocation", writer, NotApplicable),
+        case(LOCATIONS, "ListLocations", Some(Role::Guest), SeesNothing),
+        case(LOCATIONS, "ReceiveStock", writer, NotFound),
+        case(LOCATIONS, "ListStock", Some(Role::Guest), NotFound),
+        case(LOCATIONS, "AssignAccountLocation", writer, NotFound),
+        case(LOCATIONS, "RemoveAccountLocation", writer, NotFound),
+        case(LOCATIONS, "ListAccountLocations", Some(Role::Guest), NotFound),
     ]
 }
 
@@ -117,6 +127,7 @@ pub struct Fixture {
     subscription_id: String,
     run_id: String,
     period_id: String,
+    location_id: String,
 }
 
 fn subscription(account_id: &str) -> CreateSubscriptionRequest {
@@ -212,7 +223,32 @@ impl Fixture {
             .update_billing_settings(authorized(bank_details(OWNER), admin))
             .await
             .expect("bank details");
+        let mut locations = LocationServiceClient::new(channel.clone());
+        let location = Location {
+            code: "MATRIX".to_owned(),
+            name: "Matrix depot".to_owned(),
+            kind: LocationKind::Physical as i32,
+            ..Location::default()
+        };
+        let create = CreateLocationRequest { location: Some(location), request_id: String::new() };
+        let location_id = locations.create_location(authorized(create, admin)).await.expect("location");
+        let location_id = location_id.into_inner().location.expect("location").id;
+        let assign = AssignAccountLocationRequest {
+            account_id: account_id.to_owned(),
+            location_id: location_id.clone(),
+            primary: true,
+            request_id: String::new(),
+        };
+        locations.assign_account_location(authorized(assign, admin)).await.expect("assigned");
+        let receive = ReceiveStockRequest {
+            location_id: location_id.clone(),
+            product: "OWNED-P".to_owned(),
+            quantity: Some(Decimal { value: "7".to_owned() }),
+            request_id: String::new(),
+        };
+        locations.receive_stock(authorized(receive, admin)).await.expect("stock");
         Fixture {
+            location_id,
             period_id,
             tenant_id: tenant_id.to_string(),
             account_id: account_id.to_owned(),
@@ -241,8 +277,13 @@ impl Fixture {
         let settings = BillingSettingsServiceClient::new(channel.clone())
             .get_billing_settings(authorized(GetBillingSettingsRequest {}, admin))
             .await;
+        let mut locations = LocationServiceClient::new(channel.clone());
+        let stock = ListStockRequest { location_id: self.location_id.clone(), ..Default::default() };
+        let stock = locations.list_stock(authorized(stock, admin)).await.map(|r| r.into_inner());
+        let assigned = ListAccountLocationsRequest { account_id: self.account_id.clone() };
+        let assigned = locations.list_account_locations(authorized(assigned, admin)).await.map(|r| r.into_inner());
         format!(
-            "{listed:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+            "{listed:?}\n{stock:?}\n{assigned:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
             periods.map(|r| r.into_inner()),
             balance.map(|r| r.into_inner()),
             orders.map(|r| r.into_inner()),
@@ -358,6 +399,54 @@ impl Fixture {
                 .map(|r| {
                     usize::from(r.into_inner().settings.is_some_and(|s| s.frequency == PeriodFrequency::Monthly as i32))
                 }),
+            (LOCATIONS, "CreateLocation") => {
+                let location = Location {
+                    code: format!("M{}", Uuid::now_v7().simple()),
+                    name: "Matrix".to_owned(),
+                    kind: LocationKind::Logical as i32,
+                    ..Location::default()
+                };
+                let create = CreateLocationRequest { location: Some(location), request_id: String::new() };
+                LocationServiceClient::new(channel).create_location(request(create, token)).await.map(|_| 1)
+            }
+            (LOCATIONS, "ListLocations") => LocationServiceClient::new(channel)
+                .list_locations(request(ListLocationsRequest::default(), token))
+                .await
+                .map(|r| r.into_inner().locations.iter().filter(|l| l.id == self.location_id).count()),
+            (LOCATIONS, "ReceiveStock") => {
+                let receive = ReceiveStockRequest {
+                    location_id: self.location_id.clone(),
+                    product: "OWNED-P".to_owned(),
+                    quantity: Some(Decimal { value: "1".to_owned() }),
+                    request_id: String::new(),
+                };
+                LocationServiceClient::new(channel).receive_stock(request(receive, token)).await.map(|_| 1)
+            }
+            (LOCATIONS, "ListStock") => {
+                let list = ListStockRequest { location_id: self.location_id.clone(), ..Default::default() };
+                LocationServiceClient::new(channel).list_stock(request(list, token)).await.map(|_| 1)
+            }
+            (LOCATIONS, "AssignAccountLocation") => {
+                let assign = AssignAccountLocationRequest {
+                    account_id,
+                    location_id: self.location_id.clone(),
+                    primary: false,
+                    request_id: String::new(),
+                };
+                LocationServiceClient::new(channel).assign_account_location(request(assign, token)).await.map(|_| 1)
+            }
+            (LOCATIONS, "RemoveAccountLocation") => {
+                let remove = RemoveAccountLocationRequest {
+                    account_id,
+                    location_id: self.location_id.clone(),
+                    request_id: String::new(),
+                };
+                LocationServiceClient::new(channel).remove_account_location(request(remove, token)).await.map(|_| 1)
+            }
+            (LOCATIONS, "ListAccountLocations") => LocationServiceClient::new(channel)
+                .list_account_locations(request(ListAccountLocationsRequest { account_id }, token))
+                .await
+                .map(|_| 1),
             (SETTINGS, "UpdateBillingSettings") => BillingSettingsServiceClient::new(channel)
                 .update_billing_settings(request(bank_details("Another Holder"), token))
                 .await

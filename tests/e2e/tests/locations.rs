@@ -1,0 +1,311 @@
+//! Locations and stock, through the gateway, read back from every side: a
+//! customer's own user orders from its account's primary location; what the
+//! location holds ships, the rest waits as a back order that ships when
+//! stock arrives; the location's surcharge is a line of its own; the order
+//! and its invoice carry the account's addresses; credit reserves the
+//! whole and releases it as the invoices post. Racing orders never take
+//! more stock than there is, and a cancelled order gives its stock back.
+
+#![allow(clippy::expect_used)]
+
+use bss_e2e::{
+    TestApp, amount, create_account, create_product, create_user, credit_settles, decimal, eur, generate,
+    order_request, ordering_account, place, set_credit_terms, today,
+};
+use bss_proto::accounts::account_service_client::AccountServiceClient;
+use bss_proto::accounts::{Address, AddressType, CreateAddressRequest};
+use bss_proto::billing::location_service_client::LocationServiceClient;
+use bss_proto::billing::order_service_client::OrderServiceClient;
+use bss_proto::billing::*;
+use bss_proto::types::PaymentType;
+use bss_testkit::{authorized, customer_user_token, reason};
+use tonic::Code;
+use tonic::transport::Channel;
+
+async fn create_location(gateway: &Channel, admin: &str, code: &str, surcharge: Option<&str>) -> Location {
+    let location = Location {
+        code: code.to_owned(),
+        name: format!("Warehouse {code}"),
+        kind: LocationKind::Physical as i32,
+        surcharge: surcharge.and_then(eur),
+        ..Location::default()
+    };
+    let request = CreateLocationRequest { location: Some(location), request_id: String::new() };
+    let created = LocationServiceClient::new(gateway.clone()).create_location(authorized(request, admin)).await;
+    created.expect("location").into_inner().location.expect("location")
+}
+
+async fn assign(gateway: &Channel, admin: &str, account_id: &str, location: &Location, primary: bool) {
+    let request = AssignAccountLocationRequest {
+        account_id: account_id.to_owned(),
+        location_id: location.id.clone(),
+        primary,
+        request_id: String::new(),
+    };
+    LocationServiceClient::new(gateway.clone())
+        .assign_account_location(authorized(request, admin))
+        .await
+        .expect("assigned");
+}
+
+async fn receive(
+    gateway: &Channel,
+    admin: &str,
+    location: &Location,
+    product: &str,
+    quantity: &str,
+) -> ReceiveStockResponse {
+    let request = ReceiveStockRequest {
+        location_id: location.id.clone(),
+        product: product.to_owned(),
+        quantity: decimal(quantity),
+        request_id: format!("receive-{}", uuid::Uuid::now_v7()),
+    };
+    let received = LocationServiceClient::new(gateway.clone()).receive_stock(authorized(request, admin)).await;
+    received.expect("received").into_inner()
+}
+
+/// The stock of each product at a location, as `token` sees it.
+async fn stock(gateway: &Channel, token: &str, location: &Location) -> Result<Vec<(String, String)>, tonic::Status> {
+    let request = ListStockRequest { location_id: location.id.clone(), ..ListStockRequest::default() };
+    let listed = LocationServiceClient::new(gateway.clone()).list_stock(authorized(request, token)).await?;
+    Ok(listed
+        .into_inner()
+        .stock
+        .into_iter()
+        .map(|level| (level.product_code, level.quantity.map(|q| q.value).unwrap_or_default()))
+        .collect())
+}
+
+async fn create_address(gateway: &Channel, admin: &str, account_id: &str, kind: AddressType, street: &str) -> String {
+    let address = Address {
+        r#type: kind as i32,
+        lines: vec![street.to_owned()],
+        city: "Sydney".to_owned(),
+        region: "NSW".to_owned(),
+        postal_code: "2000".to_owned(),
+        country_code: "AU".to_owned(),
+        override_validation: true,
+        ..Address::default()
+    };
+    let request =
+        CreateAddressRequest { account_id: account_id.to_owned(), address: Some(address), request_id: String::new() };
+    let created = AccountServiceClient::new(gateway.clone()).create_address(authorized(request, admin)).await;
+    created.expect("address").into_inner().address.expect("address").id
+}
+
+fn quantity(value: &Option<bss_proto::types::Decimal>) -> String {
+    value.as_ref().map(|q| q.value.clone()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_customer_orders_from_its_location_and_its_back_order_ships_when_stock_arrives() {
+    let suite = TestApp::start().await;
+    let (tenant_id, admin) = suite.tenant("Stocked Books", "EUR").await;
+    let gateway = suite.gateway().await;
+    create_product(&gateway, &admin, "WIDGET", "10.00", "tools").await;
+    create_product(&gateway, &admin, "SETUP", "20.00", "services").await;
+    let account = create_account(&gateway, &admin, ordering_account("STOCKED")).await;
+    let other = create_account(&gateway, &admin, ordering_account("ELSEWHERE")).await;
+    set_credit_terms(&gateway, &admin, &account, "1000", None).await;
+    let billing_address = create_address(&gateway, &admin, &account, AddressType::Billing, "1 Ledger Lane").await;
+    let delivery_address = create_address(&gateway, &admin, &account, AddressType::Delivery, "9 Dock Road").await;
+    let foreign_address = create_address(&gateway, &admin, &other, AddressType::Billing, "5 Other St").await;
+    let customer =
+        customer_user_token(tenant_id, create_user(&gateway, &admin, &account, "buyer@stocked.example").await);
+
+    let sydney = create_location(&gateway, &admin, "SYD", Some("5.00")).await;
+    let melbourne = create_location(&gateway, &admin, "MEL", None).await;
+    let brisbane = create_location(&gateway, &admin, "BNE", None).await;
+    assign(&gateway, &admin, &account, &sydney, true).await;
+    assign(&gateway, &admin, &account, &melbourne, false).await;
+    assert!(receive(&gateway, &admin, &sydney, "WIDGET", "3").await.shipped.is_empty());
+
+    // The customer sees its account's locations and their stock, and no
+    // other location's.
+    let mut locations = LocationServiceClient::new(gateway.clone());
+    let own = locations.list_locations(authorized(ListLocationsRequest::default(), &customer)).await;
+    let own: Vec<String> = own.expect("locations").into_inner().locations.into_iter().map(|l| l.code).collect();
+    assert_eq!(own, ["MEL", "SYD"]);
+    assert_eq!(stock(&gateway, &customer, &sydney).await.expect("own stock"), [("WIDGET".to_owned(), "3".to_owned())]);
+    let hidden = stock(&gateway, &customer, &brisbane).await.expect_err("another location");
+    assert_eq!(hidden.code(), Code::NotFound);
+    let listed = ListAccountLocationsRequest::default();
+    let assigned = locations.list_account_locations(authorized(listed, &customer)).await.expect("own account's");
+    let assigned = assigned.into_inner().locations;
+    assert_eq!(
+        assigned.iter().map(|a| (a.location.as_ref().map(|l| l.code.as_str()), a.primary)).collect::<Vec<_>>(),
+        [(Some("SYD"), true), (Some("MEL"), false)]
+    );
+    let refused = locations
+        .receive_stock(authorized(
+            ReceiveStockRequest {
+                location_id: sydney.id.clone(),
+                product: "WIDGET".to_owned(),
+                quantity: decimal("100"),
+                request_id: String::new(),
+            },
+            &customer,
+        ))
+        .await
+        .expect_err("a customer receives no stock");
+    assert_eq!(refused.code(), Code::PermissionDenied);
+
+    // The order ships from the primary location: 3 of 5 widgets now, 2
+    // back-ordered; the service ships whole; the surcharge is its own line.
+    let order =
+        place(&gateway, &customer, order_request("", &[("WIDGET", "5"), ("SETUP", "1")], PaymentType::OnAccount)).await;
+    assert_eq!(order.status(), OrderStatus::Executed);
+    assert_eq!(order.account_id, account);
+    assert_eq!(order.location_id, sydney.id);
+    assert_eq!(amount(&order.total), "75.00");
+    let lines: Vec<(String, String, String, bool, String)> = order
+        .lines
+        .iter()
+        .map(|line| {
+            (
+                line.product.clone(),
+                quantity(&line.available_quantity),
+                quantity(&line.backordered_quantity),
+                line.surcharge,
+                amount(&line.total).to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("WIDGET".to_owned(), "3".to_owned(), "2".to_owned(), false, "50.00".to_owned()),
+            ("SETUP".to_owned(), String::new(), String::new(), false, "20.00".to_owned()),
+            ("SYD".to_owned(), String::new(), String::new(), true, "5.00".to_owned()),
+        ]
+    );
+    assert_eq!(order.billing_address_id, billing_address);
+    assert_eq!(order.delivery_address_id, delivery_address);
+    let delivery = order.delivery_address.as_ref().expect("delivery address");
+    assert_eq!(delivery.lines, ["9 Dock Road"]);
+    assert_eq!(stock(&gateway, &customer, &sydney).await.expect("stock"), [("WIDGET".to_owned(), "0".to_owned())]);
+    // Credit reserved the whole order, back order and surcharge included.
+    credit_settles(&gateway, &admin, &account, "0.00", "75.00").await;
+    let mut orders = OrderServiceClient::new(gateway.clone());
+    let back_orders = ListOrdersRequest { account_id: account.clone(), back_ordered_only: true, ..Default::default() };
+    let waiting = orders.list_orders(authorized(back_orders.clone(), &customer)).await.expect("back orders");
+    assert_eq!(waiting.into_inner().orders.len(), 1, "its enquiry shows the back order");
+
+    // What shipped is invoiced now, to the billing address.
+    let first = generate(&gateway, &admin, &account, &today(), true).await;
+    assert_eq!(first.len(), 1);
+    assert_eq!(amount(&first[0].total), "55.00");
+    assert_eq!(first[0].billing_address.as_ref().map(|a| a.address_id.as_str()), Some(billing_address.as_str()));
+    assert_eq!(first[0].billing_address.as_ref().map(|a| a.lines.clone()), Some(vec!["1 Ledger Lane".to_owned()]));
+    credit_settles(&gateway, &admin, &account, "55.00", "20.00").await;
+
+    // Stock arrives: the back order ships first, the rest is on hand.
+    let received = receive(&gateway, &admin, &sydney, "WIDGET", "4").await;
+    let shipped: Vec<(String, i32, String)> =
+        received.shipped.iter().map(|s| (s.order_id.clone(), s.line_number, quantity(&s.quantity))).collect();
+    assert_eq!(shipped, [(order.id.clone(), 1, "2".to_owned())]);
+    assert_eq!(received.stock.map(|s| quantity(&s.quantity)), Some("2".to_owned()));
+    let shipped = orders.get_order(authorized(GetOrderRequest { id: order.id.clone() }, &customer)).await;
+    let shipped = shipped.expect("order").into_inner().order.expect("order");
+    assert_eq!(shipped.lines[0].backordered_quantity, None, "nothing waits any more");
+    let waiting = orders.list_orders(authorized(back_orders, &customer)).await.expect("back orders");
+    assert!(waiting.into_inner().orders.is_empty());
+    let second = generate(&gateway, &admin, &account, &today(), true).await;
+    assert_eq!(second.iter().map(|invoice| amount(&invoice.total).to_owned()).collect::<Vec<_>>(), ["20.00"]);
+    credit_settles(&gateway, &admin, &account, "75.00", "0.00").await;
+
+    // Refused: a location the account is not at, stock given by the caller
+    // where the location decides, another account's address.
+    let mut at_brisbane = order_request("", &[("WIDGET", "1")], PaymentType::OnAccount);
+    at_brisbane.order.as_mut().expect("order").location_id = brisbane.id.clone();
+    let refused = orders.place_order(authorized(at_brisbane, &customer)).await.expect_err("not its location");
+    assert_eq!(refused.code(), Code::NotFound);
+    let mut claimed = order_request("", &[("WIDGET", "1")], PaymentType::OnAccount);
+    claimed.order.as_mut().expect("order").lines[0].available_quantity = decimal("1");
+    let refused = orders.place_order(authorized(claimed, &customer)).await.expect_err("the location decides");
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    let mut foreign = order_request("", &[("SETUP", "1")], PaymentType::OnAccount);
+    foreign.order.as_mut().expect("order").billing_address_id = foreign_address;
+    let refused = orders.place_order(authorized(foreign, &customer)).await.expect_err("another account's address");
+    assert_eq!(refused.code(), Code::NotFound);
+
+    // From the chosen location: no surcharge there, nothing in stock.
+    let mut at_melbourne = order_request("", &[("WIDGET", "2")], PaymentType::OnAccount);
+    at_melbourne.order.as_mut().expect("order").location_id = melbourne.id.clone();
+    let from_melbourne = place(&gateway, &customer, at_melbourne).await;
+    assert_eq!(amount(&from_melbourne.total), "20.00");
+    assert_eq!(from_melbourne.lines.len(), 1);
+    assert_eq!(
+        quantity(&from_melbourne.lines[0].available_quantity),
+        "",
+        "MEL records no widget stock: it ships whole"
+    );
+
+    // The primary location cannot go while the account has another.
+    let remove = RemoveAccountLocationRequest {
+        account_id: account.clone(),
+        location_id: sydney.id.clone(),
+        request_id: String::new(),
+    };
+    let refused = locations.remove_account_location(authorized(remove, &admin)).await.expect_err("primary in use");
+    assert_eq!((refused.code(), reason(&refused)), (Code::FailedPrecondition, "PRIMARY_LOCATION_IN_USE".to_owned()));
+    let taken = CreateLocationRequest {
+        location: Some(Location { code: "SYD".to_owned(), name: "Again".to_owned(), kind: 1, ..Location::default() }),
+        request_id: String::new(),
+    };
+    let refused = locations.create_location(authorized(taken, &admin)).await.expect_err("code taken");
+    assert_eq!((refused.code(), reason(&refused)), (Code::AlreadyExists, "LOCATION_CODE_TAKEN".to_owned()));
+}
+
+#[tokio::test]
+async fn racing_orders_never_take_more_stock_than_there_is() {
+    let suite = TestApp::start().await;
+    let (_, admin) = suite.tenant("Racing Stock", "EUR").await;
+    let gateway = suite.gateway().await;
+    create_product(&gateway, &admin, "GADGET", "1.00", "tools").await;
+    let account = create_account(&gateway, &admin, ordering_account("RACER")).await;
+    set_credit_terms(&gateway, &admin, &account, "1000", None).await;
+    let depot = create_location(&gateway, &admin, "DEPOT", None).await;
+    assign(&gateway, &admin, &account, &depot, false).await;
+    receive(&gateway, &admin, &depot, "GADGET", "4").await;
+
+    let placing = (0..10).map(|_| {
+        let gateway = gateway.clone();
+        let admin = admin.clone();
+        let account = account.clone();
+        tokio::spawn(async move {
+            place(&gateway, &admin, order_request(&account, &[("GADGET", "1")], PaymentType::OnAccount)).await
+        })
+    });
+    let mut placed = Vec::new();
+    for order in placing {
+        placed.push(order.await.expect("placed"));
+    }
+    let shipped: Vec<&Order> =
+        placed.iter().filter(|order| quantity(&order.lines[0].available_quantity) == "1").collect();
+    assert_eq!(shipped.len(), 4, "exactly the 4 in stock shipped");
+    assert_eq!(placed.iter().filter(|order| order.lines[0].backordered_quantity.is_some()).count(), 6);
+    assert_eq!(stock(&gateway, &admin, &depot).await.expect("stock"), [("GADGET".to_owned(), "0".to_owned())]);
+
+    // A cancelled order gives back what it took.
+    let cancel =
+        CancelOrderRequest { id: shipped[0].id.clone(), reason: "changed mind".to_owned(), request_id: String::new() };
+    OrderServiceClient::new(gateway.clone()).cancel_order(authorized(cancel, &admin)).await.expect("cancelled");
+    assert_eq!(stock(&gateway, &admin, &depot).await.expect("stock"), [("GADGET".to_owned(), "1".to_owned())]);
+
+    // Stock received ships every waiting order, oldest first, and keeps
+    // what is left: 1 + 10 - 6.
+    let received = receive(&gateway, &admin, &depot, "GADGET", "10").await;
+    let mut waited: Vec<String> = placed
+        .iter()
+        .filter(|order| order.lines[0].backordered_quantity.is_some())
+        .map(|order| order.id.clone())
+        .collect();
+    waited.sort();
+    let shipped: Vec<String> = received.shipped.iter().map(|s| s.order_id.clone()).collect();
+    assert_eq!(shipped, waited, "the oldest order first");
+    assert_eq!(received.stock.map(|s| quantity(&s.quantity)), Some("5".to_owned()));
+    // What credit reserved is still the ten orders but the cancelled one.
+    credit_settles(&gateway, &admin, &account, "0.00", "9.00").await;
+}
