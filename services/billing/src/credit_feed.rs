@@ -1,5 +1,6 @@
 //! Credit's event stream: each decision on a held order (approved,
-//! rejected, expired) is applied by `app::held_orders`, once, in the
+//! rejected, expired) is applied by `app::held_orders`, and each change of
+//! an account's saved payment methods by `app::collections`, once, in the
 //! transaction that moves the consumer's cursor.
 
 use bss_platform::events::{HandlerError, Source, Subscription, parse_id as id};
@@ -7,7 +8,7 @@ use bss_proto::credit::credit_event::Payload;
 use bss_proto::credit::{CreditEvent, HeldOrderState};
 use sqlx::PgConnection;
 
-use crate::app::held_orders;
+use crate::app::{collections, held_orders};
 
 /// Credit's stream, read with billing's own identity.
 pub struct CreditFeed {
@@ -32,8 +33,14 @@ impl Subscription for CreditFeed {
     }
 
     async fn apply(&self, tx: &mut PgConnection, event: &CreditEvent, (): ()) -> Result<(), HandlerError> {
-        let Some(Payload::HeldOrderChanged(changed)) = &event.payload else {
-            return Ok(());
+        let changed = match &event.payload {
+            Some(Payload::HeldOrderChanged(changed)) => changed,
+            Some(Payload::PaymentMethodsChanged(methods)) => {
+                return collections::methods_changed(tx, id(&event.tenant_id)?, methods)
+                    .await
+                    .map_err(|error| HandlerError::Retry(error.to_string()));
+            }
+            _ => return Ok(()),
         };
         let held = changed.held_order.clone().unwrap_or_default();
         let approved = match HeldOrderState::try_from(held.state) {

@@ -5,6 +5,7 @@
 //! account's balance. Orders, subscriptions, periods and rebates build on it.
 
 pub mod app;
+pub mod collector;
 pub mod credit_feed;
 pub mod domain;
 pub mod grpc;
@@ -172,6 +173,7 @@ impl App {
                 .with_payments(payments),
         );
         tokio::spawn(runs::run(api.clone(), identity, config.run_batch_size.max(1), wake_runs, shutdown.clone()));
+        tokio::spawn(collector::run(api.clone(), shutdown.clone()));
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)
             .named("billing")
             .metrics(platform.metrics_addr)

@@ -13,6 +13,7 @@ use prost::Message;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use crate::domain::collection::{Collection, CollectionStatus};
 use crate::domain::location::{AccountAddress, AddressPurpose, Location, LocationKind, OrderAddress};
 use crate::domain::order::{CreditReason, Line, Order, OrderState, Orderer, Payer, PaymentStatus, Standing};
 use crate::domain::period::{Frequency, Period, PeriodSettings, Posting};
@@ -250,6 +251,7 @@ pub fn order(order: &Order) -> wire::Order {
         delivery_address_id: order.delivery_address.as_ref().map(|a| a.address_id.clone()).unwrap_or_default(),
         billing_address: order.billing_address.as_ref().map(order_address),
         delivery_address: order.delivery_address.as_ref().map(order_address),
+        payment_method_id: order.payment_method_id.clone().unwrap_or_default(),
     }
 }
 
@@ -284,6 +286,26 @@ pub fn order_address(address: &OrderAddress) -> wire::OrderAddress {
         region: address.region.clone(),
         postal_code: address.postal_code.clone(),
         country_code: address.country_code.clone(),
+    }
+}
+
+/// An invoice's automatic collection as the contract shows it (never
+/// the method's token), its amount in `currency`.
+pub fn collection(collection: &Collection, currency: Currency) -> wire::InvoiceCollection {
+    wire::InvoiceCollection {
+        status: match collection.status {
+            CollectionStatus::Pending => wire::InvoiceCollectionStatus::Pending,
+            CollectionStatus::Collected => wire::InvoiceCollectionStatus::Collected,
+            CollectionStatus::Failed => wire::InvoiceCollectionStatus::Failed,
+            CollectionStatus::NotNeeded => wire::InvoiceCollectionStatus::NotNeeded,
+        } as i32,
+        payment_method_id: collection.method_id.clone(),
+        payment_method_label: collection.label.clone(),
+        amount: Some(money_in(collection.amount, currency)),
+        attempts: i32::try_from(collection.attempts).unwrap_or(i32::MAX),
+        payment_id: collection.payment_id.map(|id| id.to_string()).unwrap_or_default(),
+        decline_reason: collection.decline_reason.clone(),
+        update_time: Some(timestamp(collection.updated_at)),
     }
 }
 
@@ -474,6 +496,7 @@ pub fn stored_order(body: &[u8], status: &str) -> Result<Order, String> {
         location_id: None,
         billing_address: None,
         delivery_address: None,
+        payment_method_id: None,
     })
 }
 
@@ -573,6 +596,7 @@ mod tests {
             location_id: None,
             billing_address: None,
             delivery_address: None,
+            payment_method_id: None,
         };
         let encoded = order(&kept).encode_to_vec();
         assert_eq!(stored_order(&encoded, "held_for_approval"), Ok(kept.clone()));

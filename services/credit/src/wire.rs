@@ -484,6 +484,24 @@ pub fn held_to_proto(row: &HeldOrderRow, currency: Currency) -> proto::HeldOrder
     }
 }
 
+pub fn method_to_proto(row: &crate::repo::MethodRow) -> proto::PaymentMethod {
+    proto::PaymentMethod {
+        id: row.id.to_string(),
+        account_id: row.account_id.to_string(),
+        kind: match row.kind.as_str() {
+            "wallet" => proto::PaymentMethodKind::Wallet,
+            _ => proto::PaymentMethodKind::Card,
+        } as i32,
+        token_reference: row.token_reference.clone(),
+        label: row.label.clone(),
+        is_default: row.is_default,
+        use_for_purchases: row.use_for_purchases,
+        use_for_subscriptions: row.use_for_subscriptions,
+        create_time: Some(timestamp(row.created_at)),
+        update_time: Some(timestamp(row.updated_at)),
+    }
+}
+
 pub fn preference_to_proto(row: &crate::repo::PreferenceRow) -> proto::PaymentPreference {
     proto::PaymentPreference {
         account_id: row.account_id.to_string(),

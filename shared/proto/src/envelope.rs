@@ -114,5 +114,6 @@ envelope!(
         HeldOrderChanged,
         CreditThresholdCrossed,
         SuspensionRequested,
+        PaymentMethodsChanged,
     }
 );

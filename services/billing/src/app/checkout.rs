@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use bss_platform::client;
 use bss_platform::money::money_to_wire;
-use bss_proto::credit::GetPaymentPreferenceRequest;
+use bss_platform::payment::PaymentType;
 use bss_proto::credit::credit_service_client::CreditServiceClient;
+use bss_proto::credit::{ListPaymentMethodsRequest, PaymentMethod, PaymentMethodKind};
 use bss_proto::provider::payment_provider_service_client::PaymentProviderServiceClient;
 use bss_proto::provider::payment_provider_service_server::PaymentProviderService;
 use bss_proto::provider::*;
@@ -19,6 +20,7 @@ use tonic::{Code, Request};
 use uuid::Uuid;
 
 use super::{Billing, PEER_TIMEOUT};
+use crate::domain::collection::{MethodKind, SavedMethod, Use, choose_method, method_kind};
 use crate::domain::error::BillingError;
 use crate::domain::order::{CardPayment, Order, PaymentStatus};
 use crate::repo;
@@ -87,92 +89,168 @@ fn retry_later() -> BillingError {
     BillingError::Unavailable { what: "payment provider", cause: "it asks to retry the payment".to_owned() }
 }
 
+/// What the provider made of a payment.
+pub(crate) enum Charged {
+    Captured { authorization_id: String, capture_id: String },
+    Declined { authorization_id: String, reason: String },
+}
+
+/// A saved method as credit shows it, in billing's terms.
+pub(crate) fn saved_method(method: &PaymentMethod) -> SavedMethod {
+    SavedMethod {
+        id: method.id.clone(),
+        kind: match PaymentMethodKind::try_from(method.kind) {
+            Ok(PaymentMethodKind::Wallet) => MethodKind::Wallet,
+            _ => MethodKind::Card,
+        },
+        token_reference: method.token_reference.clone(),
+        label: method.label.clone(),
+        is_default: method.is_default,
+        use_for_purchases: method.use_for_purchases,
+        use_for_subscriptions: method.use_for_subscriptions,
+    }
+}
+
+/// PAYMENT_METHOD_MISSING: the account has no saved method of the payment
+/// type's kind opted in for `purpose`.
+pub(crate) fn missing_method(account_id: Uuid, purpose: Use, payment_type: PaymentType) -> BillingError {
+    let what = match purpose {
+        Use::Purchases => "purchases",
+        Use::Subscriptions => "subscriptions",
+    };
+    let kind = match method_kind(payment_type) {
+        Some(MethodKind::Wallet) => "wallet",
+        _ => "card",
+    };
+    BillingError::precondition(
+        "PAYMENT_METHOD_MISSING",
+        format!("account {account_id} has no saved {kind} opted in for {what}"),
+    )
+}
+
 impl Billing {
-    /// The token of the account's saved payment method for purchases, as
-    /// credit keeps it (PAYMENT_METHOD_MISSING when there is none).
-    async fn payment_method(&self, tenant_id: Uuid, account_id: Uuid) -> Result<String, BillingError> {
-        let missing = || {
-            BillingError::precondition(
-                "PAYMENT_METHOD_MISSING",
-                format!("account {account_id} has no saved payment method for purchases"),
-            )
-        };
+    /// The account's saved payment methods, as credit keeps them (asked as
+    /// billing), the default first.
+    pub(crate) async fn saved_methods(
+        &self,
+        tenant_id: Uuid,
+        account_id: Uuid,
+    ) -> Result<Vec<SavedMethod>, BillingError> {
         let service = self.as_service(tenant_id)?;
         let channel = self.peer("credit", &self.peers.credit)?;
-        let request = GetPaymentPreferenceRequest { account_id: account_id.to_string() };
+        let request = ListPaymentMethodsRequest { account_id: account_id.to_string() };
         let answer = CreditServiceClient::new(channel)
-            .get_payment_preference(client::request(request, &service, PEER_TIMEOUT))
+            .list_payment_methods(client::request(request, &service, PEER_TIMEOUT))
             .await;
         match answer {
-            Ok(answer) => match answer.into_inner().preference {
-                Some(preference) if preference.use_for_purchases && !preference.card_token_reference.is_empty() => {
-                    Ok(preference.card_token_reference)
-                }
-                _ => Err(missing()),
-            },
-            Err(status) if status.code() == Code::NotFound => Err(missing()),
+            Ok(answer) => Ok(answer.into_inner().methods.iter().map(saved_method).collect()),
+            Err(status) if status.code() == Code::NotFound => Ok(Vec::new()),
             Err(status) => Err(client::service_peer_error("credit", status).into()),
         }
     }
 
-    /// Pays an order's total at the provider: authorized, then captured.
-    /// A declined payment is the order's answer (it is rejected); a
-    /// provider that asks to retry makes the call UNAVAILABLE (nothing is
-    /// stored, the retry pays once).
-    pub(crate) async fn take_payment(&self, tenant_id: Uuid, order: &Order) -> Result<CardPayment, BillingError> {
-        let token = self.payment_method(tenant_id, order.account_id).await?;
-        let currency = repo::stored_currency(&order.currency)?;
-        let amount = Some(money_to_wire(order.total, currency));
+    /// The saved method that pays for `purpose` with `payment_type` (see
+    /// `choose_method`); PAYMENT_METHOD_MISSING when the account has none.
+    pub(crate) async fn payment_method(
+        &self,
+        tenant_id: Uuid,
+        account_id: Uuid,
+        (purpose, payment_type, named): (Use, PaymentType, Option<&str>),
+    ) -> Result<SavedMethod, BillingError> {
+        let methods = self.saved_methods(tenant_id, account_id).await?;
+        choose_method(&methods, purpose, method_kind(payment_type), named)
+            .cloned()
+            .ok_or_else(|| missing_method(account_id, purpose, payment_type))
+    }
+
+    /// Takes `amount` at the provider with a saved method's token:
+    /// authorized, then captured (a declined capture releases its
+    /// authorization). Each step's reference is `reference` and the step: a
+    /// repeated call is answered as the first. A provider that asks to
+    /// retry makes the call UNAVAILABLE.
+    pub(crate) async fn charge(
+        &self,
+        (tenant_id, account_id): (Uuid, Uuid),
+        token: &str,
+        amount: bss_proto::types::Money,
+        (reference, description): (&str, String),
+    ) -> Result<Charged, BillingError> {
         let authorize = AuthorizeRequest {
             tenant_id: tenant_id.to_string(),
-            account_id: order.account_id.to_string(),
-            payment_method_token: token,
-            amount: amount.clone(),
-            reference: reference(tenant_id, order, "authorize"),
-            description: format!("order {}", order.id),
+            account_id: account_id.to_string(),
+            payment_method_token: token.to_owned(),
+            amount: Some(amount.clone()),
+            reference: format!("{reference}:authorize"),
+            description,
         };
         let authorized = call!(&self.payments, authorize, authorize)?;
-        let declined = |reason: String, authorization_id: String| CardPayment {
-            status: PaymentStatus::Declined,
-            amount: order.total,
-            authorization_id,
-            capture_id: String::new(),
-            refund_id: String::new(),
-            decline_reason: reason,
-        };
         match PaymentOutcome::try_from(authorized.outcome) {
             Ok(PaymentOutcome::Approved) => {}
-            Ok(PaymentOutcome::Declined) => return Ok(declined(authorized.decline_reason, String::new())),
+            Ok(PaymentOutcome::Declined) => {
+                return Ok(Charged::Declined { authorization_id: String::new(), reason: authorized.decline_reason });
+            }
             _ => return Err(retry_later()),
         }
         let capture = CaptureRequest {
             authorization_id: authorized.authorization_id.clone(),
-            amount,
-            reference: reference(tenant_id, order, "capture"),
+            amount: Some(amount),
+            reference: format!("{reference}:capture"),
         };
         let captured = call!(&self.payments, capture, capture)?;
         match PaymentOutcome::try_from(captured.outcome) {
-            Ok(PaymentOutcome::Approved) => Ok(CardPayment {
-                status: PaymentStatus::Captured,
-                amount: order.total,
-                authorization_id: authorized.authorization_id,
-                capture_id: captured.capture_id,
-                refund_id: String::new(),
-                decline_reason: String::new(),
-            }),
+            Ok(PaymentOutcome::Approved) => {
+                Ok(Charged::Captured { authorization_id: authorized.authorization_id, capture_id: captured.capture_id })
+            }
             Ok(PaymentOutcome::Declined) => {
                 // Nothing will be captured: the hold on the card goes.
                 let void = VoidRequest {
                     authorization_id: authorized.authorization_id.clone(),
-                    reference: reference(tenant_id, order, "void"),
+                    reference: format!("{reference}:void"),
                 };
                 if let Err(error) = call!(&self.payments, void, void) {
-                    tracing::warn!(%error, order_id = %order.id, "voiding a declined capture's authorization failed");
+                    tracing::warn!(%error, %reference, "voiding a declined capture's authorization failed");
                 }
-                Ok(declined(captured.decline_reason, authorized.authorization_id))
+                Ok(Charged::Declined { authorization_id: authorized.authorization_id, reason: captured.decline_reason })
             }
             _ => Err(retry_later()),
         }
+    }
+
+    /// Pays an order's total at the provider with the account's method for
+    /// purchases. A declined payment is the order's answer (it is
+    /// rejected); a provider that asks to retry makes the call UNAVAILABLE
+    /// (nothing is stored, the retry pays once).
+    pub(crate) async fn take_payment(&self, tenant_id: Uuid, order: &Order) -> Result<CardPayment, BillingError> {
+        let named = order.payment_method_id.as_deref();
+        let method =
+            self.payment_method(tenant_id, order.account_id, (Use::Purchases, order.payment_type, named)).await?;
+        let currency = repo::stored_currency(&order.currency)?;
+        let amount = money_to_wire(order.total, currency);
+        let base = format!("{tenant_id}:{}", order.reference);
+        let charged = self
+            .charge(
+                (tenant_id, order.account_id),
+                &method.token_reference,
+                amount,
+                (&base, format!("order {}", order.id)),
+            )
+            .await?;
+        let payment = |status, authorization_id, capture_id, decline_reason| CardPayment {
+            status,
+            amount: order.total,
+            authorization_id,
+            capture_id,
+            refund_id: String::new(),
+            decline_reason,
+        };
+        Ok(match charged {
+            Charged::Captured { authorization_id, capture_id } => {
+                payment(PaymentStatus::Captured, authorization_id, capture_id, String::new())
+            }
+            Charged::Declined { authorization_id, reason } => {
+                payment(PaymentStatus::Declined, authorization_id, String::new(), reason)
+            }
+        })
     }
 
     /// Gives back what a cancelled order's payment took (REFUND_DECLINED

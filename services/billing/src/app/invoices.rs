@@ -79,6 +79,7 @@ impl Billing {
                 posted_at: None,
                 void_reason: None,
                 billing_address: None,
+                collection: None,
             };
             let invoice = (row, lines);
             let response = respond(&invoice)?;

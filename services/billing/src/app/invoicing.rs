@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::app::publish_all;
+use crate::app::{collections, publish_all};
 use crate::domain::error::BillingError;
 use crate::domain::invoice;
 use crate::repo::{self, InvoiceRow, LineRow};
@@ -77,6 +77,7 @@ pub async fn draft(
             posted_at: None,
             void_reason: None,
             billing_address: None,
+            collection: None,
         };
         invoices.push((row, lines));
     }
@@ -103,7 +104,8 @@ pub async fn post(
     actor: &str,
     drafts: &[(Uuid, NaiveDate)],
 ) -> Result<Vec<InvoiceRow>, BillingError> {
-    let posted = repo::post_invoices(tx, tenant_id, drafts).await?;
+    let mut posted = repo::post_invoices(tx, tenant_id, drafts).await?;
+    collections::queue(tx, tenant_id, &mut posted).await?;
     let ids: Vec<Uuid> = posted.iter().map(|row| row.id).collect();
     let billed = repo::charges::billed_per_order(tx, tenant_id, &ids).await?;
     let mut events = Vec::with_capacity(posted.len());

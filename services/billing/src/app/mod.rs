@@ -7,6 +7,7 @@
 //! too, never `grpc/`.
 
 pub mod checkout;
+pub mod collections;
 pub mod held_orders;
 pub mod invoices;
 pub mod invoicing;

@@ -54,6 +54,9 @@ pub struct NewOrder {
     /// the account's own choice (see `choose_address`).
     pub billing_address_id: Option<String>,
     pub delivery_address_id: Option<String>,
+    /// The saved method to pay a card or PayPal order with; none: the
+    /// account's (see `choose_method`).
+    pub payment_method_id: Option<String>,
 }
 
 /// What pricing said of a set of lines.
@@ -302,6 +305,7 @@ impl Billing {
             location_id: location.as_ref().map(|location| location.id),
             billing_address,
             delivery_address,
+            payment_method_id: new.payment_method_id,
         };
         let mut bill_to = Vec::new();
         if new.payment_type != PaymentType::RunningQuote {

@@ -133,6 +133,38 @@ async fn credit_lines(
     Ok((credits.iter().map(|(_, amount)| *amount).sum(), open.then_some(invoice_id)))
 }
 
+/// Posts a payment of the account in the caller's transaction: it settles
+/// the account's invoices (`first` first), the rest stays as its credit;
+/// published with the invoices it settled in full.
+pub(crate) async fn post_payment(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    actor: &str,
+    (account_id, currency, amount, first): (Uuid, Currency, Decimal, Option<Uuid>),
+) -> Result<Receipt, BillingError> {
+    let id = Uuid::now_v7();
+    let settled = settle_invoices(tx, tenant_id, account_id, id, Some(amount), first).await?;
+    let record = Settling { id, account_id, currency, amount, unallocated: settled.unallocated };
+    let created_at = repo::insert_payment(tx, tenant_id, &record).await?;
+    let posted = PaymentPosted {
+        payment_id: id.to_string(),
+        account_id: account_id.to_string(),
+        amount: Some(money_in(amount, currency)),
+    };
+    publish(tx, tenant_id, actor, Payload::PaymentPosted(posted)).await?;
+    settled.publish(tx, tenant_id, actor, account_id).await?;
+    Ok(Receipt {
+        id,
+        account_id,
+        currency,
+        amount,
+        allocations: settled.allocations,
+        unallocated: settled.unallocated,
+        reason: String::new(),
+        created_at,
+    })
+}
+
 impl Billing {
     /// Records a payment: it settles the account's invoices (`first`
     /// first), the rest stays as its credit. The answer, made by `respond`
@@ -146,27 +178,7 @@ impl Billing {
         respond: impl FnOnce(&Receipt) -> R,
     ) -> Result<R, BillingError> {
         self.write(key, async |tx| {
-            let id = Uuid::now_v7();
-            let settled = settle_invoices(tx, tenant_id, account_id, id, Some(amount), first).await?;
-            let record = Settling { id, account_id, currency, amount, unallocated: settled.unallocated };
-            let created_at = repo::insert_payment(tx, tenant_id, &record).await?;
-            let posted = PaymentPosted {
-                payment_id: id.to_string(),
-                account_id: account_id.to_string(),
-                amount: Some(money_in(amount, currency)),
-            };
-            publish(tx, tenant_id, &caller.subject, Payload::PaymentPosted(posted)).await?;
-            settled.publish(tx, tenant_id, &caller.subject, account_id).await?;
-            let receipt = Receipt {
-                id,
-                account_id,
-                currency,
-                amount,
-                allocations: settled.allocations,
-                unallocated: settled.unallocated,
-                reason: String::new(),
-                created_at,
-            };
+            let receipt = post_payment(tx, tenant_id, &caller.subject, (account_id, currency, amount, first)).await?;
             Ok(respond(&receipt))
         })
         .await

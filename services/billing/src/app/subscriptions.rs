@@ -15,12 +15,15 @@ use rust_decimal::Decimal;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::checkout::missing_method;
 use super::held_orders;
 use super::orders::CreditAsk;
 use super::{Billing, publish};
+use crate::domain::collection::{Use, choose_method, method_kind};
 use crate::domain::error::BillingError;
 use crate::domain::order::{Line, OrderState, charges, check_orderer, credit_reference, payer_shares};
 use crate::domain::subscription::{Subscription, SubscriptionState};
+use crate::repo::collections;
 use crate::repo::subscriptions;
 use crate::wire;
 
@@ -63,6 +66,16 @@ impl Billing {
         let Some(charge) = charges(new.account_id, &line, &bill_to, None, priced.currency, today).pop() else {
             return Err(BillingError::Unavailable { what: "pricing", cause: "a quote without its line".to_owned() });
         };
+        // A card or PayPal subscription is paid by collecting its invoices
+        // with its payer's method opted in for subscriptions, which billing
+        // knows from now on (credit's stream may follow a moment later).
+        let mut collect_with = None;
+        if method_kind(new.payment_type).is_some() {
+            let methods = self.saved_methods(tenant_id, charge.bill_to_account_id).await?;
+            choose_method(&methods, Use::Subscriptions, method_kind(new.payment_type), None)
+                .ok_or_else(|| missing_method(charge.bill_to_account_id, Use::Subscriptions, new.payment_type))?;
+            collect_with = choose_method(&methods, Use::Subscriptions, None, None).cloned();
+        }
         let mut subscription = Subscription {
             id,
             account_id: new.account_id,
@@ -106,6 +119,9 @@ impl Billing {
                 held_orders::lock_held(tx, held_order_id).await?;
             }
             subscriptions::insert(tx, tenant_id, &subscription, &charge, start_date).await?;
+            if let Some(method) = &collect_with {
+                collections::set_method(tx, tenant_id, charge.bill_to_account_id, Some(method)).await?;
+            }
             if subscription.state == SubscriptionState::Active {
                 publish_if_first_paid(tx, tenant_id, &caller.subject, &subscription).await?;
             }

@@ -1,6 +1,7 @@
 //! The billing rules, free of storage and transport.
 
 pub mod bill_to;
+pub mod collection;
 pub mod error;
 pub mod invoice;
 pub mod location;

@@ -62,6 +62,9 @@ pub struct Order {
     pub billing_address: Option<OrderAddress>,
     #[serde(default)]
     pub delivery_address: Option<OrderAddress>,
+    /// The saved method the caller chose to pay with (card and PayPal).
+    #[serde(default)]
+    pub payment_method_id: Option<String>,
 }
 
 /// Where a card or PayPal order's payment stands.
@@ -705,6 +708,7 @@ mod tests {
             location_id: None,
             billing_address: None,
             delivery_address: None,
+            payment_method_id: None,
         }
     }
 

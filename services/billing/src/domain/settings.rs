@@ -183,6 +183,7 @@ mod tests {
             location_id: None,
             billing_address: None,
             delivery_address: None,
+            payment_method_id: None,
         }
     }
 

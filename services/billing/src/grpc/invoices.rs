@@ -63,6 +63,7 @@ pub fn invoice_to_proto((row, lines): &crate::app::invoices::Invoice) -> Result<
         for_account_id: row.for_account_id.map(|id| id.to_string()).unwrap_or_default(),
         void_reason: row.void_reason.clone().unwrap_or_default(),
         billing_address: row.billing_address.as_ref().map(|address| wire::order_address(address)),
+        collection: row.collection.as_ref().map(|collection| wire::collection(collection, currency)),
     })
 }
 

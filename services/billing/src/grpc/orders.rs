@@ -83,6 +83,7 @@ fn new_order(input: &Order, own: Option<uuid::Uuid>) -> Result<NewOrder, Billing
         location_id,
         billing_address_id: address(&input.billing_address_id),
         delivery_address_id: address(&input.delivery_address_id),
+        payment_method_id: address(&input.payment_method_id),
     })
 }
 

@@ -1,6 +1,7 @@
 //! Storage of the billing context: schema-qualified SQL.
 
 pub mod charges;
+pub mod collections;
 pub mod held;
 pub mod ledger;
 pub mod locations;
@@ -17,6 +18,7 @@ use sqlx::PgConnection;
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use crate::domain::collection::Collection;
 use crate::domain::error::BillingError;
 use crate::domain::location::OrderAddress;
 use crate::domain::order::Charge;
@@ -54,6 +56,8 @@ pub struct InvoiceRow {
     pub void_reason: Option<String>,
     /// Where it goes: its latest order's billing address.
     pub billing_address: Option<Json<OrderAddress>>,
+    /// Its automatic collection, when its account has a method for it.
+    pub collection: Option<Json<Collection>>,
 }
 
 impl InvoiceRow {
@@ -80,7 +84,7 @@ pub(crate) fn corrupt(what: &str, value: &str) -> BillingError {
 macro_rules! invoice_columns {
     () => {
         "id, account_id, for_account_id, currency, number, status, invoice_date, delivery_date, due_date, total, settled,
-         order_references, created_at, posted_at, void_reason, billing_address"
+         order_references, created_at, posted_at, void_reason, billing_address, collection"
     };
 }
 
@@ -283,7 +287,8 @@ pub async fn post_invoices(
          WHERE tenant_id = $1 AND id = p.post_id AND status = 'DRAFT'
          RETURNING id, account_id, for_account_id, currency, number, status, invoice_date, delivery_date, due_date,
              total, settled, order_references, created_at, posted_at, void_reason,
-             billing_address AS "billing_address: Json<OrderAddress>""#,
+             billing_address AS "billing_address: Json<OrderAddress>",
+             collection AS "collection: Json<Collection>""#,
         tenant_id,
         &drafts.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
         &(1..=count).map(|offset| last - count + offset).collect::<Vec<_>>(),

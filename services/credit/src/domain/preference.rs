@@ -1,6 +1,23 @@
-//! Payment preferences hold a card token reference from the payment
+//! Saved payment methods hold a token reference from the payment
 //! provider, never card data: a value that looks like a card number (12 to
 //! 19 digits, spaces or dashes aside, passing the Luhn check) is refused.
+//! An account with methods has exactly one default.
+
+use super::error::CreditError;
+
+/// Whether a method is the default after a change asking `asked` (`None`:
+/// unchanged): a default stays one until another method is made the
+/// default (DEFAULT_METHOD_REQUIRED).
+pub fn default_after(current: bool, asked: Option<bool>) -> Result<bool, CreditError> {
+    match (current, asked) {
+        (true, Some(false)) => Err(CreditError::precondition(
+            "DEFAULT_METHOD_REQUIRED",
+            "an account with saved methods keeps a default one: make another method the default instead",
+        )),
+        (_, Some(asked)) => Ok(asked),
+        (current, None) => Ok(current),
+    }
+}
 
 /// Whether `text` looks like a primary account number.
 pub fn looks_like_card_number(text: &str) -> bool {
@@ -25,6 +42,15 @@ pub fn looks_like_card_number(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_is_unset_only_by_making_another_the_default() {
+        assert!(default_after(false, Some(true)).expect("made default"));
+        assert!(default_after(true, None).expect("unchanged"));
+        assert!(!default_after(false, None).expect("unchanged"));
+        assert!(default_after(true, Some(true)).expect("again"));
+        assert!(default_after(true, Some(false)).is_err());
+    }
 
     #[test]
     fn card_numbers_are_recognised_and_tokens_are_not() {

@@ -4,6 +4,7 @@
 
 use bss_platform::auth::authorize;
 use bss_platform::error::Violations;
+use bss_platform::fieldmask::writable_paths;
 use bss_platform::idempotency::RequestKey;
 use bss_platform::input::{optional_date, optional_text, parse_id, required_id, required_text};
 use bss_platform::money::money_from_wire;
@@ -16,13 +17,14 @@ use rust_decimal::Decimal;
 use tonic::{Request, Response, Status};
 
 use super::settings::event_kind_code;
-use super::{CreditApi, MANAGERS, ORDER_CHECKERS, PREFERENCE_WRITERS, READERS};
+use super::{CreditApi, MANAGERS, METHOD_READERS, METHOD_WRITERS, ORDER_CHECKERS, PREFERENCE_WRITERS, READERS};
 use crate::app::authorization::OrderCheck;
 use crate::app::held_orders::Decision as HeldDecision;
+use crate::app::preferences::MethodChange;
 use crate::app::terms::{DueDateQuery, TermsChange};
 use crate::domain::error::CreditError;
 use crate::domain::preference::looks_like_card_number;
-use crate::repo::PreferenceRow;
+use crate::repo::{MethodRow, PreferenceRow};
 use crate::wire::*;
 
 /// Longest reason or note.
@@ -425,6 +427,129 @@ impl CreditService for CreditApi {
             let account_id = parse_id("account_id", &request.get_ref().account_id)?;
             let preference = self.payment_preference(&caller, tenant_id, account_id).await?;
             Ok::<_, CreditError>(GetPaymentPreferenceResponse { preference: Some(preference) })
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn save_payment_method(
+        &self,
+        request: Request<SavePaymentMethodRequest>,
+    ) -> Result<Response<SavePaymentMethodResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, METHOD_WRITERS)?;
+        let mut request = request.into_inner();
+        let run = async {
+            let own = self.own_account(&caller).await?;
+            if let Some(own) = own
+                && request.account_id.is_empty()
+            {
+                request.account_id = own.to_string();
+            }
+            let input = request.method.clone().unwrap_or_default();
+            let mut v = Violations::new();
+            let account_id = v.keep("account_id", required_id(&request.account_id));
+            let token = v.keep("method.token_reference", required_text(&input.token_reference, 200));
+            if token.as_deref().is_some_and(looks_like_card_number) {
+                v.add("method.token_reference", "looks like a card number: store the payment provider's token");
+            }
+            let kind = match PaymentMethodKind::try_from(input.kind) {
+                Ok(PaymentMethodKind::Card) => Some("card"),
+                Ok(PaymentMethodKind::Wallet) => Some("wallet"),
+                _ => {
+                    v.add("method.kind", "is required: CARD or WALLET");
+                    None
+                }
+            };
+            let label = v.keep("method.label", optional_text(&input.label, 100));
+            let (Some(account_id), Some(token_reference), Some(kind), Some(label)) = (account_id, token, kind, label)
+            else {
+                return Err(v.into());
+            };
+            v.into_result()?;
+            let key = RequestKey::new(tenant_id, "SavePaymentMethod", &request.request_id, &request)?;
+            let now = bss_platform::time::now();
+            let method = MethodRow {
+                id: uuid::Uuid::now_v7(),
+                account_id,
+                kind: kind.to_owned(),
+                token_reference,
+                label,
+                is_default: input.is_default,
+                use_for_purchases: input.use_for_purchases,
+                use_for_subscriptions: input.use_for_subscriptions,
+                created_at: now,
+                updated_at: now,
+            };
+            self.save_payment_method(&caller, tenant_id, key, method, |method| SavePaymentMethodResponse {
+                method: Some(method),
+            })
+            .await
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn update_payment_method(
+        &self,
+        request: Request<UpdatePaymentMethodRequest>,
+    ) -> Result<Response<UpdatePaymentMethodResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, METHOD_WRITERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let input = request.method.clone().unwrap_or_default();
+            let paths = writable_paths(
+                request.update_mask.as_ref(),
+                &["label", "is_default", "use_for_purchases", "use_for_subscriptions"],
+            )?;
+            let mut v = Violations::new();
+            let id = v.keep("method.id", required_id(&input.id));
+            let label = v.keep("method.label", optional_text(&input.label, 100));
+            let (Some(id), Some(label)) = (id, label) else {
+                return Err(v.into());
+            };
+            let asked = |path: &str| paths.contains(&path);
+            let change = MethodChange {
+                label: asked("label").then_some(label),
+                is_default: asked("is_default").then_some(input.is_default),
+                use_for_purchases: asked("use_for_purchases").then_some(input.use_for_purchases),
+                use_for_subscriptions: asked("use_for_subscriptions").then_some(input.use_for_subscriptions),
+            };
+            let key = RequestKey::new(tenant_id, "UpdatePaymentMethod", &request.request_id, &request)?;
+            self.update_payment_method(&caller, tenant_id, key, (id, change), |method| UpdatePaymentMethodResponse {
+                method: Some(method),
+            })
+            .await
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn remove_payment_method(
+        &self,
+        request: Request<RemovePaymentMethodRequest>,
+    ) -> Result<Response<RemovePaymentMethodResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, METHOD_WRITERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let id = parse_id("id", &request.id)?;
+            let key = RequestKey::new(tenant_id, "RemovePaymentMethod", &request.request_id, &request)?;
+            self.remove_payment_method(&caller, tenant_id, key, id, |methods| RemovePaymentMethodResponse { methods })
+                .await
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn list_payment_methods(
+        &self,
+        request: Request<ListPaymentMethodsRequest>,
+    ) -> Result<Response<ListPaymentMethodsResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, METHOD_READERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let own = self.own_account(&caller).await?;
+            let account_id = match (own, request.account_id.as_str()) {
+                (Some(own), "") => own,
+                (_, account) => parse_id("account_id", account)?,
+            };
+            let methods = self.payment_methods(&caller, tenant_id, account_id).await?;
+            Ok::<_, CreditError>(ListPaymentMethodsResponse { methods })
         };
         Ok(Response::new(run.await?))
     }

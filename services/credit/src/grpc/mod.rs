@@ -20,6 +20,21 @@ pub const MANAGERS: &[Role] = &[Role::TenantAdmin, Role::CreditManager];
 /// Roles that may set payment preferences.
 pub const PREFERENCE_WRITERS: &[Role] = &[Role::TenantAdmin, Role::CreditManager, Role::BillingClerk];
 
+/// Roles that may save, change and remove payment methods: the preference
+/// writers, and a customer's own user (its own account's).
+pub const METHOD_WRITERS: &[Role] = &[Role::TenantAdmin, Role::CreditManager, Role::BillingClerk, Role::CustomerUser];
+
+/// Roles that may list payment methods: the readers, and a customer's own
+/// user (its own account's).
+pub const METHOD_READERS: &[Role] = &[
+    Role::TenantAdmin,
+    Role::CreditManager,
+    Role::BillingClerk,
+    Role::AccountManager,
+    Role::Integration,
+    Role::CustomerUser,
+];
+
 /// Roles that may authorize orders and release reservations (billing).
 pub const ORDER_CHECKERS: &[Role] = &[Role::TenantAdmin, Role::BillingClerk, Role::Integration];
 

@@ -51,6 +51,10 @@ pub fn cases() -> Vec<Case> {
         case(CREDIT, "RejectHeldOrder", manager, NotFound),
         case(CREDIT, "SetPaymentPreference", Some(Role::AccountManager), NotFound),
         case(CREDIT, "GetPaymentPreference", reader, NotFound),
+        case(CREDIT, "SavePaymentMethod", Some(Role::AccountManager), NotFound),
+        case(CREDIT, "UpdatePaymentMethod", Some(Role::AccountManager), NotFound),
+        case(CREDIT, "RemovePaymentMethod", Some(Role::AccountManager), NotFound),
+        case(CREDIT, "ListPaymentMethods", reader, NotFound),
         case(CREDIT, "CheckAccountsSettled", reader, SeesNothing),
         case(EVENTS, "StreamEvents", reader, SeesNothing),
     ]
@@ -84,6 +88,7 @@ pub struct Fixture {
     rule_id: String,
     reservation_id: String,
     held_order_id: String,
+    method_id: String,
 }
 
 impl Fixture {
@@ -136,11 +141,15 @@ impl Fixture {
             request_id: String::new(),
         };
         credit.set_payment_preference(authorized(preference, admin)).await.expect("preference");
+        let methods = ListPaymentMethodsRequest { account_id: account_id.to_owned() };
+        let methods = credit.list_payment_methods(authorized(methods, admin)).await.expect("methods").into_inner();
+        let method_id = methods.methods.first().expect("the preference's method").id.clone();
         let approved = credit.authorize_order(authorized(order(account_id, "100.00"), admin)).await.expect("approved");
         let reservation_id = approved.into_inner().reservation.expect("reservation").id;
         let held = credit.authorize_order(authorized(order(account_id, "5000.00"), admin)).await.expect("held");
         let held_order_id = held.into_inner().held_order.expect("held order").id;
         Fixture {
+            method_id,
             tenant_id: tenant_id.to_string(),
             account_id: account_id.to_owned(),
             rule_id,
@@ -194,6 +203,11 @@ impl Fixture {
         parts.push(format!(
             "{:?}",
             credit.get_payment_preference(authorized(preference, admin)).await.map(|r| r.into_inner())
+        ));
+        let methods = ListPaymentMethodsRequest { account_id: self.account_id.clone() };
+        parts.push(format!(
+            "{:?}",
+            credit.list_payment_methods(authorized(methods, admin)).await.map(|r| r.into_inner())
         ));
         let held = credit.list_held_orders(authorized(ListHeldOrdersRequest::default(), admin)).await;
         parts.push(format!("{:?}", held.map(|r| r.into_inner())));
@@ -353,6 +367,38 @@ impl Fixture {
                     request_id: String::new(),
                 };
                 credit.set_payment_preference(request(set, token)).await.map(|_| 1)
+            }
+            "SavePaymentMethod" => {
+                let save = SavePaymentMethodRequest {
+                    account_id,
+                    method: Some(PaymentMethod {
+                        kind: PaymentMethodKind::Card as i32,
+                        token_reference: "tok_hijack".to_owned(),
+                        is_default: true,
+                        ..PaymentMethod::default()
+                    }),
+                    request_id: String::new(),
+                };
+                credit.save_payment_method(request(save, token)).await.map(|_| 1)
+            }
+            "UpdatePaymentMethod" => {
+                let update = UpdatePaymentMethodRequest {
+                    method: Some(PaymentMethod {
+                        id: self.method_id.clone(),
+                        label: "hijack".to_owned(),
+                        ..Default::default()
+                    }),
+                    update_mask: Some(prost_types::FieldMask { paths: vec!["label".to_owned()] }),
+                    request_id: String::new(),
+                };
+                credit.update_payment_method(request(update, token)).await.map(|_| 1)
+            }
+            "RemovePaymentMethod" => {
+                let remove = RemovePaymentMethodRequest { id: self.method_id.clone(), request_id: String::new() };
+                credit.remove_payment_method(request(remove, token)).await.map(|_| 1)
+            }
+            "ListPaymentMethods" => {
+                credit.list_payment_methods(request(ListPaymentMethodsRequest { account_id }, token)).await.map(|_| 1)
             }
             "GetPaymentPreference" => credit
                 .get_payment_preference(request(GetPaymentPreferenceRequest { account_id }, token))

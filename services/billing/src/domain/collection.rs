@@ -1,0 +1,235 @@
+//! Saved payment methods as billing uses them (credit keeps them): which
+//! one pays a card or PayPal order or subscription, and the automatic
+//! collection of a posted invoice with the account's method opted in for
+//! subscriptions: what each attempt at the payment provider makes of it,
+//! retried with a growing pause while the provider asks to, failed with
+//! the provider's reason when declined.
+
+use std::time::Duration;
+
+use bss_platform::payment::PaymentType;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// What kind of saved method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MethodKind {
+    Card,
+    Wallet,
+}
+
+/// The kind of method that pays a payment type: a card for card payments,
+/// a wallet for PayPal; none for the others.
+pub fn method_kind(payment_type: PaymentType) -> Option<MethodKind> {
+    match payment_type {
+        PaymentType::CreditCard => Some(MethodKind::Card),
+        PaymentType::PayPal => Some(MethodKind::Wallet),
+        _ => None,
+    }
+}
+
+/// What a method is used for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Use {
+    Purchases,
+    Subscriptions,
+}
+
+/// A saved method, as credit shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SavedMethod {
+    pub id: String,
+    pub kind: MethodKind,
+    pub token_reference: String,
+    pub label: String,
+    pub is_default: bool,
+    pub use_for_purchases: bool,
+    pub use_for_subscriptions: bool,
+}
+
+impl SavedMethod {
+    fn serves(&self, purpose: Use) -> bool {
+        match purpose {
+            Use::Purchases => self.use_for_purchases,
+            Use::Subscriptions => self.use_for_subscriptions,
+        }
+    }
+}
+
+/// The method that pays for `purpose` (of `kind`, when given): the one
+/// named, if it is the account's, of that kind and opted in; else the
+/// account's default when it serves; else its first (oldest) that does.
+/// `methods` come default first, then oldest first.
+pub fn choose_method<'a>(
+    methods: &'a [SavedMethod],
+    purpose: Use,
+    kind: Option<MethodKind>,
+    named: Option<&str>,
+) -> Option<&'a SavedMethod> {
+    let fits = |method: &&SavedMethod| method.serves(purpose) && kind.is_none_or(|kind| method.kind == kind);
+    match named {
+        Some(named) => methods.iter().filter(fits).find(|method| method.id == named),
+        None => methods.iter().find(fits),
+    }
+}
+
+/// Where an invoice's automatic collection stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CollectionStatus {
+    /// Waiting for its (next) attempt.
+    Pending,
+    /// Paid: the payment settled the invoice.
+    Collected,
+    /// Declined by the provider, or the provider never answered.
+    Failed,
+    /// Settled otherwise before it was collected.
+    NotNeeded,
+}
+
+/// An invoice's automatic collection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Collection {
+    pub status: CollectionStatus,
+    pub method_id: String,
+    pub label: String,
+    pub token_reference: String,
+    /// What was (to be) collected: what the invoice owed at the attempt.
+    pub amount: Decimal,
+    pub attempts: u32,
+    pub payment_id: Option<Uuid>,
+    pub authorization_id: String,
+    pub capture_id: String,
+    pub decline_reason: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// How often the provider is asked before a collection fails.
+pub const MOST_ATTEMPTS: u32 = 5;
+
+/// What an attempt got from the provider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Attempt {
+    /// Captured: the payment to record.
+    Captured { authorization_id: String, capture_id: String },
+    /// Declined, with the provider's reason.
+    Declined { authorization_id: String, reason: String },
+    /// The provider asked to try again later, or did not answer.
+    Retry { cause: String },
+}
+
+impl Collection {
+    /// The collection after an attempt for `amount`, and when to try again
+    /// (only while pending): a pause of 2^attempts seconds, until
+    /// [`MOST_ATTEMPTS`] attempts fail it.
+    pub fn after(&self, amount: Decimal, attempt: Attempt, at: DateTime<Utc>) -> (Collection, Option<Duration>) {
+        let mut next = Collection { amount, attempts: self.attempts + 1, updated_at: at, ..self.clone() };
+        match attempt {
+            Attempt::Captured { authorization_id, capture_id } => {
+                next.status = CollectionStatus::Collected;
+                next.authorization_id = authorization_id;
+                next.capture_id = capture_id;
+                (next, None)
+            }
+            Attempt::Declined { authorization_id, reason } => {
+                next.status = CollectionStatus::Failed;
+                next.authorization_id = authorization_id;
+                next.decline_reason = reason;
+                (next, None)
+            }
+            Attempt::Retry { cause } if next.attempts >= MOST_ATTEMPTS => {
+                next.status = CollectionStatus::Failed;
+                next.decline_reason = format!("the payment provider did not take the payment: {cause}");
+                (next, None)
+            }
+            Attempt::Retry { .. } => (next.clone(), Some(Duration::from_secs(1 << next.attempts.min(10)))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal_macros::dec;
+
+    use super::*;
+
+    fn method(id: &str, kind: MethodKind, is_default: bool, purchases: bool, subscriptions: bool) -> SavedMethod {
+        SavedMethod {
+            id: id.into(),
+            kind,
+            token_reference: format!("tok_{id}"),
+            label: id.into(),
+            is_default,
+            use_for_purchases: purchases,
+            use_for_subscriptions: subscriptions,
+        }
+    }
+
+    #[test]
+    fn the_default_pays_when_it_serves_else_the_oldest_that_does() {
+        let methods = [
+            method("default", MethodKind::Card, true, false, true),
+            method("old-card", MethodKind::Card, false, true, true),
+            method("wallet", MethodKind::Wallet, false, true, false),
+        ];
+        let chosen = |purpose, kind, named| choose_method(&methods, purpose, kind, named).map(|m| m.id.as_str());
+        assert_eq!(chosen(Use::Subscriptions, Some(MethodKind::Card), None), Some("default"));
+        assert_eq!(chosen(Use::Purchases, Some(MethodKind::Card), None), Some("old-card"));
+        assert_eq!(chosen(Use::Purchases, Some(MethodKind::Wallet), None), Some("wallet"));
+        assert_eq!(chosen(Use::Subscriptions, Some(MethodKind::Wallet), None), None, "the wallet is not opted in");
+        assert_eq!(chosen(Use::Subscriptions, None, None), Some("default"));
+        assert_eq!(chosen(Use::Purchases, Some(MethodKind::Card), Some("old-card")), Some("old-card"));
+        assert_eq!(chosen(Use::Purchases, Some(MethodKind::Card), Some("default")), None, "named but not opted in");
+        assert_eq!(chosen(Use::Purchases, Some(MethodKind::Card), Some("nobody's")), None);
+        assert_eq!(method_kind(PaymentType::OnAccount), None);
+    }
+
+    fn pending() -> Collection {
+        Collection {
+            status: CollectionStatus::Pending,
+            method_id: "m".into(),
+            label: "Visa".into(),
+            token_reference: "tok_visa".into(),
+            amount: dec!(10.00),
+            attempts: 0,
+            payment_id: None,
+            authorization_id: String::new(),
+            capture_id: String::new(),
+            decline_reason: String::new(),
+            updated_at: DateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn a_collection_is_collected_declined_or_retried_until_it_fails() {
+        let at = DateTime::UNIX_EPOCH;
+        let captured = Attempt::Captured { authorization_id: "a".into(), capture_id: "c".into() };
+        let (done, again) = pending().after(dec!(7.50), captured, at);
+        assert_eq!(
+            (done.status, done.amount, done.attempts, again),
+            (CollectionStatus::Collected, dec!(7.50), 1, None)
+        );
+        let declined = Attempt::Declined { authorization_id: String::new(), reason: "insufficient funds".into() };
+        let (failed, again) = pending().after(dec!(10.00), declined, at);
+        assert_eq!(
+            (failed.status, failed.decline_reason.as_str(), again),
+            (CollectionStatus::Failed, "insufficient funds", None)
+        );
+        let mut collection = pending();
+        let mut pauses = Vec::new();
+        loop {
+            let (next, again) = collection.after(dec!(10.00), Attempt::Retry { cause: "busy".into() }, at);
+            collection = next;
+            match again {
+                Some(pause) => pauses.push(pause.as_secs()),
+                None => break,
+            }
+        }
+        assert_eq!(pauses, [2, 4, 8, 16]);
+        assert_eq!((collection.status, collection.attempts), (CollectionStatus::Failed, MOST_ATTEMPTS));
+        assert!(collection.decline_reason.contains("busy"));
+    }
+}
