@@ -623,6 +623,16 @@ pub fn tenant_to_proto(tenant: &Tenant) -> proto::Tenant {
         } as i32,
         suspend_reason: tenant.suspend_reason.clone().unwrap_or_default(),
         guest_account_id: tenant.guest_account_id.map(|id| id.to_string()).unwrap_or_default(),
+        guest_accounts_by_region: tenant
+            .guest_regions
+            .iter()
+            .map(|(region, account)| (region.clone(), account.to_string()))
+            .collect(),
+        registration_profiles: tenant
+            .registration_profiles
+            .iter()
+            .map(|(profile, account)| (profile.clone(), account.to_string()))
+            .collect(),
     }
 }
 

@@ -83,10 +83,16 @@ impl Accounts {
         }
     }
 
-    /// The tenant's generic account for guests, if it named one.
-    pub async fn guest_account(&self, caller: &Caller, tenant_id: Uuid) -> Result<Option<Uuid>, PeerError> {
+    /// The generic account of the tenant's guests of `region` (empty: no
+    /// region), else of all its guests, if it named one.
+    pub async fn guest_account(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        region: &str,
+    ) -> Result<Option<Uuid>, PeerError> {
         let tenant = self.tenant(caller, tenant_id).await?.unwrap_or_default();
-        Ok(tenant.guest_account_id.parse().ok())
+        Ok(guest_of(&tenant, region))
     }
 
     /// The tenant as accounts shows it to `caller`; `None` when unknown.
@@ -134,6 +140,13 @@ impl Accounts {
     }
 }
 
+/// The account a guest of `region` quotes as: the region's generic
+/// account, else the tenant's guest account.
+fn guest_of(tenant: &Tenant, region: &str) -> Option<Uuid> {
+    let regional = tenant.guest_accounts_by_region.get(region).and_then(|account| account.parse().ok());
+    regional.or_else(|| tenant.guest_account_id.parse().ok())
+}
+
 /// The currency of an account as accounts shows it; an account without one
 /// is a fault of accounts (UNAVAILABLE), never the caller's.
 pub fn currency_of(account: &Account) -> Result<Currency, PeerError> {
@@ -145,4 +158,21 @@ pub fn currency_of(account: &Account) -> Result<Currency, PeerError> {
 /// identity or its caller.
 fn sort(caller: &Caller, what: &'static str, status: tonic::Status) -> PeerError {
     if caller.is_service() { client::service_peer_error(what, status) } else { client::peer_error(what, status) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_guest_quotes_as_its_regions_account_else_the_tenants() {
+        let (everyone, europe) = (Uuid::now_v7(), Uuid::now_v7());
+        let mut tenant = Tenant::default();
+        assert_eq!(guest_of(&tenant, "EU"), None);
+        tenant.guest_account_id = everyone.to_string();
+        tenant.guest_accounts_by_region.insert("EU".to_owned(), europe.to_string());
+        assert_eq!(guest_of(&tenant, "EU"), Some(europe));
+        assert_eq!(guest_of(&tenant, "APAC"), Some(everyone));
+        assert_eq!(guest_of(&tenant, ""), Some(everyone));
+    }
 }

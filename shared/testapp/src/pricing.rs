@@ -240,6 +240,7 @@ pub fn quote_request(account_id: &str, lines: &[(&str, &str)]) -> QuoteRequest {
             .map(|(product, quantity)| QuoteLineRequest { product: (*product).to_owned(), quantity: decimal(quantity) })
             .collect(),
         explain: true,
+        guest_region: String::new(),
     }
 }
 

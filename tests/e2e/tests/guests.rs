@@ -71,10 +71,15 @@ async fn a_guest_quotes_as_the_tenants_guest_account_and_browses_public_products
     assert_eq!((refused.code(), reason(&refused)), (Code::FailedPrecondition, "GUEST_ACCOUNT_MISSING".to_owned()));
 
     let mut tenants = TenantServiceClient::new(gateway.clone());
-    let set = SetGuestAccountRequest { account_id: guest_account.clone(), request_id: String::new() };
+    let set =
+        SetGuestAccountRequest { account_id: guest_account.clone(), request_id: String::new(), region: String::new() };
     let denied = tenants.set_guest_account(authorized(set.clone(), &guest)).await.expect_err("not a guest's call");
     assert_eq!(denied.code(), Code::PermissionDenied);
-    let stranger = SetGuestAccountRequest { account_id: uuid::Uuid::now_v7().to_string(), request_id: String::new() };
+    let stranger = SetGuestAccountRequest {
+        account_id: uuid::Uuid::now_v7().to_string(),
+        request_id: String::new(),
+        region: String::new(),
+    };
     let unknown = tenants.set_guest_account(authorized(stranger, &admin)).await.expect_err("no such account");
     assert_eq!(unknown.code(), Code::NotFound);
     let tenant = tenants.set_guest_account(authorized(set, &admin)).await.expect("named").into_inner().tenant;
@@ -86,6 +91,33 @@ async fn a_guest_quotes_as_the_tenants_guest_account_and_browses_public_products
     assert_eq!((amount(&line.unit_price), amount(&line.total)), ("9.00", "18.00"));
     let named = quotes.quote(authorized(quote(&guest_account), &guest)).await.expect("its own account named");
     assert_eq!(amount(&named.into_inner().lines[0].unit_price), "9.00");
+    // A region with its own generic account quotes at its prices; any
+    // other region at the tenant's guest account's.
+    let europe = create_account(&gateway, &admin, ordering_account("WEB_EU")).await;
+    let price = AccountPrice {
+        account_id: europe.clone(),
+        product_id: widget.clone(),
+        price: eur("8.00"),
+        valid_from: bss_e2e::today(),
+        ..AccountPrice::default()
+    };
+    AccountPricingServiceClient::new(gateway.clone())
+        .create_account_price(authorized(
+            CreateAccountPriceRequest { account_price: Some(price), request_id: String::new() },
+            &admin,
+        ))
+        .await
+        .expect("regional price");
+    let regional =
+        SetGuestAccountRequest { account_id: europe.clone(), request_id: String::new(), region: "EU".to_owned() };
+    let tenant = tenants.set_guest_account(authorized(regional, &admin)).await.expect("region named").into_inner();
+    let by_region = tenant.tenant.expect("tenant").guest_accounts_by_region;
+    assert_eq!(by_region.get("EU"), Some(&europe));
+    let in_region = |region: &str| QuoteRequest { guest_region: region.to_owned(), ..quote("") };
+    let eu = quotes.quote(authorized(in_region("EU"), &guest)).await.expect("EU guest").into_inner();
+    assert_eq!(amount(&eu.lines[0].unit_price), "8.00");
+    let apac = quotes.quote(authorized(in_region("APAC"), &guest)).await.expect("APAC guest").into_inner();
+    assert_eq!(amount(&apac.lines[0].unit_price), "9.00");
     let other = quotes.quote(authorized(quote(&customer), &guest)).await.expect_err("another account");
     assert_eq!(other.code(), Code::NotFound);
     // Staff still quote any account, and must name it.
@@ -113,4 +145,48 @@ async fn a_guest_quotes_as_the_tenants_guest_account_and_browses_public_products
     let order = bss_e2e::order_request(&guest_account, &[("WIDGET", "1")], PaymentType::OnAccount);
     let order = OrderServiceClient::new(gateway.clone()).place_order(authorized(order, &guest)).await;
     assert_eq!(order.expect_err("no orders for guests").code(), Code::PermissionDenied);
+}
+
+#[tokio::test]
+async fn a_shopper_registers_through_a_profile_and_buys_as_its_generic_account() {
+    use bss_proto::accounts::user_service_client::UserServiceClient;
+    use bss_proto::accounts::{RegisterUserRequest, SetRegistrationProfileRequest};
+
+    let suite = TestApp::start().await;
+    let (tenant_id, admin) = suite.tenant("Retail Books", "EUR").await;
+    let gateway = suite.gateway().await;
+    create_product(&gateway, &admin, "WIDGET", "10.00", "tools").await;
+    let retail = create_account(&gateway, &admin, ordering_account("WEB_RETAIL")).await;
+    let guest = bss_testkit::token(tenant_id, &[Role::Guest]);
+    let mut tenants = TenantServiceClient::new(gateway.clone());
+    let profile = SetRegistrationProfileRequest {
+        profile: "WEB_RETAIL".to_owned(),
+        account_id: retail.clone(),
+        request_id: String::new(),
+    };
+    let denied = tenants.set_registration_profile(authorized(profile.clone(), &guest)).await.expect_err("staff only");
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let tenant = tenants.set_registration_profile(authorized(profile, &admin)).await.expect("profile").into_inner();
+    assert_eq!(tenant.tenant.expect("tenant").registration_profiles.get("WEB_RETAIL"), Some(&retail));
+
+    // A guest signs up: the user is on the profile's account.
+    let mut users = UserServiceClient::new(gateway.clone());
+    let register = |profile: &str, email: &str| RegisterUserRequest {
+        profile: profile.to_owned(),
+        email: email.to_owned(),
+        display_name: String::new(),
+        request_id: String::new(),
+    };
+    let user = users.register_user(authorized(register("WEB_RETAIL", "new@shopper.example"), &guest)).await;
+    let user = user.expect("registered").into_inner().user.expect("user");
+    assert_eq!((user.account_id.as_str(), user.display_name.as_str()), (retail.as_str(), "new@shopper.example"));
+    let again = users.register_user(authorized(register("WEB_RETAIL", "new@shopper.example"), &guest)).await;
+    assert_eq!(again.expect_err("email taken").code(), Code::AlreadyExists);
+    let unknown = users.register_user(authorized(register("WHOLESALE", "other@shopper.example"), &guest)).await;
+    assert_eq!(unknown.expect_err("no such profile").code(), Code::NotFound);
+
+    // The new user acts for the generic account: it quotes its prices.
+    let shopper = bss_testkit::customer_user_token(tenant_id, user.id.parse().expect("uuid"));
+    let quoted = QuoteServiceClient::new(gateway.clone()).quote(authorized(quote(&retail), &shopper)).await;
+    assert_eq!(amount(&quoted.expect("its prices").into_inner().lines[0].unit_price), "10.00");
 }

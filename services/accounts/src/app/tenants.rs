@@ -7,7 +7,7 @@ use bss_platform::error::Violations;
 use bss_platform::idempotency::{self, Opened, RequestKey};
 use bss_platform::paging::Page;
 use prost::Message;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::domain::error::AccountsError;
@@ -88,14 +88,47 @@ impl Tenants {
         Ok(response)
     }
 
-    /// Names the tenant's generic account for guests (`None` clears it):
-    /// one of the tenant's accounts (NOT_FOUND otherwise).
+    /// Names the tenant's generic account for guests, or for the guests of
+    /// `region` (`None` clears it): one of the tenant's accounts
+    /// (NOT_FOUND otherwise).
     pub async fn set_guest_account<R: Message + Default>(
+        &self,
+        tenant_id: Uuid,
+        key: Option<RequestKey>,
+        (region, account): (Option<String>, Option<Uuid>),
+        respond: impl FnOnce(&Tenant) -> R,
+    ) -> Result<R, AccountsError> {
+        self.change_tenant(tenant_id, key, account, respond, async |tx| {
+            repo::tenants::set_guest_account(tx, tenant_id, region.as_deref(), account).await
+        })
+        .await
+    }
+
+    /// Names the account registration profile `profile` assigns newly
+    /// registered users to (`None` removes it).
+    pub async fn set_registration_profile<R: Message + Default>(
+        &self,
+        tenant_id: Uuid,
+        key: Option<RequestKey>,
+        (profile, account): (String, Option<Uuid>),
+        respond: impl FnOnce(&Tenant) -> R,
+    ) -> Result<R, AccountsError> {
+        self.change_tenant(tenant_id, key, account, respond, async |tx| {
+            repo::tenants::set_registration_profile(tx, tenant_id, &profile, account).await
+        })
+        .await
+    }
+
+    /// Changes the tenant by `change` once per request, after checking
+    /// that `account` (when named) is one of the tenant's; remembers the
+    /// tenant as it is after.
+    async fn change_tenant<R: Message + Default>(
         &self,
         tenant_id: Uuid,
         key: Option<RequestKey>,
         account: Option<Uuid>,
         respond: impl FnOnce(&Tenant) -> R,
+        change: impl AsyncFnOnce(&mut PgConnection) -> Result<Option<Tenant>, AccountsError>,
     ) -> Result<R, AccountsError> {
         let mut changed = None;
         let response = idempotency::once(&self.db, key, async |tx| {
@@ -104,9 +137,7 @@ impl Tenants {
             {
                 return Err(AccountsError::not_found("account", account));
             }
-            let tenant = repo::tenants::set_guest_account(tx, tenant_id, account)
-                .await?
-                .ok_or_else(|| AccountsError::not_found("tenant", tenant_id))?;
+            let tenant = change(tx).await?.ok_or_else(|| AccountsError::not_found("tenant", tenant_id))?;
             let response = respond(&tenant);
             changed = Some(tenant);
             Ok(response)

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::{Accounts, publish, visibility};
 use crate::domain::account::Account;
 use crate::domain::error::AccountsError;
+use crate::domain::text::Email;
 use crate::domain::user::User;
 use crate::repo;
 use crate::repo::accounts::{Filter, Visibility};
@@ -24,6 +25,14 @@ use crate::wire::user_to_proto;
 pub enum Move {
     Assign,
     Switch,
+}
+
+/// Stores a new user and publishes its assignment to its account.
+async fn insert_user(tx: &mut PgConnection, caller: &Caller, user: &User) -> Result<User, AccountsError> {
+    let user = repo::users::insert(tx, user).await?;
+    let assigned = UserAssigned { user: Some(user_to_proto(&user)), previous_account_id: String::new() };
+    publish(tx, user.tenant_id, caller, Payload::UserAssigned(assigned)).await?;
+    Ok(user)
 }
 
 impl Accounts {
@@ -39,9 +48,45 @@ impl Accounts {
         self.write(key, async |tx| {
             let account = repo::accounts::get(tx, user.tenant_id, user.account_id, Visibility::All, true).await?;
             user.may_act_for(&account.fields.sales_rep_id)?;
-            let user = repo::users::insert(tx, &user).await?;
-            let assigned = UserAssigned { user: Some(user_to_proto(&user)), previous_account_id: String::new() };
-            publish(tx, user.tenant_id, caller, Payload::UserAssigned(assigned)).await?;
+            let user = insert_user(tx, caller, &user).await?;
+            Ok(respond(&user))
+        })
+        .await
+    }
+
+    /// Registers a user through the tenant's registration profile
+    /// `profile`: on the profile's generic account (NOT_FOUND for a profile
+    /// the tenant does not have).
+    pub async fn register_user<R: Message + Default>(
+        &self,
+        caller: &Caller,
+        (tenant_id, key): (Uuid, Option<RequestKey>),
+        (profile, email, display_name): (String, Email, String),
+        respond: impl FnOnce(&User) -> R,
+    ) -> Result<R, AccountsError> {
+        let tenant = {
+            let mut connection = self.db.acquire().await?;
+            repo::tenants::get(&mut connection, tenant_id).await?
+        };
+        let account_id = *tenant
+            .registration_profiles
+            .get(&profile)
+            .ok_or_else(|| AccountsError::not_found("registration profile", &profile))?;
+        let at = bss_platform::time::now();
+        let user = User {
+            id: Uuid::now_v7(),
+            tenant_id,
+            account_id,
+            email,
+            display_name,
+            sales_rep_id: None,
+            created_at: at,
+            updated_at: at,
+        };
+        self.write(key, async |tx| {
+            // The profile's account may have gone since it was named.
+            repo::accounts::get(tx, tenant_id, account_id, Visibility::All, true).await?;
+            let user = insert_user(tx, caller, &user).await?;
             Ok(respond(&user))
         })
         .await

@@ -1,6 +1,7 @@
 //! Tenants: organisations running their own books.
 
 use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
 use uuid::Uuid;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +48,10 @@ pub struct Tenant {
     pub suspend_reason: Option<String>,
     /// The generic account guests quote as.
     pub guest_account_id: Option<Uuid>,
+    /// The generic account of each guest region, by region code.
+    pub guest_regions: BTreeMap<String, Uuid>,
+    /// The account each registration profile assigns new users to.
+    pub registration_profiles: BTreeMap<String, Uuid>,
 }
 
 impl Tenant {
@@ -74,6 +79,8 @@ mod tests {
             created_at: Utc::now(),
             suspend_reason: None,
             guest_account_id: None,
+            guest_regions: BTreeMap::new(),
+            registration_profiles: BTreeMap::new(),
         }
     }
 

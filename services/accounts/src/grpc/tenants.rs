@@ -9,7 +9,8 @@ use bss_proto::accounts::tenant_service_server::TenantService;
 use bss_proto::accounts::{
     CreateTenantRequest, CreateTenantResponse, GetTenantRequest, GetTenantResponse, ListTenantsRequest,
     ListTenantsResponse, ReactivateTenantRequest, ReactivateTenantResponse, SetGuestAccountRequest,
-    SetGuestAccountResponse, SuspendTenantRequest, SuspendTenantResponse,
+    SetGuestAccountResponse, SetRegistrationProfileRequest, SetRegistrationProfileResponse, SuspendTenantRequest,
+    SuspendTenantResponse,
 };
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -33,6 +34,14 @@ fn standing(id: &str, reason: Option<&str>) -> Result<(Uuid, Option<String>), Vi
         (Some(id), Some(reason)) => Ok((id, reason)),
         _ => Err(v),
     }
+}
+
+/// An account id that may be empty (none).
+fn optional_account(value: &str) -> Result<Option<Uuid>, AccountsError> {
+    Ok(match value {
+        "" => None,
+        account => Some(parse_id("account_id", account)?),
+    })
 }
 
 #[tonic::async_trait]
@@ -109,12 +118,34 @@ impl TenantService for Tenants {
         let (_, tenant_id) = auth::authorize(&request, &[Role::TenantAdmin])?;
         let request = request.into_inner();
         let run = async {
-            let account = match request.account_id.as_str() {
+            let account = optional_account(&request.account_id)?;
+            let region = match request.region.as_str() {
                 "" => None,
-                account => Some(parse_id("account_id", account)?),
+                region => Some(
+                    bss_platform::input::code(region, 64).map_err(|problem| Violations::single("region", problem))?,
+                ),
             };
             let key = RequestKey::new(tenant_id, "SetGuestAccount", &request.request_id, &request)?;
-            self.set_guest_account(tenant_id, key, account, |tenant| SetGuestAccountResponse {
+            self.set_guest_account(tenant_id, key, (region, account), |tenant| SetGuestAccountResponse {
+                tenant: Some(tenant_to_proto(tenant)),
+            })
+            .await
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn set_registration_profile(
+        &self,
+        request: Request<SetRegistrationProfileRequest>,
+    ) -> Result<Response<SetRegistrationProfileResponse>, Status> {
+        let (_, tenant_id) = auth::authorize(&request, &[Role::TenantAdmin])?;
+        let request = request.into_inner();
+        let run = async {
+            let account = optional_account(&request.account_id)?;
+            let profile = bss_platform::input::code(&request.profile, 64)
+                .map_err(|problem| Violations::single("profile", problem))?;
+            let key = RequestKey::new(tenant_id, "SetRegistrationProfile", &request.request_id, &request)?;
+            self.set_registration_profile(tenant_id, key, (profile, account), |tenant| SetRegistrationProfileResponse {
                 tenant: Some(tenant_to_proto(tenant)),
             })
             .await

@@ -51,8 +51,37 @@ fn moving(user_id: &str, account_id: &str, how: Move) -> Result<(Uuid, Uuid, Mov
     Ok((parse_id("user_id", user_id)?, parse_id("account_id", account_id)?, how))
 }
 
+/// Roles that may register a user through a registration profile: an
+/// anonymous shopper signing up, and the tenant's staff and programs.
+const REGISTRARS: &[Role] = &[Role::Guest, Role::TenantAdmin, Role::Integration];
+
 #[tonic::async_trait]
 impl UserService for AccountsApi {
+    async fn register_user(
+        &self,
+        request: Request<RegisterUserRequest>,
+    ) -> Result<Response<RegisterUserResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, REGISTRARS)?;
+        let request = request.into_inner();
+        let run = async {
+            let mut v = Violations::new();
+            let profile = v.keep("profile", bss_platform::input::code(&request.profile, 64));
+            let email = v.keep("email", Email::parse(&request.email));
+            let display_name = v.keep("display_name", optional_text(&request.display_name, 200));
+            let (Some(profile), Some(email), Some(display_name)) = (profile, email, display_name) else {
+                return Err(AccountsError::from(v));
+            };
+            // A name left empty is the email's.
+            let display_name = if display_name.is_empty() { email.as_str().to_owned() } else { display_name };
+            let key = RequestKey::new(tenant_id, "RegisterUser", &request.request_id, &request)?;
+            self.register_user(&caller, (tenant_id, key), (profile, email, display_name), |user| RegisterUserResponse {
+                user: Some(user_to_proto(user)),
+            })
+            .await
+        };
+        Ok(Response::new(run.await?))
+    }
+
     async fn create_user(&self, request: Request<CreateUserRequest>) -> Result<Response<CreateUserResponse>, Status> {
         let (caller, tenant_id) = authorize(&request, WRITERS)?;
         let request = request.into_inner();

@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -6,6 +6,7 @@ use bss_platform::tenancy::{Standing, TenantDirectory};
 use futures::future::BoxFuture;
 
 use chrono::{DateTime, Utc};
+use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -24,6 +25,8 @@ struct TenantRow {
     status: String,
     suspend_reason: String,
     guest_account_id: Option<Uuid>,
+    guest_regions: Json<BTreeMap<String, Uuid>>,
+    registration_profiles: Json<BTreeMap<String, Uuid>>,
 }
 
 impl TryFrom<TenantRow> for Tenant {
@@ -40,6 +43,8 @@ impl TryFrom<TenantRow> for Tenant {
             created_at: row.created_at,
             suspend_reason: (row.status == "SUSPENDED").then_some(row.suspend_reason),
             guest_account_id: row.guest_account_id,
+            guest_regions: row.guest_regions.0,
+            registration_profiles: row.registration_profiles.0,
         })
     }
 }
@@ -47,7 +52,7 @@ impl TryFrom<TenantRow> for Tenant {
 macro_rules! columns {
     () => {
         "id, name, default_currency, parent_tenant_id, name_uniqueness_scope, created_at, status, suspend_reason,
-         guest_account_id"
+         guest_account_id, guest_regions, registration_profiles"
     };
 }
 
@@ -122,19 +127,48 @@ pub async fn set_suspended(
     row.map(Tenant::try_from).transpose()
 }
 
-/// Names the tenant's guest account (`None` clears it); `None` when there
-/// is no such tenant.
+/// Names the tenant's guest account, or `region`'s (`None` clears it);
+/// `None` when there is no such tenant.
 pub async fn set_guest_account(
     connection: &mut PgConnection,
     id: Uuid,
+    region: Option<&str>,
+    account: Option<Uuid>,
+) -> Result<Option<Tenant>, AccountsError> {
+    let query = match region {
+        None => concat!(
+            "UPDATE accounts.tenants SET guest_account_id = $2 WHERE id = $1 AND $3::text IS NULL RETURNING ",
+            columns!()
+        ),
+        Some(_) => concat!(
+            "UPDATE accounts.tenants SET guest_regions = CASE WHEN $2::uuid IS NULL THEN guest_regions - $3
+                 ELSE guest_regions || jsonb_build_object($3::text, $2::uuid) END
+             WHERE id = $1 RETURNING ",
+            columns!()
+        ),
+    };
+    let row: Option<TenantRow> =
+        sqlx::query_as(query).bind(id).bind(account).bind(region).fetch_optional(connection).await?;
+    row.map(Tenant::try_from).transpose()
+}
+
+/// Names the account registration profile `profile` assigns new users to
+/// (`None` removes the profile); `None` when there is no such tenant.
+pub async fn set_registration_profile(
+    connection: &mut PgConnection,
+    id: Uuid,
+    profile: &str,
     account: Option<Uuid>,
 ) -> Result<Option<Tenant>, AccountsError> {
     let row: Option<TenantRow> = sqlx::query_as(concat!(
-        "UPDATE accounts.tenants SET guest_account_id = $2 WHERE id = $1 RETURNING ",
+        "UPDATE accounts.tenants SET registration_profiles = CASE WHEN $2::uuid IS NULL
+             THEN registration_profiles - $3 ELSE registration_profiles || jsonb_build_object($3::text, $2::uuid) END
+         WHERE id = $1 RETURNING ",
         columns!()
     ))
     .bind(id)
     .bind(account)
+    .bind(profile)
     .fetch_optional(connection)
     .await?;
     row.map(Tenant::try_from).transpose()

@@ -124,20 +124,21 @@ impl Pricing {
         Ok((version, facts))
     }
 
-    /// The account a quote is for: a guest's is always the tenant's guest
-    /// account (GUEST_ACCOUNT_MISSING when the tenant named none; another
-    /// account is NOT_FOUND); anyone else names it.
+    /// The account a quote is for: a guest's is always the generic account
+    /// of its region, else the tenant's guest account (GUEST_ACCOUNT_MISSING
+    /// when the tenant named none; another account is NOT_FOUND); anyone
+    /// else names it.
     pub(crate) async fn quoting_account(
         &self,
         caller: &Caller,
         tenant_id: Uuid,
-        requested: Option<Uuid>,
+        (requested, region): (Option<Uuid>, &str),
     ) -> Result<Uuid, PricingError> {
         if !caller.is_guest() {
             return requested.ok_or_else(|| Violations::single("account_id", "is required").into());
         }
         let asking = self.asking_for(caller, tenant_id)?;
-        let guest = self.accounts.guest_account(&asking, tenant_id).await?.ok_or_else(|| {
+        let guest = self.accounts.guest_account(&asking, tenant_id, region).await?.ok_or_else(|| {
             PricingError::precondition("GUEST_ACCOUNT_MISSING", "the tenant has named no account for guests")
         })?;
         match auth::bound_account(Some(guest), requested) {

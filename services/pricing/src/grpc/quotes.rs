@@ -80,7 +80,7 @@ impl QuoteService for PricingApi {
                 return Err(v.into());
             };
             v.into_result()?;
-            let account_id = self.quoting_account(&caller, tenant_id, account_id).await?;
+            let account_id = self.quoting_account(&caller, tenant_id, (account_id, &request.guest_region)).await?;
             let (quote, day) =
                 self.quote_for(&caller, tenant_id, QuoteAsk { account_id, currency, day, lines }).await?;
             let currency = quote.currency;

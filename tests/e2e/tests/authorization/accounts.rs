@@ -42,6 +42,9 @@ pub fn cases() -> Vec<Case> {
         case(TENANTS, "ReactivateTenant", platform, NotApplicable),
         // The first tenant's account is not another tenant's to name.
         case(TENANTS, "SetGuestAccount", tenant_admin_only, NotFound),
+        case(TENANTS, "SetRegistrationProfile", tenant_admin_only, NotFound),
+        // Another tenant has no profile of the first tenant's.
+        case(USERS, "RegisterUser", Some(Role::SalesRep), NotFound),
         case(ACCOUNTS, "CreateAccount", writer, NotApplicable),
         case(ACCOUNTS, "GetAccount", reader, NotFound),
         case(ACCOUNTS, "UpdateAccount", writer, NotFound),
@@ -206,6 +209,15 @@ impl Fixture {
             .create_custom_field_definition(authorized(definition, admin))
             .await
             .expect("field");
+        let profile = SetRegistrationProfileRequest {
+            profile: "MATRIX".to_owned(),
+            account_id: account_id.clone(),
+            request_id: String::new(),
+        };
+        TenantServiceClient::new(channel.clone())
+            .set_registration_profile(authorized(profile, admin))
+            .await
+            .expect("registration profile");
         Fixture { tenant_id, account_id, other_account_id, member_id, contact_id, address_id, user_id, rep_user_id }
     }
 
@@ -300,8 +312,20 @@ impl Fixture {
                 tenants.reactivate_tenant(request(reactivate, token)).await.map(|_| 1)
             }
             "SetGuestAccount" => {
-                let set = SetGuestAccountRequest { account_id: self.account_id.clone(), request_id: String::new() };
+                let set = SetGuestAccountRequest {
+                    account_id: self.account_id.clone(),
+                    request_id: String::new(),
+                    region: String::new(),
+                };
                 tenants.set_guest_account(request(set, token)).await.map(|_| 1)
+            }
+            "SetRegistrationProfile" => {
+                let set = SetRegistrationProfileRequest {
+                    profile: "HIJACK".to_owned(),
+                    account_id: self.account_id.clone(),
+                    request_id: String::new(),
+                };
+                tenants.set_registration_profile(request(set, token)).await.map(|_| 1)
             }
             "ListTenants" => tenants
                 .list_tenants(request(ListTenantsRequest::default(), token))
@@ -452,6 +476,15 @@ impl Fixture {
     async fn users(&self, name: &str, channel: Channel, token: Option<&str>) -> Outcome {
         let mut users = UserServiceClient::new(channel);
         match name {
+            "RegisterUser" => {
+                let register = RegisterUserRequest {
+                    profile: "MATRIX".to_owned(),
+                    email: format!("{}@matrix.example", Uuid::new_v4().simple()),
+                    display_name: String::new(),
+                    request_id: String::new(),
+                };
+                users.register_user(request(register, token)).await.map(|_| 1)
+            }
             "CreateUser" => {
                 let user = User {
                     account_id: self.account_id.clone(),
