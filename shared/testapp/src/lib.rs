@@ -419,16 +419,19 @@ pub async fn create_user(gateway: &Channel, token: &str, account_id: &str, email
 }
 
 /// Saves a card (the payment provider's `card_token`) as the account's
-/// payment method for purchases and subscriptions: the sandbox provider
-/// approves any token but `tok_decline...` (declined) and `tok_retry...`
-/// (asks once for a retry).
+/// default payment method for purchases, and a PayPal wallet with the same
+/// token for purchases: the sandbox provider approves any token but
+/// `tok_decline...` (declined) and `tok_retry...` (asks once for a retry).
+/// Neither collects invoices: see [`save_subscription_card`].
 pub async fn save_card(gateway: &Channel, token: &str, account_id: &str, card_token: &str) {
     use bss_proto::credit::credit_service_client::CreditServiceClient;
-    use bss_proto::credit::{PaymentPreference, SetPaymentPreferenceRequest};
+    use bss_proto::credit::{
+        PaymentMethod, PaymentMethodKind, PaymentPreference, SavePaymentMethodRequest, SetPaymentPreferenceRequest,
+    };
+
     let preference = PaymentPreference {
         card_token_reference: card_token.to_owned(),
         card_label: format!("card {card_token}"),
-        use_for_subscriptions: true,
         use_for_purchases: true,
         ..PaymentPreference::default()
     };
@@ -438,4 +441,31 @@ pub async fn save_card(gateway: &Channel, token: &str, account_id: &str, card_to
         request_id: String::new(),
     };
     CreditServiceClient::new(gateway.clone()).set_payment_preference(authorized(request, token)).await.expect("card");
+    let wallet = PaymentMethod {
+        kind: PaymentMethodKind::Wallet as i32,
+        token_reference: card_token.to_owned(),
+        label: format!("wallet {card_token}"),
+        use_for_purchases: true,
+        ..PaymentMethod::default()
+    };
+    let request =
+        SavePaymentMethodRequest { account_id: account_id.to_owned(), method: Some(wallet), request_id: String::new() };
+    CreditServiceClient::new(gateway.clone()).save_payment_method(authorized(request, token)).await.expect("wallet");
+}
+
+/// Saves a card opted in for subscriptions: it pays card subscriptions and
+/// collects the account's posted invoices automatically.
+pub async fn save_subscription_card(gateway: &Channel, token: &str, account_id: &str, card_token: &str) {
+    use bss_proto::credit::credit_service_client::CreditServiceClient;
+    use bss_proto::credit::{PaymentMethod, PaymentMethodKind, SavePaymentMethodRequest};
+    let card = PaymentMethod {
+        kind: PaymentMethodKind::Card as i32,
+        token_reference: card_token.to_owned(),
+        label: format!("subscriptions {card_token}"),
+        use_for_subscriptions: true,
+        ..PaymentMethod::default()
+    };
+    let request =
+        SavePaymentMethodRequest { account_id: account_id.to_owned(), method: Some(card), request_id: String::new() };
+    CreditServiceClient::new(gateway.clone()).save_payment_method(authorized(request, token)).await.expect("card");
 }

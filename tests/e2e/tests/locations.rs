@@ -309,3 +309,51 @@ async fn racing_orders_never_take_more_stock_than_there_is() {
     // What credit reserved is still the ten orders but the cancelled one.
     credit_settles(&gateway, &admin, &account, "0.00", "9.00").await;
 }
+
+#[tokio::test]
+async fn a_paid_back_order_cancelled_is_refunded_its_share_and_the_rest_when_the_order_goes() {
+    let suite = TestApp::start().await;
+    let (tenant_id, admin) = suite.tenant("Paid Stock", "EUR").await;
+    let gateway = suite.gateway().await;
+    create_product(&gateway, &admin, "GIZMO", "3.33", "tools").await;
+    let account = create_account(&gateway, &admin, ordering_account("CARDS")).await;
+    bss_e2e::save_card(&gateway, &admin, &account, "tok_visa").await;
+    let customer = customer_user_token(tenant_id, create_user(&gateway, &admin, &account, "card@stock.example").await);
+    let shop = create_location(&gateway, &admin, "SHOP", None).await;
+    assign(&gateway, &admin, &account, &shop, true).await;
+    receive(&gateway, &admin, &shop, "GIZMO", "1").await;
+
+    // 3 gizmos paid by card: one ships, two wait.
+    let order = place(&gateway, &customer, order_request("", &[("GIZMO", "3")], PaymentType::CreditCard)).await;
+    assert_eq!(order.status(), OrderStatus::Executed);
+    assert_eq!(amount(&order.total), "9.99");
+    assert_eq!(quantity(&order.lines[0].backordered_quantity), "2");
+    let mut orders = OrderServiceClient::new(gateway.clone());
+    let cancel_one = CancelBackOrderRequest {
+        order_id: order.id.clone(),
+        line_number: 1,
+        quantity: decimal("1"),
+        reason: "one is enough".to_owned(),
+        request_id: "cancel-one-gizmo".to_owned(),
+    };
+    let cancelled = orders.cancel_back_order(authorized(cancel_one.clone(), &customer)).await.expect("cancelled");
+    let cancelled = cancelled.into_inner().order.expect("order");
+    assert_eq!(amount(&cancelled.lines[0].refunded), "3.33");
+    let payment = cancelled.payment.as_ref().expect("payment");
+    assert_eq!((payment.status(), amount(&payment.refunded)), (OrderPaymentStatus::Captured, "3.33"));
+    // A retry refunds nothing more.
+    let again = orders.cancel_back_order(authorized(cancel_one, &customer)).await.expect("replayed");
+    assert_eq!(
+        again.into_inner().order.and_then(|o| o.payment).map(|p| amount(&p.refunded).to_owned()),
+        Some("3.33".to_owned())
+    );
+
+    // Cancelling the order gives back the rest: what was taken, whole.
+    let cancel =
+        CancelOrderRequest { id: order.id.clone(), reason: "changed mind".to_owned(), request_id: String::new() };
+    let gone = orders.cancel_order(authorized(cancel, &customer)).await.expect("cancelled").into_inner();
+    let payment = gone.order.and_then(|o| o.payment).expect("payment");
+    assert_eq!((payment.status(), amount(&payment.refunded)), (OrderPaymentStatus::Refunded, "9.99"));
+    // The one that shipped is back on the shelf.
+    assert_eq!(stock(&gateway, &admin, &shop).await.expect("stock"), [("GIZMO".to_owned(), "1".to_owned())]);
+}

@@ -171,6 +171,7 @@ impl Fixture {
             .expect("invoice")
             .id;
         bss_e2e::save_card(channel, admin, account_id, "tok_visa").await;
+        bss_e2e::save_subscription_card(channel, admin, account_id, "tok_visa").await;
         let order_id = OrderServiceClient::new(channel.clone())
             .place_order(authorized(card_order(account_id), admin))
             .await
