@@ -29,6 +29,27 @@ fn quote(account_id: &str) -> QuoteRequest {
     }
 }
 
+/// Gives an account its own price of a product, in euros, from today.
+async fn account_price(
+    gateway: &tonic::transport::Channel,
+    admin: &str,
+    (account, product): (&str, &str),
+    price: &str,
+) {
+    let price = AccountPrice {
+        account_id: account.to_owned(),
+        product_id: product.to_owned(),
+        price: eur(price),
+        valid_from: bss_e2e::today(),
+        ..AccountPrice::default()
+    };
+    let request = CreateAccountPriceRequest { account_price: Some(price), request_id: String::new() };
+    AccountPricingServiceClient::new(gateway.clone())
+        .create_account_price(authorized(request, admin))
+        .await
+        .expect("account price");
+}
+
 #[tokio::test]
 async fn a_guest_quotes_as_the_tenants_guest_account_and_browses_public_products_only() {
     let suite = TestApp::start().await;
@@ -49,20 +70,7 @@ async fn a_guest_quotes_as_the_tenants_guest_account_and_browses_public_products
         .expect("contract-only product");
     let guest_account = create_account(&gateway, &admin, ordering_account("WEB_GUEST")).await;
     let customer = create_account(&gateway, &admin, ordering_account("SOMEONE")).await;
-    let price = AccountPrice {
-        account_id: guest_account.clone(),
-        product_id: widget.clone(),
-        price: eur("9.00"),
-        valid_from: bss_e2e::today(),
-        ..AccountPrice::default()
-    };
-    AccountPricingServiceClient::new(gateway.clone())
-        .create_account_price(authorized(
-            CreateAccountPriceRequest { account_price: Some(price), request_id: String::new() },
-            &admin,
-        ))
-        .await
-        .expect("guest price");
+    account_price(&gateway, &admin, (&guest_account, &widget), "9.00").await;
     let guest = bss_testkit::token(tenant_id, &[Role::Guest]);
     let mut quotes = QuoteServiceClient::new(gateway.clone());
 
@@ -94,20 +102,7 @@ async fn a_guest_quotes_as_the_tenants_guest_account_and_browses_public_products
     // A region with its own generic account quotes at its prices; any
     // other region at the tenant's guest account's.
     let europe = create_account(&gateway, &admin, ordering_account("WEB_EU")).await;
-    let price = AccountPrice {
-        account_id: europe.clone(),
-        product_id: widget.clone(),
-        price: eur("8.00"),
-        valid_from: bss_e2e::today(),
-        ..AccountPrice::default()
-    };
-    AccountPricingServiceClient::new(gateway.clone())
-        .create_account_price(authorized(
-            CreateAccountPriceRequest { account_price: Some(price), request_id: String::new() },
-            &admin,
-        ))
-        .await
-        .expect("regional price");
+    account_price(&gateway, &admin, (&europe, &widget), "8.00").await;
     let regional =
         SetGuestAccountRequest { account_id: europe.clone(), request_id: String::new(), region: "EU".to_owned() };
     let tenant = tenants.set_guest_account(authorized(regional, &admin)).await.expect("region named").into_inner();

@@ -5,18 +5,14 @@
 use std::collections::HashMap;
 
 use bss_platform::auth::Caller;
-use bss_platform::client;
 use bss_platform::idempotency::RequestKey;
-use bss_platform::peers::PEER_TIMEOUT;
-use bss_proto::pricing::GetProductRequest;
-use bss_proto::pricing::catalog_service_client::CatalogServiceClient;
 use prost::Message;
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::Billing;
 use super::orders::ship_line;
-use super::{Billing, upstream};
 use crate::domain::error::BillingError;
 use crate::domain::location::{AddressPurpose, Location, OrderAddress, allocate, choose_address, take};
 use crate::domain::order::{Line, Order, backordered};
@@ -104,7 +100,8 @@ impl Billing {
         locations::get(&self.db, tenant_id, location_id)
             .await?
             .ok_or_else(|| BillingError::not_found("location", location_id))?;
-        let (product_id, product_code) = self.product(tenant_id, &product).await?;
+        let found = self.product(&self.as_service(tenant_id)?, &product).await?;
+        let (product_id, product_code) = (found.id, found.code);
         self.write(key, async |tx| {
             // Orders before stock, as every transaction that takes both.
             let mut waiting = locations::lock_waiting_orders(tx, tenant_id, location_id, &product_id).await?;
@@ -139,22 +136,6 @@ impl Billing {
             Ok(respond(&stock, &shipped))
         })
         .await
-    }
-
-    /// A product's id and code, as pricing resolves `product` (an id or a
-    /// code) for billing.
-    async fn product(&self, tenant_id: Uuid, product: &str) -> Result<(String, String), BillingError> {
-        let channel = self.peer("pricing", &self.peers.pricing)?;
-        let service = self.as_service(tenant_id)?;
-        let request = client::request(GetProductRequest { product: product.to_owned() }, &service, PEER_TIMEOUT);
-        let found = CatalogServiceClient::new(channel)
-            .get_product(request)
-            .await
-            .map_err(upstream("pricing"))?
-            .into_inner()
-            .product
-            .unwrap_or_default();
-        Ok((found.id, found.code))
     }
 
     /// The location an account's order ships from: `chosen` (NOT_FOUND

@@ -310,14 +310,7 @@ impl Billing {
         let mut bill_to = Vec::new();
         if new.payment_type != PaymentType::RunningQuote {
             bill_to = self.payers_of(tenant_id, &account, &order.lines).await?;
-            let charged = charges(
-                order.account_id,
-                &order.lines,
-                &bill_to,
-                Some((id, &reference)),
-                priced.currency,
-                now().date_naive(),
-            );
+            let charged = order_charges(&order, &bill_to, priced.currency);
             let shares = payer_shares(charged.iter().map(|charge| (charge.bill_to_account_id, charge.total)));
             let ask = CreditAsk {
                 account_id: order.account_id,
@@ -360,15 +353,7 @@ impl Billing {
             // order's charges wait for credit's approval); card and PayPal
             // orders are paid at submission.
             if order.state.keeps_charges() && order.payment_type.uses_credit() {
-                let charged = charges(
-                    order.account_id,
-                    &order.lines,
-                    &bill_to,
-                    Some((id, &reference)),
-                    priced.currency,
-                    now().date_naive(),
-                );
-                repo::insert_charges(tx, tenant_id, &charged).await?;
+                repo::insert_charges(tx, tenant_id, &order_charges(&order, &bill_to, priced.currency)).await?;
             }
             publish(tx, tenant_id, &caller.subject, wire::order_outcome(&order)).await?;
             // Credit may have decided the held order already (a retry, or a
@@ -601,6 +586,12 @@ impl Billing {
         })
         .await
     }
+}
+
+/// An order's charges as its lines stand now: what ships dated today,
+/// what waits undated.
+fn order_charges(order: &Order, bill_to: &[BillTo], currency: Currency) -> Vec<crate::domain::order::Charge> {
+    charges(order.account_id, &order.lines, bill_to, Some((order.id, &order.reference)), currency, now().date_naive())
 }
 
 /// Ships `quantity` of line `line_number`'s back order (the order

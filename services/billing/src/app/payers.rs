@@ -58,6 +58,23 @@ impl Billing {
         Ok(Payer { account_id: id, parent_id, funding: Funding::Full, separate_invoices: account.separate_invoices })
     }
 
+    /// The product (by id or code) as pricing shows it to `caller`.
+    pub(crate) async fn product(
+        &self,
+        caller: &Caller,
+        product: &str,
+    ) -> Result<bss_proto::pricing::Product, BillingError> {
+        let channel = self.peer("pricing", &self.peers.pricing)?;
+        let request = client::request(GetProductRequest { product: product.to_owned() }, caller, PEER_TIMEOUT);
+        Ok(CatalogServiceClient::new(channel)
+            .get_product(request)
+            .await
+            .map_err(upstream("pricing"))?
+            .into_inner()
+            .product
+            .unwrap_or_default())
+    }
+
     /// Who pays for each product (id and code as pricing named them).
     pub(crate) async fn bill_to(
         &self,
@@ -74,15 +91,7 @@ impl Billing {
             // A location's surcharge is no product: its payer is the one
             // who pays for everything.
             if payer.funding.needs_product_facts() && !id.is_empty() {
-                let channel = self.peer("pricing", &self.peers.pricing)?;
-                let request = client::request(GetProductRequest { product: id.clone() }, caller, PEER_TIMEOUT);
-                let found = CatalogServiceClient::new(channel)
-                    .get_product(request)
-                    .await
-                    .map_err(upstream("pricing"))?
-                    .into_inner()
-                    .product
-                    .unwrap_or_default();
+                let found = self.product(caller, id).await?;
                 product.product_type = found.product_type;
                 product.family = found.family;
             }

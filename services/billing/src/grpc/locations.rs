@@ -57,6 +57,17 @@ fn account_locations(assigned: &[(location::Location, bool)], account_id: Uuid) 
         .collect()
 }
 
+/// The account and location ids of an assignment, each bad one named.
+fn account_and_location(account_id: &str, location_id: &str) -> Result<(Uuid, Uuid), BillingError> {
+    let mut v = Violations::new();
+    let account_id = v.keep("account_id", required_id(account_id));
+    let location_id = v.keep("location_id", required_id(location_id));
+    match (account_id, location_id) {
+        (Some(account_id), Some(location_id)) => Ok((account_id, location_id)),
+        _ => Err(v.into()),
+    }
+}
+
 /// The location a request defines, each bad field named.
 fn new_location(input: &Location) -> Result<location::Location, BillingError> {
     let mut v = Violations::new();
@@ -188,12 +199,7 @@ impl LocationService for BillingApi {
         let (caller, tenant_id) = authorize(&request, WRITERS)?;
         let request = request.into_inner();
         let run = async {
-            let mut v = Violations::new();
-            let account_id = v.keep("account_id", required_id(&request.account_id));
-            let location_id = v.keep("location_id", required_id(&request.location_id));
-            let (Some(account_id), Some(location_id)) = (account_id, location_id) else {
-                return Err(v.into());
-            };
+            let (account_id, location_id) = account_and_location(&request.account_id, &request.location_id)?;
             let key = RequestKey::new(tenant_id, "AssignAccountLocation", &request.request_id, &request)?;
             let change = (account_id, location_id, request.primary);
             self.assign_account_location(&caller, tenant_id, key, change, |assigned| AssignAccountLocationResponse {
@@ -211,12 +217,7 @@ impl LocationService for BillingApi {
         let (caller, tenant_id) = authorize(&request, WRITERS)?;
         let request = request.into_inner();
         let run = async {
-            let mut v = Violations::new();
-            let account_id = v.keep("account_id", required_id(&request.account_id));
-            let location_id = v.keep("location_id", required_id(&request.location_id));
-            let (Some(account_id), Some(location_id)) = (account_id, location_id) else {
-                return Err(v.into());
-            };
+            let (account_id, location_id) = account_and_location(&request.account_id, &request.location_id)?;
             let key = RequestKey::new(tenant_id, "RemoveAccountLocation", &request.request_id, &request)?;
             self.remove_account_location(&caller, tenant_id, key, (account_id, location_id), |assigned| {
                 RemoveAccountLocationResponse { locations: account_locations(assigned, account_id) }
