@@ -215,7 +215,6 @@ pub fn order(order: &Order) -> wire::Order {
                 backordered_quantity: line.backordered.map(decimal_to_wire),
                 cancelled_quantity: line.cancelled.map(decimal_to_wire),
                 surcharge: line.surcharge,
-                refunded: line.refunded.and_then(|refunded| money(refunded, currency)),
             })
             .collect(),
         payment_type: order.payment_type.to_wire() as i32,
@@ -244,7 +243,6 @@ pub fn order(order: &Order) -> wire::Order {
             capture_id: payment.capture_id.clone(),
             refund_id: payment.refund_id.clone(),
             decline_reason: payment.decline_reason.clone(),
-            refunded: money(payment.refunded, currency),
         }),
         cancel_reason: order.cancel_reason.clone(),
         cancel_time: order.cancelled_at.map(timestamp),
@@ -478,7 +476,6 @@ pub fn stored_order(body: &[u8], status: &str) -> Result<Order, String> {
                 backordered: decimal(&line.backordered_quantity),
                 cancelled: decimal(&line.cancelled_quantity),
                 surcharge: false,
-                refunded: None,
             })
             .collect(),
         payment_type: PaymentType::from_wire(stored.payment_type)?,
@@ -575,7 +572,6 @@ mod tests {
                 backordered: Some(dec!(6)),
                 cancelled: None,
                 surcharge: false,
-                refunded: None,
             }],
             payment_type: PaymentType::OnAccount,
             delivery_date: chrono::NaiveDate::from_ymd_opt(2026, 12, 24),

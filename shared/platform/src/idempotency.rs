@@ -156,6 +156,23 @@ where
     Ok(response)
 }
 
+/// The stored answer of `key`'s request if it ran already (before a use
+/// case asks other services or providers to repeat their work); `None`
+/// when it has not, or cannot be told yet (the write decides then).
+/// REQUEST_ID_REUSED when the id answered another request: nothing may run
+/// for it.
+pub async fn replay<R: Message + Default>(db: &PgPool, key: &Option<RequestKey>) -> Result<Option<R>, PlatformError> {
+    let Some(key) = key else {
+        return Ok(None);
+    };
+    let mut connection = db.acquire().await?;
+    match resolve::<R>(&mut connection, key).await {
+        Ok(stored) => Ok(Some(stored)),
+        Err(PlatformError::RequestIdReused) => Err(PlatformError::RequestIdReused),
+        Err(_) => Ok(None),
+    }
+}
+
 /// After a claim found the id taken: the stored answer when the request is
 /// the same, REQUEST_ID_REUSED when it differs, REQUEST_IN_PROGRESS when the
 /// first call has not committed yet.

@@ -43,10 +43,16 @@ async fn save(gateway: &Channel, token: &str, account_id: &str, method: PaymentM
     saved.expect("saved").into_inner().method.expect("method")
 }
 
-async fn methods(gateway: &Channel, token: &str, account_id: &str) -> Vec<(String, bool)> {
+/// The account's methods as `token` sees them: (label, token, default).
+async fn methods(gateway: &Channel, token: &str, account_id: &str) -> Vec<(String, String, bool)> {
     let request = ListPaymentMethodsRequest { account_id: account_id.to_owned() };
     let listed = CreditServiceClient::new(gateway.clone()).list_payment_methods(authorized(request, token)).await;
-    listed.expect("methods").into_inner().methods.into_iter().map(|m| (m.token_reference, m.is_default)).collect()
+    let listed = listed.expect("methods").into_inner().methods;
+    listed.into_iter().map(|m| (m.label, m.token_reference, m.is_default)).collect()
+}
+
+fn row(label: &str, token: &str, default: bool) -> (String, String, bool) {
+    (label.to_owned(), token.to_owned(), default)
 }
 
 /// An account that may pay by card and PayPal too.
@@ -74,9 +80,18 @@ async fn a_customer_saves_cards_and_a_wallet_and_pays_with_the_one_it_chooses() 
         save(&gateway, &customer, "", method(PaymentMethodKind::Card, "tok_decline_amex", true, false)).await;
     assert!(!declining.is_default);
     save(&gateway, &customer, "", method(PaymentMethodKind::Wallet, "tok_paypal", true, false)).await;
+    // The customer never sees the provider's tokens; staff do.
     assert_eq!(
         methods(&gateway, &customer, "").await,
-        [("tok_visa".to_owned(), true), ("tok_decline_amex".to_owned(), false), ("tok_paypal".to_owned(), false)]
+        [
+            row("method tok_visa", "", true),
+            row("method tok_decline_amex", "", false),
+            row("method tok_paypal", "", false)
+        ]
+    );
+    assert_eq!(
+        methods(&gateway, &admin, &account).await.into_iter().map(|(_, token, _)| token).collect::<Vec<_>>(),
+        ["tok_visa", "tok_decline_amex", "tok_paypal"]
     );
     // Another customer's methods are not its business.
     let mut credit = CreditServiceClient::new(gateway.clone());
@@ -138,8 +153,8 @@ async fn a_customer_saves_cards_and_a_wallet_and_pays_with_the_one_it_chooses() 
     assert_eq!((refused.code(), reason(&refused)), (Code::FailedPrecondition, "DEFAULT_METHOD_REQUIRED".to_owned()));
     let remove = RemovePaymentMethodRequest { id: declining.id.clone(), request_id: String::new() };
     let left = credit.remove_payment_method(authorized(remove, &customer)).await.expect("removed").into_inner().methods;
-    let left: Vec<(String, bool)> = left.into_iter().map(|m| (m.token_reference, m.is_default)).collect();
-    assert_eq!(left, [("tok_visa".to_owned(), true), ("tok_paypal".to_owned(), false)]);
+    let left: Vec<(String, bool)> = left.into_iter().map(|m| (m.label, m.is_default)).collect();
+    assert_eq!(left, [("method tok_visa".to_owned(), true), ("method tok_paypal".to_owned(), false)]);
 }
 
 /// The invoice once its collection is no longer pending.

@@ -15,7 +15,6 @@ use bss_proto::credit::{ListPaymentMethodsRequest, PaymentMethod, PaymentMethodK
 use bss_proto::provider::payment_provider_service_client::PaymentProviderServiceClient;
 use bss_proto::provider::payment_provider_service_server::PaymentProviderService;
 use bss_proto::provider::*;
-use rust_decimal::Decimal;
 use tonic::transport::Channel;
 use tonic::{Code, Request};
 use uuid::Uuid;
@@ -217,14 +216,16 @@ impl Billing {
         }
     }
 
-    /// Pays an order's total at the provider with the account's method for
-    /// purchases. A declined payment is the order's answer (it is
+    /// Pays an order's total at the provider with `method` (the account's
+    /// method for purchases). A declined payment is the order's answer (it is
     /// rejected); a provider that asks to retry makes the call UNAVAILABLE
     /// (nothing is stored, the retry pays once).
-    pub(crate) async fn take_payment(&self, tenant_id: Uuid, order: &Order) -> Result<CardPayment, BillingError> {
-        let named = order.payment_method_id.as_deref();
-        let method =
-            self.payment_method(tenant_id, order.account_id, (Use::Purchases, order.payment_type, named)).await?;
+    pub(crate) async fn take_payment(
+        &self,
+        tenant_id: Uuid,
+        order: &Order,
+        method: &SavedMethod,
+    ) -> Result<CardPayment, BillingError> {
         let currency = repo::stored_currency(&order.currency)?;
         let amount = money_to_wire(order.total, currency);
         let base = format!("{tenant_id}:{}", order.reference);
@@ -243,7 +244,6 @@ impl Billing {
             capture_id,
             refund_id: String::new(),
             decline_reason,
-            refunded: Decimal::ZERO,
         };
         Ok(match charged {
             Charged::Captured { authorization_id, capture_id } => {
@@ -255,24 +255,25 @@ impl Billing {
         })
     }
 
-    /// Gives back `amount` of an order's payment at the provider
-    /// (REFUND_DECLINED when the provider refuses); the refund's id. `step`
-    /// makes the provider reference: a repeated step refunds once.
+    /// Gives back what a cancelled order's payment took (REFUND_DECLINED
+    /// when the provider refuses); the payment as it is afterwards.
     pub(crate) async fn refund_payment(
         &self,
         tenant_id: Uuid,
         order: &Order,
-        (payment, amount, step): (&CardPayment, Decimal, &str),
-    ) -> Result<String, BillingError> {
+        payment: &CardPayment,
+    ) -> Result<CardPayment, BillingError> {
         let currency = repo::stored_currency(&order.currency)?;
         let refund = RefundRequest {
             capture_id: payment.capture_id.clone(),
-            amount: Some(money_to_wire(amount, currency)),
-            reference: reference(tenant_id, order, step),
+            amount: Some(money_to_wire(payment.amount, currency)),
+            reference: reference(tenant_id, order, "refund"),
         };
         let refunded = call!(&self.payments, refund, refund)?;
         match PaymentOutcome::try_from(refunded.outcome) {
-            Ok(PaymentOutcome::Approved) => Ok(refunded.refund_id),
+            Ok(PaymentOutcome::Approved) => {
+                Ok(CardPayment { status: PaymentStatus::Refunded, refund_id: refunded.refund_id, ..payment.clone() })
+            }
             Ok(PaymentOutcome::Declined) => Err(BillingError::precondition(
                 "REFUND_DECLINED",
                 format!("the payment provider refused the refund: {}", refunded.decline_reason),

@@ -84,11 +84,27 @@ pub(crate) async fn queue(
 impl Billing {
     /// Attempts a claimed collection and records what the provider said.
     pub(crate) async fn collect(&self, claimed: Claimed) -> Result<(), BillingError> {
-        let Claimed { tenant_id, invoice_id, account_id, currency, owed, collection: Json(collection) } = claimed;
+        let Claimed { tenant_id, invoice_id, account_id, currency, owed, collection: Json(mut collection) } = claimed;
         let currency = repo::stored_currency(&currency)?;
-        let attempt = if collection.status != CollectionStatus::Pending || owed <= rust_decimal::Decimal::ZERO {
+        // The amount is what the invoice owed when it posted, on every
+        // attempt under the same reference: what the provider replays is
+        // what billing records. Settled otherwise before any attempt, it is
+        // not collected; after one, the provider is asked again (it may have
+        // taken the payment) and what it took is recorded.
+        let amount = collection.amount;
+        let unasked = collection.attempts == 0 && owed <= rust_decimal::Decimal::ZERO;
+        // The account's method now: a removed or opted-out one is not
+        // charged again.
+        let method = {
+            let mut connection = self.db.acquire().await?;
+            collections::method_of(&mut connection, tenant_id, account_id).await?
+        };
+        let attempt = if collection.status != CollectionStatus::Pending || unasked {
             None
-        } else {
+        } else if let Some((method_id, label, token_reference)) = method {
+            collection.method_id = method_id;
+            collection.label = label;
+            collection.token_reference = token_reference;
             // The same reference on every attempt: the provider answers a
             // repeated call as the first, so an invoice is taken once.
             let reference = format!("{tenant_id}:invoice:{invoice_id}:collect");
@@ -96,7 +112,7 @@ impl Billing {
                 .charge(
                     (tenant_id, account_id),
                     &collection.token_reference,
-                    money_to_wire(owed, currency),
+                    money_to_wire(amount, currency),
                     (&reference, format!("invoice {invoice_id}")),
                 )
                 .await;
@@ -110,23 +126,36 @@ impl Billing {
                 // configured: asking again changes nothing.
                 Err(other) => Attempt::Declined { authorization_id: String::new(), reason: other.to_string() },
             })
+        } else {
+            Some(Attempt::Declined {
+                authorization_id: String::new(),
+                reason: "the account has no saved method opted in for subscriptions any more".to_owned(),
+            })
         };
         let mut tx = self.db.begin().await?;
-        let Some((Json(current), owed_now)) = collections::lock(&mut tx, tenant_id, invoice_id).await? else {
+        // The account's open invoices first, oldest first, as a payment
+        // locks them: never the other way round.
+        repo::lock_open_invoices(&mut tx, tenant_id, account_id).await?;
+        let Some((Json(mut current), owed_now)) = collections::lock(&mut tx, tenant_id, invoice_id).await? else {
             return Ok(());
         };
+        if current.status == CollectionStatus::Pending {
+            current.method_id = collection.method_id.clone();
+            current.label = collection.label.clone();
+            current.token_reference = collection.token_reference.clone();
+        }
         let at = now();
         let (mut next, again) = match attempt {
             _ if current.status != CollectionStatus::Pending => (current, None),
             None => (Collection { status: CollectionStatus::NotNeeded, updated_at: at, ..current }, None),
-            Some(attempt) => current.after(owed, attempt, at),
+            Some(attempt) => current.after(amount, attempt, at),
         };
         if next.status == CollectionStatus::Collected && next.payment_id.is_none() {
             // What was captured is posted whole: settling this invoice
             // while it is open, the rest (paid otherwise meanwhile) kept
             // as the account's credit.
             let first = (owed_now > rust_decimal::Decimal::ZERO).then_some(invoice_id);
-            let receipt = post_payment(&mut tx, tenant_id, ACTOR, (account_id, currency, owed, first)).await?;
+            let receipt = post_payment(&mut tx, tenant_id, ACTOR, (account_id, currency, amount, first)).await?;
             next.payment_id = Some(receipt.id);
         }
         if next.status == CollectionStatus::Failed {
@@ -157,5 +186,6 @@ impl Billing {
 
 /// Collections claimed at once.
 const BATCH: i64 = 20;
-/// How long a claimed collection is not due again: longer than an attempt.
-const LEASE: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long a claimed collection is not due again: longer than a batch of
+/// attempts can take (each up to three provider calls of 5 seconds).
+const LEASE: std::time::Duration = std::time::Duration::from_secs(600);

@@ -103,6 +103,9 @@ impl Billing {
         let found = self.product(&self.as_service(tenant_id)?, &product).await?;
         let (product_id, product_code) = (found.id, found.code);
         self.write(key, async |tx| {
+            // An order taking this stock now commits before the waiting
+            // orders are read, so its back order is among them.
+            locations::lock_products(tx, tenant_id, location_id, std::slice::from_ref(&product_id)).await?;
             // Orders before stock, as every transaction that takes both.
             let mut waiting = locations::lock_waiting_orders(tx, tenant_id, location_id, &product_id).await?;
             let on_hand =
@@ -251,6 +254,7 @@ pub(crate) async fn take_stock(
         lines.iter().filter(|line| !line.surcharge).map(|line| line.product_id.clone()).collect();
     products.sort();
     products.dedup();
+    locations::lock_products(tx, tenant_id, location_id, &products).await?;
     let mut on_hand: HashMap<String, Decimal> =
         locations::lock_stock(tx, tenant_id, location_id, &products).await?.into_iter().collect();
     let mut taken = Vec::new();
@@ -282,5 +286,8 @@ pub(crate) async fn give_back_stock(tx: &mut PgConnection, tenant_id: Uuid, orde
         .map(|line| (line.product_id.clone(), line.taken_from_stock()))
         .filter(|(_, quantity)| *quantity > Decimal::ZERO)
         .collect();
+    let mut products: Vec<String> = returned.iter().map(|(product, _)| product.clone()).collect();
+    products.sort();
+    locations::lock_stock(tx, tenant_id, location_id, &products).await?;
     locations::change_stock(tx, tenant_id, location_id, &returned).await
 }

@@ -23,7 +23,6 @@ use std::sync::Arc;
 
 use bss_platform::auth::{Caller, ServiceIdentity};
 use bss_platform::client;
-use bss_platform::error::PlatformError;
 use bss_platform::events::EventLog;
 use bss_platform::idempotency::{self, RequestKey};
 use bss_platform::money::Currency;
@@ -130,17 +129,7 @@ impl Billing {
         &self,
         key: &Option<RequestKey>,
     ) -> Result<Option<R>, BillingError> {
-        let Some(key) = key else {
-            return Ok(None);
-        };
-        let mut connection = self.db.acquire().await?;
-        match idempotency::resolve::<R>(&mut connection, key).await {
-            Ok(stored) => Ok(Some(stored)),
-            // The id answered another request: nothing may run for it (no
-            // payment taken, no refund made) before `write` refuses it.
-            Err(PlatformError::RequestIdReused) => Err(PlatformError::RequestIdReused.into()),
-            Err(_) => Ok(None),
-        }
+        Ok(idempotency::replay(&self.db, key).await?)
     }
 
     /// Runs a write once per request id (see

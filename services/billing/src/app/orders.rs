@@ -28,6 +28,7 @@ use super::held_orders;
 use super::locations::{give_back_stock, take_stock};
 use super::{Billing, publish, upstream};
 use crate::domain::bill_to::BillTo;
+use crate::domain::collection::Use;
 use crate::domain::error::BillingError;
 use crate::domain::location::surcharge_line;
 use crate::domain::order::{
@@ -307,6 +308,18 @@ impl Billing {
             delivery_address,
             payment_method_id: new.payment_method_id,
         };
+        // The method a card or PayPal order is paid with is known before
+        // credit reserves anything.
+        let method = match paid_at_checkout(order.payment_type) && order.total > Decimal::ZERO {
+            true => {
+                let named = order.payment_method_id.as_deref();
+                Some(
+                    self.payment_method(tenant_id, order.account_id, (Use::Purchases, order.payment_type, named))
+                        .await?,
+                )
+            }
+            false => None,
+        };
         let mut bill_to = Vec::new();
         if new.payment_type != PaymentType::RunningQuote {
             bill_to = self.payers_of(tenant_id, &account, &order.lines).await?;
@@ -333,8 +346,10 @@ impl Billing {
         }
         // Card and PayPal orders credit let through are paid before they
         // are executed; a declined payment rejects the order.
-        if order.state == OrderState::Executed && paid_at_checkout(order.payment_type) && order.total > Decimal::ZERO {
-            let payment = self.take_payment(tenant_id, &order).await?;
+        if order.state == OrderState::Executed
+            && let Some(method) = &method
+        {
+            let payment = self.take_payment(tenant_id, &order, method).await?;
             order.paid(payment);
         }
         self.write(key, async |tx| {
@@ -473,18 +488,16 @@ impl Billing {
         let refunded = match placed.refundable() {
             Some(payment) => {
                 check_cancellable(placed.state, order_id, None)?;
-                let held = payment.held();
-                let refund_id = self.refund_payment(tenant_id, &placed, (payment, held, "refund")).await?;
-                Some((payment.capture_id.clone(), held, refund_id))
+                Some(self.refund_payment(tenant_id, &placed, payment).await?)
             }
             None => None,
         };
         self.write(key, async |tx| {
             let mut order = self.lock_order(tx, tenant_id, order_id).await?;
-            if let Some((capture_id, held, refund_id)) = refunded
-                && let Some(payment) = order.payment.as_mut().filter(|payment| payment.capture_id == capture_id)
+            if let Some(refunded) = refunded
+                && order.refundable().is_some_and(|payment| payment.capture_id == refunded.capture_id)
             {
-                payment.refund(held, refund_id, true);
+                order.payment = Some(refunded);
             }
             // Its charges go first (waiting for a draft that holds them to
             // commit), then what is invoiced is checked: a cancellation and an
@@ -523,40 +536,10 @@ impl Billing {
         respond: impl FnOnce(&Order) -> R,
     ) -> Result<R, BillingError> {
         self.check_order_visible(caller, tenant_id, order_id).await?;
-        if let Some(stored) = self.replay(&key).await? {
-            return Ok(stored);
-        }
-        // A paid order gives back the cancelled part first, with no
-        // transaction open (checked on the order as it is now; the provider
-        // answers a repeated refund as the first).
-        let placed = self.order(tenant_id, order_id).await?;
-        let refunded = match placed.refundable() {
-            Some(payment) => {
-                let mut trial = placed.clone();
-                let cancelled = trial.cancel_back_order(line_number, quantity)?;
-                let line = &placed.lines[usize::try_from(line_number - 1).unwrap_or_default()];
-                let amount = line.refund_of(cancelled, repo::stored_currency(&placed.currency)?);
-                let step = format!(
-                    "refund-line-{line_number}-{}",
-                    key.as_ref().map_or_else(|| Uuid::now_v7().to_string(), |key| key.request_id().to_owned())
-                );
-                let refund_id = self.refund_payment(tenant_id, &placed, (payment, amount, &step)).await?;
-                Some((cancelled, amount, refund_id))
-            }
-            None => None,
-        };
         self.write(key, async |tx| {
             let mut order = self.lock_order(tx, tenant_id, order_id).await?;
+            order.check_partial_cancel()?;
             let quantity = order.cancel_back_order(line_number, quantity)?;
-            if let Some((cancelled, amount, refund_id)) = refunded {
-                if cancelled != quantity {
-                    return Err(BillingError::Unavailable {
-                        what: "billing",
-                        cause: format!("the back order changed while {amount} of it was refunded"),
-                    });
-                }
-                order.refunded_line(line_number, amount, refund_id);
-            }
             let mut released = Vec::new();
             if let Some(waiting) = orders::waiting_charge(tx, tenant_id, order_id, line_number).await? {
                 let (cancelled, rest) = split(&waiting, quantity)?;

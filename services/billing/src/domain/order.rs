@@ -84,27 +84,6 @@ pub struct CardPayment {
     pub capture_id: String,
     pub refund_id: String,
     pub decline_reason: String,
-    /// What was given back of it so far (back orders cancelled, then the
-    /// rest when the order is cancelled).
-    #[serde(default)]
-    pub refunded: Decimal,
-}
-
-impl CardPayment {
-    /// What is still held of it: taken and not given back.
-    pub fn held(&self) -> Decimal {
-        self.amount - self.refunded
-    }
-
-    /// Records a refund of `amount` (`whole`: the rest, the payment is
-    /// then refunded).
-    pub fn refund(&mut self, amount: Decimal, refund_id: String, whole: bool) {
-        self.refunded += amount;
-        self.refund_id = refund_id;
-        if whole {
-            self.status = PaymentStatus::Refunded;
-        }
-    }
 }
 
 /// Whether orders paid this way are paid at the payment provider before
@@ -121,6 +100,19 @@ impl Order {
             self.state = OrderState::Rejected;
         }
         self.payment = Some(payment);
+    }
+
+    /// FAILED_PRECONDITION (PAID_ORDER_CANCELLED_WHOLE) for an order paid
+    /// at checkout: its payment is given back whole (CancelOrder), never
+    /// line by line.
+    pub fn check_partial_cancel(&self) -> Result<(), BillingError> {
+        match self.refundable() {
+            Some(_) => Err(BillingError::precondition(
+                "PAID_ORDER_CANCELLED_WHOLE",
+                format!("order {} was paid at checkout: cancel it whole, which refunds it", self.id),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// The captured payment a cancellation gives back, if any.
@@ -146,27 +138,12 @@ pub struct Line {
     pub backordered: Option<Decimal>,
     /// What of the back order was cancelled.
     pub cancelled: Option<Decimal>,
-    /// What of a paid line was given back (its back orders cancelled).
-    #[serde(default)]
-    pub refunded: Option<Decimal>,
     /// The location's surcharge, not a product.
     #[serde(default)]
     pub surcharge: bool,
 }
 
 impl Line {
-    /// What cancelling `part` of what waits gives back of a paid line: the
-    /// waiting part's share of what is left of its total, each part rounded
-    /// to the currency's minor unit half away from zero as the line's
-    /// charges are, so that every refund of a line adds up to what waited.
-    pub fn refund_of(&self, part: Decimal, currency: Currency) -> Decimal {
-        let waiting = self.backordered.unwrap_or_default();
-        let active = self.quantity - self.cancelled.unwrap_or_default();
-        let left = self.total - self.refunded.unwrap_or_default();
-        let (_, waiting_value) = split_total(left, active, self.unit_price, active - waiting, currency);
-        split_total(waiting_value, waiting, self.unit_price, part, currency).0
-    }
-
     /// What of the line left its location's stock: all but what waits or
     /// was cancelled (nothing for a line the stock did not decide).
     pub fn taken_from_stock(&self) -> Decimal {
@@ -352,17 +329,6 @@ impl Order {
         line.backordered = (left > Decimal::ZERO).then_some(left);
         line.cancelled = Some(line.cancelled.unwrap_or_default() + quantity);
         Ok(quantity)
-    }
-
-    /// Records a refund of `amount` for cancelled back orders of line
-    /// `line_number` of a paid order.
-    pub fn refunded_line(&mut self, line_number: i32, amount: Decimal, refund_id: String) {
-        if let Ok(line) = self.line_mut(line_number) {
-            line.refunded = Some(line.refunded.unwrap_or_default() + amount);
-        }
-        if let Some(payment) = self.payment.as_mut() {
-            payment.refund(amount, refund_id, false);
-        }
     }
 
     /// Cancels the whole order (checked by [`check_cancellable`] first):
@@ -693,25 +659,7 @@ mod tests {
     }
 
     #[test]
-    fn cancelled_back_orders_of_a_paid_line_give_back_exactly_what_waited() {
-        let eur = Currency::parse("EUR").expect("EUR");
-        // 3 x 3.33 = 9.99: one shipped, two waiting.
-        let mut line = line(dec!(3), dec!(3.33), dec!(9.99), Some(dec!(2)));
-        let first = line.refund_of(dec!(1), eur);
-        assert_eq!(first, dec!(3.33));
-        line.backordered = Some(dec!(1));
-        line.cancelled = Some(dec!(1));
-        line.refunded = Some(first);
-        let second = line.refund_of(dec!(1), eur);
-        assert_eq!(first + second, dec!(6.66), "what waited, to the cent");
-        // A total that does not divide evenly: 3 for 10.00, all waiting.
-        let odd = self::line(dec!(3), dec!(3.333333), dec!(10.00), Some(dec!(3)));
-        let parts = [odd.refund_of(dec!(1), eur), odd.refund_of(dec!(3), eur)];
-        assert_eq!(parts, [dec!(3.33), dec!(10.00)]);
-    }
-
-    #[test]
-    fn a_declined_payment_rejects_the_order_and_a_paid_one_is_refunded_once() {
+    fn a_declined_payment_rejects_the_order_and_a_paid_one_is_refunded_whole_only() {
         let card = |status| CardPayment {
             status,
             amount: dec!(0.25),
@@ -719,26 +667,19 @@ mod tests {
             capture_id: "capture".to_owned(),
             refund_id: String::new(),
             decline_reason: String::new(),
-            refunded: Decimal::ZERO,
         };
         assert!(paid_at_checkout(PaymentType::CreditCard) && paid_at_checkout(PaymentType::PayPal));
         assert!(!paid_at_checkout(PaymentType::OnAccount) && !paid_at_checkout(PaymentType::DirectDeposit));
         let mut declined = Order { payment_type: PaymentType::CreditCard, ..order(vec![]) };
         declined.paid(card(PaymentStatus::Declined));
         assert_eq!(declined.state, OrderState::Rejected);
-        assert!(declined.refundable().is_none());
+        assert!(declined.refundable().is_none() && declined.check_partial_cancel().is_ok());
         let mut captured = Order { payment_type: PaymentType::CreditCard, ..order(vec![]) };
         captured.paid(card(PaymentStatus::Captured));
         assert_eq!(captured.state, OrderState::Executed);
         assert_eq!(captured.refundable().map(|payment| payment.capture_id.as_str()), Some("capture"));
-        let mut payment = card(PaymentStatus::Captured);
-        payment.refund(dec!(0.10), "r1".to_owned(), false);
-        assert_eq!((payment.status, payment.held()), (PaymentStatus::Captured, dec!(0.15)));
-        payment.refund(payment.held(), "r2".to_owned(), true);
-        assert_eq!(
-            (payment.status, payment.held(), payment.refund_id.as_str()),
-            (PaymentStatus::Refunded, dec!(0), "r2")
-        );
+        let refused = captured.check_partial_cancel().expect_err("paid at checkout");
+        assert!(matches!(refused, BillingError::Precondition { reason: "PAID_ORDER_CANCELLED_WHOLE", .. }));
         let refunded = Order { payment: Some(card(PaymentStatus::Refunded)), ..captured };
         assert!(refunded.refundable().is_none(), "refunded once");
     }
@@ -783,7 +724,6 @@ mod tests {
             backordered,
             cancelled: None,
             surcharge: false,
-            refunded: None,
         }
     }
 

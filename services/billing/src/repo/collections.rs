@@ -47,6 +47,22 @@ pub async fn set_method(
     Ok(())
 }
 
+/// The account's method for collections now: (id, label, token).
+pub async fn method_of(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    account_id: Uuid,
+) -> Result<Option<(String, String, String)>, BillingError> {
+    Ok(sqlx::query_as(
+        "SELECT method_id, label, token_reference FROM billing.collection_methods
+         WHERE tenant_id = $1 AND account_id = $2",
+    )
+    .bind(tenant_id)
+    .bind(account_id)
+    .fetch_optional(connection)
+    .await?)
+}
+
 /// An invoice to collect: what it owes and the method of its account.
 #[derive(sqlx::FromRow)]
 pub struct ToCollect {

@@ -224,6 +224,26 @@ async fn lock_account(tx: &mut PgConnection, tenant_id: Uuid, account_id: Uuid) 
     Ok(())
 }
 
+/// Serializes, per product at a location, taking stock for new orders and
+/// receiving it (transaction-scoped advisory locks, `products` sorted).
+pub async fn lock_products(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    location_id: Uuid,
+    products: &[String],
+) -> Result<(), BillingError> {
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1::text || '/stock/' || $2::text || '/' || p, 0))
+         FROM unnest($3::text[]) WITH ORDINALITY AS t(p, n) ORDER BY n",
+    )
+    .bind(tenant_id)
+    .bind(location_id)
+    .bind(products)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
 /// Locks the stock of `products` at a location, in product order; the
 /// quantity on hand of each that has stock recorded there.
 pub async fn lock_stock(

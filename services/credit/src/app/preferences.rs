@@ -4,7 +4,7 @@
 //! (PaymentMethodsChanged), which billing follows to collect invoices.
 
 use bss_platform::auth::Caller;
-use bss_platform::idempotency::RequestKey;
+use bss_platform::idempotency::{self, RequestKey};
 use bss_proto::credit::credit_event::Payload;
 use bss_proto::credit::{PaymentMethod, PaymentMethodsChanged, PaymentPreference};
 use prost::Message;
@@ -36,6 +36,15 @@ impl MethodChange {
         method.use_for_subscriptions = self.use_for_subscriptions.unwrap_or(method.use_for_subscriptions);
         Ok(())
     }
+}
+
+/// A method as `caller` sees it: a customer's own user never sees the
+/// provider's token (the users of one generic account do not share cards).
+fn shown_to(caller: &Caller, mut method: PaymentMethod) -> PaymentMethod {
+    if caller.customer_user().is_some() {
+        method.token_reference.clear();
+    }
+    method
 }
 
 /// Publishes the account's methods as they are now.
@@ -114,7 +123,7 @@ impl Credit {
         self.write(key, async |tx| {
             let saved = repo::save_method(tx, tenant_id, &method).await?;
             publish_methods(tx, tenant_id, &caller.subject, method.account_id).await?;
-            Ok(respond(method_to_proto(&saved)))
+            Ok(respond(shown_to(caller, method_to_proto(&saved))))
         })
         .await
     }
@@ -143,6 +152,9 @@ impl Credit {
         (id, change): (Uuid, MethodChange),
         respond: impl FnOnce(PaymentMethod) -> R,
     ) -> Result<R, CreditError> {
+        if let Some(stored) = idempotency::replay(&self.db, &key).await? {
+            return Ok(stored);
+        }
         let account_id = self.method_account(caller, tenant_id, id).await?;
         self.write(key, async |tx| {
             let mut method = repo::lock_method(tx, tenant_id, id)
@@ -152,7 +164,7 @@ impl Credit {
             change.apply(&mut method)?;
             let stored = repo::update_method(tx, tenant_id, &method).await?;
             publish_methods(tx, tenant_id, &caller.subject, account_id).await?;
-            Ok(respond(method_to_proto(&stored)))
+            Ok(respond(shown_to(caller, method_to_proto(&stored))))
         })
         .await
     }
@@ -166,6 +178,11 @@ impl Credit {
         id: Uuid,
         respond: impl FnOnce(Vec<PaymentMethod>) -> R,
     ) -> Result<R, CreditError> {
+        // A retry of a removal answers as the first did (the method is
+        // gone by then).
+        if let Some(stored) = idempotency::replay(&self.db, &key).await? {
+            return Ok(stored);
+        }
         let account_id = self.method_account(caller, tenant_id, id).await?;
         self.write(key, async |tx| {
             let method = repo::lock_method(tx, tenant_id, id)
@@ -174,7 +191,7 @@ impl Credit {
                 .ok_or_else(|| CreditError::not_found("payment method", id))?;
             repo::remove_method(tx, tenant_id, &method).await?;
             let left = publish_methods(tx, tenant_id, &caller.subject, account_id).await?;
-            Ok(respond(left))
+            Ok(respond(left.into_iter().map(|method| shown_to(caller, method)).collect()))
         })
         .await
     }
@@ -188,6 +205,7 @@ impl Credit {
     ) -> Result<Vec<PaymentMethod>, CreditError> {
         self.check_account(caller, tenant_id, account_id).await?;
         let mut connection = self.db.acquire().await?;
-        Ok(repo::methods(&mut connection, tenant_id, account_id).await?.iter().map(method_to_proto).collect())
+        let methods = repo::methods(&mut connection, tenant_id, account_id).await?;
+        Ok(methods.iter().map(|method| shown_to(caller, method_to_proto(method))).collect())
     }
 }
