@@ -11,6 +11,7 @@ use sqlx::PgPool;
 
 use crate::app::ACTOR;
 use crate::app::held_orders::publish_held;
+use crate::app::preferences::announce_methods;
 use crate::app::reservations;
 use crate::domain::error::CreditError;
 use crate::repo;
@@ -49,8 +50,9 @@ pub async fn expire_due(db: &PgPool, events: &EventLog) -> Result<usize, CreditE
     Ok(closed)
 }
 
-/// Every few seconds until shutdown: expires what is due, and carries out
-/// the pending suspensions.
+/// Every few seconds until shutdown: expires what is due, announces the
+/// payment methods still to announce, and carries out the pending
+/// suspensions.
 pub async fn run(db: PgPool, events: EventLog, suspender: Option<Suspender>, shutdown: Shutdown) {
     loop {
         tokio::select! {
@@ -59,6 +61,11 @@ pub async fn run(db: PgPool, events: EventLog, suspender: Option<Suspender>, shu
         }
         if let Err(error) = expire_due(&db, &events).await {
             tracing::warn!(%error, "expiring reservations and held orders failed; retrying");
+        }
+        match announce_methods(&db, &events).await {
+            Ok(0) => {}
+            Ok(accounts) => tracing::info!(accounts, "announced the saved payment methods of accounts"),
+            Err(error) => tracing::warn!(%error, "announcing payment methods failed; retrying"),
         }
         if let Some(suspender) = &suspender
             && let Err(error) = suspender.run_due(&db).await

@@ -4,7 +4,8 @@
 //! stock arrives; the location's surcharge is a line of its own; the order
 //! and its invoice carry the account's addresses; credit reserves the
 //! whole and releases it as the invoices post. Racing orders never take
-//! more stock than there is, and a cancelled order gives its stock back.
+//! more stock than there is, and a cancelled order gives its stock back to
+//! the orders waiting for it.
 
 #![allow(clippy::expect_used)]
 
@@ -288,23 +289,28 @@ async fn racing_orders_never_take_more_stock_than_there_is() {
     assert_eq!(placed.iter().filter(|order| order.lines[0].backordered_quantity.is_some()).count(), 6);
     assert_eq!(stock(&gateway, &admin, &depot).await.expect("stock"), [("GADGET".to_owned(), "0".to_owned())]);
 
-    // A cancelled order gives back what it took.
-    let cancel =
-        CancelOrderRequest { id: shipped[0].id.clone(), reason: "changed mind".to_owned(), request_id: String::new() };
-    OrderServiceClient::new(gateway.clone()).cancel_order(authorized(cancel, &admin)).await.expect("cancelled");
-    assert_eq!(stock(&gateway, &admin, &depot).await.expect("stock"), [("GADGET".to_owned(), "1".to_owned())]);
-
-    // Stock received ships every waiting order, oldest first, and keeps
-    // what is left: 1 + 10 - 6.
-    let received = receive(&gateway, &admin, &depot, "GADGET", "10").await;
+    // A cancelled order gives back what it took, which ships the oldest
+    // waiting back order at once.
     let mut waited: Vec<String> = placed
         .iter()
         .filter(|order| order.lines[0].backordered_quantity.is_some())
         .map(|order| order.id.clone())
         .collect();
     waited.sort();
+    let cancel =
+        CancelOrderRequest { id: shipped[0].id.clone(), reason: "changed mind".to_owned(), request_id: String::new() };
+    OrderServiceClient::new(gateway.clone()).cancel_order(authorized(cancel, &admin)).await.expect("cancelled");
+    assert_eq!(stock(&gateway, &admin, &depot).await.expect("stock"), [("GADGET".to_owned(), "0".to_owned())]);
+    let back_orders = ListOrdersRequest { account_id: account.clone(), back_ordered_only: true, ..Default::default() };
+    let listed = OrderServiceClient::new(gateway.clone()).list_orders(authorized(back_orders, &admin)).await;
+    let still: Vec<String> = listed.expect("back orders").into_inner().orders.into_iter().map(|o| o.id).collect();
+    assert_eq!(still, waited[1..], "the oldest waiting order shipped from the stock given back");
+
+    // Stock received ships every order still waiting, oldest first, and
+    // keeps what is left: 10 - 5.
+    let received = receive(&gateway, &admin, &depot, "GADGET", "10").await;
     let shipped: Vec<String> = received.shipped.iter().map(|s| s.order_id.clone()).collect();
-    assert_eq!(shipped, waited, "the oldest order first");
+    assert_eq!(shipped, waited[1..], "the oldest order first");
     assert_eq!(received.stock.map(|s| quantity(&s.quantity)), Some("5".to_owned()));
     // What credit reserved is still the ten orders but the cancelled one.
     credit_settles(&gateway, &admin, &account, "0.00", "9.00").await;

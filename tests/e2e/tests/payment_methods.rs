@@ -243,3 +243,59 @@ async fn posted_invoices_of_an_opted_in_account_are_collected_and_a_failed_colle
     let invoices = generate(&gateway, &admin, &on_account, &today(), true).await;
     assert_eq!(invoices.iter().map(|i| i.collection.is_some()).collect::<Vec<_>>(), [false]);
 }
+
+#[tokio::test]
+async fn methods_billing_never_heard_of_are_announced_once_and_then_collected() {
+    let suite = TestApp::start().await;
+    let (tenant_id, admin) = suite.tenant("Announced Books", "EUR").await;
+    let gateway = suite.gateway().await;
+    create_product(&gateway, &admin, "PLAN", "30.00", "plans").await;
+    let account = create_account(&gateway, &admin, paying_account("EARLIER")).await;
+    save(&gateway, &admin, &account, method(PaymentMethodKind::Card, "tok_visa", false, true)).await;
+    let subscription = subscription_request(&account, "PLAN", "1", PaymentType::CreditCard);
+    let created =
+        SubscriptionServiceClient::new(gateway.clone()).create_subscription(authorized(subscription, &admin)).await;
+    created.expect("subscribed");
+
+    // As an account whose method an earlier payment preference became
+    // (credit's migration 0009): billing never heard of it, and credit
+    // has it to announce (its migration 0010).
+    let pool = sqlx::PgPool::connect(suite.database_url()).await.expect("database");
+    let account_id: uuid::Uuid = account.parse().expect("account id");
+    let known = "SELECT count(*) FROM billing.collection_methods WHERE tenant_id = $1 AND account_id = $2";
+    let count = async |pool: &sqlx::PgPool| -> i64 {
+        sqlx::query_scalar(known).bind(tenant_id).bind(account_id).fetch_one(pool).await.expect("count")
+    };
+    sqlx::query("DELETE FROM billing.collection_methods WHERE tenant_id = $1 AND account_id = $2")
+        .bind(tenant_id)
+        .bind(account_id)
+        .execute(&pool)
+        .await
+        .expect("forgotten");
+    assert_eq!(count(&pool).await, 0);
+    sqlx::query("INSERT INTO credit.methods_to_announce (tenant_id, account_id) VALUES ($1, $2)")
+        .bind(tenant_id)
+        .bind(account_id)
+        .execute(&pool)
+        .await
+        .expect("to announce");
+
+    // Credit announces it within its sweep; billing keeps the method and
+    // collects the next posted invoice with it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while count(&pool).await == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the method was never announced");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM credit.methods_to_announce WHERE tenant_id = $1")
+        .bind(tenant_id)
+        .fetch_one(&pool)
+        .await
+        .expect("left");
+    assert_eq!(left, 0, "announced once");
+    let invoices = generate(&gateway, &admin, &account, &today(), true).await;
+    let invoice = collected(&gateway, &admin, &invoices[0].id).await;
+    assert_eq!(invoice.collection.as_ref().map(|c| c.status()), Some(InvoiceCollectionStatus::Collected));
+    assert_eq!(amount(&invoice.settled), "30.00");
+    credit_settles(&gateway, &admin, &account, "0.00", "0.00").await;
+}

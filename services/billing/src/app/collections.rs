@@ -92,14 +92,13 @@ impl Billing {
         // not collected; after one, the provider is asked again (it may have
         // taken the payment) and what it took is recorded.
         let amount = collection.amount;
-        let unasked = collection.attempts == 0 && owed <= rust_decimal::Decimal::ZERO;
         // The account's method now: a removed or opted-out one is not
         // charged again.
         let method = {
             let mut connection = self.db.acquire().await?;
             collections::method_of(&mut connection, tenant_id, account_id).await?
         };
-        let attempt = if collection.status != CollectionStatus::Pending || unasked {
+        let attempt = if !collection.to_attempt(owed) {
             None
         } else if let Some((method_id, label, token_reference)) = method {
             collection.method_id = method_id;
@@ -145,11 +144,7 @@ impl Billing {
             current.token_reference = collection.token_reference.clone();
         }
         let at = now();
-        let (mut next, again) = match attempt {
-            _ if current.status != CollectionStatus::Pending => (current, None),
-            None => (Collection { status: CollectionStatus::NotNeeded, updated_at: at, ..current }, None),
-            Some(attempt) => current.after(amount, attempt, at),
-        };
+        let (mut next, again) = current.record(attempt, amount, at);
         if next.status == CollectionStatus::Collected && next.payment_id.is_none() {
             // What was captured is posted whole: settling this invoice
             // while it is open, the rest (paid otherwise meanwhile) kept

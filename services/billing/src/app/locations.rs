@@ -14,7 +14,9 @@ use uuid::Uuid;
 use super::Billing;
 use super::orders::ship_line;
 use crate::domain::error::BillingError;
-use crate::domain::location::{AddressPurpose, Location, OrderAddress, allocate, choose_address, take};
+use crate::domain::location::{
+    AddressPurpose, Location, OrderAddress, allocate, check_removal, choose_address, primary_after, take,
+};
 use crate::domain::order::{Line, Order, backordered};
 use crate::repo::locations::{self, StockRow};
 use crate::repo::orders;
@@ -106,33 +108,7 @@ impl Billing {
             // An order taking this stock now commits before the waiting
             // orders are read, so its back order is among them.
             locations::lock_products(tx, tenant_id, location_id, std::slice::from_ref(&product_id)).await?;
-            // Orders before stock, as every transaction that takes both.
-            let mut waiting = locations::lock_waiting_orders(tx, tenant_id, location_id, &product_id).await?;
-            let on_hand =
-                locations::lock_product_stock(tx, tenant_id, location_id, (&product_id, &product_code)).await?;
-            let mut wants = Vec::new();
-            for (index, order) in waiting.iter().enumerate() {
-                for (number, line) in (1..).zip(&order.lines) {
-                    if line.product_id == product_id
-                        && line.available.is_some()
-                        && let Some(waits) = line.backordered
-                    {
-                        wants.push((index, number, waits));
-                    }
-                }
-            }
-            let quantities: Vec<Decimal> = wants.iter().map(|(_, _, waits)| *waits).collect();
-            let (allocations, left) = allocate(on_hand + quantity, &quantities);
-            let mut shipped = Vec::with_capacity(allocations.len());
-            for allocation in allocations {
-                let (index, number, _) = wants[allocation.index];
-                ship_line(tx, tenant_id, &mut waiting[index], number, allocation.quantity).await?;
-                shipped.push((waiting[index].id, number, allocation.quantity));
-            }
-            for order in waiting.iter().filter(|order| shipped.iter().any(|(id, _, _)| *id == order.id)) {
-                orders::save(tx, tenant_id, order).await?;
-            }
-            locations::change_stock(tx, tenant_id, location_id, &[(product_id.clone(), left - on_hand)]).await?;
+            let shipped = restock(tx, tenant_id, location_id, (&product_id, &product_code), quantity, None).await?;
             let stock = locations::stock_of(tx, tenant_id, location_id, &product_id)
                 .await?
                 .ok_or_else(|| BillingError::not_found("stock", &product_id))?;
@@ -204,6 +180,13 @@ impl Billing {
             .await?
             .ok_or_else(|| BillingError::not_found("location", location_id))?;
         self.write(key, async |tx| {
+            locations::lock_account(tx, tenant_id, account_id).await?;
+            let assigned: Vec<(Uuid, bool)> = locations::of_account(tx, tenant_id, account_id)
+                .await?
+                .iter()
+                .map(|(location, primary)| (location.id, *primary))
+                .collect();
+            let primary = primary_after(primary, &assigned, location_id);
             locations::assign(tx, tenant_id, account_id, location_id, primary).await?;
             Ok(respond(&locations::of_account(tx, tenant_id, account_id).await?))
         })
@@ -222,18 +205,10 @@ impl Billing {
     ) -> Result<R, BillingError> {
         self.fetch_account(caller, account_id).await?;
         self.write(key, async |tx| {
+            locations::lock_account(tx, tenant_id, account_id).await?;
             let removed = locations::remove(tx, tenant_id, account_id, location_id).await?;
             let left = locations::of_account(tx, tenant_id, account_id).await?;
-            match removed {
-                None => return Err(BillingError::not_found("account location", location_id)),
-                Some(true) if !left.is_empty() => {
-                    return Err(BillingError::precondition(
-                        "PRIMARY_LOCATION_IN_USE",
-                        format!("location {location_id} is the account's primary location: make another primary first"),
-                    ));
-                }
-                Some(_) => {}
-            }
+            check_removal(location_id, removed, left.len())?;
             Ok(respond(&left))
         })
         .await
@@ -250,10 +225,7 @@ pub(crate) async fn take_stock(
     location_id: Uuid,
     lines: &mut [Line],
 ) -> Result<(), BillingError> {
-    let mut products: Vec<String> =
-        lines.iter().filter(|line| !line.surcharge).map(|line| line.product_id.clone()).collect();
-    products.sort();
-    products.dedup();
+    let products = stocked_products(lines);
     locations::lock_products(tx, tenant_id, location_id, &products).await?;
     let mut on_hand: HashMap<String, Decimal> =
         locations::lock_stock(tx, tenant_id, location_id, &products).await?.into_iter().collect();
@@ -273,21 +245,90 @@ pub(crate) async fn take_stock(
     locations::change_stock(tx, tenant_id, location_id, &taken).await
 }
 
+/// Adds `added` to a product's stock at a location and ships the back
+/// orders waiting for it there (all but `except`), oldest order first;
+/// what shipped. The product's advisory lock ([`locations::lock_products`])
+/// is held, and no waiting order was locked before it.
+async fn restock(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    location_id: Uuid,
+    (product_id, product_code): (&str, &str),
+    added: Decimal,
+    except: Option<Uuid>,
+) -> Result<Vec<Shipped>, BillingError> {
+    // Orders before stock, as every transaction that takes both.
+    let mut waiting = locations::lock_waiting_orders(tx, tenant_id, location_id, product_id).await?;
+    waiting.retain(|order| Some(order.id) != except);
+    let on_hand = locations::lock_product_stock(tx, tenant_id, location_id, (product_id, product_code)).await?;
+    let mut wants = Vec::new();
+    for (index, order) in waiting.iter().enumerate() {
+        for (number, line) in (1..).zip(&order.lines) {
+            if line.product_id == product_id
+                && line.available.is_some()
+                && let Some(waits) = line.backordered
+            {
+                wants.push((index, number, waits));
+            }
+        }
+    }
+    let quantities: Vec<Decimal> = wants.iter().map(|(_, _, waits)| *waits).collect();
+    let (allocations, left) = allocate(on_hand + added, &quantities);
+    let mut shipped = Vec::with_capacity(allocations.len());
+    for allocation in allocations {
+        let (index, number, _) = wants[allocation.index];
+        ship_line(tx, tenant_id, &mut waiting[index], number, allocation.quantity).await?;
+        shipped.push((waiting[index].id, number, allocation.quantity));
+    }
+    waiting.retain(|order| shipped.iter().any(|(id, _, _)| *id == order.id));
+    orders::save_all(tx, tenant_id, &waiting).await?;
+    locations::change_stock(tx, tenant_id, location_id, &[(product_id.to_owned(), left - on_hand)]).await?;
+    Ok(shipped)
+}
+
+/// Takes the advisory locks of the products an order takes from or gives
+/// back to its location's stock: before the order's row is locked, when
+/// the order may be a waiting one (a receipt locks the products, then
+/// the waiting orders).
+pub(crate) async fn lock_order_products(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    order: &Order,
+) -> Result<(), BillingError> {
+    let Some(location_id) = order.location_id else {
+        return Ok(());
+    };
+    locations::lock_products(tx, tenant_id, location_id, &stocked_products(&order.lines)).await
+}
+
+/// The products of an order's lines other than surcharges, sorted, once
+/// each (the order their locks are taken in).
+fn stocked_products(lines: &[Line]) -> Vec<String> {
+    let mut products: Vec<String> =
+        lines.iter().filter(|line| !line.surcharge).map(|line| line.product_id.clone()).collect();
+    products.sort();
+    products.dedup();
+    products
+}
+
 /// Gives back to its location what an order took of its stock (a
-/// cancelled or rejected order, its order row locked first).
+/// cancelled or rejected order), which ships the back orders of other
+/// orders waiting there as a receipt does.
 pub(crate) async fn give_back_stock(tx: &mut PgConnection, tenant_id: Uuid, order: &Order) -> Result<(), BillingError> {
     let Some(location_id) = order.location_id else {
         return Ok(());
     };
-    let returned: Vec<(String, Decimal)> = order
+    lock_order_products(tx, tenant_id, order).await?;
+    let mut returned: Vec<(&str, &str, Decimal)> = order
         .lines
         .iter()
         .filter(|line| !line.surcharge)
-        .map(|line| (line.product_id.clone(), line.taken_from_stock()))
-        .filter(|(_, quantity)| *quantity > Decimal::ZERO)
+        .map(|line| (line.product_id.as_str(), line.product_code.as_str(), line.taken_from_stock()))
+        .filter(|(_, _, quantity)| *quantity > Decimal::ZERO)
         .collect();
-    let mut products: Vec<String> = returned.iter().map(|(product, _)| product.clone()).collect();
-    products.sort();
-    locations::lock_stock(tx, tenant_id, location_id, &products).await?;
-    locations::change_stock(tx, tenant_id, location_id, &returned).await
+    returned.sort();
+    for (product_id, product_code, quantity) in returned {
+        restock(tx, tenant_id, location_id, (product_id, product_code), quantity, Some(order.id)).await?;
+    }
+    Ok(())
 }

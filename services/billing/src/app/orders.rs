@@ -25,7 +25,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::held_orders;
-use super::locations::{give_back_stock, take_stock};
+use super::locations::{give_back_stock, lock_order_products, take_stock};
 use super::{Billing, publish, upstream};
 use crate::domain::bill_to::BillTo;
 use crate::domain::collection::Use;
@@ -230,34 +230,6 @@ impl Billing {
         new: NewOrder,
         respond: impl FnOnce(&Order) -> R,
     ) -> Result<R, BillingError> {
-        if let Some(stored) = self.replay(&key).await? {
-            return Ok(stored);
-        }
-        let account = self.fetch_account(caller, new.account_id).await?;
-        if let Some(limit) = caller.sales_rep_limit()
-            && account.sales_rep_id != limit
-        {
-            return Err(BillingError::not_found("account", new.account_id));
-        }
-        check_orderer(&wire::orderer(&account), new.payment_type)?;
-        let location = self.shipping_location(tenant_id, new.account_id, new.location_id).await?;
-        if location.is_some()
-            && let Some(index) = new.lines.iter().position(|(_, _, available)| available.is_some())
-        {
-            return Err(Violations::single(
-                format!("order.lines[{index}].available_quantity"),
-                "must be empty: the stock of the location the order ships from decides",
-            )
-            .into());
-        }
-        let (billing_address, delivery_address) = self
-            .order_addresses(
-                tenant_id,
-                new.account_id,
-                new.billing_address_id.as_deref(),
-                new.delivery_address_id.as_deref(),
-            )
-            .await?;
         let mut lines: Vec<Line> = new
             .lines
             .into_iter()
@@ -269,7 +241,42 @@ impl Billing {
                 ..Line::default()
             })
             .collect();
-        let mut priced = self.price(caller, new.account_id, &mut lines).await?;
+        // Everything the order is made of is read at once (no read depends
+        // on another), then judged in order: a replay answers first.
+        let (stored, account, location, addresses, priced) = tokio::join!(
+            self.replay(&key),
+            self.fetch_account(caller, new.account_id),
+            self.shipping_location(tenant_id, new.account_id, new.location_id),
+            self.order_addresses(
+                tenant_id,
+                new.account_id,
+                new.billing_address_id.as_deref(),
+                new.delivery_address_id.as_deref(),
+            ),
+            self.price(caller, new.account_id, &mut lines),
+        );
+        if let Some(stored) = stored? {
+            return Ok(stored);
+        }
+        let account = account?;
+        if let Some(limit) = caller.sales_rep_limit()
+            && account.sales_rep_id != limit
+        {
+            return Err(BillingError::not_found("account", new.account_id));
+        }
+        check_orderer(&wire::orderer(&account), new.payment_type)?;
+        let location = location?;
+        if location.is_some()
+            && let Some(index) = lines.iter().position(|line| line.available.is_some())
+        {
+            return Err(Violations::single(
+                format!("order.lines[{index}].available_quantity"),
+                "must be empty: the stock of the location the order ships from decides",
+            )
+            .into());
+        }
+        let (billing_address, delivery_address) = addresses?;
+        let mut priced = priced?;
         if let Some(location) = &location
             && let Some(surcharge) = surcharge_line(location, priced.currency.code)?
         {
@@ -309,20 +316,28 @@ impl Billing {
             payment_method_id: new.payment_method_id,
         };
         // The method a card or PayPal order is paid with is known before
-        // credit reserves anything.
-        let method = match paid_at_checkout(order.payment_type) && order.total > Decimal::ZERO {
-            true => {
-                let named = order.payment_method_id.as_deref();
-                Some(
-                    self.payment_method(tenant_id, order.account_id, (Use::Purchases, order.payment_type, named))
-                        .await?,
-                )
-            }
-            false => None,
-        };
-        let mut bill_to = Vec::new();
-        if new.payment_type != PaymentType::RunningQuote {
-            bill_to = self.payers_of(tenant_id, &account, &order.lines).await?;
+        // credit reserves anything; it and the payers are asked at once.
+        let checkout = paid_at_checkout(order.payment_type) && order.total > Decimal::ZERO;
+        let ordering = new.payment_type != PaymentType::RunningQuote;
+        let (method, bill_to) = tokio::try_join!(
+            async {
+                match checkout {
+                    true => {
+                        let named = order.payment_method_id.as_deref();
+                        let use_ = (Use::Purchases, order.payment_type, named);
+                        self.payment_method(tenant_id, order.account_id, use_).await.map(Some)
+                    }
+                    false => Ok(None),
+                }
+            },
+            async {
+                match ordering {
+                    true => self.payers_of(tenant_id, &account, &order.lines).await,
+                    false => Ok(Vec::new()),
+                }
+            },
+        )?;
+        if ordering {
             let charged = order_charges(&order, &bill_to, priced.currency);
             let shares = payer_shares(charged.iter().map(|charge| (charge.bill_to_account_id, charge.total)));
             let ask = CreditAsk {
@@ -493,6 +508,9 @@ impl Billing {
             None => None,
         };
         self.write(key, async |tx| {
+            // A waiting order is locked after its products' stock locks, as
+            // a receipt locks them.
+            lock_order_products(tx, tenant_id, &placed).await?;
             let mut order = self.lock_order(tx, tenant_id, order_id).await?;
             if let Some(refunded) = refunded
                 && order.refundable().is_some_and(|payment| payment.capture_id == refunded.capture_id)

@@ -122,6 +122,29 @@ pub enum Attempt {
 }
 
 impl Collection {
+    /// Whether the provider is asked: while pending, unless the invoice
+    /// was settled otherwise before any attempt (`owed` now). After an
+    /// attempt it is asked again: it may have taken the payment.
+    pub fn to_attempt(&self, owed: Decimal) -> bool {
+        self.status == CollectionStatus::Pending && (self.attempts > 0 || owed > Decimal::ZERO)
+    }
+
+    /// The collection once what happened is recorded, and when to try
+    /// again: one no longer pending (recorded meanwhile) stays as it is; a
+    /// pending one not asked (`None`) was not needed; else [`Self::after`].
+    pub fn record(
+        &self,
+        attempt: Option<Attempt>,
+        amount: Decimal,
+        at: DateTime<Utc>,
+    ) -> (Collection, Option<Duration>) {
+        match attempt {
+            _ if self.status != CollectionStatus::Pending => (self.clone(), None),
+            None => (Collection { status: CollectionStatus::NotNeeded, updated_at: at, ..self.clone() }, None),
+            Some(attempt) => self.after(amount, attempt, at),
+        }
+    }
+
     /// The collection after an attempt for `amount`, and when to try again
     /// (only while pending): a pause of 2^attempts seconds, until
     /// [`MOST_ATTEMPTS`] attempts fail it.
@@ -231,5 +254,21 @@ mod tests {
         assert_eq!(pauses, [2, 4, 8, 16]);
         assert_eq!((collection.status, collection.attempts), (CollectionStatus::Failed, MOST_ATTEMPTS));
         assert!(collection.decline_reason.contains("busy"));
+    }
+
+    #[test]
+    fn an_invoice_settled_before_any_attempt_is_not_collected_and_a_recorded_one_stays() {
+        let at = DateTime::UNIX_EPOCH;
+        assert!(pending().to_attempt(dec!(10.00)));
+        assert!(!pending().to_attempt(dec!(0.00)), "settled otherwise: not asked");
+        let asked = Collection { attempts: 1, ..pending() };
+        assert!(asked.to_attempt(dec!(0.00)), "asked once: asked again, it may have taken the payment");
+        let (unasked, again) = pending().record(None, dec!(10.00), at);
+        assert_eq!((unasked.status, again), (CollectionStatus::NotNeeded, None));
+        let collected = Collection { status: CollectionStatus::Collected, ..pending() };
+        assert!(!collected.to_attempt(dec!(10.00)));
+        let retry = Attempt::Retry { cause: "busy".into() };
+        assert_eq!(collected.record(Some(retry.clone()), dec!(10.00), at), (collected.clone(), None));
+        assert_eq!(pending().record(Some(retry.clone()), dec!(10.00), at), pending().after(dec!(10.00), retry, at));
     }
 }

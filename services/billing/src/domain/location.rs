@@ -154,10 +154,52 @@ pub fn choose_address(
     Ok(found.map(|address| address.address.clone()))
 }
 
+/// Whether assigning an account to `location` makes it the account's
+/// primary location: when asked, or when the account (its locations as
+/// `assigned`: location, primary) has no other primary one: its first
+/// location is its primary one.
+pub fn primary_after(asked: bool, assigned: &[(Uuid, bool)], location: Uuid) -> bool {
+    asked || !assigned.iter().any(|(id, primary)| *primary && *id != location)
+}
+
+/// Taking an account off a location: NOT_FOUND when it was not on it;
+/// its primary location goes only when it is its last
+/// (PRIMARY_LOCATION_IN_USE: another must be made primary first).
+pub fn check_removal(location: Uuid, removed: Option<bool>, left: usize) -> Result<(), BillingError> {
+    match removed {
+        None => Err(BillingError::not_found("account location", location)),
+        Some(true) if left > 0 => Err(BillingError::precondition(
+            "PRIMARY_LOCATION_IN_USE",
+            format!("location {location} is the account's primary location: make another primary first"),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use rust_decimal_macros::dec;
+
+    #[test]
+    fn an_accounts_first_location_is_its_primary_one_and_a_new_primary_is_asked() {
+        let (sydney, perth) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        assert!(primary_after(false, &[], sydney), "the first is primary");
+        assert!(!primary_after(false, &[(sydney, true)], perth), "a second is not, unless asked");
+        assert!(primary_after(true, &[(sydney, true)], perth));
+        assert!(primary_after(false, &[(sydney, true)], sydney), "assigned again, it stays primary");
+        assert!(primary_after(false, &[(perth, false)], sydney), "no primary yet: this one is");
+    }
+
+    #[test]
+    fn the_primary_location_goes_only_when_it_is_the_last() {
+        let sydney = Uuid::from_u128(1);
+        let refused = check_removal(sydney, Some(true), 1).expect_err("others remain");
+        assert!(matches!(refused, BillingError::Precondition { reason: "PRIMARY_LOCATION_IN_USE", .. }));
+        assert!(check_removal(sydney, Some(true), 0).is_ok());
+        assert!(check_removal(sydney, Some(false), 3).is_ok());
+        assert!(matches!(check_removal(sydney, None, 0), Err(BillingError::NotFound { .. })));
+    }
 
     fn location(surcharge: Option<(Decimal, &str)>) -> Location {
         Location {

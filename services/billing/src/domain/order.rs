@@ -583,6 +583,43 @@ pub fn take_back_order(line_number: i32, backordered: Decimal, quantity: Decimal
 }
 
 #[cfg(test)]
+impl Order {
+    /// An executed on-account order of `lines` for tests (total 0.25 EUR).
+    #[cfg(test)]
+    pub(crate) fn example(lines: Vec<Line>) -> Order {
+        Order {
+            id: Uuid::from_u128(1),
+            account_id: Uuid::from_u128(2),
+            reference: "order:so-1".to_owned(),
+            lines,
+            payment_type: PaymentType::OnAccount,
+            delivery_date: None,
+            placed_by: "clerk".to_owned(),
+            state: OrderState::Executed,
+            currency: "EUR".to_owned(),
+            total: rust_decimal_macros::dec!(0.25),
+            reasons: vec![],
+            payers: vec![Payer {
+                account_id: Uuid::from_u128(2),
+                amount: rust_decimal_macros::dec!(0.25),
+                reservation_id: None,
+            }],
+            held_order_id: None,
+            reservation_id: None,
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+            cancel_reason: String::new(),
+            cancelled_at: None,
+            payment_instructions: None,
+            payment: None,
+            location_id: None,
+            billing_address: None,
+            delivery_address: None,
+            payment_method_id: None,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use rust_decimal_macros::dec;
 
@@ -685,31 +722,7 @@ mod tests {
     }
 
     fn order(lines: Vec<Line>) -> Order {
-        Order {
-            id: Uuid::from_u128(1),
-            account_id: Uuid::from_u128(2),
-            reference: "order:so-1".to_owned(),
-            lines,
-            payment_type: PaymentType::OnAccount,
-            delivery_date: None,
-            placed_by: "clerk".to_owned(),
-            state: OrderState::Executed,
-            currency: "EUR".to_owned(),
-            total: dec!(0.25),
-            reasons: vec![],
-            payers: vec![Payer { account_id: Uuid::from_u128(2), amount: dec!(0.25), reservation_id: None }],
-            held_order_id: None,
-            reservation_id: None,
-            created_at: DateTime::<Utc>::UNIX_EPOCH,
-            cancel_reason: String::new(),
-            cancelled_at: None,
-            payment_instructions: None,
-            payment: None,
-            location_id: None,
-            billing_address: None,
-            delivery_address: None,
-            payment_method_id: None,
-        }
+        Order::example(lines)
     }
 
     fn line(quantity: Decimal, unit_price: Decimal, total: Decimal, backordered: Option<Decimal>) -> Line {

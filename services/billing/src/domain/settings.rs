@@ -160,31 +160,7 @@ mod tests {
     }
 
     fn order(payment_type: PaymentType, state: OrderState) -> Order {
-        Order {
-            id: Uuid::now_v7(),
-            account_id: Uuid::now_v7(),
-            reference: "order:x".to_owned(),
-            lines: Vec::new(),
-            payment_type,
-            delivery_date: None,
-            placed_by: "user".to_owned(),
-            state,
-            currency: "EUR".to_owned(),
-            total: dec!(24.00),
-            reasons: Vec::new(),
-            payers: Vec::new(),
-            held_order_id: None,
-            reservation_id: None,
-            created_at: chrono::Utc::now(),
-            cancel_reason: String::new(),
-            cancelled_at: None,
-            payment_instructions: None,
-            payment: None,
-            location_id: None,
-            billing_address: None,
-            delivery_address: None,
-            payment_method_id: None,
-        }
+        Order { payment_type, state, total: dec!(24.00), ..Order::example(Vec::new()) }
     }
 
     #[test]

@@ -157,9 +157,9 @@ pub async fn shipping_location(
     row.map(LocationRow::location).transpose()
 }
 
-/// Assigns an account to a location (the account's locations locked
-/// first): made primary when asked or when the account has no primary
-/// location yet; a new primary one ends the previous one's.
+/// Assigns an account to a location, its primary one when `primary` (a
+/// new primary one ends the previous one's); the account's locations are
+/// locked ([`lock_account`]).
 pub async fn assign(
     tx: &mut PgConnection,
     tenant_id: Uuid,
@@ -167,7 +167,6 @@ pub async fn assign(
     location_id: Uuid,
     primary: bool,
 ) -> Result<(), BillingError> {
-    lock_account(tx, tenant_id, account_id).await?;
     if primary {
         sqlx::query(
             "UPDATE billing.account_locations SET is_primary = false
@@ -181,8 +180,7 @@ pub async fn assign(
     }
     sqlx::query(
         "INSERT INTO billing.account_locations (tenant_id, account_id, location_id, is_primary)
-         VALUES ($1, $2, $3, $4 OR NOT EXISTS (SELECT 1 FROM billing.account_locations
-             WHERE tenant_id = $1 AND account_id = $2 AND is_primary AND location_id <> $3))
+         VALUES ($1, $2, $3, $4)
          ON CONFLICT (tenant_id, account_id, location_id) DO UPDATE SET is_primary = EXCLUDED.is_primary",
     )
     .bind(tenant_id)
@@ -194,14 +192,14 @@ pub async fn assign(
     Ok(())
 }
 
-/// Takes an account off a location; whether it was on it and primary.
+/// Takes an account off a location (its locations locked by
+/// [`lock_account`]); whether it was on it and primary.
 pub async fn remove(
     tx: &mut PgConnection,
     tenant_id: Uuid,
     account_id: Uuid,
     location_id: Uuid,
 ) -> Result<Option<bool>, BillingError> {
-    lock_account(tx, tenant_id, account_id).await?;
     Ok(sqlx::query_scalar(
         "DELETE FROM billing.account_locations WHERE tenant_id = $1 AND account_id = $2 AND location_id = $3
          RETURNING is_primary",
@@ -215,7 +213,7 @@ pub async fn remove(
 
 /// Serializes changes to one account's locations (a transaction-scoped
 /// advisory lock: the account may have no row to lock yet).
-async fn lock_account(tx: &mut PgConnection, tenant_id: Uuid, account_id: Uuid) -> Result<(), BillingError> {
+pub async fn lock_account(tx: &mut PgConnection, tenant_id: Uuid, account_id: Uuid) -> Result<(), BillingError> {
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text || '/locations/' || $2::text, 0))")
         .bind(tenant_id)
         .bind(account_id)

@@ -32,15 +32,28 @@ pub async fn insert(tx: &mut PgConnection, tenant_id: Uuid, order: &Order) -> Re
 
 /// Stores what changed of an order (locked by [`lock`]).
 pub async fn save(tx: &mut PgConnection, tenant_id: Uuid, order: &Order) -> Result<(), BillingError> {
+    save_all(tx, tenant_id, std::slice::from_ref(order)).await
+}
+
+/// Saves several orders in one statement.
+pub async fn save_all(tx: &mut PgConnection, tenant_id: Uuid, orders: &[Order]) -> Result<(), BillingError> {
+    if orders.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = orders.iter().map(|order| order.id).collect();
+    let docs: Vec<Json<&Order>> = orders.iter().map(Json).collect();
+    let states: Vec<&str> = orders.iter().map(|order| order.state.code()).collect();
+    let back_ordered: Vec<bool> = orders.iter().map(Order::back_ordered).collect();
     sqlx::query(
-        "UPDATE billing.orders SET doc = $3, status = $4, back_ordered = $5, body = NULL
-         WHERE tenant_id = $1 AND id = $2",
+        "UPDATE billing.orders o SET doc = s.doc, status = s.status, back_ordered = s.back_ordered, body = NULL
+         FROM unnest($2::uuid[], $3::jsonb[], $4::text[], $5::bool[]) AS s(id, doc, status, back_ordered)
+         WHERE o.tenant_id = $1 AND o.id = s.id",
     )
     .bind(tenant_id)
-    .bind(order.id)
-    .bind(Json(order))
-    .bind(order.state.code())
-    .bind(order.back_ordered())
+    .bind(&ids)
+    .bind(&docs)
+    .bind(&states)
+    .bind(&back_ordered)
     .execute(tx)
     .await?;
     Ok(())

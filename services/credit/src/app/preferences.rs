@@ -4,6 +4,7 @@
 //! (PaymentMethodsChanged), which billing follows to collect invoices.
 
 use bss_platform::auth::Caller;
+use bss_platform::events::EventLog;
 use bss_platform::idempotency::{self, RequestKey};
 use bss_proto::credit::credit_event::Payload;
 use bss_proto::credit::{PaymentMethod, PaymentMethodsChanged, PaymentPreference};
@@ -11,7 +12,7 @@ use prost::Message;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{Credit, publish};
+use super::{ACTOR, Credit, publish};
 use crate::domain::error::CreditError;
 use crate::domain::preference::default_after;
 use crate::repo::{self, MethodRow, PreferenceRow};
@@ -59,6 +60,28 @@ async fn publish_methods(
     let changed = PaymentMethodsChanged { account_id: account_id.to_string(), methods: methods.clone() };
     publish(tx, tenant_id, actor, Payload::PaymentMethodsChanged(changed)).await?;
     Ok(methods)
+}
+
+/// Announces the methods of accounts billing has not heard of (those an
+/// earlier payment preference became a method for), a batch per
+/// transaction; how many accounts it announced.
+pub async fn announce_methods(db: &sqlx::PgPool, events: &EventLog) -> Result<usize, CreditError> {
+    const BATCH: i64 = 500;
+    let mut announced = 0;
+    loop {
+        let mut tx = db.begin().await?;
+        let accounts = repo::take_methods_to_announce(&mut tx, BATCH).await?;
+        for (tenant_id, account_id) in &accounts {
+            publish_methods(&mut tx, *tenant_id, ACTOR, *account_id).await?;
+        }
+        tx.commit().await?;
+        announced += accounts.len();
+        if accounts.is_empty() {
+            break;
+        }
+        events.written();
+    }
+    Ok(announced)
 }
 
 impl Credit {

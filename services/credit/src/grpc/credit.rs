@@ -466,18 +466,14 @@ impl CreditService for CreditApi {
             };
             v.into_result()?;
             let key = RequestKey::new(tenant_id, "SavePaymentMethod", &request.request_id, &request)?;
-            let now = bss_platform::time::now();
             let method = MethodRow {
-                id: uuid::Uuid::now_v7(),
-                account_id,
                 kind: kind.to_owned(),
                 token_reference,
                 label,
                 is_default: input.is_default,
                 use_for_purchases: input.use_for_purchases,
                 use_for_subscriptions: input.use_for_subscriptions,
-                created_at: now,
-                updated_at: now,
+                ..MethodRow::new(account_id, bss_platform::time::now())
             };
             self.save_payment_method(&caller, tenant_id, key, method, |method| SavePaymentMethodResponse {
                 method: Some(method),

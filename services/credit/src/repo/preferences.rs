@@ -83,6 +83,25 @@ pub async fn method_account(
         .await?)
 }
 
+/// Takes up to `limit` accounts whose methods are still to be announced
+/// (deleted: the caller announces them in the same transaction), each
+/// with its methods locked.
+pub async fn take_methods_to_announce(tx: &mut PgConnection, limit: i64) -> Result<Vec<(Uuid, Uuid)>, CreditError> {
+    let accounts: Vec<(Uuid, Uuid)> = sqlx::query_as(
+        "DELETE FROM credit.methods_to_announce WHERE (tenant_id, account_id) IN (
+             SELECT tenant_id, account_id FROM credit.methods_to_announce
+             ORDER BY tenant_id, account_id LIMIT $1 FOR UPDATE SKIP LOCKED)
+         RETURNING tenant_id, account_id",
+    )
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    for (tenant_id, account_id) in &accounts {
+        lock_methods(tx, *tenant_id, *account_id).await?;
+    }
+    Ok(accounts)
+}
+
 /// The method, locked with its account's methods; `None` when the tenant
 /// has no such method.
 pub async fn lock_method(tx: &mut PgConnection, tenant_id: Uuid, id: Uuid) -> Result<Option<MethodRow>, CreditError> {
@@ -186,6 +205,23 @@ pub async fn remove_method(tx: &mut PgConnection, tenant_id: Uuid, method: &Meth
 }
 
 impl MethodRow {
+    /// A new method of the account saved at `at`: no kind or token yet,
+    /// not its default, opted in for nothing.
+    pub fn new(account_id: Uuid, at: DateTime<Utc>) -> MethodRow {
+        MethodRow {
+            id: Uuid::now_v7(),
+            account_id,
+            kind: String::new(),
+            token_reference: String::new(),
+            label: String::new(),
+            is_default: false,
+            use_for_purchases: false,
+            use_for_subscriptions: false,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
     fn preference(&self) -> PreferenceRow {
         PreferenceRow {
             account_id: self.account_id,
@@ -214,18 +250,7 @@ pub async fn set_preference(
         use_for_purchases: preference.use_for_purchases,
         use_for_subscriptions: preference.use_for_subscriptions,
         is_default: true,
-        ..current.clone().unwrap_or(MethodRow {
-            id: Uuid::now_v7(),
-            account_id: preference.account_id,
-            kind: String::new(),
-            token_reference: String::new(),
-            label: String::new(),
-            is_default: true,
-            use_for_purchases: false,
-            use_for_subscriptions: false,
-            created_at: preference.updated_at,
-            updated_at: preference.updated_at,
-        })
+        ..current.clone().unwrap_or_else(|| MethodRow::new(preference.account_id, preference.updated_at))
     };
     let stored = match current {
         Some(_) => update_method(tx, tenant_id, &method).await?,
