@@ -183,6 +183,7 @@ pub fn settings_from_wire(input: &proto::CreditSettings) -> Result<Settings, Vio
             auto_suspend_over_percent: auto_suspend,
             reservation_ttl_seconds: reservation_ttl,
             held_order_ttl_seconds: held_order_ttl,
+            held_orders_credit_managers_only: input.held_orders_credit_managers_only,
             updated_at: None,
         }),
         _ => Err(v),
@@ -204,6 +205,7 @@ pub fn settings_to_proto(settings: &Settings) -> proto::CreditSettings {
         auto_suspend_over_percent: settings.auto_suspend_over_percent.map(decimal_to_wire),
         reservation_ttl_seconds: settings.reservation_ttl_seconds,
         held_order_ttl_seconds: settings.held_order_ttl_seconds,
+        held_orders_credit_managers_only: settings.held_orders_credit_managers_only,
         update_time: settings.updated_at.map(timestamp),
         etag: settings.etag(),
     }

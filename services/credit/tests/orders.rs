@@ -431,3 +431,57 @@ async fn thresholds_notify_once_per_crossing_and_passing_the_limit_suspends_the_
         .expect("account");
     assert_eq!(account.status, bss_proto::accounts::AccountStatus::Suspended as i32);
 }
+
+#[tokio::test]
+async fn an_account_manager_decides_held_orders_unless_the_tenant_keeps_them_to_credit_managers() {
+    let mut app = spawn().await;
+    let (tenant_id, admin) = app.tenant("EUR").await;
+    let clerk = billing_clerk(tenant_id);
+    let account_manager = account_manager(tenant_id);
+    let account_id = app.account_with_limit(&admin, "100", CreditAction::HoldForApproval).await;
+    let held =
+        |decided: Result<AuthorizeOrderResponse, tonic::Status>| decided.expect("decided").held_order.expect("held").id;
+    let first = held(app.authorize(&clerk, &account_id, "150", "EUR", PaymentType::OnAccount).await);
+    let second = held(app.authorize(&clerk, &account_id, "160", "EUR", PaymentType::OnAccount).await);
+
+    // As the documents have it: a BSS account manager approves after a
+    // payment is arranged; who and why are kept on the held order.
+    let approve = |id: &str| ApproveHeldOrderRequest {
+        held_order_id: id.to_owned(),
+        note: "paid 150 by transfer".to_owned(),
+        request_id: String::new(),
+    };
+    let approved = app.credit.approve_held_order(authorized(approve(&first), &account_manager)).await;
+    let approved = approved.expect("an account manager approves").into_inner().held_order.expect("held order");
+    assert_eq!(approved.state, HeldOrderState::Approved as i32);
+    assert_eq!(
+        (approved.decided_by.as_str(), approved.note.as_str()),
+        ("user:account_manager", "paid 150 by transfer")
+    );
+    assert_eq!(amount(&app.status(&clerk, &account_id).await.reserved), "150.00");
+
+    // A tenant that keeps the decision to credit managers refuses it.
+    let only = CreditSettings { held_orders_credit_managers_only: true, ..CreditSettings::default() };
+    let mask = prost_types::FieldMask { paths: vec!["held_orders_credit_managers_only".to_owned()] };
+    let update =
+        UpdateCreditSettingsRequest { settings: Some(only), request_id: String::new(), update_mask: Some(mask) };
+    let stored = app.settings.update_credit_settings(authorized(update, &admin)).await.expect("updated");
+    assert!(stored.into_inner().settings.expect("settings").held_orders_credit_managers_only);
+    let refused = app
+        .credit
+        .approve_held_order(authorized(approve(&second), &account_manager))
+        .await
+        .expect_err("kept to credit managers");
+    assert_eq!((refused.code(), reason(&refused).as_str()), (Code::PermissionDenied, "HELD_ORDER_DECIDER"));
+    assert_eq!(amount(&app.status(&clerk, &account_id).await.reserved), "150.00", "nothing reserved");
+    let manager = credit_manager(tenant_id);
+    let approved = app.credit.approve_held_order(authorized(approve(&second), &manager)).await;
+    assert_eq!(
+        approved.expect("a credit manager approves").into_inner().held_order.expect("held").decided_by,
+        "user:credit_manager"
+    );
+    // A billing clerk never decides.
+    let third = held(app.authorize(&clerk, &account_id, "170", "EUR", PaymentType::OnAccount).await);
+    let refused = app.credit.approve_held_order(authorized(approve(&third), &clerk)).await.expect_err("a clerk");
+    assert_eq!(refused.code(), Code::PermissionDenied);
+}

@@ -233,6 +233,10 @@ pub fn credit_manager(tenant_id: Uuid) -> String {
     token(tenant_id, &[Role::CreditManager])
 }
 
+pub fn account_manager(tenant_id: Uuid) -> String {
+    token(tenant_id, &[Role::AccountManager])
+}
+
 pub fn billing_clerk(tenant_id: Uuid) -> String {
     token(tenant_id, &[Role::BillingClerk])
 }

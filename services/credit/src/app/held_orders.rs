@@ -53,6 +53,8 @@ impl Credit {
         respond: impl FnOnce(HeldOrder, Vec<Reservation>) -> R,
     ) -> Result<R, CreditError> {
         self.write(key, async |tx| {
+            let settings = repo::settings(tx, tenant_id).await?;
+            settings.check_held_order_decider(&caller.roles)?;
             let held =
                 repo::held_order(tx, tenant_id, id).await?.ok_or_else(|| CreditError::not_found("held order", id))?;
             let payers = held.payers.iter().map(|(account_id, _, _)| *account_id);
@@ -70,7 +72,6 @@ impl Credit {
             };
             let mut reservations = Vec::new();
             if decision == Decision::Approve {
-                let settings = repo::settings(tx, tenant_id).await?;
                 for (account_id, share, _) in &held.payers {
                     let account =
                         accounts.get(account_id).ok_or_else(|| CreditError::not_found("account", account_id))?;

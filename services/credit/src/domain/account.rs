@@ -1,7 +1,10 @@
 //! A tenant's credit settings and an account's credit record: terms,
 //! policy and position.
 
-use bss_platform::error::Violations;
+use std::collections::BTreeSet;
+
+use bss_platform::auth::Role;
+use bss_platform::error::{PlatformError, Violations};
 use bss_platform::etag;
 use bss_platform::money::Currency;
 
@@ -31,6 +34,8 @@ pub struct Settings {
     pub auto_suspend_over_percent: Option<Decimal>,
     pub reservation_ttl_seconds: i64,
     pub held_order_ttl_seconds: i64,
+    /// Only credit managers and tenant admins decide held orders.
+    pub held_orders_credit_managers_only: bool,
     pub updated_at: Option<DateTime<Utc>>,
 }
 
@@ -61,12 +66,32 @@ impl Default for Settings {
             auto_suspend_over_percent: None,
             reservation_ttl_seconds: 604_800,
             held_order_ttl_seconds: 604_800,
+            held_orders_credit_managers_only: false,
             updated_at: None,
         }
     }
 }
 
 impl Settings {
+    /// Whether a caller with `roles` may approve or reject held orders:
+    /// tenant admins and credit managers always; account managers unless
+    /// the tenant keeps the decision to credit managers (PERMISSION_DENIED
+    /// HELD_ORDER_DECIDER otherwise).
+    pub fn check_held_order_decider(&self, roles: &BTreeSet<Role>) -> Result<(), CreditError> {
+        let decides = |role: &Role| match role {
+            Role::TenantAdmin | Role::CreditManager => true,
+            Role::AccountManager => !self.held_orders_credit_managers_only,
+            _ => false,
+        };
+        match roles.iter().any(decides) {
+            true => Ok(()),
+            false => Err(CreditError::Platform(PlatformError::Denied {
+                reason: "HELD_ORDER_DECIDER",
+                description: "the tenant keeps the decision on held orders to credit managers".to_owned(),
+            })),
+        }
+    }
+
     /// Whether `days` is a credit period an account may be given.
     pub fn period_allowed(&self, days: u32) -> bool {
         (self.min_period_days..=self.max_period_days).contains(&days)
@@ -331,6 +356,22 @@ mod tests {
     use bss_platform::error::PlatformError;
 
     use super::*;
+
+    #[test]
+    fn account_managers_decide_held_orders_unless_the_tenant_keeps_them_to_credit_managers() {
+        let roles = |roles: &[Role]| roles.iter().copied().collect::<BTreeSet<Role>>();
+        let documents = Settings::default();
+        let kept = Settings { held_orders_credit_managers_only: true, ..Settings::default() };
+        for settings in [&documents, &kept] {
+            assert!(settings.check_held_order_decider(&roles(&[Role::CreditManager])).is_ok());
+            assert!(settings.check_held_order_decider(&roles(&[Role::TenantAdmin])).is_ok());
+            assert!(settings.check_held_order_decider(&roles(&[Role::BillingClerk, Role::SalesRep])).is_err());
+        }
+        assert!(documents.check_held_order_decider(&roles(&[Role::AccountManager])).is_ok());
+        let refused = kept.check_held_order_decider(&roles(&[Role::AccountManager])).expect_err("kept");
+        assert!(matches!(refused, CreditError::Platform(PlatformError::Denied { reason: "HELD_ORDER_DECIDER", .. })));
+        assert!(kept.check_held_order_decider(&roles(&[Role::AccountManager, Role::CreditManager])).is_ok());
+    }
 
     fn account(terms_version: i64) -> CreditAccount {
         CreditAccount {

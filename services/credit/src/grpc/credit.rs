@@ -17,7 +17,9 @@ use rust_decimal::Decimal;
 use tonic::{Request, Response, Status};
 
 use super::settings::event_kind_code;
-use super::{CreditApi, MANAGERS, METHOD_READERS, METHOD_WRITERS, ORDER_CHECKERS, PREFERENCE_WRITERS, READERS};
+use super::{
+    CreditApi, DECIDERS, MANAGERS, METHOD_READERS, METHOD_WRITERS, ORDER_CHECKERS, PREFERENCE_WRITERS, READERS,
+};
 use crate::app::authorization::OrderCheck;
 use crate::app::held_orders::Decision as HeldDecision;
 use crate::app::preferences::MethodChange;
@@ -345,7 +347,7 @@ impl CreditService for CreditApi {
         &self,
         request: Request<ApproveHeldOrderRequest>,
     ) -> Result<Response<ApproveHeldOrderResponse>, Status> {
-        let (caller, tenant_id) = authorize(&request, MANAGERS)?;
+        let (caller, tenant_id) = authorize(&request, DECIDERS)?;
         let request = request.into_inner();
         let run = async {
             let decision = held_decision(&request.held_order_id, &request.note, HeldDecision::Approve)?;
@@ -366,7 +368,7 @@ impl CreditService for CreditApi {
         &self,
         request: Request<RejectHeldOrderRequest>,
     ) -> Result<Response<RejectHeldOrderResponse>, Status> {
-        let (caller, tenant_id) = authorize(&request, MANAGERS)?;
+        let (caller, tenant_id) = authorize(&request, DECIDERS)?;
         let request = request.into_inner();
         let run = async {
             let decision = held_decision(&request.held_order_id, &request.note, HeldDecision::Reject)?;

@@ -13,9 +13,13 @@ use bss_platform::auth::Role;
 pub const READERS: &[Role] =
     &[Role::TenantAdmin, Role::CreditManager, Role::BillingClerk, Role::AccountManager, Role::Integration];
 
-/// Roles that may change credit settings, terms and holds, and decide held
-/// orders.
+/// Roles that may change credit settings, terms and holds.
 pub const MANAGERS: &[Role] = &[Role::TenantAdmin, Role::CreditManager];
+
+/// Roles that may approve and reject held orders: account managers too
+/// unless the tenant keeps the decision to credit managers
+/// (`Settings::check_held_order_decider`).
+pub const DECIDERS: &[Role] = &[Role::TenantAdmin, Role::CreditManager, Role::AccountManager];
 
 /// Roles that may set payment preferences.
 pub const PREFERENCE_WRITERS: &[Role] = &[Role::TenantAdmin, Role::CreditManager, Role::BillingClerk];

@@ -70,6 +70,7 @@ const SETTINGS_FIELDS: &[&str] = &[
     "auto_suspend_over_percent",
     "reservation_ttl_seconds",
     "held_order_ttl_seconds",
+    "held_orders_credit_managers_only",
 ];
 
 /// The stored settings with the fields `paths` names taken from `input`.
@@ -85,6 +86,9 @@ fn masked(mut stored: CreditSettings, input: CreditSettings, paths: &[&str]) -> 
             "auto_suspend_over_percent" => stored.auto_suspend_over_percent = input.auto_suspend_over_percent.clone(),
             "reservation_ttl_seconds" => stored.reservation_ttl_seconds = input.reservation_ttl_seconds,
             "held_order_ttl_seconds" => stored.held_order_ttl_seconds = input.held_order_ttl_seconds,
+            "held_orders_credit_managers_only" => {
+                stored.held_orders_credit_managers_only = input.held_orders_credit_managers_only;
+            }
             _ => {}
         }
     }

@@ -44,7 +44,8 @@ macro_rules! settings_columns {
          s.out_of_terms_action AS s_out_of_terms_action, s.out_of_credit_action AS s_out_of_credit_action,
          s.notification_thresholds AS s_notification_thresholds, s.auto_suspend_over_percent AS
          s_auto_suspend_over_percent, s.reservation_ttl_seconds AS s_reservation_ttl_seconds,
-         s.held_order_ttl_seconds AS s_held_order_ttl_seconds, s.updated_at AS s_updated_at"
+         s.held_order_ttl_seconds AS s_held_order_ttl_seconds, s.held_orders_credit_managers_only AS
+         s_held_orders_credit_managers_only, s.updated_at AS s_updated_at"
     };
 }
 

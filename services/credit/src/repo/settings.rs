@@ -22,6 +22,7 @@ pub(super) fn settings_from_row(row: &PgRow) -> Result<Settings, CreditError> {
         auto_suspend_over_percent: row.get("s_auto_suspend_over_percent"),
         reservation_ttl_seconds: row.get("s_reservation_ttl_seconds"),
         held_order_ttl_seconds: row.get("s_held_order_ttl_seconds"),
+        held_orders_credit_managers_only: row.get("s_held_orders_credit_managers_only"),
         updated_at: Some(row.get("s_updated_at")),
     })
 }
@@ -54,13 +55,14 @@ pub async fn put_settings(
         "INSERT INTO credit.settings (tenant_id, default_credit_period_days, min_credit_period_days,
              max_credit_period_days, default_credit_limit, on_hold_action, out_of_terms_action,
              out_of_credit_action, notification_thresholds, auto_suspend_over_percent,
-             reservation_ttl_seconds, held_order_ttl_seconds, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now())
+             reservation_ttl_seconds, held_order_ttl_seconds, held_orders_credit_managers_only, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, now())
          ON CONFLICT (tenant_id) DO UPDATE SET
              default_credit_period_days = $2, min_credit_period_days = $3, max_credit_period_days = $4,
              default_credit_limit = $5, on_hold_action = $6, out_of_terms_action = $7,
              out_of_credit_action = $8, notification_thresholds = $9, auto_suspend_over_percent = $10,
-             reservation_ttl_seconds = $11, held_order_ttl_seconds = $12, updated_at = now()
+             reservation_ttl_seconds = $11, held_order_ttl_seconds = $12,
+             held_orders_credit_managers_only = $13, updated_at = now()
          RETURNING updated_at",
     )
     .bind(tenant_id)
@@ -75,6 +77,7 @@ pub async fn put_settings(
     .bind(settings.auto_suspend_over_percent)
     .bind(settings.reservation_ttl_seconds)
     .bind(settings.held_order_ttl_seconds)
+    .bind(settings.held_orders_credit_managers_only)
     .fetch_one(tx)
     .await?;
     Ok(updated_at)
