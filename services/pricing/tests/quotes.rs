@@ -358,3 +358,129 @@ async fn a_member_with_pricing_of_its_own_cannot_join_a_group() {
         .collect();
     assert_eq!(rules, ["MEMBER_HAS_OWN_PRICING"]);
 }
+
+#[tokio::test]
+async fn a_changed_contract_offers_and_prices_exactly_what_it_lists_now_and_keeps_its_history() {
+    let mut app = spawn().await;
+    let (admin, account, _, _) = priced_account(&mut app).await;
+    let only_by_contract = |code: &str, price: &str| Product {
+        availability: ProductAvailability::ContractOnly as i32,
+        list_price: Some(money(price, "EUR")),
+        ..product_named(code)
+    };
+    let secret = app.product_with(&admin, only_by_contract("SECRET", "10.00")).await;
+    let extra = app.product_with(&admin, only_by_contract("EXTRA", "20.00")).await;
+    let item = |product: &Product, price: &str| ContractItem {
+        product_id: product.id.clone(),
+        price: Some(money(price, "EUR")),
+        breaks: vec![],
+    };
+    let contract = Contract {
+        name: "Secret deal".to_owned(),
+        currency_code: "EUR".to_owned(),
+        start_date: "2026-01-01".to_owned(),
+        expiry_date: "2026-11-30".to_owned(),
+        items: vec![item(&secret, "8.00")],
+        account_ids: vec![account.clone()],
+        ..Contract::default()
+    };
+    let create = CreateContractRequest { contract: Some(contract), request_id: String::new() };
+    let created = app.pricing.contracts.create_contract(authorized(create, &admin)).await.expect("contract");
+    let contract = created.into_inner().contract.expect("contract");
+    let on_first_december =
+        |lines: &[(&str, &str)]| QuoteRequest { date: "2026-12-01".to_owned(), ..quote_request(&account, lines) };
+    let expired = app.quote(&admin, on_first_december(&[("SECRET", "1")])).await.expect_err("expired");
+    assert_eq!(reason(&expired), "PRODUCT_NOT_AVAILABLE");
+
+    // Extended, repriced and a product added: in force at once.
+    let update = |contract: Contract, paths: &[&str], reason: &str| UpdateContractRequest {
+        contract: Some(contract),
+        update_mask: Some(prost_types::FieldMask { paths: paths.iter().map(|path| (*path).to_owned()).collect() }),
+        reason: reason.to_owned(),
+        request_id: String::new(),
+    };
+    let changed = Contract {
+        expiry_date: "2026-12-31".to_owned(),
+        items: vec![item(&secret, "7.50"), item(&extra, "18.00")],
+        name: "ignored: not in the mask".to_owned(),
+        ..contract.clone()
+    };
+    let updated = app
+        .pricing
+        .contracts
+        .update_contract(authorized(update(changed, &["expiry_date", "items"], "renewed for December"), &admin))
+        .await
+        .expect("updated")
+        .into_inner()
+        .contract
+        .expect("contract");
+    assert_eq!((updated.name.as_str(), updated.expiry_date.as_str()), ("Secret deal", "2026-12-31"));
+    assert_eq!(updated.items.len(), 2);
+    let quote = app.quote(&admin, on_first_december(&[("SECRET", "2"), ("EXTRA", "1")])).await.expect("in force");
+    let totals: Vec<&str> = quote.lines.iter().map(|line| amount(&line.total)).collect();
+    assert_eq!(totals, ["15.00", "18.00"]);
+
+    // A product the contract no longer lists is not orderable any more.
+    let narrowed = Contract { items: vec![item(&secret, "7.50")], ..contract.clone() };
+    app.pricing
+        .contracts
+        .update_contract(authorized(update(narrowed, &["items"], ""), &admin))
+        .await
+        .expect("narrowed");
+    let gone = app.quote(&admin, on_first_december(&[("EXTRA", "1")])).await.expect_err("no longer listed");
+    assert_eq!(reason(&gone), "PRODUCT_NOT_AVAILABLE");
+
+    // The start and currency are fixed; a bad expiry names its field.
+    let moved = Contract { start_date: "2026-02-01".to_owned(), ..contract.clone() };
+    let refused = app
+        .pricing
+        .contracts
+        .update_contract(authorized(update(moved, &["start_date"], ""), &admin))
+        .await
+        .expect_err("fixed");
+    assert_eq!(violated_fields(&refused), ["update_mask"]);
+    let backwards = Contract { expiry_date: "2025-12-31".to_owned(), ..contract.clone() };
+    let refused = app
+        .pricing
+        .contracts
+        .update_contract(authorized(update(backwards, &["expiry_date"], ""), &admin))
+        .await
+        .expect_err("before the start");
+    assert_eq!(violated_fields(&refused), ["contract.expiry_date"]);
+
+    // The account off the contract: its products are not orderable.
+    let remove = RemoveContractAccountRequest {
+        contract_id: contract.id.clone(),
+        account_id: account.clone(),
+        reason: "moved to retail".to_owned(),
+        request_id: String::new(),
+    };
+    app.pricing.contracts.remove_contract_account(authorized(remove.clone(), &admin)).await.expect("removed");
+    let off = app.quote(&admin, on_first_december(&[("SECRET", "1")])).await.expect_err("not in the contract");
+    assert_eq!(reason(&off), "PRODUCT_NOT_AVAILABLE");
+    let again = app.pricing.contracts.remove_contract_account(authorized(remove, &admin)).await.expect_err("gone");
+    assert_eq!(again.code(), Code::NotFound);
+
+    // The history: created, renewed, narrowed, the account removed.
+    let history = ListContractHistoryRequest { contract_id: contract.id.clone(), ..Default::default() };
+    let changes = app
+        .pricing
+        .contracts
+        .list_contract_history(authorized(history, &admin))
+        .await
+        .expect("history")
+        .into_inner()
+        .changes;
+    let reasons: Vec<&str> = changes.iter().map(|change| change.reason.as_str()).collect();
+    assert_eq!(reasons, ["", "renewed for December", "", "moved to retail"]);
+    let field = |index: usize, name: &str| {
+        changes[index].changes.iter().find(|change| change.field == name).map(|c| (c.before.clone(), c.after.clone()))
+    };
+    assert_eq!(field(0, "expiry_date"), Some((String::new(), "2026-11-30".to_owned())));
+    assert_eq!(field(1, "expiry_date"), Some(("2026-11-30".to_owned(), "2026-12-31".to_owned())));
+    assert_eq!(field(1, &format!("items[{}]", secret.id)), Some(("8".to_owned(), "7.5".to_owned())));
+    assert_eq!(field(2, &format!("items[{}]", extra.id)), Some(("18".to_owned(), String::new())));
+    assert_eq!(changes[3].changes.len(), 1);
+    assert_eq!(field(3, &format!("account_ids[{account}]")), Some(("listed".to_owned(), String::new())));
+    assert!(changes.iter().all(|change| !change.actor.is_empty()));
+}

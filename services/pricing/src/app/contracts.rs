@@ -7,13 +7,16 @@ use bss_platform::money::Currency;
 use chrono::NaiveDate;
 use prost::Message;
 use rust_decimal::Decimal;
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::Pricing;
+use crate::domain::book::Contract;
+use crate::domain::contract::changes;
 use crate::domain::error::PricingError;
 use crate::domain::rebate::{self, Band, RebateTerm};
 use crate::repo;
-use crate::repo::contracts::ContractRecord;
+use crate::repo::contracts::{ContractChangeRow, ContractRecord};
 
 /// A rebate worked out for an account and term.
 pub struct RebateWorked {
@@ -40,9 +43,67 @@ impl Pricing {
         }
         self.write(tenant_id, key, async |tx| {
             repo::contracts::insert(tx, tenant_id, &record).await?;
-            Ok(respond(&repo::contracts::get(tx, tenant_id, record.contract.id).await?))
+            Ok(respond(&changed(tx, tenant_id, (caller, ""), None, record.contract.id).await?))
         })
         .await
+    }
+
+    /// Changes a contract as `change` makes it of the current one (its
+    /// start and currency stay), keeping the change in its history.
+    pub async fn update_contract<R: Message + Default>(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        key: Option<RequestKey>,
+        (contract_id, reason): (Uuid, &str),
+        change: impl FnOnce(&ContractRecord) -> Result<Contract, PricingError>,
+        respond: impl FnOnce(&ContractRecord) -> R,
+    ) -> Result<R, PricingError> {
+        self.write(tenant_id, key, async |tx| {
+            let before = repo::contracts::get(tx, tenant_id, contract_id).await?;
+            let contract = Contract {
+                id: contract_id,
+                start: before.contract.start,
+                currency: before.contract.currency,
+                ..change(&before)?
+            };
+            repo::contracts::update(tx, tenant_id, &contract).await?;
+            Ok(respond(&changed(tx, tenant_id, (caller, reason), Some(&before), contract_id).await?))
+        })
+        .await
+    }
+
+    /// Takes an account off a contract; NOT_FOUND when it is not on it.
+    pub async fn remove_contract_account<R: Message + Default>(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        key: Option<RequestKey>,
+        (contract_id, account_id, reason): (Uuid, Uuid, &str),
+        respond: impl FnOnce(&ContractRecord) -> R,
+    ) -> Result<R, PricingError> {
+        self.write(tenant_id, key, async |tx| {
+            let before = repo::contracts::get(tx, tenant_id, contract_id).await?;
+            if !repo::contracts::remove_account(tx, tenant_id, contract_id, account_id).await? {
+                return Err(PricingError::not_found("contract account", account_id));
+            }
+            Ok(respond(&changed(tx, tenant_id, (caller, reason), Some(&before), contract_id).await?))
+        })
+        .await
+    }
+
+    /// A contract's history, oldest first, after `after`; NOT_FOUND when
+    /// the caller may not see the contract.
+    pub async fn contract_history(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        contract_id: Uuid,
+        (after, limit): (Option<Uuid>, i64),
+    ) -> Result<Vec<ContractChangeRow>, PricingError> {
+        self.contract(caller, tenant_id, contract_id).await?;
+        let mut connection = self.db.acquire().await?;
+        repo::contracts::history(&mut connection, tenant_id, contract_id, after, limit).await
     }
 
     /// A contract; a customer's own user sees only a contract its account
@@ -99,8 +160,9 @@ impl Pricing {
     ) -> Result<R, PricingError> {
         self.account(caller, tenant_id, account_id).await?;
         self.write(tenant_id, key, async |tx| {
+            let before = repo::contracts::get(tx, tenant_id, contract_id).await?;
             repo::contracts::add_account(tx, tenant_id, contract_id, account_id).await?;
-            Ok(respond(&repo::contracts::get(tx, tenant_id, contract_id).await?))
+            Ok(respond(&changed(tx, tenant_id, (caller, ""), Some(&before), contract_id).await?))
         })
         .await
     }
@@ -148,4 +210,20 @@ impl Pricing {
         let (rebate, bands) = rebate::compute(turnover, &term.tiers, term.mode, contract.currency);
         Ok(RebateWorked { currency: contract.currency, rebate, bands, period })
     }
+}
+
+/// The contract as a change left it, the change kept in its history with
+/// who made it and why (`before`: none for a new contract).
+async fn changed(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    (caller, reason): (&Caller, &str),
+    before: Option<&ContractRecord>,
+    contract_id: Uuid,
+) -> Result<ContractRecord, PricingError> {
+    let after = repo::contracts::get(tx, tenant_id, contract_id).await?;
+    let before = before.map(|record| (&record.contract, record.account_ids.as_slice()));
+    let changes = changes(before, (&after.contract, &after.account_ids));
+    repo::contracts::record_change(tx, tenant_id, contract_id, (&caller.subject, reason), &changes).await?;
+    Ok(after)
 }

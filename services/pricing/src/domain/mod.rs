@@ -2,6 +2,7 @@
 
 pub mod book;
 pub mod catalog;
+pub mod contract;
 pub mod error;
 pub mod price;
 pub mod rebate;

@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use bss_platform::auth::authorize;
 use bss_platform::error::Violations;
 use bss_platform::idempotency::RequestKey;
-use bss_platform::input::{parse_id, parse_optional_id, required_id, required_text};
+use bss_platform::input::{optional_text, parse_id, parse_optional_id, required_id, required_text};
 use bss_platform::money::{Currency, amount_in, decimal_from_wire, decimal_to_wire, money_to_wire, percent_from_wire};
 use bss_platform::paging::{Page, time_and_id};
-use bss_platform::time::format_date;
+use bss_platform::time::{format_date, timestamp};
 use bss_proto::pricing::contract_service_server::ContractService;
 use bss_proto::pricing::*;
 use tonic::{Request, Response, Status};
@@ -19,6 +19,7 @@ use super::convert::{date_from_wire, tiered_from_wire, tiered_to_wire};
 use super::{CONTRACT_READERS, PricingApi, REBATE_CALCULATORS, WRITERS};
 use crate::app::contracts::RebateWorked;
 use crate::domain::book;
+use crate::domain::contract::CHANGEABLE;
 use crate::domain::error::PricingError;
 use crate::domain::price::Tiered;
 use crate::domain::rebate::{Mode, Period, RebateTerm, Scope, Tier, check_tiers};
@@ -292,6 +293,118 @@ impl ContractService for PricingApi {
                 AddContractAccountResponse { contract: Some(contract_to_proto(stored)) }
             })
             .await
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn update_contract(
+        &self,
+        request: Request<UpdateContractRequest>,
+    ) -> Result<Response<UpdateContractResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, WRITERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let input = request.contract.clone().unwrap_or_default();
+            let mut v = Violations::new();
+            let contract_id = v.keep("contract.id", required_id(&input.id));
+            let reason = v.keep("reason", optional_text(&request.reason, 500));
+            let paths: Vec<String> = request.update_mask.as_ref().map(|mask| mask.paths.clone()).unwrap_or_default();
+            if paths.is_empty() {
+                v.add("update_mask", format!("names at least one of {}", CHANGEABLE.join(", ")));
+            }
+            for path in paths.iter().filter(|path| !CHANGEABLE.contains(&path.as_str())) {
+                v.add("update_mask", format!("{path:?} cannot be changed (only {})", CHANGEABLE.join(", ")));
+            }
+            let (Some(contract_id), Some(reason)) = (contract_id, reason) else {
+                return Err(v.into());
+            };
+            v.into_result()?;
+            let key = RequestKey::new(tenant_id, "UpdateContract", &request.request_id, &request)?;
+            // The contract as it is, with the named fields taken from the
+            // request, is checked as a new contract is.
+            let change = |before: &ContractRecord| {
+                let mut merged = contract_to_proto(before);
+                for path in &paths {
+                    match path.as_str() {
+                        "name" => merged.name = input.name.clone(),
+                        "expiry_date" => merged.expiry_date = input.expiry_date.clone(),
+                        "forced" => merged.forced = input.forced,
+                        "extra_discount_percent" => {
+                            merged.extra_discount_percent = input.extra_discount_percent.clone()
+                        }
+                        "items" => merged.items = input.items.clone(),
+                        _ => {}
+                    }
+                }
+                Ok(new_contract(&merged)?.contract)
+            };
+            self.update_contract(&caller, tenant_id, key, (contract_id, &reason), change, |stored| {
+                UpdateContractResponse { contract: Some(contract_to_proto(stored)) }
+            })
+            .await
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn remove_contract_account(
+        &self,
+        request: Request<RemoveContractAccountRequest>,
+    ) -> Result<Response<RemoveContractAccountResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, WRITERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let mut v = Violations::new();
+            let contract_id = v.keep("contract_id", required_id(&request.contract_id));
+            let account_id = v.keep("account_id", required_id(&request.account_id));
+            let reason = v.keep("reason", optional_text(&request.reason, 500));
+            let (Some(contract_id), Some(account_id), Some(reason)) = (contract_id, account_id, reason) else {
+                return Err(v.into());
+            };
+            let key = RequestKey::new(tenant_id, "RemoveContractAccount", &request.request_id, &request)?;
+            self.remove_contract_account(&caller, tenant_id, key, (contract_id, account_id, &reason), |stored| {
+                RemoveContractAccountResponse { contract: Some(contract_to_proto(stored)) }
+            })
+            .await
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn list_contract_history(
+        &self,
+        request: Request<ListContractHistoryRequest>,
+    ) -> Result<Response<ListContractHistoryResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, CONTRACT_READERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let contract_id = parse_id("contract_id", &request.contract_id)?;
+            let filters = ListContractHistoryRequest { page_size: 0, page_token: String::new(), ..request.clone() };
+            let page = Page::parse(request.page_size, &request.page_token, &filters)?;
+            let rows = self
+                .contract_history(&caller, tenant_id, contract_id, (page.after_uuid()?, page.fetch_limit()))
+                .await?;
+            let (rows, next_page_token) = page.finish(rows, |row| row.id.as_bytes().to_vec());
+            Ok::<_, PricingError>(ListContractHistoryResponse {
+                changes: rows
+                    .into_iter()
+                    .map(|row| ContractChange {
+                        id: row.id.to_string(),
+                        change_time: Some(timestamp(row.changed_at)),
+                        actor: row.actor,
+                        reason: row.reason,
+                        changes: row
+                            .changes
+                            .0
+                            .into_iter()
+                            .map(|change| ContractFieldChange {
+                                field: change.field,
+                                before: change.before,
+                                after: change.after,
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+                next_page_token,
+            })
         };
         Ok(Response::new(run.await?))
     }

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::{break_columns, corrupt, currency, tiered};
 use crate::domain::book::Contract;
+use crate::domain::contract::FieldChange;
 use crate::domain::error::PricingError;
 use crate::domain::price::Tiered;
 use crate::domain::rebate::{Mode, Period, RebateTerm, Scope, Tier};
@@ -73,6 +74,15 @@ pub async fn insert(tx: &mut PgConnection, tenant_id: Uuid, record: &ContractRec
     .bind(contract.extra_discount_percent)
     .execute(&mut *tx)
     .await?;
+    insert_items(tx, tenant_id, contract).await?;
+    for account_id in &record.account_ids {
+        add_account(tx, tenant_id, contract.id, *account_id).await?;
+    }
+    Ok(())
+}
+
+/// Stores a contract's items (none stored yet).
+async fn insert_items(tx: &mut PgConnection, tenant_id: Uuid, contract: &Contract) -> Result<(), PricingError> {
     for (product_id, price) in &contract.items {
         let (minimums, prices) = break_columns(price);
         sqlx::query(
@@ -92,10 +102,105 @@ pub async fn insert(tx: &mut PgConnection, tenant_id: Uuid, record: &ContractRec
             _ => error.into(),
         })?;
     }
-    for account_id in &record.account_ids {
-        add_account(tx, tenant_id, contract.id, *account_id).await?;
-    }
     Ok(())
+}
+
+/// Stores a contract's changeable fields and replaces its items.
+pub async fn update(tx: &mut PgConnection, tenant_id: Uuid, contract: &Contract) -> Result<(), PricingError> {
+    sqlx::query(
+        "UPDATE pricing.contracts SET name = $3, expiry_date = $4, forced = $5, extra_discount_percent = $6
+         WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tenant_id)
+    .bind(contract.id)
+    .bind(&contract.name)
+    .bind(contract.expiry)
+    .bind(contract.forced)
+    .bind(contract.extra_discount_percent)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM pricing.contract_items WHERE tenant_id = $1 AND contract_id = $2")
+        .bind(tenant_id)
+        .bind(contract.id)
+        .execute(&mut *tx)
+        .await?;
+    insert_items(tx, tenant_id, contract).await
+}
+
+/// Takes an account off a contract; whether it was on it.
+pub async fn remove_account(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    contract_id: Uuid,
+    account_id: Uuid,
+) -> Result<bool, PricingError> {
+    let removed = sqlx::query(
+        "DELETE FROM pricing.contract_accounts WHERE tenant_id = $1 AND contract_id = $2 AND account_id = $3",
+    )
+    .bind(tenant_id)
+    .bind(contract_id)
+    .bind(account_id)
+    .execute(tx)
+    .await?;
+    Ok(removed.rows_affected() > 0)
+}
+
+/// A change of a contract as its history keeps it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ContractChangeRow {
+    pub id: Uuid,
+    pub changed_at: chrono::DateTime<chrono::Utc>,
+    pub actor: String,
+    pub reason: String,
+    pub changes: sqlx::types::Json<Vec<FieldChange>>,
+}
+
+/// Keeps a change of a contract in its history (nothing when it changed
+/// nothing).
+pub async fn record_change(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    contract_id: Uuid,
+    (actor, reason): (&str, &str),
+    changes: &[FieldChange],
+) -> Result<(), PricingError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO pricing.contract_history (tenant_id, id, contract_id, actor, reason, changes)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(tenant_id)
+    .bind(Uuid::now_v7())
+    .bind(contract_id)
+    .bind(actor)
+    .bind(reason)
+    .bind(sqlx::types::Json(changes))
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// A contract's changes, oldest first, after `after`, at most `limit`.
+pub async fn history(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    contract_id: Uuid,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<ContractChangeRow>, PricingError> {
+    Ok(sqlx::query_as(
+        "SELECT id, changed_at, actor, reason, changes FROM pricing.contract_history
+         WHERE tenant_id = $1 AND contract_id = $2 AND ($3::uuid IS NULL OR id > $3)
+         ORDER BY id LIMIT $4",
+    )
+    .bind(tenant_id)
+    .bind(contract_id)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(connection)
+    .await?)
 }
 
 /// Adds an account to a contract; adding one twice changes nothing.

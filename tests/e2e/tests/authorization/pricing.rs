@@ -51,6 +51,9 @@ pub fn cases() -> Vec<Case> {
         case(CONTRACTS, "GetContract", contract_reader, NotFound),
         case(CONTRACTS, "ListContracts", contract_reader, SeesNothing),
         case(CONTRACTS, "AddContractAccount", writer, NotFound),
+        case(CONTRACTS, "UpdateContract", writer, NotFound),
+        case(CONTRACTS, "RemoveContractAccount", writer, NotFound),
+        case(CONTRACTS, "ListContractHistory", contract_reader, NotFound),
         case(CONTRACTS, "AddRebateTerm", writer, NotFound),
         case(CONTRACTS, "ComputeRebate", rebate_calculator, NotFound),
         case(RATES, "SetExchangeRate", writer, NotApplicable),
@@ -456,6 +459,35 @@ impl Fixture {
                     request_id: String::new(),
                 };
                 contracts.add_contract_account(request(add, token)).await.map(|_| 1)
+            }
+            "UpdateContract" => {
+                let contract = Contract {
+                    id: self.contract_id.clone(),
+                    expiry_date: "2031-12-31".to_owned(),
+                    ..Contract::default()
+                };
+                let mask = prost_types::FieldMask { paths: vec!["expiry_date".to_owned()] };
+                let update = UpdateContractRequest {
+                    contract: Some(contract),
+                    update_mask: Some(mask),
+                    reason: "hijack".to_owned(),
+                    request_id: String::new(),
+                };
+                contracts.update_contract(request(update, token)).await.map(|_| 1)
+            }
+            "RemoveContractAccount" => {
+                let remove = RemoveContractAccountRequest {
+                    contract_id: self.contract_id.clone(),
+                    account_id: self.account_id.clone(),
+                    reason: "hijack".to_owned(),
+                    request_id: String::new(),
+                };
+                contracts.remove_contract_account(request(remove, token)).await.map(|_| 1)
+            }
+            "ListContractHistory" => {
+                let history =
+                    ListContractHistoryRequest { contract_id: self.contract_id.clone(), ..Default::default() };
+                contracts.list_contract_history(request(history, token)).await.map(|_| 1)
             }
             "AddRebateTerm" => {
                 let term = RebateTerm {
