@@ -82,6 +82,13 @@ fn contract_to_proto(record: &ContractRecord) -> Contract {
     }
 }
 
+/// The contract and the account a change of its accounts names.
+fn membership(v: &mut Violations, contract_id: &str, account_id: &str) -> Option<(Uuid, Uuid)> {
+    let contract_id = v.keep("contract_id", required_id(contract_id));
+    let account_id = v.keep("account_id", required_id(account_id));
+    contract_id.zip(account_id)
+}
+
 /// A new contract from the wire.
 fn new_contract(input: &Contract) -> Result<ContractRecord, Violations> {
     let mut v = Violations::new();
@@ -283,9 +290,7 @@ impl ContractService for PricingApi {
         let request = request.into_inner();
         let run = async {
             let mut v = Violations::new();
-            let contract_id = v.keep("contract_id", required_id(&request.contract_id));
-            let account_id = v.keep("account_id", required_id(&request.account_id));
-            let (Some(contract_id), Some(account_id)) = (contract_id, account_id) else {
+            let Some((contract_id, account_id)) = membership(&mut v, &request.contract_id, &request.account_id) else {
                 return Err(v.into());
             };
             let key = RequestKey::new(tenant_id, "AddContractAccount", &request.request_id, &request)?;
@@ -354,10 +359,9 @@ impl ContractService for PricingApi {
         let request = request.into_inner();
         let run = async {
             let mut v = Violations::new();
-            let contract_id = v.keep("contract_id", required_id(&request.contract_id));
-            let account_id = v.keep("account_id", required_id(&request.account_id));
+            let ids = membership(&mut v, &request.contract_id, &request.account_id);
             let reason = v.keep("reason", optional_text(&request.reason, 500));
-            let (Some(contract_id), Some(account_id), Some(reason)) = (contract_id, account_id, reason) else {
+            let (Some((contract_id, account_id)), Some(reason)) = (ids, reason) else {
                 return Err(v.into());
             };
             let key = RequestKey::new(tenant_id, "RemoveContractAccount", &request.request_id, &request)?;
