@@ -319,7 +319,7 @@ impl Billing {
         // credit reserves anything; it and the payers are asked at once.
         let checkout = paid_at_checkout(order.payment_type) && order.total > Decimal::ZERO;
         let ordering = new.payment_type != PaymentType::RunningQuote;
-        let (method, bill_to) = tokio::try_join!(
+        let (method, bill_to) = tokio::join!(
             async {
                 match checkout {
                     true => {
@@ -336,7 +336,8 @@ impl Billing {
                     false => Ok(Vec::new()),
                 }
             },
-        )?;
+        );
+        let (method, bill_to) = (method?, bill_to?);
         if ordering {
             let charged = order_charges(&order, &bill_to, priced.currency);
             let shares = payer_shares(charged.iter().map(|charge| (charge.bill_to_account_id, charge.total)));
@@ -508,8 +509,12 @@ impl Billing {
             None => None,
         };
         self.write(key, async |tx| {
-            // A waiting order is locked after its products' stock locks, as
-            // a receipt locks them.
+            // Locks in the order every transaction takes them: the held
+            // order's (as credit's decision does), then the products' (as a
+            // receipt does), then the order's row.
+            if let Some(held_order_id) = placed.held_order_id {
+                held_orders::lock_held(tx, held_order_id).await?;
+            }
             lock_order_products(tx, tenant_id, &placed).await?;
             let mut order = self.lock_order(tx, tenant_id, order_id).await?;
             if let Some(refunded) = refunded

@@ -16,7 +16,7 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::convert::{date_from_wire, tiered_from_wire, tiered_to_wire};
-use super::{CONTRACT_READERS, PricingApi, REBATE_CALCULATORS, WRITERS};
+use super::{CONTRACT_READERS, HISTORY_READERS, PricingApi, REBATE_CALCULATORS, WRITERS};
 use crate::app::contracts::RebateWorked;
 use crate::domain::book;
 use crate::domain::contract::CHANGEABLE;
@@ -377,7 +377,7 @@ impl ContractService for PricingApi {
         &self,
         request: Request<ListContractHistoryRequest>,
     ) -> Result<Response<ListContractHistoryResponse>, Status> {
-        let (caller, tenant_id) = authorize(&request, CONTRACT_READERS)?;
+        let (caller, tenant_id) = authorize(&request, HISTORY_READERS)?;
         let request = request.into_inner();
         let run = async {
             let contract_id = parse_id("contract_id", &request.contract_id)?;

@@ -52,6 +52,11 @@ pub const CONTRACT_READERS: &[Role] = &[
     Role::CustomerUser,
 ];
 
+/// Roles that may read a contract's history: staff (it names every account
+/// of the contract, who changed it and why).
+pub const HISTORY_READERS: &[Role] =
+    &[Role::TenantAdmin, Role::AccountManager, Role::CreditManager, Role::BillingClerk, Role::Integration];
+
 /// Roles that may change pricing.
 pub const WRITERS: &[Role] = &[Role::TenantAdmin, Role::AccountManager, Role::Integration];
 
