@@ -96,9 +96,16 @@ pub async fn take_methods_to_announce(tx: &mut PgConnection, limit: i64) -> Resu
     .bind(limit)
     .fetch_all(&mut *tx)
     .await?;
-    for (tenant_id, account_id) in &accounts {
-        lock_methods(tx, *tenant_id, *account_id).await?;
-    }
+    // Every account's methods lock ([`lock_methods`]) in one statement.
+    let (tenants, ids): (Vec<Uuid>, Vec<Uuid>) = accounts.iter().copied().unzip();
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtextextended(t::text || '/methods/' || a::text, 0))
+         FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS l(t, a, n) ORDER BY n",
+    )
+    .bind(&tenants)
+    .bind(&ids)
+    .execute(&mut *tx)
+    .await?;
     Ok(accounts)
 }
 
