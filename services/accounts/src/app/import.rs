@@ -3,9 +3,10 @@
 //!
 //! The request id is claimed in a transaction that stays open for the whole
 //! import (a concurrent duplicate is ABORTED) and stores the answer at the
-//! end. Rows are applied one by one, each in its own statement or
-//! transaction, so a bad row never undoes or stops another; existing
-//! accounts are looked up per chunk of rows.
+//! end. Rows are applied a chunk at a time: one transaction per chunk, each
+//! row in its own savepoint, so a bad row never undoes or stops another and
+//! a chunk costs one commit rather than one per row; existing accounts are
+//! looked up per chunk.
 
 use std::collections::HashMap;
 
@@ -16,6 +17,7 @@ use bss_platform::time;
 use bss_proto::accounts::account_event::Payload;
 use bss_proto::accounts::{AccountCreated, AccountUpdated};
 use prost::Message;
+use sqlx::{Acquire, PgConnection};
 use uuid::Uuid;
 
 use super::{Accounts, event, publish, record};
@@ -131,9 +133,11 @@ impl Accounts {
                 }
                 let keys: Vec<String> = candidates.iter().map(|(_, row)| row.external_key.clone()).collect();
                 let mut existing = self.accounts_by_key(tenant_id, &keys).await?;
+                let mut tx = self.db.begin().await?;
                 for (line, row) in candidates {
-                    results.push(self.apply_row(caller, &tenant, (line, row), &mut existing).await);
+                    results.push(self.apply_row(&mut tx, caller, &tenant, (line, row), &mut existing).await);
                 }
+                tx.commit().await?;
             }
             results.sort_by_key(|result| result.line);
             let count = |outcome| results.iter().filter(|result| result.outcome == outcome).count();
@@ -165,9 +169,11 @@ impl Accounts {
         Ok(by_key)
     }
 
-    /// Creates or updates the account of one row.
+    /// Creates or updates the account of one row, in a savepoint of the
+    /// chunk's transaction: a row that fails leaves nothing behind.
     async fn apply_row(
         &self,
+        chunk: &mut PgConnection,
         caller: &Caller,
         tenant: &Tenant,
         (line, row): (i64, &ImportedAccount),
@@ -178,12 +184,16 @@ impl Accounts {
         if matches.len() > 1 {
             problems.push(duplicate_key(&row.external_key));
         }
-        let outcome = match matches.first() {
-            Some(account) => {
-                self.update_from_row(caller, account, row).await.map(|updated| (Outcome::Updated, updated))
-            }
-            None => self.create_from_row(caller, tenant, row).await.map(|created| (Outcome::Created, created)),
-        };
+        let outcome = async {
+            let mut savepoint = chunk.begin().await?;
+            let outcome = match matches.first() {
+                Some(account) => (Outcome::Updated, update_from_row(&mut savepoint, caller, tenant, account, row).await?),
+                None => (Outcome::Created, create_from_row(&mut savepoint, caller, tenant, row).await?),
+            };
+            savepoint.commit().await?;
+            Ok::<_, AccountsError>(outcome)
+        }
+        .await;
         match outcome {
             Ok((outcome, account)) => {
                 let result = RowResult { line, outcome, account_id: Some(account.id), problems };
@@ -197,54 +207,50 @@ impl Accounts {
             Err(error) => RowResult::rejected(line, problems_of(&error)),
         }
     }
+}
 
-    async fn create_from_row(
-        &self,
-        caller: &Caller,
-        tenant: &Tenant,
-        row: &ImportedAccount,
-    ) -> Result<Account, AccountsError> {
-        let currency = row.currency.clone().unwrap_or_else(|| tenant.default_currency.clone());
-        let account = Account::new(tenant.id, row.fields.clone(), currency, caller.subject.clone(), true, time::now());
-        let created = event(
-            tenant.id,
-            caller,
-            Payload::AccountCreated(AccountCreated { account: Some(account_to_proto(&account)) }),
-        );
-        repo::accounts::insert(&self.db, &account, tenant.name_scope(), None, Vec::new(), created.encode_to_vec())
+async fn create_from_row(
+    connection: &mut PgConnection,
+    caller: &Caller,
+    tenant: &Tenant,
+    row: &ImportedAccount,
+) -> Result<Account, AccountsError> {
+    let currency = row.currency.clone().unwrap_or_else(|| tenant.default_currency.clone());
+    let account = Account::new(tenant.id, row.fields.clone(), currency, caller.subject.clone(), true, time::now());
+    let created =
+        event(tenant.id, caller, Payload::AccountCreated(AccountCreated { account: Some(account_to_proto(&account)) }));
+    repo::accounts::insert(&mut *connection, &account, tenant.name_scope(), None, Vec::new(), created.encode_to_vec())
+        .await?;
+    Ok(account)
+}
+
+async fn update_from_row(
+    connection: &mut PgConnection,
+    caller: &Caller,
+    tenant: &Tenant,
+    account: &Account,
+    row: &ImportedAccount,
+) -> Result<Account, AccountsError> {
+    account.check_currency(row.currency.as_deref())?;
+    // What an import does not carry stays as it is.
+    let fields = AccountFields {
+        system_account: account.fields.system_account,
+        sync_options: account.fields.sync_options.clone(),
+        managed_by: account.fields.managed_by.clone(),
+        ..row.fields.clone()
+    };
+    let changes = account.changes_to(&fields, caller.has_role(Role::Integration))?;
+    if changes.is_empty() {
+        return Ok(account.clone());
+    }
+    let current =
+        repo::accounts::get(&mut *connection, account.tenant_id, account.id, repo::accounts::Visibility::All, true)
             .await?;
-        Ok(account)
-    }
-
-    async fn update_from_row(
-        &self,
-        caller: &Caller,
-        account: &Account,
-        row: &ImportedAccount,
-    ) -> Result<Account, AccountsError> {
-        account.check_currency(row.currency.as_deref())?;
-        // What an import does not carry stays as it is.
-        let fields = AccountFields {
-            system_account: account.fields.system_account,
-            sync_options: account.fields.sync_options.clone(),
-            managed_by: account.fields.managed_by.clone(),
-            ..row.fields.clone()
-        };
-        let changes = account.changes_to(&fields, caller.has_role(Role::Integration))?;
-        if changes.is_empty() {
-            return Ok(account.clone());
-        }
-        let mut tx = self.db.begin().await?;
-        let current =
-            repo::accounts::get(&mut tx, account.tenant_id, account.id, repo::accounts::Visibility::All, true).await?;
-        let tenant = self.tenants.get(&self.db, account.tenant_id).await?;
-        let updated = repo::accounts::update(&mut tx, &current, &fields, tenant.name_scope()).await?;
-        let changed_fields: Vec<String> = changes.iter().map(|change| change.field.clone()).collect();
-        let line = HistoryLine { action: "IMPORTED", changes, reason: String::new() };
-        record(&mut tx, account.tenant_id, account.id, caller, &line).await?;
-        let update = AccountUpdated { account: Some(account_to_proto(&updated)), changed_fields };
-        publish(&mut tx, account.tenant_id, caller, Payload::AccountUpdated(update)).await?;
-        tx.commit().await?;
-        Ok(updated)
-    }
+    let updated = repo::accounts::update(connection, &current, &fields, tenant.name_scope()).await?;
+    let changed_fields: Vec<String> = changes.iter().map(|change| change.field.clone()).collect();
+    let line = HistoryLine { action: "IMPORTED", changes, reason: String::new() };
+    record(connection, account.tenant_id, account.id, caller, &line).await?;
+    let update = AccountUpdated { account: Some(account_to_proto(&updated)), changed_fields };
+    publish(connection, account.tenant_id, caller, Payload::AccountUpdated(update)).await?;
+    Ok(updated)
 }
