@@ -2,10 +2,11 @@
 //! that change between quotes, on one replica and across replicas; group
 //! members priced as their parent.
 
+use bss_platform::auth::Role;
 use bss_proto::accounts::{AddGroupMemberRequest, Funding, FundingScope};
 use bss_proto::pricing::*;
 use bss_testapp::pricing::*;
-use bss_testkit::{authorized, sales_rep_token};
+use bss_testkit::{authorized, sales_rep_token, sales_rep_token_with};
 use tonic::Code;
 use tonic_types::StatusExt;
 
@@ -483,4 +484,100 @@ async fn a_changed_contract_offers_and_prices_exactly_what_it_lists_now_and_keep
     assert_eq!(changes[3].changes.len(), 1);
     assert_eq!(field(3, &format!("account_ids[{account}]")), Some(("listed".to_owned(), String::new())));
     assert!(changes.iter().all(|change| !change.actor.is_empty()));
+}
+
+#[tokio::test]
+async fn a_sales_rep_with_the_facility_role_makes_and_changes_contracts_for_its_own_accounts_only() {
+    let mut app = spawn().await;
+    let (tenant_id, admin) = app.tenant("EUR").await;
+    let rep_account = |code: &str| bss_proto::accounts::Account {
+        sales_rep_id: "REP-1".to_owned(),
+        code: code.to_owned(),
+        name: format!("Rep account {code}"),
+        ..Default::default()
+    };
+    let own = app.account_with(&admin, rep_account("OWN-1")).await;
+    let also_own = app.account_with(&admin, rep_account("OWN-2")).await;
+    let other = app.account(&admin, "").await;
+    let product = app.product(&admin, "P", "10.00", "EUR").await;
+    let contract = |accounts: &[&String]| Contract {
+        name: "Rep deal".to_owned(),
+        currency_code: "EUR".to_owned(),
+        start_date: "2026-01-01".to_owned(),
+        expiry_date: "2026-12-31".to_owned(),
+        items: vec![ContractItem { product_id: product.id.clone(), price: Some(money("8.00", "EUR")), breaks: vec![] }],
+        account_ids: accounts.iter().map(|account| (*account).clone()).collect(),
+        ..Contract::default()
+    };
+    let create = |contract: Contract| CreateContractRequest { contract: Some(contract), request_id: String::new() };
+    let plain = sales_rep_token(tenant_id, "REP-1");
+    let facility = sales_rep_token_with(tenant_id, "REP-1", &[Role::Facility]);
+
+    // Without the facility role a rep makes no contract, even for its own.
+    let refused = app.pricing.contracts.create_contract(authorized(create(contract(&[&own])), &plain)).await;
+    let refused = refused.expect_err("no facility role");
+    assert_eq!((refused.code(), reason(&refused)), (Code::PermissionDenied, "FACILITY_ROLE_REQUIRED".to_owned()));
+    // With it, not for another rep's account.
+    let refused = app.pricing.contracts.create_contract(authorized(create(contract(&[&own, &other])), &facility)).await;
+    assert_eq!(refused.expect_err("not its account").code(), Code::NotFound);
+
+    let made = app
+        .pricing
+        .contracts
+        .create_contract(authorized(create(contract(&[&own])), &facility))
+        .await
+        .expect("its own account")
+        .into_inner()
+        .contract
+        .expect("contract");
+    // The contract prices the rep's account at once, and names who made it.
+    let quote = app.quote(&facility, quote_request(&own, &[("P", "1")])).await.expect("quote");
+    assert_eq!(amount(&quote.lines[0].total), "8.00");
+    let history = app
+        .pricing
+        .contracts
+        .list_contract_history(authorized(
+            ListContractHistoryRequest { contract_id: made.id.clone(), ..Default::default() },
+            &admin,
+        ))
+        .await
+        .expect("history")
+        .into_inner();
+    assert_eq!(history.changes[0].actor, "rep:REP-1");
+
+    // It adds its own accounts, never another's; a contract with another's
+    // account is one it cannot see.
+    let add = |account: &String| AddContractAccountRequest {
+        contract_id: made.id.clone(),
+        account_id: account.clone(),
+        request_id: String::new(),
+    };
+    app.pricing.contracts.add_contract_account(authorized(add(&also_own), &facility)).await.expect("own account");
+    let refused = app.pricing.contracts.add_contract_account(authorized(add(&other), &facility)).await;
+    assert_eq!(refused.expect_err("another's account").code(), Code::NotFound);
+    app.pricing.contracts.add_contract_account(authorized(add(&other), &admin)).await.expect("staff add any");
+    let remove = RemoveContractAccountRequest {
+        contract_id: made.id.clone(),
+        account_id: also_own.clone(),
+        reason: String::new(),
+        request_id: String::new(),
+    };
+    let refused = app.pricing.contracts.remove_contract_account(authorized(remove.clone(), &facility)).await;
+    assert_eq!(refused.expect_err("no longer all its own").code(), Code::NotFound);
+    let refused = app.pricing.contracts.remove_contract_account(authorized(remove, &plain)).await;
+    assert_eq!(refused.expect_err("no facility role").code(), Code::PermissionDenied);
+    let contract = app
+        .pricing
+        .contracts
+        .get_contract(authorized(GetContractRequest { id: made.id.clone() }, &admin))
+        .await
+        .expect("read back")
+        .into_inner()
+        .contract
+        .expect("contract");
+    let mut accounts = contract.account_ids.clone();
+    accounts.sort();
+    let mut expected = vec![own, also_own, other];
+    expected.sort();
+    assert_eq!(accounts, expected, "the refused changes changed nothing");
 }

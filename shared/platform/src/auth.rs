@@ -45,10 +45,14 @@ pub enum Role {
     /// An anonymous caller of the tenant's shop: quotes as the tenant's
     /// guest account and browses public products, nothing else.
     Guest,
+    /// The documents' facility role, a permission added to a sales rep:
+    /// with `sales_rep`, it creates and changes contracts for the rep's own
+    /// accounts. Alone it grants nothing.
+    Facility,
 }
 
 impl Role {
-    pub const ALL: [Role; 9] = [
+    pub const ALL: [Role; 10] = [
         Role::PlatformAdmin,
         Role::TenantAdmin,
         Role::AccountManager,
@@ -58,11 +62,19 @@ impl Role {
         Role::Integration,
         Role::CustomerUser,
         Role::Guest,
+        Role::Facility,
     ];
 
     /// Limited to part of a tenant: a sales rep's accounts, a customer's
-    /// own account, a guest's shop.
+    /// own account, a guest's shop; a permission added to one of these
+    /// (facility) widens nothing.
     pub fn is_narrow(self) -> bool {
+        self.limits() || self == Role::Facility
+    }
+
+    /// One of the roles that limit a caller to part of a tenant (a token
+    /// holds at most one of them).
+    pub fn limits(self) -> bool {
         matches!(self, Role::SalesRep | Role::CustomerUser | Role::Guest)
     }
 
@@ -77,6 +89,7 @@ impl Role {
             Role::Integration => "integration",
             Role::CustomerUser => "customer_user",
             Role::Guest => "guest",
+            Role::Facility => "facility",
         }
     }
 }
@@ -202,8 +215,8 @@ impl Caller {
     /// than one of the limited roles (sales_rep, customer_user, guest) and
     /// no broader one: each limits the caller differently, so none would.
     pub fn require_one_limit(&self) -> Result<(), Status> {
-        let narrow = self.roles.iter().filter(|role| role.is_narrow()).count();
-        if !self.broad() && narrow > 1 {
+        let limits = self.roles.iter().filter(|role| role.limits()).count();
+        if !self.broad() && limits > 1 {
             return Err(with_reason(
                 Code::PermissionDenied,
                 PLATFORM_DOMAIN,

@@ -123,10 +123,15 @@ pub fn token(tenant: Uuid, roles: &[Role]) -> String {
 
 /// A sales representative's token.
 pub fn sales_rep_token(tenant: Uuid, sales_rep_id: &str) -> String {
+    sales_rep_token_with(tenant, sales_rep_id, &[])
+}
+
+/// A sales representative's token with permissions added (`facility`).
+pub fn sales_rep_token_with(tenant: Uuid, sales_rep_id: &str, added: &[Role]) -> String {
     issuer().mint(&TokenSpec {
         subject: format!("rep:{sales_rep_id}"),
         tenant: Some(tenant.to_string()),
-        roles: vec![Role::SalesRep],
+        roles: [Role::SalesRep].into_iter().chain(added.iter().copied()).collect(),
         sales_rep_id: Some(sales_rep_id.to_owned()),
         user_id: None,
         ttl: Duration::from_secs(3600),

@@ -187,7 +187,9 @@ impl Accounts {
         let outcome = async {
             let mut savepoint = chunk.begin().await?;
             let outcome = match matches.first() {
-                Some(account) => (Outcome::Updated, update_from_row(&mut savepoint, caller, tenant, account, row).await?),
+                Some(account) => {
+                    (Outcome::Updated, update_from_row(&mut savepoint, caller, tenant, account, row).await?)
+                }
                 None => (Outcome::Created, create_from_row(&mut savepoint, caller, tenant, row).await?),
             };
             savepoint.commit().await?;

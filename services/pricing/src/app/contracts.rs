@@ -1,7 +1,7 @@
 //! Contracts: dated prices for the accounts they list, and the rebate
 //! terms that pay back part of an account's turnover.
 
-use bss_platform::auth::Caller;
+use bss_platform::auth::{Caller, Role};
 use bss_platform::idempotency::RequestKey;
 use bss_platform::money::Currency;
 use chrono::NaiveDate;
@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::Pricing;
 use crate::domain::book::Contract;
-use crate::domain::contract::changes;
+use crate::domain::contract::{changes, check_maker};
 use crate::domain::error::PricingError;
 use crate::domain::rebate::{self, Band, RebateTerm};
 use crate::repo;
@@ -29,7 +29,7 @@ pub struct RebateWorked {
 
 impl Pricing {
     /// Creates a contract; each account it lists must be one the caller
-    /// may see.
+    /// may see (a sales rep's own, with the facility role).
     pub async fn create_contract<R: Message + Default>(
         &self,
         caller: &Caller,
@@ -38,6 +38,7 @@ impl Pricing {
         record: ContractRecord,
         respond: impl FnOnce(&ContractRecord) -> R,
     ) -> Result<R, PricingError> {
+        check_maker(caller.sales_rep_limit().is_some(), caller.has_role(Role::Facility))?;
         for account_id in &record.account_ids {
             self.account(caller, tenant_id, *account_id).await?;
         }
@@ -60,7 +61,7 @@ impl Pricing {
         respond: impl FnOnce(&ContractRecord) -> R,
     ) -> Result<R, PricingError> {
         self.write(tenant_id, key, async |tx| {
-            let before = repo::contracts::get(tx, tenant_id, contract_id).await?;
+            let before = self.contract_to_change(tx, caller, tenant_id, contract_id).await?;
             let contract = Contract {
                 id: contract_id,
                 start: before.contract.start,
@@ -83,13 +84,36 @@ impl Pricing {
         respond: impl FnOnce(&ContractRecord) -> R,
     ) -> Result<R, PricingError> {
         self.write(tenant_id, key, async |tx| {
-            let before = repo::contracts::get(tx, tenant_id, contract_id).await?;
+            let before = self.contract_to_change(tx, caller, tenant_id, contract_id).await?;
             if !repo::contracts::remove_account(tx, tenant_id, contract_id, account_id).await? {
                 return Err(PricingError::not_found("contract account", account_id));
             }
             Ok(respond(&changed(tx, tenant_id, (caller, reason), Some(&before), contract_id).await?))
         })
         .await
+    }
+
+    /// The contract as it is before a change the caller may make: a sales
+    /// rep changes only a contract all of whose accounts are its own
+    /// (another is NOT_FOUND: it cannot see it).
+    async fn contract_to_change(
+        &self,
+        tx: &mut PgConnection,
+        caller: &Caller,
+        tenant_id: Uuid,
+        contract_id: Uuid,
+    ) -> Result<ContractRecord, PricingError> {
+        let before = repo::contracts::get(tx, tenant_id, contract_id).await?;
+        if caller.sales_rep_limit().is_some() {
+            check_maker(true, caller.has_role(Role::Facility))?;
+            for account_id in &before.account_ids {
+                match self.account(caller, tenant_id, *account_id).await {
+                    Err(PricingError::NotFound { .. }) => return Err(PricingError::not_found("contract", contract_id)),
+                    other => other?,
+                };
+            }
+        }
+        Ok(before)
     }
 
     /// A contract's history, oldest first, after `after`; NOT_FOUND when
@@ -160,7 +184,7 @@ impl Pricing {
     ) -> Result<R, PricingError> {
         self.account(caller, tenant_id, account_id).await?;
         self.write(tenant_id, key, async |tx| {
-            let before = repo::contracts::get(tx, tenant_id, contract_id).await?;
+            let before = self.contract_to_change(tx, caller, tenant_id, contract_id).await?;
             repo::contracts::add_account(tx, tenant_id, contract_id, account_id).await?;
             Ok(respond(&changed(tx, tenant_id, (caller, ""), Some(&before), contract_id).await?))
         })

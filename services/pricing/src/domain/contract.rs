@@ -3,10 +3,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use bss_platform::error::PlatformError;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::book::Contract;
+use super::error::PricingError;
 use super::price::Tiered;
 
 /// One field as a change left it; empty where there was no value.
@@ -66,6 +68,20 @@ pub fn changes(before: Option<(&Contract, &[Uuid])>, after: (&Contract, &[Uuid])
         .collect()
 }
 
+/// Whether a caller may make or change contracts: staff who write pricing
+/// always; a caller limited to a sales rep's accounts only with the
+/// facility role (PERMISSION_DENIED FACILITY_ROLE_REQUIRED), and then only
+/// for its own accounts (checked account by account).
+pub fn check_maker(sales_rep: bool, facility: bool) -> Result<(), PricingError> {
+    match !sales_rep || facility {
+        true => Ok(()),
+        false => Err(PricingError::Platform(PlatformError::Denied {
+            reason: "FACILITY_ROLE_REQUIRED",
+            description: "a sales rep makes or changes contracts only with the facility role".to_owned(),
+        })),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -116,5 +132,16 @@ mod tests {
             ]
         );
         assert_eq!(changes(Some((&after, &[])), (&after, &[])), vec![], "no change, nothing listed");
+    }
+
+    #[test]
+    fn a_sales_rep_makes_contracts_only_with_the_facility_role_staff_always() {
+        assert!(check_maker(false, false).is_ok(), "staff");
+        assert!(check_maker(true, true).is_ok(), "a rep with the facility role");
+        let refused = check_maker(true, false).expect_err("a rep without it");
+        assert!(matches!(
+            refused,
+            PricingError::Platform(PlatformError::Denied { reason: "FACILITY_ROLE_REQUIRED", .. })
+        ));
     }
 }

@@ -16,7 +16,7 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::convert::{date_from_wire, tiered_from_wire, tiered_to_wire};
-use super::{CONTRACT_READERS, HISTORY_READERS, PricingApi, REBATE_CALCULATORS, WRITERS};
+use super::{CONTRACT_MAKERS, CONTRACT_READERS, HISTORY_READERS, PricingApi, REBATE_CALCULATORS, WRITERS};
 use crate::app::contracts::RebateWorked;
 use crate::domain::book;
 use crate::domain::contract::CHANGEABLE;
@@ -230,7 +230,7 @@ impl ContractService for PricingApi {
         &self,
         request: Request<CreateContractRequest>,
     ) -> Result<Response<CreateContractResponse>, Status> {
-        let (caller, tenant_id) = authorize(&request, WRITERS)?;
+        let (caller, tenant_id) = authorize(&request, CONTRACT_MAKERS)?;
         let request = request.into_inner();
         let run = async {
             let record = new_contract(&request.contract.clone().unwrap_or_default())?;
@@ -286,7 +286,7 @@ impl ContractService for PricingApi {
         &self,
         request: Request<AddContractAccountRequest>,
     ) -> Result<Response<AddContractAccountResponse>, Status> {
-        let (caller, tenant_id) = authorize(&request, WRITERS)?;
+        let (caller, tenant_id) = authorize(&request, CONTRACT_MAKERS)?;
         let request = request.into_inner();
         let run = async {
             let mut v = Violations::new();
@@ -306,7 +306,7 @@ impl ContractService for PricingApi {
         &self,
         request: Request<UpdateContractRequest>,
     ) -> Result<Response<UpdateContractResponse>, Status> {
-        let (caller, tenant_id) = authorize(&request, WRITERS)?;
+        let (caller, tenant_id) = authorize(&request, CONTRACT_MAKERS)?;
         let request = request.into_inner();
         let run = async {
             let input = request.contract.clone().unwrap_or_default();
@@ -355,7 +355,7 @@ impl ContractService for PricingApi {
         &self,
         request: Request<RemoveContractAccountRequest>,
     ) -> Result<Response<RemoveContractAccountResponse>, Status> {
-        let (caller, tenant_id) = authorize(&request, WRITERS)?;
+        let (caller, tenant_id) = authorize(&request, CONTRACT_MAKERS)?;
         let request = request.into_inner();
         let run = async {
             let mut v = Violations::new();

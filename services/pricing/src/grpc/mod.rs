@@ -60,6 +60,10 @@ pub const HISTORY_READERS: &[Role] =
 /// Roles that may change pricing.
 pub const WRITERS: &[Role] = &[Role::TenantAdmin, Role::AccountManager, Role::Integration];
 
+/// Roles that may make and change contracts: the writers, and a sales rep
+/// with the facility role for its own accounts (checked by the use case).
+pub const CONTRACT_MAKERS: &[Role] = &[Role::TenantAdmin, Role::AccountManager, Role::Integration, Role::SalesRep];
+
 /// Roles that may compute rebates.
 pub const REBATE_CALCULATORS: &[Role] = &[Role::TenantAdmin, Role::BillingClerk, Role::Integration];
 
