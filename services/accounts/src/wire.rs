@@ -19,6 +19,7 @@ use crate::domain::address_check::{AddressCheck, Verdict};
 use crate::domain::contact::{Contact, ContactFields, parse_phone, parse_roles};
 use crate::domain::custom_fields::{Definition, FieldType};
 use crate::domain::group::Funding;
+use crate::domain::residential::ResidentialFeatures;
 use crate::domain::tenant::{NameUniquenessScope, NewTenant, Tenant};
 use crate::domain::text::{Email, email_text, optional_text, required_text};
 use crate::domain::user::User;
@@ -633,7 +634,33 @@ pub fn tenant_to_proto(tenant: &Tenant) -> proto::Tenant {
             .iter()
             .map(|(profile, account)| (profile.clone(), account.to_string()))
             .collect(),
+        residential_features: Some(features_to_proto(&tenant.residential)),
     }
+}
+
+pub fn features_to_proto(features: &ResidentialFeatures) -> proto::ResidentialFeatures {
+    proto::ResidentialFeatures {
+        sub_accounts: features.sub_accounts,
+        groups: features.groups,
+        contracts: features.contracts,
+        payment_types: features.payment_types.iter().map(|kind| kind.to_wire() as i32).collect(),
+    }
+}
+
+/// A residential feature set as asked: at least one payment type, each
+/// known.
+pub fn features_from_proto(input: &proto::ResidentialFeatures) -> Result<ResidentialFeatures, Violations> {
+    let payment_types: Vec<PaymentType> = parse_payment_types(&input.payment_types)
+        .map_err(|problem| Violations::single("features.payment_types", problem))?;
+    if payment_types.is_empty() {
+        return Err(Violations::single("features.payment_types", "names at least one payment type"));
+    }
+    Ok(ResidentialFeatures {
+        sub_accounts: input.sub_accounts,
+        groups: input.groups,
+        contracts: input.contracts,
+        payment_types: payment_types.into_iter().collect(),
+    })
 }
 
 /// A problem of a request or an import row as a warning.

@@ -410,3 +410,129 @@ async fn a_managed_copy_keeps_its_locked_fields_and_reserved_actions_for_the_syn
     assert_eq!(status.code(), Code::PermissionDenied);
     let _ = Uuid::nil();
 }
+
+/// Each (reason, subject) a FAILED_PRECONDITION names.
+fn refused_features(status: &tonic::Status) -> Vec<(String, String)> {
+    use tonic_types::StatusExt;
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    let failure = status.get_details_precondition_failure().expect("PreconditionFailure");
+    failure.violations.into_iter().map(|violation| (violation.r#type, violation.subject)).collect()
+}
+
+fn refused(features: &[&str]) -> Vec<(String, String)> {
+    features.iter().map(|feature| ("RESIDENTIAL_FEATURE".to_owned(), (*feature).to_owned())).collect()
+}
+
+#[tokio::test]
+async fn a_residential_account_has_only_the_features_its_tenant_allows() {
+    use bss_proto::types::PaymentType;
+    let mut app = spawn().await;
+    let (tenant_id, admin) = app.tenant_admin().await;
+    let tenant = app
+        .tenants
+        .get_tenant(authorized(GetTenantRequest { id: tenant_id.to_string() }, &admin))
+        .await
+        .expect("tenant")
+        .into_inner()
+        .tenant
+        .expect("tenant");
+    let defaults = tenant.residential_features.expect("features");
+    assert_eq!((defaults.sub_accounts, defaults.groups, defaults.contracts), (false, false, false));
+    assert_eq!(defaults.payment_types, [PaymentType::CreditCard as i32, PaymentType::Paypal as i32]);
+
+    let residential = |code: &str, payment_types: &[PaymentType]| Account {
+        profile: AccountProfile::Residential as i32,
+        payment_types: payment_types.iter().map(|kind| *kind as i32).collect(),
+        ..account(code, &format!("Home {code}"))
+    };
+    // By default: card or PayPal only, nothing else created.
+    let before = app.count_accounts().await;
+    let status = app.create_account(&admin, residential("R0", &[PaymentType::OnAccount])).await.expect_err("AC");
+    assert_eq!(refused_features(&status), refused(&["payment_types"]));
+    assert_eq!(app.count_accounts().await, before, "nothing half-written");
+    let home = app.create_account(&admin, residential("R1", &[PaymentType::CreditCard])).await.expect("card");
+    let home = home.account.expect("account");
+    let business = app.create_account(&admin, account("B1", "Business")).await.expect("normal");
+    let business = business.account.expect("account");
+
+    // No sub-accounts either way, no group.
+    let child = Account { parent_account_id: home.id.clone(), ..account("C1", "Child") };
+    let status = app.create_account(&admin, child).await.expect_err("under a residential account");
+    assert_eq!(refused_features(&status), refused(&["sub_accounts"]));
+    let under = UpdateAccountRequest {
+        account: Some(Account { parent_account_id: business.id.clone(), ..home.clone() }),
+        update_mask: mask(&["parent_account_id"]),
+        ..UpdateAccountRequest::default()
+    };
+    let status = app.accounts.update_account(authorized(under, &admin)).await.expect_err("a parent");
+    assert_eq!(refused_features(&status), refused(&["sub_accounts"]));
+    let join = AddGroupMemberRequest {
+        parent_account_id: business.id.clone(),
+        member_account_id: home.id.clone(),
+        funding: Some(Funding { scope: FundingScope::Full as i32, ..Funding::default() }),
+        request_id: String::new(),
+    };
+    let status = app.groups.add_group_member(authorized(join.clone(), &admin)).await.expect_err("a group");
+    assert_eq!(refused_features(&status), refused(&["groups"]));
+    // An import row is answered the same way, and the others go in.
+    let rows = vec![
+        ImportRow {
+            line: 1,
+            account: Some(Account { external_key: "H-2".to_owned(), ..residential("R2", &[]) }),
+            payment_type_codes: "AC".to_owned(),
+        },
+        ImportRow {
+            line: 2,
+            account: Some(Account { external_key: "H-3".to_owned(), ..residential("R3", &[]) }),
+            payment_type_codes: "PP".to_owned(),
+        },
+    ];
+    let import = ImportAccountsRequest { rows, request_id: String::new() };
+    let answer = app
+        .accounts
+        .import_accounts(authorized(futures::stream::iter([import]), &admin))
+        .await
+        .expect("import")
+        .into_inner();
+    assert_eq!((answer.created, answer.rejected), (1, 1));
+    let problem = &answer.results[0].problems[0];
+    assert_eq!((problem.reason.as_str(), problem.field.as_str()), ("RESIDENTIAL_FEATURE", "payment_types"));
+
+    // A tenant that allows more: groups and on-account payment.
+    let set = |features: ResidentialFeatures| SetResidentialFeaturesRequest {
+        features: Some(features),
+        request_id: String::new(),
+    };
+    let wider = ResidentialFeatures {
+        groups: true,
+        payment_types: vec![PaymentType::CreditCard as i32, PaymentType::Paypal as i32, PaymentType::OnAccount as i32],
+        ..defaults.clone()
+    };
+    let tenant = app.tenants.set_residential_features(authorized(set(wider.clone()), &admin)).await.expect("wider");
+    let features = tenant.into_inner().tenant.expect("tenant").residential_features.expect("features");
+    assert!(features.groups && !features.sub_accounts);
+    app.groups.add_group_member(authorized(join, &admin)).await.expect("groups allowed now");
+    let on_account = UpdateAccountRequest {
+        account: Some(Account { payment_types: vec![PaymentType::OnAccount as i32], ..home.clone() }),
+        update_mask: mask(&["payment_types"]),
+        ..UpdateAccountRequest::default()
+    };
+    app.accounts.update_account(authorized(on_account, &admin)).await.expect("on account allowed now");
+
+    // Taking back what accounts have (R1 is in a group and pays on
+    // account) is refused, each feature named.
+    let status =
+        app.tenants.set_residential_features(authorized(set(defaults.clone()), &admin)).await.expect_err("in use");
+    let in_use: Vec<(String, String)> = ["groups", "payment_types"]
+        .iter()
+        .map(|feature| ("RESIDENTIAL_FEATURE_IN_USE".to_owned(), (*feature).to_owned()))
+        .collect();
+    assert_eq!(refused_features(&status), in_use);
+    let empty = ResidentialFeatures { payment_types: vec![], ..wider };
+    let status = app.tenants.set_residential_features(authorized(set(empty), &admin)).await.expect_err("empty");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    // Only a tenant admin sets it.
+    let manager = token(tenant_id, &[Role::AccountManager]);
+    let status = app.tenants.set_residential_features(authorized(set(defaults), &manager)).await.expect_err("manager");
+    assert_eq!(status.code(), Code::PermissionDenied);
+}

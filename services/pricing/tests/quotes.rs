@@ -581,3 +581,76 @@ async fn a_sales_rep_with_the_facility_role_makes_and_changes_contracts_for_its_
     expected.sort();
     assert_eq!(accounts, expected, "the refused changes changed nothing");
 }
+
+#[tokio::test]
+async fn a_residential_account_goes_on_a_contract_only_where_its_tenant_allows_it() {
+    use bss_proto::accounts::{AccountProfile, GetTenantRequest, ResidentialFeatures, SetResidentialFeaturesRequest};
+    use bss_proto::types::PaymentType;
+    let mut app = spawn().await;
+    let (tenant_id, admin) = app.tenant("EUR").await;
+    let home = app
+        .account_with(
+            &admin,
+            bss_proto::accounts::Account {
+                profile: AccountProfile::Residential as i32,
+                payment_types: vec![PaymentType::CreditCard as i32],
+                ..Default::default()
+            },
+        )
+        .await;
+    let business = app.account(&admin, "").await;
+    let product = app.product(&admin, "P", "10.00", "EUR").await;
+    let contract = |accounts: Vec<String>| CreateContractRequest {
+        contract: Some(Contract {
+            name: "Deal".to_owned(),
+            currency_code: "EUR".to_owned(),
+            start_date: "2026-01-01".to_owned(),
+            expiry_date: "2026-12-31".to_owned(),
+            items: vec![ContractItem {
+                product_id: product.id.clone(),
+                price: Some(money("8.00", "EUR")),
+                breaks: vec![],
+            }],
+            account_ids: accounts,
+            ..Contract::default()
+        }),
+        request_id: String::new(),
+    };
+    // The documents' default: residential accounts have no contracts.
+    let refused = app.pricing.contracts.create_contract(authorized(contract(vec![home.clone()]), &admin)).await;
+    let refused = refused.expect_err("residential");
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    let rule = &refused.get_details_precondition_failure().expect("PreconditionFailure").violations[0];
+    assert_eq!((rule.r#type.as_str(), rule.subject.as_str()), ("RESIDENTIAL_FEATURE", "contracts"));
+    let made = app
+        .pricing
+        .contracts
+        .create_contract(authorized(contract(vec![business.clone()]), &admin))
+        .await
+        .expect("a normal account")
+        .into_inner()
+        .contract
+        .expect("contract");
+    let add =
+        AddContractAccountRequest { contract_id: made.id.clone(), account_id: home.clone(), request_id: String::new() };
+    let refused = app.pricing.contracts.add_contract_account(authorized(add.clone(), &admin)).await;
+    assert_eq!(reason(&refused.expect_err("residential")), "RESIDENTIAL_FEATURE");
+    let quote = app.quote(&admin, quote_request(&home, &[("P", "1")])).await.expect("list price");
+    assert_eq!(amount(&quote.lines[0].total), "10.00", "not on the contract");
+
+    // Where the tenant allows contracts, it joins and is priced by it.
+    let tenant = app
+        .tenants
+        .get_tenant(authorized(GetTenantRequest { id: tenant_id.to_string() }, &admin))
+        .await
+        .expect("tenant")
+        .into_inner()
+        .tenant
+        .expect("tenant");
+    let features = ResidentialFeatures { contracts: true, ..tenant.residential_features.expect("features") };
+    let set = SetResidentialFeaturesRequest { features: Some(features), request_id: String::new() };
+    app.tenants.set_residential_features(authorized(set, &admin)).await.expect("contracts allowed");
+    app.pricing.contracts.add_contract_account(authorized(add, &admin)).await.expect("joins now");
+    let quote = app.quote(&admin, quote_request(&home, &[("P", "1")])).await.expect("contract price");
+    assert_eq!(amount(&quote.lines[0].total), "8.00");
+}

@@ -18,6 +18,8 @@ use crate::domain::custom_fields;
 use crate::domain::error::AccountsError;
 use crate::domain::history::HistoryLine;
 use crate::domain::managed;
+use crate::domain::residential::Surroundings;
+use crate::domain::tenant::Tenant;
 use crate::repo;
 use crate::repo::accounts::{Filter, Visibility};
 use crate::wire::account_to_proto;
@@ -40,6 +42,7 @@ impl Accounts {
         let account = Account::new(tenant_id, fields, currency, caller.subject.clone(), false, time::now());
         let mut connection = self.db.acquire().await?;
         check_custom_fields(&mut connection, tenant_id, &account.fields).await?;
+        check_residential(&mut connection, &tenant, None, &account.fields).await?;
         let duplicate = duplicate_key(&mut connection, &account).await?;
         let created = event(
             tenant_id,
@@ -97,6 +100,7 @@ impl Accounts {
             check_custom_fields(tx, tenant_id, &fields).await?;
             check_parent(tx, tenant_id, &account, &fields).await?;
             let tenant = self.tenants.get(&self.db, tenant_id).await?;
+            check_residential(tx, &tenant, Some(id), &fields).await?;
             let updated = repo::accounts::update(tx, &account, &fields, tenant.name_scope()).await?;
             let duplicate = if updated.fields.external_key != account.fields.external_key {
                 duplicate_key(tx, &updated).await?
@@ -194,6 +198,23 @@ pub(crate) async fn check_custom_fields(
         violations.add(format!("account.custom_fields.{key}"), problem);
     }
     violations.into_result().map_err(AccountsError::from)
+}
+
+/// An account with `fields` (stored as `id`, when it is) against what the
+/// tenant lets residential accounts have (RESIDENTIAL_FEATURE); what is
+/// around it is read only when the rule needs it.
+pub(crate) async fn check_residential(
+    connection: &mut PgConnection,
+    tenant: &Tenant,
+    id: Option<Uuid>,
+    fields: &AccountFields,
+) -> Result<(), AccountsError> {
+    let features = &tenant.residential;
+    let around = match features.needs_surroundings(fields) {
+        true => repo::accounts::surroundings(connection, tenant.id, id, fields.parent_account_id).await?,
+        false => Surroundings::default(),
+    };
+    AccountsError::check_residential(features.refusals(fields, &around))
 }
 
 /// A new parent (bill-to) account must not make the account its own

@@ -66,6 +66,9 @@ impl Accounts {
             if !broken.is_empty() {
                 return Err(AccountsError::GroupRules(broken));
             }
+            let residential = &self.tenants.get(&self.db, tenant_id).await?.residential;
+            let refused = residential.group_refusal([parent.fields.profile, member.fields.profile]);
+            AccountsError::check_residential(refused.into_iter().collect())?;
             let membership = Membership { member_id, parent_id, funding };
             repo::groups::insert(tx, tenant_id, &membership).await?;
             let parent_code = parent.fields.code.as_str().to_owned();

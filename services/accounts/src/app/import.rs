@@ -20,6 +20,7 @@ use prost::Message;
 use sqlx::{Acquire, PgConnection};
 use uuid::Uuid;
 
+use super::accounts::check_residential;
 use super::{Accounts, event, publish, record};
 use crate::domain::account::{Account, AccountFields, Problem, duplicate_key};
 use crate::domain::custom_fields::{self, Definition};
@@ -88,6 +89,14 @@ fn problems_of(error: &AccountsError) -> Vec<Problem> {
                 field: String::new(),
             }]
         }
+        AccountsError::Residential { reason, refused } => refused
+            .iter()
+            .map(|(feature, why)| Problem {
+                reason: (*reason).to_owned(),
+                message: why.clone(),
+                field: feature.as_str().to_owned(),
+            })
+            .collect(),
         other => vec![Problem { reason: other.reason().to_owned(), message: other.to_string(), field: String::new() }],
     }
 }
@@ -219,6 +228,7 @@ async fn create_from_row(
 ) -> Result<Account, AccountsError> {
     let currency = row.currency.clone().unwrap_or_else(|| tenant.default_currency.clone());
     let account = Account::new(tenant.id, row.fields.clone(), currency, caller.subject.clone(), true, time::now());
+    check_residential(connection, tenant, None, &account.fields).await?;
     let created =
         event(tenant.id, caller, Payload::AccountCreated(AccountCreated { account: Some(account_to_proto(&account)) }));
     repo::accounts::insert(&mut *connection, &account, tenant.name_scope(), None, Vec::new(), created.encode_to_vec())
@@ -248,6 +258,7 @@ async fn update_from_row(
     let current =
         repo::accounts::get(&mut *connection, account.tenant_id, account.id, repo::accounts::Visibility::All, true)
             .await?;
+    check_residential(connection, tenant, Some(account.id), &fields).await?;
     let updated = repo::accounts::update(connection, &current, &fields, tenant.name_scope()).await?;
     let changed_fields: Vec<String> = changes.iter().map(|change| change.field.clone()).collect();
     let line = HistoryLine { action: "IMPORTED", changes, reason: String::new() };

@@ -11,6 +11,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::domain::error::AccountsError;
+use crate::domain::residential::{self, ResidentialFeatures};
 use crate::domain::tenant::{NewTenant, Tenant};
 use crate::repo;
 use crate::repo::tenants::TenantCache;
@@ -115,6 +116,25 @@ impl Tenants {
     ) -> Result<R, AccountsError> {
         self.change_tenant(tenant_id, key, account, respond, async |tx| {
             repo::tenants::set_registration_profile(tx, tenant_id, &profile, account).await
+        })
+        .await
+    }
+
+    /// Sets what the tenant's residential accounts may have; refused
+    /// (RESIDENTIAL_FEATURE_IN_USE) while they have what it takes away.
+    pub async fn set_residential_features<R: Message + Default>(
+        &self,
+        tenant_id: Uuid,
+        key: Option<RequestKey>,
+        features: ResidentialFeatures,
+        respond: impl FnOnce(&Tenant) -> R,
+    ) -> Result<R, AccountsError> {
+        self.change_tenant(tenant_id, key, None, respond, async |tx| {
+            let taken = features.taken_away(&repo::tenants::residential_in_use(tx, tenant_id).await?);
+            if !taken.is_empty() {
+                return Err(AccountsError::Residential { reason: residential::IN_USE, refused: taken });
+            }
+            repo::tenants::set_residential_features(tx, tenant_id, &features).await
         })
         .await
     }

@@ -297,27 +297,9 @@ pub fn check_new(fields: &AccountFields, integration: bool) -> Result<(), Accoun
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn codes_allow_a_small_alphabet() {
-        assert!(AccountCode::parse("ACME-01.x_y").is_ok());
-        assert!(AccountCode::parse("").is_err());
-        assert!(AccountCode::parse("has space").is_err());
-        assert!(AccountCode::parse(&"A".repeat(65)).is_err());
-    }
-
-    #[test]
-    fn names_compare_trimmed_and_case_insensitively() {
-        let first = AccountName::parse("  Acme Pty Ltd ").expect("name");
-        let second = AccountName::parse("ACME PTY LTD").expect("name");
-        assert_eq!(first.as_str(), "Acme Pty Ltd");
-        assert_eq!(first.uniqueness_key(), second.uniqueness_key());
-        assert!(AccountName::parse("   ").is_err());
-    }
-
-    fn fields() -> AccountFields {
+impl AccountFields {
+    /// An active direct account ACME, for tests.
+    pub fn example() -> AccountFields {
         AccountFields {
             code: AccountCode::parse("ACME").expect("code"),
             external_key: None,
@@ -344,6 +326,32 @@ mod tests {
             sync_options: Vec::new(),
             managed_by: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_allow_a_small_alphabet() {
+        assert!(AccountCode::parse("ACME-01.x_y").is_ok());
+        assert!(AccountCode::parse("").is_err());
+        assert!(AccountCode::parse("has space").is_err());
+        assert!(AccountCode::parse(&"A".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn names_compare_trimmed_and_case_insensitively() {
+        let first = AccountName::parse("  Acme Pty Ltd ").expect("name");
+        let second = AccountName::parse("ACME PTY LTD").expect("name");
+        assert_eq!(first.as_str(), "Acme Pty Ltd");
+        assert_eq!(first.uniqueness_key(), second.uniqueness_key());
+        assert!(AccountName::parse("   ").is_err());
+    }
+
+    fn fields() -> AccountFields {
+        AccountFields::example()
     }
 
     fn account(fields: AccountFields) -> Account {

@@ -31,6 +31,11 @@ pub enum AccountsError {
     /// terminated.
     #[error("billing and credit are not final for the account: {}", .0.iter().map(|(reason, _)| *reason).collect::<Vec<_>>().join(", "))]
     MoneyHeld(Vec<(&'static str, String)>),
+    /// Features a tenant's residential accounts may not have (reason
+    /// RESIDENTIAL_FEATURE), or a feature set that takes away what they
+    /// have (RESIDENTIAL_FEATURE_IN_USE), each feature named.
+    #[error("{}", .refused.iter().map(|(_, why)| why.as_str()).collect::<Vec<_>>().join("; "))]
+    Residential { reason: &'static str, refused: Vec<crate::domain::residential::Refusal> },
     /// Fields of a managed copy that only the reseller sync may change.
     #[error("these fields are locked by the tenant reseller: {}", .0.join(", "))]
     FieldLocked(Vec<String>),
@@ -77,8 +82,19 @@ impl AccountsError {
             AccountsError::GroupRules(rules) => rules.first().map_or("GROUP_RULE", |(reason, _)| reason),
             AccountsError::MoneyHeld(held) => held.first().map_or("MONEY_HELD", |(reason, _)| reason),
             AccountsError::FieldLocked(_) => "FIELD_LOCKED",
+            AccountsError::Residential { reason, .. } => reason,
             AccountsError::IntegrationOnly(_) => "INTEGRATION_ONLY",
             AccountsError::Platform(_) => "PLATFORM",
+        }
+    }
+}
+
+impl AccountsError {
+    /// RESIDENTIAL_FEATURE for what is refused, if anything is.
+    pub fn check_residential(refused: Vec<crate::domain::residential::Refusal>) -> Result<(), AccountsError> {
+        match refused.is_empty() {
+            true => Ok(()),
+            false => Err(AccountsError::Residential { reason: crate::domain::residential::REFUSED, refused }),
         }
     }
 }

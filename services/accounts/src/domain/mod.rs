@@ -10,6 +10,7 @@ pub mod group;
 pub mod history;
 pub mod lifecycle;
 pub mod managed;
+pub mod residential;
 pub mod tenant;
 pub mod text;
 pub mod user;

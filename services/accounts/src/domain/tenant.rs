@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
+use super::residential::ResidentialFeatures;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NameUniquenessScope {
     /// Names differ within the tenant.
@@ -52,6 +54,8 @@ pub struct Tenant {
     pub guest_regions: BTreeMap<String, Uuid>,
     /// The account each registration profile assigns new users to.
     pub registration_profiles: BTreeMap<String, Uuid>,
+    /// What its residential accounts may have.
+    pub residential: ResidentialFeatures,
 }
 
 impl Tenant {
@@ -81,6 +85,7 @@ mod tests {
             guest_account_id: None,
             guest_regions: BTreeMap::new(),
             registration_profiles: BTreeMap::new(),
+            residential: ResidentialFeatures::default(),
         }
     }
 

@@ -34,6 +34,17 @@ impl From<AccountsError> for Answer {
             }
             AccountsError::GroupRules(broken) => Answer::Refused { reason, rules: rules("group", broken), description },
             AccountsError::MoneyHeld(held) => Answer::Refused { reason, rules: rules("account", held), description },
+            AccountsError::Residential { refused, .. } => {
+                let rules = refused
+                    .into_iter()
+                    .map(|(feature, why)| Rule {
+                        reason: reason.to_owned(),
+                        subject: feature.as_str().to_owned(),
+                        description: why,
+                    })
+                    .collect();
+                Answer::Refused { reason, rules, description }
+            }
             AccountsError::IntegrationOnly(_) => Answer::Denied { reason, description },
             AccountsError::Unavailable { what, cause } => Answer::Unavailable { what, cause },
             AccountsError::Upstream(status) => Answer::Upstream(status),

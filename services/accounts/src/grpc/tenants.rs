@@ -9,8 +9,8 @@ use bss_proto::accounts::tenant_service_server::TenantService;
 use bss_proto::accounts::{
     CreateTenantRequest, CreateTenantResponse, GetTenantRequest, GetTenantResponse, ListTenantsRequest,
     ListTenantsResponse, ReactivateTenantRequest, ReactivateTenantResponse, SetGuestAccountRequest,
-    SetGuestAccountResponse, SetRegistrationProfileRequest, SetRegistrationProfileResponse, SuspendTenantRequest,
-    SuspendTenantResponse,
+    SetGuestAccountResponse, SetRegistrationProfileRequest, SetRegistrationProfileResponse,
+    SetResidentialFeaturesRequest, SetResidentialFeaturesResponse, SuspendTenantRequest, SuspendTenantResponse,
 };
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::READERS;
 use crate::app::tenants::Tenants;
 use crate::domain::error::AccountsError;
-use crate::wire::{new_tenant, parse_id, tenant_to_proto};
+use crate::wire::{features_from_proto, new_tenant, parse_id, tenant_to_proto};
 
 pub use crate::app::tenants::Tenants as TenantsApi;
 
@@ -146,6 +146,23 @@ impl TenantService for Tenants {
                 .map_err(|problem| Violations::single("profile", problem))?;
             let key = RequestKey::new(tenant_id, "SetRegistrationProfile", &request.request_id, &request)?;
             self.set_registration_profile(tenant_id, key, (profile, account), |tenant| SetRegistrationProfileResponse {
+                tenant: Some(tenant_to_proto(tenant)),
+            })
+            .await
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn set_residential_features(
+        &self,
+        request: Request<SetResidentialFeaturesRequest>,
+    ) -> Result<Response<SetResidentialFeaturesResponse>, Status> {
+        let (_, tenant_id) = auth::authorize(&request, &[Role::TenantAdmin])?;
+        let request = request.into_inner();
+        let run = async {
+            let features = features_from_proto(&request.features.clone().unwrap_or_default())?;
+            let key = RequestKey::new(tenant_id, "SetResidentialFeatures", &request.request_id, &request)?;
+            self.set_residential_features(tenant_id, key, features, |tenant| SetResidentialFeaturesResponse {
                 tenant: Some(tenant_to_proto(tenant)),
             })
             .await

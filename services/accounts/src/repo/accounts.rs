@@ -13,6 +13,7 @@ use crate::domain::account::{
     Account, AccountCode, AccountFields, AccountKind, AccountName, AccountProfile, AccountStatus, ManagedBy,
 };
 use crate::domain::error::AccountsError;
+use crate::domain::residential::Surroundings;
 use crate::domain::text::{Email, email_text};
 
 macro_rules! columns {
@@ -430,6 +431,31 @@ pub async fn sales_rep_of(db: &PgPool, tenant_id: Uuid, id: Uuid) -> Result<Opti
             .fetch_optional(db)
             .await?;
     Ok(found)
+}
+
+/// What is around account `id` (none yet: `None`) whose parent would be
+/// `parent`: whether accounts name it as their parent, whether it is in a
+/// group, its parent's profile.
+pub async fn surroundings(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    id: Option<Uuid>,
+    parent: Option<Uuid>,
+) -> Result<Surroundings, AccountsError> {
+    let (has_children, in_group, parent_profile): (bool, bool, Option<String>) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM accounts.accounts WHERE tenant_id = $1 AND parent_account_id = $2),
+                EXISTS (SELECT 1 FROM accounts.group_members WHERE tenant_id = $1 AND (member_id = $2 OR parent_id = $2)),
+                (SELECT profile FROM accounts.accounts WHERE tenant_id = $1 AND id = $3)",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .bind(parent)
+    .fetch_one(connection)
+    .await?;
+    let parent_profile = parent_profile
+        .map(|profile| AccountProfile::from_stored(&profile).ok_or_else(|| corrupt("profile", &profile)))
+        .transpose()?;
+    Ok(Surroundings { has_children, in_group, parent_profile })
 }
 
 pub async fn exists(connection: &mut PgConnection, tenant_id: Uuid, id: Uuid) -> Result<bool, AccountsError> {

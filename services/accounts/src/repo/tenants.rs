@@ -12,7 +12,9 @@ use uuid::Uuid;
 
 use super::corrupt;
 use crate::domain::error::AccountsError;
+use crate::domain::residential::{InUse, ResidentialFeatures};
 use crate::domain::tenant::{NameUniquenessScope, NewTenant, Tenant};
+use bss_platform::payment::PaymentType;
 
 #[derive(sqlx::FromRow)]
 struct TenantRow {
@@ -27,6 +29,41 @@ struct TenantRow {
     guest_account_id: Option<Uuid>,
     guest_regions: Json<BTreeMap<String, Uuid>>,
     registration_profiles: Json<BTreeMap<String, Uuid>>,
+    residential_features: Option<Json<StoredFeatures>>,
+}
+
+/// A residential feature set as stored: payment types by code.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredFeatures {
+    sub_accounts: bool,
+    groups: bool,
+    contracts: bool,
+    payment_types: Vec<String>,
+}
+
+impl StoredFeatures {
+    fn of(features: &ResidentialFeatures) -> StoredFeatures {
+        StoredFeatures {
+            sub_accounts: features.sub_accounts,
+            groups: features.groups,
+            contracts: features.contracts,
+            payment_types: features.payment_types.iter().map(|kind| kind.code().to_owned()).collect(),
+        }
+    }
+
+    fn features(self) -> Result<ResidentialFeatures, AccountsError> {
+        let payment_types = self
+            .payment_types
+            .iter()
+            .map(|code| PaymentType::from_code(code).map_err(|_| corrupt("residential payment type", code)))
+            .collect::<Result<_, _>>()?;
+        Ok(ResidentialFeatures {
+            sub_accounts: self.sub_accounts,
+            groups: self.groups,
+            contracts: self.contracts,
+            payment_types,
+        })
+    }
 }
 
 impl TryFrom<TenantRow> for Tenant {
@@ -45,6 +82,7 @@ impl TryFrom<TenantRow> for Tenant {
             guest_account_id: row.guest_account_id,
             guest_regions: row.guest_regions.0,
             registration_profiles: row.registration_profiles.0,
+            residential: row.residential_features.map(|stored| stored.0.features()).transpose()?.unwrap_or_default(),
         })
     }
 }
@@ -52,7 +90,7 @@ impl TryFrom<TenantRow> for Tenant {
 macro_rules! columns {
     () => {
         "id, name, default_currency, parent_tenant_id, name_uniqueness_scope, created_at, status, suspend_reason,
-         guest_account_id, guest_regions, registration_profiles"
+         guest_account_id, guest_regions, registration_profiles, residential_features"
     };
 }
 
@@ -172,6 +210,53 @@ pub async fn set_registration_profile(
     .fetch_optional(connection)
     .await?;
     row.map(Tenant::try_from).transpose()
+}
+
+/// Sets what the tenant's residential accounts may have; `None` when
+/// there is no such tenant.
+pub async fn set_residential_features(
+    connection: &mut PgConnection,
+    id: Uuid,
+    features: &ResidentialFeatures,
+) -> Result<Option<Tenant>, AccountsError> {
+    let row: Option<TenantRow> = sqlx::query_as(concat!(
+        "UPDATE accounts.tenants SET residential_features = $2 WHERE id = $1 RETURNING ",
+        columns!()
+    ))
+    .bind(id)
+    .bind(Json(StoredFeatures::of(features)))
+    .fetch_optional(connection)
+    .await?;
+    row.map(Tenant::try_from).transpose()
+}
+
+/// What the tenant's residential accounts have now: how many have a parent
+/// or sub-accounts, how many are in a group, each payment type they enable.
+pub async fn residential_in_use(connection: &mut PgConnection, id: Uuid) -> Result<InUse, AccountsError> {
+    let (sub_accounts, groups): (i64, i64) = sqlx::query_as(
+        "SELECT
+             (SELECT count(*) FROM accounts.accounts a WHERE a.tenant_id = $1 AND a.profile = 'residential'
+                AND (a.parent_account_id IS NOT NULL OR EXISTS (SELECT 1 FROM accounts.accounts c
+                     WHERE c.tenant_id = $1 AND c.parent_account_id = a.id))),
+             (SELECT count(*) FROM accounts.accounts a WHERE a.tenant_id = $1 AND a.profile = 'residential'
+                AND EXISTS (SELECT 1 FROM accounts.group_members g WHERE g.tenant_id = $1
+                     AND (g.member_id = a.id OR g.parent_id = a.id)))",
+    )
+    .bind(id)
+    .fetch_one(&mut *connection)
+    .await?;
+    let kinds: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT enabled.code, count(*) FROM accounts.accounts, unnest(payment_types) AS enabled (code)
+         WHERE tenant_id = $1 AND profile = 'residential' GROUP BY enabled.code ORDER BY enabled.code",
+    )
+    .bind(id)
+    .fetch_all(connection)
+    .await?;
+    let payment_types = kinds
+        .into_iter()
+        .map(|(code, count)| Ok((PaymentType::from_code(&code).map_err(|_| corrupt("payment type", &code))?, count)))
+        .collect::<Result<_, AccountsError>>()?;
+    Ok(InUse { sub_accounts, groups, payment_types })
 }
 
 /// How long a replica trusts its memory of a tenant's standing (another

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::Pricing;
 use crate::domain::book::Contract;
-use crate::domain::contract::{changes, check_maker};
+use crate::domain::contract::{self, changes, check_maker};
 use crate::domain::error::PricingError;
 use crate::domain::rebate::{self, Band, RebateTerm};
 use crate::repo;
@@ -42,6 +42,7 @@ impl Pricing {
         for account_id in &record.account_ids {
             self.account(caller, tenant_id, *account_id).await?;
         }
+        self.check_residential(caller, tenant_id, &record.account_ids).await?;
         self.write(tenant_id, key, async |tx| {
             repo::contracts::insert(tx, tenant_id, &record).await?;
             Ok(respond(&changed(tx, tenant_id, (caller, ""), None, record.contract.id).await?))
@@ -91,6 +92,25 @@ impl Pricing {
             Ok(respond(&changed(tx, tenant_id, (caller, reason), Some(&before), contract_id).await?))
         })
         .await
+    }
+
+    /// Accounts going on a contract, against their tenant's residential
+    /// profile (RESIDENTIAL_FEATURE), as accounts shows them.
+    async fn check_residential(&self, caller: &Caller, tenant_id: Uuid, accounts: &[Uuid]) -> Result<(), PricingError> {
+        let mut residential = Vec::new();
+        for account_id in accounts {
+            if let Some(account) = self.accounts.account(caller, *account_id).await?
+                && account.profile == bss_proto::accounts::AccountProfile::Residential as i32
+            {
+                residential.push(*account_id);
+            }
+        }
+        if residential.is_empty() {
+            return Ok(());
+        }
+        let tenant = self.accounts.tenant(caller, tenant_id).await?.unwrap_or_default();
+        let allowed = tenant.residential_features.is_some_and(|features| features.contracts);
+        contract::check_residential(&residential, allowed)
     }
 
     /// The contract as it is before a change the caller may make: a sales
@@ -183,6 +203,7 @@ impl Pricing {
         respond: impl FnOnce(&ContractRecord) -> R,
     ) -> Result<R, PricingError> {
         self.account(caller, tenant_id, account_id).await?;
+        self.check_residential(caller, tenant_id, &[account_id]).await?;
         self.write(tenant_id, key, async |tx| {
             let before = self.contract_to_change(tx, caller, tenant_id, contract_id).await?;
             repo::contracts::add_account(tx, tenant_id, contract_id, account_id).await?;

@@ -82,6 +82,22 @@ pub fn check_maker(sales_rep: bool, facility: bool) -> Result<(), PricingError> 
     }
 }
 
+/// The reason a residential account is refused a contract when its
+/// tenant's residential profile has none (accounts' RESIDENTIAL_FEATURE).
+pub const RESIDENTIAL_FEATURE: &str = "RESIDENTIAL_FEATURE";
+
+/// Whether these residential accounts may go on a contract: only when
+/// their tenant lets residential accounts have contracts.
+pub fn check_residential(residential: &[Uuid], contracts_allowed: bool) -> Result<(), PricingError> {
+    match residential.first() {
+        Some(account) if !contracts_allowed => Err(PricingError::Precondition {
+            reason: RESIDENTIAL_FEATURE,
+            description: format!("account {account} is residential: residential accounts have no contracts here"),
+        }),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -143,5 +159,14 @@ mod tests {
             refused,
             PricingError::Platform(PlatformError::Denied { reason: "FACILITY_ROLE_REQUIRED", .. })
         ));
+    }
+
+    #[test]
+    fn a_residential_account_goes_on_a_contract_only_where_its_tenant_allows_it() {
+        let home = Uuid::now_v7();
+        assert!(check_residential(&[], false).is_ok(), "no residential account");
+        assert!(check_residential(&[home], true).is_ok(), "allowed");
+        let refused = check_residential(&[home], false).expect_err("refused");
+        assert!(matches!(refused, PricingError::Precondition { reason: RESIDENTIAL_FEATURE, .. }));
     }
 }

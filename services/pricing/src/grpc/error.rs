@@ -2,6 +2,7 @@
 
 use bss_platform::error::{Answer, Rule};
 
+use crate::domain::contract::RESIDENTIAL_FEATURE;
 use crate::domain::error::PricingError;
 
 /// The ErrorInfo domain of this context.
@@ -17,6 +18,10 @@ impl From<PricingError> for Answer {
             PricingError::Invalid(violations) => Answer::Invalid(violations),
             PricingError::NotFound { kind, id } => Answer::NotFound { kind, id },
             PricingError::AlreadyExists { .. } => Answer::AlreadyExists { reason, description },
+            // Named as accounts names a residential account's feature.
+            PricingError::Precondition { reason: RESIDENTIAL_FEATURE, .. } => {
+                Answer::refused(reason, "contracts", description)
+            }
             PricingError::Precondition { .. } => Answer::refused(reason, "pricing", description),
             PricingError::Lines(lines) => {
                 let summary: Vec<&str> = lines.iter().map(|(_, _, explanation)| explanation.as_str()).collect();

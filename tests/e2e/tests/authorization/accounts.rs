@@ -43,6 +43,8 @@ pub fn cases() -> Vec<Case> {
         // The first tenant's account is not another tenant's to name.
         case(TENANTS, "SetGuestAccount", tenant_admin_only, NotFound),
         case(TENANTS, "SetRegistrationProfile", tenant_admin_only, NotFound),
+        // It sets the caller's own tenant's features.
+        case(TENANTS, "SetResidentialFeatures", tenant_admin_only, NotApplicable),
         // Another tenant has no profile of the first tenant's.
         case(USERS, "RegisterUser", Some(Role::SalesRep), NotFound),
         case(ACCOUNTS, "CreateAccount", writer, NotApplicable),
@@ -326,6 +328,14 @@ impl Fixture {
                     request_id: String::new(),
                 };
                 tenants.set_registration_profile(request(set, token)).await.map(|_| 1)
+            }
+            "SetResidentialFeatures" => {
+                let features = ResidentialFeatures {
+                    payment_types: vec![bss_proto::types::PaymentType::CreditCard as i32],
+                    ..ResidentialFeatures::default()
+                };
+                let set = SetResidentialFeaturesRequest { features: Some(features), request_id: String::new() };
+                tenants.set_residential_features(request(set, token)).await.map(|_| 1)
             }
             "ListTenants" => tenants
                 .list_tenants(request(ListTenantsRequest::default(), token))
