@@ -20,7 +20,7 @@ use crate::domain::contact::{Contact, ContactFields, parse_phone, parse_roles};
 use crate::domain::custom_fields::{Definition, FieldType};
 use crate::domain::group::Funding;
 use crate::domain::residential::ResidentialFeatures;
-use crate::domain::tenant::{NameUniquenessScope, NewTenant, Tenant};
+use crate::domain::tenant::{CurrencySettings, NameUniquenessScope, NewTenant, Tenant};
 use crate::domain::text::{Email, email_text, optional_text, required_text};
 use crate::domain::user::User;
 use crate::repo::history::StoredLine;
@@ -119,6 +119,13 @@ pub fn account_fields(input: &proto::Account) -> Result<AccountFields, Violation
     let custom_fields = v.keep("account.custom_fields", parse_custom_fields(&input.custom_fields));
     let sync_options = v.keep("account.sync_options", parse_sync_options(&input.sync_options));
     let managed_by = v.keep("account.managed_by", managed_by_from_wire(input.managed_by.as_ref()));
+    let country_code = v.keep(
+        "account.country_code",
+        match input.country_code.as_str() {
+            "" => Ok(None),
+            code => CountryCode::parse(code).map(Some),
+        },
+    );
     let external_key = text(&mut v, "account.external_key", &input.external_key, 128);
     let tax_number = text(&mut v, "account.tax_number", &input.tax_number, 64);
     let contact_name = text(&mut v, "account.contact_name", &input.contact_name, 200);
@@ -140,6 +147,7 @@ pub fn account_fields(input: &proto::Account) -> Result<AccountFields, Violation
         custom_fields,
         sync_options,
         managed_by,
+        country_code,
     ) {
         (
             Some(code),
@@ -153,6 +161,7 @@ pub fn account_fields(input: &proto::Account) -> Result<AccountFields, Violation
             Some(custom_fields),
             Some(sync_options),
             Some(managed_by),
+            Some(country_code),
         ) if v.is_empty() => Ok(AccountFields {
             code,
             external_key: Some(external_key).filter(|key| !key.is_empty()),
@@ -178,6 +187,7 @@ pub fn account_fields(input: &proto::Account) -> Result<AccountFields, Violation
             system_account: input.system_account,
             sync_options,
             managed_by,
+            country_code,
         }),
         _ => Err(v),
     }
@@ -232,6 +242,7 @@ pub const ACCOUNT_WRITABLE_PATHS: &[&str] = &[
     "parent_account_id",
     "responsible_user",
     "sharing_rule",
+    "country_code",
     "currency_code",
     "custom_fields",
     "system_account",
@@ -263,6 +274,7 @@ pub fn overlay_account(target: &mut proto::Account, input: &proto::Account, path
             "parent_account_id" => target.parent_account_id.clone_from(&input.parent_account_id),
             "responsible_user" => target.responsible_user.clone_from(&input.responsible_user),
             "sharing_rule" => target.sharing_rule.clone_from(&input.sharing_rule),
+            "country_code" => target.country_code.clone_from(&input.country_code),
             "currency_code" => target.currency_code.clone_from(&input.currency_code),
             "custom_fields" => target.custom_fields.clone_from(&input.custom_fields),
             "system_account" => target.system_account = input.system_account,
@@ -276,6 +288,7 @@ pub fn overlay_account(target: &mut proto::Account, input: &proto::Account, path
 pub fn account_to_proto(account: &Account) -> proto::Account {
     let fields = &account.fields;
     proto::Account {
+        country_code: fields.country_code.as_ref().map_or("", CountryCode::as_str).to_owned(),
         id: account.id.to_string(),
         tenant_id: account.tenant_id.to_string(),
         code: fields.code.as_str().to_owned(),
@@ -598,12 +611,22 @@ pub fn new_tenant(input: &proto::Tenant) -> Result<NewTenant, Violations> {
     let currency = v.keep("tenant.default_currency", Currency::parse(&input.default_currency));
     let parent_tenant_id = v.keep("tenant.parent_tenant_id", parse_optional_id(&input.parent_tenant_id));
     let scope = v.keep("tenant.name_uniqueness_scope", scope_from_wire(input.name_uniqueness_scope));
+    let currencies = currency_settings(input.multi_currency, &input.currency_by_country, "tenant.currency_by_country");
+    if let Err(problems) = &currencies {
+        v.extend(problems.clone());
+    }
     if scope == Some(NameUniquenessScope::ParentTenant) && parent_tenant_id == Some(None) {
         v.add("tenant.name_uniqueness_scope", "sharing the parent's name space needs a parent tenant");
     }
     match (name, currency, parent_tenant_id, scope) {
         (Some(name), Some(currency), Some(parent_tenant_id), Some(name_uniqueness_scope)) if v.is_empty() => {
-            Ok(NewTenant { name, default_currency: currency.code.to_owned(), parent_tenant_id, name_uniqueness_scope })
+            Ok(NewTenant {
+                name,
+                default_currency: currency.code.to_owned(),
+                parent_tenant_id,
+                name_uniqueness_scope,
+                currencies: currencies?,
+            })
         }
         _ => Err(v),
     }
@@ -635,7 +658,30 @@ pub fn tenant_to_proto(tenant: &Tenant) -> proto::Tenant {
             .map(|(profile, account)| (profile.clone(), account.to_string()))
             .collect(),
         residential_features: Some(features_to_proto(&tenant.residential)),
+        multi_currency: tenant.currencies.multi_currency,
+        currency_by_country: tenant.currencies.by_country.clone().into_iter().collect(),
     }
+}
+
+/// A tenant's currency settings as asked: each country an ISO 3166-1
+/// alpha-2 code, each currency ISO 4217; violations under `field`.
+pub fn currency_settings(
+    multi_currency: bool,
+    by_country: &std::collections::BTreeMap<String, String>,
+    field: &str,
+) -> Result<CurrencySettings, Violations> {
+    let mut v = Violations::new();
+    let mut parsed = std::collections::BTreeMap::new();
+    for (country, currency) in by_country {
+        let path = format!("{field}.{country}");
+        let country = v.keep(&path, CountryCode::parse(country));
+        let currency = v.keep(&path, Currency::parse(currency));
+        if let (Some(country), Some(currency)) = (country, currency) {
+            parsed.insert(country.as_str().to_owned(), currency.code.to_owned());
+        }
+    }
+    v.into_result()?;
+    Ok(CurrencySettings { multi_currency, by_country: parsed })
 }
 
 pub fn features_to_proto(features: &ResidentialFeatures) -> proto::ResidentialFeatures {

@@ -201,7 +201,13 @@ async fn a_parent_suspension_cascades_to_its_members_with_history_lines() {
 #[tokio::test]
 async fn a_group_that_breaks_a_formation_rule_is_refused_with_that_rule() {
     let mut app = spawn().await;
-    let (tenant_id, admin) = app.tenant_admin().await;
+    // Multi-currency, so that accounts in two currencies can try to group.
+    let tenant = Tenant {
+        multi_currency: true,
+        ..Tenant { name: "Two currencies".to_owned(), default_currency: "AUD".to_owned(), ..Tenant::default() }
+    };
+    let tenant_id: uuid::Uuid = app.create_tenant_with(tenant).await.id.parse().expect("tenant id");
+    let admin = token(tenant_id, &[Role::TenantAdmin]);
     let make =
         |code: &str, tax: &str| Account { tax_number: tax.to_owned(), ..account(code, &format!("Company {code}")) };
     let parent = create(&mut app, &admin, make("PARENT", "T-P")).await;

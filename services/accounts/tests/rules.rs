@@ -536,3 +536,64 @@ async fn a_residential_account_has_only_the_features_its_tenant_allows() {
     let status = app.tenants.set_residential_features(authorized(set(defaults), &manager)).await.expect_err("manager");
     assert_eq!(status.code(), Code::PermissionDenied);
 }
+
+#[tokio::test]
+async fn an_accounts_currency_follows_its_tenants_multi_currency_setting_and_its_country() {
+    let mut app = spawn().await;
+    let tenant = app.create_tenant("Single", "AUD").await;
+    assert!(!tenant.multi_currency, "a new tenant is single-currency, as the documents have it");
+    let admin = token(tenant.id.parse().expect("tenant id"), &[Role::TenantAdmin]);
+    let in_currency = |code: &str, currency: &str, country: &str| Account {
+        currency_code: currency.to_owned(),
+        country_code: country.to_owned(),
+        ..account(code, &format!("Currency {code}"))
+    };
+    // Single-currency: every account in AUD; another is refused.
+    let status = app.create_account(&admin, in_currency("U1", "USD", "")).await.expect_err("USD");
+    assert_eq!(refused_features(&status), [("MULTI_CURRENCY_OFF".to_owned(), "account".to_owned())]);
+    let nz = app.create_account(&admin, in_currency("N1", "", "NZ")).await.expect("single").account.expect("account");
+    assert_eq!((nz.currency_code.as_str(), nz.country_code.as_str()), ("AUD", "NZ"));
+
+    // Multi-currency with a country map: a New Zealander takes NZD unless it
+    // asks; an account of a country without a currency takes the default.
+    let settings = |multi_currency: bool| SetCurrencySettingsRequest {
+        multi_currency,
+        currency_by_country: [("NZ".to_owned(), "NZD".to_owned())].into(),
+        request_id: String::new(),
+    };
+    let changed = app.tenants.set_currency_settings(authorized(settings(true), &admin)).await.expect("multi");
+    let changed = changed.into_inner().tenant.expect("tenant");
+    assert!(changed.multi_currency);
+    assert_eq!(changed.currency_by_country.get("NZ").map(String::as_str), Some("NZD"));
+    let kiwi = app.create_account(&admin, in_currency("N2", "", "NZ")).await.expect("NZ").account.expect("account");
+    assert_eq!(kiwi.currency_code, "NZD");
+    let asked = app.create_account(&admin, in_currency("N3", "USD", "NZ")).await.expect("asked");
+    assert_eq!(asked.account.expect("account").currency_code, "USD");
+    let french = app.create_account(&admin, in_currency("F1", "", "FR")).await.expect("FR").account.expect("account");
+    assert_eq!(french.currency_code, "AUD");
+    let row = ImportRow {
+        line: 1,
+        account: Some(Account { external_key: "K-1".to_owned(), ..in_currency("N4", "", "NZ") }),
+        payment_type_codes: String::new(),
+    };
+    let import = ImportAccountsRequest { rows: vec![row], request_id: String::new() };
+    let answer = app
+        .accounts
+        .import_accounts(authorized(futures::stream::iter([import]), &admin))
+        .await
+        .expect("import")
+        .into_inner();
+    let imported = app.get_account(&admin, &answer.results[0].account_id).await.expect("imported");
+    assert_eq!(imported.currency_code, "NZD", "an import takes the country's currency too");
+
+    // Back to single-currency only while no account is in another currency.
+    let status =
+        app.tenants.set_currency_settings(authorized(settings(false), &admin)).await.expect_err("accounts in NZD");
+    assert_eq!(refused_features(&status), [("MULTI_CURRENCY_IN_USE".to_owned(), "account".to_owned())]);
+    let bad = SetCurrencySettingsRequest {
+        currency_by_country: [("Nowhere".to_owned(), "NZD".to_owned())].into(),
+        ..settings(true)
+    };
+    let status = app.tenants.set_currency_settings(authorized(bad, &admin)).await.expect_err("bad country");
+    assert_eq!(status.code(), Code::InvalidArgument);
+}

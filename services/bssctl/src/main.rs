@@ -117,6 +117,10 @@ enum TenantsCommand {
         /// Parent tenant (a reseller under its distributor).
         #[arg(long)]
         parent: Option<String>,
+        /// Its accounts may use other currencies than the default (the
+        /// documents' multi-currency setting; off unless given).
+        #[arg(long)]
+        multi_currency: bool,
         #[command(flatten)]
         retry: RetryArgs,
     },
@@ -329,11 +333,12 @@ async fn tenants(client: &Client, command: TenantsCommand) -> Result<Value, Fail
             json!({ "tenants": page.tenants.iter().map(output::tenant).collect::<Vec<_>>(),
                     "next_page_token": page.next_page_token })
         }
-        TenantsCommand::Create { name, currency, parent, retry } => {
+        TenantsCommand::Create { name, currency, parent, multi_currency, retry } => {
             let tenant = Tenant {
                 name,
                 default_currency: currency,
                 parent_tenant_id: parent.unwrap_or_default(),
+                multi_currency,
                 ..Tenant::default()
             };
             let request = CreateTenantRequest { tenant: Some(tenant), request_id: retry.request_id() };

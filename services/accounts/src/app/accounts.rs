@@ -38,7 +38,8 @@ impl Accounts {
     ) -> Result<R, AccountsError> {
         account::check_new(&fields, caller.has_role(Role::Integration))?;
         let tenant = self.tenants.get(&self.db, tenant_id).await?;
-        let currency = currency.unwrap_or_else(|| tenant.default_currency.clone());
+        let country = fields.country_code.as_ref().map(|code| code.as_str());
+        let currency = tenant.currency_for(currency.as_deref(), country, fields.managed_by.is_some())?;
         let account = Account::new(tenant_id, fields, currency, caller.subject.clone(), false, time::now());
         let mut connection = self.db.acquire().await?;
         check_custom_fields(&mut connection, tenant_id, &account.fields).await?;

@@ -226,7 +226,8 @@ async fn create_from_row(
     tenant: &Tenant,
     row: &ImportedAccount,
 ) -> Result<Account, AccountsError> {
-    let currency = row.currency.clone().unwrap_or_else(|| tenant.default_currency.clone());
+    let country = row.fields.country_code.as_ref().map(|code| code.as_str());
+    let currency = tenant.currency_for(row.currency.as_deref(), country, row.fields.managed_by.is_some())?;
     let account = Account::new(tenant.id, row.fields.clone(), currency, caller.subject.clone(), true, time::now());
     check_residential(connection, tenant, None, &account.fields).await?;
     let created =

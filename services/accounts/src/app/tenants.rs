@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::domain::error::AccountsError;
 use crate::domain::residential::{self, ResidentialFeatures};
-use crate::domain::tenant::{NewTenant, Tenant};
+use crate::domain::tenant::{CurrencySettings, NewTenant, Tenant, check_currency_settings};
 use crate::repo;
 use crate::repo::tenants::TenantCache;
 
@@ -135,6 +135,23 @@ impl Tenants {
                 return Err(AccountsError::Residential { reason: residential::IN_USE, refused: taken });
             }
             repo::tenants::set_residential_features(tx, tenant_id, &features).await
+        })
+        .await
+    }
+
+    /// Sets whether the tenant is multi-currency and each country's
+    /// currency; multi-currency goes off only while every account is in the
+    /// default currency (MULTI_CURRENCY_IN_USE).
+    pub async fn set_currency_settings<R: Message + Default>(
+        &self,
+        tenant_id: Uuid,
+        key: Option<RequestKey>,
+        settings: CurrencySettings,
+        respond: impl FnOnce(&Tenant) -> R,
+    ) -> Result<R, AccountsError> {
+        self.change_tenant(tenant_id, key, None, respond, async |tx| {
+            check_currency_settings(&settings, repo::tenants::accounts_in_other_currencies(tx, tenant_id).await?)?;
+            repo::tenants::set_currency_settings(tx, tenant_id, &settings).await
         })
         .await
     }

@@ -6,6 +6,7 @@ use bss_platform::payment::PaymentType;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::address::CountryCode;
 use super::error::AccountsError;
 use super::history::{FieldChange, changed_fields};
 use super::managed;
@@ -179,6 +180,9 @@ pub struct AccountFields {
     pub system_account: bool,
     pub sync_options: Vec<String>,
     pub managed_by: Option<ManagedBy>,
+    /// Its home country: a new account of a multi-currency tenant takes
+    /// the country's currency when it names none.
+    pub country_code: Option<CountryCode>,
 }
 
 /// A stored account.
@@ -325,6 +329,7 @@ impl AccountFields {
             system_account: false,
             sync_options: Vec::new(),
             managed_by: None,
+            country_code: None,
         }
     }
 }

@@ -62,6 +62,8 @@ pub fn changed_fields(before: &AccountFields, after: &AccountFields) -> Vec<Fiel
     compare("parent_account_id", parent(before), parent(after));
     compare("responsible_user", before.responsible_user.clone(), after.responsible_user.clone());
     compare("sharing_rule", before.sharing_rule.clone(), after.sharing_rule.clone());
+    let country = |fields: &AccountFields| fields.country_code.as_ref().map_or("", |code| code.as_str()).to_owned();
+    compare("country_code", country(before), country(after));
     compare("system_account", before.system_account.to_string(), after.system_account.to_string());
     compare("sync_options", list(&before.sync_options), list(&after.sync_options));
     let managed = |fields: &AccountFields| {

@@ -8,9 +8,10 @@ use bss_platform::paging::Page;
 use bss_proto::accounts::tenant_service_server::TenantService;
 use bss_proto::accounts::{
     CreateTenantRequest, CreateTenantResponse, GetTenantRequest, GetTenantResponse, ListTenantsRequest,
-    ListTenantsResponse, ReactivateTenantRequest, ReactivateTenantResponse, SetGuestAccountRequest,
-    SetGuestAccountResponse, SetRegistrationProfileRequest, SetRegistrationProfileResponse,
-    SetResidentialFeaturesRequest, SetResidentialFeaturesResponse, SuspendTenantRequest, SuspendTenantResponse,
+    ListTenantsResponse, ReactivateTenantRequest, ReactivateTenantResponse, SetCurrencySettingsRequest,
+    SetCurrencySettingsResponse, SetGuestAccountRequest, SetGuestAccountResponse, SetRegistrationProfileRequest,
+    SetRegistrationProfileResponse, SetResidentialFeaturesRequest, SetResidentialFeaturesResponse,
+    SuspendTenantRequest, SuspendTenantResponse,
 };
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -18,7 +19,7 @@ use uuid::Uuid;
 use super::READERS;
 use crate::app::tenants::Tenants;
 use crate::domain::error::AccountsError;
-use crate::wire::{features_from_proto, new_tenant, parse_id, tenant_to_proto};
+use crate::wire::{currency_settings, features_from_proto, new_tenant, parse_id, tenant_to_proto};
 
 pub use crate::app::tenants::Tenants as TenantsApi;
 
@@ -163,6 +164,24 @@ impl TenantService for Tenants {
             let features = features_from_proto(&request.features.clone().unwrap_or_default())?;
             let key = RequestKey::new(tenant_id, "SetResidentialFeatures", &request.request_id, &request)?;
             self.set_residential_features(tenant_id, key, features, |tenant| SetResidentialFeaturesResponse {
+                tenant: Some(tenant_to_proto(tenant)),
+            })
+            .await
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn set_currency_settings(
+        &self,
+        request: Request<SetCurrencySettingsRequest>,
+    ) -> Result<Response<SetCurrencySettingsResponse>, Status> {
+        let (_, tenant_id) = auth::authorize(&request, &[Role::TenantAdmin])?;
+        let request = request.into_inner();
+        let run = async {
+            let settings =
+                currency_settings(request.multi_currency, &request.currency_by_country, "currency_by_country")?;
+            let key = RequestKey::new(tenant_id, "SetCurrencySettings", &request.request_id, &request)?;
+            self.set_currency_settings(tenant_id, key, settings, |tenant| SetCurrencySettingsResponse {
                 tenant: Some(tenant_to_proto(tenant)),
             })
             .await

@@ -12,6 +12,7 @@ use super::corrupt;
 use crate::domain::account::{
     Account, AccountCode, AccountFields, AccountKind, AccountName, AccountProfile, AccountStatus, ManagedBy,
 };
+use crate::domain::address::CountryCode;
 use crate::domain::error::AccountsError;
 use crate::domain::residential::Surroundings;
 use crate::domain::text::{Email, email_text};
@@ -22,7 +23,8 @@ macro_rules! columns {
     contact_name, email, billing_email, sales_rep_id, account_class, territory, shipping_method, enable_ordering, \
     payment_types, separate_invoices, parent_account_id, responsible_user, sharing_rule, currency_code, \
     custom_fields, created_by_import, created_by, created_at, updated_at, version, status_reason, \
-    status_cause_account_id, system_account, managed_by_account_id, managed_by_name, locked_fields, sync_options"
+    status_cause_account_id, system_account, managed_by_account_id, managed_by_name, locked_fields, sync_options, \
+    country_code"
     };
 }
 
@@ -65,6 +67,7 @@ struct AccountRow {
     managed_by_name: String,
     locked_fields: Vec<String>,
     sync_options: Vec<String>,
+    country_code: String,
 }
 
 impl TryFrom<AccountRow> for Account {
@@ -101,6 +104,10 @@ impl TryFrom<AccountRow> for Account {
             custom_fields: row.custom_fields.0,
             system_account: row.system_account,
             sync_options: row.sync_options,
+            country_code: match row.country_code.as_str() {
+                "" => None,
+                code => Some(CountryCode::parse(code).map_err(|_| corrupt("country code", code))?),
+            },
             managed_by: row.managed_by_account_id.map(|tenant_reseller_account_id| ManagedBy {
                 tenant_reseller_account_id,
                 reseller_name: row.managed_by_name,
@@ -142,6 +149,10 @@ fn map_write_error(error: sqlx::Error) -> AccountsError {
     }
 }
 
+fn country_text(fields: &AccountFields) -> &str {
+    fields.country_code.as_ref().map_or("", CountryCode::as_str)
+}
+
 fn payment_type_codes(fields: &AccountFields) -> Vec<&'static str> {
     fields.payment_types.iter().map(|payment_type| payment_type.code()).collect()
 }
@@ -167,9 +178,9 @@ pub async fn insert(
                 is_active, tax_number, contact_name, email, billing_email, sales_rep_id, account_class, territory,
                 shipping_method, enable_ordering, payment_types, separate_invoices, parent_account_id, responsible_user,
                 sharing_rule, currency_code, custom_fields, created_by_import, created_by, created_at, updated_at,
-                system_account, managed_by_account_id, managed_by_name, locked_fields, sync_options)
+                system_account, managed_by_account_id, managed_by_name, locked_fields, sync_options, country_code)
             SELECT $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25,
-                $26, $27, $28, $29, $30, $31, $32, $33, $33, $34, $35, $36, $37, $38
+                $26, $27, $28, $29, $30, $31, $32, $33, $33, $34, $35, $36, $37, $38, $40
             WHERE $2 = '' OR EXISTS (SELECT 1 FROM claim)
             RETURNING tenant_id
          ), published AS (
@@ -216,6 +227,7 @@ pub async fn insert(
     .bind(managed.map_or(&[][..], |managed| managed.locked_fields.as_slice()))
     .bind(&fields.sync_options)
     .bind(event)
+    .bind(country_text(fields))
     .fetch_one(executor)
     .await
     .map_err(map_write_error)?;
@@ -236,7 +248,7 @@ pub async fn update(
             enable_ordering = $19, payment_types = $20, separate_invoices = $21, parent_account_id = $22,
             responsible_user = $23, sharing_rule = $24, custom_fields = $25, system_account = $26,
             managed_by_account_id = $27, managed_by_name = $28, locked_fields = $29, sync_options = $30,
-            updated_at = now(), version = version + 1
+            country_code = $31, updated_at = now(), version = version + 1
          WHERE tenant_id = $1 AND id = $2
          RETURNING ",
         columns!()
@@ -271,6 +283,7 @@ pub async fn update(
     .bind(fields.managed_by.as_ref().map_or("", |managed| managed.reseller_name.as_str()))
     .bind(fields.managed_by.as_ref().map_or(&[][..], |managed| managed.locked_fields.as_slice()))
     .bind(&fields.sync_options)
+    .bind(country_text(fields))
     .fetch_one(connection)
     .await
     .map_err(map_write_error)?;

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::corrupt;
 use crate::domain::error::AccountsError;
 use crate::domain::residential::{InUse, ResidentialFeatures};
-use crate::domain::tenant::{NameUniquenessScope, NewTenant, Tenant};
+use crate::domain::tenant::{CurrencySettings, NameUniquenessScope, NewTenant, Tenant};
 use bss_platform::payment::PaymentType;
 
 #[derive(sqlx::FromRow)]
@@ -30,6 +30,8 @@ struct TenantRow {
     guest_regions: Json<BTreeMap<String, Uuid>>,
     registration_profiles: Json<BTreeMap<String, Uuid>>,
     residential_features: Option<Json<StoredFeatures>>,
+    multi_currency: bool,
+    currency_by_country: Json<BTreeMap<String, String>>,
 }
 
 /// A residential feature set as stored: payment types by code.
@@ -82,6 +84,7 @@ impl TryFrom<TenantRow> for Tenant {
             guest_account_id: row.guest_account_id,
             guest_regions: row.guest_regions.0,
             registration_profiles: row.registration_profiles.0,
+            currencies: CurrencySettings { multi_currency: row.multi_currency, by_country: row.currency_by_country.0 },
             residential: row.residential_features.map(|stored| stored.0.features()).transpose()?.unwrap_or_default(),
         })
     }
@@ -90,14 +93,16 @@ impl TryFrom<TenantRow> for Tenant {
 macro_rules! columns {
     () => {
         "id, name, default_currency, parent_tenant_id, name_uniqueness_scope, created_at, status, suspend_reason,
-         guest_account_id, guest_regions, registration_profiles, residential_features"
+         guest_account_id, guest_regions, registration_profiles, residential_features,
+         multi_currency, currency_by_country"
     };
 }
 
 pub async fn insert(connection: &mut PgConnection, tenant: &NewTenant) -> Result<Tenant, AccountsError> {
     let row: TenantRow = sqlx::query_as(concat!(
-        "INSERT INTO accounts.tenants (id, name, default_currency, parent_tenant_id, name_uniqueness_scope)
-         VALUES ($1, $2, $3, $4, $5) RETURNING ",
+        "INSERT INTO accounts.tenants (id, name, default_currency, parent_tenant_id, name_uniqueness_scope,
+             multi_currency, currency_by_country)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
         columns!()
     ))
     .bind(Uuid::now_v7())
@@ -105,6 +110,8 @@ pub async fn insert(connection: &mut PgConnection, tenant: &NewTenant) -> Result
     .bind(&tenant.default_currency)
     .bind(tenant.parent_tenant_id)
     .bind(tenant.name_uniqueness_scope.as_str())
+    .bind(tenant.currencies.multi_currency)
+    .bind(Json(&tenant.currencies.by_country))
     .fetch_one(connection)
     .await?;
     row.try_into()
@@ -228,6 +235,38 @@ pub async fn set_residential_features(
     .fetch_optional(connection)
     .await?;
     row.map(Tenant::try_from).transpose()
+}
+
+/// Sets the tenant's currency settings; `None` when there is no such
+/// tenant.
+pub async fn set_currency_settings(
+    connection: &mut PgConnection,
+    id: Uuid,
+    settings: &CurrencySettings,
+) -> Result<Option<Tenant>, AccountsError> {
+    let row: Option<TenantRow> = sqlx::query_as(concat!(
+        "UPDATE accounts.tenants SET multi_currency = $2, currency_by_country = $3 WHERE id = $1 RETURNING ",
+        columns!()
+    ))
+    .bind(id)
+    .bind(settings.multi_currency)
+    .bind(Json(&settings.by_country))
+    .fetch_optional(connection)
+    .await?;
+    row.map(Tenant::try_from).transpose()
+}
+
+/// How many of the tenant's accounts are in another currency than its
+/// default.
+pub async fn accounts_in_other_currencies(connection: &mut PgConnection, id: Uuid) -> Result<i64, AccountsError> {
+    let count: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM accounts.accounts a JOIN accounts.tenants t ON t.id = a.tenant_id
+         WHERE a.tenant_id = $1 AND a.currency_code <> t.default_currency",
+    )
+    .bind(id)
+    .fetch_one(connection)
+    .await?;
+    Ok(count)
 }
 
 /// What the tenant's residential accounts have now: how many have a parent

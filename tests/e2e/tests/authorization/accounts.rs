@@ -45,6 +45,7 @@ pub fn cases() -> Vec<Case> {
         case(TENANTS, "SetRegistrationProfile", tenant_admin_only, NotFound),
         // It sets the caller's own tenant's features.
         case(TENANTS, "SetResidentialFeatures", tenant_admin_only, NotApplicable),
+        case(TENANTS, "SetCurrencySettings", tenant_admin_only, NotApplicable),
         // Another tenant has no profile of the first tenant's.
         case(USERS, "RegisterUser", Some(Role::SalesRep), NotFound),
         case(ACCOUNTS, "CreateAccount", writer, NotApplicable),
@@ -336,6 +337,10 @@ impl Fixture {
                 };
                 let set = SetResidentialFeaturesRequest { features: Some(features), request_id: String::new() };
                 tenants.set_residential_features(request(set, token)).await.map(|_| 1)
+            }
+            "SetCurrencySettings" => {
+                let set = SetCurrencySettingsRequest { multi_currency: true, ..SetCurrencySettingsRequest::default() };
+                tenants.set_currency_settings(request(set, token)).await.map(|_| 1)
             }
             "ListTenants" => tenants
                 .list_tenants(request(ListTenantsRequest::default(), token))
