@@ -315,6 +315,8 @@ pub fn account_to_proto(account: &Account) -> proto::Account {
         currency_code: account.currency_code.clone(),
         custom_fields: fields.custom_fields.clone(),
         created_by_import: account.created_by_import,
+        user_created_for_account: account.user_created,
+        last_import_time: account.last_imported_at.map(timestamp),
         created_by: account.created_by.clone(),
         create_time: Some(timestamp(account.created_at)),
         update_time: Some(timestamp(account.updated_at)),

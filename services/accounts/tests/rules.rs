@@ -480,11 +480,13 @@ async fn a_residential_account_has_only_the_features_its_tenant_allows() {
             line: 1,
             account: Some(Account { external_key: "H-2".to_owned(), ..residential("R2", &[]) }),
             payment_type_codes: "AC".to_owned(),
+            create_user: false,
         },
         ImportRow {
             line: 2,
             account: Some(Account { external_key: "H-3".to_owned(), ..residential("R3", &[]) }),
             payment_type_codes: "PP".to_owned(),
+            create_user: false,
         },
     ];
     let import = ImportAccountsRequest { rows, request_id: String::new() };
@@ -575,6 +577,7 @@ async fn an_accounts_currency_follows_its_tenants_multi_currency_setting_and_its
         line: 1,
         account: Some(Account { external_key: "K-1".to_owned(), ..in_currency("N4", "", "NZ") }),
         payment_type_codes: String::new(),
+        create_user: false,
     };
     let import = ImportAccountsRequest { rows: vec![row], request_id: String::new() };
     let answer = app
@@ -596,4 +599,86 @@ async fn an_accounts_currency_follows_its_tenants_multi_currency_setting_and_its
     };
     let status = app.tenants.set_currency_settings(authorized(bad, &admin)).await.expect_err("bad country");
     assert_eq!(status.code(), Code::InvalidArgument);
+}
+
+#[tokio::test]
+async fn an_import_creates_a_user_for_a_new_account_when_asked_and_marks_when_it_last_changed_it() {
+    let mut app = spawn().await;
+    let (_, admin) = app.tenant_admin().await;
+    let row = |line: i64, key: &str, code: &str, email: &str, create_user: bool| ImportRow {
+        line,
+        account: Some(Account {
+            external_key: key.to_owned(),
+            email: email.to_owned(),
+            contact_name: "Jo Buyer".to_owned(),
+            ..account(code, &format!("Imported {code}"))
+        }),
+        payment_type_codes: String::new(),
+        create_user,
+    };
+    let import = |rows: Vec<ImportRow>| ImportAccountsRequest { rows, request_id: String::new() };
+    let importer = app.accounts.clone();
+    let run = async |rows: Vec<ImportRow>| {
+        importer
+            .clone()
+            .import_accounts(authorized(futures::stream::iter([import(rows)]), &admin))
+            .await
+            .expect("import")
+            .into_inner()
+    };
+    let answer = run(vec![
+        row(1, "K-1", "U1", "jo@buyer.example", true),
+        row(2, "K-2", "U2", "", true),
+        row(3, "K-3", "U3", "no-user@buyer.example", false),
+    ])
+    .await;
+    assert_eq!((answer.created, answer.rejected), (2, 1));
+    assert_eq!(answer.results[1].problems[0].field, "account.email", "a user needs the account's email");
+    let first = answer.results[0].account_id.clone();
+    let third = answer.results[2].account_id.clone();
+
+    let with_user = app.get_account(&admin, &first).await.expect("account");
+    assert!(with_user.user_created_for_account);
+    let imported_at = with_user.last_import_time.clone().expect("imported");
+    let users = app
+        .users
+        .list_users(authorized(ListUsersRequest { account_id: first.clone(), ..Default::default() }, &admin))
+        .await
+        .expect("users")
+        .into_inner()
+        .users;
+    let users: Vec<(&str, &str)> = users.iter().map(|user| (user.email.as_str(), user.display_name.as_str())).collect();
+    assert_eq!(users, [("jo@buyer.example", "Jo Buyer")]);
+    let without = app.get_account(&admin, &third).await.expect("account");
+    assert!(!without.user_created_for_account);
+
+    // A change made through the API leaves "Last Updated"; an import that
+    // changes the account moves it; one that changes nothing leaves it.
+    let renamed = UpdateAccountRequest {
+        account: Some(Account { name: "Renamed by hand".to_owned(), ..with_user.clone() }),
+        update_mask: mask(&["name"]),
+        ..UpdateAccountRequest::default()
+    };
+    let by_hand = app.accounts.update_account(authorized(renamed, &admin)).await.expect("renamed");
+    let by_hand = by_hand.into_inner().account.expect("account");
+    assert_eq!(by_hand.last_import_time, Some(imported_at.clone()));
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let again = run(vec![row(1, "K-1", "U1", "jo@buyer.example", true)]).await;
+    assert_eq!(again.updated, 1);
+    let reimported = app.get_account(&admin, &first).await.expect("account");
+    let later = reimported.last_import_time.clone().expect("imported");
+    assert!((later.seconds, later.nanos) > (imported_at.seconds, imported_at.nanos), "moved by the import");
+    assert_eq!(reimported.name, "Imported U1");
+    let unchanged = run(vec![row(1, "K-1", "U1", "jo@buyer.example", true)]).await;
+    assert_eq!(unchanged.updated, 1);
+    let same = app.get_account(&admin, &first).await.expect("account");
+    assert_eq!(same.last_import_time, Some(later), "an import that changes nothing leaves it");
+    let users = app
+        .users
+        .list_users(authorized(ListUsersRequest { account_id: first, ..Default::default() }, &admin))
+        .await
+        .expect("users")
+        .into_inner()
+        .users;
+    assert_eq!(users.len(), 1, "an update creates no second user");
 }

@@ -23,6 +23,7 @@ fn row(line: i64, key: &str, code: &str, name: &str) -> ImportRow {
             ..Account::default()
         }),
         payment_type_codes: "AC, cc".to_owned(),
+        create_user: false,
     }
 }
 

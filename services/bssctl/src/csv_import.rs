@@ -179,9 +179,20 @@ fn row(line: i64, values: &BTreeMap<&str, &str>) -> ImportRow {
         account_class: get("account_class"),
         sales_rep_id: get("sales_rep_id"),
         shipping_method: get("shipping_method"),
-        enable_ordering: matches!(get("enable_ordering").to_ascii_lowercase().as_str(), "true" | "yes" | "1"),
+        enable_ordering: yes(&get("enable_ordering")),
+        country_code: get("country_code"),
         custom_fields,
         ..Account::default()
     };
-    ImportRow { line, account: Some(account), payment_type_codes: get("payment_types") }
+    ImportRow {
+        line,
+        account: Some(account),
+        payment_type_codes: get("payment_types"),
+        create_user: yes(&get("create_user")),
+    }
+}
+
+/// A CSV yes/no cell: true, yes or 1 (any case).
+fn yes(value: &str) -> bool {
+    matches!(value.trim().to_ascii_lowercase().as_str(), "true" | "yes" | "1")
 }

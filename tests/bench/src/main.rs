@@ -342,6 +342,7 @@ async fn import_accounts(endpoints: &bss_suite::Endpoints, database_url: &str) -
                 ..Account::default()
             }),
             payment_type_codes: "AC,CC".to_owned(),
+            create_user: false,
         })
         .collect();
     let messages: Vec<ImportAccountsRequest> = rows

@@ -21,12 +21,14 @@ use sqlx::{Acquire, PgConnection};
 use uuid::Uuid;
 
 use super::accounts::check_residential;
+use super::users::insert_user;
 use super::{Accounts, event, publish, record};
 use crate::domain::account::{Account, AccountFields, Problem, duplicate_key};
 use crate::domain::custom_fields::{self, Definition};
 use crate::domain::error::AccountsError;
 use crate::domain::history::HistoryLine;
 use crate::domain::tenant::Tenant;
+use crate::domain::user::User;
 use crate::repo;
 use crate::wire::account_to_proto;
 
@@ -40,6 +42,8 @@ pub struct ImportedAccount {
     pub fields: AccountFields,
     pub currency: Option<String>,
     pub external_key: String,
+    /// Create a user of the account when the row creates it.
+    pub create_user: bool,
 }
 
 /// What became of a row.
@@ -228,12 +232,17 @@ async fn create_from_row(
 ) -> Result<Account, AccountsError> {
     let country = row.fields.country_code.as_ref().map(|code| code.as_str());
     let currency = tenant.currency_for(row.currency.as_deref(), country, row.fields.managed_by.is_some())?;
-    let account = Account::new(tenant.id, row.fields.clone(), currency, caller.subject.clone(), true, time::now());
+    let mut account = Account::new(tenant.id, row.fields.clone(), currency, caller.subject.clone(), true, time::now());
+    account.user_created = row.create_user;
     check_residential(connection, tenant, None, &account.fields).await?;
     let created =
         event(tenant.id, caller, Payload::AccountCreated(AccountCreated { account: Some(account_to_proto(&account)) }));
     repo::accounts::insert(&mut *connection, &account, tenant.name_scope(), None, Vec::new(), created.encode_to_vec())
         .await?;
+    if let (true, Some(email)) = (row.create_user, &account.fields.email) {
+        let user = User::for_account(&account, email.clone(), account.created_at);
+        insert_user(connection, caller, &user).await?;
+    }
     Ok(account)
 }
 
@@ -261,6 +270,7 @@ async fn update_from_row(
             .await?;
     check_residential(connection, tenant, Some(account.id), &fields).await?;
     let updated = repo::accounts::update(connection, &current, &fields, tenant.name_scope()).await?;
+    let updated = repo::accounts::mark_imported(connection, &updated).await?;
     let changed_fields: Vec<String> = changes.iter().map(|change| change.field.clone()).collect();
     let line = HistoryLine { action: "IMPORTED", changes, reason: String::new() };
     record(connection, account.tenant_id, account.id, caller, &line).await?;

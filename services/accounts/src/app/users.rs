@@ -28,7 +28,7 @@ pub enum Move {
 }
 
 /// Stores a new user and publishes its assignment to its account.
-async fn insert_user(tx: &mut PgConnection, caller: &Caller, user: &User) -> Result<User, AccountsError> {
+pub(crate) async fn insert_user(tx: &mut PgConnection, caller: &Caller, user: &User) -> Result<User, AccountsError> {
     let user = repo::users::insert(tx, user).await?;
     let assigned = UserAssigned { user: Some(user_to_proto(&user)), previous_account_id: String::new() };
     publish(tx, user.tenant_id, caller, Payload::UserAssigned(assigned)).await?;

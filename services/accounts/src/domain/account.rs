@@ -198,6 +198,10 @@ pub struct Account {
     pub status_cause_account_id: Option<Uuid>,
     pub currency_code: String,
     pub created_by_import: bool,
+    /// When an import last created or changed it.
+    pub last_imported_at: Option<DateTime<Utc>>,
+    /// Whether its import created a user for it.
+    pub user_created: bool,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -223,6 +227,8 @@ impl Account {
             status_cause_account_id: None,
             currency_code,
             created_by_import,
+            last_imported_at: created_by_import.then_some(now),
+            user_created: false,
             created_by,
             created_at: now,
             updated_at: now,

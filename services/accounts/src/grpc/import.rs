@@ -65,7 +65,16 @@ fn parse_row(row: &ImportRow) -> Result<ImportedAccount, Vec<Problem>> {
     if let Some(payment_types) = payment_types {
         fields.payment_types = payment_types;
     }
-    Ok(ImportedAccount { external_key: input.external_key.trim().to_owned(), fields, currency })
+    if row.create_user && fields.email.is_none() {
+        let violations = Violations::single("account.email", "a user created for the account logs in with its email");
+        return Err(problems(&violations, "INVALID_ARGUMENT"));
+    }
+    Ok(ImportedAccount {
+        external_key: input.external_key.trim().to_owned(),
+        fields,
+        currency,
+        create_user: row.create_user,
+    })
 }
 
 /// "AC, cc,DD": payment types by code, without repeats.

@@ -24,7 +24,7 @@ macro_rules! columns {
     payment_types, separate_invoices, parent_account_id, responsible_user, sharing_rule, currency_code, \
     custom_fields, created_by_import, created_by, created_at, updated_at, version, status_reason, \
     status_cause_account_id, system_account, managed_by_account_id, managed_by_name, locked_fields, sync_options, \
-    country_code"
+    country_code, last_import_at, user_created_for_account"
     };
 }
 
@@ -68,6 +68,8 @@ struct AccountRow {
     locked_fields: Vec<String>,
     sync_options: Vec<String>,
     country_code: String,
+    last_import_at: Option<DateTime<Utc>>,
+    user_created_for_account: bool,
 }
 
 impl TryFrom<AccountRow> for Account {
@@ -123,6 +125,8 @@ impl TryFrom<AccountRow> for Account {
             status_cause_account_id: row.status_cause_account_id,
             currency_code: row.currency_code,
             created_by_import: row.created_by_import,
+            last_imported_at: row.last_import_at,
+            user_created: row.user_created_for_account,
             created_by: row.created_by,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -178,9 +182,10 @@ pub async fn insert(
                 is_active, tax_number, contact_name, email, billing_email, sales_rep_id, account_class, territory,
                 shipping_method, enable_ordering, payment_types, separate_invoices, parent_account_id, responsible_user,
                 sharing_rule, currency_code, custom_fields, created_by_import, created_by, created_at, updated_at,
-                system_account, managed_by_account_id, managed_by_name, locked_fields, sync_options, country_code)
+                system_account, managed_by_account_id, managed_by_name, locked_fields, sync_options, country_code,
+                last_import_at, user_created_for_account)
             SELECT $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25,
-                $26, $27, $28, $29, $30, $31, $32, $33, $33, $34, $35, $36, $37, $38, $40
+                $26, $27, $28, $29, $30, $31, $32, $33, $33, $34, $35, $36, $37, $38, $40, $41, $42
             WHERE $2 = '' OR EXISTS (SELECT 1 FROM claim)
             RETURNING tenant_id
          ), published AS (
@@ -228,6 +233,8 @@ pub async fn insert(
     .bind(&fields.sync_options)
     .bind(event)
     .bind(country_text(fields))
+    .bind(account.last_imported_at)
+    .bind(account.user_created)
     .fetch_one(executor)
     .await
     .map_err(map_write_error)?;
@@ -287,6 +294,19 @@ pub async fn update(
     .fetch_one(connection)
     .await
     .map_err(map_write_error)?;
+    row.try_into()
+}
+
+/// Marks the account as changed by an import now (its "Last Updated").
+pub async fn mark_imported(connection: &mut PgConnection, account: &Account) -> Result<Account, AccountsError> {
+    let row: AccountRow = sqlx::query_as(concat!(
+        "UPDATE accounts.accounts SET last_import_at = now() WHERE tenant_id = $1 AND id = $2 RETURNING ",
+        columns!()
+    ))
+    .bind(account.tenant_id)
+    .bind(account.id)
+    .fetch_one(connection)
+    .await?;
     row.try_into()
 }
 

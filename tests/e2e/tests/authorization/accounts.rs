@@ -480,6 +480,7 @@ impl Fixture {
                     line: 1,
                     account: Some(Account { external_key: "ERP-1".to_owned(), ..account("IMPORTED", "Imported Co") }),
                     payment_type_codes: String::new(),
+                    create_user: false,
                 };
                 let message = ImportAccountsRequest { rows: vec![row], request_id: String::new() };
                 accounts.import_accounts(request(futures::stream::iter([message]), token)).await.map(|_| 1)
