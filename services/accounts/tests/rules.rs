@@ -639,7 +639,7 @@ async fn an_import_creates_a_user_for_a_new_account_when_asked_and_marks_when_it
 
     let with_user = app.get_account(&admin, &first).await.expect("account");
     assert!(with_user.user_created_for_account);
-    let imported_at = with_user.last_import_time.clone().expect("imported");
+    let imported_at = with_user.last_import_time.expect("imported");
     let users = app
         .users
         .list_users(authorized(ListUsersRequest { account_id: first.clone(), ..Default::default() }, &admin))
@@ -661,12 +661,12 @@ async fn an_import_creates_a_user_for_a_new_account_when_asked_and_marks_when_it
     };
     let by_hand = app.accounts.update_account(authorized(renamed, &admin)).await.expect("renamed");
     let by_hand = by_hand.into_inner().account.expect("account");
-    assert_eq!(by_hand.last_import_time, Some(imported_at.clone()));
+    assert_eq!(by_hand.last_import_time, Some(imported_at));
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let again = run(vec![row(1, "K-1", "U1", "jo@buyer.example", true)]).await;
     assert_eq!(again.updated, 1);
     let reimported = app.get_account(&admin, &first).await.expect("account");
-    let later = reimported.last_import_time.clone().expect("imported");
+    let later = reimported.last_import_time.expect("imported");
     assert!((later.seconds, later.nanos) > (imported_at.seconds, imported_at.nanos), "moved by the import");
     assert_eq!(reimported.name, "Imported U1");
     let unchanged = run(vec![row(1, "K-1", "U1", "jo@buyer.example", true)]).await;
