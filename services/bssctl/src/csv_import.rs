@@ -34,6 +34,8 @@ const COLUMNS: &[&str] = &[
     "sales_rep_id",
     "shipping_method",
     "enable_ordering",
+    "country_code",
+    "create_user",
 ];
 
 /// One row's fate, as reported.

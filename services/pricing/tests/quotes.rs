@@ -521,6 +521,23 @@ async fn a_sales_rep_with_the_facility_role_makes_and_changes_contracts_for_its_
     let refused = app.pricing.contracts.create_contract(authorized(create(contract(&[&own, &other])), &facility)).await;
     assert_eq!(refused.expect_err("not its account").code(), Code::NotFound);
 
+    // Nor one of no account; a staff contract of no account is no rep's.
+    let refused = app.pricing.contracts.create_contract(authorized(create(contract(&[])), &facility)).await;
+    assert_eq!(refused.expect_err("no account").code(), Code::InvalidArgument);
+    let empty = app
+        .pricing
+        .contracts
+        .create_contract(authorized(create(contract(&[])), &admin))
+        .await
+        .expect("staff")
+        .into_inner()
+        .contract
+        .expect("contract");
+    let take =
+        AddContractAccountRequest { contract_id: empty.id.clone(), account_id: own.clone(), request_id: String::new() };
+    let refused = app.pricing.contracts.add_contract_account(authorized(take, &facility)).await;
+    assert_eq!(refused.expect_err("not its contract").code(), Code::NotFound);
+
     let made = app
         .pricing
         .contracts

@@ -101,7 +101,7 @@ impl Accounts {
             check_custom_fields(tx, tenant_id, &fields).await?;
             check_parent(tx, tenant_id, &account, &fields).await?;
             let tenant = self.tenants.get(&self.db, tenant_id).await?;
-            check_residential(tx, &tenant, Some(id), &fields).await?;
+            check_residential(tx, &tenant, Some(&account), &fields).await?;
             let updated = repo::accounts::update(tx, &account, &fields, tenant.name_scope()).await?;
             let duplicate = if updated.fields.external_key != account.fields.external_key {
                 duplicate_key(tx, &updated).await?
@@ -201,21 +201,26 @@ pub(crate) async fn check_custom_fields(
     violations.into_result().map_err(AccountsError::from)
 }
 
-/// An account with `fields` (stored as `id`, when it is) against what the
-/// tenant lets residential accounts have (RESIDENTIAL_FEATURE); what is
-/// around it is read only when the rule needs it.
+/// A change of account `before` (none: a new account) to `fields` against
+/// what the tenant lets residential accounts have (RESIDENTIAL_FEATURE, for
+/// what the change adds); what is around it is read only when the rule
+/// needs it.
 pub(crate) async fn check_residential(
     connection: &mut PgConnection,
     tenant: &Tenant,
-    id: Option<Uuid>,
+    before: Option<&Account>,
     fields: &AccountFields,
 ) -> Result<(), AccountsError> {
     let features = &tenant.residential;
     let around = match features.needs_surroundings(fields) {
-        true => repo::accounts::surroundings(connection, tenant.id, id, fields.parent_account_id).await?,
+        true => {
+            let id = before.map(|account| account.id);
+            repo::accounts::surroundings(connection, tenant.id, id, fields.parent_account_id).await?
+        }
         false => Surroundings::default(),
     };
-    AccountsError::check_residential(features.refusals(fields, &around))
+    let before = before.map(|account| &account.fields);
+    AccountsError::check_residential(features.refusals_of_change(before, fields, &around))
 }
 
 /// A new parent (bill-to) account must not make the account its own

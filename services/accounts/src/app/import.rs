@@ -129,8 +129,8 @@ impl Accounts {
         // holds one pooled connection for the whole import.
         let tenant = self.tenants.get(&self.db, tenant_id).await?;
         let definitions = repo::custom_fields::list(&mut *self.db.acquire().await?, tenant_id).await?;
-        // The claim's transaction only holds the request id: each row is
-        // applied in its own.
+        // The claim's transaction only holds the request id: each chunk of
+        // rows is applied in its own, a savepoint per row.
         self.write(key, async |_claim| {
             let mut results = Vec::with_capacity(rows.len());
             for chunk in rows.chunks(CHUNK) {
@@ -146,6 +146,12 @@ impl Accounts {
                 }
                 let keys: Vec<String> = candidates.iter().map(|(_, row)| row.external_key.clone()).collect();
                 let mut existing = self.accounts_by_key(tenant_id, &keys).await?;
+                // Accounts are locked in id order (rows of one key keep
+                // theirs), so overlapping imports take turns, never deadlock.
+                let first_id = |row: &ImportedAccount| {
+                    existing.get(&row.external_key).and_then(|found| found.first()).map(|account| account.id)
+                };
+                candidates.sort_by_key(|(_, row)| first_id(row));
                 let mut tx = self.db.begin().await?;
                 for (line, row) in candidates {
                     results.push(self.apply_row(&mut tx, caller, &tenant, (line, row), &mut existing).await);
@@ -239,9 +245,11 @@ async fn create_from_row(
         event(tenant.id, caller, Payload::AccountCreated(AccountCreated { account: Some(account_to_proto(&account)) }));
     repo::accounts::insert(&mut *connection, &account, tenant.name_scope(), None, Vec::new(), created.encode_to_vec())
         .await?;
-    if let (true, Some(email)) = (row.create_user, &account.fields.email) {
-        let user = User::for_account(&account, email.clone(), account.created_at);
-        insert_user(connection, caller, &user).await?;
+    if row.create_user {
+        let email = account.fields.email.clone().ok_or_else(|| {
+            Violations::single("account.email", "a user created for the account logs in with its email")
+        })?;
+        insert_user(connection, caller, &User::for_account(&account, email, account.created_at)).await?;
     }
     Ok(account)
 }
@@ -268,7 +276,7 @@ async fn update_from_row(
     let current =
         repo::accounts::get(&mut *connection, account.tenant_id, account.id, repo::accounts::Visibility::All, true)
             .await?;
-    check_residential(connection, tenant, Some(account.id), &fields).await?;
+    check_residential(connection, tenant, Some(account), &fields).await?;
     let updated = repo::accounts::update(connection, &current, &fields, tenant.name_scope()).await?;
     let updated = repo::accounts::mark_imported(connection, &updated).await?;
     let changed_fields: Vec<String> = changes.iter().map(|change| change.field.clone()).collect();

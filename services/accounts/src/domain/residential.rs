@@ -114,6 +114,41 @@ impl ResidentialFeatures {
         refused
     }
 
+    /// What a change of an account from `before` (none: a new account) to
+    /// `after` adds beyond the set: what it had already (before the tenant
+    /// narrowed the set, say) stays and blocks no other change; a payment
+    /// type, a parent, or becoming residential amid sub-accounts or a group
+    /// is judged when the change brings it.
+    pub fn refusals_of_change(
+        &self,
+        before: Option<&AccountFields>,
+        after: &AccountFields,
+        around: &Surroundings,
+    ) -> Vec<Refusal> {
+        let Some(before) = before else {
+            return self.refusals(after, around);
+        };
+        let became_residential =
+            before.profile != AccountProfile::Residential && after.profile == AccountProfile::Residential;
+        let parent_changed = before.parent_account_id != after.parent_account_id;
+        let judged = AccountFields {
+            payment_types: match became_residential {
+                true => after.payment_types.clone(),
+                false => {
+                    after.payment_types.iter().filter(|kind| !before.payment_types.contains(kind)).copied().collect()
+                }
+            },
+            parent_account_id: after.parent_account_id.filter(|_| became_residential || parent_changed),
+            ..after.clone()
+        };
+        let around = Surroundings {
+            has_children: around.has_children && became_residential,
+            in_group: around.in_group && became_residential,
+            parent_profile: around.parent_profile.filter(|_| parent_changed),
+        };
+        self.refusals(&judged, &around)
+    }
+
     /// Whether accounts of `profiles` may form a group (its parent's and
     /// member's profiles).
     pub fn group_refusal(&self, profiles: [AccountProfile; 2]) -> Option<Refusal> {
@@ -230,6 +265,38 @@ mod tests {
         assert!(wide.refusals(&residential(&[PaymentType::OnAccount], true), &under_residential).is_empty());
         assert!(!wide.needs_surroundings(&residential(&[], true)));
         assert_eq!(wide.group_refusal([AccountProfile::Residential; 2]), None);
+    }
+
+    #[test]
+    fn a_change_is_refused_only_what_it_adds() {
+        let set = ResidentialFeatures::default();
+        // Had on account and a parent before the set was narrowed: a name
+        // change goes through; another such payment type does not.
+        let before = residential(&[PaymentType::OnAccount], true);
+        let renamed = AccountFields { tax_number: "T-1".to_owned(), ..before.clone() };
+        let around = Surroundings { has_children: true, in_group: true, parent_profile: Some(AccountProfile::Normal) };
+        assert!(set.refusals_of_change(Some(&before), &renamed, &around).is_empty());
+        let more =
+            AccountFields { payment_types: vec![PaymentType::OnAccount, PaymentType::DirectDeposit], ..before.clone() };
+        let refused = set.refusals_of_change(Some(&before), &more, &around);
+        assert_eq!(features(refused.clone()), [Feature::PaymentTypes]);
+        assert!(refused[0].1.ends_with("not DD"), "{refused:?}");
+        // Becoming residential is judged whole.
+        let normal = AccountFields { profile: AccountProfile::Normal, ..before.clone() };
+        assert_eq!(
+            features(set.refusals_of_change(Some(&normal), &before, &around)),
+            [Feature::SubAccounts, Feature::SubAccounts, Feature::Groups, Feature::PaymentTypes]
+        );
+        // A new parent is judged; a new account is judged whole.
+        let moved = AccountFields { parent_account_id: Some(uuid::Uuid::now_v7()), ..before.clone() };
+        assert_eq!(
+            features(set.refusals_of_change(Some(&before), &moved, &Surroundings::default())),
+            [Feature::SubAccounts]
+        );
+        assert_eq!(
+            features(set.refusals_of_change(None, &before, &Surroundings::default())),
+            [Feature::SubAccounts, Feature::PaymentTypes]
+        );
     }
 
     #[test]

@@ -65,10 +65,6 @@ fn parse_row(row: &ImportRow) -> Result<ImportedAccount, Vec<Problem>> {
     if let Some(payment_types) = payment_types {
         fields.payment_types = payment_types;
     }
-    if row.create_user && fields.email.is_none() {
-        let violations = Violations::single("account.email", "a user created for the account logs in with its email");
-        return Err(problems(&violations, "INVALID_ARGUMENT"));
-    }
     Ok(ImportedAccount {
         external_key: input.external_key.trim().to_owned(),
         fields,

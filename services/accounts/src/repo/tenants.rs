@@ -261,7 +261,7 @@ pub async fn set_currency_settings(
 pub async fn accounts_in_other_currencies(connection: &mut PgConnection, id: Uuid) -> Result<i64, AccountsError> {
     let count: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM accounts.accounts a JOIN accounts.tenants t ON t.id = a.tenant_id
-         WHERE a.tenant_id = $1 AND a.currency_code <> t.default_currency",
+         WHERE a.tenant_id = $1 AND a.currency_code <> t.default_currency AND a.managed_by_account_id IS NULL",
     )
     .bind(id)
     .fetch_one(connection)
@@ -302,9 +302,9 @@ pub async fn residential_in_use(connection: &mut PgConnection, id: Uuid) -> Resu
 /// replica may have suspended it).
 const STANDING_FRESH_FOR: Duration = bss_platform::tenancy::FRESH_FOR;
 
-/// Tenants by id, kept in memory. Their fields never change after creation;
-/// their standing (active or suspended) is read again after a few seconds,
-/// and so is an id that named no tenant.
+/// Tenants by id, kept in memory and read again when older than a few
+/// seconds (another replica may have suspended one or changed its
+/// settings), and so is an id that named no tenant.
 #[derive(Debug, Default)]
 pub struct TenantCache {
     tenants: RwLock<HashMap<Uuid, (Arc<Tenant>, Instant)>>,
@@ -313,9 +313,11 @@ pub struct TenantCache {
 
 impl TenantCache {
     /// The tenant, from memory or else from the database; NOT_FOUND when it
-    /// does not exist. Its standing may be a few seconds old: see `fresh`.
+    /// does not exist. It may be a few seconds old: see `fresh`.
     pub async fn get(&self, db: &PgPool, id: Uuid) -> Result<Arc<Tenant>, AccountsError> {
-        if let Some((tenant, _)) = self.tenants.read().unwrap_or_else(PoisonError::into_inner).get(&id) {
+        if let Some((tenant, at)) = self.tenants.read().unwrap_or_else(PoisonError::into_inner).get(&id)
+            && at.elapsed() < STANDING_FRESH_FOR
+        {
             return Ok(tenant.clone());
         }
         self.fresh(db, id).await

@@ -38,7 +38,12 @@ impl Pricing {
         record: ContractRecord,
         respond: impl FnOnce(&ContractRecord) -> R,
     ) -> Result<R, PricingError> {
-        check_maker(caller.sales_rep_limit().is_some(), caller.has_role(Role::Facility))?;
+        let rep = caller.sales_rep_limit().is_some();
+        check_maker(rep, caller.has_role(Role::Facility))?;
+        if rep && record.account_ids.is_empty() {
+            let problem = "a sales rep's contract lists at least one of its accounts";
+            return Err(bss_platform::error::Violations::single("contract.account_ids", problem).into());
+        }
         for account_id in &record.account_ids {
             self.account(caller, tenant_id, *account_id).await?;
         }
@@ -97,6 +102,10 @@ impl Pricing {
     /// Accounts going on a contract, against their tenant's residential
     /// profile (RESIDENTIAL_FEATURE), as accounts shows them.
     async fn check_residential(&self, caller: &Caller, tenant_id: Uuid, accounts: &[Uuid]) -> Result<(), PricingError> {
+        if self.accounts.channel().is_none() {
+            let cause = "no accounts service to ask whether the accounts are residential".to_owned();
+            return Err(PricingError::Unavailable { what: "accounts", cause });
+        }
         let mut residential = Vec::new();
         for account_id in accounts {
             if let Some(account) = self.accounts.account(caller, *account_id).await?
@@ -126,6 +135,10 @@ impl Pricing {
         let before = repo::contracts::get(tx, tenant_id, contract_id).await?;
         if caller.sales_rep_limit().is_some() {
             check_maker(true, caller.has_role(Role::Facility))?;
+            // A contract of no account is no rep's own.
+            if before.account_ids.is_empty() {
+                return Err(PricingError::not_found("contract", contract_id));
+            }
             for account_id in &before.account_ids {
                 match self.account(caller, tenant_id, *account_id).await {
                     Err(PricingError::NotFound { .. }) => return Err(PricingError::not_found("contract", contract_id)),
