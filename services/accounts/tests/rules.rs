@@ -428,14 +428,7 @@ async fn a_residential_account_has_only_the_features_its_tenant_allows() {
     use bss_proto::types::PaymentType;
     let mut app = spawn().await;
     let (tenant_id, admin) = app.tenant_admin().await;
-    let tenant = app
-        .tenants
-        .get_tenant(authorized(GetTenantRequest { id: tenant_id.to_string() }, &admin))
-        .await
-        .expect("tenant")
-        .into_inner()
-        .tenant
-        .expect("tenant");
+    let tenant = bss_testapp::read_tenant(&app.tenants, &admin, tenant_id).await;
     let defaults = tenant.residential_features.expect("features");
     assert_eq!((defaults.sub_accounts, defaults.groups, defaults.contracts), (false, false, false));
     assert_eq!(defaults.payment_types, [PaymentType::CreditCard as i32, PaymentType::Paypal as i32]);
@@ -489,13 +482,7 @@ async fn a_residential_account_has_only_the_features_its_tenant_allows() {
             create_user: false,
         },
     ];
-    let import = ImportAccountsRequest { rows, request_id: String::new() };
-    let answer = app
-        .accounts
-        .import_accounts(authorized(futures::stream::iter([import]), &admin))
-        .await
-        .expect("import")
-        .into_inner();
+    let answer = app.import_rows(&admin, rows).await;
     assert_eq!((answer.created, answer.rejected), (1, 1));
     let problem = &answer.results[0].problems[0];
     assert_eq!((problem.reason.as_str(), problem.field.as_str()), ("RESIDENTIAL_FEATURE", "payment_types"));
@@ -579,13 +566,7 @@ async fn an_accounts_currency_follows_its_tenants_multi_currency_setting_and_its
         payment_type_codes: String::new(),
         create_user: false,
     };
-    let import = ImportAccountsRequest { rows: vec![row], request_id: String::new() };
-    let answer = app
-        .accounts
-        .import_accounts(authorized(futures::stream::iter([import]), &admin))
-        .await
-        .expect("import")
-        .into_inner();
+    let answer = app.import_rows(&admin, vec![row]).await;
     let imported = app.get_account(&admin, &answer.results[0].account_id).await.expect("imported");
     assert_eq!(imported.currency_code, "NZD", "an import takes the country's currency too");
 
@@ -616,22 +597,16 @@ async fn an_import_creates_a_user_for_a_new_account_when_asked_and_marks_when_it
         payment_type_codes: String::new(),
         create_user,
     };
-    let import = |rows: Vec<ImportRow>| ImportAccountsRequest { rows, request_id: String::new() };
-    let importer = app.accounts.clone();
-    let run = async |rows: Vec<ImportRow>| {
-        importer
-            .clone()
-            .import_accounts(authorized(futures::stream::iter([import(rows)]), &admin))
-            .await
-            .expect("import")
-            .into_inner()
-    };
-    let answer = run(vec![
-        row(1, "K-1", "U1", "jo@buyer.example", true),
-        row(2, "K-2", "U2", "", true),
-        row(3, "K-3", "U3", "no-user@buyer.example", false),
-    ])
-    .await;
+    let answer = app
+        .import_rows(
+            &admin,
+            vec![
+                row(1, "K-1", "U1", "jo@buyer.example", true),
+                row(2, "K-2", "U2", "", true),
+                row(3, "K-3", "U3", "no-user@buyer.example", false),
+            ],
+        )
+        .await;
     assert_eq!((answer.created, answer.rejected), (2, 1));
     assert_eq!(answer.results[1].problems[0].field, "account.email", "a user needs the account's email");
     let first = answer.results[0].account_id.clone();
@@ -663,13 +638,13 @@ async fn an_import_creates_a_user_for_a_new_account_when_asked_and_marks_when_it
     let by_hand = by_hand.into_inner().account.expect("account");
     assert_eq!(by_hand.last_import_time, Some(imported_at));
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    let again = run(vec![row(1, "K-1", "U1", "jo@buyer.example", true)]).await;
+    let again = app.import_rows(&admin, vec![row(1, "K-1", "U1", "jo@buyer.example", true)]).await;
     assert_eq!(again.updated, 1);
     let reimported = app.get_account(&admin, &first).await.expect("account");
     let later = reimported.last_import_time.expect("imported");
     assert!((later.seconds, later.nanos) > (imported_at.seconds, imported_at.nanos), "moved by the import");
     assert_eq!(reimported.name, "Imported U1");
-    let unchanged = run(vec![row(1, "K-1", "U1", "jo@buyer.example", true)]).await;
+    let unchanged = app.import_rows(&admin, vec![row(1, "K-1", "U1", "jo@buyer.example", true)]).await;
     assert_eq!(unchanged.updated, 1);
     let same = app.get_account(&admin, &first).await.expect("account");
     assert_eq!(same.last_import_time, Some(later), "an import that changes nothing leaves it");

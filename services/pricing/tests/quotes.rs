@@ -601,7 +601,7 @@ async fn a_sales_rep_with_the_facility_role_makes_and_changes_contracts_for_its_
 
 #[tokio::test]
 async fn a_residential_account_goes_on_a_contract_only_where_its_tenant_allows_it() {
-    use bss_proto::accounts::{AccountProfile, GetTenantRequest, ResidentialFeatures, SetResidentialFeaturesRequest};
+    use bss_proto::accounts::{AccountProfile, ResidentialFeatures, SetResidentialFeaturesRequest};
     use bss_proto::types::PaymentType;
     let mut app = spawn().await;
     let (tenant_id, admin) = app.tenant("EUR").await;
@@ -656,14 +656,7 @@ async fn a_residential_account_goes_on_a_contract_only_where_its_tenant_allows_i
     assert_eq!(amount(&quote.lines[0].total), "10.00", "not on the contract");
 
     // Where the tenant allows contracts, it joins and is priced by it.
-    let tenant = app
-        .tenants
-        .get_tenant(authorized(GetTenantRequest { id: tenant_id.to_string() }, &admin))
-        .await
-        .expect("tenant")
-        .into_inner()
-        .tenant
-        .expect("tenant");
+    let tenant = bss_testapp::read_tenant(&app.tenants, &admin, tenant_id).await;
     let features = ResidentialFeatures { contracts: true, ..tenant.residential_features.expect("features") };
     let set = SetResidentialFeaturesRequest { features: Some(features), request_id: String::new() };
     app.tenants.set_residential_features(authorized(set, &admin)).await.expect("contracts allowed");

@@ -95,6 +95,14 @@ impl TestApp {
         self.accounts.create_account(authorized(request, token)).await.map(|response| response.into_inner())
     }
 
+    /// Imports `rows` in one message of one call.
+    pub async fn import_rows(&self, token: &str, rows: Vec<ImportRow>) -> ImportAccountsResponse {
+        let message = ImportAccountsRequest { rows, request_id: String::new() };
+        let mut accounts = self.accounts.clone();
+        let answer = accounts.import_accounts(authorized(futures::stream::iter([message]), token)).await;
+        answer.expect("import").into_inner()
+    }
+
     pub async fn get_account(&mut self, token: &str, id: &str) -> Result<Account, Status> {
         let request = GetAccountRequest { id: id.to_owned() };
         self.accounts

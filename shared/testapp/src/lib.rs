@@ -98,6 +98,12 @@ pub struct Books {
     pub gateway: Channel,
 }
 
+/// The tenant `id` as `token`'s caller reads it.
+pub async fn read_tenant(tenants: &TenantServiceClient<Channel>, token: &str, id: Uuid) -> Tenant {
+    let request = bss_proto::accounts::GetTenantRequest { id: id.to_string() };
+    tenants.clone().get_tenant(authorized(request, token)).await.expect("tenant").into_inner().tenant.expect("tenant")
+}
+
 /// Creates a tenant through `gateway` and returns its id with a tenant
 /// admin's token.
 pub async fn create_tenant(gateway: &Channel, name: &str, currency: &str) -> (Uuid, String) {
