@@ -500,53 +500,28 @@ async fn a_sales_rep_with_the_facility_role_makes_and_changes_contracts_for_its_
     let also_own = app.account_with(&admin, rep_account("OWN-2")).await;
     let other = app.account(&admin, "").await;
     let product = app.product(&admin, "P", "10.00", "EUR").await;
-    let contract = |accounts: &[&String]| Contract {
-        name: "Rep deal".to_owned(),
-        currency_code: "EUR".to_owned(),
-        start_date: "2026-01-01".to_owned(),
-        expiry_date: "2026-12-31".to_owned(),
-        items: vec![ContractItem { product_id: product.id.clone(), price: Some(money("8.00", "EUR")), breaks: vec![] }],
-        account_ids: accounts.iter().map(|account| (*account).clone()).collect(),
-        ..Contract::default()
-    };
-    let create = |contract: Contract| CreateContractRequest { contract: Some(contract), request_id: String::new() };
+    let contract = |accounts: &[&String]| contract_of(&product, "8.00", accounts);
     let plain = sales_rep_token(tenant_id, "REP-1");
     let facility = sales_rep_token_with(tenant_id, "REP-1", &[Role::Facility]);
 
     // Without the facility role a rep makes no contract, even for its own.
-    let refused = app.pricing.contracts.create_contract(authorized(create(contract(&[&own])), &plain)).await;
+    let refused = app.create_contract(&plain, contract(&[&own])).await;
     let refused = refused.expect_err("no facility role");
     assert_eq!((refused.code(), reason(&refused)), (Code::PermissionDenied, "FACILITY_ROLE_REQUIRED".to_owned()));
     // With it, not for another rep's account.
-    let refused = app.pricing.contracts.create_contract(authorized(create(contract(&[&own, &other])), &facility)).await;
+    let refused = app.create_contract(&facility, contract(&[&own, &other])).await;
     assert_eq!(refused.expect_err("not its account").code(), Code::NotFound);
 
     // Nor one of no account; a staff contract of no account is no rep's.
-    let refused = app.pricing.contracts.create_contract(authorized(create(contract(&[])), &facility)).await;
+    let refused = app.create_contract(&facility, contract(&[])).await;
     assert_eq!(refused.expect_err("no account").code(), Code::InvalidArgument);
-    let empty = app
-        .pricing
-        .contracts
-        .create_contract(authorized(create(contract(&[])), &admin))
-        .await
-        .expect("staff")
-        .into_inner()
-        .contract
-        .expect("contract");
+    let empty = app.create_contract(&admin, contract(&[])).await.expect("staff");
     let take =
         AddContractAccountRequest { contract_id: empty.id.clone(), account_id: own.clone(), request_id: String::new() };
     let refused = app.pricing.contracts.add_contract_account(authorized(take, &facility)).await;
     assert_eq!(refused.expect_err("not its contract").code(), Code::NotFound);
 
-    let made = app
-        .pricing
-        .contracts
-        .create_contract(authorized(create(contract(&[&own])), &facility))
-        .await
-        .expect("its own account")
-        .into_inner()
-        .contract
-        .expect("contract");
+    let made = app.create_contract(&facility, contract(&[&own])).await.expect("its own account");
     // The contract prices the rep's account at once, and names who made it.
     let quote = app.quote(&facility, quote_request(&own, &[("P", "1")])).await.expect("quote");
     assert_eq!(amount(&quote.lines[0].total), "8.00");
@@ -617,37 +592,14 @@ async fn a_residential_account_goes_on_a_contract_only_where_its_tenant_allows_i
         .await;
     let business = app.account(&admin, "").await;
     let product = app.product(&admin, "P", "10.00", "EUR").await;
-    let contract = |accounts: Vec<String>| CreateContractRequest {
-        contract: Some(Contract {
-            name: "Deal".to_owned(),
-            currency_code: "EUR".to_owned(),
-            start_date: "2026-01-01".to_owned(),
-            expiry_date: "2026-12-31".to_owned(),
-            items: vec![ContractItem {
-                product_id: product.id.clone(),
-                price: Some(money("8.00", "EUR")),
-                breaks: vec![],
-            }],
-            account_ids: accounts,
-            ..Contract::default()
-        }),
-        request_id: String::new(),
-    };
     // The documents' default: residential accounts have no contracts.
-    let refused = app.pricing.contracts.create_contract(authorized(contract(vec![home.clone()]), &admin)).await;
+    let refused = app.create_contract(&admin, contract_of(&product, "8.00", &[&home])).await;
     let refused = refused.expect_err("residential");
     assert_eq!(refused.code(), Code::FailedPrecondition);
     let rule = &refused.get_details_precondition_failure().expect("PreconditionFailure").violations[0];
     assert_eq!((rule.r#type.as_str(), rule.subject.as_str()), ("RESIDENTIAL_FEATURE", "contracts"));
-    let made = app
-        .pricing
-        .contracts
-        .create_contract(authorized(contract(vec![business.clone()]), &admin))
-        .await
-        .expect("a normal account")
-        .into_inner()
-        .contract
-        .expect("contract");
+    let made =
+        app.create_contract(&admin, contract_of(&product, "8.00", &[&business])).await.expect("a normal account");
     let add =
         AddContractAccountRequest { contract_id: made.id.clone(), account_id: home.clone(), request_id: String::new() };
     let refused = app.pricing.contracts.add_contract_account(authorized(add.clone(), &admin)).await;

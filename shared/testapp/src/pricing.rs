@@ -187,6 +187,13 @@ impl TestApp {
             .map(|response| response.into_inner().pricing.expect("pricing"))
     }
 
+    /// Creates `contract` as `token`'s caller.
+    pub async fn create_contract(&self, token: &str, contract: Contract) -> Result<Contract, tonic::Status> {
+        let request = CreateContractRequest { contract: Some(contract), request_id: String::new() };
+        let created = self.pricing.contracts.clone().create_contract(authorized(request, token)).await?;
+        Ok(created.into_inner().contract.expect("contract"))
+    }
+
     pub async fn quote(&mut self, token: &str, request: QuoteRequest) -> Result<QuoteResponse, tonic::Status> {
         self.pricing.quotes.quote(authorized(request, token)).await.map(|response| response.into_inner())
     }
@@ -213,6 +220,19 @@ impl TestApp {
             assert!(tokio::time::Instant::now() < deadline, "the accounts stream never brought {account_id}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+}
+
+/// A EUR contract for 2026 pricing `product` at `price` for `accounts`.
+pub fn contract_of(product: &Product, price: &str, accounts: &[&String]) -> Contract {
+    Contract {
+        name: "Deal".to_owned(),
+        currency_code: "EUR".to_owned(),
+        start_date: "2026-01-01".to_owned(),
+        expiry_date: "2026-12-31".to_owned(),
+        items: vec![ContractItem { product_id: product.id.clone(), price: Some(money(price, "EUR")), breaks: vec![] }],
+        account_ids: accounts.iter().map(|account| (*account).clone()).collect(),
+        ..Contract::default()
     }
 }
 

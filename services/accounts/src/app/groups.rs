@@ -51,6 +51,7 @@ impl Accounts {
     ) -> Result<R, AccountsError> {
         // Asked before any row is locked: no lock waits on another service.
         let member_has_own_pricing = self.has_own_pricing(caller, member_id).await?;
+        let residential = self.tenants.get(&self.db, tenant_id).await?.residential.clone();
         self.write(key, async |tx| {
             // Both accounts are locked, in id order, so concurrent formations of
             // the same accounts take turns.
@@ -66,7 +67,6 @@ impl Accounts {
             if !broken.is_empty() {
                 return Err(AccountsError::GroupRules(broken));
             }
-            let residential = &self.tenants.get(&self.db, tenant_id).await?.residential;
             let refused = residential.group_refusal([parent.fields.profile, member.fields.profile]);
             AccountsError::check_residential(refused.into_iter().collect())?;
             let membership = Membership { member_id, parent_id, funding };

@@ -276,7 +276,7 @@ async fn update_from_row(
     let current =
         repo::accounts::get(&mut *connection, account.tenant_id, account.id, repo::accounts::Visibility::All, true)
             .await?;
-    check_residential(connection, tenant, Some(account), &fields).await?;
+    check_residential(connection, tenant, Some(&current), &fields).await?;
     let updated = repo::accounts::update(connection, &current, &fields, tenant.name_scope()).await?;
     let updated = repo::accounts::mark_imported(connection, &updated).await?;
     let changed_fields: Vec<String> = changes.iter().map(|change| change.field.clone()).collect();

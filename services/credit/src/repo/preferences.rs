@@ -43,11 +43,20 @@ macro_rules! method_columns {
 
 /// Serializes changes to one account's methods.
 async fn lock_methods(tx: &mut PgConnection, tenant_id: Uuid, account_id: Uuid) -> Result<(), CreditError> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text || '/methods/' || $2::text, 0))")
-        .bind(tenant_id)
-        .bind(account_id)
-        .execute(tx)
-        .await?;
+    lock_methods_of(tx, &[(tenant_id, account_id)]).await
+}
+
+/// Each account's methods lock, in the order given, in one statement.
+async fn lock_methods_of(tx: &mut PgConnection, accounts: &[(Uuid, Uuid)]) -> Result<(), CreditError> {
+    let (tenants, ids): (Vec<Uuid>, Vec<Uuid>) = accounts.iter().copied().unzip();
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtextextended(t::text || '/methods/' || a::text, 0))
+         FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS l(t, a, n) ORDER BY n",
+    )
+    .bind(&tenants)
+    .bind(&ids)
+    .execute(tx)
+    .await?;
     Ok(())
 }
 
@@ -96,16 +105,7 @@ pub async fn take_methods_to_announce(tx: &mut PgConnection, limit: i64) -> Resu
     .bind(limit)
     .fetch_all(&mut *tx)
     .await?;
-    // Every account's methods lock ([`lock_methods`]) in one statement.
-    let (tenants, ids): (Vec<Uuid>, Vec<Uuid>) = accounts.iter().copied().unzip();
-    sqlx::query(
-        "SELECT pg_advisory_xact_lock(hashtextextended(t::text || '/methods/' || a::text, 0))
-         FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS l(t, a, n) ORDER BY n",
-    )
-    .bind(&tenants)
-    .bind(&ids)
-    .execute(&mut *tx)
-    .await?;
+    lock_methods_of(tx, &accounts).await?;
     Ok(accounts)
 }
 

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::Pricing;
 use crate::domain::book::Contract;
-use crate::domain::contract::{self, changes, check_maker};
+use crate::domain::contract::{self, changes, check_maker, check_rep_accounts};
 use crate::domain::error::PricingError;
 use crate::domain::rebate::{self, Band, RebateTerm};
 use crate::repo;
@@ -40,10 +40,7 @@ impl Pricing {
     ) -> Result<R, PricingError> {
         let rep = caller.sales_rep_limit().is_some();
         check_maker(rep, caller.has_role(Role::Facility))?;
-        if rep && record.account_ids.is_empty() {
-            let problem = "a sales rep's contract lists at least one of its accounts";
-            return Err(bss_platform::error::Violations::single("contract.account_ids", problem).into());
-        }
+        check_rep_accounts(rep, &record.account_ids)?;
         for account_id in &record.account_ids {
             self.account(caller, tenant_id, *account_id).await?;
         }

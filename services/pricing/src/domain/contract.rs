@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use bss_platform::error::PlatformError;
+use bss_platform::error::{PlatformError, Violations};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -79,6 +79,18 @@ pub fn check_maker(sales_rep: bool, facility: bool) -> Result<(), PricingError> 
             reason: "FACILITY_ROLE_REQUIRED",
             description: "a sales rep makes or changes contracts only with the facility role".to_owned(),
         })),
+    }
+}
+
+/// A sales rep's contract lists at least one account: one of none is no
+/// rep's own (INVALID_ARGUMENT on `contract.account_ids`).
+pub fn check_rep_accounts(sales_rep: bool, accounts: &[Uuid]) -> Result<(), PricingError> {
+    match sales_rep && accounts.is_empty() {
+        true => {
+            Err(Violations::single("contract.account_ids", "a sales rep's contract lists at least one of its accounts")
+                .into())
+        }
+        false => Ok(()),
     }
 }
 
@@ -159,6 +171,13 @@ mod tests {
             refused,
             PricingError::Platform(PlatformError::Denied { reason: "FACILITY_ROLE_REQUIRED", .. })
         ));
+    }
+
+    #[test]
+    fn a_sales_reps_contract_lists_one_of_its_accounts_at_least() {
+        assert!(check_rep_accounts(false, &[]).is_ok(), "staff");
+        assert!(check_rep_accounts(true, &[Uuid::now_v7()]).is_ok());
+        assert!(matches!(check_rep_accounts(true, &[]), Err(PricingError::Invalid(_))));
     }
 
     #[test]
