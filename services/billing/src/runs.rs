@@ -51,7 +51,7 @@ async fn batch(
         tracing::info!(%tenant_id, run_id = %id, invoices = run.invoices_created, "billing run completed");
         return Ok(false);
     };
-    let drafts = invoicing::draft(&mut tx, tenant_id, &accounts, invoicing::Scope::BilledTo, run.invoice_date).await?;
+    let drafts = api.draft(&mut tx, tenant_id, &accounts, invoicing::Scope::BilledTo, run.invoice_date).await?;
     if run.post && !drafts.is_empty() {
         let caller = identity.caller(Some(tenant_id)).ok_or_else(|| BillingError::Unavailable {
             what: "credit",

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::domain::collection::{Collection, CollectionStatus};
 use crate::domain::location::{AccountAddress, AddressPurpose, Location, LocationKind, OrderAddress};
-use crate::domain::order::{CreditReason, Line, Order, OrderState, Orderer, Payer, PaymentStatus, Standing};
+use crate::domain::order::{CreditReason, Line, Order, OrderState, Orderer, Payer, PaymentStatus, PricedBy, Standing};
 use crate::domain::period::{Frequency, Period, PeriodSettings, Posting};
 use crate::domain::rebate::Rebate;
 use crate::domain::settings::BankDetails;
@@ -476,6 +476,7 @@ pub fn stored_order(body: &[u8], status: &str) -> Result<Order, String> {
                 backordered: decimal(&line.backordered_quantity),
                 cancelled: decimal(&line.cancelled_quantity),
                 surcharge: false,
+                priced_by: PricedBy::default(),
             })
             .collect(),
         payment_type: PaymentType::from_wire(stored.payment_type)?,
@@ -569,6 +570,7 @@ mod tests {
                 backordered: Some(dec!(6)),
                 cancelled: None,
                 surcharge: false,
+                priced_by: PricedBy::default(),
             }],
             delivery_date: chrono::NaiveDate::from_ymd_opt(2026, 12, 24),
             state: OrderState::HeldForApproval,

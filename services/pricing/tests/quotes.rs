@@ -616,3 +616,151 @@ async fn a_residential_account_goes_on_a_contract_only_where_its_tenant_allows_i
     let quote = app.quote(&admin, quote_request(&home, &[("P", "1")])).await.expect("contract price");
     assert_eq!(amount(&quote.lines[0].total), "8.00");
 }
+
+/// A pricelist of `kind` pricing `product` at `price` (EUR); its id.
+async fn pricelist(
+    app: &mut TestApp,
+    admin: &str,
+    name: &str,
+    kind: PricelistKind,
+    product: &Product,
+    price: &str,
+) -> String {
+    let request = bss_testapp::pricelist_request(name, kind, (&product.id, price), "EUR");
+    let created = app.pricing.pricelists.create_pricelist(authorized(request, admin)).await.expect("pricelist");
+    created.into_inner().pricelist.expect("pricelist").id
+}
+
+/// (name, master, default) of the tenant's pricelists, by name.
+async fn rate_plan_marks(app: &mut TestApp, token: &str) -> Vec<(String, bool, bool)> {
+    let listed = app.pricing.pricelists.list_pricelists(authorized(ListPricelistsRequest::default(), token)).await;
+    let listed = listed.expect("listed").into_inner().pricelists;
+    listed.into_iter().map(|pricelist| (pricelist.name, pricelist.master, pricelist.default_rate_plan)).collect()
+}
+
+/// The rule, source and unit price of the one line of a quote of `product`.
+async fn priced_by(app: &mut TestApp, token: &str, account: &str, product: &Product) -> (i32, String, String) {
+    let request = QuoteRequest {
+        account_id: account.to_owned(),
+        lines: vec![QuoteLineRequest { product: product.code.clone(), quantity: decimal("1") }],
+        ..QuoteRequest::default()
+    };
+    let quote = app.quote(token, request).await.expect("quoted");
+    let line = &quote.lines[0];
+    (line.rule, line.source_id.clone(), amount(&line.unit_price).to_owned())
+}
+
+#[tokio::test]
+async fn an_account_without_a_rate_plan_is_priced_by_the_master_else_the_first_rate_plan() {
+    let mut app = spawn().await;
+    let (_, admin) = app.tenant("EUR").await;
+    let account = app.account(&admin, "").await;
+    let product = app.product(&admin, "VOICE", "10.00", "EUR").await;
+    let zulu = pricelist(&mut app, &admin, "Zulu", PricelistKind::RatePlan, &product, "9.00").await;
+    let alpha = pricelist(&mut app, &admin, "Alpha", PricelistKind::RatePlan, &product, "7.00").await;
+    let goods = pricelist(&mut app, &admin, "Aardvark goods", PricelistKind::Pricelist, &product, "5.00").await;
+    let rate_plan = PriceRule::RatePlan as i32;
+
+    // The first rate plan by name, never a pricelist of goods.
+    assert_eq!(priced_by(&mut app, &admin, &account, &product).await, (rate_plan, alpha.clone(), "7.00".to_owned()));
+    let read = GetAccountPricingRequest { account_id: account.clone() };
+    let pricing = app.pricing.account_pricing.get_account_pricing(authorized(read.clone(), &admin)).await;
+    let pricing = pricing.expect("pricing").into_inner().pricing.expect("pricing");
+    assert_eq!(
+        (pricing.rate_plan_id.as_str(), pricing.rate_plan_defaulted, pricing.has_own_pricing),
+        (alpha.as_str(), true, false)
+    );
+    let owned = |marks: &[(&str, bool, bool)]| {
+        marks.iter().map(|(name, master, default)| ((*name).to_owned(), *master, *default)).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        rate_plan_marks(&mut app, &admin).await,
+        owned(&[("Aardvark goods", false, false), ("Alpha", false, true), ("Zulu", false, false)])
+    );
+
+    // The master wins; marking it again with the same request id is one
+    // change.
+    let mark = SetMasterRatePlanRequest { pricelist_id: zulu.clone(), request_id: "master-1".to_owned() };
+    for _ in 0..2 {
+        let marked = app.pricing.pricelists.set_master_rate_plan(authorized(mark.clone(), &admin)).await;
+        let marked = marked.expect("marked").into_inner().pricelist.expect("rate plan");
+        assert_eq!((marked.id.as_str(), marked.master, marked.default_rate_plan), (zulu.as_str(), true, true));
+    }
+    assert_eq!(priced_by(&mut app, &admin, &account, &product).await, (rate_plan, zulu.clone(), "9.00".to_owned()));
+    assert_eq!(
+        rate_plan_marks(&mut app, &admin).await,
+        owned(&[("Aardvark goods", false, false), ("Alpha", false, false), ("Zulu", true, true)])
+    );
+
+    // A pricelist of goods is no rate plan: refused, the master stays.
+    let refused = app
+        .pricing
+        .pricelists
+        .set_master_rate_plan(authorized(
+            SetMasterRatePlanRequest { pricelist_id: goods, request_id: String::new() },
+            &admin,
+        ))
+        .await
+        .expect_err("refused");
+    assert_eq!(
+        (refused.code(), bss_testkit::reason(&refused)),
+        (Code::FailedPrecondition, "NOT_A_RATE_PLAN".to_owned())
+    );
+    assert_eq!(priced_by(&mut app, &admin, &account, &product).await.1, zulu);
+
+    // A rate plan of its own replaces the default; clearing the master
+    // brings back the first rate plan for the others.
+    let other = app.account(&admin, "").await;
+    let own = AccountPricing { account_id: account.clone(), pricelist_ids: vec![alpha.clone()], ..Default::default() };
+    app.set_pricing(&admin, own).await.expect("own rate plan");
+    let clear = SetMasterRatePlanRequest::default();
+    let cleared = app.pricing.pricelists.set_master_rate_plan(authorized(clear, &admin)).await.expect("cleared");
+    assert_eq!(cleared.into_inner().pricelist, None);
+    assert_eq!(priced_by(&mut app, &admin, &account, &product).await.1, alpha);
+    let pricing = app.pricing.account_pricing.get_account_pricing(authorized(read, &admin)).await;
+    let pricing = pricing.expect("pricing").into_inner().pricing.expect("pricing");
+    assert_eq!((pricing.rate_plan_id.as_str(), pricing.rate_plan_defaulted), (alpha.as_str(), false));
+    assert_eq!(priced_by(&mut app, &admin, &other, &product).await.1, alpha);
+}
+
+#[tokio::test]
+async fn a_batch_of_quotes_answers_each_on_its_own() {
+    let mut app = spawn().await;
+    let (tenant_id, admin) = app.tenant("EUR").await;
+    let account = app.account(&admin, "").await;
+    let product = app.product(&admin, "P", "100.00", "EUR").await;
+    let ask = |account: &str, product: &str, date: &str| QuoteRequest {
+        account_id: account.to_owned(),
+        date: date.to_owned(),
+        lines: vec![QuoteLineRequest { product: product.to_owned(), quantity: decimal("3") }],
+        ..QuoteRequest::default()
+    };
+    let quotes = vec![
+        ask(&account, &product.code, "2026-12-01"),
+        ask(&account, "NOPE", ""),
+        ask(&uuid::Uuid::now_v7().to_string(), &product.code, ""),
+        ask(&account, &product.code, "tomorrow"),
+    ];
+    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
+    let answer = app.pricing.quotes.quote_batch(authorized(QuoteBatchRequest { quotes }, &clerk)).await;
+    let results = answer.expect("answered").into_inner().results;
+    let outcomes: Vec<(Option<String>, String)> = results
+        .iter()
+        .map(|result| (result.quote.as_ref().map(|quote| amount(&quote.total).to_owned()), result.error_reason.clone()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            (Some("300.00".to_owned()), String::new()),
+            (None, "PRODUCT_UNKNOWN".to_owned()),
+            (None, "NOT_FOUND".to_owned()),
+            (None, "INVALID_ARGUMENT".to_owned()),
+        ]
+    );
+    assert_eq!(results[0].quote.as_ref().map(|quote| quote.date.as_str()), Some("2026-12-01"));
+    assert!(results[3].error_message.contains("quotes[3].date"), "{}", results[3].error_message);
+
+    let empty =
+        app.pricing.quotes.quote_batch(authorized(QuoteBatchRequest::default(), &clerk)).await.expect_err("empty");
+    assert_eq!(bss_testkit::violated_fields(&empty), vec!["quotes"]);
+}

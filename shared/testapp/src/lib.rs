@@ -157,6 +157,30 @@ pub fn subscription_request(
     }
 }
 
+/// A pricelist of `kind` named `name` in `currency`, pricing one product
+/// at `price` from 2020 on.
+pub fn pricelist_request(
+    name: &str,
+    kind: bss_proto::pricing::PricelistKind,
+    (product_id, price): (&str, &str),
+    currency: &str,
+) -> bss_proto::pricing::CreatePricelistRequest {
+    use bss_proto::pricing::{Pricelist, PricelistItem};
+    let pricelist = Pricelist {
+        name: name.to_owned(),
+        currency_code: currency.to_owned(),
+        kind: kind as i32,
+        items: vec![PricelistItem {
+            product_id: product_id.to_owned(),
+            price: Some(bss_proto::types::Money { currency_code: currency.to_owned(), amount: price.to_owned() }),
+            valid_from: "2020-01-01".to_owned(),
+            ..PricelistItem::default()
+        }],
+        ..Pricelist::default()
+    };
+    bss_proto::pricing::CreatePricelistRequest { pricelist: Some(pricelist), request_id: String::new() }
+}
+
 /// An order of `(product, quantity)` lines for an account.
 pub fn order_request(
     account_id: &str,

@@ -1,5 +1,6 @@
-//! Subscriptions and invoicing through the gateway: prices fixed at
-//! creation, the first paid subscription published once, GenerateInvoices
+//! Subscriptions and invoicing through the gateway: each period priced on
+//! its first day by the account's pricing (rate plans), every invoice line
+//! naming its rule, the first paid subscription published once, GenerateInvoices
 //! billing group parents (fully, partly, on separate invoices) and managed
 //! copies' tenant resellers, and billing runs that report progress and
 //! resume where they stopped.
@@ -8,8 +9,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use bss_e2e::{
-    TestApp, amount, create_account, create_product, decimal, eur, generate, order_request, ordering_account,
-    set_credit_terms, subscription_request,
+    TestApp, amount, create_account, create_product, credit_settles, decimal, eur, generate, order_request,
+    ordering_account, pricelist_request, set_credit_terms, subscription_request,
 };
 use bss_platform::auth::Role;
 use bss_proto::accounts::account_service_client::AccountServiceClient;
@@ -56,7 +57,7 @@ fn summary(invoices: &[Invoice]) -> BTreeSet<(String, String, Vec<String>, Strin
 }
 
 #[tokio::test]
-async fn subscriptions_keep_the_price_of_their_creation_and_the_first_paid_one_is_published_once() {
+async fn a_subscription_shows_the_price_of_its_latest_period_and_the_first_paid_one_is_published_once() {
     let suite = TestApp::start().await;
     let (tenant_id, admin) = suite.tenant("Subscription Books", "EUR").await;
     let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
@@ -496,8 +497,7 @@ async fn a_managed_copy_is_invoiced_to_its_tenant_reseller_and_never_orders() {
                 description: "Support".to_owned(),
                 quantity: decimal("1"),
                 unit_price: eur("15.00"),
-                total: None,
-                credited: None,
+                ..InvoiceLine::default()
             }],
             ..Invoice::default()
         }),
@@ -523,4 +523,129 @@ async fn a_managed_copy_is_invoiced_to_its_tenant_reseller_and_never_orders() {
         .expect("balance")
         .into_inner();
     assert_eq!(amount(&balance.balance), "15.00", "the tenant reseller owes it");
+}
+
+/// A rate plan of the tenant pricing `product` at `price` (EUR).
+async fn rate_plan(channel: &Channel, admin: &str, name: &str, product_id: &str, price: &str) -> String {
+    use bss_proto::pricing::PricelistKind;
+    use bss_proto::pricing::pricelist_service_client::PricelistServiceClient;
+    let request = pricelist_request(name, PricelistKind::RatePlan, (product_id, price), "EUR");
+    let created = PricelistServiceClient::new(channel.clone()).create_pricelist(authorized(request, admin)).await;
+    created.expect("rate plan").into_inner().pricelist.expect("rate plan").id
+}
+
+/// Each line of the invoices as (priced on, unit price, total, rule,
+/// source, the reason of its note), sorted.
+fn priced_lines(invoices: &[Invoice]) -> Vec<(String, String, String, String, String, String)> {
+    let mut lines: Vec<_> = invoices
+        .iter()
+        .flat_map(|invoice| &invoice.lines)
+        .map(|line| {
+            (
+                line.priced_on.clone(),
+                amount(&line.unit_price).to_owned(),
+                amount(&line.total).to_owned(),
+                line.price_rule.clone(),
+                line.price_source_id.clone(),
+                line.price_note.split(':').next().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// A line as [`priced_lines`] shows it.
+fn line(
+    priced_on: &str,
+    (unit_price, total): (&str, &str),
+    (rule, source): (&str, &str),
+    note: &str,
+) -> (String, String, String, String, String, String) {
+    let owned = str::to_owned;
+    (owned(priced_on), owned(unit_price), owned(total), owned(rule), owned(source), owned(note))
+}
+
+#[tokio::test]
+async fn every_period_after_the_first_is_priced_by_the_account_pricing_of_its_first_day_and_names_its_rule() {
+    use bss_proto::pricing::account_pricing_service_client::AccountPricingServiceClient;
+    use bss_proto::pricing::{AccountPricing, GetAccountPricingRequest, ProductAvailability, SetAccountPricingRequest};
+    use chrono::Months;
+
+    let suite = TestApp::start().await;
+    let (tenant_id, admin) = suite.tenant("Rated Books", "EUR").await;
+    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
+    let channel = suite.gateway().await;
+    let account_id = create_account(&channel, &admin, ordering_account("RATED")).await;
+    set_credit_terms(&channel, &admin, &account_id, "1000", None).await;
+    let product_id = create_product(&channel, &admin, "VOICE", "10.00", "").await;
+    let basic = rate_plan(&channel, &admin, "Basic", &product_id, "8.00").await;
+
+    // The account has no rate plan of its own: the tenant's first prices it.
+    let mut account_pricing = AccountPricingServiceClient::new(channel.clone());
+    let read = GetAccountPricingRequest { account_id: account_id.clone() };
+    let pricing = account_pricing.get_account_pricing(authorized(read.clone(), &clerk)).await.expect("pricing");
+    let pricing = pricing.into_inner().pricing.expect("pricing");
+    assert_eq!((pricing.rate_plan_id.as_str(), pricing.rate_plan_defaulted), (basic.as_str(), true));
+    let subscription =
+        subscribe(&channel, &clerk, subscription_request(&account_id, "VOICE", "2", PaymentType::OnAccount)).await;
+    assert_eq!(amount(&subscription.unit_price), "8.00");
+
+    // The account gets a rate plan of its own: the charges change from the
+    // next period on; the first stays as credit authorized it.
+    let gold = rate_plan(&channel, &admin, "Gold", &product_id, "6.00").await;
+    let assign = AccountPricing { account_id: account_id.clone(), pricelist_ids: vec![gold.clone()], ..pricing };
+    let assign = SetAccountPricingRequest {
+        pricing: Some(AccountPricing { etag: String::new(), ..assign }),
+        request_id: String::new(),
+    };
+    account_pricing.set_account_pricing(authorized(assign, &admin)).await.expect("gold assigned");
+    let pricing = account_pricing.get_account_pricing(authorized(read, &clerk)).await.expect("pricing");
+    let pricing = pricing.into_inner().pricing.expect("pricing");
+    assert_eq!((pricing.rate_plan_id.as_str(), pricing.rate_plan_defaulted), (gold.as_str(), false));
+
+    // An order is priced by the same rules, and its line says so too.
+    order(&channel, &admin, &account_id, &[("VOICE", "1")]).await;
+
+    let today = chrono::Utc::now().date_naive();
+    let month = |months: u32| today.checked_add_months(Months::new(months)).expect("date").to_string();
+    let invoices = generate(&channel, &clerk, &account_id, &month(1), true).await;
+    let rate_plan = "PRICE_RULE_RATE_PLAN";
+    assert_eq!(
+        priced_lines(&invoices),
+        vec![
+            line(&today.to_string(), ("6.00", "6.00"), (rate_plan, &gold), ""),
+            line(&today.to_string(), ("8.00", "16.00"), (rate_plan, &basic), ""),
+            line(&month(1), ("6.00", "12.00"), (rate_plan, &gold), ""),
+        ]
+    );
+    let read = GetSubscriptionRequest { id: subscription.id.clone() };
+    let again =
+        SubscriptionServiceClient::new(channel.clone()).get_subscription(authorized(read.clone(), &clerk)).await;
+    assert_eq!(amount(&again.expect("read").into_inner().subscription.expect("subscription").unit_price), "6.00");
+
+    // Credit's side: the posted invoice is owed, and the reservations of
+    // the order and of the first period were captured by it (nothing is
+    // counted twice).
+    credit_settles(&channel, &admin, &account_id, "34.00", "0.00").await;
+
+    // The product is then sold only under contract, which the account has
+    // not: the next period keeps the previous price and says why, rather
+    // than charging nothing.
+    let update = UpdateProductRequest {
+        product: Some(Product {
+            id: product_id,
+            availability: ProductAvailability::ContractOnly as i32,
+            ..Product::default()
+        }),
+        update_mask: Some(prost_types::FieldMask { paths: vec!["availability".to_owned()] }),
+        request_id: String::new(),
+    };
+    CatalogServiceClient::new(channel.clone()).update_product(authorized(update, &admin)).await.expect("contract only");
+    let invoices = generate(&channel, &clerk, &account_id, &month(2), true).await;
+    assert_eq!(
+        priced_lines(&invoices),
+        vec![line(&month(2), ("6.00", "12.00"), ("PRICE_RULE_KEPT", ""), "PRODUCT_NOT_AVAILABLE")]
+    );
+    credit_settles(&channel, &admin, &account_id, "46.00", "0.00").await;
 }

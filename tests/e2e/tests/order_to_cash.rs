@@ -30,8 +30,7 @@ fn invoice(account_id: &str, date: &str, amount: &str, orders: &[&str]) -> Creat
                 description: "Widgets".to_owned(),
                 quantity: Some(Decimal { value: "1".to_owned() }),
                 unit_price: eur(amount),
-                total: None,
-                credited: None,
+                ..InvoiceLine::default()
             }],
             order_references: orders.iter().map(|order| (*order).to_owned()).collect(),
             ..Invoice::default()
@@ -195,8 +194,7 @@ async fn invoices_posted_in_parallel_are_numbered_without_gaps_or_duplicates_and
                 description: String::new(),
                 quantity: Some(Decimal { value: "-1".to_owned() }),
                 unit_price: eur("5"),
-                total: None,
-                credited: None,
+                ..InvoiceLine::default()
             }],
             ..Invoice::default()
         }),
@@ -224,8 +222,7 @@ async fn invoices_posted_in_parallel_are_numbered_without_gaps_or_duplicates_and
                     description: format!("Item {index}"),
                     quantity: Some(Decimal { value: "3".to_owned() }),
                     unit_price: yen("333.5"),
-                    total: None,
-                    credited: None,
+                    ..InvoiceLine::default()
                 }],
                 ..Invoice::default()
             }),

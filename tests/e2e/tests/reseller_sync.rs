@@ -387,8 +387,7 @@ async fn a_reseller_customer_is_copied_on_its_first_paid_subscription_and_kept_i
                     currency_code: "USD".to_owned(),
                     amount: "25.00".to_owned(),
                 }),
-                total: None,
-                credited: None,
+                ..InvoiceLine::default()
             }],
             ..Invoice::default()
         }),

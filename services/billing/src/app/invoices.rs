@@ -15,6 +15,7 @@ use super::{Billing, account_currency};
 use crate::domain::bill_to::invoiced_to;
 use crate::domain::error::BillingError;
 use crate::domain::invoice::{InvoiceStatus, check_draft, line_total};
+use crate::domain::order::PricedBy;
 use crate::repo::runs::{self, RunRow};
 use crate::repo::{self, InvoiceRow, LineRow};
 
@@ -59,6 +60,7 @@ impl Billing {
                 unit_price,
                 total: line_total(quantity, unit_price, currency),
                 credited: Decimal::ZERO,
+                priced_by: PricedBy::default(),
             })
             .collect();
         self.write(key, async |tx| {
@@ -193,7 +195,7 @@ impl Billing {
     ) -> Result<R, BillingError> {
         self.fetch_account(caller, account_id).await?;
         self.write(key, async |tx| {
-            let drafts = invoicing::draft(tx, tenant_id, &[account_id], Scope::BilledToOrBought, date).await?;
+            let drafts = self.draft(tx, tenant_id, &[account_id], Scope::BilledToOrBought, date).await?;
             if !post || drafts.is_empty() {
                 return respond(&drafts);
             }

@@ -3,18 +3,24 @@
 //! one per sub-account with separate invoices), and drafts are posted.
 //! GenerateInvoices does it for one account, a billing run batch by batch.
 
-use bss_platform::money::money_to_wire;
+use bss_platform::client;
+use bss_platform::money::{decimal_to_wire, money_to_wire};
+use bss_platform::peers::PEER_TIMEOUT;
 use bss_platform::time::{format_date, now};
 use bss_proto::billing::billing_event::Payload;
 use bss_proto::billing::{InvoicePosted, OrderAmount};
+use bss_proto::pricing::quote_service_client::QuoteServiceClient;
+use bss_proto::pricing::{QuoteBatchRequest, QuoteBatchResult, QuoteLineRequest, QuoteRequest};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::app::{collections, publish_all};
+use crate::app::{Billing, collections, priced_amount, publish_all, rule_name, unreadable, upstream};
 use crate::domain::error::BillingError;
 use crate::domain::invoice;
+use crate::domain::order::{Charge, PricedBy};
+use crate::domain::subscription::{DuePeriod, PeriodPrice};
 use crate::repo::{self, InvoiceRow, LineRow};
 
 /// Whose charges are invoiced.
@@ -28,17 +34,126 @@ pub enum Scope {
     BilledToOrBought,
 }
 
-/// Drafts the invoices of what the accounts owe (`scope`) up to `date`, in
-/// the caller's transaction.
-pub async fn draft(
+impl Billing {
+    /// Drafts the invoices of what the accounts owe (`scope`) up to `date`,
+    /// in the caller's transaction: the subscription periods started by
+    /// then are charged first, each priced by pricing on its first day.
+    pub async fn draft(
+        &self,
+        tx: &mut PgConnection,
+        tenant_id: Uuid,
+        accounts: &[Uuid],
+        scope: Scope,
+        date: NaiveDate,
+    ) -> Result<Vec<(InvoiceRow, Vec<LineRow>)>, BillingError> {
+        let bought = scope == Scope::BilledToOrBought;
+        self.charge_subscriptions(tx, tenant_id, accounts, bought, date).await?;
+        draft_open(tx, tenant_id, accounts, bought, date).await
+    }
+
+    /// Charges the periods of the subscriptions billed to the accounts (or,
+    /// when `bought`, bought by them) that started by `date`, each once:
+    /// the first as activated, every later one at pricing's price on its
+    /// first day (the previous price, with pricing's reason, when pricing
+    /// refuses to price it).
+    async fn charge_subscriptions(
+        &self,
+        tx: &mut PgConnection,
+        tenant_id: Uuid,
+        accounts: &[Uuid],
+        bought: bool,
+        date: NaiveDate,
+    ) -> Result<(), BillingError> {
+        let due = repo::charges::due_periods(tx, tenant_id, accounts, bought, date).await?;
+        if due.is_empty() {
+            return Ok(());
+        }
+        let asks: Vec<&DuePeriod> = due.iter().filter(|period| period.index > 0).collect();
+        let mut quoted = self.quote_periods(tenant_id, &asks).await?.into_iter();
+        let charges: Vec<Charge> = due
+            .iter()
+            .map(|period| {
+                let price = match period.index {
+                    0 => PeriodPrice::AsActivated,
+                    _ => quoted.next().unwrap_or(PeriodPrice::AsActivated),
+                };
+                period.charge(price)
+            })
+            .collect();
+        repo::insert_charges(tx, tenant_id, &charges).await?;
+        repo::charges::mark_charged(tx, tenant_id, &charges).await
+    }
+
+    /// Pricing's price of each period on its first day, in order, asked in
+    /// batches of [`QUOTES_PER_CALL`].
+    async fn quote_periods(&self, tenant_id: Uuid, periods: &[&DuePeriod]) -> Result<Vec<PeriodPrice>, BillingError> {
+        if periods.is_empty() {
+            return Ok(Vec::new());
+        }
+        let service = self.as_service(tenant_id)?;
+        let channel = self.peer("pricing", &self.peers.pricing)?;
+        let mut prices = Vec::with_capacity(periods.len());
+        for batch in periods.chunks(QUOTES_PER_CALL) {
+            let quotes = batch
+                .iter()
+                .map(|period| QuoteRequest {
+                    account_id: period.account_id.to_string(),
+                    currency_code: period.currency.clone(),
+                    date: format_date(period.start),
+                    lines: vec![QuoteLineRequest {
+                        product: period.product_id.clone(),
+                        quantity: Some(decimal_to_wire(period.quantity)),
+                    }],
+                    ..QuoteRequest::default()
+                })
+                .collect();
+            let answer = QuoteServiceClient::new(channel.clone())
+                .quote_batch(client::request(QuoteBatchRequest { quotes }, &service, PEER_TIMEOUT))
+                .await
+                .map_err(upstream("pricing"))?
+                .into_inner();
+            if answer.results.len() != batch.len() {
+                return Err(unreadable("pricing", format!("{} quotes for {}", answer.results.len(), batch.len())));
+            }
+            for result in answer.results {
+                prices.push(period_price(result)?);
+            }
+        }
+        Ok(prices)
+    }
+}
+
+/// Most subscription periods priced per call to pricing.
+const QUOTES_PER_CALL: usize = 500;
+
+/// A batch quote's answer for one period: its one line's price and rule,
+/// or pricing's refusal.
+fn period_price(result: QuoteBatchResult) -> Result<PeriodPrice, BillingError> {
+    let Some(quote) = result.quote else {
+        let reason = match result.error_message.as_str() {
+            "" => result.error_reason,
+            message => format!("{}: {message}", result.error_reason),
+        };
+        return Ok(PeriodPrice::Refused { reason });
+    };
+    let line = quote.lines.first().ok_or_else(|| unreadable("pricing", "a quote without its line"))?;
+    Ok(PeriodPrice::Quoted {
+        unit_price: priced_amount(&line.unit_price)?,
+        total: priced_amount(&line.total)?,
+        rule: rule_name(line.rule),
+        source_id: line.source_id.clone(),
+    })
+}
+
+/// Drafts the invoices of the open charges billed to the accounts (or,
+/// when `bought`, bought by them) up to `date`.
+async fn draft_open(
     tx: &mut PgConnection,
     tenant_id: Uuid,
     accounts: &[Uuid],
-    scope: Scope,
+    bought: bool,
     date: NaiveDate,
 ) -> Result<Vec<(InvoiceRow, Vec<LineRow>)>, BillingError> {
-    let bought = scope == Scope::BilledToOrBought;
-    repo::charges::charge_subscriptions(tx, tenant_id, accounts, bought, date).await?;
     let charges = repo::charges::open(tx, tenant_id, accounts, bought, date).await?;
     let created_at = now();
     let drafts = invoice::group(charges);
@@ -56,6 +171,12 @@ pub async fn draft(
                 unit_price: charge.unit_price,
                 total: charge.total,
                 credited: Decimal::ZERO,
+                priced_by: PricedBy {
+                    rule: charge.price_rule.clone(),
+                    source_id: charge.price_source_id.clone(),
+                    on: charge.priced_on,
+                    note: charge.price_note.clone(),
+                },
             })
             .collect();
         invoiced.0.extend(draft.charges.iter().map(|charge| charge.id));

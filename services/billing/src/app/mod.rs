@@ -194,6 +194,23 @@ pub(crate) fn upstream(what: &'static str) -> impl Fn(Status) -> BillingError {
     move |status| client::peer_error(what, status).into()
 }
 
+/// A peer's answer billing cannot read.
+pub(crate) fn unreadable(what: &'static str, cause: impl Into<String>) -> BillingError {
+    BillingError::Unavailable { what, cause: cause.into() }
+}
+
+/// An amount of pricing's answer.
+pub(crate) fn priced_amount(money: &Option<bss_proto::types::Money>) -> Result<rust_decimal::Decimal, BillingError> {
+    let text = money.as_ref().map(|money| money.amount.as_str()).unwrap_or_default();
+    bss_platform::money::parse_decimal(text).map_err(|_| unreadable("pricing", format!("an amount {text:?}")))
+}
+
+/// The name of a rule of pricing's quote line (empty for one this build
+/// does not know).
+pub(crate) fn rule_name(rule: i32) -> String {
+    bss_proto::pricing::PriceRule::try_from(rule).map(|rule| rule.as_str_name().to_owned()).unwrap_or_default()
+}
+
 /// The currency of an account as accounts shows it.
 pub(crate) fn account_currency(account: &bss_proto::accounts::Account) -> Result<Currency, BillingError> {
     Ok(peers::currency_of(account)?)

@@ -11,7 +11,7 @@ use bss_platform::idempotency::RequestKey;
 use bss_platform::money::{Currency, decimal_to_wire, money_to_wire, parse_decimal};
 use bss_platform::payment::PaymentType;
 use bss_platform::peers::PEER_TIMEOUT;
-use bss_platform::time::now;
+use bss_platform::time::{now, parse_date};
 use bss_proto::accounts::Account;
 use bss_proto::billing::billing_event::Payload;
 use bss_proto::billing::{OrderCancelled, OrderPayer};
@@ -26,13 +26,13 @@ use uuid::Uuid;
 
 use super::held_orders;
 use super::locations::{give_back_stock, lock_order_products, take_stock};
-use super::{Billing, publish, upstream};
+use super::{Billing, priced_amount, publish, rule_name, unreadable, upstream};
 use crate::domain::bill_to::BillTo;
 use crate::domain::collection::Use;
 use crate::domain::error::BillingError;
 use crate::domain::location::surcharge_line;
 use crate::domain::order::{
-    CreditReason, CreditVerdict, Line, Order, OrderState, Payer, backordered, charges, check_cancellable,
+    CreditReason, CreditVerdict, Line, Order, OrderState, Payer, PricedBy, backordered, charges, check_cancellable,
     check_orderer, check_payer, credit_reference, paid_at_checkout, payer_shares,
 };
 use crate::domain::settings::payment_instructions;
@@ -97,11 +97,6 @@ fn verdict(decision: i32) -> CreditVerdict {
     }
 }
 
-/// A peer's answer billing cannot read.
-fn unreadable(what: &'static str, cause: impl Into<String>) -> BillingError {
-    BillingError::Unavailable { what, cause: cause.into() }
-}
-
 impl Billing {
     /// Prices the lines with pricing's Quote, for the caller: each line's
     /// product id and code, unit price and total.
@@ -131,19 +126,22 @@ impl Billing {
         if answer.lines.len() != lines.len() {
             return Err(unreadable("pricing", format!("{} priced lines for {}", answer.lines.len(), lines.len())));
         }
-        let amount = |money: &Option<bss_proto::types::Money>| {
-            let text = money.as_ref().map(|money| money.amount.as_str()).unwrap_or_default();
-            parse_decimal(text).map_err(|_| unreadable("pricing", format!("an amount {text:?}")))
-        };
+        let day = parse_date(&answer.date).map_err(|_| unreadable("pricing", "a quote without its day"))?;
         for (line, priced) in lines.iter_mut().zip(&answer.lines) {
-            line.unit_price = amount(&priced.unit_price)?;
-            line.total = amount(&priced.total)?;
+            line.unit_price = priced_amount(&priced.unit_price)?;
+            line.total = priced_amount(&priced.total)?;
             line.product_id = priced.product_id.clone();
             line.product_code = priced.product_code.clone();
+            line.priced_by = PricedBy {
+                rule: rule_name(priced.rule),
+                source_id: priced.source_id.clone(),
+                on: Some(day),
+                note: String::new(),
+            };
         }
         let currency =
             Currency::parse(&answer.currency_code).map_err(|_| unreadable("pricing", "a quote without a currency"))?;
-        Ok(Priced { total: amount(&answer.total)?, currency })
+        Ok(Priced { total: priced_amount(&answer.total)?, currency })
     }
 
     /// Who pays each line's product, read as billing itself; a suspended or

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use bss_platform::money::Currency;
+use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -73,6 +74,11 @@ pub struct OpenCharge {
     pub quantity: Decimal,
     pub unit_price: Decimal,
     pub total: Decimal,
+    /// Which rule priced it ([`super::order::PricedBy`], as stored).
+    pub price_rule: String,
+    pub price_source_id: String,
+    pub priced_on: Option<NaiveDate>,
+    pub price_note: String,
 }
 
 /// One invoice to draft: who pays, for which sub-account when apart, in
@@ -143,6 +149,10 @@ mod tests {
             quantity: Decimal::ONE,
             unit_price: dec!(10.00),
             total: dec!(10.00),
+            price_rule: String::new(),
+            price_source_id: String::new(),
+            priced_on: None,
+            price_note: String::new(),
         }
     }
 

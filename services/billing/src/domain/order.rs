@@ -141,6 +141,27 @@ pub struct Line {
     /// The location's surcharge, not a product.
     #[serde(default)]
     pub surcharge: bool,
+    /// The rule that priced it (pricing's quote).
+    #[serde(default)]
+    pub priced_by: PricedBy,
+}
+
+/// Which of pricing's rules priced a line or charge, from what, on which
+/// day: the quote's winning rule, by the name of bss.pricing.v1.PriceRule.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PricedBy {
+    pub rule: String,
+    pub source_id: String,
+    pub on: Option<NaiveDate>,
+    /// Why the previous price was kept ([`PricedBy::KEPT`]); else empty.
+    #[serde(default)]
+    pub note: String,
+}
+
+impl PricedBy {
+    /// The rule of a subscription period pricing could not price: its
+    /// previous period's price was kept.
+    pub const KEPT: &'static str = "PRICE_RULE_KEPT";
 }
 
 impl Line {
@@ -194,6 +215,9 @@ pub struct Charge {
     pub total: Decimal,
     /// None while back-ordered: not billable.
     pub charge_date: Option<NaiveDate>,
+    /// The subscription whose period it charges.
+    pub subscription_id: Option<Uuid>,
+    pub priced_by: PricedBy,
 }
 
 /// The payment type stored by its two-letter code.
@@ -400,6 +424,8 @@ pub fn charges(
             unit_price: line.unit_price,
             total,
             charge_date,
+            subscription_id: None,
+            priced_by: line.priced_by.clone(),
         };
         if shipped > Decimal::ZERO {
             charges.push(charge(shipped, shipped_total, Some(today)));
@@ -737,6 +763,7 @@ mod tests {
             backordered,
             cancelled: None,
             surcharge: false,
+            priced_by: PricedBy::default(),
         }
     }
 

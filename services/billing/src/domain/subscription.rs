@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::error::BillingError;
-use super::order::{CreditReason, OrderState, Payer, with_reservations};
+use super::order::{Charge, CreditReason, OrderState, Payer, PricedBy, with_reservations};
 
 /// A subscription as billing keeps it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -114,6 +114,86 @@ impl Subscription {
     }
 }
 
+/// A subscription period due to be charged.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DuePeriod {
+    pub subscription_id: Uuid,
+    pub account_id: Uuid,
+    pub bill_to_account_id: Uuid,
+    pub separate: bool,
+    /// The reference credit knows the activation by (its reservation is
+    /// of the first period).
+    pub reference: String,
+    pub product_id: String,
+    /// The subscription's description ("<product> subscription").
+    pub description: String,
+    pub currency: String,
+    pub quantity: Decimal,
+    /// The price of the latest charged period (at first: the activation's).
+    pub unit_price: Decimal,
+    pub total: Decimal,
+    /// The rule that priced it, and the day.
+    pub priced_by: PricedBy,
+    /// Which period: 0 for the first.
+    pub index: i32,
+    /// Its first day.
+    pub start: NaiveDate,
+}
+
+/// What a due period costs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PeriodPrice {
+    /// The first period: the price credit authorized at activation.
+    AsActivated,
+    /// Pricing's price on the period's first day, and its rule.
+    Quoted { unit_price: Decimal, total: Decimal, rule: String, source_id: String },
+    /// Pricing refused to price it (the product is gone, or sold only under
+    /// a contract the account no longer has, ...): the previous price is
+    /// kept, with pricing's reason, rather than charging nothing.
+    Refused { reason: String },
+}
+
+impl DuePeriod {
+    /// The charge of the period at `price`: the first period carries the
+    /// activation's credit reference (its invoice captures the
+    /// reservation); its description names its first day.
+    pub fn charge(&self, price: PeriodPrice) -> Charge {
+        let (unit_price, total, priced_by) = match price {
+            PeriodPrice::AsActivated => (self.unit_price, self.total, self.priced_by.clone()),
+            PeriodPrice::Quoted { unit_price, total, rule, source_id } => {
+                (unit_price, total, PricedBy { rule, source_id, on: Some(self.start), note: String::new() })
+            }
+            PeriodPrice::Refused { reason } => {
+                let priced_by = PricedBy {
+                    rule: PricedBy::KEPT.to_owned(),
+                    source_id: String::new(),
+                    on: Some(self.start),
+                    note: reason,
+                };
+                (self.unit_price, self.total, priced_by)
+            }
+        };
+        Charge {
+            id: Uuid::now_v7(),
+            account_id: self.account_id,
+            bill_to_account_id: self.bill_to_account_id,
+            separate: self.separate,
+            order_id: None,
+            order_reference: (self.index == 0).then(|| self.reference.clone()),
+            order_line: None,
+            product_id: self.product_id.clone(),
+            description: format!("{} from {}", self.description, self.start.format("%Y-%m-%d")),
+            currency: self.currency.clone(),
+            quantity: self.quantity,
+            unit_price,
+            total,
+            charge_date: Some(self.start),
+            subscription_id: Some(self.subscription_id),
+            priced_by,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use rust_decimal_macros::dec;
@@ -175,5 +255,67 @@ mod tests {
         assert_eq!(reason(live.cancel(today)), "SUBSCRIPTION_CANCELLED");
         assert_eq!(reason(subscription(SubscriptionState::Rejected).cancel(today)), "SUBSCRIPTION_REJECTED");
         assert!(subscription(SubscriptionState::PendingApproval).cancel(today).is_ok());
+    }
+
+    fn due(index: i32) -> DuePeriod {
+        let day = |text: &str| text.parse::<NaiveDate>().expect("date");
+        DuePeriod {
+            subscription_id: Uuid::from_u128(1),
+            account_id: Uuid::from_u128(2),
+            bill_to_account_id: Uuid::from_u128(3),
+            separate: false,
+            reference: "subscription:s-1".to_owned(),
+            product_id: "p-1".to_owned(),
+            description: "PLAN subscription".to_owned(),
+            currency: "EUR".to_owned(),
+            quantity: dec!(2),
+            unit_price: dec!(9.99),
+            total: dec!(19.98),
+            priced_by: PricedBy {
+                rule: "PRICE_RULE_PRICE_LEVEL".to_owned(),
+                source_id: "level-c".to_owned(),
+                on: Some(day("2026-10-05")),
+                note: String::new(),
+            },
+            index,
+            start: day("2026-10-05").checked_add_months(chrono::Months::new(index as u32)).expect("date"),
+        }
+    }
+
+    #[test]
+    fn the_first_period_is_charged_as_activated_and_carries_its_credit_reference() {
+        let charge = due(0).charge(PeriodPrice::AsActivated);
+        assert_eq!((charge.unit_price, charge.total), (dec!(9.99), dec!(19.98)));
+        assert_eq!(charge.order_reference.as_deref(), Some("subscription:s-1"), "its invoice captures the reservation");
+        assert_eq!(charge.priced_by.rule, "PRICE_RULE_PRICE_LEVEL");
+        assert_eq!(charge.description, "PLAN subscription from 2026-10-05");
+        assert_eq!((charge.subscription_id, charge.bill_to_account_id), (Some(Uuid::from_u128(1)), Uuid::from_u128(3)));
+    }
+
+    #[test]
+    fn a_later_period_takes_the_price_of_its_first_day_with_the_rule() {
+        let quoted = PeriodPrice::Quoted {
+            unit_price: dec!(7.50),
+            total: dec!(15.00),
+            rule: "PRICE_RULE_RATE_PLAN".to_owned(),
+            source_id: "gold".to_owned(),
+        };
+        let charge = due(2).charge(quoted);
+        assert_eq!((charge.unit_price, charge.total), (dec!(7.50), dec!(15.00)));
+        assert_eq!(charge.order_reference, None, "only the first period was reserved");
+        assert_eq!(charge.charge_date, "2026-12-05".parse().ok());
+        assert_eq!(
+            (charge.priced_by.rule.as_str(), charge.priced_by.source_id.as_str(), charge.priced_by.on),
+            ("PRICE_RULE_RATE_PLAN", "gold", "2026-12-05".parse().ok())
+        );
+    }
+
+    #[test]
+    fn a_period_pricing_refuses_keeps_the_previous_price_and_says_why() {
+        let refused = PeriodPrice::Refused { reason: "PRODUCT_NOT_AVAILABLE: sold only under a contract".to_owned() };
+        let charge = due(1).charge(refused);
+        assert_eq!((charge.unit_price, charge.total), (dec!(9.99), dec!(19.98)), "never charged nothing");
+        assert_eq!(charge.priced_by.rule, PricedBy::KEPT);
+        assert!(charge.priced_by.note.starts_with("PRODUCT_NOT_AVAILABLE"));
     }
 }

@@ -53,6 +53,10 @@ pub fn invoice_to_proto((row, lines): &crate::app::invoices::Invoice) -> Result<
                 unit_price: Some(money_to_wire(line.unit_price, currency)),
                 total: Some(money_in(line.total, currency)),
                 credited: Some(money_in(line.credited, currency)),
+                price_rule: line.priced_by.rule.clone(),
+                price_source_id: line.priced_by.source_id.clone(),
+                priced_on: line.priced_by.on.map(format_date).unwrap_or_default(),
+                price_note: line.priced_by.note.clone(),
             })
             .collect(),
         total: Some(money_in(row.total, currency)),

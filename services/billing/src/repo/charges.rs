@@ -11,7 +11,8 @@ use uuid::Uuid;
 use crate::domain::error::BillingError;
 use crate::domain::invoice::OpenCharge;
 use crate::domain::location::OrderAddress;
-use crate::domain::order::OrderState;
+use crate::domain::order::{Charge, OrderState, PricedBy};
+use crate::domain::subscription::DuePeriod;
 
 /// The SQL condition of a subscription (columns unqualified) whose next
 /// period starts by the date in parameter `$date` and before its
@@ -29,17 +30,36 @@ macro_rules! next_period_due {
 }
 pub(crate) use next_period_due;
 
-/// Charges the monthly periods of the subscriptions billed to the accounts
-/// (or, when `bought`, bought by them) that started by `date`, each once.
-pub async fn charge_subscriptions(
+type DueRow = (
+    Uuid,
+    Uuid,
+    Uuid,
+    bool,
+    Option<String>,
+    String,
+    String,
+    String,
+    Decimal,
+    Decimal,
+    Decimal,
+    String,
+    String,
+    NaiveDate,
+    i32,
+    NaiveDate,
+);
+
+/// The monthly periods of the subscriptions billed to the accounts (or,
+/// when `bought`, bought by them) that started by `date` and are not
+/// charged yet, by subscription and period; the subscriptions are locked,
+/// so a concurrent run waits and then sees the periods this one charged.
+pub async fn due_periods(
     tx: &mut PgConnection,
     tenant_id: Uuid,
     accounts: &[Uuid],
     bought: bool,
     date: NaiveDate,
-) -> Result<(), BillingError> {
-    // Locked first, so a concurrent run waits and then sees the periods
-    // this one charged.
+) -> Result<Vec<DuePeriod>, BillingError> {
     sqlx::query(concat!(
         "SELECT 1 FROM billing.subscriptions
          WHERE tenant_id = $1 AND (bill_to_account_id = ANY($2) OR ($4 AND account_id = ANY($2))) AND ",
@@ -52,37 +72,84 @@ pub async fn charge_subscriptions(
     .bind(bought)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(concat!(
+    let rows: Vec<DueRow> = sqlx::query_as(concat!(
         "WITH owing AS (
              SELECT *, least($3::date, coalesce(cancelled_on - 1, $3::date)) AS through
              FROM billing.subscriptions
              WHERE tenant_id = $1 AND (bill_to_account_id = ANY($2) OR ($4 AND account_id = ANY($2))) AND ",
         next_period_due!("$3"),
         "
-         ), due AS (
-             SELECT s.*, k, (s.start_date + make_interval(months => k))::date AS period_start
-             FROM owing s
-             CROSS JOIN LATERAL generate_series(s.charged_periods,
-                 (extract(year FROM age(s.through, s.start_date)) * 12
-                  + extract(month FROM age(s.through, s.start_date)))::int) AS k
-         ), charged AS (
-             INSERT INTO billing.charges (tenant_id, id, account_id, bill_to_account_id, separate, subscription_id,
-                 order_reference, product_id, description, currency, quantity, unit_price, total, charge_date)
-             SELECT $1, gen_random_uuid(), account_id, bill_to_account_id, separate, id,
-                 CASE WHEN k = 0 THEN reference END, product_id,
-                 description || ' from ' || to_char(period_start, 'YYYY-MM-DD'), currency, quantity, unit_price,
-                 total, period_start
-             FROM due
          )
-         UPDATE billing.subscriptions s SET charged_periods = d.last + 1
-         FROM (SELECT id, max(k) AS last FROM due GROUP BY id) d
-         WHERE s.tenant_id = $1 AND s.id = d.id"
+         SELECT s.id, s.account_id, s.bill_to_account_id, s.separate, s.reference, s.product_id, s.description,
+             s.currency, s.quantity, s.unit_price, s.total, s.price_rule, s.price_source_id,
+             (s.created_at AT TIME ZONE 'UTC')::date, k, (s.start_date + make_interval(months => k))::date
+         FROM owing s
+         CROSS JOIN LATERAL generate_series(s.charged_periods,
+             (extract(year FROM age(s.through, s.start_date)) * 12
+              + extract(month FROM age(s.through, s.start_date)))::int) AS k
+         ORDER BY s.id, k"
     ))
     .bind(tenant_id)
     .bind(accounts)
     .bind(date)
     .bind(bought)
-    .execute(&mut *tx)
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| DuePeriod {
+            subscription_id: row.0,
+            account_id: row.1,
+            bill_to_account_id: row.2,
+            separate: row.3,
+            reference: row.4.unwrap_or_default(),
+            product_id: row.5,
+            description: row.6,
+            currency: row.7,
+            quantity: row.8,
+            unit_price: row.9,
+            total: row.10,
+            priced_by: PricedBy { rule: row.11, source_id: row.12, on: Some(row.13), note: String::new() },
+            index: row.14,
+            start: row.15,
+        })
+        .collect())
+}
+
+/// Records the subscription periods charged (`charges`, by subscription
+/// and period): each subscription's count of charged periods, and the price
+/// and rule of its latest period.
+pub async fn mark_charged(tx: &mut PgConnection, tenant_id: Uuid, charges: &[Charge]) -> Result<(), BillingError> {
+    // (latest charge, periods) per subscription.
+    let mut latest: Vec<(&Charge, i32)> = Vec::new();
+    for charge in charges.iter().filter(|charge| charge.subscription_id.is_some()) {
+        match latest.last_mut() {
+            Some((last, counted)) if last.subscription_id == charge.subscription_id => {
+                *last = charge;
+                *counted += 1;
+            }
+            _ => latest.push((charge, 1)),
+        }
+    }
+    let counted: Vec<i32> = latest.iter().map(|(_, counted)| *counted).collect();
+    let latest: Vec<&Charge> = latest.into_iter().map(|(charge, _)| charge).collect();
+    sqlx::query(
+        "UPDATE billing.subscriptions s
+         SET charged_periods = s.charged_periods + c.counted, unit_price = c.unit_price, total = c.total,
+             price_rule = c.rule, price_source_id = c.source_id,
+             doc = jsonb_set(s.doc, '{unit_price}', to_jsonb(c.unit_price::text))
+         FROM unnest($2::uuid[], $3::int[], $4::numeric[], $5::numeric[], $6::text[], $7::text[])
+             AS c(id, counted, unit_price, total, rule, source_id)
+         WHERE s.tenant_id = $1 AND s.id = c.id",
+    )
+    .bind(tenant_id)
+    .bind(latest.iter().map(|charge| charge.subscription_id).collect::<Vec<_>>())
+    .bind(counted)
+    .bind(latest.iter().map(|charge| charge.unit_price).collect::<Vec<_>>())
+    .bind(latest.iter().map(|charge| charge.total).collect::<Vec<_>>())
+    .bind(latest.iter().map(|charge| charge.priced_by.rule.clone()).collect::<Vec<_>>())
+    .bind(latest.iter().map(|charge| charge.priced_by.source_id.clone()).collect::<Vec<_>>())
+    .execute(tx)
     .await?;
     Ok(())
 }
@@ -100,7 +167,8 @@ pub async fn open(
     Ok(sqlx::query_as!(
         OpenCharge,
         r#"SELECT c.id, c.account_id, c.bill_to_account_id, c.separate, c.order_reference, c.product_id,
-             c.description, c.currency, c.quantity, c.unit_price, c.total
+             c.description, c.currency, c.quantity, c.unit_price, c.total, c.price_rule, c.price_source_id,
+             c.priced_on, c.price_note
          FROM billing.charges c
          WHERE c.tenant_id = $1 AND c.invoice_id IS NULL AND c.charge_date <= $3
            AND (c.bill_to_account_id = ANY($2) OR ($4 AND c.account_id = ANY($2)))

@@ -21,11 +21,11 @@ use uuid::Uuid;
 use crate::domain::collection::Collection;
 use crate::domain::error::BillingError;
 use crate::domain::location::OrderAddress;
-use crate::domain::order::Charge;
+use crate::domain::order::{Charge, PricedBy};
 use crate::domain::settle::OpenInvoice;
 
 /// An invoice line as stored.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LineRow {
     pub product_id: Option<String>,
     pub description: String,
@@ -34,6 +34,32 @@ pub struct LineRow {
     pub total: Decimal,
     /// What credit notes credited of it (zero for a new line).
     pub credited: Decimal,
+    /// The rule that priced it (none for a line the caller priced).
+    pub priced_by: PricedBy,
+}
+
+/// The columns of a stored invoice line, in the order [`line_row`] reads.
+macro_rules! line_columns {
+    () => {
+        "product_id, description, quantity, unit_price, total, credited, price_rule, price_source_id, priced_on, \
+         price_note"
+    };
+}
+
+type LineColumns =
+    (Option<String>, String, Decimal, Decimal, Decimal, Decimal, String, String, Option<NaiveDate>, String);
+
+fn line_row(row: LineColumns) -> LineRow {
+    let (product_id, description, quantity, unit_price, total, credited, rule, source_id, on, note) = row;
+    LineRow {
+        product_id,
+        description,
+        quantity,
+        unit_price,
+        total,
+        credited,
+        priced_by: PricedBy { rule, source_id, on, note },
+    }
 }
 
 /// An invoice as stored (its lines apart).
@@ -132,11 +158,13 @@ pub async fn insert_invoices(
         .flat_map(|(row, lines)| lines.iter().enumerate().map(|(index, line)| (row.id, index as i32 + 1, line)))
         .collect();
     let of_lines = |get: fn(&LineRow) -> Decimal| lines.iter().map(|(_, _, line)| get(line)).collect::<Vec<_>>();
+    let of_rule =
+        |get: fn(&PricedBy) -> String| lines.iter().map(|(_, _, line)| get(&line.priced_by)).collect::<Vec<_>>();
     sqlx::query!(
         "INSERT INTO billing.invoice_lines (tenant_id, invoice_id, line_number, product_id, description, quantity,
-             unit_price, total)
+             unit_price, total, price_rule, price_source_id, priced_on, price_note)
          SELECT $1, * FROM unnest($2::uuid[], $3::int[], $4::text[], $5::text[], $6::numeric[], $7::numeric[],
-             $8::numeric[])",
+             $8::numeric[], $9::text[], $10::text[], $11::date[], $12::text[])",
         tenant_id,
         &lines.iter().map(|(id, _, _)| *id).collect::<Vec<_>>(),
         &lines.iter().map(|(_, number, _)| *number).collect::<Vec<_>>(),
@@ -145,6 +173,10 @@ pub async fn insert_invoices(
         &of_lines(|line| line.quantity),
         &of_lines(|line| line.unit_price),
         &of_lines(|line| line.total),
+        &of_rule(|priced_by| priced_by.rule.clone()),
+        &of_rule(|priced_by| priced_by.source_id.clone()),
+        &lines.iter().map(|(_, _, line)| line.priced_by.on).collect::<Vec<_>>() as &[Option<NaiveDate>],
+        &of_rule(|priced_by| priced_by.note.clone()),
     )
     .execute(&mut *tx)
     .await?;
@@ -191,15 +223,16 @@ pub async fn lines(
     tenant_id: Uuid,
     invoice_id: Uuid,
 ) -> Result<Vec<LineRow>, BillingError> {
-    Ok(sqlx::query_as!(
-        LineRow,
-        "SELECT product_id, description, quantity, unit_price, total, credited FROM billing.invoice_lines
-         WHERE tenant_id = $1 AND invoice_id = $2 ORDER BY line_number",
-        tenant_id,
-        invoice_id,
-    )
+    let rows: Vec<LineColumns> = sqlx::query_as(concat!(
+        "SELECT ",
+        line_columns!(),
+        " FROM billing.invoice_lines WHERE tenant_id = $1 AND invoice_id = $2 ORDER BY line_number"
+    ))
+    .bind(tenant_id)
+    .bind(invoice_id)
     .fetch_all(connection)
-    .await?)
+    .await?;
+    Ok(rows.into_iter().map(line_row).collect())
 }
 
 /// The lines of each of the invoices, in one query: per invoice, in order.
@@ -208,24 +241,20 @@ pub async fn lines_of(
     tenant_id: Uuid,
     invoices: &[Uuid],
 ) -> Result<std::collections::HashMap<Uuid, Vec<LineRow>>, BillingError> {
-    let rows = sqlx::query!(
-        "SELECT invoice_id, product_id, description, quantity, unit_price, total, credited FROM billing.invoice_lines
-         WHERE tenant_id = $1 AND invoice_id = ANY($2) ORDER BY invoice_id, line_number",
-        tenant_id,
-        invoices,
-    )
+    type Row =
+        (Uuid, Option<String>, String, Decimal, Decimal, Decimal, Decimal, String, String, Option<NaiveDate>, String);
+    let rows: Vec<Row> = sqlx::query_as(concat!(
+        "SELECT invoice_id, ",
+        line_columns!(),
+        " FROM billing.invoice_lines WHERE tenant_id = $1 AND invoice_id = ANY($2) ORDER BY invoice_id, line_number"
+    ))
+    .bind(tenant_id)
+    .bind(invoices)
     .fetch_all(connection)
     .await?;
     let mut lines: std::collections::HashMap<Uuid, Vec<LineRow>> = std::collections::HashMap::new();
-    for row in rows {
-        lines.entry(row.invoice_id).or_default().push(LineRow {
-            product_id: row.product_id,
-            description: row.description,
-            quantity: row.quantity,
-            unit_price: row.unit_price,
-            total: row.total,
-            credited: row.credited,
-        });
+    for (invoice_id, a, b, c, d, e, f, g, h, i, j) in rows {
+        lines.entry(invoice_id).or_default().push(line_row((a, b, c, d, e, f, g, h, i, j)));
     }
     Ok(lines)
 }
@@ -646,11 +675,14 @@ pub async fn insert_charges(tx: &mut PgConnection, tenant_id: Uuid, charges: &[C
     let text = |get: fn(&Charge) -> String| charges.iter().map(get).collect::<Vec<_>>();
     let amounts = |get: fn(&Charge) -> Decimal| charges.iter().map(get).collect::<Vec<_>>();
     let ids = |get: fn(&Charge) -> Uuid| charges.iter().map(get).collect::<Vec<_>>();
+    let rules = |get: fn(&PricedBy) -> String| charges.iter().map(|charge| get(&charge.priced_by)).collect::<Vec<_>>();
     sqlx::query!(
         "INSERT INTO billing.charges (tenant_id, id, account_id, bill_to_account_id, separate, order_id,
-             order_reference, product_id, description, currency, quantity, unit_price, total, charge_date, order_line)
+             order_reference, product_id, description, currency, quantity, unit_price, total, charge_date, order_line,
+             subscription_id, price_rule, price_source_id, priced_on, price_note)
          SELECT $1, * FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::bool[], $6::uuid[], $7::text[], $8::text[],
-             $9::text[], $10::text[], $11::numeric[], $12::numeric[], $13::numeric[], $14::date[], $15::int[])",
+             $9::text[], $10::text[], $11::numeric[], $12::numeric[], $13::numeric[], $14::date[], $15::int[],
+             $16::uuid[], $17::text[], $18::text[], $19::date[], $20::text[])",
         tenant_id,
         &ids(|charge| charge.id),
         &ids(|charge| charge.account_id),
@@ -666,6 +698,11 @@ pub async fn insert_charges(tx: &mut PgConnection, tenant_id: Uuid, charges: &[C
         &amounts(|charge| charge.total),
         &charges.iter().map(|charge| charge.charge_date).collect::<Vec<_>>() as &[Option<NaiveDate>],
         &charges.iter().map(|charge| charge.order_line).collect::<Vec<_>>() as &[Option<i32>],
+        &charges.iter().map(|charge| charge.subscription_id).collect::<Vec<_>>() as &[Option<Uuid>],
+        &rules(|priced_by| priced_by.rule.clone()),
+        &rules(|priced_by| priced_by.source_id.clone()),
+        &charges.iter().map(|charge| charge.priced_by.on).collect::<Vec<_>>() as &[Option<NaiveDate>],
+        &rules(|priced_by| priced_by.note.clone()),
     )
     .execute(tx)
     .await?;

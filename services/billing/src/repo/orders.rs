@@ -186,9 +186,10 @@ impl WaitingCharge {
         sqlx::query!(
             "INSERT INTO billing.charges (tenant_id, id, account_id, bill_to_account_id, separate, order_id,
                  order_reference, order_line, product_id, description, currency, quantity, unit_price, total,
-                 charge_date)
+                 charge_date, price_rule, price_source_id, priced_on, price_note)
              SELECT tenant_id, $3, account_id, bill_to_account_id, separate, order_id, order_reference, order_line,
-                 product_id, description, currency, $4, unit_price, $5, current_date
+                 product_id, description, currency, $4, unit_price, $5, current_date, price_rule, price_source_id,
+                 priced_on, price_note
              FROM billing.charges WHERE tenant_id = $1 AND id = $2",
             tenant_id,
             self.id,

@@ -23,9 +23,9 @@ pub async fn insert(
     sqlx::query(
         "INSERT INTO billing.subscriptions (tenant_id, id, account_id, doc, bill_to_account_id, separate,
              product_id, description, currency, quantity, unit_price, total, start_date, charged_periods,
-             status, reference, held_order_id)
+             status, reference, held_order_id, price_rule, price_source_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, coalesce($13, 'infinity'::date), 0,
-             $14, $15, $16)",
+             $14, $15, $16, $17, $18)",
     )
     .bind(tenant_id)
     .bind(subscription.id)
@@ -43,6 +43,8 @@ pub async fn insert(
     .bind(subscription.state.code())
     .bind(&subscription.reference)
     .bind(subscription.held_order_id)
+    .bind(&charge.priced_by.rule)
+    .bind(&charge.priced_by.source_id)
     .execute(tx)
     .await?;
     Ok(())

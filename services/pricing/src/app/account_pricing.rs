@@ -25,6 +25,9 @@ pub struct PricingView {
     pub priced_as: Uuid,
     /// When it was last set (`None`: never): its etag.
     pub changed_at: Option<DateTime<Utc>>,
+    /// The rate plan that prices its services (of the account it is priced
+    /// as), and whether it is the tenant's default.
+    pub rate_plan: Option<(Uuid, bool)>,
 }
 
 impl PricingView {
@@ -54,7 +57,13 @@ impl Pricing {
         let (prices, contracts) = repo::account_pricing::own_counts(connection, tenant_id, facts.id).await?;
         let own = book::has_own_pricing(Some(&pricing), prices, contracts);
         let priced_as = facts.parent.filter(|_| !own).unwrap_or(facts.id);
-        Ok(PricingView { account_id: facts.id, pricing, own, priced_as, changed_at })
+        let priced_by = match priced_as == facts.id {
+            true => pricing.clone(),
+            false => repo::account_pricing::get(connection, tenant_id, priced_as).await?,
+        };
+        let (rate_plans, default) = repo::pricelists::rate_plans(connection, tenant_id).await?;
+        let rate_plan = book::rate_plan_of(&priced_by.pricelist_ids, |id| rate_plans.contains(&id), default);
+        Ok(PricingView { account_id: facts.id, pricing, own, priced_as, changed_at, rate_plan })
     }
 
     /// The account's pricing, if the caller may see the account.

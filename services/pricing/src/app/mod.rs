@@ -153,6 +153,22 @@ impl Pricing {
         Ok(self.accounts.acting_account(caller).await?)
     }
 
+    /// An account the event stream has not brought yet, from accounts
+    /// (asked as the caller, or as pricing for a guest); `None` when there
+    /// is none.
+    pub(crate) async fn fetched_account(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        account_id: Uuid,
+    ) -> Result<Option<AccountFacts>, PricingError> {
+        match self.fetch_account(&self.asking_for(caller, tenant_id)?, account_id).await {
+            Ok(facts) => Ok(Some(facts)),
+            Err(PricingError::NotFound { .. }) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
     async fn fetch_account(&self, caller: &Caller, account_id: Uuid) -> Result<AccountFacts, PricingError> {
         let account = self
             .accounts

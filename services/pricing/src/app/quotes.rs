@@ -9,8 +9,9 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::Pricing;
-use crate::domain::book::Quote;
+use crate::domain::book::{AccountFacts, PriceBook, Quote};
 use crate::domain::error::PricingError;
+use crate::repo;
 
 /// A quote as asked.
 pub struct QuoteAsk {
@@ -33,13 +34,59 @@ impl Pricing {
         ask: QuoteAsk,
     ) -> Result<(Quote, NaiveDate), PricingError> {
         let (version, account) = self.account(caller, tenant_id, ask.account_id).await?;
-        let currency = ask.currency.unwrap_or(account.currency);
-        if currency != account.currency {
-            let why = format!("quotes are in the account's currency, {}", account.currency.code);
-            return Err(Violations::single("currency_code", why).into());
-        }
-        let day = ask.day.unwrap_or_else(|| bss_platform::time::now().date_naive());
         let loaded = self.books.at(tenant_id, version).await?;
-        Ok((loaded.book.quote(&account, currency, day, &ask.lines)?, day))
+        quote_in(&loaded.book, &account, ask, bss_platform::time::now().date_naive())
+    }
+}
+
+/// Prices the ask for the account from the book (`today` when it names no
+/// day): quotes are in the account's currency only.
+fn quote_in(
+    book: &PriceBook,
+    account: &AccountFacts,
+    ask: QuoteAsk,
+    today: NaiveDate,
+) -> Result<(Quote, NaiveDate), PricingError> {
+    let currency = ask.currency.unwrap_or(account.currency);
+    if currency != account.currency {
+        let why = format!("quotes are in the account's currency, {}", account.currency.code);
+        return Err(Violations::single("currency_code", why).into());
+    }
+    let day = ask.day.unwrap_or(today);
+    Ok((book.quote(account, currency, day, &ask.lines)?, day))
+}
+
+/// One quote of a batch: (account, quote, day), or why it was refused.
+pub type BatchQuote = Result<(Uuid, Quote, NaiveDate), PricingError>;
+
+impl Pricing {
+    /// Prices many quotes against one version of the tenant's book, each on
+    /// its own: an ask already refused, an unknown account or a line that
+    /// cannot be priced refuses that quote only. The accounts are read in
+    /// one round trip; a fault of the database or of accounts fails all.
+    pub async fn quote_many(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        asks: Vec<Result<QuoteAsk, PricingError>>,
+    ) -> Result<Vec<BatchQuote>, PricingError> {
+        let ids: Vec<Uuid> = asks.iter().flatten().map(|ask| ask.account_id).collect();
+        let (version, mut known) = repo::accounts::version_and_facts_of(&self.db, tenant_id, &ids).await?;
+        for id in &ids {
+            if !known.contains_key(id)
+                && let Some(facts) = self.fetched_account(caller, tenant_id, *id).await?
+            {
+                known.insert(*id, facts);
+            }
+        }
+        let loaded = self.books.at(tenant_id, version).await?;
+        let today = bss_platform::time::now().date_naive();
+        let quote = |ask: QuoteAsk| -> BatchQuote {
+            let account_id = ask.account_id;
+            let account = known.get(&account_id).ok_or_else(|| PricingError::not_found("account", account_id))?;
+            let (quote, day) = quote_in(&loaded.book, account, ask, today)?;
+            Ok((account_id, quote, day))
+        };
+        Ok(asks.into_iter().map(|ask| ask.and_then(quote)).collect())
     }
 }

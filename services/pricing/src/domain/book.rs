@@ -3,8 +3,9 @@
 //!
 //! Order of the rules, per line:
 //! 1. Base: the first assigned pricelist (priority order) with the product on
-//!    the day, else the account's price level, else the list price; with its
-//!    quantity break; less the account's discount.
+//!    the day, then (when none of them is a rate plan) the tenant's default
+//!    rate plan, else the account's price level, else the list price; with
+//!    its quantity break; less the account's discount.
 //! 2. Special: the account's own prices valid on the day, and the prices of
 //!    its contracts in force on the day (less the contract's extra discount),
 //!    with their quantity breaks.
@@ -55,6 +56,8 @@ impl Dated {
 #[derive(Clone, Debug)]
 pub struct Pricelist {
     pub currency: Currency,
+    /// Whether it is a rate plan (a pricelist of services).
+    pub rate_plan: bool,
     /// Items by product.
     pub items: HashMap<Uuid, Vec<Dated>>,
 }
@@ -73,6 +76,20 @@ pub fn has_own_pricing(pricing: Option<&AccountPricing>, account_prices: usize, 
         pricing.level_id.is_some() || !pricing.discount_percent.is_zero() || !pricing.pricelist_ids.is_empty()
     };
     pricing.is_some_and(sets_anything) || account_prices > 0 || contracts > 0
+}
+
+/// The rate plan that prices an account's services: the first rate plan
+/// among its pricelists (`is_rate_plan`), else the tenant's `default`; and
+/// whether it is the default.
+pub fn rate_plan_of(
+    pricelist_ids: &[Uuid],
+    is_rate_plan: impl Fn(Uuid) -> bool,
+    default: Option<Uuid>,
+) -> Option<(Uuid, bool)> {
+    match pricelist_ids.iter().copied().find(|id| is_rate_plan(*id)) {
+        Some(id) => Some((id, false)),
+        None => default.map(|id| (id, true)),
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -126,6 +143,9 @@ pub struct PriceBook {
     pub account_prices: HashMap<Uuid, Vec<AccountPrice>>,
     pub contracts: HashMap<Uuid, Contract>,
     pub contracts_of_account: HashMap<Uuid, Vec<Uuid>>,
+    /// The rate plan of every account without one of its own
+    /// ([`super::catalog::default_rate_plan`]).
+    pub default_rate_plan: Option<Uuid>,
     /// Rates by (from, to), sorted by effective day.
     pub rates: HashMap<(&'static str, &'static str), Vec<(NaiveDate, Decimal)>>,
 }
@@ -136,6 +156,7 @@ pub enum Rule {
     ListPrice,
     PriceLevel,
     Pricelist,
+    RatePlan,
     AccountPrice,
     ContractPrice,
     ForcedAccountPrice,
@@ -202,6 +223,30 @@ impl PriceBook {
             Some(parent) if !self.has_own_pricing(account.id) => parent,
             _ => account.id,
         }
+    }
+
+    /// The rate plan that prices the account's services (the account as
+    /// priced, see [`PriceBook::priced_as`]): the first rate plan among its
+    /// pricelists, else the tenant's default; and whether it is the
+    /// default.
+    pub fn rate_plan_of(&self, priced_as: Uuid) -> Option<(Uuid, bool)> {
+        let own = self.account_pricing.get(&priced_as).map(|pricing| pricing.pricelist_ids.as_slice());
+        rate_plan_of(
+            own.unwrap_or_default(),
+            |id| self.pricelists.get(&id).is_some_and(|pricelist| pricelist.rate_plan),
+            self.default_rate_plan,
+        )
+    }
+
+    /// The pricelists that set an account's base price, in priority order:
+    /// its own, then the tenant's default rate plan when none of its own
+    /// is a rate plan.
+    fn base_pricelists(&self, pricing: &AccountPricing, priced_as: Uuid) -> Vec<Uuid> {
+        let mut ids = pricing.pricelist_ids.clone();
+        if let Some((default, true)) = self.rate_plan_of(priced_as) {
+            ids.push(default);
+        }
+        ids
     }
 
     /// The rate from `from` to `to` in force on `day`: the pair's own rate,
@@ -313,11 +358,11 @@ impl PriceBook {
         let pricing = self.account_pricing.get(&priced_as).unwrap_or(&no_pricing);
         let discount = pricing.discount_percent;
         let mut candidates = Vec::new();
-        for pricelist_id in &pricing.pricelist_ids {
+        for pricelist_id in &self.base_pricelists(pricing, priced_as) {
             let Some(pricelist) = self.pricelists.get(pricelist_id) else { continue };
             if let Some(item) = pricelist.items.get(&product.id).into_iter().flatten().find(|item| item.valid_on(day)) {
                 candidates.push(candidate(
-                    Rule::Pricelist,
+                    if pricelist.rate_plan { Rule::RatePlan } else { Rule::Pricelist },
                     *pricelist_id,
                     &item.price,
                     pricelist.currency,

@@ -7,6 +7,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::book::{Dated, Validity};
+use super::error::PricingError;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Availability {
@@ -122,8 +123,43 @@ pub struct PricelistRecord {
     pub name: String,
     pub currency: Currency,
     pub kind: PricelistKind,
+    /// Whether it is the tenant's master rate plan.
+    pub master: bool,
+    /// Whether it is the tenant's default rate plan ([`default_rate_plan`];
+    /// set on reads).
+    pub default_rate_plan: bool,
     /// (product, item), by product then start.
     pub items: Vec<(Uuid, Dated)>,
+}
+
+/// Only a rate plan may be the tenant's master rate plan.
+pub fn check_rate_plan(pricelist: &PricelistRecord) -> Result<(), PricingError> {
+    match pricelist.kind {
+        PricelistKind::RatePlan => Ok(()),
+        PricelistKind::Pricelist => Err(PricingError::precondition(
+            "NOT_A_RATE_PLAN",
+            format!("pricelist {} prices goods: only a rate plan may be the master rate plan", pricelist.id),
+        )),
+    }
+}
+
+/// The tenant's default rate plan, which prices every account without a
+/// rate plan of its own (a new account gets it [S1]): the master rate plan
+/// when one is marked, else the first rate plan by name (the order
+/// ListPricelists shows). Takes (id, name, kind, master) of each pricelist.
+pub fn default_rate_plan<'a>(
+    pricelists: impl IntoIterator<Item = (Uuid, &'a str, PricelistKind, bool)>,
+) -> Option<Uuid> {
+    let rate_plans: Vec<(Uuid, &str, bool)> = pricelists
+        .into_iter()
+        .filter(|(_, _, kind, _)| *kind == PricelistKind::RatePlan)
+        .map(|(id, name, _, master)| (id, name, master))
+        .collect();
+    rate_plans
+        .iter()
+        .find(|(_, _, master)| *master)
+        .or_else(|| rate_plans.iter().min_by_key(|(_, name, _)| *name))
+        .map(|(id, _, _)| *id)
 }
 
 /// Whether two periods (first day, last day or none for open-ended) share
@@ -187,5 +223,39 @@ mod tests {
         let problems = ProductText::parse("has space", "", "t", "f").err().expect("refused");
         let fields: Vec<&str> = problems.iter().map(|(field, _)| *field).collect();
         assert_eq!(fields, ["code", "name"]);
+    }
+
+    #[test]
+    fn the_default_rate_plan_is_the_master_else_the_first_by_name() {
+        let (pricelist, basic, gold, zulu) =
+            (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3), Uuid::from_u128(4));
+        let mut book = vec![
+            (zulu, "Zulu", PricelistKind::RatePlan, false),
+            (pricelist, "Aardvark goods", PricelistKind::Pricelist, false),
+            (gold, "Gold", PricelistKind::RatePlan, false),
+            (basic, "Basic", PricelistKind::RatePlan, false),
+        ];
+        assert_eq!(default_rate_plan(book.clone()), Some(basic), "the first rate plan by name, never a pricelist");
+        book[0].3 = true;
+        assert_eq!(default_rate_plan(book.clone()), Some(zulu), "the master wins");
+        assert_eq!(default_rate_plan(book[1..2].to_vec()), None, "no rate plan, no default");
+    }
+
+    #[test]
+    fn only_a_rate_plan_is_a_master() {
+        let record = |kind| PricelistRecord {
+            id: Uuid::from_u128(1),
+            name: "Gold".to_owned(),
+            currency: Currency::parse("EUR").expect("currency"),
+            kind,
+            master: false,
+            default_rate_plan: false,
+            items: Vec::new(),
+        };
+        assert!(check_rate_plan(&record(PricelistKind::RatePlan)).is_ok());
+        match check_rate_plan(&record(PricelistKind::Pricelist)) {
+            Err(PricingError::Precondition { reason, .. }) => assert_eq!(reason, "NOT_A_RATE_PLAN"),
+            other => panic!("refused, not {other:?}"),
+        }
     }
 }

@@ -42,6 +42,8 @@ fn view_to_proto(view: &PricingView) -> AccountPricing {
         priced_as_account_id: view.priced_as.to_string(),
         etag: view.etag(),
         update_time: view.changed_at.map(timestamp),
+        rate_plan_id: view.rate_plan.map(|(id, _)| id.to_string()).unwrap_or_default(),
+        rate_plan_defaulted: view.rate_plan.is_some_and(|(_, defaulted)| defaulted),
     }
 }
 

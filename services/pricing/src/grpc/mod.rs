@@ -36,6 +36,11 @@ pub const QUOTERS: &[Role] = &[
     Role::Guest,
 ];
 
+/// Roles that may quote many accounts at once: those that see every
+/// account of the tenant.
+pub const BATCH_QUOTERS: &[Role] =
+    &[Role::TenantAdmin, Role::AccountManager, Role::CreditManager, Role::BillingClerk, Role::Integration];
+
 /// Roles that may browse the catalog: the readers, a customer's own user,
 /// and a guest (the public products only).
 pub const BROWSERS: &[Role] = QUOTERS;

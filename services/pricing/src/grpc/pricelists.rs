@@ -53,6 +53,8 @@ fn pricelist_to_proto(record: &PricelistRecord) -> Pricelist {
         name: record.name.clone(),
         currency_code: record.currency.code.to_owned(),
         kind: kind_to_wire(record.kind).into(),
+        master: record.master,
+        default_rate_plan: record.default_rate_plan,
         items: record
             .items
             .iter()
@@ -116,7 +118,15 @@ impl PricelistService for PricingApi {
                 )
                 .into());
             }
-            let record = PricelistRecord { id: Uuid::now_v7(), name, currency, kind, items };
+            let record = PricelistRecord {
+                id: Uuid::now_v7(),
+                name,
+                currency,
+                kind,
+                master: false,
+                default_rate_plan: false,
+                items,
+            };
             let key = RequestKey::new(tenant_id, "CreatePricelist", &request.request_id, &request)?;
             self.create_pricelist(tenant_id, key, record, |stored| CreatePricelistResponse {
                 pricelist: Some(pricelist_to_proto(stored)),
@@ -189,6 +199,26 @@ impl PricelistService for PricingApi {
             let id = bss_platform::input::parse_id("id", &request.id)?;
             let key = RequestKey::new(tenant_id, "DeletePricelistItem", &request.request_id, &request)?;
             self.delete_pricelist_item(tenant_id, key, id, DeletePricelistItemResponse {}).await
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn set_master_rate_plan(
+        &self,
+        request: Request<SetMasterRatePlanRequest>,
+    ) -> Result<Response<SetMasterRatePlanResponse>, Status> {
+        let (_, tenant_id) = authorize(&request, WRITERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let id = match request.pricelist_id.as_str() {
+                "" => None,
+                id => Some(bss_platform::input::parse_id("pricelist_id", id)?),
+            };
+            let key = RequestKey::new(tenant_id, "SetMasterRatePlan", &request.request_id, &request)?;
+            self.set_master_rate_plan(tenant_id, key, id, |marked| SetMasterRatePlanResponse {
+                pricelist: marked.map(pricelist_to_proto),
+            })
+            .await
         };
         Ok(Response::new(run.await?))
     }

@@ -1,5 +1,7 @@
 //! The accounts pricing serves: a read model of the accounts event stream.
 
+use std::collections::HashMap;
+
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -74,26 +76,38 @@ pub async fn version_and_facts(
     tenant_id: Uuid,
     account_id: Uuid,
 ) -> Result<(i64, Option<AccountFacts>), PricingError> {
-    let (version, currency_code, sales_rep_id, parent): (i64, Option<String>, Option<String>, Option<Uuid>) =
-        sqlx::query_as(
-            "SELECT coalesce((SELECT version FROM pricing.book_versions WHERE tenant_id = $1), 0),
-                    a.currency, a.sales_rep_id, m.parent_id
-             FROM (SELECT 1) AS one
-             LEFT JOIN pricing.accounts a ON a.tenant_id = $1 AND a.account_id = $2
-             LEFT JOIN pricing.group_members m ON m.tenant_id = $1 AND m.member_id = $2",
-        )
-        .bind(tenant_id)
-        .bind(account_id)
-        .fetch_one(pool)
-        .await?;
-    let facts = match currency_code {
-        Some(code) => Some(AccountFacts {
-            id: account_id,
-            currency: currency(&code)?,
-            sales_rep_id: sales_rep_id.unwrap_or_default(),
-            parent,
-        }),
-        None => None,
-    };
+    let (version, mut facts) = version_and_facts_of(pool, tenant_id, &[account_id]).await?;
+    Ok((version, facts.remove(&account_id)))
+}
+
+/// In one round trip: the tenant's book version, and what the read model
+/// knows of each of the accounts (those the stream has not brought are
+/// missing).
+pub async fn version_and_facts_of(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    account_ids: &[Uuid],
+) -> Result<(i64, HashMap<Uuid, AccountFacts>), PricingError> {
+    /// (book version, account, currency, sales rep, group parent)
+    type Row = (i64, Option<Uuid>, Option<String>, Option<String>, Option<Uuid>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT coalesce((SELECT version FROM pricing.book_versions WHERE tenant_id = $1), 0),
+                a.account_id, a.currency, a.sales_rep_id, m.parent_id
+         FROM (SELECT 1) AS one
+         LEFT JOIN pricing.accounts a ON a.tenant_id = $1 AND a.account_id = ANY($2)
+         LEFT JOIN pricing.group_members m ON m.tenant_id = $1 AND m.member_id = a.account_id",
+    )
+    .bind(tenant_id)
+    .bind(account_ids)
+    .fetch_all(pool)
+    .await?;
+    let version = rows.first().map_or(0, |row| row.0);
+    let mut facts = HashMap::with_capacity(rows.len());
+    for (_, id, currency_code, sales_rep_id, parent) in rows {
+        if let (Some(id), Some(code)) = (id, currency_code) {
+            let currency = currency(&code)?;
+            facts.insert(id, AccountFacts { id, currency, sales_rep_id: sales_rep_id.unwrap_or_default(), parent });
+        }
+    }
     Ok((version, facts))
 }

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::{account_pricing, catalog, contracts, pricelists, rates};
 use crate::domain::book::{PriceBook, Pricelist};
+use crate::domain::catalog::{PricelistKind, default_rate_plan};
 use crate::domain::error::PricingError;
 
 /// The tenant's book version (0 before its first pricing write).
@@ -33,12 +34,16 @@ pub async fn load(pool: &PgPool, tenant_id: Uuid) -> Result<(i64, PriceBook), Pr
     for (level_id, product_id, price) in catalog::level_prices(&mut tx, tenant_id).await? {
         book.level_prices.insert((level_id, product_id), price);
     }
-    for record in pricelists::all(&mut tx, tenant_id).await? {
+    let records = pricelists::all(&mut tx, tenant_id).await?;
+    book.default_rate_plan =
+        default_rate_plan(records.iter().map(|record| (record.id, record.name.as_str(), record.kind, record.master)));
+    for record in records {
         let mut items: HashMap<Uuid, Vec<_>> = HashMap::new();
         for (product_id, dated) in record.items {
             items.entry(product_id).or_default().push(dated);
         }
-        book.pricelists.insert(record.id, Pricelist { currency: record.currency, items });
+        let rate_plan = record.kind == PricelistKind::RatePlan;
+        book.pricelists.insert(record.id, Pricelist { currency: record.currency, rate_plan, items });
     }
     book.account_pricing = account_pricing::all(&mut tx, tenant_id).await?.into_iter().collect();
     for price in account_pricing::all_prices(&mut tx, tenant_id).await? {

@@ -9,19 +9,23 @@ use uuid::Uuid;
 
 use super::{break_columns, corrupt, currency, tiered};
 use crate::domain::book::Dated;
-use crate::domain::catalog::{PricelistKind, PricelistRecord, overlaps};
+use crate::domain::catalog::{PricelistKind, PricelistRecord, default_rate_plan, overlaps};
 use crate::domain::error::PricingError;
 
-type PricelistRow = (Uuid, String, String, String);
+type PricelistRow = (Uuid, String, String, String, bool);
+
+const PRICELIST_COLUMNS: &str = "id, name, currency, kind, master";
 type ItemRow = (Uuid, Uuid, Uuid, Decimal, Vec<Decimal>, Vec<Decimal>, NaiveDate, Option<NaiveDate>);
 
 fn pricelist(row: PricelistRow, items: Vec<(Uuid, Dated)>) -> Result<PricelistRecord, PricingError> {
-    let (id, name, currency_code, kind) = row;
+    let (id, name, currency_code, kind, master) = row;
     Ok(PricelistRecord {
         id,
         name,
         currency: currency(&currency_code)?,
         kind: PricelistKind::from_stored(&kind).ok_or_else(|| corrupt("pricelist kind", &kind))?,
+        master,
+        default_rate_plan: false,
         items,
     })
 }
@@ -138,7 +142,7 @@ pub async fn get(
     lock: bool,
 ) -> Result<PricelistRecord, PricingError> {
     let row: Option<PricelistRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT id, name, currency, kind FROM pricing.pricelists WHERE tenant_id = $1 AND id = $2{}",
+        "SELECT {PRICELIST_COLUMNS} FROM pricing.pricelists WHERE tenant_id = $1 AND id = $2{}",
         if lock { " FOR UPDATE" } else { "" }
     )))
     .bind(tenant_id)
@@ -157,10 +161,10 @@ pub async fn list(
     page: &Page,
 ) -> Result<(Vec<PricelistRecord>, String), PricingError> {
     let after = page.after_text()?;
-    let rows: Vec<PricelistRow> = sqlx::query_as(
-        "SELECT id, name, currency, kind FROM pricing.pricelists
-         WHERE tenant_id = $1 AND ($2::text IS NULL OR name > $2) ORDER BY name LIMIT $3",
-    )
+    let rows: Vec<PricelistRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {PRICELIST_COLUMNS} FROM pricing.pricelists
+         WHERE tenant_id = $1 AND ($2::text IS NULL OR name > $2) ORDER BY name LIMIT $3"
+    )))
     .bind(tenant_id)
     .bind(after)
     .bind(page.fetch_limit())
@@ -168,6 +172,42 @@ pub async fn list(
     .await?;
     let pricelists = rows.into_iter().map(|row| pricelist(row, Vec::new())).collect::<Result<Vec<_>, _>>()?;
     Ok(page.finish(pricelists, |pricelist| pricelist.name.as_bytes().to_vec()))
+}
+
+/// Marks `id` as the tenant's master rate plan (unmarking any other), or
+/// clears the mark with `None` (the caller holds the book lock).
+pub async fn set_master(tx: &mut PgConnection, tenant_id: Uuid, id: Option<Uuid>) -> Result<(), PricingError> {
+    sqlx::query(
+        "UPDATE pricing.pricelists SET master = false WHERE tenant_id = $1 AND master AND id IS DISTINCT FROM $2",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    if let Some(id) = id {
+        sqlx::query("UPDATE pricing.pricelists SET master = true WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The tenant's rate plans, and its default rate plan
+/// ([`default_rate_plan`]).
+pub async fn rate_plans(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+) -> Result<(Vec<Uuid>, Option<Uuid>), PricingError> {
+    let rows: Vec<(Uuid, String, bool)> =
+        sqlx::query_as("SELECT id, name, master FROM pricing.pricelists WHERE tenant_id = $1 AND kind = 'rate_plan'")
+            .bind(tenant_id)
+            .fetch_all(connection)
+            .await?;
+    let default =
+        default_rate_plan(rows.iter().map(|(id, name, master)| (*id, name.as_str(), PricelistKind::RatePlan, *master)));
+    Ok((rows.into_iter().map(|(id, _, _)| id).collect(), default))
 }
 
 /// Deletes an item; `false` when there was none.
@@ -183,11 +223,12 @@ pub async fn delete_item(tx: &mut PgConnection, tenant_id: Uuid, id: Uuid) -> Re
 
 /// Every pricelist of the tenant with its items.
 pub async fn all(connection: &mut PgConnection, tenant_id: Uuid) -> Result<Vec<PricelistRecord>, PricingError> {
-    let rows: Vec<PricelistRow> =
-        sqlx::query_as("SELECT id, name, currency, kind FROM pricing.pricelists WHERE tenant_id = $1")
-            .bind(tenant_id)
-            .fetch_all(&mut *connection)
-            .await?;
+    let rows: Vec<PricelistRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {PRICELIST_COLUMNS} FROM pricing.pricelists WHERE tenant_id = $1"
+    )))
+    .bind(tenant_id)
+    .fetch_all(&mut *connection)
+    .await?;
     let items: Vec<ItemRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {ITEM_COLUMNS} FROM pricing.pricelist_items WHERE tenant_id = $1 ORDER BY valid_from"
     )))

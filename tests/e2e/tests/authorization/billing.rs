@@ -109,8 +109,7 @@ fn draft(account_id: &str) -> CreateInvoiceRequest {
                 description: "Matrix".to_owned(),
                 quantity: Some(Decimal { value: "1".to_owned() }),
                 unit_price: Some(Money { currency_code: "AUD".to_owned(), amount: "10.00".to_owned() }),
-                total: None,
-                credited: None,
+                ..InvoiceLine::default()
             }],
             ..Invoice::default()
         }),

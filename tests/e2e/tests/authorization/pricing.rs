@@ -42,6 +42,7 @@ pub fn cases() -> Vec<Case> {
         case(PRICELISTS, "ListPricelists", reader, SeesNothing),
         case(PRICELISTS, "AddPricelistItem", writer, NotFound),
         case(PRICELISTS, "DeletePricelistItem", writer, NotFound),
+        case(PRICELISTS, "SetMasterRatePlan", writer, NotFound),
         case(ACCOUNT_PRICING, "GetAccountPricing", reader, NotFound),
         case(ACCOUNT_PRICING, "SetAccountPricing", writer, NotFound),
         case(ACCOUNT_PRICING, "CreateAccountPrice", writer, NotFound),
@@ -59,6 +60,8 @@ pub fn cases() -> Vec<Case> {
         case(RATES, "SetExchangeRate", writer, NotApplicable),
         case(RATES, "ListExchangeRates", reader, SeesNothing),
         case(QUOTES, "Quote", reader, NotFound),
+        // A sales rep sees only its own accounts: it may not quote many.
+        case(QUOTES, "QuoteBatch", Some(Role::SalesRep), SeesNothing),
     ]
 }
 
@@ -284,6 +287,13 @@ impl Fixture {
             ACCOUNT_PRICING => self.account_pricing(name, channel, token).await,
             CONTRACTS => self.contracts(name, channel, token).await,
             RATES => self.rates(name, channel, token).await,
+            QUOTES if name == "QuoteBatch" => {
+                let batch = QuoteBatchRequest { quotes: vec![self.quote_request()] };
+                QuoteServiceClient::new(channel)
+                    .quote_batch(request(batch, token))
+                    .await
+                    .map(|answer| answer.into_inner().results.iter().filter(|result| result.quote.is_some()).count())
+            }
             QUOTES => QuoteServiceClient::new(channel).quote(request(self.quote_request(), token)).await.map(|_| 1),
             _ => Err(Status::unimplemented(format!("the matrix cannot call {method}"))),
         }
@@ -387,6 +397,11 @@ impl Fixture {
             "DeletePricelistItem" => {
                 let delete = DeletePricelistItemRequest { id: self.item_id.clone(), request_id: String::new() };
                 pricelists.delete_pricelist_item(request(delete, token)).await.map(|_| 1)
+            }
+            "SetMasterRatePlan" => {
+                let mark =
+                    SetMasterRatePlanRequest { pricelist_id: self.pricelist_id.clone(), request_id: String::new() };
+                pricelists.set_master_rate_plan(request(mark, token)).await.map(|_| 1)
             }
             _ => Err(Status::unimplemented(name.to_owned())),
         }

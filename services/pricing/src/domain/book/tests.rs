@@ -107,10 +107,23 @@ impl Fixture {
     ) -> Uuid {
         let id = Uuid::now_v7();
         let item = Dated { id: Uuid::now_v7(), price: Tiered::flat(price), from: day(from), to: to.map(day) };
-        let pricelist =
-            Pricelist { currency: currency(currency_code), items: HashMap::from([(self.id(code), vec![item])]) };
+        let items = HashMap::from([(self.id(code), vec![item])]);
+        let pricelist = Pricelist { currency: currency(currency_code), rate_plan: false, items };
         self.book.pricelists.insert(id, pricelist);
         self.book.account_pricing.entry(account).or_default().pricelist_ids.push(id);
+        id
+    }
+
+    /// A rate plan in EUR pricing `code` at `price`, assigned to `account`
+    /// or, without one, left for the book's default.
+    fn rate_plan(&mut self, account: Option<Uuid>, code: &str, price: Decimal) -> Uuid {
+        let id = Uuid::now_v7();
+        let item = Dated { id: Uuid::now_v7(), price: Tiered::flat(price), from: day("2026-01-01"), to: None };
+        let items = HashMap::from([(self.id(code), vec![item])]);
+        self.book.pricelists.insert(id, Pricelist { currency: currency("EUR"), rate_plan: true, items });
+        if let Some(account) = account {
+            self.book.account_pricing.entry(account).or_default().pricelist_ids.push(id);
+        }
         id
     }
 
@@ -375,4 +388,43 @@ fn a_tie_goes_to_the_candidate_listed_first() {
     assert_eq!(line.winner.rule, Rule::ListPrice);
     let account_price = line.candidates.iter().find(|candidate| candidate.rule == Rule::AccountPrice).expect("shown");
     assert_eq!(account_price.reason, "as low as the winner, which is listed first");
+}
+
+#[test]
+fn an_account_without_a_rate_plan_is_priced_by_the_tenants_default_one() {
+    let mut fixture = Fixture::new();
+    let account = fixture.account;
+    let default = fixture.rate_plan(None, "P", dec!(60.00));
+    fixture.book.default_rate_plan = Some(default);
+    fixture.level(account, "P", Tiered::flat(dec!(80.00)), dec!(10));
+    let line = fixture.line("P", dec!(2));
+    assert_eq!((line.winner.rule, line.winner.source_id), (Rule::RatePlan, default), "above the level, as if assigned");
+    assert_eq!((line.unit_price, line.total), (dec!(54.00), dec!(108.00)), "less the account's discount");
+    assert_eq!(fixture.book.rate_plan_of(account), Some((default, true)));
+
+    // Its own rate plan replaces the default, which is then not considered.
+    let own = fixture.rate_plan(Some(account), "P", dec!(70.00));
+    let line = fixture.line("P", dec!(1));
+    assert_eq!((line.winner.rule, line.winner.source_id, line.unit_price), (Rule::RatePlan, own, dec!(63.00)));
+    assert!(line.candidates.iter().all(|candidate| candidate.source_id != default));
+    assert_eq!(fixture.book.rate_plan_of(account), Some((own, false)));
+
+    // A contract price in force still beats it when lower; a forced one
+    // wins whatever the rate plan says.
+    fixture.contract(account, "P", dec!(75.00), true, "2027-12-31");
+    let line = fixture.line("P", dec!(1));
+    assert_eq!((line.winner.rule, line.unit_price), (Rule::ForcedContractPrice, dec!(75.00)));
+}
+
+#[test]
+fn a_default_rate_plan_is_not_pricing_of_its_own_so_a_member_is_priced_as_its_parent() {
+    let mut fixture = Fixture::new();
+    let (parent, member) = (fixture.account, Uuid::now_v7());
+    fixture.account_in(member, "EUR", Some(parent));
+    let default = fixture.rate_plan(None, "P", dec!(60.00));
+    fixture.book.default_rate_plan = Some(default);
+    fixture.rate_plan(Some(parent), "P", dec!(55.00));
+    assert!(!fixture.book.has_own_pricing(member));
+    let quote = fixture.quote_for(member, "EUR", &[("P", dec!(1))]).expect("priced");
+    assert_eq!((quote.priced_as, quote.lines[0].unit_price), (parent, dec!(55.00)));
 }
