@@ -4,6 +4,7 @@
 //! (`bss.billing.v1.BillingEventService`), which credit applies to each
 //! account's balance. Orders, subscriptions, periods and rebates build on it.
 
+pub mod accrual;
 pub mod app;
 pub mod collector;
 pub mod credit_feed;
@@ -174,6 +175,7 @@ impl App {
         );
         tokio::spawn(runs::run(api.clone(), identity, config.run_batch_size.max(1), wake_runs, shutdown.clone()));
         tokio::spawn(collector::run(api.clone(), shutdown.clone()));
+        tokio::spawn(accrual::run(api.clone(), shutdown.clone()));
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)
             .named("billing")
             .metrics(platform.metrics_addr)

@@ -2,7 +2,8 @@
 //! in the transaction that also moves the consumer's cursor (exactly once):
 //! an invoice raises the balance and captures what it bills of the orders'
 //! reservations, in the same transaction; credit notes, payments and
-//! write-offs lower it, refunds raise it; a cancelled order or subscription
+//! write-offs lower it, refunds raise it; a subscription's later period,
+//! charged, is reserved until its invoice captures it; a cancelled order or subscription
 //! releases what is reserved for it (and withdraws its held order); overdue
 //! and settled invoices set the account out of terms and back.
 //!
@@ -14,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use bss_platform::events::{HandlerError, Source, parse_id as id};
 use bss_platform::money::{Currency, parse_decimal};
 use bss_proto::billing::billing_event::Payload;
-use bss_proto::billing::{BillingEvent, InvoicePosted, OrderPayer};
+use bss_proto::billing::{BillingEvent, InvoicePosted, OrderPayer, SubscriptionPeriodCharged};
 use bss_proto::types::Money;
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
@@ -157,6 +158,26 @@ async fn cancel(
     Ok(())
 }
 
+/// A later period of a subscription was charged: its amount is reserved on
+/// the payer until the invoice billing it captures it (never refused: the
+/// subscription is active and owes it), so available credit counts it
+/// before it is invoiced.
+async fn reserve_period(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    charged: &SubscriptionPeriodCharged,
+) -> Result<(), HandlerError> {
+    let (amount, currency) = amount(charged.amount.as_ref())?;
+    if charged.reference.is_empty() {
+        return Err(HandlerError::DeadLetter("a subscription period without its reference".to_owned()));
+    }
+    let (account, settings) = locked(tx, tenant_id, id(&charged.payer_account_id)?, currency).await?;
+    reservations::reserve(tx, tenant_id, ACTOR, &settings, &account, &charged.reference, amount, true)
+        .await
+        .map_err(retry)?;
+    Ok(())
+}
+
 /// Applies one billing event to credit's state.
 pub async fn apply(tx: &mut PgConnection, event: &BillingEvent) -> Result<(), HandlerError> {
     let tenant_id = id(&event.tenant_id)?;
@@ -189,6 +210,7 @@ pub async fn apply(tx: &mut PgConnection, event: &BillingEvent) -> Result<(), Ha
             let account_id = id(&cancelled.account_id)?;
             cancel(tx, tenant_id, account_id, &cancelled.reference, true, &cancelled.payers).await
         }
+        Some(Payload::SubscriptionPeriodCharged(charged)) => reserve_period(tx, tenant_id, charged).await,
         Some(Payload::InvoiceOverdue(overdue)) => {
             repo::mark_overdue(tx, tenant_id, id(&overdue.invoice_id)?, id(&overdue.account_id)?, true)
                 .await

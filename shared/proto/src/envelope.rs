@@ -102,6 +102,7 @@ envelope!(
         RefundPosted,
         OrderCancelled,
         SubscriptionCancelled,
+        SubscriptionPeriodCharged,
     }
 );
 

@@ -723,3 +723,52 @@ async fn a_held_order_decided_before_billing_stored_it_is_decided_as_it_is_store
     assert_eq!(invoiced.len(), 1);
     credit_settles(&channel, &clerk, &account, "80.00", "0.00").await;
 }
+
+#[tokio::test]
+async fn a_started_period_counts_against_available_credit_until_its_invoice_captures_it() {
+    let suite = TestApp::start().await;
+    let (tenant_id, admin) = suite.tenant("Accrual Books", "EUR").await;
+    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
+    let channel = suite.gateway().await;
+    create_product(&channel, &admin, "PLAN", "30.00", "").await;
+    let account = create_account(&channel, &admin, ordering_account("ACCRUE")).await;
+    set_credit_terms(&channel, &admin, &account, "100", None).await;
+    let request = subscription_request(&account, "PLAN", "1", PaymentType::OnAccount);
+    let mut subscriptions = SubscriptionServiceClient::new(channel.clone());
+    let subscription = subscriptions.create_subscription(authorized(request, &clerk)).await;
+    let subscription = subscription.expect("subscribed").into_inner().subscription.expect("subscription");
+    credit_settles(&channel, &clerk, &account, "0.00", "30.00").await;
+
+    // A month on (the subscription's start moved back a month): its second
+    // period started today. Billing charges it within seconds and credit
+    // reserves it, before any invoice: 100 - 60 leaves 40 to spend.
+    let pool = sqlx::PgPool::connect(suite.database_url()).await.expect("database");
+    sqlx::query(
+        "UPDATE billing.subscriptions SET start_date = start_date - interval '1 month'
+         WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tenant_id)
+    .bind(subscription.id.parse::<uuid::Uuid>().expect("id"))
+    .execute(&pool)
+    .await
+    .expect("a month on");
+    let position = credit_settles(&channel, &clerk, &account, "0.00", "60.00").await;
+    assert_eq!(amount(&position.available_credit), "40.00");
+    let reserved = reservations(&channel, &clerk, &account).await;
+    let references: Vec<String> = reserved.iter().map(|reservation| reservation.order_reference.clone()).collect();
+    assert_eq!(references, vec![format!("{}#1", subscription.reference), subscription.reference.clone()]);
+
+    // What the subscription owes cannot be spent: an order of 50.00 is
+    // refused, one of 30.00 goes through.
+    let over = place(&channel, &clerk, order_request(&account, &[("PLAN", "2")], PaymentType::OnAccount)).await;
+    assert_eq!(status(&over), OrderStatus::Rejected);
+    let within = place(&channel, &clerk, order_request(&account, &[("PLAN", "1")], PaymentType::OnAccount)).await;
+    assert_eq!(status(&within), OrderStatus::Executed);
+
+    // The invoice bills both periods and the order, capturing all three
+    // reservations: billing and credit agree, nothing is counted twice.
+    let invoiced = generate(&channel, &clerk, &account, &today(), true).await;
+    assert_eq!(invoiced.iter().map(|invoice| amount(&invoice.total).to_owned()).collect::<Vec<_>>(), vec!["90.00"]);
+    credit_settles(&channel, &clerk, &account, "90.00", "0.00").await;
+    assert_eq!(amount(&billing_balance(&channel, &clerk, &account).await.balance), "90.00");
+}

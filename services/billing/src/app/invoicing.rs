@@ -4,11 +4,11 @@
 //! GenerateInvoices does it for one account, a billing run batch by batch.
 
 use bss_platform::client;
-use bss_platform::money::{decimal_to_wire, money_to_wire};
+use bss_platform::money::{Currency, decimal_to_wire, money_to_wire};
 use bss_platform::peers::PEER_TIMEOUT;
 use bss_platform::time::{format_date, now};
 use bss_proto::billing::billing_event::Payload;
-use bss_proto::billing::{InvoicePosted, OrderAmount};
+use bss_proto::billing::{InvoicePosted, OrderAmount, SubscriptionPeriodCharged};
 use bss_proto::pricing::quote_service_client::QuoteServiceClient;
 use bss_proto::pricing::{QuoteBatchRequest, QuoteBatchResult, QuoteLineRequest, QuoteRequest};
 use chrono::NaiveDate;
@@ -21,6 +21,7 @@ use crate::domain::error::BillingError;
 use crate::domain::invoice;
 use crate::domain::order::{Charge, PricedBy};
 use crate::domain::subscription::{DuePeriod, PeriodPrice};
+use crate::overdue::ACTOR;
 use crate::repo::{self, InvoiceRow, LineRow};
 
 /// Whose charges are invoiced.
@@ -56,7 +57,7 @@ impl Billing {
     /// the first as activated, every later one at pricing's price on its
     /// first day (the previous price, with pricing's reason, when pricing
     /// refuses to price it).
-    async fn charge_subscriptions(
+    pub(crate) async fn charge_subscriptions(
         &self,
         tx: &mut PgConnection,
         tenant_id: Uuid,
@@ -81,7 +82,27 @@ impl Billing {
             })
             .collect();
         repo::insert_charges(tx, tenant_id, &charges).await?;
-        repo::charges::mark_charged(tx, tenant_id, &charges).await
+        repo::charges::mark_charged(tx, tenant_id, &charges).await?;
+        // Credit reserves each later period on its payer until its invoice
+        // captures it (the first was reserved at activation).
+        let mut reserved = Vec::new();
+        for (period, charge) in due.iter().zip(&charges) {
+            if period.reserved_when_charged(charge) {
+                let currency = Currency::parse(&charge.currency).map_err(|cause| unreadable("billing", cause))?;
+                reserved.push(Payload::SubscriptionPeriodCharged(SubscriptionPeriodCharged {
+                    subscription_id: period.subscription_id.to_string(),
+                    account_id: charge.account_id.to_string(),
+                    payer_account_id: charge.bill_to_account_id.to_string(),
+                    reference: charge.order_reference.clone().unwrap_or_default(),
+                    amount: Some(money_to_wire(charge.total, currency)),
+                    period_start: format_date(period.start),
+                }));
+            }
+        }
+        if reserved.is_empty() {
+            return Ok(());
+        }
+        publish_all(tx, tenant_id, ACTOR, reserved).await
     }
 
     /// Pricing's price of each period on its first day, in order, asked in

@@ -124,6 +124,9 @@ pub struct DuePeriod {
     /// The reference credit knows the activation by (its reservation is
     /// of the first period).
     pub reference: String,
+    /// How it is paid (`None`: a subscription stored before billing kept
+    /// it in its own terms).
+    pub payment_type: Option<PaymentType>,
     pub product_id: String,
     /// The subscription's description ("<product> subscription").
     pub description: String,
@@ -154,6 +157,27 @@ pub enum PeriodPrice {
 }
 
 impl DuePeriod {
+    /// The reference credit reserves the period under: the activation's for
+    /// the first period (reserved at activation); for a later one paid on
+    /// account or by direct deposit, "<activation reference>#<index>"
+    /// (reserved when charged); none for one paid by card or PayPal, which
+    /// use no credit.
+    pub fn reference(&self) -> Option<String> {
+        match self.index {
+            _ if self.reference.is_empty() => None,
+            0 => Some(self.reference.clone()),
+            index => {
+                self.payment_type.is_some_and(PaymentType::uses_credit).then(|| format!("{}#{index}", self.reference))
+            }
+        }
+    }
+
+    /// Whether credit is told of the period's charge to reserve it: a later
+    /// period with a reference and an amount.
+    pub fn reserved_when_charged(&self, charge: &Charge) -> bool {
+        self.index > 0 && charge.order_reference.is_some() && charge.total > Decimal::ZERO
+    }
+
     /// The charge of the period at `price`: the first period carries the
     /// activation's credit reference (its invoice captures the
     /// reservation); its description names its first day.
@@ -179,7 +203,7 @@ impl DuePeriod {
             bill_to_account_id: self.bill_to_account_id,
             separate: self.separate,
             order_id: None,
-            order_reference: (self.index == 0).then(|| self.reference.clone()),
+            order_reference: self.reference(),
             order_line: None,
             product_id: self.product_id.clone(),
             description: format!("{} from {}", self.description, self.start.format("%Y-%m-%d")),
@@ -265,6 +289,7 @@ mod tests {
             bill_to_account_id: Uuid::from_u128(3),
             separate: false,
             reference: "subscription:s-1".to_owned(),
+            payment_type: Some(PaymentType::OnAccount),
             product_id: "p-1".to_owned(),
             description: "PLAN subscription".to_owned(),
             currency: "EUR".to_owned(),
@@ -302,7 +327,12 @@ mod tests {
         };
         let charge = due(2).charge(quoted);
         assert_eq!((charge.unit_price, charge.total), (dec!(7.50), dec!(15.00)));
-        assert_eq!(charge.order_reference, None, "only the first period was reserved");
+        assert_eq!(charge.order_reference.as_deref(), Some("subscription:s-1#2"), "reserved when charged");
+        assert!(due(2).reserved_when_charged(&charge));
+        assert!(!due(0).reserved_when_charged(&due(0).charge(PeriodPrice::AsActivated)), "reserved at activation");
+        let by_card = DuePeriod { payment_type: Some(PaymentType::CreditCard), ..due(2) };
+        assert_eq!(by_card.reference(), None, "a card uses no credit");
+        assert_eq!(DuePeriod { reference: String::new(), ..due(1) }.reference(), None);
         assert_eq!(charge.charge_date, "2026-12-05".parse().ok());
         assert_eq!(
             (charge.priced_by.rule.as_str(), charge.priced_by.source_id.as_str(), charge.priced_by.on),

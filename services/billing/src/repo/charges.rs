@@ -2,6 +2,7 @@
 //! and assigned to their invoices, and what a posted invoice bills of each
 //! order.
 
+use bss_platform::payment::PaymentType;
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
@@ -30,24 +31,50 @@ macro_rules! next_period_due {
 }
 pub(crate) use next_period_due;
 
-type DueRow = (
-    Uuid,
-    Uuid,
-    Uuid,
-    bool,
-    Option<String>,
-    String,
-    String,
-    String,
-    Decimal,
-    Decimal,
-    Decimal,
-    String,
-    String,
-    NaiveDate,
-    i32,
-    NaiveDate,
-);
+/// A due period as the query reads it.
+#[derive(sqlx::FromRow)]
+struct DueRow {
+    id: Uuid,
+    account_id: Uuid,
+    bill_to_account_id: Uuid,
+    separate: bool,
+    reference: Option<String>,
+    payment_type: Option<String>,
+    product_id: String,
+    description: String,
+    currency: String,
+    quantity: Decimal,
+    unit_price: Decimal,
+    total: Decimal,
+    price_rule: String,
+    price_source_id: String,
+    created_on: NaiveDate,
+    k: i32,
+    period_start: NaiveDate,
+}
+
+/// Up to `limit` (tenant, bill-to account) pairs, in that order, whose
+/// subscriptions have a period after their first started by `date` and not
+/// charged; none of the `skipped` tenants.
+pub async fn accounts_with_later_periods_due(
+    db: &sqlx::PgPool,
+    date: NaiveDate,
+    skipped: &[Uuid],
+    limit: i64,
+) -> Result<Vec<(Uuid, Uuid)>, BillingError> {
+    Ok(sqlx::query_as(concat!(
+        "SELECT DISTINCT tenant_id, bill_to_account_id FROM billing.subscriptions
+         WHERE (start_date + make_interval(months => greatest(charged_periods, 1)))::date <= $1
+           AND NOT tenant_id = ANY($2) AND ",
+        next_period_due!("$1"),
+        " ORDER BY tenant_id, bill_to_account_id LIMIT $3"
+    ))
+    .bind(date)
+    .bind(skipped)
+    .bind(limit)
+    .fetch_all(db)
+    .await?)
+}
 
 /// The monthly periods of the subscriptions billed to the accounts (or,
 /// when `bought`, bought by them) that started by `date` and are not
@@ -64,7 +91,7 @@ pub async fn due_periods(
         "SELECT 1 FROM billing.subscriptions
          WHERE tenant_id = $1 AND (bill_to_account_id = ANY($2) OR ($4 AND account_id = ANY($2))) AND ",
         next_period_due!("$3"),
-        " FOR UPDATE"
+        " ORDER BY id FOR UPDATE"
     ))
     .bind(tenant_id)
     .bind(accounts)
@@ -80,9 +107,11 @@ pub async fn due_periods(
         next_period_due!("$3"),
         "
          )
-         SELECT s.id, s.account_id, s.bill_to_account_id, s.separate, s.reference, s.product_id, s.description,
-             s.currency, s.quantity, s.unit_price, s.total, s.price_rule, s.price_source_id,
-             (s.created_at AT TIME ZONE 'UTC')::date, k, (s.start_date + make_interval(months => k))::date
+         SELECT s.id, s.account_id, s.bill_to_account_id, s.separate, s.reference,
+             s.doc->>'payment_type' AS payment_type, s.product_id, s.description, s.currency, s.quantity,
+             s.unit_price, s.total, s.price_rule, s.price_source_id,
+             (s.created_at AT TIME ZONE 'UTC')::date AS created_on, k,
+             (s.start_date + make_interval(months => k))::date AS period_start
          FROM owing s
          CROSS JOIN LATERAL generate_series(s.charged_periods,
              (extract(year FROM age(s.through, s.start_date)) * 12
@@ -98,20 +127,26 @@ pub async fn due_periods(
     Ok(rows
         .into_iter()
         .map(|row| DuePeriod {
-            subscription_id: row.0,
-            account_id: row.1,
-            bill_to_account_id: row.2,
-            separate: row.3,
-            reference: row.4.unwrap_or_default(),
-            product_id: row.5,
-            description: row.6,
-            currency: row.7,
-            quantity: row.8,
-            unit_price: row.9,
-            total: row.10,
-            priced_by: PricedBy { rule: row.11, source_id: row.12, on: Some(row.13), note: String::new() },
-            index: row.14,
-            start: row.15,
+            subscription_id: row.id,
+            account_id: row.account_id,
+            bill_to_account_id: row.bill_to_account_id,
+            separate: row.separate,
+            reference: row.reference.unwrap_or_default(),
+            payment_type: row.payment_type.as_deref().and_then(|code| PaymentType::from_code(code).ok()),
+            product_id: row.product_id,
+            description: row.description,
+            currency: row.currency,
+            quantity: row.quantity,
+            unit_price: row.unit_price,
+            total: row.total,
+            priced_by: PricedBy {
+                rule: row.price_rule,
+                source_id: row.price_source_id,
+                on: Some(row.created_on),
+                note: String::new(),
+            },
+            index: row.k,
+            start: row.period_start,
         })
         .collect())
 }

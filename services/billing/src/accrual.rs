@@ -1,0 +1,74 @@
+//! Accrual: every few seconds, the periods of subscriptions that started
+//! after their first (billed in advance, monthly) and are not charged yet
+//! are charged, each priced by pricing on its first day, and credit is told
+//! of each (SubscriptionPeriodCharged) so it reserves the amount on the
+//! payer until the invoice that bills it captures it: available credit
+//! counts what a subscription owes for its current period before any
+//! invoice does. Batches of bill-to accounts per tenant, one transaction
+//! each; a tenant whose batch fails (pricing unavailable) is tried again
+//! on the next pass and never holds up another.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bss_platform::shutdown::Shutdown;
+use bss_platform::time::now;
+use chrono::NaiveDate;
+use uuid::Uuid;
+
+use crate::app::Billing;
+use crate::domain::error::BillingError;
+use crate::repo;
+
+/// How often started periods are looked for.
+const EVERY: Duration = Duration::from_secs(5);
+/// Bill-to accounts charged per transaction.
+const BATCH: i64 = 500;
+
+/// Charges every later period started by `today`; returns how many
+/// accounts' periods it charged and the tenants it could not charge.
+pub async fn accrue(api: &Billing, today: NaiveDate) -> Result<(usize, Vec<(Uuid, BillingError)>), BillingError> {
+    let mut charged = 0;
+    let mut failed: Vec<(Uuid, BillingError)> = Vec::new();
+    loop {
+        let skipped: Vec<Uuid> = failed.iter().map(|(tenant_id, _)| *tenant_id).collect();
+        let due = repo::charges::accounts_with_later_periods_due(&api.db, today, &skipped, BATCH).await?;
+        if due.is_empty() {
+            return Ok((charged, failed));
+        }
+        let mut by_tenant: BTreeMap<Uuid, Vec<Uuid>> = BTreeMap::new();
+        for (tenant_id, account_id) in due {
+            by_tenant.entry(tenant_id).or_default().push(account_id);
+        }
+        for (tenant_id, accounts) in by_tenant {
+            let mut tx = api.db.begin().await?;
+            match api.charge_subscriptions(&mut tx, tenant_id, &accounts, false, today).await {
+                Ok(()) => {
+                    tx.commit().await?;
+                    charged += accounts.len();
+                    api.events.written();
+                }
+                Err(error) => failed.push((tenant_id, error)),
+            }
+        }
+    }
+}
+
+/// Accrues every few seconds until shutdown.
+pub async fn run(api: Arc<Billing>, shutdown: Shutdown) {
+    loop {
+        tokio::select! {
+            () = shutdown.wait() => return,
+            () = tokio::time::sleep(EVERY) => {}
+        }
+        match accrue(&api, now().date_naive()).await {
+            Ok((_, failed)) => {
+                for (tenant_id, error) in failed {
+                    tracing::warn!(%tenant_id, %error, "charging started subscription periods failed; retrying");
+                }
+            }
+            Err(error) => tracing::warn!(%error, "charging started subscription periods failed; retrying"),
+        }
+    }
+}
