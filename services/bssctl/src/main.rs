@@ -8,6 +8,7 @@
 //! rejected rows.
 
 mod csv_import;
+mod export;
 mod output;
 
 use std::path::PathBuf;
@@ -63,6 +64,16 @@ enum Command {
     /// The reseller sync of the token's tenant: status and failures.
     #[command(subcommand)]
     Sync(SyncCommand),
+    /// Write the tenant's accounts, addresses, account prices, orders
+    /// (a row per line) or invoices (a row per line) to a CSV file with a
+    /// header row, for a business system; progress on stderr.
+    Export {
+        #[arg(value_enum)]
+        what: export::Export,
+        /// The CSV file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -278,6 +289,7 @@ async fn execute(cli: Cli) -> Result<Outcome, Failure> {
         Command::Accounts(command) => accounts(&client, command).await,
         Command::Billing(command) => billing(&client, command).await,
         Command::Sync(command) => sync(&client, command).await.map(Outcome::from),
+        Command::Export { what, out } => export::run(&client, what, &out).await,
     }
 }
 

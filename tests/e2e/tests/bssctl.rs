@@ -7,9 +7,14 @@
 use std::path::PathBuf;
 use std::process::Output;
 
-use bss_e2e::{TestApp, create_product, set_credit_terms, subscription_request};
+use bss_e2e::{TestApp, create_product, eur, order_request, set_credit_terms, subscription_request};
 use bss_platform::auth::Role;
+use bss_proto::accounts::account_service_client::AccountServiceClient;
+use bss_proto::accounts::{Address, AddressType, CreateAddressRequest};
+use bss_proto::billing::order_service_client::OrderServiceClient;
 use bss_proto::billing::subscription_service_client::SubscriptionServiceClient;
+use bss_proto::pricing::account_pricing_service_client::AccountPricingServiceClient;
+use bss_proto::pricing::{AccountPrice, CreateAccountPriceRequest};
 use bss_proto::types::PaymentType;
 use bss_testkit::authorized;
 use serde_json::Value;
@@ -94,7 +99,7 @@ async fn an_operator_imports_accounts_from_csv_with_a_row_report_then_follows_a_
 
     // Both owe a subscription: a billing run invoices them, and bssctl
     // follows it to the end, reporting progress.
-    create_product(&channel, &admin, "PLAN", "12.50", "").await;
+    let plan = create_product(&channel, &admin, "PLAN", "12.50", "").await;
     for account in accounts {
         let id = account["id"].as_str().expect("id");
         set_credit_terms(&channel, &admin, id, "1000", None).await;
@@ -115,6 +120,92 @@ async fn an_operator_imports_accounts_from_csv_with_a_row_report_then_follows_a_
     // The same request id is the same run.
     let again = document(&bssctl(&suite, &clerk, &["billing", "run", "--post", "--request-id", "cli-run-1"]).await);
     assert_eq!(again["id"], finished["id"]);
+
+    // The business system takes it all back as CSV: accounts, addresses,
+    // account prices, orders and invoices, a row per line.
+    let imp1 = first["id"].as_str().expect("id").to_owned();
+    let address = Address {
+        r#type: AddressType::Billing as i32,
+        lines: vec!["1 George St".to_owned(), "Level 2".to_owned()],
+        city: "Sydney".to_owned(),
+        postal_code: "2000".to_owned(),
+        country_code: "AU".to_owned(),
+        override_validation: true,
+        ..Address::default()
+    };
+    let request = CreateAddressRequest { account_id: imp1.clone(), address: Some(address), request_id: String::new() };
+    AccountServiceClient::new(channel.clone()).create_address(authorized(request, &admin)).await.expect("address");
+    let price = AccountPrice {
+        account_id: imp1.clone(),
+        product_id: plan.clone(),
+        price: eur("11.00"),
+        valid_from: "2026-01-01".to_owned(),
+        ..AccountPrice::default()
+    };
+    let request = CreateAccountPriceRequest { account_price: Some(price), request_id: String::new() };
+    AccountPricingServiceClient::new(channel.clone())
+        .create_account_price(authorized(request, &admin))
+        .await
+        .expect("price");
+    let order = order_request(&imp1, &[("PLAN", "2")], PaymentType::OnAccount);
+    OrderServiceClient::new(channel.clone()).place_order(authorized(order, &clerk)).await.expect("ordered");
+    let exported = |what: &'static str| {
+        let file = folder.join(format!("{what}.csv"));
+        let (suite, admin) = (&suite, &admin);
+        async move {
+            let output = bssctl(suite, admin, &["export", what, "--out", file.to_str().expect("path")]).await;
+            assert!(output.status.success(), "{output:?}");
+            assert!(String::from_utf8_lossy(&output.stderr).contains("2/2 accounts"), "progress: {output:?}");
+            let mut reader = csv::Reader::from_path(&file).expect("csv");
+            let header: Vec<String> = reader.headers().expect("header").iter().map(str::to_owned).collect();
+            let rows: Vec<Vec<String>> =
+                reader.records().map(|record| record.expect("record").iter().map(str::to_owned).collect()).collect();
+            assert_eq!(document(&output)["rows"].as_u64(), Some(rows.len() as u64));
+            (header, rows)
+        }
+    };
+    let column = |header: &[String], name: &str| header.iter().position(|column| column == name).expect(name);
+
+    let (header, rows) = exported("accounts").await;
+    let mut keys: Vec<(String, String)> = rows
+        .iter()
+        .map(|row| (row[column(&header, "external_key")].clone(), row[column(&header, "payment_types")].clone()))
+        .collect();
+    keys.sort();
+    assert_eq!(keys, vec![("ERP-1".to_owned(), "AC,CC".to_owned()), ("ERP-3".to_owned(), "AC".to_owned())]);
+
+    let (header, rows) = exported("addresses").await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (
+            &rows[0][column(&header, "account_id")],
+            &rows[0][column(&header, "lines")],
+            &rows[0][column(&header, "type")]
+        ),
+        (&imp1, &"1 George St\nLevel 2".to_owned(), &"ADDRESS_TYPE_BILLING".to_owned())
+    );
+
+    let (header, rows) = exported("prices").await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (&rows[0][column(&header, "product_id")], &rows[0][column(&header, "price")]),
+        (&plan, &"11.00".to_owned())
+    );
+
+    let (header, rows) = exported("orders").await;
+    assert_eq!(rows.len(), 1);
+    let order_line = (&rows[0][column(&header, "quantity")], &rows[0][column(&header, "line_total")]);
+    assert_eq!(order_line, (&"2".to_owned(), &"22.00".to_owned()), "at the account's price");
+
+    let (header, rows) = exported("invoices").await;
+    let mut invoiced: Vec<(String, String)> = rows
+        .iter()
+        .map(|row| (row[column(&header, "account_id")].clone(), row[column(&header, "line_total")].clone()))
+        .collect();
+    invoiced.sort();
+    assert_eq!(invoiced.len(), 2, "one subscription line each: {invoiced:?}");
+    assert!(invoiced.iter().all(|(_, total)| total == "12.50"), "{invoiced:?}");
+    assert!(rows.iter().all(|row| row[column(&header, "price_rule")] == "PRICE_RULE_LIST_PRICE"));
 
     // Refusals are reported with their code, and exit 1.
     let refused = bssctl(&suite, &clerk, &["tenants", "list"]).await;
