@@ -39,11 +39,11 @@ const COLUMNS: &[&str] = &[
 ];
 
 /// One row's fate, as reported.
-struct RowReport {
-    line: i64,
-    outcome: &'static str,
-    account_id: String,
-    problems: Vec<Value>,
+pub struct RowReport {
+    pub line: i64,
+    pub outcome: &'static str,
+    pub account_id: String,
+    pub problems: Vec<Value>,
 }
 
 pub async fn run(
@@ -99,8 +99,14 @@ pub async fn run(
             .collect();
         reports.push(RowReport { line: result.line, outcome, account_id: result.account_id, problems });
     }
-    reports.sort_by_key(|report| report.line);
+    Ok(report(reports, json!({ "created": response.created, "updated": response.updated })))
+}
 
+/// The outcome of an import: `counts`, then how many rows were rejected and
+/// every row by line (as text, only the rows with problems); exit code 2
+/// when any was rejected.
+pub fn report(mut reports: Vec<RowReport>, counts: Value) -> Outcome {
+    reports.sort_by_key(|report| report.line);
     let rejected = reports.iter().filter(|report| report.outcome == "REJECTED").count();
     let rows: Vec<Value> = reports
         .iter()
@@ -109,32 +115,46 @@ pub async fn run(
                     "problems": report.problems })
         })
         .collect();
-    let document = json!({ "created": response.created, "updated": response.updated, "rejected": rejected,
-                           "rows": rows });
     let with_problems: Vec<Value> = rows
         .iter()
         .filter(|row| row["problems"].as_array().is_some_and(|problems| !problems.is_empty()))
         .cloned()
         .collect();
-    let text = output::text(&json!({ "created": response.created, "updated": response.updated,
-                                     "rejected": rejected, "rows with problems": with_problems }));
-    Ok(Outcome { document, code: if rejected > 0 { SOME_ROWS_REJECTED } else { 0 }, text: Some(text) })
+    let mut document = counts.clone();
+    document["rejected"] = json!(rejected);
+    let mut text = counts;
+    text["rejected"] = json!(rejected);
+    text["rows with problems"] = Value::Array(with_problems);
+    document["rows"] = Value::Array(rows);
+    Outcome { document, code: if rejected > 0 { SOME_ROWS_REJECTED } else { 0 }, text: Some(output::text(&text)) }
 }
 
 /// The file's rows, and a report for each line the CSV reader could not
 /// read (those are never sent). An unknown column fails the whole import
 /// before anything is sent.
 fn read(file: &Path) -> Result<(Vec<ImportRow>, Vec<RowReport>), Failure> {
+    let (records, unreadable) = records(file, COLUMNS, true)?;
+    Ok((records.iter().map(|(line, values)| row(*line, values)).collect(), unreadable))
+}
+
+/// A CSV record: its line, and its value by column.
+pub type Record = (i64, BTreeMap<String, String>);
+
+/// A CSV file's records with a header row: (line, value by column), and a
+/// report for each line that could not be read. A column not in `columns`
+/// (nor, when `custom`, a `custom.<field>`) fails the whole file.
+pub fn records(file: &Path, columns: &[&str], custom: bool) -> Result<(Vec<Record>, Vec<RowReport>), Failure> {
     let failure = |error: csv::Error| Failure::Other(format!("{}: {error}", file.display()));
     let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_path(file).map_err(failure)?;
     let headers: Vec<String> = reader.headers().map_err(failure)?.iter().map(str::to_owned).collect();
     if let Some(unknown) =
-        headers.iter().find(|header| !COLUMNS.contains(&header.as_str()) && !header.starts_with("custom."))
+        headers.iter().find(|header| !(columns.contains(&header.as_str()) || custom && header.starts_with("custom.")))
     {
         return Err(Failure::Other(format!(
-            "{}: unknown column {unknown:?}; the columns are {} and custom.<field>",
+            "{}: unknown column {unknown:?}; the columns are {}{}",
             file.display(),
-            COLUMNS.join(", ")
+            columns.join(", "),
+            if custom { " and custom.<field>" } else { "" }
         )));
     }
     let mut rows = Vec::new();
@@ -143,8 +163,7 @@ fn read(file: &Path) -> Result<(Vec<ImportRow>, Vec<RowReport>), Failure> {
         match record {
             Ok(record) => {
                 let line = record.position().map_or(0, |position| position.line() as i64);
-                let values: BTreeMap<&str, &str> = headers.iter().map(String::as_str).zip(record.iter()).collect();
-                rows.push(row(line, &values));
+                rows.push((line, headers.iter().cloned().zip(record.iter().map(str::to_owned)).collect()));
             }
             Err(error) => {
                 let line = error.position().map_or(0, |position| position.line() as i64);
@@ -161,11 +180,11 @@ fn read(file: &Path) -> Result<(Vec<ImportRow>, Vec<RowReport>), Failure> {
 }
 
 /// One CSV record as an import row.
-fn row(line: i64, values: &BTreeMap<&str, &str>) -> ImportRow {
-    let get = |column: &str| values.get(column).map(|value| (*value).to_owned()).unwrap_or_default();
+fn row(line: i64, values: &BTreeMap<String, String>) -> ImportRow {
+    let get = |column: &str| values.get(column).cloned().unwrap_or_default();
     let custom_fields = values
         .iter()
-        .filter_map(|(column, value)| Some((column.strip_prefix("custom.")?.to_owned(), (*value).to_owned())))
+        .filter_map(|(column, value)| Some((column.strip_prefix("custom.")?.to_owned(), value.clone())))
         .filter(|(_, value)| !value.is_empty())
         .collect();
     let account = Account {
@@ -195,6 +214,6 @@ fn row(line: i64, values: &BTreeMap<&str, &str>) -> ImportRow {
 }
 
 /// A CSV yes/no cell: true, yes or 1 (any case).
-fn yes(value: &str) -> bool {
+pub fn yes(value: &str) -> bool {
     matches!(value.trim().to_ascii_lowercase().as_str(), "true" | "yes" | "1")
 }

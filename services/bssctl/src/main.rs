@@ -10,6 +10,7 @@
 mod csv_import;
 mod export;
 mod output;
+mod related_import;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -64,6 +65,22 @@ enum Command {
     /// The reseller sync of the token's tenant: status and failures.
     #[command(subcommand)]
     Sync(SyncCommand),
+    /// Apply what a business system keeps of existing accounts (found by
+    /// external_key) from a CSV file with a header row. addresses: type
+    /// (billing, delivery, other), line1..line3, city, region,
+    /// postal_code, country_code, primary, override_validation. prices:
+    /// product (id or code), price, currency_code, forced, valid_from,
+    /// valid_to, breaks ("min:price;min:price"). business: credit_limit,
+    /// unlimited, on_hold, hold_reason, price_level (code),
+    /// discount_percent, payment_types (codes such as "AC,CC"); empty cells
+    /// change nothing.
+    Import {
+        #[arg(value_enum)]
+        what: related_import::Related,
+        file: PathBuf,
+        #[command(flatten)]
+        retry: RetryArgs,
+    },
     /// Write the tenant's accounts, addresses, account prices, orders
     /// (a row per line) or invoices (a row per line) to a CSV file with a
     /// header row, for a business system; progress on stderr.
@@ -290,6 +307,7 @@ async fn execute(cli: Cli) -> Result<Outcome, Failure> {
         Command::Billing(command) => billing(&client, command).await,
         Command::Sync(command) => sync(&client, command).await.map(Outcome::from),
         Command::Export { what, out } => export::run(&client, what, &out).await,
+        Command::Import { what, file, retry } => related_import::run(&client, what, &file, retry.request_id()).await,
     }
 }
 

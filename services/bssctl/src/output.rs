@@ -31,31 +31,34 @@ pub fn print(format: Output, document: &Value) {
 /// `google.rpc` reason and each field violation.
 pub fn print_failure(format: Output, failure: &Failure) {
     let document = match failure {
-        Failure::Call(status) => {
-            let details = status.get_error_details();
-            let violations: Vec<Value> = details
-                .bad_request()
-                .map(|bad| {
-                    bad.field_violations
-                        .iter()
-                        .map(|violation| json!({ "field": violation.field, "description": violation.description }))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let reason = details.error_info().map(|info| info.reason.clone()).unwrap_or_default();
-            let mut error = json!({ "code": format!("{:?}", status.code()), "message": status.message(),
-                                    "reason": reason });
-            if !violations.is_empty() {
-                error["field_violations"] = Value::Array(violations);
-            }
-            json!({ "error": error })
-        }
+        Failure::Call(status) => json!({ "error": status_document(status) }),
         Failure::Other(message) => json!({ "error": { "message": message } }),
     };
     match format {
         Output::Json => println!("{document}"),
         Output::Text => eprint!("bssctl: {}", text(&document["error"])),
     }
+}
+
+/// A refusal as a document: the status code, its message, the
+/// `google.rpc` reason and each field violation.
+pub fn status_document(status: &tonic::Status) -> Value {
+    let details = status.get_error_details();
+    let violations: Vec<Value> = details
+        .bad_request()
+        .map(|bad| {
+            bad.field_violations
+                .iter()
+                .map(|violation| json!({ "field": violation.field, "description": violation.description }))
+                .collect()
+        })
+        .unwrap_or_default();
+    let reason = details.error_info().map(|info| info.reason.clone()).unwrap_or_default();
+    let mut error = json!({ "code": format!("{:?}", status.code()), "message": status.message(), "reason": reason });
+    if !violations.is_empty() {
+        error["field_violations"] = Value::Array(violations);
+    }
+    error
 }
 
 /// A document as text: scalars as `key: value` lines, lists of objects as

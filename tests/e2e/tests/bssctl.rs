@@ -219,3 +219,156 @@ fn tempfile_folder() -> PathBuf {
     std::fs::create_dir_all(&folder).expect("temp folder");
     folder
 }
+
+#[tokio::test]
+async fn an_operator_imports_what_the_business_system_keeps_and_every_service_shows_it() {
+    use bss_e2e::{create_account, credit_status, ordering_account};
+    use bss_proto::accounts::{Account, GetAccountRequest, ListAddressesRequest};
+    use bss_proto::credit::GetCreditTermsRequest;
+    use bss_proto::credit::credit_service_client::CreditServiceClient;
+    use bss_proto::pricing::catalog_service_client::CatalogServiceClient;
+    use bss_proto::pricing::quote_service_client::QuoteServiceClient;
+    use bss_proto::pricing::{
+        CreatePriceLevelRequest, GetAccountPricingRequest, PriceLevel, QuoteLineRequest, QuoteRequest,
+    };
+
+    let suite = TestApp::start().await;
+    let (_, admin) = suite.tenant("Business Books", "EUR").await;
+    let channel = suite.gateway().await;
+    let keyed = |key: &str, code: &str| Account { external_key: key.to_owned(), ..ordering_account(code) };
+    let first = create_account(&channel, &admin, keyed("ERP-A", "BIZ-A")).await;
+    let second = create_account(&channel, &admin, keyed("ERP-B", "BIZ-B")).await;
+    create_product(&channel, &admin, "WIDGET", "10.00", "").await;
+    let level = PriceLevel { code: "B".to_owned(), currency_code: "EUR".to_owned(), ..PriceLevel::default() };
+    let level = CatalogServiceClient::new(channel.clone())
+        .create_price_level(authorized(
+            CreatePriceLevelRequest { price_level: Some(level), request_id: String::new() },
+            &admin,
+        ))
+        .await
+        .expect("level")
+        .into_inner()
+        .price_level
+        .expect("level");
+
+    let folder = tempfile_folder();
+    let file = |name: &str, text: &str| {
+        let path = folder.join(name);
+        std::fs::write(&path, text).expect("csv written");
+        path.to_str().expect("path").to_owned()
+    };
+    let outcomes = |output: &Output| -> Vec<(i64, String, String)> {
+        let report = document(output);
+        report["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|row| {
+                let reason = row["problems"][0]["reason"].as_str().unwrap_or_default().to_owned();
+                (
+                    row["line"].as_i64().unwrap_or_default(),
+                    row["outcome"].as_str().unwrap_or_default().to_owned(),
+                    reason,
+                )
+            })
+            .collect()
+    };
+    let row = |line: i64, outcome: &str, reason: &str| (line, outcome.to_owned(), reason.to_owned());
+
+    // Addresses: by external key; an unknown key or type is that row's
+    // problem only.
+    let addresses = file(
+        "addresses.csv",
+        "external_key,type,line1,line2,city,postal_code,country_code,primary,override_validation\n\
+         ERP-A,billing,1 George St,Level 2,Sydney,2000,AU,true,true\n\
+         ERP-Z,billing,2 George St,,Sydney,2000,AU,true,true\n\
+         ERP-A,moon,3 George St,,Sydney,2000,AU,false,true\n",
+    );
+    let imported = bssctl(&suite, &admin, &["import", "addresses", &addresses]).await;
+    assert_eq!(imported.status.code(), Some(2), "{imported:?}");
+    assert_eq!(
+        outcomes(&imported),
+        vec![row(2, "APPLIED", ""), row(3, "REJECTED", "ACCOUNT_UNKNOWN"), row(4, "REJECTED", "INVALID_ROW")]
+    );
+    let listed = AccountServiceClient::new(channel.clone())
+        .list_addresses(authorized(
+            ListAddressesRequest { account_id: first.clone(), ..ListAddressesRequest::default() },
+            &admin,
+        ))
+        .await
+        .expect("addresses")
+        .into_inner()
+        .addresses;
+    let lines: Vec<Vec<String>> = listed.iter().map(|address| address.lines.clone()).collect();
+    assert_eq!(lines, vec![vec!["1 George St".to_owned(), "Level 2".to_owned()]]);
+
+    // Account prices, with quantity breaks: pricing quotes them.
+    let prices = file(
+        "prices.csv",
+        "external_key,product,price,currency_code,forced,valid_from,breaks\n\
+         ERP-A,WIDGET,8.50,EUR,false,2026-01-01,10:8.00\n",
+    );
+    let imported = bssctl(&suite, &admin, &["import", "prices", &prices]).await;
+    assert_eq!(outcomes(&imported), vec![row(2, "APPLIED", "")], "{imported:?}");
+    let quote = QuoteRequest {
+        account_id: first.clone(),
+        lines: vec![QuoteLineRequest {
+            product: "WIDGET".to_owned(),
+            quantity: Some(bss_proto::types::Decimal { value: "10".to_owned() }),
+        }],
+        ..QuoteRequest::default()
+    };
+    let quoted =
+        QuoteServiceClient::new(channel.clone()).quote(authorized(quote, &admin)).await.expect("quoted").into_inner();
+    assert_eq!(bss_e2e::amount(&quoted.lines[0].unit_price), "8.00", "the imported break applies");
+
+    // The business fields: credit, pricing and accounts each take theirs;
+    // run twice with one request id, the second changes nothing more.
+    let business = file(
+        "business.csv",
+        "external_key,credit_limit,on_hold,hold_reason,price_level,discount_percent,payment_types\n\
+         ERP-A,500,true,unpaid in the ERP,B,5,\"AC,DD\"\n\
+         ERP-B,,,,NOPE,,\n",
+    );
+    for _ in 0..2 {
+        let imported = bssctl(&suite, &admin, &["import", "business", &business, "--request-id", "erp-1"]).await;
+        let report = document(&imported);
+        assert_eq!(
+            outcomes(&imported),
+            vec![row(2, "APPLIED", ""), row(3, "REJECTED", "PRICE_LEVEL_UNKNOWN")],
+            "{report}"
+        );
+    }
+    let mut credit = CreditServiceClient::new(channel.clone());
+    let terms = credit
+        .get_credit_terms(authorized(GetCreditTermsRequest { account_id: first.clone() }, &admin))
+        .await
+        .expect("terms")
+        .into_inner()
+        .terms
+        .expect("terms");
+    assert_eq!(terms.credit_limit.map(|limit| limit.value), Some("500".to_owned()));
+    let status = credit_status(&channel, &admin, &first).await;
+    assert_eq!((status.on_hold, status.hold_reason.as_str()), (true, "unpaid in the ERP"));
+    let pricing = AccountPricingServiceClient::new(channel.clone())
+        .get_account_pricing(authorized(GetAccountPricingRequest { account_id: first.clone() }, &admin))
+        .await
+        .expect("pricing")
+        .into_inner()
+        .pricing
+        .expect("pricing");
+    assert_eq!(
+        (pricing.price_level_id.as_str(), pricing.discount_percent.map(|discount| discount.value)),
+        (level.id.as_str(), Some("5".to_owned()))
+    );
+    let account = AccountServiceClient::new(channel.clone())
+        .get_account(authorized(GetAccountRequest { id: first.clone() }, &admin))
+        .await
+        .expect("account")
+        .into_inner()
+        .account
+        .expect("account");
+    assert_eq!(account.payment_types, vec![PaymentType::OnAccount as i32, PaymentType::DirectDeposit as i32]);
+    let untouched = credit_status(&channel, &admin, &second).await;
+    assert!(!untouched.on_hold, "a rejected row changes nothing");
+}
