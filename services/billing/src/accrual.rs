@@ -27,7 +27,7 @@ const EVERY: Duration = Duration::from_secs(5);
 const BATCH: i64 = 500;
 
 /// Charges every later period started by `today`; returns how many
-/// accounts' periods it charged and the tenants it could not charge.
+/// periods it charged and the tenants it could not charge.
 pub async fn accrue(api: &Billing, today: NaiveDate) -> Result<(usize, Vec<(Uuid, BillingError)>), BillingError> {
     let mut charged = 0;
     let mut failed: Vec<(Uuid, BillingError)> = Vec::new();
@@ -37,6 +37,7 @@ pub async fn accrue(api: &Billing, today: NaiveDate) -> Result<(usize, Vec<(Uuid
         if due.is_empty() {
             return Ok((charged, failed));
         }
+        let (charged_before, failed_before) = (charged, failed.len());
         let mut by_tenant: BTreeMap<Uuid, Vec<Uuid>> = BTreeMap::new();
         for (tenant_id, account_id) in due {
             by_tenant.entry(tenant_id).or_default().push(account_id);
@@ -44,13 +45,20 @@ pub async fn accrue(api: &Billing, today: NaiveDate) -> Result<(usize, Vec<(Uuid
         for (tenant_id, accounts) in by_tenant {
             let mut tx = api.db.begin().await?;
             match api.charge_subscriptions(&mut tx, tenant_id, &accounts, false, today).await {
-                Ok(()) => {
+                Ok(periods) => {
                     tx.commit().await?;
-                    charged += accounts.len();
+                    charged += periods;
                     api.events.written();
                 }
                 Err(error) => failed.push((tenant_id, error)),
             }
+        }
+        // A pass that neither charged nor failed anything ends the round
+        // (the selection and the charging agree: only a billing run that
+        // charged the same periods meanwhile gets here); a failed tenant is
+        // skipped on the next pass.
+        if charged == charged_before && failed.len() == failed_before {
+            return Ok((charged, failed));
         }
     }
 }

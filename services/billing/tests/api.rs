@@ -342,3 +342,102 @@ async fn closing_a_period_carries_each_accounts_balance_as_the_rule_computes_it(
     assert_eq!(amount(&billing_balance(gateway, clerk, account).await.balance), expected.to_string(), "the opening");
     credit_settles(gateway, &books.admin, account, "-15.00", "0.00").await;
 }
+
+/// The SQL that picks the subscription periods to charge, and the accounts
+/// the accrual worker visits, agree with the domain's rule
+/// (`domain::subscription::due_periods`) on random subscriptions: starts on
+/// month ends and leap days, periods already charged, cancellations, and
+/// billing dates (a seeded xorshift makes any failure replayable).
+#[tokio::test]
+async fn the_periods_the_sql_charges_are_the_periods_the_rule_says_are_due() {
+    use bss_billing::domain::subscription::due_periods;
+    use bss_billing::repo::charges;
+    use chrono::{Days, NaiveDate};
+    use std::collections::{BTreeMap, BTreeSet};
+    use uuid::Uuid;
+
+    let suite = TestApp::start().await;
+    let pool = sqlx::PgPool::connect(suite.database_url()).await.expect("database");
+    let tenant_id = Uuid::now_v7();
+    let mut state = 0x5EED_2026_u64;
+    let mut next = move |below: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % below
+    };
+    let first = NaiveDate::from_ymd_opt(2027, 1, 1).expect("date");
+    let month_ends = ["2027-01-31", "2027-03-31", "2028-01-31", "2028-02-29", "2027-08-30", "2027-05-29"];
+    for round in 0..30 {
+        // Half the rounds bill on the (clamped) first day of a month-end
+        // start's period, where counting whole months goes wrong.
+        let date = match round % 2 {
+            0 => {
+                let start: NaiveDate = month_ends[next(month_ends.len() as u64) as usize].parse().expect("date");
+                bss_billing::domain::subscription::period_start(start, 1 + next(20) as i32).expect("date")
+            }
+            _ => first + Days::new(next(900)),
+        };
+        // (subscription, account, start, charged, cancelled on)
+        let mut subscriptions = Vec::new();
+        for _ in 0..60 {
+            let start = match next(3) {
+                0 => month_ends[next(month_ends.len() as u64) as usize].parse().expect("date"),
+                _ => first + Days::new(next(700)),
+            };
+            let cancelled = (next(3) == 0).then(|| start + Days::new(next(500)));
+            let charged = next(12) as i32;
+            subscriptions.push((Uuid::now_v7(), Uuid::now_v7(), start, charged, cancelled));
+        }
+        let mut tx = pool.begin().await.expect("transaction");
+        for (id, account, start, charged, cancelled) in &subscriptions {
+            sqlx::query(
+                "INSERT INTO billing.subscriptions (tenant_id, id, account_id, doc, bill_to_account_id, separate,
+                     product_id, description, currency, quantity, unit_price, total, start_date, charged_periods,
+                     cancelled_on, status, reference)
+                 VALUES ($1, $2, $3, '{}', $3, false, 'P', 'P subscription', 'EUR', 1, 1, 1, $4, $5, $6, 'ACTIVE',
+                     'subscription:' || $2)",
+            )
+            .bind(tenant_id)
+            .bind(id)
+            .bind(account)
+            .bind(start)
+            .bind(charged)
+            .bind(cancelled)
+            .execute(&mut *tx)
+            .await
+            .expect("subscription");
+        }
+        let accounts: Vec<Uuid> = subscriptions.iter().map(|subscription| subscription.1).collect();
+        let mut charged: BTreeMap<Uuid, Vec<i32>> = BTreeMap::new();
+        for period in charges::due_periods(&mut tx, tenant_id, &accounts, false, date).await.expect("due periods") {
+            charged.entry(period.subscription_id).or_default().push(period.index);
+        }
+        let mut later_due = BTreeSet::new();
+        for (id, account, start, done, cancelled) in &subscriptions {
+            let rule = due_periods(*start, *done, *cancelled, date);
+            let sql = charged.get(id).cloned().unwrap_or_default();
+            assert_eq!(sql, rule, "round {round}: start {start}, {done} charged, cancelled {cancelled:?}, on {date}");
+            if rule.iter().any(|index| *index > 0) {
+                later_due.insert(*account);
+            }
+        }
+        tx.commit().await.expect("committed");
+        let visited: BTreeSet<Uuid> = charges::accounts_with_later_periods_due(&pool, date, &[], 100_000)
+            .await
+            .expect("accounts")
+            .into_iter()
+            .filter(|(tenant, _)| *tenant == tenant_id)
+            .map(|(_, account)| account)
+            .collect();
+        assert_eq!(
+            visited, later_due,
+            "round {round}: the accrual worker visits exactly the accounts owing a later period"
+        );
+        sqlx::query("DELETE FROM billing.subscriptions WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .execute(&pool)
+            .await
+            .expect("cleaned");
+    }
+}

@@ -242,8 +242,9 @@ async fn a_retry_storm_on_one_request_id_gets_one_decision_and_starves_nobody() 
 /// (200 at once, each holding a transaction while it waits): the tenant
 /// holds at most its share (half the pool of 16), so another tenant's
 /// reads never wait for a connection. With a pool wait of 300 ms, one
-/// that did would fail: every read of the other tenant succeeds and its
-/// p99 stays under that wait, and within 10 times its quiet p99 plus 50 ms.
+/// that did would fail: every read of the other tenant succeeds while the
+/// flood goes on. (Its latencies are printed, not asserted: timing belongs
+/// to `make bench`.)
 #[tokio::test]
 async fn one_tenants_flood_does_not_starve_another_tenant() {
     let mut app = spawn_configured(None, |platform| {
@@ -301,6 +302,4 @@ async fn one_tenants_flood_does_not_starve_another_tenant() {
         "quiet p99 {quiet_p99:?}, during the flood {flooded_p99:?}; the loud tenant's calls answered {}, failed {}",
         loud_answers[1], loud_answers[0]
     );
-    assert!(flooded_p99 < std::time::Duration::from_millis(300), "the quiet tenant waited {flooded_p99:?}");
-    assert!(flooded_p99 < quiet_p99 * 10 + std::time::Duration::from_millis(50), "{flooded_p99:?} vs {quiet_p99:?}");
 }

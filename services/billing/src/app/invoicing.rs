@@ -56,7 +56,7 @@ impl Billing {
     /// when `bought`, bought by them) that started by `date`, each once:
     /// the first as activated, every later one at pricing's price on its
     /// first day (the previous price, with pricing's reason, when pricing
-    /// refuses to price it).
+    /// refuses to price it). Answers how many periods it charged.
     pub(crate) async fn charge_subscriptions(
         &self,
         tx: &mut PgConnection,
@@ -64,10 +64,10 @@ impl Billing {
         accounts: &[Uuid],
         bought: bool,
         date: NaiveDate,
-    ) -> Result<(), BillingError> {
+    ) -> Result<usize, BillingError> {
         let due = repo::charges::due_periods(tx, tenant_id, accounts, bought, date).await?;
         if due.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let asks: Vec<&DuePeriod> = due.iter().filter(|period| period.index > 0).collect();
         let mut quoted = self.quote_periods(tenant_id, &asks).await?.into_iter();
@@ -99,10 +99,10 @@ impl Billing {
                 }));
             }
         }
-        if reserved.is_empty() {
-            return Ok(());
+        if !reserved.is_empty() {
+            publish_all(tx, tenant_id, ACTOR, reserved).await?;
         }
-        publish_all(tx, tenant_id, ACTOR, reserved).await
+        Ok(charges.len())
     }
 
     /// Pricing's price of each period on its first day, in order, asked in

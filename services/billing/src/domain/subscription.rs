@@ -114,6 +114,27 @@ impl Subscription {
     }
 }
 
+/// The first day of period `index` of a subscription that started on
+/// `start`: `index` months on, a day past the month's end clamping to its
+/// last day (a subscription of 31 January renews on 28 or 29 February).
+pub fn period_start(start: NaiveDate, index: i32) -> Option<NaiveDate> {
+    start.checked_add_months(chrono::Months::new(u32::try_from(index).ok()?))
+}
+
+/// The periods of a subscription due to be charged on `date`, by index:
+/// from the first not charged (`charged` were) through the last that
+/// starts by `date` and before the day it was cancelled (`cancelled_on`:
+/// a period starting that day or later is never charged). Empty when none.
+pub fn due_periods(start: NaiveDate, charged: i32, cancelled_on: Option<NaiveDate>, date: NaiveDate) -> Vec<i32> {
+    let through = match cancelled_on.and_then(|day| day.pred_opt()) {
+        Some(last_day) => last_day.min(date),
+        None => date,
+    };
+    (charged.max(0)..)
+        .map_while(|index| period_start(start, index).filter(|first_day| *first_day <= through).map(|_| index))
+        .collect()
+}
+
 /// A subscription period due to be charged.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DuePeriod {
@@ -305,6 +326,22 @@ mod tests {
             index,
             start: day("2026-10-05").checked_add_months(chrono::Months::new(index as u32)).expect("date"),
         }
+    }
+
+    #[test]
+    fn periods_fall_due_monthly_from_the_start_clamped_at_month_ends_and_stop_at_cancellation() {
+        let day = |text: &str| text.parse::<NaiveDate>().expect("date");
+        let start = day("2026-01-31");
+        assert_eq!(period_start(start, 1), Some(day("2026-02-28")), "clamped to February's last day");
+        assert_eq!(period_start(start, 2), Some(day("2026-03-31")), "each period counts from the start, not the last");
+        assert_eq!(due_periods(start, 0, None, day("2026-01-30")), Vec::<i32>::new(), "not started");
+        assert_eq!(due_periods(start, 0, None, day("2026-02-28")), vec![0, 1], "due on its clamped first day");
+        assert_eq!(due_periods(start, 1, None, day("2026-03-30")), vec![1]);
+        assert_eq!(due_periods(start, 2, None, day("2026-03-30")), Vec::<i32>::new(), "charged already");
+        let cancelled = Some(day("2026-03-31"));
+        assert_eq!(due_periods(start, 0, cancelled, day("2026-06-01")), vec![0, 1], "not the period starting that day");
+        let leap = day("2028-01-31");
+        assert_eq!(period_start(leap, 1), Some(day("2028-02-29")));
     }
 
     #[test]

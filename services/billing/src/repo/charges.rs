@@ -62,13 +62,13 @@ pub async fn accounts_with_later_periods_due(
     skipped: &[Uuid],
     limit: i64,
 ) -> Result<Vec<(Uuid, Uuid)>, BillingError> {
-    Ok(sqlx::query_as(concat!(
+    Ok(sqlx::query_as(
         "SELECT DISTINCT tenant_id, bill_to_account_id FROM billing.subscriptions
-         WHERE (start_date + make_interval(months => greatest(charged_periods, 1)))::date <= $1
-           AND NOT tenant_id = ANY($2) AND ",
-        next_period_due!("$1"),
-        " ORDER BY tenant_id, bill_to_account_id LIMIT $3"
-    ))
+         WHERE (start_date + make_interval(months => greatest(charged_periods, 1)))::date
+                   <= least($1::date, coalesce(cancelled_on - 1, $1::date))
+           AND NOT tenant_id = ANY($2)
+         ORDER BY tenant_id, bill_to_account_id LIMIT $3",
+    )
     .bind(date)
     .bind(skipped)
     .bind(limit)
@@ -113,9 +113,14 @@ pub async fn due_periods(
              (s.created_at AT TIME ZONE 'UTC')::date AS created_on, k,
              (s.start_date + make_interval(months => k))::date AS period_start
          FROM owing s
+         -- Whole months from the start to `through`, plus one: age() counts
+         -- 31 January to 28 February as no month, although the period of
+         -- 28 February (clamped) has started; the filter keeps exactly the
+         -- periods whose first day is by `through`.
          CROSS JOIN LATERAL generate_series(s.charged_periods,
              (extract(year FROM age(s.through, s.start_date)) * 12
-              + extract(month FROM age(s.through, s.start_date)))::int) AS k
+              + extract(month FROM age(s.through, s.start_date)))::int + 1) AS k
+         WHERE (s.start_date + make_interval(months => k))::date <= s.through
          ORDER BY s.id, k"
     ))
     .bind(tenant_id)
