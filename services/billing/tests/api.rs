@@ -410,7 +410,9 @@ async fn the_periods_the_sql_charges_are_the_periods_the_rule_says_are_due() {
         }
         let accounts: Vec<Uuid> = subscriptions.iter().map(|subscription| subscription.1).collect();
         let mut charged: BTreeMap<Uuid, Vec<i32>> = BTreeMap::new();
-        for period in charges::due_periods(&mut tx, tenant_id, &accounts, false, date).await.expect("due periods") {
+        for period in
+            charges::due_periods(&mut tx, tenant_id, &accounts, false, (date, true)).await.expect("due periods")
+        {
             charged.entry(period.subscription_id).or_default().push(period.index);
         }
         let mut later_due = BTreeSet::new();

@@ -149,6 +149,7 @@ pub async fn run(client: &Client, what: Export, file: &Path) -> Result<Outcome, 
             "account_id",
             "account_code",
             "invoice_id",
+            "for_account_id",
             "number",
             "status",
             "invoice_date",
@@ -276,13 +277,16 @@ pub async fn run(client: &Client, what: Export, file: &Path) -> Result<Outcome, 
                     }
                 })
                 .await?;
-                for invoice in invoices {
+                // An invoice held for a sub-account is listed under its
+                // payer too: each is written once, under the account billed.
+                for invoice in invoices.into_iter().filter(|invoice| invoice.account_id == account.id) {
                     let (invoice_total, currency) = money(invoice.total.as_ref());
                     for (index, line) in invoice.lines.iter().enumerate() {
                         write(vec![
                             account.id.clone(),
                             account.code.clone(),
                             invoice.id.clone(),
+                            invoice.for_account_id.clone(),
                             invoice.number.to_string(),
                             invoice.status().as_str_name().to_owned(),
                             invoice.invoice_date.clone(),

@@ -13,7 +13,7 @@ use std::path::Path;
 use bss_platform::payment::PaymentType;
 use bss_proto::accounts::account_service_client::AccountServiceClient;
 use bss_proto::accounts::{
-    Account, Address, AddressType, CreateAddressRequest, ListAccountsRequest, UpdateAccountRequest,
+    Account, Address, AddressType, CreateAddressRequest, GetAccountRequest, ListAccountsRequest, UpdateAccountRequest,
 };
 use bss_proto::credit::credit_service_client::CreditServiceClient;
 use bss_proto::credit::{
@@ -307,12 +307,16 @@ impl Importer<'_> {
                     PaymentType::from_code(code).map_err(|why| problem("INVALID_ROW", "payment_types", why))?;
                 payment_types.push(payment_type.to_wire() as i32);
             }
-            let update = UpdateAccountRequest {
-                account: Some(Account { id: account_id.to_owned(), payment_types, ..Account::default() }),
-                update_mask: Some(prost_types::FieldMask { paths: vec!["payment_types".to_owned()] }),
-                request_id: self.id(line, "payment_types"),
-            };
-            self.accounts.update_account(self.request(update)?).await.map_err(refused)?;
+            let read = GetAccountRequest { id: account_id.to_owned() };
+            let current = self.accounts.get_account(self.request(read)?).await.map_err(refused)?.into_inner();
+            if current.account.map(|account| account.payment_types) != Some(payment_types.clone()) {
+                let update = UpdateAccountRequest {
+                    account: Some(Account { id: account_id.to_owned(), payment_types, ..Account::default() }),
+                    update_mask: Some(prost_types::FieldMask { paths: vec!["payment_types".to_owned()] }),
+                    request_id: self.id(line, "payment_types"),
+                };
+                self.accounts.update_account(self.request(update)?).await.map_err(refused)?;
+            }
         }
         Ok(())
     }

@@ -765,10 +765,18 @@ async fn a_started_period_counts_against_available_credit_until_its_invoice_capt
     let within = place(&channel, &clerk, order_request(&account, &[("PLAN", "1")], PaymentType::OnAccount)).await;
     assert_eq!(status(&within), OrderStatus::Executed);
 
-    // The invoice bills both periods and the order, capturing all three
+    credit_settles(&channel, &clerk, &account, "0.00", "90.00").await;
+
+    // Cancelled on the period's first day, the subscription owes that period
+    // no more: its charge is taken back and credit frees its reservation.
+    let cancel = CancelSubscriptionRequest { id: subscription.id.clone(), request_id: String::new() };
+    subscriptions.cancel_subscription(authorized(cancel, &clerk)).await.expect("cancelled");
+    credit_settles(&channel, &clerk, &account, "0.00", "60.00").await;
+
+    // The invoice bills the first period and the order, capturing both
     // reservations: billing and credit agree, nothing is counted twice.
     let invoiced = generate(&channel, &clerk, &account, &today(), true).await;
-    assert_eq!(invoiced.iter().map(|invoice| amount(&invoice.total).to_owned()).collect::<Vec<_>>(), vec!["90.00"]);
-    credit_settles(&channel, &clerk, &account, "90.00", "0.00").await;
-    assert_eq!(amount(&billing_balance(&channel, &clerk, &account).await.balance), "90.00");
+    assert_eq!(invoiced.iter().map(|invoice| amount(&invoice.total).to_owned()).collect::<Vec<_>>(), vec!["60.00"]);
+    credit_settles(&channel, &clerk, &account, "60.00", "0.00").await;
+    assert_eq!(amount(&billing_balance(&channel, &clerk, &account).await.balance), "60.00");
 }

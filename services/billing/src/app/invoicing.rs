@@ -3,6 +3,8 @@
 //! one per sub-account with separate invoices), and drafts are posted.
 //! GenerateInvoices does it for one account, a billing run batch by batch.
 
+use std::collections::HashMap;
+
 use bss_platform::client;
 use bss_platform::money::{Currency, decimal_to_wire, money_to_wire};
 use bss_platform::peers::PEER_TIMEOUT;
@@ -65,24 +67,41 @@ impl Billing {
         bought: bool,
         date: NaiveDate,
     ) -> Result<usize, BillingError> {
-        let due = repo::charges::due_periods(tx, tenant_id, accounts, bought, date).await?;
-        if due.is_empty() {
+        // Priced before anything is locked: no subscription row waits on
+        // pricing. What became due between this read and the lock is priced
+        // under the lock (rare).
+        let seen = repo::charges::due_periods(tx, tenant_id, accounts, bought, (date, false)).await?;
+        if seen.is_empty() {
             return Ok(0);
         }
-        let asks: Vec<&DuePeriod> = due.iter().filter(|period| period.index > 0).collect();
-        let mut quoted = self.quote_periods(tenant_id, &asks).await?.into_iter();
-        let charges: Vec<Charge> = due
-            .iter()
-            .map(|period| {
-                let price = match period.index {
-                    0 => PeriodPrice::AsActivated,
-                    _ => quoted.next().unwrap_or(PeriodPrice::AsActivated),
-                };
-                period.charge(price)
-            })
-            .collect();
+        let mut prices = self.quote_periods(tenant_id, &seen.iter().collect::<Vec<_>>()).await?;
+        let due = repo::charges::due_periods(tx, tenant_id, accounts, bought, (date, true)).await?;
+        let unpriced: Vec<&DuePeriod> =
+            due.iter().filter(|period| period.index > 0 && !prices.contains_key(&period.key())).collect();
+        if !unpriced.is_empty() {
+            prices.extend(self.quote_periods(tenant_id, &unpriced).await?);
+        }
+        // Each period after another of the same batch follows it: a price
+        // kept is the previous period's, not the one from before the batch.
+        let mut previous: HashMap<Uuid, (Decimal, Decimal)> = HashMap::new();
+        let mut charges = Vec::with_capacity(due.len());
+        for period in &due {
+            let price = match period.index {
+                0 => PeriodPrice::AsActivated,
+                _ => prices.remove(&period.key()).unwrap_or(PeriodPrice::AsActivated),
+            };
+            let charge = match previous.get(&period.subscription_id) {
+                Some((unit_price, total)) => {
+                    DuePeriod { unit_price: *unit_price, total: *total, ..period.clone() }.charge(price)
+                }
+                None => period.charge(price),
+            };
+            previous.insert(period.subscription_id, (charge.unit_price, charge.total));
+            charges.push(charge);
+        }
         repo::insert_charges(tx, tenant_id, &charges).await?;
-        repo::charges::mark_charged(tx, tenant_id, &charges).await?;
+        let charged: Vec<(&DuePeriod, &Charge)> = due.iter().zip(&charges).collect();
+        repo::charges::mark_charged(tx, tenant_id, &charged).await?;
         // Credit reserves each later period on its payer until its invoice
         // captures it (the first was reserved at activation).
         let mut reserved = Vec::new();
@@ -105,16 +124,21 @@ impl Billing {
         Ok(charges.len())
     }
 
-    /// Pricing's price of each period on its first day, in order, asked in
-    /// batches of [`QUOTES_PER_CALL`].
-    async fn quote_periods(&self, tenant_id: Uuid, periods: &[&DuePeriod]) -> Result<Vec<PeriodPrice>, BillingError> {
-        if periods.is_empty() {
-            return Ok(Vec::new());
+    /// Pricing's price of each later period on its first day, by
+    /// (subscription, period), asked in batches of [`QUOTES_PER_CALL`].
+    async fn quote_periods(
+        &self,
+        tenant_id: Uuid,
+        periods: &[&DuePeriod],
+    ) -> Result<HashMap<(Uuid, i32), PeriodPrice>, BillingError> {
+        let later: Vec<&DuePeriod> = periods.iter().copied().filter(|period| period.index > 0).collect();
+        let mut prices = HashMap::with_capacity(later.len());
+        if later.is_empty() {
+            return Ok(prices);
         }
         let service = self.as_service(tenant_id)?;
         let channel = self.peer("pricing", &self.peers.pricing)?;
-        let mut prices = Vec::with_capacity(periods.len());
-        for batch in periods.chunks(QUOTES_PER_CALL) {
+        for batch in later.chunks(QUOTES_PER_CALL) {
             let quotes = batch
                 .iter()
                 .map(|period| QuoteRequest {
@@ -136,8 +160,8 @@ impl Billing {
             if answer.results.len() != batch.len() {
                 return Err(unreadable("pricing", format!("{} quotes for {}", answer.results.len(), batch.len())));
             }
-            for result in answer.results {
-                prices.push(period_price(result)?);
+            for (period, result) in batch.iter().zip(answer.results) {
+                prices.insert(period.key(), period_price(result)?);
             }
         }
         Ok(prices)

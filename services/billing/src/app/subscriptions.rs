@@ -5,10 +5,11 @@
 
 use bss_platform::auth::Caller;
 use bss_platform::idempotency::RequestKey;
+use bss_platform::money::{Currency, money_to_wire};
 use bss_platform::payment::PaymentType;
 use bss_platform::time::now;
 use bss_proto::billing::billing_event::Payload;
-use bss_proto::billing::{FirstPaidSubscriptionCreated, SubscriptionCancelled};
+use bss_proto::billing::{FirstPaidSubscriptionCreated, OrderPayer, SubscriptionCancelled};
 use bss_proto::credit::EventKind;
 use prost::Message;
 use rust_decimal::Decimal;
@@ -18,7 +19,7 @@ use uuid::Uuid;
 use super::checkout::missing_method;
 use super::held_orders;
 use super::orders::CreditAsk;
-use super::{Billing, publish};
+use super::{Billing, publish, publish_all, unreadable};
 use crate::domain::collection::{Use, choose_method, method_kind};
 use crate::domain::error::BillingError;
 use crate::domain::order::{Line, OrderState, charges, check_orderer, credit_reference, payer_shares};
@@ -192,9 +193,37 @@ impl Billing {
             let (mut subscription, nothing_started) = subscriptions::lock(tx, tenant_id, id)
                 .await?
                 .ok_or_else(|| BillingError::not_found("subscription", id))?;
-            subscription.cancel(now().date_naive())?;
+            let today = now().date_naive();
+            subscription.cancel(today)?;
+            // Periods from today on are owed no more, even when charged
+            // already (the accrual charges a period on its first day): their
+            // charges are taken back and what credit reserved for them freed.
+            let taken_back = subscriptions::uncharge_from(tx, tenant_id, id, today).await?;
             subscriptions::save(tx, tenant_id, &subscription, false).await?;
-            if nothing_started {
+            let mut releases = Vec::new();
+            for (reference, payer, amount) in &taken_back {
+                let Some(reference) = reference.as_ref().filter(|reference| **reference != subscription.reference)
+                else {
+                    continue;
+                };
+                let currency = Currency::parse(&subscription.currency).map_err(|cause| unreadable("billing", cause))?;
+                releases.push(Payload::SubscriptionCancelled(SubscriptionCancelled {
+                    subscription_id: subscription.id.to_string(),
+                    account_id: subscription.account_id.to_string(),
+                    reference: reference.clone(),
+                    payers: vec![OrderPayer {
+                        account_id: payer.to_string(),
+                        amount: Some(money_to_wire(*amount, currency)),
+                        ..OrderPayer::default()
+                    }],
+                }));
+            }
+            if !releases.is_empty() {
+                publish_all(tx, tenant_id, &caller.subject, releases).await?;
+            }
+            let first_taken_back =
+                taken_back.iter().any(|(reference, _, _)| *reference == Some(subscription.reference.clone()));
+            if nothing_started || first_taken_back {
                 let cancelled = SubscriptionCancelled {
                     subscription_id: subscription.id.to_string(),
                     account_id: subscription.account_id.to_string(),

@@ -178,6 +178,10 @@ pub enum PeriodPrice {
 }
 
 impl DuePeriod {
+    /// Which period of which subscription it is.
+    pub fn key(&self) -> (Uuid, i32) {
+        (self.subscription_id, self.index)
+    }
     /// The reference credit reserves the period under: the activation's for
     /// the first period (reserved at activation); for a later one paid on
     /// account or by direct deposit, "<activation reference>#<index>"

@@ -13,7 +13,7 @@ use crate::domain::error::BillingError;
 use crate::domain::invoice::OpenCharge;
 use crate::domain::location::OrderAddress;
 use crate::domain::order::{Charge, OrderState, PricedBy};
-use crate::domain::subscription::DuePeriod;
+use crate::domain::subscription::{self, DuePeriod};
 
 /// The SQL condition of a subscription (columns unqualified) whose next
 /// period starts by the date in parameter `$date` and before its
@@ -31,9 +31,9 @@ macro_rules! next_period_due {
 }
 pub(crate) use next_period_due;
 
-/// A due period as the query reads it.
+/// A subscription with periods due, as the query reads it.
 #[derive(sqlx::FromRow)]
-struct DueRow {
+struct OwingRow {
     id: Uuid,
     account_id: Uuid,
     bill_to_account_id: Uuid,
@@ -49,8 +49,9 @@ struct DueRow {
     price_rule: String,
     price_source_id: String,
     created_on: NaiveDate,
-    k: i32,
-    period_start: NaiveDate,
+    start_date: NaiveDate,
+    charged_periods: i32,
+    cancelled_on: Option<NaiveDate>,
 }
 
 /// Up to `limit` (tenant, bill-to account) pairs, in that order, whose
@@ -76,110 +77,95 @@ pub async fn accounts_with_later_periods_due(
     .await?)
 }
 
+/// The SELECT of the subscriptions billed to the accounts (or, when `$4`,
+/// bought by them) whose next period starts by `$3` and before their
+/// cancellation.
+macro_rules! owing {
+    () => {
+        concat!(
+            "SELECT id, account_id, bill_to_account_id, separate, reference, doc->>'payment_type' AS payment_type,
+                 product_id, description, currency, quantity, unit_price, total, price_rule, price_source_id,
+                 (created_at AT TIME ZONE 'UTC')::date AS created_on, start_date, charged_periods, cancelled_on
+             FROM billing.subscriptions
+             WHERE tenant_id = $1 AND (bill_to_account_id = ANY($2) OR ($4 AND account_id = ANY($2))) AND ",
+            next_period_due!("$3"),
+            " ORDER BY id"
+        )
+    };
+}
+
 /// The monthly periods of the subscriptions billed to the accounts (or,
 /// when `bought`, bought by them) that started by `date` and are not
-/// charged yet, by subscription and period; the subscriptions are locked,
-/// so a concurrent run waits and then sees the periods this one charged.
+/// charged yet ([`due_periods`](crate::domain::subscription::due_periods)),
+/// by subscription and period. With `lock`, the subscriptions are locked in
+/// the same statement (in id order), so a concurrent charge waits and then
+/// reads the periods this one charged.
 pub async fn due_periods(
     tx: &mut PgConnection,
     tenant_id: Uuid,
     accounts: &[Uuid],
     bought: bool,
-    date: NaiveDate,
+    (date, lock): (NaiveDate, bool),
 ) -> Result<Vec<DuePeriod>, BillingError> {
-    sqlx::query(concat!(
-        "SELECT 1 FROM billing.subscriptions
-         WHERE tenant_id = $1 AND (bill_to_account_id = ANY($2) OR ($4 AND account_id = ANY($2))) AND ",
-        next_period_due!("$3"),
-        " ORDER BY id FOR UPDATE"
-    ))
-    .bind(tenant_id)
-    .bind(accounts)
-    .bind(date)
-    .bind(bought)
-    .execute(&mut *tx)
-    .await?;
-    let rows: Vec<DueRow> = sqlx::query_as(concat!(
-        "WITH owing AS (
-             SELECT *, least($3::date, coalesce(cancelled_on - 1, $3::date)) AS through
-             FROM billing.subscriptions
-             WHERE tenant_id = $1 AND (bill_to_account_id = ANY($2) OR ($4 AND account_id = ANY($2))) AND ",
-        next_period_due!("$3"),
-        "
-         )
-         SELECT s.id, s.account_id, s.bill_to_account_id, s.separate, s.reference,
-             s.doc->>'payment_type' AS payment_type, s.product_id, s.description, s.currency, s.quantity,
-             s.unit_price, s.total, s.price_rule, s.price_source_id,
-             (s.created_at AT TIME ZONE 'UTC')::date AS created_on, k,
-             (s.start_date + make_interval(months => k))::date AS period_start
-         FROM owing s
-         -- Whole months from the start to `through`, plus one: age() counts
-         -- 31 January to 28 February as no month, although the period of
-         -- 28 February (clamped) has started; the filter keeps exactly the
-         -- periods whose first day is by `through`.
-         CROSS JOIN LATERAL generate_series(s.charged_periods,
-             (extract(year FROM age(s.through, s.start_date)) * 12
-              + extract(month FROM age(s.through, s.start_date)))::int + 1) AS k
-         WHERE (s.start_date + make_interval(months => k))::date <= s.through
-         ORDER BY s.id, k"
-    ))
-    .bind(tenant_id)
-    .bind(accounts)
-    .bind(date)
-    .bind(bought)
-    .fetch_all(&mut *tx)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| DuePeriod {
-            subscription_id: row.id,
-            account_id: row.account_id,
-            bill_to_account_id: row.bill_to_account_id,
-            separate: row.separate,
-            reference: row.reference.unwrap_or_default(),
-            payment_type: row.payment_type.as_deref().and_then(|code| PaymentType::from_code(code).ok()),
-            product_id: row.product_id,
-            description: row.description,
-            currency: row.currency,
-            quantity: row.quantity,
-            unit_price: row.unit_price,
-            total: row.total,
-            priced_by: PricedBy {
-                rule: row.price_rule,
-                source_id: row.price_source_id,
-                on: Some(row.created_on),
-                note: String::new(),
-            },
-            index: row.k,
-            start: row.period_start,
-        })
-        .collect())
-}
-
-/// Records the subscription periods charged (`charges`, by subscription
-/// and period): each subscription's count of charged periods, and the price
-/// and rule of its latest period.
-pub async fn mark_charged(tx: &mut PgConnection, tenant_id: Uuid, charges: &[Charge]) -> Result<(), BillingError> {
-    // (latest charge, periods) per subscription.
-    let mut latest: Vec<(&Charge, i32)> = Vec::new();
-    for charge in charges.iter().filter(|charge| charge.subscription_id.is_some()) {
-        match latest.last_mut() {
-            Some((last, counted)) if last.subscription_id == charge.subscription_id => {
-                *last = charge;
-                *counted += 1;
-            }
-            _ => latest.push((charge, 1)),
+    let query = if lock { concat!(owing!(), " FOR UPDATE") } else { owing!() };
+    let rows: Vec<OwingRow> =
+        sqlx::query_as(query).bind(tenant_id).bind(accounts).bind(date).bind(bought).fetch_all(&mut *tx).await?;
+    let mut due = Vec::new();
+    for row in rows {
+        for index in subscription::due_periods(row.start_date, row.charged_periods, row.cancelled_on, date) {
+            let Some(start) = subscription::period_start(row.start_date, index) else { continue };
+            due.push(DuePeriod {
+                subscription_id: row.id,
+                account_id: row.account_id,
+                bill_to_account_id: row.bill_to_account_id,
+                separate: row.separate,
+                reference: row.reference.clone().unwrap_or_default(),
+                payment_type: row.payment_type.as_deref().and_then(|code| PaymentType::from_code(code).ok()),
+                product_id: row.product_id.clone(),
+                description: row.description.clone(),
+                currency: row.currency.clone(),
+                quantity: row.quantity,
+                unit_price: row.unit_price,
+                total: row.total,
+                priced_by: PricedBy {
+                    rule: row.price_rule.clone(),
+                    source_id: row.price_source_id.clone(),
+                    on: Some(row.created_on),
+                    note: String::new(),
+                },
+                index,
+                start,
+            });
         }
     }
-    let counted: Vec<i32> = latest.iter().map(|(_, counted)| *counted).collect();
-    let latest: Vec<&Charge> = latest.into_iter().map(|(charge, _)| charge).collect();
+    Ok(due)
+}
+
+/// Records the subscription periods charged (each period beside its
+/// charge, by subscription and period): each subscription's periods charged
+/// through its latest, and the price and rule of that one.
+pub async fn mark_charged(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    charged: &[(&DuePeriod, &Charge)],
+) -> Result<(), BillingError> {
+    // The latest period charged of each subscription.
+    let mut latest: Vec<(&DuePeriod, &Charge)> = Vec::new();
+    for (period, charge) in charged {
+        match latest.last_mut() {
+            Some(last) if last.0.subscription_id == period.subscription_id => *last = (period, charge),
+            _ => latest.push((period, charge)),
+        }
+    }
+    let counted: Vec<i32> = latest.iter().map(|(period, _)| period.index + 1).collect();
+    let latest: Vec<&Charge> = latest.into_iter().map(|(_, charge)| charge).collect();
     sqlx::query(
         "UPDATE billing.subscriptions s
-         SET charged_periods = s.charged_periods + c.counted, unit_price = c.unit_price, total = c.total,
+         SET charged_periods = c.charged, unit_price = c.unit_price, total = c.total,
              price_rule = c.rule, price_source_id = c.source_id,
              doc = jsonb_set(s.doc, '{unit_price}', to_jsonb(c.unit_price::text))
          FROM unnest($2::uuid[], $3::int[], $4::numeric[], $5::numeric[], $6::text[], $7::text[])
-             AS c(id, counted, unit_price, total, rule, source_id)
+             AS c(id, charged, unit_price, total, rule, source_id)
          WHERE s.tenant_id = $1 AND s.id = c.id",
     )
     .bind(tenant_id)

@@ -3,6 +3,7 @@
 //! charging and lookups need (payer, price, start date, periods charged).
 
 use chrono::NaiveDate;
+use rust_decimal::Decimal;
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -101,6 +102,39 @@ pub async fn lock(
     .fetch_optional(tx)
     .await?;
     Ok(row.map(|(Json(subscription), nothing_started)| (subscription, nothing_started)))
+}
+
+/// Takes back the (locked) subscription's charges of periods starting on
+/// `day` or later that no invoice holds yet (a cancellation that day owes
+/// none of them), and counts its periods charged back to match. Returns
+/// each one taken back: (its credit reference, its payer, its amount).
+pub async fn uncharge_from(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    id: Uuid,
+    day: NaiveDate,
+) -> Result<Vec<(Option<String>, Uuid, Decimal)>, BillingError> {
+    let removed: Vec<(Option<String>, Uuid, Decimal)> = sqlx::query_as(
+        "DELETE FROM billing.charges
+         WHERE tenant_id = $1 AND subscription_id = $2 AND invoice_id IS NULL AND charge_date >= $3
+         RETURNING order_reference, bill_to_account_id, total",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .bind(day)
+    .fetch_all(&mut *tx)
+    .await?;
+    if !removed.is_empty() {
+        sqlx::query(
+            "UPDATE billing.subscriptions SET charged_periods = charged_periods - $3 WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant_id)
+        .bind(id)
+        .bind(removed.len() as i32)
+        .execute(tx)
+        .await?;
+    }
+    Ok(removed)
 }
 
 /// The subscription whose activation waits for credit's decision on a held

@@ -240,10 +240,20 @@ impl PriceBook {
 
     /// The pricelists that set an account's base price, in priority order:
     /// its own, then the tenant's default rate plan when none of its own
-    /// is a rate plan.
-    fn base_pricelists(&self, pricing: &AccountPricing, priced_as: Uuid) -> Vec<Uuid> {
+    /// is a rate plan and its prices convert into the quote's currency on
+    /// the day (a default in a currency without a rate is passed over, not
+    /// a reason to refuse every quote in another currency).
+    fn base_pricelists(
+        &self,
+        pricing: &AccountPricing,
+        priced_as: Uuid,
+        currency: Currency,
+        day: NaiveDate,
+    ) -> Vec<Uuid> {
         let mut ids = pricing.pricelist_ids.clone();
-        if let Some((default, true)) = self.rate_plan_of(priced_as) {
+        if let Some((default, true)) = self.rate_plan_of(priced_as)
+            && self.pricelists.get(&default).is_some_and(|plan| self.rate(plan.currency, currency, day).is_some())
+        {
             ids.push(default);
         }
         ids
@@ -358,7 +368,7 @@ impl PriceBook {
         let pricing = self.account_pricing.get(&priced_as).unwrap_or(&no_pricing);
         let discount = pricing.discount_percent;
         let mut candidates = Vec::new();
-        for pricelist_id in &self.base_pricelists(pricing, priced_as) {
+        for pricelist_id in &self.base_pricelists(pricing, priced_as, currency, day) {
             let Some(pricelist) = self.pricelists.get(pricelist_id) else { continue };
             if let Some(item) = pricelist.items.get(&product.id).into_iter().flatten().find(|item| item.valid_on(day)) {
                 candidates.push(candidate(

@@ -163,7 +163,7 @@ pub async fn list(
     let after = page.after_text()?;
     let rows: Vec<PricelistRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {PRICELIST_COLUMNS} FROM pricing.pricelists
-         WHERE tenant_id = $1 AND ($2::text IS NULL OR name > $2) ORDER BY name LIMIT $3"
+         WHERE tenant_id = $1 AND ($2::text IS NULL OR name COLLATE \"C\" > $2) ORDER BY name COLLATE \"C\" LIMIT $3"
     )))
     .bind(tenant_id)
     .bind(after)

@@ -428,3 +428,22 @@ fn a_default_rate_plan_is_not_pricing_of_its_own_so_a_member_is_priced_as_its_pa
     let quote = fixture.quote_for(member, "EUR", &[("P", dec!(1))]).expect("priced");
     assert_eq!((quote.priced_as, quote.lines[0].unit_price), (parent, dec!(55.00)));
 }
+
+#[test]
+fn a_default_rate_plan_that_cannot_be_converted_is_passed_over() {
+    let mut fixture = Fixture::new();
+    let default = fixture.rate_plan(None, "P", dec!(60.00));
+    if let Some(plan) = fixture.book.pricelists.get_mut(&default) {
+        plan.currency = currency("USD");
+    }
+    fixture.book.default_rate_plan = Some(default);
+    let line = fixture.line("P", dec!(1));
+    assert_eq!(
+        (line.winner.rule, line.unit_price),
+        (Rule::ListPrice, dec!(100.00)),
+        "no USD to EUR rate: not a refusal"
+    );
+    fixture.rate("USD", "EUR", "2026-01-01", dec!(0.5));
+    let line = fixture.line("P", dec!(1));
+    assert_eq!((line.winner.rule, line.unit_price), (Rule::RatePlan, dec!(30.00)), "with a rate it prices");
+}
