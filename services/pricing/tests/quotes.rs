@@ -612,9 +612,31 @@ async fn a_residential_account_goes_on_a_contract_only_where_its_tenant_allows_i
     let features = ResidentialFeatures { contracts: true, ..tenant.residential_features.expect("features") };
     let set = SetResidentialFeaturesRequest { features: Some(features), request_id: String::new() };
     app.tenants.set_residential_features(authorized(set, &admin)).await.expect("contracts allowed");
-    app.pricing.contracts.add_contract_account(authorized(add, &admin)).await.expect("joins now");
+    app.pricing.contracts.add_contract_account(authorized(add.clone(), &admin)).await.expect("joins now");
     let quote = app.quote(&admin, quote_request(&home, &[("P", "1")])).await.expect("contract price");
     assert_eq!(amount(&quote.lines[0].total), "8.00");
+
+    // A retry gets its first answer, whatever the rules say by then: once
+    // the tenant takes contracts away from residential accounts, a retried
+    // join is answered as it was, and joins nothing again.
+    let joined = AddContractAccountRequest { request_id: "join-1".to_owned(), ..add.clone() };
+    let remove = RemoveContractAccountRequest {
+        contract_id: made.id.clone(),
+        account_id: home.clone(),
+        reason: "moved".to_owned(),
+        request_id: String::new(),
+    };
+    app.pricing.contracts.remove_contract_account(authorized(remove.clone(), &admin)).await.expect("off");
+    let first = app.pricing.contracts.add_contract_account(authorized(joined.clone(), &admin)).await.expect("joins");
+    app.pricing.contracts.remove_contract_account(authorized(remove, &admin)).await.expect("off again");
+    let tenant = bss_testapp::read_tenant(&app.tenants, &admin, tenant_id).await;
+    let features = ResidentialFeatures { contracts: false, ..tenant.residential_features.expect("features") };
+    let set = SetResidentialFeaturesRequest { features: Some(features), request_id: String::new() };
+    app.tenants.set_residential_features(authorized(set, &admin)).await.expect("contracts taken away");
+    let again = app.pricing.contracts.add_contract_account(authorized(joined, &admin)).await.expect("replayed");
+    assert_eq!(again.into_inner(), first.into_inner(), "the first answer");
+    let quote = app.quote(&admin, quote_request(&home, &[("P", "1")])).await.expect("list price");
+    assert_eq!(amount(&quote.lines[0].total), "10.00", "not on the contract again");
 }
 
 /// A pricelist of `kind` pricing `product` at `price` (EUR); its id.

@@ -2,7 +2,7 @@
 //! terms that pay back part of an account's turnover.
 
 use bss_platform::auth::{Caller, Role};
-use bss_platform::idempotency::RequestKey;
+use bss_platform::idempotency::{self, RequestKey};
 use bss_platform::money::Currency;
 use chrono::NaiveDate;
 use prost::Message;
@@ -38,6 +38,11 @@ impl Pricing {
         record: ContractRecord,
         respond: impl FnOnce(&ContractRecord) -> R,
     ) -> Result<R, PricingError> {
+        // A retry gets the first answer, whatever the checks below would
+        // say now.
+        if let Some(stored) = idempotency::replay(&self.db, &key).await? {
+            return Ok(stored);
+        }
         let rep = caller.sales_rep_limit().is_some();
         check_maker(rep, caller.has_role(Role::Facility))?;
         check_rep_accounts(rep, &record.account_ids)?;
@@ -63,8 +68,12 @@ impl Pricing {
         change: impl FnOnce(&ContractRecord) -> Result<Contract, PricingError>,
         respond: impl FnOnce(&ContractRecord) -> R,
     ) -> Result<R, PricingError> {
+        let checked = match self.may_change(caller, tenant_id, &key, contract_id).await? {
+            Ok(checked) => checked,
+            Err(stored) => return Ok(stored),
+        };
         self.write(tenant_id, key, async |tx| {
-            let before = self.contract_to_change(tx, caller, tenant_id, contract_id).await?;
+            let before = self.contract_to_change(tx, tenant_id, contract_id, checked.as_deref()).await?;
             let contract = Contract {
                 id: contract_id,
                 start: before.contract.start,
@@ -86,8 +95,12 @@ impl Pricing {
         (contract_id, account_id, reason): (Uuid, Uuid, &str),
         respond: impl FnOnce(&ContractRecord) -> R,
     ) -> Result<R, PricingError> {
+        let checked = match self.may_change(caller, tenant_id, &key, contract_id).await? {
+            Ok(checked) => checked,
+            Err(stored) => return Ok(stored),
+        };
         self.write(tenant_id, key, async |tx| {
-            let before = self.contract_to_change(tx, caller, tenant_id, contract_id).await?;
+            let before = self.contract_to_change(tx, tenant_id, contract_id, checked.as_deref()).await?;
             if !repo::contracts::remove_account(tx, tenant_id, contract_id, account_id).await? {
                 return Err(PricingError::not_found("contract account", account_id));
             }
@@ -119,29 +132,59 @@ impl Pricing {
         contract::check_residential(&residential, allowed)
     }
 
-    /// The contract as it is before a change the caller may make: a sales
-    /// rep changes only a contract all of whose accounts are its own
-    /// (another is NOT_FOUND: it cannot see it).
+    /// Whether the caller may change the contract, asked before the write
+    /// (no remote call is made while the book is locked): a sales rep
+    /// changes only a contract all of whose accounts are its own (another
+    /// is NOT_FOUND: it cannot see it). Answers the accounts it checked, for
+    /// a rep; `None` for anyone else. A retry gets its first answer first.
+    async fn may_change<R: Message + Default>(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        key: &Option<RequestKey>,
+        contract_id: Uuid,
+    ) -> Result<Result<Option<Vec<Uuid>>, R>, PricingError> {
+        if let Some(stored) = idempotency::replay(&self.db, key).await? {
+            return Ok(Err(stored));
+        }
+        if caller.sales_rep_limit().is_none() {
+            return Ok(Ok(None));
+        }
+        check_maker(true, caller.has_role(Role::Facility))?;
+        let mut connection = self.db.acquire().await?;
+        let contract = repo::contracts::get(&mut connection, tenant_id, contract_id).await?;
+        drop(connection);
+        // A contract of no account is no rep's own.
+        if contract.account_ids.is_empty() {
+            return Err(PricingError::not_found("contract", contract_id));
+        }
+        for account_id in &contract.account_ids {
+            match self.account(caller, tenant_id, *account_id).await {
+                Err(PricingError::NotFound { .. }) => return Err(PricingError::not_found("contract", contract_id)),
+                other => other?,
+            };
+        }
+        Ok(Ok(Some(contract.account_ids)))
+    }
+
+    /// The contract as it is before the change, in the write: for a rep, its
+    /// accounts must still be those [`Pricing::may_change`] checked
+    /// (CONTRACT_CHANGED otherwise: the caller tries again).
     async fn contract_to_change(
         &self,
         tx: &mut PgConnection,
-        caller: &Caller,
         tenant_id: Uuid,
         contract_id: Uuid,
+        checked: Option<&[Uuid]>,
     ) -> Result<ContractRecord, PricingError> {
         let before = repo::contracts::get(tx, tenant_id, contract_id).await?;
-        if caller.sales_rep_limit().is_some() {
-            check_maker(true, caller.has_role(Role::Facility))?;
-            // A contract of no account is no rep's own.
-            if before.account_ids.is_empty() {
-                return Err(PricingError::not_found("contract", contract_id));
-            }
-            for account_id in &before.account_ids {
-                match self.account(caller, tenant_id, *account_id).await {
-                    Err(PricingError::NotFound { .. }) => return Err(PricingError::not_found("contract", contract_id)),
-                    other => other?,
-                };
-            }
+        if let Some(checked) = checked
+            && checked != before.account_ids.as_slice()
+        {
+            return Err(PricingError::precondition(
+                "CONTRACT_CHANGED",
+                format!("contract {contract_id}'s accounts changed while the change was checked: try again"),
+            ));
         }
         Ok(before)
     }
@@ -212,10 +255,14 @@ impl Pricing {
         (contract_id, account_id): (Uuid, Uuid),
         respond: impl FnOnce(&ContractRecord) -> R,
     ) -> Result<R, PricingError> {
+        let checked = match self.may_change(caller, tenant_id, &key, contract_id).await? {
+            Ok(checked) => checked,
+            Err(stored) => return Ok(stored),
+        };
         self.account(caller, tenant_id, account_id).await?;
         self.check_residential(caller, tenant_id, &[account_id]).await?;
         self.write(tenant_id, key, async |tx| {
-            let before = self.contract_to_change(tx, caller, tenant_id, contract_id).await?;
+            let before = self.contract_to_change(tx, tenant_id, contract_id, checked.as_deref()).await?;
             repo::contracts::add_account(tx, tenant_id, contract_id, account_id).await?;
             Ok(respond(&changed(tx, tenant_id, (caller, ""), Some(&before), contract_id).await?))
         })
