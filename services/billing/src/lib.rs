@@ -34,6 +34,7 @@ use bss_proto::billing::location_service_server::LocationServiceServer;
 use bss_proto::billing::order_service_server::OrderServiceServer;
 use bss_proto::billing::payment_service_server::PaymentServiceServer;
 use bss_proto::billing::subscription_service_server::SubscriptionServiceServer;
+use bss_proto::billing::wallet_service_server::WalletServiceServer;
 use serde::Deserialize;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -188,6 +189,7 @@ impl App {
             .add_service(PaymentServiceServer::from_arc(api.clone()))
             .add_service(BillingSettingsServiceServer::from_arc(api.clone()))
             .add_service(LocationServiceServer::from_arc(api.clone()))
+            .add_service(WalletServiceServer::from_arc(api.clone()))
             .add_service(BillingEventServiceServer::from_arc(api))
             .readiness(db::readiness(db.clone()));
         Ok(App { server, shutdown, db, events })

@@ -21,6 +21,7 @@ use crate::domain::rebate::Rebate;
 use crate::domain::settings::BankDetails;
 use crate::domain::settle::Receipt;
 use crate::domain::subscription::{Subscription, SubscriptionState};
+use crate::domain::wallet::{Movement, Wallet, WalletTransaction};
 
 /// An amount on the wire at its currency's minor unit, half away from zero
 /// ("10.5" EUR is "10.50").
@@ -243,6 +244,7 @@ pub fn order(order: &Order) -> wire::Order {
             capture_id: payment.capture_id.clone(),
             refund_id: payment.refund_id.clone(),
             decline_reason: payment.decline_reason.clone(),
+            from_wallet: payment.from_wallet,
         }),
         cancel_reason: order.cancel_reason.clone(),
         cancel_time: order.cancelled_at.map(timestamp),
@@ -547,6 +549,41 @@ pub fn run_to_wire(run: &crate::repo::runs::RunRow) -> wire::BillingRun {
         error: run.error.clone(),
         create_time: Some(timestamp(run.created_at)),
         complete_time: run.completed_at.map(timestamp),
+    }
+}
+
+/// A wallet on the wire.
+pub fn wallet(wallet: &Wallet, currency: Currency) -> wire::Wallet {
+    wire::Wallet {
+        account_id: wallet.account_id.to_string(),
+        balance: Some(money_in(wallet.balance, currency)),
+        use_for_purchases: wallet.use_for_purchases,
+        use_for_subscriptions: wallet.use_for_subscriptions,
+        create_time: Some(timestamp(wallet.created_at)),
+        update_time: Some(timestamp(wallet.updated_at)),
+    }
+}
+
+/// A wallet transaction on the wire.
+pub fn wallet_transaction(moved: &WalletTransaction, currency: Currency) -> wire::WalletTransaction {
+    let kind = match moved.movement {
+        Movement::TopUp => wire::WalletTransactionKind::TopUp,
+        Movement::OrderPayment => wire::WalletTransactionKind::OrderPayment,
+        Movement::InvoicePayment => wire::WalletTransactionKind::InvoicePayment,
+        Movement::OrderRefund => wire::WalletTransactionKind::OrderRefund,
+    };
+    let id = |id: Option<Uuid>| id.map(|id| id.to_string()).unwrap_or_default();
+    wire::WalletTransaction {
+        id: moved.id.to_string(),
+        account_id: moved.account_id.to_string(),
+        kind: kind as i32,
+        amount: Some(money_in(moved.amount, currency)),
+        balance_after: Some(money_in(moved.balance_after, currency)),
+        order_id: id(moved.order_id),
+        payment_id: id(moved.payment_id),
+        reason: moved.reason.clone(),
+        create_time: Some(timestamp(moved.created_at)),
+        actor: moved.actor.clone(),
     }
 }
 

@@ -443,3 +443,106 @@ async fn the_periods_the_sql_charges_are_the_periods_the_rule_says_are_due() {
             .expect("cleaned");
     }
 }
+
+#[tokio::test]
+async fn a_wallet_moves_money_exactly_as_the_rule_says_even_when_payments_race() {
+    use bss_billing::domain::wallet::{Movement, Wallet, moved};
+    use bss_billing::repo::wallets::{self, Move};
+    use rust_decimal::Decimal;
+    use uuid::Uuid;
+
+    let suite = TestApp::start().await;
+    let pool = sqlx::PgPool::connect(suite.database_url()).await.expect("database");
+    let tenant_id = Uuid::now_v7();
+    let mut state = 0x003A_11E7_u64;
+    let mut next = move |below: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % below
+    };
+    let open = async |account_id: Uuid| {
+        let at = bss_platform::time::now();
+        let wallet = Wallet {
+            account_id,
+            currency: "EUR".to_owned(),
+            balance: Decimal::ZERO,
+            use_for_purchases: true,
+            use_for_subscriptions: false,
+            created_at: at,
+            updated_at: at,
+        };
+        let mut tx = pool.begin().await.expect("transaction");
+        assert!(wallets::open(&mut tx, tenant_id, &wallet).await.expect("opened"));
+        assert!(!wallets::open(&mut tx, tenant_id, &wallet).await.expect("once"), "one wallet per account");
+        tx.commit().await.expect("committed");
+    };
+    let step = |account_id: Uuid, movement: Movement, amount: Decimal| Move {
+        id: Uuid::now_v7(),
+        account_id,
+        movement,
+        amount,
+        order_id: None,
+        payment_id: None,
+        reason: "",
+        actor: "property",
+    };
+    // One after another: each movement is refused exactly when the rule
+    // refuses it, and leaves the balance the rule computes.
+    let account_id = Uuid::now_v7();
+    open(account_id).await;
+    let mut balance = Decimal::ZERO;
+    for _ in 0..300 {
+        let movement = Movement::ALL[next(4) as usize];
+        let amount = Decimal::new(1 + next(20_000) as i64, 2);
+        let expected = moved(balance, movement, amount);
+        let mut tx = pool.begin().await.expect("transaction");
+        let stored = wallets::move_money(&mut tx, tenant_id, &step(account_id, movement, amount)).await;
+        tx.commit().await.expect("committed");
+        match (expected, stored) {
+            (Ok(after), Ok(done)) => {
+                assert_eq!(done.balance_after, after, "{movement:?} of {amount} on {balance}");
+                balance = after;
+            }
+            (Err(_), Err(refused)) => {
+                assert!(refused.to_string().contains("less than"), "{refused}");
+            }
+            (expected, stored) => panic!("{movement:?} of {amount} on {balance}: rule {expected:?}, SQL {stored:?}"),
+        }
+    }
+    let mut connection = pool.acquire().await.expect("connection");
+    let read = wallets::get(&mut connection, tenant_id, account_id).await.expect("read").expect("wallet");
+    assert_eq!(read.balance, balance);
+    // Racing: payments taken at once from one balance never take more than
+    // it holds, and each refused one asked for more than was left.
+    for round in 0..5 {
+        let account_id = Uuid::now_v7();
+        open(account_id).await;
+        let start = Decimal::new(10_000 + next(10_000) as i64, 2);
+        let mut tx = pool.begin().await.expect("transaction");
+        wallets::move_money(&mut tx, tenant_id, &step(account_id, Movement::TopUp, start)).await.expect("top up");
+        tx.commit().await.expect("committed");
+        let amounts: Vec<Decimal> = (0..16).map(|_| Decimal::new(500 + next(3_000) as i64, 2)).collect();
+        let payments = amounts.iter().map(|amount| {
+            let pool = pool.clone();
+            let new = step(account_id, Movement::OrderPayment, *amount);
+            async move {
+                let mut tx = pool.begin().await.expect("transaction");
+                let paid = wallets::move_money(&mut tx, tenant_id, &new).await;
+                tx.commit().await.expect("committed");
+                paid.is_ok()
+            }
+        });
+        let paid = futures::future::join_all(payments).await;
+        let taken: Decimal = amounts.iter().zip(&paid).filter(|(_, paid)| **paid).map(|(amount, _)| *amount).sum();
+        let left = wallets::get(&mut connection, tenant_id, account_id).await.expect("read").expect("wallet").balance;
+        assert_eq!(left, start - taken, "round {round}: the balance is what was paid from it");
+        assert!(left >= Decimal::ZERO);
+        for (amount, _) in amounts.iter().zip(&paid).filter(|(_, paid)| !**paid) {
+            assert!(*amount > left, "round {round}: {amount} was refused though {left} was left");
+        }
+        let listed = wallets::transactions(&mut connection, tenant_id, account_id, (None, 100)).await.expect("list");
+        assert_eq!(listed.len(), 1 + paid.iter().filter(|paid| **paid).count(), "every movement recorded once");
+        assert_eq!(listed.first().map(|moved| moved.balance_after), Some(left), "newest first");
+    }
+}

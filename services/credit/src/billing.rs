@@ -221,8 +221,12 @@ pub async fn apply(tx: &mut PgConnection, event: &BillingEvent) -> Result<(), Ha
                 .await
                 .map_err(retry)
         }
-        // Not about money owed.
-        Some(Payload::FirstPaidSubscriptionCreated(_) | Payload::OrderOutcome(_)) | None => Ok(()),
+        // Not about money owed: a wallet's payment of invoices comes as
+        // PaymentPosted too, and its other movements change no balance.
+        Some(
+            Payload::FirstPaidSubscriptionCreated(_) | Payload::OrderOutcome(_) | Payload::WalletTransactionPosted(_),
+        )
+        | None => Ok(()),
     }
 }
 

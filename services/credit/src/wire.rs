@@ -38,6 +38,7 @@ pub fn action_to_wire(action: Action) -> CreditAction {
         Action::Warn => CreditAction::Warn,
         Action::WarnCreditCardOnly => CreditAction::WarnCreditCardOnly,
         Action::HoldForApproval => CreditAction::HoldForApproval,
+        Action::Prepaid => CreditAction::Prepaid,
     }
 }
 
@@ -51,6 +52,10 @@ fn action_from_wire(v: &mut Violations, field: &str, value: i32, condition: Cond
         Ok(CreditAction::Warn) => Action::Warn,
         Ok(CreditAction::WarnCreditCardOnly) => Action::WarnCreditCardOnly,
         Ok(CreditAction::HoldForApproval) => Action::HoldForApproval,
+        Ok(CreditAction::Prepaid) => {
+            v.add(field, "PREPAID is what an order paid in advance shows, never a policy");
+            return None;
+        }
         Err(_) => {
             v.add(field, format!("{value} is not a credit action"));
             return None;

@@ -80,6 +80,7 @@ async fn bad_orders_name_each_bad_field() {
         amount: Some(money("-5", "EUR")),
         payment_type: 42,
         event_kind: 9,
+        prepay_over_limit: false,
     };
     let refused = app.credit.authorize_order(authorized(bad, &clerk)).await.expect_err("bad");
     assert_eq!(refused.code(), Code::InvalidArgument);

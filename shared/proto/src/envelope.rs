@@ -103,6 +103,7 @@ envelope!(
         OrderCancelled,
         SubscriptionCancelled,
         SubscriptionPeriodCharged,
+        WalletTransactionPosted,
     }
 );
 

@@ -27,6 +27,7 @@ use crate::accounts::{
 use crate::billing::{
     billing_event_service_server, billing_settings_service_server, invoice_service_server, ledger_service_server,
     location_service_server, order_service_server, payment_service_server, subscription_service_server,
+    wallet_service_server,
 };
 use crate::credit::{credit_event_service_server, credit_service_server, credit_settings_service_server};
 use crate::pricing::{
@@ -51,6 +52,7 @@ limits!(
     order_service_server::OrderServiceServer,
     payment_service_server::PaymentServiceServer,
     subscription_service_server::SubscriptionServiceServer,
+    wallet_service_server::WalletServiceServer,
     credit_event_service_server::CreditEventServiceServer,
     credit_service_server::CreditServiceServer,
     credit_settings_service_server::CreditSettingsServiceServer,

@@ -214,6 +214,7 @@ pub fn order(account_id: &str, amount: &str, currency: &str, payment_type: Payme
         amount: Some(money(amount, currency)),
         payment_type: payment_type as i32,
         event_kind: EventKind::Order as i32,
+        prepay_over_limit: false,
     }
 }
 

@@ -42,6 +42,7 @@ fn order(account_id: &str, request_id: String) -> AuthorizeOrderRequest {
         amount: Some(Money { currency_code: "EUR".to_owned(), amount: "0.01".to_owned() }),
         payment_type: PaymentType::OnAccount as i32,
         event_kind: EventKind::Order as i32,
+        prepay_over_limit: false,
     }
 }
 

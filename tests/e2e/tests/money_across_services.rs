@@ -683,6 +683,7 @@ async fn a_held_order_decided_before_billing_stored_it_is_decided_as_it_is_store
         event_kind: EventKind::Order as i32,
         payers: Vec::new(),
         keep_until_invoiced: true,
+        prepay_over_limit: false,
     };
     let mut credit = CreditServiceClient::new(channel.clone());
     let held = credit.authorize_order(authorized(asked, &clerk)).await.expect("held").into_inner();
@@ -779,4 +780,160 @@ async fn a_started_period_counts_against_available_credit_until_its_invoice_capt
     assert_eq!(invoiced.iter().map(|invoice| amount(&invoice.total).to_owned()).collect::<Vec<_>>(), vec!["60.00"]);
     credit_settles(&channel, &clerk, &account, "60.00", "0.00").await;
     assert_eq!(amount(&billing_balance(&channel, &clerk, &account).await.balance), "60.00");
+}
+
+/// The account's wallet as billing shows it: (balance, transactions as
+/// (kind, amount, balance after), newest first).
+async fn wallet_of(
+    channel: &Channel,
+    token: &str,
+    account_id: &str,
+) -> (String, Vec<(WalletTransactionKind, String, String)>) {
+    use bss_proto::billing::wallet_service_client::WalletServiceClient;
+    let mut wallets = WalletServiceClient::new(channel.clone());
+    let get = GetWalletRequest { account_id: account_id.to_owned() };
+    let wallet = wallets.get_wallet(authorized(get, token)).await.expect("wallet").into_inner().wallet.expect("wallet");
+    let list = ListWalletTransactionsRequest { account_id: account_id.to_owned(), ..Default::default() };
+    let listed = wallets.list_wallet_transactions(authorized(list, token)).await.expect("transactions").into_inner();
+    let moves = listed
+        .transactions
+        .iter()
+        .map(|moved| {
+            let kind = WalletTransactionKind::try_from(moved.kind).unwrap_or_default();
+            (kind, amount(&moved.amount).to_owned(), amount(&moved.balance_after).to_owned())
+        })
+        .collect();
+    (amount(&wallet.balance).to_owned(), moves)
+}
+
+#[tokio::test]
+async fn a_wallet_pays_what_would_pass_the_credit_limit_and_the_invoices_it_is_opted_in_for() {
+    use WalletTransactionKind::{InvoicePayment, OrderPayment, OrderRefund, TopUp};
+    use bss_proto::billing::wallet_service_client::WalletServiceClient;
+    let suite = TestApp::start().await;
+    let (tenant_id, admin) = suite.tenant("Wallet Books", "EUR").await;
+    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
+    let channel = suite.gateway().await;
+    create_product(&channel, &admin, "WIDGET", "40.00", "TOOLS").await;
+    let account = create_account(&channel, &admin, ordering_account("SAVER")).await;
+    set_credit_terms(&channel, &admin, &account, "100", None).await;
+    let mut wallets = WalletServiceClient::new(channel.clone());
+
+    // A wallet opened for both kinds of payment and topped up once, however
+    // often the top-up is retried.
+    let open = OpenWalletRequest {
+        account_id: account.clone(),
+        use_for_purchases: true,
+        use_for_subscriptions: true,
+        request_id: "open-1".to_owned(),
+    };
+    let opened = wallets.open_wallet(authorized(open.clone(), &clerk)).await.expect("opened").into_inner();
+    assert_eq!(amount(&opened.wallet.expect("wallet").balance), "0.00");
+    let again = OpenWalletRequest { request_id: "open-2".to_owned(), ..open };
+    let refused = wallets.open_wallet(authorized(again, &clerk)).await.expect_err("one wallet");
+    assert_eq!(refused.code(), Code::AlreadyExists);
+    let top_up = TopUpWalletRequest {
+        account_id: account.clone(),
+        amount: eur("200.00"),
+        reason: "cash at the counter".to_owned(),
+        request_id: "top-up-1".to_owned(),
+    };
+    let first = wallets.top_up_wallet(authorized(top_up.clone(), &clerk)).await.expect("topped up").into_inner();
+    let retried = wallets.top_up_wallet(authorized(top_up, &clerk)).await.expect("retried").into_inner();
+    assert_eq!(first.transaction.expect("moved").id, retried.transaction.expect("moved").id);
+    assert_eq!(wallet_of(&channel, &clerk, &account).await.0, "200.00");
+    let balance = billing_balance(&channel, &clerk, &account).await;
+    assert_eq!(
+        (amount(&balance.balance), amount(&balance.wallet_balance)),
+        ("0.00", "200.00"),
+        "a top-up owes nothing"
+    );
+
+    // Within the limit: credit as usual, the wallet untouched.
+    let small = place(&channel, &clerk, order_request(&account, &[("WIDGET", "1")], PaymentType::OnAccount)).await;
+    assert_eq!(status(&small), OrderStatus::Executed);
+    assert_eq!(payers(&small.payers), vec![(account.clone(), "40.00".to_owned(), true)]);
+    assert!(small.payment.is_none());
+
+    // Past the limit: the wallet pays it whole at submission; credit
+    // approves it as prepaid and reserves nothing.
+    let big = place(&channel, &clerk, order_request(&account, &[("WIDGET", "3")], PaymentType::OnAccount)).await;
+    assert_eq!(status(&big), OrderStatus::Executed, "{big:?}");
+    assert_eq!(
+        reasons(&big.reasons),
+        vec![(account.clone(), "CREDIT_LIMIT_EXCEEDED".to_owned(), CreditAction::Prepaid)]
+    );
+    let paid = big.payment.clone().expect("paid");
+    assert!(paid.from_wallet);
+    assert_eq!((paid.status, amount(&paid.amount)), (OrderPaymentStatus::Captured as i32, "120.00"));
+    assert_eq!(payers(&big.payers), vec![(account.clone(), "120.00".to_owned(), false)]);
+    let credit = credit_status(&channel, &clerk, &account).await;
+    assert_eq!((amount(&credit.reserved), amount(&credit.available_credit)), ("40.00", "60.00"), "no credit used");
+    let (left, moves) = wallet_of(&channel, &clerk, &account).await;
+    assert_eq!(left, "80.00");
+    assert_eq!(moves[0], (OrderPayment, "120.00".to_owned(), "80.00".to_owned()));
+    assert_eq!(moves[1], (TopUp, "200.00".to_owned(), "200.00".to_owned()));
+
+    // More than the wallet holds: the credit policy decides as ever.
+    let refused = place(&channel, &clerk, order_request(&account, &[("WIDGET", "3")], PaymentType::OnAccount)).await;
+    assert_eq!(status(&refused), OrderStatus::Rejected);
+    assert_eq!(
+        reasons(&refused.reasons),
+        vec![(account.clone(), "CREDIT_LIMIT_EXCEEDED".to_owned(), CreditAction::Block)]
+    );
+    assert_eq!(wallet_of(&channel, &clerk, &account).await.0, "80.00");
+
+    // Cancelled, the prepaid order's money goes back into the wallet.
+    let cancel =
+        CancelOrderRequest { id: big.id.clone(), reason: "changed mind".to_owned(), request_id: String::new() };
+    let cancelled = OrderServiceClient::new(channel.clone()).cancel_order(authorized(cancel, &clerk)).await;
+    let cancelled = cancelled.expect("cancelled").into_inner().order.expect("order");
+    assert_eq!(cancelled.payment.expect("payment").status, OrderPaymentStatus::Refunded as i32);
+    let (left, moves) = wallet_of(&channel, &clerk, &account).await;
+    assert_eq!((left.as_str(), &moves[0]), ("200.00", &(OrderRefund, "120.00".to_owned(), "200.00".to_owned())));
+    assert_eq!(amount(&credit_status(&channel, &clerk, &account).await.reserved), "40.00");
+
+    // Invoiced: only the order on credit; the wallet pays the invoice as it
+    // is posted, and credit sees it settled.
+    let invoices = generate(&channel, &clerk, &account, &today(), true).await;
+    assert_eq!(invoices.len(), 1);
+    assert_eq!(amount(&invoices[0].total), "40.00");
+    credit_settles(&channel, &clerk, &account, "0.00", "0.00").await;
+    let balance = billing_balance(&channel, &clerk, &account).await;
+    assert_eq!((amount(&balance.balance), amount(&balance.wallet_balance)), ("0.00", "160.00"));
+    let (_, moves) = wallet_of(&channel, &clerk, &account).await;
+    assert_eq!(moves[0], (InvoicePayment, "40.00".to_owned(), "160.00".to_owned()));
+    let nothing = PayFromWalletRequest { account_id: account.clone(), ..Default::default() };
+    let refused = wallets.pay_from_wallet(authorized(nothing, &clerk)).await.expect_err("nothing owed");
+    assert_eq!((refused.code(), bss_testkit::reason(&refused).as_str()), (Code::FailedPrecondition, "NOTHING_OWED"));
+
+    // Not opted in for subscriptions any more: the next invoice is owed
+    // until the wallet is asked to pay it.
+    let prefs = SetWalletPreferencesRequest {
+        account_id: account.clone(),
+        use_for_purchases: true,
+        use_for_subscriptions: false,
+        request_id: String::new(),
+    };
+    let set = wallets.set_wallet_preferences(authorized(prefs, &clerk)).await.expect("set").into_inner();
+    assert!(!set.wallet.expect("wallet").use_for_subscriptions);
+    place(&channel, &clerk, order_request(&account, &[("WIDGET", "2")], PaymentType::OnAccount)).await;
+    let owed = generate(&channel, &clerk, &account, &today(), true).await;
+    credit_settles(&channel, &clerk, &account, "80.00", "0.00").await;
+    let too_much = PayFromWalletRequest { account_id: account.clone(), amount: eur("500.00"), ..Default::default() };
+    let refused = wallets.pay_from_wallet(authorized(too_much, &clerk)).await.expect_err("too much");
+    assert_eq!(bss_testkit::reason(&refused), "WALLET_BALANCE_TOO_LOW");
+    let pay =
+        PayFromWalletRequest { account_id: account.clone(), request_id: "pay-1".to_owned(), ..Default::default() };
+    let paid = wallets.pay_from_wallet(authorized(pay, &clerk)).await.expect("paid").into_inner();
+    let payment = paid.payment.expect("payment");
+    assert_eq!(payment.allocations.len(), 1);
+    assert_eq!(
+        (payment.allocations[0].invoice_id.as_str(), payment.allocations[0].settled),
+        (owed[0].id.as_str(), true)
+    );
+    assert_eq!(paid.transaction.expect("moved").payment_id, payment.id);
+    credit_settles(&channel, &clerk, &account, "0.00", "0.00").await;
+    let balance = billing_balance(&channel, &clerk, &account).await;
+    assert_eq!((amount(&balance.balance), amount(&balance.wallet_balance)), ("0.00", "80.00"));
 }

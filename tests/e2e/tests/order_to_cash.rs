@@ -92,6 +92,7 @@ async fn an_order_is_reserved_invoiced_captured_and_paid() {
         amount: eur("600.00"),
         payment_type: PaymentType::OnAccount as i32,
         event_kind: EventKind::Order as i32,
+        prepay_over_limit: false,
     };
     let authorized_order = credit.authorize_order(authorized(order, &clerk)).await.expect("authorized").into_inner();
     assert_eq!(authorized_order.decision, Decision::Approved as i32);

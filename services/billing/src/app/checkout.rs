@@ -244,6 +244,7 @@ impl Billing {
             capture_id,
             refund_id: String::new(),
             decline_reason,
+            from_wallet: false,
         };
         Ok(match charged {
             Charged::Captured { authorization_id, capture_id } => {

@@ -18,7 +18,7 @@ use rust_decimal::Decimal;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::app::{Billing, collections, priced_amount, publish_all, rule_name, unreadable, upstream};
+use crate::app::{Billing, collections, priced_amount, publish_all, rule_name, unreadable, upstream, wallets};
 use crate::domain::error::BillingError;
 use crate::domain::invoice;
 use crate::domain::order::{Charge, PricedBy};
@@ -271,7 +271,6 @@ pub async fn post(
     drafts: &[(Uuid, NaiveDate)],
 ) -> Result<Vec<InvoiceRow>, BillingError> {
     let mut posted = repo::post_invoices(tx, tenant_id, drafts).await?;
-    collections::queue(tx, tenant_id, &mut posted).await?;
     let ids: Vec<Uuid> = posted.iter().map(|row| row.id).collect();
     let billed = repo::charges::billed_per_order(tx, tenant_id, &ids).await?;
     let mut events = Vec::with_capacity(posted.len());
@@ -298,5 +297,10 @@ pub async fn post(
         }));
     }
     publish_all(tx, tenant_id, actor, events).await?;
+    // Paid from wallets opted in for subscriptions first (after the events
+    // of the invoices they pay); what is left is collected with the
+    // account's saved method.
+    wallets::pay_posted(tx, tenant_id, actor, &mut posted).await?;
+    collections::queue(tx, tenant_id, &mut posted).await?;
     Ok(posted)
 }

@@ -18,6 +18,7 @@ pub mod payers;
 pub mod payments;
 pub mod settings;
 pub mod subscriptions;
+pub mod wallets;
 
 use std::sync::Arc;
 

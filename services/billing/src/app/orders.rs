@@ -24,18 +24,20 @@ use prost::Message;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::held_orders;
 use super::locations::{give_back_stock, lock_order_products, take_stock};
 use super::{Billing, priced_amount, publish, rule_name, unreadable, upstream};
+use super::{held_orders, wallets};
 use crate::domain::bill_to::BillTo;
 use crate::domain::collection::Use;
 use crate::domain::error::BillingError;
 use crate::domain::location::surcharge_line;
 use crate::domain::order::{
-    CreditReason, CreditVerdict, Line, Order, OrderState, Payer, PricedBy, backordered, charges, check_cancellable,
-    check_orderer, check_payer, credit_reference, paid_at_checkout, payer_shares,
+    CardPayment, CreditReason, CreditVerdict, Line, Order, OrderState, Payer, PaymentStatus, PricedBy, backordered,
+    charges, check_cancellable, check_orderer, check_payer, credit_reference, paid_at_checkout, payer_shares,
 };
 use crate::domain::settings::payment_instructions;
+use crate::domain::wallet::{Movement, can_prepay};
+use crate::repo::wallets::Move;
 use crate::repo::{self, locations, orders};
 use crate::wire;
 
@@ -75,6 +77,9 @@ pub(crate) struct CreditAsk<'a> {
     pub shares: &'a [(Uuid, Decimal)],
     pub payment_type: PaymentType,
     pub event_kind: EventKind,
+    /// The account's wallet can pay the whole order now if it would exceed
+    /// the credit limit (`domain::wallet::can_prepay`).
+    pub prepay_over_limit: bool,
 }
 
 /// What credit decided.
@@ -84,6 +89,8 @@ pub(crate) struct Credited {
     /// Each payer with its amount and reservation.
     pub payers: Vec<Payer>,
     pub held_order_id: Option<Uuid>,
+    /// Approved as prepaid: the account's wallet pays it now.
+    pub prepaid: bool,
 }
 
 fn verdict(decision: i32) -> CreditVerdict {
@@ -184,6 +191,7 @@ impl Billing {
             event_kind: ask.event_kind as i32,
             // Billing invoices or cancels what credit reserves for it.
             keep_until_invoiced: true,
+            prepay_over_limit: ask.prepay_over_limit && alone,
             payers: if alone {
                 Vec::new()
             } else {
@@ -215,6 +223,7 @@ impl Billing {
             reasons: decision.reasons.iter().map(wire::credit_reason).collect(),
             payers,
             held_order_id: decision.held_order.map(|held| id(&held.id)).transpose()?,
+            prepaid: decision.prepaid,
         })
     }
 
@@ -241,7 +250,7 @@ impl Billing {
             .collect();
         // Everything the order is made of is read at once (no read depends
         // on another), then judged in order: a replay answers first.
-        let (stored, account, location, addresses, priced) = tokio::join!(
+        let (stored, account, location, addresses, priced, wallet) = tokio::join!(
             self.replay(&key),
             self.fetch_account(caller, new.account_id),
             self.shipping_location(tenant_id, new.account_id, new.location_id),
@@ -252,6 +261,7 @@ impl Billing {
                 new.delivery_address_id.as_deref(),
             ),
             self.price(caller, new.account_id, &mut lines),
+            self.wallet_of(tenant_id, new.account_id),
         );
         if let Some(stored) = stored? {
             return Ok(stored);
@@ -336,9 +346,11 @@ impl Billing {
             },
         );
         let (method, bill_to) = (method?, bill_to?);
+        let mut prepaid = false;
         if ordering {
             let charged = order_charges(&order, &bill_to, priced.currency);
             let shares = payer_shares(charged.iter().map(|charge| (charge.bill_to_account_id, charge.total)));
+            let alone = shares.iter().all(|(payer, _)| *payer == order.account_id);
             let ask = CreditAsk {
                 account_id: order.account_id,
                 reference: &reference,
@@ -346,8 +358,10 @@ impl Billing {
                 shares: &shares,
                 payment_type: new.payment_type,
                 event_kind: EventKind::Order,
+                prepay_over_limit: can_prepay(wallet?.as_ref(), new.payment_type, order.total, alone),
             };
             let credited = self.authorize_credit(tenant_id, ask).await?;
+            prepaid = credited.prepaid && credited.state == OrderState::Executed;
             order.state = credited.state;
             order.reasons = credited.reasons;
             order.reservation_id = credited.payers.first().and_then(|payer| payer.reservation_id);
@@ -377,11 +391,27 @@ impl Billing {
             {
                 take_stock(tx, tenant_id, location_id, &mut order.lines).await?;
             }
+            // Credit approved it as prepaid: the wallet pays it whole now
+            // (WALLET_BALANCE_TOO_LOW when a racing payment took the money).
+            if prepaid {
+                let new = Move {
+                    id: Uuid::now_v7(),
+                    account_id: order.account_id,
+                    movement: Movement::OrderPayment,
+                    amount: order.total,
+                    order_id: Some(order.id),
+                    payment_id: None,
+                    reason: "",
+                    actor: &caller.subject,
+                };
+                let paid = wallets::move_money(tx, tenant_id, priced.currency, &new).await?;
+                order.prepaid_from_wallet(paid.id);
+            }
             orders::insert(tx, tenant_id, &order).await?;
             // On account and direct deposit are invoiced (once executed: a held
-            // order's charges wait for credit's approval); card and PayPal
-            // orders are paid at submission.
-            if order.state.keeps_charges() && order.payment_type.uses_credit() {
+            // order's charges wait for credit's approval) unless the wallet
+            // paid them; card and PayPal orders are paid at submission.
+            if order.invoiced() {
                 repo::insert_charges(tx, tenant_id, &order_charges(&order, &bill_to, priced.currency)).await?;
             }
             publish(tx, tenant_id, &caller.subject, wire::order_outcome(&order)).await?;
@@ -499,7 +529,7 @@ impl Billing {
         // A card or PayPal payment is refunded first, with no transaction
         // open (the provider answers a repeated refund as the first).
         let placed = self.order(tenant_id, order_id).await?;
-        let refunded = match placed.refundable() {
+        let refunded = match placed.refundable_at_provider() {
             Some(payment) => {
                 check_cancellable(placed.state, order_id, None)?;
                 Some(self.refund_payment(tenant_id, &placed, payment).await?)
@@ -519,6 +549,24 @@ impl Billing {
                 && order.refundable().is_some_and(|payment| payment.capture_id == refunded.capture_id)
             {
                 order.payment = Some(refunded);
+            }
+            // A wallet's payment goes back into the wallet, with the rest.
+            if let Some(payment) = order.refundable().filter(|payment| payment.from_wallet).cloned() {
+                check_cancellable(order.state, order_id, None)?;
+                let new = Move {
+                    id: Uuid::now_v7(),
+                    account_id: order.account_id,
+                    movement: Movement::OrderRefund,
+                    amount: payment.amount,
+                    order_id: Some(order.id),
+                    payment_id: None,
+                    reason: "",
+                    actor: &caller.subject,
+                };
+                let currency = repo::stored_currency(&order.currency)?;
+                let refund = wallets::move_money(tx, tenant_id, currency, &new).await?;
+                order.payment =
+                    Some(CardPayment { status: PaymentStatus::Refunded, refund_id: refund.id.to_string(), ..payment });
             }
             // Its charges go first (waiting for a draft that holds them to
             // commit), then what is invoiced is checked: a cancellation and an

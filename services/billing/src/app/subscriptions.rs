@@ -105,6 +105,7 @@ impl Billing {
                 shares: &shares,
                 payment_type: new.payment_type,
                 event_kind: EventKind::SubscriptionActivation,
+                prepay_over_limit: false,
             };
             let credited = self.authorize_credit(tenant_id, ask).await?;
             subscription.state = SubscriptionState::after(credited.state);

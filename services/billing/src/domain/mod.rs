@@ -11,3 +11,4 @@ pub mod rebate;
 pub mod settings;
 pub mod settle;
 pub mod subscription;
+pub mod wallet;

@@ -75,7 +75,9 @@ pub enum PaymentStatus {
     Refunded,
 }
 
-/// A card or PayPal order's payment at the payment provider.
+/// An order's payment at submission: a card or PayPal order's at the
+/// payment provider, or an order prepaid from its account's wallet
+/// (`from_wallet`: the capture and refund ids are wallet transactions').
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CardPayment {
     pub status: PaymentStatus,
@@ -84,6 +86,8 @@ pub struct CardPayment {
     pub capture_id: String,
     pub refund_id: String,
     pub decline_reason: String,
+    #[serde(default)]
+    pub from_wallet: bool,
 }
 
 /// Whether orders paid this way are paid at the payment provider before
@@ -113,6 +117,35 @@ impl Order {
             )),
             None => Ok(()),
         }
+    }
+
+    /// The captured payment a cancellation gives back at the payment
+    /// provider, if any (a wallet's is put back in the wallet instead).
+    pub fn refundable_at_provider(&self) -> Option<&CardPayment> {
+        self.refundable().filter(|payment| !payment.from_wallet)
+    }
+
+    /// Records that the account's wallet paid the whole order at
+    /// submission, by its transaction `transaction_id`.
+    pub fn prepaid_from_wallet(&mut self, transaction_id: Uuid) {
+        self.payment = Some(CardPayment {
+            status: PaymentStatus::Captured,
+            amount: self.total,
+            authorization_id: String::new(),
+            capture_id: transaction_id.to_string(),
+            refund_id: String::new(),
+            decline_reason: String::new(),
+            from_wallet: true,
+        });
+    }
+
+    /// Whether the order's charges are invoiced: an order on account or
+    /// by direct deposit, executed or waiting for approval, unless its
+    /// wallet paid it at submission.
+    pub fn invoiced(&self) -> bool {
+        self.state.keeps_charges()
+            && self.payment_type.uses_credit()
+            && !self.payment.as_ref().is_some_and(|payment| payment.from_wallet)
     }
 
     /// The captured payment a cancellation gives back, if any.
@@ -722,6 +755,23 @@ mod tests {
     }
 
     #[test]
+    fn an_order_its_wallet_prepaid_is_not_invoiced_and_is_refunded_to_the_wallet() {
+        let mut order = Order { payment_type: PaymentType::OnAccount, total: dec!(80.00), ..order(vec![]) };
+        order.state = OrderState::Executed;
+        assert!(order.invoiced(), "on account: invoiced");
+        order.prepaid_from_wallet(Uuid::from_u128(5));
+        assert!(!order.invoiced(), "paid already");
+        let payment = order.refundable().expect("refundable");
+        assert!(payment.from_wallet && payment.amount == dec!(80.00));
+        assert!(order.refundable_at_provider().is_none(), "the provider never saw it");
+        assert!(order.check_partial_cancel().is_err(), "given back whole only");
+        let held = Order { state: OrderState::HeldForApproval, payment: None, ..order.clone() };
+        assert!(held.invoiced());
+        let card = Order { payment_type: PaymentType::CreditCard, payment: None, ..order };
+        assert!(!card.invoiced());
+    }
+
+    #[test]
     fn a_declined_payment_rejects_the_order_and_a_paid_one_is_refunded_whole_only() {
         let card = |status| CardPayment {
             status,
@@ -730,6 +780,7 @@ mod tests {
             capture_id: "capture".to_owned(),
             refund_id: String::new(),
             decline_reason: String::new(),
+            from_wallet: false,
         };
         assert!(paid_at_checkout(PaymentType::CreditCard) && paid_at_checkout(PaymentType::PayPal));
         assert!(!paid_at_checkout(PaymentType::OnAccount) && !paid_at_checkout(PaymentType::DirectDeposit));

@@ -10,6 +10,7 @@ pub mod orders;
 pub mod payments;
 pub mod settings;
 pub mod subscriptions;
+pub mod wallets;
 
 use bss_platform::auth::{Role, bound_account};
 use bss_platform::error::{Answer, Violations};

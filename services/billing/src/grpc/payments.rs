@@ -18,10 +18,15 @@ use crate::domain::error::BillingError;
 use crate::wire;
 
 /// Longest reason of a credit note, refund or write-off.
-const MAX_REASON: usize = 500;
+pub(crate) const MAX_REASON: usize = 500;
 
 /// A positive amount of `currency` at its minor unit.
-fn positive_amount(v: &mut Violations, field: &str, amount: Option<&Money>, currency: Currency) -> Option<Decimal> {
+pub(crate) fn positive_amount(
+    v: &mut Violations,
+    field: &str,
+    amount: Option<&Money>,
+    currency: Currency,
+) -> Option<Decimal> {
     let amount = amount_in(v, field, amount, currency)?;
     if amount <= Decimal::ZERO {
         v.add(format!("{field}.amount"), "must be greater than zero");
@@ -135,11 +140,13 @@ impl PaymentService for BillingApi {
             let account_id =
                 required_id(&request.get_ref().account_id).map_err(|error| Violations::single("account_id", error))?;
             let (currency, balance, outstanding, unsettled) = self.balance(&caller, tenant_id, account_id).await?;
+            let wallet = self.wallet_of(tenant_id, account_id).await?;
             let money = |amount: Decimal| Some(wire::money_in(amount, currency));
             Ok::<_, BillingError>(GetAccountBalanceResponse {
                 balance: money(balance),
                 outstanding: money(outstanding),
                 unsettled: money(unsettled),
+                wallet_balance: wallet.and_then(|wallet| money(wallet.balance)),
             })
         };
         Ok(Response::new(run.await?))

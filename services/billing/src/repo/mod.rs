@@ -9,6 +9,7 @@ pub mod orders;
 pub mod runs;
 pub mod settings;
 pub mod subscriptions;
+pub mod wallets;
 
 use bss_platform::error::PlatformError;
 use bss_platform::money::Currency;

@@ -42,6 +42,9 @@ pub struct OrderCheck {
     /// Its reservations live until invoiced or cancelled, not the tenant's
     /// reservation time.
     pub keep_until_invoiced: bool,
+    /// The caller can pay the order in advance when it would exceed the
+    /// limit ([`authorization::authorize_or_prepay`]).
+    pub prepay_over_limit: bool,
 }
 
 impl Credit {
@@ -111,7 +114,7 @@ impl Credit {
             let lifted = limit_lifted(&rules, order.event_kind, &party.terms);
             parties.push(Party::of(party, &settings, share, lifted));
         }
-        let decided = authorization::authorize(order.payment_type, &parties, veto);
+        let decided = authorization::authorize_or_prepay(order.payment_type, &parties, veto, order.prepay_over_limit);
         let mut reasons: Vec<DecisionReason> = decided
             .reasons
             .iter()
@@ -158,6 +161,7 @@ impl Credit {
             held_order: None,
             suggested_payment_preference: None,
             shares: shares_decided,
+            prepaid: decided.prepaid,
         };
         if decided.over_limit || decided.verdict == Verdict::CreditCardOnly {
             response.suggested_payment_preference =
@@ -339,6 +343,7 @@ fn approval(reservation: Reservation, available_before: Option<Decimal>, currenc
         held_order: None,
         suggested_payment_preference: None,
         shares: vec![share],
+        prepaid: false,
     }
 }
 

@@ -107,9 +107,11 @@ impl Action {
             Action::Warn => "WARN",
             Action::WarnCreditCardOnly => "WARN_CREDIT_CARD_ONLY",
             Action::HoldForApproval => "HOLD_FOR_APPROVAL",
+            Action::Prepaid => "PREPAID",
         }
     }
 
+    /// A stored policy's action (PREPAID is never one).
     pub fn from_code(code: &str) -> Option<Action> {
         [Action::NoAction, Action::Block, Action::Warn, Action::WarnCreditCardOnly, Action::HoldForApproval]
             .into_iter()

@@ -22,7 +22,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::account::{CreditAccount, Settings};
-use super::decision::{self, Condition, Policy, Reason, Situation, Verdict};
+use super::decision::{self, Action, Condition, Policy, Reason, Situation, Verdict};
 use super::error::CreditError;
 use super::exposure::{Exposure, thresholds_crossed};
 
@@ -84,6 +84,9 @@ pub struct Authorization {
     /// Some payer's share would take it over its limit (an override rule
     /// did not lift): the caller may suggest another way to pay.
     pub over_limit: bool,
+    /// Accepted as paid in advance ([`authorize_or_prepay`]): it reserves
+    /// nothing, and the caller takes the money.
+    pub prepaid: bool,
 }
 
 impl Authorization {
@@ -96,7 +99,7 @@ impl Authorization {
     /// that payer; none for orders that do not use credit, or that were not
     /// accepted.
     pub fn reservations(&self, payment_type: PaymentType, parties: &[Party]) -> Vec<(Uuid, Decimal)> {
-        if !self.accepted() || !payment_type.uses_credit() {
+        if !self.accepted() || !payment_type.uses_credit() || self.prepaid {
             return Vec::new();
         }
         parties
@@ -216,7 +219,37 @@ pub fn authorize(payment_type: PaymentType, parties: &[Party], veto: Option<Stri
     if veto.is_some() {
         verdict = Verdict::Blocked;
     }
-    Authorization { verdict, reasons, veto, over_limit }
+    Authorization { verdict, reasons, veto, over_limit, prepaid: false }
+}
+
+/// Decides an order its caller can pay in advance from money the account
+/// keeps (a wallet): when the account pays alone and its share would take
+/// it over its limit, the share is prepaid instead of using credit, with
+/// the out-of-credit reason's action PREPAID and nothing reserved, if that
+/// leaves the order accepted (a hold or a veto still refuses it). Anything
+/// else is decided as [`authorize`].
+pub fn authorize_or_prepay(
+    payment_type: PaymentType,
+    parties: &[Party],
+    veto: Option<String>,
+    prepay: bool,
+) -> Authorization {
+    let decided = authorize(payment_type, parties, veto.clone());
+    let alone = parties.len() == 1;
+    if !prepay || !alone || !decided.over_limit {
+        return decided;
+    }
+    // Decided again as if the limit were lifted, the out-of-credit reason
+    // then added with the action taken.
+    let lifted: Vec<Party> = parties.iter().map(|party| Party { limit_lifted: true, ..party.clone() }).collect();
+    let mut prepaid = authorize(payment_type, &lifted, veto);
+    if !prepaid.accepted() {
+        return decided;
+    }
+    let reason = Reason { condition: Condition::OutOfCredit, action: Action::Prepaid };
+    prepaid.reasons.push(AccountReason { account_id: parties[0].account_id, reason });
+    prepaid.prepaid = true;
+    prepaid
 }
 
 /// Whether, as last read, the account would simply approve an order of its
@@ -250,7 +283,6 @@ mod tests {
     use rust_decimal_macros::dec;
 
     use super::*;
-    use crate::domain::decision::Action;
 
     fn party(id: u128, share: Decimal, limit: Option<Decimal>) -> Party {
         Party {
@@ -279,6 +311,42 @@ mod tests {
         assert_eq!(decided.reasons[0].reason.condition, Condition::OutOfCredit);
         assert!(decided.over_limit);
         assert!(decided.reservations(PaymentType::OnAccount, &poor).is_empty());
+    }
+
+    #[test]
+    fn an_order_over_the_limit_is_prepaid_when_its_account_pays_alone_and_nothing_else_refuses_it() {
+        let over = [party(1, dec!(80.00), Some(dec!(50)))];
+        let prepaid = authorize_or_prepay(PaymentType::OnAccount, &over, None, true);
+        assert_eq!(prepaid.verdict, Verdict::Approved);
+        assert!(prepaid.prepaid && !prepaid.over_limit, "nothing to suggest: it is paid");
+        assert_eq!(
+            prepaid.reasons,
+            vec![AccountReason {
+                account_id: Uuid::from_u128(1),
+                reason: Reason { condition: Condition::OutOfCredit, action: Action::Prepaid }
+            }]
+        );
+        assert!(prepaid.reservations(PaymentType::OnAccount, &over).is_empty(), "a prepaid order uses no credit");
+        // Not asked: the policy decides (block).
+        let decided = authorize_or_prepay(PaymentType::OnAccount, &over, None, false);
+        assert_eq!((decided.verdict, decided.prepaid), (Verdict::Blocked, false));
+        // Within the limit: credit as usual, reserved.
+        let within = [party(1, dec!(40.00), Some(dec!(50)))];
+        let decided = authorize_or_prepay(PaymentType::OnAccount, &within, None, true);
+        assert!(!decided.prepaid);
+        assert_eq!(decided.reservations(PaymentType::OnAccount, &within), vec![(Uuid::from_u128(1), dec!(40.00))]);
+        // A hold still blocks: the wallet pays nothing.
+        let mut held = party(1, dec!(80.00), Some(dec!(50)));
+        held.on_hold = true;
+        let decided = authorize_or_prepay(PaymentType::OnAccount, &[held], None, true);
+        assert_eq!((decided.verdict, decided.prepaid), (Verdict::Blocked, false));
+        assert!(decided.reasons.iter().any(|reason| reason.reason.action == Action::Block));
+        // A veto too.
+        let decided = authorize_or_prepay(PaymentType::OnAccount, &over, Some("bureau".to_owned()), true);
+        assert_eq!((decided.verdict, decided.prepaid), (Verdict::Blocked, false));
+        // Another payer: never prepaid from the ordering account.
+        let funded = [party(1, Decimal::ZERO, Some(dec!(1000))), party(2, dec!(80.00), Some(dec!(50)))];
+        assert!(!authorize_or_prepay(PaymentType::OnAccount, &funded, None, true).prepaid);
     }
 
     #[test]

@@ -24,6 +24,10 @@ pub enum Action {
     WarnCreditCardOnly,
     /// Out of credit only.
     HoldForApproval,
+    /// Out of credit only, and never a policy: the order is paid in advance
+    /// from money its account keeps, so it uses no credit
+    /// ([`crate::domain::authorization::authorize_or_prepay`]).
+    Prepaid,
 }
 
 /// The three conditions an order is checked against.
@@ -147,6 +151,9 @@ pub fn decide(policy: &Policy, situation: &Situation) -> Decision {
             // a hold on another condition is treated as the stricter block.
             Action::HoldForApproval if condition == Condition::OutOfCredit => Verdict::HeldForApproval,
             Action::HoldForApproval => Verdict::Blocked,
+            // Never a stored policy (refused on the way in); were one read,
+            // it would be the stricter block.
+            Action::Prepaid => Verdict::Blocked,
         };
         verdict = verdict.max(outcome);
         reasons.push(Reason { condition, action });

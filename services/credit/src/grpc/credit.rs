@@ -259,6 +259,7 @@ impl CreditService for CreditApi {
                 event_kind,
                 payers,
                 keep_until_invoiced: request.keep_until_invoiced,
+                prepay_over_limit: request.prepay_over_limit,
             };
             self.authorize_order(&caller, tenant_id, key, order).await
         };

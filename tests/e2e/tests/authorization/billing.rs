@@ -11,6 +11,7 @@ use bss_proto::billing::location_service_client::LocationServiceClient;
 use bss_proto::billing::order_service_client::OrderServiceClient;
 use bss_proto::billing::payment_service_client::PaymentServiceClient;
 use bss_proto::billing::subscription_service_client::SubscriptionServiceClient;
+use bss_proto::billing::wallet_service_client::WalletServiceClient;
 use bss_proto::billing::*;
 use bss_proto::types::{Decimal, Money};
 use bss_testkit::authorized;
@@ -29,6 +30,7 @@ const EVENTS: &str = "bss.billing.v1.BillingEventService";
 const LEDGER: &str = "bss.billing.v1.LedgerService";
 const SETTINGS: &str = "bss.billing.v1.BillingSettingsService";
 const LOCATIONS: &str = "bss.billing.v1.LocationService";
+const WALLETS: &str = "bss.billing.v1.WalletService";
 /// The first tenant's bank account holder.
 const OWNER: &str = "Owner Books Pty Ltd";
 
@@ -98,6 +100,12 @@ pub fn cases() -> Vec<Case> {
         case(LOCATIONS, "AssignAccountLocation", writer, NotFound),
         case(LOCATIONS, "RemoveAccountLocation", writer, NotFound),
         case(LOCATIONS, "ListAccountLocations", Some(Role::Guest), NotFound),
+        case(WALLETS, "OpenWallet", writer, NotFound),
+        case(WALLETS, "GetWallet", reader, NotFound),
+        case(WALLETS, "SetWalletPreferences", writer, NotFound),
+        case(WALLETS, "TopUpWallet", writer, NotFound),
+        case(WALLETS, "PayFromWallet", writer, NotFound),
+        case(WALLETS, "ListWalletTransactions", reader, NotFound),
     ]
 }
 
@@ -247,6 +255,16 @@ impl Fixture {
             request_id: String::new(),
         };
         locations.receive_stock(authorized(receive, admin)).await.expect("stock");
+        let mut wallets = WalletServiceClient::new(channel.clone());
+        let open = OpenWalletRequest { account_id: account_id.to_owned(), ..Default::default() };
+        wallets.open_wallet(authorized(open, admin)).await.expect("wallet");
+        let top_up = TopUpWalletRequest {
+            account_id: account_id.to_owned(),
+            amount: Some(Money { currency_code: "AUD".to_owned(), amount: "3.00".to_owned() }),
+            reason: "matrix".to_owned(),
+            request_id: String::new(),
+        };
+        wallets.top_up_wallet(authorized(top_up, admin)).await.expect("topped up");
         Fixture {
             location_id,
             period_id,
@@ -282,8 +300,13 @@ impl Fixture {
         let stock = locations.list_stock(authorized(stock, admin)).await.map(|r| r.into_inner());
         let assigned = ListAccountLocationsRequest { account_id: self.account_id.clone() };
         let assigned = locations.list_account_locations(authorized(assigned, admin)).await.map(|r| r.into_inner());
+        let mut wallets = WalletServiceClient::new(channel.clone());
+        let wallet = GetWalletRequest { account_id: self.account_id.clone() };
+        let wallet = wallets.get_wallet(authorized(wallet, admin)).await.map(|r| r.into_inner());
+        let moves = ListWalletTransactionsRequest { account_id: self.account_id.clone(), ..Default::default() };
+        let moves = wallets.list_wallet_transactions(authorized(moves, admin)).await.map(|r| r.into_inner());
         format!(
-            "{listed:?}\n{stock:?}\n{assigned:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+            "{listed:?}\n{stock:?}\n{assigned:?}\n{wallet:?}\n{moves:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
             periods.map(|r| r.into_inner()),
             balance.map(|r| r.into_inner()),
             orders.map(|r| r.into_inner()),
@@ -512,6 +535,38 @@ impl Fixture {
                     request_id: String::new(),
                 };
                 PaymentServiceClient::new(channel).record_payment(request(pay, token)).await.map(|_| 1)
+            }
+            (WALLETS, "OpenWallet") => {
+                let open = OpenWalletRequest { account_id, ..Default::default() };
+                WalletServiceClient::new(channel).open_wallet(request(open, token)).await.map(|_| 1)
+            }
+            (WALLETS, "GetWallet") => WalletServiceClient::new(channel)
+                .get_wallet(request(GetWalletRequest { account_id }, token))
+                .await
+                .map(|_| 1),
+            (WALLETS, "SetWalletPreferences") => {
+                let set = SetWalletPreferencesRequest { account_id, use_for_purchases: true, ..Default::default() };
+                WalletServiceClient::new(channel).set_wallet_preferences(request(set, token)).await.map(|_| 1)
+            }
+            (WALLETS, "TopUpWallet") => {
+                let top_up = TopUpWalletRequest {
+                    account_id,
+                    amount: Some(Money { currency_code: "AUD".to_owned(), amount: "1.00".to_owned() }),
+                    reason: "matrix".to_owned(),
+                    request_id: String::new(),
+                };
+                WalletServiceClient::new(channel).top_up_wallet(request(top_up, token)).await.map(|_| 1)
+            }
+            (WALLETS, "PayFromWallet") => {
+                let pay = PayFromWalletRequest { account_id, ..Default::default() };
+                WalletServiceClient::new(channel).pay_from_wallet(request(pay, token)).await.map(|_| 1)
+            }
+            (WALLETS, "ListWalletTransactions") => {
+                let list = ListWalletTransactionsRequest { account_id, ..Default::default() };
+                WalletServiceClient::new(channel)
+                    .list_wallet_transactions(request(list, token))
+                    .await
+                    .map(|r| r.into_inner().transactions.len())
             }
             (PAYMENTS, "GetAccountBalance") => PaymentServiceClient::new(channel)
                 .get_account_balance(request(GetAccountBalanceRequest { account_id }, token))

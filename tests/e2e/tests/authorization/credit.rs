@@ -78,6 +78,7 @@ fn order(account_id: &str, amount: &str) -> AuthorizeOrderRequest {
         amount: money(amount),
         payment_type: PaymentType::OnAccount as i32,
         event_kind: EventKind::Order as i32,
+        prepay_over_limit: false,
     }
 }
 
