@@ -19,6 +19,7 @@ async fn products_are_created_read_listed_and_updated() {
                 product_type: "hardware".to_owned(),
                 family: "phones".to_owned(),
                 list_price: Some(money("199.90", "EUR")),
+                physical_good: Some(PhysicalGood { traceable: true, warranty_months: 24 }),
                 ..product_named("PHONE-1")
             },
         )
@@ -26,6 +27,11 @@ async fn products_are_created_read_listed_and_updated() {
     assert_eq!(phone.availability, ProductAvailability::Public as i32, "public by default");
     assert_eq!(amount(&phone.list_price), "199.90", "the scale is kept");
     app.product(&admin, "SIM", "5", "EUR").await;
+    // A physical good's settings show on each quote line of it.
+    let account = app.account(&admin, "EUR").await;
+    let quoted = app.quote(&admin, quote_request(&account, &[("SIM", "1"), ("PHONE-1", "2")])).await;
+    let goods: Vec<_> = quoted.expect("quoted").lines.iter().map(|line| line.physical_good).collect();
+    assert_eq!(goods, vec![None, Some(PhysicalGood { traceable: true, warranty_months: 24 })]);
 
     let by_code = app
         .pricing
@@ -102,6 +108,24 @@ async fn products_are_created_read_listed_and_updated() {
         .expect("p");
     assert_eq!(updated.availability, ProductAvailability::ContractOnly as i32);
     assert_eq!(updated.name, phone.name);
+    assert_eq!(updated.physical_good, Some(PhysicalGood { traceable: true, warranty_months: 24 }), "not in the mask");
+
+    // A physical good's settings change (or clear: a service) through the
+    // mask, the warranty 0 to 120 months.
+    let clear = |good: Option<PhysicalGood>| UpdateProductRequest {
+        product: Some(Product { id: phone.id.clone(), physical_good: good, ..Product::default() }),
+        update_mask: Some(prost_types::FieldMask { paths: vec!["physical_good".to_owned()] }),
+        request_id: String::new(),
+    };
+    let long = app
+        .pricing
+        .catalog
+        .update_product(authorized(clear(Some(PhysicalGood { traceable: false, warranty_months: 121 })), &admin))
+        .await
+        .expect_err("ten years at most");
+    assert_eq!(violated_fields(&long), ["product.physical_good.warranty_months"]);
+    let service = app.pricing.catalog.update_product(authorized(clear(None), &admin)).await.expect("cleared");
+    assert_eq!(service.into_inner().product.expect("product").physical_good, None);
 }
 
 #[tokio::test]

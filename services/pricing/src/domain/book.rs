@@ -190,6 +190,8 @@ pub struct PricedLine {
     pub total: Decimal,
     pub winner: Candidate,
     pub candidates: Vec<Candidate>,
+    /// The product's physical good settings; `None` for a service.
+    pub goods: Option<super::catalog::Goods>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -450,6 +452,7 @@ impl PriceBook {
             total,
             winner,
             candidates,
+            goods: product.goods,
         })
     }
 }

@@ -46,6 +46,28 @@ pub struct Product {
     pub currency: Currency,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Set for a physical good; `None` for a service.
+    pub goods: Option<Goods>,
+}
+
+/// What makes a product a physical good: bought, it becomes an asset of
+/// the account (billing), one per unit when traceable, under warranty for
+/// `warranty_months` from the day it ships.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Goods {
+    pub traceable: bool,
+    pub warranty_months: u32,
+}
+
+/// Longest warranty of a physical good, in months.
+pub const MAX_WARRANTY_MONTHS: i32 = 120;
+
+/// A physical good's settings as asked: the months checked (0 to 120).
+pub fn goods(traceable: bool, warranty_months: i32) -> Result<Goods, String> {
+    match u32::try_from(warranty_months) {
+        Ok(months) if warranty_months <= MAX_WARRANTY_MONTHS => Ok(Goods { traceable, warranty_months: months }),
+        _ => Err(format!("must be 0 to {MAX_WARRANTY_MONTHS} months")),
+    }
 }
 
 impl Product {
@@ -194,6 +216,15 @@ mod tests {
 
     fn overlap(left: &Dated, right: &Dated) -> bool {
         overlaps(left.validity(), right.validity())
+    }
+
+    #[test]
+    fn a_warranty_runs_zero_to_ten_years() {
+        assert_eq!(goods(true, 24), Ok(Goods { traceable: true, warranty_months: 24 }));
+        assert_eq!(goods(false, 0), Ok(Goods { traceable: false, warranty_months: 0 }));
+        assert_eq!(goods(false, 120).map(|goods| goods.warranty_months), Ok(120));
+        assert!(goods(false, 121).is_err());
+        assert!(goods(true, -1).is_err());
     }
 
     #[test]

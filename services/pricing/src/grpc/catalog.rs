@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::convert::{tiered_from_wire, tiered_to_wire};
 use super::{BROWSERS, PricingApi, READERS, WRITERS};
-use crate::domain::catalog::{Availability, PriceLevel, Product, ProductText};
+use crate::domain::catalog::{Availability, Goods, PriceLevel, Product, ProductText, goods};
 use crate::domain::error::PricingError;
 use crate::domain::price::Tiered;
 
@@ -46,6 +46,24 @@ pub fn product_to_proto(product: &Product) -> bss_proto::pricing::Product {
         create_time: Some(timestamp(product.created_at)),
         update_time: Some(timestamp(product.updated_at)),
         etag: product.etag(),
+        physical_good: product.goods.map(goods_to_proto),
+    }
+}
+
+pub fn goods_to_proto(goods: Goods) -> bss_proto::pricing::PhysicalGood {
+    bss_proto::pricing::PhysicalGood {
+        traceable: goods.traceable,
+        warranty_months: i32::try_from(goods.warranty_months).unwrap_or(i32::MAX),
+    }
+}
+
+/// A physical good's settings as asked; `Some(None)` for a service.
+fn goods_from_wire(v: &mut Violations, input: &bss_proto::pricing::Product) -> Option<Option<Goods>> {
+    match &input.physical_good {
+        None => Some(None),
+        Some(good) => {
+            v.keep("product.physical_good.warranty_months", goods(good.traceable, good.warranty_months)).map(Some)
+        }
     }
 }
 
@@ -80,7 +98,10 @@ fn new_product(input: &bss_proto::pricing::Product) -> Result<Product, Violation
         .ok();
     let availability = v.keep("product.availability", availability_from_wire(input.availability));
     let price = list_price(&mut v, input);
-    let (Some(text), Some(availability), Some((list_price, currency))) = (text, availability, price) else {
+    let goods = goods_from_wire(&mut v, input);
+    let (Some(text), Some(availability), Some((list_price, currency)), Some(goods)) =
+        (text, availability, price, goods)
+    else {
         return Err(v);
     };
     let now = bss_platform::time::now();
@@ -95,10 +116,11 @@ fn new_product(input: &bss_proto::pricing::Product) -> Result<Product, Violation
         currency,
         created_at: now,
         updated_at: now,
+        goods,
     })
 }
 
-const PRODUCT_WRITABLE: &[&str] = &["name", "product_type", "family", "availability", "list_price"];
+const PRODUCT_WRITABLE: &[&str] = &["name", "product_type", "family", "availability", "list_price", "physical_good"];
 
 /// Applies the masked fields of `input` to `product`.
 fn overlay_product(
@@ -133,6 +155,11 @@ fn overlay_product(
                 if let Some((amount, currency)) = list_price(&mut v, input) {
                     product.list_price = amount;
                     product.currency = currency;
+                }
+            }
+            "physical_good" => {
+                if let Some(goods) = goods_from_wire(&mut v, input) {
+                    product.goods = goods;
                 }
             }
             _ => {}

@@ -114,6 +114,7 @@ fn quote_to_wire(account_id: Uuid, quote: &Quote, day: NaiveDate, explain: bool)
                 } else {
                     Vec::new()
                 },
+                physical_good: line.goods.map(super::catalog::goods_to_proto),
             })
             .collect(),
         total: Some(money_to_wire(quote.total, currency)),

@@ -8,7 +8,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{break_columns, corrupt, currency, tiered};
-use crate::domain::catalog::{Availability, PriceLevel, Product};
+use crate::domain::catalog::{Availability, Goods, PriceLevel, Product};
 use crate::domain::error::PricingError;
 use crate::domain::price::Tiered;
 
@@ -24,10 +24,13 @@ struct ProductRow {
     currency: String,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    physical: bool,
+    traceable: bool,
+    warranty_months: i32,
 }
 
-const PRODUCT_COLUMNS: &str =
-    "id, code, name, product_type, family, availability, list_price, currency, created_at, updated_at";
+const PRODUCT_COLUMNS: &str = "id, code, name, product_type, family, availability, list_price, currency, created_at, \
+     updated_at, physical, traceable, warranty_months";
 
 impl TryFrom<ProductRow> for Product {
     type Error = PricingError;
@@ -45,6 +48,10 @@ impl TryFrom<ProductRow> for Product {
             list_price: row.list_price,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            goods: row.physical.then(|| Goods {
+                traceable: row.traceable,
+                warranty_months: u32::try_from(row.warranty_months).unwrap_or_default(),
+            }),
         })
     }
 }
@@ -67,8 +74,9 @@ pub async fn insert_product(
 ) -> Result<Product, PricingError> {
     let row: ProductRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO pricing.products
-            (tenant_id, id, code, name, product_type, family, availability, list_price, currency)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            (tenant_id, id, code, name, product_type, family, availability, list_price, currency,
+             physical, traceable, warranty_months)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
          RETURNING {PRODUCT_COLUMNS}"
     )))
     .bind(tenant_id)
@@ -80,6 +88,9 @@ pub async fn insert_product(
     .bind(product.availability.as_str())
     .bind(product.list_price)
     .bind(product.currency.code)
+    .bind(product.goods.is_some())
+    .bind(product.goods.is_some_and(|goods| goods.traceable))
+    .bind(product.goods.map_or(0, |goods| goods.warranty_months as i32))
     .fetch_one(tx)
     .await
     .map_err(|error| code_taken(error, &product.code))?;
@@ -142,7 +153,8 @@ pub async fn update_product(
 ) -> Result<Product, PricingError> {
     let row: ProductRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE pricing.products
-         SET name = $3, product_type = $4, family = $5, availability = $6, list_price = $7, updated_at = now()
+         SET name = $3, product_type = $4, family = $5, availability = $6, list_price = $7,
+             physical = $8, traceable = $9, warranty_months = $10, updated_at = now()
          WHERE tenant_id = $1 AND id = $2
          RETURNING {PRODUCT_COLUMNS}"
     )))
@@ -153,6 +165,9 @@ pub async fn update_product(
     .bind(&product.family)
     .bind(product.availability.as_str())
     .bind(product.list_price)
+    .bind(product.goods.is_some())
+    .bind(product.goods.is_some_and(|goods| goods.traceable))
+    .bind(product.goods.map_or(0, |goods| goods.warranty_months as i32))
     .fetch_one(tx)
     .await?;
     row.try_into()

@@ -48,6 +48,7 @@ impl Fixture {
             currency: currency(currency_code),
             created_at: DateTime::UNIX_EPOCH,
             updated_at: DateTime::UNIX_EPOCH,
+            goods: None,
         };
         self.book.products.insert(id, product);
         self.book.product_codes.insert(code.to_owned(), id);
