@@ -16,6 +16,7 @@ use bss_proto::billing::ledger_service_client::LedgerServiceClient;
 use bss_proto::billing::order_service_client::OrderServiceClient;
 use bss_proto::billing::payment_service_client::PaymentServiceClient;
 use bss_proto::billing::subscription_service_client::SubscriptionServiceClient;
+use bss_proto::billing::wallet_service_client::WalletServiceClient;
 use bss_proto::billing::*;
 use bss_proto::types::PaymentType;
 use bss_testapp::{TestApp, amount, create_product, decimal, eur, order_request, subscription_request, today};
@@ -309,6 +310,56 @@ async fn invoices_payments_and_the_ledger_move_once_per_request_id() {
     let run = |post: bool| StartBillingRunRequest { invoice_date: today(), post, request_id: "run-1".to_owned() };
     once("StartBillingRun", call!(InvoiceServiceClient, billing, start_billing_run, clerk), run(true), run(false))
         .await;
+}
+
+#[tokio::test]
+async fn a_wallet_is_opened_set_topped_up_and_pays_once_per_request_id() {
+    let app = TestApp::start().await;
+    let Books { billing, clerk, account, .. } = books(&app).await;
+    let open = |purchases: bool| OpenWalletRequest {
+        account_id: account.clone(),
+        use_for_purchases: purchases,
+        use_for_subscriptions: false,
+        request_id: "wallet-1".to_owned(),
+    };
+    once("OpenWallet", call!(WalletServiceClient, billing, open_wallet, clerk), open(true), open(false)).await;
+    let prefs = |subscriptions: bool| SetWalletPreferencesRequest {
+        account_id: account.clone(),
+        use_for_purchases: true,
+        use_for_subscriptions: subscriptions,
+        request_id: "prefs-1".to_owned(),
+    };
+    once(
+        "SetWalletPreferences",
+        call!(WalletServiceClient, billing, set_wallet_preferences, clerk),
+        prefs(false),
+        prefs(true),
+    )
+    .await;
+    let top_up = |paid: &str| TopUpWalletRequest {
+        account_id: account.clone(),
+        amount: eur(paid),
+        reason: "cash".to_owned(),
+        request_id: "top-up-1".to_owned(),
+    };
+    let topped =
+        once("TopUpWallet", call!(WalletServiceClient, billing, top_up_wallet, clerk), top_up("50.00"), top_up("5.00"))
+            .await;
+    assert_eq!(amount(&topped.transaction.expect("moved").balance_after), "50.00", "topped up once");
+    let mut invoices = InvoiceServiceClient::new(billing.clone());
+    let draft = invoices.create_invoice(authorized(manual_request(&account, "20.00"), &clerk)).await.expect("draft");
+    let post = PostInvoiceRequest { id: draft.into_inner().invoice.expect("invoice").id, request_id: String::new() };
+    invoices.post_invoice(authorized(post, &clerk)).await.expect("posted");
+    let pay = |paid: &str| PayFromWalletRequest {
+        account_id: account.clone(),
+        amount: eur(paid),
+        invoice_id: String::new(),
+        request_id: "wallet-pay-1".to_owned(),
+    };
+    let paid =
+        once("PayFromWallet", call!(WalletServiceClient, billing, pay_from_wallet, clerk), pay("20.00"), pay("10.00"))
+            .await;
+    assert_eq!(amount(&paid.transaction.expect("moved").balance_after), "30.00", "paid once");
 }
 
 fn manual_request(account: &str, price: &str) -> CreateInvoiceRequest {

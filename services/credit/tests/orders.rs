@@ -88,6 +88,15 @@ async fn bad_orders_name_each_bad_field() {
     fields.sort();
     assert_eq!(fields, vec!["account_id", "amount.amount", "event_kind", "order_reference", "payment_type"]);
 
+    // Only billing takes money in advance: a clerk asking to prepay would
+    // pass the limit with nothing behind it.
+    let prepay = AuthorizeOrderRequest {
+        prepay_over_limit: true,
+        ..bss_testapp::credit::order(&account_id, "10", "EUR", PaymentType::OnAccount)
+    };
+    let refused = app.credit.authorize_order(authorized(prepay, &clerk)).await.expect_err("not billing");
+    assert_eq!(violated_fields(&refused), vec!["prepay_over_limit"]);
+
     let wrong_currency =
         app.authorize(&clerk, &account_id, "10", "USD", PaymentType::OnAccount).await.expect_err("USD");
     assert_eq!(violated_fields(&wrong_currency), vec!["amount.currency_code"]);

@@ -17,9 +17,11 @@ use bss_proto::billing::invoice_service_client::InvoiceServiceClient;
 use bss_proto::billing::ledger_service_client::LedgerServiceClient;
 use bss_proto::billing::order_service_client::OrderServiceClient;
 use bss_proto::billing::payment_service_client::PaymentServiceClient;
+use bss_proto::billing::wallet_service_client::WalletServiceClient;
 use bss_proto::billing::{
-    GetAccountBalanceRequest, GetInvoiceRequest, GetOrderRequest, ListInvoicesRequest, ListOrdersRequest,
-    ListTransactionsRequest, OrderStatus,
+    GetAccountBalanceRequest, GetInvoiceRequest, GetOrderRequest, GetWalletRequest, ListInvoicesRequest,
+    ListOrdersRequest, ListTransactionsRequest, ListWalletTransactionsRequest, OpenWalletRequest, OrderStatus,
+    TopUpWalletRequest,
 };
 use bss_proto::pricing::contract_service_client::ContractServiceClient;
 use bss_proto::pricing::quote_service_client::QuoteServiceClient;
@@ -174,6 +176,27 @@ async fn a_customer_user_acts_only_for_its_own_active_account() {
     let other =
         payments.get_account_balance(authorized(GetAccountBalanceRequest { account_id: theirs.clone() }, &customer));
     assert_eq!(other.await.expect_err("their balance").code(), Code::NotFound);
+    // Its own wallet (the account's own: no id needed), never another's.
+    let mut wallets = WalletServiceClient::new(gateway.clone());
+    for account_id in [&mine, &theirs] {
+        let open = OpenWalletRequest { account_id: account_id.clone(), ..OpenWalletRequest::default() };
+        wallets.open_wallet(authorized(open, &admin)).await.expect("wallet");
+    }
+    let own = wallets.get_wallet(authorized(GetWalletRequest::default(), &customer)).await.expect("own wallet");
+    assert_eq!(own.into_inner().wallet.expect("wallet").account_id, mine);
+    let other = wallets.get_wallet(authorized(GetWalletRequest { account_id: theirs.clone() }, &customer)).await;
+    assert_eq!(other.expect_err("their wallet").code(), Code::NotFound);
+    let list = ListWalletTransactionsRequest { account_id: theirs.clone(), ..Default::default() };
+    let other = wallets.list_wallet_transactions(authorized(list, &customer)).await;
+    assert_eq!(other.expect_err("their wallet's transactions").code(), Code::NotFound);
+    let top_up = TopUpWalletRequest {
+        account_id: mine.clone(),
+        amount: Some(bss_proto::types::Money { currency_code: "EUR".to_owned(), amount: "5.00".to_owned() }),
+        reason: "self-service".to_owned(),
+        request_id: String::new(),
+    };
+    let refused = wallets.top_up_wallet(authorized(top_up, &customer)).await.expect_err("staff only");
+    assert_eq!(refused.code(), Code::PermissionDenied);
 
     // Is Active: once the account is not active, its users are refused at
     // every call, with the reason.

@@ -809,13 +809,14 @@ async fn wallet_of(
 #[tokio::test]
 async fn a_wallet_pays_what_would_pass_the_credit_limit_and_the_invoices_it_is_opted_in_for() {
     use WalletTransactionKind::{InvoicePayment, OrderPayment, OrderRefund, TopUp};
+    use bss_proto::accounts::TerminateAccountRequest;
     use bss_proto::billing::wallet_service_client::WalletServiceClient;
     let suite = TestApp::start().await;
     let (tenant_id, admin) = suite.tenant("Wallet Books", "EUR").await;
     let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
     let channel = suite.gateway().await;
     create_product(&channel, &admin, "WIDGET", "40.00", "TOOLS").await;
-    let account = create_account(&channel, &admin, ordering_account("SAVER")).await;
+    let account = create_account(&channel, &admin, paying_every_way("SAVER")).await;
     set_credit_terms(&channel, &admin, &account, "100", None).await;
     let mut wallets = WalletServiceClient::new(channel.clone());
 
@@ -832,15 +833,15 @@ async fn a_wallet_pays_what_would_pass_the_credit_limit_and_the_invoices_it_is_o
     let again = OpenWalletRequest { request_id: "open-2".to_owned(), ..open };
     let refused = wallets.open_wallet(authorized(again, &clerk)).await.expect_err("one wallet");
     assert_eq!(refused.code(), Code::AlreadyExists);
-    let top_up = TopUpWalletRequest {
+    let top_up = |paid: &str, id: &str| TopUpWalletRequest {
         account_id: account.clone(),
-        amount: eur("200.00"),
+        amount: eur(paid),
         reason: "cash at the counter".to_owned(),
-        request_id: "top-up-1".to_owned(),
+        request_id: id.to_owned(),
     };
-    let first = wallets.top_up_wallet(authorized(top_up.clone(), &clerk)).await.expect("topped up").into_inner();
-    let retried = wallets.top_up_wallet(authorized(top_up, &clerk)).await.expect("retried").into_inner();
-    assert_eq!(first.transaction.expect("moved").id, retried.transaction.expect("moved").id);
+    let first = wallets.top_up_wallet(authorized(top_up("200.00", "top-up-1"), &clerk)).await.expect("topped up");
+    let retried = wallets.top_up_wallet(authorized(top_up("200.00", "top-up-1"), &clerk)).await.expect("retried");
+    assert_eq!(first.into_inner().transaction.expect("moved").id, retried.into_inner().transaction.expect("moved").id);
     assert_eq!(wallet_of(&channel, &clerk, &account).await.0, "200.00");
     let balance = billing_balance(&channel, &clerk, &account).await;
     assert_eq!(
@@ -883,6 +884,21 @@ async fn a_wallet_pays_what_would_pass_the_credit_limit_and_the_invoices_it_is_o
     );
     assert_eq!(wallet_of(&channel, &clerk, &account).await.0, "80.00");
 
+    // Invoiced with the prepaid order still standing: only the order on
+    // credit; the wallet pays that invoice as it is posted, and credit
+    // sees it settled.
+    let invoices = generate(&channel, &clerk, &account, &today(), true).await;
+    assert_eq!(invoices.len(), 1);
+    assert_eq!(amount(&invoices[0].total), "40.00", "the prepaid order is never invoiced");
+    credit_settles(&channel, &clerk, &account, "0.00", "0.00").await;
+    let balance = billing_balance(&channel, &clerk, &account).await;
+    assert_eq!((amount(&balance.balance), amount(&balance.wallet_balance)), ("0.00", "40.00"));
+    let (_, moves) = wallet_of(&channel, &clerk, &account).await;
+    assert_eq!(moves[0], (InvoicePayment, "40.00".to_owned(), "40.00".to_owned()));
+    let nothing = PayFromWalletRequest { account_id: account.clone(), ..Default::default() };
+    let refused = wallets.pay_from_wallet(authorized(nothing, &clerk)).await.expect_err("nothing owed");
+    assert_eq!((refused.code(), bss_testkit::reason(&refused).as_str()), (Code::FailedPrecondition, "NOTHING_OWED"));
+
     // Cancelled, the prepaid order's money goes back into the wallet.
     let cancel =
         CancelOrderRequest { id: big.id.clone(), reason: "changed mind".to_owned(), request_id: String::new() };
@@ -890,25 +906,19 @@ async fn a_wallet_pays_what_would_pass_the_credit_limit_and_the_invoices_it_is_o
     let cancelled = cancelled.expect("cancelled").into_inner().order.expect("order");
     assert_eq!(cancelled.payment.expect("payment").status, OrderPaymentStatus::Refunded as i32);
     let (left, moves) = wallet_of(&channel, &clerk, &account).await;
-    assert_eq!((left.as_str(), &moves[0]), ("200.00", &(OrderRefund, "120.00".to_owned(), "200.00".to_owned())));
-    assert_eq!(amount(&credit_status(&channel, &clerk, &account).await.reserved), "40.00");
+    assert_eq!((left.as_str(), &moves[0]), ("160.00", &(OrderRefund, "120.00".to_owned(), "160.00".to_owned())));
+    assert_eq!(amount(&credit_status(&channel, &clerk, &account).await.reserved), "0.00");
 
-    // Invoiced: only the order on credit; the wallet pays the invoice as it
-    // is posted, and credit sees it settled.
-    let invoices = generate(&channel, &clerk, &account, &today(), true).await;
-    assert_eq!(invoices.len(), 1);
-    assert_eq!(amount(&invoices[0].total), "40.00");
-    credit_settles(&channel, &clerk, &account, "0.00", "0.00").await;
-    let balance = billing_balance(&channel, &clerk, &account).await;
-    assert_eq!((amount(&balance.balance), amount(&balance.wallet_balance)), ("0.00", "160.00"));
-    let (_, moves) = wallet_of(&channel, &clerk, &account).await;
-    assert_eq!(moves[0], (InvoicePayment, "40.00".to_owned(), "160.00".to_owned()));
-    let nothing = PayFromWalletRequest { account_id: account.clone(), ..Default::default() };
-    let refused = wallets.pay_from_wallet(authorized(nothing, &clerk)).await.expect_err("nothing owed");
-    assert_eq!((refused.code(), bss_testkit::reason(&refused).as_str()), (Code::FailedPrecondition, "NOTHING_OWED"));
+    // A direct deposit order the wallet prepays asks for no transfer.
+    let deposit =
+        place(&channel, &clerk, order_request(&account, &[("WIDGET", "3")], PaymentType::DirectDeposit)).await;
+    assert_eq!(status(&deposit), OrderStatus::Executed, "{deposit:?}");
+    assert!(deposit.payment.as_ref().is_some_and(|payment| payment.from_wallet));
+    assert!(deposit.payment_instructions.is_none(), "paid already: {:?}", deposit.payment_instructions);
+    assert_eq!(wallet_of(&channel, &clerk, &account).await.0, "40.00");
 
     // Not opted in for subscriptions any more: the next invoice is owed
-    // until the wallet is asked to pay it.
+    // until the wallet is asked to pay it, never more than it owes.
     let prefs = SetWalletPreferencesRequest {
         account_id: account.clone(),
         use_for_purchases: true,
@@ -917,12 +927,13 @@ async fn a_wallet_pays_what_would_pass_the_credit_limit_and_the_invoices_it_is_o
     };
     let set = wallets.set_wallet_preferences(authorized(prefs, &clerk)).await.expect("set").into_inner();
     assert!(!set.wallet.expect("wallet").use_for_subscriptions);
-    place(&channel, &clerk, order_request(&account, &[("WIDGET", "2")], PaymentType::OnAccount)).await;
+    place(&channel, &clerk, order_request(&account, &[("WIDGET", "1")], PaymentType::OnAccount)).await;
     let owed = generate(&channel, &clerk, &account, &today(), true).await;
-    credit_settles(&channel, &clerk, &account, "80.00", "0.00").await;
-    let too_much = PayFromWalletRequest { account_id: account.clone(), amount: eur("500.00"), ..Default::default() };
+    assert_eq!(owed.len(), 1);
+    credit_settles(&channel, &clerk, &account, "40.00", "0.00").await;
+    let too_much = PayFromWalletRequest { account_id: account.clone(), amount: eur("40.01"), ..Default::default() };
     let refused = wallets.pay_from_wallet(authorized(too_much, &clerk)).await.expect_err("too much");
-    assert_eq!(bss_testkit::reason(&refused), "WALLET_BALANCE_TOO_LOW");
+    assert_eq!(bss_testkit::reason(&refused), "AMOUNT_EXCEEDS_OWED");
     let pay =
         PayFromWalletRequest { account_id: account.clone(), request_id: "pay-1".to_owned(), ..Default::default() };
     let paid = wallets.pay_from_wallet(authorized(pay, &clerk)).await.expect("paid").into_inner();
@@ -935,5 +946,14 @@ async fn a_wallet_pays_what_would_pass_the_credit_limit_and_the_invoices_it_is_o
     assert_eq!(paid.transaction.expect("moved").payment_id, payment.id);
     credit_settles(&channel, &clerk, &account, "0.00", "0.00").await;
     let balance = billing_balance(&channel, &clerk, &account).await;
-    assert_eq!((amount(&balance.balance), amount(&balance.wallet_balance)), ("0.00", "80.00"));
+    assert_eq!((amount(&balance.balance), amount(&balance.wallet_balance)), ("0.00", "0.00"));
+
+    // Money left in a wallet keeps its account from being terminated.
+    wallets.top_up_wallet(authorized(top_up("5.00", "top-up-2"), &clerk)).await.expect("topped up");
+    let terminate =
+        TerminateAccountRequest { id: account.clone(), reason: "closing".to_owned(), request_id: String::new() };
+    let refused = AccountServiceClient::new(channel.clone()).terminate_account(authorized(terminate, &admin)).await;
+    let refused = refused.expect_err("money in the wallet");
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert!(format!("{refused:?}").contains("WALLET_NOT_EMPTY"), "{refused:?}");
 }

@@ -110,6 +110,7 @@ impl Accounts {
                 "POSTED_TRANSACTIONS" => "POSTED_TRANSACTIONS",
                 "RESERVATIONS_OPEN" => "RESERVATIONS_OPEN",
                 "HELD_ORDERS_PENDING" => "HELD_ORDERS_PENDING",
+                "WALLET_NOT_EMPTY" => "WALLET_NOT_EMPTY",
                 _ => "CHARGES_NOT_INVOICED",
             };
             held.push((reason, format!("account {account_id}: {reason} x{count}")));

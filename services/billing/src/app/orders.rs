@@ -368,7 +368,8 @@ impl Billing {
             order.payers = credited.payers;
             order.held_order_id = credited.held_order_id;
         }
-        if order.payment_type == PaymentType::DirectDeposit {
+        // A direct deposit order its wallet pays needs no transfer.
+        if order.payment_type == PaymentType::DirectDeposit && !prepaid {
             let bank = self.billing_settings(tenant_id).await?.bank_details;
             order.payment_instructions = payment_instructions(&order, &bank);
         }

@@ -201,24 +201,9 @@ impl Billing {
             let held = repo_wallets::lock(tx, tenant_id, account_id)
                 .await?
                 .ok_or_else(|| BillingError::not_found("wallet", account_id))?;
-            let amount = match amount {
-                Some(amount) => amount,
-                None => {
-                    let open = repo::lock_open_invoices(tx, tenant_id, account_id).await?;
-                    let owed: Decimal = open.iter().map(|(invoice, _)| invoice.owed).sum();
-                    if owed.is_zero() {
-                        return Err(BillingError::precondition(
-                            "NOTHING_OWED",
-                            format!("account {account_id} owes nothing on posted invoices"),
-                        ));
-                    }
-                    match pays_of_invoice(held.balance, owed) {
-                        nothing if nothing.is_zero() => return Err(wallet::too_low(held.balance, owed)),
-                        paid => paid,
-                    }
-                }
-            };
-            wallet::moved(held.balance, Movement::InvoicePayment, amount)?;
+            let open = repo::lock_open_invoices(tx, tenant_id, account_id).await?;
+            let owed: Decimal = open.iter().map(|(invoice, _)| invoice.owed).sum();
+            let amount = wallet::pays_of_owed(held.balance, owed, amount)?;
             let (moved, receipt) =
                 pay_invoices(tx, tenant_id, &caller.subject, (account_id, currency, amount, first)).await?;
             Ok(respond(&moved, &receipt))

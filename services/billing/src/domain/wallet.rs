@@ -103,12 +103,13 @@ pub fn too_low(balance: Decimal, amount: Decimal) -> BillingError {
 }
 
 /// FAILED_PRECONDITION ACCOUNT_TERMINATED: a terminated account opens no
-/// wallet (a suspended one may: money still moves for it).
+/// wallet and tops none up (a suspended one may: money still moves for
+/// it).
 pub fn check_openable(account_id: Uuid, standing: Standing) -> Result<(), BillingError> {
     match standing {
         Standing::Terminated => Err(BillingError::precondition(
             "ACCOUNT_TERMINATED",
-            format!("account {account_id} is terminated: no wallet can be opened for it"),
+            format!("account {account_id} is terminated: no wallet can be opened or topped up for it"),
         )),
         Standing::Active | Standing::Suspended => Ok(()),
     }
@@ -125,6 +126,33 @@ pub fn can_prepay(wallet: Option<&Wallet>, payment_type: PaymentType, total: Dec
             && total > Decimal::ZERO
             && wallet.balance >= total
     })
+}
+
+/// What PayFromWallet takes from a wallet holding `balance` for invoices
+/// that owe `owed`: `asked`, or (`None`) all that is owed as far as the
+/// wallet goes. FAILED_PRECONDITION NOTHING_OWED when nothing is owed,
+/// AMOUNT_EXCEEDS_OWED when more is asked than owed (a wallet's money never
+/// becomes account credit), WALLET_BALANCE_TOO_LOW when the wallet cannot
+/// pay it (or holds nothing).
+pub fn pays_of_owed(balance: Decimal, owed: Decimal, asked: Option<Decimal>) -> Result<Decimal, BillingError> {
+    if owed <= Decimal::ZERO {
+        return Err(BillingError::precondition("NOTHING_OWED", "the account owes nothing on posted invoices"));
+    }
+    let amount = match asked {
+        Some(asked) if asked > owed => {
+            return Err(BillingError::precondition(
+                "AMOUNT_EXCEEDS_OWED",
+                format!("{asked} is more than the {owed} the account owes on posted invoices"),
+            ));
+        }
+        Some(asked) => asked,
+        None => pays_of_invoice(balance, owed),
+    };
+    if amount.is_zero() {
+        return Err(too_low(balance, owed));
+    }
+    moved(balance, Movement::InvoicePayment, amount)?;
+    Ok(amount)
 }
 
 /// What a wallet opted in for subscriptions pays of an invoice that owes
@@ -174,6 +202,22 @@ mod tests {
         assert!(!can_prepay(Some(&rich), PaymentType::OnAccount, dec!(0), true), "a free order needs no money");
         assert!(!can_prepay(Some(&wallet(dec!(100.00), false)), PaymentType::OnAccount, dec!(20.00), true));
         assert!(!can_prepay(None, PaymentType::OnAccount, dec!(20.00), true));
+    }
+
+    #[test]
+    fn a_wallet_pays_what_is_owed_never_more_and_never_more_than_it_holds() {
+        let refused = |result: Result<Decimal, BillingError>| match result {
+            Err(BillingError::Precondition { reason, .. }) => reason,
+            other => panic!("refused, not {other:?}"),
+        };
+        assert_eq!(pays_of_owed(dec!(100), dec!(80.00), None).expect("all owed"), dec!(80.00));
+        assert_eq!(pays_of_owed(dec!(30), dec!(80.00), None).expect("all it holds"), dec!(30));
+        assert_eq!(pays_of_owed(dec!(100), dec!(80.00), Some(dec!(50.00))).expect("asked"), dec!(50.00));
+        assert_eq!(refused(pays_of_owed(dec!(100), dec!(80.00), Some(dec!(80.01)))), "AMOUNT_EXCEEDS_OWED");
+        assert_eq!(refused(pays_of_owed(dec!(100), dec!(0), None)), "NOTHING_OWED");
+        assert_eq!(refused(pays_of_owed(dec!(100), dec!(0), Some(dec!(1)))), "NOTHING_OWED");
+        assert_eq!(refused(pays_of_owed(dec!(0), dec!(80.00), None)), "WALLET_BALANCE_TOO_LOW");
+        assert_eq!(refused(pays_of_owed(dec!(10), dec!(80.00), Some(dec!(20)))), "WALLET_BALANCE_TOO_LOW");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use tonic::{Request, Response, Status};
 use super::payments::{MAX_REASON, positive_amount};
 use super::{BillingApi, ENQUIRERS, WRITERS, ordering_account};
 use crate::domain::error::BillingError;
+use crate::domain::wallet;
 use crate::wire;
 
 /// The account a request names, each bad field named.
@@ -79,7 +80,9 @@ impl WalletService for BillingApi {
         let request = request.into_inner();
         let run = async {
             let account_id = account(&request.account_id)?;
-            let currency = self.account_currency(&caller, account_id).await?;
+            let found = self.fetch_account(&caller, account_id).await?;
+            wallet::check_openable(account_id, wire::standing(&found))?;
+            let currency = crate::app::account_currency(&found)?;
             let mut v = Violations::new();
             let amount = positive_amount(&mut v, "amount", request.amount.as_ref(), currency);
             let reason = v.keep("reason", required_text(&request.reason, MAX_REASON));

@@ -335,8 +335,9 @@ pub async fn transactions(
 
 /// What billing holds open for the accounts: (account, reason, count).
 /// Terminating needs billing final (no drafts, no active subscriptions, no
-/// orders waiting, nothing left to invoice); deleting also needs no money
-/// ever posted for the account or billed to it.
+/// orders waiting, nothing left to invoice, no money left in its wallet);
+/// deleting also needs no money ever posted for the account or billed to
+/// it (a wallet's movements included).
 pub async fn unsettled(
     connection: &mut PgConnection,
     tenant_id: Uuid,
@@ -396,6 +397,13 @@ pub async fn unsettled(
              SELECT account_id, 'POSTED_TRANSACTIONS', count(*) FROM billing.adjustments
              WHERE $3 AND tenant_id = $1 AND account_id = ANY($2)
              GROUP BY 1
+             UNION ALL
+             SELECT account_id, 'POSTED_TRANSACTIONS', count(*) FROM billing.wallet_transactions
+             WHERE $3 AND tenant_id = $1 AND account_id = ANY($2)
+             GROUP BY 1
+             UNION ALL
+             SELECT account_id, 'WALLET_NOT_EMPTY', 1 FROM billing.wallets
+             WHERE tenant_id = $1 AND account_id = ANY($2) AND balance > 0
          ) unsettled GROUP BY account_id, reason ORDER BY account_id, reason"
     ))
     .bind(tenant_id)

@@ -249,7 +249,17 @@ impl CreditService for CreditApi {
                 return Err(v.into());
             };
             v.into_result()?;
-            let key = RequestKey::new(tenant_id, "AuthorizeOrder", &request.request_id, &request)?;
+            // Only billing takes money in advance: anyone else asking would
+            // pass the limit with nothing behind it.
+            if request.prepay_over_limit && !caller.is_service() {
+                let why = "only billing, which takes the money from the account's wallet, may prepay an order";
+                return Err(Violations::single("prepay_over_limit", why).into());
+            }
+            // Whether billing can prepay is a hint that may change between
+            // attempts (the wallet's balance), not part of the order: a
+            // retry is answered as the first decision.
+            let identity = AuthorizeOrderRequest { prepay_over_limit: false, ..request.clone() };
+            let key = RequestKey::new(tenant_id, "AuthorizeOrder", &request.request_id, &identity)?;
             let order = OrderCheck {
                 account_id,
                 reference,
