@@ -26,6 +26,7 @@ use bss_platform::db;
 use bss_platform::events::{EventLog, Source, run_consumer};
 use bss_platform::server::{GrpcServer, ServeError, StartupError};
 use bss_platform::shutdown::Shutdown;
+use bss_proto::billing::asset_service_server::AssetServiceServer;
 use bss_proto::billing::billing_event_service_server::BillingEventServiceServer;
 use bss_proto::billing::billing_settings_service_server::BillingSettingsServiceServer;
 use bss_proto::billing::invoice_service_server::InvoiceServiceServer;
@@ -190,6 +191,7 @@ impl App {
             .add_service(BillingSettingsServiceServer::from_arc(api.clone()))
             .add_service(LocationServiceServer::from_arc(api.clone()))
             .add_service(WalletServiceServer::from_arc(api.clone()))
+            .add_service(AssetServiceServer::from_arc(api.clone()))
             .add_service(BillingEventServiceServer::from_arc(api))
             .readiness(db::readiness(db.clone()));
         Ok(App { server, shutdown, db, events })

@@ -13,6 +13,7 @@ use prost::Message;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use crate::domain::asset::{Asset, AssetEvent, AssetStatus, EventKind};
 use crate::domain::collection::{Collection, CollectionStatus};
 use crate::domain::location::{AccountAddress, AddressPurpose, Location, LocationKind, OrderAddress};
 use crate::domain::order::{CreditReason, Line, Order, OrderState, Orderer, Payer, PaymentStatus, PricedBy, Standing};
@@ -479,6 +480,7 @@ pub fn stored_order(body: &[u8], status: &str) -> Result<Order, String> {
                 cancelled: decimal(&line.cancelled_quantity),
                 surcharge: false,
                 priced_by: PricedBy::default(),
+                goods: None,
             })
             .collect(),
         payment_type: PaymentType::from_wire(stored.payment_type)?,
@@ -587,6 +589,57 @@ pub fn wallet_transaction(moved: &WalletTransaction, currency: Currency) -> wire
     }
 }
 
+/// An asset on the wire; `current`: the account asked holds it now.
+pub fn asset(asset: &Asset, current: bool) -> wire::Asset {
+    let status = match asset.status {
+        AssetStatus::Active => wire::AssetStatus::Active,
+        AssetStatus::Returned => wire::AssetStatus::Returned,
+        AssetStatus::Cancelled => wire::AssetStatus::Cancelled,
+    };
+    let id = |id: Option<Uuid>| id.map(|id| id.to_string()).unwrap_or_default();
+    wire::Asset {
+        id: asset.id.to_string(),
+        account_id: asset.account_id.to_string(),
+        bought_by_account_id: id(asset.bought_by),
+        order_id: id(asset.order_line.map(|(order, _)| order)),
+        line_number: asset.order_line.map_or(0, |(_, line)| line),
+        product_id: asset.product_id.clone(),
+        product_code: asset.product_code.clone(),
+        quantity: Some(decimal_to_wire(asset.quantity)),
+        traceable: asset.traceable,
+        serial_number: asset.serial_number.clone().unwrap_or_default(),
+        warranty_end_date: asset.warranty_end.map(format_date).unwrap_or_default(),
+        customer_owned: asset.customer_owned,
+        status: status as i32,
+        location_id: id(asset.location_id),
+        create_time: Some(timestamp(asset.created_at)),
+        update_time: Some(timestamp(asset.updated_at)),
+        current,
+    }
+}
+
+/// An entry of an asset's history on the wire.
+pub fn asset_event(event: &AssetEvent) -> wire::AssetEvent {
+    let kind = match event.kind {
+        EventKind::Bought => wire::AssetEventKind::Bought,
+        EventKind::Imported => wire::AssetEventKind::Imported,
+        EventKind::Transferred => wire::AssetEventKind::Transferred,
+        EventKind::Returned => wire::AssetEventKind::Returned,
+        EventKind::SerialRecorded => wire::AssetEventKind::SerialRecorded,
+        EventKind::Cancelled => wire::AssetEventKind::Cancelled,
+    };
+    let id = |id: Option<Uuid>| id.map(|id| id.to_string()).unwrap_or_default();
+    wire::AssetEvent {
+        kind: kind as i32,
+        from_account_id: id(event.from_account),
+        to_account_id: id(event.to_account),
+        location_id: id(event.location_id),
+        reason: event.reason.clone(),
+        actor: event.actor.clone(),
+        create_time: Some(timestamp(event.created_at)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use rust_decimal_macros::dec;
@@ -608,6 +661,7 @@ mod tests {
                 cancelled: None,
                 surcharge: false,
                 priced_by: PricedBy::default(),
+                goods: None,
             }],
             delivery_date: chrono::NaiveDate::from_ymd_opt(2026, 12, 24),
             state: OrderState::HeldForApproval,

@@ -546,3 +546,92 @@ async fn a_wallet_moves_money_exactly_as_the_rule_says_even_when_payments_race()
         assert_eq!(listed.first().map(|moved| moved.balance_after), Some(left), "newest first");
     }
 }
+
+#[tokio::test]
+async fn an_asset_moves_in_sql_exactly_when_the_rules_say_it_may() {
+    use bss_billing::domain::asset::{Asset, AssetStatus, check_cancellable, check_return, check_transfer};
+    use bss_billing::domain::order::Standing;
+    use bss_billing::repo::assets;
+    use rust_decimal::Decimal;
+    use uuid::Uuid;
+
+    let suite = TestApp::start().await;
+    let pool = sqlx::PgPool::connect(suite.database_url()).await.expect("database");
+    let tenant_id = Uuid::now_v7();
+    let mut state = 0x00A5_5E75_u64;
+    let mut next = move |below: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % below
+    };
+    let accounts = [Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7()];
+    let at = bss_platform::time::now();
+    // A pool of assets: bought by one of the accounts, or the customer's own.
+    let mut model: Vec<Asset> = (0..12)
+        .map(|index| {
+            let holder = accounts[index % 3];
+            let own = index % 4 == 0;
+            Asset {
+                id: Uuid::now_v7(),
+                account_id: holder,
+                bought_by: (!own).then_some(holder),
+                order_line: (!own).then_some((Uuid::now_v7(), 1)),
+                product_id: "p".to_owned(),
+                product_code: "PHONE".to_owned(),
+                quantity: Decimal::ONE,
+                traceable: true,
+                serial_number: own.then(|| format!("OWN-{index}")),
+                warranty_end: None,
+                customer_owned: own,
+                status: AssetStatus::Active,
+                location_id: None,
+                created_at: at,
+                updated_at: at,
+            }
+        })
+        .collect();
+    let mut tx = pool.begin().await.expect("transaction");
+    assets::insert(&mut tx, tenant_id, &model, &[]).await.expect("stored");
+    tx.commit().await.expect("committed");
+    let location = Uuid::now_v7();
+    for step in 0..400 {
+        let index = next(model.len() as u64) as usize;
+        let asset = model[index].clone();
+        let mut tx = pool.begin().await.expect("transaction");
+        let (allowed, moved) = match next(3) {
+            0 => {
+                let to = accounts[next(3) as usize];
+                let allowed = check_transfer(&asset, to, Standing::Active).is_ok();
+                let moved = assets::transfer(&mut tx, tenant_id, asset.id, to).await.expect("transfer");
+                (allowed, moved.map(|moved| vec![moved]).unwrap_or_default())
+            }
+            1 => {
+                let allowed = check_return(&asset).is_ok();
+                let ended = assets::end(&mut tx, tenant_id, &[asset.id], (AssetStatus::Returned, Some(location))).await;
+                (allowed, ended.expect("return"))
+            }
+            _ => {
+                let allowed = check_cancellable(Uuid::nil(), std::slice::from_ref(&asset)).is_ok();
+                let ended = assets::end(&mut tx, tenant_id, &[asset.id], (AssetStatus::Cancelled, None)).await;
+                (allowed, ended.expect("cancel"))
+            }
+        };
+        tx.commit().await.expect("committed");
+        assert_eq!(
+            allowed,
+            moved.len() == 1,
+            "step {step}: the rule says {allowed} for {asset:?}, the SQL moved {moved:?}"
+        );
+        if let Some(moved) = moved.into_iter().next() {
+            model[index] = moved;
+        }
+    }
+    let mut connection = pool.acquire().await.expect("connection");
+    for asset in &model {
+        let stored = assets::get(&mut connection, tenant_id, asset.id, false).await.expect("read").expect("asset");
+        assert_eq!((stored.account_id, stored.status), (asset.account_id, asset.status), "the model is the table");
+    }
+    assert!(model.iter().any(|asset| asset.status == AssetStatus::Returned), "returns were tried");
+    assert!(model.iter().any(|asset| asset.status == AssetStatus::Cancelled), "cancellations were tried");
+}

@@ -11,8 +11,10 @@ use std::fmt::Debug;
 use std::future::Future;
 
 use bss_platform::auth::Role;
+use bss_proto::billing::asset_service_client::AssetServiceClient;
 use bss_proto::billing::invoice_service_client::InvoiceServiceClient;
 use bss_proto::billing::ledger_service_client::LedgerServiceClient;
+use bss_proto::billing::location_service_client::LocationServiceClient;
 use bss_proto::billing::order_service_client::OrderServiceClient;
 use bss_proto::billing::payment_service_client::PaymentServiceClient;
 use bss_proto::billing::subscription_service_client::SubscriptionServiceClient;
@@ -360,6 +362,99 @@ async fn a_wallet_is_opened_set_topped_up_and_pays_once_per_request_id() {
         once("PayFromWallet", call!(WalletServiceClient, billing, pay_from_wallet, clerk), pay("20.00"), pay("10.00"))
             .await;
     assert_eq!(amount(&paid.transaction.expect("moved").balance_after), "30.00", "paid once");
+}
+
+#[tokio::test]
+async fn assets_are_imported_recorded_transferred_and_returned_once_per_request_id() {
+    use bss_proto::pricing::catalog_service_client::CatalogServiceClient;
+    use bss_proto::pricing::{CreateProductRequest, PhysicalGood, Product};
+    let app = TestApp::start().await;
+    let books = app.books("Asset Replay", "ASSETS", "100000").await;
+    let other = bss_testapp::create_account(&books.gateway, &books.admin, bss_testapp::ordering_account("OTHER")).await;
+    let clerk = bss_testkit::token(books.tenant_id, &[Role::BillingClerk, Role::TenantAdmin]);
+    let billing = bss_testkit::channel(app.endpoints.billing).await;
+    let phone = Product {
+        code: "PHONE".to_owned(),
+        name: "Phone".to_owned(),
+        list_price: eur("100.00"),
+        physical_good: Some(PhysicalGood { traceable: true, warranty_months: 12 }),
+        ..Product::default()
+    };
+    let create = CreateProductRequest { product: Some(phone), request_id: String::new() };
+    CatalogServiceClient::new(books.gateway.clone())
+        .create_product(authorized(create, &books.admin))
+        .await
+        .expect("good");
+    let import = |serial: &str| ImportAssetRequest {
+        account_id: books.account.clone(),
+        product: "PHONE".to_owned(),
+        serial_number: serial.to_owned(),
+        request_id: "import-1".to_owned(),
+    };
+    let imported =
+        once("ImportAsset", call!(AssetServiceClient, billing, import_asset, clerk), import("SN-1"), import("SN-2"))
+            .await
+            .asset
+            .expect("asset");
+    // A good bought: its unit's serial recorded once.
+    let order = order_request(&books.account, &[("PHONE", "1")], PaymentType::OnAccount);
+    OrderServiceClient::new(billing.clone()).place_order(authorized(order, &clerk)).await.expect("placed");
+    let list = ListAssetsRequest { account_id: books.account.clone(), ..ListAssetsRequest::default() };
+    let listed = AssetServiceClient::new(billing.clone()).list_assets(authorized(list, &clerk)).await.expect("assets");
+    let bought = listed.into_inner().assets.into_iter().find(|asset| !asset.customer_owned).expect("bought");
+    let serial = |serial: &str| RecordAssetSerialRequest {
+        asset_id: bought.id.clone(),
+        serial_number: serial.to_owned(),
+        request_id: "serial-1".to_owned(),
+    };
+    once(
+        "RecordAssetSerial",
+        call!(AssetServiceClient, billing, record_asset_serial, clerk),
+        serial("SN-3"),
+        serial("SN-4"),
+    )
+    .await;
+    let transfer = |reason: &str| TransferAssetRequest {
+        asset_id: imported.id.clone(),
+        to_account_id: other.clone(),
+        reason: reason.to_owned(),
+        request_id: "transfer-1".to_owned(),
+    };
+    let moved = once(
+        "TransferAsset",
+        call!(AssetServiceClient, billing, transfer_asset, clerk),
+        transfer("gift"),
+        transfer("sold"),
+    )
+    .await;
+    assert_eq!(moved.asset.expect("asset").account_id, other, "moved once");
+    let location = Location {
+        code: "DEPOT".to_owned(),
+        name: "Depot".to_owned(),
+        kind: LocationKind::Physical as i32,
+        ..Location::default()
+    };
+    let create = CreateLocationRequest { location: Some(location), request_id: String::new() };
+    let location = LocationServiceClient::new(billing.clone()).create_location(authorized(create, &clerk)).await;
+    let location_id = location.expect("location").into_inner().location.expect("location").id;
+    let back = |reason: &str| ReturnAssetsRequest {
+        asset_ids: vec![bought.id.clone()],
+        location_id: location_id.clone(),
+        reason: reason.to_owned(),
+        request_id: "return-1".to_owned(),
+    };
+    let returned =
+        once("ReturnAssets", call!(AssetServiceClient, billing, return_assets, clerk), back("faulty"), back("other"))
+            .await;
+    assert_eq!(returned.assets[0].status, AssetStatus::Returned as i32);
+    let stock = ListStockRequest { location_id, ..ListStockRequest::default() };
+    let stock = LocationServiceClient::new(billing.clone()).list_stock(authorized(stock, &clerk)).await.expect("stock");
+    let levels: Vec<String> = stock.into_inner().stock.iter().map(|level| amount_of(level.quantity.as_ref())).collect();
+    assert_eq!(levels, vec!["1".to_owned()], "put back once");
+}
+
+fn amount_of(quantity: Option<&bss_proto::types::Decimal>) -> String {
+    quantity.map(|quantity| quantity.value.clone()).unwrap_or_default()
 }
 
 fn manual_request(account: &str, price: &str) -> CreateInvoiceRequest {

@@ -25,9 +25,9 @@ use crate::accounts::{
     tenant_service_server, user_service_server,
 };
 use crate::billing::{
-    billing_event_service_server, billing_settings_service_server, invoice_service_server, ledger_service_server,
-    location_service_server, order_service_server, payment_service_server, subscription_service_server,
-    wallet_service_server,
+    asset_service_server, billing_event_service_server, billing_settings_service_server, invoice_service_server,
+    ledger_service_server, location_service_server, order_service_server, payment_service_server,
+    subscription_service_server, wallet_service_server,
 };
 use crate::credit::{credit_event_service_server, credit_service_server, credit_settings_service_server};
 use crate::pricing::{
@@ -53,6 +53,7 @@ limits!(
     payment_service_server::PaymentServiceServer,
     subscription_service_server::SubscriptionServiceServer,
     wallet_service_server::WalletServiceServer,
+    asset_service_server::AssetServiceServer,
     credit_event_service_server::CreditEventServiceServer,
     credit_service_server::CreditServiceServer,
     credit_settings_service_server::CreditSettingsServiceServer,

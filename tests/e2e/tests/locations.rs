@@ -15,6 +15,7 @@ use bss_e2e::{
 };
 use bss_proto::accounts::account_service_client::AccountServiceClient;
 use bss_proto::accounts::{Address, AddressType, CreateAddressRequest};
+use bss_proto::billing::asset_service_client::AssetServiceClient;
 use bss_proto::billing::location_service_client::LocationServiceClient;
 use bss_proto::billing::order_service_client::OrderServiceClient;
 use bss_proto::billing::*;
@@ -314,4 +315,244 @@ async fn racing_orders_never_take_more_stock_than_there_is() {
     assert_eq!(received.stock.map(|s| quantity(&s.quantity)), Some("5".to_owned()));
     // What credit reserved is still the ten orders but the cancelled one.
     credit_settles(&gateway, &admin, &account, "0.00", "9.00").await;
+}
+
+/// A physical good of the catalog: traceable or not, with a warranty.
+async fn create_good(gateway: &Channel, admin: &str, code: &str, price: &str, traceable: bool, warranty: i32) {
+    use bss_proto::pricing::catalog_service_client::CatalogServiceClient;
+    use bss_proto::pricing::{CreateProductRequest, PhysicalGood, Product};
+    let product = Product {
+        code: code.to_owned(),
+        name: code.to_owned(),
+        family: "goods".to_owned(),
+        list_price: eur(price),
+        physical_good: Some(PhysicalGood { traceable, warranty_months: warranty }),
+        ..Product::default()
+    };
+    let create = CreateProductRequest { product: Some(product), request_id: String::new() };
+    CatalogServiceClient::new(gateway.clone()).create_product(authorized(create, admin)).await.expect("good");
+}
+
+/// (product code, quantity, status, current) of the assets an account
+/// holds (and held, with `include_past`), oldest first.
+async fn assets_of(
+    gateway: &Channel,
+    token: &str,
+    account_id: &str,
+    include_past: bool,
+) -> Vec<(String, String, AssetStatus, bool)> {
+    let list = ListAssetsRequest { account_id: account_id.to_owned(), include_past, ..ListAssetsRequest::default() };
+    let listed = AssetServiceClient::new(gateway.clone()).list_assets(authorized(list, token)).await;
+    listed
+        .expect("assets")
+        .into_inner()
+        .assets
+        .into_iter()
+        .map(|asset| {
+            let status = AssetStatus::try_from(asset.status).unwrap_or_default();
+            (asset.product_code, asset.quantity.map(|q| q.value).unwrap_or_default(), status, asset.current)
+        })
+        .collect()
+}
+
+async fn listed_assets(gateway: &Channel, token: &str, account_id: &str) -> Vec<Asset> {
+    let list = ListAssetsRequest { account_id: account_id.to_owned(), ..ListAssetsRequest::default() };
+    let listed = AssetServiceClient::new(gateway.clone()).list_assets(authorized(list, token)).await;
+    listed.expect("assets").into_inner().assets
+}
+
+#[tokio::test]
+async fn goods_bought_become_assets_that_change_hands_go_back_to_stock_and_keep_their_history() {
+    use AssetStatus::{Active, Cancelled, Returned};
+    let suite = TestApp::start().await;
+    let (tenant_id, admin) = suite.tenant("Asset Books", "EUR").await;
+    let clerk = bss_testkit::token(tenant_id, &[bss_platform::auth::Role::BillingClerk]);
+    let gateway = suite.gateway().await;
+    create_good(&gateway, &admin, "PHONE", "100.00", true, 12).await;
+    create_good(&gateway, &admin, "CABLE", "5.00", false, 0).await;
+    create_product(&gateway, &admin, "SUPPORT", "20.00", "services").await;
+    let buyer = create_account(&gateway, &admin, ordering_account("BUYER")).await;
+    let friend = create_account(&gateway, &admin, ordering_account("FRIEND")).await;
+    for account in [&buyer, &friend] {
+        set_credit_terms(&gateway, &admin, account, "10000", None).await;
+    }
+    let mut assets = AssetServiceClient::new(gateway.clone());
+
+    // Bought: a traceable good is an asset per unit under warranty from
+    // today, another good one per line, a service none.
+    let order = place(
+        &gateway,
+        &clerk,
+        order_request(&buyer, &[("PHONE", "2"), ("CABLE", "3"), ("SUPPORT", "1")], PaymentType::OnAccount),
+    )
+    .await;
+    assert_eq!(order.status, OrderStatus::Executed as i32, "{order:?}");
+    let held = assets_of(&gateway, &clerk, &buyer, false).await;
+    let phone = |status, current| ("PHONE".to_owned(), "1".to_owned(), status, current);
+    assert_eq!(
+        held,
+        vec![phone(Active, true), phone(Active, true), ("CABLE".to_owned(), "3".to_owned(), Active, true)]
+    );
+    let bought = listed_assets(&gateway, &clerk, &buyer).await;
+    let warranty_end = chrono::NaiveDate::parse_from_str(&today(), "%Y-%m-%d")
+        .expect("today")
+        .checked_add_months(chrono::Months::new(12))
+        .and_then(|day| day.pred_opt())
+        .expect("a year on");
+    assert_eq!(bought[0].warranty_end_date, warranty_end.to_string());
+    assert!(bought[2].warranty_end_date.is_empty(), "the cable has no warranty");
+    assert!(bought.iter().all(|asset| asset.bought_by_account_id == buyer && asset.order_id == order.id));
+    let (first, second, cable) = (bought[0].id.clone(), bought[1].id.clone(), bought[2].id.clone());
+
+    // A serial number per unit of a traceable good, once, never twice in a
+    // product.
+    let serial = |asset_id: &str, serial: &str| RecordAssetSerialRequest {
+        asset_id: asset_id.to_owned(),
+        serial_number: serial.to_owned(),
+        request_id: String::new(),
+    };
+    assets.record_asset_serial(authorized(serial(&first, "SN-1"), &clerk)).await.expect("recorded");
+    let again = assets.record_asset_serial(authorized(serial(&first, "SN-9"), &clerk)).await.expect_err("once");
+    assert_eq!(reason(&again), "SERIAL_RECORDED");
+    let taken = assets.record_asset_serial(authorized(serial(&second, "SN-1"), &clerk)).await.expect_err("taken");
+    assert_eq!((taken.code(), reason(&taken).as_str()), (Code::AlreadyExists, "SERIAL_TAKEN"));
+    let bulk = assets.record_asset_serial(authorized(serial(&cable, "C-1"), &clerk)).await.expect_err("bulk");
+    assert_eq!(reason(&bulk), "NOT_TRACEABLE");
+
+    // Transferred: the new holder has it under the same warranty; the buyer
+    // stays liable (its invoice, none for the new holder) and keeps it in
+    // its history.
+    let transfer = |asset_id: &str, to: &str| TransferAssetRequest {
+        asset_id: asset_id.to_owned(),
+        to_account_id: to.to_owned(),
+        reason: "a gift".to_owned(),
+        request_id: String::new(),
+    };
+    let moved = assets.transfer_asset(authorized(transfer(&first, &friend), &clerk)).await.expect("moved");
+    let moved = moved.into_inner().asset.expect("asset");
+    assert_eq!((moved.account_id.as_str(), moved.bought_by_account_id.as_str()), (friend.as_str(), buyer.as_str()));
+    assert_eq!(
+        (moved.warranty_end_date.as_str(), moved.serial_number.as_str()),
+        (warranty_end.to_string().as_str(), "SN-1")
+    );
+    let same = assets.transfer_asset(authorized(transfer(&first, &friend), &clerk)).await.expect_err("same holder");
+    assert_eq!(reason(&same), "SAME_OWNER");
+    assert_eq!(assets_of(&gateway, &clerk, &friend, false).await, vec![phone(Active, true)]);
+    let past = assets_of(&gateway, &clerk, &buyer, true).await;
+    assert_eq!(past[0], phone(Active, false), "held before, by another now");
+    assert_eq!(assets_of(&gateway, &clerk, &buyer, false).await.len(), 2);
+    let invoices = generate(&gateway, &clerk, &buyer, &today(), true).await;
+    assert_eq!(amount(&invoices[0].total), "235.00", "2 phones, 3 cables and support, all the buyer's");
+    assert!(generate(&gateway, &clerk, &friend, &today(), true).await.is_empty(), "the new holder owes nothing");
+    credit_settles(&gateway, &clerk, &buyer, "235.00", "0.00").await;
+    credit_settles(&gateway, &clerk, &friend, "0.00", "0.00").await;
+    let history = assets.get_asset(authorized(GetAssetRequest { id: first.clone() }, &clerk)).await.expect("asset");
+    let kinds: Vec<(AssetEventKind, String, String)> = history
+        .into_inner()
+        .history
+        .iter()
+        .map(|event| {
+            (
+                AssetEventKind::try_from(event.kind).unwrap_or_default(),
+                event.from_account_id.clone(),
+                event.to_account_id.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (AssetEventKind::Bought, String::new(), buyer.clone()),
+            (AssetEventKind::SerialRecorded, String::new(), String::new()),
+            (AssetEventKind::Transferred, buyer.clone(), friend.clone()),
+        ]
+    );
+
+    // Returned to a location's stock (a Stock In): the back order waiting
+    // there ships first, and becomes its account's asset.
+    let depot = create_location(&gateway, &admin, "DEPOT", None).await;
+    let waiting = create_account(&gateway, &admin, ordering_account("WAITING")).await;
+    set_credit_terms(&gateway, &admin, &waiting, "10000", None).await;
+    assign(&gateway, &admin, &waiting, &depot, true).await;
+    receive(&gateway, &admin, &depot, "PHONE", "1").await;
+    let short = place(&gateway, &clerk, order_request(&waiting, &[("PHONE", "2")], PaymentType::OnAccount)).await;
+    assert_eq!(assets_of(&gateway, &clerk, &waiting, false).await, vec![phone(Active, true)], "one shipped");
+    let back = ReturnAssetsRequest {
+        asset_ids: vec![second.clone(), cable.clone()],
+        location_id: depot.id.clone(),
+        reason: "faulty".to_owned(),
+        request_id: "return-1".to_owned(),
+    };
+    let returned = assets.return_assets(authorized(back.clone(), &clerk)).await.expect("returned").into_inner();
+    assert!(returned.assets.iter().all(|asset| asset.status == Returned as i32 && asset.location_id == depot.id));
+    assert_eq!(returned.shipped.len(), 1);
+    assert_eq!((returned.shipped[0].order_id.as_str(), returned.shipped[0].line_number), (short.id.as_str(), 1));
+    let retried = assets.return_assets(authorized(back, &clerk)).await.expect("retried").into_inner();
+    assert_eq!(retried, returned, "a retry returns nothing twice");
+    assert_eq!(
+        stock(&gateway, &admin, &depot).await.expect("stock"),
+        vec![("CABLE".to_owned(), "3".to_owned()), ("PHONE".to_owned(), "0".to_owned())]
+    );
+    assert_eq!(assets_of(&gateway, &clerk, &waiting, false).await, vec![phone(Active, true), phone(Active, true)]);
+    assert!(assets_of(&gateway, &clerk, &buyer, false).await.is_empty(), "the buyer holds nothing now");
+    let again = ReturnAssetsRequest {
+        asset_ids: vec![second.clone()],
+        location_id: depot.id.clone(),
+        reason: "again".to_owned(),
+        request_id: String::new(),
+    };
+    let refused = assets.return_assets(authorized(again, &clerk)).await.expect_err("returned already");
+    assert_eq!(reason(&refused), "ASSET_NOT_ACTIVE");
+
+    // The customer's own item: imported, never returned to the tenant's
+    // stock; a service is no asset.
+    let import = |product: &str, serial: &str| ImportAssetRequest {
+        account_id: friend.clone(),
+        product: product.to_owned(),
+        serial_number: serial.to_owned(),
+        request_id: String::new(),
+    };
+    let own = assets.import_asset(authorized(import("PHONE", "OWN-1"), &clerk)).await.expect("imported");
+    let own = own.into_inner().asset.expect("asset");
+    assert!(own.customer_owned && own.bought_by_account_id.is_empty() && own.serial_number == "OWN-1");
+    let keep = ReturnAssetsRequest {
+        asset_ids: vec![own.id.clone()],
+        location_id: depot.id.clone(),
+        reason: "swap".to_owned(),
+        request_id: String::new(),
+    };
+    let refused = assets.return_assets(authorized(keep, &clerk)).await.expect_err("the customer's own");
+    assert_eq!(reason(&refused), "CUSTOMER_OWNED");
+    let service = assets.import_asset(authorized(import("SUPPORT", "S-1"), &clerk)).await.expect_err("a service");
+    assert_eq!(reason(&service), "NOT_A_PHYSICAL_GOOD");
+
+    // Cancelled whole, an order takes its assets back, unless one moved.
+    let cancel = |order_id: &str| CancelOrderRequest {
+        id: order_id.to_owned(),
+        reason: "not wanted".to_owned(),
+        request_id: String::new(),
+    };
+    let mut orders = OrderServiceClient::new(gateway.clone());
+    let cables = place(&gateway, &clerk, order_request(&buyer, &[("CABLE", "1")], PaymentType::OnAccount)).await;
+    let cable_asset = listed_assets(&gateway, &clerk, &buyer).await.remove(0);
+    assets.transfer_asset(authorized(transfer(&cable_asset.id, &friend), &clerk)).await.expect("moved");
+    let refused = orders.cancel_order(authorized(cancel(&cables.id), &clerk)).await.expect_err("its asset moved");
+    assert_eq!(reason(&refused), "ASSETS_MOVED");
+    let phones = place(&gateway, &clerk, order_request(&buyer, &[("PHONE", "1")], PaymentType::OnAccount)).await;
+    orders.cancel_order(authorized(cancel(&phones.id), &clerk)).await.expect("cancelled");
+    let past = assets_of(&gateway, &clerk, &buyer, true).await;
+    assert_eq!(past.last(), Some(&phone(Cancelled, false)), "{past:?}");
+    assert!(assets_of(&gateway, &clerk, &buyer, false).await.is_empty());
+
+    // An account whose history names an asset is never deleted, though it
+    // never owed anything.
+    let delete = bss_proto::accounts::DeleteAccountRequest {
+        id: friend.clone(),
+        etag: String::new(),
+        request_id: String::new(),
+    };
+    let refused = AccountServiceClient::new(gateway.clone()).delete_account(authorized(delete, &admin)).await;
+    let refused = refused.expect_err("it holds assets");
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert!(format!("{refused:?}").contains("ASSETS_HELD"), "{refused:?}");
 }

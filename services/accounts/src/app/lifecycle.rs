@@ -111,6 +111,7 @@ impl Accounts {
                 "RESERVATIONS_OPEN" => "RESERVATIONS_OPEN",
                 "HELD_ORDERS_PENDING" => "HELD_ORDERS_PENDING",
                 "WALLET_NOT_EMPTY" => "WALLET_NOT_EMPTY",
+                "ASSETS_HELD" => "ASSETS_HELD",
                 _ => "CHARGES_NOT_INVOICED",
             };
             held.push((reason, format!("account {account_id}: {reason} x{count}")));

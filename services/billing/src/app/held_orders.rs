@@ -109,7 +109,10 @@ async fn decide_order(
     };
     order.decide(approved, held.reservation_id.parse().ok(), &reservations(held));
     orders::save(tx, tenant_id, &order).await?;
-    if !approved {
+    if approved {
+        // What shipped of its goods is the account's now.
+        super::assets::shipped(tx, tenant_id, &order, &order.shipped_lines()).await?;
+    } else {
         // A rejected order owes nothing, and gives back the stock it took.
         repo::delete_open_charges(tx, tenant_id, order.id).await?;
         give_back_stock(tx, tenant_id, &order).await?;

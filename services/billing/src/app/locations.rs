@@ -249,7 +249,7 @@ pub(crate) async fn take_stock(
 /// orders waiting for it there (all but `except`), oldest order first;
 /// what shipped. The product's advisory lock ([`locations::lock_products`])
 /// is held, and no waiting order was locked before it.
-async fn restock(
+pub(crate) async fn restock(
     tx: &mut PgConnection,
     tenant_id: Uuid,
     location_id: Uuid,

@@ -6,6 +6,7 @@
 //! wire and calls these; the workers and the credit consumer call them
 //! too, never `grpc/`.
 
+pub mod assets;
 pub mod checkout;
 pub mod collections;
 pub mod held_orders;

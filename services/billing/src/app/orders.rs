@@ -26,7 +26,8 @@ use uuid::Uuid;
 
 use super::locations::{give_back_stock, lock_order_products, take_stock};
 use super::{Billing, priced_amount, publish, rule_name, unreadable, upstream};
-use super::{held_orders, wallets};
+use super::{assets, held_orders, wallets};
+use crate::domain::asset::Goods;
 use crate::domain::bill_to::BillTo;
 use crate::domain::collection::Use;
 use crate::domain::error::BillingError;
@@ -145,6 +146,10 @@ impl Billing {
                 on: Some(day),
                 note: String::new(),
             };
+            line.goods = priced.physical_good.map(|good| Goods {
+                traceable: good.traceable,
+                warranty_months: u32::try_from(good.warranty_months).unwrap_or_default(),
+            });
         }
         let currency =
             Currency::parse(&answer.currency_code).map_err(|_| unreadable("pricing", "a quote without a currency"))?;
@@ -415,6 +420,8 @@ impl Billing {
             if order.invoiced() {
                 repo::insert_charges(tx, tenant_id, &order_charges(&order, &bill_to, priced.currency)).await?;
             }
+            // What ships of its goods is the account's now.
+            assets::shipped(tx, tenant_id, &order, &order.shipped_lines()).await?;
             publish(tx, tenant_id, &caller.subject, wire::order_outcome(&order)).await?;
             // Credit may have decided the held order already (a retry, or a
             // quick credit manager): its decision applies now.
@@ -577,6 +584,8 @@ impl Billing {
             if order.state.keeps_charges() {
                 give_back_stock(tx, tenant_id, &order).await?;
             }
+            // Its goods come back too, unless one changed hands.
+            assets::cancelled(tx, &caller.subject, (tenant_id, &order), &reason).await?;
             order.cancel(reason.clone(), now());
             orders::save(tx, tenant_id, &order).await?;
             let cancelled = OrderCancelled {
@@ -662,7 +671,7 @@ pub(crate) async fn ship_line(
         let (shipped, rest) = split(&waiting, quantity)?;
         waiting.ship(tx, tenant_id, quantity, shipped, rest).await?;
     }
-    Ok(())
+    assets::shipped(tx, tenant_id, order, &[(line_number, quantity)]).await
 }
 
 /// Takes exactly `quantity` of a product from a location's stock;

@@ -1,5 +1,6 @@
 //! The billing rules, free of storage and transport.
 
+pub mod asset;
 pub mod bill_to;
 pub mod collection;
 pub mod error;

@@ -119,6 +119,11 @@ impl Order {
         }
     }
 
+    /// What of each line shipped so far: (line number, quantity).
+    pub fn shipped_lines(&self) -> Vec<(i32, Decimal)> {
+        (1..).zip(&self.lines).map(|(number, line)| (number, line.shipped())).collect()
+    }
+
     /// The captured payment a cancellation gives back at the payment
     /// provider, if any (a wallet's is put back in the wallet instead).
     pub fn refundable_at_provider(&self) -> Option<&CardPayment> {
@@ -177,6 +182,10 @@ pub struct Line {
     /// The rule that priced it (pricing's quote).
     #[serde(default)]
     pub priced_by: PricedBy,
+    /// The product's physical good settings (pricing's quote); none for a
+    /// service. What ships of a good becomes an asset of the account.
+    #[serde(default)]
+    pub goods: Option<crate::domain::asset::Goods>,
 }
 
 /// Which of pricing's rules priced a line or charge, from what, on which
@@ -198,6 +207,11 @@ impl PricedBy {
 }
 
 impl Line {
+    /// What of the line shipped: all but what waits or was cancelled.
+    pub fn shipped(&self) -> Decimal {
+        self.quantity - self.backordered.unwrap_or_default() - self.cancelled.unwrap_or_default()
+    }
+
     /// What of the line left its location's stock: all but what waits or
     /// was cancelled (nothing for a line the stock did not decide).
     pub fn taken_from_stock(&self) -> Decimal {
@@ -815,6 +829,7 @@ mod tests {
             cancelled: None,
             surcharge: false,
             priced_by: PricedBy::default(),
+            goods: None,
         }
     }
 

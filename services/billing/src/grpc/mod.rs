@@ -2,6 +2,7 @@
 //! (each bad field named) into billing's own terms, calls its use case in
 //! `app/` and converts the answer.
 
+pub mod assets;
 pub mod events;
 pub mod invoices;
 pub mod ledger;

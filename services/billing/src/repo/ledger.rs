@@ -337,7 +337,7 @@ pub async fn transactions(
 /// Terminating needs billing final (no drafts, no active subscriptions, no
 /// orders waiting, nothing left to invoice, no money left in its wallet);
 /// deleting also needs no money ever posted for the account or billed to
-/// it (a wallet's movements included).
+/// it (a wallet's movements included), and no asset it holds or held.
 pub async fn unsettled(
     connection: &mut PgConnection,
     tenant_id: Uuid,
@@ -400,6 +400,11 @@ pub async fn unsettled(
              UNION ALL
              SELECT account_id, 'POSTED_TRANSACTIONS', count(*) FROM billing.wallet_transactions
              WHERE $3 AND tenant_id = $1 AND account_id = ANY($2)
+             GROUP BY 1
+             UNION ALL
+             SELECT a.id, 'ASSETS_HELD', count(DISTINCT e.asset_id)
+             FROM billing.asset_events e, unnest($2::uuid[]) a(id)
+             WHERE $3 AND e.tenant_id = $1 AND (e.from_account_id = a.id OR e.to_account_id = a.id)
              GROUP BY 1
              UNION ALL
              SELECT account_id, 'WALLET_NOT_EMPTY', 1 FROM billing.wallets

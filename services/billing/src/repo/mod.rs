@@ -1,5 +1,6 @@
 //! Storage of the billing context: schema-qualified SQL.
 
+pub mod assets;
 pub mod charges;
 pub mod collections;
 pub mod held;

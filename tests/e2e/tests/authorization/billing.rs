@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use bss_platform::auth::Role;
+use bss_proto::billing::asset_service_client::AssetServiceClient;
 use bss_proto::billing::billing_event_service_client::BillingEventServiceClient;
 use bss_proto::billing::billing_settings_service_client::BillingSettingsServiceClient;
 use bss_proto::billing::invoice_service_client::InvoiceServiceClient;
@@ -31,6 +32,7 @@ const LEDGER: &str = "bss.billing.v1.LedgerService";
 const SETTINGS: &str = "bss.billing.v1.BillingSettingsService";
 const LOCATIONS: &str = "bss.billing.v1.LocationService";
 const WALLETS: &str = "bss.billing.v1.WalletService";
+const ASSETS: &str = "bss.billing.v1.AssetService";
 /// The first tenant's bank account holder.
 const OWNER: &str = "Owner Books Pty Ltd";
 
@@ -106,6 +108,12 @@ pub fn cases() -> Vec<Case> {
         case(WALLETS, "TopUpWallet", writer, NotFound),
         case(WALLETS, "PayFromWallet", writer, NotFound),
         case(WALLETS, "ListWalletTransactions", reader, NotFound),
+        case(ASSETS, "ListAssets", reader, NotFound),
+        case(ASSETS, "GetAsset", reader, NotFound),
+        case(ASSETS, "RecordAssetSerial", writer, NotFound),
+        case(ASSETS, "TransferAsset", writer, NotFound),
+        case(ASSETS, "ReturnAssets", writer, NotFound),
+        case(ASSETS, "ImportAsset", writer, NotFound),
     ]
 }
 
@@ -135,6 +143,7 @@ pub struct Fixture {
     run_id: String,
     period_id: String,
     location_id: String,
+    asset_id: String,
 }
 
 fn subscription(account_id: &str) -> CreateSubscriptionRequest {
@@ -265,7 +274,29 @@ impl Fixture {
             request_id: String::new(),
         };
         wallets.top_up_wallet(authorized(top_up, admin)).await.expect("topped up");
+        // An asset: the customer's own phone.
+        let phone = bss_proto::pricing::Product {
+            code: "OWNED-GOOD".to_owned(),
+            name: "Phone".to_owned(),
+            list_price: Some(Money { currency_code: "AUD".to_owned(), amount: "100.00".to_owned() }),
+            physical_good: Some(bss_proto::pricing::PhysicalGood { traceable: true, warranty_months: 12 }),
+            ..bss_proto::pricing::Product::default()
+        };
+        let create = bss_proto::pricing::CreateProductRequest { product: Some(phone), request_id: String::new() };
+        bss_proto::pricing::catalog_service_client::CatalogServiceClient::new(channel.clone())
+            .create_product(authorized(create, admin))
+            .await
+            .expect("good");
+        let import = ImportAssetRequest {
+            account_id: account_id.to_owned(),
+            product: "OWNED-GOOD".to_owned(),
+            serial_number: "MATRIX-1".to_owned(),
+            request_id: String::new(),
+        };
+        let imported = AssetServiceClient::new(channel.clone()).import_asset(authorized(import, admin)).await;
+        let asset_id = imported.expect("asset").into_inner().asset.expect("asset").id;
         Fixture {
+            asset_id,
             location_id,
             period_id,
             tenant_id: tenant_id.to_string(),
@@ -305,8 +336,13 @@ impl Fixture {
         let wallet = wallets.get_wallet(authorized(wallet, admin)).await.map(|r| r.into_inner());
         let moves = ListWalletTransactionsRequest { account_id: self.account_id.clone(), ..Default::default() };
         let moves = wallets.list_wallet_transactions(authorized(moves, admin)).await.map(|r| r.into_inner());
+        let held = ListAssetsRequest { account_id: self.account_id.clone(), include_past: true, ..Default::default() };
+        let held = AssetServiceClient::new(channel.clone()).list_assets(authorized(held, admin)).await;
+        let asset = GetAssetRequest { id: self.asset_id.clone() };
+        let asset = AssetServiceClient::new(channel.clone()).get_asset(authorized(asset, admin)).await;
+        let (held, asset) = (held.map(|r| r.into_inner()), asset.map(|r| r.into_inner()));
         format!(
-            "{listed:?}\n{stock:?}\n{assigned:?}\n{wallet:?}\n{moves:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+            "{listed:?}\n{stock:?}\n{assigned:?}\n{wallet:?}\n{moves:?}\n{held:?}\n{asset:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
             periods.map(|r| r.into_inner()),
             balance.map(|r| r.into_inner()),
             orders.map(|r| r.into_inner()),
@@ -535,6 +571,52 @@ impl Fixture {
                     request_id: String::new(),
                 };
                 PaymentServiceClient::new(channel).record_payment(request(pay, token)).await.map(|_| 1)
+            }
+            (ASSETS, "ListAssets") => {
+                let list = ListAssetsRequest { account_id, include_past: true, ..Default::default() };
+                AssetServiceClient::new(channel)
+                    .list_assets(request(list, token))
+                    .await
+                    .map(|r| r.into_inner().assets.len())
+            }
+            (ASSETS, "GetAsset") => AssetServiceClient::new(channel)
+                .get_asset(request(GetAssetRequest { id: self.asset_id.clone() }, token))
+                .await
+                .map(|_| 1),
+            (ASSETS, "RecordAssetSerial") => {
+                let serial = RecordAssetSerialRequest {
+                    asset_id: self.asset_id.clone(),
+                    serial_number: "MATRIX-2".to_owned(),
+                    request_id: String::new(),
+                };
+                AssetServiceClient::new(channel).record_asset_serial(request(serial, token)).await.map(|_| 1)
+            }
+            (ASSETS, "TransferAsset") => {
+                let transfer = TransferAssetRequest {
+                    asset_id: self.asset_id.clone(),
+                    to_account_id: account_id,
+                    reason: "matrix".to_owned(),
+                    request_id: String::new(),
+                };
+                AssetServiceClient::new(channel).transfer_asset(request(transfer, token)).await.map(|_| 1)
+            }
+            (ASSETS, "ReturnAssets") => {
+                let back = ReturnAssetsRequest {
+                    asset_ids: vec![self.asset_id.clone()],
+                    location_id: self.location_id.clone(),
+                    reason: "matrix".to_owned(),
+                    request_id: String::new(),
+                };
+                AssetServiceClient::new(channel).return_assets(request(back, token)).await.map(|_| 1)
+            }
+            (ASSETS, "ImportAsset") => {
+                let import = ImportAssetRequest {
+                    account_id,
+                    product: "OWNED-GOOD".to_owned(),
+                    serial_number: "MATRIX-3".to_owned(),
+                    request_id: String::new(),
+                };
+                AssetServiceClient::new(channel).import_asset(request(import, token)).await.map(|_| 1)
             }
             (WALLETS, "OpenWallet") => {
                 let open = OpenWalletRequest { account_id, ..Default::default() };
