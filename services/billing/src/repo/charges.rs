@@ -65,8 +65,9 @@ pub async fn accounts_with_later_periods_due(
 ) -> Result<Vec<(Uuid, Uuid)>, BillingError> {
     Ok(sqlx::query_as(
         "SELECT DISTINCT tenant_id, bill_to_account_id FROM billing.subscriptions
-         WHERE (start_date + make_interval(months => greatest(charged_periods, 1)))::date
-                   <= least($1::date, coalesce(cancelled_on - 1, $1::date))
+         WHERE (start_date + make_interval(months => greatest(charged_periods, 1)))::date <= $1::date
+           AND (cancelled_on IS NULL
+                OR (start_date + make_interval(months => greatest(charged_periods, 1)))::date < cancelled_on)
            AND NOT tenant_id = ANY($2)
          ORDER BY tenant_id, bill_to_account_id LIMIT $3",
     )
