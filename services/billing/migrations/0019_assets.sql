@@ -1,7 +1,8 @@
 -- Assets: the physical goods an account holds or held. `account_id` holds
 -- it now (or last); `bought_by` bought it and stays liable (NULL for an
--- item the customer owns, imported). A serial number belongs to one asset
--- of a product in a tenant.
+-- item the customer owns, imported). A serial number belongs to one held
+-- asset of a product in a tenant (a unit returned and sold again is a new
+-- asset with the same serial).
 CREATE TABLE billing.assets (
     tenant_id      uuid        NOT NULL,
     id             uuid        NOT NULL,
@@ -25,7 +26,7 @@ CREATE TABLE billing.assets (
     CONSTRAINT assets_serial_traceable CHECK (serial_number IS NULL OR traceable OR customer_owned)
 );
 CREATE UNIQUE INDEX assets_serial_key ON billing.assets (tenant_id, product_id, serial_number)
-    WHERE serial_number IS NOT NULL;
+    WHERE serial_number IS NOT NULL AND status = 'ACTIVE';
 CREATE INDEX assets_of_account ON billing.assets (tenant_id, account_id, id);
 CREATE INDEX assets_of_order ON billing.assets (tenant_id, order_id) WHERE order_id IS NOT NULL;
 

@@ -589,8 +589,13 @@ pub fn wallet_transaction(moved: &WalletTransaction, currency: Currency) -> wire
     }
 }
 
-/// An asset on the wire; `current`: the account asked holds it now.
-pub fn asset(asset: &Asset, current: bool) -> wire::Asset {
+/// An asset on the wire; `current`: the account asked holds it now. To a
+/// customer's own user (of account `viewer`), other accounts' ids and the
+/// order of another buyer are left out.
+pub fn asset(asset: &Asset, current: bool, viewer: Option<Uuid>) -> wire::Asset {
+    let shown = |account: Option<Uuid>| account.filter(|account| viewer.is_none_or(|viewer| viewer == *account));
+    let bought_by = shown(asset.bought_by);
+    let order_line = asset.order_line.filter(|_| bought_by.is_some());
     let status = match asset.status {
         AssetStatus::Active => wire::AssetStatus::Active,
         AssetStatus::Returned => wire::AssetStatus::Returned,
@@ -599,10 +604,10 @@ pub fn asset(asset: &Asset, current: bool) -> wire::Asset {
     let id = |id: Option<Uuid>| id.map(|id| id.to_string()).unwrap_or_default();
     wire::Asset {
         id: asset.id.to_string(),
-        account_id: asset.account_id.to_string(),
-        bought_by_account_id: id(asset.bought_by),
-        order_id: id(asset.order_line.map(|(order, _)| order)),
-        line_number: asset.order_line.map_or(0, |(_, line)| line),
+        account_id: id(shown(Some(asset.account_id))),
+        bought_by_account_id: id(bought_by),
+        order_id: id(order_line.map(|(order, _)| order)),
+        line_number: order_line.map_or(0, |(_, line)| line),
         product_id: asset.product_id.clone(),
         product_code: asset.product_code.clone(),
         quantity: Some(decimal_to_wire(asset.quantity)),
@@ -618,8 +623,10 @@ pub fn asset(asset: &Asset, current: bool) -> wire::Asset {
     }
 }
 
-/// An entry of an asset's history on the wire.
-pub fn asset_event(event: &AssetEvent) -> wire::AssetEvent {
+/// An entry of an asset's history on the wire; to a customer's own user
+/// (of account `viewer`), other accounts' ids and who did it are left out.
+pub fn asset_event(event: &AssetEvent, viewer: Option<Uuid>) -> wire::AssetEvent {
+    let shown = |account: Option<Uuid>| account.filter(|account| viewer.is_none_or(|viewer| viewer == *account));
     let kind = match event.kind {
         EventKind::Bought => wire::AssetEventKind::Bought,
         EventKind::Imported => wire::AssetEventKind::Imported,
@@ -631,11 +638,11 @@ pub fn asset_event(event: &AssetEvent) -> wire::AssetEvent {
     let id = |id: Option<Uuid>| id.map(|id| id.to_string()).unwrap_or_default();
     wire::AssetEvent {
         kind: kind as i32,
-        from_account_id: id(event.from_account),
-        to_account_id: id(event.to_account),
+        from_account_id: id(shown(event.from_account)),
+        to_account_id: id(shown(event.to_account)),
         location_id: id(event.location_id),
         reason: event.reason.clone(),
-        actor: event.actor.clone(),
+        actor: if viewer.is_some() { String::new() } else { event.actor.clone() },
         create_time: Some(timestamp(event.created_at)),
     }
 }

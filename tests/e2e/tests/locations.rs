@@ -477,6 +477,7 @@ async fn goods_bought_become_assets_that_change_hands_go_back_to_stock_and_keep_
     receive(&gateway, &admin, &depot, "PHONE", "1").await;
     let short = place(&gateway, &clerk, order_request(&waiting, &[("PHONE", "2")], PaymentType::OnAccount)).await;
     assert_eq!(assets_of(&gateway, &clerk, &waiting, false).await, vec![phone(Active, true)], "one shipped");
+    assets.record_asset_serial(authorized(serial(&second, "SN-2"), &clerk)).await.expect("recorded");
     let back = ReturnAssetsRequest {
         asset_ids: vec![second.clone(), cable.clone()],
         location_id: depot.id.clone(),
@@ -494,6 +495,9 @@ async fn goods_bought_become_assets_that_change_hands_go_back_to_stock_and_keep_
         vec![("CABLE".to_owned(), "3".to_owned()), ("PHONE".to_owned(), "0".to_owned())]
     );
     assert_eq!(assets_of(&gateway, &clerk, &waiting, false).await, vec![phone(Active, true), phone(Active, true)]);
+    // The returned unit sold again takes its serial number again.
+    let resold = listed_assets(&gateway, &clerk, &waiting).await.remove(1);
+    assets.record_asset_serial(authorized(serial(&resold.id, "SN-2"), &clerk)).await.expect("the same unit");
     assert!(assets_of(&gateway, &clerk, &buyer, false).await.is_empty(), "the buyer holds nothing now");
     let again = ReturnAssetsRequest {
         asset_ids: vec![second.clone()],
@@ -543,6 +547,46 @@ async fn goods_bought_become_assets_that_change_hands_go_back_to_stock_and_keep_
     let past = assets_of(&gateway, &clerk, &buyer, true).await;
     assert_eq!(past.last(), Some(&phone(Cancelled, false)), "{past:?}");
     assert!(assets_of(&gateway, &clerk, &buyer, false).await.is_empty());
+
+    // A card order whose asset moved is neither cancelled nor refunded.
+    bss_e2e::save_card(&gateway, &admin, &buyer, "tok_visa").await;
+    let paid = place(&gateway, &clerk, order_request(&buyer, &[("PHONE", "1")], PaymentType::CreditCard)).await;
+    let unit = listed_assets(&gateway, &clerk, &buyer).await.remove(0);
+    assets.transfer_asset(authorized(transfer(&unit.id, &friend), &clerk)).await.expect("moved");
+    let refused = orders.cancel_order(authorized(cancel(&paid.id), &clerk)).await.expect_err("its asset moved");
+    assert_eq!(reason(&refused), "ASSETS_MOVED");
+    let kept = orders.get_order(authorized(GetOrderRequest { id: paid.id.clone() }, &clerk)).await.expect("order");
+    let payment = kept.into_inner().order.expect("order").payment.expect("payment");
+    assert_eq!(payment.status, OrderPaymentStatus::Captured as i32, "not refunded");
+
+    // A customer's own user sees what its account holds or held, the
+    // history that names it, and no other account's ids.
+    let user = bss_e2e::create_user(&gateway, &admin, &friend, "holder@friend.example").await;
+    let customer = customer_user_token(tenant_id, user);
+    let seen = assets.get_asset(authorized(GetAssetRequest { id: first.clone() }, &customer)).await.expect("held");
+    let seen = seen.into_inner();
+    let asset = seen.asset.expect("asset");
+    assert_eq!(
+        (asset.account_id.as_str(), asset.bought_by_account_id.as_str(), asset.order_id.as_str()),
+        (friend.as_str(), "", "")
+    );
+    let entries: Vec<(i32, &str, &str, &str)> = seen
+        .history
+        .iter()
+        .map(|event| (event.kind, event.from_account_id.as_str(), event.to_account_id.as_str(), event.actor.as_str()))
+        .collect();
+    assert_eq!(
+        entries,
+        vec![
+            (AssetEventKind::SerialRecorded as i32, "", "", ""),
+            (AssetEventKind::Transferred as i32, "", friend.as_str(), ""),
+        ]
+    );
+    let never = assets.get_asset(authorized(GetAssetRequest { id: second.clone() }, &customer)).await;
+    assert_eq!(never.expect_err("never its account's").code(), Code::NotFound);
+    let own = ListAssetsRequest { include_past: true, ..ListAssetsRequest::default() };
+    let own = assets.list_assets(authorized(own, &customer)).await.expect("its own").into_inner().assets;
+    assert!(own.iter().all(|asset| asset.account_id == friend && asset.bought_by_account_id != buyer), "{own:?}");
 
     // An account whose history names an asset is never deleted, though it
     // never owed anything.

@@ -67,6 +67,18 @@ pub(crate) async fn cancelled(
     repo_assets::record(tx, tenant_id, &events.collect::<Vec<_>>()).await
 }
 
+/// ASSETS_MOVED when an order's assets cannot be taken back (read without
+/// a lock: for a refusal before anything outside the database is done).
+pub(crate) async fn check_order_cancellable(
+    db: &sqlx::PgPool,
+    tenant_id: Uuid,
+    order_id: Uuid,
+) -> Result<(), BillingError> {
+    let mut connection = db.acquire().await?;
+    let held = repo_assets::of_order(&mut connection, tenant_id, order_id).await?;
+    asset::check_cancellable(order_id, &held)
+}
+
 fn event(
     asset: &Asset,
     kind: EventKind,
@@ -87,14 +99,16 @@ fn event(
 }
 
 impl Billing {
-    /// An asset as the caller may see it: a customer's own user only one
-    /// its account holds or held (else NOT_FOUND); with its history.
+    /// An asset as the caller may see it, with its history and the
+    /// customer's account it is shown to: a customer's own user sees only
+    /// one its account holds or held (else NOT_FOUND), and the history
+    /// that names its account.
     pub async fn asset(
         &self,
         caller: &Caller,
         tenant_id: Uuid,
         id: Uuid,
-    ) -> Result<(Asset, Vec<AssetEvent>), BillingError> {
+    ) -> Result<(Asset, Vec<AssetEvent>, Option<Uuid>), BillingError> {
         let mut connection = self.db.acquire().await?;
         let found = repo_assets::get(&mut connection, tenant_id, id, false)
             .await?
@@ -104,8 +118,14 @@ impl Billing {
         let mut holders: Vec<Uuid> =
             history.iter().flat_map(|event| [event.from_account, event.to_account]).flatten().collect();
         holders.push(found.account_id);
-        self.check_own(caller, &holders, ("asset", id)).await?;
-        Ok((found, history))
+        match self.own_account(caller).await? {
+            Some(own) if !holders.contains(&own) => Err(BillingError::not_found("asset", id)),
+            Some(own) => {
+                let seen = asset::history_seen_by(history, &found, own);
+                Ok((found, seen, Some(own)))
+            }
+            None => Ok((found, history, None)),
+        }
     }
 
     /// The assets an account holds (and held, with `include_past`), by id.
@@ -210,19 +230,12 @@ impl Billing {
             for (product_id, product_code, quantity) in &products {
                 shipped.extend(restock(tx, tenant_id, location_id, (product_id, product_code), *quantity, None).await?);
             }
-            let ended = repo_assets::end(tx, tenant_id, &ids, (AssetStatus::Returned, Some(location_id))).await?;
-            if ended.len() != ids.len() {
-                // One moved since it was read: say which, and why.
-                for held in repo_assets::lock_all(tx, tenant_id, &ids).await? {
-                    if !ended.iter().any(|asset| asset.id == held.id) {
-                        check_return(&held)?;
-                    }
-                }
-                return Err(BillingError::Unavailable {
-                    what: "assets",
-                    cause: "an asset changed while it was returned".to_owned(),
-                });
+            // In id order, as every transaction moving several takes them;
+            // one moved since it was read is refused with its reason.
+            for held in repo_assets::lock_all(tx, tenant_id, &ids).await? {
+                check_return(&held)?;
             }
+            let ended = repo_assets::end(tx, tenant_id, &ids, (AssetStatus::Returned, Some(location_id))).await?;
             let events: Vec<AssetEvent> = ended
                 .iter()
                 .map(|asset| {

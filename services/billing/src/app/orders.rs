@@ -27,7 +27,7 @@ use uuid::Uuid;
 use super::locations::{give_back_stock, lock_order_products, take_stock};
 use super::{Billing, priced_amount, publish, rule_name, unreadable, upstream};
 use super::{assets, held_orders, wallets};
-use crate::domain::asset::Goods;
+use crate::domain::asset::{Goods, check_units};
 use crate::domain::bill_to::BillTo;
 use crate::domain::collection::Use;
 use crate::domain::error::BillingError;
@@ -290,6 +290,13 @@ impl Billing {
         }
         let (billing_address, delivery_address) = addresses?;
         let mut priced = priced?;
+        let mut v = Violations::new();
+        for (index, line) in lines.iter().enumerate() {
+            if let Err(why) = check_units(line.quantity, line.goods) {
+                v.add(format!("order.lines[{index}].quantity"), why);
+            }
+        }
+        v.into_result()?;
         if let Some(location) = &location
             && let Some(surcharge) = surcharge_line(location, priced.currency.code)?
         {
@@ -540,6 +547,9 @@ impl Billing {
         let refunded = match placed.refundable_at_provider() {
             Some(payment) => {
                 check_cancellable(placed.state, order_id, None)?;
+                // Nothing is refunded for an order that cannot be
+                // cancelled (checked again in the transaction).
+                assets::check_order_cancellable(&self.db, tenant_id, order_id).await?;
                 Some(self.refund_payment(tenant_id, &placed, payment).await?)
             }
             None => None,

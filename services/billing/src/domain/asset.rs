@@ -117,6 +117,22 @@ pub struct AssetEvent {
     pub created_at: DateTime<Utc>,
 }
 
+/// Most units of a traceable good one order line may ship: each is an
+/// asset of its own.
+pub const MAX_TRACEABLE_UNITS: i64 = 10_000;
+
+/// Whether a line of `quantity` of a good may be ordered: a traceable
+/// good's at most [`MAX_TRACEABLE_UNITS`] units (a problem for people
+/// otherwise).
+pub fn check_units(quantity: Decimal, goods: Option<Goods>) -> Result<(), String> {
+    match goods {
+        Some(goods) if goods.traceable && quantity > Decimal::from(MAX_TRACEABLE_UNITS) => {
+            Err(format!("a traceable good is tracked unit by unit: at most {MAX_TRACEABLE_UNITS} units a line"))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The quantities of the assets `shipped` of a good makes: a traceable
 /// good's whole units one by one (a fractional rest as one more), any
 /// other good's shipment as one.
@@ -128,7 +144,11 @@ pub fn units(shipped: Decimal, traceable: bool) -> Vec<Decimal> {
         return vec![shipped];
     }
     let whole = shipped.trunc();
-    let count = usize::try_from(whole.mantissa() / 10_i128.pow(whole.scale())).unwrap_or(0);
+    // Ordered lines are checked (`check_units`); a count past what fits is
+    // one asset of the whole shipment rather than none.
+    let Some(count) = i64::try_from(whole).ok().and_then(|count| usize::try_from(count).ok()) else {
+        return vec![shipped];
+    };
     let mut quantities = vec![Decimal::ONE; count];
     let rest = shipped - whole;
     if rest > Decimal::ZERO {
@@ -244,8 +264,12 @@ pub fn check_return(asset: &Asset) -> Result<(), BillingError> {
     Ok(())
 }
 
-/// Whether a serial number may be recorded for `asset`: traceable, once.
+/// Whether a serial number may be recorded for `asset`: held, traceable,
+/// once.
 pub fn check_serial(asset: &Asset) -> Result<(), BillingError> {
+    if asset.status != AssetStatus::Active {
+        return Err(not_active(asset));
+    }
     if !asset.traceable {
         return Err(BillingError::precondition(
             "NOT_TRACEABLE",
@@ -274,6 +298,20 @@ pub fn check_cancellable(order_id: Uuid, assets: &[Asset]) -> Result<(), Billing
         )),
         None => Ok(()),
     }
+}
+
+/// What a customer's own user (of account `viewer`) sees of an asset's
+/// history: the entries that name its account, and the serial number
+/// recorded while its account holds the asset. (The wire leaves out the
+/// ids of other accounts.)
+pub fn history_seen_by(history: Vec<AssetEvent>, asset: &Asset, viewer: Uuid) -> Vec<AssetEvent> {
+    history
+        .into_iter()
+        .filter(|event| match event.kind {
+            EventKind::SerialRecorded => asset.account_id == viewer,
+            _ => event.from_account == Some(viewer) || event.to_account == Some(viewer),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -319,6 +357,11 @@ mod tests {
         assert!(units(dec!(0), true).is_empty() && units(dec!(0), false).is_empty());
         let sum: Decimal = units(dec!(7.75), true).iter().sum();
         assert_eq!(sum, dec!(7.75), "nothing lost or added");
+        let goods = Some(Goods { traceable: true, warranty_months: 0 });
+        assert!(check_units(dec!(10000), goods).is_ok());
+        assert!(check_units(dec!(10000.5), goods).is_err());
+        assert!(check_units(dec!(1000000), Some(Goods { traceable: false, warranty_months: 0 })).is_ok());
+        assert!(check_units(dec!(1000000), None).is_ok());
     }
 
     #[test]
@@ -388,12 +431,53 @@ mod tests {
     }
 
     #[test]
+    fn a_customer_sees_only_the_history_that_names_its_account() {
+        let (buyer, friend, other) = (Uuid::from_u128(10), Uuid::from_u128(11), Uuid::from_u128(12));
+        let entry = |kind, from, to| AssetEvent {
+            asset_id: Uuid::from_u128(1),
+            kind,
+            from_account: from,
+            to_account: to,
+            location_id: None,
+            reason: String::new(),
+            actor: String::new(),
+            created_at: DateTime::UNIX_EPOCH,
+        };
+        let history = vec![
+            entry(EventKind::Bought, None, Some(buyer)),
+            entry(EventKind::SerialRecorded, None, None),
+            entry(EventKind::Transferred, Some(buyer), Some(friend)),
+            entry(EventKind::Transferred, Some(friend), Some(other)),
+        ];
+        let held_by_other = Asset { account_id: other, ..asset() };
+        let kinds = |seen: Vec<AssetEvent>| seen.iter().map(|event| event.kind).collect::<Vec<_>>();
+        assert_eq!(
+            kinds(history_seen_by(history.clone(), &held_by_other, buyer)),
+            vec![EventKind::Bought, EventKind::Transferred]
+        );
+        assert_eq!(
+            kinds(history_seen_by(history.clone(), &held_by_other, friend)),
+            vec![EventKind::Transferred, EventKind::Transferred]
+        );
+        assert_eq!(
+            kinds(history_seen_by(history, &held_by_other, other)),
+            vec![EventKind::SerialRecorded, EventKind::Transferred]
+        );
+    }
+
+    #[test]
     fn a_serial_number_is_recorded_once_and_only_for_a_traceable_good() {
         assert!(check_serial(&asset()).is_ok());
         let recorded = Asset { serial_number: Some("SN1".to_owned()), ..asset() };
         assert_eq!(reason(check_serial(&recorded)), "SERIAL_RECORDED");
         let bulk = Asset { traceable: false, ..asset() };
         assert_eq!(reason(check_serial(&bulk)), "NOT_TRACEABLE");
+        let returned = Asset { status: AssetStatus::Returned, ..asset() };
+        assert_eq!(
+            reason(check_serial(&returned)),
+            "ASSET_NOT_ACTIVE",
+            "a returned unit's serial is recorded again when sold"
+        );
     }
 
     #[test]

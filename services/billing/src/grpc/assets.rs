@@ -45,7 +45,7 @@ impl AssetService for BillingApi {
                 .await?;
             let (found, next_page_token) = page.finish(found, |(asset, _)| asset.id.as_bytes().to_vec());
             Ok::<_, BillingError>(ListAssetsResponse {
-                assets: found.iter().map(|(asset, current)| wire::asset(asset, *current)).collect(),
+                assets: found.iter().map(|(asset, current)| wire::asset(asset, *current, own)).collect(),
                 next_page_token,
             })
         };
@@ -56,10 +56,10 @@ impl AssetService for BillingApi {
         let (caller, tenant_id) = authorize(&request, ENQUIRERS)?;
         let run = async {
             let asset_id = id("id", &request.get_ref().id)?;
-            let (found, history) = self.asset(&caller, tenant_id, asset_id).await?;
+            let (found, history, viewer) = self.asset(&caller, tenant_id, asset_id).await?;
             Ok::<_, BillingError>(GetAssetResponse {
-                asset: Some(wire::asset(&found, false)),
-                history: history.iter().map(wire::asset_event).collect(),
+                asset: Some(wire::asset(&found, false, viewer)),
+                history: history.iter().map(|event| wire::asset_event(event, viewer)).collect(),
             })
         };
         Ok(Response::new(run.await?))
@@ -78,7 +78,7 @@ impl AssetService for BillingApi {
             let (Some(asset_id), Some(serial)) = (asset_id, serial) else { return Err(v.into()) };
             let key = RequestKey::new(tenant_id, "RecordAssetSerial", &request.request_id, &request)?;
             self.record_serial(&caller, tenant_id, key, (asset_id, serial), |recorded| RecordAssetSerialResponse {
-                asset: Some(wire::asset(recorded, false)),
+                asset: Some(wire::asset(recorded, false, None)),
             })
             .await
         };
@@ -99,7 +99,7 @@ impl AssetService for BillingApi {
             let (Some(asset_id), Some(to), Some(reason)) = (asset_id, to, reason) else { return Err(v.into()) };
             let key = RequestKey::new(tenant_id, "TransferAsset", &request.request_id, &request)?;
             self.transfer_asset(&caller, tenant_id, key, (asset_id, to, reason), |moved| TransferAssetResponse {
-                asset: Some(wire::asset(moved, false)),
+                asset: Some(wire::asset(moved, false, None)),
             })
             .await
         };
@@ -133,7 +133,7 @@ impl AssetService for BillingApi {
             let key = RequestKey::new(tenant_id, "ReturnAssets", &request.request_id, &request)?;
             self.return_assets(&caller, tenant_id, key, (ids, location_id, reason), |returned, shipped| {
                 ReturnAssetsResponse {
-                    assets: returned.iter().map(|asset| wire::asset(asset, false)).collect(),
+                    assets: returned.iter().map(|asset| wire::asset(asset, false, None)).collect(),
                     shipped: shipped
                         .iter()
                         .map(|(order_id, line_number, quantity)| ShippedBackOrder {
@@ -166,7 +166,7 @@ impl AssetService for BillingApi {
             v.into_result()?;
             let key = RequestKey::new(tenant_id, "ImportAsset", &request.request_id, &request)?;
             self.import_asset(&caller, tenant_id, key, (account_id, request.product.clone(), serial), |imported| {
-                ImportAssetResponse { asset: Some(wire::asset(imported, true)) }
+                ImportAssetResponse { asset: Some(wire::asset(imported, true, None)) }
             })
             .await
         };

@@ -204,6 +204,24 @@ pub async fn lock_of_order(tx: &mut PgConnection, tenant_id: Uuid, order_id: Uui
     assets(rows)
 }
 
+/// An order's assets, unlocked.
+pub async fn of_order(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    order_id: Uuid,
+) -> Result<Vec<Asset>, BillingError> {
+    let rows: Vec<AssetRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        asset_columns!(),
+        " FROM billing.assets a WHERE a.tenant_id = $1 AND a.order_id = $2 ORDER BY a.id"
+    ))
+    .bind(tenant_id)
+    .bind(order_id)
+    .fetch_all(connection)
+    .await?;
+    assets(rows)
+}
+
 /// Records a serial number (SERIAL_TAKEN when another asset of the
 /// product has it); the asset as it is now.
 pub async fn set_serial(tx: &mut PgConnection, tenant_id: Uuid, id: Uuid, serial: &str) -> Result<Asset, BillingError> {
@@ -221,8 +239,8 @@ pub async fn set_serial(tx: &mut PgConnection, tenant_id: Uuid, id: Uuid, serial
     row.try_into()
 }
 
-/// Moves held assets to account `to`; how many moved (only assets still
-/// held).
+/// Moves a held asset to account `to`; the asset as it is now, `None`
+/// when it was not held (or `to` holds it).
 pub async fn transfer(
     tx: &mut PgConnection,
     tenant_id: Uuid,
@@ -272,6 +290,7 @@ pub async fn end(
 
 /// The assets an account holds (with `include_past`, also the ones its
 /// history names), by id after `after`: each with whether it holds it now.
+/// Two statements rather than one with an OR, so each reads its index.
 pub async fn of_account(
     connection: &mut PgConnection,
     tenant_id: Uuid,
@@ -285,25 +304,28 @@ pub async fn of_account(
         asset: AssetRow,
         current: bool,
     }
-    let rows: Vec<Listed> = sqlx::query_as(concat!(
-        "SELECT ",
-        asset_columns!(),
-        ", (a.account_id = $2 AND a.status = 'ACTIVE') AS current
-         FROM billing.assets a
-         WHERE a.tenant_id = $1 AND ($4::uuid IS NULL OR a.id > $4)
-           AND ((a.account_id = $2 AND a.status = 'ACTIVE')
-             OR ($3 AND (a.account_id = $2 OR a.id IN (
-                 SELECT e.asset_id FROM billing.asset_events e
-                 WHERE e.tenant_id = $1 AND (e.from_account_id = $2 OR e.to_account_id = $2)))))
-         ORDER BY a.id LIMIT $5"
-    ))
-    .bind(tenant_id)
-    .bind(account_id)
-    .bind(include_past)
-    .bind(after)
-    .bind(limit)
-    .fetch_all(connection)
-    .await?;
+    let query = match include_past {
+        false => sqlx::query_as::<_, Listed>(concat!(
+            "SELECT ",
+            asset_columns!(),
+            ", true AS current FROM billing.assets a
+             WHERE a.tenant_id = $1 AND a.account_id = $2 AND a.status = 'ACTIVE' AND ($3::uuid IS NULL OR a.id > $3)
+             ORDER BY a.id LIMIT $4"
+        )),
+        true => sqlx::query_as::<_, Listed>(concat!(
+            "SELECT ",
+            asset_columns!(),
+            ", (a.account_id = $2 AND a.status = 'ACTIVE') AS current FROM billing.assets a
+             WHERE a.tenant_id = $1 AND ($3::uuid IS NULL OR a.id > $3) AND a.id IN (
+                 SELECT id FROM billing.assets WHERE tenant_id = $1 AND account_id = $2
+                 UNION
+                 SELECT asset_id FROM billing.asset_events WHERE tenant_id = $1 AND from_account_id = $2
+                 UNION
+                 SELECT asset_id FROM billing.asset_events WHERE tenant_id = $1 AND to_account_id = $2)
+             ORDER BY a.id LIMIT $4"
+        )),
+    };
+    let rows = query.bind(tenant_id).bind(account_id).bind(after).bind(limit).fetch_all(connection).await?;
     rows.into_iter().map(|row| Ok((Asset::try_from(row.asset)?, row.current))).collect()
 }
 

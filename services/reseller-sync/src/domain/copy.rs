@@ -130,8 +130,10 @@ pub fn status_reason(status: Standing, reseller_name: &str) -> String {
 }
 
 /// The reasons accounts gives for keeping an account that holds money.
-pub const MONEY_REASONS: [&str; 7] = [
+pub const MONEY_REASONS: [&str; 9] = [
     "POSTED_TRANSACTIONS",
+    "ASSETS_HELD",
+    "WALLET_NOT_EMPTY",
     "INVOICES_NOT_POSTED",
     "SUBSCRIPTIONS_ACTIVE",
     "ORDERS_NOT_FINAL",
