@@ -573,6 +573,7 @@ pub fn wallet_transaction(moved: &WalletTransaction, currency: Currency) -> wire
         Movement::OrderPayment => wire::WalletTransactionKind::OrderPayment,
         Movement::InvoicePayment => wire::WalletTransactionKind::InvoicePayment,
         Movement::OrderRefund => wire::WalletTransactionKind::OrderRefund,
+        Movement::PayOut => wire::WalletTransactionKind::PayOut,
     };
     let id = |id: Option<Uuid>| id.map(|id| id.to_string()).unwrap_or_default();
     wire::WalletTransaction {
@@ -595,6 +596,7 @@ pub fn wallet_transaction(moved: &WalletTransaction, currency: Currency) -> wire
 pub fn asset(asset: &Asset, current: bool, viewer: Option<Uuid>) -> wire::Asset {
     let shown = |account: Option<Uuid>| account.filter(|account| viewer.is_none_or(|viewer| viewer == *account));
     let bought_by = shown(asset.bought_by);
+    let holder = shown(Some(asset.account_id)).is_some();
     let order_line = asset.order_line.filter(|_| bought_by.is_some());
     let status = match asset.status {
         AssetStatus::Active => wire::AssetStatus::Active,
@@ -616,9 +618,11 @@ pub fn asset(asset: &Asset, current: bool, viewer: Option<Uuid>) -> wire::Asset 
         warranty_end_date: asset.warranty_end.map(format_date).unwrap_or_default(),
         customer_owned: asset.customer_owned,
         status: status as i32,
-        location_id: id(asset.location_id),
+        // Where another holder returned it, and when, is not a past
+        // holder's to see.
+        location_id: id(asset.location_id.filter(|_| holder)),
         create_time: Some(timestamp(asset.created_at)),
-        update_time: Some(timestamp(asset.updated_at)),
+        update_time: holder.then(|| timestamp(asset.updated_at)),
         current,
     }
 }

@@ -362,6 +362,20 @@ async fn a_wallet_is_opened_set_topped_up_and_pays_once_per_request_id() {
         once("PayFromWallet", call!(WalletServiceClient, billing, pay_from_wallet, clerk), pay("20.00"), pay("10.00"))
             .await;
     assert_eq!(amount(&paid.transaction.expect("moved").balance_after), "30.00", "paid once");
+    let pay_out = |paid: &str| PayOutWalletRequest {
+        account_id: account.clone(),
+        amount: eur(paid),
+        reason: "closing".to_owned(),
+        request_id: "pay-out-1".to_owned(),
+    };
+    let out = once(
+        "PayOutWallet",
+        call!(WalletServiceClient, billing, pay_out_wallet, clerk),
+        pay_out("10.00"),
+        pay_out("5.00"),
+    )
+    .await;
+    assert_eq!(amount(&out.transaction.expect("moved").balance_after), "20.00", "paid out once");
 }
 
 #[tokio::test]

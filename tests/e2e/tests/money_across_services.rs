@@ -843,6 +843,9 @@ async fn a_wallet_pays_what_would_pass_the_credit_limit_and_the_invoices_it_is_o
     let retried = wallets.top_up_wallet(authorized(top_up("200.00", "top-up-1"), &clerk)).await.expect("retried");
     assert_eq!(first.into_inner().transaction.expect("moved").id, retried.into_inner().transaction.expect("moved").id);
     assert_eq!(wallet_of(&channel, &clerk, &account).await.0, "200.00");
+    let negative = wallets.top_up_wallet(authorized(top_up("-5.00", ""), &clerk)).await.expect_err("negative");
+    assert_eq!(bss_testkit::violated_fields(&negative), vec!["amount.amount"]);
+    assert!(format!("{negative:?}").contains("must be greater than zero"), "{negative:?}");
     let balance = billing_balance(&channel, &clerk, &account).await;
     assert_eq!(
         (amount(&balance.balance), amount(&balance.wallet_balance)),
@@ -956,4 +959,19 @@ async fn a_wallet_pays_what_would_pass_the_credit_limit_and_the_invoices_it_is_o
     let refused = refused.expect_err("money in the wallet");
     assert_eq!(refused.code(), Code::FailedPrecondition);
     assert!(format!("{refused:?}").contains("WALLET_NOT_EMPTY"), "{refused:?}");
+    // Paid back to the customer, the wallet is empty and the account can go.
+    let pay_out = PayOutWalletRequest {
+        account_id: account.clone(),
+        reason: "paid back by transfer".to_owned(),
+        ..Default::default()
+    };
+    let out = wallets.pay_out_wallet(authorized(pay_out, &clerk)).await.expect("paid out").into_inner();
+    let out = out.transaction.expect("moved");
+    assert_eq!((amount(&out.amount), amount(&out.balance_after)), ("5.00", "0.00"));
+    let terminate =
+        TerminateAccountRequest { id: account.clone(), reason: "closing".to_owned(), request_id: String::new() };
+    AccountServiceClient::new(channel.clone())
+        .terminate_account(authorized(terminate, &admin))
+        .await
+        .expect("terminated");
 }

@@ -211,6 +211,36 @@ impl Billing {
         .await
     }
 
+    /// Pays money in the wallet back to the customer: `amount`, or all it
+    /// holds.
+    pub async fn pay_out_wallet<R: Message + Default>(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        key: Option<RequestKey>,
+        (account_id, currency, amount, reason): (Uuid, Currency, Option<Decimal>, String),
+        respond: impl FnOnce(&WalletTransaction) -> R,
+    ) -> Result<R, BillingError> {
+        self.write(key, async |tx| {
+            let held = repo_wallets::lock(tx, tenant_id, account_id)
+                .await?
+                .ok_or_else(|| BillingError::not_found("wallet", account_id))?;
+            let new = Move {
+                id: Uuid::now_v7(),
+                account_id,
+                movement: Movement::PayOut,
+                amount: wallet::pays_out(held.balance, amount)?,
+                order_id: None,
+                payment_id: None,
+                reason: &reason,
+                actor: &caller.subject,
+            };
+            let moved = move_money(tx, tenant_id, currency, &new).await?;
+            Ok(respond(&moved))
+        })
+        .await
+    }
+
     /// The wallet's transactions, newest first, before the one at `before`.
     pub async fn wallet_transactions(
         &self,

@@ -34,11 +34,13 @@ pub enum Movement {
     OrderPayment,
     InvoicePayment,
     OrderRefund,
+    /// Money paid back to the customer.
+    PayOut,
 }
 
 impl Movement {
-    pub const ALL: [Movement; 4] =
-        [Movement::TopUp, Movement::OrderPayment, Movement::InvoicePayment, Movement::OrderRefund];
+    pub const ALL: [Movement; 5] =
+        [Movement::TopUp, Movement::OrderPayment, Movement::InvoicePayment, Movement::OrderRefund, Movement::PayOut];
 
     /// The code stored.
     pub fn code(self) -> &'static str {
@@ -47,6 +49,7 @@ impl Movement {
             Movement::OrderPayment => "ORDER_PAYMENT",
             Movement::InvoicePayment => "INVOICE_PAYMENT",
             Movement::OrderRefund => "ORDER_REFUND",
+            Movement::PayOut => "PAY_OUT",
         }
     }
 
@@ -58,7 +61,7 @@ impl Movement {
     pub fn change(self, amount: Decimal) -> Decimal {
         match self {
             Movement::TopUp | Movement::OrderRefund => amount,
-            Movement::OrderPayment | Movement::InvoicePayment => -amount,
+            Movement::OrderPayment | Movement::InvoicePayment | Movement::PayOut => -amount,
         }
     }
 }
@@ -155,6 +158,18 @@ pub fn pays_of_owed(balance: Decimal, owed: Decimal, asked: Option<Decimal>) -> 
     Ok(amount)
 }
 
+/// What a pay-out takes from a wallet holding `balance`: `asked`, or
+/// (`None`) all it holds; WALLET_BALANCE_TOO_LOW when it holds less (or
+/// nothing).
+pub fn pays_out(balance: Decimal, asked: Option<Decimal>) -> Result<Decimal, BillingError> {
+    let amount = asked.unwrap_or(balance);
+    if amount <= Decimal::ZERO {
+        return Err(too_low(balance, amount));
+    }
+    moved(balance, Movement::PayOut, amount)?;
+    Ok(amount)
+}
+
 /// What a wallet opted in for subscriptions pays of an invoice that owes
 /// `owed` when it is posted: as much as it holds, up to what is owed.
 pub fn pays_of_invoice(balance: Decimal, owed: Decimal) -> Decimal {
@@ -218,6 +233,15 @@ mod tests {
         assert_eq!(refused(pays_of_owed(dec!(100), dec!(0), Some(dec!(1)))), "NOTHING_OWED");
         assert_eq!(refused(pays_of_owed(dec!(0), dec!(80.00), None)), "WALLET_BALANCE_TOO_LOW");
         assert_eq!(refused(pays_of_owed(dec!(10), dec!(80.00), Some(dec!(20)))), "WALLET_BALANCE_TOO_LOW");
+    }
+
+    #[test]
+    fn a_pay_out_empties_the_wallet_or_takes_what_is_asked_and_no_more() {
+        assert_eq!(pays_out(dec!(30.00), None).expect("all"), dec!(30.00));
+        assert_eq!(pays_out(dec!(30.00), Some(dec!(10.00))).expect("part"), dec!(10.00));
+        assert!(pays_out(dec!(30.00), Some(dec!(30.01))).is_err());
+        assert!(pays_out(dec!(0), None).is_err(), "nothing to pay out");
+        assert_eq!(moved(dec!(30.00), Movement::PayOut, dec!(30.00)).expect("out"), dec!(0.00));
     }
 
     #[test]

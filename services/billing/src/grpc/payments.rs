@@ -27,6 +27,10 @@ pub(crate) fn positive_amount(
     amount: Option<&Money>,
     currency: Currency,
 ) -> Option<Decimal> {
+    if amount.is_some_and(|money| money.amount.trim_start().starts_with('-')) {
+        v.add(format!("{field}.amount"), "must be greater than zero");
+        return None;
+    }
     let amount = amount_in(v, field, amount, currency)?;
     if amount <= Decimal::ZERO {
         v.add(format!("{field}.amount"), "must be greater than zero");

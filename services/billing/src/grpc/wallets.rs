@@ -128,6 +128,33 @@ impl WalletService for BillingApi {
         Ok(Response::new(run.await?))
     }
 
+    async fn pay_out_wallet(
+        &self,
+        request: Request<PayOutWalletRequest>,
+    ) -> Result<Response<PayOutWalletResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, WRITERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let account_id = account(&request.account_id)?;
+            let currency = self.account_currency(&caller, account_id).await?;
+            let mut v = Violations::new();
+            let amount = match &request.amount {
+                None => Some(None),
+                Some(_) => positive_amount(&mut v, "amount", request.amount.as_ref(), currency).map(Some),
+            };
+            let reason = v.keep("reason", required_text(&request.reason, MAX_REASON));
+            let (Some(amount), Some(reason)) = (amount, reason) else {
+                return Err(v.into());
+            };
+            let key = RequestKey::new(tenant_id, "PayOutWallet", &request.request_id, &request)?;
+            self.pay_out_wallet(&caller, tenant_id, key, (account_id, currency, amount, reason), |moved| {
+                PayOutWalletResponse { transaction: Some(wire::wallet_transaction(moved, currency)) }
+            })
+            .await
+        };
+        Ok(Response::new(run.await?))
+    }
+
     async fn list_wallet_transactions(
         &self,
         request: Request<ListWalletTransactionsRequest>,

@@ -107,6 +107,7 @@ pub fn cases() -> Vec<Case> {
         case(WALLETS, "SetWalletPreferences", writer, NotFound),
         case(WALLETS, "TopUpWallet", writer, NotFound),
         case(WALLETS, "PayFromWallet", writer, NotFound),
+        case(WALLETS, "PayOutWallet", writer, NotFound),
         case(WALLETS, "ListWalletTransactions", reader, NotFound),
         case(ASSETS, "ListAssets", reader, NotFound),
         case(ASSETS, "GetAsset", reader, NotFound),
@@ -642,6 +643,10 @@ impl Fixture {
             (WALLETS, "PayFromWallet") => {
                 let pay = PayFromWalletRequest { account_id, ..Default::default() };
                 WalletServiceClient::new(channel).pay_from_wallet(request(pay, token)).await.map(|_| 1)
+            }
+            (WALLETS, "PayOutWallet") => {
+                let pay_out = PayOutWalletRequest { account_id, reason: "matrix".to_owned(), ..Default::default() };
+                WalletServiceClient::new(channel).pay_out_wallet(request(pay_out, token)).await.map(|_| 1)
             }
             (WALLETS, "ListWalletTransactions") => {
                 let list = ListWalletTransactionsRequest { account_id, ..Default::default() };
