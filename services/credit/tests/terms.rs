@@ -31,7 +31,8 @@ async fn settings_start_at_the_defaults_and_bad_settings_name_each_field() {
         default_policy: Some(CreditPolicy {
             on_hold_action: CreditAction::HoldForApproval as i32,
             out_of_terms_action: CreditAction::Warn as i32,
-            out_of_credit_action: CreditAction::Block as i32,
+            // What a prepaid order shows, never a policy.
+            out_of_credit_action: CreditAction::Prepaid as i32,
         }),
         notification_thresholds: ["90", "50"].into_iter().filter_map(decimal).collect(),
         reservation_ttl_seconds: 5,
@@ -54,6 +55,7 @@ async fn settings_start_at_the_defaults_and_bad_settings_name_each_field() {
             "settings.default_credit_limit",
             "settings.default_credit_period_days",
             "settings.default_policy.on_hold_action",
+            "settings.default_policy.out_of_credit_action",
             "settings.notification_thresholds[1]",
             "settings.reservation_ttl_seconds",
         ]
