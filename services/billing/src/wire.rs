@@ -590,6 +590,19 @@ pub fn wallet_transaction(moved: &WalletTransaction, currency: Currency) -> wire
     }
 }
 
+/// What a stock receipt or a return shipped of waiting back orders, on the
+/// wire.
+pub fn shipped_back_orders(shipped: &[(Uuid, i32, Decimal)]) -> Vec<wire::ShippedBackOrder> {
+    shipped
+        .iter()
+        .map(|(order_id, line_number, quantity)| wire::ShippedBackOrder {
+            order_id: order_id.to_string(),
+            line_number: *line_number,
+            quantity: Some(decimal_to_wire(*quantity)),
+        })
+        .collect()
+}
+
 /// An asset on the wire; `current`: the account asked holds it now. To a
 /// customer's own user (of account `viewer`), other accounts' ids and the
 /// order of another buyer are left out.

@@ -380,25 +380,12 @@ async fn a_wallet_is_opened_set_topped_up_and_pays_once_per_request_id() {
 
 #[tokio::test]
 async fn assets_are_imported_recorded_transferred_and_returned_once_per_request_id() {
-    use bss_proto::pricing::catalog_service_client::CatalogServiceClient;
-    use bss_proto::pricing::{CreateProductRequest, PhysicalGood, Product};
     let app = TestApp::start().await;
     let books = app.books("Asset Replay", "ASSETS", "100000").await;
     let other = bss_testapp::create_account(&books.gateway, &books.admin, bss_testapp::ordering_account("OTHER")).await;
     let clerk = bss_testkit::token(books.tenant_id, &[Role::BillingClerk, Role::TenantAdmin]);
     let billing = bss_testkit::channel(app.endpoints.billing).await;
-    let phone = Product {
-        code: "PHONE".to_owned(),
-        name: "Phone".to_owned(),
-        list_price: eur("100.00"),
-        physical_good: Some(PhysicalGood { traceable: true, warranty_months: 12 }),
-        ..Product::default()
-    };
-    let create = CreateProductRequest { product: Some(phone), request_id: String::new() };
-    CatalogServiceClient::new(books.gateway.clone())
-        .create_product(authorized(create, &books.admin))
-        .await
-        .expect("good");
+    bss_testapp::create_good(&books.gateway, &books.admin, "PHONE", eur("100.00"), (true, 12)).await;
     let import = |serial: &str| ImportAssetRequest {
         account_id: books.account.clone(),
         product: "PHONE".to_owned(),

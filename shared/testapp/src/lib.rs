@@ -271,6 +271,30 @@ pub async fn create_product(gateway: &Channel, token: &str, code: &str, price: &
         .id
 }
 
+/// Creates a physical good of the catalog at `list_price`: traceable or
+/// not, with a warranty of so many months; its id.
+pub async fn create_good(
+    gateway: &Channel,
+    token: &str,
+    code: &str,
+    list_price: Option<bss_proto::types::Money>,
+    (traceable, warranty_months): (bool, i32),
+) -> String {
+    use bss_proto::pricing::catalog_service_client::CatalogServiceClient;
+    use bss_proto::pricing::{CreateProductRequest, PhysicalGood, Product};
+    let product = Product {
+        code: code.to_owned(),
+        name: code.to_owned(),
+        family: "goods".to_owned(),
+        list_price,
+        physical_good: Some(PhysicalGood { traceable, warranty_months }),
+        ..Product::default()
+    };
+    let create = CreateProductRequest { product: Some(product), request_id: String::new() };
+    let created = CatalogServiceClient::new(gateway.clone()).create_product(authorized(create, token)).await;
+    created.expect("good").into_inner().product.expect("good").id
+}
+
 /// Sets an account's credit limit and payment terms.
 pub async fn set_credit_terms(
     gateway: &Channel,

@@ -10,7 +10,7 @@
 #![allow(clippy::expect_used)]
 
 use bss_e2e::{
-    TestApp, amount, create_account, create_product, create_user, credit_settles, decimal, eur, generate,
+    TestApp, amount, create_account, create_good, create_product, create_user, credit_settles, decimal, eur, generate,
     order_request, ordering_account, place, set_credit_terms, today,
 };
 use bss_proto::accounts::account_service_client::AccountServiceClient;
@@ -317,22 +317,6 @@ async fn racing_orders_never_take_more_stock_than_there_is() {
     credit_settles(&gateway, &admin, &account, "0.00", "9.00").await;
 }
 
-/// A physical good of the catalog: traceable or not, with a warranty.
-async fn create_good(gateway: &Channel, admin: &str, code: &str, price: &str, traceable: bool, warranty: i32) {
-    use bss_proto::pricing::catalog_service_client::CatalogServiceClient;
-    use bss_proto::pricing::{CreateProductRequest, PhysicalGood, Product};
-    let product = Product {
-        code: code.to_owned(),
-        name: code.to_owned(),
-        family: "goods".to_owned(),
-        list_price: eur(price),
-        physical_good: Some(PhysicalGood { traceable, warranty_months: warranty }),
-        ..Product::default()
-    };
-    let create = CreateProductRequest { product: Some(product), request_id: String::new() };
-    CatalogServiceClient::new(gateway.clone()).create_product(authorized(create, admin)).await.expect("good");
-}
-
 /// (product code, quantity, status, current) of the assets an account
 /// holds (and held, with `include_past`), oldest first.
 async fn assets_of(
@@ -368,8 +352,8 @@ async fn goods_bought_become_assets_that_change_hands_go_back_to_stock_and_keep_
     let (tenant_id, admin) = suite.tenant("Asset Books", "EUR").await;
     let clerk = bss_testkit::token(tenant_id, &[bss_platform::auth::Role::BillingClerk]);
     let gateway = suite.gateway().await;
-    create_good(&gateway, &admin, "PHONE", "100.00", true, 12).await;
-    create_good(&gateway, &admin, "CABLE", "5.00", false, 0).await;
+    create_good(&gateway, &admin, "PHONE", eur("100.00"), (true, 12)).await;
+    create_good(&gateway, &admin, "CABLE", eur("5.00"), (false, 0)).await;
     create_product(&gateway, &admin, "SUPPORT", "20.00", "services").await;
     let buyer = create_account(&gateway, &admin, ordering_account("BUYER")).await;
     let friend = create_account(&gateway, &admin, ordering_account("FRIEND")).await;

@@ -209,16 +209,14 @@ impl Billing {
             .await?
             .ok_or_else(|| BillingError::not_found("location", location_id))?;
         // Read first (the products to lock), checked again as they move.
-        let mut asked = Vec::with_capacity(ids.len());
-        {
+        let asked = {
             let mut connection = self.db.acquire().await?;
-            for id in &ids {
-                let found = repo_assets::get(&mut connection, tenant_id, *id, false)
-                    .await?
-                    .ok_or_else(|| BillingError::not_found("asset", id))?;
-                check_return(&found)?;
-                asked.push(found);
-            }
+            repo_assets::by_ids(&mut connection, tenant_id, &ids, false).await?
+        };
+        for id in &ids {
+            let found =
+                asked.iter().find(|asset| asset.id == *id).ok_or_else(|| BillingError::not_found("asset", id))?;
+            check_return(found)?;
         }
         let products = asset::returned_products(&asked);
         self.write(key, async |tx| {
@@ -232,7 +230,7 @@ impl Billing {
             }
             // In id order, as every transaction moving several takes them;
             // one moved since it was read is refused with its reason.
-            for held in repo_assets::lock_all(tx, tenant_id, &ids).await? {
+            for held in repo_assets::by_ids(tx, tenant_id, &ids, true).await? {
                 check_return(&held)?;
             }
             let ended = repo_assets::end(tx, tenant_id, &ids, (AssetStatus::Returned, Some(location_id))).await?;

@@ -266,7 +266,13 @@ impl Billing {
                 new.delivery_address_id.as_deref(),
             ),
             self.price(caller, new.account_id, &mut lines),
-            self.wallet_of(tenant_id, new.account_id),
+            // Only an order on credit can be prepaid from the wallet.
+            async {
+                match new.payment_type.uses_credit() {
+                    true => self.wallet_of(tenant_id, new.account_id).await,
+                    false => Ok(None),
+                }
+            },
         );
         if let Some(stored) = stored? {
             return Ok(stored);

@@ -134,11 +134,17 @@ impl Billing {
         .await
     }
 
-    /// The account's wallet as the caller may see it (NOT_FOUND when it has
-    /// none).
-    pub async fn wallet(&self, caller: &Caller, tenant_id: Uuid, account_id: Uuid) -> Result<Wallet, BillingError> {
-        self.fetch_account(caller, account_id).await?;
-        self.wallet_of(tenant_id, account_id).await?.ok_or_else(|| BillingError::not_found("wallet", account_id))
+    /// The account's wallet as the caller may see it, with the account's
+    /// currency (NOT_FOUND when it has none).
+    pub async fn wallet(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        account_id: Uuid,
+    ) -> Result<(Wallet, Currency), BillingError> {
+        let currency = self.account_currency(caller, account_id).await?;
+        let found = self.wallet_of(tenant_id, account_id).await?;
+        Ok((found.ok_or_else(|| BillingError::not_found("wallet", account_id))?, currency))
     }
 
     /// Sets which payments the wallet makes.
@@ -148,13 +154,13 @@ impl Billing {
         tenant_id: Uuid,
         key: Option<RequestKey>,
         (account_id, purchases, subscriptions): (Uuid, bool, bool),
-        respond: impl FnOnce(&Wallet) -> R,
+        respond: impl FnOnce(&Wallet, Currency) -> R,
     ) -> Result<R, BillingError> {
-        self.fetch_account(caller, account_id).await?;
+        let currency = self.account_currency(caller, account_id).await?;
         self.write(key, async |tx| {
             let set = repo_wallets::set_preferences(tx, tenant_id, account_id, (purchases, subscriptions)).await?;
             let set = set.ok_or_else(|| BillingError::not_found("wallet", account_id))?;
-            Ok(respond(&set))
+            Ok(respond(&set, currency))
         })
         .await
     }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::error::BillingError;
-use super::order::{Order, OrderState, Standing};
+use super::order::{Order, OrderState, Standing, check_not_terminated};
 
 /// A product's physical good settings, as pricing shows them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -222,13 +222,7 @@ pub fn returned_products(assets: &[Asset]) -> Vec<(String, String, Decimal)> {
 /// FAILED_PRECONDITION ACCOUNT_TERMINATED: a terminated account holds no
 /// new asset.
 pub fn check_holder(account_id: Uuid, standing: Standing) -> Result<(), BillingError> {
-    match standing {
-        Standing::Terminated => Err(BillingError::precondition(
-            "ACCOUNT_TERMINATED",
-            format!("account {account_id} is terminated: it can hold no asset"),
-        )),
-        Standing::Active | Standing::Suspended => Ok(()),
-    }
+    check_not_terminated(account_id, standing, "hold a new asset")
 }
 
 fn not_active(asset: &Asset) -> BillingError {

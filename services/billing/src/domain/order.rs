@@ -517,6 +517,19 @@ fn check_standing(
     }
 }
 
+/// FAILED_PRECONDITION ACCOUNT_TERMINATED: a terminated account takes
+/// nothing new (`what`: "open or top up a wallet", "hold a new asset"); a
+/// suspended one may, money still moves for it.
+pub fn check_not_terminated(account_id: Uuid, standing: Standing, what: &str) -> Result<(), BillingError> {
+    match standing {
+        Standing::Terminated => Err(BillingError::precondition(
+            "ACCOUNT_TERMINATED",
+            format!("account {account_id} is terminated: it cannot {what}"),
+        )),
+        Standing::Active | Standing::Suspended => Ok(()),
+    }
+}
+
 /// The account rules an order or a subscription must pass, each with its
 /// reason.
 pub fn check_orderer(orderer: &Orderer, payment_type: PaymentType) -> Result<(), BillingError> {

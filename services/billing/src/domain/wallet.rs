@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::error::BillingError;
-use super::order::Standing;
+use super::order::{Standing, check_not_terminated};
 
 /// An account's wallet.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,13 +109,7 @@ pub fn too_low(balance: Decimal, amount: Decimal) -> BillingError {
 /// wallet and tops none up (a suspended one may: money still moves for
 /// it).
 pub fn check_openable(account_id: Uuid, standing: Standing) -> Result<(), BillingError> {
-    match standing {
-        Standing::Terminated => Err(BillingError::precondition(
-            "ACCOUNT_TERMINATED",
-            format!("account {account_id} is terminated: no wallet can be opened or topped up for it"),
-        )),
-        Standing::Active | Standing::Suspended => Ok(()),
-    }
+    check_not_terminated(account_id, standing, "open or top up a wallet")
 }
 
 /// Whether credit may be told the wallet can prepay an order of `total`

@@ -5,7 +5,6 @@ use bss_platform::auth::authorize;
 use bss_platform::error::Violations;
 use bss_platform::idempotency::RequestKey;
 use bss_platform::input::{required_id, required_text};
-use bss_platform::money::decimal_to_wire;
 use bss_platform::paging::Page;
 use bss_proto::billing::asset_service_server::AssetService;
 use bss_proto::billing::*;
@@ -134,14 +133,7 @@ impl AssetService for BillingApi {
             self.return_assets(&caller, tenant_id, key, (ids, location_id, reason), |returned, shipped| {
                 ReturnAssetsResponse {
                     assets: returned.iter().map(|asset| wire::asset(asset, false, None)).collect(),
-                    shipped: shipped
-                        .iter()
-                        .map(|(order_id, line_number, quantity)| ShippedBackOrder {
-                            order_id: order_id.to_string(),
-                            line_number: *line_number,
-                            quantity: Some(decimal_to_wire(*quantity)),
-                        })
-                        .collect(),
+                    shipped: wire::shipped_back_orders(shipped),
                 }
             })
             .await

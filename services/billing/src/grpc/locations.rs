@@ -160,17 +160,7 @@ impl LocationService for BillingApi {
             v.into_result()?;
             let key = RequestKey::new(tenant_id, "ReceiveStock", &request.request_id, &request)?;
             self.receive_stock(tenant_id, key, (location_id, request.product.clone(), quantity), |stock, shipped| {
-                ReceiveStockResponse {
-                    stock: Some(stock_level(stock)),
-                    shipped: shipped
-                        .iter()
-                        .map(|(order_id, line_number, quantity)| ShippedBackOrder {
-                            order_id: order_id.to_string(),
-                            line_number: *line_number,
-                            quantity: Some(decimal_to_wire(*quantity)),
-                        })
-                        .collect(),
-                }
+                ReceiveStockResponse { stock: Some(stock_level(stock)), shipped: wire::shipped_back_orders(shipped) }
             })
             .await
         };

@@ -43,6 +43,20 @@ pub(crate) fn positive_amount(
     Some(amount)
 }
 
+/// An optional positive amount: `Some(None)` when unset, `None` after a
+/// violation.
+pub(crate) fn optional_positive_amount(
+    v: &mut Violations,
+    field: &str,
+    amount: Option<&Money>,
+    currency: Currency,
+) -> Option<Option<Decimal>> {
+    match amount {
+        None => Some(None),
+        Some(_) => positive_amount(v, field, amount, currency).map(Some),
+    }
+}
+
 /// The lines a credit note names: (line number, amount or `None` for all
 /// of the line not credited yet); `None` after a violation.
 fn credited_lines(

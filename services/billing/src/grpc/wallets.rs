@@ -10,7 +10,7 @@ use bss_proto::billing::wallet_service_server::WalletService;
 use bss_proto::billing::*;
 use tonic::{Request, Response, Status};
 
-use super::payments::{MAX_REASON, positive_amount};
+use super::payments::{MAX_REASON, optional_positive_amount, positive_amount};
 use super::{BillingApi, ENQUIRERS, WRITERS, ordering_account};
 use crate::domain::error::BillingError;
 use crate::domain::wallet;
@@ -46,8 +46,7 @@ impl WalletService for BillingApi {
             let mut v = Violations::new();
             let account_id = ordering_account(&mut v, "account_id", &request.account_id, own)?;
             let Some(account_id) = account_id else { return Err(v.into()) };
-            let currency = self.account_currency(&caller, account_id).await?;
-            let found = self.wallet(&caller, tenant_id, account_id).await?;
+            let (found, currency) = self.wallet(&caller, tenant_id, account_id).await?;
             Ok::<_, BillingError>(GetWalletResponse { wallet: Some(wire::wallet(&found, currency)) })
         };
         Ok(Response::new(run.await?))
@@ -62,9 +61,8 @@ impl WalletService for BillingApi {
         let run = async {
             let account_id = account(&request.account_id)?;
             let key = RequestKey::new(tenant_id, "SetWalletPreferences", &request.request_id, &request)?;
-            let currency = self.account_currency(&caller, account_id).await?;
             let prefs = (account_id, request.use_for_purchases, request.use_for_subscriptions);
-            self.set_wallet_preferences(&caller, tenant_id, key, prefs, |set| SetWalletPreferencesResponse {
+            self.set_wallet_preferences(&caller, tenant_id, key, prefs, |set, currency| SetWalletPreferencesResponse {
                 wallet: Some(wire::wallet(set, currency)),
             })
             .await
@@ -108,10 +106,7 @@ impl WalletService for BillingApi {
             let account_id = account(&request.account_id)?;
             let currency = self.account_currency(&caller, account_id).await?;
             let mut v = Violations::new();
-            let amount = match &request.amount {
-                None => Some(None),
-                Some(_) => positive_amount(&mut v, "amount", request.amount.as_ref(), currency).map(Some),
-            };
+            let amount = optional_positive_amount(&mut v, "amount", request.amount.as_ref(), currency);
             let first = v.keep("invoice_id", parse_optional_id(&request.invoice_id));
             let (Some(amount), Some(first)) = (amount, first) else {
                 return Err(v.into());
@@ -138,10 +133,7 @@ impl WalletService for BillingApi {
             let account_id = account(&request.account_id)?;
             let currency = self.account_currency(&caller, account_id).await?;
             let mut v = Violations::new();
-            let amount = match &request.amount {
-                None => Some(None),
-                Some(_) => positive_amount(&mut v, "amount", request.amount.as_ref(), currency).map(Some),
-            };
+            let amount = optional_positive_amount(&mut v, "amount", request.amount.as_ref(), currency);
             let reason = v.keep("reason", required_text(&request.reason, MAX_REASON));
             let (Some(amount), Some(reason)) = (amount, reason) else {
                 return Err(v.into());

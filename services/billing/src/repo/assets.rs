@@ -175,17 +175,30 @@ pub async fn get(
     row.map(Asset::try_from).transpose()
 }
 
-/// Assets by id, locked in id order (as every transaction moving several
-/// takes them); the ones not found are left out.
-pub async fn lock_all(tx: &mut PgConnection, tenant_id: Uuid, ids: &[Uuid]) -> Result<Vec<Asset>, BillingError> {
-    let rows: Vec<AssetRow> = sqlx::query_as(concat!(
-        "SELECT ",
-        asset_columns!(),
-        " FROM billing.assets a WHERE a.tenant_id = $1 AND a.id = ANY($2) ORDER BY a.id FOR UPDATE"
-    ))
+/// Assets by id, in id order; `lock` takes them for update (in id order,
+/// as every transaction moving several takes them). The ones not found
+/// are left out.
+pub async fn by_ids(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    ids: &[Uuid],
+    lock: bool,
+) -> Result<Vec<Asset>, BillingError> {
+    let rows: Vec<AssetRow> = match lock {
+        true => sqlx::query_as(concat!(
+            "SELECT ",
+            asset_columns!(),
+            " FROM billing.assets a WHERE a.tenant_id = $1 AND a.id = ANY($2) ORDER BY a.id FOR UPDATE"
+        )),
+        false => sqlx::query_as(concat!(
+            "SELECT ",
+            asset_columns!(),
+            " FROM billing.assets a WHERE a.tenant_id = $1 AND a.id = ANY($2) ORDER BY a.id"
+        )),
+    }
     .bind(tenant_id)
     .bind(ids)
-    .fetch_all(tx)
+    .fetch_all(connection)
     .await?;
     assets(rows)
 }

@@ -276,18 +276,8 @@ impl Fixture {
         };
         wallets.top_up_wallet(authorized(top_up, admin)).await.expect("topped up");
         // An asset: the customer's own phone.
-        let phone = bss_proto::pricing::Product {
-            code: "OWNED-GOOD".to_owned(),
-            name: "Phone".to_owned(),
-            list_price: Some(Money { currency_code: "AUD".to_owned(), amount: "100.00".to_owned() }),
-            physical_good: Some(bss_proto::pricing::PhysicalGood { traceable: true, warranty_months: 12 }),
-            ..bss_proto::pricing::Product::default()
-        };
-        let create = bss_proto::pricing::CreateProductRequest { product: Some(phone), request_id: String::new() };
-        bss_proto::pricing::catalog_service_client::CatalogServiceClient::new(channel.clone())
-            .create_product(authorized(create, admin))
-            .await
-            .expect("good");
+        let price = Money { currency_code: "AUD".to_owned(), amount: "100.00".to_owned() };
+        bss_testapp::create_good(channel, admin, "OWNED-GOOD", Some(price), (true, 12)).await;
         let import = ImportAssetRequest {
             account_id: account_id.to_owned(),
             product: "OWNED-GOOD".to_owned(),
