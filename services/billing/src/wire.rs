@@ -217,6 +217,7 @@ pub fn order(order: &Order) -> wire::Order {
                 backordered_quantity: line.backordered.map(decimal_to_wire),
                 cancelled_quantity: line.cancelled.map(decimal_to_wire),
                 surcharge: line.surcharge,
+                refunded: line.refunded.and_then(|refunded| money(refunded, currency)),
             })
             .collect(),
         payment_type: order.payment_type.to_wire() as i32,
@@ -246,6 +247,7 @@ pub fn order(order: &Order) -> wire::Order {
             refund_id: payment.refund_id.clone(),
             decline_reason: payment.decline_reason.clone(),
             from_wallet: payment.from_wallet,
+            refunded: money(payment.refunded, currency),
         }),
         cancel_reason: order.cancel_reason.clone(),
         cancel_time: order.cancelled_at.map(timestamp),
@@ -479,6 +481,7 @@ pub fn stored_order(body: &[u8], status: &str) -> Result<Order, String> {
                 backordered: decimal(&line.backordered_quantity),
                 cancelled: decimal(&line.cancelled_quantity),
                 surcharge: false,
+                refunded: None,
                 priced_by: PricedBy::default(),
                 goods: None,
             })
@@ -684,6 +687,7 @@ mod tests {
                 backordered: Some(dec!(6)),
                 cancelled: None,
                 surcharge: false,
+                refunded: None,
                 priced_by: PricedBy::default(),
                 goods: None,
             }],

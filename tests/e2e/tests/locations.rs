@@ -317,6 +317,124 @@ async fn racing_orders_never_take_more_stock_than_there_is() {
     credit_settles(&gateway, &admin, &account, "0.00", "9.00").await;
 }
 
+fn cancel_part(order_id: &str, quantity: &str, request_id: &str) -> CancelBackOrderRequest {
+    CancelBackOrderRequest {
+        order_id: order_id.to_owned(),
+        line_number: 1,
+        quantity: decimal(quantity),
+        reason: "fewer are enough".to_owned(),
+        request_id: request_id.to_owned(),
+    }
+}
+
+fn refunded(order: &Order) -> (OrderPaymentStatus, String, String) {
+    let payment = order.payment.as_ref().expect("paid at submission");
+    (payment.status(), amount(&payment.refunded).to_owned(), amount(&order.lines[0].refunded).to_owned())
+}
+
+#[tokio::test]
+async fn a_paid_back_order_cancelled_is_refunded_its_share_and_the_rest_when_the_order_goes() {
+    let suite = TestApp::start().await;
+    let (tenant_id, admin) = suite.tenant("Paid Stock", "EUR").await;
+    let gateway = suite.gateway().await;
+    create_product(&gateway, &admin, "GIZMO", "3.33", "tools").await;
+    let account = create_account(&gateway, &admin, ordering_account("CARDS")).await;
+    bss_e2e::save_card(&gateway, &admin, &account, "tok_visa").await;
+    let customer = customer_user_token(tenant_id, create_user(&gateway, &admin, &account, "card@stock.example").await);
+    let shop = create_location(&gateway, &admin, "SHOP", None).await;
+    assign(&gateway, &admin, &account, &shop, true).await;
+    receive(&gateway, &admin, &shop, "GIZMO", "1").await;
+
+    // 3 gizmos paid by card: one ships, two wait.
+    let order = place(&gateway, &customer, order_request("", &[("GIZMO", "3")], PaymentType::CreditCard)).await;
+    assert_eq!((order.status(), amount(&order.total)), (OrderStatus::Executed, "9.99"));
+    assert_eq!(quantity(&order.lines[0].backordered_quantity), "2");
+    let mut orders = OrderServiceClient::new(gateway.clone());
+    let cancel_one = cancel_part(&order.id, "1", "cancel-one-gizmo");
+    let cancelled = orders.cancel_back_order(authorized(cancel_one.clone(), &customer)).await.expect("cancelled");
+    let cancelled = cancelled.into_inner().order.expect("order");
+    assert_eq!(refunded(&cancelled), (OrderPaymentStatus::Captured, "3.33".to_owned(), "3.33".to_owned()));
+    assert_eq!(quantity(&cancelled.lines[0].backordered_quantity), "1");
+    // A retry refunds nothing more, and the order read back agrees.
+    let again = orders.cancel_back_order(authorized(cancel_one, &customer)).await.expect("replayed");
+    assert_eq!(refunded(&again.into_inner().order.expect("order")).1, "3.33");
+    let read = GetOrderRequest { id: order.id.clone() };
+    let read = orders.get_order(authorized(read, &admin)).await.expect("order").into_inner();
+    assert_eq!(refunded(&read.order.expect("order")).1, "3.33");
+
+    // Cancelling the order gives back what is still held: 9.99 in all.
+    let cancel =
+        CancelOrderRequest { id: order.id.clone(), reason: "changed mind".to_owned(), request_id: String::new() };
+    let gone = orders.cancel_order(authorized(cancel, &customer)).await.expect("cancelled").into_inner();
+    let gone = gone.order.expect("order");
+    assert_eq!(refunded(&gone), (OrderPaymentStatus::Refunded, "9.99".to_owned(), "3.33".to_owned()));
+    // The one that shipped is back on the shelf.
+    assert_eq!(stock(&gateway, &admin, &shop).await.expect("stock"), [("GIZMO".to_owned(), "1".to_owned())]);
+}
+
+#[tokio::test]
+async fn racing_cancellations_of_a_paid_order_give_back_what_was_taken_exactly_once() {
+    let suite = TestApp::start().await;
+    let (_, admin) = suite.tenant("Racing Refunds", "EUR").await;
+    let gateway = suite.gateway().await;
+    create_product(&gateway, &admin, "SPROCKET", "3.333333", "tools").await;
+    let account = create_account(&gateway, &admin, ordering_account("RACING")).await;
+    bss_e2e::save_card(&gateway, &admin, &account, "tok_visa").await;
+    let depot = create_location(&gateway, &admin, "DEPOT", None).await;
+    assign(&gateway, &admin, &account, &depot, true).await;
+    receive(&gateway, &admin, &depot, "SPROCKET", "1").await;
+    // 13 sprockets at 3.333333 are 43.33 (rounded half away from zero):
+    // one ships (3.33), twelve wait (40.00).
+    let order = place(&gateway, &admin, order_request(&account, &[("SPROCKET", "13")], PaymentType::CreditCard)).await;
+    assert_eq!((order.status(), amount(&order.total)), (OrderStatus::Executed, "43.33"));
+    assert_eq!(quantity(&order.lines[0].backordered_quantity), "12");
+
+    // Twelve cancellations of one sprocket each and a cancellation of the
+    // whole order, all at once: every one either gives back its part or
+    // is refused by a rule, and never does the provider refuse a refund
+    // for more than is left of the capture.
+    let mut racing = Vec::new();
+    for n in 0..12 {
+        let mut orders = OrderServiceClient::new(gateway.clone());
+        let request = authorized(cancel_part(&order.id, "1", &format!("race-{n}")), &admin);
+        racing.push(tokio::spawn(async move { orders.cancel_back_order(request).await.map(|_| ()) }));
+    }
+    let mut orders = OrderServiceClient::new(gateway.clone());
+    let whole = CancelOrderRequest { id: order.id.clone(), reason: "race".to_owned(), request_id: "whole".to_owned() };
+    let whole = authorized(whole, &admin);
+    racing.push(tokio::spawn(async move { orders.cancel_order(whole).await.map(|_| ()) }));
+    let mut given_back_by_parts = 0;
+    let mut refused = Vec::new();
+    for (n, outcome) in racing.into_iter().enumerate() {
+        match outcome.await.expect("joined") {
+            Ok(()) if n < 12 => given_back_by_parts += 1,
+            Ok(()) => {}
+            Err(status) => refused.push(status),
+        }
+    }
+    for status in &refused {
+        assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+        assert!(
+            ["ORDER_NOT_EXECUTED", "NOTHING_BACK_ORDERED"].contains(&reason(status).as_str()),
+            "refused by a rule, never by the provider: {status:?}"
+        );
+    }
+    assert_eq!(given_back_by_parts + refused.len(), 12, "the whole order's cancellation always goes through");
+    let read = GetOrderRequest { id: order.id.clone() };
+    let read = OrderServiceClient::new(gateway.clone()).get_order(authorized(read, &admin)).await.expect("order");
+    let read = read.into_inner().order.expect("order");
+    assert_eq!((read.status(), quantity(&read.lines[0].cancelled_quantity)), (OrderStatus::Cancelled, "12".to_owned()));
+    // Each sprocket cancelled alone gave back 3.33, the twelfth (had it
+    // come) the 3.37 left of the 40.00 that waited; the order's
+    // cancellation gave back the rest: 43.33 in all, once.
+    let by_parts = match given_back_by_parts {
+        12 => "40.00".to_owned(),
+        k => format!("{}.{:02}", k * 333 / 100, k * 333 % 100),
+    };
+    let by_line = if given_back_by_parts == 0 { String::new() } else { by_parts };
+    assert_eq!(refunded(&read), (OrderPaymentStatus::Refunded, "43.33".to_owned(), by_line));
+}
+
 /// (product code, quantity, status, current) of the assets an account
 /// holds (and held, with `include_past`), oldest first.
 async fn assets_of(

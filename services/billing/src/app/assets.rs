@@ -67,15 +67,15 @@ pub(crate) async fn cancelled(
     repo_assets::record(tx, tenant_id, &events.collect::<Vec<_>>()).await
 }
 
-/// ASSETS_MOVED when an order's assets cannot be taken back (read without
-/// a lock: for a refusal before anything outside the database is done).
+/// ASSETS_MOVED when an order's assets cannot be taken back; they stay
+/// locked until the transaction ends, so none changes hands while the
+/// order's money goes back.
 pub(crate) async fn check_order_cancellable(
-    db: &sqlx::PgPool,
+    tx: &mut sqlx::PgConnection,
     tenant_id: Uuid,
     order_id: Uuid,
 ) -> Result<(), BillingError> {
-    let mut connection = db.acquire().await?;
-    let held = repo_assets::of_order(&mut connection, tenant_id, order_id).await?;
+    let held = repo_assets::lock_of_order(tx, tenant_id, order_id).await?;
     asset::check_cancellable(order_id, &held)
 }
 
@@ -118,6 +118,10 @@ impl Billing {
         let mut holders: Vec<Uuid> =
             history.iter().flat_map(|event| [event.from_account, event.to_account]).flatten().collect();
         holders.push(found.account_id);
+        // A sales rep sees an asset its account holds now.
+        if caller.sales_rep_limit().is_some() {
+            self.check_own(caller, &[found.account_id], ("asset", id)).await?;
+        }
         match self.own_account(caller).await? {
             Some(own) if !holders.contains(&own) => Err(BillingError::not_found("asset", id)),
             Some(own) => {

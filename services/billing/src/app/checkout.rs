@@ -15,6 +15,7 @@ use bss_proto::credit::{ListPaymentMethodsRequest, PaymentMethod, PaymentMethodK
 use bss_proto::provider::payment_provider_service_client::PaymentProviderServiceClient;
 use bss_proto::provider::payment_provider_service_server::PaymentProviderService;
 use bss_proto::provider::*;
+use rust_decimal::Decimal;
 use tonic::transport::Channel;
 use tonic::{Code, Request};
 use uuid::Uuid;
@@ -245,6 +246,7 @@ impl Billing {
             refund_id: String::new(),
             decline_reason,
             from_wallet: false,
+            refunded: Decimal::ZERO,
         };
         Ok(match charged {
             Charged::Captured { authorization_id, capture_id } => {
@@ -256,25 +258,24 @@ impl Billing {
         })
     }
 
-    /// Gives back what a cancelled order's payment took (REFUND_DECLINED
-    /// when the provider refuses); the payment as it is afterwards.
+    /// Gives back `amount` of an order's payment at the provider
+    /// (REFUND_DECLINED when the provider refuses); the refund's id. `step`
+    /// makes the provider's reference: a repeated step refunds once.
     pub(crate) async fn refund_payment(
         &self,
         tenant_id: Uuid,
         order: &Order,
-        payment: &CardPayment,
-    ) -> Result<CardPayment, BillingError> {
+        (payment, amount, step): (&CardPayment, Decimal, &str),
+    ) -> Result<String, BillingError> {
         let currency = repo::stored_currency(&order.currency)?;
         let refund = RefundRequest {
             capture_id: payment.capture_id.clone(),
-            amount: Some(money_to_wire(payment.amount, currency)),
-            reference: reference(tenant_id, order, "refund"),
+            amount: Some(money_to_wire(amount, currency)),
+            reference: reference(tenant_id, order, step),
         };
         let refunded = call!(&self.payments, refund, refund)?;
         match PaymentOutcome::try_from(refunded.outcome) {
-            Ok(PaymentOutcome::Approved) => {
-                Ok(CardPayment { status: PaymentStatus::Refunded, refund_id: refunded.refund_id, ..payment.clone() })
-            }
+            Ok(PaymentOutcome::Approved) => Ok(refunded.refund_id),
             Ok(PaymentOutcome::Declined) => Err(BillingError::precondition(
                 "REFUND_DECLINED",
                 format!("the payment provider refused the refund: {}", refunded.decline_reason),

@@ -33,8 +33,8 @@ use crate::domain::collection::Use;
 use crate::domain::error::BillingError;
 use crate::domain::location::surcharge_line;
 use crate::domain::order::{
-    CardPayment, CreditReason, CreditVerdict, Line, Order, OrderState, Payer, PaymentStatus, PricedBy, backordered,
-    charges, check_cancellable, check_orderer, check_payer, credit_reference, paid_at_checkout, payer_shares,
+    CreditReason, CreditVerdict, Line, Order, OrderState, Payer, PricedBy, backordered, charges, check_cancellable,
+    check_orderer, check_payer, credit_reference, paid_at_checkout, payer_shares,
 };
 use crate::domain::settings::payment_instructions;
 use crate::domain::wallet::{Movement, can_prepay};
@@ -488,21 +488,14 @@ impl Billing {
         orders::lock(tx, tenant_id, order_id).await?.ok_or_else(|| BillingError::not_found("order", order_id))
     }
 
-    /// Whether the caller may act on the order: a sales rep only on its own
-    /// accounts' (asked of accounts before any row is locked).
+    /// Whether the caller may act on the order: a customer's own user only
+    /// on its account's, a sales rep only on its own accounts' (asked of
+    /// accounts before any row is locked).
     async fn check_order_visible(&self, caller: &Caller, tenant_id: Uuid, order_id: Uuid) -> Result<(), BillingError> {
-        if caller.customer_user().is_some() {
-            return self.order_for(caller, tenant_id, order_id).await.map(|_| ());
-        }
-        if caller.sales_rep_limit().is_none() {
+        if caller.customer_user().is_none() && caller.sales_rep_limit().is_none() {
             return Ok(());
         }
-        let order = self.order(tenant_id, order_id).await?;
-        match self.fetch_account(caller, order.account_id).await {
-            Ok(account) if caller.sales_rep_limit() == Some(account.sales_rep_id.as_str()) => Ok(()),
-            Ok(_) | Err(BillingError::NotFound { .. }) => Err(BillingError::not_found("order", order_id)),
-            Err(other) => Err(other),
-        }
+        self.order_for(caller, tenant_id, order_id).await.map(|_| ())
     }
 
     /// Ships `quantity` of a line's back order: the shipped part of its
@@ -532,7 +525,41 @@ impl Billing {
         .await
     }
 
-    /// Cancels an order whole: its open charges go, and credit releases
+    /// Gives back `amount` of a paid order's payment, the order locked in
+    /// `tx`: a wallet's into the wallet (in the transaction), a provider's
+    /// at the provider by `step`'s reference. The order stays locked while
+    /// the provider answers, so two cancellations never give back the same
+    /// money; a retry after a failed commit asks the same refund again,
+    /// which the provider answers once. The refund's id.
+    async fn give_back(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        (caller, tenant_id): (&Caller, Uuid),
+        order: &Order,
+        (amount, step): (Decimal, &str),
+    ) -> Result<String, BillingError> {
+        let Some(payment) = order.payment.as_ref().filter(|_| amount > Decimal::ZERO) else {
+            return Ok(String::new());
+        };
+        if !payment.from_wallet {
+            return self.refund_payment(tenant_id, order, (payment, amount, step)).await;
+        }
+        let new = Move {
+            id: Uuid::now_v7(),
+            account_id: order.account_id,
+            movement: Movement::OrderRefund,
+            amount,
+            order_id: Some(order.id),
+            payment_id: None,
+            reason: "",
+            actor: &caller.subject,
+        };
+        let currency = repo::stored_currency(&order.currency)?;
+        Ok(wallets::move_money(tx, tenant_id, currency, &new).await?.id.to_string())
+    }
+
+    /// Cancels an order whole: its open charges go, what was paid at
+    /// submission and is still held is given back, and credit releases
     /// what it reserved (on the OrderCancelled event).
     pub async fn cancel_order<R: Message + Default>(
         &self,
@@ -544,22 +571,7 @@ impl Billing {
     ) -> Result<R, BillingError> {
         // Another account's order is NOT_FOUND, even to a replay.
         self.check_order_visible(caller, tenant_id, order_id).await?;
-        if let Some(stored) = self.replay(&key).await? {
-            return Ok(stored);
-        }
-        // A card or PayPal payment is refunded first, with no transaction
-        // open (the provider answers a repeated refund as the first).
         let placed = self.order(tenant_id, order_id).await?;
-        let refunded = match placed.refundable_at_provider() {
-            Some(payment) => {
-                check_cancellable(placed.state, order_id, None)?;
-                // Nothing is refunded for an order that cannot be
-                // cancelled (checked again in the transaction).
-                assets::check_order_cancellable(&self.db, tenant_id, order_id).await?;
-                Some(self.refund_payment(tenant_id, &placed, payment).await?)
-            }
-            None => None,
-        };
         self.write(key, async |tx| {
             // Locks in the order every transaction takes them: the held
             // order's (as credit's decision does), then the products' (as a
@@ -569,28 +581,18 @@ impl Billing {
             }
             lock_order_products(tx, tenant_id, &placed).await?;
             let mut order = self.lock_order(tx, tenant_id, order_id).await?;
-            if let Some(refunded) = refunded
-                && order.refundable().is_some_and(|payment| payment.capture_id == refunded.capture_id)
-            {
-                order.payment = Some(refunded);
-            }
-            // A wallet's payment goes back into the wallet, with the rest.
-            if let Some(payment) = order.refundable().filter(|payment| payment.from_wallet).cloned() {
+            // A paid order: everything that could refuse the cancellation
+            // is asked before any money goes back.
+            if let Some(payment) = order.refundable().cloned() {
                 check_cancellable(order.state, order_id, None)?;
-                let new = Move {
-                    id: Uuid::now_v7(),
-                    account_id: order.account_id,
-                    movement: Movement::OrderRefund,
-                    amount: payment.amount,
-                    order_id: Some(order.id),
-                    payment_id: None,
-                    reason: "",
-                    actor: &caller.subject,
-                };
-                let currency = repo::stored_currency(&order.currency)?;
-                let refund = wallets::move_money(tx, tenant_id, currency, &new).await?;
-                order.payment =
-                    Some(CardPayment { status: PaymentStatus::Refunded, refund_id: refund.id.to_string(), ..payment });
+                // Its assets locked: none changes hands while money goes back.
+                assets::check_order_cancellable(tx, tenant_id, order_id).await?;
+                let held = payment.held();
+                let step = refund_step(&order);
+                let refund_id = self.give_back(tx, (caller, tenant_id), &order, (held, &step)).await?;
+                if let Some(payment) = order.payment.as_mut() {
+                    payment.refund(held, refund_id, true);
+                }
             }
             // Its charges go first (waiting for a draft that holds them to
             // commit), then what is invoiced is checked: a cancellation and an
@@ -621,7 +623,9 @@ impl Billing {
     }
 
     /// Cancels `quantity` (all when none) of a line's back order: its
-    /// waiting charge shrinks, and credit releases the cancelled part.
+    /// waiting charge shrinks and credit releases the cancelled part; an
+    /// order paid at submission gives back the cancelled part's share of
+    /// the line at once.
     pub async fn cancel_back_order<R: Message + Default>(
         &self,
         caller: &Caller,
@@ -633,8 +637,16 @@ impl Billing {
         self.check_order_visible(caller, tenant_id, order_id).await?;
         self.write(key, async |tx| {
             let mut order = self.lock_order(tx, tenant_id, order_id).await?;
-            order.check_partial_cancel()?;
-            let quantity = order.cancel_back_order(line_number, quantity)?;
+            let currency = repo::stored_currency(&order.currency)?;
+            let before = refund_step(&order);
+            let (quantity, refund) = order.cancel_back_order(line_number, quantity, currency)?;
+            if let Some(amount) = refund {
+                let step = format!("{before}-line-{line_number}-{quantity}");
+                let refund_id = self.give_back(tx, (caller, tenant_id), &order, (amount, &step)).await?;
+                if let Some(payment) = order.payment.as_mut().filter(|_| !refund_id.is_empty()) {
+                    payment.refund_id = refund_id;
+                }
+            }
             let mut released = Vec::new();
             if let Some(waiting) = orders::waiting_charge(tx, tenant_id, order_id, line_number).await? {
                 let (cancelled, rest) = split(&waiting, quantity)?;
@@ -663,6 +675,18 @@ impl Billing {
             Ok(response)
         })
         .await
+    }
+}
+
+/// The provider reference's step of the next refund of a paid order, from
+/// what was given back so far (the order locked): a retry after a failed
+/// commit finds the order as it was and asks the same refund again, which
+/// the provider answers once; any refund after a committed one has a step
+/// of its own.
+fn refund_step(order: &Order) -> String {
+    match order.payment.as_ref().map(|payment| payment.refunded).unwrap_or_default() {
+        before if before.is_zero() => "refund".to_owned(),
+        before => format!("refund-after-{before}"),
     }
 }
 

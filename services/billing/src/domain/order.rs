@@ -88,6 +88,30 @@ pub struct CardPayment {
     pub decline_reason: String,
     #[serde(default)]
     pub from_wallet: bool,
+    /// What was given back of it so far: cancelled back orders' shares,
+    /// then the rest when the order is cancelled.
+    #[serde(default)]
+    pub refunded: Decimal,
+}
+
+impl CardPayment {
+    /// What is still held of it: taken and not given back.
+    pub fn held(&self) -> Decimal {
+        self.amount - self.refunded
+    }
+
+    /// Records a refund of `amount` by `refund_id` (none for nothing given
+    /// back); `whole`: what was held is all given back, the payment is
+    /// refunded.
+    pub fn refund(&mut self, amount: Decimal, refund_id: String, whole: bool) {
+        self.refunded += amount;
+        if !refund_id.is_empty() {
+            self.refund_id = refund_id;
+        }
+        if whole {
+            self.status = PaymentStatus::Refunded;
+        }
+    }
 }
 
 /// Whether orders paid this way are paid at the payment provider before
@@ -106,28 +130,9 @@ impl Order {
         self.payment = Some(payment);
     }
 
-    /// FAILED_PRECONDITION (PAID_ORDER_CANCELLED_WHOLE) for an order paid
-    /// at checkout: its payment is given back whole (CancelOrder), never
-    /// line by line.
-    pub fn check_partial_cancel(&self) -> Result<(), BillingError> {
-        match self.refundable() {
-            Some(_) => Err(BillingError::precondition(
-                "PAID_ORDER_CANCELLED_WHOLE",
-                format!("order {} was paid at checkout: cancel it whole, which refunds it", self.id),
-            )),
-            None => Ok(()),
-        }
-    }
-
     /// What of each line shipped so far: (line number, quantity).
     pub fn shipped_lines(&self) -> Vec<(i32, Decimal)> {
         (1..).zip(&self.lines).map(|(number, line)| (number, line.shipped())).collect()
-    }
-
-    /// The captured payment a cancellation gives back at the payment
-    /// provider, if any (a wallet's is put back in the wallet instead).
-    pub fn refundable_at_provider(&self) -> Option<&CardPayment> {
-        self.refundable().filter(|payment| !payment.from_wallet)
     }
 
     /// Records that the account's wallet paid the whole order at
@@ -141,6 +146,7 @@ impl Order {
             refund_id: String::new(),
             decline_reason: String::new(),
             from_wallet: true,
+            refunded: Decimal::ZERO,
         });
     }
 
@@ -179,6 +185,9 @@ pub struct Line {
     /// The location's surcharge, not a product.
     #[serde(default)]
     pub surcharge: bool,
+    /// What of a paid line was given back (its back orders cancelled).
+    #[serde(default)]
+    pub refunded: Option<Decimal>,
     /// The rule that priced it (pricing's quote).
     #[serde(default)]
     pub priced_by: PricedBy,
@@ -207,6 +216,19 @@ impl PricedBy {
 }
 
 impl Line {
+    /// What cancelling `part` of what waits gives back of a paid line: the
+    /// waiting part's share of what is left of its total, each part rounded
+    /// to the currency's minor unit half away from zero as the line's
+    /// charges are (`split_total`), so every refund of a line adds up to
+    /// exactly what waited.
+    pub fn refund_of(&self, part: Decimal, currency: Currency) -> Decimal {
+        let waiting = self.backordered.unwrap_or_default();
+        let active = self.quantity - self.cancelled.unwrap_or_default();
+        let left = self.total - self.refunded.unwrap_or_default();
+        let (_, waiting_value) = split_total(left, active, self.unit_price, active - waiting, currency);
+        split_total(waiting_value, waiting, self.unit_price, part, currency).0
+    }
+
     /// What of the line shipped: all but what waits or was cancelled.
     pub fn shipped(&self) -> Decimal {
         self.quantity - self.backordered.unwrap_or_default() - self.cancelled.unwrap_or_default()
@@ -384,9 +406,17 @@ impl Order {
     }
 
     /// Cancels `quantity` (all when none) of line `line_number`'s back
-    /// order; returns the quantity cancelled.
-    pub fn cancel_back_order(&mut self, line_number: i32, quantity: Option<Decimal>) -> Result<Decimal, BillingError> {
+    /// order; returns the quantity cancelled and, for an order paid at
+    /// submission, what of the payment that gives back (recorded on the
+    /// line and the payment; the caller gives it back and names the refund).
+    pub fn cancel_back_order(
+        &mut self,
+        line_number: i32,
+        quantity: Option<Decimal>,
+        currency: Currency,
+    ) -> Result<(Decimal, Option<Decimal>), BillingError> {
         check_executed(self.state, self.id)?;
+        let paid = self.refundable().is_some();
         let line = self.line_mut(line_number)?;
         let waiting = line.backordered.unwrap_or_default();
         let quantity = quantity.unwrap_or(waiting);
@@ -397,9 +427,16 @@ impl Order {
                 format!("line {line_number} has nothing back-ordered"),
             ));
         }
+        let refund = paid.then(|| line.refund_of(quantity, currency));
         line.backordered = (left > Decimal::ZERO).then_some(left);
         line.cancelled = Some(line.cancelled.unwrap_or_default() + quantity);
-        Ok(quantity)
+        if let Some(amount) = refund {
+            line.refunded = Some(line.refunded.unwrap_or_default() + amount);
+            if let Some(payment) = self.payment.as_mut() {
+                payment.refunded += amount;
+            }
+        }
+        Ok((quantity, refund))
     }
 
     /// Cancels the whole order (checked by [`check_cancellable`] first):
@@ -790,39 +827,72 @@ mod tests {
         assert!(!order.invoiced(), "paid already");
         let payment = order.refundable().expect("refundable");
         assert!(payment.from_wallet && payment.amount == dec!(80.00));
-        assert!(order.refundable_at_provider().is_none(), "the provider never saw it");
-        assert!(order.check_partial_cancel().is_err(), "given back whole only");
         let held = Order { state: OrderState::HeldForApproval, payment: None, ..order.clone() };
         assert!(held.invoiced());
         let card = Order { payment_type: PaymentType::CreditCard, payment: None, ..order };
         assert!(!card.invoiced());
     }
 
-    #[test]
-    fn a_declined_payment_rejects_the_order_and_a_paid_one_is_refunded_whole_only() {
-        let card = |status| CardPayment {
+    fn card(status: PaymentStatus, amount: Decimal) -> CardPayment {
+        CardPayment {
             status,
-            amount: dec!(0.25),
+            amount,
             authorization_id: "auth".to_owned(),
             capture_id: "capture".to_owned(),
             refund_id: String::new(),
             decline_reason: String::new(),
             from_wallet: false,
-        };
+            refunded: Decimal::ZERO,
+        }
+    }
+
+    #[test]
+    fn a_declined_payment_rejects_the_order_and_a_paid_one_is_refunded_once() {
         assert!(paid_at_checkout(PaymentType::CreditCard) && paid_at_checkout(PaymentType::PayPal));
         assert!(!paid_at_checkout(PaymentType::OnAccount) && !paid_at_checkout(PaymentType::DirectDeposit));
         let mut declined = Order { payment_type: PaymentType::CreditCard, ..order(vec![]) };
-        declined.paid(card(PaymentStatus::Declined));
+        declined.paid(card(PaymentStatus::Declined, dec!(0.25)));
         assert_eq!(declined.state, OrderState::Rejected);
-        assert!(declined.refundable().is_none() && declined.check_partial_cancel().is_ok());
+        assert!(declined.refundable().is_none());
         let mut captured = Order { payment_type: PaymentType::CreditCard, ..order(vec![]) };
-        captured.paid(card(PaymentStatus::Captured));
+        captured.paid(card(PaymentStatus::Captured, dec!(0.25)));
         assert_eq!(captured.state, OrderState::Executed);
         assert_eq!(captured.refundable().map(|payment| payment.capture_id.as_str()), Some("capture"));
-        let refused = captured.check_partial_cancel().expect_err("paid at checkout");
-        assert!(matches!(refused, BillingError::Precondition { reason: "PAID_ORDER_CANCELLED_WHOLE", .. }));
-        let refunded = Order { payment: Some(card(PaymentStatus::Refunded)), ..captured };
+        let mut payment = card(PaymentStatus::Captured, dec!(0.25));
+        payment.refund(dec!(0.10), "r1".to_owned(), false);
+        assert_eq!((payment.status, payment.held()), (PaymentStatus::Captured, dec!(0.15)));
+        payment.refund(payment.held(), "r2".to_owned(), true);
+        assert_eq!(
+            (payment.status, payment.held(), payment.refund_id.as_str()),
+            (PaymentStatus::Refunded, dec!(0), "r2")
+        );
+        let refunded = Order { payment: Some(card(PaymentStatus::Refunded, dec!(0.25))), ..captured };
         assert!(refunded.refundable().is_none(), "refunded once");
+    }
+
+    #[test]
+    fn cancelled_back_orders_of_a_paid_line_give_back_exactly_what_waited() {
+        // 3 x 3.33 = 9.99: one shipped, two waiting, paid by card.
+        let mut paid = order(vec![line(dec!(3), dec!(3.33), dec!(9.99), Some(dec!(2)))]);
+        paid.paid(card(PaymentStatus::Captured, dec!(9.99)));
+        let first = paid.cancel_back_order(1, Some(dec!(1)), eur()).expect("cancels one");
+        assert_eq!(first, (dec!(1), Some(dec!(3.33))));
+        let second = paid.cancel_back_order(1, None, eur()).expect("cancels the other");
+        assert_eq!(second, (dec!(1), Some(dec!(3.33))));
+        assert_eq!(paid.lines[0].refunded, Some(dec!(6.66)), "what waited, to the cent");
+        let payment = paid.refundable().expect("still captured: one shipped");
+        assert_eq!((payment.refunded, payment.held()), (dec!(6.66), dec!(3.33)));
+
+        // A total that does not divide evenly: 3 for 10.00, all waiting;
+        // one, then the other two, give back 10.00 exactly.
+        let mut odd = order(vec![line(dec!(3), dec!(3.333333), dec!(10.00), Some(dec!(3)))]);
+        odd.paid(card(PaymentStatus::Captured, dec!(10.00)));
+        let parts = [
+            odd.cancel_back_order(1, Some(dec!(1)), eur()).expect("one").1,
+            odd.cancel_back_order(1, None, eur()).expect("the rest").1,
+        ];
+        assert_eq!(parts, [Some(dec!(3.33)), Some(dec!(6.67))]);
+        assert_eq!(odd.refundable().map(CardPayment::held), Some(dec!(0.00)));
     }
 
     fn order(lines: Vec<Line>) -> Order {
@@ -841,6 +911,7 @@ mod tests {
             backordered,
             cancelled: None,
             surcharge: false,
+            refunded: None,
             priced_by: PricedBy::default(),
             goods: None,
         }
@@ -895,11 +966,12 @@ mod tests {
         assert_eq!(placed.lines[0].backordered, Some(dec!(4)));
         assert!(placed.ship(2, dec!(1)).is_err(), "no line 2");
         assert!(placed.ship(1, dec!(5)).is_err(), "only 4 wait");
-        assert_eq!(placed.cancel_back_order(1, Some(dec!(1))).expect("cancels one"), dec!(1));
-        assert_eq!(placed.cancel_back_order(1, None).expect("cancels the rest"), dec!(3));
+        let cancel = |order: &mut Order, quantity| order.cancel_back_order(1, quantity, eur());
+        assert_eq!(cancel(&mut placed, Some(dec!(1))).expect("cancels one"), (dec!(1), None), "nothing was paid");
+        assert_eq!(cancel(&mut placed, None).expect("cancels the rest"), (dec!(3), None));
         assert_eq!((placed.lines[0].backordered, placed.lines[0].cancelled), (None, Some(dec!(4))));
         assert!(!placed.back_ordered());
-        assert!(placed.cancel_back_order(1, None).is_err(), "nothing waits");
+        assert!(cancel(&mut placed, None).is_err(), "nothing waits");
         let mut held = order(vec![line(dec!(10), dec!(1), dec!(10), Some(dec!(6)))]);
         held.state = OrderState::HeldForApproval;
         assert!(held.ship(1, dec!(1)).is_err(), "a held order ships nothing");
