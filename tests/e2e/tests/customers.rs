@@ -23,10 +23,12 @@ use bss_proto::billing::{
     ListOrdersRequest, ListTransactionsRequest, ListWalletTransactionsRequest, OpenWalletRequest, OrderStatus,
     TopUpWalletRequest,
 };
+use bss_proto::pricing::catalog_service_client::CatalogServiceClient;
 use bss_proto::pricing::contract_service_client::ContractServiceClient;
 use bss_proto::pricing::quote_service_client::QuoteServiceClient;
 use bss_proto::pricing::{
-    Contract, ContractItem, CreateContractRequest, GetContractRequest, ListContractsRequest, QuoteLineRequest,
+    Contract, ContractItem, CreateContractRequest, CreateProductRequest, GetContractRequest, GetProductRequest,
+    ListContractsRequest, ListProductsRequest, ListProductsResponse, Product, ProductAvailability, QuoteLineRequest,
     QuoteRequest,
 };
 use bss_proto::types::PaymentType;
@@ -35,6 +37,21 @@ use prost_types::FieldMask;
 use tonic::Code;
 use tonic::transport::Channel;
 use uuid::Uuid;
+
+/// A product only a contract listing it sells; its id.
+async fn contract_only_product(gateway: &Channel, admin: &str, code: &str) -> String {
+    let product = Product {
+        code: code.to_owned(),
+        name: code.to_owned(),
+        family: "deals".to_owned(),
+        list_price: eur("9.00"),
+        availability: ProductAvailability::ContractOnly as i32,
+        ..Product::default()
+    };
+    let request = CreateProductRequest { product: Some(product), request_id: String::new() };
+    let created = CatalogServiceClient::new(gateway.clone()).create_product(authorized(request, admin)).await;
+    created.expect("product").into_inner().product.expect("product").id
+}
 
 /// A contract of `accounts` selling `product` at `price`.
 async fn create_contract(gateway: &Channel, admin: &str, product: &str, price: &str, accounts: &[&str]) -> Contract {
@@ -115,6 +132,23 @@ async fn a_customer_user_acts_only_for_its_own_active_account() {
     let theirs_named = ListContractsRequest { account_id: theirs.clone(), ..ListContractsRequest::default() };
     let other = contracts.list_contracts(authorized(theirs_named, &customer)).await.expect_err("their contracts");
     assert_eq!(other.code(), Code::NotFound);
+    // The catalog it browses: the public products and the contract-only
+    // ones its own contracts list, never another customer's deal.
+    let ours_only = contract_only_product(&gateway, &admin, "OURS-ONLY").await;
+    let theirs_only = contract_only_product(&gateway, &admin, "THEIRS-ONLY").await;
+    create_contract(&gateway, &admin, &ours_only, "5.00", &[&mine]).await;
+    create_contract(&gateway, &admin, &theirs_only, "5.00", &[&theirs]).await;
+    let mut catalog = CatalogServiceClient::new(gateway.clone());
+    let browse = |token: &str| authorized(ListProductsRequest::default(), token);
+    let codes = |listed: ListProductsResponse| listed.products.into_iter().map(|p| p.code).collect::<Vec<_>>();
+    let seen = codes(catalog.list_products(browse(&customer)).await.expect("browsed").into_inner());
+    assert_eq!(seen, ["OURS-ONLY", "WIDGET"]);
+    let everything = codes(catalog.list_products(browse(&admin)).await.expect("browsed").into_inner());
+    assert_eq!(everything, ["OURS-ONLY", "THEIRS-ONLY", "WIDGET"], "staff see the whole catalog");
+    let read = |id: &str| authorized(GetProductRequest { product: id.to_owned() }, &customer);
+    catalog.get_product(read(&ours_only)).await.expect("listed by its contract");
+    let hidden = catalog.get_product(read(&theirs_only)).await.expect_err("another customer's deal");
+    assert_eq!(hidden.code(), Code::NotFound);
 
     // Orders: always for its own account, whatever the request names.
     let mut orders = OrderServiceClient::new(gateway.clone());
@@ -445,4 +479,92 @@ async fn a_card_order_is_paid_before_it_is_executed_declined_cards_reject_it_and
     assert_eq!(replayed.into_inner().order.expect("order").payment, Some(refund.clone()));
     let read = orders.get_order(authorized(GetOrderRequest { id: paid.id.clone() }, &admin)).await.expect("staff");
     assert_eq!(read.into_inner().order.expect("order").payment, Some(refund));
+}
+
+#[tokio::test]
+async fn a_sales_rep_reads_its_accounts_enquiry_and_its_user_acts_for_the_account_it_switched_to() {
+    use bss_proto::accounts::user_service_client::UserServiceClient;
+    let suite = TestApp::start().await;
+    let (tenant_id, admin) = suite.tenant("Rep Books", "EUR").await;
+    let gateway = suite.gateway().await;
+    create_product(&gateway, &admin, "WIDGET", "10.00", "tools").await;
+    let of_rep = |code: &str, rep: &str| Account { sales_rep_id: rep.to_owned(), ..ordering_account(code) };
+    let first = create_account(&gateway, &admin, of_rep("REP-A", "R7")).await;
+    let second = create_account(&gateway, &admin, of_rep("REP-B", "R7")).await;
+    let elsewhere = create_account(&gateway, &admin, of_rep("REP-C", "R9")).await;
+    for account in [&first, &second, &elsewhere] {
+        bss_e2e::set_credit_terms(&gateway, &admin, account, "1000", None).await;
+    }
+    let rep = bss_testkit::sales_rep_token(tenant_id, "R7");
+
+    // The rep orders for its account and reads the order, the account's
+    // orders and its balance back; another rep's account is NOT_FOUND.
+    let order = bss_e2e::place(&gateway, &rep, order_request(&first, &[("WIDGET", "2")], PaymentType::OnAccount)).await;
+    let mut orders = OrderServiceClient::new(gateway.clone());
+    let read = orders.get_order(authorized(GetOrderRequest { id: order.id.clone() }, &rep)).await.expect("its order");
+    assert_eq!(bss_e2e::amount(&read.into_inner().order.expect("order").total), "20.00");
+    let listed = ListOrdersRequest { account_id: first.clone(), ..ListOrdersRequest::default() };
+    let listed = orders.list_orders(authorized(listed, &rep)).await.expect("its orders").into_inner().orders;
+    assert_eq!(listed.iter().map(|o| o.id.clone()).collect::<Vec<_>>(), std::slice::from_ref(&order.id));
+    let other_order =
+        bss_e2e::place(&gateway, &admin, order_request(&elsewhere, &[("WIDGET", "1")], PaymentType::OnAccount)).await;
+    let refused = orders.get_order(authorized(GetOrderRequest { id: other_order.id.clone() }, &rep)).await;
+    assert_eq!(refused.expect_err("another rep's order").code(), Code::NotFound);
+    let theirs = ListOrdersRequest { account_id: elsewhere.clone(), ..ListOrdersRequest::default() };
+    assert_eq!(orders.list_orders(authorized(theirs, &rep)).await.expect_err("theirs").code(), Code::NotFound);
+    let mut payments = PaymentServiceClient::new(gateway.clone());
+    let balance = |account: &str| authorized(GetAccountBalanceRequest { account_id: account.to_owned() }, &rep);
+    payments.get_account_balance(balance(&first)).await.expect("its balance");
+    let refused = payments.get_account_balance(balance(&elsewhere)).await.expect_err("another rep's balance");
+    assert_eq!(refused.code(), Code::NotFound);
+    // Every other part of another rep's account's enquiry is NOT_FOUND too.
+    let invoices = ListInvoicesRequest { account_id: elsewhere.clone(), ..ListInvoicesRequest::default() };
+    let refused = InvoiceServiceClient::new(gateway.clone()).list_invoices(authorized(invoices, &rep)).await;
+    assert_eq!(refused.expect_err("their invoices").code(), Code::NotFound);
+    let transactions = ListTransactionsRequest { account_id: elsewhere.clone(), ..ListTransactionsRequest::default() };
+    let refused = LedgerServiceClient::new(gateway.clone()).list_transactions(authorized(transactions, &rep)).await;
+    assert_eq!(refused.expect_err("their transactions").code(), Code::NotFound);
+    let wallet = GetWalletRequest { account_id: elsewhere.clone() };
+    let refused = WalletServiceClient::new(gateway.clone()).get_wallet(authorized(wallet, &rep)).await;
+    assert_eq!(refused.expect_err("their wallet").code(), Code::NotFound);
+    let subscriptions = bss_proto::billing::ListSubscriptionsRequest {
+        account_id: elsewhere.clone(),
+        ..bss_proto::billing::ListSubscriptionsRequest::default()
+    };
+    let refused = bss_proto::billing::subscription_service_client::SubscriptionServiceClient::new(gateway.clone())
+        .list_subscriptions(authorized(subscriptions, &rep))
+        .await;
+    assert_eq!(refused.expect_err("their subscriptions").code(), Code::NotFound);
+    let mine = ListInvoicesRequest { account_id: first.clone(), ..ListInvoicesRequest::default() };
+    InvoiceServiceClient::new(gateway.clone()).list_invoices(authorized(mine, &rep)).await.expect("its invoices");
+
+    // The rep's own user (a customer_user token with its user id) acts
+    // for the account the user is on, and after a switch for the new one.
+    let user = User {
+        account_id: first.clone(),
+        email: "rep7@books.example".to_owned(),
+        display_name: "Rep 7".to_owned(),
+        sales_rep_id: "R7".to_owned(),
+        ..User::default()
+    };
+    let mut users = UserServiceClient::new(gateway.clone());
+    let created =
+        users.create_user(authorized(CreateUserRequest { user: Some(user), request_id: String::new() }, &admin));
+    let user_id: Uuid = created.await.expect("rep user").into_inner().user.expect("user").id.parse().expect("uuid");
+    let acting = customer_user_token(tenant_id, user_id);
+    let on_first =
+        bss_e2e::place(&gateway, &acting, order_request("", &[("WIDGET", "1")], PaymentType::OnAccount)).await;
+    assert_eq!(on_first.account_id, first);
+    let switch =
+        SwitchAccountRequest { user_id: user_id.to_string(), account_id: second.clone(), request_id: String::new() };
+    users.switch_account(authorized(switch, &admin)).await.expect("switched");
+    let on_second =
+        bss_e2e::place(&gateway, &acting, order_request("", &[("WIDGET", "1")], PaymentType::OnAccount)).await;
+    assert_eq!(on_second.account_id, second, "the same token now acts for the account switched to");
+    let before = orders.get_order(authorized(GetOrderRequest { id: on_first.id.clone() }, &acting)).await;
+    assert_eq!(before.expect_err("the first account's, no longer its own").code(), Code::NotFound);
+    // Credit reads the same: the second account holds its order's
+    // reservation, the first its two orders'.
+    bss_e2e::credit_settles(&gateway, &admin, &second, "0.00", "10.00").await;
+    bss_e2e::credit_settles(&gateway, &admin, &first, "0.00", "30.00").await;
 }

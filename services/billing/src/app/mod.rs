@@ -110,7 +110,8 @@ impl Billing {
     }
 
     /// NOT_FOUND (`what` `id`) for a customer's own user unless its account
-    /// is one of `accounts` (what the object belongs to); any other caller
+    /// is one of `accounts` (what the object belongs to), and for a sales
+    /// rep unless one of them carries its sales-rep id; any other caller
     /// passes.
     pub(crate) async fn check_own(
         &self,
@@ -118,6 +119,16 @@ impl Billing {
         accounts: &[Uuid],
         (what, id): (&'static str, Uuid),
     ) -> Result<(), BillingError> {
+        if let Some(limit) = caller.sales_rep_limit() {
+            for account_id in accounts {
+                match self.fetch_account(caller, *account_id).await {
+                    Ok(account) if account.sales_rep_id == limit => return Ok(()),
+                    Ok(_) | Err(BillingError::NotFound { .. }) => {}
+                    Err(other) => return Err(other),
+                }
+            }
+            return Err(BillingError::not_found(what, id));
+        }
         match self.own_account(caller).await? {
             Some(own) if !accounts.contains(&own) => Err(BillingError::not_found(what, id)),
             _ => Ok(()),

@@ -24,14 +24,16 @@ pub const READERS: &[Role] =
     &[Role::TenantAdmin, Role::BillingClerk, Role::CreditManager, Role::AccountManager, Role::Integration];
 
 /// Roles that may read an account's enquiry (its orders, invoices,
-/// subscriptions, transactions and balance): the readers, and a customer's
-/// own user (its own account's only).
+/// subscriptions, transactions, balance, wallet and assets): the readers,
+/// a sales rep (the accounts carrying its sales-rep id only) and a
+/// customer's own user (its own account's only).
 pub const ENQUIRERS: &[Role] = &[
     Role::TenantAdmin,
     Role::BillingClerk,
     Role::CreditManager,
     Role::AccountManager,
     Role::Integration,
+    Role::SalesRep,
     Role::CustomerUser,
 ];
 

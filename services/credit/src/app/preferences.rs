@@ -40,7 +40,7 @@ impl MethodChange {
 }
 
 /// A method as `caller` sees it: a customer's own user never sees the
-/// provider's token (the users of one generic account do not share cards).
+/// provider's token.
 fn shown_to(caller: &Caller, mut method: PaymentMethod) -> PaymentMethod {
     if caller.customer_user().is_some() {
         method.token_reference.clear();

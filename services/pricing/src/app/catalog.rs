@@ -8,7 +8,7 @@ use prost::Message;
 use uuid::Uuid;
 
 use super::Pricing;
-use crate::domain::catalog::{Availability, PriceLevel, Product};
+use crate::domain::catalog::{Availability, PriceLevel, Product, Shown, shown_to};
 use crate::domain::error::PricingError;
 use crate::domain::price::Tiered;
 use crate::repo;
@@ -28,20 +28,29 @@ impl Pricing {
         .await
     }
 
-    /// A product by id or code; a guest sees public products only.
+    /// A product by id or code, as the caller may see it (see
+    /// [`Shown`]); NOT_FOUND otherwise.
     pub async fn product(&self, caller: &Caller, tenant_id: Uuid, product: &str) -> Result<Product, PricingError> {
         // A customer's own user browses only while its account is active.
-        self.own_account(caller).await?;
+        let shown = shown_to(caller, self.own_account(caller).await?);
         let mut connection = self.db.acquire().await?;
         let found = repo::catalog::product(&mut connection, tenant_id, product, false).await?;
-        if caller.is_guest() && found.availability != Availability::Public {
-            return Err(PricingError::not_found("product", product));
+        let visible = match shown {
+            _ if found.availability == Availability::Public => true,
+            Shown::All => true,
+            Shown::Public => false,
+            Shown::PublicAndContractsOf(account_id) => {
+                repo::catalog::listed_for(&mut connection, tenant_id, found.id, account_id).await?
+            }
+        };
+        match visible {
+            true => Ok(found),
+            false => Err(PricingError::not_found("product", product)),
         }
-        Ok(found)
     }
 
-    /// A page of the tenant's products (of `family` when set; a guest's of
-    /// the public ones) and the next page's token.
+    /// A page of the tenant's products (of `family` when set) as the caller
+    /// may see them (see [`Shown`]), and the next page's token.
     pub async fn products(
         &self,
         caller: &Caller,
@@ -49,10 +58,9 @@ impl Pricing {
         family: &str,
         page: &bss_platform::paging::Page,
     ) -> Result<(Vec<Product>, String), PricingError> {
-        self.own_account(caller).await?;
-        let only = caller.is_guest().then_some(Availability::Public);
+        let shown = shown_to(caller, self.own_account(caller).await?);
         let mut connection = self.db.acquire().await?;
-        repo::catalog::list_products(&mut connection, tenant_id, (family, only), page).await
+        repo::catalog::list_products(&mut connection, tenant_id, (family, shown), page).await
     }
 
     /// Changes a product by `change`, unless it changed since the etag the

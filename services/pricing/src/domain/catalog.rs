@@ -17,6 +17,26 @@ pub enum Availability {
     ContractOnly,
 }
 
+/// Which products a caller browses: staff all of them; a guest the
+/// public ones; a customer's own user the public ones and those its
+/// account's contracts in force list (another customer's contract-only
+/// products are none of its business).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shown {
+    All,
+    Public,
+    PublicAndContractsOf(uuid::Uuid),
+}
+
+/// What `caller` browses, acting for `account` (a bound caller's).
+pub fn shown_to(caller: &bss_platform::auth::Caller, account: Option<uuid::Uuid>) -> Shown {
+    match (caller.is_guest(), caller.customer_user(), account) {
+        (true, _, _) | (false, Some(_), None) => Shown::Public,
+        (false, Some(_), Some(account_id)) => Shown::PublicAndContractsOf(account_id),
+        (false, None, _) => Shown::All,
+    }
+}
+
 impl Availability {
     pub fn as_str(self) -> &'static str {
         match self {

@@ -8,7 +8,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{break_columns, corrupt, currency, tiered};
-use crate::domain::catalog::{Availability, Goods, PriceLevel, Product};
+use crate::domain::catalog::{Availability, Goods, PriceLevel, Product, Shown};
 use crate::domain::error::PricingError;
 use crate::domain::price::Tiered;
 
@@ -124,25 +124,65 @@ pub async fn product(
 pub async fn list_products(
     connection: &mut PgConnection,
     tenant_id: Uuid,
-    (family, only): (&str, Option<Availability>),
+    (family, shown): (&str, Shown),
     page: &Page,
 ) -> Result<(Vec<Product>, String), PricingError> {
     let after = page.after_text()?;
+    let (public_only, contracts_of) = match shown {
+        Shown::All => (false, None),
+        Shown::Public => (true, None),
+        Shown::PublicAndContractsOf(account_id) => (true, Some(account_id)),
+    };
     let rows: Vec<ProductRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {PRODUCT_COLUMNS} FROM pricing.products
+        "SELECT {PRODUCT_COLUMNS} FROM pricing.products p
          WHERE tenant_id = $1 AND ($2 = '' OR family = $2) AND ($3::text IS NULL OR code > $3)
-           AND ($5::text IS NULL OR availability = $5)
-         ORDER BY code LIMIT $4"
+           AND (NOT $5 OR availability = 'public' OR {listed})
+         ORDER BY code LIMIT $4",
+        listed = listed_sql("$6")
     )))
     .bind(tenant_id)
     .bind(family)
     .bind(after)
     .bind(page.fetch_limit())
-    .bind(only.map(Availability::as_str))
+    .bind(public_only)
+    .bind(contracts_of)
     .fetch_all(connection)
     .await?;
     let products = rows.into_iter().map(Product::try_from).collect::<Result<Vec<_>, _>>()?;
     Ok(page.finish(products, |product| product.code.as_bytes().to_vec()))
+}
+
+/// Whether a contract in force today that account `account` (a
+/// placeholder) is in lists product `p.id` of tenant `$1`.
+fn listed_sql(account: &str) -> String {
+    format!(
+        "EXISTS (
+            SELECT 1 FROM pricing.contract_items i
+            JOIN pricing.contract_accounts a ON a.tenant_id = i.tenant_id AND a.contract_id = i.contract_id
+            JOIN pricing.contracts c ON c.tenant_id = i.tenant_id AND c.id = i.contract_id
+            WHERE i.tenant_id = $1 AND i.product_id = p.id AND a.account_id = {account}::uuid
+              AND CURRENT_DATE BETWEEN c.start_date AND c.expiry_date)"
+    )
+}
+
+/// Whether a contract in force today that `account_id` is in lists the
+/// product.
+pub async fn listed_for(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    product_id: Uuid,
+    account_id: Uuid,
+) -> Result<bool, PricingError> {
+    let listed: Option<bool> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT {} FROM pricing.products p WHERE p.tenant_id = $1 AND p.id = $2",
+        listed_sql("$3")
+    )))
+    .bind(tenant_id)
+    .bind(product_id)
+    .bind(account_id)
+    .fetch_optional(connection)
+    .await?;
+    Ok(listed.unwrap_or(false))
 }
 
 /// Writes the changeable fields of a product; returns it as stored.
