@@ -568,3 +568,98 @@ async fn a_sales_rep_reads_its_accounts_enquiry_and_its_user_acts_for_the_accoun
     bss_e2e::credit_settles(&gateway, &admin, &second, "0.00", "10.00").await;
     bss_e2e::credit_settles(&gateway, &admin, &first, "0.00", "30.00").await;
 }
+
+/// (number, amount, state) of the checkout tries of the order request
+/// whose credit reference is `reference`, once none is still settling.
+async fn settled_tries(database: &sqlx::PgPool, reference: &str) -> Vec<(i32, String, String)> {
+    for _ in 0..100 {
+        let tries: Vec<(i32, String, String)> = sqlx::query_as(
+            "SELECT number, amount::text, state FROM billing.checkout_tries
+             WHERE reference LIKE '%:' || $1 ORDER BY number",
+        )
+        .bind(reference)
+        .fetch_all(database)
+        .await
+        .expect("tries");
+        if tries.iter().all(|(_, _, state)| ["USED", "GIVEN_BACK", "NOT_TAKEN"].contains(&state.as_str())) {
+            return tries;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the checkout tries of {reference} never settled");
+}
+
+#[tokio::test]
+async fn a_card_payment_whose_order_was_not_stored_is_used_by_the_retry_or_given_back() {
+    use bss_proto::billing::{CancelOrderRequest, OrderPaymentStatus, PlaceOrderRequest};
+    let suite = TestApp::start().await;
+    let (_, admin) = suite.tenant("Unstored Checkout", "EUR").await;
+    let gateway = suite.gateway().await;
+    let gadget = create_product(&gateway, &admin, "GADGET", "10.00", "tools").await;
+    let account = create_account(&gateway, &admin, ordering_account("UNSTORED")).await;
+    bss_e2e::save_card(&gateway, &admin, &account, "tok_visa").await;
+    let database = sqlx::PgPool::connect(suite.database_url()).await.expect("database");
+    // The database refuses to store this account's orders after the card
+    // was charged (a statement timeout, as a slow database gives).
+    let refuse = format!(
+        "CREATE OR REPLACE FUNCTION billing.refuse_order() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+             RAISE EXCEPTION 'injected' USING ERRCODE = '57014'; END $$;
+         CREATE TRIGGER refuse_order BEFORE INSERT ON billing.orders FOR EACH ROW
+             WHEN (NEW.account_id = '{account}') EXECUTE FUNCTION billing.refuse_order();"
+    );
+    let recover = "DROP TRIGGER refuse_order ON billing.orders";
+    let mut orders = OrderServiceClient::new(gateway.clone());
+    let order = |request_id: &str| PlaceOrderRequest {
+        request_id: request_id.to_owned(),
+        ..order_request(&account, &[("GADGET", "1")], PaymentType::CreditCard)
+    };
+
+    // A retry at the same price stores the order with the payment taken
+    // once: 10.00 is held by the order, anything else went back.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(refuse.clone())).execute(&database).await.expect("fault");
+    let failed = orders.place_order(authorized(order("unstored-1"), &admin)).await.expect_err("not stored");
+    assert_eq!(failed.code(), Code::Aborted, "{failed:?}");
+    sqlx::raw_sql(recover).execute(&database).await.expect("recovered");
+    let placed = orders.place_order(authorized(order("unstored-1"), &admin)).await.expect("stored").into_inner();
+    let placed = placed.order.expect("order");
+    let payment = placed.payment.clone().expect("paid");
+    assert_eq!((payment.status(), bss_e2e::amount(&payment.amount)), (OrderPaymentStatus::Captured, "10.00"));
+    let again = orders.place_order(authorized(order("unstored-1"), &admin)).await.expect("replayed").into_inner();
+    assert_eq!(again.order.and_then(|o| o.payment), Some(payment.clone()), "paid once");
+    let tries = settled_tries(&database, &placed.reference).await;
+    let used: Vec<_> = tries.iter().filter(|(_, _, state)| state == "USED").collect();
+    assert_eq!(used.len(), 1, "{tries:?}");
+    assert_eq!(used[0].1, "10.00");
+    assert!(tries.iter().all(|(_, _, state)| state == "USED" || state == "GIVEN_BACK"), "{tries:?}");
+    // The provider holds the order's 10.00: cancelling refunds it whole.
+    let cancel = CancelOrderRequest { id: placed.id.clone(), reason: "test".to_owned(), request_id: String::new() };
+    let cancelled = orders.cancel_order(authorized(cancel, &admin)).await.expect("refunded").into_inner();
+    let refunded = cancelled.order.and_then(|o| o.payment).expect("payment");
+    assert_eq!((refunded.status(), bss_e2e::amount(&refunded.refunded)), (OrderPaymentStatus::Refunded, "10.00"));
+
+    // Priced again before its retry, the request is another one (credit
+    // refuses the request id for it); the payment its first try took is
+    // given back by billing's janitor all the same.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(refuse)).execute(&database).await.expect("fault");
+    let failed = orders.place_order(authorized(order("unstored-2"), &admin)).await.expect_err("not stored");
+    assert_eq!(failed.code(), Code::Aborted, "{failed:?}");
+    sqlx::raw_sql(recover).execute(&database).await.expect("recovered");
+    let product = Product { id: gadget, list_price: eur("12.00"), ..Product::default() };
+    let repriced = bss_proto::pricing::UpdateProductRequest {
+        product: Some(product),
+        update_mask: Some(FieldMask { paths: vec!["list_price".to_owned()] }),
+        request_id: String::new(),
+    };
+    CatalogServiceClient::new(gateway.clone()).update_product(authorized(repriced, &admin)).await.expect("repriced");
+    let refused = orders.place_order(authorized(order("unstored-2"), &admin)).await.expect_err("priced again");
+    assert_eq!((refused.code(), reason(&refused)), (Code::InvalidArgument, "REQUEST_ID_REUSED".to_owned()));
+    let reference: (String,) = sqlx::query_as(
+        "SELECT reference FROM billing.checkout_tries WHERE reference LIKE '%unstored-2%' AND number = 1",
+    )
+    .fetch_one(&database)
+    .await
+    .expect("the first try");
+    let reference = reference.0.split_once(':').map(|(_, rest)| rest.to_owned()).expect("tenant:reference");
+    let tries = settled_tries(&database, &reference).await;
+    assert_eq!(tries, [(1, "10.00".to_owned(), "GIVEN_BACK".to_owned())]);
+}

@@ -21,10 +21,11 @@ use tonic::{Code, Request};
 use uuid::Uuid;
 
 use super::{Billing, PEER_TIMEOUT};
+use crate::domain::checkout::{self as domain_checkout, TryState, try_reference};
 use crate::domain::collection::{MethodKind, SavedMethod, Use, choose_method, method_kind};
 use crate::domain::error::BillingError;
 use crate::domain::order::{CardPayment, Order, PaymentStatus};
-use crate::repo;
+use crate::repo::{self, checkout};
 use crate::sandbox::SandboxPaymentProvider;
 
 /// The payment gateway card and PayPal orders are paid through.
@@ -85,9 +86,12 @@ fn reference(tenant_id: Uuid, order: &Order, step: &str) -> String {
     format!("{tenant_id}:{}:{step}", order.reference)
 }
 
+/// Why a call is UNAVAILABLE when the provider asked for it again later.
+const RETRY_CAUSE: &str = "it asks to retry the payment";
+
 /// UNAVAILABLE: the provider asked for the same call again later.
 fn retry_later() -> BillingError {
-    BillingError::Unavailable { what: "payment provider", cause: "it asks to retry the payment".to_owned() }
+    BillingError::Unavailable { what: "payment provider", cause: RETRY_CAUSE.to_owned() }
 }
 
 /// What the provider made of a payment.
@@ -220,24 +224,51 @@ impl Billing {
     /// Pays an order's total at the provider with `method` (the account's
     /// method for purchases). A declined payment is the order's answer (it is
     /// rejected); a provider that asks to retry makes the call UNAVAILABLE
-    /// (nothing is stored, the retry pays once).
+    /// (nothing is stored, the retry pays once). Each try of the request is
+    /// recorded first (see `domain::checkout`). The payment, and the try it
+    /// was taken by (for [`Self::payment_unused`]).
     pub(crate) async fn take_payment(
         &self,
         tenant_id: Uuid,
         order: &Order,
         method: &SavedMethod,
-    ) -> Result<CardPayment, BillingError> {
+    ) -> Result<(CardPayment, (String, i32)), BillingError> {
         let currency = repo::stored_currency(&order.currency)?;
-        let amount = money_to_wire(order.total, currency);
         let base = format!("{tenant_id}:{}", order.reference);
+        let tries = checkout::tries(&self.db, tenant_id, &base).await?;
+        let (number, new) = domain_checkout::pay_as(&tries, order.total)?;
+        let payer = (order.account_id, method.token_reference.as_str());
+        let recorded = match new {
+            true => checkout::start(&self.db, tenant_id, (&base, number), (order.total, currency.code), payer).await?,
+            false => checkout::reclaim(&self.db, tenant_id, (&base, number)).await?,
+        };
+        if !recorded {
+            // A racing retry recorded the try first, or the janitor is
+            // giving it back: the retry after this one decides again.
+            return Err(BillingError::Platform(bss_platform::error::PlatformError::RequestInProgress));
+        }
+        let this_try = (base.clone(), number);
         let charged = self
             .charge(
                 (tenant_id, order.account_id),
                 &method.token_reference,
-                amount,
-                (&base, format!("order {}", order.id)),
+                money_to_wire(order.total, currency),
+                (&try_reference(&base, number), format!("order {}", order.id)),
             )
-            .await?;
+            .await;
+        let state = match &charged {
+            Ok(Charged::Captured { .. }) => TryState::Taken,
+            Ok(Charged::Declined { .. }) => TryState::NotTaken,
+            // The provider asked for a retry: it took nothing.
+            Err(BillingError::Unavailable { what: "payment provider", cause }) if cause == RETRY_CAUSE => {
+                TryState::NotTaken
+            }
+            // Not known: the try may hold money until it is given back.
+            Err(_) => TryState::Paying,
+        };
+        if state != TryState::Paying {
+            checkout::set_state(&self.db, tenant_id, (&base, number), state).await?;
+        }
         let payment = |status, authorization_id, capture_id, decline_reason| CardPayment {
             status,
             amount: order.total,
@@ -248,14 +279,104 @@ impl Billing {
             from_wallet: false,
             refunded: Decimal::ZERO,
         };
-        Ok(match charged {
+        let payment = match charged? {
             Charged::Captured { authorization_id, capture_id } => {
                 payment(PaymentStatus::Captured, authorization_id, capture_id, String::new())
             }
             Charged::Declined { authorization_id, reason } => {
                 payment(PaymentStatus::Declined, authorization_id, String::new(), reason)
             }
-        })
+        };
+        Ok((payment, this_try))
+    }
+
+    /// Records that the order a try paid for could not be stored: the
+    /// janitor gives its money back unless a retry pays under it first.
+    /// (Best effort: a try left TAKEN is given back once no call can still
+    /// store its order.)
+    pub(crate) async fn payment_unused(&self, tenant_id: Uuid, (base, number): &(String, i32)) {
+        if let Err(error) = checkout::set_state(&self.db, tenant_id, (base, *number), TryState::Orphaned).await {
+            tracing::warn!(%error, reference = %base, "recording an unused payment failed");
+        }
+    }
+
+    /// The janitor's round: what tries took for orders that were never
+    /// stored is given back (see `domain::checkout::unused`), at most 50 a
+    /// round; the number given back.
+    pub async fn give_back_unused_payments(&self) -> Result<usize, BillingError> {
+        let claimed = checkout::claim_unused(&self.db, 50).await?;
+        let mut given = 0;
+        for unused in &claimed {
+            let currency = repo::stored_currency(&unused.currency)?;
+            let reference = try_reference(&unused.reference, unused.number);
+            let amount = money_to_wire(unused.amount, currency);
+            let payer = (unused.tenant_id, unused.account_id);
+            match self.give_back_try(payer, &unused.token_reference, &reference, amount).await {
+                Ok(()) => {
+                    checkout::given_back(&self.db, unused.tenant_id, (&unused.reference, unused.number)).await?;
+                    given += 1;
+                }
+                // Left GIVING_BACK: claimed again once its claim is old.
+                Err(error) => tracing::warn!(%error, %reference, "giving back an unused payment failed"),
+            }
+        }
+        Ok(given)
+    }
+
+    /// Gives back what an earlier try under `reference` took, as the
+    /// provider answers it again: its authorization released, or (captured)
+    /// its capture refunded whole. Every step repeats the earlier try's
+    /// references, so a repeat does it once.
+    async fn give_back_try(
+        &self,
+        (tenant_id, account_id): (Uuid, Uuid),
+        token: &str,
+        reference: &str,
+        amount: bss_proto::types::Money,
+    ) -> Result<(), BillingError> {
+        let approved = |outcome: i32| matches!(PaymentOutcome::try_from(outcome), Ok(PaymentOutcome::Approved));
+        let authorize = AuthorizeRequest {
+            tenant_id: tenant_id.to_string(),
+            account_id: account_id.to_string(),
+            payment_method_token: token.to_owned(),
+            amount: Some(amount.clone()),
+            reference: format!("{reference}:authorize"),
+            description: "an earlier try, given back".to_owned(),
+        };
+        let authorized = call!(&self.payments, authorize, authorize)?;
+        if !approved(authorized.outcome) {
+            return Ok(());
+        }
+        let void = VoidRequest {
+            authorization_id: authorized.authorization_id.clone(),
+            reference: format!("{reference}:void"),
+        };
+        if approved(call!(&self.payments, void, void)?.outcome) {
+            return Ok(());
+        }
+        let capture = CaptureRequest {
+            authorization_id: authorized.authorization_id,
+            amount: Some(amount.clone()),
+            reference: format!("{reference}:capture"),
+        };
+        let captured = call!(&self.payments, capture, capture)?;
+        if !approved(captured.outcome) {
+            return Err(retry_later());
+        }
+        let refund = RefundRequest {
+            capture_id: captured.capture_id,
+            amount: Some(amount),
+            reference: format!("{reference}:give-back"),
+        };
+        let refunded = call!(&self.payments, refund, refund)?;
+        match PaymentOutcome::try_from(refunded.outcome) {
+            Ok(PaymentOutcome::Approved) => Ok(()),
+            Ok(PaymentOutcome::Declined) => Err(BillingError::precondition(
+                "REFUND_DECLINED",
+                format!("the payment provider refused to give back an earlier try: {}", refunded.decline_reason),
+            )),
+            _ => Err(retry_later()),
+        }
     }
 
     /// Gives back `amount` of an order's payment at the provider

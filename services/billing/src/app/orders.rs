@@ -29,17 +29,18 @@ use super::{Billing, priced_amount, publish, rule_name, unreadable, upstream};
 use super::{assets, held_orders, wallets};
 use crate::domain::asset::{Goods, check_units};
 use crate::domain::bill_to::BillTo;
+use crate::domain::checkout::TryState;
 use crate::domain::collection::Use;
 use crate::domain::error::BillingError;
 use crate::domain::location::surcharge_line;
 use crate::domain::order::{
-    CreditReason, CreditVerdict, Line, Order, OrderState, Payer, PricedBy, backordered, charges, check_cancellable,
-    check_orderer, check_payer, credit_reference, paid_at_checkout, payer_shares,
+    CreditReason, CreditVerdict, Line, Order, OrderState, Payer, PaymentStatus, PricedBy, backordered, charges,
+    check_cancellable, check_orderer, check_payer, credit_reference, paid_at_checkout, payer_shares,
 };
 use crate::domain::settings::payment_instructions;
 use crate::domain::wallet::{Movement, can_prepay};
 use crate::repo::wallets::Move;
-use crate::repo::{self, locations, orders};
+use crate::repo::{self, checkout, locations, orders};
 use crate::wire;
 
 /// A new order as the caller asks for it.
@@ -393,60 +394,76 @@ impl Billing {
         }
         // Card and PayPal orders credit let through are paid before they
         // are executed; a declined payment rejects the order.
+        let mut paid_by = None;
         if order.state == OrderState::Executed
             && let Some(method) = &method
         {
-            let payment = self.take_payment(tenant_id, &order, method).await?;
+            let (payment, by) = self.take_payment(tenant_id, &order, method).await?;
+            paid_by = (payment.status == PaymentStatus::Captured).then_some(by);
             order.paid(payment);
         }
-        self.write(key, async |tx| {
-            if let Some(held_order_id) = order.held_order_id {
-                held_orders::lock_held(tx, held_order_id).await?;
-            }
-            // An order that is executed or waits for approval takes the
-            // location's stock now: what is short waits as a back order.
-            if let Some(location_id) = order.location_id
-                && order.state.keeps_charges()
-            {
-                take_stock(tx, tenant_id, location_id, &mut order.lines).await?;
-            }
-            // Credit approved it as prepaid: the wallet pays it whole now
-            // (WALLET_BALANCE_TOO_LOW when a racing payment took the money).
-            if prepaid {
-                let new = Move {
-                    id: Uuid::now_v7(),
-                    account_id: order.account_id,
-                    movement: Movement::OrderPayment,
-                    amount: order.total,
-                    order_id: Some(order.id),
-                    payment_id: None,
-                    reason: "",
-                    actor: &caller.subject,
-                };
-                let paid = wallets::move_money(tx, tenant_id, priced.currency, &new).await?;
-                order.prepaid_from_wallet(paid.id);
-            }
-            orders::insert(tx, tenant_id, &order).await?;
-            // On account and direct deposit are invoiced (once executed: a held
-            // order's charges wait for credit's approval) unless the wallet
-            // paid them; card and PayPal orders are paid at submission.
-            if order.invoiced() {
-                repo::insert_charges(tx, tenant_id, &order_charges(&order, &bill_to, priced.currency)).await?;
-            }
-            // What ships of its goods is the account's now.
-            assets::shipped(tx, tenant_id, &order, &order.shipped_lines()).await?;
-            publish(tx, tenant_id, &caller.subject, wire::order_outcome(&order)).await?;
-            // Credit may have decided the held order already (a retry, or a
-            // quick credit manager): its decision applies now.
-            if let Some(held_order_id) = order.held_order_id
-                && held_orders::apply_recorded(tx, tenant_id, held_order_id).await?
-            {
-                order = orders::lock(tx, tenant_id, id).await?.ok_or_else(|| BillingError::not_found("order", id))?;
-            }
-            let response = respond(&order);
-            Ok(response)
-        })
-        .await
+        let stored = self
+            .write(key, async |tx| {
+                // The try that paid it belongs to the order once it is stored.
+                if let Some((base, number)) = &paid_by {
+                    checkout::set_state(&mut *tx, tenant_id, (base, *number), TryState::Used).await?;
+                }
+                if let Some(held_order_id) = order.held_order_id {
+                    held_orders::lock_held(tx, held_order_id).await?;
+                }
+                // An order that is executed or waits for approval takes the
+                // location's stock now: what is short waits as a back order.
+                if let Some(location_id) = order.location_id
+                    && order.state.keeps_charges()
+                {
+                    take_stock(tx, tenant_id, location_id, &mut order.lines).await?;
+                }
+                // Credit approved it as prepaid: the wallet pays it whole now
+                // (WALLET_BALANCE_TOO_LOW when a racing payment took the money).
+                if prepaid {
+                    let new = Move {
+                        id: Uuid::now_v7(),
+                        account_id: order.account_id,
+                        movement: Movement::OrderPayment,
+                        amount: order.total,
+                        order_id: Some(order.id),
+                        payment_id: None,
+                        reason: "",
+                        actor: &caller.subject,
+                    };
+                    let paid = wallets::move_money(tx, tenant_id, priced.currency, &new).await?;
+                    order.prepaid_from_wallet(paid.id);
+                }
+                orders::insert(tx, tenant_id, &order).await?;
+                // On account and direct deposit are invoiced (once executed: a held
+                // order's charges wait for credit's approval) unless the wallet
+                // paid them; card and PayPal orders are paid at submission.
+                if order.invoiced() {
+                    repo::insert_charges(tx, tenant_id, &order_charges(&order, &bill_to, priced.currency)).await?;
+                }
+                // What ships of its goods is the account's now.
+                assets::shipped(tx, tenant_id, &order, &order.shipped_lines()).await?;
+                publish(tx, tenant_id, &caller.subject, wire::order_outcome(&order)).await?;
+                // Credit may have decided the held order already (a retry, or a
+                // quick credit manager): its decision applies now.
+                if let Some(held_order_id) = order.held_order_id
+                    && held_orders::apply_recorded(tx, tenant_id, held_order_id).await?
+                {
+                    order =
+                        orders::lock(tx, tenant_id, id).await?.ok_or_else(|| BillingError::not_found("order", id))?;
+                }
+                let response = respond(&order);
+                Ok(response)
+            })
+            .await;
+        // Money taken for an order that could not be stored: a retry priced
+        // again gives it back.
+        if stored.is_err()
+            && let Some(by) = &paid_by
+        {
+            self.payment_unused(tenant_id, by).await;
+        }
+        stored
     }
 
     /// The order; NOT_FOUND for another tenant's.

@@ -2,6 +2,7 @@
 
 pub mod asset;
 pub mod bill_to;
+pub mod checkout;
 pub mod collection;
 pub mod error;
 pub mod invoice;

@@ -2,6 +2,7 @@
 
 pub mod assets;
 pub mod charges;
+pub mod checkout;
 pub mod collections;
 pub mod held;
 pub mod ledger;
