@@ -17,9 +17,9 @@ CREATE TABLE billing.checkout_tries (
     CONSTRAINT checkout_tries_number_check CHECK (number >= 1),
     CONSTRAINT checkout_tries_amount_check CHECK (amount > 0),
     CONSTRAINT checkout_tries_state_check
-        CHECK (state IN ('PAYING', 'NOT_TAKEN', 'TAKEN', 'USED', 'ORPHANED', 'GIVING_BACK', 'GIVEN_BACK'))
+        CHECK (state IN ('PAYING', 'UNKNOWN', 'NOT_TAKEN', 'TAKEN', 'USED', 'ORPHANED', 'GIVING_BACK', 'GIVEN_BACK'))
 );
 
 -- The janitor's question: the tries that may hold money no order has.
 CREATE INDEX checkout_tries_unsettled_idx ON billing.checkout_tries (updated_at)
-    WHERE state IN ('PAYING', 'TAKEN', 'ORPHANED', 'GIVING_BACK');
+    WHERE state IN ('PAYING', 'UNKNOWN', 'TAKEN', 'ORPHANED', 'GIVING_BACK');

@@ -581,7 +581,9 @@ async fn settled_tries(database: &sqlx::PgPool, reference: &str) -> Vec<(i32, St
         .fetch_all(database)
         .await
         .expect("tries");
-        if tries.iter().all(|(_, _, state)| ["USED", "GIVEN_BACK", "NOT_TAKEN"].contains(&state.as_str())) {
+        let settled =
+            |(_, _, state): &(i32, String, String)| ["USED", "GIVEN_BACK", "NOT_TAKEN"].contains(&state.as_str());
+        if !tries.is_empty() && tries.iter().all(settled) {
             return tries;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -613,6 +615,24 @@ async fn a_card_payment_whose_order_was_not_stored_is_used_by_the_retry_or_given
         request_id: request_id.to_owned(),
         ..order_request(&account, &[("GADGET", "1")], PaymentType::CreditCard)
     };
+
+    // Two calls of one request at once: one pays and stores the order, the
+    // other replays it or is told to retry; one payment, the order's.
+    let (mut one, mut other) = (orders.clone(), orders.clone());
+    let (first, second) = tokio::join!(
+        one.place_order(authorized(order("unstored-0"), &admin)),
+        other.place_order(authorized(order("unstored-0"), &admin)),
+    );
+    let mut stored = Vec::new();
+    for outcome in [first, second] {
+        match outcome {
+            Ok(placed) => stored.push(placed.into_inner().order.expect("order")),
+            Err(status) => assert_eq!(status.code(), Code::Aborted, "{status:?}"),
+        }
+    }
+    assert!(!stored.is_empty() && stored.iter().all(|order| order.id == stored[0].id), "one order");
+    let tries = settled_tries(&database, &stored[0].reference).await;
+    assert_eq!(tries, [(1, "10.00".to_owned(), "USED".to_owned())]);
 
     // A retry at the same price stores the order with the payment taken
     // once: 10.00 is held by the order, anything else went back.

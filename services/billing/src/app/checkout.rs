@@ -10,6 +10,7 @@ use std::sync::Arc;
 use bss_platform::client;
 use bss_platform::money::money_to_wire;
 use bss_platform::payment::PaymentType;
+use bss_platform::time::now;
 use bss_proto::credit::credit_service_client::CreditServiceClient;
 use bss_proto::credit::{ListPaymentMethodsRequest, PaymentMethod, PaymentMethodKind};
 use bss_proto::provider::payment_provider_service_client::PaymentProviderServiceClient;
@@ -86,12 +87,9 @@ fn reference(tenant_id: Uuid, order: &Order, step: &str) -> String {
     format!("{tenant_id}:{}:{step}", order.reference)
 }
 
-/// Why a call is UNAVAILABLE when the provider asked for it again later.
-const RETRY_CAUSE: &str = "it asks to retry the payment";
-
 /// UNAVAILABLE: the provider asked for the same call again later.
 fn retry_later() -> BillingError {
-    BillingError::Unavailable { what: "payment provider", cause: RETRY_CAUSE.to_owned() }
+    BillingError::Unavailable { what: "payment provider", cause: "it asks to retry the payment".to_owned() }
 }
 
 /// What the provider made of a payment.
@@ -236,7 +234,7 @@ impl Billing {
         let currency = repo::stored_currency(&order.currency)?;
         let base = format!("{tenant_id}:{}", order.reference);
         let tries = checkout::tries(&self.db, tenant_id, &base).await?;
-        let (number, new) = domain_checkout::pay_as(&tries, order.total)?;
+        let (number, new) = domain_checkout::pay_as(&tries, order.total, now())?;
         let payer = (order.account_id, method.token_reference.as_str());
         let recorded = match new {
             true => checkout::start(&self.db, tenant_id, (&base, number), (order.total, currency.code), payer).await?,
@@ -259,16 +257,14 @@ impl Billing {
         let state = match &charged {
             Ok(Charged::Captured { .. }) => TryState::Taken,
             Ok(Charged::Declined { .. }) => TryState::NotTaken,
-            // The provider asked for a retry: it took nothing.
-            Err(BillingError::Unavailable { what: "payment provider", cause }) if cause == RETRY_CAUSE => {
-                TryState::NotTaken
-            }
-            // Not known: the try may hold money until it is given back.
-            Err(_) => TryState::Paying,
+            // The provider (or its absence) refused the request itself:
+            // nothing was taken.
+            Err(BillingError::Precondition { .. }) => TryState::NotTaken,
+            // Not known (a retry asked for, an error): it may hold money
+            // until a retry pays under it or the janitor gives it back.
+            Err(_) => TryState::Unknown,
         };
-        if state != TryState::Paying {
-            checkout::set_state(&self.db, tenant_id, (&base, number), state).await?;
-        }
+        checkout::transition(&self.db, tenant_id, (&base, number), (&[TryState::Paying], state)).await?;
         let payment = |status, authorization_id, capture_id, decline_reason| CardPayment {
             status,
             amount: order.total,
@@ -295,7 +291,10 @@ impl Billing {
     /// (Best effort: a try left TAKEN is given back once no call can still
     /// store its order.)
     pub(crate) async fn payment_unused(&self, tenant_id: Uuid, (base, number): &(String, i32)) {
-        if let Err(error) = checkout::set_state(&self.db, tenant_id, (base, *number), TryState::Orphaned).await {
+        let from = [TryState::Paying, TryState::Taken];
+        if let Err(error) =
+            checkout::transition(&self.db, tenant_id, (base, *number), (&from, TryState::Orphaned)).await
+        {
             tracing::warn!(%error, reference = %base, "recording an unused payment failed");
         }
     }
@@ -307,15 +306,16 @@ impl Billing {
         let claimed = checkout::claim_unused(&self.db, 50).await?;
         let mut given = 0;
         for unused in &claimed {
-            let currency = repo::stored_currency(&unused.currency)?;
             let reference = try_reference(&unused.reference, unused.number);
-            let amount = money_to_wire(unused.amount, currency);
-            let payer = (unused.tenant_id, unused.account_id);
-            match self.give_back_try(payer, &unused.token_reference, &reference, amount).await {
-                Ok(()) => {
-                    checkout::given_back(&self.db, unused.tenant_id, (&unused.reference, unused.number)).await?;
-                    given += 1;
-                }
+            let given_back = async {
+                let amount = money_to_wire(unused.amount, repo::stored_currency(&unused.currency)?);
+                let payer = (unused.tenant_id, unused.account_id);
+                self.give_back_try(payer, &unused.token_reference, &reference, amount).await?;
+                let claimed = (&[TryState::GivingBack][..], TryState::GivenBack);
+                checkout::transition(&self.db, unused.tenant_id, (&unused.reference, unused.number), claimed).await
+            };
+            match given_back.await {
+                Ok(_) => given += 1,
                 // Left GIVING_BACK: claimed again once its claim is old.
                 Err(error) => tracing::warn!(%error, %reference, "giving back an unused payment failed"),
             }
@@ -343,7 +343,12 @@ impl Billing {
             reference: format!("{reference}:authorize"),
             description: "an earlier try, given back".to_owned(),
         };
-        let authorized = call!(&self.payments, authorize, authorize)?;
+        let authorized = match call!(&self.payments, authorize, authorize) {
+            Ok(authorized) => authorized,
+            // The provider refuses the request itself: it holds nothing.
+            Err(BillingError::Precondition { .. }) => return Ok(()),
+            Err(other) => return Err(other),
+        };
         if !approved(authorized.outcome) {
             return Ok(());
         }

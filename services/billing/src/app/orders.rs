@@ -404,9 +404,14 @@ impl Billing {
         }
         let stored = self
             .write(key, async |tx| {
-                // The try that paid it belongs to the order once it is stored.
+                // The try that paid it belongs to the order once it is
+                // stored (unless the janitor took it to give back: then no
+                // order; the retry pays anew).
                 if let Some((base, number)) = &paid_by {
-                    checkout::set_state(&mut *tx, tenant_id, (base, *number), TryState::Used).await?;
+                    let used = (&TryState::PAID[..], TryState::Used);
+                    if !checkout::transition(&mut *tx, tenant_id, (base, *number), used).await? {
+                        return Err(BillingError::Platform(bss_platform::error::PlatformError::RequestInProgress));
+                    }
                 }
                 if let Some(held_order_id) = order.held_order_id {
                     held_orders::lock_held(tx, held_order_id).await?;

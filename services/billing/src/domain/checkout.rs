@@ -17,8 +17,11 @@ use crate::domain::error::BillingError;
 /// Where a try stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TryState {
-    /// Asked of the provider; its answer is not known (yet).
+    /// Being asked of the provider (its call may still be running).
     Paying,
+    /// Asked, and the provider's answer was not had (an error): it may
+    /// hold money.
+    Unknown,
     /// The provider took nothing (declined, or asked for a retry).
     NotTaken,
     /// Captured: the order is being stored.
@@ -35,8 +38,9 @@ pub enum TryState {
 }
 
 impl TryState {
-    pub const ALL: [TryState; 7] = [
+    pub const ALL: [TryState; 8] = [
         TryState::Paying,
+        TryState::Unknown,
         TryState::NotTaken,
         TryState::Taken,
         TryState::Used,
@@ -48,6 +52,7 @@ impl TryState {
     pub fn code(self) -> &'static str {
         match self {
             TryState::Paying => "PAYING",
+            TryState::Unknown => "UNKNOWN",
             TryState::NotTaken => "NOT_TAKEN",
             TryState::Taken => "TAKEN",
             TryState::Used => "USED",
@@ -61,9 +66,14 @@ impl TryState {
         TryState::ALL.into_iter().find(|state| state.code() == code)
     }
 
-    /// States a retry of the same amount may pay under again (the provider
-    /// answers the earlier try's calls as it did).
-    pub const REUSABLE: [TryState; 4] = [TryState::Paying, TryState::NotTaken, TryState::Taken, TryState::Orphaned];
+    /// States a retry of the same amount pays under again at once (the
+    /// provider answers the earlier try's calls as it did): their call
+    /// ended. A try PAYING or TAKEN may still be in its call: it is paid
+    /// under again only once no call can be running.
+    pub const ENDED: [TryState; 3] = [TryState::NotTaken, TryState::Unknown, TryState::Orphaned];
+
+    /// States a try may be in when its order is stored.
+    pub const PAID: [TryState; 4] = [TryState::Paying, TryState::Unknown, TryState::Taken, TryState::Orphaned];
 }
 
 /// One try of a checkout payment.
@@ -84,31 +94,41 @@ pub struct PaymentTry {
 pub const RUNNING_AT_MOST: TimeDelta = TimeDelta::minutes(2);
 
 /// The try a try of `total` pays under after `tries` (the request's
-/// earlier ones): (number, whether it is new). A new one is recorded
-/// before the provider is asked; an earlier one of the same amount is
-/// claimed again (which fails if the janitor took it first). ABORTED
-/// (REQUEST_IN_PROGRESS) once a try's order is stored: a retry then gets
-/// the stored answer.
-pub fn pay_as(tries: &[PaymentTry], total: Decimal) -> Result<(i32, bool), BillingError> {
+/// earlier ones), at `now`: (number, whether it is new). A new one is
+/// recorded before the provider is asked; an earlier one of the same amount
+/// is claimed again (which fails if the janitor took it first). ABORTED
+/// (REQUEST_IN_PROGRESS) while a try of the same amount may still be in
+/// its call, and once a try's order is stored (a retry then gets the
+/// stored answer).
+pub fn pay_as(tries: &[PaymentTry], total: Decimal, now: DateTime<Utc>) -> Result<(i32, bool), BillingError> {
+    let in_progress = || BillingError::Platform(PlatformError::RequestInProgress);
     if tries.iter().any(|earlier| earlier.state == TryState::Used) {
-        return Err(BillingError::Platform(PlatformError::RequestInProgress));
+        return Err(in_progress());
     }
-    let same = tries
-        .iter()
-        .filter(|earlier| earlier.amount == total && TryState::REUSABLE.contains(&earlier.state))
-        .map(|earlier| earlier.number)
-        .max();
+    let same = tries.iter().filter(|earlier| earlier.amount == total).max_by_key(|earlier| earlier.number);
     let next = tries.iter().map(|earlier| earlier.number).max().unwrap_or(0) + 1;
-    Ok(same.map_or((next, true), |number| (number, false)))
+    match same {
+        Some(earlier) if TryState::ENDED.contains(&earlier.state) => Ok((earlier.number, false)),
+        Some(earlier) if matches!(earlier.state, TryState::Paying | TryState::Taken) => {
+            match now - earlier.updated_at > RUNNING_AT_MOST {
+                true => Ok((earlier.number, false)),
+                false => Err(in_progress()),
+            }
+        }
+        _ => Ok((next, true)),
+    }
 }
 
 /// Whether the janitor gives back what a try took: captured for an order
-/// that was never stored, or paying or taken (or being given back by a
-/// janitor that stopped) since longer than any call can run.
+/// that was never stored, or paying, taken, of unknown outcome (or being
+/// given back by a janitor that stopped) since longer than any call can
+/// run and no retry came.
 pub fn unused(earlier: &PaymentTry, now: DateTime<Utc>) -> bool {
     match earlier.state {
         TryState::Orphaned => true,
-        TryState::Paying | TryState::Taken | TryState::GivingBack => now - earlier.updated_at > RUNNING_AT_MOST,
+        TryState::Paying | TryState::Unknown | TryState::Taken | TryState::GivingBack => {
+            now - earlier.updated_at > RUNNING_AT_MOST
+        }
         TryState::NotTaken | TryState::Used | TryState::GivenBack => false,
     }
 }
@@ -138,31 +158,37 @@ mod tests {
 
     #[test]
     fn a_first_try_is_new_and_keeps_the_requests_reference() {
-        assert_eq!(pay_as(&[], dec!(10.00)).expect("first"), (1, true));
+        assert_eq!(pay_as(&[], dec!(10.00), at(0)).expect("first"), (1, true));
         assert_eq!(try_reference("t:order-r", 1), "t:order-r");
         assert_eq!(try_reference("t:order-r", 3), "t:order-r:try-3");
     }
 
     #[test]
-    fn a_retry_of_the_same_amount_pays_under_the_earlier_try_unless_it_went_back() {
-        for state in TryState::REUSABLE {
+    fn a_retry_of_the_same_amount_pays_under_the_earlier_try_once_its_call_ended() {
+        for state in TryState::ENDED {
             let tries = [tried(1, dec!(10.00), state, 0)];
-            assert_eq!(pay_as(&tries, dec!(10.0)).expect("again"), (1, false), "{state:?}");
+            assert_eq!(pay_as(&tries, dec!(10.0), at(5)).expect("again"), (1, false), "{state:?}");
+        }
+        for state in [TryState::Paying, TryState::Taken] {
+            let tries = [tried(1, dec!(10.00), state, 0)];
+            let refused = pay_as(&tries, dec!(10.00), at(30)).expect_err("its call may still run");
+            assert!(matches!(refused, BillingError::Platform(PlatformError::RequestInProgress)), "{state:?}");
+            assert_eq!(pay_as(&tries, dec!(10.00), at(121)).expect("ended"), (1, false), "{state:?}");
         }
         for state in [TryState::GivingBack, TryState::GivenBack] {
             let tries = [tried(1, dec!(10.00), state, 0)];
-            assert_eq!(pay_as(&tries, dec!(10.00)).expect("anew"), (2, true), "{state:?}");
+            assert_eq!(pay_as(&tries, dec!(10.00), at(5)).expect("anew"), (2, true), "{state:?}");
         }
-        // Priced again: a try of its own.
+        // Priced again: a try of its own (the earlier one goes back).
         let tries = [tried(1, dec!(10.00), TryState::Orphaned, 0), tried(2, dec!(12.00), TryState::GivenBack, 0)];
-        assert_eq!(pay_as(&tries, dec!(11.00)).expect("anew"), (3, true));
+        assert_eq!(pay_as(&tries, dec!(11.00), at(5)).expect("anew"), (3, true));
     }
 
     #[test]
     fn nothing_is_paid_once_the_requests_order_is_stored() {
         for amount in [dec!(10.00), dec!(12.00)] {
             let used = [tried(1, dec!(10.00), TryState::Used, 0)];
-            let refused = pay_as(&used, amount).expect_err("its order is stored");
+            let refused = pay_as(&used, amount, at(500)).expect_err("its order is stored");
             assert!(matches!(refused, BillingError::Platform(PlatformError::RequestInProgress)));
         }
     }
@@ -172,7 +198,7 @@ mod tests {
         let now = at(1_000);
         let young = now.timestamp() - at(0).timestamp() - 60;
         assert!(unused(&tried(1, dec!(10.00), TryState::Orphaned, 999), now), "at once");
-        for state in [TryState::Paying, TryState::Taken, TryState::GivingBack] {
+        for state in [TryState::Paying, TryState::Unknown, TryState::Taken, TryState::GivingBack] {
             assert!(!unused(&tried(1, dec!(10.00), state, young), now), "{state:?} may still run");
             assert!(unused(&tried(1, dec!(10.00), state, 0), now), "{state:?} cannot run any more");
         }

@@ -56,41 +56,50 @@ pub async fn start(
     Ok(inserted.rows_affected() == 1)
 }
 
-/// Claims an earlier try to pay under again (PAYING, renewed); false when
-/// the janitor took it to give back first.
+/// Claims an earlier try to pay under again (PAYING, renewed): one whose
+/// call ended, or one paying or taken since longer than any call runs;
+/// false when the janitor (or a racing retry) took it first.
 pub async fn reclaim(db: &PgPool, tenant_id: Uuid, (reference, number): (&str, i32)) -> Result<bool, BillingError> {
-    let reusable: Vec<&str> = TryState::REUSABLE.iter().map(|state| state.code()).collect();
+    let ended: Vec<&str> = TryState::ENDED.iter().map(|state| state.code()).collect();
     let claimed = sqlx::query(
         "UPDATE billing.checkout_tries SET state = 'PAYING', updated_at = now()
-         WHERE tenant_id = $1 AND reference = $2 AND number = $3 AND state = ANY($4)",
+         WHERE tenant_id = $1 AND reference = $2 AND number = $3
+           AND (state = ANY($4)
+                OR (state IN ('PAYING', 'TAKEN') AND updated_at < now() - $5 * interval '1 second'))",
     )
     .bind(tenant_id)
     .bind(reference)
     .bind(number)
-    .bind(&reusable)
+    .bind(&ended)
+    .bind(RUNNING_AT_MOST.num_seconds())
     .execute(db)
     .await?;
     Ok(claimed.rows_affected() == 1)
 }
 
-/// Records what became of try `number` (in the pool or a transaction).
-pub async fn set_state<'e>(
+/// Moves try `number` to `state` if it is in one of `from` (in the pool
+/// or a transaction); whether it moved. Every change of a try is one of
+/// these, so no step undoes another's (a stored order's try is never taken
+/// to give back, nor one given back stored).
+pub async fn transition<'e>(
     db: impl sqlx::PgExecutor<'e>,
     tenant_id: Uuid,
     (reference, number): (&str, i32),
-    state: TryState,
-) -> Result<(), BillingError> {
-    sqlx::query(
+    (from, state): (&[TryState], TryState),
+) -> Result<bool, BillingError> {
+    let from: Vec<&str> = from.iter().map(|state| state.code()).collect();
+    let moved = sqlx::query(
         "UPDATE billing.checkout_tries SET state = $4, updated_at = now()
-         WHERE tenant_id = $1 AND reference = $2 AND number = $3",
+         WHERE tenant_id = $1 AND reference = $2 AND number = $3 AND state = ANY($5)",
     )
     .bind(tenant_id)
     .bind(reference)
     .bind(number)
     .bind(state.code())
+    .bind(&from)
     .execute(db)
     .await?;
-    Ok(())
+    Ok(moved.rows_affected() == 1)
 }
 
 /// A try the janitor gives back.
@@ -112,7 +121,8 @@ pub async fn claim_unused(db: &PgPool, limit: i64) -> Result<Vec<Unused>, Billin
         "UPDATE billing.checkout_tries t SET state = 'GIVING_BACK', updated_at = now()
          FROM (SELECT tenant_id, reference, number FROM billing.checkout_tries
                WHERE state = 'ORPHANED'
-                  OR (state IN ('PAYING', 'TAKEN', 'GIVING_BACK') AND updated_at < now() - $2 * interval '1 second')
+                  OR (state IN ('PAYING', 'UNKNOWN', 'TAKEN', 'GIVING_BACK')
+                      AND updated_at < now() - $2 * interval '1 second')
                ORDER BY updated_at LIMIT $1 FOR UPDATE SKIP LOCKED) due
          WHERE (t.tenant_id, t.reference, t.number) = (due.tenant_id, due.reference, due.number)
          RETURNING t.tenant_id, t.reference, t.number, t.amount, t.currency, t.account_id, t.token_reference",
@@ -122,18 +132,4 @@ pub async fn claim_unused(db: &PgPool, limit: i64) -> Result<Vec<Unused>, Billin
     .fetch_all(db)
     .await?;
     Ok(claimed)
-}
-
-/// Records a claimed try as given back (unless a retry took it since).
-pub async fn given_back(db: &PgPool, tenant_id: Uuid, (reference, number): (&str, i32)) -> Result<(), BillingError> {
-    sqlx::query(
-        "UPDATE billing.checkout_tries SET state = 'GIVEN_BACK', updated_at = now()
-         WHERE tenant_id = $1 AND reference = $2 AND number = $3 AND state = 'GIVING_BACK'",
-    )
-    .bind(tenant_id)
-    .bind(reference)
-    .bind(number)
-    .execute(db)
-    .await?;
-    Ok(())
 }

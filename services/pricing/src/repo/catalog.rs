@@ -152,7 +152,7 @@ pub async fn list_products(
     Ok(page.finish(products, |product| product.code.as_bytes().to_vec()))
 }
 
-/// Whether a contract in force today that account `account` (a
+/// Whether a contract in force today (UTC, as quotes date it) that account `account` (a
 /// placeholder) is in lists product `p.id` of tenant `$1`.
 fn listed_sql(account: &str) -> String {
     format!(
@@ -161,7 +161,7 @@ fn listed_sql(account: &str) -> String {
             JOIN pricing.contract_accounts a ON a.tenant_id = i.tenant_id AND a.contract_id = i.contract_id
             JOIN pricing.contracts c ON c.tenant_id = i.tenant_id AND c.id = i.contract_id
             WHERE i.tenant_id = $1 AND i.product_id = p.id AND a.account_id = {account}::uuid
-              AND CURRENT_DATE BETWEEN c.start_date AND c.expiry_date)"
+              AND (now() AT TIME ZONE 'UTC')::date BETWEEN c.start_date AND c.expiry_date)"
     )
 }
 
