@@ -87,6 +87,38 @@ fn reference(tenant_id: Uuid, order: &Order, step: &str) -> String {
     format!("{tenant_id}:{}:{step}", order.reference)
 }
 
+/// The authorization of `amount` for `payer` with a method's token, under
+/// `reference`'s authorize step.
+fn authorize_request(
+    (tenant_id, account_id): (Uuid, Uuid),
+    token: &str,
+    amount: &bss_proto::types::Money,
+    reference: &str,
+    description: String,
+) -> AuthorizeRequest {
+    AuthorizeRequest {
+        tenant_id: tenant_id.to_string(),
+        account_id: account_id.to_string(),
+        payment_method_token: token.to_owned(),
+        amount: Some(amount.clone()),
+        reference: format!("{reference}:authorize"),
+        description,
+    }
+}
+
+/// The provider's answer to a refund: the refund's id, REFUND_DECLINED
+/// when it refused, UNAVAILABLE when it asks to retry.
+fn refund_id(refunded: RefundResponse) -> Result<String, BillingError> {
+    match PaymentOutcome::try_from(refunded.outcome) {
+        Ok(PaymentOutcome::Approved) => Ok(refunded.refund_id),
+        Ok(PaymentOutcome::Declined) => Err(BillingError::precondition(
+            "REFUND_DECLINED",
+            format!("the payment provider refused the refund: {}", refunded.decline_reason),
+        )),
+        _ => Err(retry_later()),
+    }
+}
+
 /// UNAVAILABLE: the provider asked for the same call again later.
 fn retry_later() -> BillingError {
     BillingError::Unavailable { what: "payment provider", cause: "it asks to retry the payment".to_owned() }
@@ -178,14 +210,7 @@ impl Billing {
         amount: bss_proto::types::Money,
         (reference, description): (&str, String),
     ) -> Result<Charged, BillingError> {
-        let authorize = AuthorizeRequest {
-            tenant_id: tenant_id.to_string(),
-            account_id: account_id.to_string(),
-            payment_method_token: token.to_owned(),
-            amount: Some(amount.clone()),
-            reference: format!("{reference}:authorize"),
-            description,
-        };
+        let authorize = authorize_request((tenant_id, account_id), token, &amount, reference, description);
         let authorized = call!(&self.payments, authorize, authorize)?;
         match PaymentOutcome::try_from(authorized.outcome) {
             Ok(PaymentOutcome::Approved) => {}
@@ -335,14 +360,8 @@ impl Billing {
         amount: bss_proto::types::Money,
     ) -> Result<(), BillingError> {
         let approved = |outcome: i32| matches!(PaymentOutcome::try_from(outcome), Ok(PaymentOutcome::Approved));
-        let authorize = AuthorizeRequest {
-            tenant_id: tenant_id.to_string(),
-            account_id: account_id.to_string(),
-            payment_method_token: token.to_owned(),
-            amount: Some(amount.clone()),
-            reference: format!("{reference}:authorize"),
-            description: "an earlier try, given back".to_owned(),
-        };
+        let description = "an earlier try, given back".to_owned();
+        let authorize = authorize_request((tenant_id, account_id), token, &amount, reference, description);
         let authorized = match call!(&self.payments, authorize, authorize) {
             Ok(authorized) => authorized,
             // The provider refuses the request itself: it holds nothing.
@@ -373,15 +392,7 @@ impl Billing {
             amount: Some(amount),
             reference: format!("{reference}:give-back"),
         };
-        let refunded = call!(&self.payments, refund, refund)?;
-        match PaymentOutcome::try_from(refunded.outcome) {
-            Ok(PaymentOutcome::Approved) => Ok(()),
-            Ok(PaymentOutcome::Declined) => Err(BillingError::precondition(
-                "REFUND_DECLINED",
-                format!("the payment provider refused to give back an earlier try: {}", refunded.decline_reason),
-            )),
-            _ => Err(retry_later()),
-        }
+        refund_id(call!(&self.payments, refund, refund)?).map(|_| ())
     }
 
     /// Gives back `amount` of an order's payment at the provider
@@ -399,14 +410,6 @@ impl Billing {
             amount: Some(money_to_wire(amount, currency)),
             reference: reference(tenant_id, order, step),
         };
-        let refunded = call!(&self.payments, refund, refund)?;
-        match PaymentOutcome::try_from(refunded.outcome) {
-            Ok(PaymentOutcome::Approved) => Ok(refunded.refund_id),
-            Ok(PaymentOutcome::Declined) => Err(BillingError::precondition(
-                "REFUND_DECLINED",
-                format!("the payment provider refused the refund: {}", refunded.decline_reason),
-            )),
-            _ => Err(retry_later()),
-        }
+        refund_id(call!(&self.payments, refund, refund)?)
     }
 }

@@ -426,16 +426,8 @@ impl Billing {
                 // Credit approved it as prepaid: the wallet pays it whole now
                 // (WALLET_BALANCE_TOO_LOW when a racing payment took the money).
                 if prepaid {
-                    let new = Move {
-                        id: Uuid::now_v7(),
-                        account_id: order.account_id,
-                        movement: Movement::OrderPayment,
-                        amount: order.total,
-                        order_id: Some(order.id),
-                        payment_id: None,
-                        reason: "",
-                        actor: &caller.subject,
-                    };
+                    let payment = Move::of(order.account_id, Movement::OrderPayment, order.total, &caller.subject);
+                    let new = Move { order_id: Some(order.id), ..payment };
                     let paid = wallets::move_money(tx, tenant_id, priced.currency, &new).await?;
                     order.prepaid_from_wallet(paid.id);
                 }
@@ -510,16 +502,6 @@ impl Billing {
         orders::lock(tx, tenant_id, order_id).await?.ok_or_else(|| BillingError::not_found("order", order_id))
     }
 
-    /// Whether the caller may act on the order: a customer's own user only
-    /// on its account's, a sales rep only on its own accounts' (asked of
-    /// accounts before any row is locked).
-    async fn check_order_visible(&self, caller: &Caller, tenant_id: Uuid, order_id: Uuid) -> Result<(), BillingError> {
-        if caller.customer_user().is_none() && caller.sales_rep_limit().is_none() {
-            return Ok(());
-        }
-        self.order_for(caller, tenant_id, order_id).await.map(|_| ())
-    }
-
     /// Ships `quantity` of a line's back order: the shipped part of its
     /// waiting charge is dated today (billable), the rest waits.
     pub async fn ship_back_order<R: Message + Default>(
@@ -566,16 +548,8 @@ impl Billing {
         if !payment.from_wallet {
             return self.refund_payment(tenant_id, order, (payment, amount, step)).await;
         }
-        let new = Move {
-            id: Uuid::now_v7(),
-            account_id: order.account_id,
-            movement: Movement::OrderRefund,
-            amount,
-            order_id: Some(order.id),
-            payment_id: None,
-            reason: "",
-            actor: &caller.subject,
-        };
+        let refund = Move::of(order.account_id, Movement::OrderRefund, amount, &caller.subject);
+        let new = Move { order_id: Some(order.id), ..refund };
         let currency = repo::stored_currency(&order.currency)?;
         Ok(wallets::move_money(tx, tenant_id, currency, &new).await?.id.to_string())
     }
@@ -591,9 +565,10 @@ impl Billing {
         (order_id, reason): (Uuid, String),
         respond: impl FnOnce(&Order) -> R,
     ) -> Result<R, BillingError> {
-        // Another account's order is NOT_FOUND, even to a replay.
-        self.check_order_visible(caller, tenant_id, order_id).await?;
-        let placed = self.order(tenant_id, order_id).await?;
+        // Another account's order is NOT_FOUND, even to a replay (a
+        // customer's own user acts on its account's, a sales rep on its
+        // accounts').
+        let placed = self.order_for(caller, tenant_id, order_id).await?;
         self.write(key, async |tx| {
             // Locks in the order every transaction takes them: the held
             // order's (as credit's decision does), then the products' (as a
@@ -656,7 +631,7 @@ impl Billing {
         (order_id, line_number, quantity, reason): (Uuid, i32, Option<Decimal>, String),
         respond: impl FnOnce(&Order) -> R,
     ) -> Result<R, BillingError> {
-        self.check_order_visible(caller, tenant_id, order_id).await?;
+        self.order_for(caller, tenant_id, order_id).await?;
         self.write(key, async |tx| {
             let mut order = self.lock_order(tx, tenant_id, order_id).await?;
             let currency = repo::stored_currency(&order.currency)?;

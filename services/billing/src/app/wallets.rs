@@ -49,16 +49,7 @@ async fn pay_invoices(
     (account_id, currency, amount, first): (Uuid, Currency, Decimal, Option<Uuid>),
 ) -> Result<(WalletTransaction, Receipt), BillingError> {
     let receipt = post_payment(tx, tenant_id, actor, (account_id, currency, amount, first)).await?;
-    let new = Move {
-        id: Uuid::now_v7(),
-        account_id,
-        movement: Movement::InvoicePayment,
-        amount,
-        order_id: None,
-        payment_id: Some(receipt.id),
-        reason: "",
-        actor,
-    };
+    let new = Move { payment_id: Some(receipt.id), ..Move::of(account_id, Movement::InvoicePayment, amount, actor) };
     let moved = move_money(tx, tenant_id, currency, &new).await?;
     Ok((moved, receipt))
 }
@@ -175,16 +166,7 @@ impl Billing {
         respond: impl FnOnce(&WalletTransaction) -> R,
     ) -> Result<R, BillingError> {
         self.write(key, async |tx| {
-            let new = Move {
-                id: Uuid::now_v7(),
-                account_id,
-                movement: Movement::TopUp,
-                amount,
-                order_id: None,
-                payment_id: None,
-                reason: &reason,
-                actor: &caller.subject,
-            };
+            let new = Move { reason: &reason, ..Move::of(account_id, Movement::TopUp, amount, &caller.subject) };
             let moved = move_money(tx, tenant_id, currency, &new).await?;
             Ok(respond(&moved))
         })
@@ -231,16 +213,8 @@ impl Billing {
             let held = repo_wallets::lock(tx, tenant_id, account_id)
                 .await?
                 .ok_or_else(|| BillingError::not_found("wallet", account_id))?;
-            let new = Move {
-                id: Uuid::now_v7(),
-                account_id,
-                movement: Movement::PayOut,
-                amount: wallet::pays_out(held.balance, amount)?,
-                order_id: None,
-                payment_id: None,
-                reason: &reason,
-                actor: &caller.subject,
-            };
+            let paid_out = wallet::pays_out(held.balance, amount)?;
+            let new = Move { reason: &reason, ..Move::of(account_id, Movement::PayOut, paid_out, &caller.subject) };
             let moved = move_money(tx, tenant_id, currency, &new).await?;
             Ok(respond(&moved))
         })

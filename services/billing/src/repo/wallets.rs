@@ -147,6 +147,14 @@ pub struct Move<'a> {
     pub actor: &'a str,
 }
 
+impl<'a> Move<'a> {
+    /// A movement of `amount` of the account's wallet by `actor`, with a
+    /// new id and no order, payment or reason (set those that apply).
+    pub fn of(account_id: Uuid, movement: Movement, amount: Decimal, actor: &'a str) -> Move<'a> {
+        Move { id: Uuid::now_v7(), account_id, movement, amount, order_id: None, payment_id: None, reason: "", actor }
+    }
+}
+
 /// Moves a wallet's money and records the transaction, in one statement
 /// that changes the balance only when it stays at zero or more (the rule
 /// of `domain::wallet::moved`). NOT_FOUND when the account has no wallet,

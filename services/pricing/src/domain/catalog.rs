@@ -227,7 +227,30 @@ pub fn first_overlap(items: &[(Uuid, Dated)]) -> Option<(usize, usize)> {
 mod tests {
     use super::*;
     use crate::domain::price::Tiered;
+    use bss_platform::auth::{Caller, Role, TenantScope};
     use chrono::NaiveDate;
+
+    fn caller(role: Role) -> Caller {
+        Caller {
+            subject: "test".to_owned(),
+            tenant: TenantScope::One(uuid::Uuid::from_u128(1)),
+            roles: [role].into(),
+            sales_rep_id: (role == Role::SalesRep).then(|| "R7".to_owned()),
+            user_id: (role == Role::CustomerUser).then(|| uuid::Uuid::from_u128(2)),
+            token: std::sync::Arc::from("token"),
+        }
+    }
+
+    #[test]
+    fn a_customer_browses_public_products_and_its_own_contracts_a_guest_public_ones_staff_all() {
+        let account = uuid::Uuid::from_u128(3);
+        assert_eq!(shown_to(&caller(Role::CustomerUser), Some(account)), Shown::PublicAndContractsOf(account));
+        assert_eq!(shown_to(&caller(Role::CustomerUser), None), Shown::Public, "no account: never all");
+        assert_eq!(shown_to(&caller(Role::Guest), None), Shown::Public);
+        for staff in [Role::TenantAdmin, Role::AccountManager, Role::SalesRep, Role::Integration] {
+            assert_eq!(shown_to(&caller(staff), None), Shown::All, "{staff:?}");
+        }
+    }
 
     fn dated(from: &str, to: Option<&str>) -> Dated {
         let day = |text: &str| text.parse::<NaiveDate>().expect("date");
