@@ -167,7 +167,11 @@ impl App {
             (Some(channel), _) => PaymentProvider::External(channel),
             (None, true) => {
                 tracing::warn!("card and PayPal orders are paid through the SANDBOX provider: no money moves");
-                PaymentProvider::Sandbox(Arc::new(SandboxPaymentProvider::default()))
+                // A pool of its own, as a gateway is another party: billing
+                // calls it while holding its own connections.
+                let books = bss_platform::config::DatabaseConfig { max_connections: 4, ..platform.database.clone() };
+                let books = db::connect(&books, SCHEMA, "bss-billing-sandbox").await?;
+                PaymentProvider::Sandbox(Arc::new(SandboxPaymentProvider::new(books)))
             }
             (None, false) => PaymentProvider::None,
         };

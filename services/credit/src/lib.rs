@@ -122,7 +122,12 @@ impl App {
                 shutdown.clone(),
             ));
         }
-        let api = Arc::new(Credit::new(db.clone(), events.clone(), accounts, credit_check));
+        let api = Arc::new(Credit::new(
+            db.clone(),
+            events.clone(),
+            (accounts, credit_check),
+            ServiceIdentity::new("credit", &platform.auth),
+        ));
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)
             .named("credit")
             .metrics(platform.metrics_addr)

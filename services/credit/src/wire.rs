@@ -506,6 +506,7 @@ pub fn method_to_proto(row: &crate::repo::MethodRow) -> proto::PaymentMethod {
         use_for_subscriptions: row.use_for_subscriptions,
         create_time: Some(timestamp(row.created_at)),
         update_time: Some(timestamp(row.updated_at)),
+        owner_user_id: row.owner_user_id.map(|user| user.to_string()).unwrap_or_default(),
     }
 }
 

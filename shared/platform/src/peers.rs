@@ -95,6 +95,14 @@ impl Accounts {
         Ok(guest_of(&tenant, region))
     }
 
+    /// Whether the account is shared by unrelated people: a generic account
+    /// the tenant names for its guests (of any region) or a registration
+    /// profile. `caller` must be one that may read the tenant (a service).
+    pub async fn is_shared(&self, caller: &Caller, tenant_id: Uuid, account_id: Uuid) -> Result<bool, PeerError> {
+        let tenant = self.tenant(caller, tenant_id).await?.unwrap_or_default();
+        Ok(names_generic(&tenant, account_id))
+    }
+
     /// The tenant as accounts shows it to `caller`; `None` when unknown.
     pub async fn tenant(&self, caller: &Caller, id: Uuid) -> Result<Option<Tenant>, PeerError> {
         let Some(channel) = &self.channel else {
@@ -147,6 +155,16 @@ fn guest_of(tenant: &Tenant, region: &str) -> Option<Uuid> {
     regional.or_else(|| tenant.guest_account_id.parse().ok())
 }
 
+/// Whether the tenant names `account_id` as a generic account: its guests'
+/// (of any region) or a registration profile's.
+fn names_generic(tenant: &Tenant, account_id: Uuid) -> bool {
+    let account_id = account_id.to_string();
+    std::iter::once(&tenant.guest_account_id)
+        .chain(tenant.guest_accounts_by_region.values())
+        .chain(tenant.registration_profiles.values())
+        .any(|named| *named == account_id)
+}
+
 /// The currency of an account as accounts shows it; an account without one
 /// is a fault of accounts (UNAVAILABLE), never the caller's.
 pub fn currency_of(account: &Account) -> Result<Currency, PeerError> {
@@ -174,5 +192,17 @@ mod tests {
         assert_eq!(guest_of(&tenant, "EU"), Some(europe));
         assert_eq!(guest_of(&tenant, "APAC"), Some(everyone));
         assert_eq!(guest_of(&tenant, ""), Some(everyone));
+    }
+
+    #[test]
+    fn an_account_the_tenant_names_for_guests_or_sign_ups_is_shared() {
+        let (everyone, europe, shop, business) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let mut tenant = Tenant::default();
+        assert!(!names_generic(&tenant, business), "a tenant naming nothing has no shared account");
+        tenant.guest_account_id = everyone.to_string();
+        tenant.guest_accounts_by_region.insert("EU".to_owned(), europe.to_string());
+        tenant.registration_profiles.insert("WEB_RETAIL".to_owned(), shop.to_string());
+        assert!([everyone, europe, shop].iter().all(|account| names_generic(&tenant, *account)));
+        assert!(!names_generic(&tenant, business));
     }
 }

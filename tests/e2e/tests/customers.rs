@@ -12,6 +12,7 @@ use bss_e2e::{
 };
 use bss_platform::auth::Role;
 use bss_proto::accounts::account_service_client::AccountServiceClient;
+use bss_proto::accounts::group_service_client::GroupServiceClient;
 use bss_proto::accounts::*;
 use bss_proto::billing::invoice_service_client::InvoiceServiceClient;
 use bss_proto::billing::ledger_service_client::LedgerServiceClient;
@@ -149,6 +150,31 @@ async fn a_customer_user_acts_only_for_its_own_active_account() {
     catalog.get_product(read(&ours_only)).await.expect("listed by its contract");
     let hidden = catalog.get_product(read(&theirs_only)).await.expect_err("another customer's deal");
     assert_eq!(hidden.code(), Code::NotFound);
+    // A member of its group without pricing of its own is priced as the
+    // group's parent, and browses as it is priced: the parent's deal too.
+    let branch = create_account(&gateway, &admin, ordering_account("BRANCH")).await;
+    let add = AddGroupMemberRequest {
+        parent_account_id: mine.clone(),
+        member_account_id: branch.clone(),
+        funding: Some(Funding { scope: FundingScope::Full as i32, ..Funding::default() }),
+        request_id: String::new(),
+    };
+    GroupServiceClient::new(gateway.clone()).add_group_member(authorized(add, &admin)).await.expect("member");
+    let member = customer_user_token(tenant_id, create_user(&gateway, &admin, &branch, "buyer@branch.example").await);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let seen = codes(catalog.list_products(browse(&member)).await.expect("browsed").into_inner());
+        if seen == ["OURS-ONLY", "WIDGET"] {
+            break;
+        }
+        assert_eq!(seen, ["WIDGET"], "never another customer's deal");
+        assert!(tokio::time::Instant::now() < deadline, "pricing never priced the member as its parent");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let read = |id: &str| authorized(GetProductRequest { product: id.to_owned() }, &member);
+    catalog.get_product(read(&ours_only)).await.expect("listed by its parent's contract");
+    let priced = quotes.quote(authorized(quote(&branch, "OURS-ONLY", "1"), &member)).await.expect("quoted");
+    assert_eq!(bss_e2e::amount(&priced.into_inner().lines[0].unit_price), "5.00", "what it browses it may buy");
 
     // Orders: always for its own account, whatever the request names.
     let mut orders = OrderServiceClient::new(gateway.clone());
@@ -682,4 +708,15 @@ async fn a_card_payment_whose_order_was_not_stored_is_used_by_the_retry_or_given
     let reference = reference.0.split_once(':').map(|(_, rest)| rest.to_owned()).expect("tenant:reference");
     let tries = settled_tries(&database, &reference).await;
     assert_eq!(tries, [(1, "10.00".to_owned(), "GIVEN_BACK".to_owned())]);
+    // The provider's books say the same: the try's capture of 10.00 was
+    // refunded whole.
+    let held: Vec<(String, String)> = sqlx::query_as(
+        "SELECT c.amount::text, c.refunded::text FROM billing.sandbox_authorizations a
+         JOIN billing.sandbox_captures c ON c.authorization_id = a.id WHERE a.reference LIKE '%:' || $1 || ':authorize'",
+    )
+    .bind(&reference)
+    .fetch_all(&database)
+    .await
+    .expect("the provider's books");
+    assert_eq!(held, [("10.00".to_owned(), "10.00".to_owned())]);
 }

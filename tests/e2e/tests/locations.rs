@@ -373,6 +373,65 @@ async fn a_paid_back_order_cancelled_is_refunded_its_share_and_the_rest_when_the
 }
 
 #[tokio::test]
+async fn a_wallet_paid_back_order_cancelled_in_part_puts_its_share_back_in_the_wallet() {
+    use bss_proto::billing::wallet_service_client::WalletServiceClient;
+    let suite = TestApp::start().await;
+    let (_, admin) = suite.tenant("Wallet Stock", "EUR").await;
+    let gateway = suite.gateway().await;
+    create_product(&gateway, &admin, "GIZMO", "3.33", "tools").await;
+    let account = create_account(&gateway, &admin, ordering_account("SAVES")).await;
+    set_credit_terms(&gateway, &admin, &account, "1", None).await;
+    let shop = create_location(&gateway, &admin, "SHOP", None).await;
+    assign(&gateway, &admin, &account, &shop, true).await;
+    receive(&gateway, &admin, &shop, "GIZMO", "1").await;
+    let mut wallets = WalletServiceClient::new(gateway.clone());
+    let open = OpenWalletRequest {
+        account_id: account.clone(),
+        use_for_purchases: true,
+        use_for_subscriptions: false,
+        request_id: String::new(),
+    };
+    wallets.open_wallet(authorized(open, &admin)).await.expect("opened");
+    let top_up = TopUpWalletRequest {
+        account_id: account.clone(),
+        amount: eur("20.00"),
+        reason: "prepaid".to_owned(),
+        request_id: String::new(),
+    };
+    wallets.top_up_wallet(authorized(top_up, &admin)).await.expect("topped up");
+    let balance = async |wallets: &mut WalletServiceClient<Channel>| {
+        let get = GetWalletRequest { account_id: account.clone() };
+        let wallet = wallets.get_wallet(authorized(get, &admin)).await.expect("wallet").into_inner().wallet;
+        amount(&wallet.expect("wallet").balance).to_owned()
+    };
+
+    // 9.99 is past the limit of 1: the wallet pays it at submission; one
+    // gizmo ships, two wait.
+    let order = place(&gateway, &admin, order_request(&account, &[("GIZMO", "3")], PaymentType::OnAccount)).await;
+    assert_eq!(order.payment.as_ref().map(|p| p.from_wallet), Some(true), "{order:?}");
+    assert_eq!(quantity(&order.lines[0].backordered_quantity), "2");
+    assert_eq!(balance(&mut wallets).await, "10.01");
+
+    // One waiting gizmo cancelled: its 3.33 is back in the wallet at once,
+    // as a refund of the order; credit holds nothing for it either way.
+    let cancelled = OrderServiceClient::new(gateway.clone())
+        .cancel_back_order(authorized(cancel_part(&order.id, "1", "wallet-part"), &admin))
+        .await
+        .expect("cancelled");
+    let cancelled = cancelled.into_inner().order.expect("order");
+    assert_eq!(refunded(&cancelled), (OrderPaymentStatus::Captured, "3.33".to_owned(), "3.33".to_owned()));
+    assert_eq!(balance(&mut wallets).await, "13.34");
+    let list = ListWalletTransactionsRequest { account_id: account.clone(), ..Default::default() };
+    let moves = wallets.list_wallet_transactions(authorized(list, &admin)).await.expect("moves").into_inner();
+    let newest = moves.transactions.first().expect("the refund");
+    assert_eq!(
+        (newest.kind(), amount(&newest.amount), amount(&newest.balance_after)),
+        (WalletTransactionKind::OrderRefund, "3.33", "13.34")
+    );
+    credit_settles(&gateway, &admin, &account, "0.00", "0.00").await;
+}
+
+#[tokio::test]
 async fn racing_cancellations_of_a_paid_order_give_back_what_was_taken_exactly_once() {
     let suite = TestApp::start().await;
     let (_, admin) = suite.tenant("Racing Refunds", "EUR").await;

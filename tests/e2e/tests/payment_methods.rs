@@ -45,10 +45,18 @@ async fn save(gateway: &Channel, token: &str, account_id: &str, method: PaymentM
 
 /// The account's methods as `token` sees them: (label, token, default).
 async fn methods(gateway: &Channel, token: &str, account_id: &str) -> Vec<(String, String, bool)> {
-    let request = ListPaymentMethodsRequest { account_id: account_id.to_owned() };
+    let request = ListPaymentMethodsRequest { account_id: account_id.to_owned(), ..Default::default() };
     let listed = CreditServiceClient::new(gateway.clone()).list_payment_methods(authorized(request, token)).await;
     let listed = listed.expect("methods").into_inner().methods;
     listed.into_iter().map(|m| (m.label, m.token_reference, m.is_default)).collect()
+}
+
+/// The id of the account's method labelled `label`, as staff list them.
+async fn method_id_by_label(gateway: &Channel, admin: &str, account_id: &str, label: &str) -> String {
+    let request = ListPaymentMethodsRequest { account_id: account_id.to_owned(), ..Default::default() };
+    let listed = CreditServiceClient::new(gateway.clone()).list_payment_methods(authorized(request, admin)).await;
+    let listed = listed.expect("methods").into_inner().methods;
+    listed.into_iter().find(|m| m.label == label).expect("the method").id
 }
 
 fn row(label: &str, token: &str, default: bool) -> (String, String, bool) {
@@ -95,7 +103,7 @@ async fn a_customer_saves_cards_and_a_wallet_and_pays_with_the_one_it_chooses() 
     );
     // Another customer's methods are not its business.
     let mut credit = CreditServiceClient::new(gateway.clone());
-    let theirs = ListPaymentMethodsRequest { account_id: other.clone() };
+    let theirs = ListPaymentMethodsRequest { account_id: other.clone(), ..Default::default() };
     let hidden = credit.list_payment_methods(authorized(theirs, &customer)).await.expect_err("another account");
     assert_eq!(hidden.code(), Code::NotFound);
     let foreign = SavePaymentMethodRequest {
@@ -155,6 +163,176 @@ async fn a_customer_saves_cards_and_a_wallet_and_pays_with_the_one_it_chooses() 
     let left = credit.remove_payment_method(authorized(remove, &customer)).await.expect("removed").into_inner().methods;
     let left: Vec<(String, bool)> = left.into_iter().map(|m| (m.label, m.is_default)).collect();
     assert_eq!(left, [("method tok_visa".to_owned(), true), ("method tok_paypal".to_owned(), false)]);
+}
+
+/// A shopper registered through `profile` (on its generic account): its
+/// user id and token.
+async fn shopper(gateway: &Channel, tenant_id: uuid::Uuid, profile: &str, email: &str) -> (String, String) {
+    use bss_proto::accounts::RegisterUserRequest;
+    use bss_proto::accounts::user_service_client::UserServiceClient;
+    let guest = bss_testkit::token(tenant_id, &[bss_platform::auth::Role::Guest]);
+    let register = RegisterUserRequest {
+        profile: profile.to_owned(),
+        email: email.to_owned(),
+        display_name: String::new(),
+        request_id: String::new(),
+    };
+    let user = UserServiceClient::new(gateway.clone()).register_user(authorized(register, &guest)).await;
+    let user = user.expect("registered").into_inner().user.expect("user");
+    let token = customer_user_token(tenant_id, user.id.parse().expect("user id"));
+    (user.id, token)
+}
+
+#[tokio::test]
+async fn the_shoppers_of_a_shared_account_keep_their_cards_to_themselves() {
+    use bss_proto::accounts::SetRegistrationProfileRequest;
+    use bss_proto::accounts::tenant_service_client::TenantServiceClient;
+
+    let suite = TestApp::start().await;
+    let (tenant_id, admin) = suite.tenant("Shop Books", "EUR").await;
+    let gateway = suite.gateway().await;
+    create_product(&gateway, &admin, "WIDGET", "10.00", "tools").await;
+    let retail = create_account(&gateway, &admin, paying_account("WEB_RETAIL")).await;
+    let profile = SetRegistrationProfileRequest {
+        profile: "WEB".to_owned(),
+        account_id: retail.clone(),
+        request_id: String::new(),
+    };
+    TenantServiceClient::new(gateway.clone()).set_registration_profile(authorized(profile, &admin)).await.expect("set");
+    let (ann_id, ann) = shopper(&gateway, tenant_id, "WEB", "ann@shop.example").await;
+    let (bob_id, bob) = shopper(&gateway, tenant_id, "WEB", "bob@shop.example").await;
+
+    // Each shopper's card is its own, and its own default.
+    let anns = save(&gateway, &ann, "", method(PaymentMethodKind::Card, "tok_visa", true, true)).await;
+    let bobs = save(&gateway, &bob, "", method(PaymentMethodKind::Card, "tok_decline_visa", true, false)).await;
+    assert_eq!((anns.owner_user_id.as_str(), anns.is_default), (ann_id.as_str(), true));
+    assert_eq!((bobs.owner_user_id.as_str(), bobs.is_default), (bob_id.as_str(), true));
+    assert_eq!(methods(&gateway, &ann, "").await, [row("method tok_visa", "", true)]);
+    assert_eq!(methods(&gateway, &bob, "").await, [row("method tok_decline_visa", "", true)]);
+    let request = ListPaymentMethodsRequest { account_id: retail.clone(), ..Default::default() };
+    let mut credit = CreditServiceClient::new(gateway.clone());
+    let staff_view = credit.list_payment_methods(authorized(request, &admin)).await.expect("listed").into_inner();
+    let owners: Vec<(String, String)> =
+        staff_view.methods.into_iter().map(|m| (m.token_reference, m.owner_user_id)).collect();
+    assert_eq!(owners.len(), 2);
+    assert!(owners.contains(&("tok_visa".to_owned(), ann_id.clone())));
+    assert!(owners.contains(&("tok_decline_visa".to_owned(), bob_id.clone())));
+    // Another shopper's card is not there to change or remove.
+    let relabel = UpdatePaymentMethodRequest {
+        method: Some(PaymentMethod { id: anns.id.clone(), label: "mine now".to_owned(), ..PaymentMethod::default() }),
+        update_mask: Some(prost_types::FieldMask { paths: vec!["label".to_owned()] }),
+        request_id: String::new(),
+    };
+    let refused = credit.update_payment_method(authorized(relabel, &bob)).await.expect_err("ann's");
+    assert_eq!(refused.code(), Code::NotFound);
+    let remove = RemovePaymentMethodRequest { id: anns.id.clone(), request_id: String::new() };
+    let refused = credit.remove_payment_method(authorized(remove, &bob)).await.expect_err("ann's");
+    assert_eq!(refused.code(), Code::NotFound);
+
+    // A request id is a user's own: bob sending ann's request again gets
+    // no answer of hers.
+    let anns_request = SavePaymentMethodRequest {
+        account_id: String::new(),
+        method: Some(method(PaymentMethodKind::Card, "tok_amex", false, false)),
+        request_id: "save-amex".to_owned(),
+    };
+    credit.save_payment_method(authorized(anns_request.clone(), &ann)).await.expect("saved");
+    let reused = credit.save_payment_method(authorized(anns_request.clone(), &bob)).await.expect_err("ann's id");
+    assert_eq!((reused.code(), reason(&reused)), (Code::InvalidArgument, "REQUEST_ID_REUSED".to_owned()));
+    assert_eq!(methods(&gateway, &bob, "").await.len(), 1, "nothing saved for bob");
+    let amex = method_id_by_label(&gateway, &admin, &retail, "method tok_amex").await;
+    let remove = RemovePaymentMethodRequest { id: amex, request_id: String::new() };
+    credit.remove_payment_method(authorized(remove, &ann)).await.expect("removed");
+
+    // Each pays with its own card (the provider approves ann's, declines
+    // bob's); bob cannot name ann's.
+    let paid = place(&gateway, &ann, order_request("", &[("WIDGET", "1")], PaymentType::CreditCard)).await;
+    assert_eq!(
+        (paid.status(), paid.payment.as_ref().map(|p| p.status())),
+        (OrderStatus::Executed, Some(OrderPaymentStatus::Captured))
+    );
+    let declined = place(&gateway, &bob, order_request("", &[("WIDGET", "1")], PaymentType::CreditCard)).await;
+    assert_eq!(
+        (declined.status(), declined.payment.as_ref().map(|p| p.status())),
+        (OrderStatus::Rejected, Some(OrderPaymentStatus::Declined))
+    );
+    let mut named = order_request("", &[("WIDGET", "1")], PaymentType::CreditCard);
+    named.order.as_mut().expect("order").payment_method_id = anns.id.clone();
+    let refused = bss_proto::billing::order_service_client::OrderServiceClient::new(gateway.clone())
+        .place_order(authorized(named, &bob))
+        .await
+        .expect_err("ann's card");
+    assert_eq!((refused.code(), reason(&refused)), (Code::FailedPrecondition, "PAYMENT_METHOD_MISSING".to_owned()));
+    // Staff's order for the account never takes a shopper's card.
+    let staff_order = order_request(&retail, &[("WIDGET", "1")], PaymentType::CreditCard);
+    let refused = bss_proto::billing::order_service_client::OrderServiceClient::new(gateway.clone())
+        .place_order(authorized(staff_order, &admin))
+        .await
+        .expect_err("no card of the account's");
+    assert_eq!((refused.code(), reason(&refused)), (Code::FailedPrecondition, "PAYMENT_METHOD_MISSING".to_owned()));
+
+    // The shoppers' cards are not the account's: it has no preference yet.
+    let none = credit
+        .get_payment_preference(authorized(GetPaymentPreferenceRequest { account_id: retail.clone() }, &admin))
+        .await
+        .expect_err("no method of the account's own");
+    assert_eq!(none.code(), Code::NotFound);
+
+    // The account's own method is staff's: shoppers see it, cannot change
+    // it; it alone collects the account's invoices (ann's card, opted in
+    // for subscriptions, never does).
+    let accounts =
+        save(&gateway, &admin, &retail, method(PaymentMethodKind::Card, "tok_retry_visa", false, true)).await;
+    assert_eq!((accounts.owner_user_id.as_str(), accounts.is_default), ("", true));
+    assert_eq!(
+        methods(&gateway, &ann, "").await,
+        [row("method tok_retry_visa", "", true), row("method tok_visa", "", true)]
+    );
+    let remove = RemovePaymentMethodRequest { id: accounts.id.clone(), request_id: String::new() };
+    let refused = credit.remove_payment_method(authorized(remove, &ann)).await.expect_err("the account's");
+    assert_eq!((refused.code(), reason(&refused)), (Code::FailedPrecondition, "METHOD_OF_SHARED_ACCOUNT".to_owned()));
+    let pool = sqlx::PgPool::connect(suite.database_url()).await.expect("database");
+    let collecting = "SELECT method_id FROM billing.collection_methods WHERE tenant_id = $1 AND account_id = $2::uuid";
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let method: Option<String> =
+            sqlx::query_scalar(collecting).bind(tenant_id).bind(&retail).fetch_optional(&pool).await.expect("read");
+        if method.as_deref() == Some(accounts.id.as_str()) {
+            break;
+        }
+        assert_ne!(method.as_deref(), Some(anns.id.as_str()), "a shopper's card collects the account's invoices");
+        assert!(tokio::time::Instant::now() < deadline, "billing never heard of the account's method");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A shopper's default moves among its own cards only: the account's
+    // stays; removing the shopper's default makes its other card the
+    // default again.
+    let second = save(&gateway, &ann, "", method(PaymentMethodKind::Card, "tok_mastercard", true, false)).await;
+    let make_default = UpdatePaymentMethodRequest {
+        method: Some(PaymentMethod { id: second.id.clone(), is_default: true, ..PaymentMethod::default() }),
+        update_mask: Some(prost_types::FieldMask { paths: vec!["is_default".to_owned()] }),
+        request_id: String::new(),
+    };
+    credit.update_payment_method(authorized(make_default, &ann)).await.expect("made default");
+    assert_eq!(
+        methods(&gateway, &ann, "").await,
+        [
+            row("method tok_retry_visa", "", true),
+            row("method tok_mastercard", "", true),
+            row("method tok_visa", "", false)
+        ]
+    );
+    let remove = RemovePaymentMethodRequest { id: second.id.clone(), request_id: String::new() };
+    let left = credit.remove_payment_method(authorized(remove, &ann)).await.expect("removed").into_inner().methods;
+    let left: Vec<(String, bool)> = left.into_iter().map(|m| (m.label, m.is_default)).collect();
+    assert_eq!(left, [("method tok_retry_visa".to_owned(), true), ("method tok_visa".to_owned(), true)]);
+    assert_eq!(methods(&gateway, &bob, "").await[1], row("method tok_decline_visa", "", true), "bob's untouched");
+    // Credit's preference is the account's own default, not a shopper's.
+    let preference = credit
+        .get_payment_preference(authorized(GetPaymentPreferenceRequest { account_id: retail.clone() }, &admin))
+        .await
+        .expect("preference");
+    assert_eq!(preference.into_inner().preference.map(|p| p.card_token_reference), Some("tok_retry_visa".to_owned()));
 }
 
 /// The invoice once its collection is no longer pending.

@@ -143,6 +143,7 @@ pub(crate) fn saved_method(method: &PaymentMethod) -> SavedMethod {
         is_default: method.is_default,
         use_for_purchases: method.use_for_purchases,
         use_for_subscriptions: method.use_for_subscriptions,
+        owner_user_id: Some(method.owner_user_id.clone()).filter(|owner| !owner.is_empty()),
     }
 }
 
@@ -164,16 +165,23 @@ pub(crate) fn missing_method(account_id: Uuid, purpose: Use, payment_type: Payme
 }
 
 impl Billing {
-    /// The account's saved payment methods, as credit keeps them (asked as
-    /// billing), the default first.
+    /// The saved payment methods `user` (a customer's user; `None`: the
+    /// account itself) may pay with, as credit keeps them (asked as
+    /// billing): the account's own and the user's own, each owner's default
+    /// first.
     pub(crate) async fn saved_methods(
         &self,
         tenant_id: Uuid,
         account_id: Uuid,
+        user: Option<Uuid>,
     ) -> Result<Vec<SavedMethod>, BillingError> {
         let service = self.as_service(tenant_id)?;
         let channel = self.peer("credit", &self.peers.credit)?;
-        let request = ListPaymentMethodsRequest { account_id: account_id.to_string() };
+        let request = ListPaymentMethodsRequest {
+            account_id: account_id.to_string(),
+            user_id: user.map(|user| user.to_string()).unwrap_or_default(),
+            account_only: user.is_none(),
+        };
         let answer = CreditServiceClient::new(channel)
             .list_payment_methods(client::request(request, &service, PEER_TIMEOUT))
             .await;
@@ -184,16 +192,19 @@ impl Billing {
         }
     }
 
-    /// The saved method that pays for `purpose` with `payment_type` (see
+    /// The saved method that pays for `purpose` with `payment_type` what
+    /// `user` (a customer's user; `None`: the account) pays (see
     /// `choose_method`); PAYMENT_METHOD_MISSING when the account has none.
     pub(crate) async fn payment_method(
         &self,
         tenant_id: Uuid,
         account_id: Uuid,
         (purpose, payment_type, named): (Use, PaymentType, Option<&str>),
+        user: Option<Uuid>,
     ) -> Result<SavedMethod, BillingError> {
-        let methods = self.saved_methods(tenant_id, account_id).await?;
-        choose_method(&methods, purpose, method_kind(payment_type), named)
+        let methods = self.saved_methods(tenant_id, account_id, user).await?;
+        let user = user.map(|user| user.to_string());
+        choose_method(&methods, (purpose, method_kind(payment_type)), named, user.as_deref())
             .cloned()
             .ok_or_else(|| missing_method(account_id, purpose, payment_type))
     }

@@ -35,7 +35,7 @@ pub(crate) async fn methods_changed(
         cause: format!("an account {:?}", changed.account_id),
     })?;
     let methods: Vec<_> = changed.methods.iter().map(saved_method).collect();
-    let method = choose_method(&methods, Use::Subscriptions, None, None);
+    let method = choose_method(&methods, (Use::Subscriptions, None), None, None);
     collections::set_method(tx, tenant_id, account_id, method).await
 }
 

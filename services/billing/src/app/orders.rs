@@ -352,7 +352,8 @@ impl Billing {
                     true => {
                         let named = order.payment_method_id.as_deref();
                         let use_ = (Use::Purchases, order.payment_type, named);
-                        self.payment_method(tenant_id, order.account_id, use_).await.map(Some)
+                        let user = caller.customer_user();
+                        self.payment_method(tenant_id, order.account_id, use_, user).await.map(Some)
                     }
                     false => Ok(None),
                 }

@@ -72,10 +72,10 @@ impl Billing {
         // knows from now on (credit's stream may follow a moment later).
         let mut collect_with = None;
         if method_kind(new.payment_type).is_some() {
-            let methods = self.saved_methods(tenant_id, charge.bill_to_account_id).await?;
-            choose_method(&methods, Use::Subscriptions, method_kind(new.payment_type), None)
+            let methods = self.saved_methods(tenant_id, charge.bill_to_account_id, None).await?;
+            choose_method(&methods, (Use::Subscriptions, method_kind(new.payment_type)), None, None)
                 .ok_or_else(|| missing_method(charge.bill_to_account_id, Use::Subscriptions, new.payment_type))?;
-            collect_with = choose_method(&methods, Use::Subscriptions, None, None).cloned();
+            collect_with = choose_method(&methods, (Use::Subscriptions, None), None, None).cloned();
         }
         let mut subscription = Subscription {
             id,

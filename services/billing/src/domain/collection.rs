@@ -48,6 +48,9 @@ pub struct SavedMethod {
     pub is_default: bool,
     pub use_for_purchases: bool,
     pub use_for_subscriptions: bool,
+    /// The user of a shared account whose own method it is; `None`: the
+    /// account's.
+    pub owner_user_id: Option<String>,
 }
 
 impl SavedMethod {
@@ -59,20 +62,25 @@ impl SavedMethod {
     }
 }
 
-/// The method that pays for `purpose` (of `kind`, when given): the one
-/// named, if it is the account's, of that kind and opted in; else the
-/// account's default when it serves; else its first (oldest) that does.
-/// `methods` come default first, then oldest first.
+/// The method that pays for `purpose` (of `kind`, when given) what `user`
+/// (a customer's user placing an order; `None`: the account itself, for
+/// staff's orders, subscriptions and collections) pays: among the user's
+/// own methods, then the account's (never another user's), the one named
+/// if it is of that kind and opted in; else the first that serves, the
+/// default of each owner first. `methods` come as credit lists them: each
+/// owner's default first, then oldest first.
 pub fn choose_method<'a>(
     methods: &'a [SavedMethod],
-    purpose: Use,
-    kind: Option<MethodKind>,
+    (purpose, kind): (Use, Option<MethodKind>),
     named: Option<&str>,
+    user: Option<&str>,
 ) -> Option<&'a SavedMethod> {
     let fits = |method: &&SavedMethod| method.serves(purpose) && kind.is_none_or(|kind| method.kind == kind);
+    let own = methods.iter().filter(|method| user.is_some() && method.owner_user_id.as_deref() == user);
+    let mut usable = own.chain(methods.iter().filter(|method| method.owner_user_id.is_none())).filter(fits);
     match named {
-        Some(named) => methods.iter().filter(fits).find(|method| method.id == named),
-        None => methods.iter().find(fits),
+        Some(named) => usable.find(|method| method.id == named),
+        None => usable.next(),
     }
 }
 
@@ -188,6 +196,7 @@ mod tests {
             is_default,
             use_for_purchases: purchases,
             use_for_subscriptions: subscriptions,
+            owner_user_id: None,
         }
     }
 
@@ -198,7 +207,8 @@ mod tests {
             method("old-card", MethodKind::Card, false, true, true),
             method("wallet", MethodKind::Wallet, false, true, false),
         ];
-        let chosen = |purpose, kind, named| choose_method(&methods, purpose, kind, named).map(|m| m.id.as_str());
+        let chosen =
+            |purpose, kind, named| choose_method(&methods, (purpose, kind), named, None).map(|m| m.id.as_str());
         assert_eq!(chosen(Use::Subscriptions, Some(MethodKind::Card), None), Some("default"));
         assert_eq!(chosen(Use::Purchases, Some(MethodKind::Card), None), Some("old-card"));
         assert_eq!(chosen(Use::Purchases, Some(MethodKind::Wallet), None), Some("wallet"));
@@ -208,6 +218,32 @@ mod tests {
         assert_eq!(chosen(Use::Purchases, Some(MethodKind::Card), Some("default")), None, "named but not opted in");
         assert_eq!(chosen(Use::Purchases, Some(MethodKind::Card), Some("nobody's")), None);
         assert_eq!(method_kind(PaymentType::OnAccount), None);
+    }
+
+    #[test]
+    fn a_users_own_methods_pay_its_orders_first_and_nobody_elses() {
+        let owned = |id, owner: &str, is_default| SavedMethod {
+            owner_user_id: Some(owner.to_owned()),
+            ..method(id, MethodKind::Card, is_default, true, true)
+        };
+        let methods = [
+            method("account's", MethodKind::Card, true, true, true),
+            owned("mine", "me", true),
+            owned("yours", "you", true),
+        ];
+        let chosen = |named, user| {
+            choose_method(&methods, (Use::Purchases, Some(MethodKind::Card)), named, user).map(|m| m.id.as_str())
+        };
+        assert_eq!(chosen(None, Some("me")), Some("mine"));
+        assert_eq!(chosen(None, Some("them")), Some("account's"), "a user with none of its own pays the account's way");
+        assert_eq!(chosen(None, None), Some("account's"), "staff's orders never use a user's method");
+        assert_eq!(chosen(Some("account's"), Some("me")), Some("account's"));
+        assert_eq!(chosen(Some("yours"), Some("me")), None, "another user's method is not to be named");
+        assert_eq!(chosen(Some("mine"), None), None);
+        let subscriptions = choose_method(&methods, (Use::Subscriptions, None), None, None);
+        assert_eq!(subscriptions.map(|m| m.id.as_str()), Some("account's"));
+        let only_users = [owned("mine", "me", true)];
+        assert_eq!(choose_method(&only_users, (Use::Subscriptions, None), None, None), None, "collected by none");
     }
 
     fn pending() -> Collection {

@@ -14,7 +14,7 @@ pub mod reservations;
 pub mod settings;
 pub mod terms;
 
-use bss_platform::auth::Caller;
+use bss_platform::auth::{Caller, ServiceIdentity};
 use bss_platform::events::EventLog;
 use bss_platform::idempotency::{self, PendingRequest, RequestKey};
 use bss_platform::money::{Currency, decimal_to_wire};
@@ -48,11 +48,19 @@ pub struct Credit {
     /// An external credit check asked about every order that would use
     /// credit (`bss.provider.v1.CreditCheckProviderService`).
     pub(crate) credit_check: Option<Channel>,
+    /// Credit's own identity, for what it asks of accounts itself (whether
+    /// an account is shared).
+    identity: ServiceIdentity,
 }
 
 impl Credit {
-    pub fn new(db: PgPool, events: EventLog, accounts: Option<Channel>, credit_check: Option<Channel>) -> Credit {
-        Credit { db, events, accounts: peers::Accounts::new(accounts), credit_check }
+    pub fn new(
+        db: PgPool,
+        events: EventLog,
+        (accounts, credit_check): (Option<Channel>, Option<Channel>),
+        identity: ServiceIdentity,
+    ) -> Credit {
+        Credit { db, events, accounts: peers::Accounts::new(accounts), credit_check, identity }
     }
 
     /// Runs a write once per request id (see [`idempotency::once`]) and

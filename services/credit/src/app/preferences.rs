@@ -1,7 +1,10 @@
 //! An account's saved payment methods (cards and wallets, by the payment
-//! provider's token), and its payment preference (its default method).
-//! Every change publishes the account's methods as they are after it
-//! (PaymentMethodsChanged), which billing follows to collect invoices.
+//! provider's token), and its payment preference (the default of its own
+//! methods). Every change of the account's own methods publishes them as
+//! they are after it (PaymentMethodsChanged), which billing follows to
+//! collect invoices; a shopper's own methods on a shared account (see
+//! `domain::preference`) are never published: billing asks for them when
+//! that shopper orders.
 
 use bss_platform::auth::Caller;
 use bss_platform::events::EventLog;
@@ -14,8 +17,8 @@ use uuid::Uuid;
 
 use super::{ACTOR, Credit, publish};
 use crate::domain::error::CreditError;
-use crate::domain::preference::default_after;
-use crate::repo::{self, MethodRow, PreferenceRow};
+use crate::domain::preference::{check_change, default_after, owner_of_saved, visible_to};
+use crate::repo::{self, MethodRow, Owners, PreferenceRow};
 use crate::wire::{method_to_proto, preference_to_proto};
 
 /// What a change asks of a saved method; `None`: unchanged.
@@ -41,25 +44,71 @@ impl MethodChange {
 
 /// A method as `caller` sees it: a customer's own user never sees the
 /// provider's token.
-fn shown_to(caller: &Caller, mut method: PaymentMethod) -> PaymentMethod {
+fn shown_to(caller: &Caller, method: &MethodRow) -> PaymentMethod {
+    let mut method = method_to_proto(method);
     if caller.customer_user().is_some() {
         method.token_reference.clear();
     }
     method
 }
 
-/// Publishes the account's methods as they are now.
+/// Whose methods `caller` reads of an account: a customer's own user the
+/// account's and its own; anyone else `asked` (every method unless it
+/// narrows them).
+fn owners_for(caller: &Caller, asked: Owners) -> Owners {
+    match caller.customer_user() {
+        Some(user) => Owners::AccountAnd(Some(user)),
+        None => asked,
+    }
+}
+
+/// The account's methods `caller` sees (another user's own are not its
+/// business), as it sees them.
+async fn seen_by(
+    connection: &mut PgConnection,
+    caller: &Caller,
+    (tenant_id, account_id): (Uuid, Uuid),
+    asked: Owners,
+) -> Result<Vec<PaymentMethod>, CreditError> {
+    let methods = repo::methods(connection, tenant_id, account_id, owners_for(caller, asked)).await?;
+    let viewer = caller.customer_user();
+    Ok(methods.iter().filter(|method| visible_to(method.owner_user_id, viewer)).map(|m| shown_to(caller, m)).collect())
+}
+
+/// Publishes the account's own methods as they are now, when `owner`
+/// (whose method changed) is the account; a user's own are never
+/// published.
 async fn publish_methods(
     tx: &mut PgConnection,
     tenant_id: Uuid,
     actor: &str,
-    account_id: Uuid,
-) -> Result<Vec<PaymentMethod>, CreditError> {
-    let methods: Vec<PaymentMethod> =
-        repo::methods(tx, tenant_id, account_id).await?.iter().map(method_to_proto).collect();
-    let changed = PaymentMethodsChanged { account_id: account_id.to_string(), methods: methods.clone() };
-    publish(tx, tenant_id, actor, Payload::PaymentMethodsChanged(changed)).await?;
-    Ok(methods)
+    (account_id, owner): (Uuid, Option<Uuid>),
+) -> Result<(), CreditError> {
+    if owner.is_some() {
+        return Ok(());
+    }
+    let methods = repo::methods(tx, tenant_id, account_id, Owners::AccountAnd(None)).await?;
+    let changed = PaymentMethodsChanged {
+        account_id: account_id.to_string(),
+        methods: methods.iter().map(method_to_proto).collect(),
+    };
+    publish(tx, tenant_id, actor, Payload::PaymentMethodsChanged(changed)).await
+}
+
+/// The key of a request: a customer's own user is part of its
+/// fingerprint, so another user of a shared account reusing its request
+/// id is REQUEST_ID_REUSED, never answered with its methods.
+pub fn user_key(
+    caller: &Caller,
+    tenant_id: Uuid,
+    (method, request_id): (&str, &str),
+    request: &impl Message,
+) -> Result<Option<RequestKey>, CreditError> {
+    let method = match caller.customer_user() {
+        Some(user) => format!("{method}/{user}"),
+        None => method.to_owned(),
+    };
+    Ok(RequestKey::new(tenant_id, &method, request_id, request)?)
 }
 
 /// Announces the methods of accounts billing has not heard of (those an
@@ -72,7 +121,7 @@ pub async fn announce_methods(db: &sqlx::PgPool, events: &EventLog) -> Result<us
         let mut tx = db.begin().await?;
         let accounts = repo::take_methods_to_announce(&mut tx, BATCH).await?;
         for (tenant_id, account_id) in &accounts {
-            publish_methods(&mut tx, *tenant_id, ACTOR, *account_id).await?;
+            publish_methods(&mut tx, *tenant_id, ACTOR, (*account_id, None)).await?;
         }
         tx.commit().await?;
         announced += accounts.len();
@@ -94,6 +143,16 @@ impl Credit {
         }
     }
 
+    /// Whether the account is shared by unrelated users (see
+    /// `domain::preference`), asked of accounts as credit itself.
+    async fn is_shared(&self, tenant_id: Uuid, account_id: Uuid) -> Result<bool, CreditError> {
+        let service = self.identity.caller(Some(tenant_id)).ok_or_else(|| CreditError::Unavailable {
+            what: "accounts",
+            cause: "credit has no service token (BSS_AUTH__SERVICE_TOKEN or BSS_AUTH__HS256_SECRET)".to_owned(),
+        })?;
+        Ok(self.accounts.is_shared(&service, tenant_id, account_id).await?)
+    }
+
     /// The account a customer's own user acts for; `None` for anyone else.
     pub async fn own_account(&self, caller: &Caller) -> Result<Option<Uuid>, CreditError> {
         Ok(self.accounts.acting_account(caller).await?)
@@ -112,7 +171,7 @@ impl Credit {
         self.check_account(caller, tenant_id, preference.account_id).await?;
         self.write(key, async |tx| {
             let stored = repo::set_preference(tx, tenant_id, &preference).await?;
-            publish_methods(tx, tenant_id, &caller.subject, preference.account_id).await?;
+            publish_methods(tx, tenant_id, &caller.subject, (preference.account_id, None)).await?;
             Ok(respond(preference_to_proto(&stored)))
         })
         .await
@@ -133,36 +192,48 @@ impl Credit {
         Ok(preference_to_proto(&preference))
     }
 
-    /// Saves a payment method of the account.
+    /// Saves a payment method of the account: on a shared account, one a
+    /// customer's user saves is its own.
     pub async fn save_payment_method<R: Message + Default>(
         &self,
         caller: &Caller,
         tenant_id: Uuid,
         key: Option<RequestKey>,
-        method: MethodRow,
+        mut method: MethodRow,
         respond: impl FnOnce(PaymentMethod) -> R,
     ) -> Result<R, CreditError> {
         self.check_account(caller, tenant_id, method.account_id).await?;
+        if let Some(user) = caller.customer_user() {
+            let shared = self.is_shared(tenant_id, method.account_id).await?;
+            method.owner_user_id = owner_of_saved(Some(user), shared);
+        }
         self.write(key, async |tx| {
             let saved = repo::save_method(tx, tenant_id, &method).await?;
-            publish_methods(tx, tenant_id, &caller.subject, method.account_id).await?;
-            Ok(respond(shown_to(caller, method_to_proto(&saved))))
+            publish_methods(tx, tenant_id, &caller.subject, (method.account_id, method.owner_user_id)).await?;
+            Ok(respond(shown_to(caller, &saved)))
         })
         .await
     }
 
-    /// The method's account, checked for the caller before anything is
-    /// locked; NOT_FOUND for another tenant's or another customer's.
+    /// The account of a method the caller may change, checked before
+    /// anything is locked: NOT_FOUND for another tenant's, another
+    /// customer's or another user's; METHOD_OF_SHARED_ACCOUNT for a user
+    /// changing a shared account's own method.
     async fn method_account(&self, caller: &Caller, tenant_id: Uuid, id: Uuid) -> Result<Uuid, CreditError> {
         let mut connection = self.db.acquire().await?;
-        let account_id = repo::method_account(&mut connection, tenant_id, id)
+        let user = caller.customer_user();
+        let (account_id, owner) = repo::method_account(&mut connection, tenant_id, id)
             .await?
+            .filter(|(_, owner)| visible_to(*owner, user))
             .ok_or_else(|| CreditError::not_found("payment method", id))?;
         drop(connection);
         self.check_account(caller, tenant_id, account_id).await.map_err(|error| match error {
             CreditError::NotFound { .. } => CreditError::not_found("payment method", id),
             other => other,
         })?;
+        if user.is_some() && owner.is_none() {
+            check_change(owner, user, self.is_shared(tenant_id, account_id).await?)?;
+        }
         Ok(account_id)
     }
 
@@ -186,8 +257,8 @@ impl Credit {
                 .ok_or_else(|| CreditError::not_found("payment method", id))?;
             change.apply(&mut method)?;
             let stored = repo::update_method(tx, tenant_id, &method).await?;
-            publish_methods(tx, tenant_id, &caller.subject, account_id).await?;
-            Ok(respond(shown_to(caller, method_to_proto(&stored))))
+            publish_methods(tx, tenant_id, &caller.subject, (account_id, method.owner_user_id)).await?;
+            Ok(respond(shown_to(caller, &stored)))
         })
         .await
     }
@@ -213,22 +284,24 @@ impl Credit {
                 .filter(|method| method.account_id == account_id)
                 .ok_or_else(|| CreditError::not_found("payment method", id))?;
             repo::remove_method(tx, tenant_id, &method).await?;
-            let left = publish_methods(tx, tenant_id, &caller.subject, account_id).await?;
-            Ok(respond(left.into_iter().map(|method| shown_to(caller, method)).collect()))
+            publish_methods(tx, tenant_id, &caller.subject, (account_id, method.owner_user_id)).await?;
+            Ok(respond(seen_by(tx, caller, (tenant_id, account_id), Owners::All).await?))
         })
         .await
     }
 
-    /// The account's saved methods, the default first.
+    /// The account's saved methods the caller sees: the account's, the
+    /// default first, then each user's (a customer's user: its own; staff
+    /// and services those `asked`).
     pub async fn payment_methods(
         &self,
         caller: &Caller,
         tenant_id: Uuid,
         account_id: Uuid,
+        asked: Owners,
     ) -> Result<Vec<PaymentMethod>, CreditError> {
         self.check_account(caller, tenant_id, account_id).await?;
         let mut connection = self.db.acquire().await?;
-        let methods = repo::methods(&mut connection, tenant_id, account_id).await?;
-        Ok(methods.iter().map(|method| shown_to(caller, method_to_proto(method))).collect())
+        seen_by(&mut connection, caller, (tenant_id, account_id), asked).await
     }
 }

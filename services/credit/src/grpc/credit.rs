@@ -22,11 +22,11 @@ use super::{
 };
 use crate::app::authorization::OrderCheck;
 use crate::app::held_orders::Decision as HeldDecision;
-use crate::app::preferences::MethodChange;
+use crate::app::preferences::{MethodChange, user_key};
 use crate::app::terms::{DueDateQuery, TermsChange};
 use crate::domain::error::CreditError;
 use crate::domain::preference::looks_like_card_number;
-use crate::repo::{MethodRow, PreferenceRow};
+use crate::repo::{MethodRow, Owners, PreferenceRow};
 use crate::wire::*;
 
 /// Longest reason or note.
@@ -478,7 +478,7 @@ impl CreditService for CreditApi {
                 return Err(v.into());
             };
             v.into_result()?;
-            let key = RequestKey::new(tenant_id, "SavePaymentMethod", &request.request_id, &request)?;
+            let key = user_key(&caller, tenant_id, ("SavePaymentMethod", &request.request_id), &request)?;
             let method = MethodRow {
                 kind: kind.to_owned(),
                 token_reference,
@@ -521,7 +521,7 @@ impl CreditService for CreditApi {
                 use_for_purchases: asked("use_for_purchases").then_some(input.use_for_purchases),
                 use_for_subscriptions: asked("use_for_subscriptions").then_some(input.use_for_subscriptions),
             };
-            let key = RequestKey::new(tenant_id, "UpdatePaymentMethod", &request.request_id, &request)?;
+            let key = user_key(&caller, tenant_id, ("UpdatePaymentMethod", &request.request_id), &request)?;
             self.update_payment_method(&caller, tenant_id, key, (id, change), |method| UpdatePaymentMethodResponse {
                 method: Some(method),
             })
@@ -538,7 +538,7 @@ impl CreditService for CreditApi {
         let request = request.into_inner();
         let run = async {
             let id = parse_id("id", &request.id)?;
-            let key = RequestKey::new(tenant_id, "RemovePaymentMethod", &request.request_id, &request)?;
+            let key = user_key(&caller, tenant_id, ("RemovePaymentMethod", &request.request_id), &request)?;
             self.remove_payment_method(&caller, tenant_id, key, id, |methods| RemovePaymentMethodResponse { methods })
                 .await
         };
@@ -557,7 +557,17 @@ impl CreditService for CreditApi {
                 (Some(own), "") => own,
                 (_, account) => parse_id("account_id", account)?,
             };
-            let methods = self.payment_methods(&caller, tenant_id, account_id).await?;
+            let asked = match (request.user_id.as_str(), request.account_only) {
+                ("", false) => Owners::All,
+                ("", true) => Owners::AccountAnd(None),
+                (user, false) => Owners::AccountAnd(Some(parse_id("user_id", user)?)),
+                (_, true) => {
+                    let mut v = Violations::new();
+                    v.add("account_only", "lists the account's own methods: leave user_id empty with it");
+                    return Err(v.into());
+                }
+            };
+            let methods = self.payment_methods(&caller, tenant_id, account_id, asked).await?;
             Ok::<_, CreditError>(ListPaymentMethodsResponse { methods })
         };
         Ok(Response::new(run.await?))

@@ -28,11 +28,20 @@ impl Pricing {
         .await
     }
 
+    /// What the caller browses (see [`Shown`]): a customer's own user (only
+    /// while its account is active) browses as its account is priced, so a
+    /// group member without pricing of its own sees its parent's deals.
+    async fn shown(&self, caller: &Caller, tenant_id: Uuid) -> Result<Shown, PricingError> {
+        let Some(account_id) = self.own_account(caller).await? else {
+            return Ok(shown_to(caller, None));
+        };
+        Ok(shown_to(caller, Some(self.priced_as(caller, tenant_id, account_id).await?)))
+    }
+
     /// A product by id or code, as the caller may see it (see
     /// [`Shown`]); NOT_FOUND otherwise.
     pub async fn product(&self, caller: &Caller, tenant_id: Uuid, product: &str) -> Result<Product, PricingError> {
-        // A customer's own user browses only while its account is active.
-        let shown = shown_to(caller, self.own_account(caller).await?);
+        let shown = self.shown(caller, tenant_id).await?;
         let mut connection = self.db.acquire().await?;
         let found = repo::catalog::product(&mut connection, tenant_id, product, false).await?;
         let visible = match shown {
@@ -58,7 +67,7 @@ impl Pricing {
         family: &str,
         page: &bss_platform::paging::Page,
     ) -> Result<(Vec<Product>, String), PricingError> {
-        let shown = shown_to(caller, self.own_account(caller).await?);
+        let shown = self.shown(caller, tenant_id).await?;
         let mut connection = self.db.acquire().await?;
         repo::catalog::list_products(&mut connection, tenant_id, (family, shown), page).await
     }

@@ -300,13 +300,12 @@ impl Pricing {
         (account_id, term_id, day): (Uuid, Uuid, NaiveDate),
         turnover: impl FnOnce(Currency) -> Result<Decimal, PricingError>,
     ) -> Result<RebateWorked, PricingError> {
-        let (version, facts) = self.account(caller, tenant_id, account_id).await?;
+        let priced_as = self.priced_as(caller, tenant_id, account_id).await?;
         let mut connection = self.db.acquire().await?;
         let term = repo::contracts::term_by_id(&mut connection, tenant_id, term_id).await?;
         let record = repo::contracts::get(&mut connection, tenant_id, term.contract_id).await?;
         let contract = &record.contract;
         let turnover = turnover(contract.currency)?;
-        let priced_as = self.books.at(tenant_id, version).await?.book.priced_as(&facts);
         let period = term.period.around(day);
         rebate::check_applies(contract, &record.account_ids, (account_id, priced_as), period)?;
         let (rebate, bands) = rebate::compute(turnover, &term.tiers, term.mode, contract.currency);

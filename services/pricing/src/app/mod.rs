@@ -99,6 +99,18 @@ impl Pricing {
         .await
     }
 
+    /// The account whose pricing applies to `account_id` (see
+    /// `PriceBook::priced_as`), as the caller may see the account.
+    pub(crate) async fn priced_as(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        account_id: Uuid,
+    ) -> Result<Uuid, PricingError> {
+        let (version, facts) = self.account(caller, tenant_id, account_id).await?;
+        Ok(self.books.at(tenant_id, version).await?.book.priced_as(&facts))
+    }
+
     /// The account as pricing knows it, if the caller may see it: from the
     /// read model, or from the accounts service when the event stream has
     /// not brought it yet. Also the tenant's current book version.

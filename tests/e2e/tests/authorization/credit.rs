@@ -142,7 +142,7 @@ impl Fixture {
             request_id: String::new(),
         };
         credit.set_payment_preference(authorized(preference, admin)).await.expect("preference");
-        let methods = ListPaymentMethodsRequest { account_id: account_id.to_owned() };
+        let methods = ListPaymentMethodsRequest { account_id: account_id.to_owned(), ..Default::default() };
         let methods = credit.list_payment_methods(authorized(methods, admin)).await.expect("methods").into_inner();
         let method_id = methods.methods.first().expect("the preference's method").id.clone();
         let approved = credit.authorize_order(authorized(order(account_id, "100.00"), admin)).await.expect("approved");
@@ -205,7 +205,7 @@ impl Fixture {
             "{:?}",
             credit.get_payment_preference(authorized(preference, admin)).await.map(|r| r.into_inner())
         ));
-        let methods = ListPaymentMethodsRequest { account_id: self.account_id.clone() };
+        let methods = ListPaymentMethodsRequest { account_id: self.account_id.clone(), ..Default::default() };
         parts.push(format!(
             "{:?}",
             credit.list_payment_methods(authorized(methods, admin)).await.map(|r| r.into_inner())
@@ -398,9 +398,10 @@ impl Fixture {
                 let remove = RemovePaymentMethodRequest { id: self.method_id.clone(), request_id: String::new() };
                 credit.remove_payment_method(request(remove, token)).await.map(|_| 1)
             }
-            "ListPaymentMethods" => {
-                credit.list_payment_methods(request(ListPaymentMethodsRequest { account_id }, token)).await.map(|_| 1)
-            }
+            "ListPaymentMethods" => credit
+                .list_payment_methods(request(ListPaymentMethodsRequest { account_id, ..Default::default() }, token))
+                .await
+                .map(|_| 1),
             "GetPaymentPreference" => credit
                 .get_payment_preference(request(GetPaymentPreferenceRequest { account_id }, token))
                 .await
