@@ -10,8 +10,14 @@ VENV := .venv
 PYTHON_GEN := tests/python/generated
 PROTO_FILES := $(shell find proto -name '*.proto')
 BUF := npx --yes @bufbuild/buf@1.75.0
+CLIENT_TS := clients/typescript
+CLIENT_TS_SOURCES := $(CLIENT_TS)/src/index.ts $(CLIENT_TS)/package.json $(CLIENT_TS)/package-lock.json \
+  $(CLIENT_TS)/buf.gen.yaml $(CLIENT_TS)/tsconfig.json $(shell find $(CLIENT_TS)/proto -name '*.proto')
+CONSOLE_SOURCES := $(shell find console/src console/public -type f) console/index.html console/vite.config.ts \
+  console/tsconfig.json console/package.json console/package-lock.json
+NPM_CI := npm ci --no-audit --no-fund --loglevel=error
 
-.PHONY: help deps build run test books-agree fuzz lint sqlx-prepare sqlx-check k8s-check image-binaries fmt bench python-env clean-data
+.PHONY: help deps build console run test books-agree fuzz lint sqlx-prepare sqlx-check k8s-check image-binaries fmt bench python-env clean-data
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -22,16 +28,26 @@ deps: ## install the system packages this machine lacks (Postgres binaries, pyth
 build: ## build every crate, tests included
 	$(CARGO) build --workspace --all-targets
 
-run: deps ## start the whole suite (a private Postgres unless DATABASE_URL is set)
+console: deps console/dist/index.html ## the TypeScript client (clients/typescript) and the console built into console/dist
+
+$(CLIENT_TS)/dist/.stamp: $(PROTO_FILES) $(CLIENT_TS_SOURCES)
+	cd $(CLIENT_TS) && $(NPM_CI) && npm run --silent build
+	touch $@
+
+console/dist/index.html: $(CLIENT_TS)/dist/.stamp $(CONSOLE_SOURCES)
+	cd console && $(NPM_CI) && npm run --silent build
+
+run: deps console ## start the whole suite and its console (a private Postgres unless DATABASE_URL is set)
 	$(CARGO) build -p bss-suite
 	$(SUITE) run
 
-test: deps python-env build ## run every test (starts a private Postgres when none is reachable)
+test: deps python-env console build ## run every test (starts a private Postgres when none is reachable), the console's in Chromium last
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 	  $(SUITE) with-postgres -- $(CARGO) nextest run --workspace --no-fail-fast; \
 	else \
 	  $(SUITE) with-postgres -- $(CARGO) test --workspace --no-fail-fast; \
 	fi
+	cd console && npm test
 
 books-agree: deps build ## the model-based test of billing and credit, long: 2,000 random steps (BOOKS_AGREE_SEED replays one)
 	BOOKS_AGREE_STEPS=$${BOOKS_AGREE_STEPS:-2000} $(SUITE) with-postgres -- $(CARGO) test -p bss-e2e --test books_agree -- --nocapture

@@ -6,7 +6,7 @@
 #   deploy/docker/build-binaries.sh OUT
 set -euo pipefail
 OUT=$(realpath -m "${1:?usage: build-binaries.sh OUT}")
-BINARIES=(bss-gateway bss-accounts bss-pricing bss-credit bss-billing bss-reseller-sync bssctl)
+BINARIES=(bss-gateway bss-accounts bss-pricing bss-credit bss-billing bss-reseller-sync bss-console bssctl)
 cd "$(dirname "$0")/../.."
 packages=()
 for binary in "${BINARIES[@]}"; do packages+=(-p "$binary"); done

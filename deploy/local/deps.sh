@@ -2,7 +2,9 @@
 # Installs what `make run`, `make test`, `make lint` and `make bench` need
 # and this machine lacks: PostgreSQL's server binaries (initdb, pg_ctl,
 # pgbench) for the private Postgres, Python's venv for the generated Python
-# client, and Node's npx for buf. Debian packages, installed when root.
+# client, Node's npm for buf, the TypeScript client and the console, and
+# Chromium for the console's browser tests. Debian packages, installed when
+# root.
 set -euo pipefail
 
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -25,15 +27,23 @@ if ! have python3 || ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
 fi
 if ! have npx; then missing+=(nodejs npm); fi
 if ! have h2load; then missing+=(nghttp2-client); fi
+if ! have chromium; then missing+=(chromium); fi
 
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && have apt-get; then
+    echo "installing: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "this machine lacks: ${missing[*]} (install them with your package manager)" >&2
+    exit 1
+  fi
 fi
-if [ "$(id -u)" = 0 ] && have apt-get; then
-  echo "installing: ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-else
-  echo "this machine lacks: ${missing[*]} (install them with your package manager)" >&2
+
+# The console's build (vite) needs Node 20.19 or later.
+node_version=$(node -p 'process.versions.node' 2>/dev/null || echo 0.0.0)
+IFS=. read -r major minor _ <<<"$node_version"
+if [ "$major" -lt 20 ] || { [ "$major" -eq 20 ] && [ "$minor" -lt 19 ]; }; then
+  echo "the console needs Node 20.19 or later; this machine has $node_version (nodejs.org or NodeSource packages)" >&2
   exit 1
 fi

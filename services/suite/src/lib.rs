@@ -40,6 +40,11 @@ pub struct SuiteConfig {
     /// provider (it moves no money): on in `make run` and the tests; a
     /// deployment configures a real provider on billing instead.
     pub sandbox_payments: bool,
+    /// The built administration console the suite serves (`make console`
+    /// builds `console/dist`); its origin may call the gateway.
+    pub console_dir: PathBuf,
+    /// Further web origins allowed to call the gateway over gRPC-Web.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 /// PEM files for mutual TLS inside the suite: the services present the
@@ -69,6 +74,8 @@ pub struct Endpoints {
     /// Prometheus metrics of the whole process (`GET /metrics`): in one
     /// process the services share one recorder.
     pub metrics: SocketAddr,
+    /// The administration console (HTTP).
+    pub console: SocketAddr,
 }
 
 /// Port offsets from the base port, when the ports are fixed.
@@ -78,6 +85,7 @@ const PRICING_OFFSET: u16 = 2;
 const CREDIT_OFFSET: u16 = 3;
 const BILLING_OFFSET: u16 = 4;
 const RESELLER_SYNC_OFFSET: u16 = 5;
+const CONSOLE_OFFSET: u16 = 8;
 const METRICS_OFFSET: u16 = 9;
 
 impl Endpoints {
@@ -91,6 +99,7 @@ impl Endpoints {
             billing: SocketAddr::new(host, base_port + BILLING_OFFSET),
             reseller_sync: SocketAddr::new(host, base_port + RESELLER_SYNC_OFFSET),
             metrics: SocketAddr::new(host, base_port + METRICS_OFFSET),
+            console: SocketAddr::new(host, base_port + CONSOLE_OFFSET),
         }
     }
 
@@ -103,6 +112,7 @@ impl Endpoints {
             ("billing", self.billing),
             ("reseller-sync", self.reseller_sync),
             ("metrics (HTTP)", self.metrics),
+            ("console (HTTP)", self.console),
         ]
     }
 }
@@ -131,6 +141,7 @@ impl Suite {
         );
         let reseller_sync_listener = bind(RESELLER_SYNC_OFFSET).await?;
         let metrics_listener = bind(METRICS_OFFSET).await?;
+        let console_listener = bind(CONSOLE_OFFSET).await?;
         let endpoints = Endpoints {
             gateway: gateway_listener.local_addr()?,
             accounts: accounts_listener.local_addr()?,
@@ -139,6 +150,7 @@ impl Suite {
             billing: billing_listener.local_addr()?,
             reseller_sync: reseller_sync_listener.local_addr()?,
             metrics: metrics_listener.local_addr()?,
+            console: console_listener.local_addr()?,
         };
         let scheme = if config.tls.is_some() { "https" } else { "http" };
         let url = |address: SocketAddr| format!("{scheme}://{address}");
@@ -229,14 +241,22 @@ impl Suite {
             ("billing".to_owned(), url(endpoints.billing)),
             ("resellersync".to_owned(), url(endpoints.reseller_sync)),
         ]);
+        // The console's page calls the gateway from its own origin.
+        let console_origin = format!("http://{}", endpoints.console);
         let gateway_config = GatewayConfig {
             server: config.server.clone(),
             rate_limit: config.rate_limit.clone(),
             backend_tls: client_tls,
+            cors_allowed_origins: std::iter::once(console_origin).chain(config.cors_allowed_origins.clone()).collect(),
             ..GatewayConfig::new(endpoints.gateway, config.auth.clone(), backends)
         };
         let gateway = bss_gateway::App::build(&gateway_config, gateway_listener, shutdown.clone()).await?;
         tasks.spawn(async move { ("gateway", gateway.run_until_stopped().await.map_err(|error| error.to_string())) });
+
+        let console_config =
+            bss_console::ConsoleConfig::new(endpoints.console, config.console_dir.clone(), url(endpoints.gateway));
+        let console = bss_console::App::build(&console_config, console_listener, shutdown.clone())?;
+        tasks.spawn(async move { ("console", console.run_until_stopped().await.map_err(|error| error.to_string())) });
 
         Ok(Suite { endpoints, tasks })
     }

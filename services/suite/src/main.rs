@@ -87,6 +87,13 @@ struct RunArgs {
     /// Database connections each service may hold.
     #[arg(long, env = "BSS_MAX_CONNECTIONS_PER_SERVICE", default_value_t = 16)]
     max_connections_per_service: u32,
+    /// The built administration console (`make console`).
+    #[arg(long, env = "BSS_CONSOLE_DIR", default_value = "console/dist")]
+    console_dir: PathBuf,
+    /// Further web origins allowed to call the gateway over gRPC-Web
+    /// (comma separated; the console's own is always allowed).
+    #[arg(long, env = "BSS_CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    cors_allowed_origins: Vec<String>,
     #[command(flatten)]
     auth: AuthArgs,
 }
@@ -197,6 +204,8 @@ async fn run(args: RunArgs) -> Result<ExitCode, Error> {
         tls: None,
         reseller_sync: true,
         sandbox_payments: true,
+        console_dir: args.console_dir.clone(),
+        cors_allowed_origins: args.cors_allowed_origins.clone(),
     };
     let started = Suite::start(&config, shutdown.clone()).await;
     let suite = match started {
@@ -223,6 +232,7 @@ async fn run(args: RunArgs) -> Result<ExitCode, Error> {
         println!("  {name:<14} {address}");
     }
     println!();
+    println!("Console: http://{} (sign in with a token below)", suite.endpoints.console);
     println!("Demo tenant: {demo_tenant}");
     println!("Platform admin token (12 h):\n  {platform_token}");
     println!("Tenant admin token for the demo tenant (12 h):\n  {tenant_token}");

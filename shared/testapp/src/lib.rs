@@ -49,6 +49,8 @@ impl TestApp {
             tls: None,
             reseller_sync: true,
             sandbox_payments: true,
+            console_dir: std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../console/dist")),
+            cors_allowed_origins: Vec::new(),
         };
         adjust(&mut config);
         let suite = Suite::start(&config, kit.shutdown()).await.expect("the suite starts");

@@ -1,0 +1,31 @@
+// The suite's clients for this page: the generated TypeScript client over
+// gRPC-Web to the gateway, with the signed-in caller's token.
+
+import { createContext, useContext, useMemo, type ReactNode } from "react";
+import { bssClient, createBssTransport } from "@bss/client";
+import { AccountService } from "@bss/client/gen/bss/accounts/v1/accounts_pb";
+import type { Client } from "@connectrpc/connect";
+import { useSession } from "./session";
+
+export interface Api {
+  accounts: Client<typeof AccountService>;
+}
+
+const ApiContext = createContext<Api | null>(null);
+
+export function ApiProvider({ gatewayUrl, children }: { gatewayUrl: string; children: ReactNode }) {
+  const { token } = useSession();
+  const api = useMemo<Api>(() => {
+    const transport = createBssTransport({ baseUrl: gatewayUrl, token: () => token ?? undefined });
+    return { accounts: bssClient(AccountService, transport) };
+  }, [gatewayUrl, token]);
+  return <ApiContext.Provider value={api}>{children}</ApiContext.Provider>;
+}
+
+export function useApi(): Api {
+  const api = useContext(ApiContext);
+  if (!api) {
+    throw new Error("useApi outside ApiProvider");
+  }
+  return api;
+}

@@ -1,0 +1,75 @@
+import { StrictMode } from "react";
+import { createRoot } from "react-dom/client";
+import { AppShell, Button, Group, MantineProvider, Text, Title } from "@mantine/core";
+import "@mantine/core/styles.css";
+import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import { BrowserRouter, Link, Navigate, Route, Routes } from "react-router";
+import { loadConfig, type ConsoleConfig } from "./config";
+import { SessionProvider, useSession } from "./session";
+import { ApiProvider } from "./api";
+import { SignIn } from "./pages/SignIn";
+import { Accounts } from "./pages/Accounts";
+import { Account } from "./pages/Account";
+
+const queries = new QueryClient({ defaultOptions: { queries: { retry: 1, refetchOnWindowFocus: false } } });
+
+function Shell({ config }: { config: ConsoleConfig }) {
+  const { token, claims, signOut } = useSession();
+  if (!token || !claims) {
+    return <SignIn config={config} />;
+  }
+  return (
+    <ApiProvider gatewayUrl={config.gatewayUrl}>
+      <AppShell header={{ height: 56 }} padding="md">
+        <AppShell.Header>
+          <Group h="100%" px="md" justify="space-between">
+            <Group>
+              <Title order={3}>BSS console</Title>
+              <Link to="/accounts">Accounts</Link>
+            </Group>
+            <Group>
+              <Text size="sm" aria-label="Signed in as">
+                {claims.sub} · {claims.roles.join(", ")}
+              </Text>
+              <Button variant="default" size="xs" onClick={signOut}>
+                Sign out
+              </Button>
+            </Group>
+          </Group>
+        </AppShell.Header>
+        <AppShell.Main>
+          <Routes>
+            <Route path="/" element={<Navigate to="/accounts" replace />} />
+            <Route path="/accounts" element={<Accounts />} />
+            <Route path="/accounts/:id" element={<Account />} />
+            <Route path="*" element={<Text>No such page.</Text>} />
+          </Routes>
+        </AppShell.Main>
+      </AppShell>
+    </ApiProvider>
+  );
+}
+
+async function start() {
+  const root = createRoot(document.getElementById("root")!);
+  try {
+    const config = await loadConfig();
+    root.render(
+      <StrictMode>
+        <MantineProvider>
+          <QueryClientProvider client={queries}>
+            <SessionProvider>
+              <BrowserRouter>
+                <Shell config={config} />
+              </BrowserRouter>
+            </SessionProvider>
+          </QueryClientProvider>
+        </MantineProvider>
+      </StrictMode>,
+    );
+  } catch (error) {
+    root.render(<p role="alert">The console cannot start: {String(error)}</p>);
+  }
+}
+
+void start();

@@ -1,0 +1,84 @@
+import { Alert, Loader, Table, Tabs, Title } from "@mantine/core";
+import { Descriptions } from "./Descriptions";
+import { useQuery } from "@tanstack/react-query";
+import { useParams } from "react-router";
+import { refusal } from "@bss/client";
+import { AccountKind } from "@bss/client/gen/bss/accounts/v1/accounts_pb";
+import { useApi } from "../api";
+import { statusBadge } from "./Accounts";
+import { dateTime } from "../format";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+
+/** One account: its details and lifecycle history, then (as the console grows) each side's view of it. */
+export function Account() {
+  const { id = "" } = useParams();
+  const api = useApi();
+  const account = useQuery({ queryKey: ["account", id], queryFn: () => api.accounts.getAccount({ id }) });
+  const history = useQuery({
+    queryKey: ["account-history", id],
+    queryFn: () => api.accounts.listAccountHistory({ accountId: id, pageSize: 50 }),
+  });
+  if (account.error) {
+    return (
+      <Alert color="red" role="alert">
+        {refusal(account.error).message}
+      </Alert>
+    );
+  }
+  const found = account.data?.account;
+  if (!found) {
+    return <Loader />;
+  }
+  return (
+    <>
+      <Title order={2} mb="md">
+        {found.name} <small>({found.code})</small> {statusBadge(found.status)}
+      </Title>
+      <Tabs defaultValue="details">
+        <Tabs.List>
+          <Tabs.Tab value="details">Details</Tabs.Tab>
+          <Tabs.Tab value="history">History</Tabs.Tab>
+        </Tabs.List>
+        <Tabs.Panel value="details" pt="md">
+          <Descriptions
+            rows={[
+              ["Code", found.code],
+              ["Name", found.name],
+              ["Kind", AccountKind[found.kind] ?? ""],
+              ["Email", found.email],
+              ["Billing email", found.billingEmail],
+              ["Currency", found.currencyCode],
+              ["Sales rep", found.salesRepId],
+              ["Territory", found.territory],
+              ["Class", found.accountClass],
+              ["External key", found.externalKey],
+              ["Ordering enabled", found.enableOrdering ? "Yes" : "No"],
+            ]}
+          />
+        </Tabs.Panel>
+        <Tabs.Panel value="history" pt="md">
+          <Table aria-label="Lifecycle history">
+            <Table.Thead>
+              <Table.Tr>
+                <Table.Th>When</Table.Th>
+                <Table.Th>Change</Table.Th>
+                <Table.Th>By</Table.Th>
+                <Table.Th>Reason</Table.Th>
+              </Table.Tr>
+            </Table.Thead>
+            <Table.Tbody>
+              {history.data?.entries.map((entry) => (
+                <Table.Tr key={String(entry.id)}>
+                  <Table.Td>{entry.occurTime ? dateTime(timestampDate(entry.occurTime)) : ""}</Table.Td>
+                  <Table.Td>{entry.action}</Table.Td>
+                  <Table.Td>{entry.actor}</Table.Td>
+                  <Table.Td>{entry.reason}</Table.Td>
+                </Table.Tr>
+              ))}
+            </Table.Tbody>
+          </Table>
+        </Tabs.Panel>
+      </Tabs>
+    </>
+  );
+}

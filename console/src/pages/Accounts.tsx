@@ -1,0 +1,118 @@
+import { useState } from "react";
+import { Alert, Badge, Button, Group, Select, Table, Text, TextInput, Title } from "@mantine/core";
+import { useQuery } from "@tanstack/react-query";
+import { Link } from "react-router";
+import { refusal } from "@bss/client";
+import { AccountStatus } from "@bss/client/gen/bss/accounts/v1/accounts_pb";
+import { useApi } from "../api";
+
+/** The fields an account search can match: the documents' search drop-down. */
+const FIELDS = [
+  { value: "name", label: "Name contains" },
+  { value: "code", label: "Code" },
+  { value: "externalKey", label: "External key" },
+  { value: "email", label: "Email" },
+  { value: "salesRepId", label: "Sales rep" },
+  { value: "territory", label: "Territory" },
+  { value: "accountClass", label: "Class" },
+] as const;
+
+type Field = (typeof FIELDS)[number]["value"];
+
+export function statusBadge(status: AccountStatus) {
+  const [label, color] =
+    status === AccountStatus.ACTIVE
+      ? ["Active", "green"]
+      : status === AccountStatus.SUSPENDED
+        ? ["Suspended", "orange"]
+        : status === AccountStatus.TERMINATED
+          ? ["Terminated", "gray"]
+          : [AccountStatus[status] ?? "Unknown", "gray"];
+  return <Badge color={color}>{label}</Badge>;
+}
+
+/** Account search: a field, a text, Find; a page at a time. */
+export function Accounts() {
+  const api = useApi();
+  const [field, setField] = useState<Field>("name");
+  const [text, setText] = useState("");
+  const [search, setSearch] = useState<{ field: Field; text: string }>({ field: "name", text: "" });
+  const [pages, setPages] = useState<string[]>([""]);
+  const pageToken = pages[pages.length - 1];
+  const found = useQuery({
+    queryKey: ["accounts", search, pageToken],
+    queryFn: () => api.accounts.listAccounts({ [search.field]: search.text, pageSize: 25, pageToken }),
+  });
+  const find = () => {
+    setSearch({ field, text: text.trim() });
+    setPages([""]);
+  };
+  return (
+    <>
+      <Title order={2} mb="md">
+        Accounts
+      </Title>
+      <form
+        onSubmit={(event) => {
+          event.preventDefault();
+          find();
+        }}
+      >
+        <Group align="end" mb="md">
+          <Select
+            label="Search by"
+            data={FIELDS.map((f) => ({ value: f.value, label: f.label }))}
+            value={field}
+            onChange={(value) => value && setField(value as Field)}
+            allowDeselect={false}
+            w={200}
+          />
+          <TextInput label="Text" value={text} onChange={(event) => setText(event.currentTarget.value)} w={320} />
+          <Button type="submit">Find</Button>
+        </Group>
+      </form>
+      {found.error && (
+        <Alert color="red" role="alert" mb="md">
+          {refusal(found.error).message}
+        </Alert>
+      )}
+      <Table striped highlightOnHover aria-label="Accounts found">
+        <Table.Thead>
+          <Table.Tr>
+            <Table.Th>Code</Table.Th>
+            <Table.Th>Name</Table.Th>
+            <Table.Th>Status</Table.Th>
+            <Table.Th>Email</Table.Th>
+            <Table.Th>Currency</Table.Th>
+          </Table.Tr>
+        </Table.Thead>
+        <Table.Tbody>
+          {found.data?.accounts.map((account) => (
+            <Table.Tr key={account.id}>
+              <Table.Td>
+                <Link to={`/accounts/${account.id}`}>{account.code}</Link>
+              </Table.Td>
+              <Table.Td>{account.name}</Table.Td>
+              <Table.Td>{statusBadge(account.status)}</Table.Td>
+              <Table.Td>{account.email}</Table.Td>
+              <Table.Td>{account.currencyCode}</Table.Td>
+            </Table.Tr>
+          ))}
+        </Table.Tbody>
+      </Table>
+      {found.data && found.data.accounts.length === 0 && <Text mt="md">No account matches.</Text>}
+      <Group mt="md">
+        <Button variant="default" disabled={pages.length === 1} onClick={() => setPages(pages.slice(0, -1))}>
+          Previous page
+        </Button>
+        <Button
+          variant="default"
+          disabled={!found.data?.nextPageToken}
+          onClick={() => found.data && setPages([...pages, found.data.nextPageToken])}
+        >
+          Next page
+        </Button>
+      </Group>
+    </>
+  );
+}

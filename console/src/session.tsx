@@ -1,0 +1,73 @@
+// Who is signed in: the bearer token lives in this tab's session storage
+// only (never local storage, never a cookie), and the claims the console
+// reads from it decide what it shows. The suite checks every call anyway.
+
+import { createContext, useContext, useMemo, useState, type ReactNode } from "react";
+
+const KEY = "bss.console.token";
+
+/** The claims of a suite token the console uses. */
+export interface Claims {
+  sub: string;
+  tenant?: string;
+  roles: string[];
+  exp: number;
+}
+
+/** The claims of `token`; `null` when it is not a token this console can read. */
+export function claimsOf(token: string): Claims | null {
+  const payload = token.split(".")[1];
+  if (!payload) {
+    return null;
+  }
+  try {
+    const json = atob(payload.replace(/-/g, "+").replace(/_/g, "/"));
+    const claims = JSON.parse(json) as Partial<Claims>;
+    if (typeof claims.sub !== "string" || typeof claims.exp !== "number") {
+      return null;
+    }
+    return { sub: claims.sub, tenant: claims.tenant, roles: claims.roles ?? [], exp: claims.exp };
+  } catch {
+    return null;
+  }
+}
+
+interface Session {
+  token: string | null;
+  claims: Claims | null;
+  signIn: (token: string) => void;
+  signOut: () => void;
+  /** Whether the caller holds one of `roles`. */
+  may: (...roles: string[]) => boolean;
+}
+
+const SessionContext = createContext<Session | null>(null);
+
+export function SessionProvider({ children }: { children: ReactNode }) {
+  const [token, setToken] = useState<string | null>(() => sessionStorage.getItem(KEY));
+  const session = useMemo<Session>(() => {
+    const claims = token ? claimsOf(token) : null;
+    return {
+      token,
+      claims,
+      signIn: (next) => {
+        sessionStorage.setItem(KEY, next);
+        setToken(next);
+      },
+      signOut: () => {
+        sessionStorage.removeItem(KEY);
+        setToken(null);
+      },
+      may: (...roles) => roles.some((role) => claims?.roles.includes(role) ?? false),
+    };
+  }, [token]);
+  return <SessionContext.Provider value={session}>{children}</SessionContext.Provider>;
+}
+
+export function useSession(): Session {
+  const session = useContext(SessionContext);
+  if (!session) {
+    throw new Error("useSession outside SessionProvider");
+  }
+  return session;
+}
