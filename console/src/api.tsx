@@ -4,11 +4,13 @@
 import { createContext, useContext, useMemo, type ReactNode } from "react";
 import { bssClient, createBssTransport } from "@bss/client";
 import { AccountService } from "@bss/client/gen/bss/accounts/v1/accounts_pb";
+import { CreditService } from "@bss/client/gen/bss/credit/v1/credit_pb";
 import type { Client } from "@connectrpc/connect";
 import { useSession } from "./session";
 
 export interface Api {
   accounts: Client<typeof AccountService>;
+  credit: Client<typeof CreditService>;
 }
 
 const ApiContext = createContext<Api | null>(null);
@@ -17,7 +19,7 @@ export function ApiProvider({ gatewayUrl, children }: { gatewayUrl: string; chil
   const { token } = useSession();
   const api = useMemo<Api>(() => {
     const transport = createBssTransport({ baseUrl: gatewayUrl, token: () => token ?? undefined });
-    return { accounts: bssClient(AccountService, transport) };
+    return { accounts: bssClient(AccountService, transport), credit: bssClient(CreditService, transport) };
   }, [gatewayUrl, token]);
   return <ApiContext.Provider value={api}>{children}</ApiContext.Provider>;
 }

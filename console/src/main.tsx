@@ -10,6 +10,7 @@ import { ApiProvider } from "./api";
 import { SignIn } from "./pages/SignIn";
 import { Accounts } from "./pages/Accounts";
 import { Account } from "./pages/Account";
+import { HeldOrders } from "./pages/HeldOrders";
 
 const queries = new QueryClient({ defaultOptions: { queries: { retry: 1, refetchOnWindowFocus: false } } });
 
@@ -26,6 +27,7 @@ function Shell({ config }: { config: ConsoleConfig }) {
             <Group>
               <Title order={3}>BSS console</Title>
               <Link to="/accounts">Accounts</Link>
+              <Link to="/held-orders">Held orders</Link>
             </Group>
             <Group>
               <Text size="sm" aria-label="Signed in as">
@@ -42,6 +44,7 @@ function Shell({ config }: { config: ConsoleConfig }) {
             <Route path="/" element={<Navigate to="/accounts" replace />} />
             <Route path="/accounts" element={<Accounts />} />
             <Route path="/accounts/:id" element={<Account />} />
+            <Route path="/held-orders" element={<HeldOrders />} />
             <Route path="*" element={<Text>No such page.</Text>} />
           </Routes>
         </AppShell.Main>

@@ -16,6 +16,11 @@ import path from "node:path";
 import { chromium } from "playwright-core";
 import { createBssTransport, bssClient } from "@bss/client";
 import { AccountService } from "@bss/client/gen/bss/accounts/v1/accounts_pb";
+import { CreditService } from "@bss/client/gen/bss/credit/v1/credit_pb";
+import { CreditAction } from "@bss/client/gen/bss/credit/v1/settings_pb";
+import { CatalogService } from "@bss/client/gen/bss/pricing/v1/catalog_pb";
+import { OrderService, OrderStatus } from "@bss/client/gen/bss/billing/v1/orders_pb";
+import { PaymentType } from "@bss/client/gen/bss/type/v1/common_pb";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const shots = path.join(root, "target/console-screenshots");
@@ -72,6 +77,28 @@ after(async () => {
   }
 });
 
+/** A new page signed in with the tenant admin token. */
+async function signedIn() {
+  const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+  page.on("pageerror", (error) => assert.fail(`the page failed: ${error}`));
+  await page.goto(started.consoleUrl);
+  await page.getByLabel("Bearer token").fill(started.token);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "Accounts" }).waitFor();
+  return page;
+}
+
+/** The suite's clients as Node calls them, with the tenant admin token. */
+function clients() {
+  const transport = createBssTransport({ baseUrl: started.gatewayUrl, token: () => started.token });
+  return {
+    accounts: bssClient(AccountService, transport),
+    credit: bssClient(CreditService, transport),
+    catalog: bssClient(CatalogService, transport),
+    orders: bssClient(OrderService, transport),
+  };
+}
+
 test("an administrator signs in, finds an account and reads it", async () => {
   // Two accounts made through the same generated client, from Node.
   const transport = createBssTransport({ baseUrl: started.gatewayUrl, token: () => started.token });
@@ -121,4 +148,62 @@ test("an administrator signs in, finds an account and reads it", async () => {
   await page.getByRole("cell", { name: "books@acme.example" }).waitFor();
   assert.deepEqual(problems, []);
   await page.close();
+});
+
+test("a held order approved in the console is reserved by credit and executed by billing", async () => {
+  const { accounts, credit, catalog, orders } = clients();
+  const { account } = await accounts.createAccount({
+    account: { code: "HOLDME", name: "Hold Me Ltd", enableOrdering: true, paymentTypes: [PaymentType.ON_ACCOUNT] },
+  });
+  await credit.changeCreditTerms({
+    accountId: account.id,
+    terms: { creditLimit: { value: "100" }, policy: { outOfCreditAction: CreditAction.HOLD_FOR_APPROVAL } },
+    reason: "opening",
+  });
+  await catalog.createProduct({
+    product: { code: "WIDGET", name: "Widget", family: "tools", listPrice: { currencyCode: "EUR", amount: "60.00" } },
+  });
+  // 3 x 60.00 is past the limit of 100: credit holds it for approval.
+  const placed = await orders.placeOrder({
+    order: { accountId: account.id, paymentType: PaymentType.ON_ACCOUNT, lines: [{ product: "WIDGET", quantity: { value: "3" } }] },
+  });
+  assert.equal(placed.order.status, OrderStatus.HELD_FOR_APPROVAL);
+  const reference = placed.order.reference;
+
+  const page = await signedIn();
+  await page.getByRole("link", { name: "Held orders" }).click();
+  const queue = page.getByRole("table", { name: "Orders waiting for approval" });
+  const row = queue.getByRole("row").filter({ hasText: reference });
+  await row.getByText("€180.00").waitFor();
+  await row.getByText("CREDIT_LIMIT_EXCEEDED").waitFor();
+  await page.screenshot({ path: path.join(shots, "held-orders.png") });
+
+  // Approved with a note: gone from the queue.
+  await row.getByRole("button", { name: `Approve ${reference}` }).click();
+  const dialog = page.getByRole("dialog", { name: `Approve order ${reference}` });
+  await dialog.getByLabel(/How is it paid/).fill("paid by bank transfer on delivery");
+  await dialog.getByRole("button", { name: "Approve" }).click();
+  await page.getByText("No order is waiting for approval.").waitFor();
+
+  // Credit's side, in the console: 180.00 reserved on the account.
+  await page.goto(`${started.consoleUrl}/accounts/${account.id}`);
+  await page.getByRole("tab", { name: "Credit" }).click();
+  const status = page.getByRole("table", { name: "Credit status" });
+  await status.getByRole("row", { name: /Reserved/ }).getByText("€180.00").waitFor();
+  await status.getByRole("row", { name: /Credit limit/ }).getByText("€100.00").waitFor();
+  await page.getByRole("table", { name: "Reservations" }).getByRole("row").filter({ hasText: reference }).waitFor();
+  await page.screenshot({ path: path.join(shots, "account-credit.png") });
+  await page.close();
+
+  // And read back from every side: credit's held order and billing's order.
+  const decided = await credit.listHeldOrders({ pageSize: 10 });
+  const mine = decided.heldOrders.find((order) => order.orderReference === reference);
+  assert.equal(mine?.note, "paid by bank transfer on delivery");
+  let order;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    order = (await orders.getOrder({ id: placed.order.id })).order;
+    if (order.status === OrderStatus.EXECUTED) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.equal(order.status, OrderStatus.EXECUTED, "billing executes the order credit approved");
 });

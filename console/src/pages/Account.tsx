@@ -7,7 +7,7 @@ import { AccountKind } from "@bss/client/gen/bss/accounts/v1/accounts_pb";
 import { useApi } from "../api";
 import { statusBadge } from "./Accounts";
 import { dateTime } from "../format";
-import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { CreditTab } from "./CreditTab";
 
 /** One account: its details and lifecycle history, then (as the console grows) each side's view of it. */
 export function Account() {
@@ -38,6 +38,7 @@ export function Account() {
         <Tabs.List>
           <Tabs.Tab value="details">Details</Tabs.Tab>
           <Tabs.Tab value="history">History</Tabs.Tab>
+          <Tabs.Tab value="credit">Credit</Tabs.Tab>
         </Tabs.List>
         <Tabs.Panel value="details" pt="md">
           <Descriptions
@@ -69,7 +70,7 @@ export function Account() {
             <Table.Tbody>
               {history.data?.entries.map((entry) => (
                 <Table.Tr key={String(entry.id)}>
-                  <Table.Td>{entry.occurTime ? dateTime(timestampDate(entry.occurTime)) : ""}</Table.Td>
+                  <Table.Td>{dateTime(entry.occurTime)}</Table.Td>
                   <Table.Td>{entry.action}</Table.Td>
                   <Table.Td>{entry.actor}</Table.Td>
                   <Table.Td>{entry.reason}</Table.Td>
@@ -77,6 +78,9 @@ export function Account() {
               ))}
             </Table.Tbody>
           </Table>
+        </Tabs.Panel>
+        <Tabs.Panel value="credit" pt="md">
+          <CreditTab accountId={id} />
         </Tabs.Panel>
       </Tabs>
     </>

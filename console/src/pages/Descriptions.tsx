@@ -1,9 +1,9 @@
 import { Table } from "@mantine/core";
 
 /** Label and value pairs, as a two-column table (empty values shown as a dash). */
-export function Descriptions({ rows }: { rows: [string, string][] }) {
+export function Descriptions({ rows, label }: { rows: [string, string][]; label?: string }) {
   return (
-    <Table withRowBorders={false} maw={720}>
+    <Table withRowBorders={false} maw={720} aria-label={label}>
       <Table.Tbody>
         {rows.map(([label, value]) => (
           <Table.Tr key={label}>

@@ -1,0 +1,77 @@
+import { Alert, Badge, Group, Table, Title } from "@mantine/core";
+import { useQuery } from "@tanstack/react-query";
+import { refusal } from "@bss/client";
+import { ReservationState } from "@bss/client/gen/bss/credit/v1/credit_pb";
+import { useApi } from "../api";
+import { dateTime, money } from "../format";
+import { Descriptions } from "./Descriptions";
+
+/** The account as credit sees it: its standing, what is available, and what is reserved. */
+export function CreditTab({ accountId }: { accountId: string }) {
+  const api = useApi();
+  const status = useQuery({
+    queryKey: ["credit-status", accountId],
+    queryFn: () => api.credit.getCreditStatus({ accountId }),
+  });
+  const reservations = useQuery({
+    queryKey: ["reservations", accountId],
+    queryFn: () => api.credit.listReservations({ accountId, pageSize: 50 }),
+  });
+  if (status.error) {
+    return (
+      <Alert color="red" role="alert">
+        {refusal(status.error).message}
+      </Alert>
+    );
+  }
+  const found = status.data?.status;
+  return (
+    <>
+      {found && (
+        <>
+          <Group mb="sm">
+            {found.onHold && <Badge color="red">On hold: {found.holdReason}</Badge>}
+            {found.outOfTerms && <Badge color="orange">Out of terms</Badge>}
+            {found.outOfCredit && <Badge color="orange">Out of credit</Badge>}
+            {!found.onHold && !found.outOfTerms && !found.outOfCredit && <Badge color="green">In good standing</Badge>}
+          </Group>
+          <Descriptions
+            label="Credit status"
+            rows={[
+              ["Credit limit", found.unlimited ? "Unlimited" : money(found.creditLimit)],
+              ["Balance", money(found.balance)],
+              ["Reserved", money(found.reserved)],
+              ["Exposure", money(found.exposure)],
+              ["Available credit", found.unlimited ? "Unlimited" : money(found.availableCredit)],
+            ]}
+          />
+        </>
+      )}
+      <Title order={4} mt="lg" mb="sm">
+        Reservations
+      </Title>
+      <Table aria-label="Reservations">
+        <Table.Thead>
+          <Table.Tr>
+            <Table.Th>Order</Table.Th>
+            <Table.Th>Amount</Table.Th>
+            <Table.Th>Open</Table.Th>
+            <Table.Th>State</Table.Th>
+            <Table.Th>Made</Table.Th>
+          </Table.Tr>
+        </Table.Thead>
+        <Table.Tbody>
+          {reservations.data?.reservations.map((reservation) => (
+            <Table.Tr key={reservation.id}>
+              <Table.Td>{reservation.orderReference}</Table.Td>
+              <Table.Td>{money(reservation.amount)}</Table.Td>
+              <Table.Td>{money(reservation.openAmount)}</Table.Td>
+              <Table.Td>{ReservationState[reservation.state]}</Table.Td>
+              <Table.Td>{dateTime(reservation.createTime)}</Table.Td>
+            </Table.Tr>
+          ))}
+        </Table.Tbody>
+      </Table>
+    </>
+  );
+}
