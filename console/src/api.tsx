@@ -5,12 +5,14 @@ import { createContext, useContext, useMemo, type ReactNode } from "react";
 import { bssClient, createBssTransport } from "@bss/client";
 import { AccountService } from "@bss/client/gen/bss/accounts/v1/accounts_pb";
 import { CreditService } from "@bss/client/gen/bss/credit/v1/credit_pb";
+import { InvoiceService } from "@bss/client/gen/bss/billing/v1/invoices_pb";
 import type { Client } from "@connectrpc/connect";
 import { useSession } from "./session";
 
 export interface Api {
   accounts: Client<typeof AccountService>;
   credit: Client<typeof CreditService>;
+  invoices: Client<typeof InvoiceService>;
 }
 
 const ApiContext = createContext<Api | null>(null);
@@ -19,7 +21,11 @@ export function ApiProvider({ gatewayUrl, children }: { gatewayUrl: string; chil
   const { token } = useSession();
   const api = useMemo<Api>(() => {
     const transport = createBssTransport({ baseUrl: gatewayUrl, token: () => token ?? undefined });
-    return { accounts: bssClient(AccountService, transport), credit: bssClient(CreditService, transport) };
+    return {
+      accounts: bssClient(AccountService, transport),
+      credit: bssClient(CreditService, transport),
+      invoices: bssClient(InvoiceService, transport),
+    };
   }, [gatewayUrl, token]);
   return <ApiContext.Provider value={api}>{children}</ApiContext.Provider>;
 }

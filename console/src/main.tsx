@@ -11,6 +11,7 @@ import { SignIn } from "./pages/SignIn";
 import { Accounts } from "./pages/Accounts";
 import { Account } from "./pages/Account";
 import { HeldOrders } from "./pages/HeldOrders";
+import { BillingRun, BillingRuns } from "./pages/BillingRuns";
 
 const queries = new QueryClient({ defaultOptions: { queries: { retry: 1, refetchOnWindowFocus: false } } });
 
@@ -28,6 +29,7 @@ function Shell({ config }: { config: ConsoleConfig }) {
               <Title order={3}>BSS console</Title>
               <Link to="/accounts">Accounts</Link>
               <Link to="/held-orders">Held orders</Link>
+              <Link to="/billing-runs">Billing runs</Link>
             </Group>
             <Group>
               <Text size="sm" aria-label="Signed in as">
@@ -45,6 +47,8 @@ function Shell({ config }: { config: ConsoleConfig }) {
             <Route path="/accounts" element={<Accounts />} />
             <Route path="/accounts/:id" element={<Account />} />
             <Route path="/held-orders" element={<HeldOrders />} />
+            <Route path="/billing-runs" element={<BillingRuns />} />
+            <Route path="/billing-runs/:id" element={<BillingRun />} />
             <Route path="*" element={<Text>No such page.</Text>} />
           </Routes>
         </AppShell.Main>

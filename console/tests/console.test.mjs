@@ -20,6 +20,7 @@ import { CreditService } from "@bss/client/gen/bss/credit/v1/credit_pb";
 import { CreditAction } from "@bss/client/gen/bss/credit/v1/settings_pb";
 import { CatalogService } from "@bss/client/gen/bss/pricing/v1/catalog_pb";
 import { OrderService, OrderStatus } from "@bss/client/gen/bss/billing/v1/orders_pb";
+import { InvoiceService } from "@bss/client/gen/bss/billing/v1/invoices_pb";
 import { PaymentType } from "@bss/client/gen/bss/type/v1/common_pb";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -96,6 +97,7 @@ function clients() {
     credit: bssClient(CreditService, transport),
     catalog: bssClient(CatalogService, transport),
     orders: bssClient(OrderService, transport),
+    invoices: bssClient(InvoiceService, transport),
   };
 }
 
@@ -150,8 +152,19 @@ test("an administrator signs in, finds an account and reads it", async () => {
   await page.close();
 });
 
-test("a held order approved in the console is reserved by credit and executed by billing", async () => {
-  const { accounts, credit, catalog, orders } = clients();
+/** Polls `read` until `done` holds of what it returns (10 s at most); the last value read. */
+async function until(read, done) {
+  let value;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    value = await read();
+    if (done(value)) return value;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return value;
+}
+
+test("a held order approved in the console is reserved by credit, executed by billing and invoiced by a run started in the console", async () => {
+  const { accounts, credit, catalog, orders, invoices } = clients();
   const { account } = await accounts.createAccount({
     account: { code: "HOLDME", name: "Hold Me Ltd", enableOrdering: true, paymentTypes: [PaymentType.ON_ACCOUNT] },
   });
@@ -199,11 +212,34 @@ test("a held order approved in the console is reserved by credit and executed by
   const decided = await credit.listHeldOrders({ pageSize: 10 });
   const mine = decided.heldOrders.find((order) => order.orderReference === reference);
   assert.equal(mine?.note, "paid by bank transfer on delivery");
-  let order;
-  for (let attempt = 0; attempt < 100; attempt++) {
-    order = (await orders.getOrder({ id: placed.order.id })).order;
-    if (order.status === OrderStatus.EXECUTED) break;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  const order = await until(
+    async () => (await orders.getOrder({ id: placed.order.id })).order,
+    (order) => order.status === OrderStatus.EXECUTED,
+  );
   assert.equal(order.status, OrderStatus.EXECUTED, "billing executes the order credit approved");
+
+  // A billing run started in the console, watched until it completes.
+  const runs = await signedIn();
+  await runs.getByRole("link", { name: "Billing runs" }).click();
+  await runs.getByRole("button", { name: "Start billing run" }).click();
+  await runs.waitForURL("**/billing-runs/*");
+  await runs.getByText("Completed").waitFor();
+  const run = runs.getByRole("table", { name: "Billing run" });
+  await run.getByRole("row", { name: /Accounts invoiced/ }).getByText("1 of 1").waitFor();
+  await run.getByRole("row", { name: /Invoices made/ }).getByText("1").waitFor();
+  await runs.screenshot({ path: path.join(shots, "billing-run.png") });
+  await runs.close();
+
+  // Billing made one posted invoice of 180.00; credit moved the reservation
+  // into the balance.
+  const invoiced = await invoices.listInvoices({ accountId: account.id });
+  assert.deepEqual(
+    invoiced.invoices.map((invoice) => invoice.total?.amount),
+    ["180.00"],
+  );
+  const standing = await until(
+    async () => (await credit.getCreditStatus({ accountId: account.id })).status,
+    (status) => status.balance?.amount === "180.00" && status.reserved?.amount === "0.00",
+  );
+  assert.deepEqual([standing.balance?.amount, standing.reserved?.amount], ["180.00", "0.00"]);
 });
