@@ -6,6 +6,9 @@ import { bssClient, createBssTransport } from "@bss/client";
 import { AccountService } from "@bss/client/gen/bss/accounts/v1/accounts_pb";
 import { CreditService } from "@bss/client/gen/bss/credit/v1/credit_pb";
 import { InvoiceService } from "@bss/client/gen/bss/billing/v1/invoices_pb";
+import { OrderService } from "@bss/client/gen/bss/billing/v1/orders_pb";
+import { LedgerService } from "@bss/client/gen/bss/billing/v1/ledger_pb";
+import { UserService } from "@bss/client/gen/bss/accounts/v1/users_pb";
 import type { Client } from "@connectrpc/connect";
 import { useSession } from "./session";
 
@@ -13,6 +16,9 @@ export interface Api {
   accounts: Client<typeof AccountService>;
   credit: Client<typeof CreditService>;
   invoices: Client<typeof InvoiceService>;
+  orders: Client<typeof OrderService>;
+  ledger: Client<typeof LedgerService>;
+  users: Client<typeof UserService>;
 }
 
 const ApiContext = createContext<Api | null>(null);
@@ -25,6 +31,9 @@ export function ApiProvider({ gatewayUrl, children }: { gatewayUrl: string; chil
       accounts: bssClient(AccountService, transport),
       credit: bssClient(CreditService, transport),
       invoices: bssClient(InvoiceService, transport),
+      orders: bssClient(OrderService, transport),
+      ledger: bssClient(LedgerService, transport),
+      users: bssClient(UserService, transport),
     };
   }, [gatewayUrl, token]);
   return <ApiContext.Provider value={api}>{children}</ApiContext.Provider>;

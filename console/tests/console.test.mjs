@@ -15,7 +15,8 @@ import { fileURLToPath } from "node:url";
 import path from "node:path";
 import { chromium } from "playwright-core";
 import { createBssTransport, bssClient } from "@bss/client";
-import { AccountService } from "@bss/client/gen/bss/accounts/v1/accounts_pb";
+import { AccountService, AddressType } from "@bss/client/gen/bss/accounts/v1/accounts_pb";
+import { UserService } from "@bss/client/gen/bss/accounts/v1/users_pb";
 import { CreditService } from "@bss/client/gen/bss/credit/v1/credit_pb";
 import { CreditAction } from "@bss/client/gen/bss/credit/v1/settings_pb";
 import { CatalogService } from "@bss/client/gen/bss/pricing/v1/catalog_pb";
@@ -108,6 +109,17 @@ test("an administrator signs in, finds an account and reads it", async () => {
   const acme = await accounts.createAccount({ account: { code: "ACME", name: "Acme Trading", email: "books@acme.example" } });
   await accounts.createAccount({ account: { code: "GLOBEX", name: "Globex", email: "ap@globex.example" } });
   await accounts.suspendAccount({ id: acme.account.id, reason: "cheque bounced" });
+  await accounts.createContact({
+    accountId: acme.account.id,
+    contact: { firstName: "Ada", lastName: "Lovelace", email: "ada@acme.example", roles: ["billing"] },
+  });
+  await accounts.createAddress({
+    accountId: acme.account.id,
+    address: { type: AddressType.BILLING, lines: ["1 Engine Street"], city: "London", postalCode: "N1 9GU", countryCode: "GB" },
+  });
+  await bssClient(UserService, transport).createUser({
+    user: { accountId: acme.account.id, email: "buyer@acme.example", displayName: "Acme Buyer" },
+  });
 
   const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
   const problems = [];
@@ -144,6 +156,16 @@ test("an administrator signs in, finds an account and reads it", async () => {
   const history = page.getByRole("table", { name: "Lifecycle history" });
   await history.getByRole("cell", { name: "SUSPENDED" }).waitFor();
   await history.getByRole("cell", { name: "cheque bounced" }).waitFor();
+  // Its contacts, addresses and users, each as accounts keeps them.
+  await page.getByRole("tab", { name: "Contacts" }).click();
+  const contact = page.getByRole("table", { name: "Contacts" }).getByRole("row").filter({ hasText: "Ada Lovelace" });
+  await contact.getByRole("cell", { name: "ada@acme.example" }).waitFor();
+  await page.getByRole("tab", { name: "Addresses" }).click();
+  const address = page.getByRole("table", { name: "Addresses" }).getByRole("row").filter({ hasText: "1 Engine Street" });
+  await address.getByRole("cell", { name: "BILLING" }).waitFor();
+  await address.getByRole("cell", { name: "GB" }).waitFor();
+  await page.getByRole("tab", { name: "Users" }).click();
+  await page.getByRole("table", { name: "Users" }).getByRole("cell", { name: "buyer@acme.example" }).waitFor();
 
   // A deep link survives a reload (the console service serves the app there).
   await page.reload();
@@ -228,6 +250,18 @@ test("a held order approved in the console is reserved by credit, executed by bi
   await run.getByRole("row", { name: /Accounts invoiced/ }).getByText("1 of 1").waitFor();
   await run.getByRole("row", { name: /Invoices made/ }).getByText("1").waitFor();
   await runs.screenshot({ path: path.join(shots, "billing-run.png") });
+
+  // The account's enquiry in the console: the posted invoice, the order,
+  // the transaction.
+  await runs.goto(`${started.consoleUrl}/accounts/${account.id}`);
+  await runs.getByRole("tab", { name: "Enquiry" }).click();
+  const invoiceRow = runs.getByRole("table", { name: "Invoices" }).getByRole("row").filter({ hasText: "POSTED" });
+  await invoiceRow.getByRole("cell", { name: "€180.00" }).waitFor();
+  const orderRow = runs.getByRole("table", { name: "Orders" }).getByRole("row").filter({ hasText: reference });
+  await orderRow.getByRole("cell", { name: "EXECUTED" }).waitFor();
+  const posted = runs.getByRole("table", { name: "Transactions" }).getByRole("row").filter({ hasText: "INVOICE" });
+  await posted.getByRole("cell", { name: "€180.00" }).first().waitFor();
+  await runs.screenshot({ path: path.join(shots, "account-enquiry.png") });
   await runs.close();
 
   // Billing made one posted invoice of 180.00; credit moved the reservation

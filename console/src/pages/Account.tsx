@@ -8,6 +8,8 @@ import { useApi } from "../api";
 import { statusBadge } from "./Accounts";
 import { dateTime } from "../format";
 import { CreditTab } from "./CreditTab";
+import { EnquiryTab } from "./EnquiryTab";
+import { AddressesTab, ContactsTab, UsersTab } from "./PeopleTabs";
 
 /** One account: its details and lifecycle history, then (as the console grows) each side's view of it. */
 export function Account() {
@@ -34,11 +36,15 @@ export function Account() {
       <Title order={2} mb="md">
         {found.name} <small>({found.code})</small> {statusBadge(found.status)}
       </Title>
-      <Tabs defaultValue="details">
+      <Tabs defaultValue="details" keepMounted={false}>
         <Tabs.List>
           <Tabs.Tab value="details">Details</Tabs.Tab>
           <Tabs.Tab value="history">History</Tabs.Tab>
+          <Tabs.Tab value="contacts">Contacts</Tabs.Tab>
+          <Tabs.Tab value="addresses">Addresses</Tabs.Tab>
           <Tabs.Tab value="credit">Credit</Tabs.Tab>
+          <Tabs.Tab value="enquiry">Enquiry</Tabs.Tab>
+          <Tabs.Tab value="users">Users</Tabs.Tab>
         </Tabs.List>
         <Tabs.Panel value="details" pt="md">
           <Descriptions
@@ -79,8 +85,20 @@ export function Account() {
             </Table.Tbody>
           </Table>
         </Tabs.Panel>
+        <Tabs.Panel value="contacts" pt="md">
+          <ContactsTab accountId={id} />
+        </Tabs.Panel>
+        <Tabs.Panel value="addresses" pt="md">
+          <AddressesTab accountId={id} />
+        </Tabs.Panel>
         <Tabs.Panel value="credit" pt="md">
           <CreditTab accountId={id} />
+        </Tabs.Panel>
+        <Tabs.Panel value="enquiry" pt="md">
+          <EnquiryTab accountId={id} />
+        </Tabs.Panel>
+        <Tabs.Panel value="users" pt="md">
+          <UsersTab accountId={id} />
         </Tabs.Panel>
       </Tabs>
     </>
