@@ -9,6 +9,9 @@ import { InvoiceService } from "@bss/client/gen/bss/billing/v1/invoices_pb";
 import { OrderService } from "@bss/client/gen/bss/billing/v1/orders_pb";
 import { LedgerService } from "@bss/client/gen/bss/billing/v1/ledger_pb";
 import { UserService } from "@bss/client/gen/bss/accounts/v1/users_pb";
+import { AccountPricingService } from "@bss/client/gen/bss/pricing/v1/account_pricing_pb";
+import { ContractService } from "@bss/client/gen/bss/pricing/v1/contracts_pb";
+import { QuoteService } from "@bss/client/gen/bss/pricing/v1/quotes_pb";
 import type { Client } from "@connectrpc/connect";
 import { useSession } from "./session";
 
@@ -19,6 +22,9 @@ export interface Api {
   orders: Client<typeof OrderService>;
   ledger: Client<typeof LedgerService>;
   users: Client<typeof UserService>;
+  pricing: Client<typeof AccountPricingService>;
+  contracts: Client<typeof ContractService>;
+  quotes: Client<typeof QuoteService>;
 }
 
 const ApiContext = createContext<Api | null>(null);
@@ -34,6 +40,9 @@ export function ApiProvider({ gatewayUrl, children }: { gatewayUrl: string; chil
       orders: bssClient(OrderService, transport),
       ledger: bssClient(LedgerService, transport),
       users: bssClient(UserService, transport),
+      pricing: bssClient(AccountPricingService, transport),
+      contracts: bssClient(ContractService, transport),
+      quotes: bssClient(QuoteService, transport),
     };
   }, [gatewayUrl, token]);
   return <ApiContext.Provider value={api}>{children}</ApiContext.Provider>;

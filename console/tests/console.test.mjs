@@ -20,6 +20,7 @@ import { UserService } from "@bss/client/gen/bss/accounts/v1/users_pb";
 import { CreditService } from "@bss/client/gen/bss/credit/v1/credit_pb";
 import { CreditAction } from "@bss/client/gen/bss/credit/v1/settings_pb";
 import { CatalogService } from "@bss/client/gen/bss/pricing/v1/catalog_pb";
+import { AccountPricingService } from "@bss/client/gen/bss/pricing/v1/account_pricing_pb";
 import { OrderService, OrderStatus } from "@bss/client/gen/bss/billing/v1/orders_pb";
 import { InvoiceService } from "@bss/client/gen/bss/billing/v1/invoices_pb";
 import { PaymentType } from "@bss/client/gen/bss/type/v1/common_pb";
@@ -99,6 +100,7 @@ function clients() {
     catalog: bssClient(CatalogService, transport),
     orders: bssClient(OrderService, transport),
     invoices: bssClient(InvoiceService, transport),
+    pricing: bssClient(AccountPricingService, transport),
   };
 }
 
@@ -186,7 +188,7 @@ async function until(read, done) {
 }
 
 test("a held order approved in the console is reserved by credit, executed by billing and invoiced by a run started in the console", async () => {
-  const { accounts, credit, catalog, orders, invoices } = clients();
+  const { accounts, credit, catalog, orders, invoices, pricing } = clients();
   const { account } = await accounts.createAccount({
     account: { code: "HOLDME", name: "Hold Me Ltd", enableOrdering: true, paymentTypes: [PaymentType.ON_ACCOUNT] },
   });
@@ -195,7 +197,7 @@ test("a held order approved in the console is reserved by credit, executed by bi
     terms: { creditLimit: { value: "100" }, policy: { outOfCreditAction: CreditAction.HOLD_FOR_APPROVAL } },
     reason: "opening",
   });
-  await catalog.createProduct({
+  const { product } = await catalog.createProduct({
     product: { code: "WIDGET", name: "Widget", family: "tools", listPrice: { currencyCode: "EUR", amount: "60.00" } },
   });
   // 3 x 60.00 is past the limit of 100: credit holds it for approval.
@@ -262,6 +264,38 @@ test("a held order approved in the console is reserved by credit, executed by bi
   const posted = runs.getByRole("table", { name: "Transactions" }).getByRole("row").filter({ hasText: "INVOICE" });
   await posted.getByRole("cell", { name: "€180.00" }).first().waitFor();
   await runs.screenshot({ path: path.join(shots, "account-enquiry.png") });
+
+  // Its own price with a quantity break, in the pricing tab; the quote
+  // tester shows why it wins over the list price, and names a bad field.
+  await pricing.createAccountPrice({
+    accountPrice: {
+      accountId: account.id,
+      productId: product.id,
+      price: { currencyCode: "EUR", amount: "55.00" },
+      breaks: [{ minQuantity: { value: "10" }, price: { currencyCode: "EUR", amount: "50.00" } }],
+      validFrom: new Date().toISOString().slice(0, 10),
+      validTo: "2099-12-31",
+    },
+  });
+  await runs.reload();
+  await runs.getByRole("tab", { name: "Pricing" }).click();
+  const own = runs.getByRole("table", { name: "Account prices" }).getByRole("row").filter({ hasText: product.id });
+  await own.getByRole("cell", { name: "€55.00" }).waitFor();
+  await own.getByRole("cell", { name: "from 10: €50.00" }).waitFor();
+  await runs.getByRole("tab", { name: "Quote" }).click();
+  await runs.getByLabel("Product of line 1").fill("WIDGET");
+  await runs.getByLabel("Quantity of line 1").fill("12");
+  await runs.getByRole("button", { name: "Quote" }).click();
+  await runs.getByRole("heading", { name: /Line 1: WIDGET × 12 at €50\.00 = €600\.00 \(ACCOUNT_PRICE\)/ }).waitFor();
+  const candidates = runs.getByRole("table", { name: "Candidates of line 1" });
+  await candidates.getByRole("row").filter({ hasText: "ACCOUNT_PRICE" }).getByRole("cell", { name: "Won" }).waitFor();
+  const listPrice = candidates.getByRole("row").filter({ hasText: "LIST_PRICE" });
+  await listPrice.getByRole("cell", { name: "€60.00" }).waitFor();
+  assert.notEqual(await listPrice.locator("td").last().innerText(), "Won");
+  await runs.screenshot({ path: path.join(shots, "quote-tester.png") });
+  await runs.getByLabel("Quantity of line 1").fill("a dozen");
+  await runs.getByRole("button", { name: "Quote" }).click();
+  await runs.getByRole("alert").getByText(/lines\[0\]\.quantity/).waitFor();
   await runs.close();
 
   // Billing made one posted invoice of 180.00; credit moved the reservation

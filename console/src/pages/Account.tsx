@@ -10,6 +10,8 @@ import { dateTime } from "../format";
 import { CreditTab } from "./CreditTab";
 import { EnquiryTab } from "./EnquiryTab";
 import { AddressesTab, ContactsTab, UsersTab } from "./PeopleTabs";
+import { PricingTab } from "./PricingTab";
+import { QuoteTab } from "./QuoteTab";
 
 /** One account: its details and lifecycle history, then (as the console grows) each side's view of it. */
 export function Account() {
@@ -42,6 +44,8 @@ export function Account() {
           <Tabs.Tab value="history">History</Tabs.Tab>
           <Tabs.Tab value="contacts">Contacts</Tabs.Tab>
           <Tabs.Tab value="addresses">Addresses</Tabs.Tab>
+          <Tabs.Tab value="pricing">Pricing</Tabs.Tab>
+          <Tabs.Tab value="quote">Quote</Tabs.Tab>
           <Tabs.Tab value="credit">Credit</Tabs.Tab>
           <Tabs.Tab value="enquiry">Enquiry</Tabs.Tab>
           <Tabs.Tab value="users">Users</Tabs.Tab>
@@ -90,6 +94,12 @@ export function Account() {
         </Tabs.Panel>
         <Tabs.Panel value="addresses" pt="md">
           <AddressesTab accountId={id} />
+        </Tabs.Panel>
+        <Tabs.Panel value="pricing" pt="md">
+          <PricingTab accountId={id} />
+        </Tabs.Panel>
+        <Tabs.Panel value="quote" pt="md">
+          <QuoteTab accountId={id} />
         </Tabs.Panel>
         <Tabs.Panel value="credit" pt="md">
           <CreditTab accountId={id} />
