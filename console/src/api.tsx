@@ -12,6 +12,7 @@ import { UserService } from "@bss/client/gen/bss/accounts/v1/users_pb";
 import { AccountPricingService } from "@bss/client/gen/bss/pricing/v1/account_pricing_pb";
 import { ContractService } from "@bss/client/gen/bss/pricing/v1/contracts_pb";
 import { QuoteService } from "@bss/client/gen/bss/pricing/v1/quotes_pb";
+import { ResellerSyncService } from "@bss/client/gen/bss/resellersync/v1/sync_pb";
 import type { Client } from "@connectrpc/connect";
 import { useSession } from "./session";
 
@@ -25,6 +26,7 @@ export interface Api {
   pricing: Client<typeof AccountPricingService>;
   contracts: Client<typeof ContractService>;
   quotes: Client<typeof QuoteService>;
+  resellerSync: Client<typeof ResellerSyncService>;
 }
 
 const ApiContext = createContext<Api | null>(null);
@@ -43,6 +45,7 @@ export function ApiProvider({ gatewayUrl, children }: { gatewayUrl: string; chil
       pricing: bssClient(AccountPricingService, transport),
       contracts: bssClient(ContractService, transport),
       quotes: bssClient(QuoteService, transport),
+      resellerSync: bssClient(ResellerSyncService, transport),
     };
   }, [gatewayUrl, token]);
   return <ApiContext.Provider value={api}>{children}</ApiContext.Provider>;

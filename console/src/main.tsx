@@ -12,6 +12,7 @@ import { Accounts } from "./pages/Accounts";
 import { Account } from "./pages/Account";
 import { HeldOrders } from "./pages/HeldOrders";
 import { BillingRun, BillingRuns } from "./pages/BillingRuns";
+import { ResellerSync } from "./pages/ResellerSync";
 
 const queries = new QueryClient({ defaultOptions: { queries: { retry: 1, refetchOnWindowFocus: false } } });
 
@@ -30,6 +31,7 @@ function Shell({ config }: { config: ConsoleConfig }) {
               <Link to="/accounts">Accounts</Link>
               <Link to="/held-orders">Held orders</Link>
               <Link to="/billing-runs">Billing runs</Link>
+              <Link to="/reseller-sync">Reseller sync</Link>
             </Group>
             <Group>
               <Text size="sm" aria-label="Signed in as">
@@ -49,6 +51,7 @@ function Shell({ config }: { config: ConsoleConfig }) {
             <Route path="/held-orders" element={<HeldOrders />} />
             <Route path="/billing-runs" element={<BillingRuns />} />
             <Route path="/billing-runs/:id" element={<BillingRun />} />
+            <Route path="/reseller-sync" element={<ResellerSync />} />
             <Route path="*" element={<Text>No such page.</Text>} />
           </Routes>
         </AppShell.Main>

@@ -24,6 +24,11 @@ import { AccountPricingService } from "@bss/client/gen/bss/pricing/v1/account_pr
 import { OrderService, OrderStatus } from "@bss/client/gen/bss/billing/v1/orders_pb";
 import { InvoiceService } from "@bss/client/gen/bss/billing/v1/invoices_pb";
 import { PaymentType } from "@bss/client/gen/bss/type/v1/common_pb";
+import { TenantService } from "@bss/client/gen/bss/accounts/v1/tenants_pb";
+import { AccountKind } from "@bss/client/gen/bss/accounts/v1/accounts_pb";
+import { SubscriptionService } from "@bss/client/gen/bss/billing/v1/subscriptions_pb";
+import { ResellerSyncService } from "@bss/client/gen/bss/resellersync/v1/sync_pb";
+import { execFileSync } from "node:child_process";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const shots = path.join(root, "target/console-screenshots");
@@ -51,9 +56,17 @@ function startSuite() {
       output += chunk;
       const console = output.match(/Console: (http:\/\/\S+)/);
       const token = output.match(/Tenant admin token for the demo tenant \(12 h\):\n\s+(\S+)/);
-      if (console && token && output.includes("Ctrl-C stops everything.")) {
+      const platform = output.match(/Platform admin token \(12 h\):\n\s+(\S+)/);
+      const tenant = output.match(/Demo tenant: (\S+)/);
+      if (console && token && platform && tenant && output.includes("Ctrl-C stops everything.")) {
         clearTimeout(timer);
-        resolve({ consoleUrl: console[1], token: token[1], gatewayUrl: `http://127.0.0.1:${basePort}` });
+        resolve({
+          consoleUrl: console[1],
+          token: token[1],
+          platformToken: platform[1],
+          tenantId: tenant[1],
+          gatewayUrl: `http://127.0.0.1:${basePort}`,
+        });
       }
     };
     suite.stdout.on("data", read);
@@ -310,4 +323,85 @@ test("a held order approved in the console is reserved by credit, executed by bi
     (status) => status.balance?.amount === "180.00" && status.reserved?.amount === "0.00",
   );
   assert.deepEqual([standing.balance?.amount, standing.reserved?.amount], ["180.00", "0.00"]);
+});
+
+test("the reseller sync and a reseller's customer copied into this tenant's books", async () => {
+  // A reseller tenant under the demo tenant (the distributor), its account
+  // here, and the link between them.
+  const platform = createBssTransport({ baseUrl: started.gatewayUrl, token: () => started.platformToken });
+  const { tenant } = await bssClient(TenantService, platform).createTenant({
+    tenant: { name: "Reseller Co", defaultCurrency: "EUR", parentTenantId: started.tenantId },
+  });
+  const resellerToken = execFileSync(
+    path.join(root, "target/debug/bss-suite"),
+    ["token", "--tenant", tenant.id, "--roles", "tenant_admin"],
+    { encoding: "utf8" },
+  ).trim();
+  const here = clients();
+  const { account: tenantReseller } = await here.accounts.createAccount({
+    account: {
+      code: "ACMETEL",
+      name: "Acme Telecom",
+      kind: AccountKind.RESELLER,
+      separateInvoices: true,
+      enableOrdering: true,
+      paymentTypes: [PaymentType.ON_ACCOUNT],
+    },
+  });
+  const sync = bssClient(ResellerSyncService, createBssTransport({ baseUrl: started.gatewayUrl, token: () => started.token }));
+  await sync.createLink({ link: { resellerTenantId: tenant.id, tenantResellerAccountId: tenantReseller.id } });
+
+  // The reseller's customer buys a paid plan: the sync copies it here.
+  const reseller = createBssTransport({ baseUrl: started.gatewayUrl, token: () => resellerToken });
+  const theirs = { accounts: bssClient(AccountService, reseller), credit: bssClient(CreditService, reseller) };
+  await bssClient(CatalogService, reseller).createProduct({
+    product: { code: "PLAN", name: "Plan", family: "", listPrice: { currencyCode: "EUR", amount: "10.00" } },
+  });
+  const { account: customer } = await theirs.accounts.createAccount({
+    account: {
+      code: "CUST1",
+      name: "Customer One",
+      email: "one@customer.example",
+      enableOrdering: true,
+      paymentTypes: [PaymentType.ON_ACCOUNT],
+    },
+  });
+  await theirs.accounts.createAddress({
+    accountId: customer.id,
+    address: {
+      type: AddressType.BILLING,
+      lines: ["1 Main Street"],
+      city: "Springfield",
+      region: "IL",
+      postalCode: "12345",
+      countryCode: "US",
+      overrideValidation: true,
+    },
+  });
+  await theirs.credit.changeCreditTerms({ accountId: customer.id, terms: { creditLimit: { value: "1000" } }, reason: "opening" });
+  await bssClient(SubscriptionService, reseller).createSubscription({
+    subscription: { accountId: customer.id, product: "PLAN", quantity: { value: "1" }, paymentType: PaymentType.ON_ACCOUNT },
+  });
+  const copied = await until(
+    async () => (await sync.listCopies({ resellerTenantId: tenant.id })).copies,
+    (copies) => copies.length === 1,
+  );
+  assert.equal(copied.length, 1, "the sync copies the customer");
+
+  // The sync's page: its streams, the link, nothing set aside.
+  const page = await signedIn();
+  await page.getByRole("link", { name: "Reseller sync" }).click();
+  await page.getByRole("table", { name: "Links" }).getByRole("cell", { name: "Acme Telecom" }).waitFor();
+  const streams = page.getByRole("table", { name: "Source streams" });
+  await streams.getByRole("cell", { name: "billing", exact: true }).waitFor();
+  await page.getByText("No event is set aside.").waitFor();
+  await page.screenshot({ path: path.join(shots, "reseller-sync.png") });
+
+  // The copy: the reseller's ribbon, its locked fields marked.
+  await page.goto(`${started.consoleUrl}/accounts/${copied[0].copyAccountId}`);
+  await page.getByRole("note").getByText("Acme Telecom").waitFor();
+  const details = page.getByRole("table", { name: "Account details" });
+  await details.getByRole("row", { name: /Name \(locked\)/ }).getByText("Customer One").waitFor();
+  await page.screenshot({ path: path.join(shots, "managed-copy.png") });
+  await page.close();
 });

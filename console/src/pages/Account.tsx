@@ -1,4 +1,4 @@
-import { Alert, Loader, Table, Tabs, Title } from "@mantine/core";
+import { Alert, Loader, Table, Tabs, Text, Title } from "@mantine/core";
 import { Descriptions } from "./Descriptions";
 import { useQuery } from "@tanstack/react-query";
 import { useParams } from "react-router";
@@ -33,8 +33,21 @@ export function Account() {
   if (!found) {
     return <Loader />;
   }
+  // A managed copy: the reseller sync keeps these fields; they are shown
+  // read-only and marked (accounts refuses changes to them: FIELD_LOCKED).
+  const locked = new Set(found.managedBy?.lockedFields ?? []);
+  const field = (name: string, label: string, value: string): [string, string] => [
+    locked.has(name) ? `${label} (locked)` : label,
+    value,
+  ];
   return (
     <>
+      {found.ribbonText && (
+        <Alert color="violet" mb="md" role="note" title="Reseller's customer">
+          <Text size="sm">{found.ribbonText}</Text>
+          {locked.size > 0 && <Text size="sm">Locked fields (only the sync changes them): {[...locked].join(", ")}.</Text>}
+        </Alert>
+      )}
       <Title order={2} mb="md">
         {found.name} <small>({found.code})</small> {statusBadge(found.status)}
       </Title>
@@ -52,18 +65,20 @@ export function Account() {
         </Tabs.List>
         <Tabs.Panel value="details" pt="md">
           <Descriptions
+            label="Account details"
             rows={[
-              ["Code", found.code],
-              ["Name", found.name],
-              ["Kind", AccountKind[found.kind] ?? ""],
-              ["Email", found.email],
-              ["Billing email", found.billingEmail],
-              ["Currency", found.currencyCode],
-              ["Sales rep", found.salesRepId],
-              ["Territory", found.territory],
-              ["Class", found.accountClass],
-              ["External key", found.externalKey],
-              ["Ordering enabled", found.enableOrdering ? "Yes" : "No"],
+              field("code", "Code", found.code),
+              field("name", "Name", found.name),
+              field("kind", "Kind", AccountKind[found.kind] ?? ""),
+              field("email", "Email", found.email),
+              field("billing_email", "Billing email", found.billingEmail),
+              field("currency_code", "Currency", found.currencyCode),
+              field("sales_rep_id", "Sales rep", found.salesRepId),
+              field("territory", "Territory", found.territory),
+              field("account_class", "Class", found.accountClass),
+              field("external_key", "External key", found.externalKey),
+              field("enable_ordering", "Ordering enabled", found.enableOrdering ? "Yes" : "No"),
+              field("sync_options", "Synchronized with", found.syncOptions.join(", ")),
             ]}
           />
         </Tabs.Panel>
