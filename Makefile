@@ -22,7 +22,7 @@ NPM_CI := npm ci --no-audit --no-fund --loglevel=error
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-deps: ## install the system packages this machine lacks (Postgres binaries, python3-venv, npx)
+deps: ## install the system packages this machine lacks (Postgres binaries, python3-venv, Node's npm; checks Node's version)
 	@deploy/local/deps.sh
 
 build: ## build every crate, tests included
@@ -42,6 +42,7 @@ run: deps console ## start the whole suite and its console (a private Postgres u
 	$(SUITE) run
 
 test: deps python-env console build ## run every test (starts a private Postgres when none is reachable), the console's in Chromium last
+	@deploy/local/deps.sh --browser
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 	  $(SUITE) with-postgres -- $(CARGO) nextest run --workspace --no-fail-fast; \
 	else \

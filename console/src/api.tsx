@@ -58,3 +58,16 @@ export function useApi(): Api {
   }
   return api;
 }
+
+/**
+ * A new request id (a random UUID, made with getRandomValues, which pages
+ * served over plain http have too): made once per decision or form, so a
+ * retried submission is the same request and acts once.
+ */
+export function newRequestId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = [...bytes].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}

@@ -6,15 +6,26 @@ import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 /**
  * An amount in its currency, to the currency's minor unit (two digits for
  * EUR, none for JPY): the suite's exact decimal string is handed to
- * Intl.NumberFormat as a string, so no float ever holds it, and rounded
- * half away from zero (Intl's default, "halfExpand") where it has more digits.
+ * Intl.NumberFormat as a string, so no float ever holds it (browsers since
+ * Chrome 106, Firefox 116, Safari 15.4); a unit price with more digits
+ * than the currency's keeps them.
  */
 export function money(amount: Money | undefined, locale = navigator.language): string {
-  if (!amount || !amount.currencyCode) {
+  if (!amount || !amount.currencyCode || !amount.amount) {
     return "";
   }
-  const format = new Intl.NumberFormat(locale, { style: "currency", currency: amount.currencyCode });
-  return format.format(amount.amount as Intl.StringNumericLiteral);
+  try {
+    // At least the currency's minor digits; a price with more (0.0125) keeps them all.
+    const format = new Intl.NumberFormat(locale, {
+      style: "currency",
+      currency: amount.currencyCode,
+      maximumFractionDigits: 20,
+    });
+    return format.format(amount.amount as Intl.StringNumericLiteral);
+  } catch {
+    // A currency this browser does not know: the figure as the suite sent it.
+    return `${amount.amount} ${amount.currencyCode}`;
+  }
 }
 
 /** A timestamp in `timeZone` (the tenant's), to the minute. */

@@ -4,6 +4,7 @@ import { AppShell, Button, Group, MantineProvider, Text, Title } from "@mantine/
 import "@mantine/core/styles.css";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { BrowserRouter, Link, Navigate, Route, Routes } from "react-router";
+import { Code, ConnectError } from "@bss/client";
 import { loadConfig, type ConsoleConfig } from "./config";
 import { SessionProvider, useSession } from "./session";
 import { ApiProvider } from "./api";
@@ -14,7 +15,17 @@ import { HeldOrders } from "./pages/HeldOrders";
 import { BillingRun, BillingRuns } from "./pages/BillingRuns";
 import { ResellerSync } from "./pages/ResellerSync";
 
-const queries = new QueryClient({ defaultOptions: { queries: { retry: 1, refetchOnWindowFocus: false } } });
+// Reads are tried again only when the suite could not answer; a refusal
+// (bad input, not found, not allowed, not signed in) is shown at once.
+const queries = new QueryClient({
+  defaultOptions: {
+    queries: {
+      retry: (failures, error) =>
+        failures < 2 && [Code.Unavailable, Code.DeadlineExceeded, Code.Aborted].includes(ConnectError.from(error).code),
+      refetchOnWindowFocus: false,
+    },
+  },
+});
 
 function Shell({ config }: { config: ConsoleConfig }) {
   const { token, claims, signOut } = useSession();
@@ -26,7 +37,7 @@ function Shell({ config }: { config: ConsoleConfig }) {
       <AppShell header={{ height: 56 }} padding="md">
         <AppShell.Header>
           <Group h="100%" px="md" justify="space-between">
-            <Group>
+            <Group component="nav" aria-label="Main">
               <Title order={3}>BSS console</Title>
               <Link to="/accounts">Accounts</Link>
               <Link to="/held-orders">Held orders</Link>
@@ -34,8 +45,8 @@ function Shell({ config }: { config: ConsoleConfig }) {
               <Link to="/reseller-sync">Reseller sync</Link>
             </Group>
             <Group>
-              <Text size="sm" aria-label="Signed in as">
-                {claims.sub} · {claims.roles.join(", ")}
+              <Text size="sm">
+                Signed in as {claims.sub} · {claims.roles.join(", ")}
               </Text>
               <Button variant="default" size="xs" onClick={signOut}>
                 Sign out

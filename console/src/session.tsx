@@ -2,7 +2,8 @@
 // only (never local storage, never a cookie), and the claims the console
 // reads from it decide what it shows. The suite checks every call anyway.
 
-import { createContext, useContext, useMemo, useState, type ReactNode } from "react";
+import { createContext, useContext, useEffect, useMemo, useState, type ReactNode } from "react";
+import { useQueryClient } from "@tanstack/react-query";
 
 const KEY = "bss.console.token";
 
@@ -43,24 +44,44 @@ interface Session {
 
 const SessionContext = createContext<Session | null>(null);
 
+/** Whether `claims` are still valid now. */
+function current(claims: Claims | null): claims is Claims {
+  return claims !== null && claims.exp * 1000 > Date.now();
+}
+
 export function SessionProvider({ children }: { children: ReactNode }) {
+  const queries = useQueryClient();
   const [token, setToken] = useState<string | null>(() => sessionStorage.getItem(KEY));
   const session = useMemo<Session>(() => {
-    const claims = token ? claimsOf(token) : null;
-    return {
-      token,
-      claims,
-      signIn: (next) => {
+    const read = token ? claimsOf(token) : null;
+    const claims = current(read) ? read : null;
+    // Another caller's answers are never shown to the next one.
+    const change = (next: string | null) => {
+      queries.clear();
+      if (next) {
         sessionStorage.setItem(KEY, next);
-        setToken(next);
-      },
-      signOut: () => {
+      } else {
         sessionStorage.removeItem(KEY);
-        setToken(null);
-      },
+      }
+      setToken(next);
+    };
+    return {
+      token: claims ? token : null,
+      claims,
+      signIn: (next) => change(next),
+      signOut: () => change(null),
       may: (...roles) => roles.some((role) => claims?.roles.includes(role) ?? false),
     };
-  }, [token]);
+  }, [token, queries]);
+  // A token that expires while the page is open signs the caller out.
+  useEffect(() => {
+    const claims = session.claims;
+    if (!claims) {
+      return;
+    }
+    const timer = setTimeout(session.signOut, Math.max(0, claims.exp * 1000 - Date.now()));
+    return () => clearTimeout(timer);
+  }, [session]);
   return <SessionContext.Provider value={session}>{children}</SessionContext.Provider>;
 }
 

@@ -1,8 +1,8 @@
 // The console in a real browser (Debian's Chromium, headless, driven by
 // playwright-core) against the suite as `make run` starts it: sign in with
 // the development token, search accounts, open one and read its tabs.
-// Screenshots of the pages go to target/console-screenshots/ (the README
-// shows them).
+// Screenshots of the pages go to target/console-screenshots/ (copied by
+// hand into console/screenshots/, which the README shows).
 //
 // Needs: `make console` (console/dist), the suite's binary
 // (target/debug/bss-suite) and Chromium (`deploy/local/deps.sh`).
@@ -10,7 +10,8 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
 import { chromium } from "playwright-core";
@@ -32,17 +33,21 @@ import { execFileSync } from "node:child_process";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const shots = path.join(root, "target/console-screenshots");
-const basePort = Number(process.env.BSS_CONSOLE_TEST_PORT ?? 51050);
+// Port 0: the suite takes free ports and prints them, so runs never clash.
+const basePort = Number(process.env.BSS_CONSOLE_TEST_PORT ?? 0);
 const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
 let suite;
 let browser;
 let started;
+let dataDir;
+/** Errors the pages threw, asserted empty by each test. */
+const pageErrors = [];
 
 /** Starts `bss-suite run` with a private Postgres of its own; resolves with what it prints. */
 function startSuite() {
-  const dataDir = path.join(root, "target/console-test-postgres");
-  rmSync(dataDir, { recursive: true, force: true });
+  // A private Postgres in a folder of this run's own.
+  dataDir = mkdtempSync(path.join(os.tmpdir(), "bss-console-test-"));
   const env = { ...process.env, BSS_CONSOLE_DIR: path.join(root, "console/dist") };
   delete env.DATABASE_URL;
   suite = spawn(path.join(root, "target/debug/bss-suite"), ["run", "--base-port", String(basePort), "--data-dir", dataDir], {
@@ -55,17 +60,18 @@ function startSuite() {
     const read = (chunk) => {
       output += chunk;
       const console = output.match(/Console: (http:\/\/\S+)/);
+      const gateway = output.match(/^\s+gateway\s+(\S+)$/m);
       const token = output.match(/Tenant admin token for the demo tenant \(12 h\):\n\s+(\S+)/);
       const platform = output.match(/Platform admin token \(12 h\):\n\s+(\S+)/);
       const tenant = output.match(/Demo tenant: (\S+)/);
-      if (console && token && platform && tenant && output.includes("Ctrl-C stops everything.")) {
+      if (console && gateway && token && platform && tenant && output.includes("Ctrl-C stops everything.")) {
         clearTimeout(timer);
         resolve({
           consoleUrl: console[1],
           token: token[1],
           platformToken: platform[1],
           tenantId: tenant[1],
-          gatewayUrl: `http://127.0.0.1:${basePort}`,
+          gatewayUrl: `http://${gateway[1]}`,
         });
       }
     };
@@ -87,16 +93,31 @@ before(async () => {
 after(async () => {
   await browser?.close();
   if (suite && suite.exitCode === null) {
+    // Stopped as Ctrl-C stops it (its Postgres too), killed if it hangs.
     const stopped = new Promise((resolve) => suite.on("exit", resolve));
     suite.kill("SIGTERM");
+    const killer = setTimeout(() => suite.kill("SIGKILL"), 20_000);
     await stopped;
+    clearTimeout(killer);
   }
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
+
+// Whatever ends this process, the suite does not outlive it.
+process.on("exit", () => {
+  if (suite && suite.exitCode === null) suite.kill("SIGKILL");
+});
+
+/** A page in a fixed locale and time zone (money and dates read the same on every machine). */
+async function newPage() {
+  const page = await browser.newPage({ viewport: { width: 1366, height: 768 }, locale: "en-US", timezoneId: "UTC" });
+  page.on("pageerror", (error) => pageErrors.push(String(error)));
+  return page;
+}
 
 /** A new page signed in with the tenant admin token. */
 async function signedIn() {
-  const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
-  page.on("pageerror", (error) => assert.fail(`the page failed: ${error}`));
+  const page = await newPage();
   await page.goto(started.consoleUrl);
   await page.getByLabel("Bearer token").fill(started.token);
   await page.getByRole("button", { name: "Sign in" }).click();
@@ -136,9 +157,7 @@ test("an administrator signs in, finds an account and reads it", async () => {
     user: { accountId: acme.account.id, email: "buyer@acme.example", displayName: "Acme Buyer" },
   });
 
-  const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
-  const problems = [];
-  page.on("pageerror", (error) => problems.push(String(error)));
+  const page = await newPage();
   await page.goto(started.consoleUrl);
 
   // A token that is not one is refused on the page; the real one signs in.
@@ -185,7 +204,7 @@ test("an administrator signs in, finds an account and reads it", async () => {
   // A deep link survives a reload (the console service serves the app there).
   await page.reload();
   await page.getByRole("cell", { name: "books@acme.example" }).waitFor();
-  assert.deepEqual(problems, []);
+  assert.deepEqual(pageErrors, []);
   await page.close();
 });
 
@@ -263,7 +282,7 @@ test("a held order approved in the console is reserved by credit, executed by bi
   await runs.getByText("Completed").waitFor();
   const run = runs.getByRole("table", { name: "Billing run" });
   await run.getByRole("row", { name: /Accounts invoiced/ }).getByText("1 of 1").waitFor();
-  await run.getByRole("row", { name: /Invoices made/ }).getByText("1").waitFor();
+  await run.getByRole("row", { name: /Invoices made/ }).getByText("1", { exact: true }).waitFor();
   await runs.screenshot({ path: path.join(shots, "billing-run.png") });
 
   // The account's enquiry in the console: the posted invoice, the order,
@@ -323,6 +342,7 @@ test("a held order approved in the console is reserved by credit, executed by bi
     (status) => status.balance?.amount === "180.00" && status.reserved?.amount === "0.00",
   );
   assert.deepEqual([standing.balance?.amount, standing.reserved?.amount], ["180.00", "0.00"]);
+  assert.deepEqual(pageErrors, []);
 });
 
 test("the reseller sync and a reseller's customer copied into this tenant's books", async () => {
@@ -404,4 +424,5 @@ test("the reseller sync and a reseller's customer copied into this tenant's book
   await details.getByRole("row", { name: /Name \(locked\)/ }).getByText("Customer One").waitFor();
   await page.screenshot({ path: path.join(shots, "managed-copy.png") });
   await page.close();
+  assert.deepEqual(pageErrors, []);
 });

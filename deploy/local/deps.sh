@@ -3,8 +3,10 @@
 # and this machine lacks: PostgreSQL's server binaries (initdb, pg_ctl,
 # pgbench) for the private Postgres, Python's venv for the generated Python
 # client, Node's npm for buf, the TypeScript client and the console, and
-# Chromium for the console's browser tests. Debian packages, installed when
-# root.
+# (with --browser, as `make test` asks) Chromium for the console's browser
+# test. Debian packages, installed when root.
+#
+#   deploy/local/deps.sh [--browser]
 set -euo pipefail
 
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -27,7 +29,7 @@ if ! have python3 || ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
 fi
 if ! have npx; then missing+=(nodejs npm); fi
 if ! have h2load; then missing+=(nghttp2-client); fi
-if ! have chromium; then missing+=(chromium); fi
+if [ "${1:-}" = --browser ] && ! have chromium; then missing+=(chromium); fi
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && have apt-get; then
@@ -40,10 +42,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-# The console's build (vite) needs Node 20.19 or later.
+# The console's build (vite 8) needs Node 20.19+ or 22.12+ (Debian 12's
+# own nodejs is 18: take Node from nodejs.org or NodeSource there).
 node_version=$(node -p 'process.versions.node' 2>/dev/null || echo 0.0.0)
 IFS=. read -r major minor _ <<<"$node_version"
-if [ "$major" -lt 20 ] || { [ "$major" -eq 20 ] && [ "$minor" -lt 19 ]; }; then
-  echo "the console needs Node 20.19 or later; this machine has $node_version (nodejs.org or NodeSource packages)" >&2
+if ! { [ "$major" -eq 20 ] && [ "$minor" -ge 19 ]; } && ! { [ "$major" -eq 22 ] && [ "$minor" -ge 12 ]; } \
+  && ! [ "$major" -ge 23 ]; then
+  echo "the console needs Node 20.19+ or 22.12+; this machine has $node_version (nodejs.org or NodeSource)" >&2
   exit 1
 fi

@@ -31,7 +31,7 @@ export function Account() {
   }
   const found = account.data?.account;
   if (!found) {
-    return <Loader />;
+    return <Loader aria-label="Loading the account" />;
   }
   // A managed copy: the reseller sync keeps these fields; they are shown
   // read-only and marked (accounts refuses changes to them: FIELD_LOCKED).
@@ -83,6 +83,11 @@ export function Account() {
           />
         </Tabs.Panel>
         <Tabs.Panel value="history" pt="md">
+          {history.error && (
+            <Alert color="red" role="alert" mb="sm">
+              {refusal(history.error).message}
+            </Alert>
+          )}
           <Table aria-label="Lifecycle history">
             <Table.Thead>
               <Table.Tr>

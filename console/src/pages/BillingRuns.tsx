@@ -4,7 +4,7 @@ import { useMutation, useQuery } from "@tanstack/react-query";
 import { useNavigate, useParams } from "react-router";
 import { refusal } from "@bss/client";
 import { BillingRunStatus } from "@bss/client/gen/bss/billing/v1/invoices_pb";
-import { useApi } from "../api";
+import { newRequestId, useApi } from "../api";
 import { useSession } from "../session";
 import { dateTime } from "../format";
 import { Descriptions } from "./Descriptions";
@@ -19,9 +19,15 @@ export function BillingRuns() {
   const navigate = useNavigate();
   const [date, setDate] = useState("");
   const [post, setPost] = useState(true);
+  // One request id for this form until a run starts: a retried submission
+  // starts one run.
+  const [requestId, setRequestId] = useState(newRequestId);
   const start = useMutation({
-    mutationFn: () => api.invoices.startBillingRun({ invoiceDate: date.trim(), post, requestId: crypto.randomUUID() }),
-    onSuccess: (started) => started.run && navigate(`/billing-runs/${started.run.id}`),
+    mutationFn: () => api.invoices.startBillingRun({ invoiceDate: date.trim(), post, requestId }),
+    onSuccess: (started) => {
+      setRequestId(newRequestId());
+      if (started.run) navigate(`/billing-runs/${started.run.id}`);
+    },
   });
   return (
     <>

@@ -4,14 +4,15 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link } from "react-router";
 import { refusal } from "@bss/client";
 import { HeldOrderState, type HeldOrder } from "@bss/client/gen/bss/credit/v1/credit_pb";
-import { useApi } from "../api";
+import { newRequestId, useApi } from "../api";
 import { useSession } from "../session";
 import { dateTime, money } from "../format";
 
 /** Roles that may approve or reject a held order (credit's DECIDERS; a tenant may narrow it, and credit says so). */
 const DECIDERS = ["tenant_admin", "credit_manager", "account_manager"];
 
-type Decision = { order: HeldOrder; approve: boolean };
+/** A decision being made: its request id is made when the dialog opens, so a retried submission decides once. */
+type Decision = { order: HeldOrder; approve: boolean; requestId: string };
 
 /** The orders credit holds for approval, oldest first; approve or reject each with a note. */
 export function HeldOrders() {
@@ -25,9 +26,8 @@ export function HeldOrders() {
     queryFn: () => api.credit.listHeldOrders({ state: HeldOrderState.PENDING, pageSize: 100 }),
   });
   const decide = useMutation({
-    mutationFn: async ({ order, approve }: Decision) => {
-      // One request id per decision: a retried click decides once.
-      const request = { heldOrderId: order.id, note: note.trim(), requestId: crypto.randomUUID() };
+    mutationFn: async ({ order, approve, requestId }: Decision) => {
+      const request = { heldOrderId: order.id, note: note.trim(), requestId };
       return approve ? api.credit.approveHeldOrder(request) : api.credit.rejectHeldOrder(request);
     },
     onSuccess: async () => {
@@ -36,6 +36,11 @@ export function HeldOrders() {
       await queries.invalidateQueries();
     },
   });
+  const open = (order: HeldOrder, approve: boolean) => {
+    decide.reset();
+    setNote("");
+    setDeciding({ order, approve, requestId: newRequestId() });
+  };
   return (
     <>
       <Title order={2} mb="md">
@@ -72,10 +77,10 @@ export function HeldOrders() {
               {may(...DECIDERS) && (
                 <Table.Td>
                   <Group gap="xs">
-                    <Button size="xs" onClick={() => setDeciding({ order, approve: true })}>
+                    <Button size="xs" onClick={() => open(order, true)}>
                       Approve {order.orderReference}
                     </Button>
-                    <Button size="xs" color="red" variant="light" onClick={() => setDeciding({ order, approve: false })}>
+                    <Button size="xs" color="red" variant="light" onClick={() => open(order, false)}>
                       Reject {order.orderReference}
                     </Button>
                   </Group>

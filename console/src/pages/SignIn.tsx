@@ -41,7 +41,10 @@ export function SignIn({ config }: { config: ConsoleConfig }) {
               minRows={3}
               value={token}
               onChange={(event) => setToken(event.currentTarget.value)}
-              data-testid="token"
+              spellCheck={false}
+              autoComplete="off"
+              autoCorrect="off"
+              autoCapitalize="off"
             />
             {problem && (
               <Alert color="red" role="alert">

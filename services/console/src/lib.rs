@@ -26,8 +26,9 @@ use tower_http::set_header::SetResponseHeaderLayer;
 /// How the console is served (`BSS_CONSOLE_*`).
 #[derive(Clone, Debug, Deserialize)]
 pub struct ConsoleConfig {
-    /// Where it listens (`BSS_LISTEN_ADDR`, default 0.0.0.0:8080).
-    #[serde(default = "default_listen_addr")]
+    /// Where it listens (`BSS_CONSOLE_LISTEN_ADDR`, default 0.0.0.0:8080;
+    /// the services' `BSS_LISTEN_ADDR` is not its own).
+    #[serde(rename = "console_listen_addr", default = "default_listen_addr")]
     pub listen_addr: SocketAddr,
     /// The built console (`BSS_CONSOLE_DIR`, default `console/dist`).
     #[serde(rename = "console_dir", default = "default_dir")]
@@ -37,9 +38,9 @@ pub struct ConsoleConfig {
     /// gateway's `BSS_CORS_ALLOWED_ORIGINS` unless it is this one.
     #[serde(rename = "console_gateway_url", default = "default_gateway_url")]
     pub gateway_url: String,
-    /// The identity provider's issuer URL (`BSS_CONSOLE_OIDC_AUTHORITY`);
-    /// set, the console signs in with OIDC (authorization code and PKCE),
-    /// else with a pasted bearer token.
+    /// The identity provider's issuer URL (`BSS_CONSOLE_OIDC_AUTHORITY`),
+    /// served to the page in `/config.json` and allowed by its policy (the
+    /// page's OIDC login flow itself is not built yet: a token is pasted).
     #[serde(rename = "console_oidc_authority", default)]
     pub oidc_authority: Option<String>,
     /// The console's client id at the identity provider
@@ -138,28 +139,40 @@ pub fn content_security_policy(config: &ConsoleConfig) -> String {
     )
 }
 
-fn header(value: &str) -> HeaderValue {
-    HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static(""))
+/// Why `config` cannot be served: a gateway or identity-provider URL
+/// without an origin (the policy would leave it out and the page could not
+/// reach it), or a policy that is no header value.
+pub fn check(config: &ConsoleConfig) -> Result<HeaderValue, String> {
+    if origin(&config.gateway_url).is_none() {
+        return Err(format!("BSS_CONSOLE_GATEWAY_URL {:?} is no URL with an origin", config.gateway_url));
+    }
+    if let Some(authority) = config.oidc_authority.as_deref().filter(|authority| origin(authority).is_none()) {
+        return Err(format!("BSS_CONSOLE_OIDC_AUTHORITY {authority:?} is no URL with an origin"));
+    }
+    HeaderValue::from_str(&content_security_policy(config)).map_err(|error| format!("the policy: {error}"))
 }
 
-/// The console's routes.
-pub fn router(config: &ConsoleConfig) -> Router {
+/// Marks an asset answer for keeping a year: only a file found (hashed
+/// names never change), never a 404 a rolling update may answer.
+fn kept_a_year(response: &http::Response<axum::body::Body>) -> Option<HeaderValue> {
+    response.status().is_success().then(|| HeaderValue::from_static("public, max-age=31536000, immutable"))
+}
+
+/// The console's routes; `policy` is its Content-Security-Policy (see
+/// [`check`]).
+pub fn router(config: &ConsoleConfig, policy: HeaderValue) -> Router {
     let public = config.public();
     let index = ServeFile::new(config.dir.join("index.html"));
-    // Hashed file names: an asset never changes, so it is kept for a year.
-    let assets = Router::new().fallback_service(ServeDir::new(config.dir.join("assets"))).layer(
-        SetResponseHeaderLayer::overriding(
-            CACHE_CONTROL,
-            HeaderValue::from_static("public, max-age=31536000, immutable"),
-        ),
-    );
+    let assets = Router::new()
+        .fallback_service(ServeDir::new(config.dir.join("assets")))
+        .layer(SetResponseHeaderLayer::overriding(CACHE_CONTROL, kept_a_year));
     Router::new()
         .route("/config.json", get(move || async move { axum::Json(public) }))
         .route("/healthz", get(|| async { "ok" }))
         .nest_service("/assets", assets)
         .fallback_service(ServeDir::new(&config.dir).fallback(index))
         .layer(SetResponseHeaderLayer::if_not_present(CACHE_CONTROL, HeaderValue::from_static("no-cache")))
-        .layer(SetResponseHeaderLayer::overriding(CONTENT_SECURITY_POLICY, header(&content_security_policy(config))))
+        .layer(SetResponseHeaderLayer::overriding(CONTENT_SECURITY_POLICY, policy))
         .layer(SetResponseHeaderLayer::overriding(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::overriding(X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::overriding(REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
@@ -174,12 +187,14 @@ pub struct App {
 
 impl App {
     /// The service on `listener`; a console not built yet is served as
-    /// 404s (with a warning) rather than refused.
+    /// 404s (with a warning) rather than refused; a configuration it cannot
+    /// serve safely (see [`check`]) is refused.
     pub fn build(config: &ConsoleConfig, listener: TcpListener, shutdown: Shutdown) -> std::io::Result<App> {
+        let policy = check(config).map_err(|why| std::io::Error::new(std::io::ErrorKind::InvalidInput, why))?;
         if !config.dir.join("index.html").is_file() {
             tracing::warn!(dir = %config.dir.display(), "the console is not built here: run `make console`");
         }
-        Ok(App { listener, router: router(config), shutdown })
+        Ok(App { listener, router: router(config, policy), shutdown })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -210,6 +225,8 @@ mod tests {
         assert!(policy.contains("form-action 'self' https://login.example.com;"), "{policy}");
         assert_eq!(origin("http://127.0.0.1:50050"), Some("http://127.0.0.1:50050".to_owned()));
         assert_eq!(origin("not a url"), None);
+        config.gateway_url = "bss.example.com".to_owned();
+        assert!(check(&config).is_err(), "a gateway without an origin is refused, never left out of the policy");
     }
 
     #[test]

@@ -10,13 +10,16 @@ use http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
-/// A built console in a folder of its own (removed with it).
+/// A built console in `<folder>/dist`, a secret beside it in
+/// `<folder>/secret.txt` (the folder removed with it).
 struct Built(std::path::PathBuf);
 
 impl Built {
     fn new() -> Built {
-        let dir = std::env::temp_dir().join(format!("bss-console-{}", std::process::id()));
+        let folder = std::env::temp_dir().join(format!("bss-console-{}", std::process::id()));
+        let dir = folder.join("dist");
         std::fs::create_dir_all(dir.join("assets")).expect("folders");
+        std::fs::write(folder.join("secret.txt"), "not for the browser").expect("secret");
         std::fs::write(dir.join("index.html"), "<!doctype html><div id=root></div>").expect("index");
         std::fs::write(dir.join("assets/app-3f2a.js"), "console.log('bss')").expect("script");
         std::fs::write(dir.join("favicon.svg"), "<svg/>").expect("icon");
@@ -26,13 +29,16 @@ impl Built {
 
 impl Drop for Built {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        if let Some(folder) = self.0.parent() {
+            let _ = std::fs::remove_dir_all(folder);
+        }
     }
 }
 
 async fn get(config: &ConsoleConfig, path: &str) -> (StatusCode, http::HeaderMap, String) {
     let request = Request::get(path).body(Body::empty()).expect("request");
-    let response = router(config).oneshot(request).await.expect("answered");
+    let policy = bss_console::check(config).expect("a configuration it serves");
+    let response = router(config, policy).oneshot(request).await.expect("answered");
     let (parts, body) = response.into_parts();
     let body = body.collect().await.expect("body").to_bytes();
     (parts.status, parts.headers, String::from_utf8_lossy(&body).into_owned())
@@ -58,14 +64,16 @@ async fn the_console_is_served_with_its_configuration_and_policy() {
     assert_eq!((status, body.as_str()), (StatusCode::OK, "console.log('bss')"));
     assert!(headers[header::CONTENT_TYPE].to_str().expect("type").contains("javascript"));
     assert!(headers[header::CACHE_CONTROL].to_str().expect("cache").contains("immutable"));
-    let (status, _, _) = get(&config, "/assets/gone-0000.js").await;
+    let (status, headers, _) = get(&config, "/assets/gone-0000.js").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(headers[header::CACHE_CONTROL], "no-cache", "a missing asset is never kept");
     let (status, headers, _) = get(&config, "/favicon.svg").await;
     assert_eq!((status, headers[header::CONTENT_TYPE].to_str().expect("type")), (StatusCode::OK, "image/svg+xml"));
-    // Nothing outside its folder.
-    for path in ["/../Cargo.toml", "/assets/../../Cargo.toml", "/%2e%2e/Cargo.toml"] {
+    // Nothing outside its folder, however the path climbs.
+    for path in ["/../secret.txt", "/assets/../../secret.txt", "/%2e%2e/secret.txt", "/assets/%2e%2e/%2e%2e/secret.txt"]
+    {
         let (status, _, body) = get(&config, path).await;
-        assert!(!body.contains("[package]"), "{path} escaped the folder: {status}");
+        assert!(!body.contains("not for the browser"), "{path} escaped the folder: {status}");
     }
     // Where the gateway is, and no login provider unless one is set.
     let (status, headers, body) = get(&config, "/config.json").await;

@@ -241,13 +241,17 @@ impl Suite {
             ("billing".to_owned(), url(endpoints.billing)),
             ("resellersync".to_owned(), url(endpoints.reseller_sync)),
         ]);
-        // The console's page calls the gateway from its own origin.
-        let console_origin = format!("http://{}", endpoints.console);
+        // The console's page calls the gateway from its own origin: on a
+        // loopback address, as `localhost` or the address itself.
+        let mut console_origins = vec![format!("http://{}", endpoints.console)];
+        if endpoints.console.ip().is_loopback() {
+            console_origins.push(format!("http://localhost:{}", endpoints.console.port()));
+        }
         let gateway_config = GatewayConfig {
             server: config.server.clone(),
             rate_limit: config.rate_limit.clone(),
             backend_tls: client_tls,
-            cors_allowed_origins: std::iter::once(console_origin).chain(config.cors_allowed_origins.clone()).collect(),
+            cors_allowed_origins: console_origins.into_iter().chain(config.cors_allowed_origins.clone()).collect(),
             ..GatewayConfig::new(endpoints.gateway, config.auth.clone(), backends)
         };
         let gateway = bss_gateway::App::build(&gateway_config, gateway_listener, shutdown.clone()).await?;

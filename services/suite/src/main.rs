@@ -90,10 +90,11 @@ struct RunArgs {
     /// The built administration console (`make console`).
     #[arg(long, env = "BSS_CONSOLE_DIR", default_value = "console/dist")]
     console_dir: PathBuf,
-    /// Further web origins allowed to call the gateway over gRPC-Web
-    /// (comma separated; the console's own is always allowed).
-    #[arg(long, env = "BSS_CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
-    cors_allowed_origins: Vec<String>,
+    /// Further web origins allowed to call the gateway over gRPC-Web, comma
+    /// separated or as the gateway's list (`["https://a","https://b"]`);
+    /// the console's own is always allowed.
+    #[arg(long, env = "BSS_CORS_ALLOWED_ORIGINS", default_value = "")]
+    cors_allowed_origins: String,
     #[command(flatten)]
     auth: AuthArgs,
 }
@@ -176,6 +177,20 @@ fn mint(
     })
 }
 
+/// The origins of `BSS_CORS_ALLOWED_ORIGINS` in either form the suite's
+/// configuration uses: the gateway's list (`["https://a","https://b"]`) or
+/// comma separated.
+fn origins(value: &str) -> Vec<String> {
+    value
+        .trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .split(',')
+        .map(|origin| origin.trim().trim_matches('"').trim().to_owned())
+        .filter(|origin| !origin.is_empty())
+        .collect()
+}
+
 async fn run(args: RunArgs) -> Result<ExitCode, Error> {
     let _telemetry = bss_platform::telemetry::init("bss-suite", &TelemetryConfig::default())?;
     let (database_url, private) = match std::env::var("DATABASE_URL") {
@@ -205,7 +220,7 @@ async fn run(args: RunArgs) -> Result<ExitCode, Error> {
         reseller_sync: true,
         sandbox_payments: true,
         console_dir: args.console_dir.clone(),
-        cors_allowed_origins: args.cors_allowed_origins.clone(),
+        cors_allowed_origins: origins(&args.cors_allowed_origins),
     };
     let started = Suite::start(&config, shutdown.clone()).await;
     let suite = match started {
@@ -315,4 +330,17 @@ async fn with_postgres(args: WithPostgresArgs) -> Result<ExitCode, Error> {
         Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         None => ExitCode::FAILURE,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origins;
+
+    #[test]
+    fn allowed_origins_read_as_a_list_or_comma_separated() {
+        let both = ["https://a.example", "http://localhost:5173"];
+        assert_eq!(origins(r#"["https://a.example", "http://localhost:5173"]"#), both);
+        assert_eq!(origins("https://a.example,http://localhost:5173"), both);
+        assert!(origins("").is_empty() && origins("[]").is_empty());
+    }
 }
