@@ -135,13 +135,13 @@ function clients() {
     orders: bssClient(OrderService, transport),
     invoices: bssClient(InvoiceService, transport),
     pricing: bssClient(AccountPricingService, transport),
+    users: bssClient(UserService, transport),
   };
 }
 
 test("an administrator signs in, finds an account and reads it", async () => {
   // Two accounts made through the same generated client, from Node.
-  const transport = createBssTransport({ baseUrl: started.gatewayUrl, token: () => started.token });
-  const accounts = bssClient(AccountService, transport);
+  const { accounts, users } = clients();
   const acme = await accounts.createAccount({ account: { code: "ACME", name: "Acme Trading", email: "books@acme.example" } });
   await accounts.createAccount({ account: { code: "GLOBEX", name: "Globex", email: "ap@globex.example" } });
   await accounts.suspendAccount({ id: acme.account.id, reason: "cheque bounced" });
@@ -153,7 +153,7 @@ test("an administrator signs in, finds an account and reads it", async () => {
     accountId: acme.account.id,
     address: { type: AddressType.BILLING, lines: ["1 Engine Street"], city: "London", postalCode: "N1 9GU", countryCode: "GB" },
   });
-  await bssClient(UserService, transport).createUser({
+  await users.createUser({
     user: { accountId: acme.account.id, email: "buyer@acme.example", displayName: "Acme Buyer" },
   });
 

@@ -2,8 +2,8 @@ import { Alert, Loader, Table, Tabs, Text, Title } from "@mantine/core";
 import { Descriptions } from "./Descriptions";
 import { useQuery } from "@tanstack/react-query";
 import { useParams } from "react-router";
-import { refusal } from "@bss/client";
 import { AccountKind } from "@bss/client/gen/bss/accounts/v1/accounts_pb";
+import { Refusal } from "./Refusal";
 import { useApi } from "../api";
 import { statusBadge } from "./Accounts";
 import { dateTime } from "../format";
@@ -23,11 +23,7 @@ export function Account() {
     queryFn: () => api.accounts.listAccountHistory({ accountId: id, pageSize: 50 }),
   });
   if (account.error) {
-    return (
-      <Alert color="red" role="alert">
-        {refusal(account.error).message}
-      </Alert>
-    );
+    return <Refusal error={account.error} />;
   }
   const found = account.data?.account;
   if (!found) {
@@ -83,11 +79,7 @@ export function Account() {
           />
         </Tabs.Panel>
         <Tabs.Panel value="history" pt="md">
-          {history.error && (
-            <Alert color="red" role="alert" mb="sm">
-              {refusal(history.error).message}
-            </Alert>
-          )}
+          <Refusal error={history.error} mb="sm" />
           <Table aria-label="Lifecycle history">
             <Table.Thead>
               <Table.Tr>

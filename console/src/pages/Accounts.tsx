@@ -1,9 +1,9 @@
 import { useState } from "react";
-import { Alert, Badge, Button, Group, Select, Table, Text, TextInput, Title } from "@mantine/core";
+import { Badge, Button, Group, Select, Table, Text, TextInput, Title } from "@mantine/core";
 import { useQuery } from "@tanstack/react-query";
 import { Link } from "react-router";
-import { refusal } from "@bss/client";
 import { AccountStatus } from "@bss/client/gen/bss/accounts/v1/accounts_pb";
+import { Refusal } from "./Refusal";
 import { useApi } from "../api";
 
 /** The fields an account search can match: the documents' search drop-down. */
@@ -71,11 +71,7 @@ export function Accounts() {
           <Button type="submit">Find</Button>
         </Group>
       </form>
-      {found.error && (
-        <Alert color="red" role="alert" mb="md">
-          {refusal(found.error).message}
-        </Alert>
-      )}
+      <Refusal error={found.error} mb="md" />
       <Table striped highlightOnHover aria-label="Accounts found">
         <Table.Thead>
           <Table.Tr>

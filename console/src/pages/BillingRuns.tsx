@@ -1,8 +1,8 @@
+import { Refusal } from "./Refusal";
 import { useState } from "react";
-import { Alert, Badge, Button, Checkbox, Group, Progress, Stack, Text, TextInput, Title } from "@mantine/core";
+import { Badge, Button, Checkbox, Group, Progress, Stack, Text, TextInput, Title } from "@mantine/core";
 import { useMutation, useQuery } from "@tanstack/react-query";
 import { useNavigate, useParams } from "react-router";
-import { refusal } from "@bss/client";
 import { BillingRunStatus } from "@bss/client/gen/bss/billing/v1/invoices_pb";
 import { newRequestId, useApi } from "../api";
 import { useSession } from "../session";
@@ -52,11 +52,7 @@ export function BillingRuns() {
               onChange={(event) => setDate(event.currentTarget.value)}
             />
             <Checkbox label="Post the invoices" checked={post} onChange={(event) => setPost(event.currentTarget.checked)} />
-            {start.error && (
-              <Alert color="red" role="alert">
-                {refusal(start.error).message}
-              </Alert>
-            )}
+            <Refusal error={start.error} />
             <Button type="submit" loading={start.isPending}>
               Start billing run
             </Button>
@@ -77,11 +73,7 @@ export function BillingRun() {
     refetchInterval: (query) => (query.state.data?.run?.status === BillingRunStatus.RUNNING ? 500 : false),
   });
   if (run.error) {
-    return (
-      <Alert color="red" role="alert">
-        {refusal(run.error).message}
-      </Alert>
-    );
+    return <Refusal error={run.error} />;
   }
   const found = run.data?.run;
   if (!found) {

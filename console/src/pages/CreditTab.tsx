@@ -1,7 +1,7 @@
-import { Alert, Badge, Group, Table, Title } from "@mantine/core";
+import { Badge, Group, Table, Title } from "@mantine/core";
 import { useQuery } from "@tanstack/react-query";
-import { refusal } from "@bss/client";
 import { ReservationState } from "@bss/client/gen/bss/credit/v1/credit_pb";
+import { Refusal } from "./Refusal";
 import { useApi } from "../api";
 import { dateTime, money } from "../format";
 import { Descriptions } from "./Descriptions";
@@ -18,11 +18,7 @@ export function CreditTab({ accountId }: { accountId: string }) {
     queryFn: () => api.credit.listReservations({ accountId, pageSize: 50 }),
   });
   if (status.error) {
-    return (
-      <Alert color="red" role="alert">
-        {refusal(status.error).message}
-      </Alert>
-    );
+    return <Refusal error={status.error} />;
   }
   const found = status.data?.status;
   return (

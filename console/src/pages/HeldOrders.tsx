@@ -1,8 +1,8 @@
+import { Refusal } from "./Refusal";
 import { useState } from "react";
-import { Alert, Button, Group, Modal, Stack, Table, Text, Textarea, Title } from "@mantine/core";
+import { Button, Group, Modal, Stack, Table, Text, Textarea, Title } from "@mantine/core";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link } from "react-router";
-import { refusal } from "@bss/client";
 import { HeldOrderState, type HeldOrder } from "@bss/client/gen/bss/credit/v1/credit_pb";
 import { newRequestId, useApi } from "../api";
 import { useSession } from "../session";
@@ -46,11 +46,7 @@ export function HeldOrders() {
       <Title order={2} mb="md">
         Held orders
       </Title>
-      {held.error && (
-        <Alert color="red" role="alert" mb="md">
-          {refusal(held.error).message}
-        </Alert>
-      )}
+      <Refusal error={held.error} mb="md" />
       <Table striped aria-label="Orders waiting for approval">
         <Table.Thead>
           <Table.Tr>
@@ -114,11 +110,7 @@ export function HeldOrders() {
               value={note}
               onChange={(event) => setNote(event.currentTarget.value)}
             />
-            {decide.error && (
-              <Alert color="red" role="alert">
-                {refusal(decide.error).message}
-              </Alert>
-            )}
+            <Refusal error={decide.error} />
             <Button type="submit" loading={decide.isPending} disabled={note.trim() === ""}>
               {deciding?.approve ? "Approve" : "Reject"}
             </Button>

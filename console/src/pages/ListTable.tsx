@@ -1,6 +1,6 @@
 import type { ReactNode } from "react";
-import { Alert, Table, Text } from "@mantine/core";
-import { refusal } from "@bss/client";
+import { Table, Text } from "@mantine/core";
+import { Refusal } from "./Refusal";
 
 /** A labelled table of `rows` with `columns`; the refusal when the suite refused the read; a sentence when empty. */
 export function ListTable<T>({
@@ -19,11 +19,7 @@ export function ListTable<T>({
   empty: string;
 }) {
   if (error) {
-    return (
-      <Alert color="red" role="alert">
-        {refusal(error).message}
-      </Alert>
-    );
+    return <Refusal error={error} />;
   }
   return (
     <>

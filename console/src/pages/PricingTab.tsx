@@ -1,7 +1,7 @@
-import { Alert, Stack, Title } from "@mantine/core";
+import { Stack, Title } from "@mantine/core";
 import { useQuery } from "@tanstack/react-query";
-import { refusal } from "@bss/client";
 import type { QuantityBreak } from "@bss/client/gen/bss/pricing/v1/catalog_pb";
+import { Refusal } from "./Refusal";
 import { useApi } from "../api";
 import { money } from "../format";
 import { Descriptions } from "./Descriptions";
@@ -30,11 +30,7 @@ export function PricingTab({ accountId }: { accountId: string }) {
   const found = pricing.data?.pricing;
   return (
     <Stack>
-      {pricing.error && (
-        <Alert color="red" role="alert">
-          {refusal(pricing.error).message}
-        </Alert>
-      )}
+      <Refusal error={pricing.error} />
       {found && (
         <Descriptions
           label="Account pricing"

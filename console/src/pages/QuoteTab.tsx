@@ -1,7 +1,7 @@
 import { useState } from "react";
-import { Alert, Button, Group, Stack, Table, Text, TextInput, Title } from "@mantine/core";
+import { Button, Group, Stack, Table, TextInput, Title } from "@mantine/core";
 import { useMutation } from "@tanstack/react-query";
-import { refusal } from "@bss/client";
+import { Refusal } from "./Refusal";
 import { PriceRule } from "@bss/client/gen/bss/pricing/v1/quotes_pb";
 import { useApi } from "../api";
 import { money } from "../format";
@@ -22,7 +22,6 @@ export function QuoteTab({ accountId }: { accountId: string }) {
   });
   const edit = (index: number, change: Partial<Line>) =>
     setLines(lines.map((line, at) => (at === index ? { ...line, ...change } : line)));
-  const failed = quote.error ? refusal(quote.error) : null;
   return (
     <Stack>
       <form
@@ -57,16 +56,7 @@ export function QuoteTab({ accountId }: { accountId: string }) {
           </Group>
         </Stack>
       </form>
-      {failed && (
-        <Alert color="red" role="alert" title={failed.reason ?? failed.code}>
-          {failed.message}
-          {failed.fields.map((field) => (
-            <Text key={field.field} size="sm">
-              {field.field}: {field.description}
-            </Text>
-          ))}
-        </Alert>
-      )}
+      <Refusal error={quote.error} />
       {quote.data?.lines.map((line) => (
         <Stack key={line.lineNumber} gap={4}>
           <Title order={5}>

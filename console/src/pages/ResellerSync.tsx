@@ -1,6 +1,6 @@
 import { Button, Stack, Text, Title } from "@mantine/core";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { refusal } from "@bss/client";
+import { Refusal } from "./Refusal";
 import type { SyncFailure } from "@bss/client/gen/bss/resellersync/v1/sync_pb";
 import { useApi } from "../api";
 import { useSession } from "../session";
@@ -62,7 +62,7 @@ export function ResellerSync() {
       {retry.data && (
         <Text role="status">{retry.data.applied ? "Applied." : `Failed again: ${retry.data.error}`}</Text>
       )}
-      {retry.error && <Text role="alert">{refusal(retry.error).message}</Text>}
+      <Refusal error={retry.error} />
       <ListTable
         label="Events set aside"
         columns={["Stream", "Sequence", "Error", "Attempts", "Last failed", ""]}
