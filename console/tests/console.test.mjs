@@ -15,6 +15,7 @@ import os from "node:os";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
 import { chromium } from "playwright-core";
+import { AxeBuilder } from "@axe-core/playwright";
 import { createBssTransport, bssClient } from "@bss/client";
 import { AccountService, AddressType } from "@bss/client/gen/bss/accounts/v1/accounts_pb";
 import { UserService } from "@bss/client/gen/bss/accounts/v1/users_pb";
@@ -110,9 +111,19 @@ process.on("exit", () => {
 
 /** A page in a fixed locale and time zone (money and dates read the same on every machine). */
 async function newPage() {
-  const page = await browser.newPage({ viewport: { width: 1366, height: 768 }, locale: "en-US", timezoneId: "UTC" });
+  const context = await browser.newContext({ viewport: { width: 1366, height: 768 }, locale: "en-US", timezoneId: "UTC" });
+  const page = await context.newPage();
   page.on("pageerror", (error) => pageErrors.push(String(error)));
   return page;
+}
+
+/** Fails on any serious or critical WCAG 2 A/AA violation axe finds on the page as it is. */
+async function accessible(page, what) {
+  const { violations } = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa"]).analyze();
+  const serious = violations
+    .filter((violation) => ["serious", "critical"].includes(violation.impact))
+    .map((violation) => `${violation.id}: ${violation.nodes.map((node) => node.target.join(" ")).join(", ")}`);
+  assert.deepEqual(serious, [], `${what} is not accessible`);
 }
 
 /** A new page signed in with the tenant admin token. */
@@ -165,6 +176,7 @@ test("an administrator signs in, finds an account and reads it", async () => {
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.getByRole("alert").filter({ hasText: "not a token" }).waitFor();
   await page.screenshot({ path: path.join(shots, "sign-in.png") });
+  await accessible(page, "the sign-in page");
   await page.getByLabel("Bearer token").fill(started.token);
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.getByRole("heading", { name: "Accounts" }).waitFor();
@@ -180,12 +192,14 @@ test("an administrator signs in, finds an account and reads it", async () => {
   const cells = rows[0].split(/\s*\t\s*|\n/).filter(Boolean);
   assert.deepEqual(cells, ["ACME", "Acme Trading", "SUSPENDED", "books@acme.example", "EUR"]);
   await page.screenshot({ path: path.join(shots, "accounts.png") });
+  await accessible(page, "the account search");
 
   // The account: its details, and its history read from accounts.
   await table.getByRole("link", { name: "ACME" }).click();
   await page.waitForURL(`**/accounts/${acme.account.id}`);
   await page.getByRole("cell", { name: "books@acme.example" }).waitFor();
   await page.screenshot({ path: path.join(shots, "account-details.png") });
+  await accessible(page, "an account's details");
   await page.getByRole("tab", { name: "History" }).click();
   const history = page.getByRole("table", { name: "Lifecycle history" });
   await history.getByRole("cell", { name: "SUSPENDED" }).waitFor();
@@ -246,6 +260,7 @@ test("a held order approved in the console is reserved by credit, executed by bi
   await row.getByText("€180.00").waitFor();
   await row.getByText("CREDIT_LIMIT_EXCEEDED").waitFor();
   await page.screenshot({ path: path.join(shots, "held-orders.png") });
+  await accessible(page, "the held-orders queue");
 
   // Approved with a note: gone from the queue.
   await row.getByRole("button", { name: `Approve ${reference}` }).click();
@@ -262,6 +277,7 @@ test("a held order approved in the console is reserved by credit, executed by bi
   await status.getByRole("row", { name: /Credit limit/ }).getByText("€100.00").waitFor();
   await page.getByRole("table", { name: "Reservations" }).getByRole("row").filter({ hasText: reference }).waitFor();
   await page.screenshot({ path: path.join(shots, "account-credit.png") });
+  await accessible(page, "an account's credit");
   await page.close();
 
   // And read back from every side: credit's held order and billing's order.
@@ -284,6 +300,7 @@ test("a held order approved in the console is reserved by credit, executed by bi
   await run.getByRole("row", { name: /Accounts invoiced/ }).getByText("1 of 1").waitFor();
   await run.getByRole("row", { name: /Invoices made/ }).getByText("1", { exact: true }).waitFor();
   await runs.screenshot({ path: path.join(shots, "billing-run.png") });
+  await accessible(runs, "a billing run");
 
   // The account's enquiry in the console: the posted invoice, the order,
   // the transaction.
@@ -296,6 +313,7 @@ test("a held order approved in the console is reserved by credit, executed by bi
   const posted = runs.getByRole("table", { name: "Transactions" }).getByRole("row").filter({ hasText: "INVOICE" });
   await posted.getByRole("cell", { name: "€180.00" }).first().waitFor();
   await runs.screenshot({ path: path.join(shots, "account-enquiry.png") });
+  await accessible(runs, "an account's enquiry");
 
   // Its own price with a quantity break, in the pricing tab; the quote
   // tester shows why it wins over the list price, and names a bad field.
@@ -325,6 +343,7 @@ test("a held order approved in the console is reserved by credit, executed by bi
   await listPrice.getByRole("cell", { name: "€60.00" }).waitFor();
   assert.notEqual(await listPrice.locator("td").last().innerText(), "Won");
   await runs.screenshot({ path: path.join(shots, "quote-tester.png") });
+  await accessible(runs, "the quote tester");
   await runs.getByLabel("Quantity of line 1").fill("a dozen");
   await runs.getByRole("button", { name: "Quote" }).click();
   await runs.getByRole("alert").getByText(/lines\[0\]\.quantity/).waitFor();
@@ -416,6 +435,7 @@ test("the reseller sync and a reseller's customer copied into this tenant's book
   await streams.getByRole("cell", { name: "billing", exact: true }).waitFor();
   await page.getByText("No event is set aside.").waitFor();
   await page.screenshot({ path: path.join(shots, "reseller-sync.png") });
+  await accessible(page, "the reseller sync");
 
   // The copy: the reseller's ribbon, its locked fields marked.
   await page.goto(`${started.consoleUrl}/accounts/${copied[0].copyAccountId}`);
@@ -423,6 +443,7 @@ test("the reseller sync and a reseller's customer copied into this tenant's book
   const details = page.getByRole("table", { name: "Account details" });
   await details.getByRole("row", { name: /Name \(locked\)/ }).getByText("Customer One").waitFor();
   await page.screenshot({ path: path.join(shots, "managed-copy.png") });
+  await accessible(page, "a managed copy");
   await page.close();
   assert.deepEqual(pageErrors, []);
 });

@@ -24,7 +24,7 @@ export function statusBadge(status: AccountStatus) {
     status === AccountStatus.ACTIVE
       ? ["Active", "green"]
       : status === AccountStatus.SUSPENDED
-        ? ["Suspended", "orange"]
+        ? ["Suspended", "yellow"]
         : status === AccountStatus.TERMINATED
           ? ["Terminated", "gray"]
           : [AccountStatus[status] ?? "Unknown", "gray"];

@@ -27,8 +27,8 @@ export function CreditTab({ accountId }: { accountId: string }) {
         <>
           <Group mb="sm">
             {found.onHold && <Badge color="red">On hold: {found.holdReason}</Badge>}
-            {found.outOfTerms && <Badge color="orange">Out of terms</Badge>}
-            {found.outOfCredit && <Badge color="orange">Out of credit</Badge>}
+            {found.outOfTerms && <Badge color="yellow">Out of terms</Badge>}
+            {found.outOfCredit && <Badge color="yellow">Out of credit</Badge>}
             {!found.onHold && !found.outOfTerms && !found.outOfCredit && <Badge color="green">In good standing</Badge>}
           </Group>
           <Descriptions
