@@ -447,3 +447,43 @@ test("the reseller sync and a reseller's customer copied into this tenant's book
   await page.close();
   assert.deepEqual(pageErrors, []);
 });
+
+/** Presses Tab until the focused element's accessible text matches `name` (30 presses at most). */
+async function tabTo(page, name) {
+  for (let press = 0; press < 30; press++) {
+    await page.keyboard.press("Tab");
+    const focused = await page.evaluate(() => {
+      const element = document.activeElement;
+      if (!element) return "";
+      const label = element.labels?.[0]?.textContent ?? "";
+      return [element.getAttribute("aria-label") ?? "", label, element.textContent ?? ""].join(" ").trim();
+    });
+    if (name.test(focused)) return;
+  }
+  assert.fail(`no focusable element matching ${name} by keyboard`);
+}
+
+test("the console is used by keyboard alone", async () => {
+  const page = await newPage();
+  await page.goto(started.consoleUrl);
+  await tabTo(page, /Bearer token/);
+  await page.keyboard.type(started.token);
+  await tabTo(page, /^Sign in$/);
+  await page.keyboard.press("Enter");
+  await page.getByRole("heading", { name: "Accounts" }).waitFor();
+  await tabTo(page, /^Text/);
+  await page.keyboard.type("acme");
+  await page.keyboard.press("Enter");
+  const table = page.getByRole("table", { name: "Accounts found" });
+  await table.getByRole("link", { name: "GLOBEX" }).waitFor({ state: "detached" });
+  await tabTo(page, /^ACME$/);
+  await page.keyboard.press("Enter");
+  await page.getByRole("table", { name: "Account details" }).waitFor();
+  // The tabs: focus one, move with the arrow keys, as a tab list does.
+  await tabTo(page, /^Details$/);
+  await page.keyboard.press("ArrowRight");
+  await page.keyboard.press("Enter");
+  await page.getByRole("table", { name: "Lifecycle history" }).waitFor();
+  await page.close();
+  assert.deepEqual(pageErrors, []);
+});
