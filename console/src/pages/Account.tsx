@@ -1,9 +1,10 @@
-import { Alert, Loader, Table, Tabs, Text, Title } from "@mantine/core";
+import { Alert, Loader, Tabs, Text, Title } from "@mantine/core";
 import { Descriptions } from "./Descriptions";
 import { useQuery } from "@tanstack/react-query";
 import { useParams } from "react-router";
 import { AccountKind } from "@bss/client/gen/bss/accounts/v1/accounts_pb";
 import { Refusal } from "./Refusal";
+import { ListTable } from "./ListTable";
 import { useApi } from "../api";
 import { statusBadge } from "./Accounts";
 import { dateTime } from "../format";
@@ -79,27 +80,14 @@ export function Account() {
           />
         </Tabs.Panel>
         <Tabs.Panel value="history" pt="md">
-          <Refusal error={history.error} mb="sm" />
-          <Table aria-label="Lifecycle history">
-            <Table.Thead>
-              <Table.Tr>
-                <Table.Th>When</Table.Th>
-                <Table.Th>Change</Table.Th>
-                <Table.Th>By</Table.Th>
-                <Table.Th>Reason</Table.Th>
-              </Table.Tr>
-            </Table.Thead>
-            <Table.Tbody>
-              {history.data?.entries.map((entry) => (
-                <Table.Tr key={String(entry.id)}>
-                  <Table.Td>{dateTime(entry.occurTime)}</Table.Td>
-                  <Table.Td>{entry.action}</Table.Td>
-                  <Table.Td>{entry.actor}</Table.Td>
-                  <Table.Td>{entry.reason}</Table.Td>
-                </Table.Tr>
-              ))}
-            </Table.Tbody>
-          </Table>
+          <ListTable
+            label="Lifecycle history"
+            columns={["When", "Change", "By", "Reason"]}
+            rows={history.data?.entries}
+            error={history.error}
+            empty="No lifecycle change yet."
+            cells={(entry) => [dateTime(entry.occurTime), entry.action, entry.actor, entry.reason]}
+          />
         </Tabs.Panel>
         <Tabs.Panel value="contacts" pt="md">
           <ContactsTab accountId={id} />

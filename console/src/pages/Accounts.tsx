@@ -1,9 +1,9 @@
 import { useState } from "react";
-import { Badge, Button, Group, Select, Table, Text, TextInput, Title } from "@mantine/core";
+import { Badge, Button, Group, Select, TextInput, Title } from "@mantine/core";
 import { useQuery } from "@tanstack/react-query";
 import { Link } from "react-router";
 import { AccountStatus } from "@bss/client/gen/bss/accounts/v1/accounts_pb";
-import { Refusal } from "./Refusal";
+import { ListTable } from "./ListTable";
 import { useApi } from "../api";
 
 /** The fields an account search can match: the documents' search drop-down. */
@@ -71,32 +71,20 @@ export function Accounts() {
           <Button type="submit">Find</Button>
         </Group>
       </form>
-      <Refusal error={found.error} mb="md" />
-      <Table striped highlightOnHover aria-label="Accounts found">
-        <Table.Thead>
-          <Table.Tr>
-            <Table.Th>Code</Table.Th>
-            <Table.Th>Name</Table.Th>
-            <Table.Th>Status</Table.Th>
-            <Table.Th>Email</Table.Th>
-            <Table.Th>Currency</Table.Th>
-          </Table.Tr>
-        </Table.Thead>
-        <Table.Tbody>
-          {found.data?.accounts.map((account) => (
-            <Table.Tr key={account.id}>
-              <Table.Td>
-                <Link to={`/accounts/${account.id}`}>{account.code}</Link>
-              </Table.Td>
-              <Table.Td>{account.name}</Table.Td>
-              <Table.Td>{statusBadge(account.status)}</Table.Td>
-              <Table.Td>{account.email}</Table.Td>
-              <Table.Td>{account.currencyCode}</Table.Td>
-            </Table.Tr>
-          ))}
-        </Table.Tbody>
-      </Table>
-      {found.data && found.data.accounts.length === 0 && <Text mt="md">No account matches.</Text>}
+      <ListTable
+        label="Accounts found"
+        columns={["Code", "Name", "Status", "Email", "Currency"]}
+        rows={found.data?.accounts}
+        error={found.error}
+        empty="No account matches."
+        cells={(account) => [
+          <Link to={`/accounts/${account.id}`}>{account.code}</Link>,
+          account.name,
+          statusBadge(account.status),
+          account.email,
+          account.currencyCode,
+        ]}
+      />
       <Group mt="md">
         <Button variant="default" disabled={pages.length === 1} onClick={() => setPages(pages.slice(0, -1))}>
           Previous page

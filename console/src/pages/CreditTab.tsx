@@ -1,7 +1,8 @@
-import { Badge, Group, Table, Title } from "@mantine/core";
+import { Badge, Group, Title } from "@mantine/core";
 import { useQuery } from "@tanstack/react-query";
 import { ReservationState } from "@bss/client/gen/bss/credit/v1/credit_pb";
 import { Refusal } from "./Refusal";
+import { ListTable } from "./ListTable";
 import { useApi } from "../api";
 import { dateTime, money } from "../format";
 import { Descriptions } from "./Descriptions";
@@ -46,28 +47,20 @@ export function CreditTab({ accountId }: { accountId: string }) {
       <Title order={4} mt="lg" mb="sm">
         Reservations
       </Title>
-      <Table aria-label="Reservations">
-        <Table.Thead>
-          <Table.Tr>
-            <Table.Th>Order</Table.Th>
-            <Table.Th>Amount</Table.Th>
-            <Table.Th>Open</Table.Th>
-            <Table.Th>State</Table.Th>
-            <Table.Th>Made</Table.Th>
-          </Table.Tr>
-        </Table.Thead>
-        <Table.Tbody>
-          {reservations.data?.reservations.map((reservation) => (
-            <Table.Tr key={reservation.id}>
-              <Table.Td>{reservation.orderReference}</Table.Td>
-              <Table.Td>{money(reservation.amount)}</Table.Td>
-              <Table.Td>{money(reservation.openAmount)}</Table.Td>
-              <Table.Td>{ReservationState[reservation.state]}</Table.Td>
-              <Table.Td>{dateTime(reservation.createTime)}</Table.Td>
-            </Table.Tr>
-          ))}
-        </Table.Tbody>
-      </Table>
+      <ListTable
+        label="Reservations"
+        columns={["Order", "Amount", "Open", "State", "Made"]}
+        rows={reservations.data?.reservations}
+        error={reservations.error}
+        empty="Nothing reserved."
+        cells={(reservation) => [
+          reservation.orderReference,
+          money(reservation.amount),
+          money(reservation.openAmount),
+          ReservationState[reservation.state],
+          dateTime(reservation.createTime),
+        ]}
+      />
     </>
   );
 }

@@ -1,9 +1,10 @@
 import { Refusal } from "./Refusal";
 import { useState } from "react";
-import { Button, Group, Modal, Stack, Table, Text, Textarea, Title } from "@mantine/core";
+import { Button, Group, Modal, Stack, Text, Textarea, Title } from "@mantine/core";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link } from "react-router";
 import { HeldOrderState, type HeldOrder } from "@bss/client/gen/bss/credit/v1/credit_pb";
+import { ListTable } from "./ListTable";
 import { newRequestId, useApi } from "../api";
 import { useSession } from "../session";
 import { dateTime, money } from "../format";
@@ -46,47 +47,33 @@ export function HeldOrders() {
       <Title order={2} mb="md">
         Held orders
       </Title>
-      <Refusal error={held.error} mb="md" />
-      <Table striped aria-label="Orders waiting for approval">
-        <Table.Thead>
-          <Table.Tr>
-            <Table.Th>Held</Table.Th>
-            <Table.Th>Account</Table.Th>
-            <Table.Th>Order</Table.Th>
-            <Table.Th>Amount</Table.Th>
-            <Table.Th>Why</Table.Th>
-            <Table.Th>Expires</Table.Th>
-            {may(...DECIDERS) && <Table.Th>Decision</Table.Th>}
-          </Table.Tr>
-        </Table.Thead>
-        <Table.Tbody>
-          {held.data?.heldOrders.map((order) => (
-            <Table.Tr key={order.id}>
-              <Table.Td>{dateTime(order.createTime)}</Table.Td>
-              <Table.Td>
-                <Link to={`/accounts/${order.accountId}`}>{order.accountId.slice(0, 8)}</Link>
-              </Table.Td>
-              <Table.Td>{order.orderReference}</Table.Td>
-              <Table.Td>{money(order.amount)}</Table.Td>
-              <Table.Td>{order.reasons.map((reason) => reason.code).join(", ")}</Table.Td>
-              <Table.Td>{dateTime(order.expireTime)}</Table.Td>
-              {may(...DECIDERS) && (
-                <Table.Td>
-                  <Group gap="xs">
-                    <Button size="xs" onClick={() => open(order, true)}>
-                      Approve {order.orderReference}
-                    </Button>
-                    <Button size="xs" color="red" variant="light" onClick={() => open(order, false)}>
-                      Reject {order.orderReference}
-                    </Button>
-                  </Group>
-                </Table.Td>
-              )}
-            </Table.Tr>
-          ))}
-        </Table.Tbody>
-      </Table>
-      {held.data && held.data.heldOrders.length === 0 && <Text mt="md">No order is waiting for approval.</Text>}
+      <ListTable
+        label="Orders waiting for approval"
+        columns={["Held", "Account", "Order", "Amount", "Why", "Expires", ...(may(...DECIDERS) ? ["Decision"] : [])]}
+        rows={held.data?.heldOrders}
+        error={held.error}
+        empty="No order is waiting for approval."
+        cells={(order) => [
+          dateTime(order.createTime),
+          <Link to={`/accounts/${order.accountId}`}>{order.accountId.slice(0, 8)}</Link>,
+          order.orderReference,
+          money(order.amount),
+          order.reasons.map((reason) => reason.code).join(", "),
+          dateTime(order.expireTime),
+          ...(may(...DECIDERS)
+            ? [
+                <Group gap="xs">
+                  <Button size="xs" onClick={() => open(order, true)}>
+                    Approve {order.orderReference}
+                  </Button>
+                  <Button size="xs" color="red" variant="light" onClick={() => open(order, false)}>
+                    Reject {order.orderReference}
+                  </Button>
+                </Group>,
+              ]
+            : []),
+        ]}
+      />
       <Modal
         opened={deciding !== null}
         onClose={() => setDeciding(null)}

@@ -359,13 +359,7 @@ async fn the_periods_the_sql_charges_are_the_periods_the_rule_says_are_due() {
     let suite = TestApp::start().await;
     let pool = sqlx::PgPool::connect(suite.database_url()).await.expect("database");
     let tenant_id = Uuid::now_v7();
-    let mut state = 0x5EED_2026_u64;
-    let mut next = move |below: u64| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state % below
-    };
+    let mut next = bss_testkit::seeded(0x5EED_2026_u64);
     let first = NaiveDate::from_ymd_opt(2027, 1, 1).expect("date");
     let month_ends = ["2027-01-31", "2027-03-31", "2028-01-31", "2028-02-29", "2027-08-30", "2027-05-29"];
     for round in 0..30 {
@@ -454,13 +448,7 @@ async fn a_wallet_moves_money_exactly_as_the_rule_says_even_when_payments_race()
     let suite = TestApp::start().await;
     let pool = sqlx::PgPool::connect(suite.database_url()).await.expect("database");
     let tenant_id = Uuid::now_v7();
-    let mut state = 0x003A_11E7_u64;
-    let mut next = move |below: u64| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state % below
-    };
+    let mut next = bss_testkit::seeded(0x003A_11E7_u64);
     let open = async |account_id: Uuid| {
         let at = bss_platform::time::now();
         let wallet = Wallet {
@@ -558,13 +546,7 @@ async fn an_asset_moves_in_sql_exactly_when_the_rules_say_it_may() {
     let suite = TestApp::start().await;
     let pool = sqlx::PgPool::connect(suite.database_url()).await.expect("database");
     let tenant_id = Uuid::now_v7();
-    let mut state = 0x00A5_5E75_u64;
-    let mut next = move |below: u64| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state % below
-    };
+    let mut next = bss_testkit::seeded(0x00A5_5E75_u64);
     let accounts = [Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7()];
     let at = bss_platform::time::now();
     // A pool of assets: bought by one of the accounts, or the customer's own.

@@ -20,13 +20,7 @@ async fn the_janitor_claims_exactly_the_tries_the_rule_calls_unused() {
     let pool = bss_platform::db::connect(&config, bss_billing::SCHEMA, "checkout-tries-property").await.expect("pool");
     bss_platform::db::migrate(&pool, bss_billing::SCHEMA, bss_billing::migrator()).await.expect("migrated");
 
-    let mut state = 0x7E1A_5EED_u64;
-    let mut next = move |below: u64| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state % below
-    };
+    let mut next = bss_testkit::seeded(0x7E1A_5EED_u64);
     for round in 0..5 {
         let tenant_id = Uuid::now_v7();
         // The database's clock, which the claim reads too.

@@ -81,6 +81,19 @@ impl Drop for TestDatabase {
     }
 }
 
+/// A reproducible source of random numbers for property tests: each call
+/// gives a number below its bound (xorshift64 from `seed`, so a failing
+/// run is replayed by its seed).
+pub fn seeded(seed: u64) -> impl FnMut(u64) -> u64 {
+    let mut state = seed.max(1);
+    move |below: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % below
+    }
+}
+
 /// How every test service verifies tokens.
 pub fn auth_config() -> AuthConfig {
     AuthConfig {
