@@ -19,7 +19,8 @@ use crate::config::{AuthConfig, Secret};
 use crate::error::{PLATFORM_DOMAIN, with_reason};
 
 /// Metadata key with which a caller holding a `*` tenant token names the
-/// tenant it acts for.
+/// tenant it acts for; a platform administrator naming a tenant acts in it
+/// with `tenant_admin`'s rights. Any other caller's header is ignored.
 pub const ACTING_TENANT_HEADER: &str = "x-bss-tenant";
 
 /// What a caller may do. Unknown role names in a token are ignored.
@@ -476,9 +477,17 @@ impl TokenVerifier {
 }
 
 fn caller_from_claims(claims: &Claims, token: &str, acting_tenant: Option<&str>) -> Result<Caller, AuthError> {
-    let roles: BTreeSet<Role> = claims.roles.iter().filter_map(|name| name.parse().ok()).collect();
+    let mut roles: BTreeSet<Role> = claims.roles.iter().filter_map(|name| name.parse().ok()).collect();
     let tenant = match claims.tenant.as_deref() {
-        None | Some("") => TenantScope::None,
+        // A platform administrator who names a tenant (the console's tenant
+        // switcher) acts inside it as its administrator would.
+        None | Some("") => match acting_tenant {
+            Some(acting) if roles.contains(&Role::PlatformAdmin) => {
+                roles.insert(Role::TenantAdmin);
+                TenantScope::One(Uuid::parse_str(acting).map_err(|_| AuthError::BadTenant)?)
+            }
+            _ => TenantScope::None,
+        },
         Some("*") => {
             if !roles.contains(&Role::Integration) {
                 return Err(AuthError::WildcardWithoutIntegration);
@@ -744,6 +753,33 @@ mod tests {
         assert_eq!(caller.tenant, TenantScope::One(tenant));
         assert_eq!(caller.roles.iter().copied().collect::<Vec<_>>(), vec![Role::TenantAdmin]);
         assert_eq!(caller.tenant_id().expect("tenant"), tenant);
+    }
+
+    #[test]
+    fn a_platform_admin_acts_in_the_tenant_it_names_and_no_one_else_switches() {
+        let verifier = verifier();
+        let tenant = Uuid::now_v7();
+        let mut platform = claims("", &["platform_admin"]);
+        platform.tenant = None;
+        let token = issuer().sign(&platform);
+        let managing = verifier.verify(&token, None).expect("valid");
+        assert_eq!(managing.tenant, TenantScope::None);
+        assert!(!managing.has_role(Role::TenantAdmin));
+        let acting = verifier.verify(&token, Some(&tenant.to_string())).expect("valid");
+        assert_eq!(acting.tenant, TenantScope::One(tenant));
+        assert!(acting.has_role(Role::TenantAdmin) && acting.has_role(Role::PlatformAdmin));
+        assert!(matches!(verifier.verify(&token, Some("not-a-uuid")), Err(AuthError::BadTenant)));
+
+        // A tenant's own token stays in its tenant, whatever it names.
+        let own = Uuid::now_v7();
+        let admin = issuer().sign(&claims(&own.to_string(), &["tenant_admin"]));
+        assert_eq!(verifier.verify(&admin, Some(&tenant.to_string())).expect("valid").tenant, TenantScope::One(own));
+        // A token with no tenant and no platform role gains nothing by naming one.
+        let mut clerk = claims("", &["billing_clerk"]);
+        clerk.tenant = None;
+        let clerk = verifier.verify(&issuer().sign(&clerk), Some(&tenant.to_string())).expect("valid");
+        assert_eq!(clerk.tenant, TenantScope::None);
+        assert!(!clerk.has_role(Role::TenantAdmin));
     }
 
     #[test]

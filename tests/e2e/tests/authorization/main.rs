@@ -164,3 +164,75 @@ async fn every_rpc_refuses_other_tenants_missing_roles_and_bad_tokens() {
 /// The outcome of a call in the matrix: how many of the first tenant's
 /// items it showed (1 for a call that returns no listing).
 pub type Outcome = Result<usize, Status>;
+
+/// `message` from `token`, naming `tenant` in `x-bss-tenant` (the console's
+/// tenant switcher).
+fn acting_in<T>(message: T, token: &str, tenant: &str) -> tonic::Request<T> {
+    let mut request = bss_testkit::authorized(message, token);
+    request.metadata_mut().insert(bss_platform::auth::ACTING_TENANT_HEADER, tenant.parse().expect("ascii"));
+    request
+}
+
+#[tokio::test]
+async fn a_platform_admin_switched_into_a_tenant_acts_there_as_its_administrator() {
+    use bss_proto::accounts::account_service_client::AccountServiceClient;
+    use bss_proto::accounts::{CreateAccountRequest, GetAccountRequest};
+    use bss_proto::billing::GetAccountBalanceRequest;
+    use bss_proto::billing::payment_service_client::PaymentServiceClient;
+    use bss_proto::credit::GetCreditStatusRequest;
+    use bss_proto::credit::credit_service_client::CreditServiceClient;
+
+    let suite = TestApp::start().await;
+    let (tenant_id, admin) = suite.tenant("Switched Books", "AUD").await;
+    let (_, other_admin) = suite.tenant("Neighbour Books", "AUD").await;
+    let gateway: Channel = suite.gateway().await;
+    let platform = bss_testkit::platform_admin_token();
+    let tenant = tenant_id.to_string();
+    let mut accounts = AccountServiceClient::new(gateway.clone());
+
+    // Created by the platform admin inside the tenant...
+    let create = CreateAccountRequest {
+        account: Some(bss_e2e::unique(bss_e2e::ordering_account(""))),
+        request_id: Uuid::now_v7().to_string(),
+    };
+    let created = accounts.create_account(acting_in(create, &platform, &tenant)).await.expect("created");
+    let account_id = created.into_inner().account.expect("account").id;
+    // ...it is the tenant's own account, as its administrator reads it.
+    let read =
+        accounts.get_account(bss_testkit::authorized(GetAccountRequest { id: account_id.clone() }, &admin)).await;
+    assert_eq!(read.expect("the tenant reads it").into_inner().account.expect("account").id, account_id);
+    // The tenant travels with the calls the services make for it: credit
+    // and billing answer about the account (both ask accounts for it).
+    let status = CreditServiceClient::new(gateway.clone())
+        .get_credit_status(acting_in(GetCreditStatusRequest { account_id: account_id.clone() }, &platform, &tenant))
+        .await
+        .expect("credit status")
+        .into_inner();
+    assert_eq!(status.status.expect("status").account_id, account_id);
+    let balance = PaymentServiceClient::new(gateway.clone())
+        .get_account_balance(acting_in(GetAccountBalanceRequest { account_id: account_id.clone() }, &platform, &tenant))
+        .await
+        .expect("billing balance")
+        .into_inner();
+    let own = bss_e2e::billing_balance(&gateway, &admin, &account_id).await;
+    assert_eq!(balance.balance, own.balance, "the tenant's own reading");
+
+    // Without naming a tenant, the platform admin acts in none.
+    let refused = accounts
+        .get_account(bss_testkit::authorized(GetAccountRequest { id: account_id.clone() }, &platform))
+        .await
+        .expect_err("no tenant");
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    // A malformed tenant is no tenant at all.
+    let malformed = accounts
+        .get_account(acting_in(GetAccountRequest { id: account_id.clone() }, &platform, "not-a-tenant"))
+        .await
+        .expect_err("malformed");
+    assert_eq!(malformed.code(), Code::Unauthenticated);
+    // Another tenant's administrator naming this tenant stays in its own.
+    let neighbour = accounts
+        .get_account(acting_in(GetAccountRequest { id: account_id.clone() }, &other_admin, &tenant))
+        .await
+        .expect_err("another tenant's account");
+    assert_eq!(neighbour.code(), Code::NotFound);
+}
