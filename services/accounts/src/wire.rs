@@ -614,20 +614,24 @@ pub fn new_tenant(input: &proto::Tenant) -> Result<NewTenant, Violations> {
     let parent_tenant_id = v.keep("tenant.parent_tenant_id", parse_optional_id(&input.parent_tenant_id));
     let scope = v.keep("tenant.name_uniqueness_scope", scope_from_wire(input.name_uniqueness_scope));
     let currencies = currency_settings(input.multi_currency, &input.currency_by_country, "tenant.currency_by_country");
+    let time_zone = v.keep("tenant.time_zone", bss_platform::input::time_zone_name(&input.time_zone));
     if let Err(problems) = &currencies {
         v.extend(problems.clone());
     }
     if scope == Some(NameUniquenessScope::ParentTenant) && parent_tenant_id == Some(None) {
         v.add("tenant.name_uniqueness_scope", "sharing the parent's name space needs a parent tenant");
     }
-    match (name, currency, parent_tenant_id, scope) {
-        (Some(name), Some(currency), Some(parent_tenant_id), Some(name_uniqueness_scope)) if v.is_empty() => {
+    match (name, currency, parent_tenant_id, scope, time_zone) {
+        (Some(name), Some(currency), Some(parent_tenant_id), Some(name_uniqueness_scope), Some(time_zone))
+            if v.is_empty() =>
+        {
             Ok(NewTenant {
                 name,
                 default_currency: currency.code.to_owned(),
                 parent_tenant_id,
                 name_uniqueness_scope,
                 currencies: currencies?,
+                time_zone,
             })
         }
         _ => Err(v),
@@ -662,6 +666,7 @@ pub fn tenant_to_proto(tenant: &Tenant) -> proto::Tenant {
         residential_features: Some(features_to_proto(&tenant.residential)),
         multi_currency: tenant.currencies.multi_currency,
         currency_by_country: tenant.currencies.by_country.clone().into_iter().collect(),
+        time_zone: tenant.time_zone.clone(),
     }
 }
 

@@ -657,3 +657,50 @@ async fn an_import_creates_a_user_for_a_new_account_when_asked_and_marks_when_it
         .users;
     assert_eq!(users.len(), 1, "an update creates no second user");
 }
+
+#[tokio::test]
+async fn a_tenant_reads_dates_in_the_time_zone_it_sets_and_an_unknown_one_is_refused() {
+    let mut app = spawn().await;
+    let tenant = app.create_tenant("Zoned", "AUD").await;
+    assert_eq!(tenant.time_zone, "UTC", "a new tenant reads dates in UTC");
+    let tenant_id: Uuid = tenant.id.parse().expect("tenant id");
+    let admin = token(tenant_id, &[Role::TenantAdmin]);
+
+    // Set once per request id; read back as the tenant's own GetTenant says.
+    let set = SetTimeZoneRequest { time_zone: "Australia/Sydney".to_owned(), request_id: "tz-1".to_owned() };
+    let changed = app.tenants.set_time_zone(authorized(set.clone(), &admin)).await.expect("set");
+    assert_eq!(changed.into_inner().tenant.expect("tenant").time_zone, "Australia/Sydney");
+    let again = app.tenants.set_time_zone(authorized(set, &admin)).await.expect("the same request");
+    assert_eq!(again.into_inner().tenant.expect("tenant").time_zone, "Australia/Sydney");
+    let read = app.tenants.get_tenant(authorized(GetTenantRequest { id: tenant.id.clone() }, &admin)).await;
+    assert_eq!(read.expect("read").into_inner().tenant.expect("tenant").time_zone, "Australia/Sydney");
+
+    // A name the time zone database does not know, or not a name at all.
+    for bad in ["Mars/Olympus_Mons", "Europe/Paris; DROP TABLE", ""] {
+        let set = SetTimeZoneRequest { time_zone: bad.to_owned(), request_id: String::new() };
+        let status = app.tenants.set_time_zone(authorized(set, &admin)).await.expect_err(bad);
+        assert_eq!(bss_testkit::violated_fields(&status), vec!["time_zone"], "{bad}");
+    }
+    let read = app.tenants.get_tenant(authorized(GetTenantRequest { id: tenant.id.clone() }, &admin)).await;
+    assert_eq!(read.expect("read").into_inner().tenant.expect("tenant").time_zone, "Australia/Sydney", "unchanged");
+
+    // Given at creation, checked the same way.
+    let zoned = Tenant {
+        time_zone: "Europe/Paris".to_owned(),
+        ..Tenant { name: "Paris".to_owned(), default_currency: "EUR".to_owned(), ..Tenant::default() }
+    };
+    assert_eq!(app.create_tenant_with(zoned).await.time_zone, "Europe/Paris");
+    let unknown = Tenant {
+        time_zone: "Europe/Atlantis".to_owned(),
+        name: "Atlantis".to_owned(),
+        default_currency: "EUR".to_owned(),
+        ..Tenant::default()
+    };
+    let request = CreateTenantRequest { tenant: Some(unknown), request_id: String::new() };
+    let status = app
+        .tenants
+        .create_tenant(authorized(request, &bss_testkit::platform_admin_token()))
+        .await
+        .expect_err("unknown");
+    assert_eq!(bss_testkit::violated_fields(&status), vec!["tenant.time_zone"]);
+}

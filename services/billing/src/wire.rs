@@ -30,6 +30,21 @@ pub fn money_in(amount: Decimal, currency: Currency) -> bss_proto::types::Money 
     money_to_wire(currency.round(amount), currency)
 }
 
+/// The aging of one currency's receivables on the wire.
+pub fn aging(aging: &crate::domain::receivables::Aging, currency: Currency) -> wire::ReceivablesAging {
+    let money = |amount| Some(money_in(amount, currency));
+    wire::ReceivablesAging {
+        currency_code: currency.code.to_owned(),
+        current: money(aging.current),
+        days_1_to_30: money(aging.days_1_to_30),
+        days_31_to_60: money(aging.days_31_to_60),
+        days_61_to_90: money(aging.days_61_to_90),
+        over_90_days: money(aging.over_90_days),
+        total: money(aging.total()),
+        open_invoices: aging.open_invoices,
+    }
+}
+
 /// A payment on the wire.
 pub fn payment(receipt: &Receipt) -> wire::Payment {
     wire::Payment {

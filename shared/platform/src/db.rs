@@ -157,3 +157,16 @@ where
         tx.commit().await?;
     }
 }
+
+/// Today in the IANA time zone `name` by Postgres's clock and time zone
+/// database (`pg_timezone_names`); `None` when the database does not know
+/// the name.
+pub async fn today_in(
+    connection: &mut sqlx::PgConnection,
+    name: &str,
+) -> Result<Option<chrono::NaiveDate>, sqlx::Error> {
+    sqlx::query_scalar("SELECT (now() AT TIME ZONE name)::date FROM pg_timezone_names WHERE name = $1")
+        .bind(name)
+        .fetch_optional(connection)
+        .await
+}

@@ -65,6 +65,31 @@ pub fn required_text(value: &str, max: usize) -> Result<String, String> {
     Ok(text)
 }
 
+/// The time zone of a tenant or request that names none.
+pub const DEFAULT_TIME_ZONE: &str = "UTC";
+
+/// An IANA time zone name as written ("Europe/Paris", "UTC",
+/// "America/Argentina/Buenos_Aires", "Etc/GMT+10"): 1 to 64 letters, digits
+/// and `/ _ + -`; empty is [`DEFAULT_TIME_ZONE`]. Whether the time zone
+/// database knows it is [`crate::db::today_in`]'s to say.
+pub fn time_zone_name(text: &str) -> Result<String, String> {
+    let name = text.trim();
+    if name.is_empty() {
+        return Ok(DEFAULT_TIME_ZONE.to_owned());
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '+' | '-');
+    if name.len() > 64 || !name.chars().all(allowed) || name.starts_with('/') {
+        return Err("must be an IANA time zone name such as Europe/Paris".to_owned());
+    }
+    Ok(name.to_owned())
+}
+
+/// The violation of `field` naming a time zone the time zone database does
+/// not know ([`crate::db::today_in`] found none).
+pub fn unknown_time_zone(field: &str, name: &str) -> Violations {
+    Violations::single(field, format!("{name:?} is not in the time zone database (IANA names such as Europe/Paris)"))
+}
+
 /// A code (account code, SKU, level code), trimmed: 1 to `max` letters,
 /// digits, '.', '_' or '-'.
 pub fn code(value: &str, max: usize) -> Result<String, String> {
@@ -81,6 +106,18 @@ pub fn code(value: &str, max: usize) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_time_zone_is_an_iana_name_and_empty_is_utc() {
+        use super::time_zone_name;
+        assert_eq!(time_zone_name("").as_deref(), Ok("UTC"));
+        assert_eq!(time_zone_name(" Europe/Paris ").as_deref(), Ok("Europe/Paris"));
+        assert_eq!(time_zone_name("America/Argentina/Buenos_Aires").as_deref(), Ok("America/Argentina/Buenos_Aires"));
+        assert_eq!(time_zone_name("Etc/GMT+10").as_deref(), Ok("Etc/GMT+10"));
+        for bad in ["Europe/Paris; DROP", "/etc/passwd", "Mars Time", &"A".repeat(65)] {
+            assert!(time_zone_name(bad).is_err(), "{bad}");
+        }
+    }
+
     use super::*;
 
     #[test]

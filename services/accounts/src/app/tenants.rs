@@ -40,6 +40,7 @@ impl Tenants {
             {
                 return Err(Violations::single("tenant.parent_tenant_id", "no such tenant").into());
             }
+            check_time_zone(tx, "tenant.time_zone", &tenant.time_zone).await?;
             let created = repo::tenants::insert(tx, &tenant).await?;
             tracing::info!(tenant_id = %created.id, "tenant created");
             Ok(respond(&created))
@@ -156,6 +157,21 @@ impl Tenants {
         .await
     }
 
+    /// Sets the tenant's time zone, known to the time zone database.
+    pub async fn set_time_zone<R: Message + Default>(
+        &self,
+        tenant_id: Uuid,
+        key: Option<RequestKey>,
+        time_zone: String,
+        respond: impl FnOnce(&Tenant) -> R,
+    ) -> Result<R, AccountsError> {
+        self.change_tenant(tenant_id, key, None, respond, async |tx| {
+            check_time_zone(tx, "time_zone", &time_zone).await?;
+            repo::tenants::set_time_zone(tx, tenant_id, &time_zone).await
+        })
+        .await
+    }
+
     /// Changes the tenant by `change` once per request, after checking
     /// that `account` (when named) is one of the tenant's; remembers the
     /// tenant as it is after.
@@ -192,4 +208,16 @@ impl Tenants {
         let tenants = repo::tenants::list(&mut connection, parent, page.after_uuid()?, page.fetch_limit()).await?;
         Ok(page.finish(tenants, |tenant| tenant.id.as_bytes().to_vec()))
     }
+}
+
+/// INVALID_ARGUMENT on `field` unless the time zone database knows `name`.
+async fn check_time_zone(tx: &mut PgConnection, field: &str, name: &str) -> Result<(), AccountsError> {
+    if bss_platform::db::today_in(tx, name).await?.is_some() {
+        return Ok(());
+    }
+    Err(Violations::single(
+        field,
+        format!("{name:?} is not in the time zone database (IANA names such as Europe/Paris)"),
+    )
+    .into())
 }

@@ -38,6 +38,7 @@ pub struct NewTenant {
     pub parent_tenant_id: Option<Uuid>,
     pub name_uniqueness_scope: NameUniquenessScope,
     pub currencies: CurrencySettings,
+    pub time_zone: String,
 }
 
 /// The documents' multi-currency setting: whether accounts may use another
@@ -68,6 +69,8 @@ pub struct Tenant {
     /// What its residential accounts may have.
     pub residential: ResidentialFeatures,
     pub currencies: CurrencySettings,
+    /// The IANA time zone its people read dates in.
+    pub time_zone: String,
 }
 
 impl Tenant {
@@ -141,6 +144,7 @@ mod tests {
             registration_profiles: BTreeMap::new(),
             residential: ResidentialFeatures::default(),
             currencies: CurrencySettings::default(),
+            time_zone: "UTC".to_owned(),
         }
     }
 

@@ -3,15 +3,15 @@
 use bss_platform::auth::{self, Role};
 use bss_platform::error::Violations;
 use bss_platform::idempotency::RequestKey;
-use bss_platform::input::{required_id, required_text};
+use bss_platform::input::{required_id, required_text, time_zone_name};
 use bss_platform::paging::Page;
 use bss_proto::accounts::tenant_service_server::TenantService;
 use bss_proto::accounts::{
     CreateTenantRequest, CreateTenantResponse, GetTenantRequest, GetTenantResponse, ListTenantsRequest,
     ListTenantsResponse, ReactivateTenantRequest, ReactivateTenantResponse, SetCurrencySettingsRequest,
     SetCurrencySettingsResponse, SetGuestAccountRequest, SetGuestAccountResponse, SetRegistrationProfileRequest,
-    SetRegistrationProfileResponse, SetResidentialFeaturesRequest, SetResidentialFeaturesResponse,
-    SuspendTenantRequest, SuspendTenantResponse,
+    SetRegistrationProfileResponse, SetResidentialFeaturesRequest, SetResidentialFeaturesResponse, SetTimeZoneRequest,
+    SetTimeZoneResponse, SuspendTenantRequest, SuspendTenantResponse,
 };
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -182,6 +182,26 @@ impl TenantService for Tenants {
                 currency_settings(request.multi_currency, &request.currency_by_country, "currency_by_country")?;
             let key = RequestKey::new(tenant_id, "SetCurrencySettings", &request.request_id, &request)?;
             self.set_currency_settings(tenant_id, key, settings, |tenant| SetCurrencySettingsResponse {
+                tenant: Some(tenant_to_proto(tenant)),
+            })
+            .await
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn set_time_zone(
+        &self,
+        request: Request<SetTimeZoneRequest>,
+    ) -> Result<Response<SetTimeZoneResponse>, Status> {
+        let (_, tenant_id) = auth::authorize(&request, &[Role::TenantAdmin])?;
+        let request = request.into_inner();
+        let run = async {
+            let time_zone = match request.time_zone.trim() {
+                "" => Err(Violations::single("time_zone", "required: an IANA time zone name such as Europe/Paris")),
+                named => time_zone_name(named).map_err(|error| Violations::single("time_zone", error)),
+            }?;
+            let key = RequestKey::new(tenant_id, "SetTimeZone", &request.request_id, &request)?;
+            self.set_time_zone(tenant_id, key, time_zone, |tenant| SetTimeZoneResponse {
                 tenant: Some(tenant_to_proto(tenant)),
             })
             .await

@@ -32,6 +32,7 @@ struct TenantRow {
     residential_features: Option<Json<StoredFeatures>>,
     multi_currency: bool,
     currency_by_country: Json<BTreeMap<String, String>>,
+    time_zone: String,
 }
 
 /// A residential feature set as stored: payment types by code.
@@ -86,6 +87,7 @@ impl TryFrom<TenantRow> for Tenant {
             registration_profiles: row.registration_profiles.0,
             currencies: CurrencySettings { multi_currency: row.multi_currency, by_country: row.currency_by_country.0 },
             residential: row.residential_features.map(|stored| stored.0.features()).transpose()?.unwrap_or_default(),
+            time_zone: row.time_zone,
         })
     }
 }
@@ -94,15 +96,15 @@ macro_rules! columns {
     () => {
         "id, name, default_currency, parent_tenant_id, name_uniqueness_scope, created_at, status, suspend_reason,
          guest_account_id, guest_regions, registration_profiles, residential_features,
-         multi_currency, currency_by_country"
+         multi_currency, currency_by_country, time_zone"
     };
 }
 
 pub async fn insert(connection: &mut PgConnection, tenant: &NewTenant) -> Result<Tenant, AccountsError> {
     let row: TenantRow = sqlx::query_as(concat!(
         "INSERT INTO accounts.tenants (id, name, default_currency, parent_tenant_id, name_uniqueness_scope,
-             multi_currency, currency_by_country)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
+             multi_currency, currency_by_country, time_zone)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ",
         columns!()
     ))
     .bind(Uuid::now_v7())
@@ -112,6 +114,7 @@ pub async fn insert(connection: &mut PgConnection, tenant: &NewTenant) -> Result
     .bind(tenant.name_uniqueness_scope.as_str())
     .bind(tenant.currencies.multi_currency)
     .bind(Json(&tenant.currencies.by_country))
+    .bind(&tenant.time_zone)
     .fetch_one(connection)
     .await?;
     row.try_into()
@@ -253,6 +256,20 @@ pub async fn set_currency_settings(
     .bind(Json(&settings.by_country))
     .fetch_optional(connection)
     .await?;
+    row.map(Tenant::try_from).transpose()
+}
+
+pub async fn set_time_zone(
+    connection: &mut PgConnection,
+    id: Uuid,
+    time_zone: &str,
+) -> Result<Option<Tenant>, AccountsError> {
+    let row: Option<TenantRow> =
+        sqlx::query_as(concat!("UPDATE accounts.tenants SET time_zone = $2 WHERE id = $1 RETURNING ", columns!()))
+            .bind(id)
+            .bind(time_zone)
+            .fetch_optional(connection)
+            .await?;
     row.map(Tenant::try_from).transpose()
 }
 

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use bss_platform::auth::Caller;
 use bss_platform::client;
+use bss_platform::error::PlatformError;
 use bss_platform::idempotency::RequestKey;
 use bss_platform::input::parse_id;
 use bss_platform::money::{Currency, money_to_wire, parse_decimal};
@@ -23,7 +24,9 @@ use super::{Billing, PEER_TIMEOUT, upstream};
 use crate::domain::error::BillingError;
 use crate::domain::period::{Period, PeriodSettings};
 use crate::domain::rebate::Rebate;
+use crate::domain::receivables::{Aging, daily_balances};
 use crate::repo::ledger::{self, RebateRecord, Transaction, TransactionFilter, Turnover};
+use crate::repo::stored_currency;
 
 impl Billing {
     /// Sets the tenant's period settings, once (PERIOD_SETTINGS_FIXED
@@ -267,6 +270,66 @@ impl Billing {
         ledger::transactions(&mut connection, tenant_id, account_id, filter, page).await
     }
 
+    /// The account's balance at the end of each day of `range` (another
+    /// tenant's account is NOT_FOUND), in its currency.
+    pub async fn balance_history(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        account_id: Uuid,
+        (from, to): (NaiveDate, NaiveDate),
+        time_zone: &str,
+    ) -> Result<(Currency, Vec<(NaiveDate, Decimal)>), BillingError> {
+        let currency = self.account_currency(caller, account_id).await?;
+        let mut connection = self.db.acquire().await?;
+        known_today(&mut connection, time_zone).await?;
+        let postings = ledger::postings_by_day(&mut connection, tenant_id, account_id, to, time_zone).await?;
+        Ok((currency, daily_balances(&postings, from, to)))
+    }
+
+    /// The aging of what posted invoices still owe today (in `time_zone`),
+    /// of one account or of the whole tenant, per currency; and that
+    /// today. A caller limited
+    /// to some accounts (a sales rep, a customer's user) names one of its
+    /// own.
+    pub async fn receivables_aging(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        account_id: Option<Uuid>,
+        time_zone: &str,
+    ) -> Result<(NaiveDate, Vec<(Currency, Aging)>), BillingError> {
+        match account_id {
+            Some(account_id) => {
+                self.fetch_account(caller, account_id).await?;
+            }
+            None if caller.sales_rep_limit().is_some() || caller.customer_user().is_some() => {
+                return Err(BillingError::Platform(PlatformError::Denied {
+                    reason: "ACCOUNT_REQUIRED",
+                    description: "name one of your accounts: the tenant's aging is for its staff".to_owned(),
+                }));
+            }
+            None => {}
+        }
+        let mut connection = self.db.acquire().await?;
+        let today = known_today(&mut connection, time_zone).await?;
+        let open = ledger::open_by_due_date(&mut connection, tenant_id, account_id).await?;
+        let mut agings: Vec<(Currency, Aging)> = Vec::new();
+        for (code, due, owed, invoices) in open {
+            let currency = stored_currency(&code)?;
+            // Rows come by currency: each currency's rows are together.
+            match agings.last_mut() {
+                Some((last, aging)) if *last == currency => aging.add(due, today, owed, invoices),
+                _ => {
+                    let mut aging = Aging::default();
+                    aging.add(due, today, owed, invoices);
+                    agings.push((currency, aging));
+                }
+            }
+        }
+        Ok((today, agings))
+    }
+
     /// What billing holds open for the accounts: (account, reason, count).
     pub async fn accounts_settled(
         &self,
@@ -277,4 +340,11 @@ impl Billing {
         let mut connection = self.db.acquire().await?;
         ledger::unsettled(&mut connection, tenant_id, account_ids, deleting).await
     }
+}
+
+/// Today in `time_zone`; INVALID_ARGUMENT (`time_zone`) when the time zone
+/// database does not know it.
+async fn known_today(connection: &mut sqlx::PgConnection, time_zone: &str) -> Result<NaiveDate, BillingError> {
+    let today = bss_platform::db::today_in(connection, time_zone).await?;
+    Ok(today.ok_or_else(|| bss_platform::input::unknown_time_zone("time_zone", time_zone))?)
 }

@@ -10,6 +10,7 @@ pub mod location;
 pub mod order;
 pub mod period;
 pub mod rebate;
+pub mod receivables;
 pub mod settings;
 pub mod settle;
 pub mod subscription;

@@ -4,9 +4,9 @@
 use bss_platform::auth::authorize;
 use bss_platform::error::{PlatformError, Violations};
 use bss_platform::idempotency::RequestKey;
-use bss_platform::input::{optional_date, parse_id, parse_optional_id, required_id};
+use bss_platform::input::{optional_date, parse_id, parse_optional_id, required_id, time_zone_name};
 use bss_platform::paging::Page;
-use bss_platform::time::{parse_date, timestamp};
+use bss_platform::time::{format_date, parse_date, timestamp};
 use bss_proto::billing::ledger_service_server::LedgerService;
 use bss_proto::billing::*;
 use chrono::{Datelike, NaiveDate};
@@ -15,6 +15,7 @@ use tonic::{Request, Response, Status};
 use super::{BillingApi, ENQUIRERS, READERS, WRITERS};
 use crate::domain::error::BillingError;
 use crate::domain::period::{PeriodSettings as Settings, check_first_start};
+use crate::domain::receivables::history_range;
 use crate::repo::ledger::TransactionFilter;
 use crate::wire;
 
@@ -158,6 +159,36 @@ impl LedgerService for BillingApi {
             Ok::<_, BillingError>(ListTransactionsResponse {
                 transactions: listed.iter().map(wire::transaction).collect(),
                 next_page_token,
+            })
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn get_balance_history(
+        &self,
+        request: Request<GetBalanceHistoryRequest>,
+    ) -> Result<Response<GetBalanceHistoryResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, ENQUIRERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let mut v = Violations::new();
+            let account_id = v.keep("account_id", required_id(&request.account_id));
+            let from = v.keep("from_date", parse_date(&request.from_date));
+            let to = v.keep("to_date", parse_date(&request.to_date));
+            let time_zone = v.keep("time_zone", time_zone_name(&request.time_zone));
+            let (Some(account_id), Some(from), Some(to), Some(time_zone)) = (account_id, from, to, time_zone) else {
+                return Err(v.into());
+            };
+            let range = history_range(from, to)?;
+            let (currency, points) = self.balance_history(&caller, tenant_id, account_id, range, &time_zone).await?;
+            Ok::<_, BillingError>(GetBalanceHistoryResponse {
+                points: points
+                    .into_iter()
+                    .map(|(day, balance)| BalancePoint {
+                        date: format_date(day),
+                        balance: Some(wire::money_in(balance, currency)),
+                    })
+                    .collect(),
             })
         };
         Ok(Response::new(run.await?))

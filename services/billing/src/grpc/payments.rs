@@ -4,7 +4,7 @@
 use bss_platform::auth::authorize;
 use bss_platform::error::Violations;
 use bss_platform::idempotency::RequestKey;
-use bss_platform::input::{parse_id, parse_optional_id, required_id, required_text};
+use bss_platform::input::{parse_id, parse_optional_id, required_id, required_text, time_zone_name};
 use bss_platform::money::{Currency, amount_in};
 use bss_proto::billing::payment_service_server::PaymentService;
 use bss_proto::billing::*;
@@ -165,6 +165,28 @@ impl PaymentService for BillingApi {
                 outstanding: money(outstanding),
                 unsettled: money(unsettled),
                 wallet_balance: wallet.and_then(|wallet| money(wallet.balance)),
+            })
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn get_receivables_aging(
+        &self,
+        request: Request<GetReceivablesAgingRequest>,
+    ) -> Result<Response<GetReceivablesAgingResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, ENQUIRERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let mut v = Violations::new();
+            let account_id = v.keep("account_id", parse_optional_id(&request.account_id));
+            let time_zone = v.keep("time_zone", time_zone_name(&request.time_zone));
+            let (Some(account_id), Some(time_zone)) = (account_id, time_zone) else {
+                return Err(v.into());
+            };
+            let (today, agings) = self.receivables_aging(&caller, tenant_id, account_id, &time_zone).await?;
+            Ok::<_, BillingError>(GetReceivablesAgingResponse {
+                aging: agings.iter().map(|(currency, aging)| wire::aging(aging, *currency)).collect(),
+                as_of_date: bss_platform::time::format_date(today),
             })
         };
         Ok(Response::new(run.await?))

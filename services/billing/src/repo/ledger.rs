@@ -418,3 +418,57 @@ pub async fn unsettled(
     .fetch_all(connection)
     .await?)
 }
+
+/// Everything posted to an account on or before `to` (days in the IANA
+/// time zone `time_zone`), summed by day and kind: (day, kind, amount).
+pub async fn postings_by_day(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    account_id: Uuid,
+    to: NaiveDate,
+    time_zone: &str,
+) -> Result<Vec<(NaiveDate, Posting, Decimal)>, BillingError> {
+    let rows: Vec<(NaiveDate, String, Decimal)> = sqlx::query_as(
+        "SELECT day, kind, sum(amount) FROM (
+             SELECT (posted_at AT TIME ZONE $4)::date AS day, 'INVOICE' AS kind, total AS amount
+             FROM billing.invoices WHERE tenant_id = $1 AND account_id = $2 AND status = 'POSTED'
+             UNION ALL
+             SELECT (created_at AT TIME ZONE $4)::date, 'PAYMENT', amount
+             FROM billing.payments WHERE tenant_id = $1 AND account_id = $2
+             UNION ALL
+             SELECT (created_at AT TIME ZONE $4)::date, kind, amount
+             FROM billing.adjustments WHERE tenant_id = $1 AND account_id = $2
+         ) posted WHERE day <= $3 GROUP BY day, kind",
+    )
+    .bind(tenant_id)
+    .bind(account_id)
+    .bind(to)
+    .bind(time_zone)
+    .fetch_all(connection)
+    .await?;
+    rows.into_iter()
+        .map(|(day, kind, amount)| {
+            let posting = Posting::from_code(&kind).ok_or_else(|| corrupt("transaction kind", &kind))?;
+            Ok((day, posting, amount))
+        })
+        .collect()
+}
+
+/// What posted invoices still owe, of one account or of the whole tenant,
+/// by currency and due date: (currency, due date, owed, invoices).
+pub async fn open_by_due_date(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    account_id: Option<Uuid>,
+) -> Result<Vec<(String, Option<NaiveDate>, Decimal, i64)>, BillingError> {
+    Ok(sqlx::query_as(
+        "SELECT currency, due_date, sum(total - settled), count(*) FROM billing.invoices
+         WHERE tenant_id = $1 AND ($2::uuid IS NULL OR account_id = $2)
+           AND status = 'POSTED' AND settled < total
+         GROUP BY currency, due_date ORDER BY currency, due_date",
+    )
+    .bind(tenant_id)
+    .bind(account_id)
+    .fetch_all(connection)
+    .await?)
+}

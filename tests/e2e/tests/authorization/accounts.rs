@@ -46,6 +46,7 @@ pub fn cases() -> Vec<Case> {
         // It sets the caller's own tenant's features.
         case(TENANTS, "SetResidentialFeatures", tenant_admin_only, NotApplicable),
         case(TENANTS, "SetCurrencySettings", tenant_admin_only, NotApplicable),
+        case(TENANTS, "SetTimeZone", tenant_admin_only, NotApplicable),
         // Another tenant has no profile of the first tenant's.
         case(USERS, "RegisterUser", Some(Role::SalesRep), NotFound),
         case(ACCOUNTS, "CreateAccount", writer, NotApplicable),
@@ -341,6 +342,10 @@ impl Fixture {
             "SetCurrencySettings" => {
                 let set = SetCurrencySettingsRequest { multi_currency: true, ..SetCurrencySettingsRequest::default() };
                 tenants.set_currency_settings(request(set, token)).await.map(|_| 1)
+            }
+            "SetTimeZone" => {
+                let set = SetTimeZoneRequest { time_zone: "Europe/Paris".to_owned(), request_id: String::new() };
+                tenants.set_time_zone(request(set, token)).await.map(|_| 1)
             }
             "ListTenants" => tenants
                 .list_tenants(request(ListTenantsRequest::default(), token))

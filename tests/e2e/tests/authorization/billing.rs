@@ -81,6 +81,7 @@ pub fn cases() -> Vec<Case> {
         case(INVOICES, "VoidInvoice", writer, NotFound),
         case(PAYMENTS, "RecordPayment", writer, NotFound),
         case(PAYMENTS, "GetAccountBalance", enquirer, NotFound),
+        case(PAYMENTS, "GetReceivablesAging", enquirer, NotFound),
         case(PAYMENTS, "CreateCreditNote", writer, NotFound),
         case(PAYMENTS, "WriteOffAccount", writer, NotFound),
         case(PAYMENTS, "RefundCredit", writer, NotFound),
@@ -91,6 +92,7 @@ pub fn cases() -> Vec<Case> {
         case(LEDGER, "ClosePeriod", writer, NotFound),
         case(LEDGER, "RunRebates", writer, NotFound),
         case(LEDGER, "ListTransactions", enquirer, NotFound),
+        case(LEDGER, "GetBalanceHistory", enquirer, NotFound),
         case(LEDGER, "CheckAccountsSettled", reader, SeesNothing),
         case(EVENTS, "StreamEvents", reader, SeesNothing),
         // Another tenant's settings are its own tenant's.
@@ -651,6 +653,22 @@ impl Fixture {
                 .get_account_balance(request(GetAccountBalanceRequest { account_id }, token))
                 .await
                 .map(|_| 1),
+            (PAYMENTS, "GetReceivablesAging") => PaymentServiceClient::new(channel)
+                .get_receivables_aging(request(
+                    GetReceivablesAgingRequest { account_id, time_zone: String::new() },
+                    token,
+                ))
+                .await
+                .map(|r| r.into_inner().aging.len()),
+            (LEDGER, "GetBalanceHistory") => {
+                let history = GetBalanceHistoryRequest {
+                    account_id,
+                    from_date: "2026-01-01".to_owned(),
+                    to_date: "2026-01-31".to_owned(),
+                    time_zone: String::new(),
+                };
+                LedgerServiceClient::new(channel).get_balance_history(request(history, token)).await.map(|_| 1)
+            }
             (PAYMENTS, "CreateCreditNote") => {
                 let note = CreateCreditNoteRequest {
                     lines: Vec::new(),
