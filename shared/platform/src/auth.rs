@@ -328,6 +328,8 @@ pub enum AuthError {
     Rejected(jsonwebtoken::errors::Error),
     #[error("tenant claim is not valid")]
     BadTenant,
+    #[error("x-bss-tenant is not a tenant id")]
+    BadActingTenant,
     #[error("user_id claim is not valid")]
     BadUser,
     #[error("a * tenant token needs the integration role")]
@@ -484,7 +486,7 @@ fn caller_from_claims(claims: &Claims, token: &str, acting_tenant: Option<&str>)
         None | Some("") => match acting_tenant {
             Some(acting) if roles.contains(&Role::PlatformAdmin) => {
                 roles.insert(Role::TenantAdmin);
-                TenantScope::One(Uuid::parse_str(acting).map_err(|_| AuthError::BadTenant)?)
+                TenantScope::One(Uuid::parse_str(acting).map_err(|_| AuthError::BadActingTenant)?)
             }
             _ => TenantScope::None,
         },
@@ -493,7 +495,7 @@ fn caller_from_claims(claims: &Claims, token: &str, acting_tenant: Option<&str>)
                 return Err(AuthError::WildcardWithoutIntegration);
             }
             match acting_tenant {
-                Some(acting) => TenantScope::One(Uuid::parse_str(acting).map_err(|_| AuthError::BadTenant)?),
+                Some(acting) => TenantScope::One(Uuid::parse_str(acting).map_err(|_| AuthError::BadActingTenant)?),
                 None => TenantScope::Any,
             }
         }
@@ -768,7 +770,7 @@ mod tests {
         let acting = verifier.verify(&token, Some(&tenant.to_string())).expect("valid");
         assert_eq!(acting.tenant, TenantScope::One(tenant));
         assert!(acting.has_role(Role::TenantAdmin) && acting.has_role(Role::PlatformAdmin));
-        assert!(matches!(verifier.verify(&token, Some("not-a-uuid")), Err(AuthError::BadTenant)));
+        assert!(matches!(verifier.verify(&token, Some("not-a-uuid")), Err(AuthError::BadActingTenant)));
 
         // A tenant's own token stays in its tenant, whatever it names.
         let own = Uuid::now_v7();

@@ -158,15 +158,31 @@ where
     }
 }
 
-/// Today in the IANA time zone `name` by Postgres's clock and time zone
-/// database (`pg_timezone_names`); `None` when the database does not know
-/// the name.
-pub async fn today_in(
+/// Time zone names Postgres's time zone database was found to know
+/// (`pg_timezone_names` reads every zone file at each query; the names
+/// asked for are few).
+static KNOWN_TIME_ZONES: std::sync::LazyLock<std::sync::RwLock<std::collections::HashSet<String>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Today in the IANA time zone `name` by Postgres's clock; INVALID_ARGUMENT
+/// on `field` when Postgres's time zone database (`pg_timezone_names`)
+/// does not know the name.
+pub async fn today_in<E: From<crate::error::Violations> + From<sqlx::Error>>(
     connection: &mut sqlx::PgConnection,
+    field: &str,
     name: &str,
-) -> Result<Option<chrono::NaiveDate>, sqlx::Error> {
-    sqlx::query_scalar("SELECT (now() AT TIME ZONE name)::date FROM pg_timezone_names WHERE name = $1")
-        .bind(name)
-        .fetch_optional(connection)
-        .await
+) -> Result<chrono::NaiveDate, E> {
+    use std::sync::PoisonError;
+    let known = KNOWN_TIME_ZONES.read().unwrap_or_else(PoisonError::into_inner).contains(name);
+    if !known {
+        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)")
+            .bind(name)
+            .fetch_one(&mut *connection)
+            .await?;
+        if !exists {
+            return Err(crate::input::unknown_time_zone(field, name).into());
+        }
+        KNOWN_TIME_ZONES.write().unwrap_or_else(PoisonError::into_inner).insert(name.to_owned());
+    }
+    Ok(sqlx::query_scalar("SELECT (now() AT TIME ZONE $1)::date").bind(name).fetch_one(connection).await?)
 }

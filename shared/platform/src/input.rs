@@ -78,7 +78,12 @@ pub fn time_zone_name(text: &str) -> Result<String, String> {
         return Ok(DEFAULT_TIME_ZONE.to_owned());
     }
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '+' | '-');
-    if name.len() > 64 || !name.chars().all(allowed) || name.starts_with('/') {
+    // Postgres also lists the system's own aliases and copies, which
+    // browsers' time zone data does not know.
+    let lowered = name.to_ascii_lowercase();
+    let system = ["posix/", "right/"].iter().any(|prefix| lowered.starts_with(prefix))
+        || ["localtime", "posixrules", "factory"].contains(&lowered.as_str());
+    if name.len() > 64 || !name.chars().all(allowed) || name.starts_with('/') || system {
         return Err("must be an IANA time zone name such as Europe/Paris".to_owned());
     }
     Ok(name.to_owned())
@@ -113,7 +118,15 @@ mod tests {
         assert_eq!(time_zone_name(" Europe/Paris ").as_deref(), Ok("Europe/Paris"));
         assert_eq!(time_zone_name("America/Argentina/Buenos_Aires").as_deref(), Ok("America/Argentina/Buenos_Aires"));
         assert_eq!(time_zone_name("Etc/GMT+10").as_deref(), Ok("Etc/GMT+10"));
-        for bad in ["Europe/Paris; DROP", "/etc/passwd", "Mars Time", &"A".repeat(65)] {
+        for bad in [
+            "Europe/Paris; DROP",
+            "/etc/passwd",
+            "Mars Time",
+            &"A".repeat(65),
+            "posix/Asia/Tokyo",
+            "right/UTC",
+            "localtime",
+        ] {
             assert!(time_zone_name(bad).is_err(), "{bad}");
         }
     }

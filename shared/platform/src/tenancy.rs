@@ -64,7 +64,7 @@ pub fn refusal(standing: Standing) -> Option<Status> {
             Code::PermissionDenied,
             PLATFORM_DOMAIN,
             "TENANT_UNKNOWN",
-            "the token names a tenant that does not exist",
+            "the tenant named (by the token, or in x-bss-tenant) does not exist",
         )),
     }
 }

@@ -73,6 +73,12 @@ fn buckets(aging: &ReceivablesAging) -> [&str; 6] {
 
 #[tokio::test]
 async fn open_invoices_age_by_due_date_and_each_day_closes_with_what_was_posted() {
+    // The test reads "today" (UTC) before and after posting: it starts well
+    // clear of midnight.
+    let left = chrono::TimeDelta::days(1) - (now().time() - chrono::NaiveTime::MIN);
+    if left < chrono::TimeDelta::minutes(2) {
+        tokio::time::sleep((left + chrono::TimeDelta::seconds(5)).to_std().expect("positive")).await;
+    }
     let suite = TestApp::start().await;
     let (tenant_id, admin) = suite.tenant("Aging Books", "EUR").await;
     let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
@@ -198,4 +204,11 @@ async fn open_invoices_age_by_due_date_and_each_day_closes_with_what_was_posted(
         (Code::PermissionDenied, "ACCOUNT_REQUIRED".to_owned())
     );
     assert_eq!(aging(&channel, &rep, &account_id).await.expect_err("not its account").code(), Code::NotFound);
+    // A customer's own user gets its account's aging, named or not, and
+    // no other account's.
+    let user_id = bss_e2e::create_user(&channel, &admin, &account_id, "ap@aged.example").await;
+    let customer = bss_testkit::customer_user_token(tenant_id, user_id);
+    assert_eq!(aging(&channel, &customer, "").await.expect("its own").aging, aged.aging);
+    let other = create_account(&channel, &admin, ordering_account("OTHER")).await;
+    assert_eq!(aging(&channel, &customer, &other).await.expect_err("another account").code(), Code::NotFound);
 }

@@ -212,12 +212,5 @@ impl Tenants {
 
 /// INVALID_ARGUMENT on `field` unless the time zone database knows `name`.
 async fn check_time_zone(tx: &mut PgConnection, field: &str, name: &str) -> Result<(), AccountsError> {
-    if bss_platform::db::today_in(tx, name).await?.is_some() {
-        return Ok(());
-    }
-    Err(Violations::single(
-        field,
-        format!("{name:?} is not in the time zone database (IANA names such as Europe/Paris)"),
-    )
-    .into())
+    bss_platform::db::today_in::<AccountsError>(tx, field, name).await.map(|_| ())
 }

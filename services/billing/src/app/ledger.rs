@@ -282,16 +282,15 @@ impl Billing {
     ) -> Result<(Currency, Vec<(NaiveDate, Decimal)>), BillingError> {
         let currency = self.account_currency(caller, account_id).await?;
         let mut connection = self.db.acquire().await?;
-        known_today(&mut connection, time_zone).await?;
+        bss_platform::db::today_in::<BillingError>(&mut connection, "time_zone", time_zone).await?;
         let postings = ledger::postings_by_day(&mut connection, tenant_id, account_id, to, time_zone).await?;
         Ok((currency, daily_balances(&postings, from, to)))
     }
 
     /// The aging of what posted invoices still owe today (in `time_zone`),
     /// of one account or of the whole tenant, per currency; and that
-    /// today. A caller limited
-    /// to some accounts (a sales rep, a customer's user) names one of its
-    /// own.
+    /// today. A sales rep names one of its accounts; a customer's user
+    /// ages its own account.
     pub async fn receivables_aging(
         &self,
         caller: &Caller,
@@ -299,11 +298,15 @@ impl Billing {
         account_id: Option<Uuid>,
         time_zone: &str,
     ) -> Result<(NaiveDate, Vec<(Currency, Aging)>), BillingError> {
+        // A customer's own user ages its own account, named or not.
+        let own = self.own_account(caller).await?;
+        let account_id = bss_platform::auth::bound_account(own, account_id)
+            .map_err(|other| BillingError::not_found("account", other))?;
         match account_id {
             Some(account_id) => {
                 self.fetch_account(caller, account_id).await?;
             }
-            None if caller.sales_rep_limit().is_some() || caller.customer_user().is_some() => {
+            None if caller.sales_rep_limit().is_some() => {
                 return Err(BillingError::Platform(PlatformError::Denied {
                     reason: "ACCOUNT_REQUIRED",
                     description: "name one of your accounts: the tenant's aging is for its staff".to_owned(),
@@ -312,7 +315,7 @@ impl Billing {
             None => {}
         }
         let mut connection = self.db.acquire().await?;
-        let today = known_today(&mut connection, time_zone).await?;
+        let today = bss_platform::db::today_in::<BillingError>(&mut connection, "time_zone", time_zone).await?;
         let open = ledger::open_by_due_date(&mut connection, tenant_id, account_id).await?;
         let mut agings: Vec<(Currency, Aging)> = Vec::new();
         for (code, due, owed, invoices) in open {
@@ -340,11 +343,4 @@ impl Billing {
         let mut connection = self.db.acquire().await?;
         ledger::unsettled(&mut connection, tenant_id, account_ids, deleting).await
     }
-}
-
-/// Today in `time_zone`; INVALID_ARGUMENT (`time_zone`) when the time zone
-/// database does not know it.
-async fn known_today(connection: &mut sqlx::PgConnection, time_zone: &str) -> Result<NaiveDate, BillingError> {
-    let today = bss_platform::db::today_in(connection, time_zone).await?;
-    Ok(today.ok_or_else(|| bss_platform::input::unknown_time_zone("time_zone", time_zone))?)
 }

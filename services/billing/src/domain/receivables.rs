@@ -80,7 +80,7 @@ pub fn history_range(from: NaiveDate, to: NaiveDate) -> Result<(NaiveDate, Naive
         return Err(Violations::single("to_date", "must be on or after from_date").into());
     }
     if days > MOST_HISTORY_DAYS {
-        return Err(Violations::single("to_date", "a history covers at most 366 days").into());
+        return Err(Violations::single("to_date", format!("a history covers at most {MOST_HISTORY_DAYS} days")).into());
     }
     Ok((from, to))
 }
