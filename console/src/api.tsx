@@ -8,11 +8,13 @@ import { CreditService } from "@bss/client/gen/bss/credit/v1/credit_pb";
 import { InvoiceService } from "@bss/client/gen/bss/billing/v1/invoices_pb";
 import { OrderService } from "@bss/client/gen/bss/billing/v1/orders_pb";
 import { LedgerService } from "@bss/client/gen/bss/billing/v1/ledger_pb";
+import { PaymentService } from "@bss/client/gen/bss/billing/v1/payments_pb";
 import { UserService } from "@bss/client/gen/bss/accounts/v1/users_pb";
 import { AccountPricingService } from "@bss/client/gen/bss/pricing/v1/account_pricing_pb";
 import { ContractService } from "@bss/client/gen/bss/pricing/v1/contracts_pb";
 import { QuoteService } from "@bss/client/gen/bss/pricing/v1/quotes_pb";
 import { ResellerSyncService } from "@bss/client/gen/bss/resellersync/v1/sync_pb";
+import { TenantService } from "@bss/client/gen/bss/accounts/v1/tenants_pb";
 import type { Client } from "@connectrpc/connect";
 import { useSession } from "./session";
 
@@ -22,32 +24,38 @@ export interface Api {
   invoices: Client<typeof InvoiceService>;
   orders: Client<typeof OrderService>;
   ledger: Client<typeof LedgerService>;
+  payments: Client<typeof PaymentService>;
   users: Client<typeof UserService>;
   pricing: Client<typeof AccountPricingService>;
   contracts: Client<typeof ContractService>;
   quotes: Client<typeof QuoteService>;
   resellerSync: Client<typeof ResellerSyncService>;
+  /** Tenants, as a platform administrator manages them (in no tenant). */
+  tenants: Client<typeof TenantService>;
 }
 
 const ApiContext = createContext<Api | null>(null);
 
 export function ApiProvider({ gatewayUrl, children }: { gatewayUrl: string; children: ReactNode }) {
-  const { token } = useSession();
+  const { token, actingTenant } = useSession();
   const api = useMemo<Api>(() => {
-    const transport = createBssTransport({ baseUrl: gatewayUrl, token: () => token ?? undefined });
+    const bearer = () => token ?? undefined;
+    const transport = createBssTransport({ baseUrl: gatewayUrl, token: bearer, tenant: () => actingTenant ?? undefined });
     return {
       accounts: bssClient(AccountService, transport),
       credit: bssClient(CreditService, transport),
       invoices: bssClient(InvoiceService, transport),
       orders: bssClient(OrderService, transport),
       ledger: bssClient(LedgerService, transport),
+      payments: bssClient(PaymentService, transport),
       users: bssClient(UserService, transport),
       pricing: bssClient(AccountPricingService, transport),
       contracts: bssClient(ContractService, transport),
       quotes: bssClient(QuoteService, transport),
       resellerSync: bssClient(ResellerSyncService, transport),
+      tenants: bssClient(TenantService, createBssTransport({ baseUrl: gatewayUrl, token: bearer })),
     };
-  }, [gatewayUrl, token]);
+  }, [gatewayUrl, token, actingTenant]);
   return <ApiContext.Provider value={api}>{children}</ApiContext.Provider>;
 }
 

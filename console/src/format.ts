@@ -33,7 +33,20 @@ export function dateTime(when: Timestamp | undefined, timeZone = "UTC", locale =
   if (!when) {
     return "";
   }
-  return new Intl.DateTimeFormat(locale, { dateStyle: "medium", timeStyle: "short", timeZone }).format(
-    timestampDate(when),
-  );
+  const options: Intl.DateTimeFormatOptions = { dateStyle: "medium", timeStyle: "short" };
+  try {
+    return new Intl.DateTimeFormat(locale, { ...options, timeZone }).format(timestampDate(when));
+  } catch {
+    // A zone this browser does not know: UTC, said so.
+    return `${new Intl.DateTimeFormat(locale, { ...options, timeZone: "UTC" }).format(timestampDate(when))} UTC`;
+  }
+}
+
+/** Today in `timeZone` (UTC when this browser does not know it), YYYY-MM-DD. */
+export function today(timeZone: string): string {
+  try {
+    return new Intl.DateTimeFormat("en-CA", { timeZone }).format(new Date());
+  } catch {
+    return new Date().toISOString().slice(0, 10);
+  }
 }

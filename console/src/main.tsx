@@ -1,7 +1,18 @@
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
-import { AppShell, Button, createTheme, Group, MantineProvider, Text, Title, type CSSVariablesResolver } from "@mantine/core";
+import {
+  AppShell,
+  Button,
+  createTheme,
+  Group,
+  MantineProvider,
+  Stack,
+  Text,
+  Title,
+  type CSSVariablesResolver,
+} from "@mantine/core";
 import "@mantine/core/styles.css";
+import "@mantine/charts/styles.css";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { BrowserRouter, Link, Navigate, Route, Routes } from "react-router";
 import { Code, ConnectError } from "@bss/client";
@@ -14,6 +25,9 @@ import { Account } from "./pages/Account";
 import { HeldOrders } from "./pages/HeldOrders";
 import { BillingRun, BillingRuns } from "./pages/BillingRuns";
 import { ResellerSync } from "./pages/ResellerSync";
+import { Receivables } from "./pages/Receivables";
+import { ChooseTenant, TenantSwitcher } from "./pages/TenantSwitcher";
+import { TenantTimeZone, useTimeZone } from "./tenant";
 
 // Reads are tried again only when the suite could not answer; a refusal
 // (bad input, not found, not allowed, not signed in) is shown at once.
@@ -39,47 +53,66 @@ const queries = new QueryClient({
 });
 
 function Shell({ config }: { config: ConsoleConfig }) {
-  const { token, claims, signOut } = useSession();
+  const { token, claims, signOut, switches, actingTenant } = useSession();
   if (!token || !claims) {
     return <SignIn config={config} />;
   }
   return (
     <ApiProvider gatewayUrl={config.gatewayUrl}>
-      <AppShell header={{ height: 56 }} padding="md">
-        <AppShell.Header>
-          <Group h="100%" px="md" justify="space-between">
-            <Group component="nav" aria-label="Main">
-              <Title order={3}>BSS console</Title>
-              <Link to="/accounts">Accounts</Link>
-              <Link to="/held-orders">Held orders</Link>
-              <Link to="/billing-runs">Billing runs</Link>
-              <Link to="/reseller-sync">Reseller sync</Link>
+      <TenantTimeZone>
+        <AppShell header={{ height: 56 }} padding="md">
+          <AppShell.Header>
+            <Group h="100%" px="md" justify="space-between" wrap="nowrap">
+              <Group component="nav" aria-label="Main">
+                <Title order={3}>BSS console</Title>
+                <Link to="/accounts">Accounts</Link>
+                <Link to="/held-orders">Held orders</Link>
+                <Link to="/billing-runs">Billing runs</Link>
+                <Link to="/receivables">Receivables</Link>
+                <Link to="/reseller-sync">Reseller sync</Link>
+              </Group>
+              <Group wrap="nowrap">
+                {switches && <TenantSwitcher />}
+                <Stack gap={0}>
+                  <Text size="xs">
+                    Signed in as {claims.sub} ({claims.roles.join(", ")})
+                  </Text>
+                  <Text size="xs">
+                    <ZoneNote />
+                  </Text>
+                </Stack>
+                <Button variant="default" size="xs" onClick={signOut}>
+                  Sign out
+                </Button>
+              </Group>
             </Group>
-            <Group>
-              <Text size="sm">
-                Signed in as {claims.sub} · {claims.roles.join(", ")}
-              </Text>
-              <Button variant="default" size="xs" onClick={signOut}>
-                Sign out
-              </Button>
-            </Group>
-          </Group>
-        </AppShell.Header>
-        <AppShell.Main>
-          <Routes>
-            <Route path="/" element={<Navigate to="/accounts" replace />} />
-            <Route path="/accounts" element={<Accounts />} />
-            <Route path="/accounts/:id" element={<Account />} />
-            <Route path="/held-orders" element={<HeldOrders />} />
-            <Route path="/billing-runs" element={<BillingRuns />} />
-            <Route path="/billing-runs/:id" element={<BillingRun />} />
-            <Route path="/reseller-sync" element={<ResellerSync />} />
-            <Route path="*" element={<Text>No such page.</Text>} />
-          </Routes>
-        </AppShell.Main>
-      </AppShell>
+          </AppShell.Header>
+          <AppShell.Main>
+            {switches && !actingTenant ? (
+              <ChooseTenant />
+            ) : (
+              <Routes key={actingTenant ?? claims.tenant}>
+                <Route path="/" element={<Navigate to="/accounts" replace />} />
+                <Route path="/accounts" element={<Accounts />} />
+                <Route path="/accounts/:id" element={<Account />} />
+                <Route path="/held-orders" element={<HeldOrders />} />
+                <Route path="/billing-runs" element={<BillingRuns />} />
+                <Route path="/billing-runs/:id" element={<BillingRun />} />
+                <Route path="/receivables" element={<Receivables />} />
+                <Route path="/reseller-sync" element={<ResellerSync />} />
+                <Route path="*" element={<Text>No such page.</Text>} />
+              </Routes>
+            )}
+          </AppShell.Main>
+        </AppShell>
+      </TenantTimeZone>
     </ApiProvider>
   );
+}
+
+/** The time zone the console shows dates and times in. */
+function ZoneNote() {
+  return <>Times in {useTimeZone()}</>;
 }
 
 async function start() {

@@ -6,6 +6,7 @@ import { createContext, useContext, useEffect, useMemo, useState, type ReactNode
 import { useQueryClient } from "@tanstack/react-query";
 
 const KEY = "bss.console.token";
+const TENANT_KEY = "bss.console.tenant";
 
 /** The claims of a suite token the console uses. */
 export interface Claims {
@@ -40,6 +41,11 @@ interface Session {
   signOut: () => void;
   /** Whether the caller holds one of `roles`. */
   may: (...roles: string[]) => boolean;
+  /** Whether the caller is a platform administrator, who works in the tenant it switches to. */
+  switches: boolean;
+  /** The tenant a platform administrator switched to (sent as `x-bss-tenant`); `null`: none yet. */
+  actingTenant: string | null;
+  switchTenant: (tenantId: string) => void;
 }
 
 const SessionContext = createContext<Session | null>(null);
@@ -52,12 +58,20 @@ function current(claims: Claims | null): claims is Claims {
 export function SessionProvider({ children }: { children: ReactNode }) {
   const queries = useQueryClient();
   const [token, setToken] = useState<string | null>(() => sessionStorage.getItem(KEY));
+  const [acting, setActing] = useState<string | null>(() => sessionStorage.getItem(TENANT_KEY));
   const session = useMemo<Session>(() => {
     const read = token ? claimsOf(token) : null;
     const claims = current(read) ? read : null;
-    // Another caller's answers are never shown to the next one.
+    // A platform administrator's token names no tenant: it works in the one
+    // it switches to, with that tenant's administrator's rights.
+    const switches = Boolean(claims?.roles.includes("platform_admin") && !claims?.tenant);
+    const actingTenant = switches ? acting : null;
+    const roles = actingTenant ? [...(claims?.roles ?? []), "tenant_admin"] : (claims?.roles ?? []);
+    // Another caller's (or tenant's) answers are never shown to the next one.
     const change = (next: string | null) => {
       queries.clear();
+      sessionStorage.removeItem(TENANT_KEY);
+      setActing(null);
       if (next) {
         sessionStorage.setItem(KEY, next);
       } else {
@@ -70,9 +84,17 @@ export function SessionProvider({ children }: { children: ReactNode }) {
       claims,
       signIn: (next) => change(next),
       signOut: () => change(null),
-      may: (...roles) => roles.some((role) => claims?.roles.includes(role) ?? false),
+      may: (...wanted) => wanted.some((role) => roles.includes(role)),
+      switches,
+      actingTenant,
+      switchTenant: (tenantId) => {
+        // The list of tenants is the platform's, the same in every tenant.
+        queries.removeQueries({ predicate: (query) => query.queryKey[0] !== "platform-tenants" });
+        sessionStorage.setItem(TENANT_KEY, tenantId);
+        setActing(tenantId);
+      },
     };
-  }, [token, queries]);
+  }, [token, acting, queries]);
   // A token that expires while the page is open signs the caller out.
   useEffect(() => {
     const claims = session.claims;

@@ -147,7 +147,21 @@ function clients() {
     invoices: bssClient(InvoiceService, transport),
     pricing: bssClient(AccountPricingService, transport),
     users: bssClient(UserService, transport),
+    tenants: bssClient(TenantService, transport),
   };
+}
+
+/** Today in Tokyo, YYYY-MM-DD. */
+function tokyoToday() {
+  return new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Tokyo" }).format(new Date());
+}
+
+/** Waits until at least two minutes are left before midnight in `timeZone` (a story that reads "today" ends the same day). */
+async function clearOfMidnight(timeZone) {
+  const parts = new Intl.DateTimeFormat("en-GB", { timeZone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).formatToParts(new Date());
+  const minutes = Number(parts.find((part) => part.type === "hour").value) * 60 + Number(parts.find((part) => part.type === "minute").value);
+  const left = 24 * 60 - minutes;
+  if (left <= 2) await new Promise((resolve) => setTimeout(resolve, (left + 1) * 60_000));
 }
 
 test("an administrator signs in, finds an account and reads it", async () => {
@@ -204,6 +218,18 @@ test("an administrator signs in, finds an account and reads it", async () => {
   const history = page.getByRole("table", { name: "Lifecycle history" });
   await history.getByRole("cell", { name: "SUSPENDED" }).waitFor();
   await history.getByRole("cell", { name: "cheque bounced" }).waitFor();
+  // Times in the tenant's time zone (Tokyo, UTC+9, no summer time), as
+  // accounts recorded them.
+  await clients().tenants.setTimeZone({ timeZone: "Asia/Tokyo" });
+  await page.reload();
+  await page.getByRole("tab", { name: "History" }).click();
+  await page.getByText("Times in Asia/Tokyo").waitFor();
+  const recorded = await accounts.listAccountHistory({ accountId: acme.account.id });
+  const suspended = recorded.entries.find((entry) => entry.reason === "cheque bounced");
+  const inTokyo = new Intl.DateTimeFormat("en-US", { dateStyle: "medium", timeStyle: "short", timeZone: "Asia/Tokyo" }).format(
+    new Date(Number(suspended.occurTime.seconds) * 1000),
+  );
+  await history.getByRole("row").filter({ hasText: "cheque bounced" }).getByRole("cell", { name: inTokyo }).waitFor();
   // Its contacts, addresses and users, each as accounts keeps them.
   await page.getByRole("tab", { name: "Contacts" }).click();
   const contact = page.getByRole("table", { name: "Contacts" }).getByRole("row").filter({ hasText: "Ada Lovelace" });
@@ -234,7 +260,11 @@ async function until(read, done) {
 }
 
 test("a held order approved in the console is reserved by credit, executed by billing and invoiced by a run started in the console", async () => {
-  const { accounts, credit, catalog, orders, invoices, pricing } = clients();
+  const { accounts, credit, catalog, orders, invoices, pricing, tenants } = clients();
+  // Dates in Tokyo; the story reads "today" there, so it starts well clear
+  // of midnight in Tokyo.
+  await tenants.setTimeZone({ timeZone: "Asia/Tokyo" });
+  await clearOfMidnight("Asia/Tokyo");
   const { account } = await accounts.createAccount({
     account: { code: "HOLDME", name: "Hold Me Ltd", enableOrdering: true, paymentTypes: [PaymentType.ON_ACCOUNT] },
   });
@@ -312,8 +342,25 @@ test("a held order approved in the console is reserved by credit, executed by bi
   await orderRow.getByRole("cell", { name: "EXECUTED" }).waitFor();
   const posted = runs.getByRole("table", { name: "Transactions" }).getByRole("row").filter({ hasText: "INVOICE" });
   await posted.getByRole("cell", { name: "€180.00" }).first().waitFor();
-  await runs.screenshot({ path: path.join(shots, "account-enquiry.png") });
+  // Its charts: the balance up to today (posted today; days in the
+  // tenant's time zone, Tokyo), and the invoice in the aging, current (due
+  // later, by the tenant's default terms).
+  const today = tokyoToday();
+  await runs.getByText(new RegExp(`€180\\.00 on ${today}; credit limit €100\\.00`)).waitFor();
+  const aged = runs.getByRole("table", { name: "Aging in EUR" }).locator("tbody tr");
+  await aged.getByRole("cell", { name: "€180.00" }).first().waitFor();
+  assert.deepEqual(await aged.locator("td").allInnerTexts(), ["€180.00", "€0.00", "€0.00", "€0.00", "€0.00", "€180.00"]);
+  await runs.screenshot({ path: path.join(shots, "account-enquiry.png"), fullPage: true });
   await accessible(runs, "an account's enquiry");
+  // The tenant's receivables: this invoice is all that is owed.
+  await runs.getByRole("link", { name: "Receivables" }).click();
+  const receivables = runs.getByRole("table", { name: "Receivables in EUR" }).locator("tbody tr td");
+  await receivables.first().waitFor();
+  assert.deepEqual(await receivables.allInnerTexts(), ["€180.00", "€0.00", "€0.00", "€0.00", "€0.00", "€180.00"]);
+  await runs.getByText(`€180.00 owed on 1 invoice, as of ${today}`).waitFor();
+  await runs.screenshot({ path: path.join(shots, "receivables.png") });
+  await accessible(runs, "the receivables");
+  await runs.goto(`${started.consoleUrl}/accounts/${account.id}`);
 
   // Its own price with a quantity break, in the pricing tab; the quote
   // tester shows why it wins over the list price, and names a bad field.
@@ -454,7 +501,9 @@ async function tabTo(page, name) {
     await page.keyboard.press("Tab");
     const focused = await page.evaluate(() => {
       const element = document.activeElement;
-      if (!element) return "";
+      // Focus on the page itself (nothing focused, or focus gone to the
+      // browser): its text is every label on the page, which is no match.
+      if (!element || element === document.body) return "";
       const label = element.labels?.[0]?.textContent ?? "";
       return [element.getAttribute("aria-label") ?? "", label, element.textContent ?? ""].join(" ").trim();
     });
@@ -466,8 +515,11 @@ async function tabTo(page, name) {
 test("the console is used by keyboard alone", async () => {
   const page = await newPage();
   await page.goto(started.consoleUrl);
+  // The form renders once the console has read its configuration.
+  await page.getByLabel("Bearer token").waitFor();
   await tabTo(page, /Bearer token/);
   await page.keyboard.type(started.token);
+  assert.equal(await page.getByLabel("Bearer token").inputValue(), started.token);
   await tabTo(page, /^Sign in$/);
   await page.keyboard.press("Enter");
   await page.getByRole("heading", { name: "Accounts" }).waitFor();
@@ -484,6 +536,47 @@ test("the console is used by keyboard alone", async () => {
   await page.keyboard.press("ArrowRight");
   await page.keyboard.press("Enter");
   await page.getByRole("table", { name: "Lifecycle history" }).waitFor();
+  await page.close();
+  assert.deepEqual(pageErrors, []);
+});
+
+test("a platform administrator switches between tenants and works in each", async () => {
+  // A second tenant with an account of its own, made by the platform
+  // administrator acting in it (x-bss-tenant, as the console sends it).
+  const platform = createBssTransport({ baseUrl: started.gatewayUrl, token: () => started.platformToken });
+  const { tenant } = await bssClient(TenantService, platform).createTenant({
+    tenant: { name: "Orbit Books", defaultCurrency: "EUR" },
+  });
+  const inOrbit = createBssTransport({ baseUrl: started.gatewayUrl, token: () => started.platformToken, tenant: () => tenant.id });
+  await bssClient(AccountService, inOrbit).createAccount({ account: { code: "ORBIT", name: "Orbit Retail" } });
+  const demo = await bssClient(TenantService, platform).getTenant({ id: started.tenantId });
+
+  const page = await newPage();
+  await page.goto(started.consoleUrl);
+  await page.getByLabel("Bearer token").fill(started.platformToken);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "Choose a tenant" }).waitFor();
+  await accessible(page, "the tenant choice");
+
+  const choose = async (name) => {
+    await page.getByRole("combobox", { name: "Tenant" }).click();
+    await page.getByRole("option", { name }).click();
+    await page.getByRole("heading", { name: "Accounts" }).waitFor();
+  };
+  const table = page.getByRole("table", { name: "Accounts found" });
+  // In Orbit Books: its account, and none of the demo tenant's.
+  await choose("Orbit Books");
+  await table.getByRole("link", { name: "ORBIT", exact: true }).waitFor();
+  assert.equal(await table.getByRole("link", { name: "ACME", exact: true }).count(), 0);
+  await page.screenshot({ path: path.join(shots, "tenant-switcher.png") });
+  // Switched to the demo tenant: its accounts, and Orbit's are gone.
+  await choose(demo.tenant.name);
+  await table.getByRole("link", { name: "ACME", exact: true }).waitFor();
+  assert.equal(await table.getByRole("link", { name: "ORBIT", exact: true }).count(), 0);
+  // As the tenant's administrator: held orders are there to decide (the
+  // queue has its Decision column, shown only to those who may decide).
+  await page.getByRole("link", { name: "Held orders" }).click();
+  await page.getByRole("table", { name: "Orders waiting for approval" }).getByRole("columnheader", { name: "Decision" }).waitFor();
   await page.close();
   assert.deepEqual(pageErrors, []);
 });

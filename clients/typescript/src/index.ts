@@ -17,6 +17,12 @@ export interface BssTransportOptions {
   baseUrl: string;
   /** The caller's bearer token, read at each call (so a renewed one is used); none: anonymous. */
   token: () => string | undefined;
+  /**
+   * The tenant to act in (`x-bss-tenant`), read at each call: for a
+   * platform administrator's token, or a service's `*` token. Other
+   * callers act in their token's tenant whatever this names.
+   */
+  tenant?: () => string | undefined;
   /** A call's deadline in milliseconds, unless the call sets its own. */
   timeoutMs?: number;
 }
@@ -27,6 +33,10 @@ export function createBssTransport(options: BssTransportOptions): Transport {
     const token = options.token();
     if (token) {
       request.header.set("authorization", `Bearer ${token}`);
+    }
+    const tenant = options.tenant?.();
+    if (tenant) {
+      request.header.set("x-bss-tenant", tenant);
     }
     return next(request);
   };

@@ -7,7 +7,7 @@ import { Refusal } from "./Refusal";
 import { ListTable } from "./ListTable";
 import { useApi } from "../api";
 import { statusBadge } from "./Accounts";
-import { dateTime } from "../format";
+import { useDateTime } from "../tenant";
 import { CreditTab } from "./CreditTab";
 import { EnquiryTab } from "./EnquiryTab";
 import { AddressesTab, ContactsTab, UsersTab } from "./PeopleTabs";
@@ -16,6 +16,7 @@ import { QuoteTab } from "./QuoteTab";
 
 /** One account: its details and lifecycle history, then (as the console grows) each side's view of it. */
 export function Account() {
+  const dateTime = useDateTime();
   const { id = "" } = useParams();
   const api = useApi();
   const account = useQuery({ queryKey: ["account", id], queryFn: () => api.accounts.getAccount({ id }) });

@@ -6,7 +6,7 @@ import { useNavigate, useParams } from "react-router";
 import { BillingRunStatus } from "@bss/client/gen/bss/billing/v1/invoices_pb";
 import { newRequestId, useApi } from "../api";
 import { useSession } from "../session";
-import { dateTime } from "../format";
+import { useDateTime } from "../tenant";
 import { Descriptions } from "./Descriptions";
 
 /** Roles that may start a billing run (billing's writers). */
@@ -65,6 +65,7 @@ export function BillingRuns() {
 
 /** One billing run, followed live until it completes or fails. */
 export function BillingRun() {
+  const dateTime = useDateTime();
   const { id = "" } = useParams();
   const api = useApi();
   const run = useQuery({

@@ -4,16 +4,24 @@ import { ReservationState } from "@bss/client/gen/bss/credit/v1/credit_pb";
 import { Refusal } from "./Refusal";
 import { ListTable } from "./ListTable";
 import { useApi } from "../api";
-import { dateTime, money } from "../format";
+import { money } from "../format";
+import { useDateTime } from "../tenant";
 import { Descriptions } from "./Descriptions";
 
-/** The account as credit sees it: its standing, what is available, and what is reserved. */
-export function CreditTab({ accountId }: { accountId: string }) {
+/** Credit's status of the account (limit, balance, exposure, standing). */
+export function useCreditStatus(accountId: string) {
   const api = useApi();
-  const status = useQuery({
+  return useQuery({
     queryKey: ["credit-status", accountId],
     queryFn: () => api.credit.getCreditStatus({ accountId }),
   });
+}
+
+/** The account as credit sees it: its standing, what is available, and what is reserved. */
+export function CreditTab({ accountId }: { accountId: string }) {
+  const dateTime = useDateTime();
+  const api = useApi();
+  const status = useCreditStatus(accountId);
   const reservations = useQuery({
     queryKey: ["reservations", accountId],
     queryFn: () => api.credit.listReservations({ accountId, pageSize: 50 }),

@@ -4,11 +4,26 @@ import { InvoiceStatus } from "@bss/client/gen/bss/billing/v1/invoices_pb";
 import { OrderStatus } from "@bss/client/gen/bss/billing/v1/orders_pb";
 import { TransactionKind } from "@bss/client/gen/bss/billing/v1/ledger_pb";
 import { useApi } from "../api";
-import { dateTime, money } from "../format";
+import { money, today } from "../format";
+import { useDateTime, useTimeZone } from "../tenant";
 import { ListTable } from "./ListTable";
+import { AgingChart, BalanceChart } from "./LazyCharts";
+import { Refusal } from "./Refusal";
+import { useCreditStatus } from "./CreditTab";
 
-/** The account enquiry as billing keeps it: invoices, orders (back orders shown by what waits), posted transactions. */
+/** Days of balance the enquiry charts. */
+const BALANCE_DAYS = 90;
+
+/** Today in `timeZone` and the day `days` before it, YYYY-MM-DD. */
+function lastDays(timeZone: string, days: number): { fromDate: string; toDate: string } {
+  const toDate = today(timeZone);
+  const from = new Date(`${toDate}T00:00:00Z`);
+  from.setUTCDate(from.getUTCDate() - days);
+  return { fromDate: from.toISOString().slice(0, 10), toDate };
+}
+
 export function EnquiryTab({ accountId }: { accountId: string }) {
+  const dateTime = useDateTime();
   const api = useApi();
   const invoices = useQuery({
     queryKey: ["invoices", accountId],
@@ -18,12 +33,28 @@ export function EnquiryTab({ accountId }: { accountId: string }) {
     queryKey: ["orders", accountId],
     queryFn: () => api.orders.listOrders({ accountId, pageSize: 50 }),
   });
+  const timeZone = useTimeZone();
+  const aging = useQuery({
+    queryKey: ["aging", accountId, timeZone],
+    queryFn: () => api.payments.getReceivablesAging({ accountId, timeZone }),
+  });
+  const history = useQuery({
+    queryKey: ["balance-history", accountId, timeZone],
+    queryFn: () => api.ledger.getBalanceHistory({ accountId, timeZone, ...lastDays(timeZone, BALANCE_DAYS - 1) }),
+  });
+  const status = useCreditStatus(accountId);
   const transactions = useQuery({
     queryKey: ["transactions", accountId],
     queryFn: () => api.ledger.listTransactions({ accountId, pageSize: 50 }),
   });
   return (
     <Stack>
+      <Title order={4}>Balance, last {BALANCE_DAYS} days</Title>
+      <Refusal error={history.error} />
+      {history.data && <BalanceChart points={history.data.points} limit={status.data?.status?.creditLimit} />}
+      <Title order={4}>Aging of receivables</Title>
+      <Refusal error={aging.error} />
+      {aging.data && <AgingChart aging={aging.data.aging} asOf={aging.data.asOfDate} label="Aging" />}
       <Title order={4}>Invoices</Title>
       <ListTable
         label="Invoices"

@@ -7,7 +7,8 @@ import { HeldOrderState, type HeldOrder } from "@bss/client/gen/bss/credit/v1/cr
 import { ListTable } from "./ListTable";
 import { newRequestId, useApi } from "../api";
 import { useSession } from "../session";
-import { dateTime, money } from "../format";
+import { money } from "../format";
+import { useDateTime } from "../tenant";
 
 /** Roles that may approve or reject a held order (credit's DECIDERS; a tenant may narrow it, and credit says so). */
 const DECIDERS = ["tenant_admin", "credit_manager", "account_manager"];
@@ -17,6 +18,7 @@ type Decision = { order: HeldOrder; approve: boolean; requestId: string };
 
 /** The orders credit holds for approval, oldest first; approve or reject each with a note. */
 export function HeldOrders() {
+  const dateTime = useDateTime();
   const api = useApi();
   const { may } = useSession();
   const queries = useQueryClient();

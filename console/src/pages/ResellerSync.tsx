@@ -4,11 +4,12 @@ import { Refusal } from "./Refusal";
 import type { SyncFailure } from "@bss/client/gen/bss/resellersync/v1/sync_pb";
 import { useApi } from "../api";
 import { useSession } from "../session";
-import { dateTime } from "../format";
+import { useDateTime } from "../tenant";
 import { ListTable } from "./ListTable";
 
 /** The reseller sync as the distributor sees it: each source stream's position and lag, its links, and the events set aside, each retried on demand. */
 export function ResellerSync() {
+  const dateTime = useDateTime();
   const api = useApi();
   const { may } = useSession();
   const queries = useQueryClient();
