@@ -10,6 +10,7 @@ import { ListTable } from "./ListTable";
 import { AgingChart, BalanceChart } from "./LazyCharts";
 import { Refusal } from "./Refusal";
 import { useCreditStatus } from "./CreditTab";
+import { useAging } from "./Receivables";
 
 /** Days of balance the enquiry charts. */
 const BALANCE_DAYS = 90;
@@ -34,10 +35,7 @@ export function EnquiryTab({ accountId }: { accountId: string }) {
     queryFn: () => api.orders.listOrders({ accountId, pageSize: 50 }),
   });
   const timeZone = useTimeZone();
-  const aging = useQuery({
-    queryKey: ["aging", accountId, timeZone],
-    queryFn: () => api.payments.getReceivablesAging({ accountId, timeZone }),
-  });
+  const aging = useAging(accountId);
   const history = useQuery({
     queryKey: ["balance-history", accountId, timeZone],
     queryFn: () => api.ledger.getBalanceHistory({ accountId, timeZone, ...lastDays(timeZone, BALANCE_DAYS - 1) }),

@@ -111,9 +111,10 @@ pub fn code(value: &str, max: usize) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn a_time_zone_is_an_iana_name_and_empty_is_utc() {
-        use super::time_zone_name;
         assert_eq!(time_zone_name("").as_deref(), Ok("UTC"));
         assert_eq!(time_zone_name(" Europe/Paris ").as_deref(), Ok("Europe/Paris"));
         assert_eq!(time_zone_name("America/Argentina/Buenos_Aires").as_deref(), Ok("America/Argentina/Buenos_Aires"));
@@ -130,8 +131,6 @@ mod tests {
             assert!(time_zone_name(bad).is_err(), "{bad}");
         }
     }
-
-    use super::*;
 
     #[test]
     fn text_is_trimmed_and_bounded() {

@@ -24,7 +24,7 @@ use super::{Billing, PEER_TIMEOUT, upstream};
 use crate::domain::error::BillingError;
 use crate::domain::period::{Period, PeriodSettings};
 use crate::domain::rebate::Rebate;
-use crate::domain::receivables::{Aging, daily_balances};
+use crate::domain::receivables::{Aging, aging_by_currency, daily_balances};
 use crate::repo::ledger::{self, RebateRecord, Transaction, TransactionFilter, Turnover};
 use crate::repo::stored_currency;
 
@@ -317,19 +317,11 @@ impl Billing {
         let mut connection = self.db.acquire().await?;
         let today = bss_platform::db::today_in::<BillingError>(&mut connection, "time_zone", time_zone).await?;
         let open = ledger::open_by_due_date(&mut connection, tenant_id, account_id).await?;
-        let mut agings: Vec<(Currency, Aging)> = Vec::new();
-        for (code, due, owed, invoices) in open {
-            let currency = stored_currency(&code)?;
-            // Rows come by currency: each currency's rows are together.
-            match agings.last_mut() {
-                Some((last, aging)) if *last == currency => aging.add(due, today, owed, invoices),
-                _ => {
-                    let mut aging = Aging::default();
-                    aging.add(due, today, owed, invoices);
-                    agings.push((currency, aging));
-                }
-            }
-        }
+        let open = open
+            .into_iter()
+            .map(|(code, due, owed, invoices)| Ok((stored_currency(&code)?, due, owed, invoices)))
+            .collect::<Result<Vec<_>, BillingError>>()?;
+        let agings = aging_by_currency(open, today);
         Ok((today, agings))
     }
 

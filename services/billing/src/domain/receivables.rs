@@ -69,6 +69,27 @@ impl Aging {
     }
 }
 
+/// The aging of each currency owed in, from (currency, due date, owed,
+/// invoices) rows, counted to `today`; currencies in the order they first
+/// come.
+pub fn aging_by_currency<C: PartialEq>(
+    open: impl IntoIterator<Item = (C, Option<NaiveDate>, Decimal, i64)>,
+    today: NaiveDate,
+) -> Vec<(C, Aging)> {
+    let mut agings: Vec<(C, Aging)> = Vec::new();
+    for (currency, due, owed, invoices) in open {
+        let at = match agings.iter().position(|(known, _)| *known == currency) {
+            Some(at) => at,
+            None => {
+                agings.push((currency, Aging::default()));
+                agings.len() - 1
+            }
+        };
+        agings[at].1.add(due, today, owed, invoices);
+    }
+    agings
+}
+
 /// Most days a balance history covers.
 pub const MOST_HISTORY_DAYS: i64 = 366;
 
@@ -152,6 +173,26 @@ mod tests {
         assert_eq!(aging.over_90_days, dec!(999.99));
         assert_eq!(aging.total(), dec!(1142.64));
         assert_eq!(aging.open_invoices, 8);
+    }
+
+    #[test]
+    fn each_currency_is_aged_apart() {
+        let today = date("2026-12-03");
+        let open = [
+            ("EUR", Some(date("2026-12-31")), dec!(10.00), 1),
+            ("USD", Some(date("2026-08-01")), dec!(7.25), 2),
+            ("EUR", Some(date("2026-11-30")), dec!(3.50), 1),
+        ];
+        let agings = aging_by_currency(open, today);
+        assert_eq!(agings.iter().map(|(currency, _)| *currency).collect::<Vec<_>>(), ["EUR", "USD"]);
+        let (_, euros) = &agings[0];
+        assert_eq!(
+            (euros.current, euros.days_1_to_30, euros.total(), euros.open_invoices),
+            (dec!(10.00), dec!(3.50), dec!(13.50), 2)
+        );
+        let (_, dollars) = &agings[1];
+        assert_eq!((dollars.over_90_days, dollars.total(), dollars.open_invoices), (dec!(7.25), dec!(7.25), 2));
+        assert!(aging_by_currency(Vec::<(&str, _, _, _)>::new(), today).is_empty());
     }
 
     #[test]
