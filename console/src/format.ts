@@ -50,3 +50,14 @@ export function today(timeZone: string): string {
     return new Date().toISOString().slice(0, 10);
   }
 }
+
+/** Days of history an account's charts show. */
+export const HISTORY_DAYS = 90;
+
+/** Today in `timeZone` and the day `days` before it, YYYY-MM-DD (a history's range). */
+export function lastDays(timeZone: string, days: number): { fromDate: string; toDate: string } {
+  const toDate = today(timeZone);
+  const from = new Date(`${toDate}T00:00:00Z`);
+  from.setUTCDate(from.getUTCDate() - days);
+  return { fromDate: from.toISOString().slice(0, 10), toDate };
+}

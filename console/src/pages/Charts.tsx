@@ -1,5 +1,5 @@
 // Charts where people would rather look than read: the aging of
-// receivables and an account's balance over time. The bars and lines are
+// receivables, an account's balance and its exposure over time. The bars and lines are
 // drawn from the suite's exact decimal strings read as numbers (drawing
 // only); every figure shown in words, and the table beside each chart,
 // is the exact string formatted by currency. The pictures are hidden from
@@ -10,6 +10,7 @@ import { AreaChart, BarChart } from "@mantine/charts";
 import { Stack, Text } from "@mantine/core";
 import type { ReceivablesAging } from "@bss/client/gen/bss/billing/v1/payments_pb";
 import type { BalancePoint } from "@bss/client/gen/bss/billing/v1/ledger_pb";
+import type { ExposurePoint } from "@bss/client/gen/bss/credit/v1/credit_pb";
 import type { Money } from "@bss/client/gen/bss/type/v1/money_pb";
 import { money } from "../format";
 import { ListTable } from "./ListTable";
@@ -97,6 +98,72 @@ export function BalanceChart({ points, limit }: { points: BalancePoint[]; limit?
         error={null}
         empty=""
         cells={(point) => [point.date, money(point.balance)]}
+      />
+    </Stack>
+  );
+}
+
+/** Whether any figure of `point` differs from the day before's. */
+function changed(points: ExposurePoint[], index: number): boolean {
+  if (index === 0) {
+    return true;
+  }
+  const [before, point] = [points[index - 1], points[index]];
+  const figures = (one: ExposurePoint) =>
+    [one.balance, one.reserved, one.creditLimit].map((figure) => figure?.amount ?? "unlimited").join(" ");
+  return figures(before) !== figures(point);
+}
+
+/** An account's exposure (balance + open reservations) and balance at the end of each day, with the credit limit of each day; the days they changed in a table. */
+export function ExposureChart({ points }: { points: ExposurePoint[] }) {
+  const last = points[points.length - 1];
+  if (!last) {
+    return <Text c="dimmed">Credit has recorded nothing of this account in these days yet.</Text>;
+  }
+  const currencyCode = last.exposure?.currencyCode ?? "";
+  const limited = points.some((point) => point.creditLimit);
+  return (
+    <Stack gap="xs">
+      <Text size="sm">
+        Exposure {money(last.exposure)} on {last.date} (balance {money(last.balance)}, reserved {money(last.reserved)})
+        {last.creditLimit ? `; credit limit ${money(last.creditLimit)}, ${money(last.availableCredit)} available` : "; unlimited credit"}
+      </Text>
+      <AreaChart
+        h={220}
+        aria-hidden
+        accessibilityLayer={false}
+        data={points.map((point) => ({
+          date: point.date,
+          exposure: Number(point.exposure?.amount ?? "0"),
+          balance: Number(point.balance?.amount ?? "0"),
+          ...(point.creditLimit ? { limit: Number(point.creditLimit.amount) } : {}),
+        }))}
+        dataKey="date"
+        series={[
+          { name: "exposure", label: "Exposure", color: "blue.8" },
+          { name: "balance", label: "Balance", color: "teal.8" },
+          ...(limited ? [{ name: "limit", label: "Credit limit", color: "red.8" }] : []),
+        ]}
+        curveType="step"
+        withDots={false}
+        withLegend
+        fillOpacity={0.15}
+        valueFormatter={inCurrency(currencyCode)}
+      />
+      <ListTable
+        label="Exposure changes"
+        columns={["Day", "Balance", "Reserved", "Exposure", "Credit limit", "Available"]}
+        rows={points.filter((_, index) => changed(points, index))}
+        error={null}
+        empty=""
+        cells={(point) => [
+          point.date,
+          money(point.balance),
+          money(point.reserved),
+          money(point.exposure),
+          point.creditLimit ? money(point.creditLimit) : "Unlimited",
+          point.availableCredit ? money(point.availableCredit) : "Unlimited",
+        ]}
       />
     </Stack>
   );

@@ -4,9 +4,10 @@ import { ReservationState } from "@bss/client/gen/bss/credit/v1/credit_pb";
 import { Refusal } from "./Refusal";
 import { ListTable } from "./ListTable";
 import { useApi } from "../api";
-import { money } from "../format";
-import { useDateTime } from "../tenant";
+import { HISTORY_DAYS, lastDays, money } from "../format";
+import { useDateTime, useTimeZone } from "../tenant";
 import { Descriptions } from "./Descriptions";
+import { ExposureChart } from "./LazyCharts";
 
 /** Credit's status of the account (limit, balance, exposure, standing). */
 export function useCreditStatus(accountId: string) {
@@ -25,6 +26,11 @@ export function CreditTab({ accountId }: { accountId: string }) {
   const reservations = useQuery({
     queryKey: ["reservations", accountId],
     queryFn: () => api.credit.listReservations({ accountId, pageSize: 50 }),
+  });
+  const timeZone = useTimeZone();
+  const history = useQuery({
+    queryKey: ["exposure-history", accountId, timeZone],
+    queryFn: () => api.credit.getExposureHistory({ accountId, timeZone, ...lastDays(timeZone, HISTORY_DAYS - 1) }),
   });
   if (status.error) {
     return <Refusal error={status.error} />;
@@ -52,6 +58,11 @@ export function CreditTab({ accountId }: { accountId: string }) {
           />
         </>
       )}
+      <Title order={4} mt="lg" mb="sm">
+        Exposure, last {HISTORY_DAYS} days
+      </Title>
+      <Refusal error={history.error} />
+      {history.data && <ExposureChart points={history.data.points} />}
       <Title order={4} mt="lg" mb="sm">
         Reservations
       </Title>

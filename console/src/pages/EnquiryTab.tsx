@@ -4,7 +4,7 @@ import { InvoiceStatus } from "@bss/client/gen/bss/billing/v1/invoices_pb";
 import { OrderStatus } from "@bss/client/gen/bss/billing/v1/orders_pb";
 import { TransactionKind } from "@bss/client/gen/bss/billing/v1/ledger_pb";
 import { useApi } from "../api";
-import { money, today } from "../format";
+import { HISTORY_DAYS, lastDays, money } from "../format";
 import { useDateTime, useTimeZone } from "../tenant";
 import { ListTable } from "./ListTable";
 import { AgingChart, BalanceChart } from "./LazyCharts";
@@ -12,16 +12,6 @@ import { Refusal } from "./Refusal";
 import { useCreditStatus } from "./CreditTab";
 import { useAging } from "./Receivables";
 
-/** Days of balance the enquiry charts. */
-const BALANCE_DAYS = 90;
-
-/** Today in `timeZone` and the day `days` before it, YYYY-MM-DD. */
-function lastDays(timeZone: string, days: number): { fromDate: string; toDate: string } {
-  const toDate = today(timeZone);
-  const from = new Date(`${toDate}T00:00:00Z`);
-  from.setUTCDate(from.getUTCDate() - days);
-  return { fromDate: from.toISOString().slice(0, 10), toDate };
-}
 
 export function EnquiryTab({ accountId }: { accountId: string }) {
   const dateTime = useDateTime();
@@ -38,7 +28,7 @@ export function EnquiryTab({ accountId }: { accountId: string }) {
   const aging = useAging(accountId);
   const history = useQuery({
     queryKey: ["balance-history", accountId, timeZone],
-    queryFn: () => api.ledger.getBalanceHistory({ accountId, timeZone, ...lastDays(timeZone, BALANCE_DAYS - 1) }),
+    queryFn: () => api.ledger.getBalanceHistory({ accountId, timeZone, ...lastDays(timeZone, HISTORY_DAYS - 1) }),
   });
   const status = useCreditStatus(accountId);
   const transactions = useQuery({
@@ -47,7 +37,7 @@ export function EnquiryTab({ accountId }: { accountId: string }) {
   });
   return (
     <Stack>
-      <Title order={4}>Balance, last {BALANCE_DAYS} days</Title>
+      <Title order={4}>Balance, last {HISTORY_DAYS} days</Title>
       <Refusal error={history.error} />
       {history.data && <BalanceChart points={history.data.points} limit={status.data?.status?.creditLimit} />}
       <Title order={4}>Aging of receivables</Title>

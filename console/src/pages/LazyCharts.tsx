@@ -7,6 +7,7 @@ import { Loader } from "@mantine/core";
 const charts = () => import("./Charts");
 const Aging = lazy(() => charts().then((module) => ({ default: module.AgingChart })));
 const Balance = lazy(() => charts().then((module) => ({ default: module.BalanceChart })));
+const Exposure = lazy(() => charts().then((module) => ({ default: module.ExposureChart })));
 
 /** `Chart` once its code is loaded; a spinner until then. */
 function loaded<P extends object>(Chart: ComponentType<P>) {
@@ -21,3 +22,4 @@ function loaded<P extends object>(Chart: ComponentType<P>) {
 
 export const AgingChart = loaded<ComponentProps<typeof Aging>>(Aging);
 export const BalanceChart = loaded<ComponentProps<typeof Balance>>(Balance);
+export const ExposureChart = loaded<ComponentProps<typeof Exposure>>(Exposure);

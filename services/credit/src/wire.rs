@@ -10,6 +10,7 @@ use bss_platform::money::{
 use bss_platform::time::timestamp;
 use bss_proto::credit as proto;
 use bss_proto::credit::{CreditAction, HeldOrderState, PaymentTermsKind, ReservationState};
+use chrono::NaiveDate;
 use prost::Message;
 use rust_decimal::Decimal;
 
@@ -18,7 +19,7 @@ use uuid::Uuid;
 use crate::domain::account::{CreditAccount, MAX_THRESHOLDS, Settings, TTL_RANGE, Terms, TermsInput, TermsSnapshot};
 use crate::domain::authorization::{AccountReason, MAX_PAYERS, explain};
 use crate::domain::decision::{Action, Condition, Policy, Reason, Verdict};
-use crate::domain::exposure::LimitStatus;
+use crate::domain::exposure::{Exposure, LimitStatus};
 use crate::domain::terms::PaymentTerms;
 use crate::repo::{HeldOrderRow, ReservationRow};
 
@@ -400,6 +401,18 @@ pub fn status_to_proto(account: &CreditAccount) -> proto::CreditStatus {
         } else {
             proto::CreditLimitStatus::NotExceeded
         } as i32,
+    }
+}
+
+/// The account's position at the end of `day`.
+pub fn exposure_point(day: NaiveDate, exposure: &Exposure, currency: Currency) -> proto::ExposurePoint {
+    proto::ExposurePoint {
+        date: bss_platform::time::format_date(day),
+        balance: Some(money(exposure.balance, currency)),
+        reserved: Some(money(exposure.reserved, currency)),
+        exposure: Some(money(exposure.total(), currency)),
+        credit_limit: exposure.limit.map(|limit| money(limit, currency)),
+        available_credit: exposure.available().map(|available| money(available, currency)),
     }
 }
 

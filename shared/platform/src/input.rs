@@ -1,5 +1,6 @@
 //! Checks of request fields every context shares: ids and free text.
 
+use chrono::NaiveDate;
 use uuid::Uuid;
 
 use crate::error::Violations;
@@ -89,6 +90,23 @@ pub fn time_zone_name(text: &str) -> Result<String, String> {
     Ok(name.to_owned())
 }
 
+/// Most days a history (balance, exposure) covers: a leap year.
+pub const MOST_HISTORY_DAYS: i64 = 366;
+
+/// The days from `from` to `to` of a history, refused (`to_date` named)
+/// when `to` is before `from` or the range is longer than
+/// [`MOST_HISTORY_DAYS`].
+pub fn history_range(from: NaiveDate, to: NaiveDate) -> Result<(NaiveDate, NaiveDate), Violations> {
+    let days = (to - from).num_days() + 1;
+    if days < 1 {
+        return Err(Violations::single("to_date", "must be on or after from_date"));
+    }
+    if days > MOST_HISTORY_DAYS {
+        return Err(Violations::single("to_date", format!("a history covers at most {MOST_HISTORY_DAYS} days")));
+    }
+    Ok((from, to))
+}
+
 /// The violation of `field` naming a time zone the time zone database does
 /// not know ([`crate::db::today_in`] found none).
 pub fn unknown_time_zone(field: &str, name: &str) -> Violations {
@@ -112,6 +130,16 @@ pub fn code(value: &str, max: usize) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_history_runs_forward_and_at_most_a_leap_year() {
+        let date = |text: &str| NaiveDate::parse_from_str(text, "%Y-%m-%d").expect("a date");
+        assert!(history_range(date("2026-12-02"), date("2026-12-01")).is_err());
+        assert!(history_range(date("2026-12-01"), date("2026-12-01")).is_ok());
+        assert!(history_range(date("2024-01-01"), date("2024-12-31")).is_ok(), "366 days");
+        assert!(history_range(date("2023-01-01"), date("2024-01-01")).is_ok(), "366 days");
+        assert!(history_range(date("2023-01-01"), date("2024-01-02")).is_err(), "367 days");
+    }
 
     #[test]
     fn a_time_zone_is_an_iana_name_and_empty_is_utc() {

@@ -4,9 +4,6 @@
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use bss_platform::error::Violations;
-
-use super::error::BillingError;
 use super::period::Posting;
 
 /// How far past its due date an open invoice is.
@@ -88,22 +85,6 @@ pub fn aging_by_currency<C: PartialEq>(
         agings[at].1.add(due, today, owed, invoices);
     }
     agings
-}
-
-/// Most days a balance history covers.
-pub const MOST_HISTORY_DAYS: i64 = 366;
-
-/// The days from `from` to `to`, refused (the field named) when `to` is
-/// before `from` or the range is longer than [`MOST_HISTORY_DAYS`].
-pub fn history_range(from: NaiveDate, to: NaiveDate) -> Result<(NaiveDate, NaiveDate), BillingError> {
-    let days = (to - from).num_days() + 1;
-    if days < 1 {
-        return Err(Violations::single("to_date", "must be on or after from_date").into());
-    }
-    if days > MOST_HISTORY_DAYS {
-        return Err(Violations::single("to_date", format!("a history covers at most {MOST_HISTORY_DAYS} days")).into());
-    }
-    Ok((from, to))
 }
 
 /// The balance at the end of each day from `from` to `to`: everything
@@ -216,14 +197,5 @@ mod tests {
             ]
         );
         assert_eq!(daily_balances(&[], date("2026-12-01"), date("2026-12-01")), vec![(date("2026-12-01"), dec!(0))]);
-    }
-
-    #[test]
-    fn a_history_runs_forward_and_at_most_a_leap_year() {
-        assert!(history_range(date("2026-12-02"), date("2026-12-01")).is_err());
-        assert!(history_range(date("2026-12-01"), date("2026-12-01")).is_ok());
-        assert!(history_range(date("2024-01-01"), date("2024-12-31")).is_ok(), "366 days");
-        assert!(history_range(date("2023-01-01"), date("2024-01-01")).is_ok(), "366 days");
-        assert!(history_range(date("2023-01-01"), date("2024-01-02")).is_err(), "367 days");
     }
 }

@@ -15,7 +15,6 @@ use tonic::{Request, Response, Status};
 use super::{BillingApi, ENQUIRERS, READERS, WRITERS};
 use crate::domain::error::BillingError;
 use crate::domain::period::{PeriodSettings as Settings, check_first_start};
-use crate::domain::receivables::history_range;
 use crate::repo::ledger::TransactionFilter;
 use crate::wire;
 
@@ -179,7 +178,7 @@ impl LedgerService for BillingApi {
             let (Some(account_id), Some(from), Some(to), Some(time_zone)) = (account_id, from, to, time_zone) else {
                 return Err(v.into());
             };
-            let range = history_range(from, to)?;
+            let range = bss_platform::input::history_range(from, to)?;
             let (currency, points) = self.balance_history(&caller, tenant_id, account_id, range, &time_zone).await?;
             Ok::<_, BillingError>(GetBalanceHistoryResponse {
                 points: points

@@ -21,6 +21,7 @@ use bss_platform::money::{Currency, decimal_to_wire};
 use bss_platform::peers;
 use bss_proto::credit::credit_event::Payload;
 use bss_proto::credit::{CreditEvent, CreditThresholdCrossed, SuspensionRequested, credit_event};
+use chrono::NaiveDate;
 use prost::Message;
 use rust_decimal::Decimal;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
@@ -29,7 +30,7 @@ use uuid::Uuid;
 
 use crate::domain::account::{CreditAccount, Settings};
 use crate::domain::error::CreditError;
-use crate::domain::exposure::{suspension_due, thresholds_crossed};
+use crate::domain::exposure::{Exposure, suspension_due, thresholds_crossed};
 use crate::repo;
 use crate::wire::money;
 
@@ -114,6 +115,25 @@ impl Credit {
             .await?
             .ok_or_else(|| CreditError::not_found("account", account_id))?;
         Ok((account, settings))
+    }
+
+    /// The account's exposure at the end of each day of `range` (days in
+    /// `time_zone`) up to today, in its currency; days before credit
+    /// began recording it are left out.
+    pub async fn exposure_history(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        account_id: Uuid,
+        (from, to): (NaiveDate, NaiveDate),
+        time_zone: &str,
+    ) -> Result<(Currency, Vec<(NaiveDate, Exposure)>), CreditError> {
+        let (account, _) = self.account(caller, tenant_id, account_id).await?;
+        let mut connection = self.db.acquire().await?;
+        let today = bss_platform::db::today_in::<CreditError>(&mut connection, "time_zone", time_zone).await?;
+        let points =
+            repo::exposure_by_day(&mut connection, tenant_id, account_id, (from, to.min(today)), time_zone).await?;
+        Ok((account.currency, points))
     }
 
     /// What credit holds open for the accounts: (account, reason, count),

@@ -1,7 +1,10 @@
-//! The history of each account's terms.
+//! The history of each account's terms, and of its exposure.
+
+use chrono::NaiveDate;
 
 use super::*;
 use crate::domain::account::TermsChange;
+use crate::domain::exposure::Exposure;
 
 fn document(change: &TermsChange) -> Result<serde_json::Value, CreditError> {
     serde_json::to_value(change).map_err(|error| corrupt("terms change", &error.to_string()))
@@ -63,4 +66,40 @@ pub async fn history(
             Ok(HistoryRow { id, change, reason, actor, changed_at })
         })
         .collect()
+}
+
+/// The account's figures at the end of each day from `from` to `to`
+/// (days counted in `time_zone`): the last recorded before the next
+/// midnight. Days before the first record are left out.
+pub async fn exposure_by_day(
+    connection: &mut PgConnection,
+    tenant_id: Uuid,
+    account_id: Uuid,
+    (from, to): (NaiveDate, NaiveDate),
+    time_zone: &str,
+) -> Result<Vec<(NaiveDate, Exposure)>, CreditError> {
+    let rows: Vec<(NaiveDate, Decimal, Decimal, Decimal, bool)> = sqlx::query_as(
+        "SELECT day::date, h.balance, h.reserved, h.credit_limit, h.unlimited
+         FROM generate_series($3::date, $4::date, interval '1 day') AS day
+         CROSS JOIN LATERAL (
+             SELECT balance, reserved, credit_limit, unlimited FROM credit.exposure_history
+             WHERE tenant_id = $1 AND account_id = $2
+               AND bucket < ((day::date + 1)::timestamp AT TIME ZONE $5)
+             ORDER BY bucket DESC LIMIT 1
+         ) AS h
+         ORDER BY day",
+    )
+    .bind(tenant_id)
+    .bind(account_id)
+    .bind(from)
+    .bind(to)
+    .bind(time_zone)
+    .fetch_all(connection)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(day, balance, reserved, limit, unlimited)| {
+            (day, Exposure { balance, reserved, limit: (!unlimited).then_some(limit) })
+        })
+        .collect())
 }

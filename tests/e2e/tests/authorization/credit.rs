@@ -43,6 +43,7 @@ pub fn cases() -> Vec<Case> {
         case(CREDIT, "PutOnHold", manager, NotFound),
         case(CREDIT, "ReleaseHold", manager, NotFound),
         case(CREDIT, "GetCreditStatus", reader, NotFound),
+        case(CREDIT, "GetExposureHistory", reader, NotFound),
         case(CREDIT, "AuthorizeOrder", order_checker, NotFound),
         case(CREDIT, "ReleaseReservation", order_checker, NotFound),
         case(CREDIT, "ListReservations", reader, NotFound),
@@ -324,6 +325,19 @@ impl Fixture {
                 .map(|_| 1),
             "GetCreditStatus" => {
                 credit.get_credit_status(request(GetCreditStatusRequest { account_id }, token)).await.map(|_| 1)
+            }
+            "GetExposureHistory" => {
+                let today = bss_platform::time::format_date(bss_platform::time::now().date_naive());
+                let history = GetExposureHistoryRequest {
+                    account_id,
+                    from_date: today.clone(),
+                    to_date: today,
+                    time_zone: String::new(),
+                };
+                credit
+                    .get_exposure_history(request(history, token))
+                    .await
+                    .map(|response| response.into_inner().points.len())
             }
             "AuthorizeOrder" => credit.authorize_order(request(order(&account_id, "1.00"), token)).await.map(|_| 1),
             "ReleaseReservation" => {
