@@ -19,7 +19,7 @@ import { Code, ConnectError } from "@bss/client";
 import { loadConfig, type ConsoleConfig } from "./config";
 import { SessionProvider, useSession } from "./session";
 import { ApiProvider } from "./api";
-import { SignIn } from "./pages/SignIn";
+import { isSignInCallback, SignIn, SignInCallback } from "./pages/SignIn";
 import { Accounts } from "./pages/Accounts";
 import { Account } from "./pages/Account";
 import { HeldOrders } from "./pages/HeldOrders";
@@ -55,7 +55,7 @@ const queries = new QueryClient({
 function Shell({ config }: { config: ConsoleConfig }) {
   const { token, claims, signOut, switches, actingTenant } = useSession();
   if (!token || !claims) {
-    return <SignIn config={config} />;
+    return isSignInCallback() ? <SignInCallback config={config} /> : <SignIn config={config} />;
   }
   return (
     <ApiProvider gatewayUrl={config.gatewayUrl}>
@@ -93,6 +93,7 @@ function Shell({ config }: { config: ConsoleConfig }) {
             ) : (
               <Routes key={actingTenant ?? claims.tenant}>
                 <Route path="/" element={<Navigate to="/accounts" replace />} />
+                <Route path="/callback" element={<Navigate to="/accounts" replace />} />
                 <Route path="/accounts" element={<Accounts />} />
                 <Route path="/accounts/:id" element={<Account />} />
                 <Route path="/held-orders" element={<HeldOrders />} />

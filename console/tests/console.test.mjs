@@ -1,6 +1,7 @@
 // The console in a real browser (Debian's Chromium, headless, driven by
 // playwright-core) against the suite as `make run` starts it: sign in with
-// the development token, search accounts, open one and read its tabs.
+// the development token or through the suite's sandbox identity provider,
+// search accounts, open one and read its tabs.
 // Screenshots of the pages go to target/console-screenshots/ (copied by
 // hand into console/screenshots/, which the README shows).
 //
@@ -65,13 +66,15 @@ function startSuite() {
       const token = output.match(/Tenant admin token for the demo tenant \(12 h\):\n\s+(\S+)/);
       const platform = output.match(/Platform admin token \(12 h\):\n\s+(\S+)/);
       const tenant = output.match(/Demo tenant: (\S+)/);
-      if (console && gateway && token && platform && tenant && output.includes("Ctrl-C stops everything.")) {
+      const sandboxIdp = output.match(/SANDBOX identity provider (http:\/\/[^\s)]+)/);
+      if (console && gateway && token && platform && tenant && sandboxIdp && output.includes("Ctrl-C stops everything.")) {
         clearTimeout(timer);
         resolve({
           consoleUrl: console[1],
           token: token[1],
           platformToken: platform[1],
           tenantId: tenant[1],
+          sandboxIdp: sandboxIdp[1],
           gatewayUrl: `http://${gateway[1]}`,
         });
       }
@@ -131,7 +134,7 @@ async function signedIn() {
   const page = await newPage();
   await page.goto(started.consoleUrl);
   await page.getByLabel("Bearer token").fill(started.token);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await page.getByRole("heading", { name: "Accounts" }).waitFor();
   return page;
 }
@@ -187,12 +190,12 @@ test("an administrator signs in, finds an account and reads it", async () => {
 
   // A token that is not one is refused on the page; the real one signs in.
   await page.getByLabel("Bearer token").fill("not-a-token");
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await page.getByRole("alert").filter({ hasText: "not a token" }).waitFor();
   await page.screenshot({ path: path.join(shots, "sign-in.png") });
   await accessible(page, "the sign-in page");
   await page.getByLabel("Bearer token").fill(started.token);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await page.getByRole("heading", { name: "Accounts" }).waitFor();
 
   // Every account at first, then the one a search finds.
@@ -306,7 +309,12 @@ test("a held order approved in the console is reserved by credit, executed by bi
   await status.getByRole("row", { name: /Reserved/ }).getByText("€180.00").waitFor();
   await status.getByRole("row", { name: /Credit limit/ }).getByText("€100.00").waitFor();
   await page.getByRole("table", { name: "Reservations" }).getByRole("row").filter({ hasText: reference }).waitFor();
-  await page.screenshot({ path: path.join(shots, "account-credit.png") });
+  // Exposure over time (credit's history): today, in Tokyo, closes with
+  // the reservation over the limit, nothing available.
+  const todayRow = page.getByRole("table", { name: "Exposure changes" }).getByRole("row").filter({ hasText: tokyoToday() });
+  await todayRow.getByText("€180.00").first().waitFor();
+  assert.deepEqual(await todayRow.getByRole("cell").allInnerTexts(), [tokyoToday(), "€0.00", "€180.00", "€180.00", "€100.00", "-€80.00"]);
+  await page.screenshot({ path: path.join(shots, "account-credit.png"), fullPage: true });
   await accessible(page, "an account's credit");
   await page.close();
 
@@ -554,7 +562,7 @@ test("a platform administrator switches between tenants and works in each", asyn
   const page = await newPage();
   await page.goto(started.consoleUrl);
   await page.getByLabel("Bearer token").fill(started.platformToken);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await page.getByRole("heading", { name: "Choose a tenant" }).waitFor();
   await accessible(page, "the tenant choice");
 
@@ -577,6 +585,55 @@ test("a platform administrator switches between tenants and works in each", asyn
   // queue has its Decision column, shown only to those who may decide).
   await page.getByRole("link", { name: "Held orders" }).click();
   await page.getByRole("table", { name: "Orders waiting for approval" }).getByRole("columnheader", { name: "Decision" }).waitFor();
+  await page.close();
+  assert.deepEqual(pageErrors, []);
+});
+
+test("an administrator signs in through the identity provider (authorization code with PKCE) and a cancelled sign-in says so", async () => {
+  const { accounts } = clients();
+  await accounts.createAccount({ account: { code: "SSO-1", name: "Signed On Ltd" } });
+
+  const page = await newPage();
+  await page.goto(started.consoleUrl);
+  await page.getByRole("button", { name: "Sign in with single sign-on" }).click();
+  // The suite's SANDBOX provider (another origin) asks who signs in; the
+  // demo tenant is offered first.
+  await page.getByRole("heading", { name: "Sign in", exact: true }).waitFor();
+  assert.match(page.url(), /\/authorize\?.*code_challenge_method=S256/);
+  assert.notEqual(new URL(page.url()).origin, new URL(started.consoleUrl).origin);
+  assert.equal(await page.getByLabel(/^Tenant/).inputValue(), started.tenantId);
+  await page.getByLabel("User", { exact: true }).fill("sandbox:carol");
+  await page.getByLabel("Role").selectOption("credit_manager");
+  await page.screenshot({ path: path.join(shots, "sandbox-sign-in.png") });
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
+
+  // Back in the console as that user, with the provider's access token,
+  // which the gateway and the services behind it accept.
+  await page.getByRole("heading", { name: "Accounts" }).waitFor();
+  await page.getByText("Signed in as sandbox:carol (credit_manager)").waitFor();
+  assert.equal(new URL(page.url()).pathname, "/accounts", "the code and state leave the address bar");
+  const table = page.getByRole("table", { name: "Accounts found" });
+  await table.getByRole("link", { name: "SSO-1", exact: true }).click();
+  await page.getByRole("table", { name: "Account details" }).getByText("Signed On Ltd").waitFor();
+
+  // Only the access token is kept, in this tab's session storage.
+  const kept = await page.evaluate(() => ({
+    local: Object.keys(localStorage),
+    session: Object.fromEntries(Object.keys(sessionStorage).map((key) => [key, sessionStorage.getItem(key)])),
+  }));
+  assert.deepEqual(kept.local, []);
+  const tokens = Object.values(kept.session).filter((value) => /^[\w-]+\.[\w-]+\.[\w-]+$/.test(value ?? ""));
+  assert.equal(tokens.length, 1, `one token kept: ${Object.keys(kept.session)}`);
+  const claims = JSON.parse(Buffer.from(tokens[0].split(".")[1], "base64url").toString());
+  assert.equal(claims.iss, started.sandboxIdp);
+  assert.deepEqual([claims.tenant, claims.roles], [started.tenantId, ["credit_manager"]]);
+  await page.getByRole("button", { name: "Sign out" }).click();
+
+  // Declined at the provider: back on the sign-in page, with the reason.
+  await page.getByRole("button", { name: "Sign in with single sign-on" }).click();
+  await page.getByRole("button", { name: "Cancel" }).click();
+  await page.getByRole("alert").filter({ hasText: "Sign-in was cancelled at the identity provider." }).waitFor();
+  await accessible(page, "the sign-in page after a cancelled sign-in");
   await page.close();
   assert.deepEqual(pageErrors, []);
 });

@@ -1,13 +1,59 @@
-import { useState } from "react";
-import { Alert, Button, Card, Stack, Text, Textarea, Title } from "@mantine/core";
+import { useEffect, useState } from "react";
+import { Alert, Button, Card, Divider, Stack, Text, Textarea, Title } from "@mantine/core";
 import { claimsOf, useSession } from "../session";
 import type { ConsoleConfig } from "../config";
+import { CALLBACK_PATH, finishSignIn, signInProblem, startSignIn } from "../oidc";
+
+/** Back from the identity provider: the code exchanged, then signed in (or the reason not). */
+export function SignInCallback({ config }: { config: ConsoleConfig }) {
+  const { signIn } = useSession();
+  const [problem, setProblem] = useState<string | null>(null);
+  useEffect(() => {
+    if (!config.oidc) {
+      setProblem("Single sign-on is not configured for this console.");
+      return;
+    }
+    finishSignIn(config.oidc).then(
+      (token) => {
+        // The address bar drops the code and state; the pages start at the accounts.
+        window.history.replaceState(null, "", "/accounts");
+        signIn(token);
+      },
+      (error: unknown) => setProblem(signInProblem(error)),
+    );
+  }, [config, signIn]);
+  if (!problem) {
+    return (
+      <Stack align="center" mt="xl">
+        <Text role="status">Signing in…</Text>
+      </Stack>
+    );
+  }
+  return <SignIn config={config} initialProblem={problem} />;
+}
+
+/** Whether the page is the identity provider's way back. */
+export function isSignInCallback(): boolean {
+  return window.location.pathname === CALLBACK_PATH;
+}
 
 /** Sign in: a bearer token pasted (the suite's development token in `make run`), or the identity provider when one is configured. */
-export function SignIn({ config }: { config: ConsoleConfig }) {
+export function SignIn({ config, initialProblem = null }: { config: ConsoleConfig; initialProblem?: string | null }) {
   const { signIn } = useSession();
   const [token, setToken] = useState("");
-  const [problem, setProblem] = useState<string | null>(null);
+  const [problem, setProblem] = useState<string | null>(initialProblem);
+  const [redirecting, setRedirecting] = useState(false);
+  const oidc = config.oidc;
+  const singleSignOn = () => {
+    if (!oidc) {
+      return;
+    }
+    setRedirecting(true);
+    startSignIn(oidc).catch((error: unknown) => {
+      setRedirecting(false);
+      setProblem(`The identity provider cannot be reached (${oidc.authority}): ${error instanceof Error ? error.message : String(error)}`);
+    });
+  };
   const submit = () => {
     const claims = claimsOf(token.trim());
     if (!claims) {
@@ -31,8 +77,14 @@ export function SignIn({ config }: { config: ConsoleConfig }) {
         >
           <Stack>
             <Title order={2}>Sign in to the BSS console</Title>
-            {config.oidc && (
-              <Text size="sm">Single sign-on is configured ({config.oidc.authority}); you may also paste a token.</Text>
+            {oidc && (
+              <>
+                <Button type="button" variant="filled" loading={redirecting} onClick={singleSignOn}>
+                  Sign in with single sign-on
+                </Button>
+                <Text size="sm">At {oidc.authority}. Or paste a token:</Text>
+                <Divider />
+              </>
             )}
             <Textarea
               label="Bearer token"
@@ -51,7 +103,9 @@ export function SignIn({ config }: { config: ConsoleConfig }) {
                 {problem}
               </Alert>
             )}
-            <Button type="submit">Sign in</Button>
+            <Button type="submit" variant={oidc ? "default" : "filled"}>
+              Sign in
+            </Button>
           </Stack>
         </form>
       </Card>

@@ -6,8 +6,13 @@
 //! console itself calls the gateway over gRPC-Web; this service holds no
 //! token and calls nothing.
 //!
+//! In `make run` it also hosts the SANDBOX identity provider
+//! ([`sandbox_idp`]) the console's OIDC login is tried and tested with.
+//!
 //! Any path that is not a file is the single-page app's (its `index.html`),
 //! so a reloaded deep link works; a missing file under `/assets/` is 404.
+
+pub mod sandbox_idp;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,8 +44,9 @@ pub struct ConsoleConfig {
     #[serde(rename = "console_gateway_url", default = "default_gateway_url")]
     pub gateway_url: String,
     /// The identity provider's issuer URL (`BSS_CONSOLE_OIDC_AUTHORITY`),
-    /// served to the page in `/config.json` and allowed by its policy (the
-    /// page's OIDC login flow itself is not built yet: a token is pasted).
+    /// served to the page in `/config.json` and allowed by its policy: the
+    /// page then offers an authorization-code login (with PKCE) beside the
+    /// pasted token, and sends the access token it gets to the gateway.
     #[serde(rename = "console_oidc_authority", default)]
     pub oidc_authority: Option<String>,
     /// The console's client id at the identity provider

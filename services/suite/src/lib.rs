@@ -8,7 +8,10 @@ use std::net::{IpAddr, SocketAddr};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
+use bss_console::sandbox_idp::{SandboxIdp, SandboxIdpConfig};
 use bss_gateway::GatewayConfig;
 use bss_gateway::rate_limit::RateLimitConfig;
 use bss_platform::config::{
@@ -45,6 +48,24 @@ pub struct SuiteConfig {
     pub console_dir: PathBuf,
     /// Further web origins allowed to call the gateway over gRPC-Web.
     pub cors_allowed_origins: Vec<String>,
+    /// How the console signs in besides a pasted token: the deployment's
+    /// identity provider (`BSS_CONSOLE_OIDC_*`), the SANDBOX one the suite
+    /// runs (`make run`), or none.
+    pub console_login: ConsoleLogin,
+}
+
+/// The console's OIDC login.
+#[derive(Clone, Debug, Default)]
+pub enum ConsoleLogin {
+    /// A pasted token only.
+    #[default]
+    TokenOnly,
+    /// The suite runs its SANDBOX identity provider (anyone signs in as any
+    /// role) and the services accept its tokens: development only.
+    SandboxIdentityProvider,
+    /// An identity provider of the deployment; the services accept its
+    /// tokens when `auth` names its issuer and keys.
+    IdentityProvider { authority: String, client_id: String, scope: String },
 }
 
 /// PEM files for mutual TLS inside the suite: the services present the
@@ -85,6 +106,7 @@ const PRICING_OFFSET: u16 = 2;
 const CREDIT_OFFSET: u16 = 3;
 const BILLING_OFFSET: u16 = 4;
 const RESELLER_SYNC_OFFSET: u16 = 5;
+const SANDBOX_IDP_OFFSET: u16 = 7;
 const CONSOLE_OFFSET: u16 = 8;
 const METRICS_OFFSET: u16 = 9;
 
@@ -121,6 +143,8 @@ impl Endpoints {
 /// `wait` for every service to finish.
 pub struct Suite {
     pub endpoints: Endpoints,
+    /// The SANDBOX identity provider, when the suite runs one.
+    pub sandbox_idp: Option<Arc<SandboxIdp>>,
     tasks: JoinSet<(&'static str, Result<(), String>)>,
 }
 
@@ -128,6 +152,7 @@ impl Suite {
     pub async fn start(config: &SuiteConfig, shutdown: Shutdown) -> Result<Suite, StartupError> {
         // Every listener is bound first, so each service knows the others'
         // addresses before any starts.
+        let mut tasks = JoinSet::new();
         let bind = |offset: u16| {
             let port = if config.base_port == 0 { 0 } else { config.base_port + offset };
             TcpListener::bind(SocketAddr::new(config.host, port))
@@ -152,6 +177,38 @@ impl Suite {
             metrics: metrics_listener.local_addr()?,
             console: console_listener.local_addr()?,
         };
+        // The console's page calls the gateway (and an identity provider)
+        // from its own origin: on a loopback address, as `localhost` or
+        // the address itself.
+        let mut console_origins = vec![format!("http://{}", endpoints.console)];
+        if endpoints.console.ip().is_loopback() {
+            console_origins.push(format!("http://localhost:{}", endpoints.console.port()));
+        }
+        let mut auth = config.auth.clone();
+        let sandbox_idp = match config.console_login {
+            ConsoleLogin::SandboxIdentityProvider => {
+                let listener = bind(SANDBOX_IDP_OFFSET).await?;
+                let idp = SandboxIdp::generate(SandboxIdpConfig {
+                    issuer: format!("http://{}", listener.local_addr()?),
+                    client_id: "bss-console".to_owned(),
+                    redirect_uris: console_origins.iter().map(|origin| format!("{origin}/callback")).collect(),
+                    audience: auth.audience.clone(),
+                    token_ttl: Duration::from_secs(3600),
+                })
+                .map_err(|why| std::io::Error::other(format!("the sandbox identity provider: {why}")))?;
+                auth.accepted_issuers.push(idp.issuer().to_owned());
+                auth.es256_public_keys.push(idp.public_key_pem().to_owned());
+                let router = idp.router(&console_origins);
+                let stopped = shutdown.clone();
+                tasks.spawn(async move {
+                    let served =
+                        axum::serve(listener, router).with_graceful_shutdown(async move { stopped.wait().await });
+                    ("sandbox identity provider", served.await.map_err(|error| error.to_string()))
+                });
+                Some(idp)
+            }
+            _ => None,
+        };
         let scheme = if config.tls.is_some() { "https" } else { "http" };
         let url = |address: SocketAddr| format!("{scheme}://{address}");
         let client_tls = config.tls.as_ref().map(|tls| ClientTlsFiles {
@@ -167,7 +224,7 @@ impl Suite {
                 max_connections: config.max_connections_per_service,
                 ..DatabaseConfig::new(config.database_url.clone())
             },
-            auth: config.auth.clone(),
+            auth: auth.clone(),
             server: ServerConfig {
                 tls: config.tls.as_ref().map(|tls| ServerTlsFiles {
                     cert_file: tls.server_cert_file.clone(),
@@ -179,7 +236,6 @@ impl Suite {
             telemetry: TelemetryConfig::default(),
             peer_tls: client_tls.clone(),
         };
-        let mut tasks = JoinSet::new();
         let metrics_shutdown = shutdown.clone();
         tasks.spawn(async move {
             (
@@ -241,28 +297,34 @@ impl Suite {
             ("billing".to_owned(), url(endpoints.billing)),
             ("resellersync".to_owned(), url(endpoints.reseller_sync)),
         ]);
-        // The console's page calls the gateway from its own origin: on a
-        // loopback address, as `localhost` or the address itself.
-        let mut console_origins = vec![format!("http://{}", endpoints.console)];
-        if endpoints.console.ip().is_loopback() {
-            console_origins.push(format!("http://localhost:{}", endpoints.console.port()));
-        }
         let gateway_config = GatewayConfig {
             server: config.server.clone(),
             rate_limit: config.rate_limit.clone(),
             backend_tls: client_tls,
             cors_allowed_origins: console_origins.into_iter().chain(config.cors_allowed_origins.clone()).collect(),
-            ..GatewayConfig::new(endpoints.gateway, config.auth.clone(), backends)
+            ..GatewayConfig::new(endpoints.gateway, auth, backends)
         };
         let gateway = bss_gateway::App::build(&gateway_config, gateway_listener, shutdown.clone()).await?;
         tasks.spawn(async move { ("gateway", gateway.run_until_stopped().await.map_err(|error| error.to_string())) });
 
-        let console_config =
+        let mut console_config =
             bss_console::ConsoleConfig::new(endpoints.console, config.console_dir.clone(), url(endpoints.gateway));
+        match (&config.console_login, &sandbox_idp) {
+            (ConsoleLogin::IdentityProvider { authority, client_id, scope }, _) => {
+                console_config.oidc_authority = Some(authority.clone());
+                console_config.oidc_client_id = client_id.clone();
+                console_config.oidc_scope = scope.clone();
+            }
+            (_, Some(idp)) => {
+                console_config.oidc_authority = Some(idp.issuer().to_owned());
+                console_config.oidc_client_id = "bss-console".to_owned();
+            }
+            _ => {}
+        }
         let console = bss_console::App::build(&console_config, console_listener, shutdown.clone())?;
         tasks.spawn(async move { ("console", console.run_until_stopped().await.map_err(|error| error.to_string())) });
 
-        Ok(Suite { endpoints, tasks })
+        Ok(Suite { endpoints, sandbox_idp, tasks })
     }
 
     /// Waits until every service has stopped; names the ones that failed.

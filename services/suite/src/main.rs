@@ -14,7 +14,7 @@ use bss_platform::shutdown::Shutdown;
 use bss_proto::accounts::tenant_service_client::TenantServiceClient;
 use bss_proto::accounts::{CreateTenantRequest, Tenant};
 use bss_suite::postgres::{self, LocalPostgres};
-use bss_suite::{Suite, SuiteConfig};
+use bss_suite::{ConsoleLogin, Suite, SuiteConfig};
 use clap::{Args, Parser, Subcommand};
 use sqlx::Connection;
 
@@ -51,16 +51,29 @@ struct AuthArgs {
     issuer: String,
     #[arg(long, env = "BSS_AUTH__AUDIENCE", default_value = "bss")]
     audience: String,
+    /// Further issuers whose tokens are accepted (an identity provider's),
+    /// comma separated or as a list (`["https://a"]`).
+    #[arg(long, env = "BSS_AUTH__ACCEPTED_ISSUERS", default_value = "")]
+    accepted_issuers: String,
+    /// Files of PEM public keys of ES256 tokens of those issuers, comma
+    /// separated.
+    #[arg(long, env = "BSS_SUITE_ES256_PUBLIC_KEY_FILES", value_delimiter = ',')]
+    es256_public_key_files: Vec<PathBuf>,
 }
 
 impl AuthArgs {
-    fn config(&self) -> AuthConfig {
-        AuthConfig {
+    fn config(&self) -> Result<AuthConfig, Error> {
+        let keys = self.es256_public_key_files.iter().map(|file| {
+            std::fs::read_to_string(file).map_err(|error| format!("the ES256 key {}: {error}", file.display()))
+        });
+        Ok(AuthConfig {
             issuer: self.issuer.clone(),
+            accepted_issuers: list(&self.accepted_issuers),
             audience: self.audience.clone(),
             hs256_secret: Some(Secret::new(self.hs256_secret.clone())),
+            es256_public_keys: keys.collect::<Result<_, _>>()?,
             ..AuthConfig::default()
-        }
+        })
     }
 
     fn issuer(&self) -> TokenIssuer {
@@ -95,8 +108,36 @@ struct RunArgs {
     /// the console's own is always allowed.
     #[arg(long, env = "BSS_CORS_ALLOWED_ORIGINS", default_value = "")]
     cors_allowed_origins: String,
+    /// The console signs in at this OIDC identity provider (its issuer
+    /// URL) instead of the sandbox one; the services accept its tokens
+    /// once `BSS_AUTH__ACCEPTED_ISSUERS` and
+    /// `BSS_SUITE_ES256_PUBLIC_KEY_FILES` name it.
+    #[arg(long, env = "BSS_CONSOLE_OIDC_AUTHORITY")]
+    console_oidc_authority: Option<String>,
+    #[arg(long, env = "BSS_CONSOLE_OIDC_CLIENT_ID", default_value = "bss-console")]
+    console_oidc_client_id: String,
+    #[arg(long, env = "BSS_CONSOLE_OIDC_SCOPE", default_value = "openid profile")]
+    console_oidc_scope: String,
+    /// Runs the SANDBOX identity provider (anyone signs in as any role)
+    /// for the console's single sign-on, unless a real one is named.
+    #[arg(long, env = "BSS_SANDBOX_IDP", default_value_t = true, action = clap::ArgAction::Set)]
+    sandbox_idp: bool,
     #[command(flatten)]
     auth: AuthArgs,
+}
+
+impl RunArgs {
+    fn console_login(&self) -> ConsoleLogin {
+        match &self.console_oidc_authority {
+            Some(authority) if !authority.trim().is_empty() => ConsoleLogin::IdentityProvider {
+                authority: authority.trim().to_owned(),
+                client_id: self.console_oidc_client_id.clone(),
+                scope: self.console_oidc_scope.clone(),
+            },
+            _ if self.sandbox_idp => ConsoleLogin::SandboxIdentityProvider,
+            _ => ConsoleLogin::TokenOnly,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -177,10 +218,11 @@ fn mint(
     })
 }
 
-/// The origins of `BSS_CORS_ALLOWED_ORIGINS` in either form the suite's
-/// configuration uses: the gateway's list (`["https://a","https://b"]`) or
-/// comma separated.
-fn origins(value: &str) -> Vec<String> {
+/// The items of a list variable (`BSS_CORS_ALLOWED_ORIGINS`,
+/// `BSS_AUTH__ACCEPTED_ISSUERS`) in either form the suite's configuration
+/// uses: the services' list (`["https://a","https://b"]`) or comma
+/// separated.
+fn list(value: &str) -> Vec<String> {
     value
         .trim()
         .trim_start_matches('[')
@@ -209,7 +251,7 @@ async fn run(args: RunArgs) -> Result<ExitCode, Error> {
         database_url,
         host: args.host,
         base_port: args.base_port,
-        auth: args.auth.config(),
+        auth: args.auth.config()?,
         server: ServerConfig { drain_delay_ms: 500, ..ServerConfig::default() },
         max_connections_per_service: args.max_connections_per_service,
         rate_limit: RateLimitConfig {
@@ -220,7 +262,8 @@ async fn run(args: RunArgs) -> Result<ExitCode, Error> {
         reseller_sync: true,
         sandbox_payments: true,
         console_dir: args.console_dir.clone(),
-        cors_allowed_origins: origins(&args.cors_allowed_origins),
+        cors_allowed_origins: list(&args.cors_allowed_origins),
+        console_login: args.console_login(),
     };
     let started = Suite::start(&config, shutdown.clone()).await;
     let suite = match started {
@@ -240,6 +283,9 @@ async fn run(args: RunArgs) -> Result<ExitCode, Error> {
     let tenant_admin =
         Who { subject: "dev:tenant-admin", tenant: Some(demo_tenant.clone()), roles: vec![Role::TenantAdmin] };
     let tenant_token = mint(&issuer, tenant_admin, (None, None), 12);
+    if let Some(idp) = &suite.sandbox_idp {
+        idp.set_default_tenant(&demo_tenant);
+    }
 
     println!();
     println!("The BSS suite is running. Call the gateway; the services behind it are listed for operators.");
@@ -247,7 +293,14 @@ async fn run(args: RunArgs) -> Result<ExitCode, Error> {
         println!("  {name:<14} {address}");
     }
     println!();
-    println!("Console: http://{} (sign in with a token below)", suite.endpoints.console);
+    match &suite.sandbox_idp {
+        Some(idp) => println!(
+            "Console: http://{} (sign in with a token below, or single sign-on at the SANDBOX identity provider {})",
+            suite.endpoints.console,
+            idp.issuer()
+        ),
+        None => println!("Console: http://{} (sign in with a token below)", suite.endpoints.console),
+    }
     println!("Demo tenant: {demo_tenant}");
     println!("Platform admin token (12 h):\n  {platform_token}");
     println!("Tenant admin token for the demo tenant (12 h):\n  {tenant_token}");
@@ -334,13 +387,13 @@ async fn with_postgres(args: WithPostgresArgs) -> Result<ExitCode, Error> {
 
 #[cfg(test)]
 mod tests {
-    use super::origins;
+    use super::list;
 
     #[test]
     fn allowed_origins_read_as_a_list_or_comma_separated() {
         let both = ["https://a.example", "http://localhost:5173"];
-        assert_eq!(origins(r#"["https://a.example", "http://localhost:5173"]"#), both);
-        assert_eq!(origins("https://a.example,http://localhost:5173"), both);
-        assert!(origins("").is_empty() && origins("[]").is_empty());
+        assert_eq!(list(r#"["https://a.example", "http://localhost:5173"]"#), both);
+        assert_eq!(list("https://a.example,http://localhost:5173"), both);
+        assert!(list("").is_empty() && list("[]").is_empty());
     }
 }

@@ -306,13 +306,31 @@ pub struct Claims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
     pub iss: String,
-    pub aud: String,
+    pub aud: Audience,
     pub exp: u64,
+    /// Not before; optional (identity providers often leave it out).
+    #[serde(default)]
     pub nbf: u64,
     /// When the token was issued; optional (tokens of other issuers may
     /// leave it out).
     #[serde(default)]
     pub iat: u64,
+}
+
+/// The `aud` claim: one audience, or several as identity providers often
+/// write it (the verifier accepts a token whose audiences include the
+/// suite's).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl From<&str> for Audience {
+    fn from(audience: &str) -> Audience {
+        Audience::One(audience.to_owned())
+    }
 }
 
 /// Why a token was refused. Only the variant name is shown to the caller.
@@ -369,7 +387,8 @@ impl KindDescription for jsonwebtoken::errors::Error {
 /// Verifies bearer tokens with the keys of the configuration.
 pub struct TokenVerifier {
     keys: Vec<(Algorithm, DecodingKey)>,
-    issuer: String,
+    /// The configured issuer first, then the further accepted ones.
+    issuers: Vec<String>,
     audience: String,
     leeway_secs: u64,
     /// Claims of tokens whose signature was verified, by the exact token
@@ -386,7 +405,7 @@ impl fmt::Debug for TokenVerifier {
         formatter
             .debug_struct("TokenVerifier")
             .field("algorithms", &self.keys.iter().map(|(algorithm, _)| *algorithm).collect::<Vec<_>>())
-            .field("issuer", &self.issuer)
+            .field("issuers", &self.issuers)
             .field("audience", &self.audience)
             .finish()
     }
@@ -409,7 +428,7 @@ impl TokenVerifier {
         }
         Ok(TokenVerifier {
             keys,
-            issuer: config.issuer.clone(),
+            issuers: std::iter::once(&config.issuer).chain(&config.accepted_issuers).cloned().collect(),
             audience: config.audience.clone(),
             leeway_secs: config.leeway_secs,
             verified: RwLock::new(HashMap::new()),
@@ -468,9 +487,9 @@ impl TokenVerifier {
 
     fn validation(&self, algorithm: Algorithm) -> Validation {
         let mut validation = Validation::new(algorithm);
-        validation.set_issuer(&[&self.issuer]);
+        validation.set_issuer(&self.issuers);
         validation.set_audience(&[&self.audience]);
-        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.leeway = self.leeway_secs;
@@ -570,7 +589,7 @@ impl TokenIssuer {
             sales_rep_id: spec.sales_rep_id.clone(),
             user_id: spec.user_id.map(|user| user.to_string()),
             iss: self.issuer.clone(),
-            aud: self.audience.clone(),
+            aud: Audience::One(self.audience.clone()),
             exp: now + spec.ttl.as_secs(),
             nbf: now,
             iat: now,
@@ -739,7 +758,7 @@ mod tests {
             sales_rep_id: None,
             user_id: None,
             iss: "bss-unit".to_owned(),
-            aud: "bss".to_owned(),
+            aud: "bss".into(),
             exp: now + 60,
             nbf: now,
             iat: now,
@@ -799,7 +818,7 @@ mod tests {
         assert!(verifier.verify(&issuer().sign(&premature), None).is_err());
 
         let mut wrong_audience = claims(&tenant, &["tenant_admin"]);
-        wrong_audience.aud = "someone-else".to_owned();
+        wrong_audience.aud = "someone-else".into();
         assert!(verifier.verify(&issuer().sign(&wrong_audience), None).is_err());
 
         let mut wrong_issuer = claims(&tenant, &["tenant_admin"]);
@@ -909,6 +928,35 @@ mod tests {
         let staff = Caller { roles: [Role::CustomerUser, Role::Guest, Role::BillingClerk].into(), ..customer };
         assert!(staff.require_one_limit().is_ok());
         assert!(staff.customer_user().is_none() && !staff.is_guest(), "a broader role is not limited");
+    }
+
+    #[test]
+    fn another_issuers_token_with_a_list_of_audiences_and_no_nbf_is_accepted_when_its_issuer_is() {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs();
+        let body = serde_json::json!({"sub": "alice", "tenant": Uuid::now_v7().to_string(), "roles": ["tenant_admin"],
+            "iss": "https://login.example.com/realms/bss", "aud": ["account", "bss"], "exp": now + 60, "iat": now});
+        let key = jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes());
+        let token = jsonwebtoken::encode(&jsonwebtoken::Header::new(Algorithm::HS256), &body, &key).expect("signed");
+        assert!(verifier().verify(&token, None).is_err(), "an issuer not accepted");
+        let accepting = TokenVerifier::from_config(&AuthConfig {
+            issuer: "bss-unit".to_owned(),
+            accepted_issuers: vec!["https://login.example.com/realms/bss".to_owned()],
+            hs256_secret: Some(Secret::new(SECRET)),
+            ..AuthConfig::default()
+        })
+        .expect("verifier");
+        let caller = accepting.verify(&token, None).expect("accepted");
+        assert_eq!((caller.subject.as_str(), caller.has_role(Role::TenantAdmin)), ("alice", true));
+        assert!(
+            accepting
+                .verify(&issuer().mint(&TokenSpec { ttl: Duration::from_secs(60), ..TokenSpec::default() }), None)
+                .is_ok()
+        );
+        let elsewhere = serde_json::json!({"sub": "alice", "iss": "https://login.example.com/realms/bss",
+            "aud": ["account", "crm"], "exp": now + 60});
+        let token =
+            jsonwebtoken::encode(&jsonwebtoken::Header::new(Algorithm::HS256), &elsewhere, &key).expect("signed");
+        assert!(accepting.verify(&token, None).is_err(), "a token for other audiences only");
     }
 
     #[test]

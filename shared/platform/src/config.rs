@@ -168,6 +168,12 @@ pub struct AuthConfig {
     /// Required `iss` claim.
     #[serde(default = "default_issuer")]
     pub issuer: String,
+    /// Further issuers whose tokens are accepted (`BSS_AUTH__ACCEPTED_ISSUERS`,
+    /// a JSON list): while moving to another identity provider, or `make
+    /// run`'s sandbox identity provider beside the development tokens. A
+    /// token is still verified with one of the configured keys.
+    #[serde(default)]
+    pub accepted_issuers: Vec<String>,
     /// Required `aud` claim.
     #[serde(default = "default_audience")]
     pub audience: String,
@@ -204,6 +210,7 @@ impl Default for AuthConfig {
     fn default() -> Self {
         AuthConfig {
             issuer: default_issuer(),
+            accepted_issuers: Vec::new(),
             audience: default_audience(),
             hs256_secret: None,
             rs256_public_keys: Vec::new(),

@@ -51,6 +51,7 @@ impl TestApp {
             sandbox_payments: true,
             console_dir: std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../console/dist")),
             cors_allowed_origins: Vec::new(),
+            console_login: bss_suite::ConsoleLogin::TokenOnly,
         };
         adjust(&mut config);
         let suite = Suite::start(&config, kit.shutdown()).await.expect("the suite starts");

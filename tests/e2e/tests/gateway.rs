@@ -95,7 +95,7 @@ async fn calls_need_a_valid_token_before_they_are_forwarded() {
             sales_rep_id: None,
             user_id: None,
             iss: bss_testkit::TEST_ISSUER.to_owned(),
-            aud: bss_testkit::TEST_AUDIENCE.to_owned(),
+            aud: bss_testkit::TEST_AUDIENCE.into(),
             exp: now + 600,
             nbf: now,
             iat: now,
@@ -113,7 +113,7 @@ async fn calls_need_a_valid_token_before_they_are_forwarded() {
     let refused = [
         ("expired", claims(&|claims| claims.exp = now - 60)),
         ("not yet valid", claims(&|claims| claims.nbf = now + 600)),
-        ("wrong audience", claims(&|claims| claims.aud = "another-system".to_owned())),
+        ("wrong audience", claims(&|claims| claims.aud = "another-system".into())),
         ("wrong issuer", claims(&|claims| claims.iss = "evil".to_owned())),
         ("alg none", none_alg),
         ("garbage", "not-a-token".to_owned()),
