@@ -19,6 +19,7 @@ import { Code, ConnectError } from "@bss/client";
 import { loadConfig, type ConsoleConfig } from "./config";
 import { SessionProvider, useSession } from "./session";
 import { ApiProvider } from "./api";
+import { afterSignIn } from "./oidc";
 import { isSignInCallback, SignIn, SignInCallback } from "./pages/SignIn";
 import { Accounts } from "./pages/Accounts";
 import { Account } from "./pages/Account";
@@ -93,7 +94,7 @@ function Shell({ config }: { config: ConsoleConfig }) {
             ) : (
               <Routes key={actingTenant ?? claims.tenant}>
                 <Route path="/" element={<Navigate to="/accounts" replace />} />
-                <Route path="/callback" element={<Navigate to="/accounts" replace />} />
+                <Route path="/callback" element={<Navigate to={afterSignIn()} replace />} />
                 <Route path="/accounts" element={<Accounts />} />
                 <Route path="/accounts/:id" element={<Account />} />
                 <Route path="/held-orders" element={<HeldOrders />} />

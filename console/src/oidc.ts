@@ -32,12 +32,25 @@ function userManager(oidc: Oidc): UserManager {
   return manager;
 }
 
-/** Sends the browser to the identity provider's sign-in page. */
-export function startSignIn(oidc: Oidc): Promise<void> {
-  return userManager(oidc).signinRedirect();
+/** A path of this console to come back to (never another site's address). */
+function ownPath(path: unknown): string {
+  return typeof path === "string" && path.startsWith("/") && !path.startsWith("//") && !path.startsWith(CALLBACK_PATH)
+    ? path
+    : "/accounts";
+}
+
+/** Sends the browser to the identity provider's sign-in page; back here, at `returnTo` (a path of the console). */
+export function startSignIn(oidc: Oidc, returnTo: string): Promise<void> {
+  return userManager(oidc).signinRedirect({ state: ownPath(returnTo) });
 }
 
 let finishing: Promise<string> | null = null;
+let returnPath = "/accounts";
+
+/** Where a finished sign-in goes: the page the caller started from. */
+export function afterSignIn(): string {
+  return returnPath;
+}
 
 /**
  * The access token of the login the identity provider just sent back here
@@ -50,6 +63,7 @@ export function finishSignIn(oidc: Oidc): Promise<string> {
       if (!user.access_token) {
         throw new Error("the identity provider returned no access token");
       }
+      returnPath = ownPath(user.state);
       return user.access_token;
     });
   return finishing;

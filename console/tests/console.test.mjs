@@ -629,10 +629,21 @@ test("an administrator signs in through the identity provider (authorization cod
   assert.deepEqual([claims.tenant, claims.roles], [started.tenantId, ["credit_manager"]]);
   await page.getByRole("button", { name: "Sign out" }).click();
 
-  // Declined at the provider: back on the sign-in page, with the reason.
+  // A deep link opened signed out is where single sign-on comes back to.
+  await page.goto(`${started.consoleUrl}/held-orders`);
+  await page.getByRole("button", { name: "Sign in with single sign-on" }).click();
+  await page.getByLabel("Role").selectOption("tenant_admin");
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
+  await page.getByRole("table", { name: "Orders waiting for approval" }).waitFor();
+  assert.equal(new URL(page.url()).pathname, "/held-orders");
+  await page.getByRole("button", { name: "Sign out" }).click();
+
+  // Declined at the provider: back on the sign-in page, with the reason,
+  // and the spent callback address is gone (a reload signs in afresh).
   await page.getByRole("button", { name: "Sign in with single sign-on" }).click();
   await page.getByRole("button", { name: "Cancel" }).click();
   await page.getByRole("alert").filter({ hasText: "Sign-in was cancelled at the identity provider." }).waitFor();
+  assert.equal(new URL(page.url()).pathname, "/");
   await accessible(page, "the sign-in page after a cancelled sign-in");
   await page.close();
   assert.deepEqual(pageErrors, []);

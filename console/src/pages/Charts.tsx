@@ -24,6 +24,11 @@ const BUCKETS = [
   ["Over 90 days", (aging: ReceivablesAging) => aging.over90Days],
 ] as const;
 
+/** The days of a history whose `figures` differ from the day before's (the first day always). */
+function changesOf<T>(points: T[], figures: (point: T) => string): T[] {
+  return points.filter((point, index) => index === 0 || figures(point) !== figures(points[index - 1]));
+}
+
 /** A chart's amounts formatted in `currencyCode`. */
 function inCurrency(currencyCode: string) {
   return (value: number) => money({ currencyCode, amount: String(value) } as Money);
@@ -94,7 +99,7 @@ export function BalanceChart({ points, limit }: { points: BalancePoint[]; limit?
       <ListTable
         label="Balance changes"
         columns={["Day", "Balance at its end"]}
-        rows={points.filter((point, index) => index === 0 || point.balance?.amount !== points[index - 1].balance?.amount)}
+        rows={changesOf(points, (point) => point.balance?.amount ?? "")}
         error={null}
         empty=""
         cells={(point) => [point.date, money(point.balance)]}
@@ -103,16 +108,6 @@ export function BalanceChart({ points, limit }: { points: BalancePoint[]; limit?
   );
 }
 
-/** Whether any figure of `point` differs from the day before's. */
-function changed(points: ExposurePoint[], index: number): boolean {
-  if (index === 0) {
-    return true;
-  }
-  const [before, point] = [points[index - 1], points[index]];
-  const figures = (one: ExposurePoint) =>
-    [one.balance, one.reserved, one.creditLimit].map((figure) => figure?.amount ?? "unlimited").join(" ");
-  return figures(before) !== figures(point);
-}
 
 /** An account's exposure (balance + open reservations) and balance at the end of each day, with the credit limit of each day; the days they changed in a table. */
 export function ExposureChart({ points }: { points: ExposurePoint[] }) {
@@ -153,7 +148,9 @@ export function ExposureChart({ points }: { points: ExposurePoint[] }) {
       <ListTable
         label="Exposure changes"
         columns={["Day", "Balance", "Reserved", "Exposure", "Credit limit", "Available"]}
-        rows={points.filter((_, index) => changed(points, index))}
+        rows={changesOf(points, (point) =>
+          [point.balance, point.reserved, point.creditLimit].map((figure) => figure?.amount ?? "unlimited").join(" "),
+        )}
         error={null}
         empty=""
         cells={(point) => [

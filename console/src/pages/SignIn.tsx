@@ -14,12 +14,13 @@ export function SignInCallback({ config }: { config: ConsoleConfig }) {
       return;
     }
     finishSignIn(config.oidc).then(
-      (token) => {
-        // The address bar drops the code and state; the pages start at the accounts.
-        window.history.replaceState(null, "", "/accounts");
-        signIn(token);
+      // The /callback route then goes to the page the sign-in started from.
+      (token) => signIn(token),
+      (error: unknown) => {
+        // The code or error is spent: a reload shows the sign-in page, not a stale callback.
+        window.history.replaceState(null, "", "/");
+        setProblem(signInProblem(error));
       },
-      (error: unknown) => setProblem(signInProblem(error)),
     );
   }, [config, signIn]);
   if (!problem) {
@@ -49,7 +50,7 @@ export function SignIn({ config, initialProblem = null }: { config: ConsoleConfi
       return;
     }
     setRedirecting(true);
-    startSignIn(oidc).catch((error: unknown) => {
+    startSignIn(oidc, `${window.location.pathname}${window.location.search}`).catch((error: unknown) => {
       setRedirecting(false);
       setProblem(`The identity provider cannot be reached (${oidc.authority}): ${error instanceof Error ? error.message : String(error)}`);
     });

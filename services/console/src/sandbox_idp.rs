@@ -37,6 +37,9 @@ use sha2::{Digest, Sha256};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use uuid::Uuid;
 
+/// Longest user name its page takes.
+const MAX_SUBJECT: usize = 100;
+
 /// How long a code may wait to be exchanged.
 const CODE_TTL: Duration = Duration::from_secs(60);
 
@@ -296,8 +299,8 @@ async fn sign_in(State(idp): State<Arc<SandboxIdp>>, Form(form): Form<SignInForm
     let tenant = form.tenant.trim();
     let problem = if offered.is_none() {
         Some("Choose one of the roles offered.")
-    } else if subject.is_empty() {
-        Some("Name the user who signs in.")
+    } else if subject.is_empty() || subject.chars().count() > MAX_SUBJECT {
+        Some("Name the user who signs in (at most 100 characters).")
     } else if role != Role::PlatformAdmin && Uuid::parse_str(tenant).is_err() {
         Some("The tenant must be a tenant id (a UUID).")
     } else {
@@ -337,7 +340,10 @@ struct TokenRequest {
 
 /// Whether `verifier` is the one whose S256 challenge is `challenge`.
 fn pkce_matches(verifier: &str, challenge: &str) -> bool {
-    (43..=128).contains(&verifier.len()) && URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) == challenge
+    let unreserved = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~');
+    (43..=128).contains(&verifier.len())
+        && verifier.chars().all(unreserved)
+        && URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) == challenge
 }
 
 async fn token(State(idp): State<Arc<SandboxIdp>>, Form(request): Form<TokenRequest>) -> Response {
@@ -482,7 +488,7 @@ fn sign_in_page(request: &AuthorizeRequest, subject: &str, role: Role, tenant: &
 mod tests {
     use super::*;
     use bss_platform::auth::TokenVerifier;
-    use bss_platform::config::AuthConfig;
+    use bss_platform::config::{AcceptedIssuer, AuthConfig};
     use http::Request;
     use http_body_util::BodyExt;
     use tower::ServiceExt;
@@ -574,13 +580,15 @@ mod tests {
         let answer: Value = serde_json::from_str(&body).expect("json");
         let verifier = TokenVerifier::from_config(&AuthConfig {
             issuer: "bss-dev".to_owned(),
-            accepted_issuers: vec![idp.issuer().to_owned()],
-            es256_public_keys: vec![idp.public_key_pem().to_owned()],
+            accepted_issuers: vec![AcceptedIssuer {
+                issuer: idp.issuer().to_owned(),
+                public_keys: vec![idp.public_key_pem().to_owned()],
+            }],
             ..AuthConfig::default()
         })
         .expect("a verifier");
         let caller = verifier.verify(answer["access_token"].as_str().expect("a token"), None).expect("accepted");
-        assert_eq!(caller.subject, "ada");
+        assert_eq!(caller.subject, format!("ada@{}", idp.issuer()), "named apart from the suite's own subjects");
         assert_eq!(caller.tenant_id().expect("a tenant").to_string(), tenant);
         assert!(caller.has_role(Role::CreditManager) && !caller.has_role(Role::TenantAdmin));
         let id_token = answer["id_token"].as_str().expect("an id token");
@@ -605,6 +613,17 @@ mod tests {
         assert_eq!((status, body.contains("invalid_grant")), (StatusCode::BAD_REQUEST, true), "{body}");
         let (_, _, body) = call(&idp, form("/token", &exchange(&code, VERIFIER))).await;
         assert!(body.contains("invalid_grant"), "a refused exchange spends the code: {body}");
+        // A code exchanged for another redirect URI or by another client.
+        let code = code_for(&idp, "tenant_admin", &Uuid::now_v7().to_string()).await;
+        let mut elsewhere = exchange(&code, VERIFIER);
+        elsewhere[2].1 = "http://127.0.0.1:50058/other";
+        let (_, _, body) = call(&idp, form("/token", &elsewhere)).await;
+        assert!(body.contains("invalid_grant"), "{body}");
+        let code = code_for(&idp, "tenant_admin", &Uuid::now_v7().to_string()).await;
+        let mut stranger = exchange(&code, VERIFIER);
+        stranger[3].1 = "another-client";
+        let (_, _, body) = call(&idp, form("/token", &stranger)).await;
+        assert!(body.contains("invalid_client"), "{body}");
 
         let query = |pairs: Vec<(&'static str, String)>| {
             let query = form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();

@@ -4,7 +4,8 @@
 -- the end of any day in any zone are the last row before that midnight.
 -- Written by the triggers below, so no change of credit.accounts, by
 -- whatever path, goes unrecorded; the account's row lock (held by every
--- change) orders the writes of one account.
+-- change) orders the writes of one account, and each is dated by the clock
+-- when it holds that lock.
 CREATE TABLE credit.exposure_history (
     tenant_id    uuid        NOT NULL,
     account_id   uuid        NOT NULL,
@@ -20,7 +21,10 @@ CREATE TABLE credit.exposure_history (
 CREATE FUNCTION credit.record_exposure() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO credit.exposure_history (tenant_id, account_id, bucket, balance, reserved, credit_limit, unlimited)
-    VALUES (NEW.tenant_id, NEW.account_id, date_bin('15 minutes', now(), TIMESTAMPTZ '2000-01-01 00:00:00+00'),
+    -- The clock now, not the transaction's start: read under the account's
+    -- row lock, so a later change of the account is never dated earlier.
+    VALUES (NEW.tenant_id, NEW.account_id,
+            date_bin('15 minutes', clock_timestamp(), TIMESTAMPTZ '2000-01-01 00:00:00+00'),
             NEW.balance, NEW.reserved, NEW.credit_limit, NEW.unlimited)
     ON CONFLICT (tenant_id, account_id, bucket) DO UPDATE
         SET balance = EXCLUDED.balance, reserved = EXCLUDED.reserved,

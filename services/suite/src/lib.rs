@@ -15,7 +15,8 @@ use bss_console::sandbox_idp::{SandboxIdp, SandboxIdpConfig};
 use bss_gateway::GatewayConfig;
 use bss_gateway::rate_limit::RateLimitConfig;
 use bss_platform::config::{
-    AuthConfig, ClientTlsFiles, DatabaseConfig, PlatformConfig, ServerConfig, ServerTlsFiles, TelemetryConfig,
+    AcceptedIssuer, AuthConfig, ClientTlsFiles, DatabaseConfig, PlatformConfig, ServerConfig, ServerTlsFiles,
+    TelemetryConfig,
 };
 use bss_platform::server::StartupError;
 use bss_platform::shutdown::Shutdown;
@@ -64,7 +65,7 @@ pub enum ConsoleLogin {
     /// role) and the services accept its tokens: development only.
     SandboxIdentityProvider,
     /// An identity provider of the deployment; the services accept its
-    /// tokens when `auth` names its issuer and keys.
+    /// tokens when `auth` accepts its issuer with its keys.
     IdentityProvider { authority: String, client_id: String, scope: String },
 }
 
@@ -196,8 +197,10 @@ impl Suite {
                     token_ttl: Duration::from_secs(3600),
                 })
                 .map_err(|why| std::io::Error::other(format!("the sandbox identity provider: {why}")))?;
-                auth.accepted_issuers.push(idp.issuer().to_owned());
-                auth.es256_public_keys.push(idp.public_key_pem().to_owned());
+                auth.accepted_issuers.push(AcceptedIssuer {
+                    issuer: idp.issuer().to_owned(),
+                    public_keys: vec![idp.public_key_pem().to_owned()],
+                });
                 let router = idp.router(&console_origins);
                 let stopped = shutdown.clone();
                 tasks.spawn(async move {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bss_gateway::rate_limit::{Quota, RateLimitConfig};
 use bss_platform::auth::{Role, TokenIssuer, TokenSpec};
-use bss_platform::config::{AuthConfig, Secret, ServerConfig, TelemetryConfig};
+use bss_platform::config::{AcceptedIssuer, AuthConfig, Secret, ServerConfig, TelemetryConfig};
 use bss_platform::shutdown::Shutdown;
 use bss_proto::accounts::tenant_service_client::TenantServiceClient;
 use bss_proto::accounts::{CreateTenantRequest, Tenant};
@@ -51,29 +51,16 @@ struct AuthArgs {
     issuer: String,
     #[arg(long, env = "BSS_AUTH__AUDIENCE", default_value = "bss")]
     audience: String,
-    /// Further issuers whose tokens are accepted (an identity provider's),
-    /// comma separated or as a list (`["https://a"]`).
-    #[arg(long, env = "BSS_AUTH__ACCEPTED_ISSUERS", default_value = "")]
-    accepted_issuers: String,
-    /// Files of PEM public keys of ES256 tokens of those issuers, comma
-    /// separated.
-    #[arg(long, env = "BSS_SUITE_ES256_PUBLIC_KEY_FILES", value_delimiter = ',')]
-    es256_public_key_files: Vec<PathBuf>,
 }
 
 impl AuthArgs {
-    fn config(&self) -> Result<AuthConfig, Error> {
-        let keys = self.es256_public_key_files.iter().map(|file| {
-            std::fs::read_to_string(file).map_err(|error| format!("the ES256 key {}: {error}", file.display()))
-        });
-        Ok(AuthConfig {
+    fn config(&self) -> AuthConfig {
+        AuthConfig {
             issuer: self.issuer.clone(),
-            accepted_issuers: list(&self.accepted_issuers),
             audience: self.audience.clone(),
             hs256_secret: Some(Secret::new(self.hs256_secret.clone())),
-            es256_public_keys: keys.collect::<Result<_, _>>()?,
             ..AuthConfig::default()
-        })
+        }
     }
 
     fn issuer(&self) -> TokenIssuer {
@@ -109,17 +96,21 @@ struct RunArgs {
     #[arg(long, env = "BSS_CORS_ALLOWED_ORIGINS", default_value = "")]
     cors_allowed_origins: String,
     /// The console signs in at this OIDC identity provider (its issuer
-    /// URL) instead of the sandbox one; the services accept its tokens
-    /// once `BSS_AUTH__ACCEPTED_ISSUERS` and
-    /// `BSS_SUITE_ES256_PUBLIC_KEY_FILES` name it.
+    /// URL) instead of the sandbox one; the services accept its tokens,
+    /// verified with the keys of `--console-oidc-public-key-file`.
     #[arg(long, env = "BSS_CONSOLE_OIDC_AUTHORITY")]
     console_oidc_authority: Option<String>,
+    /// Files of the identity provider's PEM public keys (EC P-256 or RSA),
+    /// comma separated.
+    #[arg(long, env = "BSS_CONSOLE_OIDC_PUBLIC_KEY_FILES", value_delimiter = ',')]
+    console_oidc_public_key_files: Vec<PathBuf>,
     #[arg(long, env = "BSS_CONSOLE_OIDC_CLIENT_ID", default_value = "bss-console")]
     console_oidc_client_id: String,
     #[arg(long, env = "BSS_CONSOLE_OIDC_SCOPE", default_value = "openid profile")]
     console_oidc_scope: String,
     /// Runs the SANDBOX identity provider (anyone signs in as any role)
-    /// for the console's single sign-on, unless a real one is named.
+    /// for the console's single sign-on, unless a real one is named; only
+    /// on a loopback address.
     #[arg(long, env = "BSS_SANDBOX_IDP", default_value_t = true, action = clap::ArgAction::Set)]
     sandbox_idp: bool,
     #[command(flatten)]
@@ -127,16 +118,31 @@ struct RunArgs {
 }
 
 impl RunArgs {
-    fn console_login(&self) -> ConsoleLogin {
-        match &self.console_oidc_authority {
-            Some(authority) if !authority.trim().is_empty() => ConsoleLogin::IdentityProvider {
-                authority: authority.trim().to_owned(),
-                client_id: self.console_oidc_client_id.clone(),
-                scope: self.console_oidc_scope.clone(),
-            },
-            _ if self.sandbox_idp => ConsoleLogin::SandboxIdentityProvider,
+    /// How the console signs in, and the services' token configuration
+    /// that goes with it.
+    fn console_login(&self) -> Result<(ConsoleLogin, AuthConfig), Error> {
+        let mut auth = self.auth.config();
+        let login = match self.console_oidc_authority.as_deref().map(str::trim) {
+            Some(authority) if !authority.is_empty() => {
+                let keys = self.console_oidc_public_key_files.iter().map(|file| {
+                    std::fs::read_to_string(file)
+                        .map_err(|error| format!("the identity provider's key {}: {error}", file.display()))
+                });
+                auth.accepted_issuers.push(AcceptedIssuer {
+                    issuer: authority.to_owned(),
+                    public_keys: keys.collect::<Result<_, _>>()?,
+                });
+                ConsoleLogin::IdentityProvider {
+                    authority: authority.to_owned(),
+                    client_id: self.console_oidc_client_id.clone(),
+                    scope: self.console_oidc_scope.clone(),
+                }
+            }
+            // Anyone who reaches it signs in as anyone: never beyond this machine.
+            _ if self.sandbox_idp && self.host.is_loopback() => ConsoleLogin::SandboxIdentityProvider,
             _ => ConsoleLogin::TokenOnly,
-        }
+        };
+        Ok((login, auth))
     }
 }
 
@@ -218,9 +224,8 @@ fn mint(
     })
 }
 
-/// The items of a list variable (`BSS_CORS_ALLOWED_ORIGINS`,
-/// `BSS_AUTH__ACCEPTED_ISSUERS`) in either form the suite's configuration
-/// uses: the services' list (`["https://a","https://b"]`) or comma
+/// The items of a list variable (`BSS_CORS_ALLOWED_ORIGINS`) in either
+/// form the suite's configuration uses: the services' list (`["https://a","https://b"]`) or comma
 /// separated.
 fn list(value: &str) -> Vec<String> {
     value
@@ -247,11 +252,12 @@ async fn run(args: RunArgs) -> Result<ExitCode, Error> {
 
     let shutdown = Shutdown::new();
     shutdown.trigger_on_signals();
+    let (console_login, auth) = args.console_login()?;
     let config = SuiteConfig {
         database_url,
         host: args.host,
         base_port: args.base_port,
-        auth: args.auth.config()?,
+        auth,
         server: ServerConfig { drain_delay_ms: 500, ..ServerConfig::default() },
         max_connections_per_service: args.max_connections_per_service,
         rate_limit: RateLimitConfig {
@@ -263,7 +269,7 @@ async fn run(args: RunArgs) -> Result<ExitCode, Error> {
         sandbox_payments: true,
         console_dir: args.console_dir.clone(),
         cors_allowed_origins: list(&args.cors_allowed_origins),
-        console_login: args.console_login(),
+        console_login,
     };
     let started = Suite::start(&config, shutdown.clone()).await;
     let suite = match started {

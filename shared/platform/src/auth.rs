@@ -386,9 +386,9 @@ impl KindDescription for jsonwebtoken::errors::Error {
 
 /// Verifies bearer tokens with the keys of the configuration.
 pub struct TokenVerifier {
-    keys: Vec<(Algorithm, DecodingKey)>,
-    /// The configured issuer first, then the further accepted ones.
-    issuers: Vec<String>,
+    /// The main issuer first, then the accepted ones: each verifies only
+    /// tokens naming it, with its own keys.
+    issuers: Vec<IssuerKeys>,
     audience: String,
     leeway_secs: u64,
     /// Claims of tokens whose signature was verified, by the exact token
@@ -397,18 +397,32 @@ pub struct TokenVerifier {
     verified: RwLock<HashMap<Arc<str>, Arc<Claims>>>,
 }
 
+/// An issuer and the keys its tokens are signed with.
+struct IssuerKeys {
+    issuer: String,
+    keys: Vec<(Algorithm, DecodingKey)>,
+}
+
 /// Most verified tokens kept; the cache starts over when it is full.
 const VERIFIED_CACHE_SIZE: usize = 10_000;
 
 impl fmt::Debug for TokenVerifier {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter
-            .debug_struct("TokenVerifier")
-            .field("algorithms", &self.keys.iter().map(|(algorithm, _)| *algorithm).collect::<Vec<_>>())
-            .field("issuers", &self.issuers)
-            .field("audience", &self.audience)
-            .finish()
+        let issuers = self
+            .issuers
+            .iter()
+            .map(|keys| (&keys.issuer, keys.keys.iter().map(|(algorithm, _)| *algorithm).collect::<Vec<_>>()))
+            .collect::<Vec<_>>();
+        formatter.debug_struct("TokenVerifier").field("issuers", &issuers).field("audience", &self.audience).finish()
     }
+}
+
+/// The key of a PEM public key and the algorithm it verifies: EC P-256
+/// (ES256) or RSA (RS256).
+fn public_key(pem: &str) -> Result<(Algorithm, DecodingKey), jsonwebtoken::errors::Error> {
+    DecodingKey::from_ec_pem(pem.as_bytes())
+        .map(|key| (Algorithm::ES256, key))
+        .or_else(|_| DecodingKey::from_rsa_pem(pem.as_bytes()).map(|key| (Algorithm::RS256, key)))
 }
 
 impl TokenVerifier {
@@ -423,12 +437,16 @@ impl TokenVerifier {
         for pem in &config.es256_public_keys {
             keys.push((Algorithm::ES256, DecodingKey::from_ec_pem(pem.as_bytes())?));
         }
-        if keys.is_empty() {
+        let mut issuers = vec![IssuerKeys { issuer: config.issuer.clone(), keys }];
+        for accepted in &config.accepted_issuers {
+            let keys = accepted.public_keys.iter().map(|pem| public_key(pem)).collect::<Result<_, _>>()?;
+            issuers.push(IssuerKeys { issuer: accepted.issuer.clone(), keys });
+        }
+        if issuers.iter().all(|issuer| issuer.keys.is_empty()) {
             tracing::warn!("no token keys configured: every authenticated call will be refused");
         }
         Ok(TokenVerifier {
-            keys,
-            issuers: std::iter::once(&config.issuer).chain(&config.accepted_issuers).cloned().collect(),
+            issuers,
             audience: config.audience.clone(),
             leeway_secs: config.leeway_secs,
             verified: RwLock::new(HashMap::new()),
@@ -448,17 +466,19 @@ impl TokenVerifier {
     }
 
     pub fn verify(&self, token: &str, acting_tenant: Option<&str>) -> Result<Caller, AuthError> {
+        let main_issuer = &self.issuers[0].issuer;
         let cached = self.verified.read().unwrap_or_else(PoisonError::into_inner).get(token).cloned();
         if let Some(claims) = cached {
             self.check_times(&claims)?;
-            return caller_from_claims(&claims, token, acting_tenant);
+            return caller_from_claims(&claims, token, acting_tenant, main_issuer);
         }
         let header = jsonwebtoken::decode_header(token).map_err(AuthError::Rejected)?;
         let mut last_error = None;
-        for (algorithm, key) in self.keys.iter().filter(|(algorithm, _)| *algorithm == header.alg) {
-            match jsonwebtoken::decode::<Claims>(token, key, &self.validation(*algorithm)) {
+        let keys = self.issuers.iter().flat_map(|issuer| issuer.keys.iter().map(move |key| (&issuer.issuer, key)));
+        for (issuer, (algorithm, key)) in keys.filter(|(_, (algorithm, _))| *algorithm == header.alg) {
+            match jsonwebtoken::decode::<Claims>(token, key, &self.validation(*algorithm, issuer)) {
                 Ok(data) => {
-                    let caller = caller_from_claims(&data.claims, token, acting_tenant)?;
+                    let caller = caller_from_claims(&data.claims, token, acting_tenant, main_issuer)?;
                     let mut verified = self.verified.write().unwrap_or_else(PoisonError::into_inner);
                     if verified.len() >= VERIFIED_CACHE_SIZE {
                         verified.clear();
@@ -485,9 +505,10 @@ impl TokenVerifier {
         Ok(())
     }
 
-    fn validation(&self, algorithm: Algorithm) -> Validation {
+    /// What a token signed with a key of `issuer` must hold.
+    fn validation(&self, algorithm: Algorithm, issuer: &str) -> Validation {
         let mut validation = Validation::new(algorithm);
-        validation.set_issuer(&self.issuers);
+        validation.set_issuer(&[issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.validate_exp = true;
@@ -497,7 +518,14 @@ impl TokenVerifier {
     }
 }
 
-fn caller_from_claims(claims: &Claims, token: &str, acting_tenant: Option<&str>) -> Result<Caller, AuthError> {
+/// The caller `claims` name; a subject of an issuer other than the main
+/// one is named `<sub>@<issuer>`, so no two issuers' users are one caller.
+fn caller_from_claims(
+    claims: &Claims,
+    token: &str,
+    acting_tenant: Option<&str>,
+    main_issuer: &str,
+) -> Result<Caller, AuthError> {
     let mut roles: BTreeSet<Role> = claims.roles.iter().filter_map(|name| name.parse().ok()).collect();
     let tenant = match claims.tenant.as_deref() {
         // A platform administrator who names a tenant (the console's tenant
@@ -521,7 +549,7 @@ fn caller_from_claims(claims: &Claims, token: &str, acting_tenant: Option<&str>)
         Some(tenant) => TenantScope::One(Uuid::parse_str(tenant).map_err(|_| AuthError::BadTenant)?),
     };
     Ok(Caller {
-        subject: claims.sub.clone(),
+        subject: if claims.iss == main_issuer { claims.sub.clone() } else { format!("{}@{}", claims.sub, claims.iss) },
         tenant,
         roles,
         sales_rep_id: claims.sales_rep_id.clone().filter(|id| !id.is_empty()),
@@ -930,33 +958,79 @@ mod tests {
         assert!(staff.customer_user().is_none() && !staff.is_guest(), "a broader role is not limited");
     }
 
+    /// A test-only P-256 key pair of "another identity provider".
+    const PROVIDER_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgXxjc0GIYljfJ91Zr
+h8IU+leKWeNn4WF29FDlCMPBYj+hRANCAAQdC+ucB1ePBxvhLq3b3IUTCpVJDgEG
+L5+si6y3cJHd27CUYoezkv/J1F5yJFhCMHMbghBTdOEYzLsyzDb3YWDX
+-----END PRIVATE KEY-----";
+    const PROVIDER_PUBLIC_KEY: &str = "-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEHQvrnAdXjwcb4S6t29yFEwqVSQ4B
+Bi+frIust3CR3duwlGKHs5L/ydReciRYQjBzG4IQU3ThGMy7Msw292Fg1w==
+-----END PUBLIC KEY-----";
+    const PROVIDER: &str = "https://login.example.com/realms/bss";
+
     #[test]
-    fn another_issuers_token_with_a_list_of_audiences_and_no_nbf_is_accepted_when_its_issuer_is() {
+    fn another_providers_token_is_accepted_with_its_own_keys_only_and_names_its_subject_apart() {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs();
-        let body = serde_json::json!({"sub": "alice", "tenant": Uuid::now_v7().to_string(), "roles": ["tenant_admin"],
-            "iss": "https://login.example.com/realms/bss", "aud": ["account", "bss"], "exp": now + 60, "iat": now});
-        let key = jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes());
-        let token = jsonwebtoken::encode(&jsonwebtoken::Header::new(Algorithm::HS256), &body, &key).expect("signed");
-        assert!(verifier().verify(&token, None).is_err(), "an issuer not accepted");
-        let accepting = TokenVerifier::from_config(&AuthConfig {
+        let tenant = Uuid::now_v7().to_string();
+        let body = |iss: &str, aud: serde_json::Value, nbf: Option<u64>| {
+            let mut body = serde_json::json!({"sub": "dev", "tenant": tenant, "roles": ["tenant_admin"],
+                "iss": iss, "aud": aud, "exp": now + 60, "iat": now});
+            if let Some(nbf) = nbf {
+                body["nbf"] = nbf.into();
+            }
+            body
+        };
+        let provider_key = jsonwebtoken::EncodingKey::from_ec_pem(PROVIDER_KEY.as_bytes()).expect("a key");
+        let by_provider = |body: &serde_json::Value| {
+            jsonwebtoken::encode(&jsonwebtoken::Header::new(Algorithm::ES256), body, &provider_key).expect("signed")
+        };
+        let main_key = jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes());
+        let by_main_secret = |body: &serde_json::Value| {
+            jsonwebtoken::encode(&jsonwebtoken::Header::new(Algorithm::HS256), body, &main_key).expect("signed")
+        };
+        let verifier = TokenVerifier::from_config(&AuthConfig {
             issuer: "bss-unit".to_owned(),
-            accepted_issuers: vec!["https://login.example.com/realms/bss".to_owned()],
+            accepted_issuers: vec![crate::config::AcceptedIssuer {
+                issuer: PROVIDER.to_owned(),
+                public_keys: vec![PROVIDER_PUBLIC_KEY.to_owned()],
+            }],
             hs256_secret: Some(Secret::new(SECRET)),
+            leeway_secs: 0,
             ..AuthConfig::default()
         })
         .expect("verifier");
-        let caller = accepting.verify(&token, None).expect("accepted");
-        assert_eq!((caller.subject.as_str(), caller.has_role(Role::TenantAdmin)), ("alice", true));
+
+        // Its audiences as a list, no nbf: accepted, its subject named
+        // apart from the main issuer's "dev".
+        let token = by_provider(&body(PROVIDER, serde_json::json!(["account", "bss"]), None));
+        let caller = verifier.verify(&token, None).expect("accepted");
+        assert_eq!(caller.subject, format!("dev@{PROVIDER}"));
+        assert!(caller.has_role(Role::TenantAdmin));
+        assert_eq!(verifier.verify(&token, None).expect("cached").subject, format!("dev@{PROVIDER}"));
         assert!(
-            accepting
-                .verify(&issuer().mint(&TokenSpec { ttl: Duration::from_secs(60), ..TokenSpec::default() }), None)
-                .is_ok()
+            TokenVerifier::from_config(&AuthConfig {
+                hs256_secret: Some(Secret::new(SECRET)),
+                ..AuthConfig::default()
+            })
+            .expect("verifier")
+            .verify(&token, None)
+            .is_err(),
+            "an issuer not accepted"
         );
-        let elsewhere = serde_json::json!({"sub": "alice", "iss": "https://login.example.com/realms/bss",
-            "aud": ["account", "crm"], "exp": now + 60});
-        let token =
-            jsonwebtoken::encode(&jsonwebtoken::Header::new(Algorithm::HS256), &elsewhere, &key).expect("signed");
-        assert!(accepting.verify(&token, None).is_err(), "a token for other audiences only");
+        // Each issuer's keys vouch for that issuer only.
+        assert!(verifier.verify(&by_main_secret(&body(PROVIDER, "bss".into(), None)), None).is_err());
+        assert!(verifier.verify(&by_provider(&body("bss-unit", "bss".into(), None)), None).is_err());
+        assert_eq!(
+            verifier.verify(&by_main_secret(&body("bss-unit", "bss".into(), None)), None).expect("main").subject,
+            "dev"
+        );
+        // Not yet valid, or for other audiences only: refused.
+        assert!(verifier.verify(&by_provider(&body(PROVIDER, "bss".into(), Some(now + 600))), None).is_err());
+        assert!(
+            verifier.verify(&by_provider(&body(PROVIDER, serde_json::json!(["account", "crm"]), None)), None).is_err()
+        );
     }
 
     #[test]

@@ -168,12 +168,13 @@ pub struct AuthConfig {
     /// Required `iss` claim.
     #[serde(default = "default_issuer")]
     pub issuer: String,
-    /// Further issuers whose tokens are accepted (`BSS_AUTH__ACCEPTED_ISSUERS`,
-    /// a JSON list): while moving to another identity provider, or `make
-    /// run`'s sandbox identity provider beside the development tokens. A
-    /// token is still verified with one of the configured keys.
+    /// Further identity providers whose tokens are accepted, each with its
+    /// own keys (`[[auth.accepted_issuers]]` in the configuration file, or
+    /// `BSS_AUTH__ACCEPTED_ISSUERS`): while moving to another provider, or
+    /// `make run`'s sandbox provider beside the development tokens. Their
+    /// callers' subjects are named `<sub>@<issuer>`.
     #[serde(default)]
-    pub accepted_issuers: Vec<String>,
+    pub accepted_issuers: Vec<AcceptedIssuer>,
     /// Required `aud` claim.
     #[serde(default = "default_audience")]
     pub audience: String,
@@ -194,6 +195,16 @@ pub struct AuthConfig {
     /// it, a service with the HS256 secret signs its own.
     #[serde(default)]
     pub service_token: Option<Secret>,
+}
+
+/// An identity provider whose tokens are accepted besides the main issuer's.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct AcceptedIssuer {
+    /// Its `iss`.
+    pub issuer: String,
+    /// Its PEM public keys: EC P-256 (ES256 tokens) or RSA (RS256).
+    #[serde(default)]
+    pub public_keys: Vec<String>,
 }
 
 fn default_issuer() -> String {

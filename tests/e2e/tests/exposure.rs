@@ -112,7 +112,7 @@ async fn each_day_closes_with_the_exposure_credit_decided_with_and_billing_agree
     let billing = billing.expect("billing's history").into_inner().points;
     assert_eq!(billing.last().map(|point| amount(&point.balance)), Some(amount(&points[0].balance)));
 
-    // Days not over yet are left out; a zone fourteen hours ahead of UTC
+    // Days after today are left out; a zone fourteen hours ahead of UTC
     // counts the same records on its own days, ending with today there.
     let ahead = chrono::FixedOffset::east_opt(14 * 3600).expect("offset");
     let ahead_today = now().with_timezone(&ahead).date_naive();
@@ -147,4 +147,128 @@ async fn each_day_closes_with_the_exposure_credit_decided_with_and_billing_agree
     let (_, stranger) = suite.tenant("Elsewhere", "EUR").await;
     let refused = history(&channel, &stranger, request(&account_id, yesterday, today, "")).await.expect_err("hidden");
     assert_eq!(refused.code(), Code::NotFound);
+}
+
+#[tokio::test]
+async fn racing_reservations_and_releases_leave_the_history_where_the_guarded_account_row_is() {
+    use bss_proto::credit::{Decision, ReleaseReservationRequest};
+    let suite = TestApp::start().await;
+    let (_, admin) = suite.tenant("Racing Exposure", "EUR").await;
+    let channel = suite.gateway().await;
+    let account_id = create_account(&channel, &admin, ordering_account("RACED")).await;
+    set_credit_terms(&channel, &admin, &account_id, "1000", None).await;
+
+    // Forty orders at once, of 7.00 to 59.00 (together past the limit, so
+    // some are held), every third approved one partly released and every
+    // fifth released whole, each straight after its approval.
+    let calls = (0..40u32).map(|n| {
+        let (channel, admin, account_id) = (channel.clone(), admin.clone(), account_id.clone());
+        tokio::spawn(async move {
+            let mut credit = CreditServiceClient::new(channel);
+            let amount = format!("{}.00", 7 + (n * 37) % 53);
+            let request = bss_e2e::credit::order(&account_id, &amount, "EUR", PaymentType::OnAccount);
+            let answer = credit.authorize_order(authorized(request, &admin)).await.expect("decided").into_inner();
+            let Some(reservation) = answer.reservation.filter(|_| answer.decision == Decision::Approved as i32) else {
+                return;
+            };
+            let release = match n % 15 {
+                0 | 5 | 10 => Some(None),
+                3 | 6 | 9 | 12 => Some(Some(bss_e2e::credit::money("2.50", "EUR"))),
+                _ => None,
+            };
+            if let Some(amount) = release {
+                let release =
+                    ReleaseReservationRequest { reservation_id: reservation.id, request_id: String::new(), amount };
+                credit.release_reservation(authorized(release, &admin)).await.expect("released");
+            }
+        })
+    });
+    for call in calls.collect::<Vec<_>>() {
+        call.await.expect("the call ran");
+    }
+
+    let status = bss_e2e::credit_status(&channel, &admin, &account_id).await;
+    let today = now().date_naive();
+    let points = history(&channel, &admin, request(&account_id, today, today, "")).await.expect("history");
+    let last = points.last().expect("today");
+    assert_ne!(amount(&status.reserved), "0.00", "something stayed reserved");
+    assert_eq!(
+        (&last.balance, &last.reserved, &last.exposure, &last.available_credit),
+        (&status.balance, &status.reserved, &status.exposure, &status.available_credit),
+        "the history closes today where the account row is"
+    );
+}
+
+#[tokio::test]
+async fn a_day_ends_at_its_zones_midnight_across_a_clock_change_and_carries_its_figures_to_quiet_days() {
+    use bss_proto::credit::PutOnHoldRequest;
+    let suite = TestApp::start().await;
+    let (tenant_id, admin) = suite.tenant("Paris Exposure", "EUR").await;
+    let channel = suite.gateway().await;
+    let account_id = create_account(&channel, &admin, ordering_account("PARIS")).await;
+    set_credit_terms(&channel, &admin, &account_id, "500", None).await;
+
+    // Credit's record of the account, written by hand around Paris's
+    // clock change (2026-03-29 01:00 UTC, from UTC+1 to UTC+2).
+    let database = sqlx::PgPool::connect(suite.database_url()).await.expect("the database");
+    let account: uuid::Uuid = account_id.parse().expect("an id");
+    sqlx::query("DELETE FROM credit.exposure_history WHERE tenant_id = $1 AND account_id = $2")
+        .bind(tenant_id)
+        .bind(account)
+        .execute(&database)
+        .await
+        .expect("cleared");
+    for (bucket, balance) in [
+        ("2026-03-28 21:45:00+00", "10"), // 22:45 in Paris, Mar 28
+        ("2026-03-28 23:00:00+00", "20"), // midnight in Paris: Mar 29 there, still Mar 28 in UTC
+        ("2026-03-29 21:45:00+00", "30"), // 23:45 in Paris (summer time), Mar 29
+        ("2026-03-29 22:00:00+00", "40"), // midnight in Paris: Mar 30 there
+    ] {
+        sqlx::query(
+            "INSERT INTO credit.exposure_history (tenant_id, account_id, bucket, balance, reserved, credit_limit, unlimited)
+             VALUES ($1, $2, $3::timestamptz, $4::numeric, 5, 500, false)",
+        )
+        .bind(tenant_id)
+        .bind(account)
+        .bind(bucket)
+        .bind(balance)
+        .execute(&database)
+        .await
+        .expect("recorded");
+    }
+    let day = |text: &str| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").expect("a date");
+    let exposures = |points: Vec<ExposurePoint>| {
+        points.iter().map(|point| (point.date.clone(), amount(&point.exposure).to_owned())).collect::<Vec<_>>()
+    };
+    let expected = |pairs: &[(&str, &str)]| {
+        pairs.iter().map(|(date, exposure)| ((*date).to_owned(), (*exposure).to_owned())).collect::<Vec<_>>()
+    };
+
+    // In Paris: nothing before the first record; each day closes with its
+    // last figures before its own midnight; a quiet day keeps the last.
+    let paris = request(&account_id, day("2026-03-27"), day("2026-03-31"), "Europe/Paris");
+    let paris = history(&channel, &admin, paris).await.expect("history");
+    assert_eq!(
+        exposures(paris),
+        expected(&[("2026-03-28", "15.00"), ("2026-03-29", "35.00"), ("2026-03-30", "45.00"), ("2026-03-31", "45.00")])
+    );
+    // In UTC the same records close other days.
+    let utc = history(&channel, &admin, request(&account_id, day("2026-03-27"), day("2026-03-31"), "")).await;
+    assert_eq!(
+        exposures(utc.expect("history")),
+        expected(&[("2026-03-28", "25.00"), ("2026-03-29", "45.00"), ("2026-03-30", "45.00"), ("2026-03-31", "45.00")])
+    );
+
+    // A change of the account that moves no figure records nothing.
+    let hold =
+        PutOnHoldRequest { account_id: account_id.clone(), reason: "dispute".to_owned(), request_id: String::new() };
+    CreditServiceClient::new(channel.clone()).put_on_hold(authorized(hold, &admin)).await.expect("on hold");
+    let recorded: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM credit.exposure_history WHERE tenant_id = $1 AND account_id = $2")
+            .bind(tenant_id)
+            .bind(account)
+            .fetch_one(&database)
+            .await
+            .expect("counted");
+    assert_eq!(recorded, 4);
 }

@@ -80,7 +80,7 @@ pub async fn exposure_by_day(
 ) -> Result<Vec<(NaiveDate, Exposure)>, CreditError> {
     let rows: Vec<(NaiveDate, Decimal, Decimal, Decimal, bool)> = sqlx::query_as(
         "SELECT day::date, h.balance, h.reserved, h.credit_limit, h.unlimited
-         FROM generate_series($3::date, $4::date, interval '1 day') AS day
+         FROM generate_series($3::date::timestamp, $4::date::timestamp, interval '1 day') AS day
          CROSS JOIN LATERAL (
              SELECT balance, reserved, credit_limit, unlimited FROM credit.exposure_history
              WHERE tenant_id = $1 AND account_id = $2
