@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bss_gateway::rate_limit::{Quota, RateLimitConfig};
 use bss_platform::auth::{Role, TokenIssuer, TokenSpec};
-use bss_platform::config::{AcceptedIssuer, AuthConfig, Secret, ServerConfig, TelemetryConfig};
+use bss_platform::config::{AcceptedIssuer, AuthConfig, Secret, ServerConfig};
 use bss_platform::shutdown::Shutdown;
 use bss_proto::accounts::tenant_service_client::TenantServiceClient;
 use bss_proto::accounts::{CreateTenantRequest, Tenant};
@@ -239,7 +239,10 @@ fn list(value: &str) -> Vec<String> {
 }
 
 async fn run(args: RunArgs) -> Result<ExitCode, Error> {
-    let _telemetry = bss_platform::telemetry::init("bss-suite", &TelemetryConfig::default())?;
+    // Logs and spans as the standalone services make them: the same
+    // variables (BSS_TELEMETRY__LOG_FORMAT, OTEL_EXPORTER_OTLP_ENDPOINT).
+    let telemetry = bss_platform::config::load_telemetry()?;
+    let _telemetry = bss_platform::telemetry::init("bss-suite", &telemetry)?;
     let (database_url, private) = match std::env::var("DATABASE_URL") {
         Ok(url) => (url, None),
         Err(_) => {

@@ -52,6 +52,19 @@ pub fn load<T: DeserializeOwned>() -> Result<T, Box<figment::Error>> {
         .map_err(Box::new)
 }
 
+/// The telemetry settings alone, from the same sources as [`load`]
+/// (`BSS_TELEMETRY__LOG_FORMAT`, `OTEL_EXPORTER_OTLP_ENDPOINT`, the
+/// configuration file): for a process that is not one service
+/// (`bss-suite run`).
+pub fn load_telemetry() -> Result<TelemetryConfig, Box<figment::Error>> {
+    #[derive(Deserialize)]
+    struct TelemetryOnly {
+        #[serde(default)]
+        telemetry: TelemetryConfig,
+    }
+    load::<TelemetryOnly>().map(|only| only.telemetry)
+}
+
 /// What every service needs: where to listen, its database, how callers are
 /// authenticated, server limits and telemetry.
 #[derive(Clone, Debug, Deserialize)]

@@ -237,3 +237,63 @@ async fn every_stream_carries_the_trace_of_the_request_that_made_the_change() {
     assert!(applied_in(credit_trace) >= 1, "billing applies CreditTermsChanged in its trace");
     assert!(applied_in(billing_trace) >= 2, "credit and reseller-sync apply OrderOutcome in its trace");
 }
+
+/// `bss-suite run` (what `make run` starts) exports its spans where
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` points, as the standalone services do.
+#[tokio::test]
+async fn the_suite_as_make_run_starts_it_exports_spans_to_the_collector_the_environment_names() {
+    use tokio::io::AsyncBufReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let collector = listener.local_addr().expect("address");
+    let receiver = Receiver::default();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(TraceServiceServer::new(receiver.clone()))
+            .serve_with_incoming(TcpListenerStream::new(listener)),
+    );
+    let kit = bss_e2e::Kit::new().await;
+    let test = std::env::current_exe().expect("the test binary");
+    let profile = test.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
+    let mut suite = tokio::process::Command::new(profile.join("bss-suite"))
+        .args(["run", "--base-port", "0", "--console-dir", "/nonexistent"])
+        .env("DATABASE_URL", kit.database_url())
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{collector}"))
+        .env("BSS_SANDBOX_IDP", "false")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("bss-suite runs");
+    let mut lines = tokio::io::BufReader::new(suite.stdout.take().expect("its output")).lines();
+    let (mut gateway, mut token, mut next_is_token) = (None, None, false);
+    while let Some(line) = tokio::time::timeout(Duration::from_secs(120), lines.next_line())
+        .await
+        .expect("the suite starts")
+        .expect("its output")
+    {
+        if next_is_token {
+            token = Some(line.trim().to_owned());
+            next_is_token = false;
+        }
+        next_is_token |= line.starts_with("Platform admin token");
+        if let Some(address) = line.trim().strip_prefix("gateway").map(str::trim) {
+            gateway = Some(address.to_owned());
+        }
+        if line.contains("Ctrl-C stops everything.") {
+            break;
+        }
+    }
+    let (gateway, token) = (gateway.expect("the gateway's address"), token.expect("a platform token"));
+    let channel =
+        tonic::transport::Channel::from_shared(format!("http://{gateway}")).expect("url").connect().await.expect("up");
+    let listed = bss_proto::accounts::ListTenantsRequest { page_size: 10, ..Default::default() };
+    TenantServiceClient::new(channel).list_tenants(authorized(listed, &token)).await.expect("listed");
+
+    // Spans leave in batches (every few seconds).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let name = "bss.accounts.v1.TenantService/ListTenants";
+    while !receiver.spans.lock().expect("lock").iter().any(|span| span.name == name) {
+        assert!(tokio::time::Instant::now() < deadline, "no {name} span reached the collector");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    suite.kill().await.expect("stopped");
+}
