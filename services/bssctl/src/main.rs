@@ -28,7 +28,9 @@ use bss_proto::billing::{BillingRun, BillingRunStatus, GetBillingRunRequest, Sta
 use bss_proto::resellersync::reseller_sync_service_client::ResellerSyncServiceClient;
 use bss_proto::resellersync::{GetSyncStatusRequest, ListSyncFailuresRequest};
 use clap::{Args, Parser, Subcommand};
+use prost::Message;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use tonic::transport::Channel;
 
 use crate::output::{Output, Progress};
@@ -235,14 +237,28 @@ enum SyncCommand {
 #[derive(Args)]
 struct RetryArgs {
     /// Id of this request: running the command again with the same id has
-    /// the first run's effect only. A fresh one when unset.
+    /// the first run's effect only. Unset: a create derives it from what it
+    /// creates (running it again makes no duplicate; name another id to
+    /// create the same again), any other command takes a fresh one.
     #[arg(long)]
     request_id: Option<String>,
 }
 
 impl RetryArgs {
+    /// The id given, else a fresh one: for a command that acts each time.
     fn request_id(&self) -> String {
         self.request_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+    }
+
+    /// The id given, else one derived from `command` and `content` (what
+    /// it creates): the same create run again is answered with what the
+    /// first run made.
+    fn derived_request_id(&self, command: &str, content: &[u8]) -> String {
+        self.request_id.clone().unwrap_or_else(|| {
+            let digest = Sha256::digest(content);
+            let hex: String = digest[..16].iter().map(|byte| format!("{byte:02x}")).collect();
+            format!("bssctl:{command}:{hex}")
+        })
     }
 }
 
@@ -307,7 +323,13 @@ async fn execute(cli: Cli) -> Result<Outcome, Failure> {
         Command::Billing(command) => billing(&client, command).await,
         Command::Sync(command) => sync(&client, command).await.map(Outcome::from),
         Command::Export { what, out } => export::run(&client, what, &out).await,
-        Command::Import { what, file, retry } => related_import::run(&client, what, &file, retry.request_id()).await,
+        Command::Import { what, file, retry } => {
+            // The same file applied again creates nothing twice.
+            let content =
+                std::fs::read(&file).map_err(|error| Failure::Other(format!("{}: {error}", file.display())))?;
+            let request_id = retry.derived_request_id(&format!("import-{what:?}"), &content);
+            related_import::run(&client, what, &file, request_id).await
+        }
     }
 }
 
@@ -371,7 +393,8 @@ async fn tenants(client: &Client, command: TenantsCommand) -> Result<Value, Fail
                 multi_currency,
                 ..Tenant::default()
             };
-            let request = CreateTenantRequest { tenant: Some(tenant), request_id: retry.request_id() };
+            let request_id = retry.derived_request_id("tenants-create", &tenant.encode_to_vec());
+            let request = CreateTenantRequest { tenant: Some(tenant), request_id };
             let created = tenants.create_tenant(client.request(request)?).await?.into_inner().tenant;
             output::tenant(&created.unwrap_or_default())
         }
@@ -406,12 +429,17 @@ async fn accounts(client: &Client, command: AccountsCommand) -> Result<Outcome, 
                 currency_code: currency.unwrap_or_default(),
                 ..Account::default()
             };
-            let request = CreateAccountRequest { account: Some(account), request_id: retry.request_id() };
+            let request_id = retry.derived_request_id("accounts-create", &account.encode_to_vec());
+            let request = CreateAccountRequest { account: Some(account), request_id };
             let created = accounts.create_account(client.request(request)?).await?.into_inner().account;
             output::account(&created.unwrap_or_default()).into()
         }
         AccountsCommand::Import { file, batch_size, retry } => {
-            csv_import::run(client, &mut accounts, &file, batch_size.max(1), retry.request_id()).await?
+            // The same file imported again changes nothing it changed before.
+            let content =
+                std::fs::read(&file).map_err(|error| Failure::Other(format!("{}: {error}", file.display())))?;
+            let request_id = retry.derived_request_id("accounts-import", &content);
+            csv_import::run(client, &mut accounts, &file, batch_size.max(1), request_id).await?
         }
     })
 }

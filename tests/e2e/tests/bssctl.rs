@@ -372,3 +372,46 @@ async fn an_operator_imports_what_the_business_system_keeps_and_every_service_sh
     let untouched = credit_status(&channel, &admin, &second).await;
     assert!(!untouched.on_hold, "a rejected row changes nothing");
 }
+
+#[tokio::test]
+async fn a_create_run_again_makes_no_duplicate_unless_another_request_id_is_named() {
+    let suite = TestApp::start().await;
+    let platform = bss_testkit::platform_admin_token();
+    let create = ["tenants", "create", "--name", "Rerun Books", "--currency", "EUR"];
+    let first = document(&bssctl(&suite, &platform, &create).await);
+    let again = document(&bssctl(&suite, &platform, &create).await);
+    assert!(first["id"].as_str().is_some_and(|id| !id.is_empty()), "{first}");
+    assert_eq!(again["id"], first["id"], "the same create, run again, answers with the first tenant");
+    let mut other = create.to_vec();
+    other.extend(["--request-id", "rerun-2"]);
+    let named = document(&bssctl(&suite, &platform, &other).await);
+    assert_ne!(named["id"], first["id"], "another request id creates again");
+    let listed = document(&bssctl(&suite, &platform, &["tenants", "list"]).await);
+    let reruns = listed["tenants"].as_array().expect("tenants").iter().filter(|tenant| tenant["name"] == "Rerun Books");
+    assert_eq!(reruns.count(), 2);
+
+    // An account create, and an import of the same file, run twice.
+    let tenant_id: uuid::Uuid = first["id"].as_str().expect("an id").parse().expect("a tenant id");
+    let admin = bss_testkit::token(tenant_id, &[Role::TenantAdmin]);
+    let account = ["accounts", "create", "--code", "RERUN1", "--name", "Rerun One"];
+    let created = document(&bssctl(&suite, &admin, &account).await);
+    assert_eq!(document(&bssctl(&suite, &admin, &account).await)["id"], created["id"]);
+    let folder = tempfile_folder();
+    let csv = folder.join("accounts.csv");
+    std::fs::write(&csv, "external_key,code,name\nERP-9,RERUN2,Rerun Two\n").expect("written");
+    let import = ["accounts", "import", csv.to_str().expect("path")];
+    let imported = bssctl(&suite, &admin, &import).await;
+    assert_eq!(imported.status.code(), Some(0), "{imported:?}");
+    let again = bssctl(&suite, &admin, &import).await;
+    assert_eq!(again.status.code(), Some(0), "{again:?}");
+    let accounts = document(&bssctl(&suite, &admin, &["accounts", "list", "--page-size", "50"]).await);
+    let codes: Vec<&str> = accounts["accounts"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .filter_map(|account| account["code"].as_str())
+        .collect();
+    let mut sorted = codes.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, ["RERUN1", "RERUN2"]);
+}
