@@ -64,6 +64,8 @@ async fn ten_thousand_rows_import_with_an_exact_answer_for_each() {
     rows[41].account.as_mut().expect("row 42").external_key = "ERP-DUP".to_owned();
     rows[42].account.as_mut().expect("row 43").name = "taken name".to_owned();
     rows[43].payment_type_codes = "AC,XX".to_owned();
+    // Row 45 repeats row 3's key: it updates what row 3 made, and says so.
+    rows[44].account.as_mut().expect("row 45").external_key = "ERP-3".to_owned();
     let messages: Vec<ImportAccountsRequest> = rows
         .chunks(1_000)
         .enumerate()
@@ -99,7 +101,12 @@ async fn ten_thousand_rows_import_with_an_exact_answer_for_each() {
     assert_eq!(outcome(44), ImportOutcome::Rejected);
     assert_eq!(problems(44), [("INVALID_ARGUMENT".to_owned(), "payment_type_codes".to_owned())]);
     assert_eq!(outcome(1), ImportOutcome::Created);
-    assert_eq!((answer.created, answer.updated, answer.rejected), (9_896, 2, 102));
+    assert_eq!(outcome(45), ImportOutcome::Updated);
+    assert_eq!(answer.results[44].account_id, answer.results[2].account_id);
+    assert_eq!(problems(45), [("EXTERNAL_KEY_REPEATED".to_owned(), "account.external_key".to_owned())]);
+    assert!(answer.results[44].problems[0].message.contains("line 3"), "{:?}", answer.results[44].problems);
+    assert!(problems(3).is_empty(), "the first row of a key is plain");
+    assert_eq!((answer.created, answer.updated, answer.rejected), (9_895, 3, 102));
 
     let renamed = app.get_account(&admin, &existing.id).await.expect("updated account");
     assert_eq!(renamed.name, "Seven Renamed");
@@ -109,7 +116,7 @@ async fn ten_thousand_rows_import_with_an_exact_answer_for_each() {
 
     let replayed = import(&mut app, &admin, messages).await;
     assert_eq!(replayed, answer, "the same request id answers the same");
-    assert_eq!(app.count_accounts().await, 4 + 9_896);
+    assert_eq!(app.count_accounts().await, 4 + 9_895);
 }
 
 #[tokio::test]

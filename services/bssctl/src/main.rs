@@ -17,6 +17,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use bss_platform::auth::{DEVELOPMENT_HS256_SECRET, Role, TokenIssuer, TokenSpec};
+use bss_platform::payment::PaymentType;
 use bss_proto::accounts::account_service_client::AccountServiceClient;
 use bss_proto::accounts::tenant_service_client::TenantServiceClient;
 use bss_proto::accounts::{
@@ -183,6 +184,13 @@ enum AccountsCommand {
         /// ISO 4217 code; the tenant's default when unset.
         #[arg(long)]
         currency: Option<String>,
+        /// How it may pay, by code, comma separated (AC on account, CC
+        /// card, PP PayPal, DD direct deposit, RQ running quote).
+        #[arg(long, value_delimiter = ',')]
+        payment_types: Vec<String>,
+        /// It may place orders (with a payment type).
+        #[arg(long)]
+        enable_ordering: bool,
         #[command(flatten)]
         retry: RetryArgs,
     },
@@ -420,13 +428,30 @@ async fn accounts(client: &Client, command: AccountsCommand) -> Result<Outcome, 
                     "next_page_token": page.next_page_token })
             .into()
         }
-        AccountsCommand::Create { code, name, email, external_key, currency, retry } => {
+        AccountsCommand::Create {
+            code,
+            name,
+            email,
+            external_key,
+            currency,
+            payment_types,
+            enable_ordering,
+            retry,
+        } => {
+            let payment_types = payment_types
+                .iter()
+                .filter(|code| !code.trim().is_empty())
+                .map(|code| PaymentType::from_code(code).map(|payment_type| payment_type.to_wire() as i32))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|why| Failure::Other(format!("--payment-types: {why}")))?;
             let account = Account {
                 code,
                 name,
                 email: email.unwrap_or_default(),
                 external_key: external_key.unwrap_or_default(),
                 currency_code: currency.unwrap_or_default(),
+                payment_types,
+                enable_ordering,
                 ..Account::default()
             };
             let request_id = retry.derived_request_id("accounts-create", &account.encode_to_vec());

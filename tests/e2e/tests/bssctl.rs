@@ -393,9 +393,28 @@ async fn a_create_run_again_makes_no_duplicate_unless_another_request_id_is_name
     // An account create, and an import of the same file, run twice.
     let tenant_id: uuid::Uuid = first["id"].as_str().expect("an id").parse().expect("a tenant id");
     let admin = bss_testkit::token(tenant_id, &[Role::TenantAdmin]);
-    let account = ["accounts", "create", "--code", "RERUN1", "--name", "Rerun One"];
+    let account = [
+        "accounts",
+        "create",
+        "--code",
+        "RERUN1",
+        "--name",
+        "Rerun One",
+        "--payment-types",
+        "AC,cc",
+        "--enable-ordering",
+    ];
     let created = document(&bssctl(&suite, &admin, &account).await);
     assert_eq!(document(&bssctl(&suite, &admin, &account).await)["id"], created["id"]);
+    // It may order, on account or by card, as the flags said.
+    assert_eq!(created["payment_types"], "ON_ACCOUNT,CREDIT_CARD");
+    let read = bss_proto::accounts::GetAccountRequest { id: created["id"].as_str().expect("an id").to_owned() };
+    let channel = suite.gateway().await;
+    let read = AccountServiceClient::new(channel).get_account(authorized(read, &admin)).await.expect("read");
+    assert!(read.into_inner().account.expect("the account").enable_ordering);
+    let bad =
+        bssctl(&suite, &admin, &["accounts", "create", "--code", "X1", "--name", "X", "--payment-types", "ZZ"]).await;
+    assert_eq!(bad.status.code(), Some(1), "{bad:?}");
     let folder = tempfile_folder();
     let csv = folder.join("accounts.csv");
     std::fs::write(&csv, "external_key,code,name\nERP-9,RERUN2,Rerun Two\n").expect("written");

@@ -23,7 +23,7 @@ use uuid::Uuid;
 use super::accounts::check_residential;
 use super::users::insert_user;
 use super::{Accounts, event, publish, record};
-use crate::domain::account::{Account, AccountFields, Problem, duplicate_key};
+use crate::domain::account::{Account, AccountFields, Problem, duplicate_key, repeated_key, repeated_keys};
 use crate::domain::custom_fields::{self, Definition};
 use crate::domain::error::AccountsError;
 use crate::domain::history::HistoryLine;
@@ -159,6 +159,18 @@ impl Accounts {
                 tx.commit().await?;
             }
             results.sort_by_key(|result| result.line);
+            // A key repeated in the file: applied in line order, each later
+            // row updating what the first made, and said so.
+            let keys: HashMap<i64, &str> = rows
+                .iter()
+                .filter_map(|(line, row)| row.as_ref().ok().map(|row| (*line, row.external_key.as_str())))
+                .collect();
+            let repeated = repeated_keys(keys.iter().map(|(line, key)| (*line, *key)));
+            for result in results.iter_mut().filter(|result| result.outcome != Outcome::Rejected) {
+                if let (Some(first), Some(key)) = (repeated.get(&result.line), keys.get(&result.line)) {
+                    result.problems.push(repeated_key(key, *first));
+                }
+            }
             let count = |outcome| results.iter().filter(|result| result.outcome == outcome).count();
             tracing::info!(
                 created = count(Outcome::Created),

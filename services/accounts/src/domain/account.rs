@@ -296,6 +296,38 @@ pub fn duplicate_key(external_key: &str) -> Problem {
     }
 }
 
+/// EXTERNAL_KEY_REPEATED: an earlier row of the same import has the key,
+/// so this row updates the account that row made or changed.
+pub fn repeated_key(external_key: &str, first_line: i64) -> Problem {
+    Problem {
+        reason: "EXTERNAL_KEY_REPEATED".to_owned(),
+        message: format!(
+            "line {first_line} of this import has the external key {external_key:?} too: this row updates that account"
+        ),
+        field: "account.external_key".to_owned(),
+    }
+}
+
+/// The rows of one import whose external key an earlier row (by line)
+/// has: each such line, with the first line of its key.
+pub fn repeated_keys<'a>(rows: impl IntoIterator<Item = (i64, &'a str)>) -> std::collections::HashMap<i64, i64> {
+    let mut rows: Vec<(i64, &str)> = rows.into_iter().collect();
+    rows.sort_unstable();
+    let mut first_lines: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+    let mut repeated = std::collections::HashMap::new();
+    for (line, key) in rows {
+        match first_lines.get(key) {
+            Some(first) => {
+                repeated.insert(line, *first);
+            }
+            None => {
+                first_lines.insert(key, line);
+            }
+        }
+    }
+    repeated
+}
+
 /// Only the sync (`integration`) creates a managed copy.
 pub fn check_new(fields: &AccountFields, integration: bool) -> Result<(), AccountsError> {
     if fields.managed_by.is_some() && !integration {
@@ -343,6 +375,16 @@ impl AccountFields {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_repeated_in_one_import_points_at_its_first_line() {
+        let rows = [(5, "ERP-1"), (1, "ERP-1"), (2, "ERP-2"), (9, "ERP-1"), (3, "ERP-3"), (4, "ERP-2")];
+        let repeated = repeated_keys(rows);
+        assert_eq!(repeated.len(), 3);
+        assert_eq!((repeated[&5], repeated[&9], repeated[&4]), (1, 1, 2));
+        assert!(repeated_keys([(1, "A"), (2, "B")]).is_empty());
+        assert_eq!(repeated_key("ERP-1", 1).reason, "EXTERNAL_KEY_REPEATED");
+    }
 
     #[test]
     fn codes_allow_a_small_alphabet() {
