@@ -107,6 +107,38 @@ pub fn history_range(from: NaiveDate, to: NaiveDate) -> Result<(NaiveDate, Naive
     Ok((from, to))
 }
 
+/// A request for an account's figures day by day (`account_id`,
+/// `from_date`, `to_date`, `time_zone`), checked: every bad field named
+/// at once, then the range (see [`history_range`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryQuery {
+    pub account_id: Uuid,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// An IANA name, `UTC` when none was given.
+    pub time_zone: String,
+}
+
+impl HistoryQuery {
+    pub fn parse(
+        account_id: &str,
+        from_date: &str,
+        to_date: &str,
+        time_zone: &str,
+    ) -> Result<HistoryQuery, Violations> {
+        let mut v = Violations::new();
+        let account_id = v.keep("account_id", required_id(account_id));
+        let from = v.keep("from_date", crate::time::parse_date(from_date));
+        let to = v.keep("to_date", crate::time::parse_date(to_date));
+        let time_zone = v.keep("time_zone", time_zone_name(time_zone));
+        let (Some(account_id), Some(from), Some(to), Some(time_zone)) = (account_id, from, to, time_zone) else {
+            return Err(v);
+        };
+        let (from, to) = history_range(from, to)?;
+        Ok(HistoryQuery { account_id, from, to, time_zone })
+    }
+}
+
 /// The violation of `field` naming a time zone the time zone database does
 /// not know ([`crate::db::today_in`] found none).
 pub fn unknown_time_zone(field: &str, name: &str) -> Violations {
@@ -139,6 +171,19 @@ mod tests {
         assert!(history_range(date("2024-01-01"), date("2024-12-31")).is_ok(), "366 days");
         assert!(history_range(date("2023-01-01"), date("2024-01-01")).is_ok(), "366 days");
         assert!(history_range(date("2023-01-01"), date("2024-01-02")).is_err(), "367 days");
+    }
+
+    #[test]
+    fn a_history_query_names_every_bad_field_then_checks_the_range() {
+        let id = Uuid::now_v7().to_string();
+        let query = HistoryQuery::parse(&id, "2026-11-01", "2026-11-30", "").expect("a query");
+        assert_eq!((query.to - query.from).num_days(), 29);
+        assert_eq!(query.time_zone, "UTC");
+        let fields = |error: Violations| error.iter().map(|violation| violation.field.clone()).collect::<Vec<_>>();
+        let bad = HistoryQuery::parse("x", "yesterday", "2026-11-30", "posix/Europe/Paris").expect_err("bad");
+        assert_eq!(fields(bad), ["account_id", "from_date", "time_zone"]);
+        let backwards = HistoryQuery::parse(&id, "2026-11-30", "2026-11-01", "UTC").expect_err("backwards");
+        assert_eq!(fields(backwards), ["to_date"]);
     }
 
     #[test]

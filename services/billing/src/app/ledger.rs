@@ -9,7 +9,7 @@ use bss_platform::auth::Caller;
 use bss_platform::client;
 use bss_platform::error::PlatformError;
 use bss_platform::idempotency::RequestKey;
-use bss_platform::input::parse_id;
+use bss_platform::input::{HistoryQuery, parse_id};
 use bss_platform::money::{Currency, money_to_wire, parse_decimal};
 use bss_platform::time::{format_date, now, parse_date};
 use bss_proto::pricing::contract_service_client::ContractServiceClient;
@@ -270,21 +270,20 @@ impl Billing {
         ledger::transactions(&mut connection, tenant_id, account_id, filter, page).await
     }
 
-    /// The account's balance at the end of each day of `range` (another
-    /// tenant's account is NOT_FOUND), in its currency.
+    /// The account's balance at the end of each day of the query's range
+    /// (another tenant's account is NOT_FOUND), in its currency.
     pub async fn balance_history(
         &self,
         caller: &Caller,
         tenant_id: Uuid,
-        account_id: Uuid,
-        (from, to): (NaiveDate, NaiveDate),
-        time_zone: &str,
+        query: &HistoryQuery,
     ) -> Result<(Currency, Vec<(NaiveDate, Decimal)>), BillingError> {
-        let currency = self.account_currency(caller, account_id).await?;
+        let currency = self.account_currency(caller, query.account_id).await?;
         let mut connection = self.db.acquire().await?;
-        bss_platform::db::today_in::<BillingError>(&mut connection, "time_zone", time_zone).await?;
-        let postings = ledger::postings_by_day(&mut connection, tenant_id, account_id, to, time_zone).await?;
-        Ok((currency, daily_balances(&postings, from, to)))
+        let zone = &query.time_zone;
+        bss_platform::db::today_in::<BillingError>(&mut connection, "time_zone", zone).await?;
+        let postings = ledger::postings_by_day(&mut connection, tenant_id, query.account_id, query.to, zone).await?;
+        Ok((currency, daily_balances(&postings, query.from, query.to)))
     }
 
     /// The aging of what posted invoices still owe today (in `time_zone`),

@@ -4,7 +4,7 @@
 use bss_platform::auth::authorize;
 use bss_platform::error::{PlatformError, Violations};
 use bss_platform::idempotency::RequestKey;
-use bss_platform::input::{optional_date, parse_id, parse_optional_id, required_id, time_zone_name};
+use bss_platform::input::{HistoryQuery, optional_date, parse_id, parse_optional_id, required_id};
 use bss_platform::paging::Page;
 use bss_platform::time::{format_date, parse_date, timestamp};
 use bss_proto::billing::ledger_service_server::LedgerService;
@@ -170,16 +170,9 @@ impl LedgerService for BillingApi {
         let (caller, tenant_id) = authorize(&request, ENQUIRERS)?;
         let request = request.into_inner();
         let run = async {
-            let mut v = Violations::new();
-            let account_id = v.keep("account_id", required_id(&request.account_id));
-            let from = v.keep("from_date", parse_date(&request.from_date));
-            let to = v.keep("to_date", parse_date(&request.to_date));
-            let time_zone = v.keep("time_zone", time_zone_name(&request.time_zone));
-            let (Some(account_id), Some(from), Some(to), Some(time_zone)) = (account_id, from, to, time_zone) else {
-                return Err(v.into());
-            };
-            let range = bss_platform::input::history_range(from, to)?;
-            let (currency, points) = self.balance_history(&caller, tenant_id, account_id, range, &time_zone).await?;
+            let query =
+                HistoryQuery::parse(&request.account_id, &request.from_date, &request.to_date, &request.time_zone)?;
+            let (currency, points) = self.balance_history(&caller, tenant_id, &query).await?;
             Ok::<_, BillingError>(GetBalanceHistoryResponse {
                 points: points
                     .into_iter()

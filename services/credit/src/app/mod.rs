@@ -17,6 +17,7 @@ pub mod terms;
 use bss_platform::auth::{Caller, ServiceIdentity};
 use bss_platform::events::EventLog;
 use bss_platform::idempotency::{self, PendingRequest, RequestKey};
+use bss_platform::input::HistoryQuery;
 use bss_platform::money::{Currency, decimal_to_wire};
 use bss_platform::peers;
 use bss_proto::credit::credit_event::Payload;
@@ -117,22 +118,21 @@ impl Credit {
         Ok((account, settings))
     }
 
-    /// The account's exposure at the end of each day of `range` (days in
-    /// `time_zone`) up to today, in its currency; days before credit
+    /// The account's exposure at the end of each day of the query's range
+    /// (days in its time zone) up to today, in its currency; days before credit
     /// began recording it are left out.
     pub async fn exposure_history(
         &self,
         caller: &Caller,
         tenant_id: Uuid,
-        account_id: Uuid,
-        (from, to): (NaiveDate, NaiveDate),
-        time_zone: &str,
+        query: &HistoryQuery,
     ) -> Result<(Currency, Vec<(NaiveDate, Exposure)>), CreditError> {
-        let (account, _) = self.account(caller, tenant_id, account_id).await?;
+        let (account, _) = self.account(caller, tenant_id, query.account_id).await?;
         let mut connection = self.db.acquire().await?;
-        let today = bss_platform::db::today_in::<CreditError>(&mut connection, "time_zone", time_zone).await?;
-        let points =
-            repo::exposure_by_day(&mut connection, tenant_id, account_id, (from, to.min(today)), time_zone).await?;
+        let zone = &query.time_zone;
+        let today = bss_platform::db::today_in::<CreditError>(&mut connection, "time_zone", zone).await?;
+        let range = (query.from, query.to.min(today));
+        let points = repo::exposure_by_day(&mut connection, tenant_id, query.account_id, range, zone).await?;
         Ok((account.currency, points))
     }
 

@@ -6,9 +6,7 @@ use bss_platform::auth::authorize;
 use bss_platform::error::Violations;
 use bss_platform::fieldmask::writable_paths;
 use bss_platform::idempotency::RequestKey;
-use bss_platform::input::{
-    history_range, optional_date, optional_text, parse_id, required_id, required_text, time_zone_name,
-};
+use bss_platform::input::{HistoryQuery, optional_date, optional_text, parse_id, required_id, required_text};
 use bss_platform::money::money_from_wire;
 use bss_platform::paging::Page;
 use bss_platform::payment::PaymentType;
@@ -227,16 +225,9 @@ impl CreditService for CreditApi {
         let (caller, tenant_id) = authorize(&request, READERS)?;
         let request = request.into_inner();
         let run = async {
-            let mut v = Violations::new();
-            let account_id = v.keep("account_id", required_id(&request.account_id));
-            let from = v.keep("from_date", parse_date(&request.from_date));
-            let to = v.keep("to_date", parse_date(&request.to_date));
-            let time_zone = v.keep("time_zone", time_zone_name(&request.time_zone));
-            let (Some(account_id), Some(from), Some(to), Some(time_zone)) = (account_id, from, to, time_zone) else {
-                return Err(v.into());
-            };
-            let range = history_range(from, to)?;
-            let (currency, points) = self.exposure_history(&caller, tenant_id, account_id, range, &time_zone).await?;
+            let query =
+                HistoryQuery::parse(&request.account_id, &request.from_date, &request.to_date, &request.time_zone)?;
+            let (currency, points) = self.exposure_history(&caller, tenant_id, &query).await?;
             Ok::<_, CreditError>(GetExposureHistoryResponse {
                 points: points.iter().map(|(day, exposure)| exposure_point(*day, exposure, currency)).collect(),
             })
