@@ -75,8 +75,10 @@ sqlx-check: deps ## fail when .sqlx is not what the current queries and schema d
 	@diff -r .sqlx target/sqlx-check && echo "sqlx: .sqlx is current" || \
 		{ echo "sqlx: .sqlx is stale: run make sqlx-prepare and commit it"; exit 1; }
 
-k8s-check: $(VENV)/.deploy-requirements ## render every kustomize overlay and validate it offline (strict)
+k8s-check: $(VENV)/.deploy-requirements ## render every kustomize overlay and validate it offline (strict); check the alert rules (promtool, with their unit tests) and the dashboard's queries
+	@deploy/local/deps.sh --lint
 	deploy/k8s/validate.sh $(CURDIR)/$(VENV)/bin/kubernetes-validate
+	$(VENV)/bin/python deploy/k8s/components/monitoring/check.py target/monitoring
 
 image-binaries: ## the container image's build stage, run here: release binaries into target/image
 	deploy/docker/build-binaries.sh target/image

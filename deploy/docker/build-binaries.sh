@@ -10,6 +10,12 @@ BINARIES=(bss-gateway bss-accounts bss-pricing bss-credit bss-billing bss-resell
 cd "$(dirname "$0")/../.."
 packages=()
 for binary in "${BINARIES[@]}"; do packages+=(-p "$binary"); done
+# The commit bss_build_info reports (the Dockerfile passes it in as a build
+# argument; here it is read from git when there is one).
+if [ -z "${BSS_GIT_COMMIT:-}" ] && git rev-parse HEAD >/dev/null 2>&1; then
+  BSS_GIT_COMMIT=$(git rev-parse HEAD)
+fi
+export BSS_GIT_COMMIT=${BSS_GIT_COMMIT:-unknown}
 cargo build --release --locked "${packages[@]}"
 mkdir -p "$OUT"
 for binary in "${BINARIES[@]}"; do

@@ -3,7 +3,8 @@
 # strictly (a misspelt field fails), against the Kubernetes version below.
 # Then proves the check bites: a rendered manifest with one field misspelt
 # must fail it. Custom resources (the CloudNativePG Cluster) have no schema
-# here; their operator validates them when they are applied.
+# here; their operator validates them when they are applied (the
+# monitoring component's rules are checked by its own check.py).
 #
 #   deploy/k8s/validate.sh [KUBERNETES_VALIDATE]   (make lint runs it)
 set -euo pipefail
@@ -29,7 +30,9 @@ validate() {
   # schema for; only the CloudNativePG Cluster may be one of those.
   local report
   report=$("$VALIDATE" --strict --quiet -k "$KUBERNETES_VERSION" "$1" 2>&1) || { echo "$report" >&2; return 1; }
-  if grep -v "Couldn't find schema for kind Cluster with api version postgresql.cnpg.io/v1" <<<"$report" | grep -q .; then
+  if grep -v -e "Couldn't find schema for kind Cluster with api version postgresql.cnpg.io/v1" \
+      -e "Couldn't find schema for kind \(PodMonitor\|PrometheusRule\) with api version monitoring.coreos.com/v1" \
+      <<<"$report" | grep -q .; then
     echo "$report" >&2
     return 1
   fi
@@ -41,6 +44,25 @@ for overlay in overlays/*/; do
   validate "$OUT/$name.yaml"
   echo "k8s: overlays/$name renders and validates against Kubernetes $KUBERNETES_VERSION ($(grep -c '^kind:' "$OUT/$name.yaml") objects)"
 done
+
+# The optional monitoring component, as an overlay adds it to prod.
+monitored="$OUT/prod-monitored"
+mkdir -p "$monitored"
+here=$(realpath --relative-to="$monitored" .)
+cat >"$monitored/kustomization.yaml" <<YAML
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - $here/overlays/prod
+components:
+  - $here/components/monitoring
+YAML
+render "$monitored" >"$OUT/prod-monitored.yaml"
+validate "$OUT/prod-monitored.yaml"
+for kind in PodMonitor PrometheusRule; do
+  grep -q "^kind: $kind" "$OUT/prod-monitored.yaml" || { echo "k8s: the monitoring component rendered no $kind" >&2; exit 1; }
+done
+echo "k8s: prod with components/monitoring renders and validates ($(grep -c '^kind:' "$OUT/prod-monitored.yaml") objects)"
 
 # The check itself: one misspelt field in a Deployment must be refused.
 sed '0,/readinessProbe:/s//readinesProbe:/' "$OUT/prod.yaml" >"$OUT/misspelt.yaml"

@@ -4,9 +4,10 @@
 # pgbench) for the private Postgres, Python's venv for the generated Python
 # client, Node's npm for buf, the TypeScript client and the console, and
 # (with --browser, as `make test` asks) Chromium for the console's browser
-# test. Debian packages, installed when root.
+# test, (with --lint, as `make lint` asks) promtool for the alert rules.
+# Debian packages, installed when root.
 #
-#   deploy/local/deps.sh [--browser]
+#   deploy/local/deps.sh [--browser | --lint]
 set -euo pipefail
 
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -30,6 +31,8 @@ fi
 if ! have npx; then missing+=(nodejs npm); fi
 if ! have h2load; then missing+=(nghttp2-client); fi
 if [ "${1:-}" = --browser ] && ! have chromium; then missing+=(chromium); fi
+# promtool comes with Debian's prometheus (its server is installed, not run).
+if [ "${1:-}" = --lint ] && ! have promtool; then missing+=(prometheus); fi
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && have apt-get; then

@@ -536,8 +536,10 @@ impl<S: Subscription> Subscription for std::sync::Arc<S> {
 pub async fn run_consumer<S: Subscription>(pool: PgPool, subscription: S, shutdown: Shutdown) {
     let name = subscription.stream_name().to_owned();
     let mut backoff = Duration::from_millis(100);
+    // Known once the consumer has reached its database.
+    let mut schema = None;
     while !shutdown.is_triggered() {
-        match consume_while_leader(&pool, &subscription, &shutdown, &mut backoff).await {
+        match consume_while_leader(&pool, &subscription, &shutdown, &mut backoff, &mut schema).await {
             Ok(()) => backoff = Duration::from_millis(100),
             // A standby replica: it asks again after a pause, quietly.
             Err(ConsumerError::NotLeader) => {
@@ -546,13 +548,19 @@ pub async fn run_consumer<S: Subscription>(pool: PgPool, subscription: S, shutdo
             }
             Err(error) => {
                 tracing::warn!(stream = %name, %error, retry_in_ms = backoff.as_millis() as u64, "consumer interrupted");
+                if let Some(schema) = &schema {
+                    metrics::consumer_step(schema, &name, metrics::Step::Interrupted);
+                }
                 tokio::select! {
-                    _ = shutdown.wait() => return,
+                    _ = shutdown.wait() => break,
                     _ = tokio::time::sleep(backoff) => {}
                 }
                 backoff = (backoff * 2).min(CONSUMER_MAX_BACKOFF);
             }
         }
+    }
+    if let Some(schema) = &schema {
+        metrics::consumer_stopped(schema, &name);
     }
 }
 
@@ -576,6 +584,7 @@ async fn consume_while_leader<S: Subscription>(
     subscription: &S,
     shutdown: &Shutdown,
     backoff: &mut Duration,
+    known_schema: &mut Option<String>,
 ) -> Result<(), ConsumerError> {
     let name = subscription.stream_name();
     // The session lock lives as long as this dedicated connection.
@@ -586,12 +595,17 @@ async fn consume_while_leader<S: Subscription>(
             .fetch_one(&mut leadership)
             .await?;
     if !leader {
+        // The leader, in another replica, reports the lag.
+        if let Some(schema) = known_schema.as_deref() {
+            metrics::consumer_stopped(schema, name);
+        }
         tokio::select! {
             _ = shutdown.wait() => return Ok(()),
             _ = tokio::time::sleep(Duration::from_secs(2)) => return Err(ConsumerError::NotLeader),
         }
     }
     let schema: String = sqlx::query_scalar("SELECT current_schema()").fetch_one(&mut leadership).await?;
+    *known_schema = Some(schema.clone());
     let mut cursor: i64 = sqlx::query_scalar("SELECT position FROM consumer_cursors WHERE stream = $1")
         .bind(name)
         .fetch_optional(pool)
@@ -599,6 +613,7 @@ async fn consume_while_leader<S: Subscription>(
         .unwrap_or(0);
     tracing::info!(stream = %name, cursor, "consuming");
     let mut events = S::Event::open(subscription.source(), cursor).await?;
+    metrics::consumer_step(&schema, name, metrics::Step::Opened);
     loop {
         let next = tokio::select! {
             _ = shutdown.wait() => return Ok(()),
@@ -614,6 +629,8 @@ async fn consume_while_leader<S: Subscription>(
         if sequence <= cursor {
             continue;
         }
+        let occurred = crate::time::system_time(made.occur_time.as_ref());
+        metrics::consumer_step(&schema, name, metrics::Step::Received(occurred));
         // Applied in the trace of the request that made the event.
         let span = tracing::info_span!("apply event", stream = %name, sequence);
         if let Ok(traceparent) = http::HeaderValue::from_str(&made.traceparent) {
@@ -625,8 +642,8 @@ async fn consume_while_leader<S: Subscription>(
             apply_once(pool, subscription, &event, sequence, tenant_id, shutdown).instrument(span).await?;
         // Working again: the next interruption starts its backoff over.
         *backoff = Duration::from_millis(100);
-        let occurred = crate::time::system_time(made.occur_time.as_ref());
-        metrics::record_consumed(&schema, name, sequence, occurred, dead_letter);
+        metrics::record_consumed(&schema, name, sequence, dead_letter);
+        metrics::consumer_step(&schema, name, metrics::Step::Applied);
         cursor = sequence;
     }
 }

@@ -59,11 +59,11 @@ impl Fairness {
         let most_waiting = self.per_tenant * QUEUE_FACTOR;
         if share.waiting.fetch_add(1, Ordering::AcqRel) >= most_waiting {
             share.waiting.fetch_sub(1, Ordering::AcqRel);
-            metrics::counter!("tenant_calls_refused_total", "server" => self.server).increment(1);
+            metrics::counter!("bss_tenant_calls_refused_total", "server" => self.server).increment(1);
             return None;
         }
         let _waiting = Waiting(&share.waiting);
-        metrics::counter!("tenant_calls_waited_total", "server" => self.server).increment(1);
+        metrics::counter!("bss_tenant_calls_waited_total", "server" => self.server).increment(1);
         share.permits.clone().acquire_owned().await.ok()
     }
 

@@ -63,6 +63,23 @@ impl RequestKey {
         Ok(Some(RequestKey { tenant_id, request_id: request_id.to_owned(), request_hash: hasher.finalize().to_vec() }))
     }
 
+    /// The key of `request` made by `caller`: a customer's own user is part
+    /// of its fingerprint, so another user of a shared account (a generic
+    /// account for guests or registered shoppers) reusing its request id is
+    /// REQUEST_ID_REUSED, never answered with the first user's result.
+    pub fn of_caller(
+        caller: &crate::auth::Caller,
+        tenant_id: Uuid,
+        method: &str,
+        request_id: &str,
+        request: &impl Message,
+    ) -> Result<Option<RequestKey>, PlatformError> {
+        match caller.customer_user() {
+            Some(user) => RequestKey::new(tenant_id, &format!("{method}/{user}"), request_id, request),
+            None => RequestKey::new(tenant_id, method, request_id, request),
+        }
+    }
+
     pub fn tenant_id(&self) -> Uuid {
         self.tenant_id
     }

@@ -14,6 +14,7 @@
 //! - [`tenancy`]: calls of unknown or suspended tenants refused;
 //! - [`paging`], [`money`], [`time`]: wire conventions of the contracts.
 
+pub mod access;
 pub mod auth;
 pub mod client;
 pub mod config;

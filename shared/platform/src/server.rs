@@ -26,6 +26,7 @@ use tower::{Layer, Service};
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer, ExposeHeaders};
 use tracing::Instrument;
 
+use crate::access::{CallRecord, Observed};
 use crate::auth::{ACTING_TENANT_HEADER, Caller, TokenVerifier};
 use crate::config::{ServerConfig, ServerTlsFiles};
 use crate::fairness::{Fairness, FairnessLayer};
@@ -544,11 +545,12 @@ where
     S::Future: Send + 'static,
     S::Error: Send + 'static,
     ReqBody: Send + 'static,
-    ResBody: Default + Send + 'static,
+    ResBody: http_body::Body<Data = bytes::Bytes> + Default + Send + 'static,
+    ResBody::Error: Into<tonic::codegen::StdError>,
 {
-    type Response = Response<ResBody>;
+    type Response = Response<tonic::body::Body>;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<ResBody>, S::Error>> + Send>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<tonic::body::Body>, S::Error>> + Send>>;
 
     fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(context)
@@ -556,7 +558,6 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let started = std::time::Instant::now();
-        let server = self.name;
         let path = request.uri().path().to_owned();
         let (service, method) = split_path(&path);
         let request_id = ensure_request_id(request.headers_mut());
@@ -564,6 +565,7 @@ where
             "rpc",
             otel.name = %path.trim_start_matches('/'),
             otel.kind = "server",
+            server = self.name,
             rpc.system = "grpc",
             rpc.service = %service,
             rpc.method = %method,
@@ -573,13 +575,17 @@ where
             rpc.grpc.status_code = tracing::field::Empty,
         );
         telemetry::continue_trace(&span, request.headers());
+        // Counted as started now; recorded and logged once when it ends.
+        let record = CallRecord::start(self.name, path.clone(), started, span.clone());
 
         let request_id_value = HeaderValue::from_str(&request_id).ok();
-        let with_request_id = move |mut response: Response<ResBody>| {
+        let observed = move |response: Response<ResBody>, record: CallRecord| {
+            let (mut parts, body) = response.into_parts();
             if let Some(value) = request_id_value {
-                response.headers_mut().insert(REQUEST_ID_HEADER, value);
+                parts.headers.insert(REQUEST_ID_HEADER, value);
             }
-            response
+            let body = Observed::new(body, &parts.headers, record);
+            Response::from_parts(parts, tonic::body::Body::new(body))
         };
 
         let mut checked_tenant = None;
@@ -587,16 +593,18 @@ where
             match authenticate(&self.verifier, request.headers()) {
                 Ok(caller) => {
                     span.record("caller", caller.subject.as_str());
-                    span.record("tenant", tracing::field::debug(&caller.tenant));
+                    match caller.tenant {
+                        crate::auth::TenantScope::One(tenant) => span.record("tenant", tracing::field::display(tenant)),
+                        crate::auth::TenantScope::Any => span.record("tenant", "*"),
+                        crate::auth::TenantScope::None => span.record("tenant", "none"),
+                    };
                     checked_tenant = self.tenants.clone().zip(crate::tenancy::checked_tenant(&caller));
                     request.extensions_mut().insert(caller);
                 }
                 Err(status) => {
                     let _entered = span.enter();
-                    tracing::info!(code = ?status.code(), message = status.message(), "call refused");
-                    span.record("rpc.grpc.status_code", status.code() as i32);
-                    crate::metrics::record_call(server, service, method, status.code(), started.elapsed());
-                    return Box::pin(std::future::ready(Ok(with_request_id(status.into_http()))));
+                    tracing::debug!(message = status.message(), "call refused");
+                    return Box::pin(std::future::ready(Ok(observed(status.into_http(), record))));
                 }
             }
         }
@@ -615,26 +623,12 @@ where
                             Err(status) => Some(status),
                         };
                         if let Some(status) = refused {
-                            tracing::info!(code = ?status.code(), message = status.message(), "call refused");
-                            let (service, method) = split_path(&path);
-                            crate::metrics::record_call(server, service, method, status.code(), started.elapsed());
-                            tracing::Span::current().record("rpc.grpc.status_code", status.code() as i32);
-                            return Ok(with_request_id(status.into_http()));
+                            tracing::debug!(message = status.message(), "call refused");
+                            return Ok(observed(status.into_http(), record));
                         }
                     }
                     let response = answer_within_bounds(inner.call(request).await?);
-                    let code = header_status_code(&response);
-                    let (service, method) = split_path(&path);
-                    crate::metrics::record_call(server, service, method, tonic::Code::from(code), started.elapsed());
-                    let span = tracing::Span::current();
-                    span.record("rpc.grpc.status_code", code);
-                    let elapsed_us = started.elapsed().as_micros() as u64;
-                    if code == 0 {
-                        tracing::debug!(elapsed_us, "call finished");
-                    } else {
-                        tracing::info!(elapsed_us, code, "call failed");
-                    }
-                    Ok(with_request_id(response))
+                    Ok(observed(response, record))
                 }
                 .instrument(span),
             ),

@@ -239,7 +239,8 @@ async fn every_stream_carries_the_trace_of_the_request_that_made_the_change() {
 }
 
 /// `bss-suite run` (what `make run` starts) exports its spans where
-/// `OTEL_EXPORTER_OTLP_ENDPOINT` points, as the standalone services do.
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` points, as the standalone services do, and
+/// logs one line per call at every hop in the format the environment asks.
 #[tokio::test]
 async fn the_suite_as_make_run_starts_it_exports_spans_to_the_collector_the_environment_names() {
     use tokio::io::AsyncBufReadExt;
@@ -258,6 +259,7 @@ async fn the_suite_as_make_run_starts_it_exports_spans_to_the_collector_the_envi
         .args(["run", "--base-port", "0", "--console-dir", "/nonexistent"])
         .env("DATABASE_URL", kit.database_url())
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{collector}"))
+        .env("BSS_TELEMETRY__LOG_FORMAT", "json")
         .env("BSS_SANDBOX_IDP", "false")
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -286,7 +288,32 @@ async fn the_suite_as_make_run_starts_it_exports_spans_to_the_collector_the_envi
     let channel =
         tonic::transport::Channel::from_shared(format!("http://{gateway}")).expect("url").connect().await.expect("up");
     let listed = bss_proto::accounts::ListTenantsRequest { page_size: 10, ..Default::default() };
-    TenantServiceClient::new(channel).list_tenants(authorized(listed, &token)).await.expect("listed");
+    let mut request = authorized(listed, &token);
+    let request_id = format!("access-log-{}", uuid::Uuid::new_v4());
+    request.metadata_mut().insert("x-request-id", request_id.parse().expect("ascii"));
+    TenantServiceClient::new(channel).list_tenants(request).await.expect("listed");
+
+    // One access line per hop at the default level: the gateway's and the
+    // service's, each with the method, code, duration, request id and tenant.
+    let mut hops = std::collections::BTreeMap::new();
+    while hops.len() < 2 {
+        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+            .await
+            .expect("the access lines are written")
+            .expect("its output")
+            .expect("a line");
+        let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+        let span = &entry["span"];
+        if entry["fields"]["message"] == "call" && span["request_id"] == request_id.as_str() {
+            assert_eq!(entry["level"], "INFO", "{line}");
+            assert_eq!(entry["fields"]["code"], "Ok", "{line}");
+            assert!(entry["fields"]["duration_us"].as_u64().is_some_and(|us| us > 0), "{line}");
+            assert_eq!(span["rpc.method"], "ListTenants", "{line}");
+            assert_eq!(span["tenant"], "none", "a platform admin acts in no tenant: {line}");
+            hops.insert(span["server"].as_str().expect("the hop").to_owned(), line);
+        }
+    }
+    assert_eq!(hops.keys().map(String::as_str).collect::<Vec<_>>(), ["accounts", "gateway"]);
 
     // Spans leave in batches (every few seconds).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);

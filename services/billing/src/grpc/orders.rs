@@ -102,7 +102,7 @@ impl OrderService for BillingApi {
                 order.account_id = own.to_string();
             }
             let new = new_order(request.order.as_ref().unwrap_or(&Order::default()), own)?;
-            let key = RequestKey::new(tenant_id, "PlaceOrder", &request.request_id, &request)?;
+            let key = RequestKey::of_caller(&caller, tenant_id, "PlaceOrder", &request.request_id, &request)?;
             self.place_order(&caller, tenant_id, key, new, |order| PlaceOrderResponse {
                 order: Some(wire::order(order)),
             })
@@ -188,7 +188,7 @@ impl OrderService for BillingApi {
             let (Some(order_id), Some(reason)) = (order_id, reason) else {
                 return Err(v.into());
             };
-            let key = RequestKey::new(tenant_id, "CancelOrder", &request.request_id, &request)?;
+            let key = RequestKey::of_caller(&caller, tenant_id, "CancelOrder", &request.request_id, &request)?;
             self.cancel_order(&caller, tenant_id, key, (order_id, reason), |order| CancelOrderResponse {
                 order: Some(wire::order(order)),
             })
@@ -224,7 +224,7 @@ impl OrderService for BillingApi {
                 return Err(v.into());
             };
             v.into_result()?;
-            let key = RequestKey::new(tenant_id, "CancelBackOrder", &request.request_id, &request)?;
+            let key = RequestKey::of_caller(&caller, tenant_id, "CancelBackOrder", &request.request_id, &request)?;
             let cut = (order_id, request.line_number, quantity, reason);
             self.cancel_back_order(&caller, tenant_id, key, cut, |order| CancelBackOrderResponse {
                 order: Some(wire::order(order)),

@@ -59,7 +59,7 @@ impl SubscriptionService for BillingApi {
                 subscription.account_id = own.to_string();
             }
             let new = new_subscription(request.subscription.as_ref().unwrap_or(&Subscription::default()), own)?;
-            let key = RequestKey::new(tenant_id, "CreateSubscription", &request.request_id, &request)?;
+            let key = RequestKey::of_caller(&caller, tenant_id, "CreateSubscription", &request.request_id, &request)?;
             self.create_subscription(&caller, tenant_id, key, new, |subscription| CreateSubscriptionResponse {
                 subscription: Some(wire::subscription(subscription)),
             })
@@ -110,7 +110,7 @@ impl SubscriptionService for BillingApi {
         let request = request.into_inner();
         let run = async {
             let id = parse_id("id", &request.id)?;
-            let key = RequestKey::new(tenant_id, "CancelSubscription", &request.request_id, &request)?;
+            let key = RequestKey::of_caller(&caller, tenant_id, "CancelSubscription", &request.request_id, &request)?;
             self.cancel_subscription(&caller, tenant_id, key, id, |subscription| CancelSubscriptionResponse {
                 subscription: Some(wire::subscription(subscription)),
             })

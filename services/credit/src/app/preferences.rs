@@ -95,20 +95,15 @@ async fn publish_methods(
     publish(tx, tenant_id, actor, Payload::PaymentMethodsChanged(changed)).await
 }
 
-/// The key of a request: a customer's own user is part of its
-/// fingerprint, so another user of a shared account reusing its request
-/// id is REQUEST_ID_REUSED, never answered with its methods.
+/// The key of a request, a customer's own user's apart
+/// ([`RequestKey::of_caller`]).
 pub fn user_key(
     caller: &Caller,
     tenant_id: Uuid,
     (method, request_id): (&str, &str),
     request: &impl Message,
 ) -> Result<Option<RequestKey>, CreditError> {
-    let method = match caller.customer_user() {
-        Some(user) => format!("{method}/{user}"),
-        None => method.to_owned(),
-    };
-    Ok(RequestKey::new(tenant_id, &method, request_id, request)?)
+    Ok(RequestKey::of_caller(caller, tenant_id, method, request_id, request)?)
 }
 
 /// Announces the methods of accounts billing has not heard of (those an
