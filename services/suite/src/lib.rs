@@ -40,10 +40,8 @@ pub struct SuiteConfig {
     /// Whether the reseller sync runs in the suite (tests that start and
     /// stop it themselves turn it off; its port stays bound and unserved).
     pub reseller_sync: bool,
-    /// Card and PayPal orders are paid through billing's SANDBOX payment
-    /// provider (it moves no money): on in `make run` and the tests; a
-    /// deployment configures a real provider on billing instead.
-    pub sandbox_payments: bool,
+    /// How card and PayPal orders are paid.
+    pub payments: Payments,
     /// The built administration console the suite serves (`make console`
     /// builds `console/dist`); its origin may call the gateway.
     pub console_dir: PathBuf,
@@ -53,6 +51,20 @@ pub struct SuiteConfig {
     /// identity provider (`BSS_CONSOLE_OIDC_*`), the SANDBOX one the suite
     /// runs (`make run`), or none.
     pub console_login: ConsoleLogin,
+}
+
+/// How billing has card and PayPal orders paid.
+#[derive(Clone, Debug, Default)]
+pub enum Payments {
+    /// No provider: such orders are refused (PAYMENT_PROVIDER_MISSING).
+    #[default]
+    None,
+    /// Billing's SANDBOX payment provider (a gateway's test mode: it moves
+    /// no money): `make run` and the tests.
+    Sandbox,
+    /// A provider implementing `bss.provider.v1.PaymentProviderService` at
+    /// this URL (`BSS_PAYMENT_PROVIDER_URL`).
+    Provider(String),
 }
 
 /// The console's OIDC login.
@@ -267,7 +279,11 @@ impl Suite {
             accounts_url: Some(url(endpoints.accounts)),
             credit_url: Some(url(endpoints.credit)),
             pricing_url: Some(url(endpoints.pricing)),
-            sandbox_payments: config.sandbox_payments,
+            sandbox_payments: matches!(config.payments, Payments::Sandbox),
+            payment_provider_url: match &config.payments {
+                Payments::Provider(url) => Some(url.clone()),
+                Payments::None | Payments::Sandbox => None,
+            },
             ..bss_billing::BillingConfig::new(service_config(endpoints.billing))
         };
         let billing = bss_billing::App::build(&billing_config, billing_listener, shutdown.clone()).await?;

@@ -14,7 +14,7 @@ use bss_platform::shutdown::Shutdown;
 use bss_proto::accounts::tenant_service_client::TenantServiceClient;
 use bss_proto::accounts::{CreateTenantRequest, Tenant};
 use bss_suite::postgres::{self, LocalPostgres};
-use bss_suite::{ConsoleLogin, Suite, SuiteConfig};
+use bss_suite::{ConsoleLogin, Payments, Suite, SuiteConfig};
 use clap::{Args, Parser, Subcommand};
 use sqlx::Connection;
 
@@ -113,11 +113,38 @@ struct RunArgs {
     /// on a loopback address.
     #[arg(long, env = "BSS_SANDBOX_IDP", default_value_t = true, action = clap::ArgAction::Set)]
     sandbox_idp: bool,
+    /// A payment provider implementing bss.provider.v1.PaymentProviderService
+    /// (as billing's `BSS_PAYMENT_PROVIDER_URL`); it replaces the sandbox.
+    #[arg(long, env = "BSS_PAYMENT_PROVIDER_URL")]
+    payment_provider_url: Option<String>,
+    /// Pays card and PayPal orders through billing's SANDBOX provider (it
+    /// moves no money) when no provider is named; only on a loopback
+    /// address. `false`: such orders are refused (PAYMENT_PROVIDER_MISSING).
+    #[arg(long, env = "BSS_SANDBOX_PAYMENTS", default_value_t = true, action = clap::ArgAction::Set)]
+    sandbox_payments: bool,
     #[command(flatten)]
     auth: AuthArgs,
 }
 
 impl RunArgs {
+    /// How card and PayPal orders are paid: the provider named, else the
+    /// sandbox when asked for and the suite listens on a loopback address
+    /// only (it approves any card), else none.
+    fn payments(&self) -> Payments {
+        match (&self.payment_provider_url, self.sandbox_payments) {
+            (Some(url), _) => Payments::Provider(url.clone()),
+            (None, true) if self.host.is_loopback() => Payments::Sandbox,
+            (None, true) => {
+                eprintln!(
+                    "The SANDBOX payment provider runs only on a loopback address: card and PayPal orders are \
+                     refused (name a provider with BSS_PAYMENT_PROVIDER_URL)."
+                );
+                Payments::None
+            }
+            (None, false) => Payments::None,
+        }
+    }
+
     /// How the console signs in, and the services' token configuration
     /// that goes with it.
     fn console_login(&self) -> Result<(ConsoleLogin, AuthConfig), Error> {
@@ -269,7 +296,7 @@ async fn run(args: RunArgs) -> Result<ExitCode, Error> {
         },
         tls: None,
         reseller_sync: true,
-        sandbox_payments: true,
+        payments: args.payments(),
         console_dir: args.console_dir.clone(),
         cors_allowed_origins: list(&args.cors_allowed_origins),
         console_login,

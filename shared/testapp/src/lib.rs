@@ -11,6 +11,11 @@ use bss_platform::auth::Role;
 use bss_platform::config::ServerConfig;
 use bss_proto::accounts::tenant_service_client::TenantServiceClient;
 use bss_proto::accounts::{CreateTenantRequest, Tenant};
+use bss_proto::billing::location_service_client::LocationServiceClient;
+use bss_proto::billing::{
+    AssignAccountLocationRequest, CreateLocationRequest, ListStockRequest, Location, LocationKind, ReceiveStockRequest,
+    ReceiveStockResponse,
+};
 use bss_suite::{Endpoints, Suite, SuiteConfig};
 use bss_testkit::{authorized, platform_admin_token};
 use tonic::transport::Channel;
@@ -48,7 +53,7 @@ impl TestApp {
             rate_limit: RateLimitConfig::default(),
             tls: None,
             reseller_sync: true,
-            sandbox_payments: true,
+            payments: bss_suite::Payments::Sandbox,
             console_dir: std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../console/dist")),
             cors_allowed_origins: Vec::new(),
             console_login: bss_suite::ConsoleLogin::TokenOnly,
@@ -525,4 +530,68 @@ pub async fn save_subscription_card(gateway: &Channel, token: &str, account_id: 
     let request =
         SavePaymentMethodRequest { account_id: account_id.to_owned(), method: Some(card), request_id: String::new() };
     CreditServiceClient::new(gateway.clone()).save_payment_method(authorized(request, token)).await.expect("card");
+}
+
+/// Creates a physical location `code`, with a surcharge on every order
+/// shipped from it when given.
+pub async fn create_location(gateway: &Channel, admin: &str, code: &str, surcharge: Option<&str>) -> Location {
+    let location = Location {
+        code: code.to_owned(),
+        name: format!("Warehouse {code}"),
+        kind: LocationKind::Physical as i32,
+        surcharge: surcharge.and_then(eur),
+        ..Location::default()
+    };
+    let request = CreateLocationRequest { location: Some(location), request_id: String::new() };
+    let created = LocationServiceClient::new(gateway.clone()).create_location(authorized(request, admin)).await;
+    created.expect("location").into_inner().location.expect("location")
+}
+
+/// Assigns `location` to an account, as its primary one or not.
+pub async fn assign_location(gateway: &Channel, admin: &str, account_id: &str, location: &Location, primary: bool) {
+    let request = AssignAccountLocationRequest {
+        account_id: account_id.to_owned(),
+        location_id: location.id.clone(),
+        primary,
+        request_id: String::new(),
+    };
+    LocationServiceClient::new(gateway.clone())
+        .assign_account_location(authorized(request, admin))
+        .await
+        .expect("assigned");
+}
+
+/// Receives `quantity` of `product` at `location`; the back orders waiting
+/// for it ship.
+pub async fn receive_stock(
+    gateway: &Channel,
+    admin: &str,
+    location: &Location,
+    product: &str,
+    quantity: &str,
+) -> ReceiveStockResponse {
+    let request = ReceiveStockRequest {
+        location_id: location.id.clone(),
+        product: product.to_owned(),
+        quantity: decimal(quantity),
+        request_id: format!("receive-{}", Uuid::now_v7()),
+    };
+    let received = LocationServiceClient::new(gateway.clone()).receive_stock(authorized(request, admin)).await;
+    received.expect("received").into_inner()
+}
+
+/// The stock of each product at a location, as `token` sees it.
+pub async fn stock_at(
+    gateway: &Channel,
+    token: &str,
+    location: &Location,
+) -> Result<Vec<(String, String)>, tonic::Status> {
+    let request = ListStockRequest { location_id: location.id.clone(), ..ListStockRequest::default() };
+    let listed = LocationServiceClient::new(gateway.clone()).list_stock(authorized(request, token)).await?;
+    Ok(listed
+        .into_inner()
+        .stock
+        .into_iter()
+        .map(|level| (level.product_code, level.quantity.map(|q| q.value).unwrap_or_default()))
+        .collect())
 }

@@ -334,7 +334,7 @@ async fn a_customer_token_must_name_a_user_of_the_tenant_and_an_account_without_
         .place_order(authorized(order_request("", &[("WIDGET", "1")], PaymentType::OnAccount), &customer))
         .await
         .expect_err("no payment type");
-    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert_eq!((refused.code(), reason(&refused)), (Code::FailedPrecondition, "NO_PAYMENT_TYPE".to_owned()));
     let listed = ListOrdersRequest { account_id: no_payment.clone(), ..ListOrdersRequest::default() };
     let listed = OrderServiceClient::new(gateway.clone()).list_orders(authorized(listed, &admin)).await;
     assert!(listed.expect("orders").into_inner().orders.is_empty(), "nothing was stored");
@@ -719,4 +719,417 @@ async fn a_card_payment_whose_order_was_not_stored_is_used_by_the_retry_or_given
     .await
     .expect("the provider's books");
     assert_eq!(held, [("10.00".to_owned(), "10.00".to_owned())]);
+}
+
+/// One customer user's story through the gateway, read back from every
+/// side. It signs in (the token its tenant's identity provider issues
+/// names its user), sees its own prices, pays by card (approved, then
+/// declined), by direct deposit (told the bank details) and on account
+/// (short of stock: a back order that ships when stock arrives), subscribes,
+/// reads its own enquiry (invoices with its billing address, a payment, a
+/// credit note, its balance), finds every id of another customer NOT_FOUND,
+/// and once its account is made inactive is refused at every call.
+#[tokio::test]
+async fn a_customer_users_story_from_sign_in_to_its_enquiry() {
+    use bss_e2e::{
+        assign_location, billing_balance, create_good, create_location, credit_settles, place, receive_stock,
+        set_credit_terms, stock_at, subscription_request,
+    };
+    use bss_proto::billing::location_service_client::LocationServiceClient;
+    use bss_proto::billing::subscription_service_client::SubscriptionServiceClient;
+    use bss_proto::billing::{
+        CancelOrderRequest, CancelSubscriptionRequest, CreateCreditNoteRequest, GetSubscriptionRequest,
+        ListLocationsRequest, ListSubscriptionsRequest, OrderPaymentStatus, Payment, RecordPaymentRequest,
+        SubscriptionStatus, TransactionKind,
+    };
+    use bss_proto::credit::credit_service_client::CreditServiceClient;
+    use bss_proto::credit::{ListPaymentMethodsRequest, PaymentMethod, PaymentMethodKind, SavePaymentMethodRequest};
+
+    let suite = TestApp::start().await;
+    let (tenant_id, admin) = suite.tenant("Story Books", "EUR").await;
+    let gateway = suite.gateway().await;
+
+    // The staff's side: a good sold at 8.00 by contract (10.00 listed), a
+    // support plan at 5.00, the customer's account with three payment
+    // types, its billing address, its warehouse with 3 widgets, the
+    // tenant's bank account; another customer beside it.
+    let widget = create_good(&gateway, &admin, "WIDGET", eur("10.00"), (false, 0)).await;
+    create_product(&gateway, &admin, "SUPPORT", "5.00", "services").await;
+    let payer = Account {
+        payment_types: vec![
+            PaymentType::OnAccount as i32,
+            PaymentType::CreditCard as i32,
+            PaymentType::DirectDeposit as i32,
+            PaymentType::RunningQuote as i32,
+        ],
+        ..ordering_account("STORY")
+    };
+    let mine = create_account(&gateway, &admin, payer).await;
+    let theirs = create_account(&gateway, &admin, ordering_account("NEIGHBOUR")).await;
+    set_credit_terms(&gateway, &admin, &mine, "1000", None).await;
+    set_credit_terms(&gateway, &admin, &theirs, "1000", None).await;
+    create_contract(&gateway, &admin, &widget, "8.00", &[&mine]).await;
+    let billing_address = Address {
+        r#type: AddressType::Billing as i32,
+        lines: vec!["1 Ledger Lane".to_owned()],
+        city: "Berlin".to_owned(),
+        postal_code: "10115".to_owned(),
+        country_code: "DE".to_owned(),
+        override_validation: true,
+        ..Address::default()
+    };
+    let create =
+        CreateAddressRequest { account_id: mine.clone(), address: Some(billing_address), request_id: String::new() };
+    AccountServiceClient::new(gateway.clone()).create_address(authorized(create, &admin)).await.expect("address");
+    let warehouse = create_location(&gateway, &admin, "BER", None).await;
+    let their_warehouse = create_location(&gateway, &admin, "HAM", None).await;
+    assign_location(&gateway, &admin, &mine, &warehouse, true).await;
+    assign_location(&gateway, &admin, &theirs, &their_warehouse, true).await;
+    receive_stock(&gateway, &admin, &warehouse, "WIDGET", "3").await;
+    set_bank_details(&gateway, &admin).await;
+
+    // Signing in: the token names the tenant, the role and its user.
+    let user = create_user(&gateway, &admin, &mine, "buyer@story.example").await;
+    let customer = customer_user_token(tenant_id, user);
+    let mut accounts = AccountServiceClient::new(gateway.clone());
+    let listed = accounts.list_accounts(authorized(ListAccountsRequest::default(), &customer)).await;
+    let listed: Vec<String> = listed.expect("its accounts").into_inner().accounts.into_iter().map(|a| a.id).collect();
+    assert_eq!(listed, std::slice::from_ref(&mine), "it acts for its own account");
+
+    // Its prices: the contract's, not the list price.
+    let mut quotes = QuoteServiceClient::new(gateway.clone());
+    let priced = quotes.quote(authorized(quote(&mine, "WIDGET", "2"), &customer)).await.expect("quoted").into_inner();
+    assert_eq!((bss_e2e::amount(&priced.lines[0].unit_price), bss_e2e::amount(&priced.total)), ("8.00", "16.00"));
+
+    // By card, approved: its own card, captured before the order executes;
+    // one widget leaves the warehouse; credit reserves nothing.
+    let mut credit = CreditServiceClient::new(gateway.clone());
+    let save = |token_reference: &str| SavePaymentMethodRequest {
+        account_id: String::new(),
+        method: Some(PaymentMethod {
+            kind: PaymentMethodKind::Card as i32,
+            token_reference: token_reference.to_owned(),
+            label: format!("card {token_reference}"),
+            is_default: true,
+            use_for_purchases: true,
+            ..PaymentMethod::default()
+        }),
+        request_id: String::new(),
+    };
+    credit.save_payment_method(authorized(save("tok_visa"), &customer)).await.expect("its card");
+    let mut orders = OrderServiceClient::new(gateway.clone());
+    let by_card = |request_id: &str| bss_proto::billing::PlaceOrderRequest {
+        request_id: request_id.to_owned(),
+        ..order_request("", &[("WIDGET", "1")], PaymentType::CreditCard)
+    };
+    let paid = orders.place_order(authorized(by_card("story-card-1"), &customer)).await.expect("paid");
+    let paid = paid.into_inner().order.expect("order");
+    assert_eq!((paid.account_id.as_str(), paid.status), (mine.as_str(), OrderStatus::Executed as i32));
+    let payment = paid.payment.clone().expect("payment");
+    assert_eq!((payment.status, bss_e2e::amount(&payment.amount)), (OrderPaymentStatus::Captured as i32, "8.00"));
+    assert_eq!(
+        stock_at(&gateway, &customer, &warehouse).await.expect("stock"),
+        [("WIDGET".to_owned(), "2".to_owned())]
+    );
+    assert_eq!(bss_e2e::amount(&bss_e2e::credit_status(&gateway, &admin, &mine).await.reserved), "0.00");
+
+    // By card, declined: rejected with the provider's reason; nothing
+    // leaves the warehouse.
+    credit.save_payment_method(authorized(save("tok_decline_insufficient_funds"), &customer)).await.expect("card");
+    let declined = orders.place_order(authorized(by_card("story-card-2"), &customer)).await.expect("answered");
+    let declined = declined.into_inner().order.expect("order");
+    assert_eq!(declined.status, OrderStatus::Rejected as i32);
+    let refusal = declined.payment.expect("payment");
+    assert_eq!(refusal.status, OrderPaymentStatus::Declined as i32);
+    assert!(refusal.decline_reason.contains("declined"), "{refusal:?}");
+    assert_eq!(
+        stock_at(&gateway, &customer, &warehouse).await.expect("stock"),
+        [("WIDGET".to_owned(), "2".to_owned())]
+    );
+
+    // A running quote: recorded as a quote, never dispatched (the stock and
+    // the account's assets stay as they were), never reserved, and never
+    // invoiced (the invoice below holds only the transfer and the order on
+    // account).
+    let assets = || bss_proto::billing::ListAssetsRequest { account_id: mine.clone(), ..Default::default() };
+    let mut asset_service = bss_proto::billing::asset_service_client::AssetServiceClient::new(gateway.clone());
+    let owned = asset_service.list_assets(authorized(assets(), &customer)).await.expect("its assets").into_inner();
+    assert_eq!(
+        owned.assets.iter().map(|a| quantity(&a.quantity)).collect::<Vec<_>>(),
+        ["1"],
+        "the card order's widget"
+    );
+    let quoted = place(&gateway, &customer, order_request("", &[("WIDGET", "2")], PaymentType::RunningQuote)).await;
+    assert_eq!((quoted.status, bss_e2e::amount(&quoted.total)), (OrderStatus::RunningQuote as i32, "16.00"));
+    assert_eq!(
+        stock_at(&gateway, &customer, &warehouse).await.expect("stock"),
+        [("WIDGET".to_owned(), "2".to_owned())]
+    );
+    let still = asset_service.list_assets(authorized(assets(), &customer)).await.expect("its assets").into_inner();
+    assert_eq!(still.assets.len(), 1, "a quote ships nothing");
+    assert_eq!(bss_e2e::amount(&bss_e2e::credit_status(&gateway, &admin, &mine).await.reserved), "0.00");
+
+    // By direct deposit: executed on credit, and told where to transfer.
+    let transfer = place(&gateway, &customer, order_request("", &[("WIDGET", "1")], PaymentType::DirectDeposit)).await;
+    let told = transfer.payment_instructions.clone().expect("payment instructions");
+    assert_eq!((bss_e2e::amount(&told.amount), told.reference.as_str()), ("8.00", transfer.id.as_str()));
+    assert_eq!(told.bank_details.expect("bank").iban, "DE89370400440532013000");
+
+    // On account, short of stock: one widget ships, two wait.
+    let short = place(&gateway, &customer, order_request("", &[("WIDGET", "3")], PaymentType::OnAccount)).await;
+    assert_eq!(short.status, OrderStatus::Executed as i32);
+    let line = &short.lines[0];
+    assert_eq!((quantity(&line.available_quantity), quantity(&line.backordered_quantity)), ("1", "2"));
+    assert_eq!(bss_e2e::amount(&short.total), "24.00");
+    assert_eq!(
+        stock_at(&gateway, &customer, &warehouse).await.expect("stock"),
+        [("WIDGET".to_owned(), "0".to_owned())]
+    );
+    let back_orders = || ListOrdersRequest { account_id: mine.clone(), back_ordered_only: true, ..Default::default() };
+    let waiting = orders.list_orders(authorized(back_orders(), &customer)).await.expect("its back orders");
+    assert_eq!(
+        waiting.into_inner().orders.iter().map(|o| o.id.clone()).collect::<Vec<_>>(),
+        std::slice::from_ref(&short.id)
+    );
+    // Credit holds the transfer and the order on account: 8.00 + 24.00.
+    credit_settles(&gateway, &admin, &mine, "0.00", "32.00").await;
+    // Stock arrives; the back order ships.
+    let arrived = receive_stock(&gateway, &admin, &warehouse, "WIDGET", "2").await;
+    assert_eq!(arrived.shipped.iter().map(|s| s.order_id.clone()).collect::<Vec<_>>(), std::slice::from_ref(&short.id));
+    let waiting = orders.list_orders(authorized(back_orders(), &customer)).await.expect("its back orders");
+    assert!(waiting.into_inner().orders.is_empty(), "nothing waits any more");
+
+    // A subscription: for its own account whatever it names; another's is
+    // NOT_FOUND; it lists, reads and cancels its own.
+    let mut subscriptions = SubscriptionServiceClient::new(gateway.clone());
+    let subscribe = |account: &str| subscription_request(account, "SUPPORT", "1", PaymentType::OnAccount);
+    let subscribed = subscriptions.create_subscription(authorized(subscribe(""), &customer)).await.expect("subscribed");
+    let subscribed = subscribed.into_inner().subscription.expect("subscription");
+    assert_eq!((subscribed.account_id.as_str(), subscribed.status), (mine.as_str(), SubscriptionStatus::Active as i32));
+    assert_eq!(bss_e2e::amount(&subscribed.unit_price), "5.00");
+    let refused = subscriptions.create_subscription(authorized(subscribe(&theirs), &customer)).await;
+    assert_eq!(refused.expect_err("for another account").code(), Code::NotFound);
+    let their_subscription = subscriptions.create_subscription(authorized(subscribe(&theirs), &admin)).await;
+    let their_subscription = their_subscription.expect("theirs").into_inner().subscription.expect("subscription");
+    let own = ListSubscriptionsRequest { account_id: mine.clone(), ..ListSubscriptionsRequest::default() };
+    let own = subscriptions.list_subscriptions(authorized(own, &customer)).await.expect("its subscriptions");
+    assert_eq!(
+        own.into_inner().subscriptions.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
+        std::slice::from_ref(&subscribed.id)
+    );
+    let cancel = |id: &str| CancelSubscriptionRequest { id: id.to_owned(), request_id: String::new() };
+    let refused = subscriptions.cancel_subscription(authorized(cancel(&their_subscription.id), &customer)).await;
+    assert_eq!(refused.expect_err("another's").code(), Code::NotFound);
+    let read = GetSubscriptionRequest { id: their_subscription.id.clone() };
+    assert_eq!(
+        subscriptions.get_subscription(authorized(read, &customer)).await.expect_err("another's").code(),
+        Code::NotFound
+    );
+    let cancelled = subscriptions.cancel_subscription(authorized(cancel(&subscribed.id), &customer)).await;
+    let cancelled = cancelled.expect("its own").into_inner().subscription.expect("subscription");
+    assert_eq!(cancelled.status, SubscriptionStatus::Cancelled as i32);
+
+    // Its enquiry, after the staff's billing run, a payment and a credit
+    // note: every figure it reads is the one billing and credit hold.
+    // One invoice: the transfer (8.00) and the order on account (3 x
+    // 8.00); the card order was paid at checkout and is not invoiced, and
+    // the subscription cancelled on its first day was never charged.
+    let invoices = generate(&gateway, &admin, &mine, &bss_e2e::today(), true).await;
+    let invoiced: Vec<(&str, Vec<String>)> = invoices
+        .iter()
+        .map(|i| (bss_e2e::amount(&i.total), i.billing_address.as_ref().map(|a| a.lines.clone()).unwrap_or_default()))
+        .collect();
+    assert_eq!(invoiced, [("32.00", vec!["1 Ledger Lane".to_owned()])], "billed to its billing address");
+    let first = invoices.first().expect("an invoice").id.clone();
+    let mut payments = PaymentServiceClient::new(gateway.clone());
+    let pay = RecordPaymentRequest {
+        payment: Some(Payment { account_id: mine.clone(), amount: eur("10.00"), ..Payment::default() }),
+        invoice_id: first.clone(),
+        request_id: String::new(),
+    };
+    payments.record_payment(authorized(pay, &admin)).await.expect("payment");
+    let note = CreateCreditNoteRequest {
+        account_id: mine.clone(),
+        amount: eur("2.00"),
+        reason: "a scratched widget".to_owned(),
+        ..CreateCreditNoteRequest::default()
+    };
+    payments.create_credit_note(authorized(note, &admin)).await.expect("credit note");
+    let listed = ListTransactionsRequest { account_id: mine.clone(), ..ListTransactionsRequest::default() };
+    let listed = LedgerServiceClient::new(gateway.clone()).list_transactions(authorized(listed, &customer)).await;
+    let kinds: Vec<(i32, String)> = listed
+        .expect("its transactions")
+        .into_inner()
+        .transactions
+        .iter()
+        .map(|t| (t.kind, bss_e2e::amount(&t.amount).to_owned()))
+        .collect();
+    let expected = [
+        (TransactionKind::Invoice as i32, "32.00".to_owned()),
+        (TransactionKind::Payment as i32, "-10.00".to_owned()),
+        (TransactionKind::CreditNote as i32, "-2.00".to_owned()),
+    ];
+    assert_eq!(kinds, expected);
+    // 32.00 - 10.00 - 2.00, as the customer, the staff and credit read it.
+    let balance = GetAccountBalanceRequest { account_id: mine.clone() };
+    let own_balance = payments.get_account_balance(authorized(balance, &customer)).await.expect("its balance");
+    assert_eq!(bss_e2e::amount(&own_balance.into_inner().balance), "20.00");
+    assert_eq!(bss_e2e::amount(&billing_balance(&gateway, &admin, &mine).await.balance), "20.00", "the staff's");
+    credit_settles(&gateway, &admin, &mine, "20.00", "0.00").await;
+
+    // Another customer's ids: NOT_FOUND everywhere.
+    let their_order = place(&gateway, &admin, order_request(&theirs, &[("WIDGET", "1")], PaymentType::OnAccount)).await;
+    let their_invoice =
+        generate(&gateway, &admin, &theirs, &bss_e2e::today(), true).await.into_iter().next().expect("theirs");
+    let not_found = [
+        orders.get_order(authorized(GetOrderRequest { id: their_order.id.clone() }, &customer)).await.map(|_| ()),
+        InvoiceServiceClient::new(gateway.clone())
+            .get_invoice(authorized(GetInvoiceRequest { id: their_invoice.id.clone() }, &customer))
+            .await
+            .map(|_| ()),
+        stock_at(&gateway, &customer, &their_warehouse).await.map(|_| ()),
+        accounts.get_account(authorized(GetAccountRequest { id: theirs.clone() }, &customer)).await.map(|_| ()),
+        orders
+            .cancel_order(authorized(
+                CancelOrderRequest {
+                    id: their_order.id.clone(),
+                    reason: "not mine".to_owned(),
+                    request_id: String::new(),
+                },
+                &customer,
+            ))
+            .await
+            .map(|_| ()),
+    ];
+    for refused in not_found {
+        assert_eq!(refused.expect_err("another customer's").code(), Code::NotFound);
+    }
+
+    // Is Active: made inactive, its user is refused at every call, with the
+    // reason; nothing it asked for was done.
+    let inactive = UpdateAccountRequest {
+        account: Some(Account { id: mine.clone(), is_active: Some(false), ..Account::default() }),
+        update_mask: Some(FieldMask { paths: vec!["is_active".to_owned()] }),
+        request_id: String::new(),
+    };
+    accounts.update_account(authorized(inactive, &admin)).await.expect("deactivated");
+    let own_orders = || ListOrdersRequest { account_id: mine.clone(), ..ListOrdersRequest::default() };
+    let before = orders.list_orders(authorized(own_orders(), &admin)).await.expect("orders").into_inner().orders.len();
+    let refusals = [
+        accounts.get_account(authorized(GetAccountRequest { id: mine.clone() }, &customer)).await.map(|_| ()),
+        accounts
+            .list_addresses(authorized(
+                ListAddressesRequest { account_id: mine.clone(), ..Default::default() },
+                &customer,
+            ))
+            .await
+            .map(|_| ()),
+        quotes.quote(authorized(quote(&mine, "WIDGET", "1"), &customer)).await.map(|_| ()),
+        orders
+            .place_order(authorized(order_request("", &[("WIDGET", "1")], PaymentType::OnAccount), &customer))
+            .await
+            .map(|_| ()),
+        orders.place_order(authorized(by_card("story-card-3"), &customer)).await.map(|_| ()),
+        orders.get_order(authorized(GetOrderRequest { id: short.id.clone() }, &customer)).await.map(|_| ()),
+        orders.list_orders(authorized(own_orders(), &customer)).await.map(|_| ()),
+        orders
+            .cancel_order(authorized(
+                CancelOrderRequest {
+                    id: transfer.id.clone(),
+                    reason: "inactive".to_owned(),
+                    request_id: String::new(),
+                },
+                &customer,
+            ))
+            .await
+            .map(|_| ()),
+        subscriptions.create_subscription(authorized(subscribe(""), &customer)).await.map(|_| ()),
+        subscriptions
+            .list_subscriptions(authorized(
+                ListSubscriptionsRequest { account_id: mine.clone(), ..Default::default() },
+                &customer,
+            ))
+            .await
+            .map(|_| ()),
+        InvoiceServiceClient::new(gateway.clone())
+            .get_invoice(authorized(GetInvoiceRequest { id: first.clone() }, &customer))
+            .await
+            .map(|_| ()),
+        LedgerServiceClient::new(gateway.clone())
+            .list_transactions(authorized(
+                ListTransactionsRequest { account_id: mine.clone(), ..ListTransactionsRequest::default() },
+                &customer,
+            ))
+            .await
+            .map(|_| ()),
+        payments
+            .get_account_balance(authorized(GetAccountBalanceRequest { account_id: mine.clone() }, &customer))
+            .await
+            .map(|_| ()),
+        WalletServiceClient::new(gateway.clone())
+            .get_wallet(authorized(GetWalletRequest::default(), &customer))
+            .await
+            .map(|_| ()),
+        LocationServiceClient::new(gateway.clone())
+            .list_locations(authorized(ListLocationsRequest::default(), &customer))
+            .await
+            .map(|_| ()),
+        stock_at(&gateway, &customer, &warehouse).await.map(|_| ()),
+        credit
+            .list_payment_methods(authorized(
+                ListPaymentMethodsRequest { account_id: mine.clone(), ..Default::default() },
+                &customer,
+            ))
+            .await
+            .map(|_| ()),
+        credit.save_payment_method(authorized(save("tok_visa"), &customer)).await.map(|_| ()),
+        ContractServiceClient::new(gateway.clone())
+            .list_contracts(authorized(ListContractsRequest::default(), &customer))
+            .await
+            .map(|_| ()),
+        CatalogServiceClient::new(gateway.clone())
+            .list_products(authorized(ListProductsRequest::default(), &customer))
+            .await
+            .map(|_| ()),
+    ];
+    for (index, refused) in refusals.into_iter().enumerate() {
+        let refused = refused.expect_err("an inactive account's user");
+        assert_eq!(
+            (refused.code(), reason(&refused)),
+            (Code::PermissionDenied, "ACCOUNT_INACTIVE".to_owned()),
+            "call {index}: {refused:?}"
+        );
+    }
+    let after = orders.list_orders(authorized(own_orders(), &admin)).await.expect("orders").into_inner().orders;
+    assert_eq!(after.len(), before, "nothing was ordered");
+    let transfer_now = after.iter().find(|o| o.id == transfer.id).expect("the transfer order");
+    assert_eq!(transfer_now.status, OrderStatus::Executed as i32, "nothing was cancelled");
+}
+
+fn quantity(value: &Option<bss_proto::types::Decimal>) -> &str {
+    value.as_ref().map_or("", |q| q.value.as_str())
+}
+
+/// The tenant's bank account for direct deposits.
+async fn set_bank_details(gateway: &Channel, admin: &str) {
+    use bss_proto::billing::billing_settings_service_client::BillingSettingsServiceClient;
+    use bss_proto::billing::{BankDetails, BillingSettings, UpdateBillingSettingsRequest};
+    let update = UpdateBillingSettingsRequest {
+        settings: Some(BillingSettings {
+            bank_details: Some(BankDetails {
+                account_name: "Story Books GmbH".to_owned(),
+                bank_name: "Commerzbank".to_owned(),
+                iban: "DE89370400440532013000".to_owned(),
+                bic: "COBADEFFXXX".to_owned(),
+                ..BankDetails::default()
+            }),
+            ..BillingSettings::default()
+        }),
+        update_mask: Some(FieldMask { paths: vec!["bank_details".to_owned()] }),
+        request_id: String::new(),
+    };
+    BillingSettingsServiceClient::new(gateway.clone())
+        .update_billing_settings(authorized(update, admin))
+        .await
+        .expect("bank");
 }

@@ -10,8 +10,9 @@
 #![allow(clippy::expect_used)]
 
 use bss_e2e::{
-    TestApp, amount, create_account, create_good, create_product, create_user, credit_settles, decimal, eur, generate,
-    order_request, ordering_account, place, set_credit_terms, today,
+    TestApp, amount, assign_location, create_account, create_good, create_location, create_product, create_user,
+    credit_settles, decimal, eur, generate, order_request, ordering_account, place, receive_stock, set_credit_terms,
+    stock_at, today,
 };
 use bss_proto::accounts::account_service_client::AccountServiceClient;
 use bss_proto::accounts::{Address, AddressType, CreateAddressRequest};
@@ -23,61 +24,6 @@ use bss_proto::types::PaymentType;
 use bss_testkit::{authorized, customer_user_token, reason};
 use tonic::Code;
 use tonic::transport::Channel;
-
-async fn create_location(gateway: &Channel, admin: &str, code: &str, surcharge: Option<&str>) -> Location {
-    let location = Location {
-        code: code.to_owned(),
-        name: format!("Warehouse {code}"),
-        kind: LocationKind::Physical as i32,
-        surcharge: surcharge.and_then(eur),
-        ..Location::default()
-    };
-    let request = CreateLocationRequest { location: Some(location), request_id: String::new() };
-    let created = LocationServiceClient::new(gateway.clone()).create_location(authorized(request, admin)).await;
-    created.expect("location").into_inner().location.expect("location")
-}
-
-async fn assign(gateway: &Channel, admin: &str, account_id: &str, location: &Location, primary: bool) {
-    let request = AssignAccountLocationRequest {
-        account_id: account_id.to_owned(),
-        location_id: location.id.clone(),
-        primary,
-        request_id: String::new(),
-    };
-    LocationServiceClient::new(gateway.clone())
-        .assign_account_location(authorized(request, admin))
-        .await
-        .expect("assigned");
-}
-
-async fn receive(
-    gateway: &Channel,
-    admin: &str,
-    location: &Location,
-    product: &str,
-    quantity: &str,
-) -> ReceiveStockResponse {
-    let request = ReceiveStockRequest {
-        location_id: location.id.clone(),
-        product: product.to_owned(),
-        quantity: decimal(quantity),
-        request_id: format!("receive-{}", uuid::Uuid::now_v7()),
-    };
-    let received = LocationServiceClient::new(gateway.clone()).receive_stock(authorized(request, admin)).await;
-    received.expect("received").into_inner()
-}
-
-/// The stock of each product at a location, as `token` sees it.
-async fn stock(gateway: &Channel, token: &str, location: &Location) -> Result<Vec<(String, String)>, tonic::Status> {
-    let request = ListStockRequest { location_id: location.id.clone(), ..ListStockRequest::default() };
-    let listed = LocationServiceClient::new(gateway.clone()).list_stock(authorized(request, token)).await?;
-    Ok(listed
-        .into_inner()
-        .stock
-        .into_iter()
-        .map(|level| (level.product_code, level.quantity.map(|q| q.value).unwrap_or_default()))
-        .collect())
-}
 
 async fn create_address(gateway: &Channel, admin: &str, account_id: &str, kind: AddressType, street: &str) -> String {
     let address = Address {
@@ -119,9 +65,9 @@ async fn a_customer_orders_from_its_location_and_its_back_order_ships_when_stock
     let sydney = create_location(&gateway, &admin, "SYD", Some("5.00")).await;
     let melbourne = create_location(&gateway, &admin, "MEL", None).await;
     let brisbane = create_location(&gateway, &admin, "BNE", None).await;
-    assign(&gateway, &admin, &account, &sydney, true).await;
-    assign(&gateway, &admin, &account, &melbourne, false).await;
-    assert!(receive(&gateway, &admin, &sydney, "WIDGET", "3").await.shipped.is_empty());
+    assign_location(&gateway, &admin, &account, &sydney, true).await;
+    assign_location(&gateway, &admin, &account, &melbourne, false).await;
+    assert!(receive_stock(&gateway, &admin, &sydney, "WIDGET", "3").await.shipped.is_empty());
 
     // The customer sees its account's locations and their stock, and no
     // other location's.
@@ -129,8 +75,11 @@ async fn a_customer_orders_from_its_location_and_its_back_order_ships_when_stock
     let own = locations.list_locations(authorized(ListLocationsRequest::default(), &customer)).await;
     let own: Vec<String> = own.expect("locations").into_inner().locations.into_iter().map(|l| l.code).collect();
     assert_eq!(own, ["MEL", "SYD"]);
-    assert_eq!(stock(&gateway, &customer, &sydney).await.expect("own stock"), [("WIDGET".to_owned(), "3".to_owned())]);
-    let hidden = stock(&gateway, &customer, &brisbane).await.expect_err("another location");
+    assert_eq!(
+        stock_at(&gateway, &customer, &sydney).await.expect("own stock"),
+        [("WIDGET".to_owned(), "3".to_owned())]
+    );
+    let hidden = stock_at(&gateway, &customer, &brisbane).await.expect_err("another location");
     assert_eq!(hidden.code(), Code::NotFound);
     let listed = ListAccountLocationsRequest::default();
     let assigned = locations.list_account_locations(authorized(listed, &customer)).await.expect("own account's");
@@ -186,7 +135,7 @@ async fn a_customer_orders_from_its_location_and_its_back_order_ships_when_stock
     assert_eq!(order.delivery_address_id, delivery_address);
     let delivery = order.delivery_address.as_ref().expect("delivery address");
     assert_eq!(delivery.lines, ["9 Dock Road"]);
-    assert_eq!(stock(&gateway, &customer, &sydney).await.expect("stock"), [("WIDGET".to_owned(), "0".to_owned())]);
+    assert_eq!(stock_at(&gateway, &customer, &sydney).await.expect("stock"), [("WIDGET".to_owned(), "0".to_owned())]);
     // Credit reserved the whole order, back order and surcharge included.
     credit_settles(&gateway, &admin, &account, "0.00", "75.00").await;
     let mut orders = OrderServiceClient::new(gateway.clone());
@@ -203,7 +152,7 @@ async fn a_customer_orders_from_its_location_and_its_back_order_ships_when_stock
     credit_settles(&gateway, &admin, &account, "55.00", "20.00").await;
 
     // Stock arrives: the back order ships first, the rest is on hand.
-    let received = receive(&gateway, &admin, &sydney, "WIDGET", "4").await;
+    let received = receive_stock(&gateway, &admin, &sydney, "WIDGET", "4").await;
     let shipped: Vec<(String, i32, String)> =
         received.shipped.iter().map(|s| (s.order_id.clone(), s.line_number, quantity(&s.quantity))).collect();
     assert_eq!(shipped, [(order.id.clone(), 1, "2".to_owned())]);
@@ -269,8 +218,8 @@ async fn racing_orders_never_take_more_stock_than_there_is() {
     let account = create_account(&gateway, &admin, ordering_account("RACER")).await;
     set_credit_terms(&gateway, &admin, &account, "1000", None).await;
     let depot = create_location(&gateway, &admin, "DEPOT", None).await;
-    assign(&gateway, &admin, &account, &depot, false).await;
-    receive(&gateway, &admin, &depot, "GADGET", "4").await;
+    assign_location(&gateway, &admin, &account, &depot, false).await;
+    receive_stock(&gateway, &admin, &depot, "GADGET", "4").await;
 
     let placing = (0..10).map(|_| {
         let gateway = gateway.clone();
@@ -288,7 +237,7 @@ async fn racing_orders_never_take_more_stock_than_there_is() {
         placed.iter().filter(|order| quantity(&order.lines[0].available_quantity) == "1").collect();
     assert_eq!(shipped.len(), 4, "exactly the 4 in stock shipped");
     assert_eq!(placed.iter().filter(|order| order.lines[0].backordered_quantity.is_some()).count(), 6);
-    assert_eq!(stock(&gateway, &admin, &depot).await.expect("stock"), [("GADGET".to_owned(), "0".to_owned())]);
+    assert_eq!(stock_at(&gateway, &admin, &depot).await.expect("stock"), [("GADGET".to_owned(), "0".to_owned())]);
 
     // A cancelled order gives back what it took, which ships the oldest
     // waiting back order at once.
@@ -301,7 +250,7 @@ async fn racing_orders_never_take_more_stock_than_there_is() {
     let cancel =
         CancelOrderRequest { id: shipped[0].id.clone(), reason: "changed mind".to_owned(), request_id: String::new() };
     OrderServiceClient::new(gateway.clone()).cancel_order(authorized(cancel, &admin)).await.expect("cancelled");
-    assert_eq!(stock(&gateway, &admin, &depot).await.expect("stock"), [("GADGET".to_owned(), "0".to_owned())]);
+    assert_eq!(stock_at(&gateway, &admin, &depot).await.expect("stock"), [("GADGET".to_owned(), "0".to_owned())]);
     let back_orders = ListOrdersRequest { account_id: account.clone(), back_ordered_only: true, ..Default::default() };
     let listed = OrderServiceClient::new(gateway.clone()).list_orders(authorized(back_orders, &admin)).await;
     let still: Vec<String> = listed.expect("back orders").into_inner().orders.into_iter().map(|o| o.id).collect();
@@ -309,7 +258,7 @@ async fn racing_orders_never_take_more_stock_than_there_is() {
 
     // Stock received ships every order still waiting, oldest first, and
     // keeps what is left: 10 - 5.
-    let received = receive(&gateway, &admin, &depot, "GADGET", "10").await;
+    let received = receive_stock(&gateway, &admin, &depot, "GADGET", "10").await;
     let shipped: Vec<String> = received.shipped.iter().map(|s| s.order_id.clone()).collect();
     assert_eq!(shipped, waited[1..], "the oldest order first");
     assert_eq!(received.stock.map(|s| quantity(&s.quantity)), Some("5".to_owned()));
@@ -342,8 +291,8 @@ async fn a_paid_back_order_cancelled_is_refunded_its_share_and_the_rest_when_the
     bss_e2e::save_card(&gateway, &admin, &account, "tok_visa").await;
     let customer = customer_user_token(tenant_id, create_user(&gateway, &admin, &account, "card@stock.example").await);
     let shop = create_location(&gateway, &admin, "SHOP", None).await;
-    assign(&gateway, &admin, &account, &shop, true).await;
-    receive(&gateway, &admin, &shop, "GIZMO", "1").await;
+    assign_location(&gateway, &admin, &account, &shop, true).await;
+    receive_stock(&gateway, &admin, &shop, "GIZMO", "1").await;
 
     // 3 gizmos paid by card: one ships, two wait.
     let order = place(&gateway, &customer, order_request("", &[("GIZMO", "3")], PaymentType::CreditCard)).await;
@@ -369,7 +318,7 @@ async fn a_paid_back_order_cancelled_is_refunded_its_share_and_the_rest_when_the
     let gone = gone.order.expect("order");
     assert_eq!(refunded(&gone), (OrderPaymentStatus::Refunded, "9.99".to_owned(), "3.33".to_owned()));
     // The one that shipped is back on the shelf.
-    assert_eq!(stock(&gateway, &admin, &shop).await.expect("stock"), [("GIZMO".to_owned(), "1".to_owned())]);
+    assert_eq!(stock_at(&gateway, &admin, &shop).await.expect("stock"), [("GIZMO".to_owned(), "1".to_owned())]);
 }
 
 #[tokio::test]
@@ -382,8 +331,8 @@ async fn a_wallet_paid_back_order_cancelled_in_part_puts_its_share_back_in_the_w
     let account = create_account(&gateway, &admin, ordering_account("SAVES")).await;
     set_credit_terms(&gateway, &admin, &account, "1", None).await;
     let shop = create_location(&gateway, &admin, "SHOP", None).await;
-    assign(&gateway, &admin, &account, &shop, true).await;
-    receive(&gateway, &admin, &shop, "GIZMO", "1").await;
+    assign_location(&gateway, &admin, &account, &shop, true).await;
+    receive_stock(&gateway, &admin, &shop, "GIZMO", "1").await;
     let mut wallets = WalletServiceClient::new(gateway.clone());
     let open = OpenWalletRequest {
         account_id: account.clone(),
@@ -440,8 +389,8 @@ async fn racing_cancellations_of_a_paid_order_give_back_what_was_taken_exactly_o
     let account = create_account(&gateway, &admin, ordering_account("RACING")).await;
     bss_e2e::save_card(&gateway, &admin, &account, "tok_visa").await;
     let depot = create_location(&gateway, &admin, "DEPOT", None).await;
-    assign(&gateway, &admin, &account, &depot, true).await;
-    receive(&gateway, &admin, &depot, "SPROCKET", "1").await;
+    assign_location(&gateway, &admin, &account, &depot, true).await;
+    receive_stock(&gateway, &admin, &depot, "SPROCKET", "1").await;
     // 13 sprockets at 3.333333 are 43.33 (rounded half away from zero):
     // one ships (3.33), twelve wait (40.00).
     let order = place(&gateway, &admin, order_request(&account, &[("SPROCKET", "13")], PaymentType::CreditCard)).await;
@@ -634,8 +583,8 @@ async fn goods_bought_become_assets_that_change_hands_go_back_to_stock_and_keep_
     let depot = create_location(&gateway, &admin, "DEPOT", None).await;
     let waiting = create_account(&gateway, &admin, ordering_account("WAITING")).await;
     set_credit_terms(&gateway, &admin, &waiting, "10000", None).await;
-    assign(&gateway, &admin, &waiting, &depot, true).await;
-    receive(&gateway, &admin, &depot, "PHONE", "1").await;
+    assign_location(&gateway, &admin, &waiting, &depot, true).await;
+    receive_stock(&gateway, &admin, &depot, "PHONE", "1").await;
     let short = place(&gateway, &clerk, order_request(&waiting, &[("PHONE", "2")], PaymentType::OnAccount)).await;
     assert_eq!(assets_of(&gateway, &clerk, &waiting, false).await, vec![phone(Active, true)], "one shipped");
     assets.record_asset_serial(authorized(serial(&second, "SN-2"), &clerk)).await.expect("recorded");
@@ -652,7 +601,7 @@ async fn goods_bought_become_assets_that_change_hands_go_back_to_stock_and_keep_
     let retried = assets.return_assets(authorized(back, &clerk)).await.expect("retried").into_inner();
     assert_eq!(retried, returned, "a retry returns nothing twice");
     assert_eq!(
-        stock(&gateway, &admin, &depot).await.expect("stock"),
+        stock_at(&gateway, &admin, &depot).await.expect("stock"),
         vec![("CABLE".to_owned(), "3".to_owned()), ("PHONE".to_owned(), "0".to_owned())]
     );
     assert_eq!(assets_of(&gateway, &clerk, &waiting, false).await, vec![phone(Active, true), phone(Active, true)]);

@@ -477,3 +477,102 @@ async fn methods_billing_never_heard_of_are_announced_once_and_then_collected() 
     assert_eq!(amount(&invoice.settled), "30.00");
     credit_settles(&gateway, &admin, &account, "0.00", "0.00").await;
 }
+
+/// A real payment gateway plugs in through the contract
+/// (`bss.provider.v1.PaymentProviderService` at `BSS_PAYMENT_PROVIDER_URL`):
+/// here the sandbox's implementation, served over gRPC as a gateway's
+/// adapter would be, counting the calls that reach it. Billing authorizes
+/// and captures there before executing, takes a decline's reason from it,
+/// and refunds there on cancel. With no provider at all, card orders are
+/// refused PAYMENT_PROVIDER_MISSING and nothing is stored.
+#[tokio::test]
+async fn a_payment_provider_plugs_in_through_the_contract_and_without_one_card_orders_are_refused() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use bss_billing::sandbox::SandboxPaymentProvider;
+    use bss_proto::billing::order_service_client::OrderServiceClient;
+    use bss_proto::billing::{CancelOrderRequest, ListOrdersRequest};
+    use bss_proto::provider::payment_provider_service_server::PaymentProviderServiceServer;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let provider_url = format!("http://{}", listener.local_addr().expect("address"));
+    let suite = TestApp::start_with(|config| config.payments = bss_suite::Payments::Provider(provider_url)).await;
+    let books = bss_platform::config::DatabaseConfig::new(suite.database_url().to_owned());
+    let books = bss_platform::db::connect(&books, "billing", "e2e-provider").await.expect("the provider's books");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let served = PaymentProviderServiceServer::with_interceptor(SandboxPaymentProvider::new(books), move |request| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        Ok(request)
+    });
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(served)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+
+    let (tenant_id, admin) = suite.tenant("Gateway Books", "EUR").await;
+    let gateway = suite.gateway().await;
+    create_product(&gateway, &admin, "WIDGET", "10.00", "tools").await;
+    let account = create_account(&gateway, &admin, ordering_account("PLUGGED")).await;
+    let customer = customer_user_token(tenant_id, create_user(&gateway, &admin, &account, "pay@plugged.example").await);
+    save(
+        &gateway,
+        &customer,
+        "",
+        PaymentMethod { is_default: true, ..method(PaymentMethodKind::Card, "tok_visa", true, false) },
+    )
+    .await;
+    let by_card = || order_request("", &[("WIDGET", "2")], PaymentType::CreditCard);
+
+    let paid = place(&gateway, &customer, by_card()).await;
+    let payment = paid.payment.clone().expect("payment");
+    assert_eq!((paid.status, payment.status), (OrderStatus::Executed as i32, OrderPaymentStatus::Captured as i32));
+    assert_eq!(amount(&payment.amount), "20.00");
+    assert!(payment.capture_id.starts_with("sandbox_capture_"), "captured at the provider: {payment:?}");
+    let after_payment = calls.load(Ordering::SeqCst);
+    assert!(after_payment >= 2, "authorized and captured over the contract ({after_payment} calls)");
+
+    let cancel =
+        CancelOrderRequest { id: paid.id.clone(), reason: "changed my mind".to_owned(), request_id: String::new() };
+    let cancelled = OrderServiceClient::new(gateway.clone()).cancel_order(authorized(cancel, &customer)).await;
+    let refund = cancelled.expect("cancelled").into_inner().order.expect("order").payment.expect("payment");
+    assert_eq!(refund.status, OrderPaymentStatus::Refunded as i32);
+    assert!(calls.load(Ordering::SeqCst) > after_payment, "refunded at the provider");
+
+    save(
+        &gateway,
+        &customer,
+        "",
+        PaymentMethod { is_default: true, ..method(PaymentMethodKind::Card, "tok_decline", true, false) },
+    )
+    .await;
+    let declined = place(&gateway, &customer, by_card()).await;
+    assert_eq!(declined.status, OrderStatus::Rejected as i32);
+    assert!(declined.payment.expect("payment").decline_reason.contains("declined"), "the provider's reason");
+
+    // No provider: refused before anything is stored.
+    let bare = TestApp::start_with(|config| config.payments = bss_suite::Payments::None).await;
+    let (tenant_id, admin) = bare.tenant("Cashless Books", "EUR").await;
+    let gateway = bare.gateway().await;
+    create_product(&gateway, &admin, "WIDGET", "10.00", "tools").await;
+    let account = create_account(&gateway, &admin, ordering_account("CASHLESS")).await;
+    bss_e2e::set_credit_terms(&gateway, &admin, &account, "1000", None).await;
+    let customer =
+        customer_user_token(tenant_id, create_user(&gateway, &admin, &account, "pay@cashless.example").await);
+    save(
+        &gateway,
+        &customer,
+        "",
+        PaymentMethod { is_default: true, ..method(PaymentMethodKind::Card, "tok_visa", true, false) },
+    )
+    .await;
+    let mut orders = OrderServiceClient::new(gateway.clone());
+    let refused = orders.place_order(authorized(by_card(), &customer)).await.expect_err("no provider");
+    assert_eq!((refused.code(), reason(&refused)), (Code::FailedPrecondition, "PAYMENT_PROVIDER_MISSING".to_owned()));
+    let listed = ListOrdersRequest { account_id: account.clone(), ..ListOrdersRequest::default() };
+    assert!(orders.list_orders(authorized(listed, &admin)).await.expect("orders").into_inner().orders.is_empty());
+    let on_account = place(&gateway, &customer, order_request("", &[("WIDGET", "1")], PaymentType::OnAccount)).await;
+    assert_eq!(on_account.status, OrderStatus::Executed as i32, "orders on account need no provider");
+}
