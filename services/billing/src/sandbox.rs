@@ -9,7 +9,8 @@
 //!
 //! It answers by the payment method's token, as gateways' test cards do:
 //! `tok_decline...` is declined, `tok_retry...` asks for a retry the first
-//! time a reference uses it, any other token is approved. Every call is
+//! time a reference uses it, `tok_capture_decline...` is authorized and its
+//! capture declined, any other token is approved. Every call is
 //! idempotent by its reference, as the contract asks: the first answer is
 //! stored and a repeated call gets it (calls under one reference wait for
 //! each other).
@@ -26,6 +27,9 @@ use uuid::Uuid;
 const DECLINE: &str = "tok_decline";
 /// A token the sandbox asks to retry once per reference.
 const RETRY: &str = "tok_retry";
+/// A token whose authorization the sandbox approves and whose capture it
+/// declines.
+const CAPTURE_DECLINE: &str = "tok_capture_decline";
 
 /// What the sandbox holds of an authorization.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
@@ -33,6 +37,7 @@ struct Held {
     amount: Decimal,
     captured: Decimal,
     voided: bool,
+    declines_capture: bool,
 }
 
 /// What the sandbox holds of a capture.
@@ -67,6 +72,7 @@ fn authorized(token: &str, retried_before: bool) -> Authorized {
 fn capture_refusal(held: Option<&Held>, amount: Decimal) -> Option<&'static str> {
     match held {
         None => Some("no such authorization"),
+        Some(held) if held.declines_capture => Some("the capture was declined (test token tok_capture_decline)"),
         Some(held) if held.voided => Some("the authorization was voided"),
         Some(held) if held.captured + amount > held.amount => Some("more than the authorization holds"),
         Some(_) => None,
@@ -161,7 +167,9 @@ impl SandboxPaymentProvider {
 }
 
 async fn held(tx: &mut PgConnection, id: &str) -> Result<Option<Held>, sqlx::Error> {
-    sqlx::query_as("SELECT amount, captured, voided FROM billing.sandbox_authorizations WHERE id = $1 FOR UPDATE")
+    sqlx::query_as(
+        "SELECT amount, captured, voided, declines_capture FROM billing.sandbox_authorizations WHERE id = $1 FOR UPDATE",
+    )
         .bind(id)
         .fetch_optional(tx)
         .await
@@ -194,11 +202,13 @@ impl PaymentProviderService for SandboxPaymentProvider {
                     Authorized::Approved => {
                         let authorization_id = new_id("auth");
                         sqlx::query(
-                            "INSERT INTO billing.sandbox_authorizations (id, reference, amount) VALUES ($1, $2, $3)",
+                            "INSERT INTO billing.sandbox_authorizations (id, reference, amount, declines_capture)
+                             VALUES ($1, $2, $3, $4)",
                         )
                         .bind(&authorization_id)
                         .bind(&request.reference)
                         .bind(amount)
+                        .bind(request.payment_method_token.starts_with(CAPTURE_DECLINE))
                         .execute(&mut *tx)
                         .await?;
                         let outcome = PaymentOutcome::Approved as i32;
@@ -303,15 +313,19 @@ mod tests {
         assert_eq!(authorized("tok_retry", false), Authorized::Retry);
         assert_eq!(authorized("tok_retry", true), Authorized::Approved);
         assert_eq!(authorized("tok_retry_decline", true), Authorized::Approved, "a retry token is not a decline");
+        assert_eq!(authorized("tok_capture_decline", false), Authorized::Approved, "its capture is what fails");
     }
 
     #[test]
     fn never_more_is_captured_than_held_nor_refunded_than_captured() {
-        let held = Held { amount: dec!(30), captured: dec!(10), voided: false };
+        let held = Held { amount: dec!(30), captured: dec!(10), voided: false, declines_capture: false };
         assert_eq!(capture_refusal(Some(&held), dec!(20)), None);
         assert!(capture_refusal(Some(&held), dec!(20.01)).is_some());
         assert!(capture_refusal(Some(&Held { voided: true, ..held.clone() }), dec!(1)).is_some());
         assert!(capture_refusal(None, dec!(1)).is_some());
+        let declining = Held { declines_capture: true, captured: dec!(0), ..held.clone() };
+        assert!(capture_refusal(Some(&declining), dec!(1)).is_some(), "its test token declines every capture");
+        assert!(voidable(Some(&declining)), "and its authorization may be voided");
         let taken = Taken { amount: dec!(30), refunded: dec!(29.99) };
         assert_eq!(refund_refusal(Some(&taken), dec!(0.01)), None);
         assert!(refund_refusal(Some(&taken), dec!(0.02)).is_some());

@@ -833,6 +833,14 @@ async fn a_customer_users_story_from_sign_in_to_its_enquiry() {
     );
     assert_eq!(bss_e2e::amount(&bss_e2e::credit_status(&gateway, &admin, &mine).await.reserved), "0.00");
 
+    // Its request ids are its own: another user of the account sending the
+    // same request with the same id is refused, never handed this order.
+    let colleague = customer_user_token(tenant_id, create_user(&gateway, &admin, &mine, "clerk@story.example").await);
+    let reused = orders.place_order(authorized(by_card("story-card-1"), &colleague)).await.expect_err("not its id");
+    assert_eq!((reused.code(), reason(&reused)), (Code::InvalidArgument, "REQUEST_ID_REUSED".to_owned()));
+    let replayed = orders.place_order(authorized(by_card("story-card-1"), &customer)).await.expect("its own retry");
+    assert_eq!(replayed.into_inner().order.expect("order").id, paid.id, "its retry gets its order");
+
     // By card, declined: rejected with the provider's reason; nothing
     // leaves the warehouse.
     credit.save_payment_method(authorized(save("tok_decline_insufficient_funds"), &customer)).await.expect("card");
@@ -842,6 +850,30 @@ async fn a_customer_users_story_from_sign_in_to_its_enquiry() {
     let refusal = declined.payment.expect("payment");
     assert_eq!(refusal.status, OrderPaymentStatus::Declined as i32);
     assert!(refusal.decline_reason.contains("declined"), "{refusal:?}");
+    assert_eq!(
+        stock_at(&gateway, &customer, &warehouse).await.expect("stock"),
+        [("WIDGET".to_owned(), "2".to_owned())]
+    );
+
+    // By card, authorized but its capture declined: rejected with the
+    // reason, and the hold on the card released (the provider's books show
+    // the authorization voided).
+    credit.save_payment_method(authorized(save("tok_capture_decline"), &customer)).await.expect("card");
+    let uncaptured = orders.place_order(authorized(by_card("story-card-4"), &customer)).await.expect("answered");
+    let uncaptured = uncaptured.into_inner().order.expect("order");
+    let refusal = uncaptured.payment.expect("payment");
+    assert_eq!(
+        (uncaptured.status, refusal.status),
+        (OrderStatus::Rejected as i32, OrderPaymentStatus::Declined as i32)
+    );
+    assert!(refusal.decline_reason.contains("capture was declined"), "{refusal:?}");
+    let books = sqlx::PgPool::connect(suite.database_url()).await.expect("the sandbox's books");
+    let held: Vec<(bool, rust_decimal::Decimal)> =
+        sqlx::query_as("SELECT voided, captured FROM billing.sandbox_authorizations WHERE declines_capture")
+            .fetch_all(&books)
+            .await
+            .expect("authorizations");
+    assert_eq!(held, [(true, rust_decimal::Decimal::ZERO)], "voided, nothing captured");
     assert_eq!(
         stock_at(&gateway, &customer, &warehouse).await.expect("stock"),
         [("WIDGET".to_owned(), "2".to_owned())]
