@@ -17,7 +17,7 @@ use std::time::Duration;
 use bss_platform::auth::TokenVerifier;
 use bss_platform::client;
 use bss_platform::config::{self, AuthConfig, ClientTlsFiles, ServerConfig, TelemetryConfig};
-use bss_platform::server::{GrpcServer, ReadinessCheck, ServeError, StartupError};
+use bss_platform::server::{GrpcServer, HealthWatcher, ServeError, StartupError};
 use bss_platform::shutdown::Shutdown;
 use serde::Deserialize;
 use tokio::net::TcpListener;
@@ -118,7 +118,8 @@ impl App {
             backends.insert(context.clone(), Backend::new(channels));
         }
         let routes = Routes::new(backends);
-        let readiness = backends_ready(routes.backends().map(|(_, backend)| backend.channel()).collect());
+        let watcher =
+            watch_backends(routes.backends().map(|(context, backend)| (context.clone(), backend.clone())).collect());
         let proxy = Proxy::new(
             routes,
             RateLimiter::new(config.rate_limit.clone()),
@@ -136,7 +137,7 @@ impl App {
             .fallback(proxy)
             .reflect(routing::contract_services())
             .grpc_web(config.cors_allowed_origins.clone())
-            .readiness(readiness);
+            .health_watcher(watcher);
         Ok(App { server, shutdown })
     }
 
@@ -149,24 +150,79 @@ impl App {
     }
 }
 
-/// Ready while every backend's health says SERVING.
-fn backends_ready(backends: Vec<Channel>) -> ReadinessCheck {
-    Arc::new(move || {
+/// How often the gateway asks each backend's health.
+const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
+/// Failed health checks in a row after which a backend's calls are refused.
+const DOWN_AFTER: u32 = 2;
+
+/// Keeps each context's health: every second it asks each backend's health
+/// (within a second), records it on the backend (its calls are refused at
+/// once while it is down: two failed checks in a row) and reports the context's services SERVING or
+/// NOT_SERVING. The gateway itself stays ready: one context down leaves the
+/// others served.
+fn watch_backends(backends: Vec<(String, Backend)>) -> HealthWatcher {
+    Arc::new(move |reporter, shutdown| {
         let backends = backends.clone();
         Box::pin(async move {
-            for channel in backends {
-                let mut health = HealthClient::new(channel);
-                let mut request = tonic::Request::new(HealthCheckRequest { service: String::new() });
-                request.set_timeout(Duration::from_secs(1));
-                let serving = matches!(
-                    health.check(request).await,
-                    Ok(response) if response.get_ref().status == ServingStatus::Serving as i32
-                );
-                if !serving {
-                    return false;
+            let names: Vec<(Backend, String, Vec<String>)> = backends
+                .into_iter()
+                .map(|(context, backend)| (backend, context.clone(), routing::services_of(&context)))
+                .collect();
+            // Taken as serving (as their calls are) until asked.
+            for (_, _, services) in &names {
+                for service in services {
+                    reporter.set_service_status(service, tonic_health::ServingStatus::Serving).await;
                 }
             }
-            true
+            let mut failures = vec![0_u32; names.len()];
+            loop {
+                // Every backend at once: a hung one delays no other's.
+                let answers =
+                    futures::future::join_all(names.iter().map(|(backend, ..)| backend_serving(backend.channel())))
+                        .await;
+                for (((backend, context, services), answered), failures) in
+                    names.iter().zip(answers).zip(failures.iter_mut())
+                {
+                    // Down after two checks in a row (a backend still
+                    // starting is not refused), up at its first answer.
+                    *failures = if answered { 0 } else { failures.saturating_add(1) };
+                    let serving = answered || *failures < DOWN_AFTER;
+                    if !backend.set_serving(serving) {
+                        continue;
+                    }
+                    if serving {
+                        tracing::info!(context = %context, "backend SERVING again");
+                    } else {
+                        tracing::warn!(context = %context, "backend not serving: its calls are refused UNAVAILABLE");
+                    }
+                    let status = if serving {
+                        tonic_health::ServingStatus::Serving
+                    } else {
+                        tonic_health::ServingStatus::NotServing
+                    };
+                    for service in services {
+                        reporter.set_service_status(service, status).await;
+                    }
+                }
+                tokio::select! {
+                    _ = shutdown.wait() => break,
+                    _ = tokio::time::sleep(HEALTH_INTERVAL) => {}
+                }
+            }
+            for (_, _, services) in &names {
+                for service in services {
+                    reporter.set_service_status(service, tonic_health::ServingStatus::NotServing).await;
+                }
+            }
         })
     })
+}
+
+/// Whether a backend's health says SERVING within a second.
+async fn backend_serving(channel: Channel) -> bool {
+    let mut health = HealthClient::new(channel);
+    let mut request = tonic::Request::new(HealthCheckRequest { service: String::new() });
+    request.set_timeout(Duration::from_secs(1));
+    let answer = tokio::time::timeout(Duration::from_secs(1), health.check(request)).await;
+    matches!(answer, Ok(Ok(response)) if response.get_ref().status == ServingStatus::Serving as i32)
 }

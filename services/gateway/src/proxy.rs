@@ -61,7 +61,18 @@ impl Inner {
     async fn forward(&self, request: Request<axum::body::Body>) -> Result<Response<tonic::body::Body>, Status> {
         let (mut parts, body) = request.into_parts();
         let path = parts.uri.path().to_owned();
-        let backend = self.routes.backend(&path).map_err(Status::unimplemented)?.channel();
+        let (context, backend) = self.routes.backend(&path).map_err(Status::unimplemented)?;
+        // A context whose service does not answer its health check is
+        // refused at once, not after the call's deadline.
+        if !backend.is_serving() {
+            return Err(with_reason(
+                Code::Unavailable,
+                DOMAIN,
+                "CONTEXT_UNAVAILABLE",
+                &format!("the {context} service is not serving; retry later"),
+            ));
+        }
+        let backend = backend.channel();
         let caller = parts.extensions.get::<Caller>().ok_or_else(|| Status::unauthenticated("no caller"))?;
         if let Err(wait) = self.limiter.acquire(&rate_key(caller)) {
             return Err(rate_limited(wait));

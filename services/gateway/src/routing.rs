@@ -4,22 +4,41 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use prost::Message;
 use tonic::transport::Channel;
 
 /// Connections to one backend, used in turn. One HTTP/2 connection is
 /// driven by one task, so several let the forwarding use every core.
+/// Whether the backend answers its health check is kept beside them: while
+/// it does not, its context's calls are refused at once.
 #[derive(Clone, Debug)]
 pub struct Backend {
     channels: Arc<[Channel]>,
     next: Arc<AtomicUsize>,
+    serving: Arc<AtomicBool>,
 }
 
 impl Backend {
+    /// A backend over `channels`, taken as serving until its health says
+    /// otherwise.
     pub fn new(channels: Vec<Channel>) -> Backend {
-        Backend { channels: channels.into(), next: Arc::new(AtomicUsize::new(0)) }
+        Backend {
+            channels: channels.into(),
+            next: Arc::new(AtomicUsize::new(0)),
+            serving: Arc::new(AtomicBool::new(true)),
+        }
+    }
+
+    /// Whether its last health check said SERVING.
+    pub fn is_serving(&self) -> bool {
+        self.serving.load(Ordering::Relaxed)
+    }
+
+    /// Records its health; `true` when that changed it.
+    pub fn set_serving(&self, serving: bool) -> bool {
+        self.serving.swap(serving, Ordering::Relaxed) != serving
     }
 
     /// The channel for the next call.
@@ -48,10 +67,12 @@ impl Routes {
         }
     }
 
-    /// The backend of `path`, or the reason there is none.
-    pub fn backend(&self, path: &str) -> Result<&Backend, String> {
+    /// The backend of `path` and its context, or the reason there is none.
+    pub fn backend<'a>(&self, path: &'a str) -> Result<(&'a str, &Backend), String> {
         let context = context_of(path).ok_or_else(|| format!("{path} is not a method of a bss contract"))?;
-        self.backends.get(context).ok_or_else(|| format!("no backend is configured for the {context} context"))
+        let backend =
+            self.backends.get(context).ok_or_else(|| format!("no backend is configured for the {context} context"))?;
+        Ok((context, backend))
     }
 
     /// Whether the client sends a stream of messages (so the gateway cannot
@@ -116,9 +137,23 @@ pub fn contract_services() -> Vec<String> {
     services
 }
 
+/// The contract services of `context` (`bss.<context>.v1.*`), whose health
+/// the gateway reports as their backend answers.
+pub fn services_of(context: &str) -> Vec<String> {
+    contract_services().into_iter().filter(|service| context_of(&format!("/{service}/")) == Some(context)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_contexts_services_are_its_own_contracts() {
+        let pricing = services_of("pricing");
+        assert!(pricing.contains(&"bss.pricing.v1.QuoteService".to_owned()), "{pricing:?}");
+        assert!(pricing.iter().all(|service| service.starts_with("bss.pricing.")), "{pricing:?}");
+        assert!(services_of("nowhere").is_empty());
+    }
 
     #[test]
     fn the_context_is_the_second_part_of_the_service_name() {

@@ -45,6 +45,10 @@ pub const LIVENESS_SERVICE: &str = "liveness";
 /// Asks whether the service can do its work now (database reachable, ...).
 pub type ReadinessCheck = Arc<dyn Fn() -> BoxFuture<'static, bool> + Send + Sync>;
 
+/// Keeps the health of further service names (the gateway's per context)
+/// until the server shuts down, given its health reporter.
+pub type HealthWatcher = Arc<dyn Fn(HealthReporter, Shutdown) -> BoxFuture<'static, ()> + Send + Sync>;
+
 tokio::task_local! {
     /// The request id of the call being served.
     static REQUEST_ID: String;
@@ -64,6 +68,7 @@ pub struct GrpcServer {
     reflected_names: Vec<String>,
     verifier: Arc<TokenVerifier>,
     readiness: Option<ReadinessCheck>,
+    health_watcher: Option<HealthWatcher>,
     grpc_web_origins: Option<Vec<String>>,
     metrics_addr: Option<SocketAddr>,
     name: &'static str,
@@ -84,6 +89,7 @@ impl GrpcServer {
             reflected_names: Vec::new(),
             verifier,
             readiness: None,
+            health_watcher: None,
             grpc_web_origins: None,
             metrics_addr: None,
             name: "",
@@ -158,6 +164,14 @@ impl GrpcServer {
         self
     }
 
+    /// Runs `watcher` beside the server with its health reporter: it keeps
+    /// the status of names the server does not own (the gateway reports
+    /// each context's services as their backend answers).
+    pub fn health_watcher(mut self, watcher: HealthWatcher) -> GrpcServer {
+        self.health_watcher = Some(watcher);
+        self
+    }
+
     /// Serves every path no added service claims with `service` (the
     /// gateway's forwarding proxy). Callers are authenticated first.
     pub fn fallback<S>(mut self, service: S) -> GrpcServer
@@ -200,6 +214,7 @@ impl GrpcServer {
             reflected_names,
             verifier,
             readiness,
+            health_watcher,
             grpc_web_origins,
             metrics_addr,
             name,
@@ -231,6 +246,9 @@ impl GrpcServer {
 
         if let Some(check) = readiness {
             tokio::spawn(watch_readiness(check, reporter.clone(), service_names.clone(), shutdown.clone(), ready));
+        }
+        if let Some(watcher) = health_watcher {
+            tokio::spawn(watcher(reporter.clone(), shutdown.clone()));
         }
 
         let drained = Shutdown::new();

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bss_e2e::TestApp;
 use bss_gateway::rate_limit::{Quota, RateLimitConfig};
-use bss_platform::auth::{Claims, Role};
+use bss_platform::auth::Claims;
 use bss_platform::shutdown::Shutdown;
 use bss_proto::accounts::account_service_client::AccountServiceClient;
 use bss_proto::accounts::tenant_service_client::TenantServiceClient;
@@ -326,10 +326,37 @@ async fn the_gateway_reaches_the_services_over_mutual_tls() {
     std::fs::remove_dir_all(&folder).ok();
 }
 
+/// The health of one service name at the gateway.
+async fn health_of(channel: tonic::transport::Channel, service: &str) -> i32 {
+    let request = HealthCheckRequest { service: service.to_owned() };
+    HealthClient::new(channel).check(request).await.expect("health answers").into_inner().status
+}
+
+/// One context down does not take the gateway down: the gateway stays
+/// SERVING (so its pods stay in the load balancer), reports each context's
+/// services as their backend answers, serves the contexts that are up, and
+/// refuses a down context's calls at once (UNAVAILABLE CONTEXT_UNAVAILABLE,
+/// not after the deadline, even when the backend hangs); a backend that
+/// comes back is served again.
 #[tokio::test]
-async fn the_gateway_is_not_serving_while_a_backend_is_unreachable() {
-    let unused: SocketAddr = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr");
-    let backends = BTreeMap::from([("accounts".to_owned(), format!("http://{unused}"))]);
+async fn one_context_down_leaves_the_gateway_ready_and_its_calls_refused_at_once() {
+    use bss_proto::credit::GetCreditStatusRequest;
+    use bss_proto::credit::credit_service_client::CreditServiceClient;
+    use bss_proto::pricing::ListProductsRequest;
+    use bss_proto::pricing::catalog_service_client::CatalogServiceClient;
+
+    let suite = TestApp::start().await;
+    let (tenant_id, admin) = suite.tenant("Partial Books", "EUR").await;
+    // Credit: nothing listens. Pricing: a port that accepts connections and
+    // answers nothing (a hung process) until a pricing service starts on it.
+    let closed: SocketAddr = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr");
+    let hung = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port");
+    let pricing_address = hung.local_addr().expect("addr");
+    let backends = BTreeMap::from([
+        ("accounts".to_owned(), format!("http://{}", suite.endpoints.accounts)),
+        ("pricing".to_owned(), format!("http://{pricing_address}")),
+        ("credit".to_owned(), format!("http://{closed}")),
+    ]);
     let config =
         bss_gateway::GatewayConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), bss_testkit::auth_config(), backends);
     let shutdown = Shutdown::new();
@@ -337,13 +364,56 @@ async fn the_gateway_is_not_serving_while_a_backend_is_unreachable() {
     let gateway = bss_gateway::App::build(&config, listener, shutdown.clone()).await.expect("gateway starts");
     let address = gateway.local_addr().expect("bound");
     tokio::spawn(gateway.run_until_stopped());
-    assert_eq!(health(bss_testkit::channel(address).await).await, ServingStatus::NotServing as i32);
+    let channel = bss_testkit::channel(address).await;
 
-    let token = bss_testkit::token(Uuid::now_v7(), &[Role::TenantAdmin]);
-    let status = TenantServiceClient::new(bss_testkit::channel(address).await)
-        .get_tenant(authorized(GetTenantRequest { id: Uuid::now_v7().to_string() }, &token))
-        .await
-        .expect_err("no backend");
-    assert_eq!(status.code(), Code::Unavailable);
+    // Its own health, and each context's once the gateway asked them.
+    assert_eq!(health(channel.clone()).await, ServingStatus::Serving as i32, "the gateway stays ready");
+    let serving = |status: i32| status == ServingStatus::Serving as i32;
+    let mut seen = (false, false, false);
+    for _ in 0..100 {
+        seen = (
+            serving(health_of(channel.clone(), "bss.accounts.v1.AccountService").await),
+            serving(health_of(channel.clone(), "bss.pricing.v1.CatalogService").await),
+            serving(health_of(channel.clone(), "bss.credit.v1.CreditService").await),
+        );
+        if seen == (true, false, false) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, (true, false, false), "accounts serving, pricing (hung) and credit (down) not");
+
+    // Accounts is served; pricing and credit are refused at once, each
+    // naming its context.
+    let read = GetTenantRequest { id: tenant_id.to_string() };
+    TenantServiceClient::new(channel.clone()).get_tenant(authorized(read, &admin)).await.expect("accounts served");
+    let products = || authorized(ListProductsRequest::default(), &admin);
+    let refused = CatalogServiceClient::new(channel.clone()).list_products(products()).await.expect_err("hung");
+    assert_eq!((refused.code(), bss_testkit::reason(&refused)), (Code::Unavailable, "CONTEXT_UNAVAILABLE".to_owned()));
+    assert!(refused.message().contains("pricing"), "{refused:?}");
+    let status = GetCreditStatusRequest { account_id: Uuid::now_v7().to_string() };
+    let refused = CreditServiceClient::new(channel.clone()).get_credit_status(authorized(status, &admin)).await;
+    let refused = refused.expect_err("down");
+    assert_eq!((refused.code(), bss_testkit::reason(&refused)), (Code::Unavailable, "CONTEXT_UNAVAILABLE".to_owned()));
+    assert!(refused.message().contains("credit"), "{refused:?}");
+    assert_eq!(health(channel.clone()).await, ServingStatus::Serving as i32, "and still ready");
+
+    // Pricing starts on its port: the gateway serves it again.
+    let pricing_config = bss_pricing::PricingConfig {
+        accounts_url: Some(format!("http://{}", suite.endpoints.accounts)),
+        ..bss_pricing::PricingConfig::new(bss_testkit::platform_config(suite.database_url()))
+    };
+    let pricing = bss_pricing::App::build(&pricing_config, hung, shutdown.clone()).await.expect("pricing starts");
+    tokio::spawn(pricing.run_until_stopped());
+    let mut back = false;
+    for _ in 0..100 {
+        back = serving(health_of(channel.clone(), "bss.pricing.v1.CatalogService").await);
+        if back {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(back, "pricing reported SERVING again");
+    CatalogServiceClient::new(channel).list_products(products()).await.expect("pricing served again");
     shutdown.trigger();
 }
