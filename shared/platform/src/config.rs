@@ -5,14 +5,22 @@
 //! `BSS_CONFIG_FILE`, then `BSS_*` environment variables where `__` separates
 //! nesting levels (`BSS_DATABASE__MAX_CONNECTIONS=32`). Two standard variables
 //! are read as well: `DATABASE_URL` and `OTEL_EXPORTER_OTLP_ENDPOINT`.
+//!
+//! Any of these variables may also be given as a file, so secrets need not
+//! sit in the environment ([`file_variables`]): every file in the folder
+//! `BSS_SECRETS_DIR` named as a variable (a Kubernetes Secret mounted as a
+//! volume), and `X_FILE=/path` for the secret settings (`DATABASE_URL`,
+//! `BSS_DATABASE__URL`, `BSS_AUTH__HS256_SECRET`,
+//! `BSS_AUTH__SERVICE_TOKEN`). A variable given twice is an error.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use figment::Figment;
-use figment::providers::{Env, Format, Toml};
+use figment::providers::{Env, Format, Serialized, Toml};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -44,12 +52,86 @@ pub fn load<T: DeserializeOwned>() -> Result<T, Box<figment::Error>> {
     if let Ok(path) = std::env::var("BSS_CONFIG_FILE") {
         figment = figment.merge(Toml::file_exact(path));
     }
-    figment
+    figment = figment
         .merge(Env::prefixed("BSS_").split("__"))
         .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database.url".into()))
-        .merge(Env::raw().only(&["OTEL_EXPORTER_OTLP_ENDPOINT"]).map(|_| "telemetry.otlp_endpoint".into()))
-        .extract()
-        .map_err(Box::new)
+        .merge(Env::raw().only(&["OTEL_EXPORTER_OTLP_ENDPOINT"]).map(|_| "telemetry.otlp_endpoint".into()));
+    let environment: BTreeMap<String, String> = std::env::vars().collect();
+    let from_files = file_variables(&environment).map_err(|why| Box::new(figment::Error::from(why)))?;
+    for (name, value) in from_files {
+        if let Some(key) = setting_key(&name) {
+            // A secret is text as it is; other settings are typed as their
+            // variables are (numbers, lists).
+            let value = if SECRET_SETTINGS.contains(&name.as_str()) {
+                figment::value::Value::from(value)
+            } else {
+                value.parse::<figment::value::Value>().unwrap_or_else(|never| match never {})
+            };
+            figment = figment.merge(Serialized::default(&key, value));
+        }
+    }
+    figment.extract().map_err(Box::new)
+}
+
+/// The settings `X_FILE` may give (`X` being secret, and no setting of ours
+/// ending in `_FILE` being one of them).
+const SECRET_SETTINGS: [&str; 4] =
+    ["DATABASE_URL", "BSS_DATABASE__URL", "BSS_AUTH__HS256_SECRET", "BSS_AUTH__SERVICE_TOKEN"];
+
+/// Where a variable goes in the settings: `BSS_DATABASE__URL` and
+/// `DATABASE_URL` in `database.url`; `None` for a variable not read.
+fn setting_key(name: &str) -> Option<String> {
+    match name {
+        "DATABASE_URL" => Some("database.url".to_owned()),
+        "OTEL_EXPORTER_OTLP_ENDPOINT" => Some("telemetry.otlp_endpoint".to_owned()),
+        _ => name
+            .strip_prefix("BSS_")
+            .filter(|rest| !rest.is_empty() && *rest != "CONFIG_FILE" && *rest != "SECRETS_DIR")
+            .map(|rest| rest.split("__").map(str::to_lowercase).collect::<Vec<_>>().join(".")),
+    }
+}
+
+/// The variables `environment` gives as files: each file of the folder
+/// `BSS_SECRETS_DIR` whose name is a variable read (others, such as a
+/// mounted Secret's `..data`, are skipped), and `X_FILE` for the secret
+/// settings; each value is the file's text without its final newline. A
+/// variable set more than once (in the environment, as `X_FILE`, in the
+/// folder) is refused, naming it, as is a file that cannot be read.
+pub fn file_variables(environment: &BTreeMap<String, String>) -> Result<Vec<(String, String)>, String> {
+    fn read(path: &Path) -> Result<String, String> {
+        let text = std::fs::read_to_string(path).map_err(|error| format!("reading {}: {error}", path.display()))?;
+        let text = text.strip_suffix('\n').map(|text| text.strip_suffix('\r').unwrap_or(text)).unwrap_or(&text);
+        Ok(text.to_owned())
+    }
+    let mut given: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let mut give = |name: String, value: String, source: String| match given.get(&name) {
+        Some((_, first)) => Err(format!("{name} is given twice: by {first} and by {source}")),
+        None if environment.contains_key(&name) => Err(format!("{name} is given twice: as a variable and by {source}")),
+        None => {
+            given.insert(name, (value, source));
+            Ok(())
+        }
+    };
+    for name in SECRET_SETTINGS {
+        if let Some(path) = environment.get(&format!("{name}_FILE")) {
+            give(name.to_owned(), read(Path::new(path))?, format!("{name}_FILE"))?;
+        }
+    }
+    if let Some(folder) = environment.get("BSS_SECRETS_DIR") {
+        let entries =
+            std::fs::read_dir(folder).map_err(|error| format!("reading BSS_SECRETS_DIR {folder}: {error}"))?;
+        let mut names: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter_map(|entry| entry.file_name().into_string().ok())
+            .filter(|name| setting_key(name).is_some())
+            .collect();
+        names.sort();
+        for name in names {
+            let path = Path::new(folder).join(&name);
+            give(name, read(&path)?, format!("BSS_SECRETS_DIR ({})", path.display()))?;
+        }
+    }
+    Ok(given.into_iter().map(|(name, (value, _))| (name, value)).collect())
 }
 
 /// The telemetry settings alone, from the same sources as [`load`]
@@ -365,4 +447,67 @@ pub struct TelemetryConfig {
     /// (`OTEL_EXPORTER_OTLP_ENDPOINT`). Spans are exported only when set.
     #[serde(default)]
     pub otlp_endpoint: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh folder of its own under the system's temporary folder.
+    fn folder(name: &str) -> PathBuf {
+        let folder = std::env::temp_dir().join(format!("bss-config-{name}-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&folder).expect("folder");
+        folder
+    }
+
+    fn environment(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect()
+    }
+
+    #[test]
+    fn secrets_come_from_files_named_by_x_file_or_held_in_the_secrets_folder() {
+        let files = folder("files");
+        std::fs::write(files.join("hs256"), "s3cret\n").expect("write");
+        let mounted = folder("mounted");
+        std::fs::write(mounted.join("DATABASE_URL"), "postgres://app:pw@db/bss\r\n").expect("write");
+        std::fs::write(mounted.join("BSS_DATABASE__MAX_CONNECTIONS"), "12").expect("write");
+        std::fs::write(mounted.join("..data"), "ignored").expect("write");
+        std::fs::write(mounted.join("README"), "ignored").expect("write");
+        let hs256 = files.join("hs256").display().to_string();
+        let given = file_variables(&environment(&[
+            ("BSS_AUTH__HS256_SECRET_FILE", hs256.as_str()),
+            ("BSS_SECRETS_DIR", mounted.to_str().expect("utf-8")),
+            ("BSS_SERVER__TLS__CERT_FILE", "/not/a/secret/setting.pem"),
+        ]))
+        .expect("read");
+        assert_eq!(
+            given,
+            [
+                ("BSS_AUTH__HS256_SECRET".to_owned(), "s3cret".to_owned()),
+                ("BSS_DATABASE__MAX_CONNECTIONS".to_owned(), "12".to_owned()),
+                ("DATABASE_URL".to_owned(), "postgres://app:pw@db/bss".to_owned()),
+            ],
+            "one final newline dropped; a path setting ending in _FILE is no secret file"
+        );
+        assert_eq!(setting_key("BSS_DATABASE__MAX_CONNECTIONS").as_deref(), Some("database.max_connections"));
+        assert_eq!(setting_key("DATABASE_URL").as_deref(), Some("database.url"));
+        assert_eq!(setting_key("BSS_SECRETS_DIR"), None);
+        assert_eq!(setting_key("HOME"), None);
+    }
+
+    #[test]
+    fn a_setting_given_twice_or_an_unreadable_file_is_refused_by_name() {
+        let mounted = folder("twice");
+        std::fs::write(mounted.join("DATABASE_URL"), "postgres://db/a").expect("write");
+        let mounted = mounted.to_str().expect("utf-8");
+        let both = file_variables(&environment(&[("BSS_SECRETS_DIR", mounted), ("DATABASE_URL", "postgres://db/b")]));
+        assert!(both.expect_err("twice").contains("DATABASE_URL is given twice"));
+        let file = folder("file").join("url");
+        std::fs::write(&file, "postgres://db/c").expect("write");
+        let file = file.display().to_string();
+        let twice = file_variables(&environment(&[("BSS_SECRETS_DIR", mounted), ("DATABASE_URL_FILE", file.as_str())]));
+        assert!(twice.expect_err("twice").contains("DATABASE_URL is given twice"));
+        let missing = file_variables(&environment(&[("BSS_AUTH__SERVICE_TOKEN_FILE", "/nonexistent/token")]));
+        assert!(missing.expect_err("unreadable").contains("/nonexistent/token"));
+    }
 }

@@ -234,7 +234,6 @@ impl Cluster {
             .env("BSS_METRICS_ADDR", "")
             .env("BSS_AUTH__ISSUER", TEST_ISSUER)
             .env("BSS_AUTH__AUDIENCE", TEST_AUDIENCE)
-            .env("BSS_AUTH__HS256_SECRET", TEST_SECRET)
             .env("BSS_DATABASE__MAX_CONNECTIONS", "6")
             .env("BSS_SERVER__DRAIN_DELAY_MS", "200")
             .env("BSS_SERVER__SHUTDOWN_GRACE_MS", "10000")
@@ -248,7 +247,15 @@ impl Cluster {
             Some(proxy) => with_address(&self.database_url, proxy.address()),
             None => self.database_url.clone(),
         };
-        command.env("DATABASE_URL", database_url);
+        // Secrets as a deployment mounts them: the database URL in a folder
+        // of secret files (a Kubernetes Secret's volume), the token key in a
+        // file named by BSS_AUTH__HS256_SECRET_FILE.
+        let secrets = self.folder.join(format!("secrets-{}", service.name()));
+        std::fs::create_dir_all(&secrets).expect("secrets folder");
+        std::fs::write(secrets.join("DATABASE_URL"), format!("{database_url}\n")).expect("database URL file");
+        let key = self.folder.join("hs256-secret");
+        std::fs::write(&key, TEST_SECRET).expect("key file");
+        command.env("BSS_SECRETS_DIR", &secrets).env("BSS_AUTH__HS256_SECRET_FILE", &key);
         for callee in Service::ALL {
             let address = match self.peer_proxies.get(&(service, callee)) {
                 Some(proxy) => proxy.address(),
