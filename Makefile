@@ -75,9 +75,9 @@ sqlx-check: deps ## fail when .sqlx is not what the current queries and schema d
 	@diff -r .sqlx target/sqlx-check && echo "sqlx: .sqlx is current" || \
 		{ echo "sqlx: .sqlx is stale: run make sqlx-prepare and commit it"; exit 1; }
 
-k8s-check: $(VENV)/.deploy-requirements ## render every kustomize overlay and validate it offline (strict); check the alert rules (promtool, with their unit tests) and the dashboard's queries
+k8s-check: $(VENV)/.deploy-requirements .venv-policy/.requirements ## render every kustomize overlay and validate it offline (strict), lint the released prod overlay (checkov, offline); check the alert rules (promtool, with their unit tests) and the dashboard's queries
 	@deploy/local/deps.sh --lint
-	deploy/k8s/validate.sh $(CURDIR)/$(VENV)/bin/kubernetes-validate
+	deploy/k8s/validate.sh $(CURDIR)/$(VENV)/bin/kubernetes-validate $(CURDIR)/.venv-policy/bin/checkov
 	$(VENV)/bin/python deploy/k8s/components/monitoring/check.py target/monitoring
 
 image-binaries: ## the container image's build stage, run here: release binaries into target/image
@@ -101,6 +101,11 @@ $(VENV)/.deploy-requirements: deploy/k8s/requirements.txt
 	test -x $(VENV)/bin/pip || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r deploy/k8s/requirements.txt
 	cp deploy/k8s/requirements.txt $@
+
+.venv-policy/.requirements: deploy/k8s/requirements-policy.txt
+	python3 -m venv .venv-policy
+	.venv-policy/bin/pip install --quiet --disable-pip-version-check -r deploy/k8s/requirements-policy.txt
+	cp deploy/k8s/requirements-policy.txt $@
 
 $(PYTHON_GEN)/.stamp: $(PROTO_FILES) $(VENV)/.requirements
 	rm -rf $(PYTHON_GEN) && mkdir -p $(PYTHON_GEN)

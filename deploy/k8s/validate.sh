@@ -6,11 +6,18 @@
 # here; their operator validates them when they are applied (the
 # monitoring component's rules are checked by its own check.py).
 #
-#   deploy/k8s/validate.sh [KUBERNETES_VALIDATE]   (make lint runs it)
+# Then lints the prod overlay as a release renders it (the image pinned by
+# digest, as the release step sets it) with checkov's Kubernetes policies,
+# offline: any failed check fails, and a suppression is an annotation with
+# its reason beside the resource. And proves that linter bites: the
+# overlay before the release step (a tag, no digest) must fail it.
+#
+#   deploy/k8s/validate.sh [KUBERNETES_VALIDATE [CHECKOV]]   (make lint runs it)
 set -euo pipefail
 cd "$(dirname "$0")"
 KUBERNETES_VERSION=1.30.0
 VALIDATE=${1:-kubernetes-validate}
+CHECKOV=${2:-checkov}
 OUT=../../target/k8s
 mkdir -p "$OUT"
 
@@ -75,3 +82,35 @@ if validate "$OUT/misspelt.yaml" 2>/dev/null; then
   exit 1
 fi
 echo "k8s: a misspelt field (readinesProbe) is refused"
+
+# The release step (README, "Deploy") pins the image by digest; here with a
+# stand-in digest, as `kustomize edit set image` would write it.
+released="$OUT/prod-released"
+mkdir -p "$released"
+here=$(realpath --relative-to="$released" .)
+cat >"$released/kustomization.yaml" <<YAML
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - $here/overlays/prod
+images:
+  - name: ghcr.io/bss-suite/bss
+    digest: sha256:$(printf '0%.0s' {1..64})
+YAML
+render "$released" >"$OUT/prod-released.yaml"
+grep -q "image: ghcr.io/bss-suite/bss@sha256:" "$OUT/prod-released.yaml" || {
+  echo "k8s: the released render pins no image by digest" >&2; exit 1; }
+lint() {
+  "$CHECKOV" -f "$1" --framework kubernetes --compact --quiet --skip-download -o cli 2>&1
+}
+if ! report=$(lint "$OUT/prod-released.yaml"); then
+  echo "$report" >&2
+  echo "k8s: the policy linter (checkov) failed the released prod overlay" >&2
+  exit 1
+fi
+echo "k8s: policy linter (checkov): $(grep -o 'Passed checks: [0-9]*, Failed checks: [0-9]*, Skipped checks: [0-9]*' <<<"$report")"
+if lint "$OUT/prod.yaml" >/dev/null; then
+  echo "k8s: an image without a digest passed the policy linter; the check is broken" >&2
+  exit 1
+fi
+echo "k8s: an image without a digest is refused by the policy linter"
