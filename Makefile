@@ -7,17 +7,17 @@ SHELL := bash
 CARGO ?= cargo
 SUITE := target/debug/bss-suite
 VENV := .venv
-PYTHON_GEN := tests/python/generated
+PYTHON_CLIENT := clients/python
 PROTO_FILES := $(shell find proto -name '*.proto')
 BUF := npx --yes @bufbuild/buf@1.75.0
 CLIENT_TS := clients/typescript
-CLIENT_TS_SOURCES := $(CLIENT_TS)/src/index.ts $(CLIENT_TS)/package.json $(CLIENT_TS)/package-lock.json \
+CLIENT_TS_SOURCES := $(CLIENT_TS)/src/index.ts $(CLIENT_TS)/src/node.ts $(CLIENT_TS)/package.json $(CLIENT_TS)/package-lock.json \
   $(CLIENT_TS)/buf.gen.yaml $(CLIENT_TS)/tsconfig.json $(shell find $(CLIENT_TS)/proto -name '*.proto')
 CONSOLE_SOURCES := $(shell find console/src console/public -type f) console/index.html console/vite.config.ts \
   console/tsconfig.json console/package.json console/package-lock.json
 NPM_CI := npm ci --no-audit --no-fund --loglevel=error
 
-.PHONY: help deps build console run test books-agree fuzz lint sqlx-prepare sqlx-check k8s-check image-binaries fmt bench python-env clean-data
+.PHONY: help deps build console clients run test books-agree fuzz lint sqlx-prepare sqlx-check k8s-check image-binaries fmt bench python-env clean-data
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -90,7 +90,9 @@ bench: deps ## measure throughput and latency against same-run baselines; writes
 	$(CARGO) build --release -p bss-bench -p bss-suite
 	target/release/bss-suite with-postgres -- target/release/bss-bench
 
-python-env: $(VENV)/.requirements $(PYTHON_GEN)/.stamp ## the virtualenv and the Python client generated from proto/
+python-env: $(VENV)/.requirements $(VENV)/.bss-client ## the virtualenv with the Python client (clients/python) generated from proto/ and installed
+
+clients: $(CLIENT_TS)/dist/.stamp python-env ## every client package from proto/: TypeScript (buf generate, clients/typescript) and Python (clients/python)
 
 $(VENV)/.requirements: tests/python/requirements.txt
 	python3 -m venv $(VENV)
@@ -107,10 +109,11 @@ $(VENV)/.deploy-requirements: deploy/k8s/requirements.txt
 	.venv-policy/bin/pip install --quiet --disable-pip-version-check -r deploy/k8s/requirements-policy.txt
 	cp deploy/k8s/requirements-policy.txt $@
 
-$(PYTHON_GEN)/.stamp: $(PROTO_FILES) $(VENV)/.requirements
-	rm -rf $(PYTHON_GEN) && mkdir -p $(PYTHON_GEN)
-	$(VENV)/bin/python -m grpc_tools.protoc -I proto --python_out=$(PYTHON_GEN) --pyi_out=$(PYTHON_GEN) \
-	  --grpc_python_out=$(PYTHON_GEN) $(PROTO_FILES)
+$(VENV)/.bss-client: $(PROTO_FILES) $(VENV)/.requirements $(PYTHON_CLIENT)/pyproject.toml $(PYTHON_CLIENT)/generate.py \
+  $(PYTHON_CLIENT)/src/bss_client/__init__.py
+	$(VENV)/bin/python $(PYTHON_CLIENT)/generate.py
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-build-isolation --force-reinstall --no-deps \
+	  ./$(PYTHON_CLIENT)
 	touch $@
 
 clean-data: ## delete the private Postgres data folders

@@ -2,34 +2,23 @@
 
 Usage: accounts_scenario.py TARGET TOKEN
 
-`make python-env` generates the stubs into tests/python/generated. The
-scenario creates an account, reads it back, and checks that a bad email is
+`make python-env` generates and installs the Python client
+(clients/python) into .venv. The scenario creates an account, reads it back, and checks that a bad email is
 answered INVALID_ARGUMENT with a BadRequest field violation a Python program
 can read. It exits non-zero on any mismatch.
 """
 
-import pathlib
 import sys
 import uuid
 
 import grpc
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
-sys.path.insert(0, str(pathlib.Path(__file__).parent / "generated"))
-
-from bss.accounts.v1 import accounts_pb2, accounts_pb2_grpc  # noqa: E402
+import bss_client
+from bss.accounts.v1 import accounts_pb2, accounts_pb2_grpc
 
 
 def field_violations(error: grpc.RpcError) -> list[str]:
-    status = rpc_status.from_call(error)
-    fields = []
-    for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad_request = error_details_pb2.BadRequest()
-            detail.Unpack(bad_request)
-            fields.extend(violation.field for violation in bad_request.field_violations)
-    return fields
+    return list(bss_client.rich_error(error).fields)
 
 
 def main(target: str, token: str) -> None:

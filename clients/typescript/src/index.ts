@@ -7,7 +7,9 @@
 import { ConnectError, createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import type { DescService } from "@bufbuild/protobuf";
-import { BadRequestSchema, ErrorInfoSchema } from "./gen/google/rpc/error_details_pb.js";
+import { BadRequestSchema, ErrorInfoSchema, PreconditionFailureSchema } from "./gen/google/rpc/error_details_pb.js";
+import { create } from "@bufbuild/protobuf";
+import { MoneySchema, DecimalSchema, type Money, type Decimal } from "./gen/bss/type/v1/money_pb.js";
 
 export { ConnectError, Code } from "@connectrpc/connect";
 
@@ -27,9 +29,9 @@ export interface BssTransportOptions {
   timeoutMs?: number;
 }
 
-/** A gRPC-Web transport to the gateway that authenticates every call. */
-export function createBssTransport(options: BssTransportOptions): Transport {
-  const bearer: Interceptor = (next) => async (request) => {
+/** Adds the caller's token (and tenant) to every call. */
+export function bssHeaders(options: BssTransportOptions): Interceptor {
+  return (next) => async (request) => {
     const token = options.token();
     if (token) {
       request.header.set("authorization", `Bearer ${token}`);
@@ -40,6 +42,11 @@ export function createBssTransport(options: BssTransportOptions): Transport {
     }
     return next(request);
   };
+}
+
+/** A gRPC-Web transport to the gateway that authenticates every call (browsers; Node: "@bss/client/node"). */
+export function createBssTransport(options: BssTransportOptions): Transport {
+  const bearer = bssHeaders(options);
   return createGrpcWebTransport({
     baseUrl: options.baseUrl,
     interceptors: [bearer],
@@ -59,8 +66,12 @@ export interface Refusal {
   message: string;
   /** The rule that refused it (ErrorInfo.reason), for example `CREDIT_LIMIT_EXCEEDED`. */
   reason?: string;
+  /** Where the rule lives (ErrorInfo.domain), for example `billing.bss`. */
+  domain?: string;
   /** Each bad field and why (BadRequest). */
   fields: { field: string; description: string }[];
+  /** Each rule broken, what it is about and why (PreconditionFailure). */
+  rules: { type: string; subject: string; description: string }[];
 }
 
 /** The refusal carried by `error` (any thrown value). */
@@ -68,12 +79,60 @@ export function refusal(error: unknown): Refusal {
   const connect = ConnectError.from(error);
   const info = connect.findDetails(ErrorInfoSchema)[0];
   const bad = connect.findDetails(BadRequestSchema).flatMap((detail) => detail.fieldViolations);
+  const broken = connect.findDetails(PreconditionFailureSchema).flatMap((detail) => detail.violations);
   return {
     code: codeName(connect.code),
     message: connect.rawMessage,
     reason: info?.reason || undefined,
+    domain: info?.domain || undefined,
     fields: bad.map((violation) => ({ field: violation.field, description: violation.description })),
+    rules: broken.map((rule) => ({ type: rule.type, subject: rule.subject, description: rule.description })),
   };
+}
+
+// Money and quantities travel as exact decimal strings ("37.50"); these
+// helpers keep them exact (BigInt arithmetic, never a JavaScript number).
+
+const DECIMAL = /^-?\d+(\.\d+)?$/;
+
+function exact(value: string): string {
+  if (typeof value !== "string" || !DECIMAL.test(value)) {
+    throw new TypeError(`not an exact decimal string: ${String(value)} (money is never a number)`);
+  }
+  return value;
+}
+
+/** A Money of an exact decimal string in a currency (ISO 4217 code). */
+export function money(amount: string, currencyCode: string): Money {
+  return create(MoneySchema, { amount: exact(amount), currencyCode });
+}
+
+/** A contract Decimal (a quantity or a rate) of an exact decimal string. */
+export function decimal(value: string): Decimal {
+  return create(DecimalSchema, { value: exact(value) });
+}
+
+/** `value` as an integer count of 10^-scale units, and that scale. */
+function scaled(value: string): [bigint, number] {
+  const [whole, fraction = ""] = exact(value).replace("-", "").split(".");
+  const units = BigInt(whole + fraction);
+  return [value.startsWith("-") ? -units : units, fraction.length];
+}
+
+/** The exact sum of decimal strings ("17.50" + "20" is "37.50"), at the largest scale among them. */
+export function addAmounts(...amounts: string[]): string {
+  const parts = amounts.map(scaled);
+  const scale = Math.max(0, ...parts.map(([, s]) => s));
+  const total = parts.reduce((sum, [units, s]) => sum + units * 10n ** BigInt(scale - s), 0n);
+  const sign = total < 0n ? "-" : "";
+  const digits = (total < 0n ? -total : total).toString().padStart(scale + 1, "0");
+  return scale === 0 ? sign + digits : `${sign}${digits.slice(0, -scale)}.${digits.slice(-scale)}`;
+}
+
+/** -1, 0 or 1 as `a` is below, equal to or above `b` ("17.5" equals "17.50"). */
+export function compareAmounts(a: string, b: string): number {
+  const difference = addAmounts(a, b.startsWith("-") ? b.slice(1) : `-${b}`);
+  return /^0(\.0+)?$/.test(difference.replace("-", "")) ? 0 : difference.startsWith("-") ? -1 : 1;
 }
 
 const CODE_NAMES = [
