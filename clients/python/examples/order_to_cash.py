@@ -180,6 +180,14 @@ def main(target: str, platform_token: str) -> None:
             pass
         else:
             raise AssertionError("a float was taken for money")
+        expect(bss_client.money(D("1E+2"), "EUR").amount, "100", "an exponent written out")
+        for bad in ("NaN", "Infinity", "1,5"):
+            try:
+                bss_client.decimal(bad)
+            except ValueError:
+                pass
+            else:
+                raise AssertionError(f"{bad} was taken for a quantity")
     print("python order-to-cash scenario passed")
 
 

@@ -178,13 +178,13 @@ fn watch_backends(backends: Vec<(String, Backend)>) -> HealthWatcher {
             loop {
                 // Every backend at once: a hung one delays no other's.
                 let answers =
-                    futures::future::join_all(names.iter().map(|(backend, ..)| backend_serving(backend.channel())))
+                    futures::future::join_all(names.iter().map(|(backend, ..)| backend_serving(backend.channels())))
                         .await;
                 for (((backend, context, services), answered), failures) in
                     names.iter().zip(answers).zip(failures.iter_mut())
                 {
-                    // Down after two checks in a row (a backend still
-                    // starting is not refused), up at its first answer.
+                    // Down after two checks in a row (a backend that starts
+                    // within them is never refused), up at its first answer.
                     *failures = if answered { 0 } else { failures.saturating_add(1) };
                     let serving = answered || *failures < DOWN_AFTER;
                     if !backend.set_serving(serving) {
@@ -218,11 +218,17 @@ fn watch_backends(backends: Vec<(String, Backend)>) -> HealthWatcher {
     })
 }
 
-/// Whether a backend's health says SERVING within a second.
-async fn backend_serving(channel: Channel) -> bool {
-    let mut health = HealthClient::new(channel);
-    let mut request = tonic::Request::new(HealthCheckRequest { service: String::new() });
-    request.set_timeout(Duration::from_secs(1));
-    let answer = tokio::time::timeout(Duration::from_secs(1), health.check(request)).await;
-    matches!(answer, Ok(Ok(response)) if response.get_ref().status == ServingStatus::Serving as i32)
+/// Whether a backend serves: any of its connections' health says SERVING
+/// within a second. Each connection is pinned to one pod behind the
+/// Service, so one draining or overloaded pod never takes its context down
+/// while another serves.
+async fn backend_serving(channels: &[Channel]) -> bool {
+    let asked = channels.iter().cloned().map(|channel| async move {
+        let mut health = HealthClient::new(channel);
+        let mut request = tonic::Request::new(HealthCheckRequest { service: String::new() });
+        request.set_timeout(Duration::from_secs(1));
+        let answer = tokio::time::timeout(Duration::from_secs(1), health.check(request)).await;
+        matches!(answer, Ok(Ok(response)) if response.get_ref().status == ServingStatus::Serving as i32)
+    });
+    futures::future::join_all(asked).await.into_iter().any(|serving| serving)
 }

@@ -31,6 +31,11 @@ impl Backend {
         }
     }
 
+    /// Every connection, one per pod the Service picked for it.
+    pub fn channels(&self) -> &[Channel] {
+        &self.channels
+    }
+
     /// Whether its last health check said SERVING.
     pub fn is_serving(&self) -> bool {
         self.serving.load(Ordering::Relaxed)

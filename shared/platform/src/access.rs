@@ -11,7 +11,7 @@
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http_body::{Body, Frame, SizeHint};
 use tonic::Code;
@@ -24,6 +24,8 @@ pub struct CallRecord {
     started: Instant,
     span: tracing::Span,
     code: Option<Code>,
+    message: Option<String>,
+    deadline: Option<Duration>,
 }
 
 impl CallRecord {
@@ -32,30 +34,73 @@ impl CallRecord {
     pub fn start(server: &'static str, path: String, started: Instant, span: tracing::Span) -> CallRecord {
         let (service, method) = crate::server::split_path(&path);
         crate::metrics::record_started(server, service, method);
-        CallRecord { server, path, started, span, code: None }
+        CallRecord { server, path, started, span, code: None, message: None, deadline: None }
+    }
+
+    /// The call's time limit: abandoned after it, it is DEADLINE_EXCEEDED.
+    pub fn within(mut self, deadline: Option<Duration>) -> CallRecord {
+        self.deadline = deadline;
+        self
     }
 
     /// The call's status is known (from trailers or a trailers-only answer).
     pub fn set_code(&mut self, code: Code) {
         self.code = Some(code);
     }
+
+    /// The call's status as `headers` (or trailers) carry it, with its
+    /// message when it failed.
+    fn set_status(&mut self, headers: &http::HeaderMap) -> bool {
+        let Some(code) = status_in(headers) else { return false };
+        self.code = Some(code);
+        if code != Code::Ok {
+            self.message =
+                headers.get("grpc-message").and_then(|value| value.to_str().ok()).map(crate::server::percent_decode);
+        }
+        true
+    }
 }
 
 impl Drop for CallRecord {
     fn drop(&mut self) {
-        let code = self.code.unwrap_or(Code::Cancelled);
         let elapsed = self.started.elapsed();
+        let timed_out = self.deadline.is_some_and(|deadline| elapsed >= deadline);
+        let code = self.code.unwrap_or(if timed_out { Code::DeadlineExceeded } else { Code::Cancelled });
         let (service, method) = crate::server::split_path(&self.path);
         crate::metrics::record_handled(self.server, service, method, code, elapsed);
         self.span.record("rpc.grpc.status_code", code as i32);
         let _entered = self.span.enter();
         let duration_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        let code = crate::metrics::code_name(code);
+        let refusal = self.message.as_deref();
         // Probes and reflection would drown the calls an operator looks for.
         if crate::server::is_public_path(&self.path) {
-            tracing::debug!(code = ?code, duration_us, "call");
+            tracing::debug!(code, duration_us, refusal, "call");
         } else {
-            tracing::info!(code = ?code, duration_us, "call");
+            tracing::info!(code, duration_us, refusal, "call");
         }
+    }
+}
+
+/// The time limit of a call: the sooner of the server's own and the
+/// client's `grpc-timeout` (digits and a unit: H, M, S, m, u, n).
+pub fn deadline(server: Option<Duration>, headers: &http::HeaderMap) -> Option<Duration> {
+    let client = headers.get("grpc-timeout").and_then(|value| value.to_str().ok()).and_then(|value| {
+        let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+        let amount: u64 = digits.parse().ok()?;
+        Some(match unit {
+            "H" => Duration::from_secs(amount.saturating_mul(3600)),
+            "M" => Duration::from_secs(amount.saturating_mul(60)),
+            "S" => Duration::from_secs(amount),
+            "m" => Duration::from_millis(amount),
+            "u" => Duration::from_micros(amount),
+            "n" => Duration::from_nanos(amount),
+            _ => return None,
+        })
+    });
+    match (server, client) {
+        (Some(server), Some(client)) => Some(server.min(client)),
+        (one, other) => one.or(other),
     }
 }
 
@@ -79,9 +124,7 @@ impl<B> Observed<B> {
     /// `inner`, the body of an answer whose headers are `headers`, recorded
     /// by `record` when it ends.
     pub fn new(inner: B, headers: &http::HeaderMap, mut record: CallRecord) -> Observed<B> {
-        if let Some(code) = status_in(headers) {
-            record.set_code(code);
-        }
+        record.set_status(headers);
         Observed { inner, record: Some(record) }
     }
 }
@@ -97,8 +140,10 @@ impl<B: Body> Body for Observed<B> {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(trailers) = frame.trailers_ref() {
                     // Trailers are a call's last frame.
-                    if let Some(mut record) = this.record.take() {
-                        record.set_code(status_in(trailers).unwrap_or(Code::Unknown));
+                    if let Some(mut record) = this.record.take()
+                        && !record.set_status(trailers)
+                    {
+                        record.set_code(Code::Unknown);
                     }
                 }
             }
@@ -214,5 +259,26 @@ mod tests {
     fn an_abandoned_call_with_no_answer_is_cancelled() {
         let seen = handled("/s.S/Slow", drop);
         assert_eq!(seen, vec![("Slow".to_owned(), "Canceled".to_owned())]);
+    }
+
+    #[test]
+    fn a_call_abandoned_past_its_deadline_exceeded_it() {
+        let seen = handled("/s.S/Late", |record| drop(record.within(Some(Duration::ZERO))));
+        assert_eq!(seen, vec![("Late".to_owned(), "DeadlineExceeded".to_owned())]);
+        let seen = handled("/s.S/Early", |record| drop(record.within(Some(Duration::from_secs(60)))));
+        assert_eq!(seen, vec![("Early".to_owned(), "Canceled".to_owned())], "the client left before it");
+    }
+
+    #[test]
+    fn the_deadline_is_the_sooner_of_the_servers_and_the_clients() {
+        let mut headers = http::HeaderMap::new();
+        assert_eq!(deadline(Some(Duration::from_secs(10)), &headers), Some(Duration::from_secs(10)));
+        headers.insert("grpc-timeout", http::HeaderValue::from_static("250m"));
+        assert_eq!(deadline(Some(Duration::from_secs(10)), &headers), Some(Duration::from_millis(250)));
+        assert_eq!(deadline(None, &headers), Some(Duration::from_millis(250)));
+        headers.insert("grpc-timeout", http::HeaderValue::from_static("2M"));
+        assert_eq!(deadline(Some(Duration::from_secs(10)), &headers), Some(Duration::from_secs(10)));
+        headers.insert("grpc-timeout", http::HeaderValue::from_static("x"));
+        assert_eq!(deadline(None, &headers), None, "a malformed timeout is none");
     }
 }

@@ -103,14 +103,21 @@ pub fn file_variables(environment: &BTreeMap<String, String>) -> Result<Vec<(Str
         let text = text.strip_suffix('\n').map(|text| text.strip_suffix('\r').unwrap_or(text)).unwrap_or(&text);
         Ok(text.to_owned())
     }
-    let mut given: BTreeMap<String, (String, String)> = BTreeMap::new();
-    let mut give = |name: String, value: String, source: String| match given.get(&name) {
-        Some((_, first)) => Err(format!("{name} is given twice: by {first} and by {source}")),
-        None if environment.contains_key(&name) => Err(format!("{name} is given twice: as a variable and by {source}")),
-        None => {
-            given.insert(name, (value, source));
-            Ok(())
+    // What the environment sets, by setting (DATABASE_URL and
+    // BSS_DATABASE__URL are one setting).
+    let in_environment: BTreeMap<String, &String> =
+        environment.keys().filter_map(|name| setting_key(name).map(|key| (key, name))).collect();
+    let mut given: BTreeMap<String, (String, String, String)> = BTreeMap::new();
+    let mut give = |name: String, value: String, source: String| {
+        let key = setting_key(&name).unwrap_or_else(|| name.clone());
+        if let Some((first, ..)) = given.get(&key) {
+            return Err(format!("{name} is given twice: by {first} and by {source}"));
         }
+        if let Some(variable) = in_environment.get(&key) {
+            return Err(format!("{name} is given twice: as the variable {variable} and by {source}"));
+        }
+        given.insert(key, (source, name, value));
+        Ok(())
     };
     for name in SECRET_SETTINGS {
         if let Some(path) = environment.get(&format!("{name}_FILE")) {
@@ -131,7 +138,9 @@ pub fn file_variables(environment: &BTreeMap<String, String>) -> Result<Vec<(Str
             give(name, read(&path)?, format!("BSS_SECRETS_DIR ({})", path.display()))?;
         }
     }
-    Ok(given.into_iter().map(|(name, (value, _))| (name, value)).collect())
+    let mut given: Vec<(String, String)> = given.into_values().map(|(_, name, value)| (name, value)).collect();
+    given.sort();
+    Ok(given)
 }
 
 /// The telemetry settings alone, from the same sources as [`load`]
@@ -507,6 +516,10 @@ mod tests {
         let file = file.display().to_string();
         let twice = file_variables(&environment(&[("BSS_SECRETS_DIR", mounted), ("DATABASE_URL_FILE", file.as_str())]));
         assert!(twice.expect_err("twice").contains("DATABASE_URL is given twice"));
+        let same_setting =
+            file_variables(&environment(&[("BSS_SECRETS_DIR", mounted), ("BSS_DATABASE__URL", "postgres://db/d")]));
+        let same_setting = same_setting.expect_err("one setting, two names");
+        assert!(same_setting.contains("as the variable BSS_DATABASE__URL"), "{same_setting}");
         let missing = file_variables(&environment(&[("BSS_AUTH__SERVICE_TOKEN_FILE", "/nonexistent/token")]));
         assert!(missing.expect_err("unreadable").contains("/nonexistent/token"));
     }

@@ -40,7 +40,7 @@ pub async fn connect(
             .await;
         match attempt {
             Ok(pool) => {
-                crate::metrics::register_pool(schema, &pool);
+                crate::metrics::register_pool(schema, application_name, &pool);
                 return Ok(pool);
             }
             Err(error) if Instant::now() + delay < deadline && is_unavailable(&error) => {

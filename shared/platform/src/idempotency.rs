@@ -63,10 +63,11 @@ impl RequestKey {
         Ok(Some(RequestKey { tenant_id, request_id: request_id.to_owned(), request_hash: hasher.finalize().to_vec() }))
     }
 
-    /// The key of `request` made by `caller`: a customer's own user is part
-    /// of its fingerprint, so another user of a shared account (a generic
-    /// account for guests or registered shoppers) reusing its request id is
-    /// REQUEST_ID_REUSED, never answered with the first user's result.
+    /// The key of `request` made by `caller`: a customer's own user (or a
+    /// sales rep) is part of its fingerprint, so another user of a shared
+    /// account (a generic account for guests or registered shoppers), or
+    /// another rep, reusing its request id is REQUEST_ID_REUSED, never
+    /// answered with the first caller's result.
     pub fn of_caller(
         caller: &crate::auth::Caller,
         tenant_id: Uuid,
@@ -74,9 +75,11 @@ impl RequestKey {
         request_id: &str,
         request: &impl Message,
     ) -> Result<Option<RequestKey>, PlatformError> {
-        match caller.customer_user() {
-            Some(user) => RequestKey::new(tenant_id, &format!("{method}/{user}"), request_id, request),
-            None => RequestKey::new(tenant_id, method, request_id, request),
+        // Limited callers act apart: a customer's own user, a sales rep.
+        match (caller.customer_user(), caller.sales_rep_limit()) {
+            (Some(user), _) => RequestKey::new(tenant_id, &format!("{method}/{user}"), request_id, request),
+            (None, Some(rep)) => RequestKey::new(tenant_id, &format!("{method}/rep:{rep}"), request_id, request),
+            (None, None) => RequestKey::new(tenant_id, method, request_id, request),
         }
     }
 

@@ -26,7 +26,7 @@ use crate::shutdown::Shutdown;
 const DURATION_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
-static POOLS: Mutex<Vec<(&'static str, PgPool)>> = Mutex::new(Vec::new());
+static POOLS: Mutex<Vec<(&'static str, String, PgPool)>> = Mutex::new(Vec::new());
 static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
 /// Each running consumer's standing, by (schema, stream).
 static CONSUMERS: Mutex<Option<HashMap<(String, String), Standing>>> = Mutex::new(None);
@@ -59,7 +59,10 @@ fn describe() {
         metrics::Unit::Seconds,
         "Time from the request's arrival to the call's end (its trailers, or its cancellation)."
     );
-    metrics::describe_gauge!("bss_db_pool_connections", "Open connections of the service's pool, by state.");
+    metrics::describe_gauge!(
+        "bss_db_pool_connections",
+        "Open connections of a service's pool (schema, pool: its application name), by state."
+    );
     metrics::describe_gauge!("bss_db_pool_max_connections", "Upper bound of the service's pool.");
     metrics::describe_gauge!("bss_outbox_backlog_events", "Events committed but not yet given a stream position.");
     metrics::describe_gauge!("bss_outbox_latest_sequence", "Position of the newest event of the service's stream.");
@@ -100,13 +103,14 @@ pub fn init() {
     handle();
 }
 
-/// Reports `pool` (of `schema`) on every scrape: its connections and the
-/// outbox backlog of the schema.
-pub fn register_pool(schema: &'static str, pool: &PgPool) {
+/// Reports `pool` (of `schema`, named `name`: its application name, so a
+/// service's second pool is told from its first) on every scrape: its
+/// connections and the outbox backlog of the schema.
+pub fn register_pool(schema: &'static str, name: &str, pool: &PgPool) {
     init();
     if let Ok(mut pools) = POOLS.lock() {
-        pools.retain(|(_, pool)| !pool.is_closed());
-        pools.push((schema, pool.clone()));
+        pools.retain(|(_, _, pool)| !pool.is_closed());
+        pools.push((schema, name.to_owned(), pool.clone()));
     }
 }
 
@@ -129,7 +133,7 @@ pub(crate) fn record_handled(server: &'static str, service: &str, method: &str, 
 }
 
 /// A status code's name as gRPC's own Prometheus middlewares spell it.
-fn code_name(code: tonic::Code) -> &'static str {
+pub(crate) fn code_name(code: tonic::Code) -> &'static str {
     use tonic::Code;
     match code {
         Code::Ok => "OK",
@@ -250,16 +254,21 @@ async fn collect() {
         process.collect();
     }
     collect_consumers();
-    let pools: Vec<(&'static str, PgPool)> = match POOLS.lock() {
-        Ok(pools) => pools.iter().filter(|(_, pool)| !pool.is_closed()).cloned().collect(),
+    let pools: Vec<(&'static str, String, PgPool)> = match POOLS.lock() {
+        Ok(pools) => pools.iter().filter(|(_, _, pool)| !pool.is_closed()).cloned().collect(),
         Err(_) => return,
     };
-    for (schema, pool) in pools {
+    for (schema, name, pool) in pools {
         let idle = pool.num_idle() as u32;
         let in_use = pool.size().saturating_sub(idle);
-        gauge!("bss_db_pool_connections", "schema" => schema, "state" => "idle").set(f64::from(idle));
-        gauge!("bss_db_pool_connections", "schema" => schema, "state" => "in_use").set(f64::from(in_use));
-        gauge!("bss_db_pool_max_connections", "schema" => schema).set(f64::from(pool.options().get_max_connections()));
+        let labels = |state: Option<&'static str>| {
+            let mut labels = vec![("schema", schema.to_owned()), ("pool", name.clone())];
+            labels.extend(state.map(|state| ("state", state.to_owned())));
+            labels
+        };
+        gauge!("bss_db_pool_connections", &labels(Some("idle"))).set(f64::from(idle));
+        gauge!("bss_db_pool_connections", &labels(Some("in_use"))).set(f64::from(in_use));
+        gauge!("bss_db_pool_max_connections", &labels(None)).set(f64::from(pool.options().get_max_connections()));
         let outbox: Result<(i64, i64), sqlx::Error> = sqlx::query_as(
             "SELECT (SELECT count(*) FROM outbox WHERE sequence IS NULL),
                     (SELECT coalesce(max(sequence), 0) FROM outbox WHERE sequence IS NOT NULL)",

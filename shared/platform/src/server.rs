@@ -278,7 +278,7 @@ impl GrpcServer {
             .max_connection_age(Duration::from_secs(config.max_connection_age_secs))
             .layer(option_layer(cors))
             .layer(option_layer(grpc_web.then(tonic_web::GrpcWebLayer::new)))
-            .layer(RpcLayer::new(verifier).named(name).tenants(tenants))
+            .layer(RpcLayer::new(verifier).named(name).tenants(tenants).timeout(config.request_timeout()))
             .layer(FairnessLayer::new(Fairness::new(name, share)))
             .layer(GlobalConcurrencyLimitLayer::new(config.concurrency_limit))
             .layer(TextGuardLayer::new(TextGuard::new(bss_proto::FILE_DESCRIPTOR_SET, config.max_message_bytes)))
@@ -496,7 +496,7 @@ pub fn answer_within_bounds<B: Default>(response: Response<B>) -> Response<B> {
 }
 
 /// A percent-encoded `grpc-message` as text.
-fn percent_decode(value: &str) -> String {
+pub(crate) fn percent_decode(value: &str) -> String {
     let bytes = value.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
     let mut index = 0;
@@ -523,11 +523,19 @@ pub struct RpcLayer {
     verifier: Arc<TokenVerifier>,
     name: &'static str,
     tenants: Option<Arc<dyn TenantDirectory>>,
+    timeout: Option<Duration>,
 }
 
 impl RpcLayer {
     pub fn new(verifier: Arc<TokenVerifier>) -> RpcLayer {
-        RpcLayer { verifier, name: "", tenants: None }
+        RpcLayer { verifier, name: "", tenants: None, timeout: None }
+    }
+
+    /// The server's own time limit of a call: a call abandoned after it (or
+    /// after the client's `grpc-timeout`) is recorded DEADLINE_EXCEEDED, not
+    /// CANCELLED.
+    pub fn timeout(self, timeout: Duration) -> RpcLayer {
+        RpcLayer { timeout: Some(timeout), ..self }
     }
 
     /// The `server` label of the metrics.
@@ -545,7 +553,13 @@ impl RpcLayer {
 impl<S> Layer<S> for RpcLayer {
     type Service = RpcService<S>;
     fn layer(&self, inner: S) -> RpcService<S> {
-        RpcService { inner, verifier: self.verifier.clone(), name: self.name, tenants: self.tenants.clone() }
+        RpcService {
+            inner,
+            verifier: self.verifier.clone(),
+            name: self.name,
+            tenants: self.tenants.clone(),
+            timeout: self.timeout,
+        }
     }
 }
 
@@ -555,6 +569,7 @@ pub struct RpcService<S> {
     verifier: Arc<TokenVerifier>,
     name: &'static str,
     tenants: Option<Arc<dyn TenantDirectory>>,
+    timeout: Option<Duration>,
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RpcService<S>
@@ -594,7 +609,8 @@ where
         );
         telemetry::continue_trace(&span, request.headers());
         // Counted as started now; recorded and logged once when it ends.
-        let record = CallRecord::start(self.name, path.clone(), started, span.clone());
+        let deadline = crate::access::deadline(self.timeout, request.headers());
+        let record = CallRecord::start(self.name, path.clone(), started, span.clone()).within(deadline);
 
         let request_id_value = HeaderValue::from_str(&request_id).ok();
         let observed = move |response: Response<ResBody>, record: CallRecord| {

@@ -253,7 +253,9 @@ impl Cluster {
         let secrets = self.folder.join(format!("secrets-{}", service.name()));
         std::fs::create_dir_all(&secrets).expect("secrets folder");
         std::fs::write(secrets.join("DATABASE_URL"), format!("{database_url}\n")).expect("database URL file");
-        let key = self.folder.join("hs256-secret");
+        // One file per service: another's start never rewrites it while this
+        // one reads it.
+        let key = self.folder.join(format!("hs256-secret-{}", service.name()));
         std::fs::write(&key, TEST_SECRET).expect("key file");
         command.env("BSS_SECRETS_DIR", &secrets).env("BSS_AUTH__HS256_SECRET_FILE", &key);
         for callee in Service::ALL {

@@ -306,7 +306,7 @@ async fn the_suite_as_make_run_starts_it_exports_spans_to_the_collector_the_envi
         let span = &entry["span"];
         if entry["fields"]["message"] == "call" && span["request_id"] == request_id.as_str() {
             assert_eq!(entry["level"], "INFO", "{line}");
-            assert_eq!(entry["fields"]["code"], "Ok", "{line}");
+            assert_eq!(entry["fields"]["code"], "OK", "{line}");
             assert!(entry["fields"]["duration_us"].as_u64().is_some_and(|us| us > 0), "{line}");
             assert_eq!(span["rpc.method"], "ListTenants", "{line}");
             assert_eq!(span["tenant"], "none", "a platform admin acts in no tenant: {line}");

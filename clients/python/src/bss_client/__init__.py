@@ -103,15 +103,23 @@ def connect(
     return grpc.intercept_channel(channel, _Headers(headers))
 
 
-def _exact(value: Any) -> _decimal.Decimal:
-    if isinstance(value, float):
+def _exact(value: Any) -> str:
+    """`value` as the contracts' plain decimal string ("37.50", never
+    "1E+2"): a Decimal, an int or a decimal string; never a float or a bool."""
+    if isinstance(value, (float, bool)):
         raise TypeError("money and quantities are exact: pass a Decimal, an int or a string, never a float")
-    return _decimal.Decimal(str(value))
+    try:
+        number = _decimal.Decimal(str(value))
+    except _decimal.InvalidOperation:
+        raise ValueError(f"not a decimal number: {value!r}") from None
+    if not number.is_finite():
+        raise ValueError(f"not a finite number: {value!r}")
+    return format(number, "f")
 
 
 def money(value: Any, currency_code: str) -> money_pb2.Money:
     """An exact amount in a currency (ISO 4217 code) as the contracts take it."""
-    return money_pb2.Money(currency_code=currency_code, amount=str(_exact(value)))
+    return money_pb2.Money(currency_code=currency_code, amount=_exact(value))
 
 
 def amount(value: money_pb2.Money) -> _decimal.Decimal:
@@ -122,7 +130,7 @@ def amount(value: money_pb2.Money) -> _decimal.Decimal:
 
 def decimal(value: Any) -> money_pb2.Decimal:
     """An exact quantity or rate as the contracts take it."""
-    return money_pb2.Decimal(value=str(_exact(value)))
+    return money_pb2.Decimal(value=_exact(value))
 
 
 def quantity(value: money_pb2.Decimal) -> _decimal.Decimal:
@@ -171,7 +179,12 @@ def rich_error(error: grpc.RpcError) -> RichError:
     code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
     message = error.details() if hasattr(error, "details") else str(error)
     found: dict = {"code": code, "message": message or ""}
-    status = rpc_status.from_call(error) if hasattr(error, "trailing_metadata") else None
+    try:
+        status = rpc_status.from_call(error) if hasattr(error, "trailing_metadata") else None
+    except ValueError:
+        # The details disagree with the message (a proxy shortened it): the
+        # code and message stand alone.
+        status = None
     fields, rules = [], []
     for detail in status.details if status is not None else []:
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
