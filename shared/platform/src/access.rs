@@ -32,7 +32,7 @@ impl CallRecord {
     /// A call to `path` that `server` started serving at `started`, in
     /// `span` (which carries its request id and tenant); counted as started.
     pub fn start(server: &'static str, path: String, started: Instant, span: tracing::Span) -> CallRecord {
-        let (service, method) = crate::server::split_path(&path);
+        let (service, method) = crate::metrics::method_labels(&path);
         crate::metrics::record_started(server, service, method);
         CallRecord { server, path, started, span, code: None, message: None, deadline: None }
     }
@@ -66,7 +66,7 @@ impl Drop for CallRecord {
         let elapsed = self.started.elapsed();
         let timed_out = self.deadline.is_some_and(|deadline| elapsed >= deadline);
         let code = self.code.unwrap_or(if timed_out { Code::DeadlineExceeded } else { Code::Cancelled });
-        let (service, method) = crate::server::split_path(&self.path);
+        let (service, method) = crate::metrics::method_labels(&self.path);
         crate::metrics::record_handled(self.server, service, method, code, elapsed);
         self.span.record("rpc.grpc.status_code", code as i32);
         let _entered = self.span.enter();
@@ -222,7 +222,7 @@ mod tests {
 
     #[test]
     fn the_code_is_read_from_the_trailers_when_the_body_ends() {
-        let seen = handled("/s.S/Failed", |record| {
+        let seen = handled("/bss.accounts.v1.AccountService/GetAccount", |record| {
             let observed = Observed::new(
                 body(vec![Frame::data(Bytes::from_static(b"x")), trailers(Code::NotFound)]),
                 &http::HeaderMap::new(),
@@ -230,20 +230,22 @@ mod tests {
             );
             drain(observed);
         });
-        assert_eq!(seen, vec![("Failed".to_owned(), "NotFound".to_owned())]);
+        assert_eq!(seen, vec![("GetAccount".to_owned(), "NotFound".to_owned())]);
     }
 
     #[test]
     fn a_trailers_only_answer_keeps_its_header_status_even_unpolled() {
         let mut headers = http::HeaderMap::new();
         headers.insert("grpc-status", http::HeaderValue::from(Code::InvalidArgument as i32));
-        let seen = handled("/s.S/Refused", |record| drop(Observed::new(body(vec![]), &headers, record)));
-        assert_eq!(seen, vec![("Refused".to_owned(), "InvalidArgument".to_owned())]);
+        let seen = handled("/bss.accounts.v1.AccountService/CreateAccount", |record| {
+            drop(Observed::new(body(vec![]), &headers, record))
+        });
+        assert_eq!(seen, vec![("CreateAccount".to_owned(), "InvalidArgument".to_owned())]);
     }
 
     #[test]
     fn a_stream_dropped_before_its_trailers_is_cancelled_and_counted_once() {
-        let seen = handled("/s.S/Watch", |record| {
+        let seen = handled("/bss.accounts.v1.AccountEventService/StreamEvents", |record| {
             let mut observed = Observed::new(
                 body(vec![Frame::data(Bytes::from_static(b"a")), trailers(Code::Ok)]),
                 &http::HeaderMap::new(),
@@ -252,21 +254,25 @@ mod tests {
             futures::executor::block_on(observed.frame()).expect("a frame").expect("data");
             drop(observed);
         });
-        assert_eq!(seen, vec![("Watch".to_owned(), "Canceled".to_owned())]);
+        assert_eq!(seen, vec![("StreamEvents".to_owned(), "Canceled".to_owned())]);
     }
 
     #[test]
     fn an_abandoned_call_with_no_answer_is_cancelled() {
-        let seen = handled("/s.S/Slow", drop);
-        assert_eq!(seen, vec![("Slow".to_owned(), "Canceled".to_owned())]);
+        let seen = handled("/bss.accounts.v1.AccountService/ListAccounts", drop);
+        assert_eq!(seen, vec![("ListAccounts".to_owned(), "Canceled".to_owned())]);
     }
 
     #[test]
     fn a_call_abandoned_past_its_deadline_exceeded_it() {
-        let seen = handled("/s.S/Late", |record| drop(record.within(Some(Duration::ZERO))));
-        assert_eq!(seen, vec![("Late".to_owned(), "DeadlineExceeded".to_owned())]);
-        let seen = handled("/s.S/Early", |record| drop(record.within(Some(Duration::from_secs(60)))));
-        assert_eq!(seen, vec![("Early".to_owned(), "Canceled".to_owned())], "the client left before it");
+        let seen = handled("/bss.accounts.v1.AccountService/UpdateAccount", |record| {
+            drop(record.within(Some(Duration::ZERO)))
+        });
+        assert_eq!(seen, vec![("UpdateAccount".to_owned(), "DeadlineExceeded".to_owned())]);
+        let seen = handled("/bss.accounts.v1.AccountService/DeleteAccount", |record| {
+            drop(record.within(Some(Duration::from_secs(60))))
+        });
+        assert_eq!(seen, vec![("DeleteAccount".to_owned(), "Canceled".to_owned())], "the client left before it");
     }
 
     #[test]

@@ -114,6 +114,35 @@ pub fn register_pool(schema: &'static str, name: &str, pool: &PgPool) {
     }
 }
 
+/// Every method of the suite's contracts, as `/package.Service/Method`.
+static KNOWN_METHODS: OnceLock<std::collections::HashSet<String>> = OnceLock::new();
+
+/// The service and method labels of a call to `path`: its own when it is a
+/// method of the contracts, health or reflection; `unknown` otherwise, so
+/// made-up paths (refused UNIMPLEMENTED or UNAUTHENTICATED) never grow the
+/// number of series.
+pub(crate) fn method_labels(path: &str) -> (&str, &str) {
+    let known = KNOWN_METHODS.get_or_init(|| {
+        prost_reflect::DescriptorPool::decode(bss_proto::FILE_DESCRIPTOR_SET)
+            .map(|pool| {
+                pool.services()
+                    .flat_map(|service| {
+                        service
+                            .methods()
+                            .map(|method| format!("/{}/{}", service.full_name(), method.name()))
+                            .collect::<Vec<_>>()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    });
+    if known.contains(path) || crate::server::is_public_path(path) {
+        crate::server::split_path(path)
+    } else {
+        ("unknown", "unknown")
+    }
+}
+
 fn call_labels(server: &'static str, service: &str, method: &str) -> [(&'static str, String); 3] {
     [("server", server.to_owned()), ("grpc_service", service.to_owned()), ("grpc_method", method.to_owned())]
 }
@@ -322,6 +351,17 @@ mod tests {
 
     fn at(seconds: u64) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000 + seconds)
+    }
+
+    #[test]
+    fn only_the_contracts_methods_are_labels_of_their_own() {
+        assert_eq!(
+            method_labels("/bss.accounts.v1.AccountService/GetAccount"),
+            ("bss.accounts.v1.AccountService", "GetAccount")
+        );
+        assert_eq!(method_labels("/grpc.health.v1.Health/Check"), ("grpc.health.v1.Health", "Check"));
+        assert_eq!(method_labels("/bss.accounts.v1.AccountService/MadeUp"), ("unknown", "unknown"));
+        assert_eq!(method_labels("/x/y"), ("unknown", "unknown"));
     }
 
     #[test]

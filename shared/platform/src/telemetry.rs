@@ -19,9 +19,11 @@ use crate::config::{LogFormat, TelemetryConfig};
 /// "schema already exists, skipping" are not worth a line.
 const DEFAULT_FILTER: &str = "info,sqlx::postgres::notice=warn";
 
-/// Keeps the tracer provider alive; dropping it flushes pending spans.
+/// Keeps the tracer provider and the log writer alive; dropping it flushes
+/// pending spans and log lines.
 pub struct Telemetry {
     provider: SdkTracerProvider,
+    _log_writer: Option<tracing_appender::non_blocking::WorkerGuard>,
 }
 
 impl Drop for Telemetry {
@@ -52,11 +54,21 @@ pub fn init(
     let tracer = provider.tracer(service_name.to_owned());
 
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    // Lines go to stdout from a thread of their own: a slow log pipe never
+    // holds a call (one access line per call is written). When its buffer
+    // of lines is full the writer waits rather than drop one.
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("bss-log-writer")
+        .finish(std::io::stdout());
     let format_layer = match config.log_format {
-        LogFormat::Json => {
-            tracing_subscriber::fmt::layer().json().with_current_span(true).with_span_list(false).boxed()
-        }
-        LogFormat::Pretty => tracing_subscriber::fmt::layer().compact().boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(writer)
+            .boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer().compact().with_writer(writer).boxed(),
     };
     let installed = tracing_subscriber::registry()
         .with(filter)
@@ -66,7 +78,7 @@ pub fn init(
     if installed.is_ok() {
         opentelemetry::global::set_tracer_provider(provider.clone());
     }
-    Ok(Telemetry { provider })
+    Ok(Telemetry { provider, _log_writer: installed.is_ok().then_some(guard) })
 }
 
 struct HeaderExtractor<'a>(&'a http::HeaderMap);
