@@ -27,13 +27,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out_dir.join("bss_descriptor.bin"), descriptor_set.encode_to_vec())?;
 
+    // Every message knows its full name (`prost::Name`), so a tool can find
+    // its descriptor (bssctl prints any message through it).
+    let mut config = prost_build::Config::new();
+    config.enable_type_names();
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
         // Maps encode in key order, so a request hashes the same on every
         // retry (idempotency compares request hashes).
         .btree_map(".")
-        .compile_fds(descriptor_set)?;
+        .compile_fds_with_config(descriptor_set, config)?;
     Ok(())
 }
 

@@ -1,12 +1,13 @@
 //! `bssctl accounts import FILE.csv`: rows streamed to
-//! `AccountService.ImportAccounts` in batches, with progress, and a report
+//! `AccountService.ImportAccountsWithProgress` in batches, with the rows
+//! sent and then the rows the suite has applied as progress, and a report
 //! of every row the suite (or the CSV reader) rejected or warned about.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use bss_proto::accounts::account_service_client::AccountServiceClient;
-use bss_proto::accounts::{Account, ImportAccountsRequest, ImportOutcome, ImportRow};
+use bss_proto::accounts::{Account, ImportAccountsWithProgressRequest, ImportOutcome, ImportRow};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -57,20 +58,20 @@ pub async fn run(
     let total = rows.len() + unreadable.len();
 
     let progress = Progress::new(client.output, "rows");
-    let (sender, receiver) = mpsc::channel::<ImportAccountsRequest>(1);
+    let (sender, receiver) = mpsc::channel::<ImportAccountsWithProgressRequest>(1);
     let mut batches: Vec<Vec<ImportRow>> = Vec::new();
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         batches.push(rows.by_ref().take(batch_size).collect());
     }
     let request = client.request(ReceiverStream::new(receiver))?;
-    let call = accounts.import_accounts(request);
+    let call = accounts.import_accounts_with_progress(request);
     let feed = async {
         let mut sent = unreadable.len();
-        progress.show(sent as u64, total as u64, "sending");
+        progress.show(sent as u64, total as u64, "sent");
         for (index, batch) in batches.into_iter().enumerate() {
             sent += batch.len();
-            let message = ImportAccountsRequest {
+            let message = ImportAccountsWithProgressRequest {
                 rows: batch,
                 request_id: if index == 0 { request_id.clone() } else { String::new() },
             };
@@ -81,9 +82,20 @@ pub async fn run(
         }
         drop(sender);
     };
-    let (response, ()) = tokio::join!(call, feed);
+    let (answer, ()) = tokio::join!(call, feed);
+    // Then the rows the suite has applied, as it applies them.
+    let mut answer = answer?.into_inner();
+    let response = loop {
+        let Some(message) = answer.message().await? else {
+            return Err(Failure::Other("the import's answer ended without its result".into()));
+        };
+        let applied = unreadable.len() + message.rows_applied.max(0) as usize;
+        progress.show(applied as u64, total as u64, "applied");
+        if let Some(result) = message.result {
+            break result;
+        }
+    };
     progress.finish();
-    let response = response?.into_inner();
 
     let mut reports: Vec<RowReport> = unreadable;
     for result in response.results {

@@ -1,12 +1,17 @@
 //! `bssctl`, the operator's command line. It talks to the gateway like any
 //! client: development tokens, tenants and accounts, CSV imports with a
-//! per-row report, billing runs followed to the end, and the reseller sync's
-//! status and failures. `--output json` prints one JSON document on stdout
-//! for scripts; progress goes to stderr.
+//! per-row report, credit terms and held orders, products, prices and
+//! explained quotes, subscriptions, invoices, payments, billing runs
+//! followed to the end, and the reseller sync's status and failures.
+//! `--output json` prints one JSON document on stdout for scripts, `csv` a
+//! list's rows; progress goes to stderr.
 //!
 //! Exit codes: 0 done, 1 refused or failed, 2 an import finished with
 //! rejected rows.
 
+mod books;
+mod catalog;
+mod credit;
 mod csv_import;
 mod export;
 mod output;
@@ -45,8 +50,9 @@ struct Cli {
     /// Bearer token of the caller (see `bssctl token`).
     #[arg(long, global = true, env = "BSS_TOKEN", hide_env_values = true)]
     token: Option<String>,
-    /// `text` for people, `json` for scripts.
-    #[arg(long, short = 'o', global = true, value_enum, default_value_t = Output::Text)]
+    /// `table` (or `text`) for people, `json` for scripts, `csv` for
+    /// spreadsheets (a list's rows, or the document as one row).
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = Output::Table)]
     output: Output,
     #[command(subcommand)]
     command: Command,
@@ -62,6 +68,29 @@ enum Command {
     /// Accounts of the token's tenant: get, list, create, import.
     #[command(subcommand)]
     Accounts(AccountsCommand),
+    /// Credit: an account's terms and status, holds.
+    #[command(subcommand)]
+    Credit(credit::CreditCommand),
+    /// Orders credit held for a decision: list, approve, reject.
+    #[command(subcommand, name = "held-orders")]
+    HeldOrders(credit::HeldOrdersCommand),
+    /// The catalog: get, list, create products.
+    #[command(subcommand)]
+    Products(catalog::ProductsCommand),
+    /// Price levels, level prices and accounts' own prices.
+    #[command(subcommand)]
+    Prices(catalog::PricesCommand),
+    /// Price products for an account; `--explain` shows why each price won.
+    Quote(catalog::QuoteArgs),
+    /// Subscriptions: get, list, create, cancel.
+    #[command(subcommand)]
+    Subscriptions(books::SubscriptionsCommand),
+    /// Invoices: get, list, post, void.
+    #[command(subcommand)]
+    Invoices(books::InvoicesCommand),
+    /// Payments: record one, read an account's balance.
+    #[command(subcommand)]
+    Payments(books::PaymentsCommand),
     /// Billing runs: start one and follow its progress.
     #[command(subcommand)]
     Billing(BillingCommand),
@@ -242,8 +271,25 @@ enum SyncCommand {
     Failures,
 }
 
+/// One page of a list.
 #[derive(Args)]
-struct RetryArgs {
+pub struct PageArgs {
+    #[arg(long, default_value_t = 100)]
+    pub page_size: i32,
+    /// `next_page_token` of the previous page.
+    #[arg(long)]
+    pub page_token: Option<String>,
+}
+
+/// A value of a contract's enum given on the command line without its
+/// prefix and in any case: `pending` for `HELD_ORDER_STATE_PENDING`.
+pub fn enum_arg<E>(option: &str, prefix: &str, given: &str, parse: impl Fn(&str) -> Option<E>) -> Result<E, Failure> {
+    let name = format!("{prefix}{}", given.trim().to_ascii_uppercase().replace('-', "_"));
+    parse(&name).ok_or_else(|| Failure::Other(format!("{option}: {given} is not one of the values")))
+}
+
+#[derive(Args)]
+pub struct RetryArgs {
     /// Id of this request: running the command again with the same id has
     /// the first run's effect only. Unset: a create derives it from what it
     /// creates (running it again makes no duplicate; name another id to
@@ -254,14 +300,14 @@ struct RetryArgs {
 
 impl RetryArgs {
     /// The id given, else a fresh one: for a command that acts each time.
-    fn request_id(&self) -> String {
+    pub fn request_id(&self) -> String {
         self.request_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
     }
 
     /// The id given, else one derived from `command` and `content` (what
     /// it creates): the same create run again is answered with what the
     /// first run made.
-    fn derived_request_id(&self, command: &str, content: &[u8]) -> String {
+    pub fn derived_request_id(&self, command: &str, content: &[u8]) -> String {
         self.request_id.clone().unwrap_or_else(|| {
             let digest = Sha256::digest(content);
             let hex: String = digest[..16].iter().map(|byte| format!("{byte:02x}")).collect();
@@ -306,7 +352,7 @@ async fn main() -> ExitCode {
     match execute(cli).await {
         Ok(outcome) => {
             match (format, &outcome.text) {
-                (Output::Text, Some(text)) => print!("{text}"),
+                (Output::Table, Some(text)) => print!("{text}"),
                 _ => output::print(format, &outcome.document),
             }
             ExitCode::from(outcome.code)
@@ -328,6 +374,14 @@ async fn execute(cli: Cli) -> Result<Outcome, Failure> {
         }
         Command::Tenants(command) => tenants(&client, command).await.map(Outcome::from),
         Command::Accounts(command) => accounts(&client, command).await,
+        Command::Credit(command) => credit::credit(&client, command).await.map(Outcome::from),
+        Command::HeldOrders(command) => credit::held_orders(&client, command).await.map(Outcome::from),
+        Command::Products(command) => catalog::products(&client, command).await.map(Outcome::from),
+        Command::Prices(command) => catalog::prices(&client, command).await.map(Outcome::from),
+        Command::Quote(args) => catalog::quote(&client, args).await,
+        Command::Subscriptions(command) => books::subscriptions(&client, command).await.map(Outcome::from),
+        Command::Invoices(command) => books::invoices(&client, command).await.map(Outcome::from),
+        Command::Payments(command) => books::payments(&client, command).await.map(Outcome::from),
         Command::Billing(command) => billing(&client, command).await,
         Command::Sync(command) => sync(&client, command).await.map(Outcome::from),
         Command::Export { what, out } => export::run(&client, what, &out).await,

@@ -7,12 +7,16 @@
 use std::path::PathBuf;
 use std::process::Output;
 
-use bss_e2e::{TestApp, create_product, eur, order_request, set_credit_terms, subscription_request};
+use bss_e2e::{
+    TestApp, amount, billing_balance, create_product, credit_settles, eur, order_request, place, set_credit_terms,
+    subscription_request,
+};
 use bss_platform::auth::Role;
 use bss_proto::accounts::account_service_client::AccountServiceClient;
 use bss_proto::accounts::{Address, AddressType, CreateAddressRequest};
 use bss_proto::billing::order_service_client::OrderServiceClient;
 use bss_proto::billing::subscription_service_client::SubscriptionServiceClient;
+use bss_proto::billing::{GetOrderRequest, OrderStatus};
 use bss_proto::pricing::account_pricing_service_client::AccountPricingServiceClient;
 use bss_proto::pricing::{AccountPrice, CreateAccountPriceRequest};
 use bss_proto::types::PaymentType;
@@ -81,7 +85,8 @@ async fn an_operator_imports_accounts_from_csv_with_a_row_report_then_follows_a_
     assert_eq!(unreadable["outcome"], "REJECTED");
     assert_eq!(unreadable["problems"][0]["reason"], "CSV_UNREADABLE");
     let stderr = String::from_utf8_lossy(&imported.stderr);
-    assert!(stderr.contains("4/4 rows"), "progress on stderr: {stderr}");
+    // Progress: the rows sent, then the rows the suite has applied.
+    assert!(stderr.contains("4/4 rows: sent") && stderr.contains("4/4 rows: applied"), "progress on stderr: {stderr}");
 
     // The imported accounts are there, with their payment types.
     let listed = document(&bssctl(&suite, &admin, &["accounts", "list", "--name", "Import"]).await);
@@ -433,4 +438,175 @@ async fn a_create_run_again_makes_no_duplicate_unless_another_request_id_is_name
     let mut sorted = codes.clone();
     sorted.sort_unstable();
     assert_eq!(sorted, ["RERUN1", "RERUN2"]);
+}
+
+/// bssctl's answer as JSON, after checking it succeeded.
+async fn bssctl_ok(suite: &TestApp, token: &str, args: &[&str]) -> Value {
+    let output = bssctl(suite, token, args).await;
+    assert!(output.status.success(), "bssctl {args:?}: {output:?}");
+    document(&output)
+}
+
+/// bssctl's answer in another format than JSON.
+async fn bssctl_as(suite: &TestApp, token: &str, format: &str, args: &[&str]) -> String {
+    let output = tokio::process::Command::new(bssctl_path())
+        .args(["--gateway", &format!("http://{}", suite.endpoints.gateway), "--output", format])
+        .args(args)
+        .env("BSS_TOKEN", token)
+        .output()
+        .await
+        .expect("bssctl runs");
+    assert!(output.status.success(), "bssctl {args:?}: {output:?}");
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+#[tokio::test]
+async fn an_operator_runs_an_account_from_catalog_to_cash_with_bssctl_and_every_service_agrees() {
+    let suite = TestApp::start().await;
+    let (tenant_id, admin) = suite.tenant("Run by hand", "EUR").await;
+    let manager = bss_testkit::token(tenant_id, &[Role::CreditManager]);
+    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
+    let channel = suite.gateway().await;
+
+    // A product, created once however often the command runs.
+    let create =
+        ["products", "create", "--code", "WIDGET", "--name", "Widget", "--price", "10.00", "--currency", "EUR"];
+    let product = bssctl_ok(&suite, &admin, &create).await;
+    assert_eq!(bssctl_ok(&suite, &admin, &create).await["id"], product["id"]);
+    assert_eq!(product["list_price"], serde_json::json!({ "amount": "10.00", "currency_code": "EUR" }));
+    assert_eq!(product["availability"], "PUBLIC");
+    let product_id = product["id"].as_str().expect("an id").to_owned();
+    let listed = bssctl_ok(&suite, &admin, &["products", "list"]).await;
+    assert_eq!(listed["products"].as_array().map(Vec::len), Some(1), "{listed}");
+
+    // An account that may order on account, with a limit of 20.00; an
+    // order past it waits for a credit manager.
+    let account =
+        ["accounts", "create", "--code", "ACME", "--name", "Acme", "--payment-types", "AC", "--enable-ordering"];
+    let account_id = bssctl_ok(&suite, &admin, &account).await["id"].as_str().expect("an id").to_owned();
+    let set_terms = ["credit", "set-terms", &account_id, "--limit", "20", "--out-of-credit", "hold_for_approval"];
+    let mut set_terms = set_terms.to_vec();
+    set_terms.extend(["--reason", "opening"]);
+    let terms = bssctl_ok(&suite, &manager, &set_terms).await;
+    assert_eq!(terms["limit"]["amount"], "20.00", "{terms}");
+    assert_eq!(terms["policy"]["out_of_credit_action"], "HOLD_FOR_APPROVAL", "{terms}");
+    assert_eq!(bssctl_ok(&suite, &manager, &["credit", "terms", &account_id]).await["credit_limit"], "20");
+
+    // Its own price wins, and the explained quote says why.
+    let own = ["prices", "set-account", "--account", &account_id, "--product", &product_id, "--price", "8.00"];
+    let mut own = own.to_vec();
+    own.extend(["--currency", "EUR"]);
+    bssctl_ok(&suite, &admin, &own).await;
+    let prices = bssctl_ok(&suite, &admin, &["prices", "account", &account_id]).await;
+    assert_eq!(prices["account_prices"][0]["price"]["amount"], "8.00", "{prices}");
+    let quote = ["quote", &account_id, "--line", "WIDGET=3", "--explain"];
+    let quoted = bssctl_ok(&suite, &admin, &quote).await;
+    assert_eq!(
+        (quoted["total"]["amount"].as_str(), quoted["lines"][0]["rule"].as_str()),
+        (Some("24.00"), Some("ACCOUNT_PRICE"))
+    );
+    let candidates = quoted["lines"][0]["candidates"].as_array().expect("candidates");
+    let list = candidates.iter().find(|candidate| candidate["rule"] == "LIST_PRICE").expect("the list price");
+    assert_eq!((list["price"]["amount"].as_str(), list["won"].as_bool()), (Some("10.00"), Some(false)), "{quoted}");
+    let table = bssctl_as(&suite, &admin, "table", &quote).await;
+    assert!(table.contains("total: 24.00 EUR") && table.contains("line 1 (WIDGET) candidates"), "{table}");
+    let winner = |line: &str| line.contains("true") && line.contains("ACCOUNT_PRICE") && line.contains("8.00 EUR");
+    assert!(table.lines().any(winner), "{table}");
+
+    // On hold, billing's order is refused for it; released, the hold is gone.
+    bssctl_ok(&suite, &manager, &["credit", "hold", &account_id, "--reason", "call us"]).await;
+    assert_eq!(bssctl_ok(&suite, &manager, &["credit", "status", &account_id]).await["on_hold"], true);
+    let refused = place(&channel, &clerk, order_request(&account_id, &[("WIDGET", "1")], PaymentType::OnAccount)).await;
+    assert_eq!((refused.status, refused.reasons[0].code.as_str()), (OrderStatus::Rejected as i32, "ACCOUNT_ON_HOLD"));
+    let released = bssctl_ok(&suite, &manager, &["credit", "release", &account_id]).await;
+    assert_eq!(released["status"]["on_hold"], false, "{released}");
+
+    // Over its limit, an order waits; the credit manager sees it, approves
+    // it, and billing executes it with credit's reservation.
+    let held = place(&channel, &clerk, order_request(&account_id, &[("WIDGET", "3")], PaymentType::OnAccount)).await;
+    let pending = bssctl_ok(&suite, &manager, &["held-orders", "list", "--state", "pending"]).await;
+    let listed = pending["held_orders"].as_array().expect("held orders");
+    assert_eq!(listed.len(), 1, "{pending} {held:?}");
+    assert_eq!(
+        (listed[0]["id"].as_str(), listed[0]["amount"]["amount"].as_str(), listed[0]["state"].as_str()),
+        (Some(held.held_order_id.as_str()), Some("24.00"), Some("PENDING"))
+    );
+    let approved =
+        bssctl_ok(&suite, &manager, &["held-orders", "approve", &held.held_order_id, "--note", "paid"]).await;
+    assert_eq!(approved["held_order"]["state"], "APPROVED", "{approved}");
+    wait_for_order(&channel, &clerk, &held.id, OrderStatus::Executed).await;
+    credit_settles(&channel, &clerk, &account_id, "0.00", "24.00").await;
+
+    // The limit raised to 100.00 (a second change of the same terms); an
+    // order of 96.00 more is held, rejected, and billing rejects it.
+    bssctl_ok(&suite, &manager, &["credit", "set-terms", &account_id, "--limit", "100", "--reason", "reviewed"]).await;
+    let second = place(&channel, &clerk, order_request(&account_id, &[("WIDGET", "12")], PaymentType::OnAccount)).await;
+    let rejected =
+        bssctl_ok(&suite, &manager, &["held-orders", "reject", &second.held_order_id, "--note", "too much"]).await;
+    assert_eq!(rejected["held_order"]["state"], "REJECTED", "{rejected}");
+    wait_for_order(&channel, &clerk, &second.id, OrderStatus::Rejected).await;
+    credit_settles(&channel, &clerk, &account_id, "0.00", "24.00").await;
+
+    // A subscription, then a billing run: the order and the subscription's
+    // first month on one invoice.
+    let subscribe = ["subscriptions", "create", "--account", &account_id, "--product", "WIDGET"];
+    let subscription = bssctl_ok(&suite, &clerk, &subscribe).await;
+    assert_eq!(bssctl_ok(&suite, &clerk, &subscribe).await["id"], subscription["id"], "created once");
+    assert_eq!(
+        (subscription["status"].as_str(), subscription["unit_price"]["amount"].as_str()),
+        (Some("ACTIVE"), Some("8.00"))
+    );
+    let subscriptions = bssctl_ok(&suite, &clerk, &["subscriptions", "list", "--account", &account_id]).await;
+    assert_eq!(subscriptions["subscriptions"].as_array().map(Vec::len), Some(1));
+    bssctl_ok(&suite, &clerk, &["billing", "run", "--post"]).await;
+    let invoices =
+        bssctl_ok(&suite, &clerk, &["invoices", "list", "--account", &account_id, "--status", "posted"]).await;
+    let invoice = &invoices["invoices"][0];
+    assert_eq!(
+        (invoice["total"]["amount"].as_str(), invoice["status"].as_str()),
+        (Some("32.00"), Some("POSTED")),
+        "{invoices}"
+    );
+    let invoice_id = invoice["id"].as_str().expect("an id");
+    assert_eq!(
+        bssctl_ok(&suite, &clerk, &["invoices", "get", invoice_id]).await["lines"].as_array().map(Vec::len),
+        Some(2)
+    );
+    let csv = bssctl_as(&suite, &clerk, "csv", &["invoices", "list", "--account", &account_id]).await;
+    let mut rows = csv::Reader::from_reader(csv.as_bytes());
+    let header: Vec<String> = rows.headers().expect("a header row").iter().map(str::to_owned).collect();
+    let column = |name: &str| header.iter().position(|column| column == name).expect("the column");
+    let rows: Vec<csv::StringRecord> = rows.records().collect::<Result<_, _>>().expect("rows");
+    assert_eq!(rows.len(), 1, "{csv}");
+    assert_eq!((&rows[0][column("id")], &rows[0][column("total")]), (invoice_id, "32.00 EUR"), "{csv}");
+
+    // A payment of 20.00, recorded once however often it is sent: billing
+    // and credit both owe 12.00.
+    let pay = ["payments", "record", "--account", &account_id, "--amount", "20.00", "--currency", "EUR"];
+    let payment = bssctl_ok(&suite, &clerk, &pay).await;
+    assert_eq!(bssctl_ok(&suite, &clerk, &pay).await["id"], payment["id"], "recorded once");
+    let balance = bssctl_ok(&suite, &clerk, &["payments", "balance", &account_id]).await;
+    assert_eq!(balance["balance"]["amount"], "12.00", "{balance}");
+    assert_eq!(amount(&billing_balance(&channel, &clerk, &account_id).await.balance), "12.00");
+    credit_settles(&channel, &clerk, &account_id, "12.00", "0.00").await;
+    let status = bssctl_ok(&suite, &manager, &["credit", "status", &account_id]).await;
+    assert_eq!(
+        (status["balance"]["amount"].as_str(), status["available_credit"]["amount"].as_str()),
+        (Some("12.00"), Some("88.00"))
+    );
+}
+
+/// Waits until billing says the order has `status`.
+async fn wait_for_order(channel: &tonic::transport::Channel, token: &str, id: &str, status: OrderStatus) {
+    let mut orders = OrderServiceClient::new(channel.clone());
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let order = orders.get_order(authorized(GetOrderRequest { id: id.to_owned() }, token)).await;
+        let order = order.expect("order").into_inner().order.expect("order");
+        if order.status == status as i32 {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the order never reached {status:?}: {order:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
 }

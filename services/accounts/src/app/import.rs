@@ -116,7 +116,8 @@ fn check_custom_fields(row: &ImportedAccount, definitions: &[Definition]) -> Res
 
 impl Accounts {
     /// Applies every row (by line: parsed, or why not) and answers each, by
-    /// line; `respond` makes the stored answer.
+    /// line; `respond` makes the stored answer. `applied` hears the rows
+    /// settled so far each time a chunk commits.
     pub async fn import<R: Message + Default>(
         &self,
         caller: &Caller,
@@ -124,6 +125,7 @@ impl Accounts {
         key: Option<RequestKey>,
         rows: Vec<(i64, Result<ImportedAccount, Vec<Problem>>)>,
         respond: impl FnOnce(&[RowResult]) -> R,
+        applied: impl Fn(usize),
     ) -> Result<R, AccountsError> {
         // Read before the request id is claimed: the claim's transaction
         // holds one pooled connection for the whole import.
@@ -157,6 +159,7 @@ impl Accounts {
                     results.push(self.apply_row(&mut tx, caller, &tenant, (line, row), &mut existing).await);
                 }
                 tx.commit().await?;
+                applied(results.len());
             }
             results.sort_by_key(|result| result.line);
             // A key repeated in the file: applied in line order, each later

@@ -35,7 +35,9 @@ use crate::repo::tenants::TenantCache;
 use crate::validator::AddressValidator;
 
 /// Everything the accounts use cases work with; one instance serves every
-/// service of the context.
+/// service of the context; a clone shares everything (a task of its own
+/// uses one).
+#[derive(Clone)]
 pub struct Accounts {
     pub(crate) db: PgPool,
     pub(crate) tenants: Arc<TenantCache>,

@@ -237,4 +237,13 @@ impl AccountService for AccountsApi {
     ) -> Result<Response<ImportAccountsResponse>, Status> {
         import::import_accounts(self, request).await
     }
+
+    type ImportAccountsWithProgressStream = import::ProgressStream;
+
+    async fn import_accounts_with_progress(
+        &self,
+        request: Request<Streaming<ImportAccountsWithProgressRequest>>,
+    ) -> Result<Response<Self::ImportAccountsWithProgressStream>, Status> {
+        import::import_accounts_with_progress(self, request).await
+    }
 }

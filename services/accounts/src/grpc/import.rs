@@ -1,12 +1,16 @@
-//! ImportAccounts: the stream of rows gathered and each row parsed here;
-//! `app::import` applies them.
+//! ImportAccounts and ImportAccountsWithProgress: the stream of rows
+//! gathered and each row parsed here; `app::import` applies them.
 
 use bss_platform::error::Violations;
 use bss_platform::idempotency::RequestKey;
 use bss_platform::payment::PaymentType;
 use bss_proto::accounts::*;
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
+use tracing::Instrument;
+use uuid::Uuid;
 
 use super::{AccountsApi, WRITERS, authorize};
 use crate::app::import::{ImportedAccount, Outcome, RowResult, problems};
@@ -17,21 +21,23 @@ use crate::wire::{account_fields, optional_currency, warning};
 /// Most rows one import may carry.
 const MAX_ROWS: usize = 100_000;
 
-/// Every message of the stream as one request: the first message's request
-/// id and every row.
-async fn gather(mut stream: Streaming<ImportAccountsRequest>) -> Result<ImportAccountsRequest, AccountsError> {
+/// Every message of the stream (its rows and request id) as one request:
+/// the first message's request id and every row.
+async fn gather(
+    mut stream: impl Stream<Item = Result<(Vec<ImportRow>, String), Status>> + Unpin,
+) -> Result<ImportAccountsRequest, AccountsError> {
     let mut whole = ImportAccountsRequest::default();
     let mut first = true;
     while let Some(message) = stream.next().await {
-        let message = message.map_err(|status| match status.code() {
+        let (rows, request_id) = message.map_err(|status| match status.code() {
             tonic::Code::ResourceExhausted => AccountsError::MessageTooLarge(status.message().to_owned()),
             _ => Violations::single("rows", format!("the stream broke: {}", status.message())).into(),
         })?;
         if first {
-            whole.request_id = message.request_id;
+            whole.request_id = request_id;
             first = false;
         }
-        whole.rows.extend(message.rows);
+        whole.rows.extend(rows);
         if whole.rows.len() > MAX_ROWS {
             return Err(Violations::single("rows", format!("at most {MAX_ROWS} rows per import")).into());
         }
@@ -117,18 +123,69 @@ pub(super) async fn import_accounts(
 ) -> Result<Response<ImportAccountsResponse>, Status> {
     let (caller, tenant_id) = authorize(&request, WRITERS)?;
     let run = async {
-        let whole = gather(request.into_inner()).await?;
-        let rows = whole
-            .rows
-            .iter()
-            .enumerate()
-            .map(|(index, row)| {
-                let line = if row.line > 0 { row.line } else { index as i64 + 1 };
-                (line, parse_row(row))
-            })
-            .collect();
-        let key = RequestKey::new(tenant_id, "ImportAccounts", &whole.request_id, &whole)?;
-        api.import(&caller, tenant_id, key, rows, import_response).await
+        let whole = gather(request.into_inner().map(|message| message.map(|m| (m.rows, m.request_id)))).await?;
+        let (key, rows) = prepare(tenant_id, &whole)?;
+        api.import(&caller, tenant_id, key, rows, import_response, |_| {}).await
     };
     Ok(Response::new(run.await?))
+}
+
+/// The answer of ImportAccountsWithProgress, as it goes.
+pub(super) type ProgressStream = ReceiverStream<Result<ImportAccountsWithProgressResponse, Status>>;
+
+/// Progress messages a slow reader has not taken yet; more are dropped (the
+/// next one says as much), the last one never is.
+const PROGRESS_BUFFER: usize = 16;
+
+pub(super) async fn import_accounts_with_progress(
+    api: &AccountsApi,
+    request: Request<Streaming<ImportAccountsWithProgressRequest>>,
+) -> Result<Response<ProgressStream>, Status> {
+    let (caller, tenant_id) = authorize(&request, WRITERS)?;
+    let whole = gather(request.into_inner().map(|message| message.map(|m| (m.rows, m.request_id)))).await?;
+    let (key, rows) = prepare(tenant_id, &whole)?;
+    let total = rows.len() as i32;
+    let (sender, receiver) = mpsc::channel(PROGRESS_BUFFER);
+    let api = api.clone();
+    // The import goes on if the client stops listening: its answer is
+    // stored under its request id for a retry to read.
+    let import = async move {
+        let progress = sender.clone();
+        let applied = move |done: usize| {
+            let message =
+                ImportAccountsWithProgressResponse { rows_applied: done as i32, rows_total: total, result: None };
+            let _ = progress.try_send(Ok(message));
+        };
+        let answer = api.import(&caller, tenant_id, key, rows, import_response, applied).await;
+        let last = answer
+            .map(|result| ImportAccountsWithProgressResponse {
+                rows_applied: total,
+                rows_total: total,
+                result: Some(result),
+            })
+            .map_err(Status::from);
+        let _ = sender.send(last).await;
+    };
+    tokio::spawn(import.instrument(tracing::Span::current()));
+    Ok(Response::new(ReceiverStream::new(receiver)))
+}
+
+/// The import's request key (the same for both RPCs, so a request id names
+/// one import whichever carried it) and each row parsed, by line.
+#[allow(clippy::type_complexity, reason = "rows by line, parsed or why not")]
+fn prepare(
+    tenant_id: Uuid,
+    whole: &ImportAccountsRequest,
+) -> Result<(Option<RequestKey>, Vec<(i64, Result<ImportedAccount, Vec<Problem>>)>), AccountsError> {
+    let rows = whole
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(index, row)| {
+            let line = if row.line > 0 { row.line } else { index as i64 + 1 };
+            (line, parse_row(row))
+        })
+        .collect();
+    let key = RequestKey::new(tenant_id, "ImportAccounts", &whole.request_id, whole)?;
+    Ok((key, rows))
 }

@@ -1,0 +1,209 @@
+//! `bssctl subscriptions`, `bssctl invoices` and `bssctl payments`: what
+//! billing keeps of an account's recurring charges, invoices and payments.
+
+use bss_platform::payment::PaymentType;
+use bss_proto::billing::invoice_service_client::InvoiceServiceClient;
+use bss_proto::billing::payment_service_client::PaymentServiceClient;
+use bss_proto::billing::subscription_service_client::SubscriptionServiceClient;
+use bss_proto::billing::{
+    CancelSubscriptionRequest, CreateSubscriptionRequest, GetAccountBalanceRequest, GetInvoiceRequest,
+    GetSubscriptionRequest, InvoiceStatus, ListInvoicesRequest, ListSubscriptionsRequest, Payment, PostInvoiceRequest,
+    RecordPaymentRequest, Subscription, VoidInvoiceRequest,
+};
+use bss_proto::types::{Decimal, Money};
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+use crate::output::{message, messages};
+use crate::{Client, Failure, PageArgs, RetryArgs, enum_arg};
+
+#[derive(Subcommand)]
+pub enum SubscriptionsCommand {
+    Get {
+        id: String,
+    },
+    /// An account's subscriptions.
+    List {
+        #[arg(long)]
+        account: String,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Subscribe an account to a product, authorized by credit like an
+    /// order.
+    Create {
+        #[arg(long)]
+        account: String,
+        /// The product, by id or code.
+        #[arg(long)]
+        product: String,
+        #[arg(long, default_value = "1")]
+        quantity: String,
+        /// How it pays, by code (AC on account, CC card, ...).
+        #[arg(long, default_value = "AC")]
+        payment_type: String,
+        #[arg(long, default_value = "")]
+        reference: String,
+        #[command(flatten)]
+        retry: RetryArgs,
+    },
+    /// Cancel a subscription.
+    Cancel {
+        id: String,
+        #[command(flatten)]
+        retry: RetryArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum InvoicesCommand {
+    Get {
+        id: String,
+    },
+    /// Invoices, newest first.
+    List {
+        /// Only this account's.
+        #[arg(long)]
+        account: Option<String>,
+        /// draft, posted or voided.
+        #[arg(long)]
+        status: Option<String>,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Post a draft invoice to the ledger.
+    Post {
+        id: String,
+        #[command(flatten)]
+        retry: RetryArgs,
+    },
+    /// Void an invoice nothing was paid on.
+    Void {
+        id: String,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        retry: RetryArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum PaymentsCommand {
+    /// Record a payment; it settles the account's oldest invoices, or the
+    /// one named.
+    Record {
+        #[arg(long)]
+        account: String,
+        /// The amount, exact (`25.00`).
+        #[arg(long)]
+        amount: String,
+        #[arg(long)]
+        currency: String,
+        /// Settle this invoice first.
+        #[arg(long, default_value = "")]
+        invoice: String,
+        #[command(flatten)]
+        retry: RetryArgs,
+    },
+    /// An account's balance, what is outstanding and unsettled, and its
+    /// wallet.
+    Balance { account: String },
+}
+
+pub async fn subscriptions(client: &Client, command: SubscriptionsCommand) -> Result<Value, Failure> {
+    let mut subscriptions = SubscriptionServiceClient::new(client.channel()?);
+    Ok(match command {
+        SubscriptionsCommand::Get { id } => {
+            let found = subscriptions.get_subscription(client.request(GetSubscriptionRequest { id })?).await?;
+            message(&found.into_inner().subscription.unwrap_or_default())
+        }
+        SubscriptionsCommand::List { account, page } => {
+            let request = ListSubscriptionsRequest {
+                account_id: account,
+                page_size: page.page_size,
+                page_token: page.page_token.unwrap_or_default(),
+            };
+            let listed = subscriptions.list_subscriptions(client.request(request)?).await?.into_inner();
+            json!({ "subscriptions": messages(&listed.subscriptions), "next_page_token": listed.next_page_token })
+        }
+        SubscriptionsCommand::Create { account, product, quantity, payment_type, reference, retry } => {
+            let payment_type = PaymentType::from_code(&payment_type)
+                .map_err(|why| Failure::Other(format!("--payment-type: {why}")))?;
+            let subscription = Subscription {
+                account_id: account,
+                product,
+                quantity: Some(Decimal { value: quantity }),
+                payment_type: payment_type.to_wire() as i32,
+                reference,
+                ..Subscription::default()
+            };
+            let request_id =
+                retry.derived_request_id("subscriptions-create", &prost::Message::encode_to_vec(&subscription));
+            let request = CreateSubscriptionRequest { subscription: Some(subscription), request_id };
+            let created = subscriptions.create_subscription(client.request(request)?).await?.into_inner();
+            message(&created.subscription.unwrap_or_default())
+        }
+        SubscriptionsCommand::Cancel { id, retry } => {
+            let request = CancelSubscriptionRequest { id, request_id: retry.request_id() };
+            let cancelled = subscriptions.cancel_subscription(client.request(request)?).await?.into_inner();
+            message(&cancelled.subscription.unwrap_or_default())
+        }
+    })
+}
+
+pub async fn invoices(client: &Client, command: InvoicesCommand) -> Result<Value, Failure> {
+    let mut invoices = InvoiceServiceClient::new(client.channel()?);
+    Ok(match command {
+        InvoicesCommand::Get { id } => {
+            let found = invoices.get_invoice(client.request(GetInvoiceRequest { id })?).await?;
+            message(&found.into_inner().invoice.unwrap_or_default())
+        }
+        InvoicesCommand::List { account, status, page } => {
+            let status = match status {
+                Some(status) => enum_arg("--status", "INVOICE_STATUS_", &status, InvoiceStatus::from_str_name)?,
+                None => InvoiceStatus::Unspecified,
+            };
+            let request = ListInvoicesRequest {
+                account_id: account.unwrap_or_default(),
+                status: status as i32,
+                page_size: page.page_size,
+                page_token: page.page_token.unwrap_or_default(),
+            };
+            let listed = invoices.list_invoices(client.request(request)?).await?.into_inner();
+            json!({ "invoices": messages(&listed.invoices), "next_page_token": listed.next_page_token })
+        }
+        InvoicesCommand::Post { id, retry } => {
+            let request = PostInvoiceRequest { id, request_id: retry.request_id() };
+            message(&invoices.post_invoice(client.request(request)?).await?.into_inner().invoice.unwrap_or_default())
+        }
+        InvoicesCommand::Void { id, reason, retry } => {
+            let request = VoidInvoiceRequest { id, reason, request_id: retry.request_id() };
+            message(&invoices.void_invoice(client.request(request)?).await?.into_inner().invoice.unwrap_or_default())
+        }
+    })
+}
+
+pub async fn payments(client: &Client, command: PaymentsCommand) -> Result<Value, Failure> {
+    let mut payments = PaymentServiceClient::new(client.channel()?);
+    Ok(match command {
+        PaymentsCommand::Record { account, amount, currency, invoice, retry } => {
+            let payment = Payment {
+                account_id: account,
+                amount: Some(Money { currency_code: currency, amount }),
+                ..Payment::default()
+            };
+            // Recorded once however often the command runs: a second payment
+            // of the same amount needs an id of its own (the bank's
+            // reference makes a good one).
+            let request =
+                RecordPaymentRequest { payment: Some(payment), invoice_id: invoice, request_id: String::new() };
+            let request_id = retry.derived_request_id("payments-record", &prost::Message::encode_to_vec(&request));
+            let request = RecordPaymentRequest { request_id, ..request };
+            message(&payments.record_payment(client.request(request)?).await?.into_inner().payment.unwrap_or_default())
+        }
+        PaymentsCommand::Balance { account } => {
+            let request = GetAccountBalanceRequest { account_id: account };
+            message(&payments.get_account_balance(client.request(request)?).await?.into_inner())
+        }
+    })
+}
