@@ -69,6 +69,7 @@ pub fn cases() -> Vec<Case> {
         case(ACCOUNTS, "ListAccountHistory", reader, NotFound),
         case(ACCOUNTS, "SynchronizeAccount", writer, NotFound),
         case(ACCOUNTS, "ImportAccounts", writer, NotApplicable),
+        case(ACCOUNTS, "ImportAccountsWithProgress", writer, NotApplicable),
         case(USERS, "CreateUser", writer, NotFound),
         case(USERS, "GetUser", reader, NotFound),
         case(USERS, "ListUsers", reader, NotFound),
@@ -489,6 +490,20 @@ impl Fixture {
                 };
                 let message = ImportAccountsRequest { rows: vec![row], request_id: String::new() };
                 accounts.import_accounts(request(futures::stream::iter([message]), token)).await.map(|_| 1)
+            }
+            "ImportAccountsWithProgress" => {
+                let row = ImportRow {
+                    line: 1,
+                    account: Some(Account { external_key: "ERP-2".to_owned(), ..account("IMPORTING", "Importing Co") }),
+                    payment_type_codes: String::new(),
+                    create_user: false,
+                };
+                let message = ImportAccountsWithProgressRequest { rows: vec![row], request_id: String::new() };
+                let answer = accounts.import_accounts_with_progress(request(futures::stream::iter([message]), token));
+                let mut answer = answer.await?.into_inner();
+                // The refusal of a call that started may come on the stream.
+                while answer.message().await?.is_some() {}
+                Ok(1)
             }
             _ => Err(Status::unimplemented(name.to_owned())),
         }
