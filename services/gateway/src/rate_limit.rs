@@ -1,14 +1,20 @@
-//! Per-tenant rate limits: one token bucket per tenant (or per caller
-//! without a tenant), refilled continuously. Integer arithmetic in
-//! micro-tokens.
+//! Per-tenant rate limits with `governor` (GCRA, the token bucket's exact
+//! equivalent without a lock per call): the default quota keyed by tenant
+//! (or by caller without a tenant) in a concurrent map, and a limiter of its
+//! own for each tenant with a configured quota. Keys whose bucket is full
+//! again are evicted as calls go by, so callers that come and go never grow
+//! the map.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DashMapStateStore;
+use governor::state::{InMemoryState, NotKeyed};
 use serde::Deserialize;
-
-const MICROS_PER_TOKEN: u64 = 1_000_000;
 
 /// How fast callers of one key may call.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -17,6 +23,14 @@ pub struct Quota {
     pub requests_per_second: u32,
     /// Calls allowed at once after a quiet period.
     pub burst: u32,
+}
+
+impl Quota {
+    /// As governor counts it; zeros count as one.
+    fn gcra(self) -> governor::Quota {
+        let at_least_one = |value: u32| NonZeroU32::new(value).unwrap_or(NonZeroU32::MIN);
+        governor::Quota::per_second(at_least_one(self.requests_per_second)).allow_burst(at_least_one(self.burst))
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -39,68 +53,82 @@ impl Default for RateLimitConfig {
     }
 }
 
-struct Bucket {
-    micro_tokens: u64,
-    refilled_at: Instant,
-}
+/// Calls between two sweeps of the keys whose bucket is full again.
+const SWEEP_EVERY: u64 = 4_096;
 
-/// Token buckets by key.
-pub struct RateLimiter {
-    config: RateLimitConfig,
-    buckets: Mutex<HashMap<String, Bucket>>,
+type Keyed<C> = governor::RateLimiter<String, DashMapStateStore<String>, C, NoOpMiddleware<<C as Clock>::Instant>>;
+type Direct<C> = governor::RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<<C as Clock>::Instant>>;
+
+/// Rate limits by key: a tenant's id, or the caller's subject.
+pub struct RateLimiter<C: Clock + Clone = DefaultClock> {
+    clock: C,
+    default: Keyed<C>,
+    tenants: HashMap<String, Direct<C>>,
+    calls: AtomicU64,
 }
 
 impl RateLimiter {
     pub fn new(config: RateLimitConfig) -> RateLimiter {
-        RateLimiter { config, buckets: Mutex::new(HashMap::new()) }
+        RateLimiter::with_clock(config, DefaultClock::default())
+    }
+}
+
+impl<C: Clock + Clone> RateLimiter<C> {
+    fn with_clock(config: RateLimitConfig, clock: C) -> RateLimiter<C> {
+        let default = governor::RateLimiter::new(config.default.gcra(), DashMapStateStore::default(), clock.clone());
+        let tenants = config
+            .tenants
+            .iter()
+            .map(|(key, quota)| (key.clone(), governor::RateLimiter::direct_with_clock(quota.gcra(), clock.clone())))
+            .collect();
+        RateLimiter { clock, default, tenants, calls: AtomicU64::new(0) }
     }
 
-    /// Takes one token for `key`, or says how long until one is available.
+    /// Takes a call's share for `key`, or says how long until one is free.
     pub fn acquire(&self, key: &str) -> Result<(), Duration> {
-        self.acquire_at(key, Instant::now())
+        let checked = match self.tenants.get(key) {
+            Some(own) => own.check(),
+            None => {
+                if self.calls.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+                    self.default.retain_recent();
+                }
+                self.default.check_key(&key.to_owned())
+            }
+        };
+        checked.map_err(|not_until| not_until.wait_time_from(self.clock.now()))
     }
 
-    fn acquire_at(&self, key: &str, now: Instant) -> Result<(), Duration> {
-        let quota = self.config.tenants.get(key).copied().unwrap_or(self.config.default);
-        let rate = u64::from(quota.requests_per_second.max(1));
-        let capacity = u64::from(quota.burst.max(1)) * MICROS_PER_TOKEN;
-        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
-        let bucket =
-            buckets.entry(key.to_owned()).or_insert_with(|| Bucket { micro_tokens: capacity, refilled_at: now });
-        let elapsed_nanos =
-            now.saturating_duration_since(bucket.refilled_at).as_nanos().min(u128::from(u64::MAX)) as u64;
-        // rate tokens per second = rate * 10^6 micro-tokens per 10^9 ns.
-        let refill = elapsed_nanos.saturating_mul(rate) / 1_000;
-        bucket.micro_tokens = bucket.micro_tokens.saturating_add(refill).min(capacity);
-        bucket.refilled_at = now;
-        if bucket.micro_tokens >= MICROS_PER_TOKEN {
-            bucket.micro_tokens -= MICROS_PER_TOKEN;
-            return Ok(());
-        }
-        let missing = MICROS_PER_TOKEN - bucket.micro_tokens;
-        Err(Duration::from_nanos(missing * 1_000 / rate))
+    /// Keys the default quota holds a bucket for.
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
+        self.default.len()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use governor::clock::FakeRelativeClock;
+
     use super::*;
 
-    fn limiter(requests_per_second: u32, burst: u32) -> RateLimiter {
-        RateLimiter::new(RateLimitConfig { default: Quota { requests_per_second, burst }, tenants: BTreeMap::new() })
+    fn limiter(requests_per_second: u32, burst: u32) -> (RateLimiter<FakeRelativeClock>, FakeRelativeClock) {
+        let clock = FakeRelativeClock::default();
+        let config = RateLimitConfig { default: Quota { requests_per_second, burst }, tenants: BTreeMap::new() };
+        (RateLimiter::with_clock(config, clock.clone()), clock)
     }
 
     #[test]
     fn a_burst_is_allowed_then_calls_wait_for_the_refill() {
-        let limiter = limiter(10, 3);
-        let start = Instant::now();
+        let (limiter, clock) = limiter(10, 3);
         for _ in 0..3 {
-            assert!(limiter.acquire_at("t1", start).is_ok());
+            assert!(limiter.acquire("t1").is_ok());
         }
-        let wait = limiter.acquire_at("t1", start).expect_err("bucket empty");
-        assert_eq!(wait, Duration::from_millis(100), "10 per second: a token every 100 ms");
-        assert!(limiter.acquire_at("t1", start + Duration::from_millis(100)).is_ok());
-        assert!(limiter.acquire_at("t2", start).is_ok(), "each tenant has its own bucket");
+        let wait = limiter.acquire("t1").expect_err("bucket empty");
+        assert_eq!(wait, Duration::from_millis(100), "10 per second: a call every 100 ms");
+        clock.advance(Duration::from_millis(100));
+        assert!(limiter.acquire("t1").is_ok());
+        assert!(limiter.acquire("t1").is_err(), "one call per refill");
+        assert!(limiter.acquire("t2").is_ok(), "each tenant has its own bucket");
     }
 
     #[test]
@@ -108,12 +136,25 @@ mod tests {
         let mut config =
             RateLimitConfig { default: Quota { requests_per_second: 1, burst: 1 }, tenants: BTreeMap::new() };
         config.tenants.insert("big".to_owned(), Quota { requests_per_second: 100, burst: 5 });
-        let limiter = RateLimiter::new(config);
-        let now = Instant::now();
+        let limiter = RateLimiter::with_clock(config, FakeRelativeClock::default());
         for _ in 0..5 {
-            assert!(limiter.acquire_at("big", now).is_ok());
+            assert!(limiter.acquire("big").is_ok());
         }
-        assert!(limiter.acquire_at("small", now).is_ok());
-        assert!(limiter.acquire_at("small", now).is_err());
+        assert!(limiter.acquire("big").is_err());
+        assert!(limiter.acquire("small").is_ok());
+        assert!(limiter.acquire("small").is_err());
+    }
+
+    #[test]
+    fn keys_whose_bucket_is_full_again_are_forgotten() {
+        let (limiter, clock) = limiter(1_000, 10);
+        for caller in 0..SWEEP_EVERY - 1 {
+            assert!(limiter.acquire(&format!("caller-{caller}")).is_ok());
+        }
+        assert_eq!(limiter.tracked() as u64, SWEEP_EVERY - 1, "one bucket per caller while they are drawn down");
+        // A quiet second later, every bucket is full: the next sweep drops them.
+        clock.advance(Duration::from_secs(1));
+        assert!(limiter.acquire("latest").is_ok());
+        assert!(limiter.tracked() <= 1, "{} buckets kept", limiter.tracked());
     }
 }
