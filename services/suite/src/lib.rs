@@ -26,15 +26,18 @@ use tokio::task::JoinSet;
 /// Where and how the suite runs.
 #[derive(Clone, Debug)]
 pub struct SuiteConfig {
-    pub database_url: String,
+    /// The database every service uses (each in its own schema), and the
+    /// pool settings each service's pool takes.
+    pub database: DatabaseConfig,
     pub host: IpAddr,
     /// Port of the first service; the others follow. 0 picks free ports.
     pub base_port: u16,
     pub auth: AuthConfig,
     pub server: ServerConfig,
-    pub max_connections_per_service: u32,
     /// Per-tenant rate limits at the gateway.
     pub rate_limit: RateLimitConfig,
+    /// The gateway's own settings, where given.
+    pub gateway: GatewaySettings,
     /// Mutual TLS between the gateway and the services, when set.
     pub tls: Option<SuiteTls>,
     /// Whether the reseller sync runs in the suite (tests that start and
@@ -51,6 +54,17 @@ pub struct SuiteConfig {
     /// identity provider (`BSS_CONSOLE_OIDC_*`), the SANDBOX one the suite
     /// runs (`make run`), or none.
     pub console_login: ConsoleLogin,
+}
+
+/// The gateway's settings besides the server's and its rate limits, as the
+/// standalone gateway reads them (`BSS_CONNECTIONS_PER_BACKEND`,
+/// `BSS_DEFAULT_DEADLINE_MS`, `BSS_MAX_DEADLINE_MS`); unset keeps its
+/// defaults.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct GatewaySettings {
+    pub connections_per_backend: Option<usize>,
+    pub default_deadline_ms: Option<u64>,
+    pub max_deadline_ms: Option<u64>,
 }
 
 /// How billing has card and PayPal orders paid.
@@ -235,10 +249,7 @@ impl Suite {
         let service_config = |address: SocketAddr| PlatformConfig {
             listen_addr: address,
             metrics_addr: None,
-            database: DatabaseConfig {
-                max_connections: config.max_connections_per_service,
-                ..DatabaseConfig::new(config.database_url.clone())
-            },
+            database: config.database.clone(),
             auth: auth.clone(),
             server: ServerConfig {
                 tls: config.tls.as_ref().map(|tls| ServerTlsFiles {
@@ -316,13 +327,18 @@ impl Suite {
             ("billing".to_owned(), url(endpoints.billing)),
             ("resellersync".to_owned(), url(endpoints.reseller_sync)),
         ]);
-        let gateway_config = GatewayConfig {
+        let mut gateway_config = GatewayConfig {
             server: config.server.clone(),
             rate_limit: config.rate_limit.clone(),
             backend_tls: client_tls,
             cors_allowed_origins: console_origins.into_iter().chain(config.cors_allowed_origins.clone()).collect(),
             ..GatewayConfig::new(endpoints.gateway, auth, backends)
         };
+        let given = &config.gateway;
+        gateway_config.connections_per_backend =
+            given.connections_per_backend.unwrap_or(gateway_config.connections_per_backend);
+        gateway_config.default_deadline_ms = given.default_deadline_ms.unwrap_or(gateway_config.default_deadline_ms);
+        gateway_config.max_deadline_ms = given.max_deadline_ms.unwrap_or(gateway_config.max_deadline_ms);
         let gateway = bss_gateway::App::build(&gateway_config, gateway_listener, shutdown.clone()).await?;
         tasks.spawn(async move { ("gateway", gateway.run_until_stopped().await.map_err(|error| error.to_string())) });
 

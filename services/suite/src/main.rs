@@ -7,14 +7,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use bss_gateway::rate_limit::{Quota, RateLimitConfig};
+use bss_gateway::rate_limit::RateLimitConfig;
 use bss_platform::auth::{Role, TokenIssuer, TokenSpec};
-use bss_platform::config::{AcceptedIssuer, AuthConfig, Secret, ServerConfig};
+use bss_platform::config::{AcceptedIssuer, AuthConfig, DatabaseConfig, Secret, ServerConfig};
 use bss_platform::shutdown::Shutdown;
 use bss_proto::accounts::tenant_service_client::TenantServiceClient;
 use bss_proto::accounts::{CreateTenantRequest, Tenant};
 use bss_suite::postgres::{self, LocalPostgres};
-use bss_suite::{ConsoleLogin, Payments, Suite, SuiteConfig};
+use bss_suite::{ConsoleLogin, GatewaySettings, Payments, Suite, SuiteConfig};
 use clap::{Args, Parser, Subcommand};
 use sqlx::Connection;
 
@@ -54,15 +54,6 @@ struct AuthArgs {
 }
 
 impl AuthArgs {
-    fn config(&self) -> AuthConfig {
-        AuthConfig {
-            issuer: self.issuer.clone(),
-            audience: self.audience.clone(),
-            hs256_secret: Some(Secret::new(self.hs256_secret.clone())),
-            ..AuthConfig::default()
-        }
-    }
-
     fn issuer(&self) -> TokenIssuer {
         TokenIssuer::hs256(&self.hs256_secret, &self.issuer, &self.audience)
     }
@@ -78,15 +69,6 @@ struct RunArgs {
     /// Port of the gateway; the services follow it.
     #[arg(long, env = "BSS_BASE_PORT", default_value_t = 50050)]
     base_port: u16,
-    /// Calls per second each tenant may make through the gateway.
-    #[arg(long, env = "BSS_RATE_LIMIT_PER_SECOND", default_value_t = 1_000)]
-    rate_limit_per_second: u32,
-    /// Calls a tenant may make at once after a quiet period.
-    #[arg(long, env = "BSS_RATE_LIMIT_BURST", default_value_t = 2_000)]
-    rate_limit_burst: u32,
-    /// Database connections each service may hold.
-    #[arg(long, env = "BSS_MAX_CONNECTIONS_PER_SERVICE", default_value_t = 16)]
-    max_connections_per_service: u32,
     /// The built administration console (`make console`).
     #[arg(long, env = "BSS_CONSOLE_DIR", default_value = "console/dist")]
     console_dir: PathBuf,
@@ -122,8 +104,64 @@ struct RunArgs {
     /// address. `false`: such orders are refused (PAYMENT_PROVIDER_MISSING).
     #[arg(long, env = "BSS_SANDBOX_PAYMENTS", default_value_t = true, action = clap::ArgAction::Set)]
     sandbox_payments: bool,
-    #[command(flatten)]
-    auth: AuthArgs,
+}
+
+/// What `make run` reads as every standalone service reads it, from the
+/// same sources (`BSS_CONFIG_FILE`, `BSS_*` variables, `*_FILE` secrets)
+/// under the same names: tokens (`BSS_AUTH__*`; the development HS256
+/// secret unless one is given), the server's limits (`BSS_SERVER__*`, each
+/// service's and the gateway's), the pools (`BSS_DATABASE__*`), the
+/// gateway's rate limits (`BSS_RATE_LIMIT__*`) and its own settings.
+#[derive(serde::Deserialize)]
+struct Settings {
+    #[serde(default)]
+    auth: AuthConfig,
+    server: Option<ServerConfig>,
+    #[serde(default)]
+    database: PoolSettings,
+    #[serde(default)]
+    rate_limit: RateLimitConfig,
+    #[serde(flatten)]
+    gateway: GatewaySettings,
+}
+
+/// The pool settings given (`BSS_DATABASE__MAX_CONNECTIONS`, ...); unset
+/// keeps the services' defaults.
+#[derive(Default, serde::Deserialize)]
+struct PoolSettings {
+    max_connections: Option<u32>,
+    acquire_timeout_ms: Option<u64>,
+    startup_timeout_ms: Option<u64>,
+    statement_timeout_ms: Option<u64>,
+}
+
+impl Settings {
+    fn load() -> Result<Settings, Error> {
+        let mut settings: Settings = bss_platform::config::load()?;
+        if settings.auth.hs256_secret.is_none() {
+            settings.auth.hs256_secret = Some(Secret::new(DEV_SECRET));
+        }
+        Ok(settings)
+    }
+
+    /// Each service's pool on `url`.
+    fn database(&self, url: String) -> DatabaseConfig {
+        let defaults = DatabaseConfig::new(url);
+        let given = &self.database;
+        DatabaseConfig {
+            max_connections: given.max_connections.unwrap_or(defaults.max_connections),
+            acquire_timeout_ms: given.acquire_timeout_ms.unwrap_or(defaults.acquire_timeout_ms),
+            startup_timeout_ms: given.startup_timeout_ms.unwrap_or(defaults.startup_timeout_ms),
+            statement_timeout_ms: given.statement_timeout_ms.unwrap_or(defaults.statement_timeout_ms),
+            ..defaults
+        }
+    }
+
+    /// Tokens of the HS256 secret the services accept.
+    fn issuer(&self) -> TokenIssuer {
+        let secret = self.auth.hs256_secret.as_ref().map(Secret::expose).unwrap_or(DEV_SECRET);
+        TokenIssuer::hs256(secret, &self.auth.issuer, &self.auth.audience)
+    }
 }
 
 impl RunArgs {
@@ -147,8 +185,9 @@ impl RunArgs {
 
     /// How the console signs in, and the services' token configuration
     /// that goes with it.
-    fn console_login(&self) -> Result<(ConsoleLogin, AuthConfig), Error> {
-        let mut auth = self.auth.config();
+    /// How the console signs in, and `auth` accepting its identity
+    /// provider's tokens.
+    fn console_login(&self, mut auth: AuthConfig) -> Result<(ConsoleLogin, AuthConfig), Error> {
         let login = match self.console_oidc_authority.as_deref().map(str::trim) {
             Some(authority) if !authority.is_empty() => {
                 let keys = self.console_oidc_public_key_files.iter().map(|file| {
@@ -270,6 +309,7 @@ async fn run(args: RunArgs) -> Result<ExitCode, Error> {
     // variables (BSS_TELEMETRY__LOG_FORMAT, OTEL_EXPORTER_OTLP_ENDPOINT).
     let telemetry = bss_platform::config::load_telemetry()?;
     let _telemetry = bss_platform::telemetry::init("bss-suite", &telemetry)?;
+    let settings = Settings::load()?;
     let (database_url, private) = match std::env::var("DATABASE_URL") {
         Ok(url) => (url, None),
         Err(_) => {
@@ -282,18 +322,16 @@ async fn run(args: RunArgs) -> Result<ExitCode, Error> {
 
     let shutdown = Shutdown::new();
     shutdown.trigger_on_signals();
-    let (console_login, auth) = args.console_login()?;
+    let (console_login, auth) = args.console_login(settings.auth.clone())?;
     let config = SuiteConfig {
-        database_url,
+        database: settings.database(database_url),
         host: args.host,
         base_port: args.base_port,
         auth,
-        server: ServerConfig { drain_delay_ms: 500, ..ServerConfig::default() },
-        max_connections_per_service: args.max_connections_per_service,
-        rate_limit: RateLimitConfig {
-            default: Quota { requests_per_second: args.rate_limit_per_second, burst: args.rate_limit_burst },
-            ..RateLimitConfig::default()
-        },
+        // Stopped at once on this machine, unless the server's settings say.
+        server: settings.server.clone().unwrap_or(ServerConfig { drain_delay_ms: 500, ..ServerConfig::default() }),
+        rate_limit: settings.rate_limit.clone(),
+        gateway: settings.gateway.clone(),
         tls: None,
         reseller_sync: true,
         payments: args.payments(),
@@ -312,7 +350,7 @@ async fn run(args: RunArgs) -> Result<ExitCode, Error> {
         }
     };
 
-    let issuer = args.auth.issuer();
+    let issuer = settings.issuer();
     let platform_admin = Who { subject: "dev:platform-admin", tenant: None, roles: vec![Role::PlatformAdmin] };
     let platform_token = mint(&issuer, platform_admin, (None, None), 12);
     let demo_tenant = create_demo_tenant(suite.endpoints.gateway, &platform_token).await?;

@@ -8,7 +8,7 @@
 
 use bss_gateway::rate_limit::RateLimitConfig;
 use bss_platform::auth::Role;
-use bss_platform::config::ServerConfig;
+use bss_platform::config::{DatabaseConfig, ServerConfig};
 use bss_proto::accounts::tenant_service_client::TenantServiceClient;
 use bss_proto::accounts::{CreateTenantRequest, Tenant};
 use bss_proto::billing::location_service_client::LocationServiceClient;
@@ -44,13 +44,13 @@ impl TestApp {
     pub async fn start_with(adjust: impl FnOnce(&mut SuiteConfig)) -> TestApp {
         let kit = Kit::new().await;
         let mut config = SuiteConfig {
-            database_url: kit.database_url().to_owned(),
+            database: DatabaseConfig { max_connections: 6, ..DatabaseConfig::new(kit.database_url()) },
             host: [127, 0, 0, 1].into(),
             base_port: 0,
             auth: bss_testkit::auth_config(),
             server: ServerConfig { drain_delay_ms: 0, shutdown_grace_ms: 2_000, ..ServerConfig::default() },
-            max_connections_per_service: 6,
             rate_limit: RateLimitConfig::default(),
+            gateway: bss_suite::GatewaySettings::default(),
             tls: None,
             reseller_sync: true,
             payments: bss_suite::Payments::Sandbox,

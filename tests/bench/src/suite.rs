@@ -30,10 +30,10 @@ impl SuiteProcess {
             .env("BSS_AUTH__HS256_SECRET", bss_testkit::TEST_SECRET)
             .env("BSS_AUTH__ISSUER", bss_testkit::TEST_ISSUER)
             .env("BSS_AUTH__AUDIENCE", bss_testkit::TEST_AUDIENCE)
-            .env("BSS_RATE_LIMIT_PER_SECOND", "100000000")
-            .env("BSS_RATE_LIMIT_BURST", "100000000")
+            .env("BSS_RATE_LIMIT__DEFAULT__REQUESTS_PER_SECOND", "100000000")
+            .env("BSS_RATE_LIMIT__DEFAULT__BURST", "100000000")
             // Postgres allows 100 connections here; P5's baseline takes 64.
-            .env("BSS_MAX_CONNECTIONS_PER_SERVICE", "8")
+            .env("BSS_DATABASE__MAX_CONNECTIONS", "8")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .kill_on_drop(true)

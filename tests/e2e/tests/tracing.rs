@@ -238,12 +238,147 @@ async fn every_stream_carries_the_trace_of_the_request_that_made_the_change() {
     assert!(applied_in(billing_trace) >= 2, "credit and reseller-sync apply OrderOutcome in its trace");
 }
 
+/// `bss-suite run` as `make run` starts it, with the environment's
+/// variables besides `DATABASE_URL`, and what its output says.
+struct MakeRun {
+    process: tokio::process::Child,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    gateway: String,
+    metrics: String,
+    token: String,
+}
+
+impl MakeRun {
+    async fn start(kit: &bss_e2e::Kit, variables: &[(&str, &str)]) -> MakeRun {
+        use tokio::io::AsyncBufReadExt;
+        let test = std::env::current_exe().expect("the test binary");
+        let profile = test.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
+        let mut process = tokio::process::Command::new(profile.join("bss-suite"))
+            .args(["run", "--base-port", "0", "--console-dir", "/nonexistent"])
+            .env("DATABASE_URL", kit.database_url())
+            .env("BSS_SANDBOX_IDP", "false")
+            .envs(variables.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("bss-suite runs");
+        let mut lines = tokio::io::BufReader::new(process.stdout.take().expect("its output")).lines();
+        let (mut gateway, mut metrics, mut token, mut next_is_token) = (None, None, None, false);
+        while let Some(line) = tokio::time::timeout(Duration::from_secs(120), lines.next_line())
+            .await
+            .expect("the suite starts")
+            .expect("its output")
+        {
+            if next_is_token {
+                token = Some(line.trim().to_owned());
+                next_is_token = false;
+            }
+            next_is_token |= line.starts_with("Platform admin token");
+            if let Some(address) = line.trim().strip_prefix("gateway").map(str::trim) {
+                gateway = Some(address.to_owned());
+            }
+            if let Some(address) = line.trim().strip_prefix("metrics (HTTP)").map(str::trim) {
+                metrics = Some(address.to_owned());
+            }
+            if line.contains("Ctrl-C stops everything.") {
+                break;
+            }
+        }
+        MakeRun {
+            process,
+            lines,
+            gateway: gateway.expect("the gateway's address"),
+            metrics: metrics.expect("the metrics address"),
+            token: token.expect("a platform token"),
+        }
+    }
+}
+
+/// `make run` takes the settings the standalone services take, by the same
+/// names: the server's limits, the pools', the gateway's rate limits, and
+/// a secret from a file.
+#[tokio::test]
+async fn make_run_takes_the_server_pool_rate_limit_and_secret_file_settings_the_services_take() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let kit = bss_e2e::Kit::new().await;
+    let folder = std::env::temp_dir().join(format!("bss-make-run-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&folder).expect("folder");
+    let secret = folder.join("hs256");
+    std::fs::write(&secret, "a-secret-only-this-file-knows").expect("secret written");
+    let variables = [
+        ("BSS_AUTH__HS256_SECRET_FILE", secret.to_str().expect("utf-8")),
+        ("BSS_SERVER__MAX_MESSAGE_BYTES", "4096"),
+        ("BSS_DATABASE__MAX_CONNECTIONS", "3"),
+        ("BSS_RATE_LIMIT__DEFAULT__REQUESTS_PER_SECOND", "1"),
+        ("BSS_RATE_LIMIT__DEFAULT__BURST", "3"),
+    ];
+    let run = MakeRun::start(&kit, &variables).await;
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", run.gateway))
+        .expect("url")
+        .connect()
+        .await
+        .expect("up");
+    let mut tenants = TenantServiceClient::new(channel);
+    let list = || bss_proto::accounts::ListTenantsRequest { page_size: 10, ..Default::default() };
+
+    // Tokens are verified with the file's secret (the printed token is
+    // signed with it too); the development secret's are refused.
+    let mint = |secret: &str, subject: &str| {
+        bss_platform::auth::TokenIssuer::hs256(secret, "bss-dev", "bss").mint(&bss_platform::auth::TokenSpec {
+            subject: subject.to_owned(),
+            tenant: None,
+            roles: vec![bss_platform::auth::Role::PlatformAdmin],
+            sales_rep_id: None,
+            user_id: None,
+            ttl: Duration::from_secs(60),
+        })
+    };
+    let development = mint(bss_platform::auth::DEVELOPMENT_HS256_SECRET, "dev");
+    let refused = tenants.list_tenants(authorized(list(), &development)).await.expect_err("another secret");
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+
+    // A caller of its own: three calls at once (the burst), then it waits,
+    // one call a second.
+    let probe = mint("a-secret-only-this-file-knows", "probe");
+    let mut codes = Vec::new();
+    for _ in 0..5 {
+        let listed = tenants.list_tenants(authorized(list(), &probe)).await;
+        codes.push(listed.map(|_| ()).map_err(|status| status.code()));
+    }
+    assert_eq!(codes.iter().filter(|code| code.is_ok()).count(), 3, "{codes:?}");
+    assert!(codes.iter().skip(3).all(|code| *code == Err(tonic::Code::ResourceExhausted)), "{codes:?}");
+
+    // A message over the server's limit is refused before any service reads it.
+    let huge = bss_proto::accounts::Tenant {
+        name: "x".repeat(8_000),
+        default_currency: "EUR".to_owned(),
+        ..Default::default()
+    };
+    let create = bss_proto::accounts::CreateTenantRequest { tenant: Some(huge), request_id: String::new() };
+    let too_big = tenants.create_tenant(authorized(create, &run.token)).await.expect_err("too big");
+    assert_eq!(too_big.code(), tonic::Code::ResourceExhausted, "{too_big:?}");
+
+    // Each service's pool is the size given (the sandbox provider's books
+    // keep a pool of their own).
+    let mut stream = tokio::net::TcpStream::connect(run.metrics.as_str()).await.expect("metrics port");
+    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: metrics\r\nConnection: close\r\n\r\n").await.expect("request");
+    let mut scraped = String::new();
+    stream.read_to_string(&mut scraped).await.expect("response");
+    let sizes: Vec<&str> = scraped
+        .lines()
+        .filter(|line| line.starts_with("bss_db_pool_max_connections{") && !line.contains("sandbox"))
+        .filter_map(|line| line.rsplit_once(' ').map(|(_, value)| value))
+        .collect();
+    assert!(sizes.len() >= 5 && sizes.iter().all(|size| *size == "3"), "{sizes:?}");
+
+    std::fs::remove_dir_all(&folder).ok();
+}
+
 /// `bss-suite run` (what `make run` starts) exports its spans where
 /// `OTEL_EXPORTER_OTLP_ENDPOINT` points, as the standalone services do, and
 /// logs one line per call at every hop in the format the environment asks.
 #[tokio::test]
 async fn the_suite_as_make_run_starts_it_exports_spans_to_the_collector_the_environment_names() {
-    use tokio::io::AsyncBufReadExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let collector = listener.local_addr().expect("address");
     let receiver = Receiver::default();
@@ -253,38 +388,9 @@ async fn the_suite_as_make_run_starts_it_exports_spans_to_the_collector_the_envi
             .serve_with_incoming(TcpListenerStream::new(listener)),
     );
     let kit = bss_e2e::Kit::new().await;
-    let test = std::env::current_exe().expect("the test binary");
-    let profile = test.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
-    let mut suite = tokio::process::Command::new(profile.join("bss-suite"))
-        .args(["run", "--base-port", "0", "--console-dir", "/nonexistent"])
-        .env("DATABASE_URL", kit.database_url())
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{collector}"))
-        .env("BSS_TELEMETRY__LOG_FORMAT", "json")
-        .env("BSS_SANDBOX_IDP", "false")
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("bss-suite runs");
-    let mut lines = tokio::io::BufReader::new(suite.stdout.take().expect("its output")).lines();
-    let (mut gateway, mut token, mut next_is_token) = (None, None, false);
-    while let Some(line) = tokio::time::timeout(Duration::from_secs(120), lines.next_line())
-        .await
-        .expect("the suite starts")
-        .expect("its output")
-    {
-        if next_is_token {
-            token = Some(line.trim().to_owned());
-            next_is_token = false;
-        }
-        next_is_token |= line.starts_with("Platform admin token");
-        if let Some(address) = line.trim().strip_prefix("gateway").map(str::trim) {
-            gateway = Some(address.to_owned());
-        }
-        if line.contains("Ctrl-C stops everything.") {
-            break;
-        }
-    }
-    let (gateway, token) = (gateway.expect("the gateway's address"), token.expect("a platform token"));
+    let collector = format!("http://{collector}");
+    let made = [("OTEL_EXPORTER_OTLP_ENDPOINT", collector.as_str()), ("BSS_TELEMETRY__LOG_FORMAT", "json")];
+    let MakeRun { process: mut suite, mut lines, gateway, token, .. } = MakeRun::start(&kit, &made).await;
     let channel =
         tonic::transport::Channel::from_shared(format!("http://{gateway}")).expect("url").connect().await.expect("up");
     let listed = bss_proto::accounts::ListTenantsRequest { page_size: 10, ..Default::default() };
