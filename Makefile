@@ -11,8 +11,11 @@ PYTHON_CLIENT := clients/python
 PROTO_FILES := $(shell find proto -name '*.proto')
 BUF := npx --yes @bufbuild/buf@1.75.0
 CLIENT_TS := clients/typescript
-CLIENT_TS_SOURCES := $(CLIENT_TS)/src/index.ts $(CLIENT_TS)/src/node.ts $(CLIENT_TS)/package.json $(CLIENT_TS)/package-lock.json \
-  $(CLIENT_TS)/buf.gen.yaml $(CLIENT_TS)/tsconfig.json $(shell find $(CLIENT_TS)/proto -name '*.proto')
+CLIENT_TS_SOURCES := $(CLIENT_TS)/src/index.ts $(CLIENT_TS)/src/node.ts $(CLIENT_TS)/tsconfig.json
+# What `buf generate` (buf.gen.yaml) reads, and the stamp of what it wrote.
+CLIENTS_INPUTS := $(PROTO_FILES) $(shell find $(CLIENT_TS)/proto -name '*.proto') buf.gen.yaml \
+  $(PYTHON_CLIENT)/protoc_gen_bss_python.py
+CLIENTS_GENERATED := clients/.generated
 CONSOLE_SOURCES := $(shell find console/src console/public -type f) console/index.html console/vite.config.ts \
   console/tsconfig.json console/package.json console/package-lock.json
 NPM_CI := npm ci --no-audit --no-fund --loglevel=error
@@ -30,8 +33,20 @@ build: ## build every crate, tests included
 
 console: deps console/dist/index.html ## the TypeScript client (clients/typescript) and the console built into console/dist
 
-$(CLIENT_TS)/dist/.stamp: $(PROTO_FILES) $(CLIENT_TS_SOURCES)
-	cd $(CLIENT_TS) && $(NPM_CI) && npm run --silent build
+$(CLIENT_TS)/node_modules/.stamp: $(CLIENT_TS)/package.json $(CLIENT_TS)/package-lock.json
+	cd $(CLIENT_TS) && $(NPM_CI)
+	touch $@
+
+# Every client's code, with one command: buf generate (buf.gen.yaml), its
+# plugins being the TypeScript package's protoc-gen-es and the Python
+# package's generator in the virtualenv.
+$(CLIENTS_GENERATED): $(CLIENTS_INPUTS) $(CLIENT_TS)/node_modules/.stamp $(VENV)/.requirements
+	rm -rf $(CLIENT_TS)/src/gen $(PYTHON_CLIENT)/src/bss
+	$(CLIENT_TS)/node_modules/.bin/buf generate
+	touch $@
+
+$(CLIENT_TS)/dist/.stamp: $(CLIENTS_GENERATED) $(CLIENT_TS_SOURCES)
+	cd $(CLIENT_TS) && npm run --silent build
 	touch $@
 
 console/dist/index.html: $(CLIENT_TS)/dist/.stamp $(CONSOLE_SOURCES)
@@ -92,7 +107,7 @@ bench: deps ## measure throughput and latency against same-run baselines; writes
 
 python-env: $(VENV)/.requirements $(VENV)/.bss-client ## the virtualenv with the Python client (clients/python) generated from proto/ and installed
 
-clients: $(CLIENT_TS)/dist/.stamp python-env ## every client package from proto/: TypeScript (buf generate, clients/typescript) and Python (clients/python)
+clients: $(CLIENT_TS)/dist/.stamp python-env ## every client package from proto/ (buf generate with buf.gen.yaml): TypeScript (clients/typescript) and Python (clients/python)
 
 $(VENV)/.requirements: tests/python/requirements.txt
 	python3 -m venv $(VENV)
@@ -109,9 +124,7 @@ $(VENV)/.deploy-requirements: deploy/k8s/requirements.txt
 	.venv-policy/bin/pip install --quiet --disable-pip-version-check -r deploy/k8s/requirements-policy.txt
 	cp deploy/k8s/requirements-policy.txt $@
 
-$(VENV)/.bss-client: $(PROTO_FILES) $(VENV)/.requirements $(PYTHON_CLIENT)/pyproject.toml $(PYTHON_CLIENT)/generate.py \
-  $(PYTHON_CLIENT)/src/bss_client/__init__.py
-	$(VENV)/bin/python $(PYTHON_CLIENT)/generate.py
+$(VENV)/.bss-client: $(CLIENTS_GENERATED) $(PYTHON_CLIENT)/pyproject.toml $(PYTHON_CLIENT)/src/bss_client/__init__.py
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-build-isolation --force-reinstall --no-deps \
 	  ./$(PYTHON_CLIENT)
 	touch $@
