@@ -13,7 +13,8 @@ BUF := npx --yes @bufbuild/buf@1.75.0
 CLIENT_TS := clients/typescript
 CLIENT_TS_SOURCES := $(CLIENT_TS)/src/index.ts $(CLIENT_TS)/src/node.ts $(CLIENT_TS)/tsconfig.json
 # What `buf generate` (buf.gen.yaml) reads, and the stamp of what it wrote.
-CLIENTS_INPUTS := $(PROTO_FILES) $(shell find $(CLIENT_TS)/proto -name '*.proto') buf.gen.yaml \
+CLIENT_TS_PROTOS := $(shell find $(CLIENT_TS)/proto -name '*.proto')
+CLIENTS_INPUTS := $(PROTO_FILES) $(CLIENT_TS_PROTOS) buf.gen.yaml \
   $(PYTHON_CLIENT)/protoc_gen_bss_python.py
 CLIENTS_GENERATED := clients/.generated
 CONSOLE_SOURCES := $(shell find console/src console/public -type f) console/index.html console/vite.config.ts \
@@ -45,7 +46,10 @@ $(CLIENTS_GENERATED): $(CLIENTS_INPUTS) $(CLIENT_TS)/node_modules/.stamp $(VENV)
 	$(CLIENT_TS)/node_modules/.bin/buf generate
 	touch $@
 
-$(CLIENT_TS)/dist/.stamp: $(CLIENTS_GENERATED) $(CLIENT_TS_SOURCES)
+# The TypeScript package alone (the console needs no Python): its own
+# template, clients/typescript/buf.gen.yaml, with the same plugin.
+$(CLIENT_TS)/dist/.stamp: $(CLIENT_TS)/node_modules/.stamp $(PROTO_FILES) $(CLIENT_TS_PROTOS) \
+  $(CLIENT_TS)/buf.gen.yaml $(CLIENT_TS_SOURCES)
 	cd $(CLIENT_TS) && npm run --silent build
 	touch $@
 
@@ -107,7 +111,7 @@ bench: deps ## measure throughput and latency against same-run baselines; writes
 
 python-env: $(VENV)/.requirements $(VENV)/.bss-client ## the virtualenv with the Python client (clients/python) generated from proto/ and installed
 
-clients: $(CLIENT_TS)/dist/.stamp python-env ## every client package from proto/ (buf generate with buf.gen.yaml): TypeScript (clients/typescript) and Python (clients/python)
+clients: $(CLIENTS_GENERATED) $(CLIENT_TS)/dist/.stamp python-env ## every client package from proto/ (buf generate with buf.gen.yaml): TypeScript (clients/typescript) and Python (clients/python)
 
 $(VENV)/.requirements: tests/python/requirements.txt
 	python3 -m venv $(VENV)
