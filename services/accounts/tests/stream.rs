@@ -119,6 +119,62 @@ async fn ten_thousand_rows_import_with_an_exact_answer_for_each() {
     assert_eq!(app.count_accounts().await, 4 + 9_895);
 }
 
+/// ImportAccountsWithProgress says how many rows are applied as each chunk
+/// commits, then answers as ImportAccounts does; one request id names one
+/// import whichever RPC carries it.
+#[tokio::test]
+async fn progress_comes_as_chunks_commit_and_either_rpc_replays_the_same_import() {
+    let mut app = spawn().await;
+    let (_, admin) = app.tenant_admin().await;
+    let rows: Vec<ImportRow> = (1..=1_200i64)
+        .map(|index| row(index, &format!("P-{index}"), &format!("P{index}"), &format!("Pro {index}")))
+        .collect();
+    let messages = |rows: &[ImportRow]| -> Vec<ImportAccountsWithProgressRequest> {
+        rows.chunks(400)
+            .enumerate()
+            .map(|(index, chunk)| ImportAccountsWithProgressRequest {
+                rows: chunk.to_vec(),
+                request_id: if index == 0 { "progress-1".to_owned() } else { String::new() },
+            })
+            .collect()
+    };
+    let stream = app
+        .accounts
+        .import_accounts_with_progress(authorized(futures::stream::iter(messages(&rows)), &admin))
+        .await
+        .expect("import starts")
+        .into_inner();
+    let said: Vec<ImportAccountsWithProgressResponse> =
+        stream.map(|message| message.expect("progress")).collect().await;
+    let (last, progress) = said.split_last().expect("an answer");
+    let applied: Vec<i32> = progress.iter().map(|message| message.rows_applied).collect();
+    assert_eq!(applied, [500, 1_000, 1_200], "one message per chunk committed (500 rows), before the answer");
+    assert!(progress.iter().all(|message| message.result.is_none() && message.rows_total == 1_200));
+    assert_eq!((last.rows_applied, last.rows_total), (1_200, 1_200));
+    let answer = last.result.clone().expect("the answer comes last");
+    assert_eq!((answer.created, answer.updated, answer.rejected, answer.results.len()), (1_200, 0, 0, 1_200));
+    assert_eq!(app.count_accounts().await, 1_200);
+
+    // The same import by ImportAccounts: the first answer, nothing applied twice.
+    let unary: Vec<ImportAccountsRequest> = messages(&rows)
+        .into_iter()
+        .map(|message| ImportAccountsRequest { rows: message.rows, request_id: message.request_id })
+        .collect();
+    assert_eq!(import(&mut app, &admin, unary).await, answer);
+    // Another file under the same id is refused, whichever RPC carries it.
+    let other = app
+        .accounts
+        .import_accounts_with_progress(authorized(futures::stream::iter(messages(&rows[..10])), &admin))
+        .await;
+    let refused = match other {
+        Err(status) => status,
+        Ok(stream) => stream.into_inner().next().await.expect("an answer").expect_err("another request"),
+    };
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert!(refused.message().contains("already used"), "{refused:?}");
+    assert_eq!(app.count_accounts().await, 1_200);
+}
+
 #[tokio::test]
 async fn the_stream_sends_every_change_in_order_then_new_ones_live() {
     let mut app = spawn().await;

@@ -7,6 +7,10 @@
 //! refused at once (RESOURCE_EXHAUSTED, reason TENANT_BUSY, with a retry
 //! delay).
 //!
+//! Work a call leaves running after it has answered (the producer of a
+//! response stream) goes through [`Detach`]: it keeps the call's permit
+//! until it is done, and the server waits for it when it shuts down.
+//!
 //! A call's tenant is the caller's (a service calling for a tenant counts
 //! toward it); callers without one (platform administrators, the suite's
 //! services reading every tenant's events) share one key per subject.
@@ -20,6 +24,7 @@ use std::task::{Context, Poll};
 
 use http::{Request, Response};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::task::TaskTracker;
 use tower::{Layer, Service, ServiceExt};
 
 use crate::auth::{Caller, TenantScope};
@@ -40,13 +45,20 @@ pub struct Fairness {
     server: &'static str,
     per_tenant: usize,
     shares: Arc<Mutex<HashMap<String, Arc<Share>>>>,
+    detached: TaskTracker,
 }
 
 impl Fairness {
     /// Each tenant may have `per_tenant` calls in `server` at once (at
     /// least one).
     pub fn new(server: &'static str, per_tenant: usize) -> Fairness {
-        Fairness { server, per_tenant: per_tenant.max(1), shares: Arc::default() }
+        Fairness { server, per_tenant: per_tenant.max(1), shares: Arc::default(), detached: TaskTracker::new() }
+    }
+
+    /// The work calls left running ([`Detach`]), for the server to wait
+    /// for at shutdown.
+    pub fn detached(&self) -> TaskTracker {
+        self.detached.clone()
     }
 
     /// Waits for a permit of `share`, counted among its waiting calls for
@@ -82,6 +94,39 @@ impl Fairness {
                 Arc::new(Share { permits: Arc::new(Semaphore::new(self.per_tenant)), waiting: AtomicUsize::new(0) })
             })
             .clone()
+    }
+}
+
+/// Lets a call's handler leave work running after it answers (the
+/// producer of a response stream) as part of the call: the work holds the
+/// call's tenant permit until it is done, so a tenant cannot escape its
+/// share by streaming, and the server waits for it at shutdown. Found in
+/// the request's extensions of every call with a caller.
+#[derive(Clone, Debug)]
+pub struct Detach {
+    permit: Arc<Mutex<Option<OwnedSemaphorePermit>>>,
+    tracker: TaskTracker,
+}
+
+impl Detach {
+    /// Runs `work` after the call has answered, holding its permit.
+    pub fn spawn(&self, work: impl Future<Output = ()> + Send + 'static) {
+        let permit = self.permit.lock().unwrap_or_else(PoisonError::into_inner).take();
+        self.tracker.spawn(async move {
+            work.await;
+            drop(permit);
+        });
+    }
+
+    /// Runs `work` through the call's [`Detach`] (every call with a
+    /// caller carries one), else on its own.
+    pub fn spawn_in(detach: Option<&Detach>, work: impl Future<Output = ()> + Send + 'static) {
+        match detach {
+            Some(detach) => detach.spawn(work),
+            None => {
+                tokio::spawn(work);
+            }
+        }
     }
 }
 
@@ -171,8 +216,12 @@ where
             let Some(permit) = fairness.permit(&share).await else {
                 return Ok(busy().into_http());
             };
+            let held = Arc::new(Mutex::new(Some(permit)));
+            let mut request = request;
+            request.extensions_mut().insert(Detach { permit: held.clone(), tracker: fairness.detached.clone() });
             let response = inner.ready().await?.call(request).await;
-            drop(permit);
+            // Unless work the call left running took it.
+            drop(held.lock().unwrap_or_else(PoisonError::into_inner).take());
             response
         })
     }
@@ -193,6 +242,28 @@ mod tests {
         assert!(other.permits.clone().try_acquire_owned().is_ok(), "another tenant is not held back");
         drop((first, second));
         assert_eq!(fairness.share("a").permits.available_permits(), 2);
+    }
+
+    #[tokio::test]
+    async fn work_a_call_leaves_running_holds_its_permit_and_is_waited_for() {
+        let fairness = Fairness::new("test", 1);
+        let share = fairness.share("a");
+        let permit = fairness.permit(&share).await.expect("the share's one permit");
+        let detach = Detach { permit: Arc::new(Mutex::new(Some(permit))), tracker: fairness.detached() };
+        let (finish, finished) = tokio::sync::oneshot::channel::<()>();
+        detach.spawn(async move {
+            let _ = finished.await;
+        });
+        assert_eq!(share.permits.available_permits(), 0, "the detached work holds the call's permit");
+        let tracker = fairness.detached();
+        tracker.close();
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(20), tracker.wait()).await.is_err(),
+            "shutdown waits for it"
+        );
+        finish.send(()).expect("the work waits");
+        tracker.wait().await;
+        assert_eq!(share.permits.available_permits(), 1, "its permit is back once it is done");
     }
 
     #[tokio::test]

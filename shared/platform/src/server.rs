@@ -266,6 +266,8 @@ impl GrpcServer {
             }
         };
 
+        let fairness = Fairness::new(name, share);
+        let detached = fairness.detached();
         let mut builder = tonic::transport::Server::builder();
         if let Some(tls) = &config.tls {
             builder = builder.tls_config(server_tls(tls)?)?;
@@ -279,7 +281,7 @@ impl GrpcServer {
             .layer(option_layer(cors))
             .layer(option_layer(grpc_web.then(tonic_web::GrpcWebLayer::new)))
             .layer(RpcLayer::new(verifier).named(name).tenants(tenants).timeout(config.request_timeout()))
-            .layer(FairnessLayer::new(Fairness::new(name, share)))
+            .layer(FairnessLayer::new(fairness))
             .layer(GlobalConcurrencyLimitLayer::new(config.concurrency_limit))
             .layer(TextGuardLayer::new(TextGuard::new(bss_proto::FILE_DESCRIPTOR_SET, config.max_message_bytes)))
             .add_routes(routes)
@@ -294,6 +296,12 @@ impl GrpcServer {
             _ = async { drained.wait().await; tokio::time::sleep(grace).await } => {
                 tracing::warn!("shutdown grace period over; closing the calls still open");
             }
+        }
+        // Work calls left running (an import whose client stopped
+        // listening) finishes within the grace period too.
+        detached.close();
+        if tokio::time::timeout(grace, detached.wait()).await.is_err() {
+            tracing::warn!(tasks = detached.len(), "shutdown grace period over; work left by calls still runs");
         }
         reporter.set_service_status(LIVENESS_SERVICE, ServingStatus::NotServing).await;
         Ok(())

@@ -1,11 +1,14 @@
 //! ImportAccounts and ImportAccountsWithProgress: the stream of rows
 //! gathered and each row parsed here; `app::import` applies them.
 
+use std::panic::AssertUnwindSafe;
+
 use bss_platform::error::Violations;
+use bss_platform::fairness::Detach;
 use bss_platform::idempotency::RequestKey;
 use bss_platform::payment::PaymentType;
 use bss_proto::accounts::*;
-use futures::{Stream, StreamExt};
+use futures::{FutureExt, Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
@@ -142,13 +145,15 @@ pub(super) async fn import_accounts_with_progress(
     request: Request<Streaming<ImportAccountsWithProgressRequest>>,
 ) -> Result<Response<ProgressStream>, Status> {
     let (caller, tenant_id) = authorize(&request, WRITERS)?;
+    let detach = request.extensions().get::<Detach>().cloned();
     let whole = gather(request.into_inner().map(|message| message.map(|m| (m.rows, m.request_id)))).await?;
     let (key, rows) = prepare(tenant_id, &whole)?;
     let total = rows.len() as i32;
     let (sender, receiver) = mpsc::channel(PROGRESS_BUFFER);
     let api = api.clone();
-    // The import goes on if the client stops listening: its answer is
-    // stored under its request id for a retry to read.
+    // The import goes on if the client stops listening (its answer is
+    // stored under its request id for a retry to read), within the
+    // tenant's share of the service and waited for at shutdown.
     let import = async move {
         let progress = sender.clone();
         let applied = move |done: usize| {
@@ -156,17 +161,23 @@ pub(super) async fn import_accounts_with_progress(
                 ImportAccountsWithProgressResponse { rows_applied: done as i32, rows_total: total, result: None };
             let _ = progress.try_send(Ok(message));
         };
-        let answer = api.import(&caller, tenant_id, key, rows, import_response, applied).await;
-        let last = answer
-            .map(|result| ImportAccountsWithProgressResponse {
-                rows_applied: total,
-                rows_total: total,
-                result: Some(result),
-            })
-            .map_err(Status::from);
+        let answer =
+            AssertUnwindSafe(api.import(&caller, tenant_id, key, rows, import_response, applied)).catch_unwind().await;
+        let last = match answer {
+            Ok(answer) => answer
+                .map(|result| ImportAccountsWithProgressResponse {
+                    rows_applied: total,
+                    rows_total: total,
+                    result: Some(result),
+                })
+                .map_err(Status::from),
+            // A bug: the stream still ends with an error, not as if it
+            // had finished.
+            Err(_) => Err(Status::internal("the import stopped on an internal error; rows it had applied stand")),
+        };
         let _ = sender.send(last).await;
     };
-    tokio::spawn(import.instrument(tracing::Span::current()));
+    Detach::spawn_in(detach.as_ref(), import.instrument(tracing::Span::current()));
     Ok(Response::new(ReceiverStream::new(receiver)))
 }
 
