@@ -22,6 +22,9 @@ use sqlx::Connection;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use bss_platform::auth::DEVELOPMENT_HS256_SECRET as DEV_SECRET;
+/// How long `make run` says NOT_SERVING before it stops, unless
+/// `BSS_SERVER__DRAIN_DELAY_MS` says (nothing balances load in front of it).
+const MAKE_RUN_DRAIN_DELAY_MS: u64 = 500;
 const DEFAULT_LOCAL_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 #[derive(Parser)]
@@ -40,23 +43,6 @@ enum Command {
     WithPostgres(WithPostgresArgs),
     /// Print a development token.
     Token(TokenArgs),
-}
-
-#[derive(Args, Clone)]
-struct AuthArgs {
-    /// HS256 secret tokens are signed and verified with.
-    #[arg(long, env = "BSS_AUTH__HS256_SECRET", default_value = DEV_SECRET, hide_env_values = true)]
-    hs256_secret: String,
-    #[arg(long, env = "BSS_AUTH__ISSUER", default_value = "bss-dev")]
-    issuer: String,
-    #[arg(long, env = "BSS_AUTH__AUDIENCE", default_value = "bss")]
-    audience: String,
-}
-
-impl AuthArgs {
-    fn issuer(&self) -> TokenIssuer {
-        TokenIssuer::hs256(&self.hs256_secret, &self.issuer, &self.audience)
-    }
 }
 
 #[derive(Args)]
@@ -116,7 +102,7 @@ struct RunArgs {
 struct Settings {
     #[serde(default)]
     auth: AuthConfig,
-    server: Option<ServerConfig>,
+    server: ServerConfig,
     #[serde(default)]
     database: PoolSettings,
     #[serde(default)]
@@ -129,6 +115,9 @@ struct Settings {
 /// keeps the services' defaults.
 #[derive(Default, serde::Deserialize)]
 struct PoolSettings {
+    /// `DATABASE_URL` (or `DATABASE_URL_FILE`, `BSS_DATABASE__URL`, the
+    /// configuration file's `database.url`); unset: a private Postgres.
+    url: Option<Secret>,
     max_connections: Option<u32>,
     acquire_timeout_ms: Option<u64>,
     startup_timeout_ms: Option<u64>,
@@ -137,7 +126,14 @@ struct PoolSettings {
 
 impl Settings {
     fn load() -> Result<Settings, Error> {
-        let mut settings: Settings = bss_platform::config::load()?;
+        // Stopped at once on this machine, unless the server's settings say.
+        let defaults = figment::providers::Serialized::default("server.drain_delay_ms", MAKE_RUN_DRAIN_DELAY_MS);
+        let mut settings: Settings = bss_platform::config::load_over(defaults)?;
+        if settings.server.tls.is_some() {
+            return Err("make run serves plaintext on the loopback address its clients use: BSS_SERVER__TLS__* \
+                        (TLS between clients and a service) is for the standalone services"
+                .into());
+        }
         if settings.auth.hs256_secret.is_none() {
             settings.auth.hs256_secret = Some(Secret::new(DEV_SECRET));
         }
@@ -241,8 +237,6 @@ struct TokenArgs {
     subject: String,
     #[arg(long, default_value_t = 12)]
     ttl_hours: u64,
-    #[command(flatten)]
-    auth: AuthArgs,
 }
 
 #[tokio::main]
@@ -250,11 +244,13 @@ async fn main() -> ExitCode {
     let outcome = match Cli::parse().command {
         Command::Run(args) => run(args).await,
         Command::WithPostgres(args) => with_postgres(args).await,
-        Command::Token(args) => {
+        // Signed as `make run` verifies: the same settings (BSS_AUTH__*,
+        // the secret from a file too), the development secret by default.
+        Command::Token(args) => Settings::load().map(|settings| {
             let who = Who { subject: &args.subject, tenant: args.tenant, roles: args.roles };
-            println!("{}", mint(&args.auth.issuer(), who, (args.sales_rep_id, args.user_id), args.ttl_hours));
-            Ok(ExitCode::SUCCESS)
-        }
+            println!("{}", mint(&settings.issuer(), who, (args.sales_rep_id, args.user_id), args.ttl_hours));
+            ExitCode::SUCCESS
+        }),
     };
     match outcome {
         Ok(code) => code,
@@ -310,9 +306,9 @@ async fn run(args: RunArgs) -> Result<ExitCode, Error> {
     let telemetry = bss_platform::config::load_telemetry()?;
     let _telemetry = bss_platform::telemetry::init("bss-suite", &telemetry)?;
     let settings = Settings::load()?;
-    let (database_url, private) = match std::env::var("DATABASE_URL") {
-        Ok(url) => (url, None),
-        Err(_) => {
+    let (database_url, private) = match &settings.database.url {
+        Some(url) => (url.expose().to_owned(), None),
+        None => {
             println!("starting a private Postgres in {}", args.data_dir.display());
             let server = LocalPostgres::start(&args.data_dir).await?;
             let url = ensure_database(&server.url(), "bss").await?;
@@ -329,7 +325,7 @@ async fn run(args: RunArgs) -> Result<ExitCode, Error> {
         base_port: args.base_port,
         auth,
         // Stopped at once on this machine, unless the server's settings say.
-        server: settings.server.clone().unwrap_or(ServerConfig { drain_delay_ms: 500, ..ServerConfig::default() }),
+        server: settings.server.clone(),
         rate_limit: settings.rate_limit.clone(),
         gateway: settings.gateway.clone(),
         tls: None,

@@ -48,7 +48,13 @@ impl fmt::Debug for Secret {
 
 /// Loads a service's configuration from the sources listed in the module docs.
 pub fn load<T: DeserializeOwned>() -> Result<T, Box<figment::Error>> {
-    let mut figment = Figment::new();
+    load_over(Figment::new())
+}
+
+/// As [`load`], over `defaults` of the caller's own (each source overrides
+/// them setting by setting).
+pub fn load_over<T: DeserializeOwned>(defaults: impl figment::Provider) -> Result<T, Box<figment::Error>> {
+    let mut figment = Figment::from(defaults);
     if let Ok(path) = std::env::var("BSS_CONFIG_FILE") {
         figment = figment.merge(Toml::file_exact(path));
     }

@@ -248,14 +248,26 @@ struct MakeRun {
     token: String,
 }
 
+/// bss-suite, beside the test binary.
+fn suite_program() -> std::path::PathBuf {
+    let test = std::env::current_exe().expect("the test binary");
+    test.parent().and_then(|deps| deps.parent()).expect("target/<profile>").join("bss-suite")
+}
+
 impl MakeRun {
     async fn start(kit: &bss_e2e::Kit, variables: &[(&str, &str)]) -> MakeRun {
         use tokio::io::AsyncBufReadExt;
-        let test = std::env::current_exe().expect("the test binary");
-        let profile = test.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
-        let mut process = tokio::process::Command::new(profile.join("bss-suite"))
-            .args(["run", "--base-port", "0", "--console-dir", "/nonexistent"])
-            .env("DATABASE_URL", kit.database_url())
+        let mut command = tokio::process::Command::new(suite_program());
+        command.args(["run", "--base-port", "0", "--console-dir", "/nonexistent"]);
+        // The kit's database, unless the variables name it another way.
+        match variables
+            .iter()
+            .any(|(name, _)| name.starts_with("DATABASE_URL") || name.starts_with("BSS_DATABASE__URL"))
+        {
+            true => command.env_remove("DATABASE_URL"),
+            false => command.env("DATABASE_URL", kit.database_url()),
+        };
+        let mut process = command
             .env("BSS_SANDBOX_IDP", "false")
             .envs(variables.iter().copied())
             .stdout(std::process::Stdio::piped())
@@ -296,7 +308,8 @@ impl MakeRun {
 
 /// `make run` takes the settings the standalone services take, by the same
 /// names: the server's limits, the pools', the gateway's rate limits, and
-/// a secret from a file.
+/// secrets (the database's address, the token secret) from files; `bss-suite
+/// token` signs with the same secret.
 #[tokio::test]
 async fn make_run_takes_the_server_pool_rate_limit_and_secret_file_settings_the_services_take() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -305,7 +318,10 @@ async fn make_run_takes_the_server_pool_rate_limit_and_secret_file_settings_the_
     std::fs::create_dir_all(&folder).expect("folder");
     let secret = folder.join("hs256");
     std::fs::write(&secret, "a-secret-only-this-file-knows").expect("secret written");
+    let database_url = folder.join("database-url");
+    std::fs::write(&database_url, kit.database_url()).expect("address written");
     let variables = [
+        ("DATABASE_URL_FILE", database_url.to_str().expect("utf-8")),
         ("BSS_AUTH__HS256_SECRET_FILE", secret.to_str().expect("utf-8")),
         ("BSS_SERVER__MAX_MESSAGE_BYTES", "4096"),
         ("BSS_DATABASE__MAX_CONNECTIONS", "3"),
@@ -336,6 +352,15 @@ async fn make_run_takes_the_server_pool_rate_limit_and_secret_file_settings_the_
     let development = mint(bss_platform::auth::DEVELOPMENT_HS256_SECRET, "dev");
     let refused = tenants.list_tenants(authorized(list(), &development)).await.expect_err("another secret");
     assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+    let printed = tokio::process::Command::new(suite_program())
+        .args(["token", "--roles", "platform_admin", "--subject", "printed"])
+        .env("BSS_AUTH__HS256_SECRET_FILE", &secret)
+        .output()
+        .await
+        .expect("bss-suite token runs");
+    assert!(printed.status.success(), "{printed:?}");
+    let printed = String::from_utf8(printed.stdout).expect("utf-8");
+    tenants.list_tenants(authorized(list(), printed.trim())).await.expect("bss-suite token signs as make run verifies");
 
     // A caller of its own: three calls at once (the burst), then it waits,
     // one call a second.
@@ -357,6 +382,8 @@ async fn make_run_takes_the_server_pool_rate_limit_and_secret_file_settings_the_
     let create = bss_proto::accounts::CreateTenantRequest { tenant: Some(huge), request_id: String::new() };
     let too_big = tenants.create_tenant(authorized(create, &run.token)).await.expect_err("too big");
     assert_eq!(too_big.code(), tonic::Code::ResourceExhausted, "{too_big:?}");
+    let reason = tonic_types::StatusExt::get_error_details(&too_big).error_info().map(|info| info.reason.clone());
+    assert_eq!(reason.as_deref(), Some("MESSAGE_TOO_LARGE"), "{too_big:?}");
 
     // Each service's pool is the size given (the sandbox provider's books
     // keep a pool of their own).
