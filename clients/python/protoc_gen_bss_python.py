@@ -48,7 +48,7 @@ def generate(request: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeGenerat
         for package in packages:
             response.file.add(name=f"{package}/__init__.py", content="")
         for path in generated:
-            response.file.add(name=str(path.relative_to(out)), content=path.read_text())
+            response.file.add(name=str(path.relative_to(out)), content=path.read_text(encoding="utf-8"))
     return response
 
 

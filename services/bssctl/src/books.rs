@@ -15,7 +15,7 @@ use clap::Subcommand;
 use serde_json::{Value, json};
 
 use crate::output::{message, messages};
-use crate::{Client, Failure, PageArgs, RetryArgs, enum_arg};
+use crate::{Client, Failure, PageArgs, RetryArgs, enum_arg, note_replay};
 
 #[derive(Subcommand)]
 pub enum SubscriptionsCommand {
@@ -102,8 +102,11 @@ pub enum PaymentsCommand {
         /// Settle this invoice first.
         #[arg(long, default_value = "")]
         invoice: String,
-        #[command(flatten)]
-        retry: RetryArgs,
+        /// Id of this payment, required: the same id again records nothing
+        /// twice, and two payments of the same amount are told apart by it
+        /// (the bank's reference makes a good one).
+        #[arg(long)]
+        request_id: String,
     },
     /// An account's balance, what is outstanding and unsettled, and its
     /// wallet.
@@ -140,8 +143,11 @@ pub async fn subscriptions(client: &Client, command: SubscriptionsCommand) -> Re
             let request_id =
                 retry.derived_request_id("subscriptions-create", &prost::Message::encode_to_vec(&subscription));
             let request = CreateSubscriptionRequest { subscription: Some(subscription), request_id };
+            let started = std::time::SystemTime::now();
             let created = subscriptions.create_subscription(client.request(request)?).await?.into_inner();
-            message(&created.subscription.unwrap_or_default())
+            let subscription = created.subscription.unwrap_or_default();
+            note_replay("subscription", subscription.create_time.as_ref(), started);
+            message(&subscription)
         }
         SubscriptionsCommand::Cancel { id, retry } => {
             let request = CancelSubscriptionRequest { id, request_id: retry.request_id() };
@@ -186,20 +192,18 @@ pub async fn invoices(client: &Client, command: InvoicesCommand) -> Result<Value
 pub async fn payments(client: &Client, command: PaymentsCommand) -> Result<Value, Failure> {
     let mut payments = PaymentServiceClient::new(client.channel()?);
     Ok(match command {
-        PaymentsCommand::Record { account, amount, currency, invoice, retry } => {
+        PaymentsCommand::Record { account, amount, currency, invoice, request_id } => {
             let payment = Payment {
                 account_id: account,
                 amount: Some(Money { currency_code: currency, amount }),
                 ..Payment::default()
             };
-            // Recorded once however often the command runs: a second payment
-            // of the same amount needs an id of its own (the bank's
-            // reference makes a good one).
-            let request =
-                RecordPaymentRequest { payment: Some(payment), invoice_id: invoice, request_id: String::new() };
-            let request_id = retry.derived_request_id("payments-record", &prost::Message::encode_to_vec(&request));
-            let request = RecordPaymentRequest { request_id, ..request };
-            message(&payments.record_payment(client.request(request)?).await?.into_inner().payment.unwrap_or_default())
+            let started = std::time::SystemTime::now();
+            let request = RecordPaymentRequest { payment: Some(payment), invoice_id: invoice, request_id };
+            let payment = payments.record_payment(client.request(request)?).await?.into_inner().payment;
+            let payment = payment.unwrap_or_default();
+            note_replay("payment", payment.create_time.as_ref(), started);
+            message(&payment)
         }
         PaymentsCommand::Balance { account } => {
             let request = GetAccountBalanceRequest { account_id: account };

@@ -177,8 +177,9 @@ pub async fn prices(client: &Client, command: PricesCommand) -> Result<Value, Fa
                 price: Some(Money { currency_code: currency, amount: price }),
                 breaks: Vec::new(),
             };
-            let request_id = retry.derived_request_id("prices-set-level", &prost::Message::encode_to_vec(&level_price));
-            let request = SetLevelPriceRequest { level_price: Some(level_price), request_id };
+            // A set, not a create: setting 10, 12 and 10 again must write
+            // the third time, so each run takes a fresh id.
+            let request = SetLevelPriceRequest { level_price: Some(level_price), request_id: retry.request_id() };
             let set = catalog.set_level_price(client.request(request)?).await?.into_inner();
             message(&set.level_price.unwrap_or_default())
         }

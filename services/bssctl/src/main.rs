@@ -316,6 +316,35 @@ impl RetryArgs {
     }
 }
 
+/// How far the suite's clock may be behind this machine's before a fresh
+/// create looks like an earlier run's.
+const CLOCK_SKEW: Duration = Duration::from_secs(2);
+
+/// Says on stderr when a create was answered with what an earlier run made
+/// (the same request id, so nothing new was made).
+pub fn note_replay(what: &str, created: Option<&prost_types::Timestamp>, started: std::time::SystemTime) {
+    if let Some(notice) = replay_notice(what, created, started) {
+        eprintln!("bssctl: {notice}");
+    }
+}
+
+/// What [`note_replay`] says, when `created` (the suite's clock) is more
+/// than [`CLOCK_SKEW`] before `started` (this machine's).
+fn replay_notice(
+    what: &str,
+    created: Option<&prost_types::Timestamp>,
+    started: std::time::SystemTime,
+) -> Option<String> {
+    let when = created?;
+    let created = bss_platform::time::system_time(Some(when))?;
+    (created + CLOCK_SKEW < started).then(|| {
+        format!(
+            "this {what} was made by an earlier run with the same request id (at {when}); nothing new was made: \
+             pass another --request-id to make another"
+        )
+    })
+}
+
 /// Why a command failed.
 #[derive(Debug)]
 pub enum Failure {
@@ -601,7 +630,35 @@ async fn sync(client: &Client, command: SyncCommand) -> Result<Value, Failure> {
                             "error": failure.error, "update_time": output::time(failure.update_time.as_ref()) })
                 })
                 .collect();
-            json!({ "failures": failures })
+            // Every page read: none follows.
+            json!({ "failures": failures, "next_page_token": "" })
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::replay_notice;
+
+    fn at(time: SystemTime) -> prost_types::Timestamp {
+        prost_types::Timestamp::from(time)
+    }
+
+    #[test]
+    fn a_create_made_before_the_command_started_is_named_a_replay() {
+        let started = SystemTime::now();
+        let earlier = at(started - Duration::from_secs(60));
+        let notice = replay_notice("payment", Some(&earlier), started).expect("an earlier run's payment");
+        assert!(notice.contains("earlier run") && notice.contains(&earlier.to_string()), "{notice}");
+    }
+
+    #[test]
+    fn a_fresh_create_or_a_clock_a_little_behind_is_not() {
+        let started = SystemTime::now();
+        assert_eq!(replay_notice("payment", Some(&at(started + Duration::from_millis(5))), started), None);
+        assert_eq!(replay_notice("payment", Some(&at(started - Duration::from_secs(1))), started), None);
+        assert_eq!(replay_notice("payment", None, started), None);
+    }
 }

@@ -38,19 +38,32 @@ pub fn print(format: Output, document: &Value) {
     match format {
         Output::Json => println!("{document}"),
         Output::Table => print!("{}", text(document)),
-        Output::Csv => print!("{}", csv(document)),
+        Output::Csv => {
+            print!("{}", csv(document));
+            // A CSV has no place for it: said beside.
+            if let Some(token) = document.get(NEXT_PAGE_TOKEN).and_then(Value::as_str).filter(|token| !token.is_empty())
+            {
+                eprintln!("bssctl: more rows follow: run again with --page-token {token}");
+            }
+        }
     }
 }
 
-/// The rows of a document: the objects of its first list of objects, else
-/// the document itself; columns in the order they first appear.
+/// The field a list's answer carries (empty on its last page).
+const NEXT_PAGE_TOKEN: &str = "next_page_token";
+
+/// The rows of a document: a list's items (a document with a
+/// `next_page_token` is a page of a list), a report's `rows` (an import's),
+/// else the document itself as one row; columns in the order they first
+/// appear. An empty list prints nothing (it has no rows to name the
+/// columns).
 pub fn csv(document: &Value) -> String {
-    let listed = document.as_object().and_then(|fields| {
-        fields
-            .values()
-            .find_map(|value| value.as_array().filter(|items| items.iter().all(Value::is_object) && !items.is_empty()))
+    let fields = document.as_object();
+    let listed = fields.filter(|fields| fields.contains_key(NEXT_PAGE_TOKEN)).and_then(|fields| {
+        fields.iter().find_map(|(name, value)| value.as_array().filter(|_| name.as_str() != NEXT_PAGE_TOKEN))
     });
-    let rows: Vec<&Value> = match listed {
+    let rows: Vec<&Value> = match listed.or_else(|| fields.and_then(|fields| fields.get("rows")?.as_array())) {
+        Some(items) if items.is_empty() => return String::new(),
         Some(items) => items.iter().collect(),
         None => vec![document],
     };
@@ -407,7 +420,11 @@ mod tests {
         let note = header.iter().position(|column| column == "note").expect("note");
         let amount = header.iter().position(|column| column == "amount").expect("amount");
         assert_eq!((&rows[1][note], &rows[1][amount]), ("paid, by transfer", "24.00 EUR"));
-        // A document without a list is one row.
+        // A document that is no list is one row, even with lists inside.
         assert_eq!(csv(&json!({ "on_hold": true })), "on_hold\ntrue\n");
+        let invoice = json!({ "id": "i-1", "lines": [{ "product": "WIDGET" }, { "product": "GADGET" }] });
+        assert_eq!(csv(&invoice).lines().count(), 2, "{}", csv(&invoice));
+        // An empty page of a list has no rows.
+        assert_eq!(csv(&json!({ "held_orders": [], "next_page_token": "" })), "");
     }
 }

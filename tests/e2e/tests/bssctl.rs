@@ -580,9 +580,14 @@ async fn an_operator_runs_an_account_from_catalog_to_cash_with_bssctl_and_every_
     assert_eq!(rows.len(), 1, "{csv}");
     assert_eq!((&rows[0][column("id")], &rows[0][column("total")]), (invoice_id, "32.00 EUR"), "{csv}");
 
-    // A payment of 20.00, recorded once however often it is sent: billing
-    // and credit both owe 12.00.
+    // A payment of 20.00, recorded once however often it is sent with its
+    // id: billing and credit both owe 12.00. Without an id bssctl records
+    // nothing (two payments of one amount are told apart by it).
     let pay = ["payments", "record", "--account", &account_id, "--amount", "20.00", "--currency", "EUR"];
+    let refused = bssctl(&suite, &clerk, &pay).await;
+    assert!(!refused.status.success(), "a payment without its id is refused");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--request-id"), "{refused:?}");
+    let pay = [&pay[..], &["--request-id", "bank-ref-0001"]].concat();
     let payment = bssctl_ok(&suite, &clerk, &pay).await;
     assert_eq!(bssctl_ok(&suite, &clerk, &pay).await["id"], payment["id"], "recorded once");
     let balance = bssctl_ok(&suite, &clerk, &["payments", "balance", &account_id]).await;
