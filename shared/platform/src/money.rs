@@ -17,12 +17,15 @@ pub struct Currency {
 }
 
 impl Currency {
-    /// Looks up an upper-case ISO 4217 alphabetic code.
+    /// Looks up an upper-case ISO 4217 alphabetic code of money (not a
+    /// fund, a precious metal or another special code), with its minor
+    /// units, in the `iso_currency` crate's data (kept current with ISO's
+    /// amendments; a code ISO has superseded is still read, so books kept
+    /// in it stay readable).
     pub fn parse(code: &str) -> Result<Currency, String> {
-        CURRENCIES
-            .iter()
-            .find(|(known, _)| *known == code)
-            .map(|(code, minor_units)| Currency { code, minor_units: *minor_units })
+        iso_currency::Currency::from_code(code)
+            .filter(|currency| !currency.is_fund() && !currency.is_special())
+            .and_then(|currency| Some(Currency { code: currency.code(), minor_units: u32::from(currency.exponent()?) }))
             .ok_or_else(|| "must be an ISO 4217 currency code such as EUR".to_owned())
     }
 
@@ -121,165 +124,6 @@ pub fn decimal_to_wire(value: Decimal) -> types::Decimal {
     types::Decimal { value: format_decimal(value) }
 }
 
-/// ISO 4217 active codes with their minor units.
-const CURRENCIES: &[(&str, u32)] = &[
-    ("AED", 2),
-    ("AFN", 2),
-    ("ALL", 2),
-    ("AMD", 2),
-    ("ANG", 2),
-    ("AOA", 2),
-    ("ARS", 2),
-    ("AUD", 2),
-    ("AWG", 2),
-    ("AZN", 2),
-    ("BAM", 2),
-    ("BBD", 2),
-    ("BDT", 2),
-    ("BGN", 2),
-    ("BHD", 3),
-    ("BIF", 0),
-    ("BMD", 2),
-    ("BND", 2),
-    ("BOB", 2),
-    ("BRL", 2),
-    ("BSD", 2),
-    ("BTN", 2),
-    ("BWP", 2),
-    ("BYN", 2),
-    ("BZD", 2),
-    ("CAD", 2),
-    ("CDF", 2),
-    ("CHF", 2),
-    ("CLP", 0),
-    ("CNY", 2),
-    ("COP", 2),
-    ("CRC", 2),
-    ("CUP", 2),
-    ("CVE", 2),
-    ("CZK", 2),
-    ("DJF", 0),
-    ("DKK", 2),
-    ("DOP", 2),
-    ("DZD", 2),
-    ("EGP", 2),
-    ("ERN", 2),
-    ("ETB", 2),
-    ("EUR", 2),
-    ("FJD", 2),
-    ("FKP", 2),
-    ("GBP", 2),
-    ("GEL", 2),
-    ("GHS", 2),
-    ("GIP", 2),
-    ("GMD", 2),
-    ("GNF", 0),
-    ("GTQ", 2),
-    ("GYD", 2),
-    ("HKD", 2),
-    ("HNL", 2),
-    ("HTG", 2),
-    ("HUF", 2),
-    ("IDR", 2),
-    ("ILS", 2),
-    ("INR", 2),
-    ("IQD", 3),
-    ("IRR", 2),
-    ("ISK", 0),
-    ("JMD", 2),
-    ("JOD", 3),
-    ("JPY", 0),
-    ("KES", 2),
-    ("KGS", 2),
-    ("KHR", 2),
-    ("KMF", 0),
-    ("KPW", 2),
-    ("KRW", 0),
-    ("KWD", 3),
-    ("KYD", 2),
-    ("KZT", 2),
-    ("LAK", 2),
-    ("LBP", 2),
-    ("LKR", 2),
-    ("LRD", 2),
-    ("LSL", 2),
-    ("LYD", 3),
-    ("MAD", 2),
-    ("MDL", 2),
-    ("MGA", 2),
-    ("MKD", 2),
-    ("MMK", 2),
-    ("MNT", 2),
-    ("MOP", 2),
-    ("MRU", 2),
-    ("MUR", 2),
-    ("MVR", 2),
-    ("MWK", 2),
-    ("MXN", 2),
-    ("MYR", 2),
-    ("MZN", 2),
-    ("NAD", 2),
-    ("NGN", 2),
-    ("NIO", 2),
-    ("NOK", 2),
-    ("NPR", 2),
-    ("NZD", 2),
-    ("OMR", 3),
-    ("PAB", 2),
-    ("PEN", 2),
-    ("PGK", 2),
-    ("PHP", 2),
-    ("PKR", 2),
-    ("PLN", 2),
-    ("PYG", 0),
-    ("QAR", 2),
-    ("RON", 2),
-    ("RSD", 2),
-    ("RUB", 2),
-    ("RWF", 0),
-    ("SAR", 2),
-    ("SBD", 2),
-    ("SCR", 2),
-    ("SDG", 2),
-    ("SEK", 2),
-    ("SGD", 2),
-    ("SHP", 2),
-    ("SLE", 2),
-    ("SOS", 2),
-    ("SRD", 2),
-    ("SSP", 2),
-    ("STN", 2),
-    ("SVC", 2),
-    ("SYP", 2),
-    ("SZL", 2),
-    ("THB", 2),
-    ("TJS", 2),
-    ("TMT", 2),
-    ("TND", 3),
-    ("TOP", 2),
-    ("TRY", 2),
-    ("TTD", 2),
-    ("TWD", 2),
-    ("TZS", 2),
-    ("UAH", 2),
-    ("UGX", 0),
-    ("USD", 2),
-    ("UYU", 2),
-    ("UZS", 2),
-    ("VES", 2),
-    ("VND", 0),
-    ("VUV", 0),
-    ("WST", 2),
-    ("XAF", 0),
-    ("XCD", 2),
-    ("XOF", 0),
-    ("XPF", 0),
-    ("YER", 2),
-    ("ZAR", 2),
-    ("ZMW", 2),
-    ("ZWG", 2),
-];
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,5 +152,19 @@ mod tests {
         assert_eq!(round("KWD", "7.5"), "7.500");
         assert!(Currency::parse("eur").is_err());
         assert!(Currency::parse("XXX").is_err());
+    }
+
+    #[test]
+    fn currencies_are_iso_4217_money_as_amended() {
+        let units = |code: &str| Currency::parse(code).map(|currency| currency.minor_units);
+        assert_eq!((units("EUR"), units("JPY"), units("KWD"), units("CLP")), (Ok(2), Ok(0), Ok(3), Ok(0)));
+        // The Caribbean guilder replaced the Netherlands Antillean guilder
+        // (2025); the Venezuelan digital bolivar is money too.
+        assert_eq!((units("XCG"), units("VED")), (Ok(2), Ok(2)));
+        assert!(units("ANG").is_err(), "withdrawn");
+        // Funds, metals and testing codes are not prices.
+        for code in ["CLF", "BOV", "USN", "XAU", "XDR", "XTS", "EU"] {
+            assert!(units(code).is_err(), "{code}");
+        }
     }
 }
