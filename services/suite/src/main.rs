@@ -103,31 +103,22 @@ struct Settings {
     #[serde(default)]
     auth: AuthConfig,
     server: ServerConfig,
-    #[serde(default)]
-    database: PoolSettings,
+    /// Every service's pool as `BSS_DATABASE__*` gives it; the address as
+    /// `DATABASE_URL` (or `DATABASE_URL_FILE`, `BSS_DATABASE__URL`, the
+    /// configuration file's `database.url`), empty for a private Postgres.
+    database: DatabaseConfig,
     #[serde(default)]
     rate_limit: RateLimitConfig,
     #[serde(flatten)]
     gateway: GatewaySettings,
 }
 
-/// The pool settings given (`BSS_DATABASE__MAX_CONNECTIONS`, ...); unset
-/// keeps the services' defaults.
-#[derive(Default, serde::Deserialize)]
-struct PoolSettings {
-    /// `DATABASE_URL` (or `DATABASE_URL_FILE`, `BSS_DATABASE__URL`, the
-    /// configuration file's `database.url`); unset: a private Postgres.
-    url: Option<Secret>,
-    max_connections: Option<u32>,
-    acquire_timeout_ms: Option<u64>,
-    startup_timeout_ms: Option<u64>,
-    statement_timeout_ms: Option<u64>,
-}
-
 impl Settings {
     fn load() -> Result<Settings, Error> {
         // Stopped at once on this machine, unless the server's settings say.
-        let defaults = figment::providers::Serialized::default("server.drain_delay_ms", MAKE_RUN_DRAIN_DELAY_MS);
+        let defaults = figment::Figment::new()
+            .merge(figment::providers::Serialized::default("server.drain_delay_ms", MAKE_RUN_DRAIN_DELAY_MS))
+            .merge(figment::providers::Serialized::default("database.url", ""));
         let mut settings: Settings = bss_platform::config::load_over(defaults)?;
         if settings.server.tls.is_some() {
             return Err("make run serves plaintext on the loopback address its clients use: BSS_SERVER__TLS__* \
@@ -138,19 +129,6 @@ impl Settings {
             settings.auth.hs256_secret = Some(Secret::new(DEV_SECRET));
         }
         Ok(settings)
-    }
-
-    /// Each service's pool on `url`.
-    fn database(&self, url: String) -> DatabaseConfig {
-        let defaults = DatabaseConfig::new(url);
-        let given = &self.database;
-        DatabaseConfig {
-            max_connections: given.max_connections.unwrap_or(defaults.max_connections),
-            acquire_timeout_ms: given.acquire_timeout_ms.unwrap_or(defaults.acquire_timeout_ms),
-            startup_timeout_ms: given.startup_timeout_ms.unwrap_or(defaults.startup_timeout_ms),
-            statement_timeout_ms: given.statement_timeout_ms.unwrap_or(defaults.statement_timeout_ms),
-            ..defaults
-        }
     }
 
     /// Tokens of the HS256 secret the services accept.
@@ -306,25 +284,24 @@ async fn run(args: RunArgs) -> Result<ExitCode, Error> {
     let telemetry = bss_platform::config::load_telemetry()?;
     let _telemetry = bss_platform::telemetry::init("bss-suite", &telemetry)?;
     let settings = Settings::load()?;
-    let (database_url, private) = match &settings.database.url {
-        Some(url) => (url.expose().to_owned(), None),
-        None => {
+    let (database_url, private) = match settings.database.url.expose() {
+        "" => {
             println!("starting a private Postgres in {}", args.data_dir.display());
             let server = LocalPostgres::start(&args.data_dir).await?;
             let url = ensure_database(&server.url(), "bss").await?;
             (url, Some(server))
         }
+        url => (url.to_owned(), None),
     };
 
     let shutdown = Shutdown::new();
     shutdown.trigger_on_signals();
     let (console_login, auth) = args.console_login(settings.auth.clone())?;
     let config = SuiteConfig {
-        database: settings.database(database_url),
+        database: DatabaseConfig { url: Secret::new(database_url), ..settings.database.clone() },
         host: args.host,
         base_port: args.base_port,
         auth,
-        // Stopped at once on this machine, unless the server's settings say.
         server: settings.server.clone(),
         rate_limit: settings.rate_limit.clone(),
         gateway: settings.gateway.clone(),
