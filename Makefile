@@ -41,7 +41,9 @@ $(CLIENT_TS)/node_modules/.stamp: $(CLIENT_TS)/package.json $(CLIENT_TS)/package
 # Every client's code, with one command: buf generate (buf.gen.yaml), its
 # plugins being the TypeScript package's protoc-gen-es and the Python
 # package's generator in the virtualenv.
-$(CLIENTS_GENERATED): $(CLIENTS_INPUTS) $(CLIENT_TS)/node_modules/.stamp $(VENV)/.requirements
+# After the TypeScript package's own build (order only): both write its
+# generated code, never at once under make -j.
+$(CLIENTS_GENERATED): $(CLIENTS_INPUTS) $(CLIENT_TS)/node_modules/.stamp $(VENV)/.requirements | $(CLIENT_TS)/dist/.stamp
 	rm -rf $(CLIENT_TS)/src/gen $(PYTHON_CLIENT)/src/bss
 	$(CLIENT_TS)/node_modules/.bin/buf generate
 	touch $@

@@ -9,7 +9,8 @@ For every country: the parts an address requires (libaddressinput's
 `require` letters: A street, C city, S state or province, Z postal code),
 the parts written in upper case, the postal code pattern with examples (the
 examples give the canonical spelling a sloppy code is corrected to), and the
-states or provinces (key, name, Latin name) where the data lists them.
+states or provinces where the data lists them: each key with its other
+names (local, Latin, ISO 3166-2 code, and other languages' names).
 """
 
 import json
@@ -31,13 +32,24 @@ def main():
     default = everything["ZZ"]
     countries = {}
     for code, entry in sorted(everything.items()):
-        if "/" in code or code == "ZZ":
+        # Sub-regions ("CA/ON") are not read; other languages' names
+        # ("CA--fr") join their country's.
+        if "/" in code or "--" in code or code == "ZZ":
             continue
-        keys, names, latin = split(entry.get("sub_keys")), split(entry.get("sub_names")), split(entry.get("sub_lnames"))
-        regions = [
-            [key, names[index] if index < len(names) else "", latin[index] if index < len(latin) else ""]
-            for index, key in enumerate(keys)
-        ]
+        variants = [variant for name, variant in everything.items() if name.startswith(f"{code}--")]
+        regions = []
+        for key in split(entry.get("sub_keys")):
+            aliases = []
+            for source in [entry, *variants]:
+                # A variant lists the same keys, in its own order.
+                keys = split(source.get("sub_keys"))
+                place = keys.index(key) if key in keys else -1
+                for field in ("sub_names", "sub_lnames", "sub_isoids"):
+                    names = split(source.get(field))
+                    name = names[place] if 0 <= place < len(names) else ""
+                    if name and name != key and name not in aliases:
+                        aliases.append(name)
+            regions.append([key, aliases])
         countries[code] = {
             "require": entry.get("require", default["require"]),
             "upper": entry.get("upper", default["upper"]),

@@ -95,6 +95,9 @@ impl App {
         db::migrate(&db, SCHEMA, migrator()).await?;
         let verifier = Arc::new(TokenVerifier::from_config(&platform.auth)?);
         let events = EventLog::start(db.clone(), shutdown.clone()).await?;
+        // The built-in address rules (also the external validator's
+        // fallback), read before the first call rather than during it.
+        domain::address_check::load();
         let validator = match &config.address_validator_url {
             Some(url) => AddressValidator::External(
                 client::channel(url, None)

@@ -105,7 +105,7 @@ pub enum PaymentsCommand {
         /// Id of this payment, required: the same id again records nothing
         /// twice, and two payments of the same amount are told apart by it
         /// (the bank's reference makes a good one).
-        #[arg(long)]
+        #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
         request_id: String,
     },
     /// An account's balance, what is outstanding and unsettled, and its

@@ -608,7 +608,9 @@ async fn sync(client: &Client, command: SyncCommand) -> Result<Value, Failure> {
                             "lag_millis": stream.lag_millis })
                 })
                 .collect();
-            json!({ "streams": streams, "failures": status.failures })
+            // A list of the streams (all of them: no page follows), with
+            // how many events failed.
+            json!({ "streams": streams, "failures": status.failures, "next_page_token": "" })
         }
         SyncCommand::Failures => {
             // Every page.

@@ -133,9 +133,21 @@ impl Settings {
 
     /// Tokens of the HS256 secret the services accept.
     fn issuer(&self) -> TokenIssuer {
-        let secret = self.auth.hs256_secret.as_ref().map(Secret::expose).unwrap_or(DEV_SECRET);
-        TokenIssuer::hs256(secret, &self.auth.issuer, &self.auth.audience)
+        issuer(&self.auth)
     }
+}
+
+/// Tokens of the HS256 secret `auth` gives (the development one by default).
+fn issuer(auth: &AuthConfig) -> TokenIssuer {
+    let secret = auth.hs256_secret.as_ref().map(Secret::expose).unwrap_or(DEV_SECRET);
+    TokenIssuer::hs256(secret, &auth.issuer, &auth.audience)
+}
+
+/// What `bss-suite token` reads: the token settings alone.
+#[derive(serde::Deserialize)]
+struct AuthSettings {
+    #[serde(default)]
+    auth: AuthConfig,
 }
 
 impl RunArgs {
@@ -224,9 +236,9 @@ async fn main() -> ExitCode {
         Command::WithPostgres(args) => with_postgres(args).await,
         // Signed as `make run` verifies: the same settings (BSS_AUTH__*,
         // the secret from a file too), the development secret by default.
-        Command::Token(args) => Settings::load().map(|settings| {
+        Command::Token(args) => bss_platform::config::load::<AuthSettings>().map_err(Error::from).map(|settings| {
             let who = Who { subject: &args.subject, tenant: args.tenant, roles: args.roles };
-            println!("{}", mint(&settings.issuer(), who, (args.sales_rep_id, args.user_id), args.ttl_hours));
+            println!("{}", mint(&issuer(&settings.auth), who, (args.sales_rep_id, args.user_id), args.ttl_hours));
             ExitCode::SUCCESS
         }),
     };

@@ -109,7 +109,8 @@ pub struct Detach {
 }
 
 impl Detach {
-    /// Runs `work` after the call has answered, holding its permit.
+    /// Runs `work` after the call has answered, holding its permit (the
+    /// first work spawned takes it; later ones run without).
     pub fn spawn(&self, work: impl Future<Output = ()> + Send + 'static) {
         let permit = self.permit.lock().unwrap_or_else(PoisonError::into_inner).take();
         self.tracker.spawn(async move {

@@ -20,12 +20,21 @@ impl Currency {
     /// Looks up an upper-case ISO 4217 alphabetic code of money (not a
     /// fund, a precious metal or another special code), with its minor
     /// units, in the `iso_currency` crate's data (kept current with ISO's
-    /// amendments; a code ISO has superseded is still read, so books kept
-    /// in it stay readable).
+    /// amendments). A code ISO has withdrawn is still read, so books kept in
+    /// it stay readable: those the crate still lists, and [`WITHDRAWN`].
     pub fn parse(code: &str) -> Result<Currency, String> {
-        iso_currency::Currency::from_code(code)
+        let listed = iso_currency::Currency::from_code(code)
             .filter(|currency| !currency.is_fund() && !currency.is_special())
-            .and_then(|currency| Some(Currency { code: currency.code(), minor_units: u32::from(currency.exponent()?) }))
+            .and_then(|currency| {
+                Some(Currency { code: currency.code(), minor_units: u32::from(currency.exponent()?) })
+            });
+        listed
+            .or_else(|| {
+                WITHDRAWN
+                    .iter()
+                    .find(|(known, _)| *known == code)
+                    .map(|(code, minor_units)| Currency { code, minor_units: *minor_units })
+            })
             .ok_or_else(|| "must be an ISO 4217 currency code such as EUR".to_owned())
     }
 
@@ -38,6 +47,11 @@ impl Currency {
         rounded
     }
 }
+
+/// Codes ISO has withdrawn that the `iso_currency` crate no longer lists,
+/// with their minor units: the suite accepted them before, so amounts
+/// stored in them must still read.
+const WITHDRAWN: &[(&str, u32)] = &[("ANG", 2)];
 
 /// Parses a decimal string of the contracts' grammar
 /// `-?[0-9]+(\.[0-9]+)?`, keeping its scale.
@@ -161,7 +175,8 @@ mod tests {
         // The Caribbean guilder replaced the Netherlands Antillean guilder
         // (2025); the Venezuelan digital bolivar is money too.
         assert_eq!((units("XCG"), units("VED")), (Ok(2), Ok(2)));
-        assert!(units("ANG").is_err(), "withdrawn");
+        // Withdrawn, but books kept in it still read.
+        assert_eq!((units("ANG"), units("HRK")), (Ok(2), Ok(2)));
         // Funds, metals and testing codes are not prices.
         for code in ["CLF", "BOV", "USN", "XAU", "XDR", "XTS", "EU"] {
             assert!(units(code).is_err(), "{code}");

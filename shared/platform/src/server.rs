@@ -290,18 +290,32 @@ impl GrpcServer {
             // one call at a time, as a stream consumer does.
             .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), stop_accepting);
 
+        // One grace period, from the end of the drain, for calls in flight
+        // and for work calls left running (an import whose client stopped
+        // listening) alike.
         let grace = Duration::from_millis(config.shutdown_grace_ms);
+        let grace_over = async {
+            drained.wait().await;
+            tokio::time::sleep(grace).await
+        };
+        tokio::pin!(grace_over);
+        let mut over = false;
         tokio::select! {
             served = serve => served?,
-            _ = async { drained.wait().await; tokio::time::sleep(grace).await } => {
+            _ = &mut grace_over => {
                 tracing::warn!("shutdown grace period over; closing the calls still open");
+                over = true;
             }
         }
-        // Work calls left running (an import whose client stopped
-        // listening) finishes within the grace period too.
         detached.close();
-        if tokio::time::timeout(grace, detached.wait()).await.is_err() {
-            tracing::warn!(tasks = detached.len(), "shutdown grace period over; work left by calls still runs");
+        if !over {
+            tokio::select! {
+                _ = detached.wait() => {}
+                _ = &mut grace_over => over = true,
+            }
+        }
+        if over && !detached.is_empty() {
+            tracing::warn!(tasks = detached.len(), "shutdown grace period over; work left by calls is cut off");
         }
         reporter.set_service_status(LIVENESS_SERVICE, ServingStatus::NotServing).await;
         Ok(())

@@ -155,7 +155,13 @@ pub(super) async fn import_accounts_with_progress(
     // stored under its request id for a retry to read), within the
     // tenant's share of the service and waited for at shutdown.
     let import = async move {
-        let progress = sender.clone();
+        // The last message's place, taken first: a client that stops
+        // reading fills the buffer with progress (dropped), never holds
+        // the answer and with it the tenant's permit.
+        let Ok(last_place) = sender.clone().reserve_owned().await else {
+            return;
+        };
+        let progress = sender;
         let applied = move |done: usize| {
             let message =
                 ImportAccountsWithProgressResponse { rows_applied: done as i32, rows_total: total, result: None };
@@ -175,7 +181,7 @@ pub(super) async fn import_accounts_with_progress(
             // had finished.
             Err(_) => Err(Status::internal("the import stopped on an internal error; rows it had applied stand")),
         };
-        let _ = sender.send(last).await;
+        last_place.send(last);
     };
     Detach::spawn_in(detach.as_ref(), import.instrument(tracing::Span::current()));
     Ok(Response::new(ReceiverStream::new(receiver)))
