@@ -109,7 +109,7 @@ fmt: ## format the Rust code
 
 bench: deps ## measure throughput and latency against same-run baselines; writes target/bench/summary.json
 	$(CARGO) build --release -p bss-bench -p bss-suite
-	target/release/bss-suite with-postgres -- target/release/bss-bench
+	target/release/bss-suite with-postgres --min-connections 400 -- target/release/bss-bench
 
 python-env: $(VENV)/.requirements $(VENV)/.bss-client ## the virtualenv with the Python client (clients/python) generated from proto/ and installed
 

@@ -203,6 +203,10 @@ struct WithPostgresArgs {
     /// Folder of the private Postgres, when one is needed.
     #[arg(long, default_value = ".data/test-postgres")]
     data_dir: PathBuf,
+    /// Connections the command needs at once: a reachable Postgres that
+    /// allows fewer is passed over for a private one that allows them.
+    #[arg(long, default_value_t = 0)]
+    min_connections: u32,
     /// The command and its arguments.
     #[arg(trailing_var_arg = true, required = true)]
     command: Vec<String>,
@@ -415,12 +419,33 @@ async fn create_demo_tenant(gateway: std::net::SocketAddr, platform_token: &str)
 async fn with_postgres(args: WithPostgresArgs) -> Result<ExitCode, Error> {
     let (program, arguments) = args.command.split_first().ok_or("no command given")?;
     let mut private = None;
-    let url = match std::env::var("DATABASE_URL") {
-        Ok(url) => url,
-        Err(_) if postgres::reachable(DEFAULT_LOCAL_URL).await => DEFAULT_LOCAL_URL.to_owned(),
-        Err(_) => {
-            eprintln!("no Postgres reachable: starting a private one in {}", args.data_dir.display());
-            let server = LocalPostgres::start(&args.data_dir).await?;
+    let at_hand = match std::env::var("DATABASE_URL") {
+        Ok(url) => Some(url),
+        Err(_) if postgres::reachable(DEFAULT_LOCAL_URL).await => Some(DEFAULT_LOCAL_URL.to_owned()),
+        Err(_) => None,
+    };
+    let enough = match &at_hand {
+        Some(url) if args.min_connections > 0 => {
+            let allowed = postgres::max_connections(url).await;
+            let enough = allowed.is_some_and(|allowed| allowed >= args.min_connections);
+            if !enough {
+                eprintln!(
+                    "the Postgres at hand allows {} connections, fewer than the {} this needs",
+                    allowed.map_or("an unknown number of".to_owned(), |allowed| allowed.to_string()),
+                    args.min_connections
+                );
+            }
+            enough
+        }
+        Some(_) => true,
+        None => false,
+    };
+    let url = match at_hand {
+        Some(url) if enough => url,
+        _ => {
+            eprintln!("starting a private Postgres in {}", args.data_dir.display());
+            let allowed = args.min_connections.max(postgres::DEFAULT_MAX_CONNECTIONS);
+            let server = LocalPostgres::start_with(&args.data_dir, allowed).await?;
             let url = server.url();
             private = Some(server);
             url

@@ -28,16 +28,25 @@ pub struct LocalPostgres {
     data_dir: PathBuf,
     port: u16,
     as_root: bool,
+    max_connections: u32,
 }
+
+/// Connections a private server allows unless asked for more.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 300;
 
 impl LocalPostgres {
     /// Initializes `data_dir` when needed and starts a server on a free port.
     pub async fn start(data_dir: &Path) -> Result<LocalPostgres, PostgresError> {
+        LocalPostgres::start_with(data_dir, DEFAULT_MAX_CONNECTIONS).await
+    }
+
+    /// As [`LocalPostgres::start`], allowing `max_connections`.
+    pub async fn start_with(data_dir: &Path, max_connections: u32) -> Result<LocalPostgres, PostgresError> {
         let bin_dir = find_bin_dir().await.ok_or(PostgresError::BinariesMissing)?;
         let as_root = is_root().await;
         std::fs::create_dir_all(data_dir)?;
         let data_dir = data_dir.canonicalize()?;
-        let postgres = LocalPostgres { bin_dir, data_dir, port: free_port()?, as_root };
+        let postgres = LocalPostgres { bin_dir, data_dir, port: free_port()?, as_root, max_connections };
         if as_root {
             postgres.run("chown", &["-R", "postgres:postgres", &postgres.data_path()]).await?;
         }
@@ -61,9 +70,10 @@ impl LocalPostgres {
 
     async fn start_server(&self) -> Result<(), PostgresError> {
         let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=256MB",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections={} -c shared_buffers=256MB",
             self.port,
-            self.data_path()
+            self.data_path(),
+            self.max_connections
         );
         let log = self.data_dir.join("server.log").display().to_string();
         let pg_ctl = self.tool("pg_ctl");
@@ -150,6 +160,16 @@ fn free_port() -> std::io::Result<u16> {
 }
 
 /// Whether a Postgres server answers at `url` within a second.
+/// How many connections the server at `url` allows, when it answers.
+pub async fn max_connections(url: &str) -> Option<u32> {
+    use sqlx::Connection;
+    let mut connection =
+        tokio::time::timeout(Duration::from_secs(1), sqlx::PgConnection::connect(url)).await.ok()?.ok()?;
+    let allowed: Option<String> = sqlx::query_scalar("SHOW max_connections").fetch_one(&mut connection).await.ok();
+    let _ = connection.close().await;
+    allowed?.parse().ok()
+}
+
 pub async fn reachable(url: &str) -> bool {
     use sqlx::Connection;
     let attempt = tokio::time::timeout(Duration::from_secs(1), sqlx::PgConnection::connect(url)).await;

@@ -54,45 +54,60 @@ async fn main() {
     let database = TestDatabase::create().await;
     let suite = SuiteProcess::start(database.url()).await;
     let endpoints = suite.endpoints.clone();
+    let url = database.url().to_owned();
+    let mut summary = summary::Summary::start(&url).await;
 
-    // BENCH_ONLY=P1,P2 runs some entries only.
+    // BENCH_ONLY=P1,P2 runs some entries only. Each group runs as a task of
+    // its own: one that fails is recorded as failed and the others still
+    // run; the summary is written after each.
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let wanted = |id: &str| only.is_empty() || only.split(',').any(|wanted| wanted.trim() == id);
-    let mut entries = Vec::new();
     if wanted("P1") {
-        entries.extend(gateway_overhead(&endpoints).await);
-        entries.extend(gateway_on_a_read(&endpoints).await);
+        let endpoints = endpoints.clone();
+        summary
+            .measure("P1", async move {
+                let mut entries = gateway_overhead(&endpoints).await;
+                entries.extend(gateway_on_a_read(&endpoints).await);
+                entries
+            })
+            .await;
     }
     if wanted("P2") {
-        entries.extend(create_account(&endpoints, database.url()).await);
+        let (endpoints, url) = (endpoints.clone(), url.clone());
+        summary.measure("P2", async move { create_account(&endpoints, &url).await }).await;
     }
     if wanted("P3") {
-        entries.extend(quote::quote_throughput(&endpoints).await);
+        let endpoints = endpoints.clone();
+        summary.measure("P3", async move { quote::quote_throughput(&endpoints).await }).await;
     }
     if wanted("P4") || wanted("P5") {
-        entries.extend(credit::authorize_throughput(&endpoints, database.url()).await);
+        let (endpoints, url) = (endpoints.clone(), url.clone());
+        summary.measure("P4, P5", async move { credit::authorize_throughput(&endpoints, &url).await }).await;
     }
     if wanted("P6") {
-        entries.extend(billing::billing_run_throughput(&endpoints, database.url()).await);
+        let (endpoints, url) = (endpoints.clone(), url.clone());
+        summary.measure("P6", async move { billing::billing_run_throughput(&endpoints, &url).await }).await;
     }
     if wanted("P7") {
-        entries.extend(resellersync::copy_lag(&endpoints, database.url()).await);
+        let (endpoints, url) = (endpoints.clone(), url.clone());
+        summary.measure("P7", async move { resellersync::copy_lag(&endpoints, &url).await }).await;
     }
     if wanted("A1") {
-        entries.extend(import_accounts(&endpoints, database.url()).await);
+        let (endpoints, url) = (endpoints.clone(), url.clone());
+        summary.measure("A1", async move { import_accounts(&endpoints, &url).await }).await;
     }
     if wanted("A2") {
-        entries.extend(event_latency(&endpoints, database.url()).await);
+        let (endpoints, url) = (endpoints.clone(), url.clone());
+        summary.measure("A2", async move { event_latency(&endpoints, &url).await }).await;
     }
 
     println!();
-    for entry in &entries {
-        println!("{}", entry.line());
-    }
-    let path = summary::write(&entries).expect("write the summary");
-    println!("\nwritten to {}", path.display());
-
+    summary.print();
+    println!("\nwritten to {}", summary::PATH);
     suite.stop().await;
+    if summary.any_failed() {
+        std::process::exit(1);
+    }
 }
 
 /// Channels to `address`, several connections as several clients would use.

@@ -62,11 +62,167 @@ impl Entry {
     }
 }
 
-pub fn write(entries: &[Entry]) -> std::io::Result<std::path::PathBuf> {
-    let folder = std::path::Path::new("target/bench");
-    std::fs::create_dir_all(folder)?;
-    let path = folder.join("summary.json");
-    let json = serde_json::to_string_pretty(entries).map_err(std::io::Error::other)?;
-    std::fs::write(&path, json)?;
-    Ok(path)
+/// Where the summary is written.
+pub const PATH: &str = "target/bench/summary.json";
+
+/// The machine the figures were measured on: they mean nothing without it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Machine {
+    pub cores: usize,
+    pub cpu: String,
+    pub memory_kib: u64,
+    pub postgres_version: String,
+    /// The Postgres settings the figures depend on, as `SHOW` prints them.
+    pub postgres_settings: std::collections::BTreeMap<String, String>,
+}
+
+/// A group of entries that did not finish, and why.
+#[derive(Clone, Debug, Serialize)]
+pub struct Failure {
+    pub group: String,
+    pub error: String,
+}
+
+/// `summary.json`: the machine, every entry measured so far, and the groups
+/// that failed; written again after each group, so a failure keeps what was
+/// measured before it.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub machine: Machine,
+    pub entries: Vec<Entry>,
+    pub failed: Vec<Failure>,
+    #[serde(skip)]
+    path: std::path::PathBuf,
+}
+
+/// Settings that change what a figure means.
+const SETTINGS: &[&str] = &[
+    "max_connections",
+    "shared_buffers",
+    "synchronous_commit",
+    "fsync",
+    "wal_level",
+    "work_mem",
+    "effective_io_concurrency",
+    "max_wal_size",
+];
+
+impl Summary {
+    /// An empty summary of this machine and the Postgres at `database_url`.
+    pub async fn start(database_url: &str) -> Summary {
+        let machine = Machine::read(database_url).await;
+        let summary = Summary { machine, entries: Vec::new(), failed: Vec::new(), path: PATH.into() };
+        summary.write();
+        summary
+    }
+
+    /// Runs a group of entries as a task of its own and records what it
+    /// measured, or that it failed; then writes the summary.
+    pub async fn measure(&mut self, group: &str, run: impl Future<Output = Vec<Entry>> + Send + 'static) {
+        match tokio::spawn(run).await {
+            Ok(entries) => {
+                for entry in &entries {
+                    println!("{}", entry.line());
+                }
+                self.entries.extend(entries);
+            }
+            Err(error) => {
+                let error = match error.try_into_panic() {
+                    Ok(panic) => panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|text| (*text).to_owned()))
+                        .unwrap_or_else(|| "panicked".to_owned()),
+                    Err(error) => error.to_string(),
+                };
+                eprintln!("{group} failed: {error}");
+                self.failed.push(Failure { group: group.to_owned(), error });
+            }
+        }
+        self.write();
+    }
+
+    pub fn print(&self) {
+        for entry in &self.entries {
+            println!("{}", entry.line());
+        }
+        for failure in &self.failed {
+            println!("{:<11} FAILED: {}", failure.group, failure.error);
+        }
+    }
+
+    pub fn any_failed(&self) -> bool {
+        !self.failed.is_empty()
+    }
+
+    fn write(&self) {
+        let written = self.path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| {
+            let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+            std::fs::write(&self.path, json)
+        });
+        if let Err(error) = written {
+            eprintln!("writing {}: {error}", self.path.display());
+        }
+    }
+}
+
+impl Machine {
+    async fn read(database_url: &str) -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let field = |text: &str, name: &str| {
+            text.lines()
+                .find_map(|line| {
+                    line.strip_prefix(name)?.trim_start().strip_prefix(':').map(|value| value.trim().to_owned())
+                })
+                .unwrap_or_default()
+        };
+        let mut machine = Machine {
+            cores: std::thread::available_parallelism().map(usize::from).unwrap_or(1),
+            cpu: field(&cpuinfo, "model name"),
+            memory_kib: field(&meminfo, "MemTotal").trim_end_matches("kB").trim().parse().unwrap_or(0),
+            postgres_version: String::new(),
+            postgres_settings: std::collections::BTreeMap::new(),
+        };
+        if let Ok(pool) = sqlx::PgPool::connect(database_url).await {
+            machine.postgres_version =
+                sqlx::query_scalar("SHOW server_version").fetch_one(&pool).await.unwrap_or_default();
+            for name in SETTINGS {
+                let value: Option<String> =
+                    sqlx::query_scalar("SELECT current_setting($1)").bind(*name).fetch_one(&pool).await.ok();
+                machine.postgres_settings.insert((*name).to_owned(), value.unwrap_or_default());
+            }
+            pool.close().await;
+        }
+        machine
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_group_that_fails_keeps_what_was_measured_before_it() {
+        let folder = std::env::temp_dir().join(format!("bss-bench-summary-{}", std::process::id()));
+        let machine = Machine {
+            cores: 2,
+            cpu: String::new(),
+            memory_kib: 0,
+            postgres_version: "15".to_owned(),
+            postgres_settings: Default::default(),
+        };
+        let path = folder.join("summary.json");
+        let mut summary = Summary { machine, entries: Vec::new(), failed: Vec::new(), path: path.clone() };
+        summary.measure("P1", async { vec![Entry::new("P1", "calls", 10, "calls/s", 20, "calls/s")] }).await;
+        summary.measure("P2", async { panic!("too many clients already") }).await;
+        let written: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("written")).expect("json");
+        assert_eq!(written["entries"][0]["ratio"], 0.5);
+        assert_eq!(written["failed"][0]["group"], "P2");
+        assert_eq!(written["failed"][0]["error"], "too many clients already");
+        assert_eq!(written["machine"]["postgres_version"], "15");
+        assert!(summary.any_failed());
+        std::fs::remove_dir_all(folder).ok();
+    }
 }

@@ -457,3 +457,33 @@ async fn the_suite_as_make_run_starts_it_exports_spans_to_the_collector_the_envi
     }
     suite.kill().await.expect("stopped");
 }
+
+/// `bss-suite with-postgres` (what `make test` and `make bench` run under)
+/// passes over a Postgres that allows fewer connections than asked for, for
+/// a private one that allows them; one that allows enough is used as it is.
+#[tokio::test]
+async fn with_postgres_starts_a_private_server_when_the_one_at_hand_allows_too_few_connections() {
+    let at_hand = std::env::var("DATABASE_URL").expect("the tests run under with-postgres");
+    let folder = std::env::temp_dir().join(format!("bss-with-postgres-{}", uuid::Uuid::new_v4()));
+    let run = |min: &str| {
+        tokio::process::Command::new(suite_program())
+            .args(["with-postgres", "--data-dir", folder.to_str().expect("utf-8"), "--min-connections", min, "--"])
+            .args(["sh", "-c", r#"echo "$DATABASE_URL"; psql "$DATABASE_URL" -Atc 'SHOW max_connections'"#])
+            .output()
+    };
+    let enough = run("1").await.expect("with-postgres runs");
+    assert!(enough.status.success(), "{enough:?}");
+    let said = String::from_utf8_lossy(&enough.stdout).into_owned();
+    assert_eq!(said.lines().next(), Some(at_hand.as_str()), "the Postgres at hand is enough: {said}");
+
+    let allowed: u32 = said.lines().nth(1).and_then(|line| line.parse().ok()).expect("its max_connections");
+    let asked = allowed + 50;
+    let private = run(&asked.to_string()).await.expect("with-postgres runs");
+    assert!(private.status.success(), "{private:?}");
+    let said = String::from_utf8_lossy(&private.stdout).into_owned();
+    assert_ne!(said.lines().next(), Some(at_hand.as_str()), "{said}");
+    let granted: u32 = said.lines().nth(1).and_then(|line| line.parse().ok()).expect("its max_connections");
+    assert!(granted >= asked, "the private server allows what was asked ({asked}): {said}");
+    assert!(String::from_utf8_lossy(&private.stderr).contains("fewer than"), "{private:?}");
+    std::fs::remove_dir_all(&folder).ok();
+}
