@@ -75,6 +75,9 @@ pub struct ClusterOptions {
     pub peer_proxied: Vec<(Service, Service)>,
     /// Extra environment of a service (say a small pool).
     pub env: Vec<(Service, &'static str, String)>,
+    /// Services that store on a second private Postgres server of their
+    /// own (the others on the first).
+    pub second_postgres: Vec<Service>,
 }
 
 /// A running cluster; every process is killed when it is dropped.
@@ -83,6 +86,8 @@ pub struct Cluster {
     database_url: String,
     postgres: Option<LocalPostgres>,
     _database: Option<TestDatabase>,
+    /// The second server, and who stores on it.
+    second: Option<(LocalPostgres, Vec<Service>)>,
     addresses: BTreeMap<Service, SocketAddr>,
     processes: BTreeMap<Service, Child>,
     database_proxies: BTreeMap<Service, Proxy>,
@@ -95,14 +100,16 @@ impl Drop for Cluster {
         for child in self.processes.values_mut() {
             let _ = child.start_kill();
         }
-        if let Some(postgres) = self.postgres.take() {
+        let servers = [self.postgres.take(), self.second.take().map(|(second, _)| second)];
+        for postgres in servers.into_iter().flatten() {
             let stopped = std::thread::spawn(move || {
                 let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
                 runtime.block_on(postgres.stop())
             });
             let _ = stopped.join();
-            let _ = std::fs::remove_dir_all(self.folder.join("postgres"));
         }
+        let _ = std::fs::remove_dir_all(self.folder.join("postgres"));
+        let _ = std::fs::remove_dir_all(self.folder.join("postgres-2"));
     }
 }
 
@@ -127,13 +134,24 @@ impl Cluster {
             let url = database.url().to_owned();
             (None, Some(database), url)
         };
+        let second = match options.second_postgres.is_empty() {
+            true => None,
+            false => {
+                let second = LocalPostgres::start(&folder.join("postgres-2")).await.expect("a second Postgres starts");
+                Some((second, options.second_postgres))
+            }
+        };
         let mut addresses = BTreeMap::new();
         for service in Service::ALL {
             addresses.insert(service, free_address());
         }
         let mut database_proxies = BTreeMap::new();
         for service in &options.database_proxied {
-            let proxy = Proxy::start(url_address(&database_url)).await.expect("database proxy");
+            let url = match &second {
+                Some((second, on_it)) if on_it.contains(service) => second.url(),
+                _ => database_url.clone(),
+            };
+            let proxy = Proxy::start(url_address(&url)).await.expect("database proxy");
             database_proxies.insert(*service, proxy);
         }
         let mut peer_proxies = BTreeMap::new();
@@ -146,6 +164,7 @@ impl Cluster {
             database_url,
             postgres,
             _database: database,
+            second,
             addresses,
             processes: BTreeMap::new(),
             database_proxies,
@@ -176,9 +195,18 @@ impl Cluster {
         self.postgres.as_ref().expect("the cluster was started with a private Postgres")
     }
 
-    /// The database every service stores in (each in its own schema).
+    /// The database every service stores in (each in its own schema),
+    /// but those on the second server.
     pub fn database_url(&self) -> &str {
         &self.database_url
+    }
+
+    /// The database `service` stores in.
+    pub fn database_url_of(&self, service: Service) -> String {
+        match &self.second {
+            Some((second, on_it)) if on_it.contains(&service) => second.url(),
+            _ => self.database_url.clone(),
+        }
     }
 
     /// The proxy between `service` and Postgres.
@@ -243,9 +271,10 @@ impl Cluster {
             .stdout(log.try_clone().expect("log file"))
             .stderr(log)
             .kill_on_drop(true);
+        let database_url = self.database_url_of(service);
         let database_url = match self.database_proxies.get(&service) {
-            Some(proxy) => with_address(&self.database_url, proxy.address()),
-            None => self.database_url.clone(),
+            Some(proxy) => with_address(&database_url, proxy.address()),
+            None => database_url,
         };
         // Secrets as a deployment mounts them: the database URL in a folder
         // of secret files (a Kubernetes Secret's volume), the token key in a

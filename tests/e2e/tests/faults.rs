@@ -649,3 +649,56 @@ async fn a_rolling_restart_of_every_service_under_steady_load_loses_no_call() {
     credit_settles(&seen, &gateway, &token, &account, total, CONSUMER_RECOVERY).await;
     seen.assert_no_internal_errors();
 }
+
+/// The contexts share no table, so each may have a Postgres cluster of its
+/// own: accounts, pricing and reseller-sync on one server, credit and
+/// billing on another. An order to cash through the gateway reads back the
+/// same from every side, and each server holds only its own contexts'
+/// schemas.
+#[tokio::test]
+async fn contexts_on_separate_postgres_clusters_keep_the_books_agreeing() {
+    let options = ClusterOptions {
+        private_postgres: true,
+        second_postgres: vec![Service::Credit, Service::Billing],
+        ..ClusterOptions::default()
+    };
+    let cluster = Cluster::start("two-databases", options).await;
+    let (gateway, token, account) = one_account(&cluster, "Two databases").await;
+    let seen = Seen::default();
+    let price = Decimal::from_str(PRICE).expect("price");
+    for order in 0..3 {
+        place(&seen, &gateway, &token, &account, &format!("order-{order}")).await;
+    }
+    assert_eq!(money(&credit(&seen, &gateway, &token, &account).await.reserved), price * Decimal::from(3));
+    let total = invoice(&seen, &gateway, &token, &account, "invoice-1").await;
+    assert_eq!(total, price * Decimal::from(3), "billing priced the orders at pricing's price");
+    seen.ok("record a payment", || {
+        let message = RecordPaymentRequest {
+            payment: Some(Payment { account_id: account.clone(), amount: eur("12.00"), ..Payment::default() }),
+            invoice_id: String::new(),
+            request_id: "payment-1".to_owned(),
+        };
+        rpc!(PaymentServiceClient, gateway, record_payment, message, &token)
+    })
+    .await;
+    let left = total - Decimal::from(12);
+    assert_eq!(owed(&seen, &gateway, &token, &account).await, left, "billing's balance");
+    credit_settles(&seen, &gateway, &token, &account, left, CONSUMER_RECOVERY).await;
+
+    // Each server holds its own contexts' schemas and no other's.
+    let schemas = |url: String| async move {
+        let pool = sqlx::PgPool::connect(&url).await.expect("connect");
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT nspname::text FROM pg_namespace WHERE nspname IN \
+             ('accounts', 'pricing', 'reseller_sync', 'credit', 'billing') ORDER BY 1",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("schemas");
+        pool.close().await;
+        names
+    };
+    assert_eq!(schemas(cluster.database_url_of(Service::Accounts)).await, ["accounts", "pricing", "reseller_sync"]);
+    assert_eq!(schemas(cluster.database_url_of(Service::Credit)).await, ["billing", "credit"]);
+    seen.assert_no_internal_errors();
+}
