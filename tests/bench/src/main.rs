@@ -9,6 +9,8 @@
 //! - P6: a billing run over 10,000 and 100,000 accounts vs a bulk INSERT of
 //!   as many invoice rows.
 //! - P7: reseller copies' lag behind their customers, and catch-up.
+//! - P8: each service's time to SERVING and resident memory idle (alone),
+//!   and the suite's peak resident memory under the P-series.
 //! - A1: ImportAccounts of 10,000 rows.
 //! - A2: latency from a change to its event on an open stream.
 
@@ -21,6 +23,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod billing;
 mod compare;
 mod credit;
+mod footprint;
 mod h2load;
 mod load;
 mod pgbench;
@@ -56,6 +59,7 @@ async fn main() {
     let endpoints = suite.endpoints.clone();
     let url = database.url().to_owned();
     let mut summary = summary::Summary::start(&url).await;
+    let suite_peak = footprint::sample_peak(suite.pid().expect("the suite runs"));
 
     // BENCH_ONLY=P1,P2 runs some entries only. Each group runs as a task of
     // its own: one that fails is recorded as failed and the others still
@@ -91,6 +95,13 @@ async fn main() {
     if wanted("P7") {
         let (endpoints, url) = (endpoints.clone(), url.clone());
         summary.measure("P7", async move { resellersync::copy_lag(&endpoints, &url).await }).await;
+    }
+    if wanted("P8") {
+        // The peak sampled, or what it holds now if no sample was taken yet.
+        let now = suite.pid().and_then(footprint::resident_kib).unwrap_or(0);
+        let peak = suite_peak.load(std::sync::atomic::Ordering::Relaxed).max(now);
+        let endpoints = endpoints.clone();
+        summary.measure("P8", async move { footprint::footprint(&endpoints, peak).await }).await;
     }
     if wanted("A1") {
         let (endpoints, url) = (endpoints.clone(), url.clone());

@@ -51,6 +51,11 @@ impl SuiteProcess {
         SuiteProcess { child, endpoints }
     }
 
+    /// The suite's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// SIGTERM, then wait for the graceful shutdown.
     pub async fn stop(mut self) {
         if let Some(pid) = self.child.id() {
@@ -60,7 +65,7 @@ impl SuiteProcess {
     }
 }
 
-async fn serving(address: std::net::SocketAddr) -> bool {
+pub async fn serving(address: std::net::SocketAddr) -> bool {
     let Ok(channel) =
         tonic::transport::Endpoint::from_shared(format!("http://{address}")).expect("uri").connect().await
     else {
