@@ -22,6 +22,7 @@ async fn bad_orders_name_each_bad_field_and_other_tenants_accounts_are_not_found
 
     let mut bad = order_request("", &[("", "1"), ("WIDGET", "abc"), ("WIDGET", "-2")], PaymentType::Unspecified);
     bad.order.as_mut().expect("order").lines[0].available_quantity = decimal("5");
+    bad.min_pricing_version = -1;
     let refused = orders.place_order(authorized(bad, &clerk)).await.expect_err("bad input");
     assert_eq!(refused.code(), Code::InvalidArgument);
     let mut fields = violated_fields(&refused);
@@ -29,6 +30,7 @@ async fn bad_orders_name_each_bad_field_and_other_tenants_accounts_are_not_found
     assert_eq!(
         fields,
         vec![
+            "min_pricing_version",
             "order.account_id",
             "order.lines[0].available_quantity",
             "order.lines[0].product",
@@ -37,6 +39,23 @@ async fn bad_orders_name_each_bad_field_and_other_tenants_accounts_are_not_found
             "order.payment_type",
         ]
     );
+
+    // The pricing version is passed on to pricing: one its book reached
+    // prices the order, one it never reached is refused by pricing.
+    let ahead = PlaceOrderRequest {
+        min_pricing_version: 1_000_000,
+        ..order_request(&account, &[("WIDGET", "1")], PaymentType::OnAccount)
+    };
+    let refused = orders.place_order(authorized(ahead, &clerk)).await.expect_err("a version pricing never reached");
+    assert_eq!(
+        (refused.code(), violated_fields(&refused)),
+        (Code::InvalidArgument, vec!["min_book_version".to_owned()])
+    );
+    let reached = PlaceOrderRequest {
+        min_pricing_version: 1,
+        ..order_request(&account, &[("WIDGET", "1")], PaymentType::OnAccount)
+    };
+    orders.place_order(authorized(reached, &clerk)).await.expect("priced by version 1 or later");
 
     // Another tenant's account, an unknown one, unknown orders.
     let theirs = order_request(&account, &[("WIDGET", "1")], PaymentType::OnAccount);

@@ -142,7 +142,8 @@ pub async fn subscriptions(client: &Client, command: SubscriptionsCommand) -> Re
             };
             let request_id =
                 retry.derived_request_id("subscriptions-create", &prost::Message::encode_to_vec(&subscription));
-            let request = CreateSubscriptionRequest { subscription: Some(subscription), request_id };
+            let request =
+                CreateSubscriptionRequest { subscription: Some(subscription), request_id, ..Default::default() };
             let started = std::time::SystemTime::now();
             let created = subscriptions.create_subscription(client.request(request)?).await?.into_inner();
             let subscription = created.subscription.unwrap_or_default();

@@ -123,6 +123,11 @@ pub struct QuoteArgs {
     /// With each line's candidate prices and why the winner won.
     #[arg(long)]
     explain: bool,
+    /// Priced by this version of the tenant's price book or a later one
+    /// (the `book_version` a pricing write answered); 0: the newest the
+    /// pricing replica has heard of.
+    #[arg(long, default_value_t = 0)]
+    min_book_version: i64,
 }
 
 pub async fn products(client: &Client, command: ProductsCommand) -> Result<Value, Failure> {
@@ -233,6 +238,7 @@ pub async fn quote(client: &Client, args: QuoteArgs) -> Result<Outcome, Failure>
         lines,
         explain: args.explain,
         guest_region: String::new(),
+        min_book_version: args.min_book_version,
     };
     let mut quotes = QuoteServiceClient::new(client.channel()?);
     let quoted = quotes.quote(client.request(request)?).await?.into_inner();

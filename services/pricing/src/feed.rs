@@ -1,5 +1,9 @@
 //! The accounts event stream, applied to pricing's read model of accounts:
-//! each account's currency and sales rep, and group memberships.
+//! each account's currency and sales rep, and group memberships. Once an
+//! event commits, this replica forgets what it held of the accounts in
+//! memory (other replicas hear of it by notification).
+
+use std::sync::Arc;
 
 use bss_platform::events::{HandlerError, Source, Subscription, parse_id as id};
 use bss_proto::accounts::account_event::Payload;
@@ -7,11 +11,13 @@ use bss_proto::accounts::{Account, AccountEvent, ChangeKind};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::books::Books;
 use crate::repo;
 
 /// Accounts' stream, read with pricing's own identity.
 pub struct AccountsFeed {
     pub source: Source,
+    pub books: Arc<Books>,
 }
 
 async fn record(tx: &mut PgConnection, tenant_id: Uuid, account: Option<&Account>) -> Result<(), HandlerError> {
@@ -55,6 +61,24 @@ impl Subscription for AccountsFeed {
                 Ok(repo::accounts::set_membership(tx, tenant_id, member, parent).await?)
             }
             _ => Ok(()),
+        }
+    }
+
+    /// Forgets the account the event changed (a member's parent is the
+    /// member's fact); a deleted account's members left its group too, so
+    /// then every account of the tenant.
+    fn committed(&self, event: &AccountEvent) {
+        let Ok(tenant_id) = id(&event.tenant_id) else { return };
+        let changed = match &event.payload {
+            Some(Payload::AccountCreated(created)) => created.account.as_ref().map(|account| &account.id),
+            Some(Payload::AccountUpdated(updated)) => updated.account.as_ref().map(|account| &account.id),
+            Some(Payload::GroupMembershipChanged(change)) => Some(&change.member_account_id),
+            Some(Payload::AccountDeleted(_)) => return self.books.forget_tenant_accounts(tenant_id),
+            _ => return,
+        };
+        match changed.map(|account| id(account)) {
+            Some(Ok(account_id)) => self.books.forget(tenant_id, account_id),
+            _ => self.books.forget_tenant_accounts(tenant_id),
         }
     }
 }

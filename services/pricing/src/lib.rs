@@ -61,6 +61,7 @@ pub struct App {
     server: GrpcServer,
     shutdown: Shutdown,
     db: PgPool,
+    books: Arc<Books>,
 }
 
 /// The service's own migrations (the shared plumbing's run first, see
@@ -75,6 +76,8 @@ impl App {
         let db = db::connect(&platform.database, SCHEMA, "bss-pricing").await?;
         db::migrate(&db, SCHEMA, migrator()).await?;
         let verifier = Arc::new(TokenVerifier::from_config(&platform.auth)?);
+        let books = Arc::new(Books::new(db.clone()));
+        tokio::spawn(books.clone().listen(shutdown.clone()));
         let accounts = match &config.accounts_url {
             Some(url) => Some(
                 client::channel(url, platform.peer_tls.as_ref())
@@ -94,13 +97,13 @@ impl App {
             // calls to accounts (HTTP/2 flow control is per connection).
             let stream = client::channel(url, platform.peer_tls.as_ref())
                 .map_err(|error| StartupError::Config(format!("accounts service: {error}")))?;
-            let feed = AccountsFeed { source: Source { channel: stream, identity } };
+            let feed = AccountsFeed { source: Source { channel: stream, identity }, books: books.clone() };
             tokio::spawn(run_consumer(db.clone(), feed, shutdown.clone()));
         }
-        let books = Arc::new(Books::new(db.clone()));
         let tenants = bss_platform::tenancy::remote(accounts.as_ref(), ServiceIdentity::new("pricing", &platform.auth));
         let api = Arc::new(
-            PricingApi::new(db.clone(), books, accounts).with_identity(ServiceIdentity::new("pricing", &platform.auth)),
+            PricingApi::new(db.clone(), books.clone(), accounts)
+                .with_identity(ServiceIdentity::new("pricing", &platform.auth)),
         );
         let server = GrpcServer::new(listener, platform.server.clone(), verifier)
             .named("pricing")
@@ -114,7 +117,7 @@ impl App {
             .add_service(ExchangeRateServiceServer::from_arc(api.clone()))
             .add_service(QuoteServiceServer::from_arc(api))
             .readiness(db::readiness(db.clone()));
-        Ok(App { server, shutdown, db })
+        Ok(App { server, shutdown, db, books })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -124,6 +127,11 @@ impl App {
     /// The service's pool (tests look at rows through it).
     pub fn db(&self) -> &PgPool {
         &self.db
+    }
+
+    /// The replica's price books (tests look at how quotes were answered).
+    pub fn books(&self) -> Arc<Books> {
+        self.books.clone()
     }
 
     pub async fn run_until_stopped(self) -> Result<(), ServeError> {

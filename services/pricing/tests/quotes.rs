@@ -6,7 +6,7 @@ use bss_platform::auth::Role;
 use bss_proto::accounts::{AddGroupMemberRequest, Funding, FundingScope};
 use bss_proto::pricing::*;
 use bss_testapp::pricing::*;
-use bss_testkit::{authorized, sales_rep_token, sales_rep_token_with};
+use bss_testkit::{authorized, sales_rep_token, sales_rep_token_with, violated_fields};
 use tonic::Code;
 use tonic_types::StatusExt;
 
@@ -225,38 +225,62 @@ async fn prices_in_another_currency_need_a_rate_in_force() {
     assert_eq!(reason(&status), "EXCHANGE_RATE_MISSING");
 }
 
-#[tokio::test]
-async fn a_write_is_seen_by_the_next_quote_on_every_replica() {
-    let mut app = spawn_replicas(2).await;
-    let (admin, account, product, level) = priced_account(&mut app).await;
-    let quote_on = |replica: usize, app: &TestApp| {
-        let mut client = app.replicas[replica].quotes.clone();
-        let request = authorized(quote_request(&account, &[("P", "1")]), &admin);
-        async move { client.quote(request).await.expect("quoted").into_inner().lines[0].unit_price.clone() }
-    };
-    // Both replicas hold the book now.
-    assert_eq!(quote_on(0, &app).await, Some(money("72.00", "EUR")));
-    assert_eq!(quote_on(1, &app).await, Some(money("72.00", "EUR")));
+/// A quote of one "P" for the account on a replica, naming a book version
+/// or not: (unit price, book version).
+async fn price_on(replica: &Pricing, admin: &str, account: &str, min_book_version: i64) -> (String, i64) {
+    let request = QuoteRequest { min_book_version, ..quote_request(account, &[("P", "1")]) };
+    let quote = replica.quotes.clone().quote(authorized(request, admin)).await.expect("quoted").into_inner();
+    (amount(&quote.lines[0].unit_price).to_owned(), quote.book_version)
+}
 
-    // A write through replica 0 is seen by the next quote on replica 1 ...
+/// Quotes on the replica until it prices "P" at `price` (within 15 s, well
+/// past a lost connection's reconnection).
+async fn until_priced(replica: &Pricing, admin: &str, account: &str, price: &str) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    while price_on(replica, admin, account, 0).await.0 != price {
+        assert!(tokio::time::Instant::now() < deadline, "the replica never priced {price}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+async fn set_level_price(replica: &Pricing, admin: &str, level: &PriceLevel, product: &Product, price: &str) -> i64 {
     let level_price = LevelPrice {
         level_id: level.id.clone(),
         product_id: product.id.clone(),
-        price: Some(money("60.00", "EUR")),
+        price: Some(money(price, "EUR")),
         breaks: vec![],
     };
-    app.replicas[0]
+    let request = SetLevelPriceRequest { level_price: Some(level_price), request_id: String::new() };
+    replica
         .catalog
-        .set_level_price(authorized(
-            SetLevelPriceRequest { level_price: Some(level_price), request_id: String::new() },
-            &admin,
-        ))
+        .clone()
+        .set_level_price(authorized(request, admin))
         .await
-        .expect("new level price");
-    assert_eq!(quote_on(1, &app).await, Some(money("54.00", "EUR")));
-    assert_eq!(quote_on(0, &app).await, Some(money("54.00", "EUR")));
+        .expect("level price")
+        .into_inner()
+        .book_version
+}
 
-    // ... and the other way round.
+#[tokio::test]
+async fn a_write_is_seen_at_once_on_its_replica_and_on_any_replica_given_its_version() {
+    let mut app = spawn_replicas(2).await;
+    let (admin, account, product, level) = priced_account(&mut app).await;
+    let (first, second) = (app.replicas[0].clone(), app.replicas[1].clone());
+    // Both replicas hold the book now, at the version of the last write.
+    let (price, version) = price_on(&first, &admin, &account, 0).await;
+    assert_eq!(price, "72.00");
+    assert_eq!(price_on(&second, &admin, &account, 0).await, (price, version));
+
+    // A write through the first replica returns the version it produced;
+    // the first replica's next quote is priced by it, and so is the
+    // second's that names it.
+    let written = set_level_price(&first, &admin, &level, &product, "60.00").await;
+    assert_eq!(written, version + 1, "each write moves the tenant's book by one");
+    assert_eq!(price_on(&first, &admin, &account, 0).await, ("54.00".to_owned(), written));
+    assert_eq!(price_on(&second, &admin, &account, written).await, ("54.00".to_owned(), written));
+
+    // The other way round, a retry answers the same version, and the
+    // first replica catches up without being told (by notification).
     let forced = AccountPrice {
         account_id: account.clone(),
         product_id: product.id.clone(),
@@ -265,16 +289,96 @@ async fn a_write_is_seen_by_the_next_quote_on_every_replica() {
         valid_from: "2026-11-23".to_owned(),
         ..AccountPrice::default()
     };
-    app.replicas[1]
-        .account_pricing
-        .create_account_price(authorized(
-            CreateAccountPriceRequest { account_price: Some(forced), request_id: String::new() },
-            &admin,
-        ))
+    let request = CreateAccountPriceRequest { account_price: Some(forced), request_id: "forced-99".to_owned() };
+    let mut writer = second.account_pricing.clone();
+    let answer = writer.create_account_price(authorized(request.clone(), &admin)).await.expect("forced").into_inner();
+    assert_eq!(answer.book_version, written + 1);
+    let retried = writer.create_account_price(authorized(request, &admin)).await.expect("retried").into_inner();
+    assert_eq!(retried, answer);
+    assert_eq!(price_on(&second, &admin, &account, 0).await, ("99.00".to_owned(), answer.book_version));
+    assert_eq!(price_on(&first, &admin, &account, answer.book_version).await.0, "99.00");
+    let after = set_level_price(&second, &admin, &level, &product, "50.00").await;
+    assert_eq!(price_on(&second, &admin, &account, 0).await.1, after);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while price_on(&first, &admin, &account, 0).await.1 < after {
+        assert!(tokio::time::Instant::now() < deadline, "the first replica never heard of version {after}");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+
+    // A version the book never reached is the caller's mistake.
+    let ahead = QuoteRequest { min_book_version: after + 1, ..quote_request(&account, &[("P", "1")]) };
+    let status = app.quote(&admin, ahead).await.expect_err("a version from the future");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(violated_fields(&status), ["min_book_version"]);
+}
+
+#[tokio::test]
+async fn a_warm_quote_needs_no_database_round_trip() {
+    let mut app = spawn().await;
+    let (admin, account, _, _) = priced_account(&mut app).await;
+    let (_, version) = price_on(&app.pricing, &admin, &account, 0).await;
+
+    // Every table a cold quote reads is locked: a quote that read one
+    // would wait for the lock. (The replica starts listening for changes
+    // just after it starts serving: until it does, quotes read the tables.)
+    let within = std::time::Duration::from_secs(1);
+    let lock = "LOCK TABLE pricing.book_versions, pricing.accounts, pricing.group_members IN ACCESS EXCLUSIVE MODE";
+    let mut attempts = 0;
+    let mut locked = loop {
+        let mut locked = app.db.begin().await.expect("transaction");
+        sqlx::query(lock).execute(&mut *locked).await.expect("locked");
+        match tokio::time::timeout(within, price_on(&app.pricing, &admin, &account, version)).await {
+            Ok(warm) => {
+                assert_eq!(warm, ("72.00".to_owned(), version));
+                break locked;
+            }
+            Err(_) if attempts < 10 => attempts += 1,
+            Err(_) => panic!("a warm quote still reads the database"),
+        }
+        locked.rollback().await.expect("unlocked");
+    };
+    // A quote asking for a version this replica has not heard of reads
+    // the database: it waits.
+    let cold = tokio::time::timeout(within, price_on(&app.pricing, &admin, &account, version + 1)).await;
+    assert!(cold.is_err(), "a newer version is read from the database");
+    sqlx::query("SELECT 1").execute(&mut *locked).await.expect("still locked");
+    locked.rollback().await.expect("unlocked");
+}
+
+#[tokio::test]
+async fn a_replica_that_lost_its_change_listener_catches_up_on_what_it_missed() {
+    let mut app = spawn_replicas(2).await;
+    let (admin, account, product, level) = priced_account(&mut app).await;
+    let (first, second) = (app.replicas[0].clone(), app.replicas[1].clone());
+    assert_eq!(price_on(&second, &admin, &account, 0).await.0, "72.00");
+
+    let listening =
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%pricing%'";
+    let lost: Vec<i32> = sqlx::query_scalar(listening).fetch_all(&app.db).await.expect("listeners");
+    assert_eq!(lost.len(), 2, "both replicas listen");
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid")
+        .bind(&lost)
+        .execute(&app.db)
         .await
-        .expect("forced price");
-    assert_eq!(quote_on(0, &app).await, Some(money("99.00", "EUR")));
-    assert_eq!(quote_on(1, &app).await, Some(money("99.00", "EUR")));
+        .expect("terminated");
+    // Written while the second replica was not listening (it waits a
+    // second before it listens again) ...
+    set_level_price(&first, &admin, &level, &product, "60.00").await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let now: Vec<i32> = sqlx::query_scalar(listening).fetch_all(&app.db).await.expect("listeners");
+        if now.len() == 2 && now.iter().all(|pid| !lost.contains(pid)) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the replicas never listened again");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // ... and learnt when it listened again (it reads every version then).
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(price_on(&second, &admin, &account, 0).await.0, "54.00");
+    // And it hears of the next write by notification again.
+    set_level_price(&first, &admin, &level, &product, "50.00").await;
+    until_priced(&second, &admin, &account, "45.00").await;
 }
 
 #[tokio::test]

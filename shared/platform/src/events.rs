@@ -458,6 +458,10 @@ pub trait Subscription: Send + Sync + 'static {
         event: &Self::Event,
         prepared: Self::Prepared,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+
+    /// Called once the transaction of `apply` has committed: for what this
+    /// process holds in memory of what the event changed (a cache to drop).
+    fn committed(&self, _event: &Self::Event) {}
 }
 
 /// Where a consumer reads a stream: the publishing service's channel and
@@ -528,6 +532,10 @@ impl<S: Subscription> Subscription for std::sync::Arc<S> {
         prepared: Self::Prepared,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send {
         (**self).apply(tx, event, prepared)
+    }
+
+    fn committed(&self, event: &Self::Event) {
+        (**self).committed(event)
     }
 }
 
@@ -674,6 +682,7 @@ async fn apply_once<S: Subscription>(
                 let applied = subscription.apply(&mut tx, event, prepared).await;
                 if applied.is_ok() {
                     tx.commit().await?;
+                    subscription.committed(event);
                 }
                 applied
             }

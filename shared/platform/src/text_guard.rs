@@ -228,6 +228,7 @@ mod tests {
                 ..Order::default()
             }),
             request_id: "\0".to_owned(),
+            ..Default::default()
         };
         let violations = guard.check(path, &framed(&request)).expect_err("refused");
         let fields: Vec<&str> = violations.iter().map(|violation| violation.field.as_str()).collect();
@@ -235,6 +236,7 @@ mod tests {
         let clean = PlaceOrderRequest {
             order: Some(Order { lines: vec![line("fine"), OrderLine::default()], ..Order::default() }),
             request_id: "r-1".to_owned(),
+            ..Default::default()
         };
         assert!(guard.check(path, &framed(&clean)).is_ok(), "zero bytes of empty messages are not text");
         assert!(guard.check(path, &[0, 0, 0, 0, 3, 0xff, 0xff, 0xff]).is_ok(), "undecodable: the server answers");

@@ -162,6 +162,7 @@ pub fn subscription_request(
             ..bss_proto::billing::Subscription::default()
         }),
         request_id: String::new(),
+        ..Default::default()
     }
 }
 
@@ -211,6 +212,7 @@ pub fn order_request(
             ..Order::default()
         }),
         request_id: String::new(),
+        ..Default::default()
     }
 }
 

@@ -261,6 +261,7 @@ pub fn quote_request(account_id: &str, lines: &[(&str, &str)]) -> QuoteRequest {
             .collect(),
         explain: true,
         guest_region: String::new(),
+        ..Default::default()
     }
 }
 

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bss_testkit::TestDatabase;
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 
 use crate::summary::Entry;
 
@@ -91,6 +91,20 @@ pub async fn footprint(suite: &bss_suite::Endpoints, suite_peak_kib: u64) -> Vec
 /// (ms to SERVING, idle resident KiB) of `bss-<name>` started alone.
 async fn measure(name: &str, suite: &bss_suite::Endpoints) -> (u64, u64) {
     let database = TestDatabase::create().await;
+    let (mut child, _, to_serving) = start_alone(name, suite, database.url()).await;
+    // Idle: its start-up work done, its pools and caches as they settle.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pid = child.id().expect("running");
+    let idle = resident_kib(pid).expect("its resident memory");
+    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status().await;
+    let _ = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
+    (to_serving, idle)
+}
+
+/// Starts the release `bss-<name>` on its own port over `database_url`,
+/// its peers the suite's, and waits until it is SERVING: (the process, its
+/// address, ms to SERVING). Killed when dropped.
+pub async fn start_alone(name: &str, suite: &bss_suite::Endpoints, database_url: &str) -> (Child, SocketAddr, u64) {
     let address: SocketAddr =
         TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).expect("a free port");
     let binary = std::env::current_exe().expect("own path").with_file_name(format!("bss-{name}"));
@@ -101,7 +115,7 @@ async fn measure(name: &str, suite: &bss_suite::Endpoints) -> (u64, u64) {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("BSS_LISTEN_ADDR", address.to_string())
         .env("BSS_METRICS_ADDR", "")
-        .env("DATABASE_URL", database.url())
+        .env("DATABASE_URL", database_url)
         .env("BSS_AUTH__HS256_SECRET", bss_testkit::TEST_SECRET)
         .env("BSS_AUTH__ISSUER", bss_testkit::TEST_ISSUER)
         .env("BSS_AUTH__AUDIENCE", bss_testkit::TEST_AUDIENCE)
@@ -114,6 +128,9 @@ async fn measure(name: &str, suite: &bss_suite::Endpoints) -> (u64, u64) {
         .env("BSS_BACKENDS__CREDIT", peer(suite.credit))
         .env("BSS_BACKENDS__BILLING", peer(suite.billing))
         .env("BSS_BACKENDS__RESELLERSYNC", peer(suite.reseller_sync))
+        .env("BSS_RATE_LIMIT__DEFAULT__REQUESTS_PER_SECOND", "100000000")
+        .env("BSS_RATE_LIMIT__DEFAULT__BURST", "100000000")
+        .env("BSS_DATABASE__MAX_CONNECTIONS", "8")
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -129,12 +146,5 @@ async fn measure(name: &str, suite: &bss_suite::Endpoints) -> (u64, u64) {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let to_serving = started.elapsed().as_millis() as u64;
-    // Idle: its start-up work done, its pools and caches as they settle.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let pid = child.id().expect("running");
-    let idle = resident_kib(pid).expect("its resident memory");
-    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status().await;
-    let _ = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
-    (to_serving, idle)
+    (child, address, started.elapsed().as_millis() as u64)
 }

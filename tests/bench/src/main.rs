@@ -81,8 +81,8 @@ async fn main() {
         summary.measure("P2", async move { create_account(&endpoints, &url).await }).await;
     }
     if wanted("P3") {
-        let endpoints = endpoints.clone();
-        summary.measure("P3", async move { quote::quote_throughput(&endpoints).await }).await;
+        let (endpoints, url) = (endpoints.clone(), url.clone());
+        summary.measure("P3", async move { quote::quote_throughput(&endpoints, &url).await }).await;
     }
     if wanted("P4") || wanted("P5") {
         let (endpoints, url) = (endpoints.clone(), url.clone());

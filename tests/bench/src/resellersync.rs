@@ -147,7 +147,11 @@ async fn set_up(endpoints: &bss_suite::Endpoints) -> Setup {
         };
         let created = subscriptions
             .create_subscription(authorized(
-                CreateSubscriptionRequest { subscription: Some(subscription), request_id: String::new() },
+                CreateSubscriptionRequest {
+                    subscription: Some(subscription),
+                    request_id: String::new(),
+                    ..Default::default()
+                },
                 &reseller_token,
             ))
             .await

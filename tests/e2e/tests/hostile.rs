@@ -50,7 +50,7 @@ async fn an_oversized_error_stays_small_and_never_fails_another_tenants_calls() 
     // 60 lines, each with no product and a quantity that is no number.
     let line = OrderLine { product: String::new(), quantity: decimal("abc"), ..OrderLine::default() };
     let order = Order { account_id: account.clone(), lines: vec![line; 60], payment_type: 1, ..Order::default() };
-    let bad = PlaceOrderRequest { order: Some(order), request_id: String::new() };
+    let bad = PlaceOrderRequest { order: Some(order), request_id: String::new(), ..Default::default() };
     // Meanwhile another tenant calls on the same gateway connection.
     let quiet = {
         let gateway = gateway.clone();

@@ -402,6 +402,7 @@ async fn back_ordered_quantity_is_invoiced_only_once_it_ships() {
             ..Order::default()
         }),
         request_id: String::new(),
+        ..Default::default()
     };
     let bad = orders.place_order(authorized(place("11"), &clerk)).await.expect_err("more than ordered");
     assert_eq!(bss_testkit::violated_fields(&bad), vec!["order.lines[0].available_quantity"]);

@@ -62,6 +62,9 @@ pub struct NewOrder {
     /// The saved method to pay a card or PayPal order with; none: the
     /// account's (see `choose_method`).
     pub payment_method_id: Option<String>,
+    /// The oldest pricing book version that may price it (0: the newest
+    /// pricing has heard of).
+    pub min_pricing_version: i64,
 }
 
 /// What pricing said of a set of lines.
@@ -112,7 +115,7 @@ impl Billing {
     pub(crate) async fn price(
         &self,
         caller: &Caller,
-        account_id: Uuid,
+        (account_id, min_book_version): (Uuid, i64),
         lines: &mut [Line],
     ) -> Result<Priced, BillingError> {
         let channel = self.peer("pricing", &self.peers.pricing)?;
@@ -125,6 +128,7 @@ impl Billing {
                     quantity: Some(decimal_to_wire(line.quantity)),
                 })
                 .collect(),
+            min_book_version,
             ..QuoteRequest::default()
         };
         let answer = QuoteServiceClient::new(channel)
@@ -266,7 +270,7 @@ impl Billing {
                 new.billing_address_id.as_deref(),
                 new.delivery_address_id.as_deref(),
             ),
-            self.price(caller, new.account_id, &mut lines),
+            self.price(caller, (new.account_id, new.min_pricing_version), &mut lines),
             // Only an order on credit can be prepaid from the wallet.
             async {
                 match new.payment_type.uses_credit() {

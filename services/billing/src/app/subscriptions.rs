@@ -35,6 +35,9 @@ pub struct NewSubscription {
     /// The product (id or code).
     pub product: String,
     pub quantity: Decimal,
+    /// The oldest pricing book version that may price it (0: the newest
+    /// pricing has heard of).
+    pub min_pricing_version: i64,
 }
 
 impl Billing {
@@ -56,7 +59,7 @@ impl Billing {
         check_orderer(&wire::orderer(&account), new.payment_type)?;
         // Priced now, once: later price changes apply to new subscriptions.
         let mut line = [Line { product: new.product.clone(), quantity: new.quantity, ..Line::default() }];
-        let priced = self.price(caller, new.account_id, &mut line).await?;
+        let priced = self.price(caller, (new.account_id, new.min_pricing_version), &mut line).await?;
         let id = Uuid::now_v7();
         // A retried request keeps its reference, so credit decides and
         // reserves once.

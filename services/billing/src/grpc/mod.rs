@@ -37,6 +37,15 @@ pub const ENQUIRERS: &[Role] = &[
     Role::CustomerUser,
 ];
 
+/// The pricing book version a new order or subscription asks to be priced
+/// by at least (a version a pricing write returned, or 0).
+pub(crate) fn min_pricing_version(v: &mut Violations, version: i64) -> i64 {
+    if version < 0 {
+        v.add("min_pricing_version", "is a version a pricing write returned, or 0");
+    }
+    version.max(0)
+}
+
 /// The account a new order or subscription is for: a customer's own
 /// user's is always its own (`requested` may be empty; another account is
 /// NOT_FOUND), anyone else names it in `field` (a violation in `v`).

@@ -14,7 +14,7 @@ use bss_proto::billing::*;
 use rust_decimal::Decimal;
 use tonic::{Request, Response, Status};
 
-use super::{BillingApi, ENQUIRERS, ordering_account};
+use super::{BillingApi, ENQUIRERS, min_pricing_version, ordering_account};
 use crate::app::orders::NewOrder;
 use crate::domain::error::BillingError;
 use crate::wire;
@@ -36,8 +36,9 @@ const MAX_LINES: usize = 500;
 const MAX_REASON: usize = 500;
 
 /// The new order a request asks for, each bad field named.
-fn new_order(input: &Order, own: Option<uuid::Uuid>) -> Result<NewOrder, BillingError> {
+fn new_order(input: &Order, own: Option<uuid::Uuid>, pricing_version: i64) -> Result<NewOrder, BillingError> {
     let mut v = Violations::new();
+    let min_pricing_version = min_pricing_version(&mut v, pricing_version);
     let account_id = ordering_account(&mut v, "order.account_id", &input.account_id, own)?;
     let payment_type = v.keep("order.payment_type", PaymentType::from_wire(input.payment_type));
     let delivery_date = match input.delivery_date.as_str() {
@@ -84,6 +85,7 @@ fn new_order(input: &Order, own: Option<uuid::Uuid>) -> Result<NewOrder, Billing
         billing_address_id: address(&input.billing_address_id),
         delivery_address_id: address(&input.delivery_address_id),
         payment_method_id: address(&input.payment_method_id),
+        min_pricing_version,
     })
 }
 
@@ -101,7 +103,7 @@ impl OrderService for BillingApi {
             {
                 order.account_id = own.to_string();
             }
-            let new = new_order(request.order.as_ref().unwrap_or(&Order::default()), own)?;
+            let new = new_order(request.order.as_ref().unwrap_or(&Order::default()), own, request.min_pricing_version)?;
             let key = RequestKey::of_caller(&caller, tenant_id, "PlaceOrder", &request.request_id, &request)?;
             self.place_order(&caller, tenant_id, key, new, |order| PlaceOrderResponse {
                 order: Some(wire::order(order)),

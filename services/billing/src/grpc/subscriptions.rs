@@ -13,7 +13,7 @@ use bss_proto::billing::*;
 use rust_decimal::Decimal;
 use tonic::{Request, Response, Status};
 
-use super::{BillingApi, ENQUIRERS, ordering_account};
+use super::{BillingApi, ENQUIRERS, min_pricing_version, ordering_account};
 use crate::app::subscriptions::NewSubscription;
 use crate::domain::error::BillingError;
 use crate::wire;
@@ -24,8 +24,13 @@ const CREATORS: &[Role] =
     &[Role::TenantAdmin, Role::BillingClerk, Role::AccountManager, Role::Integration, Role::CustomerUser];
 
 /// The new subscription a request asks for, each bad field named.
-fn new_subscription(input: &Subscription, own: Option<uuid::Uuid>) -> Result<NewSubscription, BillingError> {
+fn new_subscription(
+    input: &Subscription,
+    own: Option<uuid::Uuid>,
+    pricing_version: i64,
+) -> Result<NewSubscription, BillingError> {
     let mut v = Violations::new();
+    let min_pricing_version = min_pricing_version(&mut v, pricing_version);
     let account_id = ordering_account(&mut v, "subscription.account_id", &input.account_id, own)?;
     let payment_type = v.keep("subscription.payment_type", PaymentType::from_wire(input.payment_type));
     if input.product.is_empty() {
@@ -39,7 +44,7 @@ fn new_subscription(input: &Subscription, own: Option<uuid::Uuid>) -> Result<New
         return Err(v.into());
     };
     v.into_result()?;
-    Ok(NewSubscription { account_id, payment_type, product: input.product.clone(), quantity })
+    Ok(NewSubscription { account_id, payment_type, product: input.product.clone(), quantity, min_pricing_version })
 }
 
 #[tonic::async_trait]
@@ -58,7 +63,11 @@ impl SubscriptionService for BillingApi {
             {
                 subscription.account_id = own.to_string();
             }
-            let new = new_subscription(request.subscription.as_ref().unwrap_or(&Subscription::default()), own)?;
+            let new = new_subscription(
+                request.subscription.as_ref().unwrap_or(&Subscription::default()),
+                own,
+                request.min_pricing_version,
+            )?;
             let key = RequestKey::of_caller(&caller, tenant_id, "CreateSubscription", &request.request_id, &request)?;
             self.create_subscription(&caller, tenant_id, key, new, |subscription| CreateSubscriptionResponse {
                 subscription: Some(wire::subscription(subscription)),

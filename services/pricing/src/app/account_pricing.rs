@@ -4,11 +4,10 @@ use bss_platform::auth::Caller;
 use bss_platform::etag;
 use bss_platform::idempotency::RequestKey;
 use chrono::{DateTime, Utc};
-use prost::Message;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::Pricing;
+use super::{BookWrite, Pricing};
 use crate::domain::book::{self, AccountFacts, AccountPrice, AccountPricing};
 use crate::domain::error::PricingError;
 use crate::repo;
@@ -80,7 +79,7 @@ impl Pricing {
 
     /// Sets the account's level, discount and pricelists, unless they were
     /// set since the etag the change was made against (ETAG_MISMATCH).
-    pub async fn set_account_pricing<R: Message + Default>(
+    pub async fn set_account_pricing<R: BookWrite>(
         &self,
         caller: &Caller,
         tenant_id: Uuid,
@@ -100,7 +99,7 @@ impl Pricing {
     }
 
     /// Gives the account a price of its own for a product.
-    pub async fn create_account_price<R: Message + Default>(
+    pub async fn create_account_price<R: BookWrite>(
         &self,
         caller: &Caller,
         tenant_id: Uuid,
@@ -130,7 +129,7 @@ impl Pricing {
     }
 
     /// Deletes an account price (NOT_FOUND when there is none).
-    pub async fn delete_account_price<R: Message + Default>(
+    pub async fn delete_account_price<R: BookWrite>(
         &self,
         tenant_id: Uuid,
         key: Option<RequestKey>,

@@ -4,10 +4,9 @@ use bss_platform::auth::Caller;
 use bss_platform::error::Violations;
 use bss_platform::etag;
 use bss_platform::idempotency::RequestKey;
-use prost::Message;
 use uuid::Uuid;
 
-use super::Pricing;
+use super::{BookWrite, Pricing};
 use crate::domain::catalog::{Availability, PriceLevel, Product, Shown, shown_to};
 use crate::domain::error::PricingError;
 use crate::domain::price::Tiered;
@@ -15,7 +14,7 @@ use crate::repo;
 
 impl Pricing {
     /// Adds a product to the catalog.
-    pub async fn create_product<R: Message + Default>(
+    pub async fn create_product<R: BookWrite>(
         &self,
         tenant_id: Uuid,
         key: Option<RequestKey>,
@@ -74,7 +73,7 @@ impl Pricing {
 
     /// Changes a product by `change`, unless it changed since the etag the
     /// change was made against (ETAG_MISMATCH).
-    pub async fn update_product<R: Message + Default>(
+    pub async fn update_product<R: BookWrite>(
         &self,
         tenant_id: Uuid,
         key: Option<RequestKey>,
@@ -92,7 +91,7 @@ impl Pricing {
     }
 
     /// Adds a price level.
-    pub async fn create_price_level<R: Message + Default>(
+    pub async fn create_price_level<R: BookWrite>(
         &self,
         tenant_id: Uuid,
         key: Option<RequestKey>,
@@ -117,7 +116,7 @@ impl Pricing {
     }
 
     /// Sets a product's price on a level, in the level's currency.
-    pub async fn set_level_price<R: Message + Default>(
+    pub async fn set_level_price<R: BookWrite>(
         &self,
         tenant_id: Uuid,
         key: Option<RequestKey>,

@@ -5,12 +5,11 @@ use bss_platform::auth::{Caller, Role};
 use bss_platform::idempotency::{self, RequestKey};
 use bss_platform::money::Currency;
 use chrono::NaiveDate;
-use prost::Message;
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::Pricing;
+use super::{BookWrite, Pricing};
 use crate::domain::book::Contract;
 use crate::domain::contract::{self, changes, check_maker, check_rep_accounts};
 use crate::domain::error::PricingError;
@@ -30,7 +29,7 @@ pub struct RebateWorked {
 impl Pricing {
     /// Creates a contract; each account it lists must be one the caller
     /// may see (a sales rep's own, with the facility role).
-    pub async fn create_contract<R: Message + Default>(
+    pub async fn create_contract<R: BookWrite>(
         &self,
         caller: &Caller,
         tenant_id: Uuid,
@@ -59,7 +58,7 @@ impl Pricing {
 
     /// Changes a contract as `change` makes it of the current one (its
     /// start and currency stay), keeping the change in its history.
-    pub async fn update_contract<R: Message + Default>(
+    pub async fn update_contract<R: BookWrite>(
         &self,
         caller: &Caller,
         tenant_id: Uuid,
@@ -87,7 +86,7 @@ impl Pricing {
     }
 
     /// Takes an account off a contract; NOT_FOUND when it is not on it.
-    pub async fn remove_contract_account<R: Message + Default>(
+    pub async fn remove_contract_account<R: BookWrite>(
         &self,
         caller: &Caller,
         tenant_id: Uuid,
@@ -137,7 +136,7 @@ impl Pricing {
     /// changes only a contract all of whose accounts are its own (another
     /// is NOT_FOUND: it cannot see it). Answers the accounts it checked, for
     /// a rep; `None` for anyone else. A retry gets its first answer first.
-    async fn may_change<R: Message + Default>(
+    async fn may_change<R: BookWrite>(
         &self,
         caller: &Caller,
         tenant_id: Uuid,
@@ -247,7 +246,7 @@ impl Pricing {
     }
 
     /// Adds an account to a contract.
-    pub async fn add_contract_account<R: Message + Default>(
+    pub async fn add_contract_account<R: BookWrite>(
         &self,
         caller: &Caller,
         tenant_id: Uuid,
@@ -271,7 +270,7 @@ impl Pricing {
 
     /// Adds a rebate term to a contract: `term` reads it in the contract's
     /// currency; a pricelist it names must exist.
-    pub async fn add_rebate_term<R: Message + Default>(
+    pub async fn add_rebate_term<R: BookWrite>(
         &self,
         tenant_id: Uuid,
         key: Option<RequestKey>,

@@ -23,10 +23,51 @@ use sqlx::{PgConnection, PgPool};
 use tonic::transport::Channel;
 use uuid::Uuid;
 
-use crate::books::Books;
+use crate::books::{Books, Loaded};
 use crate::domain::book::AccountFacts;
 use crate::domain::error::PricingError;
 use crate::repo;
+
+/// The answer of a write of a tenant's pricing: it tells the book version
+/// the write produced.
+pub trait BookWrite: Message + Default {
+    fn set_book_version(&mut self, version: i64);
+    fn book_version(&self) -> i64;
+}
+
+macro_rules! book_writes {
+    ($($answer:ident),* $(,)?) => {
+        $(impl BookWrite for bss_proto::pricing::$answer {
+            fn set_book_version(&mut self, version: i64) {
+                self.book_version = version;
+            }
+
+            fn book_version(&self) -> i64 {
+                self.book_version
+            }
+        })*
+    };
+}
+
+book_writes!(
+    SetAccountPricingResponse,
+    CreateAccountPriceResponse,
+    DeleteAccountPriceResponse,
+    CreateProductResponse,
+    UpdateProductResponse,
+    CreatePriceLevelResponse,
+    SetLevelPriceResponse,
+    CreateContractResponse,
+    AddContractAccountResponse,
+    UpdateContractResponse,
+    RemoveContractAccountResponse,
+    AddRebateTermResponse,
+    SetExchangeRateResponse,
+    CreatePricelistResponse,
+    AddPricelistItemResponse,
+    DeletePricelistItemResponse,
+    SetMasterRatePlanResponse,
+);
 
 /// Everything the pricing RPCs work with; one instance serves every service
 /// of the context.
@@ -69,22 +110,29 @@ impl Pricing {
     /// [`idempotency::once`]), holding the tenant's book lock: writes of
     /// one tenant's book never interleave, and its version moves once per
     /// write.
-    pub(crate) async fn write<R: Message + Default>(
+    /// The answer carries the book version the write produced (a retry
+    /// answers the same); this replica's next quote is priced by it or a
+    /// later one (others hear of it by notification).
+    pub(crate) async fn write<R: BookWrite>(
         &self,
         tenant_id: Uuid,
         key: Option<RequestKey>,
         work: impl AsyncFnOnce(&mut PgConnection) -> Result<R, PricingError>,
     ) -> Result<R, PricingError> {
-        idempotency::once(&self.db, key, async |tx| {
-            repo::lock_book(tx, tenant_id).await?;
-            work(tx).await
+        let answer = idempotency::once(&self.db, key, async |tx| {
+            let version = repo::lock_book(tx, tenant_id).await?;
+            let mut answer = work(tx).await?;
+            answer.set_book_version(version);
+            Ok::<_, PricingError>(answer)
         })
-        .await
+        .await?;
+        self.books.written(tenant_id, answer.book_version());
+        Ok(answer)
     }
 
     /// Deletes one `what` by `delete` (false: there was none, NOT_FOUND)
     /// in a write; `respond` is the answer a retry gets.
-    pub(crate) async fn delete<R: Message + Default>(
+    pub(crate) async fn delete<R: BookWrite>(
         &self,
         tenant_id: Uuid,
         key: Option<RequestKey>,
@@ -107,24 +155,35 @@ impl Pricing {
         tenant_id: Uuid,
         account_id: Uuid,
     ) -> Result<Uuid, PricingError> {
-        let (version, facts) = self.account(caller, tenant_id, account_id).await?;
-        Ok(self.books.at(tenant_id, version).await?.book.priced_as(&facts))
+        let (loaded, facts) = self.account(caller, tenant_id, account_id).await?;
+        Ok(loaded.book.priced_as(&facts))
     }
 
     /// The account as pricing knows it, if the caller may see it: from the
     /// read model, or from the accounts service when the event stream has
-    /// not brought it yet. Also the tenant's current book version.
+    /// not brought it yet. Also the tenant's current book.
     pub(crate) async fn account(
         &self,
         caller: &Caller,
         tenant_id: Uuid,
         account_id: Uuid,
-    ) -> Result<(i64, AccountFacts), PricingError> {
+    ) -> Result<(Arc<Loaded>, AccountFacts), PricingError> {
+        self.account_at(caller, tenant_id, account_id, 0).await
+    }
+
+    /// [`Self::account`], with the tenant's book at `min_version` or later.
+    pub(crate) async fn account_at(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        account_id: Uuid,
+        min_version: i64,
+    ) -> Result<(Arc<Loaded>, AccountFacts), PricingError> {
         // A customer's own user prices its own account only.
         auth::bound_account(self.own_account(caller).await?, Some(account_id))
             .map_err(|other| PricingError::not_found("account", other))?;
-        let (version, facts) = repo::accounts::version_and_facts(&self.db, tenant_id, account_id).await?;
-        let facts = match facts {
+        let (loaded, mut known) = self.books.with_accounts(tenant_id, &[account_id], min_version).await?;
+        let facts = match known.remove(&account_id) {
             Some(facts) => facts,
             None => self.fetch_account(&self.asking_for(caller, tenant_id)?, account_id).await?,
         };
@@ -133,7 +192,7 @@ impl Pricing {
         {
             return Err(PricingError::not_found("account", account_id));
         }
-        Ok((version, facts))
+        Ok((loaded, facts))
     }
 
     /// The account a quote is for: a guest's is always the generic account

@@ -4,11 +4,10 @@
 use bss_platform::idempotency::RequestKey;
 use bss_platform::money::Currency;
 use bss_platform::paging::Page;
-use prost::Message;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::Pricing;
+use super::{BookWrite, Pricing};
 use crate::domain::book::Dated;
 use crate::domain::catalog::{PricelistRecord, check_rate_plan};
 use crate::domain::error::PricingError;
@@ -17,7 +16,7 @@ use crate::repo;
 impl Pricing {
     /// Creates a pricelist with its items (their dates checked for
     /// overlaps by the caller's parse).
-    pub async fn create_pricelist<R: Message + Default>(
+    pub async fn create_pricelist<R: BookWrite>(
         &self,
         tenant_id: Uuid,
         key: Option<RequestKey>,
@@ -44,7 +43,7 @@ impl Pricing {
     /// Marks the tenant's master rate plan (`None` clears the mark):
     /// NOT_FOUND for no such pricelist, NOT_A_RATE_PLAN for a pricelist
     /// of goods. `respond` gets the marked rate plan.
-    pub async fn set_master_rate_plan<R: Message + Default>(
+    pub async fn set_master_rate_plan<R: BookWrite>(
         &self,
         tenant_id: Uuid,
         key: Option<RequestKey>,
@@ -86,7 +85,7 @@ impl Pricing {
 
     /// Adds an item to a pricelist: `item` reads it in the pricelist's
     /// currency (product, dated price).
-    pub async fn add_pricelist_item<R: Message + Default>(
+    pub async fn add_pricelist_item<R: BookWrite>(
         &self,
         tenant_id: Uuid,
         key: Option<RequestKey>,
@@ -104,7 +103,7 @@ impl Pricing {
     }
 
     /// Deletes a pricelist item (NOT_FOUND when there is none).
-    pub async fn delete_pricelist_item<R: Message + Default>(
+    pub async fn delete_pricelist_item<R: BookWrite>(
         &self,
         tenant_id: Uuid,
         key: Option<RequestKey>,

@@ -11,7 +11,6 @@ use uuid::Uuid;
 use super::Pricing;
 use crate::domain::book::{AccountFacts, PriceBook, Quote};
 use crate::domain::error::PricingError;
-use crate::repo;
 
 /// A quote as asked.
 pub struct QuoteAsk {
@@ -22,20 +21,20 @@ pub struct QuoteAsk {
     pub day: Option<NaiveDate>,
     /// (product id or code, quantity).
     pub lines: Vec<(String, Decimal)>,
+    /// The oldest book version that may price it (0: the newest heard of).
+    pub min_version: i64,
 }
+
+/// A priced quote: the quote, its day, and the book version that priced it.
+pub type Priced = (Quote, NaiveDate, i64);
 
 impl Pricing {
     /// Prices the lines for the account (as the caller may see it) on the
-    /// day, each by the rule that wins; answers the quote and its day.
-    pub async fn quote_for(
-        &self,
-        caller: &Caller,
-        tenant_id: Uuid,
-        ask: QuoteAsk,
-    ) -> Result<(Quote, NaiveDate), PricingError> {
-        let (version, account) = self.account(caller, tenant_id, ask.account_id).await?;
-        let loaded = self.books.at(tenant_id, version).await?;
-        quote_in(&loaded.book, &account, ask, bss_platform::time::now().date_naive())
+    /// day, each by the rule that wins.
+    pub async fn quote_for(&self, caller: &Caller, tenant_id: Uuid, ask: QuoteAsk) -> Result<Priced, PricingError> {
+        let (loaded, account) = self.account_at(caller, tenant_id, ask.account_id, ask.min_version).await?;
+        let (quote, day) = quote_in(&loaded.book, &account, ask, bss_platform::time::now().date_naive())?;
+        Ok((quote, day, loaded.version))
     }
 }
 
@@ -60,18 +59,21 @@ fn quote_in(
 pub type BatchQuote = Result<(Uuid, Quote, NaiveDate), PricingError>;
 
 impl Pricing {
-    /// Prices many quotes against one version of the tenant's book, each on
-    /// its own: an ask already refused, an unknown account or a line that
-    /// cannot be priced refuses that quote only. The accounts are read in
-    /// one round trip; a fault of the database or of accounts fails all.
+    /// Prices many quotes against one version of the tenant's book (the
+    /// highest any ask names, or later), each on its own: an ask already
+    /// refused, an unknown account or a line that cannot be priced refuses
+    /// that quote only. The accounts are read at once (from memory, or in
+    /// one round trip); a fault of the database or of accounts fails all.
+    /// Also answers the book version.
     pub async fn quote_many(
         &self,
         caller: &Caller,
         tenant_id: Uuid,
         asks: Vec<Result<QuoteAsk, PricingError>>,
-    ) -> Result<Vec<BatchQuote>, PricingError> {
+    ) -> Result<(Vec<BatchQuote>, i64), PricingError> {
         let ids: Vec<Uuid> = asks.iter().flatten().map(|ask| ask.account_id).collect();
-        let (version, mut known) = repo::accounts::version_and_facts_of(&self.db, tenant_id, &ids).await?;
+        let min_version = asks.iter().flatten().map(|ask| ask.min_version).max().unwrap_or(0);
+        let (loaded, mut known) = self.books.with_accounts(tenant_id, &ids, min_version).await?;
         for id in &ids {
             if !known.contains_key(id)
                 && let Some(facts) = self.fetched_account(caller, tenant_id, *id).await?
@@ -79,7 +81,6 @@ impl Pricing {
                 known.insert(*id, facts);
             }
         }
-        let loaded = self.books.at(tenant_id, version).await?;
         let today = bss_platform::time::now().date_naive();
         let quote = |ask: QuoteAsk| -> BatchQuote {
             let account_id = ask.account_id;
@@ -87,6 +88,6 @@ impl Pricing {
             let (quote, day) = quote_in(&loaded.book, account, ask, today)?;
             Ok((account_id, quote, day))
         };
-        Ok(asks.into_iter().map(|ask| ask.and_then(quote)).collect())
+        Ok((asks.into_iter().map(|ask| ask.and_then(quote)).collect(), loaded.version))
     }
 }

@@ -1,10 +1,9 @@
 //! The tenant's exchange rates, each in force from its effective date.
 
 use bss_platform::idempotency::RequestKey;
-use prost::Message;
 use uuid::Uuid;
 
-use super::Pricing;
+use super::{BookWrite, Pricing};
 use crate::domain::error::PricingError;
 use crate::repo;
 use crate::repo::rates::Rate;
@@ -12,7 +11,7 @@ use crate::repo::rates::Rate;
 impl Pricing {
     /// Sets a rate from its effective date (replacing one of the same
     /// pair and date); `respond` makes the answer a retry gets.
-    pub async fn set_exchange_rate<R: Message + Default>(
+    pub async fn set_exchange_rate<R: BookWrite>(
         &self,
         tenant_id: Uuid,
         key: Option<RequestKey>,

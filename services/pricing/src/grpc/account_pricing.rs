@@ -96,6 +96,7 @@ impl AccountPricingService for PricingApi {
             let change = PricingChange { account_id, pricing, etag: input.etag.clone() };
             self.set_account_pricing(&caller, tenant_id, key, change, |view| SetAccountPricingResponse {
                 pricing: Some(view_to_proto(view)),
+                ..Default::default()
             })
             .await
         };
@@ -137,6 +138,7 @@ impl AccountPricingService for PricingApi {
             let key = RequestKey::new(tenant_id, "CreateAccountPrice", &request.request_id, &request)?;
             self.create_account_price(&caller, tenant_id, key, new, |price| CreateAccountPriceResponse {
                 account_price: Some(account_price_to_proto(price)),
+                ..Default::default()
             })
             .await
         };
@@ -173,7 +175,7 @@ impl AccountPricingService for PricingApi {
         let run = async {
             let id = parse_id("id", &request.id)?;
             let key = RequestKey::new(tenant_id, "DeleteAccountPrice", &request.request_id, &request)?;
-            self.delete_account_price(tenant_id, key, id, DeleteAccountPriceResponse {}).await
+            self.delete_account_price(tenant_id, key, id, DeleteAccountPriceResponse::default()).await
         };
         Ok(Response::new(run.await?))
     }

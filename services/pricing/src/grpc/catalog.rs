@@ -181,6 +181,7 @@ impl CatalogService for PricingApi {
             let key = RequestKey::new(tenant_id, "CreateProduct", &request.request_id, &request)?;
             self.create_product(tenant_id, key, product, |stored| CreateProductResponse {
                 product: Some(product_to_proto(stored)),
+                ..Default::default()
             })
             .await
         };
@@ -238,6 +239,7 @@ impl CatalogService for PricingApi {
             let change = |product: &mut Product| overlay_product(product, &input, &paths);
             self.update_product(tenant_id, key, (id, &input.etag), change, |stored| UpdateProductResponse {
                 product: Some(product_to_proto(stored)),
+                ..Default::default()
             })
             .await
         };
@@ -263,6 +265,7 @@ impl CatalogService for PricingApi {
             let key = RequestKey::new(tenant_id, "CreatePriceLevel", &request.request_id, &request)?;
             self.create_price_level(tenant_id, key, level, |level| CreatePriceLevelResponse {
                 price_level: Some(level_to_proto(level)),
+                ..Default::default()
             })
             .await
         };
@@ -311,7 +314,10 @@ impl CatalogService for PricingApi {
             };
             let key = RequestKey::new(tenant_id, "SetLevelPrice", &request.request_id, &request)?;
             self.set_level_price(tenant_id, key, (level_id, product_id, price, currency), |price| {
-                SetLevelPriceResponse { level_price: Some(level_price_to_proto(level_id, product_id, price, currency)) }
+                SetLevelPriceResponse {
+                    level_price: Some(level_price_to_proto(level_id, product_id, price, currency)),
+                    ..Default::default()
+                }
             })
             .await
         };

@@ -237,6 +237,7 @@ impl ContractService for PricingApi {
             let key = RequestKey::new(tenant_id, "CreateContract", &request.request_id, &request)?;
             self.create_contract(&caller, tenant_id, key, record, |stored| CreateContractResponse {
                 contract: Some(contract_to_proto(stored)),
+                ..Default::default()
             })
             .await
         };
@@ -295,7 +296,7 @@ impl ContractService for PricingApi {
             };
             let key = RequestKey::new(tenant_id, "AddContractAccount", &request.request_id, &request)?;
             self.add_contract_account(&caller, tenant_id, key, (contract_id, account_id), |stored| {
-                AddContractAccountResponse { contract: Some(contract_to_proto(stored)) }
+                AddContractAccountResponse { contract: Some(contract_to_proto(stored)), ..Default::default() }
             })
             .await
         };
@@ -344,7 +345,7 @@ impl ContractService for PricingApi {
                 Ok(new_contract(&merged)?.contract)
             };
             self.update_contract(&caller, tenant_id, key, (contract_id, &reason), change, |stored| {
-                UpdateContractResponse { contract: Some(contract_to_proto(stored)) }
+                UpdateContractResponse { contract: Some(contract_to_proto(stored)), ..Default::default() }
             })
             .await
         };
@@ -366,7 +367,7 @@ impl ContractService for PricingApi {
             };
             let key = RequestKey::new(tenant_id, "RemoveContractAccount", &request.request_id, &request)?;
             self.remove_contract_account(&caller, tenant_id, key, (contract_id, account_id, &reason), |stored| {
-                RemoveContractAccountResponse { contract: Some(contract_to_proto(stored)) }
+                RemoveContractAccountResponse { contract: Some(contract_to_proto(stored)), ..Default::default() }
             })
             .await
         };
@@ -426,6 +427,7 @@ impl ContractService for PricingApi {
             let term = |currency| Ok(new_term(&input, contract_id, currency)?);
             self.add_rebate_term(tenant_id, key, contract_id, term, |term, currency| AddRebateTermResponse {
                 term: Some(term_to_proto(term, currency)),
+                ..Default::default()
             })
             .await
         };

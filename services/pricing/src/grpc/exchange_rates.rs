@@ -57,6 +57,7 @@ impl ExchangeRateService for PricingApi {
             let key = RequestKey::new(tenant_id, "SetExchangeRate", &request.request_id, &request)?;
             self.set_exchange_rate(tenant_id, key, rate, |rate| SetExchangeRateResponse {
                 exchange_rate: Some(rate_to_proto(rate)),
+                ..Default::default()
             })
             .await
         };

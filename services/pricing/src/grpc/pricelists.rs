@@ -130,6 +130,7 @@ impl PricelistService for PricingApi {
             let key = RequestKey::new(tenant_id, "CreatePricelist", &request.request_id, &request)?;
             self.create_pricelist(tenant_id, key, record, |stored| CreatePricelistResponse {
                 pricelist: Some(pricelist_to_proto(stored)),
+                ..Default::default()
             })
             .await
         };
@@ -182,7 +183,7 @@ impl PricelistService for PricingApi {
                 item_from_wire(&mut v, "item", &input, currency).ok_or_else(|| v.into())
             };
             self.add_pricelist_item(tenant_id, key, pricelist_id, item, |product_id, item, currency| {
-                AddPricelistItemResponse { item: Some(item_to_proto(product_id, item, currency)) }
+                AddPricelistItemResponse { item: Some(item_to_proto(product_id, item, currency)), ..Default::default() }
             })
             .await
         };
@@ -198,7 +199,7 @@ impl PricelistService for PricingApi {
         let run = async {
             let id = bss_platform::input::parse_id("id", &request.id)?;
             let key = RequestKey::new(tenant_id, "DeletePricelistItem", &request.request_id, &request)?;
-            self.delete_pricelist_item(tenant_id, key, id, DeletePricelistItemResponse {}).await
+            self.delete_pricelist_item(tenant_id, key, id, DeletePricelistItemResponse::default()).await
         };
         Ok(Response::new(run.await?))
     }
@@ -217,6 +218,7 @@ impl PricelistService for PricingApi {
             let key = RequestKey::new(tenant_id, "SetMasterRatePlan", &request.request_id, &request)?;
             self.set_master_rate_plan(tenant_id, key, id, |marked| SetMasterRatePlanResponse {
                 pricelist: marked.map(pricelist_to_proto),
+                ..Default::default()
             })
             .await
         };

@@ -7,14 +7,13 @@ use bss_platform::money::{Currency, decimal_to_wire, money_to_wire};
 use bss_platform::time::format_date;
 use bss_proto::pricing::quote_service_server::QuoteService;
 use bss_proto::pricing::*;
-use chrono::NaiveDate;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::convert::{date_from_wire, quantity_from_wire};
 use super::{BATCH_QUOTERS, PricingApi, QUOTERS};
-use crate::app::quotes::QuoteAsk;
-use crate::domain::book::{Candidate as Considered, Quote, Rule};
+use crate::app::quotes::{Priced, QuoteAsk};
+use crate::domain::book::{Candidate as Considered, Rule};
 use crate::domain::error::PricingError;
 
 /// Most lines one quote may have.
@@ -65,6 +64,9 @@ fn ask_from_wire(request: &QuoteRequest, guest: bool, prefix: &str) -> Result<(O
         v.keep(&field("currency_code"), Currency::parse(&request.currency_code)).map(Some)
     };
     let day = date_from_wire(&mut v, &field("date"), &request.date, false);
+    if request.min_book_version < 0 {
+        v.add(field("min_book_version"), "is a version a pricing write returned, or 0");
+    }
     if request.lines.is_empty() || request.lines.len() > MAX_LINES {
         v.add(field("lines"), format!("give 1 to {MAX_LINES} lines"));
     }
@@ -83,18 +85,19 @@ fn ask_from_wire(request: &QuoteRequest, guest: bool, prefix: &str) -> Result<(O
         return Err(v.into());
     };
     v.into_result()?;
-    Ok((account_id, QuoteAsk { account_id: account_id.unwrap_or_default(), currency, day, lines }))
+    let min_version = request.min_book_version;
+    Ok((account_id, QuoteAsk { account_id: account_id.unwrap_or_default(), currency, day, lines, min_version }))
 }
 
-/// A priced quote as the wire shows it, with every candidate when
-/// `explain`.
-fn quote_to_wire(account_id: Uuid, quote: &Quote, day: NaiveDate, explain: bool) -> QuoteResponse {
+/// A priced quote (by book `version`) as the wire shows it, with every
+/// candidate when `explain`.
+fn quote_to_wire(account_id: Uuid, (quote, day, version): &Priced, explain: bool) -> QuoteResponse {
     let currency = quote.currency;
     QuoteResponse {
         account_id: account_id.to_string(),
         priced_as_account_id: quote.priced_as.to_string(),
         currency_code: currency.code.to_owned(),
-        date: format_date(day),
+        date: format_date(*day),
         lines: quote
             .lines
             .iter()
@@ -118,6 +121,7 @@ fn quote_to_wire(account_id: Uuid, quote: &Quote, day: NaiveDate, explain: bool)
             })
             .collect(),
         total: Some(money_to_wire(quote.total, currency)),
+        book_version: *version,
     }
 }
 
@@ -139,8 +143,8 @@ impl QuoteService for PricingApi {
             let (requested, mut ask) = ask_from_wire(&request, caller.is_guest(), "")?;
             let account_id = self.quoting_account(&caller, tenant_id, (requested, &request.guest_region)).await?;
             ask.account_id = account_id;
-            let (quote, day) = self.quote_for(&caller, tenant_id, ask).await?;
-            Ok::<_, PricingError>(quote_to_wire(account_id, &quote, day, request.explain))
+            let priced = self.quote_for(&caller, tenant_id, ask).await?;
+            Ok::<_, PricingError>(quote_to_wire(account_id, &priced, request.explain))
         };
         Ok(Response::new(run.await?))
     }
@@ -158,13 +162,13 @@ impl QuoteService for PricingApi {
                 .enumerate()
                 .map(|(index, quote)| ask_from_wire(quote, false, &format!("quotes[{index}].")).map(|(_, ask)| ask))
                 .collect();
-            let priced = self.quote_many(&caller, tenant_id, asks).await?;
+            let (priced, version) = self.quote_many(&caller, tenant_id, asks).await?;
             let results = priced
                 .into_iter()
                 .zip(&request.quotes)
                 .map(|(priced, asked)| match priced {
                     Ok((account_id, quote, day)) => QuoteBatchResult {
-                        quote: Some(quote_to_wire(account_id, &quote, day, asked.explain)),
+                        quote: Some(quote_to_wire(account_id, &(quote, day, version), asked.explain)),
                         ..QuoteBatchResult::default()
                     },
                     Err(refused) => QuoteBatchResult {

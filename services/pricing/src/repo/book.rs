@@ -18,6 +18,11 @@ pub async fn version(connection: impl sqlx::PgExecutor<'_>, tenant_id: Uuid) -> 
         .await?)
 }
 
+/// Every tenant's book version (tenants with none are at 0).
+pub async fn versions(pool: &PgPool) -> Result<Vec<(Uuid, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT tenant_id, version FROM pricing.book_versions").fetch_all(pool).await
+}
+
 /// The tenant's book and the version it was read at.
 pub async fn load(pool: &PgPool, tenant_id: Uuid) -> Result<(i64, PriceBook), PricingError> {
     let mut tx = pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?;

@@ -36,16 +36,17 @@ fn corrupt(what: &str, value: &str) -> PricingError {
 }
 
 /// Bumps the tenant's book version and holds its row lock until the
-/// transaction ends.
-pub async fn lock_book(tx: &mut PgConnection, tenant_id: Uuid) -> Result<(), PricingError> {
-    sqlx::query(
+/// transaction ends (its trigger notifies every replica when it commits);
+/// answers the new version.
+pub async fn lock_book(tx: &mut PgConnection, tenant_id: Uuid) -> Result<i64, PricingError> {
+    Ok(sqlx::query_scalar(
         "INSERT INTO pricing.book_versions (tenant_id, version) VALUES ($1, 1)
-         ON CONFLICT (tenant_id) DO UPDATE SET version = pricing.book_versions.version + 1",
+         ON CONFLICT (tenant_id) DO UPDATE SET version = pricing.book_versions.version + 1
+         RETURNING version",
     )
     .bind(tenant_id)
-    .execute(tx)
-    .await?;
-    Ok(())
+    .fetch_one(tx)
+    .await?)
 }
 
 fn currency(code: &str) -> Result<Currency, PricingError> {

@@ -161,6 +161,7 @@ fn subscription(account_id: &str) -> CreateSubscriptionRequest {
             ..Subscription::default()
         }),
         request_id: String::new(),
+        ..Default::default()
     }
 }
 
@@ -178,6 +179,7 @@ fn card_order(account_id: &str) -> PlaceOrderRequest {
             ..Order::default()
         }),
         request_id: String::new(),
+        ..Default::default()
     }
 }
 
