@@ -2,9 +2,11 @@
 //! same run on the same machine, written to `target/bench/summary.json`.
 //!
 //! Entries (`BENCH_ONLY=P1,P2` picks some):
-//! - P1: a cheap RPC through the gateway vs straight to the service.
+//! - P1: a cheap RPC through the gateway vs straight to the service, and
+//!   the gateway's CPU per forwarded call (a gateway process of its own).
 //! - P2: CreateAccount vs pgbench inserting the same row.
-//! - P3: a 10-line Quote vs a cheap RPC, both through the gateway.
+//! - P3: a 10-line Quote vs a cheap RPC, both through the gateway, and how
+//!   far behind a write a second pricing replica prices (P3-stale).
 //! - P4, P5: AuthorizeOrder vs pgbench running the same statements.
 //! - P6: a billing run over 10,000 and 100,000 accounts vs a bulk INSERT of
 //!   as many invoice rows.
@@ -24,6 +26,7 @@ mod billing;
 mod compare;
 mod credit;
 mod footprint;
+mod gateway_cpu;
 mod h2load;
 mod load;
 mod pgbench;
@@ -67,11 +70,13 @@ async fn main() {
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let wanted = |id: &str| only.is_empty() || only.split(',').any(|wanted| wanted.trim() == id);
     if wanted("P1") {
-        let endpoints = endpoints.clone();
+        let (endpoints, url) = (endpoints.clone(), url.clone());
+        let suite_pid = suite.pid().expect("the suite runs");
         summary
             .measure("P1", async move {
                 let mut entries = gateway_overhead(&endpoints).await;
                 entries.extend(gateway_on_a_read(&endpoints).await);
+                entries.extend(gateway_cpu::gateway_cpu(&endpoints, suite_pid, &url).await);
                 entries
             })
             .await;
@@ -114,7 +119,7 @@ async fn main() {
 
     println!();
     summary.print();
-    println!("\nwritten to {}", summary::PATH);
+    println!("\nwritten to {} (and the README's table to summary.md beside it)", summary::PATH);
     suite.stop().await;
     if summary.any_failed() {
         std::process::exit(1);

@@ -155,10 +155,55 @@ impl Summary {
         !self.failed.is_empty()
     }
 
+    /// The summary as the README's benchmark table: the machine, then one
+    /// row per entry (figure, baseline, ratio, goal, whether met), then the
+    /// groups that failed.
+    pub fn markdown(&self) -> String {
+        let machine = &self.machine;
+        let settings: Vec<String> =
+            machine.postgres_settings.iter().map(|(name, value)| format!("{name}={value}")).collect();
+        let mut table = format!(
+            "Measured on {} cores ({}), {} MiB, Postgres {} ({}).\n\n\
+             | id | measure | figure | baseline | ratio | goal | |\n|---|---|---|---|---|---|---|\n",
+            machine.cores,
+            machine.cpu,
+            machine.memory_kib / 1024,
+            machine.postgres_version,
+            settings.join(", ")
+        );
+        for entry in &self.entries {
+            let met = match entry.met {
+                Some(true) => "met",
+                Some(false) => "**not met**",
+                None => "information",
+            };
+            table.push_str(&format!(
+                "| {} | {} | {} {} | {} {} | {:.3} | {} | {met} |\n",
+                entry.id,
+                entry.measure.replace('|', "/"),
+                entry.value,
+                entry.unit,
+                entry.baseline,
+                entry.baseline_unit,
+                entry.ratio,
+                entry.goal.replace('|', "/"),
+            ));
+        }
+        for failure in &self.failed {
+            table.push_str(&format!(
+                "| {} | **failed**: {} | | | | | |\n",
+                failure.group,
+                failure.error.replace('|', "/")
+            ));
+        }
+        table
+    }
+
     fn write(&self) {
         let written = self.path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| {
             let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-            std::fs::write(&self.path, json)
+            std::fs::write(&self.path, json)?;
+            std::fs::write(self.path.with_extension("md"), self.markdown())
         });
         if let Err(error) = written {
             eprintln!("writing {}: {error}", self.path.display());
@@ -223,6 +268,9 @@ mod tests {
         assert_eq!(written["failed"][0]["error"], "too many clients already");
         assert_eq!(written["machine"]["postgres_version"], "15");
         assert!(summary.any_failed());
+        let table = std::fs::read_to_string(path.with_extension("md")).expect("the table written");
+        assert!(table.contains("| P1 | calls | 10 calls/s | 20 calls/s | 0.500 | none (information) | information |"));
+        assert!(table.contains("| P2 | **failed**: too many clients already |"));
         std::fs::remove_dir_all(folder).ok();
     }
 }
