@@ -2,8 +2,9 @@
 -- priced in memory, and LISTENs on the channel `pricing` for what makes
 -- them stale (see books.rs). Payloads:
 --   book <tenant_id> <version>     a write of the tenant's pricing committed
---   account <tenant_id> <account>  an account's currency, sales rep or group
---                                  parent changed in the read model
+--   account <tenant_id> <account>  an account came into the read model, or
+--                                  its currency, sales rep or group parent
+--                                  changed there
 -- Notifications go out when the transaction commits, so a replica that
 -- hears one reads the committed change.
 
@@ -36,6 +37,11 @@ BEGIN
 END
 $$;
 
+-- An account's first row too: a replica may hold what it read of the
+-- account from the accounts service before the stream brought it.
+CREATE TRIGGER accounts_notify_insert
+    AFTER INSERT ON pricing.accounts
+    FOR EACH ROW EXECUTE FUNCTION pricing.notify_account();
 CREATE TRIGGER accounts_notify_change
     AFTER UPDATE ON pricing.accounts
     FOR EACH ROW WHEN (OLD IS DISTINCT FROM NEW) EXECUTE FUNCTION pricing.notify_account();

@@ -225,6 +225,20 @@ impl Books {
         Ok((self.load(&slot, tenant_id, version).await?, accounts))
     }
 
+    /// How many changes of the tenant's accounts this replica has heard
+    /// of: taken before an account is read elsewhere, it guards
+    /// [`Self::remember`].
+    pub fn changes(&self, tenant_id: Uuid) -> u64 {
+        self.slot(tenant_id).changes_heard()
+    }
+
+    /// Remembers accounts read elsewhere (from the accounts service, before
+    /// the stream brought them) when `changes` were heard of, unless
+    /// another change was heard of since.
+    pub fn remember(&self, tenant_id: Uuid, changes: u64, read: &HashMap<Uuid, AccountFacts>) {
+        self.slot(tenant_id).remember(changes, read);
+    }
+
     /// What pricing knows of the account changed (this replica committed
     /// it).
     pub fn forget(&self, tenant_id: Uuid, account_id: Uuid) {

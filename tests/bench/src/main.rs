@@ -15,6 +15,8 @@
 //!   and the suite's peak resident memory under the P-series.
 //! - A1: ImportAccounts of 10,000 rows.
 //! - A2: latency from a change to its event on an open stream.
+//! - S1: rows and bytes per row of the largest tables, as the rest left
+//!   them (last: it weighs what the others wrote).
 
 // Floats here are ratios of measured rates, never money.
 #![allow(clippy::expect_used, clippy::float_arithmetic)]
@@ -32,6 +34,7 @@ mod load;
 mod pgbench;
 mod quote;
 mod resellersync;
+mod storage;
 mod suite;
 mod summary;
 
@@ -115,6 +118,11 @@ async fn main() {
     if wanted("A2") {
         let (endpoints, url) = (endpoints.clone(), url.clone());
         summary.measure("A2", async move { event_latency(&endpoints, &url).await }).await;
+    }
+
+    if wanted("S1") {
+        let url = url.clone();
+        summary.measure("S1", async move { storage::storage(&url).await }).await;
     }
 
     println!();

@@ -12,6 +12,7 @@ pub mod pricelists;
 pub mod quotes;
 pub mod rates;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bss_platform::auth::{self, Caller, ServiceIdentity};
@@ -182,10 +183,15 @@ impl Pricing {
         // A customer's own user prices its own account only.
         auth::bound_account(self.own_account(caller).await?, Some(account_id))
             .map_err(|other| PricingError::not_found("account", other))?;
+        let changes = self.books.changes(tenant_id);
         let (loaded, mut known) = self.books.with_accounts(tenant_id, &[account_id], min_version).await?;
         let facts = match known.remove(&account_id) {
             Some(facts) => facts,
-            None => self.fetch_account(&self.asking_for(caller, tenant_id)?, account_id).await?,
+            None => {
+                let facts = self.fetch_account(&self.asking_for(caller, tenant_id)?, account_id).await?;
+                self.books.remember(tenant_id, changes, &HashMap::from([(account_id, facts.clone())]));
+                facts
+            }
         };
         if let Some(limit) = caller.sales_rep_limit()
             && facts.sales_rep_id != limit

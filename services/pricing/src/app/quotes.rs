@@ -1,6 +1,8 @@
 //! Quotes: what an account pays for products on a day, and why, from the
 //! tenant's book as of its current version.
 
+use std::collections::HashMap;
+
 use bss_platform::auth::Caller;
 use bss_platform::error::Violations;
 use bss_platform::money::Currency;
@@ -73,14 +75,18 @@ impl Pricing {
     ) -> Result<(Vec<BatchQuote>, i64), PricingError> {
         let ids: Vec<Uuid> = asks.iter().flatten().map(|ask| ask.account_id).collect();
         let min_version = asks.iter().flatten().map(|ask| ask.min_version).max().unwrap_or(0);
+        let changes = self.books.changes(tenant_id);
         let (loaded, mut known) = self.books.with_accounts(tenant_id, &ids, min_version).await?;
+        let mut fetched = HashMap::new();
         for id in &ids {
             if !known.contains_key(id)
                 && let Some(facts) = self.fetched_account(caller, tenant_id, *id).await?
             {
-                known.insert(*id, facts);
+                fetched.insert(*id, facts);
             }
         }
+        self.books.remember(tenant_id, changes, &fetched);
+        known.extend(fetched);
         let today = bss_platform::time::now().date_naive();
         let quote = |ask: QuoteAsk| -> BatchQuote {
             let account_id = ask.account_id;
