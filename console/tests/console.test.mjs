@@ -536,6 +536,8 @@ test("the console is used by keyboard alone", async () => {
   await page.keyboard.press("Enter");
   const table = page.getByRole("table", { name: "Accounts found" });
   await table.getByRole("link", { name: "GLOBEX" }).waitFor({ state: "detached" });
+  // The search's answer is on the page before focus moves through it.
+  await table.getByRole("link", { name: "ACME", exact: true }).waitFor();
   await tabTo(page, /^ACME$/);
   await page.keyboard.press("Enter");
   await page.getByRole("table", { name: "Account details" }).waitFor();
