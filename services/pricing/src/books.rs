@@ -20,7 +20,7 @@
 //! accounts forgotten, so nothing missed meanwhile is trusted.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -155,26 +155,27 @@ pub struct Books {
     /// (re)connected: only then is memory trusted without asking the
     /// database.
     listening: AtomicBool,
-    /// Quotes answered from memory and from the database (metrics, tests).
-    from_memory: AtomicU64,
-    from_database: AtomicU64,
 }
+
+/// Reads of a book and accounts, by where they were answered from.
+const READS: &str = "bss_pricing_book_reads_total";
+/// 1 while the change listener hears the channel and memory is trusted.
+const LISTENING: &str = "bss_pricing_change_listener_up";
 
 impl Books {
     pub fn new(db: PgPool) -> Books {
-        Books {
-            db,
-            slots: RwLock::new(HashMap::new()),
-            listening: AtomicBool::new(false),
-            from_memory: AtomicU64::new(0),
-            from_database: AtomicU64::new(0),
-        }
+        metrics::describe_counter!(
+            READS,
+            "Reads of a tenant's price book and accounts, by `from`: memory or database."
+        );
+        metrics::describe_gauge!(LISTENING, "1 while pricing's change listener hears and memory is trusted, else 0.");
+        metrics::gauge!(LISTENING).set(0.0);
+        Books { db, slots: RwLock::new(HashMap::new()), listening: AtomicBool::new(false) }
     }
 
-    /// The tenant's book at `version` or later.
-    pub async fn at(&self, tenant_id: Uuid, version: i64) -> Result<Arc<Loaded>, PricingError> {
-        let slot = self.slot(tenant_id);
-        self.load(&slot, tenant_id, version).await
+    fn trust(&self, listening: bool) {
+        self.listening.store(listening, Ordering::Release);
+        metrics::gauge!(LISTENING).set(if listening { 1.0 } else { 0.0 });
     }
 
     async fn load(&self, slot: &Slot, tenant_id: Uuid, version: i64) -> Result<Arc<Loaded>, PricingError> {
@@ -209,10 +210,10 @@ impl Books {
             && let Some(loaded) = slot.fresh(min_version)
             && let Some(accounts) = slot.remembered(ids)
         {
-            self.from_memory.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!(READS, "from" => "memory").increment(1);
             return Ok((loaded, accounts));
         }
-        self.from_database.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(READS, "from" => "database").increment(1);
         let changes = slot.changes_heard();
         let (version, accounts) = repo::accounts::version_and_facts_of(&self.db, tenant_id, ids).await?;
         if version < min_version {
@@ -255,16 +256,6 @@ impl Books {
         self.slot(tenant_id).heard(version);
     }
 
-    /// (quotes answered from memory, from the database) so far.
-    pub fn answered(&self) -> (u64, u64) {
-        (self.from_memory.load(Ordering::Relaxed), self.from_database.load(Ordering::Relaxed))
-    }
-
-    /// Whether memory is trusted now (the listener hears and has caught up).
-    pub fn listening(&self) -> bool {
-        self.listening.load(Ordering::Acquire)
-    }
-
     fn slot(&self, tenant_id: Uuid) -> Arc<Slot> {
         if let Some(slot) = self.slots.read().unwrap_or_else(PoisonError::into_inner).get(&tenant_id) {
             return slot.clone();
@@ -289,7 +280,7 @@ impl Books {
         for (tenant_id, version) in repo::book::versions(&self.db).await? {
             self.slot(tenant_id).heard(version);
         }
-        self.listening.store(true, Ordering::Release);
+        self.trust(true);
         Ok(())
     }
 
@@ -301,7 +292,7 @@ impl Books {
             if let Err(error) = self.hear(&shutdown).await {
                 tracing::warn!(%error, "pricing's change listener stopped; quotes read the database until it is back");
             }
-            self.listening.store(false, Ordering::Release);
+            self.trust(false);
             tokio::select! {
                 _ = shutdown.wait() => return,
                 _ = tokio::time::sleep(HEARTBEAT) => {}

@@ -18,6 +18,9 @@ use bss_platform::shutdown::Shutdown;
 use bss_proto::accounts::account_event_service_client::AccountEventServiceClient;
 use bss_proto::accounts::account_service_client::AccountServiceClient;
 use bss_proto::accounts::{Account, AccountEvent, CreateAccountRequest, GetAccountRequest, StreamEventsRequest};
+use bss_proto::pricing::quote_service_client::QuoteServiceClient;
+use bss_proto::pricing::{QuoteLineRequest, QuoteRequest};
+use bss_proto::types::Decimal;
 use bss_testkit::authorized;
 use sqlx::PgConnection;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -48,15 +51,35 @@ async fn the_metrics_endpoint_counts_calls_by_code_and_shows_pools_outbox_and_co
     let suite = TestApp::start().await;
     let (_tenant, admin) = suite.tenant("Metrics", "EUR").await;
     let mut accounts = AccountServiceClient::new(suite.gateway().await);
+    let mut ids = Vec::new();
     for code in ["M1", "M2", "M3"] {
         let account = Account { code: code.to_owned(), name: format!("Company {code}"), ..Account::default() };
-        accounts
+        let answer = accounts
             .create_account(authorized(
                 CreateAccountRequest { account: Some(account), request_id: String::new() },
                 &admin,
             ))
             .await
             .expect("account");
+        ids.extend(answer.into_inner().account.map(|account| account.id));
+    }
+    // Two quotes of one account: pricing reads the first from the
+    // database (a cold book), and answers the second from memory once its
+    // change listener hears.
+    bss_testapp::create_product(&suite.gateway().await, &admin, "Q", "5.00", "tools").await;
+    let mut quotes = QuoteServiceClient::new(suite.gateway().await);
+    let quote = QuoteRequest {
+        account_id: ids[0].clone(),
+        lines: vec![QuoteLineRequest { product: "Q".to_owned(), quantity: Some(Decimal { value: "1".to_owned() }) }],
+        ..QuoteRequest::default()
+    };
+    let from_memory = [r#"from="memory""#];
+    for _ in 0..100 {
+        quotes.quote(authorized(quote.clone(), &admin)).await.expect("quoted");
+        if sample(&scrape(suite.endpoints.metrics).await, "bss_pricing_book_reads_total", &from_memory).is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let refused = accounts
         .get_account(authorized(GetAccountRequest { id: "not-a-uuid".to_owned() }, &admin))
@@ -107,6 +130,10 @@ async fn the_metrics_endpoint_counts_calls_by_code_and_shows_pools_outbox_and_co
     let lag = sample(&text, "bss_consumer_lag_seconds", &pricing_consumer).expect("consumer lag");
     assert!((0.0..60.0).contains(&lag), "lag {lag}");
     assert_eq!(sample(&text, "bss_consumer_connected", &pricing_consumer), Some(1.0));
+    assert!(sample(&text, "bss_pricing_book_reads_total", &[r#"from="database""#]).is_some_and(|reads| reads >= 1.0));
+    assert!(sample(&text, "bss_pricing_book_reads_total", &from_memory).is_some_and(|reads| reads >= 1.0));
+    let listening = text.lines().find_map(|line| line.strip_prefix("bss_pricing_change_listener_up "));
+    assert_eq!(listening, Some("1"), "pricing's change listener hears");
 
     // The process and the build.
     let version = format!(r#"version="{}""#, env!("CARGO_PKG_VERSION"));
