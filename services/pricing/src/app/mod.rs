@@ -110,8 +110,7 @@ impl Pricing {
     /// Runs a write of the tenant's pricing once per request id (see
     /// [`idempotency::once`]), holding the tenant's book lock: writes of
     /// one tenant's book never interleave, and its version moves once per
-    /// write.
-    /// The answer carries the book version the write produced (a retry
+    /// write. The answer carries the book version the write produced (a retry
     /// answers the same); this replica's next quote is priced by it or a
     /// later one (others hear of it by notification).
     pub(crate) async fn write<R: BookWrite>(

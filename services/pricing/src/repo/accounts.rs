@@ -70,17 +70,6 @@ pub async fn set_membership(
 }
 
 /// In one round trip: the tenant's book version, and what the read model
-/// knows of the account (`None` when the stream has not brought it yet).
-pub async fn version_and_facts(
-    pool: &PgPool,
-    tenant_id: Uuid,
-    account_id: Uuid,
-) -> Result<(i64, Option<AccountFacts>), PricingError> {
-    let (version, mut facts) = version_and_facts_of(pool, tenant_id, &[account_id]).await?;
-    Ok((version, facts.remove(&account_id)))
-}
-
-/// In one round trip: the tenant's book version, and what the read model
 /// knows of each of the accounts (those the stream has not brought are
 /// missing).
 pub async fn version_and_facts_of(
