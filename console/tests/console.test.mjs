@@ -201,6 +201,17 @@ test("an administrator signs in, finds an account and reads it", async () => {
   // Every account at first, then the one a search finds.
   const table = page.getByRole("table", { name: "Accounts found" });
   await table.getByRole("link", { name: "GLOBEX" }).waitFor();
+  // The search an index serves on a tenant of any size: the code's start.
+  const searchBy = async (name) => {
+    await page.getByRole("combobox", { name: "Search by" }).click();
+    await page.getByRole("option", { name, exact: true }).click();
+  };
+  await searchBy("Code starts with");
+  await page.getByLabel("Text").fill("GLO");
+  await page.getByRole("button", { name: "Find" }).click();
+  await table.getByRole("link", { name: "ACME", exact: true }).waitFor({ state: "detached" });
+  await table.getByRole("link", { name: "GLOBEX" }).waitFor();
+  await searchBy("Name contains");
   await page.getByLabel("Text").fill("acme");
   await page.getByRole("button", { name: "Find" }).click();
   await table.getByRole("link", { name: "GLOBEX" }).waitFor({ state: "detached" });

@@ -6,10 +6,16 @@ import { AccountStatus } from "@bss/client/gen/bss/accounts/v1/accounts_pb";
 import { ListTable } from "./ListTable";
 import { useApi } from "../api";
 
-/** The fields an account search can match: the documents' search drop-down. */
+/**
+ * The fields an account search can match: the documents' search drop-down,
+ * and the starts-with searches an index serves on tenants of any size
+ * ("Name contains" reads every account of the tenant).
+ */
 const FIELDS = [
   { value: "name", label: "Name contains" },
+  { value: "namePrefix", label: "Name starts with" },
   { value: "code", label: "Code" },
+  { value: "codePrefix", label: "Code starts with" },
   { value: "externalKey", label: "External key" },
   { value: "email", label: "Email" },
   { value: "salesRepId", label: "Sales rep" },

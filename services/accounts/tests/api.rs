@@ -431,6 +431,61 @@ async fn listing_filters_and_pages_and_limits_sales_reps_to_their_accounts() {
     assert_eq!(violated_fields(&status), ["page_token"]);
 }
 
+/// What a search box asks: accounts whose code, or whose name, starts with
+/// what was typed (the name in any case), every page of them, in the
+/// tenant asked for only; the characters LIKE treats as patterns are plain.
+#[tokio::test]
+async fn search_by_code_or_name_prefix() {
+    let mut app = spawn().await;
+    let (_, admin) = app.tenant_admin().await;
+    let (_, other_admin) = app.tenant_admin().await;
+    let codes = ["EU-1", "EU-2", "EU-10", "EU_3", "EV-1", "eu-4", "E", "EU.5", "EU-X"];
+    let names = ["Acme Trading", "ACME Labs", "acmé", "Acne", "Bacme", "  Acme North", "Ac", "Acme%", "Zed"];
+    for (code, name) in codes.iter().zip(names) {
+        app.create_account(&admin, account(code, name)).await.expect("created");
+    }
+    app.create_account(&other_admin, account("EU-9", "Acme elsewhere")).await.expect("another tenant's");
+
+    let search = |code_prefix: &str, name_prefix: &str, page_size: i32, page_token: String| ListAccountsRequest {
+        code_prefix: code_prefix.to_owned(),
+        name_prefix: name_prefix.to_owned(),
+        page_size,
+        page_token,
+        ..ListAccountsRequest::default()
+    };
+    let found = |request: ListAccountsRequest| {
+        let mut accounts = app.accounts.clone();
+        let admin = admin.clone();
+        async move {
+            let mut all = Vec::new();
+            let mut request = request;
+            loop {
+                let page =
+                    accounts.list_accounts(authorized(request.clone(), &admin)).await.expect("searched").into_inner();
+                all.extend(page.accounts.into_iter().map(|account| account.code));
+                if page.next_page_token.is_empty() {
+                    all.sort();
+                    return all;
+                }
+                request.page_token = page.next_page_token;
+            }
+        }
+    };
+    assert_eq!(found(search("EU-", "", 2, String::new())).await, ["EU-1", "EU-10", "EU-2", "EU-X"]);
+    assert_eq!(found(search("EU_", "", 0, String::new())).await, ["EU_3"], "an underscore is itself");
+    assert_eq!(found(search("", "acme%", 0, String::new())).await, ["EU.5"], "a percent sign is itself");
+    assert_eq!(found(search("eu", "", 0, String::new())).await, ["eu-4"], "codes keep their case");
+    assert_eq!(
+        found(search("", "ACME", 2, String::new())).await,
+        ["EU-1", "EU-2", "EU.5", "eu-4"],
+        "names in any case, trimmed; not Bacme, not acmé"
+    );
+    assert_eq!(found(search("", "acm\u{e9}", 0, String::new())).await, ["EU-10"]);
+    assert_eq!(found(search("EU", "acme", 0, String::new())).await, ["EU-1", "EU-2", "EU.5"], "both must match");
+    assert_eq!(found(search("EU-1", "", 0, String::new())).await, ["EU-1", "EU-10"]);
+    assert!(found(search("X", "", 0, String::new())).await.is_empty());
+}
+
 async fn seen_account(app: &mut TestApp, token: &str, code: &str) -> String {
     let listed = app
         .accounts

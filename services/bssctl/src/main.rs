@@ -192,9 +192,16 @@ enum AccountsCommand {
         id: String,
     },
     List {
-        /// Part of the name.
+        /// Part of the name (reads every account of the tenant: for small
+        /// tenants).
         #[arg(long)]
         name: Option<String>,
+        /// Start of the code, case-sensitive (an index serves it).
+        #[arg(long)]
+        code_prefix: Option<String>,
+        /// Start of the name, in any case (an index serves it).
+        #[arg(long)]
+        name_prefix: Option<String>,
         #[arg(long, default_value_t = 100)]
         page_size: i32,
         /// `next_page_token` of the previous page.
@@ -499,9 +506,11 @@ async fn accounts(client: &Client, command: AccountsCommand) -> Result<Outcome, 
             let account = accounts.get_account(client.request(GetAccountRequest { id })?).await?.into_inner().account;
             output::account(&account.unwrap_or_default()).into()
         }
-        AccountsCommand::List { name, page_size, page_token } => {
+        AccountsCommand::List { name, code_prefix, name_prefix, page_size, page_token } => {
             let request = ListAccountsRequest {
                 name: name.unwrap_or_default(),
+                code_prefix: code_prefix.unwrap_or_default(),
+                name_prefix: name_prefix.unwrap_or_default(),
                 page_size,
                 page_token: page_token.unwrap_or_default(),
                 ..ListAccountsRequest::default()

@@ -99,6 +99,17 @@ async fn an_operator_imports_accounts_from_csv_with_a_row_report_then_follows_a_
     let second = ["accounts", "list", "--name", "Import", "--page-size", "1", "--page-token", token];
     let next = document(&bssctl(&suite, &admin, &second).await);
     assert_ne!(page["accounts"][0]["id"], next["accounts"][0]["id"], "the second page holds the other account");
+    // The searches an index serves: the start of the code, of the name.
+    let by_code = document(&bssctl(&suite, &admin, &["accounts", "list", "--code-prefix", "IMP"]).await);
+    let codes: Vec<&str> =
+        by_code["accounts"].as_array().expect("accounts").iter().filter_map(|a| a["code"].as_str()).collect();
+    assert_eq!(codes.len(), 2, "{by_code}");
+    assert!(codes.iter().all(|code| code.starts_with("IMP")), "{by_code}");
+    let by_name = document(
+        &bssctl(&suite, &admin, &["accounts", "list", "--name-prefix", "FIRST", "--code-prefix", "IMP"]).await,
+    );
+    assert_eq!(by_name["accounts"].as_array().expect("accounts").len(), 1, "{by_name}");
+    assert_eq!(by_name["accounts"][0]["code"], "IMP1");
     let shown = bssctl(&suite, &admin, &["accounts", "get", first["id"].as_str().expect("id")]).await;
     assert_eq!(document(&shown)["external_key"], "ERP-1");
 

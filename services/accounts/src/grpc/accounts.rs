@@ -31,6 +31,8 @@ fn account_filter(request: &ListAccountsRequest) -> Result<Filter, Violations> {
         sales_rep_id: non_empty(&request.sales_rep_id),
         territory: non_empty(&request.territory),
         account_class: non_empty(&request.account_class),
+        code_prefix: non_empty(&request.code_prefix),
+        name_prefix: non_empty(&request.name_prefix).map(|prefix| prefix.to_lowercase()),
     })
 }
 

@@ -539,6 +539,10 @@ pub struct Filter {
     pub sales_rep_id: Option<String>,
     pub territory: Option<String>,
     pub account_class: Option<String>,
+    /// Start of the code, as stored.
+    pub code_prefix: Option<String>,
+    /// Start of the name key (trimmed, lower case).
+    pub name_prefix: Option<String>,
 }
 
 pub async fn list(
@@ -591,11 +595,81 @@ pub async fn list(
     if let Some(account_class) = &filter.account_class {
         query.push(" AND account_class = ").push_bind(account_class.clone());
     }
+    // A prefix is a range of the column in byte order (`~>=~`, `~<~`: the
+    // operators of the `text_pattern_ops` indexes on both columns), which a
+    // prepared statement can run on the index whatever the prefix. The
+    // matches are read first, on their own (an array the page is then
+    // looked up from): asked in one query with the page's order, the
+    // planner may walk the whole tenant in id order hoping to meet a page
+    // of matches early, which over a million accounts takes a second.
+    let prefixes = [("code", &filter.code_prefix), ("name_key", &filter.name_prefix)];
+    if prefixes.iter().any(|(_, prefix)| prefix.is_some()) {
+        query.push(" AND id = ANY(ARRAY(SELECT id FROM accounts.accounts WHERE tenant_id = ").push_bind(tenant_id);
+        for (column, prefix) in prefixes {
+            if let Some(prefix) = prefix {
+                query.push(format!(" AND {column} ~>=~ ")).push_bind(prefix.clone());
+                if let Some(bound) = prefix_bound(prefix) {
+                    query.push(format!(" AND {column} ~<~ ")).push_bind(bound);
+                }
+            }
+        }
+        query.push("))");
+    }
     query.push(" ORDER BY id LIMIT ").push_bind(limit);
     let rows: Vec<AccountRow> = query.build_query_as().fetch_all(connection).await?;
     rows.into_iter().map(Account::try_from).collect()
 }
 
+/// The least string greater, in byte order, than every string that starts
+/// with `prefix`: the prefix with its last character raised by one (UTF-8
+/// byte order is code point order), or `None` when no string bounds them
+/// (an empty prefix, or one of only the last code point).
+fn prefix_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        // The next scalar value: surrogates are skipped, char::MAX has none.
+        let next = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32);
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
 fn escape_like(text: &str) -> String {
     text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_bound;
+
+    #[test]
+    fn the_bound_raises_the_last_character() {
+        assert_eq!(prefix_bound("EU-").as_deref(), Some("EU."));
+        assert_eq!(prefix_bound("acme").as_deref(), Some("acmf"));
+        assert_eq!(prefix_bound("z\u{d7ff}").as_deref(), Some("z\u{e000}"), "surrogates skipped");
+        assert_eq!(prefix_bound("a\u{10ffff}").as_deref(), Some("b"), "the last code point carries");
+        assert_eq!(prefix_bound("\u{10ffff}"), None);
+        assert_eq!(prefix_bound(""), None);
+    }
+
+    /// The range [prefix, bound) in byte order, which the query asks of
+    /// the index, holds exactly the strings that start with the prefix.
+    #[test]
+    fn the_range_holds_exactly_the_strings_with_the_prefix() {
+        const ALPHABET: [char; 6] = ['a', 'b', 'c', '\u{e9}', '\u{d7ff}', '\u{10ffff}'];
+        let mut random = bss_testkit::seeded(22);
+        let mut text = |most: u64| -> String {
+            let length = random(most + 1);
+            (0..length).map(|_| ALPHABET[random(ALPHABET.len() as u64) as usize]).collect()
+        };
+        for _ in 0..20_000 {
+            let (prefix, candidate) = (text(3), text(5));
+            let in_range = candidate.as_bytes() >= prefix.as_bytes()
+                && prefix_bound(&prefix).is_none_or(|bound| candidate.as_bytes() < bound.as_bytes());
+            assert_eq!(in_range, candidate.starts_with(&prefix), "{prefix:?} and {candidate:?}");
+        }
+    }
 }
