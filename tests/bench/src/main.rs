@@ -2,17 +2,21 @@
 //! same run on the same machine, written to `target/bench/summary.json`.
 //!
 //! Entries (`BENCH_ONLY=P1,P2` picks some):
-//! - P1: a cheap RPC through the gateway vs straight to the service, and
+//! - P1: a trivial RPC (ValidateAddress) and a read (GetAccount) through
+//!   the gateway vs straight to the service, and
 //!   the gateway's CPU per forwarded call (a gateway process of its own).
 //! - P2: CreateAccount vs pgbench inserting the same row.
 //! - P3: a 10-line Quote vs a cheap RPC, both through the gateway, and how
 //!   far behind a write a second pricing replica prices (P3-stale).
 //! - P4, P5: AuthorizeOrder vs pgbench running the same statements.
-//! - P6: a billing run over 10,000 and 100,000 accounts vs a bulk INSERT of
-//!   as many invoice rows.
+//! - P6: a billing run over 10,000 and 100,000 accounts vs the same rows
+//!   written by set-based SQL in batches of the run's size.
 //! - P7: reseller copies' lag behind their customers, and catch-up.
 //! - P8: each service's time to SERVING and resident memory idle (alone),
 //!   and the suite's peak resident memory under the P-series.
+//! - P9: the cost curve: search, GetAccount, Quote, AuthorizeOrder and a
+//!   billing run at `BENCH_SCALE` accounts (100,000 unless set) vs 10,000,
+//!   and a price book of 100,000 products.
 //! - A1: ImportAccounts of 10,000 rows.
 //! - A2: latency from a change to its event on an open stream.
 //! - S1: rows and bytes per row of the largest tables, as the rest left
@@ -34,6 +38,7 @@ mod load;
 mod pgbench;
 mod quote;
 mod resellersync;
+mod scale;
 mod storage;
 mod suite;
 mod summary;
@@ -110,6 +115,10 @@ async fn main() {
         let peak = suite_peak.load(std::sync::atomic::Ordering::Relaxed).max(now);
         let endpoints = endpoints.clone();
         summary.measure("P8", async move { footprint::footprint(&endpoints, peak).await }).await;
+    }
+    if wanted("P9") {
+        let (endpoints, url) = (endpoints.clone(), url.clone());
+        summary.measure("P9", async move { scale::cost_curve(&endpoints, &url).await }).await;
     }
     if wanted("A1") {
         let (endpoints, url) = (endpoints.clone(), url.clone());
@@ -264,20 +273,48 @@ pub async fn get_tenant(address: std::net::SocketAddr, tenant: uuid::Uuid, token
     }
 }
 
-/// P1: a cheap unary RPC (GetTenant) through the gateway against the same
-/// RPC on the service directly, with the same light client (h2load): the
-/// highest rate of each, and p99 at half of the direct maximum.
+/// A call that costs the service next to nothing: ValidateAddress, which
+/// checks an address against the country's rules held in memory (no
+/// database, no peer).
+pub async fn validate_address(address: std::net::SocketAddr, token: &str) -> Target {
+    use bss_proto::accounts::{Address, ValidateAddressRequest, ValidateAddressResponse};
+    use prost::Message;
+    let request = ValidateAddressRequest {
+        address: Some(Address {
+            lines: vec!["Unter den Linden 1".to_owned()],
+            city: "Berlin".to_owned(),
+            postal_code: "10117".to_owned(),
+            country_code: "DE".to_owned(),
+            ..Address::default()
+        }),
+    };
+    let answer = AccountServiceClient::new(bss_testkit::channel(address).await)
+        .validate_address(authorized(request.clone(), token))
+        .await
+        .expect("ValidateAddress answers")
+        .into_inner();
+    Target {
+        url: format!("http://{address}/bss.accounts.v1.AccountService/ValidateAddress"),
+        body: h2load::frame(&request.encode_to_vec()),
+        answer_size: ValidateAddressResponse::encoded_len(&answer) as u64,
+    }
+}
+
+/// P1: a trivial unary RPC (ValidateAddress) through the gateway against
+/// the same RPC on the service directly, with the same light client
+/// (h2load): the highest rate of each, and p99 at half of the direct
+/// maximum.
 async fn gateway_overhead(endpoints: &bss_suite::Endpoints) -> Vec<Entry> {
     let tenant = bench_tenant(endpoints).await;
     let token = bss_testkit::token(tenant, &[bss_platform::auth::Role::TenantAdmin]);
-    let direct = get_tenant(endpoints.accounts, tenant, &token).await;
-    let gateway = get_tenant(endpoints.gateway, tenant, &token).await;
+    let direct = validate_address(endpoints.accounts, &token).await;
+    let gateway = validate_address(endpoints.gateway, &token).await;
     let result = compare::compare(&gateway, &direct, &token, HalfOf::Baseline).await;
     let added = result.measured_p99_us.saturating_sub(result.baseline_p99_us);
     vec![
         Entry::new(
             "P1",
-            "GetTenant via the gateway, h2load 4x16 streams (vs direct)",
+            "ValidateAddress (no database) via the gateway, h2load 4x16 streams (vs direct)",
             result.measured_rate,
             "calls/s",
             result.baseline_rate,
@@ -286,7 +323,7 @@ async fn gateway_overhead(endpoints: &bss_suite::Endpoints) -> Vec<Entry> {
         .ratio_at_least(0.6),
         Entry::new(
             "P1-p99",
-            &format!("GetTenant p99 via the gateway at {}/s, half the direct max (vs direct)", result.half),
+            &format!("ValidateAddress p99 via the gateway at {}/s, half the direct max (vs direct)", result.half),
             result.measured_p99_us,
             "us",
             result.baseline_p99_us,
@@ -295,7 +332,7 @@ async fn gateway_overhead(endpoints: &bss_suite::Endpoints) -> Vec<Entry> {
         .goal(&format!("at most 1000 us added (added {added} us)"), added <= 1_000),
         Entry::new(
             "P1-answers",
-            "GetTenant calls answered with a message",
+            "ValidateAddress calls answered with a message",
             result.requests,
             "calls",
             result.requests,
@@ -305,8 +342,8 @@ async fn gateway_overhead(endpoints: &bss_suite::Endpoints) -> Vec<Entry> {
     ]
 }
 
-/// P1-read, for context: what the gateway costs on a typical read that
-/// touches Postgres (GetAccount by id), same light client.
+/// P1-read: what the gateway costs on a typical read that touches
+/// Postgres (GetAccount by id), same light client; goal 0.85 of direct.
 async fn gateway_on_a_read(endpoints: &bss_suite::Endpoints) -> Vec<Entry> {
     use bss_proto::accounts::account_service_client::AccountServiceClient;
     use bss_proto::accounts::{GetAccountRequest, GetAccountResponse};
@@ -348,17 +385,17 @@ async fn gateway_on_a_read(endpoints: &bss_suite::Endpoints) -> Vec<Entry> {
             rates.push(run.rate);
         }
     }
-    vec![
-        Entry::new(
-            "P1-read",
-            "GetAccount (a Postgres read) via the gateway (vs direct)",
-            median(gateway.into_iter()),
-            "calls/s",
-            median(direct.into_iter()),
-            "calls/s",
-        )
-        .goal("every call answered (information)", all_answered),
-    ]
+    let entry = Entry::new(
+        "P1-read",
+        "GetAccount (a Postgres read) via the gateway (vs direct)",
+        median(gateway.into_iter()),
+        "calls/s",
+        median(direct.into_iter()),
+        "calls/s",
+    );
+    let met = all_answered && entry.ratio >= 0.85;
+    let answered = if all_answered { "all were" } else { "some were not" };
+    vec![entry.goal(&format!("ratio >= 0.85, every call answered ({answered})"), met)]
 }
 
 /// A1: ImportAccounts of 10,000 rows (1 % of them bad) through the gateway,
