@@ -37,6 +37,9 @@ use crate::bench_tenant;
 use crate::summary::Entry;
 
 const CUSTOMERS: usize = 50;
+/// Most a rename may take to show on its copy at the 99th percentile (the
+/// goal of issue 22; it was 1 s before).
+const LAG_P99_US: u64 = 250_000;
 
 /// Pending renames per customer: (rename number, when it was sent).
 type Pending = Arc<Mutex<HashMap<String, VecDeque<(usize, Instant)>>>>;
@@ -308,7 +311,7 @@ pub async fn copy_lag(endpoints: &bss_suite::Endpoints, database_url: &str) -> V
             notify_p99,
             "us",
         )
-        .goal(&format!("at most 1000000 us (p99 {p99} us)"), p99 <= 1_000_000),
+        .goal(&format!("at most {LAG_P99_US} us (p99 {p99} us)"), p99 <= LAG_P99_US),
         Entry::new(
             "P7-catch-up",
             "10,000 renames: copies caught up per second (vs renames written per second, 32 clients)",
