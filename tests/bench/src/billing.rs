@@ -16,9 +16,7 @@ use uuid::Uuid;
 
 use crate::summary::Entry;
 use crate::{bench_tenant, checkpoint};
-
-/// Subscriptions a batch of a run invoices (billing's default).
-const BATCH: i64 = 500;
+use bss_billing::runs::BATCH;
 
 /// Seeds `accounts` monthly subscriptions of one tenant starting today.
 async fn seed(pool: &sqlx::PgPool, tenant_id: Uuid, accounts: i64) {

@@ -138,7 +138,7 @@ pub async fn authorize_throughput(endpoints: &bss_suite::Endpoints, database_url
         let (ids, token, run_id, refused) = (ids.clone(), token.clone(), run_id.clone(), refused.clone());
         move |client: usize, sequence: u64| {
             let mut credit = CreditServiceClient::new(clients_channels[client % clients_channels.len()].clone());
-            let pick = if one_account { 0 } else { (client as u64 * 7919 + sequence * 104_729) as usize % ids.len() };
+            let pick = if one_account { 0 } else { load::spread(client as u64, sequence, ids.len()) };
             let request = order(&ids[pick], format!("P-{run_id}-{round}-{one_account}-{client}-{sequence}"));
             let (token, refused) = (token.clone(), refused.clone());
             async move {

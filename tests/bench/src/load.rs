@@ -33,6 +33,12 @@ impl LoadResult {
     }
 }
 
+/// An index below `len` for a client's call: successive calls and clients
+/// spread over the range (two primes), the same in every run.
+pub fn spread(client: u64, sequence: u64, len: usize) -> usize {
+    ((client * 7919 + sequence * 104_729) % len.max(1) as u64) as usize
+}
+
 /// Runs `call` from `clients` concurrent tasks for `duration`. `call` gets
 /// the client index and a per-client sequence number.
 pub async fn run<F, Fut>(clients: usize, duration: Duration, call: F) -> LoadResult

@@ -148,7 +148,7 @@ fn quote(account_id: &str, products: i64, sequence: u64) -> QuoteRequest {
         currency_code: "EUR".to_owned(),
         lines: (0..LINES as u64)
             .map(|line| QuoteLineRequest {
-                product: format!("SKU-{}", (sequence * 7919 + line * 104_729) % products as u64),
+                product: format!("SKU-{}", load::spread(sequence, line, products as usize)),
                 quantity: Some(Decimal { value: "12".to_owned() }),
             })
             .collect(),
@@ -171,9 +171,7 @@ struct Latencies {
 async fn latencies(endpoints: &bss_suite::Endpoints, tenant_id: Uuid, sample: Vec<Seeded>) -> Latencies {
     let token = Arc::new(bss_testkit::token(tenant_id, &[Role::TenantAdmin]));
     let sample = Arc::new(sample);
-    let pick = |client: usize, sequence: u64, sample: &[Seeded]| {
-        (client as u64 * 7919 + sequence * 104_729) as usize % sample.len()
-    };
+    let pick = |client: usize, sequence: u64, sample: &[Seeded]| load::spread(client as u64, sequence, sample.len());
     let accounts = channels(endpoints.accounts, 2).await;
     let p99 = |result: load::LoadResult, what: &str| {
         assert_eq!(result.errors, 0, "every {what} answered");
