@@ -483,6 +483,8 @@ async fn search_by_code_or_name_prefix() {
     assert_eq!(found(search("", "acm\u{e9}", 0, String::new())).await, ["EU-10"]);
     assert_eq!(found(search("EU", "acme", 0, String::new())).await, ["EU-1", "EU-2", "EU.5"], "both must match");
     assert_eq!(found(search("EU-1", "", 0, String::new())).await, ["EU-1", "EU-10"]);
+    let with_name = ListAccountsRequest { name: "acme".to_owned(), ..search("EU-", "", 1, String::new()) };
+    assert_eq!(found(with_name).await, ["EU-1", "EU-2"], "a prefix and another filter, a page at a time");
     assert!(found(search("X", "", 0, String::new())).await.is_empty());
 }
 

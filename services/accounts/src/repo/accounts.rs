@@ -545,6 +545,30 @@ pub struct Filter {
     pub name_prefix: Option<String>,
 }
 
+impl Filter {
+    /// True when no filter is set.
+    fn is_empty(&self) -> bool {
+        let Filter {
+            name_contains,
+            code,
+            external_key,
+            email,
+            status,
+            kind,
+            sales_rep_id,
+            territory,
+            account_class,
+            code_prefix,
+            name_prefix,
+        } = self;
+        [name_contains, code, external_key, email, sales_rep_id, territory, account_class, code_prefix, name_prefix]
+            .iter()
+            .all(|set| set.is_none())
+            && status.is_none()
+            && kind.is_none()
+    }
+}
+
 pub async fn list(
     connection: &mut PgConnection,
     tenant_id: Uuid,
@@ -598,13 +622,19 @@ pub async fn list(
     // A prefix is a range of the column in byte order (`~>=~`, `~<~`: the
     // operators of the `text_pattern_ops` indexes on both columns), which a
     // prepared statement can run on the index whatever the prefix. The
-    // matches are read first, on their own (an array the page is then
-    // looked up from): asked in one query with the page's order, the
+    // matches' ids are read first, on their own, from the index (which
+    // carries the id): asked in one query with the page's order, the
     // planner may walk the whole tenant in id order hoping to meet a page
-    // of matches early, which over a million accounts takes a second.
+    // of matches early, which over a million accounts takes a second. When
+    // the prefixes are the only filter, the page's ids are chosen there
+    // too, so only the page is looked up; otherwise every match is, and
+    // the other filters sort them out.
     let prefixes = [("code", &filter.code_prefix), ("name_key", &filter.name_prefix)];
     if prefixes.iter().any(|(_, prefix)| prefix.is_some()) {
         query.push(" AND id = ANY(ARRAY(SELECT id FROM accounts.accounts WHERE tenant_id = ").push_bind(tenant_id);
+        if let Some(after) = after {
+            query.push(" AND id > ").push_bind(after);
+        }
         for (column, prefix) in prefixes {
             if let Some(prefix) = prefix {
                 query.push(format!(" AND {column} ~>=~ ")).push_bind(prefix.clone());
@@ -612,6 +642,11 @@ pub async fn list(
                     query.push(format!(" AND {column} ~<~ ")).push_bind(bound);
                 }
             }
+        }
+        let only_prefixes = matches!(visibility, Visibility::All)
+            && Filter { code_prefix: None, name_prefix: None, ..filter.clone() }.is_empty();
+        if only_prefixes {
+            query.push(" ORDER BY id LIMIT ").push_bind(limit);
         }
         query.push("))");
     }
