@@ -66,3 +66,57 @@ async fn credit_applies_billings_stream_exactly_once() {
         .expect("cursor");
     assert_eq!(cursor, 3);
 }
+
+/// Events that arrive together are applied together, in one transaction;
+/// one among them that can never apply is set aside as a dead letter while
+/// the others before and after it take effect, each once.
+#[tokio::test]
+async fn a_dead_letter_among_events_arriving_together_spoils_none_of_the_others() {
+    let mut app = spawn().await;
+    let (tenant_id, admin) = app.tenant("EUR").await;
+    let clerk = billing_clerk(tenant_id);
+    let account_id = app.account_with_limit(&admin, "1000", CreditAction::Block).await;
+    let payment = |amount: &str| {
+        Billing::PaymentPosted(PaymentPosted {
+            payment_id: uuid::Uuid::now_v7().to_string(),
+            account_id: account_id.clone(),
+            amount: Some(money(amount, "EUR")),
+        })
+    };
+    let invoice = Billing::InvoicePosted(InvoicePosted {
+        order_amounts: Vec::new(),
+        invoice_id: uuid::Uuid::now_v7().to_string(),
+        account_id: account_id.clone(),
+        amount: Some(money("300.00", "EUR")),
+        due_date: "2026-12-23".to_owned(),
+        order_references: Vec::new(),
+    });
+    // One transaction: the sequencer numbers them at once and the stream
+    // sends them together.
+    let mut tx = app.billing_db.begin().await.expect("tx");
+    let events = [invoice, payment("-5"), payment("100"), payment("50")];
+    bss_platform::events::publish::<bss_proto::billing::BillingEvent>(&mut tx, tenant_id, "billing", events)
+        .await
+        .expect("published");
+    tx.commit().await.expect("committed");
+    app.billing_events.written();
+
+    let status = until(&mut app, &clerk, &account_id, |status| amount(&status.balance) == "150.00").await;
+    assert_eq!(amount(&status.available_credit), "850.00");
+    let set_aside: Vec<(i64, String)> =
+        sqlx::query_as("SELECT sequence, error FROM credit.dead_letters WHERE stream = 'billing'")
+            .fetch_all(&app.db)
+            .await
+            .expect("dead letters");
+    assert_eq!(set_aside.len(), 1, "{set_aside:?}");
+    assert_eq!(set_aside[0].0, 2, "the negative payment");
+    assert!(set_aside[0].1.contains("negative"), "{}", set_aside[0].1);
+    let cursor: i64 = sqlx::query_scalar("SELECT position FROM credit.consumer_cursors WHERE stream = 'billing'")
+        .fetch_one(&app.db)
+        .await
+        .expect("cursor");
+    assert_eq!(cursor, 4);
+    // Nothing applied twice: a while later the balance is still the same.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(amount(&app.status(&clerk, &account_id).await.balance), "150.00");
+}

@@ -11,8 +11,9 @@
 //! - [`EventLog::stream`] sends the backlog after a position, then waits for
 //!   new numbers (notification from the sequencer, a poll as a safety net).
 //! - [`run_consumer`] applies each event and moves its cursor in one
-//!   transaction of the consumer's schema: delivery is at least once, the
-//!   effect exactly once. One replica consumes a stream at a time (a
+//!   transaction of the consumer's schema (several events in one, when they
+//!   are already waiting): delivery is at least once, the effect exactly
+//!   once. One replica consumes a stream at a time (a
 //!   session advisory lock); the others wait to take over.
 
 use std::future::Future;
@@ -20,8 +21,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
 use futures::stream::BoxStream;
+use futures::{FutureExt, StreamExt};
 use prost::Message;
 use sqlx::postgres::PgListener;
 use sqlx::{Connection, PgConnection, PgPool};
@@ -36,6 +37,10 @@ use crate::shutdown::Shutdown;
 
 /// Events numbered per sequencer round, and read per query by a stream.
 const BATCH: i64 = 1_000;
+/// Most events a consumer applies in one transaction, when they are
+/// already waiting (a backlog, a burst): one commit and one cursor move for
+/// all of them in place of one each.
+const CONSUMER_BATCH: usize = 256;
 /// How often an idle sequencer looks for events written by other replicas.
 const SEQUENCER_POLL: Duration = Duration::from_millis(50);
 /// How often the latest number is re-read, in case a notification was lost.
@@ -448,6 +453,9 @@ pub trait Subscription: Send + Sync + 'static {
     /// lock) stays open across a remote call. It may run again for the
     /// same event (a retry, a crash before the commit): what it changes
     /// elsewhere must be idempotent (a request id derived from the event).
+    /// Events already waiting are prepared together before their one
+    /// transaction, so an event's `prepare` must not depend on what `apply`
+    /// did for an earlier event of the stream.
     fn prepare(&self, event: &Self::Event) -> impl Future<Output = Result<Self::Prepared, HandlerError>> + Send;
 
     /// Applies the event inside `tx`, the transaction that also moves the
@@ -627,33 +635,91 @@ async fn consume_while_leader<S: Subscription>(
             _ = shutdown.wait() => return Ok(()),
             next = events.next() => next,
         };
-        let Some(event) = next else {
-            return Err(ConsumerError::Source(Status::unavailable("the source stream ended")));
-        };
-        let event = event?;
-        let sequence = event.sequence();
-        let made = event.made();
-        let tenant_id = made.tenant_id.parse().unwrap_or_default();
-        if sequence <= cursor {
-            continue;
+        // The event that came, and those already waiting behind it.
+        let mut batch = Vec::new();
+        let mut next = Some(next);
+        while let Some(arrived) = next {
+            let Some(event) = arrived else {
+                return Err(ConsumerError::Source(Status::unavailable("the source stream ended")));
+            };
+            let event = event?;
+            if event.sequence() > batch.last().map_or(cursor, |event: &S::Event| event.sequence()) {
+                let occurred = crate::time::system_time(event.made().occur_time.as_ref());
+                metrics::consumer_step(&schema, name, metrics::Step::Received(occurred));
+                batch.push(event);
+            }
+            next = if batch.len() < CONSUMER_BATCH { events.next().now_or_never() } else { None };
         }
-        let occurred = crate::time::system_time(made.occur_time.as_ref());
-        metrics::consumer_step(&schema, name, metrics::Step::Received(occurred));
-        // Applied in the trace of the request that made the event.
-        let span = tracing::info_span!("apply event", stream = %name, sequence);
-        if let Ok(traceparent) = http::HeaderValue::from_str(&made.traceparent) {
-            let mut headers = http::HeaderMap::new();
-            headers.insert("traceparent", traceparent);
-            crate::telemetry::continue_trace(&span, &headers);
+        for (sequence, dead_letter) in apply_batch(pool, subscription, &batch, shutdown).await? {
+            metrics::record_consumed(&schema, name, sequence, dead_letter);
+            metrics::consumer_step(&schema, name, metrics::Step::Applied);
+            cursor = sequence;
         }
-        let dead_letter =
-            apply_once(pool, subscription, &event, sequence, tenant_id, shutdown).instrument(span).await?;
         // Working again: the next interruption starts its backoff over.
         *backoff = Duration::from_millis(100);
-        metrics::record_consumed(&schema, name, sequence, dead_letter);
-        metrics::consumer_step(&schema, name, metrics::Step::Applied);
-        cursor = sequence;
     }
+}
+
+/// The span an event is applied in: the trace of the request that made it.
+fn apply_span(stream: &str, event: &impl Envelope) -> tracing::Span {
+    let span = tracing::info_span!("apply event", stream = %stream, sequence = event.sequence());
+    if let Ok(traceparent) = http::HeaderValue::from_str(&event.made().traceparent) {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("traceparent", traceparent);
+        crate::telemetry::continue_trace(&span, &headers);
+    }
+    span
+}
+
+/// Applies `batch` (events after the cursor, in order) and moves the cursor
+/// past them in one transaction: every event prepared first, then applied.
+/// When that fails (an event to retry or set aside, another consumer ahead,
+/// the database), nothing of it is kept and the events are applied one at a
+/// time. Returns (sequence, set aside as a dead letter) of each, in order.
+async fn apply_batch<S: Subscription>(
+    pool: &PgPool,
+    subscription: &S,
+    batch: &[S::Event],
+    shutdown: &Shutdown,
+) -> Result<Vec<(i64, bool)>, ConsumerError> {
+    let name = subscription.stream_name();
+    if let ([first, .., last], false) = (batch, shutdown.is_triggered()) {
+        let together = async {
+            let mut prepared = Vec::with_capacity(batch.len());
+            for event in batch {
+                prepared.push(subscription.prepare(event).instrument(apply_span(name, event)).await.ok()?);
+            }
+            let mut tx = pool.begin().await.ok()?;
+            if subscription.relaxed_commit() {
+                sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await.ok()?;
+            }
+            if !move_cursor(&mut tx, name, first.sequence(), last.sequence()).await.ok()? {
+                return None;
+            }
+            for (event, prepared) in batch.iter().zip(prepared) {
+                subscription.apply(&mut tx, event, prepared).instrument(apply_span(name, event)).await.ok()?;
+            }
+            tx.commit().await.ok()
+        };
+        if together.await.is_some() {
+            for event in batch {
+                subscription.committed(event);
+            }
+            return Ok(batch.iter().map(|event| (event.sequence(), false)).collect());
+        }
+    }
+    let mut applied = Vec::with_capacity(batch.len());
+    for event in batch {
+        let (sequence, tenant_id) = (event.sequence(), event.made().tenant_id.parse().unwrap_or_default());
+        let dead_letter = apply_once(pool, subscription, event, sequence, tenant_id, shutdown)
+            .instrument(apply_span(name, event))
+            .await?;
+        applied.push((sequence, dead_letter));
+        if shutdown.is_triggered() {
+            break;
+        }
+    }
+    Ok(applied)
 }
 
 /// Applies one event and moves the cursor in one transaction; retries
@@ -675,7 +741,7 @@ async fn apply_once<S: Subscription>(
                 if subscription.relaxed_commit() {
                     sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
                 }
-                if !move_cursor(&mut tx, name, sequence).await? {
+                if !move_cursor(&mut tx, name, sequence, sequence).await? {
                     // Another consumer applied it already.
                     return Ok(false);
                 }
@@ -693,7 +759,7 @@ async fn apply_once<S: Subscription>(
             Err(HandlerError::DeadLetter(reason)) => {
                 tracing::error!(stream = %name, sequence, %reason, "event set aside as a dead letter");
                 let mut tx = pool.begin().await?;
-                if move_cursor(&mut tx, name, sequence).await? {
+                if move_cursor(&mut tx, name, sequence, sequence).await? {
                     sqlx::query(
                         "INSERT INTO dead_letters (stream, sequence, tenant_id, payload, error) VALUES ($1, $2, $3, $4, $5)
                          ON CONFLICT (stream, sequence) DO UPDATE SET error = $5, attempts = dead_letters.attempts + 1,
@@ -725,16 +791,19 @@ async fn apply_once<S: Subscription>(
     }
 }
 
-/// Moves the cursor of `stream` to `sequence` unless it is there already;
-/// `false` when it was. The row lock it takes serializes racing consumers.
-async fn move_cursor(tx: &mut PgConnection, stream: &str, sequence: i64) -> Result<bool, sqlx::Error> {
+/// Moves the cursor of `stream` to `last` unless it has reached `first`
+/// already (the events from `first` to `last` are applied by whoever moved
+/// it); `false` when it had. The row lock it takes serializes racing
+/// consumers.
+async fn move_cursor(tx: &mut PgConnection, stream: &str, first: i64, last: i64) -> Result<bool, sqlx::Error> {
     let moved = sqlx::query(
-        "INSERT INTO consumer_cursors (stream, position) VALUES ($1, $2)
-         ON CONFLICT (stream) DO UPDATE SET position = $2, updated_at = now()
+        "INSERT INTO consumer_cursors (stream, position) VALUES ($1, $3)
+         ON CONFLICT (stream) DO UPDATE SET position = $3, updated_at = now()
          WHERE consumer_cursors.position < $2",
     )
     .bind(stream)
-    .bind(sequence)
+    .bind(first)
+    .bind(last)
     .execute(tx)
     .await?
     .rows_affected();
