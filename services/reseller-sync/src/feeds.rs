@@ -41,6 +41,12 @@ pub struct BillingFeed {
     pub syncer: Syncer,
 }
 
+// Both feeds prepare by reading the copies that `apply` records, and a
+// batch of waiting events is prepared before any of it is recorded. That
+// is safe here: a copy is made with a request id of its customer, and a
+// change kept in step with one of the event, so preparing an event before
+// an earlier one is recorded can only repeat a call accounts answers the
+// same way.
 impl Subscription for BillingFeed {
     type Event = BillingEvent;
 

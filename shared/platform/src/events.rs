@@ -455,7 +455,8 @@ pub trait Subscription: Send + Sync + 'static {
     /// elsewhere must be idempotent (a request id derived from the event).
     /// Events already waiting are prepared together before their one
     /// transaction, so an event's `prepare` must not depend on what `apply`
-    /// did for an earlier event of the stream.
+    /// did for an earlier event of the stream, beyond repeating a call that
+    /// is idempotent by its request id.
     fn prepare(&self, event: &Self::Event) -> impl Future<Output = Result<Self::Prepared, HandlerError>> + Send;
 
     /// Applies the event inside `tx`, the transaction that also moves the
@@ -632,17 +633,28 @@ async fn consume_while_leader<S: Subscription>(
     metrics::consumer_step(&schema, name, metrics::Step::Opened);
     loop {
         let next = tokio::select! {
+            biased;
             _ = shutdown.wait() => return Ok(()),
             next = events.next() => next,
         };
-        // The event that came, and those already waiting behind it.
+        // The event that came, and those already waiting behind it; the
+        // source failing or ending stops the gathering, and is reported
+        // once what was gathered is applied.
         let mut batch = Vec::new();
+        let mut interrupted = None;
         let mut next = Some(next);
         while let Some(arrived) = next {
-            let Some(event) = arrived else {
-                return Err(ConsumerError::Source(Status::unavailable("the source stream ended")));
+            let event = match arrived {
+                Some(Ok(event)) => event,
+                Some(Err(status)) => {
+                    interrupted = Some(ConsumerError::Source(status));
+                    break;
+                }
+                None => {
+                    interrupted = Some(ConsumerError::Source(Status::unavailable("the source stream ended")));
+                    break;
+                }
             };
-            let event = event?;
             if event.sequence() > batch.last().map_or(cursor, |event: &S::Event| event.sequence()) {
                 let occurred = crate::time::system_time(event.made().occur_time.as_ref());
                 metrics::consumer_step(&schema, name, metrics::Step::Received(occurred));
@@ -654,6 +666,14 @@ async fn consume_while_leader<S: Subscription>(
             metrics::record_consumed(&schema, name, sequence, dead_letter);
             metrics::consumer_step(&schema, name, metrics::Step::Applied);
             cursor = sequence;
+        }
+        if let Some(error) = interrupted {
+            return Err(error);
+        }
+        // Stopping: an event left unapplied (its retry cut short) must not
+        // be passed over by the next one.
+        if shutdown.is_triggered() {
+            return Ok(());
         }
         // Working again: the next interruption starts its backoff over.
         *backoff = Duration::from_millis(100);
@@ -675,7 +695,8 @@ fn apply_span(stream: &str, event: &impl Envelope) -> tracing::Span {
 /// past them in one transaction: every event prepared first, then applied.
 /// When that fails (an event to retry or set aside, another consumer ahead,
 /// the database), nothing of it is kept and the events are applied one at a
-/// time. Returns (sequence, set aside as a dead letter) of each, in order.
+/// time. Returns (sequence, set aside as a dead letter) of each applied,
+/// in order: all of them, unless shutdown cut a retry short.
 async fn apply_batch<S: Subscription>(
     pool: &PgPool,
     subscription: &S,
@@ -711,19 +732,19 @@ async fn apply_batch<S: Subscription>(
     let mut applied = Vec::with_capacity(batch.len());
     for event in batch {
         let (sequence, tenant_id) = (event.sequence(), event.made().tenant_id.parse().unwrap_or_default());
-        let dead_letter = apply_once(pool, subscription, event, sequence, tenant_id, shutdown)
+        let outcome = apply_once(pool, subscription, event, sequence, tenant_id, shutdown)
             .instrument(apply_span(name, event))
             .await?;
+        let Some(dead_letter) = outcome else { break };
         applied.push((sequence, dead_letter));
-        if shutdown.is_triggered() {
-            break;
-        }
     }
     Ok(applied)
 }
 
 /// Applies one event and moves the cursor in one transaction; retries
-/// transient failures; sets aside events that can never apply (`true`).
+/// transient failures; sets aside events that can never apply
+/// (`Some(true)`). `None` when shutdown came while it waited to retry: the
+/// event is not applied and the cursor has not moved.
 async fn apply_once<S: Subscription>(
     pool: &PgPool,
     subscription: &S,
@@ -731,7 +752,7 @@ async fn apply_once<S: Subscription>(
     sequence: i64,
     tenant_id: Uuid,
     shutdown: &Shutdown,
-) -> Result<bool, ConsumerError> {
+) -> Result<Option<bool>, ConsumerError> {
     let name = subscription.stream_name();
     let mut backoff = Duration::from_millis(50);
     loop {
@@ -743,7 +764,7 @@ async fn apply_once<S: Subscription>(
                 }
                 if !move_cursor(&mut tx, name, sequence, sequence).await? {
                     // Another consumer applied it already.
-                    return Ok(false);
+                    return Ok(Some(false));
                 }
                 let applied = subscription.apply(&mut tx, event, prepared).await;
                 if applied.is_ok() {
@@ -755,7 +776,7 @@ async fn apply_once<S: Subscription>(
             Err(error) => Err(error),
         };
         match applied {
-            Ok(()) => return Ok(false),
+            Ok(()) => return Ok(Some(false)),
             Err(HandlerError::DeadLetter(reason)) => {
                 tracing::error!(stream = %name, sequence, %reason, "event set aside as a dead letter");
                 let mut tx = pool.begin().await?;
@@ -774,7 +795,7 @@ async fn apply_once<S: Subscription>(
                     .await?;
                 }
                 tx.commit().await?;
-                return Ok(true);
+                return Ok(Some(true));
             }
             Err(HandlerError::Retry(reason)) => {
                 tracing::warn!(stream = %name, sequence, %reason, retry_in_ms = backoff.as_millis() as u64, "event will be retried");
@@ -782,7 +803,7 @@ async fn apply_once<S: Subscription>(
                     return Err(ConsumerError::Apply { sequence, reason });
                 }
                 tokio::select! {
-                    _ = shutdown.wait() => return Ok(false),
+                    _ = shutdown.wait() => return Ok(None),
                     _ = tokio::time::sleep(backoff) => {}
                 }
                 backoff *= 2;

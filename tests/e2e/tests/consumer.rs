@@ -1,6 +1,7 @@
-//! A consumer of the accounts stream, killed mid-way and started again,
-//! applies every event exactly once: its cursor moves in the transaction of
-//! each effect.
+//! A consumer of the accounts stream, killed mid-way through a backlog of
+//! several batches and started again, applies every event exactly once:
+//! its cursor moves in the transaction of the effects (one per batch of
+//! events already waiting).
 
 use std::time::Duration;
 
@@ -81,7 +82,7 @@ async fn a_consumer_killed_mid_way_resumes_without_losing_or_repeating_an_effect
     let suite = TestApp::start().await;
     let (_, admin) = suite.tenant("Consumed Books", "EUR").await;
     let gateway = suite.gateway().await;
-    create_accounts(&gateway, &admin, 0, 200).await;
+    create_accounts(&gateway, &admin, 0, 600).await;
 
     let url = suite.database_url().to_owned();
     let pool =
@@ -101,15 +102,15 @@ async fn a_consumer_killed_mid_way_resumes_without_losing_or_repeating_an_effect
     first.abort();
     let _ = first.await;
     let (at_kill, _) = effects(&pool).await;
-    assert!(at_kill < 200, "the kill came mid-way ({at_kill} applied)");
+    assert!(at_kill < 600, "the kill came mid-way ({at_kill} applied)");
 
-    create_accounts(&gateway, &admin, 200, 50).await;
+    create_accounts(&gateway, &admin, 600, 50).await;
     let shutdown = Shutdown::new();
     let second = tokio::spawn(run_consumer(pool.clone(), subscription(), shutdown.clone()));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let (applied, _) = effects(&pool).await;
-        if applied >= 250 || tokio::time::Instant::now() > deadline {
+        if applied >= 650 || tokio::time::Instant::now() > deadline {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -119,16 +120,16 @@ async fn a_consumer_killed_mid_way_resumes_without_losing_or_repeating_an_effect
     let _ = second.await;
 
     let (applied, distinct) = effects(&pool).await;
-    assert_eq!((applied, distinct), (250, 250), "every event once, none twice");
+    assert_eq!((applied, distinct), (650, 650), "every event once, none twice");
     let sequences: Vec<i64> = sqlx::query_scalar("SELECT sequence FROM consumer_test.effects ORDER BY sequence")
         .fetch_all(&pool)
         .await
         .expect("rows");
-    assert_eq!(sequences, (1..=250).collect::<Vec<i64>>());
+    assert_eq!(sequences, (1..=650).collect::<Vec<i64>>());
     let cursor: i64 =
         sqlx::query_scalar("SELECT position FROM consumer_test.consumer_cursors WHERE stream = 'accounts'")
             .fetch_one(&pool)
             .await
             .expect("cursor");
-    assert_eq!(cursor, 250);
+    assert_eq!(cursor, 650);
 }
