@@ -3,6 +3,8 @@
 //! its cursor moves in the transaction of the effects (one per batch of
 //! events already waiting).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bss_e2e::TestApp;
@@ -19,6 +21,8 @@ use tonic::transport::Channel;
 
 struct AccountCreations {
     source: Source,
+    /// The event to refuse (as a transient failure, to retry) while set.
+    stalled: Option<(i64, Arc<AtomicBool>)>,
 }
 
 impl Subscription for AccountCreations {
@@ -39,6 +43,12 @@ impl Subscription for AccountCreations {
     }
 
     async fn apply(&self, tx: &mut PgConnection, event: &AccountEvent, (): ()) -> Result<(), HandlerError> {
+        if let Some((sequence, stalled)) = &self.stalled
+            && *sequence == event.sequence
+            && stalled.load(Ordering::SeqCst)
+        {
+            return Err(HandlerError::Retry("not yet".to_owned()));
+        }
         let account_id = match &event.payload {
             Some(Payload::AccountCreated(created)) => {
                 created.account.as_ref().map(|account| account.id.clone()).unwrap_or_default()
@@ -89,7 +99,8 @@ async fn a_consumer_killed_mid_way_resumes_without_losing_or_repeating_an_effect
         bss_platform::db::connect(&DatabaseConfig::new(url), "consumer_test", "e2e-consumer").await.expect("pool");
     bss_platform::db::migrate(&pool, "consumer_test", sqlx::migrate!("./migrations")).await.expect("migrations");
     let identity = ServiceIdentity::new("consumer-test", &bss_testkit::auth_config());
-    let subscription = || AccountCreations { source: Source { channel: gateway.clone(), identity: identity.clone() } };
+    let subscription =
+        || AccountCreations { source: Source { channel: gateway.clone(), identity: identity.clone() }, stalled: None };
 
     let first = tokio::spawn(run_consumer(pool.clone(), subscription(), Shutdown::new()));
     loop {
@@ -132,4 +143,64 @@ async fn a_consumer_killed_mid_way_resumes_without_losing_or_repeating_an_effect
             .await
             .expect("cursor");
     assert_eq!(cursor, 650);
+}
+
+/// A consumer stopped while an event waits to be retried leaves it, and
+/// every event after it, to the next start: none is passed over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_stopped_while_an_event_waits_to_be_retried_passes_over_nothing() {
+    let suite = TestApp::start().await;
+    let (_, admin) = suite.tenant("Stalled Books", "EUR").await;
+    let gateway = suite.gateway().await;
+    create_accounts(&gateway, &admin, 0, 3).await;
+
+    let url = suite.database_url().to_owned();
+    let pool =
+        bss_platform::db::connect(&DatabaseConfig::new(url), "consumer_test", "e2e-consumer").await.expect("pool");
+    bss_platform::db::migrate(&pool, "consumer_test", sqlx::migrate!("./migrations")).await.expect("migrations");
+    let identity = ServiceIdentity::new("consumer-test", &bss_testkit::auth_config());
+    let stalled = Arc::new(AtomicBool::new(true));
+    let subscription = || AccountCreations {
+        source: Source { channel: gateway.clone(), identity: identity.clone() },
+        stalled: Some((3, stalled.clone())),
+    };
+    let cursor = || async {
+        sqlx::query_scalar::<_, i64>("SELECT position FROM consumer_test.consumer_cursors WHERE stream = 'accounts'")
+            .fetch_one(&pool)
+            .await
+            .expect("cursor")
+    };
+
+    let shutdown = Shutdown::new();
+    let first = tokio::spawn(run_consumer(pool.clone(), subscription(), shutdown.clone()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while effects(&pool).await.0 < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "events 1 and 2 never applied");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Event 3 is being retried (its backoff grows from 50 ms) while events
+    // 4 and 5 arrive behind it, and the consumer is told to stop.
+    create_accounts(&gateway, &admin, 3, 2).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    shutdown.trigger();
+    first.await.expect("stopped");
+    assert_eq!(effects(&pool).await, (2, 2), "nothing after the stalled event");
+    assert_eq!(cursor().await, 2);
+
+    stalled.store(false, Ordering::SeqCst);
+    let shutdown = Shutdown::new();
+    let second = tokio::spawn(run_consumer(pool.clone(), subscription(), shutdown.clone()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while effects(&pool).await.0 < 5 {
+        assert!(tokio::time::Instant::now() < deadline, "the rest never applied");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    shutdown.trigger();
+    second.await.expect("stopped");
+    let sequences: Vec<i64> = sqlx::query_scalar("SELECT sequence FROM consumer_test.effects ORDER BY sequence")
+        .fetch_all(&pool)
+        .await
+        .expect("rows");
+    assert_eq!(sequences, [1, 2, 3, 4, 5]);
+    assert_eq!(cursor().await, 5);
 }
