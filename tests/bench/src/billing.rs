@@ -55,11 +55,9 @@ async fn billing_run(invoices: &mut InvoiceServiceClient<tonic::transport::Chann
     }
 }
 
-fn seconds_between(from: &Option<prost_types::Timestamp>, to: &Option<prost_types::Timestamp>) -> f64 {
-    let at = |time: &Option<prost_types::Timestamp>| {
-        time.as_ref().map_or(0.0, |time| time.seconds as f64 + f64::from(time.nanos) / 1e9)
-    };
-    at(to) - at(from)
+/// Seconds since the epoch of a wire timestamp (0 when absent).
+fn epoch_seconds(time: &Option<prost_types::Timestamp>) -> f64 {
+    time.as_ref().map_or(0.0, |time| time.seconds as f64 + f64::from(time.nanos) / 1e9)
 }
 
 /// The rows a run of `accounts` subscriptions writes, written straight by
@@ -310,11 +308,12 @@ pub async fn run_and_baseline(
     checkpoint(pool).await;
     let run = billing_run(invoices, &token).await;
     assert_eq!((run.accounts_done, run.invoices_created), (accounts, accounts), "every account invoiced once");
-    let run_rate = (accounts as f64 / seconds_between(&run.create_time, &run.complete_time)) as u64;
-    let started = seconds_between(&None, &run.create_time);
+    let started = epoch_seconds(&run.create_time);
+    let run_rate = (accounts as f64 / (epoch_seconds(&run.complete_time) - started)) as u64;
     let applied_rate = (accounts as f64 / (applied_everywhere(pool, tenant_id).await - started)) as u64;
     let (events, payload): (i64, Option<Vec<u8>>) = sqlx::query_as(
-        "SELECT count(*), (array_agg(payload))[1] FROM billing.outbox WHERE tenant_id = $1 AND event_type = 'InvoicePosted'",
+        "SELECT count(*), (SELECT payload FROM billing.outbox WHERE tenant_id = $1 AND event_type = 'InvoicePosted' LIMIT 1)
+         FROM billing.outbox WHERE tenant_id = $1 AND event_type = 'InvoicePosted'",
     )
     .bind(tenant_id)
     .fetch_one(pool)

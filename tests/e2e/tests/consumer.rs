@@ -66,6 +66,28 @@ impl Subscription for AccountCreations {
     }
 }
 
+/// The test consumer's own schema in the suite's database, and its identity.
+async fn consumer_database(suite: &TestApp) -> (PgPool, ServiceIdentity) {
+    let url = suite.database_url().to_owned();
+    let pool =
+        bss_platform::db::connect(&DatabaseConfig::new(url), "consumer_test", "e2e-consumer").await.expect("pool");
+    bss_platform::db::migrate(&pool, "consumer_test", sqlx::migrate!("./migrations")).await.expect("migrations");
+    (pool, ServiceIdentity::new("consumer-test", &bss_testkit::auth_config()))
+}
+
+/// The sequences applied, in order, and where the cursor stands.
+async fn applied_and_cursor(pool: &PgPool) -> (Vec<i64>, i64) {
+    let sequences = sqlx::query_scalar("SELECT sequence FROM consumer_test.effects ORDER BY sequence")
+        .fetch_all(pool)
+        .await
+        .expect("rows");
+    let cursor = sqlx::query_scalar("SELECT position FROM consumer_test.consumer_cursors WHERE stream = 'accounts'")
+        .fetch_one(pool)
+        .await
+        .expect("cursor");
+    (sequences, cursor)
+}
+
 async fn effects(pool: &PgPool) -> (i64, i64) {
     sqlx::query_as("SELECT count(*), count(DISTINCT sequence) FROM consumer_test.effects")
         .fetch_one(pool)
@@ -94,11 +116,7 @@ async fn a_consumer_killed_mid_way_resumes_without_losing_or_repeating_an_effect
     let gateway = suite.gateway().await;
     create_accounts(&gateway, &admin, 0, 600).await;
 
-    let url = suite.database_url().to_owned();
-    let pool =
-        bss_platform::db::connect(&DatabaseConfig::new(url), "consumer_test", "e2e-consumer").await.expect("pool");
-    bss_platform::db::migrate(&pool, "consumer_test", sqlx::migrate!("./migrations")).await.expect("migrations");
-    let identity = ServiceIdentity::new("consumer-test", &bss_testkit::auth_config());
+    let (pool, identity) = consumer_database(&suite).await;
     let subscription =
         || AccountCreations { source: Source { channel: gateway.clone(), identity: identity.clone() }, stalled: None };
 
@@ -132,17 +150,7 @@ async fn a_consumer_killed_mid_way_resumes_without_losing_or_repeating_an_effect
 
     let (applied, distinct) = effects(&pool).await;
     assert_eq!((applied, distinct), (650, 650), "every event once, none twice");
-    let sequences: Vec<i64> = sqlx::query_scalar("SELECT sequence FROM consumer_test.effects ORDER BY sequence")
-        .fetch_all(&pool)
-        .await
-        .expect("rows");
-    assert_eq!(sequences, (1..=650).collect::<Vec<i64>>());
-    let cursor: i64 =
-        sqlx::query_scalar("SELECT position FROM consumer_test.consumer_cursors WHERE stream = 'accounts'")
-            .fetch_one(&pool)
-            .await
-            .expect("cursor");
-    assert_eq!(cursor, 650);
+    assert_eq!(applied_and_cursor(&pool).await, ((1..=650).collect::<Vec<i64>>(), 650));
 }
 
 /// A consumer stopped while an event waits to be retried leaves it, and
@@ -154,21 +162,11 @@ async fn a_consumer_stopped_while_an_event_waits_to_be_retried_passes_over_nothi
     let gateway = suite.gateway().await;
     create_accounts(&gateway, &admin, 0, 3).await;
 
-    let url = suite.database_url().to_owned();
-    let pool =
-        bss_platform::db::connect(&DatabaseConfig::new(url), "consumer_test", "e2e-consumer").await.expect("pool");
-    bss_platform::db::migrate(&pool, "consumer_test", sqlx::migrate!("./migrations")).await.expect("migrations");
-    let identity = ServiceIdentity::new("consumer-test", &bss_testkit::auth_config());
+    let (pool, identity) = consumer_database(&suite).await;
     let stalled = Arc::new(AtomicBool::new(true));
     let subscription = || AccountCreations {
         source: Source { channel: gateway.clone(), identity: identity.clone() },
         stalled: Some((3, stalled.clone())),
-    };
-    let cursor = || async {
-        sqlx::query_scalar::<_, i64>("SELECT position FROM consumer_test.consumer_cursors WHERE stream = 'accounts'")
-            .fetch_one(&pool)
-            .await
-            .expect("cursor")
     };
 
     let shutdown = Shutdown::new();
@@ -184,8 +182,7 @@ async fn a_consumer_stopped_while_an_event_waits_to_be_retried_passes_over_nothi
     tokio::time::sleep(Duration::from_millis(200)).await;
     shutdown.trigger();
     first.await.expect("stopped");
-    assert_eq!(effects(&pool).await, (2, 2), "nothing after the stalled event");
-    assert_eq!(cursor().await, 2);
+    assert_eq!(applied_and_cursor(&pool).await, (vec![1, 2], 2), "nothing after the stalled event");
 
     stalled.store(false, Ordering::SeqCst);
     let shutdown = Shutdown::new();
@@ -197,10 +194,5 @@ async fn a_consumer_stopped_while_an_event_waits_to_be_retried_passes_over_nothi
     }
     shutdown.trigger();
     second.await.expect("stopped");
-    let sequences: Vec<i64> = sqlx::query_scalar("SELECT sequence FROM consumer_test.effects ORDER BY sequence")
-        .fetch_all(&pool)
-        .await
-        .expect("rows");
-    assert_eq!(sequences, [1, 2, 3, 4, 5]);
-    assert_eq!(cursor().await, 5);
+    assert_eq!(applied_and_cursor(&pool).await, (vec![1, 2, 3, 4, 5], 5));
 }
