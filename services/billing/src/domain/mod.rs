@@ -14,4 +14,5 @@ pub mod receivables;
 pub mod settings;
 pub mod settle;
 pub mod subscription;
+pub mod usage;
 pub mod wallet;
