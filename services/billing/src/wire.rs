@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::domain::asset::{Asset, AssetEvent, AssetStatus, EventKind};
 use crate::domain::collection::{Collection, CollectionStatus};
+use crate::domain::cycle::{AnchorDay, Cycle, Timing};
 use crate::domain::location::{AccountAddress, AddressPurpose, Location, LocationKind, OrderAddress};
 use crate::domain::order::{CreditReason, Line, Order, OrderState, Orderer, Payer, PaymentStatus, PricedBy, Standing};
 use crate::domain::period::{Frequency, Period, PeriodSettings, Posting};
@@ -363,9 +364,39 @@ pub fn subscription_status(state: SubscriptionState) -> wire::SubscriptionStatus
     }
 }
 
-/// A subscription as the contract shows it.
+/// A billing cycle on the wire: UNSPECIFIED is monthly.
+pub fn billing_cycle(value: i32) -> Result<Cycle, String> {
+    match wire::BillingCycle::try_from(value) {
+        Ok(wire::BillingCycle::Unspecified | wire::BillingCycle::Monthly) => Ok(Cycle::Monthly),
+        Ok(wire::BillingCycle::Quarterly) => Ok(Cycle::Quarterly),
+        Ok(wire::BillingCycle::HalfYearly) => Ok(Cycle::HalfYearly),
+        Ok(wire::BillingCycle::Yearly) => Ok(Cycle::Yearly),
+        Err(_) => Err(format!("{value} is not a billing cycle")),
+    }
+}
+
+pub fn billing_cycle_to_wire(cycle: Cycle) -> wire::BillingCycle {
+    match cycle {
+        Cycle::Monthly => wire::BillingCycle::Monthly,
+        Cycle::Quarterly => wire::BillingCycle::Quarterly,
+        Cycle::HalfYearly => wire::BillingCycle::HalfYearly,
+        Cycle::Yearly => wire::BillingCycle::Yearly,
+    }
+}
+
+/// A billing timing on the wire: UNSPECIFIED is in advance.
+pub fn billing_timing(value: i32) -> Result<Timing, String> {
+    match wire::BillingTiming::try_from(value) {
+        Ok(wire::BillingTiming::Unspecified | wire::BillingTiming::InAdvance) => Ok(Timing::Advance),
+        Ok(wire::BillingTiming::InArrears) => Ok(Timing::Arrears),
+        Err(_) => Err(format!("{value} is not a billing timing")),
+    }
+}
+
+/// A subscription as the contract shows it, with the period running today.
 pub fn subscription(subscription: &Subscription) -> wire::Subscription {
     let currency = subscription.currency.as_str();
+    let current = subscription.current_period(bss_platform::time::now().date_naive());
     wire::Subscription {
         id: subscription.id.to_string(),
         account_id: subscription.account_id.to_string(),
@@ -381,6 +412,17 @@ pub fn subscription(subscription: &Subscription) -> wire::Subscription {
         payers: subscription.payers.iter().map(|payer| order_payer(payer, currency)).collect(),
         reference: subscription.reference.clone(),
         held_order_id: subscription.held_order_id.map(|id| id.to_string()).unwrap_or_default(),
+        billing_cycle: billing_cycle_to_wire(subscription.cycle) as i32,
+        billing_anchor_day: subscription
+            .anchor
+            .or(subscription.start_date.map(AnchorDay::of))
+            .map_or(0, |anchor| anchor.day() as i32),
+        billing_timing: match subscription.timing {
+            Timing::Advance => wire::BillingTiming::InAdvance,
+            Timing::Arrears => wire::BillingTiming::InArrears,
+        } as i32,
+        current_period_start: current.map(|span| format_date(span.start)).unwrap_or_default(),
+        current_period_end: current.map(|span| format_date(span.end)).unwrap_or_default(),
     }
 }
 
@@ -549,6 +591,10 @@ pub fn stored_subscription(body: &[u8], status: &str) -> Result<Subscription, St
         payers: stored_payers(&stored.payers)?,
         reference: stored.reference.clone(),
         held_order_id: optional_id(&stored.held_order_id)?,
+        cycle: Cycle::Monthly,
+        anchor: None,
+        timing: Timing::Advance,
+        start_date: None,
     })
 }
 
@@ -752,6 +798,10 @@ mod tests {
             }],
             reference: "subscription:s-1".to_owned(),
             held_order_id: None,
+            cycle: Cycle::Monthly,
+            anchor: None,
+            timing: Timing::Advance,
+            start_date: None,
         };
         let mut encoded = subscription(&kept);
         encoded.status = 0; // as written before subscriptions had a status of their own

@@ -364,12 +364,14 @@ async fn closing_a_period_carries_each_accounts_balance_as_the_rule_computes_it(
 
 /// The SQL that picks the subscription periods to charge, and the accounts
 /// the accrual worker visits, agree with the domain's rule
-/// (`domain::subscription::due_periods`) on random subscriptions: starts on
-/// month ends and leap days, periods already charged, cancellations, and
-/// billing dates (a seeded xorshift makes any failure replayable).
+/// (`domain::cycle::Schedule::due`) on random subscriptions: starts on
+/// month ends and leap days, cycles of 1 to 12 months, anchors off the
+/// start, billing in advance or in arrears, periods already charged,
+/// cancellations, and billing dates (a seeded xorshift makes any failure
+/// replayable).
 #[tokio::test]
 async fn the_periods_the_sql_charges_are_the_periods_the_rule_says_are_due() {
-    use bss_billing::domain::subscription::due_periods;
+    use bss_billing::domain::cycle::{AnchorDay, Cycle, Schedule, Timing};
     use bss_billing::repo::charges;
     use chrono::{Days, NaiveDate};
     use std::collections::{BTreeMap, BTreeSet};
@@ -387,11 +389,11 @@ async fn the_periods_the_sql_charges_are_the_periods_the_rule_says_are_due() {
         let date = match round % 2 {
             0 => {
                 let start: NaiveDate = month_ends[next(month_ends.len() as u64) as usize].parse().expect("date");
-                bss_billing::domain::subscription::period_start(start, 1 + next(20) as i32).expect("date")
+                Schedule::from_start(Cycle::Monthly, start).period(1 + next(20) as u32).expect("date").start
             }
             _ => first + Days::new(next(900)),
         };
-        // (subscription, account, start, charged, cancelled on)
+        // (subscription, account, schedule, timing, charged, cancelled on)
         let mut subscriptions = Vec::new();
         for _ in 0..60 {
             let start = match next(3) {
@@ -400,23 +402,37 @@ async fn the_periods_the_sql_charges_are_the_periods_the_rule_says_are_due() {
             };
             let cancelled = (next(3) == 0).then(|| start + Days::new(next(500)));
             let charged = next(12) as i32;
-            subscriptions.push((Uuid::now_v7(), Uuid::now_v7(), start, charged, cancelled));
+            // Most monthly from their start, as subscriptions were before
+            // cycles; the rest any cycle, anchor and timing.
+            let (cycle, anchor, timing) = match next(2) {
+                0 => (Cycle::Monthly, None, Timing::Advance),
+                _ => (
+                    Cycle::ALL[next(4) as usize],
+                    (next(2) == 0).then(|| AnchorDay::new(1 + next(31) as u32).expect("anchor")),
+                    if next(2) == 0 { Timing::Advance } else { Timing::Arrears },
+                ),
+            };
+            let schedule = Schedule { cycle, anchor: anchor.unwrap_or(AnchorDay::of(start)), start };
+            subscriptions.push((Uuid::now_v7(), Uuid::now_v7(), (schedule, anchor), timing, charged, cancelled));
         }
         let mut tx = pool.begin().await.expect("transaction");
-        for (id, account, start, charged, cancelled) in &subscriptions {
+        for (id, account, (schedule, anchor), timing, charged, cancelled) in &subscriptions {
             sqlx::query(
                 "INSERT INTO billing.subscriptions (tenant_id, id, account_id, doc, bill_to_account_id, separate,
                      product_id, description, currency, quantity, unit_price, total, start_date, charged_periods,
-                     cancelled_on, status, reference)
+                     cancelled_on, status, reference, cycle_months, anchor_day, in_arrears)
                  VALUES ($1, $2, $3, '{}', $3, false, 'P', 'P subscription', 'EUR', 1, 1, 1, $4, $5, $6, 'ACTIVE',
-                     'subscription:' || $2)",
+                     'subscription:' || $2, $7, $8, $9)",
             )
             .bind(tenant_id)
             .bind(id)
             .bind(account)
-            .bind(start)
+            .bind(schedule.start)
             .bind(charged)
             .bind(cancelled)
+            .bind(schedule.cycle.months() as i32)
+            .bind(anchor.map(|anchor| anchor.day() as i32))
+            .bind(*timing == Timing::Arrears)
             .execute(&mut *tx)
             .await
             .expect("subscription");
@@ -429,10 +445,17 @@ async fn the_periods_the_sql_charges_are_the_periods_the_rule_says_are_due() {
             charged.entry(period.subscription_id).or_default().push(period.index);
         }
         let mut later_due = BTreeSet::new();
-        for (id, account, start, done, cancelled) in &subscriptions {
-            let rule = due_periods(*start, *done, *cancelled, date);
+        for (id, account, (schedule, _), timing, done, cancelled) in &subscriptions {
+            let rule: Vec<i32> = schedule
+                .due(*done as u32, *timing, date, *cancelled)
+                .into_iter()
+                .map(|(index, _)| index as i32)
+                .collect();
             let sql = charged.get(id).cloned().unwrap_or_default();
-            assert_eq!(sql, rule, "round {round}: start {start}, {done} charged, cancelled {cancelled:?}, on {date}");
+            assert_eq!(
+                sql, rule,
+                "round {round}: {schedule:?} {timing:?}, {done} charged, cancelled {cancelled:?}, on {date}"
+            );
             if rule.iter().any(|index| *index > 0) {
                 later_due.insert(*account);
             }

@@ -6,9 +6,10 @@ use bss_proto::billing::invoice_service_client::InvoiceServiceClient;
 use bss_proto::billing::payment_service_client::PaymentServiceClient;
 use bss_proto::billing::subscription_service_client::SubscriptionServiceClient;
 use bss_proto::billing::{
-    CancelSubscriptionRequest, CreateSubscriptionRequest, GetAccountBalanceRequest, GetInvoiceRequest,
-    GetSubscriptionRequest, InvoiceStatus, ListInvoicesRequest, ListSubscriptionsRequest, Payment, PostInvoiceRequest,
-    RecordPaymentRequest, Subscription, VoidInvoiceRequest,
+    BillingCycle, BillingTiming, CancelSubscriptionRequest, CreateSubscriptionRequest, GetAccountBalanceRequest,
+    GetBillingAnchorRequest, GetInvoiceRequest, GetSubscriptionRequest, InvoiceStatus, ListInvoicesRequest,
+    ListSubscriptionsRequest, Payment, PostInvoiceRequest, RecordPaymentRequest, SetBillingAnchorRequest, Subscription,
+    VoidInvoiceRequest,
 };
 use bss_proto::types::{Decimal, Money};
 use clap::Subcommand;
@@ -44,6 +45,17 @@ pub enum SubscriptionsCommand {
         payment_type: String,
         #[arg(long, default_value = "")]
         reference: String,
+        /// How often it is billed: monthly, quarterly, half-yearly or
+        /// yearly (the product's price is one period's).
+        #[arg(long, default_value = "monthly")]
+        cycle: String,
+        /// The day of the month its periods start on, 1 to 31 (0: its
+        /// account's anchor, else the day it starts).
+        #[arg(long, default_value_t = 0)]
+        anchor_day: i32,
+        /// When a period is billed: in-advance or in-arrears.
+        #[arg(long, default_value = "in-advance")]
+        timing: String,
         #[command(flatten)]
         retry: RetryArgs,
     },
@@ -52,6 +64,21 @@ pub enum SubscriptionsCommand {
         id: String,
         #[command(flatten)]
         retry: RetryArgs,
+    },
+    /// Set the day of the month an account's new subscriptions are billed
+    /// on (0 clears it).
+    SetAnchor {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        day: i32,
+        #[command(flatten)]
+        retry: RetryArgs,
+    },
+    /// An account's billing anchor day (0: none).
+    GetAnchor {
+        #[arg(long)]
+        account: String,
     },
 }
 
@@ -129,7 +156,17 @@ pub async fn subscriptions(client: &Client, command: SubscriptionsCommand) -> Re
             let listed = subscriptions.list_subscriptions(client.request(request)?).await?.into_inner();
             json!({ "subscriptions": messages(&listed.subscriptions), "next_page_token": listed.next_page_token })
         }
-        SubscriptionsCommand::Create { account, product, quantity, payment_type, reference, retry } => {
+        SubscriptionsCommand::Create {
+            account,
+            product,
+            quantity,
+            payment_type,
+            reference,
+            cycle,
+            anchor_day,
+            timing,
+            retry,
+        } => {
             let payment_type = PaymentType::from_code(&payment_type)
                 .map_err(|why| Failure::Other(format!("--payment-type: {why}")))?;
             let subscription = Subscription {
@@ -138,6 +175,9 @@ pub async fn subscriptions(client: &Client, command: SubscriptionsCommand) -> Re
                 quantity: Some(Decimal { value: quantity }),
                 payment_type: payment_type.to_wire() as i32,
                 reference,
+                billing_cycle: enum_arg("--cycle", "BILLING_CYCLE_", &cycle, BillingCycle::from_str_name)? as i32,
+                billing_anchor_day: anchor_day,
+                billing_timing: enum_arg("--timing", "BILLING_TIMING_", &timing, BillingTiming::from_str_name)? as i32,
                 ..Subscription::default()
             };
             let request_id =
@@ -154,6 +194,15 @@ pub async fn subscriptions(client: &Client, command: SubscriptionsCommand) -> Re
             let request = CancelSubscriptionRequest { id, request_id: retry.request_id() };
             let cancelled = subscriptions.cancel_subscription(client.request(request)?).await?.into_inner();
             message(&cancelled.subscription.unwrap_or_default())
+        }
+        SubscriptionsCommand::SetAnchor { account, day, retry } => {
+            let request =
+                SetBillingAnchorRequest { account_id: account, anchor_day: day, request_id: retry.request_id() };
+            message(&subscriptions.set_billing_anchor(client.request(request)?).await?.into_inner())
+        }
+        SubscriptionsCommand::GetAnchor { account } => {
+            let request = GetBillingAnchorRequest { account_id: account };
+            message(&subscriptions.get_billing_anchor(client.request(request)?).await?.into_inner())
         }
     })
 }

@@ -82,7 +82,7 @@ enum Command {
     Prices(catalog::PricesCommand),
     /// Price products for an account; `--explain` shows why each price won.
     Quote(catalog::QuoteArgs),
-    /// Subscriptions: get, list, create, cancel.
+    /// Subscriptions: get, list, create, cancel; an account's billing anchor.
     #[command(subcommand)]
     Subscriptions(books::SubscriptionsCommand),
     /// Invoices: get, list, post, void.

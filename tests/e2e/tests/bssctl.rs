@@ -569,6 +569,38 @@ async fn an_operator_runs_an_account_from_catalog_to_cash_with_bssctl_and_every_
     );
     let subscriptions = bssctl_ok(&suite, &clerk, &["subscriptions", "list", "--account", &account_id]).await;
     assert_eq!(subscriptions["subscriptions"].as_array().map(Vec::len), Some(1));
+    // An account's billing anchor, set and read back; a yearly plan billed
+    // in arrears (nothing of it is billed by the run below).
+    let set_anchor = ["subscriptions", "set-anchor", "--account", &account_id, "--day", "31"];
+    let anchored = bssctl_ok(&suite, &clerk, &set_anchor).await;
+    assert_eq!(anchored["anchor_day"].as_i64(), Some(31));
+    let anchor = bssctl_ok(&suite, &clerk, &["subscriptions", "get-anchor", "--account", &account_id]).await;
+    assert_eq!(anchor["anchor_day"].as_i64(), Some(31));
+    let yearly = [
+        "subscriptions",
+        "create",
+        "--account",
+        &account_id,
+        "--product",
+        "WIDGET",
+        "--cycle",
+        "yearly",
+        "--timing",
+        "in-arrears",
+        "--anchor-day",
+        "1",
+    ];
+    let yearly = bssctl_ok(&suite, &clerk, &yearly).await;
+    assert_eq!(
+        (yearly["billing_cycle"].as_str(), yearly["billing_timing"].as_str(), yearly["billing_anchor_day"].as_i64()),
+        (Some("YEARLY"), Some("IN_ARREARS"), Some(1)),
+        "{yearly}"
+    );
+    let yearly_id = yearly["id"].as_str().expect("an id");
+    bssctl_ok(&suite, &clerk, &["subscriptions", "cancel", yearly_id]).await;
+    let weekly = ["subscriptions", "create", "--account", &account_id, "--product", "WIDGET", "--cycle", "weekly"];
+    let refused = bssctl(&suite, &clerk, &weekly).await;
+    assert!(!refused.status.success(), "a cycle that is not one");
     bssctl_ok(&suite, &clerk, &["billing", "run", "--post"]).await;
     let invoices =
         bssctl_ok(&suite, &clerk, &["invoices", "list", "--account", &account_id, "--status", "posted"]).await;

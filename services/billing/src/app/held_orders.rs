@@ -133,7 +133,7 @@ async fn decide_subscription(
     let Some(mut subscription) = subscriptions::lock_held(tx, tenant_id, held_order_id).await? else {
         return Ok(false);
     };
-    subscription.decide(approved, &reservations(held));
+    subscription.decide(approved, &reservations(held), bss_platform::time::now().date_naive());
     subscriptions::save(tx, tenant_id, &subscription, approved).await?;
     if approved {
         publish_if_first_paid(tx, tenant_id, ACTOR, &subscription).await?;

@@ -83,24 +83,32 @@ impl Billing {
         }
         // Each period after another of the same batch follows it: a price
         // kept is the previous period's, not the one from before the batch.
+        // Kept, as stored, is a whole period's price: a part period is
+        // charged its share of it.
         let mut previous: HashMap<Uuid, (Decimal, Decimal)> = HashMap::new();
         let mut charges = Vec::with_capacity(due.len());
+        let mut prices_kept = Vec::with_capacity(due.len());
         for period in &due {
             let price = match period.index {
                 0 => PeriodPrice::AsActivated,
                 _ => prices.remove(&period.key()).unwrap_or(PeriodPrice::AsActivated),
             };
-            let charge = match previous.get(&period.subscription_id) {
-                Some((unit_price, total)) => {
-                    DuePeriod { unit_price: *unit_price, total: *total, ..period.clone() }.charge(price)
-                }
-                None => period.charge(price),
+            let period = match previous.get(&period.subscription_id) {
+                Some((unit_price, total)) => DuePeriod { unit_price: *unit_price, total: *total, ..period.clone() },
+                None => period.clone(),
             };
-            previous.insert(period.subscription_id, (charge.unit_price, charge.total));
-            charges.push(charge);
+            let (unit_price, total, _) = period.priced(price.clone());
+            previous.insert(period.subscription_id, (unit_price, total));
+            prices_kept.push(total);
+            charges.push(period.charge(price));
         }
         repo::insert_charges(tx, tenant_id, &charges).await?;
-        let charged: Vec<(&DuePeriod, &Charge)> = due.iter().zip(&charges).collect();
+        let charged: Vec<(&DuePeriod, &Charge, Decimal)> = due
+            .iter()
+            .zip(&charges)
+            .zip(prices_kept)
+            .map(|((period, charge), total)| (period, charge, total))
+            .collect();
         repo::charges::mark_charged(tx, tenant_id, &charged).await?;
         // Credit reserves each later period on its payer until its invoice
         // captures it (the first was reserved at activation).

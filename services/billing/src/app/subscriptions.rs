@@ -21,6 +21,7 @@ use super::held_orders;
 use super::orders::CreditAsk;
 use super::{Billing, publish, publish_all, unreadable};
 use crate::domain::collection::{Use, choose_method, method_kind};
+use crate::domain::cycle::{AnchorDay, Cycle, Schedule, Timing, prorate};
 use crate::domain::error::BillingError;
 use crate::domain::order::{Line, OrderState, charges, check_orderer, credit_reference, payer_shares};
 use crate::domain::subscription::{Subscription, SubscriptionState};
@@ -38,6 +39,11 @@ pub struct NewSubscription {
     /// The oldest pricing book version that may price it (0: the newest
     /// pricing has heard of).
     pub min_pricing_version: i64,
+    /// How often it is billed; its product's price is a period's.
+    pub cycle: Cycle,
+    /// Its anchor day (none: its account's, else the day it starts).
+    pub anchor: Option<AnchorDay>,
+    pub timing: Timing,
 }
 
 impl Billing {
@@ -70,6 +76,17 @@ impl Billing {
         let Some(charge) = charges(new.account_id, &line, &bill_to, None, priced.currency, today).pop() else {
             return Err(BillingError::Unavailable { what: "pricing", cause: "a quote without its line".to_owned() });
         };
+        let anchor = match new.anchor {
+            Some(anchor) => Some(anchor),
+            None => subscriptions::billing_anchor(&self.db, tenant_id, new.account_id).await?,
+        };
+        // Credit authorizes the first period as it would run from today:
+        // a part period up to the anchor is its days' share.
+        let schedule = Schedule { cycle: new.cycle, anchor: anchor.unwrap_or(AnchorDay::of(today)), start: today };
+        let first_period = schedule.period(0).ok_or_else(|| {
+            BillingError::precondition("PERIOD_OUT_OF_RANGE", "the first period is past the last date")
+        })?;
+        let first_amount = prorate(charge.total, first_period.days(), first_period.whole_days, priced.currency);
         // A card or PayPal subscription is paid by collecting its invoices
         // with its payer's method opted in for subscriptions, which billing
         // knows from now on (credit's stream may follow a moment later).
@@ -96,11 +113,15 @@ impl Billing {
             payers: Vec::new(),
             reference: reference.clone(),
             held_order_id: None,
+            cycle: new.cycle,
+            anchor,
+            timing: new.timing,
+            start_date: None,
         };
         // A running quote is recorded, never authorized or charged.
         let mut start_date = None;
         if new.payment_type != PaymentType::RunningQuote {
-            let shares = payer_shares([(charge.bill_to_account_id, charge.total)]);
+            let shares = payer_shares([(charge.bill_to_account_id, first_amount)]);
             let ask = CreditAsk {
                 account_id: new.account_id,
                 reference: &reference,
@@ -113,7 +134,8 @@ impl Billing {
             let credited = self.authorize_credit(tenant_id, ask).await?;
             subscription.state = SubscriptionState::after(credited.state);
             if credited.state == OrderState::Executed {
-                start_date = charge.charge_date;
+                start_date = Some(today);
+                subscription.start_date = start_date;
             }
             subscription.reasons = credited.reasons;
             subscription.payers = credited.payers;
@@ -162,6 +184,40 @@ impl Billing {
 
     pub async fn subscription(&self, tenant_id: Uuid, id: Uuid) -> Result<Subscription, BillingError> {
         subscriptions::get(&self.db, tenant_id, id).await?.ok_or_else(|| BillingError::not_found("subscription", id))
+    }
+
+    /// The account's billing anchor day; NOT_FOUND when the caller may not
+    /// see the account.
+    pub async fn billing_anchor(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        account_id: Uuid,
+    ) -> Result<Option<AnchorDay>, BillingError> {
+        self.fetch_account(caller, account_id).await?;
+        subscriptions::billing_anchor(&self.db, tenant_id, account_id).await
+    }
+
+    /// Sets (none: clears) the account's billing anchor day, for the
+    /// subscriptions created for it from now on. The answer, made by
+    /// `respond` of the anchor set, is what a retry gets.
+    pub async fn set_billing_anchor<R: Message + Default>(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        key: Option<RequestKey>,
+        (account_id, anchor): (Uuid, Option<AnchorDay>),
+        respond: impl FnOnce(Option<AnchorDay>) -> R,
+    ) -> Result<R, BillingError> {
+        if let Some(stored) = self.replay(&key).await? {
+            return Ok(stored);
+        }
+        self.fetch_account(caller, account_id).await?;
+        self.write(key, async |tx| {
+            subscriptions::set_billing_anchor(tx, tenant_id, account_id, anchor).await?;
+            Ok(respond(anchor))
+        })
+        .await
     }
 
     /// An account's subscriptions, oldest first, after `after`; NOT_FOUND

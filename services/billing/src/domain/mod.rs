@@ -4,6 +4,7 @@ pub mod asset;
 pub mod bill_to;
 pub mod checkout;
 pub mod collection;
+pub mod cycle;
 pub mod error;
 pub mod invoice;
 pub mod location;

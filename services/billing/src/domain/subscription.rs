@@ -2,12 +2,14 @@
 //! message), where it stands, and the rules of its life: what credit's
 //! verdict on its activation makes of it, and when it may be cancelled.
 
+use bss_platform::money::Currency;
 use bss_platform::payment::PaymentType;
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::cycle::{AnchorDay, Cycle, Schedule, Span, Timing, prorate};
 use super::error::BillingError;
 use super::order::{Charge, CreditReason, OrderState, Payer, PricedBy, with_reservations};
 
@@ -38,6 +40,20 @@ pub struct Subscription {
     pub reference: String,
     /// Credit's held order while (or since) its activation waited.
     pub held_order_id: Option<Uuid>,
+    /// How often it is billed (monthly for one stored before cycles).
+    #[serde(default)]
+    pub cycle: Cycle,
+    /// The day of the month its periods start on, its own or its
+    /// account's when it was created; none: the day it starts.
+    #[serde(default)]
+    pub anchor: Option<AnchorDay>,
+    /// When its periods are billed (in advance for one stored before).
+    #[serde(default)]
+    pub timing: Timing,
+    /// The day its first period started (none: not started, or stored
+    /// before it was kept here).
+    #[serde(default)]
+    pub start_date: Option<NaiveDate>,
 }
 
 /// Where a subscription stands; stored by [`SubscriptionState::code`].
@@ -81,11 +97,29 @@ impl SubscriptionState {
 }
 
 impl Subscription {
+    /// How its time is cut into periods, once started.
+    pub fn schedule(&self) -> Option<Schedule> {
+        let start = self.start_date?;
+        Some(Schedule { cycle: self.cycle, anchor: self.anchor.unwrap_or(AnchorDay::of(start)), start })
+    }
+
+    /// The period running on `today`: none before it starts, once
+    /// cancelled, or never active.
+    pub fn current_period(&self, today: NaiveDate) -> Option<Span> {
+        if self.state != SubscriptionState::Active {
+            return None;
+        }
+        self.schedule()?.period_on(today).map(|(_, span)| span)
+    }
+
     /// Credit's decision on its held activation: approved activates it
-    /// with the reservations credit made on its payers (in order),
-    /// rejected or expired rejects it.
-    pub fn decide(&mut self, approved: bool, reservations: &[Option<Uuid>]) {
+    /// from `today` with the reservations credit made on its payers (in
+    /// order), rejected or expired rejects it.
+    pub fn decide(&mut self, approved: bool, reservations: &[Option<Uuid>], today: NaiveDate) {
         self.state = if approved { SubscriptionState::Active } else { SubscriptionState::Rejected };
+        if approved {
+            self.start_date = Some(today);
+        }
         with_reservations(&mut self.payers, reservations);
     }
 
@@ -112,27 +146,6 @@ impl Subscription {
             }
         }
     }
-}
-
-/// The first day of period `index` of a subscription that started on
-/// `start`: `index` months on, a day past the month's end clamping to its
-/// last day (a subscription of 31 January renews on 28 or 29 February).
-pub fn period_start(start: NaiveDate, index: i32) -> Option<NaiveDate> {
-    start.checked_add_months(chrono::Months::new(u32::try_from(index).ok()?))
-}
-
-/// The periods of a subscription due to be charged on `date`, by index:
-/// from the first not charged (`charged` were) through the last that
-/// starts by `date` and before the day it was cancelled (`cancelled_on`:
-/// a period starting that day or later is never charged). Empty when none.
-pub fn due_periods(start: NaiveDate, charged: i32, cancelled_on: Option<NaiveDate>, date: NaiveDate) -> Vec<i32> {
-    let through = match cancelled_on.and_then(|day| day.pred_opt()) {
-        Some(last_day) => last_day.min(date),
-        None => date,
-    };
-    (charged.max(0)..)
-        .map_while(|index| period_start(start, index).filter(|first_day| *first_day <= through).map(|_| index))
-        .collect()
 }
 
 /// A subscription period due to be charged.
@@ -162,6 +175,10 @@ pub struct DuePeriod {
     pub index: i32,
     /// Its first day.
     pub start: NaiveDate,
+    /// The days it bills of the days of its whole period: all of them but
+    /// for a part period up to the anchor, or one billed in arrears and cut
+    /// short by a cancellation.
+    pub days: (i64, i64),
 }
 
 /// What a due period costs.
@@ -203,11 +220,19 @@ impl DuePeriod {
         self.index > 0 && charge.order_reference.is_some() && charge.total > Decimal::ZERO
     }
 
-    /// The charge of the period at `price`: the first period carries the
-    /// activation's credit reference (its invoice captures the
-    /// reservation); its description names its first day.
-    pub fn charge(&self, price: PeriodPrice) -> Charge {
-        let (unit_price, total, priced_by) = match price {
+    /// What the period bills of `total`, the price of a whole period: all
+    /// of it, or for a part of a period its days' share ([`prorate`]).
+    fn prorated(&self, total: Decimal) -> Decimal {
+        let (days, whole_days) = self.days;
+        match Currency::parse(&self.currency) {
+            Ok(currency) if days != whole_days => prorate(total, days, whole_days, currency),
+            _ => total,
+        }
+    }
+
+    /// The whole period's unit price and total at `price`, and the rule.
+    pub fn priced(&self, price: PeriodPrice) -> (Decimal, Decimal, PricedBy) {
+        match price {
             PeriodPrice::AsActivated => (self.unit_price, self.total, self.priced_by.clone()),
             PeriodPrice::Quoted { unit_price, total, rule, source_id } => {
                 (unit_price, total, PricedBy { rule, source_id, on: Some(self.start), note: String::new() })
@@ -221,7 +246,15 @@ impl DuePeriod {
                 };
                 (self.unit_price, self.total, priced_by)
             }
-        };
+        }
+    }
+
+    /// The charge of the period at `price`: the first period carries the
+    /// activation's credit reference (its invoice captures the
+    /// reservation); its description names its first day. A part of a
+    /// period is charged its days' share of the period's total.
+    pub fn charge(&self, price: PeriodPrice) -> Charge {
+        let (unit_price, total, priced_by) = self.priced(price);
         Charge {
             id: Uuid::now_v7(),
             account_id: self.account_id,
@@ -235,7 +268,7 @@ impl DuePeriod {
             currency: self.currency.clone(),
             quantity: self.quantity,
             unit_price,
-            total,
+            total: self.prorated(total),
             charge_date: Some(self.start),
             subscription_id: Some(self.subscription_id),
             priced_by,
@@ -266,6 +299,10 @@ mod tests {
             payers: vec![Payer { account_id: Uuid::from_u128(2), amount: dec!(19.98), reservation_id: None }],
             reference: "subscription:s-1".to_owned(),
             held_order_id: None,
+            cycle: Cycle::Monthly,
+            anchor: None,
+            timing: Timing::Advance,
+            start_date: None,
         }
     }
 
@@ -285,9 +322,11 @@ mod tests {
         assert_eq!(SubscriptionState::after(OrderState::HeldForApproval), SubscriptionState::PendingApproval);
         assert_eq!(SubscriptionState::after(OrderState::Rejected), SubscriptionState::Rejected);
         let mut held = subscription(SubscriptionState::PendingApproval);
-        held.decide(true, &[Some(Uuid::from_u128(9))]);
+        let today = NaiveDate::from_ymd_opt(2026, 12, 4).expect("date");
+        held.decide(true, &[Some(Uuid::from_u128(9))], today);
         assert_eq!((held.state, held.payers[0].reservation_id), (SubscriptionState::Active, Some(Uuid::from_u128(9))));
-        held.decide(false, &[]);
+        assert_eq!(held.start_date, Some(today), "started on the day credit approved it");
+        held.decide(false, &[], today);
         assert_eq!(held.state, SubscriptionState::Rejected);
     }
 
@@ -329,23 +368,35 @@ mod tests {
             },
             index,
             start: day("2026-10-05").checked_add_months(chrono::Months::new(index as u32)).expect("date"),
+            days: (31, 31),
         }
     }
 
     #[test]
     fn periods_fall_due_monthly_from_the_start_clamped_at_month_ends_and_stop_at_cancellation() {
+        use crate::domain::cycle::{Cycle, Schedule, Timing};
         let day = |text: &str| text.parse::<NaiveDate>().expect("date");
-        let start = day("2026-01-31");
-        assert_eq!(period_start(start, 1), Some(day("2026-02-28")), "clamped to February's last day");
-        assert_eq!(period_start(start, 2), Some(day("2026-03-31")), "each period counts from the start, not the last");
-        assert_eq!(due_periods(start, 0, None, day("2026-01-30")), Vec::<i32>::new(), "not started");
-        assert_eq!(due_periods(start, 0, None, day("2026-02-28")), vec![0, 1], "due on its clamped first day");
-        assert_eq!(due_periods(start, 1, None, day("2026-03-30")), vec![1]);
-        assert_eq!(due_periods(start, 2, None, day("2026-03-30")), Vec::<i32>::new(), "charged already");
-        let cancelled = Some(day("2026-03-31"));
-        assert_eq!(due_periods(start, 0, cancelled, day("2026-06-01")), vec![0, 1], "not the period starting that day");
-        let leap = day("2028-01-31");
-        assert_eq!(period_start(leap, 1), Some(day("2028-02-29")));
+        let schedule = Schedule::from_start(Cycle::Monthly, day("2026-01-31"));
+        let due = |charged: u32, cancelled: Option<NaiveDate>, date: &str| {
+            schedule
+                .due(charged, Timing::Advance, day(date), cancelled)
+                .into_iter()
+                .map(|(index, _)| index)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            schedule.period(1).map(|span| span.start),
+            Some(day("2026-02-28")),
+            "clamped to February's last day"
+        );
+        assert_eq!(schedule.period(2).map(|span| span.start), Some(day("2026-03-31")), "counted from the start");
+        assert_eq!(due(0, None, "2026-01-30"), Vec::<u32>::new(), "not started");
+        assert_eq!(due(0, None, "2026-02-28"), vec![0, 1], "due on its clamped first day");
+        assert_eq!(due(1, None, "2026-03-30"), vec![1]);
+        assert_eq!(due(2, None, "2026-03-30"), Vec::<u32>::new(), "charged already");
+        assert_eq!(due(0, Some(day("2026-03-31")), "2026-06-01"), vec![0, 1], "not the period starting that day");
+        let leap = Schedule::from_start(Cycle::Monthly, day("2028-01-31"));
+        assert_eq!(leap.period(1).map(|span| span.start), Some(day("2028-02-29")));
     }
 
     #[test]

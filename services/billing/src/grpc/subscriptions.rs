@@ -4,7 +4,7 @@
 use bss_platform::auth::{Role, authorize};
 use bss_platform::error::Violations;
 use bss_platform::idempotency::RequestKey;
-use bss_platform::input::parse_id;
+use bss_platform::input::{parse_id, required_id};
 use bss_platform::money::decimal_from_wire;
 use bss_platform::paging::Page;
 use bss_platform::payment::PaymentType;
@@ -15,6 +15,7 @@ use tonic::{Request, Response, Status};
 
 use super::{BillingApi, ENQUIRERS, min_pricing_version, ordering_account};
 use crate::app::subscriptions::NewSubscription;
+use crate::domain::cycle::AnchorDay;
 use crate::domain::error::BillingError;
 use crate::wire;
 
@@ -40,12 +41,33 @@ fn new_subscription(
     if quantity.is_some_and(|quantity| quantity <= Decimal::ZERO) {
         v.add("subscription.quantity", "must be greater than zero");
     }
-    let (Some(account_id), Some(payment_type), Some(quantity)) = (account_id, payment_type, quantity) else {
+    let cycle = v.keep("subscription.billing_cycle", wire::billing_cycle(input.billing_cycle));
+    let anchor = v.keep("subscription.billing_anchor_day", anchor_day(input.billing_anchor_day));
+    let timing = v.keep("subscription.billing_timing", wire::billing_timing(input.billing_timing));
+    let (Some(account_id), Some(payment_type), Some(quantity), Some(cycle), Some(anchor), Some(timing)) =
+        (account_id, payment_type, quantity, cycle, anchor, timing)
+    else {
         return Err(v.into());
     };
     v.into_result()?;
-    Ok(NewSubscription { account_id, payment_type, product: input.product.clone(), quantity, min_pricing_version })
+    let product = input.product.clone();
+    Ok(NewSubscription { account_id, payment_type, product, quantity, min_pricing_version, cycle, anchor, timing })
 }
+
+/// An anchor day on the wire: 0 is none, else 1 to 31.
+fn anchor_day(day: i32) -> Result<Option<AnchorDay>, String> {
+    if day == 0 {
+        return Ok(None);
+    }
+    u32::try_from(day)
+        .ok()
+        .and_then(|day| AnchorDay::new(day).ok())
+        .map(Some)
+        .ok_or_else(|| "must be a day of the month, 1 to 31, or 0 for none".to_owned())
+}
+
+/// Roles that may set an account's billing anchor.
+const ANCHOR_SETTERS: &[Role] = &[Role::TenantAdmin, Role::BillingClerk, Role::AccountManager, Role::Integration];
 
 #[tonic::async_trait]
 impl SubscriptionService for BillingApi {
@@ -106,6 +128,43 @@ impl SubscriptionService for BillingApi {
             Ok::<_, BillingError>(ListSubscriptionsResponse {
                 subscriptions: listed.iter().map(wire::subscription).collect(),
                 next_page_token,
+            })
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn set_billing_anchor(
+        &self,
+        request: Request<SetBillingAnchorRequest>,
+    ) -> Result<Response<SetBillingAnchorResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, ANCHOR_SETTERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let mut v = Violations::new();
+            let account_id = v.keep("account_id", required_id(&request.account_id));
+            let anchor = v.keep("anchor_day", anchor_day(request.anchor_day));
+            let (Some(account_id), Some(anchor)) = (account_id, anchor) else {
+                return Err(v.into());
+            };
+            let key = RequestKey::of_caller(&caller, tenant_id, "SetBillingAnchor", &request.request_id, &request)?;
+            self.set_billing_anchor(&caller, tenant_id, key, (account_id, anchor), |anchor| SetBillingAnchorResponse {
+                anchor_day: anchor.map_or(0, |anchor| anchor.day() as i32),
+            })
+            .await
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn get_billing_anchor(
+        &self,
+        request: Request<GetBillingAnchorRequest>,
+    ) -> Result<Response<GetBillingAnchorResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, ENQUIRERS)?;
+        let run = async {
+            let account_id = parse_id("account_id", &request.get_ref().account_id)?;
+            let anchor = self.billing_anchor(&caller, tenant_id, account_id).await?;
+            Ok::<_, BillingError>(GetBillingAnchorResponse {
+                anchor_day: anchor.map_or(0, |anchor| anchor.day() as i32),
             })
         };
         Ok(Response::new(run.await?))

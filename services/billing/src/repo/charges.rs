@@ -9,23 +9,23 @@ use sqlx::PgConnection;
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use crate::domain::cycle::{AnchorDay, Cycle, Schedule, Timing};
 use crate::domain::error::BillingError;
 use crate::domain::invoice::OpenCharge;
 use crate::domain::location::OrderAddress;
 use crate::domain::order::{Charge, OrderState, PricedBy};
-use crate::domain::subscription::{self, DuePeriod};
+use crate::domain::subscription::DuePeriod;
 
 /// The SQL condition of a subscription (columns unqualified) whose next
-/// period starts by the date in parameter `$date` and before its
-/// cancellation.
+/// period is billed by the date in parameter `$date` (`billing.bill_on`,
+/// [`Schedule::billed_on`]: its first day, or in arrears its end, and never
+/// one starting on its cancellation's day or later).
 macro_rules! next_period_due {
     ($date:literal) => {
         concat!(
-            "(start_date + make_interval(months => charged_periods))::date <= least(",
+            "billing.bill_on(start_date, anchor_day, cycle_months, in_arrears, charged_periods, cancelled_on) <= ",
             $date,
-            "::date, coalesce(cancelled_on - 1, ",
-            $date,
-            "::date))"
+            "::date"
         )
     };
 }
@@ -52,6 +52,24 @@ struct OwingRow {
     start_date: NaiveDate,
     charged_periods: i32,
     cancelled_on: Option<NaiveDate>,
+    cycle_months: i32,
+    anchor_day: Option<i32>,
+    in_arrears: bool,
+}
+
+impl OwingRow {
+    /// How its time is cut into periods, and when each is billed.
+    fn schedule(&self) -> Result<(Schedule, Timing), BillingError> {
+        let cycle = Cycle::from_months(self.cycle_months)
+            .ok_or_else(|| super::corrupt("cycle_months", &self.cycle_months.to_string()))?;
+        let anchor = match self.anchor_day {
+            Some(day) => AnchorDay::new(u32::try_from(day).unwrap_or(0))
+                .map_err(|_| super::corrupt("anchor_day", &day.to_string()))?,
+            None => AnchorDay::of(self.start_date),
+        };
+        let timing = if self.in_arrears { Timing::Arrears } else { Timing::Advance };
+        Ok((Schedule { cycle, anchor, start: self.start_date }, timing))
+    }
 }
 
 /// Up to `limit` (tenant, bill-to account) pairs, in that order, whose
@@ -65,9 +83,8 @@ pub async fn accounts_with_later_periods_due(
 ) -> Result<Vec<(Uuid, Uuid)>, BillingError> {
     Ok(sqlx::query_as(
         "SELECT DISTINCT tenant_id, bill_to_account_id FROM billing.subscriptions
-         WHERE (start_date + make_interval(months => greatest(charged_periods, 1)))::date <= $1::date
-           AND (cancelled_on IS NULL
-                OR (start_date + make_interval(months => greatest(charged_periods, 1)))::date < cancelled_on)
+         WHERE billing.bill_on(start_date, anchor_day, cycle_months, in_arrears, greatest(charged_periods, 1),
+                 cancelled_on) <= $1::date
            AND NOT tenant_id = ANY($2)
          ORDER BY tenant_id, bill_to_account_id LIMIT $3",
     )
@@ -86,7 +103,8 @@ macro_rules! owing {
         concat!(
             "SELECT id, account_id, bill_to_account_id, separate, reference, doc->>'payment_type' AS payment_type,
                  product_id, description, currency, quantity, unit_price, total, price_rule, price_source_id,
-                 (created_at AT TIME ZONE 'UTC')::date AS created_on, start_date, charged_periods, cancelled_on
+                 (created_at AT TIME ZONE 'UTC')::date AS created_on, start_date, charged_periods, cancelled_on,
+                 cycle_months, anchor_day, in_arrears
              FROM billing.subscriptions
              WHERE tenant_id = $1 AND (bill_to_account_id = ANY($2) OR ($4 AND account_id = ANY($2))) AND ",
             next_period_due!("$3"),
@@ -95,10 +113,9 @@ macro_rules! owing {
     };
 }
 
-/// The monthly periods of the subscriptions billed to the accounts (or,
-/// when `bought`, bought by them) that started by `date` and are not
-/// charged yet ([`due_periods`](crate::domain::subscription::due_periods)),
-/// by subscription and period. With `lock`, the subscriptions are locked in
+/// The periods of the subscriptions billed to the accounts (or, when
+/// `bought`, bought by them) billed by `date` and not charged yet
+/// ([`Schedule::due`]), by subscription and period. With `lock`, the subscriptions are locked in
 /// the same statement (in id order), so a concurrent charge waits and then
 /// reads the periods this one charged.
 pub async fn due_periods(
@@ -113,8 +130,9 @@ pub async fn due_periods(
         sqlx::query_as(query).bind(tenant_id).bind(accounts).bind(date).bind(bought).fetch_all(&mut *tx).await?;
     let mut due = Vec::new();
     for row in rows {
-        for index in subscription::due_periods(row.start_date, row.charged_periods, row.cancelled_on, date) {
-            let Some(start) = subscription::period_start(row.start_date, index) else { continue };
+        let (schedule, timing) = row.schedule()?;
+        let charged = u32::try_from(row.charged_periods).unwrap_or(0);
+        for (index, span) in schedule.due(charged, timing, date, row.cancelled_on) {
             due.push(DuePeriod {
                 subscription_id: row.id,
                 account_id: row.account_id,
@@ -134,8 +152,9 @@ pub async fn due_periods(
                     on: Some(row.created_on),
                     note: String::new(),
                 },
-                index,
-                start,
+                index: i32::try_from(index).map_err(|_| super::corrupt("period index", &index.to_string()))?,
+                start: span.start,
+                days: (span.days_until(row.cancelled_on.filter(|_| timing == Timing::Arrears)), span.whole_days),
             });
         }
     }
@@ -143,23 +162,25 @@ pub async fn due_periods(
 }
 
 /// Records the subscription periods charged (each period beside its
-/// charge, by subscription and period): each subscription's periods charged
-/// through its latest, and the price and rule of that one.
+/// charge and its whole period's total, by subscription and period): each
+/// subscription's periods charged through its latest, and the price and
+/// rule of that one.
 pub async fn mark_charged(
     tx: &mut PgConnection,
     tenant_id: Uuid,
-    charged: &[(&DuePeriod, &Charge)],
+    charged: &[(&DuePeriod, &Charge, Decimal)],
 ) -> Result<(), BillingError> {
     // The latest period charged of each subscription.
-    let mut latest: Vec<(&DuePeriod, &Charge)> = Vec::new();
-    for (period, charge) in charged {
+    let mut latest: Vec<(&DuePeriod, &Charge, Decimal)> = Vec::new();
+    for (period, charge, total) in charged {
         match latest.last_mut() {
-            Some(last) if last.0.subscription_id == period.subscription_id => *last = (period, charge),
-            _ => latest.push((period, charge)),
+            Some(last) if last.0.subscription_id == period.subscription_id => *last = (period, charge, *total),
+            _ => latest.push((period, charge, *total)),
         }
     }
-    let counted: Vec<i32> = latest.iter().map(|(period, _)| period.index + 1).collect();
-    let latest: Vec<&Charge> = latest.into_iter().map(|(_, charge)| charge).collect();
+    let counted: Vec<i32> = latest.iter().map(|(period, _, _)| period.index + 1).collect();
+    let totals: Vec<Decimal> = latest.iter().map(|(_, _, total)| *total).collect();
+    let latest: Vec<&Charge> = latest.into_iter().map(|(_, charge, _)| charge).collect();
     sqlx::query(
         "UPDATE billing.subscriptions s
          SET charged_periods = c.charged, unit_price = c.unit_price, total = c.total,
@@ -173,7 +194,7 @@ pub async fn mark_charged(
     .bind(latest.iter().map(|charge| charge.subscription_id).collect::<Vec<_>>())
     .bind(counted)
     .bind(latest.iter().map(|charge| charge.unit_price).collect::<Vec<_>>())
-    .bind(latest.iter().map(|charge| charge.total).collect::<Vec<_>>())
+    .bind(totals)
     .bind(latest.iter().map(|charge| charge.priced_by.rule.clone()).collect::<Vec<_>>())
     .bind(latest.iter().map(|charge| charge.priced_by.source_id.clone()).collect::<Vec<_>>())
     .execute(tx)
@@ -256,7 +277,9 @@ pub async fn address_invoices(
 }
 
 /// What each invoice bills of each order: (invoice, order reference,
-/// amount), by invoice and reference.
+/// amount), by invoice and reference. Not a subscription's period: what
+/// credit reserved for it is captured whole by the invoice billing it (a
+/// part period, or one cut short, bills less than was reserved).
 pub async fn billed_per_order(
     tx: &mut PgConnection,
     tenant_id: Uuid,
@@ -265,7 +288,7 @@ pub async fn billed_per_order(
     let rows = sqlx::query!(
         r#"SELECT invoice_id AS "invoice_id!", order_reference AS "order_reference!", sum(total) AS "amount!"
          FROM billing.charges
-         WHERE tenant_id = $1 AND invoice_id = ANY($2) AND order_reference IS NOT NULL
+         WHERE tenant_id = $1 AND invoice_id = ANY($2) AND order_reference IS NOT NULL AND subscription_id IS NULL
          GROUP BY invoice_id, order_reference ORDER BY invoice_id, order_reference"#,
         tenant_id,
         invoices,

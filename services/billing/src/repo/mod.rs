@@ -632,7 +632,7 @@ pub async fn convert_encoded<T: serde::Serialize>(
 ) -> Result<u64, BillingError> {
     // Read a batch still encoded, store it as documents.
     macro_rules! statements {
-        ($table:literal) => {
+        ($table:literal, $doc:literal) => {
             (
                 concat!(
                     "SELECT tenant_id, id, body, status FROM ",
@@ -642,7 +642,9 @@ pub async fn convert_encoded<T: serde::Serialize>(
                 concat!(
                     "UPDATE ",
                     $table,
-                    " t SET doc = c.doc, body = NULL
+                    " t SET doc = ",
+                    $doc,
+                    ", body = NULL
                      FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[]) AS c(tenant_id, id, doc)
                      WHERE t.tenant_id = c.tenant_id AND t.id = c.id"
                 ),
@@ -650,8 +652,13 @@ pub async fn convert_encoded<T: serde::Serialize>(
         };
     }
     let (select, update) = match kind {
-        Encoded::Orders => statements!("billing.orders"),
-        Encoded::Subscriptions => statements!("billing.subscriptions"),
+        Encoded::Orders => statements!("billing.orders", "c.doc"),
+        // The day a subscription started was kept in its column only.
+        Encoded::Subscriptions => statements!(
+            "billing.subscriptions",
+            "CASE WHEN isfinite(t.start_date) THEN jsonb_set(c.doc, '{start_date}', to_jsonb(t.start_date::text))
+                 ELSE c.doc END"
+        ),
     };
     let rewrite = |(tenant_id, id, body, status): (Uuid, Uuid, Vec<u8>, String)| {
         let record = decode(&body, &status).map_err(|error| format!("{id}: {error}"))?;

@@ -8,6 +8,7 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::domain::cycle::{AnchorDay, Timing};
 use crate::domain::error::BillingError;
 use crate::domain::order::Charge;
 use crate::domain::subscription::{Subscription, SubscriptionState};
@@ -24,9 +25,9 @@ pub async fn insert(
     sqlx::query(
         "INSERT INTO billing.subscriptions (tenant_id, id, account_id, doc, bill_to_account_id, separate,
              product_id, description, currency, quantity, unit_price, total, start_date, charged_periods,
-             status, reference, held_order_id, price_rule, price_source_id)
+             status, reference, held_order_id, price_rule, price_source_id, cycle_months, anchor_day, in_arrears)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, coalesce($13, 'infinity'::date), 0,
-             $14, $15, $16, $17, $18)",
+             $14, $15, $16, $17, $18, $19, $20, $21)",
     )
     .bind(tenant_id)
     .bind(subscription.id)
@@ -46,6 +47,47 @@ pub async fn insert(
     .bind(subscription.held_order_id)
     .bind(&charge.priced_by.rule)
     .bind(&charge.priced_by.source_id)
+    .bind(subscription.cycle.months() as i32)
+    .bind(subscription.anchor.map(|anchor| anchor.day() as i32))
+    .bind(subscription.timing == Timing::Arrears)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// The account's billing anchor day, if it has one.
+pub async fn billing_anchor(db: &PgPool, tenant_id: Uuid, account_id: Uuid) -> Result<Option<AnchorDay>, BillingError> {
+    let day: Option<i32> =
+        sqlx::query_scalar("SELECT anchor_day FROM billing.billing_anchors WHERE tenant_id = $1 AND account_id = $2")
+            .bind(tenant_id)
+            .bind(account_id)
+            .fetch_optional(db)
+            .await?;
+    day.map(|day| {
+        AnchorDay::new(u32::try_from(day).unwrap_or(0)).map_err(|_| super::corrupt("anchor_day", &day.to_string()))
+    })
+    .transpose()
+}
+
+/// Sets (or, with none, clears) the account's billing anchor day.
+pub async fn set_billing_anchor(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    account_id: Uuid,
+    anchor: Option<AnchorDay>,
+) -> Result<(), BillingError> {
+    match anchor {
+        Some(anchor) => sqlx::query(
+            "INSERT INTO billing.billing_anchors (tenant_id, account_id, anchor_day) VALUES ($1, $2, $3)
+             ON CONFLICT (tenant_id, account_id) DO UPDATE SET anchor_day = excluded.anchor_day, updated_at = now()",
+        )
+        .bind(tenant_id)
+        .bind(account_id)
+        .bind(anchor.day() as i32),
+        None => sqlx::query("DELETE FROM billing.billing_anchors WHERE tenant_id = $1 AND account_id = $2")
+            .bind(tenant_id)
+            .bind(account_id),
+    }
     .execute(tx)
     .await?;
     Ok(())

@@ -70,6 +70,8 @@ pub fn cases() -> Vec<Case> {
         case(SUBSCRIPTIONS, "GetSubscription", enquirer, NotFound),
         case(SUBSCRIPTIONS, "ListSubscriptions", enquirer, NotFound),
         case(SUBSCRIPTIONS, "CancelSubscription", Some(Role::CreditManager), NotFound),
+        case(SUBSCRIPTIONS, "SetBillingAnchor", Some(Role::CreditManager), NotFound),
+        case(SUBSCRIPTIONS, "GetBillingAnchor", enquirer, NotFound),
         case(INVOICES, "CreateInvoice", writer, NotFound),
         case(INVOICES, "PostInvoice", writer, NotFound),
         case(INVOICES, "GetInvoice", enquirer, NotFound),
@@ -320,6 +322,9 @@ impl Fixture {
         let subscriptions = ListSubscriptionsRequest { account_id: self.account_id.clone(), ..Default::default() };
         let subscriptions =
             SubscriptionServiceClient::new(channel.clone()).list_subscriptions(authorized(subscriptions, admin)).await;
+        let anchor = GetBillingAnchorRequest { account_id: self.account_id.clone() };
+        let anchor =
+            SubscriptionServiceClient::new(channel.clone()).get_billing_anchor(authorized(anchor, admin)).await;
         let settings = BillingSettingsServiceClient::new(channel.clone())
             .get_billing_settings(authorized(GetBillingSettingsRequest {}, admin))
             .await;
@@ -338,8 +343,9 @@ impl Fixture {
         let asset = GetAssetRequest { id: self.asset_id.clone() };
         let asset = AssetServiceClient::new(channel.clone()).get_asset(authorized(asset, admin)).await;
         let (held, asset) = (held.map(|r| r.into_inner()), asset.map(|r| r.into_inner()));
+        let anchor = anchor.map(|r| r.into_inner().anchor_day);
         format!(
-            "{listed:?}\n{stock:?}\n{assigned:?}\n{wallet:?}\n{moves:?}\n{held:?}\n{asset:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+            "{anchor:?}\n{listed:?}\n{stock:?}\n{assigned:?}\n{wallet:?}\n{moves:?}\n{held:?}\n{asset:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
             periods.map(|r| r.into_inner()),
             balance.map(|r| r.into_inner()),
             orders.map(|r| r.into_inner()),
@@ -414,6 +420,14 @@ impl Fixture {
             (SUBSCRIPTIONS, "GetSubscription") => {
                 let get = GetSubscriptionRequest { id: self.subscription_id.clone() };
                 SubscriptionServiceClient::new(channel).get_subscription(request(get, token)).await.map(|_| 1)
+            }
+            (SUBSCRIPTIONS, "SetBillingAnchor") => {
+                let set = SetBillingAnchorRequest { account_id, anchor_day: 28, request_id: String::new() };
+                SubscriptionServiceClient::new(channel).set_billing_anchor(request(set, token)).await.map(|_| 1)
+            }
+            (SUBSCRIPTIONS, "GetBillingAnchor") => {
+                let get = GetBillingAnchorRequest { account_id };
+                SubscriptionServiceClient::new(channel).get_billing_anchor(request(get, token)).await.map(|_| 1)
             }
             (SUBSCRIPTIONS, "ListSubscriptions") => SubscriptionServiceClient::new(channel)
                 .list_subscriptions(request(ListSubscriptionsRequest { account_id, ..Default::default() }, token))

@@ -1,0 +1,264 @@
+//! Billing cycles through the gateway, read back from billing and credit:
+//! a quarterly plan anchored off its start day (a part period prorated by
+//! the day, then whole quarters), a plan billed in arrears, an account's
+//! billing anchor aligning its new subscriptions, and bad cycles refused.
+//! Expected figures are worked out here from the calendar, not by the
+//! suite's own rule.
+
+use bss_e2e::{
+    TestApp, amount, billing_balance, create_account, create_product, credit_settles, generate, ordering_account,
+    set_credit_terms, subscription_request, today,
+};
+use bss_platform::auth::Role;
+use bss_proto::billing::subscription_service_client::SubscriptionServiceClient;
+use bss_proto::billing::*;
+use bss_proto::types::PaymentType;
+use bss_testkit::authorized;
+use chrono::{Datelike, Months, NaiveDate};
+use rust_decimal::{Decimal, RoundingStrategy};
+use tonic::Code;
+
+fn date(text: &str) -> NaiveDate {
+    text.parse().expect("date")
+}
+
+fn text(day: NaiveDate) -> String {
+    day.format("%Y-%m-%d").to_string()
+}
+
+/// `price` for `days` of `whole` days, to the cent, half away from zero.
+fn share(price: &str, days: i64, whole: i64) -> String {
+    let price: Decimal = price.parse().expect("price");
+    (price * Decimal::from(days) / Decimal::from(whole))
+        .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+        .to_string()
+}
+
+/// The first date on or after `from` on day `anchor` of its month or the
+/// next (a month without that day: its last day).
+fn next_anchor(from: NaiveDate, anchor: u32) -> NaiveDate {
+    let on_day = |first: NaiveDate| {
+        let last = first.checked_add_months(Months::new(1)).and_then(|next| next.pred_opt()).expect("date");
+        first.with_day(anchor.min(last.day())).expect("date")
+    };
+    let this_month = from.with_day(1).expect("date");
+    let here = on_day(this_month);
+    if here >= from { here } else { on_day(this_month.checked_add_months(Months::new(1)).expect("date")) }
+}
+
+async fn subscribe(
+    channel: &tonic::transport::Channel,
+    token: &str,
+    request: CreateSubscriptionRequest,
+) -> Subscription {
+    let created = SubscriptionServiceClient::new(channel.clone()).create_subscription(authorized(request, token)).await;
+    created.expect("created").into_inner().subscription.expect("subscription")
+}
+
+fn totals(invoices: &[Invoice]) -> Vec<String> {
+    invoices.iter().map(|invoice| amount(&invoice.total).to_owned()).collect()
+}
+
+#[tokio::test]
+async fn a_quarterly_plan_off_its_anchor_bills_a_part_period_then_whole_quarters_and_credit_follows() {
+    let suite = TestApp::start().await;
+    let (tenant_id, admin) = suite.tenant("Quarter Books", "EUR").await;
+    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
+    let channel = suite.gateway().await;
+    create_product(&channel, &admin, "QPLAN", "300.00", "").await;
+    let account = create_account(&channel, &admin, ordering_account("QUARTERS")).await;
+    set_credit_terms(&channel, &admin, &account, "5000", None).await;
+
+    // Anchored on a day other than today: a part period up to the anchor,
+    // its share of the quarter ending there.
+    let start = date(&today());
+    let anchor = if start.day() == 1 { 15 } else { 1 };
+    let first_anchor = next_anchor(start, anchor);
+    let quarter_start = first_anchor.checked_sub_months(Months::new(3)).expect("date");
+    let part = share("300.00", (first_anchor - start).num_days(), (first_anchor - quarter_start).num_days());
+    let mut request = subscription_request(&account, "QPLAN", "1", PaymentType::OnAccount);
+    if let Some(subscription) = request.subscription.as_mut() {
+        subscription.billing_cycle = BillingCycle::Quarterly as i32;
+        subscription.billing_anchor_day = anchor as i32;
+    }
+    let plan = subscribe(&channel, &clerk, request).await;
+    assert_eq!(plan.status, SubscriptionStatus::Active as i32, "{plan:?}");
+    assert_eq!(
+        (plan.billing_cycle, plan.billing_anchor_day, plan.billing_timing),
+        (BillingCycle::Quarterly as i32, anchor as i32, BillingTiming::InAdvance as i32)
+    );
+    assert_eq!(
+        (plan.current_period_start.as_str(), plan.current_period_end.clone()),
+        (today().as_str(), text(first_anchor))
+    );
+    // Credit authorized and reserved the part period, not the quarter.
+    assert_eq!(
+        plan.payers.iter().map(|payer| amount(&payer.amount).to_owned()).collect::<Vec<_>>(),
+        vec![part.clone()]
+    );
+    credit_settles(&channel, &clerk, &account, "0.00", &part).await;
+
+    // Invoiced today: the part period; its invoice captures what credit
+    // reserved, and billing and credit agree on the balance.
+    assert_eq!(totals(&generate(&channel, &clerk, &account, &today(), true).await), vec![part.clone()]);
+    credit_settles(&channel, &clerk, &account, &part, "0.00").await;
+    assert_eq!(amount(&billing_balance(&channel, &clerk, &account).await.balance), part);
+
+    // On the anchor, a whole quarter; nothing a month later; the next
+    // quarter three months on.
+    let quarter: Decimal = "300.00".parse().expect("price");
+    let owed = |quarters: i64| (part.parse::<Decimal>().expect("part") + quarter * Decimal::from(quarters)).to_string();
+    let invoiced = generate(&channel, &clerk, &account, &text(first_anchor), true).await;
+    assert_eq!(totals(&invoiced), vec!["300.00"]);
+    credit_settles(&channel, &clerk, &account, &owed(1), "0.00").await;
+    let month_on = first_anchor.checked_add_months(Months::new(1)).expect("date");
+    assert!(generate(&channel, &clerk, &account, &text(month_on), true).await.is_empty(), "no period starts then");
+    let next_quarter = first_anchor.checked_add_months(Months::new(3)).expect("date");
+    assert_eq!(totals(&generate(&channel, &clerk, &account, &text(next_quarter), true).await), vec!["300.00"]);
+    credit_settles(&channel, &clerk, &account, &owed(2), "0.00").await;
+    assert_eq!(amount(&billing_balance(&channel, &clerk, &account).await.balance), owed(2));
+}
+
+#[tokio::test]
+async fn a_plan_in_arrears_is_billed_after_its_period_and_one_cancelled_on_its_first_day_never() {
+    let suite = TestApp::start().await;
+    let (tenant_id, admin) = suite.tenant("Arrears Books", "EUR").await;
+    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
+    let channel = suite.gateway().await;
+    create_product(&channel, &admin, "APLAN", "62.00", "").await;
+    let account = create_account(&channel, &admin, ordering_account("ARREARS")).await;
+    set_credit_terms(&channel, &admin, &account, "5000", None).await;
+    let arrears = || {
+        let mut request = subscription_request(&account, "APLAN", "1", PaymentType::OnAccount);
+        if let Some(subscription) = request.subscription.as_mut() {
+            subscription.billing_timing = BillingTiming::InArrears as i32;
+        }
+        request
+    };
+
+    // Whole months from today (no anchor); credit reserves the month it
+    // will be billed for.
+    let plan = subscribe(&channel, &clerk, arrears()).await;
+    let month_end = date(&today()).checked_add_months(Months::new(1)).expect("date");
+    assert_eq!(plan.billing_timing, BillingTiming::InArrears as i32);
+    assert_eq!(plan.billing_anchor_day, date(&today()).day() as i32, "its start's day");
+    assert_eq!(plan.current_period_end, text(month_end));
+    credit_settles(&channel, &clerk, &account, "0.00", "62.00").await;
+
+    // Nothing is billed while the month runs; the day after its last, the
+    // month.
+    assert!(generate(&channel, &clerk, &account, &today(), true).await.is_empty(), "not billed in advance");
+    let last_day = month_end.pred_opt().expect("date");
+    assert!(generate(&channel, &clerk, &account, &text(last_day), true).await.is_empty(), "still running");
+    assert_eq!(totals(&generate(&channel, &clerk, &account, &text(month_end), true).await), vec!["62.00"]);
+    credit_settles(&channel, &clerk, &account, "62.00", "0.00").await;
+
+    // Cancelled the day it starts, one in arrears ran no day: never billed,
+    // its reservation freed.
+    let second = subscribe(&channel, &clerk, arrears()).await;
+    credit_settles(&channel, &clerk, &account, "62.00", "62.00").await;
+    let cancel = CancelSubscriptionRequest { id: second.id.clone(), request_id: String::new() };
+    let cancelled =
+        SubscriptionServiceClient::new(channel.clone()).cancel_subscription(authorized(cancel, &clerk)).await;
+    let cancelled = cancelled.expect("cancelled").into_inner().subscription.expect("subscription");
+    assert_eq!((cancelled.current_period_start.as_str(), cancelled.current_period_end.as_str()), ("", ""));
+    credit_settles(&channel, &clerk, &account, "62.00", "0.00").await;
+    let later = month_end.checked_add_months(Months::new(2)).expect("date");
+    let invoiced = generate(&channel, &clerk, &account, &text(later), true).await;
+    assert_eq!(totals(&invoiced), vec!["124.00"], "the first plan's next two months only");
+    assert_eq!(amount(&billing_balance(&channel, &clerk, &account).await.balance), "186.00");
+}
+
+#[tokio::test]
+async fn an_accounts_billing_anchor_aligns_the_subscriptions_created_after_it() {
+    let suite = TestApp::start().await;
+    let (tenant_id, admin) = suite.tenant("Anchor Books", "EUR").await;
+    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
+    let channel = suite.gateway().await;
+    create_product(&channel, &admin, "MPLAN", "31.00", "").await;
+    let account = create_account(&channel, &admin, ordering_account("ANCHORED")).await;
+    set_credit_terms(&channel, &admin, &account, "5000", None).await;
+    let mut subscriptions = SubscriptionServiceClient::new(channel.clone());
+
+    let anchor: u32 = if date(&today()).day() == 10 { 20 } else { 10 };
+    let set = |anchor_day: i32, request_id: &str| SetBillingAnchorRequest {
+        account_id: account.clone(),
+        anchor_day,
+        request_id: request_id.to_owned(),
+    };
+    let answer = subscriptions.set_billing_anchor(authorized(set(anchor as i32, "anchor-1"), &clerk)).await;
+    assert_eq!(answer.expect("set").into_inner().anchor_day, anchor as i32);
+    let get = || GetBillingAnchorRequest { account_id: account.clone() };
+    let read = subscriptions.get_billing_anchor(authorized(get(), &clerk)).await.expect("read").into_inner();
+    assert_eq!(read.anchor_day, anchor as i32);
+
+    // A monthly plan without an anchor of its own takes the account's: a
+    // part month up to it.
+    let start = date(&today());
+    let first_anchor = next_anchor(start, anchor);
+    let month_start = first_anchor.checked_sub_months(Months::new(1)).expect("date");
+    let part = share("31.00", (first_anchor - start).num_days(), (first_anchor - month_start).num_days());
+    let plan = subscribe(&channel, &clerk, subscription_request(&account, "MPLAN", "1", PaymentType::OnAccount)).await;
+    assert_eq!((plan.billing_anchor_day, plan.current_period_end.clone()), (anchor as i32, text(first_anchor)));
+    credit_settles(&channel, &clerk, &account, "0.00", &part).await;
+    assert_eq!(totals(&generate(&channel, &clerk, &account, &today(), true).await), vec![part.clone()]);
+    credit_settles(&channel, &clerk, &account, &part, "0.00").await;
+
+    // Its own anchor wins over the account's.
+    let own = if start.day() == 1 { 2 } else { start.day() };
+    let mut request = subscription_request(&account, "MPLAN", "1", PaymentType::OnAccount);
+    if let Some(subscription) = request.subscription.as_mut() {
+        subscription.billing_anchor_day = own as i32;
+    }
+    assert_eq!(subscribe(&channel, &clerk, request).await.billing_anchor_day, own as i32);
+
+    // Cleared: 0, and a new plan is billed from its own start day.
+    let cleared = subscriptions.set_billing_anchor(authorized(set(0, "anchor-2"), &clerk)).await;
+    assert_eq!(cleared.expect("cleared").into_inner().anchor_day, 0);
+    let read = subscriptions.get_billing_anchor(authorized(get(), &clerk)).await.expect("read").into_inner();
+    assert_eq!(read.anchor_day, 0);
+    let plain = subscribe(&channel, &clerk, subscription_request(&account, "MPLAN", "1", PaymentType::OnAccount)).await;
+    assert_eq!(plain.billing_anchor_day, start.day() as i32);
+    // The first request retried answers as it did, and changes nothing.
+    let replayed = subscriptions.set_billing_anchor(authorized(set(anchor as i32, "anchor-1"), &clerk)).await;
+    assert_eq!(replayed.expect("replayed").into_inner().anchor_day, anchor as i32);
+    let read = subscriptions.get_billing_anchor(authorized(get(), &clerk)).await.expect("read").into_inner();
+    assert_eq!(read.anchor_day, 0, "a retry does not set it again");
+}
+
+#[tokio::test]
+async fn a_cycle_or_anchor_that_is_not_one_is_refused_by_name() {
+    let suite = TestApp::start().await;
+    let (tenant_id, admin) = suite.tenant("Refusing Books", "EUR").await;
+    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
+    let channel = suite.gateway().await;
+    create_product(&channel, &admin, "RPLAN", "10.00", "").await;
+    let account = create_account(&channel, &admin, ordering_account("REFUSED")).await;
+    let mut subscriptions = SubscriptionServiceClient::new(channel.clone());
+    let mut request = subscription_request(&account, "RPLAN", "1", PaymentType::OnAccount);
+    if let Some(subscription) = request.subscription.as_mut() {
+        subscription.billing_cycle = 9;
+        subscription.billing_anchor_day = 32;
+        subscription.billing_timing = -1;
+    }
+    let refused = subscriptions.create_subscription(authorized(request, &clerk)).await.expect_err("refused");
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    let mut fields = bss_testkit::violated_fields(&refused);
+    fields.sort();
+    assert_eq!(
+        fields,
+        vec!["subscription.billing_anchor_day", "subscription.billing_cycle", "subscription.billing_timing"]
+    );
+    let set = SetBillingAnchorRequest { account_id: account.clone(), anchor_day: -3, request_id: String::new() };
+    let refused = subscriptions.set_billing_anchor(authorized(set, &clerk)).await.expect_err("refused");
+    assert_eq!(
+        (refused.code(), bss_testkit::violated_fields(&refused)),
+        (Code::InvalidArgument, vec!["anchor_day".to_owned()])
+    );
+    // Another tenant's account is not found.
+    let (other, _) = suite.tenant("Other Books", "EUR").await;
+    let stranger = bss_testkit::token(other, &[Role::BillingClerk]);
+    let set = SetBillingAnchorRequest { account_id: account.clone(), anchor_day: 5, request_id: String::new() };
+    let hidden = subscriptions.set_billing_anchor(authorized(set, &stranger)).await.expect_err("hidden");
+    assert_eq!(hidden.code(), Code::NotFound);
+}
