@@ -1,6 +1,6 @@
-//! Accrual: every few seconds, the periods of subscriptions that started
-//! after their first (billed in advance, monthly) and are not charged yet
-//! are charged, each priced by pricing on its first day, and credit is told
+//! Accrual: every few seconds, the periods of subscriptions after their
+//! first that are due to be billed (on their first day, or in arrears the
+//! day after their last) and not charged yet are charged, each priced by pricing on its first day, and credit is told
 //! of each (SubscriptionPeriodCharged) so it reserves the amount on the
 //! payer until the invoice that bills it captures it: available credit
 //! counts what a subscription owes for its current period before any

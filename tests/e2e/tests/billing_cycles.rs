@@ -75,7 +75,8 @@ async fn a_quarterly_plan_off_its_anchor_bills_a_part_period_then_whole_quarters
     let anchor = if start.day() == 1 { 15 } else { 1 };
     let first_anchor = next_anchor(start, anchor);
     let quarter_start = first_anchor.checked_sub_months(Months::new(3)).expect("date");
-    let part = share("300.00", (first_anchor - start).num_days(), (first_anchor - quarter_start).num_days());
+    let (days, whole) = ((first_anchor - start).num_days(), (first_anchor - quarter_start).num_days());
+    let part = share("300.00", days, whole);
     let mut request = subscription_request(&account, "QPLAN", "1", PaymentType::OnAccount);
     if let Some(subscription) = request.subscription.as_mut() {
         subscription.billing_cycle = BillingCycle::Quarterly as i32;
@@ -100,7 +101,10 @@ async fn a_quarterly_plan_off_its_anchor_bills_a_part_period_then_whole_quarters
 
     // Invoiced today: the part period; its invoice captures what credit
     // reserved, and billing and credit agree on the balance.
-    assert_eq!(totals(&generate(&channel, &clerk, &account, &today(), true).await), vec![part.clone()]);
+    let first = generate(&channel, &clerk, &account, &today(), true).await;
+    assert_eq!(totals(&first), vec![part.clone()]);
+    let line = &first[0].lines[0];
+    assert!(line.description.ends_with(&format!(", {days} of {whole} days")), "the part named: {line:?}");
     credit_settles(&channel, &clerk, &account, &part, "0.00").await;
     assert_eq!(amount(&billing_balance(&channel, &clerk, &account).await.balance), part);
 

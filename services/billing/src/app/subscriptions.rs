@@ -9,7 +9,7 @@ use bss_platform::money::{Currency, money_to_wire};
 use bss_platform::payment::PaymentType;
 use bss_platform::time::now;
 use bss_proto::billing::billing_event::Payload;
-use bss_proto::billing::{FirstPaidSubscriptionCreated, OrderPayer, SubscriptionCancelled};
+use bss_proto::billing::{FirstPaidSubscriptionCreated, OrderPayer, SubscriptionCancelled, SubscriptionPeriodCharged};
 use bss_proto::credit::EventKind;
 use prost::Message;
 use rust_decimal::Decimal;
@@ -301,6 +301,37 @@ impl Billing {
         })
         .await
     }
+}
+
+/// Reserves on the payer what the approved subscription's first period
+/// bills beyond what credit authorized when it was created
+/// ([`Subscription::first_period_beyond_authorized`]): a reservation under
+/// its activation's reference (SubscriptionPeriodCharged, never refused:
+/// credit approved the activation), which its first invoice captures with
+/// the rest.
+pub(crate) async fn reserve_first_period_beyond_authorized(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    subscription: &Subscription,
+) -> Result<(), BillingError> {
+    let whole_total = subscriptions::period_total(tx, tenant_id, subscription.id).await?;
+    let (Some(beyond), Some(payer), Some(start)) = (
+        subscription.first_period_beyond_authorized(whole_total),
+        subscription.payers.first(),
+        subscription.start_date,
+    ) else {
+        return Ok(());
+    };
+    let currency = Currency::parse(&subscription.currency).map_err(|cause| unreadable("billing", cause))?;
+    let reserved = SubscriptionPeriodCharged {
+        subscription_id: subscription.id.to_string(),
+        account_id: subscription.account_id.to_string(),
+        payer_account_id: payer.account_id.to_string(),
+        reference: subscription.reference.clone(),
+        amount: Some(money_to_wire(beyond, currency)),
+        period_start: bss_platform::time::format_date(start),
+    };
+    publish(tx, tenant_id, crate::overdue::ACTOR, Payload::SubscriptionPeriodCharged(reserved)).await
 }
 
 /// Publishes the account's first paid subscription, once per account.

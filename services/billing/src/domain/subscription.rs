@@ -103,6 +103,24 @@ impl Subscription {
         Some(Schedule { cycle: self.cycle, anchor: self.anchor.unwrap_or(AnchorDay::of(start)), start })
     }
 
+    /// What its first period bills beyond what credit authorized for it
+    /// (the payers' amounts), at `whole_total` a whole period: an
+    /// activation held for approval starts on the day it is approved, and
+    /// with an anchor off that day its first period is another part of a
+    /// period than the one authorized when it was created. None when it
+    /// bills no more (what it bills less is freed when its invoice
+    /// captures the reservation), or uses no credit.
+    pub fn first_period_beyond_authorized(&self, whole_total: Decimal) -> Option<Decimal> {
+        if !self.payment_type.uses_credit() || self.payers.is_empty() {
+            return None;
+        }
+        let first = self.schedule()?.period(0)?;
+        let currency = Currency::parse(&self.currency).ok()?;
+        let billed = prorate(whole_total, first.days(), first.whole_days, currency);
+        let authorized: Decimal = self.payers.iter().map(|payer| payer.amount).sum();
+        (billed > authorized).then(|| billed - authorized)
+    }
+
     /// The period running on `today`: none before it starts, once
     /// cancelled, or never active.
     pub fn current_period(&self, today: NaiveDate) -> Option<Span> {
@@ -264,7 +282,12 @@ impl DuePeriod {
             order_reference: self.reference(),
             order_line: None,
             product_id: self.product_id.clone(),
-            description: format!("{} from {}", self.description, self.start.format("%Y-%m-%d")),
+            description: match self.days {
+                (days, whole_days) if days != whole_days => {
+                    format!("{} from {}, {days} of {whole_days} days", self.description, self.start.format("%Y-%m-%d"))
+                }
+                _ => format!("{} from {}", self.description, self.start.format("%Y-%m-%d")),
+            },
             currency: self.currency.clone(),
             quantity: self.quantity,
             unit_price,
@@ -328,6 +351,25 @@ mod tests {
         assert_eq!(held.start_date, Some(today), "started on the day credit approved it");
         held.decide(false, &[], today);
         assert_eq!(held.state, SubscriptionState::Rejected);
+    }
+
+    #[test]
+    fn an_activation_approved_later_reserves_what_its_first_period_bills_beyond_the_authorized_part() {
+        let day = |text: &str| text.parse::<NaiveDate>().expect("date");
+        // 300.00 a quarter anchored on the 1st, created on 4 December:
+        // credit authorized 28 of 92 days, 91.30.
+        let mut held = Subscription {
+            anchor: Some(AnchorDay::new(1).expect("anchor")),
+            cycle: Cycle::Quarterly,
+            payers: vec![Payer { account_id: Uuid::from_u128(2), amount: dec!(91.30), reservation_id: None }],
+            ..subscription(SubscriptionState::PendingApproval)
+        };
+        held.decide(true, &[Some(Uuid::from_u128(9))], day("2026-12-31"));
+        assert_eq!(held.first_period_beyond_authorized(dec!(300.00)), None, "1 of 92 days: 3.26, less");
+        held.decide(true, &[Some(Uuid::from_u128(9))], day("2027-01-01"));
+        assert_eq!(held.first_period_beyond_authorized(dec!(300.00)), Some(dec!(208.70)), "a whole quarter");
+        let by_card = Subscription { payment_type: PaymentType::CreditCard, ..held.clone() };
+        assert_eq!(by_card.first_period_beyond_authorized(dec!(300.00)), None, "a card reserves nothing");
     }
 
     #[test]

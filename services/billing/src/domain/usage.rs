@@ -16,7 +16,8 @@ pub enum Aggregation {
     Count,
     /// The largest quantity (peak seats).
     Max,
-    /// How many distinct properties the events named (active users).
+    /// How many distinct properties the events named (active users); an
+    /// event naming none counts for none.
     UniqueCount,
     /// The quantity of the latest event (storage held at the period's
     /// end); of events at the same instant, the one with the greatest key.
@@ -51,7 +52,7 @@ impl Aggregation {
             Aggregation::Max => events.map(|event| event.quantity).max().unwrap_or(Decimal::ZERO),
             Aggregation::UniqueCount => {
                 let properties: std::collections::BTreeSet<&str> =
-                    events.map(|event| event.property.as_str()).collect();
+                    events.map(|event| event.property.as_str()).filter(|property| !property.is_empty()).collect();
                 Decimal::from(properties.len())
             }
             Aggregation::Last => events
@@ -70,9 +71,11 @@ impl Aggregation {
 /// One usage event as a period's aggregation reads it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UsageEvent {
-    /// The caller's key of the event: a retried event is counted once.
+    /// The caller's key of the event, unique per subscription and metric
+    /// (storing events keeps one per key, so a retried event is counted
+    /// once; the aggregation reads what is stored).
     pub key: String,
-    /// How much was used (zero or more).
+    /// How much was used (zero or more; ingestion refuses less).
     pub quantity: Decimal,
     /// When it was used: which period it belongs to.
     pub at: DateTime<Utc>,
@@ -103,6 +106,8 @@ mod tests {
         assert_eq!(Aggregation::Count.aggregate(&events), dec!(3));
         assert_eq!(Aggregation::Max.aggregate(&events), dec!(7));
         assert_eq!(Aggregation::UniqueCount.aggregate(&events), dec!(2));
+        let anonymous = [event("d", dec!(1), 40, ""), event("e", dec!(1), 50, "")];
+        assert_eq!(Aggregation::UniqueCount.aggregate(&anonymous), Decimal::ZERO, "no property, nobody counted");
         assert_eq!(Aggregation::Last.aggregate(&events), dec!(7), "the latest, whatever the order given");
         for aggregation in Aggregation::ALL {
             assert_eq!(aggregation.aggregate(&[]), Decimal::ZERO, "{aggregation:?} of nothing");

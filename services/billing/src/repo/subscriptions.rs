@@ -93,17 +93,17 @@ pub async fn set_billing_anchor(
     Ok(())
 }
 
-/// Stores what changed of a subscription; `starts_today` starts its first
-/// period today (its activation was approved).
+/// Stores what changed of a subscription; `starts` starts its first period
+/// on the day its document says (its activation was approved).
 pub async fn save(
     tx: &mut PgConnection,
     tenant_id: Uuid,
     subscription: &Subscription,
-    starts_today: bool,
+    starts: bool,
 ) -> Result<(), BillingError> {
     sqlx::query(
         "UPDATE billing.subscriptions SET doc = $3, status = $4, cancelled_on = $5, body = NULL,
-             start_date = CASE WHEN $6 THEN current_date ELSE start_date END
+             start_date = CASE WHEN $6 THEN coalesce($7, start_date) ELSE start_date END
          WHERE tenant_id = $1 AND id = $2",
     )
     .bind(tenant_id)
@@ -111,10 +111,20 @@ pub async fn save(
     .bind(Json(subscription))
     .bind(subscription.state.code())
     .bind(subscription.cancel_date)
-    .bind(starts_today)
+    .bind(starts)
+    .bind(subscription.start_date)
     .execute(tx)
     .await?;
     Ok(())
+}
+
+/// The price of a whole period of the subscription (its latest).
+pub async fn period_total(tx: &mut PgConnection, tenant_id: Uuid, id: Uuid) -> Result<Decimal, BillingError> {
+    Ok(sqlx::query_scalar("SELECT total FROM billing.subscriptions WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant_id)
+        .bind(id)
+        .fetch_one(tx)
+        .await?)
 }
 
 pub async fn get(db: &PgPool, tenant_id: Uuid, id: Uuid) -> Result<Option<Subscription>, BillingError> {

@@ -71,11 +71,15 @@ impl TierLine {
 }
 
 impl Tiered {
-    /// The tiers: (from, to, unit price), from zero up.
-    fn tiers(&self) -> impl Iterator<Item = (Decimal, Option<Decimal>, Decimal)> + '_ {
-        let starts = std::iter::once((Decimal::ZERO, self.base)).chain(self.breaks.iter().copied());
-        let ends = self.breaks.iter().map(|(minimum, _)| Some(*minimum)).chain(std::iter::once(None));
-        starts.zip(ends).map(|((from, price), to)| (from, to, price))
+    /// The tiers: (from, to, unit price), from zero up (the breaks sorted
+    /// here too: the fields are public, [`Tiered::new`] is not the only
+    /// maker).
+    fn tiers(&self) -> impl Iterator<Item = (Decimal, Option<Decimal>, Decimal)> {
+        let mut breaks = self.breaks.clone();
+        breaks.sort_by_key(|(minimum, _)| *minimum);
+        let ends: Vec<Option<Decimal>> =
+            breaks.iter().map(|(minimum, _)| Some(*minimum)).chain(std::iter::once(None)).collect();
+        std::iter::once((Decimal::ZERO, self.base)).chain(breaks).zip(ends).map(|((from, price), to)| (from, to, price))
     }
 
     /// `quantity` (zero or more) rated by `rating`: the tiers it is
