@@ -43,16 +43,22 @@ fn retry(error: CreditError) -> HandlerError {
 }
 
 /// The account credit keeps (recorded with the tenant's defaults when
-/// credit has not met it yet), locked, in `currency`.
+/// credit has not met it yet), locked, in `currency`: one statement for an
+/// account credit knows (with the tenant's settings), three the first time.
 async fn locked(
     tx: &mut PgConnection,
     tenant_id: Uuid,
     account_id: Uuid,
     currency: Currency,
 ) -> Result<(CreditAccount, Settings), HandlerError> {
-    let settings = repo::settings(tx, tenant_id).await.map_err(retry)?;
-    repo::insert_account(tx, tenant_id, account_id, currency, settings.default_limit).await.map_err(retry)?;
-    let account = repo::lock_account(tx, tenant_id, account_id).await.map_err(retry)?;
+    let (known, settings) = repo::account_with_settings(tx, tenant_id, account_id, true).await.map_err(retry)?;
+    let account = match known {
+        Some(account) => account,
+        None => {
+            repo::insert_account(tx, tenant_id, account_id, currency, settings.default_limit).await.map_err(retry)?;
+            repo::lock_account(tx, tenant_id, account_id).await.map_err(retry)?
+        }
+    };
     if account.currency != currency {
         return Err(HandlerError::DeadLetter(format!(
             "an amount in {} for an account in {}",

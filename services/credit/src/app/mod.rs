@@ -102,7 +102,8 @@ impl Credit {
     ) -> Result<(CreditAccount, Settings), CreditError> {
         {
             let mut connection = self.db.acquire().await?;
-            let (account, settings) = repo::account_with_settings(&mut connection, tenant_id, account_id).await?;
+            let (account, settings) =
+                repo::account_with_settings(&mut connection, tenant_id, account_id, false).await?;
             if let Some(account) = account {
                 return Ok((account, settings));
             }

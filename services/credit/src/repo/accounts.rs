@@ -72,26 +72,35 @@ pub async fn accounts(
 }
 
 /// The account (if credit has met it) and its tenant's settings, in one
-/// round trip.
+/// round trip; with `lock`, the account's row is locked until the
+/// transaction ends.
 pub async fn account_with_settings(
     connection: &mut PgConnection,
     tenant_id: Uuid,
     account_id: Uuid,
+    lock: bool,
 ) -> Result<(Option<CreditAccount>, Settings), CreditError> {
-    let row = sqlx::query(concat!(
-        "SELECT a.*, ",
-        settings_columns!(),
-        "
-         FROM (SELECT $1::uuid AS tenant_id) t
-         LEFT JOIN credit.settings s ON s.tenant_id = t.tenant_id
-         LEFT JOIN LATERAL (SELECT ",
-        account_columns!(),
-        " FROM credit.accounts WHERE tenant_id = $1 AND account_id = $2) a ON true"
-    ))
-    .bind(tenant_id)
-    .bind(account_id)
-    .fetch_one(connection)
-    .await?;
+    macro_rules! query {
+        ($lock:literal) => {
+            concat!(
+                "SELECT a.*, ",
+                settings_columns!(),
+                "
+                 FROM (SELECT $1::uuid AS tenant_id) t
+                 LEFT JOIN credit.settings s ON s.tenant_id = t.tenant_id
+                 LEFT JOIN LATERAL (SELECT ",
+                account_columns!(),
+                " FROM credit.accounts WHERE tenant_id = $1 AND account_id = $2",
+                $lock,
+                ") a ON true"
+            )
+        };
+    }
+    let row = sqlx::query(if lock { query!(" FOR UPDATE") } else { query!("") })
+        .bind(tenant_id)
+        .bind(account_id)
+        .fetch_one(connection)
+        .await?;
     let settings = settings_from_row(&row)?;
     let account = match row.get::<Option<Uuid>, _>("account_id") {
         Some(_) => Some(account_from_row(&row)?),
