@@ -1,7 +1,8 @@
-//! Accrual: every few seconds, the periods of subscriptions after their
-//! first that are due to be billed (on their first day, or in arrears the
-//! day after their last) and not charged yet are charged, each priced by pricing on its first day, and credit is told
-//! of each (SubscriptionPeriodCharged) so it reserves the amount on the
+//! Accrual: every few seconds, subscriptions cancelled at a period's end
+//! whose day has come are ended, and the periods of subscriptions after
+//! their first that are due to be billed (on their first day, or in
+//! arrears the day after their last) and not charged yet are charged, each
+//! priced by pricing on its first day, and credit is told of each (SubscriptionPeriodCharged) so it reserves the amount on the
 //! payer until the invoice that bills it captures it: available credit
 //! counts what a subscription owes for its current period before any
 //! invoice does. Batches of bill-to accounts per tenant, one transaction
@@ -70,7 +71,13 @@ pub async fn run(api: Arc<Billing>, shutdown: Shutdown) {
             () = shutdown.wait() => return,
             () = tokio::time::sleep(EVERY) => {}
         }
-        match accrue(&api, now().date_naive()).await {
+        let today = now().date_naive();
+        // Cancelled at a period's end whose day has come: ended first, so
+        // no later period of theirs is charged below.
+        if let Err(error) = crate::repo::subscriptions::end_cancelled(&api.db, today).await {
+            tracing::warn!(%error, "ending subscriptions cancelled at their period's end failed; retrying");
+        }
+        match accrue(&api, today).await {
             Ok((_, failed)) => {
                 for (tenant_id, error) in failed {
                     tracing::warn!(%tenant_id, %error, "charging started subscription periods failed; retrying");

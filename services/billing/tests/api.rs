@@ -265,7 +265,7 @@ async fn a_subscription_stored_as_a_wire_message_is_converted_and_reads_back_the
     assert_eq!(read.await.expect("read").into_inner().subscription, Some(created.clone()), "field by field");
 
     // It goes on as any subscription: cancelled once, then refused.
-    let cancel = CancelSubscriptionRequest { id: created.id.clone(), request_id: String::new() };
+    let cancel = CancelSubscriptionRequest { id: created.id.clone(), request_id: String::new(), ..Default::default() };
     let cancelled =
         subscriptions.cancel_subscription(authorized(cancel.clone(), &books.clerk)).await.expect("cancelled");
     assert_eq!(cancelled.into_inner().subscription.expect("subscription").status, SubscriptionStatus::Cancelled as i32);
@@ -478,6 +478,56 @@ async fn the_periods_the_sql_charges_are_the_periods_the_rule_says_are_due() {
             .await
             .expect("cleaned");
     }
+}
+
+/// A subscription cancelled at its period's end is ended (CANCELLED, in
+/// its column and its document) once that day comes, and not before.
+#[tokio::test]
+async fn a_subscription_cancelled_at_its_periods_end_ends_on_that_day() {
+    use bss_billing::domain::subscription::SubscriptionState;
+    use bss_billing::repo::subscriptions;
+    use chrono::{Days, NaiveDate};
+    use uuid::Uuid;
+
+    let suite = TestApp::start().await;
+    let pool = sqlx::PgPool::connect(suite.database_url()).await.expect("database");
+    let tenant_id = Uuid::now_v7();
+    let today = NaiveDate::from_ymd_opt(2027, 3, 10).expect("date");
+    let (due, later) = (Uuid::now_v7(), Uuid::now_v7());
+    for (id, ends) in [(due, today), (later, today + Days::new(1))] {
+        sqlx::query(
+            "INSERT INTO billing.subscriptions (tenant_id, id, account_id, doc, bill_to_account_id, separate,
+                 product_id, description, currency, quantity, unit_price, total, start_date, charged_periods,
+                 cancelled_on, status, reference)
+             VALUES ($1, $2, $2, jsonb_build_object('state', 'ACTIVE'), $2, false, 'P', 'P subscription', 'EUR',
+                 1, 1, 1, '2027-02-10', 1, $3, 'ACTIVE', 'subscription:' || $2)",
+        )
+        .bind(tenant_id)
+        .bind(id)
+        .bind(ends)
+        .execute(&pool)
+        .await
+        .expect("subscription");
+    }
+    subscriptions::end_cancelled(&pool, today).await.expect("ended");
+    let state = |id: Uuid| {
+        let pool = pool.clone();
+        async move {
+            let (status, state): (String, String) = sqlx::query_as(
+                "SELECT status, doc->>'state' FROM billing.subscriptions WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .expect("read back");
+            (status, state)
+        }
+    };
+    let cancelled = SubscriptionState::Cancelled.code().to_owned();
+    assert_eq!(state(due).await, (cancelled.clone(), cancelled), "ended on its day");
+    let active = SubscriptionState::Active.code().to_owned();
+    assert_eq!(state(later).await, (active.clone(), active), "not before");
 }
 
 #[tokio::test]

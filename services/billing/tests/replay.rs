@@ -156,8 +156,11 @@ async fn orders_and_subscriptions_are_placed_shipped_and_cancelled_once_per_requ
     .await
     .subscription
     .expect("subscription");
-    let cancel_subscription =
-        |id: &str| CancelSubscriptionRequest { id: id.to_owned(), request_id: "unsub-1".to_owned() };
+    let cancel_subscription = |id: &str| CancelSubscriptionRequest {
+        id: id.to_owned(),
+        request_id: "unsub-1".to_owned(),
+        ..Default::default()
+    };
     once(
         "CancelSubscription",
         call!(SubscriptionServiceClient, billing, cancel_subscription, clerk),

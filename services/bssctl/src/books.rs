@@ -59,9 +59,12 @@ pub enum SubscriptionsCommand {
         #[command(flatten)]
         retry: RetryArgs,
     },
-    /// Cancel a subscription.
+    /// Cancel a subscription, today or at the end of its running period.
     Cancel {
         id: String,
+        /// Run to the end of the period running today, then end.
+        #[arg(long)]
+        at_period_end: bool,
         #[command(flatten)]
         retry: RetryArgs,
     },
@@ -190,8 +193,8 @@ pub async fn subscriptions(client: &Client, command: SubscriptionsCommand) -> Re
             note_replay("subscription", subscription.create_time.as_ref(), started);
             message(&subscription)
         }
-        SubscriptionsCommand::Cancel { id, retry } => {
-            let request = CancelSubscriptionRequest { id, request_id: retry.request_id() };
+        SubscriptionsCommand::Cancel { id, at_period_end, retry } => {
+            let request = CancelSubscriptionRequest { id, request_id: retry.request_id(), at_period_end };
             let cancelled = subscriptions.cancel_subscription(client.request(request)?).await?.into_inner();
             message(&cancelled.subscription.unwrap_or_default())
         }

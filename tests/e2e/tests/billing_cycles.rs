@@ -161,7 +161,7 @@ async fn a_plan_in_arrears_is_billed_after_its_period_and_one_cancelled_on_its_f
     // its reservation freed.
     let second = subscribe(&channel, &clerk, arrears()).await;
     credit_settles(&channel, &clerk, &account, "62.00", "62.00").await;
-    let cancel = CancelSubscriptionRequest { id: second.id.clone(), request_id: String::new() };
+    let cancel = CancelSubscriptionRequest { id: second.id.clone(), request_id: String::new(), ..Default::default() };
     let cancelled =
         SubscriptionServiceClient::new(channel.clone()).cancel_subscription(authorized(cancel, &clerk)).await;
     let cancelled = cancelled.expect("cancelled").into_inner().subscription.expect("subscription");
@@ -265,4 +265,60 @@ async fn a_cycle_or_anchor_that_is_not_one_is_refused_by_name() {
     let set = SetBillingAnchorRequest { account_id: account.clone(), anchor_day: 5, request_id: String::new() };
     let hidden = subscriptions.set_billing_anchor(authorized(set, &stranger)).await.expect_err("hidden");
     assert_eq!(hidden.code(), Code::NotFound);
+}
+
+#[tokio::test]
+async fn cancelled_at_its_periods_end_a_plan_is_billed_to_that_day_and_no_further() {
+    let suite = TestApp::start().await;
+    let (tenant_id, admin) = suite.tenant("Ending Books", "EUR").await;
+    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
+    let channel = suite.gateway().await;
+    create_product(&channel, &admin, "EPLAN", "45.00", "").await;
+    let account = create_account(&channel, &admin, ordering_account("ENDING")).await;
+    set_credit_terms(&channel, &admin, &account, "5000", None).await;
+    let mut subscriptions = SubscriptionServiceClient::new(channel.clone());
+    let cancel = |id: &str, at_period_end: bool| CancelSubscriptionRequest {
+        id: id.to_owned(),
+        request_id: String::new(),
+        at_period_end,
+    };
+
+    // In advance: cancelled at the end of its first month, it stays active
+    // with that day as its cancel date and still owes (and credit still
+    // holds) the month.
+    let month_end = date(&today()).checked_add_months(Months::new(1)).expect("date");
+    let plan = subscribe(&channel, &clerk, subscription_request(&account, "EPLAN", "1", PaymentType::OnAccount)).await;
+    let ending = subscriptions.cancel_subscription(authorized(cancel(&plan.id, true), &clerk)).await;
+    let ending = ending.expect("cancelled").into_inner().subscription.expect("subscription");
+    assert_eq!((ending.status, ending.cancel_date.clone()), (SubscriptionStatus::Active as i32, text(month_end)));
+    assert_eq!(ending.current_period_end, text(month_end), "it runs to the end of its period");
+    credit_settles(&channel, &clerk, &account, "0.00", "45.00").await;
+    let again = subscriptions.cancel_subscription(authorized(cancel(&plan.id, true), &clerk)).await;
+    assert_eq!(bss_testkit::reason(&again.expect_err("set already")), "SUBSCRIPTION_CANCELLED");
+    assert_eq!(totals(&generate(&channel, &clerk, &account, &today(), true).await), vec!["45.00"]);
+    credit_settles(&channel, &clerk, &account, "45.00", "0.00").await;
+    let two_months_on = month_end.checked_add_months(Months::new(1)).expect("date");
+    assert!(generate(&channel, &clerk, &account, &text(two_months_on), true).await.is_empty(), "no later month");
+
+    // In arrears: cancelled at its period's end, its month is billed the
+    // day after its last, whole, and nothing after.
+    let mut arrears = subscription_request(&account, "EPLAN", "1", PaymentType::OnAccount);
+    if let Some(subscription) = arrears.subscription.as_mut() {
+        subscription.billing_timing = BillingTiming::InArrears as i32;
+    }
+    let arrears = subscribe(&channel, &clerk, arrears).await;
+    subscriptions.cancel_subscription(authorized(cancel(&arrears.id, true), &clerk)).await.expect("cancelled");
+    credit_settles(&channel, &clerk, &account, "45.00", "45.00").await;
+    assert!(generate(&channel, &clerk, &account, &today(), true).await.is_empty(), "not before its end");
+    assert_eq!(totals(&generate(&channel, &clerk, &account, &text(month_end), true).await), vec!["45.00"]);
+    assert!(generate(&channel, &clerk, &account, &text(two_months_on), true).await.is_empty(), "no later month");
+    credit_settles(&channel, &clerk, &account, "90.00", "0.00").await;
+
+    // A period-end cancellation is brought forward to today: cancelled
+    // now; its first month, billed already, is still owed.
+    let now = subscriptions.cancel_subscription(authorized(cancel(&plan.id, false), &clerk)).await;
+    let now = now.expect("cancelled now").into_inner().subscription.expect("subscription");
+    assert_eq!((now.status, now.cancel_date.as_str()), (SubscriptionStatus::Cancelled as i32, today().as_str()));
+    assert_eq!(amount(&billing_balance(&channel, &clerk, &account).await.balance), "90.00");
+    credit_settles(&channel, &clerk, &account, "90.00", "0.00").await;
 }

@@ -662,8 +662,11 @@ async fn cancel_subscription(world: &World, model: &mut Model, dice: &mut Dice, 
     let Some(index) = dice.pick(&candidates).copied() else {
         return subscribe(world, model, dice, step).await;
     };
-    let cancel =
-        CancelSubscriptionRequest { id: model.subscriptions[index].id.clone(), request_id: format!("end-{step}") };
+    let cancel = CancelSubscriptionRequest {
+        id: model.subscriptions[index].id.clone(),
+        request_id: format!("end-{step}"),
+        ..Default::default()
+    };
     SubscriptionServiceClient::new(world.channel.clone())
         .cancel_subscription(authorized(cancel, &world.clerk))
         .await

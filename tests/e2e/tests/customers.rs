@@ -960,7 +960,8 @@ async fn a_customer_users_story_from_sign_in_to_its_enquiry() {
         own.into_inner().subscriptions.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
         std::slice::from_ref(&subscribed.id)
     );
-    let cancel = |id: &str| CancelSubscriptionRequest { id: id.to_owned(), request_id: String::new() };
+    let cancel =
+        |id: &str| CancelSubscriptionRequest { id: id.to_owned(), request_id: String::new(), ..Default::default() };
     let refused = subscriptions.cancel_subscription(authorized(cancel(&their_subscription.id), &customer)).await;
     assert_eq!(refused.expect_err("another's").code(), Code::NotFound);
     let read = GetSubscriptionRequest { id: their_subscription.id.clone() };

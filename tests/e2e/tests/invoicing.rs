@@ -357,7 +357,7 @@ async fn an_account_is_terminated_only_once_its_billing_is_final() {
         subscribe(&channel, &clerk, subscription_request(&account_id, "PLAN", "1", PaymentType::OnAccount)).await;
     assert_eq!(terminate(&mut accounts).await, Err("SUBSCRIPTIONS_ACTIVE".to_owned()));
     let mut subscriptions = SubscriptionServiceClient::new(channel.clone());
-    let cancel = CancelSubscriptionRequest { id: plan.id.clone(), request_id: String::new() };
+    let cancel = CancelSubscriptionRequest { id: plan.id.clone(), request_id: String::new(), ..Default::default() };
     let cancelled = subscriptions.cancel_subscription(authorized(cancel.clone(), &clerk)).await.expect("cancelled");
     let cancelled = cancelled.into_inner().subscription.expect("subscription");
     assert_eq!(cancelled.status, SubscriptionStatus::Cancelled as i32);

@@ -285,7 +285,7 @@ async fn subscriptions_are_authorized_as_activations_and_their_first_invoice_cap
     let second = second.expect("decided").into_inner().subscription.expect("subscription");
     assert_eq!(second.status, SubscriptionStatus::Active as i32);
     credit_settles(&channel, &clerk, &account, "150.00", "150.00").await;
-    let cancel = CancelSubscriptionRequest { id: second.id.clone(), request_id: String::new() };
+    let cancel = CancelSubscriptionRequest { id: second.id.clone(), request_id: String::new(), ..Default::default() };
     subscriptions.cancel_subscription(authorized(cancel, &clerk)).await.expect("cancelled");
     credit_settles(&channel, &clerk, &account, "150.00", "0.00").await;
     assert!(generate(&channel, &clerk, &account, &today(), false).await.is_empty(), "nothing charged");
@@ -331,7 +331,8 @@ async fn an_account_with_money_is_never_deleted_and_says_why() {
 
     // Invoiced and paid in full, the subscription cancelled: its posted
     // transactions keep it for good; its debt stays readable and payable.
-    let cancel = CancelSubscriptionRequest { id: subscription.id.clone(), request_id: String::new() };
+    let cancel =
+        CancelSubscriptionRequest { id: subscription.id.clone(), request_id: String::new(), ..Default::default() };
     SubscriptionServiceClient::new(channel.clone()).cancel_subscription(authorized(cancel, &clerk)).await.expect("c");
     let invoiced = generate(&channel, &clerk, &account, &today(), true).await;
     assert_eq!(invoiced.len(), 1);
@@ -631,7 +632,7 @@ async fn a_first_period_on_a_draft_keeps_its_reservation_and_a_cancelled_subscri
     let first = first.into_inner().subscription.expect("subscription");
     let drafts = generate(&channel, &clerk, &account, &today(), false).await;
     assert_eq!(drafts.len(), 1);
-    let cancel = CancelSubscriptionRequest { id: first.id.clone(), request_id: String::new() };
+    let cancel = CancelSubscriptionRequest { id: first.id.clone(), request_id: String::new(), ..Default::default() };
     subscriptions.cancel_subscription(authorized(cancel, &clerk)).await.expect("cancelled");
     credit_settles(&channel, &clerk, &account, "0.00", "30.00").await;
     let post = PostInvoiceRequest { id: drafts[0].id.clone(), request_id: String::new() };
@@ -649,7 +650,7 @@ async fn a_first_period_on_a_draft_keeps_its_reservation_and_a_cancelled_subscri
         .execute(&database)
         .await
         .expect("started yesterday");
-    let cancel = CancelSubscriptionRequest { id: second.id.clone(), request_id: String::new() };
+    let cancel = CancelSubscriptionRequest { id: second.id.clone(), request_id: String::new(), ..Default::default() };
     subscriptions.cancel_subscription(authorized(cancel, &clerk)).await.expect("cancelled");
     let delete = DeleteAccountRequest { id: account.clone(), etag: String::new(), request_id: String::new() };
     let refused = AccountServiceClient::new(channel.clone()).delete_account(authorized(delete, &admin)).await;
@@ -770,7 +771,8 @@ async fn a_started_period_counts_against_available_credit_until_its_invoice_capt
 
     // Cancelled on the period's first day, the subscription owes that period
     // no more: its charge is taken back and credit frees its reservation.
-    let cancel = CancelSubscriptionRequest { id: subscription.id.clone(), request_id: String::new() };
+    let cancel =
+        CancelSubscriptionRequest { id: subscription.id.clone(), request_id: String::new(), ..Default::default() };
     subscriptions.cancel_subscription(authorized(cancel, &clerk)).await.expect("cancelled");
     credit_settles(&channel, &clerk, &account, "0.00", "60.00").await;
 

@@ -409,7 +409,7 @@ async fn a_reseller_customer_is_copied_on_its_first_paid_subscription_and_kept_i
     let list = ListSubscriptionsRequest { account_id: source.clone(), ..ListSubscriptionsRequest::default() };
     let listed = subscriptions.list_subscriptions(authorized(list, &world.reseller_admin)).await.expect("listed");
     for subscription in listed.into_inner().subscriptions {
-        let cancel = CancelSubscriptionRequest { id: subscription.id, request_id: String::new() };
+        let cancel = CancelSubscriptionRequest { id: subscription.id, request_id: String::new(), ..Default::default() };
         subscriptions.cancel_subscription(authorized(cancel, &world.reseller_admin)).await.expect("cancelled");
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);

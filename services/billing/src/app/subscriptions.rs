@@ -234,16 +234,16 @@ impl Billing {
         subscriptions::of_account(&self.db, tenant_id, account_id, after, limit).await
     }
 
-    /// Cancels a subscription today. One of which nothing was or will be
-    /// charged frees what credit holds for its activation (a charged or
-    /// started first period is still invoiced, and its invoice captures
-    /// it).
+    /// Cancels a subscription today, or at the end of the period running
+    /// today (`at_period_end`). One of which nothing was or will be charged
+    /// frees what credit holds for its activation (a charged or started
+    /// first period is still invoiced, and its invoice captures it).
     pub async fn cancel_subscription<R: Message + Default>(
         &self,
         caller: &Caller,
         tenant_id: Uuid,
         key: Option<RequestKey>,
-        id: Uuid,
+        (id, at_period_end): (Uuid, bool),
         respond: impl FnOnce(&Subscription) -> R,
     ) -> Result<R, BillingError> {
         if caller.customer_user().is_some() {
@@ -254,11 +254,13 @@ impl Billing {
                 .await?
                 .ok_or_else(|| BillingError::not_found("subscription", id))?;
             let today = now().date_naive();
-            subscription.cancel(today)?;
-            // Periods from today on are owed no more, even when charged
-            // already (the accrual charges a period on its first day): their
-            // charges are taken back and what credit reserved for them freed.
-            let taken_back = subscriptions::uncharge_from(tx, tenant_id, id, today).await?;
+            subscription.cancel(today, at_period_end)?;
+            // Periods from its last day on are owed no more, even when
+            // charged already (the accrual charges a period on its first
+            // day): their charges are taken back and what credit reserved
+            // for them freed.
+            let ends = subscription.cancel_date.unwrap_or(today);
+            let taken_back = subscriptions::uncharge_from(tx, tenant_id, id, ends).await?;
             subscriptions::save(tx, tenant_id, &subscription, false).await?;
             let mut releases = Vec::new();
             for (reference, payer, amount) in &taken_back {
@@ -283,7 +285,9 @@ impl Billing {
             }
             let first_taken_back =
                 taken_back.iter().any(|(reference, _, _)| *reference == Some(subscription.reference.clone()));
-            if nothing_started || first_taken_back {
+            // Cancelled at its period's end, it still owes that period.
+            let ended_now = subscription.state == SubscriptionState::Cancelled;
+            if ended_now && (nothing_started || first_taken_back) {
                 let cancelled = SubscriptionCancelled {
                     subscription_id: subscription.id.to_string(),
                     account_id: subscription.account_id.to_string(),

@@ -122,9 +122,10 @@ impl Subscription {
     }
 
     /// The period running on `today`: none before it starts, once
-    /// cancelled, or never active.
+    /// cancelled (or past the day a cancellation set for a period's end
+    /// takes effect), or never active.
     pub fn current_period(&self, today: NaiveDate) -> Option<Span> {
-        if self.state != SubscriptionState::Active {
+        if self.state != SubscriptionState::Active || self.cancel_date.is_some_and(|on| on <= today) {
             return None;
         }
         self.schedule()?.period_on(today).map(|(_, span)| span)
@@ -141,25 +142,39 @@ impl Subscription {
         with_reservations(&mut self.payers, reservations);
     }
 
-    /// Cancels it on `today`: refused when it was cancelled already or
-    /// never activated (rejected by credit).
-    pub fn cancel(&mut self, today: NaiveDate) -> Result<(), BillingError> {
-        match (self.state, self.cancel_date) {
-            (SubscriptionState::Cancelled, cancelled) => Err(BillingError::precondition(
+    /// Cancels it from `today`, or with `at_period_end` from the first day
+    /// after the period running today (it stays active, and is charged,
+    /// until then; one not running yet is cancelled today). Refused when it
+    /// was cancelled already (a cancellation set for a period's end may
+    /// still be brought forward to today) or never activated (rejected by
+    /// credit).
+    pub fn cancel(&mut self, today: NaiveDate, at_period_end: bool) -> Result<(), BillingError> {
+        let cancelled = |on: Option<NaiveDate>| {
+            BillingError::precondition(
                 "SUBSCRIPTION_CANCELLED",
                 format!(
-                    "subscription {} was cancelled on {}",
+                    "subscription {} is cancelled from {}",
                     self.id,
-                    cancelled.map(|date| date.to_string()).unwrap_or_default()
+                    on.map(|date| date.to_string()).unwrap_or_default()
                 ),
-            )),
+            )
+        };
+        match (self.state, self.cancel_date) {
+            (SubscriptionState::Cancelled, on) => Err(cancelled(on)),
             (SubscriptionState::Rejected, _) => Err(BillingError::precondition(
                 "SUBSCRIPTION_REJECTED",
                 format!("subscription {} was refused by credit: it was never charged", self.id),
             )),
+            // Set for a period's end: once, and ended once its day came.
+            (_, Some(on)) if at_period_end || on <= today => Err(cancelled(Some(on))),
             _ => {
-                self.state = SubscriptionState::Cancelled;
-                self.cancel_date = Some(today);
+                match self.current_period(today).filter(|_| at_period_end) {
+                    Some(period) => self.cancel_date = Some(period.end),
+                    None => {
+                        self.state = SubscriptionState::Cancelled;
+                        self.cancel_date = Some(today);
+                    }
+                }
                 Ok(())
             }
         }
@@ -376,15 +391,35 @@ mod tests {
     fn only_a_live_subscription_is_cancelled_and_once() {
         let today = NaiveDate::from_ymd_opt(2026, 12, 2).expect("date");
         let mut live = subscription(SubscriptionState::Active);
-        live.cancel(today).expect("cancelled");
+        live.cancel(today, false).expect("cancelled");
         assert_eq!((live.state, live.cancel_date), (SubscriptionState::Cancelled, Some(today)));
         let reason = |result: Result<(), BillingError>| match result {
             Err(BillingError::Precondition { reason, .. }) => reason,
             other => panic!("refused with a reason, not {other:?}"),
         };
-        assert_eq!(reason(live.cancel(today)), "SUBSCRIPTION_CANCELLED");
-        assert_eq!(reason(subscription(SubscriptionState::Rejected).cancel(today)), "SUBSCRIPTION_REJECTED");
-        assert!(subscription(SubscriptionState::PendingApproval).cancel(today).is_ok());
+        assert_eq!(reason(live.cancel(today, false)), "SUBSCRIPTION_CANCELLED");
+        assert_eq!(reason(subscription(SubscriptionState::Rejected).cancel(today, false)), "SUBSCRIPTION_REJECTED");
+        assert!(subscription(SubscriptionState::PendingApproval).cancel(today, false).is_ok());
+    }
+
+    #[test]
+    fn cancelled_at_its_periods_end_it_runs_to_that_day_and_may_still_be_cancelled_now() {
+        let day = |text: &str| text.parse::<NaiveDate>().expect("date");
+        let started = Subscription { start_date: Some(day("2026-11-15")), ..subscription(SubscriptionState::Active) };
+        let mut ending = started.clone();
+        ending.cancel(day("2026-12-02"), true).expect("cancelled at the period's end");
+        assert_eq!((ending.state, ending.cancel_date), (SubscriptionState::Active, Some(day("2026-12-15"))));
+        assert_eq!(ending.current_period(day("2026-12-02")).map(|span| span.end), Some(day("2026-12-15")));
+        let again = ending.clone().cancel(day("2026-12-03"), true).expect_err("set already");
+        assert!(matches!(again, BillingError::Precondition { reason: "SUBSCRIPTION_CANCELLED", .. }), "{again:?}");
+        let late = ending.clone().cancel(day("2026-12-15"), false).expect_err("ended that day");
+        assert!(matches!(late, BillingError::Precondition { reason: "SUBSCRIPTION_CANCELLED", .. }), "{late:?}");
+        ending.cancel(day("2026-12-03"), false).expect("brought forward");
+        assert_eq!((ending.state, ending.cancel_date), (SubscriptionState::Cancelled, Some(day("2026-12-03"))));
+        // Not started yet: cancelled today.
+        let mut waiting = subscription(SubscriptionState::PendingApproval);
+        waiting.cancel(day("2026-12-02"), true).expect("cancelled");
+        assert_eq!((waiting.state, waiting.cancel_date), (SubscriptionState::Cancelled, Some(day("2026-12-02"))));
     }
 
     fn due(index: i32) -> DuePeriod {

@@ -179,7 +179,8 @@ impl SubscriptionService for BillingApi {
         let run = async {
             let id = parse_id("id", &request.id)?;
             let key = RequestKey::of_caller(&caller, tenant_id, "CancelSubscription", &request.request_id, &request)?;
-            self.cancel_subscription(&caller, tenant_id, key, id, |subscription| CancelSubscriptionResponse {
+            let cancel = (id, request.at_period_end);
+            self.cancel_subscription(&caller, tenant_id, key, cancel, |subscription| CancelSubscriptionResponse {
                 subscription: Some(wire::subscription(subscription)),
             })
             .await

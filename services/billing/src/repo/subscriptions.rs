@@ -118,6 +118,20 @@ pub async fn save(
     Ok(())
 }
 
+/// Ends every subscription cancelled at a period's end whose day has come
+/// (`today` or before): ACTIVE becomes CANCELLED, in the column and the
+/// document. Returns how many.
+pub async fn end_cancelled(db: &PgPool, today: NaiveDate) -> Result<u64, BillingError> {
+    let ended = sqlx::query(
+        "UPDATE billing.subscriptions SET status = 'CANCELLED', doc = jsonb_set(doc, '{state}', '\"CANCELLED\"')
+         WHERE status = 'ACTIVE' AND cancelled_on <= $1 AND doc IS NOT NULL",
+    )
+    .bind(today)
+    .execute(db)
+    .await?;
+    Ok(ended.rows_affected())
+}
+
 /// The price of a whole period of the subscription (its latest).
 pub async fn period_total(tx: &mut PgConnection, tenant_id: Uuid, id: Uuid) -> Result<Decimal, BillingError> {
     Ok(sqlx::query_scalar("SELECT total FROM billing.subscriptions WHERE tenant_id = $1 AND id = $2")

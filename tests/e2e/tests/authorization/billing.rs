@@ -550,7 +550,11 @@ impl Fixture {
                     .map(|r| r.into_inner().unsettled.len())
             }
             (SUBSCRIPTIONS, "CancelSubscription") => {
-                let cancel = CancelSubscriptionRequest { id: self.subscription_id.clone(), request_id: String::new() };
+                let cancel = CancelSubscriptionRequest {
+                    id: self.subscription_id.clone(),
+                    request_id: String::new(),
+                    ..Default::default()
+                };
                 SubscriptionServiceClient::new(channel).cancel_subscription(request(cancel, token)).await.map(|_| 1)
             }
             (LEDGER, "ListTransactions") => {
