@@ -423,6 +423,7 @@ pub fn subscription(subscription: &Subscription) -> wire::Subscription {
         } as i32,
         current_period_start: current.map(|span| format_date(span.start)).unwrap_or_default(),
         current_period_end: current.map(|span| format_date(span.end)).unwrap_or_default(),
+        start_date: subscription.start_date.map(format_date).unwrap_or_default(),
     }
 }
 

@@ -322,3 +322,69 @@ async fn cancelled_at_its_periods_end_a_plan_is_billed_to_that_day_and_no_furthe
     assert_eq!(amount(&billing_balance(&channel, &clerk, &account).await.balance), "90.00");
     credit_settles(&channel, &clerk, &account, "90.00", "0.00").await;
 }
+
+#[tokio::test]
+async fn a_yearly_plan_cancelled_after_four_months_is_credited_its_unused_days() {
+    let suite = TestApp::start().await;
+    let (tenant_id, admin) = suite.tenant("Yearly Books", "EUR").await;
+    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
+    let channel = suite.gateway().await;
+    create_product(&channel, &admin, "YPLAN", "1200.00", "").await;
+    create_product(&channel, &admin, "MONTHLY", "31.00", "").await;
+    let account = create_account(&channel, &admin, ordering_account("YEARLY")).await;
+    set_credit_terms(&channel, &admin, &account, "5000", None).await;
+    let mut subscriptions = SubscriptionServiceClient::new(channel.clone());
+    let cancel_now = |id: &str| CancelSubscriptionRequest { id: id.to_owned(), ..Default::default() };
+    let backdated = |product: &str, cycle: BillingCycle, start: NaiveDate| {
+        let mut request = subscription_request(&account, product, "1", PaymentType::OnAccount);
+        if let Some(subscription) = request.subscription.as_mut() {
+            subscription.billing_cycle = cycle as i32;
+            subscription.start_date = text(start);
+        }
+        request
+    };
+
+    // A yearly plan that started four months ago: its year is invoiced,
+    // whole, at the next billing.
+    let today = date(&today());
+    let start = today.checked_sub_months(Months::new(4)).expect("date");
+    let year_end = start.checked_add_months(Months::new(12)).expect("date");
+    let plan = subscribe(&channel, &clerk, backdated("YPLAN", BillingCycle::Yearly, start)).await;
+    assert_eq!((plan.start_date.clone(), plan.current_period_end.clone()), (text(start), text(year_end)));
+    credit_settles(&channel, &clerk, &account, "0.00", "1200.00").await;
+    assert_eq!(totals(&generate(&channel, &clerk, &account, &text(today), true).await), vec!["1200.00"]);
+    credit_settles(&channel, &clerk, &account, "1200.00", "0.00").await;
+
+    // Cancelled today: a credit note for the days from today to the year's
+    // end, billing and credit agreeing on what is left.
+    let unused = share("1200.00", (year_end - today).num_days(), (year_end - start).num_days());
+    let cancelled = subscriptions.cancel_subscription(authorized(cancel_now(&plan.id), &clerk)).await;
+    let cancelled = cancelled.expect("cancelled").into_inner().subscription.expect("subscription");
+    assert_eq!(cancelled.status, SubscriptionStatus::Cancelled as i32);
+    let owed = ("1200.00".parse::<Decimal>().expect("price") - unused.parse::<Decimal>().expect("unused")).to_string();
+    assert_eq!(amount(&billing_balance(&channel, &clerk, &account).await.balance), owed);
+    credit_settles(&channel, &clerk, &account, &owed, "0.00").await;
+    let next_year = year_end.checked_add_months(Months::new(1)).expect("date");
+    assert!(generate(&channel, &clerk, &account, &text(next_year), true).await.is_empty(), "nothing more");
+
+    // A month started ten days ago, cancelled before it was invoiced, is
+    // charged its ten days; on a draft invoice, cancelling is refused until
+    // the draft is posted or voided.
+    let ten_days_ago = today - chrono::Days::new(10);
+    let month_end = ten_days_ago.checked_add_months(Months::new(1)).expect("date");
+    let month = subscribe(&channel, &clerk, backdated("MONTHLY", BillingCycle::Monthly, ten_days_ago)).await;
+    subscriptions.cancel_subscription(authorized(cancel_now(&month.id), &clerk)).await.expect("cancelled");
+    let ten_days = share("31.00", 10, (month_end - ten_days_ago).num_days());
+    let invoiced = generate(&channel, &clerk, &account, &text(today), true).await;
+    assert_eq!(totals(&invoiced), vec![ten_days.clone()]);
+    let owed = (owed.parse::<Decimal>().expect("owed") + ten_days.parse::<Decimal>().expect("ten days")).to_string();
+    credit_settles(&channel, &clerk, &account, &owed, "0.00").await;
+
+    let drafted = subscribe(&channel, &clerk, backdated("MONTHLY", BillingCycle::Monthly, ten_days_ago)).await;
+    assert_eq!(generate(&channel, &clerk, &account, &text(today), false).await.len(), 1, "a draft");
+    let refused = subscriptions.cancel_subscription(authorized(cancel_now(&drafted.id), &clerk)).await;
+    assert_eq!(bss_testkit::reason(&refused.expect_err("refused")), "SUBSCRIPTION_PERIOD_ON_DRAFT");
+    let get = GetSubscriptionRequest { id: drafted.id.clone() };
+    let kept = subscriptions.get_subscription(authorized(get, &clerk)).await.expect("read").into_inner();
+    assert_eq!(kept.subscription.expect("subscription").status, SubscriptionStatus::Active as i32, "nothing written");
+}

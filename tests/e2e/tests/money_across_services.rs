@@ -615,7 +615,7 @@ async fn free_lines_long_request_ids_and_cancelled_back_orders_keep_reservations
 }
 
 #[tokio::test]
-async fn a_first_period_on_a_draft_keeps_its_reservation_and_a_cancelled_subscription_still_owes_its_started_period() {
+async fn a_first_period_on_a_draft_keeps_its_reservation_and_a_cancelled_subscription_still_owes_the_days_it_ran() {
     let suite = TestApp::start().await;
     let (tenant_id, admin) = suite.tenant("Period Books", "EUR").await;
     let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
@@ -640,8 +640,9 @@ async fn a_first_period_on_a_draft_keeps_its_reservation_and_a_cancelled_subscri
     credit_settles(&channel, &clerk, &account, "30.00", "0.00").await;
 
     // A subscription started yesterday and cancelled today before any
-    // invoice: its first period is still owed, so the account is not final
-    // and the reservation stays for that invoice.
+    // invoice: the day it ran is still owed (its month's share, by the
+    // day), so the account is not final and the reservation stays for that
+    // invoice, which captures it whole.
     let second = subscriptions.create_subscription(authorized(subscribe(), &clerk)).await.expect("subscribed");
     let second = second.into_inner().subscription.expect("subscription");
     let database = sqlx::PgPool::connect(suite.database_url()).await.expect("database");
@@ -658,8 +659,16 @@ async fn a_first_period_on_a_draft_keeps_its_reservation_and_a_cancelled_subscri
     assert!(named.contains(&"CHARGES_NOT_INVOICED".to_owned()), "{named:?}");
     credit_settles(&channel, &clerk, &account, "30.00", "30.00").await;
     let invoiced = generate(&channel, &clerk, &account, &today(), true).await;
-    assert_eq!(invoiced.iter().map(|invoice| amount(&invoice.total).to_owned()).collect::<Vec<_>>(), vec!["30.00"]);
-    credit_settles(&channel, &clerk, &account, "60.00", "0.00").await;
+    let yesterday = bss_platform::time::now().date_naive() - chrono::Days::new(1);
+    let month = (yesterday.checked_add_months(chrono::Months::new(1)).expect("date") - yesterday).num_days();
+    let one_day = (rust_decimal::Decimal::new(3000, 2) / rust_decimal::Decimal::from(month))
+        .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+    assert_eq!(
+        invoiced.iter().map(|invoice| amount(&invoice.total).to_owned()).collect::<Vec<_>>(),
+        vec![one_day.to_string()]
+    );
+    let owed = rust_decimal::Decimal::new(3000, 2) + one_day;
+    credit_settles(&channel, &clerk, &account, &owed.to_string(), "0.00").await;
 }
 
 #[tokio::test]

@@ -11,6 +11,7 @@ use bss_platform::time::now;
 use bss_proto::billing::billing_event::Payload;
 use bss_proto::billing::{FirstPaidSubscriptionCreated, OrderPayer, SubscriptionCancelled, SubscriptionPeriodCharged};
 use bss_proto::credit::EventKind;
+use chrono::NaiveDate;
 use prost::Message;
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
@@ -21,7 +22,7 @@ use super::held_orders;
 use super::orders::CreditAsk;
 use super::{Billing, publish, publish_all, unreadable};
 use crate::domain::collection::{Use, choose_method, method_kind};
-use crate::domain::cycle::{AnchorDay, Cycle, Schedule, Timing, prorate};
+use crate::domain::cycle::{AnchorDay, Cycle, Schedule, Span, Timing, prorate};
 use crate::domain::error::BillingError;
 use crate::domain::order::{Line, OrderState, charges, check_orderer, credit_reference, payer_shares};
 use crate::domain::subscription::{Subscription, SubscriptionState};
@@ -39,11 +40,12 @@ pub struct NewSubscription {
     /// The oldest pricing book version that may price it (0: the newest
     /// pricing has heard of).
     pub min_pricing_version: i64,
-    /// How often it is billed; its product's price is a period's.
-    pub cycle: Cycle,
-    /// Its anchor day (none: its account's, else the day it starts).
-    pub anchor: Option<AnchorDay>,
-    pub timing: Timing,
+    /// How often it is billed (its product's price is a period's), its
+    /// anchor day (none: its account's, else the day it starts) and when
+    /// its periods are billed.
+    pub billing: (Cycle, Option<AnchorDay>, Timing),
+    /// The day it starts (none: today).
+    pub start: Option<NaiveDate>,
 }
 
 impl Billing {
@@ -76,13 +78,15 @@ impl Billing {
         let Some(charge) = charges(new.account_id, &line, &bill_to, None, priced.currency, today).pop() else {
             return Err(BillingError::Unavailable { what: "pricing", cause: "a quote without its line".to_owned() });
         };
-        let anchor = match new.anchor {
+        let (cycle, anchor, timing) = new.billing;
+        let anchor = match anchor {
             Some(anchor) => Some(anchor),
             None => subscriptions::billing_anchor(&self.db, tenant_id, new.account_id).await?,
         };
-        // Credit authorizes the first period as it would run from today:
-        // a part period up to the anchor is its days' share.
-        let schedule = Schedule { cycle: new.cycle, anchor: anchor.unwrap_or(AnchorDay::of(today)), start: today };
+        // Credit authorizes the first period as it would run from its
+        // start: a part period up to the anchor is its days' share.
+        let start = new.start.unwrap_or(today);
+        let schedule = Schedule { cycle, anchor: anchor.unwrap_or(AnchorDay::of(start)), start };
         let first_period = schedule.period(0).ok_or_else(|| {
             BillingError::precondition("PERIOD_OUT_OF_RANGE", "the first period is past the last date")
         })?;
@@ -113,9 +117,9 @@ impl Billing {
             payers: Vec::new(),
             reference: reference.clone(),
             held_order_id: None,
-            cycle: new.cycle,
+            cycle,
             anchor,
-            timing: new.timing,
+            timing,
             start_date: None,
         };
         // A running quote is recorded, never authorized or charged.
@@ -134,7 +138,7 @@ impl Billing {
             let credited = self.authorize_credit(tenant_id, ask).await?;
             subscription.state = SubscriptionState::after(credited.state);
             if credited.state == OrderState::Executed {
-                start_date = Some(today);
+                start_date = Some(start);
                 subscription.start_date = start_date;
             }
             subscription.reasons = credited.reasons;
@@ -234,6 +238,57 @@ impl Billing {
         subscriptions::of_account(&self.db, tenant_id, account_id, after, limit).await
     }
 
+    /// The period running when `subscription` (billed in advance) was
+    /// cancelled `today`, cut short: a charge no invoice holds yet is
+    /// charged for the used days only; one on a posted invoice gets a
+    /// credit note for the unused days, against that invoice; one on a
+    /// draft is refused (FAILED_PRECONDITION SUBSCRIPTION_PERIOD_ON_DRAFT:
+    /// post or void it first). Not charged yet, it will be charged for the
+    /// used days.
+    async fn credit_unused_days(
+        &self,
+        tx: &mut PgConnection,
+        (caller, tenant_id): (&Caller, Uuid),
+        subscription: &Subscription,
+        period: &Span,
+        today: NaiveDate,
+    ) -> Result<(), BillingError> {
+        let whole_total = subscriptions::period_total(tx, tenant_id, subscription.id).await?;
+        let Some(cut) = subscription.cut_short(period, today, whole_total) else {
+            return Ok(());
+        };
+        let Some((charge_id, payer, invoice)) =
+            subscriptions::period_charge(tx, tenant_id, subscription.id, period.start).await?
+        else {
+            return Ok(());
+        };
+        let (used, unused, whole) = cut.days;
+        let from = period.start.format("%Y-%m-%d");
+        match invoice {
+            None => {
+                let days = format!(", {used} of {whole} days");
+                subscriptions::cut_charge(tx, tenant_id, charge_id, (cut.used, &days)).await
+            }
+            Some((invoice_id, true)) => {
+                let currency = Currency::parse(&subscription.currency).map_err(|cause| unreadable("billing", cause))?;
+                let reason = format!(
+                    "subscription {} cancelled on {today}: {unused} unused days of {whole} of the period from {from}",
+                    subscription.id
+                );
+                self.adjust(tx, caller, tenant_id, (payer, currency), Some(cut.unused), Some(invoice_id), &reason)
+                    .await
+                    .map(|_| ())
+            }
+            Some((invoice_id, false)) => Err(BillingError::precondition(
+                "SUBSCRIPTION_PERIOD_ON_DRAFT",
+                format!(
+                    "the period from {from} of subscription {} is on draft invoice {invoice_id}: post or void it first",
+                    subscription.id
+                ),
+            )),
+        }
+    }
+
     /// Cancels a subscription today, or at the end of the period running
     /// today (`at_period_end`). One of which nothing was or will be charged
     /// frees what credit holds for its activation (a charged or started
@@ -254,7 +309,13 @@ impl Billing {
                 .await?
                 .ok_or_else(|| BillingError::not_found("subscription", id))?;
             let today = now().date_naive();
+            let running = subscription.current_period(today);
             subscription.cancel(today, at_period_end)?;
+            if subscription.state == SubscriptionState::Cancelled
+                && let Some(period) = running
+            {
+                self.credit_unused_days(tx, (caller, tenant_id), &subscription, &period, today).await?;
+            }
             // Periods from its last day on are owed no more, even when
             // charged already (the accrual charges a period on its first
             // day): their charges are taken back and what credit reserved

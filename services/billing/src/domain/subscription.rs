@@ -121,6 +121,24 @@ impl Subscription {
         (billed > authorized).then(|| billed - authorized)
     }
 
+    /// What cancelling it on `today` takes back of `period` (running
+    /// today, billed in advance at `whole_total` a whole period): the used
+    /// days' charge, the unused days' credit, and the description of the
+    /// cut charge. None when nothing of the period was used or it is billed
+    /// in arrears (billed for the days it ran).
+    pub fn cut_short(&self, period: &Span, today: NaiveDate, whole_total: Decimal) -> Option<CutShort> {
+        if self.timing != Timing::Advance || period.start >= today {
+            return None;
+        }
+        let currency = Currency::parse(&self.currency).ok()?;
+        let used = period.days() - period.days_from(today);
+        Some(CutShort {
+            used: prorate(whole_total, used, period.whole_days, currency),
+            unused: prorate(whole_total, period.days_from(today), period.whole_days, currency),
+            days: (used, period.days_from(today), period.whole_days),
+        })
+    }
+
     /// The period running on `today`: none before it starts, once
     /// cancelled (or past the day a cancellation set for a period's end
     /// takes effect), or never active.
@@ -181,6 +199,16 @@ impl Subscription {
     }
 }
 
+/// A period cut short by a cancellation: what its used days cost, what its
+/// unused days are credited (each prorated by the day from the whole
+/// period's price), and (used, unused, whole period's) days.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CutShort {
+    pub used: Decimal,
+    pub unused: Decimal,
+    pub days: (i64, i64, i64),
+}
+
 /// A subscription period due to be charged.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DuePeriod {
@@ -209,8 +237,8 @@ pub struct DuePeriod {
     /// Its first day.
     pub start: NaiveDate,
     /// The days it bills of the days of its whole period: all of them but
-    /// for a part period up to the anchor, or one billed in arrears and cut
-    /// short by a cancellation.
+    /// for a part period up to the anchor, or one cut short by a
+    /// cancellation.
     pub days: (i64, i64),
 }
 

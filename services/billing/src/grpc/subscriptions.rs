@@ -4,7 +4,7 @@
 use bss_platform::auth::{Role, authorize};
 use bss_platform::error::Violations;
 use bss_platform::idempotency::RequestKey;
-use bss_platform::input::{parse_id, required_id};
+use bss_platform::input::{optional_date, parse_id, required_id};
 use bss_platform::money::decimal_from_wire;
 use bss_platform::paging::Page;
 use bss_platform::payment::PaymentType;
@@ -44,14 +44,22 @@ fn new_subscription(
     let cycle = v.keep("subscription.billing_cycle", wire::billing_cycle(input.billing_cycle));
     let anchor = v.keep("subscription.billing_anchor_day", anchor_day(input.billing_anchor_day));
     let timing = v.keep("subscription.billing_timing", wire::billing_timing(input.billing_timing));
-    let (Some(account_id), Some(payment_type), Some(quantity), Some(cycle), Some(anchor), Some(timing)) =
-        (account_id, payment_type, quantity, cycle, anchor, timing)
+    let start = optional_date(&mut v, "subscription.start_date", &input.start_date);
+    let today = bss_platform::time::now().date_naive();
+    if let Some(Some(start)) = start
+        && (start < today - chrono::Days::new(366) || start > today + chrono::Days::new(366))
+    {
+        v.add("subscription.start_date", "must be within a year of today");
+    }
+    let (Some(account_id), Some(payment_type), Some(quantity), Some(cycle), Some(anchor), Some(timing), Some(start)) =
+        (account_id, payment_type, quantity, cycle, anchor, timing, start)
     else {
         return Err(v.into());
     };
     v.into_result()?;
     let product = input.product.clone();
-    Ok(NewSubscription { account_id, payment_type, product, quantity, min_pricing_version, cycle, anchor, timing })
+    let billing = (cycle, anchor, timing);
+    Ok(NewSubscription { account_id, payment_type, product, quantity, min_pricing_version, billing, start })
 }
 
 /// An anchor day on the wire: 0 is none, else 1 to 31.

@@ -154,7 +154,7 @@ pub async fn due_periods(
                 },
                 index: i32::try_from(index).map_err(|_| super::corrupt("period index", &index.to_string()))?,
                 start: span.start,
-                days: (span.days_until(row.cancelled_on.filter(|_| timing == Timing::Arrears)), span.whole_days),
+                days: (span.days_until(row.cancelled_on), span.whole_days),
             });
         }
     }

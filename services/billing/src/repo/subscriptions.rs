@@ -132,6 +132,53 @@ pub async fn end_cancelled(db: &PgPool, today: NaiveDate) -> Result<u64, Billing
     Ok(ended.rows_affected())
 }
 
+/// The charge of the subscription's period starting on `start`, if it
+/// was charged: (charge, its payer, the invoice holding it and whether
+/// that is posted).
+pub async fn period_charge(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    id: Uuid,
+    start: NaiveDate,
+) -> Result<Option<(Uuid, Uuid, Option<(Uuid, bool)>)>, BillingError> {
+    let row: Option<(Uuid, Uuid, Option<Uuid>, Option<String>)> = sqlx::query_as(
+        "SELECT c.id, c.bill_to_account_id, c.invoice_id, i.status FROM billing.charges c
+         LEFT JOIN billing.invoices i ON i.tenant_id = c.tenant_id AND i.id = c.invoice_id
+         WHERE c.tenant_id = $1 AND c.subscription_id = $2 AND c.charge_date = $3
+         ORDER BY c.id DESC LIMIT 1 FOR UPDATE OF c",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .bind(start)
+    .fetch_optional(tx)
+    .await?;
+    Ok(row.map(|(charge_id, payer, invoice_id, status)| {
+        (charge_id, payer, invoice_id.map(|invoice_id| (invoice_id, status.as_deref() == Some("POSTED"))))
+    }))
+}
+
+/// Charges only `total` for a period cut short, on a charge no invoice
+/// holds yet; its description names the days (`days`: ", 5 of 31 days").
+pub async fn cut_charge(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    charge_id: Uuid,
+    (total, days): (Decimal, &str),
+) -> Result<(), BillingError> {
+    sqlx::query(
+        "UPDATE billing.charges SET total = $3,
+             description = regexp_replace(description, ', [0-9]+ of [0-9]+ days$', '') || $4
+         WHERE tenant_id = $1 AND id = $2 AND invoice_id IS NULL",
+    )
+    .bind(tenant_id)
+    .bind(charge_id)
+    .bind(total)
+    .bind(days)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
 /// The price of a whole period of the subscription (its latest).
 pub async fn period_total(tx: &mut PgConnection, tenant_id: Uuid, id: Uuid) -> Result<Decimal, BillingError> {
     Ok(sqlx::query_scalar("SELECT total FROM billing.subscriptions WHERE tenant_id = $1 AND id = $2")
