@@ -10,6 +10,8 @@ use bss_e2e::{
     set_credit_terms, subscription_request, today,
 };
 use bss_platform::auth::Role;
+use bss_proto::billing::invoice_service_client::InvoiceServiceClient;
+use bss_proto::billing::payment_service_client::PaymentServiceClient;
 use bss_proto::billing::subscription_service_client::SubscriptionServiceClient;
 use bss_proto::billing::*;
 use bss_proto::types::PaymentType;
@@ -315,12 +317,13 @@ async fn cancelled_at_its_periods_end_a_plan_is_billed_to_that_day_and_no_furthe
     credit_settles(&channel, &clerk, &account, "90.00", "0.00").await;
 
     // A period-end cancellation is brought forward to today: cancelled
-    // now; its first month, billed already, is still owed.
+    // now, on the day its first month began, it ran no day of it, and the
+    // month billed already is credited whole.
     let now = subscriptions.cancel_subscription(authorized(cancel(&plan.id, false), &clerk)).await;
     let now = now.expect("cancelled now").into_inner().subscription.expect("subscription");
     assert_eq!((now.status, now.cancel_date.as_str()), (SubscriptionStatus::Cancelled as i32, today().as_str()));
-    assert_eq!(amount(&billing_balance(&channel, &clerk, &account).await.balance), "90.00");
-    credit_settles(&channel, &clerk, &account, "90.00", "0.00").await;
+    assert_eq!(amount(&billing_balance(&channel, &clerk, &account).await.balance), "45.00");
+    credit_settles(&channel, &clerk, &account, "45.00", "0.00").await;
 }
 
 #[tokio::test]
@@ -352,18 +355,32 @@ async fn a_yearly_plan_cancelled_after_four_months_is_credited_its_unused_days()
     let plan = subscribe(&channel, &clerk, backdated("YPLAN", BillingCycle::Yearly, start)).await;
     assert_eq!((plan.start_date.clone(), plan.current_period_end.clone()), (text(start), text(year_end)));
     credit_settles(&channel, &clerk, &account, "0.00", "1200.00").await;
-    assert_eq!(totals(&generate(&channel, &clerk, &account, &text(today), true).await), vec!["1200.00"]);
+    let year = generate(&channel, &clerk, &account, &text(today), true).await;
+    assert_eq!(totals(&year), vec!["1200.00"]);
     credit_settles(&channel, &clerk, &account, "1200.00", "0.00").await;
+    // Paid in full.
+    let pay = RecordPaymentRequest {
+        payment: Some(Payment { account_id: account.clone(), amount: bss_e2e::eur("1200.00"), ..Payment::default() }),
+        invoice_id: year[0].id.clone(),
+        request_id: String::new(),
+    };
+    PaymentServiceClient::new(channel.clone()).record_payment(authorized(pay, &clerk)).await.expect("paid");
+    credit_settles(&channel, &clerk, &account, "0.00", "0.00").await;
 
     // Cancelled today: a credit note for the days from today to the year's
-    // end, billing and credit agreeing on what is left.
+    // end, crediting its invoice line; the account holds it as credit, and
+    // billing and credit agree on it.
     let unused = share("1200.00", (year_end - today).num_days(), (year_end - start).num_days());
     let cancelled = subscriptions.cancel_subscription(authorized(cancel_now(&plan.id), &clerk)).await;
     let cancelled = cancelled.expect("cancelled").into_inner().subscription.expect("subscription");
     assert_eq!(cancelled.status, SubscriptionStatus::Cancelled as i32);
-    let owed = ("1200.00".parse::<Decimal>().expect("price") - unused.parse::<Decimal>().expect("unused")).to_string();
+    let owed = (Decimal::ZERO - unused.parse::<Decimal>().expect("unused")).to_string();
     assert_eq!(amount(&billing_balance(&channel, &clerk, &account).await.balance), owed);
     credit_settles(&channel, &clerk, &account, &owed, "0.00").await;
+    let get = GetInvoiceRequest { id: year[0].id.clone() };
+    let invoice = InvoiceServiceClient::new(channel.clone()).get_invoice(authorized(get, &clerk)).await;
+    let line = invoice.expect("invoice").into_inner().invoice.expect("invoice").lines.remove(0);
+    assert_eq!(amount(&line.credited), unused, "the line carries what was credited");
     let next_year = year_end.checked_add_months(Months::new(1)).expect("date");
     assert!(generate(&channel, &clerk, &account, &text(next_year), true).await.is_empty(), "nothing more");
 
@@ -387,4 +404,39 @@ async fn a_yearly_plan_cancelled_after_four_months_is_credited_its_unused_days()
     let get = GetSubscriptionRequest { id: drafted.id.clone() };
     let kept = subscriptions.get_subscription(authorized(get, &clerk)).await.expect("read").into_inner();
     assert_eq!(kept.subscription.expect("subscription").status, SubscriptionStatus::Active as i32, "nothing written");
+
+    // Started further back than its first period: refused by name.
+    let too_far = today.checked_sub_months(Months::new(2)).expect("date");
+    let refused =
+        subscriptions.create_subscription(authorized(backdated("MONTHLY", BillingCycle::Monthly, too_far), &clerk));
+    let refused = refused.await.expect_err("refused");
+    assert_eq!(
+        (refused.code(), bss_testkit::violated_fields(&refused)),
+        (Code::InvalidArgument, vec!["subscription.start_date".to_owned()])
+    );
+}
+
+#[tokio::test]
+async fn periods_charged_ahead_of_a_cancellation_are_credited_whole() {
+    let suite = TestApp::start().await;
+    let (tenant_id, admin) = suite.tenant("Ahead Books", "EUR").await;
+    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
+    let channel = suite.gateway().await;
+    create_product(&channel, &admin, "APLAN", "40.00", "").await;
+    let account = create_account(&channel, &admin, ordering_account("AHEAD")).await;
+    set_credit_terms(&channel, &admin, &account, "5000", None).await;
+
+    // A run dated a month ahead bills this month and the next; cancelled
+    // today, the plan ran no day of either: both are credited.
+    let plan = subscribe(&channel, &clerk, subscription_request(&account, "APLAN", "1", PaymentType::OnAccount)).await;
+    let month_on = date(&today()).checked_add_months(Months::new(1)).expect("date");
+    assert_eq!(totals(&generate(&channel, &clerk, &account, &text(month_on), true).await), vec!["80.00"]);
+    credit_settles(&channel, &clerk, &account, "80.00", "0.00").await;
+    let cancel = CancelSubscriptionRequest { id: plan.id.clone(), ..Default::default() };
+    SubscriptionServiceClient::new(channel.clone())
+        .cancel_subscription(authorized(cancel, &clerk))
+        .await
+        .expect("cancelled");
+    assert_eq!(amount(&billing_balance(&channel, &clerk, &account).await.balance), "0.00");
+    credit_settles(&channel, &clerk, &account, "0.00", "0.00").await;
 }

@@ -671,13 +671,16 @@ async fn cancel_subscription(world: &World, model: &mut Model, dice: &mut Dice, 
         .cancel_subscription(authorized(cancel, &world.clerk))
         .await
         .unwrap_or_else(|error| panic!("{}: {error:?}", world.context(step, "cancel subscription")));
-    let subscription = &mut model.subscriptions[index];
-    // Cancelled on its first day: nothing of it is charged; what credit
-    // held for its first period is released.
-    if subscription.state == State::Executed && !subscription.charged {
-        let payer = subscription.payer;
-        let amount = subscription.amount;
-        model.accounts[payer].reserved -= amount;
+    let subscription = &model.subscriptions[index];
+    // Cancelled on its first day, it ran no day: not charged yet, what
+    // credit held for its first period is released; charged (and so
+    // posted, as the model invoices), a credit note gives it back whole.
+    if subscription.state == State::Executed {
+        let (payer, amount, charged) = (subscription.payer, subscription.amount, subscription.charged);
+        match charged {
+            false => model.accounts[payer].reserved -= amount,
+            true => credit(&mut model.accounts[payer], amount),
+        }
     }
     model.subscriptions[index].state = State::Cancelled;
     "cancel subscription"
@@ -773,12 +776,17 @@ async fn pay(world: &World, model: &mut Model, dice: &mut Dice, step: usize) -> 
             .unwrap_or_else(|error| panic!("{}: {error:?}", world.context(step, "payment")));
         "payment"
     };
-    let books = &mut model.accounts[account];
+    credit(&mut model.accounts[account], value);
+    what
+}
+
+/// A payment or credit note of `value`: it settles what posted invoices
+/// owe, and the rest is credit the account holds.
+fn credit(books: &mut Books, value: Decimal) {
     let settled = value.min(books.unsettled);
     books.unsettled -= settled;
     books.credit_held += value - settled;
     books.balance -= value;
-    what
 }
 
 async fn refund(world: &World, model: &mut Model, dice: &mut Dice, step: usize) -> &'static str {

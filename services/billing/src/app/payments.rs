@@ -133,6 +133,36 @@ async fn credit_lines(
     Ok((credits.iter().map(|(_, amount)| *amount).sum(), open.then_some(invoice_id)))
 }
 
+/// Credits up to `unused` of the line of posted invoice `invoice_id`
+/// (of `account_id`) that bills a subscription period's charge (its
+/// description and total), never beyond what is left of it. Returns the
+/// amount credited and the invoice when it is still open (settled first),
+/// or none when nothing is left to credit. Lines are not tied to charges:
+/// of lines alike (two subscriptions of the same plan, started the same
+/// day, on one invoice), the first with something left is credited.
+pub(crate) async fn credit_subscription_line(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    (account_id, invoice_id): (Uuid, Uuid),
+    (description, total, unused): (&str, Decimal, Decimal),
+) -> Result<Option<(Decimal, Option<Uuid>)>, BillingError> {
+    let lines = repo::lines(tx, tenant_id, invoice_id).await?;
+    let Some((number, left)) = lines
+        .iter()
+        .zip(1..)
+        .map(|(line, number)| (line, number, line.total - line.credited))
+        .find(|(line, _, left)| line.description == description && line.total == total && *left > Decimal::ZERO)
+        .map(|(_, number, left)| (number, left))
+    else {
+        return Ok(None);
+    };
+    let amount = unused.min(left);
+    if amount <= Decimal::ZERO {
+        return Ok(None);
+    }
+    credit_lines(tx, tenant_id, account_id, invoice_id, Some(&[(number, Some(amount))])).await.map(Some)
+}
+
 /// Posts a payment of the account in the caller's transaction: it settles
 /// the account's invoices (`first` first), the rest stays as its credit;
 /// published with the invoices it settled in full.

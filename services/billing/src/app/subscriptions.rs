@@ -4,6 +4,7 @@
 //! subscription, once per account.
 
 use bss_platform::auth::Caller;
+use bss_platform::error::Violations;
 use bss_platform::idempotency::RequestKey;
 use bss_platform::money::{Currency, money_to_wire};
 use bss_platform::payment::PaymentType;
@@ -20,6 +21,7 @@ use uuid::Uuid;
 use super::checkout::missing_method;
 use super::held_orders;
 use super::orders::CreditAsk;
+use super::payments::credit_subscription_line;
 use super::{Billing, publish, publish_all, unreadable};
 use crate::domain::collection::{Use, choose_method, method_kind};
 use crate::domain::cycle::{AnchorDay, Cycle, Schedule, Span, Timing, prorate};
@@ -90,6 +92,18 @@ impl Billing {
         let first_period = schedule.period(0).ok_or_else(|| {
             BillingError::precondition("PERIOD_OUT_OF_RANGE", "the first period is past the last date")
         })?;
+        // Started in the past, only its first period may have begun: credit
+        // authorizes that one, and no later period may be owed unasked.
+        if start < today && first_period.end <= today {
+            return Err(Violations::single(
+                "subscription.start_date",
+                format!(
+                    "its first period, from {start}, ended before today: a subscription starts at most one billing \
+                     period back"
+                ),
+            )
+            .into());
+        }
         let first_amount = prorate(charge.total, first_period.days(), first_period.whole_days, priced.currency);
         // A card or PayPal subscription is paid by collecting its invoices
         // with its payer's method opted in for subscriptions, which billing
@@ -161,7 +175,7 @@ impl Billing {
             if let Some(held_order_id) = subscription.held_order_id
                 && held_orders::apply_recorded(tx, tenant_id, held_order_id).await?
             {
-                subscription = subscriptions::lock(tx, tenant_id, id)
+                subscription = subscriptions::lock(tx, tenant_id, id, today)
                     .await?
                     .map(|(subscription, _)| subscription)
                     .ok_or_else(|| BillingError::not_found("subscription", id))?;
@@ -238,55 +252,77 @@ impl Billing {
         subscriptions::of_account(&self.db, tenant_id, account_id, after, limit).await
     }
 
-    /// The period running when `subscription` (billed in advance) was
-    /// cancelled `today`, cut short: a charge no invoice holds yet is
-    /// charged for the used days only; one on a posted invoice gets a
-    /// credit note for the unused days, against that invoice; one on a
-    /// draft is refused (FAILED_PRECONDITION SUBSCRIPTION_PERIOD_ON_DRAFT:
-    /// post or void it first). Not charged yet, it will be charged for the
-    /// used days.
+    /// What `subscription`, cancelled `today`, no longer owes of what was
+    /// charged: the period running today (`running`) only for the days
+    /// before today, a period starting today or later (charged ahead, say
+    /// by a run dated later) not at all. A charge no invoice holds is cut to
+    /// the used days (the later ones are taken back with their
+    /// reservations by the caller); one on a posted invoice gets a credit
+    /// note for what is unused, crediting its invoice line (never beyond
+    /// what is left of the line: a line a clerk credited already is not
+    /// credited twice), the invoice first while it is open; one on a draft
+    /// is refused (FAILED_PRECONDITION SUBSCRIPTION_PERIOD_ON_DRAFT: post or
+    /// void it first). A running period not charged yet will be charged
+    /// for the used days ([`Span::days_until`] of the cancellation).
     async fn credit_unused_days(
         &self,
         tx: &mut PgConnection,
         (caller, tenant_id): (&Caller, Uuid),
         subscription: &Subscription,
-        period: &Span,
+        running: Option<&Span>,
         today: NaiveDate,
     ) -> Result<(), BillingError> {
-        let whole_total = subscriptions::period_total(tx, tenant_id, subscription.id).await?;
-        let Some(cut) = subscription.cut_short(period, today, whole_total) else {
+        let from = running.map_or(today, |period| period.start.min(today));
+        let charged = subscriptions::charges_from(tx, tenant_id, subscription.id, from).await?;
+        if charged.is_empty() {
             return Ok(());
-        };
-        let Some((charge_id, payer, invoice)) =
-            subscriptions::period_charge(tx, tenant_id, subscription.id, period.start).await?
-        else {
-            return Ok(());
-        };
-        let (used, unused, whole) = cut.days;
-        let from = period.start.format("%Y-%m-%d");
-        match invoice {
-            None => {
-                let days = format!(", {used} of {whole} days");
-                subscriptions::cut_charge(tx, tenant_id, charge_id, (cut.used, &days)).await
-            }
-            Some((invoice_id, true)) => {
-                let currency = Currency::parse(&subscription.currency).map_err(|cause| unreadable("billing", cause))?;
-                let reason = format!(
-                    "subscription {} cancelled on {today}: {unused} unused days of {whole} of the period from {from}",
-                    subscription.id
-                );
-                self.adjust(tx, caller, tenant_id, (payer, currency), Some(cut.unused), Some(invoice_id), &reason)
-                    .await
-                    .map(|_| ())
-            }
-            Some((invoice_id, false)) => Err(BillingError::precondition(
-                "SUBSCRIPTION_PERIOD_ON_DRAFT",
-                format!(
-                    "the period from {from} of subscription {} is on draft invoice {invoice_id}: post or void it first",
-                    subscription.id
-                ),
-            )),
         }
+        let whole_total = subscriptions::period_total(tx, tenant_id, subscription.id).await?;
+        let currency = Currency::parse(&subscription.currency).map_err(|cause| unreadable("billing", cause))?;
+        for charge in charged {
+            let cut = running
+                .filter(|period| period.start == charge.start)
+                .and_then(|period| subscription.cut_short(period, today, whole_total));
+            let (kept, unused, why) = match cut {
+                Some(cut) => {
+                    let (used, unused, whole) = cut.days;
+                    (Some((cut.used, used, whole)), cut.unused, format!("{unused} unused days of {whole}"))
+                }
+                None => (None, charge.total, "a period it never ran".to_owned()),
+            };
+            let on_draft = |invoice_id: Uuid| {
+                BillingError::precondition(
+                    "SUBSCRIPTION_PERIOD_ON_DRAFT",
+                    format!(
+                        "the period from {} of subscription {} is on draft invoice {invoice_id}: post or void it first",
+                        charge.start, subscription.id
+                    ),
+                )
+            };
+            match (charge.invoice, kept) {
+                (None, Some((used_total, used, whole))) => {
+                    let days = format!(", {used} of {whole} days");
+                    subscriptions::cut_charge(tx, tenant_id, charge.id, (used_total, &days)).await?;
+                }
+                // Taken back by the caller, with what credit reserved.
+                (None, None) => {}
+                (Some((invoice_id, false)), _) => return Err(on_draft(invoice_id)),
+                (Some((invoice_id, true)), _) => {
+                    let line = (charge.description.as_str(), charge.total, unused);
+                    let Some((amount, first)) =
+                        credit_subscription_line(tx, tenant_id, (charge.payer, invoice_id), line).await?
+                    else {
+                        continue;
+                    };
+                    let reason = format!(
+                        "subscription {} cancelled on {today}: {why} of the period from {}",
+                        subscription.id, charge.start
+                    );
+                    self.adjust(tx, caller, tenant_id, (charge.payer, currency), Some(amount), first, &reason).await?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Cancels a subscription today, or at the end of the period running
@@ -305,16 +341,14 @@ impl Billing {
             self.subscription_for(caller, tenant_id, id).await?;
         }
         self.write(key, async |tx| {
-            let (mut subscription, nothing_started) = subscriptions::lock(tx, tenant_id, id)
+            let today = now().date_naive();
+            let (mut subscription, nothing_started) = subscriptions::lock(tx, tenant_id, id, today)
                 .await?
                 .ok_or_else(|| BillingError::not_found("subscription", id))?;
-            let today = now().date_naive();
             let running = subscription.current_period(today);
             subscription.cancel(today, at_period_end)?;
-            if subscription.state == SubscriptionState::Cancelled
-                && let Some(period) = running
-            {
-                self.credit_unused_days(tx, (caller, tenant_id), &subscription, &period, today).await?;
+            if subscription.state == SubscriptionState::Cancelled {
+                self.credit_unused_days(tx, (caller, tenant_id), &subscription, running.as_ref(), today).await?;
             }
             // Periods from its last day on are owed no more, even when
             // charged already (the accrual charges a period on its first

@@ -121,13 +121,12 @@ impl Subscription {
         (billed > authorized).then(|| billed - authorized)
     }
 
-    /// What cancelling it on `today` takes back of `period` (running
-    /// today, billed in advance at `whole_total` a whole period): the used
-    /// days' charge, the unused days' credit, and the description of the
-    /// cut charge. None when nothing of the period was used or it is billed
-    /// in arrears (billed for the days it ran).
+    /// What cancelling it on `today` takes back of the charge of `period`
+    /// (running today, at `whole_total` a whole period): the used days'
+    /// charge and the unused days' credit. None when none of its days was
+    /// used (it is not owed at all).
     pub fn cut_short(&self, period: &Span, today: NaiveDate, whole_total: Decimal) -> Option<CutShort> {
-        if self.timing != Timing::Advance || period.start >= today {
+        if period.start >= today {
             return None;
         }
         let currency = Currency::parse(&self.currency).ok()?;

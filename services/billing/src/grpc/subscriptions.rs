@@ -47,9 +47,9 @@ fn new_subscription(
     let start = optional_date(&mut v, "subscription.start_date", &input.start_date);
     let today = bss_platform::time::now().date_naive();
     if let Some(Some(start)) = start
-        && (start < today - chrono::Days::new(366) || start > today + chrono::Days::new(366))
+        && today.checked_add_months(chrono::Months::new(12)).is_none_or(|last| start > last)
     {
-        v.add("subscription.start_date", "must be within a year of today");
+        v.add("subscription.start_date", "must be at most a year after today");
     }
     let (Some(account_id), Some(payment_type), Some(quantity), Some(cycle), Some(anchor), Some(timing), Some(start)) =
         (account_id, payment_type, quantity, cycle, anchor, timing, start)

@@ -132,29 +132,58 @@ pub async fn end_cancelled(db: &PgPool, today: NaiveDate) -> Result<u64, Billing
     Ok(ended.rows_affected())
 }
 
-/// The charge of the subscription's period starting on `start`, if it
-/// was charged: (charge, its payer, the invoice holding it and whether
-/// that is posted).
-pub async fn period_charge(
+/// A charge of a subscription's period, as a cancellation reads it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PeriodCharge {
+    pub id: Uuid,
+    /// Who pays it (the invoice's account).
+    pub payer: Uuid,
+    /// The period's first day.
+    pub start: NaiveDate,
+    pub total: Decimal,
+    pub description: String,
+    /// The invoice holding it, and whether that is posted.
+    pub invoice: Option<(Uuid, bool)>,
+}
+
+/// The subscription's charges of periods starting on `from` or later,
+/// locked, oldest first, each with the invoice holding it (read after the
+/// lock, so a run that invoiced it meanwhile is seen).
+pub async fn charges_from(
     tx: &mut PgConnection,
     tenant_id: Uuid,
     id: Uuid,
-    start: NaiveDate,
-) -> Result<Option<(Uuid, Uuid, Option<(Uuid, bool)>)>, BillingError> {
-    let row: Option<(Uuid, Uuid, Option<Uuid>, Option<String>)> = sqlx::query_as(
-        "SELECT c.id, c.bill_to_account_id, c.invoice_id, i.status FROM billing.charges c
-         LEFT JOIN billing.invoices i ON i.tenant_id = c.tenant_id AND i.id = c.invoice_id
-         WHERE c.tenant_id = $1 AND c.subscription_id = $2 AND c.charge_date = $3
-         ORDER BY c.id DESC LIMIT 1 FOR UPDATE OF c",
+    from: NaiveDate,
+) -> Result<Vec<PeriodCharge>, BillingError> {
+    let rows: Vec<(Uuid, Uuid, NaiveDate, Decimal, String, Option<Uuid>)> = sqlx::query_as(
+        "SELECT id, bill_to_account_id, charge_date, total, description, invoice_id FROM billing.charges
+         WHERE tenant_id = $1 AND subscription_id = $2 AND charge_date >= $3
+         ORDER BY charge_date, id FOR UPDATE",
     )
     .bind(tenant_id)
     .bind(id)
-    .bind(start)
-    .fetch_optional(tx)
+    .bind(from)
+    .fetch_all(&mut *tx)
     .await?;
-    Ok(row.map(|(charge_id, payer, invoice_id, status)| {
-        (charge_id, payer, invoice_id.map(|invoice_id| (invoice_id, status.as_deref() == Some("POSTED"))))
-    }))
+    let invoices: Vec<Uuid> = rows.iter().filter_map(|row| row.5).collect();
+    let posted: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM billing.invoices WHERE tenant_id = $1 AND id = ANY($2) AND status = 'POSTED'",
+    )
+    .bind(tenant_id)
+    .bind(&invoices)
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, payer, start, total, description, invoice)| PeriodCharge {
+            id,
+            payer,
+            start,
+            total,
+            description,
+            invoice: invoice.map(|invoice| (invoice, posted.contains(&invoice))),
+        })
+        .collect())
 }
 
 /// Charges only `total` for a period cut short, on a charge no invoice
@@ -199,19 +228,21 @@ pub async fn get(db: &PgPool, tenant_id: Uuid, id: Uuid) -> Result<Option<Subscr
 }
 
 /// The subscription, locked, and whether nothing of it was or will be
-/// charged: no period charged and none started before today (one never
+/// charged: no period charged and none started before `today` (one never
 /// activated starts at 'infinity', a date only Postgres compares).
 pub async fn lock(
     tx: &mut PgConnection,
     tenant_id: Uuid,
     id: Uuid,
+    today: NaiveDate,
 ) -> Result<Option<(Subscription, bool)>, BillingError> {
     let row: Option<(Json<Subscription>, bool)> = sqlx::query_as(
-        "SELECT doc, charged_periods = 0 AND start_date >= current_date FROM billing.subscriptions
+        "SELECT doc, charged_periods = 0 AND start_date >= $3 FROM billing.subscriptions
          WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
     )
     .bind(tenant_id)
     .bind(id)
+    .bind(today)
     .fetch_optional(tx)
     .await?;
     Ok(row.map(|(Json(subscription), nothing_started)| (subscription, nothing_started)))
