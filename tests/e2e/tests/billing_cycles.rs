@@ -57,6 +57,16 @@ async fn subscribe(
     created.expect("created").into_inner().subscription.expect("subscription")
 }
 
+/// A subscription to one of `product` on account, as `edit` sets its
+/// billing.
+fn on_account(account: &str, product: &str, edit: impl FnOnce(&mut Subscription)) -> CreateSubscriptionRequest {
+    let mut request = subscription_request(account, product, "1", PaymentType::OnAccount);
+    if let Some(subscription) = request.subscription.as_mut() {
+        edit(subscription);
+    }
+    request
+}
+
 fn totals(invoices: &[Invoice]) -> Vec<String> {
     invoices.iter().map(|invoice| amount(&invoice.total).to_owned()).collect()
 }
@@ -79,11 +89,10 @@ async fn a_quarterly_plan_off_its_anchor_bills_a_part_period_then_whole_quarters
     let quarter_start = first_anchor.checked_sub_months(Months::new(3)).expect("date");
     let (days, whole) = ((first_anchor - start).num_days(), (first_anchor - quarter_start).num_days());
     let part = share("300.00", days, whole);
-    let mut request = subscription_request(&account, "QPLAN", "1", PaymentType::OnAccount);
-    if let Some(subscription) = request.subscription.as_mut() {
+    let request = on_account(&account, "QPLAN", |subscription| {
         subscription.billing_cycle = BillingCycle::Quarterly as i32;
         subscription.billing_anchor_day = anchor as i32;
-    }
+    });
     let plan = subscribe(&channel, &clerk, request).await;
     assert_eq!(plan.status, SubscriptionStatus::Active as i32, "{plan:?}");
     assert_eq!(
@@ -134,13 +143,8 @@ async fn a_plan_in_arrears_is_billed_after_its_period_and_one_cancelled_on_its_f
     create_product(&channel, &admin, "APLAN", "62.00", "").await;
     let account = create_account(&channel, &admin, ordering_account("ARREARS")).await;
     set_credit_terms(&channel, &admin, &account, "5000", None).await;
-    let arrears = || {
-        let mut request = subscription_request(&account, "APLAN", "1", PaymentType::OnAccount);
-        if let Some(subscription) = request.subscription.as_mut() {
-            subscription.billing_timing = BillingTiming::InArrears as i32;
-        }
-        request
-    };
+    let arrears =
+        || on_account(&account, "APLAN", |subscription| subscription.billing_timing = BillingTiming::InArrears as i32);
 
     // Whole months from today (no anchor); credit reserves the month it
     // will be billed for.
@@ -212,10 +216,7 @@ async fn an_accounts_billing_anchor_aligns_the_subscriptions_created_after_it() 
 
     // Its own anchor wins over the account's.
     let own = if start.day() == 1 { 2 } else { start.day() };
-    let mut request = subscription_request(&account, "MPLAN", "1", PaymentType::OnAccount);
-    if let Some(subscription) = request.subscription.as_mut() {
-        subscription.billing_anchor_day = own as i32;
-    }
+    let request = on_account(&account, "MPLAN", |subscription| subscription.billing_anchor_day = own as i32);
     assert_eq!(subscribe(&channel, &clerk, request).await.billing_anchor_day, own as i32);
 
     // Cleared: 0, and a new plan is billed from its own start day.
@@ -241,12 +242,11 @@ async fn a_cycle_or_anchor_that_is_not_one_is_refused_by_name() {
     create_product(&channel, &admin, "RPLAN", "10.00", "").await;
     let account = create_account(&channel, &admin, ordering_account("REFUSED")).await;
     let mut subscriptions = SubscriptionServiceClient::new(channel.clone());
-    let mut request = subscription_request(&account, "RPLAN", "1", PaymentType::OnAccount);
-    if let Some(subscription) = request.subscription.as_mut() {
+    let request = on_account(&account, "RPLAN", |subscription| {
         subscription.billing_cycle = 9;
         subscription.billing_anchor_day = 32;
         subscription.billing_timing = -1;
-    }
+    });
     let refused = subscriptions.create_subscription(authorized(request, &clerk)).await.expect_err("refused");
     assert_eq!(refused.code(), Code::InvalidArgument);
     let mut fields = bss_testkit::violated_fields(&refused);
@@ -304,10 +304,9 @@ async fn cancelled_at_its_periods_end_a_plan_is_billed_to_that_day_and_no_furthe
 
     // In arrears: cancelled at its period's end, its month is billed the
     // day after its last, whole, and nothing after.
-    let mut arrears = subscription_request(&account, "EPLAN", "1", PaymentType::OnAccount);
-    if let Some(subscription) = arrears.subscription.as_mut() {
+    let arrears = on_account(&account, "EPLAN", |subscription| {
         subscription.billing_timing = BillingTiming::InArrears as i32;
-    }
+    });
     let arrears = subscribe(&channel, &clerk, arrears).await;
     subscriptions.cancel_subscription(authorized(cancel(&arrears.id, true), &clerk)).await.expect("cancelled");
     credit_settles(&channel, &clerk, &account, "45.00", "45.00").await;
@@ -339,12 +338,10 @@ async fn a_yearly_plan_cancelled_after_four_months_is_credited_its_unused_days()
     let mut subscriptions = SubscriptionServiceClient::new(channel.clone());
     let cancel_now = |id: &str| CancelSubscriptionRequest { id: id.to_owned(), ..Default::default() };
     let backdated = |product: &str, cycle: BillingCycle, start: NaiveDate| {
-        let mut request = subscription_request(&account, product, "1", PaymentType::OnAccount);
-        if let Some(subscription) = request.subscription.as_mut() {
+        on_account(&account, product, |subscription| {
             subscription.billing_cycle = cycle as i32;
             subscription.start_date = text(start);
-        }
-        request
+        })
     };
 
     // A yearly plan that started four months ago: its year is invoiced,
