@@ -14,6 +14,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::domain::asset::{Asset, AssetEvent, AssetStatus, EventKind};
+use crate::domain::change::{ChangeKind, ChangeStatus, SubscriptionChange, Terms};
 use crate::domain::collection::{Collection, CollectionStatus};
 use crate::domain::cycle::{AnchorDay, Cycle, Timing};
 use crate::domain::location::{AccountAddress, AddressPurpose, Location, LocationKind, OrderAddress};
@@ -424,6 +425,54 @@ pub fn subscription(subscription: &Subscription) -> wire::Subscription {
         current_period_start: current.map(|span| format_date(span.start)).unwrap_or_default(),
         current_period_end: current.map(|span| format_date(span.end)).unwrap_or_default(),
         start_date: subscription.start_date.map(format_date).unwrap_or_default(),
+    }
+}
+
+/// A subscription's terms on the wire.
+fn subscription_terms(terms: &Terms, currency: &str) -> wire::SubscriptionTerms {
+    wire::SubscriptionTerms {
+        product: terms.product.clone(),
+        product_id: terms.product_id.clone(),
+        description: terms.description.clone(),
+        quantity: Some(decimal_to_wire(terms.quantity)),
+        unit_price: money(terms.unit_price, currency),
+        period_price: money(terms.total, currency),
+        price_rule: terms.price_rule.clone(),
+    }
+}
+
+/// An entry of a subscription's history on the wire (amounts in the
+/// subscription's `currency`).
+pub fn subscription_change(change: &SubscriptionChange, currency: &str) -> wire::SubscriptionChange {
+    wire::SubscriptionChange {
+        id: change.id.to_string(),
+        subscription_id: change.subscription_id.to_string(),
+        kind: match change.kind {
+            ChangeKind::Created => wire::SubscriptionChangeKind::Created,
+            ChangeKind::Upgrade => wire::SubscriptionChangeKind::Upgrade,
+            ChangeKind::Downgrade => wire::SubscriptionChangeKind::Downgrade,
+            ChangeKind::Quantity => wire::SubscriptionChangeKind::Quantity,
+            ChangeKind::Cancelled => wire::SubscriptionChangeKind::Cancelled,
+        } as i32,
+        status: match change.status {
+            ChangeStatus::Applied => wire::SubscriptionChangeStatus::Applied,
+            ChangeStatus::Scheduled => wire::SubscriptionChangeStatus::Scheduled,
+            ChangeStatus::PendingApproval => wire::SubscriptionChangeStatus::PendingApproval,
+            ChangeStatus::Rejected => wire::SubscriptionChangeStatus::Rejected,
+            ChangeStatus::Superseded => wire::SubscriptionChangeStatus::Superseded,
+        } as i32,
+        at_period_end: change.at_period_end,
+        effective_date: format_date(change.effective_on),
+        from: change.from.as_ref().map(|terms| subscription_terms(terms, currency)),
+        to: change.to.as_ref().map(|terms| subscription_terms(terms, currency)),
+        credited: money(change.credited, currency),
+        charged: money(change.charged, currency),
+        authorized: money(change.authorized, currency),
+        reference: change.reference.clone(),
+        reasons: change.reasons.iter().map(reason).collect(),
+        held_order_id: change.held_order_id.map(|id| id.to_string()).unwrap_or_default(),
+        actor: change.actor.clone(),
+        create_time: Some(timestamp(change.created_at)),
     }
 }
 

@@ -156,6 +156,32 @@ async fn orders_and_subscriptions_are_placed_shipped_and_cancelled_once_per_requ
     .await
     .subscription
     .expect("subscription");
+    // Changed to three: once, and listed once in its history.
+    let change = |quantity: &str| ChangeSubscriptionRequest {
+        id: subscription.id.clone(),
+        request_id: "change-1".to_owned(),
+        quantity: decimal(quantity),
+        ..Default::default()
+    };
+    let changed = once(
+        "ChangeSubscription",
+        call!(SubscriptionServiceClient, billing, change_subscription, clerk),
+        change("3"),
+        change("5"),
+    )
+    .await;
+    assert_eq!(changed.subscription.expect("subscription").quantity, decimal("3"));
+    let history = ListSubscriptionChangesRequest { id: subscription.id.clone(), ..Default::default() };
+    let history = SubscriptionServiceClient::new(billing.clone())
+        .list_subscription_changes(authorized(history, &clerk))
+        .await
+        .expect("history")
+        .into_inner()
+        .changes;
+    assert_eq!(
+        history.iter().map(|entry| entry.kind).collect::<Vec<_>>(),
+        vec![SubscriptionChangeKind::Created as i32, SubscriptionChangeKind::Quantity as i32]
+    );
     let cancel_subscription = |id: &str| CancelSubscriptionRequest {
         id: id.to_owned(),
         request_id: "unsub-1".to_owned(),

@@ -6,10 +6,10 @@ use bss_proto::billing::invoice_service_client::InvoiceServiceClient;
 use bss_proto::billing::payment_service_client::PaymentServiceClient;
 use bss_proto::billing::subscription_service_client::SubscriptionServiceClient;
 use bss_proto::billing::{
-    BillingCycle, BillingTiming, CancelSubscriptionRequest, CreateSubscriptionRequest, GetAccountBalanceRequest,
-    GetBillingAnchorRequest, GetInvoiceRequest, GetSubscriptionRequest, InvoiceStatus, ListInvoicesRequest,
-    ListSubscriptionsRequest, Payment, PostInvoiceRequest, RecordPaymentRequest, SetBillingAnchorRequest, Subscription,
-    VoidInvoiceRequest,
+    BillingCycle, BillingTiming, CancelSubscriptionRequest, ChangeSubscriptionRequest, CreateSubscriptionRequest,
+    GetAccountBalanceRequest, GetBillingAnchorRequest, GetInvoiceRequest, GetSubscriptionRequest, InvoiceStatus,
+    ListInvoicesRequest, ListSubscriptionChangesRequest, ListSubscriptionsRequest, Payment, PostInvoiceRequest,
+    RecordPaymentRequest, SetBillingAnchorRequest, Subscription, VoidInvoiceRequest,
 };
 use bss_proto::types::{Decimal, Money};
 use clap::Subcommand;
@@ -67,6 +67,29 @@ pub enum SubscriptionsCommand {
         at_period_end: bool,
         #[command(flatten)]
         retry: RetryArgs,
+    },
+    /// Change a subscription's product (an upgrade or a downgrade) or
+    /// quantity, now (the running period prorated by the day) or from its
+    /// next period; credit authorizes the difference.
+    Change {
+        id: String,
+        /// The new product, by id or code (none: the same).
+        #[arg(long, default_value = "")]
+        product: String,
+        /// The new quantity (none: the same).
+        #[arg(long)]
+        quantity: Option<String>,
+        /// From the next period's first day rather than today.
+        #[arg(long)]
+        at_period_end: bool,
+        #[command(flatten)]
+        retry: RetryArgs,
+    },
+    /// A subscription's history: its creation, changes and cancellation.
+    History {
+        id: String,
+        #[command(flatten)]
+        page: PageArgs,
     },
     /// Set the day of the month an account's new subscriptions are billed
     /// on (0 clears it).
@@ -197,6 +220,28 @@ pub async fn subscriptions(client: &Client, command: SubscriptionsCommand) -> Re
             let request = CancelSubscriptionRequest { id, request_id: retry.request_id(), at_period_end };
             let cancelled = subscriptions.cancel_subscription(client.request(request)?).await?.into_inner();
             message(&cancelled.subscription.unwrap_or_default())
+        }
+        SubscriptionsCommand::Change { id, product, quantity, at_period_end, retry } => {
+            let quantity = quantity.map(|value| Decimal { value });
+            let request = ChangeSubscriptionRequest {
+                id,
+                request_id: retry.request_id(),
+                product,
+                quantity,
+                at_period_end,
+                min_pricing_version: 0,
+            };
+            let changed = subscriptions.change_subscription(client.request(request)?).await?.into_inner();
+            message(&changed)
+        }
+        SubscriptionsCommand::History { id, page } => {
+            let request = ListSubscriptionChangesRequest {
+                id,
+                page_size: page.page_size,
+                page_token: page.page_token.unwrap_or_default(),
+            };
+            let listed = subscriptions.list_subscription_changes(client.request(request)?).await?.into_inner();
+            json!({ "changes": messages(&listed.changes), "next_page_token": listed.next_page_token })
         }
         SubscriptionsCommand::SetAnchor { account, day, retry } => {
             let request =

@@ -597,7 +597,27 @@ async fn an_operator_runs_an_account_from_catalog_to_cash_with_bssctl_and_every_
         "{yearly}"
     );
     let yearly_id = yearly["id"].as_str().expect("an id");
+    // Two of it from its next year, then cancelled: the change dropped.
+    let change = ["subscriptions", "change", yearly_id, "--quantity", "2", "--at-period-end"];
+    let changed = bssctl_ok(&suite, &clerk, &change).await;
+    assert_eq!(
+        (changed["change"]["kind"].as_str(), changed["change"]["status"].as_str()),
+        (Some("QUANTITY"), Some("SCHEDULED")),
+        "{changed}"
+    );
     bssctl_ok(&suite, &clerk, &["subscriptions", "cancel", yearly_id]).await;
+    let history = bssctl_ok(&suite, &clerk, &["subscriptions", "history", yearly_id]).await;
+    let statuses: Vec<(&str, &str)> = history["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|entry| (entry["kind"].as_str().unwrap_or_default(), entry["status"].as_str().unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![("CREATED", "APPLIED"), ("QUANTITY", "SUPERSEDED"), ("CANCELLED", "APPLIED"),],
+        "{history}"
+    );
     let weekly = ["subscriptions", "create", "--account", &account_id, "--product", "WIDGET", "--cycle", "weekly"];
     let refused = bssctl(&suite, &clerk, &weekly).await;
     assert!(!refused.status.success(), "a cycle that is not one");

@@ -77,8 +77,9 @@ pub(crate) async fn apply_recorded(
     decide(tx, tenant_id, held_order_id, &held, approved).await
 }
 
-/// Executes or rejects the held order's order, or activates or rejects its
-/// subscription; false when none of billing's waits for it.
+/// Executes or rejects the held order's order, activates or rejects its
+/// subscription, or applies or rejects its subscription change; false when
+/// none of billing's waits for it.
 async fn decide(
     tx: &mut PgConnection,
     tenant_id: Uuid,
@@ -87,7 +88,8 @@ async fn decide(
     approved: bool,
 ) -> Result<bool, BillingError> {
     Ok(decide_order(tx, tenant_id, held_order_id, held, approved).await?
-        || decide_subscription(tx, tenant_id, held_order_id, held, approved).await?)
+        || decide_subscription(tx, tenant_id, held_order_id, held, approved).await?
+        || super::changes::decide_change(tx, tenant_id, held_order_id, approved).await?)
 }
 
 /// The reservations credit's approval made, one per payer in order.

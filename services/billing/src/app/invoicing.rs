@@ -67,6 +67,39 @@ impl Billing {
         bought: bool,
         date: NaiveDate,
     ) -> Result<usize, BillingError> {
+        // A change scheduled for a period's start applies once the periods
+        // before it are charged: before charging (in advance, the period
+        // starting that day is next) and after (in arrears, the period
+        // before is billed that day, at the old terms).
+        let mut applied = repo::changes::apply_ready(tx, tenant_id, accounts, bought).await?;
+        let mut charged = 0;
+        loop {
+            let releases = super::changes::applied_releases(&applied);
+            if !releases.is_empty() {
+                publish_all(tx, tenant_id, ACTOR, releases).await?;
+            }
+            let now_charged = self.charge_due_periods(tx, tenant_id, accounts, bought, date).await?;
+            charged += now_charged;
+            if now_charged == 0 {
+                return Ok(charged);
+            }
+            applied = repo::changes::apply_ready(tx, tenant_id, accounts, bought).await?;
+            if applied.is_empty() {
+                return Ok(charged);
+            }
+        }
+    }
+
+    /// Charges the due periods (see [`Billing::charge_subscriptions`]) up to
+    /// a scheduled change's day.
+    async fn charge_due_periods(
+        &self,
+        tx: &mut PgConnection,
+        tenant_id: Uuid,
+        accounts: &[Uuid],
+        bought: bool,
+        date: NaiveDate,
+    ) -> Result<usize, BillingError> {
         // Priced before anything is locked: no subscription row waits on
         // pricing. What became due between this read and the lock is priced
         // under the lock (rare).

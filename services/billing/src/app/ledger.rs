@@ -135,7 +135,16 @@ impl Billing {
                 if rebate.pays() {
                     let reason = rebate.credit_note_reason();
                     let payer = (rebate.account_id, rebate.currency);
-                    let note = self.adjust(tx, caller, tenant_id, payer, Some(rebate.rebate), None, &reason).await?;
+                    let note = super::payments::adjust(
+                        tx,
+                        &caller.subject,
+                        tenant_id,
+                        payer,
+                        Some(rebate.rebate),
+                        None,
+                        &reason,
+                    )
+                    .await?;
                     ledger::set_rebate_note(tx, tenant_id, &record, note.id).await?;
                     rebate.credit_note_id = Some(note.id);
                 }

@@ -7,6 +7,7 @@
 //! too, never `grpc/`.
 
 pub mod assets;
+pub mod changes;
 pub mod checkout;
 pub mod collections;
 pub mod held_orders;

@@ -246,7 +246,8 @@ impl Billing {
                     credit_lines(tx, tenant_id, account_id, invoice_id, lines.as_deref()).await?
                 }
             };
-            let note = self.adjust(tx, caller, tenant_id, (account_id, currency), Some(amount), first, &reason).await?;
+            let note =
+                adjust(tx, &caller.subject, tenant_id, (account_id, currency), Some(amount), first, &reason).await?;
             Ok(respond(&note))
         })
         .await
@@ -263,7 +264,7 @@ impl Billing {
         respond: impl FnOnce(&Receipt) -> R,
     ) -> Result<R, BillingError> {
         self.write(key, async |tx| {
-            let write_off = self.adjust(tx, caller, tenant_id, (account_id, currency), None, None, &reason).await?;
+            let write_off = adjust(tx, &caller.subject, tenant_id, (account_id, currency), None, None, &reason).await?;
             Ok(respond(&write_off))
         })
         .await
@@ -324,57 +325,55 @@ impl Billing {
         })
         .await
     }
+}
 
-    /// Posts a credit note (`Some(amount)`) or a write-off of everything
-    /// owed (`None`) in the caller's transaction, settling invoices
-    /// (`first` first).
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn adjust(
-        &self,
-        tx: &mut PgConnection,
-        caller: &Caller,
-        tenant_id: Uuid,
-        (account_id, currency): (Uuid, Currency),
-        amount: Option<Decimal>,
-        first: Option<Uuid>,
-        reason: &str,
-    ) -> Result<Receipt, BillingError> {
-        let id = Uuid::now_v7();
-        let settled = settle_invoices(tx, tenant_id, account_id, id, amount, first).await?;
-        if settled.amount.is_zero() {
-            return Err(BillingError::precondition(
-                "NOTHING_TO_WRITE_OFF",
-                format!("account {account_id} owes nothing on posted invoices"),
-            ));
-        }
-        let kind = if amount.is_some() { "CREDIT_NOTE" } else { "WRITE_OFF" };
-        let record = Settling { id, account_id, currency, amount: settled.amount, unallocated: settled.unallocated };
-        let created_at = repo::insert_adjustment(tx, tenant_id, kind, &record, reason).await?;
-        let (id_text, account_text, amount_wire) =
-            (id.to_string(), account_id.to_string(), Some(money_in(settled.amount, currency)));
-        let payload = match amount {
-            Some(_) => Payload::CreditNotePosted(CreditNotePosted {
-                credit_note_id: id_text,
-                account_id: account_text,
-                amount: amount_wire,
-            }),
-            None => Payload::WriteOffPosted(WriteOffPosted {
-                write_off_id: id_text,
-                account_id: account_text,
-                amount: amount_wire,
-            }),
-        };
-        publish(tx, tenant_id, &caller.subject, payload).await?;
-        settled.publish(tx, tenant_id, &caller.subject, account_id).await?;
-        Ok(Receipt {
-            id,
-            account_id,
-            currency,
-            amount: settled.amount,
-            allocations: settled.allocations,
-            unallocated: settled.unallocated,
-            reason: reason.to_owned(),
-            created_at,
-        })
+/// Posts a credit note (`Some(amount)`) or a write-off of everything
+/// owed (`None`) in the caller's transaction, by `actor`, settling invoices
+/// (`first` first).
+pub(crate) async fn adjust(
+    tx: &mut PgConnection,
+    actor: &str,
+    tenant_id: Uuid,
+    (account_id, currency): (Uuid, Currency),
+    amount: Option<Decimal>,
+    first: Option<Uuid>,
+    reason: &str,
+) -> Result<Receipt, BillingError> {
+    let id = Uuid::now_v7();
+    let settled = settle_invoices(tx, tenant_id, account_id, id, amount, first).await?;
+    if settled.amount.is_zero() {
+        return Err(BillingError::precondition(
+            "NOTHING_TO_WRITE_OFF",
+            format!("account {account_id} owes nothing on posted invoices"),
+        ));
     }
+    let kind = if amount.is_some() { "CREDIT_NOTE" } else { "WRITE_OFF" };
+    let record = Settling { id, account_id, currency, amount: settled.amount, unallocated: settled.unallocated };
+    let created_at = repo::insert_adjustment(tx, tenant_id, kind, &record, reason).await?;
+    let (id_text, account_text, amount_wire) =
+        (id.to_string(), account_id.to_string(), Some(money_in(settled.amount, currency)));
+    let payload = match amount {
+        Some(_) => Payload::CreditNotePosted(CreditNotePosted {
+            credit_note_id: id_text,
+            account_id: account_text,
+            amount: amount_wire,
+        }),
+        None => Payload::WriteOffPosted(WriteOffPosted {
+            write_off_id: id_text,
+            account_id: account_text,
+            amount: amount_wire,
+        }),
+    };
+    publish(tx, tenant_id, actor, payload).await?;
+    settled.publish(tx, tenant_id, actor, account_id).await?;
+    Ok(Receipt {
+        id,
+        account_id,
+        currency,
+        amount: settled.amount,
+        allocations: settled.allocations,
+        unallocated: settled.unallocated,
+        reason: reason.to_owned(),
+        created_at,
+    })
 }

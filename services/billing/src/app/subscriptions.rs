@@ -18,13 +18,14 @@ use rust_decimal::Decimal;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::changes;
 use super::checkout::missing_method;
 use super::held_orders;
 use super::orders::CreditAsk;
-use super::payments::credit_subscription_line;
 use super::{Billing, publish, publish_all, unreadable};
+use crate::domain::change::ChangeKind;
 use crate::domain::collection::{Use, choose_method, method_kind};
-use crate::domain::cycle::{AnchorDay, Cycle, Schedule, Span, Timing, prorate};
+use crate::domain::cycle::{AnchorDay, Cycle, Schedule, Timing, prorate};
 use crate::domain::error::BillingError;
 use crate::domain::order::{Line, OrderState, charges, check_orderer, credit_reference, payer_shares};
 use crate::domain::subscription::{Subscription, SubscriptionState};
@@ -164,6 +165,8 @@ impl Billing {
                 held_orders::lock_held(tx, held_order_id).await?;
             }
             subscriptions::insert(tx, tenant_id, &subscription, &charge, start_date).await?;
+            let created = (ChangeKind::Created, start_date.unwrap_or(start));
+            changes::record(tx, (&caller.subject, tenant_id), &subscription, created, Decimal::ZERO).await?;
             if let Some(method) = &collect_with {
                 collections::set_method(tx, tenant_id, charge.bill_to_account_id, Some(method)).await?;
             }
@@ -252,79 +255,6 @@ impl Billing {
         subscriptions::of_account(&self.db, tenant_id, account_id, after, limit).await
     }
 
-    /// What `subscription`, cancelled `today`, no longer owes of what was
-    /// charged: the period running today (`running`) only for the days
-    /// before today, a period starting today or later (charged ahead, say
-    /// by a run dated later) not at all. A charge no invoice holds is cut to
-    /// the used days (the later ones are taken back with their
-    /// reservations by the caller); one on a posted invoice gets a credit
-    /// note for what is unused, crediting its invoice line (never beyond
-    /// what is left of the line: a line a clerk credited already is not
-    /// credited twice), the invoice first while it is open; one on a draft
-    /// is refused (FAILED_PRECONDITION SUBSCRIPTION_PERIOD_ON_DRAFT: post or
-    /// void it first). A running period not charged yet will be charged
-    /// for the used days ([`Span::days_until`] of the cancellation).
-    async fn credit_unused_days(
-        &self,
-        tx: &mut PgConnection,
-        (caller, tenant_id): (&Caller, Uuid),
-        subscription: &Subscription,
-        running: Option<&Span>,
-        today: NaiveDate,
-    ) -> Result<(), BillingError> {
-        let from = running.map_or(today, |period| period.start.min(today));
-        let charged = subscriptions::charges_from(tx, tenant_id, subscription.id, from).await?;
-        if charged.is_empty() {
-            return Ok(());
-        }
-        let whole_total = subscriptions::period_total(tx, tenant_id, subscription.id).await?;
-        let currency = Currency::parse(&subscription.currency).map_err(|cause| unreadable("billing", cause))?;
-        for charge in charged {
-            let cut = running
-                .filter(|period| period.start == charge.start)
-                .and_then(|period| subscription.cut_short(period, today, whole_total));
-            let (kept, unused, why) = match cut {
-                Some(cut) => {
-                    let (used, unused, whole) = cut.days;
-                    (Some((cut.used, used, whole)), cut.unused, format!("{unused} unused days of {whole}"))
-                }
-                None => (None, charge.total, "a period it never ran".to_owned()),
-            };
-            let on_draft = |invoice_id: Uuid| {
-                BillingError::precondition(
-                    "SUBSCRIPTION_PERIOD_ON_DRAFT",
-                    format!(
-                        "the period from {} of subscription {} is on draft invoice {invoice_id}: post or void it first",
-                        charge.start, subscription.id
-                    ),
-                )
-            };
-            match (charge.invoice, kept) {
-                (None, Some((used_total, used, whole))) => {
-                    let days = format!(", {used} of {whole} days");
-                    subscriptions::cut_charge(tx, tenant_id, charge.id, (used_total, &days)).await?;
-                }
-                // Taken back by the caller, with what credit reserved.
-                (None, None) => {}
-                (Some((invoice_id, false)), _) => return Err(on_draft(invoice_id)),
-                (Some((invoice_id, true)), _) => {
-                    let line = (charge.description.as_str(), charge.total, unused);
-                    let Some((amount, first)) =
-                        credit_subscription_line(tx, tenant_id, (charge.payer, invoice_id), line).await?
-                    else {
-                        continue;
-                    };
-                    let reason = format!(
-                        "subscription {} cancelled on {today}: {why} of the period from {}",
-                        subscription.id, charge.start
-                    );
-                    self.adjust(tx, caller, tenant_id, (charge.payer, currency), Some(amount), first, &reason).await?;
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Cancels a subscription today, or at the end of the period running
     /// today (`at_period_end`). One of which nothing was or will be charged
     /// frees what credit holds for its activation (a charged or started
@@ -347,14 +277,20 @@ impl Billing {
                 .ok_or_else(|| BillingError::not_found("subscription", id))?;
             let running = subscription.current_period(today);
             subscription.cancel(today, at_period_end)?;
-            if subscription.state == SubscriptionState::Cancelled {
-                self.credit_unused_days(tx, (caller, tenant_id), &subscription, running.as_ref(), today).await?;
-            }
+            let actor = (caller.subject.as_str(), tenant_id);
+            let credited = match subscription.state {
+                SubscriptionState::Cancelled => {
+                    changes::cancel_days(tx, actor, &subscription, running.as_ref()).await?
+                }
+                _ => Decimal::ZERO,
+            };
+            changes::drop_scheduled(tx, actor, &subscription).await?;
+            let ends = subscription.cancel_date.unwrap_or(today);
+            changes::record(tx, actor, &subscription, (ChangeKind::Cancelled, ends), credited).await?;
             // Periods from its last day on are owed no more, even when
             // charged already (the accrual charges a period on its first
             // day): their charges are taken back and what credit reserved
             // for them freed.
-            let ends = subscription.cancel_date.unwrap_or(today);
             let taken_back = subscriptions::uncharge_from(tx, tenant_id, id, ends).await?;
             subscriptions::save(tx, tenant_id, &subscription, false).await?;
             let mut releases = Vec::new();

@@ -2,6 +2,7 @@
 
 pub mod asset;
 pub mod bill_to;
+pub mod change;
 pub mod checkout;
 pub mod collection;
 pub mod cycle;

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::bill_to::BillTo;
+use super::change::Covers;
 use super::error::BillingError;
 use super::location::OrderAddress;
 use super::settings::PaymentInstructions;
@@ -287,6 +288,10 @@ pub struct Charge {
     /// The subscription whose period it charges.
     pub subscription_id: Option<Uuid>,
     pub priced_by: PricedBy,
+    /// A subscription charge's days and its whole period's price.
+    pub covers: Option<Covers>,
+    /// Written by a subscription's change, not a period's own charge.
+    pub changed: bool,
 }
 
 /// The payment type stored by its two-letter code.
@@ -510,6 +515,8 @@ pub fn charges(
             charge_date,
             subscription_id: None,
             priced_by: line.priced_by.clone(),
+            covers: None,
+            changed: false,
         };
         if shipped > Decimal::ZERO {
             charges.push(charge(shipped, shipped_total, Some(today)));

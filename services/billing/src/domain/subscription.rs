@@ -9,6 +9,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::change::Covers;
 use super::cycle::{AnchorDay, Cycle, Schedule, Span, Timing, prorate};
 use super::error::BillingError;
 use super::order::{Charge, CreditReason, OrderState, Payer, PricedBy, with_reservations};
@@ -121,23 +122,6 @@ impl Subscription {
         (billed > authorized).then(|| billed - authorized)
     }
 
-    /// What cancelling it on `today` takes back of the charge of `period`
-    /// (running today, at `whole_total` a whole period): the used days'
-    /// charge and the unused days' credit. None when none of its days was
-    /// used (it is not owed at all).
-    pub fn cut_short(&self, period: &Span, today: NaiveDate, whole_total: Decimal) -> Option<CutShort> {
-        if period.start >= today {
-            return None;
-        }
-        let currency = Currency::parse(&self.currency).ok()?;
-        let used = period.days() - period.days_from(today);
-        Some(CutShort {
-            used: prorate(whole_total, used, period.whole_days, currency),
-            unused: prorate(whole_total, period.days_from(today), period.whole_days, currency),
-            days: (used, period.days_from(today), period.whole_days),
-        })
-    }
-
     /// The period running on `today`: none before it starts, once
     /// cancelled (or past the day a cancellation set for a period's end
     /// takes effect), or never active.
@@ -198,16 +182,6 @@ impl Subscription {
     }
 }
 
-/// A period cut short by a cancellation: what its used days cost, what its
-/// unused days are credited (each prorated by the day from the whole
-/// period's price), and (used, unused, whole period's) days.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CutShort {
-    pub used: Decimal,
-    pub unused: Decimal,
-    pub days: (i64, i64, i64),
-}
-
 /// A subscription period due to be charged.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DuePeriod {
@@ -236,9 +210,13 @@ pub struct DuePeriod {
     /// Its first day.
     pub start: NaiveDate,
     /// The days it bills of the days of its whole period: all of them but
-    /// for a part period up to the anchor, or one cut short by a
-    /// cancellation.
+    /// for a part period up to the anchor, one cut short by a
+    /// cancellation, or one changed before it was charged (its own terms
+    /// billed from the change).
     pub days: (i64, i64),
+    /// The first day it bills (its start, or a change's day) and the first
+    /// it does not.
+    pub billed: (NaiveDate, NaiveDate),
 }
 
 /// What a due period costs.
@@ -324,12 +302,7 @@ impl DuePeriod {
             order_reference: self.reference(),
             order_line: None,
             product_id: self.product_id.clone(),
-            description: match self.days {
-                (days, whole_days) if days != whole_days => {
-                    format!("{} from {}, {days} of {whole_days} days", self.description, self.start.format("%Y-%m-%d"))
-                }
-                _ => format!("{} from {}", self.description, self.start.format("%Y-%m-%d")),
-            },
+            description: period_line(&self.description, self.billed.0, self.days),
             currency: self.currency.clone(),
             quantity: self.quantity,
             unit_price,
@@ -337,7 +310,23 @@ impl DuePeriod {
             charge_date: Some(self.start),
             subscription_id: Some(self.subscription_id),
             priced_by,
+            covers: Some(Covers {
+                from: self.billed.0,
+                to: self.billed.1,
+                whole_days: self.days.1,
+                whole_total: total,
+            }),
+            changed: false,
         }
+    }
+}
+
+/// A subscription charge's line: "<description> from <first day>", and
+/// for a part of a period ", <days> of <whole period's> days".
+pub fn period_line(description: &str, from: NaiveDate, (days, whole_days): (i64, i64)) -> String {
+    match days == whole_days {
+        true => format!("{description} from {}", from.format("%Y-%m-%d")),
+        false => format!("{description} from {}, {days} of {whole_days} days", from.format("%Y-%m-%d")),
     }
 }
 
@@ -473,6 +462,10 @@ mod tests {
             index,
             start: day("2026-10-05").checked_add_months(chrono::Months::new(index as u32)).expect("date"),
             days: (31, 31),
+            billed: (
+                day("2026-10-05").checked_add_months(chrono::Months::new(index as u32)).expect("date"),
+                day("2026-11-05").checked_add_months(chrono::Months::new(index as u32)).expect("date"),
+            ),
         }
     }
 

@@ -14,6 +14,7 @@ use rust_decimal::Decimal;
 use tonic::{Request, Response, Status};
 
 use super::{BillingApi, ENQUIRERS, min_pricing_version, ordering_account};
+use crate::app::changes::ChangeAsk;
 use crate::app::subscriptions::NewSubscription;
 use crate::domain::cycle::AnchorDay;
 use crate::domain::error::BillingError;
@@ -173,6 +174,71 @@ impl SubscriptionService for BillingApi {
             let anchor = self.billing_anchor(&caller, tenant_id, account_id).await?;
             Ok::<_, BillingError>(GetBillingAnchorResponse {
                 anchor_day: anchor.map_or(0, |anchor| anchor.day() as i32),
+            })
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn change_subscription(
+        &self,
+        request: Request<ChangeSubscriptionRequest>,
+    ) -> Result<Response<ChangeSubscriptionResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, CREATORS)?;
+        let request = request.into_inner();
+        let run = async {
+            let mut v = Violations::new();
+            let id = v.keep("id", required_id(&request.id));
+            let min_pricing_version = min_pricing_version(&mut v, request.min_pricing_version);
+            let quantity = match request.quantity.as_ref() {
+                None => Some(None),
+                Some(_) => decimal_from_wire(&mut v, "quantity", request.quantity.as_ref(), None).map(Some),
+            };
+            if quantity.flatten().is_some_and(|quantity| quantity <= Decimal::ZERO) {
+                v.add("quantity", "must be greater than zero");
+            }
+            if request.product.is_empty() && request.quantity.is_none() {
+                v.add("product", "or quantity is required: the change's new product or quantity");
+            }
+            let (Some(id), Some(quantity)) = (id, quantity) else {
+                return Err(v.into());
+            };
+            v.into_result()?;
+            let key = RequestKey::of_caller(&caller, tenant_id, "ChangeSubscription", &request.request_id, &request)?;
+            let ask = ChangeAsk {
+                subscription_id: id,
+                product: Some(request.product.clone()).filter(|product| !product.is_empty()),
+                quantity,
+                at_period_end: request.at_period_end,
+                min_pricing_version,
+            };
+            self.change_subscription(&caller, tenant_id, key, ask, |subscription, change| ChangeSubscriptionResponse {
+                subscription: Some(wire::subscription(subscription)),
+                change: Some(wire::subscription_change(change, &subscription.currency)),
+            })
+            .await
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn list_subscription_changes(
+        &self,
+        request: Request<ListSubscriptionChangesRequest>,
+    ) -> Result<Response<ListSubscriptionChangesResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, ENQUIRERS)?;
+        let request = request.into_inner();
+        let run = async {
+            let id = parse_id("id", &request.id)?;
+            let filters = ListSubscriptionChangesRequest { page_size: 0, page_token: String::new(), ..request.clone() };
+            let page = Page::parse(request.page_size, &request.page_token, &filters)?;
+            let subscription = self.subscription_for(&caller, tenant_id, id).await?;
+            let listed = self.subscription_history(tenant_id, id, (page.after_uuid()?, page.fetch_limit())).await?;
+            let (listed, next_page_token) = page.finish(listed, |change| change.id.as_bytes().to_vec());
+            Ok::<_, BillingError>(ListSubscriptionChangesResponse {
+                changes: listed
+                    .iter()
+                    .map(|change| wire::subscription_change(change, &subscription.currency))
+                    .collect(),
+                next_page_token,
             })
         };
         Ok(Response::new(run.await?))

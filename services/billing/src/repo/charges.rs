@@ -55,6 +55,8 @@ struct OwingRow {
     cycle_months: i32,
     anchor_day: Option<i32>,
     in_arrears: bool,
+    billed_from: Option<NaiveDate>,
+    change_on: Option<NaiveDate>,
 }
 
 impl OwingRow {
@@ -104,7 +106,7 @@ macro_rules! owing {
             "SELECT id, account_id, bill_to_account_id, separate, reference, doc->>'payment_type' AS payment_type,
                  product_id, description, currency, quantity, unit_price, total, price_rule, price_source_id,
                  (created_at AT TIME ZONE 'UTC')::date AS created_on, start_date, charged_periods, cancelled_on,
-                 cycle_months, anchor_day, in_arrears
+                 cycle_months, anchor_day, in_arrears, billed_from, change_on
              FROM billing.subscriptions
              WHERE tenant_id = $1 AND (bill_to_account_id = ANY($2) OR ($4 AND account_id = ANY($2))) AND ",
             next_period_due!("$3"),
@@ -132,7 +134,15 @@ pub async fn due_periods(
     for row in rows {
         let (schedule, timing) = row.schedule()?;
         let charged = u32::try_from(row.charged_periods).unwrap_or(0);
-        for (index, span) in schedule.due(charged, timing, date, row.cancelled_on) {
+        // A period from a scheduled change's day on waits for the change
+        // (applied once the periods before it are charged).
+        let periods = schedule.due(charged, timing, date, row.cancelled_on);
+        for (index, span) in periods.into_iter().take_while(|(_, span)| row.change_on.is_none_or(|on| span.start < on))
+        {
+            // Changed before it was charged: its own terms bill from the
+            // change (the days before were billed by the change).
+            let from = row.billed_from.filter(|from| span.contains(*from)).unwrap_or(span.start);
+            let to = row.cancelled_on.map_or(span.end, |ends| ends.clamp(from, span.end));
             due.push(DuePeriod {
                 subscription_id: row.id,
                 account_id: row.account_id,
@@ -154,7 +164,8 @@ pub async fn due_periods(
                 },
                 index: i32::try_from(index).map_err(|_| super::corrupt("period index", &index.to_string()))?,
                 start: span.start,
-                days: (span.days_until(row.cancelled_on), span.whole_days),
+                days: ((to - from).num_days(), span.whole_days),
+                billed: (from, to),
             });
         }
     }

@@ -1,6 +1,7 @@
 //! Storage of the billing context: schema-qualified SQL.
 
 pub mod assets;
+pub mod changes;
 pub mod charges;
 pub mod checkout;
 pub mod collections;
@@ -21,6 +22,7 @@ use sqlx::PgConnection;
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use crate::domain::change::Covers;
 use crate::domain::collection::Collection;
 use crate::domain::error::BillingError;
 use crate::domain::location::OrderAddress;
@@ -686,13 +688,18 @@ pub async fn insert_charges(tx: &mut PgConnection, tenant_id: Uuid, charges: &[C
     let amounts = |get: fn(&Charge) -> Decimal| charges.iter().map(get).collect::<Vec<_>>();
     let ids = |get: fn(&Charge) -> Uuid| charges.iter().map(get).collect::<Vec<_>>();
     let rules = |get: fn(&PricedBy) -> String| charges.iter().map(|charge| get(&charge.priced_by)).collect::<Vec<_>>();
+    fn covered<T>(charges: &[Charge], get: impl Fn(&Covers) -> T) -> Vec<Option<T>> {
+        charges.iter().map(|charge| charge.covers.as_ref().map(&get)).collect()
+    }
     sqlx::query!(
         "INSERT INTO billing.charges (tenant_id, id, account_id, bill_to_account_id, separate, order_id,
              order_reference, product_id, description, currency, quantity, unit_price, total, charge_date, order_line,
-             subscription_id, price_rule, price_source_id, priced_on, price_note)
+             subscription_id, price_rule, price_source_id, priced_on, price_note, covers_from, covers_to, whole_days,
+             period_total, changed)
          SELECT $1, * FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::bool[], $6::uuid[], $7::text[], $8::text[],
              $9::text[], $10::text[], $11::numeric[], $12::numeric[], $13::numeric[], $14::date[], $15::int[],
-             $16::uuid[], $17::text[], $18::text[], $19::date[], $20::text[])",
+             $16::uuid[], $17::text[], $18::text[], $19::date[], $20::text[], $21::date[], $22::date[], $23::int[],
+             $24::numeric[], $25::bool[])",
         tenant_id,
         &ids(|charge| charge.id),
         &ids(|charge| charge.account_id),
@@ -713,6 +720,11 @@ pub async fn insert_charges(tx: &mut PgConnection, tenant_id: Uuid, charges: &[C
         &rules(|priced_by| priced_by.source_id.clone()),
         &charges.iter().map(|charge| charge.priced_by.on).collect::<Vec<_>>() as &[Option<NaiveDate>],
         &rules(|priced_by| priced_by.note.clone()),
+        &covered(charges, |covers| covers.from) as &[Option<NaiveDate>],
+        &covered(charges, |covers| covers.to) as &[Option<NaiveDate>],
+        &covered(charges, |covers| i32::try_from(covers.whole_days).unwrap_or(i32::MAX)) as &[Option<i32>],
+        &covered(charges, |covers| covers.whole_total) as &[Option<Decimal>],
+        &charges.iter().map(|charge| charge.changed).collect::<Vec<_>>(),
     )
     .execute(tx)
     .await?;

@@ -8,6 +8,7 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::domain::change::{Covers, Terms};
 use crate::domain::cycle::{AnchorDay, Timing};
 use crate::domain::error::BillingError;
 use crate::domain::order::Charge;
@@ -144,9 +145,31 @@ pub struct PeriodCharge {
     pub description: String,
     /// The invoice holding it, and whether that is posted.
     pub invoice: Option<(Uuid, bool)>,
+    /// Its days and whole period's price (none: stored before they were
+    /// kept, the period it starts).
+    pub covers: Option<Covers>,
+    /// The reference credit reserved it under.
+    pub reference: Option<String>,
 }
 
-/// The subscription's charges of periods starting on `from` or later,
+/// A charge as [`charges_from`] reads it.
+#[derive(sqlx::FromRow)]
+struct PeriodChargeRow {
+    id: Uuid,
+    bill_to_account_id: Uuid,
+    charge_date: NaiveDate,
+    total: Decimal,
+    description: String,
+    invoice_id: Option<Uuid>,
+    covers_from: Option<NaiveDate>,
+    covers_to: Option<NaiveDate>,
+    whole_days: Option<i32>,
+    period_total: Option<Decimal>,
+    order_reference: Option<String>,
+}
+
+/// The subscription's charges of days from `from` on (a charge stored
+/// before its days were kept: of a period starting on `from` or later),
 /// locked, oldest first, each with the invoice holding it (read after the
 /// lock, so a run that invoiced it meanwhile is seen).
 pub async fn charges_from(
@@ -155,9 +178,11 @@ pub async fn charges_from(
     id: Uuid,
     from: NaiveDate,
 ) -> Result<Vec<PeriodCharge>, BillingError> {
-    let rows: Vec<(Uuid, Uuid, NaiveDate, Decimal, String, Option<Uuid>)> = sqlx::query_as(
-        "SELECT id, bill_to_account_id, charge_date, total, description, invoice_id FROM billing.charges
-         WHERE tenant_id = $1 AND subscription_id = $2 AND charge_date >= $3
+    let rows: Vec<PeriodChargeRow> = sqlx::query_as(
+        "SELECT id, bill_to_account_id, charge_date, total, description, invoice_id, covers_from, covers_to,
+             whole_days, period_total, order_reference
+         FROM billing.charges
+         WHERE tenant_id = $1 AND subscription_id = $2 AND coalesce(covers_to, charge_date + 1) > $3
          ORDER BY charge_date, id FOR UPDATE",
     )
     .bind(tenant_id)
@@ -165,7 +190,7 @@ pub async fn charges_from(
     .bind(from)
     .fetch_all(&mut *tx)
     .await?;
-    let invoices: Vec<Uuid> = rows.iter().filter_map(|row| row.5).collect();
+    let invoices: Vec<Uuid> = rows.iter().filter_map(|row| row.invoice_id).collect();
     let posted: Vec<Uuid> = sqlx::query_scalar(
         "SELECT id FROM billing.invoices WHERE tenant_id = $1 AND id = ANY($2) AND status = 'POSTED'",
     )
@@ -175,34 +200,161 @@ pub async fn charges_from(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, payer, start, total, description, invoice)| PeriodCharge {
-            id,
-            payer,
-            start,
-            total,
-            description,
-            invoice: invoice.map(|invoice| (invoice, posted.contains(&invoice))),
+        .map(|row| PeriodCharge {
+            id: row.id,
+            payer: row.bill_to_account_id,
+            start: row.charge_date,
+            total: row.total,
+            description: row.description,
+            invoice: row.invoice_id.map(|invoice| (invoice, posted.contains(&invoice))),
+            covers: match (row.covers_from, row.covers_to, row.whole_days, row.period_total) {
+                (Some(from), Some(to), Some(whole_days), Some(whole_total)) => {
+                    Some(Covers { from, to, whole_days: i64::from(whole_days), whole_total })
+                }
+                _ => None,
+            },
+            reference: row.order_reference,
         })
         .collect())
 }
 
-/// Charges only `total` for a period cut short, on a charge no invoice
-/// holds yet; its description names the days (`days`: ", 5 of 31 days").
+/// Charges only `total` for a period cut short on `on` (its days up to the
+/// day before), on a charge no invoice holds yet; its description names
+/// the days (`days`: ", 5 of 31 days").
 pub async fn cut_charge(
     tx: &mut PgConnection,
     tenant_id: Uuid,
     charge_id: Uuid,
-    (total, days): (Decimal, &str),
+    (total, days, on): (Decimal, &str, NaiveDate),
 ) -> Result<(), BillingError> {
     sqlx::query(
         "UPDATE billing.charges SET total = $3,
-             description = regexp_replace(description, ', [0-9]+ of [0-9]+ days$', '') || $4
+             description = regexp_replace(description, ', [0-9]+ of [0-9]+ days$', '') || $4,
+             covers_to = CASE WHEN covers_from IS NULL THEN NULL ELSE $5 END
          WHERE tenant_id = $1 AND id = $2 AND invoice_id IS NULL",
     )
     .bind(tenant_id)
     .bind(charge_id)
     .bind(total)
     .bind(days)
+    .bind(on)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Charges the new terms instead of the old for all the days of a charge
+/// no invoice holds yet (a change on its first day or before): its
+/// product, quantity, prices and line.
+pub async fn recharge(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    charge_id: Uuid,
+    (terms, total, description): (&Terms, Decimal, &str),
+) -> Result<(), BillingError> {
+    sqlx::query(
+        "UPDATE billing.charges SET product_id = $3, description = $4, quantity = $5, unit_price = $6, total = $7,
+             period_total = CASE WHEN covers_from IS NULL THEN NULL ELSE $8 END, price_rule = $9,
+             price_source_id = $10
+         WHERE tenant_id = $1 AND id = $2 AND invoice_id IS NULL",
+    )
+    .bind(tenant_id)
+    .bind(charge_id)
+    .bind(&terms.product_id)
+    .bind(description)
+    .bind(terms.quantity)
+    .bind(terms.unit_price)
+    .bind(total)
+    .bind(terms.total)
+    .bind(&terms.price_rule)
+    .bind(&terms.price_source_id)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// A subscription's terms as stored (the latest charged period's price),
+/// how many periods were charged, who pays it, and the day its running
+/// period's own terms are billed from (a change before it was charged).
+pub struct Stored {
+    pub terms: Terms,
+    pub charged_periods: i32,
+    pub bill_to: Uuid,
+    pub billed_from: Option<NaiveDate>,
+}
+
+/// A subscription's row as [`stored`] reads it.
+#[derive(sqlx::FromRow)]
+struct StoredRow {
+    product_id: String,
+    description: String,
+    quantity: Decimal,
+    unit_price: Decimal,
+    total: Decimal,
+    price_rule: String,
+    price_source_id: String,
+    charged_periods: i32,
+    bill_to_account_id: Uuid,
+    billed_from: Option<NaiveDate>,
+    doc: Json<Subscription>,
+}
+
+/// The (locked) subscription's terms as stored.
+pub async fn stored(tx: &mut PgConnection, tenant_id: Uuid, id: Uuid) -> Result<Stored, BillingError> {
+    let row: StoredRow = sqlx::query_as(
+        "SELECT product_id, description, quantity, unit_price, total, price_rule, price_source_id, charged_periods,
+             bill_to_account_id, billed_from, doc
+         FROM billing.subscriptions WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_one(tx)
+    .await?;
+    Ok(Stored {
+        terms: Terms {
+            product: row.doc.0.product,
+            product_id: row.product_id,
+            description: row.description,
+            quantity: row.quantity,
+            unit_price: row.unit_price,
+            total: row.total,
+            price_rule: row.price_rule,
+            price_source_id: row.price_source_id,
+        },
+        charged_periods: row.charged_periods,
+        bill_to: row.bill_to_account_id,
+        billed_from: row.billed_from,
+    })
+}
+
+/// Stores the subscription's new terms (for the periods charged from now
+/// on: a later one is priced by pricing on its first day, this price kept
+/// when pricing refuses) and, for a running period not charged yet, the
+/// day its own terms are billed from.
+pub async fn save_terms(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    subscription: &Subscription,
+    terms: &Terms,
+    billed_from: Option<NaiveDate>,
+) -> Result<(), BillingError> {
+    sqlx::query(
+        "UPDATE billing.subscriptions SET doc = $3, product_id = $4, description = $5, quantity = $6,
+             unit_price = $7, total = $8, price_rule = $9, price_source_id = $10,
+             billed_from = coalesce($11, billed_from), body = NULL
+         WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tenant_id)
+    .bind(subscription.id)
+    .bind(Json(subscription))
+    .bind(&terms.product_id)
+    .bind(&terms.description)
+    .bind(terms.quantity)
+    .bind(terms.unit_price)
+    .bind(terms.total)
+    .bind(&terms.price_rule)
+    .bind(&terms.price_source_id)
+    .bind(billed_from)
     .execute(tx)
     .await?;
     Ok(())
@@ -258,27 +410,29 @@ pub async fn uncharge_from(
     id: Uuid,
     day: NaiveDate,
 ) -> Result<Vec<(Option<String>, Uuid, Decimal)>, BillingError> {
-    let removed: Vec<(Option<String>, Uuid, Decimal)> = sqlx::query_as(
+    let removed: Vec<(Option<String>, Uuid, Decimal, bool)> = sqlx::query_as(
         "DELETE FROM billing.charges
          WHERE tenant_id = $1 AND subscription_id = $2 AND invoice_id IS NULL AND charge_date >= $3
-         RETURNING order_reference, bill_to_account_id, total",
+         RETURNING order_reference, bill_to_account_id, total, changed",
     )
     .bind(tenant_id)
     .bind(id)
     .bind(day)
     .fetch_all(&mut *tx)
     .await?;
-    if !removed.is_empty() {
+    // A change's charge is none of the periods counted.
+    let periods = removed.iter().filter(|(_, _, _, changed)| !changed).count();
+    if periods > 0 {
         sqlx::query(
             "UPDATE billing.subscriptions SET charged_periods = charged_periods - $3 WHERE tenant_id = $1 AND id = $2",
         )
         .bind(tenant_id)
         .bind(id)
-        .bind(removed.len() as i32)
+        .bind(periods as i32)
         .execute(tx)
         .await?;
     }
-    Ok(removed)
+    Ok(removed.into_iter().map(|(reference, payer, total, _)| (reference, payer, total)).collect())
 }
 
 /// The subscription whose activation waits for credit's decision on a held

@@ -72,6 +72,8 @@ pub fn cases() -> Vec<Case> {
         case(SUBSCRIPTIONS, "CancelSubscription", Some(Role::CreditManager), NotFound),
         case(SUBSCRIPTIONS, "SetBillingAnchor", Some(Role::CreditManager), NotFound),
         case(SUBSCRIPTIONS, "GetBillingAnchor", enquirer, NotFound),
+        case(SUBSCRIPTIONS, "ChangeSubscription", Some(Role::CreditManager), NotFound),
+        case(SUBSCRIPTIONS, "ListSubscriptionChanges", enquirer, NotFound),
         case(INVOICES, "CreateInvoice", writer, NotFound),
         case(INVOICES, "PostInvoice", writer, NotFound),
         case(INVOICES, "GetInvoice", enquirer, NotFound),
@@ -548,6 +550,21 @@ impl Fixture {
                     .check_accounts_settled(request(check, token))
                     .await
                     .map(|r| r.into_inner().unsettled.len())
+            }
+            (SUBSCRIPTIONS, "ChangeSubscription") => {
+                let change = ChangeSubscriptionRequest {
+                    id: self.subscription_id.clone(),
+                    quantity: bss_e2e::decimal("3"),
+                    ..Default::default()
+                };
+                SubscriptionServiceClient::new(channel).change_subscription(request(change, token)).await.map(|_| 1)
+            }
+            (SUBSCRIPTIONS, "ListSubscriptionChanges") => {
+                let list = ListSubscriptionChangesRequest { id: self.subscription_id.clone(), ..Default::default() };
+                SubscriptionServiceClient::new(channel)
+                    .list_subscription_changes(request(list, token))
+                    .await
+                    .map(|r| r.into_inner().changes.len())
             }
             (SUBSCRIPTIONS, "CancelSubscription") => {
                 let cancel = CancelSubscriptionRequest {

@@ -1,0 +1,619 @@
+//! Subscription changes: another product or quantity now (the period
+//! running today split on today, prorated by the day) or from the next
+//! period's start, authorized by credit for the difference like an
+//! activation (held: applied the day credit approves it); and what a
+//! cancellation or change takes back of the days already charged. Every
+//! change is an entry of the subscription's history.
+
+use bss_platform::auth::Caller;
+use bss_platform::error::Violations;
+use bss_platform::idempotency::RequestKey;
+use bss_platform::money::{Currency, money_to_wire};
+use bss_platform::payment::PaymentType;
+use bss_platform::time::{format_date, now};
+use bss_proto::billing::billing_event::Payload;
+use bss_proto::billing::{OrderCancelled, OrderPayer, SubscriptionCancelled, SubscriptionPeriodCharged};
+use bss_proto::credit::EventKind;
+use chrono::NaiveDate;
+use prost::Message;
+use rust_decimal::Decimal;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::orders::CreditAsk;
+use super::payments::{adjust, credit_subscription_line};
+use super::{Billing, held_orders, publish_all, unreadable};
+use crate::domain::change::{ChangeKind, ChangeStatus, Covers, Cut, SubscriptionChange, Terms, difference};
+use crate::domain::cycle::Span;
+use crate::domain::error::BillingError;
+use crate::domain::order::{Charge, Line, OrderState, charges, credit_reference, payer_shares};
+use crate::domain::subscription::{Subscription, period_line};
+use crate::repo::subscriptions::{self, PeriodCharge};
+use crate::repo::{self, changes};
+
+/// A change as the caller asks for it: another product and/or quantity
+/// (none: the current one), now or from the next period's start.
+pub struct ChangeAsk {
+    pub subscription_id: Uuid,
+    pub product: Option<String>,
+    pub quantity: Option<Decimal>,
+    pub at_period_end: bool,
+    /// The oldest pricing book version that may price the new terms.
+    pub min_pricing_version: i64,
+}
+
+/// How a charged day from a cut was taken back.
+enum Taken {
+    /// A charge no invoice holds, cut to its days before the cut.
+    Cut,
+    /// A charge no invoice holds, none of whose days was used: left to the
+    /// caller (a cancellation removes it, a change charges it anew).
+    Whole,
+    /// A charge on a posted invoice, credited this much by a credit note.
+    Noted(Decimal),
+}
+
+/// A charge with days on or after a cut, and what was done with them.
+struct TakenBack {
+    charge: PeriodCharge,
+    /// Its days from the cut (at its own whole price).
+    unused: Covers,
+    cut: Cut,
+    taken: Taken,
+}
+
+/// Takes back what the subscription was charged for its days from `on`
+/// (a cancellation's or change's day), `verb` saying which in the credit
+/// notes' reasons: a charge no invoice holds is cut to the days before
+/// `on` (one with none before is left to the caller); one on a posted
+/// invoice gets a credit note for its unused days' share, crediting its
+/// invoice line (never beyond what is left of it: a line a clerk credited
+/// already is not credited twice), the invoice first while it is open; one
+/// on a draft is refused (FAILED_PRECONDITION SUBSCRIPTION_PERIOD_ON_DRAFT:
+/// post or void it first), nothing written. A charge stored before its
+/// days were kept covers the period it starts (`running`, at
+/// `whole_total`) or, starting later, none of its days is used.
+async fn take_back(
+    tx: &mut PgConnection,
+    (actor, tenant_id): (&str, Uuid),
+    subscription: &Subscription,
+    (on, verb): (NaiveDate, &str),
+    (running, whole_total): (Option<&Span>, Decimal),
+) -> Result<Vec<TakenBack>, BillingError> {
+    let from = running.map_or(on, |period| period.start.min(on));
+    let currency = Currency::parse(&subscription.currency).map_err(|cause| unreadable("billing", cause))?;
+    let mut taken_back = Vec::new();
+    for charge in subscriptions::charges_from(tx, tenant_id, subscription.id, from).await? {
+        let covers = charge.covers.unwrap_or_else(|| match running {
+            Some(period) if period.start == charge.start => Covers::span(period, whole_total),
+            _ => Covers { from: charge.start, to: charge.start + chrono::Days::new(1), whole_days: 1, whole_total },
+        });
+        let Some(cut) = covers.cut(on, charge.total, currency) else {
+            continue;
+        };
+        let taken = match charge.invoice {
+            Some((invoice_id, false)) => {
+                return Err(BillingError::precondition(
+                    "SUBSCRIPTION_PERIOD_ON_DRAFT",
+                    format!(
+                        "the period from {} of subscription {} is on draft invoice {invoice_id}: post or void it first",
+                        charge.start, subscription.id
+                    ),
+                ));
+            }
+            None if cut.used_days == 0 => Taken::Whole,
+            None => {
+                let days = format!(", {} of {} days", covers.days() - cut.unused_days, cut.whole_days);
+                subscriptions::cut_charge(tx, tenant_id, charge.id, (cut.used, &days, on)).await?;
+                Taken::Cut
+            }
+            Some((invoice_id, true)) => {
+                let line = (charge.description.as_str(), charge.total, cut.unused);
+                let credited = credit_subscription_line(tx, tenant_id, (charge.payer, invoice_id), line).await?;
+                let Some((amount, first)) = credited else {
+                    continue;
+                };
+                let why = match cut.used_days {
+                    0 => "days it never ran".to_owned(),
+                    _ => format!("{} unused days of {}", cut.unused_days, cut.whole_days),
+                };
+                let reason = format!(
+                    "subscription {} {verb} on {on}: {why} of the period from {}",
+                    subscription.id, charge.start
+                );
+                adjust(tx, actor, tenant_id, (charge.payer, currency), Some(amount), first, &reason).await?;
+                Taken::Noted(amount)
+            }
+        };
+        taken_back.push(TakenBack { unused: covers.from_day(on), charge, cut, taken });
+    }
+    Ok(taken_back)
+}
+
+/// Takes back what the subscription, cancelled today, was charged for its
+/// days from today ([`take_back`]); the charges none of whose days was
+/// used are left to the cancellation (it removes them with what credit
+/// reserved for them). Returns what the credit notes and cuts took back.
+pub(crate) async fn cancel_days(
+    tx: &mut PgConnection,
+    actor: (&str, Uuid),
+    subscription: &Subscription,
+    running: Option<&Span>,
+) -> Result<Decimal, BillingError> {
+    let Some(today) = subscription.cancel_date else {
+        return Ok(Decimal::ZERO);
+    };
+    let whole_total = subscriptions::period_total(tx, actor.1, subscription.id).await?;
+    let taken_back = take_back(tx, actor, subscription, (today, "cancelled"), (running, whole_total)).await?;
+    Ok(taken_back
+        .iter()
+        .map(|taken| match taken.taken {
+            Taken::Noted(amount) => amount,
+            Taken::Cut => taken.cut.unused,
+            Taken::Whole => taken.charge.total,
+        })
+        .sum())
+}
+
+/// Records an entry of the subscription's history by `actor`: its
+/// creation (the terms it starts on) or cancellation (the terms it ends
+/// on, and what was credited), effective on `on`.
+pub(crate) async fn record(
+    tx: &mut PgConnection,
+    (actor, tenant_id): (&str, Uuid),
+    subscription: &Subscription,
+    (kind, on): (ChangeKind, NaiveDate),
+    credited: Decimal,
+) -> Result<(), BillingError> {
+    let terms = subscriptions::stored(tx, tenant_id, subscription.id).await?.terms;
+    let currency = Currency::parse(&subscription.currency).map_err(|cause| unreadable("billing", cause))?;
+    let (from, to) = match kind {
+        ChangeKind::Created => (None, Some(terms)),
+        _ => (Some(terms), None),
+    };
+    let entry = SubscriptionChange {
+        id: Uuid::now_v7(),
+        subscription_id: subscription.id,
+        account_id: subscription.account_id,
+        kind,
+        status: ChangeStatus::Applied,
+        at_period_end: false,
+        effective_on: on,
+        from,
+        to,
+        credited: currency.round(credited),
+        charged: currency.round(Decimal::ZERO),
+        authorized: currency.round(Decimal::ZERO),
+        reference: subscription.reference.clone(),
+        reasons: subscription.reasons.clone(),
+        held_order_id: subscription.held_order_id,
+        actor: actor.to_owned(),
+        created_at: now(),
+    };
+    changes::save(tx, tenant_id, &entry).await
+}
+
+/// What credit is told about a subscription's reservations, by reference.
+enum Move {
+    /// Reserve more (never refused: the subscription owes it).
+    Reserve { reference: String, payer: Uuid, amount: Decimal, period_start: NaiveDate },
+    /// Release part of what is reserved.
+    Release { reference: String, payer: Uuid, amount: Decimal },
+    /// Release everything reserved, and withdraw a held order.
+    ReleaseAll { reference: String },
+}
+
+/// The events telling credit of the moves (none of a zero amount).
+fn moves_to_events(subscription: &Subscription, moves: Vec<Move>, currency: Currency) -> Vec<Payload> {
+    let (id, account_id) = (subscription.id.to_string(), subscription.account_id.to_string());
+    moves
+        .into_iter()
+        .filter_map(|one| match one {
+            Move::Reserve { amount, .. } | Move::Release { amount, .. } if amount <= Decimal::ZERO => None,
+            Move::Reserve { reference, payer, amount, period_start } => {
+                Some(Payload::SubscriptionPeriodCharged(SubscriptionPeriodCharged {
+                    subscription_id: id.clone(),
+                    account_id: account_id.clone(),
+                    payer_account_id: payer.to_string(),
+                    reference,
+                    amount: Some(money_to_wire(amount, currency)),
+                    period_start: format_date(period_start),
+                }))
+            }
+            Move::Release { reference, payer, amount } => Some(Payload::OrderCancelled(OrderCancelled {
+                order_id: id.clone(),
+                account_id: account_id.clone(),
+                reference,
+                whole: false,
+                released: vec![OrderPayer {
+                    account_id: payer.to_string(),
+                    amount: Some(money_to_wire(amount, currency)),
+                    ..OrderPayer::default()
+                }],
+                reason: "subscription changed".to_owned(),
+            })),
+            Move::ReleaseAll { reference } => Some(Payload::SubscriptionCancelled(SubscriptionCancelled {
+                subscription_id: id.clone(),
+                account_id: account_id.clone(),
+                reference,
+                payers: Vec::new(),
+            })),
+        })
+        .collect()
+}
+
+/// A subscription's charge for days `covers` at `terms`, under the change's
+/// `reference`.
+fn change_charge(
+    subscription: &Subscription,
+    (terms, covers, bill_to): (&Terms, Covers, Uuid),
+    reference: Option<&str>,
+    currency: Currency,
+) -> Charge {
+    let total = covers.amount(currency);
+    Charge {
+        id: Uuid::now_v7(),
+        account_id: subscription.account_id,
+        bill_to_account_id: bill_to,
+        separate: false,
+        order_id: None,
+        order_reference: reference.map(str::to_owned),
+        order_line: None,
+        product_id: terms.product_id.clone(),
+        description: period_line(&terms.description, covers.from, (covers.days(), covers.whole_days)),
+        currency: currency.code.to_owned(),
+        quantity: terms.quantity,
+        unit_price: terms.unit_price,
+        total,
+        charge_date: Some(covers.from),
+        subscription_id: Some(subscription.id),
+        priced_by: crate::domain::order::PricedBy {
+            rule: terms.price_rule.clone(),
+            source_id: terms.price_source_id.clone(),
+            on: Some(covers.from),
+            note: String::new(),
+        },
+        covers: Some(covers),
+        changed: true,
+    }
+}
+
+/// Applies `change` to the (locked) subscription on `today` (the day it
+/// was asked, or credit approved it): asked for the period's end it is
+/// scheduled; asked for now, the period running today is split on today:
+/// the old terms' days from today are taken back ([`take_back`]) and the
+/// new terms charged for them under the change's reference (a charge none
+/// of whose days was used is charged anew in place); a running period not
+/// charged yet has its old terms' days before today charged now, and its
+/// own charge bills the new terms from today. Credit reserves what is
+/// charged beyond what it authorized for the change and releases what the
+/// old terms no longer owe.
+pub(crate) async fn apply(
+    tx: &mut PgConnection,
+    (actor, tenant_id): (&str, Uuid),
+    subscription: &mut Subscription,
+    change: &mut SubscriptionChange,
+    today: NaiveDate,
+) -> Result<(), BillingError> {
+    let currency = Currency::parse(&subscription.currency).map_err(|cause| unreadable("billing", cause))?;
+    let (on, index, period) = subscription.change_day(today, change.at_period_end).ok_or_else(out_of_range)?;
+    change.effective_on = on;
+    let (Some(from), Some(to)) = (change.from.clone(), change.to.clone()) else {
+        return Err(unreadable("billing", "a change without its terms"));
+    };
+    let mut moves = Vec::new();
+    // A change scheduled before is replaced by this one.
+    if let Some(mut replaced) = changes::unschedule(tx, tenant_id, subscription.id).await? {
+        replaced.status = ChangeStatus::Superseded;
+        changes::save(tx, tenant_id, &replaced).await?;
+        moves.push(Move::ReleaseAll { reference: replaced.reference.clone() });
+    }
+    if change.at_period_end {
+        change.status = ChangeStatus::Scheduled;
+        changes::schedule(tx, tenant_id, change).await?;
+        return publish_moves(tx, (actor, tenant_id), subscription, moves).await;
+    }
+    let stored = subscriptions::stored(tx, tenant_id, subscription.id).await?;
+    let uses_credit = subscription.payment_type.uses_credit();
+    let reference = uses_credit.then_some(change.reference.as_str());
+    let taken_back =
+        take_back(tx, (actor, tenant_id), subscription, (on, "changed"), (Some(&period), stored.terms.total)).await?;
+    let mut written = Vec::new();
+    for TakenBack { charge, unused, cut, taken } in taken_back {
+        let new_days = Covers { whole_total: to.total, ..unused };
+        let old_reference = charge.reference.clone().filter(|_| uses_credit);
+        match taken {
+            Taken::Whole => {
+                let total = new_days.amount(currency);
+                let line = period_line(&to.description, new_days.from, (new_days.days(), new_days.whole_days));
+                subscriptions::recharge(tx, tenant_id, charge.id, (&to, total, &line)).await?;
+                change.credited += charge.total;
+                change.charged += total;
+                if let Some(reference) = old_reference {
+                    let payer = charge.payer;
+                    moves.push(match total >= charge.total {
+                        true => Move::Reserve { reference, payer, amount: total - charge.total, period_start: on },
+                        false => Move::Release { reference, payer, amount: charge.total - total },
+                    });
+                }
+            }
+            Taken::Cut | Taken::Noted(_) => {
+                change.credited += match taken {
+                    Taken::Noted(amount) => amount,
+                    _ => cut.unused,
+                };
+                if let (Taken::Cut, Some(reference)) = (&taken, old_reference) {
+                    moves.push(Move::Release { reference, payer: charge.payer, amount: cut.unused });
+                }
+                written.push(change_charge(subscription, (&to, new_days, charge.payer), reference, currency));
+            }
+        }
+    }
+    // The running period not charged yet (in arrears, or not reached by
+    // the accrual): its old terms' days before today are charged now, and
+    // its own charge bills the new terms from today.
+    let running_charged = stored.charged_periods > i32::try_from(index).unwrap_or(i32::MAX);
+    let mut billed_from = None;
+    if !running_charged {
+        let first = stored.billed_from.filter(|day| period.contains(*day)).unwrap_or(period.start);
+        if first < on {
+            let old_days = Covers { from: first, to: on, whole_days: period.whole_days, whole_total: from.total };
+            written.push(change_charge(subscription, (&from, old_days, stored.bill_to), reference, currency));
+        }
+        billed_from = Some(on);
+    }
+    change.charged += written.iter().map(|charge| charge.total).sum::<Decimal>();
+    if let Some(reference) = reference {
+        // The change's own charges are reserved under its reference:
+        // what credit authorized for it, topped up or given back.
+        let owed: Decimal = written.iter().map(|charge| charge.total).sum();
+        let payer = stored.bill_to;
+        let reference = reference.to_owned();
+        moves.push(match owed >= change.authorized {
+            true => Move::Reserve { reference, payer, amount: owed - change.authorized, period_start: on },
+            false => Move::Release { reference, payer, amount: change.authorized - owed },
+        });
+    } else if change.authorized > Decimal::ZERO {
+        moves.push(Move::ReleaseAll { reference: change.reference.clone() });
+    }
+    repo::insert_charges(tx, tenant_id, &written).await?;
+    subscription.product = to.product.clone();
+    subscription.quantity = to.quantity;
+    subscription.unit_price = to.unit_price;
+    subscriptions::save_terms(tx, tenant_id, subscription, &to, billed_from).await?;
+    change.status = ChangeStatus::Applied;
+    publish_moves(tx, (actor, tenant_id), subscription, moves).await
+}
+
+fn out_of_range() -> BillingError {
+    BillingError::precondition("PERIOD_OUT_OF_RANGE", "the subscription's period is past the last date")
+}
+
+/// Drops the (locked) subscription's scheduled change, if any, as
+/// superseded (by its cancellation), releasing what credit authorized for
+/// it.
+pub(crate) async fn drop_scheduled(
+    tx: &mut PgConnection,
+    (actor, tenant_id): (&str, Uuid),
+    subscription: &Subscription,
+) -> Result<(), BillingError> {
+    let Some(mut dropped) = changes::unschedule(tx, tenant_id, subscription.id).await? else {
+        return Ok(());
+    };
+    dropped.status = ChangeStatus::Superseded;
+    changes::save(tx, tenant_id, &dropped).await?;
+    publish_moves(tx, (actor, tenant_id), subscription, vec![Move::ReleaseAll { reference: dropped.reference }]).await
+}
+
+/// Releases what credit authorized for the scheduled changes just applied
+/// (their periods are reserved as each is charged).
+pub(crate) fn applied_releases(applied: &[SubscriptionChange]) -> Vec<Payload> {
+    applied
+        .iter()
+        .filter(|change| change.authorized > Decimal::ZERO)
+        .map(|change| {
+            Payload::SubscriptionCancelled(SubscriptionCancelled {
+                subscription_id: change.subscription_id.to_string(),
+                account_id: change.account_id.to_string(),
+                reference: change.reference.clone(),
+                payers: Vec::new(),
+            })
+        })
+        .collect()
+}
+
+/// Publishes the moves' events, if any.
+async fn publish_moves(
+    tx: &mut PgConnection,
+    (actor, tenant_id): (&str, Uuid),
+    subscription: &Subscription,
+    moves: Vec<Move>,
+) -> Result<(), BillingError> {
+    let currency = Currency::parse(&subscription.currency).map_err(|cause| unreadable("billing", cause))?;
+    let events = moves_to_events(subscription, moves, currency);
+    if events.is_empty() {
+        return Ok(());
+    }
+    publish_all(tx, tenant_id, actor, events).await
+}
+
+impl Billing {
+    /// Changes a subscription's product or quantity, now or from its next
+    /// period's start ([`apply`]), authorized by credit for the difference
+    /// when above zero; the answer, made by `respond` of the subscription
+    /// and the change's history entry, is what a retry gets. Held by
+    /// credit, the change waits (PENDING_APPROVAL) and is applied on the day
+    /// credit approves it; refused, it is REJECTED and nothing changes.
+    pub async fn change_subscription<R: Message + Default>(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        key: Option<RequestKey>,
+        ask: ChangeAsk,
+        respond: impl FnOnce(&Subscription, &SubscriptionChange) -> R,
+    ) -> Result<R, BillingError> {
+        if let Some(stored) = self.replay(&key).await? {
+            return Ok(stored);
+        }
+        let id = ask.subscription_id;
+        let subscription = self.subscription_for(caller, tenant_id, id).await?;
+        subscription.check_changeable()?;
+        let today = now().date_naive();
+        let (on, _, period) = subscription.change_day(today, ask.at_period_end).ok_or_else(out_of_range)?;
+        let account = self.fetch_account(caller, subscription.account_id).await?;
+        let product = ask.product.unwrap_or_else(|| subscription.product.clone());
+        let quantity = ask.quantity.unwrap_or(subscription.quantity);
+        let mut line = [Line { product: product.clone(), quantity, ..Line::default() }];
+        let priced = self.price(caller, (subscription.account_id, ask.min_pricing_version), &mut line).await?;
+        if priced.currency.code != subscription.currency {
+            return Err(BillingError::precondition(
+                "CURRENCY_MISMATCH",
+                format!(
+                    "the new terms are priced in {}, the subscription is billed in {}",
+                    priced.currency.code, subscription.currency
+                ),
+            ));
+        }
+        let bill_to = self.payers_of(tenant_id, &account, &line).await?;
+        let Some(quoted) = charges(subscription.account_id, &line, &bill_to, None, priced.currency, today).pop() else {
+            return Err(BillingError::Unavailable { what: "pricing", cause: "a quote without its line".to_owned() });
+        };
+        let to = Terms {
+            product,
+            product_id: quoted.product_id.clone(),
+            description: format!("{} subscription", quoted.description),
+            quantity,
+            unit_price: quoted.unit_price,
+            total: quoted.total,
+            price_rule: quoted.priced_by.rule.clone(),
+            price_source_id: quoted.priced_by.source_id.clone(),
+        };
+        let from = self.terms_of(tenant_id, id).await?;
+        if from.product_id == to.product_id && from.quantity == to.quantity {
+            let mut v = Violations::new();
+            v.add("product", "with the quantity, is what the subscription has: a change changes one of them");
+            return Err(v.into());
+        }
+        let change_id = Uuid::now_v7();
+        let request_id = key.as_ref().map(RequestKey::request_id).unwrap_or_default();
+        let mut change = SubscriptionChange {
+            id: change_id,
+            subscription_id: id,
+            account_id: subscription.account_id,
+            kind: ChangeKind::of(&from, &to),
+            status: ChangeStatus::Applied,
+            at_period_end: ask.at_period_end,
+            effective_on: on,
+            // At the currency's scale, as every amount it adds.
+            authorized: priced.currency.round(Decimal::ZERO),
+            credited: priced.currency.round(Decimal::ZERO),
+            charged: priced.currency.round(Decimal::ZERO),
+            reference: credit_reference("subscription-change", request_id, change_id),
+            reasons: Vec::new(),
+            held_order_id: None,
+            actor: caller.subject.clone(),
+            created_at: now(),
+            from: Some(from.clone()),
+            to: Some(to.clone()),
+        };
+        // Credit authorizes what the new terms cost beyond the old over the
+        // days left of the period (a whole period for one at its end).
+        let more = difference(&period, on, (from.total, to.total), priced.currency);
+        if more > Decimal::ZERO && subscription.payment_type != PaymentType::RunningQuote {
+            let shares = payer_shares([(quoted.bill_to_account_id, more)]);
+            let ask = CreditAsk {
+                account_id: subscription.account_id,
+                reference: &change.reference,
+                currency: priced.currency,
+                shares: &shares,
+                payment_type: subscription.payment_type,
+                event_kind: EventKind::SubscriptionActivation,
+                prepay_over_limit: false,
+            };
+            let credited = self.authorize_credit(tenant_id, ask).await?;
+            change.authorized = more;
+            change.reasons = credited.reasons;
+            change.held_order_id = credited.held_order_id;
+            change.status = match credited.state {
+                OrderState::Executed => ChangeStatus::Applied,
+                OrderState::HeldForApproval => ChangeStatus::PendingApproval,
+                _ => ChangeStatus::Rejected,
+            };
+        }
+        self.write(key, async |tx| {
+            if let Some(held_order_id) = change.held_order_id {
+                held_orders::lock_held(tx, held_order_id).await?;
+            }
+            let (mut subscription, _) = subscriptions::lock(tx, tenant_id, id, today)
+                .await?
+                .ok_or_else(|| BillingError::not_found("subscription", id))?;
+            if change.status == ChangeStatus::Applied {
+                subscription.check_changeable()?;
+                apply(tx, (&caller.subject, tenant_id), &mut subscription, &mut change, today).await?;
+            }
+            changes::save(tx, tenant_id, &change).await?;
+            // Credit may have decided the held change already: its
+            // decision applies now.
+            if let Some(held_order_id) = change.held_order_id
+                && held_orders::apply_recorded(tx, tenant_id, held_order_id).await?
+            {
+                (subscription, _) = subscriptions::lock(tx, tenant_id, id, today)
+                    .await?
+                    .ok_or_else(|| BillingError::not_found("subscription", id))?;
+                change = changes::get(tx, tenant_id, change.id).await?;
+            }
+            Ok(respond(&subscription, &change))
+        })
+        .await
+    }
+
+    /// The subscription's terms as stored.
+    async fn terms_of(&self, tenant_id: Uuid, id: Uuid) -> Result<Terms, BillingError> {
+        let mut conn = self.db.acquire().await?;
+        Ok(subscriptions::stored(&mut conn, tenant_id, id).await?.terms)
+    }
+
+    /// A subscription's history (its creation, changes and cancellation),
+    /// oldest first, after `after` (the caller checked it may see the
+    /// subscription).
+    pub async fn subscription_history(
+        &self,
+        tenant_id: Uuid,
+        id: Uuid,
+        page: (Option<Uuid>, i64),
+    ) -> Result<Vec<SubscriptionChange>, BillingError> {
+        changes::of_subscription(&self.db, tenant_id, id, page).await
+    }
+}
+
+/// Applies or rejects the change waiting for a held order credit decided;
+/// false when none waits for it. Approved, it is applied that day.
+pub(crate) async fn decide_change(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    held_order_id: Uuid,
+    approved: bool,
+) -> Result<bool, BillingError> {
+    let Some(mut change) = changes::lock_held(tx, tenant_id, held_order_id).await? else {
+        return Ok(false);
+    };
+    let today = now().date_naive();
+    let locked = subscriptions::lock(tx, tenant_id, change.subscription_id, today).await?;
+    let changeable = locked.as_ref().is_some_and(|(subscription, _)| subscription.check_changeable().is_ok());
+    match (approved, locked) {
+        (true, Some((mut subscription, _))) if changeable => {
+            apply(tx, (crate::overdue::ACTOR, tenant_id), &mut subscription, &mut change, today).await?;
+        }
+        // Rejected, or the subscription was cancelled meanwhile: what
+        // credit reserved on approval goes back.
+        (_, locked) => {
+            change.status = if approved { ChangeStatus::Superseded } else { ChangeStatus::Rejected };
+            if let (true, Some((subscription, _))) = (approved, locked) {
+                let release = vec![Move::ReleaseAll { reference: change.reference.clone() }];
+                publish_moves(tx, (crate::overdue::ACTOR, tenant_id), &subscription, release).await?;
+            }
+        }
+    }
+    changes::save(tx, tenant_id, &change).await?;
+    Ok(true)
+}

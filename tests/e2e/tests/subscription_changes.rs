@@ -1,0 +1,324 @@
+//! Subscription changes through the gateway, read back from billing (the
+//! subscription, its history, its invoices, the balance) and credit (the
+//! balance and what it holds reserved): an upgrade in the middle of a
+//! paid period, a downgrade at the period's end (replaced, then applied),
+//! a quantity change in arrears, a change credit holds until approved, and
+//! a scheduled change dropped by a cancellation. Expected figures are
+//! worked out here from the calendar, not by the suite's rule.
+
+use bss_e2e::{
+    TestApp, amount, billing_balance, create_account, create_product, credit_settles, decimal, generate,
+    ordering_account, set_credit_policy, set_credit_terms, subscription_request, today,
+};
+use bss_platform::auth::Role;
+use bss_proto::billing::subscription_service_client::SubscriptionServiceClient;
+use bss_proto::billing::*;
+use bss_proto::credit::credit_service_client::CreditServiceClient;
+use bss_proto::credit::{ApproveHeldOrderRequest, CreditAction, CreditPolicy};
+use bss_proto::types::PaymentType;
+use bss_testkit::authorized;
+use chrono::{Days, Months, NaiveDate};
+use rust_decimal::{Decimal, RoundingStrategy};
+use tonic::Code;
+use tonic::transport::Channel;
+
+fn date(text: &str) -> NaiveDate {
+    text.parse().expect("date")
+}
+
+fn text(day: NaiveDate) -> String {
+    day.format("%Y-%m-%d").to_string()
+}
+
+fn money(text: &str) -> Decimal {
+    text.parse().expect("amount")
+}
+
+/// `price` for `days` of `whole` days, to the cent, half away from zero.
+fn share(price: &str, days: i64, whole: i64) -> Decimal {
+    (money(price) * Decimal::from(days) / Decimal::from(whole))
+        .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+}
+
+/// Exactly two decimals, as the wire carries euros.
+fn cents(value: Decimal) -> String {
+    format!("{:.2}", value)
+}
+
+fn totals(invoices: &[Invoice]) -> Vec<String> {
+    invoices.iter().map(|invoice| amount(&invoice.total).to_owned()).collect()
+}
+
+async fn subscribe(channel: &Channel, token: &str, request: CreateSubscriptionRequest) -> Subscription {
+    let created = SubscriptionServiceClient::new(channel.clone()).create_subscription(authorized(request, token)).await;
+    created.expect("created").into_inner().subscription.expect("subscription")
+}
+
+/// A change of `id` to `product` (empty: the same) and `quantity` (empty:
+/// the same).
+fn change(id: &str, product: &str, quantity: &str, at_period_end: bool) -> ChangeSubscriptionRequest {
+    ChangeSubscriptionRequest {
+        id: id.to_owned(),
+        request_id: format!("change-{id}-{product}-{quantity}-{at_period_end}"),
+        product: product.to_owned(),
+        quantity: (!quantity.is_empty()).then(|| decimal(quantity)).flatten(),
+        at_period_end,
+        min_pricing_version: 0,
+    }
+}
+
+async fn changed(
+    channel: &Channel,
+    token: &str,
+    request: ChangeSubscriptionRequest,
+) -> (Subscription, SubscriptionChange) {
+    let answer = SubscriptionServiceClient::new(channel.clone()).change_subscription(authorized(request, token)).await;
+    let answer = answer.expect("changed").into_inner();
+    (answer.subscription.expect("subscription"), answer.change.expect("change"))
+}
+
+async fn history(channel: &Channel, token: &str, id: &str) -> Vec<(i32, i32)> {
+    let request = ListSubscriptionChangesRequest { id: id.to_owned(), ..Default::default() };
+    let mut subscriptions = SubscriptionServiceClient::new(channel.clone());
+    let listed = subscriptions.list_subscription_changes(authorized(request, token)).await;
+    let listed = listed.expect("history").into_inner().changes;
+    listed.iter().map(|entry| (entry.kind, entry.status)).collect()
+}
+
+async fn get(channel: &Channel, token: &str, id: &str) -> Subscription {
+    let request = GetSubscriptionRequest { id: id.to_owned() };
+    let got = SubscriptionServiceClient::new(channel.clone()).get_subscription(authorized(request, token)).await;
+    got.expect("subscription").into_inner().subscription.expect("subscription")
+}
+
+/// The month from `start`, and its days.
+fn month_from(start: NaiveDate) -> (NaiveDate, i64) {
+    let end = start.checked_add_months(Months::new(1)).expect("date");
+    (end, (end - start).num_days())
+}
+
+use SubscriptionChangeKind as Kind;
+use SubscriptionChangeStatus as Status;
+
+#[tokio::test]
+async fn an_upgrade_mid_period_credits_the_old_plans_unused_days_charges_the_new_ones_and_credit_follows() {
+    let suite = TestApp::start().await;
+    let (tenant_id, admin) = suite.tenant("Upgrade Books", "EUR").await;
+    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
+    let channel = suite.gateway().await;
+    create_product(&channel, &admin, "BASIC", "30.00", "").await;
+    create_product(&channel, &admin, "PRO", "45.00", "").await;
+    let account = create_account(&channel, &admin, ordering_account("UPGRADER")).await;
+    set_credit_terms(&channel, &admin, &account, "5000", None).await;
+
+    // Monthly from ten days ago, invoiced and posted: 30.00.
+    let start = date(&today()) - Days::new(10);
+    let (end, whole) = month_from(start);
+    let mut request = subscription_request(&account, "BASIC", "1", PaymentType::OnAccount);
+    request.subscription.as_mut().expect("subscription").start_date = text(start);
+    let plan = subscribe(&channel, &clerk, request).await;
+    assert_eq!(plan.current_period_end, text(end), "{plan:?}");
+    assert_eq!(totals(&generate(&channel, &clerk, &account, &today(), true).await), vec!["30.00"]);
+    credit_settles(&channel, &clerk, &account, "30.00", "0.00").await;
+
+    // Upgraded today: the 20-odd days left are credited at 30.00 a month
+    // and charged at 45.00; credit authorized the difference and holds the
+    // new days' amount until invoiced.
+    let left = whole - 10;
+    let (credited, charged) = (share("30.00", left, whole), share("45.00", left, whole));
+    let (upgraded, entry) = changed(&channel, &clerk, change(&plan.id, "PRO", "", false)).await;
+    assert_eq!((upgraded.product.as_str(), amount(&upgraded.unit_price)), ("PRO", "45.00"));
+    assert_eq!((entry.kind, entry.status), (Kind::Upgrade as i32, Status::Applied as i32), "{entry:?}");
+    assert_eq!(entry.effective_date, today());
+    assert_eq!(
+        (amount(&entry.credited), amount(&entry.charged), amount(&entry.authorized)),
+        (cents(credited).as_str(), cents(charged).as_str(), cents(charged - credited).as_str())
+    );
+    let owed = money("30.00") - credited;
+    credit_settles(&channel, &clerk, &account, &cents(owed), &cents(charged)).await;
+    assert_eq!(amount(&billing_balance(&channel, &clerk, &account).await.balance), cents(owed));
+
+    // The next invoice bills the new days, named; credit captures them.
+    let invoiced = generate(&channel, &clerk, &account, &today(), true).await;
+    assert_eq!(totals(&invoiced), vec![cents(charged)]);
+    let line = &invoiced[0].lines[0];
+    assert_eq!(line.description, format!("PRO subscription from {}, {left} of {whole} days", today()));
+    let owed = owed + charged;
+    credit_settles(&channel, &clerk, &account, &cents(owed), "0.00").await;
+
+    // The next month is the new plan's, whole.
+    assert_eq!(totals(&generate(&channel, &clerk, &account, &text(end), true).await), vec!["45.00"]);
+    let owed = owed + money("45.00");
+    credit_settles(&channel, &clerk, &account, &cents(owed), "0.00").await;
+    assert_eq!(amount(&billing_balance(&channel, &clerk, &account).await.balance), cents(owed));
+    assert_eq!(
+        history(&channel, &clerk, &plan.id).await,
+        vec![(Kind::Created as i32, Status::Applied as i32), (Kind::Upgrade as i32, Status::Applied as i32)]
+    );
+
+    // A change to what it is, or to nothing, is refused by field; another
+    // tenant's subscription is not found.
+    let mut subscriptions = SubscriptionServiceClient::new(channel.clone());
+    let same = subscriptions.change_subscription(authorized(change(&plan.id, "PRO", "1", false), &clerk)).await;
+    assert_eq!(same.expect_err("nothing changes").code(), Code::InvalidArgument);
+    let empty = subscriptions.change_subscription(authorized(change(&plan.id, "", "", false), &clerk)).await;
+    assert_eq!(empty.expect_err("nothing asked").code(), Code::InvalidArgument);
+    let (_, stranger) = suite.tenant("Stranger Books", "EUR").await;
+    let theirs = subscriptions.change_subscription(authorized(change(&plan.id, "PRO", "2", false), &stranger)).await;
+    assert_eq!(theirs.expect_err("not theirs").code(), Code::NotFound);
+}
+
+#[tokio::test]
+async fn a_downgrade_at_period_end_is_replaced_by_a_later_one_applied_from_the_next_period_and_a_cancellation_drops_one()
+ {
+    let suite = TestApp::start().await;
+    let (tenant_id, admin) = suite.tenant("Downgrade Books", "EUR").await;
+    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
+    let channel = suite.gateway().await;
+    create_product(&channel, &admin, "BASIC", "30.00", "").await;
+    create_product(&channel, &admin, "LITE", "10.00", "").await;
+    create_product(&channel, &admin, "PRO", "45.00", "").await;
+    let account = create_account(&channel, &admin, ordering_account("DOWNGRADER")).await;
+    set_credit_terms(&channel, &admin, &account, "5000", None).await;
+    let plan = subscribe(&channel, &clerk, subscription_request(&account, "BASIC", "1", PaymentType::OnAccount)).await;
+    let (end, _) = month_from(date(&today()));
+    assert_eq!(totals(&generate(&channel, &clerk, &account, &today(), true).await), vec!["30.00"]);
+
+    // Scheduled for the next period: nothing changes now, nothing is
+    // authorized (it costs less), and a later change replaces it.
+    let (unchanged, first) = changed(&channel, &clerk, change(&plan.id, "LITE", "", true)).await;
+    assert_eq!(unchanged.product, "BASIC");
+    assert_eq!((first.kind, first.status), (Kind::Downgrade as i32, Status::Scheduled as i32));
+    assert_eq!((first.effective_date.as_str(), amount(&first.authorized)), (text(end).as_str(), "0.00"));
+    let (_, second) = changed(&channel, &clerk, change(&plan.id, "LITE", "2", true)).await;
+    assert_eq!((second.kind, second.status), (Kind::Downgrade as i32, Status::Scheduled as i32));
+    credit_settles(&channel, &clerk, &account, "30.00", "0.00").await;
+    assert!(generate(&channel, &clerk, &account, &today(), true).await.is_empty(), "nothing more this month");
+
+    // From the next period: two of LITE.
+    let invoiced = generate(&channel, &clerk, &account, &text(end), true).await;
+    assert_eq!(totals(&invoiced), vec!["20.00"]);
+    assert_eq!(invoiced[0].lines[0].description, format!("LITE subscription from {}", text(end)));
+    let now = get(&channel, &clerk, &plan.id).await;
+    assert_eq!((now.product.as_str(), now.quantity.as_ref().map(|q| q.value.as_str())), ("LITE", Some("2")));
+    credit_settles(&channel, &clerk, &account, "50.00", "0.00").await;
+    assert_eq!(
+        history(&channel, &clerk, &plan.id).await,
+        vec![
+            (Kind::Created as i32, Status::Applied as i32),
+            (Kind::Downgrade as i32, Status::Superseded as i32),
+            (Kind::Downgrade as i32, Status::Applied as i32),
+        ]
+    );
+
+    // An upgrade at the next period's end is authorized for a whole
+    // period's difference (45.00 less 20.00), held by credit until then; a
+    // cancellation drops it and credit lets the hold go.
+    let (_, upgrade) = changed(&channel, &clerk, change(&plan.id, "PRO", "1", true)).await;
+    assert_eq!((upgrade.status, amount(&upgrade.authorized)), (Status::Scheduled as i32, "25.00"));
+    credit_settles(&channel, &clerk, &account, "50.00", "25.00").await;
+    let cancel = CancelSubscriptionRequest { id: plan.id.clone(), request_id: "end".to_owned(), at_period_end: true };
+    SubscriptionServiceClient::new(channel.clone())
+        .cancel_subscription(authorized(cancel, &clerk))
+        .await
+        .expect("ends");
+    credit_settles(&channel, &clerk, &account, "50.00", "0.00").await;
+    let entries = history(&channel, &clerk, &plan.id).await;
+    assert_eq!(
+        entries[3..],
+        [(Kind::Upgrade as i32, Status::Superseded as i32), (Kind::Cancelled as i32, Status::Applied as i32)]
+    );
+    let ended = SubscriptionServiceClient::new(channel.clone())
+        .change_subscription(authorized(change(&plan.id, "PRO", "1", false), &clerk))
+        .await;
+    assert_eq!(bss_testkit::reason(&ended.expect_err("ending")), "SUBSCRIPTION_CANCELLED");
+}
+
+#[tokio::test]
+async fn a_quantity_change_in_arrears_bills_the_old_days_now_and_the_new_terms_at_the_period_end() {
+    let suite = TestApp::start().await;
+    let (tenant_id, admin) = suite.tenant("Arrears Change Books", "EUR").await;
+    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
+    let channel = suite.gateway().await;
+    create_product(&channel, &admin, "SEAT", "30.00", "").await;
+    let account = create_account(&channel, &admin, ordering_account("SEATS")).await;
+    set_credit_terms(&channel, &admin, &account, "5000", None).await;
+
+    let start = date(&today()) - Days::new(10);
+    let (end, whole) = month_from(start);
+    let mut request = subscription_request(&account, "SEAT", "1", PaymentType::OnAccount);
+    let subscription = request.subscription.as_mut().expect("subscription");
+    subscription.start_date = text(start);
+    subscription.billing_timing = BillingTiming::InArrears as i32;
+    let plan = subscribe(&channel, &clerk, request).await;
+    credit_settles(&channel, &clerk, &account, "0.00", "30.00").await;
+
+    // Two seats from today: the ten days of one seat are billed now, the
+    // rest of the month at two seats when it ends.
+    let (used, left) = (share("30.00", 10, whole), share("60.00", whole - 10, whole));
+    let (seats, entry) = changed(&channel, &clerk, change(&plan.id, "", "2", false)).await;
+    assert_eq!(seats.quantity.as_ref().map(|quantity| quantity.value.as_str()), Some("2"));
+    assert_eq!((entry.kind, amount(&entry.charged)), (Kind::Quantity as i32, cents(used).as_str()));
+    // Credit holds the activation's month and the ten days billed now.
+    credit_settles(&channel, &clerk, &account, "0.00", &cents(money("30.00") + used)).await;
+    let now = generate(&channel, &clerk, &account, &today(), true).await;
+    assert_eq!(totals(&now), vec![cents(used)]);
+    assert_eq!(now[0].lines[0].description, format!("SEAT subscription from {}, 10 of {whole} days", text(start)));
+    credit_settles(&channel, &clerk, &account, &cents(used), "30.00").await;
+
+    let last_day = end.pred_opt().expect("date");
+    assert!(generate(&channel, &clerk, &account, &text(last_day), true).await.is_empty(), "still running");
+    let at_end = generate(&channel, &clerk, &account, &text(end), true).await;
+    assert_eq!(totals(&at_end), vec![cents(left)]);
+    assert_eq!(
+        at_end[0].lines[0].description,
+        format!("SEAT subscription from {}, {} of {whole} days", today(), whole - 10)
+    );
+    credit_settles(&channel, &clerk, &account, &cents(used + left), "0.00").await;
+    assert_eq!(amount(&billing_balance(&channel, &clerk, &account).await.balance), cents(used + left));
+}
+
+#[tokio::test]
+async fn a_change_credit_holds_waits_and_is_applied_the_day_it_is_approved() {
+    let suite = TestApp::start().await;
+    let (tenant_id, admin) = suite.tenant("Held Change Books", "EUR").await;
+    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
+    let channel = suite.gateway().await;
+    create_product(&channel, &admin, "BASIC", "30.00", "").await;
+    create_product(&channel, &admin, "PRO", "45.00", "").await;
+    let account = create_account(&channel, &admin, ordering_account("HELDCHANGE")).await;
+    set_credit_terms(&channel, &admin, &account, "5000", None).await;
+    let plan = subscribe(&channel, &clerk, subscription_request(&account, "BASIC", "1", PaymentType::OnAccount)).await;
+    assert_eq!(totals(&generate(&channel, &clerk, &account, &today(), true).await), vec!["30.00"]);
+    credit_settles(&channel, &clerk, &account, "30.00", "0.00").await;
+
+    // Over its limit now: the upgrade (15.00 more for the whole month, as
+    // it starts today) is held, and nothing changes.
+    let policy = CreditPolicy { out_of_credit_action: CreditAction::HoldForApproval as i32, ..CreditPolicy::default() };
+    set_credit_policy(&channel, &admin, &account, "35", policy).await;
+    let (waiting, held) = changed(&channel, &clerk, change(&plan.id, "PRO", "", false)).await;
+    assert_eq!((held.status, waiting.product.as_str()), (Status::PendingApproval as i32, "BASIC"), "{held:?}");
+    assert!(!held.held_order_id.is_empty(), "{held:?}");
+    assert!(generate(&channel, &clerk, &account, &today(), true).await.is_empty(), "nothing charged while held");
+
+    // Approved: applied that day, the whole month credited and charged
+    // anew at the new price.
+    let approve = ApproveHeldOrderRequest {
+        held_order_id: held.held_order_id.clone(),
+        note: "paid".to_owned(),
+        request_id: String::new(),
+    };
+    CreditServiceClient::new(channel.clone()).approve_held_order(authorized(approve, &admin)).await.expect("approved");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while get(&channel, &clerk, &plan.id).await.product != "PRO" {
+        assert!(tokio::time::Instant::now() < deadline, "the approval never reached billing");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    credit_settles(&channel, &clerk, &account, "0.00", "45.00").await;
+    assert_eq!(totals(&generate(&channel, &clerk, &account, &today(), true).await), vec!["45.00"]);
+    credit_settles(&channel, &clerk, &account, "45.00", "0.00").await;
+    assert_eq!(
+        history(&channel, &clerk, &plan.id).await,
+        vec![(Kind::Created as i32, Status::Applied as i32), (Kind::Upgrade as i32, Status::Applied as i32)]
+    );
+}
