@@ -14,12 +14,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bss_platform::shutdown::Shutdown;
-use bss_platform::time::now;
+use bss_platform::time::{format_date, now};
+use bss_proto::billing::SubscriptionTrialEnded;
+use bss_proto::billing::billing_event::Payload;
 use chrono::NaiveDate;
 use uuid::Uuid;
 
-use crate::app::Billing;
+use crate::app::{Billing, publish};
 use crate::domain::error::BillingError;
+use crate::overdue::ACTOR;
 use crate::repo;
 
 /// How often started periods are looked for.
@@ -64,6 +67,26 @@ pub async fn accrue(api: &Billing, today: NaiveDate) -> Result<(usize, Vec<(Uuid
     }
 }
 
+/// Publishes SubscriptionTrialEnded, once, for every trial that ended by
+/// `today` with its subscription active (it converts); returns how many.
+pub async fn announce_trials(api: &Billing, today: NaiveDate) -> Result<usize, BillingError> {
+    let mut tx = api.db.begin().await?;
+    let ended = repo::subscriptions::trials_ended(&mut tx, today).await?;
+    for (tenant_id, subscription_id, account_id, ends) in &ended {
+        let event = SubscriptionTrialEnded {
+            subscription_id: subscription_id.to_string(),
+            account_id: account_id.to_string(),
+            trial_end_date: format_date(*ends),
+        };
+        publish(&mut tx, *tenant_id, ACTOR, Payload::SubscriptionTrialEnded(event)).await?;
+    }
+    tx.commit().await?;
+    if !ended.is_empty() {
+        api.events.written();
+    }
+    Ok(ended.len())
+}
+
 /// Accrues every few seconds until shutdown.
 pub async fn run(api: Arc<Billing>, shutdown: Shutdown) {
     loop {
@@ -76,6 +99,9 @@ pub async fn run(api: Arc<Billing>, shutdown: Shutdown) {
         // no later period of theirs is charged below.
         if let Err(error) = crate::repo::subscriptions::end_cancelled(&api.db, today).await {
             tracing::warn!(%error, "ending subscriptions cancelled at their period's end failed; retrying");
+        }
+        if let Err(error) = announce_trials(&api, today).await {
+            tracing::warn!(%error, "announcing the trials that ended failed; retrying");
         }
         match accrue(&api, today).await {
             Ok((_, failed)) => {

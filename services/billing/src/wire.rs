@@ -424,7 +424,21 @@ pub fn subscription(subscription: &Subscription) -> wire::Subscription {
         } as i32,
         current_period_start: current.map(|span| format_date(span.start)).unwrap_or_default(),
         current_period_end: current.map(|span| format_date(span.end)).unwrap_or_default(),
-        start_date: subscription.start_date.map(format_date).unwrap_or_default(),
+        start_date: subscription
+            .trial_span()
+            .map(|(first, _)| first)
+            .or(subscription.start_date)
+            .map(format_date)
+            .unwrap_or_default(),
+        trial_days: subscription.trial.map_or(0, |trial| trial.days as i32),
+        trial_price: subscription.trial.and_then(|trial| trial.price).map(decimal_to_wire),
+        trial_end_date: subscription.trial_span().map(|(_, end)| format_date(end)).unwrap_or_default(),
+        term_periods: subscription.term.map_or(0, |term| term.periods as i32),
+        auto_renew: subscription.term.is_some_and(|term| term.auto_renew),
+        term_end_date: subscription
+            .term_end(bss_platform::time::now().date_naive())
+            .map(format_date)
+            .unwrap_or_default(),
     }
 }
 
@@ -645,6 +659,8 @@ pub fn stored_subscription(body: &[u8], status: &str) -> Result<Subscription, St
         anchor: None,
         timing: Timing::Advance,
         start_date: None,
+        trial: None,
+        term: None,
     })
 }
 
@@ -852,6 +868,8 @@ mod tests {
             anchor: None,
             timing: Timing::Advance,
             start_date: None,
+            trial: None,
+            term: None,
         };
         let mut encoded = subscription(&kept);
         encoded.status = 0; // as written before subscriptions had a status of their own

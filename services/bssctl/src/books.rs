@@ -56,6 +56,18 @@ pub enum SubscriptionsCommand {
         /// When a period is billed: in-advance or in-arrears.
         #[arg(long, default_value = "in-advance")]
         timing: String,
+        /// A trial of this many days before its first period (0: none).
+        #[arg(long, default_value_t = 0)]
+        trial_days: i32,
+        /// The trial's price for all its days (none: free).
+        #[arg(long)]
+        trial_price: Option<String>,
+        /// A fixed term of this many periods (0: evergreen).
+        #[arg(long, default_value_t = 0)]
+        term_periods: i32,
+        /// Renew the fixed term at its end (else it ends with it).
+        #[arg(long)]
+        auto_renew: bool,
         #[command(flatten)]
         retry: RetryArgs,
     },
@@ -191,6 +203,10 @@ pub async fn subscriptions(client: &Client, command: SubscriptionsCommand) -> Re
             cycle,
             anchor_day,
             timing,
+            trial_days,
+            trial_price,
+            term_periods,
+            auto_renew,
             retry,
         } => {
             let payment_type = PaymentType::from_code(&payment_type)
@@ -204,6 +220,10 @@ pub async fn subscriptions(client: &Client, command: SubscriptionsCommand) -> Re
                 billing_cycle: enum_arg("--cycle", "BILLING_CYCLE_", &cycle, BillingCycle::from_str_name)? as i32,
                 billing_anchor_day: anchor_day,
                 billing_timing: enum_arg("--timing", "BILLING_TIMING_", &timing, BillingTiming::from_str_name)? as i32,
+                trial_days,
+                trial_price: trial_price.map(|value| Decimal { value }),
+                term_periods,
+                auto_renew,
                 ..Subscription::default()
             };
             let request_id =

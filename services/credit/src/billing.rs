@@ -228,9 +228,15 @@ pub async fn apply(tx: &mut PgConnection, event: &BillingEvent) -> Result<(), Ha
                 .map_err(retry)
         }
         // Not about money owed: a wallet's payment of invoices comes as
-        // PaymentPosted too, and its other movements change no balance.
+        // PaymentPosted too, and its other movements change no balance; a
+        // trial's end or a renewal moves nothing (the periods they start
+        // are reserved as each is charged).
         Some(
-            Payload::FirstPaidSubscriptionCreated(_) | Payload::OrderOutcome(_) | Payload::WalletTransactionPosted(_),
+            Payload::FirstPaidSubscriptionCreated(_)
+            | Payload::OrderOutcome(_)
+            | Payload::WalletTransactionPosted(_)
+            | Payload::SubscriptionTrialEnded(_)
+            | Payload::SubscriptionRenewed(_),
         )
         | None => Ok(()),
     }

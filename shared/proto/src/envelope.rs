@@ -104,6 +104,8 @@ envelope!(
         SubscriptionCancelled,
         SubscriptionPeriodCharged,
         WalletTransactionPosted,
+        SubscriptionTrialEnded,
+        SubscriptionRenewed,
     }
 );
 

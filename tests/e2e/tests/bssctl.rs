@@ -589,6 +589,9 @@ async fn an_operator_runs_an_account_from_catalog_to_cash_with_bssctl_and_every_
         "in-arrears",
         "--anchor-day",
         "1",
+        "--term-periods",
+        "3",
+        "--auto-renew",
     ];
     let yearly = bssctl_ok(&suite, &clerk, &yearly).await;
     assert_eq!(
@@ -596,6 +599,7 @@ async fn an_operator_runs_an_account_from_catalog_to_cash_with_bssctl_and_every_
         (Some("YEARLY"), Some("IN_ARREARS"), Some(1)),
         "{yearly}"
     );
+    assert_eq!((yearly["term_periods"].as_i64(), yearly["auto_renew"].as_bool()), (Some(3), Some(true)), "{yearly}");
     let yearly_id = yearly["id"].as_str().expect("an id");
     // Two of it from its next year, then cancelled: the change dropped.
     let change = ["subscriptions", "change", yearly_id, "--quantity", "2", "--at-period-end"];

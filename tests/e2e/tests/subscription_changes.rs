@@ -1,16 +1,20 @@
-//! Subscription changes through the gateway, read back from billing (the
-//! subscription, its history, its invoices, the balance) and credit (the
-//! balance and what it holds reserved): an upgrade in the middle of a
-//! paid period, a downgrade at the period's end (replaced, then applied),
-//! a quantity change in arrears, a change credit holds until approved, and
-//! a scheduled change dropped by a cancellation. Expected figures are
-//! worked out here from the calendar, not by the suite's rule.
+//! Subscription changes and phases through the gateway, read back from
+//! billing (the subscription, its history, its invoices, the balance, its
+//! events) and credit (the balance and what it holds reserved): an upgrade
+//! in the middle of a paid period, a downgrade at the period's end
+//! (replaced, then applied), a quantity change in arrears, a change credit
+//! holds until approved, a scheduled change dropped by a cancellation, a
+//! trial that converts and a paid one cancelled, and fixed terms that end
+//! or renew. Expected figures are worked out here from the calendar, not
+//! by the suite's rule.
 
 use bss_e2e::{
     TestApp, amount, billing_balance, create_account, create_product, credit_settles, decimal, generate,
     ordering_account, set_credit_policy, set_credit_terms, subscription_request, today,
 };
 use bss_platform::auth::Role;
+use bss_proto::billing::billing_event::Payload;
+use bss_proto::billing::billing_event_service_client::BillingEventServiceClient;
 use bss_proto::billing::subscription_service_client::SubscriptionServiceClient;
 use bss_proto::billing::*;
 use bss_proto::credit::credit_service_client::CreditServiceClient;
@@ -121,18 +125,20 @@ async fn an_upgrade_mid_period_credits_the_old_plans_unused_days_charges_the_new
     assert_eq!(totals(&generate(&channel, &clerk, &account, &today(), true).await), vec!["30.00"]);
     credit_settles(&channel, &clerk, &account, "30.00", "0.00").await;
 
-    // Upgraded today: the 20-odd days left are credited at 30.00 a month
-    // and charged at 45.00; credit authorized the difference and holds the
-    // new days' amount until invoiced.
+    // Upgraded today: the 20-odd days left are credited (what the 30.00
+    // charged beyond the ten days used) and charged at 45.00 a month;
+    // credit authorized the difference and holds the new days' amount
+    // until invoiced.
     let left = whole - 10;
-    let (credited, charged) = (share("30.00", left, whole), share("45.00", left, whole));
+    let used = share("30.00", 10, whole);
+    let (credited, charged) = (money("30.00") - used, share("45.00", left, whole));
     let (upgraded, entry) = changed(&channel, &clerk, change(&plan.id, "PRO", "", false)).await;
     assert_eq!((upgraded.product.as_str(), amount(&upgraded.unit_price)), ("PRO", "45.00"));
     assert_eq!((entry.kind, entry.status), (Kind::Upgrade as i32, Status::Applied as i32), "{entry:?}");
     assert_eq!(entry.effective_date, today());
     assert_eq!(
         (amount(&entry.credited), amount(&entry.charged), amount(&entry.authorized)),
-        (cents(credited).as_str(), cents(charged).as_str(), cents(charged - credited).as_str())
+        (cents(credited).as_str(), cents(charged).as_str(), cents(charged - share("30.00", left, whole)).as_str())
     );
     let owed = money("30.00") - credited;
     credit_settles(&channel, &clerk, &account, &cents(owed), &cents(charged)).await;
@@ -156,16 +162,27 @@ async fn an_upgrade_mid_period_credits_the_old_plans_unused_days_charges_the_new
         vec![(Kind::Created as i32, Status::Applied as i32), (Kind::Upgrade as i32, Status::Applied as i32)]
     );
 
-    // A change to what it is, or to nothing, is refused by field; another
-    // tenant's subscription is not found.
+    // Cancelled today after all: the new plan's days and the month charged
+    // ahead are credited whole, the old plan's days are not credited again:
+    // it owes the ten days it ran.
     let mut subscriptions = SubscriptionServiceClient::new(channel.clone());
-    let same = subscriptions.change_subscription(authorized(change(&plan.id, "PRO", "1", false), &clerk)).await;
+    let cancel = CancelSubscriptionRequest { id: plan.id.clone(), request_id: "stop".to_owned(), ..Default::default() };
+    subscriptions.cancel_subscription(authorized(cancel, &clerk)).await.expect("cancelled");
+    credit_settles(&channel, &clerk, &account, &cents(used), "0.00").await;
+    assert_eq!(amount(&billing_balance(&channel, &clerk, &account).await.balance), cents(used));
+
+    // A change to what it is, or to nothing, is refused by field; another
+    // tenant's subscription is not found; a cancelled one is not changed.
+    let other = subscribe(&channel, &clerk, subscription_request(&account, "PRO", "1", PaymentType::OnAccount)).await;
+    let same = subscriptions.change_subscription(authorized(change(&other.id, "PRO", "1", false), &clerk)).await;
     assert_eq!(same.expect_err("nothing changes").code(), Code::InvalidArgument);
-    let empty = subscriptions.change_subscription(authorized(change(&plan.id, "", "", false), &clerk)).await;
+    let empty = subscriptions.change_subscription(authorized(change(&other.id, "", "", false), &clerk)).await;
     assert_eq!(empty.expect_err("nothing asked").code(), Code::InvalidArgument);
     let (_, stranger) = suite.tenant("Stranger Books", "EUR").await;
-    let theirs = subscriptions.change_subscription(authorized(change(&plan.id, "PRO", "2", false), &stranger)).await;
+    let theirs = subscriptions.change_subscription(authorized(change(&other.id, "PRO", "2", false), &stranger)).await;
     assert_eq!(theirs.expect_err("not theirs").code(), Code::NotFound);
+    let ended = subscriptions.change_subscription(authorized(change(&plan.id, "BASIC", "", false), &clerk)).await;
+    assert_eq!(bss_testkit::reason(&ended.expect_err("cancelled")), "SUBSCRIPTION_CANCELLED");
 }
 
 #[tokio::test]
@@ -211,26 +228,33 @@ async fn a_downgrade_at_period_end_is_replaced_by_a_later_one_applied_from_the_n
         ]
     );
 
-    // An upgrade at the next period's end is authorized for a whole
-    // period's difference (45.00 less 20.00), held by credit until then; a
-    // cancellation drops it and credit lets the hold go.
-    let (_, upgrade) = changed(&channel, &clerk, change(&plan.id, "PRO", "1", true)).await;
-    assert_eq!((upgrade.status, amount(&upgrade.authorized)), (Status::Scheduled as i32, "25.00"));
-    credit_settles(&channel, &clerk, &account, "50.00", "25.00").await;
-    let cancel = CancelSubscriptionRequest { id: plan.id.clone(), request_id: "end".to_owned(), at_period_end: true };
-    SubscriptionServiceClient::new(channel.clone())
-        .cancel_subscription(authorized(cancel, &clerk))
-        .await
-        .expect("ends");
-    credit_settles(&channel, &clerk, &account, "50.00", "0.00").await;
-    let entries = history(&channel, &clerk, &plan.id).await;
+    // Its next period was charged by the run dated ahead: a change from
+    // then is refused (changed now, it would be credited and charged anew).
+    let mut subscriptions = SubscriptionServiceClient::new(channel.clone());
+    let ahead = subscriptions.change_subscription(authorized(change(&plan.id, "PRO", "1", true), &clerk)).await;
+    assert_eq!(bss_testkit::reason(&ahead.expect_err("charged ahead")), "SUBSCRIPTION_PERIOD_CHARGED");
+
+    // Another plan: an upgrade at its period's end is authorized for a
+    // whole period's difference (45.00 less 30.00), held by credit until
+    // then; a cancellation at the period's end drops it and credit lets the
+    // hold go (the running month is still owed).
+    let second =
+        subscribe(&channel, &clerk, subscription_request(&account, "BASIC", "1", PaymentType::OnAccount)).await;
+    let (_, upgrade) = changed(&channel, &clerk, change(&second.id, "PRO", "1", true)).await;
+    assert_eq!((upgrade.status, amount(&upgrade.authorized)), (Status::Scheduled as i32, "15.00"));
+    credit_settles(&channel, &clerk, &account, "50.00", "45.00").await;
+    let cancel = CancelSubscriptionRequest { id: second.id.clone(), request_id: "end".to_owned(), at_period_end: true };
+    subscriptions.cancel_subscription(authorized(cancel, &clerk)).await.expect("ends");
+    credit_settles(&channel, &clerk, &account, "50.00", "30.00").await;
     assert_eq!(
-        entries[3..],
-        [(Kind::Upgrade as i32, Status::Superseded as i32), (Kind::Cancelled as i32, Status::Applied as i32)]
+        history(&channel, &clerk, &second.id).await,
+        vec![
+            (Kind::Created as i32, Status::Applied as i32),
+            (Kind::Upgrade as i32, Status::Superseded as i32),
+            (Kind::Cancelled as i32, Status::Applied as i32),
+        ]
     );
-    let ended = SubscriptionServiceClient::new(channel.clone())
-        .change_subscription(authorized(change(&plan.id, "PRO", "1", false), &clerk))
-        .await;
+    let ended = subscriptions.change_subscription(authorized(change(&second.id, "PRO", "1", false), &clerk)).await;
     assert_eq!(bss_testkit::reason(&ended.expect_err("ending")), "SUBSCRIPTION_CANCELLED");
 }
 
@@ -321,4 +345,136 @@ async fn a_change_credit_holds_waits_and_is_applied_the_day_it_is_approved() {
         history(&channel, &clerk, &plan.id).await,
         vec![(Kind::Created as i32, Status::Applied as i32), (Kind::Upgrade as i32, Status::Applied as i32)]
     );
+}
+
+/// The first of billing's events `found` picks, waiting for it.
+async fn event<T>(channel: &Channel, token: &str, found: impl Fn(Payload) -> Option<T>) -> T {
+    let request = StreamEventsRequest { after_sequence: 0 };
+    let mut stream = BillingEventServiceClient::new(channel.clone())
+        .stream_events(authorized(request, token))
+        .await
+        .expect("stream")
+        .into_inner();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let next = tokio::time::timeout_at(deadline, stream.message()).await;
+        let message = next.expect("the event never came").expect("stream").expect("an event");
+        if let Some(found) = message.event.and_then(|event| event.payload).and_then(&found) {
+            return found;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_trial_converts_on_its_last_day_and_a_paid_one_cancelled_on_its_first_owes_nothing() {
+    let suite = TestApp::start().await;
+    let (tenant_id, admin) = suite.tenant("Trial Books", "EUR").await;
+    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
+    let channel = suite.gateway().await;
+    create_product(&channel, &admin, "BASIC", "30.00", "").await;
+    let account = create_account(&channel, &admin, ordering_account("TRIALIST")).await;
+    set_credit_terms(&channel, &admin, &account, "5000", None).await;
+
+    // A free trial of 14 days that started 14 days ago: its first month
+    // starts today, authorized by credit when it was created.
+    let started = date(&today()) - Days::new(14);
+    let mut request = subscription_request(&account, "BASIC", "1", PaymentType::OnAccount);
+    let asked = request.subscription.as_mut().expect("subscription");
+    (asked.start_date, asked.trial_days) = (text(started), 14);
+    let trial = subscribe(&channel, &clerk, request).await;
+    assert_eq!(
+        (trial.start_date.as_str(), trial.trial_end_date.clone(), trial.current_period_start.clone()),
+        (text(started).as_str(), today(), today()),
+        "{trial:?}"
+    );
+    credit_settles(&channel, &clerk, &account, "0.00", "30.00").await;
+    let ended = event(&channel, &clerk, |payload| match payload {
+        Payload::SubscriptionTrialEnded(ended) if ended.subscription_id == trial.id => Some(ended),
+        _ => None,
+    })
+    .await;
+    assert_eq!((ended.account_id.as_str(), ended.trial_end_date), (account.as_str(), today()));
+    let converted = generate(&channel, &clerk, &account, &today(), true).await;
+    assert_eq!(totals(&converted), vec!["30.00"], "the trial's days are free");
+    assert_eq!(converted[0].lines[0].description, format!("BASIC subscription from {}", today()));
+    credit_settles(&channel, &clerk, &account, "30.00", "0.00").await;
+
+    // A trial of 10 days at 5.00 from today: the 5.00 is billed now, the
+    // first month reserved for when it ends; cancelled now, both come back.
+    let mut request = subscription_request(&account, "BASIC", "1", PaymentType::OnAccount);
+    let asked = request.subscription.as_mut().expect("subscription");
+    (asked.trial_days, asked.trial_price) = (10, decimal("5.00"));
+    let paid = subscribe(&channel, &clerk, request).await;
+    assert_eq!(paid.trial_end_date, text(date(&today()) + Days::new(10)));
+    credit_settles(&channel, &clerk, &account, "30.00", "35.00").await;
+    let billed = generate(&channel, &clerk, &account, &today(), true).await;
+    assert_eq!(totals(&billed), vec!["5.00"]);
+    let line = &billed[0].lines[0];
+    assert_eq!(
+        (line.description.clone(), line.price_rule.as_str()),
+        (format!("BASIC subscription trial from {}, 10 days", today()), "PRICE_RULE_TRIAL")
+    );
+    credit_settles(&channel, &clerk, &account, "35.00", "30.00").await;
+    let cancel =
+        CancelSubscriptionRequest { id: paid.id.clone(), request_id: "no-thanks".to_owned(), ..Default::default() };
+    SubscriptionServiceClient::new(channel.clone())
+        .cancel_subscription(authorized(cancel, &clerk))
+        .await
+        .expect("cancelled");
+    credit_settles(&channel, &clerk, &account, "30.00", "0.00").await;
+    assert_eq!(amount(&billing_balance(&channel, &clerk, &account).await.balance), "30.00");
+
+    // A trial's price without a trial, or a trial too long, is refused by
+    // field.
+    let mut request = subscription_request(&account, "BASIC", "1", PaymentType::OnAccount);
+    let asked = request.subscription.as_mut().expect("subscription");
+    (asked.trial_days, asked.term_periods) = (400, -1);
+    let refused =
+        SubscriptionServiceClient::new(channel.clone()).create_subscription(authorized(request, &clerk)).await;
+    let refused = refused.expect_err("refused");
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert_eq!(bss_testkit::violated_fields(&refused), vec!["subscription.trial_days", "subscription.term_periods"]);
+}
+
+#[tokio::test]
+async fn a_fixed_term_ends_with_its_last_period_or_renews_and_says_so() {
+    let suite = TestApp::start().await;
+    let (tenant_id, admin) = suite.tenant("Term Books", "EUR").await;
+    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
+    let channel = suite.gateway().await;
+    create_product(&channel, &admin, "BASIC", "30.00", "").await;
+    let account = create_account(&channel, &admin, ordering_account("TERMS")).await;
+    set_credit_terms(&channel, &admin, &account, "5000", None).await;
+    let two_months = |renews: bool| {
+        let mut request = subscription_request(&account, "BASIC", "1", PaymentType::OnAccount);
+        let asked = request.subscription.as_mut().expect("subscription");
+        (asked.term_periods, asked.auto_renew) = (2, renews);
+        request
+    };
+    let start = date(&today());
+    let (month, _) = month_from(start);
+    let term_end = start.checked_add_months(Months::new(2)).expect("date");
+
+    // Two months, not renewed: it ends with them, and may be changed within.
+    let fixed = subscribe(&channel, &clerk, two_months(false)).await;
+    assert_eq!((fixed.cancel_date.clone(), fixed.term_end_date.clone()), (text(term_end), text(term_end)));
+    assert_eq!(fixed.status, SubscriptionStatus::Active as i32);
+    let (_, seats) = changed(&channel, &clerk, change(&fixed.id, "", "2", true)).await;
+    assert_eq!(seats.status, Status::Scheduled as i32, "changed within its term");
+    // Renewed every two months.
+    let renewing = subscribe(&channel, &clerk, two_months(true)).await;
+    assert_eq!((renewing.cancel_date.as_str(), renewing.term_end_date.clone()), ("", text(term_end)));
+
+    assert_eq!(totals(&generate(&channel, &clerk, &account, &today(), true).await), vec!["60.00"]);
+    assert_eq!(totals(&generate(&channel, &clerk, &account, &text(month), true).await), vec!["90.00"], "two seats");
+    // At the term's end: only the renewed one, and its renewal announced.
+    assert_eq!(totals(&generate(&channel, &clerk, &account, &text(term_end), true).await), vec!["30.00"]);
+    let renewed = event(&channel, &clerk, |payload| match payload {
+        Payload::SubscriptionRenewed(renewed) if renewed.subscription_id == renewing.id => Some(renewed),
+        _ => None,
+    })
+    .await;
+    let next_end = start.checked_add_months(Months::new(4)).expect("date");
+    assert_eq!((renewed.term, renewed.term_start_date, renewed.term_end_date), (2, text(term_end), text(next_end)));
+    credit_settles(&channel, &clerk, &account, "180.00", "0.00").await;
 }

@@ -92,24 +92,21 @@ async fn take_back(
             continue;
         };
         let taken = match charge.invoice {
-            Some((invoice_id, false)) => {
-                return Err(BillingError::precondition(
-                    "SUBSCRIPTION_PERIOD_ON_DRAFT",
-                    format!(
-                        "the period from {} of subscription {} is on draft invoice {invoice_id}: post or void it first",
-                        charge.start, subscription.id
-                    ),
-                ));
-            }
+            Some((invoice_id, false)) => return Err(on_draft(subscription.id, charge.start, invoice_id)),
             None if cut.used_days == 0 => Taken::Whole,
             None => {
                 let days = format!(", {} of {} days", covers.days() - cut.unused_days, cut.whole_days);
-                subscriptions::cut_charge(tx, tenant_id, charge.id, (cut.used, &days, on)).await?;
+                let kept = Covers { to: on, ..covers };
+                subscriptions::cut_charge(tx, tenant_id, charge.id, (cut.used, &days, kept)).await?;
                 Taken::Cut
             }
             Some((invoice_id, true)) => {
                 let line = (charge.description.as_str(), charge.total, cut.unused);
                 let credited = credit_subscription_line(tx, tenant_id, (charge.payer, invoice_id), line).await?;
+                // Its days from the cut are credited (or were, by a clerk):
+                // it covers those before it only.
+                let kept = Covers { to: on.max(covers.from), ..covers };
+                subscriptions::set_covers(tx, tenant_id, charge.id, kept).await?;
                 let Some((amount, first)) = credited else {
                     continue;
                 };
@@ -167,10 +164,8 @@ pub(crate) async fn record(
 ) -> Result<(), BillingError> {
     let terms = subscriptions::stored(tx, tenant_id, subscription.id).await?.terms;
     let currency = Currency::parse(&subscription.currency).map_err(|cause| unreadable("billing", cause))?;
-    let (from, to) = match kind {
-        ChangeKind::Created => (None, Some(terms)),
-        _ => (Some(terms), None),
-    };
+    let created = kind == ChangeKind::Created;
+    let (from, to) = if created { (None, Some(terms)) } else { (Some(terms), None) };
     let entry = SubscriptionChange {
         id: Uuid::now_v7(),
         subscription_id: subscription.id,
@@ -184,13 +179,22 @@ pub(crate) async fn record(
         credited: currency.round(credited),
         charged: currency.round(Decimal::ZERO),
         authorized: currency.round(Decimal::ZERO),
-        reference: subscription.reference.clone(),
-        reasons: subscription.reasons.clone(),
-        held_order_id: subscription.held_order_id,
+        // A creation shows credit's decision on the activation.
+        reference: if created { subscription.reference.clone() } else { String::new() },
+        reasons: if created { subscription.reasons.clone() } else { Vec::new() },
+        held_order_id: subscription.held_order_id.filter(|_| created),
         actor: actor.to_owned(),
         created_at: now(),
     };
     changes::save(tx, tenant_id, &entry).await
+}
+
+/// The refusal of taking back days of a period on a draft invoice.
+fn on_draft(id: Uuid, start: NaiveDate, invoice_id: Uuid) -> BillingError {
+    BillingError::precondition(
+        "SUBSCRIPTION_PERIOD_ON_DRAFT",
+        format!("the period from {start} of subscription {id} is on draft invoice {invoice_id}: post or void it first"),
+    )
 }
 
 /// What credit is told about a subscription's reservations, by reference.
@@ -298,9 +302,36 @@ pub(crate) async fn apply(
     let currency = Currency::parse(&subscription.currency).map_err(|cause| unreadable("billing", cause))?;
     let (on, index, period) = subscription.change_day(today, change.at_period_end).ok_or_else(out_of_range)?;
     change.effective_on = on;
-    let (Some(from), Some(to)) = (change.from.clone(), change.to.clone()) else {
+    let Some(to) = change.to.clone() else {
         return Err(unreadable("billing", "a change without its terms"));
     };
+    // From the terms it has now (a change held for approval may have been
+    // asked before another was applied).
+    let stored = subscriptions::stored(tx, tenant_id, subscription.id).await?;
+    let from = stored.terms.clone();
+    change.from = Some(from.clone());
+    // Changed now, every period before the one running is charged first,
+    // at the terms it ran on (the caller charged what was due); at the
+    // period's end, the change waits for them.
+    let charged = u32::try_from(stored.charged_periods).unwrap_or(0);
+    if !change.at_period_end && charged < index {
+        return Err(BillingError::precondition(
+            "SUBSCRIPTION_PERIODS_NOT_CHARGED",
+            format!(
+                "subscription {} has periods before {on} not charged yet: invoice them (GenerateInvoices) first",
+                subscription.id
+            ),
+        ));
+    }
+    if change.at_period_end && charged > index {
+        return Err(BillingError::precondition(
+            "SUBSCRIPTION_PERIOD_CHARGED",
+            format!(
+                "the period of subscription {} from {on} is charged already (by a run dated ahead): change it now",
+                subscription.id
+            ),
+        ));
+    }
     let mut moves = Vec::new();
     // A change scheduled before is replaced by this one.
     if let Some(mut replaced) = changes::unschedule(tx, tenant_id, subscription.id).await? {
@@ -313,7 +344,6 @@ pub(crate) async fn apply(
         changes::schedule(tx, tenant_id, change).await?;
         return publish_moves(tx, (actor, tenant_id), subscription, moves).await;
     }
-    let stored = subscriptions::stored(tx, tenant_id, subscription.id).await?;
     let uses_credit = subscription.payment_type.uses_credit();
     let reference = uses_credit.then_some(change.reference.as_str());
     let taken_back =
@@ -326,7 +356,7 @@ pub(crate) async fn apply(
             Taken::Whole => {
                 let total = new_days.amount(currency);
                 let line = period_line(&to.description, new_days.from, (new_days.days(), new_days.whole_days));
-                subscriptions::recharge(tx, tenant_id, charge.id, (&to, total, &line)).await?;
+                subscriptions::recharge(tx, tenant_id, charge.id, (&to, new_days, total, &line)).await?;
                 change.credited += charge.total;
                 change.charged += total;
                 if let Some(reference) = old_reference {
@@ -488,7 +518,23 @@ impl Billing {
             price_rule: quoted.priced_by.rule.clone(),
             price_source_id: quoted.priced_by.source_id.clone(),
         };
-        let from = self.terms_of(tenant_id, id).await?;
+        let mut conn = self.db.acquire().await?;
+        let stored = subscriptions::stored(&mut conn, tenant_id, id).await?;
+        // One change waits for credit at a time; and a period on a draft
+        // is posted or voided first (before credit is asked anything).
+        if let Some(pending) = changes::pending_of(&mut conn, tenant_id, id).await? {
+            return Err(BillingError::precondition(
+                "SUBSCRIPTION_CHANGE_PENDING",
+                format!("change {pending} of subscription {id} waits for credit's approval"),
+            ));
+        }
+        if !ask.at_period_end
+            && let Some((invoice_id, start)) = subscriptions::on_draft(&mut conn, tenant_id, id, period.start).await?
+        {
+            return Err(on_draft(id, start, invoice_id));
+        }
+        drop(conn);
+        let from = stored.terms;
         if from.product_id == to.product_id && from.quantity == to.quantity {
             let mut v = Violations::new();
             v.add("product", "with the quantity, is what the subscription has: a change changes one of them");
@@ -520,7 +566,7 @@ impl Billing {
         // days left of the period (a whole period for one at its end).
         let more = difference(&period, on, (from.total, to.total), priced.currency);
         if more > Decimal::ZERO && subscription.payment_type != PaymentType::RunningQuote {
-            let shares = payer_shares([(quoted.bill_to_account_id, more)]);
+            let shares = payer_shares([(stored.bill_to, more)]);
             let ask = CreditAsk {
                 account_id: subscription.account_id,
                 reference: &change.reference,
@@ -540,37 +586,47 @@ impl Billing {
                 _ => ChangeStatus::Rejected,
             };
         }
-        self.write(key, async |tx| {
-            if let Some(held_order_id) = change.held_order_id {
-                held_orders::lock_held(tx, held_order_id).await?;
-            }
-            let (mut subscription, _) = subscriptions::lock(tx, tenant_id, id, today)
-                .await?
-                .ok_or_else(|| BillingError::not_found("subscription", id))?;
-            if change.status == ChangeStatus::Applied {
-                subscription.check_changeable()?;
-                apply(tx, (&caller.subject, tenant_id), &mut subscription, &mut change, today).await?;
-            }
-            changes::save(tx, tenant_id, &change).await?;
-            // Credit may have decided the held change already: its
-            // decision applies now.
-            if let Some(held_order_id) = change.held_order_id
-                && held_orders::apply_recorded(tx, tenant_id, held_order_id).await?
-            {
-                (subscription, _) = subscriptions::lock(tx, tenant_id, id, today)
+        let reserved = change.authorized > Decimal::ZERO && change.status != ChangeStatus::Rejected;
+        let reference = change.reference.clone();
+        let written = self
+            .write(key, async |tx| {
+                if let Some(held_order_id) = change.held_order_id {
+                    held_orders::lock_held(tx, held_order_id).await?;
+                }
+                // What was due is charged first, at the terms it ran on.
+                if change.status == ChangeStatus::Applied {
+                    self.charge_subscriptions(tx, tenant_id, &[subscription.account_id], true, today).await?;
+                }
+                let (mut subscription, _) = subscriptions::lock(tx, tenant_id, id, today)
                     .await?
                     .ok_or_else(|| BillingError::not_found("subscription", id))?;
-                change = changes::get(tx, tenant_id, change.id).await?;
-            }
-            Ok(respond(&subscription, &change))
-        })
-        .await
-    }
-
-    /// The subscription's terms as stored.
-    async fn terms_of(&self, tenant_id: Uuid, id: Uuid) -> Result<Terms, BillingError> {
-        let mut conn = self.db.acquire().await?;
-        Ok(subscriptions::stored(&mut conn, tenant_id, id).await?.terms)
+                if change.status == ChangeStatus::Applied {
+                    subscription.check_changeable()?;
+                    apply(tx, (&caller.subject, tenant_id), &mut subscription, &mut change, today).await?;
+                }
+                changes::save(tx, tenant_id, &change).await?;
+                // Credit may have decided the held change already: its
+                // decision applies now.
+                if let Some(held_order_id) = change.held_order_id
+                    && held_orders::apply_recorded(tx, tenant_id, held_order_id).await?
+                {
+                    (subscription, _) = subscriptions::lock(tx, tenant_id, id, today)
+                        .await?
+                        .ok_or_else(|| BillingError::not_found("subscription", id))?;
+                    change = changes::get(tx, tenant_id, change.id).await?;
+                }
+                Ok(respond(&subscription, &change))
+            })
+            .await;
+        // Refused after credit reserved (or held) for it: that goes back.
+        if written.is_err() && reserved {
+            let release = vec![Move::ReleaseAll { reference }];
+            let mut tx = self.db.begin().await?;
+            publish_moves(&mut tx, (&caller.subject, tenant_id), &subscription, release).await?;
+            tx.commit().await?;
+            self.events.written();
+        }
+        written
     }
 
     /// A subscription's history (its creation, changes and cancellation),
@@ -600,18 +656,34 @@ pub(crate) async fn decide_change(
     let today = now().date_naive();
     let locked = subscriptions::lock(tx, tenant_id, change.subscription_id, today).await?;
     let changeable = locked.as_ref().is_some_and(|(subscription, _)| subscription.check_changeable().is_ok());
-    match (approved, locked) {
-        (true, Some((mut subscription, _))) if changeable => {
-            apply(tx, (crate::overdue::ACTOR, tenant_id), &mut subscription, &mut change, today).await?;
-        }
-        // Rejected, or the subscription was cancelled meanwhile: what
-        // credit reserved on approval goes back.
-        (_, locked) => {
-            change.status = if approved { ChangeStatus::Superseded } else { ChangeStatus::Rejected };
-            if let (true, Some((subscription, _))) = (approved, locked) {
-                let release = vec![Move::ReleaseAll { reference: change.reference.clone() }];
-                publish_moves(tx, (crate::overdue::ACTOR, tenant_id), &subscription, release).await?;
+    let actor = (crate::overdue::ACTOR, tenant_id);
+    let mut dropped = !approved;
+    if let (true, Some((mut subscription, _))) = (approved, locked.clone())
+        && changeable
+    {
+        // Applied in a savepoint: a rule refusing it now (a period on a
+        // draft, periods not charged) drops it, rather than holding up
+        // credit's stream.
+        let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
+        match apply(&mut savepoint, actor, &mut subscription, &mut change, today).await {
+            Ok(()) => savepoint.commit().await?,
+            Err(BillingError::Precondition { reason, description }) => {
+                savepoint.rollback().await?;
+                tracing::warn!(%held_order_id, reason, description, "an approved change no longer applies: dropped");
+                dropped = true;
             }
+            Err(error) => return Err(error),
+        }
+    } else {
+        dropped = true;
+    }
+    if dropped {
+        // Rejected, or no longer applies (the subscription cancelled
+        // meanwhile): what credit reserved on approval goes back.
+        change.status = if approved { ChangeStatus::Superseded } else { ChangeStatus::Rejected };
+        if let (true, Some((subscription, _))) = (approved, locked) {
+            let release = vec![Move::ReleaseAll { reference: change.reference.clone() }];
+            publish_moves(tx, actor, &subscription, release).await?;
         }
     }
     changes::save(tx, tenant_id, &change).await?;

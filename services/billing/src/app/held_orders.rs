@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::locations::give_back_stock;
 use super::publish;
-use super::subscriptions::{publish_if_first_paid, reserve_first_period_beyond_authorized};
+use super::subscriptions::{charge_trial, publish_if_first_paid, reserve_first_period_beyond_authorized};
 use crate::domain::error::BillingError;
 use crate::overdue::ACTOR;
 use crate::repo::held::Recorded;
@@ -138,6 +138,8 @@ async fn decide_subscription(
     subscription.decide(approved, &reservations(held), bss_platform::time::now().date_naive());
     subscriptions::save(tx, tenant_id, &subscription, approved).await?;
     if approved {
+        let bill_to = subscriptions::stored(tx, tenant_id, subscription.id).await?.bill_to;
+        charge_trial(tx, tenant_id, &subscription, bill_to).await?;
         reserve_first_period_beyond_authorized(tx, tenant_id, &subscription).await?;
         publish_if_first_paid(tx, tenant_id, ACTOR, &subscription).await?;
     }

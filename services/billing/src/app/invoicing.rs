@@ -10,7 +10,7 @@ use bss_platform::money::{Currency, decimal_to_wire, money_to_wire};
 use bss_platform::peers::PEER_TIMEOUT;
 use bss_platform::time::{format_date, now};
 use bss_proto::billing::billing_event::Payload;
-use bss_proto::billing::{InvoicePosted, OrderAmount, SubscriptionPeriodCharged};
+use bss_proto::billing::{InvoicePosted, OrderAmount, SubscriptionPeriodCharged, SubscriptionRenewed};
 use bss_proto::pricing::quote_service_client::QuoteServiceClient;
 use bss_proto::pricing::{QuoteBatchRequest, QuoteBatchResult, QuoteLineRequest, QuoteRequest};
 use chrono::NaiveDate;
@@ -22,7 +22,7 @@ use crate::app::{Billing, collections, priced_amount, publish_all, rule_name, un
 use crate::domain::error::BillingError;
 use crate::domain::invoice;
 use crate::domain::order::{Charge, PricedBy};
-use crate::domain::subscription::{DuePeriod, PeriodPrice};
+use crate::domain::subscription::{DuePeriod, PeriodKey, PeriodPrice};
 use crate::overdue::ACTOR;
 use crate::repo::{self, InvoiceRow, LineRow};
 
@@ -71,7 +71,7 @@ impl Billing {
         // before it are charged: before charging (in advance, the period
         // starting that day is next) and after (in arrears, the period
         // before is billed that day, at the old terms).
-        let mut applied = repo::changes::apply_ready(tx, tenant_id, accounts, bought).await?;
+        let mut applied = repo::changes::apply_ready(tx, tenant_id, (accounts, bought), date).await?;
         let mut charged = 0;
         loop {
             let releases = super::changes::applied_releases(&applied);
@@ -83,7 +83,7 @@ impl Billing {
             if now_charged == 0 {
                 return Ok(charged);
             }
-            applied = repo::changes::apply_ready(tx, tenant_id, accounts, bought).await?;
+            applied = repo::changes::apply_ready(tx, tenant_id, (accounts, bought), date).await?;
             if applied.is_empty() {
                 return Ok(charged);
             }
@@ -159,6 +159,18 @@ impl Billing {
                 }));
             }
         }
+        // The first period of each renewed term announces the renewal.
+        for (period, charge) in due.iter().zip(&charges) {
+            if let Some((term, ends)) = period.renews {
+                reserved.push(Payload::SubscriptionRenewed(SubscriptionRenewed {
+                    subscription_id: period.subscription_id.to_string(),
+                    account_id: charge.account_id.to_string(),
+                    term: i32::try_from(term).unwrap_or(i32::MAX),
+                    term_start_date: format_date(period.start),
+                    term_end_date: format_date(ends),
+                }));
+            }
+        }
         if !reserved.is_empty() {
             publish_all(tx, tenant_id, ACTOR, reserved).await?;
         }
@@ -171,7 +183,7 @@ impl Billing {
         &self,
         tenant_id: Uuid,
         periods: &[&DuePeriod],
-    ) -> Result<HashMap<(Uuid, i32), PeriodPrice>, BillingError> {
+    ) -> Result<HashMap<PeriodKey, PeriodPrice>, BillingError> {
         let later: Vec<&DuePeriod> = periods.iter().copied().filter(|period| period.index > 0).collect();
         let mut prices = HashMap::with_capacity(later.len());
         if later.is_empty() {

@@ -24,13 +24,15 @@ use super::held_orders;
 use super::orders::CreditAsk;
 use super::{Billing, publish, publish_all, unreadable};
 use crate::domain::change::ChangeKind;
+use crate::domain::change::Covers;
 use crate::domain::collection::{Use, choose_method, method_kind};
 use crate::domain::cycle::{AnchorDay, Cycle, Schedule, Timing, prorate};
 use crate::domain::error::BillingError;
+use crate::domain::order::{Charge, PricedBy};
 use crate::domain::order::{Line, OrderState, charges, check_orderer, credit_reference, payer_shares};
-use crate::domain::subscription::{Subscription, SubscriptionState};
-use crate::repo::collections;
+use crate::domain::subscription::{Subscription, SubscriptionState, Term, Trial};
 use crate::repo::subscriptions;
+use crate::repo::{self, collections};
 use crate::wire;
 
 /// A new subscription as the caller asks for it.
@@ -47,8 +49,12 @@ pub struct NewSubscription {
     /// anchor day (none: its account's, else the day it starts) and when
     /// its periods are billed.
     pub billing: (Cycle, Option<AnchorDay>, Timing),
-    /// The day it starts (none: today).
+    /// The day it starts (none: today), with its trial when it has one.
     pub start: Option<NaiveDate>,
+    /// A trial before its first period.
+    pub trial: Option<Trial>,
+    /// A fixed term.
+    pub term: Option<Term>,
 }
 
 impl Billing {
@@ -87,9 +93,11 @@ impl Billing {
             None => subscriptions::billing_anchor(&self.db, tenant_id, new.account_id).await?,
         };
         // Credit authorizes the first period as it would run from its
-        // start: a part period up to the anchor is its days' share.
+        // start (after a trial): a part period up to the anchor is its
+        // days' share.
         let start = new.start.unwrap_or(today);
-        let schedule = Schedule { cycle, anchor: anchor.unwrap_or(AnchorDay::of(start)), start };
+        let first_start = Subscription::first_period_from(new.trial, start);
+        let schedule = Schedule { cycle, anchor: anchor.unwrap_or(AnchorDay::of(first_start)), start: first_start };
         let first_period = schedule.period(0).ok_or_else(|| {
             BillingError::precondition("PERIOD_OUT_OF_RANGE", "the first period is past the last date")
         })?;
@@ -99,13 +107,14 @@ impl Billing {
             return Err(Violations::single(
                 "subscription.start_date",
                 format!(
-                    "its first period, from {start}, ended before today: a subscription starts at most one billing \
-                     period back"
+                    "its first period, from {first_start}, ended before today: a subscription starts at most one \
+                     billing period back"
                 ),
             )
             .into());
         }
         let first_amount = prorate(charge.total, first_period.days(), first_period.whole_days, priced.currency);
+        let trial_price = new.trial.map(|trial| priced.currency.round(trial.price())).unwrap_or_default();
         // A card or PayPal subscription is paid by collecting its invoices
         // with its payer's method opted in for subscriptions, which billing
         // knows from now on (credit's stream may follow a moment later).
@@ -136,11 +145,13 @@ impl Billing {
             anchor,
             timing,
             start_date: None,
+            trial: new.trial.map(|trial| Trial { price: trial.price.map(|_| trial_price), ..trial }),
+            term: new.term,
         };
         // A running quote is recorded, never authorized or charged.
         let mut start_date = None;
         if new.payment_type != PaymentType::RunningQuote {
-            let shares = payer_shares([(charge.bill_to_account_id, first_amount)]);
+            let shares = payer_shares([(charge.bill_to_account_id, first_amount + trial_price)]);
             let ask = CreditAsk {
                 account_id: new.account_id,
                 reference: &reference,
@@ -153,8 +164,8 @@ impl Billing {
             let credited = self.authorize_credit(tenant_id, ask).await?;
             subscription.state = SubscriptionState::after(credited.state);
             if credited.state == OrderState::Executed {
-                start_date = Some(start);
-                subscription.start_date = start_date;
+                subscription.start_on(start);
+                start_date = subscription.start_date;
             }
             subscription.reasons = credited.reasons;
             subscription.payers = credited.payers;
@@ -165,7 +176,10 @@ impl Billing {
                 held_orders::lock_held(tx, held_order_id).await?;
             }
             subscriptions::insert(tx, tenant_id, &subscription, &charge, start_date).await?;
-            let created = (ChangeKind::Created, start_date.unwrap_or(start));
+            if subscription.state == SubscriptionState::Active {
+                charge_trial(tx, tenant_id, &subscription, charge.bill_to_account_id).await?;
+            }
+            let created = (ChangeKind::Created, start_date.unwrap_or(first_start));
             changes::record(tx, (&caller.subject, tenant_id), &subscription, created, Decimal::ZERO).await?;
             if let Some(method) = &collect_with {
                 collections::set_method(tx, tenant_id, charge.bill_to_account_id, Some(method)).await?;
@@ -367,6 +381,52 @@ pub(crate) async fn reserve_first_period_beyond_authorized(
         period_start: bss_platform::time::format_date(start),
     };
     publish(tx, tenant_id, crate::overdue::ACTOR, Payload::SubscriptionPeriodCharged(reserved)).await
+}
+
+/// Charges the (active) subscription's trial when it has a price: all its
+/// days, on its first day, under the activation's reference (credit
+/// authorized it with the first period; the invoice billing it captures
+/// it). A free trial charges nothing.
+pub(crate) async fn charge_trial(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    subscription: &Subscription,
+    bill_to: Uuid,
+) -> Result<(), BillingError> {
+    let (Some(trial), Some((first, end))) = (subscription.trial, subscription.trial_span()) else {
+        return Ok(());
+    };
+    if trial.price() <= Decimal::ZERO || subscription.payment_type == PaymentType::RunningQuote {
+        return Ok(());
+    }
+    let terms = subscriptions::stored(tx, tenant_id, subscription.id).await?.terms;
+    let days = i64::from(trial.days);
+    let charge = Charge {
+        id: Uuid::now_v7(),
+        account_id: subscription.account_id,
+        bill_to_account_id: bill_to,
+        separate: false,
+        order_id: None,
+        order_reference: Some(subscription.reference.clone()),
+        order_line: None,
+        product_id: terms.product_id.clone(),
+        description: format!("{} trial from {}, {days} days", terms.description, first.format("%Y-%m-%d")),
+        currency: subscription.currency.clone(),
+        quantity: terms.quantity,
+        unit_price: trial.price(),
+        total: trial.price(),
+        charge_date: Some(first),
+        subscription_id: Some(subscription.id),
+        priced_by: PricedBy {
+            rule: PricedBy::TRIAL.to_owned(),
+            source_id: String::new(),
+            on: Some(first),
+            note: String::new(),
+        },
+        covers: Some(Covers { from: first, to: end, whole_days: days, whole_total: trial.price() }),
+        changed: true,
+    };
+    repo::insert_charges(tx, tenant_id, &[charge]).await
 }
 
 /// Publishes the account's first paid subscription, once per account.

@@ -67,24 +67,22 @@ impl Covers {
     }
 
     /// Its days split on `on`, of a charge of `charged`: none when none of
-    /// its days is on `on` or later (nothing to take back). The used and
-    /// unused days are each prorated from the whole price (half away from
-    /// zero, at the currency's minor unit); a charge none of whose days was
-    /// used is taken back whole.
+    /// its days is on `on` or later (nothing to take back). The used days
+    /// cost their share of the whole price (prorated, half away from zero
+    /// at the currency's minor unit), the unused ones the rest of what was
+    /// charged, so the two add up to it to the cent; a charge none of whose
+    /// days was used is taken back whole.
     pub fn cut(&self, on: NaiveDate, charged: Decimal, currency: Currency) -> Option<Cut> {
         let used_days = (on.clamp(self.from, self.to) - self.from).num_days();
         let unused_days = self.days() - used_days;
         if unused_days <= 0 {
             return None;
         }
-        let (used, unused) = if used_days == 0 {
-            (Decimal::ZERO, charged)
-        } else {
-            (
-                prorate(self.whole_total, used_days, self.whole_days, currency),
-                prorate(self.whole_total, unused_days, self.whole_days, currency),
-            )
+        let used = match used_days {
+            0 => currency.round(Decimal::ZERO),
+            _ => prorate(self.whole_total, used_days, self.whole_days, currency).min(charged),
         };
+        let unused = charged - used;
         Some(Cut { used_days, unused_days, whole_days: self.whole_days, used, unused })
     }
 }
@@ -223,6 +221,8 @@ impl Subscription {
         let refused = |reason: &'static str, why: String| BillingError::precondition(reason, why);
         match (self.state, self.cancel_date) {
             (SubscriptionState::Active, None) => Ok(()),
+            // Ending with its fixed term, it is still changed within it.
+            (SubscriptionState::Active, Some(on)) if Some(on) == self.fixed_end() => Ok(()),
             (SubscriptionState::Active | SubscriptionState::Cancelled, Some(on)) => Err(refused(
                 "SUBSCRIPTION_CANCELLED",
                 format!("subscription {} is cancelled from {on}: it is not changed", self.id),
@@ -294,7 +294,7 @@ mod tests {
         assert_eq!(cut, Cut { used_days: 10, unused_days: 20, whole_days: 30, used: dec!(10.00), unused: dec!(20.00) });
         // Cut on its first day (or before): taken back whole, as charged.
         let whole = april.cut(day("2026-03-20"), dec!(29.99), eur()).expect("cut");
-        assert_eq!((whole.used, whole.unused, whole.unused_days), (dec!(0), dec!(29.99), 30));
+        assert_eq!((whole.used, whole.unused, whole.unused_days), (dec!(0.00), dec!(29.99), 30));
         // Cut on its end or later: nothing to take back.
         assert_eq!(april.cut(day("2026-05-01"), dec!(30.00), eur()), None);
         // A part period (20 of April's days from the 11th, at 45.00 a
@@ -307,7 +307,12 @@ mod tests {
         // 10.00 a month over 31 days, cut after 1 day: 0.32 and 9.68.
         let may = Covers { from: day("2026-05-01"), to: day("2026-06-01"), whole_days: 31, whole_total: dec!(10.00) };
         let cut = may.cut(day("2026-05-02"), dec!(10.00), eur()).expect("cut");
-        assert_eq!((cut.used, cut.unused), (dec!(0.32), dec!(9.68)), "0.3225... and 9.6774...");
+        assert_eq!((cut.used, cut.unused), (dec!(0.32), dec!(9.68)), "0.3225... and the rest");
+        // The two parts add up to what was charged, to the cent: 9.99 over
+        // 30 days cut on the 16th is 15 days each, 5.00 (4.995) and 4.99.
+        let odd = Covers { from: day("2026-04-01"), to: day("2026-05-01"), whole_days: 30, whole_total: dec!(9.99) };
+        let cut = odd.cut(day("2026-04-16"), dec!(9.99), eur()).expect("cut");
+        assert_eq!((cut.used, cut.unused), (dec!(5.00), dec!(4.99)));
     }
 
     #[test]
@@ -349,6 +354,8 @@ mod tests {
             anchor: Some(AnchorDay::new(1).expect("anchor")),
             timing: Timing::Advance,
             start_date: start,
+            trial: None,
+            term: None,
         }
     }
 

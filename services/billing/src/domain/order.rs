@@ -214,6 +214,8 @@ impl PricedBy {
     /// The rule of a subscription period pricing could not price: its
     /// previous period's price was kept.
     pub const KEPT: &'static str = "PRICE_RULE_KEPT";
+    /// A subscription's trial, at the trial's price.
+    pub const TRIAL: &'static str = "PRICE_RULE_TRIAL";
 }
 
 impl Line {

@@ -52,9 +52,39 @@ pub struct Subscription {
     #[serde(default)]
     pub timing: Timing,
     /// The day its first period started (none: not started, or stored
-    /// before it was kept here).
+    /// before it was kept here); with a trial, the day after the trial.
     #[serde(default)]
     pub start_date: Option<NaiveDate>,
+    /// A trial before its first period.
+    #[serde(default)]
+    pub trial: Option<Trial>,
+    /// A fixed term (none: evergreen).
+    #[serde(default)]
+    pub term: Option<Term>,
+}
+
+/// A trial before a subscription's first period: its days, free or at a
+/// price for all of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trial {
+    pub days: u32,
+    /// The price of all its days (none: free).
+    pub price: Option<Decimal>,
+}
+
+impl Trial {
+    /// Its price (zero when free).
+    pub fn price(&self) -> Decimal {
+        self.price.unwrap_or_default()
+    }
+}
+
+/// A fixed term of a subscription: its periods, and whether it renews for
+/// as many at its end (else the subscription ends with it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Term {
+    pub periods: u32,
+    pub auto_renew: bool,
 }
 
 /// Where a subscription stands; stored by [`SubscriptionState::code`].
@@ -104,6 +134,44 @@ impl Subscription {
         Some(Schedule { cycle: self.cycle, anchor: self.anchor.unwrap_or(AnchorDay::of(start)), start })
     }
 
+    /// The day its first period starts when it starts (with its trial) on
+    /// `day`: after the trial, or that day.
+    pub fn first_period_from(trial: Option<Trial>, day: NaiveDate) -> NaiveDate {
+        trial.map_or(day, |trial| day + chrono::Days::new(u64::from(trial.days)))
+    }
+
+    /// Its trial's days (first, and first after), once started.
+    pub fn trial_span(&self) -> Option<(NaiveDate, NaiveDate)> {
+        let (trial, first) = (self.trial?, self.start_date?);
+        Some((first - chrono::Days::new(u64::from(trial.days)), first))
+    }
+
+    /// The first day after its current term (the term of the period running
+    /// on `today`, or of its first): none when evergreen or not started.
+    pub fn term_end(&self, today: NaiveDate) -> Option<NaiveDate> {
+        let (term, schedule) = (self.term?, self.schedule()?);
+        let index = schedule.period_on(today).map_or(0, |(index, _)| index);
+        let next_term = (index / term.periods).checked_add(1)?.checked_mul(term.periods)?;
+        schedule.period(next_term).map(|span| span.start)
+    }
+
+    /// The day it ends with a fixed term that does not renew: its first
+    /// term's end.
+    pub fn fixed_end(&self) -> Option<NaiveDate> {
+        let term = self.term.filter(|term| !term.auto_renew)?;
+        self.schedule()?.period(term.periods).map(|span| span.start)
+    }
+
+    /// Starts it on `day` (created or approved then): its first period
+    /// after its trial, and a fixed term that does not renew ends it at the
+    /// term's end.
+    pub fn start_on(&mut self, day: NaiveDate) {
+        self.start_date = Some(Subscription::first_period_from(self.trial, day));
+        if let Some(end) = self.fixed_end() {
+            self.cancel_date = Some(end);
+        }
+    }
+
     /// What its first period bills beyond what credit authorized for it
     /// (the payers' amounts), at `whole_total` a whole period: an
     /// activation held for approval starts on the day it is approved, and
@@ -118,7 +186,9 @@ impl Subscription {
         let first = self.schedule()?.period(0)?;
         let currency = Currency::parse(&self.currency).ok()?;
         let billed = prorate(whole_total, first.days(), first.whole_days, currency);
-        let authorized: Decimal = self.payers.iter().map(|payer| payer.amount).sum();
+        // Credit authorized the trial's price with it.
+        let trial = self.trial.map(|trial| trial.price()).unwrap_or_default();
+        let authorized = self.payers.iter().map(|payer| payer.amount).sum::<Decimal>() - trial;
         (billed > authorized).then(|| billed - authorized)
     }
 
@@ -138,7 +208,7 @@ impl Subscription {
     pub fn decide(&mut self, approved: bool, reservations: &[Option<Uuid>], today: NaiveDate) {
         self.state = if approved { SubscriptionState::Active } else { SubscriptionState::Rejected };
         if approved {
-            self.start_date = Some(today);
+            self.start_on(today);
         }
         with_reservations(&mut self.payers, reservations);
     }
@@ -182,6 +252,9 @@ impl Subscription {
     }
 }
 
+/// A period of a subscription, and the product and quantity it sells.
+pub type PeriodKey = (Uuid, i32, String, Decimal);
+
 /// A subscription period due to be charged.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DuePeriod {
@@ -217,6 +290,9 @@ pub struct DuePeriod {
     /// The first day it bills (its start, or a change's day) and the first
     /// it does not.
     pub billed: (NaiveDate, NaiveDate),
+    /// When it is the first period of a renewed fixed term: the term's
+    /// number (2 for the first renewal) and the first day after it.
+    pub renews: Option<(u32, NaiveDate)>,
 }
 
 /// What a due period costs.
@@ -233,9 +309,10 @@ pub enum PeriodPrice {
 }
 
 impl DuePeriod {
-    /// Which period of which subscription it is.
-    pub fn key(&self) -> (Uuid, i32) {
-        (self.subscription_id, self.index)
+    /// Which period of which subscription it is, with what it sells (a
+    /// price quoted for other terms, before a change, is not its price).
+    pub fn key(&self) -> PeriodKey {
+        (self.subscription_id, self.index, self.product_id.clone(), self.quantity)
     }
     /// The reference credit reserves the period under: the activation's for
     /// the first period (reserved at activation); for a later one paid on
@@ -357,6 +434,8 @@ mod tests {
             anchor: None,
             timing: Timing::Advance,
             start_date: None,
+            trial: None,
+            term: None,
         }
     }
 
@@ -466,6 +545,7 @@ mod tests {
                 day("2026-10-05").checked_add_months(chrono::Months::new(index as u32)).expect("date"),
                 day("2026-11-05").checked_add_months(chrono::Months::new(index as u32)).expect("date"),
             ),
+            renews: None,
         }
     }
 

@@ -18,6 +18,7 @@ use crate::app::changes::ChangeAsk;
 use crate::app::subscriptions::NewSubscription;
 use crate::domain::cycle::AnchorDay;
 use crate::domain::error::BillingError;
+use crate::domain::subscription::{Term, Trial};
 use crate::wire;
 
 /// Roles that may create and cancel subscriptions (a customer's own user
@@ -52,6 +53,7 @@ fn new_subscription(
     {
         v.add("subscription.start_date", "must be at most a year after today");
     }
+    let (trial, term) = phases(&mut v, input);
     let (Some(account_id), Some(payment_type), Some(quantity), Some(cycle), Some(anchor), Some(timing), Some(start)) =
         (account_id, payment_type, quantity, cycle, anchor, timing, start)
     else {
@@ -60,7 +62,46 @@ fn new_subscription(
     v.into_result()?;
     let product = input.product.clone();
     let billing = (cycle, anchor, timing);
-    Ok(NewSubscription { account_id, payment_type, product, quantity, min_pricing_version, billing, start })
+    Ok(NewSubscription {
+        account_id,
+        payment_type,
+        product,
+        quantity,
+        min_pricing_version,
+        billing,
+        start,
+        trial,
+        term,
+    })
+}
+
+/// The trial and fixed term a new subscription asks for, each bad field
+/// named.
+fn phases(v: &mut Violations, input: &Subscription) -> (Option<Trial>, Option<Term>) {
+    let price = input
+        .trial_price
+        .as_ref()
+        .and_then(|price| decimal_from_wire(v, "subscription.trial_price", Some(price), None));
+    if price.is_some_and(|price| price < Decimal::ZERO) {
+        v.add("subscription.trial_price", "must be zero or more");
+    }
+    if !(0..=366).contains(&input.trial_days) {
+        v.add("subscription.trial_days", "must be 0 (no trial) to 366 days");
+    } else if input.trial_days == 0 && input.trial_price.is_some() {
+        v.add("subscription.trial_price", "needs a trial: set trial_days");
+    }
+    if !(0..=120).contains(&input.term_periods) {
+        v.add("subscription.term_periods", "must be 0 (evergreen) to 120 periods");
+    } else if input.term_periods == 0 && input.auto_renew {
+        v.add("subscription.auto_renew", "renews a fixed term: set term_periods");
+    }
+    let trial =
+        u32::try_from(input.trial_days).ok().filter(|days| (1..=366).contains(days)).map(|days| Trial { days, price });
+    let term = u32::try_from(input.term_periods)
+        .ok()
+        .filter(|periods| (1..=120).contains(periods))
+        .map(|periods| Term { periods, auto_renew: input.auto_renew });
+    (trial, term)
 }
 
 /// An anchor day on the wire: 0 is none, else 1 to 31.

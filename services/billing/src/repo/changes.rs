@@ -3,6 +3,7 @@
 //! lookups need; and the change scheduled for a subscription's next period,
 //! applied once the periods before it are charged.
 
+use chrono::NaiveDate;
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -64,6 +65,23 @@ pub async fn get(tx: &mut PgConnection, tenant_id: Uuid, id: Uuid) -> Result<Sub
     Ok(change)
 }
 
+/// The subscription's change waiting for credit's approval, if any.
+pub async fn pending_of(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    subscription_id: Uuid,
+) -> Result<Option<Uuid>, BillingError> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM billing.subscription_changes
+         WHERE tenant_id = $1 AND subscription_id = $2 AND status = $3 LIMIT 1",
+    )
+    .bind(tenant_id)
+    .bind(subscription_id)
+    .bind(ChangeStatus::PendingApproval.code())
+    .fetch_optional(conn)
+    .await?)
+}
+
 /// The change waiting for credit's decision on a held order, locked.
 pub async fn lock_held(
     tx: &mut PgConnection,
@@ -119,15 +137,15 @@ pub async fn schedule(tx: &mut PgConnection, tenant_id: Uuid, change: &Subscript
 }
 
 /// Applies the scheduled changes of the subscriptions billed to the
-/// accounts (or, when `bought`, bought by them) whose periods before the
-/// change's day are all charged: the new terms are stored (the periods
+/// accounts (or, when `bought`, bought by them) whose day has come by
+/// `date` and whose periods before that day are all charged: the new terms are stored (the periods
 /// from then on are priced with them) and the change is APPLIED. Returns
 /// the changes applied.
 pub async fn apply_ready(
     tx: &mut PgConnection,
     tenant_id: Uuid,
-    accounts: &[Uuid],
-    bought: bool,
+    (accounts, bought): (&[Uuid], bool),
+    date: NaiveDate,
 ) -> Result<Vec<SubscriptionChange>, BillingError> {
     let docs: Vec<Json<SubscriptionChange>> = sqlx::query_scalar(
         "WITH ready AS (
@@ -141,7 +159,7 @@ pub async fn apply_ready(
                  LATERAL jsonb_to_record(c.doc->'to') AS t(product text, product_id text, description text,
                      quantity numeric, unit_price numeric, total numeric, price_rule text, price_source_id text)
              WHERE s.tenant_id = $1 AND (s.bill_to_account_id = ANY($2) OR ($3 AND s.account_id = ANY($2)))
-               AND s.change_on IS NOT NULL AND c.tenant_id = s.tenant_id AND c.id = s.change_id
+               AND s.change_on <= $5 AND c.tenant_id = s.tenant_id AND c.id = s.change_id
                AND billing.period_start(s.start_date, s.anchor_day, s.cycle_months, s.charged_periods) >= s.change_on
              RETURNING c.id)
          UPDATE billing.subscription_changes c
@@ -153,6 +171,7 @@ pub async fn apply_ready(
     .bind(accounts)
     .bind(bought)
     .bind(ChangeStatus::Applied.code())
+    .bind(date)
     .fetch_all(tx)
     .await?;
     Ok(docs.into_iter().map(|Json(change)| change).collect())

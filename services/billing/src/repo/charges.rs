@@ -57,6 +57,8 @@ struct OwingRow {
     in_arrears: bool,
     billed_from: Option<NaiveDate>,
     change_on: Option<NaiveDate>,
+    term_periods: i32,
+    auto_renew: bool,
 }
 
 impl OwingRow {
@@ -106,7 +108,7 @@ macro_rules! owing {
             "SELECT id, account_id, bill_to_account_id, separate, reference, doc->>'payment_type' AS payment_type,
                  product_id, description, currency, quantity, unit_price, total, price_rule, price_source_id,
                  (created_at AT TIME ZONE 'UTC')::date AS created_on, start_date, charged_periods, cancelled_on,
-                 cycle_months, anchor_day, in_arrears, billed_from, change_on
+                 cycle_months, anchor_day, in_arrears, billed_from, change_on, term_periods, auto_renew
              FROM billing.subscriptions
              WHERE tenant_id = $1 AND (bill_to_account_id = ANY($2) OR ($4 AND account_id = ANY($2))) AND ",
             next_period_due!("$3"),
@@ -166,10 +168,22 @@ pub async fn due_periods(
                 start: span.start,
                 days: ((to - from).num_days(), span.whole_days),
                 billed: (from, to),
+                renews: renewal(&schedule, (row.term_periods, row.auto_renew), index),
             });
         }
     }
     Ok(due)
+}
+
+/// The term period `index` starts when it is the first of a renewed
+/// fixed term (`term`: the term's periods and whether it renews): (the
+/// term's number, its end).
+fn renewal(schedule: &Schedule, (periods, auto_renew): (i32, bool), index: u32) -> Option<(u32, NaiveDate)> {
+    let periods = u32::try_from(periods).ok().filter(|periods| *periods > 0 && auto_renew)?;
+    if index == 0 || !index.is_multiple_of(periods) {
+        return None;
+    }
+    Some((index / periods + 1, schedule.period(index.checked_add(periods)?)?.start))
 }
 
 /// Records the subscription periods charged (each period beside its
@@ -288,9 +302,11 @@ pub async fn address_invoices(
 }
 
 /// What each invoice bills of each order: (invoice, order reference,
-/// amount), by invoice and reference. Not a subscription's period: what
-/// credit reserved for it is captured whole by the invoice billing it (a
-/// part period, or one cut short, bills less than was reserved).
+/// amount), by invoice and reference; a subscription's trial or change
+/// charges too (credit captures that much of what it reserved under their
+/// reference). Not a subscription's period: what credit reserved for it is
+/// captured whole by the invoice billing it (a part period, or one cut
+/// short, bills less than was reserved).
 pub async fn billed_per_order(
     tx: &mut PgConnection,
     tenant_id: Uuid,
@@ -299,8 +315,10 @@ pub async fn billed_per_order(
     let rows = sqlx::query!(
         r#"SELECT invoice_id AS "invoice_id!", order_reference AS "order_reference!", sum(total) AS "amount!"
          FROM billing.charges
-         WHERE tenant_id = $1 AND invoice_id = ANY($2) AND order_reference IS NOT NULL AND subscription_id IS NULL
-         GROUP BY invoice_id, order_reference ORDER BY invoice_id, order_reference"#,
+         WHERE tenant_id = $1 AND invoice_id = ANY($2) AND order_reference IS NOT NULL
+         GROUP BY invoice_id, order_reference
+         HAVING NOT bool_or(subscription_id IS NOT NULL AND NOT changed)
+         ORDER BY invoice_id, order_reference"#,
         tenant_id,
         invoices,
     )

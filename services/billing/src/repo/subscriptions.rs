@@ -26,9 +26,10 @@ pub async fn insert(
     sqlx::query(
         "INSERT INTO billing.subscriptions (tenant_id, id, account_id, doc, bill_to_account_id, separate,
              product_id, description, currency, quantity, unit_price, total, start_date, charged_periods,
-             status, reference, held_order_id, price_rule, price_source_id, cycle_months, anchor_day, in_arrears)
+             status, reference, held_order_id, price_rule, price_source_id, cycle_months, anchor_day, in_arrears,
+             cancelled_on, trial_ends_on, term_periods, auto_renew)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, coalesce($13, 'infinity'::date), 0,
-             $14, $15, $16, $17, $18, $19, $20, $21)",
+             $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)",
     )
     .bind(tenant_id)
     .bind(subscription.id)
@@ -51,6 +52,10 @@ pub async fn insert(
     .bind(subscription.cycle.months() as i32)
     .bind(subscription.anchor.map(|anchor| anchor.day() as i32))
     .bind(subscription.timing == Timing::Arrears)
+    .bind(subscription.cancel_date)
+    .bind(subscription.trial_span().map(|(_, end)| end))
+    .bind(subscription.term.map_or(0, |term| term.periods as i32))
+    .bind(subscription.term.is_some_and(|term| term.auto_renew))
     .execute(tx)
     .await?;
     Ok(())
@@ -104,7 +109,8 @@ pub async fn save(
 ) -> Result<(), BillingError> {
     sqlx::query(
         "UPDATE billing.subscriptions SET doc = $3, status = $4, cancelled_on = $5, body = NULL,
-             start_date = CASE WHEN $6 THEN coalesce($7, start_date) ELSE start_date END
+             start_date = CASE WHEN $6 THEN coalesce($7, start_date) ELSE start_date END,
+             trial_ends_on = CASE WHEN $6 THEN $8 ELSE trial_ends_on END
          WHERE tenant_id = $1 AND id = $2",
     )
     .bind(tenant_id)
@@ -114,9 +120,27 @@ pub async fn save(
     .bind(subscription.cancel_date)
     .bind(starts)
     .bind(subscription.start_date)
+    .bind(subscription.trial_span().map(|(_, end)| end))
     .execute(tx)
     .await?;
     Ok(())
+}
+
+/// Marks the trials that ended by `today` of subscriptions still active
+/// as announced; returns each (tenant, subscription, account, first day
+/// after the trial), once.
+pub async fn trials_ended(
+    tx: &mut PgConnection,
+    today: NaiveDate,
+) -> Result<Vec<(Uuid, Uuid, Uuid, NaiveDate)>, BillingError> {
+    Ok(sqlx::query_as(
+        "UPDATE billing.subscriptions SET trial_announced = true
+         WHERE trial_ends_on <= $1 AND NOT trial_announced AND trial_ends_on IS NOT NULL AND status = 'ACTIVE'
+         RETURNING tenant_id, id, account_id, trial_ends_on",
+    )
+    .bind(today)
+    .fetch_all(tx)
+    .await?)
 }
 
 /// Ends every subscription cancelled at a period's end whose day has come
@@ -218,44 +242,87 @@ pub async fn charges_from(
         .collect())
 }
 
-/// Charges only `total` for a period cut short on `on` (its days up to the
-/// day before), on a charge no invoice holds yet; its description names
-/// the days (`days`: ", 5 of 31 days").
+/// A charge of the subscription with days from `from` on that a draft
+/// invoice holds: (the draft, the charge's first day).
+pub async fn on_draft(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    id: Uuid,
+    from: NaiveDate,
+) -> Result<Option<(Uuid, NaiveDate)>, BillingError> {
+    Ok(sqlx::query_as(
+        "SELECT i.id, c.charge_date FROM billing.charges c
+         JOIN billing.invoices i ON i.tenant_id = c.tenant_id AND i.id = c.invoice_id
+         WHERE c.tenant_id = $1 AND c.subscription_id = $2 AND coalesce(c.covers_to, c.charge_date + 1) > $3
+           AND i.status = 'DRAFT'
+         LIMIT 1",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .bind(from)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Charges only `total` for the days `covers` keeps of a charge no invoice
+/// holds yet (a period cut short: its days up to the day before a cut);
+/// its description names the days (`days`: ", 5 of 31 days").
 pub async fn cut_charge(
     tx: &mut PgConnection,
     tenant_id: Uuid,
     charge_id: Uuid,
-    (total, days, on): (Decimal, &str, NaiveDate),
+    (total, days, covers): (Decimal, &str, Covers),
 ) -> Result<(), BillingError> {
     sqlx::query(
         "UPDATE billing.charges SET total = $3,
-             description = regexp_replace(description, ', [0-9]+ of [0-9]+ days$', '') || $4,
-             covers_to = CASE WHEN covers_from IS NULL THEN NULL ELSE $5 END
+             description = regexp_replace(description, ', [0-9]+ of [0-9]+ days$', '') || $4
          WHERE tenant_id = $1 AND id = $2 AND invoice_id IS NULL",
     )
     .bind(tenant_id)
     .bind(charge_id)
     .bind(total)
     .bind(days)
-    .bind(on)
+    .execute(&mut *tx)
+    .await?;
+    set_covers(tx, tenant_id, charge_id, covers).await
+}
+
+/// Records what a charge covers now (a posted one whose days from a cut
+/// were credited keeps the days before it; one stored before its days
+/// were kept gets them), so a later cut never takes back a day twice.
+pub async fn set_covers(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    charge_id: Uuid,
+    covers: Covers,
+) -> Result<(), BillingError> {
+    sqlx::query(
+        "UPDATE billing.charges SET covers_from = $3, covers_to = $4, whole_days = $5, period_total = $6
+         WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tenant_id)
+    .bind(charge_id)
+    .bind(covers.from)
+    .bind(covers.to)
+    .bind(i32::try_from(covers.whole_days).unwrap_or(i32::MAX))
+    .bind(covers.whole_total)
     .execute(tx)
     .await?;
     Ok(())
 }
 
-/// Charges the new terms instead of the old for all the days of a charge
-/// no invoice holds yet (a change on its first day or before): its
-/// product, quantity, prices and line.
+/// Charges the new terms instead of the old for all the days `covers`
+/// names of a charge no invoice holds yet (a change on its first day or
+/// before): its product, quantity, prices and line.
 pub async fn recharge(
     tx: &mut PgConnection,
     tenant_id: Uuid,
     charge_id: Uuid,
-    (terms, total, description): (&Terms, Decimal, &str),
+    (terms, covers, total, description): (&Terms, Covers, Decimal, &str),
 ) -> Result<(), BillingError> {
     sqlx::query(
         "UPDATE billing.charges SET product_id = $3, description = $4, quantity = $5, unit_price = $6, total = $7,
-             period_total = CASE WHEN covers_from IS NULL THEN NULL ELSE $8 END, price_rule = $9,
-             price_source_id = $10
+             price_rule = $8, price_source_id = $9
          WHERE tenant_id = $1 AND id = $2 AND invoice_id IS NULL",
     )
     .bind(tenant_id)
@@ -265,12 +332,11 @@ pub async fn recharge(
     .bind(terms.quantity)
     .bind(terms.unit_price)
     .bind(total)
-    .bind(terms.total)
     .bind(&terms.price_rule)
     .bind(&terms.price_source_id)
-    .execute(tx)
+    .execute(&mut *tx)
     .await?;
-    Ok(())
+    set_covers(tx, tenant_id, charge_id, covers).await
 }
 
 /// A subscription's terms as stored (the latest charged period's price),
