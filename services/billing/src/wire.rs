@@ -362,6 +362,7 @@ pub fn subscription_status(state: SubscriptionState) -> wire::SubscriptionStatus
         SubscriptionState::Cancelled => wire::SubscriptionStatus::Cancelled,
         SubscriptionState::PendingApproval => wire::SubscriptionStatus::PendingApproval,
         SubscriptionState::Rejected => wire::SubscriptionStatus::Rejected,
+        SubscriptionState::Paused => wire::SubscriptionStatus::Paused,
     }
 }
 
@@ -439,6 +440,7 @@ pub fn subscription(subscription: &Subscription) -> wire::Subscription {
             .term_end(bss_platform::time::now().date_naive())
             .map(format_date)
             .unwrap_or_default(),
+        paused_date: subscription.paused_on.map(format_date).unwrap_or_default(),
     }
 }
 
@@ -467,6 +469,8 @@ pub fn subscription_change(change: &SubscriptionChange, currency: &str) -> wire:
             ChangeKind::Downgrade => wire::SubscriptionChangeKind::Downgrade,
             ChangeKind::Quantity => wire::SubscriptionChangeKind::Quantity,
             ChangeKind::Cancelled => wire::SubscriptionChangeKind::Cancelled,
+            ChangeKind::Paused => wire::SubscriptionChangeKind::Paused,
+            ChangeKind::Resumed => wire::SubscriptionChangeKind::Resumed,
         } as i32,
         status: match change.status {
             ChangeStatus::Applied => wire::SubscriptionChangeStatus::Applied,
@@ -661,6 +665,7 @@ pub fn stored_subscription(body: &[u8], status: &str) -> Result<Subscription, St
         start_date: None,
         trial: None,
         term: None,
+        paused_on: None,
     })
 }
 
@@ -870,6 +875,7 @@ mod tests {
             start_date: None,
             trial: None,
             term: None,
+            paused_on: None,
         };
         let mut encoded = subscription(&kept);
         encoded.status = 0; // as written before subscriptions had a status of their own

@@ -182,6 +182,26 @@ async fn orders_and_subscriptions_are_placed_shipped_and_cancelled_once_per_requ
         history.iter().map(|entry| entry.kind).collect::<Vec<_>>(),
         vec![SubscriptionChangeKind::Created as i32, SubscriptionChangeKind::Quantity as i32]
     );
+    // Paused and resumed: once each.
+    let pause =
+        |request_id: &str| PauseSubscriptionRequest { id: subscription.id.clone(), request_id: request_id.to_owned() };
+    let paused = once(
+        "PauseSubscription",
+        call!(SubscriptionServiceClient, billing, pause_subscription, clerk),
+        pause("pause-1"),
+        PauseSubscriptionRequest { id: placed.id.clone(), request_id: "pause-1".to_owned() },
+    )
+    .await;
+    assert_eq!(paused.subscription.expect("subscription").status, SubscriptionStatus::Paused as i32);
+    let resume = |id: &str| ResumeSubscriptionRequest { id: id.to_owned(), request_id: "resume-1".to_owned() };
+    let resumed = once(
+        "ResumeSubscription",
+        call!(SubscriptionServiceClient, billing, resume_subscription, clerk),
+        resume(&subscription.id),
+        resume(&placed.id),
+    )
+    .await;
+    assert_eq!(resumed.subscription.expect("subscription").status, SubscriptionStatus::Active as i32);
     let cancel_subscription = |id: &str| CancelSubscriptionRequest {
         id: id.to_owned(),
         request_id: "unsub-1".to_owned(),

@@ -8,8 +8,9 @@ use bss_proto::billing::subscription_service_client::SubscriptionServiceClient;
 use bss_proto::billing::{
     BillingCycle, BillingTiming, CancelSubscriptionRequest, ChangeSubscriptionRequest, CreateSubscriptionRequest,
     GetAccountBalanceRequest, GetBillingAnchorRequest, GetInvoiceRequest, GetSubscriptionRequest, InvoiceStatus,
-    ListInvoicesRequest, ListSubscriptionChangesRequest, ListSubscriptionsRequest, Payment, PostInvoiceRequest,
-    RecordPaymentRequest, SetBillingAnchorRequest, Subscription, VoidInvoiceRequest,
+    ListInvoicesRequest, ListSubscriptionChangesRequest, ListSubscriptionsRequest, PauseSubscriptionRequest, Payment,
+    PostInvoiceRequest, RecordPaymentRequest, ResumeSubscriptionRequest, SetBillingAnchorRequest, Subscription,
+    VoidInvoiceRequest,
 };
 use bss_proto::types::{Decimal, Money};
 use clap::Subcommand;
@@ -94,6 +95,19 @@ pub enum SubscriptionsCommand {
         /// From the next period's first day rather than today.
         #[arg(long)]
         at_period_end: bool,
+        #[command(flatten)]
+        retry: RetryArgs,
+    },
+    /// Pause a subscription from today (nothing owed for its days until
+    /// resumed).
+    Pause {
+        id: String,
+        #[command(flatten)]
+        retry: RetryArgs,
+    },
+    /// Resume a paused subscription from today (its period prorated).
+    Resume {
+        id: String,
         #[command(flatten)]
         retry: RetryArgs,
     },
@@ -253,6 +267,16 @@ pub async fn subscriptions(client: &Client, command: SubscriptionsCommand) -> Re
             };
             let changed = subscriptions.change_subscription(client.request(request)?).await?.into_inner();
             message(&changed)
+        }
+        SubscriptionsCommand::Pause { id, retry } => {
+            let request = PauseSubscriptionRequest { id, request_id: retry.request_id() };
+            let paused = subscriptions.pause_subscription(client.request(request)?).await?.into_inner();
+            message(&paused.subscription.unwrap_or_default())
+        }
+        SubscriptionsCommand::Resume { id, retry } => {
+            let request = ResumeSubscriptionRequest { id, request_id: retry.request_id() };
+            let resumed = subscriptions.resume_subscription(client.request(request)?).await?.into_inner();
+            message(&resumed.subscription.unwrap_or_default())
         }
         SubscriptionsCommand::History { id, page } => {
             let request = ListSubscriptionChangesRequest {

@@ -569,6 +569,12 @@ async fn an_operator_runs_an_account_from_catalog_to_cash_with_bssctl_and_every_
     );
     let subscriptions = bssctl_ok(&suite, &clerk, &["subscriptions", "list", "--account", &account_id]).await;
     assert_eq!(subscriptions["subscriptions"].as_array().map(Vec::len), Some(1));
+    // Paused and resumed the same day: the month is owed as before.
+    let subscription_id = subscription["id"].as_str().expect("an id");
+    let paused = bssctl_ok(&suite, &clerk, &["subscriptions", "pause", subscription_id]).await;
+    assert_eq!(paused["status"].as_str(), Some("PAUSED"), "{paused}");
+    let resumed = bssctl_ok(&suite, &clerk, &["subscriptions", "resume", subscription_id]).await;
+    assert_eq!(resumed["status"].as_str(), Some("ACTIVE"), "{resumed}");
     // An account's billing anchor, set and read back; a yearly plan billed
     // in arrears (nothing of it is billed by the run below).
     let set_anchor = ["subscriptions", "set-anchor", "--account", &account_id, "--day", "31"];

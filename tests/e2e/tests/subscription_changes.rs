@@ -478,3 +478,79 @@ async fn a_fixed_term_ends_with_its_last_period_or_renews_and_says_so() {
     assert_eq!((renewed.term, renewed.term_start_date, renewed.term_end_date), (2, text(term_end), text(next_end)));
     credit_settles(&channel, &clerk, &account, "180.00", "0.00").await;
 }
+
+#[tokio::test]
+async fn a_paused_subscription_owes_nothing_for_its_paused_days_and_a_resumed_one_from_the_day_it_resumes() {
+    let suite = TestApp::start().await;
+    let (tenant_id, admin) = suite.tenant("Pause Books", "EUR").await;
+    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
+    let channel = suite.gateway().await;
+    create_product(&channel, &admin, "BASIC", "30.00", "").await;
+    let account = create_account(&channel, &admin, ordering_account("PAUSER")).await;
+    set_credit_terms(&channel, &admin, &account, "5000", None).await;
+    let mut subscriptions = SubscriptionServiceClient::new(channel.clone());
+
+    // Monthly from ten days ago, invoiced: 30.00.
+    let start = date(&today()) - Days::new(10);
+    let (end, whole) = month_from(start);
+    let mut request = subscription_request(&account, "BASIC", "1", PaymentType::OnAccount);
+    request.subscription.as_mut().expect("subscription").start_date = text(start);
+    let plan = subscribe(&channel, &clerk, request).await;
+    assert_eq!(totals(&generate(&channel, &clerk, &account, &today(), true).await), vec!["30.00"]);
+
+    // Paused today: what the month charged beyond its ten days is
+    // credited; nothing more is billed while paused.
+    let used = share("30.00", 10, whole);
+    let pause = |request_id: &str| PauseSubscriptionRequest { id: plan.id.clone(), request_id: request_id.to_owned() };
+    let paused = subscriptions.pause_subscription(authorized(pause("pause-1"), &clerk)).await.expect("paused");
+    let paused = paused.into_inner().subscription.expect("subscription");
+    assert_eq!((paused.status, paused.paused_date.clone()), (SubscriptionStatus::Paused as i32, today()));
+    assert_eq!((paused.current_period_start.as_str(), paused.current_period_end.as_str()), ("", ""));
+    credit_settles(&channel, &clerk, &account, &cents(used), "0.00").await;
+    assert!(generate(&channel, &clerk, &account, &text(end), true).await.is_empty(), "paused: nothing billed");
+    let again = subscriptions.pause_subscription(authorized(pause("pause-2"), &clerk)).await;
+    assert_eq!(bss_testkit::reason(&again.expect_err("paused already")), "SUBSCRIPTION_PAUSED");
+    let change_it = subscriptions.change_subscription(authorized(change(&plan.id, "", "2", false), &clerk)).await;
+    assert_eq!(bss_testkit::reason(&change_it.expect_err("paused")), "SUBSCRIPTION_PAUSED");
+
+    // Resumed today: the month is owed again from today, authorized and
+    // reserved by credit, charged on the next invoice; then whole months.
+    let left = share("30.00", whole - 10, whole);
+    let resume = ResumeSubscriptionRequest { id: plan.id.clone(), request_id: "resume-1".to_owned() };
+    let resumed = subscriptions.resume_subscription(authorized(resume, &clerk)).await.expect("resumed");
+    let resumed = resumed.into_inner().subscription.expect("subscription");
+    assert_eq!((resumed.status, resumed.current_period_end.clone()), (SubscriptionStatus::Active as i32, text(end)));
+    credit_settles(&channel, &clerk, &account, &cents(used), &cents(left)).await;
+    let invoiced = generate(&channel, &clerk, &account, &today(), true).await;
+    assert_eq!(totals(&invoiced), vec![cents(left)]);
+    assert_eq!(
+        invoiced[0].lines[0].description,
+        format!("BASIC subscription from {}, {} of {whole} days", today(), whole - 10)
+    );
+    assert_eq!(totals(&generate(&channel, &clerk, &account, &text(end), true).await), vec!["30.00"]);
+    credit_settles(&channel, &clerk, &account, &cents(used + left + money("30.00")), "0.00").await;
+    let not_paused = ResumeSubscriptionRequest { id: plan.id.clone(), request_id: "resume-2".to_owned() };
+    let not_paused = subscriptions.resume_subscription(authorized(not_paused, &clerk)).await;
+    assert_eq!(bss_testkit::reason(&not_paused.expect_err("running")), "SUBSCRIPTION_NOT_PAUSED");
+    assert_eq!(
+        history(&channel, &clerk, &plan.id).await,
+        vec![
+            (Kind::Created as i32, Status::Applied as i32),
+            (Kind::Paused as i32, Status::Applied as i32),
+            (Kind::Resumed as i32, Status::Applied as i32),
+        ]
+    );
+
+    // In arrears, a pause bills the days the period ran, now.
+    let mut request = subscription_request(&account, "BASIC", "1", PaymentType::OnAccount);
+    let asked = request.subscription.as_mut().expect("subscription");
+    (asked.start_date, asked.billing_timing) = (text(start), BillingTiming::InArrears as i32);
+    let arrears = subscribe(&channel, &clerk, request).await;
+    let before = used + left + money("30.00");
+    credit_settles(&channel, &clerk, &account, &cents(before), "30.00").await;
+    let pause = PauseSubscriptionRequest { id: arrears.id.clone(), request_id: "pause-arrears".to_owned() };
+    subscriptions.pause_subscription(authorized(pause, &clerk)).await.expect("paused");
+    let billed = generate(&channel, &clerk, &account, &today(), true).await;
+    assert_eq!(totals(&billed), vec![cents(used)]);
+    credit_settles(&channel, &clerk, &account, &cents(before + used), "0.00").await;
+}

@@ -43,7 +43,7 @@ pub struct ChangeAsk {
 }
 
 /// How a charged day from a cut was taken back.
-enum Taken {
+pub(crate) enum Taken {
     /// A charge no invoice holds, cut to its days before the cut.
     Cut,
     /// A charge no invoice holds, none of whose days was used: left to the
@@ -54,12 +54,12 @@ enum Taken {
 }
 
 /// A charge with days on or after a cut, and what was done with them.
-struct TakenBack {
-    charge: PeriodCharge,
+pub(crate) struct TakenBack {
+    pub charge: PeriodCharge,
     /// Its days from the cut (at its own whole price).
-    unused: Covers,
-    cut: Cut,
-    taken: Taken,
+    pub unused: Covers,
+    pub cut: Cut,
+    pub taken: Taken,
 }
 
 /// Takes back what the subscription was charged for its days from `on`
@@ -73,7 +73,7 @@ struct TakenBack {
 /// post or void it first), nothing written. A charge stored before its
 /// days were kept covers the period it starts (`running`, at
 /// `whole_total`) or, starting later, none of its days is used.
-async fn take_back(
+pub(crate) async fn take_back(
     tx: &mut PgConnection,
     (actor, tenant_id): (&str, Uuid),
     subscription: &Subscription,
@@ -153,19 +153,21 @@ pub(crate) async fn cancel_days(
 }
 
 /// Records an entry of the subscription's history by `actor`: its
-/// creation (the terms it starts on) or cancellation (the terms it ends
-/// on, and what was credited), effective on `on`.
+/// creation (the terms it starts on), pause, resumption or cancellation
+/// (the terms it runs on), effective on `on`, with what it credited and
+/// charged.
 pub(crate) async fn record(
     tx: &mut PgConnection,
     (actor, tenant_id): (&str, Uuid),
     subscription: &Subscription,
     (kind, on): (ChangeKind, NaiveDate),
-    credited: Decimal,
+    (credited, charged): (Decimal, Decimal),
 ) -> Result<(), BillingError> {
     let terms = subscriptions::stored(tx, tenant_id, subscription.id).await?.terms;
     let currency = Currency::parse(&subscription.currency).map_err(|cause| unreadable("billing", cause))?;
     let created = kind == ChangeKind::Created;
-    let (from, to) = if created { (None, Some(terms)) } else { (Some(terms), None) };
+    let starts = matches!(kind, ChangeKind::Created | ChangeKind::Resumed);
+    let (from, to) = if starts { (None, Some(terms)) } else { (Some(terms), None) };
     let entry = SubscriptionChange {
         id: Uuid::now_v7(),
         subscription_id: subscription.id,
@@ -177,7 +179,7 @@ pub(crate) async fn record(
         from,
         to,
         credited: currency.round(credited),
-        charged: currency.round(Decimal::ZERO),
+        charged: currency.round(charged),
         authorized: currency.round(Decimal::ZERO),
         // A creation shows credit's decision on the activation.
         reference: if created { subscription.reference.clone() } else { String::new() },
@@ -198,7 +200,7 @@ fn on_draft(id: Uuid, start: NaiveDate, invoice_id: Uuid) -> BillingError {
 }
 
 /// What credit is told about a subscription's reservations, by reference.
-enum Move {
+pub(crate) enum Move {
     /// Reserve more (never refused: the subscription owes it).
     Reserve { reference: String, payer: Uuid, amount: Decimal, period_start: NaiveDate },
     /// Release part of what is reserved.
@@ -248,7 +250,7 @@ fn moves_to_events(subscription: &Subscription, moves: Vec<Move>, currency: Curr
 
 /// A subscription's charge for days `covers` at `terms`, under the change's
 /// `reference`.
-fn change_charge(
+pub(crate) fn change_charge(
     subscription: &Subscription,
     (terms, covers, bill_to): (&Terms, Covers, Uuid),
     reference: Option<&str>,
@@ -453,7 +455,7 @@ pub(crate) fn applied_releases(applied: &[SubscriptionChange]) -> Vec<Payload> {
 }
 
 /// Publishes the moves' events, if any.
-async fn publish_moves(
+pub(crate) async fn publish_moves(
     tx: &mut PgConnection,
     (actor, tenant_id): (&str, Uuid),
     subscription: &Subscription,

@@ -16,6 +16,7 @@ pub mod invoicing;
 pub mod ledger;
 pub mod locations;
 pub mod orders;
+pub mod pauses;
 pub mod payers;
 pub mod payments;
 pub mod settings;

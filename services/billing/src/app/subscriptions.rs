@@ -147,6 +147,7 @@ impl Billing {
             start_date: None,
             trial: new.trial.map(|trial| Trial { price: trial.price.map(|_| trial_price), ..trial }),
             term: new.term,
+            paused_on: None,
         };
         // A running quote is recorded, never authorized or charged.
         let mut start_date = None;
@@ -180,7 +181,8 @@ impl Billing {
                 charge_trial(tx, tenant_id, &subscription, charge.bill_to_account_id).await?;
             }
             let created = (ChangeKind::Created, start_date.unwrap_or(first_start));
-            changes::record(tx, (&caller.subject, tenant_id), &subscription, created, Decimal::ZERO).await?;
+            changes::record(tx, (&caller.subject, tenant_id), &subscription, created, (Decimal::ZERO, Decimal::ZERO))
+                .await?;
             if let Some(method) = &collect_with {
                 collections::set_method(tx, tenant_id, charge.bill_to_account_id, Some(method)).await?;
             }
@@ -300,7 +302,7 @@ impl Billing {
             };
             changes::drop_scheduled(tx, actor, &subscription).await?;
             let ends = subscription.cancel_date.unwrap_or(today);
-            changes::record(tx, actor, &subscription, (ChangeKind::Cancelled, ends), credited).await?;
+            changes::record(tx, actor, &subscription, (ChangeKind::Cancelled, ends), (credited, Decimal::ZERO)).await?;
             // Periods from its last day on are owed no more, even when
             // charged already (the accrual charges a period on its first
             // day): their charges are taken back and what credit reserved

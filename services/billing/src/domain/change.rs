@@ -126,6 +126,8 @@ pub enum ChangeKind {
     /// The same product, another quantity.
     Quantity,
     Cancelled,
+    Paused,
+    Resumed,
 }
 
 impl ChangeKind {
@@ -145,6 +147,8 @@ impl ChangeKind {
             ChangeKind::Downgrade => "DOWNGRADE",
             ChangeKind::Quantity => "QUANTITY",
             ChangeKind::Cancelled => "CANCELLED",
+            ChangeKind::Paused => "PAUSED",
+            ChangeKind::Resumed => "RESUMED",
         }
     }
 }
@@ -238,6 +242,9 @@ impl Subscription {
                 "SUBSCRIPTION_REJECTED",
                 format!("subscription {} was refused by credit: it was never charged", self.id),
             )),
+            (SubscriptionState::Paused, _) => {
+                Err(refused("SUBSCRIPTION_PAUSED", format!("subscription {} is paused: resume it first", self.id)))
+            }
         }
     }
 
@@ -356,6 +363,7 @@ mod tests {
             start_date: start,
             trial: None,
             term: None,
+            paused_on: None,
         }
     }
 

@@ -61,6 +61,9 @@ pub struct Subscription {
     /// A fixed term (none: evergreen).
     #[serde(default)]
     pub term: Option<Term>,
+    /// The day it was paused, while it is.
+    #[serde(default)]
+    pub paused_on: Option<NaiveDate>,
 }
 
 /// A trial before a subscription's first period: its days, free or at a
@@ -95,14 +98,16 @@ pub enum SubscriptionState {
     Cancelled,
     PendingApproval,
     Rejected,
+    Paused,
 }
 
 impl SubscriptionState {
-    pub const ALL: [SubscriptionState; 4] = [
+    pub const ALL: [SubscriptionState; 5] = [
         SubscriptionState::Active,
         SubscriptionState::Cancelled,
         SubscriptionState::PendingApproval,
         SubscriptionState::Rejected,
+        SubscriptionState::Paused,
     ];
 
     /// The code billing stores the state by (its `status` column).
@@ -112,6 +117,7 @@ impl SubscriptionState {
             SubscriptionState::Cancelled => "CANCELLED",
             SubscriptionState::PendingApproval => "PENDING_APPROVAL",
             SubscriptionState::Rejected => "REJECTED",
+            SubscriptionState::Paused => "PAUSED",
         }
     }
 
@@ -200,6 +206,37 @@ impl Subscription {
             return None;
         }
         self.schedule()?.period_on(today).map(|(_, span)| span)
+    }
+
+    /// Pauses it from `today`: refused unless it may be changed (active, no
+    /// cancellation set but its fixed term's end) and started. Returns the
+    /// period running today, with its index.
+    pub fn pause(&mut self, today: NaiveDate) -> Result<(u32, Span), BillingError> {
+        self.check_changeable()?;
+        let running = self.schedule().and_then(|schedule| schedule.period_on(today)).ok_or_else(|| {
+            BillingError::precondition(
+                "SUBSCRIPTION_NOT_STARTED",
+                format!("subscription {} has not started: cancel it, or pause it once it runs", self.id),
+            )
+        })?;
+        self.state = SubscriptionState::Paused;
+        self.paused_on = Some(today);
+        Ok(running)
+    }
+
+    /// Resumes it from `today`: refused unless paused. Returns the period
+    /// running today, with its index (owed from today on).
+    pub fn resume(&mut self, today: NaiveDate) -> Result<(u32, Span), BillingError> {
+        let running = self.schedule().and_then(|schedule| schedule.period_on(today));
+        let (SubscriptionState::Paused, Some(running)) = (self.state, running) else {
+            return Err(BillingError::precondition(
+                "SUBSCRIPTION_NOT_PAUSED",
+                format!("subscription {} is not paused", self.id),
+            ));
+        };
+        self.state = SubscriptionState::Active;
+        self.paused_on = None;
+        Ok(running)
     }
 
     /// Credit's decision on its held activation: approved activates it
@@ -436,6 +473,7 @@ mod tests {
             start_date: None,
             trial: None,
             term: None,
+            paused_on: None,
         }
     }
 
@@ -515,6 +553,28 @@ mod tests {
         let mut waiting = subscription(SubscriptionState::PendingApproval);
         waiting.cancel(day("2026-12-02"), true).expect("cancelled");
         assert_eq!((waiting.state, waiting.cancel_date), (SubscriptionState::Cancelled, Some(day("2026-12-02"))));
+    }
+
+    #[test]
+    fn a_running_subscription_is_paused_and_only_a_paused_one_resumed() {
+        let day = |text: &str| text.parse::<NaiveDate>().expect("date");
+        let mut running =
+            Subscription { start_date: Some(day("2026-11-15")), ..subscription(SubscriptionState::Active) };
+        let (index, period) = running.pause(day("2026-12-20")).expect("paused");
+        assert_eq!((index, period.start, period.end), (1, day("2026-12-15"), day("2027-01-15")));
+        assert_eq!((running.state, running.paused_on), (SubscriptionState::Paused, Some(day("2026-12-20"))));
+        assert_eq!(running.current_period(day("2026-12-21")), None, "nothing runs while paused");
+        let again = running.clone().pause(day("2026-12-21")).expect_err("paused already");
+        assert!(matches!(again, BillingError::Precondition { .. }), "{again:?}");
+        let (index, period) = running.resume(day("2027-02-03")).expect("resumed");
+        assert_eq!((index, period.start), (2, day("2027-01-15")), "on the same anchor");
+        assert_eq!((running.state, running.paused_on), (SubscriptionState::Active, None));
+        let not_paused = running.resume(day("2027-02-04")).expect_err("not paused");
+        assert!(matches!(not_paused, BillingError::Precondition { reason: "SUBSCRIPTION_NOT_PAUSED", .. }));
+        let mut waiting =
+            Subscription { start_date: Some(day("2027-03-01")), ..subscription(SubscriptionState::Active) };
+        let early = waiting.pause(day("2027-02-01")).expect_err("not started");
+        assert!(matches!(early, BillingError::Precondition { reason: "SUBSCRIPTION_NOT_STARTED", .. }));
     }
 
     fn due(index: i32) -> DuePeriod {

@@ -285,6 +285,40 @@ impl SubscriptionService for BillingApi {
         Ok(Response::new(run.await?))
     }
 
+    async fn pause_subscription(
+        &self,
+        request: Request<PauseSubscriptionRequest>,
+    ) -> Result<Response<PauseSubscriptionResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, CREATORS)?;
+        let request = request.into_inner();
+        let run = async {
+            let id = parse_id("id", &request.id)?;
+            let key = RequestKey::of_caller(&caller, tenant_id, "PauseSubscription", &request.request_id, &request)?;
+            self.pause_subscription(&caller, tenant_id, key, id, |subscription| PauseSubscriptionResponse {
+                subscription: Some(wire::subscription(subscription)),
+            })
+            .await
+        };
+        Ok(Response::new(run.await?))
+    }
+
+    async fn resume_subscription(
+        &self,
+        request: Request<ResumeSubscriptionRequest>,
+    ) -> Result<Response<ResumeSubscriptionResponse>, Status> {
+        let (caller, tenant_id) = authorize(&request, CREATORS)?;
+        let request = request.into_inner();
+        let run = async {
+            let id = parse_id("id", &request.id)?;
+            let key = RequestKey::of_caller(&caller, tenant_id, "ResumeSubscription", &request.request_id, &request)?;
+            self.resume_subscription(&caller, tenant_id, key, id, |subscription| ResumeSubscriptionResponse {
+                subscription: Some(wire::subscription(subscription)),
+            })
+            .await
+        };
+        Ok(Response::new(run.await?))
+    }
+
     async fn cancel_subscription(
         &self,
         request: Request<CancelSubscriptionRequest>,

@@ -89,7 +89,7 @@ pub async fn accounts_with_later_periods_due(
         "SELECT DISTINCT tenant_id, bill_to_account_id FROM billing.subscriptions
          WHERE billing.bill_on(start_date, anchor_day, cycle_months, in_arrears, greatest(charged_periods, 1),
                  cancelled_on) <= $1::date
-           AND NOT tenant_id = ANY($2)
+           AND paused_on IS NULL AND NOT tenant_id = ANY($2)
          ORDER BY tenant_id, bill_to_account_id LIMIT $3",
     )
     .bind(date)
@@ -110,7 +110,8 @@ macro_rules! owing {
                  (created_at AT TIME ZONE 'UTC')::date AS created_on, start_date, charged_periods, cancelled_on,
                  cycle_months, anchor_day, in_arrears, billed_from, change_on, term_periods, auto_renew
              FROM billing.subscriptions
-             WHERE tenant_id = $1 AND (bill_to_account_id = ANY($2) OR ($4 AND account_id = ANY($2))) AND ",
+             WHERE tenant_id = $1 AND (bill_to_account_id = ANY($2) OR ($4 AND account_id = ANY($2)))
+               AND paused_on IS NULL AND ",
             next_period_due!("$3"),
             " ORDER BY id"
         )

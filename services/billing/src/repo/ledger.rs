@@ -358,7 +358,7 @@ pub async fn unsettled(
              GROUP BY 1
              UNION ALL
              SELECT a.id, 'SUBSCRIPTIONS_ACTIVE', count(*) FROM billing.subscriptions s, unnest($2::uuid[]) a(id)
-             WHERE s.tenant_id = $1 AND s.status = 'ACTIVE' AND s.start_date <> 'infinity'
+             WHERE s.tenant_id = $1 AND s.status IN ('ACTIVE', 'PAUSED') AND s.start_date <> 'infinity'
                AND (s.account_id = a.id OR ($3 AND s.bill_to_account_id = a.id))
              GROUP BY 1
              UNION ALL
@@ -372,7 +372,7 @@ pub async fn unsettled(
              UNION ALL
              SELECT a.id, 'CHARGES_NOT_INVOICED', count(*) FROM billing.subscriptions s, unnest($2::uuid[]) a(id)
              WHERE s.tenant_id = $1 AND (s.account_id = a.id OR ($3 AND s.bill_to_account_id = a.id))
-               AND s.status <> 'ACTIVE' AND ",
+               AND s.status NOT IN ('ACTIVE', 'PAUSED') AND ",
         next_period_due!("current_date"),
         "
              GROUP BY 1

@@ -143,13 +143,37 @@ pub async fn trials_ended(
     .await?)
 }
 
+/// Records the (locked) subscription paused on `paused_on` (none:
+/// resumed), with its periods charged (the ones before the period its
+/// next charge bills) and the day that period is billed from.
+pub async fn set_pause(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    id: Uuid,
+    (paused_on, charged_periods, billed_from): (Option<NaiveDate>, i32, Option<NaiveDate>),
+) -> Result<(), BillingError> {
+    sqlx::query(
+        "UPDATE billing.subscriptions SET paused_on = $3, charged_periods = $4, billed_from = $5
+         WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .bind(paused_on)
+    .bind(charged_periods)
+    .bind(billed_from)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
 /// Ends every subscription cancelled at a period's end whose day has come
 /// (`today` or before): ACTIVE becomes CANCELLED, in the column and the
 /// document. Returns how many.
 pub async fn end_cancelled(db: &PgPool, today: NaiveDate) -> Result<u64, BillingError> {
     let ended = sqlx::query(
-        "UPDATE billing.subscriptions SET status = 'CANCELLED', doc = jsonb_set(doc, '{state}', '\"CANCELLED\"')
-         WHERE status = 'ACTIVE' AND cancelled_on <= $1 AND doc IS NOT NULL",
+        "UPDATE billing.subscriptions SET status = 'CANCELLED', paused_on = NULL,
+             doc = jsonb_set(doc, '{state}', '\"CANCELLED\"') || '{\"paused_on\": null}'
+         WHERE status IN ('ACTIVE', 'PAUSED') AND cancelled_on <= $1 AND doc IS NOT NULL",
     )
     .bind(today)
     .execute(db)

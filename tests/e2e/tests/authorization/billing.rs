@@ -74,6 +74,8 @@ pub fn cases() -> Vec<Case> {
         case(SUBSCRIPTIONS, "GetBillingAnchor", enquirer, NotFound),
         case(SUBSCRIPTIONS, "ChangeSubscription", Some(Role::CreditManager), NotFound),
         case(SUBSCRIPTIONS, "ListSubscriptionChanges", enquirer, NotFound),
+        case(SUBSCRIPTIONS, "PauseSubscription", Some(Role::CreditManager), NotFound),
+        case(SUBSCRIPTIONS, "ResumeSubscription", Some(Role::CreditManager), NotFound),
         case(INVOICES, "CreateInvoice", writer, NotFound),
         case(INVOICES, "PostInvoice", writer, NotFound),
         case(INVOICES, "GetInvoice", enquirer, NotFound),
@@ -558,6 +560,14 @@ impl Fixture {
                     ..Default::default()
                 };
                 SubscriptionServiceClient::new(channel).change_subscription(request(change, token)).await.map(|_| 1)
+            }
+            (SUBSCRIPTIONS, "PauseSubscription") => {
+                let pause = PauseSubscriptionRequest { id: self.subscription_id.clone(), request_id: String::new() };
+                SubscriptionServiceClient::new(channel).pause_subscription(request(pause, token)).await.map(|_| 1)
+            }
+            (SUBSCRIPTIONS, "ResumeSubscription") => {
+                let resume = ResumeSubscriptionRequest { id: self.subscription_id.clone(), request_id: String::new() };
+                SubscriptionServiceClient::new(channel).resume_subscription(request(resume, token)).await.map(|_| 1)
             }
             (SUBSCRIPTIONS, "ListSubscriptionChanges") => {
                 let list = ListSubscriptionChangesRequest { id: self.subscription_id.clone(), ..Default::default() };
