@@ -622,13 +622,26 @@ impl Billing {
             .await;
         // Refused after credit reserved (or held) for it: that goes back.
         if written.is_err() && reserved {
-            let release = vec![Move::ReleaseAll { reference }];
-            let mut tx = self.db.begin().await?;
-            publish_moves(&mut tx, (&caller.subject, tenant_id), &subscription, release).await?;
-            tx.commit().await?;
-            self.events.written();
+            self.release_all(&caller.subject, tenant_id, &subscription, reference).await?;
         }
         written
+    }
+
+    /// Tells credit, in a transaction of its own, to release everything it
+    /// holds under `reference` for the subscription (and withdraw a held
+    /// order): what it authorized for a step that was then refused.
+    pub(crate) async fn release_all(
+        &self,
+        actor: &str,
+        tenant_id: Uuid,
+        subscription: &Subscription,
+        reference: String,
+    ) -> Result<(), BillingError> {
+        let mut tx = self.db.begin().await?;
+        publish_moves(&mut tx, (actor, tenant_id), subscription, vec![Move::ReleaseAll { reference }]).await?;
+        tx.commit().await?;
+        self.events.written();
+        Ok(())
     }
 
     /// A subscription's history (its creation, changes and cancellation),

@@ -172,11 +172,7 @@ impl Billing {
             let credited = self.authorize_credit(tenant_id, ask).await?;
             if credited.state != OrderState::Executed {
                 // What credit holds for it goes back; it stays paused.
-                let mut tx = self.db.begin().await?;
-                publish_moves(&mut tx, (&caller.subject, tenant_id), &asked, vec![Move::ReleaseAll { reference }])
-                    .await?;
-                tx.commit().await?;
-                self.events.written();
+                self.release_all(&caller.subject, tenant_id, &asked, reference).await?;
                 let reasons: Vec<String> =
                     credited.reasons.iter().map(|reason| format!("{}: {}", reason.code, reason.message)).collect();
                 return Err(BillingError::precondition(
@@ -231,10 +227,7 @@ impl Billing {
             })
             .await;
         if written.is_err() && authorized {
-            let mut tx = self.db.begin().await?;
-            publish_moves(&mut tx, (&caller.subject, tenant_id), &asked, vec![Move::ReleaseAll { reference }]).await?;
-            tx.commit().await?;
-            self.events.written();
+            self.release_all(&caller.subject, tenant_id, &asked, reference).await?;
         }
         written
     }
