@@ -35,6 +35,7 @@ use bss_proto::billing::location_service_server::LocationServiceServer;
 use bss_proto::billing::order_service_server::OrderServiceServer;
 use bss_proto::billing::payment_service_server::PaymentServiceServer;
 use bss_proto::billing::subscription_service_server::SubscriptionServiceServer;
+use bss_proto::billing::usage_service_server::UsageServiceServer;
 use bss_proto::billing::wallet_service_server::WalletServiceServer;
 use serde::Deserialize;
 use sqlx::PgPool;
@@ -196,6 +197,7 @@ impl App {
             .add_service(LocationServiceServer::from_arc(api.clone()))
             .add_service(WalletServiceServer::from_arc(api.clone()))
             .add_service(AssetServiceServer::from_arc(api.clone()))
+            .add_service(UsageServiceServer::from_arc(api.clone()))
             .add_service(BillingEventServiceServer::from_arc(api))
             .readiness(db::readiness(db.clone()));
         Ok(App { server, shutdown, db, events })

@@ -24,6 +24,7 @@ use crate::domain::rebate::Rebate;
 use crate::domain::settings::BankDetails;
 use crate::domain::settle::Receipt;
 use crate::domain::subscription::{Subscription, SubscriptionState};
+use crate::domain::usage::Aggregation;
 use crate::domain::wallet::{Movement, Wallet, WalletTransaction};
 
 /// An amount on the wire at its currency's minor unit, half away from zero
@@ -441,7 +442,34 @@ pub fn subscription(subscription: &Subscription) -> wire::Subscription {
             .map(format_date)
             .unwrap_or_default(),
         paused_date: subscription.paused_on.map(format_date).unwrap_or_default(),
+        metered: subscription
+            .metered
+            .iter()
+            .map(|metered| wire::MeteredMetric {
+                metric: metered.metric.clone(),
+                aggregation: usage_aggregation_to_wire(metered.aggregation) as i32,
+            })
+            .collect(),
     }
+}
+
+/// A usage aggregation on the wire.
+pub fn usage_aggregation_to_wire(aggregation: Aggregation) -> wire::UsageAggregation {
+    match aggregation {
+        Aggregation::Sum => wire::UsageAggregation::Sum,
+        Aggregation::Count => wire::UsageAggregation::Count,
+        Aggregation::Max => wire::UsageAggregation::Max,
+        Aggregation::UniqueCount => wire::UsageAggregation::UniqueCount,
+        Aggregation::Last => wire::UsageAggregation::Last,
+    }
+}
+
+/// A usage aggregation from the wire: UNSPECIFIED is none (it is required).
+pub fn usage_aggregation(value: i32) -> Result<Aggregation, String> {
+    Aggregation::ALL
+        .into_iter()
+        .find(|aggregation| usage_aggregation_to_wire(*aggregation) as i32 == value)
+        .ok_or_else(|| "is required: SUM, COUNT, MAX, UNIQUE_COUNT or LAST".to_owned())
 }
 
 /// A subscription's terms on the wire.
@@ -666,6 +694,7 @@ pub fn stored_subscription(body: &[u8], status: &str) -> Result<Subscription, St
         trial: None,
         term: None,
         paused_on: None,
+        metered: Vec::new(),
     })
 }
 
@@ -876,6 +905,7 @@ mod tests {
             trial: None,
             term: None,
             paused_on: None,
+            metered: Vec::new(),
         };
         let mut encoded = subscription(&kept);
         encoded.status = 0; // as written before subscriptions had a status of their own

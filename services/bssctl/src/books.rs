@@ -5,12 +5,14 @@ use bss_platform::payment::PaymentType;
 use bss_proto::billing::invoice_service_client::InvoiceServiceClient;
 use bss_proto::billing::payment_service_client::PaymentServiceClient;
 use bss_proto::billing::subscription_service_client::SubscriptionServiceClient;
+use bss_proto::billing::usage_service_client::UsageServiceClient;
 use bss_proto::billing::{
     BillingCycle, BillingTiming, CancelSubscriptionRequest, ChangeSubscriptionRequest, CreateSubscriptionRequest,
-    GetAccountBalanceRequest, GetBillingAnchorRequest, GetInvoiceRequest, GetSubscriptionRequest, InvoiceStatus,
-    ListInvoicesRequest, ListSubscriptionChangesRequest, ListSubscriptionsRequest, PauseSubscriptionRequest, Payment,
+    GetAccountBalanceRequest, GetBillingAnchorRequest, GetCurrentUsageRequest, GetInvoiceRequest,
+    GetSubscriptionRequest, IngestUsageBatchRequest, InvoiceStatus, ListInvoicesRequest,
+    ListSubscriptionChangesRequest, ListSubscriptionsRequest, MeteredMetric, PauseSubscriptionRequest, Payment,
     PostInvoiceRequest, RecordPaymentRequest, ResumeSubscriptionRequest, SetBillingAnchorRequest, Subscription,
-    VoidInvoiceRequest,
+    UsageAggregation, UsageEvent, VoidInvoiceRequest,
 };
 use bss_proto::types::{Decimal, Money};
 use clap::Subcommand;
@@ -69,6 +71,10 @@ pub enum SubscriptionsCommand {
         /// Renew the fixed term at its end (else it ends with it).
         #[arg(long)]
         auto_renew: bool,
+        /// A metric it meters, as `<metric>=<aggregation>` (sum, count,
+        /// max, unique-count or last); repeatable.
+        #[arg(long = "meter")]
+        meters: Vec<String>,
         #[command(flatten)]
         retry: RetryArgs,
     },
@@ -110,6 +116,28 @@ pub enum SubscriptionsCommand {
         id: String,
         #[command(flatten)]
         retry: RetryArgs,
+    },
+    /// Record one usage event of a metric the subscription meters, once by
+    /// its key.
+    Record {
+        id: String,
+        #[arg(long)]
+        metric: String,
+        #[arg(long, default_value = "1")]
+        quantity: String,
+        /// The event's idempotency key: the same key again counts once.
+        #[arg(long)]
+        key: String,
+        /// When it was used, RFC 3339 (none: now).
+        #[arg(long)]
+        time: Option<String>,
+        /// What a unique count counts once.
+        #[arg(long, default_value = "")]
+        property: String,
+    },
+    /// The usage of a subscription's period running today, per metric.
+    Usage {
+        id: String,
     },
     /// A subscription's history: its creation, changes and cancellation.
     History {
@@ -221,8 +249,18 @@ pub async fn subscriptions(client: &Client, command: SubscriptionsCommand) -> Re
             trial_price,
             term_periods,
             auto_renew,
+            meters,
             retry,
         } => {
+            let mut metered = Vec::with_capacity(meters.len());
+            for meter in &meters {
+                let (metric, aggregation) = meter
+                    .split_once('=')
+                    .ok_or_else(|| Failure::Other(format!("--meter {meter:?}: <metric>=<aggregation>")))?;
+                let aggregation =
+                    enum_arg("--meter", "USAGE_AGGREGATION_", aggregation, UsageAggregation::from_str_name)?;
+                metered.push(MeteredMetric { metric: metric.to_owned(), aggregation: aggregation as i32 });
+            }
             let payment_type = PaymentType::from_code(&payment_type)
                 .map_err(|why| Failure::Other(format!("--payment-type: {why}")))?;
             let subscription = Subscription {
@@ -238,6 +276,7 @@ pub async fn subscriptions(client: &Client, command: SubscriptionsCommand) -> Re
                 trial_price: trial_price.map(|value| Decimal { value }),
                 term_periods,
                 auto_renew,
+                metered,
                 ..Subscription::default()
             };
             let request_id =
@@ -277,6 +316,30 @@ pub async fn subscriptions(client: &Client, command: SubscriptionsCommand) -> Re
             let request = ResumeSubscriptionRequest { id, request_id: retry.request_id() };
             let resumed = subscriptions.resume_subscription(client.request(request)?).await?.into_inner();
             message(&resumed.subscription.unwrap_or_default())
+        }
+        SubscriptionsCommand::Record { id, metric, quantity, key, time, property } => {
+            let at = match time {
+                Some(time) => time
+                    .parse::<prost_types::Timestamp>()
+                    .map_err(|why| Failure::Other(format!("--time {time:?}: {why}")))?,
+                None => prost_types::Timestamp::from(std::time::SystemTime::now()),
+            };
+            let event = UsageEvent {
+                subscription_id: id,
+                metric,
+                quantity: Some(Decimal { value: quantity }),
+                time: Some(at),
+                idempotency_key: key,
+                property,
+            };
+            let request = IngestUsageBatchRequest { events: vec![event] };
+            let mut usage = UsageServiceClient::new(client.channel()?);
+            message(&usage.ingest_usage_batch(client.request(request)?).await?.into_inner())
+        }
+        SubscriptionsCommand::Usage { id } => {
+            let request = GetCurrentUsageRequest { subscription_id: id };
+            let mut usage = UsageServiceClient::new(client.channel()?);
+            message(&usage.get_current_usage(client.request(request)?).await?.into_inner())
         }
         SubscriptionsCommand::History { id, page } => {
             let request = ListSubscriptionChangesRequest {

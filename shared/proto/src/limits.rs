@@ -27,7 +27,7 @@ use crate::accounts::{
 use crate::billing::{
     asset_service_server, billing_event_service_server, billing_settings_service_server, invoice_service_server,
     ledger_service_server, location_service_server, order_service_server, payment_service_server,
-    subscription_service_server, wallet_service_server,
+    subscription_service_server, usage_service_server, wallet_service_server,
 };
 use crate::credit::{credit_event_service_server, credit_service_server, credit_settings_service_server};
 use crate::pricing::{
@@ -53,6 +53,7 @@ limits!(
     payment_service_server::PaymentServiceServer,
     subscription_service_server::SubscriptionServiceServer,
     wallet_service_server::WalletServiceServer,
+    usage_service_server::UsageServiceServer,
     asset_service_server::AssetServiceServer,
     credit_event_service_server::CreditEventServiceServer,
     credit_service_server::CreditServiceServer,

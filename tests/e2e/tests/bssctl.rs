@@ -628,6 +628,23 @@ async fn an_operator_runs_an_account_from_catalog_to_cash_with_bssctl_and_every_
         vec![("CREATED", "APPLIED"), ("QUANTITY", "SUPERSEDED"), ("CANCELLED", "APPLIED"),],
         "{history}"
     );
+    // A metered plan: an event recorded twice counts once; then cancelled.
+    let metered =
+        ["subscriptions", "create", "--account", &account_id, "--product", "WIDGET", "--meter", "api_calls=count"];
+    let metered = bssctl_ok(&suite, &clerk, &metered).await;
+    let metered_id = metered["id"].as_str().expect("an id");
+    let record = ["subscriptions", "record", metered_id, "--metric", "api_calls", "--key", "call-1"];
+    // int64 fields print as JSON strings (the proto3 JSON mapping).
+    let count = |value: &serde_json::Value| value.as_i64().or_else(|| value.as_str()?.parse().ok());
+    assert_eq!(count(&bssctl_ok(&suite, &clerk, &record).await["accepted"]), Some(1));
+    assert_eq!(count(&bssctl_ok(&suite, &clerk, &record).await["duplicates"]), Some(1));
+    let used = bssctl_ok(&suite, &clerk, &["subscriptions", "usage", metered_id]).await;
+    assert_eq!(
+        (used["metrics"][0]["metric"].as_str(), used["metrics"][0]["quantity"].as_str()),
+        (Some("api_calls"), Some("1")),
+        "{used}"
+    );
+    bssctl_ok(&suite, &clerk, &["subscriptions", "cancel", metered_id]).await;
     let weekly = ["subscriptions", "create", "--account", &account_id, "--product", "WIDGET", "--cycle", "weekly"];
     let refused = bssctl(&suite, &clerk, &weekly).await;
     assert!(!refused.status.success(), "a cycle that is not one");

@@ -345,6 +345,33 @@ async fn a_change_credit_holds_waits_and_is_applied_the_day_it_is_approved() {
         history(&channel, &clerk, &plan.id).await,
         vec![(Kind::Created as i32, Status::Applied as i32), (Kind::Upgrade as i32, Status::Applied as i32)]
     );
+
+    // Another change held, then the subscription cancelled today: the
+    // change is withdrawn (credit's held order with it), and the month,
+    // which started today, is credited whole.
+    let (_, second) = changed(&channel, &clerk, change(&plan.id, "", "2", false)).await;
+    assert_eq!(second.status, Status::PendingApproval as i32, "{second:?}");
+    let cancel = CancelSubscriptionRequest { id: plan.id.clone(), request_id: "stop".to_owned(), ..Default::default() };
+    SubscriptionServiceClient::new(channel.clone())
+        .cancel_subscription(authorized(cancel, &clerk))
+        .await
+        .expect("ends");
+    let approve = ApproveHeldOrderRequest {
+        held_order_id: second.held_order_id.clone(),
+        note: "late".to_owned(),
+        request_id: String::new(),
+    };
+    // Credit withdrew it, or had not seen the withdrawal yet and approved:
+    // then what it reserved goes back as soon as billing hears of it.
+    let answer = CreditServiceClient::new(channel.clone()).approve_held_order(authorized(approve, &admin)).await;
+    if let Err(status) = answer {
+        assert_eq!(bss_testkit::reason(&status), "HELD_ORDER_DECIDED");
+    }
+    credit_settles(&channel, &clerk, &account, "0.00", "0.00").await;
+    assert_eq!(
+        history(&channel, &clerk, &plan.id).await[2..],
+        [(Kind::Quantity as i32, Status::Superseded as i32), (Kind::Cancelled as i32, Status::Applied as i32)]
+    );
 }
 
 /// The first of billing's events `found` picks, waiting for it.
@@ -553,4 +580,131 @@ async fn a_paused_subscription_owes_nothing_for_its_paused_days_and_a_resumed_on
     let billed = generate(&channel, &clerk, &account, &today(), true).await;
     assert_eq!(totals(&billed), vec![cents(used)]);
     credit_settles(&channel, &clerk, &account, &cents(before + used), "0.00").await;
+}
+
+/// A usage event of `metric` for the subscription, at `seconds` after its
+/// period's first instant (negative: before it).
+fn usage(subscription_id: &str, metric: &str, key: &str, (quantity, property): (&str, &str), at: i64) -> UsageEvent {
+    let start = date(&today()).and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp();
+    UsageEvent {
+        subscription_id: subscription_id.to_owned(),
+        metric: metric.to_owned(),
+        quantity: decimal(quantity),
+        time: Some(prost_types::Timestamp { seconds: start + at, nanos: 0 }),
+        idempotency_key: key.to_owned(),
+        property: property.to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn usage_is_recorded_once_per_event_and_each_metric_aggregates_its_own_way() {
+    use bss_proto::billing::usage_service_client::UsageServiceClient;
+    let suite = TestApp::start().await;
+    let (tenant_id, admin) = suite.tenant("Usage Books", "EUR").await;
+    let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
+    let channel = suite.gateway().await;
+    create_product(&channel, &admin, "METERED", "30.00", "").await;
+    let account = create_account(&channel, &admin, ordering_account("METERS")).await;
+    set_credit_terms(&channel, &admin, &account, "5000", None).await;
+    let metric = |metric: &str, aggregation: UsageAggregation| MeteredMetric {
+        metric: metric.to_owned(),
+        aggregation: aggregation as i32,
+    };
+    let mut request = subscription_request(&account, "METERED", "1", PaymentType::OnAccount);
+    request.subscription.as_mut().expect("subscription").metered = vec![
+        metric("api_calls", UsageAggregation::Count),
+        metric("gb", UsageAggregation::Sum),
+        metric("seats", UsageAggregation::Max),
+        metric("users", UsageAggregation::UniqueCount),
+        metric("storage", UsageAggregation::Last),
+    ];
+    let plan = subscribe(&channel, &clerk, request).await;
+    assert_eq!(plan.metered.len(), 5, "{plan:?}");
+    let id = plan.id.as_str();
+    let mut meter = UsageServiceClient::new(channel.clone());
+
+    // A batch: one event twice (counted once), one before the period (not
+    // in it).
+    let batch = IngestUsageBatchRequest {
+        events: vec![
+            usage(id, "api_calls", "c1", ("1", ""), 60),
+            usage(id, "api_calls", "c2", ("1", ""), 120),
+            usage(id, "api_calls", "c2", ("1", ""), 120),
+            usage(id, "api_calls", "c0", ("1", ""), -60),
+            usage(id, "gb", "g1", ("1.25", ""), 60),
+            usage(id, "gb", "g2", ("2.5", ""), 90),
+            usage(id, "seats", "s1", ("3", ""), 60),
+            usage(id, "seats", "s2", ("7", ""), 61),
+            usage(id, "users", "u1", ("1", "ann"), 60),
+            usage(id, "users", "u2", ("1", "bob"), 61),
+            usage(id, "users", "u3", ("1", "ann"), 62),
+            usage(id, "users", "u4", ("1", ""), 63),
+            usage(id, "storage", "t1", ("40", ""), 100),
+            usage(id, "storage", "t2", ("25", ""), 200),
+        ],
+    };
+    let recorded = meter.ingest_usage_batch(authorized(batch.clone(), &clerk)).await.expect("recorded").into_inner();
+    assert_eq!((recorded.accepted, recorded.duplicates), (13, 1));
+    // Sent again: nothing counted twice.
+    let again = meter.ingest_usage_batch(authorized(batch, &clerk)).await.expect("recorded").into_inner();
+    assert_eq!((again.accepted, again.duplicates), (0, 14));
+    // Streamed in two batches, the second repeating an event of the first.
+    let streamed = vec![
+        IngestUsageRequest {
+            events: vec![usage(id, "api_calls", "c3", ("1", ""), 300), usage(id, "gb", "g3", ("0.25", ""), 300)],
+        },
+        IngestUsageRequest {
+            events: vec![usage(id, "api_calls", "c3", ("1", ""), 300), usage(id, "storage", "t3", ("31", ""), 150)],
+        },
+    ];
+    let answer = meter.ingest_usage(authorized(futures::stream::iter(streamed), &clerk)).await.expect("streamed");
+    assert_eq!((answer.get_ref().accepted, answer.get_ref().duplicates), (3, 1));
+
+    // The running period's usage: 3 calls, 4.00 GB, 7 seats at most, 2
+    // users, 25 of storage (the latest event, not the last sent).
+    let current = GetCurrentUsageRequest { subscription_id: plan.id.clone() };
+    let current = meter.get_current_usage(authorized(current, &clerk)).await.expect("usage").into_inner();
+    assert_eq!(
+        (current.period_start.as_str(), current.period_end.as_str()),
+        (today().as_str(), plan.current_period_end.as_str())
+    );
+    let quantities: Vec<(String, String, i64)> = current
+        .metrics
+        .iter()
+        .map(|usage| {
+            (usage.metric.clone(), usage.quantity.as_ref().map(|q| q.value.clone()).unwrap_or_default(), usage.events)
+        })
+        .collect();
+    let expected =
+        [("api_calls", "3", 3), ("gb", "4.00", 3), ("seats", "7", 2), ("users", "2", 4), ("storage", "25", 3)];
+    assert_eq!(
+        quantities,
+        expected
+            .iter()
+            .map(|(metric, quantity, events)| (metric.to_string(), quantity.to_string(), *events))
+            .collect::<Vec<_>>()
+    );
+
+    // Refused: a metric it does not meter (nothing of the batch recorded),
+    // bad fields by name, another tenant's subscription.
+    let unknown = IngestUsageBatchRequest {
+        events: vec![usage(id, "api_calls", "c9", ("1", ""), 400), usage(id, "minutes", "m1", ("1", ""), 400)],
+    };
+    let refused = meter.ingest_usage_batch(authorized(unknown, &clerk)).await.expect_err("not metered");
+    assert_eq!(bss_testkit::reason(&refused), "METRIC_NOT_METERED");
+    let bad = IngestUsageBatchRequest {
+        events: vec![UsageEvent { time: None, ..usage(id, "API calls", "", ("-1", ""), 0) }],
+    };
+    let refused = meter.ingest_usage_batch(authorized(bad, &clerk)).await.expect_err("bad");
+    assert_eq!(
+        bss_testkit::violated_fields(&refused),
+        vec!["events[0].metric", "events[0].quantity", "events[0].time", "events[0].idempotency_key"]
+    );
+    let (_, stranger) = suite.tenant("Other Usage Books", "EUR").await;
+    let theirs = IngestUsageBatchRequest { events: vec![usage(id, "api_calls", "x1", ("1", ""), 400)] };
+    let refused = meter.ingest_usage_batch(authorized(theirs, &stranger)).await.expect_err("not theirs");
+    assert_eq!(refused.code(), Code::NotFound);
+    let current = GetCurrentUsageRequest { subscription_id: plan.id.clone() };
+    let current = meter.get_current_usage(authorized(current, &clerk)).await.expect("usage").into_inner();
+    assert_eq!(current.metrics[0].events, 3, "the refused batch recorded nothing");
 }

@@ -437,6 +437,27 @@ pub(crate) async fn drop_scheduled(
     publish_moves(tx, (actor, tenant_id), subscription, vec![Move::ReleaseAll { reference: dropped.reference }]).await
 }
 
+/// Withdraws the (locked) subscription's change waiting for credit's
+/// approval, if any (it is cancelled or paused meanwhile): SUPERSEDED, and
+/// credit releases what it holds for it and withdraws its held order.
+pub(crate) async fn withdraw_pending(
+    tx: &mut PgConnection,
+    (actor, tenant_id): (&str, Uuid),
+    subscription: &Subscription,
+) -> Result<(), BillingError> {
+    let Some(pending) = changes::pending_of(tx, tenant_id, subscription.id).await? else {
+        return Ok(());
+    };
+    // Locked after the subscription, as credit's decision locks them.
+    let Some(mut change) = changes::lock_pending(tx, tenant_id, pending).await? else {
+        return Ok(());
+    };
+    change.status = ChangeStatus::Superseded;
+    changes::save(tx, tenant_id, &change).await?;
+    let release = vec![Move::ReleaseAll { reference: change.reference.clone() }];
+    publish_moves(tx, (actor, tenant_id), subscription, release).await
+}
+
 /// Releases what credit authorized for the scheduled changes just applied
 /// (their periods are reserved as each is charged).
 pub(crate) fn applied_releases(applied: &[SubscriptionChange]) -> Vec<Payload> {
@@ -665,11 +686,16 @@ pub(crate) async fn decide_change(
     held_order_id: Uuid,
     approved: bool,
 ) -> Result<bool, BillingError> {
-    let Some(mut change) = changes::lock_held(tx, tenant_id, held_order_id).await? else {
+    // The subscription is locked first, then its change (as a
+    // cancellation withdrawing the change locks them).
+    let Some(subscription_id) = changes::held_for(tx, tenant_id, held_order_id).await? else {
         return Ok(false);
     };
     let today = now().date_naive();
-    let locked = subscriptions::lock(tx, tenant_id, change.subscription_id, today).await?;
+    let locked = subscriptions::lock(tx, tenant_id, subscription_id, today).await?;
+    let Some(mut change) = changes::lock_held(tx, tenant_id, held_order_id).await? else {
+        return Ok(false);
+    };
     let changeable = locked.as_ref().is_some_and(|(subscription, _)| subscription.check_changeable().is_ok());
     let actor = (crate::overdue::ACTOR, tenant_id);
     let mut dropped = !approved;

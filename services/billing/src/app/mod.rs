@@ -21,6 +21,7 @@ pub mod payers;
 pub mod payments;
 pub mod settings;
 pub mod subscriptions;
+pub mod usage;
 pub mod wallets;
 
 use std::sync::Arc;

@@ -123,6 +123,7 @@ impl Billing {
             subscriptions::save(tx, tenant_id, &subscription, false).await?;
             subscriptions::set_pause(tx, tenant_id, id, (Some(today), counted, None)).await?;
             changes::drop_scheduled(tx, actor, &subscription).await?;
+            changes::withdraw_pending(tx, actor, &subscription).await?;
             changes::record(tx, actor, &subscription, (ChangeKind::Paused, today), (credited, charged_now)).await?;
             publish_moves(tx, actor, &subscription, moves).await?;
             Ok(respond(&subscription))

@@ -31,6 +31,7 @@ use crate::domain::error::BillingError;
 use crate::domain::order::{Charge, PricedBy};
 use crate::domain::order::{Line, OrderState, charges, check_orderer, credit_reference, payer_shares};
 use crate::domain::subscription::{Subscription, SubscriptionState, Term, Trial};
+use crate::domain::usage::Metered;
 use crate::repo::subscriptions;
 use crate::repo::{self, collections};
 use crate::wire;
@@ -55,6 +56,8 @@ pub struct NewSubscription {
     pub trial: Option<Trial>,
     /// A fixed term.
     pub term: Option<Term>,
+    /// The metrics it meters.
+    pub metered: Vec<Metered>,
 }
 
 impl Billing {
@@ -148,6 +151,7 @@ impl Billing {
             trial: new.trial.map(|trial| Trial { price: trial.price.map(|_| trial_price), ..trial }),
             term: new.term,
             paused_on: None,
+            metered: new.metered,
         };
         // A running quote is recorded, never authorized or charged.
         let mut start_date = None;
@@ -301,6 +305,7 @@ impl Billing {
                 _ => Decimal::ZERO,
             };
             changes::drop_scheduled(tx, actor, &subscription).await?;
+            changes::withdraw_pending(tx, actor, &subscription).await?;
             let ends = subscription.cancel_date.unwrap_or(today);
             changes::record(tx, actor, &subscription, (ChangeKind::Cancelled, ends), (credited, Decimal::ZERO)).await?;
             // Periods from its last day on are owed no more, even when

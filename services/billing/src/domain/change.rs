@@ -364,6 +364,7 @@ mod tests {
             trial: None,
             term: None,
             paused_on: None,
+            metered: Vec::new(),
         }
     }
 

@@ -13,6 +13,7 @@ use super::change::Covers;
 use super::cycle::{AnchorDay, Cycle, Schedule, Span, Timing, prorate};
 use super::error::BillingError;
 use super::order::{Charge, CreditReason, OrderState, Payer, PricedBy, with_reservations};
+use super::usage::Metered;
 
 /// A subscription as billing keeps it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -64,6 +65,9 @@ pub struct Subscription {
     /// The day it was paused, while it is.
     #[serde(default)]
     pub paused_on: Option<NaiveDate>,
+    /// The metrics it meters.
+    #[serde(default)]
+    pub metered: Vec<Metered>,
 }
 
 /// A trial before a subscription's first period: its days, free or at a
@@ -474,6 +478,7 @@ mod tests {
             trial: None,
             term: None,
             paused_on: None,
+            metered: Vec::new(),
         }
     }
 

@@ -68,6 +68,24 @@ impl Aggregation {
     }
 }
 
+/// A metric a subscription meters, and how a period's events make its
+/// quantity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metered {
+    pub metric: String,
+    pub aggregation: Aggregation,
+}
+
+/// Refused (the rule said) unless `code` is a metric's code: 1 to 64
+/// characters, lowercase ASCII letters, digits, `_`, `-` or `.`.
+pub fn check_metric(code: &str) -> Result<(), &'static str> {
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.');
+    if code.is_empty() || code.len() > 64 || !code.chars().all(allowed) {
+        return Err("must be 1 to 64 characters: lowercase letters, digits, '_', '-' or '.'");
+    }
+    Ok(())
+}
+
 /// One usage event as a period's aggregation reads it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UsageEvent {
@@ -112,6 +130,15 @@ mod tests {
         for aggregation in Aggregation::ALL {
             assert_eq!(aggregation.aggregate(&[]), Decimal::ZERO, "{aggregation:?} of nothing");
             assert_eq!(Aggregation::from_code(aggregation.code()), Some(aggregation));
+        }
+    }
+
+    #[test]
+    fn a_metric_is_named_by_a_short_lowercase_code() {
+        assert!(check_metric("api_calls").is_ok());
+        assert!(check_metric("storage.gb-hours").is_ok());
+        for bad in ["", "API", "api calls", "é", &"x".repeat(65)] {
+            assert!(check_metric(bad).is_err(), "{bad:?}");
         }
     }
 

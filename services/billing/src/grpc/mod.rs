@@ -11,6 +11,7 @@ pub mod orders;
 pub mod payments;
 pub mod settings;
 pub mod subscriptions;
+pub mod usage;
 pub mod wallets;
 
 use bss_platform::auth::{Role, bound_account};

@@ -19,6 +19,7 @@ use crate::app::subscriptions::NewSubscription;
 use crate::domain::cycle::AnchorDay;
 use crate::domain::error::BillingError;
 use crate::domain::subscription::{Term, Trial};
+use crate::domain::usage::{Metered, check_metric};
 use crate::wire;
 
 /// Roles that may create and cancel subscriptions (a customer's own user
@@ -54,6 +55,7 @@ fn new_subscription(
         v.add("subscription.start_date", "must be at most a year after today");
     }
     let (trial, term) = phases(&mut v, input);
+    let metered = metered(&mut v, input);
     let (Some(account_id), Some(payment_type), Some(quantity), Some(cycle), Some(anchor), Some(timing), Some(start)) =
         (account_id, payment_type, quantity, cycle, anchor, timing, start)
     else {
@@ -72,7 +74,26 @@ fn new_subscription(
         start,
         trial,
         term,
+        metered,
     })
+}
+
+/// The metrics a new subscription meters, each once, each bad field named.
+fn metered(v: &mut Violations, input: &Subscription) -> Vec<Metered> {
+    let mut metered: Vec<Metered> = Vec::with_capacity(input.metered.len());
+    for (index, asked) in input.metered.iter().enumerate() {
+        let field = |name: &str| format!("subscription.metered[{index}].{name}");
+        let checked = check_metric(&asked.metric).map_err(str::to_owned);
+        let metric = v.keep(&field("metric"), checked);
+        let aggregation = v.keep(&field("aggregation"), wire::usage_aggregation(asked.aggregation));
+        if metered.iter().any(|earlier| earlier.metric == asked.metric) {
+            v.add(field("metric"), "is metered already: each metric once");
+        }
+        if let (Some(()), Some(aggregation)) = (metric, aggregation) {
+            metered.push(Metered { metric: asked.metric.clone(), aggregation });
+        }
+    }
+    metered
 }
 
 /// The trial and fixed term a new subscription asks for, each bad field

@@ -82,6 +82,41 @@ pub async fn pending_of(
     .await?)
 }
 
+/// The subscription whose change waits for credit's decision on a held
+/// order, if one does.
+pub async fn held_for(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    held_order_id: Uuid,
+) -> Result<Option<Uuid>, BillingError> {
+    Ok(sqlx::query_scalar(
+        "SELECT subscription_id FROM billing.subscription_changes
+         WHERE tenant_id = $1 AND held_order_id = $2 AND status = $3",
+    )
+    .bind(tenant_id)
+    .bind(held_order_id)
+    .bind(ChangeStatus::PendingApproval.code())
+    .fetch_optional(tx)
+    .await?)
+}
+
+/// The change `id`, locked, while it waits for credit's approval.
+pub async fn lock_pending(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<Option<SubscriptionChange>, BillingError> {
+    let doc: Option<Json<SubscriptionChange>> = sqlx::query_scalar(
+        "SELECT doc FROM billing.subscription_changes WHERE tenant_id = $1 AND id = $2 AND status = $3 FOR UPDATE",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .bind(ChangeStatus::PendingApproval.code())
+    .fetch_optional(tx)
+    .await?;
+    Ok(doc.map(|Json(change)| change))
+}
+
 /// The change waiting for credit's decision on a held order, locked.
 pub async fn lock_held(
     tx: &mut PgConnection,

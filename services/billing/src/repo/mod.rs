@@ -12,6 +12,7 @@ pub mod orders;
 pub mod runs;
 pub mod settings;
 pub mod subscriptions;
+pub mod usage;
 pub mod wallets;
 
 use bss_platform::error::PlatformError;

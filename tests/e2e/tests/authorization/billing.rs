@@ -12,6 +12,7 @@ use bss_proto::billing::location_service_client::LocationServiceClient;
 use bss_proto::billing::order_service_client::OrderServiceClient;
 use bss_proto::billing::payment_service_client::PaymentServiceClient;
 use bss_proto::billing::subscription_service_client::SubscriptionServiceClient;
+use bss_proto::billing::usage_service_client::UsageServiceClient;
 use bss_proto::billing::wallet_service_client::WalletServiceClient;
 use bss_proto::billing::*;
 use bss_proto::types::{Decimal, Money};
@@ -33,6 +34,7 @@ const SETTINGS: &str = "bss.billing.v1.BillingSettingsService";
 const LOCATIONS: &str = "bss.billing.v1.LocationService";
 const WALLETS: &str = "bss.billing.v1.WalletService";
 const ASSETS: &str = "bss.billing.v1.AssetService";
+const USAGE: &str = "bss.billing.v1.UsageService";
 /// The first tenant's bank account holder.
 const OWNER: &str = "Owner Books Pty Ltd";
 
@@ -75,6 +77,9 @@ pub fn cases() -> Vec<Case> {
         case(SUBSCRIPTIONS, "ChangeSubscription", Some(Role::CreditManager), NotFound),
         case(SUBSCRIPTIONS, "ListSubscriptionChanges", enquirer, NotFound),
         case(SUBSCRIPTIONS, "PauseSubscription", Some(Role::CreditManager), NotFound),
+        case(USAGE, "IngestUsage", Some(Role::CreditManager), NotFound),
+        case(USAGE, "IngestUsageBatch", Some(Role::CreditManager), NotFound),
+        case(USAGE, "GetCurrentUsage", enquirer, NotFound),
         case(SUBSCRIPTIONS, "ResumeSubscription", Some(Role::CreditManager), NotFound),
         case(INVOICES, "CreateInvoice", writer, NotFound),
         case(INVOICES, "PostInvoice", writer, NotFound),
@@ -560,6 +565,30 @@ impl Fixture {
                     ..Default::default()
                 };
                 SubscriptionServiceClient::new(channel).change_subscription(request(change, token)).await.map(|_| 1)
+            }
+            (USAGE, "IngestUsage" | "IngestUsageBatch") => {
+                let event = UsageEvent {
+                    subscription_id: self.subscription_id.clone(),
+                    metric: "api_calls".to_owned(),
+                    time: Some(prost_types::Timestamp { seconds: 1_700_000_000, nanos: 0 }),
+                    idempotency_key: "matrix-1".to_owned(),
+                    ..Default::default()
+                };
+                let mut usage = UsageServiceClient::new(channel);
+                match name {
+                    "IngestUsage" => {
+                        let batches = futures::stream::iter(vec![IngestUsageRequest { events: vec![event] }]);
+                        usage.ingest_usage(request(batches, token)).await.map(|r| r.into_inner().accepted as usize)
+                    }
+                    _ => {
+                        let batch = IngestUsageBatchRequest { events: vec![event] };
+                        usage.ingest_usage_batch(request(batch, token)).await.map(|r| r.into_inner().accepted as usize)
+                    }
+                }
+            }
+            (USAGE, "GetCurrentUsage") => {
+                let get = GetCurrentUsageRequest { subscription_id: self.subscription_id.clone() };
+                UsageServiceClient::new(channel).get_current_usage(request(get, token)).await.map(|_| 1)
             }
             (SUBSCRIPTIONS, "PauseSubscription") => {
                 let pause = PauseSubscriptionRequest { id: self.subscription_id.clone(), request_id: String::new() };
