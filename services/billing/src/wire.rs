@@ -441,7 +441,11 @@ pub fn subscription(subscription: &Subscription) -> wire::Subscription {
             .term_end(bss_platform::time::now().date_naive())
             .map(format_date)
             .unwrap_or_default(),
-        paused_date: subscription.paused_on.map(format_date).unwrap_or_default(),
+        paused_date: subscription
+            .paused_on
+            .filter(|_| subscription.state == SubscriptionState::Paused)
+            .map(format_date)
+            .unwrap_or_default(),
         metered: subscription
             .metered
             .iter()

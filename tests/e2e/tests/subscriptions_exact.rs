@@ -53,6 +53,8 @@ fn sequences(mut quantity: impl FnMut() -> u32) -> Vec<Vec<Step>> {
         vec![ChangeNow(quantity()), ChangeNow(quantity())],
         vec![ChangeAtEnd(quantity()), ChangeAtEnd(quantity())],
         vec![Pause, Resume, ChangeNow(quantity())],
+        vec![ChangeNow(quantity()), CancelNow],
+        vec![Pause, Resume, CancelNow],
     ]
 }
 

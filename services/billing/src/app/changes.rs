@@ -130,7 +130,9 @@ pub(crate) async fn take_back(
 /// Takes back what the subscription, cancelled today, was charged for its
 /// days from today ([`take_back`]); the charges none of whose days was
 /// used are left to the cancellation (it removes them with what credit
-/// reserved for them). Returns what the credit notes and cuts took back.
+/// reserved for them). Returns what the credit notes and cuts took back,
+/// and credit releases what it reserved for the days cut off charges not
+/// invoiced yet (one captured by amount would keep it otherwise).
 pub(crate) async fn cancel_days(
     tx: &mut PgConnection,
     actor: (&str, Uuid),
@@ -142,6 +144,7 @@ pub(crate) async fn cancel_days(
     };
     let whole_total = subscriptions::period_total(tx, actor.1, subscription.id).await?;
     let taken_back = take_back(tx, actor, subscription, (today, "cancelled"), (running, whole_total)).await?;
+    publish_moves(tx, actor, subscription, releases_of_cuts(subscription, &taken_back)).await?;
     Ok(taken_back
         .iter()
         .map(|taken| match taken.taken {
@@ -150,6 +153,20 @@ pub(crate) async fn cancel_days(
             Taken::Whole => taken.charge.total,
         })
         .sum())
+}
+
+/// What credit releases of the charges not invoiced yet that a cut
+/// shortened: the unused part, under each one's reference.
+pub(crate) fn releases_of_cuts(subscription: &Subscription, taken_back: &[TakenBack]) -> Vec<Move> {
+    let uses_credit = subscription.payment_type.uses_credit();
+    taken_back
+        .iter()
+        .filter(|taken| matches!(taken.taken, Taken::Cut))
+        .filter_map(|taken| {
+            let reference = taken.charge.reference.clone().filter(|_| uses_credit)?;
+            Some(Move::Release { reference, payer: taken.charge.payer, amount: taken.cut.unused })
+        })
+        .collect()
 }
 
 /// Records an entry of the subscription's history by `actor`: its
@@ -189,6 +206,14 @@ pub(crate) async fn record(
         created_at: now(),
     };
     changes::save(tx, tenant_id, &entry).await
+}
+
+/// Whether a request's write failed on its own (so what credit authorized
+/// for it goes back), not because another with its request id is writing
+/// or wrote (whose authorization it shares).
+pub(crate) fn refused_here(error: &BillingError) -> bool {
+    use bss_platform::error::PlatformError;
+    !matches!(error, BillingError::Platform(PlatformError::RequestInProgress | PlatformError::RequestIdReused))
 }
 
 /// The refusal of taking back days of a period on a draft invoice.
@@ -350,6 +375,7 @@ pub(crate) async fn apply(
     let reference = uses_credit.then_some(change.reference.as_str());
     let taken_back =
         take_back(tx, (actor, tenant_id), subscription, (on, "changed"), (Some(&period), stored.terms.total)).await?;
+    moves.extend(releases_of_cuts(subscription, &taken_back));
     let mut written = Vec::new();
     for TakenBack { charge, unused, cut, taken } in taken_back {
         let new_days = Covers { whole_total: to.total, ..unused };
@@ -374,9 +400,6 @@ pub(crate) async fn apply(
                     Taken::Noted(amount) => amount,
                     _ => cut.unused,
                 };
-                if let (Taken::Cut, Some(reference)) = (&taken, old_reference) {
-                    moves.push(Move::Release { reference, payer: charge.payer, amount: cut.unused });
-                }
                 written.push(change_charge(subscription, (&to, new_days, charge.payer), reference, currency));
             }
         }
@@ -642,7 +665,7 @@ impl Billing {
             })
             .await;
         // Refused after credit reserved (or held) for it: that goes back.
-        if written.is_err() && reserved {
+        if written.as_ref().err().is_some_and(refused_here) && reserved {
             self.release_all(&caller.subject, tenant_id, &subscription, reference).await?;
         }
         written

@@ -14,7 +14,7 @@ use prost::Message;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::changes::{self, Move, Taken, change_charge, publish_moves, take_back};
+use super::changes::{self, Move, Taken, change_charge, publish_moves, refused_here, take_back};
 use super::orders::CreditAsk;
 use super::{Billing, unreadable};
 use crate::domain::change::{ChangeKind, Covers};
@@ -73,11 +73,7 @@ impl Billing {
                     moves.push(Move::Release { reference, payer, amount });
                 }
             }
-            for cut in taken.iter().filter(|taken| matches!(taken.taken, Taken::Cut)) {
-                if let Some(reference) = cut.charge.reference.clone().filter(|_| uses_credit) {
-                    moves.push(Move::Release { reference, payer: cut.charge.payer, amount: cut.cut.unused });
-                }
-            }
+            moves.extend(changes::releases_of_cuts(&subscription, &taken));
             // The running period not charged yet owes its days before today,
             // charged now under its own reference.
             let stored = subscriptions::stored(tx, tenant_id, id).await?;
@@ -227,7 +223,7 @@ impl Billing {
                 Ok(respond(&subscription))
             })
             .await;
-        if written.is_err() && authorized {
+        if written.as_ref().err().is_some_and(refused_here) && authorized {
             self.release_all(&caller.subject, tenant_id, &asked, reference).await?;
         }
         written

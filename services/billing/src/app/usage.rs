@@ -31,21 +31,27 @@ impl Billing {
         let ids: Vec<Uuid> =
             events.iter().map(|event| event.subscription_id).collect::<BTreeSet<_>>().into_iter().collect();
         let mut tx = self.db.begin().await?;
-        let found: BTreeMap<Uuid, (Uuid, Vec<Metered>)> = usage::metered_of(&mut tx, tenant_id, &ids)
+        let found: BTreeMap<Uuid, (Uuid, Vec<Metered>, bool)> = usage::metered_of(&mut tx, tenant_id, &ids)
             .await?
             .into_iter()
-            .map(|(id, account_id, metered)| (id, (account_id, metered)))
+            .map(|(id, account_id, metered, started)| (id, (account_id, metered, started)))
             .collect();
         for id in &ids {
-            let Some((account_id, _)) = found.get(id) else {
+            let Some((account_id, _, started)) = found.get(id) else {
                 return Err(BillingError::not_found("subscription", *id));
             };
             self.check_own(caller, &[*account_id], ("subscription", *id)).await?;
+            if !started {
+                return Err(BillingError::precondition(
+                    "SUBSCRIPTION_NOT_ACTIVE",
+                    format!("subscription {id} was never active (held or refused by credit): it records no usage"),
+                ));
+            }
         }
         for event in events {
             let meters = found
                 .get(&event.subscription_id)
-                .is_some_and(|(_, metered)| metered.iter().any(|metered| metered.metric == event.metric));
+                .is_some_and(|(_, metered, _)| metered.iter().any(|metered| metered.metric == event.metric));
             if !meters {
                 return Err(BillingError::precondition(
                     "METRIC_NOT_METERED",

@@ -202,6 +202,12 @@ pub struct Schedule {
 }
 
 impl Schedule {
+    /// The index of the first whole period (1 after a part period up to
+    /// the anchor, else 0): a fixed term counts whole periods from it.
+    pub fn first_whole(&self) -> Option<u32> {
+        Some(u32::from(self.starts_with_part()?))
+    }
+
     /// Whole periods from `start` on (its own day is the anchor).
     pub fn from_start(cycle: Cycle, start: NaiveDate) -> Schedule {
         Schedule { cycle, anchor: AnchorDay::of(start), start }
@@ -222,7 +228,7 @@ impl Schedule {
 
     /// Whether the first period is a part period (the start is not on an
     /// anchor date).
-    fn starts_with_part(&self) -> Option<bool> {
+    pub fn starts_with_part(&self) -> Option<bool> {
         Some(self.boundary(0)? > self.start)
     }
 

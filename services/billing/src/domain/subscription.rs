@@ -157,19 +157,23 @@ impl Subscription {
     }
 
     /// The first day after its current term (the term of the period running
-    /// on `today`, or of its first): none when evergreen or not started.
+    /// on `today`, or of its first): none when evergreen or not started. A
+    /// term counts whole periods: a part period up to the anchor first is
+    /// in the first term, beside them.
     pub fn term_end(&self, today: NaiveDate) -> Option<NaiveDate> {
         let (term, schedule) = (self.term?, self.schedule()?);
-        let index = schedule.period_on(today).map_or(0, |(index, _)| index);
+        let first_whole = schedule.first_whole()?;
+        let index = schedule.period_on(today).map_or(0, |(index, _)| index).saturating_sub(first_whole);
         let next_term = (index / term.periods).checked_add(1)?.checked_mul(term.periods)?;
-        schedule.period(next_term).map(|span| span.start)
+        schedule.period(next_term.checked_add(first_whole)?).map(|span| span.start)
     }
 
     /// The day it ends with a fixed term that does not renew: its first
     /// term's end.
     pub fn fixed_end(&self) -> Option<NaiveDate> {
         let term = self.term.filter(|term| !term.auto_renew)?;
-        self.schedule()?.period(term.periods).map(|span| span.start)
+        let schedule = self.schedule()?;
+        schedule.period(term.periods.checked_add(schedule.first_whole()?)?).map(|span| span.start)
     }
 
     /// Starts it on `day` (created or approved then): its first period
@@ -580,6 +584,31 @@ mod tests {
             Subscription { start_date: Some(day("2027-03-01")), ..subscription(SubscriptionState::Active) };
         let early = waiting.pause(day("2027-02-01")).expect_err("not started");
         assert!(matches!(early, BillingError::Precondition { reason: "SUBSCRIPTION_NOT_STARTED", .. }));
+    }
+
+    #[test]
+    fn a_fixed_term_counts_whole_periods_after_a_part_period_up_to_the_anchor() {
+        let day = |text: &str| text.parse::<NaiveDate>().expect("date");
+        // Yearly on the 1st, started 20 January: 12 days to 1 February,
+        // then a whole year.
+        let mut yearly = Subscription {
+            cycle: Cycle::Yearly,
+            anchor: Some(AnchorDay::new(1).expect("anchor")),
+            term: Some(Term { periods: 1, auto_renew: false }),
+            ..subscription(SubscriptionState::Active)
+        };
+        yearly.start_on(day("2027-01-20"));
+        assert_eq!(yearly.cancel_date, Some(day("2028-02-01")), "the part period and one whole year");
+        assert_eq!(yearly.term_end(day("2027-01-25")), Some(day("2028-02-01")));
+        // Monthly from its own day, renewing every 3 months.
+        let mut monthly = Subscription {
+            term: Some(Term { periods: 3, auto_renew: true }),
+            ..subscription(SubscriptionState::Active)
+        };
+        monthly.start_on(day("2027-01-20"));
+        assert_eq!(monthly.cancel_date, None, "it renews");
+        assert_eq!(monthly.term_end(day("2027-03-01")), Some(day("2027-04-20")));
+        assert_eq!(monthly.term_end(day("2027-04-20")), Some(day("2027-07-20")), "the second term");
     }
 
     fn due(index: i32) -> DuePeriod {

@@ -3,7 +3,7 @@
 
 use bss_platform::auth::{Role, authorize};
 use bss_platform::error::Violations;
-use bss_platform::input::{parse_id, required_id};
+use bss_platform::input::{NUL_IN_TEXT, parse_id, required_id};
 use bss_platform::money::{decimal_from_wire, decimal_to_wire};
 use bss_platform::time::format_date;
 use bss_proto::billing::usage_service_server::UsageService;
@@ -56,9 +56,13 @@ fn new_events(asked: &[UsageEvent]) -> Result<Vec<NewEvent>, BillingError> {
         }
         if event.idempotency_key.is_empty() || event.idempotency_key.chars().count() > 200 {
             v.add(field("idempotency_key"), "must be 1 to 200 characters");
+        } else if event.idempotency_key.contains('\0') {
+            v.add(field("idempotency_key"), NUL_IN_TEXT);
         }
         if event.property.chars().count() > 200 {
             v.add(field("property"), "must be at most 200 characters");
+        } else if event.property.contains('\0') {
+            v.add(field("property"), NUL_IN_TEXT);
         }
         if let (Some(subscription_id), Some(quantity), Some(at)) = (subscription_id, quantity, at) {
             events.push(NewEvent {

@@ -177,14 +177,16 @@ pub async fn due_periods(
 }
 
 /// The term period `index` starts when it is the first of a renewed
-/// fixed term (`term`: the term's periods and whether it renews): (the
+/// fixed term (counting whole periods) (`term`: the term's periods and whether it renews): (the
 /// term's number, its end).
 fn renewal(schedule: &Schedule, (periods, auto_renew): (i32, bool), index: u32) -> Option<(u32, NaiveDate)> {
     let periods = u32::try_from(periods).ok().filter(|periods| *periods > 0 && auto_renew)?;
-    if index == 0 || !index.is_multiple_of(periods) {
+    // Whole periods count (a part period first is in the first term).
+    let whole = index.checked_sub(schedule.first_whole()?)?;
+    if whole == 0 || !whole.is_multiple_of(periods) {
         return None;
     }
-    Some((index / periods + 1, schedule.period(index.checked_add(periods)?)?.start))
+    Some((whole / periods + 1, schedule.period(index.checked_add(periods)?)?.start))
 }
 
 /// Records the subscription periods charged (each period beside its

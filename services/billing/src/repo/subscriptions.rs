@@ -167,12 +167,13 @@ pub async fn set_pause(
 }
 
 /// Ends every subscription cancelled at a period's end whose day has come
-/// (`today` or before): ACTIVE becomes CANCELLED, in the column and the
-/// document. Returns how many.
+/// (`today` or before): ACTIVE (or PAUSED: it stays paused from its day,
+/// so none of its paused periods is ever billed) becomes CANCELLED, in the
+/// column and the document. Returns how many.
 pub async fn end_cancelled(db: &PgPool, today: NaiveDate) -> Result<u64, BillingError> {
     let ended = sqlx::query(
-        "UPDATE billing.subscriptions SET status = 'CANCELLED', paused_on = NULL,
-             doc = jsonb_set(doc, '{state}', '\"CANCELLED\"') || '{\"paused_on\": null}'
+        "UPDATE billing.subscriptions SET status = 'CANCELLED',
+             doc = jsonb_set(doc, '{state}', '\"CANCELLED\"')
          WHERE status IN ('ACTIVE', 'PAUSED') AND cancelled_on <= $1 AND doc IS NOT NULL",
     )
     .bind(today)

@@ -43,22 +43,24 @@ pub async fn insert(tx: &mut PgConnection, tenant_id: Uuid, events: &[NewEvent])
     Ok(inserted.rows_affected())
 }
 
-/// The tenant's subscriptions among `ids` with their account and the
-/// metrics each meters; one not found is left out.
+/// The tenant's subscriptions among `ids` with their account, the metrics
+/// each meters and whether it was ever active (not held or refused by
+/// credit); one not found is left out.
 pub async fn metered_of(
     conn: &mut PgConnection,
     tenant_id: Uuid,
     ids: &[Uuid],
-) -> Result<Vec<(Uuid, Uuid, Vec<Metered>)>, BillingError> {
-    let rows: Vec<(Uuid, Uuid, Json<Vec<Metered>>)> = sqlx::query_as(
-        "SELECT id, account_id, coalesce(doc->'metered', '[]'::jsonb) FROM billing.subscriptions
-         WHERE tenant_id = $1 AND id = ANY($2)",
+) -> Result<Vec<(Uuid, Uuid, Vec<Metered>, bool)>, BillingError> {
+    let rows: Vec<(Uuid, Uuid, Json<Vec<Metered>>, bool)> = sqlx::query_as(
+        "SELECT id, account_id, coalesce(doc->'metered', '[]'::jsonb),
+             status NOT IN ('PENDING_APPROVAL', 'REJECTED')
+         FROM billing.subscriptions WHERE tenant_id = $1 AND id = ANY($2)",
     )
     .bind(tenant_id)
     .bind(ids)
     .fetch_all(conn)
     .await?;
-    Ok(rows.into_iter().map(|(id, account_id, Json(metered))| (id, account_id, metered)).collect())
+    Ok(rows.into_iter().map(|(id, account_id, Json(metered), started)| (id, account_id, metered, started)).collect())
 }
 
 /// What the subscription's events of `metric` from `from` up to, not
