@@ -179,12 +179,6 @@ impl Span {
         self.end.pred_opt()
     }
 
-    /// The days it runs before `ends` (a cancellation's day; none: all of
-    /// them).
-    pub fn days_until(&self, ends: Option<NaiveDate>) -> i64 {
-        self.days() - ends.map_or(0, |ends| self.days_from(ends))
-    }
-
     /// The days from `from` (a day of it) to its end: what a change on
     /// `from` bills on the new terms.
     pub fn days_from(&self, from: NaiveDate) -> i64 {
