@@ -24,7 +24,7 @@ use crate::domain::rebate::Rebate;
 use crate::domain::settings::BankDetails;
 use crate::domain::settle::Receipt;
 use crate::domain::subscription::{Subscription, SubscriptionState};
-use crate::domain::usage::Aggregation;
+use crate::domain::usage::{Aggregation, Rating, UsageTier};
 use crate::domain::wallet::{Movement, Wallet, WalletTransaction};
 
 /// An amount on the wire at its currency's minor unit, half away from zero
@@ -183,7 +183,7 @@ fn state_of(status: wire::OrderStatus) -> Option<OrderState> {
     OrderState::ALL.into_iter().find(|state| order_status(*state) == status)
 }
 
-fn money(amount: Decimal, currency: &str) -> Option<bss_proto::types::Money> {
+pub fn money(amount: Decimal, currency: &str) -> Option<bss_proto::types::Money> {
     Some(match Currency::parse(currency) {
         Ok(currency) => money_to_wire(amount, currency),
         Err(_) => bss_proto::types::Money { currency_code: currency.to_owned(), amount: amount.to_string() },
@@ -452,6 +452,8 @@ pub fn subscription(subscription: &Subscription) -> wire::Subscription {
             .map(|metered| wire::MeteredMetric {
                 metric: metered.metric.clone(),
                 aggregation: usage_aggregation_to_wire(metered.aggregation) as i32,
+                product: metered.product.clone(),
+                rating: rating_to_wire(metered.rating) as i32,
             })
             .collect(),
     }
@@ -465,6 +467,34 @@ pub fn usage_aggregation_to_wire(aggregation: Aggregation) -> wire::UsageAggrega
         Aggregation::Max => wire::UsageAggregation::Max,
         Aggregation::UniqueCount => wire::UsageAggregation::UniqueCount,
         Aggregation::Last => wire::UsageAggregation::Last,
+    }
+}
+
+/// A usage rating on the wire (pricing's).
+pub fn rating_to_wire(rating: Rating) -> bss_proto::pricing::Rating {
+    match rating {
+        Rating::Volume => bss_proto::pricing::Rating::Volume,
+        Rating::Graduated => bss_proto::pricing::Rating::Graduated,
+    }
+}
+
+/// A usage rating from the wire: UNSPECIFIED is GRADUATED.
+pub fn rating(value: i32) -> Result<Rating, String> {
+    match bss_proto::pricing::Rating::try_from(value) {
+        Ok(bss_proto::pricing::Rating::Volume) => Ok(Rating::Volume),
+        Ok(bss_proto::pricing::Rating::Graduated | bss_proto::pricing::Rating::Unspecified) => Ok(Rating::Graduated),
+        Err(_) => Err("is VOLUME or GRADUATED".to_owned()),
+    }
+}
+
+/// A rated tier on the wire.
+pub fn tier_to_wire(tier: &UsageTier, currency: &str) -> bss_proto::pricing::RatedTier {
+    bss_proto::pricing::RatedTier {
+        from: Some(decimal_to_wire(tier.from)),
+        to: tier.to.map(decimal_to_wire),
+        quantity: Some(decimal_to_wire(tier.quantity)),
+        unit_price: money(tier.unit_price, currency),
+        amount: money(tier.amount, currency),
     }
 }
 

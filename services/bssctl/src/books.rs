@@ -14,6 +14,7 @@ use bss_proto::billing::{
     PostInvoiceRequest, RecordPaymentRequest, ResumeSubscriptionRequest, SetBillingAnchorRequest, Subscription,
     UsageAggregation, UsageEvent, VoidInvoiceRequest,
 };
+use bss_proto::pricing::Rating;
 use bss_proto::types::{Decimal, Money};
 use clap::Subcommand;
 use serde_json::{Value, json};
@@ -71,8 +72,10 @@ pub enum SubscriptionsCommand {
         /// Renew the fixed term at its end (else it ends with it).
         #[arg(long)]
         auto_renew: bool,
-        /// A metric it meters, as `<metric>=<aggregation>` (sum, count,
-        /// max, unique-count or last); repeatable.
+        /// A metric it meters, as `<metric>=<aggregation>:<product>[:<rating>]`:
+        /// its aggregation (sum, count, max, unique-count or last), the
+        /// product whose price rates it, and graduated (the default) or
+        /// volume; repeatable.
         #[arg(long = "meter")]
         meters: Vec<String>,
         #[command(flatten)]
@@ -254,12 +257,25 @@ pub async fn subscriptions(client: &Client, command: SubscriptionsCommand) -> Re
         } => {
             let mut metered = Vec::with_capacity(meters.len());
             for meter in &meters {
-                let (metric, aggregation) = meter
-                    .split_once('=')
-                    .ok_or_else(|| Failure::Other(format!("--meter {meter:?}: <metric>=<aggregation>")))?;
+                let shape =
+                    || Failure::Other(format!("--meter {meter:?}: <metric>=<aggregation>:<product>[:<rating>]"));
+                let (metric, rest) = meter.split_once('=').ok_or_else(shape)?;
+                let mut parts = rest.split(':');
+                let (Some(aggregation), Some(product)) = (parts.next(), parts.next()) else {
+                    return Err(shape());
+                };
                 let aggregation =
                     enum_arg("--meter", "USAGE_AGGREGATION_", aggregation, UsageAggregation::from_str_name)?;
-                metered.push(MeteredMetric { metric: metric.to_owned(), aggregation: aggregation as i32 });
+                let rating = match parts.next() {
+                    Some(rating) => enum_arg("--meter", "RATING_", rating, Rating::from_str_name)? as i32,
+                    None => 0,
+                };
+                metered.push(MeteredMetric {
+                    metric: metric.to_owned(),
+                    aggregation: aggregation as i32,
+                    product: product.to_owned(),
+                    rating,
+                });
             }
             let payment_type = PaymentType::from_code(&payment_type)
                 .map_err(|why| Failure::Other(format!("--payment-type: {why}")))?;

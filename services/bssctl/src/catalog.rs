@@ -227,6 +227,7 @@ pub async fn quote(client: &Client, args: QuoteArgs) -> Result<Outcome, Failure>
             Some((product, quantity)) if !product.is_empty() && !quantity.is_empty() => Ok(QuoteLineRequest {
                 product: product.to_owned(),
                 quantity: Some(Decimal { value: quantity.to_owned() }),
+                ..QuoteLineRequest::default()
             }),
             _ => Err(Failure::Other(format!("--line {line}: expected PRODUCT=QUANTITY"))),
         })

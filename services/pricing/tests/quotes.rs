@@ -768,7 +768,7 @@ async fn rate_plan_marks(app: &mut TestApp, token: &str) -> Vec<(String, bool, b
 async fn priced_by(app: &mut TestApp, token: &str, account: &str, product: &Product) -> (i32, String, String) {
     let request = QuoteRequest {
         account_id: account.to_owned(),
-        lines: vec![QuoteLineRequest { product: product.code.clone(), quantity: decimal("1") }],
+        lines: vec![QuoteLineRequest { product: product.code.clone(), quantity: decimal("1"), ..Default::default() }],
         ..QuoteRequest::default()
     };
     let quote = app.quote(token, request).await.expect("quoted");
@@ -858,7 +858,7 @@ async fn a_batch_of_quotes_answers_each_on_its_own() {
     let ask = |account: &str, product: &str, date: &str| QuoteRequest {
         account_id: account.to_owned(),
         date: date.to_owned(),
-        lines: vec![QuoteLineRequest { product: product.to_owned(), quantity: decimal("3") }],
+        lines: vec![QuoteLineRequest { product: product.to_owned(), quantity: decimal("3"), ..Default::default() }],
         ..QuoteRequest::default()
     };
     let quotes = vec![

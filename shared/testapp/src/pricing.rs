@@ -257,7 +257,11 @@ pub fn quote_request(account_id: &str, lines: &[(&str, &str)]) -> QuoteRequest {
         date: "2026-11-23".to_owned(),
         lines: lines
             .iter()
-            .map(|(product, quantity)| QuoteLineRequest { product: (*product).to_owned(), quantity: decimal(quantity) })
+            .map(|(product, quantity)| QuoteLineRequest {
+                product: (*product).to_owned(),
+                quantity: decimal(quantity),
+                ..Default::default()
+            })
             .collect(),
         explain: true,
         guest_region: String::new(),

@@ -189,6 +189,7 @@ pub async fn quote_throughput(endpoints: &bss_suite::Endpoints, database_url: &s
             .map(|index| QuoteLineRequest {
                 product: format!("SKU-{index}"),
                 quantity: decimal(if index % 2 == 0 { "12" } else { "3" }),
+                ..QuoteLineRequest::default()
             })
             .collect(),
         ..QuoteRequest::default()
@@ -259,7 +260,7 @@ async fn staleness(endpoints: &bss_suite::Endpoints, database_url: &str, token: 
         .expect("product");
     let quote = QuoteRequest {
         account_id: account.to_owned(),
-        lines: vec![QuoteLineRequest { product: "SKU-0".to_owned(), quantity: decimal("1") }],
+        lines: vec![QuoteLineRequest { product: "SKU-0".to_owned(), quantity: decimal("1"), ..Default::default() }],
         ..QuoteRequest::default()
     };
     let mut lags = Vec::with_capacity(WRITES);

@@ -156,6 +156,7 @@ fn quote(account_id: &str, products: i64, sequence: u64) -> QuoteRequest {
             .map(|line| QuoteLineRequest {
                 product: format!("SKU-{}", load::spread(sequence, line, products as usize)),
                 quantity: Some(Decimal { value: "12".to_owned() }),
+                ..QuoteLineRequest::default()
             })
             .collect(),
         ..QuoteRequest::default()

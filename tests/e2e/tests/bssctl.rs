@@ -331,6 +331,7 @@ async fn an_operator_imports_what_the_business_system_keeps_and_every_service_sh
         lines: vec![QuoteLineRequest {
             product: "WIDGET".to_owned(),
             quantity: Some(bss_proto::types::Decimal { value: "10".to_owned() }),
+            ..QuoteLineRequest::default()
         }],
         ..QuoteRequest::default()
     };
@@ -629,8 +630,16 @@ async fn an_operator_runs_an_account_from_catalog_to_cash_with_bssctl_and_every_
         "{history}"
     );
     // A metered plan: an event recorded twice counts once; then cancelled.
-    let metered =
-        ["subscriptions", "create", "--account", &account_id, "--product", "WIDGET", "--meter", "api_calls=count"];
+    let metered = [
+        "subscriptions",
+        "create",
+        "--account",
+        &account_id,
+        "--product",
+        "WIDGET",
+        "--meter",
+        "api_calls=count:WIDGET:volume",
+    ];
     let metered = bssctl_ok(&suite, &clerk, &metered).await;
     let metered_id = metered["id"].as_str().expect("an id");
     let record = ["subscriptions", "record", metered_id, "--metric", "api_calls", "--key", "call-1"];

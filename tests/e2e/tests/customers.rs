@@ -74,7 +74,11 @@ async fn create_contract(gateway: &Channel, admin: &str, product: &str, price: &
 fn quote(account_id: &str, product: &str, quantity: &str) -> QuoteRequest {
     QuoteRequest {
         account_id: account_id.to_owned(),
-        lines: vec![QuoteLineRequest { product: product.to_owned(), quantity: decimal(quantity) }],
+        lines: vec![QuoteLineRequest {
+            product: product.to_owned(),
+            quantity: decimal(quantity),
+            ..Default::default()
+        }],
         ..QuoteRequest::default()
     }
 }

@@ -294,7 +294,11 @@ async fn until_served(gateway: &Channel, token: &str, account: &str) -> Duration
     loop {
         let quote = QuoteRequest {
             account_id: account.to_owned(),
-            lines: vec![QuoteLineRequest { product: "WIDGET".to_owned(), quantity: bss_e2e::decimal("1") }],
+            lines: vec![QuoteLineRequest {
+                product: "WIDGET".to_owned(),
+                quantity: bss_e2e::decimal("1"),
+                ..Default::default()
+            }],
             ..QuoteRequest::default()
         };
         let orders = ListOrdersRequest { account_id: account.to_owned(), page_size: 1, ..ListOrdersRequest::default() };

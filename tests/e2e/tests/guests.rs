@@ -24,7 +24,7 @@ use tonic::Code;
 fn quote(account_id: &str) -> QuoteRequest {
     QuoteRequest {
         account_id: account_id.to_owned(),
-        lines: vec![QuoteLineRequest { product: "WIDGET".to_owned(), quantity: decimal("2") }],
+        lines: vec![QuoteLineRequest { product: "WIDGET".to_owned(), quantity: decimal("2"), ..Default::default() }],
         ..QuoteRequest::default()
     }
 }

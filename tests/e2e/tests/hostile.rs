@@ -73,7 +73,7 @@ async fn an_oversized_error_stays_small_and_never_fails_another_tenants_calls() 
     quiet.await.expect("the other tenant was never failed");
 
     // Straight to pricing, 300 bad lines: still a small INVALID_ARGUMENT.
-    let lines = vec![QuoteLineRequest { product: String::new(), quantity: decimal("abc") }; 300];
+    let lines = vec![QuoteLineRequest { product: String::new(), quantity: decimal("abc"), ..Default::default() }; 300];
     let quote = QuoteRequest { account_id: account.clone(), lines, ..QuoteRequest::default() };
     let pricing = bss_testkit::channel(suite.endpoints.pricing).await;
     let refused = QuoteServiceClient::new(pricing).quote(authorized(quote, &admin)).await.expect_err("bad");

@@ -70,7 +70,11 @@ async fn the_metrics_endpoint_counts_calls_by_code_and_shows_pools_outbox_and_co
     let mut quotes = QuoteServiceClient::new(suite.gateway().await);
     let quote = QuoteRequest {
         account_id: ids[0].clone(),
-        lines: vec![QuoteLineRequest { product: "Q".to_owned(), quantity: Some(Decimal { value: "1".to_owned() }) }],
+        lines: vec![QuoteLineRequest {
+            product: "Q".to_owned(),
+            quantity: Some(Decimal { value: "1".to_owned() }),
+            ..Default::default()
+        }],
         ..QuoteRequest::default()
     };
     let from_memory = [r#"from="memory""#];

@@ -609,6 +609,8 @@ async fn usage_is_recorded_once_per_event_and_each_metric_aggregates_its_own_way
     let metric = |metric: &str, aggregation: UsageAggregation| MeteredMetric {
         metric: metric.to_owned(),
         aggregation: aggregation as i32,
+        product: "METERED".to_owned(),
+        ..MeteredMetric::default()
     };
     let mut request = subscription_request(&account, "METERED", "1", PaymentType::OnAccount);
     request.subscription.as_mut().expect("subscription").metered = vec![
@@ -623,14 +625,12 @@ async fn usage_is_recorded_once_per_event_and_each_metric_aggregates_its_own_way
     let id = plan.id.as_str();
     let mut meter = UsageServiceClient::new(channel.clone());
 
-    // A batch: one event twice (counted once), one before the period (not
-    // in it).
+    // A batch: one event twice (counted once).
     let batch = IngestUsageBatchRequest {
         events: vec![
             usage(id, "api_calls", "c1", ("1", ""), 60),
             usage(id, "api_calls", "c2", ("1", ""), 120),
             usage(id, "api_calls", "c2", ("1", ""), 120),
-            usage(id, "api_calls", "c0", ("1", ""), -60),
             usage(id, "gb", "g1", ("1.25", ""), 60),
             usage(id, "gb", "g2", ("2.5", ""), 90),
             usage(id, "seats", "s1", ("3", ""), 60),
@@ -644,10 +644,16 @@ async fn usage_is_recorded_once_per_event_and_each_metric_aggregates_its_own_way
         ],
     };
     let recorded = meter.ingest_usage_batch(authorized(batch.clone(), &clerk)).await.expect("recorded").into_inner();
-    assert_eq!((recorded.accepted, recorded.duplicates), (13, 1));
+    assert_eq!((recorded.accepted, recorded.duplicates), (12, 1));
     // Sent again: nothing counted twice.
     let again = meter.ingest_usage_batch(authorized(batch, &clerk)).await.expect("recorded").into_inner();
-    assert_eq!((again.accepted, again.duplicates), (0, 14));
+    assert_eq!((again.accepted, again.duplicates), (0, 13));
+    // One before the subscription started: refused, the batch not recorded.
+    let early = IngestUsageBatchRequest {
+        events: vec![usage(id, "api_calls", "c8", ("1", ""), 400), usage(id, "api_calls", "c0", ("1", ""), -60)],
+    };
+    let refused = meter.ingest_usage_batch(authorized(early, &clerk)).await.expect_err("before its start");
+    assert_eq!(bss_testkit::reason(&refused), "USAGE_OUTSIDE_SUBSCRIPTION");
     // Streamed in two batches, the second repeating an event of the first.
     let streamed = vec![
         IngestUsageRequest {

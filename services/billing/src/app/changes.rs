@@ -302,7 +302,7 @@ pub(crate) fn change_charge(
             rule: terms.price_rule.clone(),
             source_id: terms.price_source_id.clone(),
             on: Some(covers.from),
-            note: String::new(),
+            ..Default::default()
         },
         covers: Some(covers),
         changed: true,

@@ -58,7 +58,8 @@ impl Billing {
     /// when `bought`, bought by them) that started by `date`, each once:
     /// the first as activated, every later one at pricing's price on its
     /// first day (the previous price, with pricing's reason, when pricing
-    /// refuses to price it). Answers how many periods it charged.
+    /// refuses to price it); then the usage of metered periods that ended
+    /// ([`Billing::charge_usage`]). Answers how many periods it charged.
     pub(crate) async fn charge_subscriptions(
         &self,
         tx: &mut PgConnection,
@@ -81,13 +82,15 @@ impl Billing {
             let now_charged = self.charge_due_periods(tx, tenant_id, accounts, bought, date).await?;
             charged += now_charged;
             if now_charged == 0 {
-                return Ok(charged);
+                break;
             }
             applied = repo::changes::apply_ready(tx, tenant_id, (accounts, bought), date).await?;
             if applied.is_empty() {
-                return Ok(charged);
+                break;
             }
         }
+        // Usage is billed in arrears, once its periods end.
+        Ok(charged + self.charge_usage(tx, tenant_id, (accounts, bought), date).await?)
     }
 
     /// Charges the due periods (see [`Billing::charge_subscriptions`]) up to
@@ -189,35 +192,54 @@ impl Billing {
         if later.is_empty() {
             return Ok(prices);
         }
+        let quotes = later
+            .iter()
+            .map(|period| QuoteRequest {
+                account_id: period.account_id.to_string(),
+                currency_code: period.currency.clone(),
+                date: format_date(period.start),
+                lines: vec![QuoteLineRequest {
+                    product: period.product_id.clone(),
+                    quantity: Some(decimal_to_wire(period.quantity)),
+                    ..QuoteLineRequest::default()
+                }],
+                ..QuoteRequest::default()
+            })
+            .collect();
+        for (period, result) in later.iter().zip(self.quote_batches(tenant_id, quotes).await?) {
+            prices.insert(period.key(), period_price(result)?);
+        }
+        Ok(prices)
+    }
+
+    /// Pricing's answer to each quote (priced, or refused with its
+    /// reason), asked as billing in batches of [`QUOTES_PER_CALL`].
+    pub(crate) async fn quote_batches(
+        &self,
+        tenant_id: Uuid,
+        mut quotes: Vec<QuoteRequest>,
+    ) -> Result<Vec<QuoteBatchResult>, BillingError> {
+        let mut results = Vec::with_capacity(quotes.len());
+        if quotes.is_empty() {
+            return Ok(results);
+        }
         let service = self.as_service(tenant_id)?;
         let channel = self.peer("pricing", &self.peers.pricing)?;
-        for batch in later.chunks(QUOTES_PER_CALL) {
-            let quotes = batch
-                .iter()
-                .map(|period| QuoteRequest {
-                    account_id: period.account_id.to_string(),
-                    currency_code: period.currency.clone(),
-                    date: format_date(period.start),
-                    lines: vec![QuoteLineRequest {
-                        product: period.product_id.clone(),
-                        quantity: Some(decimal_to_wire(period.quantity)),
-                    }],
-                    ..QuoteRequest::default()
-                })
-                .collect();
+        while !quotes.is_empty() {
+            let rest = quotes.split_off(quotes.len().min(QUOTES_PER_CALL));
+            let asked = quotes.len();
             let answer = QuoteServiceClient::new(channel.clone())
                 .quote_batch(client::request(QuoteBatchRequest { quotes }, &service, PEER_TIMEOUT))
                 .await
                 .map_err(upstream("pricing"))?
                 .into_inner();
-            if answer.results.len() != batch.len() {
-                return Err(unreadable("pricing", format!("{} quotes for {}", answer.results.len(), batch.len())));
+            if answer.results.len() != asked {
+                return Err(unreadable("pricing", format!("{} quotes for {asked}", answer.results.len())));
             }
-            for (period, result) in batch.iter().zip(answer.results) {
-                prices.insert(period.key(), period_price(result)?);
-            }
+            results.extend(answer.results);
+            quotes = rest;
         }
-        Ok(prices)
+        Ok(results)
     }
 }
 
@@ -228,11 +250,7 @@ const QUOTES_PER_CALL: usize = 500;
 /// or pricing's refusal.
 fn period_price(result: QuoteBatchResult) -> Result<PeriodPrice, BillingError> {
     let Some(quote) = result.quote else {
-        let reason = match result.error_message.as_str() {
-            "" => result.error_reason,
-            message => format!("{}: {message}", result.error_reason),
-        };
-        return Ok(PeriodPrice::Refused { reason });
+        return Ok(PeriodPrice::Refused { reason: refusal(&result) });
     };
     let line = quote.lines.first().ok_or_else(|| unreadable("pricing", "a quote without its line"))?;
     Ok(PeriodPrice::Quoted {
@@ -241,6 +259,14 @@ fn period_price(result: QuoteBatchResult) -> Result<PeriodPrice, BillingError> {
         rule: rule_name(line.rule),
         source_id: line.source_id.clone(),
     })
+}
+
+/// Why pricing refused a quote of a batch: its reason, with its message.
+pub(crate) fn refusal(result: &QuoteBatchResult) -> String {
+    match result.error_message.as_str() {
+        "" => result.error_reason.clone(),
+        message => format!("{}: {message}", result.error_reason),
+    }
 }
 
 /// Drafts the invoices of the open charges billed to the accounts (or,
@@ -274,6 +300,7 @@ async fn draft_open(
                     source_id: charge.price_source_id.clone(),
                     on: charge.priced_on,
                     note: charge.price_note.clone(),
+                    tiers: charge.tiers.clone().map(|tiers| tiers.0).unwrap_or_default(),
                 },
             })
             .collect();

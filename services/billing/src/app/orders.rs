@@ -126,6 +126,7 @@ impl Billing {
                 .map(|line| QuoteLineRequest {
                     product: line.product.clone(),
                     quantity: Some(decimal_to_wire(line.quantity)),
+                    ..QuoteLineRequest::default()
                 })
                 .collect(),
             min_book_version,
@@ -149,7 +150,7 @@ impl Billing {
                 rule: rule_name(priced.rule),
                 source_id: priced.source_id.clone(),
                 on: Some(day),
-                note: String::new(),
+                ..PricedBy::default()
             };
             line.goods = priced.physical_good.map(|good| Goods {
                 traceable: good.traceable,

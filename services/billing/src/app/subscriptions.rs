@@ -80,6 +80,18 @@ impl Billing {
         // Priced now, once: later price changes apply to new subscriptions.
         let mut line = [Line { product: new.product.clone(), quantity: new.quantity, ..Line::default() }];
         let priced = self.price(caller, (new.account_id, new.min_pricing_version), &mut line).await?;
+        // Each metered metric's product, resolved to its id (pricing knows it).
+        let mut metered = new.metered;
+        if !metered.is_empty() {
+            let mut products: Vec<Line> = metered
+                .iter()
+                .map(|metered| Line { product: metered.product.clone(), quantity: Decimal::ONE, ..Line::default() })
+                .collect();
+            self.price(caller, (new.account_id, new.min_pricing_version), &mut products).await?;
+            for (metered, product) in metered.iter_mut().zip(products) {
+                metered.product = product.product_id;
+            }
+        }
         let id = Uuid::now_v7();
         // A retried request keeps its reference, so credit decides and
         // reserves once.
@@ -151,7 +163,7 @@ impl Billing {
             trial: new.trial.map(|trial| Trial { price: trial.price.map(|_| trial_price), ..trial }),
             term: new.term,
             paused_on: None,
-            metered: new.metered,
+            metered,
         };
         // A running quote is recorded, never authorized or charged.
         let mut start_date = None;
@@ -428,7 +440,7 @@ pub(crate) async fn charge_trial(
             rule: PricedBy::TRIAL.to_owned(),
             source_id: String::new(),
             on: Some(first),
-            note: String::new(),
+            ..PricedBy::default()
         },
         covers: Some(Covers { from: first, to: end, whole_days: days, whole_total: trial.price() }),
         changed: true,

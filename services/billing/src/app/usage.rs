@@ -6,15 +6,23 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bss_platform::auth::Caller;
 use bss_platform::time::now;
-use chrono::{NaiveDate, NaiveTime};
+use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::Billing;
-use crate::domain::cycle::Span;
+use bss_platform::money::decimal_to_wire;
+use bss_platform::time::format_date;
+use bss_proto::pricing::{QuoteLineRequest, QuoteRequest};
+use sqlx::PgConnection;
+
+use super::{Billing, priced_amount, unreadable};
+use crate::domain::cycle::{Span, Timing};
 use crate::domain::error::BillingError;
-use crate::domain::usage::Metered;
-use crate::repo::usage::{self, NewEvent};
+use crate::domain::order::{Charge, PricedBy};
+use crate::domain::usage::{Metered, Rated, UsageTier, adjustment, midnight, usage_line};
+use crate::repo::usage::{self, BilledPeriod, MeteredRow, NewEvent};
+use crate::repo::{self, charges};
+use crate::wire;
 
 impl Billing {
     /// Records a batch of usage events in one transaction, each once:
@@ -31,31 +39,39 @@ impl Billing {
         let ids: Vec<Uuid> =
             events.iter().map(|event| event.subscription_id).collect::<BTreeSet<_>>().into_iter().collect();
         let mut tx = self.db.begin().await?;
-        let found: BTreeMap<Uuid, (Uuid, Vec<Metered>, bool)> = usage::metered_of(&mut tx, tenant_id, &ids)
-            .await?
-            .into_iter()
-            .map(|(id, account_id, metered, started)| (id, (account_id, metered, started)))
-            .collect();
-        for id in &ids {
-            let Some((account_id, _, started)) = found.get(id) else {
-                return Err(BillingError::not_found("subscription", *id));
-            };
-            self.check_own(caller, &[*account_id], ("subscription", *id)).await?;
-            if !started {
-                return Err(BillingError::precondition(
-                    "SUBSCRIPTION_NOT_ACTIVE",
-                    format!("subscription {id} was never active (held or refused by credit): it records no usage"),
-                ));
-            }
+        let found: BTreeMap<Uuid, MeteredRow> =
+            usage::metered_of(&mut tx, tenant_id, &ids).await?.into_iter().map(|row| (row.id, row)).collect();
+        if let Some(id) = ids.iter().find(|id| !found.contains_key(id)) {
+            return Err(BillingError::not_found("subscription", *id));
+        }
+        // Each account once (a subscription of it named when refused).
+        let accounts: BTreeMap<Uuid, Uuid> = found.values().map(|row| (row.account_id, row.id)).collect();
+        for (account_id, id) in accounts {
+            self.check_own(caller, &[account_id], ("subscription", id)).await?;
+        }
+        if let Some(row) = found.values().find(|row| !row.started) {
+            return Err(BillingError::precondition(
+                "SUBSCRIPTION_NOT_ACTIVE",
+                format!("subscription {} was never active (held or refused by credit): it records no usage", row.id),
+            ));
         }
         for event in events {
-            let meters = found
-                .get(&event.subscription_id)
-                .is_some_and(|(_, metered, _)| metered.iter().any(|metered| metered.metric == event.metric));
-            if !meters {
+            let Some(row) = found.get(&event.subscription_id) else { continue };
+            if !row.metered.iter().any(|metered| metered.metric == event.metric) {
                 return Err(BillingError::precondition(
                     "METRIC_NOT_METERED",
                     format!("subscription {} meters no metric {:?}", event.subscription_id, event.metric),
+                ));
+            }
+            let window = row.window();
+            if !window.admits(event.at.date_naive()) {
+                let until = window.until.map(|until| format!(" up to {until}")).unwrap_or_default();
+                return Err(BillingError::precondition(
+                    "USAGE_OUTSIDE_SUBSCRIPTION",
+                    format!(
+                        "subscription {} records usage from {}{until}: an event at {} is outside it",
+                        row.id, window.from, event.at
+                    ),
                 ));
             }
         }
@@ -65,32 +81,246 @@ impl Billing {
     }
 
     /// The period running today of the subscription and, for each metric it
-    /// meters, what its events so far aggregate to and how many there are.
-    /// FAILED_PRECONDITION NO_PERIOD_RUNNING when none runs (not started,
-    /// paused, cancelled).
+    /// meters, what its events so far aggregate to and rate to (priced on
+    /// the period's first day, as its invoice will be) and how many there
+    /// are. FAILED_PRECONDITION NO_PERIOD_RUNNING when none runs (not
+    /// started, paused, cancelled), USAGE_NOT_RATED when pricing cannot
+    /// rate a metric (its reason said).
     pub async fn current_usage(
         &self,
         caller: &Caller,
         tenant_id: Uuid,
         id: Uuid,
-    ) -> Result<(Span, Vec<(Metered, Decimal, i64)>), BillingError> {
+    ) -> Result<(Span, String, Vec<(Metered, Rated, i64)>), BillingError> {
         let subscription = self.subscription_for(caller, tenant_id, id).await?;
         let period = subscription.current_period(now().date_naive()).ok_or_else(|| {
             BillingError::precondition("NO_PERIOD_RUNNING", format!("subscription {id} has no period running today"))
         })?;
-        let instant = |day: NaiveDate| day.and_time(NaiveTime::MIN).and_utc();
         let mut conn = self.db.acquire().await?;
-        let mut metrics = Vec::with_capacity(subscription.metered.len());
-        for metered in subscription.metered {
-            let (quantity, events) = usage::aggregate(
-                &mut conn,
-                (tenant_id, id),
+        let mut counted = Vec::with_capacity(subscription.metered.len());
+        for metered in &subscription.metered {
+            let window = (midnight(period.start), midnight(period.end));
+            counted.push(
+                usage::aggregate(&mut conn, (tenant_id, id), (&metered.metric, metered.aggregation), window).await?,
+            );
+        }
+        drop(conn);
+        let asks: Vec<RateAsk> = subscription
+            .metered
+            .iter()
+            .zip(&counted)
+            .map(|(metered, (quantity, _))| RateAsk {
+                account_id: subscription.account_id,
+                currency: &subscription.currency,
+                day: period.start,
+                metered,
+                quantity: *quantity,
+            })
+            .collect();
+        let rated = self.rate_usage(tenant_id, &asks).await?;
+        let mut metrics = Vec::with_capacity(rated.len());
+        for ((metered, (_, events)), rated) in subscription.metered.iter().zip(counted).zip(rated) {
+            let rated = rated.map_err(|reason| {
+                BillingError::precondition(
+                    "USAGE_NOT_RATED",
+                    format!("pricing cannot rate {}: {reason}", metered.metric),
+                )
+            })?;
+            metrics.push((metered.clone(), rated, events));
+        }
+        Ok((period, subscription.currency, metrics))
+    }
+}
+
+/// A quantity of a metric to rate: for the account, in its currency, by
+/// the metric's product and rating, priced on `day`.
+pub struct RateAsk<'a> {
+    pub account_id: Uuid,
+    pub currency: &'a str,
+    pub day: NaiveDate,
+    pub metered: &'a Metered,
+    pub quantity: Decimal,
+}
+
+impl Billing {
+    /// Rates each quantity by pricing's tiers (one quote each, in batches):
+    /// its amount and tiers, or pricing's reason for refusing it. Nothing
+    /// used rates to nothing without asking; a metric counted, not billed,
+    /// is never rated.
+    pub(crate) async fn rate_usage(
+        &self,
+        tenant_id: Uuid,
+        asks: &[RateAsk<'_>],
+    ) -> Result<Vec<Result<Rated, String>>, BillingError> {
+        let priced = |ask: &RateAsk| ask.quantity > Decimal::ZERO && ask.metered.billed();
+        let quotes = asks
+            .iter()
+            .filter(|ask| priced(ask))
+            .map(|ask| QuoteRequest {
+                account_id: ask.account_id.to_string(),
+                currency_code: ask.currency.to_owned(),
+                date: format_date(ask.day),
+                lines: vec![QuoteLineRequest {
+                    product: ask.metered.product.clone(),
+                    quantity: Some(decimal_to_wire(ask.quantity)),
+                    rating: wire::rating_to_wire(ask.metered.rating) as i32,
+                }],
+                ..QuoteRequest::default()
+            })
+            .collect();
+        let mut answers = self.quote_batches(tenant_id, quotes).await?.into_iter();
+        let mut rated = Vec::with_capacity(asks.len());
+        for ask in asks {
+            if !priced(ask) {
+                rated.push(Ok(Rated { quantity: ask.quantity, ..Rated::default() }));
+                continue;
+            }
+            let answer = answers.next().ok_or_else(|| unreadable("pricing", "fewer quotes than asked"))?;
+            let Some(quote) = &answer.quote else {
+                rated.push(Err(super::invoicing::refusal(&answer)));
+                continue;
+            };
+            let line = quote.lines.first().ok_or_else(|| unreadable("pricing", "a quote without its line"))?;
+            let tiers = line.tiers.iter().map(tier_from_wire).collect::<Result<Vec<_>, _>>()?;
+            rated.push(Ok(Rated {
+                quantity: ask.quantity,
+                amount: priced_amount(&line.total)?,
+                unit_price: priced_amount(&line.unit_price)?,
+                tiers,
+            }));
+        }
+        Ok(rated)
+    }
+
+    /// Bills the usage of the metered subscriptions billed to the accounts
+    /// (or, when `bought`, bought by them), in the caller's transaction:
+    /// each period ended by `date` (in arrears: [`Schedule::due`] of its
+    /// usage periods; one cut short by a cancellation ends on its day) is
+    /// charged, per metric, what its quantity rates to on its first day,
+    /// as a line showing the quantity and tiers; a billed period with late
+    /// events is charged the difference as an adjustment line. A
+    /// subscription pricing cannot rate waits, whole, for a later run
+    /// (nothing is lost). Answers how many periods it billed.
+    pub(crate) async fn charge_usage(
+        &self,
+        tx: &mut PgConnection,
+        tenant_id: Uuid,
+        (accounts, bought): (&[Uuid], bool),
+        date: NaiveDate,
+    ) -> Result<usize, BillingError> {
+        let due = usage::due(tx, tenant_id, (accounts, bought), date).await?;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<Uuid> = due.iter().map(|row| row.id).collect();
+        let late = usage::late(tx, tenant_id, &ids).await?;
+        // What to rate: each closed period's metrics, and the late periods
+        // again; (subscription, metric, window, billed before).
+        let mut closing: Vec<(usize, usize, (NaiveDate, NaiveDate), Option<Rated>)> = Vec::new();
+        let mut counted: Vec<(usize, i32)> = Vec::new();
+        for (at, row) in due.iter().enumerate() {
+            let schedule = charges::schedule(row.start_date, row.cycle_months, row.anchor_day)?;
+            let billed = u32::try_from(row.usage_periods).unwrap_or(0);
+            let periods = schedule.due(billed, Timing::Arrears, date, row.cancelled_on);
+            for (_, span) in &periods {
+                let to = row.cancelled_on.map_or(span.end, |end| end.clamp(span.start, span.end));
+                for (metric, _) in row.metered.iter().enumerate().filter(|(_, metered)| metered.billed()) {
+                    closing.push((at, metric, (span.start, to), None));
+                }
+            }
+            counted.push((at, row.usage_periods + i32::try_from(periods.len()).unwrap_or(i32::MAX)));
+            for period in late.iter().filter(|period| period.subscription_id == row.id) {
+                let Some(metric) = row.metered.iter().position(|metered| metered.metric == period.metric) else {
+                    continue;
+                };
+                let before = Rated { quantity: period.quantity, amount: period.amount, ..Rated::default() };
+                closing.push((at, metric, (period.period_from, period.period_to), Some(before)));
+            }
+        }
+        let mut asks = Vec::with_capacity(closing.len());
+        for (at, metric, (from, to), _) in &closing {
+            let (row, metered) = (&due[*at], &due[*at].metered[*metric]);
+            let (quantity, _) = usage::aggregate(
+                tx,
+                (tenant_id, row.id),
                 (&metered.metric, metered.aggregation),
-                (instant(period.start), instant(period.end)),
+                (midnight(*from), midnight(*to)),
             )
             .await?;
-            metrics.push((metered, quantity, events));
+            asks.push(RateAsk { account_id: row.account_id, currency: &row.currency, day: *from, metered, quantity });
         }
-        Ok((period, metrics))
+        let rated = self.rate_usage(tenant_id, &asks).await?;
+        // A subscription with any quantity pricing refused waits whole.
+        let mut waiting = BTreeSet::new();
+        for ((at, _, _, _), rated) in closing.iter().zip(&rated) {
+            if let Err(reason) = rated {
+                tracing::warn!(subscription_id = %due[*at].id, %reason, "usage not rated: billed on a later run");
+                waiting.insert(*at);
+            }
+        }
+        let mut charged = Vec::new();
+        let mut billed = Vec::new();
+        for ((at, metric, window, before), rated) in closing.iter().zip(rated) {
+            let (Ok(now), false) = (rated, waiting.contains(at)) else { continue };
+            let (row, metered) = (&due[*at], &due[*at].metered[*metric]);
+            let line = match before {
+                None => (now.quantity > Decimal::ZERO)
+                    .then(|| (usage_line(&metered.metric, *window, now.quantity), now.quantity, now.amount)),
+                Some(before) => adjustment(&metered.metric, *window, before, &now),
+            };
+            if let Some((description, quantity, total)) = line {
+                charged.push(Charge {
+                    id: Uuid::now_v7(),
+                    account_id: row.account_id,
+                    bill_to_account_id: row.bill_to_account_id,
+                    separate: row.separate,
+                    order_id: None,
+                    order_reference: None,
+                    order_line: None,
+                    product_id: metered.product.clone(),
+                    description,
+                    currency: row.currency.clone(),
+                    quantity,
+                    unit_price: now.unit_price,
+                    total,
+                    charge_date: Some(date),
+                    subscription_id: None,
+                    priced_by: PricedBy { on: Some(window.0), tiers: now.tiers.clone(), ..PricedBy::default() },
+                    covers: None,
+                    changed: false,
+                });
+            }
+            billed.push(BilledPeriod {
+                subscription_id: row.id,
+                metric: metered.metric.clone(),
+                period_from: window.0,
+                period_to: window.1,
+                quantity: now.quantity,
+                amount: now.amount,
+            });
+        }
+        let counted: Vec<(Uuid, i32)> = counted
+            .into_iter()
+            .filter(|(at, _)| !waiting.contains(at))
+            .map(|(at, periods)| (due[at].id, periods))
+            .collect();
+        repo::insert_charges(tx, tenant_id, &charged).await?;
+        usage::record(tx, tenant_id, &billed, &counted).await?;
+        Ok(billed.len())
     }
+}
+
+/// A tier of pricing's rated line.
+fn tier_from_wire(tier: &bss_proto::pricing::RatedTier) -> Result<UsageTier, BillingError> {
+    let decimal = |value: &Option<bss_proto::types::Decimal>| {
+        let text = value.as_ref().map(|value| value.value.as_str()).unwrap_or_default();
+        bss_platform::money::parse_decimal(text).map_err(|_| unreadable("pricing", format!("a tier's {text:?}")))
+    };
+    Ok(UsageTier {
+        from: decimal(&tier.from)?,
+        to: tier.to.as_ref().map(|to| decimal(&Some(to.clone()))).transpose()?,
+        quantity: decimal(&tier.quantity)?,
+        unit_price: priced_amount(&tier.unit_price)?,
+        amount: priced_amount(&tier.amount)?,
+    })
 }

@@ -79,6 +79,8 @@ pub struct OpenCharge {
     pub price_source_id: String,
     pub priced_on: Option<NaiveDate>,
     pub price_note: String,
+    /// A usage charge's tiers.
+    pub tiers: Option<sqlx::types::Json<Vec<super::usage::UsageTier>>>,
 }
 
 /// One invoice to draft: who pays, for which sub-account when apart, in
@@ -153,6 +155,7 @@ mod tests {
             price_source_id: String::new(),
             priced_on: None,
             price_note: String::new(),
+            tiers: None,
         }
     }
 

@@ -208,6 +208,10 @@ pub struct PricedBy {
     /// Why the previous price was kept ([`PricedBy::KEPT`]); else empty.
     #[serde(default)]
     pub note: String,
+    /// The tiers a usage charge was rated by (their amounts add up to its
+    /// total); empty for any other.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tiers: Vec<super::usage::UsageTier>,
 }
 
 impl PricedBy {

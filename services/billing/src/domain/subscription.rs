@@ -395,7 +395,7 @@ impl DuePeriod {
         match price {
             PeriodPrice::AsActivated => (self.unit_price, self.total, self.priced_by.clone()),
             PeriodPrice::Quoted { unit_price, total, rule, source_id } => {
-                (unit_price, total, PricedBy { rule, source_id, on: Some(self.start), note: String::new() })
+                (unit_price, total, PricedBy { rule, source_id, on: Some(self.start), ..PricedBy::default() })
             }
             PeriodPrice::Refused { reason } => {
                 let priced_by = PricedBy {
@@ -403,6 +403,7 @@ impl DuePeriod {
                     source_id: String::new(),
                     on: Some(self.start),
                     note: reason,
+                    ..PricedBy::default()
                 };
                 (self.unit_price, self.total, priced_by)
             }
@@ -630,7 +631,7 @@ mod tests {
                 rule: "PRICE_RULE_PRICE_LEVEL".to_owned(),
                 source_id: "level-c".to_owned(),
                 on: Some(day("2026-10-05")),
-                note: String::new(),
+                ..PricedBy::default()
             },
             index,
             start: day("2026-10-05").checked_add_months(chrono::Months::new(index as u32)).expect("date"),

@@ -2,7 +2,7 @@
 //! and how a period's events make the one quantity its invoice rates (the
 //! metric's aggregation).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -68,12 +68,113 @@ impl Aggregation {
     }
 }
 
-/// A metric a subscription meters, and how a period's events make its
-/// quantity.
+/// How a period's quantity is rated through its product's price breaks
+/// (pricing's tiers).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Rating {
+    /// All of it at the price of the break it reaches.
+    Volume,
+    /// Each part at the price of the tier it falls in.
+    #[default]
+    Graduated,
+}
+
+/// A metric a subscription meters, how a period's events make its
+/// quantity, and the product whose price rates it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Metered {
     pub metric: String,
     pub aggregation: Aggregation,
+    /// Pricing's id of the product whose price and quantity breaks rate
+    /// the metric; empty for one metered before usage was billed (counted,
+    /// never billed).
+    #[serde(default)]
+    pub product: String,
+    #[serde(default)]
+    pub rating: Rating,
+}
+
+impl Metered {
+    /// Whether its usage is billed (it names a product to rate it by).
+    pub fn billed(&self) -> bool {
+        !self.product.is_empty()
+    }
+}
+
+/// A tier a period's usage was rated in, as pricing rated it: the part of
+/// the quantity from `from` up to, not including, `to` (none: the last
+/// tier), at `unit_price`; `amount` is quantity × unit price rounded half
+/// away from zero to the currency's minor unit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageTier {
+    pub from: Decimal,
+    pub to: Option<Decimal>,
+    pub quantity: Decimal,
+    pub unit_price: Decimal,
+    pub amount: Decimal,
+}
+
+/// A metric's usage over a period as rated: its quantity, its amount (the
+/// tiers' amounts added up; zero for no usage) and its tiers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rated {
+    pub quantity: Decimal,
+    pub amount: Decimal,
+    pub unit_price: Decimal,
+    pub tiers: Vec<UsageTier>,
+}
+
+/// The days a subscription records usage for: from its first period's
+/// start up to, not including, the first day it is cancelled or paused
+/// (none: open-ended).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UsageWindow {
+    pub from: NaiveDate,
+    pub until: Option<NaiveDate>,
+}
+
+impl UsageWindow {
+    pub fn admits(&self, day: NaiveDate) -> bool {
+        self.from <= day && self.until.is_none_or(|until| day < until)
+    }
+}
+
+/// The first instant of a UTC day: a period's events are those from its
+/// first day's midnight up to, not including, its end's.
+pub fn midnight(day: NaiveDate) -> DateTime<Utc> {
+    day.and_time(chrono::NaiveTime::MIN).and_utc()
+}
+
+/// The invoice line text of a metric's usage from `from` up to, not
+/// including, `to`.
+pub fn usage_line(metric: &str, (from, to): (NaiveDate, NaiveDate), quantity: Decimal) -> String {
+    let last = to.pred_opt().unwrap_or(to);
+    format!("{metric} usage {from} to {last}: {}", quantity.normalize())
+}
+
+/// The adjustment line of a closed period whose late events moved its
+/// quantity from `billed` to `now`; what it charges is the difference of
+/// the two amounts (negative when the period rates lower now: a LAST or
+/// MAX metric's later event, or a volume break reached). None when
+/// nothing moved.
+pub fn adjustment(
+    metric: &str,
+    period: (NaiveDate, NaiveDate),
+    billed: &Rated,
+    now: &Rated,
+) -> Option<(String, Decimal, Decimal)> {
+    if billed.quantity == now.quantity && billed.amount == now.amount {
+        return None;
+    }
+    let last = period.1.pred_opt().unwrap_or(period.1);
+    let text = format!(
+        "{metric} usage {} to {last}, late events: {} (billed {})",
+        period.0,
+        now.quantity.normalize(),
+        billed.quantity.normalize()
+    );
+    Some((text, now.quantity - billed.quantity, now.amount - billed.amount))
 }
 
 /// Refused (the rule said) unless `code` is a metric's code: 1 to 64
@@ -131,6 +232,32 @@ mod tests {
             assert_eq!(aggregation.aggregate(&[]), Decimal::ZERO, "{aggregation:?} of nothing");
             assert_eq!(Aggregation::from_code(aggregation.code()), Some(aggregation));
         }
+    }
+
+    #[test]
+    fn late_events_adjust_a_closed_period_by_the_difference_of_its_amounts() {
+        let period = ("2026-11-01".parse().expect("day"), "2026-12-01".parse().expect("day"));
+        let rated = |quantity, amount| Rated { quantity, amount, ..Rated::default() };
+        let billed = rated(dec!(12500), dec!(945.00));
+        assert_eq!(adjustment("api_calls", period, &billed, &billed.clone()), None, "nothing moved");
+        let (text, quantity, amount) =
+            adjustment("api_calls", period, &billed, &rated(dec!(13100), dec!(975.00))).expect("moved");
+        assert_eq!(text, "api_calls usage 2026-11-01 to 2026-11-30, late events: 13100 (billed 12500)");
+        assert_eq!((quantity, amount), (dec!(600), dec!(30.00)));
+        // A volume break reached by late events charges less for more.
+        let (_, quantity, amount) =
+            adjustment("gb", period, &rated(dec!(999), dec!(99.90)), &rated(dec!(1000), dec!(80.00))).expect("moved");
+        assert_eq!((quantity, amount), (dec!(1), dec!(-19.90)));
+        assert_eq!(usage_line("gb", period, dec!(12.50)), "gb usage 2026-11-01 to 2026-11-30: 12.5");
+    }
+
+    #[test]
+    fn usage_counts_from_the_first_period_until_a_pause_or_cancellation() {
+        let day = |text: &str| -> NaiveDate { text.parse().expect("day") };
+        let open = UsageWindow { from: day("2026-11-05"), until: None };
+        assert!(!open.admits(day("2026-11-04")) && open.admits(day("2026-11-05")) && open.admits(day("2030-01-01")));
+        let paused = UsageWindow { until: Some(day("2026-11-20")), ..open };
+        assert!(paused.admits(day("2026-11-19")) && !paused.admits(day("2026-11-20")));
     }
 
     #[test]

@@ -57,6 +57,7 @@ pub fn invoice_to_proto((row, lines): &crate::app::invoices::Invoice) -> Result<
                 price_source_id: line.priced_by.source_id.clone(),
                 priced_on: line.priced_by.on.map(format_date).unwrap_or_default(),
                 price_note: line.priced_by.note.clone(),
+                tiers: line.priced_by.tiers.iter().map(|tier| wire::tier_to_wire(tier, currency.code)).collect(),
             })
             .collect(),
         total: Some(money_in(row.total, currency)),

@@ -86,11 +86,16 @@ fn metered(v: &mut Violations, input: &Subscription) -> Vec<Metered> {
         let checked = check_metric(&asked.metric).map_err(str::to_owned);
         let metric = v.keep(&field("metric"), checked);
         let aggregation = v.keep(&field("aggregation"), wire::usage_aggregation(asked.aggregation));
+        let rating = v.keep(&field("rating"), wire::rating(asked.rating));
+        if asked.product.is_empty() {
+            v.add(field("product"), "is required: the id or code of the product whose price rates the metric");
+        }
         if metered.iter().any(|earlier| earlier.metric == asked.metric) {
             v.add(field("metric"), "is metered already: each metric once");
         }
-        if let (Some(()), Some(aggregation)) = (metric, aggregation) {
-            metered.push(Metered { metric: asked.metric.clone(), aggregation });
+        if let (Some(()), Some(aggregation), Some(rating)) = (metric, aggregation, rating) {
+            let product = asked.product.clone();
+            metered.push(Metered { metric: asked.metric.clone(), aggregation, product, rating });
         }
     }
     metered

@@ -119,19 +119,23 @@ impl UsageService for BillingApi {
         let (caller, tenant_id) = authorize(&request, ENQUIRERS)?;
         let run = async {
             let id = parse_id("subscription_id", &request.get_ref().subscription_id)?;
-            let (period, metrics) = self.current_usage(&caller, tenant_id, id).await?;
+            let (period, currency, metrics) = self.current_usage(&caller, tenant_id, id).await?;
+            let amount: Decimal = metrics.iter().map(|(_, rated, _)| rated.amount).sum();
             Ok::<_, BillingError>(GetCurrentUsageResponse {
                 period_start: format_date(period.start),
                 period_end: format_date(period.end),
                 metrics: metrics
                     .into_iter()
-                    .map(|(metered, quantity, events)| MetricUsage {
+                    .map(|(metered, rated, events)| MetricUsage {
                         aggregation: wire::usage_aggregation_to_wire(metered.aggregation) as i32,
                         metric: metered.metric,
-                        quantity: Some(decimal_to_wire(quantity)),
+                        quantity: Some(decimal_to_wire(rated.quantity)),
                         events,
+                        amount: wire::money(rated.amount, &currency),
+                        tiers: rated.tiers.iter().map(|tier| wire::tier_to_wire(tier, &currency)).collect(),
                     })
                     .collect(),
+                amount: wire::money(amount, &currency),
             })
         };
         Ok(Response::new(run.await?))

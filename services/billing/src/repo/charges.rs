@@ -15,6 +15,7 @@ use crate::domain::invoice::OpenCharge;
 use crate::domain::location::OrderAddress;
 use crate::domain::order::{Charge, OrderState, PricedBy};
 use crate::domain::subscription::DuePeriod;
+use crate::domain::usage::UsageTier;
 
 /// The SQL condition of a subscription (columns unqualified) whose next
 /// period is billed by the date in parameter `$date` (`billing.bill_on`,
@@ -64,21 +65,27 @@ struct OwingRow {
 impl OwingRow {
     /// How its time is cut into periods, and when each is billed.
     fn schedule(&self) -> Result<(Schedule, Timing), BillingError> {
-        let cycle = Cycle::from_months(self.cycle_months)
-            .ok_or_else(|| super::corrupt("cycle_months", &self.cycle_months.to_string()))?;
-        let anchor = match self.anchor_day {
-            Some(day) => AnchorDay::new(u32::try_from(day).unwrap_or(0))
-                .map_err(|_| super::corrupt("anchor_day", &day.to_string()))?,
-            None => AnchorDay::of(self.start_date),
-        };
         let timing = if self.in_arrears { Timing::Arrears } else { Timing::Advance };
-        Ok((Schedule { cycle, anchor, start: self.start_date }, timing))
+        Ok((schedule(self.start_date, self.cycle_months, self.anchor_day)?, timing))
     }
+}
+
+/// How a subscription's time is cut into periods, from its stored columns.
+pub(crate) fn schedule(start: NaiveDate, cycle_months: i32, anchor_day: Option<i32>) -> Result<Schedule, BillingError> {
+    let cycle =
+        Cycle::from_months(cycle_months).ok_or_else(|| super::corrupt("cycle_months", &cycle_months.to_string()))?;
+    let anchor = match anchor_day {
+        Some(day) => AnchorDay::new(u32::try_from(day).unwrap_or(0))
+            .map_err(|_| super::corrupt("anchor_day", &day.to_string()))?,
+        None => AnchorDay::of(start),
+    };
+    Ok(Schedule { cycle, anchor, start })
 }
 
 /// Up to `limit` (tenant, bill-to account) pairs, in that order, whose
 /// subscriptions have a period after their first started by `date` and not
-/// charged; none of the `skipped` tenants.
+/// charged, or a period ended by then whose usage is not billed; none of
+/// the `skipped` tenants.
 pub async fn accounts_with_later_periods_due(
     db: &sqlx::PgPool,
     date: NaiveDate,
@@ -86,10 +93,15 @@ pub async fn accounts_with_later_periods_due(
     limit: i64,
 ) -> Result<Vec<(Uuid, Uuid)>, BillingError> {
     Ok(sqlx::query_as(
-        "SELECT DISTINCT tenant_id, bill_to_account_id FROM billing.subscriptions
+        "SELECT tenant_id, bill_to_account_id FROM billing.subscriptions
          WHERE billing.bill_on(start_date, anchor_day, cycle_months, in_arrears, greatest(charged_periods, 1),
                  cancelled_on) <= $1::date
            AND paused_on IS NULL AND NOT tenant_id = ANY($2)
+         UNION
+         SELECT tenant_id, bill_to_account_id FROM billing.subscriptions
+         WHERE usage_periods IS NOT NULL
+           AND billing.bill_on(start_date, anchor_day, cycle_months, true, usage_periods, cancelled_on) <= $1::date
+           AND NOT tenant_id = ANY($2)
          ORDER BY tenant_id, bill_to_account_id LIMIT $3",
     )
     .bind(date)
@@ -163,7 +175,7 @@ pub async fn due_periods(
                     rule: row.price_rule.clone(),
                     source_id: row.price_source_id.clone(),
                     on: Some(row.created_on),
-                    note: String::new(),
+                    ..PricedBy::default()
                 },
                 index: i32::try_from(index).map_err(|_| super::corrupt("period index", &index.to_string()))?,
                 start: span.start,
@@ -244,7 +256,7 @@ pub async fn open(
         OpenCharge,
         r#"SELECT c.id, c.account_id, c.bill_to_account_id, c.separate, c.order_reference, c.product_id,
              c.description, c.currency, c.quantity, c.unit_price, c.total, c.price_rule, c.price_source_id,
-             c.priced_on, c.price_note
+             c.priced_on, c.price_note, c.tiers AS "tiers: Json<Vec<UsageTier>>"
          FROM billing.charges c
          WHERE c.tenant_id = $1 AND c.invoice_id IS NULL AND c.charge_date <= $3
            AND (c.bill_to_account_id = ANY($2) OR ($4 AND c.account_id = ANY($2)))

@@ -20,7 +20,7 @@ use bss_platform::money::Currency;
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
-use sqlx::types::Json;
+use sqlx::types::{Json, JsonValue};
 use uuid::Uuid;
 
 use crate::domain::change::Covers;
@@ -29,6 +29,7 @@ use crate::domain::error::BillingError;
 use crate::domain::location::OrderAddress;
 use crate::domain::order::{Charge, PricedBy};
 use crate::domain::settle::OpenInvoice;
+use crate::domain::usage::UsageTier;
 
 /// An invoice line as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,15 +49,32 @@ pub struct LineRow {
 macro_rules! line_columns {
     () => {
         "product_id, description, quantity, unit_price, total, credited, price_rule, price_source_id, priced_on, \
-         price_note"
+         price_note, tiers"
     };
 }
 
-type LineColumns =
-    (Option<String>, String, Decimal, Decimal, Decimal, Decimal, String, String, Option<NaiveDate>, String);
+type LineColumns = (
+    Option<String>,
+    String,
+    Decimal,
+    Decimal,
+    Decimal,
+    Decimal,
+    String,
+    String,
+    Option<NaiveDate>,
+    String,
+    Option<Json<Vec<UsageTier>>>,
+);
+
+/// Tiers as stored: none for a line or charge without.
+fn tiers_json(tiers: &[UsageTier]) -> Option<JsonValue> {
+    (!tiers.is_empty()).then(|| serde_json::to_value(tiers).unwrap_or_default())
+}
 
 fn line_row(row: LineColumns) -> LineRow {
-    let (product_id, description, quantity, unit_price, total, credited, rule, source_id, on, note) = row;
+    let (product_id, description, quantity, unit_price, total, credited, rule, source_id, on, note, tiers) = row;
+    let tiers = tiers.map(|tiers| tiers.0).unwrap_or_default();
     LineRow {
         product_id,
         description,
@@ -64,7 +82,7 @@ fn line_row(row: LineColumns) -> LineRow {
         unit_price,
         total,
         credited,
-        priced_by: PricedBy { rule, source_id, on, note },
+        priced_by: PricedBy { rule, source_id, on, note, tiers },
     }
 }
 
@@ -168,9 +186,9 @@ pub async fn insert_invoices(
         |get: fn(&PricedBy) -> String| lines.iter().map(|(_, _, line)| get(&line.priced_by)).collect::<Vec<_>>();
     sqlx::query!(
         "INSERT INTO billing.invoice_lines (tenant_id, invoice_id, line_number, product_id, description, quantity,
-             unit_price, total, price_rule, price_source_id, priced_on, price_note)
+             unit_price, total, price_rule, price_source_id, priced_on, price_note, tiers)
          SELECT $1, * FROM unnest($2::uuid[], $3::int[], $4::text[], $5::text[], $6::numeric[], $7::numeric[],
-             $8::numeric[], $9::text[], $10::text[], $11::date[], $12::text[])",
+             $8::numeric[], $9::text[], $10::text[], $11::date[], $12::text[], $13::jsonb[])",
         tenant_id,
         &lines.iter().map(|(id, _, _)| *id).collect::<Vec<_>>(),
         &lines.iter().map(|(_, number, _)| *number).collect::<Vec<_>>(),
@@ -183,6 +201,8 @@ pub async fn insert_invoices(
         &of_rule(|priced_by| priced_by.source_id.clone()),
         &lines.iter().map(|(_, _, line)| line.priced_by.on).collect::<Vec<_>>() as &[Option<NaiveDate>],
         &of_rule(|priced_by| priced_by.note.clone()),
+        &lines.iter().map(|(_, _, line)| tiers_json(&line.priced_by.tiers)).collect::<Vec<_>>()
+            as &[Option<JsonValue>],
     )
     .execute(&mut *tx)
     .await?;
@@ -247,8 +267,20 @@ pub async fn lines_of(
     tenant_id: Uuid,
     invoices: &[Uuid],
 ) -> Result<std::collections::HashMap<Uuid, Vec<LineRow>>, BillingError> {
-    type Row =
-        (Uuid, Option<String>, String, Decimal, Decimal, Decimal, Decimal, String, String, Option<NaiveDate>, String);
+    type Row = (
+        Uuid,
+        Option<String>,
+        String,
+        Decimal,
+        Decimal,
+        Decimal,
+        Decimal,
+        String,
+        String,
+        Option<NaiveDate>,
+        String,
+        Option<Json<Vec<UsageTier>>>,
+    );
     let rows: Vec<Row> = sqlx::query_as(concat!(
         "SELECT invoice_id, ",
         line_columns!(),
@@ -259,8 +291,8 @@ pub async fn lines_of(
     .fetch_all(connection)
     .await?;
     let mut lines: std::collections::HashMap<Uuid, Vec<LineRow>> = std::collections::HashMap::new();
-    for (invoice_id, a, b, c, d, e, f, g, h, i, j) in rows {
-        lines.entry(invoice_id).or_default().push(line_row((a, b, c, d, e, f, g, h, i, j)));
+    for (invoice_id, a, b, c, d, e, f, g, h, i, j, k) in rows {
+        lines.entry(invoice_id).or_default().push(line_row((a, b, c, d, e, f, g, h, i, j, k)));
     }
     Ok(lines)
 }
@@ -696,11 +728,11 @@ pub async fn insert_charges(tx: &mut PgConnection, tenant_id: Uuid, charges: &[C
         "INSERT INTO billing.charges (tenant_id, id, account_id, bill_to_account_id, separate, order_id,
              order_reference, product_id, description, currency, quantity, unit_price, total, charge_date, order_line,
              subscription_id, price_rule, price_source_id, priced_on, price_note, covers_from, covers_to, whole_days,
-             period_total, changed)
+             period_total, changed, tiers)
          SELECT $1, * FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::bool[], $6::uuid[], $7::text[], $8::text[],
              $9::text[], $10::text[], $11::numeric[], $12::numeric[], $13::numeric[], $14::date[], $15::int[],
              $16::uuid[], $17::text[], $18::text[], $19::date[], $20::text[], $21::date[], $22::date[], $23::int[],
-             $24::numeric[], $25::bool[])",
+             $24::numeric[], $25::bool[], $26::jsonb[])",
         tenant_id,
         &ids(|charge| charge.id),
         &ids(|charge| charge.account_id),
@@ -726,6 +758,7 @@ pub async fn insert_charges(tx: &mut PgConnection, tenant_id: Uuid, charges: &[C
         &covered(charges, |covers| i32::try_from(covers.whole_days).unwrap_or(i32::MAX)) as &[Option<i32>],
         &covered(charges, |covers| covers.whole_total) as &[Option<Decimal>],
         &charges.iter().map(|charge| charge.changed).collect::<Vec<_>>(),
+        &charges.iter().map(|charge| tiers_json(&charge.priced_by.tiers)).collect::<Vec<_>>() as &[Option<JsonValue>],
     )
     .execute(tx)
     .await?;

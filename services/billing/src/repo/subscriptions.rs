@@ -13,6 +13,7 @@ use crate::domain::cycle::{AnchorDay, Timing};
 use crate::domain::error::BillingError;
 use crate::domain::order::Charge;
 use crate::domain::subscription::{Subscription, SubscriptionState};
+use crate::domain::usage::Metered;
 
 /// Stores a new subscription with what charging it needs: its period's
 /// charge and the day it starts (none: not started, never charged).
@@ -27,9 +28,9 @@ pub async fn insert(
         "INSERT INTO billing.subscriptions (tenant_id, id, account_id, doc, bill_to_account_id, separate,
              product_id, description, currency, quantity, unit_price, total, start_date, charged_periods,
              status, reference, held_order_id, price_rule, price_source_id, cycle_months, anchor_day, in_arrears,
-             cancelled_on, trial_ends_on, term_periods, auto_renew)
+             cancelled_on, trial_ends_on, term_periods, auto_renew, usage_periods)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, coalesce($13, 'infinity'::date), 0,
-             $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)",
+             $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)",
     )
     .bind(tenant_id)
     .bind(subscription.id)
@@ -56,6 +57,7 @@ pub async fn insert(
     .bind(subscription.trial_span().map(|(_, end)| end))
     .bind(subscription.term.map_or(0, |term| term.periods as i32))
     .bind(subscription.term.is_some_and(|term| term.auto_renew))
+    .bind(subscription.metered.iter().any(Metered::billed).then_some(0))
     .execute(tx)
     .await?;
     Ok(())

@@ -2,14 +2,14 @@
 //! and a period's events aggregated in one statement per metric (the same
 //! rule as [`Aggregation::aggregate`]; a test compares them).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::domain::error::BillingError;
-use crate::domain::usage::{Aggregation, Metered};
+use crate::domain::usage::{Aggregation, Metered, UsageWindow};
 
 /// A usage event to record.
 #[derive(Clone, Debug, PartialEq)]
@@ -23,13 +23,24 @@ pub struct NewEvent {
 }
 
 /// Records the events, each once by (subscription, metric, key): an event
-/// recorded already (in this batch or before) is not recorded again.
-/// Returns how many were recorded now.
+/// recorded already (in this batch or before) is not recorded again. An
+/// event recorded now for a period whose usage was billed marks that
+/// period late (the next charge run bills the difference). Returns how
+/// many were recorded now.
 pub async fn insert(tx: &mut PgConnection, tenant_id: Uuid, events: &[NewEvent]) -> Result<u64, BillingError> {
-    let inserted = sqlx::query(
-        "INSERT INTO billing.usage_events (tenant_id, subscription_id, metric, key, quantity, at, property)
-         SELECT $1, * FROM unnest($2::uuid[], $3::text[], $4::text[], $5::numeric[], $6::timestamptz[], $7::text[])
-         ON CONFLICT DO NOTHING",
+    let recorded: i64 = sqlx::query_scalar(
+        "WITH recorded AS (
+             INSERT INTO billing.usage_events (tenant_id, subscription_id, metric, key, quantity, at, property)
+             SELECT $1, * FROM unnest($2::uuid[], $3::text[], $4::text[], $5::numeric[], $6::timestamptz[],
+                 $7::text[])
+             ON CONFLICT DO NOTHING
+             RETURNING subscription_id, metric, (at AT TIME ZONE 'UTC')::date AS day),
+         late AS (
+             UPDATE billing.usage_periods p SET late = true
+             FROM recorded r
+             WHERE p.tenant_id = $1 AND p.subscription_id = r.subscription_id AND p.metric = r.metric
+               AND p.period_from <= r.day AND r.day < p.period_to AND NOT p.late)
+         SELECT count(*) FROM recorded",
     )
     .bind(tenant_id)
     .bind(events.iter().map(|event| event.subscription_id).collect::<Vec<_>>())
@@ -38,29 +49,161 @@ pub async fn insert(tx: &mut PgConnection, tenant_id: Uuid, events: &[NewEvent])
     .bind(events.iter().map(|event| event.quantity).collect::<Vec<_>>())
     .bind(events.iter().map(|event| event.at).collect::<Vec<_>>())
     .bind(events.iter().map(|event| event.property.as_str()).collect::<Vec<_>>())
-    .execute(tx)
+    .fetch_one(tx)
     .await?;
-    Ok(inserted.rows_affected())
+    Ok(u64::try_from(recorded).unwrap_or_default())
 }
 
-/// The tenant's subscriptions among `ids` with their account, the metrics
-/// each meters and whether it was ever active (not held or refused by
-/// credit); one not found is left out.
+/// A subscription events are recorded against, as ingestion checks it.
+#[derive(sqlx::FromRow)]
+pub struct MeteredRow {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub metered: Json<Vec<Metered>>,
+    /// Ever active (not held or refused by credit).
+    pub started: bool,
+    /// The days it records usage for.
+    pub runs_from: NaiveDate,
+    pub runs_until: Option<NaiveDate>,
+}
+
+impl MeteredRow {
+    pub fn window(&self) -> UsageWindow {
+        UsageWindow { from: self.runs_from, until: self.runs_until }
+    }
+}
+
+/// The tenant's subscriptions among `ids`, each with its account, the
+/// metrics it meters, whether it was ever active and the days it records
+/// usage for; one not found is left out. Each is share-locked on its key
+/// until the caller's transaction ends: a charge run (which locks it for
+/// update) closes its periods either before these events are recorded
+/// (and they mark what they are late for) or after (and counts them).
 pub async fn metered_of(
     conn: &mut PgConnection,
     tenant_id: Uuid,
     ids: &[Uuid],
-) -> Result<Vec<(Uuid, Uuid, Vec<Metered>, bool)>, BillingError> {
-    let rows: Vec<(Uuid, Uuid, Json<Vec<Metered>>, bool)> = sqlx::query_as(
-        "SELECT id, account_id, coalesce(doc->'metered', '[]'::jsonb),
-             status NOT IN ('PENDING_APPROVAL', 'REJECTED')
-         FROM billing.subscriptions WHERE tenant_id = $1 AND id = ANY($2)",
+) -> Result<Vec<MeteredRow>, BillingError> {
+    Ok(sqlx::query_as(
+        "SELECT id, account_id, coalesce(doc->'metered', '[]'::jsonb) AS metered,
+             status NOT IN ('PENDING_APPROVAL', 'REJECTED') AS started, start_date AS runs_from,
+             least(paused_on, cancelled_on) AS runs_until
+         FROM billing.subscriptions WHERE tenant_id = $1 AND id = ANY($2)
+         ORDER BY id FOR KEY SHARE",
     )
     .bind(tenant_id)
     .bind(ids)
     .fetch_all(conn)
+    .await?)
+}
+
+/// A metered subscription with usage to bill, as the charge run reads it.
+#[derive(sqlx::FromRow)]
+pub struct UsageDue {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub bill_to_account_id: Uuid,
+    pub separate: bool,
+    pub reference: Option<String>,
+    pub currency: String,
+    pub start_date: NaiveDate,
+    pub cycle_months: i32,
+    pub anchor_day: Option<i32>,
+    pub cancelled_on: Option<NaiveDate>,
+    /// Periods whose usage is billed.
+    pub usage_periods: i32,
+    pub metered: Json<Vec<Metered>>,
+}
+
+/// The metered subscriptions billed to the accounts (or, when `bought`,
+/// bought by them) with a period ended by `date` whose usage is not
+/// billed, or a billed period with late events; locked, in id order.
+pub async fn due(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    (accounts, bought): (&[Uuid], bool),
+    date: NaiveDate,
+) -> Result<Vec<UsageDue>, BillingError> {
+    Ok(sqlx::query_as(
+        "SELECT id, account_id, bill_to_account_id, separate, reference, currency, start_date, cycle_months,
+             anchor_day, cancelled_on, usage_periods, coalesce(doc->'metered', '[]'::jsonb) AS metered
+         FROM billing.subscriptions s
+         WHERE tenant_id = $1 AND (bill_to_account_id = ANY($2) OR ($4 AND account_id = ANY($2)))
+           AND usage_periods IS NOT NULL
+           AND (billing.bill_on(start_date, anchor_day, cycle_months, true, usage_periods, cancelled_on) <= $3::date
+                OR EXISTS (SELECT 1 FROM billing.usage_periods u
+                           WHERE u.tenant_id = s.tenant_id AND u.subscription_id = s.id AND u.late))
+         ORDER BY id FOR UPDATE",
+    )
+    .bind(tenant_id)
+    .bind(accounts)
+    .bind(date)
+    .bind(bought)
+    .fetch_all(tx)
+    .await?)
+}
+
+/// A metric's period whose usage was billed: its days and what it was
+/// billed.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct BilledPeriod {
+    pub subscription_id: Uuid,
+    pub metric: String,
+    pub period_from: NaiveDate,
+    pub period_to: NaiveDate,
+    pub quantity: Decimal,
+    pub amount: Decimal,
+}
+
+/// The billed periods of the subscriptions with late events, by
+/// subscription, metric and period.
+pub async fn late(tx: &mut PgConnection, tenant_id: Uuid, ids: &[Uuid]) -> Result<Vec<BilledPeriod>, BillingError> {
+    Ok(sqlx::query_as(
+        "SELECT subscription_id, metric, period_from, period_to, quantity, amount FROM billing.usage_periods
+         WHERE tenant_id = $1 AND subscription_id = ANY($2) AND late
+         ORDER BY subscription_id, metric, period_from",
+    )
+    .bind(tenant_id)
+    .bind(ids)
+    .fetch_all(tx)
+    .await?)
+}
+
+/// Records what each period was billed (a late one's new figures), no
+/// longer late, and each subscription's periods billed.
+pub async fn record(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    billed: &[BilledPeriod],
+    counted: &[(Uuid, i32)],
+) -> Result<(), BillingError> {
+    sqlx::query(
+        "INSERT INTO billing.usage_periods (tenant_id, subscription_id, metric, period_from, period_to, quantity,
+             amount)
+         SELECT $1, * FROM unnest($2::uuid[], $3::text[], $4::date[], $5::date[], $6::numeric[], $7::numeric[])
+         ON CONFLICT (tenant_id, subscription_id, metric, period_from)
+         DO UPDATE SET quantity = excluded.quantity, amount = excluded.amount, late = false",
+    )
+    .bind(tenant_id)
+    .bind(billed.iter().map(|period| period.subscription_id).collect::<Vec<_>>())
+    .bind(billed.iter().map(|period| period.metric.as_str()).collect::<Vec<_>>())
+    .bind(billed.iter().map(|period| period.period_from).collect::<Vec<_>>())
+    .bind(billed.iter().map(|period| period.period_to).collect::<Vec<_>>())
+    .bind(billed.iter().map(|period| period.quantity).collect::<Vec<_>>())
+    .bind(billed.iter().map(|period| period.amount).collect::<Vec<_>>())
+    .execute(&mut *tx)
     .await?;
-    Ok(rows.into_iter().map(|(id, account_id, Json(metered), started)| (id, account_id, metered, started)).collect())
+    sqlx::query(
+        "UPDATE billing.subscriptions s SET usage_periods = c.periods
+         FROM unnest($2::uuid[], $3::int[]) AS c(id, periods)
+         WHERE s.tenant_id = $1 AND s.id = c.id",
+    )
+    .bind(tenant_id)
+    .bind(counted.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+    .bind(counted.iter().map(|(_, periods)| *periods).collect::<Vec<_>>())
+    .execute(tx)
+    .await?;
+    Ok(())
 }
 
 /// What the subscription's events of `metric` from `from` up to, not

@@ -7,11 +7,10 @@ use bss_platform::auth::Caller;
 use bss_platform::error::Violations;
 use bss_platform::money::Currency;
 use chrono::NaiveDate;
-use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::Pricing;
-use crate::domain::book::{AccountFacts, PriceBook, Quote};
+use crate::domain::book::{AccountFacts, LineAsk, PriceBook, Quote};
 use crate::domain::error::PricingError;
 
 /// A quote as asked.
@@ -21,8 +20,7 @@ pub struct QuoteAsk {
     pub currency: Option<Currency>,
     /// `None`: today.
     pub day: Option<NaiveDate>,
-    /// (product id or code, quantity).
-    pub lines: Vec<(String, Decimal)>,
+    pub lines: Vec<LineAsk>,
     /// The oldest book version that may price it (0: the newest heard of).
     pub min_version: i64,
 }

@@ -16,6 +16,12 @@
 //! 5. Unit prices are rounded half away from zero to the scale of their
 //!    source price, and to at least the currency's minor unit; totals to the
 //!    minor unit.
+//! 6. A rated line (metered usage) is charged by tiers of the winning
+//!    price's breaks ([`Rating`]): each tier's unit price is found as in 1-5,
+//!    each tier's amount (its quantity × its unit price) is rounded half away
+//!    from zero to the minor unit, and the line's total is their sum. Prices
+//!    compete by the total they would charge, so with graduated tiers the
+//!    cheapest schedule for the whole quantity wins.
 //!
 //! A group member without pricing of its own is priced as its parent.
 
@@ -28,7 +34,7 @@ use uuid::Uuid;
 
 use super::catalog::{Availability, Product};
 use super::error::PricingError;
-use super::price::Tiered;
+use super::price::{Rating, Tiered};
 
 /// A price valid from a day to a day (inclusive; open-ended without `to`).
 #[derive(Clone, Debug)]
@@ -178,6 +184,34 @@ pub struct Candidate {
     pub won: bool,
     /// Why it lost; empty for the winner.
     pub reason: &'static str,
+    /// A rated line's tiers at this price (none for a line not rated).
+    pub tiers: Vec<RatedTier>,
+    /// What it would charge for the line: a rated line's tiers added up,
+    /// else its price (what candidates are compared by).
+    pub cost: Decimal,
+}
+
+/// A tier of a rated line: the part of its quantity from `from` up to, not
+/// including, `to` (no end for the last tier), charged `amount` at
+/// `unit_price` (in the quote's currency, rounded as a line's unit price).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RatedTier {
+    pub from: Decimal,
+    pub to: Option<Decimal>,
+    pub quantity: Decimal,
+    pub unit_price: Decimal,
+    /// quantity × unit price, rounded half away from zero to the currency's
+    /// minor unit.
+    pub amount: Decimal,
+}
+
+/// A line to price: a product (id or code), its quantity, and how a
+/// metered quantity is rated (`None`: at one unit price).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineAsk {
+    pub product: String,
+    pub quantity: Decimal,
+    pub rating: Option<Rating>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -188,6 +222,8 @@ pub struct PricedLine {
     pub quantity: Decimal,
     pub unit_price: Decimal,
     pub total: Decimal,
+    /// Its tiers, when rated (the winner's).
+    pub tiers: Vec<RatedTier>,
     pub winner: Candidate,
     pub candidates: Vec<Candidate>,
     /// The product's physical good settings; `None` for a service.
@@ -283,7 +319,7 @@ impl PriceBook {
         account: &AccountFacts,
         currency: Currency,
         day: NaiveDate,
-        lines: &[(String, Decimal)],
+        lines: &[LineAsk],
     ) -> Result<Quote, PricingError> {
         let priced_as = self.priced_as(account);
         let contracts: Vec<&Contract> = self
@@ -296,7 +332,7 @@ impl PriceBook {
             .collect();
         let mut refused = Vec::new();
         let mut priced = Vec::with_capacity(lines.len());
-        for (index, (reference, quantity)) in lines.iter().enumerate() {
+        for (index, LineAsk { product: reference, quantity, rating }) in lines.iter().enumerate() {
             let line_number = index + 1;
             let Some(product) = self.product(reference) else {
                 refused.push((line_number, "PRODUCT_UNKNOWN", format!("line {line_number}: no product {reference:?}")));
@@ -314,7 +350,8 @@ impl PriceBook {
                 ));
                 continue;
             }
-            priced.push(self.price_line(line_number, product, *quantity, priced_as, &contracts, currency, day)?);
+            let line = (line_number, product, *quantity, *rating);
+            priced.push(self.price_line(line, priced_as, &contracts, currency, day)?);
         }
         if !refused.is_empty() {
             return Err(PricingError::Lines(refused));
@@ -323,12 +360,9 @@ impl PriceBook {
         Ok(Quote { priced_as, currency, lines: priced, total })
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn price_line(
         &self,
-        line_number: usize,
-        product: &Product,
-        quantity: Decimal,
+        (line_number, product, quantity, rating): (usize, &Product, Decimal, Option<Rating>),
         priced_as: Uuid,
         contracts: &[&Contract],
         currency: Currency,
@@ -343,13 +377,30 @@ impl PriceBook {
             })?;
             Ok(price * rate)
         };
+        // A unit price of the source (in `from`, before discount) in the
+        // quote's currency: discounted, converted, rounded (rule 5).
+        let unit = |original: Decimal, from: Currency, discount: Decimal| -> Result<Decimal, PricingError> {
+            let discounted = original * (Decimal::ONE_HUNDRED - discount) / Decimal::ONE_HUNDRED;
+            let scale = original.scale().max(currency.minor_units);
+            Ok(convert(discounted, from)?.round_dp_with_strategy(scale, RoundingStrategy::MidpointAwayFromZero))
+        };
         let candidate =
             |rule: Rule, source_id: Uuid, tiered: &Tiered, from: Currency, discount: Decimal, forced: bool| {
                 let (original, quantity_break) = tiered.at(quantity);
-                let discounted = original * (Decimal::ONE_HUNDRED - discount) / Decimal::ONE_HUNDRED;
-                let scale = original.scale().max(currency.minor_units);
-                let price =
-                    convert(discounted, from)?.round_dp_with_strategy(scale, RoundingStrategy::MidpointAwayFromZero);
+                let price = unit(original, from, discount)?;
+                let tiers = match rating {
+                    Some(rating) => tiered
+                        .rate(quantity, rating)
+                        .into_iter()
+                        .map(|tier| {
+                            let unit_price = unit(tier.unit_price, from, discount)?;
+                            let amount = currency.round(tier.quantity * unit_price);
+                            Ok(RatedTier { from: tier.from, to: tier.to, quantity: tier.quantity, unit_price, amount })
+                        })
+                        .collect::<Result<Vec<_>, PricingError>>()?,
+                    None => Vec::new(),
+                };
+                let cost = if rating.is_some() { tiers.iter().map(|tier| tier.amount).sum() } else { price };
                 Ok::<_, PricingError>(Candidate {
                     rule,
                     source_id,
@@ -361,6 +412,8 @@ impl PriceBook {
                     forced,
                     won: false,
                     reason: "",
+                    tiers,
+                    cost,
                 })
             };
 
@@ -424,17 +477,17 @@ impl PriceBook {
             .enumerate()
             .filter(|(index, candidate)| contends(*index, candidate))
             .min_by(|(left_index, left), (right_index, right)| {
-                left.price.cmp(&right.price).then(left_index.cmp(right_index))
+                left.cost.cmp(&right.cost).then(left_index.cmp(right_index))
             })
             .map_or(0, |(index, _)| index);
-        let winning_price = candidates[winner_index].price;
+        let winning_cost = candidates[winner_index].cost;
         for (index, candidate) in candidates.iter_mut().enumerate() {
             if index == winner_index {
                 candidate.won = true;
             } else if candidate.reason.is_empty() {
                 candidate.reason = if any_forced && !candidate.forced {
                     "a forced price applies"
-                } else if candidate.price == winning_price {
+                } else if candidate.cost == winning_cost {
                     "as low as the winner, which is listed first"
                 } else {
                     "a lower price applies"
@@ -442,7 +495,10 @@ impl PriceBook {
             }
         }
         let winner = candidates[winner_index].clone();
-        let total = currency.round(winner.price * quantity);
+        let total = match rating {
+            Some(_) => winner.cost,
+            None => currency.round(winner.price * quantity),
+        };
         Ok(PricedLine {
             line_number,
             product_id: product.id,
@@ -450,6 +506,7 @@ impl PriceBook {
             quantity,
             unit_price: winner.price,
             total,
+            tiers: winner.tiers.clone(),
             winner,
             candidates,
             goods: product.goods,

@@ -13,8 +13,9 @@ use uuid::Uuid;
 use super::convert::{date_from_wire, quantity_from_wire};
 use super::{BATCH_QUOTERS, PricingApi, QUOTERS};
 use crate::app::quotes::{Priced, QuoteAsk};
-use crate::domain::book::{Candidate as Considered, Rule};
+use crate::domain::book::{Candidate as Considered, LineAsk, RatedTier as Tier, Rule};
 use crate::domain::error::PricingError;
+use crate::domain::price::Rating as Rated;
 
 /// Most lines one quote may have.
 pub const MAX_LINES: usize = 500;
@@ -48,6 +49,16 @@ fn candidate_to_proto(candidate: &Considered, currency: Currency) -> Candidate {
     }
 }
 
+pub fn tier_to_wire(tier: &Tier, currency: Currency) -> RatedTier {
+    RatedTier {
+        from: Some(decimal_to_wire(tier.from)),
+        to: tier.to.map(decimal_to_wire),
+        quantity: Some(decimal_to_wire(tier.quantity)),
+        unit_price: Some(money_to_wire(tier.unit_price, currency)),
+        amount: Some(money_to_wire(tier.amount, currency)),
+    }
+}
+
 /// A quote request read: (account, unless a guest's; currency, unless the
 /// account's; day, unless today; lines), or its violations under `prefix`.
 fn ask_from_wire(request: &QuoteRequest, guest: bool, prefix: &str) -> Result<(Option<Uuid>, QuoteAsk), PricingError> {
@@ -75,10 +86,19 @@ fn ask_from_wire(request: &QuoteRequest, guest: bool, prefix: &str) -> Result<(O
         if line.product.is_empty() {
             v.add(field(&format!("lines[{index}].product")), "is required: a product id or code");
         }
+        let rating = match Rating::try_from(line.rating) {
+            Ok(Rating::Unspecified) => None,
+            Ok(Rating::Volume) => Some(Rated::Volume),
+            Ok(Rating::Graduated) => Some(Rated::Graduated),
+            Err(_) => {
+                v.add(field(&format!("lines[{index}].rating")), "is VOLUME, GRADUATED or unspecified");
+                None
+            }
+        };
         if let Some(quantity) =
             quantity_from_wire(&mut v, &field(&format!("lines[{index}].quantity")), line.quantity.as_ref())
         {
-            lines.push((line.product.clone(), quantity));
+            lines.push(LineAsk { product: line.product.clone(), quantity, rating });
         }
     }
     let (Some(account_id), Some(currency), Some(day)) = (account_id, currency, day) else {
@@ -118,6 +138,7 @@ fn quote_to_wire(account_id: Uuid, (quote, day, version): &Priced, explain: bool
                     Vec::new()
                 },
                 physical_good: line.goods.map(super::catalog::goods_to_proto),
+                tiers: line.tiers.iter().map(|tier| tier_to_wire(tier, currency)).collect(),
             })
             .collect(),
         total: Some(money_to_wire(quote.total, currency)),

@@ -239,7 +239,11 @@ impl Fixture {
         QuoteRequest {
             account_id: self.account_id.clone(),
             date: "2026-11-23".to_owned(),
-            lines: vec![QuoteLineRequest { product: self.product_id.clone(), quantity: decimal("1") }],
+            lines: vec![QuoteLineRequest {
+                product: self.product_id.clone(),
+                quantity: decimal("1"),
+                ..Default::default()
+            }],
             explain: true,
             ..QuoteRequest::default()
         }

@@ -139,8 +139,10 @@ impl Fixture {
     }
 
     fn quote_for(&self, account: Uuid, code: &str, lines: &[(&str, Decimal)]) -> Result<Quote, PricingError> {
-        let lines: Vec<(String, Decimal)> =
-            lines.iter().map(|(code, quantity)| ((*code).to_owned(), *quantity)).collect();
+        let lines: Vec<LineAsk> = lines
+            .iter()
+            .map(|(code, quantity)| LineAsk { product: (*code).to_owned(), quantity: *quantity, rating: None })
+            .collect();
         self.book.quote(&self.accounts[&account], currency(code), day("2026-11-23"), &lines)
     }
 
@@ -447,4 +449,59 @@ fn a_default_rate_plan_that_cannot_be_converted_is_passed_over() {
     fixture.rate("USD", "EUR", "2026-01-01", dec!(0.5));
     let line = fixture.line("P", dec!(1));
     assert_eq!((line.winner.rule, line.unit_price), (Rule::RatePlan, dec!(30.00)), "with a rate it prices");
+}
+
+/// Quotes `quantity` of "P" rated by `rating`.
+fn rated(fixture: &Fixture, quantity: Decimal, rating: Rating) -> PricedLine {
+    let line = LineAsk { product: "P".to_owned(), quantity, rating: Some(rating) };
+    let mut quote =
+        fixture.book.quote(&fixture.accounts[&fixture.account], currency("EUR"), day("2026-11-23"), &[line]);
+    quote.as_mut().expect("rated").lines.remove(0)
+}
+
+#[test]
+fn a_rated_line_is_charged_tier_by_tier_at_the_winning_prices_breaks() {
+    let mut fixture = Fixture::new();
+    // Level C: 0.10 up to 1,000, 0.08 from 1,000, 0.05 from 10,000; the
+    // account's 10 % discount comes off every tier, each rounded half away
+    // from zero to its stored scale (rule 5): 0.09, 0.072 to 0.07, 0.045
+    // to 0.05.
+    let tiers = breaks(dec!(0.10), &[(dec!(1000), dec!(0.08)), (dec!(10000), dec!(0.05))]);
+    fixture.level(fixture.account, "P", tiers, dec!(10));
+    let graduated = rated(&fixture, dec!(12500), Rating::Graduated);
+    let parts: Vec<(Decimal, Option<Decimal>, Decimal, Decimal, Decimal)> =
+        graduated.tiers.iter().map(|tier| (tier.from, tier.to, tier.quantity, tier.unit_price, tier.amount)).collect();
+    assert_eq!(
+        parts,
+        vec![
+            (dec!(0), Some(dec!(1000)), dec!(1000), dec!(0.09), dec!(90.00)),
+            (dec!(1000), Some(dec!(10000)), dec!(9000), dec!(0.07), dec!(630.00)),
+            (dec!(10000), None, dec!(2500), dec!(0.05), dec!(125.00)),
+        ]
+    );
+    assert_eq!(graduated.total, dec!(845.00), "the tiers' amounts added up");
+    assert_eq!((graduated.winner.rule, graduated.unit_price), (Rule::PriceLevel, dec!(0.05)));
+    let volume = rated(&fixture, dec!(12500), Rating::Volume);
+    assert_eq!(volume.tiers.len(), 1);
+    assert_eq!(volume.total, dec!(625.00), "all of it at the reached break: 12,500 × 0.05");
+    // Unrated, the same quantity is the volume price, without tiers.
+    let unrated = fixture.line("P", dec!(12500));
+    assert_eq!((unrated.total, unrated.tiers.len()), (volume.total, 0));
+}
+
+#[test]
+fn rated_prices_compete_by_what_they_charge_for_the_whole_quantity() {
+    let mut fixture = Fixture::new();
+    // The level's breaks are cheaper at the margin (0.05 from 100), the
+    // account price is flat 0.07: graduated over 150 units the level costs
+    // 100 × 0.10 + 50 × 0.05 = 12.50, the account price 10.50.
+    fixture.level(fixture.account, "P", breaks(dec!(0.10), &[(dec!(100), dec!(0.05))]), dec!(0));
+    fixture.account_price(fixture.account, "P", Tiered::flat(dec!(0.07)), false);
+    let graduated = rated(&fixture, dec!(150), Rating::Graduated);
+    assert_eq!((graduated.winner.rule, graduated.total), (Rule::AccountPrice, dec!(10.50)));
+    let losing = graduated.candidates.iter().find(|candidate| candidate.rule == Rule::PriceLevel).expect("level");
+    assert_eq!((losing.cost, losing.reason), (dec!(12.50), "a lower price applies"));
+    // By volume the level's 0.05 for all 150 (7.50) wins.
+    let volume = rated(&fixture, dec!(150), Rating::Volume);
+    assert_eq!((volume.winner.rule, volume.total), (Rule::PriceLevel, dec!(7.50)));
 }
