@@ -7,7 +7,10 @@
 //! counts what a subscription owes for its current period before any
 //! invoice does. Batches of bill-to accounts per tenant, one transaction
 //! each; a tenant whose batch fails (pricing unavailable) is tried again
-//! on the next pass and never holds up another.
+//! on the next pass and never holds up another. The periods of metered
+//! subscriptions that ended are billed their usage the same way, and the
+//! running usage of those with events recorded since they were last rated
+//! is rated again, so credit holds what it comes to (UsageReserved).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -87,6 +90,34 @@ pub async fn announce_trials(api: &Billing, today: NaiveDate) -> Result<usize, B
     Ok(ended.len())
 }
 
+/// Rates again the running usage of up to [`BATCH`] metered subscriptions
+/// with events recorded since they were last rated, and moves what credit
+/// holds for each; returns how many it rated and the tenants it could not
+/// rate (tried again on the next pass).
+pub async fn rate_recorded_usage(
+    api: &Billing,
+    today: NaiveDate,
+) -> Result<(usize, Vec<(Uuid, BillingError)>), BillingError> {
+    let mut by_tenant: BTreeMap<Uuid, Vec<Uuid>> = BTreeMap::new();
+    for (tenant_id, id) in repo::usage::dirty(&api.db, BATCH).await? {
+        by_tenant.entry(tenant_id).or_default().push(id);
+    }
+    let (mut rated, mut failed) = (0, Vec::new());
+    for (tenant_id, ids) in by_tenant {
+        let mut tx = api.db.begin().await?;
+        let subscriptions = repo::usage::locked(&mut tx, tenant_id, &ids).await?;
+        match api.reserve_usage(&mut tx, tenant_id, &subscriptions, today).await {
+            Ok(()) => {
+                tx.commit().await?;
+                api.events.written();
+                rated += subscriptions.len();
+            }
+            Err(error) => failed.push((tenant_id, error)),
+        }
+    }
+    Ok((rated, failed))
+}
+
 /// Accrues every few seconds until shutdown.
 pub async fn run(api: Arc<Billing>, shutdown: Shutdown) {
     loop {
@@ -110,6 +141,14 @@ pub async fn run(api: Arc<Billing>, shutdown: Shutdown) {
                 }
             }
             Err(error) => tracing::warn!(%error, "charging started subscription periods failed; retrying"),
+        }
+        match rate_recorded_usage(&api, today).await {
+            Ok((_, failed)) => {
+                for (tenant_id, error) in failed {
+                    tracing::warn!(%tenant_id, %error, "rating recorded usage failed; retrying");
+                }
+            }
+            Err(error) => tracing::warn!(%error, "rating recorded usage failed; retrying"),
         }
     }
 }

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use bss_platform::events::{HandlerError, Source, parse_id as id};
 use bss_platform::money::{Currency, parse_decimal};
 use bss_proto::billing::billing_event::Payload;
-use bss_proto::billing::{BillingEvent, InvoicePosted, OrderPayer, SubscriptionPeriodCharged};
+use bss_proto::billing::{BillingEvent, InvoicePosted, OrderPayer, SubscriptionPeriodCharged, UsageReserved};
 use bss_proto::types::Money;
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
@@ -184,6 +184,27 @@ async fn reserve_period(
     Ok(())
 }
 
+/// What a metered subscription's usage not invoiced yet comes to moved:
+/// reserved on the payer until the invoice billing it captures it (never
+/// refused: the usage happened), or released.
+async fn reserve_usage(tx: &mut PgConnection, tenant_id: Uuid, usage: &UsageReserved) -> Result<(), HandlerError> {
+    let (amount, currency) = amount(usage.amount.as_ref())?;
+    if usage.reference.is_empty() {
+        return Err(HandlerError::DeadLetter("usage without its reference".to_owned()));
+    }
+    let (account, settings) = locked(tx, tenant_id, id(&usage.payer_account_id)?, currency).await?;
+    if usage.release {
+        reservations::take_for_order(tx, tenant_id, ACTOR, &account, &usage.reference, Some(amount), "RELEASED")
+            .await
+            .map_err(retry)?;
+    } else {
+        reservations::reserve(tx, tenant_id, ACTOR, &settings, &account, &usage.reference, amount, true)
+            .await
+            .map_err(retry)?;
+    }
+    Ok(())
+}
+
 /// Applies one billing event to credit's state.
 pub async fn apply(tx: &mut PgConnection, event: &BillingEvent) -> Result<(), HandlerError> {
     let tenant_id = id(&event.tenant_id)?;
@@ -217,6 +238,7 @@ pub async fn apply(tx: &mut PgConnection, event: &BillingEvent) -> Result<(), Ha
             cancel(tx, tenant_id, account_id, &cancelled.reference, true, &cancelled.payers).await
         }
         Some(Payload::SubscriptionPeriodCharged(charged)) => reserve_period(tx, tenant_id, charged).await,
+        Some(Payload::UsageReserved(usage)) => reserve_usage(tx, tenant_id, usage).await,
         Some(Payload::InvoiceOverdue(overdue)) => {
             repo::mark_overdue(tx, tenant_id, id(&overdue.invoice_id)?, id(&overdue.account_id)?, true)
                 .await

@@ -106,6 +106,7 @@ envelope!(
         WalletTransactionPosted,
         SubscriptionTrialEnded,
         SubscriptionRenewed,
+        UsageReserved,
     }
 );
 

@@ -1,8 +1,9 @@
 //! A metered plan with graduated and volume tiers, through the gateway:
-//! usage recorded, its running amount, the period billed in arrears with
-//! its tiers on the invoice, a late event billed as an adjustment on the
-//! next invoice, read back from billing (invoices, balance) and credit
-//! (balance, reserved). Tier figures are worked out here by hand.
+//! usage recorded, its running amount (in billing's answer and in credit's
+//! exposure), the period billed in arrears with its tiers on the invoice,
+//! a late event billed as an adjustment on the next invoice, read back
+//! from billing (invoices, balance) and credit (balance, reserved,
+//! available). Tier figures are worked out here by hand.
 
 use bss_e2e::{
     TestApp, amount, billing_balance, create_account, create_product, credit_settles, decimal, generate,
@@ -180,6 +181,14 @@ async fn a_metered_plan_bills_each_period_by_its_tiers_in_arrears_and_late_usage
     ];
     assert_eq!(tiers(&current.metrics[0].tiers), graduated);
     assert_eq!(tiers(&current.metrics[1].tiers), vec![tier("100", "", "150", "0.50", "75.00")]);
+    // Credit counts the running usage in the account's exposure once the
+    // accrual rated it: what the account may still spend is less by it.
+    let status = credit_settles(&channel, &clerk, &account, "20.00", "1020.00").await;
+    assert_eq!((amount(&status.exposure), amount(&status.available_credit)), ("1040.00", "3960.00"));
+    // More usage moves the hold: 1,000 more calls at 0.05 are 50.00.
+    let more = IngestUsageBatchRequest { events: vec![event(id, "api_calls", "c5", "1000", (start, 110))] };
+    meter.ingest_usage_batch(authorized(more, &clerk)).await.expect("more");
+    credit_settles(&channel, &clerk, &account, "20.00", "1070.00").await;
     // Nothing is billed before the period ends.
     let early = generate(&channel, &clerk, &account, &today(), true).await;
     assert!(early.is_empty(), "{early:?}");
@@ -189,7 +198,8 @@ async fn a_metered_plan_bills_each_period_by_its_tiers_in_arrears_and_late_usage
     // tiers.
     let billed = generate(&channel, &clerk, &account, &end.to_string(), true).await;
     assert_eq!(billed.len(), 1, "{billed:?}");
-    assert_eq!(amount(&billed[0].total), "1040.00");
+    // Calls: 13,500 rate 100.00 + 720.00 + 3,500 × 0.05 = 995.00.
+    assert_eq!(amount(&billed[0].total), "1090.00");
     let last_day = end.pred_opt().expect("day");
     let lines: Vec<(String, String, String)> = billed[0]
         .lines
@@ -199,28 +209,26 @@ async fn a_metered_plan_bills_each_period_by_its_tiers_in_arrears_and_late_usage
             (line.description.clone(), quantity, amount(&line.total).to_owned())
         })
         .collect();
-    assert!(
-        lines.contains(&(
-            format!("api_calls usage {start} to {last_day}: 12500"),
-            "12500".to_owned(),
-            "945.00".to_owned()
-        )),
-        "{lines:?}"
-    );
-    assert!(
-        lines.contains(&(format!("storage usage {start} to {last_day}: 150"), "150".to_owned(), "75.00".to_owned())),
-        "{lines:?}"
+    let line = |description: String, quantity: &str, total: &str| (description, quantity.to_owned(), total.to_owned());
+    assert_eq!(
+        lines,
+        vec![
+            line(format!("PLATFORM subscription from {end}"), "1", "20.00"),
+            line(format!("api_calls usage {start} to {last_day}: 13500"), "13500", "995.00"),
+            line(format!("storage usage {start} to {last_day}: 150"), "150", "75.00"),
+        ]
     );
     let calls_line = billed[0].lines.iter().find(|line| line.description.starts_with("api_calls")).expect("calls");
-    assert_eq!(tiers(&calls_line.tiers), graduated);
-    // Billing and credit agree: 20.00 + 1,040.00 owed, nothing held.
-    credit_settles(&channel, &clerk, &account, "1060.00", "0.00").await;
-    assert_eq!(amount(&billing_balance(&channel, &clerk, &account).await.balance), "1060.00");
+    assert_eq!(tiers(&calls_line.tiers)[2], tier("10000", "", "3500", "0.05", "175.00"));
+    // Billing and credit agree: 20.00 + 1,090.00 owed; the invoice captured
+    // what credit held for the usage, nothing is held.
+    credit_settles(&channel, &clerk, &account, "1110.00", "0.00").await;
+    assert_eq!(amount(&billing_balance(&channel, &clerk, &account).await.balance), "1110.00");
     // A second run bills nothing again.
     assert!(generate(&channel, &clerk, &account, &end.to_string(), true).await.is_empty());
 
     // A late event for the billed period: 600 more calls rate 30.00 more
-    // (13,100: the last tier holds 3,100 × 0.05 = 155.00), billed on the
+    // (14,100: the last tier holds 4,100 × 0.05 = 205.00), billed on the
     // next invoice as an adjustment of 600 calls.
     let late = IngestUsageBatchRequest { events: vec![event(id, "api_calls", "c4", "600", (start, 120))] };
     meter.ingest_usage_batch(authorized(late, &clerk)).await.expect("late");
@@ -230,12 +238,12 @@ async fn a_metered_plan_bills_each_period_by_its_tiers_in_arrears_and_late_usage
     assert_eq!(
         (line.description.as_str(), line.quantity.as_ref().map(|q| q.value.as_str()), amount(&line.total)),
         (
-            format!("api_calls usage {start} to {last_day}, late events: 13100 (billed 12500)").as_str(),
+            format!("api_calls usage {start} to {last_day}, late events: 14100 (billed 13500)").as_str(),
             Some("600"),
             "30.00"
         )
     );
-    assert_eq!(tiers(&line.tiers)[2], tier("10000", "", "3100", "0.05", "155.00"));
-    credit_settles(&channel, &clerk, &account, "1090.00", "0.00").await;
-    assert_eq!(amount(&billing_balance(&channel, &clerk, &account).await.balance), "1090.00");
+    assert_eq!(tiers(&line.tiers)[2], tier("10000", "", "4100", "0.05", "205.00"));
+    credit_settles(&channel, &clerk, &account, "1140.00", "0.00").await;
+    assert_eq!(amount(&billing_balance(&channel, &clerk, &account).await.balance), "1140.00");
 }

@@ -377,6 +377,14 @@ pub async fn post(
         }));
     }
     publish_all(tx, tenant_id, actor, events).await?;
+    // What credit captures of a subscription's usage reservation.
+    let usage: Vec<(Uuid, Decimal)> = billed
+        .iter()
+        .filter_map(|(_, reference, amount)| Some((crate::domain::usage::usage_of(reference)?, *amount)))
+        .collect();
+    if !usage.is_empty() {
+        repo::usage::captured(tx, tenant_id, &usage).await?;
+    }
     // Paid from wallets opted in for subscriptions first (after the events
     // of the invoices they pay); what is left is collected with the
     // account's saved method.

@@ -10,17 +10,20 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use bss_platform::money::decimal_to_wire;
+use bss_platform::money::{Currency, decimal_to_wire, money_to_wire};
 use bss_platform::time::format_date;
+use bss_proto::billing::UsageReserved;
+use bss_proto::billing::billing_event::Payload;
 use bss_proto::pricing::{QuoteLineRequest, QuoteRequest};
 use sqlx::PgConnection;
 
-use super::{Billing, priced_amount, unreadable};
+use super::{Billing, priced_amount, publish_all, unreadable};
 use crate::domain::cycle::{Span, Timing};
 use crate::domain::error::BillingError;
 use crate::domain::order::{Charge, PricedBy};
-use crate::domain::usage::{Metered, Rated, UsageTier, adjustment, midnight, usage_line};
-use crate::repo::usage::{self, BilledPeriod, MeteredRow, NewEvent};
+use crate::domain::usage::{Metered, Rated, UsageTier, adjustment, midnight, usage_line, usage_reference};
+use crate::overdue::ACTOR;
+use crate::repo::usage::{self, BilledPeriod, MeteredRow, MeteredSubscription, NewEvent};
 use crate::repo::{self, charges};
 use crate::wire;
 
@@ -275,7 +278,7 @@ impl Billing {
                     bill_to_account_id: row.bill_to_account_id,
                     separate: row.separate,
                     order_id: None,
-                    order_reference: None,
+                    order_reference: Some(usage_reference(row.id)),
                     order_line: None,
                     product_id: metered.product.clone(),
                     description,
@@ -299,14 +302,98 @@ impl Billing {
                 amount: now.amount,
             });
         }
+        let mut due = due;
         let counted: Vec<(Uuid, i32)> = counted
             .into_iter()
             .filter(|(at, _)| !waiting.contains(at))
-            .map(|(at, periods)| (due[at].id, periods))
+            .map(|(at, periods)| {
+                due[at].usage_periods = periods;
+                (due[at].id, periods)
+            })
             .collect();
         repo::insert_charges(tx, tenant_id, &charged).await?;
         usage::record(tx, tenant_id, &billed, &counted).await?;
+        // What credit holds follows: the ended periods are charges now.
+        self.reserve_usage(tx, tenant_id, &due, now().date_naive()).await?;
         Ok(billed.len())
+    }
+
+    /// Asks credit to hold what each (locked) metered subscription's usage
+    /// not invoiced yet comes to: its usage charges not on a posted invoice
+    /// and its first period whose usage is not billed, if it has begun by
+    /// `today`, rated so far. Publishes the move (UsageReserved) and
+    /// records it; a subscription pricing cannot rate keeps what credit
+    /// holds (the next rating tries again).
+    pub(crate) async fn reserve_usage(
+        &self,
+        tx: &mut PgConnection,
+        tenant_id: Uuid,
+        subscriptions: &[MeteredSubscription],
+        today: NaiveDate,
+    ) -> Result<(), BillingError> {
+        let references: Vec<String> = subscriptions.iter().map(|row| usage_reference(row.id)).collect();
+        let charged: BTreeMap<String, Decimal> =
+            usage::not_invoiced(tx, tenant_id, &references).await?.into_iter().collect();
+        // The running period of each, counted: whose each ask is, and it.
+        let (mut owners, mut asks) = (Vec::new(), Vec::new());
+        for (at, row) in subscriptions.iter().enumerate() {
+            let schedule = charges::schedule(row.start_date, row.cycle_months, row.anchor_day)?;
+            let Some(period) = schedule.period(u32::try_from(row.usage_periods).unwrap_or(0)) else { continue };
+            let to = row.cancelled_on.map_or(period.end, |end| end.clamp(period.start, period.end));
+            if period.start > today || to <= period.start {
+                continue;
+            }
+            for metered in row.metered.iter().filter(|metered| metered.billed()) {
+                let window = (midnight(period.start), midnight(to));
+                let (quantity, _) =
+                    usage::aggregate(tx, (tenant_id, row.id), (&metered.metric, metered.aggregation), window).await?;
+                owners.push(at);
+                asks.push(RateAsk {
+                    account_id: row.account_id,
+                    currency: &row.currency,
+                    day: period.start,
+                    metered,
+                    quantity,
+                });
+            }
+        }
+        let rated = self.rate_usage(tenant_id, &asks).await?;
+        // Each one's running amount; none when pricing refused a metric.
+        let mut so_far: BTreeMap<usize, Option<Decimal>> = BTreeMap::new();
+        for (at, rated) in owners.iter().zip(rated) {
+            let entry = so_far.entry(*at).or_insert(Some(Decimal::ZERO));
+            *entry = match (*entry, rated) {
+                (Some(sum), Ok(rated)) => Some(sum + rated.amount),
+                _ => None,
+            };
+        }
+        let mut moves = Vec::new();
+        let mut held = Vec::new();
+        for (at, (row, reference)) in subscriptions.iter().zip(references).enumerate() {
+            let Some(running) = so_far.get(&at).copied().unwrap_or(Some(Decimal::ZERO)) else {
+                tracing::warn!(subscription_id = %row.id, "running usage not rated: credit's hold kept");
+                continue;
+            };
+            let target = (charged.get(&reference).copied().unwrap_or_default() + running).max(Decimal::ZERO);
+            held.push((row.id, target));
+            if target == row.usage_reserved {
+                continue;
+            }
+            let currency = Currency::parse(&row.currency).map_err(|cause| unreadable("billing", cause))?;
+            moves.push(Payload::UsageReserved(UsageReserved {
+                subscription_id: row.id.to_string(),
+                account_id: row.account_id.to_string(),
+                payer_account_id: row.bill_to_account_id.to_string(),
+                reference,
+                amount: Some(money_to_wire((target - row.usage_reserved).abs(), currency)),
+                release: target < row.usage_reserved,
+            }));
+        }
+        usage::reserved(tx, tenant_id, &held).await?;
+        if !moves.is_empty() {
+            publish_all(tx, tenant_id, ACTOR, moves).await?;
+        }
+        Ok(())
     }
 }
 

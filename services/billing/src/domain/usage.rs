@@ -140,6 +140,19 @@ impl UsageWindow {
     }
 }
 
+/// The reference a subscription's usage is reserved by credit and
+/// invoiced under.
+pub fn usage_reference(subscription_id: uuid::Uuid) -> String {
+    format!("{USAGE_PREFIX}{subscription_id}")
+}
+
+/// The subscription a usage reference names; none for another reference.
+pub fn usage_of(reference: &str) -> Option<uuid::Uuid> {
+    reference.strip_prefix(USAGE_PREFIX)?.parse().ok()
+}
+
+const USAGE_PREFIX: &str = "usage:";
+
 /// The first instant of a UTC day: a period's events are those from its
 /// first day's midnight up to, not including, its end's.
 pub fn midnight(day: NaiveDate) -> DateTime<Utc> {

@@ -25,8 +25,9 @@ pub struct NewEvent {
 /// Records the events, each once by (subscription, metric, key): an event
 /// recorded already (in this batch or before) is not recorded again. An
 /// event recorded now for a period whose usage was billed marks that
-/// period late (the next charge run bills the difference). Returns how
-/// many were recorded now.
+/// period late (the next charge run bills the difference), and its
+/// subscription is marked for the accrual to rate again. Returns how many
+/// were recorded now.
 pub async fn insert(tx: &mut PgConnection, tenant_id: Uuid, events: &[NewEvent]) -> Result<u64, BillingError> {
     let recorded: i64 = sqlx::query_scalar(
         "WITH recorded AS (
@@ -39,7 +40,10 @@ pub async fn insert(tx: &mut PgConnection, tenant_id: Uuid, events: &[NewEvent])
              UPDATE billing.usage_periods p SET late = true
              FROM recorded r
              WHERE p.tenant_id = $1 AND p.subscription_id = r.subscription_id AND p.metric = r.metric
-               AND p.period_from <= r.day AND r.day < p.period_to AND NOT p.late)
+               AND p.period_from <= r.day AND r.day < p.period_to AND NOT p.late),
+         dirty AS (
+             UPDATE billing.subscriptions s SET usage_dirty = true
+             WHERE s.tenant_id = $1 AND s.id IN (SELECT subscription_id FROM recorded) AND NOT s.usage_dirty)
          SELECT count(*) FROM recorded",
     )
     .bind(tenant_id)
@@ -97,14 +101,13 @@ pub async fn metered_of(
     .await?)
 }
 
-/// A metered subscription with usage to bill, as the charge run reads it.
-#[derive(sqlx::FromRow)]
-pub struct UsageDue {
+/// A metered subscription as the charge run and the accrual read it.
+#[derive(Clone, sqlx::FromRow)]
+pub struct MeteredSubscription {
     pub id: Uuid,
     pub account_id: Uuid,
     pub bill_to_account_id: Uuid,
     pub separate: bool,
-    pub reference: Option<String>,
     pub currency: String,
     pub start_date: NaiveDate,
     pub cycle_months: i32,
@@ -112,7 +115,23 @@ pub struct UsageDue {
     pub cancelled_on: Option<NaiveDate>,
     /// Periods whose usage is billed.
     pub usage_periods: i32,
+    /// What credit was asked to hold for its usage not invoiced yet.
+    pub usage_reserved: Decimal,
     pub metered: Json<Vec<Metered>>,
+}
+
+/// The SELECT of metered subscriptions (`s`), to which a condition is added.
+macro_rules! metered_subscriptions {
+    ($condition:literal) => {
+        concat!(
+            "SELECT id, account_id, bill_to_account_id, separate, currency, start_date, cycle_months, anchor_day,
+                 cancelled_on, usage_periods, usage_reserved, coalesce(doc->'metered', '[]'::jsonb) AS metered
+             FROM billing.subscriptions s
+             WHERE tenant_id = $1 AND usage_periods IS NOT NULL AND ",
+            $condition,
+            " ORDER BY id FOR UPDATE"
+        )
+    };
 }
 
 /// The metered subscriptions billed to the accounts (or, when `bought`,
@@ -123,24 +142,96 @@ pub async fn due(
     tenant_id: Uuid,
     (accounts, bought): (&[Uuid], bool),
     date: NaiveDate,
-) -> Result<Vec<UsageDue>, BillingError> {
-    Ok(sqlx::query_as(
-        "SELECT id, account_id, bill_to_account_id, separate, reference, currency, start_date, cycle_months,
-             anchor_day, cancelled_on, usage_periods, coalesce(doc->'metered', '[]'::jsonb) AS metered
-         FROM billing.subscriptions s
-         WHERE tenant_id = $1 AND (bill_to_account_id = ANY($2) OR ($4 AND account_id = ANY($2)))
-           AND usage_periods IS NOT NULL
+) -> Result<Vec<MeteredSubscription>, BillingError> {
+    Ok(sqlx::query_as(metered_subscriptions!(
+        "(bill_to_account_id = ANY($2) OR ($4 AND account_id = ANY($2)))
            AND (billing.bill_on(start_date, anchor_day, cycle_months, true, usage_periods, cancelled_on) <= $3::date
                 OR EXISTS (SELECT 1 FROM billing.usage_periods u
-                           WHERE u.tenant_id = s.tenant_id AND u.subscription_id = s.id AND u.late))
-         ORDER BY id FOR UPDATE",
-    )
+                           WHERE u.tenant_id = s.tenant_id AND u.subscription_id = s.id AND u.late))"
+    ))
     .bind(tenant_id)
     .bind(accounts)
     .bind(date)
     .bind(bought)
     .fetch_all(tx)
     .await?)
+}
+
+/// Up to `limit` (tenant, subscription) pairs, in that order, with usage
+/// recorded since it was last rated.
+pub async fn dirty(db: &sqlx::PgPool, limit: i64) -> Result<Vec<(Uuid, Uuid)>, BillingError> {
+    Ok(sqlx::query_as(
+        "SELECT tenant_id, id FROM billing.subscriptions WHERE usage_dirty ORDER BY tenant_id, id LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await?)
+}
+
+/// The tenant's metered subscriptions among `ids`, locked, in id order
+/// (the accrual rates them: ingestion, which share-locks them, waits).
+pub async fn locked(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<MeteredSubscription>, BillingError> {
+    Ok(sqlx::query_as(metered_subscriptions!("id = ANY($2)")).bind(tenant_id).bind(ids).fetch_all(tx).await?)
+}
+
+/// What is billed of each usage reference and not on a posted invoice yet
+/// (open, or on a draft), by reference.
+pub async fn not_invoiced(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    references: &[String],
+) -> Result<Vec<(String, Decimal)>, BillingError> {
+    Ok(sqlx::query_as(
+        "SELECT c.order_reference, sum(c.total) FROM billing.charges c
+         LEFT JOIN billing.invoices i ON i.tenant_id = c.tenant_id AND i.id = c.invoice_id
+         WHERE c.tenant_id = $1 AND c.order_reference = ANY($2) AND (c.invoice_id IS NULL OR i.status = 'DRAFT')
+         GROUP BY c.order_reference",
+    )
+    .bind(tenant_id)
+    .bind(references)
+    .fetch_all(tx)
+    .await?)
+}
+
+/// Records what credit was asked to hold for each subscription's usage
+/// (rated now: no longer dirty).
+pub async fn reserved(tx: &mut PgConnection, tenant_id: Uuid, held: &[(Uuid, Decimal)]) -> Result<(), BillingError> {
+    sqlx::query(
+        "UPDATE billing.subscriptions s SET usage_reserved = h.amount, usage_dirty = false
+         FROM unnest($2::uuid[], $3::numeric[]) AS h(id, amount)
+         WHERE s.tenant_id = $1 AND s.id = h.id",
+    )
+    .bind(tenant_id)
+    .bind(held.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+    .bind(held.iter().map(|(_, amount)| *amount).collect::<Vec<_>>())
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// An invoice posted captured `amount` of each subscription's usage
+/// reservation (credit takes at most what it holds; so does this).
+pub async fn captured(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    captured: &[(Uuid, Decimal)],
+) -> Result<(), BillingError> {
+    sqlx::query(
+        "UPDATE billing.subscriptions s
+         SET usage_reserved = s.usage_reserved - least(greatest(c.amount, 0), s.usage_reserved)
+         FROM unnest($2::uuid[], $3::numeric[]) AS c(id, amount)
+         WHERE s.tenant_id = $1 AND s.id = c.id",
+    )
+    .bind(tenant_id)
+    .bind(captured.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+    .bind(captured.iter().map(|(_, amount)| *amount).collect::<Vec<_>>())
+    .execute(tx)
+    .await?;
+    Ok(())
 }
 
 /// A metric's period whose usage was billed: its days and what it was
