@@ -17,6 +17,8 @@
 //! - P9: the cost curve: search, GetAccount, Quote, AuthorizeOrder and a
 //!   billing run at `BENCH_SCALE` accounts (100,000 unless set) vs 10,000,
 //!   and a price book of 100,000 products.
+//! - U1, U2: usage ingested through the gateway vs COPY of the same rows,
+//!   and a period of 1,000,000 events aggregated and rated.
 //! - A1: ImportAccounts of 10,000 rows.
 //! - A2: latency from a change to its event on an open stream.
 //! - S1: rows and bytes per row of the largest tables, as the rest left
@@ -42,6 +44,7 @@ mod scale;
 mod storage;
 mod suite;
 mod summary;
+mod usage;
 
 use std::time::Duration;
 
@@ -119,6 +122,10 @@ async fn main() {
     if wanted("P9") {
         let (endpoints, url) = (endpoints.clone(), url.clone());
         summary.measure("P9", async move { scale::cost_curve(&endpoints, &url).await }).await;
+    }
+    if wanted("U1") || wanted("U2") {
+        let (endpoints, url) = (endpoints.clone(), url.clone());
+        summary.measure("U1, U2", async move { usage::usage(&endpoints, &url).await }).await;
     }
     if wanted("A1") {
         let (endpoints, url) = (endpoints.clone(), url.clone());

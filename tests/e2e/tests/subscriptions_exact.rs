@@ -7,7 +7,10 @@
 //! owes (and what credit says, and holds) is compared with an independent
 //! calculation written here: each period's price, and the running period
 //! split on today, each part prorated by the day against the whole period
-//! and rounded half away from zero to the cent. The seed is fixed (every
+//! and rounded half away from zero to the cent. Each subscription also
+//! meters calls (some events sent twice), rated graduated by the account's
+//! tiers and billed in arrears, and a late event after its period was
+//! billed is billed again as the difference. The seed is fixed (every
 //! run checks the same cases); `SUBSCRIPTIONS_EXACT_SEED` draws others
 //! (the failing seed is printed), `SUBSCRIPTIONS_EXACT_CASES` more of
 //! them (24 by default).
@@ -18,8 +21,11 @@ use bss_e2e::{
 };
 use bss_platform::auth::Role;
 use bss_proto::billing::subscription_service_client::SubscriptionServiceClient;
+use bss_proto::billing::usage_service_client::UsageServiceClient;
 use bss_proto::billing::*;
-use bss_proto::types::PaymentType;
+use bss_proto::pricing::account_pricing_service_client::AccountPricingServiceClient;
+use bss_proto::pricing::{AccountPrice, CreateAccountPriceRequest, QuantityBreak};
+use bss_proto::types::{Money, PaymentType};
 use bss_testkit::authorized;
 use chrono::{Days, Months, NaiveDate};
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -69,6 +75,9 @@ struct Case {
     /// Its first period invoiced before today's steps.
     invoiced_first: bool,
     steps: Vec<Step>,
+    /// Calls recorded before the steps: (days after its start, quantity),
+    /// each on a day before today.
+    calls: Vec<(u64, u32)>,
 }
 
 const UNIT: &str = "10.00";
@@ -76,6 +85,24 @@ const UNIT: &str = "10.00";
 /// A whole period's price of `quantity`.
 fn price(quantity: u32) -> Decimal {
     UNIT.parse::<Decimal>().expect("price") * Decimal::from(quantity)
+}
+
+/// The calls' tiers: 0.10 up to 1,000, 0.08 from 1,000, 0.05 from 10,000.
+const TIERS: [(u32, &str); 3] = [(0, "0.10"), (1_000, "0.08"), (10_000, "0.05")];
+
+/// What `calls` cost, graduated: each part at its tier's price, each
+/// tier's amount to the cent.
+fn graduated(calls: u32) -> Decimal {
+    let mut amount = Decimal::ZERO;
+    for (index, (from, price)) in TIERS.iter().enumerate() {
+        let to = TIERS.get(index + 1).map_or(u32::MAX, |(next, _)| *next);
+        if calls > *from {
+            let quantity = Decimal::from(calls.min(to) - from);
+            amount += (quantity * price.parse::<Decimal>().expect("price"))
+                .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+        }
+    }
+    amount
 }
 
 /// `amount` for `days` of `whole`, to the cent, half away from zero.
@@ -169,14 +196,35 @@ fn case(dice: &mut Dice) -> Case {
             }
         }
     }
-    Case {
-        months,
-        arrears: dice.below(2) == 1,
-        back: dice.below(longest),
-        quantity,
-        invoiced_first: dice.below(2) == 1,
-        steps,
+    let back = dice.below(longest);
+    let calls = match back {
+        0 => Vec::new(),
+        _ => (0..dice.below(5)).map(|_| (dice.below(back), 1 + dice.below(6_000) as u32)).collect(),
+    };
+    Case { months, arrears: dice.below(2) == 1, back, quantity, invoiced_first: dice.below(2) == 1, steps, calls }
+}
+
+/// A call event of `quantity` at noon of `day`.
+fn call_event(subscription_id: &str, key: &str, day: NaiveDate, quantity: u32) -> UsageEvent {
+    let noon = day.and_hms_opt(12, 0, 0).expect("noon").and_utc().timestamp();
+    UsageEvent {
+        subscription_id: subscription_id.to_owned(),
+        metric: "calls".to_owned(),
+        quantity: decimal(&quantity.to_string()),
+        time: Some(prost_types::Timestamp { seconds: noon, nanos: 0 }),
+        idempotency_key: key.to_owned(),
+        property: String::new(),
     }
+}
+
+/// Records the events, as a client would: each batch sent twice.
+async fn record(channel: &Channel, token: &str, events: Vec<UsageEvent>) -> Result<(), tonic::Status> {
+    let mut meter = UsageServiceClient::new(channel.clone());
+    for _ in 0..2 {
+        let batch = IngestUsageBatchRequest { events: events.clone() };
+        meter.ingest_usage_batch(authorized(batch, token)).await?;
+    }
+    Ok(())
 }
 
 async fn step(channel: &Channel, token: &str, id: &str, (index, step): (usize, Step)) -> Result<(), tonic::Status> {
@@ -226,13 +274,31 @@ async fn invoices_match_an_independent_calculation_over_random_changes_pauses_an
     let clerk = bss_testkit::token(tenant_id, &[Role::BillingClerk]);
     let channel = suite.gateway().await;
     create_product(&channel, &admin, "UNIT", UNIT, "").await;
+    let calls_product = create_product(&channel, &admin, "CALLS", "1.00", "").await;
     let today_date: NaiveDate = today().parse().expect("today");
+    let eur = |amount: &str| Some(Money { currency_code: "EUR".to_owned(), amount: amount.to_owned() });
 
     for number in 0..cases {
         let case = case(&mut dice);
         let context = format!("case {number} of seed {seed}: {case:?}");
         let account = create_account(&channel, &admin, ordering_account(&format!("EXACT{number}"))).await;
         set_credit_terms(&channel, &admin, &account, "100000", None).await;
+        let tiers = AccountPrice {
+            account_id: account.clone(),
+            product_id: calls_product.clone(),
+            price: eur(TIERS[0].1),
+            breaks: TIERS[1..]
+                .iter()
+                .map(|(from, price)| QuantityBreak { min_quantity: decimal(&from.to_string()), price: eur(price) })
+                .collect(),
+            valid_from: "2020-01-01".to_owned(),
+            ..AccountPrice::default()
+        };
+        let tiers = CreateAccountPriceRequest { account_price: Some(tiers), request_id: String::new() };
+        AccountPricingServiceClient::new(channel.clone())
+            .create_account_price(authorized(tiers, &admin))
+            .await
+            .unwrap_or_else(|status| panic!("{context}: tiers: {status:?}"));
         let start = today_date - Days::new(case.back);
         let mut request = subscription_request(&account, "UNIT", &case.quantity.to_string(), PaymentType::OnAccount);
         let asked = request.subscription.as_mut().expect("subscription");
@@ -243,10 +309,25 @@ async fn invoices_match_an_independent_calculation_over_random_changes_pauses_an
             _ => BillingCycle::Yearly,
         } as i32;
         asked.billing_timing = if case.arrears { BillingTiming::InArrears } else { BillingTiming::InAdvance } as i32;
+        asked.metered = vec![MeteredMetric {
+            metric: "calls".to_owned(),
+            aggregation: UsageAggregation::Sum as i32,
+            product: "CALLS".to_owned(),
+            ..MeteredMetric::default()
+        }];
         let created =
             SubscriptionServiceClient::new(channel.clone()).create_subscription(authorized(request, &clerk)).await;
         let subscription = created.unwrap_or_else(|status| panic!("{context}: {status:?}")).into_inner();
         let id = subscription.subscription.expect("subscription").id;
+        let events = case
+            .calls
+            .iter()
+            .enumerate()
+            .map(|(index, (day, quantity))| call_event(&id, &format!("e{index}"), start + Days::new(*day), *quantity))
+            .collect::<Vec<_>>();
+        if !events.is_empty() {
+            record(&channel, &clerk, events).await.unwrap_or_else(|status| panic!("{context}: calls: {status:?}"));
+        }
         if case.invoiced_first {
             generate(&channel, &clerk, &account, &today(), true).await;
         }
@@ -258,9 +339,21 @@ async fn invoices_match_an_independent_calculation_over_random_changes_pauses_an
         let horizon = start.checked_add_months(Months::new(case.months * 2)).expect("date");
         generate(&channel, &clerk, &account, &today(), true).await;
         generate(&channel, &clerk, &account, &horizon.format("%Y-%m-%d").to_string(), true).await;
-        let owed = expected(&case, start, today_date, horizon);
+        let calls: u32 = case.calls.iter().map(|(_, quantity)| quantity).sum();
+        let owed = expected(&case, start, today_date, horizon) + graduated(calls);
         let billed = billing_balance(&channel, &clerk, &account).await;
         assert_eq!(amount(&billed.balance), format!("{owed:.2}"), "{context}: billing owes");
         credit_settles(&channel, &clerk, &account, &format!("{owed:.2}"), "0.00").await;
+        // A late call for the first period, billed: the difference comes on
+        // the next invoice.
+        if case.back > 0 {
+            let late = vec![call_event(&id, "late", start, 700)];
+            record(&channel, &clerk, late).await.unwrap_or_else(|status| panic!("{context}: late: {status:?}"));
+            generate(&channel, &clerk, &account, &horizon.format("%Y-%m-%d").to_string(), true).await;
+            let owed = owed - graduated(calls) + graduated(calls + 700);
+            let billed = billing_balance(&channel, &clerk, &account).await;
+            assert_eq!(amount(&billed.balance), format!("{owed:.2}"), "{context}: billing owes after a late call");
+            credit_settles(&channel, &clerk, &account, &format!("{owed:.2}"), "0.00").await;
+        }
     }
 }

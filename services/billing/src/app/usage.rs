@@ -11,6 +11,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use bss_platform::money::{Currency, decimal_to_wire, money_to_wire};
+use bss_platform::payment::PaymentType;
 use bss_platform::time::format_date;
 use bss_proto::billing::UsageReserved;
 use bss_proto::billing::billing_event::Payload;
@@ -66,14 +67,18 @@ impl Billing {
                     format!("subscription {} meters no metric {:?}", event.subscription_id, event.metric),
                 ));
             }
-            let window = row.window();
-            if !window.admits(event.at.date_naive()) {
-                let until = window.until.map(|until| format!(" up to {until}")).unwrap_or_default();
+            if !row.window().is_some_and(|window| window.admits(event.at.date_naive())) {
+                let window = row.window().map(|window| {
+                    let until = window.until.map(|until| format!(" up to {until}")).unwrap_or_default();
+                    format!("from {}{until}", window.from)
+                });
                 return Err(BillingError::precondition(
                     "USAGE_OUTSIDE_SUBSCRIPTION",
                     format!(
-                        "subscription {} records usage from {}{until}: an event at {} is outside it",
-                        row.id, window.from, event.at
+                        "subscription {} records usage {}: an event at {} is outside it",
+                        row.id,
+                        window.unwrap_or_else(|| "once it starts".to_owned()),
+                        event.at
                     ),
                 ));
             }
@@ -271,6 +276,8 @@ impl Billing {
                     .then(|| (usage_line(&metered.metric, *window, now.quantity), now.quantity, now.amount)),
                 Some(before) => adjustment(&metered.metric, *window, before, &now),
             };
+            // An adjustment line shows no tiers: its amount is a difference.
+            let tiers = if before.is_none() { now.tiers.clone() } else { Vec::new() };
             if let Some((description, quantity, total)) = line {
                 charged.push(Charge {
                     id: Uuid::now_v7(),
@@ -288,18 +295,20 @@ impl Billing {
                     total,
                     charge_date: Some(date),
                     subscription_id: None,
-                    priced_by: PricedBy { on: Some(window.0), tiers: now.tiers.clone(), ..PricedBy::default() },
+                    priced_by: PricedBy { on: Some(window.0), tiers, ..PricedBy::default() },
                     covers: None,
                     changed: false,
                 });
             }
+            // What the period was billed never goes down (see `adjustment`).
+            let amount = before.as_ref().map_or(now.amount, |before| before.amount.max(now.amount));
             billed.push(BilledPeriod {
                 subscription_id: row.id,
                 metric: metered.metric.clone(),
                 period_from: window.0,
                 period_to: window.1,
                 quantity: now.quantity,
-                amount: now.amount,
+                amount,
             });
         }
         let mut due = due;
@@ -371,10 +380,20 @@ impl Billing {
         let mut held = Vec::new();
         for (at, (row, reference)) in subscriptions.iter().zip(references).enumerate() {
             let Some(running) = so_far.get(&at).copied().unwrap_or(Some(Decimal::ZERO)) else {
+                // Rated again with its next events.
                 tracing::warn!(subscription_id = %row.id, "running usage not rated: credit's hold kept");
+                held.push((row.id, row.usage_reserved));
                 continue;
             };
-            let target = (charged.get(&reference).copied().unwrap_or_default() + running).max(Decimal::ZERO);
+            let uses_credit = row
+                .payment_type
+                .as_deref()
+                .and_then(|code| PaymentType::from_code(code).ok())
+                .is_some_and(PaymentType::uses_credit);
+            let target = match uses_credit {
+                true => (charged.get(&reference).copied().unwrap_or_default() + running).max(Decimal::ZERO),
+                false => Decimal::ZERO,
+            };
             held.push((row.id, target));
             if target == row.usage_reserved {
                 continue;

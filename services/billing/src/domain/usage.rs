@@ -167,17 +167,18 @@ pub fn usage_line(metric: &str, (from, to): (NaiveDate, NaiveDate), quantity: De
 }
 
 /// The adjustment line of a closed period whose late events moved its
-/// quantity from `billed` to `now`; what it charges is the difference of
-/// the two amounts (negative when the period rates lower now: a LAST or
-/// MAX metric's later event, or a volume break reached). None when
-/// nothing moved.
+/// quantity from `billed` to `now`: what it charges is what the period
+/// rates now beyond what it was billed. A period never rates below what it
+/// was billed: a lower rating now (a LAST or MAX metric's later event, or
+/// a volume break reached) charges 0.00, shown with the new quantity, and
+/// what to give back is a clerk's credit note. None when nothing moved.
 pub fn adjustment(
     metric: &str,
     period: (NaiveDate, NaiveDate),
     billed: &Rated,
     now: &Rated,
 ) -> Option<(String, Decimal, Decimal)> {
-    if billed.quantity == now.quantity && billed.amount == now.amount {
+    if billed.quantity == now.quantity && billed.amount >= now.amount {
         return None;
     }
     let last = period.1.pred_opt().unwrap_or(period.1);
@@ -187,7 +188,7 @@ pub fn adjustment(
         now.quantity.normalize(),
         billed.quantity.normalize()
     );
-    Some((text, now.quantity - billed.quantity, now.amount - billed.amount))
+    Some((text, now.quantity - billed.quantity, (now.amount - billed.amount).max(Decimal::ZERO)))
 }
 
 /// Refused (the rule said) unless `code` is a metric's code: 1 to 64
@@ -257,10 +258,11 @@ mod tests {
             adjustment("api_calls", period, &billed, &rated(dec!(13100), dec!(975.00))).expect("moved");
         assert_eq!(text, "api_calls usage 2026-11-01 to 2026-11-30, late events: 13100 (billed 12500)");
         assert_eq!((quantity, amount), (dec!(600), dec!(30.00)));
-        // A volume break reached by late events charges less for more.
+        // A volume break reached by late events would charge less for
+        // more: the period is never billed below what it was.
         let (_, quantity, amount) =
             adjustment("gb", period, &rated(dec!(999), dec!(99.90)), &rated(dec!(1000), dec!(80.00))).expect("moved");
-        assert_eq!((quantity, amount), (dec!(1), dec!(-19.90)));
+        assert_eq!((quantity, amount), (dec!(1), dec!(0)));
         assert_eq!(usage_line("gb", period, dec!(12.50)), "gb usage 2026-11-01 to 2026-11-30: 12.5");
     }
 

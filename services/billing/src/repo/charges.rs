@@ -32,6 +32,22 @@ macro_rules! next_period_due {
 }
 pub(crate) use next_period_due;
 
+/// The SQL condition of a metered subscription (table alias `s`, columns
+/// unqualified) with usage to bill by the date in `$date`: a period ended
+/// whose usage is not billed, or a billed period with late events.
+macro_rules! usage_due {
+    ($date:literal) => {
+        concat!(
+            "(usage_periods IS NOT NULL AND (billing.bill_on(start_date, anchor_day, cycle_months, true, \
+             usage_periods, cancelled_on) <= ",
+            $date,
+            "::date OR EXISTS (SELECT 1 FROM billing.usage_periods u \
+             WHERE u.tenant_id = s.tenant_id AND u.subscription_id = s.id AND u.late)))"
+        )
+    };
+}
+pub(crate) use usage_due;
+
 /// A subscription with periods due, as the query reads it.
 #[derive(sqlx::FromRow)]
 struct OwingRow {
@@ -84,26 +100,25 @@ pub(crate) fn schedule(start: NaiveDate, cycle_months: i32, anchor_day: Option<i
 
 /// Up to `limit` (tenant, bill-to account) pairs, in that order, whose
 /// subscriptions have a period after their first started by `date` and not
-/// charged, or a period ended by then whose usage is not billed; none of
-/// the `skipped` tenants.
+/// charged, or usage to bill ([`usage_due`]); none of the `skipped`
+/// tenants.
 pub async fn accounts_with_later_periods_due(
     db: &sqlx::PgPool,
     date: NaiveDate,
     skipped: &[Uuid],
     limit: i64,
 ) -> Result<Vec<(Uuid, Uuid)>, BillingError> {
-    Ok(sqlx::query_as(
+    Ok(sqlx::query_as(concat!(
         "SELECT tenant_id, bill_to_account_id FROM billing.subscriptions
          WHERE billing.bill_on(start_date, anchor_day, cycle_months, in_arrears, greatest(charged_periods, 1),
                  cancelled_on) <= $1::date
            AND paused_on IS NULL AND NOT tenant_id = ANY($2)
          UNION
-         SELECT tenant_id, bill_to_account_id FROM billing.subscriptions
-         WHERE usage_periods IS NOT NULL
-           AND billing.bill_on(start_date, anchor_day, cycle_months, true, usage_periods, cancelled_on) <= $1::date
-           AND NOT tenant_id = ANY($2)
-         ORDER BY tenant_id, bill_to_account_id LIMIT $3",
-    )
+         SELECT tenant_id, bill_to_account_id FROM billing.subscriptions s
+         WHERE NOT tenant_id = ANY($2) AND ",
+        usage_due!("$1"),
+        " ORDER BY tenant_id, bill_to_account_id LIMIT $3"
+    ))
     .bind(date)
     .bind(skipped)
     .bind(limit)

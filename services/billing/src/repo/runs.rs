@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::charges::next_period_due;
+use super::charges::{next_period_due, usage_due};
 use crate::domain::error::BillingError;
 
 /// A billing run as stored.
@@ -34,7 +34,7 @@ macro_rules! run_columns {
 }
 
 /// The bill-to accounts with something owed by `date`, in id order after
-/// `after`: open charges and subscription periods started.
+/// `after`: open charges, subscription periods started, usage to bill.
 pub async fn billable_accounts(
     connection: &mut PgConnection,
     tenant_id: Uuid,
@@ -51,6 +51,12 @@ pub async fn billable_accounts(
              (SELECT bill_to_account_id FROM billing.subscriptions
               WHERE tenant_id = $1 AND bill_to_account_id > $3 AND ",
         next_period_due!("$2"),
+        "
+              ORDER BY bill_to_account_id LIMIT $4)
+             UNION ALL
+             (SELECT bill_to_account_id FROM billing.subscriptions s
+              WHERE tenant_id = $1 AND bill_to_account_id > $3 AND ",
+        usage_due!("$2"),
         "
               ORDER BY bill_to_account_id LIMIT $4)
          ) owed ORDER BY bill_to LIMIT $4"
@@ -78,6 +84,10 @@ pub async fn start(
              UNION
              SELECT bill_to_account_id FROM billing.subscriptions WHERE tenant_id = $1 AND ",
         next_period_due!("$2"),
+        "
+             UNION
+             SELECT bill_to_account_id FROM billing.subscriptions s WHERE tenant_id = $1 AND ",
+        usage_due!("$2"),
         "
          ) owed"
     ))

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::domain::error::BillingError;
 use crate::domain::usage::{Aggregation, Metered, UsageWindow};
+use crate::repo::charges::usage_due;
 
 /// A usage event to record.
 #[derive(Clone, Debug, PartialEq)]
@@ -43,7 +44,8 @@ pub async fn insert(tx: &mut PgConnection, tenant_id: Uuid, events: &[NewEvent])
                AND p.period_from <= r.day AND r.day < p.period_to AND NOT p.late),
          dirty AS (
              UPDATE billing.subscriptions s SET usage_dirty = true
-             WHERE s.tenant_id = $1 AND s.id IN (SELECT subscription_id FROM recorded) AND NOT s.usage_dirty)
+             WHERE s.tenant_id = $1 AND s.id IN (SELECT subscription_id FROM recorded)
+               AND s.usage_periods IS NOT NULL AND NOT s.usage_dirty)
          SELECT count(*) FROM recorded",
     )
     .bind(tenant_id)
@@ -66,14 +68,14 @@ pub struct MeteredRow {
     pub metered: Json<Vec<Metered>>,
     /// Ever active (not held or refused by credit).
     pub started: bool,
-    /// The days it records usage for.
-    pub runs_from: NaiveDate,
+    /// The days it records usage for (none before it starts).
+    pub runs_from: Option<NaiveDate>,
     pub runs_until: Option<NaiveDate>,
 }
 
 impl MeteredRow {
-    pub fn window(&self) -> UsageWindow {
-        UsageWindow { from: self.runs_from, until: self.runs_until }
+    pub fn window(&self) -> Option<UsageWindow> {
+        Some(UsageWindow { from: self.runs_from?, until: self.runs_until })
     }
 }
 
@@ -90,7 +92,8 @@ pub async fn metered_of(
 ) -> Result<Vec<MeteredRow>, BillingError> {
     Ok(sqlx::query_as(
         "SELECT id, account_id, coalesce(doc->'metered', '[]'::jsonb) AS metered,
-             status NOT IN ('PENDING_APPROVAL', 'REJECTED') AS started, start_date AS runs_from,
+             status NOT IN ('PENDING_APPROVAL', 'REJECTED') AS started,
+             CASE WHEN isfinite(start_date) THEN start_date END AS runs_from,
              least(paused_on, cancelled_on) AS runs_until
          FROM billing.subscriptions WHERE tenant_id = $1 AND id = ANY($2)
          ORDER BY id FOR KEY SHARE",
@@ -109,6 +112,9 @@ pub struct MeteredSubscription {
     pub bill_to_account_id: Uuid,
     pub separate: bool,
     pub currency: String,
+    /// Its payment type's code: usage is held by credit only for one that
+    /// uses credit.
+    pub payment_type: Option<String>,
     pub start_date: NaiveDate,
     pub cycle_months: i32,
     pub anchor_day: Option<i32>,
@@ -122,12 +128,13 @@ pub struct MeteredSubscription {
 
 /// The SELECT of metered subscriptions (`s`), to which a condition is added.
 macro_rules! metered_subscriptions {
-    ($condition:literal) => {
+    ($condition:expr) => {
         concat!(
-            "SELECT id, account_id, bill_to_account_id, separate, currency, start_date, cycle_months, anchor_day,
-                 cancelled_on, usage_periods, usage_reserved, coalesce(doc->'metered', '[]'::jsonb) AS metered
+            "SELECT id, account_id, bill_to_account_id, separate, currency, doc->>'payment_type' AS payment_type,
+                 start_date, cycle_months, anchor_day, cancelled_on, usage_periods, usage_reserved,
+                 coalesce(doc->'metered', '[]'::jsonb) AS metered
              FROM billing.subscriptions s
-             WHERE tenant_id = $1 AND usage_periods IS NOT NULL AND ",
+             WHERE tenant_id = $1 AND usage_periods IS NOT NULL AND isfinite(start_date) AND ",
             $condition,
             " ORDER BY id FOR UPDATE"
         )
@@ -143,12 +150,10 @@ pub async fn due(
     (accounts, bought): (&[Uuid], bool),
     date: NaiveDate,
 ) -> Result<Vec<MeteredSubscription>, BillingError> {
-    Ok(sqlx::query_as(metered_subscriptions!(
-        "(bill_to_account_id = ANY($2) OR ($4 AND account_id = ANY($2)))
-           AND (billing.bill_on(start_date, anchor_day, cycle_months, true, usage_periods, cancelled_on) <= $3::date
-                OR EXISTS (SELECT 1 FROM billing.usage_periods u
-                           WHERE u.tenant_id = s.tenant_id AND u.subscription_id = s.id AND u.late))"
-    ))
+    Ok(sqlx::query_as(metered_subscriptions!(concat!(
+        "(bill_to_account_id = ANY($2) OR ($4 AND account_id = ANY($2))) AND ",
+        usage_due!("$3")
+    )))
     .bind(tenant_id)
     .bind(accounts)
     .bind(date)
@@ -188,7 +193,8 @@ pub async fn not_invoiced(
     Ok(sqlx::query_as(
         "SELECT c.order_reference, sum(c.total) FROM billing.charges c
          LEFT JOIN billing.invoices i ON i.tenant_id = c.tenant_id AND i.id = c.invoice_id
-         WHERE c.tenant_id = $1 AND c.order_reference = ANY($2) AND (c.invoice_id IS NULL OR i.status = 'DRAFT')
+         WHERE c.tenant_id = $1 AND c.order_reference LIKE 'usage:%' AND c.order_reference = ANY($2)
+           AND (c.invoice_id IS NULL OR i.status = 'DRAFT')
          GROUP BY c.order_reference",
     )
     .bind(tenant_id)
