@@ -347,6 +347,7 @@ pub async fn subscriptions(client: &Client, command: SubscriptionsCommand) -> Re
                 time: Some(at),
                 idempotency_key: key,
                 property,
+                account_id: String::new(),
             };
             let request = IngestUsageBatchRequest { events: vec![event] };
             let mut usage = UsageServiceClient::new(client.channel()?);

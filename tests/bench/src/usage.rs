@@ -66,6 +66,7 @@ fn batch(run: &str, (client, sequence): (usize, u64), subscription: Uuid) -> Ing
                 time: Some(prost_types::Timestamp { seconds: now, nanos: 0 }),
                 idempotency_key: format!("{run}-{client}-{sequence}-{index}"),
                 property: String::new(),
+                account_id: String::new(),
             })
             .collect(),
     }

@@ -61,6 +61,7 @@ fn event(subscription_id: &str, metric: &str, key: &str, quantity: &str, (day, h
         time: Some(prost_types::Timestamp { seconds: at, nanos: 0 }),
         idempotency_key: key.to_owned(),
         property: String::new(),
+        account_id: String::new(),
     }
 }
 
@@ -185,9 +186,32 @@ async fn a_metered_plan_bills_each_period_by_its_tiers_in_arrears_and_late_usage
     // accrual rated it: what the account may still spend is less by it.
     let status = credit_settles(&channel, &clerk, &account, "20.00", "1020.00").await;
     assert_eq!((amount(&status.exposure), amount(&status.available_credit)), ("1040.00", "3960.00"));
-    // More usage moves the hold: 1,000 more calls at 0.05 are 50.00.
-    let more = IngestUsageBatchRequest { events: vec![event(id, "api_calls", "c5", "1000", (start, 110))] };
-    meter.ingest_usage_batch(authorized(more, &clerk)).await.expect("more");
+    // More usage moves the hold: 1,000 more calls at 0.05 are 50.00, sent
+    // to the account (its one subscription metering calls takes them).
+    let to_account = UsageEvent {
+        account_id: account.clone(),
+        subscription_id: String::new(),
+        ..event(id, "api_calls", "c5", "1000", (start, 110))
+    };
+    let more = IngestUsageBatchRequest { events: vec![to_account.clone()] };
+    let sent = meter.ingest_usage_batch(authorized(more.clone(), &clerk)).await.expect("more").into_inner();
+    assert_eq!((sent.accepted, sent.duplicates), (1, 0));
+    let again = meter.ingest_usage_batch(authorized(more, &clerk)).await.expect("again").into_inner();
+    assert_eq!((again.accepted, again.duplicates), (0, 1), "its key is the subscription's");
+    // A metric none of the account's subscriptions meters, and both
+    // addresses at once, are refused.
+    let unmetered = UsageEvent { metric: "minutes".to_owned(), ..to_account.clone() };
+    let refused = meter
+        .ingest_usage_batch(authorized(IngestUsageBatchRequest { events: vec![unmetered] }, &clerk))
+        .await
+        .expect_err("not metered");
+    assert_eq!(bss_testkit::reason(&refused), "METRIC_NOT_METERED");
+    let both = UsageEvent { subscription_id: id.to_owned(), ..to_account };
+    let refused = meter
+        .ingest_usage_batch(authorized(IngestUsageBatchRequest { events: vec![both] }, &clerk))
+        .await
+        .expect_err("both");
+    assert_eq!(bss_testkit::violated_fields(&refused), vec!["events[0].account_id"]);
     credit_settles(&channel, &clerk, &account, "20.00", "1070.00").await;
     // Nothing is billed before the period ends.
     let early = generate(&channel, &clerk, &account, &today(), true).await;

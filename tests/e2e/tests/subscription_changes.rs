@@ -593,6 +593,7 @@ fn usage(subscription_id: &str, metric: &str, key: &str, (quantity, property): (
         time: Some(prost_types::Timestamp { seconds: start + at, nanos: 0 }),
         idempotency_key: key.to_owned(),
         property: property.to_owned(),
+        account_id: String::new(),
     }
 }
 

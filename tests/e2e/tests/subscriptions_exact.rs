@@ -214,6 +214,7 @@ fn call_event(subscription_id: &str, key: &str, day: NaiveDate, quantity: u32) -
         time: Some(prost_types::Timestamp { seconds: noon, nanos: 0 }),
         idempotency_key: key.to_owned(),
         property: String::new(),
+        account_id: String::new(),
     }
 }
 

@@ -38,8 +38,10 @@ impl Billing {
         &self,
         caller: &Caller,
         tenant_id: Uuid,
-        events: &[NewEvent],
+        events: Vec<(Option<Uuid>, NewEvent)>,
     ) -> Result<(u64, u64), BillingError> {
+        let events = self.addressed(caller, tenant_id, events).await?;
+        let events = events.as_slice();
         let ids: Vec<Uuid> =
             events.iter().map(|event| event.subscription_id).collect::<BTreeSet<_>>().into_iter().collect();
         let mut tx = self.db.begin().await?;
@@ -86,6 +88,57 @@ impl Billing {
         let recorded = usage::insert(&mut tx, tenant_id, events).await?;
         tx.commit().await?;
         Ok((recorded, events.len() as u64 - recorded))
+    }
+
+    /// Each event with its subscription: one addressed to an account (the
+    /// account beside it) goes to the account's one active subscription
+    /// metering its metric (FAILED_PRECONDITION METRIC_NOT_METERED when it
+    /// has none, METRIC_AMBIGUOUS when several).
+    async fn addressed(
+        &self,
+        caller: &Caller,
+        tenant_id: Uuid,
+        events: Vec<(Option<Uuid>, NewEvent)>,
+    ) -> Result<Vec<NewEvent>, BillingError> {
+        let accounts: Vec<Uuid> =
+            events.iter().filter_map(|(account, _)| *account).collect::<BTreeSet<_>>().into_iter().collect();
+        // The caller's to see (NOT_FOUND names the account, not a
+        // subscription of it).
+        for account in &accounts {
+            self.check_own(caller, &[*account], ("account", *account)).await?;
+        }
+        let metering = match accounts.is_empty() {
+            true => Vec::new(),
+            false => usage::metering(&self.db, tenant_id, &accounts).await?,
+        };
+        let mut resolved = Vec::with_capacity(events.len());
+        for (account, mut event) in events {
+            if let Some(account) = account {
+                let mut found = metering
+                    .iter()
+                    .filter(|(_, of, metered)| *of == account && metered.iter().any(|m| m.metric == event.metric));
+                event.subscription_id = match (found.next(), found.next()) {
+                    (Some((id, _, _)), None) => *id,
+                    (None, _) => {
+                        return Err(BillingError::precondition(
+                            "METRIC_NOT_METERED",
+                            format!("account {account} has no active subscription metering {:?}", event.metric),
+                        ));
+                    }
+                    (Some(_), Some(_)) => {
+                        return Err(BillingError::precondition(
+                            "METRIC_AMBIGUOUS",
+                            format!(
+                                "account {account} has several active subscriptions metering {:?}: name the subscription",
+                                event.metric
+                            ),
+                        ));
+                    }
+                };
+            }
+            resolved.push(event);
+        }
+        Ok(resolved)
     }
 
     /// The period running today of the subscription and, for each metric it

@@ -11,6 +11,7 @@ use bss_proto::billing::*;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use tonic::{Request, Response, Status, Streaming};
+use uuid::Uuid;
 
 use super::{BillingApi, ENQUIRERS};
 use crate::domain::error::BillingError;
@@ -26,7 +27,7 @@ const MOST_EVENTS: usize = 1_000;
 
 /// The events a batch asks to record, each bad field named
 /// (`events[3].quantity`).
-fn new_events(asked: &[UsageEvent]) -> Result<Vec<NewEvent>, BillingError> {
+fn new_events(asked: &[UsageEvent]) -> Result<Vec<(Option<Uuid>, NewEvent)>, BillingError> {
     let mut v = Violations::new();
     if asked.is_empty() || asked.len() > MOST_EVENTS {
         v.add("events", format!("must hold 1 to {MOST_EVENTS} events"));
@@ -35,7 +36,15 @@ fn new_events(asked: &[UsageEvent]) -> Result<Vec<NewEvent>, BillingError> {
     let mut events = Vec::with_capacity(asked.len());
     for (index, event) in asked.iter().enumerate() {
         let field = |name: &str| format!("events[{index}].{name}");
-        let subscription_id = v.keep(&field("subscription_id"), required_id(&event.subscription_id));
+        // A subscription's, or an account's (resolved to its subscription).
+        let (subscription_id, account_id) = match (event.subscription_id.as_str(), event.account_id.as_str()) {
+            (subscription, "") => (v.keep(&field("subscription_id"), required_id(subscription)), None),
+            ("", account) => (Some(Uuid::nil()), v.keep(&field("account_id"), required_id(account)).map(Some)),
+            _ => {
+                v.add(field("account_id"), "give the subscription or the account, not both");
+                (None, None)
+            }
+        };
         if let Err(problem) = check_metric(&event.metric) {
             v.add(field("metric"), problem);
         }
@@ -65,14 +74,17 @@ fn new_events(asked: &[UsageEvent]) -> Result<Vec<NewEvent>, BillingError> {
             v.add(field("property"), NUL_IN_TEXT);
         }
         if let (Some(subscription_id), Some(quantity), Some(at)) = (subscription_id, quantity, at) {
-            events.push(NewEvent {
-                subscription_id,
-                metric: event.metric.clone(),
-                key: event.idempotency_key.clone(),
-                quantity,
-                at,
-                property: event.property.clone(),
-            });
+            events.push((
+                account_id.flatten(),
+                NewEvent {
+                    subscription_id,
+                    metric: event.metric.clone(),
+                    key: event.idempotency_key.clone(),
+                    quantity,
+                    at,
+                    property: event.property.clone(),
+                },
+            ));
         }
     }
     v.into_result()?;
@@ -92,7 +104,7 @@ impl UsageService for BillingApi {
         // keeps the batches before (sending them again counts nothing twice).
         while let Some(batch) = stream.message().await? {
             let events = new_events(&batch.events)?;
-            let (recorded, duplicates) = self.ingest_usage(&caller, tenant_id, &events).await?;
+            let (recorded, duplicates) = self.ingest_usage(&caller, tenant_id, events).await?;
             answer.accepted += recorded as i64;
             answer.duplicates += duplicates as i64;
         }
@@ -106,7 +118,7 @@ impl UsageService for BillingApi {
         let (caller, tenant_id) = authorize(&request, INGESTERS)?;
         let run = async {
             let events = new_events(&request.get_ref().events)?;
-            let (recorded, duplicates) = self.ingest_usage(&caller, tenant_id, &events).await?;
+            let (recorded, duplicates) = self.ingest_usage(&caller, tenant_id, events).await?;
             Ok::<_, BillingError>(IngestUsageBatchResponse { accepted: recorded as i64, duplicates: duplicates as i64 })
         };
         Ok(Response::new(run.await?))

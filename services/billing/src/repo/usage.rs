@@ -104,6 +104,24 @@ pub async fn metered_of(
     .await?)
 }
 
+/// The active subscriptions of the accounts that meter something: (id,
+/// account, its metrics).
+pub async fn metering(
+    db: &sqlx::PgPool,
+    tenant_id: Uuid,
+    accounts: &[Uuid],
+) -> Result<Vec<(Uuid, Uuid, Json<Vec<Metered>>)>, BillingError> {
+    Ok(sqlx::query_as(
+        "SELECT id, account_id, doc->'metered' FROM billing.subscriptions
+         WHERE tenant_id = $1 AND account_id = ANY($2) AND status = 'ACTIVE'
+           AND jsonb_array_length(coalesce(doc->'metered', '[]'::jsonb)) > 0",
+    )
+    .bind(tenant_id)
+    .bind(accounts)
+    .fetch_all(db)
+    .await?)
+}
+
 /// A metered subscription as the charge run and the accrual read it.
 #[derive(Clone, sqlx::FromRow)]
 pub struct MeteredSubscription {
