@@ -276,8 +276,8 @@ impl Billing {
         let ids: Vec<Uuid> = due.iter().map(|row| row.id).collect();
         let late = usage::late(tx, tenant_id, &ids).await?;
         // What to rate: each closed period's metrics, and the late periods
-        // again; (subscription, metric, window, billed before).
-        let mut closing: Vec<(usize, usize, (NaiveDate, NaiveDate), Option<Rated>)> = Vec::new();
+        // again ([`Closing`]).
+        let mut closing: Vec<Closing> = Vec::new();
         let mut counted: Vec<(usize, i32)> = Vec::new();
         for (at, row) in due.iter().enumerate() {
             let schedule = charges::schedule(row.start_date, row.cycle_months, row.anchor_day)?;
@@ -286,7 +286,7 @@ impl Billing {
             for (_, span) in &periods {
                 let to = row.cancelled_on.map_or(span.end, |end| end.clamp(span.start, span.end));
                 for (metric, _) in row.metered.iter().enumerate().filter(|(_, metered)| metered.billed()) {
-                    closing.push((at, metric, (span.start, to), None));
+                    closing.push(Closing { at, metric, window: (span.start, to), before: None });
                 }
             }
             counted.push((at, row.usage_periods + i32::try_from(periods.len()).unwrap_or(i32::MAX)));
@@ -295,11 +295,12 @@ impl Billing {
                     continue;
                 };
                 let before = Rated { quantity: period.quantity, amount: period.amount, ..Rated::default() };
-                closing.push((at, metric, (period.period_from, period.period_to), Some(before)));
+                let window = (period.period_from, period.period_to);
+                closing.push(Closing { at, metric, window, before: Some(before) });
             }
         }
         let mut asks = Vec::with_capacity(closing.len());
-        for (at, metric, (from, to), _) in &closing {
+        for Closing { at, metric, window: (from, to), .. } in &closing {
             let (row, metered) = (&due[*at], &due[*at].metered[*metric]);
             let (quantity, _) = usage::aggregate(
                 tx,
@@ -313,7 +314,7 @@ impl Billing {
         let rated = self.rate_usage(tenant_id, &asks).await?;
         // A subscription with any quantity pricing refused waits whole.
         let mut waiting = BTreeSet::new();
-        for ((at, _, _, _), rated) in closing.iter().zip(&rated) {
+        for (Closing { at, .. }, rated) in closing.iter().zip(&rated) {
             if let Err(reason) = rated {
                 tracing::warn!(subscription_id = %due[*at].id, %reason, "usage not rated: billed on a later run");
                 waiting.insert(*at);
@@ -321,7 +322,7 @@ impl Billing {
         }
         let mut charged = Vec::new();
         let mut billed = Vec::new();
-        for ((at, metric, window, before), rated) in closing.iter().zip(rated) {
+        for (Closing { at, metric, window, before }, rated) in closing.iter().zip(rated) {
             let (Ok(now), false) = (rated, waiting.contains(at)) else { continue };
             let (row, metered) = (&due[*at], &due[*at].metered[*metric]);
             let line = match before {
@@ -467,6 +468,16 @@ impl Billing {
         }
         Ok(())
     }
+}
+
+/// A metric's period to rate as a charge run bills it: its subscription
+/// and metric (by position), its days, and what it was billed before (a
+/// late period's; none for one closing now).
+struct Closing {
+    at: usize,
+    metric: usize,
+    window: (NaiveDate, NaiveDate),
+    before: Option<Rated>,
 }
 
 /// A tier of pricing's rated line.

@@ -53,7 +53,9 @@ macro_rules! line_columns {
     };
 }
 
+/// A stored invoice line: its invoice, then [`line_columns`].
 type LineColumns = (
+    Uuid,
     Option<String>,
     String,
     Decimal,
@@ -73,7 +75,7 @@ fn tiers_json(tiers: &[UsageTier]) -> Option<JsonValue> {
 }
 
 fn line_row(row: LineColumns) -> LineRow {
-    let (product_id, description, quantity, unit_price, total, credited, rule, source_id, on, note, tiers) = row;
+    let (_, product_id, description, quantity, unit_price, total, credited, rule, source_id, on, note, tiers) = row;
     let tiers = tiers.map(|tiers| tiers.0).unwrap_or_default();
     LineRow {
         product_id,
@@ -249,16 +251,7 @@ pub async fn lines(
     tenant_id: Uuid,
     invoice_id: Uuid,
 ) -> Result<Vec<LineRow>, BillingError> {
-    let rows: Vec<LineColumns> = sqlx::query_as(concat!(
-        "SELECT ",
-        line_columns!(),
-        " FROM billing.invoice_lines WHERE tenant_id = $1 AND invoice_id = $2 ORDER BY line_number"
-    ))
-    .bind(tenant_id)
-    .bind(invoice_id)
-    .fetch_all(connection)
-    .await?;
-    Ok(rows.into_iter().map(line_row).collect())
+    Ok(lines_of(connection, tenant_id, &[invoice_id]).await?.remove(&invoice_id).unwrap_or_default())
 }
 
 /// The lines of each of the invoices, in one query: per invoice, in order.
@@ -267,21 +260,7 @@ pub async fn lines_of(
     tenant_id: Uuid,
     invoices: &[Uuid],
 ) -> Result<std::collections::HashMap<Uuid, Vec<LineRow>>, BillingError> {
-    type Row = (
-        Uuid,
-        Option<String>,
-        String,
-        Decimal,
-        Decimal,
-        Decimal,
-        Decimal,
-        String,
-        String,
-        Option<NaiveDate>,
-        String,
-        Option<Json<Vec<UsageTier>>>,
-    );
-    let rows: Vec<Row> = sqlx::query_as(concat!(
+    let rows: Vec<LineColumns> = sqlx::query_as(concat!(
         "SELECT invoice_id, ",
         line_columns!(),
         " FROM billing.invoice_lines WHERE tenant_id = $1 AND invoice_id = ANY($2) ORDER BY invoice_id, line_number"
@@ -291,8 +270,8 @@ pub async fn lines_of(
     .fetch_all(connection)
     .await?;
     let mut lines: std::collections::HashMap<Uuid, Vec<LineRow>> = std::collections::HashMap::new();
-    for (invoice_id, a, b, c, d, e, f, g, h, i, j, k) in rows {
-        lines.entry(invoice_id).or_default().push(line_row((a, b, c, d, e, f, g, h, i, j, k)));
+    for row in rows {
+        lines.entry(row.0).or_default().push(line_row(row));
     }
     Ok(lines)
 }
