@@ -10,6 +10,7 @@ use bss_e2e::{
     ordering_account, set_credit_terms, subscription_request, today,
 };
 use bss_platform::auth::Role;
+use bss_proto::billing::invoice_service_client::InvoiceServiceClient;
 use bss_proto::billing::subscription_service_client::SubscriptionServiceClient;
 use bss_proto::billing::usage_service_client::UsageServiceClient;
 use bss_proto::billing::*;
@@ -270,4 +271,26 @@ async fn a_metered_plan_bills_each_period_by_its_tiers_in_arrears_and_late_usage
     assert!(line.tiers.is_empty(), "an adjustment's amount is a difference, not tiers: {line:?}");
     credit_settles(&channel, &clerk, &account, "1140.00", "0.00").await;
     assert_eq!(amount(&billing_balance(&channel, &clerk, &account).await.balance), "1140.00");
+
+    // A hand-made invoice may not name the usage's reference (it would
+    // capture what credit holds for usage billing has not invoiced).
+    let manual = CreateInvoiceRequest {
+        invoice: Some(Invoice {
+            account_id: account.clone(),
+            lines: vec![InvoiceLine {
+                description: "Setup".to_owned(),
+                quantity: decimal("1"),
+                unit_price: eur("5.00"),
+                ..InvoiceLine::default()
+            }],
+            order_references: vec![format!("usage:{id}")],
+            ..Invoice::default()
+        }),
+        request_id: String::new(),
+    };
+    let refused = InvoiceServiceClient::new(channel.clone())
+        .create_invoice(authorized(manual, &clerk))
+        .await
+        .expect_err("usage is invoiced by runs");
+    assert_eq!(bss_testkit::violated_fields(&refused), vec!["invoice.order_references[0]"]);
 }

@@ -121,7 +121,14 @@ impl InvoiceService for BillingApi {
             };
             let lines = lines_from_wire(&mut v, &input.lines, currency);
             for (index, reference) in input.order_references.iter().enumerate() {
-                v.keep(&format!("invoice.order_references[{index}]"), required_text(reference, 100));
+                let field = format!("invoice.order_references[{index}]");
+                v.keep(&field, required_text(reference, 100));
+                // Usage is invoiced by charge runs, which tell credit what
+                // they bill of it; a hand-made invoice naming it would
+                // capture all credit holds for it.
+                if crate::domain::usage::usage_of(reference).is_some() {
+                    v.add(field, "names a subscription's usage: usage is invoiced by billing runs only");
+                }
             }
             let (Some(invoice_date), Some(delivery_date)) = (invoice_date, delivery_date) else {
                 return Err(v.into());

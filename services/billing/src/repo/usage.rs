@@ -159,6 +159,18 @@ macro_rules! metered_subscriptions {
     };
 }
 
+/// The tenant's metered subscriptions among `ids`, locked, in id order:
+/// the accrual rates them. It waits for the ingestions in flight (they
+/// share-lock them, and its reading counts their events) and holds the
+/// next ones until it commits.
+pub async fn locked(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<MeteredSubscription>, BillingError> {
+    Ok(sqlx::query_as(metered_subscriptions!("id = ANY($2)")).bind(tenant_id).bind(ids).fetch_all(tx).await?)
+}
+
 /// The metered subscriptions billed to the accounts (or, when `bought`,
 /// bought by them) with a period ended by `date` whose usage is not
 /// billed, or a billed period with late events; locked, in id order.
@@ -189,16 +201,6 @@ pub async fn dirty(db: &sqlx::PgPool, limit: i64) -> Result<Vec<(Uuid, Uuid)>, B
     .bind(limit)
     .fetch_all(db)
     .await?)
-}
-
-/// The tenant's metered subscriptions among `ids`, locked, in id order
-/// (the accrual rates them: ingestion, which share-locks them, waits).
-pub async fn locked(
-    tx: &mut PgConnection,
-    tenant_id: Uuid,
-    ids: &[Uuid],
-) -> Result<Vec<MeteredSubscription>, BillingError> {
-    Ok(sqlx::query_as(metered_subscriptions!("id = ANY($2)")).bind(tenant_id).bind(ids).fetch_all(tx).await?)
 }
 
 /// What is billed of each usage reference and not on a posted invoice yet
