@@ -451,6 +451,25 @@ async fn a_trial_converts_on_its_last_day_and_a_paid_one_cancelled_on_its_first_
     credit_settles(&channel, &clerk, &account, "30.00", "0.00").await;
     assert_eq!(amount(&billing_balance(&channel, &clerk, &account).await.balance), "30.00");
 
+    // The same trial started three days ago and cancelled before any
+    // invoice: its three days (1.50) are still owed, and credit holds
+    // them until they are invoiced.
+    let mut request = subscription_request(&account, "BASIC", "1", PaymentType::OnAccount);
+    let asked = request.subscription.as_mut().expect("subscription");
+    (asked.start_date, asked.trial_days, asked.trial_price) =
+        (text(date(&today()) - Days::new(3)), 10, decimal("5.00"));
+    let late = subscribe(&channel, &clerk, request).await;
+    credit_settles(&channel, &clerk, &account, "30.00", "35.00").await;
+    let cancel =
+        CancelSubscriptionRequest { id: late.id.clone(), request_id: "not-for-me".to_owned(), ..Default::default() };
+    SubscriptionServiceClient::new(channel.clone())
+        .cancel_subscription(authorized(cancel, &clerk))
+        .await
+        .expect("cancelled");
+    credit_settles(&channel, &clerk, &account, "30.00", "1.50").await;
+    assert_eq!(totals(&generate(&channel, &clerk, &account, &today(), true).await), vec!["1.50"]);
+    credit_settles(&channel, &clerk, &account, "31.50", "0.00").await;
+
     // A trial's price without a trial, or a trial too long, is refused by
     // field.
     let mut request = subscription_request(&account, "BASIC", "1", PaymentType::OnAccount);
@@ -580,6 +599,28 @@ async fn a_paused_subscription_owes_nothing_for_its_paused_days_and_a_resumed_on
     let billed = generate(&channel, &clerk, &account, &today(), true).await;
     assert_eq!(totals(&billed), vec![cents(used)]);
     credit_settles(&channel, &clerk, &account, &cents(before + used), "0.00").await;
+    // Resumed the same day: credit holds the rest of the first period
+    // again until the period's end bills it.
+    let resume = ResumeSubscriptionRequest { id: arrears.id.clone(), request_id: "resume-arrears".to_owned() };
+    subscriptions.resume_subscription(authorized(resume, &clerk)).await.expect("resumed");
+    credit_settles(&channel, &clerk, &account, &cents(before + used), &cents(left)).await;
+    assert_eq!(totals(&generate(&channel, &clerk, &account, &text(end), true).await), vec![cents(left)]);
+    credit_settles(&channel, &clerk, &account, &cents(before + used + left), "0.00").await;
+
+    // In arrears, a paid trial paused on its first period's first day
+    // still owes its trial's price: credit holds it until invoiced.
+    let mut request = subscription_request(&account, "BASIC", "1", PaymentType::OnAccount);
+    let asked = request.subscription.as_mut().expect("subscription");
+    (asked.start_date, asked.billing_timing) = (text(date(&today()) - Days::new(10)), BillingTiming::InArrears as i32);
+    (asked.trial_days, asked.trial_price) = (10, decimal("5.00"));
+    let trial = subscribe(&channel, &clerk, request).await;
+    let before = before + used + left;
+    credit_settles(&channel, &clerk, &account, &cents(before), "35.00").await;
+    let pause = PauseSubscriptionRequest { id: trial.id.clone(), request_id: "pause-trial".to_owned() };
+    subscriptions.pause_subscription(authorized(pause, &clerk)).await.expect("paused");
+    credit_settles(&channel, &clerk, &account, &cents(before), "5.00").await;
+    assert_eq!(totals(&generate(&channel, &clerk, &account, &today(), true).await), vec!["5.00"]);
+    credit_settles(&channel, &clerk, &account, &cents(before + money("5.00")), "0.00").await;
 }
 
 /// A usage event of `metric` for the subscription, at `seconds` after its

@@ -234,6 +234,33 @@ pub(crate) enum Move {
     ReleaseAll { reference: String },
 }
 
+/// What credit must hold again under `reference` once everything under it
+/// was released: the subscription's charges under it not invoiced yet (a
+/// paid trial's days used, a first period's days owed), plus `more`, on
+/// the payer. None for a payment type that does not use credit.
+pub(crate) async fn hold_again(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    (subscription, reference): (&Subscription, &str),
+    more: Option<(Uuid, Decimal)>,
+    today: NaiveDate,
+) -> Result<Vec<Move>, BillingError> {
+    if !subscription.payment_type.uses_credit() {
+        return Ok(Vec::new());
+    }
+    let mut owed = subscriptions::unbilled_under(tx, tenant_id, subscription.id, reference).await?;
+    if let Some((payer, amount)) = more {
+        match owed.iter_mut().find(|(owing, _)| *owing == payer) {
+            Some((_, owing)) => *owing += amount,
+            None => owed.push((payer, amount)),
+        }
+    }
+    Ok(owed
+        .into_iter()
+        .map(|(payer, amount)| Move::Reserve { reference: reference.to_owned(), payer, amount, period_start: today })
+        .collect())
+}
+
 /// The events telling credit of the moves (none of a zero amount).
 fn moves_to_events(subscription: &Subscription, moves: Vec<Move>, currency: Currency) -> Vec<Payload> {
     let (id, account_id) = (subscription.id.to_string(), subscription.account_id.to_string());

@@ -83,8 +83,12 @@ impl Billing {
                 let first = stored.billed_from.filter(|day| running.contains(*day)).unwrap_or(running.start);
                 // A first period paused on its first day owes nothing: what
                 // credit reserved for it at activation goes back.
+                // What it still owes under it (a paid trial not invoiced
+                // yet) is held again.
                 if first >= today && index == 0 {
                     moves.push(Move::ReleaseAll { reference: subscription.reference.clone() });
+                    let reference = subscription.reference.as_str();
+                    moves.extend(changes::hold_again(tx, tenant_id, (&subscription, reference), None, today).await?);
                 }
                 if first < today {
                     let reference = period_reference(&subscription, index);
@@ -212,6 +216,20 @@ impl Billing {
                 } else {
                     if authorized {
                         moves.push(Move::ReleaseAll { reference: reference.clone() });
+                    }
+                    // A first period is not reserved when charged (its
+                    // activation was, and the pause's charge captures that):
+                    // credit holds its days from today again under the
+                    // activation's reference, beside what its charges not
+                    // invoiced yet owe (each captured by its amount now).
+                    if authorized && index == 0 {
+                        let activation = subscription.reference.as_str();
+                        subscriptions::capture_by_amount(tx, tenant_id, id, activation).await?;
+                        moves.push(Move::ReleaseAll { reference: activation.to_owned() });
+                        let more = Some((stored.bill_to, amount));
+                        moves.extend(
+                            changes::hold_again(tx, tenant_id, (&subscription, activation), more, today).await?,
+                        );
                     }
                     (index, Some(today))
                 };

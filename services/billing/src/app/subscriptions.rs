@@ -289,8 +289,9 @@ impl Billing {
 
     /// Cancels a subscription today, or at the end of the period running
     /// today (`at_period_end`). One of which nothing was or will be charged
-    /// frees what credit holds for its activation (a charged or started
-    /// first period is still invoiced, and its invoice captures it).
+    /// frees what credit holds for its activation but what its charges not
+    /// invoiced yet still owe (a paid trial's days used); a charged or
+    /// started first period is still invoiced, and its invoice captures it.
     pub async fn cancel_subscription<R: Message + Default>(
         &self,
         caller: &Caller,
@@ -363,6 +364,11 @@ impl Billing {
                         .collect(),
                 };
                 publish(tx, tenant_id, &caller.subject, Payload::SubscriptionCancelled(cancelled)).await?;
+                // What it still owes under it (a paid trial's days used,
+                // not invoiced yet) is held again.
+                let reference = subscription.reference.as_str();
+                let again = changes::hold_again(tx, tenant_id, (&subscription, reference), None, today).await?;
+                changes::publish_moves(tx, actor, &subscription, again).await?;
             }
             let response = respond(&subscription);
             Ok(response)

@@ -493,6 +493,51 @@ pub async fn lock(
     Ok(row.map(|(Json(subscription), nothing_started)| (subscription, nothing_started)))
 }
 
+/// What the subscription's charges under `reference` not on a posted
+/// invoice yet (open, or on a draft) come to, by payer: what credit must
+/// still hold under it.
+pub async fn unbilled_under(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    id: Uuid,
+    reference: &str,
+) -> Result<Vec<(Uuid, Decimal)>, BillingError> {
+    Ok(sqlx::query_as(
+        "SELECT c.bill_to_account_id, sum(c.total) FROM billing.charges c
+         LEFT JOIN billing.invoices i ON i.tenant_id = c.tenant_id AND i.id = c.invoice_id
+         WHERE c.tenant_id = $1 AND c.subscription_id = $2 AND c.order_reference = $3
+           AND (c.invoice_id IS NULL OR i.status = 'DRAFT')
+         GROUP BY c.bill_to_account_id ORDER BY c.bill_to_account_id",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .bind(reference)
+    .fetch_all(tx)
+    .await?)
+}
+
+/// Makes the subscription's charges under `reference` not on a posted
+/// invoice yet captured by their amount (as a change's are), not whole.
+pub async fn capture_by_amount(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    id: Uuid,
+    reference: &str,
+) -> Result<(), BillingError> {
+    sqlx::query(
+        "UPDATE billing.charges c SET changed = true
+         WHERE c.tenant_id = $1 AND c.subscription_id = $2 AND c.order_reference = $3 AND NOT c.changed
+           AND (c.invoice_id IS NULL OR EXISTS (SELECT 1 FROM billing.invoices i
+                WHERE i.tenant_id = c.tenant_id AND i.id = c.invoice_id AND i.status = 'DRAFT'))",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .bind(reference)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
 /// Takes back the (locked) subscription's charges of periods starting on
 /// `day` or later that no invoice holds yet (a cancellation that day owes
 /// none of them), and counts its periods charged back to match. Returns
