@@ -24,7 +24,7 @@ use crate::domain::error::BillingError;
 use crate::domain::order::{Charge, PricedBy};
 use crate::domain::usage::{Metered, Rated, UsageTier, adjustment, midnight, usage_line, usage_reference};
 use crate::overdue::ACTOR;
-use crate::repo::usage::{self, BilledPeriod, MeteredRow, MeteredSubscription, NewEvent};
+use crate::repo::usage::{self, BilledPeriod, MeteredRow, MeteredSubscription, NewEvent, Window};
 use crate::repo::{self, charges};
 use crate::wire;
 
@@ -157,15 +157,18 @@ impl Billing {
         let period = subscription.current_period(now().date_naive()).ok_or_else(|| {
             BillingError::precondition("NO_PERIOD_RUNNING", format!("subscription {id} has no period running today"))
         })?;
-        let mut conn = self.db.acquire().await?;
-        let mut counted = Vec::with_capacity(subscription.metered.len());
-        for metered in &subscription.metered {
-            let window = (midnight(period.start), midnight(period.end));
-            counted.push(
-                usage::aggregate(&mut conn, (tenant_id, id), (&metered.metric, metered.aggregation), window).await?,
-            );
-        }
-        drop(conn);
+        let windows: Vec<Window> = subscription
+            .metered
+            .iter()
+            .map(|metered| Window {
+                subscription_id: id,
+                metric: &metered.metric,
+                aggregation: metered.aggregation,
+                from: midnight(period.start),
+                to: midnight(period.end),
+            })
+            .collect();
+        let counted = usage::aggregate_all(&mut *self.db.acquire().await?, tenant_id, &windows).await?;
         let asks: Vec<RateAsk> = subscription
             .metered
             .iter()
@@ -299,18 +302,29 @@ impl Billing {
                 closing.push(Closing { at, metric, window, before: Some(before) });
             }
         }
-        let mut asks = Vec::with_capacity(closing.len());
-        for Closing { at, metric, window: (from, to), .. } in &closing {
-            let (row, metered) = (&due[*at], &due[*at].metered[*metric]);
-            let (quantity, _) = usage::aggregate(
-                tx,
-                (tenant_id, row.id),
-                (&metered.metric, metered.aggregation),
-                (midnight(*from), midnight(*to)),
-            )
-            .await?;
-            asks.push(RateAsk { account_id: row.account_id, currency: &row.currency, day: *from, metered, quantity });
-        }
+        let windows: Vec<Window> = closing
+            .iter()
+            .map(|Closing { at, metric, window: (from, to), .. }| {
+                let metered = &due[*at].metered[*metric];
+                Window {
+                    subscription_id: due[*at].id,
+                    metric: &metered.metric,
+                    aggregation: metered.aggregation,
+                    from: midnight(*from),
+                    to: midnight(*to),
+                }
+            })
+            .collect();
+        let aggregated = usage::aggregate_all(tx, tenant_id, &windows).await?;
+        let asks: Vec<RateAsk> = closing
+            .iter()
+            .zip(aggregated)
+            .map(|(Closing { at, metric, window: (from, _), .. }, (quantity, _))| {
+                let row = &due[*at];
+                let metered = &row.metered[*metric];
+                RateAsk { account_id: row.account_id, currency: &row.currency, day: *from, metered, quantity }
+            })
+            .collect();
         let rated = self.rate_usage(tenant_id, &asks).await?;
         // A subscription with any quantity pricing refused waits whole.
         let mut waiting = BTreeSet::new();
@@ -397,8 +411,9 @@ impl Billing {
         let references: Vec<String> = subscriptions.iter().map(|row| usage_reference(row.id)).collect();
         let charged: BTreeMap<String, Decimal> =
             usage::not_invoiced(tx, tenant_id, &references).await?.into_iter().collect();
-        // The running period of each, counted: whose each ask is, and it.
-        let (mut owners, mut asks) = (Vec::new(), Vec::new());
+        // The running period of each, counted in one statement: whose each
+        // window is, its first day, and it.
+        let (mut owners, mut windows) = (Vec::new(), Vec::new());
         for (at, row) in subscriptions.iter().enumerate() {
             let schedule = charges::schedule(row.start_date, row.cycle_months, row.anchor_day)?;
             let Some(period) = schedule.period(u32::try_from(row.usage_periods).unwrap_or(0)) else { continue };
@@ -407,19 +422,26 @@ impl Billing {
                 continue;
             }
             for metered in row.metered.iter().filter(|metered| metered.billed()) {
-                let window = (midnight(period.start), midnight(to));
-                let (quantity, _) =
-                    usage::aggregate(tx, (tenant_id, row.id), (&metered.metric, metered.aggregation), window).await?;
-                owners.push(at);
-                asks.push(RateAsk {
-                    account_id: row.account_id,
-                    currency: &row.currency,
-                    day: period.start,
-                    metered,
-                    quantity,
+                owners.push((at, period.start, metered));
+                windows.push(Window {
+                    subscription_id: row.id,
+                    metric: &metered.metric,
+                    aggregation: metered.aggregation,
+                    from: midnight(period.start),
+                    to: midnight(to),
                 });
             }
         }
+        let counted = usage::aggregate_all(tx, tenant_id, &windows).await?;
+        let asks: Vec<RateAsk> = owners
+            .iter()
+            .zip(counted)
+            .map(|((at, day, metered), (quantity, _))| {
+                let row = &subscriptions[*at];
+                RateAsk { account_id: row.account_id, currency: &row.currency, day: *day, metered, quantity }
+            })
+            .collect();
+        let owners: Vec<usize> = owners.into_iter().map(|(at, _, _)| at).collect();
         let rated = self.rate_usage(tenant_id, &asks).await?;
         // Each one's running amount; none when pricing refused a metric.
         let mut so_far: BTreeMap<usize, Option<Decimal>> = BTreeMap::new();

@@ -324,37 +324,75 @@ pub async fn record(
 }
 
 /// What the subscription's events of `metric` from `from` up to, not
-/// including, `to` aggregate to by `aggregation`, and how many there are.
-/// The latest event is the one with the latest time, then the greatest key
-/// by its bytes (as Rust compares them).
+/// including, `to` aggregate to by `aggregation`, and how many there are
+/// ([`aggregate_all`] of one window).
 pub async fn aggregate(
     conn: &mut PgConnection,
     (tenant_id, subscription_id): (Uuid, Uuid),
     (metric, aggregation): (&str, Aggregation),
     (from, to): (DateTime<Utc>, DateTime<Utc>),
 ) -> Result<(Decimal, i64), BillingError> {
-    let (events, sum, max, unique, last): (i64, Decimal, Decimal, i64, Decimal) = sqlx::query_as(
-        "SELECT count(*), coalesce(sum(quantity), 0), coalesce(max(quantity), 0),
-             count(DISTINCT property) FILTER (WHERE property <> ''),
-             coalesce((SELECT quantity FROM billing.usage_events
-                 WHERE tenant_id = $1 AND subscription_id = $2 AND metric = $3 AND at >= $4 AND at < $5
-                 ORDER BY at DESC, key COLLATE \"C\" DESC LIMIT 1), 0)
-         FROM billing.usage_events
-         WHERE tenant_id = $1 AND subscription_id = $2 AND metric = $3 AND at >= $4 AND at < $5",
+    let window = Window { subscription_id, metric, aggregation, from, to };
+    let mut found = aggregate_all(conn, tenant_id, &[window]).await?;
+    found.pop().ok_or_else(|| super::corrupt("usage aggregate", "no row"))
+}
+
+/// A subscription's metric over a time range, to aggregate.
+pub struct Window<'a> {
+    pub subscription_id: Uuid,
+    pub metric: &'a str,
+    pub aggregation: Aggregation,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+/// What each window's events (from `from` up to, not including, `to`)
+/// aggregate to by its aggregation, and how many there are, in the order
+/// asked, in one statement. The latest event is the one with the latest
+/// time, then the greatest key by its bytes (as Rust compares them).
+pub async fn aggregate_all(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    windows: &[Window<'_>],
+) -> Result<Vec<(Decimal, i64)>, BillingError> {
+    if windows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(i64, i64, Decimal, Decimal, i64, Decimal)> = sqlx::query_as(
+        "SELECT w.n, a.events, a.total, a.largest, a.properties, a.latest
+         FROM unnest($2::uuid[], $3::text[], $4::timestamptz[], $5::timestamptz[]) WITH ORDINALITY
+             AS w(subscription_id, metric, from_at, to_at, n)
+         CROSS JOIN LATERAL (
+             SELECT count(*) AS events, coalesce(sum(quantity), 0) AS total, coalesce(max(quantity), 0) AS largest,
+                 count(DISTINCT property) FILTER (WHERE property <> '') AS properties,
+                 coalesce((SELECT quantity FROM billing.usage_events
+                     WHERE tenant_id = $1 AND subscription_id = w.subscription_id AND metric = w.metric
+                       AND at >= w.from_at AND at < w.to_at
+                     ORDER BY at DESC, key COLLATE \"C\" DESC LIMIT 1), 0) AS latest
+             FROM billing.usage_events
+             WHERE tenant_id = $1 AND subscription_id = w.subscription_id AND metric = w.metric
+               AND at >= w.from_at AND at < w.to_at) a
+         ORDER BY w.n",
     )
     .bind(tenant_id)
-    .bind(subscription_id)
-    .bind(metric)
-    .bind(from)
-    .bind(to)
-    .fetch_one(conn)
+    .bind(windows.iter().map(|window| window.subscription_id).collect::<Vec<_>>())
+    .bind(windows.iter().map(|window| window.metric).collect::<Vec<_>>())
+    .bind(windows.iter().map(|window| window.from).collect::<Vec<_>>())
+    .bind(windows.iter().map(|window| window.to).collect::<Vec<_>>())
+    .fetch_all(conn)
     .await?;
-    let quantity = match aggregation {
-        Aggregation::Sum => sum,
-        Aggregation::Count => Decimal::from(events),
-        Aggregation::Max => max,
-        Aggregation::UniqueCount => Decimal::from(unique),
-        Aggregation::Last => last,
-    };
-    Ok((quantity, events))
+    Ok(windows
+        .iter()
+        .zip(rows)
+        .map(|(window, (_, events, sum, max, unique, last))| {
+            let quantity = match window.aggregation {
+                Aggregation::Sum => sum,
+                Aggregation::Count => Decimal::from(events),
+                Aggregation::Max => max,
+                Aggregation::UniqueCount => Decimal::from(unique),
+                Aggregation::Last => last,
+            };
+            (quantity, events)
+        })
+        .collect())
 }
