@@ -728,6 +728,7 @@ pub fn stored_subscription(body: &[u8], status: &str) -> Result<Subscription, St
         trial: None,
         term: None,
         paused_on: None,
+        pauses: Vec::new(),
         metered: Vec::new(),
     })
 }
@@ -939,6 +940,7 @@ mod tests {
             trial: None,
             term: None,
             paused_on: None,
+            pauses: Vec::new(),
             metered: Vec::new(),
         };
         let mut encoded = subscription(&kept);

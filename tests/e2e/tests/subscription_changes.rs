@@ -283,12 +283,13 @@ async fn a_quantity_change_in_arrears_bills_the_old_days_now_and_the_new_terms_a
     let (seats, entry) = changed(&channel, &clerk, change(&plan.id, "", "2", false)).await;
     assert_eq!(seats.quantity.as_ref().map(|quantity| quantity.value.as_str()), Some("2"));
     assert_eq!((entry.kind, amount(&entry.charged)), (Kind::Quantity as i32, cents(used).as_str()));
-    // Credit holds the activation's month and the ten days billed now.
-    credit_settles(&channel, &clerk, &account, "0.00", &cents(money("30.00") + used)).await;
+    // Credit holds the ten days billed now and, in place of the
+    // activation's month of one seat, the rest of the month at two.
+    credit_settles(&channel, &clerk, &account, "0.00", &cents(used + left)).await;
     let now = generate(&channel, &clerk, &account, &today(), true).await;
     assert_eq!(totals(&now), vec![cents(used)]);
     assert_eq!(now[0].lines[0].description, format!("SEAT subscription from {}, 10 of {whole} days", text(start)));
-    credit_settles(&channel, &clerk, &account, &cents(used), "30.00").await;
+    credit_settles(&channel, &clerk, &account, &cents(used), &cents(left)).await;
 
     let last_day = end.pred_opt().expect("date");
     assert!(generate(&channel, &clerk, &account, &text(last_day), true).await.is_empty(), "still running");
@@ -523,6 +524,29 @@ async fn a_fixed_term_ends_with_its_last_period_or_renews_and_says_so() {
     let next_end = start.checked_add_months(Months::new(4)).expect("date");
     assert_eq!((renewed.term, renewed.term_start_date, renewed.term_end_date), (2, text(term_end), text(next_end)));
     credit_settles(&channel, &clerk, &account, "180.00", "0.00").await;
+
+    // A term of one month started five days ago runs its last month:
+    // changed at the month's end it would be for a month that never
+    // comes, so it is refused, and credit is asked nothing; changed now,
+    // it is applied.
+    let mut request = two_months(false);
+    let asked = request.subscription.as_mut().expect("subscription");
+    (asked.term_periods, asked.start_date) = (1, text(start - Days::new(5)));
+    let last = subscribe(&channel, &clerk, request).await;
+    assert_eq!(last.cancel_date, last.term_end_date);
+    assert_eq!(totals(&generate(&channel, &clerk, &account, &today(), true).await), vec!["30.00"]);
+    credit_settles(&channel, &clerk, &account, "210.00", "0.00").await;
+    let mut subscriptions = SubscriptionServiceClient::new(channel.clone());
+    let at_end = subscriptions.change_subscription(authorized(change(&last.id, "", "2", true), &clerk)).await;
+    let at_end = at_end.expect_err("no period after the term");
+    assert_eq!(
+        (at_end.code(), bss_testkit::reason(&at_end).as_str()),
+        (Code::FailedPrecondition, "SUBSCRIPTION_TERM_ENDS")
+    );
+    credit_settles(&channel, &clerk, &account, "210.00", "0.00").await;
+    assert_eq!(history(&channel, &clerk, &last.id).await, vec![(Kind::Created as i32, Status::Applied as i32)]);
+    let (_, now) = changed(&channel, &clerk, change(&last.id, "", "2", false)).await;
+    assert_eq!((now.status, now.effective_date.clone()), (Status::Applied as i32, today()));
 }
 
 #[tokio::test]

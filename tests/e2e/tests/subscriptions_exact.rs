@@ -7,7 +7,10 @@
 //! owes (and what credit says, and holds) is compared with an independent
 //! calculation written here: each period's price, and the running period
 //! split on today, each part prorated by the day against the whole period
-//! and rounded half away from zero to the cent. Each subscription also
+//! and rounded half away from zero to the cent. Before the later periods
+//! are invoiced, credit must hold what is committed but not invoiced yet
+//! (the running period, its calls, a change scheduled for its end) beside
+//! what billing invoiced. Each subscription also
 //! meters calls (some events sent twice), rated graduated by the account's
 //! tiers and billed in arrears, and a late event after its period was
 //! billed is billed again as the difference. The seed is fixed (every
@@ -111,19 +114,11 @@ fn part(amount: Decimal, days: i64, whole: i64) -> Decimal {
         .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
 }
 
-/// What the case owes once invoiced through `horizon`, worked out from the
-/// calendar: the running period (from `start` to `end`, today in it) split
-/// on today between the terms before and after the steps, then whole
-/// periods at the terms in force, while it runs.
-fn expected(case: &Case, start: NaiveDate, today: NaiveDate, horizon: NaiveDate) -> Decimal {
-    let period_start = |k: u32| start.checked_add_months(Months::new(case.months * k)).expect("date");
-    let end = period_start(1);
-    let (whole, before, after) = ((end - start).num_days(), (today - start).num_days(), (end - today).num_days());
-    // The running period: the terms of its days before today, those of
-    // its days from today (none once paused or cancelled), and the terms
-    // of the periods after it (none once it ends).
-    // Split on today only when something happened today that takes
-    // effect today (a change now, a pause, a cancellation now).
+/// The terms the steps leave: whether the running period is split on
+/// today (something taking effect today happened: a change now, a pause,
+/// a cancellation now), the quantity of its days from today, and that of
+/// the periods after it (none once paused or cancelled).
+fn terms_after_steps(case: &Case) -> (bool, Option<u32>, Option<u32>) {
     let mut now_terms = Some(case.quantity);
     let mut later_terms = Some(case.quantity);
     let (mut split, mut cancelled_at_end) = (false, false);
@@ -139,14 +134,43 @@ fn expected(case: &Case, start: NaiveDate, today: NaiveDate, horizon: NaiveDate)
     if cancelled_at_end {
         later_terms = None;
     }
-    let mut owed = match split {
-        false => price(case.quantity),
-        true => {
+    (split, now_terms, later_terms)
+}
+
+/// What the running period (from `start` to its end, today in it) owes:
+/// split on today between the terms before and after the steps, each part
+/// prorated by the day.
+fn running_period(case: &Case, start: NaiveDate, today: NaiveDate) -> Decimal {
+    let end = start.checked_add_months(Months::new(case.months)).expect("date");
+    let (whole, before, after) = ((end - start).num_days(), (today - start).num_days(), (end - today).num_days());
+    match terms_after_steps(case) {
+        (false, _, _) => price(case.quantity),
+        (true, now_terms, _) => {
             part(price(case.quantity), before, whole)
                 + now_terms.map_or(Decimal::ZERO, |quantity| part(price(quantity), after, whole))
         }
+    }
+}
+
+/// What credit answers for today, invoiced or held: the running period,
+/// and what a change at the period's end costs beyond the terms it
+/// replaces over a whole period (authorized, and held until that period
+/// is charged).
+fn committed_today(case: &Case, start: NaiveDate, today: NaiveDate) -> Decimal {
+    let scheduled = match terms_after_steps(case) {
+        (_, Some(now), Some(later)) => (price(later) - price(now)).max(Decimal::ZERO),
+        _ => Decimal::ZERO,
     };
-    if let Some(quantity) = later_terms {
+    running_period(case, start, today) + scheduled
+}
+
+/// What the case owes once invoiced through `horizon`, worked out from the
+/// calendar: the running period, then whole periods at the terms in
+/// force, while it runs.
+fn expected(case: &Case, start: NaiveDate, today: NaiveDate, horizon: NaiveDate) -> Decimal {
+    let period_start = |k: u32| start.checked_add_months(Months::new(case.months * k)).expect("date");
+    let mut owed = running_period(case, start, today);
+    if let (_, _, Some(quantity)) = terms_after_steps(case) {
         // Each later period billed by the horizon: on its first day, or in
         // arrears on the day after its last.
         for k in 1.. {
@@ -339,8 +363,17 @@ async fn invoices_match_an_independent_calculation_over_random_changes_pauses_an
         }
         let horizon = start.checked_add_months(Months::new(case.months * 2)).expect("date");
         generate(&channel, &clerk, &account, &today(), true).await;
-        generate(&channel, &clerk, &account, &horizon.format("%Y-%m-%d").to_string(), true).await;
         let calls: u32 = case.calls.iter().map(|(_, quantity)| quantity).sum();
+        // Mid-run, what credit has invoiced is what billing has, and with
+        // what it holds it answers for everything committed today: the
+        // running period, its calls rated so far, a change scheduled.
+        let billed = amount(&billing_balance(&channel, &clerk, &account).await.balance).parse::<Decimal>();
+        let billed = billed.expect("balance");
+        let committed = committed_today(&case, start, today_date) + graduated(calls);
+        eprintln!("{context}: billed {billed}, committed {committed}");
+        credit_settles(&channel, &clerk, &account, &format!("{billed:.2}"), &format!("{:.2}", committed - billed))
+            .await;
+        generate(&channel, &clerk, &account, &horizon.format("%Y-%m-%d").to_string(), true).await;
         let owed = expected(&case, start, today_date, horizon) + graduated(calls);
         let billed = billing_balance(&channel, &clerk, &account).await;
         assert_eq!(amount(&billed.balance), format!("{owed:.2}"), "{context}: billing owes");

@@ -354,7 +354,7 @@ pub(crate) async fn apply(
     today: NaiveDate,
 ) -> Result<(), BillingError> {
     let currency = Currency::parse(&subscription.currency).map_err(|cause| unreadable("billing", cause))?;
-    let (on, index, period) = subscription.change_day(today, change.at_period_end).ok_or_else(out_of_range)?;
+    let (on, index, period) = subscription.change_day(today, change.at_period_end)?;
     change.effective_on = on;
     let Some(to) = change.to.clone() else {
         return Err(unreadable("billing", "a change without its terms"));
@@ -443,6 +443,18 @@ pub(crate) async fn apply(
             written.push(change_charge(subscription, (&from, old_days, stored.bill_to), reference, currency));
         }
         billed_from = Some(on);
+        // A first period is held by its activation until its own charge
+        // is invoiced: credit now holds there its days from today at the
+        // new terms, not the old terms' days, beside what its charges not
+        // invoiced yet owe (each captured by its amount from now on).
+        if index == 0 && uses_credit {
+            let activation = subscription.reference.clone();
+            subscriptions::capture_by_amount(tx, tenant_id, subscription.id, &activation).await?;
+            moves.push(Move::ReleaseAll { reference: activation.clone() });
+            let new_days = Covers { from: on, to: period.end, whole_days: period.whole_days, whole_total: to.total };
+            let more = Some((stored.bill_to, new_days.amount(currency)));
+            moves.extend(hold_again(tx, tenant_id, (subscription, &activation), more, today).await?);
+        }
     }
     change.charged += written.iter().map(|charge| charge.total).sum::<Decimal>();
     if let Some(reference) = reference {
@@ -465,10 +477,6 @@ pub(crate) async fn apply(
     subscriptions::save_terms(tx, tenant_id, subscription, &to, billed_from).await?;
     change.status = ChangeStatus::Applied;
     publish_moves(tx, (actor, tenant_id), subscription, moves).await
-}
-
-fn out_of_range() -> BillingError {
-    BillingError::precondition("PERIOD_OUT_OF_RANGE", "the subscription's period is past the last date")
 }
 
 /// Drops the (locked) subscription's scheduled change, if any, as
@@ -562,7 +570,7 @@ impl Billing {
         let subscription = self.subscription_for(caller, tenant_id, id).await?;
         subscription.check_changeable()?;
         let today = now().date_naive();
-        let (on, _, period) = subscription.change_day(today, ask.at_period_end).ok_or_else(out_of_range)?;
+        let (on, _, period) = subscription.change_day(today, ask.at_period_end)?;
         let account = self.fetch_account(caller, subscription.account_id).await?;
         let product = ask.product.unwrap_or_else(|| subscription.product.clone());
         let quantity = ask.quantity.unwrap_or(subscription.quantity);

@@ -163,6 +163,7 @@ impl Billing {
             trial: new.trial.map(|trial| Trial { price: trial.price.map(|_| trial_price), ..trial }),
             term: new.term,
             paused_on: None,
+            pauses: Vec::new(),
             metered,
         };
         // A running quote is recorded, never authorized or charged.

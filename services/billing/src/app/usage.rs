@@ -22,7 +22,9 @@ use super::{Billing, priced_amount, publish_all, unreadable};
 use crate::domain::cycle::{Span, Timing};
 use crate::domain::error::BillingError;
 use crate::domain::order::{Charge, PricedBy};
-use crate::domain::usage::{Metered, Rated, UsageTier, adjustment, midnight, usage_line, usage_reference};
+use crate::domain::usage::{
+    Metered, Rated, UsageTier, adjustment, metering_subscription, midnight, usage_line, usage_reference,
+};
 use crate::overdue::ACTOR;
 use crate::repo::usage::{self, BilledPeriod, MeteredRow, MeteredSubscription, NewEvent, Window};
 use crate::repo::{self, charges};
@@ -70,10 +72,7 @@ impl Billing {
                 ));
             }
             if !row.window().is_some_and(|window| window.admits(event.at.date_naive())) {
-                let window = row.window().map(|window| {
-                    let until = window.until.map(|until| format!(" up to {until}")).unwrap_or_default();
-                    format!("from {}{until}", window.from)
-                });
+                let window = row.window().map(|window| window.describe());
                 return Err(BillingError::precondition(
                     "USAGE_OUTSIDE_SUBSCRIPTION",
                     format!(
@@ -114,27 +113,9 @@ impl Billing {
         let mut resolved = Vec::with_capacity(events.len());
         for (account, mut event) in events {
             if let Some(account) = account {
-                let mut found = metering
-                    .iter()
-                    .filter(|(_, of, metered)| *of == account && metered.iter().any(|m| m.metric == event.metric));
-                event.subscription_id = match (found.next(), found.next()) {
-                    (Some((id, _, _)), None) => *id,
-                    (None, _) => {
-                        return Err(BillingError::precondition(
-                            "METRIC_NOT_METERED",
-                            format!("account {account} has no active subscription metering {:?}", event.metric),
-                        ));
-                    }
-                    (Some(_), Some(_)) => {
-                        return Err(BillingError::precondition(
-                            "METRIC_AMBIGUOUS",
-                            format!(
-                                "account {account} has several active subscriptions metering {:?}: name the subscription",
-                                event.metric
-                            ),
-                        ));
-                    }
-                };
+                let of_account = metering.iter().filter(|(_, of, _)| *of == account);
+                let metering = of_account.map(|(id, _, metered)| (*id, metered.0.as_slice()));
+                event.subscription_id = metering_subscription(account, &event.metric, metering)?;
             }
             resolved.push(event);
         }
@@ -287,7 +268,7 @@ impl Billing {
             let billed = u32::try_from(row.usage_periods).unwrap_or(0);
             let periods = schedule.due(billed, Timing::Arrears, date, row.cancelled_on);
             for (_, span) in &periods {
-                let to = row.cancelled_on.map_or(span.end, |end| end.clamp(span.start, span.end));
+                let to = span.ended_by(row.cancelled_on);
                 for (metric, _) in row.metered.iter().enumerate().filter(|(_, metered)| metered.billed()) {
                     closing.push(Closing { at, metric, window: (span.start, to), before: None });
                 }
@@ -417,7 +398,7 @@ impl Billing {
         for (at, row) in subscriptions.iter().enumerate() {
             let schedule = charges::schedule(row.start_date, row.cycle_months, row.anchor_day)?;
             let Some(period) = schedule.period(u32::try_from(row.usage_periods).unwrap_or(0)) else { continue };
-            let to = row.cancelled_on.map_or(period.end, |end| end.clamp(period.start, period.end));
+            let to = period.ended_by(row.cancelled_on);
             if period.start > today || to <= period.start {
                 continue;
             }

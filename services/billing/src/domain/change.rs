@@ -251,17 +251,31 @@ impl Subscription {
     /// The day a change asked on `today` takes effect and the period it
     /// falls in (its index and span): today (or the start, for one not
     /// started yet) in the period running then, or with `at_period_end`
-    /// the next period's first day, with that period.
-    pub fn change_day(&self, today: NaiveDate, at_period_end: bool) -> Option<(NaiveDate, u32, Span)> {
-        let schedule = self.schedule()?;
+    /// the next period's first day, with that period. Refused
+    /// (SUBSCRIPTION_TERM_ENDS) when that day is not before the day its
+    /// fixed term ends it: asked in the term's last period, a change at
+    /// its end would be for a period that never comes.
+    pub fn change_day(&self, today: NaiveDate, at_period_end: bool) -> Result<(NaiveDate, u32, Span), BillingError> {
+        let out_of_range =
+            || BillingError::precondition("PERIOD_OUT_OF_RANGE", "the subscription's period is past the last date");
+        let schedule = self.schedule().ok_or_else(out_of_range)?;
         let on = today.max(schedule.start);
-        let (index, running) = schedule.period_on(on)?;
-        if !at_period_end {
-            return Some((on, index, running));
+        let (index, running) = schedule.period_on(on).ok_or_else(out_of_range)?;
+        let (on, index, period) = match at_period_end {
+            false => (on, index, running),
+            true => {
+                let next_index = index.checked_add(1).ok_or_else(out_of_range)?;
+                let next = schedule.period(next_index).ok_or_else(out_of_range)?;
+                (next.start, next_index, next)
+            }
+        };
+        match self.cancel_date {
+            Some(end) if on >= end => Err(BillingError::precondition(
+                "SUBSCRIPTION_TERM_ENDS",
+                format!("subscription {} ends with its fixed term on {end}: a change from {on} is past it", self.id),
+            )),
+            _ => Ok((on, index, period)),
         }
-        let next_index = index.checked_add(1)?;
-        let next = schedule.period(next_index)?;
-        Some((next.start, next_index, next))
     }
 }
 
@@ -364,6 +378,7 @@ mod tests {
             trial: None,
             term: None,
             paused_on: None,
+            pauses: Vec::new(),
             metered: Vec::new(),
         }
     }
@@ -403,5 +418,31 @@ mod tests {
         let waiting = subscription(SubscriptionState::Active, Some(day("2027-01-10")));
         let (on, index, period) = waiting.change_day(day("2026-12-04"), false).expect("day");
         assert_eq!((on, index, period.start, period.end), (day("2027-01-10"), 0, day("2027-01-10"), day("2027-02-01")));
+    }
+
+    #[test]
+    fn a_change_at_the_end_of_a_fixed_terms_last_period_is_refused() {
+        // Quarterly on the 1st from 15 November, a term of 2 quarters that
+        // does not renew: the part period, then December to June.
+        let mut fixed = subscription(SubscriptionState::Active, None);
+        fixed.term = Some(crate::domain::subscription::Term { periods: 2, auto_renew: false });
+        fixed.start_on(day("2026-11-15"));
+        assert_eq!(fixed.cancel_date, Some(day("2027-06-01")));
+        assert!(fixed.check_changeable().is_ok(), "still changed within its term");
+        // In the term's first quarter, at its end: the last quarter.
+        let (on, index, _) = fixed.change_day(day("2027-02-10"), true).expect("day");
+        assert_eq!((on, index), (day("2027-03-01"), 2));
+        // In its last quarter: now, yes; at its end, no quarter follows.
+        let (on, _, _) = fixed.change_day(day("2027-04-10"), false).expect("day");
+        assert_eq!(on, day("2027-04-10"));
+        match fixed.change_day(day("2027-04-10"), true) {
+            Err(BillingError::Precondition { reason, .. }) => assert_eq!(reason, "SUBSCRIPTION_TERM_ENDS"),
+            other => panic!("refused, not {other:?}"),
+        }
+        // Renewing, the next term's first quarter follows.
+        fixed.term = Some(crate::domain::subscription::Term { periods: 2, auto_renew: true });
+        fixed.cancel_date = None;
+        let (on, index, _) = fixed.change_day(day("2027-04-10"), true).expect("day");
+        assert_eq!((on, index), (day("2027-06-01"), 3));
     }
 }

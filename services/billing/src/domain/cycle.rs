@@ -179,6 +179,12 @@ impl Span {
         self.end.pred_opt()
     }
 
+    /// The first day of it not run by a subscription ending (cancelled)
+    /// on `end`: its end, or `end` when within it (its start when before).
+    pub fn ended_by(&self, end: Option<NaiveDate>) -> NaiveDate {
+        end.map_or(self.end, |end| end.clamp(self.start, self.end))
+    }
+
     /// The days from `from` (a day of it) to its end: what a change on
     /// `from` bills on the new terms.
     pub fn days_from(&self, from: NaiveDate) -> i64 {
@@ -347,6 +353,15 @@ mod tests {
     fn span(schedule: &Schedule, index: u32) -> (NaiveDate, NaiveDate, i64) {
         let span = schedule.period(index).expect("period");
         (span.start, span.end, span.whole_days)
+    }
+
+    #[test]
+    fn a_cancellation_ends_a_period_on_its_day() {
+        let november = Span { start: day("2026-11-01"), end: day("2026-12-01"), whole_days: 30 };
+        assert_eq!(november.ended_by(None), day("2026-12-01"));
+        assert_eq!(november.ended_by(Some(day("2026-11-10"))), day("2026-11-10"));
+        assert_eq!(november.ended_by(Some(day("2027-01-01"))), day("2026-12-01"), "after it: whole");
+        assert_eq!(november.ended_by(Some(day("2026-10-01"))), day("2026-11-01"), "before it: none of it");
     }
 
     #[test]

@@ -65,6 +65,10 @@ pub struct Subscription {
     /// The day it was paused, while it is.
     #[serde(default)]
     pub paused_on: Option<NaiveDate>,
+    /// The days it was paused and then resumed, oldest first: it records
+    /// no usage for them.
+    #[serde(default)]
+    pub pauses: Vec<Paused>,
     /// The metrics it meters.
     #[serde(default)]
     pub metered: Vec<Metered>,
@@ -84,6 +88,14 @@ impl Trial {
     pub fn price(&self) -> Decimal {
         self.price.unwrap_or_default()
     }
+}
+
+/// Days a subscription was paused: from the day it was paused up to, not
+/// including, the day it was resumed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Paused {
+    pub from: NaiveDate,
+    pub until: NaiveDate,
 }
 
 /// A fixed term of a subscription: its periods, and whether it renews for
@@ -243,7 +255,9 @@ impl Subscription {
             ));
         };
         self.state = SubscriptionState::Active;
-        self.paused_on = None;
+        if let Some(from) = self.paused_on.take().filter(|from| *from < today) {
+            self.pauses.push(Paused { from, until: today });
+        }
         Ok(running)
     }
 
@@ -483,6 +497,7 @@ mod tests {
             trial: None,
             term: None,
             paused_on: None,
+            pauses: Vec::new(),
             metered: Vec::new(),
         }
     }
@@ -579,6 +594,7 @@ mod tests {
         let (index, period) = running.resume(day("2027-02-03")).expect("resumed");
         assert_eq!((index, period.start), (2, day("2027-01-15")), "on the same anchor");
         assert_eq!((running.state, running.paused_on), (SubscriptionState::Active, None));
+        assert_eq!(running.pauses, vec![Paused { from: day("2026-12-20"), until: day("2027-02-03") }], "kept");
         let not_paused = running.resume(day("2027-02-04")).expect_err("not paused");
         assert!(matches!(not_paused, BillingError::Precondition { reason: "SUBSCRIPTION_NOT_PAUSED", .. }));
         let mut waiting =

@@ -6,6 +6,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use super::error::BillingError;
+use super::subscription::Paused;
+
 /// How a period's events make its quantity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -127,16 +130,56 @@ pub struct Rated {
 
 /// The days a subscription records usage for: from its first period's
 /// start up to, not including, the first day it is cancelled or paused
-/// (none: open-ended).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// (none: open-ended), but the days of a pause it was resumed from.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UsageWindow {
     pub from: NaiveDate,
     pub until: Option<NaiveDate>,
+    pub pauses: Vec<Paused>,
 }
 
 impl UsageWindow {
     pub fn admits(&self, day: NaiveDate) -> bool {
-        self.from <= day && self.until.is_none_or(|until| day < until)
+        self.from <= day
+            && self.until.is_none_or(|until| day < until)
+            && !self.pauses.iter().any(|paused| paused.from <= day && day < paused.until)
+    }
+
+    /// The days it records usage for, as a refusal names them.
+    pub fn describe(&self) -> String {
+        let until = self.until.map(|until| format!(" up to {until}")).unwrap_or_default();
+        let pauses: Vec<String> =
+            self.pauses.iter().map(|paused| format!("{} to {}", paused.from, paused.until)).collect();
+        match pauses.is_empty() {
+            true => format!("from {}{until}", self.from),
+            false => format!("from {}{until}, but the days paused ({})", self.from, pauses.join(", ")),
+        }
+    }
+}
+
+/// The subscription an event addressed to `account` goes to, among the
+/// account's active subscriptions and what each meters: the one metering
+/// `metric` (FAILED_PRECONDITION METRIC_NOT_METERED when none does,
+/// METRIC_AMBIGUOUS when several do).
+pub fn metering_subscription<'a>(
+    account: uuid::Uuid,
+    metric: &str,
+    subscriptions: impl IntoIterator<Item = (uuid::Uuid, &'a [Metered])>,
+) -> Result<uuid::Uuid, BillingError> {
+    let mut found = subscriptions
+        .into_iter()
+        .filter(|(_, metered)| metered.iter().any(|metered| metered.metric == metric))
+        .map(|(id, _)| id);
+    match (found.next(), found.next()) {
+        (Some(id), None) => Ok(id),
+        (None, _) => Err(BillingError::precondition(
+            "METRIC_NOT_METERED",
+            format!("account {account} has no active subscription metering {metric:?}"),
+        )),
+        (Some(_), Some(_)) => Err(BillingError::precondition(
+            "METRIC_AMBIGUOUS",
+            format!("account {account} has several active subscriptions metering {metric:?}: name the subscription"),
+        )),
     }
 }
 
@@ -269,10 +312,44 @@ mod tests {
     #[test]
     fn usage_counts_from_the_first_period_until_a_pause_or_cancellation() {
         let day = |text: &str| -> NaiveDate { text.parse().expect("day") };
-        let open = UsageWindow { from: day("2026-11-05"), until: None };
+        let open = UsageWindow { from: day("2026-11-05"), until: None, pauses: Vec::new() };
         assert!(!open.admits(day("2026-11-04")) && open.admits(day("2026-11-05")) && open.admits(day("2030-01-01")));
+        assert_eq!(open.describe(), "from 2026-11-05");
+        // Resumed on the 25th from a pause on the 20th: not those days.
+        let resumed =
+            UsageWindow { pauses: vec![Paused { from: day("2026-11-20"), until: day("2026-11-25") }], ..open.clone() };
+        assert!(resumed.admits(day("2026-11-19")) && resumed.admits(day("2026-11-25")));
+        assert!(!resumed.admits(day("2026-11-20")) && !resumed.admits(day("2026-11-24")));
+        assert_eq!(resumed.describe(), "from 2026-11-05, but the days paused (2026-11-20 to 2026-11-25)");
         let paused = UsageWindow { until: Some(day("2026-11-20")), ..open };
         assert!(paused.admits(day("2026-11-19")) && !paused.admits(day("2026-11-20")));
+        assert_eq!(paused.describe(), "from 2026-11-05 up to 2026-11-20");
+    }
+
+    #[test]
+    fn an_event_addressed_to_an_account_goes_to_its_one_subscription_metering_the_metric() {
+        let meters = |metrics: &[&str]| -> Vec<Metered> {
+            let metered = |metric: &&str| Metered {
+                metric: (*metric).to_owned(),
+                aggregation: Aggregation::Sum,
+                product: "p".to_owned(),
+                rating: Rating::default(),
+            };
+            metrics.iter().map(metered).collect()
+        };
+        let (account, first, second) = (uuid::Uuid::from_u128(1), uuid::Uuid::from_u128(2), uuid::Uuid::from_u128(3));
+        let (calls, storage) = (meters(&["calls"]), meters(&["storage", "calls"]));
+        let reason = |result: Result<uuid::Uuid, BillingError>| match result {
+            Err(BillingError::Precondition { reason, .. }) => reason,
+            other => panic!("refused, not {other:?}"),
+        };
+        let one = [(first, calls.as_slice())];
+        assert_eq!(metering_subscription(account, "calls", one).expect("found"), first);
+        let both = [(first, calls.as_slice()), (second, storage.as_slice())];
+        assert_eq!(metering_subscription(account, "storage", both).expect("found"), second);
+        assert_eq!(reason(metering_subscription(account, "calls", both)), "METRIC_AMBIGUOUS");
+        assert_eq!(reason(metering_subscription(account, "seats", both)), "METRIC_NOT_METERED");
+        assert_eq!(reason(metering_subscription(account, "calls", [])), "METRIC_NOT_METERED");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::domain::error::BillingError;
+use crate::domain::subscription::Paused;
 use crate::domain::usage::{Aggregation, Metered, UsageWindow};
 use crate::repo::charges::usage_due;
 
@@ -71,11 +72,12 @@ pub struct MeteredRow {
     /// The days it records usage for (none before it starts).
     pub runs_from: Option<NaiveDate>,
     pub runs_until: Option<NaiveDate>,
+    pub pauses: Json<Vec<Paused>>,
 }
 
 impl MeteredRow {
     pub fn window(&self) -> Option<UsageWindow> {
-        Some(UsageWindow { from: self.runs_from?, until: self.runs_until })
+        Some(UsageWindow { from: self.runs_from?, until: self.runs_until, pauses: self.pauses.0.clone() })
     }
 }
 
@@ -94,7 +96,7 @@ pub async fn metered_of(
         "SELECT id, account_id, coalesce(doc->'metered', '[]'::jsonb) AS metered,
              status NOT IN ('PENDING_APPROVAL', 'REJECTED') AS started,
              CASE WHEN isfinite(start_date) THEN start_date END AS runs_from,
-             least(paused_on, cancelled_on) AS runs_until
+             least(paused_on, cancelled_on) AS runs_until, coalesce(doc->'pauses', '[]'::jsonb) AS pauses
          FROM billing.subscriptions WHERE tenant_id = $1 AND id = ANY($2)
          ORDER BY id FOR KEY SHARE",
     )
