@@ -38,13 +38,17 @@ const BATCH: i64 = 500;
 pub async fn accrue(api: &Billing, today: NaiveDate) -> Result<(usize, Vec<(Uuid, BillingError)>), BillingError> {
     let mut charged = 0;
     let mut failed: Vec<(Uuid, BillingError)> = Vec::new();
+    // Each pass pages on from the last account of the one before: one
+    // whose usage pricing cannot rate yet stays due, and is tried again
+    // on the next round, not before the accounts after it.
+    let mut after = (Uuid::nil(), Uuid::nil());
     loop {
         let skipped: Vec<Uuid> = failed.iter().map(|(tenant_id, _)| *tenant_id).collect();
-        let due = repo::charges::accounts_with_later_periods_due(&api.db, today, &skipped, BATCH).await?;
-        if due.is_empty() {
+        let due = repo::charges::accounts_with_later_periods_due(&api.db, today, &skipped, (after, BATCH)).await?;
+        let Some(last) = due.last() else {
             return Ok((charged, failed));
-        }
-        let (charged_before, failed_before) = (charged, failed.len());
+        };
+        after = *last;
         let mut by_tenant: BTreeMap<Uuid, Vec<Uuid>> = BTreeMap::new();
         for (tenant_id, account_id) in due {
             by_tenant.entry(tenant_id).or_default().push(account_id);
@@ -59,13 +63,6 @@ pub async fn accrue(api: &Billing, today: NaiveDate) -> Result<(usize, Vec<(Uuid
                 }
                 Err(error) => failed.push((tenant_id, error)),
             }
-        }
-        // A pass that neither charged nor failed anything ends the round
-        // (the selection and the charging agree: only a billing run that
-        // charged the same periods meanwhile gets here); a failed tenant is
-        // skipped on the next pass.
-        if charged == charged_before && failed.len() == failed_before {
-            return Ok((charged, failed));
         }
     }
 }

@@ -98,30 +98,34 @@ pub(crate) fn schedule(start: NaiveDate, cycle_months: i32, anchor_day: Option<i
     Ok(Schedule { cycle, anchor, start })
 }
 
-/// Up to `limit` (tenant, bill-to account) pairs, in that order, whose
-/// subscriptions have a period after their first started by `date` and not
-/// charged, or usage to bill ([`usage_due`]); none of the `skipped`
-/// tenants.
+/// Up to `limit` (tenant, bill-to account) pairs after `after`, in that
+/// order, whose subscriptions have a period after their first started by
+/// `date` and not charged, or usage to bill ([`usage_due`]); none of the
+/// `skipped` tenants. A caller pages on from the last pair it got, so
+/// accounts that stay due (usage pricing cannot rate yet) never hide the
+/// ones after them.
 pub async fn accounts_with_later_periods_due(
     db: &sqlx::PgPool,
     date: NaiveDate,
     skipped: &[Uuid],
-    limit: i64,
+    (after, limit): ((Uuid, Uuid), i64),
 ) -> Result<Vec<(Uuid, Uuid)>, BillingError> {
     Ok(sqlx::query_as(concat!(
         "SELECT tenant_id, bill_to_account_id FROM billing.subscriptions
          WHERE billing.bill_on(start_date, anchor_day, cycle_months, in_arrears, greatest(charged_periods, 1),
                  cancelled_on) <= $1::date
-           AND paused_on IS NULL AND NOT tenant_id = ANY($2)
+           AND paused_on IS NULL AND NOT tenant_id = ANY($2) AND (tenant_id, bill_to_account_id) > ($4, $5)
          UNION
          SELECT tenant_id, bill_to_account_id FROM billing.subscriptions s
-         WHERE NOT tenant_id = ANY($2) AND ",
+         WHERE NOT tenant_id = ANY($2) AND (tenant_id, bill_to_account_id) > ($4, $5) AND ",
         usage_due!("$1"),
         " ORDER BY tenant_id, bill_to_account_id LIMIT $3"
     ))
     .bind(date)
     .bind(skipped)
     .bind(limit)
+    .bind(after.0)
+    .bind(after.1)
     .fetch_all(db)
     .await?)
 }
