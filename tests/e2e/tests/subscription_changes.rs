@@ -13,6 +13,8 @@ use bss_e2e::{
     ordering_account, set_credit_policy, set_credit_terms, subscription_request, today,
 };
 use bss_platform::auth::Role;
+use bss_proto::accounts::group_service_client::GroupServiceClient;
+use bss_proto::accounts::{AddGroupMemberRequest, Funding, FundingScope};
 use bss_proto::billing::billing_event::Payload;
 use bss_proto::billing::billing_event_service_client::BillingEventServiceClient;
 use bss_proto::billing::subscription_service_client::SubscriptionServiceClient;
@@ -301,6 +303,32 @@ async fn a_quantity_change_in_arrears_bills_the_old_days_now_and_the_new_terms_a
     );
     credit_settles(&channel, &clerk, &account, &cents(used + left), "0.00").await;
     assert_eq!(amount(&billing_balance(&channel, &clerk, &account).await.balance), cents(used + left));
+
+    // Paid for by its group: the same change moves what the group holds
+    // (the activation's month released there, not on the member), and the
+    // member holds nothing.
+    let group = create_account(&channel, &admin, ordering_account("SEATGROUP")).await;
+    let member = create_account(&channel, &admin, ordering_account("SEATMEMBER")).await;
+    for one in [&group, &member] {
+        set_credit_terms(&channel, &admin, one, "5000", None).await;
+    }
+    let add = AddGroupMemberRequest {
+        parent_account_id: group.clone(),
+        member_account_id: member.clone(),
+        funding: Some(Funding { scope: FundingScope::Full as i32, ..Funding::default() }),
+        request_id: String::new(),
+    };
+    GroupServiceClient::new(channel.clone()).add_group_member(authorized(add, &admin)).await.expect("member");
+    let mut request = subscription_request(&member, "SEAT", "1", PaymentType::OnAccount);
+    let subscription = request.subscription.as_mut().expect("subscription");
+    (subscription.start_date, subscription.billing_timing) = (text(start), BillingTiming::InArrears as i32);
+    let funded = subscribe(&channel, &clerk, request).await;
+    credit_settles(&channel, &clerk, &group, "0.00", "30.00").await;
+    changed(&channel, &clerk, change(&funded.id, "", "2", false)).await;
+    credit_settles(&channel, &clerk, &group, "0.00", &cents(used + left)).await;
+    credit_settles(&channel, &clerk, &member, "0.00", "0.00").await;
+    assert_eq!(totals(&generate(&channel, &clerk, &group, &text(end), true).await), vec![cents(used + left)]);
+    credit_settles(&channel, &clerk, &group, &cents(used + left), "0.00").await;
 }
 
 #[tokio::test]

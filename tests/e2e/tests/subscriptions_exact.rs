@@ -8,9 +8,10 @@
 //! calculation written here: each period's price, and the running period
 //! split on today, each part prorated by the day against the whole period
 //! and rounded half away from zero to the cent. Before the later periods
-//! are invoiced, credit must hold what is committed but not invoiced yet
-//! (the running period, its calls, a change scheduled for its end) beside
-//! what billing invoiced. Each subscription also
+//! are invoiced, billing and credit must have invoiced what today's
+//! invoice bills, and credit must hold the rest of what is committed
+//! today (the running period, its calls, a change scheduled for its end).
+//! Each subscription also
 //! meters calls (some events sent twice), rated graduated by the account's
 //! tiers and billed in arrears, and a late event after its period was
 //! billed is billed again as the difference. The seed is fixed (every
@@ -137,12 +138,32 @@ fn terms_after_steps(case: &Case) -> (bool, Option<u32>, Option<u32>) {
     (split, now_terms, later_terms)
 }
 
-/// What the running period (from `start` to its end, today in it) owes:
-/// split on today between the terms before and after the steps, each part
-/// prorated by the day.
-fn running_period(case: &Case, start: NaiveDate, today: NaiveDate) -> Decimal {
+/// The running period's days (from `start` to its end, today in it):
+/// all of them, those before today and those from today.
+fn days(case: &Case, start: NaiveDate, today: NaiveDate) -> (i64, i64, i64) {
     let end = start.checked_add_months(Months::new(case.months)).expect("date");
-    let (whole, before, after) = ((end - start).num_days(), (today - start).num_days(), (end - today).num_days());
+    ((end - start).num_days(), (today - start).num_days(), (end - today).num_days())
+}
+
+/// What today's invoice bills: in advance the running period as the steps
+/// leave it; in arrears only the old terms' days before today of a period
+/// split today (the rest is billed when it ends); and the calls, billed in
+/// arrears, only when a cancellation now ends the period today.
+fn invoiced_today(case: &Case, start: NaiveDate, today: NaiveDate, calls: Decimal) -> Decimal {
+    let (whole, before, _) = days(case, start, today);
+    let subscription = match (case.arrears, terms_after_steps(case)) {
+        (false, _) => running_period(case, start, today),
+        (true, (true, _, _)) => part(price(case.quantity), before, whole),
+        (true, (false, _, _)) => Decimal::ZERO,
+    };
+    let ended_today = case.steps.iter().any(|step| matches!(step, Step::CancelNow));
+    subscription + if ended_today { calls } else { Decimal::ZERO }
+}
+
+/// What the running period owes: split on today between the terms before
+/// and after the steps, each part prorated by the day.
+fn running_period(case: &Case, start: NaiveDate, today: NaiveDate) -> Decimal {
+    let (whole, before, after) = days(case, start, today);
     match terms_after_steps(case) {
         (false, _, _) => price(case.quantity),
         (true, now_terms, _) => {
@@ -364,15 +385,16 @@ async fn invoices_match_an_independent_calculation_over_random_changes_pauses_an
         let horizon = start.checked_add_months(Months::new(case.months * 2)).expect("date");
         generate(&channel, &clerk, &account, &today(), true).await;
         let calls: u32 = case.calls.iter().map(|(_, quantity)| quantity).sum();
-        // Mid-run, what credit has invoiced is what billing has, and with
-        // what it holds it answers for everything committed today: the
+        // Mid-run, billing and credit have invoiced what today's invoice
+        // bills, and credit holds the rest of what is committed today: the
         // running period, its calls rated so far, a change scheduled.
-        let billed = amount(&billing_balance(&channel, &clerk, &account).await.balance).parse::<Decimal>();
-        let billed = billed.expect("balance");
+        let invoiced = invoiced_today(&case, start, today_date, graduated(calls));
         let committed = committed_today(&case, start, today_date) + graduated(calls);
-        eprintln!("{context}: billed {billed}, committed {committed}");
-        credit_settles(&channel, &clerk, &account, &format!("{billed:.2}"), &format!("{:.2}", committed - billed))
-            .await;
+        let billed = billing_balance(&channel, &clerk, &account).await;
+        assert_eq!(amount(&billed.balance), format!("{invoiced:.2}"), "{context}: billing invoiced today");
+        eprintln!("{context}: invoiced {invoiced}, committed {committed}");
+        let held = format!("{:.2}", committed - invoiced);
+        credit_settles(&channel, &clerk, &account, &format!("{invoiced:.2}"), &held).await;
         generate(&channel, &clerk, &account, &horizon.format("%Y-%m-%d").to_string(), true).await;
         let owed = expected(&case, start, today_date, horizon) + graduated(calls);
         let billed = billing_balance(&channel, &clerk, &account).await;

@@ -5,6 +5,8 @@
 //! cancellation or change takes back of the days already charged. Every
 //! change is an entry of the subscription's history.
 
+use std::collections::BTreeSet;
+
 use bss_platform::auth::Caller;
 use bss_platform::error::Violations;
 use bss_platform::idempotency::RequestKey;
@@ -261,8 +263,35 @@ pub(crate) async fn hold_again(
         .collect())
 }
 
-/// The events telling credit of the moves (none of a zero amount).
-fn moves_to_events(subscription: &Subscription, moves: Vec<Move>, currency: Currency) -> Vec<Payload> {
+/// Credit's release of everything it holds under `reference` for a
+/// subscription (and the withdrawal of a held order of it): on the
+/// subscriber and on each of `payers`, since a parent or reseller paying
+/// for the subscription holds what it reserved.
+pub(crate) fn release_everything(
+    (subscription_id, account_id): (Uuid, Uuid),
+    reference: String,
+    payers: &BTreeSet<Uuid>,
+) -> Payload {
+    Payload::SubscriptionCancelled(SubscriptionCancelled {
+        subscription_id: subscription_id.to_string(),
+        account_id: account_id.to_string(),
+        reference,
+        payers: payers
+            .iter()
+            .filter(|payer| **payer != account_id)
+            .map(|payer| OrderPayer { account_id: payer.to_string(), ..OrderPayer::default() })
+            .collect(),
+    })
+}
+
+/// The events telling credit of the moves (none of a zero amount); a
+/// release of everything names `payers`.
+fn moves_to_events(
+    subscription: &Subscription,
+    moves: Vec<Move>,
+    currency: Currency,
+    payers: &BTreeSet<Uuid>,
+) -> Vec<Payload> {
     let (id, account_id) = (subscription.id.to_string(), subscription.account_id.to_string());
     moves
         .into_iter()
@@ -290,12 +319,9 @@ fn moves_to_events(subscription: &Subscription, moves: Vec<Move>, currency: Curr
                 }],
                 reason: "subscription changed".to_owned(),
             })),
-            Move::ReleaseAll { reference } => Some(Payload::SubscriptionCancelled(SubscriptionCancelled {
-                subscription_id: id.clone(),
-                account_id: account_id.clone(),
-                reference,
-                payers: Vec::new(),
-            })),
+            Move::ReleaseAll { reference } => {
+                Some(release_everything((subscription.id, subscription.account_id), reference, payers))
+            }
         })
         .collect()
 }
@@ -517,20 +543,27 @@ pub(crate) async fn withdraw_pending(
 }
 
 /// Releases what credit authorized for the scheduled changes just applied
-/// (their periods are reserved as each is charged).
-pub(crate) fn applied_releases(applied: &[SubscriptionChange]) -> Vec<Payload> {
-    applied
-        .iter()
-        .filter(|change| change.authorized > Decimal::ZERO)
+/// (their periods are reserved as each is charged), on whoever pays for
+/// each subscription.
+pub(crate) async fn applied_releases(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    applied: &[SubscriptionChange],
+) -> Result<Vec<Payload>, BillingError> {
+    let authorized: Vec<&SubscriptionChange> =
+        applied.iter().filter(|change| change.authorized > Decimal::ZERO).collect();
+    if authorized.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = authorized.iter().map(|change| change.subscription_id).collect();
+    let paying = subscriptions::payers_of(tx, tenant_id, &ids).await?;
+    Ok(authorized
+        .into_iter()
         .map(|change| {
-            Payload::SubscriptionCancelled(SubscriptionCancelled {
-                subscription_id: change.subscription_id.to_string(),
-                account_id: change.account_id.to_string(),
-                reference: change.reference.clone(),
-                payers: Vec::new(),
-            })
+            let payers = paying.get(&change.subscription_id).cloned().unwrap_or_default();
+            release_everything((change.subscription_id, change.account_id), change.reference.clone(), &payers)
         })
-        .collect()
+        .collect())
 }
 
 /// Publishes the moves' events, if any.
@@ -541,7 +574,11 @@ pub(crate) async fn publish_moves(
     moves: Vec<Move>,
 ) -> Result<(), BillingError> {
     let currency = Currency::parse(&subscription.currency).map_err(|cause| unreadable("billing", cause))?;
-    let events = moves_to_events(subscription, moves, currency);
+    let payers = match moves.iter().any(|one| matches!(one, Move::ReleaseAll { .. })) {
+        true => subscriptions::payers_of(tx, tenant_id, &[subscription.id]).await?.remove(&subscription.id),
+        false => None,
+    };
+    let events = moves_to_events(subscription, moves, currency, &payers.unwrap_or_default());
     if events.is_empty() {
         return Ok(());
     }

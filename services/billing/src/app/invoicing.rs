@@ -75,7 +75,7 @@ impl Billing {
         let mut applied = repo::changes::apply_ready(tx, tenant_id, (accounts, bought), date).await?;
         let mut charged = 0;
         loop {
-            let releases = super::changes::applied_releases(&applied);
+            let releases = super::changes::applied_releases(tx, tenant_id, &applied).await?;
             if !releases.is_empty() {
                 publish_all(tx, tenant_id, ACTOR, releases).await?;
             }

@@ -2,6 +2,8 @@
 //! [`Subscription`], its state by billing's own code, and the columns its
 //! charging and lookups need (payer, price, start date, periods charged).
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use sqlx::types::Json;
@@ -491,6 +493,29 @@ pub async fn lock(
     .fetch_optional(tx)
     .await?;
     Ok(row.map(|(Json(subscription), nothing_started)| (subscription, nothing_started)))
+}
+
+/// Who pays for each of the subscriptions: its bill-to account, and the
+/// payers credit reserved its activation on.
+pub async fn payers_of(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    ids: &[Uuid],
+) -> Result<BTreeMap<Uuid, BTreeSet<Uuid>>, BillingError> {
+    let rows: Vec<(Uuid, Uuid, Json<Subscription>)> = sqlx::query_as(
+        "SELECT id, bill_to_account_id, doc FROM billing.subscriptions WHERE tenant_id = $1 AND id = ANY($2)",
+    )
+    .bind(tenant_id)
+    .bind(ids)
+    .fetch_all(tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, bill_to, Json(subscription))| {
+            let payers = subscription.payers.iter().map(|payer| payer.account_id).chain([bill_to]).collect();
+            (id, payers)
+        })
+        .collect())
 }
 
 /// What the subscription's charges under `reference` not on a posted
