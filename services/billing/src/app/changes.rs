@@ -369,9 +369,12 @@ pub(crate) fn change_charge(
 /// new terms charged for them under the change's reference (a charge none
 /// of whose days was used is charged anew in place); a running period not
 /// charged yet has its old terms' days before today charged now, and its
-/// own charge bills the new terms from today. Credit reserves what is
-/// charged beyond what it authorized for the change and releases what the
-/// old terms no longer owe.
+/// own charge bills the new terms from today (a first period's, held by
+/// its activation, is held there at the new terms from today instead).
+/// Credit reserves what is charged beyond what it authorized for the
+/// change and releases what the old terms no longer owe. Refused
+/// (SUBSCRIPTION_TERM_ENDS) at the period's end of a fixed term's last
+/// period ([`Subscription::change_day`]).
 pub(crate) async fn apply(
     tx: &mut PgConnection,
     (actor, tenant_id): (&str, Uuid),
