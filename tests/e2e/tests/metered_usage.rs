@@ -272,6 +272,29 @@ async fn a_metered_plan_bills_each_period_by_its_tiers_in_arrears_and_late_usage
     credit_settles(&channel, &clerk, &account, "1140.00", "0.00").await;
     assert_eq!(amount(&billing_balance(&channel, &clerk, &account).await.balance), "1140.00");
 
+    // A late storage reading, later in the period than the 150 GB: the
+    // latest is now 120 GB, 120 × 0.50 = 60.00, 15.00 less than billed.
+    // The adjustment line charges nothing and shows the new quantity; the
+    // 15.00 comes back as a credit note on the line that billed 75.00.
+    let lower = IngestUsageBatchRequest { events: vec![event(id, "storage", "s3", "120", (start, 200))] };
+    meter.ingest_usage_batch(authorized(lower, &clerk)).await.expect("late reading");
+    let adjusted = generate(&channel, &clerk, &account, &end.to_string(), true).await;
+    let line = &adjusted[0].lines[0];
+    assert_eq!(
+        (line.description.as_str(), line.quantity.as_ref().map(|q| q.value.as_str()), amount(&line.total)),
+        (format!("storage usage {start} to {last_day}, late events: 120 (billed 150)").as_str(), Some("-30"), "0.00")
+    );
+    credit_settles(&channel, &clerk, &account, "1125.00", "0.00").await;
+    assert_eq!(amount(&billing_balance(&channel, &clerk, &account).await.balance), "1125.00");
+    let storage_line = billed[0].lines.iter().position(|line| line.description.starts_with("storage")).expect("line");
+    let invoice = GetInvoiceRequest { id: billed[0].id.clone() };
+    let invoice = InvoiceServiceClient::new(channel.clone()).get_invoice(authorized(invoice, &clerk)).await;
+    let invoice = invoice.expect("invoice").into_inner().invoice.expect("invoice");
+    assert_eq!(amount(&invoice.lines[storage_line].credited), "15.00", "{invoice:?}");
+    // Given back once: another run gives nothing more.
+    assert!(generate(&channel, &clerk, &account, &end.to_string(), true).await.is_empty());
+    credit_settles(&channel, &clerk, &account, "1125.00", "0.00").await;
+
     // A hand-made invoice may not name the usage's reference (it would
     // capture what credit holds for usage billing has not invoiced).
     let manual = CreateInvoiceRequest {

@@ -18,17 +18,47 @@ use bss_proto::billing::billing_event::Payload;
 use bss_proto::pricing::{QuoteLineRequest, QuoteRequest};
 use sqlx::PgConnection;
 
+use super::payments::{adjust, credit_subscription_line};
 use super::{Billing, priced_amount, publish_all, unreadable};
 use crate::domain::cycle::{Span, Timing};
 use crate::domain::error::BillingError;
 use crate::domain::order::{Charge, PricedBy};
 use crate::domain::usage::{
-    Metered, Rated, UsageTier, adjustment, metering_subscription, midnight, usage_line, usage_reference,
+    Metered, Rated, UsageTier, adjustment, metering_subscription, midnight, usage_line, usage_lines_of, usage_reference,
 };
 use crate::overdue::ACTOR;
 use crate::repo::usage::{self, BilledPeriod, MeteredRow, MeteredSubscription, NewEvent, Window};
 use crate::repo::{self, charges};
 use crate::wire;
+
+/// Gives back `owed` of what the subscription's usage of `metric` for the
+/// period from `from` was billed, now rated lower: the posted lines that
+/// billed it are credited, newest first, each up to what is left of it,
+/// by a credit note. Returns what was given back: less than `owed` while
+/// the rest is on an invoice not posted yet (or not invoiced yet).
+async fn give_back(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    (row, metric, from): (&MeteredSubscription, &str, NaiveDate),
+    owed: Decimal,
+) -> Result<Decimal, BillingError> {
+    let currency = Currency::parse(&row.currency).map_err(|cause| unreadable("billing", cause))?;
+    let reference = usage_reference(row.id);
+    let lines = usage::billed_lines(tx, tenant_id, (&reference, from, &usage_lines_of(metric, from))).await?;
+    let mut given = Decimal::ZERO;
+    for line in lines.iter().filter(|line| line.posted) {
+        let (Some(invoice_id), true) = (line.invoice_id, given < owed) else { continue };
+        let payer = line.bill_to_account_id;
+        let asked = (line.description.as_str(), line.total, owed - given);
+        let Some((amount, first)) = credit_subscription_line(tx, tenant_id, (payer, invoice_id), asked).await? else {
+            continue;
+        };
+        let reason = format!("{metric} usage of subscription {} from {from}: rated lower after late events", row.id);
+        adjust(tx, ACTOR, tenant_id, (payer, currency), Some(amount), first, &reason).await?;
+        given += amount;
+    }
+    Ok(given)
+}
 
 impl Billing {
     /// Records a batch of usage events in one transaction, each once:
@@ -349,8 +379,15 @@ impl Billing {
                     changed: false,
                 });
             }
-            // What the period was billed never goes down (see `adjustment`).
-            let amount = before.as_ref().map_or(now.amount, |before| before.amount.max(now.amount));
+            // Rated lower than it was billed: what it was billed beyond is
+            // given back (see `adjustment`); what is on an invoice not
+            // posted yet is given back on a later run.
+            let (mut amount, mut late) = (now.amount, false);
+            if let Some(before) = before.as_ref().filter(|before| before.amount > now.amount) {
+                let owed = before.amount - now.amount;
+                let given = give_back(tx, tenant_id, (row, &metered.metric, window.0), owed).await?;
+                (amount, late) = (before.amount - given, given < owed);
+            }
             billed.push(BilledPeriod {
                 subscription_id: row.id,
                 metric: metered.metric.clone(),
@@ -358,6 +395,7 @@ impl Billing {
                 period_to: window.1,
                 quantity: now.quantity,
                 amount,
+                late,
             });
         }
         let mut due = due;

@@ -209,12 +209,19 @@ pub fn usage_line(metric: &str, (from, to): (NaiveDate, NaiveDate), quantity: De
     format!("{metric} usage {from} to {last}: {}", quantity.normalize())
 }
 
+/// How every line billing a metric's usage of the period from `from`
+/// begins (the period's line and its adjustments).
+pub fn usage_lines_of(metric: &str, from: NaiveDate) -> String {
+    format!("{metric} usage {from} to ")
+}
+
 /// The adjustment line of a closed period whose late events moved its
 /// quantity from `billed` to `now`: what it charges is what the period
-/// rates now beyond what it was billed. A period never rates below what it
-/// was billed: a lower rating now (a LAST or MAX metric's later event, or
-/// a volume break reached) charges 0.00, shown with the new quantity, and
-/// what to give back is a clerk's credit note. None when nothing moved.
+/// rates now beyond what it was billed. A line never charges below zero:
+/// a lower rating now (a LAST metric's later event, or a volume break
+/// reached) charges 0.00, shown with the new quantity, and what it was
+/// billed beyond its rating is given back by a credit note on the
+/// invoices that billed it. None when nothing moved.
 pub fn adjustment(
     metric: &str,
     period: (NaiveDate, NaiveDate),

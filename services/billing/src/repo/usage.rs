@@ -272,6 +272,46 @@ pub struct BilledPeriod {
     pub period_to: NaiveDate,
     pub quantity: Decimal,
     pub amount: Decimal,
+    /// Still to be billed again on a later run (what it owes back is on
+    /// an invoice not posted yet).
+    #[sqlx(default)]
+    pub late: bool,
+}
+
+/// A line that billed a period's usage: its invoice (none: not invoiced
+/// yet) and whether that is posted, its text, amount and payer.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct UsageLine {
+    pub invoice_id: Option<Uuid>,
+    pub posted: bool,
+    pub description: String,
+    pub total: Decimal,
+    pub bill_to_account_id: Uuid,
+}
+
+/// The lines above zero billed under usage reference `reference` for the
+/// period from `from` whose text begins with `prefix` (one metric's),
+/// newest first.
+pub async fn billed_lines(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    (reference, from, prefix): (&str, NaiveDate, &str),
+) -> Result<Vec<UsageLine>, BillingError> {
+    Ok(sqlx::query_as(
+        "SELECT c.invoice_id, coalesce(i.status = 'POSTED', false) AS posted, c.description, c.total,
+             c.bill_to_account_id
+         FROM billing.charges c
+         LEFT JOIN billing.invoices i ON i.tenant_id = c.tenant_id AND i.id = c.invoice_id
+         WHERE c.tenant_id = $1 AND c.order_reference LIKE 'usage:%' AND c.order_reference = $2
+           AND c.priced_on = $3 AND starts_with(c.description, $4) AND c.total > 0
+         ORDER BY c.id DESC",
+    )
+    .bind(tenant_id)
+    .bind(reference)
+    .bind(from)
+    .bind(prefix)
+    .fetch_all(tx)
+    .await?)
 }
 
 /// The billed periods of the subscriptions with late events, by
@@ -298,10 +338,11 @@ pub async fn record(
 ) -> Result<(), BillingError> {
     sqlx::query(
         "INSERT INTO billing.usage_periods (tenant_id, subscription_id, metric, period_from, period_to, quantity,
-             amount)
-         SELECT $1, * FROM unnest($2::uuid[], $3::text[], $4::date[], $5::date[], $6::numeric[], $7::numeric[])
+             amount, late)
+         SELECT $1, * FROM unnest($2::uuid[], $3::text[], $4::date[], $5::date[], $6::numeric[], $7::numeric[],
+             $8::bool[])
          ON CONFLICT (tenant_id, subscription_id, metric, period_from)
-         DO UPDATE SET quantity = excluded.quantity, amount = excluded.amount, late = false",
+         DO UPDATE SET quantity = excluded.quantity, amount = excluded.amount, late = excluded.late",
     )
     .bind(tenant_id)
     .bind(billed.iter().map(|period| period.subscription_id).collect::<Vec<_>>())
@@ -310,6 +351,7 @@ pub async fn record(
     .bind(billed.iter().map(|period| period.period_to).collect::<Vec<_>>())
     .bind(billed.iter().map(|period| period.quantity).collect::<Vec<_>>())
     .bind(billed.iter().map(|period| period.amount).collect::<Vec<_>>())
+    .bind(billed.iter().map(|period| period.late).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
     sqlx::query(
