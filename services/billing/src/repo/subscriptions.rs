@@ -132,15 +132,20 @@ pub async fn save(
 
 /// Marks the trials that ended by `today` of subscriptions still active
 /// as announced; returns each (tenant, subscription, account, first day
-/// after the trial), once.
+/// after the trial), once. The rows are locked in (tenant, id) order, as
+/// charge runs lock them, so the two never deadlock.
 pub async fn trials_ended(
     tx: &mut PgConnection,
     today: NaiveDate,
 ) -> Result<Vec<(Uuid, Uuid, Uuid, NaiveDate)>, BillingError> {
     Ok(sqlx::query_as(
-        "UPDATE billing.subscriptions SET trial_announced = true
-         WHERE trial_ends_on <= $1 AND NOT trial_announced AND trial_ends_on IS NOT NULL AND status = 'ACTIVE'
-         RETURNING tenant_id, id, account_id, trial_ends_on",
+        "UPDATE billing.subscriptions s SET trial_announced = true
+         FROM (SELECT tenant_id, id FROM billing.subscriptions
+               WHERE trial_ends_on <= $1 AND NOT trial_announced AND trial_ends_on IS NOT NULL AND status = 'ACTIVE'
+               ORDER BY tenant_id, id FOR UPDATE) ended
+         WHERE s.tenant_id = ended.tenant_id AND s.id = ended.id
+           AND s.trial_ends_on <= $1 AND NOT s.trial_announced AND s.status = 'ACTIVE'
+         RETURNING s.tenant_id, s.id, s.account_id, s.trial_ends_on",
     )
     .bind(today)
     .fetch_all(tx)
@@ -173,12 +178,17 @@ pub async fn set_pause(
 /// Ends every subscription cancelled at a period's end whose day has come
 /// (`today` or before): ACTIVE (or PAUSED: it stays paused from its day,
 /// so none of its paused periods is ever billed) becomes CANCELLED, in the
-/// column and the document. Returns how many.
+/// column and the document. Returns how many. The rows are locked in
+/// (tenant, id) order, as charge runs lock them.
 pub async fn end_cancelled(db: &PgPool, today: NaiveDate) -> Result<u64, BillingError> {
     let ended = sqlx::query(
-        "UPDATE billing.subscriptions SET status = 'CANCELLED',
-             doc = jsonb_set(doc, '{state}', '\"CANCELLED\"')
-         WHERE status IN ('ACTIVE', 'PAUSED') AND cancelled_on <= $1 AND doc IS NOT NULL",
+        "UPDATE billing.subscriptions s SET status = 'CANCELLED',
+             doc = jsonb_set(s.doc, '{state}', '\"CANCELLED\"')
+         FROM (SELECT tenant_id, id FROM billing.subscriptions
+               WHERE status IN ('ACTIVE', 'PAUSED') AND cancelled_on <= $1 AND doc IS NOT NULL
+               ORDER BY tenant_id, id FOR UPDATE) ended
+         WHERE s.tenant_id = ended.tenant_id AND s.id = ended.id
+           AND s.status IN ('ACTIVE', 'PAUSED') AND s.cancelled_on <= $1",
     )
     .bind(today)
     .execute(db)
