@@ -416,8 +416,9 @@ impl Billing {
 
     /// Asks credit to hold what each (locked) metered subscription's usage
     /// not invoiced yet comes to: its usage charges not on a posted invoice
-    /// and its first period whose usage is not billed, if it has begun by
-    /// `today`, rated so far. Publishes the move (UsageReserved) and
+    /// and each period whose usage is not billed that has begun by `today`
+    /// (the running one; and ended ones pricing could not rate yet), rated
+    /// so far. Publishes the move (UsageReserved) and
     /// records it; a subscription pricing cannot rate keeps what credit
     /// holds (the next rating tries again).
     pub(crate) async fn reserve_usage(
@@ -430,25 +431,28 @@ impl Billing {
         let references: Vec<String> = subscriptions.iter().map(|row| usage_reference(row.id)).collect();
         let charged: BTreeMap<String, Decimal> =
             usage::not_invoiced(tx, tenant_id, &references).await?.into_iter().collect();
-        // The running period of each, counted in one statement: whose each
-        // window is, its first day, and it.
+        // The periods not billed of each, counted in one statement: whose
+        // each window is, its first day, and it.
         let (mut owners, mut windows) = (Vec::new(), Vec::new());
         for (at, row) in subscriptions.iter().enumerate() {
             let schedule = charges::schedule(row.start_date, row.cycle_months, row.anchor_day)?;
-            let Some(period) = schedule.period(u32::try_from(row.usage_periods).unwrap_or(0)) else { continue };
-            let to = period.ended_by(row.cancelled_on);
-            if period.start > today || to <= period.start {
-                continue;
-            }
-            for metered in row.metered.iter().filter(|metered| metered.billed()) {
-                owners.push((at, period.start, metered));
-                windows.push(Window {
-                    subscription_id: row.id,
-                    metric: &metered.metric,
-                    aggregation: metered.aggregation,
-                    from: midnight(period.start),
-                    to: midnight(to),
-                });
+            let mut index = u32::try_from(row.usage_periods).unwrap_or(0);
+            while let Some(period) = schedule.period(index) {
+                let to = period.ended_by(row.cancelled_on);
+                if period.start > today || to <= period.start {
+                    break;
+                }
+                for metered in row.metered.iter().filter(|metered| metered.billed()) {
+                    owners.push((at, period.start, metered));
+                    windows.push(Window {
+                        subscription_id: row.id,
+                        metric: &metered.metric,
+                        aggregation: metered.aggregation,
+                        from: midnight(period.start),
+                        to: midnight(to),
+                    });
+                }
+                index += 1;
             }
         }
         let counted = usage::aggregate_all(tx, tenant_id, &windows).await?;
