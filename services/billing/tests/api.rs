@@ -489,6 +489,151 @@ async fn the_periods_the_sql_charges_are_the_periods_the_rule_says_are_due() {
     }
 }
 
+/// The SQL that applies scheduled changes (`repo::changes::apply_ready`)
+/// applies exactly those the rule (`Schedule::change_ready`) says are
+/// ready, over random cycles, anchors, starts, periods charged, change
+/// days and billing dates: the applied change's terms are stored and it
+/// is APPLIED; the others stay scheduled.
+#[tokio::test]
+async fn the_changes_the_sql_applies_are_the_changes_the_rule_says_are_ready() {
+    use bss_billing::domain::change::{ChangeKind, ChangeStatus, SubscriptionChange, Terms};
+    use bss_billing::domain::cycle::{AnchorDay, Cycle, Schedule};
+    use bss_billing::repo::changes;
+    use chrono::{Days, NaiveDate};
+    use rust_decimal::Decimal;
+    use std::collections::BTreeSet;
+    use uuid::Uuid;
+
+    let suite = TestApp::start().await;
+    let pool = sqlx::PgPool::connect(suite.database_url()).await.expect("database");
+    let mut next = bss_testkit::seeded(0x0C4A_4E5D_u64);
+    let first = NaiveDate::from_ymd_opt(2027, 1, 1).expect("date");
+    let terms = |quantity: u64| Terms {
+        product: "P".to_owned(),
+        product_id: "P".to_owned(),
+        description: "P subscription".to_owned(),
+        quantity: Decimal::from(quantity),
+        unit_price: Decimal::ONE,
+        total: Decimal::from(quantity),
+        price_rule: "PRICE_RULE_LIST_PRICE".to_owned(),
+        price_source_id: String::new(),
+    };
+    let mut outcomes = BTreeSet::new();
+    for round in 0..20 {
+        let tenant_id = Uuid::now_v7();
+        let date = first + Days::new(next(700));
+        // (subscription, schedule, anchor, charged, change day, new quantity)
+        let mut subscriptions = Vec::new();
+        let mut tx = pool.begin().await.expect("transaction");
+        for _ in 0..60 {
+            let start = first + Days::new(next(500));
+            let cycle = Cycle::ALL[next(4) as usize];
+            let anchor = (next(2) == 0).then(|| AnchorDay::new(1 + next(31) as u32).expect("anchor"));
+            let schedule = Schedule { cycle, anchor: anchor.unwrap_or(AnchorDay::of(start)), start };
+            let charged = next(8) as u32;
+            // On a period's first day, as changes at a period's end are,
+            // or any day (one asked on a day the schedule since moved).
+            let on = match next(3) {
+                0 => start + Days::new(next(600)),
+                _ => schedule.period(next(10) as u32).expect("period").start,
+            };
+            let (id, account, quantity) = (Uuid::now_v7(), Uuid::now_v7(), 2 + next(5));
+            let change = SubscriptionChange {
+                id: Uuid::now_v7(),
+                subscription_id: id,
+                account_id: account,
+                kind: ChangeKind::Quantity,
+                status: ChangeStatus::Scheduled,
+                at_period_end: true,
+                effective_on: on,
+                from: Some(terms(1)),
+                to: Some(terms(quantity)),
+                credited: Decimal::ZERO,
+                charged: Decimal::ZERO,
+                authorized: Decimal::ZERO,
+                reference: String::new(),
+                reasons: Vec::new(),
+                held_order_id: None,
+                actor: "test".to_owned(),
+                created_at: chrono::Utc::now(),
+            };
+            sqlx::query(
+                "INSERT INTO billing.subscriptions (tenant_id, id, account_id, doc, bill_to_account_id, separate,
+                     product_id, description, currency, quantity, unit_price, total, start_date, charged_periods,
+                     status, reference, cycle_months, anchor_day, in_arrears, change_id, change_on)
+                 VALUES ($1, $2, $3, '{}', $3, false, 'P', 'P subscription', 'EUR', 1, 1, 1, $4, $5, 'ACTIVE',
+                     'subscription:' || $2, $6, $7, $8, $9, $10)",
+            )
+            .bind(tenant_id)
+            .bind(id)
+            .bind(account)
+            .bind(start)
+            .bind(charged as i32)
+            .bind(cycle.months() as i32)
+            .bind(anchor.map(|anchor| anchor.day() as i32))
+            .bind(next(2) == 0)
+            .bind(change.id)
+            .bind(on)
+            .execute(&mut *tx)
+            .await
+            .expect("subscription");
+            sqlx::query(
+                "INSERT INTO billing.subscription_changes (tenant_id, id, subscription_id, kind, status, effective_on,
+                     doc)
+                 VALUES ($1, $2, $3, 'QUANTITY', 'SCHEDULED', $4, $5)",
+            )
+            .bind(tenant_id)
+            .bind(change.id)
+            .bind(id)
+            .bind(on)
+            .bind(sqlx::types::Json(&change))
+            .execute(&mut *tx)
+            .await
+            .expect("change");
+            subscriptions.push((id, schedule, charged, on, quantity));
+        }
+        let accounts: Vec<Uuid> = {
+            let ids: Vec<Uuid> = subscriptions.iter().map(|(id, ..)| *id).collect();
+            sqlx::query_scalar("SELECT account_id FROM billing.subscriptions WHERE tenant_id = $1 AND id = ANY($2)")
+                .bind(tenant_id)
+                .bind(&ids)
+                .fetch_all(&mut *tx)
+                .await
+                .expect("accounts")
+        };
+        let applied: BTreeSet<Uuid> = changes::apply_ready(&mut tx, tenant_id, (&accounts, false), date)
+            .await
+            .expect("applied")
+            .into_iter()
+            .map(|change| {
+                assert_eq!(change.status, ChangeStatus::Applied, "round {round}");
+                change.subscription_id
+            })
+            .collect();
+        for (id, schedule, charged, on, quantity) in &subscriptions {
+            let ready = schedule.change_ready(*charged, *on, date);
+            outcomes.insert(ready);
+            assert_eq!(
+                applied.contains(id),
+                ready,
+                "round {round}: {schedule:?}, {charged} charged, a change for {on}, on {date}"
+            );
+            let stored: (Decimal, Option<NaiveDate>) = sqlx::query_as(
+                "SELECT quantity, change_on FROM billing.subscriptions WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await
+            .expect("stored");
+            let expected = if ready { (Decimal::from(*quantity), None) } else { (Decimal::ONE, Some(*on)) };
+            assert_eq!(stored, expected, "round {round}: {id}");
+        }
+        tx.rollback().await.expect("rolled back");
+    }
+    assert_eq!(outcomes.len(), 2, "some changes applied and some left waiting");
+}
+
 /// A subscription cancelled at its period's end is ended (CANCELLED, in
 /// its column and its document) once that day comes, and not before.
 #[tokio::test]

@@ -233,6 +233,14 @@ impl Schedule {
     }
 
     /// Period `index` (0 is the first).
+    /// Whether a change scheduled for `on` is applied by `date` with
+    /// `charged` periods charged: its day has come and every period before
+    /// it is charged (the next to charge starts on or after it), so the
+    /// periods it covers are charged at its terms and none before it is.
+    pub fn change_ready(&self, charged: u32, on: NaiveDate, date: NaiveDate) -> bool {
+        on <= date && self.period(charged).is_some_and(|next| next.start >= on)
+    }
+
     pub fn period(&self, index: u32) -> Option<Span> {
         let index = i64::from(index);
         if self.starts_with_part()? {
@@ -353,6 +361,17 @@ mod tests {
     fn span(schedule: &Schedule, index: u32) -> (NaiveDate, NaiveDate, i64) {
         let span = schedule.period(index).expect("period");
         (span.start, span.end, span.whole_days)
+    }
+
+    #[test]
+    fn a_scheduled_change_waits_for_its_day_and_the_periods_before_it() {
+        // Monthly from 15 January; a change for 15 March.
+        let schedule = Schedule::from_start(Cycle::Monthly, day("2026-01-15"));
+        let march = day("2026-03-15");
+        assert!(!schedule.change_ready(2, march, day("2026-03-14")), "before its day");
+        assert!(schedule.change_ready(2, march, march), "its day, January and February charged");
+        assert!(!schedule.change_ready(1, march, day("2026-04-01")), "February not charged yet");
+        assert!(schedule.change_ready(3, march, day("2026-04-01")), "March charged ahead: from April");
     }
 
     #[test]
