@@ -329,6 +329,27 @@ async fn a_quantity_change_in_arrears_bills_the_old_days_now_and_the_new_terms_a
     credit_settles(&channel, &clerk, &member, "0.00", "0.00").await;
     assert_eq!(totals(&generate(&channel, &clerk, &group, &text(end), true).await), vec![cents(used + left)]);
     credit_settles(&channel, &clerk, &group, &cents(used + left), "0.00").await;
+
+    // Cancelled now, in arrears, ten days into its first month: credit
+    // holds only the ten days still owed (not the month) until invoiced.
+    let mut request = subscription_request(&member, "SEAT", "1", PaymentType::OnAccount);
+    let subscription = request.subscription.as_mut().expect("subscription");
+    (subscription.start_date, subscription.billing_timing) = (text(start), BillingTiming::InArrears as i32);
+    let cancelled = subscribe(&channel, &clerk, request).await;
+    let before = used + left;
+    credit_settles(&channel, &clerk, &group, &cents(before), "30.00").await;
+    let cancel = CancelSubscriptionRequest {
+        id: cancelled.id.clone(),
+        request_id: "seat-cancel".to_owned(),
+        ..Default::default()
+    };
+    SubscriptionServiceClient::new(channel.clone())
+        .cancel_subscription(authorized(cancel, &clerk))
+        .await
+        .expect("cancelled");
+    credit_settles(&channel, &clerk, &group, &cents(before), &cents(used)).await;
+    assert_eq!(totals(&generate(&channel, &clerk, &group, &today(), true).await), vec![cents(used)]);
+    credit_settles(&channel, &clerk, &group, &cents(before + used), "0.00").await;
 }
 
 #[tokio::test]

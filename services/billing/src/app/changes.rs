@@ -146,7 +146,28 @@ pub(crate) async fn cancel_days(
     };
     let whole_total = subscriptions::period_total(tx, actor.1, subscription.id).await?;
     let taken_back = take_back(tx, actor, subscription, (today, "cancelled"), (running, whole_total)).await?;
-    publish_moves(tx, actor, subscription, releases_of_cuts(subscription, &taken_back)).await?;
+    let mut moves = releases_of_cuts(subscription, &taken_back);
+    // A first period not charged yet is held by its activation until its
+    // own charge, cut short on today, is invoiced: credit now holds there
+    // only its days before today, beside what its charges not invoiced yet
+    // owe (each captured by its amount from now on).
+    let stored = subscriptions::stored(tx, actor.1, subscription.id).await?;
+    let first_running = subscription.schedule().and_then(|schedule| schedule.period_on(today));
+    // (One that starts today owes none of it: the cancellation frees it.)
+    if let (Some((0, period)), 0, true) =
+        (first_running, stored.charged_periods, subscription.payment_type.uses_credit())
+        && period.start < today
+    {
+        let currency = Currency::parse(&subscription.currency).map_err(|cause| unreadable("billing", cause))?;
+        let first = stored.billed_from.filter(|day| period.contains(*day)).unwrap_or(period.start);
+        let used = Covers { from: first, to: today.max(first), whole_days: period.whole_days, whole_total };
+        let activation = subscription.reference.as_str();
+        subscriptions::capture_by_amount(tx, actor.1, subscription.id, activation).await?;
+        moves.push(Move::ReleaseAll { reference: activation.to_owned() });
+        let more = Some((stored.bill_to, used.amount(currency)));
+        moves.extend(hold_again(tx, actor.1, (subscription, activation), more, today).await?);
+    }
+    publish_moves(tx, actor, subscription, moves).await?;
     Ok(taken_back
         .iter()
         .map(|taken| match taken.taken {
