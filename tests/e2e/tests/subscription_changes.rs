@@ -659,6 +659,12 @@ async fn a_paused_subscription_owes_nothing_for_its_paused_days_and_a_resumed_on
             (Kind::Resumed as i32, Status::Applied as i32),
         ]
     );
+    // The resumption shows what credit authorized for it, and under what.
+    let request = ListSubscriptionChangesRequest { id: plan.id.clone(), ..Default::default() };
+    let listed = subscriptions.list_subscription_changes(authorized(request, &clerk)).await.expect("history");
+    let resumed = listed.into_inner().changes.pop().expect("resumed");
+    assert_eq!(amount(&resumed.authorized), cents(left));
+    assert!(resumed.reference.starts_with("subscription-resume"), "{resumed:?}");
 
     // In arrears, a pause bills the days the period ran, now.
     let mut request = subscription_request(&account, "BASIC", "1", PaymentType::OnAccount);

@@ -202,6 +202,7 @@ pub(crate) async fn record(
     subscription: &Subscription,
     (kind, on): (ChangeKind, NaiveDate),
     (credited, charged): (Decimal, Decimal),
+    asked: Option<(&str, Decimal)>,
 ) -> Result<(), BillingError> {
     let terms = subscriptions::stored(tx, tenant_id, subscription.id).await?.terms;
     let currency = Currency::parse(&subscription.currency).map_err(|cause| unreadable("billing", cause))?;
@@ -220,9 +221,14 @@ pub(crate) async fn record(
         to,
         credited: currency.round(credited),
         charged: currency.round(charged),
-        authorized: currency.round(Decimal::ZERO),
-        // A creation shows credit's decision on the activation.
-        reference: if created { subscription.reference.clone() } else { String::new() },
+        authorized: currency.round(asked.map_or(Decimal::ZERO, |(_, amount)| amount)),
+        // A creation shows credit's decision on the activation; a
+        // resumption what credit authorized for it.
+        reference: match (created, asked) {
+            (true, _) => subscription.reference.clone(),
+            (false, Some((reference, _))) => reference.to_owned(),
+            (false, None) => String::new(),
+        },
         reasons: if created { subscription.reasons.clone() } else { Vec::new() },
         held_order_id: subscription.held_order_id.filter(|_| created),
         actor: actor.to_owned(),

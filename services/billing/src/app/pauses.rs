@@ -124,7 +124,8 @@ impl Billing {
             subscriptions::set_pause(tx, tenant_id, id, (Some(today), counted, None)).await?;
             changes::drop_scheduled(tx, actor, &subscription).await?;
             changes::withdraw_pending(tx, actor, &subscription).await?;
-            changes::record(tx, actor, &subscription, (ChangeKind::Paused, today), (credited, charged_now)).await?;
+            changes::record(tx, actor, &subscription, (ChangeKind::Paused, today), (credited, charged_now), None)
+                .await?;
             publish_moves(tx, actor, &subscription, moves).await?;
             Ok(respond(&subscription))
         })
@@ -235,8 +236,16 @@ impl Billing {
                 };
                 subscriptions::save(tx, tenant_id, &subscription, false).await?;
                 subscriptions::set_pause(tx, tenant_id, id, (None, counted.0, counted.1)).await?;
-                changes::record(tx, actor, &subscription, (ChangeKind::Resumed, today), (Decimal::ZERO, charged))
-                    .await?;
+                let asked = authorized.then_some((reference.as_str(), amount));
+                changes::record(
+                    tx,
+                    actor,
+                    &subscription,
+                    (ChangeKind::Resumed, today),
+                    (Decimal::ZERO, charged),
+                    asked,
+                )
+                .await?;
                 publish_moves(tx, actor, &subscription, moves).await?;
                 Ok(respond(&subscription))
             })

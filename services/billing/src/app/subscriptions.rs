@@ -198,8 +198,15 @@ impl Billing {
                 charge_trial(tx, tenant_id, &subscription, charge.bill_to_account_id).await?;
             }
             let created = (ChangeKind::Created, start_date.unwrap_or(first_start));
-            changes::record(tx, (&caller.subject, tenant_id), &subscription, created, (Decimal::ZERO, Decimal::ZERO))
-                .await?;
+            changes::record(
+                tx,
+                (&caller.subject, tenant_id),
+                &subscription,
+                created,
+                (Decimal::ZERO, Decimal::ZERO),
+                None,
+            )
+            .await?;
             if let Some(method) = &collect_with {
                 collections::set_method(tx, tenant_id, charge.bill_to_account_id, Some(method)).await?;
             }
@@ -321,7 +328,8 @@ impl Billing {
             changes::drop_scheduled(tx, actor, &subscription).await?;
             changes::withdraw_pending(tx, actor, &subscription).await?;
             let ends = subscription.cancel_date.unwrap_or(today);
-            changes::record(tx, actor, &subscription, (ChangeKind::Cancelled, ends), (credited, Decimal::ZERO)).await?;
+            changes::record(tx, actor, &subscription, (ChangeKind::Cancelled, ends), (credited, Decimal::ZERO), None)
+                .await?;
             // Periods from its last day on are owed no more, even when
             // charged already (the accrual charges a period on its first
             // day): their charges are taken back and what credit reserved
