@@ -827,6 +827,17 @@ async fn usage_is_recorded_once_per_event_and_each_metric_aggregates_its_own_way
         bss_testkit::violated_fields(&refused),
         vec!["events[0].metric", "events[0].quantity", "events[0].time", "events[0].idempotency_key"]
     );
+    // A quantity a period's sum could not hold exactly: too large, or with
+    // more than six decimals.
+    let huge = IngestUsageBatchRequest {
+        events: vec![
+            usage(id, "api_calls", "h1", ("1000000000001", ""), 400),
+            usage(id, "api_calls", "h2", ("0.0000001", ""), 400),
+            usage(id, "api_calls", "h3", ("0.000001000", ""), 400),
+        ],
+    };
+    let refused = meter.ingest_usage_batch(authorized(huge, &clerk)).await.expect_err("not exact");
+    assert_eq!(bss_testkit::violated_fields(&refused), vec!["events[0].quantity", "events[1].quantity"]);
     let (_, stranger) = suite.tenant("Other Usage Books", "EUR").await;
     let theirs = IngestUsageBatchRequest { events: vec![usage(id, "api_calls", "x1", ("1", ""), 400)] };
     let refused = meter.ingest_usage_batch(authorized(theirs, &stranger)).await.expect_err("not theirs");

@@ -4,7 +4,7 @@
 use bss_platform::auth::{Role, authorize};
 use bss_platform::error::Violations;
 use bss_platform::input::{NUL_IN_TEXT, parse_id, required_id};
-use bss_platform::money::{decimal_from_wire, decimal_to_wire};
+use bss_platform::money::{Currency, decimal_from_wire, decimal_to_wire};
 use bss_platform::time::format_date;
 use bss_proto::billing::usage_service_server::UsageService;
 use bss_proto::billing::*;
@@ -24,6 +24,11 @@ const INGESTERS: &[Role] = &[Role::TenantAdmin, Role::BillingClerk, Role::Accoun
 
 /// The most events in one batch.
 const MOST_EVENTS: usize = 1_000;
+/// The largest quantity of one event, and its most decimals: a period's
+/// aggregate of any number of them stays exact in a `Decimal` (28 digits).
+const MOST_QUANTITY: Decimal =
+    Decimal::from_parts(1_000_000_000_000u64 as u32, (1_000_000_000_000u64 >> 32) as u32, 0, false, 0);
+const MOST_DECIMALS: u32 = 6;
 
 /// The events a batch asks to record, each bad field named
 /// (`events[3].quantity`).
@@ -51,6 +56,10 @@ fn new_events(asked: &[UsageEvent]) -> Result<Vec<(Option<Uuid>, NewEvent)>, Bil
         let quantity = decimal_from_wire(&mut v, &field("quantity"), event.quantity.as_ref(), Some(Decimal::ONE));
         if quantity.is_some_and(|quantity| quantity < Decimal::ZERO) {
             v.add(field("quantity"), "must be zero or more");
+        } else if quantity.is_some_and(|quantity| quantity > MOST_QUANTITY) {
+            v.add(field("quantity"), "must be at most 1000000000000");
+        } else if quantity.is_some_and(|quantity| quantity.normalize().scale() > MOST_DECIMALS) {
+            v.add(field("quantity"), format!("must have at most {MOST_DECIMALS} decimals"));
         }
         // At Postgres's precision (microseconds), so what is stored is what
         // was read.
@@ -133,6 +142,8 @@ impl UsageService for BillingApi {
             let id = parse_id("subscription_id", &request.get_ref().subscription_id)?;
             let (period, currency, metrics) = self.current_usage(&caller, tenant_id, id).await?;
             let amount: Decimal = metrics.iter().map(|(_, rated, _)| rated.amount).sum();
+            // To the currency's minor unit ("0.00" for a metric not used).
+            let scaled = |amount: Decimal| Currency::parse(&currency).map_or(amount, |code| code.round(amount));
             Ok::<_, BillingError>(GetCurrentUsageResponse {
                 period_start: format_date(period.start),
                 period_end: format_date(period.end),
@@ -143,11 +154,11 @@ impl UsageService for BillingApi {
                         metric: metered.metric,
                         quantity: Some(decimal_to_wire(rated.quantity)),
                         events,
-                        amount: wire::money(rated.amount, &currency),
+                        amount: wire::money(scaled(rated.amount), &currency),
                         tiers: rated.tiers.iter().map(|tier| wire::tier_to_wire(tier, &currency)).collect(),
                     })
                     .collect(),
-                amount: wire::money(amount, &currency),
+                amount: wire::money(scaled(amount), &currency),
             })
         };
         Ok(Response::new(run.await?))
