@@ -190,6 +190,26 @@ pub fn failed_precondition(domain: &str, reason: &str, subject: &str, descriptio
     failed_rules(domain, reason, &[rule], description)
 }
 
+/// `status` with each subject of its PreconditionFailure that `rename`
+/// maps renamed (a peer's `lines[0]` as the caller's request names it);
+/// any other status unchanged.
+pub fn renamed_subjects(status: Status, rename: impl Fn(&str) -> Option<String>) -> Status {
+    let (Code::FailedPrecondition, Some(failure)) = (status.code(), status.get_details_precondition_failure()) else {
+        return status;
+    };
+    let rules: Vec<Rule> = failure
+        .violations
+        .iter()
+        .map(|violation| Rule {
+            reason: violation.r#type.clone(),
+            subject: rename(&violation.subject).unwrap_or_else(|| violation.subject.clone()),
+            description: violation.description.clone(),
+        })
+        .collect();
+    let (reason, domain) = status.get_details_error_info().map(|info| (info.reason, info.domain)).unwrap_or_default();
+    failed_rules(&domain, &reason, &rules, status.message())
+}
+
 /// One rule an answer names as broken: its reason, what it applies to, why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rule {
@@ -518,6 +538,32 @@ mod tests {
         let listed = invalid_argument(&few).get_details_bad_request().expect("BadRequest").field_violations;
         assert_eq!(listed.len(), MAX_LISTED_VIOLATIONS + 1, "short violations: twenty listed");
         assert_eq!(listed[MAX_LISTED_VIOLATIONS].description, "and 5 more violations not listed");
+    }
+
+    #[test]
+    fn a_peers_subjects_are_renamed_as_the_caller_named_them() {
+        let rules = [
+            Rule { reason: "PRODUCT_UNKNOWN".to_owned(), subject: "lines[1]".to_owned(), description: "no".to_owned() },
+            Rule { reason: "OTHER".to_owned(), subject: "date".to_owned(), description: "late".to_owned() },
+        ];
+        let status = failed_rules("bss.pricing", "PRODUCT_UNKNOWN", &rules, "line 2: no product");
+        let renamed = renamed_subjects(status, |subject| (subject == "lines[1]").then(|| "metered[1].product".into()));
+        assert_eq!((renamed.code(), renamed.message()), (Code::FailedPrecondition, "line 2: no product"));
+        let subjects: Vec<(String, String)> = renamed
+            .get_details_precondition_failure()
+            .expect("PreconditionFailure")
+            .violations
+            .into_iter()
+            .map(|violation| (violation.r#type, violation.subject))
+            .collect();
+        assert_eq!(
+            subjects,
+            [("PRODUCT_UNKNOWN".to_owned(), "metered[1].product".to_owned()), ("OTHER".to_owned(), "date".to_owned())]
+        );
+        let info = renamed.get_details_error_info().expect("ErrorInfo");
+        assert_eq!((info.reason.as_str(), info.domain.as_str()), ("PRODUCT_UNKNOWN", "bss.pricing"));
+        let other = renamed_subjects(Status::not_found("x"), |_| Some("y".to_owned()));
+        assert_eq!(other.code(), Code::NotFound, "left as it was");
     }
 
     #[test]

@@ -20,6 +20,7 @@ use bss_proto::types::{Money, PaymentType};
 use bss_testkit::authorized;
 use chrono::{Days, Months, NaiveDate};
 use tonic::transport::Channel;
+use tonic_types::StatusExt;
 
 fn eur(amount: &str) -> Option<Money> {
     Some(Money { currency_code: "EUR".to_owned(), amount: amount.to_owned() })
@@ -138,8 +139,14 @@ async fn a_metered_plan_bills_each_period_by_its_tiers_in_arrears_and_late_usage
     // A metric without its product is refused by field.
     let asked = request.subscription.as_mut().expect("subscription");
     asked.metered[1].product.clear();
-    let refused = subscriptions.create_subscription(authorized(request, &clerk)).await.expect_err("no product");
+    let refused = subscriptions.create_subscription(authorized(request.clone(), &clerk)).await.expect_err("no product");
     assert_eq!(bss_testkit::violated_fields(&refused), vec!["subscription.metered[1].product"]);
+    // One pricing does not know is refused naming that metric's product.
+    request.subscription.as_mut().expect("subscription").metered[1].product = "NO-SUCH-PRODUCT".to_owned();
+    let refused = subscriptions.create_subscription(authorized(request, &clerk)).await.expect_err("unknown");
+    let rules = refused.get_details_precondition_failure().expect("rules").violations;
+    let rules: Vec<(&str, &str)> = rules.iter().map(|rule| (rule.r#type.as_str(), rule.subject.as_str())).collect();
+    assert_eq!(rules, vec![("PRODUCT_UNKNOWN", "subscription.metered[1].product")]);
 
     // The first period, in advance: 20.00.
     let first = generate(&channel, &clerk, &account, &today(), true).await;

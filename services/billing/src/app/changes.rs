@@ -642,7 +642,10 @@ impl Billing {
         let product = ask.product.unwrap_or_else(|| subscription.product.clone());
         let quantity = ask.quantity.unwrap_or(subscription.quantity);
         let mut line = [Line { product: product.clone(), quantity, ..Line::default() }];
-        let priced = self.price(caller, (subscription.account_id, ask.min_pricing_version), &mut line).await?;
+        let priced = self
+            .price(caller, (subscription.account_id, ask.min_pricing_version), &mut line)
+            .await
+            .map_err(super::lines_as(|_| "product".to_owned()))?;
         if priced.currency.code != subscription.currency {
             return Err(BillingError::precondition(
                 "CURRENCY_MISMATCH",

@@ -210,6 +210,21 @@ pub(crate) fn upstream(what: &'static str) -> impl Fn(Status) -> BillingError {
     move |status| client::peer_error(what, status).into()
 }
 
+/// Pricing's refusal of quote lines with its subjects (`lines[2]`, and
+/// anything after) renamed as the caller's request names them
+/// (`name(2)`); any other error unchanged.
+pub(crate) fn lines_as(name: impl Fn(usize) -> String) -> impl Fn(BillingError) -> BillingError {
+    move |error| match error {
+        BillingError::Upstream(status) => {
+            BillingError::Upstream(bss_platform::error::renamed_subjects(status, |subject| {
+                let (index, after) = subject.strip_prefix("lines[")?.split_once(']')?;
+                Some(format!("{}{after}", name(index.parse().ok()?)))
+            }))
+        }
+        other => other,
+    }
+}
+
 /// A peer's answer billing cannot read.
 pub(crate) fn unreadable(what: &'static str, cause: impl Into<String>) -> BillingError {
     BillingError::Unavailable { what, cause: cause.into() }

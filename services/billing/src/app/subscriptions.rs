@@ -22,7 +22,7 @@ use super::changes;
 use super::checkout::missing_method;
 use super::held_orders;
 use super::orders::CreditAsk;
-use super::{Billing, publish, publish_all, unreadable};
+use super::{Billing, lines_as, publish, publish_all, unreadable};
 use crate::domain::change::ChangeKind;
 use crate::domain::change::Covers;
 use crate::domain::collection::{Use, choose_method, method_kind};
@@ -79,7 +79,10 @@ impl Billing {
         check_orderer(&wire::orderer(&account), new.payment_type)?;
         // Priced now, once: later price changes apply to new subscriptions.
         let mut line = [Line { product: new.product.clone(), quantity: new.quantity, ..Line::default() }];
-        let priced = self.price(caller, (new.account_id, new.min_pricing_version), &mut line).await?;
+        let priced = self
+            .price(caller, (new.account_id, new.min_pricing_version), &mut line)
+            .await
+            .map_err(lines_as(|_| "subscription.product".to_owned()))?;
         // Each metered metric's product, resolved to its id (pricing knows it).
         let mut metered = new.metered;
         if !metered.is_empty() {
@@ -87,7 +90,9 @@ impl Billing {
                 .iter()
                 .map(|metered| Line { product: metered.product.clone(), quantity: Decimal::ONE, ..Line::default() })
                 .collect();
-            self.price(caller, (new.account_id, new.min_pricing_version), &mut products).await?;
+            self.price(caller, (new.account_id, new.min_pricing_version), &mut products)
+                .await
+                .map_err(lines_as(|index| format!("subscription.metered[{index}].product")))?;
             for (metered, product) in metered.iter_mut().zip(products) {
                 metered.product = product.product_id;
             }
