@@ -845,4 +845,22 @@ async fn usage_is_recorded_once_per_event_and_each_metric_aggregates_its_own_way
     let current = GetCurrentUsageRequest { subscription_id: plan.id.clone() };
     let current = meter.get_current_usage(authorized(current, &clerk)).await.expect("usage").into_inner();
     assert_eq!(current.metrics[0].events, 3, "the refused batch recorded nothing");
+
+    // Paused, its period's usage so far is still shown (it is still to be
+    // billed); once cancelled, no period runs.
+    let mut subscriptions = SubscriptionServiceClient::new(channel.clone());
+    let pause = PauseSubscriptionRequest { id: plan.id.clone(), request_id: "usage-pause".to_owned() };
+    subscriptions.pause_subscription(authorized(pause, &clerk)).await.expect("paused");
+    let paused = GetCurrentUsageRequest { subscription_id: plan.id.clone() };
+    let paused = meter.get_current_usage(authorized(paused, &clerk)).await.expect("paused usage").into_inner();
+    assert_eq!(
+        (paused.period_start.as_str(), paused.amount.clone(), paused.metrics.len()),
+        (current.period_start.as_str(), current.amount.clone(), current.metrics.len())
+    );
+    let cancel =
+        CancelSubscriptionRequest { id: plan.id.clone(), request_id: "usage-cancel".to_owned(), ..Default::default() };
+    subscriptions.cancel_subscription(authorized(cancel, &clerk)).await.expect("cancelled");
+    let ended = GetCurrentUsageRequest { subscription_id: plan.id.clone() };
+    let ended = meter.get_current_usage(authorized(ended, &clerk)).await.expect_err("none runs");
+    assert_eq!(bss_testkit::reason(&ended), "NO_PERIOD_RUNNING");
 }

@@ -23,6 +23,7 @@ use super::{Billing, priced_amount, publish_all, unreadable};
 use crate::domain::cycle::{Span, Timing};
 use crate::domain::error::BillingError;
 use crate::domain::order::{Charge, PricedBy};
+use crate::domain::subscription::SubscriptionState;
 use crate::domain::usage::{
     Metered, Rated, UsageTier, adjustment, metering_subscription, midnight, usage_line, usage_lines_of, usage_reference,
 };
@@ -152,11 +153,13 @@ impl Billing {
         Ok(resolved)
     }
 
-    /// The period running today of the subscription and, for each metric it
-    /// meters, what its events so far aggregate to and rate to (priced on
-    /// the period's first day, as its invoice will be) and how many there
-    /// are. FAILED_PRECONDITION NO_PERIOD_RUNNING when none runs (not
-    /// started, paused, cancelled), USAGE_NOT_RATED when pricing cannot
+    /// The period running today of the subscription (for one paused, the
+    /// period it was paused in, until it ends: its usage is still to be
+    /// billed) and, for each metric it meters, what its events so far
+    /// aggregate to and rate to (priced on the period's first day, as its
+    /// invoice will be) and how many there are. FAILED_PRECONDITION
+    /// NO_PERIOD_RUNNING when none runs (not started, cancelled, or paused
+    /// in a period that has ended), USAGE_NOT_RATED when pricing cannot
     /// rate a metric (its reason said).
     pub async fn current_usage(
         &self,
@@ -165,7 +168,13 @@ impl Billing {
         id: Uuid,
     ) -> Result<(Span, String, Vec<(Metered, Rated, i64)>), BillingError> {
         let subscription = self.subscription_for(caller, tenant_id, id).await?;
-        let period = subscription.current_period(now().date_naive()).ok_or_else(|| {
+        let today = now().date_naive();
+        let paused_in = || {
+            let paused_on = subscription.paused_on.filter(|_| subscription.state == SubscriptionState::Paused)?;
+            let (_, period) = subscription.schedule()?.period_on(paused_on)?;
+            (period.end > today).then_some(period)
+        };
+        let period = subscription.current_period(today).or_else(paused_in).ok_or_else(|| {
             BillingError::precondition("NO_PERIOD_RUNNING", format!("subscription {id} has no period running today"))
         })?;
         let windows: Vec<Window> = subscription
