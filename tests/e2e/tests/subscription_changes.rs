@@ -700,6 +700,42 @@ async fn a_paused_subscription_owes_nothing_for_its_paused_days_and_a_resumed_on
     credit_settles(&channel, &clerk, &account, &cents(before), "5.00").await;
     assert_eq!(totals(&generate(&channel, &clerk, &account, &today(), true).await), vec!["5.00"]);
     credit_settles(&channel, &clerk, &account, &cents(before + money("5.00")), "0.00").await;
+
+    // In arrears, paused, resumed and cancelled the same day: it owes the
+    // ten days it ran, billed in one line (no line of no days), and credit
+    // holds them until then.
+    let before = before + money("5.00");
+    let mut request = subscription_request(&account, "BASIC", "1", PaymentType::OnAccount);
+    let asked = request.subscription.as_mut().expect("subscription");
+    (asked.start_date, asked.billing_timing) = (text(start), BillingTiming::InArrears as i32);
+    let brief = subscribe(&channel, &clerk, request).await;
+    for (index, step) in ["pause", "resume", "cancel"].into_iter().enumerate() {
+        let (id, request_id) = (brief.id.clone(), format!("brief-{index}"));
+        match step {
+            "pause" => subscriptions
+                .pause_subscription(authorized(PauseSubscriptionRequest { id, request_id }, &clerk))
+                .await
+                .map(|_| ()),
+            "resume" => subscriptions
+                .resume_subscription(authorized(ResumeSubscriptionRequest { id, request_id }, &clerk))
+                .await
+                .map(|_| ()),
+            _ => subscriptions
+                .cancel_subscription(authorized(
+                    CancelSubscriptionRequest { id, request_id, ..Default::default() },
+                    &clerk,
+                ))
+                .await
+                .map(|_| ()),
+        }
+        .expect(step);
+    }
+    credit_settles(&channel, &clerk, &account, &cents(before), &cents(used)).await;
+    let billed = generate(&channel, &clerk, &account, &today(), true).await;
+    let lines: Vec<String> =
+        billed.iter().flat_map(|invoice| invoice.lines.iter().map(|line| amount(&line.total).to_owned())).collect();
+    assert_eq!(lines, vec![cents(used)], "{billed:?}");
+    credit_settles(&channel, &clerk, &account, &cents(before + used), "0.00").await;
 }
 
 /// A usage event of `metric` for the subscription, at `seconds` after its
