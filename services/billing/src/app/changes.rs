@@ -161,11 +161,9 @@ pub(crate) async fn cancel_days(
         let currency = Currency::parse(&subscription.currency).map_err(|cause| unreadable("billing", cause))?;
         let first = stored.billed_from.filter(|day| period.contains(*day)).unwrap_or(period.start);
         let used = Covers { from: first, to: today.max(first), whole_days: period.whole_days, whole_total };
-        let activation = subscription.reference.as_str();
-        subscriptions::capture_by_amount(tx, actor.1, subscription.id, activation).await?;
-        moves.push(Move::ReleaseAll { reference: activation.to_owned() });
-        let more = Some((stored.bill_to, used.amount(currency)));
-        moves.extend(hold_again(tx, actor.1, (subscription, activation), more, today).await?);
+        moves.extend(
+            hold_first_period(tx, actor.1, subscription, (stored.bill_to, used.amount(currency)), today).await?,
+        );
     }
     publish_moves(tx, actor, subscription, moves).await?;
     Ok(taken_back
@@ -309,6 +307,25 @@ pub(crate) fn release_everything(
             .map(|payer| OrderPayer { account_id: payer.to_string(), ..OrderPayer::default() })
             .collect(),
     })
+}
+
+/// What credit holds under the activation of a (locked) subscription whose
+/// first period's own charge is not written yet, set to `owed` of that
+/// period on its payer beside what its charges not invoiced yet owe: those
+/// are captured by their amount from now on, everything under the
+/// activation released, and held again ([`hold_again`]).
+pub(crate) async fn hold_first_period(
+    tx: &mut PgConnection,
+    tenant_id: Uuid,
+    subscription: &Subscription,
+    owed: (Uuid, Decimal),
+    today: NaiveDate,
+) -> Result<Vec<Move>, BillingError> {
+    let activation = subscription.reference.as_str();
+    subscriptions::capture_by_amount(tx, tenant_id, subscription.id, activation).await?;
+    let mut moves = vec![Move::ReleaseAll { reference: activation.to_owned() }];
+    moves.extend(hold_again(tx, tenant_id, (subscription, activation), Some(owed), today).await?);
+    Ok(moves)
 }
 
 /// The events telling credit of the moves (none of a zero amount); a
@@ -504,12 +521,9 @@ pub(crate) async fn apply(
         // new terms, not the old terms' days, beside what its charges not
         // invoiced yet owe (each captured by its amount from now on).
         if index == 0 && uses_credit {
-            let activation = subscription.reference.clone();
-            subscriptions::capture_by_amount(tx, tenant_id, subscription.id, &activation).await?;
-            moves.push(Move::ReleaseAll { reference: activation.clone() });
             let new_days = Covers { from: on, to: period.end, whole_days: period.whole_days, whole_total: to.total };
-            let more = Some((stored.bill_to, new_days.amount(currency)));
-            moves.extend(hold_again(tx, tenant_id, (subscription, &activation), more, today).await?);
+            let owed = (stored.bill_to, new_days.amount(currency));
+            moves.extend(hold_first_period(tx, tenant_id, subscription, owed, today).await?);
         }
     }
     change.charged += written.iter().map(|charge| charge.total).sum::<Decimal>();

@@ -224,13 +224,8 @@ impl Billing {
                     // activation's reference, beside what its charges not
                     // invoiced yet owe (each captured by its amount now).
                     if authorized && index == 0 {
-                        let activation = subscription.reference.as_str();
-                        subscriptions::capture_by_amount(tx, tenant_id, id, activation).await?;
-                        moves.push(Move::ReleaseAll { reference: activation.to_owned() });
-                        let more = Some((stored.bill_to, amount));
-                        moves.extend(
-                            changes::hold_again(tx, tenant_id, (&subscription, activation), more, today).await?,
-                        );
+                        let owed = (stored.bill_to, amount);
+                        moves.extend(changes::hold_first_period(tx, tenant_id, &subscription, owed, today).await?);
                     }
                     (index, Some(today))
                 };
