@@ -110,7 +110,7 @@ fmt: ## format the Rust code
 bench: deps ## measure throughput and latency against same-run baselines; writes target/bench/summary.json
 	$(CARGO) build --release -p bss-bench -p bss-suite -p bss-accounts -p bss-pricing -p bss-credit -p bss-billing \
 	  -p bss-reseller-sync -p bss-gateway
-	target/release/bss-suite with-postgres --min-connections 400 -- target/release/bss-bench
+	target/release/bss-suite with-postgres --min-connections 500 -- target/release/bss-bench
 
 python-env: $(VENV)/.requirements $(VENV)/.bss-client ## the virtualenv with the Python client (clients/python) generated from proto/ and installed
 

@@ -237,7 +237,7 @@ async fn create_account(endpoints: &bss_suite::Endpoints, database_url: &str) ->
             median(baselines.iter().map(|result| result.tps)),
             "tx/s",
         )
-        .ratio_at_least(0.5),
+        .ratio_at_least(0.65),
         Entry::new(
             "P2-latency",
             "CreateAccount p99 latency, 32 clients (vs pgbench mean)",

@@ -11,6 +11,9 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
+/// Connections each service of the suite under load may hold.
+const POOL: &str = "32";
+
 pub struct SuiteProcess {
     child: Child,
     pub endpoints: Endpoints,
@@ -32,8 +35,11 @@ impl SuiteProcess {
             .env("BSS_AUTH__AUDIENCE", bss_testkit::TEST_AUDIENCE)
             .env("BSS_RATE_LIMIT__DEFAULT__REQUESTS_PER_SECOND", "100000000")
             .env("BSS_RATE_LIMIT__DEFAULT__BURST", "100000000")
-            // Postgres allows 100 connections here; P5's baseline takes 64.
-            .env("BSS_DATABASE__MAX_CONNECTIONS", "8")
+            // Each service may hold as many connections as the baselines'
+            // pgbench clients (32), and one tenant may use them all: the
+            // bench has one tenant, and compares like with like.
+            .env("BSS_DATABASE__MAX_CONNECTIONS", POOL)
+            .env("BSS_SERVER__TENANT_CONCURRENCY_LIMIT", POOL)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .kill_on_drop(true)
