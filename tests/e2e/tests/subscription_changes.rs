@@ -709,27 +709,19 @@ async fn a_paused_subscription_owes_nothing_for_its_paused_days_and_a_resumed_on
     let asked = request.subscription.as_mut().expect("subscription");
     (asked.start_date, asked.billing_timing) = (text(start), BillingTiming::InArrears as i32);
     let brief = subscribe(&channel, &clerk, request).await;
-    for (index, step) in ["pause", "resume", "cancel"].into_iter().enumerate() {
-        let (id, request_id) = (brief.id.clone(), format!("brief-{index}"));
-        match step {
-            "pause" => subscriptions
-                .pause_subscription(authorized(PauseSubscriptionRequest { id, request_id }, &clerk))
-                .await
-                .map(|_| ()),
-            "resume" => subscriptions
-                .resume_subscription(authorized(ResumeSubscriptionRequest { id, request_id }, &clerk))
-                .await
-                .map(|_| ()),
-            _ => subscriptions
-                .cancel_subscription(authorized(
-                    CancelSubscriptionRequest { id, request_id, ..Default::default() },
-                    &clerk,
-                ))
-                .await
-                .map(|_| ()),
-        }
-        .expect(step);
-    }
+    let (id, request_id) = (brief.id.clone(), "brief-pause".to_owned());
+    subscriptions
+        .pause_subscription(authorized(PauseSubscriptionRequest { id, request_id }, &clerk))
+        .await
+        .expect("pause");
+    let (id, request_id) = (brief.id.clone(), "brief-resume".to_owned());
+    subscriptions
+        .resume_subscription(authorized(ResumeSubscriptionRequest { id, request_id }, &clerk))
+        .await
+        .expect("resume");
+    let cancel =
+        CancelSubscriptionRequest { id: brief.id.clone(), request_id: "brief-cancel".to_owned(), ..Default::default() };
+    subscriptions.cancel_subscription(authorized(cancel, &clerk)).await.expect("cancel");
     credit_settles(&channel, &clerk, &account, &cents(before), &cents(used)).await;
     let billed = generate(&channel, &clerk, &account, &today(), true).await;
     let lines: Vec<String> =

@@ -138,10 +138,8 @@ impl Billing {
             prices_kept.push(total);
             charges.push(period.charge(price));
         }
-        // A period cut to no days (resumed and cancelled the same day) is
-        // counted charged, and bills no line.
         let billed: Vec<Charge> =
-            charges.iter().filter(|charge| charge.covers.is_none_or(|covers| covers.days() > 0)).cloned().collect();
+            charges.iter().filter(|charge| charge.covers.is_none_or(|covers| covers.bills_a_line())).cloned().collect();
         repo::insert_charges(tx, tenant_id, &billed).await?;
         let charged: Vec<(&DuePeriod, &Charge, Decimal)> = due
             .iter()

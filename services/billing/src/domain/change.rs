@@ -56,6 +56,13 @@ impl Covers {
         (self.to - self.from).num_days()
     }
 
+    /// Whether a charge of these days bills a line: a period cut to no
+    /// days (resumed and cancelled the same day) is counted charged and
+    /// bills none.
+    pub fn bills_a_line(&self) -> bool {
+        self.days() > 0
+    }
+
     /// The days from `from` (one of its days, or before them) to its end.
     pub fn from_day(&self, from: NaiveDate) -> Covers {
         Covers { from: from.clamp(self.from, self.to), ..*self }
@@ -292,6 +299,13 @@ mod tests {
 
     fn eur() -> Currency {
         Currency::parse("EUR").expect("EUR")
+    }
+
+    #[test]
+    fn a_period_cut_to_no_days_bills_no_line() {
+        let covers = Covers { from: day("2026-03-10"), to: day("2026-03-10"), whole_days: 31, whole_total: dec!(31) };
+        assert!(!covers.bills_a_line());
+        assert!(Covers { to: day("2026-03-11"), ..covers }.bills_a_line());
     }
 
     fn terms(product_id: &str, quantity: Decimal, total: Decimal) -> Terms {
