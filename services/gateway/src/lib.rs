@@ -20,7 +20,7 @@ use bss_platform::config::{self, AuthConfig, ClientTlsFiles, ServerConfig, Telem
 use bss_platform::server::{GrpcServer, HealthWatcher, ServeError, StartupError};
 use bss_platform::shutdown::Shutdown;
 use serde::Deserialize;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -52,9 +52,14 @@ pub struct GatewayConfig {
     /// TLS (and the gateway's client certificate) towards the backends.
     #[serde(default)]
     pub backend_tls: Option<ClientTlsFiles>,
-    /// HTTP/2 connections kept to each backend, used in turn.
+    /// HTTP/2 connections kept to each backend, used in turn (spread over
+    /// the threads).
     #[serde(default = "default_connections_per_backend")]
     pub connections_per_backend: usize,
+    /// Threads serving calls (`BSS_THREADS`); unset: one per core the
+    /// process may use (its CPU quota included).
+    #[serde(default)]
+    pub threads: Option<usize>,
     /// Deadline of a call whose client sent none.
     #[serde(default = "default_deadline_ms")]
     pub default_deadline_ms: u64,
@@ -93,6 +98,7 @@ impl GatewayConfig {
             backends,
             backend_tls: None,
             connections_per_backend: default_connections_per_backend(),
+            threads: None,
             default_deadline_ms: default_deadline_ms(),
             max_deadline_ms: default_max_deadline_ms(),
             rate_limit: RateLimitConfig::default(),
@@ -106,12 +112,43 @@ pub struct App {
     shutdown: Shutdown,
 }
 
+/// What every thread of a gateway shares: the token check and the rate
+/// limits (a tenant's quota is one per replica, whichever thread its calls
+/// reach).
+#[derive(Clone)]
+pub struct Shared {
+    verifier: Arc<TokenVerifier>,
+    limiter: Arc<RateLimiter>,
+}
+
+impl Shared {
+    pub fn new(config: &GatewayConfig) -> Result<Shared, StartupError> {
+        Ok(Shared {
+            verifier: Arc::new(TokenVerifier::from_config(&config.auth)?),
+            limiter: Arc::new(RateLimiter::new(config.rate_limit.clone())),
+        })
+    }
+}
+
 impl App {
+    /// The gateway on one runtime (the suite's in-process gateway, tests).
     pub async fn build(config: &GatewayConfig, listener: TcpListener, shutdown: Shutdown) -> Result<App, StartupError> {
-        let verifier = Arc::new(TokenVerifier::from_config(&config.auth)?);
+        App::on_thread(config, listener, shutdown, &Shared::new(config)?, Share::whole())
+    }
+
+    /// The gateway's part on one thread: its own listener and connections
+    /// to the backends, `share` of the limits and connections, `shared`
+    /// token checks and rate limits.
+    fn on_thread(
+        config: &GatewayConfig,
+        listener: TcpListener,
+        shutdown: Shutdown,
+        shared: &Shared,
+        share: Share,
+    ) -> Result<App, StartupError> {
         let mut backends = BTreeMap::new();
         for (context, url) in &config.backends {
-            let channels = (0..config.connections_per_backend.max(1))
+            let channels = (0..share.of(config.connections_per_backend))
                 .map(|_| client::channel(url, config.backend_tls.as_ref()))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|error| StartupError::Config(format!("backend {context}: {error}")))?;
@@ -122,7 +159,7 @@ impl App {
             watch_backends(routes.backends().map(|(context, backend)| (context.clone(), backend.clone())).collect());
         let proxy = Proxy::new(
             routes,
-            RateLimiter::new(config.rate_limit.clone()),
+            shared.limiter.clone(),
             Deadlines {
                 default: Duration::from_millis(config.default_deadline_ms),
                 max: Duration::from_millis(config.max_deadline_ms),
@@ -130,10 +167,15 @@ impl App {
             config.server.max_message_bytes,
         );
         // No call through the gateway outlives the longest deadline it grants.
-        let server_config = ServerConfig { request_timeout_ms: config.max_deadline_ms, ..config.server.clone() };
-        let server = GrpcServer::new(listener, server_config, verifier)
+        let server_config = ServerConfig {
+            request_timeout_ms: config.max_deadline_ms,
+            concurrency_limit: share.of(config.server.concurrency_limit),
+            tenant_concurrency_limit: config.server.tenant_concurrency_limit.map(|limit| share.of(limit)),
+            ..config.server.clone()
+        };
+        let server = GrpcServer::new(listener, server_config, shared.verifier.clone())
             .named("gateway")
-            .metrics(config.metrics_addr)
+            .metrics(config.metrics_addr.filter(|_| share.index == 0))
             .fallback(proxy)
             .reflect(routing::contract_services())
             .grpc_web(config.cors_allowed_origins.clone())
@@ -148,6 +190,129 @@ impl App {
     pub async fn run_until_stopped(self) -> Result<(), ServeError> {
         self.server.run(self.shutdown).await
     }
+}
+
+/// One thread's part of a gateway on several.
+#[derive(Clone, Copy, Debug)]
+struct Share {
+    index: usize,
+    threads: usize,
+}
+
+impl Share {
+    fn whole() -> Share {
+        Share { index: 0, threads: 1 }
+    }
+
+    /// This thread's part of `total` (rounded up, at least one).
+    fn of(self, total: usize) -> usize {
+        total.div_ceil(self.threads).max(1)
+    }
+}
+
+/// A gateway on several threads, each a single-threaded runtime with a
+/// listener of its own on the same address (`SO_REUSEPORT`: the kernel
+/// spreads connections over them) and its own connections to the
+/// backends. A call is read, forwarded and answered on the thread that
+/// accepted its connection, so no call pays for waking another thread (on
+/// a shared runtime that cost a fifth of the gateway's CPU per call: see
+/// P1-cpu in the README). Each thread takes its part of the concurrency
+/// limits and of the connections per backend; token checks and rate limits
+/// are shared.
+pub struct Threads {
+    address: SocketAddr,
+    threads: Vec<std::thread::JoinHandle<Result<(), ServeError>>>,
+}
+
+impl Threads {
+    /// Starts `threads` threads serving `config`; returns once each listens.
+    pub fn start(config: &GatewayConfig, threads: usize, shutdown: Shutdown) -> Result<Threads, StartupError> {
+        let shared = Shared::new(config)?;
+        let threads = threads.max(1);
+        let mut address = config.listen_addr;
+        let mut started = Vec::with_capacity(threads);
+        for index in 0..threads {
+            let share = Share { index, threads };
+            let (listening, listens) = std::sync::mpsc::channel();
+            let (config, stop, shared) = (config.clone(), shutdown.clone(), shared.clone());
+            let thread = std::thread::Builder::new().name(format!("gateway-{index}")).spawn(move || {
+                let started = on_own_runtime(&config, address, stop.clone(), &shared, share);
+                let (runtime, app) = match started {
+                    Ok((runtime, app, bound)) => {
+                        let _ = listening.send(Ok(bound));
+                        (runtime, app)
+                    }
+                    Err(error) => {
+                        let _ = listening.send(Err(error));
+                        return Ok(());
+                    }
+                };
+                let served = runtime.block_on(app.run_until_stopped());
+                // One thread that stops serving stops the others.
+                stop.trigger();
+                served
+            })?;
+            started.push(thread);
+            // The first thread's port (the configured one may be 0) is the
+            // others'. A thread that cannot start stops those started.
+            match listens.recv() {
+                Ok(Ok(bound)) => address = bound,
+                Ok(Err(error)) => {
+                    shutdown.trigger();
+                    return Err(error);
+                }
+                Err(_) => {
+                    shutdown.trigger();
+                    return Err(StartupError::Config(format!("gateway thread {index} stopped while starting")));
+                }
+            }
+        }
+        Ok(Threads { address, threads: started })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Waits until every thread has stopped serving (after the shutdown).
+    pub fn join(self) -> Result<(), ServeError> {
+        let mut result = Ok(());
+        for thread in self.threads {
+            match thread.join() {
+                Ok(served) => result = result.and(served),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        result
+    }
+}
+
+/// A single-threaded runtime with one thread's part of the gateway on it,
+/// listening on `address`: (the runtime, the part, the address it is bound
+/// to).
+fn on_own_runtime(
+    config: &GatewayConfig,
+    address: SocketAddr,
+    shutdown: Shutdown,
+    shared: &Shared,
+    share: Share,
+) -> Result<(tokio::runtime::Runtime, App, SocketAddr), StartupError> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let app = {
+        let _entered = runtime.enter();
+        App::on_thread(config, reuse_port_listener(address)?, shutdown, shared, share)?
+    };
+    let bound = app.local_addr()?;
+    Ok((runtime, app, bound))
+}
+
+/// A listener on `address` that other sockets of this process may share.
+fn reuse_port_listener(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    socket.bind(address)?;
+    socket.listen(1024)
 }
 
 /// How often the gateway asks each backend's health.
@@ -231,4 +396,18 @@ async fn backend_serving(channels: &[Channel]) -> bool {
         matches!(answer, Ok(Ok(response)) if response.get_ref().status == ServingStatus::Serving as i32)
     });
     futures::future::join_all(asked).await.into_iter().any(|serving| serving)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_thread_takes_its_part_of_a_limit_rounded_up() {
+        let second_of_two = Share { index: 1, threads: 2 };
+        assert_eq!(second_of_two.of(1_024), 512);
+        assert_eq!(second_of_two.of(5), 3, "rounded up: no call refused that one thread would take");
+        assert_eq!(second_of_two.of(1), 1, "at least one");
+        assert_eq!(Share::whole().of(4), 4);
+    }
 }

@@ -1,6 +1,7 @@
-//! The gateway binary: configuration, telemetry, then serve.
+//! The gateway binary: configuration, telemetry, then serve on a thread
+//! per core.
 
-use bss_gateway::{App, GatewayConfig};
+use bss_gateway::{GatewayConfig, Threads};
 use bss_platform::config;
 use bss_platform::shutdown::Shutdown;
 use bss_platform::telemetry;
@@ -8,15 +9,20 @@ use bss_platform::telemetry;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let config: GatewayConfig = config::load()?;
-    let _telemetry = telemetry::init("bss-gateway", &config.telemetry)?;
-    let shutdown = Shutdown::new();
-    shutdown.trigger_on_signals();
-    let listener = tokio::net::TcpListener::bind(config.listen_addr).await?;
-    let app = App::build(&config, listener, shutdown).await?;
-    tracing::info!(address = %app.local_addr()?, backends = ?config.backends, "gateway listening");
-    app.run_until_stopped().await?;
-    Ok(())
+    let threads =
+        config.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get));
+    // This runtime runs telemetry's export and waits for signals; calls are
+    // served by the gateway's own threads.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let _telemetry = telemetry::init("bss-gateway", &config.telemetry)?;
+        let shutdown = Shutdown::new();
+        shutdown.trigger_on_signals();
+        let gateway = Threads::start(&config, threads, shutdown.clone())?;
+        tracing::info!(address = %gateway.local_addr(), threads, backends = ?config.backends, "gateway listening");
+        tokio::task::spawn_blocking(move || gateway.join()).await??;
+        Ok(())
+    })
 }

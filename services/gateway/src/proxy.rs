@@ -31,13 +31,13 @@ pub struct Proxy {
 
 struct Inner {
     routes: Routes,
-    limiter: RateLimiter,
+    limiter: Arc<RateLimiter>,
     deadlines: Deadlines,
     max_message_bytes: usize,
 }
 
 impl Proxy {
-    pub fn new(routes: Routes, limiter: RateLimiter, deadlines: Deadlines, max_message_bytes: usize) -> Proxy {
+    pub fn new(routes: Routes, limiter: Arc<RateLimiter>, deadlines: Deadlines, max_message_bytes: usize) -> Proxy {
         Proxy { inner: Arc::new(Inner { routes, limiter, deadlines, max_message_bytes }) }
     }
 }

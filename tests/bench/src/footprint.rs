@@ -105,6 +105,16 @@ async fn measure(name: &str, suite: &bss_suite::Endpoints) -> (u64, u64) {
 /// its peers the suite's, and waits until it is SERVING: (the process, its
 /// address, ms to SERVING). Killed when dropped.
 pub async fn start_alone(name: &str, suite: &bss_suite::Endpoints, database_url: &str) -> (Child, SocketAddr, u64) {
+    start_alone_with(name, suite, database_url, &[]).await
+}
+
+/// [`start_alone`] with more settings in its environment.
+pub async fn start_alone_with(
+    name: &str,
+    suite: &bss_suite::Endpoints,
+    database_url: &str,
+    settings: &[(&str, &str)],
+) -> (Child, SocketAddr, u64) {
     let address: SocketAddr =
         TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).expect("a free port");
     let binary = std::env::current_exe().expect("own path").with_file_name(format!("bss-{name}"));
@@ -132,6 +142,7 @@ pub async fn start_alone(name: &str, suite: &bss_suite::Endpoints, database_url:
         .env("BSS_RATE_LIMIT__DEFAULT__BURST", "100000000")
         .env("BSS_DATABASE__MAX_CONNECTIONS", "8")
         .env("RUST_LOG", "warn")
+        .envs(settings.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

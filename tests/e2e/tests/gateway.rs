@@ -417,3 +417,52 @@ async fn one_context_down_leaves_the_gateway_ready_and_its_calls_refused_at_once
     CatalogServiceClient::new(channel).list_products(products()).await.expect("pricing served again");
     shutdown.trigger();
 }
+
+/// The gateway binary serves on a thread per core, each with a listener of
+/// its own on one port: calls over many connections (spread over the
+/// threads by the kernel) are all forwarded, a tenant's rate limit is one
+/// for the whole gateway whichever thread its calls reach, and a shutdown
+/// stops every thread.
+#[tokio::test]
+async fn a_gateway_on_several_threads_serves_one_port_with_one_rate_limit() {
+    let suite = TestApp::start().await;
+    let (tenant_id, admin) = suite.tenant("Threaded", "EUR").await;
+    let peer = |address: SocketAddr| format!("http://{address}");
+    let backends = BTreeMap::from([
+        ("accounts".to_owned(), peer(suite.endpoints.accounts)),
+        ("pricing".to_owned(), peer(suite.endpoints.pricing)),
+    ]);
+    let mut config =
+        bss_gateway::GatewayConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), bss_testkit::auth_config(), backends);
+    const BURST: u32 = 6;
+    config.rate_limit =
+        RateLimitConfig { default: Quota { requests_per_second: 1, burst: BURST }, tenants: BTreeMap::new() };
+    config.server.drain_delay_ms = 0;
+    let shutdown = Shutdown::new();
+    let gateway = bss_gateway::Threads::start(&config, 2, shutdown.clone()).expect("the gateway starts");
+    let address = gateway.local_addr();
+    assert_ne!(address.port(), 0);
+
+    // Twice the burst, each call on a connection of its own.
+    let mut answered = 0;
+    let mut limited = 0;
+    for _ in 0..2 * BURST {
+        let mut tenants = TenantServiceClient::new(bss_testkit::channel(address).await);
+        match tenants.get_tenant(authorized(GetTenantRequest { id: tenant_id.to_string() }, &admin)).await {
+            Ok(answer) => {
+                assert_eq!(answer.into_inner().tenant.expect("tenant").id, tenant_id.to_string());
+                answered += 1;
+            }
+            Err(status) => {
+                assert_eq!(status.get_details_error_info().expect("error info").reason, "RATE_LIMITED");
+                limited += 1;
+            }
+        }
+    }
+    // One token comes back each second, so a slow run may see one more.
+    assert!((BURST..=BURST + 1).contains(&answered), "{answered} answered, {limited} limited: one budget");
+
+    shutdown.trigger();
+    tokio::task::spawn_blocking(move || gateway.join()).await.expect("joined").expect("every thread stopped cleanly");
+    assert!(tokio::net::TcpStream::connect(address).await.is_err(), "nothing listens any more");
+}
