@@ -233,41 +233,34 @@ impl Threads {
         let mut started = Vec::with_capacity(threads);
         for index in 0..threads {
             let share = Share { index, threads };
-            let (listening, listens) = std::sync::mpsc::channel();
-            let (config, stop, shared) = (config.clone(), shutdown.clone(), shared.clone());
-            let thread = std::thread::Builder::new().name(format!("gateway-{index}")).spawn(move || {
-                let started = on_own_runtime(&config, address, stop.clone(), &shared, share);
-                let (runtime, app) = match started {
-                    Ok((runtime, app, bound)) => {
-                        let _ = listening.send(Ok(bound));
-                        (runtime, app)
-                    }
-                    Err(error) => {
-                        let _ = listening.send(Err(error));
-                        return Ok(());
-                    }
-                };
-                let served = runtime.block_on(app.run_until_stopped());
-                // One thread that stops serving stops the others.
-                stop.trigger();
-                served
-            })?;
-            started.push(thread);
             // The first thread's port (the configured one may be 0) is the
             // others'. A thread that cannot start stops those started.
-            match listens.recv() {
-                Ok(Ok(bound)) => address = bound,
-                Ok(Err(error)) => {
+            match spawn(config, &shared, share, shutdown.clone(), move || reuse_port_listener(address)) {
+                Ok((thread, bound)) => {
+                    started.push(thread);
+                    address = bound;
+                }
+                Err(error) => {
                     shutdown.trigger();
                     return Err(error);
-                }
-                Err(_) => {
-                    shutdown.trigger();
-                    return Err(StartupError::Config(format!("gateway thread {index} stopped while starting")));
                 }
             }
         }
         Ok(Threads { address, threads: started })
+    }
+
+    /// One thread serving `config` on `listener`, bound already (the
+    /// suite's process binds every listener first).
+    pub fn start_on(
+        config: &GatewayConfig,
+        listener: std::net::TcpListener,
+        shutdown: Shutdown,
+    ) -> Result<Threads, StartupError> {
+        listener.set_nonblocking(true)?;
+        let shared = Shared::new(config)?;
+        let (thread, address) =
+            spawn(config, &shared, Share::whole(), shutdown, move || TcpListener::from_std(listener))?;
+        Ok(Threads { address, threads: vec![thread] })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -287,23 +280,48 @@ impl Threads {
     }
 }
 
-/// A single-threaded runtime with one thread's part of the gateway on it,
-/// listening on `address`: (the runtime, the part, the address it is bound
-/// to).
-fn on_own_runtime(
+/// A thread serving `share` of the gateway on a single-threaded runtime of
+/// its own, on the listener `listen` makes on it: the thread, and the
+/// address it listens on once it does.
+fn spawn(
     config: &GatewayConfig,
-    address: SocketAddr,
-    shutdown: Shutdown,
     shared: &Shared,
     share: Share,
-) -> Result<(tokio::runtime::Runtime, App, SocketAddr), StartupError> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let app = {
-        let _entered = runtime.enter();
-        App::on_thread(config, reuse_port_listener(address)?, shutdown, shared, share)?
-    };
-    let bound = app.local_addr()?;
-    Ok((runtime, app, bound))
+    shutdown: Shutdown,
+    listen: impl FnOnce() -> std::io::Result<TcpListener> + Send + 'static,
+) -> Result<(std::thread::JoinHandle<Result<(), ServeError>>, SocketAddr), StartupError> {
+    let (config, shared) = (config.clone(), shared.clone());
+    let (listening, listens) = std::sync::mpsc::channel();
+    let thread = std::thread::Builder::new().name(format!("gateway-{}", share.index)).spawn(move || {
+        let started = (|| {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let app = {
+                let _entered = runtime.enter();
+                App::on_thread(&config, listen()?, shutdown.clone(), &shared, share)?
+            };
+            let bound = app.local_addr()?;
+            Ok::<_, StartupError>((runtime, app, bound))
+        })();
+        let (runtime, app) = match started {
+            Ok((runtime, app, bound)) => {
+                let _ = listening.send(Ok(bound));
+                (runtime, app)
+            }
+            Err(error) => {
+                let _ = listening.send(Err(error));
+                return Ok(());
+            }
+        };
+        let served = runtime.block_on(app.run_until_stopped());
+        // One thread that stops serving stops the others.
+        shutdown.trigger();
+        served
+    })?;
+    match listens.recv() {
+        Ok(Ok(bound)) => Ok((thread, bound)),
+        Ok(Err(error)) => Err(error),
+        Err(_) => Err(StartupError::Config(format!("gateway thread {} stopped while starting", share.index))),
+    }
 }
 
 /// A listener on `address` that other sockets of this process may share.

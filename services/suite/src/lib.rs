@@ -339,8 +339,17 @@ impl Suite {
             given.connections_per_backend.unwrap_or(gateway_config.connections_per_backend);
         gateway_config.default_deadline_ms = given.default_deadline_ms.unwrap_or(gateway_config.default_deadline_ms);
         gateway_config.max_deadline_ms = given.max_deadline_ms.unwrap_or(gateway_config.max_deadline_ms);
-        let gateway = bss_gateway::App::build(&gateway_config, gateway_listener, shutdown.clone()).await?;
-        tasks.spawn(async move { ("gateway", gateway.run_until_stopped().await.map_err(|error| error.to_string())) });
+        // On a thread of its own, as the gateway binary serves: on the
+        // suite's runtime every forwarded call would wake another of its
+        // threads (see P1 in the README).
+        let gateway = bss_gateway::Threads::start_on(&gateway_config, gateway_listener.into_std()?, shutdown.clone())?;
+        tasks.spawn(async move {
+            let served = tokio::task::spawn_blocking(move || gateway.join()).await;
+            (
+                "gateway",
+                served.map_err(|error| error.to_string()).and_then(|served| served.map_err(|error| error.to_string())),
+            )
+        });
 
         let mut console_config =
             bss_console::ConsoleConfig::new(endpoints.console, config.console_dir.clone(), url(endpoints.gateway));
