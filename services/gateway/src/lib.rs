@@ -52,8 +52,8 @@ pub struct GatewayConfig {
     /// TLS (and the gateway's client certificate) towards the backends.
     #[serde(default)]
     pub backend_tls: Option<ClientTlsFiles>,
-    /// HTTP/2 connections kept to each backend, used in turn (spread over
-    /// the threads).
+    /// HTTP/2 connections kept to each backend, used in turn (by each
+    /// thread: its calls never use another thread's connections).
     #[serde(default = "default_connections_per_backend")]
     pub connections_per_backend: usize,
     /// Threads serving calls (`BSS_THREADS`); unset: one per core the
@@ -116,13 +116,13 @@ pub struct App {
 /// limits (a tenant's quota is one per replica, whichever thread its calls
 /// reach).
 #[derive(Clone)]
-pub struct Shared {
+struct Shared {
     verifier: Arc<TokenVerifier>,
     limiter: Arc<RateLimiter>,
 }
 
 impl Shared {
-    pub fn new(config: &GatewayConfig) -> Result<Shared, StartupError> {
+    fn new(config: &GatewayConfig) -> Result<Shared, StartupError> {
         Ok(Shared {
             verifier: Arc::new(TokenVerifier::from_config(&config.auth)?),
             limiter: Arc::new(RateLimiter::new(config.rate_limit.clone())),
@@ -137,8 +137,8 @@ impl App {
     }
 
     /// The gateway's part on one thread: its own listener and connections
-    /// to the backends, `share` of the limits and connections, `shared`
-    /// token checks and rate limits.
+    /// to the backends, `share` of the concurrency limits, `shared` token
+    /// checks and rate limits.
     fn on_thread(
         config: &GatewayConfig,
         listener: TcpListener,
@@ -148,7 +148,7 @@ impl App {
     ) -> Result<App, StartupError> {
         let mut backends = BTreeMap::new();
         for (context, url) in &config.backends {
-            let channels = (0..share.of(config.connections_per_backend))
+            let channels = (0..config.connections_per_backend.max(1))
                 .map(|_| client::channel(url, config.backend_tls.as_ref()))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|error| StartupError::Config(format!("backend {context}: {error}")))?;
@@ -214,11 +214,11 @@ impl Share {
 /// listener of its own on the same address (`SO_REUSEPORT`: the kernel
 /// spreads connections over them) and its own connections to the
 /// backends. A call is read, forwarded and answered on the thread that
-/// accepted its connection, so no call pays for waking another thread (on
-/// a shared runtime that cost a fifth of the gateway's CPU per call: see
+/// accepted its connection, so no call is handed between threads (on a
+/// shared runtime that cost a fifth of the gateway's CPU per call: see
 /// P1-cpu in the README). Each thread takes its part of the concurrency
-/// limits and of the connections per backend; token checks and rate limits
-/// are shared.
+/// limits; token checks and rate limits are shared. Any thread that stops
+/// (or panics) stops the others.
 pub struct Threads {
     address: SocketAddr,
     threads: Vec<std::thread::JoinHandle<Result<(), ServeError>>>,
@@ -293,6 +293,8 @@ fn spawn(
     let (config, shared) = (config.clone(), shared.clone());
     let (listening, listens) = std::sync::mpsc::channel();
     let thread = std::thread::Builder::new().name(format!("gateway-{}", share.index)).spawn(move || {
+        // However this thread ends (a panic included), the others stop.
+        let _stop_all = StopOnDrop(shutdown.clone());
         let started = (|| {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let app = {
@@ -312,10 +314,7 @@ fn spawn(
                 return Ok(());
             }
         };
-        let served = runtime.block_on(app.run_until_stopped());
-        // One thread that stops serving stops the others.
-        shutdown.trigger();
-        served
+        runtime.block_on(app.run_until_stopped())
     })?;
     match listens.recv() {
         Ok(Ok(bound)) => Ok((thread, bound)),
@@ -324,7 +323,18 @@ fn spawn(
     }
 }
 
-/// A listener on `address` that other sockets of this process may share.
+/// Triggers its shutdown when dropped: work that ends, however it ends,
+/// stops what runs beside it.
+pub struct StopOnDrop(pub Shutdown);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.trigger();
+    }
+}
+
+/// A listener on `address` that other sockets of this user may share (the
+/// kernel allows `SO_REUSEPORT` only between sockets of one user).
 fn reuse_port_listener(address: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = if address.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
     socket.set_reuseaddr(true)?;

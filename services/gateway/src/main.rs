@@ -14,8 +14,9 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let threads =
         config.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get));
     // This runtime runs telemetry's export and waits for signals; calls are
-    // served by the gateway's own threads.
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    // served by the gateway's own threads. Its worker drives the exporter
+    // while the telemetry guard, dropped on this thread, flushes it.
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     runtime.block_on(async {
         let _telemetry = telemetry::init("bss-gateway", &config.telemetry)?;
         let shutdown = Shutdown::new();

@@ -339,18 +339,6 @@ impl Suite {
             given.connections_per_backend.unwrap_or(gateway_config.connections_per_backend);
         gateway_config.default_deadline_ms = given.default_deadline_ms.unwrap_or(gateway_config.default_deadline_ms);
         gateway_config.max_deadline_ms = given.max_deadline_ms.unwrap_or(gateway_config.max_deadline_ms);
-        // On a thread of its own, as the gateway binary serves: on the
-        // suite's runtime every forwarded call would wake another of its
-        // threads (see P1 in the README).
-        let gateway = bss_gateway::Threads::start_on(&gateway_config, gateway_listener.into_std()?, shutdown.clone())?;
-        tasks.spawn(async move {
-            let served = tokio::task::spawn_blocking(move || gateway.join()).await;
-            (
-                "gateway",
-                served.map_err(|error| error.to_string()).and_then(|served| served.map_err(|error| error.to_string())),
-            )
-        });
-
         let mut console_config =
             bss_console::ConsoleConfig::new(endpoints.console, config.console_dir.clone(), url(endpoints.gateway));
         match (&config.console_login, &sandbox_idp) {
@@ -367,6 +355,22 @@ impl Suite {
         }
         let console = bss_console::App::build(&console_config, console_listener, shutdown.clone())?;
         tasks.spawn(async move { ("console", console.run_until_stopped().await.map_err(|error| error.to_string())) });
+
+        // On a thread of its own, as the gateway binary serves: on the
+        // suite's runtime every forwarded call would wake another of its
+        // threads (see P1 in the README). Started last: nothing after it
+        // can fail and leave it running.
+        let gateway = bss_gateway::Threads::start_on(&gateway_config, gateway_listener.into_std()?, shutdown.clone())?;
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            // A suite dropped (its tasks aborted) stops the gateway's thread.
+            let _stop = bss_gateway::StopOnDrop(stop);
+            let served = tokio::task::spawn_blocking(move || gateway.join()).await;
+            (
+                "gateway",
+                served.map_err(|error| error.to_string()).and_then(|served| served.map_err(|error| error.to_string())),
+            )
+        });
 
         Ok(Suite { endpoints, sandbox_idp, tasks })
     }
