@@ -294,7 +294,7 @@ fn spawn(
     let (listening, listens) = std::sync::mpsc::channel();
     let thread = std::thread::Builder::new().name(format!("gateway-{}", share.index)).spawn(move || {
         // However this thread ends (a panic included), the others stop.
-        let _stop_all = StopOnDrop(shutdown.clone());
+        let _stop_all = shutdown.trigger_on_drop();
         let started = (|| {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let app = {
@@ -320,16 +320,6 @@ fn spawn(
         Ok(Ok(bound)) => Ok((thread, bound)),
         Ok(Err(error)) => Err(error),
         Err(_) => Err(StartupError::Config(format!("gateway thread {} stopped while starting", share.index))),
-    }
-}
-
-/// Triggers its shutdown when dropped: work that ends, however it ends,
-/// stops what runs beside it.
-pub struct StopOnDrop(pub Shutdown);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        self.0.trigger();
     }
 }
 

@@ -361,10 +361,10 @@ impl Suite {
         // threads (see P1 in the README). Started last: nothing after it
         // can fail and leave it running.
         let gateway = bss_gateway::Threads::start_on(&gateway_config, gateway_listener.into_std()?, shutdown.clone())?;
-        let stop = shutdown.clone();
+        // A suite dropped (its tasks aborted) stops the gateway's thread.
+        let stop = shutdown.trigger_on_drop();
         tasks.spawn(async move {
-            // A suite dropped (its tasks aborted) stops the gateway's thread.
-            let _stop = bss_gateway::StopOnDrop(stop);
+            let _stop = stop;
             let served = tokio::task::spawn_blocking(move || gateway.join()).await;
             (
                 "gateway",

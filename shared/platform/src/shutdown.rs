@@ -12,6 +12,16 @@ pub struct Shutdown {
     receiver: watch::Receiver<bool>,
 }
 
+/// Triggers its shutdown when dropped (see [`Shutdown::trigger_on_drop`]).
+#[must_use = "the shutdown is triggered when the guard is dropped"]
+pub struct TriggerOnDrop(Shutdown);
+
+impl Drop for TriggerOnDrop {
+    fn drop(&mut self) {
+        self.0.trigger();
+    }
+}
+
 impl Default for Shutdown {
     fn default() -> Self {
         Shutdown::new()
@@ -37,6 +47,13 @@ impl Shutdown {
         let mut receiver = self.receiver.clone();
         // An error means the sender is gone, which only happens at exit.
         let _ = receiver.wait_for(|triggered| *triggered).await;
+    }
+
+    /// A guard that triggers this shutdown when dropped: work that ends,
+    /// however it ends (a panic or an aborted task included), stops what
+    /// runs beside it.
+    pub fn trigger_on_drop(&self) -> TriggerOnDrop {
+        TriggerOnDrop(self.clone())
     }
 
     /// Triggers this shutdown on SIGTERM or SIGINT (Ctrl-C).
@@ -70,5 +87,29 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = interrupt.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dropped_guard_triggers_the_shutdown_even_in_a_panic() {
+        let shutdown = Shutdown::new();
+        let guard = shutdown.trigger_on_drop();
+        assert!(!shutdown.is_triggered(), "not while the guard lives");
+        drop(guard);
+        assert!(shutdown.is_triggered());
+
+        let shutdown = Shutdown::new();
+        let watched = shutdown.clone();
+        let panicked = std::thread::spawn(move || {
+            let _guard = watched.trigger_on_drop();
+            panic!("the work failed");
+        })
+        .join();
+        assert!(panicked.is_err());
+        assert!(shutdown.is_triggered(), "a panicking thread still stops the rest");
     }
 }

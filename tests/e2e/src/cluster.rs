@@ -141,10 +141,7 @@ impl Cluster {
                 Some((second, options.second_postgres))
             }
         };
-        let mut addresses = BTreeMap::new();
-        for service in Service::ALL {
-            addresses.insert(service, free_address());
-        }
+        let addresses = free_addresses();
         let mut database_proxies = BTreeMap::new();
         for service in &options.database_proxied {
             let url = match &second {
@@ -373,8 +370,15 @@ fn binaries() -> &'static Path {
     })
 }
 
-fn free_address() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("address")
+/// A free port for each service: all bound at once, so no two services
+/// are given the same port (the kernel may hand a port it just got back
+/// out again).
+fn free_addresses() -> BTreeMap<Service, SocketAddr> {
+    let held: Vec<(Service, std::net::TcpListener)> = Service::ALL
+        .into_iter()
+        .map(|service| (service, std::net::TcpListener::bind("127.0.0.1:0").expect("a free port")))
+        .collect();
+    held.iter().map(|(service, listener)| (*service, listener.local_addr().expect("address"))).collect()
 }
 
 /// The host and port of a `postgres://` URL.
