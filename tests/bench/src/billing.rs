@@ -223,23 +223,45 @@ fn invoice_posted(posted: &BillingEvent, tenant_id: Uuid, invoice: Uuid, payer: 
     event.encode_to_vec()
 }
 
-/// Waits until the suite's event consumers are idle (no cursor moved for
-/// a second, at most two minutes): the events one phase wrote are not
-/// consumed during the next.
+/// Waits until every event consumer of the suite has applied the last
+/// event of its source (a stream is named after the schema whose outbox it
+/// reads), at most two minutes, and says which are behind when it gives
+/// up: the events one phase wrote are not consumed during the next, and a
+/// consumer stuck on an event shows here, not as a slow phase later.
 pub async fn settle(pool: &sqlx::PgPool) {
-    let total = format!("SELECT coalesce(sum(position), 0)::bigint FROM ({}) p", cursors(pool).await);
+    let cursors = cursors(pool).await;
+    let streams: Vec<String> =
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT DISTINCT stream FROM ({cursors}) c ORDER BY 1")))
+            .fetch_all(pool)
+            .await
+            .expect("the consumers' streams");
+    let heads = streams
+        .iter()
+        .filter(|stream| stream.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        .map(|stream| format!("SELECT '{stream}' AS stream, coalesce(max(sequence), 0) AS head FROM {stream}.outbox"))
+        .collect::<Vec<_>>();
+    if heads.is_empty() {
+        return;
+    }
+    let behind = format!(
+        "WITH c AS ({cursors}), h AS ({}) SELECT c.stream, c.position, h.head FROM c JOIN h USING (stream)
+         WHERE c.position < h.head",
+        heads.join(" UNION ALL ")
+    );
     let deadline = Instant::now() + Duration::from_secs(120);
-    let mut last = -1_i64;
-    while Instant::now() < deadline {
-        let now: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(total.clone()))
-            .fetch_one(pool)
+    loop {
+        let lagging: Vec<(String, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(behind.clone()))
+            .fetch_all(pool)
             .await
             .expect("the consumers' positions");
-        if now == last {
+        if lagging.is_empty() {
             return;
         }
-        last = now;
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        if Instant::now() >= deadline {
+            eprintln!("consumers still behind their sources after two minutes (stream, position, head): {lagging:?}");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

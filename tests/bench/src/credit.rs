@@ -160,6 +160,20 @@ pub async fn authorize_throughput(endpoints: &bss_suite::Endpoints, database_url
         }
     };
 
+    // The baseline's events are a copy of one the service wrote: they go
+    // into the same outbox, and credit's stream and its consumers (billing)
+    // read them as they read the service's. An event that does not decode
+    // would stop the stream there for every consumer.
+    let payload: Vec<u8> = sqlx::query_scalar(
+        "SELECT payload FROM credit.outbox WHERE tenant_id = $1 AND event_type = 'ReservationChanged' LIMIT 1",
+    )
+    .bind(tenant)
+    .fetch_one(&pool)
+    .await
+    .expect("a ReservationChanged event of the warm-up");
+    <CreditEvent as prost::Message>::decode(payload.as_slice()).expect("the copied event decodes");
+    let event_hex: String = payload.iter().map(|byte| format!("{byte:02x}")).collect();
+
     // The same two statements for pgbench, on the same tables.
     let clean = format!(
         "\\set n random(1, {ACCOUNTS})\n\
@@ -184,7 +198,7 @@ pub async fn authorize_throughput(endpoints: &bss_suite::Endpoints, database_url
          0.01, 0.01, now(), \
          now() + interval '7 days', available_before FROM upd RETURNING available_before), \
          event AS (INSERT INTO credit.outbox (tenant_id, event_type, payload) SELECT '{tenant}', 'ReservationChanged', \
-         decode(repeat('ab', 230), 'hex') FROM res), \
+         decode('{event_hex}', 'hex') FROM res), \
          claim AS (INSERT INTO credit.idempotency_keys (tenant_id, request_id, request_hash, response) \
          SELECT '{tenant}', md5(random()::text), sha256(random()::text::bytea), decode(repeat('cd', 40), 'hex') FROM res) \
          SELECT available_before FROM res;\n"
