@@ -106,22 +106,15 @@ impl Subscription for AccountsFeed {
 
     type Prepared = Done;
 
+    /// An event touches one customer and its copy: the events of different
+    /// accounts are prepared at once, one account's in order (two address
+    /// changes of one customer must not both add the same address).
+    fn prepare_key(&self, event: &AccountEvent) -> String {
+        concerned(event).map_or_else(|| event.sequence.to_string(), |(account_id, _)| account_id)
+    }
+
     async fn prepare(&self, event: &AccountEvent) -> Result<Done, HandlerError> {
-        // The account concerned, and whether its addresses may have changed.
-        let concerned = match &event.payload {
-            Some(AccountPayload::AccountUpdated(updated)) => {
-                updated.account.as_ref().map(|account| (account.id.clone(), false))
-            }
-            Some(AccountPayload::AccountStatusChanged(changed)) => Some((changed.account_id.clone(), false)),
-            Some(AccountPayload::AccountDeleted(deleted)) => {
-                deleted.account.as_ref().map(|account| (account.id.clone(), false))
-            }
-            Some(AccountPayload::AddressChanged(changed)) => {
-                changed.address.as_ref().map(|address| (address.account_id.clone(), true))
-            }
-            _ => None,
-        };
-        let Some((account_id, addresses)) = concerned else {
+        let Some((account_id, addresses)) = concerned(event) else {
             return Ok(None);
         };
         let Some(link) = repo::link(&self.syncer.db, id(&event.tenant_id)?).await? else {
@@ -134,5 +127,23 @@ impl Subscription for AccountsFeed {
 
     async fn apply(&self, tx: &mut PgConnection, event: &AccountEvent, done: Done) -> Result<(), HandlerError> {
         record(tx, self.stream_name(), event.occur_time.as_ref(), done).await
+    }
+}
+
+/// The account an accounts event concerns, and whether its addresses may
+/// have changed; `None` for events the sync has nothing to do with.
+fn concerned(event: &AccountEvent) -> Option<(String, bool)> {
+    match &event.payload {
+        Some(AccountPayload::AccountUpdated(updated)) => {
+            updated.account.as_ref().map(|account| (account.id.clone(), false))
+        }
+        Some(AccountPayload::AccountStatusChanged(changed)) => Some((changed.account_id.clone(), false)),
+        Some(AccountPayload::AccountDeleted(deleted)) => {
+            deleted.account.as_ref().map(|account| (account.id.clone(), false))
+        }
+        Some(AccountPayload::AddressChanged(changed)) => {
+            changed.address.as_ref().map(|address| (address.account_id.clone(), true))
+        }
+        _ => None,
     }
 }

@@ -41,6 +41,9 @@ const BATCH: i64 = 1_000;
 /// already waiting (a backlog, a burst): one commit and one cursor move for
 /// all of them in place of one each.
 const CONSUMER_BATCH: usize = 256;
+/// Most events of a batch a consumer prepares at once (see
+/// [`Subscription::prepare_key`]).
+const PREPARE_CONCURRENCY: usize = 8;
 /// How often an idle sequencer looks for events written by other replicas.
 const SEQUENCER_POLL: Duration = Duration::from_millis(50);
 /// How often the latest number is re-read, in case a notification was lost.
@@ -459,6 +462,17 @@ pub trait Subscription: Send + Sync + 'static {
     /// is idempotent by its request id.
     fn prepare(&self, event: &Self::Event) -> impl Future<Output = Result<Self::Prepared, HandlerError>> + Send;
 
+    /// Which waiting events may be prepared at once: those with the same
+    /// key one after another, in the stream's order; those with different
+    /// keys concurrently (at most [`PREPARE_CONCURRENCY`]). The default
+    /// gives every event the same key, so a batch is prepared in order.
+    /// A consumer whose `prepare` only touches what one key names (say,
+    /// one account and its copy) returns that key, so a backlog of many
+    /// keys is not worked through one remote call at a time.
+    fn prepare_key(&self, _event: &Self::Event) -> String {
+        String::new()
+    }
+
     /// Applies the event inside `tx`, the transaction that also moves the
     /// cursor, with what `prepare` made of it.
     fn apply(
@@ -532,6 +546,10 @@ impl<S: Subscription> Subscription for std::sync::Arc<S> {
 
     fn prepare(&self, event: &Self::Event) -> impl Future<Output = Result<Self::Prepared, HandlerError>> + Send {
         (**self).prepare(event)
+    }
+
+    fn prepare_key(&self, event: &Self::Event) -> String {
+        (**self).prepare_key(event)
     }
 
     fn apply(
@@ -706,10 +724,7 @@ async fn apply_batch<S: Subscription>(
     let name = subscription.stream_name();
     if let ([first, .., last], false) = (batch, shutdown.is_triggered()) {
         let together = async {
-            let mut prepared = Vec::with_capacity(batch.len());
-            for event in batch {
-                prepared.push(subscription.prepare(event).instrument(apply_span(name, event)).await.ok()?);
-            }
+            let prepared = prepare_all(subscription, batch).await?;
             let mut tx = pool.begin().await.ok()?;
             if subscription.relaxed_commit() {
                 sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await.ok()?;
@@ -739,6 +754,47 @@ async fn apply_batch<S: Subscription>(
         applied.push((sequence, dead_letter));
     }
     Ok(applied)
+}
+
+/// Prepares every event of `batch`, by lanes of one key each (see
+/// [`Subscription::prepare_key`]): in order within a lane, lanes
+/// concurrently. `None` when any failed (the caller then applies the events
+/// one at a time, preparing each again).
+async fn prepare_all<S: Subscription>(subscription: &S, batch: &[S::Event]) -> Option<Vec<S::Prepared>> {
+    let name = subscription.stream_name();
+    let lanes = lanes(batch.iter().map(|event| subscription.prepare_key(event)));
+    let done: Vec<_> = futures::stream::iter(lanes)
+        .map(|lane| async move {
+            let mut done = Vec::with_capacity(lane.len());
+            for index in lane {
+                let event = &batch[index];
+                done.push((index, subscription.prepare(event).instrument(apply_span(name, event)).await.ok()?));
+            }
+            Some(done)
+        })
+        .buffer_unordered(PREPARE_CONCURRENCY)
+        .collect()
+        .await;
+    let mut prepared: Vec<Option<S::Prepared>> = batch.iter().map(|_| None).collect();
+    for (index, made) in done.into_iter().flatten().flatten() {
+        prepared[index] = Some(made);
+    }
+    prepared.into_iter().collect()
+}
+
+/// The positions of `keys` grouped by key, each group in order, the groups
+/// in the order their keys first appear.
+fn lanes(keys: impl Iterator<Item = String>) -> Vec<Vec<usize>> {
+    let mut lanes: Vec<Vec<usize>> = Vec::new();
+    let mut lane_of = std::collections::HashMap::new();
+    for (index, key) in keys.enumerate() {
+        let lane = *lane_of.entry(key).or_insert_with(|| {
+            lanes.push(Vec::new());
+            lanes.len() - 1
+        });
+        lanes[lane].push(index);
+    }
+    lanes
 }
 
 /// Applies one event and moves the cursor in one transaction; retries
@@ -829,4 +885,24 @@ async fn move_cursor(tx: &mut PgConnection, stream: &str, first: i64, last: i64)
     .await?
     .rows_affected();
     Ok(moved == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lanes;
+
+    fn keyed(keys: &[&str]) -> Vec<Vec<usize>> {
+        lanes(keys.iter().map(|key| (*key).to_owned()))
+    }
+
+    #[test]
+    fn events_of_one_key_share_a_lane_in_stream_order() {
+        assert_eq!(keyed(&["a", "b", "a", "c", "b", "a"]), vec![vec![0, 2, 5], vec![1, 4], vec![3]]);
+    }
+
+    #[test]
+    fn the_default_key_keeps_a_whole_batch_in_order() {
+        assert_eq!(keyed(&["", "", "", ""]), vec![vec![0, 1, 2, 3]]);
+        assert_eq!(keyed(&[]), Vec::<Vec<usize>>::new());
+    }
 }

@@ -104,16 +104,7 @@ async fn customer(world: &World, code: &str, paid: bool) -> String {
         ..ordering_account(code)
     };
     let id = create_account(&world.channel, &world.reseller_admin, account).await;
-    let address = Address {
-        r#type: AddressType::Billing as i32,
-        lines: vec!["1 Main Street".to_owned()],
-        city: "Springfield".to_owned(),
-        region: "IL".to_owned(),
-        postal_code: "12345".to_owned(),
-        country_code: "US".to_owned(),
-        override_validation: true,
-        ..Address::default()
-    };
+    let address = billing_address("1 Main Street", "Springfield");
     let create = CreateAddressRequest { account_id: id.clone(), address: Some(address), request_id: String::new() };
     AccountServiceClient::new(world.channel.clone())
         .create_address(authorized(create, &world.reseller_admin))
@@ -128,6 +119,20 @@ async fn customer(world: &World, code: &str, paid: bool) -> String {
             .expect("subscribed");
     }
     id
+}
+
+/// A billing address in Illinois, at `line` in `city`.
+fn billing_address(line: &str, city: &str) -> Address {
+    Address {
+        r#type: AddressType::Billing as i32,
+        lines: vec![line.to_owned()],
+        city: city.to_owned(),
+        region: "IL".to_owned(),
+        postal_code: "12345".to_owned(),
+        country_code: "US".to_owned(),
+        override_validation: true,
+        ..Address::default()
+    }
 }
 
 async fn copies(world: &World) -> Vec<Copy> {
@@ -569,4 +574,75 @@ async fn history_lines(world: &World) -> usize {
             .len();
     }
     lines
+}
+
+/// The sync prepares waiting events of different customers at once and one
+/// customer's in order: a burst of changes to many customers leaves every
+/// copy as its customer, with the last name and each billing address once
+/// (two address events of one customer prepared at once would both add the
+/// missing address).
+#[tokio::test]
+async fn a_burst_of_changes_to_many_customers_leaves_every_copy_as_its_customer() {
+    const CUSTOMERS: usize = 8;
+    const RENAMES: usize = 5;
+    let suite = TestApp::start().await;
+    let world = world(&suite).await;
+    link(&world).await;
+    let mut customers = Vec::new();
+    for index in 0..CUSTOMERS {
+        customers.push(customer(&world, &format!("BURST{index}"), true).await);
+    }
+    let copied = copies_until(&world, |copies| copies.len() == CUSTOMERS).await;
+    let copy_of: std::collections::HashMap<String, String> =
+        copied.into_iter().map(|copy| (copy.reseller_account_id, copy.copy_account_id)).collect();
+
+    // Every customer at once: renamed five times, with three more billing
+    // addresses added between the renames.
+    futures::future::join_all(customers.iter().map(|id| {
+        let (channel, token) = (world.channel.clone(), world.reseller_admin.clone());
+        async move {
+            let mut accounts = AccountServiceClient::new(channel);
+            for round in 0..RENAMES {
+                let rename = UpdateAccountRequest {
+                    account: Some(Account {
+                        id: id.clone(),
+                        name: format!("Burst {id} {round}"),
+                        ..Account::default()
+                    }),
+                    update_mask: mask(&["name"]),
+                    request_id: String::new(),
+                };
+                accounts.update_account(authorized(rename, &token)).await.expect("renamed");
+                if round < 3 {
+                    let address = billing_address(&format!("{round} Side Street"), &format!("Town {round}"));
+                    let create = CreateAddressRequest {
+                        account_id: id.clone(),
+                        address: Some(address),
+                        request_id: String::new(),
+                    };
+                    accounts.create_address(authorized(create, &token)).await.expect("address");
+                }
+            }
+        }
+    }))
+    .await;
+
+    for id in &customers {
+        let copy_id = &copy_of[id];
+        let last = format!("Burst {id} {}", RENAMES - 1);
+        copy_until(&world, copy_id, |copy| copy.name == last).await;
+        let cities = |addresses: Vec<Address>| addresses.into_iter().map(|address| address.city).collect::<Vec<_>>();
+        let wanted = cities(billing_addresses(&world, &world.reseller_admin, id).await);
+        assert_eq!(wanted, vec!["Springfield", "Town 0", "Town 1", "Town 2"], "the customer's billing addresses");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let copied = cities(billing_addresses(&world, &world.distributor, copy_id).await);
+            if copied == wanted {
+                break;
+            }
+            assert!(copied.len() <= wanted.len(), "an address was copied twice: {copied:?}");
+            assert!(tokio::time::Instant::now() < deadline, "the copy's addresses never followed: {copied:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
