@@ -645,4 +645,8 @@ async fn a_burst_of_changes_to_many_customers_leaves_every_copy_as_its_customer(
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+    // The sync's own books: still one copy per customer, and the
+    // distributor's books hold no more managed accounts than that.
+    assert_eq!(copies(&world).await.len(), CUSTOMERS, "one copy per customer");
+    assert_eq!(managed_accounts(&world).await, CUSTOMERS, "no account copied twice");
 }
