@@ -132,6 +132,7 @@ pub struct EventLog {
 
 struct Inner {
     pool: PgPool,
+    schema: String,
     channel: String,
     latest: watch::Sender<i64>,
     written: Notify,
@@ -153,6 +154,7 @@ impl EventLog {
             inner: Arc::new(Inner {
                 pool,
                 channel: format!("{schema}_events"),
+                schema,
                 latest: watch::channel(latest).0,
                 written: Notify::new(),
                 shutdown,
@@ -177,6 +179,12 @@ impl EventLog {
     /// [`EventLog::stream`] as the messages of a `StreamEvents` RPC: each
     /// stored payload decoded as `E`, then `respond` given it with its
     /// sequence and commit time to make the message sent.
+    ///
+    /// A stored event that does not decode (only SQL written outside the
+    /// service can store one) is sent with its tenant and no payload, as
+    /// consumers receive a kind they do not know, and logged and counted
+    /// here: one such row must not stop every consumer of every tenant at
+    /// its position. The row stays in the outbox as it is.
     pub fn serve<E, R>(
         &self,
         after: i64,
@@ -184,13 +192,21 @@ impl EventLog {
         respond: impl Fn(E, i64, DateTime<Utc>) -> R + Send + Sync + 'static,
     ) -> BoxStream<'static, Result<R, Status>>
     where
-        E: Message + Default + 'static,
+        E: Envelope + 'static,
         R: Send + 'static,
     {
+        let schema = self.inner.schema.clone();
         self.stream(after, tenant)
             .map(move |stored| {
                 let stored = stored.map_err(Status::from)?;
-                let event = E::decode(stored.payload.as_slice()).map_err(|error| crate::error::internal(&error))?;
+                let event = E::decode(stored.payload.as_slice()).unwrap_or_else(|error| {
+                    tracing::error!(
+                        %schema, sequence = stored.sequence, event_type = %stored.event_type, %error,
+                        "an outbox event does not decode; sent without its payload"
+                    );
+                    metrics::unreadable_event_sent(&schema);
+                    E::bare(&Made { tenant_id: stored.tenant_id.to_string(), ..Made::default() })
+                });
                 Ok(respond(event, stored.sequence, stored.created_at))
             })
             .boxed()

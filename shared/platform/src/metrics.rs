@@ -66,6 +66,10 @@ fn describe() {
     metrics::describe_gauge!("bss_db_pool_max_connections", "Upper bound of the service's pool.");
     metrics::describe_gauge!("bss_outbox_backlog_events", "Events committed but not yet given a stream position.");
     metrics::describe_gauge!("bss_outbox_latest_sequence", "Position of the newest event of the service's stream.");
+    metrics::describe_counter!(
+        "bss_outbox_unreadable_sent_total",
+        "Events of the schema's outbox that did not decode, sent to a stream without their payload (each time sent)."
+    );
     metrics::describe_gauge!("bss_consumer_position", "Position of the last event a consumer applied.");
     metrics::describe_gauge!(
         "bss_consumer_lag_seconds",
@@ -183,6 +187,12 @@ pub(crate) fn code_name(code: tonic::Code) -> &'static str {
         Code::DataLoss => "DataLoss",
         Code::Unauthenticated => "Unauthenticated",
     }
+}
+
+/// An event of `schema`'s outbox that did not decode, sent without its
+/// payload.
+pub(crate) fn unreadable_event_sent(schema: &str) {
+    counter!("bss_outbox_unreadable_sent_total", "schema" => schema.to_owned()).increment(1);
 }
 
 /// One event a consumer applied (or set aside).

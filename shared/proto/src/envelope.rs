@@ -25,6 +25,10 @@ pub trait Envelope: prost::Message + Default + Sized {
     /// commits).
     fn wrap(made: &Made, payload: Self::Payload) -> Self;
 
+    /// The event `made` says, without a payload: what a stream sends in
+    /// place of a stored event it cannot read.
+    fn bare(made: &Made) -> Self;
+
     /// The name of the event's payload ("Unknown" without one).
     fn event_type(&self) -> &'static str;
 
@@ -41,13 +45,17 @@ macro_rules! envelope {
             type Payload = $module::Payload;
 
             fn wrap(made: &Made, payload: $module::Payload) -> Self {
+                Self { payload: Some(payload), ..Self::bare(made) }
+            }
+
+            fn bare(made: &Made) -> Self {
                 Self {
                     sequence: 0,
                     tenant_id: made.tenant_id.clone(),
                     occur_time: made.occur_time,
                     actor: made.actor.clone(),
                     traceparent: made.traceparent.clone(),
-                    payload: Some(payload),
+                    payload: None,
                 }
             }
 

@@ -281,3 +281,82 @@ impl Subscription for Stalling {
         Ok(())
     }
 }
+
+/// An event stored in the accounts outbox that does not decode (written by
+/// SQL from outside the service) neither stops the stream at its position
+/// nor is passed over unseen: it is sent with its tenant and no payload,
+/// every consumer moves past it and applies the events after it, and the
+/// publisher counts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_outbox_event_is_sent_bare_and_every_consumer_goes_on() {
+    let suite = TestApp::start().await;
+    let (tenant, admin) = suite.tenant("Unreadable", "EUR").await;
+    let mut accounts = AccountServiceClient::new(suite.gateway().await);
+    let mut create = async |code: &str| {
+        let account = Account { code: code.to_owned(), name: format!("Company {code}"), ..Account::default() };
+        let created = accounts
+            .create_account(authorized(
+                CreateAccountRequest { account: Some(account), request_id: String::new() },
+                &admin,
+            ))
+            .await
+            .expect("account");
+        created.into_inner().account.expect("the account").id
+    };
+    create("U1").await;
+    let database = sqlx::PgPool::connect(suite.database_url()).await.expect("database");
+    // A truncated varint: no message decodes from it.
+    sqlx::query("INSERT INTO accounts.outbox (tenant_id, event_type, payload) VALUES ($1, 'AccountCreated', $2)")
+        .bind(tenant)
+        .bind(vec![0xff_u8; 3])
+        .execute(&database)
+        .await
+        .expect("a row written outside the service");
+    let after = create("U2").await;
+
+    let mut events = AccountEventServiceClient::new(suite.gateway().await)
+        .stream_events(authorized(StreamEventsRequest { after_sequence: 0 }, &admin))
+        .await
+        .expect("stream")
+        .into_inner();
+    let mut received = Vec::new();
+    for _ in 0..3 {
+        let event = events.message().await.expect("not an error").expect("open").event.expect("an event");
+        received.push((event.sequence, event.tenant_id, event.payload.is_some()));
+    }
+    let tenant_id = tenant.to_string();
+    assert_eq!(
+        received,
+        [(1, tenant_id.clone(), true), (2, tenant_id.clone(), false), (3, tenant_id, true)],
+        "the unreadable event in its place, bare"
+    );
+
+    // Every consumer of the stream is past it, and applied what came after.
+    let mut cursors: Vec<i64> = Vec::new();
+    for _ in 0..200 {
+        cursors = sqlx::query_scalar(
+            "SELECT position FROM pricing.consumer_cursors WHERE stream = 'accounts'
+             UNION ALL SELECT position FROM reseller_sync.consumer_cursors WHERE stream = 'accounts'",
+        )
+        .fetch_all(&database)
+        .await
+        .expect("cursors");
+        if cursors == [3, 3] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(cursors, [3, 3], "pricing's and the reseller sync's cursors");
+    let known: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pricing.accounts WHERE tenant_id = $1 AND account_id = $2::uuid")
+            .bind(tenant)
+            .bind(&after)
+            .fetch_one(&database)
+            .await
+            .expect("pricing's accounts");
+    assert_eq!(known, 1, "pricing knows the account created after the unreadable event");
+
+    let text = scrape(suite.endpoints.metrics).await;
+    let sent = sample(&text, "bss_outbox_unreadable_sent_total", &[r#"schema="accounts""#]);
+    assert!(sent.is_some_and(|sent| sent >= 1.0), "counted where it was sent: {sent:?}");
+}
