@@ -16,7 +16,7 @@ use bss_proto::accounts::account_event::Payload;
 use bss_proto::accounts::account_service_client::AccountServiceClient;
 use bss_proto::accounts::{Account, AccountEvent, CreateAccountRequest};
 use bss_testkit::authorized;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool};
 use tonic::transport::Channel;
 
 struct AccountCreations {
@@ -195,4 +195,56 @@ async fn a_consumer_stopped_while_an_event_waits_to_be_retried_passes_over_nothi
     shutdown.trigger();
     second.await.expect("stopped");
     assert_eq!(applied_and_cursor(&pool).await, (vec![1, 2, 3, 4, 5], 5));
+}
+
+/// A tenant's stream reads its own events on their own index: from the
+/// start of an outbox where two tenants' events alternate, more than one
+/// read's batch (1,000) of them, it sends every one of its tenant's, in
+/// order, and none of the other's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenants_stream_sends_all_of_its_events_in_order_across_batches_and_none_of_another() {
+    use bss_proto::accounts::account_event_service_client::AccountEventServiceClient;
+    use bss_proto::accounts::{AccountUpdated, StreamEventsRequest};
+    use prost::Message;
+
+    let suite = TestApp::start().await;
+    let (ours, admin) = suite.tenant("Interleaved", "EUR").await;
+    let (theirs, _) = suite.tenant("Other Books", "EUR").await;
+    // 1,300 events of each tenant, alternating, written as the service
+    // writes them (the account's code says which event it is).
+    let mut connection = PgConnection::connect(suite.database_url()).await.expect("database");
+    sqlx::query("SET search_path TO accounts").execute(&mut connection).await.expect("schema");
+    for index in 0..1_300 {
+        for tenant in [ours, theirs] {
+            let account = Account { code: format!("{tenant}-{index}"), ..Account::default() };
+            let payload =
+                Payload::AccountUpdated(AccountUpdated { account: Some(account), changed_fields: Vec::new() });
+            let event: AccountEvent = bss_platform::events::event(tenant, "e2e", payload);
+            bss_platform::events::publish_all(&mut connection, tenant, &[("AccountUpdated", event.encode_to_vec())])
+                .await
+                .expect("written");
+        }
+    }
+
+    let mut stream = AccountEventServiceClient::new(suite.gateway().await)
+        .stream_events(authorized(StreamEventsRequest { after_sequence: 0 }, &admin))
+        .await
+        .expect("stream")
+        .into_inner();
+    let mut codes = Vec::new();
+    let mut sequences = Vec::new();
+    while codes.len() < 1_300 {
+        let next = tokio::time::timeout(Duration::from_secs(10), stream.message()).await;
+        let event = next.expect("the next event in time").expect("not an error").expect("open").event.expect("event");
+        assert_eq!(event.tenant_id, ours.to_string(), "only our tenant's events");
+        sequences.push(event.sequence);
+        if let Some(Payload::AccountUpdated(updated)) = event.payload {
+            codes.push(updated.account.unwrap_or_default().code);
+        }
+    }
+    let expected: Vec<String> = (0..1_300).map(|index| format!("{ours}-{index}")).collect();
+    assert_eq!(codes, expected, "every one of ours, in the order written");
+    assert!(sequences.windows(2).all(|pair| pair[0] < pair[1]), "in stream order");
+    let nothing_more = tokio::time::timeout(Duration::from_millis(300), stream.message()).await;
+    assert!(nothing_more.is_err(), "and nothing after them: {nothing_more:?}");
 }
