@@ -43,8 +43,9 @@ pub fn sample_peak(pid: u32) -> Arc<AtomicU64> {
 }
 
 /// Starts each service alone and measures it; `suite` names the running
-/// suite's services for those that call peers.
-pub async fn footprint(suite: &bss_suite::Endpoints, suite_peak_kib: u64) -> Vec<Entry> {
+/// suite's services for those that call peers. `by_group` is the suite's
+/// peak once each earlier group ended: what each group added to it.
+pub async fn footprint(suite: &bss_suite::Endpoints, suite_peak_kib: u64, by_group: &[(String, u64)]) -> Vec<Entry> {
     let mut entries = Vec::new();
     for name in SERVICES {
         let (started, idle) = measure(name, suite).await;
@@ -85,6 +86,17 @@ pub async fn footprint(suite: &bss_suite::Endpoints, suite_peak_kib: u64) -> Vec
         )
         .goal("<= 256 MiB (for all six together, so for each)", suite_peak_kib <= LOADED_KIB),
     );
+    for pair in by_group.windows(2) {
+        let ((_, before), (group, peak)) = (&pair[0], &pair[1]);
+        entries.push(Entry::new(
+            &format!("P8-peak-{}", group.replace(", ", "-")),
+            &format!("the suite's peak resident memory at the end of {group} (vs before it)"),
+            *peak,
+            "KiB",
+            *before,
+            "KiB",
+        ));
+    }
     entries
 }
 

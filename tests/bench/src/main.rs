@@ -74,6 +74,7 @@ async fn main() {
     let url = database.url().to_owned();
     let mut summary = summary::Summary::start(&url).await;
     let suite_peak = footprint::sample_peak(suite.pid().expect("the suite runs"));
+    summary.follow_peak(suite_peak.clone(), suite.pid().and_then(footprint::resident_kib).unwrap_or(0));
 
     // BENCH_ONLY=P1,P2 runs some entries only. Each group runs as a task of
     // its own: one that fails is recorded as failed and the others still
@@ -116,8 +117,8 @@ async fn main() {
         // The peak sampled, or what it holds now if no sample was taken yet.
         let now = suite.pid().and_then(footprint::resident_kib).unwrap_or(0);
         let peak = suite_peak.load(std::sync::atomic::Ordering::Relaxed).max(now);
-        let endpoints = endpoints.clone();
-        summary.measure("P8", async move { footprint::footprint(&endpoints, peak).await }).await;
+        let (endpoints, by_group) = (endpoints.clone(), summary.peaks.clone());
+        summary.measure("P8", async move { footprint::footprint(&endpoints, peak, &by_group).await }).await;
     }
     if wanted("P9") {
         let (endpoints, url) = (endpoints.clone(), url.clone());

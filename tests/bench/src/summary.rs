@@ -91,6 +91,12 @@ pub struct Summary {
     pub machine: Machine,
     pub entries: Vec<Entry>,
     pub failed: Vec<Failure>,
+    /// The suite's peak resident memory (KiB) once each group ended, when
+    /// it is sampled ([`Summary::follow_peak`]).
+    #[serde(skip)]
+    pub peaks: Vec<(String, u64)>,
+    #[serde(skip)]
+    peak: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
     #[serde(skip)]
     path: std::path::PathBuf,
 }
@@ -108,12 +114,24 @@ const SETTINGS: &[&str] = &[
 ];
 
 impl Summary {
+    fn empty(machine: Machine, path: std::path::PathBuf) -> Summary {
+        Summary { machine, entries: Vec::new(), failed: Vec::new(), peaks: Vec::new(), peak: None, path }
+    }
+
     /// An empty summary of this machine and the Postgres at `database_url`.
     pub async fn start(database_url: &str) -> Summary {
         let machine = Machine::read(database_url).await;
-        let summary = Summary { machine, entries: Vec::new(), failed: Vec::new(), path: PATH.into() };
+        let summary = Summary::empty(machine, PATH.into());
         summary.write();
         summary
+    }
+
+    /// Records `peak` (a sampled peak of resident memory, `now` KiB at
+    /// first) as it stands at the end of each group from now on, so growth
+    /// is told group by group.
+    pub fn follow_peak(&mut self, peak: std::sync::Arc<std::sync::atomic::AtomicU64>, now: u64) {
+        self.peaks.push(("the start".to_owned(), now));
+        self.peak = Some(peak);
     }
 
     /// Runs a group of entries as a task of its own and records what it
@@ -138,6 +156,9 @@ impl Summary {
                 eprintln!("{group} failed: {error}");
                 self.failed.push(Failure { group: group.to_owned(), error });
             }
+        }
+        if let Some(peak) = &self.peak {
+            self.peaks.push((group.to_owned(), peak.load(std::sync::atomic::Ordering::Relaxed)));
         }
         self.write();
     }
@@ -258,7 +279,7 @@ mod tests {
             postgres_settings: Default::default(),
         };
         let path = folder.join("summary.json");
-        let mut summary = Summary { machine, entries: Vec::new(), failed: Vec::new(), path: path.clone() };
+        let mut summary = Summary::empty(machine, path.clone());
         summary.measure("P1", async { vec![Entry::new("P1", "calls", 10, "calls/s", 20, "calls/s")] }).await;
         summary.measure("P2", async { panic!("too many clients already") }).await;
         let written: serde_json::Value =
