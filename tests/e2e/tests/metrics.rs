@@ -25,6 +25,7 @@ use bss_testkit::authorized;
 use sqlx::PgConnection;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Code;
+use tonic::transport::Channel;
 
 /// `GET /metrics` over plain HTTP/1.1, as Prometheus scrapes it.
 async fn scrape(address: SocketAddr) -> String {
@@ -46,6 +47,16 @@ fn sample(text: &str, metric: &str, labels: &[&str]) -> Option<f64> {
     })
 }
 
+/// The id of a new account of code `code`, created through `accounts`.
+async fn create_account(accounts: &mut AccountServiceClient<Channel>, admin: &str, code: &str) -> String {
+    let account = Account { code: code.to_owned(), name: format!("Company {code}"), ..Account::default() };
+    let created = accounts
+        .create_account(authorized(CreateAccountRequest { account: Some(account), request_id: String::new() }, admin))
+        .await
+        .expect("account");
+    created.into_inner().account.expect("the account").id
+}
+
 #[tokio::test]
 async fn the_metrics_endpoint_counts_calls_by_code_and_shows_pools_outbox_and_consumer_lag() {
     let suite = TestApp::start().await;
@@ -53,15 +64,7 @@ async fn the_metrics_endpoint_counts_calls_by_code_and_shows_pools_outbox_and_co
     let mut accounts = AccountServiceClient::new(suite.gateway().await);
     let mut ids = Vec::new();
     for code in ["M1", "M2", "M3"] {
-        let account = Account { code: code.to_owned(), name: format!("Company {code}"), ..Account::default() };
-        let answer = accounts
-            .create_account(authorized(
-                CreateAccountRequest { account: Some(account), request_id: String::new() },
-                &admin,
-            ))
-            .await
-            .expect("account");
-        ids.extend(answer.into_inner().account.map(|account| account.id));
+        ids.push(create_account(&mut accounts, &admin, code).await);
     }
     // Two quotes of one account: pricing reads the first from the
     // database (a cold book), and answers the second from memory once its
@@ -292,18 +295,7 @@ async fn an_unreadable_outbox_event_is_sent_bare_and_every_consumer_goes_on() {
     let suite = TestApp::start().await;
     let (tenant, admin) = suite.tenant("Unreadable", "EUR").await;
     let mut accounts = AccountServiceClient::new(suite.gateway().await);
-    let mut create = async |code: &str| {
-        let account = Account { code: code.to_owned(), name: format!("Company {code}"), ..Account::default() };
-        let created = accounts
-            .create_account(authorized(
-                CreateAccountRequest { account: Some(account), request_id: String::new() },
-                &admin,
-            ))
-            .await
-            .expect("account");
-        created.into_inner().account.expect("the account").id
-    };
-    create("U1").await;
+    create_account(&mut accounts, &admin, "U1").await;
     let database = sqlx::PgPool::connect(suite.database_url()).await.expect("database");
     // A truncated varint: no message decodes from it.
     sqlx::query("INSERT INTO accounts.outbox (tenant_id, event_type, payload) VALUES ($1, 'AccountCreated', $2)")
@@ -312,7 +304,7 @@ async fn an_unreadable_outbox_event_is_sent_bare_and_every_consumer_goes_on() {
         .execute(&database)
         .await
         .expect("a row written outside the service");
-    let after = create("U2").await;
+    let after = create_account(&mut accounts, &admin, "U2").await;
 
     let mut events = AccountEventServiceClient::new(suite.gateway().await)
         .stream_events(authorized(StreamEventsRequest { after_sequence: 0 }, &admin))
