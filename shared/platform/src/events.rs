@@ -148,6 +148,8 @@ impl EventLog {
         // busy database.
         let mut connection = PgConnection::connect_with(&pool.connect_options()).await?;
         let schema: String = sqlx::query_scalar("SELECT current_schema()").fetch_one(&mut connection).await?;
+        // At 0 from the start, so the first unreadable event is an increase.
+        metrics::unreadable_events_counted(&schema);
         let latest = latest_sequence(&mut connection).await?;
         connection.close().await?;
         let log = EventLog {

@@ -205,6 +205,12 @@ pub(crate) fn code_name(code: tonic::Code) -> &'static str {
     }
 }
 
+/// Shows `schema`'s count of unreadable events sent, at 0 until one is.
+pub(crate) fn unreadable_events_counted(schema: &str) {
+    init();
+    counter!("bss_outbox_unreadable_sent_total", "schema" => schema.to_owned()).increment(0);
+}
+
 /// An event of `schema`'s outbox that did not decode, sent without its
 /// payload.
 pub(crate) fn unreadable_event_sent(schema: &str) {

@@ -197,10 +197,10 @@ async fn a_consumer_stopped_while_an_event_waits_to_be_retried_passes_over_nothi
     assert_eq!(applied_and_cursor(&pool).await, (vec![1, 2, 3, 4, 5], 5));
 }
 
-/// A tenant's stream reads its own events on their own index: from the
-/// start of an outbox where two tenants' events alternate, more than one
-/// read's batch (1,000) of them, it sends every one of its tenant's, in
-/// order, and none of the other's.
+/// A tenant's stream, read by its own statement: from the start of an
+/// outbox where two tenants' events alternate, more than one read's batch
+/// (1,000) of them, it sends every one of its tenant's, in order, and none
+/// of the other's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenants_stream_sends_all_of_its_events_in_order_across_batches_and_none_of_another() {
     use bss_proto::accounts::account_event_service_client::AccountEventServiceClient;

@@ -297,6 +297,9 @@ async fn an_unreadable_outbox_event_is_sent_bare_and_every_consumer_goes_on() {
     let mut accounts = AccountServiceClient::new(suite.gateway().await);
     create_account(&mut accounts, &admin, "U1").await;
     let database = sqlx::PgPool::connect(suite.database_url()).await.expect("database");
+    let unreadable = [r#"schema="accounts""#];
+    let before = sample(&scrape(suite.endpoints.metrics).await, "bss_outbox_unreadable_sent_total", &unreadable);
+    assert_eq!(before, Some(0.0), "shown at 0 before any, so the first one is an increase");
     // A truncated varint: no message decodes from it.
     sqlx::query("INSERT INTO accounts.outbox (tenant_id, event_type, payload) VALUES ($1, 'AccountCreated', $2)")
         .bind(tenant)
@@ -313,7 +316,8 @@ async fn an_unreadable_outbox_event_is_sent_bare_and_every_consumer_goes_on() {
         .into_inner();
     let mut received = Vec::new();
     for _ in 0..3 {
-        let event = events.message().await.expect("not an error").expect("open").event.expect("an event");
+        let next = tokio::time::timeout(Duration::from_secs(10), events.message()).await;
+        let event = next.expect("the next event in time").expect("not an error").expect("open").event.expect("event");
         received.push((event.sequence, event.tenant_id, event.payload.is_some()));
     }
     let tenant_id = tenant.to_string();
@@ -349,6 +353,6 @@ async fn an_unreadable_outbox_event_is_sent_bare_and_every_consumer_goes_on() {
     assert_eq!(known, 1, "pricing knows the account created after the unreadable event");
 
     let text = scrape(suite.endpoints.metrics).await;
-    let sent = sample(&text, "bss_outbox_unreadable_sent_total", &[r#"schema="accounts""#]);
+    let sent = sample(&text, "bss_outbox_unreadable_sent_total", &unreadable);
     assert!(sent.is_some_and(|sent| sent >= 1.0), "counted where it was sent: {sent:?}");
 }
